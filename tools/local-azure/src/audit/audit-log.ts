@@ -1,0 +1,112 @@
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
+
+/** One token request to a managed-identity endpoint (the local counterpart of an Entra sign-in log row). */
+export interface SignInRecord {
+  time: string;
+  host: string;
+  /** `appservice` (IDENTITY_ENDPOINT) or `imds` (AZURE_POD_IDENTITY_AUTHORITY_HOST). */
+  endpoint: 'appservice' | 'imds';
+  identity?: string;
+  clientId?: string;
+  principalId?: string;
+  resource?: string;
+  outcome: 'success' | 'failure';
+  /** Why a request failed: what was wrong with it, in words a developer can act on. */
+  reason?: string;
+  correlationId?: string;
+}
+
+/** One RBAC decision of a local data plane. */
+export interface AuthorizationRecord {
+  time: string;
+  /** Which local resource decided (`serviceBus`, `openAi`, `vision`, …). */
+  resource: string;
+  principalId: string;
+  clientId?: string;
+  identity?: string;
+  dataAction: string;
+  scope: string;
+  decision: 'allowed' | 'denied';
+  /** The role assignment that allowed it (id and role name). */
+  assignmentId?: string;
+  role?: string;
+  /** What the caller was doing (`POST /openai/deployments/x/chat/completions`, `attach sender events`, …). */
+  operation?: string;
+}
+
+/** Filters for the log queries; every field optional. Results are newest first. */
+export interface LogQuery {
+  since?: string;
+  principal?: string;
+  limit?: number;
+}
+
+const defaults = {
+  /** Rows kept per log; older rows are pruned at start-up. */
+  retainedRows: 50_000,
+  queryLimit: 100,
+};
+
+/** The sign-in and authorization logs, in the local Azure's SQLite database. */
+export class AuditLog {
+  private readonly insertSignIn: StatementSync;
+  private readonly insertAuthorization: StatementSync;
+  private readonly listeners = new Set<(kind: 'sign-in' | 'authorization', record: SignInRecord | AuthorizationRecord) => void>();
+
+  constructor(private readonly db: DatabaseSync) {
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS sign_ins (seq INTEGER PRIMARY KEY, time TEXT NOT NULL, principal TEXT, record TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS authorizations (seq INTEGER PRIMARY KEY, time TEXT NOT NULL, principal TEXT, record TEXT NOT NULL);
+    `);
+    for (const table of ['sign_ins', 'authorizations']) {
+      db.prepare(`DELETE FROM ${table} WHERE seq <= (SELECT MAX(seq) FROM ${table}) - ?`).run(defaults.retainedRows);
+    }
+    this.insertSignIn = db.prepare('INSERT INTO sign_ins (time, principal, record) VALUES (?, ?, ?)');
+    this.insertAuthorization = db.prepare('INSERT INTO authorizations (time, principal, record) VALUES (?, ?, ?)');
+  }
+
+  recordSignIn(record: Omit<SignInRecord, 'time'>): void {
+    const full = { time: new Date().toISOString(), ...record };
+    this.insertSignIn.run(full.time, full.principalId ?? null, JSON.stringify(full));
+    this.emit('sign-in', full);
+  }
+
+  recordAuthorization(record: Omit<AuthorizationRecord, 'time'>): void {
+    const full = { time: new Date().toISOString(), ...record };
+    this.insertAuthorization.run(full.time, full.principalId, JSON.stringify(full));
+    this.emit('authorization', full);
+  }
+
+  signIns(query: LogQuery = {}): SignInRecord[] {
+    return this.query('sign_ins', query) as SignInRecord[];
+  }
+
+  authorizations(query: LogQuery = {}): AuthorizationRecord[] {
+    return this.query('authorizations', query) as AuthorizationRecord[];
+  }
+
+  /** Subscribes to new records (the console view prints them). Returns an unsubscribe function. */
+  onRecord(listener: (kind: 'sign-in' | 'authorization', record: SignInRecord | AuthorizationRecord) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private emit(kind: 'sign-in' | 'authorization', record: SignInRecord | AuthorizationRecord): void {
+    for (const listener of this.listeners) listener(kind, record);
+  }
+
+  private query(table: string, query: LogQuery): unknown[] {
+    const rows = this.db
+      .prepare(
+        `SELECT record FROM ${table} WHERE time >= ? AND (? IS NULL OR principal = ? OR record LIKE ?) ORDER BY seq DESC LIMIT ?`,
+      )
+      .all(
+        query.since ?? '',
+        query.principal ?? null,
+        query.principal ?? null,
+        `%${query.principal ?? ''}%`,
+        query.limit ?? defaults.queryLimit,
+      ) as unknown as { record: string }[];
+    return rows.map((row) => JSON.parse(row.record) as unknown);
+  }
+}

@@ -1,0 +1,176 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+
+/** Repository root, from this file's place in the tree (src/ or dist/ under tools/local-azure/). */
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
+
+/** The kinds of Azure resources the local Azure knows, as the access file names them. */
+export const resourceKeys = ['serviceBus', 'openAi', 'vision', 'keyVault', 'appInsights'] as const;
+export type ResourceKey = (typeof resourceKeys)[number];
+
+const name = z.string().regex(/^[a-z][a-z0-9-]{1,62}$/, 'lowercase letters, digits and dashes, starting with a letter');
+const port = z.number().int().min(0).max(65535);
+
+const hostSchema = z.strictObject({
+  /** Whether the host has a system-assigned identity (created and deleted with the host). */
+  systemAssigned: z.boolean().default(false),
+  /** Names of user-assigned identities assigned to the host. */
+  userAssigned: z.array(name).default([]),
+  /** Extra variables written to the host's env file (e.g. `GATEWAY_URL` for callers). */
+  env: z.record(z.string().regex(/^[A-Z][A-Z0-9_]*$/), z.string()).default({}),
+});
+
+const appRegistrationSchema = z.strictObject({
+  /** Application ID URI callers request tokens for (`api://…`). */
+  identifierUri: z.string().regex(/^api:\/\/[\w.-]+$/, 'an application ID URI such as api://my-api'),
+  /** App roles the API defines (values as they appear in the `roles` claim). */
+  appRoles: z.array(z.string().regex(/^[A-Za-z][\w.]*$/)).default([]),
+});
+
+const deploymentSchema = z.strictObject({
+  model: z.string().min(1),
+  /** Tokens-per-minute quota of the deployment (Azure's "capacity" × 1000). */
+  tokensPerMinute: z.number().int().positive(),
+});
+
+export const localAzureConfigSchema = z.strictObject({
+  resourceGroup: name.default('rg-keyless-local'),
+  resources: z
+    .strictObject({
+      serviceBus: z.strictObject({ name: name }).default({ name: 'sb-keyless-local' }),
+      openAi: z
+        .strictObject({
+          name: name,
+          deployments: z.record(z.string().regex(/^[\w.-]+$/), deploymentSchema),
+        })
+        .default({
+          name: 'oai-keyless-local',
+          deployments: {
+            'gpt-4o-mini': { model: 'gpt-4o-mini', tokensPerMinute: 200_000 },
+            'text-embedding-3-small': { model: 'text-embedding-3-small', tokensPerMinute: 1_000_000 },
+          },
+        }),
+      vision: z.strictObject({ name: name }).default({ name: 'vision-keyless-local' }),
+      keyVault: z.strictObject({ name: name }).default({ name: 'kv-keyless-local' }),
+      appInsights: z.strictObject({ name: name }).default({ name: 'appi-keyless-local' }),
+    })
+    .prefault({}),
+  /** User-assigned identities, by name. */
+  identities: z.record(name, z.strictObject({ description: z.string().optional() })).default({
+    'id-keyless': { description: 'the one identity shared by gateway, recommendation and vision' },
+    'id-storefront': { description: 'a caller of the gateway API (the storefront)' },
+  }),
+  /** App-Service-like hosts: each gets a managed-identity endpoint, an identity header and an env file. */
+  hosts: z.record(name, hostSchema).default({
+    gateway: { systemAssigned: false, userAssigned: ['id-keyless'], env: {} },
+    recommendation: { systemAssigned: false, userAssigned: ['id-keyless'], env: {} },
+    vision: { systemAssigned: false, userAssigned: ['id-keyless'], env: {} },
+    storefront: { systemAssigned: false, userAssigned: ['id-storefront'], env: {} },
+  }),
+  /** Entra app registrations (APIs that accept tokens), by name. */
+  appRegistrations: z.record(name, appRegistrationSchema).default({
+    'keyless-gateway': {
+      identifierUri: 'api://keyless-gateway',
+      appRoles: ['Catalog.Write', 'Catalog.Read', 'Recommendations.Read', 'Images.Analyze'],
+    },
+  }),
+  /** App roles granted to identities (`identity` is a user-assigned name or `<host>/system`). */
+  appRoleAssignments: z
+    .array(z.strictObject({ identity: z.string(), app: name, roles: z.array(z.string()).min(1) }))
+    .default([
+      {
+        identity: 'id-storefront',
+        app: 'keyless-gateway',
+        roles: ['Catalog.Write', 'Catalog.Read', 'Recommendations.Read', 'Images.Analyze'],
+      },
+    ]),
+  /** The access file (role assignments of the shared identity), relative to the repo root. */
+  accessFile: z.string().default('infra/access.json'),
+  /** Lifetime of issued access tokens in seconds. Default: 86400 (24 h, like Azure managed identity). */
+  tokenLifetimeSeconds: z.number().int().min(60).max(7 * 86400).default(86_400),
+  network: z
+    .strictObject({
+      /** `loopback` (127.0.0.1 and ::1) or `all` (containers). */
+      bind: z.enum(['loopback', 'all']).default('loopback'),
+      /** Host name written into env files and URLs (`local-azure` under docker compose). */
+      publicHost: z.string().default('localhost'),
+      /** Ports; 0 picks a free port at every start (the env files carry the actual ones). */
+      ports: z
+        .strictObject({
+          identity: port.default(0),
+          login: port.default(0),
+          management: port.default(0),
+          serviceBus: port.default(0),
+          openAi: port.default(0),
+          vision: port.default(0),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+});
+
+/** Configuration of the local Azure (see {@link localAzureConfigSchema} for fields and defaults). */
+export type LocalAzureConfig = z.infer<typeof localAzureConfigSchema>;
+/** What a caller may pass: every field optional, defaults filled in by {@link parseConfig}. */
+export type LocalAzureConfigInput = z.input<typeof localAzureConfigSchema>;
+
+/** A configuration file or access file that cannot be used; the message names file, entry and field. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** Validates `input`, fills defaults and checks cross references (hosts → identities, app roles). */
+export function parseConfig(input: LocalAzureConfigInput, source = 'configuration'): LocalAzureConfig {
+  const result = localAzureConfigSchema.safeParse(input);
+  if (!result.success) throw new ConfigError(describeIssues(source, result.error.issues));
+  const config = result.data;
+  const problems: string[] = [];
+  for (const [hostName, host] of Object.entries(config.hosts)) {
+    host.userAssigned.forEach((identity, i) => {
+      if (!config.identities[identity]) {
+        problems.push(`hosts.${hostName}.userAssigned[${i}]: no identity named "${identity}" in identities`);
+      }
+    });
+  }
+  config.appRoleAssignments.forEach((grant, i) => {
+    const app = config.appRegistrations[grant.app];
+    if (!app) problems.push(`appRoleAssignments[${i}].app: no app registration named "${grant.app}"`);
+    if (!isKnownIdentity(config, grant.identity)) {
+      problems.push(`appRoleAssignments[${i}].identity: "${grant.identity}" is neither a user-assigned identity nor <host>/system`);
+    }
+    grant.roles.forEach((role, j) => {
+      if (app && !app.appRoles.includes(role)) {
+        problems.push(`appRoleAssignments[${i}].roles[${j}]: "${role}" is not an app role of ${grant.app}`);
+      }
+    });
+  });
+  if (problems.length) throw new ConfigError(`${source}: ${problems.join('; ')}`);
+  return config;
+}
+
+/** Loads a JSON configuration file (partial; defaults fill the rest). */
+export function loadConfigFile(path: string): LocalAzureConfig {
+  const file = resolve(path);
+  if (!existsSync(file)) throw new ConfigError(`${file}: configuration file not found`);
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new ConfigError(`${file}: not valid JSON (${(error as Error).message})`);
+  }
+  return parseConfig(json as LocalAzureConfigInput, file);
+}
+
+export function isKnownIdentity(config: LocalAzureConfig, identity: string): boolean {
+  if (config.identities[identity]) return true;
+  const [host, system] = identity.split('/');
+  return system === 'system' && !!config.hosts[host ?? '']?.systemAssigned;
+}
+
+/** Formats zod issues as `source: path.to.field: message; …`. */
+export function describeIssues(source: string, issues: readonly z.core.$ZodIssue[]): string {
+  const lines = issues.map((issue) => `${issue.path.map(String).join('.') || '(root)'}: ${issue.message}`);
+  return `${source}: ${lines.join('; ')}`;
+}

@@ -1,0 +1,209 @@
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import type { LocalAzureConfig, ResourceKey } from '../config/local-azure-config.js';
+import { newGuid, randomToken } from '../util/ids.js';
+
+/** A managed identity: a service principal whose tokens come from a managed-identity endpoint. */
+export interface ManagedIdentity {
+  kind: 'userAssigned' | 'systemAssigned';
+  /** `id-keyless` for a user-assigned identity, `<host>/system` for a host's system-assigned one. */
+  name: string;
+  /** Application (client) id: `appid` in tokens, `client_id` / `AZURE_CLIENT_ID` for callers. */
+  clientId: string;
+  /** Object id of the service principal: `oid`/`sub` in tokens, the assignee of role assignments. */
+  principalId: string;
+  /** ARM id of the identity (user-assigned) or of its host site (system-assigned): `xms_mirid`. */
+  resourceId: string;
+}
+
+/** An App-Service-like host: its identity header and the identities assigned to it. */
+export interface Host {
+  name: string;
+  /** Value the host's processes send in `X-IDENTITY-HEADER` (App Service's `IDENTITY_HEADER`). */
+  identityHeader: string;
+  systemAssigned?: ManagedIdentity;
+  userAssigned: ManagedIdentity[];
+  /** Extra variables for the host's env file. */
+  env: Record<string, string>;
+}
+
+/** An API registered in the tenant: callers get tokens for its identifier URI. */
+export interface AppRegistration {
+  name: string;
+  appId: string;
+  identifierUri: string;
+  servicePrincipalId: string;
+  appRoles: string[];
+}
+
+/** What the directory remembers between starts (generated ids are stable for a given home). */
+interface DirectoryState {
+  tenantId: string;
+  subscriptionId: string;
+  /** Epoch seconds, published as `xms_tcdt`. */
+  tenantCreatedAt: number;
+  identities: Record<string, { clientId: string; principalId: string }>;
+  systemIdentities: Record<string, { clientId: string; principalId: string }>;
+  identityHeaders: Record<string, string>;
+  apps: Record<string, { appId: string; servicePrincipalId: string }>;
+}
+
+const resourceProviders: Record<ResourceKey, string> = {
+  serviceBus: 'Microsoft.ServiceBus/namespaces',
+  openAi: 'Microsoft.CognitiveServices/accounts',
+  vision: 'Microsoft.CognitiveServices/accounts',
+  keyVault: 'Microsoft.KeyVault/vaults',
+  appInsights: 'Microsoft.Insights/components',
+};
+
+/**
+ * The local tenant: its ids, managed identities, hosts and app registrations, reconciled with the
+ * configuration at every start. Ids are generated once per `$LOCAL_AZURE_HOME` and kept; a host's
+ * system-assigned identity is created with the host and deleted with it, as in Azure.
+ */
+export class Directory {
+  private constructor(
+    private readonly config: LocalAzureConfig,
+    private readonly state: DirectoryState,
+  ) {}
+
+  /** Loads the state from `file` (creating it on first start) and reconciles it with `config`. */
+  static loadOrCreate(file: string, config: LocalAzureConfig): Directory {
+    const state: DirectoryState = existsSync(file)
+      ? (JSON.parse(readFileSync(file, 'utf8')) as DirectoryState)
+      : {
+          tenantId: newGuid(),
+          subscriptionId: newGuid(),
+          tenantCreatedAt: Math.floor(Date.now() / 1000),
+          identities: {},
+          systemIdentities: {},
+          identityHeaders: {},
+          apps: {},
+        };
+    const reconciled: DirectoryState = {
+      ...state,
+      identities: pick(state.identities, Object.keys(config.identities), () => ({ clientId: newGuid(), principalId: newGuid() })),
+      systemIdentities: pick(
+        state.systemIdentities,
+        Object.entries(config.hosts)
+          .filter(([, host]) => host.systemAssigned)
+          .map(([name]) => name),
+        () => ({ clientId: newGuid(), principalId: newGuid() }),
+      ),
+      identityHeaders: pick(state.identityHeaders, Object.keys(config.hosts), () => randomToken(24)),
+      apps: pick(state.apps, Object.keys(config.appRegistrations), () => ({ appId: newGuid(), servicePrincipalId: newGuid() })),
+    };
+    const tmp = `${file}.tmp`;
+    writeFileSync(tmp, JSON.stringify(reconciled, null, 2), { mode: 0o600 });
+    renameSync(tmp, file);
+    return new Directory(config, reconciled);
+  }
+
+  get tenantId(): string {
+    return this.state.tenantId;
+  }
+
+  get subscriptionId(): string {
+    return this.state.subscriptionId;
+  }
+
+  get tenantCreatedAt(): number {
+    return this.state.tenantCreatedAt;
+  }
+
+  /** `/subscriptions/{id}/resourceGroups/{rg}`. */
+  get resourceGroupId(): string {
+    return `/subscriptions/${this.subscriptionId}/resourceGroups/${this.config.resourceGroup}`;
+  }
+
+  /** ARM id of one of the emulated resources. */
+  resourceId(key: ResourceKey): string {
+    return `${this.resourceGroupId}/providers/${resourceProviders[key]}/${this.config.resources[key].name}`;
+  }
+
+  /** Every emulated resource: key, ARM id, type. */
+  resources(): { key: ResourceKey; id: string; type: string; name: string }[] {
+    return (Object.keys(resourceProviders) as ResourceKey[]).map((key) => ({
+      key,
+      id: this.resourceId(key),
+      type: resourceProviders[key],
+      name: this.config.resources[key].name,
+    }));
+  }
+
+  userAssignedIdentity(name: string): ManagedIdentity | undefined {
+    const ids = this.state.identities[name];
+    if (!ids) return undefined;
+    return {
+      kind: 'userAssigned',
+      name,
+      ...ids,
+      resourceId: `/subscriptions/${this.subscriptionId}/resourcegroups/${this.config.resourceGroup}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${name}`,
+    };
+  }
+
+  /** Every managed identity: user-assigned ones, then the hosts' system-assigned ones. */
+  identities(): ManagedIdentity[] {
+    return [
+      ...Object.keys(this.state.identities).map((name) => this.userAssignedIdentity(name)!),
+      ...this.hosts().flatMap((host) => (host.systemAssigned ? [host.systemAssigned] : [])),
+    ];
+  }
+
+  host(name: string): Host | undefined {
+    const config = this.config.hosts[name];
+    if (!config) return undefined;
+    const system = this.state.systemIdentities[name];
+    return {
+      name,
+      identityHeader: this.state.identityHeaders[name]!,
+      systemAssigned: system && {
+        kind: 'systemAssigned',
+        name: `${name}/system`,
+        ...system,
+        resourceId: `/subscriptions/${this.subscriptionId}/resourcegroups/${this.config.resourceGroup}/providers/Microsoft.Web/sites/${name}`,
+      },
+      userAssigned: config.userAssigned.map((identity) => this.userAssignedIdentity(identity)!),
+      env: config.env,
+    };
+  }
+
+  hosts(): Host[] {
+    return Object.keys(this.config.hosts).map((name) => this.host(name)!);
+  }
+
+  /**
+   * Finds an identity by name, client id or principal (object) id — what `az` accepts as `--assignee`.
+   */
+  findIdentity(nameOrId: string): ManagedIdentity | undefined {
+    const key = nameOrId.trim().toLowerCase();
+    return this.identities().find(
+      (identity) => identity.name === key || identity.clientId === key || identity.principalId === key,
+    );
+  }
+
+  appRegistrations(): AppRegistration[] {
+    return Object.entries(this.config.appRegistrations).map(([name, app]) => ({
+      name,
+      ...this.state.apps[name]!,
+      identifierUri: app.identifierUri,
+      appRoles: app.appRoles,
+    }));
+  }
+
+  /** The app registration a token audience (identifier URI or app id) refers to. */
+  appRegistrationFor(audience: string): AppRegistration | undefined {
+    const key = audience.replace(/\/+$/, '').toLowerCase();
+    return this.appRegistrations().find((app) => app.identifierUri.toLowerCase() === key || app.appId === key);
+  }
+
+  /** App roles `identity` holds on `app` (the `roles` claim of its tokens for that app). */
+  appRolesOf(identity: ManagedIdentity, app: AppRegistration): string[] {
+    return this.config.appRoleAssignments
+      .filter((grant) => grant.app === app.name && grant.identity === identity.name)
+      .flatMap((grant) => grant.roles);
+  }
+}
+
+function pick<T>(existing: Record<string, T>, names: string[], create: () => T): Record<string, T> {
+  return Object.fromEntries(names.map((name) => [name, existing[name] ?? create()]));
+}

@@ -1,0 +1,71 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Router, sendJson } from '../http/http-kit.js';
+import type { Directory } from './directory.js';
+import type { SigningKeys } from './signing-keys.js';
+import { v1Issuer, v2Issuer } from './token-issuer.js';
+
+/**
+ * The tenant's public login endpoints (what `AZURE_AUTHORITY_HOST` points at): OpenID Connect discovery
+ * for v1 (`/{tid}/.well-known/openid-configuration`) and v2 (`/{tid}/v2.0/.well-known/…`) and their JWKS.
+ * The token endpoint only explains that the local tenant issues tokens to managed identities only.
+ */
+export function loginEndpoints(
+  directory: Directory,
+  keys: SigningKeys,
+  authority: () => string,
+): (request: IncomingMessage, response: ServerResponse) => void {
+  const tenantPattern = '(?<tenant>[0-9a-fA-F-]{36}|common|organizations)';
+  const tenantOf = (given: string): string | undefined =>
+    given.toLowerCase() === directory.tenantId || given === 'common' || given === 'organizations' ? directory.tenantId : undefined;
+  const unknownTenant = (res: ServerResponse, given: string): void =>
+    sendJson(res, 400, {
+      error: 'invalid_tenant',
+      error_description: `AADSTS90002: Tenant '${given}' not found. The local Azure's tenant is ${directory.tenantId}.`,
+    });
+  const cacheHeaders = { 'cache-control': 'max-age=86400, private' };
+
+  const discovery = (version: 'v1' | 'v2') => (_req: IncomingMessage, res: ServerResponse, { params }: { params: Record<string, string> }) => {
+    const tid = tenantOf(params.tenant!);
+    if (!tid) return unknownTenant(res, params.tenant!);
+    const base = `${authority()}/${tid}`;
+    const v2 = version === 'v2';
+    sendJson(
+      res,
+      200,
+      {
+        issuer: v2 ? v2Issuer(tid) : v1Issuer(tid),
+        authorization_endpoint: `${base}/oauth2${v2 ? '/v2.0' : ''}/authorize`,
+        token_endpoint: `${base}/oauth2${v2 ? '/v2.0' : ''}/token`,
+        jwks_uri: `${base}/discovery${v2 ? '/v2.0' : ''}/keys`,
+        response_types_supported: ['code', 'id_token', 'code id_token', 'token id_token', 'token'],
+        subject_types_supported: ['pairwise'],
+        id_token_signing_alg_values_supported: ['RS256'],
+        token_endpoint_auth_methods_supported: ['client_secret_post', 'private_key_jwt', 'client_secret_basic'],
+        scopes_supported: ['openid', 'profile', 'email', 'offline_access'],
+        tenant_region_scope: 'EU',
+        cloud_instance_name: 'microsoftonline.com',
+        cloud_graph_host_name: 'graph.windows.net',
+        msgraph_host: 'graph.microsoft.com',
+      },
+      cacheHeaders,
+    );
+  };
+  const jwks = (_req: IncomingMessage, res: ServerResponse, { params }: { params: Record<string, string> }) => {
+    if (!tenantOf(params.tenant!)) return unknownTenant(res, params.tenant!);
+    sendJson(res, 200, keys.jwks(), cacheHeaders);
+  };
+
+  return new Router((_req, res) => sendJson(res, 404, { error: 'not_found', error_description: 'No such endpoint in the local tenant.' }))
+    .on('GET', new RegExp(`^/${tenantPattern}/\\.well-known/openid-configuration$`), discovery('v1'))
+    .on('GET', new RegExp(`^/${tenantPattern}/v2\\.0/\\.well-known/openid-configuration$`), discovery('v2'))
+    .on('GET', new RegExp(`^/${tenantPattern}/discovery(/v2\\.0)?/keys$`), jwks)
+    .on('POST', new RegExp(`^/${tenantPattern}/oauth2(/v2\\.0)?/token$`), (_req, res) =>
+      sendJson(res, 400, {
+        error: 'unsupported_grant_type',
+        error_description:
+          'The local tenant issues tokens only to managed identities, through their hosts\' identity endpoints. ' +
+          'Keyless holds no client secrets or certificates; use ManagedIdentityCredential with a host env file.',
+      }),
+    )
+    .listener();
+}

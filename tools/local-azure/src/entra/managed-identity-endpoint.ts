@@ -1,0 +1,181 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AuditLog } from '../audit/audit-log.js';
+import { Router, requestId, sendJson } from '../http/http-kit.js';
+import type { Directory, Host, ManagedIdentity } from './directory.js';
+import type { TokenIssuer } from './token-issuer.js';
+
+/** Resources (token audiences) of Azure services that a managed identity can get tokens for. */
+const azureResources = [
+  'https://cognitiveservices.azure.com',
+  'https://servicebus.azure.net',
+  'https://vault.azure.net',
+  'https://management.azure.com',
+  'https://storage.azure.com',
+  'https://monitor.azure.com',
+  'https://eventhubs.azure.net',
+];
+
+/** How a failing identity endpoint misbehaves (tests of clients' failure handling set this). */
+export type IdentityEndpointFault = 'none' | 'error' | 'garbage' | 'hang';
+
+/** Paths, relative to the identity listener, of a host's two endpoint shapes. */
+export function identityEndpointPaths(host: string): { appService: string; imdsAuthorityHost: string } {
+  return { appService: `/hosts/${host}/msi/token`, imdsAuthorityHost: `/hosts/${host}` };
+}
+
+type Shape = 'appservice' | 'imds';
+
+/** A refusal, with the status and body the real endpoint of that shape sends. */
+class IdentityRequestError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly imdsError = 'invalid_request',
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The managed-identity endpoints of every host, in both shapes the Azure SDKs speak:
+ * - App Service: `GET {IDENTITY_ENDPOINT}?api-version=2019-08-01&resource=…[&client_id|object_id|mi_res_id]`
+ *   with `X-IDENTITY-HEADER`; errors as `{statusCode, message, correlationId}`.
+ * - IMDS: `GET {AZURE_POD_IDENTITY_AUTHORITY_HOST}/metadata/identity/oauth2/token?api-version=2018-02-01&…`
+ *   with `Metadata: true`; errors as `{error, error_description}`.
+ * Without an id the host's system-assigned identity is used; an id must name an identity assigned to
+ * the host. Every request lands in the sign-in log.
+ */
+export class ManagedIdentityEndpoint {
+  /** Set by tests and the admin API to make the endpoint misbehave. */
+  fault: IdentityEndpointFault = 'none';
+
+  constructor(
+    private readonly directory: Directory,
+    private readonly issuer: TokenIssuer,
+    private readonly log: AuditLog,
+  ) {}
+
+  listener(): (request: IncomingMessage, response: ServerResponse) => void {
+    return new Router()
+      .on('GET', /^\/hosts\/(?<host>[^/]+)\/msi\/token\/?$/, (req, res, { params, url }) =>
+        this.handle('appservice', params.host!, req, res, url),
+      )
+      .on('GET', /^\/hosts\/(?<host>[^/]+)\/metadata\/identity\/oauth2\/token\/?$/, (req, res, { params, url }) =>
+        this.handle('imds', params.host!, req, res, url),
+      )
+      .listener();
+  }
+
+  private async handle(shape: Shape, hostName: string, request: IncomingMessage, response: ServerResponse, url: URL): Promise<void> {
+    if (this.fault === 'hang') return; // never answers: the client's own timeout must fire
+    if (this.fault === 'error') return sendJson(response, 500, { statusCode: 500, message: 'Internal error (fault injected by the local Azure)' });
+    if (this.fault === 'garbage') {
+      response.writeHead(200, { 'content-type': 'text/html' });
+      response.end('<html><body>not a token</body></html>');
+      return;
+    }
+    const correlationId = requestId(request);
+    const resource = url.searchParams.get('resource') ?? undefined;
+    let identity: ManagedIdentity | undefined;
+    try {
+      const host = this.directory.host(hostName);
+      if (!host) throw new IdentityRequestError(404, `No host named "${hostName}" exists in the local Azure`);
+      this.checkShape(shape, host, request, url);
+      if (!resource) {
+        throw new IdentityRequestError(400, shape === 'imds' ? 'Required audience parameter not specified' : 'The resource parameter is required.');
+      }
+      identity = this.resolveIdentity(shape, host, url);
+      this.checkResource(resource);
+      const token = await this.issuer.issue(identity, resource);
+      this.log.recordSignIn({ host: hostName, endpoint: shape, identity: identity.name, clientId: identity.clientId, principalId: identity.principalId, resource, outcome: 'success', correlationId });
+      sendJson(
+        response,
+        200,
+        shape === 'appservice'
+          ? { access_token: token.accessToken, expires_on: String(token.expiresOn), resource, token_type: 'Bearer', client_id: identity.clientId }
+          : {
+              access_token: token.accessToken,
+              refresh_token: '',
+              expires_in: String(token.expiresOn - token.issuedAt),
+              expires_on: String(token.expiresOn),
+              ext_expires_in: String(token.expiresOn - token.issuedAt),
+              not_before: String(token.notBefore),
+              resource,
+              token_type: 'Bearer',
+            },
+      );
+    } catch (error) {
+      if (!(error instanceof IdentityRequestError)) throw error;
+      this.log.recordSignIn({
+        host: hostName,
+        endpoint: shape,
+        ...(identity ? { identity: identity.name, clientId: identity.clientId, principalId: identity.principalId } : {}),
+        ...(resource ? { resource } : {}),
+        outcome: 'failure',
+        reason: error.message,
+        correlationId,
+      });
+      sendJson(
+        response,
+        error.status,
+        shape === 'appservice'
+          ? { statusCode: error.status, message: error.message, correlationId }
+          : { error: error.imdsError, error_description: error.message },
+      );
+    }
+  }
+
+  private checkShape(shape: Shape, host: Host, request: IncomingMessage, url: URL): void {
+    const apiVersion = url.searchParams.get('api-version');
+    if (shape === 'appservice') {
+      if (request.headers['x-identity-header'] !== host.identityHeader) {
+        throw new IdentityRequestError(
+          401,
+          `The X-IDENTITY-HEADER header is missing or is not the IDENTITY_HEADER of host "${host.name}".`,
+        );
+      }
+      if (apiVersion !== '2019-08-01') {
+        throw new IdentityRequestError(400, `The api-version '${apiVersion ?? ''}' is not supported. Supported version: 2019-08-01.`);
+      }
+    } else {
+      if (request.headers.metadata !== 'true') throw new IdentityRequestError(400, 'Required metadata header not specified');
+      if (!apiVersion || !/^20\d\d-\d\d-\d\d$/.test(apiVersion) || apiVersion < '2018-02-01') {
+        throw new IdentityRequestError(400, 'Invalid or missing api-version. Use 2018-02-01 or later.', 'invalid_request');
+      }
+    }
+  }
+
+  private resolveIdentity(shape: Shape, host: Host, url: URL): ManagedIdentity {
+    const params = shape === 'appservice' ? ['client_id', 'object_id', 'principal_id', 'mi_res_id'] : ['client_id', 'object_id', 'msi_res_id', 'mi_res_id'];
+    const given = params.filter((p) => url.searchParams.has(p));
+    if (given.length > 1) throw new IdentityRequestError(400, `Only one of ${params.join(', ')} may be given; got ${given.join(', ')}.`);
+    const notFound = shape === 'appservice' ? 'Unable to load the proper Managed Identity.' : 'Identity not found';
+    const assigned = [...(host.systemAssigned ? [host.systemAssigned] : []), ...host.userAssigned];
+    if (given.length === 0) {
+      if (!host.systemAssigned) throw new IdentityRequestError(400, notFound);
+      return host.systemAssigned;
+    }
+    const param = given[0]!;
+    const value = url.searchParams.get(param)!.toLowerCase();
+    const match = assigned.find((identity) =>
+      param === 'client_id'
+        ? identity.clientId === value
+        : param === 'object_id' || param === 'principal_id'
+          ? identity.principalId === value
+          : identity.resourceId.toLowerCase() === value,
+    );
+    if (!match) throw new IdentityRequestError(400, notFound);
+    return match;
+  }
+
+  private checkResource(resource: string): void {
+    const key = resource.replace(/\/+$/, '').toLowerCase();
+    if (azureResources.includes(key) || this.directory.appRegistrationFor(resource)) return;
+    throw new IdentityRequestError(
+      400,
+      `AADSTS500011: The resource principal named ${resource} was not found in the tenant named ${this.directory.tenantId}. ` +
+        'This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant.',
+      'invalid_resource',
+    );
+  }
+}

@@ -1,0 +1,102 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { randomUUID } from 'node:crypto';
+
+/** A request handler; `params` holds the named groups of the route's pattern. */
+export type Handler = (request: IncomingMessage, response: ServerResponse, context: RouteContext) => Promise<void> | void;
+
+export interface RouteContext {
+  params: Record<string, string>;
+  url: URL;
+}
+
+interface Route {
+  method: string;
+  pattern: RegExp;
+  handler: Handler;
+}
+
+/**
+ * A minimal router for the local Azure's HTTP endpoints (no framework: start-up stays well under a
+ * second and each endpoint controls its exact Azure response shape).
+ */
+export class Router {
+  private readonly routes: Route[] = [];
+
+  constructor(private readonly notFound: Handler = (_req, res) => sendJson(res, 404, { error: { code: 'NotFound', message: 'Resource not found' } })) {}
+
+  on(method: string, pattern: RegExp, handler: Handler): this {
+    this.routes.push({ method, pattern, handler });
+    return this;
+  }
+
+  /** The request listener to hand to `http.createServer` / `https.createServer`. */
+  listener(): (request: IncomingMessage, response: ServerResponse) => void {
+    return (request, response) => {
+      const url = new URL(request.url ?? '/', 'http://local');
+      const pathMatches = this.routes.filter((route) => route.pattern.test(url.pathname));
+      const route = pathMatches.find((r) => r.method === request.method);
+      const handler: Handler = route
+        ? route.handler
+        : pathMatches.length
+          ? (_req, res) => sendJson(res, 405, { error: { code: 'MethodNotAllowed', message: `${request.method} is not supported here` } })
+          : this.notFound;
+      const params = route ? { ...(url.pathname.match(route.pattern)?.groups ?? {}) } : {};
+      Promise.resolve()
+        .then(() => handler(request, response, { params, url }))
+        .catch((error: unknown) => {
+          if (!response.headersSent) {
+            sendJson(response, 500, { error: { code: 'InternalServerError', message: (error as Error).message } });
+          } else {
+            response.destroy(error as Error);
+          }
+        });
+    };
+  }
+}
+
+/** Writes a JSON response. */
+export function sendJson(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const payload = JSON.stringify(body);
+  response.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(payload),
+    ...headers,
+  });
+  response.end(payload);
+}
+
+/** Thrown by {@link readBody} when a body exceeds its limit. */
+export class BodyTooLargeError extends Error {
+  override readonly name = 'BodyTooLargeError';
+}
+
+/** Reads a request body up to `limitBytes`; a larger body is refused without reading it all. */
+export function readBody(request: IncomingMessage, limitBytes: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(request.headers['content-length'] ?? 0);
+    if (declared > limitBytes) {
+      request.resume();
+      return reject(new BodyTooLargeError(`body of ${declared} bytes exceeds ${limitBytes}`));
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    request.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limitBytes) {
+        request.removeAllListeners('data');
+        request.resume();
+        reject(new BodyTooLargeError(`body exceeds ${limitBytes} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    request.on('end', () => resolve(Buffer.concat(chunks)));
+    request.on('error', reject);
+  });
+}
+
+/** A request id in Azure's style (echoed as `x-ms-request-id`, logged with failures). */
+export function requestId(request: IncomingMessage): string {
+  const given = request.headers['x-ms-client-request-id'];
+  return typeof given === 'string' && given.length <= 64 ? given : randomUUID();
+}

@@ -1,0 +1,255 @@
+import { createServer as createHttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
+import { adminRouter } from './admin/admin-api.js';
+import { AuditLog } from './audit/audit-log.js';
+import {
+  ConfigError,
+  parseConfig,
+  repoRoot,
+  type LocalAzureConfig,
+  type LocalAzureConfigInput,
+  type ResourceKey,
+} from './config/local-azure-config.js';
+import type { ConsoleLog, DataPlane, RunningDataPlane } from './data-plane.js';
+import { Directory } from './entra/directory.js';
+import { loginEndpoints } from './entra/login-endpoints.js';
+import { identityEndpointPaths, ManagedIdentityEndpoint, type IdentityEndpointFault } from './entra/managed-identity-endpoint.js';
+import { SigningKeys } from './entra/signing-keys.js';
+import { TokenIssuer } from './entra/token-issuer.js';
+import { ResourceGuard } from './guard/resource-guard.js';
+import { LocalAzureHome } from './home.js';
+import { listen, type BoundListener } from './net/listen.js';
+import { entryScope, loadAccessFile } from './rbac/access-file.js';
+import { Authorizer } from './rbac/authorizer.js';
+import { RoleAssignmentStore } from './rbac/role-assignments.js';
+import { loadOrCreateServerCredentials, type ServerCredentials } from './tls/certificate-authority.js';
+import { openDatabase } from './util/database.js';
+
+/** Options of {@link LocalAzure.start}. */
+export interface LocalAzureOptions {
+  /** State folder (`$LOCAL_AZURE_HOME`). */
+  home: string;
+  /** Configuration (validated; defaults fill what is missing). Default: the built-in defaults. */
+  config?: LocalAzureConfigInput;
+  /** Data planes to run besides identity and RBAC. Default: none. */
+  dataPlanes?: readonly DataPlane[];
+  /** Console output. Default: silent. */
+  log?: ConsoleLog;
+}
+
+/** URLs of the local Azure's own endpoints. */
+export interface LocalAzureEndpoints {
+  /** Base of the managed-identity endpoints (plain HTTP on loopback, as on App Service). */
+  identity: string;
+  /** The authority host (`AZURE_AUTHORITY_HOST`): OIDC discovery and JWKS, HTTPS. */
+  login: string;
+  /** The admin API, HTTPS. */
+  management: string;
+}
+
+/**
+ * The local Azure: Entra ID with managed-identity endpoints, RBAC with audit logs, and the data planes
+ * it is given, all sharing one CA. `start` returns once every listener is ready and every host's env
+ * file is written; `stop` closes everything and removes the env files.
+ */
+export class LocalAzure {
+  private readonly running: RunningDataPlane[] = [];
+  private readonly resourceEndpoints = new Map<ResourceKey, string>();
+  private identityListener: BoundListener | undefined;
+  private listeners: BoundListener[] = [];
+  private stopped = false;
+
+  private constructor(
+    readonly home: LocalAzureHome,
+    readonly config: LocalAzureConfig,
+    readonly tls: ServerCredentials,
+    readonly keys: SigningKeys,
+    readonly directory: Directory,
+    readonly auditLog: AuditLog,
+    readonly roleAssignments: RoleAssignmentStore,
+    readonly guard: ResourceGuard,
+    private readonly identityEndpoint: ManagedIdentityEndpoint,
+    private readonly closeDatabase: () => void,
+    private readonly log: ConsoleLog,
+    readonly endpoints: LocalAzureEndpoints,
+  ) {}
+
+  /**
+   * Starts the local Azure. Stale env files are removed first, so their presence always means "ready".
+   *
+   * @throws {ConfigError} when the configuration or the access file is invalid (naming file, entry, field).
+   */
+  static async start(options: LocalAzureOptions): Promise<LocalAzure> {
+    const log = options.log ?? (() => undefined);
+    const home = new LocalAzureHome(options.home);
+    removeEnvFiles(home);
+    const config = parseConfig(options.config ?? {});
+    const tls = await loadOrCreateServerCredentials(home.tlsDir, { extraNames: [config.network.publicHost] });
+    const keys = await SigningKeys.loadOrCreate(join(home.dataDir, 'signing-keys.json'));
+    const directory = Directory.loadOrCreate(join(home.dataDir, 'directory.json'), config);
+    const db = openDatabase(join(home.dataDir, 'local-azure.db'));
+    const auditLog = new AuditLog(db);
+    const roleAssignments = new RoleAssignmentStore(db);
+    const authorizer = new Authorizer(roleAssignments, directory, auditLog);
+    const guard = new ResourceGuard(directory, keys, authorizer);
+    const issuer = new TokenIssuer(directory, keys, () => config.tokenLifetimeSeconds);
+    const identityEndpoint = new ManagedIdentityEndpoint(directory, issuer, auditLog);
+    const { ports, bind, publicHost } = config.network;
+    const url = (scheme: string, port: number): string => `${scheme}://${publicHost}:${port}`;
+
+    const azure = new LocalAzure(home, config, tls, keys, directory, auditLog, roleAssignments, guard, identityEndpoint, () => db.close(), log, {
+      identity: '',
+      login: '',
+      management: '',
+    });
+    try {
+      azure.applyAccessFile();
+      const tlsOptions = { cert: tls.certPem, key: tls.keyPem };
+      // Data planes add their operator routes to the same router once they run.
+      const router = adminRouter(azure);
+      const [identity, login, management] = await Promise.all([
+        listen(() => createHttpServer(identityEndpoint.listener()), { port: ports.identity, bind }),
+        listen(() => createHttpsServer(tlsOptions, loginEndpoints(directory, keys, () => azure.endpoints.login)), { port: ports.login, bind }),
+        listen(() => createHttpsServer(tlsOptions, router.listener()), { port: ports.management, bind }),
+      ]);
+      azure.identityListener = identity;
+      azure.listeners.push(login, management);
+      // Managed-identity endpoints are plain HTTP on the host's loopback, like App Service's.
+      Object.assign(azure.endpoints, {
+        identity: `http://${publicHost === 'localhost' ? '127.0.0.1' : publicHost}:${identity.port}`,
+        login: url('https', login.port),
+        management: url('https', management.port),
+      });
+      const context = { home, config, directory, guard, auditLog, tls, publicHost, log };
+      const planes = await Promise.all(
+        (options.dataPlanes ?? []).map(async (plane) => {
+          const running = await plane.start({ ...context, bind: { port: ports[plane.resource as keyof typeof ports] ?? 0, bind } });
+          return { plane, running };
+        }),
+      );
+      for (const { plane, running } of planes) {
+        azure.running.push(running);
+        azure.resourceEndpoints.set(plane.resource, running.summary);
+        running.adminRoutes?.(router);
+      }
+      azure.writeEnvFiles();
+      writeJsonAtomic(home.runtimeFile, { pid: process.pid, management: azure.endpoints.management, caCertPath: tls.caCertPath });
+      return azure;
+    } catch (error) {
+      await azure.stop();
+      throw error;
+    }
+  }
+
+  /** Endpoint summary of an emulated resource, if it runs. */
+  resourceEndpoint(key: ResourceKey): string | undefined {
+    return this.resourceEndpoints.get(key);
+  }
+
+  /** The identity endpoint URLs of a host, in both shapes. */
+  identityEndpointsOf(host: string): { identityEndpoint: string; imdsAuthorityHost: string } {
+    const paths = identityEndpointPaths(host);
+    return { identityEndpoint: `${this.endpoints.identity}${paths.appService}`, imdsAuthorityHost: `${this.endpoints.identity}${paths.imdsAuthorityHost}` };
+  }
+
+  /** Everything a process on `host` needs, as written to its env file. */
+  hostEnv(hostName: string): Record<string, string> {
+    const host = this.directory.host(hostName);
+    if (!host) throw new ConfigError(`no host named "${hostName}"`);
+    const clientId = host.userAssigned[0]?.clientId;
+    return {
+      IDENTITY_ENDPOINT: this.identityEndpointsOf(hostName).identityEndpoint,
+      IDENTITY_HEADER: host.identityHeader,
+      ...(clientId ? { AZURE_CLIENT_ID: clientId } : {}),
+      AZURE_TENANT_ID: this.directory.tenantId,
+      AZURE_AUTHORITY_HOST: this.endpoints.login,
+      NODE_EXTRA_CA_CERTS: this.tls.caCertPath,
+      ...Object.assign({}, ...this.running.map((plane) => plane.env)),
+      ...host.env,
+    };
+  }
+
+  /**
+   * Re-applies the access file: the shared identity's assignments become exactly what the file says
+   * (like a redeployment); assignments made through the CLI are kept. Returns what was applied.
+   */
+  applyAccessFile(): { identity: string; principalId: string; applied: number } {
+    const path = isAbsolute(this.config.accessFile) ? this.config.accessFile : resolve(repoRoot, this.config.accessFile);
+    const access = loadAccessFile(path);
+    const identity = this.directory.userAssignedIdentity(access.identity);
+    if (!identity) {
+      throw new ConfigError(`${path}: identity: "${access.identity}" is not a user-assigned identity of the local Azure (configured: ${Object.keys(this.config.identities).join(', ')})`);
+    }
+    this.roleAssignments.replaceSource(
+      'access-file',
+      access.entries.map((entry) => ({
+        principalId: identity.principalId,
+        role: entry.definition,
+        scope: entryScope(entry, this.directory.resourceId(entry.resource)),
+        source: 'access-file' as const,
+        purpose: entry.purpose,
+      })),
+    );
+    return { identity: identity.name, principalId: identity.principalId, applied: access.entries.length };
+  }
+
+  /** Makes the identity endpoint misbehave (`error`, `garbage`, `hang`), stop listening (`stopped`), or recover (`none`). */
+  async setIdentityEndpointFault(fault: IdentityEndpointFault | 'stopped'): Promise<void> {
+    if (fault === 'stopped') {
+      await this.identityListener?.close();
+      this.identityListener = undefined;
+      this.log('identity endpoint stopped (fault injected through the admin API)');
+      return;
+    }
+    this.identityEndpoint.fault = fault;
+    if (!this.identityListener && !this.stopped) {
+      const port = Number(new URL(this.endpoints.identity).port);
+      this.identityListener = await listen(() => createHttpServer(this.identityEndpoint.listener()), { port, bind: this.config.network.bind });
+      this.log('identity endpoint listening again');
+    }
+  }
+
+  /** Stops every listener and data plane, removes the env files, and closes the stores. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    removeEnvFiles(this.home);
+    rmSync(this.home.runtimeFile, { force: true });
+    await Promise.all([
+      ...this.running.map((plane) => plane.stop()),
+      ...this.listeners.map((listener) => listener.close()),
+      this.identityListener?.close(),
+    ]);
+    this.closeDatabase();
+  }
+
+  private writeEnvFiles(): void {
+    for (const host of this.directory.hosts()) {
+      const env = this.hostEnv(host.name);
+      const lines = [
+        `# Written by the local Azure for host "${host.name}": endpoints and ids, no secrets (the identity header`,
+        '# only works for this host on this machine, like App Service\'s). Export it before Node starts, e.g.',
+        `# \`set -a; . ${this.home.envFile(host.name)}; set +a\` — Node reads NODE_EXTRA_CA_CERTS only at start-up,`,
+        '# so `node --env-file` is too late for it.',
+        ...Object.entries(env).map(([key, value]) => `${key}=${value}`),
+        '',
+      ];
+      const file = this.home.envFile(host.name);
+      writeFileSync(`${file}.tmp`, lines.join('\n'), { mode: 0o600 });
+      renameSync(`${file}.tmp`, file);
+    }
+  }
+}
+
+function removeEnvFiles(home: LocalAzureHome): void {
+  for (const file of readdirSync(home.envDir)) {
+    if (file.endsWith('.env') || file.endsWith('.tmp')) rmSync(join(home.envDir, file), { force: true });
+  }
+}
+
+function writeJsonAtomic(path: string, value: unknown): void {
+  writeFileSync(`${path}.tmp`, JSON.stringify(value, null, 2));
+  renameSync(`${path}.tmp`, path);
+}

@@ -1,0 +1,172 @@
+#!/usr/bin/env node
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { AdminClient, AdminClientError } from './cli/admin-client.js';
+import { formatOutput } from './cli/output.js';
+import { ConfigError, loadConfigFile, repoRoot } from './config/local-azure-config.js';
+import { dataPlanes } from './data-planes.js';
+import { LocalAzureHome } from './home.js';
+import { LocalAzure } from './local-azure.js';
+
+const usage = `Usage: npm run local-azure -- [command] [options]
+
+Runs a local Azure (Entra ID + managed identity, RBAC, and the emulated resources) in the foreground,
+or talks to the one that runs. State lives in $LOCAL_AZURE_HOME (default: .local-azure/ in the repo).
+
+Commands:
+  start                                   run in the foreground (the default); Ctrl-C stops
+  resource list                           ARM ids of the local resources
+  identity list                           managed identities (client and object ids)
+  host list                               hosts, their identities, endpoints and env files
+  role definition list                    built-in roles and their data actions
+  role assignment list   [--assignee X] [--role R] [--scope S]
+  role assignment create  --assignee X --role R --scope S
+  role assignment delete [--ids ID] [--assignee X] [--role R] [--scope S]
+  role assignment reset                   re-apply the access file (as a redeployment would)
+  log sign-ins           [--principal X] [--limit N]   token requests, newest first
+  log authorizations     [--principal X] [--limit N]   RBAC decisions, newest first
+  keys rotate                             roll the token-signing key over (old key stays published)
+  fault identity-endpoint <none|error|garbage|hang|stopped>
+
+Options:
+  --output json|table    output format (default: table)
+  --config FILE          configuration file for start (default: $LOCAL_AZURE_CONFIG, else built-in defaults)
+  --verbose              start: print every sign-in and RBAC decision, not only failures
+  -h, --help             this help
+
+--assignee takes an identity name, client id or object id; --role a role name or id; --scope an ARM id
+or the short form <resource>[/queues/<q>|/topics/<t>[/subscriptions/<s>]] (resources: see resource list).`;
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      assignee: { type: 'string' },
+      role: { type: 'string' },
+      scope: { type: 'string' },
+      ids: { type: 'string' },
+      principal: { type: 'string' },
+      limit: { type: 'string' },
+      output: { type: 'string', short: 'o', default: 'table' },
+      config: { type: 'string' },
+      verbose: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(`${usage}\n`);
+    return 0;
+  }
+  if (values.output !== 'json' && values.output !== 'table') throw new AdminClientError(`--output must be json or table, not "${values.output}"`);
+  const home = new LocalAzureHome(process.env.LOCAL_AZURE_HOME ?? resolve(repoRoot, '.local-azure'));
+  const command = positionals.join(' ');
+  if (command === '' || command === 'start') return serve(home, values.config ?? process.env.LOCAL_AZURE_CONFIG, values.verbose);
+
+  const admin = new AdminClient(home);
+  const print = (rows: Record<string, unknown>[] | Record<string, unknown>, columns?: string[]): number => {
+    process.stdout.write(`${formatOutput(rows, values.output!, columns)}\n`);
+    return 0;
+  };
+  const query = (params: Record<string, string | undefined>): string => {
+    const search = new URLSearchParams(Object.entries(params).filter((e): e is [string, string] => !!e[1]));
+    return search.size ? `?${search}` : '';
+  };
+  const assignmentColumns = ['principalId', 'roleDefinitionName', 'scope', 'source'];
+  switch (command) {
+    case 'resource list':
+      return print(await admin.call('GET', '/resources'), ['key', 'name', 'id', 'endpoint']);
+    case 'identity list':
+      return print(await admin.call('GET', '/identities'), ['name', 'kind', 'clientId', 'principalId']);
+    case 'host list':
+      return print(await admin.call('GET', '/hosts'), ['name', 'identityEndpoint', 'envFile']);
+    case 'role definition list':
+      return print(await admin.call('GET', '/roleDefinitions'), ['name', 'id', 'dataActions']);
+    case 'role assignment list':
+      return print(await admin.call('GET', `/roleAssignments${query({ assignee: values.assignee, role: values.role, scope: values.scope })}`), assignmentColumns);
+    case 'role assignment create':
+      return print(await admin.call('POST', '/roleAssignments', { assignee: values.assignee, role: values.role, scope: values.scope }), assignmentColumns);
+    case 'role assignment delete':
+      return print(
+        await admin.call('DELETE', `/roleAssignments${query({ id: values.ids, assignee: values.assignee, role: values.role, scope: values.scope })}`),
+        assignmentColumns,
+      );
+    case 'role assignment reset':
+      return print(await admin.call('POST', '/roleAssignments:reset'));
+    case 'log sign-ins':
+      return print(await admin.call('GET', `/logs/signIns${query({ principal: values.principal, limit: values.limit })}`), [
+        'time', 'host', 'identity', 'resource', 'outcome', 'reason',
+      ]);
+    case 'log authorizations':
+      return print(await admin.call('GET', `/logs/authorizations${query({ principal: values.principal, limit: values.limit })}`), [
+        'time', 'resource', 'identity', 'dataAction', 'scope', 'decision', 'role',
+      ]);
+    case 'keys rotate':
+      return print(await admin.call('POST', '/signingKeys:rotate'));
+    default: {
+      const fault = command.match(/^fault identity-endpoint (\S+)$/);
+      if (fault) return print(await admin.call('PUT', '/faults/identityEndpoint', { fault: fault[1] }));
+      throw new AdminClientError(`Unknown command "${command}".\n\n${usage}`);
+    }
+  }
+}
+
+async function serve(home: LocalAzureHome, configFile: string | undefined, verbose: boolean): Promise<number> {
+  const started = performance.now();
+  const out = (line: string): void => void process.stdout.write(`${line}\n`);
+  const config = configFile ? loadConfigFile(configFile) : undefined;
+  const azure = await LocalAzure.start({ home: home.root, ...(config ? { config } : {}), dataPlanes, log: out });
+  const elapsed = Math.round(performance.now() - started);
+  out(`Local Azure ready in ${elapsed} ms — home ${home.root}`);
+  out(`  Tenant        ${azure.directory.tenantId}  (authority ${azure.endpoints.login})`);
+  out(`  Identity      ${azure.endpoints.identity}/hosts/<host>/msi/token`);
+  out(`  Admin API     ${azure.endpoints.management}`);
+  for (const resource of azure.directory.resources()) {
+    const endpoint = azure.resourceEndpoint(resource.key);
+    if (endpoint) out(`  ${resource.key.padEnd(13)} ${endpoint}`);
+  }
+  out(`  Hosts         ${azure.directory.hosts().map((h) => h.name).join(', ')} → env files in ${home.envDir}`);
+  out(`  CA            ${azure.tls.caCertPath} (NODE_EXTRA_CA_CERTS)`);
+  out('Sign-in failures and RBAC denials are printed below. Ctrl-C stops.');
+  azure.auditLog.onRecord((kind, record) => {
+    if (kind === 'sign-in' && 'host' in record && (verbose || record.outcome === 'failure')) {
+      out(`[sign-in] ${record.outcome} host=${record.host} identity=${record.identity ?? '-'} resource=${record.resource ?? '-'}${record.reason ? ` reason="${record.reason}"` : ''}`);
+    }
+    if (kind === 'authorization' && 'dataAction' in record && (verbose || record.decision === 'denied')) {
+      out(`[rbac] ${record.decision} ${record.identity ?? record.principalId} ${record.dataAction} on ${record.scope}${record.role ? ` via ${record.role}` : ''}`);
+    }
+  });
+
+  return new Promise<number>((resolveExit) => {
+    let stopping = false;
+    const stop = (signal: string): void => {
+      if (stopping) {
+        out(`${signal} again: exiting without a clean stop.`);
+        process.exit(130);
+      }
+      stopping = true;
+      out(`${signal}: stopping…`);
+      azure.stop().then(
+        () => {
+          out('Local Azure stopped.');
+          resolveExit(0);
+        },
+        (error: unknown) => {
+          process.stderr.write(`error while stopping: ${(error as Error).message}\n`);
+          resolveExit(1);
+        },
+      );
+    };
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
+  });
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    const known = error instanceof ConfigError || error instanceof AdminClientError || (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION';
+    process.stderr.write(`local-azure: ${known ? (error as Error).message : (error as Error).stack ?? String(error)}\n`);
+    process.exit(known ? 2 : 1);
+  },
+);
