@@ -1,0 +1,3 @@
+// Test support for integration tests of any project against the local Azure (`@keyless/local-azure/testing`).
+export { startTestAzure, trustCa } from './test-azure.js';
+export type { TestAzure, TestAzureOptions } from './test-azure.js';

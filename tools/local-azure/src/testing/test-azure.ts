@@ -1,0 +1,73 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tls from 'node:tls';
+import type { LocalAzureConfigInput } from '../config/local-azure-config.js';
+import type { DataPlane } from '../data-plane.js';
+import { LocalAzure } from '../local-azure.js';
+
+/** Options of {@link startTestAzure}. */
+export interface TestAzureOptions {
+  /** Data planes to run (Service Bus, OpenAI, Vision). Default: none (identity and RBAC only). */
+  dataPlanes?: readonly DataPlane[];
+  /** Configuration overrides. Default: the built-in defaults. */
+  config?: LocalAzureConfigInput;
+  /** Existing home folder to reuse (restart tests). Default: a new temporary folder. */
+  home?: string;
+}
+
+/** A local Azure started for one test file. */
+export interface TestAzure {
+  azure: LocalAzure;
+  home: string;
+  /**
+   * Makes this process a process on `host`: exports the host's env file into `process.env`, exactly as
+   * a launcher would before starting a service. Call it before the first token request of the file —
+   * `@azure/identity` picks its managed-identity source once per process (per Jest test file).
+   */
+  enterHost(host: string): Record<string, string>;
+  /** Stops the local Azure and deletes its temporary home. */
+  stop(): Promise<void>;
+}
+
+let caTrusted = new Set<string>();
+
+/**
+ * Starts a local Azure on free ports in a temporary home, for integration tests with the real SDKs.
+ * The test process trusts its CA through `tls.setDefaultCACertificates` (a test process cannot set
+ * NODE_EXTRA_CA_CERTS for itself after start; child processes get it from the env file instead).
+ */
+export async function startTestAzure(options: TestAzureOptions = {}): Promise<TestAzure> {
+  const home = options.home ?? mkdtempSync(join(tmpdir(), 'local-azure-test-'));
+  const azure = await LocalAzure.start({
+    home,
+    ...(options.config ? { config: options.config } : {}),
+    ...(options.dataPlanes ? { dataPlanes: options.dataPlanes } : {}),
+  });
+  trustCa(azure.tls.caCertPem);
+  const exported = new Set<string>();
+  return {
+    azure,
+    home,
+    enterHost(host) {
+      const env = azure.hostEnv(host);
+      for (const [key, value] of Object.entries(env)) {
+        process.env[key] = value;
+        exported.add(key);
+      }
+      return env;
+    },
+    async stop() {
+      await azure.stop();
+      for (const key of exported) delete process.env[key];
+      if (!options.home) rmSync(home, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Adds `caPem` to this process's default trusted CAs (Node ≥ 22.15 / 23.8). */
+export function trustCa(caPem: string): void {
+  if (caTrusted.has(caPem)) return;
+  caTrusted = new Set([...caTrusted, caPem]);
+  tls.setDefaultCACertificates([...tls.getCACertificates('default'), ...caTrusted]);
+}
