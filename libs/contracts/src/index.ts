@@ -28,3 +28,5 @@ export { eventContracts, requestContracts } from './patterns.js';
 export type { EventOf, EventPattern, ParsedRequestOf, ReplyOf, RequestOf, RequestPattern } from './patterns.js';
 export { replyErrorCodes, replyErrorSchema } from './errors.js';
 export type { ReplyError, ReplyErrorCode } from './errors.js';
+export { serviceAccess } from './services.js';
+export type { AiOperation, EntityRef, ServiceAccess, ServiceName } from './services.js';
