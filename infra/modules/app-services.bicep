@@ -1,0 +1,93 @@
+// One Linux App Service plan and one App Service per service, all running as the one user-assigned identity.
+// Settings carry endpoints and ARM ids only: nothing in them is a credential.
+param planName string
+param planSku string
+param siteNamePrefix string
+param siteNameSuffix string
+param linuxFxVersion string
+
+@description('The services, one App Service each (azd deploys apps/<service> to the site tagged azd-service-name: <service>).')
+param services array = ['gateway', 'recommendation', 'vision']
+
+@description('ARM id of the user-assigned identity every site runs as.')
+param identityId string
+
+@description('Client id of that identity: AZURE_CLIENT_ID, which the auth library binds its one credential to.')
+param identityClientId string
+
+@description('Name of the Application Insights component (local auth disabled) the services send telemetry to.')
+param appInsightsName string
+
+@description('Endpoint and resource-id settings shared by every service (name → value).')
+param appSettings object
+
+param location string
+param tags object
+
+resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
+  name: appInsightsName
+}
+
+var sharedSettings = concat(
+  [
+    { name: 'AZURE_CLIENT_ID', value: identityClientId }
+    // Routing only: the ikey in it names the component and authorizes nothing, because the component refuses
+    // local auth. The services send telemetry with an Entra token of the shared identity (Monitoring Metrics
+    // Publisher). See README.md, "Telemetry without a key".
+    { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: appInsights.properties.ConnectionString }
+  ],
+  map(items(appSettings), setting => { name: setting.key, value: setting.value })
+)
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  name: planName
+  location: location
+  tags: tags
+  kind: 'linux'
+  sku: { name: planSku }
+  properties: {
+    reserved: true // Linux
+  }
+}
+
+resource sites 'Microsoft.Web/sites@2024-04-01' = [for service in services: {
+  name: '${siteNamePrefix}${service}${siteNameSuffix}'
+  location: location
+  tags: union(tags, { 'azd-service-name': service })
+  kind: 'app,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: { '${identityId}': {} }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    // Key Vault references in settings resolve with the shared identity (the default would be a
+    // system-assigned identity, which these sites do not have).
+    keyVaultReferenceIdentity: identityId
+    siteConfig: {
+      linuxFxVersion: linuxFxVersion
+      alwaysOn: true // bus consumers must keep their receivers open
+      ftpsState: 'Disabled'
+      minTlsVersion: '1.2'
+      http20Enabled: true
+      appSettings: concat(sharedSettings, [{ name: 'OTEL_SERVICE_NAME', value: service }])
+    }
+  }
+}]
+
+// No publishing with user name and password (FTP or the SCM site): deployments authenticate with Entra too.
+resource ftpPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = [for (service, i) in services: {
+  parent: sites[i]
+  name: 'ftp'
+  properties: { allow: false }
+}]
+
+resource scmPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = [for (service, i) in services: {
+  parent: sites[i]
+  name: 'scm'
+  properties: { allow: false }
+}]
+
+@description('Default host name of each site: [{ service, hostName }].')
+output hostNames array = [for (service, i) in services: { service: service, hostName: sites[i].properties.defaultHostName }]
