@@ -7,7 +7,9 @@ export type { DataPlane, DataPlaneContext, RunningDataPlane } from './data-plane
 export { dataPlanes } from './data-planes.js';
 export { TokenRejectedError } from './guard/resource-guard.js';
 export type { Caller, TokenRejectionReason } from './guard/resource-guard.js';
-export { builtInRoles, dataActions, findRole } from './rbac/built-in-roles.js';
+export { builtInRoles, dataActions, findRole, grants, rolesGranting } from './rbac/built-in-roles.js';
+export { entryScope, loadAccessFile } from './rbac/access-file.js';
+export type { AccessEntry, AccessFile, ResolvedAccessEntry } from './rbac/access-file.js';
 export type { RoleDefinition } from './rbac/built-in-roles.js';
 export type { RoleAssignment } from './rbac/role-assignments.js';
 export type { AuthorizationDecision } from './rbac/authorizer.js';

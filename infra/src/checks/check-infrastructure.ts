@@ -1,0 +1,41 @@
+import { join, relative } from 'node:path';
+import { checkAccess, type RbacKnowledge } from './access-checks.js';
+import { checkBicep } from './bicep-checks.js';
+import type { InfraProblem } from './infra-problem.js';
+import { readTopology } from './topology.js';
+
+/** Where the checked files are; defaults are the repository layout. */
+export interface InfraLayout {
+  /** Repository root; problems name files relative to it. */
+  root: string;
+  /** Default: `<root>/infra`. */
+  infraDir?: string;
+  /** Default: `<root>/azure.yaml`. */
+  azureYamlPath?: string;
+}
+
+/**
+ * Runs every consistency check over the access file, the topology file, the Bicep deployment and azure.yaml,
+ * against what the code does (`serviceAccess`). Returns every problem found; an empty list means consistent.
+ *
+ * @example
+ * const problems = checkInfrastructure({ root: repoRoot }, rbac);
+ * if (problems.length) throw new Error(problems.map(formatProblem).join('\n'));
+ */
+export function checkInfrastructure(layout: InfraLayout, rbac: RbacKnowledge): InfraProblem[] {
+  const infraDir = layout.infraDir ?? join(layout.root, 'infra');
+  const rel = (path: string): string => relative(layout.root, path) || path;
+  const topologyPath = join(infraDir, 'servicebus-topology.json');
+  const accessPath = join(infraDir, 'access.json');
+  const topology = readTopology(topologyPath, rel(topologyPath));
+  const access = checkAccess({ accessPath, file: rel(accessPath), ...(topology.topology ? { topology: topology.topology } : {}), rbac });
+  const bicep = checkBicep({
+    root: layout.root,
+    mainPath: join(infraDir, 'main.bicep'),
+    azureYamlPath: layout.azureYamlPath ?? join(layout.root, 'azure.yaml'),
+    ...(topology.topology ? { topology: topology.topology } : {}),
+    ...(access.grants ? { grants: access.grants } : {}),
+    ...(access.identity ? { identity: access.identity } : {}),
+  });
+  return [...topology.problems, ...access.problems, ...bicep.problems];
+}
