@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs';
-import { relative } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, sep } from 'node:path';
 import { serviceAccess } from '@keyless/contracts';
 import { DeployTimeValue, ResourceInstance, evaluateDeployment, renderString, splitName, type EvaluatedDeployment } from '../bicep/bicep-evaluator.js';
-import type { Expression } from '../bicep/bicep-syntax.js';
+import { parseBicep, type BicepFile, type Expression } from '../bicep/bicep-syntax.js';
 import { isInfraCheckError } from '../errors.js';
 import { privilegedRoles, scopePath, type AccessGrant, type ResourceKey } from './access-checks.js';
 import type { InfraProblem } from './infra-problem.js';
@@ -165,19 +165,32 @@ export function checkBicep(options: BicepCheckOptions): { deployment?: Evaluated
   const { root, mainPath } = options;
   const rel = (path: string): string => relative(root, path) || path;
   const problems: InfraProblem[] = [];
+  // Text checks read every .bicep file on their own, so they report even when the deployment cannot be evaluated.
+  const files: BicepFile[] = [];
+  for (const path of bicepFiles(dirname(mainPath))) {
+    try {
+      files.push(parseBicep(readFileSync(path, 'utf8'), path));
+    } catch (error) {
+      if (!isInfraCheckError(error)) throw error;
+      problems.push({ code: 'bicep-unreadable', file: rel(path), message: error.message, fix: 'Correct the Bicep at the place named (the checks read a subset of Bicep: see infra/src/bicep/bicep-syntax.ts).' });
+    }
+  }
+  checkTextForKeys(files, rel, problems);
+  checkLiterals(files, options.topology, rel, problems);
   let deployment: EvaluatedDeployment;
   try {
     deployment = evaluateDeployment(mainPath, { environmentName: 'check', location: 'check-location' });
   } catch (error) {
     if (!isInfraCheckError(error)) throw error;
-    problems.push({ code: 'bicep-unreadable', file: rel(mainPath), message: error.message, fix: 'Correct the Bicep at the place named (the checks read a subset of Bicep: see infra/src/bicep/bicep-syntax.ts).' });
+    // Syntax and unsupported constructs were reported file by file above.
+    if (error.code === 'bicep-evaluation') {
+      problems.push({ code: 'bicep-unreadable', file: rel(mainPath), message: error.message, fix: 'Correct the Bicep at the place named (the checks evaluate a subset of Bicep: see infra/src/bicep/bicep-evaluator.ts).' });
+    }
     return { problems };
   }
   const deployed = deployment.resources.filter((r) => !r.existing);
   const at = (r: ResourceInstance): string => `${rel(r.file)}:${r.declaration.at.line}`;
 
-  checkTextForKeys(deployment, rel, problems);
-  checkLiterals(deployment, options.topology, rel, problems);
   checkLocalAuth(deployed, at, problems);
   if (options.topology) checkEntities(deployed, options.topology, at, problems);
   if (options.grants && options.identity) checkRoleAssignments(deployment, options.grants, options.identity, at, problems);
@@ -186,8 +199,15 @@ export function checkBicep(options: BicepCheckOptions): { deployment?: Evaluated
   return { deployment, problems };
 }
 
-function checkTextForKeys(deployment: EvaluatedDeployment, rel: (path: string) => string, problems: InfraProblem[]): void {
-  for (const file of deployment.files) {
+function bicepFiles(directory: string): string[] {
+  return readdirSync(directory, { recursive: true, encoding: 'utf8' })
+    .filter((name) => name.endsWith('.bicep') && !name.split(sep).includes('node_modules'))
+    .sort()
+    .map((name) => join(directory, name));
+}
+
+function checkTextForKeys(files: BicepFile[], rel: (path: string) => string, problems: InfraProblem[]): void {
+  for (const file of files) {
     const lines = readFileSync(file.path, 'utf8').split('\n');
     lines.forEach((line, i) => {
       for (const { pattern, what } of keyPatterns) {
@@ -205,9 +225,9 @@ function checkTextForKeys(deployment: EvaluatedDeployment, rel: (path: string) =
 }
 
 /** Role definition GUIDs and Service Bus entity names must come from the files, never from Bicep literals. */
-function checkLiterals(deployment: EvaluatedDeployment, topology: Topology | undefined, rel: (path: string) => string, problems: InfraProblem[]): void {
+function checkLiterals(files: BicepFile[], topology: Topology | undefined, rel: (path: string) => string, problems: InfraProblem[]): void {
   const guid = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/i;
-  for (const file of deployment.files) {
+  for (const file of files) {
     for (const literal of file.literals) {
       const match = guid.exec(literal.text);
       if (!match) continue;
@@ -230,7 +250,7 @@ function checkLiterals(deployment: EvaluatedDeployment, topology: Topology | und
     ...topology.subscriptions.flatMap((s) => [s.name, ...s.rules.map((r) => r.Name)]),
   ]);
   // Literals are checked where entity names are used: Service Bus resources and role assignment scopes.
-  for (const file of deployment.files) {
+  for (const file of files) {
     for (const statement of file.statements) {
       if (statement.kind !== 'resource' && statement.kind !== 'var') continue;
       if (statement.kind === 'resource' && !/^microsoft\.(servicebus|authorization)\//i.test(statement.type)) continue;
