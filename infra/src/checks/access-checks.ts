@@ -100,12 +100,14 @@ function describeScope(resource: ResourceKey, path: string): string {
 /**
  * The grants the system needs, derived from what the code does (`serviceAccess`: sends → Data Sender and
  * receives → Data Receiver on that entity, `openAi.*` → the OpenAI role, `vision.analyze` → the Vision role) plus
- * {@link platformNeeds}; each with its least-privileged built-in role.
+ * {@link platformNeeds}; each with its least-privileged built-in role. `services` limits the code's needs to
+ * those services (default: all of `serviceAccess`), e.g. to count what one identity per service would need.
  */
-export function requiredGrants(rbac: RbacKnowledge): RequiredGrant[] {
+export function requiredGrants(rbac: RbacKnowledge, services: readonly string[] = Object.keys(serviceAccess)): RequiredGrant[] {
   const needs: { resource: ResourceKey; path: string; dataAction: string; reason: string }[] = [];
   const entityText = (entity: EntityRef): string => scopePath(entity).replace('queues/', 'queue ').replace('topics/', 'topic ').replace('/subscriptions/', ' subscription ');
   for (const [service, access] of Object.entries(serviceAccess)) {
+    if (!services.includes(service)) continue;
     for (const entity of access.sends) {
       needs.push({ resource: 'serviceBus', path: scopePath(entity), dataAction: rbac.dataActions.serviceBusSend, reason: `${service} sends to ${entityText(entity)}` });
     }
