@@ -214,3 +214,16 @@ describe('checkInfrastructure with planted mismatches', () => {
     expect(found(copy.check(), 'bicep-unreadable')).toEqual([expect.stringMatching(/^infra\/modules\/vision\.bicep: .*vision\.bicep:\d+:1: "func" declarations are outside the Bicep subset/)]);
   });
 });
+
+describe('checkInfrastructure with an entity list passed to a module by hand', () => {
+  let planted: PlantedCopy;
+  beforeEach(() => (planted = new PlantedCopy()));
+  afterEach(() => planted.remove());
+
+  it('reports the entity names written in the module parameters', () => {
+    planted.replace('infra/main.bicep', 'namespaceConfig: topology.UserConfig.Namespaces[0]', "namespaceConfig: { Name: 'sb', Queues: [{ Name: 'replies' }] }");
+    const problems = planted.check();
+    expect(found(problems, 'hand-written-entity')).toEqual([expect.stringContaining('(line 76 (serviceBus)): names the Service Bus entity "replies" by hand')]);
+    expect(found(problems, 'entity-mismatch').length).toBeGreaterThan(0);
+  });
+});

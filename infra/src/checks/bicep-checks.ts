@@ -249,12 +249,15 @@ function checkLiterals(files: BicepFile[], topology: Topology | undefined, rel: 
     ...topology.topics.map((t) => t.name),
     ...topology.subscriptions.flatMap((s) => [s.name, ...s.rules.map((r) => r.Name)]),
   ]);
-  // Literals are checked where entity names are used: Service Bus resources and role assignment scopes.
+  // Literals are checked where entity names could be used: Service Bus resources, role assignments, variables
+  // and module parameters (an App Service named after a service is not an entity, so other resources are not).
   for (const file of files) {
     for (const statement of file.statements) {
-      if (statement.kind !== 'resource' && statement.kind !== 'var') continue;
+      if (statement.kind !== 'resource' && statement.kind !== 'var' && statement.kind !== 'module') continue;
       if (statement.kind === 'resource' && !/^microsoft\.(servicebus|authorization)\//i.test(statement.type)) continue;
-      for (const text of stringLiterals(statement.value)) {
+      // A module's own `name` is its deployment's name; only what it is given (`params`) can carry entity names.
+      const scanned = statement.kind === 'module' ? moduleParams(statement.value) : [statement.value];
+      for (const text of scanned.flatMap(stringLiterals)) {
         const named = text.split('/').find((segment) => entityNames.has(segment));
         if (named === undefined) continue;
         problems.push({
@@ -267,6 +270,11 @@ function checkLiterals(files: BicepFile[], topology: Topology | undefined, rel: 
       }
     }
   }
+}
+
+function moduleParams(body: Expression): Expression[] {
+  const object = body.kind === 'for' ? (body.body.kind === 'if' ? body.body.body : body.body) : body.kind === 'if' ? body.body : body;
+  return object.kind === 'object' ? object.properties.filter((p) => p.key === 'params').map((p) => p.value) : [body];
 }
 
 function stringLiterals(expression: Expression): string[] {
