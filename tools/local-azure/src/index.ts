@@ -8,7 +8,7 @@ export { dataPlanes } from './data-planes.js';
 export { TokenRejectedError } from './guard/resource-guard.js';
 export type { Caller, TokenRejectionReason } from './guard/resource-guard.js';
 export { builtInRoles, dataActions, findRole, grants, rolesGranting } from './rbac/built-in-roles.js';
-export { entryScope, loadAccessFile } from './rbac/access-file.js';
+export { accessFileSchema, entryScope, loadAccessFile } from './rbac/access-file.js';
 export type { AccessEntry, AccessFile, ResolvedAccessEntry } from './rbac/access-file.js';
 export type { RoleDefinition } from './rbac/built-in-roles.js';
 export type { RoleAssignment } from './rbac/role-assignments.js';
