@@ -69,7 +69,7 @@ export function createOpenAiDataPlane(options: OpenAiDataPlaneOptions = {}): Dat
         ]),
       );
       const tokens = await TokenCounter.load([...deployments.values()].map((d) => d.profile.encoding));
-      const service = new OpenAiService(context, deployments, tokens, { ...defaults, ...stripUndefined(options) });
+      const service = new OpenAiService(context, deployments, tokens, { ...defaults, maxBodyBytes: options.maxBodyBytes ?? defaults.maxBodyBytes });
       const listener = await listen(() => {
         const server = createServer({ cert: context.tls.certPem, key: context.tls.keyPem }, service.router().listener());
         server.requestTimeout = defaults.requestTimeoutInMs;
@@ -401,8 +401,4 @@ function waitForDrain(response: ServerResponse): Promise<void> {
     response.once('drain', done);
     response.once('close', done);
   });
-}
-
-function stripUndefined<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
