@@ -30,10 +30,11 @@ export interface Pick {
 
 // Similarity (in a 256-dimension embedding) above which the query is taken to say something about an item.
 const relevanceFloor = 0.08;
-const rankingDimensions = 256;
+// Full length: at 256 dimensions the projection noise (±0.06) can reorder close candidates.
+const rankingDimensions = 1536;
 // Words of instructions that say nothing about products.
 const promptWords = new Set(
-  'recommend recommendation recommendations recommended product products item items shopper customer user explain explanation why reason reasons short brief briefly sentence sentences answer reply respond list pick choose select top best candidate candidates following based given help assistant shopping store catalog please write json format return give tell describe'
+  'recommend recommendation recommendations recommended product products item items shopper customer user explain explanation why reason reasons short brief briefly sentence sentences answer reply respond list pick choose select top best candidate candidates following based given help assistant shopping store catalog please write json format return give tell describe recently viewed searched search query looked purchased bought liked history options option interest interested'
     .split(' ')
     .map(stem),
 );
@@ -201,8 +202,9 @@ function recommendationJson(picks: readonly Pick[], explanation: string): Record
 }
 
 /**
- * Shapes `values` to `schema`: an array property takes the first array value, a string property the value
- * of the same name or else the first string, numbers and booleans likewise; without a schema, `values` as is.
+ * Shapes `values` to `schema`: an array property takes the first array value; a string property the value
+ * of the same name, else the reason, explanation or answer, else the first string; numbers and booleans
+ * likewise; without a schema, `values` as is.
  */
 function fill(schema: JsonSchema | undefined, values: Record<string, unknown>): Record<string, unknown> {
   if (!schema?.properties) return values;
@@ -221,7 +223,9 @@ function fill(schema: JsonSchema | undefined, values: Record<string, unknown>): 
     } else if (type === 'object' && property.properties) {
       result[name] = fill(property, own && typeof own === 'object' ? (own as Record<string, unknown>) : values);
     } else {
-      result[name] = typeof own === 'string' ? own : (of('string') ?? '');
+      // A string property of another name most likely wants the prose: the reason, explanation or answer.
+      const prose = [values.reason, values.explanation, values.answer].find((v) => typeof v === 'string');
+      result[name] = typeof own === 'string' ? own : (prose ?? of('string') ?? '');
     }
   }
   return result;
