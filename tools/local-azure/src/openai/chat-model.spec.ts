@@ -102,6 +102,19 @@ describe('readPrompt', () => {
     expect(readPrompt(['Keep it brief.'])).toMatchObject({ sentenceLimit: 2 });
   });
 
+  it('reads a JSON block on its own lines inside prose', () => {
+    const reading = readPrompt(['Options follow.\n[\n  {"name": "Trail Runner", "price": 89.5}\n]\nExplain.']);
+    expect(reading.candidates).toEqual([{ name: 'Trail Runner', price: '89.50', tags: [], facts: {} }]);
+    expect(reading.prose).toBe('Options follow.\nExplain.');
+  });
+
+  it('finishes a prompt full of unmatched brackets and backticks without quadratic blow-up', () => {
+    const hostile = `${'[ not json\n'.repeat(50_000)}${'```'.repeat(10_000)}`;
+    const started = performance.now();
+    readPrompt([hostile]);
+    expect(performance.now() - started).toBeLessThan(2000);
+  });
+
   it('does not take an instruction sentence in a bullet list for a product', () => {
     expect(readPrompt(['Rules:\n- Keep the explanation friendly and mention the price of each item.']).candidates).toEqual([]);
   });

@@ -100,8 +100,9 @@ export class LocalChatModel {
 
   private answer(question: string, messages: readonly ChatTurn[], reading: PromptReading): string {
     const text = question.trim();
-    const echo = /^(?:please\s+)?(?:reply|respond|answer|say|return|output)(?:\s+only)?(?:\s+with)?(?:\s+exactly)?(?:\s+the\s+word)?\s*[:-]?\s*(.+?)\s*$/is.exec(text);
-    if (echo && !text.includes('\n')) return echo[1]!.replace(/^["'“‘`](.*)["'”’`]\.?$/s, '$1').replace(/\.$/, '');
+    // One short line only: the pattern is cheap there, and an echo request is never long.
+    const echo = text.length <= 500 && !text.includes('\n') ? /^(?:please\s+)?(?:reply|respond|answer|say|return|output)(?:\s+only)?(?:\s+with)?(?:\s+exactly)?(?:\s+the\s+word)?\s*[:-]?\s*(.+?)\s*$/is.exec(text) : null;
+    if (echo) return echo[1]!.replace(/^["'“‘`](.*)["'”’`]\.?$/s, '$1').replace(/\.$/, '');
     if (/^(hi|hello|hey|good (morning|afternoon|evening))\b[\s!.,]*\w{0,12}[\s!.]*$/i.test(text)) {
       return 'Hello! I am the local stand-in for an Azure OpenAI chat model. Give me product lists or facts in your messages and I will answer from them.';
     }

@@ -131,10 +131,10 @@ class OpenAiService {
     const notFound = (request: IncomingMessage, response: ServerResponse): void => this.fail(response, requestId(request), openAiErrors.resourceNotFound());
     return new Router(notFound)
       .on('POST', /^\/openai\/deployments\/(?<deployment>[^/]+)\/chat\/completions$/, (req, res, { params, url }) =>
-        this.serve(req, res, url, { capability: 'chat', v1: false, deployment: decodeURIComponent(params.deployment!) }),
+        this.serve(req, res, url, { capability: 'chat', v1: false, deployment: decodePathSegment(params.deployment!) }),
       )
       .on('POST', /^\/openai\/deployments\/(?<deployment>[^/]+)\/embeddings$/, (req, res, { params, url }) =>
-        this.serve(req, res, url, { capability: 'embeddings', v1: false, deployment: decodeURIComponent(params.deployment!) }),
+        this.serve(req, res, url, { capability: 'embeddings', v1: false, deployment: decodePathSegment(params.deployment!) }),
       )
       .on('POST', /^\/openai\/v1\/chat\/completions$/, (req, res, { url }) => this.serve(req, res, url, { capability: 'chat', v1: true }))
       .on('POST', /^\/openai\/v1\/embeddings$/, (req, res, { url }) => this.serve(req, res, url, { capability: 'embeddings', v1: true }));
@@ -401,4 +401,13 @@ function waitForDrain(response: ServerResponse): Promise<void> {
     response.once('drain', done);
     response.once('close', done);
   });
+}
+
+/** A URL path segment, percent-decoded; malformed escapes stay as written (and so name no deployment). */
+function decodePathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
 }

@@ -163,17 +163,33 @@ function formatMoney(value: Record<string, unknown>): string {
 /** Finds JSON in `text`, returns the items it holds and the text without it. */
 function extractJson(text: string): { rest: string; items: { candidates: ListedProduct[]; seeds: ListedProduct[] } } {
   const items = { candidates: [] as ListedProduct[], seeds: [] as ListedProduct[] };
-  const blocks: string[] = [];
-  let rest = text.replace(/```(?:json)?\s*\n([\s\S]*?)```/gi, (whole, body: string) => {
-    if (tryJson(body, items)) return '';
-    blocks.push(whole);
-    return whole;
-  });
+  const rest = text.replace(/```(?:json)?\s*\n([\s\S]*?)```/gi, (whole, body: string) => (tryJson(body, items) ? '' : whole));
   const trimmed = rest.trim();
   if ((trimmed.startsWith('{') || trimmed.startsWith('[')) && tryJson(trimmed, items)) return { rest: '', items };
-  // A JSON block on its own lines inside prose: from a line starting with [ or { to the matching close.
-  rest = rest.replace(/^[ \t]*([[{][\s\S]*?^[ \t]*[\]}])[ \t]*$/gm, (whole, body: string) => (tryJson(body, items) ? '' : whole));
-  return { rest, items };
+  return { rest: removeInlineJson(rest, items), items };
+}
+
+// Bounds the search for JSON blocks inside prose, so a prompt full of brackets stays linear.
+const inlineJsonLimits = { attempts: 20, linesPerBlock: 5000 };
+
+/** Finds JSON blocks on their own lines (a line starting with `[`/`{` to the next line starting with `]`/`}`) and removes those holding items. */
+function removeInlineJson(text: string, items: { candidates: ListedProduct[]; seeds: ListedProduct[] }): string {
+  const lines = text.split('\n');
+  let attempts = 0;
+  for (let start = 0; start < lines.length && attempts < inlineJsonLimits.attempts; start++) {
+    if (!/^[ \t]*[[{]/.test(lines[start]!)) continue;
+    attempts++;
+    const last = Math.min(lines.length, start + inlineJsonLimits.linesPerBlock);
+    for (let end = start; end < last; end++) {
+      if (!/^[ \t]*[\]}][ \t,]*$/.test(lines[end]!) && !(end === start && /[\]}][ \t]*$/.test(lines[end]!))) continue;
+      if (tryJson(lines.slice(start, end + 1).join('\n'), items)) {
+        lines.splice(start, end - start + 1);
+        start--;
+      }
+      break;
+    }
+  }
+  return lines.join('\n');
 }
 
 function tryJson(body: string, into: { candidates: ListedProduct[]; seeds: ListedProduct[] }): boolean {
