@@ -21,6 +21,7 @@ Commands:
   role definition list                    built-in roles and their data actions
   role assignment list   [--assignee X] [--role R] [--scope S]
   role assignment create  --assignee X --role R --scope S
+                         (az's --assignee-object-id X --assignee-principal-type ServicePrincipal work too)
   role assignment delete [--ids ID] [--assignee X] [--role R] [--scope S]
   role assignment reset                   re-apply the access file (as a redeployment would)
   log sign-ins           [--principal X] [--limit N]   token requests, newest first
@@ -44,6 +45,9 @@ async function main(argv: string[]): Promise<number> {
     allowPositionals: true,
     options: {
       assignee: { type: 'string' },
+      // az's spelling for service principals, so a fix command printed for Azure also works here.
+      'assignee-object-id': { type: 'string' },
+      'assignee-principal-type': { type: 'string' },
       role: { type: 'string' },
       scope: { type: 'string' },
       ids: { type: 'string' },
@@ -60,6 +64,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (values.output !== 'json' && values.output !== 'table') throw new AdminClientError(`--output must be json or table, not "${values.output}"`);
+  values.assignee ??= values['assignee-object-id'];
   const home = new LocalAzureHome(process.env.LOCAL_AZURE_HOME ?? resolve(repoRoot, '.local-azure'));
   const command = positionals.join(' ');
   if (command === '' || command === 'start') return serve(home, values.config ?? process.env.LOCAL_AZURE_CONFIG, values.verbose);
