@@ -45,8 +45,12 @@ const defaults = {
   maxSamples: 65_536,
   /** Share of border pixels that must share one colour for a plain background. */
   plainBackgroundShare: 0.6,
-  /** RGB distance from the background above which a pixel is foreground. */
-  foregroundDistance: 60,
+  /**
+   * RGB distance from the background above which a pixel is foreground: 4 × the background's own noise
+   * plus 6, within 6–60 (a flat generated background separates a light-gray product from white; a JPEG's
+   * noisy one does not make specks of every artefact).
+   */
+  foregroundDistance: { base: 6, perSpread: 4, max: 60 },
   /** Smallest object, as a share of the sampled pixels. */
   minObjectShare: 0.004,
   maxObjects: 10,
@@ -58,8 +62,7 @@ const defaults = {
  * How it works: the image is sampled on a grid (at most 65,536 points). Each colour is named from its hue,
  * saturation and lightness (16 names). The border decides whether there is a plain background; if so,
  * pixels far from it are foreground, and their connected regions are objects whose shape follows from
- * how much of the bounding box they fill and its aspect ratio (a disc fills π/4 of its box, a triangle
- * half). Brightness is the mean luminance.
+ * their row profile (how much of the bounding box's width each row covers) and the box's aspect ratio. Brightness is the mean luminance.
  *
  * Rules:
  * - Tags: object shapes and colours, dominant colours, `graphics` for flat artwork, `dark`/`bright` at the
@@ -176,22 +179,25 @@ interface Background {
   name: string;
   transparent: boolean;
   rgb: [number, number, number];
+  /** RMS distance of the border's background pixels from `rgb`: how noisy the background is. */
+  spread: number;
 }
 
 /** The border's colour when most of the border is one colour (quantised to 32 levels per channel). */
 function plainBackground(samples: Samples): Background | undefined {
   const { width, height, rgba } = samples;
-  const bins = new Map<string, { count: number; sum: [number, number, number]; transparent: boolean }>();
+  const bins = new Map<string, { count: number; sum: [number, number, number]; squares: number; transparent: boolean }>();
   let total = 0;
   const visit = (x: number, y: number): void => {
     const i = y * width + x;
     const transparent = !opaque(rgba, i);
     const key = transparent ? 'transparent' : `${rgba[i * 4]! >> 3},${rgba[i * 4 + 1]! >> 3},${rgba[i * 4 + 2]! >> 3}`;
-    const bin = bins.get(key) ?? { count: 0, sum: [0, 0, 0], transparent };
+    const bin = bins.get(key) ?? { count: 0, sum: [0, 0, 0], squares: 0, transparent };
     bin.count++;
     bin.sum[0] += rgba[i * 4]!;
     bin.sum[1] += rgba[i * 4 + 1]!;
     bin.sum[2] += rgba[i * 4 + 2]!;
+    bin.squares += rgba[i * 4]! ** 2 + rgba[i * 4 + 1]! ** 2 + rgba[i * 4 + 2]! ** 2;
     bins.set(key, bin);
     total++;
   };
@@ -206,13 +212,16 @@ function plainBackground(samples: Samples): Background | undefined {
   const top = [...bins.values()].sort((a, b) => b.count - a.count)[0];
   if (!top || top.count / total < defaults.plainBackgroundShare) return undefined;
   const rgb: [number, number, number] = [top.sum[0] / top.count, top.sum[1] / top.count, top.sum[2] / top.count];
-  return { transparent: top.transparent, rgb, name: top.transparent ? 'transparent' : colourName(...rgb) };
+  const spread = Math.sqrt(Math.max(0, top.squares / top.count - (rgb[0] ** 2 + rgb[1] ** 2 + rgb[2] ** 2)));
+  return { transparent: top.transparent, rgb, spread, name: top.transparent ? 'transparent' : colourName(...rgb) };
 }
 
 function findObjects(samples: Samples, background: Background, image: RgbaImage): DetectedObject[] {
   const { width, height, rgba, step } = samples;
   const count = width * height;
   const foreground = new Uint8Array(count);
+  const { base, perSpread, max } = defaults.foregroundDistance;
+  const threshold = Math.min(max, base + perSpread * background.spread);
   for (let i = 0; i < count; i++) {
     if (!opaque(rgba, i)) continue;
     if (background.transparent) {
@@ -222,7 +231,7 @@ function findObjects(samples: Samples, background: Background, image: RgbaImage)
     const dr = rgba[i * 4]! - background.rgb[0];
     const dg = rgba[i * 4 + 1]! - background.rgb[1];
     const db = rgba[i * 4 + 2]! - background.rgb[2];
-    if (Math.sqrt(dr * dr + dg * dg + db * db) > defaults.foregroundDistance) foreground[i] = 1;
+    if (Math.sqrt(dr * dr + dg * dg + db * db) > threshold) foreground[i] = 1;
   }
   const label = new Int32Array(count);
   const objects: (DetectedObject & { area: number })[] = [];
@@ -237,11 +246,13 @@ function findObjects(samples: Samples, background: Background, image: RgbaImage)
     label[start] = next;
     let minX = width, minY = height, maxX = 0, maxY = 0, area = 0;
     const sum = [0, 0, 0];
+    const rows = new Map<number, number>();
     while (head < tail) {
       const i = queue[head++]!;
       const x = i % width;
       const y = (i - x) / width;
       area++;
+      rows.set(y, (rows.get(y) ?? 0) + 1);
       sum[0] += rgba[i * 4]!;
       sum[1] += rgba[i * 4 + 1]!;
       sum[2] += rgba[i * 4 + 2]!;
@@ -260,7 +271,7 @@ function findObjects(samples: Samples, background: Background, image: RgbaImage)
     if (area < Math.max(4, defaults.minObjectShare * count) || area > 0.9 * count) continue;
     const boxW = maxX - minX + 1;
     const boxH = maxY - minY + 1;
-    const { shape, confidence } = classifyShape(area / (boxW * boxH), boxW / boxH);
+    const { shape, confidence } = classifyShape(Array.from({ length: boxH }, (_, r) => (rows.get(minY + r) ?? 0) / boxW), boxW / boxH);
     const x = minX * step;
     const y = minY * step;
     objects.push({
@@ -278,16 +289,24 @@ function findObjects(samples: Samples, background: Background, image: RgbaImage)
 }
 
 /**
- * Shape from fill ratio (region area / bounding-box area) and aspect ratio: a rectangle fills its box,
- * an ellipse π/4 ≈ 0.785 of it, a triangle 0.5; near-square boxes make squares and circles.
+ * Shape from the region's row profile: the share of the bounding box's width each row covers, top to
+ * bottom. It is compared with the ideal profiles — a rectangle covers every row fully, an ellipse
+ * √(1 − t²) from its middle, a triangle grows (or shrinks) linearly — and the closest one within a mean
+ * deviation of 0.1 wins; near-square boxes make squares and circles. Anything else is a `shape`.
  */
-export function classifyShape(fill: number, aspect: number): { shape: DetectedObject['shape']; confidence: number } {
+export function classifyShape(rowShares: readonly number[], aspect: number): { shape: DetectedObject['shape']; confidence: number } {
+  const rows = rowShares.length;
+  const deviation = (ideal: (t: number) => number): number =>
+    rowShares.reduce((sum, share, r) => sum + Math.abs(share - ideal((r + 0.5) / rows)), 0) / Math.max(1, rows);
   const squareish = aspect > 0.85 && aspect < 1.18;
-  const closeness = (target: number, tolerance: number): number => Math.max(0, 1 - Math.abs(fill - target) / tolerance);
-  if (fill >= 0.9) return { shape: squareish ? 'square' : 'rectangle', confidence: round(0.6 + 0.38 * closeness(1, 0.1)) };
-  if (fill >= 0.7) return { shape: squareish ? 'circle' : 'ellipse', confidence: round(0.6 + 0.38 * closeness(Math.PI / 4, 0.1)) };
-  if (fill >= 0.4 && fill < 0.62) return { shape: 'triangle', confidence: round(0.5 + 0.4 * closeness(0.5, 0.12)) };
-  return { shape: 'shape', confidence: 0.5 };
+  const candidates: [DetectedObject['shape'], number][] = [
+    [squareish ? 'square' : 'rectangle', deviation(() => 1)],
+    [squareish ? 'circle' : 'ellipse', deviation((t) => Math.sqrt(Math.max(0, 1 - (2 * t - 1) ** 2)))],
+    ['triangle', Math.min(deviation((t) => t), deviation((t) => 1 - t))],
+  ];
+  const [shape, best] = candidates.sort((a, b) => a[1] - b[1])[0]!;
+  if (best > 0.1) return { shape: 'shape', confidence: 0.5 };
+  return { shape, confidence: round(0.98 - 3 * best) };
 }
 
 function isGraphic(samples: Samples): boolean {
