@@ -108,11 +108,10 @@ describe('readPrompt', () => {
     expect(reading.prose).toBe('Options follow.\nExplain.');
   });
 
-  it('finishes a prompt full of unmatched brackets and backticks without quadratic blow-up', () => {
+  // A quadratic scan would take minutes on this input and fail by Jest's timeout; a linear one is instant.
+  it('reads a prompt full of unmatched brackets and backticks as prose, not as JSON', () => {
     const hostile = `${'[ not json\n'.repeat(50_000)}${'```'.repeat(10_000)}`;
-    const started = performance.now();
-    readPrompt([hostile]);
-    expect(performance.now() - started).toBeLessThan(2000);
+    expect(readPrompt([hostile]).candidates).toEqual([]);
   });
 
   it('does not take an instruction sentence in a bullet list for a product', () => {
