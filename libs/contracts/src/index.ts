@@ -25,7 +25,7 @@ export {
 } from './recommendation.js';
 export type { ProductView, RecommendationFilters, RecommendationResult, RecommendRequest, SimilarProductsRequest } from './recommendation.js';
 export { eventContracts, requestContracts } from './patterns.js';
-export type { EventOf, EventPattern, ParsedRequestOf, ReplyOf, RequestOf, RequestPattern } from './patterns.js';
+export type { EventInputOf, EventOf, EventPattern, ParsedRequestOf, ReplyOf, RequestOf, RequestPattern } from './patterns.js';
 export { replyErrorCodes, replyErrorSchema } from './errors.js';
 export type { ReplyError, ReplyErrorCode } from './errors.js';
 export { serviceAccess } from './services.js';

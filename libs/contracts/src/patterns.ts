@@ -40,5 +40,7 @@ export type RequestOf<P extends RequestPattern> = z.input<(typeof requestContrac
 export type ParsedRequestOf<P extends RequestPattern> = z.output<(typeof requestContracts)[P]['request']>;
 /** The reply type of a pattern. */
 export type ReplyOf<P extends RequestPattern> = z.output<(typeof requestContracts)[P]['reply']>;
-/** The payload type of an event. */
+/** The payload type of an event, as a handler receives it (validated, defaults applied). */
 export type EventOf<P extends EventPattern> = z.output<(typeof eventContracts)[P]['payload']>;
+/** The payload type of an event, as a publisher may write it (defaults not yet applied). */
+export type EventInputOf<P extends EventPattern> = z.input<(typeof eventContracts)[P]['payload']>;
