@@ -36,11 +36,18 @@ export class AzureIdentityService implements OnModuleDestroy {
 
   constructor(@Inject(RESOLVED_AUTH_OPTIONS) readonly options: ResolvedAuthOptions) {
     this.logger = options.logger ?? new Logger('Auth');
-    this.binding = createIdentityBinding(options);
+    this.binding = createIdentityBinding(options, (existing) =>
+      this.logger.warn(
+        `A second identity in one process (already bound: ${existing}). MSAL shares its identity endpoint, HTTP client and ` +
+          'token cache across credentials; a Keyless service has exactly one identity.',
+      ),
+    );
     const metrics = new AuthMetrics(options.meterProvider, () =>
       this.cache.status().flatMap((s) => (s.expiresOn ? [{ audience: s.audience, expiresOn: s.expiresOn.getTime() }] : [])),
     );
     this.cache = new TokenCache(this.binding, options, metrics, this.logger);
+    // Declared audiences first, in their order: status and health list them that way.
+    for (const audience of options.audiences) this.cache.slot(audience);
     const slotsByScope = new Map<string, AudienceSlot>();
     this.credential = {
       getToken: (scopes: string | string[], getTokenOptions?: GetTokenOptions): Promise<AccessToken> => {

@@ -34,12 +34,32 @@ export interface IdentityBinding {
 }
 
 /**
- * Creates the process's credential for the chosen mode. Managed identity: `ManagedIdentityCredential`
- * bound to the user-assigned identity's client id (no probing, no fallback), with bounded retries and
- * a timeout on every attempt. Developer modes: the Azure CLI or azd login, chosen explicitly.
+ * Bindings of this process by mode and identity. MSAL keeps the managed-identity source — endpoint,
+ * HTTP client, retry policy — and the token cache in statics: the first credential that requests a
+ * token sets them for every later one. So the process gets one binding per identity, created once.
  */
-export function createIdentityBinding(options: ResolvedAuthOptions): IdentityBinding {
-  if (options.mode === 'managed-identity') return managedIdentityBinding(options);
+const processBindings = new Map<string, IdentityBinding>();
+
+/**
+ * The process's credential for the chosen mode (created on first use, then shared). Managed identity:
+ * `ManagedIdentityCredential` bound to the user-assigned identity's client id (no probing, no
+ * fallback), with bounded retries and a timeout on every attempt. Developer modes: the Azure CLI or
+ * azd login, chosen explicitly. Retry and timeout options of the first binding stay in effect.
+ *
+ * @param onSecondIdentity called when the process already has a binding for another identity.
+ */
+export function createIdentityBinding(options: ResolvedAuthOptions, onSecondIdentity?: (existing: string) => void): IdentityBinding {
+  const key = `${options.mode}|${options.clientId ?? ''}|${options.tenantId ?? ''}`;
+  const existing = processBindings.get(key);
+  if (existing) return existing;
+  const [other] = processBindings.values();
+  if (other) onSecondIdentity?.(other.describe());
+  const binding = options.mode === 'managed-identity' ? managedIdentityBinding(options) : developerBinding(options);
+  processBindings.set(key, binding);
+  return binding;
+}
+
+function developerBinding(options: ResolvedAuthOptions): IdentityBinding {
   const processTimeoutInMs = options.tokenRequestTimeoutInMs;
   const tenant = options.tenantId ? { tenantId: options.tenantId } : {};
   const credential =
@@ -70,9 +90,13 @@ export function createIdentityBinding(options: ResolvedAuthOptions): IdentityBin
   };
 }
 
+/** One per process, like MSAL's identity source that ends up using it. */
+let processObserver: IdentityEndpointObserver | undefined;
+
 function managedIdentityBinding(options: ResolvedAuthOptions): IdentityBinding {
   const clientId = options.clientId!;
-  const observer = new IdentityEndpointObserver(options.tokenRequestTimeoutInMs);
+  processObserver ??= new IdentityEndpointObserver(options.tokenRequestTimeoutInMs);
+  const observer = processObserver;
   const credential = new ManagedIdentityCredential({
     clientId,
     // `maxRetries` bounds both the core retry policy (5xx/408/429/network) and the SDK's extra 404/410

@@ -48,13 +48,24 @@ export class IdentityEndpointObserver {
   }
 
   private async send(request: PipelineRequest): Promise<PipelineResponse> {
-    request.timeout = request.timeout > 0 ? Math.min(request.timeout, this.attemptTimeoutInMs) : this.attemptTimeoutInMs;
     const url = new URL(request.url);
     const endpoint = `${url.origin}${url.pathname}`;
     const resource = url.searchParams.get('resource') ?? '';
     this.lastEndpoint = endpoint;
     const attempts = (this.exchanges.get(resource)?.attempts ?? 0) + 1;
-    const started = Date.now();
+    // Our own abort rather than `request.timeout`: the transport leaves that timer running when the
+    // request fails, which keeps a process alive after a refused connection.
+    const controller = new AbortController();
+    const outer = request.abortSignal;
+    const onOuterAbort = (): void => controller.abort();
+    outer?.addEventListener('abort', onOuterAbort, { once: true });
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, this.attemptTimeoutInMs);
+    timer.unref();
+    request.abortSignal = controller.signal;
     try {
       const response = await this.inner.sendRequest(request);
       const contentType = response.headers.get('content-type') ?? undefined;
@@ -70,14 +81,16 @@ export class IdentityEndpointObserver {
       return response;
     } catch (error) {
       const err = error as { code?: unknown; name?: string };
-      const timedOut = err.name === 'AbortError' && Date.now() - started >= this.attemptTimeoutInMs - 5;
       this.exchanges.set(resource, {
         endpoint,
-        transportError: typeof err.code === 'string' ? err.code : (err.name ?? 'Error'),
+        transportError: timedOut ? 'timeout' : typeof err.code === 'string' ? err.code : (err.name ?? 'Error'),
         ...(timedOut ? { timedOut } : {}),
         attempts,
       });
       throw error;
+    } finally {
+      clearTimeout(timer);
+      outer?.removeEventListener('abort', onOuterAbort);
     }
   }
 }

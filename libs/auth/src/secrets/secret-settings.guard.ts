@@ -48,7 +48,8 @@ const nameRules: readonly NameRule[] = [
   { pattern: /CONNECTION_?STRING/, reason: 'a connection string', instead: () => identityInstead },
   { pattern: /_API_KEY$|^API_KEY$/, reason: 'an API key', instead: () => identityInstead },
   { pattern: /(^|_)(ACCESS_|ACCOUNT_|PRIMARY_|SECONDARY_|SUBSCRIPTION_)?KEY$/, reason: 'a key', instead: () => identityInstead },
-  { pattern: /(^|_)(CLIENT_)?SECRET$|PASSWORD$|(^|_)PWD$/, reason: 'a secret or password', instead: () => identityInstead },
+  // Not `PWD`: the shell's working directory.
+  { pattern: /(^|_)(CLIENT_)?SECRET$|PASSWORD$/, reason: 'a secret or password', instead: () => identityInstead },
 ];
 
 /** Markers that give a secret away inside a value, whatever the variable is called. */

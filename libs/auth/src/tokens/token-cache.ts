@@ -124,7 +124,9 @@ export class TokenCache {
     const now = Date.now();
     if (now >= held.servableUntil) return undefined;
     this.metrics.cacheHit(slot.audience.key);
-    if (now >= held.refreshAt && slot.inflight === undefined && !this.closed) this.startRequest(slot, 'refresh');
+    // nextRefreshAt is the refresh time, or after a failure the retry time (never hammer a failing endpoint).
+    const due = slot.nextRefreshAt;
+    if (due !== undefined && now >= due && slot.inflight === undefined) this.startRequest(slot, slot.consecutiveFailures ? 'retry' : 'refresh');
     return held.accessToken;
   }
 
