@@ -63,11 +63,11 @@ describe('Startup access check against a misbehaving identity endpoint (host "ga
   describe('when the endpoint answers 500', () => {
     it('fails with IdentityEndpointError after the bounded SDK retries', async () => {
       await test.azure.setIdentityEndpointFault('error');
-      const { error, elapsed } = await startApp();
+      const { error, elapsed } = await startApp({ tokenRequestTimeoutInMs: 5_000 });
       const failure = onlyFailure(error);
       expect(failure.code).toBe('IdentityEndpointError');
       expect(failure.message).toContain('answered 500 after 3 attempt(s)');
-      expect(elapsed).toBeLessThan(tokenRequestTimeoutInMs);
+      expect(elapsed).toBeLessThan(5_000);
     });
   });
 
@@ -78,18 +78,19 @@ describe('Startup access check against a misbehaving identity endpoint (host "ga
       const failure = onlyFailure(error);
       expect(failure.code).toBe('IdentityEndpointTimeout');
       expect(elapsed).toBeGreaterThanOrEqual(tokenRequestTimeoutInMs - 50);
-      expect(elapsed).toBeLessThan(tokenRequestTimeoutInMs + 1_000);
+      // Bounded by the timeout, not by the SDK's retries (a loaded machine may add a little).
+      expect(elapsed).toBeLessThan(tokenRequestTimeoutInMs + 2_500);
     });
   });
 
   describe('when nothing listens at the endpoint', () => {
     it('fails with IdentityEndpointUnreachable', async () => {
       await test.azure.setIdentityEndpointFault('stopped');
-      const { error, elapsed } = await startApp();
+      const { error, elapsed } = await startApp({ tokenRequestTimeoutInMs: 5_000 });
       const failure = onlyFailure(error);
       expect(failure.code).toBe('IdentityEndpointUnreachable');
       expect(failure.message).toContain('ECONNREFUSED');
-      expect(elapsed).toBeLessThan(tokenRequestTimeoutInMs);
+      expect(elapsed).toBeLessThan(5_000);
     });
   });
 
@@ -100,7 +101,7 @@ describe('Startup access check against a misbehaving identity endpoint (host "ga
       const failure = onlyFailure(error);
       expect(failure.code).toBe('IdentityEndpointTimeout');
       expect(failure.message).toContain('within the startup budget of 500 ms');
-      expect(elapsed).toBeLessThan(1_500);
+      expect(elapsed).toBeLessThan(3_000);
     });
   });
 });
