@@ -5,6 +5,10 @@ export { ConfigError, parseConfig, repoRoot } from './config/local-azure-config.
 export type { LocalAzureConfig, LocalAzureConfigInput, ResourceKey } from './config/local-azure-config.js';
 export type { DataPlane, DataPlaneContext, RunningDataPlane } from './data-plane.js';
 export { dataPlanes } from './data-planes.js';
+export { createOpenAiDataPlane, openAiDataPlane } from './openai/openai-data-plane.js';
+export type { OpenAiDataPlaneOptions } from './openai/openai-data-plane.js';
+export { createVisionDataPlane, visionDataPlane } from './vision/vision-data-plane.js';
+export type { VisionDataPlaneOptions } from './vision/vision-data-plane.js';
 export { TokenRejectedError } from './guard/resource-guard.js';
 export type { Caller, TokenRejectionReason } from './guard/resource-guard.js';
 export { builtInRoles, dataActions, findRole } from './rbac/built-in-roles.js';

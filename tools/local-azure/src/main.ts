@@ -27,6 +27,7 @@ Commands:
   log sign-ins           [--principal X] [--limit N]   token requests, newest first
   log authorizations     [--principal X] [--limit N]   RBAC decisions, newest first
   keys rotate                             roll the token-signing key over (old key stays published)
+  openai deployment list                  Azure OpenAI deployments, their quotas and tokens left this minute
   fault identity-endpoint <none|error|garbage|hang|stopped>
 
 Options:
@@ -79,6 +80,8 @@ async function main(argv: string[]): Promise<number> {
   };
   const assignmentColumns = ['principalId', 'roleDefinitionName', 'scope', 'source'];
   switch (command) {
+    case 'openai deployment list':
+      return print(await admin.call('GET', '/openai/deployments'), ['name', 'model', 'capability', 'tokensPerMinute', 'remainingTokens']);
     case 'resource list':
       return print(await admin.call('GET', '/resources'), ['key', 'name', 'id', 'endpoint']);
     case 'identity list':

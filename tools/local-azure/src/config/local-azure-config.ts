@@ -30,9 +30,16 @@ const appRegistrationSchema = z.strictObject({
 });
 
 const deploymentSchema = z.strictObject({
+  /** The model behind the deployment (`gpt-4o-mini`, `text-embedding-3-small`, …): picks tokenizer, limits, dimension. */
   model: z.string().min(1),
   /** Tokens-per-minute quota of the deployment (Azure's "capacity" × 1000). */
   tokensPerMinute: z.number().int().positive(),
+  /**
+   * What the deployment serves. Default: `embeddings` when the model name contains "embedding", else `chat`.
+   * The first deployment of each kind is written to the env files (`AZURE_OPENAI_CHAT_DEPLOYMENT`,
+   * `AZURE_OPENAI_EMBEDDINGS_DEPLOYMENT`).
+   */
+  capability: z.enum(['chat', 'embeddings']).optional(),
 });
 
 export const localAzureConfigSchema = z.strictObject({

@@ -1,0 +1,27 @@
+import { z } from 'zod';
+
+/** Product ids: what a shop uses as SKU or slug. */
+export const productIdSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'letters, digits, ".", "_" or "-" (1–64 characters, starting with a letter or digit)');
+
+/** A product as the catalog stores it. `price` is in the shop's currency, major units. */
+export const productSchema = z.strictObject({
+  id: productIdSchema,
+  name: z.string().trim().min(1).max(200),
+  description: z.string().trim().max(4000).default(''),
+  category: z.string().trim().min(1).max(100),
+  price: z.number().nonnegative().max(1_000_000).multipleOf(0.01),
+  /** http(s) URL of the product image; vision analyses it. */
+  imageUrl: z.url({ protocol: /^https?$/ }).optional(),
+  /** Whether the product can be recommended (out-of-stock products are not). Default: true. */
+  available: z.boolean().default(true),
+});
+export type Product = z.infer<typeof productSchema>;
+
+/** `catalog.product.upserted`: a product was created or changed at the gateway. */
+export const productUpsertedSchema = z.strictObject({
+  product: productSchema,
+  upsertedAt: z.iso.datetime(),
+});
+export type ProductUpserted = z.infer<typeof productUpsertedSchema>;

@@ -1,0 +1,32 @@
+// @keyless/contracts: what the services say to each other over Service Bus — entity names, message
+// patterns and payload schemas. No Nest, no Azure: both sides of every exchange import only this.
+export { queues, subscriptions, topics } from './entities.js';
+export type { QueueName, SubscriptionName, TopicName } from './entities.js';
+export { productIdSchema, productSchema, productUpsertedSchema } from './catalog.js';
+export type { Product, ProductUpserted } from './catalog.js';
+export {
+  analyzeImageRequestSchema,
+  imageAnalysisFailedSchema,
+  imageAnalysisSchema,
+  imageAnalyzedSchema,
+  maxInlineImageBytes,
+  tagSchema,
+} from './vision.js';
+export type { AnalyzeImageRequest, ImageAnalysis, ImageAnalysisFailed, ImageAnalyzed } from './vision.js';
+export {
+  getProductRequestSchema,
+  indexingStateSchema,
+  productViewSchema,
+  rankedItemSchema,
+  recommendationFiltersSchema,
+  recommendationResultSchema,
+  recommendRequestSchema,
+  similarProductsRequestSchema,
+} from './recommendation.js';
+export type { ProductView, RecommendationFilters, RecommendationResult, RecommendRequest, SimilarProductsRequest } from './recommendation.js';
+export { eventContracts, requestContracts } from './patterns.js';
+export type { EventInputOf, EventOf, EventPattern, ParsedRequestOf, ReplyOf, RequestOf, RequestPattern } from './patterns.js';
+export { replyErrorCodes, replyErrorSchema } from './errors.js';
+export type { ReplyError, ReplyErrorCode } from './errors.js';
+export { serviceAccess } from './services.js';
+export type { AiOperation, EntityRef, ServiceAccess, ServiceName } from './services.js';

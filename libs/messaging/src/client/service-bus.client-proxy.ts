@@ -1,0 +1,255 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import {
+  isServiceBusError,
+  type ServiceBusClient,
+  type ServiceBusMessage,
+  type ServiceBusReceivedMessage,
+  type ServiceBusSender,
+  type ServiceBusSessionReceiver,
+} from '@azure/service-bus';
+import { Logger } from '@nestjs/common';
+import { ClientProxy, RpcException, type ReadPacket, type WritePacket } from '@nestjs/microservices';
+import { eventContracts, requestContracts, type EventPattern, type RequestPattern } from '@keyless/contracts';
+import { InvalidPayloadError, MessagingError, RequestTimeoutError } from '../errors.js';
+import { messagingMetrics } from '../metrics.js';
+import { issuesOf, type ReplyEnvelope } from '../reply.js';
+import { describe } from '../settlement-policy.js';
+import { withProducerSpan } from '../tracing.js';
+import { ServiceBusRecord, type ServiceBusRecordOptions } from './service-bus.record-builder.js';
+
+/** Options of {@link ServiceBusClientProxy}. */
+export interface ServiceBusClientProxyOptions {
+  /** The Service Bus client (from `@keyless/auth`: namespace + the process's credential). */
+  client: ServiceBusClient;
+  /** The session-enabled queue replies come back on. */
+  replyQueue: string;
+  /** This instance's reply session id. **Default**: `<hostname>-<random uuid>`. */
+  instanceId?: string;
+  /** How long a request waits for its reply; also the request message's TTL. **Default**: 30000 ms. */
+  requestTimeoutInMs?: number;
+  /** Delay bounds for re-acquiring the reply session after an error. **Default**: 250 ms … 10000 ms. */
+  sessionRetry?: { initialDelayInMs?: number; maxDelayInMs?: number };
+}
+
+const defaults = {
+  requestTimeoutInMs: 30_000,
+  sessionRetry: { initialDelayInMs: 250, maxDelayInMs: 10_000 },
+  /** Renew the reply session's lock for as long as the instance lives. */
+  sessionLockRenewalInMs: 365 * 24 * 3600 * 1000,
+};
+
+interface Pending {
+  callback: (packet: WritePacket) => void;
+  timer: NodeJS.Timeout;
+  pattern: string;
+  started: number;
+}
+
+/** State of the reply session, for health checks. */
+export interface ReplySessionHealth {
+  sessionId: string;
+  state: 'connecting' | 'attached' | 'reconnecting' | 'closed';
+  lastError?: string;
+  lastErrorAt?: string;
+  pendingRequests: number;
+}
+
+/**
+ * A NestJS `ClientProxy` over Azure Service Bus. `send` puts a request on the target service's queue
+ * (subject = pattern, `replyTo` = the shared reply queue, `replyToSessionId` = this instance's id, TTL = the
+ * timeout) and resolves with the reply that comes back on this instance's session; `emit` publishes an
+ * event to the events topic. Payloads are validated against `@keyless/contracts` before anything is sent.
+ * No Manage rights are needed: the reply queue and its sessions already exist.
+ */
+export class ServiceBusClientProxy extends ClientProxy {
+  /** This instance's reply session id. */
+  readonly instanceId: string;
+  private readonly log = new Logger(ServiceBusClientProxy.name);
+  private readonly senders = new Map<string, ServiceBusSender>();
+  private readonly pending = new Map<string, Pending>();
+  private connecting: Promise<void> | undefined;
+  private closed = false;
+  private receiver: ServiceBusSessionReceiver | undefined;
+  private readonly sessionHealth: ReplySessionHealth;
+
+  constructor(private readonly options: ServiceBusClientProxyOptions) {
+    super();
+    this.instanceId = options.instanceId ?? `${hostname()}-${randomUUID()}`;
+    this.sessionHealth = { sessionId: this.instanceId, state: 'connecting', pendingRequests: 0 };
+  }
+
+  /** Acquires this instance's reply session (once; later calls share the first). */
+  connect(): Promise<void> {
+    if (this.closed) return Promise.reject(new MessagingError('NotConnected', 'ServiceBusClientProxy was closed.'));
+    this.connecting ??= new Promise<void>((resolve) => {
+      void this.keepReplySession(resolve);
+    });
+    return this.connecting;
+  }
+
+  /** Fails pending requests, stops the reply session and closes the senders. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const [id, pending] of this.pending) {
+      clearTimeout(pending.timer);
+      pending.callback({ err: new MessagingError('NotConnected', `client closed before the reply to "${pending.pattern}" (${id}) arrived`), isDisposed: true });
+    }
+    this.pending.clear();
+    await this.receiver?.close().catch(() => undefined);
+    await Promise.all([...this.senders.values()].map((sender) => sender.close()));
+    this.sessionHealth.state = 'closed';
+  }
+
+  /** Reply session state for health checks. */
+  health(): ReplySessionHealth {
+    return { ...this.sessionHealth, pendingRequests: this.pending.size };
+  }
+
+  unwrap<T>(): T {
+    return this.options.client as T;
+  }
+
+  protected publish(packet: ReadPacket, callback: (packet: WritePacket) => void): () => void {
+    const pattern = this.normalizePattern(packet.pattern);
+    const contract = requestContracts[pattern as RequestPattern];
+    const { data, options } = unwrapRecord(packet.data);
+    if (!contract) {
+      callback({ err: new InvalidPayloadError(pattern, [{ path: '', message: `"${pattern}" is not a request pattern of @keyless/contracts` }]), isDisposed: true });
+      return () => undefined;
+    }
+    const parsed = contract.request.safeParse(data);
+    if (!parsed.success) {
+      callback({ err: new InvalidPayloadError(pattern, issuesOf(parsed.error)), isDisposed: true });
+      return () => undefined;
+    }
+    const timeoutInMs = options.timeToLiveInMs ?? this.options.requestTimeoutInMs ?? defaults.requestTimeoutInMs;
+    const messageId = options.messageId ?? randomUUID();
+    const timer = setTimeout(() => {
+      if (this.pending.delete(messageId)) callback({ err: new RequestTimeoutError(pattern, contract.queue, timeoutInMs, messageId), isDisposed: true });
+    }, timeoutInMs);
+    this.pending.set(messageId, { callback, timer, pattern, started: performance.now() });
+    const message: ServiceBusMessage = {
+      ...this.baseMessage(pattern, parsed.data, options),
+      messageId,
+      replyTo: this.options.replyQueue,
+      replyToSessionId: this.instanceId,
+      // A request nobody picks up in time expires instead of running for a caller who gave up.
+      timeToLive: timeoutInMs,
+    };
+    this.sendTo(contract.queue, pattern, message).catch((error: unknown) => {
+      const waiting = this.pending.get(messageId);
+      if (!waiting) return;
+      clearTimeout(waiting.timer);
+      this.pending.delete(messageId);
+      callback({ err: error, isDisposed: true });
+    });
+    return () => {
+      const waiting = this.pending.get(messageId);
+      if (waiting) clearTimeout(waiting.timer);
+      this.pending.delete(messageId);
+    };
+  }
+
+  protected async dispatchEvent<T = unknown>(packet: ReadPacket): Promise<T> {
+    const pattern = this.normalizePattern(packet.pattern);
+    const contract = eventContracts[pattern as EventPattern];
+    const { data, options } = unwrapRecord(packet.data);
+    if (!contract) throw new InvalidPayloadError(pattern, [{ path: '', message: `"${pattern}" is not an event pattern of @keyless/contracts` }]);
+    const parsed = contract.payload.safeParse(data);
+    if (!parsed.success) throw new InvalidPayloadError(pattern, issuesOf(parsed.error));
+    await this.sendTo(contract.topic, pattern, { ...this.baseMessage(pattern, parsed.data, options), messageId: options.messageId ?? randomUUID() });
+    return undefined as T;
+  }
+
+  private baseMessage(pattern: string, body: unknown, options: ServiceBusRecordOptions): ServiceBusMessage {
+    return {
+      subject: pattern,
+      contentType: 'application/json',
+      body,
+      applicationProperties: { ...options.applicationProperties },
+      ...(options.sessionId ? { sessionId: options.sessionId } : {}),
+      ...(options.timeToLiveInMs ? { timeToLive: options.timeToLiveInMs } : {}),
+      ...(options.scheduledEnqueueTimeUtc ? { scheduledEnqueueTimeUtc: options.scheduledEnqueueTimeUtc } : {}),
+    };
+  }
+
+  private async sendTo(entity: string, pattern: string, message: ServiceBusMessage): Promise<void> {
+    let sender = this.senders.get(entity);
+    if (!sender) {
+      sender = this.options.client.createSender(entity);
+      this.senders.set(entity, sender);
+    }
+    const attributes = { 'messaging.system': 'servicebus', 'messaging.destination.name': entity, 'messaging.operation.type': 'send', 'messaging.message.id': String(message.messageId) };
+    await withProducerSpan(`${pattern} send`, attributes, message.applicationProperties as Record<string, string | number | boolean>, () => sender.sendMessages(message));
+  }
+
+  /**
+   * Holds this instance's reply session for as long as the proxy lives. The SDK does not recover session
+   * receivers (a lost connection or lock closes them for good), so any error leads to a new
+   * `acceptSession` after a growing delay; replies sent meanwhile wait in the session.
+   */
+  private async keepReplySession(onFirstAttach: () => void): Promise<void> {
+    const retry = { ...defaults.sessionRetry, ...this.options.sessionRetry };
+    let delayInMs = retry.initialDelayInMs;
+    while (!this.closed) {
+      try {
+        const receiver = await this.options.client.acceptSession(this.options.replyQueue, this.instanceId, {
+          receiveMode: 'receiveAndDelete', // a reply matters only to the caller waiting in this process
+          maxAutoLockRenewalDurationInMs: defaults.sessionLockRenewalInMs,
+        });
+        this.receiver = receiver;
+        this.sessionHealth.state = 'attached';
+        delayInMs = retry.initialDelayInMs;
+        onFirstAttach();
+        await new Promise<void>((lost) => {
+          receiver.subscribe({
+            processMessage: async (message) => this.onReply(message),
+            processError: async ({ error }) => {
+              this.noteSessionError(error);
+              if (receiver.isClosed || (isServiceBusError(error) && error.code === 'SessionLockLost')) lost();
+            },
+          });
+        });
+        await receiver.close().catch(() => undefined);
+      } catch (error) {
+        this.noteSessionError(error);
+      }
+      if (this.closed) break;
+      this.sessionHealth.state = 'reconnecting';
+      await new Promise((resolve) => setTimeout(resolve, delayInMs));
+      delayInMs = Math.min(retry.maxDelayInMs, delayInMs * 2);
+    }
+  }
+
+  private noteSessionError(error: unknown): void {
+    if (this.closed) return;
+    this.sessionHealth.lastError = describe(error);
+    this.sessionHealth.lastErrorAt = new Date().toISOString();
+    this.log.warn(`reply session ${this.instanceId} on ${this.options.replyQueue}: ${describe(error)}`);
+  }
+
+  private async onReply(message: ServiceBusReceivedMessage): Promise<void> {
+    const id = String(message.correlationId ?? '');
+    const pending = this.pending.get(id);
+    if (!pending) {
+      this.log.debug?.(`reply ${message.messageId} for ${id} has no waiting request (timed out or not ours); dropped`);
+      return;
+    }
+    this.pending.delete(id);
+    clearTimeout(pending.timer);
+    messagingMetrics.requestDuration.record(performance.now() - pending.started, { pattern: pending.pattern });
+    const envelope = message.body as ReplyEnvelope | undefined;
+    if (envelope && envelope.ok === true) pending.callback({ response: envelope.data, isDisposed: true });
+    else if (envelope && envelope.ok === false) pending.callback({ err: new RpcException(envelope.error), isDisposed: true });
+    else pending.callback({ err: new RpcException({ code: 'internal', message: `reply to "${pending.pattern}" is not a reply envelope` }), isDisposed: true });
+  }
+
+  protected override serializeError(err: unknown): unknown {
+    return err;
+  }
+}
+
+function unwrapRecord(data: unknown): { data: unknown; options: ServiceBusRecordOptions } {
+  return data instanceof ServiceBusRecord ? { data: data.data, options: data.options } : { data, options: {} };
+}

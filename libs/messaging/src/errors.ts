@@ -1,0 +1,84 @@
+import type { ReplyErrorCode } from '@keyless/contracts';
+
+/**
+ * Stable codes of the messaging error family.
+ * - `RequestTimeout`: no reply arrived within the request's timeout (the request expired unprocessed, or
+ *   the handler is slow or down).
+ * - `InvalidPayload`: a payload did not match its contract schema (client side: nothing was sent).
+ * - `DeadLetterRequested`: a handler asked for its message to be dead-lettered (see {@link DeadLetterError}).
+ * - `ConnectionRefused`: the transport was configured with something other than a namespace + credential.
+ * - `NotConnected`: the client or server was used after `close()`.
+ */
+export type MessagingErrorCode = 'RequestTimeout' | 'InvalidPayload' | 'DeadLetterRequested' | 'ConnectionRefused' | 'NotConnected';
+
+/** Base class of every error `@keyless/messaging` raises. */
+export class MessagingError extends Error {
+  override readonly name: string = 'MessagingError';
+
+  constructor(
+    readonly code: MessagingErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** A request got no reply within its timeout; the request carried the same TTL, so it will not run late. */
+export class RequestTimeoutError extends MessagingError {
+  override readonly name = 'RequestTimeoutError';
+
+  constructor(
+    readonly pattern: string,
+    readonly queue: string,
+    readonly timeoutInMs: number,
+    readonly messageId: string,
+  ) {
+    super('RequestTimeout', `No reply to "${pattern}" (message ${messageId} on queue "${queue}") within ${timeoutInMs} ms.`);
+  }
+}
+
+/** A payload failed its contract schema; `issues` name each invalid field. */
+export class InvalidPayloadError extends MessagingError {
+  override readonly name = 'InvalidPayloadError';
+
+  constructor(
+    readonly pattern: string,
+    readonly issues: { path: string; message: string }[],
+  ) {
+    super('InvalidPayload', `Payload of "${pattern}" is invalid: ${issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ')}`);
+  }
+}
+
+/**
+ * Thrown by a handler to dead-letter its message at once (no retries), with a reason and a description
+ * that operators see on the dead-letter queue.
+ *
+ * @example
+ * throw new DeadLetterError('UnknownProduct', `product ${id} does not exist and never will`);
+ */
+export class DeadLetterError extends MessagingError {
+  override readonly name = 'DeadLetterError';
+
+  constructor(
+    readonly reason: string,
+    readonly description: string,
+  ) {
+    super('DeadLetterRequested', `${reason}: ${description}`);
+  }
+}
+
+/**
+ * An error reply from a remote handler, as the requester receives it (Nest's `RpcException` carries it in
+ * `getError()`): `{ code, message, details? }` with a stable {@link ReplyErrorCode}.
+ */
+export interface RemoteErrorPayload {
+  code: ReplyErrorCode;
+  message: string;
+  details?: { path: string; message: string }[];
+}
+
+/** Type guard for errors of this family, by name (works across module copies). */
+export function isMessagingError(error: unknown): error is MessagingError {
+  return error instanceof Error && /^(Messaging|RequestTimeout|InvalidPayload|DeadLetter)Error$/.test(error.name);
+}

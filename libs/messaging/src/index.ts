@@ -1,0 +1,24 @@
+// @keyless/messaging: a NestJS transport over Azure Service Bus (requests with replies on per-instance
+// sessions, events through topic subscriptions), with contract validation, a settlement policy, an
+// idempotency guard, trace propagation, health and metrics.
+export { MessagingModule } from './messaging.module.js';
+export { MESSAGING_MODULE_OPTIONS } from './messaging.module-definition.js';
+export type { MessagingModuleOptions } from './messaging.module-definition.js';
+export { ServiceBusServer } from './server/service-bus.server.js';
+export type { ReceiverHealth, ServiceBusServerOptions } from './server/service-bus.server.js';
+export { ServiceBusContext } from './server/service-bus.context.js';
+export { ErrorPassthroughFilter, OnEvent, OnRequest } from './server/handler.decorators.js';
+export { ServiceBusClientProxy } from './client/service-bus.client-proxy.js';
+export type { ReplySessionHealth, ServiceBusClientProxyOptions } from './client/service-bus.client-proxy.js';
+export { MessagingClient } from './client/messaging.client.js';
+export { ServiceBusRecord, ServiceBusRecordBuilder } from './client/service-bus.record-builder.js';
+export type { ServiceBusRecordOptions } from './client/service-bus.record-builder.js';
+export { MessagingHealthIndicator } from './messaging.health.js';
+export { backoff, settle, settlementDefaults } from './settlement-policy.js';
+export type { HandlingOutcome, SettlementAction, SettlementPolicyOptions } from './settlement-policy.js';
+export { MemoryIdempotencyStore } from './idempotency/memory-idempotency.store.js';
+export type { MemoryIdempotencyStoreOptions } from './idempotency/memory-idempotency.store.js';
+export { SqliteIdempotencyStore } from './idempotency/sqlite-idempotency.store.js';
+export type { IdempotencyRecord, IdempotencyStore } from './idempotency/idempotency-store.js';
+export { DeadLetterError, InvalidPayloadError, isMessagingError, MessagingError, RequestTimeoutError } from './errors.js';
+export type { MessagingErrorCode, RemoteErrorPayload } from './errors.js';

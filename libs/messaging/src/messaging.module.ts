@@ -1,0 +1,55 @@
+import { Inject, Module, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { TerminusModule } from '@nestjs/terminus';
+import { MessagingClient } from './client/messaging.client.js';
+import { ServiceBusClientProxy } from './client/service-bus.client-proxy.js';
+import { MessagingHealthIndicator } from './messaging.health.js';
+import { MESSAGING_MODULE_OPTIONS, MessagingConfigurableModule, type MessagingModuleOptions } from './messaging.module-definition.js';
+import { ServiceBusServer } from './server/service-bus.server.js';
+
+/**
+ * Wires the Service Bus transport into a Nest app. With `proxy`, it provides {@link MessagingClient}
+ * (typed requests and events) and acquires the reply session before the app finishes bootstrapping; with
+ * `server`, it provides the {@link ServiceBusServer} strategy to connect as a microservice. Unconfigured
+ * sides are provided as `null`.
+ *
+ * @example
+ * MessagingModule.forRootAsync({
+ *   inject: [AzureClients],
+ *   useFactory: (clients: AzureClients) => ({ client: clients.serviceBus(), proxy: { replyQueue: queues.replies } }),
+ * })
+ */
+@Module({
+  imports: [TerminusModule],
+  providers: [
+    {
+      provide: ServiceBusClientProxy,
+      inject: [MESSAGING_MODULE_OPTIONS],
+      useFactory: (options: MessagingModuleOptions) => (options.proxy ? new ServiceBusClientProxy({ ...options.proxy, client: options.client }) : null),
+    },
+    {
+      provide: MessagingClient,
+      inject: [ServiceBusClientProxy],
+      useFactory: (proxy: ServiceBusClientProxy | null) => (proxy ? new MessagingClient(proxy) : null),
+    },
+    {
+      provide: ServiceBusServer,
+      inject: [MESSAGING_MODULE_OPTIONS],
+      useFactory: (options: MessagingModuleOptions) => (options.server ? new ServiceBusServer({ ...options.server, client: options.client }) : null),
+    },
+    MessagingHealthIndicator,
+  ],
+  exports: [ServiceBusClientProxy, MessagingClient, ServiceBusServer, MessagingHealthIndicator],
+})
+export class MessagingModule extends MessagingConfigurableModule implements OnApplicationBootstrap, OnApplicationShutdown {
+  constructor(@Inject(ServiceBusClientProxy) private readonly proxy: ServiceBusClientProxy | null) {
+    super();
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    await this.proxy?.connect();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.proxy?.close();
+  }
+}

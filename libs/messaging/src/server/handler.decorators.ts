@@ -1,0 +1,42 @@
+import { Catch, UseFilters, type RpcExceptionFilter } from '@nestjs/common';
+import { EventPattern, MessagePattern } from '@nestjs/microservices';
+import type { EventOf, EventPattern as EventPatternName, ParsedRequestOf, ReplyOf, RequestPattern } from '@keyless/contracts';
+import { throwError, type Observable } from 'rxjs';
+import type { ServiceBusContext } from './service-bus.context.js';
+
+/**
+ * Hands a handler's error to the transport unchanged. Nest's default RPC filter replaces unknown errors by
+ * "Internal server error", which would hide from the settlement policy what failed and whether to retry.
+ */
+@Catch()
+export class ErrorPassthroughFilter implements RpcExceptionFilter<unknown> {
+  catch(exception: unknown): Observable<never> {
+    return throwError(() => exception);
+  }
+}
+
+type RequestHandler<P extends RequestPattern> = (payload: ParsedRequestOf<P>, context: ServiceBusContext) => ReplyOf<P> | Promise<ReplyOf<P>>;
+type EventHandler<P extends EventPatternName> = (payload: EventOf<P>, context: ServiceBusContext) => void | Promise<void>;
+
+/**
+ * Marks a method as the handler of a request pattern. Its parameter and return types must match the
+ * pattern's contract (a mismatch does not compile); the payload arrives validated.
+ *
+ * @example
+ * @OnRequest('recommendation.get-product')
+ * async getProduct({ id }: ParsedRequestOf<'recommendation.get-product'>) { … }
+ */
+export function OnRequest<P extends RequestPattern>(pattern: P) {
+  return <H extends RequestHandler<P>>(target: object, key: string | symbol, descriptor: TypedPropertyDescriptor<H>): void => {
+    MessagePattern(pattern)(target, key, descriptor);
+    UseFilters(ErrorPassthroughFilter)(target, key, descriptor);
+  };
+}
+
+/** Marks a method as a handler of an event pattern (typed and validated like {@link OnRequest}). */
+export function OnEvent<P extends EventPatternName>(pattern: P) {
+  return <H extends EventHandler<P>>(target: object, key: string | symbol, descriptor: TypedPropertyDescriptor<H>): void => {
+    (EventPattern(pattern as string) as MethodDecorator)(target, key, descriptor);
+    UseFilters(ErrorPassthroughFilter)(target, key, descriptor);
+  };
+}

@@ -1,0 +1,349 @@
+import { randomUUID } from 'node:crypto';
+import {
+  isServiceBusError,
+  type ServiceBusClient,
+  type ServiceBusReceivedMessage,
+  type ServiceBusReceiver,
+  type ServiceBusSender,
+} from '@azure/service-bus';
+import { Logger } from '@nestjs/common';
+import { Server, type CustomTransportStrategy, type MessageHandler } from '@nestjs/microservices';
+import { eventContracts, requestContracts, type EventPattern, type RequestPattern } from '@keyless/contracts';
+import { lastValueFrom } from 'rxjs';
+import { MemoryIdempotencyStore } from '../idempotency/memory-idempotency.store.js';
+import type { IdempotencyStore } from '../idempotency/idempotency-store.js';
+import { messagingMetrics } from '../metrics.js';
+import { issuesOf, replyFormatProperty, toReplyError, type ReplyEnvelope } from '../reply.js';
+import { describe, settle, type HandlingOutcome, type SettlementPolicyOptions } from '../settlement-policy.js';
+import { prepare } from '../dispatch.js';
+import { withConsumerSpan, withProducerSpan } from '../tracing.js';
+import { ServiceBusContext } from './service-bus.context.js';
+
+/** Where a service's messages come from. */
+export interface ServiceBusServerOptions {
+  /** The Service Bus client (from `@keyless/auth`: namespace + the process's credential). */
+  client: ServiceBusClient;
+  /** The queue this service's requests arrive on (subject = pattern). Omit if it handles none. */
+  requests?: { queue: string; maxConcurrentCalls?: number };
+  /** Event subscriptions this service consumes. */
+  events?: readonly { topic: string; subscription: string; maxConcurrentCalls?: number }[];
+  /** Retry and dead-letter tuning (see settlement-policy.ts). */
+  settlement?: SettlementPolicyOptions;
+  /** Where handled message ids are remembered. **Default**: a {@link MemoryIdempotencyStore}. */
+  idempotencyStore?: IdempotencyStore;
+  /** How long a handled message id is remembered. **Default**: 24 h. */
+  idempotencyTtlInMs?: number;
+  /** Locks of long handlers are renewed for up to this long. **Default**: 300000 ms (the SDK's default). */
+  maxAutoLockRenewalDurationInMs?: number;
+  /** On close, in-flight handlers get this long to finish before their messages are abandoned. **Default**: 10000 ms. */
+  shutdownTimeoutInMs?: number;
+}
+
+const defaults = {
+  maxConcurrentCalls: 8,
+  idempotencyTtlInMs: 24 * 3600 * 1000,
+  maxAutoLockRenewalDurationInMs: 300_000,
+  shutdownTimeoutInMs: 10_000,
+  /** Replies outlive no caller: the requester's timeout is far shorter. */
+  replyTimeToLiveInMs: 5 * 60_000,
+};
+
+/** State of one receiver, for health checks. */
+export interface ReceiverHealth {
+  entityPath: string;
+  state: 'receiving' | 'error' | 'closed';
+  lastError?: string;
+  lastErrorAt?: string;
+}
+
+interface InFlight {
+  message: ServiceBusReceivedMessage;
+  receiver: ServiceBusReceiver;
+  /** Set when shutdown abandoned the message: the handler's own settlement must then be skipped. */
+  released: boolean;
+}
+
+type Kind = 'request' | 'event';
+
+/**
+ * A NestJS microservice transport over Azure Service Bus: requests arrive on the service's queue and are
+ * answered on the requester's reply session; events arrive on the service's subscriptions of the events
+ * topic. Payloads are validated against `@keyless/contracts`, handlers run with the message's trace
+ * context, and every message is settled by the policy in settlement-policy.ts.
+ *
+ * @example
+ * const app = await NestFactory.create(AppModule);
+ * app.connectMicroservice({ strategy: app.get(ServiceBusServer) });
+ * await app.startAllMicroservices();
+ */
+export class ServiceBusServer extends Server implements CustomTransportStrategy {
+  override readonly transportId = Symbol.for('keyless.servicebus');
+  private readonly log = new Logger(ServiceBusServer.name);
+  private readonly receivers: { receiver: ServiceBusReceiver; kind: Kind; health: ReceiverHealth; close: () => Promise<void> }[] = [];
+  private readonly replySenders = new Map<string, ServiceBusSender>();
+  private readonly inFlight = new Set<InFlight>();
+  private readonly inFlightKeys = new Set<string>();
+  private readonly idempotency: IdempotencyStore;
+  private closing = false;
+  private readonly wakeOnClose = new Set<() => void>();
+
+  constructor(private readonly options: ServiceBusServerOptions) {
+    super();
+    this.idempotency = options.idempotencyStore ?? new MemoryIdempotencyStore();
+  }
+
+  /** Starts receiving. Every registered handler must have a contract; the callback runs once receivers are up. */
+  listen(callback: (error?: unknown) => void): void {
+    try {
+      this.checkHandlersHaveContracts();
+      const { requests, events = [] } = this.options;
+      const receiverOptions = {
+        receiveMode: 'peekLock' as const,
+        maxAutoLockRenewalDurationInMs: this.options.maxAutoLockRenewalDurationInMs ?? defaults.maxAutoLockRenewalDurationInMs,
+      };
+      if (requests) {
+        this.startReceiver(this.options.client.createReceiver(requests.queue, receiverOptions), 'request', requests.maxConcurrentCalls);
+      }
+      for (const event of events) {
+        this.startReceiver(this.options.client.createReceiver(event.topic, event.subscription, receiverOptions), 'event', event.maxConcurrentCalls);
+      }
+      this._status$.next('connected');
+      callback();
+    } catch (error) {
+      callback(error);
+    }
+  }
+
+  /**
+   * Stops receiving, gives in-flight handlers `shutdownTimeoutInMs` to finish and settle, then abandons
+   * what is left (so no message stays locked for a full lock duration) and closes the receivers.
+   */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    for (const wake of this.wakeOnClose) wake();
+    await Promise.all(this.receivers.map((r) => r.close()));
+    const deadline = Date.now() + (this.options.shutdownTimeoutInMs ?? defaults.shutdownTimeoutInMs);
+    while (this.inFlight.size > 0 && Date.now() < deadline) await delay(20);
+    await Promise.all(
+      [...this.inFlight].map(async (entry) => {
+        entry.released = true;
+        this.log.warn(`shutdown: abandoning message ${entry.message.messageId} of ${entry.receiver.entityPath}; its handler did not finish in time`);
+        await entry.receiver.abandonMessage(entry.message).catch((error: unknown) => this.log.error(`shutdown: abandon failed: ${describe(error)}`));
+      }),
+    );
+    await Promise.all(this.receivers.map((r) => r.receiver.close()));
+    await Promise.all([...this.replySenders.values()].map((s) => s.close()));
+    for (const r of this.receivers) r.health.state = 'closed';
+    await this.idempotency.close?.();
+    this._status$.next('disconnected');
+  }
+
+  /** Receiver states for health checks. */
+  health(): ReceiverHealth[] {
+    return this.receivers.map((r) => ({ ...r.health }));
+  }
+
+  on(): never {
+    throw new Error('ServiceBusServer does not emit events; use health() for receiver state.');
+  }
+
+  unwrap<T>(): T {
+    return this.options.client as T;
+  }
+
+  private checkHandlersHaveContracts(): void {
+    for (const [pattern, handler] of this.getHandlers()) {
+      const known = handler.isEventHandler ? pattern in eventContracts : pattern in requestContracts;
+      if (!known) {
+        throw new Error(`No ${handler.isEventHandler ? 'event' : 'request'} contract for pattern "${pattern}" in @keyless/contracts; add it there first.`);
+      }
+    }
+  }
+
+  private startReceiver(receiver: ServiceBusReceiver, kind: Kind, maxConcurrentCalls = defaults.maxConcurrentCalls): void {
+    const health: ReceiverHealth = { entityPath: receiver.entityPath, state: 'receiving' };
+    const subscription = receiver.subscribe(
+      {
+        processMessage: async (message) => {
+          health.state = 'receiving';
+          await this.process(message, receiver, kind);
+        },
+        processError: async ({ error, errorSource }) => {
+          health.state = 'error';
+          health.lastError = `${errorSource}: ${describe(error)}`;
+          health.lastErrorAt = new Date().toISOString();
+          this.log.warn(`receiver ${receiver.entityPath} (${errorSource}): ${describe(error)}; the SDK keeps retrying`);
+        },
+      },
+      // The SDK grants credit = maxConcurrentCalls: prefetch is sized to what can be handled at once.
+      { autoCompleteMessages: false, maxConcurrentCalls },
+    );
+    this.receivers.push({ receiver, kind, health, close: () => subscription.close() });
+  }
+
+  private async process(message: ServiceBusReceivedMessage, receiver: ServiceBusReceiver, kind: Kind): Promise<void> {
+    const pattern = typeof message.subject === 'string' ? message.subject : '';
+    const attributes = {
+      'messaging.system': 'servicebus',
+      'messaging.destination.name': receiver.entityPath,
+      'messaging.message.id': String(message.messageId ?? ''),
+      'messaging.operation.type': 'process',
+    };
+    await withConsumerSpan(`${pattern || 'unknown'} process`, attributes, message.applicationProperties, async () => {
+      const entry: InFlight = { message, receiver, released: false };
+      this.inFlight.add(entry);
+      const started = performance.now();
+      try {
+        const outcome = kind === 'request' ? await this.handleRequestMessage(message, receiver, pattern) : await this.handleEventMessage(message, receiver, pattern);
+        await this.apply(outcome, entry, pattern, kind);
+      } finally {
+        this.inFlight.delete(entry);
+        messagingMetrics.handlerDuration.record(performance.now() - started, { pattern, kind });
+      }
+    });
+  }
+
+  private async handleRequestMessage(message: ServiceBusReceivedMessage, receiver: ServiceBusReceiver, pattern: string): Promise<HandlingOutcome> {
+    if (!message.replyTo || !message.replyToSessionId) {
+      return { kind: 'unhandleable', reason: 'MissingReplyTo', description: `request "${pattern}" has no replyTo/replyToSessionId: nobody to answer` };
+    }
+    const reply = (envelope: ReplyEnvelope): Promise<void> => this.sendReply(message, pattern, envelope);
+    const contract = requestContracts[pattern as RequestPattern];
+    const handler = this.getHandlerByPattern(pattern);
+    const prepared = prepare(message.body, pattern, contract?.request, handler);
+    if ('kind' in prepared) {
+      await reply({ ok: false, error: { code: 'invalid-request', message: prepared.description } });
+      return prepared;
+    }
+    const key = `${receiver.entityPath}:${message.messageId}`;
+    const done = await this.idempotency.get(key);
+    if (done) {
+      this.log.log(`request ${message.messageId} (${pattern}) was already handled: re-sending its reply`);
+      await reply(done.reply as ReplyEnvelope);
+      return { kind: 'handled' };
+    }
+    try {
+      const result = await this.invoke(prepared.handler, prepared.data, message, receiver, pattern);
+      const parsed = contract!.reply.safeParse(result);
+      const envelope: ReplyEnvelope = parsed.success
+        ? { ok: true, data: parsed.data }
+        : { ok: false, error: { code: 'internal', message: `handler of "${pattern}" returned a reply that breaks its contract`, details: issuesOf(parsed.error) } };
+      if (!parsed.success) this.log.error(`handler of "${pattern}" returned an invalid reply: ${JSON.stringify(issuesOf(parsed.error))}`);
+      await reply(envelope);
+      await this.idempotency.put(key, { handledAt: Date.now(), reply: envelope }, this.options.idempotencyTtlInMs ?? defaults.idempotencyTtlInMs);
+      return { kind: 'handled' };
+    } catch (error) {
+      this.logFailure(message, receiver, pattern, error);
+      await reply({ ok: false, error: toReplyError(error) });
+      return { kind: 'failed', error, isRequest: true };
+    }
+  }
+
+  private async handleEventMessage(message: ServiceBusReceivedMessage, receiver: ServiceBusReceiver, pattern: string): Promise<HandlingOutcome> {
+    const contract = eventContracts[pattern as EventPattern];
+    const prepared = prepare(message.body, pattern, contract?.payload, this.getHandlerByPattern(pattern));
+    if ('kind' in prepared) return prepared;
+    const key = `${receiver.entityPath}:${message.messageId}`;
+    if (await this.idempotency.get(key)) {
+      this.log.log(`event ${message.messageId} (${pattern}) on ${receiver.entityPath} was already handled: completing it without running the handler again`);
+      return { kind: 'handled' };
+    }
+    if (this.inFlightKeys.has(key)) {
+      // A second copy while the first is still running (a lock lost under load): let the first decide.
+      return { kind: 'failed', error: new Error(`message ${message.messageId} is already being handled here`), isRequest: false };
+    }
+    this.inFlightKeys.add(key);
+    try {
+      await this.invoke(prepared.handler, prepared.data, message, receiver, pattern);
+      await this.idempotency.put(key, { handledAt: Date.now() }, this.options.idempotencyTtlInMs ?? defaults.idempotencyTtlInMs);
+      return { kind: 'handled' };
+    } catch (error) {
+      this.logFailure(message, receiver, pattern, error);
+      return { kind: 'failed', error, isRequest: false };
+    } finally {
+      this.inFlightKeys.delete(key);
+    }
+  }
+
+  private async invoke(handler: MessageHandler, data: unknown, message: ServiceBusReceivedMessage, receiver: ServiceBusReceiver, pattern: string): Promise<unknown> {
+    const context = new ServiceBusContext([message, receiver, pattern]);
+    const result: unknown = await handler(data, context);
+    return lastValueFrom(this.transformToObservable(result), { defaultValue: undefined });
+  }
+
+  private async apply(outcome: HandlingOutcome, entry: InFlight, pattern: string, kind: Kind): Promise<void> {
+    if (entry.released) return;
+    const { message, receiver } = entry;
+    const action = settle(outcome, message.deliveryCount ?? 0, this.options.settlement);
+    try {
+      switch (action.action) {
+        case 'complete':
+          await receiver.completeMessage(message);
+          (outcome.kind === 'handled' ? messagingMetrics.handled : messagingMetrics.failed).add(1, { pattern, kind });
+          return;
+        case 'dead-letter':
+          this.log.error(`dead-lettering ${kind} ${message.messageId} (${pattern || 'no subject'}) from ${receiver.entityPath}: ${action.reason}: ${action.description}`);
+          await receiver.deadLetterMessage(message, { deadLetterReason: action.reason, deadLetterErrorDescription: action.description });
+          messagingMetrics.deadLettered.add(1, { pattern, kind, reason: action.reason });
+          return;
+        case 'retry':
+          messagingMetrics.failed.add(1, { pattern, kind });
+          this.log.warn(`retrying ${kind} ${message.messageId} (${pattern}) from ${receiver.entityPath} in ${action.delayInMs} ms (delivery ${(message.deliveryCount ?? 0) + 1})`);
+          await this.sleepUnlessClosing(action.delayInMs);
+          if (!entry.released) await receiver.abandonMessage(message);
+          return;
+      }
+    } catch (error) {
+      // Typically a lost lock: the broker redelivers, and the idempotency guard keeps the effect single.
+      this.log.warn(`could not settle ${message.messageId} on ${receiver.entityPath} (${action.action}): ${describe(error)}`);
+    }
+  }
+
+  private async sendReply(request: ServiceBusReceivedMessage, pattern: string, envelope: ReplyEnvelope): Promise<void> {
+    const queue = request.replyTo!;
+    let sender = this.replySenders.get(queue);
+    if (!sender) {
+      sender = this.options.client.createSender(queue);
+      this.replySenders.set(queue, sender);
+    }
+    const applicationProperties: Record<string, string | number | boolean> = { [replyFormatProperty]: 1 };
+    const attributes = { 'messaging.system': 'servicebus', 'messaging.destination.name': queue, 'messaging.operation.type': 'send' };
+    await withProducerSpan(`${pattern} reply`, attributes, applicationProperties, () =>
+      sender.sendMessages({
+        messageId: randomUUID(),
+        subject: pattern,
+        sessionId: request.replyToSessionId!,
+        correlationId: String(request.messageId),
+        contentType: 'application/json',
+        body: envelope,
+        timeToLive: defaults.replyTimeToLiveInMs,
+        applicationProperties,
+      }),
+    );
+  }
+
+  private logFailure(message: ServiceBusReceivedMessage, receiver: ServiceBusReceiver, pattern: string, error: unknown): void {
+    const where = `${receiver.entityPath} message ${message.messageId} (${pattern}, delivery ${(message.deliveryCount ?? 0) + 1})`;
+    if (isServiceBusError(error)) this.log.warn(`handler failed on ${where}: Service Bus ${error.code}: ${error.message}`);
+    else this.log.warn(`handler failed on ${where}: ${describe(error)}`, error instanceof Error ? error.stack : undefined);
+  }
+
+  private sleepUnlessClosing(ms: number): Promise<void> {
+    if (this.closing) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.wakeOnClose.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.wakeOnClose.add(done);
+    });
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+

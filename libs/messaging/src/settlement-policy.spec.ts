@@ -1,0 +1,54 @@
+import { DeadLetterError } from './errors.js';
+import { backoff, settle } from './settlement-policy.js';
+
+// One test per rule of the policy (see the docblock of settlement-policy.ts).
+describe('settle', () => {
+  const half = () => 0.5; // no jitter: the midpoint of the spread
+
+  it('rule 1: completes a handled message', () => {
+    expect(settle({ kind: 'handled' }, 0)).toEqual({ action: 'complete' });
+  });
+
+  it.each(['UndecodableBody', 'SchemaValidationFailed', 'NoHandler', 'MissingReplyTo'] as const)(
+    'rule 2: dead-letters a message that cannot be handled (%s) at once, even on its first delivery',
+    (reason) => {
+      expect(settle({ kind: 'unhandleable', reason, description: 'why' }, 0)).toEqual({ action: 'dead-letter', reason, description: 'why' });
+    },
+  );
+
+  it('rule 3: dead-letters at once when the handler throws DeadLetterError, with its reason', () => {
+    const error = new DeadLetterError('UnknownProduct', 'product p-1 does not exist');
+    expect(settle({ kind: 'failed', error, isRequest: false }, 0)).toEqual({ action: 'dead-letter', reason: 'UnknownProduct', description: 'product p-1 does not exist' });
+    expect(settle({ kind: 'failed', error, isRequest: true }, 0)).toMatchObject({ action: 'dead-letter' });
+  });
+
+  it('rule 4: completes a request whose handler failed (the caller got an error reply)', () => {
+    expect(settle({ kind: 'failed', error: new Error('boom'), isRequest: true }, 0)).toEqual({ action: 'complete' });
+  });
+
+  describe('rule 5: a failed event handler', () => {
+    it('is retried with exponential backoff while attempts remain', () => {
+      const failed = { kind: 'failed' as const, error: new Error('OpenAI 429'), isRequest: false };
+      expect(settle(failed, 0, { initialBackoffInMs: 100 }, half)).toEqual({ action: 'retry', delayInMs: 100 });
+      expect(settle(failed, 1, { initialBackoffInMs: 100 }, half)).toEqual({ action: 'retry', delayInMs: 200 });
+      expect(settle(failed, 2, { initialBackoffInMs: 100 }, half)).toEqual({ action: 'retry', delayInMs: 400 });
+    });
+
+    it('is dead-lettered with the last error once maxAttempts deliveries failed', () => {
+      const failed = { kind: 'failed' as const, error: new TypeError('cannot read x'), isRequest: false };
+      expect(settle(failed, 2, { maxAttempts: 3 })).toEqual({
+        action: 'dead-letter',
+        reason: 'MaxAttemptsExceeded',
+        description: 'failed 3 times; last error: TypeError: cannot read x',
+      });
+    });
+  });
+});
+
+describe('backoff', () => {
+  it('caps the delay and spreads it by the jitter', () => {
+    expect(backoff(20, { initialBackoffInMs: 100, maxBackoffInMs: 1000 }, () => 0.5)).toBe(1000);
+    expect(backoff(1, { initialBackoffInMs: 1000, jitter: 0.2 }, () => 0)).toBe(800);
+    expect(backoff(1, { initialBackoffInMs: 1000, jitter: 0.2 }, () => 1)).toBe(1200);
+  });
+});

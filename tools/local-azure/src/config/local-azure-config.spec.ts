@@ -1,0 +1,22 @@
+import { ConfigError, parseConfig } from './local-azure-config.js';
+
+describe('parseConfig', () => {
+  it('fills every default: the three service hosts share id-keyless, the storefront calls the gateway', () => {
+    const config = parseConfig({});
+    expect(config.hosts.gateway).toEqual({ systemAssigned: false, userAssigned: ['id-keyless'], env: {} });
+    expect(config.network).toEqual({ bind: 'loopback', publicHost: 'localhost', ports: expect.objectContaining({ identity: 0, serviceBus: 0 }) });
+    expect(config.tokenLifetimeSeconds).toBe(86_400);
+  });
+
+  it.each([
+    [{ hosts: { web: { userAssigned: ['id-missing'] } } }, 'hosts.web.userAssigned[0]: no identity named "id-missing"'],
+    [{ tokenLifetimeSeconds: 5 }, 'tokenLifetimeSeconds:'],
+    [{ hosts: { Web: {} } }, 'hosts.Web'],
+    [{ appRoleAssignments: [{ identity: 'id-keyless', app: 'keyless-gateway', roles: ['Admin'] }] }, 'appRoleAssignments[0].roles[0]: "Admin" is not an app role of keyless-gateway'],
+    [{ network: { ports: { identity: 70000 } } }, 'network.ports.identity'],
+    [{ unknownField: true }, 'unknownField'],
+  ])('refuses %j naming the entry and field', (input, message) => {
+    expect(() => parseConfig(input as never, 'my-config.json')).toThrow(ConfigError);
+    expect(() => parseConfig(input as never, 'my-config.json')).toThrow(new RegExp(`^my-config\\.json: .*${message.replace(/[[\].*"]/g, '\\$&')}`));
+  });
+});

@@ -1,0 +1,120 @@
+import { LocalChatModel } from './chat-model.js';
+import { readPrompt } from './prompt-reader.js';
+
+const candidates = `Candidate products:
+- id: p-1 | name: Storm Trail Runner | category: footwear | price: $129.90 | tags: running, trail, waterproof
+- id: p-2 | name: Burr Coffee Grinder | category: kitchen | price: $79.00 | tags: coffee, grinder
+- id: p-3 | name: Road Racer 3 | category: footwear | price: $99.00 | tags: running, road
+- id: p-4 | name: Merino Running Socks | category: apparel | price: $19.00 | tags: running, wool`;
+
+describe(LocalChatModel.name, () => {
+  const model = new LocalChatModel();
+  const ask = (content: string, system?: string): string =>
+    model.reply([...(system ? [{ role: 'system', content: system }] : []), { role: 'user', content }]);
+
+  describe('when the prompt lists products', () => {
+    it('picks the items related to the query and quotes their name, category, price and matching words', () => {
+      const reply = ask(`The shopper searched for "waterproof trail shoes".\n${candidates}\nPick the top 2.`);
+      expect(reply).toBe(
+        'Based on your search for "waterproof trail shoes", I recommend Storm Trail Runner and Road Racer 3. ' +
+          'Storm Trail Runner (footwear, $129.90) matches "trail" and "waterproof". Road Racer 3 (footwear, $99.00) fits the footwear you asked about.',
+      );
+    });
+
+    it('never recommends an item that is not listed and keeps the requested count', () => {
+      const reply = ask(`Shopper query: espresso at home.\n${candidates}\nRecommend 1 product.`);
+      expect(reply).toContain('Burr Coffee Grinder (kitchen, $79.00)');
+      expect(reply).not.toMatch(/Storm|Road Racer|Merino/);
+    });
+
+    it('uses the viewed items as the basis when the prompt lists them', () => {
+      const reply = ask(`The shopper recently viewed:\n- name: Alpine Trekker Boot | category: footwear | tags: hiking, waterproof\n${candidates}\nChoose 1.`);
+      expect(reply).toMatch(/^Based on the items you looked at \(Alpine Trekker Boot\), I recommend Storm Trail Runner\./);
+    });
+
+    it('keeps the given order when nothing in the prompt relates to the items', () => {
+      const reply = ask(`Explain these recommendations.\n${candidates}`);
+      expect(reply).toMatch(/I recommend Storm Trail Runner, Burr Coffee Grinder, Road Racer 3 and Merino Running Socks\./);
+    });
+
+    it('fits the explanation into the requested number of sentences', () => {
+      const reply = ask(`Query: running.\n${candidates}\nPick 3 and explain in one sentence.`);
+      expect(reply.match(/[.!?](\s|$)/g)).toHaveLength(1);
+      expect(reply).toContain('Road Racer 3 (footwear, $99.00), which');
+    });
+
+    it('reads products given as JSON', () => {
+      const reply = ask('Why these?\n```json\n{"products":[{"id":"a","name":"Espresso Machine","category":"kitchen","price":299,"tags":["coffee"]}]}\n```');
+      expect(reply).toBe('Based on what you asked for, I recommend Espresso Machine. Espresso Machine (kitchen, 299.00) is tagged coffee.');
+    });
+
+    it('replies JSON with the picks when asked for JSON, shaped by a schema when one is given', () => {
+      const json = JSON.parse(model.reply([{ role: 'user', content: `Query: trail.\n${candidates}\nTop 1 in JSON.` }], { json: {} })) as {
+        recommendations: { id: string; reason: string }[];
+        explanation: string;
+      };
+      expect(json.recommendations).toEqual([{ id: 'p-1', name: 'Storm Trail Runner', category: 'footwear', price: '$129.90', reason: 'matches "trail"' }]);
+      const shaped = JSON.parse(
+        model.reply([{ role: 'user', content: `Query: trail.\n${candidates}\nTop 1.` }], {
+          json: { schema: { type: 'object', properties: { picks: { type: 'array', items: { type: 'object', properties: { id: { type: 'string' }, why: { type: 'string' } } } }, summary: { type: 'string' } } } },
+        }),
+      ) as { picks: { id: string; why: string }[]; summary: string };
+      expect(shaped.picks).toEqual([{ id: 'p-1', why: 'matches "trail"' }]);
+      expect(shaped.summary).toMatch(/^Based on/);
+    });
+  });
+
+  describe('when the prompt lists no products', () => {
+    it('replies exactly what it is told to reply', () => {
+      expect(ask('Reply with exactly: OK')).toBe('OK');
+      expect(ask('Say "ready"')).toBe('ready');
+    });
+
+    it('answers a question from the facts in the conversation', () => {
+      const reply = ask('Can I return an item after two weeks?', 'Store facts: we open at 9am. Returns are accepted within 30 days with a receipt. Shipping is free over $50.');
+      expect(reply).toBe('From what you provided: Returns are accepted within 30 days with a receipt.');
+    });
+
+    it('says honestly when the conversation holds no answer', () => {
+      expect(ask('What is the capital of France?')).toContain('it says nothing about "capital" and "france"');
+    });
+
+    it('summarizes the text it is given', () => {
+      expect(ask('Summarize: The boot is waterproof. It weighs 500 grams. It comes in brown.')).toBe('Summary: The boot is waterproof. It weighs 500 grams.');
+    });
+
+    it('greets back', () => {
+      expect(ask('Hello!')).toMatch(/^Hello!/);
+    });
+  });
+});
+
+describe('readPrompt', () => {
+  it('splits candidates from seed items by the heading above each list', () => {
+    const reading = readPrompt([`Recently purchased:\n- Trail Socks\nOptions:\n1. Rain Jacket | price: 80 EUR | tags: rain/outdoor`]);
+    expect(reading.seeds.map((s) => s.name)).toEqual(['Trail Socks']);
+    expect(reading.candidates).toEqual([{ name: 'Rain Jacket', price: '80 EUR', tags: ['rain', 'outdoor'], facts: {} }]);
+  });
+
+  it('reads pick counts and sentence limits in words or digits', () => {
+    expect(readPrompt(['Choose two of these.\n- a\n- b\n- c'])).toMatchObject({ pickCount: 2 });
+    expect(readPrompt(['Answer in 3 sentences.'])).toMatchObject({ sentenceLimit: 3 });
+    expect(readPrompt(['Keep it brief.'])).toMatchObject({ sentenceLimit: 2 });
+  });
+
+  it('reads a JSON block on its own lines inside prose', () => {
+    const reading = readPrompt(['Options follow.\n[\n  {"name": "Trail Runner", "price": 89.5}\n]\nExplain.']);
+    expect(reading.candidates).toEqual([{ name: 'Trail Runner', price: '89.50', tags: [], facts: {} }]);
+    expect(reading.prose).toBe('Options follow.\nExplain.');
+  });
+
+  // A quadratic scan would take minutes on this input and fail by Jest's timeout; a linear one is instant.
+  it('reads a prompt full of unmatched brackets and backticks as prose, not as JSON', () => {
+    const hostile = `${'[ not json\n'.repeat(50_000)}${'```'.repeat(10_000)}`;
+    expect(readPrompt([hostile]).candidates).toEqual([]);
+  });
+
+  it('does not take an instruction sentence in a bullet list for a product', () => {
+    expect(readPrompt(['Rules:\n- Keep the explanation friendly and mention the price of each item.']).candidates).toEqual([]);
+  });
+});

@@ -1,0 +1,235 @@
+/** A product the prompt lists, with whatever facts it gives. */
+export interface ListedProduct {
+  id?: string;
+  name: string;
+  category?: string;
+  /** The price as written (`$89.90`, `89.9 EUR`), or a number formatted with two decimals. */
+  price?: string;
+  tags: string[];
+  description?: string;
+  /** Other `key: value` facts of the item, keys lower-cased. */
+  facts: Record<string, string>;
+}
+
+/** What a prompt contains, as the local chat model reads it. */
+export interface PromptReading {
+  /** Items offered to choose from (candidates). */
+  candidates: ListedProduct[];
+  /** Items listed as context: viewed, purchased, liked, in the cart. */
+  seeds: ListedProduct[];
+  /** The prompt's text without the item lists (instructions, the shopper's query). */
+  prose: string;
+  /** How many items to pick, when the prompt says (`top 3`, `pick two`, `up to 5`). */
+  pickCount?: number;
+  /** Sentence budget, when the prompt says (`in 2 sentences`, `one sentence`, `briefly` → 2). */
+  sentenceLimit?: number;
+}
+
+const numberWords: Record<string, number> = { one: 1, two: 2, three: 3, four: 4, five: 5, six: 6, seven: 7, eight: 8, nine: 9, ten: 10, a: 1, single: 1 };
+
+const fieldAliases: Record<string, keyof Omit<ListedProduct, 'facts'>> = {
+  id: 'id', sku: 'id', productid: 'id', product_id: 'id', ref: 'id',
+  name: 'name', title: 'name', product: 'name', productname: 'name',
+  category: 'category', type: 'category', department: 'category', categories: 'category',
+  price: 'price', cost: 'price', amount: 'price', unitprice: 'price',
+  tags: 'tags', tag: 'tags', keywords: 'tags', labels: 'tags', attributes: 'tags',
+  description: 'description', desc: 'description', summary: 'description', details: 'description',
+};
+
+const seedHeading = /\b(viewed|view history|history|purchased|bought|liked|favou?rites?|in (the|their|my) cart|owned|already (has|have|own)|based on|similar to|seed)\b/i;
+const listLine = /^\s*(?:[-*•]|\d{1,3}[.)])\s+(.+?)\s*$/;
+
+/**
+ * Reads the product lists and instructions out of a prompt.
+ *
+ * Rules:
+ * - JSON anywhere in the text (a fenced ```json block, a message that is JSON, or a `[`/`{` block on its
+ *   own lines) that holds objects with a `name`/`title` becomes items; arrays under keys such as
+ *   `viewed`, `history`, `purchased` are seeds, all others candidates.
+ * - A bullet or numbered line is an item. Its fields are separated by `|` or `;` and written
+ *   `key: value` or `key=value` (`- id: p-1 | name: Trail Runner | category: footwear | price: $89 | tags: running, trail`);
+ *   a segment without a key is the name. Tags split on commas or slashes.
+ * - A list whose heading line (the last non-item line above it) speaks of viewed, purchased, liked,
+ *   cart or history items is a seed list; any other list holds candidates.
+ * - `top N`, `pick N`, `choose N`, `recommend N`, `up to N`, `at most N` (digits or one…ten) set the pick count.
+ * - `in N sentences`, `one sentence` set the sentence budget; `brief`, `short`, `concise` mean 2.
+ */
+export function readPrompt(texts: readonly string[]): PromptReading {
+  const candidates: ListedProduct[] = [];
+  const seeds: ListedProduct[] = [];
+  const proseLines: string[] = [];
+  for (const text of texts) {
+    const { rest, items } = extractJson(text);
+    candidates.push(...items.candidates);
+    seeds.push(...items.seeds);
+    let heading = '';
+    for (const line of rest.split(/\r?\n/)) {
+      const match = listLine.exec(line);
+      const item = match ? parseItemLine(match[1]!) : undefined;
+      if (item) {
+        (seedHeading.test(heading) ? seeds : candidates).push(item);
+      } else if (line.trim()) {
+        heading = line;
+        proseLines.push(line.trim());
+      }
+    }
+  }
+  const prose = proseLines.join('\n');
+  return {
+    candidates: dedupe(candidates),
+    seeds: dedupe(seeds),
+    prose,
+    ...optional('pickCount', pickCount(prose)),
+    ...optional('sentenceLimit', sentenceLimit(prose)),
+  };
+}
+
+function optional<K extends string, V>(key: K, value: V | undefined): Partial<Record<K, V>> {
+  return value === undefined ? {} : ({ [key]: value } as Record<K, V>);
+}
+
+function pickCount(prose: string): number | undefined {
+  const match = /\b(?:top|pick|choose|select|recommend|suggest|up to|at most|best|list)\s+(?:the\s+)?(\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten)\b/i.exec(prose);
+  return match ? toNumber(match[1]!) : undefined;
+}
+
+function sentenceLimit(prose: string): number | undefined {
+  const match = /\b(?:in|with|using|max(?:imum)?|at most|no more than)?\s*(\d{1,2}|one|two|three|four|five|a single|single)\s+(?:short\s+)?sentences?\b/i.exec(prose);
+  if (match) return toNumber(match[1]!.replace(/^a\s+/, ''));
+  return /\b(brief|briefly|short|concise|one-liner)\b/i.test(prose) ? 2 : undefined;
+}
+
+function toNumber(word: string): number | undefined {
+  const value = /^\d+$/.test(word) ? Number(word) : numberWords[word.toLowerCase()];
+  return value && value > 0 ? value : undefined;
+}
+
+function parseItemLine(text: string): ListedProduct | undefined {
+  const segments = text.includes('|') ? text.split('|') : text.includes(';') ? text.split(';') : [text];
+  const item: ListedProduct = { name: '', tags: [], facts: {} };
+  let keyed = 0;
+  for (const raw of segments) {
+    const segment = raw.trim();
+    if (!segment) continue;
+    const pair = /^([A-Za-z][\w ]{0,30}?)\s*[:=]\s*(.+)$/.exec(segment);
+    if (pair) {
+      keyed++;
+      assignField(item, pair[1]!, pair[2]!.trim());
+    } else if (!item.name) {
+      item.name = segment;
+    } else {
+      item.facts[`note${Object.keys(item.facts).length + 1}`] = segment;
+    }
+  }
+  // A plain sentence in a bullet list ("- Keep it short") is not an item: items have a name and, unless
+  // the line is only a name, some keyed field.
+  if (!item.name || (keyed === 0 && segments.length === 1 && /[.!?]$/.test(item.name) && item.name.split(/\s+/).length > 6)) return undefined;
+  return item;
+}
+
+function assignField(item: ListedProduct, rawKey: string, value: string): void {
+  const key = rawKey.trim().toLowerCase().replace(/\s+/g, '');
+  const field = fieldAliases[key];
+  if (field === 'tags') item.tags = value.split(/[,/]/).map((t) => t.trim().replace(/^#/, '')).filter(Boolean);
+  else if (field === 'price') item.price = value;
+  else if (field) item[field] = value;
+  else item.facts[rawKey.trim().toLowerCase()] = value;
+}
+
+function fromJsonObject(value: Record<string, unknown>): ListedProduct | undefined {
+  const item: ListedProduct = { name: '', tags: [], facts: {} };
+  for (const [key, raw] of Object.entries(value)) {
+    const field = fieldAliases[key.toLowerCase().replace(/\s+/g, '')];
+    if (field === 'tags') {
+      item.tags = Array.isArray(raw) ? raw.map(String) : typeof raw === 'string' ? raw.split(/[,/]/).map((t) => t.trim()).filter(Boolean) : [];
+    } else if (field === 'price') {
+      item.price = typeof raw === 'number' ? raw.toFixed(2) : typeof raw === 'object' && raw ? formatMoney(raw as Record<string, unknown>) : String(raw);
+    } else if (field && (typeof raw === 'string' || typeof raw === 'number')) {
+      item[field] = String(raw);
+    } else if (raw !== null && typeof raw !== 'object') {
+      item.facts[key.toLowerCase()] = String(raw);
+    }
+  }
+  return item.name ? item : undefined;
+}
+
+function formatMoney(value: Record<string, unknown>): string {
+  const amount = value.amount ?? value.value;
+  const currency = value.currency ?? value.currencyCode;
+  const number = typeof amount === 'number' ? amount.toFixed(2) : String(amount ?? '');
+  return currency ? `${number} ${String(currency)}` : number;
+}
+
+/** Finds JSON in `text`, returns the items it holds and the text without it. */
+function extractJson(text: string): { rest: string; items: { candidates: ListedProduct[]; seeds: ListedProduct[] } } {
+  const items = { candidates: [] as ListedProduct[], seeds: [] as ListedProduct[] };
+  const rest = text.replace(/```(?:json)?\s*\n([\s\S]*?)```/gi, (whole, body: string) => (tryJson(body, items) ? '' : whole));
+  const trimmed = rest.trim();
+  if ((trimmed.startsWith('{') || trimmed.startsWith('[')) && tryJson(trimmed, items)) return { rest: '', items };
+  return { rest: removeInlineJson(rest, items), items };
+}
+
+// Bounds the search for JSON blocks inside prose, so a prompt full of brackets stays linear.
+const inlineJsonLimits = { attempts: 20, linesPerBlock: 5000 };
+
+/** Finds JSON blocks on their own lines (a line starting with `[`/`{` to the next line starting with `]`/`}`) and removes those holding items. */
+function removeInlineJson(text: string, items: { candidates: ListedProduct[]; seeds: ListedProduct[] }): string {
+  const lines = text.split('\n');
+  let attempts = 0;
+  for (let start = 0; start < lines.length && attempts < inlineJsonLimits.attempts; start++) {
+    if (!/^[ \t]*[[{]/.test(lines[start]!)) continue;
+    attempts++;
+    const last = Math.min(lines.length, start + inlineJsonLimits.linesPerBlock);
+    for (let end = start; end < last; end++) {
+      if (!/^[ \t]*[\]}][ \t,]*$/.test(lines[end]!) && !(end === start && /[\]}][ \t]*$/.test(lines[end]!))) continue;
+      if (tryJson(lines.slice(start, end + 1).join('\n'), items)) {
+        lines.splice(start, end - start + 1);
+        start--;
+      }
+      break;
+    }
+  }
+  return lines.join('\n');
+}
+
+function tryJson(body: string, into: { candidates: ListedProduct[]; seeds: ListedProduct[] }): boolean {
+  let value: unknown;
+  try {
+    value = JSON.parse(body);
+  } catch {
+    return false;
+  }
+  const before = into.candidates.length + into.seeds.length;
+  collect(value, false, into, 0);
+  return into.candidates.length + into.seeds.length > before;
+}
+
+function collect(value: unknown, seed: boolean, into: { candidates: ListedProduct[]; seeds: ListedProduct[] }, depth: number): void {
+  if (depth > 4 || value === null || typeof value !== 'object') return;
+  if (Array.isArray(value)) {
+    for (const entry of value) {
+      const item = entry && typeof entry === 'object' && !Array.isArray(entry) ? fromJsonObject(entry as Record<string, unknown>) : undefined;
+      if (item) (seed ? into.seeds : into.candidates).push(item);
+      else collect(entry, seed, into, depth + 1);
+    }
+    return;
+  }
+  const object = value as Record<string, unknown>;
+  const holdsList = Object.values(object).some((child) => Array.isArray(child) && child.some((entry) => entry && typeof entry === 'object'));
+  const self = holdsList ? undefined : fromJsonObject(object);
+  if (self) {
+    (seed ? into.seeds : into.candidates).push(self);
+    return;
+  }
+  for (const [key, child] of Object.entries(object)) collect(child, seed || seedHeading.test(key.replace(/([a-z])([A-Z])/g, '$1 $2')), into, depth + 1);
+}
+
+function dedupe(items: ListedProduct[]): ListedProduct[] {
+  const seen = new Set<string>();
+  return items.filter((item) => {
+    const key = `${item.id ?? ''}|${item.name.toLowerCase()}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}

@@ -1,0 +1,152 @@
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import decodeWebp, { init as initWebpDecoder } from '@jsquash/webp/decode.js';
+import { decode as decodeBmp } from 'bmp-ts';
+import { convertIndexedToRgb, decode as decodePng } from 'fast-png';
+import { imageSize } from 'image-size';
+import jpeg from 'jpeg-js';
+import omggif from 'omggif';
+
+/** Formats Azure AI Vision accepts; the local one decodes all but `tiff` and `ico`. */
+export type ImageFormat = 'png' | 'jpeg' | 'gif' | 'bmp' | 'webp' | 'tiff' | 'ico';
+
+/** Decoded pixels: 8-bit RGBA, row by row. */
+export interface RgbaImage {
+  width: number;
+  height: number;
+  data: Uint8Array;
+}
+
+/** What the header says, before any pixel is decoded. */
+export interface ImageHeader {
+  format: ImageFormat;
+  width: number;
+  height: number;
+}
+
+/** Bytes the decoder cannot read as an image of a decodable format; `message` says why. */
+export class ImageDecodeError extends Error {
+  override readonly name = 'ImageDecodeError';
+}
+
+/** Identifies the format by its magic bytes (the content type of a request is not trusted, as on Azure). */
+export function sniffFormat(bytes: Uint8Array): ImageFormat | undefined {
+  const ascii = (start: number, text: string): boolean => [...text].every((c, i) => bytes[start + i] === c.charCodeAt(0));
+  if (bytes[0] === 0x89 && ascii(1, 'PNG')) return 'png';
+  if (bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'jpeg';
+  if (ascii(0, 'GIF87a') || ascii(0, 'GIF89a')) return 'gif';
+  if (ascii(0, 'BM')) return 'bmp';
+  if (ascii(0, 'RIFF') && ascii(8, 'WEBP')) return 'webp';
+  if (ascii(0, 'II*\0') || ascii(0, 'MM\0*')) return 'tiff';
+  if (bytes[0] === 0 && bytes[1] === 0 && bytes[2] === 1 && bytes[3] === 0) return 'ico';
+  return undefined;
+}
+
+/**
+ * Reads format and dimensions from the header only (`image-size`), so size limits are enforced before
+ * any pixel memory is allocated.
+ *
+ * @throws {ImageDecodeError} for bytes of no known image format or a broken header.
+ */
+export function readHeader(bytes: Uint8Array): ImageHeader {
+  const format = sniffFormat(bytes);
+  if (!format) throw new ImageDecodeError('the bytes are not a JPEG, PNG, GIF, BMP, WEBP, TIFF or ICO image');
+  try {
+    const { width, height } = imageSize(bytes);
+    if (!width || !height) throw new Error('no dimensions in the header');
+    return { format, width, height };
+  } catch (error) {
+    throw new ImageDecodeError(`the ${format.toUpperCase()} header is unreadable (${(error as Error).message})`);
+  }
+}
+
+let webpReady: Promise<void> | undefined;
+
+/**
+ * Decodes the first frame of an image to RGBA with maintained pure-JavaScript or WebAssembly decoders:
+ * fast-png, jpeg-js, omggif, bmp-ts and @jsquash/webp (libwebp).
+ *
+ * @throws {ImageDecodeError} for corrupt data or a format the local decoders do not handle (TIFF, ICO).
+ */
+export async function decodeImage(bytes: Uint8Array, header: ImageHeader): Promise<RgbaImage> {
+  try {
+    switch (header.format) {
+      case 'png':
+        return pngToRgba(bytes);
+      case 'jpeg': {
+        const image = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, maxResolutionInMP: 256, maxMemoryUsageInMB: 1024 });
+        return { width: image.width, height: image.height, data: image.data };
+      }
+      case 'gif': {
+        const reader = new omggif.GifReader(bytes);
+        const data = new Uint8Array(reader.width * reader.height * 4);
+        reader.decodeAndBlitFrameRGBA(0, data);
+        return { width: reader.width, height: reader.height, data };
+      }
+      case 'bmp': {
+        const image = decodeBmp(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), { toRGBA: true });
+        const data = new Uint8Array(image.data);
+        // Bitmaps without an alpha channel decode with alpha 0: they are opaque.
+        if (image.bitPP < 32) for (let i = 3; i < data.length; i += 4) data[i] = 255;
+        return { width: image.width, height: image.height, data };
+      }
+      case 'webp': {
+        webpReady ??= loadWebpDecoder();
+        await webpReady;
+        const copy = bytes.slice().buffer;
+        const image = await decodeWebp(copy);
+        return { width: image.width, height: image.height, data: new Uint8Array(image.data.buffer, image.data.byteOffset, image.data.byteLength) };
+      }
+      default:
+        throw new ImageDecodeError(`${header.format.toUpperCase()} images are accepted by Azure but not decoded by the local Azure AI Vision; use PNG, JPEG, GIF, BMP or WEBP`);
+    }
+  } catch (error) {
+    if (error instanceof ImageDecodeError) throw error;
+    throw new ImageDecodeError(`the ${header.format.toUpperCase()} data is corrupt (${(error as Error).message ?? String(error)})`);
+  }
+}
+
+async function loadWebpDecoder(): Promise<void> {
+  // The emscripten glue would fetch() its .wasm, which Node cannot do for a file path: hand it the bytes.
+  const path = createRequire(import.meta.url).resolve('@jsquash/webp/codec/dec/webp_dec.wasm');
+  const wasm = await readFile(path);
+  const wasmBinary = wasm.buffer.slice(wasm.byteOffset, wasm.byteOffset + wasm.byteLength);
+  await initWebpDecoder({ wasmBinary } as Parameters<typeof initWebpDecoder>[0]);
+}
+
+function pngToRgba(bytes: Uint8Array): RgbaImage {
+  const png = decodePng(bytes);
+  const { width, height } = png;
+  const pixels = width * height;
+  const out = new Uint8Array(pixels * 4);
+  if (png.palette) {
+    const rgb = convertIndexedToRgb(png);
+    const channels = rgb.length / pixels;
+    for (let i = 0; i < pixels; i++) {
+      out[i * 4] = rgb[i * channels]!;
+      out[i * 4 + 1] = rgb[i * channels + 1]!;
+      out[i * 4 + 2] = rgb[i * channels + 2]!;
+      out[i * 4 + 3] = channels === 4 ? rgb[i * channels + 3]! : 255;
+    }
+    return { width, height, data: out };
+  }
+  const { channels, data } = png;
+  // 16-bit samples keep their high byte.
+  const shift = png.depth === 16 ? 8 : 0;
+  const scale = png.depth < 8 ? 255 / (2 ** png.depth - 1) : 1;
+  const sample = (index: number): number => Math.round((data[index]! >> shift) * scale);
+  const alpha = channels === 2 || channels === 4;
+  for (let i = 0; i < pixels; i++) {
+    const base = i * channels;
+    const o = i * 4;
+    if (channels <= 2) {
+      out[o] = out[o + 1] = out[o + 2] = sample(base);
+    } else {
+      out[o] = sample(base);
+      out[o + 1] = sample(base + 1);
+      out[o + 2] = sample(base + 2);
+    }
+    out[o + 3] = alpha ? sample(base + channels - 1) : 255;
+  }
+  return { width, height, data: out };
+}

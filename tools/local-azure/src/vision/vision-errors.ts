@@ -1,0 +1,86 @@
+/**
+ * Why the local Azure AI Vision refused a request (the top-level or inner `code` Azure answers with).
+ * - `Unauthorized`: no token, or one that does not verify (401).
+ * - `PermissionDenied`: the caller lacks the analyze data action (401, as Azure reports it).
+ * - `ResourceNotFound`: no such route, or no `api-version` (404).
+ * - `InvalidImageSize`: zero bytes, over 20 MB, dimensions outside 50–16000 px, or over the local decoding limit (400).
+ * - `InvalidImageFormat`: bytes that are not an image the service decodes (400).
+ * - `InvalidImageUrl`: a URL that is not http(s), is blocked, or cannot be fetched in time (400).
+ * - `NotSupportedFeature`: an unknown feature, or one the local model cannot produce honestly (400).
+ * - `NotSupportedLanguage`: a language other than English (400).
+ * - `BadArgument`: a missing or malformed parameter or body (400).
+ * - `UnsupportedMediaType`: a content type that is neither JSON nor binary (415).
+ */
+export type VisionErrorCode =
+  | 'Unauthorized'
+  | 'PermissionDenied'
+  | 'ResourceNotFound'
+  | 'InvalidImageSize'
+  | 'InvalidImageFormat'
+  | 'InvalidImageUrl'
+  | 'NotSupportedFeature'
+  | 'NotSupportedLanguage'
+  | 'BadArgument'
+  | 'UnsupportedMediaType';
+
+/** A refusal with the status and body Azure AI Vision answers it with (`x-ms-error-code` carries the top code). */
+export class VisionRequestError extends Error {
+  override readonly name = 'VisionRequestError';
+
+  constructor(
+    readonly code: VisionErrorCode,
+    readonly status: number,
+    /** `{ error: { code, message, innererror? } }`, exactly as sent. */
+    readonly body: { error: { code: string; message: string; innererror?: { code: string; message: string } } },
+  ) {
+    super(body.error.innererror?.message ?? body.error.message);
+  }
+}
+
+export function isVisionRequestError(error: unknown): error is VisionRequestError {
+  return error instanceof Error && error.name === 'VisionRequestError';
+}
+
+/** 400 `InvalidRequest` with an inner error, the shape of Image Analysis 4.0 validation errors. */
+function invalidRequest(code: VisionErrorCode, message: string, innerMessage = message, status = 400): VisionRequestError {
+  return new VisionRequestError(code, status, { error: { code: 'InvalidRequest', message, innererror: { code, message: innerMessage } } });
+}
+
+export const visionErrors = {
+  unauthorized: () =>
+    new VisionRequestError('Unauthorized', 401, {
+      error: { code: '401', message: 'Unauthorized. Access token is missing, invalid, audience is incorrect (https://cognitiveservices.azure.com), or have expired.' },
+    }),
+  permissionDenied: (principalId: string, dataAction: string) =>
+    new VisionRequestError('PermissionDenied', 401, {
+      error: {
+        code: 'PermissionDenied',
+        message: `The principal \`${principalId}\` lacks the required data action \`${dataAction}\` to perform \`POST /computervision/imageanalysis:analyze\` operation.`,
+      },
+    }),
+  resourceNotFound: () => new VisionRequestError('ResourceNotFound', 404, { error: { code: '404', message: 'Resource not found' } }),
+  // Azure's own body for a size violation has no inner error.
+  imageTooLarge: (maxBytes: number) =>
+    new VisionRequestError('InvalidImageSize', 400, {
+      error: { code: 'InvalidRequest', message: `The image size is not allowed to be zero or larger than ${maxBytes} bytes.` },
+    }),
+  invalidDimensions: (min: number, max: number, width: number, height: number) =>
+    invalidRequest(
+      'InvalidImageSize',
+      `The image dimension is not allowed to be smaller than ${min} and larger than ${max}.`,
+      `The image dimension is not allowed to be smaller than ${min} and larger than ${max}. The image is ${width}x${height}.`,
+    ),
+  beyondDecodingLimit: (width: number, height: number, maxPixels: number) =>
+    invalidRequest(
+      'InvalidImageSize',
+      `The image of ${width}x${height} pixels exceeds the local Azure AI Vision's decoding limit of ${maxPixels} pixels (Azure itself accepts up to 16000x16000).`,
+    ),
+  invalidFormat: (detail: string) => invalidRequest('InvalidImageFormat', 'Image format is not valid.', `Input data is not a valid image: ${detail}`),
+  inaccessibleUrl: (detail: string) => invalidRequest('InvalidImageUrl', 'The provided image url is not accessible.', `The provided image url is not accessible: ${detail}`),
+  notSupportedFeature: (message: string) => invalidRequest('NotSupportedFeature', message),
+  notSupportedLanguage: (language: string) =>
+    invalidRequest('NotSupportedLanguage', `The language '${language}' is not supported. The local Azure AI Vision analyzes in English only ('en').`),
+  badArgument: (message: string) => invalidRequest('BadArgument', message),
+  unsupportedMediaType: (contentType: string) =>
+    invalidRequest('UnsupportedMediaType', `The content type '${contentType}' is not supported. Send 'application/json' with {"url": "..."} or 'application/octet-stream' with the image bytes.`, undefined, 415),
+};

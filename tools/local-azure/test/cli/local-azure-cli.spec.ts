@@ -1,0 +1,126 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const cli = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
+
+/** Runs a CLI command against the home; resolves with exit code and output. */
+function runCli(home: string, args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [cli, ...args], { env: { ...process.env, LOCAL_AZURE_HOME: home, ...env }, timeout: 30_000 }, (error, stdout, stderr) =>
+      resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+/** Starts `local-azure start` in the foreground; waits for its env files and its start-up summary. */
+async function startForeground(home: string): Promise<{ child: ChildProcess; output: () => string }> {
+  const child = spawn(process.execPath, [cli], { env: { ...process.env, LOCAL_AZURE_HOME: home } });
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const deadline = Date.now() + 20_000;
+  while (!existsSync(join(home, 'env', 'gateway.env')) || !output.includes('Ctrl-C stops.')) {
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`local Azure did not become ready:\n${output}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return { child, output: () => output };
+}
+
+function exited(child: ChildProcess): Promise<number | null> {
+  return child.exitCode !== null ? Promise.resolve(child.exitCode) : new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+}
+
+describe('local-azure CLI', () => {
+  let home: string;
+  let running: { child: ChildProcess; output: () => string };
+
+  beforeAll(async () => {
+    home = mkdtempSync(join(tmpdir(), 'local-azure-cli-'));
+    running = await startForeground(home);
+  });
+  afterAll(async () => {
+    running.child.kill('SIGKILL');
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  it('prints what it serves once ready', () => {
+    expect(running.output()).toMatch(/Local Azure ready in \d+ ms/);
+    expect(running.output()).toContain('Hosts         gateway, recommendation, vision, storefront');
+  });
+
+  it('lists the role assignments of the access file, as JSON or as a table', async () => {
+    const json = await runCli(home, ['role', 'assignment', 'list', '--output', 'json']);
+    const table = await runCli(home, ['role', 'assignment', 'list', '--role', 'Cognitive Services User']);
+    const access = JSON.parse(readFileSync(fileURLToPath(new URL('../../../../infra/access.json', import.meta.url)), 'utf8')) as { assignments: unknown[] };
+    expect(JSON.parse(json.stdout)).toHaveLength(access.assignments.length);
+    expect(table.stdout.split('\n')[0]).toMatch(/^Principal Id\s+Role Definition Name\s+Scope\s+Source$/);
+    expect(table.stdout).toContain('/providers/Microsoft.CognitiveServices/accounts/vision-keyless-local');
+  });
+
+  it('deletes an assignment and re-creates it with az\'s own arguments', async () => {
+    const identities = JSON.parse((await runCli(home, ['identity', 'list', '-o', 'json'])).stdout) as { name: string; principalId: string }[];
+    const shared = identities.find((i) => i.name === 'id-keyless')!;
+    const args = ['--role', 'Cognitive Services OpenAI User', '--scope', 'openAi'];
+
+    const deleted = await runCli(home, ['role', 'assignment', 'delete', '--assignee', 'id-keyless', ...args, '-o', 'json']);
+    const remaining = JSON.parse((await runCli(home, ['role', 'assignment', 'list', '--assignee', shared.principalId, ...args, '-o', 'json'])).stdout) as unknown[];
+    const created = await runCli(home, ['role', 'assignment', 'create', '--assignee-object-id', shared.principalId, '--assignee-principal-type', 'ServicePrincipal', ...args, '-o', 'json']);
+
+    expect(JSON.parse(deleted.stdout)).toHaveLength(1);
+    expect(remaining).toHaveLength(0);
+    expect(JSON.parse(created.stdout)).toMatchObject({ principalId: shared.principalId, roleDefinitionName: 'Cognitive Services OpenAI User', source: 'cli' });
+  });
+
+  it.each([
+    [['role', 'assignment', 'create', '--assignee', 'id-keyless', '--role', 'Owner', '--scope', 'openAi'], /Role 'Owner' doesn't exist/],
+    [['role', 'assignment', 'create', '--assignee', 'nobody', '--role', 'Cognitive Services User', '--scope', 'vision'], /Cannot find a managed identity .* 'nobody'/],
+    [['role', 'assignment', 'create', '--assignee', 'id-keyless', '--role', 'Cognitive Services User'], /required: --scope/],
+    [['role', 'assignment', 'list', '--scope', 'nowhere/queues/x'], /neither an ARM id/],
+    [['role', 'assignment', 'frobnicate'], /Unknown command "role assignment frobnicate"/],
+  ])('refuses %j with exit code 2 and a message saying what to fix', async (args, message) => {
+    const result = await runCli(home, args);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(message);
+  });
+
+  it('answers log queries with the sign-ins of the identity endpoint', async () => {
+    const env = Object.fromEntries(
+      readFileSync(join(home, 'env', 'vision.env'), 'utf8')
+        .split('\n')
+        .filter((line) => line && !line.startsWith('#'))
+        .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+    ) as Record<string, string>;
+    await fetch(`${env.IDENTITY_ENDPOINT}?api-version=2019-08-01&resource=https://vault.azure.net&client_id=${env.AZURE_CLIENT_ID}`, {
+      headers: { 'x-identity-header': env.IDENTITY_HEADER! },
+    });
+    const log = JSON.parse((await runCli(home, ['log', 'sign-ins', '-o', 'json', '--limit', '1'])).stdout) as unknown[];
+    expect(log).toEqual([expect.objectContaining({ host: 'vision', resource: 'https://vault.azure.net', outcome: 'success' })]);
+  });
+
+  it('stops cleanly on SIGTERM, removes its env files, and keeps its tenant across a restart', async () => {
+    const tenant = (await runCli(home, ['identity', 'list', '-o', 'json'])).stdout;
+    running.child.kill('SIGTERM');
+    expect(await exited(running.child)).toBe(0);
+    expect(existsSync(join(home, 'env', 'gateway.env'))).toBe(false);
+    expect((await runCli(home, ['resource', 'list'])).stderr).toMatch(/not running/);
+
+    running = await startForeground(home);
+    expect((await runCli(home, ['identity', 'list', '-o', 'json'])).stdout).toBe(tenant);
+  });
+});
+
+describe('local-azure start with an invalid access file', () => {
+  it('fails at start with the file, the entry and the field named', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'local-azure-bad-'));
+    const access = join(home, 'access.json');
+    writeFileSync(access, JSON.stringify({ identity: 'id-keyless', assignments: [{ role: 'Cognitive Services User', roleDefinitionId: '5e0bd9bd-7b93-4f28-af87-19fc36ad61bd', resource: 'vision', purpose: 'x' }] }));
+    writeFileSync(join(home, 'config.json'), JSON.stringify({ accessFile: access }));
+    const result = await runCli(home, ['start', '--config', join(home, 'config.json')]);
+    rmSync(home, { recursive: true, force: true });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(`${access}: assignments[0].roleDefinitionId: "Cognitive Services User" has id a97b65f3-24c7-4388-baec-2e87135dc908`);
+  });
+});

@@ -1,0 +1,120 @@
+// Images drawn at run time for the Vision tests (no binary fixtures), encoded with real encoders.
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import encodeWebp, { init as initWebpEncoder } from '@jsquash/webp/encode.js';
+import { encode as encodeBmp } from 'bmp-ts';
+import { encode as encodePng } from 'fast-png';
+import jpeg from 'jpeg-js';
+import omggif from 'omggif';
+
+export type Rgba = [number, number, number, number];
+
+/** An RGBA canvas to draw simple product pictures on. */
+export class Canvas {
+  readonly data: Uint8Array;
+
+  constructor(
+    readonly width: number,
+    readonly height: number,
+    background: Rgba = [255, 255, 255, 255],
+  ) {
+    this.data = new Uint8Array(width * height * 4);
+    for (let i = 0; i < width * height; i++) this.data.set(background, i * 4);
+  }
+
+  private plot(x: number, y: number, colour: Rgba): void {
+    if (x >= 0 && y >= 0 && x < this.width && y < this.height) this.data.set(colour, (y * this.width + x) * 4);
+  }
+
+  circle(cx: number, cy: number, radius: number, colour: Rgba): this {
+    for (let y = cy - radius; y <= cy + radius; y++) {
+      for (let x = cx - radius; x <= cx + radius; x++) if ((x - cx) ** 2 + (y - cy) ** 2 <= radius ** 2) this.plot(x, y, colour);
+    }
+    return this;
+  }
+
+  rect(x0: number, y0: number, w: number, h: number, colour: Rgba): this {
+    for (let y = y0; y < y0 + h; y++) for (let x = x0; x < x0 + w; x++) this.plot(x, y, colour);
+    return this;
+  }
+
+  /** An upright isosceles triangle inside the given box. */
+  triangle(x0: number, y0: number, w: number, h: number, colour: Rgba): this {
+    for (let y = 0; y < h; y++) {
+      const half = ((y + 1) / h) * (w / 2);
+      for (let x = Math.round(w / 2 - half); x < Math.round(w / 2 + half); x++) this.plot(x0 + x, y0 + y, colour);
+    }
+    return this;
+  }
+
+  /** Pseudo-random noise, like a photograph's texture (deterministic). */
+  noise(seed = 1): this {
+    let state = seed;
+    for (let i = 0; i < this.width * this.height; i++) {
+      state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+      this.data.set([state & 255, (state >> 8) & 255, (state >> 16) & 255, 255], i * 4);
+    }
+    return this;
+  }
+
+  png(): Uint8Array {
+    return encodePng({ width: this.width, height: this.height, data: this.data, channels: 4, depth: 8 });
+  }
+
+  jpeg(): Uint8Array {
+    return new Uint8Array(jpeg.encode({ width: this.width, height: this.height, data: Buffer.from(this.data) }, 95).data);
+  }
+
+  /** A GIF with a palette of the canvas's colours (at most 256). */
+  gif(): Uint8Array {
+    const palette: number[] = [];
+    const indexes: number[] = [];
+    for (let i = 0; i < this.width * this.height; i++) {
+      const rgb = (this.data[i * 4]! << 16) | (this.data[i * 4 + 1]! << 8) | this.data[i * 4 + 2]!;
+      let index = palette.indexOf(rgb);
+      if (index < 0) index = palette.push(rgb) - 1;
+      indexes.push(index);
+    }
+    while (palette.length < 2 || (palette.length & (palette.length - 1)) !== 0) palette.push(0);
+    const buffer = new Uint8Array(this.width * this.height * 2 + 2048);
+    const writer = new omggif.GifWriter(buffer, this.width, this.height, { palette });
+    writer.addFrame(0, 0, this.width, this.height, indexes);
+    return buffer.slice(0, writer.end());
+  }
+
+  bmp(): Uint8Array {
+    const abgr = Buffer.alloc(this.width * this.height * 4);
+    for (let i = 0; i < this.width * this.height; i++) {
+      abgr[i * 4] = this.data[i * 4 + 3]!;
+      abgr[i * 4 + 1] = this.data[i * 4 + 2]!;
+      abgr[i * 4 + 2] = this.data[i * 4 + 1]!;
+      abgr[i * 4 + 3] = this.data[i * 4]!;
+    }
+    return new Uint8Array(encodeBmp({ width: this.width, height: this.height, data: abgr, bitPP: 24 }).data);
+  }
+
+  async webp(): Promise<Uint8Array> {
+    webpEncoderReady ??= loadWebpEncoder();
+    await webpEncoderReady;
+    const image = { width: this.width, height: this.height, data: new Uint8ClampedArray(this.data), colorSpace: 'srgb' as const };
+    return new Uint8Array(await encodeWebp(image as unknown as Parameters<typeof encodeWebp>[0], { lossless: 1 }));
+  }
+}
+
+let webpEncoderReady: Promise<void> | undefined;
+
+async function loadWebpEncoder(): Promise<void> {
+  const path = createRequire(import.meta.url).resolve('@jsquash/webp/codec/enc/webp_enc_simd.wasm');
+  const wasm = await readFile(path);
+  await initWebpEncoder({ wasmBinary: wasm.buffer.slice(wasm.byteOffset, wasm.byteOffset + wasm.byteLength) } as Parameters<typeof initWebpEncoder>[0]);
+}
+
+export const colours = {
+  white: [255, 255, 255, 255],
+  black: [0, 0, 0, 255],
+  red: [220, 30, 40, 255],
+  blue: [30, 70, 200, 255],
+  green: [40, 160, 60, 255],
+  yellow: [250, 210, 30, 255],
+  transparent: [0, 0, 0, 0],
+} satisfies Record<string, Rgba>;
