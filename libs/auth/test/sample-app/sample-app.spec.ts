@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { openAiDataPlane, visionDataPlane } from '@keyless/local-azure';
 import { startTestAzure, type TestAzure } from '@keyless/local-azure/testing';
 import { AuthConfigurationError, AzureClientFactory, SecretSettingError } from '../../src/index.js';
 import { RecordingLogger } from '../support/recording.logger.js';
@@ -13,12 +14,10 @@ describe('A sample Nest service wiring AuthModule like gateway, recommendation a
   const serviceSettings: Record<string, string> = {};
 
   beforeAll(async () => {
-    test = await startTestAzure();
+    test = await startTestAzure({ dataPlanes: [openAiDataPlane, visionDataPlane] });
     env = test.enterHost('recommendation');
-    // What the OpenAI and Service Bus data planes add to the env files; the sample makes no data-plane call.
+    // What the Service Bus data plane will add to the env files; the sample sends no message.
     Object.assign(serviceSettings, {
-      AZURE_OPENAI_ENDPOINT: 'https://oai-keyless-local.localhost',
-      AZURE_OPENAI_RESOURCE_ID: test.azure.directory.resourceId('openAi'),
       SERVICEBUS_FULLY_QUALIFIED_NAMESPACE: 'sb-keyless-local.servicebus.localhost',
       SERVICEBUS_NAMESPACE_RESOURCE_ID: test.azure.directory.resourceId('serviceBus'),
     });
@@ -89,12 +88,26 @@ describe('A sample Nest service wiring AuthModule like gateway, recommendation a
       expect(body.info.auth).not.toHaveProperty('lastFailure');
     });
 
-    it('builds its clients from the configured endpoints', () => {
+    it('builds its clients from the host\'s endpoints', () => {
       const clients = app.get(AzureClients);
       expect(clients.bus.fullyQualifiedNamespace).toBe(serviceSettings.SERVICEBUS_FULLY_QUALIFIED_NAMESPACE);
-      expect(clients.openAi.baseURL).toBe('https://oai-keyless-local.localhost/openai');
-      expect(clients.openAi.apiVersion).toBe('2024-10-21');
-      expect(clients.openAi.deploymentName).toBe('gpt-4o-mini');
+      expect(clients.openAi.baseURL).toBe(`${env.AZURE_OPENAI_ENDPOINT}/openai`);
+      expect(clients.openAi.apiVersion).toBe(env.OPENAI_API_VERSION);
+      expect(clients.openAi.deploymentName).toBe(env.AZURE_OPENAI_CHAT_DEPLOYMENT);
+    });
+
+    it('calls Azure OpenAI as the shared identity with the token acquired at startup', async () => {
+      const signInsBefore = test.azure.auditLog.signIns({ limit: 100 }).length;
+      const response = await fetch(`${baseUrl}/reply`);
+      expect(response.status).toBe(200);
+      expect(await response.json()).toEqual({ reply: 'ok' });
+      expect(test.azure.auditLog.authorizations({ limit: 10 })[0]).toMatchObject({
+        resource: 'openAi',
+        clientId: env.AZURE_CLIENT_ID,
+        decision: 'allowed',
+        role: 'Cognitive Services OpenAI User',
+      });
+      expect(test.azure.auditLog.signIns({ limit: 100 })).toHaveLength(signInsBefore);
     });
 
     it('refuses a Service Bus connection string in place of the namespace', () => {

@@ -22,6 +22,8 @@ const azureEnvironment = z.object({
   KEYLESS_CREDENTIAL_MODE: z.enum(['managed-identity', 'azure-cli', 'azure-developer-cli']).default('managed-identity'),
   AZURE_OPENAI_ENDPOINT: z.url(),
   AZURE_OPENAI_RESOURCE_ID: z.string().min(1),
+  OPENAI_API_VERSION: z.string().min(1),
+  AZURE_OPENAI_CHAT_DEPLOYMENT: z.string().min(1),
   SERVICEBUS_FULLY_QUALIFIED_NAMESPACE: z.string().min(1),
   SERVICEBUS_NAMESPACE_RESOURCE_ID: z.string().min(1),
 });
@@ -39,7 +41,8 @@ export const azureConfig = registerAs('azure', () => {
   return {
     clientId: env.AZURE_CLIENT_ID,
     mode: env.KEYLESS_CREDENTIAL_MODE as CredentialMode,
-    openAi: { endpoint: env.AZURE_OPENAI_ENDPOINT, resourceId: env.AZURE_OPENAI_RESOURCE_ID },
+    openAi: { endpoint: env.AZURE_OPENAI_ENDPOINT, resourceId: env.AZURE_OPENAI_RESOURCE_ID, apiVersion: env.OPENAI_API_VERSION },
+    chatDeployment: env.AZURE_OPENAI_CHAT_DEPLOYMENT,
     serviceBus: { fullyQualifiedNamespace: env.SERVICEBUS_FULLY_QUALIFIED_NAMESPACE, resourceId: env.SERVICEBUS_NAMESPACE_RESOURCE_ID },
   };
 });
@@ -50,8 +53,8 @@ export class AzureClients implements OnModuleDestroy {
   readonly openAi: AzureOpenAI;
   readonly bus: ServiceBusClient;
 
-  constructor(@Inject(AzureClientFactory) clients: AzureClientFactory) {
-    this.openAi = clients.create('openAi', { deployment: 'gpt-4o-mini' });
+  constructor(@Inject(AzureClientFactory) clients: AzureClientFactory, @Inject(azureConfig.KEY) azure: ConfigType<typeof azureConfig>) {
+    this.openAi = clients.create('openAi', { deployment: azure.chatDeployment, maxRetries: 0 });
     this.bus = clients.create('serviceBus');
   }
 
@@ -80,6 +83,18 @@ export class HealthController {
   }
 }
 
+@Controller('reply')
+export class ReplyController {
+  constructor(@Inject(AzureClients) private readonly clients: AzureClients) {}
+
+  /** One chat completion through the factory's client: what recommendation does to explain a result. */
+  @Get()
+  async reply() {
+    const completion = await this.clients.openAi.chat.completions.create({ model: 'unused', messages: [{ role: 'user', content: 'Reply with exactly: ok' }] });
+    return { reply: completion.choices[0]?.message.content };
+  }
+}
+
 /** Builds the sample app's root module; `logger` receives the library's log lines. */
 export function sampleAppModule(logger: LoggerService) {
   @Module({
@@ -97,7 +112,7 @@ export function sampleAppModule(logger: LoggerService) {
         }),
       }),
     ],
-    controllers: [HealthController],
+    controllers: [HealthController, ReplyController],
     providers: [AzureClients],
   })
   class SampleAppModule {}
