@@ -75,8 +75,8 @@ function developerBinding(options: ResolvedAuthOptions): IdentityBinding {
     endpoint: () => undefined,
     attempts: () => 0,
     describe: () =>
-      `developer mode: ${tool}. Tokens are the signed-in developer's, not the managed identity's` +
-      `${options.clientId ? ` (${options.clientId}, used when deployed)` : ''}; role assignments must name the developer.`,
+      `developer mode, ${tool}: tokens are the signed-in developer's, not the managed identity's` +
+      `${options.clientId ? ` (${options.clientId}, used when deployed)` : ''}; role assignments must name the developer`,
     explain: (error, resource) =>
       error instanceof TokenAcquisitionError
         ? error
