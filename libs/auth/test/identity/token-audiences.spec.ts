@@ -100,6 +100,16 @@ describe('AzureIdentityService against the local Entra ID (host "gateway")', () 
     });
   });
 
+  describe('when a token has Azure\'s 24 h lifetime', () => {
+    it('schedules its background refresh at MSAL\'s refreshOn, half the lifetime', async () => {
+      const token = await identity.getToken('keyVault');
+      const status = identity.tokenStatus().find((s) => s.audience === 'keyVault')!;
+      const lifetime = token.expiresOnTimestamp - status.lastRefreshedAt!.getTime();
+      expect(lifetime).toBeGreaterThan(86_000_000);
+      expect(Math.abs(status.nextRefreshAt!.getTime() - (token.expiresOnTimestamp - 43_200_000))).toBeLessThan(2_000);
+    });
+  });
+
   describe('at startup', () => {
     it('logs the mode and the client id it is bound to', () => {
       expect(logger.messages('log')).toContain(`Azure credential: managed identity, user-assigned, client id ${env.AZURE_CLIENT_ID}.`);
