@@ -128,6 +128,16 @@ describe(AccessDiagnostics.name, () => {
     });
   });
 
+  describe('when the refusal names the entity\'s ARM id (the local broker does)', () => {
+    it('takes the entity scope from it', () => {
+      const error = new ServiceBusError(
+        `Unauthorized access. 'Send' claim(s) are required to perform this operation. Resource: 'sb://sb-keyless.servicebus.windows.net/events'. No role grants the send data action on ${namespaceId}/topics/events or an enclosing scope.`,
+        'UnauthorizedAccess',
+      );
+      expect(diagnostics().explain(error)).toMatchObject({ role: { name: 'Azure Service Bus Data Sender' }, scope: `${namespaceId}/topics/events` });
+    });
+  });
+
   describe('when Service Bus refuses a receive on a subscription', () => {
     it('names Data Receiver and the subscription scope read from the error', () => {
       const error = new ServiceBusError(

@@ -151,13 +151,18 @@ export class AccessDiagnostics {
 
   /**
    * The ARM scope of a Service Bus entity: `<namespace id>/queues/<q>`, `/topics/<t>` or
-   * `/topics/<t>/subscriptions/<s>`. The entity comes from the hint, else from the error's
+   * `/topics/<t>/subscriptions/<s>`. The entity comes from the hint; else from an entity ARM id under
+   * the namespace in the message (the local broker names it); else from the error's
    * `Resource: 'sb://…/<path>'` (a one-segment path is a queue or a topic: without a hint the
    * namespace itself is the scope).
    */
   private serviceBusScope(message: string, entity: ServiceBusEntity | undefined): string | undefined {
     const namespaceId = this.options.resources.serviceBus?.resourceId;
     if (!namespaceId) return undefined;
+    if (!entity) {
+      const named = new RegExp(`${escapeRegExp(namespaceId)}/(queues|topics)/[\\w.~-]+(/subscriptions/[\\w.~-]+)?`, 'i').exec(message)?.[0];
+      if (named) return `${namespaceId}${named.slice(namespaceId.length)}`;
+    }
     const resolved = entity ?? entityFromMessage(message);
     if (!resolved) return namespaceId;
     switch (resolved.kind) {
@@ -198,6 +203,10 @@ function recognise(error: unknown, hint: AccessDenialHint): Refusal | undefined 
 function isRoleRefusal(code: string, message: string): boolean {
   if (/^PermissionDenied$|^AuthorizationFailed$|^Forbidden$/i.test(code)) return true;
   return /lacks the required data action|does not have access|claim\(s\) (are|is) required|not authorized to perform/i.test(message);
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 function dataActionIn(message: string): string | undefined {
