@@ -298,9 +298,11 @@ export class TokenCache {
 }
 
 function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  // SDKs pass an AbortSignalLike, which may carry no reason.
+  const reason = (): Error => (signal.reason as Error | undefined) ?? new DOMException('The token request was aborted.', 'AbortError');
+  if (signal.aborted) return Promise.reject(reason());
   return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason as Error);
+    const onAbort = (): void => reject(reason());
     signal.addEventListener('abort', onAbort, { once: true });
     promise.then(
       (value) => {

@@ -51,12 +51,14 @@ describe('Startup access check on a host the identity is not assigned to (host "
     expect(refused).toHaveLength(2);
   });
 
-  it('starts on the same host with the identity that is assigned to it', async () => {
+  it('starts on the same host with the identity that is assigned to it, warning that the process now has two', async () => {
+    const logger = new RecordingLogger();
     const module = await Test.createTestingModule({
-      imports: [AuthModule.forRoot({ clientId: env.AZURE_CLIENT_ID!, audiences: ['api://keyless-gateway'], logger: new RecordingLogger() })],
+      imports: [AuthModule.forRoot({ clientId: env.AZURE_CLIENT_ID!, audiences: ['api://keyless-gateway'], logger })],
     }).compile();
     const app = module.createNestApplication({ logger: false });
     await expect(app.init()).resolves.toBe(app);
     await app.close();
+    expect(logger.messages('warn')).toEqual([expect.stringContaining(`A second identity in one process (already bound: managed identity, user-assigned, client id ${sharedClientId})`)]);
   });
 });
