@@ -47,7 +47,7 @@ export class AzureIdentityService implements OnModuleDestroy {
     );
     this.cache = new TokenCache(this.binding, options, metrics, this.logger);
     // Declared audiences first, in their order: status and health list them that way.
-    for (const audience of options.audiences) this.cache.slot(audience);
+    for (const audience of options.audiences) this.cache.slot(audience, true);
     const slotsByScope = new Map<string, AudienceSlot>();
     this.credential = {
       getToken: (scopes: string | string[], getTokenOptions?: GetTokenOptions): Promise<AccessToken> => {

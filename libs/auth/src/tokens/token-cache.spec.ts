@@ -121,6 +121,30 @@ describe(TokenCache.name, () => {
     });
   });
 
+  describe('when an undeclared audience fails before it ever had a token', () => {
+    it('leaves the retry to its next caller instead of retrying in the background', async () => {
+      const binding = scriptedBinding([new Error('network_error'), { token: 'first', lifetimeInMs: 60_000 }]);
+      const tokens = cacheWith(binding);
+      const slot = tokens.slot(audience);
+      await expect(tokens.getToken(slot)).rejects.toMatchObject({ code: 'IdentityEndpointUnreachable' });
+      await jest.advanceTimersByTimeAsync(120_000);
+      expect(binding.calls).toBe(1);
+      expect((await tokens.getToken(slot)).token).toBe('first');
+    });
+  });
+
+  describe('when a declared audience fails before it ever had a token', () => {
+    it('retries in the background until it holds one', async () => {
+      const binding = scriptedBinding([new Error('network_error'), { token: 'first', lifetimeInMs: 60_000 }]);
+      const tokens = cacheWith(binding);
+      const slot = tokens.slot(audience, true);
+      await expect(tokens.getToken(slot)).rejects.toMatchObject({ code: 'IdentityEndpointUnreachable' });
+      await jest.advanceTimersByTimeAsync(options.refreshRetryDelayInMs);
+      expect(tokens.status()[0]).toMatchObject({ valid: true, consecutiveFailures: 0 });
+      expect(binding.calls).toBe(2);
+    });
+  });
+
   describe('when it is closed', () => {
     it('schedules nothing more', async () => {
       const binding = scriptedBinding([{ token: 'first', lifetimeInMs: 60_000 }]);

@@ -58,6 +58,8 @@ export class AudienceSlot {
   nextRefreshAt: number | undefined;
   consecutiveFailures = 0;
   lastFailure: TokenFailure | undefined;
+  /** Declared by the app (health watches it; failures are retried in the background even before a first token). */
+  declared = false;
 
   constructor(readonly audience: Audience) {}
 }
@@ -75,7 +77,8 @@ const noop = (): void => undefined;
  *   timer has not (event-loop stall).
  * - A failed background refresh never reaches callers while the held token is servable: it is counted,
  *   logged and kept as `lastFailure`, and retried with backoff ({@link retryTime}); retries go on after
- *   expiry so the service recovers without traffic.
+ *   expiry so the service recovers without traffic. An audience that never held a token and was not
+ *   declared is retried by its next caller instead.
  * - If a refresh returns the token already held, it asks once more (MSAL's refresh path returns the old
  *   token once); the same token twice is a failure (`TokenNotRenewed`: the SDK swallowed its error).
  * - Every request is bounded by `tokenRequestTimeoutInMs`, whatever the SDK's retries do.
@@ -91,13 +94,14 @@ export class TokenCache {
     private readonly logger: LoggerService,
   ) {}
 
-  /** The slot of `audience` (created on first use). */
-  slot(audience: Audience): AudienceSlot {
+  /** The slot of `audience` (created on first use); `declared` marks an audience the app declared. */
+  slot(audience: Audience, declared = false): AudienceSlot {
     let slot = this.slots.get(audience.scope);
     if (!slot) {
       slot = new AudienceSlot(audience);
       this.slots.set(audience.scope, slot);
     }
+    if (declared) slot.declared = true;
     return slot;
   }
 
@@ -268,7 +272,9 @@ export class TokenCache {
       maxDelayInMs: this.options.maxRefreshRetryDelayInMs,
       ...(servable ? { servableUntil: held.servableUntil } : {}),
     });
-    const next = this.closed ? 'no retry (closed)' : `next attempt at ${new Date(retryAt).toISOString()}`;
+    // An audience that never had a token and was not declared is retried by its next caller, not in the background.
+    const retry = !this.closed && (held !== undefined || slot.declared);
+    const next = retry ? `next attempt at ${new Date(retryAt).toISOString()}` : 'next attempt on the next call';
     if (servable) {
       this.logger.warn(
         `Token refresh for ${slot.audience.key} failed [${failure.code}]; still serving the current token ` +
@@ -277,7 +283,12 @@ export class TokenCache {
     } else if (trigger === 'refresh' || trigger === 'retry') {
       this.logger.error(`Token refresh for ${slot.audience.key} failed [${failure.code}] and no valid token is held; ${next}. ${failure.message}`);
     }
-    this.schedule(slot, retryAt, 'retry');
+    if (retry) this.schedule(slot, retryAt, 'retry');
+    else {
+      clearTimeout(slot.timer);
+      slot.timer = undefined;
+      slot.nextRefreshAt = undefined;
+    }
   }
 
   private schedule(slot: AudienceSlot, at: number, trigger: TokenRequestTrigger): void {
