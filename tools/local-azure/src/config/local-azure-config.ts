@@ -74,8 +74,13 @@ export const localAzureConfigSchema = z.strictObject({
     gateway: { systemAssigned: false, userAssigned: ['id-keyless'], env: {} },
     recommendation: { systemAssigned: false, userAssigned: ['id-keyless'], env: {} },
     vision: { systemAssigned: false, userAssigned: ['id-keyless'], env: {} },
-    storefront: { systemAssigned: false, userAssigned: ['id-storefront'], env: {} },
+    storefront: { systemAssigned: false, userAssigned: ['id-storefront'], env: { GATEWAY_AUDIENCE: 'api://keyless-gateway' } },
   }),
+  /**
+   * Extra env-file variables per host, merged into `hosts` (so a launcher can add `GATEWAY_URL` to the
+   * storefront without restating every host).
+   */
+  hostEnv: z.record(name, z.record(z.string().regex(/^[A-Z][A-Z0-9_]*$/), z.string())).default({}),
   /** Entra app registrations (APIs that accept tokens), by name. */
   appRegistrations: z.record(name, appRegistrationSchema).default({
     'keyless-gateway': {
@@ -134,6 +139,11 @@ export function parseConfig(input: LocalAzureConfigInput, source = 'configuratio
   if (!result.success) throw new ConfigError(describeIssues(source, result.error.issues));
   const config = result.data;
   const problems: string[] = [];
+  for (const [hostName, env] of Object.entries(config.hostEnv)) {
+    const host = config.hosts[hostName];
+    if (!host) problems.push(`hostEnv.${hostName}: no host named "${hostName}" in hosts`);
+    else host.env = { ...host.env, ...env };
+  }
   for (const [hostName, host] of Object.entries(config.hosts)) {
     host.userAssigned.forEach((identity, i) => {
       if (!config.identities[identity]) {
