@@ -20,6 +20,19 @@ export interface EntityRow {
   properties: Record<string, unknown>;
 }
 
+/** The namespace as `servicebus show` prints it. */
+export interface ServiceBusStatus {
+  fullyQualifiedNamespace: string;
+  resourceId: string;
+  topologyFile: string;
+  maxMessageSizeInBytes: number;
+  /** Open AMQP connections. */
+  connections: number;
+  queues: number;
+  topics: number;
+  subscriptions: number;
+}
+
 /** A message as the operator view shows it (`servicebus peek`). */
 export interface MessageRow {
   sequenceNumber: number;
@@ -50,7 +63,7 @@ const defaults = {
  * Operator routes of the admin API (`/servicebus/…`): entities with their counts, peek, purge, and
  * resubmitting dead-lettered messages. Errors use ARM's `{error:{code,message}}`.
  */
-export function addServiceBusAdminRoutes(router: Router, namespace: ServiceBusNamespace): void {
+export function addServiceBusAdminRoutes(router: Router, namespace: ServiceBusNamespace, status: () => ServiceBusStatus): void {
   const handle =
     (fn: (url: URL, params: Record<string, string>) => unknown) =>
     (_req: IncomingMessage, res: ServerResponse, { url, params }: RouteContext): void => {
@@ -74,6 +87,7 @@ export function addServiceBusAdminRoutes(router: Router, namespace: ServiceBusNa
   const subQueue = (found: ReceivableEntity, url: URL): MessageQueue => (url.searchParams.get('dlq') === 'true' ? found.deadLetter : found.active);
 
   router
+    .on('GET', /^\/servicebus$/, handle(() => status()))
     .on('GET', /^\/servicebus\/entities$/, handle(() => entityRows(namespace)))
     .on(
       'GET',

@@ -139,7 +139,8 @@ export class AmqpBroker {
 
   /** A TLS server that hands its connections to the broker. */
   createServer(credentials: ServerCredentials): Server {
-    const server = createServer({ cert: credentials.certPem, key: credentials.keyPem });
+    // Small AMQP frames (dispositions, flows) must not wait for Nagle's algorithm.
+    const server = createServer({ cert: credentials.certPem, key: credentials.keyPem, noDelay: true });
     server.on('secureConnection', (socket) => this.accept(socket));
     server.on('tlsClientError', (_error, socket) => socket.destroy());
     return server;

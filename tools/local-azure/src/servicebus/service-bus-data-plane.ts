@@ -68,7 +68,17 @@ async function startServiceBus(context: DataPlaneContext): Promise<RunningDataPl
     summary:
       `amqps://${fullyQualifiedNamespace} — ${topology.queues.length} queues, ${topology.topics.length} topics, ${subscriptions} subscriptions from ${shownFile}` +
       (loaded.messages ? `; ${loaded.messages} stored messages` : ''),
-    adminRoutes: (router) => addServiceBusAdminRoutes(router, namespace),
+    adminRoutes: (router) =>
+      addServiceBusAdminRoutes(router, namespace, () => ({
+        fullyQualifiedNamespace,
+        resourceId: namespaceId,
+        topologyFile,
+        maxMessageSizeInBytes: settings.maxMessageSizeInBytes,
+        connections: broker!.connectionCount,
+        queues: topology.queues.length,
+        topics: topology.topics.length,
+        subscriptions,
+      })),
     async stop() {
       await broker!.stop();
       await listener.close();

@@ -94,7 +94,7 @@ describe('Service Bus topics and subscriptions', () => {
     await client.createSender('events').sendMessages({ body: 'bad event', applicationProperties: { color: 'red', quantity: 99 } });
     const receiver = client.createReceiver('events', 'red-bulk');
     const [message] = await receiveExactly(receiver, 1);
-    await receiver.deadLetterMessage(message!, { deadLetterReason: 'Unprocessable' });
+    await receiver.deadLetterMessage(message!, { deadLetterReason: 'Unprocessable', deadLetterErrorDescription: 'quantity out of range' });
     const deadLetters = client.createReceiver('events', 'red-bulk', { subQueueType: 'deadLetter', receiveMode: 'receiveAndDelete' });
     const [dead] = await receiveExactly(deadLetters, 1);
     expect(dead).toMatchObject({ body: 'bad event', deadLetterReason: 'Unprocessable' });
