@@ -47,10 +47,13 @@ export class ChildAzure {
     });
   }
 
-  /** Runs a CLI command against the running instance; resolves with its stdout. */
-  run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  /** Runs a CLI command (against the running instance); resolves with its exit code and output. */
+  run(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
     return new Promise((resolve) => {
-      const cli = spawn(process.execPath, ['--import', hooks, main, ...args], { env: { ...process.env, LOCAL_AZURE_HOME: this.home }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const cli = spawn(process.execPath, ['--import', hooks, main, ...args], {
+        env: { ...process.env, LOCAL_AZURE_HOME: this.home, ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let stdout = '';
       let stderr = '';
       cli.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));

@@ -1,4 +1,7 @@
 import type { ServiceBusClient } from '@azure/service-bus';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { AdminClient, AdminClientError } from '../../src/cli/admin-client.js';
 import { LocalAzureHome } from '../../src/home.js';
 import type { EntityRow, MessageRow } from '../../src/servicebus/admin-routes.js';
@@ -101,5 +104,15 @@ describe('Service Bus operator view', () => {
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/\(MessagingEntityNotFound\) No queue or subscription "nope"/);
     await expect(admin.call('GET', '/servicebus/entities/events/missing/messages')).rejects.toBeInstanceOf(AdminClientError);
+  });
+
+  it('refuses to start with an invalid topology named by LOCAL_AZURE_SERVICEBUS_CONFIG, naming entity and field', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'local-azure-bad-topology-'));
+    const topology = join(home, 'bad-topology.json');
+    writeFileSync(topology, JSON.stringify({ UserConfig: { Namespaces: [{ Name: 'ns', Queues: [{ Name: 'orders', Properties: { MaxDeliveryCount: 'three' } }] }] } }));
+    const result = await new ChildAzure(home, {}).run(['start'], { LOCAL_AZURE_SERVICEBUS_CONFIG: topology });
+    rmSync(home, { recursive: true, force: true });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(`${topology}: Queues[0] "orders".Properties.MaxDeliveryCount: Invalid input: expected number, received string`);
   });
 });
