@@ -6,14 +6,14 @@ import type { Directory } from '../entra/directory.js';
 import type { Caller, ResourceGuard } from '../guard/resource-guard.js';
 import { dataActions } from '../rbac/built-in-roles.js';
 import type { ServerCredentials } from '../tls/certificate-authority.js';
-import { batchMessageFormat, decodeBatch, dotNetTicks, encodeMessage, outcomes, type AmqpMessage, type AmqpTyped } from './amqp-message.js';
+import { batchMessageFormat, decodeBatch, dotNetTicks, encodeMessage, outcomes, type AmqpMessage, type AmqpTyped, type IncomingMessage } from './amqp-message.js';
 import { BrokerError, entityNotFound, toBrokerError } from './broker-error.js';
 import { audiencePath, ConnectionClaims, type Claim } from './connection-claims.js';
 import { LinkConsumer } from './link-consumer.js';
 import { messageTooLarge, runManagementOperation } from './management-operations.js';
 import type { MessageLock, MessageQueue, SessionQueue } from './message-queue.js';
 import { answerDrainsAtZeroCredit, connectionSocket, holdAttach, isDraining, localAttach, releaseAttach } from './rhea-internals.js';
-import type { EntityNode, QueueEntity, ServiceBusNamespace, TopicEntity } from './service-bus-namespace.js';
+import { withMessageId, type EntityNode, type QueueEntity, type ServiceBusNamespace, type TopicEntity } from './service-bus-namespace.js';
 
 const defaults = {
   /** Token audience Service Bus accepts for Entra ID tokens. */
@@ -165,7 +165,7 @@ export class AmqpBroker {
   private accept(socket: TLSSocket): void {
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
-    socket.setNoDelay(true);
+    coalesceWrites(socket);
     const connection = this.container.create_connection({
       id: `sb-connection-${++this.connectionCounter}`,
       idle_time_out: defaults.idleTimeoutInMs,
@@ -193,8 +193,9 @@ export class AmqpBroker {
     c.on('receiver_open', guarded((context) => this.onClientSenderAttached(context.receiver!)));
     c.on('sender_open', guarded((context) => this.onClientReceiverAttached(context.sender!)));
     c.on('message', guarded((context) => this.onMessage(context)));
-    c.on('sender_flow', guarded((context) => this.onFlow(context.sender!)));
-    c.on('sendable', guarded((context) => this.onFlow(context.sender!)));
+    c.on('sender_flow', guarded((context) => this.onFlow(context.sender!, true)));
+    // Also raised when the session's outgoing buffer has room again: deliver, but a drain was answered already.
+    c.on('sendable', guarded((context) => this.onFlow(context.sender!, false)));
     for (const outcome of ['accepted', 'rejected', 'modified', 'released'] as const) {
       c.on(outcome, guarded((context) => this.onOutcome(context.sender!, context.delivery!, outcome)));
     }
@@ -479,18 +480,18 @@ export class AmqpBroker {
       if (state.claim.expiresAt <= now) {
         throw new BrokerError('unauthorized', `Unauthorized access. The token for '${state.claim.audience}' expired; put a new one on $cbs.`);
       }
-      let messages: AmqpMessage[];
-      let size: number;
+      let messages: IncomingMessage[];
       if (format === batchMessageFormat) {
         const payload = message as Buffer;
-        size = payload.length;
-        if (size > this.options.maxMessageSizeInBytes) throw messageTooLarge(size, this.options.maxMessageSizeInBytes);
+        if (payload.length > this.options.maxMessageSizeInBytes) throw messageTooLarge(payload.length, this.options.maxMessageSizeInBytes);
         messages = decodeBatch(payload);
       } else if (format === undefined || format === 0) {
-        // rhea hands format-0 messages over decoded; their size is that of the encoding.
-        size = encodeMessage(message as AmqpMessage).length;
-        if (size > this.options.maxMessageSizeInBytes) throw messageTooLarge(size, this.options.maxMessageSizeInBytes);
-        messages = [message as AmqpMessage];
+        // rhea hands format-0 messages over decoded; their size is that of the encoding (kept for the store,
+        // so it includes the message id the broker assigns when the sender set none).
+        const amqp = withMessageId(message as AmqpMessage);
+        const payload = encodeMessage(amqp);
+        if (payload.length > this.options.maxMessageSizeInBytes) throw messageTooLarge(payload.length, this.options.maxMessageSizeInBytes);
+        messages = [{ amqp, payload }];
       } else {
         throw new BrokerError('decode-error', `Message format ${format} is not supported (use 0, or 0x80013700 for batches).`);
       }
@@ -556,7 +557,8 @@ export class AmqpBroker {
         operation,
         request,
       );
-      this.namespace.store.afterCommit((error) => {
+      // Scheduling is a send: acknowledged once committed. Other operations answer at once (see onOutcome).
+      const respond = (error?: Error): void => {
         if (error) {
           const failure = new BrokerError('internal', `The change could not be stored: ${error.message}`);
           this.reply(state.connection, request, managementError(failure, tracking));
@@ -568,7 +570,9 @@ export class AmqpBroker {
           { statusCode: amqpInt(response.status), statusDescription: response.description, ...tracking },
           response.body,
         );
-      });
+      };
+      if (operation === 'com.microsoft:schedule-message' || operation === 'com.microsoft:cancel-scheduled-message') this.namespace.store.afterCommit(respond);
+      else respond();
     } catch (error) {
       const brokerError = toBrokerError(error);
       if (brokerError.code === 'internal') this.fail(error);
@@ -592,11 +596,11 @@ export class AmqpBroker {
   // -------------------------------------------------------------------------------------------------
   // Deliveries to clients
 
-  private onFlow(sender: Sender): void {
+  private onFlow(sender: Sender, fromPeer: boolean): void {
     const state = this.linkStates.get(sender);
     if (!state || state.kind !== 'receive' || state.closed || state.held) return;
     state.queue.pump();
-    if (isDraining(sender)) {
+    if (fromPeer && isDraining(sender)) {
       state.consumer.drained();
       sender.set_drained(true);
     }
@@ -642,7 +646,9 @@ export class AmqpBroker {
           reply = outcomes.released().described();
           break;
       }
-      this.namespace.store.afterCommit(() => settle(delivery, reply));
+      // Settlements are acknowledged at once (they commit at the end of this turn): a crash in between can
+      // only deliver the message again, which at-least-once delivery allows. Sends wait for the commit.
+      settle(delivery, reply);
     } catch (error) {
       const brokerError = toBrokerError(error);
       if (brokerError.code === 'internal') this.fail(error);
@@ -686,6 +692,26 @@ export class AmqpBroker {
   private fail(error: unknown): void {
     this.options.log(`[servicebus] internal error: ${(error as Error)?.stack ?? String(error)}`);
   }
+}
+
+/**
+ * rhea writes every frame with its own `socket.write`: over TLS that is one record and one system call
+ * per frame. Corking until the end of the tick sends the frames of one turn together.
+ */
+function coalesceWrites(socket: TLSSocket): void {
+  const write = socket.write.bind(socket) as (chunk: Buffer) => boolean;
+  let corked = false;
+  socket.write = ((chunk: Buffer) => {
+    if (!corked) {
+      corked = true;
+      socket.cork();
+      process.nextTick(() => {
+        corked = false;
+        socket.uncork();
+      });
+    }
+    return write(chunk);
+  }) as TLSSocket['write'];
 }
 
 function settle(delivery: Delivery, state: unknown): void {

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import rhea from 'rhea';
 import { BrokerError } from './broker-error.js';
 
@@ -92,28 +92,34 @@ interface DataSection {
   multiple?: boolean;
 }
 
+/** A message as received: decoded, and encoded when its bytes are at hand (saves encoding it again). */
+export interface IncomingMessage {
+  amqp: AmqpMessage;
+  payload?: Buffer;
+}
+
 /**
  * Unpacks a batch (format 0x80013700): an envelope whose body holds one data section per message, each
  * a complete encoded message. rhea decodes one section to a Buffer and several to a Buffer array.
  *
  * @throws {BrokerError} `decode-error` when the envelope is not such a batch.
  */
-export function decodeBatch(payload: Buffer): AmqpMessage[] {
+export function decodeBatch(payload: Buffer): IncomingMessage[] {
   const envelope = decodeMessage(payload);
   const body = envelope.body as DataSection | undefined;
   if (!body || body.typecode !== 0x75) {
     throw new BrokerError('decode-error', 'A batch message (format 0x80013700) must carry its messages as data sections.');
   }
   const sections = Array.isArray(body.content) ? body.content : [body.content];
-  return sections.map((section) => decodeMessage(Buffer.from(section)));
+  return sections.map((section) => {
+    const bytes = Buffer.from(section);
+    return { amqp: decodeMessage(bytes), payload: bytes };
+  });
 }
 
 /** A new random lock token (RFC 4122 text form, lowercase). */
 export function newLockToken(): string {
-  const bytes = randomBytes(16);
-  bytes[6] = (bytes[6]! & 0x0f) | 0x40;
-  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
-  return uuidToString(bytes);
+  return randomUUID();
 }
 
 /** RFC 4122 bytes of a GUID string. */

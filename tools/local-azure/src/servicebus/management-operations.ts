@@ -1,4 +1,4 @@
-import { amqpTypes, decodeMessage, longToNumber, uuidToBytes, uuidToString, type AmqpMessage, type AmqpTyped } from './amqp-message.js';
+import { amqpTypes, decodeMessage, longToNumber, uuidToBytes, uuidToString, type AmqpMessage, type AmqpTyped, type IncomingMessage } from './amqp-message.js';
 import { BrokerError } from './broker-error.js';
 import { encodeDelivered } from './link-consumer.js';
 import type { MessageQueue } from './message-queue.js';
@@ -75,11 +75,11 @@ const operations: Record<string, (context: ManagementContext, body: RequestBody)
     const target = sendTarget(context);
     const entries = body.messages;
     if (!Array.isArray(entries)) throw new BrokerError('invalid-argument', 'schedule-message needs "messages", a list of maps.');
-    const messages: AmqpMessage[] = entries.map((entry: unknown, i) => {
+    const messages: IncomingMessage[] = entries.map((entry: unknown, i) => {
       const encoded = (entry as { message?: unknown } | null)?.message;
       if (!Buffer.isBuffer(encoded)) throw new BrokerError('invalid-argument', `messages[${i}].message must be the encoded message (binary).`);
       if (encoded.length > context.maxMessageSizeInBytes) throw messageTooLarge(encoded.length, context.maxMessageSizeInBytes);
-      return decodeMessage(encoded);
+      return { amqp: decodeMessage(encoded), payload: encoded };
     });
     const sequenceNumbers = context.namespace.schedule(target, messages, Date.now());
     return ok({ 'sequence-numbers': amqpTypes.wrap_array(sequenceNumbers, 0x81, undefined) });

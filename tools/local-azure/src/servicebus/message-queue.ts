@@ -28,6 +28,8 @@ export interface SessionConsumer extends Consumer {
 /** A message in a queue, subscription or sub-queue. */
 export class StoredMessage {
   lock: MessageLock | undefined;
+  /** The encoding of `amqp` while it is still to be written to the store (dropped once written). */
+  payload: Buffer | undefined;
   /** Whether the message is in its queue's (or session's) heap of available messages. */
   inHeap = false;
   scheduleTimer: NodeJS.Timeout | undefined;
@@ -440,6 +442,7 @@ export class MessageQueue {
   private modify(message: StoredMessage, propertiesToModify: Record<string, unknown> | undefined): void {
     if (!propertiesToModify || !Object.keys(propertiesToModify).length) return;
     message.amqp = { ...message.amqp, application_properties: { ...message.amqp.application_properties, ...propertiesToModify } };
+    message.payload = undefined;
   }
 
   // -------------------------------------------------------------------------------------------------
@@ -740,10 +743,12 @@ export class MessageQueue {
 }
 
 function toRow(queue: string, message: StoredMessage): PersistedMessage {
+  const payload = message.payload ?? encodeMessage(message.amqp);
+  message.payload = undefined;
   return {
     queue,
     sequenceNumber: message.sequenceNumber,
-    payload: encodeMessage(message.amqp),
+    payload,
     enqueuedAt: message.enqueuedAt,
     expiresAt: Number.isFinite(message.expiresAt) ? message.expiresAt : null,
     scheduledAt: message.scheduledAt ?? null,

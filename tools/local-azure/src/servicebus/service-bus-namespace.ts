@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { annotations, decodeMessage, messageIdText, type AmqpMessage } from './amqp-message.js';
+import { annotations, decodeMessage, encodeMessage, messageIdText, type AmqpMessage, type IncomingMessage } from './amqp-message.js';
 import { BrokerError } from './broker-error.js';
 import type { MessageStore } from './message-store.js';
 import { MessageQueue, StoredMessage, type QueueContext, type QueueKind } from './message-queue.js';
@@ -147,6 +147,8 @@ export interface EntityNode {
 interface Placement {
   queue: MessageQueue;
   amqp: AmqpMessage;
+  /** The encoding of `amqp`, shared by the placements of one message that no rule action changed. */
+  payload?: Buffer;
   owner: SendTarget;
   ttl: number;
 }
@@ -252,11 +254,14 @@ export class ServiceBusNamespace {
    * @returns the sequence number each message got from `target` (`undefined` for dropped duplicates).
    * @throws {BrokerError} e.g. `not-allowed` for a message without session id to a session entity.
    */
-  send(target: QueueEntity | TopicEntity, messages: AmqpMessage[], now: number): (number | undefined)[] {
+  send(target: QueueEntity | TopicEntity, messages: IncomingMessage[], now: number): (number | undefined)[] {
     const planned = messages.map((message) => {
-      const amqp = withMessageId(message);
+      const amqp = withMessageId(message.amqp);
+      // Encoded once here, written once per queue it lands in.
+      const payload = amqp === message.amqp && message.payload ? message.payload : encodeMessage(amqp);
       const placements: Placement[] = [];
       this.plan(target, amqp, 0, Number.POSITIVE_INFINITY, placements);
+      for (const placement of placements) if (placement.amqp === amqp) placement.payload = payload;
       return { amqp, placements, scheduledAt: scheduledTime(amqp, now) };
     });
     return planned.map(({ amqp, placements, scheduledAt }) => {
@@ -266,7 +271,7 @@ export class ServiceBusNamespace {
   }
 
   /** Schedules messages (`$management` schedule-message); returns their sequence numbers. */
-  schedule(target: QueueEntity | TopicEntity, messages: AmqpMessage[], now: number): number[] {
+  schedule(target: QueueEntity | TopicEntity, messages: IncomingMessage[], now: number): number[] {
     return this.send(target, messages, now).map((sequenceNumber) => sequenceNumber ?? 0);
   }
 
@@ -325,6 +330,7 @@ export class ServiceBusNamespace {
         deadLetterSource,
         placement.queue,
       );
+      message.payload = placement.payload;
       placement.queue.add(message, now);
     }
     return sequenceNumbers.get(target)!;
@@ -479,7 +485,7 @@ function deadLettered(message: StoredMessage, amqp: AmqpMessage, queue: MessageQ
 }
 
 /** Service Bus assigns a message id when the sender sets none (the SDK relies on one for lock renewal). */
-function withMessageId(message: AmqpMessage): AmqpMessage {
+export function withMessageId(message: AmqpMessage): AmqpMessage {
   if (message.message_id !== undefined && message.message_id !== null) return message;
   return { ...message, message_id: randomUUID().replace(/-/g, '') };
 }

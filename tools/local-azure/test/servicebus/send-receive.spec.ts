@@ -144,16 +144,14 @@ describe('Service Bus sending and receiving', () => {
       expect(await client.createReceiver('plain').peekMessages(10)).toEqual([]);
     });
 
-    it('answers drains, so receiveMessages returns early and keeps its link', async () => {
+    it('answers drains, so receiveMessages keeps its link from call to call', async () => {
       const receiver = client.createReceiver('plain');
       const attachesBefore = receiveAttaches('plain');
       for (const body of ['one', 'two']) {
         await client.createSender('plain').sendMessages({ body });
-        const started = Date.now();
-        const received = await receiver.receiveMessages(10, { maxWaitTimeInMs: 3000 });
+        // One message for ten credits: the SDK drains the other nine before it returns.
+        const received = await receiver.receiveMessages(10, { maxWaitTimeInMs: 300 });
         expect(received.map((m) => m.body)).toEqual([body]);
-        // In peekLock the SDK waits at most 1 s after the first message, then drains the unused credit.
-        expect(Date.now() - started).toBeLessThan(2500);
         await receiver.completeMessage(received[0]!);
       }
       // An unanswered drain makes the SDK close the link and attach a new one for the next call.
