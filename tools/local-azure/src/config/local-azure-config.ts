@@ -46,7 +46,15 @@ export const localAzureConfigSchema = z.strictObject({
   resourceGroup: name.default('rg-keyless-local'),
   resources: z
     .strictObject({
-      serviceBus: z.strictObject({ name: name }).default({ name: 'sb-keyless-local' }),
+      serviceBus: z
+        .strictObject({
+          name: name.default('sb-keyless-local'),
+          /** The entities (emulator `Config.json` format), relative to the repo root. Default: infra/servicebus-topology.json. */
+          topologyFile: z.string().min(1).default('infra/servicebus-topology.json'),
+          /** Largest message or batch a sender may send, in bytes. Default: 262144 (256 KiB, Azure Standard tier). */
+          maxMessageSizeInBytes: z.number().int().min(1024).max(100 * 1024 * 1024).default(262_144),
+        })
+        .prefault({}),
       openAi: z
         .strictObject({
           name: name,
