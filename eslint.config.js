@@ -25,9 +25,9 @@ const depConstraints = [
   { sourceTag: 'scope:tooling', onlyDependOnLibsWithTags: ['scope:tooling', 'scope:shared'] },
 ];
 
-const boundaries = (constraints) => [
+const boundaries = (constraints, allow = []) => [
   'error',
-  { enforceBuildableLibDependency: false, allow: [], depConstraints: constraints },
+  { enforceBuildableLibDependency: false, allow, depConstraints: constraints },
 ];
 
 export default [
@@ -46,11 +46,13 @@ export default [
     },
   },
   {
-    // Tests drive the real Azure SDKs as clients against the local Azure: the SDK ban does not apply to them.
+    // Tests drive the real Azure SDKs as clients against the local Azure: the SDK ban does not apply to them,
+    // and any project's tests may start the local Azure (an application, tagged type:tool) in-process.
     files: ['**/*.spec.ts', '**/test/**/*.ts'],
     rules: {
       '@nx/enforce-module-boundaries': boundaries(
         depConstraints.map(({ bannedExternalImports: _banned, ...rest }) => rest),
+        ['@keyless/local-azure', '@keyless/local-azure/testing'],
       ),
     },
   },

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { AdminClient, AdminClientError } from './cli/admin-client.js';
 import { formatOutput } from './cli/output.js';
-import { ConfigError, loadConfigFile, repoRoot } from './config/local-azure-config.js';
+import { ConfigError, loadConfigFile, repoRoot, type LocalAzureConfig, type LocalAzureConfigInput } from './config/local-azure-config.js';
 import { dataPlanes } from './data-planes.js';
 import { LocalAzureHome } from './home.js';
 import { LocalAzure } from './local-azure.js';
@@ -29,15 +29,23 @@ Commands:
   keys rotate                             roll the token-signing key over (old key stays published)
   openai deployment list                  Azure OpenAI deployments, their quotas and tokens left this minute
   fault identity-endpoint <none|error|garbage|hang|stopped>
+  servicebus show                         the namespace: endpoint, ARM id, topology file, open connections
+  servicebus entity list                  queues, topics and subscriptions with active/scheduled/dead-letter counts
+  servicebus peek <entity> [--dlq] [--limit N]   messages without locking them (newest last)
+  servicebus purge <entity> [--dlq]       delete every message of the entity (or of its dead-letter queue)
+  servicebus resubmit <entity>            move the entity's dead-lettered messages back to it
 
 Options:
   --output json|table    output format (default: table)
   --config FILE          configuration file for start (default: $LOCAL_AZURE_CONFIG, else built-in defaults)
+  --dlq                  servicebus peek/purge: the entity's dead-letter queue
   --verbose              start: print every sign-in and RBAC decision, not only failures
   -h, --help             this help
 
 --assignee takes an identity name, client id or object id; --role a role name or id; --scope an ARM id
-or the short form <resource>[/queues/<q>|/topics/<t>[/subscriptions/<s>]] (resources: see resource list).`;
+or the short form <resource>[/queues/<q>|/topics/<t>[/subscriptions/<s>]] (resources: see resource list).
+<entity> is a queue name or <topic>/<subscription>. Service Bus entities come from
+infra/servicebus-topology.json, or the file $LOCAL_AZURE_SERVICEBUS_CONFIG names.`;
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -56,6 +64,7 @@ async function main(argv: string[]): Promise<number> {
       output: { type: 'string', short: 'o', default: 'table' },
       config: { type: 'string' },
       verbose: { type: 'boolean', default: false },
+      dlq: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -111,9 +120,26 @@ async function main(argv: string[]): Promise<number> {
       ]);
     case 'keys rotate':
       return print(await admin.call('POST', '/signingKeys:rotate'));
+    case 'servicebus show':
+      return print(await admin.call('GET', '/servicebus'));
+    case 'servicebus entity list':
+      return print(await admin.call('GET', '/servicebus/entities'), ['name', 'type', 'active', 'scheduled', 'deferred', 'locked', 'deadLetter']);
     default: {
       const fault = command.match(/^fault identity-endpoint (\S+)$/);
       if (fault) return print(await admin.call('PUT', '/faults/identityEndpoint', { fault: fault[1] }));
+      const serviceBus = command.match(/^servicebus (peek|purge|resubmit) (\S+)$/);
+      if (serviceBus) {
+        const [, action, entity] = serviceBus;
+        const path = `/servicebus/entities/${entity!.split('/').map(encodeURIComponent).join('/')}`;
+        const dlq = values.dlq ? '?dlq=true' : '';
+        if (action === 'peek') {
+          return print(await admin.call('GET', `${path}/messages${query({ dlq: values.dlq ? 'true' : undefined, limit: values.limit })}`), [
+            'sequenceNumber', 'messageId', 'subject', 'sessionId', 'state', 'enqueuedTime', 'deliveryCount', 'deadLetterReason', 'body',
+          ]);
+        }
+        if (action === 'purge') return print(await admin.call('DELETE', `${path}/messages${dlq}`));
+        return print(await admin.call('POST', `${path}/deadLetters:resubmit`));
+      }
       throw new AdminClientError(`Unknown command "${command}".\n\n${usage}`);
     }
   }
@@ -122,7 +148,9 @@ async function main(argv: string[]): Promise<number> {
 async function serve(home: LocalAzureHome, configFile: string | undefined, verbose: boolean): Promise<number> {
   const started = performance.now();
   const out = (line: string): void => void process.stdout.write(`${line}\n`);
-  const config = configFile ? loadConfigFile(configFile) : undefined;
+  const fileConfig = configFile ? loadConfigFile(configFile) : undefined;
+  const topologyFile = process.env.LOCAL_AZURE_SERVICEBUS_CONFIG;
+  const config = topologyFile ? withTopologyFile(fileConfig, resolve(topologyFile)) : fileConfig;
   const azure = await LocalAzure.start({ home: home.root, ...(config ? { config } : {}), dataPlanes, log: out });
   const elapsed = Math.round(performance.now() - started);
   out(`Local Azure ready in ${elapsed} ms — home ${home.root}`);
@@ -168,6 +196,11 @@ async function serve(home: LocalAzureHome, configFile: string | undefined, verbo
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGTERM', () => stop('SIGTERM'));
   });
+}
+
+/** `LOCAL_AZURE_SERVICEBUS_CONFIG` names the Service Bus topology file (relative to the working directory). */
+function withTopologyFile(config: LocalAzureConfig | undefined, topologyFile: string): LocalAzureConfigInput {
+  return { ...config, resources: { ...config?.resources, serviceBus: { ...config?.resources.serviceBus, topologyFile } } };
 }
 
 main(process.argv.slice(2)).then(

@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import type { ImageAnalysis, Product, ProductView } from '@keyless/contracts';
 
@@ -55,7 +57,9 @@ interface ProductRow {
 export class SqliteCatalogStore implements CatalogStore {
   private readonly db: DatabaseSync;
 
+  /** @param path database file (created with its folder if missing). */
   constructor(path: string) {
+    mkdirSync(dirname(path), { recursive: true });
     this.db = new DatabaseSync(path);
     this.db.exec(`
       PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;

@@ -22,8 +22,8 @@ import { ServiceBusRecord, type ServiceBusRecordOptions } from './service-bus.re
 export interface ServiceBusClientProxyOptions {
   /** The Service Bus client (from `@keyless/auth`: namespace + the process's credential). */
   client: ServiceBusClient;
-  /** The session-enabled queue replies come back on. */
-  replyQueue: string;
+  /** The session-enabled queue replies come back on. Omit for a proxy that only publishes events. */
+  replyQueue?: string;
   /** This instance's reply session id. **Default**: `<hostname>-<random uuid>`. */
   instanceId?: string;
   /** How long a request waits for its reply; also the request message's TTL. **Default**: 30000 ms. */
@@ -79,9 +79,10 @@ export class ServiceBusClientProxy extends ClientProxy {
     this.sessionHealth = { sessionId: this.instanceId, state: 'connecting', pendingRequests: 0 };
   }
 
-  /** Acquires this instance's reply session (once; later calls share the first). */
+  /** Acquires this instance's reply session (once; later calls share the first). Publish-only: nothing to do. */
   connect(): Promise<void> {
     if (this.closed) return Promise.reject(new MessagingError('NotConnected', 'ServiceBusClientProxy was closed.'));
+    if (!this.options.replyQueue) return Promise.resolve();
     this.connecting ??= new Promise<void>((resolve) => {
       void this.keepReplySession(resolve);
     });
@@ -101,9 +102,9 @@ export class ServiceBusClientProxy extends ClientProxy {
     this.sessionHealth.state = 'closed';
   }
 
-  /** Reply session state for health checks. */
-  health(): ReplySessionHealth {
-    return { ...this.sessionHealth, pendingRequests: this.pending.size };
+  /** Reply session state for health checks (undefined for a publish-only proxy). */
+  health(): ReplySessionHealth | undefined {
+    return this.options.replyQueue ? { ...this.sessionHealth, pendingRequests: this.pending.size } : undefined;
   }
 
   unwrap<T>(): T {
@@ -116,6 +117,10 @@ export class ServiceBusClientProxy extends ClientProxy {
     const { data, options } = unwrapRecord(packet.data);
     if (!contract) {
       callback({ err: new InvalidPayloadError(pattern, [{ path: '', message: `"${pattern}" is not a request pattern of @keyless/contracts` }]), isDisposed: true });
+      return () => undefined;
+    }
+    if (!this.options.replyQueue) {
+      callback({ err: new MessagingError('NotConnected', `cannot send request "${pattern}": this proxy has no replyQueue (it only publishes events)`), isDisposed: true });
       return () => undefined;
     }
     const parsed = contract.request.safeParse(data);
@@ -194,7 +199,7 @@ export class ServiceBusClientProxy extends ClientProxy {
     let delayInMs = retry.initialDelayInMs;
     while (!this.closed) {
       try {
-        const receiver = await this.options.client.acceptSession(this.options.replyQueue, this.instanceId, {
+        const receiver = await this.options.client.acceptSession(this.options.replyQueue!, this.instanceId, {
           receiveMode: 'receiveAndDelete', // a reply matters only to the caller waiting in this process
           maxAutoLockRenewalDurationInMs: defaults.sessionLockRenewalInMs,
         });
@@ -226,7 +231,7 @@ export class ServiceBusClientProxy extends ClientProxy {
     if (this.closed) return;
     this.sessionHealth.lastError = describe(error);
     this.sessionHealth.lastErrorAt = new Date().toISOString();
-    this.log.warn(`reply session ${this.instanceId} on ${this.options.replyQueue}: ${describe(error)}`);
+    this.log.warn(`reply session ${this.instanceId} on ${this.options.replyQueue ?? '(none)'}: ${describe(error)}`);
   }
 
   private async onReply(message: ServiceBusReceivedMessage): Promise<void> {

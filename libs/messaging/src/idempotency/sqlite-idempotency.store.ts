@@ -1,3 +1,5 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import type { IdempotencyRecord, IdempotencyStore } from './idempotency-store.js';
 
@@ -12,8 +14,9 @@ export class SqliteIdempotencyStore implements IdempotencyStore {
   private readonly prune: StatementSync;
   private writes = 0;
 
-  /** @param path database file (created if missing); may be shared with the app's own database. */
+  /** @param path database file (created with its folder if missing); may be shared with the app's own database. */
   constructor(path: string) {
+    mkdirSync(dirname(path), { recursive: true });
     this.db = new DatabaseSync(path);
     this.db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
       CREATE TABLE IF NOT EXISTS messaging_idempotency (key TEXT PRIMARY KEY, record TEXT NOT NULL, expires_at INTEGER NOT NULL)`);

@@ -8,7 +8,14 @@ describe('parseConfig', () => {
     expect(config.tokenLifetimeSeconds).toBe(86_400);
   });
 
+  it('adds hostEnv variables to a host without replacing the default hosts', () => {
+    const config = parseConfig({ hostEnv: { storefront: { GATEWAY_URL: 'http://127.0.0.1:3000' } } });
+    expect(config.hosts.storefront!.env).toEqual({ GATEWAY_AUDIENCE: 'api://keyless-gateway', GATEWAY_URL: 'http://127.0.0.1:3000' });
+    expect(Object.keys(config.hosts)).toEqual(['gateway', 'recommendation', 'vision', 'storefront']);
+  });
+
   it.each([
+    [{ hostEnv: { nowhere: { X: 'y' } } }, 'hostEnv.nowhere: no host named "nowhere"'],
     [{ hosts: { web: { userAssigned: ['id-missing'] } } }, 'hosts.web.userAssigned[0]: no identity named "id-missing"'],
     [{ tokenLifetimeSeconds: 5 }, 'tokenLifetimeSeconds:'],
     [{ hosts: { Web: {} } }, 'hosts.Web'],

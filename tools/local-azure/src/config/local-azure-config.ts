@@ -46,7 +46,15 @@ export const localAzureConfigSchema = z.strictObject({
   resourceGroup: name.default('rg-keyless-local'),
   resources: z
     .strictObject({
-      serviceBus: z.strictObject({ name: name }).default({ name: 'sb-keyless-local' }),
+      serviceBus: z
+        .strictObject({
+          name: name.default('sb-keyless-local'),
+          /** The entities (emulator `Config.json` format), relative to the repo root. Default: infra/servicebus-topology.json. */
+          topologyFile: z.string().min(1).default('infra/servicebus-topology.json'),
+          /** Largest message or batch a sender may send, in bytes. Default: 262144 (256 KiB, Azure Standard tier). */
+          maxMessageSizeInBytes: z.number().int().min(1024).max(100 * 1024 * 1024).default(262_144),
+        })
+        .prefault({}),
       openAi: z
         .strictObject({
           name: name,
@@ -74,8 +82,13 @@ export const localAzureConfigSchema = z.strictObject({
     gateway: { systemAssigned: false, userAssigned: ['id-keyless'], env: {} },
     recommendation: { systemAssigned: false, userAssigned: ['id-keyless'], env: {} },
     vision: { systemAssigned: false, userAssigned: ['id-keyless'], env: {} },
-    storefront: { systemAssigned: false, userAssigned: ['id-storefront'], env: {} },
+    storefront: { systemAssigned: false, userAssigned: ['id-storefront'], env: { GATEWAY_AUDIENCE: 'api://keyless-gateway' } },
   }),
+  /**
+   * Extra env-file variables per host, merged into `hosts` (so a launcher can add `GATEWAY_URL` to the
+   * storefront without restating every host).
+   */
+  hostEnv: z.record(name, z.record(z.string().regex(/^[A-Z][A-Z0-9_]*$/), z.string())).default({}),
   /** Entra app registrations (APIs that accept tokens), by name. */
   appRegistrations: z.record(name, appRegistrationSchema).default({
     'keyless-gateway': {
@@ -134,6 +147,11 @@ export function parseConfig(input: LocalAzureConfigInput, source = 'configuratio
   if (!result.success) throw new ConfigError(describeIssues(source, result.error.issues));
   const config = result.data;
   const problems: string[] = [];
+  for (const [hostName, env] of Object.entries(config.hostEnv)) {
+    const host = config.hosts[hostName];
+    if (!host) problems.push(`hostEnv.${hostName}: no host named "${hostName}" in hosts`);
+    else host.env = { ...host.env, ...env };
+  }
   for (const [hostName, host] of Object.entries(config.hosts)) {
     host.userAssigned.forEach((identity, i) => {
       if (!config.identities[identity]) {

@@ -1,0 +1,55 @@
+import { Controller, HttpCode, Post, Req, UploadedFile, UseInterceptors } from '@nestjs/common';
+import { FileInterceptor } from '@nestjs/platform-express';
+import { ApiBody, ApiConsumes, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import type { Request } from 'express';
+import { analyzeImageRequestSchema, imageAnalysisSchema, maxInlineImageBytes, type AnalyzeImageRequest, type ImageAnalysis } from '@keyless/contracts';
+import { MessagingClient } from '@keyless/messaging';
+import { RequireRoles } from '../callers/caller-auth.guard.js';
+import { ProblemException } from '../http/problem-details.js';
+
+/** Content types an image may be uploaded as (raw body); JSON carries a URL, multipart a file field. */
+const rawImageTypes = /^(image\/[\w.+-]+|application\/octet-stream)$/;
+
+@ApiTags('images')
+@Controller('v1')
+export class ImagesController {
+  constructor(private readonly messaging: MessagingClient) {}
+
+  // Google-style custom method (`:analyze`); the colon is escaped for the route parser.
+  @Post('images\\:analyze')
+  @HttpCode(200)
+  @RequireRoles('Images.Analyze')
+  @UseInterceptors(FileInterceptor('image', { limits: { fileSize: maxInlineImageBytes, files: 1 } }))
+  @ApiOperation({
+    summary: 'Analyse an image',
+    description: `Caption, tags and size of an image given by URL (JSON \`{"url": …}\`), uploaded as the raw body (\`image/*\`), or as the \`image\` field of a form. Uploads are limited to ${maxInlineImageBytes} bytes.`,
+  })
+  @ApiConsumes('application/json', 'multipart/form-data', 'image/png', 'image/jpeg')
+  @ApiBody({ schema: { oneOf: [{ type: 'object', required: ['url'], properties: { url: { type: 'string', format: 'uri' } } }, { type: 'object', properties: { image: { type: 'string', format: 'binary' } } }] } })
+  @ApiResponse({ status: 200, standardSchema: imageAnalysisSchema })
+  analyze(@Req() request: Request, @UploadedFile() file?: Express.Multer.File): Promise<ImageAnalysis> {
+    return this.messaging.request('vision.analyze-image', this.toRequest(request, file));
+  }
+
+  private toRequest(request: Request, file: Express.Multer.File | undefined): AnalyzeImageRequest {
+    const contentType = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    if (file) return inline(file.buffer, file.mimetype);
+    if (rawImageTypes.test(contentType) && Buffer.isBuffer(request.body)) return inline(request.body, contentType);
+    if (contentType === 'application/json') {
+      const parsed = analyzeImageRequestSchema.safeParse(request.body);
+      if (parsed.success) return parsed.data;
+      throw new ProblemException(400, 'validation', 'The body must be {"url": "http(s)://…"}.', {
+        errors: parsed.error.issues.map((issue) => ({ field: ['body', ...issue.path.map(String)].join('.'), message: issue.message })),
+      });
+    }
+    throw new ProblemException(415, 'unsupported-media-type', `Send JSON {"url": …}, an image (image/*), or a form with an "image" file; not "${contentType || 'no content type'}".`);
+  }
+}
+
+function inline(bytes: Buffer, contentType: string): AnalyzeImageRequest {
+  if (bytes.length === 0) throw new ProblemException(400, 'validation', 'The uploaded image is empty.');
+  if (!/^image\//.test(contentType) && contentType !== 'application/octet-stream') {
+    throw new ProblemException(415, 'unsupported-media-type', `The uploaded file is "${contentType}", not an image.`);
+  }
+  return { imageBase64: bytes.toString('base64'), contentType };
+}

@@ -1,0 +1,58 @@
+import 'reflect-metadata';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import express from 'express';
+import helmet from 'helmet';
+import { Logger } from 'nestjs-pino';
+import { maxInlineImageBytes } from '@keyless/contracts';
+import { assertNoSecretSettings } from '@keyless/auth';
+import { AppModule } from './app.module.js';
+import { gatewayConfig, type GatewayConfig } from './config/gateway.config.js';
+import { ProblemValidationPipe } from './http/problem-validation.pipe.js';
+
+/** JSON bodies are small (a product is a few KB); images have their own limit. */
+const jsonBodyLimit = '64kb';
+
+async function bootstrap(): Promise<void> {
+  // Refuse keys and connection strings before anything else reads the environment.
+  assertNoSecretSettings(process.env);
+  const app = await NestFactory.create<NestExpressApplication>(AppModule, { bufferLogs: true, bodyParser: false });
+  app.useLogger(app.get(Logger));
+  const config = app.get<GatewayConfig>(gatewayConfig.KEY);
+
+  app.disable('x-powered-by');
+  app.use(
+    helmet({
+      // Swagger UI at /docs needs inline styles and scripts of its own bundle; the API itself serves JSON only.
+      contentSecurityPolicy: { directives: { 'script-src': ["'self'", "'unsafe-inline'"], 'style-src': ["'self'", "'unsafe-inline'"], 'img-src': ["'self'", 'data:'] } },
+    }),
+  );
+  app.use(express.json({ limit: jsonBodyLimit, type: ['application/json', 'application/*+json'] }));
+  app.use(express.raw({ limit: maxInlineImageBytes, type: ['image/*', 'application/octet-stream'] }));
+  app.useGlobalPipes(new ProblemValidationPipe());
+
+  const document = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('Keyless gateway')
+      .setDescription(
+        'Product catalog, recommendations and image analysis. Callers authenticate with an Entra access token for the ' +
+          "gateway's app ID URI and need the app role each operation names. Errors are RFC 9457 problem details.",
+      )
+      .setVersion('1')
+      .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
+      .addSecurityRequirements('bearer')
+      .build(),
+  );
+  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/openapi.json' });
+
+  app.enableShutdownHooks();
+  await app.listen(config.http.port, config.http.host);
+  app.get(Logger).log(`gateway listening on http://${config.http.host}:${config.http.port} (OpenAPI at /docs)`);
+}
+
+bootstrap().catch((error: unknown) => {
+  process.stderr.write(`gateway failed to start: ${(error as Error).message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,41 @@
+import { Module } from '@nestjs/common';
+import { ConfigModule } from '@nestjs/config';
+import { LoggerModule } from 'nestjs-pino';
+import { queues, subscriptions, topics } from '@keyless/contracts';
+import { AuthModule, AzureClientFactory } from '@keyless/auth';
+import { MessagingModule } from '@keyless/messaging';
+import { HealthModule, loggerOptions } from '@keyless/observability';
+import { IMAGE_ANALYSIS_CLIENT, ImageAnalyzer } from './analysis/image-analyzer.js';
+import { VisionHandlers } from './analysis/vision.handlers.js';
+import { visionConfig, visionEnvironmentSchema, type VisionConfig } from './config/vision.config.js';
+
+@Module({
+  imports: [
+    ConfigModule.forRoot({ isGlobal: true, ignoreEnvFile: true, validationSchema: visionEnvironmentSchema, load: [visionConfig] }),
+    LoggerModule.forRootAsync({ inject: [visionConfig.KEY], useFactory: (config: VisionConfig) => loggerOptions({ service: 'vision', level: config.logLevel }) }),
+    AuthModule.forRootAsync({
+      inject: [visionConfig.KEY],
+      useFactory: (config: VisionConfig) => ({
+        clientId: config.identity.clientId,
+        audiences: ['serviceBus', 'cognitiveServices'],
+        resources: { vision: config.vision, serviceBus: config.serviceBus },
+      }),
+    }),
+    MessagingModule.forRootAsync({
+      inject: [AzureClientFactory, visionConfig.KEY],
+      useFactory: (clients: AzureClientFactory, config: VisionConfig) => ({
+        client: clients.create('serviceBus'),
+        server: {
+          requests: { queue: queues.visionRequests, maxConcurrentCalls: config.maxConcurrency },
+          events: [{ topic: topics.events, subscription: subscriptions.vision, maxConcurrentCalls: config.maxConcurrency }],
+        },
+        // Publishes vision events; answers requests through the server's replies, so no reply session.
+        proxy: {},
+      }),
+    }),
+    HealthModule,
+  ],
+  controllers: [VisionHandlers],
+  providers: [ImageAnalyzer, { provide: IMAGE_ANALYSIS_CLIENT, inject: [AzureClientFactory], useFactory: (clients: AzureClientFactory) => clients.create('vision') }],
+})
+export class AppModule {}

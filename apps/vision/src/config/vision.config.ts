@@ -1,0 +1,38 @@
+import { registerAs } from '@nestjs/config';
+import { z } from 'zod';
+
+const guid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'a GUID');
+
+/** The vision service's environment, validated once at boot (every invalid variable is reported). */
+export const visionEnvironmentSchema = z.object({
+  /** HTTP port of the health endpoints. */
+  PORT: z.coerce.number().int().min(0).max(65535).default(3002),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  AZURE_CLIENT_ID: guid,
+  /** Azure AI Vision endpoint (`https://<account>.cognitiveservices.azure.com`). */
+  AZURE_VISION_ENDPOINT: z.url(),
+  /** ARM id of the Vision account, for exact fix commands in access diagnostics. Optional. */
+  AZURE_VISION_RESOURCE_ID: z.string().optional(),
+  SERVICEBUS_FULLY_QUALIFIED_NAMESPACE: z.string().min(1),
+  SERVICEBUS_NAMESPACE_RESOURCE_ID: z.string().optional(),
+  /** Images analysed at once, per source (requests, product events). */
+  VISION_MAX_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
+});
+
+export const visionConfig = registerAs('vision', () => {
+  const env = visionEnvironmentSchema.parse(process.env);
+  return {
+    http: { port: env.PORT, host: env.HOST },
+    identity: { clientId: env.AZURE_CLIENT_ID },
+    vision: { endpoint: env.AZURE_VISION_ENDPOINT, ...(env.AZURE_VISION_RESOURCE_ID ? { resourceId: env.AZURE_VISION_RESOURCE_ID } : {}) },
+    serviceBus: {
+      fullyQualifiedNamespace: env.SERVICEBUS_FULLY_QUALIFIED_NAMESPACE,
+      ...(env.SERVICEBUS_NAMESPACE_RESOURCE_ID ? { resourceId: env.SERVICEBUS_NAMESPACE_RESOURCE_ID } : {}),
+    },
+    maxConcurrency: env.VISION_MAX_CONCURRENCY,
+    logLevel: env.LOG_LEVEL,
+  };
+});
+
+export type VisionConfig = ReturnType<typeof visionConfig>;

@@ -1,0 +1,24 @@
+import 'reflect-metadata';
+import { NestFactory } from '@nestjs/core';
+import { Logger } from 'nestjs-pino';
+import { assertNoSecretSettings } from '@keyless/auth';
+import { ServiceBusServer } from '@keyless/messaging';
+import { AppModule } from './app.module.js';
+import { visionConfig, type VisionConfig } from './config/vision.config.js';
+
+async function bootstrap(): Promise<void> {
+  assertNoSecretSettings(process.env);
+  const app = await NestFactory.create(AppModule, { bufferLogs: true });
+  app.useLogger(app.get(Logger));
+  const config = app.get<VisionConfig>(visionConfig.KEY);
+  app.connectMicroservice({ strategy: app.get(ServiceBusServer) });
+  app.enableShutdownHooks();
+  await app.startAllMicroservices();
+  await app.listen(config.http.port, config.http.host);
+  app.get(Logger).log(`vision ready; health on http://${config.http.host}:${config.http.port}/health/ready`);
+}
+
+bootstrap().catch((error: unknown) => {
+  process.stderr.write(`vision failed to start: ${(error as Error).message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,192 @@
+import visionPackage, { type ImageAnalysisClient } from '@azure-rest/ai-vision-image-analysis';
+import type { ServiceBusClientOptions } from '@azure/service-bus';
+import { ServiceBusClient } from '@azure/service-bus';
+import { Inject, Injectable } from '@nestjs/common';
+import { AzureOpenAI, type APIError } from 'openai';
+import { RESOLVED_AUTH_OPTIONS } from '../auth.module-definition.js';
+import type { ResolvedAuthOptions } from '../auth-options.js';
+import { AzureIdentityService } from '../azure-identity.service.js';
+import { AccessDiagnostics } from '../diagnostics/access-diagnostics.js';
+import { AuthConfigurationError, SecretSettingError } from '../errors.js';
+import { findSecretInValue } from '../secrets/secret-settings.guard.js';
+
+// @azure-rest/ai-vision-image-analysis is CommonJS: from ESM its default export is module.exports,
+// whose `default` is createClient.
+const createImageAnalysisClient = visionPackage.default;
+
+/** Defaults of the client factories. */
+export const clientDefaults = {
+  /** Azure OpenAI GA API version used when none is configured. */
+  openAiApiVersion: '2024-10-21',
+} as const;
+
+/** Options of `create('serviceBus')`. A connection string is refused. */
+export interface ServiceBusFactoryOptions {
+  /** Default: `resources.serviceBus.fullyQualifiedNamespace` of the module options. */
+  fullyQualifiedNamespace?: string;
+  /** Passed to `ServiceBusClient` (retry options, a custom endpoint address for the local broker, …). */
+  clientOptions?: ServiceBusClientOptions;
+}
+
+/** Options of `create('openAi')`. */
+export interface OpenAiFactoryOptions {
+  /** Deployment inserted into deployment-scoped paths. Default: the request body's `model`. */
+  deployment?: string;
+  /** Default: `resources.openAi.endpoint`. */
+  endpoint?: string;
+  /** Default: `resources.openAi.apiVersion`, else `2024-10-21`. */
+  apiVersion?: string;
+  /** Retries of 408/409/429/5xx. Default: the SDK's (2). */
+  maxRetries?: number;
+  /** Request timeout in ms. Default: the SDK's (10 min). */
+  timeoutInMs?: number;
+}
+
+/** Options of `create('vision')`. */
+export interface VisionFactoryOptions {
+  /** Default: `resources.vision.endpoint`. */
+  endpoint?: string;
+  /** Default: `resources.vision.apiVersion`, else the SDK's. */
+  apiVersion?: string;
+  /** Retry options of the pipeline. Default: the SDK's. */
+  retryOptions?: { maxRetries?: number; retryDelayInMs?: number; maxRetryDelayInMs?: number };
+}
+
+/** The Azure clients the factory builds, by kind. */
+export interface AzureClients {
+  serviceBus: ServiceBusClient;
+  openAi: AzureOpenAI;
+  vision: ImageAnalysisClient;
+}
+
+/** Options per client kind. */
+export interface AzureClientOptions {
+  serviceBus: ServiceBusFactoryOptions;
+  openAi: OpenAiFactoryOptions;
+  vision: VisionFactoryOptions;
+}
+
+export type AzureClientKind = keyof AzureClients;
+
+/** What a factory entry gets: the shared credential, the diagnostics and the module options. */
+interface FactoryContext {
+  identity: AzureIdentityService;
+  diagnostics: AccessDiagnostics;
+  options: ResolvedAuthOptions;
+}
+
+/**
+ * `AzureOpenAI` whose 401/403 role refusals are thrown as `AccessDeniedError` (the original
+ * `APIError` is its `cause`); every other error is the SDK's own.
+ */
+class DiagnosedAzureOpenAI extends AzureOpenAI {
+  accessDiagnostics: AccessDiagnostics | undefined;
+
+  protected override makeStatusError(status: number, error: object, message: string | undefined, headers: Headers): APIError {
+    const apiError = super.makeStatusError(status, error, message, headers);
+    const denied = this.accessDiagnostics?.explain(apiError, { resource: 'openAi' });
+    if (denied) throw denied;
+    return apiError;
+  }
+
+  override withOptions(options: Parameters<AzureOpenAI['withOptions']>[0]): this {
+    const clone = super.withOptions(options);
+    clone.accessDiagnostics = this.accessDiagnostics;
+    return clone;
+  }
+}
+
+/**
+ * How each kind of client is built from the shared credential. Adding a client (Key Vault's
+ * `SecretClient`) is one more entry here plus its line in {@link AzureClients} and {@link AzureClientOptions}.
+ */
+const factories: { [K in AzureClientKind]: (context: FactoryContext, options: AzureClientOptions[K]) => AzureClients[K] } = {
+  serviceBus({ identity, options }, { fullyQualifiedNamespace, clientOptions }) {
+    const namespace = fullyQualifiedNamespace ?? options.resources.serviceBus?.fullyQualifiedNamespace;
+    if (!namespace) throw missing('serviceBus', 'resources.serviceBus.fullyQualifiedNamespace');
+    const marker = findSecretInValue(namespace) ?? (/Endpoint\s*=/i.test(namespace) ? 'Endpoint=' : undefined);
+    if (marker) {
+      throw new SecretSettingError([
+        {
+          name: 'fullyQualifiedNamespace',
+          reason: `a connection string (contains ${marker})`,
+          instead: 'pass the namespace host name (<namespace>.servicebus.windows.net); the managed identity authenticates',
+        },
+      ]);
+    }
+    return new ServiceBusClient(namespace, identity.credential, clientOptions);
+  },
+
+  openAi({ identity, diagnostics, options }, factoryOptions) {
+    const endpoint = factoryOptions.endpoint ?? options.resources.openAi?.endpoint;
+    if (!endpoint) throw missing('openAi', 'resources.openAi.endpoint');
+    const client = new DiagnosedAzureOpenAI({
+      // An explicit baseURL: the SDK would otherwise take OPENAI_BASE_URL from the environment.
+      baseURL: `${endpoint.replace(/\/+$/, '')}/openai`,
+      apiVersion: factoryOptions.apiVersion ?? options.resources.openAi?.apiVersion ?? clientDefaults.openAiApiVersion,
+      azureADTokenProvider: identity.tokenProvider('cognitiveServices'),
+      ...(factoryOptions.deployment ? { deployment: factoryOptions.deployment } : {}),
+      ...(factoryOptions.maxRetries !== undefined ? { maxRetries: factoryOptions.maxRetries } : {}),
+      ...(factoryOptions.timeoutInMs !== undefined ? { timeout: factoryOptions.timeoutInMs } : {}),
+    });
+    client.accessDiagnostics = diagnostics;
+    return client;
+  },
+
+  vision({ identity, diagnostics, options }, factoryOptions) {
+    const endpoint = factoryOptions.endpoint ?? options.resources.vision?.endpoint;
+    if (!endpoint) throw missing('vision', 'resources.vision.endpoint');
+    const apiVersion = factoryOptions.apiVersion ?? options.resources.vision?.apiVersion;
+    const client = createImageAnalysisClient(endpoint.replace(/\/+$/, ''), identity.credential, {
+      ...(apiVersion ? { apiVersion } : {}),
+      ...(factoryOptions.retryOptions ? { retryOptions: factoryOptions.retryOptions } : {}),
+    });
+    // Outside the retry and bearer-token policies: sees the final answer of every call.
+    client.pipeline.addPolicy({
+      name: 'keylessAccessDiagnostics',
+      async sendRequest(request, next) {
+        const response = await next(request);
+        const denied = diagnostics.explainResponse('vision', response.status, response.bodyAsText ?? undefined);
+        if (denied) throw denied;
+        return response;
+      },
+    });
+    return client;
+  },
+};
+
+function missing(kind: AzureClientKind, option: string): AuthConfigurationError {
+  return new AuthConfigurationError('OptionsInvalid', `Cannot create the ${kind} client: ${option} is not configured (pass it in the module options or to create()).`);
+}
+
+/**
+ * Builds Azure clients bound to the process's one credential, so apps never construct credentials
+ * or import Azure SDKs. Role refusals of OpenAI and Vision calls arrive as `AccessDeniedError`.
+ *
+ * @example
+ * const openAi = clients.create('openAi', { deployment: 'gpt-4o-mini' });
+ * const bus = clients.create('serviceBus');
+ */
+@Injectable()
+export class AzureClientFactory {
+  private readonly context: FactoryContext;
+
+  constructor(
+    @Inject(RESOLVED_AUTH_OPTIONS) options: ResolvedAuthOptions,
+    @Inject(AzureIdentityService) identity: AzureIdentityService,
+    @Inject(AccessDiagnostics) diagnostics: AccessDiagnostics,
+  ) {
+    this.context = { identity, diagnostics, options };
+  }
+
+  /**
+   * A new client of `kind`, authenticated by the shared credential.
+   *
+   * @throws {AuthConfigurationError} `OptionsInvalid` when the resource's endpoint is not configured.
+   * @throws {SecretSettingError} when given a connection string.
+   */
+  create<K extends AzureClientKind>(kind: K, options?: AzureClientOptions[K]): AzureClients[K] {
+    const factory = factories[kind] as (context: FactoryContext, options: AzureClientOptions[K]) => AzureClients[K];
+    return factory(this.context, options ?? ({} as AzureClientOptions[K]));
+  }
+}

@@ -1,0 +1,232 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { wellKnownAudiences, type Audience } from '../audiences.js';
+import { RESOLVED_AUTH_OPTIONS } from '../auth.module-definition.js';
+import type { ResolvedAuthOptions } from '../auth-options.js';
+import { AzureIdentityService } from '../azure-identity.service.js';
+import { AccessDeniedError, isAccessDeniedError, type AccessDenial, type Principal } from '../errors.js';
+import { builtInRole, knownDataActions, leastPrivilegedRoleFor, type BuiltInRole } from './built-in-roles.js';
+
+/** The Azure data planes whose denials are explained. */
+export type AzureDataPlane = AccessDenial['resource'];
+
+/** A Service Bus entity, as the entity's ARM scope names it. */
+export type ServiceBusEntity =
+  | { kind: 'queue'; name: string }
+  | { kind: 'topic'; name: string }
+  | { kind: 'subscription'; topic: string; name: string };
+
+/** What the caller knows about the refused call; everything optional. */
+export interface AccessDenialHint {
+  /** Which data plane refused. Default: recognised from the error's shape. */
+  resource?: AzureDataPlane;
+  /** Service Bus: the entity used (its kind cannot be read from a sender's error). */
+  entity?: ServiceBusEntity;
+  /** Service Bus: what the link was for. */
+  operation?: 'send' | 'receive' | 'manage';
+  /** The data action, when the caller knows it better than the error text. */
+  dataAction?: string;
+}
+
+const audienceOf: Record<AzureDataPlane, Audience> = {
+  openAi: wellKnownAudiences.cognitiveServices,
+  vision: wellKnownAudiences.cognitiveServices,
+  serviceBus: wellKnownAudiences.serviceBus,
+  keyVault: wellKnownAudiences.keyVault,
+};
+
+/** The role to name when the data action is unknown (Azure's older messages do not name it). */
+const defaultRole: Record<AzureDataPlane, string> = {
+  openAi: 'Cognitive Services OpenAI User',
+  vision: 'Cognitive Services User',
+  serviceBus: 'Azure Service Bus Data Owner',
+  keyVault: 'Key Vault Secrets User',
+};
+
+const defaultDataAction: Partial<Record<AzureDataPlane, string>> = {
+  vision: knownDataActions.visionAnalyze,
+};
+
+/** Service Bus claim names in `UnauthorizedAccess` texts, and the data actions they stand for. */
+const serviceBusClaims: Record<string, { dataAction: string; role: string }> = {
+  send: { dataAction: knownDataActions.serviceBusSend, role: 'Azure Service Bus Data Sender' },
+  listen: { dataAction: knownDataActions.serviceBusReceive, role: 'Azure Service Bus Data Receiver' },
+  manage: { dataAction: 'Microsoft.ServiceBus/*', role: 'Azure Service Bus Data Owner' },
+};
+
+/** A refusal reduced to what the explanation needs. */
+interface Refusal {
+  resource: AzureDataPlane;
+  code: string;
+  message: string;
+}
+
+/**
+ * Turns 401/403 refusals of Azure data planes into {@link AccessDeniedError}s that name the principal,
+ * the data action, the role that grants it, the scope, and the command that fixes it.
+ * Recognised:
+ * - Azure OpenAI: 401 (or 403) `PermissionDenied` — "The principal `<oid>` lacks the required data action `…`".
+ * - Azure AI Vision: 401/403 `PermissionDenied`.
+ * - Service Bus: `UnauthorizedAccess` — "Unauthorized access. 'Send' claim(s) are required … Resource: 'sb://…/<entity>'".
+ * Token problems (expired, wrong audience: "Access token is missing, invalid, audience is incorrect") are
+ * not role problems and are left as they are.
+ */
+@Injectable()
+export class AccessDiagnostics {
+  constructor(
+    @Inject(RESOLVED_AUTH_OPTIONS) private readonly options: ResolvedAuthOptions,
+    @Inject(AzureIdentityService) private readonly identity: AzureIdentityService,
+  ) {}
+
+  /**
+   * The {@link AccessDeniedError} for `error` if it is a data plane's role refusal, else undefined.
+   * An `AccessDeniedError` is returned as is.
+   */
+  explain(error: unknown, hint: AccessDenialHint = {}): AccessDeniedError | undefined {
+    if (isAccessDeniedError(error)) return error;
+    const refusal = recognise(error, hint);
+    return refusal ? this.build(refusal, hint, error) : undefined;
+  }
+
+  /**
+   * The {@link AccessDeniedError} for an HTTP answer of `resource` (status and body text), if it is a
+   * role refusal. Used by the client factories' pipeline policies.
+   */
+  explainResponse(resource: AzureDataPlane, status: number, bodyText: string | undefined, hint: AccessDenialHint = {}): AccessDeniedError | undefined {
+    if (status !== 401 && status !== 403) return undefined;
+    const body = parseJson(bodyText);
+    const inner = (body?.error ?? body) as { code?: unknown; message?: unknown } | undefined;
+    const code = typeof inner?.code === 'string' ? inner.code : '';
+    const message = typeof inner?.message === 'string' ? inner.message : (bodyText ?? '');
+    if (!isRoleRefusal(code, message)) return undefined;
+    return this.build({ resource, code, message }, hint, { status, body: bodyText });
+  }
+
+  private build(refusal: Refusal, hint: AccessDenialHint, cause: unknown): AccessDeniedError {
+    const { resource } = refusal;
+    const principal = this.principal(resource, refusal.message);
+    let dataAction = hint.dataAction ?? dataActionIn(refusal.message);
+    let role: BuiltInRole | undefined;
+    let scope: string | undefined;
+    if (resource === 'serviceBus') {
+      const claim = /'(\w+)' claim\(s\) (are|is) required/i.exec(refusal.message)?.[1]?.toLowerCase() ?? (hint.operation === 'receive' ? 'listen' : hint.operation);
+      const known = claim ? serviceBusClaims[claim] : undefined;
+      dataAction ??= known?.dataAction;
+      role = known ? builtInRole(known.role) : undefined;
+      scope = this.serviceBusScope(refusal.message, hint.entity);
+    } else {
+      dataAction ??= defaultDataAction[resource];
+      scope = resource === 'openAi' ? this.options.resources.openAi?.resourceId : resource === 'vision' ? this.options.resources.vision?.resourceId : undefined;
+    }
+    role ??= (dataAction ? leastPrivilegedRoleFor(dataAction) : undefined) ?? builtInRole(defaultRole[resource])!;
+    const assignee = principal.objectId ?? `<object id of ${principal.clientId ?? 'the principal'}>`;
+    const scopeArg = scope ?? `<ARM id of the ${resource} resource>`;
+    const args = `role assignment create --assignee-object-id ${assignee} --assignee-principal-type ${principal.type} --role "${role.name}" --scope ${scopeArg}`;
+    return new AccessDeniedError(
+      {
+        principal,
+        resource,
+        ...(dataAction ? { dataAction } : {}),
+        role: { name: role.name, id: role.id },
+        ...(scope ? { scope } : {}),
+        fixCommand: `az ${args}`,
+        localFixCommand: `npm run local-azure -- ${args}`,
+        detail: `${refusal.code ? `${refusal.code}: ` : ''}${refusal.message}`,
+      },
+      { cause },
+    );
+  }
+
+  private principal(resource: AzureDataPlane, message: string): Principal {
+    const claims = this.identity.claimsFor(audienceOf[resource]);
+    const type = this.options.mode === 'managed-identity' ? 'ServicePrincipal' : 'User';
+    const objectId = claims?.objectId ?? /principal `?([0-9a-f-]{36})`?/i.exec(message)?.[1];
+    const clientId = claims?.clientId ?? (type === 'ServicePrincipal' ? this.options.clientId : undefined);
+    return {
+      type,
+      ...(clientId ? { clientId } : {}),
+      ...(objectId ? { objectId } : {}),
+      ...(claims?.tenantId ? { tenantId: claims.tenantId } : {}),
+    };
+  }
+
+  /**
+   * The ARM scope of a Service Bus entity: `<namespace id>/queues/<q>`, `/topics/<t>` or
+   * `/topics/<t>/subscriptions/<s>`. The entity comes from the hint; else from an entity ARM id under
+   * the namespace in the message (the local broker names it); else from the error's
+   * `Resource: 'sb://…/<path>'` (a one-segment path is a queue or a topic: without a hint the
+   * namespace itself is the scope).
+   */
+  private serviceBusScope(message: string, entity: ServiceBusEntity | undefined): string | undefined {
+    const namespaceId = this.options.resources.serviceBus?.resourceId;
+    if (!namespaceId) return undefined;
+    if (!entity) {
+      const named = new RegExp(`${escapeRegExp(namespaceId)}/(queues|topics)/[\\w.~-]+(/subscriptions/[\\w.~-]+)?`, 'i').exec(message)?.[0];
+      if (named) return `${namespaceId}${named.slice(namespaceId.length)}`;
+    }
+    const resolved = entity ?? entityFromMessage(message);
+    if (!resolved) return namespaceId;
+    switch (resolved.kind) {
+      case 'queue':
+        return `${namespaceId}/queues/${resolved.name}`;
+      case 'topic':
+        return `${namespaceId}/topics/${resolved.name}`;
+      case 'subscription':
+        return `${namespaceId}/topics/${resolved.topic}/subscriptions/${resolved.name}`;
+    }
+  }
+}
+
+function recognise(error: unknown, hint: AccessDenialHint): Refusal | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const e = error as { name?: unknown; code?: unknown; status?: unknown; statusCode?: unknown; message?: unknown; error?: unknown };
+  const message = typeof e.message === 'string' ? e.message : '';
+  const code = typeof e.code === 'string' ? e.code : '';
+  // Service Bus (ServiceBusError / MessagingError from @azure/core-amqp).
+  if (code === 'UnauthorizedAccess' || code === 'UnauthorizedError') {
+    if (!isRoleRefusal(code, message) && !hint.operation) return undefined;
+    return { resource: hint.resource ?? 'serviceBus', code, message };
+  }
+  // openai's APIError: status 401/403, `error` = the body's error object.
+  const status = typeof e.status === 'number' ? e.status : typeof e.statusCode === 'number' ? e.statusCode : undefined;
+  if (status === 401 || status === 403) {
+    const inner = (typeof e.error === 'object' && e.error !== null ? e.error : {}) as { code?: unknown; message?: unknown };
+    const innerCode = typeof inner.code === 'string' ? inner.code : code;
+    const innerMessage = typeof inner.message === 'string' ? inner.message : message.replace(/^\d{3}\s+/, '');
+    if (!isRoleRefusal(innerCode, innerMessage)) return undefined;
+    const resource = hint.resource ?? (/OpenAI/i.test(innerMessage) ? 'openAi' : /ComputerVision|imageanalysis/i.test(innerMessage) ? 'vision' : undefined);
+    return resource ? { resource, code: innerCode, message: innerMessage } : undefined;
+  }
+  return undefined;
+}
+
+/** Role refusals, as opposed to token rejections (which no role assignment fixes). */
+function isRoleRefusal(code: string, message: string): boolean {
+  if (/^PermissionDenied$|^AuthorizationFailed$|^Forbidden$/i.test(code)) return true;
+  return /lacks the required data action|does not have access|claim\(s\) (are|is) required|not authorized to perform/i.test(message);
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+function dataActionIn(message: string): string | undefined {
+  return /(Microsoft\.[A-Za-z]+\/[\w/.:*-]+\/action)/.exec(message)?.[1];
+}
+
+function entityFromMessage(message: string): ServiceBusEntity | undefined {
+  const path = /Resource:\s*'?(?:sb|amqps?):\/\/[^/\s']+\/([^'\s]+)'?/i.exec(message)?.[1]?.replace(/[.'"]+$/, '');
+  if (!path) return undefined;
+  const parts = path.split('/').filter(Boolean);
+  if (parts.length === 3 && /^subscriptions$/i.test(parts[1]!)) return { kind: 'subscription', topic: parts[0]!, name: parts[2]! };
+  return undefined;
+}
+
+function parseJson(text: string | undefined): Record<string, unknown> | undefined {
+  if (!text) return undefined;
+  try {
+    const value = JSON.parse(text) as unknown;
+    return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,130 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+
+/** A child process the launcher owns: its name, its log file, and how to stop it. */
+export interface ManagedProcess {
+  name: string;
+  child: ChildProcess;
+  logFile: string;
+  /** Resolves with the exit code once the process has exited. */
+  exited: Promise<number | null>;
+}
+
+/** Options of {@link startProcess}. */
+export interface StartProcessOptions {
+  name: string;
+  /** Script to run with this Node (the launcher's own, Node 24). */
+  script: string;
+  args?: readonly string[];
+  env: Record<string, string>;
+  logDir: string;
+  /** Called with each stderr/stdout line worth showing on the console (warnings and errors). */
+  onNotableLine?: (line: string) => void;
+}
+
+/**
+ * Starts a Node script as a child process with exactly the environment given (plus PATH), writing its
+ * output to `<logDir>/<name>.log`. Lines that look like warnings or errors are passed to `onNotableLine`.
+ */
+export function startProcess(options: StartProcessOptions): ManagedProcess {
+  mkdirSync(options.logDir, { recursive: true });
+  const logFile = join(options.logDir, `${options.name}.log`);
+  const log = createWriteStream(logFile, { flags: 'a' });
+  const child = spawn(process.execPath, [options.script, ...(options.args ?? [])], {
+    env: { PATH: process.env.PATH ?? '', ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const forward = (chunk: Buffer): void => {
+    log.write(chunk);
+    if (!options.onNotableLine) return;
+    for (const line of chunk.toString('utf8').split('\n')) {
+      if (isNotable(line)) options.onNotableLine(summarise(line));
+    }
+  };
+  child.stdout!.on('data', forward);
+  child.stderr!.on('data', forward);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => {
+    log.end();
+    resolve(code);
+  }));
+  return { name: options.name, child, logFile, exited };
+}
+
+/** Sends SIGTERM and waits for the exit; SIGKILL after `graceInMs`. */
+export async function stopProcess(process_: ManagedProcess, graceInMs = 15_000): Promise<void> {
+  if (process_.child.exitCode !== null || process_.child.signalCode !== null) return;
+  process_.child.kill('SIGTERM');
+  const timer = setTimeout(() => process_.child.kill('SIGKILL'), graceInMs);
+  await process_.exited;
+  clearTimeout(timer);
+}
+
+/** Reads a dotenv file written by the local Azure (KEY=value lines, # comments). */
+export function readEnvFile(path: string): Record<string, string> {
+  return Object.fromEntries(
+    readFileSync(path, 'utf8')
+      .split('\n')
+      .filter((line) => line.trim() && !line.startsWith('#'))
+      .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+  );
+}
+
+/** Waits until `check` is true, polling every `intervalInMs`; throws `message` after `timeoutInMs`. */
+export async function waitFor(check: () => boolean | Promise<boolean>, timeoutInMs: number, message: () => string, intervalInMs = 100): Promise<void> {
+  const deadline = Date.now() + timeoutInMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(message());
+    await new Promise((resolve) => setTimeout(resolve, intervalInMs));
+  }
+}
+
+/** Whether `path` exists (for waits on files). */
+export function fileExists(path: string): boolean {
+  return existsSync(path);
+}
+
+/** A port that was free a moment ago on 127.0.0.1. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Whether `port` can be bound on 127.0.0.1 right now. */
+export function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+function isNotable(line: string): boolean {
+  if (!line.trim()) return false;
+  if (line.startsWith('{')) {
+    try {
+      const entry = JSON.parse(line) as { level?: number };
+      return (entry.level ?? 0) >= 40; // pino: 40 warn, 50 error, 60 fatal
+    } catch {
+      return false;
+    }
+  }
+  return /\b(error|failed|denied|refused)\b/i.test(line);
+}
+
+function summarise(line: string): string {
+  if (!line.startsWith('{')) return line;
+  try {
+    const entry = JSON.parse(line) as { level?: number; message?: string; msg?: string; context?: string };
+    return `${(entry.level ?? 0) >= 50 ? 'error' : 'warn'}: ${entry.context ? `${entry.context}: ` : ''}${entry.message ?? entry.msg ?? line}`;
+  } catch {
+    return line;
+  }
+}

@@ -1,0 +1,229 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { sendJson, type RouteContext, type Router } from '../http/http-kit.js';
+import { annotations, messageIdText, type AmqpMessage } from './amqp-message.js';
+import { formatIsoDuration } from './iso-duration.js';
+import type { MessageQueue, StoredMessage } from './message-queue.js';
+import type { ReceivableEntity, ServiceBusNamespace } from './service-bus-namespace.js';
+
+/** A row of `servicebus entity list`. */
+export interface EntityRow {
+  /** Path as clients address it: `orders`, `events`, `events/Subscriptions/vision`. */
+  name: string;
+  type: 'queue' | 'topic' | 'subscription';
+  active?: number;
+  scheduled?: number;
+  deferred?: number;
+  locked?: number;
+  deadLetter?: number;
+  transferDeadLetter?: number;
+  sessions?: number;
+  properties: Record<string, unknown>;
+}
+
+/** The namespace as `servicebus show` prints it. */
+export interface ServiceBusStatus {
+  fullyQualifiedNamespace: string;
+  resourceId: string;
+  topologyFile: string;
+  maxMessageSizeInBytes: number;
+  /** Open AMQP connections. */
+  connections: number;
+  queues: number;
+  topics: number;
+  subscriptions: number;
+}
+
+/** A message as the operator view shows it (`servicebus peek`). */
+export interface MessageRow {
+  sequenceNumber: number;
+  messageId?: string;
+  subject?: string;
+  sessionId?: string;
+  state: 'active' | 'deferred' | 'scheduled' | 'locked';
+  enqueuedTime: string;
+  expiresAt?: string;
+  scheduledEnqueueTime?: string;
+  deliveryCount: number;
+  deadLetterReason?: string;
+  deadLetterErrorDescription?: string;
+  deadLetterSource?: string;
+  contentType?: string;
+  applicationProperties?: Record<string, unknown>;
+  /** UTF-8 text of the body when it is text, else `base64:…`; at most 1000 characters. */
+  body?: string;
+}
+
+const defaults = {
+  peekLimit: 20,
+  maxPeekLimit: 1000,
+  bodyPreviewCharacters: 1000,
+};
+
+/**
+ * Operator routes of the admin API (`/servicebus/…`): entities with their counts, peek, purge, and
+ * resubmitting dead-lettered messages. Errors use ARM's `{error:{code,message}}`.
+ */
+export function addServiceBusAdminRoutes(router: Router, namespace: ServiceBusNamespace, status: () => ServiceBusStatus): void {
+  const handle =
+    (fn: (url: URL, params: Record<string, string>) => unknown) =>
+    (_req: IncomingMessage, res: ServerResponse, { url, params }: RouteContext): void => {
+      try {
+        sendJson(res, 200, fn(url, params));
+      } catch (error) {
+        if (error instanceof EntityNotFoundError) sendJson(res, 404, { error: { code: 'MessagingEntityNotFound', message: error.message } });
+        else throw error;
+      }
+    };
+  const entity = (params: Record<string, string>): ReceivableEntity => {
+    const path = decodeURIComponent(params.path ?? '');
+    const found = namespace.findReceivable(path);
+    if (!found) {
+      throw new EntityNotFoundError(
+        `No queue or subscription "${path}". Give a queue name or <topic>/<subscription>; see \`npm run local-azure -- servicebus entity list\`.`,
+      );
+    }
+    return found;
+  };
+  const subQueue = (found: ReceivableEntity, url: URL): MessageQueue => (url.searchParams.get('dlq') === 'true' ? found.deadLetter : found.active);
+
+  router
+    .on('GET', /^\/servicebus$/, handle(() => status()))
+    .on('GET', /^\/servicebus\/entities$/, handle(() => entityRows(namespace)))
+    .on(
+      'GET',
+      /^\/servicebus\/entities\/(?<path>.+)\/messages$/,
+      handle((url, params) => {
+        const limit = Math.min(Math.max(1, Number(url.searchParams.get('limit') ?? defaults.peekLimit) || defaults.peekLimit), defaults.maxPeekLimit);
+        const from = Number(url.searchParams.get('from') ?? 0) || 0;
+        return subQueue(entity(params), url).peek(from, limit).map(messageRow);
+      }),
+    )
+    .on(
+      'DELETE',
+      /^\/servicebus\/entities\/(?<path>.+)\/messages$/,
+      handle((url, params) => {
+        const queue = subQueue(entity(params), url);
+        return { entity: queue.path, purged: queue.purge() };
+      }),
+    )
+    .on(
+      'POST',
+      /^\/servicebus\/entities\/(?<path>.+)\/deadLetters:resubmit$/,
+      handle((_url, params) => {
+        const found = entity(params);
+        return { entity: found.path, ...namespace.resubmit(found) };
+      }),
+    );
+}
+
+class EntityNotFoundError extends Error {
+  override readonly name = 'EntityNotFoundError';
+}
+
+/** Every entity with its message counts (topics hold no messages themselves). */
+export function entityRows(namespace: ServiceBusNamespace): EntityRow[] {
+  const rows: EntityRow[] = [];
+  const receivable = (entity: ReceivableEntity): EntityRow => {
+    const counts = entity.active.counts();
+    const properties: Record<string, unknown> = {
+      lockDuration: formatIsoDuration(entity.definition.lockDurationInMs),
+      maxDeliveryCount: entity.definition.maxDeliveryCount,
+      defaultMessageTimeToLive: formatIsoDuration(entity.definition.defaultMessageTimeToLiveInMs),
+      deadLetteringOnMessageExpiration: entity.definition.deadLetteringOnMessageExpiration,
+      requiresSession: entity.definition.requiresSession,
+      ...(entity.definition.forwardTo ? { forwardTo: entity.definition.forwardTo } : {}),
+      ...(entity.definition.forwardDeadLetteredMessagesTo ? { forwardDeadLetteredMessagesTo: entity.definition.forwardDeadLetteredMessagesTo } : {}),
+    };
+    if (entity.kind === 'queue') {
+      properties.requiresDuplicateDetection = entity.definition.requiresDuplicateDetection;
+    } else {
+      properties.rules = entity.definition.rules.map((rule) => `${rule.name}: ${rule.filterType} ${rule.filterText}${rule.action ? `; action ${rule.action.expression}` : ''}`);
+    }
+    return {
+      name: entity.path,
+      type: entity.kind,
+      ...counts,
+      deadLetter: entity.deadLetter.messages.size,
+      transferDeadLetter: entity.transferDeadLetter.messages.size,
+      ...(entity.definition.requiresSession ? { sessions: entity.active.sessionIds().length } : {}),
+      properties,
+    };
+  };
+  for (const queue of namespace.queues.values()) rows.push(receivable(queue));
+  for (const topic of namespace.topics.values()) {
+    rows.push({
+      name: topic.name,
+      type: 'topic',
+      properties: {
+        subscriptions: topic.subscriptions.length,
+        defaultMessageTimeToLive: formatIsoDuration(topic.definition.defaultMessageTimeToLiveInMs),
+        requiresDuplicateDetection: topic.definition.requiresDuplicateDetection,
+        ...(topic.definition.requiresDuplicateDetection
+          ? { duplicateDetectionHistoryTimeWindow: formatIsoDuration(topic.definition.duplicateDetectionHistoryTimeWindowInMs) }
+          : {}),
+      },
+    });
+    for (const subscription of topic.subscriptions) rows.push(receivable(subscription));
+  }
+  return rows;
+}
+
+function messageRow(message: StoredMessage): MessageRow {
+  const amqp = message.amqp;
+  const properties = amqp.application_properties ?? {};
+  const scheduled = amqp.message_annotations?.[annotations.scheduledEnqueueTime];
+  const text = (value: unknown): string | undefined => (value === undefined || value === null ? undefined : String(value));
+  return {
+    sequenceNumber: message.sequenceNumber,
+    ...optional('messageId', messageIdText(amqp.message_id)),
+    ...optional('subject', amqp.subject),
+    ...optional('sessionId', message.sessionId),
+    state: message.scheduledAt !== undefined ? 'scheduled' : message.lock ? 'locked' : message.deferred ? 'deferred' : 'active',
+    enqueuedTime: new Date(message.enqueuedAt).toISOString(),
+    ...optional('expiresAt', Number.isFinite(message.expiresAt) ? new Date(message.expiresAt).toISOString() : undefined),
+    ...optional('scheduledEnqueueTime', scheduled instanceof Date ? scheduled.toISOString() : undefined),
+    deliveryCount: message.deliveryCount,
+    ...optional('deadLetterReason', text(properties.DeadLetterReason)),
+    ...optional('deadLetterErrorDescription', text(properties.DeadLetterErrorDescription)),
+    ...optional('deadLetterSource', message.deadLetterSource),
+    ...optional('contentType', amqp.content_type),
+    ...(Object.keys(properties).length ? { applicationProperties: jsonSafe(properties) as Record<string, unknown> } : {}),
+    ...optional('body', bodyPreview(amqp)),
+  };
+}
+
+function optional<K extends string>(key: K, value: string | undefined): { [P in K]?: string } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: string };
+}
+
+function bodyPreview(amqp: AmqpMessage): string | undefined {
+  const body = amqp.body as { typecode?: number; content?: unknown } | undefined;
+  let text: string | undefined;
+  if (body && body.typecode === 0x75) {
+    const sections = Array.isArray(body.content) ? body.content : [body.content];
+    const bytes = Buffer.concat(sections.filter((s): s is Buffer => Buffer.isBuffer(s)));
+    const decoded = bytes.toString('utf8');
+    text = Buffer.from(decoded, 'utf8').equals(bytes) && !hasControlCharacters(decoded) ? decoded : `base64:${bytes.toString('base64')}`;
+  } else if (body !== undefined) {
+    text = JSON.stringify(jsonSafe(body && typeof body === 'object' && 'content' in body ? body.content : body));
+  }
+  return text === undefined ? undefined : text.length > defaults.bodyPreviewCharacters ? `${text.slice(0, defaults.bodyPreviewCharacters)}…` : text;
+}
+
+/** Control characters other than tab, newline and carriage return mark binary content. */
+function hasControlCharacters(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x20 && code !== 0x09 && code !== 0x0a && code !== 0x0d) return true;
+  }
+  return false;
+}
+
+function jsonSafe(value: unknown): unknown {
+  if (Buffer.isBuffer(value)) return `base64:${value.toString('base64')}`;
+  if (value instanceof Date) return value.toISOString();
+  if (typeof value === 'bigint') return value.toString();
+  if (Array.isArray(value)) return value.map(jsonSafe);
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, jsonSafe(v)]));
+  return value;
+}

@@ -1,0 +1,740 @@
+import { createServer, type Server, type TLSSocket } from 'node:tls';
+import rhea from 'rhea';
+import type { Connection, Container, Delivery, EventContext, link as Link, Receiver, Sender } from 'rhea';
+import type { ConsoleLog } from '../data-plane.js';
+import type { Directory } from '../entra/directory.js';
+import type { Caller, ResourceGuard } from '../guard/resource-guard.js';
+import { dataActions } from '../rbac/built-in-roles.js';
+import type { ServerCredentials } from '../tls/certificate-authority.js';
+import { batchMessageFormat, decodeBatch, dotNetTicks, encodeMessage, outcomes, type AmqpMessage, type AmqpTyped, type IncomingMessage } from './amqp-message.js';
+import { BrokerError, entityNotFound, toBrokerError } from './broker-error.js';
+import { audiencePath, ConnectionClaims, type Claim } from './connection-claims.js';
+import { LinkConsumer } from './link-consumer.js';
+import { messageTooLarge, runManagementOperation } from './management-operations.js';
+import type { MessageLock, MessageQueue, SessionQueue } from './message-queue.js';
+import { answerDrainsAtZeroCredit, connectionSocket, holdAttach, isDraining, localAttach, releaseAttach } from './rhea-internals.js';
+import { withMessageId, type EntityNode, type QueueEntity, type ServiceBusNamespace, type TopicEntity } from './service-bus-namespace.js';
+
+const defaults = {
+  /** Token audience Service Bus accepts for Entra ID tokens. */
+  audience: 'https://servicebus.azure.net/',
+  /** The SDK's idle timeout is 60 s; rhea sends heartbeats at half the peer's value, we ask for 120 s. */
+  idleTimeoutInMs: 120_000,
+  /** Server-side wait for the next available session when the client gives no `com.microsoft:timeout`. */
+  acceptSessionTimeoutInMs: 60_000,
+  /** Answer an accept-next-session this much before the client's own timeout. */
+  acceptSessionMarginInMs: 50,
+  /** Link credit the broker grants senders (topped up as messages arrive). */
+  senderCreditWindow: 500,
+};
+
+/** AMQP names Service Bus uses on links and messages. */
+const names = {
+  sessionFilter: 'com.microsoft:session-filter',
+  lockedUntilUtc: 'com.microsoft:locked-until-utc',
+  timeout: 'com.microsoft:timeout',
+  deadLetterCondition: 'com.microsoft:dead-letter',
+  sasTokenType: 'servicebus.windows.net:sastoken',
+  jwtTokenType: 'jwt',
+} as const;
+
+const maxTimerDelayInMs = 2 ** 31 - 1;
+
+/** Options of {@link AmqpBroker}. */
+export interface AmqpBrokerOptions {
+  namespace: ServiceBusNamespace;
+  guard: ResourceGuard;
+  directory: Directory;
+  /** Largest message (or batch) accepted, in bytes. */
+  maxMessageSizeInBytes: number;
+  log: ConsoleLog;
+}
+
+class ConnectionState {
+  readonly claims = new ConnectionClaims();
+  readonly links = new Set<Link>();
+  /** Response links of `$cbs` and `$management` by link name and target address (the requests' reply-to). */
+  readonly replyLinks = new Map<string, Sender>();
+  expiryTimer: NodeJS.Timeout | undefined;
+  hostname = 'localhost';
+  closed = false;
+}
+
+interface LinkStateBase {
+  connection: ConnectionState;
+  closed: boolean;
+}
+
+type LinkState =
+  | (LinkStateBase & { kind: 'send'; node: EntityNode; target: QueueEntity | TopicEntity; claim: Claim })
+  | (LinkStateBase & {
+      kind: 'receive';
+      node: EntityNode;
+      queue: MessageQueue;
+      consumer: LinkConsumer;
+      claim: Claim;
+      /** Waiting for a session: the attach reply is held back. */
+      held: boolean;
+    })
+  | (LinkStateBase & { kind: 'cbs-requests' })
+  | (LinkStateBase & { kind: 'management-requests'; node: EntityNode; claim: Claim; authorized: Set<'send' | 'receive'> })
+  | (LinkStateBase & { kind: 'reply' });
+
+type ReceiveLinkState = Extract<LinkState, { kind: 'receive' }>;
+type ManagementLinkState = Extract<LinkState, { kind: 'management-requests' }>;
+type SendLinkState = Extract<LinkState, { kind: 'send' }>;
+
+/** An outcome as rhea decodes it from a disposition. */
+interface Outcome {
+  delivery_failed?: boolean;
+  undeliverable_here?: boolean;
+  message_annotations?: Record<string, unknown>;
+  error?: { condition?: string; description?: string; info?: Record<string, unknown> };
+}
+
+interface MechanismInstance {
+  outcome?: boolean;
+  username?: string;
+  start(): void;
+}
+
+/**
+ * The local Service Bus's AMQP 1.0 endpoint (rhea, TLS): SASL ANONYMOUS and MSSBCBS, `$cbs` put-token
+ * with Entra ID tokens checked by the shared guard, RBAC per link, entity links for sending and
+ * receiving, `$management`, settlement, drain, and detaching links whose token expires unrenewed.
+ */
+export class AmqpBroker {
+  private readonly container: Container;
+  private readonly connections = new Map<Connection, ConnectionState>();
+  private readonly linkStates = new WeakMap<Link, LinkState>();
+  private readonly deliveryLocks = new WeakMap<Delivery, MessageLock>();
+  private readonly sockets = new Set<TLSSocket>();
+  private readonly namespace: ServiceBusNamespace;
+  private connectionCounter = 0;
+
+  constructor(private readonly options: AmqpBrokerOptions) {
+    this.namespace = options.namespace;
+    this.container = rhea.create_container({
+      id: 'local-azure-servicebus',
+      // Sends are accepted only after the store commits; settlements keep abandon and defer apart.
+      autoaccept: false,
+      treat_modified_as_released: false,
+      credit_window: defaults.senderCreditWindow,
+    });
+    const mechanisms = this.container.sasl_server_mechanisms as { enable_anonymous(): void } & Record<string, unknown>;
+    mechanisms.enable_anonymous();
+    // .NET and other SDKs authenticate the connection with MSSBCBS (the token follows on $cbs).
+    mechanisms.MSSBCBS = (): MechanismInstance => ({
+      start() {
+        this.outcome = true;
+      },
+    });
+    this.listen();
+  }
+
+  /** Number of open AMQP connections. */
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  /** A TLS server that hands its connections to the broker. */
+  createServer(credentials: ServerCredentials): Server {
+    // Small AMQP frames (dispositions, flows) must not wait for Nagle's algorithm.
+    const server = createServer({ cert: credentials.certPem, key: credentials.keyPem, noDelay: true });
+    server.on('secureConnection', (socket) => this.accept(socket));
+    server.on('tlsClientError', (_error, socket) => socket.destroy());
+    return server;
+  }
+
+  /** Closes every connection (`amqp:connection:forced`, so clients reconnect) and stops timers. */
+  async stop(): Promise<void> {
+    for (const [connection, state] of this.connections) {
+      clearTimeout(state.expiryTimer);
+      try {
+        connection.close({ condition: 'amqp:connection:forced', description: 'The local Service Bus is stopping.' });
+      } catch {
+        // A connection that cannot write its close frame is destroyed below.
+      }
+    }
+    await new Promise<void>((resolve) => setTimeout(resolve, 20));
+    for (const socket of this.sockets) socket.destroy();
+    for (const connection of this.connections.keys()) connectionSocket(connection)?.destroy();
+    this.connections.clear();
+  }
+
+  private accept(socket: TLSSocket): void {
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+    coalesceWrites(socket);
+    const connection = this.container.create_connection({
+      id: `sb-connection-${++this.connectionCounter}`,
+      idle_time_out: defaults.idleTimeoutInMs,
+      properties: { product: 'Keyless local Service Bus' },
+    } as unknown as Parameters<Container['create_connection']>[0]);
+    this.connections.set(connection, new ConnectionState());
+    connection.accept(socket as unknown as Parameters<Connection['accept']>[0]);
+  }
+
+  private listen(): void {
+    const c = this.container;
+    const guarded =
+      (handler: (context: EventContext) => void) =>
+      (context: EventContext): void => {
+        try {
+          handler(context);
+        } catch (error) {
+          this.fail(error);
+        }
+      };
+    c.on('connection_open', guarded((context) => {
+      const state = this.connections.get(context.connection);
+      if (state) state.hostname = context.connection.hostname ?? 'localhost';
+    }));
+    c.on('receiver_open', guarded((context) => this.onClientSenderAttached(context.receiver!)));
+    c.on('sender_open', guarded((context) => this.onClientReceiverAttached(context.sender!)));
+    c.on('message', guarded((context) => this.onMessage(context)));
+    c.on('sender_flow', guarded((context) => this.onFlow(context.sender!, true)));
+    // Also raised when the session's outgoing buffer has room again: deliver, but a drain was answered already.
+    c.on('sendable', guarded((context) => this.onFlow(context.sender!, false)));
+    for (const outcome of ['accepted', 'rejected', 'modified', 'released'] as const) {
+      c.on(outcome, guarded((context) => this.onOutcome(context.sender!, context.delivery!, outcome)));
+    }
+    c.on('sender_close', guarded((context) => this.cleanupLink(context.sender!)));
+    c.on('receiver_close', guarded((context) => this.cleanupLink(context.receiver!)));
+    c.on('session_close', guarded((context) => {
+      context.session?.each_link((link: Link) => this.cleanupLink(link), () => true);
+    }));
+    c.on('connection_close', guarded((context) => this.cleanupConnection(context.connection)));
+    c.on('disconnected', guarded((context) => this.cleanupConnection(context.connection)));
+    // rhea ends the connection on a protocol error; other connections are not affected.
+    c.on('protocol_error', (error: Error) => this.options.log(`[servicebus] closed a connection after a protocol error: ${error.message}`));
+    c.on('error', (error: Error) => this.options.log(`[servicebus] connection error: ${error.message}`));
+    for (const event of ['connection_error', 'session_error', 'sender_error', 'receiver_error']) c.on(event, () => undefined);
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Attach
+
+  /** The client attached a sender: `$cbs` or `$management` requests, or messages for an entity. */
+  private onClientSenderAttached(receiver: Receiver): void {
+    const connection = this.connections.get(receiver.connection);
+    if (!connection) return;
+    const address = receiver.target?.address;
+    try {
+      if (!address) throw new BrokerError('invalid-argument', 'A sender link needs a target address.');
+      const resolved = this.namespace.resolve(address);
+      if (!resolved) throw entityNotFound(this.uri(connection, address));
+      this.echoTermini(receiver);
+      if (resolved.kind === 'cbs') {
+        this.register(receiver, { kind: 'cbs-requests', connection, closed: false });
+        return;
+      }
+      if (resolved.kind === 'management') {
+        const claim = this.claimFor(connection, address);
+        this.register(receiver, { kind: 'management-requests', connection, closed: false, node: resolved.node, claim, authorized: new Set() });
+        return;
+      }
+      const node = resolved.node;
+      if (!node.sendTarget) {
+        throw new BrokerError('not-allowed', `Messages cannot be sent to ${this.uri(connection, node.path)}: send to a queue or topic.`);
+      }
+      const claim = this.claimFor(connection, address);
+      this.check(claim.caller, 'send', node, connection, `send to ${node.path}`);
+      localAttach(receiver).max_message_size = this.options.maxMessageSizeInBytes;
+      this.register(receiver, { kind: 'send', connection, closed: false, node, target: node.sendTarget, claim });
+    } catch (error) {
+      this.refuse(receiver, error);
+    }
+  }
+
+  /** The client attached a receiver: responses of `$cbs` / `$management`, or messages of an entity. */
+  private onClientReceiverAttached(sender: Sender): void {
+    const connection = this.connections.get(sender.connection);
+    if (!connection) return;
+    const source = sender.source;
+    const address = source?.address;
+    try {
+      if (!address) throw new BrokerError('invalid-argument', 'A receiver link needs a source address.');
+      const resolved = this.namespace.resolve(address);
+      if (!resolved) throw entityNotFound(this.uri(connection, address));
+      if (resolved.kind !== 'entity') {
+        this.echoTermini(sender);
+        this.register(sender, { kind: 'reply', connection, closed: false });
+        connection.replyLinks.set(sender.name, sender);
+        const target = sender.target?.address;
+        if (target) connection.replyLinks.set(target, sender);
+        return;
+      }
+      this.openReceiver(sender, connection, resolved.node, address);
+    } catch (error) {
+      this.refuse(sender, error);
+    }
+  }
+
+  private openReceiver(sender: Sender, connection: ConnectionState, node: EntityNode, address: string): void {
+    const queue = node.queue;
+    if (!queue) {
+      throw new BrokerError('not-allowed', `Cannot receive from topic ${this.uri(connection, node.path)}: receive from one of its subscriptions (<topic>/Subscriptions/<name>).`);
+    }
+    const claim = this.claimFor(connection, address);
+    this.check(claim.caller, 'receive', node, connection, `receive from ${node.path}`);
+    const filter = sender.source?.filter as Record<string, unknown> | undefined | null;
+    const wantsSession = !!filter && Object.prototype.hasOwnProperty.call(filter, names.sessionFilter);
+    const sessionId = wantsSession ? filter![names.sessionFilter] : undefined;
+    if (queue.requiresSession && !wantsSession) {
+      throw new BrokerError(
+        'not-allowed',
+        `It is not possible for an entity that requires sessions to create a non-sessionful message receiver. Use acceptSession or acceptNextSession on ${node.path}.`,
+      );
+    }
+    if (!queue.requiresSession && wantsSession) {
+      throw new BrokerError('not-allowed', `${node.path} does not require sessions: create a receiver with createReceiver, not a session receiver.`);
+    }
+    // The SDK asks for receiveAndDelete with snd-settle-mode settled (1), peekLock with unsettled (0).
+    const receiveMode = sender.snd_settle_mode === 1 ? 'receiveAndDelete' : 'peekLock';
+    const attach = localAttach(sender);
+    attach.snd_settle_mode = sender.snd_settle_mode;
+    attach.rcv_settle_mode = sender.rcv_settle_mode;
+    sender.set_target({ address: sender.target?.address ?? '' });
+    sender.set_source({ address });
+    const consumer = new LinkConsumer(
+      sender,
+      receiveMode,
+      (delivery, lock) => this.deliveryLocks.set(delivery, lock),
+      (error) => this.detach(sender, error),
+    );
+    answerDrainsAtZeroCredit(sender);
+    const state: ReceiveLinkState = { kind: 'receive', connection, closed: false, node, queue, consumer, claim, held: false };
+    const now = Date.now();
+    if (!wantsSession) {
+      this.register(sender, state);
+      queue.addConsumer(consumer);
+      return;
+    }
+    if (typeof sessionId === 'string') {
+      const session = queue.acceptSession(sessionId, consumer, now);
+      this.setSessionAttach(sender, address, session);
+      this.register(sender, state);
+      return;
+    }
+    // Accept the next available session: hold the attach reply until one has messages, like the service.
+    const requested = Number(sender.properties?.[names.timeout]);
+    const timeout = Math.max(0, (Number.isFinite(requested) && requested > 0 ? requested : defaults.acceptSessionTimeoutInMs) - defaults.acceptSessionMarginInMs);
+    holdAttach(sender);
+    state.held = true;
+    this.register(sender, state);
+    queue.acceptNextSession(consumer, timeout, now).then(
+      (session) => {
+        if (state.closed) return;
+        state.held = false;
+        this.setSessionAttach(sender, address, session);
+        releaseAttach(sender);
+        queue.schedulePump();
+      },
+      (error: unknown) => {
+        if (state.closed) return;
+        state.held = false;
+        releaseAttach(sender);
+        this.detach(sender, toBrokerError(error));
+      },
+    );
+  }
+
+  /** Echoes the session id (the SDK checks it) and the session lock expiry in .NET ticks. */
+  private setSessionAttach(sender: Sender, address: string, session: SessionQueue): void {
+    sender.set_source({ address, filter: { [names.sessionFilter]: session.id } });
+    localAttach(sender).properties = { [names.lockedUntilUtc]: dotNetTicks(session.lockedUntil) };
+  }
+
+  private echoTermini(link: Link): void {
+    const attach = localAttach(link);
+    attach.snd_settle_mode = link.snd_settle_mode;
+    attach.rcv_settle_mode = link.rcv_settle_mode;
+    link.set_source({ address: link.source?.address ?? '' });
+    link.set_target({ address: link.target?.address ?? '' });
+  }
+
+  private register(link: Link, state: LinkState): void {
+    this.linkStates.set(link, state);
+    state.connection.links.add(link);
+    if ('claim' in state) this.armExpiry(state.connection);
+  }
+
+  /** Refuses an attach: the reply carries no source/target and a detach with the error follows. */
+  private refuse(link: Link, error: unknown): void {
+    const brokerError = toBrokerError(error);
+    if (brokerError.code === 'internal') this.fail(error);
+    link.close(brokerError.toAmqp());
+  }
+
+  private detach(link: Link, error: BrokerError): void {
+    this.cleanupLink(link);
+    link.close(error.toAmqp());
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Authorization
+
+  /** The token put for this address on the connection. @throws {BrokerError} `unauthorized` */
+  private claimFor(connection: ConnectionState, address: string): Claim {
+    const claim = connection.claims.find(address, Date.now());
+    if (!claim) {
+      throw new BrokerError(
+        'unauthorized',
+        `Unauthorized access. No valid token for '${this.uri(connection, address)}' was put on $cbs on this connection (the SDK does this before every link; a token that expired must be renewed).`,
+      );
+    }
+    return claim;
+  }
+
+  /** RBAC: the caller's data action on the entity (logged by the guard). @throws {BrokerError} `unauthorized` */
+  private check(caller: Caller, action: 'send' | 'receive', node: EntityNode, connection: ConnectionState, operation: string): void {
+    const dataAction = action === 'send' ? dataActions.serviceBusSend : dataActions.serviceBusReceive;
+    const decision = this.options.guard.authorize(caller, dataAction, node.armId, { resource: 'serviceBus', operation });
+    if (decision.allowed) return;
+    const identity = this.options.directory.findIdentity(caller.principalId);
+    const who = `${identity ? `The identity ${identity.name}` : 'The caller'} (client id ${caller.clientId || 'unknown'}, object id ${caller.principalId})`;
+    const role = decision.roleNeeded?.name ?? (action === 'send' ? 'Azure Service Bus Data Sender' : 'Azure Service Bus Data Receiver');
+    throw new BrokerError(
+      'unauthorized',
+      `Unauthorized access. '${action === 'send' ? 'Send' : 'Listen'}' claim(s) are required to perform this operation. Resource: '${this.uri(connection, node.path)}'. ` +
+        `${who} has no role assignment granting ${dataAction} on ${node.armId} or an enclosing scope. ` +
+        `Fix: az role assignment create --assignee-object-id ${caller.principalId} --assignee-principal-type ServicePrincipal --role "${role}" --scope ${node.armId}`,
+    );
+  }
+
+  private authorizeManagement(state: ManagementLinkState, action: 'send' | 'receive', operation: string): void {
+    if (state.claim.expiresAt <= Date.now()) {
+      throw new BrokerError('unauthorized', `Unauthorized access. The token for '${state.claim.audience}' expired; put a new one on $cbs.`);
+    }
+    if (state.authorized.has(action)) return;
+    this.check(state.claim.caller, action, state.node, state.connection, `${operation} on ${state.node.path}`);
+    state.authorized.add(action);
+  }
+
+  /** Detaches links whose token expired without renewal, at the earliest expiry. */
+  private armExpiry(connection: ConnectionState): void {
+    clearTimeout(connection.expiryTimer);
+    connection.expiryTimer = undefined;
+    let next = Number.POSITIVE_INFINITY;
+    for (const link of connection.links) {
+      const state = this.linkStates.get(link);
+      if (state && 'claim' in state) next = Math.min(next, state.claim.expiresAt);
+    }
+    if (!Number.isFinite(next) || connection.closed) return;
+    connection.expiryTimer = setTimeout(
+      () => {
+        try {
+          this.expireLinks(connection);
+        } catch (error) {
+          this.fail(error);
+        }
+      },
+      Math.min(Math.max(0, next - Date.now()), maxTimerDelayInMs),
+    );
+    connection.expiryTimer.unref();
+  }
+
+  private expireLinks(connection: ConnectionState): void {
+    const now = Date.now();
+    for (const link of [...connection.links]) {
+      const state = this.linkStates.get(link);
+      if (!state || !('claim' in state) || state.claim.expiresAt > now) continue;
+      this.detach(
+        link,
+        new BrokerError(
+          'unauthorized',
+          `Unauthorized access. The token for '${state.claim.audience}' expired at ${new Date(state.claim.expiresAt).toISOString()} and was not renewed on $cbs; the link is detached.`,
+        ),
+      );
+    }
+    this.armExpiry(connection);
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Transfers from clients
+
+  private onMessage(context: EventContext): void {
+    const receiver = context.receiver!;
+    const delivery = context.delivery!;
+    const state = this.linkStates.get(receiver);
+    if (!state || state.closed) {
+      settle(delivery, rejectedOutcome(new BrokerError('not-allowed', 'The link is not attached to an entity.')));
+      return;
+    }
+    const format = (context as EventContext & { format?: number }).format;
+    if (state.kind === 'send') {
+      this.onSend(state, delivery, context.message, format);
+      return;
+    }
+    settle(delivery, acceptedOutcome());
+    if (format !== undefined && format !== 0) return;
+    const request = context.message as AmqpMessage;
+    if (state.kind === 'cbs-requests') this.onPutToken(state.connection, request);
+    else if (state.kind === 'management-requests') this.onManagementRequest(state, request);
+  }
+
+  private onSend(state: SendLinkState, delivery: Delivery, message: unknown, format: number | undefined): void {
+    try {
+      const now = Date.now();
+      if (state.claim.expiresAt <= now) {
+        throw new BrokerError('unauthorized', `Unauthorized access. The token for '${state.claim.audience}' expired; put a new one on $cbs.`);
+      }
+      let messages: IncomingMessage[];
+      if (format === batchMessageFormat) {
+        const payload = message as Buffer;
+        if (payload.length > this.options.maxMessageSizeInBytes) throw messageTooLarge(payload.length, this.options.maxMessageSizeInBytes);
+        messages = decodeBatch(payload);
+      } else if (format === undefined || format === 0) {
+        // rhea hands format-0 messages over decoded; their size is that of the encoding (kept for the store,
+        // so it includes the message id the broker assigns when the sender set none).
+        const amqp = withMessageId(message as AmqpMessage);
+        const payload = encodeMessage(amqp);
+        if (payload.length > this.options.maxMessageSizeInBytes) throw messageTooLarge(payload.length, this.options.maxMessageSizeInBytes);
+        messages = [{ amqp, payload }];
+      } else {
+        throw new BrokerError('decode-error', `Message format ${format} is not supported (use 0, or 0x80013700 for batches).`);
+      }
+      this.namespace.send(state.target, messages, now);
+      this.namespace.store.afterCommit((error) =>
+        settle(delivery, error ? rejectedOutcome(new BrokerError('internal', `The message could not be stored: ${error.message}`)) : acceptedOutcome()),
+      );
+    } catch (error) {
+      const brokerError = toBrokerError(error);
+      if (brokerError.code === 'internal') this.fail(error);
+      settle(delivery, rejectedOutcome(brokerError));
+    }
+  }
+
+  private onPutToken(connection: ConnectionState, request: AmqpMessage): void {
+    const properties = request.application_properties ?? {};
+    const reply = (status: number, description: string): void =>
+      this.reply(connection, request, { 'status-code': amqpInt(status), 'status-description': description });
+    const audience = typeof properties.name === 'string' ? properties.name : '';
+    if (properties.operation !== 'put-token') return reply(400, `The $cbs operation "${String(properties.operation)}" is not supported; use put-token.`);
+    if (properties.type === names.sasTokenType) {
+      this.options.log(`[servicebus] refused a shared access signature for ${audience}: local authentication is disabled`);
+      return reply(
+        401,
+        'Shared access signatures are not accepted: this namespace has local (SAS key) authentication disabled, as Keyless deploys it. Authenticate with a Microsoft Entra ID token (a TokenCredential such as ManagedIdentityCredential).',
+      );
+    }
+    if (properties.type !== names.jwtTokenType) return reply(400, `The token type "${String(properties.type)}" is not supported; put a Microsoft Entra ID token with type "jwt".`);
+    const path = audiencePath(audience);
+    if (path === undefined) return reply(400, `The put-token name must be the audience URI (sb://<namespace>/<entity>), not "${audience}".`);
+    if (typeof request.body !== 'string') return reply(400, 'The put-token body must be the token as an AMQP string.');
+    this.options.guard.authenticate(request.body, [defaults.audience]).then(
+      (caller) => {
+        if (caller.expiresOn.getTime() <= Date.now()) {
+          this.options.log(`[servicebus] refused an expired token for ${audience}`);
+          return reply(401, `ExpiredToken: The token is expired. Expiration time: '${caller.expiresOn.toISOString()}'.`);
+        }
+        connection.claims.put(path, audience, caller);
+        this.armExpiry(connection);
+        reply(202, 'Accepted');
+      },
+      (error: unknown) => {
+        const reason = (error as { reason?: string }).reason;
+        const message = `${reason ? `${reason}: ` : ''}${(error as Error).message}`;
+        this.options.log(`[servicebus] refused a token for ${audience}: ${message}`);
+        reply(401, `Unauthorized access. The token was refused: ${message}.`);
+      },
+    );
+  }
+
+  private onManagementRequest(state: ManagementLinkState, request: AmqpMessage): void {
+    const operation = String(request.application_properties?.operation ?? '');
+    const trackingId = request.application_properties?.['com.microsoft:tracking-id'];
+    const tracking: Record<string, string> = typeof trackingId === 'string' ? { 'com.microsoft:tracking-id': trackingId } : {};
+    try {
+      const response = runManagementOperation(
+        {
+          namespace: this.namespace,
+          node: state.node,
+          maxMessageSizeInBytes: this.options.maxMessageSizeInBytes,
+          authorize: (action, description) => this.authorizeManagement(state, action, description),
+        },
+        operation,
+        request,
+      );
+      // Scheduling is a send: acknowledged once committed. Other operations answer at once (see onOutcome).
+      const respond = (error?: Error): void => {
+        if (error) {
+          const failure = new BrokerError('internal', `The change could not be stored: ${error.message}`);
+          this.reply(state.connection, request, managementError(failure, tracking));
+          return;
+        }
+        this.reply(
+          state.connection,
+          request,
+          { statusCode: amqpInt(response.status), statusDescription: response.description, ...tracking },
+          response.body,
+        );
+      };
+      if (operation === 'com.microsoft:schedule-message' || operation === 'com.microsoft:cancel-scheduled-message') this.namespace.store.afterCommit(respond);
+      else respond();
+    } catch (error) {
+      const brokerError = toBrokerError(error);
+      if (brokerError.code === 'internal') this.fail(error);
+      this.reply(state.connection, request, managementError(brokerError, tracking));
+    }
+  }
+
+  /** Sends a response to the link named by the request's reply-to, correlated by its message id. */
+  private reply(connection: ConnectionState, request: AmqpMessage, properties: Record<string, unknown>, body?: AmqpTyped): void {
+    const link = connection.replyLinks.get(String(request.reply_to ?? ''));
+    if (connection.closed || !link || !link.is_open()) return;
+    link.send({
+      // The SDK matches responses by this value in a Map: it must equal the request's message id exactly.
+      correlation_id: request.message_id as string,
+      to: request.reply_to,
+      application_properties: properties,
+      body: body ?? null,
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Deliveries to clients
+
+  private onFlow(sender: Sender, fromPeer: boolean): void {
+    const state = this.linkStates.get(sender);
+    if (!state || state.kind !== 'receive' || state.closed || state.held) return;
+    state.queue.pump();
+    if (fromPeer && isDraining(sender)) {
+      state.consumer.drained();
+      sender.set_drained(true);
+    }
+  }
+
+  /** A client settled a delivery (peekLock): complete, abandon, defer or dead-letter it. */
+  private onOutcome(sender: Sender, delivery: Delivery, outcome: 'accepted' | 'rejected' | 'modified' | 'released'): void {
+    const state = this.linkStates.get(sender);
+    if (!state || state.kind !== 'receive') return;
+    const lock = this.deliveryLocks.get(delivery);
+    if (!lock) {
+      if (!delivery.settled) settle(delivery, acceptedOutcome());
+      return;
+    }
+    this.deliveryLocks.delete(delivery);
+    const queue = state.queue;
+    const remote = (delivery.remote_state ?? {}) as Outcome;
+    const now = Date.now();
+    try {
+      let reply: unknown = acceptedOutcome();
+      switch (outcome) {
+        case 'accepted':
+          queue.complete(lock, now);
+          break;
+        case 'modified':
+          if (remote.undeliverable_here) queue.defer(lock, remote.message_annotations, now);
+          else queue.abandon(lock, remote.message_annotations, now);
+          reply = outcomes.modified({ delivery_failed: remote.delivery_failed, undeliverable_here: remote.undeliverable_here }).described();
+          break;
+        case 'rejected': {
+          const error = remote.error;
+          if (error?.condition === names.deadLetterCondition) {
+            const { DeadLetterReason, DeadLetterErrorDescription, ...properties } = error.info ?? {};
+            queue.deadLetter(lock, optionalString(DeadLetterReason), optionalString(DeadLetterErrorDescription), properties, now);
+          } else {
+            queue.deadLetter(lock, error?.condition, error?.description, undefined, now);
+          }
+          // Never echo the dead-letter error: the SDK treats any error in the reply as a failure.
+          break;
+        }
+        case 'released':
+          queue.releaseUnprocessed(lock, now);
+          reply = outcomes.released().described();
+          break;
+      }
+      // Settlements are acknowledged at once (they commit at the end of this turn): a crash in between can
+      // only deliver the message again, which at-least-once delivery allows. Sends wait for the commit.
+      settle(delivery, reply);
+    } catch (error) {
+      const brokerError = toBrokerError(error);
+      if (brokerError.code === 'internal') this.fail(error);
+      settle(delivery, rejectedOutcome(brokerError));
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Clean-up
+
+  private cleanupLink(link: Link): void {
+    const state = this.linkStates.get(link);
+    if (!state || state.closed) return;
+    state.closed = true;
+    state.connection.links.delete(link);
+    if (state.kind === 'receive') {
+      if (state.held) {
+        // rhea must still write the attach before the detach it answers with.
+        state.held = false;
+        releaseAttach(link);
+      }
+      state.queue.removeConsumer(state.consumer, Date.now());
+    } else if (state.kind === 'reply') {
+      for (const [key, value] of state.connection.replyLinks) if (value === link) state.connection.replyLinks.delete(key);
+    }
+  }
+
+  private cleanupConnection(connection: Connection): void {
+    const state = this.connections.get(connection);
+    if (!state) return;
+    this.connections.delete(connection);
+    state.closed = true;
+    clearTimeout(state.expiryTimer);
+    for (const link of [...state.links]) this.cleanupLink(link);
+  }
+
+  private uri(connection: ConnectionState, path: string): string {
+    return `sb://${connection.hostname}/${path.replace(/^\/+/, '')}`;
+  }
+
+  private fail(error: unknown): void {
+    this.options.log(`[servicebus] internal error: ${(error as Error)?.stack ?? String(error)}`);
+  }
+}
+
+/**
+ * rhea writes every frame with its own `socket.write`: over TLS that is one record and one system call
+ * per frame. Corking until the end of the tick sends the frames of one turn together.
+ */
+function coalesceWrites(socket: TLSSocket): void {
+  const write = socket.write.bind(socket) as (chunk: Buffer) => boolean;
+  let corked = false;
+  socket.write = ((chunk: Buffer) => {
+    if (!corked) {
+      corked = true;
+      socket.cork();
+      process.nextTick(() => {
+        corked = false;
+        socket.uncork();
+      });
+    }
+    return write(chunk);
+  }) as TLSSocket['write'];
+}
+
+function settle(delivery: Delivery, state: unknown): void {
+  if (!delivery.settled) delivery.update(true, state);
+}
+
+function acceptedOutcome(): unknown {
+  return outcomes.accepted().described();
+}
+
+function rejectedOutcome(error: BrokerError): unknown {
+  return outcomes.rejected({ error: error.toAmqp() }).described();
+}
+
+function managementError(error: BrokerError, tracking: Record<string, string>): Record<string, unknown> {
+  // The SDK needs `statusCode` (camelCase) and `error-condition` to map the error to its code.
+  return { statusCode: amqpInt(error.status), statusDescription: error.message, 'error-condition': error.condition, ...tracking };
+}
+
+function amqpInt(value: number): AmqpTyped {
+  return rhea.types.wrap_int(value);
+}
+
+function optionalString(value: unknown): string | undefined {
+  return value === undefined || value === null ? undefined : String(value);
+}

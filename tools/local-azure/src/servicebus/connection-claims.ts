@@ -1,0 +1,69 @@
+import type { Caller } from '../guard/resource-guard.js';
+
+/** A token put on `$cbs` for an audience: who the caller is, for which entity path, until when. */
+export interface Claim {
+  /** Entity path the token covers (lowercase, no slashes at the ends; empty = the whole namespace). */
+  readonly path: string;
+  /** The audience as the client sent it (`sb://host/q`). */
+  audience: string;
+  caller: Caller;
+  /** Epoch ms: the token's `exp`. */
+  expiresAt: number;
+}
+
+/**
+ * The tokens put on one connection's `$cbs` node. A link may attach to an entity when a token is put
+ * for the entity's address or an enclosing path (Service Bus scopes a token to its audience); a new
+ * token for the same audience renews the claim of every link using it.
+ */
+export class ConnectionClaims {
+  private readonly claims = new Map<string, Claim>();
+
+  /** Records a token; an existing claim for the same path is updated in place (renewal). */
+  put(path: string, audience: string, caller: Caller): Claim {
+    const expiresAt = caller.expiresOn.getTime();
+    const existing = this.claims.get(path);
+    if (existing) {
+      Object.assign(existing, { audience, caller, expiresAt });
+      return existing;
+    }
+    const claim: Claim = { path, audience, caller, expiresAt };
+    this.claims.set(path, claim);
+    return claim;
+  }
+
+  /** The unexpired claim covering `address` with the longest path, if any. */
+  find(address: string, now: number): Claim | undefined {
+    const segments = normalizePath(address).split('/');
+    for (let length = segments.length; length >= 0; length--) {
+      const claim = this.claims.get(segments.slice(0, length).join('/'));
+      if (claim && claim.expiresAt > now) return claim;
+    }
+    return undefined;
+  }
+}
+
+/**
+ * The entity path of a CBS audience: `sb://host[:port]/orders/$management` → `orders/$management`.
+ * The host and port are ignored (clients put whatever host they connected to).
+ *
+ * @returns `undefined` when the audience is not a URL.
+ */
+export function audiencePath(audience: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(audience);
+  } catch {
+    return undefined;
+  }
+  try {
+    return normalizePath(decodeURIComponent(url.pathname));
+  } catch {
+    return normalizePath(url.pathname);
+  }
+}
+
+/** Lowercase, without slashes at the ends (entity names are case-insensitive). */
+export function normalizePath(path: string): string {
+  return path.replace(/^\/+|\/+$/g, '').toLowerCase();
+}

@@ -1,0 +1,75 @@
+import type { Delivery, Sender } from 'rhea';
+import { amqpTypes, annotations, encodeMessage, lockTokenToDeliveryTag, messageStates } from './amqp-message.js';
+import type { BrokerError } from './broker-error.js';
+import type { MessageLock, ReceiveMode, SessionConsumer, StoredMessage } from './message-queue.js';
+import { creditLimit, outgoingCapacity, transmittedCount } from './rhea-internals.js';
+
+const maxUint = 0xffff_ffff;
+
+/**
+ * Encodes a message as Service Bus delivers it: the sender's message plus the broker annotations the
+ * SDK reads (sequence number, enqueued time, state, lock expiry) and the header's delivery count.
+ */
+export function encodeDelivered(message: StoredMessage, lockedUntil: number | undefined, omitBody = false): Buffer {
+  const amqp = message.amqp;
+  const state = message.scheduledAt !== undefined ? messageStates.scheduled : message.deferred ? messageStates.deferred : messageStates.active;
+  const brokerAnnotations: Record<string, unknown> = {
+    ...amqp.message_annotations,
+    [annotations.sequenceNumber]: amqpTypes.wrap_long(message.sequenceNumber),
+    [annotations.enqueuedTime]: amqpTypes.wrap_timestamp(message.enqueuedAt),
+    [annotations.messageState]: amqpTypes.wrap_int(state),
+  };
+  if (lockedUntil !== undefined) brokerAnnotations[annotations.lockedUntil] = amqpTypes.wrap_timestamp(lockedUntil);
+  if (message.deadLetterSource !== undefined) brokerAnnotations[annotations.deadLetterSource] = message.deadLetterSource;
+  // Service Bus reports the effective time to live (the entity default when the sender set none).
+  const ttl = message.expiresAt - message.enqueuedAt;
+  const headerTtl = amqp.ttl ?? (Number.isFinite(ttl) && ttl <= maxUint ? ttl : undefined);
+  return encodeMessage({
+    ...amqp,
+    message_annotations: brokerAnnotations,
+    delivery_count: message.deliveryCount,
+    ...(headerTtl !== undefined ? { ttl: headerTtl } : {}),
+    ...(omitBody ? { body: undefined } : {}),
+  });
+}
+
+/**
+ * A receiver link seen as a consumer of its queue: tracks the credit the client granted (rhea counts
+ * deliveries only when it transmits them, a tick later) and encodes deliveries with their lock token
+ * in the delivery tag.
+ */
+export class LinkConsumer implements SessionConsumer {
+  /** Deliveries handed to rhea since attach, in the link's delivery-count terms. */
+  private sent: number;
+  private tag = 0;
+
+  constructor(
+    readonly sender: Sender,
+    readonly receiveMode: ReceiveMode,
+    private readonly onDelivered: (delivery: Delivery, lock: MessageLock) => void,
+    private readonly onSessionLost: (error: BrokerError) => void,
+  ) {
+    this.sent = transmittedCount(sender);
+  }
+
+  credit(): number {
+    if (!this.sender.is_open()) return 0;
+    return Math.min(creditLimit(this.sender) - this.sent, outgoingCapacity(this.sender));
+  }
+
+  deliver(message: StoredMessage, lock: MessageLock | undefined): void {
+    const tag = lock ? lockTokenToDeliveryTag(lock.token) : Buffer.from(String(this.tag++));
+    const delivery = this.sender.send(encodeDelivered(message, lock?.lockedUntil), tag, 0);
+    this.sent++;
+    if (lock) this.onDelivered(delivery, lock);
+  }
+
+  /** The remaining credit is used up by a drain. */
+  drained(): void {
+    this.sent = Math.max(this.sent, creditLimit(this.sender));
+  }
+
+  sessionLost(error: BrokerError): void {
+    this.onSessionLost(error);
+  }
+}

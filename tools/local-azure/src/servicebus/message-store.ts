@@ -1,0 +1,228 @@
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import { openDatabase } from '../util/database.js';
+
+/** One message row: the encoded message (without broker annotations) and its broker state. */
+export interface PersistedMessage {
+  /** Store key of the queue the message is in (`queue:orders`, `subscription:events/vision`, `…#dlq`). */
+  queue: string;
+  sequenceNumber: number;
+  payload: Uint8Array;
+  enqueuedAt: number;
+  /** Epoch ms; `null` when the message never expires. */
+  expiresAt: number | null;
+  /** Epoch ms while the message is scheduled; `null` once active. */
+  scheduledAt: number | null;
+  deferred: boolean;
+  deliveryCount: number;
+  sessionId: string | null;
+  deadLetterSource: string | null;
+}
+
+/** Everything the store holds, as read at start-up. */
+export interface StoreContents {
+  messages: PersistedMessage[];
+  /** Last sequence number per entity store key. */
+  sequences: Map<string, number>;
+  sessionStates: { queue: string; sessionId: string; state: Uint8Array }[];
+  duplicates: { entity: string; messageId: string; expiresAt: number }[];
+}
+
+type PendingWrite = { kind: 'put'; row: () => PersistedMessage } | { kind: 'delete'; queue: string; sequenceNumber: number };
+
+const defaults = {
+  /** How often expired duplicate-detection rows are pruned from disk. */
+  duplicatePruneIntervalInMs: 60_000,
+};
+
+/**
+ * The Service Bus message store: SQLite in WAL mode with `synchronous=NORMAL`, so a committed write
+ * survives `kill -9` of the broker. Writes are grouped per event-loop turn into one transaction
+ * ("group commit"); `afterCommit` callbacks run once the transaction holding everything written so far
+ * is committed — the broker acknowledges sends and settlements from there.
+ */
+export class MessageStore {
+  private readonly db: DatabaseSync;
+  private readonly statements: Record<'putMessage' | 'deleteMessage' | 'putSequence' | 'putSessionState' | 'deleteSessionState' | 'putDuplicate' | 'deleteMessagesOf', StatementSync>;
+  private pending = new Map<string, PendingWrite>();
+  private sequences = new Map<string, number>();
+  private sessionStates = new Map<string, { queue: string; sessionId: string; state: Uint8Array | null }>();
+  private duplicates: { entity: string; messageId: string; expiresAt: number }[] = [];
+  private purges: string[] = [];
+  private callbacks: ((error?: Error) => void)[] = [];
+  private scheduled = false;
+  private closed = false;
+  private lastDuplicatePrune = 0;
+
+  constructor(path: string) {
+    this.db = openDatabase(path);
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS messages (
+        queue TEXT NOT NULL, seq INTEGER NOT NULL, payload BLOB NOT NULL, enqueued_at INTEGER NOT NULL,
+        expires_at INTEGER, scheduled_at INTEGER, deferred INTEGER NOT NULL, delivery_count INTEGER NOT NULL,
+        session_id TEXT, dead_letter_source TEXT, PRIMARY KEY (queue, seq));
+      CREATE TABLE IF NOT EXISTS sequences (entity TEXT PRIMARY KEY, last INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS session_states (queue TEXT NOT NULL, session_id TEXT NOT NULL, state BLOB NOT NULL, PRIMARY KEY (queue, session_id));
+      CREATE TABLE IF NOT EXISTS duplicates (entity TEXT NOT NULL, message_id TEXT NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY (entity, message_id));
+    `);
+    this.statements = {
+      putMessage: this.db.prepare('INSERT OR REPLACE INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+      deleteMessage: this.db.prepare('DELETE FROM messages WHERE queue = ? AND seq = ?'),
+      deleteMessagesOf: this.db.prepare('DELETE FROM messages WHERE queue = ?'),
+      putSequence: this.db.prepare('INSERT OR REPLACE INTO sequences VALUES (?, ?)'),
+      putSessionState: this.db.prepare('INSERT OR REPLACE INTO session_states VALUES (?, ?, ?)'),
+      deleteSessionState: this.db.prepare('DELETE FROM session_states WHERE queue = ? AND session_id = ?'),
+      putDuplicate: this.db.prepare('INSERT OR REPLACE INTO duplicates VALUES (?, ?, ?)'),
+    };
+  }
+
+  /** Reads everything (once, at start-up); expired duplicate-detection entries are dropped. */
+  load(now: number): StoreContents {
+    this.db.prepare('DELETE FROM duplicates WHERE expires_at < ?').run(now);
+    const rows = this.db.prepare('SELECT * FROM messages ORDER BY queue, seq').all() as unknown as MessageRow[];
+    return {
+      messages: rows.map((row) => ({
+        queue: row.queue,
+        sequenceNumber: row.seq,
+        payload: row.payload,
+        enqueuedAt: row.enqueued_at,
+        expiresAt: row.expires_at,
+        scheduledAt: row.scheduled_at,
+        deferred: row.deferred === 1,
+        deliveryCount: row.delivery_count,
+        sessionId: row.session_id,
+        deadLetterSource: row.dead_letter_source,
+      })),
+      sequences: new Map(
+        (this.db.prepare('SELECT entity, last FROM sequences').all() as unknown as { entity: string; last: number }[]).map((r) => [r.entity, r.last]),
+      ),
+      sessionStates: (this.db.prepare('SELECT queue, session_id, state FROM session_states').all() as unknown as { queue: string; session_id: string; state: Uint8Array }[]).map(
+        (r) => ({ queue: r.queue, sessionId: r.session_id, state: r.state }),
+      ),
+      duplicates: (this.db.prepare('SELECT entity, message_id, expires_at FROM duplicates').all() as unknown as { entity: string; message_id: string; expires_at: number }[]).map(
+        (r) => ({ entity: r.entity, messageId: r.message_id, expiresAt: r.expires_at }),
+      ),
+    };
+  }
+
+  /** Writes a message's current state at the next commit (`row` is read then, so later changes coalesce). */
+  putMessage(queue: string, sequenceNumber: number, row: () => PersistedMessage): void {
+    this.pending.set(messageKey(queue, sequenceNumber), { kind: 'put', row });
+    this.schedule();
+  }
+
+  deleteMessage(queue: string, sequenceNumber: number): void {
+    this.pending.set(messageKey(queue, sequenceNumber), { kind: 'delete', queue, sequenceNumber });
+    this.schedule();
+  }
+
+  /** Deletes every message of a queue (operator purge), before the pending writes of this turn. */
+  purgeQueue(queue: string): void {
+    for (const [key, write] of this.pending) if (key.startsWith(`${queue}\u0000`) && write.kind === 'put') this.pending.delete(key);
+    this.purges.push(queue);
+    this.schedule();
+  }
+
+  putSequence(entity: string, last: number): void {
+    this.sequences.set(entity, last);
+    this.schedule();
+  }
+
+  putSessionState(queue: string, sessionId: string, state: Uint8Array | null): void {
+    this.sessionStates.set(`${queue}\u0000${sessionId}`, { queue, sessionId, state });
+    this.schedule();
+  }
+
+  putDuplicate(entity: string, messageId: string, expiresAt: number): void {
+    this.duplicates.push({ entity, messageId, expiresAt });
+    this.schedule();
+  }
+
+  /** Runs `callback` once everything written so far is committed (or the commit failed). */
+  afterCommit(callback: (error?: Error) => void): void {
+    this.callbacks.push(callback);
+    this.schedule();
+  }
+
+  /** Commits pending writes now (used at stop). */
+  flush(): void {
+    this.scheduled = false;
+    if (this.closed) return;
+    const pending = this.pending;
+    const sequences = this.sequences;
+    const sessionStates = this.sessionStates;
+    const duplicates = this.duplicates;
+    const purges = this.purges;
+    const callbacks = this.callbacks;
+    this.pending = new Map();
+    this.sequences = new Map();
+    this.sessionStates = new Map();
+    this.duplicates = [];
+    this.purges = [];
+    this.callbacks = [];
+    let failure: Error | undefined;
+    try {
+      this.db.exec('BEGIN');
+      try {
+        const s = this.statements;
+        for (const queue of purges) s.deleteMessagesOf.run(queue);
+        for (const write of pending.values()) {
+          if (write.kind === 'delete') {
+            s.deleteMessage.run(write.queue, write.sequenceNumber);
+            continue;
+          }
+          const r = write.row();
+          s.putMessage.run(r.queue, r.sequenceNumber, r.payload, r.enqueuedAt, r.expiresAt, r.scheduledAt, r.deferred ? 1 : 0, r.deliveryCount, r.sessionId, r.deadLetterSource);
+        }
+        for (const [entity, last] of sequences) s.putSequence.run(entity, last);
+        for (const { queue, sessionId, state } of sessionStates.values()) {
+          if (state === null) s.deleteSessionState.run(queue, sessionId);
+          else s.putSessionState.run(queue, sessionId, state);
+        }
+        for (const { entity, messageId, expiresAt } of duplicates) s.putDuplicate.run(entity, messageId, expiresAt);
+        const now = Date.now();
+        if (now - this.lastDuplicatePrune > defaults.duplicatePruneIntervalInMs) {
+          this.lastDuplicatePrune = now;
+          this.db.prepare('DELETE FROM duplicates WHERE expires_at < ?').run(now);
+        }
+        this.db.exec('COMMIT');
+      } catch (error) {
+        this.db.exec('ROLLBACK');
+        throw error;
+      }
+    } catch (error) {
+      failure = error as Error;
+    }
+    for (const callback of callbacks) callback(failure);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.flush();
+    this.closed = true;
+    this.db.close();
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.closed) return;
+    this.scheduled = true;
+    // After the I/O callbacks of this turn: everything that arrived together commits together.
+    setImmediate(() => this.flush());
+  }
+}
+
+function messageKey(queue: string, sequenceNumber: number): string {
+  return `${queue}\u0000${sequenceNumber}`;
+}
+
+interface MessageRow {
+  queue: string;
+  seq: number;
+  payload: Uint8Array;
+  enqueued_at: number;
+  expires_at: number | null;
+  scheduled_at: number | null;
+  deferred: number;
+  delivery_count: number;
+  session_id: string | null;
+  dead_letter_source: string | null;
+}

@@ -1,0 +1,109 @@
+import { compileSqlAction, compileSqlFilter, SqlSyntaxError, type FilterInput } from './sql-filter.js';
+
+const message = (user: Record<string, unknown>, system: FilterInput['system'] = {}): FilterInput => ({ system, user });
+
+describe('compileSqlFilter', () => {
+  describe('when comparing', () => {
+    it.each([
+      ["color = 'red'", { color: 'red' }, true],
+      ["color = 'red'", { color: 'blue' }, false],
+      ["color <> 'red'", { color: 'blue' }, true],
+      ["color != 'red'", { color: 'red' }, false],
+      ['quantity > 5', { quantity: 6 }, true],
+      ['quantity >= 5.5', { quantity: 5.5 }, true],
+      ['quantity < -1', { quantity: -2 }, true],
+      ['quantity <= 2 * 3 - 1', { quantity: 5 }, true],
+      ['quantity % 2 = 0', { quantity: 4 }, true],
+      ["name < 'b'", { name: 'alpha' }, true],
+      ['flag = TRUE', { flag: true }, true],
+      ['1 = 1', {}, true],
+      ['1 = 0', {}, false],
+    ])('evaluates %s', (expression, user, expected) => {
+      expect(compileSqlFilter(expression).matches(message(user))).toBe(expected);
+    });
+  });
+
+  describe('when a property is missing or has another type (SQL unknown)', () => {
+    it.each([
+      ["color = 'red'", {}],
+      ["color <> 'red'", {}],
+      ['quantity > 5', { quantity: '7' }],
+      ["NOT color = 'red'", {}],
+      ['quantity / 0 = 1', { quantity: 1 }],
+    ])('does not match %s', (expression, user) => {
+      expect(compileSqlFilter(expression).matches(message(user))).toBe(false);
+    });
+
+    it('lets OR succeed when one side is true and AND fail when one side is false', () => {
+      expect(compileSqlFilter("missing = 1 OR color = 'red'").matches(message({ color: 'red' }))).toBe(true);
+      expect(compileSqlFilter("missing = 1 AND color = 'red'").matches(message({ color: 'red' }))).toBe(false);
+    });
+  });
+
+  it('tests presence with IS [NOT] NULL and EXISTS', () => {
+    expect(compileSqlFilter('region IS NULL').matches(message({}))).toBe(true);
+    expect(compileSqlFilter('region IS NOT NULL').matches(message({ region: 'eu' }))).toBe(true);
+    expect(compileSqlFilter('EXISTS(region)').matches(message({ region: 'eu' }))).toBe(true);
+    expect(compileSqlFilter('NOT EXISTS(region)').matches(message({}))).toBe(true);
+  });
+
+  it('matches LIKE patterns with %, _ and ESCAPE', () => {
+    const like = (pattern: string, value: string): boolean => compileSqlFilter(`v LIKE ${pattern}`).matches(message({ v: value }));
+    expect(like("'order.%'", 'order.created')).toBe(true);
+    expect(like("'order._'", 'order.x')).toBe(true);
+    expect(like("'order._'", 'order.xy')).toBe(false);
+    expect(like("'100!%' ESCAPE '!'", '100%')).toBe(true);
+    expect(like("'100!%' ESCAPE '!'", '1000')).toBe(false);
+    expect(compileSqlFilter("v NOT LIKE 'a%'").matches(message({ v: 'banana' }))).toBe(true);
+  });
+
+  it('matches IN and NOT IN lists', () => {
+    expect(compileSqlFilter("color IN ('red', 'green')").matches(message({ color: 'green' }))).toBe(true);
+    expect(compileSqlFilter('size IN (-1, 2)').matches(message({ size: -1 }))).toBe(true);
+    expect(compileSqlFilter("color NOT IN ('red')").matches(message({ color: 'blue' }))).toBe(true);
+  });
+
+  it('reads system properties (sys.Label and its alias sys.Subject) and qualified or bracketed user properties', () => {
+    const input = message({ 'my prop': 'x', color: 'red' }, { Label: 'order.created', MessageId: 'm-1', SessionId: 's' });
+    expect(compileSqlFilter("sys.Label = 'order.created' AND sys.Subject = 'order.created'").matches(input)).toBe(true);
+    expect(compileSqlFilter("sys.MessageId = 'm-1' AND sys.SessionId = 's'").matches(input)).toBe(true);
+    expect(compileSqlFilter("[my prop] = 'x' AND user.color = 'red' AND COLOR = 'red'").matches(input)).toBe(true);
+  });
+
+  it('respects precedence and parentheses', () => {
+    expect(compileSqlFilter('a = 1 OR b = 1 AND c = 1').matches(message({ a: 1, b: 0, c: 0 }))).toBe(true);
+    expect(compileSqlFilter('(a = 1 OR b = 1) AND c = 1').matches(message({ a: 1, b: 0, c: 0 }))).toBe(false);
+  });
+
+  it('unescapes doubled quotes in string literals', () => {
+    expect(compileSqlFilter("name = 'O''Brien'").matches(message({ name: "O'Brien" }))).toBe(true);
+  });
+
+  describe('when the expression is invalid', () => {
+    it.each([
+      ["color = 'red", /character 9: string literal is not closed/],
+      ['color = ', /expected a value but found the end/],
+      ['color = 1 1', /unexpected 1 after the end/],
+      ['sys.Colour = 1', /sys\.Colour is not a supported system property/],
+      ['color # 1', /unexpected character "#"/],
+      ["v LIKE 'a' ESCAPE 'ab'", /ESCAPE takes exactly one character/],
+      ['x NOT = 1', /expected LIKE or IN after NOT/],
+    ])('refuses %s, saying where and why', (expression, message) => {
+      expect(() => compileSqlFilter(expression)).toThrow(SqlSyntaxError);
+      expect(() => compileSqlFilter(expression)).toThrow(message);
+    });
+  });
+});
+
+describe('compileSqlAction', () => {
+  it('sets and removes application properties, evaluating expressions on the message', () => {
+    const action = compileSqlAction("SET stamped = 'yes'; SET doubled = quantity * 2; REMOVE secret");
+    expect(action.apply(message({ quantity: 4, secret: 'x', kept: true }))).toEqual({ quantity: 4, kept: true, stamped: 'yes', doubled: 8 });
+  });
+
+  it('refuses setting system properties and statements other than SET and REMOVE', () => {
+    expect(() => compileSqlAction("SET sys.Label = 'x'")).toThrow(/only SET or REMOVE application properties/);
+    expect(() => compileSqlAction('DELETE x')).toThrow(/expected SET or REMOVE/);
+    expect(() => compileSqlAction('SET a = 1 SET b = 2')).toThrow(/expected ; between statements/);
+  });
+});

@@ -1,0 +1,145 @@
+import type { ServiceBusClient } from '@azure/service-bus';
+import rhea from 'rhea';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { AdminClient } from '../../src/cli/admin-client.js';
+import { LocalAzureHome } from '../../src/home.js';
+import type { ServiceBusStatus } from '../../src/servicebus/admin-routes.js';
+import { eventually, receiveExactly, startServiceBus, type TestServiceBus } from './support.js';
+
+// The transport: many connections, both loopback families, SASL mechanisms, heartbeats, bad input.
+describe('Service Bus connections', () => {
+  let bus: TestServiceBus;
+  let port: number;
+
+  beforeAll(async () => {
+    bus = await startServiceBus();
+    bus.grantDataOwner();
+    port = Number(bus.env.SERVICEBUS_FULLY_QUALIFIED_NAMESPACE!.split(':')[1]);
+  });
+  afterAll(() => bus.stop());
+
+  const status = (): Promise<ServiceBusStatus> => new AdminClient(new LocalAzureHome(bus.test.home)).call<ServiceBusStatus>('GET', '/servicebus');
+
+  it('serves 200 clients at once, each on its own connection', async () => {
+    const clients: ServiceBusClient[] = Array.from({ length: 200 }, () => bus.client());
+    await Promise.all(clients.map((client, i) => client.createSender('plain').sendMessages({ body: i, messageId: `client-${i}` })));
+    expect((await status()).connections).toBeGreaterThanOrEqual(200);
+    const received = await receiveExactly(bus.client().createReceiver('plain', { receiveMode: 'receiveAndDelete' }), 200, 10_000);
+    expect(new Set(received.map((m) => m.messageId)).size).toBe(200);
+    await Promise.all(clients.map((client) => client.close()));
+    await eventually(async () => ((await status()).connections <= 2 ? true : undefined), 5000, 'the connections to close');
+  }, 30_000);
+
+  it.each([
+    ['IPv4', '127.0.0.1'],
+    ['IPv6', '::1'],
+  ])('answers on %s loopback with SASL offering ANONYMOUS and MSSBCBS', async (_family, host) => {
+    const socket = await openTls(host, port);
+    socket.write(Buffer.from([0x41, 0x4d, 0x51, 0x50, 3, 1, 0, 0])); // "AMQP" SASL header
+    const reply = await readAtLeast(socket, 40);
+    expect(reply.subarray(0, 8)).toEqual(Buffer.from([0x41, 0x4d, 0x51, 0x50, 3, 1, 0, 0]));
+    expect(reply.toString('latin1')).toContain('ANONYMOUS');
+    expect(reply.toString('latin1')).toContain('MSSBCBS');
+    socket.destroy();
+  });
+
+  it('opens a connection authenticated with SASL MSSBCBS (as .NET clients do) and sends heartbeats', async () => {
+    const container = rhea.create_container();
+    const connection = container.connect({
+      host: 'localhost',
+      port,
+      transport: 'tls',
+      servername: 'localhost',
+      reconnect: false,
+      // Ask for a frame every 250 ms at the latest: the broker must send empty frames when idle.
+      idle_time_out: 500,
+      sasl_mechanisms: { MSSBCBS: () => ({ start: (callback: (error: unknown, response: Buffer) => void) => callback(undefined, Buffer.alloc(0)) }) },
+    } as unknown as Parameters<typeof container.connect>[0]);
+    await new Promise<void>((resolve, reject) => {
+      connection.once('connection_open', () => resolve());
+      connection.once('disconnected', (context: { error?: Error }) => reject(context.error ?? new Error('disconnected')));
+    });
+    const socket = (connection as unknown as { socket: TLSSocket }).socket;
+    const heartbeats = await new Promise<number>((resolve) => {
+      let count = 0;
+      const onData = (data: Buffer): void => {
+        if (data.equals(Buffer.from([0, 0, 0, 8, 2, 0, 0, 0])) && ++count === 3) {
+          socket.off('data', onData);
+          resolve(count);
+        }
+      };
+      socket.on('data', onData);
+    });
+    expect(heartbeats).toBe(3);
+    expect(connection.is_open()).toBe(true);
+    connection.close();
+  });
+
+  it('closes a connection that sends a malformed frame and keeps serving the others', async () => {
+    const socket = await openTls('127.0.0.1', port);
+    socket.write(Buffer.from([0x41, 0x4d, 0x51, 0x50, 0, 1, 0, 0])); // AMQP header without SASL
+    socket.write(Buffer.concat([Buffer.from([0, 0, 0, 16, 2, 0, 0, 0]), Buffer.alloc(8, 0xff)]));
+    await closed(socket);
+    await stillServing();
+  });
+
+  it('closes a connection that sends frames out of order (attach before open and begin)', async () => {
+    const socket = await openTls('127.0.0.1', port);
+    socket.write(Buffer.from([0x41, 0x4d, 0x51, 0x50, 0, 1, 0, 0]));
+    const types = rhea.types as unknown as { Writer: new () => { write(value: unknown): void; toBuffer(): Buffer } };
+    const writer = new types.Writer();
+    writer.write(rhea.types.described(rhea.types.wrap_ulong(0x12), rhea.types.wrap_list(['rogue-link', 0, false])));
+    const body = writer.toBuffer();
+    const header = Buffer.from([0, 0, 0, 0, 2, 0, 0, 0]);
+    header.writeUInt32BE(8 + body.length);
+    socket.write(Buffer.concat([header, body]));
+    await closed(socket);
+    await stillServing();
+  });
+
+  it('refuses a TLS client that does not trust the local CA, without affecting others', async () => {
+    const error = await new Promise<Error>((resolve) => {
+      const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', ca: [] });
+      socket.once('error', resolve);
+    });
+    expect((error as NodeJS.ErrnoException).code).toMatch(/CERT|SELF_SIGNED|UNABLE/);
+    await stillServing();
+  });
+
+  async function stillServing(): Promise<void> {
+    const client = bus.client();
+    await client.createSender('plain').sendMessages({ body: 'still here' });
+    const [message] = await receiveExactly(client.createReceiver('plain', { receiveMode: 'receiveAndDelete' }), 1);
+    expect(message!.body).toBe('still here');
+  }
+});
+
+function openTls(host: string, port: number): Promise<TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ host, port, servername: 'localhost' }, () => resolve(socket));
+    socket.once('error', reject);
+  });
+}
+
+function readAtLeast(socket: TLSSocket, bytes: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    let buffer = Buffer.alloc(0);
+    const onData = (chunk: Buffer): void => {
+      buffer = Buffer.concat([buffer, chunk]);
+      if (buffer.length >= bytes) {
+        socket.off('data', onData);
+        resolve(buffer);
+      }
+    };
+    socket.on('data', onData);
+    socket.once('close', () => reject(new Error(`connection closed after ${buffer.length} bytes`)));
+  });
+}
+
+function closed(socket: TLSSocket): Promise<void> {
+  return new Promise((resolve) => {
+    if (socket.closed) return resolve();
+    socket.resume();
+    socket.once('close', () => resolve());
+  });
+}

@@ -1,0 +1,102 @@
+import { ManagedIdentityCredential } from '@azure/identity';
+import { ServiceBusClient } from '@azure/service-bus';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { trustCa } from '../../src/testing/index.js';
+import { ChildAzure, freePorts } from './child-azure.js';
+import { receiveExactly, testTopologyFile } from './support.js';
+
+// The broker runs in a child process (the CLI from source) so the test can SIGKILL it mid-send.
+describe('Service Bus durability', () => {
+  const home = mkdtempSync(join(tmpdir(), 'local-azure-durability-'));
+  let child: ChildAzure;
+  let client: ServiceBusClient;
+  const exported: string[] = [];
+
+  beforeAll(async () => {
+    const [identity, login, management, serviceBus] = await freePorts(4);
+    child = new ChildAzure(home, {
+      network: { ports: { identity, login, management, serviceBus } },
+      resources: { serviceBus: { topologyFile: testTopologyFile } },
+    });
+    await child.start();
+    const granted = await child.run(['role', 'assignment', 'create', '--assignee', 'id-keyless', '--role', 'Azure Service Bus Data Owner', '--scope', 'serviceBus']);
+    expect(granted).toMatchObject({ code: 0 });
+    const env = child.hostEnv('gateway');
+    for (const [key, value] of Object.entries(env)) {
+      process.env[key] = value;
+      exported.push(key);
+    }
+    trustCa(readFileSync(env.NODE_EXTRA_CA_CERTS!, 'utf8'));
+    // Sends in flight when the broker dies end with the SDK's operation timeout: keep it short.
+    client = new ServiceBusClient(env.SERVICEBUS_FULLY_QUALIFIED_NAMESPACE!, new ManagedIdentityCredential({ clientId: env.AZURE_CLIENT_ID! }), {
+      retryOptions: { maxRetries: 0, retryDelayInMs: 100, timeoutInMs: 2000 },
+    });
+  }, 30_000);
+
+  afterAll(async () => {
+    await client?.close();
+    await child?.kill('SIGTERM');
+    for (const key of exported) delete process.env[key];
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  it('delivers every send the SDK acknowledged across a SIGKILL and restart, and releases locks on restart', async () => {
+    await client.createSender('orders').sendMessages({ body: 'locked when the broker dies', messageId: 'locked' });
+    const lockHolder = client.createReceiver('orders', { maxAutoLockRenewalDurationInMs: 0 });
+    const [locked] = await receiveExactly(lockHolder, 1);
+
+    const total = 400;
+    const producers = 4;
+    const killAfter = 120;
+    const acknowledged = new Set<string>();
+    let restart: Promise<void> | undefined;
+    let failedAttempts = 0;
+    const deadline = Date.now() + 40_000;
+    // Each producer sends its share one message at a time and retries what fails, like a service would.
+    await Promise.all(
+      Array.from({ length: producers }, async (_, producer) => {
+        const sender = client.createSender('plain');
+        for (let i = producer; i < total; i += producers) {
+          const id = `m-${i}`;
+          for (;;) {
+            if (Date.now() > deadline) throw new Error(`${acknowledged.size} of ${total} sends acknowledged before the deadline`);
+            try {
+              await sender.sendMessages({ body: i, messageId: id });
+              acknowledged.add(id);
+              break;
+            } catch {
+              failedAttempts++;
+              await new Promise((resolve) => setTimeout(resolve, 20)); // the producer's own back-off
+            }
+          }
+          // Kill while the other producers have sends in flight, then start again on the same ports and home.
+          if (acknowledged.size >= killAfter && !restart) restart = child.kill('SIGKILL').then(() => child.start());
+        }
+      }),
+    );
+    await restart;
+    expect(failedAttempts).toBeGreaterThan(0);
+    expect(acknowledged.size).toBe(total);
+
+    const receiver = client.createReceiver('plain', { receiveMode: 'receiveAndDelete' });
+    const received = new Map<string, number[]>();
+    const receiveDeadline = Date.now() + 15_000;
+    while ([...acknowledged].some((id) => !received.has(id)) && Date.now() < receiveDeadline) {
+      for (const message of await receiver.receiveMessages(100, { maxWaitTimeInMs: 1000 })) {
+        received.set(String(message.messageId), [...(received.get(String(message.messageId)) ?? []), message.sequenceNumber!.toNumber()]);
+      }
+    }
+    const lost = [...acknowledged].filter((id) => !received.has(id));
+    expect(lost).toEqual([]);
+    // Sequence numbers continue after the restart: none is handed out twice.
+    const sequenceNumbers = [...received.values()].flat();
+    expect(new Set(sequenceNumbers).size).toBe(sequenceNumbers.length);
+
+    // The lock held when the broker died is gone: the message is back at once (its lock would last 5 s).
+    const [again] = await receiveExactly(client.createReceiver('orders'), 1, 3000);
+    expect(again).toMatchObject({ messageId: 'locked' });
+    expect(again!.lockToken).not.toBe(locked!.lockToken);
+  }, 60_000);
+});

@@ -1,0 +1,118 @@
+import type { ServiceBusClient } from '@azure/service-bus';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AdminClient, AdminClientError } from '../../src/cli/admin-client.js';
+import { LocalAzureHome } from '../../src/home.js';
+import type { EntityRow, MessageRow } from '../../src/servicebus/admin-routes.js';
+import { ChildAzure } from './child-azure.js';
+import { adminPeek, receiveExactly, startServiceBus, type TestServiceBus } from './support.js';
+
+// The operator view: the admin API routes and the `servicebus …` CLI commands (run from source).
+describe('Service Bus operator view', () => {
+  let bus: TestServiceBus;
+  let client: ServiceBusClient;
+  let admin: AdminClient;
+  let cli: ChildAzure;
+
+  beforeAll(async () => {
+    bus = await startServiceBus();
+    bus.grantDataOwner();
+    client = bus.client();
+    admin = new AdminClient(new LocalAzureHome(bus.test.home));
+    cli = new ChildAzure(bus.test.home, {});
+    const sender = client.createSender('orders');
+    await sender.sendMessages([
+      { body: 'active one', messageId: 'a-1', subject: 'order.created' },
+      { body: 'to dead-letter', messageId: 'd-1' },
+      { body: 'to dead-letter too', messageId: 'd-2' },
+    ]);
+    await sender.scheduleMessages({ body: 'later', messageId: 's-1' }, new Date(Date.now() + 3_600_000));
+    const receiver = client.createReceiver('orders');
+    const received = await receiveExactly(receiver, 3);
+    await receiver.abandonMessage(received[0]!);
+    await receiver.deadLetterMessage(received[1]!, { deadLetterReason: 'Broken', deadLetterErrorDescription: 'cannot parse' });
+    await receiver.deadLetterMessage(received[2]!, { deadLetterReason: 'Broken', deadLetterErrorDescription: 'cannot parse' });
+  });
+  afterAll(() => bus.stop());
+
+  it('lists entities with active, scheduled and dead-letter counts', async () => {
+    const rows = await admin.call<EntityRow[]>('GET', '/servicebus/entities');
+    expect(rows.find((row) => row.name === 'orders')).toMatchObject({
+      type: 'queue',
+      active: 1,
+      scheduled: 1,
+      deadLetter: 2,
+      properties: { lockDuration: 'PT5S', maxDeliveryCount: 3, deadLetteringOnMessageExpiration: true },
+    });
+    expect(rows.find((row) => row.name === 'events')).toMatchObject({ type: 'topic', properties: { subscriptions: 5 } });
+    expect(rows.find((row) => row.name === 'events/Subscriptions/red-bulk')).toMatchObject({
+      type: 'subscription',
+      properties: { rules: ["red-and-many: Sql color = 'red' AND quantity > 5"] },
+    });
+  });
+
+  it('prints the entity list as a table and the namespace as JSON from the CLI', async () => {
+    const table = await cli.run(['servicebus', 'entity', 'list']);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/^Name\s+Type\s+Active\s+Scheduled\s+Deferred\s+Locked\s+Dead Letter/m);
+    expect(table.stdout).toMatch(/^orders\s+queue\s+1\s+1\s+0\s+0\s+2\s*$/m);
+    const show = await cli.run(['servicebus', 'show', '--output', 'json']);
+    expect(JSON.parse(show.stdout)).toMatchObject({
+      fullyQualifiedNamespace: bus.env.SERVICEBUS_FULLY_QUALIFIED_NAMESPACE,
+      resourceId: bus.env.SERVICEBUS_NAMESPACE_RESOURCE_ID,
+      maxMessageSizeInBytes: 262_144,
+      queues: 9,
+    });
+  });
+
+  it('peeks active and dead-lettered messages without locking them', async () => {
+    const peeked = await cli.run(['servicebus', 'peek', 'orders', '--dlq', '--output', 'json']);
+    expect(peeked.code).toBe(0);
+    expect(JSON.parse(peeked.stdout)).toEqual([
+      expect.objectContaining({ messageId: 'd-1', body: '"to dead-letter"', deadLetterReason: 'Broken', deadLetterErrorDescription: 'cannot parse' }),
+      expect.objectContaining({ messageId: 'd-2', deadLetterReason: 'Broken' }),
+    ]);
+    const active = await adminPeek(bus, 'orders');
+    expect(active.map((m: MessageRow) => [m.messageId, m.state, m.deliveryCount])).toEqual([
+      ['a-1', 'active', 1],
+      ['s-1', 'scheduled', 0],
+    ]);
+  });
+
+  it('resubmits dead-lettered messages to their entity without their dead-letter reason', async () => {
+    const result = await cli.run(['servicebus', 'resubmit', 'orders', '--output', 'json']);
+    expect(JSON.parse(result.stdout)).toEqual({ entity: 'orders', resubmitted: 2, kept: 0 });
+    const receiver = client.createReceiver('orders', { receiveMode: 'receiveAndDelete' });
+    const received = await receiveExactly(receiver, 3);
+    expect(received.map((m) => [m.messageId, m.deadLetterReason])).toEqual([
+      ['a-1', undefined],
+      ['d-1', undefined],
+      ['d-2', undefined],
+    ]);
+    expect(await adminPeek(bus, 'orders', { deadLetter: true })).toEqual([]);
+  });
+
+  it('purges an entity', async () => {
+    const result = await cli.run(['servicebus', 'purge', 'orders', '--output', 'json']);
+    expect(JSON.parse(result.stdout)).toEqual({ entity: 'orders', purged: 1 });
+    expect(await adminPeek(bus, 'orders')).toEqual([]);
+  });
+
+  it('names unknown entities clearly', async () => {
+    const result = await cli.run(['servicebus', 'peek', 'nope']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/\(MessagingEntityNotFound\) No queue or subscription "nope"/);
+    await expect(admin.call('GET', '/servicebus/entities/events/missing/messages')).rejects.toBeInstanceOf(AdminClientError);
+  });
+
+  it('refuses to start with an invalid topology named by LOCAL_AZURE_SERVICEBUS_CONFIG, naming entity and field', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'local-azure-bad-topology-'));
+    const topology = join(home, 'bad-topology.json');
+    writeFileSync(topology, JSON.stringify({ UserConfig: { Namespaces: [{ Name: 'ns', Queues: [{ Name: 'orders', Properties: { MaxDeliveryCount: 'three' } }] }] } }));
+    const result = await new ChildAzure(home, {}).run(['start'], { LOCAL_AZURE_SERVICEBUS_CONFIG: topology });
+    rmSync(home, { recursive: true, force: true });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(`${topology}: Queues[0] "orders".Properties.MaxDeliveryCount: Invalid input: expected number, received string`);
+  });
+});

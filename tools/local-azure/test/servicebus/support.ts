@@ -1,0 +1,128 @@
+import { ManagedIdentityCredential } from '@azure/identity';
+import { ServiceBusClient, type ServiceBusClientOptions, type ServiceBusReceivedMessage } from '@azure/service-bus';
+import { fileURLToPath } from 'node:url';
+import { AdminClient } from '../../src/cli/admin-client.js';
+import type { LocalAzureConfigInput } from '../../src/config/local-azure-config.js';
+import { LocalAzureHome } from '../../src/home.js';
+import type { MessageRow } from '../../src/servicebus/admin-routes.js';
+import { findRole } from '../../src/rbac/built-in-roles.js';
+import { serviceBusDataPlane } from '../../src/servicebus/service-bus-data-plane.js';
+import { startTestAzure, type TestAzure } from '../../src/testing/index.js';
+
+/** The entities the Service Bus tests use (each test file uses its own entities where they could interfere). */
+export const testTopologyFile = fileURLToPath(new URL('./fixtures/test-topology.json', import.meta.url));
+
+/** Short SDK retries, so a missing reply shows up in seconds instead of behind 60-second defaults. */
+export const shortRetries: ServiceBusClientOptions = { retryOptions: { maxRetries: 0, retryDelayInMs: 100, timeoutInMs: 5000 } };
+
+/** A local Azure with the Service Bus data plane, entered as one host, and a real SDK client factory. */
+export interface TestServiceBus {
+  test: TestAzure;
+  env: Record<string, string>;
+  credential: ManagedIdentityCredential;
+  /** Principal (object) id of the host's identity. */
+  principalId: string;
+  /** A new client (one AMQP connection) with short retries; closed by `stop`. */
+  client(options?: ServiceBusClientOptions): ServiceBusClient;
+  /** Gives the host's identity Azure Service Bus Data Owner on the namespace. */
+  grantDataOwner(): void;
+  stop(): Promise<void>;
+}
+
+/** Options of {@link startServiceBus}. */
+export interface StartServiceBusOptions {
+  /** Host whose identity the test uses. Default: gateway. */
+  host?: string;
+  /** Topology file; `null` for the local Azure's default (the project's infra/servicebus-topology.json). Default: the test topology. */
+  topologyFile?: string | null;
+  config?: LocalAzureConfigInput;
+  /** Existing home (restart tests). */
+  home?: string;
+}
+
+export async function startServiceBus(options: StartServiceBusOptions = {}): Promise<TestServiceBus> {
+  const config = options.config ?? {};
+  const test = await startTestAzure({
+    dataPlanes: [serviceBusDataPlane],
+    ...(options.home ? { home: options.home } : {}),
+    config: {
+      ...config,
+      resources: {
+        ...config.resources,
+        serviceBus: {
+          ...(options.topologyFile === null ? {} : { topologyFile: options.topologyFile ?? testTopologyFile }),
+          ...config.resources?.serviceBus,
+        },
+      },
+    },
+  });
+  const env = test.enterHost(options.host ?? 'gateway');
+  const credential = new ManagedIdentityCredential({ clientId: env.AZURE_CLIENT_ID! });
+  const principalId = test.azure.directory.findIdentity(env.AZURE_CLIENT_ID!)!.principalId;
+  const clients: ServiceBusClient[] = [];
+  return {
+    test,
+    env,
+    credential,
+    principalId,
+    client(clientOptions = shortRetries) {
+      const client = new ServiceBusClient(env.SERVICEBUS_FULLY_QUALIFIED_NAMESPACE!, credential, clientOptions);
+      clients.push(client);
+      return client;
+    },
+    grantDataOwner() {
+      test.azure.roleAssignments.create({
+        principalId,
+        role: findRole('Azure Service Bus Data Owner')!,
+        scope: test.azure.directory.resourceId('serviceBus'),
+        source: 'cli',
+      });
+    },
+    async stop() {
+      await Promise.all(clients.map((client) => client.close().catch(() => undefined)));
+      await test.stop();
+    },
+  };
+}
+
+/** Polls `probe` until it returns a value other than `undefined`, or fails after `timeoutInMs`. */
+export async function eventually<T>(probe: () => T | undefined | Promise<T | undefined>, timeoutInMs = 5000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutInMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutInMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+/** The error a promise rejects with (fails the test if it resolves). */
+export async function rejectionOf(promise: Promise<unknown>): Promise<Error & { code?: string; retryable?: boolean }> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as Error & { code?: string };
+  }
+  throw new Error('expected the operation to fail, but it succeeded');
+}
+
+/** Receives until `count` messages arrived (or fails after `timeoutInMs`). */
+export async function receiveExactly(
+  receiver: { receiveMessages(n: number, options: { maxWaitTimeInMs: number }): Promise<ServiceBusReceivedMessage[]> },
+  count: number,
+  timeoutInMs = 3000,
+): Promise<ServiceBusReceivedMessage[]> {
+  const received: ServiceBusReceivedMessage[] = [];
+  const deadline = Date.now() + timeoutInMs;
+  while (received.length < count && Date.now() < deadline) {
+    received.push(...(await receiver.receiveMessages(count - received.length, { maxWaitTimeInMs: Math.max(50, deadline - Date.now()) })));
+  }
+  if (received.length < count) throw new Error(`received ${received.length} of ${count} messages within ${timeoutInMs} ms`);
+  return received;
+}
+
+/** What the operator sees of an entity's messages (admin API peek), e.g. to wait for the broker to act. */
+export function adminPeek(bus: TestServiceBus, entity: string, options: { deadLetter?: boolean } = {}): Promise<MessageRow[]> {
+  const path = entity.split('/').map(encodeURIComponent).join('/');
+  return new AdminClient(new LocalAzureHome(bus.test.home)).call<MessageRow[]>('GET', `/servicebus/entities/${path}/messages?limit=1000${options.deadLetter ? '&dlq=true' : ''}`);
+}
