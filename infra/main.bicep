@@ -142,7 +142,6 @@ module appServices 'modules/app-services.bicep' = {
     linuxFxVersion: linuxFxVersion
     identityId: identity.outputs.id
     identityClientId: identity.outputs.clientId
-    appInsightsName: monitoring.outputs.appInsightsName
     appSettings: {
       SERVICEBUS_FULLY_QUALIFIED_NAMESPACE: serviceBus.outputs.fullyQualifiedNamespace
       SERVICEBUS_NAMESPACE_RESOURCE_ID: serviceBus.outputs.id

@@ -15,29 +15,15 @@ param identityId string
 @description('Client id of that identity: AZURE_CLIENT_ID, which the auth library binds its one credential to.')
 param identityClientId string
 
-@description('Name of the Application Insights component (local auth disabled) the services send telemetry to.')
-param appInsightsName string
-
 @description('Endpoint and resource-id settings shared by every service (name → value).')
 param appSettings object
 
 param location string
 param tags object
 
-resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
-  name: appInsightsName
-}
-
-var sharedSettings = concat(
-  [
-    { name: 'AZURE_CLIENT_ID', value: identityClientId }
-    // Routing only: the ikey in it names the component and authorizes nothing, because the component refuses
-    // local auth. The services send telemetry with an Entra token of the shared identity (Monitoring Metrics
-    // Publisher). See README.md, "Telemetry without a key".
-    { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: appInsights.properties.ConnectionString }
-  ],
-  map(items(appSettings), setting => { name: setting.key, value: setting.value })
-)
+// No APPLICATIONINSIGHTS_CONNECTION_STRING yet: the services do not export to Azure Monitor, and their secret-settings
+// guard refuses any *CONNECTION_STRING* setting at boot. See README.md, "Telemetry without a key".
+var sharedSettings = concat([{ name: 'AZURE_CLIENT_ID', value: identityClientId }], map(items(appSettings), setting => { name: setting.key, value: setting.value }))
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: planName

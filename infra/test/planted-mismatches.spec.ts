@@ -181,11 +181,18 @@ describe('checkInfrastructure with planted mismatches', () => {
       expect(found(copy.check(), 'key-based-setting')).toEqual(expect.arrayContaining([expect.stringContaining('has an app setting named AZURE_OPENAI_TOKEN, a name for a credential')]));
     });
 
-    it('allows the Application Insights connection string only while the component refuses local auth', () => {
+    it('reports an App Insights connection string from a component that accepts its ikey', () => {
       copy.replace('infra/modules/monitoring.bicep', 'DisableLocalAuth: true', 'DisableLocalAuth: false');
+      copy.replace('infra/modules/app-services.bicep', "var sharedSettings = concat([{ name: 'AZURE_CLIENT_ID', value: identityClientId }]", "resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {\n  name: 'appi-${siteNameSuffix}'\n}\nvar sharedSettings = concat([{ name: 'AZURE_CLIENT_ID', value: identityClientId }, { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: appInsights.properties.ConnectionString }]");
       const problems = copy.check();
       expect(found(problems, 'local-auth-enabled')).toEqual([expect.stringContaining('Microsoft.Insights/components does not disable local (key) auth')]);
-      expect(found(problems, 'key-based-setting')).toEqual(expect.arrayContaining([expect.stringContaining('only the connection string of a component with DisableLocalAuth: true is allowed')]));
+      expect(found(problems, 'key-based-setting')).toEqual(
+        expect.arrayContaining([
+          expect.stringContaining('only the connection string of a component with DisableLocalAuth: true is allowed'),
+          // …and the services' own guard would refuse to start with it, whatever the component.
+          expect.stringContaining('has the app setting APPLICATIONINSIGHTS_CONNECTION_STRING, which the services refuse at boot'),
+        ]),
+      );
     });
 
     it('reports publishing with user name and password left on', () => {

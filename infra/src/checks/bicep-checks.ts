@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
+import { findSecretSettings } from '@keyless/auth';
 import { serviceAccess } from '@keyless/contracts';
 import { DeployTimeValue, ResourceInstance, evaluateDeployment, renderString, splitName, type EvaluatedDeployment } from '../bicep/bicep-evaluator.js';
 import { parseBicep, type BicepFile, type Expression } from '../bicep/bicep-syntax.js';
@@ -20,7 +21,6 @@ export const requiredAppSettings = [
   'OPENAI_API_VERSION',
   'AZURE_VISION_ENDPOINT',
   'AZURE_VISION_RESOURCE_ID',
-  'APPLICATIONINSIGHTS_CONNECTION_STRING',
 ] as const;
 
 /**
@@ -548,6 +548,11 @@ function checkSites(deployed: ResourceInstance[], identity: string | undefined, 
     const clientId = named.get('AZURE_CLIENT_ID');
     if (named.has('AZURE_CLIENT_ID') && !(clientId instanceof DeployTimeValue && clientId.origin?.resource === identityResource && clientId.origin?.path.join('.') === 'properties.clientId')) {
       complain('app-identity', `sets AZURE_CLIENT_ID to ${renderString(clientId)}, not to the shared identity's client id.`, "Set AZURE_CLIENT_ID to the identity's properties.clientId.");
+    }
+    // The services run @keyless/auth's secret-settings guard over their environment at boot: a setting it
+    // refuses would stop every service from starting.
+    for (const refused of findSecretSettings(Object.fromEntries([...named].map(([name, value]) => [name, renderString(value)])))) {
+      complain('key-based-setting', `has the app setting ${refused.name}, which the services refuse at boot (${refused.reason}).`, `Remove it (${refused.instead}).`);
     }
     for (const [name, value] of named) {
       if (name === 'APPLICATIONINSIGHTS_CONNECTION_STRING') {
