@@ -1,0 +1,127 @@
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * Stable codes of {@link DoctorError}.
+ * - `IdentityNotConfigured`: no `AZURE_CLIENT_ID`: the doctor does not know which identity to check.
+ * - `ArgumentInvalid`: a command-line argument the doctor does not understand.
+ * - `FileUnreadable`: `infra/access.json` or `infra/servicebus-topology.json` could not be read.
+ */
+export type DoctorErrorCode = 'IdentityNotConfigured' | 'ArgumentInvalid' | 'FileUnreadable';
+
+/** The doctor cannot run; the message names the variable, argument or file, and the fix. */
+export class DoctorError extends Error {
+  override readonly name = 'DoctorError';
+
+  constructor(
+    readonly code: DoctorErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** Type guard by name. */
+export function isDoctorError(error: unknown): error is DoctorError {
+  return error instanceof Error && error.name === 'DoctorError';
+}
+
+/** Defaults of the doctor, in one place. */
+export const doctorDefaults = {
+  /** Budget of one probe (token request or data-plane call), in ms. */
+  probeTimeoutInMs: 15_000,
+  /** Time-to-live of the diagnostics message, in ms (the queue's own default is one minute too). */
+  probeMessageTimeToLiveInMs: 60_000,
+  /** How long Azure RBAC may take to apply a new assignment, in ms (Azure documents up to about ten minutes). */
+  propagationWindowInMs: 10 * 60_000,
+} as const;
+
+/** What the doctor checks, read from a host's environment. */
+export interface DoctorOptions {
+  /** `AZURE_CLIENT_ID`: the user-assigned identity. */
+  clientId: string;
+  serviceBus?: { fullyQualifiedNamespace: string; resourceId?: string };
+  openAi?: { endpoint: string; resourceId?: string; apiVersion?: string; chatDeployment?: string; embeddingsDeployment?: string };
+  vision?: { endpoint: string; resourceId?: string };
+  /** Whether the identity endpoint and authority are the local Azure's (fix commands for its CLI are shown too). */
+  localAzure: boolean;
+  /** When role assignments were last granted (`--granted-at`): denials within the propagation window are "propagation pending". */
+  grantedAt?: Date;
+  /** Repository root (where `infra/` is). Default: from this file's place in the tree. */
+  repoRoot: string;
+  /** Budget of one probe in ms. Default: {@link doctorDefaults}.probeTimeoutInMs. */
+  probeTimeoutInMs: number;
+  /** The current time (for the propagation window). Default: `new Date()`. */
+  now: Date;
+}
+
+/** Repository root, from this file's place (`tools/doctor/src` or `tools/doctor/dist`). */
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+
+const hostEnvHint =
+  'Load the environment of a host that runs as the shared identity first: locally `set -a; . .local-azure/env/recommendation.env; set +a` ' +
+  '(with `npm run local-azure` running); in Azure, run the doctor inside an App Service (its settings are the environment).';
+
+/**
+ * Reads the doctor's options from a host's environment (the variables the services read) and its arguments.
+ * Rules:
+ * - `AZURE_CLIENT_ID` is required (the identity to check); without it a {@link DoctorError} names it and the fix.
+ * - A resource whose endpoint variable is missing is reported as "not configured", not an error.
+ * - `--granted-at <ISO time>` is when role assignments were last created; `--json` is read by the CLI.
+ *
+ * @throws {DoctorError} `IdentityNotConfigured`, `ArgumentInvalid`.
+ */
+export function readDoctorOptions(env: Readonly<Record<string, string | undefined>>, args: readonly string[] = [], now = new Date()): DoctorOptions {
+  const value = (name: string): string | undefined => env[name]?.trim() || undefined;
+  const clientId = value('AZURE_CLIENT_ID');
+  if (!clientId) {
+    throw new DoctorError('IdentityNotConfigured', `AZURE_CLIENT_ID is not set, so there is no identity to check. ${hostEnvHint}`);
+  }
+  let grantedAt: Date | undefined;
+  for (let i = 0; i < args.length; i += 1) {
+    const arg = args[i]!;
+    if (arg === '--json') continue;
+    if (arg === '--granted-at') {
+      const text = args[i + 1];
+      const date = text ? new Date(text) : undefined;
+      if (!date || Number.isNaN(date.getTime())) {
+        throw new DoctorError('ArgumentInvalid', `--granted-at needs an ISO date and time (e.g. ${now.toISOString()}), got ${JSON.stringify(text ?? '')}.`);
+      }
+      grantedAt = date;
+      i += 1;
+      continue;
+    }
+    throw new DoctorError('ArgumentInvalid', `Unknown argument ${JSON.stringify(arg)}. Usage: npm run doctor -- [--json] [--granted-at <ISO time>]`);
+  }
+  const namespace = value('SERVICEBUS_FULLY_QUALIFIED_NAMESPACE');
+  const openAiEndpoint = value('AZURE_OPENAI_ENDPOINT');
+  const visionEndpoint = value('AZURE_VISION_ENDPOINT');
+  const authority = value('AZURE_AUTHORITY_HOST');
+  const optional = <K extends string>(key: K, name: string): Partial<Record<K, string>> => {
+    const found = value(name);
+    return found ? ({ [key]: found } as Record<K, string>) : {};
+  };
+  return {
+    clientId,
+    ...(namespace ? { serviceBus: { fullyQualifiedNamespace: namespace, ...optional('resourceId', 'SERVICEBUS_NAMESPACE_RESOURCE_ID') } } : {}),
+    ...(openAiEndpoint
+      ? {
+          openAi: {
+            endpoint: openAiEndpoint,
+            ...optional('resourceId', 'AZURE_OPENAI_RESOURCE_ID'),
+            ...optional('apiVersion', 'OPENAI_API_VERSION'),
+            ...optional('chatDeployment', 'AZURE_OPENAI_CHAT_DEPLOYMENT'),
+            ...optional('embeddingsDeployment', 'AZURE_OPENAI_EMBEDDINGS_DEPLOYMENT'),
+          },
+        }
+      : {}),
+    ...(visionEndpoint ? { vision: { endpoint: visionEndpoint, ...optional('resourceId', 'AZURE_VISION_RESOURCE_ID') } } : {}),
+    // Azure's authority is login.microsoftonline.com (or a sovereign cloud's); the local Azure sets its own.
+    localAzure: authority !== undefined && !/login\.(microsoftonline|chinacloudapi|microsoftonline\.us)/i.test(authority),
+    ...(grantedAt ? { grantedAt } : {}),
+    repoRoot,
+    probeTimeoutInMs: doctorDefaults.probeTimeoutInMs,
+    now,
+  };
+}

@@ -1,0 +1,85 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { dataPlanes } from '@keyless/local-azure';
+import { startTestAzure, type TestAzure } from '@keyless/local-azure/testing';
+import type { DoctorReport } from '../src/index.js';
+
+const main = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+
+/** Runs the built CLI as an operator would, with exactly `env` (plus PATH) as its environment. */
+function doctor(env: Record<string, string>, args: string[] = []): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [main, ...args], { env: { PATH: process.env.PATH ?? '', ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('npm run doctor (the CLI)', () => {
+  let test: TestAzure;
+  let env: Record<string, string>;
+  beforeAll(async () => {
+    test = await startTestAzure({ dataPlanes });
+    env = test.azure.hostEnv('vision');
+  });
+  afterAll(() => test.stop());
+
+  it('prints a JSON report and exits 0 when every probe passes', async () => {
+    const run = await doctor(env, ['--json']);
+    expect(run.stderr).toBe('');
+    const report = JSON.parse(run.stdout) as DoctorReport;
+    expect(report.results.filter((r) => r.status !== 'ok')).toEqual([]);
+    expect(run.code).toBe(0);
+  });
+
+  it('exits 1 with the table and the fix when a role is missing', async () => {
+    const scope = env.AZURE_VISION_RESOURCE_ID!;
+    const [removed] = test.azure.roleAssignments.delete({ scope });
+    expect(removed?.roleDefinitionName).toBe('Cognitive Services User');
+    try {
+      const run = await doctor(env);
+      expect(run.code).toBe(1);
+      expect(run.stdout).toMatch(/vision\s+image analysis \(tags of a 64×64 image\)\s+Cognitive Services User\s+missing role/);
+      expect(run.stdout).toContain(`--role "Cognitive Services User" --scope ${scope}`);
+      expect(run.stdout).toContain('local Azure: npm run local-azure -- role assignment create');
+    } finally {
+      test.azure.applyAccessFile();
+    }
+  });
+
+  it('refuses to run without an identity, naming AZURE_CLIENT_ID and how to load a host environment (exit 2)', async () => {
+    const { AZURE_CLIENT_ID: _id, ...rest } = env;
+    const run = await doctor(rest);
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toContain('access doctor: AZURE_CLIENT_ID is not set, so there is no identity to check.');
+    expect(run.stderr).toContain('set -a; . .local-azure/env/recommendation.env; set +a');
+  });
+
+  it('reports the same refusal as JSON with its code when --json is given', async () => {
+    const { AZURE_CLIENT_ID: _id, ...rest } = env;
+    const run = await doctor(rest, ['--json']);
+    expect(run.code).toBe(2);
+    expect(JSON.parse(run.stdout)).toEqual({ error: { code: 'IdentityNotConfigured', message: expect.stringContaining('AZURE_CLIENT_ID is not set') } });
+  });
+
+  it('refuses an unknown argument with the usage (exit 2)', async () => {
+    const run = await doctor(env, ['--verbose']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('Unknown argument "--verbose". Usage: npm run doctor -- [--json] [--granted-at <ISO time>]');
+  });
+
+  it('reports an identity not assigned to the host', async () => {
+    const storefront = test.azure.hostEnv('storefront');
+    // The shared identity's client id on the storefront host, which only has id-storefront.
+    const run = await doctor({ ...env, IDENTITY_ENDPOINT: storefront.IDENTITY_ENDPOINT!, IDENTITY_HEADER: storefront.IDENTITY_HEADER! }, ['--json']);
+    const report = JSON.parse(run.stdout) as DoctorReport;
+    expect(run.code).toBe(1);
+    expect(new Set(report.results.map((r) => r.status))).toEqual(new Set(['identity-not-assigned']));
+    expect(report.results[0]!.fix).toContain(`Assign the user-assigned identity with client id ${env.AZURE_CLIENT_ID}`);
+  });
+});
