@@ -13,8 +13,8 @@ const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 
 const defaults = {
   gatewayPort: 3000,
-  /** Concurrent PUTs while loading the demo catalog. */
-  loadConcurrency: 16,
+  /** Concurrent requests while loading the demo catalog and polling its indexing. */
+  loadConcurrency: 8,
   startupTimeoutInMs: 90_000,
   indexingTimeoutInMs: 300_000,
 };
@@ -161,47 +161,58 @@ function serveImages(catalog: readonly DemoProduct[], port: number): Promise<Ser
 }
 
 /**
- * Loads the demo catalog through the gateway (a second start finds it there and skips this), then waits
- * until every product is indexed, showing progress for both.
+ * Loads the demo catalog through the gateway, then waits until every product is indexed, showing progress
+ * for both. A second start finds the products there and only re-sends those that are not indexed (an
+ * upsert nudges vision and recommendation again), so it is quick.
  */
 async function loadCatalog(storefront: StorefrontCaller, catalog: readonly DemoProduct[], progress: Progress): Promise<void> {
-  const existing = await storefront.fetch(`/v1/products/${encodeURIComponent(catalog.at(-1)!.product.id)}`);
-  if (existing.status === 200) {
-    progress.line(`Demo catalog already loaded (${catalog.length} products).`);
-  } else {
-    let done = 0;
-    progress.step(`Loading the demo catalog (${catalog.length} products)`);
-    await inBatches(catalog, defaults.loadConcurrency, async ({ product }) => {
-      const { id, ...body } = product;
-      const response = await storefront.fetch(`/v1/products/${encodeURIComponent(id)}`, { method: 'PUT', body: JSON.stringify(body) });
-      if (response.status !== 202) throw new Error(`PUT /v1/products/${id} answered ${response.status}: ${await response.text()}`);
-      progress.count(++done, catalog.length);
-    });
-    progress.done();
+  const states = new Map<string, string>();
+  await inBatches(catalog, defaults.loadConcurrency, async ({ product }) => {
+    states.set(product.id, await indexingState(storefront, product.id));
+  });
+  const toSend = catalog.filter(({ product }) => states.get(product.id) !== 'indexed');
+  if (toSend.length === 0) {
+    progress.line(`Demo catalog loaded and indexed (${catalog.length} products).`);
+    return;
   }
+  let sent = 0;
+  progress.step(toSend.length === catalog.length ? `Loading the demo catalog (${catalog.length} products)` : `Re-sending ${toSend.length} products that are not indexed yet`);
+  await inBatches(toSend, defaults.loadConcurrency, async ({ product }) => {
+    const { id, ...body } = product;
+    const response = await storefront.fetch(`/v1/products/${encodeURIComponent(id)}`, { method: 'PUT', body: JSON.stringify(body) });
+    if (response.status !== 202) throw new Error(`PUT /v1/products/${id} answered ${response.status}: ${await response.text()}`);
+    progress.count(++sent, toSend.length);
+  });
+  progress.done();
 
   progress.step('Indexing (vision tags, embeddings)');
-  const pending = new Set(catalog.map(({ product }) => product.id));
+  const pending = new Set(toSend.map(({ product }) => product.id));
   let failed = 0;
   await waitFor(
     async () => {
       await inBatches([...pending], defaults.loadConcurrency, async (id) => {
-        const response = await storefront.fetch(`/v1/products/${encodeURIComponent(id)}`);
-        if (response.status !== 200) return;
-        const { indexing } = (await response.json()) as { indexing: { state: string } };
-        if (indexing.state === 'indexed' || indexing.state === 'failed') {
+        const state = await indexingState(storefront, id);
+        if (state === 'indexed' || state === 'failed') {
           pending.delete(id);
-          if (indexing.state === 'failed') failed++;
+          if (state === 'failed') failed++;
         }
       });
-      progress.count(catalog.length - pending.size, catalog.length);
+      progress.count(toSend.length - pending.size, toSend.length);
       return pending.size === 0;
     },
     defaults.indexingTimeoutInMs,
     () => `${pending.size} products were still not indexed after ${defaults.indexingTimeoutInMs / 1000} s (see the logs in LOCAL_AZURE_HOME/logs)`,
-    500,
+    2000,
   );
   progress.done(failed ? `${failed} failed` : undefined);
+}
+
+/** A product's indexing state through the gateway, or `missing`. */
+async function indexingState(storefront: StorefrontCaller, id: string): Promise<string> {
+  const response = await storefront.fetch(`/v1/products/${encodeURIComponent(id)}`);
+  if (response.status === 404) return 'missing';
+  if (response.status !== 200) throw new Error(`GET /v1/products/${id} answered ${response.status}: ${await response.text()}`);
+  return ((await response.json()) as { indexing: { state: string } }).indexing.state;
 }
 
 async function inBatches<T>(items: readonly T[], concurrency: number, work: (item: T) => Promise<void>): Promise<void> {
