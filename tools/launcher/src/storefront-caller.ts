@@ -31,12 +31,15 @@ export class StorefrontCaller {
     return this.tokenProvider();
   }
 
-  /** Calls the gateway with the storefront's token; a 429 is waited out as its `Retry-After` says. */
+  /**
+   * Calls the gateway with the storefront's token (a string body is sent as JSON); a 429 is waited out as
+   * its `Retry-After` says.
+   */
   async fetch(path: string, init: RequestInit = {}): Promise<Response> {
     for (;;) {
       const response = await fetch(`${this.gatewayUrl}${path}`, {
         ...init,
-        headers: { authorization: `Bearer ${await this.token()}`, ...(init.body ? { 'content-type': 'application/json' } : {}), ...init.headers },
+        headers: { authorization: `Bearer ${await this.token()}`, ...(typeof init.body === 'string' ? { 'content-type': 'application/json' } : {}), ...init.headers },
       });
       if (response.status !== 429) return response;
       await response.arrayBuffer();
