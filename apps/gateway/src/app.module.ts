@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Module } from '@nestjs/common';
 import { ConfigModule } from '@nestjs/config';
-import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import { LoggerModule } from 'nestjs-pino';
 import { queues } from '@keyless/contracts';
 import { AuthModule, AzureClientFactory } from '@keyless/auth';
@@ -12,6 +12,7 @@ import { CALLER_RATE_LIMIT, CallerRateLimitGuard } from './callers/caller-rate-l
 import { CallerTokenVerifier } from './callers/caller-token.verifier.js';
 import { gatewayConfig, gatewayEnvironmentSchema, type GatewayConfig } from './config/gateway.config.js';
 import { ProblemDetailsFilter } from './http/problem-details.filter.js';
+import { RequestValidationInterceptor } from './http/request-validation.js';
 import { ImagesController } from './images/images.controller.js';
 import { ProductsController } from './products/products.controller.js';
 import { RecommendationsController } from './recommendations/recommendations.controller.js';
@@ -44,6 +45,7 @@ import { HealthModule, loggerOptions } from '@keyless/observability';
     { provide: CALLER_RATE_LIMIT, inject: [gatewayConfig.KEY], useFactory: (config: GatewayConfig) => config.callers.rateLimitPerMinute },
     { provide: APP_GUARD, useClass: CallerAuthGuard },
     { provide: APP_GUARD, useClass: CallerRateLimitGuard },
+    { provide: APP_INTERCEPTOR, useClass: RequestValidationInterceptor },
     { provide: APP_FILTER, useClass: ProblemDetailsFilter },
   ],
 })

@@ -9,7 +9,7 @@ import { maxInlineImageBytes } from '@keyless/contracts';
 import { assertNoSecretSettings } from '@keyless/auth';
 import { AppModule } from './app.module.js';
 import { gatewayConfig, type GatewayConfig } from './config/gateway.config.js';
-import { ProblemValidationPipe } from './http/problem-validation.pipe.js';
+import { SchemaOutputPipe } from './http/request-validation.js';
 
 /** JSON bodies are small (a product is a few KB); images have their own limit. */
 const jsonBodyLimit = '64kb';
@@ -30,7 +30,7 @@ async function bootstrap(): Promise<void> {
   );
   app.use(express.json({ limit: jsonBodyLimit, type: ['application/json', 'application/*+json'] }));
   app.use(express.raw({ limit: maxInlineImageBytes, type: ['image/*', 'application/octet-stream'] }));
-  app.useGlobalPipes(new ProblemValidationPipe());
+  app.useGlobalPipes(new SchemaOutputPipe());
 
   const document = SwaggerModule.createDocument(
     app,

@@ -1,4 +1,10 @@
-// The launcher behind `npm start`: its demo catalog is reusable by tests and benchmarks.
+// The launcher behind `npm start`: starting the whole system and its demo catalog, reused by the
+// end-to-end tests and the benchmarks.
 export { demoCatalog, drawProductImage } from './demo/demo-catalog.js';
 export type { DemoCatalogOptions, DemoProduct } from './demo/demo-catalog.js';
+export { indexingState, inBatches, loadCatalog } from './demo/catalog-loader.js';
 export { encodePng } from './demo/png.js';
+export { freePort, readEnvFile, waitFor } from './processes.js';
+export { StorefrontCaller } from './storefront-caller.js';
+export { repoRoot, RunningSystem, serviceNames, startSystem } from './system.js';
+export type { ServiceName, SystemOptions } from './system.js';

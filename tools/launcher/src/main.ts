@@ -1,34 +1,24 @@
 #!/usr/bin/env node
-import { writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { demoCatalog, type DemoProduct } from './demo/demo-catalog.js';
-import { fileExists, freePort, portIsFree, readEnvFile, startProcess, stopProcess, waitFor, type ManagedProcess } from './processes.js';
+import { loadCatalog } from './demo/catalog-loader.js';
+import { demoCatalog } from './demo/demo-catalog.js';
+import { fileExists, portIsFree, readEnvFile } from './processes.js';
 import { Progress } from './progress.js';
 import { StorefrontCaller } from './storefront-caller.js';
+import { repoRoot, startSystem, type RunningSystem } from './system.js';
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-
-const defaults = {
-  gatewayPort: 3000,
-  /** Concurrent PUTs while loading the demo catalog. */
-  loadConcurrency: 16,
-  startupTimeoutInMs: 90_000,
-  indexingTimeoutInMs: 300_000,
-};
+const defaults = { gatewayPort: 3000 };
 
 const usage = `Usage: npm start            run the whole system (local Azure, gateway, recommendation, vision)
        npm run token        print an access token for the gateway, from the storefront's managed identity
 
-Environment: PORT (the gateway's, default ${defaults.gatewayPort}), LOCAL_AZURE_HOME (state, default .local-azure/),
-KEYLESS_DEMO_CATALOG=false to skip loading the demo catalog.`;
+Environment: PORT (the gateway's, default ${defaults.gatewayPort}; the demo images use PORT+1),
+LOCAL_AZURE_HOME (state, default .local-azure/), KEYLESS_DEMO_CATALOG=false to skip the demo catalog,
+LOG_LEVEL for the services (default info).`;
 
-interface Services {
-  processes: ManagedProcess[];
-  imageServer?: Server;
-}
+/** A mistake of the user's, printed without a stack trace. */
+class UsageError extends Error {}
 
 async function main(argv: string[]): Promise<number> {
   const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: { help: { type: 'boolean', short: 'h' } } });
@@ -38,7 +28,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const home = resolve(process.env.LOCAL_AZURE_HOME ?? join(repoRoot, '.local-azure'));
   const gatewayPort = Number(process.env.PORT ?? defaults.gatewayPort);
-  if (!Number.isInteger(gatewayPort) || gatewayPort <= 0 || gatewayPort > 65535) throw new UsageError(`PORT must be a port number, not "${process.env.PORT}".`);
+  if (!Number.isInteger(gatewayPort) || gatewayPort <= 0 || gatewayPort >= 65535) throw new UsageError(`PORT must be a port number, not "${process.env.PORT}".`);
   if (positionals[0] === 'token') return printToken(home);
   if (positionals.length && positionals[0] !== 'start') throw new UsageError(`Unknown command "${positionals.join(' ')}".\n${usage}`);
   return start(home, gatewayPort);
@@ -52,165 +42,46 @@ async function start(home: string, gatewayPort: number): Promise<number> {
       throw new UsageError(`Port ${port} (${what}) is in use. Stop what uses it, or run another copy with PORT=<free port> and its own LOCAL_AZURE_HOME.`);
     }
   }
-  const services: Services = { processes: [] };
+  const catalog = demoCatalog({ imageBaseUrl: `http://127.0.0.1:${imagePort}/images` });
+  let system: RunningSystem | undefined;
   let stopping: Promise<void> | undefined;
-  const stop = (signal: string): Promise<void> => {
+  const stop = (why: string): Promise<void> => {
     stopping ??= (async () => {
-      progress.line(`${signal}: stopping…`);
-      // Gateway first (no new work), then the services (they finish in-flight messages), then the local Azure.
-      for (const name of ['gateway', 'recommendation', 'vision', 'local-azure']) {
-        const process_ = services.processes.find((p) => p.name === name);
-        if (process_) await stopProcess(process_);
-      }
-      services.imageServer?.close();
+      progress.line(`${why}: stopping…`);
+      await system?.stop();
       progress.line('Stopped.');
     })();
     return stopping;
   };
   const stopped = new Promise<number>((resolveExit) => {
-    process.once('SIGINT', () => void stop('SIGINT').then(() => resolveExit(0)));
-    process.once('SIGTERM', () => void stop('SIGTERM').then(() => resolveExit(0)));
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void stop(signal).then(() => resolveExit(0)));
   });
 
   try {
-    const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
-    const imageBaseUrl = `http://127.0.0.1:${imagePort}/images`;
-    const catalog = demoCatalog({ imageBaseUrl });
-    services.imageServer = await serveImages(catalog, imagePort);
-
-    progress.step('Starting the local Azure');
-    const configFile = join(home, 'launcher.config.json');
-    writeFileSync(configFile, JSON.stringify({ hostEnv: { storefront: { GATEWAY_URL: gatewayUrl } } }, null, 2));
-    const localAzure = startProcess({
-      name: 'local-azure',
-      script: join(repoRoot, 'tools/local-azure/dist/main.js'),
-      args: ['start', '--config', configFile],
-      env: { LOCAL_AZURE_HOME: home },
-      logDir: join(home, 'logs'),
-      onNotableLine: (line) => progress.line(`[local-azure] ${line}`),
+    progress.step('Starting the local Azure, recommendation, vision and gateway');
+    system = await startSystem({
+      home,
+      gatewayPort,
+      images: { products: catalog, port: imagePort },
+      ...(process.env.LOG_LEVEL ? { serviceEnv: { gateway: { LOG_LEVEL: process.env.LOG_LEVEL }, recommendation: { LOG_LEVEL: process.env.LOG_LEVEL }, vision: { LOG_LEVEL: process.env.LOG_LEVEL } } } : {}),
+      onNotableLine: (line) => progress.line(line),
     });
-    services.processes.push(localAzure);
-    await waitFor(
-      () => fileExists(join(home, 'env', 'storefront.env')) || localAzure.child.exitCode !== null,
-      defaults.startupTimeoutInMs,
-      () => `the local Azure did not become ready; see ${localAzure.logFile}`,
-    );
-    if (localAzure.child.exitCode !== null) throw new Error(`the local Azure exited (code ${localAzure.child.exitCode}); see ${localAzure.logFile}`);
     progress.done();
-
-    progress.step('Starting recommendation, vision and gateway');
-    const ports = { recommendation: await freePort(), vision: await freePort(), gateway: gatewayPort };
-    for (const name of ['recommendation', 'vision', 'gateway'] as const) {
-      const env: Record<string, string> = {
-        ...readEnvFile(join(home, 'env', `${name}.env`)),
-        PORT: String(ports[name]),
-        HOST: '127.0.0.1',
-        ...(name === 'recommendation' ? { RECOMMENDATION_DATA_DIR: join(home, 'apps', 'recommendation') } : {}),
-        ...(process.env.LOG_LEVEL ? { LOG_LEVEL: process.env.LOG_LEVEL } : {}),
-      };
-      services.processes.push(
-        startProcess({ name, script: join(repoRoot, `apps/${name}/dist/main.js`), env, logDir: join(home, 'logs'), onNotableLine: (line) => progress.line(`[${name}] ${line}`) }),
-      );
+    if (process.env.KEYLESS_DEMO_CATALOG !== 'false') {
+      const storefront = await system.storefront();
+      try {
+        await loadCatalog(storefront, catalog, progress);
+      } finally {
+        await storefront.close();
+      }
     }
-    await Promise.all(
-      Object.entries(ports).map(([name, port]) =>
-        waitFor(
-          async () => {
-            const exited = services.processes.find((p) => p.name === name)!.child.exitCode;
-            if (exited !== null) throw new Error(`${name} exited with code ${exited}; see ${join(home, 'logs', `${name}.log`)}`);
-            return (await fetch(`http://127.0.0.1:${port}/health/ready`).catch(() => undefined))?.status === 200;
-          },
-          defaults.startupTimeoutInMs,
-          () => `${name} did not become ready within ${defaults.startupTimeoutInMs / 1000} s; see ${join(home, 'logs', `${name}.log`)}`,
-          200,
-        ),
-      ),
-    );
-    progress.done();
-
-    const storefront = await StorefrontCaller.create(readEnvFile(join(home, 'env', 'storefront.env')), gatewayUrl);
-    try {
-      if (process.env.KEYLESS_DEMO_CATALOG !== 'false') await loadCatalog(storefront, catalog, progress);
-    } finally {
-      await storefront.close();
-    }
-    printReady(progress, gatewayUrl, catalog[0]!.product.id, home);
+    printReady(progress, system.gatewayUrl, catalog[0]!.product.id, home);
   } catch (error) {
     progress.fail(error instanceof Error ? error.message : String(error));
     await stop('error');
     return 1;
   }
   return stopped;
-}
-
-/** Serves the demo catalog's generated images (what the local Vision fetches by URL). */
-function serveImages(catalog: readonly DemoProduct[], port: number): Promise<Server> {
-  const images = new Map(catalog.map(({ product, image }) => [`/images/${product.id}.png`, image]));
-  const server = createServer((request, response) => {
-    const image = images.get(request.url ?? '');
-    if (!image) {
-      response.writeHead(404).end();
-      return;
-    }
-    response.writeHead(200, { 'content-type': 'image/png', 'content-length': image.length, 'cache-control': 'max-age=3600' }).end(image);
-  });
-  return new Promise((resolveServer, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => resolveServer(server));
-  });
-}
-
-/**
- * Loads the demo catalog through the gateway (a second start finds it there and skips this), then waits
- * until every product is indexed, showing progress for both.
- */
-async function loadCatalog(storefront: StorefrontCaller, catalog: readonly DemoProduct[], progress: Progress): Promise<void> {
-  const existing = await storefront.fetch(`/v1/products/${encodeURIComponent(catalog.at(-1)!.product.id)}`);
-  if (existing.status === 200) {
-    progress.line(`Demo catalog already loaded (${catalog.length} products).`);
-  } else {
-    let done = 0;
-    progress.step(`Loading the demo catalog (${catalog.length} products)`);
-    await inBatches(catalog, defaults.loadConcurrency, async ({ product }) => {
-      const { id, ...body } = product;
-      const response = await storefront.fetch(`/v1/products/${encodeURIComponent(id)}`, { method: 'PUT', body: JSON.stringify(body) });
-      if (response.status !== 202) throw new Error(`PUT /v1/products/${id} answered ${response.status}: ${await response.text()}`);
-      progress.count(++done, catalog.length);
-    });
-    progress.done();
-  }
-
-  progress.step('Indexing (vision tags, embeddings)');
-  const pending = new Set(catalog.map(({ product }) => product.id));
-  let failed = 0;
-  await waitFor(
-    async () => {
-      await inBatches([...pending], defaults.loadConcurrency, async (id) => {
-        const response = await storefront.fetch(`/v1/products/${encodeURIComponent(id)}`);
-        if (response.status !== 200) return;
-        const { indexing } = (await response.json()) as { indexing: { state: string } };
-        if (indexing.state === 'indexed' || indexing.state === 'failed') {
-          pending.delete(id);
-          if (indexing.state === 'failed') failed++;
-        }
-      });
-      progress.count(catalog.length - pending.size, catalog.length);
-      return pending.size === 0;
-    },
-    defaults.indexingTimeoutInMs,
-    () => `${pending.size} products were still not indexed after ${defaults.indexingTimeoutInMs / 1000} s (see the logs in LOCAL_AZURE_HOME/logs)`,
-    500,
-  );
-  progress.done(failed ? `${failed} failed` : undefined);
-}
-
-async function inBatches<T>(items: readonly T[], concurrency: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(concurrency, items.length) }, async () => {
-      while (next < items.length) await work(items[next++]!);
-    }),
-  );
 }
 
 function printReady(progress: Progress, gatewayUrl: string, exampleId: string, home: string): void {
@@ -246,8 +117,6 @@ async function printToken(home: string): Promise<number> {
   }
   return 0;
 }
-
-class UsageError extends Error {}
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),

@@ -66,3 +66,6 @@ export class Progress {
     this.status = undefined;
   }
 }
+
+/** An output that writes nothing (progress of loads that nobody watches, as in tests). */
+export const silent = { isTTY: false, write: () => true } as unknown as NodeJS.WriteStream;

@@ -31,12 +31,20 @@ export class StorefrontCaller {
     return this.tokenProvider();
   }
 
-  /** Calls the gateway with the storefront's token. */
+  /**
+   * Calls the gateway with the storefront's token (a string body is sent as JSON); a 429 is waited out as
+   * its `Retry-After` says.
+   */
   async fetch(path: string, init: RequestInit = {}): Promise<Response> {
-    return fetch(`${this.gatewayUrl}${path}`, {
-      ...init,
-      headers: { authorization: `Bearer ${await this.token()}`, ...(init.body ? { 'content-type': 'application/json' } : {}), ...init.headers },
-    });
+    for (;;) {
+      const response = await fetch(`${this.gatewayUrl}${path}`, {
+        ...init,
+        headers: { authorization: `Bearer ${await this.token()}`, ...(typeof init.body === 'string' ? { 'content-type': 'application/json' } : {}), ...init.headers },
+      });
+      if (response.status !== 429) return response;
+      await response.arrayBuffer();
+      await new Promise((resolve) => setTimeout(resolve, Number(response.headers.get('retry-after') ?? 1) * 1000));
+    }
   }
 
   close(): Promise<void> {

@@ -31,7 +31,7 @@ export const gatewayEnvironmentSchema = z.object({
   /** Log level (pino): trace, debug, info, warn, error. */
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
   /** Requests per minute per caller before 429. */
-  RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(600),
+  RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(3000),
 });
 
 export type GatewayEnvironment = z.output<typeof gatewayEnvironmentSchema>;

@@ -1,5 +1,5 @@
 import { Controller, Logger } from '@nestjs/common';
-import { RpcException } from '@nestjs/microservices';
+import { Ctx, Payload, RpcException } from '@nestjs/microservices';
 import type { EventOf, ImageAnalysis, ParsedRequestOf } from '@keyless/contracts';
 import { MessagingClient, OnEvent, OnRequest, ServiceBusContext, ServiceBusRecordBuilder } from '@keyless/messaging';
 import { ImageAnalyzer, ImageRejectedError } from './image-analyzer.js';
@@ -29,7 +29,7 @@ export class VisionHandlers {
   }
 
   @OnEvent('catalog.product.upserted')
-  async productUpserted({ product }: EventOf<'catalog.product.upserted'>, context: ServiceBusContext): Promise<void> {
+  async productUpserted(@Payload() { product }: EventOf<'catalog.product.upserted'>, @Ctx() context: ServiceBusContext): Promise<void> {
     if (!product.imageUrl) return;
     // Derived from the triggering event's id: a redelivered upsert republishes the same id, and the
     // events topic's duplicate detection drops the copy.

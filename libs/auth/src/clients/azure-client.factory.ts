@@ -9,6 +9,7 @@ import { AzureIdentityService } from '../azure-identity.service.js';
 import { AccessDiagnostics } from '../diagnostics/access-diagnostics.js';
 import { AuthConfigurationError, SecretSettingError } from '../errors.js';
 import { findSecretInValue } from '../secrets/secret-settings.guard.js';
+import { withAccessDiagnostics } from './service-bus-access.adapter.js';
 
 // @azure-rest/ai-vision-image-analysis is CommonJS: from ESM its default export is module.exports,
 // whose `default` is createClient.
@@ -101,7 +102,7 @@ class DiagnosedAzureOpenAI extends AzureOpenAI {
  * `SecretClient`) is one more entry here plus its line in {@link AzureClients} and {@link AzureClientOptions}.
  */
 const factories: { [K in AzureClientKind]: (context: FactoryContext, options: AzureClientOptions[K]) => AzureClients[K] } = {
-  serviceBus({ identity, options }, { fullyQualifiedNamespace, clientOptions }) {
+  serviceBus({ identity, diagnostics, options }, { fullyQualifiedNamespace, clientOptions }) {
     const namespace = fullyQualifiedNamespace ?? options.resources.serviceBus?.fullyQualifiedNamespace;
     if (!namespace) throw missing('serviceBus', 'resources.serviceBus.fullyQualifiedNamespace');
     const marker = findSecretInValue(namespace) ?? (/Endpoint\s*=/i.test(namespace) ? 'Endpoint=' : undefined);
@@ -114,7 +115,7 @@ const factories: { [K in AzureClientKind]: (context: FactoryContext, options: Az
         },
       ]);
     }
-    return new ServiceBusClient(namespace, identity.credential, clientOptions);
+    return withAccessDiagnostics(new ServiceBusClient(namespace, identity.credential, clientOptions), diagnostics);
   },
 
   openAi({ identity, diagnostics, options }, factoryOptions) {
@@ -161,7 +162,7 @@ function missing(kind: AzureClientKind, option: string): AuthConfigurationError 
 
 /**
  * Builds Azure clients bound to the process's one credential, so apps never construct credentials
- * or import Azure SDKs. Role refusals of OpenAI and Vision calls arrive as `AccessDeniedError`.
+ * or import Azure SDKs. Role refusals of OpenAI, Vision and Service Bus calls arrive as `AccessDeniedError`.
  *
  * @example
  * const openAi = clients.create('openAi', { deployment: 'gpt-4o-mini' });

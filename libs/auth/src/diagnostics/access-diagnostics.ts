@@ -183,7 +183,8 @@ function recognise(error: unknown, hint: AccessDenialHint): Refusal | undefined 
   const code = typeof e.code === 'string' ? e.code : '';
   // Service Bus (ServiceBusError / MessagingError from @azure/core-amqp).
   if (code === 'UnauthorizedAccess' || code === 'UnauthorizedError') {
-    if (!isRoleRefusal(code, message) && !hint.operation) return undefined;
+    // Token problems (no token put on $cbs, an expired one) share the code; only role refusals qualify.
+    if (!isRoleRefusal(code, message)) return undefined;
     return { resource: hint.resource ?? 'serviceBus', code, message };
   }
   // openai's APIError: status 401/403, `error` = the body's error object.

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { openAiDataPlane, visionDataPlane } from '@keyless/local-azure';
+import { dataPlanes } from '@keyless/local-azure';
 import { startTestAzure, type TestAzure } from '@keyless/local-azure/testing';
 import { AuthConfigurationError, AzureClientFactory, SecretSettingError } from '../../src/index.js';
 import { RecordingLogger } from '../support/recording.logger.js';
@@ -11,22 +11,12 @@ import { AzureClients, sampleAppModule } from './sample.app.js';
 describe('A sample Nest service wiring AuthModule like gateway, recommendation and vision (host "recommendation")', () => {
   let test: TestAzure;
   let env: Record<string, string>;
-  const serviceSettings: Record<string, string> = {};
 
   beforeAll(async () => {
-    test = await startTestAzure({ dataPlanes: [openAiDataPlane, visionDataPlane] });
+    test = await startTestAzure({ dataPlanes });
     env = test.enterHost('recommendation');
-    // What the Service Bus data plane will add to the env files; the sample sends no message.
-    Object.assign(serviceSettings, {
-      SERVICEBUS_FULLY_QUALIFIED_NAMESPACE: 'sb-keyless-local.servicebus.localhost',
-      SERVICEBUS_NAMESPACE_RESOURCE_ID: test.azure.directory.resourceId('serviceBus'),
-    });
-    Object.assign(process.env, serviceSettings);
   });
-  afterAll(async () => {
-    for (const key of Object.keys(serviceSettings)) delete process.env[key];
-    await test?.stop();
-  });
+  afterAll(() => test?.stop());
 
   async function withEnv<T>(overrides: Record<string, string>, run: () => Promise<T>): Promise<T> {
     const saved = Object.fromEntries(Object.keys(overrides).map((key) => [key, process.env[key]]));
@@ -90,7 +80,8 @@ describe('A sample Nest service wiring AuthModule like gateway, recommendation a
 
     it('builds its clients from the host\'s endpoints', () => {
       const clients = app.get(AzureClients);
-      expect(clients.bus.fullyQualifiedNamespace).toBe(serviceSettings.SERVICEBUS_FULLY_QUALIFIED_NAMESPACE);
+      // The SDK keeps the host name; the port stays in its connection settings.
+      expect(clients.bus.fullyQualifiedNamespace).toBe(env.SERVICEBUS_FULLY_QUALIFIED_NAMESPACE!.split(':')[0]);
       expect(clients.openAi.baseURL).toBe(`${env.AZURE_OPENAI_ENDPOINT}/openai`);
       expect(clients.openAi.apiVersion).toBe(env.OPENAI_API_VERSION);
       expect(clients.openAi.deploymentName).toBe(env.AZURE_OPENAI_CHAT_DEPLOYMENT);
@@ -110,9 +101,22 @@ describe('A sample Nest service wiring AuthModule like gateway, recommendation a
       expect(test.azure.auditLog.signIns({ limit: 100 })).toHaveLength(signInsBefore);
     });
 
+    it('publishes on the bus as the shared identity, its CBS token from the same cache', async () => {
+      const signInsBefore = test.azure.auditLog.signIns({ limit: 100 }).length;
+      const response = await fetch(`${baseUrl}/reply/publish`);
+      expect(response.status).toBe(200);
+      expect(test.azure.auditLog.authorizations({ limit: 10 }).find((d) => d.resource === 'serviceBus')).toMatchObject({
+        clientId: env.AZURE_CLIENT_ID,
+        dataAction: 'Microsoft.ServiceBus/namespaces/messages/send/action',
+        scope: `${env.SERVICEBUS_NAMESPACE_RESOURCE_ID}/topics/events`,
+        decision: 'allowed',
+      });
+      expect(test.azure.auditLog.signIns({ limit: 100 })).toHaveLength(signInsBefore);
+    });
+
     it('refuses a Service Bus connection string in place of the namespace', () => {
       const sas = randomBytes(32).toString('base64');
-      const connectionString = `Endpoint=sb://sb-keyless-local.servicebus.localhost/;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=${sas}`;
+      const connectionString = `Endpoint=sb://${env.SERVICEBUS_FULLY_QUALIFIED_NAMESPACE}/;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=${sas}`;
       const create = () => app.get(AzureClientFactory).create('serviceBus', { fullyQualifiedNamespace: connectionString });
       expect(create).toThrow(SecretSettingError);
       expect(create).toThrow(/fullyQualifiedNamespace .*SharedAccessKey=.*pass the namespace host name/s);
@@ -127,7 +131,7 @@ describe('A sample Nest service wiring AuthModule like gateway, recommendation a
       const error = await withEnv(
         {
           AZURE_OPENAI_API_KEY: apiKey,
-          SERVICEBUS_CONNECTION_STRING: `Endpoint=sb://sb-keyless-local.servicebus.localhost/;SharedAccessKeyName=send;SharedAccessKey=${sas}`,
+          SERVICEBUS_CONNECTION_STRING: `Endpoint=sb://${env.SERVICEBUS_FULLY_QUALIFIED_NAMESPACE}/;SharedAccessKeyName=send;SharedAccessKey=${sas}`,
         },
         () => NestFactory.create(sampleAppModule(new RecordingLogger()), { logger: false, abortOnError: false }).then(
           (app) => app.close(),

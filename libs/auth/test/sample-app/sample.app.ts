@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Controller, Get, Inject, Injectable, Module, type LoggerService, type OnModuleDestroy } from '@nestjs/common';
 import { ConfigModule, registerAs, type ConfigType } from '@nestjs/config';
 import { HealthCheck, HealthCheckService, TerminusModule } from '@nestjs/terminus';
@@ -92,6 +93,18 @@ export class ReplyController {
   async reply() {
     const completion = await this.clients.openAi.chat.completions.create({ model: 'unused', messages: [{ role: 'user', content: 'Reply with exactly: ok' }] });
     return { reply: completion.choices[0]?.message.content };
+  }
+
+  /** Publishes one event on the bus, as the services do after a change. */
+  @Get('publish')
+  async publish() {
+    const sender = this.clients.bus.createSender('events');
+    try {
+      await sender.sendMessages({ subject: 'catalog.product.upserted', messageId: randomUUID(), body: { productId: 'p-1' } });
+    } finally {
+      await sender.close();
+    }
+    return { published: true };
   }
 }
 

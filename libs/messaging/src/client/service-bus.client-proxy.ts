@@ -35,8 +35,8 @@ export interface ServiceBusClientProxyOptions {
 const defaults = {
   requestTimeoutInMs: 30_000,
   sessionRetry: { initialDelayInMs: 250, maxDelayInMs: 10_000 },
-  /** Renew the reply session's lock for as long as the instance lives. */
-  sessionLockRenewalInMs: 365 * 24 * 3600 * 1000,
+  /** The reply session's lock is renewed this long before it expires. */
+  sessionLockRenewalMarginInMs: 10_000,
 };
 
 interface Pending {
@@ -199,20 +199,26 @@ export class ServiceBusClientProxy extends ClientProxy {
     let delayInMs = retry.initialDelayInMs;
     while (!this.closed) {
       try {
-        const receiver = await this.options.client.acceptSession(this.options.replyQueue!, this.instanceId, {
-          receiveMode: 'receiveAndDelete', // a reply matters only to the caller waiting in this process
-          maxAutoLockRenewalDurationInMs: defaults.sessionLockRenewalInMs,
-        });
+        // receiveAndDelete: a reply matters only to the caller waiting in this process, so no settlement
+        // round trip. The SDK renews session locks only in peekLock mode, so the renewal is done here.
+        const receiver = await this.options.client.acceptSession(this.options.replyQueue!, this.instanceId, { receiveMode: 'receiveAndDelete' });
         this.receiver = receiver;
         this.sessionHealth.state = 'attached';
         delayInMs = retry.initialDelayInMs;
         onFirstAttach();
         await new Promise<void>((lost) => {
+          const renewal = this.renewSessionLock(receiver, (error) => {
+            this.noteSessionError(error);
+            lost();
+          });
           receiver.subscribe({
             processMessage: async (message) => this.onReply(message),
             processError: async ({ error }) => {
               this.noteSessionError(error);
-              if (receiver.isClosed || (isServiceBusError(error) && error.code === 'SessionLockLost')) lost();
+              if (receiver.isClosed || (isServiceBusError(error) && error.code === 'SessionLockLost')) {
+                clearTimeout(renewal.timer);
+                lost();
+              }
             },
           });
         });
@@ -225,6 +231,21 @@ export class ServiceBusClientProxy extends ClientProxy {
       await new Promise((resolve) => setTimeout(resolve, delayInMs));
       delayInMs = Math.min(retry.maxDelayInMs, delayInMs * 2);
     }
+  }
+
+  /** Renews the session lock shortly before each expiry until the receiver closes or a renewal fails. */
+  private renewSessionLock(receiver: ServiceBusSessionReceiver, onFailure: (error: unknown) => void): { timer: NodeJS.Timeout | undefined } {
+    const handle: { timer: NodeJS.Timeout | undefined } = { timer: undefined };
+    const schedule = (): void => {
+      const remaining = (receiver.sessionLockedUntilUtc?.getTime() ?? Date.now()) - Date.now();
+      handle.timer = setTimeout(() => {
+        if (this.closed || receiver.isClosed) return;
+        receiver.renewSessionLock().then(schedule, onFailure);
+      }, Math.max(0, remaining - Math.min(defaults.sessionLockRenewalMarginInMs, remaining / 2)));
+      handle.timer.unref();
+    };
+    schedule();
+    return handle;
   }
 
   private noteSessionError(error: unknown): void {

@@ -3,7 +3,10 @@ import { BaseRpcContext } from '@nestjs/microservices';
 
 type ServiceBusContextArgs = [ServiceBusReceivedMessage, ServiceBusReceiver, string];
 
-/** What a handler can know about the message it handles (inject with `@Ctx()`). */
+/**
+ * What a handler can know about the message it handles. Nest passes it only to a parameter decorated with
+ * `@Ctx()` (and then the payload needs `@Payload()`).
+ */
 export class ServiceBusContext extends BaseRpcContext<ServiceBusContextArgs> {
   /** The received message: ids, subject, application properties, enqueued time. */
   getMessage(): ServiceBusReceivedMessage {

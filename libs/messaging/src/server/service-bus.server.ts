@@ -7,7 +7,7 @@ import {
   type ServiceBusSender,
 } from '@azure/service-bus';
 import { Logger } from '@nestjs/common';
-import { Server, type CustomTransportStrategy, type MessageHandler } from '@nestjs/microservices';
+import { RpcException, Server, type CustomTransportStrategy, type MessageHandler } from '@nestjs/microservices';
 import { eventContracts, requestContracts, type EventPattern, type RequestPattern } from '@keyless/contracts';
 import { lastValueFrom } from 'rxjs';
 import { MemoryIdempotencyStore } from '../idempotency/memory-idempotency.store.js';
@@ -325,6 +325,12 @@ export class ServiceBusServer extends Server implements CustomTransportStrategy 
 
   private logFailure(message: ServiceBusReceivedMessage, receiver: ServiceBusReceiver, pattern: string, error: unknown): void {
     const where = `${receiver.entityPath} message ${message.messageId} (${pattern}, delivery ${(message.deliveryCount ?? 0) + 1})`;
+    const code = error instanceof RpcException ? (error.getError() as { code?: string }).code : undefined;
+    if (code === 'not-found' || code === 'invalid-request') {
+      // An answer, not a failure: the requester gets it as an error reply.
+      this.log.debug?.(`${where} answered ${code}: ${describe(error)}`);
+      return;
+    }
     if (isServiceBusError(error)) this.log.warn(`handler failed on ${where}: Service Bus ${error.code}: ${error.message}`);
     else this.log.warn(`handler failed on ${where}: ${describe(error)}`, error instanceof Error ? error.stack : undefined);
   }

@@ -32,6 +32,12 @@ describe(LocalChatModel.name, () => {
       expect(reply).toMatch(/^Based on the items you looked at \(Alpine Trekker Boot\), I recommend Storm Trail Runner\./);
     });
 
+    it('takes the shopper\'s interest from the user turn, not from the system instructions', () => {
+      const reply = ask(`Similar to:\n- name: Alpine Trekker Boot | category: footwear | tags: hiking, waterproof\n${candidates}\nChoose 1.`, 'You work for an online outdoor shop; be friendly and mention prices.');
+      expect(reply).toMatch(/^Based on the items you looked at \(Alpine Trekker Boot\), I recommend Storm Trail Runner\./);
+      expect(reply).not.toMatch(/online|friendly|prices/);
+    });
+
     it('keeps the given order when nothing in the prompt relates to the items', () => {
       const reply = ask(`Explain these recommendations.\n${candidates}`);
       expect(reply).toMatch(/I recommend Storm Trail Runner, Burr Coffee Grinder, Road Racer 3 and Merino Running Socks\./);

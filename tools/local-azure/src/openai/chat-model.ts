@@ -34,7 +34,7 @@ const relevanceFloor = 0.08;
 const rankingDimensions = 1536;
 // Words of instructions that say nothing about products.
 const promptWords = new Set(
-  'recommend recommendation recommendations recommended product products item items shopper customer user explain explanation why reason reasons short brief briefly sentence sentences answer reply respond list pick choose select top best candidate candidates following based given help assistant shopping store catalog please write json format return give tell describe recently viewed searched search query looked purchased bought liked history options option interest interested'
+  'recommend recommendation recommendations recommended product products item items shopper customer user explain explanation why reason reasons short brief briefly sentence sentences answer reply respond list pick choose select top best candidate candidates following based given help assistant shopping store catalog please write json format return give tell describe recently viewed searched search query looked purchased bought liked history options option interest interested similar'
     .split(' ')
     .map(stem),
 );
@@ -63,6 +63,10 @@ export class LocalChatModel {
   reply(messages: readonly ChatTurn[], options: ChatReplyOptions = {}): string {
     const instructions = messages.filter((m) => m.role !== 'assistant').map((m) => m.content);
     const reading = readPrompt(instructions);
+    // The shopper's interest is in the user turns; system and developer messages are instructions, and
+    // their words ("you are a shopping assistant for an online shop") must not read as what was asked for.
+    const userTurns = messages.filter((m) => m.role === 'user').map((m) => m.content);
+    if (userTurns.length) reading.prose = readPrompt(userTurns).prose;
     const lastUser = [...messages].reverse().find((m) => m.role === 'user')?.content ?? messages.at(-1)?.content ?? '';
     if (reading.candidates.length) {
       const picks = this.pick(reading);
