@@ -287,25 +287,23 @@ async function main(): Promise<void> {
       ['batched sends', async (t) => ({ 'batched sends/s (100/batch)': await sendOnly(t.producer) })],
       [
         '1 receiver',
-        async (t) => {
-          if (t.durable) await drainQueue(t.consumer);
-          return { 'send→receive→complete msg/s, 1 receiver': await sendReceiveComplete(t.producer, t.consumer, 1) };
-        },
+        async (t) => ({ 'send→receive→complete msg/s, 1 receiver': await sendReceiveComplete(t.producer, t.consumer, 1) }),
       ],
       [
         '8 receivers',
-        async (t) => {
-          if (t.durable) await drainQueue(t.consumer);
-          return { 'send→receive→complete msg/s, 8 receivers': await sendReceiveComplete(t.producer, t.consumer, 8) };
-        },
+        async (t) => ({ 'send→receive→complete msg/s, 8 receivers': await sendReceiveComplete(t.producer, t.consumer, 8) }),
       ],
     ];
     // The machine is shared: targets alternate within each round and the median of the rounds counts.
     const samples = new Map<string, Map<string, number[]>>(targets.map((t) => [t.name, new Map()]));
-    for (const [, run] of scenarios) {
+    for (const [name, run] of scenarios) {
       for (let round = 0; round < settings.rounds; round++) {
         for (const target of targets) {
-          for (const [metric, value] of Object.entries(await run(target))) {
+          process.stderr.write(`  ${name} — ${target.name} — round ${round + 1}\n`);
+          const measured = await run(target);
+          // Keep the local queue empty between runs (a backlog would skew later runs and the memory reading).
+          if (target.durable) await drainQueue(target.consumer);
+          for (const [metric, value] of Object.entries(measured)) {
             const values = samples.get(target.name)!.get(metric) ?? [];
             samples.get(target.name)!.set(metric, [...values, value]);
           }
