@@ -18,7 +18,7 @@ import { withMessageId, type EntityNode, type QueueEntity, type ServiceBusNamesp
 const defaults = {
   /** Token audience Service Bus accepts for Entra ID tokens. */
   audience: 'https://servicebus.azure.net/',
-  /** The SDK's idle timeout is 60 s; rhea sends heartbeats at half the peer's value, we ask for 120 s. */
+  /** Clients must send a frame at least every 120 s (the SDK heartbeats every 30 s); rhea heartbeats at half the client's value. */
   idleTimeoutInMs: 120_000,
   /** Server-side wait for the next available session when the client gives no `com.microsoft:timeout`. */
   acceptSessionTimeoutInMs: 60_000,
@@ -48,6 +48,8 @@ export interface AmqpBrokerOptions {
   /** Largest message (or batch) accepted, in bytes. */
   maxMessageSizeInBytes: number;
   log: ConsoleLog;
+  /** Called for every message sent or settled (the idle memory reducer watches it). */
+  onActivity?(): void;
 }
 
 class ConnectionState {
@@ -455,6 +457,7 @@ export class AmqpBroker {
   // Transfers from clients
 
   private onMessage(context: EventContext): void {
+    this.options.onActivity?.();
     const receiver = context.receiver!;
     const delivery = context.delivery!;
     const state = this.linkStates.get(receiver);
@@ -608,6 +611,7 @@ export class AmqpBroker {
 
   /** A client settled a delivery (peekLock): complete, abandon, defer or dead-letter it. */
   private onOutcome(sender: Sender, delivery: Delivery, outcome: 'accepted' | 'rejected' | 'modified' | 'released'): void {
+    this.options.onActivity?.();
     const state = this.linkStates.get(sender);
     if (!state || state.kind !== 'receive') return;
     const lock = this.deliveryLocks.get(delivery);
