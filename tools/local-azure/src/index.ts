@@ -5,6 +5,10 @@ export { ConfigError, parseConfig, repoRoot } from './config/local-azure-config.
 export type { LocalAzureConfig, LocalAzureConfigInput, ResourceKey } from './config/local-azure-config.js';
 export type { DataPlane, DataPlaneContext, RunningDataPlane } from './data-plane.js';
 export { dataPlanes } from './data-planes.js';
+export { serviceBusDataPlane } from './servicebus/service-bus-data-plane.js';
+export { loadTopology, parseTopology } from './servicebus/topology.js';
+export type { QueueDefinition, RuleDefinition, SubscriptionDefinition, TopicDefinition, Topology } from './servicebus/topology.js';
+export type { EntityRow, MessageRow, ServiceBusStatus } from './servicebus/admin-routes.js';
 export { TokenRejectedError } from './guard/resource-guard.js';
 export type { Caller, TokenRejectionReason } from './guard/resource-guard.js';
 export { builtInRoles, dataActions, findRole } from './rbac/built-in-roles.js';
