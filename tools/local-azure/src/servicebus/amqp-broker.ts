@@ -6,7 +6,7 @@ import type { Directory } from '../entra/directory.js';
 import type { Caller, ResourceGuard } from '../guard/resource-guard.js';
 import { dataActions } from '../rbac/built-in-roles.js';
 import type { ServerCredentials } from '../tls/certificate-authority.js';
-import { batchMessageFormat, decodeBatch, dotNetTicks, encodeMessage, outcomes, type AmqpMessage, type AmqpTyped, type IncomingMessage } from './amqp-message.js';
+import { batchMessageFormat, decodeBatch, dotNetTicks, encodeMessage, outcomes, ownBody, type AmqpMessage, type AmqpTyped, type IncomingMessage } from './amqp-message.js';
 import { BrokerError, entityNotFound, toBrokerError } from './broker-error.js';
 import { audiencePath, ConnectionClaims, type Claim } from './connection-claims.js';
 import { LinkConsumer } from './link-consumer.js';
@@ -491,7 +491,7 @@ export class AmqpBroker {
       } else if (format === undefined || format === 0) {
         // rhea hands format-0 messages over decoded; their size is that of the encoding (kept for the store,
         // so it includes the message id the broker assigns when the sender set none).
-        const amqp = withMessageId(message as AmqpMessage);
+        const amqp = withMessageId(ownBody(message as AmqpMessage));
         const payload = encodeMessage(amqp);
         if (payload.length > this.options.maxMessageSizeInBytes) throw messageTooLarge(payload.length, this.options.maxMessageSizeInBytes);
         messages = [{ amqp, payload }];
