@@ -13,7 +13,7 @@ import { LinkConsumer } from './link-consumer.js';
 import { messageTooLarge, runManagementOperation } from './management-operations.js';
 import type { MessageLock, MessageQueue, SessionQueue } from './message-queue.js';
 import { answerDrainsAtZeroCredit, connectionSocket, holdAttach, isDraining, localAttach, markRemoteSettled, releaseAttach } from './rhea-internals.js';
-import { withMessageId, type EntityNode, type QueueEntity, type ServiceBusNamespace, type TopicEntity } from './service-bus-namespace.js';
+import type { EntityNode, QueueEntity, ServiceBusNamespace, TopicEntity } from './service-bus-namespace.js';
 
 const defaults = {
   /** Token audience Service Bus accepts for Entra ID tokens. */
@@ -489,9 +489,8 @@ export class AmqpBroker {
         if (payload.length > this.options.maxMessageSizeInBytes) throw messageTooLarge(payload.length, this.options.maxMessageSizeInBytes);
         messages = decodeBatch(payload);
       } else if (format === undefined || format === 0) {
-        // rhea hands format-0 messages over decoded; their size is that of the encoding (kept for the store,
-        // so it includes the message id the broker assigns when the sender set none).
-        const amqp = withMessageId(ownBody(message as AmqpMessage));
+        // rhea hands format-0 messages over decoded; their size is that of the encoding (kept for the store).
+        const amqp = ownBody(message as AmqpMessage);
         const payload = encodeMessage(amqp);
         if (payload.length > this.options.maxMessageSizeInBytes) throw messageTooLarge(payload.length, this.options.maxMessageSizeInBytes);
         messages = [{ amqp, payload }];

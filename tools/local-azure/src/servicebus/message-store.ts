@@ -16,6 +16,8 @@ export interface PersistedMessage {
   deliveryCount: number;
   sessionId: string | null;
   deadLetterSource: string | null;
+  /** The message id the broker assigned, when `payload` (the bytes as sent) has none. */
+  assignedMessageId: string | null;
 }
 
 /** Everything the store holds, as read at start-up. */
@@ -62,13 +64,13 @@ export class MessageStore {
       CREATE TABLE IF NOT EXISTS messages (
         id INTEGER PRIMARY KEY, queue TEXT NOT NULL, seq INTEGER NOT NULL, payload BLOB NOT NULL, enqueued_at INTEGER NOT NULL,
         expires_at INTEGER, scheduled_at INTEGER, deferred INTEGER NOT NULL, delivery_count INTEGER NOT NULL,
-        session_id TEXT, dead_letter_source TEXT);
+        session_id TEXT, dead_letter_source TEXT, assigned_message_id TEXT);
       CREATE TABLE IF NOT EXISTS sequences (entity TEXT PRIMARY KEY, last INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS session_states (queue TEXT NOT NULL, session_id TEXT NOT NULL, state BLOB NOT NULL, PRIMARY KEY (queue, session_id));
       CREATE TABLE IF NOT EXISTS duplicates (entity TEXT NOT NULL, message_id TEXT NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY (entity, message_id));
     `);
     this.statements = {
-      putMessage: this.db.prepare('INSERT OR REPLACE INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+      putMessage: this.db.prepare('INSERT OR REPLACE INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'),
       deleteMessage: this.db.prepare('DELETE FROM messages WHERE id = ?'),
       deleteMessagesOf: this.db.prepare('DELETE FROM messages WHERE queue = ?'),
       putSequence: this.db.prepare('INSERT OR REPLACE INTO sequences VALUES (?, ?)'),
@@ -95,6 +97,7 @@ export class MessageStore {
         deliveryCount: row.delivery_count,
         sessionId: row.session_id,
         deadLetterSource: row.dead_letter_source,
+        assignedMessageId: row.assigned_message_id,
       })),
       sequences: new Map(
         (this.db.prepare('SELECT entity, last FROM sequences').all() as unknown as { entity: string; last: number }[]).map((r) => [r.entity, r.last]),
@@ -187,6 +190,7 @@ export class MessageStore {
             r.deliveryCount,
             r.sessionId,
             r.deadLetterSource,
+            r.assignedMessageId,
           );
         }
         for (const [entity, last] of sequences) s.putSequence.run(entity, last);
@@ -251,4 +255,5 @@ interface MessageRow {
   delivery_count: number;
   session_id: string | null;
   dead_letter_source: string | null;
+  assigned_message_id: string | null;
 }
