@@ -1,5 +1,6 @@
 import type { ServiceBusClient } from '@azure/service-bus';
 import rhea from 'rhea';
+import { networkInterfaces } from 'node:os';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { AdminClient } from '../../src/cli/admin-client.js';
 import { LocalAzureHome } from '../../src/home.js';
@@ -40,10 +41,9 @@ describe('Service Bus connections', () => {
     await receiveExactly(bus.client().createReceiver('plain', { receiveMode: 'receiveAndDelete' }), 1);
   });
 
-  it.each([
-    ['IPv4', '127.0.0.1'],
-    ['IPv6', '::1'],
-  ])('answers on %s loopback with SASL offering ANONYMOUS and MSSBCBS', async (_family, host) => {
+  // A host without IPv6 loopback (some CI containers) cannot have the broker listen there.
+  const families = [['IPv4', '127.0.0.1'], ...(hasIpv6Loopback() ? [['IPv6', '::1']] : [])];
+  it.each(families)('answers on %s loopback with SASL offering ANONYMOUS and MSSBCBS', async (_family, host) => {
     const socket = await openTls(host, port);
     socket.write(Buffer.from([0x41, 0x4d, 0x51, 0x50, 3, 1, 0, 0])); // "AMQP" SASL header
     const reply = await readAtLeast(socket, 40);
@@ -123,6 +123,10 @@ describe('Service Bus connections', () => {
     expect(message!.body).toBe('still here');
   }
 });
+
+function hasIpv6Loopback(): boolean {
+  return Object.values(networkInterfaces()).some((addresses) => addresses?.some((address) => address.address === '::1'));
+}
 
 function openTls(host: string, port: number): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
