@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { telemetry } from './instrumentation.js';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
@@ -6,7 +7,8 @@ import express from 'express';
 import helmet from 'helmet';
 import { Logger } from 'nestjs-pino';
 import { maxInlineImageBytes } from '@keyless/contracts';
-import { assertNoSecretSettings } from '@keyless/auth';
+import { assertNoSecretSettings, AzureIdentityService } from '@keyless/auth';
+import { applicationInsightsAllowance, httpTracing } from '@keyless/observability';
 import { AppModule } from './app.module.js';
 import { gatewayConfig, type GatewayConfig } from './config/gateway.config.js';
 import { SchemaOutputPipe } from './http/request-validation.js';
@@ -16,12 +18,15 @@ const jsonBodyLimit = '64kb';
 
 async function bootstrap(): Promise<void> {
   // Refuse keys and connection strings before anything else reads the environment.
-  assertNoSecretSettings(process.env);
+  assertNoSecretSettings(process.env, { allow: applicationInsightsAllowance });
   const app = await NestFactory.create<NestExpressApplication>(AppModule, { bufferLogs: true, bodyParser: false });
   app.useLogger(app.get(Logger));
   const config = app.get<GatewayConfig>(gatewayConfig.KEY);
+  if (config.applicationInsights) telemetry.exportToAzureMonitor(config.applicationInsights, app.get(AzureIdentityService).credential);
 
   app.disable('x-powered-by');
+  // First: every request gets its server span (continuing a caller's traceparent) before anything logs.
+  app.use(httpTracing());
   app.use(
     helmet({
       // Swagger UI at /docs needs inline styles and scripts of its own bundle; the API itself serves JSON only.

@@ -1,16 +1,19 @@
 import 'reflect-metadata';
+import { telemetry } from './instrumentation.js';
 import { NestFactory } from '@nestjs/core';
 import { Logger } from 'nestjs-pino';
-import { assertNoSecretSettings } from '@keyless/auth';
+import { assertNoSecretSettings, AzureIdentityService } from '@keyless/auth';
+import { applicationInsightsAllowance } from '@keyless/observability';
 import { ServiceBusServer } from '@keyless/messaging';
 import { AppModule } from './app.module.js';
 import { recommendationConfig, type RecommendationConfig } from './config/recommendation.config.js';
 
 async function bootstrap(): Promise<void> {
-  assertNoSecretSettings(process.env);
+  assertNoSecretSettings(process.env, { allow: applicationInsightsAllowance });
   const app = await NestFactory.create(AppModule, { bufferLogs: true });
   app.useLogger(app.get(Logger));
   const config = app.get<RecommendationConfig>(recommendationConfig.KEY);
+  if (config.applicationInsights) telemetry.exportToAzureMonitor(config.applicationInsights, app.get(AzureIdentityService).credential);
   app.connectMicroservice({ strategy: app.get(ServiceBusServer) });
   app.enableShutdownHooks();
   await app.startAllMicroservices();

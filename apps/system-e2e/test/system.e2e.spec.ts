@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,8 +30,21 @@ describe('Keyless, end to end through the gateway', () => {
   let storefront: StorefrontCaller;
   let catalog: DemoProduct[];
   const home = mkdtempSync(join(tmpdir(), 'keyless-e2e-'));
+  // An OTLP/HTTP (JSON) collector: the services export their spans here, as they would to a local Jaeger.
+  const spans: { traceId: string; name: string; service: string }[] = [];
+  let collector: Server;
 
   beforeAll(async () => {
+    collector = createServer((request, response) => {
+      let body = '';
+      request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      request.on('end', () => {
+        if (request.url === '/v1/traces') collectSpans(JSON.parse(body) as OtlpTraces);
+        response.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      });
+    });
+    await new Promise<void>((resolve) => collector.listen(0, '127.0.0.1', resolve));
+    const otlp = { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(collector.address() as { port: number }).port}` };
     const [gatewayPort, imagePort] = [await freePort(), await freePort()];
     // Two variants of each of the 36 product types: enough for similarity to mean something, quick to index.
     catalog = demoCatalog({ imageBaseUrl: `http://127.0.0.1:${imagePort}/images`, variantsPerType: 2 });
@@ -38,7 +52,7 @@ describe('Keyless, end to end through the gateway', () => {
       home,
       gatewayPort,
       images: { products: catalog, port: imagePort },
-      serviceEnv: { gateway: { REQUEST_TIMEOUT_MS: '4000' } },
+      serviceEnv: { gateway: { REQUEST_TIMEOUT_MS: '4000', ...otlp }, recommendation: otlp, vision: otlp },
     });
     storefront = await system.storefront();
     await loadCatalog(storefront, catalog);
@@ -47,10 +61,21 @@ describe('Keyless, end to end through the gateway', () => {
   afterAll(async () => {
     await storefront?.close();
     await system?.stop();
+    collector?.close();
     rmSync(home, { recursive: true, force: true });
   }, 60_000);
 
   const json = async <T>(response: Response): Promise<T> => (await response.json()) as T;
+
+  interface OtlpTraces {
+    resourceSpans: { resource: { attributes: { key: string; value: { stringValue?: string } }[] }; scopeSpans: { spans: { traceId: string; name: string }[] }[] }[];
+  }
+  function collectSpans(traces: OtlpTraces): void {
+    for (const { resource, scopeSpans } of traces.resourceSpans) {
+      const service = resource.attributes.find((a) => a.key === 'service.name')?.value.stringValue ?? '';
+      for (const scope of scopeSpans) for (const span of scope.spans) spans.push({ traceId: span.traceId, name: span.name, service });
+    }
+  }
 
   describe('the catalog', () => {
     it('takes an upserted product through vision and indexing until it is recommendable', async () => {
@@ -228,6 +253,22 @@ describe('Keyless, end to end through the gateway', () => {
         await system.restartService('vision');
       }
       expect((await storefront.fetch('/v1/images:analyze', { method: 'POST', body: JSON.stringify({ url: catalog[0]!.product.imageUrl }) })).status).toBe(200);
+    });
+  });
+
+  describe('observability', () => {
+    it("carries one trace from the caller's HTTP request through the bus to the Azure OpenAI calls", async () => {
+      const traceId = '0af7651916cd43dd8448eb211c80319c';
+      const response = await storefront.fetch('/v1/products/running-shoe-aero-1/similar?limit=2', { headers: { traceparent: `00-${traceId}-b7ad6b7169203331-01` } });
+      expect(response.status).toBe(200);
+      await waitFor(
+        () => ['gateway', 'recommendation'].every((service) => spans.some((s) => s.traceId === traceId && s.service === service)) && spans.some((s) => s.traceId === traceId && s.name === 'openai.chat.completions'),
+        20_000,
+        () => `spans of the trace: ${JSON.stringify(spans.filter((s) => s.traceId === traceId))}`,
+        200,
+      );
+      const names = spans.filter((s) => s.traceId === traceId).map((s) => `${s.service}: ${s.name}`);
+      expect(names).toEqual(expect.arrayContaining(['gateway: GET /v1/products/:id/similar', 'gateway: recommendation.similar-products send', 'recommendation: recommendation.similar-products process', 'recommendation: openai.chat.completions']));
     });
   });
 

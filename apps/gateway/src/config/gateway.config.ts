@@ -30,6 +30,8 @@ export const gatewayEnvironmentSchema = z.object({
   REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
   /** Log level (pino): trace, debug, info, warn, error. */
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
+  /** Application Insights to export traces and metrics to, authenticated with the identity (Azure only). */
+  APPLICATIONINSIGHTS_CONNECTION_STRING: z.string().optional(),
   /** Requests per minute per caller before 429. */
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(3000),
 });
@@ -54,6 +56,7 @@ export const gatewayConfig = registerAs('gateway', () => {
     },
     requestTimeoutInMs: env.REQUEST_TIMEOUT_MS,
     logLevel: env.LOG_LEVEL,
+    applicationInsights: env.APPLICATIONINSIGHTS_CONNECTION_STRING,
   };
 });
 

@@ -25,6 +25,8 @@ export const recommendationEnvironmentSchema = z.object({
   /** Messages handled at once, per source (requests, events). */
   RECOMMENDATION_MAX_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(8),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
+  /** Application Insights to export traces and metrics to, authenticated with the identity (Azure only). */
+  APPLICATIONINSIGHTS_CONNECTION_STRING: z.string().optional(),
 });
 
 export const recommendationConfig = registerAs('recommendation', () => {
@@ -46,6 +48,7 @@ export const recommendationConfig = registerAs('recommendation', () => {
     storage: { catalog: join(env.RECOMMENDATION_DATA_DIR, 'catalog.db'), idempotency: join(env.RECOMMENDATION_DATA_DIR, 'handled-messages.db') },
     maxConcurrency: env.RECOMMENDATION_MAX_CONCURRENCY,
     logLevel: env.LOG_LEVEL,
+    applicationInsights: env.APPLICATIONINSIGHTS_CONNECTION_STRING,
   };
 });
 

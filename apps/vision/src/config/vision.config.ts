@@ -18,6 +18,8 @@ export const visionEnvironmentSchema = z.object({
   /** Images analysed at once, per source (requests, product events). */
   VISION_MAX_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
+  /** Application Insights to export traces and metrics to, authenticated with the identity (Azure only). */
+  APPLICATIONINSIGHTS_CONNECTION_STRING: z.string().optional(),
 });
 
 export const visionConfig = registerAs('vision', () => {
@@ -32,6 +34,7 @@ export const visionConfig = registerAs('vision', () => {
     },
     maxConcurrency: env.VISION_MAX_CONCURRENCY,
     logLevel: env.LOG_LEVEL,
+    applicationInsights: env.APPLICATIONINSIGHTS_CONNECTION_STRING,
   };
 });
 

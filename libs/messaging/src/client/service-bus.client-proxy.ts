@@ -264,7 +264,7 @@ export class ServiceBusClientProxy extends ClientProxy {
     }
     this.pending.delete(id);
     clearTimeout(pending.timer);
-    messagingMetrics.requestDuration.record(performance.now() - pending.started, { pattern: pending.pattern });
+    messagingMetrics().requestDuration.record(performance.now() - pending.started, { pattern: pending.pattern });
     const envelope = message.body as ReplyEnvelope | undefined;
     if (envelope && envelope.ok === true) pending.callback({ response: envelope.data, isDisposed: true });
     else if (envelope && envelope.ok === false) pending.callback({ err: new RpcException(envelope.error), isDisposed: true });

@@ -199,7 +199,7 @@ export class ServiceBusServer extends Server implements CustomTransportStrategy 
         await this.apply(outcome, entry, pattern, kind);
       } finally {
         this.inFlight.delete(entry);
-        messagingMetrics.handlerDuration.record(performance.now() - started, { pattern, kind });
+        messagingMetrics().handlerDuration.record(performance.now() - started, { pattern, kind });
       }
     });
   }
@@ -280,15 +280,15 @@ export class ServiceBusServer extends Server implements CustomTransportStrategy 
       switch (action.action) {
         case 'complete':
           await receiver.completeMessage(message);
-          (outcome.kind === 'handled' ? messagingMetrics.handled : messagingMetrics.failed).add(1, { pattern, kind });
+          (outcome.kind === 'handled' ? messagingMetrics().handled : messagingMetrics().failed).add(1, { pattern, kind });
           return;
         case 'dead-letter':
           this.log.error(`dead-lettering ${kind} ${message.messageId} (${pattern || 'no subject'}) from ${receiver.entityPath}: ${action.reason}: ${action.description}`);
           await receiver.deadLetterMessage(message, { deadLetterReason: action.reason, deadLetterErrorDescription: action.description });
-          messagingMetrics.deadLettered.add(1, { pattern, kind, reason: action.reason });
+          messagingMetrics().deadLettered.add(1, { pattern, kind, reason: action.reason });
           return;
         case 'retry':
-          messagingMetrics.failed.add(1, { pattern, kind });
+          messagingMetrics().failed.add(1, { pattern, kind });
           this.log.warn(`retrying ${kind} ${message.messageId} (${pattern}) from ${receiver.entityPath} in ${action.delayInMs} ms (delivery ${(message.deliveryCount ?? 0) + 1})`);
           await this.sleepUnlessClosing(action.delayInMs);
           if (!entry.released) await receiver.abandonMessage(message);

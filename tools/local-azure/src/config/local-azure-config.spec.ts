@@ -1,4 +1,4 @@
-import { ConfigError, parseConfig } from './local-azure-config.js';
+import { ConfigError, loadConfigFile, parseConfig } from './local-azure-config.js';
 
 describe('parseConfig', () => {
   it('fills every default: the three service hosts share id-keyless, the storefront calls the gateway', () => {
@@ -6,6 +6,12 @@ describe('parseConfig', () => {
     expect(config.hosts.gateway).toEqual({ systemAssigned: false, userAssigned: ['id-keyless'], env: {} });
     expect(config.network).toEqual({ bind: 'loopback', publicHost: 'localhost', ports: expect.objectContaining({ identity: 0, serviceBus: 0 }) });
     expect(config.tokenLifetimeSeconds).toBe(86_400);
+  });
+
+  it('reads the docker compose configuration: every interface, fixed ports, the compose host name', () => {
+    const config = loadConfigFile(new URL('../../compose.config.json', import.meta.url).pathname);
+    expect(config.network).toMatchObject({ bind: 'all', publicHost: 'local-azure', ports: { serviceBus: 5671 } });
+    expect(config.hosts.storefront!.env.GATEWAY_URL).toBe('http://gateway:3000');
   });
 
   it('adds hostEnv variables to a host without replacing the default hosts', () => {

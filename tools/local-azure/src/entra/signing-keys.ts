@@ -1,6 +1,6 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, webcrypto, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { x509 } from '../tls/x509.js';
+import { loadX509 } from '../tls/x509.js';
 import type { JWK } from 'jose';
 
 /** A public signing key as Entra publishes it in its JWKS. */
@@ -111,13 +111,14 @@ export class SigningKeys {
         ['verify'],
       ),
     };
+    const x509 = await loadX509();
     const notBefore = new Date(Date.now() - 60_000);
     const cert = await x509.X509CertificateGenerator.createSelfSigned({
       name: 'CN=accounts.local-azure.keyless',
       notBefore,
       notAfter: new Date(notBefore.getTime() + 5 * 365 * 24 * 3600 * 1000),
       signingAlgorithm: { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' },
-      keys: cryptoKeys as unknown as Parameters<typeof x509.X509CertificateGenerator.createSelfSigned>[0]['keys'],
+      keys: cryptoKeys as unknown as Parameters<Awaited<ReturnType<typeof loadX509>>['X509CertificateGenerator']['createSelfSigned']>[0]['keys'],
     });
     const der = Buffer.from(cert.rawData);
     const kid = createHash('sha1').update(der).digest('base64url');

@@ -6,19 +6,19 @@ import type { Directory } from '../entra/directory.js';
 import type { Caller, ResourceGuard } from '../guard/resource-guard.js';
 import { dataActions } from '../rbac/built-in-roles.js';
 import type { ServerCredentials } from '../tls/certificate-authority.js';
-import { batchMessageFormat, decodeBatch, dotNetTicks, encodeMessage, outcomes, type AmqpMessage, type AmqpTyped, type IncomingMessage } from './amqp-message.js';
+import { batchMessageFormat, decodeBatch, dotNetTicks, encodeMessage, outcomes, ownBody, type AmqpMessage, type AmqpTyped, type IncomingMessage } from './amqp-message.js';
 import { BrokerError, entityNotFound, toBrokerError } from './broker-error.js';
 import { audiencePath, ConnectionClaims, type Claim } from './connection-claims.js';
 import { LinkConsumer } from './link-consumer.js';
 import { messageTooLarge, runManagementOperation } from './management-operations.js';
 import type { MessageLock, MessageQueue, SessionQueue } from './message-queue.js';
-import { answerDrainsAtZeroCredit, connectionSocket, holdAttach, isDraining, localAttach, releaseAttach } from './rhea-internals.js';
-import { withMessageId, type EntityNode, type QueueEntity, type ServiceBusNamespace, type TopicEntity } from './service-bus-namespace.js';
+import { answerDrainsAtZeroCredit, connectionSocket, holdAttach, isDraining, localAttach, markRemoteSettled, releaseAttach } from './rhea-internals.js';
+import type { EntityNode, QueueEntity, ServiceBusNamespace, TopicEntity } from './service-bus-namespace.js';
 
 const defaults = {
   /** Token audience Service Bus accepts for Entra ID tokens. */
   audience: 'https://servicebus.azure.net/',
-  /** The SDK's idle timeout is 60 s; rhea sends heartbeats at half the peer's value, we ask for 120 s. */
+  /** Clients must send a frame at least every 120 s (the SDK heartbeats every 30 s); rhea heartbeats at half the client's value. */
   idleTimeoutInMs: 120_000,
   /** Server-side wait for the next available session when the client gives no `com.microsoft:timeout`. */
   acceptSessionTimeoutInMs: 60_000,
@@ -48,6 +48,8 @@ export interface AmqpBrokerOptions {
   /** Largest message (or batch) accepted, in bytes. */
   maxMessageSizeInBytes: number;
   log: ConsoleLog;
+  /** Called for every message sent or settled (the idle memory reducer watches it). */
+  onActivity?(): void;
 }
 
 class ConnectionState {
@@ -455,6 +457,7 @@ export class AmqpBroker {
   // Transfers from clients
 
   private onMessage(context: EventContext): void {
+    this.options.onActivity?.();
     const receiver = context.receiver!;
     const delivery = context.delivery!;
     const state = this.linkStates.get(receiver);
@@ -486,9 +489,8 @@ export class AmqpBroker {
         if (payload.length > this.options.maxMessageSizeInBytes) throw messageTooLarge(payload.length, this.options.maxMessageSizeInBytes);
         messages = decodeBatch(payload);
       } else if (format === undefined || format === 0) {
-        // rhea hands format-0 messages over decoded; their size is that of the encoding (kept for the store,
-        // so it includes the message id the broker assigns when the sender set none).
-        const amqp = withMessageId(message as AmqpMessage);
+        // rhea hands format-0 messages over decoded; their size is that of the encoding (kept for the store).
+        const amqp = ownBody(message as AmqpMessage);
         const payload = encodeMessage(amqp);
         if (payload.length > this.options.maxMessageSizeInBytes) throw messageTooLarge(payload.length, this.options.maxMessageSizeInBytes);
         messages = [{ amqp, payload }];
@@ -608,11 +610,12 @@ export class AmqpBroker {
 
   /** A client settled a delivery (peekLock): complete, abandon, defer or dead-letter it. */
   private onOutcome(sender: Sender, delivery: Delivery, outcome: 'accepted' | 'rejected' | 'modified' | 'released'): void {
+    this.options.onActivity?.();
     const state = this.linkStates.get(sender);
     if (!state || state.kind !== 'receive') return;
     const lock = this.deliveryLocks.get(delivery);
     if (!lock) {
-      if (!delivery.settled) settle(delivery, acceptedOutcome());
+      if (!delivery.settled) settleOutgoing(delivery, acceptedOutcome());
       return;
     }
     this.deliveryLocks.delete(delivery);
@@ -648,11 +651,11 @@ export class AmqpBroker {
       }
       // Settlements are acknowledged at once (they commit at the end of this turn): a crash in between can
       // only deliver the message again, which at-least-once delivery allows. Sends wait for the commit.
-      settle(delivery, reply);
+      settleOutgoing(delivery, reply);
     } catch (error) {
       const brokerError = toBrokerError(error);
       if (brokerError.code === 'internal') this.fail(error);
-      settle(delivery, rejectedOutcome(brokerError));
+      settleOutgoing(delivery, rejectedOutcome(brokerError));
     }
   }
 
@@ -714,8 +717,21 @@ function coalesceWrites(socket: TLSSocket): void {
   }) as TLSSocket['write'];
 }
 
+/** Settles a delivery the client sent (a message, a request). */
 function settle(delivery: Delivery, state: unknown): void {
   if (!delivery.settled) delivery.update(true, state);
+}
+
+/**
+ * Settles a delivery the broker sent, answering the client's (unsettled) disposition. With receiver
+ * settle mode `second` the client settles on receipt of this and sends nothing more, so the delivery
+ * is done on both sides: rhea must be told, or it keeps every delivery of the link in its session's
+ * 2048-slot outgoing buffer and the link stalls once that is full.
+ */
+function settleOutgoing(delivery: Delivery, state: unknown): void {
+  if (delivery.settled) return;
+  delivery.update(true, state);
+  markRemoteSettled(delivery);
 }
 
 function acceptedOutcome(): unknown {

@@ -86,6 +86,18 @@ export function decodeMessage(buffer: Buffer): AmqpMessage {
   }
 }
 
+/**
+ * Copies a message's data sections out of the buffer rhea decoded them from. rhea hands out slices of
+ * the socket's read buffer: a small message kept in a queue would otherwise keep a whole 64 KiB chunk alive.
+ */
+export function ownBody(message: AmqpMessage): AmqpMessage {
+  const body = message.body as DataSection | undefined;
+  if (body && body.typecode === 0x75) {
+    body.content = Array.isArray(body.content) ? body.content.map((part) => Buffer.from(part)) : Buffer.from(body.content);
+  }
+  return message;
+}
+
 interface DataSection {
   typecode: number;
   content: Buffer | Buffer[];

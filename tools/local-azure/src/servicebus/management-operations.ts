@@ -79,7 +79,9 @@ const operations: Record<string, (context: ManagementContext, body: RequestBody)
       const encoded = (entry as { message?: unknown } | null)?.message;
       if (!Buffer.isBuffer(encoded)) throw new BrokerError('invalid-argument', `messages[${i}].message must be the encoded message (binary).`);
       if (encoded.length > context.maxMessageSizeInBytes) throw messageTooLarge(encoded.length, context.maxMessageSizeInBytes);
-      return { amqp: decodeMessage(encoded), payload: encoded };
+      // A copy: the request's buffer belongs to the connection's read buffer.
+      const bytes = Buffer.from(encoded);
+      return { amqp: decodeMessage(bytes), payload: bytes };
     });
     const sequenceNumbers = context.namespace.schedule(target, messages, Date.now());
     return ok({ 'sequence-numbers': amqpTypes.wrap_array(sequenceNumbers, 0x81, undefined) });

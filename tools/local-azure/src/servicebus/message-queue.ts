@@ -28,8 +28,13 @@ export interface SessionConsumer extends Consumer {
 /** A message in a queue, subscription or sub-queue. */
 export class StoredMessage {
   lock: MessageLock | undefined;
-  /** The encoding of `amqp` while it is still to be written to the store (dropped once written). */
+  /**
+   * The message's bytes while they are still to be written to the store (dropped once written): the
+   * encoding of `amqp`, or the bytes as sent when the only difference is `assignedMessageId`.
+   */
   payload: Buffer | undefined;
+  /** The message id the broker assigned (the sender set none); kept apart so the bytes as sent can be stored. */
+  assignedMessageId: string | undefined;
   /** Whether the message is in its queue's (or session's) heap of available messages. */
   inHeap = false;
   scheduleTimer: NodeJS.Timeout | undefined;
@@ -443,6 +448,7 @@ export class MessageQueue {
     if (!propertiesToModify || !Object.keys(propertiesToModify).length) return;
     message.amqp = { ...message.amqp, application_properties: { ...message.amqp.application_properties, ...propertiesToModify } };
     message.payload = undefined;
+    message.assignedMessageId = undefined;
   }
 
   // -------------------------------------------------------------------------------------------------
@@ -744,6 +750,7 @@ export class MessageQueue {
 
 function toRow(queue: string, message: StoredMessage): PersistedMessage {
   const payload = message.payload ?? encodeMessage(message.amqp);
+  const assignedMessageId = message.payload ? (message.assignedMessageId ?? null) : null;
   message.payload = undefined;
   return {
     queue,
@@ -756,5 +763,6 @@ function toRow(queue: string, message: StoredMessage): PersistedMessage {
     deliveryCount: message.deliveryCount,
     sessionId: message.sessionId ?? null,
     deadLetterSource: message.deadLetterSource ?? null,
+    assignedMessageId,
   };
 }

@@ -16,6 +16,8 @@ export interface PersistedMessage {
   deliveryCount: number;
   sessionId: string | null;
   deadLetterSource: string | null;
+  /** The message id the broker assigned, when `payload` (the bytes as sent) has none. */
+  assignedMessageId: string | null;
 }
 
 /** Everything the store holds, as read at start-up. */
@@ -43,6 +45,8 @@ const defaults = {
 export class MessageStore {
   private readonly db: DatabaseSync;
   private readonly statements: Record<'putMessage' | 'deleteMessage' | 'putSequence' | 'putSessionState' | 'deleteSessionState' | 'putDuplicate' | 'deleteMessagesOf', StatementSync>;
+  /** Small integer per queue key: a message's row id is `queueId * 2^40 + sequence number` (one B-tree, no index). */
+  private readonly queueIds = new Map<string, number>();
   private pending = new Map<string, PendingWrite>();
   private sequences = new Map<string, number>();
   private sessionStates = new Map<string, { queue: string; sessionId: string; state: Uint8Array | null }>();
@@ -56,29 +60,31 @@ export class MessageStore {
   constructor(path: string) {
     this.db = openDatabase(path);
     this.db.exec(`
+      CREATE TABLE IF NOT EXISTS queues (key TEXT PRIMARY KEY, id INTEGER NOT NULL UNIQUE);
       CREATE TABLE IF NOT EXISTS messages (
-        queue TEXT NOT NULL, seq INTEGER NOT NULL, payload BLOB NOT NULL, enqueued_at INTEGER NOT NULL,
+        id INTEGER PRIMARY KEY, queue TEXT NOT NULL, seq INTEGER NOT NULL, payload BLOB NOT NULL, enqueued_at INTEGER NOT NULL,
         expires_at INTEGER, scheduled_at INTEGER, deferred INTEGER NOT NULL, delivery_count INTEGER NOT NULL,
-        session_id TEXT, dead_letter_source TEXT, PRIMARY KEY (queue, seq));
+        session_id TEXT, dead_letter_source TEXT, assigned_message_id TEXT);
       CREATE TABLE IF NOT EXISTS sequences (entity TEXT PRIMARY KEY, last INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS session_states (queue TEXT NOT NULL, session_id TEXT NOT NULL, state BLOB NOT NULL, PRIMARY KEY (queue, session_id));
       CREATE TABLE IF NOT EXISTS duplicates (entity TEXT NOT NULL, message_id TEXT NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY (entity, message_id));
     `);
     this.statements = {
-      putMessage: this.db.prepare('INSERT OR REPLACE INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'),
-      deleteMessage: this.db.prepare('DELETE FROM messages WHERE queue = ? AND seq = ?'),
+      putMessage: this.db.prepare('INSERT OR REPLACE INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+      deleteMessage: this.db.prepare('DELETE FROM messages WHERE id = ?'),
       deleteMessagesOf: this.db.prepare('DELETE FROM messages WHERE queue = ?'),
       putSequence: this.db.prepare('INSERT OR REPLACE INTO sequences VALUES (?, ?)'),
       putSessionState: this.db.prepare('INSERT OR REPLACE INTO session_states VALUES (?, ?, ?)'),
       deleteSessionState: this.db.prepare('DELETE FROM session_states WHERE queue = ? AND session_id = ?'),
       putDuplicate: this.db.prepare('INSERT OR REPLACE INTO duplicates VALUES (?, ?, ?)'),
     };
+    for (const row of this.db.prepare('SELECT key, id FROM queues').all() as unknown as { key: string; id: number }[]) this.queueIds.set(row.key, row.id);
   }
 
   /** Reads everything (once, at start-up); expired duplicate-detection entries are dropped. */
   load(now: number): StoreContents {
     this.db.prepare('DELETE FROM duplicates WHERE expires_at < ?').run(now);
-    const rows = this.db.prepare('SELECT * FROM messages ORDER BY queue, seq').all() as unknown as MessageRow[];
+    const rows = this.db.prepare('SELECT * FROM messages ORDER BY id').all() as unknown as MessageRow[];
     return {
       messages: rows.map((row) => ({
         queue: row.queue,
@@ -91,6 +97,7 @@ export class MessageStore {
         deliveryCount: row.delivery_count,
         sessionId: row.session_id,
         deadLetterSource: row.dead_letter_source,
+        assignedMessageId: row.assigned_message_id,
       })),
       sequences: new Map(
         (this.db.prepare('SELECT entity, last FROM sequences').all() as unknown as { entity: string; last: number }[]).map((r) => [r.entity, r.last]),
@@ -167,11 +174,24 @@ export class MessageStore {
         for (const queue of purges) s.deleteMessagesOf.run(queue);
         for (const write of pending.values()) {
           if (write.kind === 'delete') {
-            s.deleteMessage.run(write.queue, write.sequenceNumber);
+            s.deleteMessage.run(this.rowId(write.queue, write.sequenceNumber));
             continue;
           }
           const r = write.row();
-          s.putMessage.run(r.queue, r.sequenceNumber, r.payload, r.enqueuedAt, r.expiresAt, r.scheduledAt, r.deferred ? 1 : 0, r.deliveryCount, r.sessionId, r.deadLetterSource);
+          s.putMessage.run(
+            this.rowId(r.queue, r.sequenceNumber),
+            r.queue,
+            r.sequenceNumber,
+            r.payload,
+            r.enqueuedAt,
+            r.expiresAt,
+            r.scheduledAt,
+            r.deferred ? 1 : 0,
+            r.deliveryCount,
+            r.sessionId,
+            r.deadLetterSource,
+            r.assignedMessageId,
+          );
         }
         for (const [entity, last] of sequences) s.putSequence.run(entity, last);
         for (const { queue, sessionId, state } of sessionStates.values()) {
@@ -202,6 +222,16 @@ export class MessageStore {
     this.db.close();
   }
 
+  private rowId(queue: string, sequenceNumber: number): number {
+    let id = this.queueIds.get(queue);
+    if (id === undefined) {
+      id = this.queueIds.size + 1;
+      this.db.prepare('INSERT INTO queues VALUES (?, ?)').run(queue, id);
+      this.queueIds.set(queue, id);
+    }
+    return id * 2 ** 40 + sequenceNumber;
+  }
+
   private schedule(): void {
     if (this.scheduled || this.closed) return;
     this.scheduled = true;
@@ -225,4 +255,5 @@ interface MessageRow {
   delivery_count: number;
   session_id: string | null;
   dead_letter_source: string | null;
+  assigned_message_id: string | null;
 }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { annotations, decodeMessage, encodeMessage, messageIdText, type AmqpMessage, type IncomingMessage } from './amqp-message.js';
 import { BrokerError } from './broker-error.js';
 import type { MessageStore } from './message-store.js';
-import { MessageQueue, StoredMessage, type QueueContext, type QueueKind } from './message-queue.js';
+import { MessageQueue, StoredMessage, type QueueContext } from './message-queue.js';
 import type { FilterInput } from './sql-filter.js';
 import type { QueueDefinition, ReceivableProperties, SubscriptionDefinition, TopicDefinition, Topology } from './topology.js';
 
@@ -147,8 +147,10 @@ export interface EntityNode {
 interface Placement {
   queue: MessageQueue;
   amqp: AmqpMessage;
-  /** The encoding of `amqp`, shared by the placements of one message that no rule action changed. */
+  /** The message's bytes as sent, shared by the placements of one message that no rule action changed. */
   payload?: Buffer;
+  /** The id the broker assigned, which `payload` lacks. */
+  assignedMessageId?: string;
   owner: SendTarget;
   ttl: number;
 }
@@ -257,11 +259,16 @@ export class ServiceBusNamespace {
   send(target: QueueEntity | TopicEntity, messages: IncomingMessage[], now: number): (number | undefined)[] {
     const planned = messages.map((message) => {
       const amqp = withMessageId(message.amqp);
-      // Encoded once here, written once per queue it lands in.
-      const payload = amqp === message.amqp && message.payload ? message.payload : encodeMessage(amqp);
+      // The bytes as sent are stored (with an assigned id apart): no message is encoded again.
+      const payload = message.payload ?? encodeMessage(message.amqp);
+      const assignedMessageId = amqp === message.amqp ? undefined : (amqp.message_id as string);
       const placements: Placement[] = [];
       this.plan(target, amqp, 0, Number.POSITIVE_INFINITY, placements);
-      for (const placement of placements) if (placement.amqp === amqp) placement.payload = payload;
+      for (const placement of placements) {
+        if (placement.amqp !== amqp) continue;
+        placement.payload = payload;
+        placement.assignedMessageId = assignedMessageId;
+      }
       return { amqp, placements, scheduledAt: scheduledTime(amqp, now) };
     });
     return planned.map(({ amqp, placements, scheduledAt }) => {
@@ -331,6 +338,7 @@ export class ServiceBusNamespace {
         placement.queue,
       );
       message.payload = placement.payload;
+      message.assignedMessageId = placement.assignedMessageId;
       placement.queue.add(message, now);
     }
     return sequenceNumbers.get(target)!;
@@ -440,9 +448,10 @@ export class ServiceBusNamespace {
         orphaned++;
         continue;
       }
+      const decoded = decodeMessage(Buffer.from(row.payload));
       const message = new StoredMessage(
         row.sequenceNumber,
-        decodeMessage(Buffer.from(row.payload)),
+        row.assignedMessageId !== null && (decoded.message_id === undefined || decoded.message_id === null) ? { ...decoded, message_id: row.assignedMessageId } : decoded,
         row.enqueuedAt,
         row.expiresAt ?? Number.POSITIVE_INFINITY,
         row.scheduledAt ?? undefined,
@@ -485,7 +494,7 @@ function deadLettered(message: StoredMessage, amqp: AmqpMessage, queue: MessageQ
 }
 
 /** Service Bus assigns a message id when the sender sets none (the SDK relies on one for lock renewal). */
-export function withMessageId(message: AmqpMessage): AmqpMessage {
+function withMessageId(message: AmqpMessage): AmqpMessage {
   if (message.message_id !== undefined && message.message_id !== null) return message;
   return { ...message, message_id: randomUUID().replace(/-/g, '') };
 }
@@ -528,4 +537,3 @@ export function filterInput(message: AmqpMessage): FilterInput {
   return { system, user: message.application_properties ?? {} };
 }
 
-export type { QueueKind };

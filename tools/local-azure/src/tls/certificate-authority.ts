@@ -1,7 +1,7 @@
-import { webcrypto } from 'node:crypto';
+import { createPrivateKey, KeyObject, webcrypto, X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { x509 } from './x509.js';
+import { loadX509 } from './x509.js';
 
 type CryptoKey = webcrypto.CryptoKey;
 
@@ -76,6 +76,7 @@ export async function loadOrCreateServerCredentials(
 }
 
 async function createCa(): Promise<{ certPem: string; keyPem: string }> {
+  const x509 = await loadX509();
   const keys = await webcrypto.subtle.generateKey(ecdsa, true, ['sign', 'verify']);
   const notBefore = new Date(Date.now() - 60_000);
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
@@ -99,6 +100,7 @@ async function issueServerCertificate(
   caKeyPem: string,
   names: readonly string[],
 ): Promise<{ certPem: string; keyPem: string }> {
+  const x509 = await loadX509();
   const caCert = new x509.X509Certificate(caCertPem);
   const caKey = await webcrypto.subtle.importKey('pkcs8', pemBody(caKeyPem), ecdsa, false, ['sign']);
   const keys = await webcrypto.subtle.generateKey(ecdsa, true, ['sign', 'verify']);
@@ -129,17 +131,16 @@ async function issueServerCertificate(
 }
 
 function expiresSoon(certPath: string): boolean {
-  const cert = new x509.X509Certificate(readFileSync(certPath, 'utf8').split(/(?<=-----END CERTIFICATE-----)/)[0]!);
-  return cert.notAfter.getTime() - Date.now() < 7 * 24 * 3600 * 1000;
+  const cert = new X509Certificate(readFileSync(certPath, 'utf8'));
+  return new Date(cert.validTo).getTime() - Date.now() < 7 * 24 * 3600 * 1000;
 }
 
 async function exportKeyPem(key: CryptoKey): Promise<string> {
-  const der = await webcrypto.subtle.exportKey('pkcs8', key);
-  return x509.PemConverter.encode(der, 'PRIVATE KEY');
+  return KeyObject.from(key).export({ type: 'pkcs8', format: 'pem' }) as string;
 }
 
-function pemBody(pem: string): ArrayBuffer {
-  return x509.PemConverter.decodeFirst(pem);
+function pemBody(pem: string): Buffer {
+  return createPrivateKey(pem).export({ type: 'pkcs8', format: 'der' });
 }
 
 function serialNumber(): string {

@@ -25,10 +25,11 @@ describe('Service Bus authorization', () => {
       // A credential whose renewal silently never happens: it claims a long life for a 3-second token.
       const stale: TokenCredential = { getToken: async (): Promise<AccessToken> => ({ token: accessToken, expiresOnTimestamp: Date.now() + 3_600_000 }) };
       const client = new ServiceBusClient(bus.env.SERVICEBUS_FULLY_QUALIFIED_NAMESPACE!, stale, shortRetries);
-      await client.createSender('recommendation-requests').sendMessages({ body: 'before expiry', messageId: 'expiry-probe' });
+      // The events topic and its vision subscription: no other test here uses them.
+      await client.createSender('events').sendMessages({ body: 'before expiry', messageId: 'expiry-probe', subject: 'catalog.product.upserted' });
       const received: ServiceBusReceivedMessage[] = [];
       const error = await new Promise<Error & { code?: string }>((resolve) => {
-        client.createReceiver('recommendation-requests', { receiveMode: 'receiveAndDelete' }).subscribe({
+        client.createReceiver('events', 'vision', { receiveMode: 'receiveAndDelete' }).subscribe({
           processMessage: async (message) => void received.push(message),
           processError: async ({ error }) => resolve(error as Error & { code?: string }),
         });

@@ -1,5 +1,6 @@
 import type { ServiceBusClient } from '@azure/service-bus';
 import rhea from 'rhea';
+import { networkInterfaces } from 'node:os';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { AdminClient } from '../../src/cli/admin-client.js';
 import { LocalAzureHome } from '../../src/home.js';
@@ -12,7 +13,8 @@ describe('Service Bus connections', () => {
   let port: number;
 
   beforeAll(async () => {
-    bus = await startServiceBus();
+    // A smaller message size limit than the 256 KiB default (send-receive.spec.ts tests the default).
+    bus = await startServiceBus({ config: { resources: { serviceBus: { maxMessageSizeInBytes: 65_536 } } } });
     bus.grantDataOwner();
     port = Number(bus.env.SERVICEBUS_FULLY_QUALIFIED_NAMESPACE!.split(':')[1]);
   });
@@ -30,10 +32,18 @@ describe('Service Bus connections', () => {
     await eventually(async () => ((await status()).connections <= 2 ? true : undefined), 5000, 'the connections to close');
   }, 30_000);
 
-  it.each([
-    ['IPv4', '127.0.0.1'],
-    ['IPv6', '::1'],
-  ])('answers on %s loopback with SASL offering ANONYMOUS and MSSBCBS', async (_family, host) => {
+  it('applies the configured message size limit to batches and single messages', async () => {
+    const sender = bus.client().createSender('plain');
+    expect((await sender.createMessageBatch()).maxSizeInBytes).toBe(65_536);
+    expect((await status()).maxMessageSizeInBytes).toBe(65_536);
+    await expect(sender.sendMessages({ body: Buffer.alloc(70 * 1024) })).rejects.toMatchObject({ code: 'MessageSizeExceeded' });
+    await sender.sendMessages({ body: Buffer.alloc(60 * 1024) });
+    await receiveExactly(bus.client().createReceiver('plain', { receiveMode: 'receiveAndDelete' }), 1);
+  });
+
+  // A host without IPv6 loopback (some CI containers) cannot have the broker listen there.
+  const families = [['IPv4', '127.0.0.1'], ...(hasIpv6Loopback() ? [['IPv6', '::1']] : [])];
+  it.each(families)('answers on %s loopback with SASL offering ANONYMOUS and MSSBCBS', async (_family, host) => {
     const socket = await openTls(host, port);
     socket.write(Buffer.from([0x41, 0x4d, 0x51, 0x50, 3, 1, 0, 0])); // "AMQP" SASL header
     const reply = await readAtLeast(socket, 40);
@@ -113,6 +123,10 @@ describe('Service Bus connections', () => {
     expect(message!.body).toBe('still here');
   }
 });
+
+function hasIpv6Loopback(): boolean {
+  return Object.values(networkInterfaces()).some((addresses) => addresses?.some((address) => address.address === '::1'));
+}
 
 function openTls(host: string, port: number): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {

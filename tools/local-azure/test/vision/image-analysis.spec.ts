@@ -24,7 +24,8 @@ describe('Local Azure AI Vision with the unmodified @azure-rest/ai-vision-image-
   const redCircle = new Canvas(200, 150).circle(100, 75, 50, colours.red);
 
   beforeAll(async () => {
-    test = await startTestAzure({ dataPlanes: [createVisionDataPlane({ urlTimeoutInMs: 1000, maxUrlRedirects: 2 })] });
+    // Long enough to stream 20 MB on a busy CI machine, short enough for the stalled-download case.
+    test = await startTestAzure({ dataPlanes: [createVisionDataPlane({ urlTimeoutInMs: 4000, maxUrlRedirects: 2 })] });
     env = test.enterHost('vision');
     client = createClient(env.AZURE_VISION_ENDPOINT!, new ManagedIdentityCredential({ clientId: env.AZURE_CLIENT_ID! }), { retryOptions: { maxRetries: 0 } });
     images = await serveImages();

@@ -1,0 +1,137 @@
+// Similar-products requests through the whole chain — HTTP + caller token at the gateway, a request over
+// Service Bus, the recommendation service ranking by vector similarity and asking (local) Azure OpenAI chat for
+// the explanation, the reply back over the bus — against the same ranking called in-process with the same
+// Azure OpenAI client. The ratio is what the gateway, the bus and auth cost.
+//
+//   npx nx run-many -t build && npx node bench/gateway-similar.bench.ts [--requests 2000] [--concurrency 32]
+import { mkdtempSync, rmSync } from 'node:fs';
+import { DatabaseSync } from 'node:sqlite';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { NestFactory } from '@nestjs/core';
+import { AuthModule, AzureClientFactory } from '../libs/auth/dist/index.js';
+import { demoCatalog, freePort, loadCatalog, startSystem } from '../tools/launcher/dist/index.js';
+import { trustCa } from '../tools/local-azure/dist/testing/index.js';
+import { SqliteCatalogStore } from '../apps/recommendation/dist/catalog/catalog.store.js';
+import { EmbeddingsService } from '../apps/recommendation/dist/ai/embeddings.service.js';
+import { ExplanationsService } from '../apps/recommendation/dist/ai/explanations.service.js';
+import { RecommenderService } from '../apps/recommendation/dist/recommender.service.js';
+
+const { values } = parseArgs({ options: { requests: { type: 'string', default: '2000' }, concurrency: { type: 'string', default: '32' } } });
+const requests = Number(values.requests);
+const concurrency = Number(values.concurrency);
+
+interface Measured {
+  perSecond: number;
+  p50: number;
+  p99: number;
+}
+
+async function measure(call: (i: number) => Promise<void>): Promise<Measured> {
+  const latencies: number[] = [];
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < requests) {
+        const i = next++;
+        const t0 = performance.now();
+        await call(i);
+        latencies.push(performance.now() - t0);
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!;
+  return { perSecond: requests / seconds, p50: at(0.5), p99: at(0.99) };
+}
+
+const home = mkdtempSync(join(tmpdir(), 'bench-gateway-'));
+const [gatewayPort, imagePort] = [await freePort(), await freePort()];
+const catalog = demoCatalog({ imageBaseUrl: `http://127.0.0.1:${imagePort}/images` });
+// Quotas out of the way: this measures the path, not Azure OpenAI's tokens-per-minute limit (200k by default
+// locally, which a sustained 32-way load exhausts within seconds and then waits out as Azure would).
+const unthrottled = {
+  resources: {
+    openAi: {
+      name: 'oai-keyless-local',
+      deployments: {
+        'gpt-4o-mini': { model: 'gpt-4o-mini', tokensPerMinute: 1_000_000_000, capability: 'chat' },
+        'text-embedding-3-small': { model: 'text-embedding-3-small', tokensPerMinute: 1_000_000_000, capability: 'embeddings' },
+      },
+    },
+  },
+};
+const system = await startSystem({
+  home,
+  gatewayPort,
+  images: { products: catalog, port: imagePort },
+  localAzureConfig: unthrottled,
+  serviceEnv: { gateway: { RATE_LIMIT_PER_MINUTE: '1000000' } },
+});
+try {
+  // Tokens for the storefront straight from its host's identity endpoint (one request, as the SDK makes):
+  // @azure/identity binds a process to one managed-identity endpoint, and this process later acts as the
+  // recommendation host for the in-process measurement.
+  const storefrontEnv = system.hostEnv('storefront');
+  const query = new URLSearchParams({ 'api-version': '2019-08-01', resource: 'api://keyless-gateway', client_id: storefrontEnv.AZURE_CLIENT_ID! });
+  const { access_token: token } = (await (await fetch(`${storefrontEnv.IDENTITY_ENDPOINT}?${query}`, { headers: { 'x-identity-header': storefrontEnv.IDENTITY_HEADER! } })).json()) as { access_token: string };
+  const storefront = {
+    fetch: (path: string, init: RequestInit = {}) =>
+      fetch(`${system.gatewayUrl}${path}`, { ...init, headers: { authorization: `Bearer ${token}`, ...(typeof init.body === 'string' ? { 'content-type': 'application/json' } : {}) } }),
+  };
+  await loadCatalog(storefront as never, catalog);
+  const ids = catalog.filter((p) => p.product.available).map((p) => p.product.id);
+
+  // Warm up both paths (token caches, JIT, SQLite pages), then measure.
+  const throughGateway = async (i: number) => {
+    const response = await storefront.fetch(`/v1/products/${ids[i % ids.length]}/similar?limit=5`);
+    if (response.status !== 200) throw new Error(`gateway answered ${response.status}`);
+    await response.arrayBuffer();
+  };
+  for (let i = 0; i < 64; i++) await throughGateway(i);
+  const chain = await measure(throughGateway);
+
+  // The same ranking in this process: the recommendation service's own classes on a copy of its database,
+  // with an Azure OpenAI client from @keyless/auth acting as the recommendation host.
+  const env = system.hostEnv('recommendation');
+  Object.assign(process.env, { IDENTITY_ENDPOINT: env.IDENTITY_ENDPOINT, IDENTITY_HEADER: env.IDENTITY_HEADER });
+  trustCa(await (await import('node:fs/promises')).readFile(env.NODE_EXTRA_CA_CERTS!, 'utf8'));
+  const auth = await NestFactory.createApplicationContext(
+    AuthModule.forRoot({ clientId: env.AZURE_CLIENT_ID!, audiences: ['cognitiveServices'], resources: { openAi: { endpoint: env.AZURE_OPENAI_ENDPOINT! } } }),
+    { logger: false },
+  );
+  const openai = auth.get(AzureClientFactory).create('openAi');
+  const config = { deployments: { chat: env.AZURE_OPENAI_CHAT_DEPLOYMENT!, embeddings: env.AZURE_OPENAI_EMBEDDINGS_DEPLOYMENT! }, embeddingDimensions: 256 };
+  const copy = join(home, 'bench-catalog.db');
+  // A consistent copy, WAL included (the service keeps writing to the original).
+  const source = new DatabaseSync(join(home, 'apps', 'recommendation', 'catalog.db'));
+  source.exec(`VACUUM INTO '${copy}'`);
+  source.close();
+  const store = new SqliteCatalogStore(copy);
+  const recommender = new RecommenderService(store, new EmbeddingsService(openai, config as never), new ExplanationsService(openai, config as never));
+  recommender.onApplicationBootstrap();
+  const inProcess = async (i: number) => {
+    await recommender.similar({ productId: ids[i % ids.length]!, limit: 5, filters: {} });
+  };
+  for (let i = 0; i < 64; i++) await inProcess(i);
+  const direct = await measure(inProcess);
+
+  const row = (name: string, m: Measured) => `${name.padEnd(38)} ${m.perSecond.toFixed(0).padStart(8)} ${m.p50.toFixed(1).padStart(8)} ${m.p99.toFixed(1).padStart(8)}`;
+  console.log(`similar products, ${requests} requests at concurrency ${concurrency} (${ids.length} products indexed)`);
+  console.log(`${'path'.padEnd(38)} ${'req/s'.padStart(8)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)}`);
+  console.log(row('HTTP → gateway → bus → recommendation', chain));
+  console.log(row('in-process ranking + explanation', direct));
+  console.log(`ratio (chain / in-process throughput): ${(chain.perSecond / direct.perSecond).toFixed(2)}`);
+  console.log(JSON.stringify({ requests, concurrency, chain, inProcess: direct }));
+  store.close();
+  await auth.close();
+  await system.stop();
+  rmSync(home, { recursive: true, force: true });
+} catch (error) {
+  console.error(`failed; logs kept in ${join(home, 'logs')}`);
+  await system.stop();
+  throw error;
+}
