@@ -142,6 +142,7 @@ module appServices 'modules/app-services.bicep' = {
     linuxFxVersion: linuxFxVersion
     identityId: identity.outputs.id
     identityClientId: identity.outputs.clientId
+    appInsightsConnectionString: monitoring.outputs.connectionString
     appSettings: {
       SERVICEBUS_FULLY_QUALIFIED_NAMESPACE: serviceBus.outputs.fullyQualifiedNamespace
       SERVICEBUS_NAMESPACE_RESOURCE_ID: serviceBus.outputs.id

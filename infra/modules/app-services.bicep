@@ -18,12 +18,18 @@ param identityClientId string
 @description('Endpoint and resource-id settings shared by every service (name → value).')
 param appSettings object
 
+@description('Connection string of the Application Insights component (DisableLocalAuth: true): the services export with the identity.')
+param appInsightsConnectionString string
+
 param location string
 param tags object
 
-// No APPLICATIONINSIGHTS_CONNECTION_STRING yet: the services do not export to Azure Monitor, and their secret-settings
-// guard refuses any *CONNECTION_STRING* setting at boot. See README.md, "Telemetry without a key".
-var sharedSettings = concat([{ name: 'AZURE_CLIENT_ID', value: identityClientId }], map(items(appSettings), setting => { name: setting.key, value: setting.value }))
+// APPLICATIONINSIGHTS_CONNECTION_STRING only routes: the component refuses anything but the identity's token, and the
+// services' secret guard lets exactly this setting through (see README.md, "Telemetry without a key").
+var sharedSettings = concat(
+  [{ name: 'AZURE_CLIENT_ID', value: identityClientId }, { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: appInsightsConnectionString }],
+  map(items(appSettings), setting => { name: setting.key, value: setting.value })
+)
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: planName

@@ -183,15 +183,17 @@ describe('checkInfrastructure with planted mismatches', () => {
 
     it('reports an App Insights connection string from a component that accepts its ikey', () => {
       copy.replace('infra/modules/monitoring.bicep', 'DisableLocalAuth: true', 'DisableLocalAuth: false');
-      copy.replace('infra/modules/app-services.bicep', "var sharedSettings = concat([{ name: 'AZURE_CLIENT_ID', value: identityClientId }]", "resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {\n  name: 'appi-${siteNameSuffix}'\n}\nvar sharedSettings = concat([{ name: 'AZURE_CLIENT_ID', value: identityClientId }, { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: appInsights.properties.ConnectionString }]");
       const problems = copy.check();
       expect(found(problems, 'local-auth-enabled')).toEqual([expect.stringContaining('Microsoft.Insights/components does not disable local (key) auth')]);
       expect(found(problems, 'key-based-setting')).toEqual(
-        expect.arrayContaining([
-          expect.stringContaining('only the connection string of a component with DisableLocalAuth: true is allowed'),
-          // …and the services' own guard would refuse to start with it, whatever the component.
-          expect.stringContaining('has the app setting APPLICATIONINSIGHTS_CONNECTION_STRING, which the services refuse at boot'),
-        ]),
+        expect.arrayContaining([expect.stringContaining('only the connection string of a component with DisableLocalAuth: true is allowed')]),
+      );
+    });
+
+    it('reports an App Insights connection string that is not the component\'s own', () => {
+      copy.replace('infra/main.bicep', 'appInsightsConnectionString: monitoring.outputs.connectionString', "appInsightsConnectionString: 'InstrumentationKey=${guid(resourceToken)};IngestionEndpoint=https://example.invalid/'");
+      expect(found(copy.check(), 'key-based-setting')).toEqual(
+        expect.arrayContaining([expect.stringContaining('only the connection string of a component with DisableLocalAuth: true is allowed')]),
       );
     });
 

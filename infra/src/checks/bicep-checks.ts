@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { findSecretSettings } from '@keyless/auth';
+import { applicationInsightsAllowance } from '@keyless/observability';
 import { serviceAccess } from '@keyless/contracts';
 import { DeployTimeValue, ResourceInstance, evaluateDeployment, renderString, splitName, type EvaluatedDeployment } from '../bicep/bicep-evaluator.js';
 import { parseBicep, type BicepFile, type Expression } from '../bicep/bicep-syntax.js';
@@ -551,7 +552,7 @@ function checkSites(deployed: ResourceInstance[], identity: string | undefined, 
     }
     // The services run @keyless/auth's secret-settings guard over their environment at boot: a setting it
     // refuses would stop every service from starting.
-    for (const refused of findSecretSettings(Object.fromEntries([...named].map(([name, value]) => [name, renderString(value)])))) {
+    for (const refused of findSecretSettings(Object.fromEntries([...named].map(([name, value]) => [name, renderString(value)])), { allow: applicationInsightsAllowance })) {
       complain('key-based-setting', `has the app setting ${refused.name}, which the services refuse at boot (${refused.reason}).`, `Remove it (${refused.instead}).`);
     }
     for (const [name, value] of named) {
