@@ -144,6 +144,11 @@ module appServices 'modules/app-services.bicep' = {
     identityClientId: identity.outputs.clientId
     appInsightsConnectionString: monitoring.outputs.connectionString
     appSettings: {
+      // App Service routes traffic to the container's own address and sets PORT itself.
+      HOST: '0.0.0.0'
+      AZURE_TENANT_ID: tenant().tenantId
+      // Persistent storage of App Service on Linux: the recommendation service's catalog survives restarts.
+      RECOMMENDATION_DATA_DIR: '/home/keyless-data'
       SERVICEBUS_FULLY_QUALIFIED_NAMESPACE: serviceBus.outputs.fullyQualifiedNamespace
       SERVICEBUS_NAMESPACE_RESOURCE_ID: serviceBus.outputs.id
       AZURE_OPENAI_ENDPOINT: openAi.outputs.endpoint
