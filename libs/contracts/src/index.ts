@@ -30,3 +30,5 @@ export { replyErrorCodes, replyErrorSchema } from './errors.js';
 export type { ReplyError, ReplyErrorCode } from './errors.js';
 export { serviceAccess } from './services.js';
 export type { AiOperation, EntityRef, ServiceAccess, ServiceName } from './services.js';
+export { builtInRoles, dataActions, findRole, grants, rolesGranting } from './azure-roles.js';
+export type { RoleDefinition } from './azure-roles.js';

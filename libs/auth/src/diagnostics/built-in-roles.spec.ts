@@ -1,23 +1,4 @@
-import { builtInRoles as localAzureRoles, dataActions as localAzureDataActions } from '@keyless/local-azure';
-import { builtInRoles, knownDataActions, leastPrivilegedRoleFor } from './built-in-roles.js';
-
-describe('builtInRoles', () => {
-  describe('when compared with the local Azure\'s RBAC table', () => {
-    it.each(builtInRoles.map((role) => [role.name, role] as const))('%s has the same id and data actions', (name, role) => {
-      const local = localAzureRoles.find((r) => r.name === name);
-      expect(local).toBeDefined();
-      expect({ id: local!.id, dataActions: local!.dataActions, notDataActions: local!.notDataActions }).toEqual({
-        id: role.id,
-        dataActions: role.dataActions,
-        notDataActions: role.notDataActions,
-      });
-    });
-
-    it('names the same data actions', () => {
-      expect(Object.values(knownDataActions).every((action) => Object.values(localAzureDataActions).includes(action as never))).toBe(true);
-    });
-  });
-});
+import { knownDataActions, leastPrivilegedRoleFor } from './built-in-roles.js';
 
 describe(leastPrivilegedRoleFor.name, () => {
   it.each([

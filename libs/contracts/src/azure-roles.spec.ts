@@ -1,4 +1,4 @@
-import { dataActions, findRole, grants, rolesGranting } from './built-in-roles.js';
+import { dataActions, findRole, grants, rolesGranting } from './azure-roles.js';
 
 describe('built-in roles', () => {
   describe('grants', () => {
