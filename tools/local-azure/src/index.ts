@@ -9,6 +9,10 @@ export { createOpenAiDataPlane, openAiDataPlane } from './openai/openai-data-pla
 export type { OpenAiDataPlaneOptions } from './openai/openai-data-plane.js';
 export { createVisionDataPlane, visionDataPlane } from './vision/vision-data-plane.js';
 export type { VisionDataPlaneOptions } from './vision/vision-data-plane.js';
+export { serviceBusDataPlane } from './servicebus/service-bus-data-plane.js';
+export { loadTopology, parseTopology } from './servicebus/topology.js';
+export type { QueueDefinition, RuleDefinition, SubscriptionDefinition, TopicDefinition, Topology } from './servicebus/topology.js';
+export type { EntityRow, MessageRow, ServiceBusStatus } from './servicebus/admin-routes.js';
 export { TokenRejectedError } from './guard/resource-guard.js';
 export type { Caller, TokenRejectionReason } from './guard/resource-guard.js';
 export { builtInRoles, dataActions, findRole } from './rbac/built-in-roles.js';

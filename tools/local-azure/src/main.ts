@@ -31,7 +31,7 @@ Commands:
   fault identity-endpoint <none|error|garbage|hang|stopped>
   servicebus show                         the namespace: endpoint, ARM id, topology file, open connections
   servicebus entity list                  queues, topics and subscriptions with active/scheduled/dead-letter counts
-  servicebus peek <entity> [--dlq] [--limit N]   messages without locking them (newest last)
+  servicebus peek <entity> [--dlq] [--limit N]   messages in sequence order, without locking them
   servicebus purge <entity> [--dlq]       delete every message of the entity (or of its dead-letter queue)
   servicebus resubmit <entity>            move the entity's dead-lettered messages back to it
 

@@ -12,13 +12,13 @@ import { audiencePath, ConnectionClaims, type Claim } from './connection-claims.
 import { LinkConsumer } from './link-consumer.js';
 import { messageTooLarge, runManagementOperation } from './management-operations.js';
 import type { MessageLock, MessageQueue, SessionQueue } from './message-queue.js';
-import { answerDrainsAtZeroCredit, connectionSocket, holdAttach, isDraining, localAttach, releaseAttach } from './rhea-internals.js';
+import { answerDrainsAtZeroCredit, connectionSocket, holdAttach, isDraining, localAttach, markRemoteSettled, releaseAttach } from './rhea-internals.js';
 import { withMessageId, type EntityNode, type QueueEntity, type ServiceBusNamespace, type TopicEntity } from './service-bus-namespace.js';
 
 const defaults = {
   /** Token audience Service Bus accepts for Entra ID tokens. */
   audience: 'https://servicebus.azure.net/',
-  /** The SDK's idle timeout is 60 s; rhea sends heartbeats at half the peer's value, we ask for 120 s. */
+  /** Clients must send a frame at least every 120 s (the SDK heartbeats every 30 s); rhea heartbeats at half the client's value. */
   idleTimeoutInMs: 120_000,
   /** Server-side wait for the next available session when the client gives no `com.microsoft:timeout`. */
   acceptSessionTimeoutInMs: 60_000,
@@ -48,6 +48,8 @@ export interface AmqpBrokerOptions {
   /** Largest message (or batch) accepted, in bytes. */
   maxMessageSizeInBytes: number;
   log: ConsoleLog;
+  /** Called for every message sent or settled (the idle memory reducer watches it). */
+  onActivity?(): void;
 }
 
 class ConnectionState {
@@ -455,6 +457,7 @@ export class AmqpBroker {
   // Transfers from clients
 
   private onMessage(context: EventContext): void {
+    this.options.onActivity?.();
     const receiver = context.receiver!;
     const delivery = context.delivery!;
     const state = this.linkStates.get(receiver);
@@ -608,11 +611,12 @@ export class AmqpBroker {
 
   /** A client settled a delivery (peekLock): complete, abandon, defer or dead-letter it. */
   private onOutcome(sender: Sender, delivery: Delivery, outcome: 'accepted' | 'rejected' | 'modified' | 'released'): void {
+    this.options.onActivity?.();
     const state = this.linkStates.get(sender);
     if (!state || state.kind !== 'receive') return;
     const lock = this.deliveryLocks.get(delivery);
     if (!lock) {
-      if (!delivery.settled) settle(delivery, acceptedOutcome());
+      if (!delivery.settled) settleOutgoing(delivery, acceptedOutcome());
       return;
     }
     this.deliveryLocks.delete(delivery);
@@ -648,11 +652,11 @@ export class AmqpBroker {
       }
       // Settlements are acknowledged at once (they commit at the end of this turn): a crash in between can
       // only deliver the message again, which at-least-once delivery allows. Sends wait for the commit.
-      settle(delivery, reply);
+      settleOutgoing(delivery, reply);
     } catch (error) {
       const brokerError = toBrokerError(error);
       if (brokerError.code === 'internal') this.fail(error);
-      settle(delivery, rejectedOutcome(brokerError));
+      settleOutgoing(delivery, rejectedOutcome(brokerError));
     }
   }
 
@@ -714,8 +718,21 @@ function coalesceWrites(socket: TLSSocket): void {
   }) as TLSSocket['write'];
 }
 
+/** Settles a delivery the client sent (a message, a request). */
 function settle(delivery: Delivery, state: unknown): void {
   if (!delivery.settled) delivery.update(true, state);
+}
+
+/**
+ * Settles a delivery the broker sent, answering the client's (unsettled) disposition. With receiver
+ * settle mode `second` the client settles on receipt of this and sends nothing more, so the delivery
+ * is done on both sides: rhea must be told, or it keeps every delivery of the link in its session's
+ * 2048-slot outgoing buffer and the link stalls once that is full.
+ */
+function settleOutgoing(delivery: Delivery, state: unknown): void {
+  if (delivery.settled) return;
+  delivery.update(true, state);
+  markRemoteSettled(delivery);
 }
 
 function acceptedOutcome(): unknown {

@@ -1,4 +1,4 @@
-import type { Connection, link, Sender } from 'rhea';
+import type { Connection, Delivery, link, Sender } from 'rhea';
 
 /**
  * The few rhea 3.0 internals the broker relies on, typed in one place (rhea's typings do not
@@ -85,6 +85,14 @@ export function answerDrainsAtZeroCredit(sender: Sender): void {
     this.credit = 0;
     return true;
   };
+}
+
+/**
+ * Records that the peer has settled a delivery the broker sent: rhea frees a sent delivery only once
+ * both sides settled it, and has no public way to note a settlement the peer makes without a frame.
+ */
+export function markRemoteSettled(delivery: Delivery): void {
+  (delivery as unknown as { remote_settled: boolean }).remote_settled = true;
 }
 
 /** The socket of a connection (to end it at stop). */

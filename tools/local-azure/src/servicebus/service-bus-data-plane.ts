@@ -4,6 +4,7 @@ import type { DataPlane, DataPlaneContext, RunningDataPlane } from '../data-plan
 import { listen, type BoundListener } from '../net/listen.js';
 import { addServiceBusAdminRoutes } from './admin-routes.js';
 import { AmqpBroker } from './amqp-broker.js';
+import { IdleMemoryReducer } from './idle-memory-reducer.js';
 import { MessageStore } from './message-store.js';
 import { ServiceBusNamespace } from './service-bus-namespace.js';
 import { loadTopology } from './topology.js';
@@ -33,6 +34,7 @@ async function startServiceBus(context: DataPlaneContext): Promise<RunningDataPl
     namespaceId,
     fail: (error) => context.log(`[servicebus] internal error: ${(error as Error)?.stack ?? String(error)}`),
   });
+  const memory = new IdleMemoryReducer();
   let broker: AmqpBroker | undefined;
   let listener: BoundListener;
   let loaded: { messages: number; orphaned: number };
@@ -47,10 +49,12 @@ async function startServiceBus(context: DataPlaneContext): Promise<RunningDataPl
       directory: context.directory,
       maxMessageSizeInBytes: settings.maxMessageSizeInBytes,
       log: context.log,
+      onActivity: () => memory.touch(),
     });
     broker = started;
     listener = await listen(() => started.createServer(context.tls), context.bind);
   } catch (error) {
+    memory.stop();
     await broker?.stop();
     namespace.stop();
     store.close();
@@ -80,6 +84,7 @@ async function startServiceBus(context: DataPlaneContext): Promise<RunningDataPl
         subscriptions,
       })),
     async stop() {
+      memory.stop();
       await broker!.stop();
       await listener.close();
       namespace.stop();

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { annotations, decodeMessage, encodeMessage, messageIdText, type AmqpMessage, type IncomingMessage } from './amqp-message.js';
 import { BrokerError } from './broker-error.js';
 import type { MessageStore } from './message-store.js';
-import { MessageQueue, StoredMessage, type QueueContext, type QueueKind } from './message-queue.js';
+import { MessageQueue, StoredMessage, type QueueContext } from './message-queue.js';
 import type { FilterInput } from './sql-filter.js';
 import type { QueueDefinition, ReceivableProperties, SubscriptionDefinition, TopicDefinition, Topology } from './topology.js';
 
@@ -528,4 +528,3 @@ export function filterInput(message: AmqpMessage): FilterInput {
   return { system, user: message.application_properties ?? {} };
 }
 
-export type { QueueKind };

@@ -12,7 +12,8 @@ describe('Service Bus connections', () => {
   let port: number;
 
   beforeAll(async () => {
-    bus = await startServiceBus();
+    // A smaller message size limit than the 256 KiB default (send-receive.spec.ts tests the default).
+    bus = await startServiceBus({ config: { resources: { serviceBus: { maxMessageSizeInBytes: 65_536 } } } });
     bus.grantDataOwner();
     port = Number(bus.env.SERVICEBUS_FULLY_QUALIFIED_NAMESPACE!.split(':')[1]);
   });
@@ -29,6 +30,15 @@ describe('Service Bus connections', () => {
     await Promise.all(clients.map((client) => client.close()));
     await eventually(async () => ((await status()).connections <= 2 ? true : undefined), 5000, 'the connections to close');
   }, 30_000);
+
+  it('applies the configured message size limit to batches and single messages', async () => {
+    const sender = bus.client().createSender('plain');
+    expect((await sender.createMessageBatch()).maxSizeInBytes).toBe(65_536);
+    expect((await status()).maxMessageSizeInBytes).toBe(65_536);
+    await expect(sender.sendMessages({ body: Buffer.alloc(70 * 1024) })).rejects.toMatchObject({ code: 'MessageSizeExceeded' });
+    await sender.sendMessages({ body: Buffer.alloc(60 * 1024) });
+    await receiveExactly(bus.client().createReceiver('plain', { receiveMode: 'receiveAndDelete' }), 1);
+  });
 
   it.each([
     ['IPv4', '127.0.0.1'],

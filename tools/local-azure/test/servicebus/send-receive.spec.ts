@@ -159,6 +159,21 @@ describe('Service Bus sending and receiving', () => {
       await receiver.close();
     });
 
+    it('keeps delivering on one link past the 2048 deliveries rhea buffers per session', async () => {
+      const total = 2200;
+      const sender = client.createSender('plain');
+      for (let sent = 0; sent < total; sent += 200) await sender.sendMessages(Array.from({ length: 200 }, (_, i) => ({ body: sent + i })));
+      const receiver = client.createReceiver('plain');
+      let completed = 0;
+      while (completed < total) {
+        const batch = await receiver.receiveMessages(200, { maxWaitTimeInMs: 2000 });
+        expect(batch.length).toBeGreaterThan(0);
+        await Promise.all(batch.map((m) => receiver.completeMessage(m)));
+        completed += batch.length;
+      }
+      expect(completed).toBe(total);
+    }, 30_000);
+
     it('peeks without locking, continuing where the last peek ended, including deferred and scheduled messages', async () => {
       const sender = client.createSender('plain');
       await sender.sendMessages([{ body: 'p1' }, { body: 'p2' }, { body: 'p3' }]);
