@@ -9,10 +9,11 @@ import {
   type ServiceBusSessionReceiver,
 } from '@azure/service-bus';
 import { Logger } from '@nestjs/common';
+import type { MeterProvider } from '@opentelemetry/api';
 import { ClientProxy, RpcException, type ReadPacket, type WritePacket } from '@nestjs/microservices';
 import { eventContracts, requestContracts, type EventPattern, type RequestPattern } from '@keyless/contracts';
 import { InvalidPayloadError, MessagingError, RequestTimeoutError } from '../errors.js';
-import { messagingMetrics } from '../metrics.js';
+import { MessagingMetrics } from '../metrics.js';
 import { issuesOf, type ReplyEnvelope } from '../reply.js';
 import { describe } from '../settlement-policy.js';
 import { withProducerSpan } from '../tracing.js';
@@ -30,6 +31,8 @@ export interface ServiceBusClientProxyOptions {
   requestTimeoutInMs?: number;
   /** Delay bounds for re-acquiring the reply session after an error. **Default**: 250 ms … 10000 ms. */
   sessionRetry?: { initialDelayInMs?: number; maxDelayInMs?: number };
+  /** Where the transport's metrics go. **Default**: the global OpenTelemetry meter provider (a no-op until the app registers one). */
+  meterProvider?: MeterProvider;
 }
 
 const defaults = {
@@ -72,11 +75,13 @@ export class ServiceBusClientProxy extends ClientProxy {
   private closed = false;
   private receiver: ServiceBusSessionReceiver | undefined;
   private readonly sessionHealth: ReplySessionHealth;
+  private readonly metrics: MessagingMetrics;
 
   constructor(private readonly options: ServiceBusClientProxyOptions) {
     super();
     this.instanceId = options.instanceId ?? `${hostname()}-${randomUUID()}`;
     this.sessionHealth = { sessionId: this.instanceId, state: 'connecting', pendingRequests: 0 };
+    this.metrics = new MessagingMetrics(options.meterProvider);
   }
 
   /** Acquires this instance's reply session (once; later calls share the first). Publish-only: nothing to do. */
@@ -264,7 +269,7 @@ export class ServiceBusClientProxy extends ClientProxy {
     }
     this.pending.delete(id);
     clearTimeout(pending.timer);
-    messagingMetrics.requestDuration.record(performance.now() - pending.started, { pattern: pending.pattern });
+    this.metrics.requestDuration.record(performance.now() - pending.started, { pattern: pending.pattern });
     const envelope = message.body as ReplyEnvelope | undefined;
     if (envelope && envelope.ok === true) pending.callback({ response: envelope.data, isDisposed: true });
     else if (envelope && envelope.ok === false) pending.callback({ err: new RpcException(envelope.error), isDisposed: true });

@@ -5,6 +5,7 @@ import { queues, subscriptions, topics, type EventOf, type ParsedRequestOf, type
 import { DeadLetterError, OnEvent, OnRequest } from '../../src/index.js';
 import { startService, testProduct, type TestService } from '../support/messaging-apps.js';
 import { RecordingLogger } from '../support/recording.logger.js';
+import { TestMetrics } from '../support/test-metrics.js';
 import { entityCounts, readDeadLetters, startTestBus, type TestBus } from '../support/test-bus.js';
 import { waitFor } from '../support/wait-for.js';
 
@@ -33,6 +34,7 @@ describe('Dead-lettering by the settlement policy on the local Service Bus (host
   let service: TestService;
   let raw: ServiceBusClient;
   const logger = new RecordingLogger();
+  const metrics = new TestMetrics();
 
   beforeAll(async () => {
     bus = await startTestBus({ host: 'recommendation' });
@@ -42,6 +44,7 @@ describe('Dead-lettering by the settlement policy on the local Service Bus (host
       server: {
         requests: { queue: queues.recommendationRequests },
         events: [{ topic: topics.events, subscription: subscriptions.recommendation }],
+        meterProvider: metrics.provider,
       },
       logger,
     });
@@ -149,6 +152,10 @@ describe('Dead-lettering by the settlement policy on the local Service Bus (host
       return requests.active + events.active === 0;
     });
     expect(service.server.health().map((r) => r.state)).toEqual(['receiving', 'receiving']);
+    expect(await metrics.sum('messaging.messages.dead_lettered', { reason: 'SchemaValidationFailed' })).toBe(2);
+    expect(await metrics.sum('messaging.messages.dead_lettered', { reason: 'UndecodableBody', kind: 'event' })).toBe(2);
+    expect(await metrics.sum('messaging.messages.dead_lettered')).toBe(8);
+    expect(await metrics.sum('messaging.messages.handled', { pattern: 'catalog.product.upserted', kind: 'event' })).toBe(1);
     const deadLetterLines = logger.messages('error').filter((line) => line.startsWith('dead-lettering'));
     expect(deadLetterLines).toEqual(
       expect.arrayContaining([

@@ -1,7 +1,7 @@
 import { Controller } from '@nestjs/common';
 import { queues, subscriptions, topics, type EventOf, type ParsedRequestOf, type ReplyOf } from '@keyless/contracts';
 import { OnEvent, OnRequest, ServiceBusContext, type MessagingClient } from '../../src/index.js';
-import { startRequester, startService, testProduct, type TestService } from '../support/messaging-apps.js';
+import { startService, testProduct, type TestService } from '../support/messaging-apps.js';
 import { RecordingLogger } from '../support/recording.logger.js';
 import { entityCounts, startTestBus, type TestBus } from '../support/test-bus.js';
 import { waitFor } from '../support/wait-for.js';
