@@ -40,13 +40,38 @@ const defaults = {
   sessionRetry: { initialDelayInMs: 250, maxDelayInMs: 10_000 },
   /** The reply session's lock is renewed this long before it expires. */
   sessionLockRenewalMarginInMs: 10_000,
+  /** Delay bounds between attempts to send a request after a transient failure (within its timeout). */
+  sendRetry: { initialDelayInMs: 100, maxDelayInMs: 1_000 },
 };
+
+/** Service Bus error codes that no retry within a request's timeout can fix. */
+const permanentSendErrors = new Set(['MessageSizeExceeded', 'MessagingEntityNotFound', 'MessagingEntityDisabled', 'UnauthorizedAccess', 'QuotaExceeded']);
+
+/** Socket errors of a connection that could not be made or was lost. */
+const connectionErrorCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+
+/**
+ * Whether a failed send may succeed if tried again shortly: Service Bus errors other than the permanent
+ * ones (`ServiceCommunicationProblem`, `ServiceTimeout`, `ServiceBusy`, `GeneralError` …), core-amqp's
+ * own errors when they are retryable or a socket error (a broker that is down or restarting shows up as
+ * an error named `MessagingError` with code `GeneralError` and syscall `connect`), and the `AggregateError` the SDK throws after
+ * its own retries when each of them was transient. Anything else (a bug, a refused role) is permanent.
+ */
+function isTransientSendError(error: unknown): boolean {
+  if (error instanceof AggregateError) return error.errors.length > 0 && error.errors.every(isTransientSendError);
+  if (isServiceBusError(error)) return !permanentSendErrors.has(error.code);
+  // The SDK passes socket errors on with their `syscall` but its own code (`GeneralError`, not retryable).
+  const { retryable, code, syscall } = (error ?? {}) as { retryable?: unknown; code?: unknown; syscall?: unknown };
+  return retryable === true || typeof syscall === 'string' || (typeof code === 'string' && connectionErrorCodes.has(code));
+}
 
 interface Pending {
   callback: (packet: WritePacket) => void;
-  timer: NodeJS.Timeout;
+  timer: NodeJS.Timeout | undefined;
   pattern: string;
   started: number;
+  /** The last transient send failure, kept as the cause of a timeout. */
+  lastSendError: unknown;
 }
 
 /** State of the reply session, for health checks. */
@@ -135,22 +160,21 @@ export class ServiceBusClientProxy extends ClientProxy {
     }
     const timeoutInMs = options.timeToLiveInMs ?? this.options.requestTimeoutInMs ?? defaults.requestTimeoutInMs;
     const messageId = options.messageId ?? randomUUID();
-    const timer = setTimeout(() => {
-      if (this.pending.delete(messageId)) callback({ err: new RequestTimeoutError(pattern, contract.queue, timeoutInMs, messageId), isDisposed: true });
+    const deadline = Date.now() + timeoutInMs;
+    const request: Pending = { callback, timer: undefined, pattern, started: performance.now(), lastSendError: undefined };
+    request.timer = setTimeout(() => {
+      if (this.pending.delete(messageId)) callback({ err: new RequestTimeoutError(pattern, contract.queue, timeoutInMs, messageId, request.lastSendError), isDisposed: true });
     }, timeoutInMs);
-    this.pending.set(messageId, { callback, timer, pattern, started: performance.now() });
+    this.pending.set(messageId, request);
     const message: ServiceBusMessage = {
       ...this.baseMessage(pattern, parsed.data, options),
       messageId,
       replyTo: this.options.replyQueue,
       replyToSessionId: this.instanceId,
-      // A request nobody picks up in time expires instead of running for a caller who gave up.
-      timeToLive: timeoutInMs,
     };
-    this.sendTo(contract.queue, pattern, message).catch((error: unknown) => {
-      const waiting = this.pending.get(messageId);
-      if (!waiting) return;
-      clearTimeout(waiting.timer);
+    this.sendRequest(contract.queue, pattern, message, request, deadline).catch((error: unknown) => {
+      if (this.pending.get(messageId) !== request) return;
+      clearTimeout(request.timer);
       this.pending.delete(messageId);
       callback({ err: error, isDisposed: true });
     });
@@ -159,6 +183,30 @@ export class ServiceBusClientProxy extends ClientProxy {
       if (waiting) clearTimeout(waiting.timer);
       this.pending.delete(messageId);
     };
+  }
+
+  /**
+   * Sends a request, again and again while the failure is transient (connection lost, broker restarting,
+   * busy) and the request still waits: a request either gets its reply or fails with
+   * {@link RequestTimeoutError} (whose `cause` is the last send failure). Each attempt carries the time
+   * left as its TTL, so a request sent late still expires when its caller gives up. Permanent failures
+   * (message too large, entity missing, access denied) reject at once.
+   */
+  private async sendRequest(queue: string, pattern: string, message: ServiceBusMessage, request: Pending, deadline: number): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const timeToLive = deadline - Date.now();
+      if (timeToLive <= 0 || this.pending.get(String(message.messageId)) !== request) return;
+      try {
+        // A request nobody picks up in time expires instead of running for a caller who gave up.
+        await this.sendTo(queue, pattern, { ...message, timeToLive });
+        return;
+      } catch (error) {
+        if (this.closed || !isTransientSendError(error)) throw error;
+        request.lastSendError = error;
+        this.log.warn(`request ${String(message.messageId)} (${pattern}) to ${queue}: send failed, retrying while the request waits: ${describe(error)}`);
+        await new Promise((resolve) => setTimeout(resolve, Math.min(defaults.sendRetry.maxDelayInMs, defaults.sendRetry.initialDelayInMs * 2 ** attempt, Math.max(0, deadline - Date.now()))));
+      }
+    }
   }
 
   protected async dispatchEvent<T = unknown>(packet: ReadPacket): Promise<T> {
