@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import type { ServiceBusReceivedMessage, ServiceBusReceiver } from '@azure/service-bus';
 import { ClientProxy, RpcException, Server, type CustomTransportStrategy, type ReadPacket, type WritePacket } from '@nestjs/microservices';
 import { eventContracts, requestContracts, type EventPattern, type RequestPattern } from '@keyless/contracts';
 import { lastValueFrom } from 'rxjs';
@@ -6,6 +8,7 @@ import { ServiceBusRecord } from '../client/service-bus.record-builder.js';
 import { prepare } from '../dispatch.js';
 import { InvalidPayloadError } from '../errors.js';
 import { issuesOf, toReplyError, type ReplyEnvelope } from '../reply.js';
+import { ServiceBusContext } from '../server/service-bus.context.js';
 import { settle, type SettlementPolicyOptions } from '../settlement-policy.js';
 
 /** A message the in-memory bus dead-lettered, as an operator would find it on the DLQ. */
@@ -62,7 +65,7 @@ export class InMemoryServer extends Server implements CustomTransportStrategy {
       return { ok: false, error: { code: 'invalid-request', message: prepared.description } };
     }
     try {
-      const result = await lastValueFrom(this.transformToObservable(await prepared.handler(prepared.data)), { defaultValue: undefined });
+      const result = await lastValueFrom(this.transformToObservable(await prepared.handler(prepared.data, inMemoryContext(pattern, body, 0))), { defaultValue: undefined });
       const reply = requestContracts[pattern as RequestPattern].reply.safeParse(result);
       return reply.success
         ? { ok: true, data: reply.data }
@@ -75,12 +78,13 @@ export class InMemoryServer extends Server implements CustomTransportStrategy {
   /** Delivers an event, redelivering per the settlement policy (without waiting out backoff delays). */
   async deliverEvent(pattern: string, body: unknown): Promise<void> {
     const prepared = prepare(body, pattern, eventContracts[pattern as EventPattern]?.payload, this.getHandlerByPattern(pattern));
+    const messageId = randomUUID();
     for (let deliveryCount = 0; ; deliveryCount++) {
       let action;
       if ('kind' in prepared) action = settle(prepared, deliveryCount, this.settlement);
       else {
         try {
-          await lastValueFrom(this.transformToObservable(await prepared.handler(prepared.data)), { defaultValue: undefined });
+          await lastValueFrom(this.transformToObservable(await prepared.handler(prepared.data, inMemoryContext(pattern, body, deliveryCount, messageId))), { defaultValue: undefined });
           action = settle({ kind: 'handled' }, deliveryCount, this.settlement);
         } catch (error) {
           action = settle({ kind: 'failed', error, isRequest: false }, deliveryCount, this.settlement);
@@ -93,6 +97,15 @@ export class InMemoryServer extends Server implements CustomTransportStrategy {
       }
     }
   }
+}
+
+/**
+ * The context an in-memory handler gets: a message with id, subject, body, delivery count and empty
+ * application properties (what handlers read); there is no receiver (`getReceiver()` is undefined).
+ */
+function inMemoryContext(pattern: string, body: unknown, deliveryCount: number, messageId: string = randomUUID()): ServiceBusContext {
+  const message = { messageId, subject: pattern, body, deliveryCount, applicationProperties: {}, enqueuedTimeUtc: new Date() };
+  return new ServiceBusContext([message as unknown as ServiceBusReceivedMessage, undefined as unknown as ServiceBusReceiver, pattern]);
 }
 
 /** The client side of {@link InMemoryBus}. */
