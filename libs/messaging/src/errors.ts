@@ -33,8 +33,16 @@ export class RequestTimeoutError extends MessagingError {
     readonly queue: string,
     readonly timeoutInMs: number,
     readonly messageId: string,
+    /** When the request could not even be sent in time: the last (transient) send failure. */
+    cause?: unknown,
   ) {
-    super('RequestTimeout', `No reply to "${pattern}" (message ${messageId} on queue "${queue}") within ${timeoutInMs} ms.`);
+    super(
+      'RequestTimeout',
+      cause === undefined
+        ? `No reply to "${pattern}" (message ${messageId} on queue "${queue}") within ${timeoutInMs} ms.`
+        : `No reply to "${pattern}" (message ${messageId} on queue "${queue}") within ${timeoutInMs} ms; the request could not be sent meanwhile (${cause instanceof Error ? cause.message : String(cause)}).`,
+      cause === undefined ? undefined : { cause },
+    );
   }
 }
 
@@ -78,7 +86,16 @@ export interface RemoteErrorPayload {
   details?: { path: string; message: string }[];
 }
 
-/** Type guard for errors of this family, by name (works across module copies). */
+const messagingErrorCodes: ReadonlySet<string> = new Set<MessagingErrorCode>(['RequestTimeout', 'InvalidPayload', 'DeadLetterRequested', 'ConnectionRefused', 'NotConnected']);
+
+/**
+ * Type guard for errors of this family, by name and code (works across module copies). The code matters:
+ * `@azure/core-amqp` names its own errors `MessagingError` too (with codes such as `ECONNREFUSED`).
+ */
 export function isMessagingError(error: unknown): error is MessagingError {
-  return error instanceof Error && /^(Messaging|RequestTimeout|InvalidPayload|DeadLetter)Error$/.test(error.name);
+  return (
+    error instanceof Error &&
+    /^(Messaging|RequestTimeout|InvalidPayload|DeadLetter)Error$/.test(error.name) &&
+    messagingErrorCodes.has(String((error as { code?: unknown }).code))
+  );
 }

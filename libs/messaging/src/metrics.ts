@@ -1,28 +1,23 @@
-import { metrics, type Counter, type Histogram } from '@opentelemetry/api';
-
-interface MessagingInstruments {
-  handled: Counter;
-  failed: Counter;
-  deadLettered: Counter;
-  handlerDuration: Histogram;
-  requestDuration: Histogram;
-}
-
-let instruments: MessagingInstruments | undefined;
+import { metrics, type MeterProvider } from '@opentelemetry/api';
 
 /**
- * Transport metrics, created on first use from the global meter provider — so an app that starts
- * OpenTelemetry in main.ts gets real instruments whatever order its modules load in.
+ * Transport metrics. The meter comes from the provider given in the options, else from the global one
+ * at the time the server or proxy is constructed (an app registers its OpenTelemetry SDK before it
+ * builds its Nest app; a meter taken when this module loads would stay a no-op forever).
  */
-export function messagingMetrics(): MessagingInstruments {
-  if (instruments) return instruments;
-  const meter = metrics.getMeter('@keyless/messaging');
-  instruments = {
-    handled: meter.createCounter('messaging.messages.handled', { description: 'Messages whose handler resolved' }),
-    failed: meter.createCounter('messaging.messages.failed', { description: 'Handler failures (each attempt)' }),
-    deadLettered: meter.createCounter('messaging.messages.dead_lettered', { description: 'Messages dead-lettered by the settlement policy' }),
-    handlerDuration: meter.createHistogram('messaging.handler.duration', { description: 'Handler run time', unit: 'ms' }),
-    requestDuration: meter.createHistogram('messaging.request.duration', { description: 'Request to reply, client side', unit: 'ms' }),
-  };
-  return instruments;
+export class MessagingMetrics {
+  readonly handled;
+  readonly failed;
+  readonly deadLettered;
+  readonly handlerDuration;
+  readonly requestDuration;
+
+  constructor(provider: MeterProvider = metrics.getMeterProvider()) {
+    const meter = provider.getMeter('@keyless/messaging');
+    this.handled = meter.createCounter('messaging.messages.handled', { description: 'Messages whose handler resolved' });
+    this.failed = meter.createCounter('messaging.messages.failed', { description: 'Handler failures (each attempt)' });
+    this.deadLettered = meter.createCounter('messaging.messages.dead_lettered', { description: 'Messages dead-lettered by the settlement policy' });
+    this.handlerDuration = meter.createHistogram('messaging.handler.duration', { description: 'Handler run time', unit: 'ms' });
+    this.requestDuration = meter.createHistogram('messaging.request.duration', { description: 'Request to reply, client side', unit: 'ms' });
+  }
 }

@@ -9,10 +9,11 @@ import {
   type ServiceBusSessionReceiver,
 } from '@azure/service-bus';
 import { Logger } from '@nestjs/common';
+import type { MeterProvider } from '@opentelemetry/api';
 import { ClientProxy, RpcException, type ReadPacket, type WritePacket } from '@nestjs/microservices';
 import { eventContracts, requestContracts, type EventPattern, type RequestPattern } from '@keyless/contracts';
 import { InvalidPayloadError, MessagingError, RequestTimeoutError } from '../errors.js';
-import { messagingMetrics } from '../metrics.js';
+import { MessagingMetrics } from '../metrics.js';
 import { issuesOf, type ReplyEnvelope } from '../reply.js';
 import { describe } from '../settlement-policy.js';
 import { withProducerSpan } from '../tracing.js';
@@ -30,6 +31,8 @@ export interface ServiceBusClientProxyOptions {
   requestTimeoutInMs?: number;
   /** Delay bounds for re-acquiring the reply session after an error. **Default**: 250 ms … 10000 ms. */
   sessionRetry?: { initialDelayInMs?: number; maxDelayInMs?: number };
+  /** Where the transport's metrics go. **Default**: the global OpenTelemetry meter provider (a no-op until the app registers one). */
+  meterProvider?: MeterProvider;
 }
 
 const defaults = {
@@ -37,13 +40,38 @@ const defaults = {
   sessionRetry: { initialDelayInMs: 250, maxDelayInMs: 10_000 },
   /** The reply session's lock is renewed this long before it expires. */
   sessionLockRenewalMarginInMs: 10_000,
+  /** Delay bounds between attempts to send a request after a transient failure (within its timeout). */
+  sendRetry: { initialDelayInMs: 100, maxDelayInMs: 1_000 },
 };
+
+/** Service Bus error codes that no retry within a request's timeout can fix. */
+const permanentSendErrors = new Set(['MessageSizeExceeded', 'MessagingEntityNotFound', 'MessagingEntityDisabled', 'UnauthorizedAccess', 'QuotaExceeded']);
+
+/** Socket errors of a connection that could not be made or was lost. */
+const connectionErrorCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+
+/**
+ * Whether a failed send may succeed if tried again shortly: Service Bus errors other than the permanent
+ * ones (`ServiceCommunicationProblem`, `ServiceTimeout`, `ServiceBusy`, `GeneralError` …), core-amqp's
+ * own errors when they are retryable or a socket error (a broker that is down or restarting shows up as
+ * an error named `MessagingError` with code `GeneralError` and syscall `connect`), and the `AggregateError` the SDK throws after
+ * its own retries when each of them was transient. Anything else (a bug, a refused role) is permanent.
+ */
+function isTransientSendError(error: unknown): boolean {
+  if (error instanceof AggregateError) return error.errors.length > 0 && error.errors.every(isTransientSendError);
+  if (isServiceBusError(error)) return !permanentSendErrors.has(error.code);
+  // The SDK passes socket errors on with their `syscall` but its own code (`GeneralError`, not retryable).
+  const { retryable, code, syscall } = (error ?? {}) as { retryable?: unknown; code?: unknown; syscall?: unknown };
+  return retryable === true || typeof syscall === 'string' || (typeof code === 'string' && connectionErrorCodes.has(code));
+}
 
 interface Pending {
   callback: (packet: WritePacket) => void;
-  timer: NodeJS.Timeout;
+  timer: NodeJS.Timeout | undefined;
   pattern: string;
   started: number;
+  /** The last transient send failure, kept as the cause of a timeout. */
+  lastSendError: unknown;
 }
 
 /** State of the reply session, for health checks. */
@@ -72,11 +100,13 @@ export class ServiceBusClientProxy extends ClientProxy {
   private closed = false;
   private receiver: ServiceBusSessionReceiver | undefined;
   private readonly sessionHealth: ReplySessionHealth;
+  private readonly metrics: MessagingMetrics;
 
   constructor(private readonly options: ServiceBusClientProxyOptions) {
     super();
     this.instanceId = options.instanceId ?? `${hostname()}-${randomUUID()}`;
     this.sessionHealth = { sessionId: this.instanceId, state: 'connecting', pendingRequests: 0 };
+    this.metrics = new MessagingMetrics(options.meterProvider);
   }
 
   /** Acquires this instance's reply session (once; later calls share the first). Publish-only: nothing to do. */
@@ -130,22 +160,21 @@ export class ServiceBusClientProxy extends ClientProxy {
     }
     const timeoutInMs = options.timeToLiveInMs ?? this.options.requestTimeoutInMs ?? defaults.requestTimeoutInMs;
     const messageId = options.messageId ?? randomUUID();
-    const timer = setTimeout(() => {
-      if (this.pending.delete(messageId)) callback({ err: new RequestTimeoutError(pattern, contract.queue, timeoutInMs, messageId), isDisposed: true });
+    const deadline = Date.now() + timeoutInMs;
+    const request: Pending = { callback, timer: undefined, pattern, started: performance.now(), lastSendError: undefined };
+    request.timer = setTimeout(() => {
+      if (this.pending.delete(messageId)) callback({ err: new RequestTimeoutError(pattern, contract.queue, timeoutInMs, messageId, request.lastSendError), isDisposed: true });
     }, timeoutInMs);
-    this.pending.set(messageId, { callback, timer, pattern, started: performance.now() });
+    this.pending.set(messageId, request);
     const message: ServiceBusMessage = {
       ...this.baseMessage(pattern, parsed.data, options),
       messageId,
       replyTo: this.options.replyQueue,
       replyToSessionId: this.instanceId,
-      // A request nobody picks up in time expires instead of running for a caller who gave up.
-      timeToLive: timeoutInMs,
     };
-    this.sendTo(contract.queue, pattern, message).catch((error: unknown) => {
-      const waiting = this.pending.get(messageId);
-      if (!waiting) return;
-      clearTimeout(waiting.timer);
+    this.sendRequest(contract.queue, pattern, message, request, deadline).catch((error: unknown) => {
+      if (this.pending.get(messageId) !== request) return;
+      clearTimeout(request.timer);
       this.pending.delete(messageId);
       callback({ err: error, isDisposed: true });
     });
@@ -154,6 +183,30 @@ export class ServiceBusClientProxy extends ClientProxy {
       if (waiting) clearTimeout(waiting.timer);
       this.pending.delete(messageId);
     };
+  }
+
+  /**
+   * Sends a request, again and again while the failure is transient (connection lost, broker restarting,
+   * busy) and the request still waits: a request either gets its reply or fails with
+   * {@link RequestTimeoutError} (whose `cause` is the last send failure). Each attempt carries the time
+   * left as its TTL, so a request sent late still expires when its caller gives up. Permanent failures
+   * (message too large, entity missing, access denied) reject at once.
+   */
+  private async sendRequest(queue: string, pattern: string, message: ServiceBusMessage, request: Pending, deadline: number): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const timeToLive = deadline - Date.now();
+      if (timeToLive <= 0 || this.pending.get(String(message.messageId)) !== request) return;
+      try {
+        // A request nobody picks up in time expires instead of running for a caller who gave up.
+        await this.sendTo(queue, pattern, { ...message, timeToLive });
+        return;
+      } catch (error) {
+        if (this.closed || !isTransientSendError(error)) throw error;
+        request.lastSendError = error;
+        this.log.warn(`request ${String(message.messageId)} (${pattern}) to ${queue}: send failed, retrying while the request waits: ${describe(error)}`);
+        await new Promise((resolve) => setTimeout(resolve, Math.min(defaults.sendRetry.maxDelayInMs, defaults.sendRetry.initialDelayInMs * 2 ** attempt, Math.max(0, deadline - Date.now()))));
+      }
+    }
   }
 
   protected async dispatchEvent<T = unknown>(packet: ReadPacket): Promise<T> {
@@ -264,7 +317,7 @@ export class ServiceBusClientProxy extends ClientProxy {
     }
     this.pending.delete(id);
     clearTimeout(pending.timer);
-    messagingMetrics().requestDuration.record(performance.now() - pending.started, { pattern: pending.pattern });
+    this.metrics.requestDuration.record(performance.now() - pending.started, { pattern: pending.pattern });
     const envelope = message.body as ReplyEnvelope | undefined;
     if (envelope && envelope.ok === true) pending.callback({ response: envelope.data, isDisposed: true });
     else if (envelope && envelope.ok === false) pending.callback({ err: new RpcException(envelope.error), isDisposed: true });

@@ -1,5 +1,6 @@
 import { Catch, UseFilters, type RpcExceptionFilter } from '@nestjs/common';
-import { EventPattern, MessagePattern } from '@nestjs/microservices';
+import { ROUTE_ARGS_METADATA } from '@nestjs/common/constants.js';
+import { Ctx, EventPattern, MessagePattern, Payload } from '@nestjs/microservices';
 import type { EventOf, EventPattern as EventPatternName, ParsedRequestOf, ReplyOf, RequestPattern } from '@keyless/contracts';
 import { throwError, type Observable } from 'rxjs';
 import type { ServiceBusContext } from './service-bus.context.js';
@@ -19,8 +20,20 @@ type RequestHandler<P extends RequestPattern> = (payload: ParsedRequestOf<P>, co
 type EventHandler<P extends EventPatternName> = (payload: EventOf<P>, context: ServiceBusContext) => void | Promise<void>;
 
 /**
+ * Nest hands a handler only its payload unless parameters are decorated (`@Payload()`, `@Ctx()`). The
+ * typed handlers promise `(payload, context)`, so a handler without parameter decorators gets both.
+ * Parameter decorators run before method decorators, so explicit ones are seen here and kept as they are.
+ */
+function passPayloadAndContext(target: object, key: string | symbol): void {
+  if (Reflect.getMetadata(ROUTE_ARGS_METADATA, target.constructor, key)) return;
+  Payload()(target, key, 0);
+  Ctx()(target, key, 1);
+}
+
+/**
  * Marks a method as the handler of a request pattern. Its parameter and return types must match the
- * pattern's contract (a mismatch does not compile); the payload arrives validated.
+ * pattern's contract (a mismatch does not compile); the payload arrives validated, the
+ * {@link ServiceBusContext} as the second argument.
  *
  * @example
  * @OnRequest('recommendation.get-product')
@@ -28,6 +41,7 @@ type EventHandler<P extends EventPatternName> = (payload: EventOf<P>, context: S
  */
 export function OnRequest<P extends RequestPattern>(pattern: P) {
   return <H extends RequestHandler<P>>(target: object, key: string | symbol, descriptor: TypedPropertyDescriptor<H>): void => {
+    passPayloadAndContext(target, key);
     MessagePattern(pattern)(target, key, descriptor);
     UseFilters(ErrorPassthroughFilter)(target, key, descriptor);
   };
@@ -36,6 +50,7 @@ export function OnRequest<P extends RequestPattern>(pattern: P) {
 /** Marks a method as a handler of an event pattern (typed and validated like {@link OnRequest}). */
 export function OnEvent<P extends EventPatternName>(pattern: P) {
   return <H extends EventHandler<P>>(target: object, key: string | symbol, descriptor: TypedPropertyDescriptor<H>): void => {
+    passPayloadAndContext(target, key);
     (EventPattern(pattern as string) as MethodDecorator)(target, key, descriptor);
     UseFilters(ErrorPassthroughFilter)(target, key, descriptor);
   };

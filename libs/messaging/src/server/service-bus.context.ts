@@ -4,8 +4,8 @@ import { BaseRpcContext } from '@nestjs/microservices';
 type ServiceBusContextArgs = [ServiceBusReceivedMessage, ServiceBusReceiver, string];
 
 /**
- * What a handler can know about the message it handles. Nest passes it only to a parameter decorated with
- * `@Ctx()` (and then the payload needs `@Payload()`).
+ * What a handler can know about the message it handles: the second argument of an `@OnRequest`/`@OnEvent`
+ * handler (or the parameter decorated with `@Ctx()` when the handler decorates its parameters).
  */
 export class ServiceBusContext extends BaseRpcContext<ServiceBusContextArgs> {
   /** The received message: ids, subject, application properties, enqueued time. */

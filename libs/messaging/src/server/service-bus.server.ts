@@ -7,12 +7,13 @@ import {
   type ServiceBusSender,
 } from '@azure/service-bus';
 import { Logger } from '@nestjs/common';
+import type { MeterProvider } from '@opentelemetry/api';
 import { RpcException, Server, type CustomTransportStrategy, type MessageHandler } from '@nestjs/microservices';
 import { eventContracts, requestContracts, type EventPattern, type RequestPattern } from '@keyless/contracts';
 import { lastValueFrom } from 'rxjs';
 import { MemoryIdempotencyStore } from '../idempotency/memory-idempotency.store.js';
 import type { IdempotencyStore } from '../idempotency/idempotency-store.js';
-import { messagingMetrics } from '../metrics.js';
+import { MessagingMetrics } from '../metrics.js';
 import { issuesOf, replyFormatProperty, toReplyError, type ReplyEnvelope } from '../reply.js';
 import { describe, settle, type HandlingOutcome, type SettlementPolicyOptions } from '../settlement-policy.js';
 import { prepare } from '../dispatch.js';
@@ -37,6 +38,8 @@ export interface ServiceBusServerOptions {
   maxAutoLockRenewalDurationInMs?: number;
   /** On close, in-flight handlers get this long to finish before their messages are abandoned. **Default**: 10000 ms. */
   shutdownTimeoutInMs?: number;
+  /** Where the transport's metrics go. **Default**: the global OpenTelemetry meter provider (a no-op until the app registers one). */
+  meterProvider?: MeterProvider;
 }
 
 const defaults = {
@@ -84,12 +87,14 @@ export class ServiceBusServer extends Server implements CustomTransportStrategy 
   private readonly inFlight = new Set<InFlight>();
   private readonly inFlightKeys = new Set<string>();
   private readonly idempotency: IdempotencyStore;
+  private readonly metrics: MessagingMetrics;
   private closing = false;
   private readonly wakeOnClose = new Set<() => void>();
 
   constructor(private readonly options: ServiceBusServerOptions) {
     super();
     this.idempotency = options.idempotencyStore ?? new MemoryIdempotencyStore();
+    this.metrics = new MessagingMetrics(options.meterProvider);
   }
 
   /** Starts receiving. Every registered handler must have a contract; the callback runs once receivers are up. */
@@ -199,7 +204,7 @@ export class ServiceBusServer extends Server implements CustomTransportStrategy 
         await this.apply(outcome, entry, pattern, kind);
       } finally {
         this.inFlight.delete(entry);
-        messagingMetrics().handlerDuration.record(performance.now() - started, { pattern, kind });
+        this.metrics.handlerDuration.record(performance.now() - started, { pattern, kind });
       }
     });
   }
@@ -280,15 +285,15 @@ export class ServiceBusServer extends Server implements CustomTransportStrategy 
       switch (action.action) {
         case 'complete':
           await receiver.completeMessage(message);
-          (outcome.kind === 'handled' ? messagingMetrics().handled : messagingMetrics().failed).add(1, { pattern, kind });
+          (outcome.kind === 'handled' ? this.metrics.handled : this.metrics.failed).add(1, { pattern, kind });
           return;
         case 'dead-letter':
           this.log.error(`dead-lettering ${kind} ${message.messageId} (${pattern || 'no subject'}) from ${receiver.entityPath}: ${action.reason}: ${action.description}`);
           await receiver.deadLetterMessage(message, { deadLetterReason: action.reason, deadLetterErrorDescription: action.description });
-          messagingMetrics().deadLettered.add(1, { pattern, kind, reason: action.reason });
+          this.metrics.deadLettered.add(1, { pattern, kind, reason: action.reason });
           return;
         case 'retry':
-          messagingMetrics().failed.add(1, { pattern, kind });
+          this.metrics.failed.add(1, { pattern, kind });
           this.log.warn(`retrying ${kind} ${message.messageId} (${pattern}) from ${receiver.entityPath} in ${action.delayInMs} ms (delivery ${(message.deliveryCount ?? 0) + 1})`);
           await this.sleepUnlessClosing(action.delayInMs);
           if (!entry.released) await receiver.abandonMessage(message);

@@ -3,11 +3,12 @@ import { NestFactory } from '@nestjs/core';
 import { RpcException } from '@nestjs/microservices';
 import type { INestApplication } from '@nestjs/common';
 import type { EventOf, ParsedRequestOf, ReplyOf } from '@keyless/contracts';
-import { DeadLetterError, InvalidPayloadError, OnEvent, OnRequest } from '../index.js';
+import { DeadLetterError, InvalidPayloadError, OnEvent, OnRequest, ServiceBusContext } from '../index.js';
 import { createInMemoryMessaging } from './index.js';
 
 const product = { id: 'shoe-1', name: 'Trail runner', description: '', category: 'shoes', price: 89.9, available: true };
 const seen: string[] = [];
+const deliveries: { id: string; deliveryCount: number; messageId: string }[] = [];
 let failuresLeft = 0;
 
 @Controller()
@@ -19,7 +20,8 @@ class CatalogHandlers {
   }
 
   @OnEvent('catalog.product.upserted')
-  async upserted({ product: p }: EventOf<'catalog.product.upserted'>): Promise<void> {
+  async upserted({ product: p }: EventOf<'catalog.product.upserted'>, context: ServiceBusContext): Promise<void> {
+    deliveries.push({ id: p.id, deliveryCount: context.getDeliveryCount(), messageId: String(context.getMessage().messageId) });
     if (p.id === 'poison') throw new DeadLetterError('Poison', 'this product can never be indexed');
     if (failuresLeft-- > 0) throw new Error('embedding service throttled');
     seen.push(p.id);
@@ -66,6 +68,9 @@ describe('createInMemoryMessaging', () => {
     failuresLeft = 2;
     await client.publish('catalog.product.upserted', { product: { ...product, id: 'retry-me' }, upsertedAt: new Date().toISOString() });
     expect(seen).toContain('retry-me');
+    const attempts = deliveries.filter((d) => d.id === 'retry-me');
+    expect(attempts.map((d) => d.deliveryCount)).toEqual([0, 1, 2]);
+    expect(new Set(attempts.map((d) => d.messageId)).size).toBe(1);
   });
 
   it('dead-letters an event whose handler keeps failing, with the last error', async () => {

@@ -8,8 +8,8 @@ import { ServiceBusRecord } from '../client/service-bus.record-builder.js';
 import { prepare } from '../dispatch.js';
 import { InvalidPayloadError } from '../errors.js';
 import { issuesOf, toReplyError, type ReplyEnvelope } from '../reply.js';
-import { settle, type SettlementPolicyOptions } from '../settlement-policy.js';
 import { ServiceBusContext } from '../server/service-bus.context.js';
+import { settle, type SettlementPolicyOptions } from '../settlement-policy.js';
 
 /** A message the in-memory bus dead-lettered, as an operator would find it on the DLQ. */
 export interface DeadLetteredMessage {
@@ -65,7 +65,7 @@ export class InMemoryServer extends Server implements CustomTransportStrategy {
       return { ok: false, error: { code: 'invalid-request', message: prepared.description } };
     }
     try {
-      const result = await lastValueFrom(this.transformToObservable(await prepared.handler(prepared.data, contextFor(pattern, body, 0))), { defaultValue: undefined });
+      const result = await lastValueFrom(this.transformToObservable(await prepared.handler(prepared.data, inMemoryContext(pattern, body, 0))), { defaultValue: undefined });
       const reply = requestContracts[pattern as RequestPattern].reply.safeParse(result);
       return reply.success
         ? { ok: true, data: reply.data }
@@ -84,7 +84,7 @@ export class InMemoryServer extends Server implements CustomTransportStrategy {
       if ('kind' in prepared) action = settle(prepared, deliveryCount, this.settlement);
       else {
         try {
-          await lastValueFrom(this.transformToObservable(await prepared.handler(prepared.data, contextFor(pattern, body, deliveryCount, messageId))), { defaultValue: undefined });
+          await lastValueFrom(this.transformToObservable(await prepared.handler(prepared.data, inMemoryContext(pattern, body, deliveryCount, messageId))), { defaultValue: undefined });
           action = settle({ kind: 'handled' }, deliveryCount, this.settlement);
         } catch (error) {
           action = settle({ kind: 'failed', error, isRequest: false }, deliveryCount, this.settlement);
@@ -100,10 +100,10 @@ export class InMemoryServer extends Server implements CustomTransportStrategy {
 }
 
 /**
- * The context a handler sees in memory: a received message with an id, subject, body and delivery count;
- * there is no receiver (settlement is the double's job).
+ * The context an in-memory handler gets: a message with id, subject, body, delivery count and empty
+ * application properties (what handlers read); there is no receiver (`getReceiver()` is undefined).
  */
-function contextFor(pattern: string, body: unknown, deliveryCount: number, messageId: string = randomUUID()): ServiceBusContext {
+function inMemoryContext(pattern: string, body: unknown, deliveryCount: number, messageId: string = randomUUID()): ServiceBusContext {
   const message = { messageId, subject: pattern, body, deliveryCount, applicationProperties: {}, enqueuedTimeUtc: new Date() };
   return new ServiceBusContext([message as unknown as ServiceBusReceivedMessage, undefined as unknown as ServiceBusReceiver, pattern]);
 }

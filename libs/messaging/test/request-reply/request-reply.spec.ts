@@ -1,0 +1,121 @@
+import { randomUUID } from 'node:crypto';
+import { Controller } from '@nestjs/common';
+import { RpcException } from '@nestjs/microservices';
+import type { ServiceBusClient } from '@azure/service-bus';
+import { queues, type ParsedRequestOf, type ReplyOf } from '@keyless/contracts';
+import { InvalidPayloadError, MessagingClient, OnRequest, RequestTimeoutError, ServiceBusClientProxy, ServiceBusContext, ServiceBusRecordBuilder } from '../../src/index.js';
+import { startRequester, startService, testProduct, type TestService } from '../support/messaging-apps.js';
+import { startTestBus, type TestBus } from '../support/test-bus.js';
+import { rejectionOf } from '../support/wait-for.js';
+
+/** Every request the handler ran, by product id (how many times). */
+const handled = new Map<string, number>();
+/** Which reply session each request asked its reply to go to. */
+const replySessions = new Map<string, string>();
+
+@Controller()
+class ProductHandlers {
+  @OnRequest('recommendation.get-product')
+  async getProduct({ id }: ParsedRequestOf<'recommendation.get-product'>, context: ServiceBusContext): Promise<ReplyOf<'recommendation.get-product'>> {
+    handled.set(id, (handled.get(id) ?? 0) + 1);
+    replySessions.set(id, String(context.getMessage().replyToSessionId));
+    if (id.startsWith('missing')) throw new RpcException({ code: 'not-found', message: `no product ${id}` });
+    if (id.startsWith('broken')) throw new TypeError(`cannot read properties of undefined (reading 'price') for ${id}`);
+    // A little asynchronous work, so concurrent requests overlap in the handler.
+    await new Promise((resolve) => setImmediate(resolve));
+    return { product: testProduct(id), vision: null, indexing: { state: 'indexed', updatedAt: new Date().toISOString() } };
+  }
+}
+
+// One host per file: @azure/identity picks its managed-identity source once per process (test file).
+describe('Request/reply over the local Service Bus (host "gateway")', () => {
+  let bus: TestBus;
+  let service: TestService;
+  let requester: { messaging: MessagingClient; proxy: ServiceBusClientProxy; close(): Promise<void> };
+
+  beforeAll(async () => {
+    bus = await startTestBus();
+    service = await startService({
+      client: bus.client(),
+      controllers: [ProductHandlers],
+      server: { requests: { queue: queues.recommendationRequests, maxConcurrentCalls: 16 } },
+    });
+    const started = await startRequester({ client: bus.client(), proxy: { replyQueue: queues.replies, instanceId: 'gateway-a', requestTimeoutInMs: 10_000 } });
+    requester = { ...started, close: () => started.app.close() };
+  });
+  afterAll(async () => {
+    await requester?.close();
+    await service?.app.close();
+    await bus?.stop();
+  });
+
+  it('answers a request with the handler\'s reply, validated against the contract', async () => {
+    const reply = await requester.messaging.request('recommendation.get-product', { id: 'shoe-1' });
+    expect(reply).toEqual({ product: testProduct('shoe-1'), vision: null, indexing: { state: 'indexed', updatedAt: expect.any(String) } });
+    expect(replySessions.get('shoe-1')).toBe('gateway-a');
+  });
+
+  it('correlates 100 concurrent requests from two client instances, each reply to its own caller', async () => {
+    const second = new ServiceBusClientProxy({ client: bus.client(), replyQueue: queues.replies, instanceId: 'gateway-b', requestTimeoutInMs: 20_000 });
+    await second.connect();
+    try {
+      const other = new MessagingClient(second);
+      const ids = Array.from({ length: 100 }, (_, i) => `concurrent-${i}`);
+      const replies = await Promise.all(
+        ids.map((id, i) => (i % 2 === 0 ? requester.messaging : other).request('recommendation.get-product', { id }).then((reply) => reply.product.id)),
+      );
+      expect(replies).toEqual(ids);
+      ids.forEach((id, i) => expect(replySessions.get(id)).toBe(i % 2 === 0 ? 'gateway-a' : 'gateway-b'));
+      expect(ids.map((id) => handled.get(id))).toEqual(ids.map(() => 1));
+      expect(second.health()).toMatchObject({ sessionId: 'gateway-b', state: 'attached', pendingRequests: 0 });
+    } finally {
+      await second.close();
+    }
+  });
+
+  describe('when the remote handler fails', () => {
+    it('rejects with an RpcException carrying the handler\'s stable code', async () => {
+      const error = await rejectionOf(requester.messaging.request('recommendation.get-product', { id: 'missing-1' }));
+      expect(error).toBeInstanceOf(RpcException);
+      expect((error as RpcException).getError()).toEqual({ code: 'not-found', message: 'no product missing-1' });
+    });
+
+    it('maps an unexpected error to the code "internal" with its message, and runs the handler once', async () => {
+      const error = await rejectionOf(requester.messaging.request('recommendation.get-product', { id: 'broken-1' }));
+      expect(error).toBeInstanceOf(RpcException);
+      expect((error as RpcException).getError()).toEqual({ code: 'internal', message: "cannot read properties of undefined (reading 'price') for broken-1" });
+      expect(handled.get('broken-1')).toBe(1);
+    });
+  });
+
+  it('refuses an invalid payload before sending anything, naming the field', async () => {
+    const error = await rejectionOf(requester.messaging.request('recommendation.get-product', { id: 'not a valid id!' }));
+    expect(error).toBeInstanceOf(InvalidPayloadError);
+    expect((error as InvalidPayloadError).issues).toEqual([{ path: 'id', message: expect.stringContaining('letters, digits') }]);
+    expect(handled.has('not a valid id!')).toBe(false);
+  });
+
+  describe('when no handler is running', () => {
+    let client: ServiceBusClient;
+
+    beforeAll(async () => {
+      client = bus.client();
+      await service.app.close();
+    });
+
+    it('fails with RequestTimeoutError, and the expired request is not processed later', async () => {
+      const id = `late-${randomUUID().slice(0, 8)}`;
+      // The record's time to live is the request's timeout (and the message's TTL).
+      const request = new ServiceBusRecordBuilder({ id }).setTimeToLive(1_000).build();
+      const error = await rejectionOf(requester.messaging.request('recommendation.get-product', request));
+      expect(error).toBeInstanceOf(RequestTimeoutError);
+      expect(error).toMatchObject({ code: 'RequestTimeout', pattern: 'recommendation.get-product', queue: queues.recommendationRequests, timeoutInMs: 1_000 });
+
+      // A service that starts now gets the queue in order: once a fresh request is answered, the expired
+      // one ahead of it would have reached the handler first, had it not expired.
+      service = await startService({ client, controllers: [ProductHandlers], server: { requests: { queue: queues.recommendationRequests, maxConcurrentCalls: 1 } } });
+      await expect(requester.messaging.request('recommendation.get-product', { id: 'after-restart' })).resolves.toMatchObject({ product: { id: 'after-restart' } });
+      expect(handled.has(id)).toBe(false);
+    });
+  });
+});

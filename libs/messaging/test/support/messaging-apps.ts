@@ -1,0 +1,54 @@
+import { Module, type INestApplication, type LoggerService, type Type } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { ServiceBusClient } from '@azure/service-bus';
+import { MessagingClient, MessagingModule, ServiceBusClientProxy, ServiceBusServer, type MessagingModuleOptions } from '../../src/index.js';
+
+/** A Nest service wired like the apps: `MessagingModule` + the server connected as a microservice. */
+export interface TestService {
+  app: INestApplication;
+  server: ServiceBusServer;
+  /** Present when the service also sends (`proxy` given). */
+  messaging: MessagingClient | null;
+}
+
+/**
+ * Starts a Nest app with `controllers` (real `@OnRequest`/`@OnEvent` handlers) receiving through the
+ * Service Bus transport, as `apps/recommendation` and `apps/vision` do.
+ */
+export async function startService(options: {
+  client: ServiceBusClient;
+  controllers: Type[];
+  server: NonNullable<MessagingModuleOptions['server']>;
+  proxy?: MessagingModuleOptions['proxy'];
+  logger?: LoggerService | false;
+}): Promise<TestService> {
+  class TestServiceModule {}
+  Module({
+    imports: [MessagingModule.forRoot({ client: options.client, server: options.server, ...(options.proxy ? { proxy: options.proxy } : {}) })],
+    controllers: options.controllers,
+  })(TestServiceModule);
+  const app = await NestFactory.create(TestServiceModule, { logger: options.logger ?? false, abortOnError: false });
+  const server = app.get(ServiceBusServer);
+  app.connectMicroservice({ strategy: server }, { inheritAppConfig: true });
+  await app.startAllMicroservices();
+  await app.init();
+  return { app, server, messaging: app.get(MessagingClient) };
+}
+
+/** A requester wired like `apps/gateway`: `MessagingModule` with a proxy (reply session acquired at bootstrap). */
+export async function startRequester(options: {
+  client: ServiceBusClient;
+  proxy: NonNullable<MessagingModuleOptions['proxy']>;
+  logger?: LoggerService | false;
+}): Promise<{ app: INestApplication; messaging: MessagingClient; proxy: ServiceBusClientProxy }> {
+  class TestRequesterModule {}
+  Module({ imports: [MessagingModule.forRoot({ client: options.client, proxy: options.proxy })] })(TestRequesterModule);
+  const app = await NestFactory.create(TestRequesterModule, { logger: options.logger ?? false, abortOnError: false });
+  await app.init();
+  return { app, messaging: app.get(MessagingClient), proxy: app.get(ServiceBusClientProxy) };
+}
+
+/** A valid product (the contracts' schema) with the given id. */
+export function testProduct(id: string): { id: string; name: string; description: string; category: string; price: number; available: boolean } {
+  return { id, name: `Product ${id}`, description: 'for tests', category: 'tests', price: 10, available: true };
+}
