@@ -175,6 +175,7 @@ export class AmqpBroker {
     } as unknown as Parameters<Container['create_connection']>[0]);
     this.connections.set(connection, new ConnectionState());
     connection.accept(socket as unknown as Parameters<Connection['accept']>[0]);
+    acknowledgePromptly(socket, () => connection.is_open());
   }
 
   private listen(): void {
@@ -715,6 +716,31 @@ function coalesceWrites(socket: TLSSocket): void {
     }
     return write(chunk);
   }) as TLSSocket['write'];
+}
+
+/** An AMQP empty frame (size 8, doff 2, type 0, channel 0): valid at any time once the connection is open. */
+const emptyFrame = Buffer.from([0, 0, 0, 8, 2, 0, 0, 0]);
+
+/**
+ * The SDK's client sockets keep Nagle's algorithm on (rhea sets TCP_NODELAY only for servers): a client
+ * that writes two small frames in a row (a flow, then a disposition or a reply) holds the second until the
+ * first is acknowledged, and a TCP stack that has nothing to send back delays that acknowledgement by up to
+ * 40 ms. Measured here: request/reply took 44 ms instead of 1–2 ms. So when the client sent something and
+ * this turn wrote nothing back, the broker answers with an empty frame, which carries the acknowledgement.
+ */
+function acknowledgePromptly(socket: TLSSocket, isOpen: () => boolean): void {
+  const write = socket.write.bind(socket) as (chunk: Buffer) => boolean;
+  let wroteSinceData = true;
+  socket.write = ((chunk: Buffer) => {
+    wroteSinceData = true;
+    return write(chunk);
+  }) as TLSSocket['write'];
+  socket.on('data', () => {
+    wroteSinceData = false;
+    setImmediate(() => {
+      if (!wroteSinceData && !socket.destroyed && isOpen()) write(emptyFrame);
+    });
+  });
 }
 
 /** Settles a delivery the client sent (a message, a request). */
