@@ -144,6 +144,15 @@ export class ServiceBusServer extends Server implements CustomTransportStrategy 
     this._status$.next('disconnected');
   }
 
+  /**
+   * The handler of a subject. Subjects are the contracts' plain string patterns, registered as they are; Nest's
+   * own lookup first tries `JSON.parse` on the pattern, which throws for every plain string — a measurable
+   * cost on every message.
+   */
+  override getHandlerByPattern(pattern: string): MessageHandler | null {
+    return this.messageHandlers.get(pattern) ?? null;
+  }
+
   /** Receiver states for health checks. */
   health(): ReceiverHealth[] {
     return this.receivers.map((r) => ({ ...r.health }));
