@@ -2,7 +2,7 @@ import { Test, type TestingModule } from '@nestjs/testing';
 import { startTestAzure, type TestAzure } from '@keyless/local-azure/testing';
 import { AuthModule, authMetricNames, AzureIdentityService } from '../../src/index.js';
 import { RecordingLogger } from '../support/recording.logger.js';
-import { TestMetrics } from '../support/test-metrics.js';
+import { TestMetrics } from '@keyless/local-azure/testing';
 
 const tokenLifetimeSeconds = 60;
 

@@ -3,7 +3,8 @@ import { ManagedIdentityCredential } from '@azure/identity';
 import { ServiceBusClient } from '@azure/service-bus';
 import { queues, subscriptions, topics, type EventOf, type ParsedRequestOf, type ReplyOf } from '@keyless/contracts';
 import { MessagingHealthIndicator, OnEvent, OnRequest, RequestTimeoutError, ServiceBusRecordBuilder, type MessagingClient, type ServiceBusClientProxy } from '../../src/index.js';
-import { ChildAzure } from '../support/child-azure.js';
+import type { LocalAzureProcess } from '@keyless/local-azure/testing';
+import { startChildAzure } from '../support/child-azure.js';
 import { startRequester, startService, testProduct, type TestService } from '../support/messaging-apps.js';
 import { RecordingLogger } from '../support/recording.logger.js';
 import { shortRetries } from '../support/test-bus.js';
@@ -33,14 +34,14 @@ type Outcome = { id: string; outcome: 'replied' | 'timed-out' } | { id: string; 
 // while requests and events flow, then started again on the same home: the transport must recover by
 // itself — receivers, senders and the reply session — without restarting the service or the client.
 describe('A broker killed and restarted mid-stream (local Azure CLI in a child process, host "gateway")', () => {
-  let azure: ChildAzure;
+  let azure: LocalAzureProcess;
   let service: TestService;
   let requester: { app: INestApplication; messaging: MessagingClient; proxy: ServiceBusClientProxy };
   const clients: ServiceBusClient[] = [];
   const logger = new RecordingLogger();
 
   beforeAll(async () => {
-    azure = await ChildAzure.create({ lockDuration: 'PT5S' });
+    azure = await startChildAzure({ lockDuration: 'PT5S' });
     const env = azure.enterHost('gateway');
     const credential = new ManagedIdentityCredential({ clientId: env.AZURE_CLIENT_ID! });
     const client = (): ServiceBusClient => {

@@ -5,7 +5,7 @@ import { queues, subscriptions, topics, type EventOf, type ParsedRequestOf, type
 import { DeadLetterError, OnEvent, OnRequest } from '../../src/index.js';
 import { startService, testProduct, type TestService } from '../support/messaging-apps.js';
 import { RecordingLogger } from '../support/recording.logger.js';
-import { TestMetrics } from '../support/test-metrics.js';
+import { TestMetrics } from '@keyless/local-azure/testing';
 import { entityCounts, readDeadLetters, startTestBus, type TestBus } from '../support/test-bus.js';
 import { waitFor } from '../support/wait-for.js';
 

@@ -4,21 +4,21 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { trustCa } from '../../src/testing/index.js';
-import { ChildAzure, freePorts } from './child-azure.js';
+import { freePorts, LocalAzureProcess } from '../../src/testing/index.js';
 import { receiveExactly, testTopologyFile } from './support.js';
 
 // The broker runs in a child process (the CLI from source) so the test can SIGKILL it mid-send.
 describe('Service Bus durability', () => {
   const home = mkdtempSync(join(tmpdir(), 'local-azure-durability-'));
-  let child: ChildAzure;
+  let child: LocalAzureProcess;
   let client: ServiceBusClient;
   const exported: string[] = [];
 
   beforeAll(async () => {
     const [identity, login, management, serviceBus] = await freePorts(4);
-    child = new ChildAzure(home, {
-      network: { ports: { identity, login, management, serviceBus } },
-      resources: { serviceBus: { topologyFile: testTopologyFile } },
+    child = new LocalAzureProcess({
+      home,
+      config: { network: { ports: { identity, login, management, serviceBus } }, resources: { serviceBus: { topologyFile: testTopologyFile } } },
     });
     await child.start();
     const granted = await child.run(['role', 'assignment', 'create', '--assignee', 'id-keyless', '--role', 'Azure Service Bus Data Owner', '--scope', 'serviceBus']);

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { AdminClient, AdminClientError } from '../../src/cli/admin-client.js';
 import { LocalAzureHome } from '../../src/home.js';
 import type { EntityRow, MessageRow } from '../../src/servicebus/admin-routes.js';
-import { ChildAzure } from './child-azure.js';
+import { LocalAzureProcess } from '../../src/testing/index.js';
 import { adminPeek, receiveExactly, startServiceBus, type TestServiceBus } from './support.js';
 
 // The operator view: the admin API routes and the `servicebus …` CLI commands (run from source).
@@ -13,14 +13,14 @@ describe('Service Bus operator view', () => {
   let bus: TestServiceBus;
   let client: ServiceBusClient;
   let admin: AdminClient;
-  let cli: ChildAzure;
+  let cli: LocalAzureProcess;
 
   beforeAll(async () => {
     bus = await startServiceBus();
     bus.grantDataOwner();
     client = bus.client();
     admin = new AdminClient(new LocalAzureHome(bus.test.home));
-    cli = new ChildAzure(bus.test.home, {});
+    cli = new LocalAzureProcess({ home: bus.test.home });
     const sender = client.createSender('orders');
     await sender.sendMessages([
       { body: 'active one', messageId: 'a-1', subject: 'order.created' },
@@ -110,7 +110,7 @@ describe('Service Bus operator view', () => {
     const home = mkdtempSync(join(tmpdir(), 'local-azure-bad-topology-'));
     const topology = join(home, 'bad-topology.json');
     writeFileSync(topology, JSON.stringify({ UserConfig: { Namespaces: [{ Name: 'ns', Queues: [{ Name: 'orders', Properties: { MaxDeliveryCount: 'three' } }] }] } }));
-    const result = await new ChildAzure(home, {}).run(['start'], { LOCAL_AZURE_SERVICEBUS_CONFIG: topology });
+    const result = await new LocalAzureProcess({ home }).run(['start'], { LOCAL_AZURE_SERVICEBUS_CONFIG: topology });
     rmSync(home, { recursive: true, force: true });
     expect(result.code).toBe(2);
     expect(result.stderr).toContain(`${topology}: Queues[0] "orders".Properties.MaxDeliveryCount: Invalid input: expected number, received string`);

@@ -1,0 +1,129 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { repoRoot, type LocalAzureConfigInput } from '../config/local-azure-config.js';
+import { trustCa } from './test-azure.js';
+
+/** The built CLI: test targets that use this build the local Azure first. */
+const cli = join(repoRoot, 'tools/local-azure/dist/main.js');
+
+/** Options of {@link LocalAzureProcess}. */
+export interface LocalAzureProcessOptions {
+  /** State folder. **Default**: a new temporary folder, deleted by {@link LocalAzureProcess.stop}. */
+  home?: string;
+  /** Configuration written to the file the process starts with. **Default**: the built-in defaults. */
+  config?: LocalAzureConfigInput;
+  /** Whether {@link LocalAzureProcess.stop} deletes the home. **Default**: only when no `home` was given. */
+  deleteHomeOnStop?: boolean;
+}
+
+/**
+ * The local Azure CLI in a child process, as `npm run local-azure` runs it — for tests that kill it, restart
+ * it or drive its CLI. Give it fixed ports (see {@link freePorts}) when clients must reconnect to the same
+ * address after a restart; the home survives restarts.
+ */
+export class LocalAzureProcess {
+  readonly home: string;
+  private child: ChildProcess | undefined;
+  private readonly configFile: string;
+  private readonly ownsHome: boolean;
+
+  constructor(options: LocalAzureProcessOptions = {}) {
+    this.ownsHome = options.deleteHomeOnStop ?? !options.home;
+    this.home = options.home ?? mkdtempSync(join(tmpdir(), 'local-azure-process-'));
+    this.configFile = join(this.home, 'test-config.json');
+    writeFileSync(this.configFile, JSON.stringify(options.config ?? {}));
+  }
+
+  /** Runs `local-azure start` and resolves once it reports ready. */
+  async start(timeoutInMs = 30_000): Promise<void> {
+    const child = spawn(process.execPath, [cli, 'start', '--config', this.configFile], {
+      env: { ...process.env, LOCAL_AZURE_HOME: this.home },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child = child;
+    let output = '';
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`the local Azure did not start within ${timeoutInMs} ms:\n${output}`)), timeoutInMs);
+      const onData = (chunk: Buffer): void => {
+        output += chunk.toString();
+        if (!output.includes('Local Azure ready in')) return;
+        clearTimeout(timer);
+        child.stdout!.off('data', onData);
+        child.stderr!.off('data', onData);
+        // Keep draining the pipes: a full pipe would block the child.
+        child.stdout!.resume();
+        child.stderr!.resume();
+        resolve();
+      };
+      child.stdout!.on('data', onData);
+      child.stderr!.on('data', onData);
+      child.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        reject(new Error(`the local Azure exited (${code ?? signal}) before it was ready:\n${output}`));
+      });
+    });
+  }
+
+  /** Runs a CLI command against this home (and the instance running there); resolves with exit code and output. */
+  run(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+      const command = spawn(process.execPath, [cli, ...args], { env: { ...process.env, LOCAL_AZURE_HOME: this.home, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      command.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+      command.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      command.once('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    });
+  }
+
+  /** Sends `signal` (SIGKILL: no clean-up at all) and waits for the process to be gone. */
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    await new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.kill(signal);
+    });
+  }
+
+  /** A host's variables, from the env file the process wrote. */
+  hostEnv(host: string): Record<string, string> {
+    const lines = readFileSync(join(this.home, 'env', `${host}.env`), 'utf8').split('\n');
+    return Object.fromEntries(lines.filter((line) => /^[A-Z_]+=/.test(line)).map((line) => [line.slice(0, line.indexOf('='))!, line.slice(line.indexOf('=') + 1)]));
+  }
+
+  /**
+   * Makes this test process a process on `host`: exports the host's env file and trusts the local CA (a
+   * running process cannot pick up NODE_EXTRA_CA_CERTS itself).
+   */
+  enterHost(host: string): Record<string, string> {
+    const env = this.hostEnv(host);
+    Object.assign(process.env, env);
+    trustCa(readFileSync(env.NODE_EXTRA_CA_CERTS!, 'utf8'));
+    return env;
+  }
+
+  /** Stops the process (SIGTERM) and deletes the home if this object created it (or was told to). */
+  async stop(): Promise<void> {
+    await this.kill('SIGTERM');
+    if (this.ownsHome) rmSync(this.home, { recursive: true, force: true });
+  }
+}
+
+/** Free loopback ports, to fix a child's listeners for its whole life (a restart keeps its endpoints). */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: count }, () =>
+      new Promise<ReturnType<typeof createServer>>((resolve) => {
+        const server = createServer();
+        server.listen(0, '127.0.0.1', () => resolve(server));
+      }),
+    ),
+  );
+  const ports = servers.map((server) => (server.address() as AddressInfo).port);
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  return ports;
+}
