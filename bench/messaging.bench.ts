@@ -15,9 +15,7 @@
 // libs/messaging/README.md records the numbers.
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,10 +25,9 @@ import { ManagedIdentityCredential } from '@azure/identity';
 import { ServiceBusClient, type ServiceBusReceivedMessage } from '@azure/service-bus';
 import { queues, subscriptions, topics } from '@keyless/contracts';
 import { MessagingClient, MessagingModule, OnEvent, OnRequest, ServiceBusServer } from '@keyless/messaging';
-import { trustCa } from '@keyless/local-azure/testing';
+import { LocalAzureProcess } from '@keyless/local-azure/testing';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
-const cli = join(repoRoot, 'tools/local-azure/dist/main.js');
 const quick = process.argv.includes('--quick');
 const settings = {
   latencyRequests: quick ? 200 : 500,
@@ -266,32 +263,6 @@ async function eventRate(side: Side): Promise<Record<string, number>> {
 // ---------------------------------------------------------------------------------------------------
 // Harness
 
-async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: count }, () => new Promise<ReturnType<typeof createServer>>((resolve) => {
-      const server = createServer();
-      server.listen(0, '127.0.0.1', () => resolve(server));
-    })),
-  );
-  const ports = servers.map((server) => (server.address() as AddressInfo).port);
-  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
-  return ports;
-}
-
-function startBroker(home: string, configFile: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [cli, 'start', '--config', configFile], { env: { ...process.env, LOCAL_AZURE_HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  return new Promise((resolve, reject) => {
-    const onData = (chunk: Buffer): void => {
-      output += chunk.toString();
-      if (output.includes('Local Azure ready in')) resolve(child);
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`the local Azure exited (${code}) before it was ready:\n${output}`)));
-  });
-}
-
 async function main(): Promise<void> {
   const home = mkdtempSync(join(tmpdir(), 'messaging-bench-'));
   // The project's entities, with only the subscription the benchmark consumes on the events topic.
@@ -302,19 +273,10 @@ async function main(): Promise<void> {
   }
   const topologyFile = join(home, 'topology.json');
   writeFileSync(topologyFile, JSON.stringify(topology));
-  const [identity, login, management, serviceBus] = await freePorts(4);
-  const configFile = join(home, 'config.json');
-  writeFileSync(configFile, JSON.stringify({ network: { ports: { identity, login, management, serviceBus } }, resources: { serviceBus: { topologyFile } } }));
-  const broker = await startBroker(home, configFile);
+  const broker = new LocalAzureProcess({ home, deleteHomeOnStop: true, config: { resources: { serviceBus: { topologyFile } } } });
+  await broker.start();
   try {
-    const env = Object.fromEntries(
-      readFileSync(join(home, 'env', 'gateway.env'), 'utf8')
-        .split('\n')
-        .filter((line) => /^[A-Z_]+=/.test(line))
-        .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
-    );
-    Object.assign(process.env, env);
-    trustCa(readFileSync(env.NODE_EXTRA_CA_CERTS!, 'utf8'));
+    const env = broker.enterHost('gateway');
     const credential = new ManagedIdentityCredential({ clientId: env.AZURE_CLIENT_ID! });
     const clients: ServiceBusClient[] = [];
     const client = (): ServiceBusClient => {
@@ -361,11 +323,7 @@ async function main(): Promise<void> {
     console.table(rows);
     process.stdout.write(`${JSON.stringify({ settings, results })}\n`);
   } finally {
-    await new Promise<void>((resolve) => {
-      broker.once('exit', () => resolve());
-      broker.kill('SIGTERM');
-    });
-    rmSync(home, { recursive: true, force: true });
+    await broker.stop();
   }
 }
 

@@ -12,11 +12,10 @@ import rhea from 'rhea';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { trustCa } from '../tools/local-azure/dist/testing/index.js';
+import { freePorts, trustCa } from '../tools/local-azure/dist/testing/index.js';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const cli = join(repoRoot, 'tools/local-azure/dist/main.js');
@@ -141,18 +140,6 @@ function stopChild(child: Child, signal: NodeJS.Signals = 'SIGTERM'): Promise<vo
 function rssInMb(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Math.round(Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024);
-}
-
-async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: count }, () => new Promise<ReturnType<typeof createServer>>((resolve) => {
-      const server = createServer();
-      server.listen(0, '127.0.0.1', () => resolve(server));
-    })),
-  );
-  const ports = servers.map((server) => (server.address() as AddressInfo).port);
-  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
-  return ports;
 }
 
 function percentile(sorted: number[], p: number): number {
