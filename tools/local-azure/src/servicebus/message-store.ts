@@ -1,5 +1,23 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import { ConfigError } from '../config/local-azure-config.js';
 import { openDatabase } from '../util/database.js';
+
+/** Version of the store's tables, kept in SQLite's user_version; a home written in another format is refused. */
+const storeFormat = 2;
+
+/**
+ * Refuses a store written by another version of the local Azure, rather than failing on its first write:
+ * its messages cannot be read in this format, and dropping them silently would lose what was sent.
+ */
+function checkStoreFormat(db: DatabaseSync, path: string): void {
+  const { user_version: version } = db.prepare('PRAGMA user_version').get() as { user_version: number };
+  const hasTables = !!db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'messages'").get();
+  if (version === storeFormat || (version === 0 && !hasTables)) return;
+  throw new ConfigError(
+    `${path}: the Service Bus store was written by another version of the local Azure (format ${version || 1}; this version reads format ${storeFormat}). ` +
+      'Its messages cannot be read: move the file away (or delete it, with its -wal and -shm files) to start with empty entities.',
+  );
+}
 
 /** One message row: the encoded message (without broker annotations) and its broker state. */
 export interface PersistedMessage {
@@ -59,6 +77,7 @@ export class MessageStore {
 
   constructor(path: string) {
     this.db = openDatabase(path);
+    checkStoreFormat(this.db, path);
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS queues (key TEXT PRIMARY KEY, id INTEGER NOT NULL UNIQUE);
       CREATE TABLE IF NOT EXISTS messages (
@@ -68,6 +87,7 @@ export class MessageStore {
       CREATE TABLE IF NOT EXISTS sequences (entity TEXT PRIMARY KEY, last INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS session_states (queue TEXT NOT NULL, session_id TEXT NOT NULL, state BLOB NOT NULL, PRIMARY KEY (queue, session_id));
       CREATE TABLE IF NOT EXISTS duplicates (entity TEXT NOT NULL, message_id TEXT NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY (entity, message_id));
+      PRAGMA user_version = ${storeFormat};
     `);
     this.statements = {
       putMessage: this.db.prepare('INSERT OR REPLACE INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'),
