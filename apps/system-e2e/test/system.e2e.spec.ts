@@ -29,7 +29,9 @@ describe('Keyless, end to end through the gateway', () => {
   let system: RunningSystem;
   let storefront: StorefrontCaller;
   let catalog: DemoProduct[];
-  const home = mkdtempSync(join(tmpdir(), 'keyless-e2e-'));
+  // A home that does not exist yet, as on a first `npm start` with LOCAL_AZURE_HOME set.
+  const scratch = mkdtempSync(join(tmpdir(), 'keyless-e2e-'));
+  const home = join(scratch, 'state');
   // An OTLP/HTTP (JSON) collector: the services export their spans here, as they would to a local Jaeger.
   const spans: { traceId: string; name: string; service: string }[] = [];
   let collector: Server;
@@ -62,7 +64,7 @@ describe('Keyless, end to end through the gateway', () => {
     await storefront?.close();
     await system?.stop();
     collector?.close();
-    rmSync(home, { recursive: true, force: true });
+    rmSync(scratch, { recursive: true, force: true });
   }, 60_000);
 
   const json = async <T>(response: Response): Promise<T> => (await response.json()) as T;

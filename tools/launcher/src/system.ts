@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -118,6 +118,7 @@ export class RunningSystem {
   }
 
   private async startLocalAzure(): Promise<void> {
+    mkdirSync(this.home, { recursive: true });
     const configFile = join(this.home, 'launcher.config.json');
     const config = { ...this.options.localAzureConfig };
     const hostEnv = (config.hostEnv ?? {}) as Record<string, Record<string, string>>;
