@@ -1,5 +1,5 @@
 import { DeadLetterError } from './errors.js';
-import { backoff, settle } from './settlement-policy.js';
+import { backoff, describe as describeError, settle } from './settlement-policy.js';
 
 // One test per rule of the policy (see the docblock of settlement-policy.ts).
 describe('settle', () => {
@@ -43,6 +43,12 @@ describe('settle', () => {
       });
     });
   });
+
+  it('rule 6: retries a handled request whose reply could not be sent, then dead-letters it with the send error', () => {
+    const notSent = { kind: 'reply-not-sent' as const, error: new Error('connection lost') };
+    expect(settle(notSent, 0, { initialBackoffInMs: 100 }, half)).toEqual({ action: 'retry', delayInMs: 100 });
+    expect(settle(notSent, 4)).toEqual({ action: 'dead-letter', reason: 'MaxAttemptsExceeded', description: 'failed 5 times; last error: Error: connection lost' });
+  });
 });
 
 describe('backoff', () => {
@@ -50,5 +56,16 @@ describe('backoff', () => {
     expect(backoff(20, { initialBackoffInMs: 100, maxBackoffInMs: 1000 }, () => 0.5)).toBe(1000);
     expect(backoff(1, { initialBackoffInMs: 1000, jitter: 0.2 }, () => 0)).toBe(800);
     expect(backoff(1, { initialBackoffInMs: 1000, jitter: 0.2 }, () => 1)).toBe(1200);
+  });
+});
+
+describe('describe', () => {
+  it('names the last error of an AggregateError (the SDK\'s "every retry failed") and how many there were', () => {
+    const error = new AggregateError([new Error('first'), Object.assign(new Error('Send claim required'), { name: 'ServiceBusError' })]);
+    expect(describeError(error)).toBe('ServiceBusError: Send claim required (2 attempts)');
+  });
+
+  it('bounds the length of what it returns', () => {
+    expect(describeError(new Error('x'.repeat(5000)))).toHaveLength(1000);
   });
 });

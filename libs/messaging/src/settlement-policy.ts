@@ -11,6 +11,9 @@
  *    code) and the request is **completed**: the reply is the outcome; the caller decides whether to retry.
  * 5. An event handler failed any other way → treated as **transient**: retried with exponential backoff and
  *    jitter until `maxAttempts` deliveries, then **dead-lettered** with the last error.
+ * 6. A request was handled but its reply could not be sent (the broker went away, the send role is missing)
+ *    → retried like rule 5. The reply is remembered before it is sent, so each redelivery re-sends it
+ *    without running the handler again; past `maxAttempts` the request is dead-lettered with the send error.
  *
  * How a retry works (rule 5): the message stays locked (the lock is renewed) for the backoff delay, then it
  * is **abandoned**, so Service Bus redelivers it with `deliveryCount + 1`. Re-scheduling a copy instead would
@@ -45,7 +48,8 @@ export const settlementDefaults: Required<SettlementPolicyOptions> = {
 export type HandlingOutcome =
   | { kind: 'handled' }
   | { kind: 'unhandleable'; reason: 'UndecodableBody' | 'SchemaValidationFailed' | 'NoHandler' | 'MissingReplyTo'; description: string }
-  | { kind: 'failed'; error: unknown; isRequest: boolean };
+  | { kind: 'failed'; error: unknown; isRequest: boolean }
+  | { kind: 'reply-not-sent'; error: unknown };
 
 /** What to do with it. */
 export type SettlementAction =
@@ -66,11 +70,12 @@ export function settle(
       return { action: 'complete' };
     case 'unhandleable':
       return { action: 'dead-letter', reason: outcome.reason, description: outcome.description };
-    case 'failed': {
-      if (outcome.error instanceof DeadLetterError) {
+    case 'failed':
+    case 'reply-not-sent': {
+      if (outcome.kind === 'failed' && outcome.error instanceof DeadLetterError) {
         return { action: 'dead-letter', reason: outcome.error.reason, description: outcome.error.description };
       }
-      if (outcome.isRequest) return { action: 'complete' };
+      if (outcome.kind === 'failed' && outcome.isRequest) return { action: 'complete' };
       const attempt = deliveryCount + 1;
       if (attempt >= policy.maxAttempts) {
         return { action: 'dead-letter', reason: 'MaxAttemptsExceeded', description: `failed ${attempt} times; last error: ${describe(outcome.error)}` };
@@ -89,6 +94,10 @@ export function backoff(attempt: number, options: SettlementPolicyOptions = {}, 
 
 /** A one-line description of an error for logs and dead-letter descriptions (bounded length). */
 export function describe(error: unknown): string {
-  const text = error instanceof Error ? `${error.name}: ${error.message}` : JSON.stringify(error) ?? String(error);
+  // The SDK reports an operation that failed on every retry as an AggregateError with an empty message.
+  if (error instanceof AggregateError && error.errors.length > 0 && !error.message) {
+    return describe(`${describe(error.errors.at(-1))} (${error.errors.length} attempts)`);
+  }
+  const text = error instanceof Error ? `${error.name}: ${error.message}` : typeof error === 'string' ? error : JSON.stringify(error) ?? String(error);
   return text.length > 1000 ? `${text.slice(0, 997)}...` : text;
 }

@@ -85,7 +85,8 @@ export class ServiceBusServer extends Server implements CustomTransportStrategy 
   private readonly receivers: { receiver: ServiceBusReceiver; kind: Kind; health: ReceiverHealth; close: () => Promise<void> }[] = [];
   private readonly replySenders = new Map<string, ServiceBusSender>();
   private readonly inFlight = new Set<InFlight>();
-  private readonly inFlightKeys = new Set<string>();
+  /** Keys (entity:messageId) of messages whose handler is running, each with a promise settled when it stops. */
+  private readonly inFlightKeys = new Map<string, Promise<void>>();
   private readonly idempotency: IdempotencyStore;
   private readonly metrics: MessagingMetrics;
   private closing = false;
@@ -231,26 +232,47 @@ export class ServiceBusServer extends Server implements CustomTransportStrategy 
       return prepared;
     }
     const key = `${receiver.entityPath}:${message.messageId}`;
-    const done = await this.idempotency.get(key);
-    if (done) {
-      this.log.log(`request ${message.messageId} (${pattern}) was already handled: re-sending its reply`);
-      await reply(done.reply as ReplyEnvelope);
-      return { kind: 'handled' };
-    }
+    // A copy of a request still being handled here (the requester re-sent it after a lost send
+    // acknowledgement) waits for the first, then answers from what the first remembered.
+    for (let running = this.inFlightKeys.get(key); running; running = this.inFlightKeys.get(key)) await running;
+    let finished!: () => void;
+    this.inFlightKeys.set(key, new Promise<void>((resolve) => (finished = resolve)));
     try {
-      const result = await this.invoke(prepared.handler, prepared.data, message, receiver, pattern);
-      const parsed = contract!.reply.safeParse(result);
-      const envelope: ReplyEnvelope = parsed.success
-        ? { ok: true, data: parsed.data }
-        : { ok: false, error: { code: 'internal', message: `handler of "${pattern}" returned a reply that breaks its contract`, details: issuesOf(parsed.error) } };
-      if (!parsed.success) this.log.error(`handler of "${pattern}" returned an invalid reply: ${JSON.stringify(issuesOf(parsed.error))}`);
-      await reply(envelope);
+      const done = await this.idempotency.get(key);
+      if (done) {
+        this.log.log(`request ${message.messageId} (${pattern}) was already handled: re-sending its reply`);
+        return await this.sendRememberedReply(reply, done.reply as ReplyEnvelope);
+      }
+      let envelope: ReplyEnvelope;
+      try {
+        const result = await this.invoke(prepared.handler, prepared.data, message, receiver, pattern);
+        const parsed = contract!.reply.safeParse(result);
+        envelope = parsed.success
+          ? { ok: true, data: parsed.data }
+          : { ok: false, error: { code: 'internal', message: `handler of "${pattern}" returned a reply that breaks its contract`, details: issuesOf(parsed.error) } };
+        if (!parsed.success) this.log.error(`handler of "${pattern}" returned an invalid reply: ${JSON.stringify(issuesOf(parsed.error))}`);
+      } catch (error) {
+        this.logFailure(message, receiver, pattern, error);
+        await reply({ ok: false, error: toReplyError(error) });
+        return { kind: 'failed', error, isRequest: true };
+      }
+      // Remembered before it is sent: if the send fails (the broker went away), the redelivered request
+      // gets this reply again instead of running the handler a second time (settlement rule 6).
       await this.idempotency.put(key, { handledAt: Date.now(), reply: envelope }, this.options.idempotencyTtlInMs ?? defaults.idempotencyTtlInMs);
+      return await this.sendRememberedReply(reply, envelope);
+    } finally {
+      this.inFlightKeys.delete(key);
+      finished();
+    }
+  }
+
+  /** Sends the reply of a handled request; a failed send becomes settlement rule 6 (retry: re-send on redelivery). */
+  private async sendRememberedReply(reply: (envelope: ReplyEnvelope) => Promise<void>, envelope: ReplyEnvelope): Promise<HandlingOutcome> {
+    try {
+      await reply(envelope);
       return { kind: 'handled' };
     } catch (error) {
-      this.logFailure(message, receiver, pattern, error);
-      await reply({ ok: false, error: toReplyError(error) });
-      return { kind: 'failed', error, isRequest: true };
+      return { kind: 'reply-not-sent', error };
     }
   }
 
@@ -267,7 +289,7 @@ export class ServiceBusServer extends Server implements CustomTransportStrategy 
       // A second copy while the first is still running (a lock lost under load): let the first decide.
       return { kind: 'failed', error: new Error(`message ${message.messageId} is already being handled here`), isRequest: false };
     }
-    this.inFlightKeys.add(key);
+    this.inFlightKeys.set(key, Promise.resolve());
     try {
       await this.invoke(prepared.handler, prepared.data, message, receiver, pattern);
       await this.idempotency.put(key, { handledAt: Date.now() }, this.options.idempotencyTtlInMs ?? defaults.idempotencyTtlInMs);
@@ -303,7 +325,11 @@ export class ServiceBusServer extends Server implements CustomTransportStrategy 
           return;
         case 'retry':
           this.metrics.failed.add(1, { pattern, kind });
-          this.log.warn(`retrying ${kind} ${message.messageId} (${pattern}) from ${receiver.entityPath} in ${action.delayInMs} ms (delivery ${(message.deliveryCount ?? 0) + 1})`);
+          this.log.warn(
+            outcome.kind === 'reply-not-sent'
+              ? `reply to request ${message.messageId} (${pattern}) could not be sent: ${describe(outcome.error)}; re-sending the remembered reply in ${action.delayInMs} ms (delivery ${(message.deliveryCount ?? 0) + 1})`
+              : `retrying ${kind} ${message.messageId} (${pattern}) from ${receiver.entityPath} in ${action.delayInMs} ms (delivery ${(message.deliveryCount ?? 0) + 1})`,
+          );
           await this.sleepUnlessClosing(action.delayInMs);
           if (!entry.released) await receiver.abandonMessage(message);
           return;

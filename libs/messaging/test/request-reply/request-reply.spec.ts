@@ -2,11 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { Controller } from '@nestjs/common';
 import { RpcException } from '@nestjs/microservices';
 import type { ServiceBusClient } from '@azure/service-bus';
-import { queues, type ParsedRequestOf, type ReplyOf } from '@keyless/contracts';
+import { findRole, queues, type ParsedRequestOf, type ReplyOf } from '@keyless/contracts';
 import { InvalidPayloadError, MessagingClient, OnRequest, RequestTimeoutError, ServiceBusClientProxy, ServiceBusContext, ServiceBusRecordBuilder } from '../../src/index.js';
 import { startRequester, startService, testProduct, type TestService } from '../support/messaging-apps.js';
+import { RecordingLogger } from '../support/recording.logger.js';
 import { startTestBus, type TestBus } from '../support/test-bus.js';
-import { rejectionOf } from '../support/wait-for.js';
+import { rejectionOf, waitFor } from '../support/wait-for.js';
 
 /** Every request the handler ran, by product id (how many times). */
 const handled = new Map<string, number>();
@@ -32,21 +33,62 @@ describe('Request/reply over the local Service Bus (host "gateway")', () => {
   let bus: TestBus;
   let service: TestService;
   let requester: { messaging: MessagingClient; proxy: ServiceBusClientProxy; close(): Promise<void> };
+  const serviceLog = new RecordingLogger();
 
   beforeAll(async () => {
     bus = await startTestBus();
     service = await startService({
       client: bus.client(),
       controllers: [ProductHandlers],
-      server: { requests: { queue: queues.recommendationRequests, maxConcurrentCalls: 16 } },
+      server: { requests: { queue: queues.recommendationRequests, maxConcurrentCalls: 16 }, settlement: { initialBackoffInMs: 100 } },
+      logger: serviceLog,
     });
-    const started = await startRequester({ client: bus.client(), proxy: { replyQueue: queues.replies, instanceId: 'gateway-a', requestTimeoutInMs: 10_000 } });
+    // Nest's logger is process-wide: the last app created decides where every app's lines go.
+    const started = await startRequester({ client: bus.client(), proxy: { replyQueue: queues.replies, instanceId: 'gateway-a', requestTimeoutInMs: 10_000 }, logger: serviceLog });
     requester = { ...started, close: () => started.app.close() };
   });
   afterAll(async () => {
     await requester?.close();
     await service?.app.close();
     await bus?.stop();
+  });
+
+  it('re-sends the remembered reply when the first send fails, without running the handler again', async () => {
+    // The service loses its right to send replies after the handler ran: the request comes back
+    // (settlement rule 6) until the role is restored, and the caller still gets the one reply.
+    // First in this file: a role deletion refuses new links only, and the service's reply link is
+    // opened by its first reply.
+    const azure = bus.test.azure;
+    const principalId = azure.directory.userAssignedIdentity('id-keyless')!.principalId;
+    const repliesScope = `${azure.directory.resourceId('serviceBus')}/queues/${queues.replies}`;
+    const removed = azure.roleAssignments.delete({ principalId, role: findRole('Azure Service Bus Data Sender')!, scope: repliesScope });
+    expect(removed).toHaveLength(1);
+    try {
+      const reply = requester.messaging.request('recommendation.get-product', new ServiceBusRecordBuilder({ id: 'unsent-1' }).setTimeToLive(20_000).build());
+      await waitFor('two failed reply sends', () => serviceLog.messages('warn').filter((line) => line.startsWith('reply to request') && line.includes('(recommendation.get-product) could not be sent')).length >= 2, 15_000);
+      azure.applyAccessFile();
+      await expect(reply).resolves.toMatchObject({ product: { id: 'unsent-1' } });
+    } finally {
+      azure.applyAccessFile();
+    }
+    expect(handled.get('unsent-1')).toBe(1);
+    expect(serviceLog.messages('log')).toEqual(expect.arrayContaining([expect.stringMatching(/^request .+ \(recommendation.get-product\) was already handled: re-sending its reply$/)]));
+  }, 30_000);
+
+  it('runs the handler once for two copies of one request delivered together, and answers both', async () => {
+    // What a requester's re-send after a lost send acknowledgement looks like: the same message id twice.
+    const client = bus.client();
+    const messageId = randomUUID();
+    const copy = { messageId, subject: 'recommendation.get-product', body: { id: 'twice-1' }, replyTo: queues.replies, replyToSessionId: 'duplicate-probe', contentType: 'application/json' };
+    await client.createSender(queues.recommendationRequests).sendMessages([copy, { ...copy }]);
+    const receiver = await client.acceptSession(queues.replies, 'duplicate-probe', { receiveMode: 'receiveAndDelete' });
+    const replies = [];
+    while (replies.length < 2) replies.push(...(await receiver.receiveMessages(2 - replies.length, { maxWaitTimeInMs: 5_000 })));
+    await receiver.close();
+    expect(replies.map((r) => r.correlationId)).toEqual([messageId, messageId]);
+    expect(replies[1]!.body).toEqual(replies[0]!.body);
+    expect(replies[0]!.body).toMatchObject({ ok: true, data: { product: { id: 'twice-1' } } });
+    expect(handled.get('twice-1')).toBe(1);
   });
 
   it('answers a request with the handler\'s reply, validated against the contract', async () => {
