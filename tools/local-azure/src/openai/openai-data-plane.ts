@@ -68,8 +68,7 @@ export function createOpenAiDataPlane(options: OpenAiDataPlaneOptions = {}): Dat
           { name, model: d.model, profile: modelProfile(d.model, d.capability), quota: new TokenQuota(d.tokensPerMinute) },
         ]),
       );
-      const tokens = await TokenCounter.load([...deployments.values()].map((d) => d.profile.encoding));
-      const service = new OpenAiService(context, deployments, tokens, { ...defaults, maxBodyBytes: options.maxBodyBytes ?? defaults.maxBodyBytes });
+      const service = new OpenAiService(context, deployments, new TokenCounter(), { ...defaults, maxBodyBytes: options.maxBodyBytes ?? defaults.maxBodyBytes });
       const listener = await listen(() => {
         const server = createServer({ cert: context.tls.certPem, key: context.tls.keyPem }, service.router().listener());
         server.requestTimeout = defaults.requestTimeoutInMs;
@@ -153,10 +152,14 @@ class OpenAiService {
       const contentType = request.headers['content-type'];
       if (operation.capability === 'chat') {
         const body = parseBody(chatRequestSchema, raw, contentType);
-        await this.chat(response, id, apiVersion, this.deployment(operation, body.model, 'chat'), body);
+        const deployment = this.deployment(operation, body.model, 'chat');
+        await this.tokens.ready(deployment.profile.encoding);
+        await this.chat(response, id, apiVersion, deployment, body);
       } else {
         const body = parseBody(embeddingsRequestSchema, raw, contentType);
-        this.embeddings(response, id, apiVersion, this.deployment(operation, body.model, 'embeddings'), body);
+        const deployment = this.deployment(operation, body.model, 'embeddings');
+        await this.tokens.ready(deployment.profile.encoding);
+        this.embeddings(response, id, apiVersion, deployment, body);
       }
     } catch (error) {
       if (!isOpenAiRequestError(error)) throw error;

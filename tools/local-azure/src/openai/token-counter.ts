@@ -21,15 +21,28 @@ const asPlainText = { disallowedSpecial: new Set<string>() };
  * within the chat-format overhead below.
  */
 export class TokenCounter {
-  private constructor(private readonly encodings: ReadonlyMap<TokenizerEncoding, Encoding>) {}
+  private readonly encodings = new Map<TokenizerEncoding, Encoding>();
+  private readonly loading = new Map<TokenizerEncoding, Promise<void>>();
 
-  /** Loads the vocabularies named (each takes about 0.2 s and some tens of MB the first time). */
-  static async load(encodings: Iterable<TokenizerEncoding>): Promise<TokenCounter> {
-    const loaded = new Map<TokenizerEncoding, Encoding>();
-    for (const name of new Set(encodings)) {
-      loaded.set(name, name === 'o200k_base' ? await import('gpt-tokenizer/encoding/o200k_base') : await import('gpt-tokenizer/encoding/cl100k_base'));
+  /**
+   * Loads a vocabulary the first time it is asked for; concurrent callers share one load. A vocabulary
+   * costs about 0.2 s and 10–70 MB (o200k_base is the large one), so a local Azure whose OpenAI
+   * deployments are not called does not pay for them.
+   */
+  ready(encoding: TokenizerEncoding): Promise<void> {
+    if (this.encodings.has(encoding)) return Promise.resolve();
+    let loading = this.loading.get(encoding);
+    if (!loading) {
+      loading = (encoding === 'o200k_base' ? import('gpt-tokenizer/encoding/o200k_base') : import('gpt-tokenizer/encoding/cl100k_base')).then(
+        (module) => void this.encodings.set(encoding, module),
+        (error: unknown) => {
+          this.loading.delete(encoding);
+          throw error;
+        },
+      );
+      this.loading.set(encoding, loading);
     }
-    return new TokenCounter(loaded);
+    return loading;
   }
 
   encode(text: string, encoding: TokenizerEncoding): number[] {
@@ -59,7 +72,7 @@ export class TokenCounter {
 
   private encoding(name: TokenizerEncoding): Encoding {
     const encoding = this.encodings.get(name);
-    if (!encoding) throw new Error(`tokenizer ${name} was not loaded`);
+    if (!encoding) throw new Error(`tokenizer ${name} is not loaded yet: await ready('${name}') first`);
     return encoding;
   }
 }
