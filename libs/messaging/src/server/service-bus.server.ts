@@ -235,8 +235,7 @@ export class ServiceBusServer extends Server implements CustomTransportStrategy 
     // A copy of a request still being handled here (the requester re-sent it after a lost send
     // acknowledgement) waits for the first, then answers from what the first remembered.
     for (let running = this.inFlightKeys.get(key); running; running = this.inFlightKeys.get(key)) await running;
-    let finished!: () => void;
-    this.inFlightKeys.set(key, new Promise<void>((resolve) => (finished = resolve)));
+    const finished = this.markInFlight(key);
     try {
       const done = await this.idempotency.get(key);
       if (done) {
@@ -261,7 +260,6 @@ export class ServiceBusServer extends Server implements CustomTransportStrategy 
       await this.idempotency.put(key, { handledAt: Date.now(), reply: envelope }, this.options.idempotencyTtlInMs ?? defaults.idempotencyTtlInMs);
       return await this.sendRememberedReply(reply, envelope);
     } finally {
-      this.inFlightKeys.delete(key);
       finished();
     }
   }
@@ -289,7 +287,7 @@ export class ServiceBusServer extends Server implements CustomTransportStrategy 
       // A second copy while the first is still running (a lock lost under load): let the first decide.
       return { kind: 'failed', error: new Error(`message ${message.messageId} is already being handled here`), isRequest: false };
     }
-    this.inFlightKeys.set(key, Promise.resolve());
+    const finished = this.markInFlight(key);
     try {
       await this.invoke(prepared.handler, prepared.data, message, receiver, pattern);
       await this.idempotency.put(key, { handledAt: Date.now() }, this.options.idempotencyTtlInMs ?? defaults.idempotencyTtlInMs);
@@ -298,8 +296,18 @@ export class ServiceBusServer extends Server implements CustomTransportStrategy 
       this.logFailure(message, receiver, pattern, error);
       return { kind: 'failed', error, isRequest: false };
     } finally {
-      this.inFlightKeys.delete(key);
+      finished();
     }
+  }
+
+  /** Marks `key` as being handled here until the returned function is called. */
+  private markInFlight(key: string): () => void {
+    let resolve!: () => void;
+    this.inFlightKeys.set(key, new Promise<void>((r) => (resolve = r)));
+    return () => {
+      this.inFlightKeys.delete(key);
+      resolve();
+    };
   }
 
   private async invoke(handler: MessageHandler, data: unknown, message: ServiceBusReceivedMessage, receiver: ServiceBusReceiver, pattern: string): Promise<unknown> {
