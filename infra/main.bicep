@@ -39,6 +39,11 @@ param appServicePlanSku string = 'B1'
 @description('Runtime stack of the App Services (`az webapp list-runtimes --os linux` lists what a region offers).')
 param linuxFxVersion string = 'NODE|24-lts'
 
+@minLength(36)
+@maxLength(36)
+@description('Client id of the gateway\'s Entra app registration, whose app roles callers are granted. azd\'s preprovision hook (scripts/register-gateway-app.sh) registers it and sets GATEWAY_APP_ID.')
+param gatewayAppId string
+
 // The two sources of truth, read at compile time: edit those files, not this one.
 var access = loadJsonContent('access.json')
 var topology = loadJsonContent('servicebus-topology.json')
@@ -158,6 +163,9 @@ module appServices 'modules/app-services.bicep' = {
       OPENAI_API_VERSION: openAiApiVersion
       AZURE_VISION_ENDPOINT: vision.outputs.endpoint
       AZURE_VISION_RESOURCE_ID: vision.outputs.id
+      // Callers of the gateway request tokens for api://<app id>: v1 tokens carry that URI as audience, v2 the id.
+      GATEWAY_AUDIENCE: 'api://${gatewayAppId}'
+      GATEWAY_APP_ID: gatewayAppId
     }
     location: location
     tags: tags
@@ -177,4 +185,5 @@ output AZURE_OPENAI_RESOURCE_ID string = openAi.outputs.id
 output AZURE_VISION_ENDPOINT string = vision.outputs.endpoint
 output AZURE_VISION_RESOURCE_ID string = vision.outputs.id
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
+output GATEWAY_AUDIENCE string = 'api://${gatewayAppId}'
 output GATEWAY_URL string = 'https://${filter(appServices.outputs.hostNames, site => site.service == 'gateway')[0].hostName}'

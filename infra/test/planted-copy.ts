@@ -7,12 +7,12 @@ import { rbac } from './rbac-knowledge.js';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 
-/** A temporary copy of the deployment files (infra/*.bicep, modules, the two JSON files, azure.yaml) to break. */
+/** A temporary copy of the deployment files (infra/*.bicep, modules, the JSON files, the azd hooks, azure.yaml) to break. */
 export class PlantedCopy {
   readonly root = mkdtempSync(join(tmpdir(), 'infra-planted-'));
 
   constructor() {
-    for (const path of ['infra/main.bicep', 'infra/main.parameters.json', 'infra/modules', 'infra/access.json', 'infra/servicebus-topology.json', 'azure.yaml']) {
+    for (const path of ['infra/main.bicep', 'infra/main.parameters.json', 'infra/modules', 'infra/access.json', 'infra/servicebus-topology.json', 'infra/gateway-app-roles.json', 'infra/scripts', 'azure.yaml']) {
       cpSync(join(repoRoot, path), join(this.root, path), { recursive: true });
     }
   }

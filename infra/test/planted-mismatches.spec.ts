@@ -232,7 +232,7 @@ describe('checkInfrastructure with an entity list passed to a module by hand', (
   it('reports the entity names written in the module parameters', () => {
     planted.replace('infra/main.bicep', 'namespaceConfig: topology.UserConfig.Namespaces[0]', "namespaceConfig: { Name: 'sb', Queues: [{ Name: 'replies' }] }");
     const problems = planted.check();
-    expect(found(problems, 'hand-written-entity')).toEqual([expect.stringContaining('(line 76 (serviceBus)): names the Service Bus entity "replies" by hand')]);
+    expect(found(problems, 'hand-written-entity')).toEqual([expect.stringContaining('(line 81 (serviceBus)): names the Service Bus entity "replies" by hand')]);
     expect(found(problems, 'entity-mismatch').length).toBeGreaterThan(0);
   });
 });

@@ -22,6 +22,8 @@ export const requiredAppSettings = [
   'OPENAI_API_VERSION',
   'AZURE_VISION_ENDPOINT',
   'AZURE_VISION_RESOURCE_ID',
+  'GATEWAY_AUDIENCE',
+  'GATEWAY_APP_ID',
 ] as const;
 
 /**

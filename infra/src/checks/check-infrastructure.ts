@@ -1,6 +1,7 @@
 import { join, relative } from 'node:path';
 import { checkAccess, type RbacKnowledge } from './access-checks.js';
 import { checkBicep } from './bicep-checks.js';
+import { checkGatewayApp } from './gateway-app-checks.js';
 import type { InfraProblem } from './infra-problem.js';
 import { readTopology } from './topology.js';
 
@@ -15,7 +16,8 @@ export interface InfraLayout {
 }
 
 /**
- * Runs every consistency check over the access file, the topology file, the Bicep deployment and azure.yaml,
+ * Runs every consistency check over the access file, the topology file, the Bicep deployment, azure.yaml and
+ * the gateway's app roles,
  * against what the code does (`serviceAccess`). Returns every problem found; an empty list means consistent.
  *
  * @example
@@ -27,15 +29,27 @@ export function checkInfrastructure(layout: InfraLayout, rbac: RbacKnowledge): I
   const rel = (path: string): string => relative(layout.root, path) || path;
   const topologyPath = join(infraDir, 'servicebus-topology.json');
   const accessPath = join(infraDir, 'access.json');
+  const azureYamlPath = layout.azureYamlPath ?? join(layout.root, 'azure.yaml');
   const topology = readTopology(topologyPath, rel(topologyPath));
   const access = checkAccess({ accessPath, file: rel(accessPath), ...(topology.topology ? { topology: topology.topology } : {}), rbac });
   const bicep = checkBicep({
     root: layout.root,
     mainPath: join(infraDir, 'main.bicep'),
-    azureYamlPath: layout.azureYamlPath ?? join(layout.root, 'azure.yaml'),
+    azureYamlPath,
     ...(topology.topology ? { topology: topology.topology } : {}),
     ...(access.grants ? { grants: access.grants } : {}),
     ...(access.identity ? { identity: access.identity } : {}),
   });
-  return [...topology.problems, ...access.problems, ...bicep.problems];
+  const rolesPath = join(infraDir, 'gateway-app-roles.json');
+  const parametersPath = join(infraDir, 'main.parameters.json');
+  const gatewayApp = checkGatewayApp({
+    root: layout.root,
+    rolesPath,
+    rolesFile: rel(rolesPath),
+    parametersPath,
+    parametersFile: rel(parametersPath),
+    azureYamlPath,
+    azureYamlFile: rel(azureYamlPath),
+  });
+  return [...topology.problems, ...access.problems, ...bicep.problems, ...gatewayApp];
 }

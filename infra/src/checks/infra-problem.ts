@@ -21,6 +21,7 @@
  * - `app-identity`: an App Service that does not run as exactly the shared identity.
  * - `missing-app-setting`: an App Service without a setting the services read.
  * - `service-mismatch`: the App Services, azure.yaml and the services of the code disagree.
+ * - `gateway-app-mismatch`: the gateway's app registration (roles file, preprovision hook, parameter) differs from the code.
  */
 export type InfraProblemCode =
   | 'access-file-invalid'
@@ -43,7 +44,8 @@ export type InfraProblemCode =
   | 'unreviewed-resource-type'
   | 'app-identity'
   | 'missing-app-setting'
-  | 'service-mismatch';
+  | 'service-mismatch'
+  | 'gateway-app-mismatch';
 
 /** One finding: which file (and entry) is wrong, what is wrong, and how to fix it. */
 export interface InfraProblem {

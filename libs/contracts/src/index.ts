@@ -30,5 +30,7 @@ export { replyErrorCodes, replyErrorSchema } from './errors.js';
 export type { ReplyError, ReplyErrorCode } from './errors.js';
 export { serviceAccess } from './services.js';
 export type { AiOperation, EntityRef, ServiceAccess, ServiceName } from './services.js';
+export { gatewayAppRoles, localGatewayAudience } from './gateway-app.js';
+export type { GatewayAppRole } from './gateway-app.js';
 export { builtInRoles, dataActions, findRole, grants, rolesGranting } from './azure-roles.js';
 export type { RoleDefinition } from './azure-roles.js';

@@ -1,12 +1,13 @@
 import { Injectable, Logger, SetMetadata, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { Request } from 'express';
+import type { GatewayAppRole } from '@keyless/contracts';
 import { publicRouteKey } from '@keyless/observability';
 import { ProblemException } from '../http/problem-details.js';
 import { CallerTokenError, CallerTokenVerifier, type Caller } from './caller-token.verifier.js';
 
 /** App roles (of the gateway's app registration) a route requires; the caller needs one of them. */
-export const RequireRoles = (...roles: string[]) => SetMetadata(requiredRolesKey, roles);
+export const RequireRoles = (...roles: GatewayAppRole[]) => SetMetadata(requiredRolesKey, roles);
 const requiredRolesKey = 'keyless:required-roles';
 
 

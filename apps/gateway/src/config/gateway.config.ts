@@ -1,4 +1,5 @@
 import { registerAs } from '@nestjs/config';
+import { localGatewayAudience } from '@keyless/contracts';
 import { z } from 'zod';
 
 const guid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'a GUID');
@@ -19,7 +20,7 @@ export const gatewayEnvironmentSchema = z.object({
   /** Entra authority host that publishes the tenant's keys (the local Azure's locally). */
   AZURE_AUTHORITY_HOST: z.url().default('https://login.microsoftonline.com'),
   /** Application ID URI of the gateway's app registration: callers request tokens for it. */
-  GATEWAY_AUDIENCE: z.string().min(1).default('api://keyless-gateway'),
+  GATEWAY_AUDIENCE: z.string().min(1).default(localGatewayAudience),
   /** Client id of the gateway's app registration, accepted as an audience too. Optional. */
   GATEWAY_APP_ID: guid.optional(),
   /** Service Bus namespace host (and port locally). Connection strings are refused. */

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { gatewayAppRoles, localGatewayAudience } from '@keyless/contracts';
 
 /** Repository root, from this file's place in the tree (src/ or dist/ under tools/local-azure/). */
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
@@ -82,7 +83,7 @@ export const localAzureConfigSchema = z.strictObject({
     gateway: { systemAssigned: false, userAssigned: ['id-keyless'], env: {} },
     recommendation: { systemAssigned: false, userAssigned: ['id-keyless'], env: {} },
     vision: { systemAssigned: false, userAssigned: ['id-keyless'], env: {} },
-    storefront: { systemAssigned: false, userAssigned: ['id-storefront'], env: { GATEWAY_AUDIENCE: 'api://keyless-gateway' } },
+    storefront: { systemAssigned: false, userAssigned: ['id-storefront'], env: { GATEWAY_AUDIENCE: localGatewayAudience } },
   }),
   /**
    * Extra env-file variables per host, merged into `hosts` (so a launcher can add `GATEWAY_URL` to the
@@ -92,8 +93,8 @@ export const localAzureConfigSchema = z.strictObject({
   /** Entra app registrations (APIs that accept tokens), by name. */
   appRegistrations: z.record(name, appRegistrationSchema).default({
     'keyless-gateway': {
-      identifierUri: 'api://keyless-gateway',
-      appRoles: ['Catalog.Write', 'Catalog.Read', 'Recommendations.Read', 'Images.Analyze'],
+      identifierUri: localGatewayAudience,
+      appRoles: Object.keys(gatewayAppRoles),
     },
   }),
   /** App roles granted to identities (`identity` is a user-assigned name or `<host>/system`). */
@@ -103,7 +104,7 @@ export const localAzureConfigSchema = z.strictObject({
       {
         identity: 'id-storefront',
         app: 'keyless-gateway',
-        roles: ['Catalog.Write', 'Catalog.Read', 'Recommendations.Read', 'Images.Analyze'],
+        roles: Object.keys(gatewayAppRoles),
       },
     ]),
   /** The access file (role assignments of the shared identity), relative to the repo root. */
