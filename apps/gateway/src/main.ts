@@ -1,7 +1,8 @@
 import 'reflect-metadata';
+import type { AddressInfo } from 'node:net';
 import { telemetry } from './instrumentation.js';
 import { NestFactory } from '@nestjs/core';
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import { ExpressAdapter, type NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import express from 'express';
 import helmet from 'helmet';
@@ -19,7 +20,8 @@ const jsonBodyLimit = '64kb';
 async function bootstrap(): Promise<void> {
   // Refuse keys and connection strings before anything else reads the environment.
   assertNoSecretSettings(process.env, { allow: applicationInsightsAllowance });
-  const app = await NestFactory.create<NestExpressApplication>(AppModule, { bufferLogs: true, bodyParser: false });
+  // The HTTP driver named in code rather than loaded by name at run time, so the packager sees it.
+  const app = await NestFactory.create<NestExpressApplication>(AppModule, new ExpressAdapter(), { bufferLogs: true, bodyParser: false });
   app.useLogger(app.get(Logger));
   const config = app.get<GatewayConfig>(gatewayConfig.KEY);
   if (config.applicationInsights) telemetry.exportToAzureMonitor(config.applicationInsights, app.get(AzureIdentityService).credential);
@@ -54,7 +56,7 @@ async function bootstrap(): Promise<void> {
 
   app.enableShutdownHooks();
   await app.listen(config.http.port, config.http.host);
-  app.get(Logger).log(`gateway listening on http://${config.http.host}:${config.http.port} (OpenAPI at /docs)`);
+  app.get(Logger).log(`gateway listening on http://${config.http.host}:${(app.getHttpServer().address() as AddressInfo).port} (OpenAPI at /docs)`);
 }
 
 bootstrap().catch((error: unknown) => {
