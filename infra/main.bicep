@@ -151,6 +151,8 @@ module appServices 'modules/app-services.bicep' = {
     appSettings: {
       // App Service routes traffic to the container's own address and sets PORT itself.
       HOST: '0.0.0.0'
+      // The package carries its node_modules (tools/packager): a build on App Service would only redo it.
+      SCM_DO_BUILD_DURING_DEPLOYMENT: 'false'
       AZURE_TENANT_ID: tenant().tenantId
       // Persistent storage of App Service on Linux: the recommendation service's catalog survives restarts.
       RECOMMENDATION_DATA_DIR: '/home/keyless-data'

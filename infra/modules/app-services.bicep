@@ -63,6 +63,8 @@ resource sites 'Microsoft.Web/sites@2024-04-01' = [for service in services: {
       ftpsState: 'Disabled'
       minTlsVersion: '1.2'
       http20Enabled: true
+      // The deployed folder is complete (tools/packager): no build on App Service, start the service itself.
+      appCommandLine: 'node dist/main.js'
       appSettings: concat(sharedSettings, [{ name: 'OTEL_SERVICE_NAME', value: service }])
     }
   }

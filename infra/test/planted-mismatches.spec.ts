@@ -214,8 +214,15 @@ describe('checkInfrastructure with planted mismatches', () => {
   });
 
   it('reports azure.yaml without a service of the code', () => {
-    copy.replace('azure.yaml', '  vision:\n    project: ./apps/vision\n    language: ts\n    host: appservice\n', '');
+    copy.replace('azure.yaml', '  vision:\n    project: ./apps/vision\n    language: ts\n    host: appservice\n    dist: ../../dist/deploy/vision\n    hooks:\n      prepackage:\n        shell: sh\n        run: npx nx run vision:package\n', '');
     expect(found(copy.check(), 'service-mismatch')).toEqual([expect.stringContaining('azure.yaml: declares the services [gateway, recommendation]; the code has [gateway, recommendation, vision]')]);
+  });
+
+  it('reports a service deployed as its project folder instead of its package (no dependencies on App Service)', () => {
+    copy.replace('azure.yaml', '    dist: ../../dist/deploy/recommendation\n', '');
+    expect(found(copy.check(), 'service-mismatch')).toEqual([
+      expect.stringMatching(/^azure\.yaml \(services\.recommendation\): does not deploy the package of recommendation .* Fix: Set dist: \.\.\/\.\.\/dist\/deploy\/recommendation and hooks: prepackage/),
+    ]);
   });
 
   it('reports Bicep outside the subset it reads, at file:line:column', () => {

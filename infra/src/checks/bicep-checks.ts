@@ -611,4 +611,17 @@ function checkServices(deployed: ResourceInstance[], azureYamlPath: string, rel:
       fix: 'Declare one azd service per service (project: ./apps/<service>, host: appservice).',
     });
   }
+  // Each service deploys the complete folder tools/packager writes, built by a prepackage hook.
+  for (const service of declared) {
+    const body = new RegExp(`^ {2}${service}:\\s*\n((?: {4,}.*\n?)*)`, 'm').exec(block)?.[1] ?? '';
+    if (!new RegExp(`^ {4}dist: \\.\\./\\.\\./dist/deploy/${service}\\s*$`, 'm').test(body) || !body.includes(`nx run ${service}:package`)) {
+      problems.push({
+        code: 'service-mismatch',
+        file: rel(azureYamlPath),
+        entry: `services.${service}`,
+        message: `does not deploy the package of ${service} (dist: ../../dist/deploy/${service}, written by a prepackage hook running nx run ${service}:package); App Service would get a folder without its dependencies.`,
+        fix: `Set dist: ../../dist/deploy/${service} and hooks: prepackage: { shell: sh, run: npx nx run ${service}:package }.`,
+      });
+    }
+  }
 }
