@@ -1,4 +1,5 @@
-import { dirname, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /**
@@ -48,7 +49,7 @@ export interface DoctorOptions {
   localAzure: boolean;
   /** When role assignments were last granted (`--granted-at`): denials within the propagation window are "propagation pending". */
   grantedAt?: Date;
-  /** Repository root (where `infra/` is). Default: from this file's place in the tree. */
+  /** The folder that holds `infra/access.json` and `infra/servicebus-topology.json`. Default: {@link repoRoot}. */
   repoRoot: string;
   /** Budget of one probe in ms. Default: {@link doctorDefaults}.probeTimeoutInMs. */
   probeTimeoutInMs: number;
@@ -56,8 +57,19 @@ export interface DoctorOptions {
   now: Date;
 }
 
-/** Repository root, from this file's place (`tools/doctor/src` or `tools/doctor/dist`). */
-export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+/**
+ * The nearest folder above this file with `infra/access.json`: the repository root in a checkout, the
+ * doctor's own package folder in a deployed service (tools/packager copies the two files there).
+ */
+export const repoRoot = findInfraRoot(dirname(fileURLToPath(import.meta.url)));
+
+function findInfraRoot(from: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'infra', 'access.json'))) return dir;
+    // Not found: the repository layout, so the error names the path a checkout would have.
+    if (dirname(dir) === dir) return resolve(from, '../../..');
+  }
+}
 
 const hostEnvHint =
   'Load the environment of a host that runs as the shared identity first: locally `set -a; . .local-azure/env/recommendation.env; set +a` ' +

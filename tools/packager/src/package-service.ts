@@ -49,7 +49,8 @@ interface LockEntry {
  * Packs a built service into a folder that runs on its own with `node dist/main.js`: the service's build, the
  * workspace libraries it reaches (their builds, as packages in node_modules/@keyless) and the npm packages
  * they import at run time with everything those need, copied from the workspace's installed node_modules
- * at the versions package-lock.json pins — the bits the tests ran, no second install.
+ * at the versions package-lock.json pins — the bits the tests ran, no second install. The access doctor
+ * comes along (`npm run doctor` in the folder, with the service's settings as its environment).
  *
  * What is reached is found by following the imports of the built JavaScript from `dist/main.js`, so test
  * code and development tools stay out. A run-time import of a package that package.json does not list under
@@ -66,7 +67,12 @@ export function packageService(options: PackageServiceOptions): ServicePackage {
   const lock = readJson<{ packages: Record<string, LockEntry> }>(join(root, 'package-lock.json')).packages;
 
   const workspace = workspacePackages(root);
-  const reached = reachableImports(entry, workspace);
+  // The access doctor goes along (npm run doctor in the deployed folder), with the two files it checks against.
+  const doctor = workspace.get(doctorPackage);
+  const doctorEntry = doctor && join(doctor.dir, 'dist', 'main.js');
+  if (!doctorEntry || !existsSync(doctorEntry)) throw new PackageError('tools/doctor is not built (no dist/main.js); run: npx nx run doctor:build');
+  const reached = reachableImports([entry, doctorEntry], workspace);
+  reached.libraries.add(doctorPackage);
   const dependencies: Record<string, string> = {};
   for (const [name, importer] of [...reached.externals].sort(([a], [b]) => a.localeCompare(b))) {
     if (!rootManifest.dependencies?.[name]) {
@@ -98,6 +104,7 @@ export function packageService(options: PackageServiceOptions): ServicePackage {
       const target = join(outDir, folder, ...name.split('/'));
       cpSync(join(library.dir, 'dist'), join(target, 'dist'), { recursive: true });
       writeJson(join(target, 'package.json'), { ...library.manifest, exports: builtExports(library.manifest.exports) });
+      if (name === doctorPackage) for (const file of doctorFiles) cpSync(join(root, file), join(target, file));
     }
   }
   writeJson(join(outDir, 'package.json'), {
@@ -106,11 +113,15 @@ export function packageService(options: PackageServiceOptions): ServicePackage {
     type: 'module',
     description: `Keyless ${options.service}, packed by tools/packager: node_modules is complete, nothing to install.`,
     engines: { node: '>=24' },
-    scripts: { start: 'node dist/main.js' },
+    scripts: { start: 'node dist/main.js', doctor: `node node_modules/${doctorPackage}/dist/main.js` },
     dependencies: { ...dependencies, ...Object.fromEntries(workspaceLibraries.map((name) => [name, `file:./workspace_modules/${name}`])) },
   });
   return { outDir, dependencies, workspaceLibraries, packageCount: packages.size, bytes: folderBytes(outDir) };
 }
+
+const doctorPackage = '@keyless/doctor';
+/** What the doctor reads besides its code: it finds them in the nearest infra/ above it. */
+const doctorFiles = ['infra/access.json', 'infra/servicebus-topology.json'];
 
 /** Packages of the workspace (apps, libs, tools) by name. */
 function workspacePackages(root: string): Map<string, WorkspacePackage> {
@@ -127,12 +138,12 @@ function workspacePackages(root: string): Map<string, WorkspacePackage> {
   return found;
 }
 
-/** Follows static and literal dynamic imports from `entry` through relative files and workspace libraries. */
-function reachableImports(entry: string, workspace: Map<string, WorkspacePackage>): { externals: Map<string, string>; libraries: Set<string> } {
+/** Follows static and literal dynamic imports from `entries` through relative files and workspace libraries. */
+function reachableImports(entries: string[], workspace: Map<string, WorkspacePackage>): { externals: Map<string, string>; libraries: Set<string> } {
   const externals = new Map<string, string>();
   const libraries = new Set<string>();
   const seen = new Set<string>();
-  const queue = [entry];
+  const queue = [...entries];
   while (queue.length > 0) {
     const file = queue.pop()!;
     if (seen.has(file)) continue;
@@ -151,7 +162,7 @@ function reachableImports(entry: string, workspace: Map<string, WorkspacePackage
       }
       libraries.add(name);
       const target = exportTarget(library, `.${specifier.slice(name.length)}`);
-      if (!target) throw new PackageError(`${relative(dirname(entry), file)} imports ${specifier}, which ${name}'s package.json does not export`);
+      if (!target) throw new PackageError(`${file} imports ${specifier}, which ${name}'s package.json does not export`);
       queue.push(join(library.dir, target));
     }
   }

@@ -1,9 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { serviceBusDataPlane } from '@keyless/local-azure';
+import { dataPlanes } from '@keyless/local-azure';
 import { startTestAzure, type TestAzure } from '@keyless/local-azure/testing';
 import { PackageError, packageService, type ServicePackage } from '../src/index.js';
 
@@ -25,9 +25,10 @@ describe('packageService (the built gateway, packed outside the repository)', ()
     const manifest = JSON.parse(readFileSync(join(packed.outDir, 'package.json'), 'utf8')) as { scripts: Record<string, string>; dependencies: Record<string, string> };
     expect(packed.dependencies).toMatchObject({ '@nestjs/core': rootManifest.dependencies['@nestjs/core'], '@azure/identity': rootManifest.dependencies['@azure/identity'], jose: rootManifest.dependencies['jose'] });
     for (const [name, version] of Object.entries(packed.dependencies)) expect([name, version]).toEqual([name, rootManifest.dependencies[name]]);
-    expect(packed.workspaceLibraries).toEqual(['@keyless/auth', '@keyless/contracts', '@keyless/messaging', '@keyless/observability']);
+    expect(packed.workspaceLibraries).toEqual(['@keyless/auth', '@keyless/contracts', '@keyless/doctor', '@keyless/messaging', '@keyless/observability']);
     expect(manifest.dependencies['@keyless/auth']).toBe('file:./workspace_modules/@keyless/auth');
     expect(manifest.scripts.start).toBe('node dist/main.js');
+    expect(manifest.scripts['doctor']).toBe('node node_modules/@keyless/doctor/dist/main.js');
   });
 
   it('leaves out what only tests and tools use', () => {
@@ -35,17 +36,19 @@ describe('packageService (the built gateway, packed outside the repository)', ()
       expect([devOnly, existsSync(join(packed.outDir, 'node_modules', devOnly))]).toEqual([devOnly, false]);
     }
     expect(existsSync(join(packed.outDir, 'node_modules/@keyless/auth/src'))).toBe(false);
+    expect(existsSync(join(packed.outDir, 'node_modules/@keyless/doctor/infra/access.json'))).toBe(true);
   });
 
   describe('run from there against the local Azure', () => {
     let azure: TestAzure;
     let gateway: ChildProcess;
     let output = '';
+    let hostEnv: Record<string, string>;
 
     beforeAll(async () => {
-      azure = await startTestAzure({ dataPlanes: [serviceBusDataPlane] });
-      const env = azure.enterHost('gateway');
-      gateway = spawn(process.execPath, ['dist/main.js'], { cwd: packed.outDir, env: { PATH: process.env.PATH!, ...env, PORT: '0', LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
+      azure = await startTestAzure({ dataPlanes });
+      hostEnv = azure.enterHost('gateway');
+      gateway = spawn(process.execPath, ['dist/main.js'], { cwd: packed.outDir, env: { PATH: process.env.PATH!, ...hostEnv, PORT: '0', LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
       gateway.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
       gateway.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
     }, 30_000);
@@ -74,6 +77,16 @@ describe('packageService (the built gateway, packed outside the repository)', ()
       expect(ready?.status).toBe(200);
       expect((await fetch(`${url}/docs`)).status).toBe(200);
     }, 30_000);
+
+    it('carries the access doctor, which checks the identity from there with the same environment', async () => {
+      // Asynchronously: the local Azure answering the doctor runs in this process.
+      const doctor = await runToEnd(process.execPath, ['node_modules/@keyless/doctor/dist/main.js', '--json'], { cwd: packed.outDir, env: { PATH: process.env.PATH!, ...hostEnv } });
+      const report = JSON.parse(doctor.stdout) as { ok: boolean; identity: { clientId: string }; results: { resource: string; check: string; status: string; detail?: string }[] };
+      const failing = report.results.filter((r) => r.status !== 'ok');
+      expect({ status: doctor.status, stderr: doctor.stderr, failing }).toEqual({ status: 0, stderr: '', failing: [] });
+      expect(report).toMatchObject({ ok: true, identity: { clientId: hostEnv['AZURE_CLIENT_ID'] } });
+      expect(new Set(report.results.map((r) => r.resource))).toEqual(new Set(['identity', 'serviceBus', 'openAi', 'vision']));
+    }, 30_000);
   });
 });
 
@@ -92,6 +105,10 @@ describe('packageService refuses', () => {
     write('package-lock.json', JSON.stringify({ packages: lock }));
     write('apps/shop/package.json', JSON.stringify({ name: '@keyless/shop', type: 'module' }));
     write('apps/shop/dist/main.js', source);
+    write('tools/doctor/package.json', JSON.stringify({ name: '@keyless/doctor', type: 'module' }));
+    write('tools/doctor/dist/main.js', '');
+    write('infra/access.json', '{}');
+    write('infra/servicebus-topology.json', '{}');
   };
 
   it('a run-time import of a package listed only under devDependencies, naming the file and the fix', () => {
@@ -113,3 +130,16 @@ describe('packageService refuses', () => {
     expect(() => packageService({ root, service: 'basket' })).toThrow(new PackageError('there is no service "basket" (no apps/basket/package.json)'));
   });
 });
+
+/** Runs a command to its end without blocking this process's event loop. */
+function runToEnd(command: string, args: string[], options: SpawnOptions): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.once('error', reject);
+    child.once('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
