@@ -26,7 +26,7 @@ describe('docker-compose.yml and the Dockerfiles', () => {
     for (const name of ['gateway', 'recommendation', 'vision']) {
       const service = compose.services[name]!;
       expect(service.command?.join(' ')).toContain(`. /local-azure/env/${name}.env`);
-      expect(service.command?.join(' ')).toContain(`exec node apps/${name}/dist/main.js`);
+      expect(service.command?.join(' ')).toContain('exec node dist/main.js');
       expect(service.depends_on?.['local-azure']).toEqual({ condition: 'service_healthy' });
       expect(service.volumes).toContain('local-azure:/local-azure:ro');
     }
@@ -39,6 +39,15 @@ describe('docker-compose.yml and the Dockerfiles', () => {
       expect(text.match(/^FROM node:24/gm)).toHaveLength(2);
       expect(text).toMatch(/^USER node$/m);
       expect(text).toMatch(/^HEALTHCHECK /m);
+    }
+  });
+
+  it('runs each service from its package (tools/packager), the folder azd deploys to App Service', () => {
+    for (const name of ['gateway', 'recommendation', 'vision']) {
+      const text = dockerfile(compose.services[name]!);
+      expect(text).toContain(`npx nx run ${name}:package`);
+      expect(text).toContain(`COPY --from=build --chown=node:node /repo/dist/deploy/${name} ./`);
+      expect(text).toMatch(/^CMD \["node", "dist\/main\.js"\]$/m);
     }
   });
 
