@@ -14,6 +14,8 @@
  * 6. A request was handled but its reply could not be sent (the broker went away, the send role is missing)
  *    → retried like rule 5. The reply is remembered before it is sent, so each redelivery re-sends it
  *    without running the handler again; past `maxAttempts` the request is dead-lettered with the send error.
+ *    (The server first answers a permanent send failure, such as a reply too large, with a small `internal`
+ *    error reply; rule 6 applies when that cannot be sent either.)
  *
  * How a retry works (rule 5): the message stays locked (the lock is renewed) for the backoff delay, then it
  * is **abandoned**, so Service Bus redelivers it with `deliveryCount + 1`. Re-scheduling a copy instead would

@@ -16,6 +16,7 @@ import { InvalidPayloadError, MessagingError, RequestTimeoutError } from '../err
 import { MessagingMetrics } from '../metrics.js';
 import { issuesOf, type ReplyEnvelope } from '../reply.js';
 import { describe } from '../settlement-policy.js';
+import { isTransientSendError } from '../send-errors.js';
 import { withProducerSpan } from '../tracing.js';
 import { ServiceBusRecord, type ServiceBusRecordOptions } from './service-bus.record-builder.js';
 
@@ -43,27 +44,6 @@ const defaults = {
   /** Delay bounds between attempts to send a request after a transient failure (within its timeout). */
   sendRetry: { initialDelayInMs: 100, maxDelayInMs: 1_000 },
 };
-
-/** Service Bus error codes that no retry within a request's timeout can fix. */
-const permanentSendErrors = new Set(['MessageSizeExceeded', 'MessagingEntityNotFound', 'MessagingEntityDisabled', 'UnauthorizedAccess', 'QuotaExceeded']);
-
-/** Socket errors of a connection that could not be made or was lost. */
-const connectionErrorCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
-
-/**
- * Whether a failed send may succeed if tried again shortly: Service Bus errors other than the permanent
- * ones (`ServiceCommunicationProblem`, `ServiceTimeout`, `ServiceBusy`, `GeneralError` …), core-amqp's
- * own errors when they are retryable or a socket error (a broker that is down or restarting shows up as
- * an error named `MessagingError` with code `GeneralError` and syscall `connect`), and the `AggregateError` the SDK throws after
- * its own retries when each of them was transient. Anything else (a bug, a refused role) is permanent.
- */
-function isTransientSendError(error: unknown): boolean {
-  if (error instanceof AggregateError) return error.errors.length > 0 && error.errors.every(isTransientSendError);
-  if (isServiceBusError(error)) return !permanentSendErrors.has(error.code);
-  // The SDK passes socket errors on with their `syscall` but its own code (`GeneralError`, not retryable).
-  const { retryable, code, syscall } = (error ?? {}) as { retryable?: unknown; code?: unknown; syscall?: unknown };
-  return retryable === true || typeof syscall === 'string' || (typeof code === 'string' && connectionErrorCodes.has(code));
-}
 
 interface Pending {
   callback: (packet: WritePacket) => void;

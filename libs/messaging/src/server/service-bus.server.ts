@@ -17,6 +17,7 @@ import { MessagingMetrics } from '../metrics.js';
 import { issuesOf, replyFormatProperty, toReplyError, type ReplyEnvelope } from '../reply.js';
 import { describe, settle, type HandlingOutcome, type SettlementPolicyOptions } from '../settlement-policy.js';
 import { prepare } from '../dispatch.js';
+import { isTransientSendError } from '../send-errors.js';
 import { withConsumerSpan, withProducerSpan } from '../tracing.js';
 import { ServiceBusContext } from './service-bus.context.js';
 
@@ -235,14 +236,16 @@ export class ServiceBusServer extends Server implements CustomTransportStrategy 
     // A copy of a request still being handled here (the requester re-sent it after a lost send
     // acknowledgement) waits for the first, then answers from what the first remembered.
     for (let running = this.inFlightKeys.get(key); running; running = this.inFlightKeys.get(key)) await running;
+    if (this.closing) return { kind: 'failed', error: new Error('the service is shutting down'), isRequest: false };
     const finished = this.markInFlight(key);
     try {
       const done = await this.idempotency.get(key);
       if (done) {
         this.log.log(`request ${message.messageId} (${pattern}) was already handled: re-sending its reply`);
-        return await this.sendRememberedReply(reply, done.reply as ReplyEnvelope);
+        return await this.sendReplyOf(message, pattern, reply, done.reply as ReplyEnvelope);
       }
       let envelope: ReplyEnvelope;
+      let outcome: HandlingOutcome = { kind: 'handled' };
       try {
         const result = await this.invoke(prepared.handler, prepared.data, message, receiver, pattern);
         const parsed = contract!.reply.safeParse(result);
@@ -251,26 +254,42 @@ export class ServiceBusServer extends Server implements CustomTransportStrategy 
           : { ok: false, error: { code: 'internal', message: `handler of "${pattern}" returned a reply that breaks its contract`, details: issuesOf(parsed.error) } };
         if (!parsed.success) this.log.error(`handler of "${pattern}" returned an invalid reply: ${JSON.stringify(issuesOf(parsed.error))}`);
       } catch (error) {
+        // Rule 4: the error reply is the outcome, remembered like any other reply.
         this.logFailure(message, receiver, pattern, error);
-        await reply({ ok: false, error: toReplyError(error) });
-        return { kind: 'failed', error, isRequest: true };
+        envelope = { ok: false, error: toReplyError(error) };
+        outcome = { kind: 'failed', error, isRequest: true };
       }
       // Remembered before it is sent: if the send fails (the broker went away), the redelivered request
       // gets this reply again instead of running the handler a second time (settlement rule 6).
-      await this.idempotency.put(key, { handledAt: Date.now(), reply: envelope }, this.options.idempotencyTtlInMs ?? defaults.idempotencyTtlInMs);
-      return await this.sendRememberedReply(reply, envelope);
+      await this.idempotency
+        .put(key, { handledAt: Date.now(), reply: envelope }, this.options.idempotencyTtlInMs ?? defaults.idempotencyTtlInMs)
+        .catch((error: unknown) => this.log.error(`could not remember the reply to request ${message.messageId} (${pattern}); a redelivery would run its handler again: ${describe(error)}`));
+      const sent = await this.sendReplyOf(message, pattern, reply, envelope);
+      return sent.kind === 'handled' ? outcome : sent;
     } finally {
       finished();
     }
   }
 
-  /** Sends the reply of a handled request; a failed send becomes settlement rule 6 (retry: re-send on redelivery). */
-  private async sendRememberedReply(reply: (envelope: ReplyEnvelope) => Promise<void>, envelope: ReplyEnvelope): Promise<HandlingOutcome> {
+  /**
+   * Sends the reply of a handled request. A transient failure becomes settlement rule 6 (the redelivery re-sends
+   * it). A permanent one (the reply too large, the reply queue missing or not writable) is reported to the
+   * caller with a small `internal` error reply if that gets through, so the caller does not wait for its
+   * timeout; if not, rule 6 again (an operator may restore the role or the queue).
+   */
+  private async sendReplyOf(message: ServiceBusReceivedMessage, pattern: string, reply: (envelope: ReplyEnvelope) => Promise<void>, envelope: ReplyEnvelope): Promise<HandlingOutcome> {
     try {
       await reply(envelope);
       return { kind: 'handled' };
     } catch (error) {
-      return { kind: 'reply-not-sent', error };
+      if (isTransientSendError(error)) return { kind: 'reply-not-sent', error };
+      this.log.error(`the reply to request ${message.messageId} (${pattern}) cannot be sent: ${describe(error)}`);
+      try {
+        await reply({ ok: false, error: { code: 'internal', message: `the reply to "${pattern}" could not be sent: ${describe(error)}` } });
+        return { kind: 'handled' };
+      } catch {
+        return { kind: 'reply-not-sent', error };
+      }
     }
   }
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Controller } from '@nestjs/common';
 import { RpcException } from '@nestjs/microservices';
-import type { ServiceBusClient } from '@azure/service-bus';
+import type { ServiceBusClient, ServiceBusReceivedMessage } from '@azure/service-bus';
 import { findRole, queues, type ParsedRequestOf, type ReplyOf } from '@keyless/contracts';
 import { InvalidPayloadError, MessagingClient, OnRequest, RequestTimeoutError, ServiceBusClientProxy, ServiceBusContext, ServiceBusRecordBuilder } from '../../src/index.js';
 import { startRequester, startService, testProduct, type TestService } from '../support/messaging-apps.js';
@@ -25,6 +25,15 @@ class ProductHandlers {
     // A little asynchronous work, so concurrent requests overlap in the handler.
     await new Promise((resolve) => setImmediate(resolve));
     return { product: testProduct(id), vision: null, indexing: { state: 'indexed', updatedAt: new Date().toISOString() } };
+  }
+}
+
+/** A vision handler whose reply (valid by its contract) is larger than Service Bus takes (256 KiB here). */
+@Controller()
+class OversizedReplyHandlers {
+  @OnRequest('vision.analyze-image')
+  analyze(): ReplyOf<'vision.analyze-image'> {
+    return { caption: { text: 'a very long caption '.repeat(20_000), confidence: 0.9 }, tags: [], width: 1, height: 1, modelVersion: 'test' };
   }
 }
 
@@ -75,20 +84,35 @@ describe('Request/reply over the local Service Bus (host "gateway")', () => {
     expect(serviceLog.messages('log')).toEqual(expect.arrayContaining([expect.stringMatching(/^request .+ \(recommendation.get-product\) was already handled: re-sending its reply$/)]));
   }, 30_000);
 
-  it('runs the handler once for two copies of one request delivered together, and answers both', async () => {
-    // What a requester's re-send after a lost send acknowledgement looks like: the same message id twice.
+  /** Sends `copies` of one request (same message id) in one batch, as a requester's re-send would; returns the replies. */
+  async function sendCopies(id: string, copies: number): Promise<{ messageId: string; replies: ServiceBusReceivedMessage[] }> {
     const client = bus.client();
     const messageId = randomUUID();
-    const copy = { messageId, subject: 'recommendation.get-product', body: { id: 'twice-1' }, replyTo: queues.replies, replyToSessionId: 'duplicate-probe', contentType: 'application/json' };
-    await client.createSender(queues.recommendationRequests).sendMessages([copy, { ...copy }]);
-    const receiver = await client.acceptSession(queues.replies, 'duplicate-probe', { receiveMode: 'receiveAndDelete' });
-    const replies = [];
-    while (replies.length < 2) replies.push(...(await receiver.receiveMessages(2 - replies.length, { maxWaitTimeInMs: 5_000 })));
+    const sessionId = `duplicate-probe-${id}`;
+    const copy = { messageId, subject: 'recommendation.get-product', body: { id }, replyTo: queues.replies, replyToSessionId: sessionId, contentType: 'application/json' };
+    await client.createSender(queues.recommendationRequests).sendMessages(Array.from({ length: copies }, () => ({ ...copy })));
+    const receiver = await client.acceptSession(queues.replies, sessionId, { receiveMode: 'receiveAndDelete' });
+    const replies: ServiceBusReceivedMessage[] = [];
+    while (replies.length < copies) replies.push(...(await receiver.receiveMessages(copies - replies.length, { maxWaitTimeInMs: 5_000 })));
     await receiver.close();
-    expect(replies.map((r) => r.correlationId)).toEqual([messageId, messageId]);
-    expect(replies[1]!.body).toEqual(replies[0]!.body);
+    return { messageId, replies };
+  }
+
+  it('runs the handler once for copies of one request delivered together, and answers each', async () => {
+    const { messageId, replies } = await sendCopies('twice-1', 3);
+    expect(replies.map((r) => r.correlationId)).toEqual([messageId, messageId, messageId]);
+    expect(replies.map((r) => r.body)).toEqual([replies[0]!.body, replies[0]!.body, replies[0]!.body]);
     expect(replies[0]!.body).toMatchObject({ ok: true, data: { product: { id: 'twice-1' } } });
     expect(handled.get('twice-1')).toBe(1);
+  });
+
+  it('answers copies of a request whose handler failed with the same error, running the handler once', async () => {
+    const { replies } = await sendCopies('broken-twice', 2);
+    expect(replies.map((r) => r.body)).toEqual([
+      { ok: false, error: { code: 'internal', message: expect.stringContaining('broken-twice') } },
+      replies[0]!.body,
+    ]);
+    expect(handled.get('broken-twice')).toBe(1);
   });
 
   it('answers a request with the handler\'s reply, validated against the contract', async () => {
@@ -128,6 +152,19 @@ describe('Request/reply over the local Service Bus (host "gateway")', () => {
       expect((error as RpcException).getError()).toEqual({ code: 'internal', message: "cannot read properties of undefined (reading 'price') for broken-1" });
       expect(handled.get('broken-1')).toBe(1);
     });
+  });
+
+  it('tells the caller at once, with an internal error, when the reply is too large to send', async () => {
+    const vision = await startService({ client: bus.client(), controllers: [OversizedReplyHandlers], server: { requests: { queue: queues.visionRequests } }, logger: serviceLog });
+    try {
+      const started = Date.now();
+      const error = await rejectionOf(requester.messaging.request('vision.analyze-image', { url: 'https://images.example/shoe.png' }));
+      expect(error).toBeInstanceOf(RpcException);
+      expect((error as RpcException).getError()).toEqual({ code: 'internal', message: expect.stringMatching(/^the reply to "vision\.analyze-image" could not be sent: ServiceBusError: The received message \(size: \d+ bytes\) exceeds the limit/) });
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      await vision.app.close();
+    }
   });
 
   it('refuses an invalid payload before sending anything, naming the field', async () => {
