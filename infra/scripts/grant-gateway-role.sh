@@ -29,8 +29,9 @@ for role in "$@"; do
     echo "grant-gateway-role: the gateway has no app role '$role' (it has: $(az ad sp show --id "$gateway_sp" --query "join(', ', appRoles[?isEnabled].value)" -o tsv))." >&2
     exit 1
   fi
-  granted="$(az rest --method GET --uri "https://graph.microsoft.com/v1.0/servicePrincipals/$gateway_sp/appRoleAssignedTo" \
-    --query "length(value[?principalId=='$principal' && appRoleId=='$role_id'])" -o tsv)"
+  # The caller's own assignments (a handful), not the gateway's (one page of 100 may not hold them all).
+  granted="$(az rest --method GET --uri "https://graph.microsoft.com/v1.0/servicePrincipals/$principal/appRoleAssignments" \
+    --query "length(value[?resourceId=='$gateway_sp' && appRoleId=='$role_id'])" -o tsv)"
   if [ "$granted" != "0" ]; then
     echo "$principal already holds $role"
     continue

@@ -36,6 +36,14 @@ describe("the gateway's app registration in Azure", () => {
     ]);
   });
 
+  it('accepts a retired role that is disabled (the first of the two provisions that remove it), and reports a malformed entry', () => {
+    copy.editJson<unknown[]>('infra/gateway-app-roles.json', (roles) => {
+      roles.push({ ...(roles[0] as AppRole), id: '00000000-0000-0000-0000-000000000002', value: 'Catalog.Export', isEnabled: false });
+      roles.push(null);
+    });
+    expect(gatewayAppProblems(copy.check())).toEqual([expect.stringMatching(/\(\[5\]\): has null where an app role belongs/)]);
+  });
+
   it('reports a description that differs from the code', () => {
     copy.editJson<AppRole[]>('infra/gateway-app-roles.json', (roles) => (roles[0]!.description = 'anything'));
     expect(gatewayAppProblems(copy.check())).toEqual([expect.stringContaining('describes "Catalog.Write" as "anything"; the code says')]);

@@ -214,14 +214,21 @@ describe('checkInfrastructure with planted mismatches', () => {
   });
 
   it('reports azure.yaml without a service of the code', () => {
-    copy.replace('azure.yaml', '  vision:\n    project: ./apps/vision\n    language: ts\n    host: appservice\n    dist: ../../dist/deploy/vision\n    hooks:\n      prepackage:\n        shell: sh\n        run: npx nx run vision:package\n', '');
+    copy.replace('azure.yaml', '  vision:\n    project: ./apps/vision\n    language: ts\n    host: appservice\n    dist: ../../dist/deploy/vision\n    remoteBuild: false\n    hooks:\n      prepackage:\n        shell: sh\n        run: npx nx run vision:package\n', '');
     expect(found(copy.check(), 'service-mismatch')).toEqual([expect.stringContaining('azure.yaml: declares the services [gateway, recommendation]; the code has [gateway, recommendation, vision]')]);
   });
 
   it('reports a service deployed as its project folder instead of its package (no dependencies on App Service)', () => {
     copy.replace('azure.yaml', '    dist: ../../dist/deploy/recommendation\n', '');
     expect(found(copy.check(), 'service-mismatch')).toEqual([
-      expect.stringMatching(/^azure\.yaml \(services\.recommendation\): does not deploy the package of recommendation .* Fix: Set dist: \.\.\/\.\.\/dist\/deploy\/recommendation and hooks: prepackage/),
+      expect.stringMatching(/^azure\.yaml \(services\.recommendation\): does not deploy the package of recommendation: it lacks dist: \.\.\/\.\.\/dist\/deploy\/recommendation\. .* Fix: Set dist: /),
+    ]);
+  });
+
+  it('reports a package whose node_modules azd would leave out of the zip (remoteBuild not false)', () => {
+    copy.replace('azure.yaml', '    dist: ../../dist/deploy/gateway\n    remoteBuild: false\n', '\n    dist: "../../dist/deploy/gateway"\n');
+    expect(found(copy.check(), 'service-mismatch')).toEqual([
+      expect.stringContaining('azure.yaml (services.gateway): does not deploy the package of gateway: it lacks remoteBuild: false (azd leaves node_modules out of the zip otherwise).'),
     ]);
   });
 

@@ -611,16 +611,24 @@ function checkServices(deployed: ResourceInstance[], azureYamlPath: string, rel:
       fix: 'Declare one azd service per service (project: ./apps/<service>, host: appservice).',
     });
   }
-  // Each service deploys the complete folder tools/packager writes, built by a prepackage hook.
+  // Each service deploys the complete folder tools/packager writes (prepackage hook), node_modules included.
   for (const service of declared) {
-    const body = new RegExp(`^ {2}${service}:\\s*\n((?: {4,}.*\n?)*)`, 'm').exec(block)?.[1] ?? '';
-    if (!new RegExp(`^ {4}dist: \\.\\./\\.\\./dist/deploy/${service}\\s*$`, 'm').test(body) || !body.includes(`nx run ${service}:package`)) {
+    // The service's lines: everything indented deeper than its key, blank lines included.
+    const body = new RegExp(`^ {2}${service}:[ \\t]*\\n((?:(?: {3,}.*|[ \\t]*)(?:\\n|$))*)`, 'm').exec(block)?.[1] ?? '';
+    const setting = (name: string): string | undefined => new RegExp(`^ +${name}:[ \\t]*['"]?([^'"\\s#]+)`, 'm').exec(body)?.[1];
+    const prepackage = /^ +prepackage:[ \t]*\n((?:(?: {6,}.*|[ \t]*)(?:\n|$))*)/m.exec(body)?.[1] ?? '';
+    const missing = [
+      ...(setting('dist') === `../../dist/deploy/${service}` ? [] : [`dist: ../../dist/deploy/${service}`]),
+      ...(setting('remoteBuild') === 'false' ? [] : ['remoteBuild: false (azd leaves node_modules out of the zip otherwise)']),
+      ...(prepackage.includes(`nx run ${service}:package`) ? [] : [`a prepackage hook running npx nx run ${service}:package`]),
+    ];
+    if (missing.length > 0) {
       problems.push({
         code: 'service-mismatch',
         file: rel(azureYamlPath),
         entry: `services.${service}`,
-        message: `does not deploy the package of ${service} (dist: ../../dist/deploy/${service}, written by a prepackage hook running nx run ${service}:package); App Service would get a folder without its dependencies.`,
-        fix: `Set dist: ../../dist/deploy/${service} and hooks: prepackage: { shell: sh, run: npx nx run ${service}:package }.`,
+        message: `does not deploy the package of ${service}: it lacks ${missing.join('; ')}. App Service would get a folder without its dependencies.`,
+        fix: `Set dist: ../../dist/deploy/${service}, remoteBuild: false and hooks: prepackage: { shell: sh, run: npx nx run ${service}:package }.`,
       });
     }
   }

@@ -42,12 +42,25 @@ export function checkGatewayApp(options: GatewayAppCheckOptions): InfraProblem[]
   if (!Array.isArray(roles)) complain(options.rolesFile, 'is not a JSON array.', 'Write the app roles as a JSON array in the Microsoft Graph appRole shape.');
   const expected = new Map<string, string>(Object.entries(gatewayAppRoles));
   const seenIds = new Set<string>();
-  list.forEach((role, i) => {
+  const seenValues = new Set<string>();
+  list.forEach((item, i) => {
     const entry = `[${i}]`;
+    if (typeof item !== 'object' || item === null) {
+      complain(options.rolesFile, `has ${JSON.stringify(item)} where an app role belongs.`, 'Write an object: {"id", "value", "displayName", "description", "allowedMemberTypes", "isEnabled"}.', entry);
+      return;
+    }
+    const role = item;
     const value = String(role['value']);
+    if (seenValues.has(value)) {
+      complain(options.rolesFile, `declares the app role "${value}" twice.`, 'Keep one entry per role.', entry);
+      return;
+    }
+    seenValues.add(value);
     const description = expected.get(value);
     if (description === undefined) {
-      complain(options.rolesFile, `declares the app role "${value}", which no gateway route requires.`, 'Remove it, or add it to gatewayAppRoles in libs/contracts/src/gateway-app.ts and require it on a route.', entry);
+      // Retiring a role takes two provisions (Graph refuses to delete an enabled one): disabled first, then removed.
+      if (role['isEnabled'] === false) return;
+      complain(options.rolesFile, `declares the app role "${value}", which no gateway route requires.`, 'Remove it, or add it to gatewayAppRoles in libs/contracts/src/gateway-app.ts and require it on a route. To retire it, set "isEnabled": false and provision before deleting it.', entry);
       return;
     }
     expected.delete(value);

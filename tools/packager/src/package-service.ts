@@ -43,6 +43,7 @@ interface LockEntry {
   optionalDependencies?: Record<string, string>;
   peerDependencies?: Record<string, string>;
   peerDependenciesMeta?: Record<string, { optional?: boolean }>;
+  optional?: boolean;
 }
 
 /**
@@ -63,10 +64,16 @@ export function packageService(options: PackageServiceOptions): ServicePackage {
   if (!existsSync(join(serviceDir, 'package.json'))) throw new PackageError(`there is no service "${options.service}" (no apps/${options.service}/package.json)`);
   if (!existsSync(entry)) throw new PackageError(`apps/${options.service} is not built (no dist/main.js); run: npx nx run ${options.service}:build`);
   const outDir = resolve(options.outDir ?? join(root, 'dist', 'deploy', options.service));
+  const workspace = workspacePackages(root);
+  // The folder is deleted first: never one that holds the repository or a project.
+  for (const kept of [root, ...[...workspace.values()].map((p) => p.dir)]) {
+    if (outDir === kept || !relative(outDir, kept).startsWith('..')) {
+      throw new PackageError(`${outDir} holds ${relative(root, kept) || 'the repository'}, and the package folder is emptied first: choose another --out`);
+    }
+  }
   const rootManifest = readJson<{ dependencies?: Record<string, string>; devDependencies?: Record<string, string> }>(join(root, 'package.json'));
   const lock = readJson<{ packages: Record<string, LockEntry> }>(join(root, 'package-lock.json')).packages;
 
-  const workspace = workspacePackages(root);
   // The access doctor goes along (npm run doctor in the deployed folder), with the two files it checks against.
   const doctor = workspace.get(doctorPackage);
   const doctorEntry = doctor && join(doctor.dir, 'dist', 'main.js');
@@ -84,7 +91,7 @@ export function packageService(options: PackageServiceOptions): ServicePackage {
     dependencies[name] = installed.version;
   }
 
-  const packages = lockClosure(lock, Object.keys(dependencies));
+  const packages = lockClosure(root, lock, Object.keys(dependencies));
   rmSync(outDir, { recursive: true, force: true });
   mkdirSync(outDir, { recursive: true });
   cpSync(join(serviceDir, 'dist'), join(outDir, 'dist'), { recursive: true });
@@ -193,7 +200,7 @@ function builtExports(exports: Record<string, unknown> | undefined): Record<stri
  * The lock entries (`node_modules/...` paths) of `names` and everything they need, resolved as Node does:
  * from the dependent's own nested node_modules up to the top.
  */
-function lockClosure(lock: Record<string, LockEntry>, names: string[]): Set<string> {
+function lockClosure(root: string, lock: Record<string, LockEntry>, names: string[]): Set<string> {
   const closure = new Set<string>();
   const visit = (key: string): void => {
     if (closure.has(key)) return;
@@ -204,9 +211,11 @@ function lockClosure(lock: Record<string, LockEntry>, names: string[]): Set<stri
     const needed = new Set([...requiredPeers, ...Object.keys(entry.optionalDependencies ?? {}), ...Object.keys(entry.dependencies ?? {})]);
     for (const name of needed) {
       const found = resolveFrom(lock, key, name);
-      // Optional dependencies and peers that are not installed are not needed here either.
-      if (found && !lock[found]!.link) visit(found);
-      else if (!found && entry.dependencies?.[name]) throw new PackageError(`${key} needs ${name}, which is not installed; run npm ci`);
+      if (found && lock[found]!.link) continue;
+      // Optional dependencies are not needed where they are not installed (another platform's binaries).
+      const optional = Boolean(entry.optionalDependencies?.[name]) || lock[found ?? '']?.optional === true;
+      if (found && existsSync(join(root, found))) visit(found);
+      else if (!optional) throw new PackageError(`${key} needs ${name}, which is not installed; run npm ci`);
     }
   };
   for (const name of names) visit(`node_modules/${name}`);

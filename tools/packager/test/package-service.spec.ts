@@ -123,6 +123,13 @@ describe('packageService refuses', () => {
     expect(() => packageService({ root, service: 'shop' })).toThrow(/imports ms at run time, but package\.json does not list it/);
   });
 
+  it('an output folder that holds the repository or a project (it is emptied first)', () => {
+    workspace('', { dependencies: {} }, {});
+    expect(() => packageService({ root, service: 'shop', outDir: root })).toThrow(new PackageError(`${root} holds the repository, and the package folder is emptied first: choose another --out`));
+    expect(() => packageService({ root, service: 'shop', outDir: join(root, 'apps') })).toThrow(/holds apps\/shop, and the package folder is emptied first/);
+    expect(existsSync(join(root, 'apps/shop/dist/main.js'))).toBe(true);
+  });
+
   it('a service that is not built, and one that does not exist', () => {
     workspace('', { dependencies: {} }, {});
     rmSync(join(root, 'apps/shop/dist'), { recursive: true });
