@@ -1,22 +1,13 @@
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { dataPlanes } from '@keyless/local-azure';
-import { startTestAzure, type TestAzure } from '@keyless/local-azure/testing';
+import { runToEnd, startTestAzure, type TestAzure } from '@keyless/local-azure/testing';
 import type { DoctorReport } from '../src/index.js';
 
 const main = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 
 /** Runs the built CLI as an operator would, with exactly `env` (plus PATH) as its environment. */
 function doctor(env: Record<string, string>, args: string[] = []): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [main, ...args], { env: { PATH: process.env.PATH ?? '', ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runToEnd(process.execPath, [main, ...args], { env: { PATH: process.env.PATH ?? '', ...env } });
 }
 
 describe('npm run doctor (the CLI)', () => {

@@ -1,10 +1,10 @@
-import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { dataPlanes } from '@keyless/local-azure';
-import { startTestAzure, type TestAzure } from '@keyless/local-azure/testing';
+import { runToEnd, startTestAzure, type TestAzure } from '@keyless/local-azure/testing';
 import { PackageError, packageService, type ServicePackage } from '../src/index.js';
 
 const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
@@ -47,7 +47,7 @@ describe('packageService (the built gateway, packed outside the repository)', ()
 
     beforeAll(async () => {
       azure = await startTestAzure({ dataPlanes });
-      hostEnv = azure.enterHost('gateway');
+      hostEnv = azure.azure.hostEnv('gateway');
       gateway = spawn(process.execPath, ['dist/main.js'], { cwd: packed.outDir, env: { PATH: process.env.PATH!, ...hostEnv, PORT: '0', LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
       gateway.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
       gateway.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -83,7 +83,7 @@ describe('packageService (the built gateway, packed outside the repository)', ()
       const doctor = await runToEnd(process.execPath, ['node_modules/@keyless/doctor/dist/main.js', '--json'], { cwd: packed.outDir, env: { PATH: process.env.PATH!, ...hostEnv } });
       const report = JSON.parse(doctor.stdout) as { ok: boolean; identity: { clientId: string }; results: { resource: string; check: string; status: string; detail?: string }[] };
       const failing = report.results.filter((r) => r.status !== 'ok');
-      expect({ status: doctor.status, stderr: doctor.stderr, failing }).toEqual({ status: 0, stderr: '', failing: [] });
+      expect({ status: doctor.code, stderr: doctor.stderr, failing }).toEqual({ status: 0, stderr: '', failing: [] });
       expect(report).toMatchObject({ ok: true, identity: { clientId: hostEnv['AZURE_CLIENT_ID'] } });
       expect(new Set(report.results.map((r) => r.resource))).toEqual(new Set(['identity', 'serviceBus', 'openAi', 'vision']));
     }, 30_000);
@@ -137,16 +137,3 @@ describe('packageService refuses', () => {
     expect(() => packageService({ root, service: 'basket' })).toThrow(new PackageError('there is no service "basket" (no apps/basket/package.json)'));
   });
 });
-
-/** Runs a command to its end without blocking this process's event loop. */
-function runToEnd(command: string, args: string[], options: SpawnOptions): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.once('error', reject);
-    child.once('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}

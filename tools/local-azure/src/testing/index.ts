@@ -4,3 +4,4 @@ export type { TestAzure, TestAzureOptions } from './test-azure.js';
 export { TestMetrics } from './test-metrics.js';
 export { freePorts, LocalAzureProcess } from './local-azure-process.js';
 export type { LocalAzureProcessOptions } from './local-azure-process.js';
+export { runToEnd } from './run-to-end.js';

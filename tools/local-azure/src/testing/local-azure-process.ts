@@ -4,6 +4,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot, type LocalAzureConfigInput } from '../config/local-azure-config.js';
+import { runToEnd } from './run-to-end.js';
 import { trustCa } from './test-azure.js';
 
 /** The built CLI: test targets that use this build the local Azure first. */
@@ -68,15 +69,9 @@ export class LocalAzureProcess {
   }
 
   /** Runs a CLI command against this home (and the instance running there); resolves with exit code and output. */
-  run(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-    return new Promise((resolve) => {
-      const command = spawn(process.execPath, [cli, ...args], { env: { ...process.env, LOCAL_AZURE_HOME: this.home, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      command.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-      command.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-      command.once('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    });
+  async run(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+    const { code, stdout, stderr } = await runToEnd(process.execPath, [cli, ...args], { env: { ...process.env, LOCAL_AZURE_HOME: this.home, ...env } });
+    return { code: code ?? -1, stdout, stderr };
   }
 
   /** Sends `signal` (SIGKILL: no clean-up at all) and waits for the process to be gone. */
