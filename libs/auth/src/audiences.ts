@@ -1,7 +1,7 @@
 import { AuthConfigurationError } from './errors.js';
 
 /** Names of the Azure audiences the system uses. */
-export type WellKnownAudience = 'cognitiveServices' | 'serviceBus' | 'keyVault';
+export type WellKnownAudience = 'cognitiveServices' | 'serviceBus' | 'keyVault' | 'postgres';
 
 /**
  * What an app may name as an audience: a well-known name, an application ID URI of an API in the
@@ -21,7 +21,8 @@ export interface Audience {
 
 /**
  * The well-known audiences, with the scopes the Azure SDKs request. Service Bus's has a double slash
- * (`@azure/core-amqp`'s `aadServiceBusScope`): the resource is `https://servicebus.azure.net/`.
+ * (`@azure/core-amqp`'s `aadServiceBusScope`): the resource is `https://servicebus.azure.net/`. `postgres` is
+ * Azure Database for PostgreSQL's Microsoft Entra sign-in: its token is the database password.
  */
 export const wellKnownAudiences: Readonly<Record<WellKnownAudience, Audience>> = {
   cognitiveServices: {
@@ -31,6 +32,11 @@ export const wellKnownAudiences: Readonly<Record<WellKnownAudience, Audience>> =
   },
   serviceBus: { key: 'serviceBus', scope: 'https://servicebus.azure.net//.default', resource: 'https://servicebus.azure.net/' },
   keyVault: { key: 'keyVault', scope: 'https://vault.azure.net/.default', resource: 'https://vault.azure.net' },
+  postgres: {
+    key: 'postgres',
+    scope: 'https://ossrdbms-aad.database.windows.net/.default',
+    resource: 'https://ossrdbms-aad.database.windows.net',
+  },
 };
 
 /** Other spellings of the well-known scopes that SDKs or people use, mapped to the canonical audience. */
@@ -45,6 +51,9 @@ const scopeAliases: Record<string, WellKnownAudience> = {
   'https://vault.azure.net/.default': 'keyVault',
   'https://vault.azure.net': 'keyVault',
   'https://vault.azure.net/': 'keyVault',
+  'https://ossrdbms-aad.database.windows.net/.default': 'postgres',
+  'https://ossrdbms-aad.database.windows.net': 'postgres',
+  'https://ossrdbms-aad.database.windows.net/': 'postgres',
 };
 
 const appIdUri = /^api:\/\/[A-Za-z0-9][\w.-]*(\/[\w.-]+)*$/;
