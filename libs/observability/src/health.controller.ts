@@ -1,6 +1,7 @@
-import { Controller, Get, Module, SetMetadata } from '@nestjs/common';
-import { HealthCheck, HealthCheckService, TerminusModule, type HealthCheckResult } from '@nestjs/terminus';
+import { Controller, Get, Inject, Module, Optional, SetMetadata } from '@nestjs/common';
+import { HealthCheck, HealthCheckService, TerminusModule, type HealthCheckResult, type HealthIndicatorFunction } from '@nestjs/terminus';
 import { AuthHealthIndicator } from '@keyless/auth';
+import { DatabaseHealthIndicator } from '@keyless/database';
 import { MessagingHealthIndicator } from '@keyless/messaging';
 
 /** Metadata key of routes that need no caller token (health probes). */
@@ -10,8 +11,9 @@ export const publicRouteKey = 'keyless:public';
 export const Public = (): ClassDecorator & MethodDecorator => SetMetadata(publicRouteKey, true);
 
 /**
- * `/health/live`: the process answers. `/health/ready`: the identity holds its tokens and every Service
- * Bus link is attached — what App Service, compose and the launcher wait for before sending traffic.
+ * `/health/live`: the process answers. `/health/ready`: the identity holds its tokens, every Service Bus link is
+ * attached and, in a service with a database (`DatabaseModule`), its schema is applied and it answers — what App
+ * Service, compose and the launcher wait for before sending traffic.
  */
 @Public()
 @Controller('health')
@@ -20,6 +22,7 @@ export class HealthController {
     private readonly health: HealthCheckService,
     private readonly auth: AuthHealthIndicator,
     private readonly messaging: MessagingHealthIndicator,
+    @Optional() @Inject(DatabaseHealthIndicator) private readonly database: DatabaseHealthIndicator | null,
   ) {}
 
   @Get('live')
@@ -30,10 +33,12 @@ export class HealthController {
   @Get('ready')
   @HealthCheck()
   ready(): Promise<HealthCheckResult> {
-    return this.health.check([() => this.auth.isHealthy('identity'), () => this.messaging.check('servicebus')]);
+    const checks: HealthIndicatorFunction[] = [() => this.auth.isHealthy('identity'), () => this.messaging.check('servicebus')];
+    if (this.database) checks.push(() => this.database!.isHealthy('database'));
+    return this.health.check(checks);
   }
 }
 
-/** Liveness and readiness endpoints for a Keyless service (needs `AuthModule` and `MessagingModule`). */
+/** Liveness and readiness endpoints for a Keyless service (needs `AuthModule` and `MessagingModule`; `DatabaseModule` if it has one). */
 @Module({ imports: [TerminusModule], controllers: [HealthController] })
 export class HealthModule {}
