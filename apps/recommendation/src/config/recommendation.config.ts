@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import { registerAs } from '@nestjs/config';
 import { z } from 'zod';
 
@@ -20,8 +19,13 @@ export const recommendationEnvironmentSchema = z.object({
   EMBEDDINGS_DIMENSIONS: z.coerce.number().int().min(16).max(3072).default(256),
   SERVICEBUS_FULLY_QUALIFIED_NAMESPACE: z.string().min(1),
   SERVICEBUS_NAMESPACE_RESOURCE_ID: z.string().optional(),
-  /** Folder of the catalog database and the idempotency store (SQLite files). */
-  RECOMMENDATION_DATA_DIR: z.string().min(1).default('.data/recommendation'),
+  /** The shared PostgreSQL (libpq's variables): the catalog and the handled-message store of every instance. */
+  PGHOST: z.string().min(1),
+  PGPORT: z.coerce.number().int().min(1).max(65535).default(5432),
+  PGDATABASE: z.string().min(1),
+  /** The database principal: the managed identity's name. The password is its Entra token; there is no PGPASSWORD. */
+  PGUSER: z.string().min(1),
+  PGSSLMODE: z.literal('verify-full', 'must be verify-full: the password is an access token').default('verify-full'),
   /** Messages handled at once, per source (requests, events). */
   RECOMMENDATION_MAX_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(8),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
@@ -45,7 +49,7 @@ export const recommendationConfig = registerAs('recommendation', () => {
       fullyQualifiedNamespace: env.SERVICEBUS_FULLY_QUALIFIED_NAMESPACE,
       ...(env.SERVICEBUS_NAMESPACE_RESOURCE_ID ? { resourceId: env.SERVICEBUS_NAMESPACE_RESOURCE_ID } : {}),
     },
-    storage: { catalog: join(env.RECOMMENDATION_DATA_DIR, 'catalog.db'), idempotency: join(env.RECOMMENDATION_DATA_DIR, 'handled-messages.db') },
+    postgres: { host: env.PGHOST, port: env.PGPORT, database: env.PGDATABASE, user: env.PGUSER, sslMode: env.PGSSLMODE },
     maxConcurrency: env.RECOMMENDATION_MAX_CONCURRENCY,
     logLevel: env.LOG_LEVEL,
     applicationInsights: env.APPLICATIONINSIGHTS_CONNECTION_STRING,

@@ -15,6 +15,13 @@ export const visionEnvironmentSchema = z.object({
   AZURE_VISION_RESOURCE_ID: z.string().optional(),
   SERVICEBUS_FULLY_QUALIFIED_NAMESPACE: z.string().min(1),
   SERVICEBUS_NAMESPACE_RESOURCE_ID: z.string().optional(),
+  /** The shared PostgreSQL (libpq's variables): the handled-message store of every instance. */
+  PGHOST: z.string().min(1),
+  PGPORT: z.coerce.number().int().min(1).max(65535).default(5432),
+  PGDATABASE: z.string().min(1),
+  /** The database principal: the managed identity's name. The password is its Entra token; there is no PGPASSWORD. */
+  PGUSER: z.string().min(1),
+  PGSSLMODE: z.literal('verify-full', 'must be verify-full: the password is an access token').default('verify-full'),
   /** Images analysed at once, per source (requests, product events). */
   VISION_MAX_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
@@ -32,6 +39,7 @@ export const visionConfig = registerAs('vision', () => {
       fullyQualifiedNamespace: env.SERVICEBUS_FULLY_QUALIFIED_NAMESPACE,
       ...(env.SERVICEBUS_NAMESPACE_RESOURCE_ID ? { resourceId: env.SERVICEBUS_NAMESPACE_RESOURCE_ID } : {}),
     },
+    postgres: { host: env.PGHOST, port: env.PGPORT, database: env.PGDATABASE, user: env.PGUSER, sslMode: env.PGSSLMODE },
     maxConcurrency: env.VISION_MAX_CONCURRENCY,
     logLevel: env.LOG_LEVEL,
     applicationInsights: env.APPLICATIONINSIGHTS_CONNECTION_STRING,

@@ -1,37 +1,44 @@
-import type { IdempotencyRecord, IdempotencyStore } from './idempotency-store.js';
+import type { ClaimOptions, IdempotencyClaim, IdempotencyRecord, IdempotencyStore } from '../idempotency/idempotency-store.js';
 
-/** Options of {@link MemoryIdempotencyStore}. */
-export interface MemoryIdempotencyStoreOptions {
-  /** Records kept; the oldest are dropped first. **Default**: 100000. */
-  maxEntries?: number;
+interface Entry {
+  state: 'running' | 'done';
+  owner?: string;
+  leaseExpiresAt: number;
+  record?: IdempotencyRecord;
+  expiresAt: number;
 }
 
 /**
- * The default store: per process, bounded, forgets on restart. It stops duplicates from a lost lock or a
- * publisher retry while the process lives; for effects that must not repeat after a crash, use
- * {@link SqliteIdempotencyStore} or make the effect itself idempotent (an upsert keyed by id).
+ * A test double of the idempotency store: the rules of {@link IdempotencyStore} in one process's memory, for unit
+ * and transport tests that are not about sharing. Services use `PostgresIdempotencyStore`; this is not a runtime mode.
  */
 export class MemoryIdempotencyStore implements IdempotencyStore {
-  private readonly records = new Map<string, { record: IdempotencyRecord; expiresAt: number }>();
-  private readonly maxEntries: number;
+  private readonly entries = new Map<string, Entry>();
 
-  constructor(options: MemoryIdempotencyStoreOptions = {}) {
-    this.maxEntries = options.maxEntries ?? 100_000;
-  }
-
-  async get(key: string): Promise<IdempotencyRecord | undefined> {
-    const entry = this.records.get(key);
-    if (!entry) return undefined;
-    if (entry.expiresAt < Date.now()) {
-      this.records.delete(key);
-      return undefined;
+  async claim(key: string, owner: string, { leaseInMs, ttlInMs }: ClaimOptions): Promise<IdempotencyClaim> {
+    const now = Date.now();
+    const entry = this.entries.get(key);
+    if (entry && entry.expiresAt >= now) {
+      if (entry.state === 'done') return { status: 'done', record: entry.record! };
+      if (entry.leaseExpiresAt >= now && entry.owner !== owner) return { status: 'running', owner: entry.owner!, leaseRemainingInMs: entry.leaseExpiresAt - now };
     }
-    return entry.record;
+    this.entries.set(key, { state: 'running', owner, leaseExpiresAt: now + leaseInMs, expiresAt: now + ttlInMs });
+    return { status: 'claimed' };
   }
 
-  async put(key: string, record: IdempotencyRecord, ttlInMs: number): Promise<void> {
-    this.records.delete(key);
-    this.records.set(key, { record, expiresAt: Date.now() + ttlInMs });
-    if (this.records.size > this.maxEntries) this.records.delete(this.records.keys().next().value!);
+  async renew(key: string, owner: string, leaseInMs: number): Promise<boolean> {
+    const entry = this.entries.get(key);
+    if (entry?.state !== 'running' || entry.owner !== owner) return false;
+    entry.leaseExpiresAt = Date.now() + leaseInMs;
+    return true;
+  }
+
+  async complete(key: string, record: IdempotencyRecord, ttlInMs: number): Promise<void> {
+    this.entries.set(key, { state: 'done', record, leaseExpiresAt: 0, expiresAt: Date.now() + ttlInMs });
+  }
+
+  async release(key: string, owner: string): Promise<void> {
+    const entry = this.entries.get(key);
+    if (entry?.state === 'running' && entry.owner === owner) this.entries.delete(key);
   }
 }

@@ -1,9 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Controller, type INestApplication } from '@nestjs/common';
 import { subscriptions, topics, type EventOf } from '@keyless/contracts';
-import { OnEvent, ServiceBusContext, SqliteIdempotencyStore, type MessagingClient, type ServiceBusServerOptions } from '../../src/index.js';
+import { OnEvent, ServiceBusContext, type MessagingClient, type ServiceBusServerOptions } from '../../src/index.js';
+import { MemoryIdempotencyStore } from '../../src/testing/index.js';
 import { startRequester, startService, testProduct, type TestService } from '../support/messaging-apps.js';
 import { entityCounts, startTestBus, type TestBus } from '../support/test-bus.js';
 import { waitFor } from '../support/wait-for.js';
@@ -36,7 +34,7 @@ const subscriptionPath = `${topics.events}/Subscriptions/${subscriptions.recomme
 describe('Graceful shutdown of a service under load on the local Service Bus (host "recommendation")', () => {
   let bus: TestBus;
   let publisher: { app: INestApplication; messaging: MessagingClient };
-  const dataDir = mkdtempSync(join(tmpdir(), 'messaging-idempotency-'));
+  const idempotencyStore = new MemoryIdempotencyStore();
   const services: TestService[] = [];
 
   /** A service instance; all share one durable idempotency store, as instances of one service would. */
@@ -46,7 +44,7 @@ describe('Graceful shutdown of a service under load on the local Service Bus (ho
       controllers: [indexingHandlers(name)],
       server: {
         events: [{ topic: topics.events, subscription: subscriptions.recommendation, maxConcurrentCalls: 4 }],
-        idempotencyStore: new SqliteIdempotencyStore(join(dataDir, 'idempotency.db')),
+        idempotencyStore,
         ...options,
       },
     });
@@ -66,7 +64,6 @@ describe('Graceful shutdown of a service under load on the local Service Bus (ho
     await Promise.all(services.map((s) => s.app.close().catch(() => undefined)));
     await publisher?.app.close();
     await bus?.stop();
-    rmSync(dataDir, { recursive: true, force: true });
   });
 
   it('lets in-flight handlers finish and settle, leaves nothing locked, and loses or repeats no message', async () => {
