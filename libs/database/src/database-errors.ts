@@ -30,9 +30,9 @@ const networkCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE'
  * SQLSTATEs of a server that is going away, starting or overloaded, or of work that is safe to run again:
  * class 08 (connection exception), 57P01–57P05 (shutdown, crash, starting up, database dropped, idle timeout),
  * class 53 (insufficient resources: too many connections, out of memory), 40001 / 40P01 (serialization failure,
- * deadlock) and 55P03 (lock not available).
+ * deadlock), 55P03 (lock not available) and 25P03 (a connection closed for idling in a transaction).
  */
-const unavailableStates = /^(08...|57P0[1-5]|53...|40001|40P01|55P03)$/;
+const unavailableStates = /^(08...|57P0[1-5]|53...|40001|40P01|55P03|25P03)$/;
 
 /** What node-postgres says when the connection fails without a SQLSTATE. */
 const unavailableMessages =

@@ -217,6 +217,7 @@ describe(`${AccessDiagnostics.name} of a PostgreSQL sign-in`, () => {
     ['AudienceInvalid', 'The access token does not have a valid audience claim. Please acquire a new token for the resource "https://ossrdbms-aad.database.windows.net".', /token for https:\/\/ossrdbms-aad\.database\.windows\.net.*was for https:\/\/vault\.azure\.net/],
     ['TokenExpired', 'The access token has expired. Acquire a new token and try again.', /clocks/],
     ['TokenInvalid', "The access token doesn't have a valid oid claim. Acquire a new token and try again", /managed identity's own access token/],
+    ['TokenInvalid', 'The access token has invalid format. Please ensure the token is passed exactly as returned by the authentication endpoint and retry.', /no other token, no password/],
   ])('when the server refuses the token (%s)', (reason, message, fix) => {
     it('says why and what to do', () => {
       const denied = diagnostics().explainDatabase(refusal(message, '28000'), { ...signIn, token: token({ aud: 'https://vault.azure.net' }) });

@@ -77,7 +77,7 @@ export interface DatabaseSignIn {
 const databaseRefusals: readonly { reason: DatabaseRefusalReason; matches: (code: string, message: string) => boolean }[] = [
   { reason: 'AudienceInvalid', matches: (_, message) => /valid audience claim|wrong audience/i.test(message) },
   { reason: 'TokenExpired', matches: (_, message) => /access token has expired/i.test(message) },
-  { reason: 'TokenInvalid', matches: (_, message) => /valid oid claim|AAD_AUTH_TOKENTYPE|Could not validate AAD user|not a valid access token|invalid access token/i.test(message) },
+  { reason: 'TokenInvalid', matches: (_, message) => /valid oid claim|AAD_AUTH_TOKENTYPE|Could not validate AAD user|token has invalid format|not a valid access token|empty password returned/i.test(message) },
   { reason: 'PrincipalMissing', matches: (code, message) => code === '28P01' || /password authentication failed/i.test(message) },
 ];
 
@@ -253,7 +253,9 @@ function databaseFixes(
           `    SELECT * FROM pgaadauth_create_principal_with_oid('${signIn.user}', '${oid}', '${type === 'User' ? 'user' : 'service'}', true, false);`,
           `  and check that PGUSER is the identity's name (the principal's name).`,
         ].join('\n'),
-        localFix: `declare the principal in infra/access.json ("postgres" principals: name "${signIn.user}", object id ${oid}) and restart the local Azure (npm start or npm run local-azure).`,
+        localFix:
+          `declare the identity's principal in infra/access.json, "databasePrincipals": { "resource": "postgres", "administrator": true, "purpose": "…" }, ` +
+          `and restart the local Azure (npm start or npm run local-azure); PGUSER must be the access file's "identity" (${signIn.user} now).`,
       };
     case 'AudienceInvalid':
       return {
