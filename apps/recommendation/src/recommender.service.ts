@@ -58,17 +58,19 @@ export class RecommenderService implements OnApplicationBootstrap {
   }
 
   async view(id: string): Promise<ProductView> {
-    const { embedded: _embedded, ...view } = await this.found(id);
+    const found = await this.store.view(id);
+    if (!found) throw new RpcException({ code: 'not-found', message: `No product "${id}".` });
+    const { embedded: _embedded, ...view } = found;
     return view;
   }
 
   async similar(request: SimilarProductsRequest): Promise<RecommendationResult> {
-    const view = await this.found(request.productId);
-    if (!view.embedded) {
-      throw new RpcException({ code: 'not-found', message: `Product "${request.productId}" is not indexed yet (${view.indexing.state}).` });
+    const { source, hits } = await this.store.similarTo(request.productId, { limit: request.limit, filters: request.filters });
+    if (!source) throw new RpcException({ code: 'not-found', message: `No product "${request.productId}".` });
+    if (!source.embedded) {
+      throw new RpcException({ code: 'not-found', message: `Product "${request.productId}" is not indexed yet (${source.indexing.state}).` });
     }
-    const hits = await this.store.search({ near: { productId: request.productId }, limit: request.limit, filters: request.filters, exclude: [request.productId] });
-    const explanation = await this.explanations.explain(hits.map((h) => h.product), { similarTo: view.product });
+    const explanation = await this.explanations.explain(hits.map((h) => h.product), { similarTo: source.product });
     return { items: ranked(hits), explanation };
   }
 
@@ -88,12 +90,6 @@ export class RecommenderService implements OnApplicationBootstrap {
       { ...(request.query ? { query: request.query } : {}), viewed: viewed.map((p) => p.product) },
     );
     return { items: ranked(hits), explanation };
-  }
-
-  private async found(id: string): Promise<ProductView & { embedded: boolean }> {
-    const view = await this.store.view(id);
-    if (!view) throw new RpcException({ code: 'not-found', message: `No product "${id}".` });
-    return view;
   }
 
   /** Embeds a product if it waits for its embedding. */

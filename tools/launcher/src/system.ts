@@ -147,7 +147,6 @@ export class RunningSystem {
       ...this.hostEnv(name),
       PORT: String(instance.port ?? this.ports.get(name)),
       HOST: '127.0.0.1',
-      ...(name === 'recommendation' ? { RECOMMENDATION_DATA_DIR: join(this.home, 'apps', 'recommendation') } : {}),
       ...this.options.serviceEnv?.[name],
       ...instance.env,
     };

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { PostgresPool, PostgresPoolClient } from '@keyless/auth';
 import type { ImageAnalysis, Product, ProductView, RecommendationFilters } from '@keyless/contracts';
-import { DatabaseError, inTransaction, type DatabaseSchema } from '@keyless/database';
+import { DatabaseError, inTransaction, runScript, sqlLiteral, type DatabaseSchema } from '@keyless/database';
 
 /** Where a product is: waiting for vision, waiting for its embedding, indexed, or failed. */
 export type IndexingState = ProductView['indexing']['state'];
@@ -59,6 +59,11 @@ export interface CatalogStore {
   pendingEmbeddings(): Promise<EmbeddingJob[]>;
   /** The `limit` most similar available products that pass the filters, best first. */
   search(query: CatalogQuery): Promise<CatalogHit[]>;
+  /**
+   * The products most similar to product `productId` (excluded), with that product's view, in one round trip; no
+   * hits when it does not exist or has no embedding yet.
+   */
+  similarTo(productId: string, query: Omit<CatalogQuery, 'near'>): Promise<{ source: (ProductView & { embedded: boolean }) | undefined; hits: CatalogHit[] }>;
   counts(): Promise<Record<IndexingState, number>>;
 }
 
@@ -132,7 +137,7 @@ export function catalogSchema(dimensions: number): DatabaseSchema {
 interface ProductRow {
   data: Product;
   state: IndexingState;
-  state_updated_at: Date;
+  state_updated_at: Date | string;
   error: string | null;
   embedded: boolean;
   image_url: string | null;
@@ -161,7 +166,8 @@ export interface PostgresCatalogStoreOptions {
  * 5. An embedding is stored only if the product still waits for that exact text (its hash); else it is ignored.
  * 6. Search ranks by cosine distance on the HNSW index (`hnsw.ef_search` set per query, iterative scans so filters
  *    still fill the limit) among available products with an embedding; a product being re-embedded keeps its last
- *    embedding meanwhile. Only `SET LOCAL` in short transactions: no session state.
+ *    embedding meanwhile. It is one round trip: `BEGIN; SET LOCAL …; SELECT …; COMMIT` in one simple query, its
+ *    values written as escaped literals (`sqlLiteral`). Only `SET LOCAL`: no session state.
  */
 export class PostgresCatalogStore implements CatalogStore {
   private readonly efSearch: number;
@@ -221,24 +227,8 @@ export class PostgresCatalogStore implements CatalogStore {
   }
 
   async view(productId: string): Promise<(ProductView & { embedded: boolean }) | undefined> {
-    const { rows } = await this.pool.query<ProductRow>(
-      `SELECT p.data, p.state, p.state_updated_at, p.error, p.embedding IS NOT NULL AS embedded, v.image_url, v.analysis, v.failure
-       FROM catalog_products p LEFT JOIN catalog_vision v ON v.product_id = p.id WHERE p.id = $1`,
-      [productId],
-    );
-    const row = rows[0];
-    if (!row) return undefined;
-    const vision = visionOf(row.data, row);
-    return {
-      product: row.data,
-      vision: vision?.analysis ?? null,
-      indexing: {
-        state: row.state,
-        updatedAt: row.state_updated_at.toISOString(),
-        ...(row.error ? { error: row.error } : vision?.failure ? { error: `image analysis failed: ${vision.failure}` } : {}),
-      },
-      embedded: row.embedded,
-    };
+    const { rows } = await this.pool.query<ProductRow>(`${viewSql} WHERE p.id = $1`, [productId]);
+    return rows[0] ? toView(rows[0]) : undefined;
   }
 
   async products(ids: readonly string[]): Promise<EmbeddedProduct[]> {
@@ -270,29 +260,40 @@ export class PostgresCatalogStore implements CatalogStore {
     return rows.map((row) => ({ productId: row.id, text: row.text, textHash: row.text_hash }));
   }
 
-  search(query: CatalogQuery): Promise<CatalogHit[]> {
-    const values: unknown[] = [];
-    const param = (value: unknown, cast = ''): string => `$${values.push(value)}${cast}`;
-    // A product's own embedding as a scalar subquery: PostgreSQL evaluates it once (an InitPlan), so the HNSW index
-    // can order by distance to it.
-    const target = 'vector' in query.near ? param(toVectorLiteral(query.near.vector), '::vector') : `(SELECT embedding FROM catalog_products WHERE id = ${param(query.near.productId)})`;
-    const where = ['embedding IS NOT NULL', 'available'];
-    if (query.exclude?.length) where.push(`id <> ALL(${param(query.exclude, '::text[]')})`);
+  async search(query: CatalogQuery): Promise<CatalogHit[]> {
+    const target = 'vector' in query.near ? sqlLiteral.vector(query.near.vector) : embeddingOf(query.near.productId);
+    const [, , , hits] = await runScript<{ data: Product; score: number }>(this.pool, this.searchScript(target, query));
+    return toHits(hits!.rows);
+  }
+
+  async similarTo(productId: string, query: Omit<CatalogQuery, 'near'>): Promise<{ source: (ProductView & { embedded: boolean }) | undefined; hits: CatalogHit[] }> {
+    const exclude = [productId, ...(query.exclude ?? []).filter((id) => id !== productId)];
+    const [, , , source, hits] = await runScript(
+      this.pool,
+      this.searchScript(embeddingOf(productId), { ...query, exclude }, `${viewSql} WHERE p.id = ${sqlLiteral.text(productId)};`),
+    );
+    const row = source!.rows[0] as ProductRow | undefined;
+    return { source: row ? toView(row) : undefined, hits: toHits(hits!.rows as { data: Product; score: number }[]) };
+  }
+
+  /**
+   * The search as one round trip: `BEGIN; SET LOCAL …; [before;] SELECT …; COMMIT` in one simple query, values
+   * written as escaped literals (the simple protocol takes no parameters). The SET LOCALs hold for this transaction
+   * only. Iterative scans keep walking the HNSW graph while filters reject candidates (pgvector ≥ 0.8); relaxed order
+   * may return near-ties slightly out of order, so the hits are sorted again. The target is checked for NULL (a
+   * product without embedding): distances to NULL would order nothing.
+   */
+  private searchScript(target: string, query: Omit<CatalogQuery, 'near'>, before = ''): string {
+    const where = ['embedding IS NOT NULL', 'available', `${target} IS NOT NULL`];
+    if (query.exclude?.length) where.push(`id <> ALL(${sqlLiteral.textArray(query.exclude)})`);
     const { category, minPrice, maxPrice } = query.filters ?? {};
-    if (category !== undefined) where.push(`category_key = lower(${param(category)})`);
-    if (minPrice !== undefined) where.push(`price >= ${param(minPrice, '::numeric')}`);
-    if (maxPrice !== undefined) where.push(`price <= ${param(maxPrice, '::numeric')}`);
-    const sql = `SELECT data, 1 - (embedding <=> ${target}) AS score FROM catalog_products
-                 WHERE ${where.join(' AND ')} ORDER BY embedding <=> ${target} LIMIT ${param(query.limit, '::int')}`;
-    // Iterative scans keep walking the graph while filters reject candidates (pgvector ≥ 0.8); relaxed order may
-    // return near-ties slightly out of order, so the hits are sorted again below.
-    const begin = `BEGIN; SET LOCAL hnsw.ef_search = ${this.efSearch}; SET LOCAL hnsw.iterative_scan = relaxed_order`;
-    return inTransaction(this.pool, async (client) => {
-      const { rows } = await client.query<{ data: Product; score: number }>(sql, values);
-      return rows
-        .map((row) => ({ product: row.data, score: Number(row.score) }))
-        .sort((a, b) => b.score - a.score || a.product.id.localeCompare(b.product.id));
-    }, begin);
+    if (category !== undefined) where.push(`category_key = lower(${sqlLiteral.text(category)})`);
+    if (minPrice !== undefined) where.push(`price >= ${sqlLiteral.number(minPrice)}`);
+    if (maxPrice !== undefined) where.push(`price <= ${sqlLiteral.number(maxPrice)}`);
+    return `BEGIN; SET LOCAL hnsw.ef_search = ${sqlLiteral.integer(this.efSearch)}; SET LOCAL hnsw.iterative_scan = relaxed_order; ${before}
+      SELECT data, 1 - (embedding <=> ${target}) AS score FROM catalog_products
+      WHERE ${where.join(' AND ')} ORDER BY embedding <=> ${target} LIMIT ${sqlLiteral.integer(query.limit)};
+      COMMIT`;
   }
 
   async counts(): Promise<Record<IndexingState, number>> {
@@ -325,6 +326,36 @@ export class PostgresCatalogStore implements CatalogStore {
       [productId, state, text, textHash],
     );
   }
+}
+
+/** A product with its vision result and indexing state (add the `WHERE`). */
+const viewSql = `SELECT p.data, p.state, p.state_updated_at, p.error, p.embedding IS NOT NULL AS embedded, v.image_url, v.analysis, v.failure
+  FROM catalog_products p LEFT JOIN catalog_vision v ON v.product_id = p.id`;
+
+function toView(row: ProductRow): ProductView & { embedded: boolean } {
+  const vision = visionOf(row.data, row);
+  return {
+    product: row.data,
+    vision: vision?.analysis ?? null,
+    indexing: {
+      state: row.state,
+      updatedAt: new Date(row.state_updated_at).toISOString(),
+      ...(row.error ? { error: row.error } : vision?.failure ? { error: `image analysis failed: ${vision.failure}` } : {}),
+    },
+    embedded: row.embedded,
+  };
+}
+
+/**
+ * A product's embedding as a scalar subquery: PostgreSQL evaluates it once (an InitPlan), so the HNSW index can order
+ * by distance to it.
+ */
+function embeddingOf(productId: string): string {
+  return `(SELECT embedding FROM catalog_products WHERE id = ${sqlLiteral.text(productId)})`;
+}
+
+function toHits(rows: readonly { data: Product; score: number }[]): CatalogHit[] {
+  return rows.map((row) => ({ product: row.data, score: Number(row.score) })).sort((a, b) => b.score - a.score || a.product.id.localeCompare(b.product.id));
 }
 
 /** The vision result of the product's current image, if vision analysed that image. */

@@ -26,6 +26,8 @@ export const recommendationEnvironmentSchema = z.object({
   /** The database principal: the managed identity's name. The password is its Entra token; there is no PGPASSWORD. */
   PGUSER: z.string().min(1),
   PGSSLMODE: z.literal('verify-full', 'must be verify-full: the password is an access token').default('verify-full'),
+  /** ARM id of the flexible server, so a refused sign-in prints an exact fix command. Optional. */
+  POSTGRES_SERVER_RESOURCE_ID: z.string().optional(),
   /** Messages handled at once, per source (requests, events). */
   RECOMMENDATION_MAX_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(8),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
@@ -49,7 +51,14 @@ export const recommendationConfig = registerAs('recommendation', () => {
       fullyQualifiedNamespace: env.SERVICEBUS_FULLY_QUALIFIED_NAMESPACE,
       ...(env.SERVICEBUS_NAMESPACE_RESOURCE_ID ? { resourceId: env.SERVICEBUS_NAMESPACE_RESOURCE_ID } : {}),
     },
-    postgres: { host: env.PGHOST, port: env.PGPORT, database: env.PGDATABASE, user: env.PGUSER, sslMode: env.PGSSLMODE },
+    postgres: {
+      host: env.PGHOST,
+      port: env.PGPORT,
+      database: env.PGDATABASE,
+      user: env.PGUSER,
+      sslMode: env.PGSSLMODE,
+      ...(env.POSTGRES_SERVER_RESOURCE_ID ? { resourceId: env.POSTGRES_SERVER_RESOURCE_ID } : {}),
+    },
     maxConcurrency: env.RECOMMENDATION_MAX_CONCURRENCY,
     logLevel: env.LOG_LEVEL,
     applicationInsights: env.APPLICATIONINSIGHTS_CONNECTION_STRING,

@@ -22,6 +22,8 @@ export const visionEnvironmentSchema = z.object({
   /** The database principal: the managed identity's name. The password is its Entra token; there is no PGPASSWORD. */
   PGUSER: z.string().min(1),
   PGSSLMODE: z.literal('verify-full', 'must be verify-full: the password is an access token').default('verify-full'),
+  /** ARM id of the flexible server, so a refused sign-in prints an exact fix command. Optional. */
+  POSTGRES_SERVER_RESOURCE_ID: z.string().optional(),
   /** Images analysed at once, per source (requests, product events). */
   VISION_MAX_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
@@ -39,7 +41,14 @@ export const visionConfig = registerAs('vision', () => {
       fullyQualifiedNamespace: env.SERVICEBUS_FULLY_QUALIFIED_NAMESPACE,
       ...(env.SERVICEBUS_NAMESPACE_RESOURCE_ID ? { resourceId: env.SERVICEBUS_NAMESPACE_RESOURCE_ID } : {}),
     },
-    postgres: { host: env.PGHOST, port: env.PGPORT, database: env.PGDATABASE, user: env.PGUSER, sslMode: env.PGSSLMODE },
+    postgres: {
+      host: env.PGHOST,
+      port: env.PGPORT,
+      database: env.PGDATABASE,
+      user: env.PGUSER,
+      sslMode: env.PGSSLMODE,
+      ...(env.POSTGRES_SERVER_RESOURCE_ID ? { resourceId: env.POSTGRES_SERVER_RESOURCE_ID } : {}),
+    },
     maxConcurrency: env.VISION_MAX_CONCURRENCY,
     logLevel: env.LOG_LEVEL,
     applicationInsights: env.APPLICATIONINSIGHTS_CONNECTION_STRING,

@@ -47,7 +47,15 @@ export async function openTestDatabase(env: Readonly<Record<string, string | und
     clientId: env.AZURE_CLIENT_ID!,
     startupAccessCheck: false,
     logger: quiet,
-    resources: { postgres: { host: env.PGHOST!, port: Number(env.PGPORT ?? 5432), database: env.PGDATABASE!, user: env.PGUSER! } },
+    resources: {
+      postgres: {
+        host: env.PGHOST!,
+        port: Number(env.PGPORT ?? 5432),
+        database: env.PGDATABASE!,
+        user: env.PGUSER!,
+        ...(env.POSTGRES_SERVER_RESOURCE_ID ? { resourceId: env.POSTGRES_SERVER_RESOURCE_ID } : {}),
+      },
+    },
     ...options.auth,
   });
   const identity = new AzureIdentityService(resolved);
