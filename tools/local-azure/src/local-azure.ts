@@ -3,6 +3,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import { readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { adminRouter } from './admin/admin-api.js';
+import { startLocalAlerts, type LocalAlerts } from './alerts/local-alerts.js';
 import { AuditLog } from './audit/audit-log.js';
 import {
   ConfigError,
@@ -60,6 +61,8 @@ export class LocalAzure {
   private identityListener: BoundListener | undefined;
   private listeners: BoundListener[] = [];
   private stopped = false;
+  /** The alert rules over the logs, running once the data planes run. */
+  alerts: LocalAlerts | undefined;
 
   private constructor(
     readonly home: LocalAzureHome,
@@ -134,6 +137,18 @@ export class LocalAzure {
         azure.resourceEndpoints.set(plane.resource, running.summary);
         running.adminRoutes?.(router);
       }
+      const serviceBus = azure.running.find((plane) => plane.serviceBus)?.serviceBus;
+      azure.alerts = startLocalAlerts({
+        db,
+        config,
+        directory,
+        auditLog,
+        roleAssignments,
+        identityEndpointFault: () => (azure.identityListener || azure.stopped ? identityEndpoint.fault : 'stopped'),
+        ...(serviceBus ? { serviceBus } : {}),
+        log,
+      });
+      azure.alerts.adminRoutes(router);
       azure.writeEnvFiles();
       writeJsonAtomic(home.runtimeFile, { pid: process.pid, management: azure.endpoints.management, caCertPath: tls.caCertPath });
       return azure;
@@ -201,6 +216,7 @@ export class LocalAzure {
       await this.identityListener?.close();
       this.identityListener = undefined;
       this.log('identity endpoint stopped (fault injected through the admin API)');
+      this.alerts?.engine.evaluate();
       return;
     }
     this.identityEndpoint.fault = fault;
@@ -209,12 +225,14 @@ export class LocalAzure {
       this.identityListener = await listen(() => createHttpServer(this.identityEndpoint.listener()), { port, bind: this.config.network.bind });
       this.log('identity endpoint listening again');
     }
+    this.alerts?.engine.evaluate();
   }
 
   /** Stops every listener and data plane, removes the env files, and closes the stores. */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.alerts?.stop();
     removeEnvFiles(this.home);
     rmSync(this.home.runtimeFile, { force: true });
     await Promise.all([
