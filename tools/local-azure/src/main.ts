@@ -34,6 +34,7 @@ Commands:
   servicebus peek <entity> [--dlq] [--limit N]   messages in sequence order, without locking them
   servicebus purge <entity> [--dlq]       delete every message of the entity (or of its dead-letter queue)
   servicebus resubmit <entity>            move the entity's dead-lettered messages back to it
+  portal                                  a one-time sign-in link to the portal for the signed-in operator (5 minutes, once)
   alert list             [--state Fired|Resolved] [--rule R] [--limit N]   alerts, newest first
   alert show <id>                         one alert, with what fired it and its webhook deliveries
   alert rule list                         the alert rules: what each watches, and its fix
@@ -130,6 +131,13 @@ async function main(argv: string[]): Promise<number> {
       return print(await admin.call('GET', '/servicebus'));
     case 'servicebus entity list':
       return print(await admin.call('GET', '/servicebus/entities'), ['name', 'type', 'active', 'scheduled', 'deferred', 'locked', 'deadLetter']);
+    case 'portal': {
+      const link = await admin.call<{ url: string; expiresOn: string; operator: string }>('POST', '/portal/signInLinks');
+      if (values.output === 'json') return print(link);
+      process.stdout.write(`${link.url}\n`);
+      process.stderr.write(`One-time sign-in link for ${link.operator}, valid until ${link.expiresOn}; open it in a browser that trusts the local CA.\n`);
+      return 0;
+    }
     case 'alert list':
       return print(await admin.call('GET', `/alerts${query({ state: values.state, rule: values.rule, limit: values.limit })}`), [
         'monitorCondition', 'severity', 'ruleName', 'summary', 'firedAt', 'resolvedAt',
@@ -173,6 +181,7 @@ async function serve(home: LocalAzureHome, configFile: string | undefined, verbo
   out(`  Tenant        ${azure.directory.tenantId}  (authority ${azure.endpoints.login})`);
   out(`  Identity      ${azure.endpoints.identity}/hosts/<host>/msi/token`);
   out(`  Admin API     ${azure.endpoints.management}`);
+  out(`  Portal        ${azure.endpoints.portal}  (sign in: npm run -s local-azure -- portal)`);
   for (const resource of azure.directory.resources()) {
     const endpoint = azure.resourceEndpoint(resource.key);
     if (endpoint) out(`  ${resource.key.padEnd(13)} ${endpoint}`);

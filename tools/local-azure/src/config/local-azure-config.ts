@@ -130,6 +130,15 @@ export const localAzureConfigSchema = z.strictObject({
       webhookRetryDelaysInSeconds: z.array(z.number().min(0).max(3600)).max(10).default([1, 5, 20, 60]),
     })
     .prefault({}),
+  /** The portal's sign-in (see docs/local-azure.md). */
+  portal: z
+    .strictObject({
+      /** How long a one-time sign-in link works. Default: 300 s (5 minutes); at most 300. */
+      linkLifetimeInSeconds: z.number().min(1).max(300).default(300),
+      /** How long a browser session lasts from sign-in. Default: 28800 s (8 hours). */
+      sessionLifetimeInSeconds: z.number().int().min(60).max(86_400).default(28_800),
+    })
+    .prefault({}),
   network: z
     .strictObject({
       /** `loopback` (127.0.0.1 and ::1) or `all` (containers). */
