@@ -13,6 +13,8 @@ export interface AlertSources {
   sharedIdentity(): { name: string; principalId: string } | undefined;
   /** ARM ids of the resources `infra/access.json` grants access to: the resources the system uses. */
   systemResources(): string[];
+  /** A display name for a principal id (an identity's name), when known. */
+  principalName?(principalId: string): string | undefined;
   /** ARM id of a host (an App-Service-like site), the target of its identity alerts. */
   hostResourceId(host: string): string;
   /** The fault injected into the identity endpoint (`none` when healthy). */
@@ -221,7 +223,7 @@ export class AlertEngine {
           { name: 'Scope', value: assignment.scope },
         ],
         targets: [assignment.scope],
-        summary: `role assignment "${assignment.roleDefinitionName}" of ${assignment.principalId} on ${assignment.scope} was deleted`,
+        summary: `role assignment "${assignment.roleDefinitionName}" of ${this.sources.principalName?.(assignment.principalId) ?? assignment.principalId} on ${assignment.scope} was deleted`,
         evidence: { operationName: 'Microsoft.Authorization/roleAssignments/delete', assignment: { ...assignment } },
         at: new Date().toISOString(),
       });

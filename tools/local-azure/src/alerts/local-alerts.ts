@@ -52,6 +52,7 @@ export function startLocalAlerts(context: LocalAlertsContext): LocalAlerts {
       roleAssignments: context.roleAssignments,
       sharedIdentity: () => (shared ? { name: shared.name, principalId: shared.principalId } : undefined),
       systemResources: () => systemResources,
+      principalName: (principalId) => directory.findIdentity(principalId)?.name,
       hostResourceId: (host) => `/subscriptions/${directory.subscriptionId}/resourceGroups/${config.resourceGroup}/providers/Microsoft.Web/sites/${host}`,
       identityEndpointFault: context.identityEndpointFault,
       ...(context.serviceBus ? { deadLetterCounts: () => context.serviceBus!.deadLetterCounts() } : {}),

@@ -33,7 +33,8 @@ code, .mono { font-family: ui-monospace, "Cascadia Mono", Consolas, monospace; f
 .bad { color: var(--bad); } .good { color: var(--good); } .warn { color: var(--warn); } .muted { color: var(--muted); }
 form.inline { display: inline; }
 form.filters, form.stack { display: flex; flex-wrap: wrap; gap: .8rem; align-items: flex-end; margin: .5rem 0 1rem; padding: .8rem; background: var(--panel); border: 1px solid var(--line); }
-label { display: flex; flex-direction: column; font-size: .88rem; font-weight: 600; gap: .2rem; }
+div.field { display: flex; flex-direction: column; gap: .2rem; }
+label { font-size: .88rem; font-weight: 600; }
 select, input, button { font: inherit; padding: .3rem .5rem; border: 1px solid #767680; border-radius: 3px; background: #fff; color: var(--ink); }
 button { cursor: pointer; background: var(--accent); color: #fff; border-color: var(--accent); }
 button.secondary { background: #fff; color: var(--accent); }

@@ -120,10 +120,11 @@ export function iamPage(data: PortalData, session: PortalSession, query: URLSear
   const whereText = { here: 'This scope', inherited: 'Inherited', child: 'Child scope' } as const;
   const scopeSelect = (id: string, selected: string): SafeHtml =>
     html`<select id="${id}" name="scope">${scopes.map((s) => html`<option value="${s.id}"${s.id === selected ? html` selected` : ''}>${s.label}</option>`)}</select>`;
+  const field = (id: string, label: string, control: SafeHtml): SafeHtml => html`<div class="field"><label for="${id}">${label}</label>${control}</div>`;
   return {
     title: 'Access control (IAM)',
     body: html`${notice(query.get('done') ?? undefined)}
-<form class="filters" method="get" action="/iam"><label for="scope-picker">Scope${scopeSelect('scope-picker', scope.id)}</label><button type="submit">Show</button></form>
+<form class="filters" method="get" action="/iam">${field('scope-picker', 'Scope', scopeSelect('scope-picker', scope.id))}<button type="submit">Show</button></form>
 <p>Showing <strong>${scope.label}</strong> <span class="mono">${scope.id}</span>. An assignment applies at its scope and everything beneath it.</p>
 <section aria-labelledby="assignments-heading"><h2 id="assignments-heading">Role assignments</h2>
 <div id="assignments" data-live="assignment">
@@ -138,13 +139,13 @@ ${rows.map(
 )}</tbody></table></div></section>
 <section aria-labelledby="add-heading"><h2 id="add-heading">Add a role assignment</h2>
 <form class="stack" method="post" action="/iam/assignments">${hidden(session)}
-<label for="add-role">Role<select id="add-role" name="roleId" required>${builtInRoles.map((r) => html`<option value="${r.id}">${r.name}</option>`)}</select></label>
-<label for="add-principal">Principal<select id="add-principal" name="principalId" required>${principals.map((p) => html`<option value="${p.id}">${p.label}</option>`)}</select></label>
-<label for="add-scope">Scope${scopeSelect('add-scope', scope.id)}</label>
+${field('add-role', 'Role', html`<select id="add-role" name="roleId" required>${builtInRoles.map((r) => html`<option value="${r.id}">${r.name}</option>`)}</select>`)}
+${field('add-principal', 'Principal', html`<select id="add-principal" name="principalId" required>${principals.map((p) => html`<option value="${p.id}">${p.label}</option>`)}</select>`)}
+${field('add-scope', 'Scope', scopeSelect('add-scope', scope.id))}
 <button type="submit">Add role assignment</button></form></section>
 <section aria-labelledby="check-heading"><h2 id="check-heading">Check access</h2>
 <form class="filters" method="get" action="/iam"><input type="hidden" name="scope" value="${scope.id}">
-<label for="check-principal">Principal<select id="check-principal" name="principal">${principals.map((p) => html`<option value="${p.id}"${p.id === checkPrincipal ? html` selected` : ''}>${p.label}</option>`)}</select></label>
+${field('check-principal', 'Principal to check', html`<select id="check-principal" name="principal">${principals.map((p) => html`<option value="${p.id}"${p.id === checkPrincipal ? html` selected` : ''}>${p.label}</option>`)}</select>`)}
 <button type="submit">Check access on this scope</button></form>
 ${checked
   ? html`<table id="check-result"><caption>Effective data actions of ${name(checkPrincipal!)} on ${scope.label}</caption>
@@ -223,7 +224,7 @@ export function logsPage(data: PortalData, query: URLSearchParams, limit = 50): 
     },
   });
   const select = (id: string, label: string, name: string, options: [string, string][], selected: string | undefined) =>
-    html`<label for="${id}">${label}<select id="${id}" name="${name}"><option value="">All</option>${options.map(([value, text]) => html`<option value="${value}"${value === selected ? html` selected` : ''}>${text}</option>`)}</select></label>`;
+    html`<div class="field"><label for="${id}">${label}</label><select id="${id}" name="${name}"><option value="">All</option>${options.map(([value, text]) => html`<option value="${value}"${value === selected ? html` selected` : ''}>${text}</option>`)}</select></div>`;
   return {
     title: 'Sign-in logs and authorization decisions',
     body: html`<form class="filters" method="get" action="/logs" aria-label="Filters">

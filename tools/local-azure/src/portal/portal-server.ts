@@ -51,13 +51,14 @@ export interface LocalPortal {
 const cookieName = '__Host-keyless-portal';
 const formLimitInBytes = 16 * 1024;
 
-/** Every response's security headers: a strict CSP (only the portal's own script and style), no framing, no caching, no referrer. */
+/** Every response's security headers: a strict CSP (only the portal's own script and style), no framing, no caching, no referrer to other sites. */
 const securityHeaders = {
   'content-security-policy':
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
   'x-content-type-options': 'nosniff',
   'x-frame-options': 'DENY',
-  'referrer-policy': 'no-referrer',
+  // Not no-referrer: with it, browsers send `Origin: null` on form posts, and the origin check needs the real one.
+  'referrer-policy': 'same-origin',
   'cross-origin-opener-policy': 'same-origin',
   'cross-origin-resource-policy': 'same-origin',
   'cache-control': 'no-store',
@@ -124,6 +125,7 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
     }
     const sameOrigin = (requestOrigin === undefined || requestOrigin === origin) && (fetchSite === undefined || fetchSite === 'same-origin');
     if (!form || !sameOrigin || !sessions.checkCsrf(session, form.get('_csrf') ?? undefined)) {
+      context.log(`[portal] refused a form post to ${req.url}: ${!form ? 'body too large' : !sameOrigin ? `origin ${requestOrigin ?? '-'}, fetch site ${String(fetchSite ?? '-')}` : 'anti-forgery token missing or wrong'}`);
       send(res, 403, messagePage('Request refused', 'The form could not be verified (it did not come from this portal, or the page is too old). Reload the page and try again.', session));
       return undefined;
     }
