@@ -250,3 +250,32 @@ describe('checkInfrastructure with an entity list passed to a module by hand', (
     expect(found(problems, 'entity-mismatch').length).toBeGreaterThan(0);
   });
 });
+
+describe('checkInfrastructure with planted alert mismatches', () => {
+  it('reports a local alert rule without its Azure counterpart', () => {
+    copy.replace('infra/modules/alerts.bicep', 'resource deadLetterAlert ', 'resource deadLetterWatch ');
+    expect(found(copy.check(), 'alert-mismatch')).toEqual([
+      expect.stringMatching(/^infra\/modules\/alerts\.bicep \(dead-lettered-messages\): deploys no alert "deadLetterAlert" for the local rule "Dead-lettered messages"\. Fix: Add a microsoft\.insights\/metricalerts resource named deadLetterAlert/),
+    ]);
+  });
+
+  it('reports another severity than the local rule', () => {
+    copy.replace('infra/modules/alerts.bicep', "description: 'A queue or subscription holds dead-lettered messages. Fix: peek the dead-letter queue, fix the cause, resubmit or purge.'\n    severity: 2", "description: 'A queue or subscription holds dead-lettered messages. Fix: peek the dead-letter queue, fix the cause, resubmit or purge.'\n    severity: 4");
+    expect(found(copy.check(), 'alert-mismatch')).toEqual([expect.stringContaining('(deadLetterAlert): has severity 4, the local rule "Dead-lettered messages" Sev2.')]);
+  });
+
+  it('reports a receiver without the common alert schema, and an alert that notifies no action group', () => {
+    copy.replace('infra/modules/alerts.bicep', "serviceUri: alertWebhookUrl\n        useCommonAlertSchema: true", 'serviceUri: alertWebhookUrl\n        useCommonAlertSchema: false');
+    copy.replace('infra/modules/alerts.bicep', "    actions: [{ actionGroupId: actionGroup.id }]\n", '    actions: []\n');
+    const problems = found(copy.check(), 'alert-mismatch');
+    expect(problems).toEqual(
+      expect.arrayContaining([expect.stringContaining('(actionGroup webhookReceivers operations-webhook): does not use the common alert schema.'), expect.stringContaining('(deadLetterAlert): notifies no action group of this deployment.')]),
+    );
+    expect(problems).toHaveLength(2);
+  });
+
+  it('reports an activity-log alert that does not watch role-assignment deletes', () => {
+    copy.replace('infra/modules/alerts.bicep', "equals: 'Microsoft.Authorization/roleAssignments/delete'", "equals: 'Microsoft.Authorization/roleAssignments/write'");
+    expect(found(copy.check(), 'alert-mismatch')).toEqual([expect.stringContaining('(roleAssignmentDeletedAlert): does not watch Microsoft.Authorization/roleAssignments/delete.')]);
+  });
+});

@@ -38,3 +38,5 @@ export { effectiveDataActions, scopeContains } from './check-access.js';
 export type { AssignmentRef, EffectiveDataAction } from './check-access.js';
 export { systemInstancesFileName } from './system-instances.js';
 export type { SystemInstance, SystemInstancesFile } from './system-instances.js';
+export { alertRules } from './alert-rules.js';
+export type { AlertRule, AlertRuleId, AlertSeverity, AlertSignalType } from './alert-rules.js';
