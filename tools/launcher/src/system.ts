@@ -101,14 +101,23 @@ export class RunningSystem {
   }
 
   /**
-   * Starts another gateway instance on `port` (same host, same identity, its own reply session), e.g. to
-   * test several instances or one with other settings. It is stopped with the system.
+   * Starts another instance of `service` as the process `instance` (`recommendation-2`) on `port`: same host, same
+   * identity and env file. A gateway instance holds its own reply session; recommendation and vision instances share
+   * the database and compete for their queue and subscription. It is stopped with the system.
    */
-  async addGatewayInstance(instance: string, port: number, env: Record<string, string> = {}): Promise<void> {
-    this.startService('gateway', { processName: instance, port, env });
+  async addInstance(service: ServiceName, instance: string, port: number, env: Record<string, string> = {}): Promise<void> {
+    this.startService(service, { processName: instance, port, env });
     this.ports.set(instance as ServiceName, port);
     await this.waitUntilReady(instance, port);
     this.writeInstances();
+  }
+
+  /**
+   * Starts another gateway instance on `port` (same host, same identity, its own reply session), e.g. to
+   * test several instances or one with other settings. It is stopped with the system.
+   */
+  addGatewayInstance(instance: string, port: number, env: Record<string, string> = {}): Promise<void> {
+    return this.addInstance('gateway', instance, port, env);
   }
 
   /** Stops one service (SIGTERM, then SIGKILL after a grace period). */
@@ -117,10 +126,11 @@ export class RunningSystem {
     if (running) await stopProcess(running);
   }
 
-  /** Stops the gateway, then the services, then the local Azure. */
+  /** Stops added instances, the gateway, the services, then the local Azure. */
   async stop(): Promise<void> {
     rmSync(join(this.home, systemInstancesFileName), { force: true });
-    for (const [name, running] of this.processes) if (name.startsWith('gateway-')) await stopProcess(running);
+    // Added instances first (gateway-2, recommendation-2, …), then the services, then the local Azure.
+    for (const [name, running] of this.processes) if (name !== 'local-azure' && !serviceNames.includes(name as ServiceName)) await stopProcess(running);
     for (const name of [...serviceNames].reverse()) await this.stopService(name);
     const localAzure = this.processes.get('local-azure');
     if (localAzure) await stopProcess(localAzure);
@@ -136,7 +146,7 @@ export class RunningSystem {
     const content: SystemInstancesFile = {
       instances: [...this.processes.keys()]
         .filter((name) => name !== 'local-azure')
-        .map((name) => ({ name, service: name.startsWith('gateway') ? 'gateway' : name, url: `http://127.0.0.1:${this.ports.get(name as ServiceName)}` })),
+        .map((name) => ({ name, service: serviceNames.find((service) => name === service || name.startsWith(`${service}-`)) ?? name, url: `http://127.0.0.1:${this.ports.get(name as ServiceName)}` })),
     };
     writeFileSync(`${file}.tmp`, JSON.stringify(content, null, 2));
     renameSync(`${file}.tmp`, file);
