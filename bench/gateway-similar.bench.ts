@@ -5,7 +5,6 @@
 //
 //   npx nx run-many -t build && npx node bench/gateway-similar.bench.ts [--requests 2000] [--concurrency 32]
 import { mkdtempSync, rmSync } from 'node:fs';
-import { DatabaseSync } from 'node:sqlite';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -13,7 +12,9 @@ import { NestFactory } from '@nestjs/core';
 import { AuthModule, AzureClientFactory } from '../libs/auth/dist/index.js';
 import { demoCatalog, freePort, loadCatalog, startSystem } from '../tools/launcher/dist/index.js';
 import { trustCa } from '../tools/local-azure/dist/testing/index.js';
-import { SqliteCatalogStore } from '../apps/recommendation/dist/catalog/catalog.store.js';
+import { Database } from '../libs/database/dist/index.js';
+import { openTestDatabase } from '../libs/database/dist/testing/index.js';
+import { PostgresCatalogStore } from '../apps/recommendation/dist/catalog/catalog.store.js';
 import { EmbeddingsService } from '../apps/recommendation/dist/ai/embeddings.service.js';
 import { ExplanationsService } from '../apps/recommendation/dist/ai/explanations.service.js';
 import { RecommenderService } from '../apps/recommendation/dist/recommender.service.js';
@@ -85,7 +86,7 @@ try {
   await loadCatalog(storefront as never, catalog);
   const ids = catalog.filter((p) => p.product.available).map((p) => p.product.id);
 
-  // Warm up both paths (token caches, JIT, SQLite pages), then measure.
+  // Warm up both paths (token caches, JIT, the database's pages), then measure.
   const throughGateway = async (i: number) => {
     const response = await storefront.fetch(`/v1/products/${ids[i % ids.length]}/similar?limit=5`);
     if (response.status !== 200) throw new Error(`gateway answered ${response.status}`);
@@ -94,8 +95,8 @@ try {
   for (let i = 0; i < 64; i++) await throughGateway(i);
   const chain = await measure(throughGateway);
 
-  // The same ranking in this process: the recommendation service's own classes on a copy of its database,
-  // with an Azure OpenAI client from @keyless/auth acting as the recommendation host.
+  // The same ranking in this process: the recommendation service's own classes on the same shared database (the
+  // catalog is in PostgreSQL), with an Azure OpenAI client from @keyless/auth acting as the recommendation host.
   const env = system.hostEnv('recommendation');
   Object.assign(process.env, { IDENTITY_ENDPOINT: env.IDENTITY_ENDPOINT, IDENTITY_HEADER: env.IDENTITY_HEADER });
   trustCa(await (await import('node:fs/promises')).readFile(env.NODE_EXTRA_CA_CERTS!, 'utf8'));
@@ -105,14 +106,14 @@ try {
   );
   const openai = auth.get(AzureClientFactory).create('openAi');
   const config = { deployments: { chat: env.AZURE_OPENAI_CHAT_DEPLOYMENT!, embeddings: env.AZURE_OPENAI_EMBEDDINGS_DEPLOYMENT! }, embeddingDimensions: 256 };
-  const copy = join(home, 'bench-catalog.db');
-  // A consistent copy, WAL included (the service keeps writing to the original).
-  const source = new DatabaseSync(join(home, 'apps', 'recommendation', 'catalog.db'));
-  source.exec(`VACUUM INTO '${copy}'`);
-  source.close();
-  const store = new SqliteCatalogStore(copy);
-  const recommender = new RecommenderService(store, new EmbeddingsService(openai, config as never), new ExplanationsService(openai, config as never));
-  recommender.onApplicationBootstrap();
+  const database = await openTestDatabase(env);
+  const store = new PostgresCatalogStore(database.pool);
+  const recommender = new RecommenderService(
+    store,
+    new EmbeddingsService(openai, config as never),
+    new ExplanationsService(openai, config as never),
+    new Database({ pool: database.pool, schemas: [] }),
+  );
   const inProcess = async (i: number) => {
     await recommender.similar({ productId: ids[i % ids.length]!, limit: 5, filters: {} });
   };
@@ -126,7 +127,7 @@ try {
   console.log(row('in-process ranking + explanation', direct));
   console.log(`ratio (chain / in-process throughput): ${(chain.perSecond / direct.perSecond).toFixed(2)}`);
   console.log(JSON.stringify({ requests, concurrency, chain, inProcess: direct }));
-  store.close();
+  await database.close();
   await auth.close();
   await system.stop();
   rmSync(home, { recursive: true, force: true });

@@ -70,10 +70,22 @@ export interface CatalogStore {
 /** Tuning of the vector search, in one place. */
 export const catalogSearchDefaults = {
   /**
-   * Candidates the HNSW graph search keeps (`hnsw.ef_search`, pgvector's default 40). Higher is slower and closer to
-   * the exact ranking; 100 gives recall@10 ≥ 0.95 on 10,000 products (bench/catalog-search.bench.ts).
+   * Candidates the HNSW graph search keeps (`hnsw.ef_search`, pgvector's default 40) when ranking by a product's own
+   * embedding (similar products): it sits among its neighbours, and 100 gives recall@10 ≥ 0.99 on 10,000 products
+   * (bench/catalog-search.bench.ts).
    */
   efSearch: 100,
+  /**
+   * The same for an arbitrary vector (recommend: the centre of viewed products and a query), which may fall between
+   * clusters where a narrow graph search stops early: 400 gives recall@10 ≥ 0.95 there, 100 only about 0.85.
+   */
+  vectorEfSearch: 400,
+  /**
+   * `hnsw.iterative_scan`: when filters reject candidates, the scan goes on through the graph instead of returning
+   * fewer hits. `relaxed_order` may return near-ties slightly out of order (the hits are sorted again);
+   * `strict_order` gives up sooner and returned fewer of the exact top 10 in bench/catalog-search.bench.ts.
+   */
+  iterativeScan: 'relaxed_order' as 'strict_order' | 'relaxed_order',
   /** HNSW build parameters (pgvector's defaults). */
   m: 16,
   efConstruction: 64,
@@ -147,8 +159,12 @@ interface ProductRow {
 
 /** Options of {@link PostgresCatalogStore}. */
 export interface PostgresCatalogStoreOptions {
-  /** `hnsw.ef_search` of every search. Default: {@link catalogSearchDefaults}.efSearch. */
+  /** `hnsw.ef_search` of searches near a product. Default: {@link catalogSearchDefaults}.efSearch. */
   efSearch?: number;
+  /** `hnsw.ef_search` of searches near a vector. Default: {@link catalogSearchDefaults}.vectorEfSearch. */
+  vectorEfSearch?: number;
+  /** `hnsw.iterative_scan` of every search. Default: {@link catalogSearchDefaults}.iterativeScan. */
+  iterativeScan?: 'strict_order' | 'relaxed_order';
 }
 
 /**
@@ -171,6 +187,8 @@ export interface PostgresCatalogStoreOptions {
  */
 export class PostgresCatalogStore implements CatalogStore {
   private readonly efSearch: number;
+  private readonly vectorEfSearch: number;
+  private readonly iterativeScan: 'strict_order' | 'relaxed_order';
 
   /** @param pool the service's pool (from `@keyless/auth`); {@link catalogSchema} must be applied. */
   constructor(
@@ -178,6 +196,8 @@ export class PostgresCatalogStore implements CatalogStore {
     options: PostgresCatalogStoreOptions = {},
   ) {
     this.efSearch = Math.max(1, Math.round(options.efSearch ?? catalogSearchDefaults.efSearch));
+    this.vectorEfSearch = Math.max(1, Math.round(options.vectorEfSearch ?? catalogSearchDefaults.vectorEfSearch));
+    this.iterativeScan = options.iterativeScan ?? catalogSearchDefaults.iterativeScan;
   }
 
   upsertProduct(product: Product, upsertedAt: string): Promise<UpsertResult> {
@@ -261,8 +281,9 @@ export class PostgresCatalogStore implements CatalogStore {
   }
 
   async search(query: CatalogQuery): Promise<CatalogHit[]> {
-    const target = 'vector' in query.near ? sqlLiteral.vector(query.near.vector) : embeddingOf(query.near.productId);
-    const [, , , hits] = await runScript<{ data: Product; score: number }>(this.pool, this.searchScript(target, query));
+    const near = query.near;
+    const [target, efSearch] = 'vector' in near ? [sqlLiteral.vector(near.vector), this.vectorEfSearch] : [embeddingOf(near.productId), this.efSearch];
+    const [, , , hits] = await runScript<{ data: Product; score: number }>(this.pool, this.searchScript(target, efSearch, query));
     return toHits(hits!.rows);
   }
 
@@ -270,7 +291,7 @@ export class PostgresCatalogStore implements CatalogStore {
     const exclude = [productId, ...(query.exclude ?? []).filter((id) => id !== productId)];
     const [, , , source, hits] = await runScript(
       this.pool,
-      this.searchScript(embeddingOf(productId), { ...query, exclude }, `${viewSql} WHERE p.id = ${sqlLiteral.text(productId)};`),
+      this.searchScript(embeddingOf(productId), this.efSearch, { ...query, exclude }, `${viewSql} WHERE p.id = ${sqlLiteral.text(productId)};`),
     );
     const row = source!.rows[0] as ProductRow | undefined;
     return { source: row ? toView(row) : undefined, hits: toHits(hits!.rows as { data: Product; score: number }[]) };
@@ -279,18 +300,18 @@ export class PostgresCatalogStore implements CatalogStore {
   /**
    * The search as one round trip: `BEGIN; SET LOCAL …; [before;] SELECT …; COMMIT` in one simple query, values
    * written as escaped literals (the simple protocol takes no parameters). The SET LOCALs hold for this transaction
-   * only. Iterative scans keep walking the HNSW graph while filters reject candidates (pgvector ≥ 0.8); relaxed order
-   * may return near-ties slightly out of order, so the hits are sorted again. The target is checked for NULL (a
-   * product without embedding): distances to NULL would order nothing.
+   * only. Iterative scans keep walking the HNSW graph while filters reject candidates (pgvector ≥ 0.8); the hits are
+   * sorted again in case of relaxed order. The target is checked for NULL (a product without embedding): distances
+   * to NULL would order nothing.
    */
-  private searchScript(target: string, query: Omit<CatalogQuery, 'near'>, before = ''): string {
+  private searchScript(target: string, efSearch: number, query: Omit<CatalogQuery, 'near'>, before = ''): string {
     const where = ['embedding IS NOT NULL', 'available', `${target} IS NOT NULL`];
     if (query.exclude?.length) where.push(`id <> ALL(${sqlLiteral.textArray(query.exclude)})`);
     const { category, minPrice, maxPrice } = query.filters ?? {};
     if (category !== undefined) where.push(`category_key = lower(${sqlLiteral.text(category)})`);
     if (minPrice !== undefined) where.push(`price >= ${sqlLiteral.number(minPrice)}`);
     if (maxPrice !== undefined) where.push(`price <= ${sqlLiteral.number(maxPrice)}`);
-    return `BEGIN; SET LOCAL hnsw.ef_search = ${sqlLiteral.integer(this.efSearch)}; SET LOCAL hnsw.iterative_scan = relaxed_order; ${before}
+    return `BEGIN; SET LOCAL hnsw.ef_search = ${sqlLiteral.integer(efSearch)}; SET LOCAL hnsw.iterative_scan = ${this.iterativeScan}; ${before}
       SELECT data, 1 - (embedding <=> ${target}) AS score FROM catalog_products
       WHERE ${where.join(' AND ')} ORDER BY embedding <=> ${target} LIMIT ${sqlLiteral.integer(query.limit)};
       COMMIT`;

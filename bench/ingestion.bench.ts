@@ -1,0 +1,50 @@
+// End-to-end ingestion through the running system: N products PUT at the gateway (catalog events), each image analysed
+// by vision (its event), each product embedded by recommendation with the local Azure OpenAI and stored in the
+// shared PostgreSQL catalog, until every product reads back `indexed` through the gateway — in products/s.
+//
+//   npx nx run-many -t build && npx node bench/ingestion.bench.ts [--products 10000]
+//
+// The local Azure (Service Bus, OpenAI, Vision, PostgreSQL), the gateway, recommendation and vision run as separate
+// processes, as `npm start` runs them, and share the two cores with this load generator.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { demoCatalog, freePort, loadCatalog, startSystem } from '@keyless/launcher';
+
+const { values } = parseArgs({ options: { products: { type: 'string', default: '10000' } } });
+const productCount = Number(values.products);
+
+const home = mkdtempSync(join(tmpdir(), 'bench-ingestion-'));
+const [gatewayPort, imagePort] = [await freePort(), await freePort()];
+const types = demoCatalog({ imageBaseUrl: 'http://127.0.0.1:9/images', variantsPerType: 1 }).length;
+const catalog = demoCatalog({ imageBaseUrl: `http://127.0.0.1:${imagePort}/images`, variantsPerType: Math.ceil(productCount / types) }).slice(0, productCount);
+// Quotas out of the way: this measures the pipeline, not Azure OpenAI's tokens-per-minute limit.
+const unthrottled = {
+  resources: {
+    openAi: {
+      name: 'oai-keyless-local',
+      deployments: {
+        'gpt-4o-mini': { model: 'gpt-4o-mini', tokensPerMinute: 1_000_000_000, capability: 'chat' },
+        'text-embedding-3-small': { model: 'text-embedding-3-small', tokensPerMinute: 1_000_000_000, capability: 'embeddings' },
+      },
+    },
+  },
+};
+const system = await startSystem({ home, gatewayPort, images: { products: catalog, port: imagePort }, localAzureConfig: unthrottled, serviceEnv: { gateway: { RATE_LIMIT_PER_MINUTE: '1000000' } } });
+try {
+  const storefront = await system.storefront();
+  const started = performance.now();
+  await loadCatalog(storefront, catalog);
+  const seconds = (performance.now() - started) / 1000;
+  await storefront.close();
+  const perSecond = Math.round((productCount / seconds) * 10) / 10;
+  console.log(`ingestion: ${productCount} products upserted → analysed → embedded → indexed in ${seconds.toFixed(1)} s: ${perSecond} products/s`);
+  console.log(JSON.stringify({ products: productCount, seconds: Math.round(seconds * 10) / 10, productsPerSecond: perSecond }));
+  await system.stop();
+  rmSync(home, { recursive: true, force: true });
+} catch (error) {
+  console.error(`failed; logs kept in ${join(home, 'logs')}`);
+  await system.stop();
+  throw error;
+}
