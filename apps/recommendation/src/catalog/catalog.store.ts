@@ -86,9 +86,6 @@ export const catalogSearchDefaults = {
    * `strict_order` gives up sooner and returned fewer of the exact top 10 in bench/catalog-search.bench.ts.
    */
   iterativeScan: 'relaxed_order' as 'strict_order' | 'relaxed_order',
-  /** HNSW build parameters (pgvector's defaults). */
-  m: 16,
-  efConstruction: 64,
 } as const;
 
 /**
@@ -126,7 +123,7 @@ export function catalogSchema(dimensions: number): DatabaseSchema {
              failure text,
              analyzed_at timestamptz NOT NULL)`,
           `CREATE INDEX catalog_products_embedding ON catalog_products
-             USING hnsw (embedding vector_cosine_ops) WITH (m = ${catalogSearchDefaults.m}, ef_construction = ${catalogSearchDefaults.efConstruction})`,
+             USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)`,
           `CREATE INDEX catalog_products_pending ON catalog_products (upserted_at) WHERE state = 'pending-embedding'`,
         ],
       },
