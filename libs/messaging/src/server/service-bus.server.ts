@@ -40,7 +40,7 @@ export interface ServiceBusServerOptions {
   idempotencyTtlInMs?: number;
   /**
    * How long this instance's claim on a message it is handling holds without renewal; it is renewed every third of
-   * that while the handler runs. A copy at another instance waits (requests) or is retried later (events) until the
+   * that while the handler runs. A copy at another instance waits until the
    * claim is completed or, if this instance died, its lease ran out. **Default**: 30000 ms.
    */
   idempotencyLeaseInMs?: number;
@@ -274,7 +274,7 @@ export class ServiceBusServer extends Server implements CustomTransportStrategy 
     try {
       let claim: IdempotencyClaim;
       try {
-        claim = await this.claimRequest(key);
+        claim = await this.claimWaiting(key);
       } catch (error) {
         // Without the store a copy could run twice: the caller gets dependency-unavailable (rule 4) and may retry.
         this.log.warn(`request ${message.messageId} (${pattern}): the idempotency store cannot be reached, answering dependency-unavailable: ${describe(error)}`);
@@ -318,11 +318,13 @@ export class ServiceBusServer extends Server implements CustomTransportStrategy 
   }
 
   /**
-   * Claims a request for this instance. While another instance holds it (a copy delivered to both), waits, looking
-   * again with backoff, until that instance completes it (→ `done`, answered from its reply) or its lease runs out
-   * (it died → claimed here). Returns `running` only when this instance begins shutting down meanwhile.
+   * Claims a message for this instance. While another instance holds it (a copy delivered to both: a requester's
+   * re-send, a lock lost under load, an instance killed mid-handler), waits — the message stays locked, the SDK renews
+   * the lock — looking again with backoff, until that instance completes it (→ `done`, answered from its record) or
+   * its lease runs out (it died → claimed here). Waiting rather than failing the delivery keeps the copy from using up
+   * its delivery attempts while the first runs. Returns `running` only when this instance begins shutting down.
    */
-  private async claimRequest(key: string): Promise<IdempotencyClaim> {
+  private async claimWaiting(key: string): Promise<IdempotencyClaim> {
     for (let pause = defaults.claimPollInMs; ; pause = Math.min(pause * 2, defaults.maxClaimPollInMs)) {
       const claim = await this.idempotency.claim(key, this.instanceId, this.claimOptions);
       if (claim.status !== 'running' || this.closing) return claim;
@@ -372,15 +374,14 @@ export class ServiceBusServer extends Server implements CustomTransportStrategy 
     const prepared = prepare(message.body, pattern, contract?.payload, this.getHandlerByPattern(pattern));
     if ('kind' in prepared) return prepared;
     const key = `${receiver.entityPath}:${message.messageId}`;
-    if (this.inFlightKeys.has(key)) {
-      // A second copy while the first is still running (a lock lost under load): let the first decide.
-      return { kind: 'failed', error: new Error(`message ${message.messageId} is already being handled here`), isRequest: false };
-    }
+    // A copy still being handled here (its lock was lost under load) waits for the first, then finds it done.
+    for (let running = this.inFlightKeys.get(key); running; running = this.inFlightKeys.get(key)) await running;
+    if (this.closing) return { kind: 'failed', error: new Error('the service is shutting down'), isRequest: false };
     const finished = this.markInFlight(key);
     try {
       let claim: IdempotencyClaim;
       try {
-        claim = await this.idempotency.claim(key, this.instanceId, this.claimOptions);
+        claim = await this.claimWaiting(key);
       } catch (error) {
         this.log.warn(`event ${message.messageId} (${pattern}) on ${receiver.entityPath}: the idempotency store cannot be reached; retried later: ${describe(error)}`);
         return { kind: 'failed', error, isRequest: false };
@@ -389,10 +390,8 @@ export class ServiceBusServer extends Server implements CustomTransportStrategy 
         this.log.log(`event ${message.messageId} (${pattern}) on ${receiver.entityPath} was already handled: completing it without running the handler again`);
         return { kind: 'handled' };
       }
-      if (claim.status === 'running') {
-        // Another instance is handling a copy right now: retried later, by when it completed (or its lease ran out).
-        return { kind: 'failed', error: new Error(`message ${message.messageId} is being handled by instance ${claim.owner}`), isRequest: false };
-      }
+      // Still held by another instance when this one began shutting down: the redelivery goes elsewhere.
+      if (claim.status === 'running') return { kind: 'failed', error: new Error('the service is shutting down'), isRequest: false };
       const stopLease = this.holdLease(key, message, pattern);
       try {
         await this.invoke(prepared.handler, prepared.data, message, receiver, pattern);
