@@ -32,6 +32,8 @@ export interface AuthorizationRecord {
   role?: string;
   /** What the caller was doing (`POST /openai/deployments/x/chat/completions`, `attach sender events`, …). */
   operation?: string;
+  /** Why a request was refused before any role was checked (a token for another principal, an invalid token). */
+  reason?: string;
 }
 
 /** Filters for the log queries; every field optional. Results are newest first. */

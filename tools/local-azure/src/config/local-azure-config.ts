@@ -54,6 +54,12 @@ export const localAzureConfigSchema = z.strictObject({
           topologyFile: z.string().min(1).default('infra/servicebus-topology.json'),
           /** Largest message or batch a sender may send, in bytes. Default: 262144 (256 KiB, Azure Standard tier). */
           maxMessageSizeInBytes: z.number().int().min(1024).max(100 * 1024 * 1024).default(262_144),
+          /**
+           * The bound on how long an open link outlives the role that authorized it: every open link (and every
+           * cached `$management` decision) is re-checked at this interval, besides at once on every role
+           * assignment change and at every put-token. Default: 30 s.
+           */
+          reauthorizationIntervalInSeconds: z.number().int().min(1).max(300).default(30),
         })
         .prefault({}),
       openAi: z

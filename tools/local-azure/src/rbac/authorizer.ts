@@ -24,12 +24,18 @@ export interface AuthorizationContext {
   /** What the caller tried, in the data plane's terms. */
   operation: string;
   clientId?: string;
+  /**
+   * Whether an allowed decision is written to the authorization log. Denials always are. `false` for
+   * periodic re-checks of access already granted (a line per open link and interval says nothing new).
+   * **Default**: true.
+   */
+  recordAllowed?: boolean;
 }
 
 /**
  * Azure RBAC for data actions: allowed when some assignment of the principal, at the accessed resource
  * or an enclosing scope, has a role whose data actions include the requested one. Every decision is
- * written to the authorization log.
+ * written to the authorization log (except allowed re-checks that opt out with `recordAllowed: false`).
  */
 export class Authorizer {
   constructor(
@@ -50,6 +56,7 @@ export class Authorizer {
       ...(assignment ? { assignment } : {}),
       ...(rolesGranting(dataAction)[0] ? { roleNeeded: rolesGranting(dataAction)[0] } : {}),
     };
+    if (decision.allowed && context.recordAllowed === false) return decision;
     const identity = this.directory.findIdentity(principalId);
     this.log.recordAuthorization({
       resource: context.resource,
@@ -63,6 +70,16 @@ export class Authorizer {
       operation: context.operation,
     });
     return decision;
+  }
+
+  /** Subscribes to role assignment changes (called after each change); returns an unsubscribe function. */
+  onChange(listener: () => void): () => void {
+    return this.assignments.onChange(listener);
+  }
+
+  /** Picks up role assignment changes another process committed (see {@link RoleAssignmentStore.refresh}). */
+  refresh(): void {
+    this.assignments.refresh();
   }
 }
 
