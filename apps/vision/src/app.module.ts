@@ -26,7 +26,7 @@ import { visionConfig, visionEnvironmentSchema, type VisionConfig } from './conf
       useFactory: (clients: AzureClientFactory, config: VisionConfig) => ({
         client: clients.create('serviceBus'),
         server: {
-          requests: { queue: queues.visionRequests, maxConcurrentCalls: config.maxConcurrency },
+          requests: { queue: queues.visionRequests, maxConcurrentCalls: config.maxConcurrency, replyQueues: [queues.replies] },
           events: [{ topic: topics.events, subscription: subscriptions.vision, maxConcurrentCalls: config.maxConcurrency }],
         },
         // Publishes vision events; answers requests through the server's replies, so no reply session.
