@@ -99,6 +99,8 @@ export class DeadLetterError extends MessagingError {
 export interface RemoteErrorPayload {
   code: ReplyErrorCode;
   message: string;
+  /** A stable refinement of `code` (see `replyErrorSchema`), when the handler gave one. */
+  reason?: string;
   details?: { path: string; message: string }[];
 }
 
