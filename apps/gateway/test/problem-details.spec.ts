@@ -1,10 +1,11 @@
-import { Controller, Get, Module, NotFoundException, type INestApplication, type LoggerService } from '@nestjs/common';
+import { Controller, Get, Module, NotFoundException, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { RpcException } from '@nestjs/microservices';
 import { AccessDeniedError } from '@keyless/auth';
 import { InvalidReplyError, RequestTimeoutError } from '@keyless/messaging';
 import { ProblemDetailsFilter } from '../src/http/problem-details.filter.js';
 import { ProblemException } from '../src/http/problem-details.js';
+import { RecordingLogger } from './support/recording.logger.js';
 
 const sendDenied = new AccessDeniedError({
   principal: { clientId: 'c-1', objectId: '1234', type: 'ServicePrincipal' },
@@ -67,20 +68,6 @@ class ThrowingController {
 
 @Module({ controllers: [ThrowingController] })
 class TestModule {}
-
-/** Keeps what the gateway logs, to find the causes a caller is not told. */
-class RecordingLogger implements LoggerService {
-  readonly lines: string[] = [];
-  log(message: unknown): void {
-    this.lines.push(String(message));
-  }
-  error(message: unknown): void {
-    this.lines.push(String(message));
-  }
-  warn(message: unknown): void {
-    this.lines.push(String(message));
-  }
-}
 
 // Through real HTTP: the status, the content type and the body a client gets for each kind of failure.
 describe(ProblemDetailsFilter.name, () => {

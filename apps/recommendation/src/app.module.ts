@@ -40,7 +40,10 @@ import { RecommenderService } from './recommender.service.js';
         },
       }),
     }),
-    HealthModule,
+    HealthModule.forRootAsync({
+      inject: [recommendationConfig.KEY],
+      useFactory: (config: RecommendationConfig) => (config.http.healthDetailsPort !== undefined ? { detailsPort: config.http.healthDetailsPort } : {}),
+    }),
   ],
   controllers: [RecommendationHandlers],
   providers: [

@@ -33,7 +33,10 @@ import { visionConfig, visionEnvironmentSchema, type VisionConfig } from './conf
         proxy: {},
       }),
     }),
-    HealthModule,
+    HealthModule.forRootAsync({
+      inject: [visionConfig.KEY],
+      useFactory: (config: VisionConfig) => (config.http.healthDetailsPort !== undefined ? { detailsPort: config.http.healthDetailsPort } : {}),
+    }),
   ],
   controllers: [VisionHandlers],
   providers: [ImageAnalyzer, { provide: IMAGE_ANALYSIS_CLIENT, inject: [AzureClientFactory], useFactory: (clients: AzureClientFactory) => clients.create('vision') }],
