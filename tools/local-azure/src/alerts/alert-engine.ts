@@ -128,6 +128,8 @@ export class AlertEngine {
   private onAuthorization(record: AuthorizationRecord): void {
     const shared = this.sources.sharedIdentity();
     if (!shared || record.principalId !== shared.principalId) return;
+    // A refusal with a reason is not a missing role (a refused token, an image URL Vision will not fetch).
+    if (record.reason) return;
     const key = `${record.dataAction}|${record.scope.toLowerCase()}`;
     if (record.decision === 'allowed') {
       this.resolve('access-denied', key, `${record.dataAction} on ${record.scope} was allowed again at ${record.time}${record.role ? ` (through ${record.role})` : ''}`);

@@ -244,7 +244,7 @@ ${signIns.map((r: SignInRecord) => html`<tr><td>${time(r.time)}</td><td>${r.host
 <table><caption>${decisions.length} decisions</caption><thead><tr><th scope="col">Time</th><th scope="col">Resource</th><th scope="col">Identity</th><th scope="col">Data action</th><th scope="col">Scope</th><th scope="col">Decision</th><th scope="col">Granted by, or why not</th></tr></thead><tbody>
 ${decisions.map(
   (r: AuthorizationRecord) => html`<tr><td>${time(r.time)}</td><td>${r.resource}</td><td>${r.identity ?? r.principalId}</td><td class="mono">${r.dataAction}</td><td class="mono">${r.scope}</td>
-<td>${outcomeTag(r.decision === 'allowed', r.decision)}</td><td>${r.decision === 'allowed' ? (r.role ?? '') : `no role assignment of ${r.identity ?? r.principalId} grants ${r.dataAction} on this scope${r.operation ? ` (${r.operation})` : ''}`}</td></tr>`,
+<td>${outcomeTag(r.decision === 'allowed', r.decision)}</td><td>${r.decision === 'allowed' ? (r.role ?? '') : r.reason ? `${r.reason}${r.operation ? ` (${r.operation})` : ''}` : `no role assignment of ${r.identity ?? r.principalId} grants ${r.dataAction} on this scope${r.operation ? ` (${r.operation})` : ''}`}</td></tr>`,
 )}
 </tbody></table></div></section>`,
   };
