@@ -22,3 +22,8 @@ export function isArmScope(scope: string): boolean {
 function segments(scope: string): string[] {
   return scope.toLowerCase().split('/').filter(Boolean);
 }
+
+/** A scope that does not name anything in the local subscription; the message says what is accepted. */
+export class InvalidScopeError extends Error {
+  override readonly name = 'InvalidScopeError';
+}

@@ -1,5 +1,5 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { sendJson, type RouteContext, type Router } from '../http/http-kit.js';
+import { ArmError } from '../management/arm-error.js';
+import type { ManagementApi, ManagementRequest } from '../management/management-api.js';
 import { annotations, messageIdText, type AmqpMessage } from './amqp-message.js';
 import { formatIsoDuration } from './iso-duration.js';
 import type { MessageQueue, StoredMessage } from './message-queue.js';
@@ -60,64 +60,73 @@ const defaults = {
 };
 
 /**
- * Operator routes of the admin API (`/servicebus/…`): entities with their counts, peek, purge, and
- * resubmitting dead-lettered messages. Errors use ARM's `{error:{code,message}}`.
+ * The data actions of the operator tools. Azure has no data action of its own for peeking a dead-letter queue,
+ * purging or resubmitting from the outside, so the local Azure names one per tool; among the built-in roles only
+ * Azure Service Bus Data Owner (`Microsoft.ServiceBus/*`) grants them — a service's Data Sender or Data Receiver
+ * on a queue does not.
  */
-export function addServiceBusAdminRoutes(router: Router, namespace: ServiceBusNamespace, status: () => ServiceBusStatus): void {
-  const handle =
-    (fn: (url: URL, params: Record<string, string>) => unknown) =>
-    (_req: IncomingMessage, res: ServerResponse, { url, params }: RouteContext): void => {
-      try {
-        sendJson(res, 200, fn(url, params));
-      } catch (error) {
-        if (error instanceof EntityNotFoundError) sendJson(res, 404, { error: { code: 'MessagingEntityNotFound', message: error.message } });
-        else throw error;
-      }
-    };
-  const entity = (params: Record<string, string>): ReceivableEntity => {
-    const path = decodeURIComponent(params.path ?? '');
+export const serviceBusOperatorDataActions = {
+  peek: 'Microsoft.ServiceBus/namespaces/messages/peek/action',
+  purge: 'Microsoft.ServiceBus/namespaces/messages/purge/action',
+  resubmit: 'Microsoft.ServiceBus/namespaces/messages/resubmit/action',
+} as const;
+
+/**
+ * Operator routes of the management API (`/servicebus/…`): the namespace and its entities with their counts
+ * (`Microsoft.ServiceBus/namespaces/read` on the namespace), and peek, purge and resubmitting dead-lettered
+ * messages (the {@link serviceBusOperatorDataActions} on the entity: Azure Service Bus Data Owner). Errors use
+ * ARM's `{error:{code,message}}`.
+ */
+export function addServiceBusAdminRoutes(api: ManagementApi, namespace: ServiceBusNamespace, status: () => ServiceBusStatus): void {
+  const entity = (request: ManagementRequest): ReceivableEntity => {
+    const path = request.params.path ?? '';
     const found = namespace.findReceivable(path);
     if (!found) {
-      throw new EntityNotFoundError(
+      throw new ArmError(
+        404,
+        'MessagingEntityNotFound',
         `No queue or subscription "${path}". Give a queue name or <topic>/<subscription>; see \`npm run local-azure -- servicebus entity list\`.`,
       );
     }
     return found;
   };
   const subQueue = (found: ReceivableEntity, url: URL): MessageQueue => (url.searchParams.get('dlq') === 'true' ? found.deadLetter : found.active);
+  const namespaceRead = () => [{ action: 'Microsoft.ServiceBus/namespaces/read', scope: status().resourceId }];
+  const onEntity = (dataAction: string) => (request: ManagementRequest) => [{ dataAction, scope: entity(request).armId }];
 
-  router
-    .on('GET', /^\/servicebus$/, handle(() => status()))
-    .on('GET', /^\/servicebus\/entities$/, handle(() => entityRows(namespace)))
-    .on(
-      'GET',
-      /^\/servicebus\/entities\/(?<path>.+)\/messages$/,
-      handle((url, params) => {
+  api.add(
+    { method: 'GET', pattern: /^\/servicebus$/, access: namespaceRead, handle: () => status() },
+    { method: 'GET', pattern: /^\/servicebus\/entities$/, access: namespaceRead, handle: () => entityRows(namespace) },
+    {
+      method: 'GET',
+      pattern: /^\/servicebus\/entities\/(?<path>.+)\/messages$/,
+      access: onEntity(serviceBusOperatorDataActions.peek),
+      handle: (request) => {
+        const { url } = request;
         const limit = Math.min(Math.max(1, Number(url.searchParams.get('limit') ?? defaults.peekLimit) || defaults.peekLimit), defaults.maxPeekLimit);
         const from = Number(url.searchParams.get('from') ?? 0) || 0;
-        return subQueue(entity(params), url).peek(from, limit).map(messageRow);
-      }),
-    )
-    .on(
-      'DELETE',
-      /^\/servicebus\/entities\/(?<path>.+)\/messages$/,
-      handle((url, params) => {
-        const queue = subQueue(entity(params), url);
+        return subQueue(entity(request), url).peek(from, limit).map(messageRow);
+      },
+    },
+    {
+      method: 'DELETE',
+      pattern: /^\/servicebus\/entities\/(?<path>.+)\/messages$/,
+      access: onEntity(serviceBusOperatorDataActions.purge),
+      handle: (request) => {
+        const queue = subQueue(entity(request), request.url);
         return { entity: queue.path, purged: queue.purge() };
-      }),
-    )
-    .on(
-      'POST',
-      /^\/servicebus\/entities\/(?<path>.+)\/deadLetters:resubmit$/,
-      handle((_url, params) => {
-        const found = entity(params);
+      },
+    },
+    {
+      method: 'POST',
+      pattern: /^\/servicebus\/entities\/(?<path>.+)\/deadLetters:resubmit$/,
+      access: onEntity(serviceBusOperatorDataActions.resubmit),
+      handle: (request) => {
+        const found = entity(request);
         return { entity: found.path, ...namespace.resubmit(found) };
-      }),
-    );
-}
-
-class EntityNotFoundError extends Error {
-  override readonly name = 'EntityNotFoundError';
+      },
+    },
+  );
 }
 
 /** Every entity with its message counts (topics hold no messages themselves). */

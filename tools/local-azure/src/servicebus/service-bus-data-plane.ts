@@ -72,8 +72,8 @@ async function startServiceBus(context: DataPlaneContext): Promise<RunningDataPl
     summary:
       `amqps://${fullyQualifiedNamespace} — ${topology.queues.length} queues, ${topology.topics.length} topics, ${subscriptions} subscriptions from ${shownFile}` +
       (loaded.messages ? `; ${loaded.messages} stored messages` : ''),
-    adminRoutes: (router) =>
-      addServiceBusAdminRoutes(router, namespace, () => ({
+    adminRoutes: (api) =>
+      addServiceBusAdminRoutes(api, namespace, () => ({
         fullyQualifiedNamespace,
         resourceId: namespaceId,
         topologyFile,
