@@ -73,7 +73,7 @@ export class ManagementApi {
   }
 
   private async serve(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const url = new URL(request.url ?? '/', 'https://local');
+    const url = requestUrl(request.url ?? '/');
     const method = request.method ?? 'GET';
     const operation = `${method} ${url.pathname}`;
     try {
@@ -102,6 +102,17 @@ export class ManagementApi {
       throw error;
     }
   }
+}
+
+/**
+ * The request's URL. Repeated slashes in the path are collapsed, as ARM does: SDKs build `/{scope}/providers/…`
+ * and callers often pass a scope with its leading slash, giving `//subscriptions/…` (which a URL parser would take
+ * for a host name).
+ */
+function requestUrl(raw: string): URL {
+  const query = raw.indexOf('?');
+  const path = (query < 0 ? raw : raw.slice(0, query)).replace(/\/{2,}/g, '/');
+  return new URL(`${path}${query < 0 ? '' : raw.slice(query)}`, 'https://local');
 }
 
 function decodeGroups(groups: Record<string, string | undefined> | undefined): Record<string, string> {
