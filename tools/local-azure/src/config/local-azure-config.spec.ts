@@ -7,7 +7,8 @@ describe('parseConfig', () => {
     expect(config.network).toEqual({ bind: 'loopback', publicHost: 'localhost', ports: expect.objectContaining({ identity: 0, serviceBus: 0 }) });
     expect(config.tokenLifetimeSeconds).toBe(86_400);
     expect(config.operator).toEqual({ name: 'operator', displayName: 'Local Azure operator' });
-    expect(config).toMatchObject({ tenantDomain: 'keylesslocal.onmicrosoft.com', users: {}, userTokenLifetimeSeconds: 3600, hostEnvDirs: {} });
+    expect(config).toMatchObject({ tenantDomain: 'keylesslocal.onmicrosoft.com', userTokenLifetimeSeconds: 3600, hostEnvDirs: {} });
+    expect(config.users).toEqual({ reader: { displayName: 'Local Azure reader', roleAssignments: [{ role: 'Reader', scope: 'subscription' }] } });
   });
 
   it('takes further users with their role assignments', () => {

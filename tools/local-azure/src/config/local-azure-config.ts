@@ -121,8 +121,13 @@ export const localAzureConfigSchema = z.strictObject({
       displayName: z.string().min(1).default('Local Azure operator'),
     })
     .prefault({}),
-  /** Further directory users, by name (e.g. a reader without write rights), and the roles they hold. */
-  users: z.record(name, userSchema).default({}),
+  /**
+   * Further directory users, by name, and the roles they hold. Default: `reader`, with Reader on the subscription
+   * (to see what an operator without write rights gets: `login --username reader`).
+   */
+  users: z.record(name, userSchema).default({
+    reader: { displayName: 'Local Azure reader', roleAssignments: [{ role: 'Reader', scope: 'subscription' }] },
+  }),
   /** Lifetime of users' access tokens in seconds. Default: 3600 (Entra gives users 60 to 90 minutes). */
   userTokenLifetimeSeconds: z.number().int().min(60).max(86_400).default(3600),
   /** Entra app registrations (APIs that accept tokens), by name. */
