@@ -28,7 +28,7 @@ Commands:
   role assignment delete [--ids ID] [--assignee X] [--role R] [--scope S]
   role assignment reset                   re-apply the access file (as a redeployment would)
   log sign-ins           [--principal X] [--limit N]   token requests, newest first
-  log authorizations     [--principal X] [--limit N]   RBAC decisions, newest first
+  log authorizations     [--principal X] [--limit N]   access decisions and refusals, newest first
   keys rotate                             roll the token-signing key over (old key stays published)
   openai deployment list                  Azure OpenAI deployments, their quotas and tokens left this minute
   fault identity-endpoint <none|error|garbage|hang|stopped>
@@ -42,6 +42,7 @@ Options:
   --output json|table    output format (default: table)
   --config FILE          configuration file for start (default: $LOCAL_AZURE_CONFIG, else built-in defaults)
   --dlq                  servicebus peek/purge: the entity's dead-letter queue
+  -u, --username U       login: the user (a name such as reader, or a UPN; default: the operator)
   --verbose              start: print every sign-in and RBAC decision, not only failures
   -h, --help             this help
 
