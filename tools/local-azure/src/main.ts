@@ -170,13 +170,44 @@ async function main(argv: string[]): Promise<number> {
 }
 
 async function serve(home: LocalAzureHome, configFile: string | undefined, verbose: boolean): Promise<number> {
-  const started = performance.now();
+  const startedAt = performance.now();
   const out = (line: string): void => void process.stdout.write(`${line}\n`);
   const fileConfig = configFile ? loadConfigFile(configFile) : undefined;
   const topologyFile = process.env.LOCAL_AZURE_SERVICEBUS_CONFIG;
   const config = topologyFile ? withTopologyFile(fileConfig, resolve(topologyFile)) : fileConfig;
+  // The signal handlers come first: a launcher may stop the process as soon as the env files exist, and without a
+  // handler SIGTERM would kill it on the spot, leaving stale env files (that would read as "ready") behind.
+  const running: { azure?: LocalAzure; stopWhenStarted?: () => void } = {};
+  const stopped = new Promise<number>((resolveExit) => {
+    let stopping = false;
+    const stop = (signal: string): void => {
+      if (stopping) {
+        out(`${signal} again: exiting without a clean stop.`);
+        process.exit(130);
+      }
+      stopping = true;
+      out(`${signal}: stopping…`);
+      const run = (): void =>
+        void running.azure!.stop().then(
+          () => {
+            out('Local Azure stopped.');
+            resolveExit(0);
+          },
+          (error: unknown) => {
+            process.stderr.write(`error while stopping: ${(error as Error).message}\n`);
+            resolveExit(1);
+          },
+        );
+      if (running.azure) run();
+      else running.stopWhenStarted = run;
+    };
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
+  });
   const azure = await LocalAzure.start({ home: home.root, ...(config ? { config } : {}), dataPlanes, log: out });
-  const elapsed = Math.round(performance.now() - started);
+  running.azure = azure;
+  running.stopWhenStarted?.();
+  const elapsed = Math.round(performance.now() - startedAt);
   out(`Local Azure ready in ${elapsed} ms — home ${home.root}`);
   out(`  Tenant        ${azure.directory.tenantId}  (authority ${azure.endpoints.login})`);
   out(`  Identity      ${azure.endpoints.identity}/hosts/<host>/msi/token, IMDS ${azure.endpoints.identity}/imds/<capability> (per host, in its env file)`);
@@ -201,29 +232,7 @@ async function serve(home: LocalAzureHome, configFile: string | undefined, verbo
     }
   });
 
-  return new Promise<number>((resolveExit) => {
-    let stopping = false;
-    const stop = (signal: string): void => {
-      if (stopping) {
-        out(`${signal} again: exiting without a clean stop.`);
-        process.exit(130);
-      }
-      stopping = true;
-      out(`${signal}: stopping…`);
-      azure.stop().then(
-        () => {
-          out('Local Azure stopped.');
-          resolveExit(0);
-        },
-        (error: unknown) => {
-          process.stderr.write(`error while stopping: ${(error as Error).message}\n`);
-          resolveExit(1);
-        },
-      );
-    };
-    process.on('SIGINT', () => stop('SIGINT'));
-    process.on('SIGTERM', () => stop('SIGTERM'));
-  });
+  return stopped;
 }
 
 /** `LOCAL_AZURE_SERVICEBUS_CONFIG` names the Service Bus topology file (relative to the working directory). */
