@@ -5,6 +5,7 @@ import type { ResourceGuard } from './guard/resource-guard.js';
 import type { LocalAzureHome } from './home.js';
 import type { ManagementApi } from './management/management-api.js';
 import type { BindOptions } from './net/listen.js';
+import type { ServiceBusOperations } from './servicebus/admin-routes.js';
 import type { ServerCredentials } from './tls/certificate-authority.js';
 
 /** Writes one line of the local Azure's console output. */
@@ -37,6 +38,8 @@ export interface RunningDataPlane {
   summary: string;
   /** Adds the data plane's operator routes to the management API, each with its RBAC checks (optional). */
   adminRoutes?(api: ManagementApi): void;
+  /** Operator access to a Service Bus namespace (the portal and the dead-letter alert use it). */
+  serviceBus?: ServiceBusOperations;
   stop(): Promise<void>;
 }
 

@@ -3,6 +3,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import { chmodSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { adminRoutes } from './admin/admin-api.js';
+import { startLocalAlerts, type LocalAlerts } from './alerts/local-alerts.js';
 import { AuditLog } from './audit/audit-log.js';
 import {
   ConfigError,
@@ -27,6 +28,8 @@ import { ControlPlaneGuard } from './management/control-plane-guard.js';
 import { ManagementApi } from './management/management-api.js';
 import { roleAssignmentsApi } from './management/role-assignments-api.js';
 import { listen, type BoundListener } from './net/listen.js';
+import { controlPlaneAuthority } from './portal/operator-authority.js';
+import { startPortal, type LocalPortal } from './portal/portal-server.js';
 import { entryScope, loadAccessFile } from './rbac/access-file.js';
 import { Authorizer } from './rbac/authorizer.js';
 import { findRole } from './rbac/built-in-roles.js';
@@ -54,6 +57,8 @@ export interface LocalAzureEndpoints {
   login: string;
   /** The management API (ARM's counterpart, `AZURE_RESOURCE_MANAGER_ENDPOINT`), HTTPS. */
   management: string;
+  /** The portal, HTTPS (`https://<host>:<port>/`). */
+  portal: string;
 }
 
 /** What `runtime.json` in the home tells the CLI about the running instance (no secrets). */
@@ -82,6 +87,10 @@ export class LocalAzure {
   private identityListener: BoundListener | undefined;
   private listeners: BoundListener[] = [];
   private stopped = false;
+  /** The alert rules over the logs, running once the data planes run. */
+  alerts: LocalAlerts | undefined;
+  /** The portal, running once the alerts run. */
+  portal: LocalPortal | undefined;
 
   private constructor(
     readonly home: LocalAzureHome,
@@ -130,6 +139,7 @@ export class LocalAzure {
       identity: '',
       login: '',
       management: '',
+      portal: '',
     });
     try {
       azure.applyAccessFile();
@@ -163,6 +173,35 @@ export class LocalAzure {
         azure.resourceEndpoints.set(plane.resource, running.summary);
         running.adminRoutes?.(management);
       }
+      const serviceBus = azure.running.find((plane) => plane.serviceBus)?.serviceBus;
+      azure.alerts = startLocalAlerts({
+        db,
+        config,
+        directory,
+        auditLog,
+        roleAssignments,
+        identityEndpointFault: () => (azure.identityListener || azure.stopped ? identityEndpoint.fault : 'stopped'),
+        ...(serviceBus ? { serviceBus } : {}),
+        log,
+      });
+      azure.alerts.adminRoutes(management);
+      azure.portal = await startPortal({
+        home,
+        directory,
+        roleAssignments,
+        auditLog,
+        alerts: azure.alerts,
+        ...(serviceBus ? { serviceBus } : {}),
+        authority: controlPlaneAuthority(controlPlane, directory),
+        tls,
+        bind: { port: ports.portal, bind },
+        publicHost,
+        sharedIdentity: loadAccessFile(azure.accessFilePath).identity,
+        sessions: { linkLifetimeInMs: config.portal.linkLifetimeInSeconds * 1000, sessionLifetimeInMs: config.portal.sessionLifetimeInSeconds * 1000 },
+        log,
+      });
+      azure.portal.adminRoutes(management);
+      azure.endpoints.portal = azure.portal.url;
       azure.writeEnvFiles();
       writeJsonAtomic(home.runtimeFile, {
         pid: process.pid,
@@ -221,7 +260,7 @@ export class LocalAzure {
    * (like a redeployment); assignments made through the CLI are kept. Returns what was applied.
    */
   applyAccessFile(): { identity: string; principalId: string; applied: number } {
-    const path = isAbsolute(this.config.accessFile) ? this.config.accessFile : resolve(repoRoot, this.config.accessFile);
+    const path = this.accessFilePath;
     const access = loadAccessFile(path);
     const identity = this.directory.userAssignedIdentity(access.identity);
     if (!identity) {
@@ -261,12 +300,18 @@ export class LocalAzure {
     ]);
   }
 
+  /** The access file (`infra/access.json` unless configured). */
+  get accessFilePath(): string {
+    return isAbsolute(this.config.accessFile) ? this.config.accessFile : resolve(repoRoot, this.config.accessFile);
+  }
+
   /** Makes the identity endpoint misbehave (`error`, `garbage`, `hang`), stop listening (`stopped`), or recover (`none`). */
   async setIdentityEndpointFault(fault: IdentityEndpointFault | 'stopped'): Promise<void> {
     if (fault === 'stopped') {
       await this.identityListener?.close();
       this.identityListener = undefined;
       this.log('identity endpoint stopped (fault injected through the admin API)');
+      this.alerts?.engine.evaluate();
       return;
     }
     this.identityEndpoint.fault = fault;
@@ -275,13 +320,16 @@ export class LocalAzure {
       this.identityListener = await listen(() => createHttpServer(this.identityEndpoint.listener()), { port, bind: this.config.network.bind });
       this.log('identity endpoint listening again');
     }
+    this.alerts?.engine.evaluate();
   }
 
   /** Stops every listener and data plane, removes the env files, and closes the stores. */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.alerts?.stop();
     removeEnvFiles(this.home, this.config);
+    await this.portal?.stop();
     rmSync(this.home.runtimeFile, { force: true });
     await Promise.all([
       ...this.running.map((plane) => plane.stop()),
@@ -291,12 +339,33 @@ export class LocalAzure {
     this.closeDatabase();
   }
 
+  /** What the operator's tools need (the portal's and the management API's addresses), as written to `env/operator.env`. */
+  operatorEnv(): Record<string, string> {
+    return {
+      LOCAL_AZURE_PORTAL_URL: this.endpoints.portal,
+      AZURE_RESOURCE_MANAGER_ENDPOINT: this.endpoints.management,
+      AZURE_AUTHORITY_HOST: this.endpoints.login,
+      AZURE_TENANT_ID: this.directory.tenantId,
+      NODE_EXTRA_CA_CERTS: this.tls.caCertPath,
+    };
+  }
+
   /**
    * Writes each host's env file into the home (mode 0600), and, for hosts with a `hostEnvDirs` folder, a copy
    * there beside a copy of the CA certificate (mode 0644: the service reading it runs as another user; only that
    * service mounts the folder).
    */
   private writeEnvFiles(): void {
+    writeAtomic(
+      this.home.envFile('operator'),
+      [
+        "# Written by the local Azure for the operator's tools: the portal's and the management API's addresses (no secrets;",
+        '# sign in with `npm run local-azure -- login`, open the portal with `npm run -s local-azure -- portal`).',
+        ...Object.entries(this.operatorEnv()).map(([key, value]) => `${key}=${value}`),
+        '',
+      ].join('\n'),
+      0o600,
+    );
     for (const host of this.directory.hosts()) {
       const env = this.hostEnv(host.name);
       writeAtomic(this.home.envFile(host.name), envFileText(host.name, this.home.envFile(host.name), env), 0o600);

@@ -17,9 +17,9 @@ export interface RoleAssignment {
   scope: string;
   /**
    * Where it came from: the access file or the local Azure's configuration (both re-applied at every start),
-   * the CLI's `role assignment create`, or the ARM-shaped API (`PUT …/roleAssignments/{guid}`).
+   * the CLI's `role assignment create`, the ARM-shaped API (`PUT …/roleAssignments/{guid}`), or the portal.
    */
-  source: 'access-file' | 'config' | 'cli' | 'api';
+  source: 'access-file' | 'config' | 'cli' | 'api' | 'portal';
   purpose?: string;
   description?: string;
   createdOn: string;

@@ -59,6 +59,59 @@ const defaults = {
   bodyPreviewCharacters: 1000,
 };
 
+/** What an operator does with the namespace; the admin routes and the portal share it. */
+export interface ServiceBusOperations {
+  status(): ServiceBusStatus;
+  /** Every entity with its message counts. */
+  entities(): EntityRow[];
+  /** Dead-lettered messages of every queue and subscription, with its ARM id (the `DeadletteredMessages` metric). */
+  deadLetterCounts(): { entity: string; resourceId: string; count: number }[];
+  /** Messages in sequence order from `from`, without locking them; at most `limit` (default 20, at most 1000). */
+  peek(path: string, options?: { deadLetter?: boolean; from?: number; limit?: number }): MessageRow[];
+  purge(path: string, options?: { deadLetter?: boolean }): { entity: string; purged: number };
+  /** Moves the entity's dead-lettered messages back to it. */
+  resubmit(path: string): { entity: string; resubmitted: number; kept: number };
+  /** The ARM id of a queue or subscription (the scope its operator actions are checked at). */
+  resourceIdOf(path: string): string;
+}
+
+/** Thrown by {@link ServiceBusOperations} for a path that names no queue or subscription. */
+export class EntityNotFoundError extends Error {
+  override readonly name = 'EntityNotFoundError';
+}
+
+/** The operations on `namespace`. */
+export function serviceBusOperations(namespace: ServiceBusNamespace, status: () => ServiceBusStatus): ServiceBusOperations {
+  const entity = (path: string): ReceivableEntity => {
+    const found = namespace.findReceivable(path);
+    if (!found) {
+      throw new EntityNotFoundError(
+        `No queue or subscription "${path}". Give a queue name or <topic>/<subscription>; see \`npm run local-azure -- servicebus entity list\`.`,
+      );
+    }
+    return found;
+  };
+  const subQueue = (found: ReceivableEntity, deadLetter = false): MessageQueue => (deadLetter ? found.deadLetter : found.active);
+  return {
+    status,
+    entities: () => entityRows(namespace),
+    deadLetterCounts: () => namespace.receivables().map((r) => ({ entity: r.path, resourceId: r.armId, count: r.deadLetter.messages.size })),
+    peek(path, options = {}) {
+      const limit = Math.min(Math.max(1, options.limit || defaults.peekLimit), defaults.maxPeekLimit);
+      return subQueue(entity(path), options.deadLetter).peek(options.from ?? 0, limit).map(messageRow);
+    },
+    purge(path, options = {}) {
+      const queue = subQueue(entity(path), options.deadLetter);
+      return { entity: queue.path, purged: queue.purge() };
+    },
+    resubmit(path) {
+      const found = entity(path);
+      return { entity: found.path, ...namespace.resubmit(found) };
+    },
+    resourceIdOf: (path) => entity(path).armId,
+  };
+}
+
 /**
  * The data actions of the operator tools. Azure has no data action of its own for peeking a dead-letter queue,
  * purging or resubmitting from the outside, so the local Azure names one per tool; among the built-in roles only
@@ -77,56 +130,48 @@ export const serviceBusOperatorDataActions = {
  * messages (the {@link serviceBusOperatorDataActions} on the entity: Azure Service Bus Data Owner). Errors use
  * ARM's `{error:{code,message}}`.
  */
-export function addServiceBusAdminRoutes(api: ManagementApi, namespace: ServiceBusNamespace, status: () => ServiceBusStatus): void {
-  const entity = (request: ManagementRequest): ReceivableEntity => {
-    const path = request.params.path ?? '';
-    const found = namespace.findReceivable(path);
-    if (!found) {
-      throw new ArmError(
-        404,
-        'MessagingEntityNotFound',
-        `No queue or subscription "${path}". Give a queue name or <topic>/<subscription>; see \`npm run local-azure -- servicebus entity list\`.`,
-      );
-    }
-    return found;
-  };
-  const subQueue = (found: ReceivableEntity, url: URL): MessageQueue => (url.searchParams.get('dlq') === 'true' ? found.deadLetter : found.active);
-  const namespaceRead = () => [{ action: 'Microsoft.ServiceBus/namespaces/read', scope: status().resourceId }];
-  const onEntity = (dataAction: string) => (request: ManagementRequest) => [{ dataAction, scope: entity(request).armId }];
+export function addServiceBusAdminRoutes(api: ManagementApi, operations: ServiceBusOperations): void {
+  const path = (request: ManagementRequest): string => request.params.path ?? '';
+  const deadLetter = (request: ManagementRequest): boolean => request.url.searchParams.get('dlq') === 'true';
+  const namespaceRead = () => [{ action: 'Microsoft.ServiceBus/namespaces/read', scope: operations.status().resourceId }];
+  const onEntity = (dataAction: string) => (request: ManagementRequest) => [{ dataAction, scope: entityNotFoundAsArm(() => operations.resourceIdOf(path(request))) }];
 
   api.add(
-    { method: 'GET', pattern: /^\/servicebus$/, access: namespaceRead, handle: () => status() },
-    { method: 'GET', pattern: /^\/servicebus\/entities$/, access: namespaceRead, handle: () => entityRows(namespace) },
+    { method: 'GET', pattern: /^\/servicebus$/, access: namespaceRead, handle: () => operations.status() },
+    { method: 'GET', pattern: /^\/servicebus\/entities$/, access: namespaceRead, handle: () => operations.entities() },
     {
       method: 'GET',
       pattern: /^\/servicebus\/entities\/(?<path>.+)\/messages$/,
       access: onEntity(serviceBusOperatorDataActions.peek),
       handle: (request) => {
-        const { url } = request;
-        const limit = Math.min(Math.max(1, Number(url.searchParams.get('limit') ?? defaults.peekLimit) || defaults.peekLimit), defaults.maxPeekLimit);
-        const from = Number(url.searchParams.get('from') ?? 0) || 0;
-        return subQueue(entity(request), url).peek(from, limit).map(messageRow);
+        const { searchParams } = request.url;
+        const options = { deadLetter: deadLetter(request), from: Number(searchParams.get('from') ?? 0) || 0, limit: Number(searchParams.get('limit') ?? 0) || 0 };
+        return entityNotFoundAsArm(() => operations.peek(path(request), options));
       },
     },
     {
       method: 'DELETE',
       pattern: /^\/servicebus\/entities\/(?<path>.+)\/messages$/,
       access: onEntity(serviceBusOperatorDataActions.purge),
-      handle: (request) => {
-        const queue = subQueue(entity(request), request.url);
-        return { entity: queue.path, purged: queue.purge() };
-      },
+      handle: (request) => entityNotFoundAsArm(() => operations.purge(path(request), { deadLetter: deadLetter(request) })),
     },
     {
       method: 'POST',
       pattern: /^\/servicebus\/entities\/(?<path>.+)\/deadLetters:resubmit$/,
       access: onEntity(serviceBusOperatorDataActions.resubmit),
-      handle: (request) => {
-        const found = entity(request);
-        return { entity: found.path, ...namespace.resubmit(found) };
-      },
+      handle: (request) => entityNotFoundAsArm(() => operations.resubmit(path(request))),
     },
   );
+}
+
+/** Runs `fn`, answering an unknown entity with Service Bus's 404 `MessagingEntityNotFound`. */
+function entityNotFoundAsArm<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (error) {
+    if (error instanceof EntityNotFoundError) throw new ArmError(404, 'MessagingEntityNotFound', error.message);
+    throw error;
+  }
 }
 
 /** Every entity with its message counts (topics hold no messages themselves). */

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import * as tls from 'node:tls';
 import type { AdminClient } from '../cli/admin-client.js';
 import type { LocalAzureConfigInput } from '../config/local-azure-config.js';
-import type { DataPlane } from '../data-plane.js';
+import type { ConsoleLog, DataPlane } from '../data-plane.js';
 import { LocalAzure } from '../local-azure.js';
 import { UserTokens } from './user-token.js';
 
@@ -16,6 +16,8 @@ export interface TestAzureOptions {
   config?: LocalAzureConfigInput;
   /** Existing home folder to reuse (restart tests). Default: a new temporary folder. */
   home?: string;
+  /** The local Azure's console lines (alerts, failures). Default: dropped. */
+  log?: ConsoleLog;
 }
 
 /** A local Azure started for one test file. */
@@ -53,6 +55,7 @@ export async function startTestAzure(options: TestAzureOptions = {}): Promise<Te
     home,
     ...(options.config ? { config: options.config } : {}),
     ...(options.dataPlanes ? { dataPlanes: options.dataPlanes } : {}),
+    ...(options.log ? { log: options.log } : {}),
   });
   trustCa(azure.tls.caCertPem);
   const exported = new Set<string>();

@@ -4,6 +4,9 @@ import { LocalAzureProcess } from '../../src/testing/index.js';
 
 // The CLI as a signed-in az: it signs in as the operator by itself, `login`/`logout` switch users, tokens are
 // cached with mode 0600 in the home and renewed with the refresh token.
+/** Each test runs several CLI processes (a Node start each); on a busy machine that takes seconds. */
+const cliTestTimeoutInMs = 60_000;
+
 describe('local-azure CLI sign-in', () => {
   let azure: LocalAzureProcess;
   const run = (...args: string[]) => azure.run(args);
@@ -14,7 +17,7 @@ describe('local-azure CLI sign-in', () => {
     // Access tokens of users live 60 s here, so every command renews its token (MSAL renews 5 minutes ahead).
     azure = new LocalAzureProcess({ config: { userTokenLifetimeSeconds: 60, users: { reader: { roleAssignments: [{ role: 'Reader', scope: 'subscription' }] } } } });
     await azure.start();
-  });
+  }, cliTestTimeoutInMs);
   afterAll(() => azure.stop());
 
   it('signs in as the operator on first use, and caches the tokens with mode 0600', async () => {
@@ -25,7 +28,7 @@ describe('local-azure CLI sign-in', () => {
     expect(account).toMatchObject({ username: 'operator@keylesslocal.onmicrosoft.com', name: 'Local Azure operator', objectId: expect.stringMatching(/^[0-9a-f-]{36}$/) });
     expect(statSync(cacheFile()).mode & 0o777).toBe(0o600);
     expect(statSync(join(azure.home, 'cli')).mode & 0o777).toBe(0o700);
-  });
+  }, cliTestTimeoutInMs);
 
   it('renews its access token with the refresh token, without signing in again', async () => {
     const cached = (): { refreshToken: string; accessTokens: Record<string, { token: string }> } => JSON.parse(readFileSync(cacheFile(), 'utf8'));
@@ -39,7 +42,7 @@ describe('local-azure CLI sign-in', () => {
       expect.objectContaining({ grantType: 'refresh_token', identity: 'operator@keylesslocal.onmicrosoft.com' }),
       expect.objectContaining({ grantType: 'refresh_token' }),
     ]);
-  });
+  }, cliTestTimeoutInMs);
 
   it('switches to a user without write rights, who gets 403 for a role assignment, and back', async () => {
     const login = await run('login', '--username', 'reader', '-o', 'json');
@@ -56,7 +59,7 @@ describe('local-azure CLI sign-in', () => {
     const granted = await run(...grant);
     expect(granted.code).toBe(0);
     expect(JSON.parse(granted.stdout)).toMatchObject({ roleDefinitionName: 'Azure Service Bus Data Sender', source: 'cli' });
-  });
+  }, cliTestTimeoutInMs);
 
   it('refuses every command after logout until the next login', async () => {
     expect((await run('logout')).stdout).toBe('Signed out operator@keylesslocal.onmicrosoft.com.\n');
@@ -67,7 +70,7 @@ describe('local-azure CLI sign-in', () => {
     expect((await run('login', '--username', 'nobody')).stderr).toContain('AADSTS50034: The user account nobody@keylesslocal.onmicrosoft.com does not exist');
     expect((await run('login')).code).toBe(0);
     expect((await run('resource', 'list')).code).toBe(0);
-  });
+  }, cliTestTimeoutInMs);
 
   it('never writes the home credential anywhere but its own file', async () => {
     const credential = readFileSync(join(azure.home, 'data', 'home-credential'), 'utf8').trim();
@@ -76,5 +79,5 @@ describe('local-azure CLI sign-in', () => {
     const others = files(azure.home).filter((file) => !file.endsWith('home-credential'));
     expect(others.some((file) => file.endsWith('.env'))).toBe(true);
     for (const file of others) expect([file, readFileSync(file).includes(credential)]).toEqual([file, false]);
-  });
+  }, cliTestTimeoutInMs);
 });
