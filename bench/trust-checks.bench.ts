@@ -102,7 +102,8 @@ async function worker(kind: string, args: string[]): Promise<unknown> {
 async function revokeLatencies(credential: ManagedIdentityCredential, namespace: string, home: string, periodic: boolean): Promise<unknown> {
   const { AdminClient } = (await import(join(repoRoot, 'tools/local-azure/dist/cli/admin-client.js'))) as typeof import('../tools/local-azure/src/cli/admin-client.js');
   const { LocalAzureHome } = (await import(join(repoRoot, 'tools/local-azure/dist/home.js'))) as typeof import('../tools/local-azure/src/home.js');
-  const admin = new AdminClient(new LocalAzureHome(home));
+  // Acts as the CLI's signed-in operator, as `npm run local-azure -- role assignment delete` does.
+  const admin = AdminClient.forHome(new LocalAzureHome(home)).client;
   const scope = `${process.env.SERVICEBUS_NAMESPACE_RESOURCE_ID}/queues/revocable`;
   const roles = ['Azure Service Bus Data Sender', 'Azure Service Bus Data Receiver'];
   const grant = async (): Promise<void> => {

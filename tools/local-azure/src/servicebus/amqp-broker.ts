@@ -557,9 +557,8 @@ export class AmqpBroker {
     this.options.log(`[servicebus] refused a token for ${this.uri(connection, path)} on ${connection.id}: ${reason}`);
     this.options.auditLog.recordAuthorization({
       resource: 'serviceBus',
-      principalId: caller?.principalId ?? 'unknown',
+      principalId: caller?.principalId ?? '',
       ...(caller?.clientId ? { clientId: caller.clientId } : {}),
-      dataAction: 'put-token',
       scope,
       decision: 'denied',
       operation: `put-token for ${this.uri(connection, path)} on ${connection.id}`,

@@ -147,7 +147,7 @@ describe('Service Bus authorization of open links', () => {
       const error = await rejectionOf(client.createSender('principals-other').sendMessages({ body: 'as id-storefront' }));
       expect(error).toMatchObject({ code: 'UnauthorizedAccess' });
       expect(error.message).toContain(`already authorized for the principal with object id ${bus.principalId}`);
-      expect(denials((d) => d.principalId === principalOf('id-storefront') && d.dataAction === 'put-token')).toEqual([
+      expect(denials((d) => d.principalId === principalOf('id-storefront') && d.operation?.startsWith('put-token for') === true)).toEqual([
         expect.objectContaining({ reason: `the connection is authorized for principal ${bus.principalId}; a token for another principal is refused` }),
       ]);
       await first.sendMessages({ body: 'still as id-keyless' });
@@ -158,10 +158,10 @@ describe('Service Bus authorization of open links', () => {
       const credential = new SwitchableCredential(issuer, bus, 'id-keyless', 300);
       const link = clientWith(credential).createSender('principals');
       await link.sendMessages({ body: 'before the renewal' });
-      const refusedBefore = denials((d) => d.dataAction === 'put-token').length;
+      const refusedBefore = denials((d) => d.operation?.startsWith('put-token for') === true).length;
       credential.identity = 'id-storefront';
       credential.renewAfterInMs = 3_600_000;
-      await eventually(() => (denials((d) => d.dataAction === 'put-token').length > refusedBefore ? true : undefined), 10_000, 'the refused renewal');
+      await eventually(() => (denials((d) => d.operation?.startsWith('put-token for') === true).length > refusedBefore ? true : undefined), 10_000, 'the refused renewal');
       // id-storefront has no role on "principals": had the link switched to it, the renewal would have detached it.
       await link.sendMessages({ body: 'after the refused renewal' });
       expect(await bodies('principals')).toEqual(expect.arrayContaining(['before the renewal', 'after the refused renewal']));
