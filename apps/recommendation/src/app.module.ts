@@ -42,14 +42,17 @@ import { RecommenderService } from './recommender.service.js';
       useFactory: (clients: AzureClientFactory, config: RecommendationConfig, database: Database) => ({
         client: clients.create('serviceBus'),
         server: {
-          requests: { queue: queues.recommendationRequests, maxConcurrentCalls: config.maxConcurrency },
+          requests: { queue: queues.recommendationRequests, maxConcurrentCalls: config.maxConcurrency, replyQueues: [queues.replies] },
           events: [{ topic: topics.events, subscription: subscriptions.recommendation, maxConcurrentCalls: config.maxConcurrency }],
           // Shared by every instance: a copy handled by one is never handled again by another.
           idempotencyStore: new PostgresIdempotencyStore(database.pool),
         },
       }),
     }),
-    HealthModule,
+    HealthModule.forRootAsync({
+      inject: [recommendationConfig.KEY],
+      useFactory: (config: RecommendationConfig) => (config.http.healthDetailsPort !== undefined ? { detailsPort: config.http.healthDetailsPort } : {}),
+    }),
   ],
   controllers: [RecommendationHandlers],
   providers: [

@@ -59,16 +59,16 @@ export class RecommenderService implements OnApplicationBootstrap {
 
   async view(id: string): Promise<ProductView> {
     const found = await this.store.view(id);
-    if (!found) throw new RpcException({ code: 'not-found', message: `No product "${id}".` });
+    if (!found) throw new RpcException({ code: 'not-found', reason: 'product-not-found', message: `No product "${id}".` });
     const { embedded: _embedded, ...view } = found;
     return view;
   }
 
   async similar(request: SimilarProductsRequest): Promise<RecommendationResult> {
     const { source, hits } = await this.store.similarTo(request.productId, { limit: request.limit, filters: request.filters });
-    if (!source) throw new RpcException({ code: 'not-found', message: `No product "${request.productId}".` });
+    if (!source) throw new RpcException({ code: 'not-found', reason: 'product-not-found', message: `No product "${request.productId}".` });
     if (!source.embedded) {
-      throw new RpcException({ code: 'not-found', message: `Product "${request.productId}" is not indexed yet (${source.indexing.state}).` });
+      throw new RpcException({ code: 'not-found', reason: 'product-not-indexed', message: `Product "${request.productId}" is not indexed yet (${source.indexing.state}).` });
     }
     const explanation = await this.explanations.explain(hits.map((h) => h.product), { similarTo: source.product });
     return { items: ranked(hits), explanation };
@@ -82,7 +82,7 @@ export class RecommenderService implements OnApplicationBootstrap {
     const directions = viewed.flatMap((p) => (p.vector ? [p.vector] : []));
     const parts = [...(directions.length ? [centroid(directions)] : []), ...(queryVector ? [queryVector] : [])];
     if (!parts.length) {
-      throw new RpcException({ code: 'not-found', message: 'None of the viewed products is indexed yet, and no query was given.' });
+      throw new RpcException({ code: 'not-found', reason: 'no-indexed-products', message: 'None of the viewed products is indexed yet, and no query was given.' });
     }
     const hits = await this.store.search({ near: { vector: centroid(parts) }, limit: request.limit, filters: request.filters, exclude: request.viewedProductIds });
     const explanation = await this.explanations.explain(

@@ -32,7 +32,7 @@ import { visionConfig, visionEnvironmentSchema, type VisionConfig } from './conf
       useFactory: (clients: AzureClientFactory, config: VisionConfig, database: Database) => ({
         client: clients.create('serviceBus'),
         server: {
-          requests: { queue: queues.visionRequests, maxConcurrentCalls: config.maxConcurrency },
+          requests: { queue: queues.visionRequests, maxConcurrentCalls: config.maxConcurrency, replyQueues: [queues.replies] },
           events: [{ topic: topics.events, subscription: subscriptions.vision, maxConcurrentCalls: config.maxConcurrency }],
           // Shared by every instance: a product image analysed by one is not analysed again by another.
           idempotencyStore: new PostgresIdempotencyStore(database.pool),
@@ -41,7 +41,10 @@ import { visionConfig, visionEnvironmentSchema, type VisionConfig } from './conf
         proxy: {},
       }),
     }),
-    HealthModule,
+    HealthModule.forRootAsync({
+      inject: [visionConfig.KEY],
+      useFactory: (config: VisionConfig) => (config.http.healthDetailsPort !== undefined ? { detailsPort: config.http.healthDetailsPort } : {}),
+    }),
   ],
   controllers: [VisionHandlers],
   providers: [ImageAnalyzer, { provide: IMAGE_ANALYSIS_CLIENT, inject: [AzureClientFactory], useFactory: (clients: AzureClientFactory) => clients.create('vision') }],

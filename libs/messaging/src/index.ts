@@ -18,5 +18,5 @@ export { backoff, settle, settlementDefaults } from './settlement-policy.js';
 export type { HandlingOutcome, SettlementAction, SettlementPolicyOptions } from './settlement-policy.js';
 export { idempotencySchema, PostgresIdempotencyStore } from './idempotency/postgres-idempotency.store.js';
 export type { ClaimOptions, IdempotencyClaim, IdempotencyRecord, IdempotencyStore } from './idempotency/idempotency-store.js';
-export { DeadLetterError, InvalidPayloadError, isMessagingError, MessagingError, RequestTimeoutError } from './errors.js';
+export { DeadLetterError, InvalidPayloadError, InvalidReplyError, isMessagingError, MessagingError, RequestTimeoutError } from './errors.js';
 export type { MessagingErrorCode, RemoteErrorPayload } from './errors.js';
