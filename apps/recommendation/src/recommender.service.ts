@@ -41,9 +41,12 @@ export class RecommenderService implements OnApplicationBootstrap {
       .catch((error: unknown) => this.log.warn(`could not resume pending embeddings: ${(error as Error).message}`));
   }
 
+  /**
+   * Stores the product, then embeds it if it waits for its embedding. An unchanged product is embedded too: a
+   * redelivery after an instance died between the two steps finds the product stored and must finish the work.
+   */
   async productUpserted(product: Product, upsertedAt: string): Promise<void> {
-    const result = await this.store.upsertProduct(product, upsertedAt);
-    if (result === 'stale' || result === 'unchanged') return;
+    if ((await this.store.upsertProduct(product, upsertedAt)) === 'stale') return;
     await this.indexProduct(product.id);
   }
 
