@@ -131,6 +131,17 @@ const operations: Record<string, (context: ManagementContext, body: RequestBody)
     return ok({ 'session-state': session.state });
   },
 
+  'com.microsoft:batch-delete-messages': (context, body) => {
+    context.authorize('receive', 'delete messages');
+    const queue = receiveQueue(context);
+    const count = integer(body, 'message-count');
+    if (count < 1) throw new BrokerError('invalid-argument', 'message-count must be at least 1.');
+    const before = body['enqueued-time-utc'];
+    const cutoff = before instanceof Date ? before.getTime() : typeof before === 'number' ? before : Number.POSITIVE_INFINITY;
+    const deleted = queue.deleteMessages(count, cutoff, optionalText(body, 'session-id'));
+    return { ...ok({ 'message-count': amqpTypes.wrap_int(deleted) }), durable: true };
+  },
+
   'com.microsoft:get-message-sessions': (context, body) => {
     context.authorize('receive', 'list sessions');
     const skip = typeof body.skip === 'number' ? body.skip : 0;

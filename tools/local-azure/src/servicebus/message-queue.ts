@@ -719,6 +719,20 @@ export class MessageQueue {
     });
   }
 
+  /**
+   * Deletes up to `count` messages enqueued before `before` (epoch ms), oldest first (`batch-delete-messages`):
+   * available and deferred ones, of one session when `sessionId` is given; locked and scheduled messages stay.
+   * @returns how many were deleted.
+   */
+  deleteMessages(count: number, before: number, sessionId: string | undefined): number {
+    const doomed = [...this.messages.values()]
+      .filter((m) => !m.lock && m.scheduledAt === undefined && m.enqueuedAt < before && (sessionId === undefined || m.sessionId === sessionId))
+      .sort((a, b) => a.sequenceNumber - b.sequenceNumber)
+      .slice(0, count);
+    for (const message of doomed) this.remove(message);
+    return doomed.length;
+  }
+
   /** Counts for the operator view. */
   counts(): { active: number; scheduled: number; deferred: number; locked: number } {
     let active = 0;

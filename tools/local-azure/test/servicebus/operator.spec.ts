@@ -46,7 +46,7 @@ describe('Service Bus operator view', () => {
       deadLetter: 2,
       properties: { lockDuration: 'PT5S', maxDeliveryCount: 3, deadLetteringOnMessageExpiration: true },
     });
-    expect(rows.find((row) => row.name === 'events')).toMatchObject({ type: 'topic', properties: { subscriptions: 5 } });
+    expect(rows.find((row) => row.name === 'events')).toMatchObject({ type: 'topic', properties: { subscriptions: 6 } });
     expect(rows.find((row) => row.name === 'events/Subscriptions/red-bulk')).toMatchObject({
       type: 'subscription',
       properties: { rules: ["red-and-many: Sql color = 'red' AND quantity > 5"] },
