@@ -1,4 +1,4 @@
-import { compileSqlAction, compileSqlFilter, type FilterInput, type SqlAction, type SqlParameterValue, type SystemPropertyName } from './sql-filter.js';
+import { compileSqlAction, compileSqlFilter, SqlSyntaxError, type FilterInput, type SqlAction, type SqlParameterValue, type SystemPropertyName } from './sql-filter.js';
 
 /** A value a correlation filter compares an application property with. */
 export type CorrelationPropertyValue = string | number | boolean | Date;
@@ -50,6 +50,9 @@ export interface RuleDefinition extends RuleSpec {
   compiledAction?: SqlAction;
 }
 
+/** Service Bus's limit on the length of a SQL filter or action expression. */
+const maxExpressionLength = 1024;
+
 /** The rule every new subscription gets when none is given: it matches every message. */
 export const defaultRuleName = '$Default';
 
@@ -76,6 +79,11 @@ export function isEmptyCorrelationFilter(filter: CorrelationFilterSpec): boolean
  * @throws {SqlSyntaxError} when the SQL filter or action does not parse (its message says where).
  */
 export function compileRule(spec: RuleSpec, createdAt: number): RuleDefinition {
+  for (const expression of [spec.filter.type === 'sql' ? spec.filter.expression : '', spec.action?.expression ?? '']) {
+    if (expression.length > maxExpressionLength) {
+      throw new SqlSyntaxError(maxExpressionLength, `the expression is ${expression.length} characters long; Service Bus allows ${maxExpressionLength}`);
+    }
+  }
   const action = spec.action ? compileSqlAction(spec.action.expression, spec.action.parameters) : undefined;
   const base = { ...spec, createdAt, ...(action ? { compiledAction: action } : {}) };
   const filter = spec.filter;

@@ -87,7 +87,7 @@ async function startServiceBus(context: DataPlaneContext): Promise<RunningDataPl
     },
     summary:
       `amqps:// and https://${fullyQualifiedNamespace} — ${queues} queues, ${topics} topics, ${subscriptions} subscriptions from ${shownFile}` +
-      (loaded.runtimeEntities ? ` and ${loaded.runtimeEntities} entities created at run time` : '') +
+      (loaded.runtimeEntities ? ` and ${loaded.runtimeEntities} ${loaded.runtimeEntities === 1 ? 'entity' : 'entities'} created at run time` : '') +
       (loaded.messages ? `; ${loaded.messages} stored messages` : ''),
     adminRoutes: (router) =>
       addServiceBusAdminRoutes(router, namespace, () => ({
