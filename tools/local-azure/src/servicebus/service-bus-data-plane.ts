@@ -51,6 +51,7 @@ async function startServiceBus(context: DataPlaneContext): Promise<RunningDataPl
       context.log(`[servicebus] ${loaded.orphaned} stored messages belong to entities that no longer exist; they are kept on disk`);
     }
     for (const problem of loaded.unreadable) context.log(`[servicebus] an entity created at run time could not be restored (kept in the store): ${problem}`);
+    for (const path of loaded.superseded) context.log(`[servicebus] ${path} was created at run time and is now in ${shownFile}: the file's definition applies`);
     const started = new AmqpBroker({
       namespace,
       guard: context.guard,

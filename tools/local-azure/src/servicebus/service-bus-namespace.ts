@@ -224,6 +224,8 @@ export interface LoadSummary {
   runtimeEntities: number;
   /** Stored entities that could not be restored, with the reason (their rows stay). */
   unreadable: string[];
+  /** Entities created at run time that the topology file now defines: the file's definition applies. */
+  superseded: string[];
 }
 
 /** Service Bus's dead-letter reasons for messages it could not forward. */
@@ -679,9 +681,11 @@ export class ServiceBusNamespace {
     this.createdAt = contents.createdAt;
     const records = new Map(contents.entities.map((record) => [record.key, record]));
     const unreadable: string[] = [];
+    const superseded: string[] = [];
     for (const entity of this.allEntities()) {
       const record = records.get(entity.storeKey);
       records.delete(entity.storeKey);
+      if (record?.origin === 'runtime') superseded.push(entity.path);
       if (record) Object.assign(entity, { createdAt: record.createdAt, updatedAt: record.updatedAt, accessedAt: record.accessedAt });
       this.persist(entity);
     }
@@ -738,7 +742,7 @@ export class ServiceBusNamespace {
       if (queue) queue.session(sessionId).state = Buffer.from(state);
     }
     for (const { entity, messageId, expiresAt } of contents.duplicates) targets.get(entity)?.duplicates.set(messageId, expiresAt);
-    return { messages: loaded, orphaned, runtimeEntities, unreadable };
+    return { messages: loaded, orphaned, runtimeEntities, unreadable, superseded };
   }
 
   /** Every queue, topic and subscription. */
