@@ -2,7 +2,7 @@ import { isAbsolute, join, relative, resolve } from 'node:path';
 import { repoRoot } from '../config/local-azure-config.js';
 import type { DataPlane, DataPlaneContext, RunningDataPlane } from '../data-plane.js';
 import { listen, type BoundListener } from '../net/listen.js';
-import { addServiceBusAdminRoutes } from './admin-routes.js';
+import { addServiceBusAdminRoutes, serviceBusOperations } from './admin-routes.js';
 import { AmqpBroker } from './amqp-broker.js';
 import { IdleMemoryReducer } from './idle-memory-reducer.js';
 import { AtomManagementApi } from './management/atom-management-api.js';
@@ -80,6 +80,14 @@ async function startServiceBus(context: DataPlaneContext): Promise<RunningDataPl
     subscriptions: [...namespace.topics.values()].reduce((sum, topic) => sum + topic.subscriptions.length, 0),
   });
   const { queues, topics, subscriptions } = counts();
+  const operations = serviceBusOperations(namespace, () => ({
+    fullyQualifiedNamespace,
+    resourceId: namespaceId,
+    topologyFile,
+    maxMessageSizeInBytes: settings.maxMessageSizeInBytes,
+    connections: broker!.connectionCount,
+    ...counts(),
+  }));
   return {
     port: listener.port,
     env: {
@@ -90,15 +98,8 @@ async function startServiceBus(context: DataPlaneContext): Promise<RunningDataPl
       `amqps:// and https://${fullyQualifiedNamespace} — ${queues} queues, ${topics} topics, ${subscriptions} subscriptions from ${shownFile}` +
       (loaded.runtimeEntities ? ` and ${loaded.runtimeEntities} ${loaded.runtimeEntities === 1 ? 'entity' : 'entities'} created at run time` : '') +
       (loaded.messages ? `; ${loaded.messages} stored messages` : ''),
-    adminRoutes: (router) =>
-      addServiceBusAdminRoutes(router, namespace, () => ({
-        fullyQualifiedNamespace,
-        resourceId: namespaceId,
-        topologyFile,
-        maxMessageSizeInBytes: settings.maxMessageSizeInBytes,
-        connections: broker!.connectionCount,
-        ...counts(),
-      })),
+    adminRoutes: (router) => addServiceBusAdminRoutes(router, operations),
+    serviceBus: operations,
     async stop() {
       memory.stop();
       endpoint!.stop();
