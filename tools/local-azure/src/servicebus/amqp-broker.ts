@@ -1,4 +1,4 @@
-import type { TLSSocket } from 'node:tls';
+import type { Duplex } from 'node:stream';
 import rhea from 'rhea';
 import type { Connection, Container, Delivery, EventContext, link as Link, Receiver, Sender } from 'rhea';
 import type { ConsoleLog } from '../data-plane.js';
@@ -110,7 +110,7 @@ export class AmqpBroker {
   private readonly connections = new Map<Connection, ConnectionState>();
   private readonly linkStates = new WeakMap<Link, LinkState>();
   private readonly deliveryLocks = new WeakMap<Delivery, MessageLock>();
-  private readonly sockets = new Set<TLSSocket>();
+  private readonly sockets = new Set<Duplex>();
   private readonly namespace: ServiceBusNamespace;
   private connectionCounter = 0;
 
@@ -171,8 +171,11 @@ export class AmqpBroker {
     this.connections.clear();
   }
 
-  /** Takes a TLS connection whose client speaks AMQP (the namespace endpoint routes it here). */
-  accept(socket: TLSSocket): void {
+  /**
+   * Takes a connection whose client speaks AMQP: a TLS socket, or the byte stream of an AMQP WebSocket
+   * (the namespace endpoint routes both here).
+   */
+  accept(socket: Duplex): void {
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
     coalesceWrites(socket);
@@ -713,7 +716,7 @@ export class AmqpBroker {
  * rhea writes every frame with its own `socket.write`: over TLS that is one record and one system call
  * per frame. Corking until the end of the tick sends the frames of one turn together.
  */
-function coalesceWrites(socket: TLSSocket): void {
+function coalesceWrites(socket: Duplex): void {
   const write = socket.write.bind(socket) as (chunk: Buffer) => boolean;
   let corked = false;
   socket.write = ((chunk: Buffer) => {
@@ -726,7 +729,7 @@ function coalesceWrites(socket: TLSSocket): void {
       });
     }
     return write(chunk);
-  }) as TLSSocket['write'];
+  }) as Duplex['write'];
 }
 
 /** An AMQP empty frame (size 8, doff 2, type 0, channel 0): valid at any time once the connection is open. */
@@ -739,13 +742,13 @@ const emptyFrame = Buffer.from([0, 0, 0, 8, 2, 0, 0, 0]);
  * 40 ms. Measured here: request/reply took 44 ms instead of 1–2 ms. So when the client sent something and
  * this turn wrote nothing back, the broker answers with an empty frame, which carries the acknowledgement.
  */
-function acknowledgePromptly(socket: TLSSocket, isOpen: () => boolean): void {
+function acknowledgePromptly(socket: Duplex, isOpen: () => boolean): void {
   const write = socket.write.bind(socket) as (chunk: Buffer) => boolean;
   let wroteSinceData = true;
   socket.write = ((chunk: Buffer) => {
     wroteSinceData = true;
     return write(chunk);
-  }) as TLSSocket['write'];
+  }) as Duplex['write'];
   socket.on('data', () => {
     wroteSinceData = false;
     setImmediate(() => {

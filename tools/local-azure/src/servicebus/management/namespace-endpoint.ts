@@ -1,11 +1,16 @@
 import { createServer as createHttpServer, type RequestListener, type Server as HttpServer } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import type { ServerCredentials } from '../../tls/certificate-authority.js';
+import { acceptAmqpWebSocket } from './websocket-stream.js';
 
 /** Options of {@link NamespaceEndpoint}. */
 export interface NamespaceEndpointOptions {
-  /** Takes a connection that speaks AMQP (its first bytes are the AMQP protocol header). */
-  amqp(socket: TLSSocket): void;
+  /**
+   * Takes a connection that speaks AMQP: a TLS socket whose first bytes are the AMQP protocol header, or
+   * the byte stream of an AMQP WebSocket (`wss://<namespace>/$servicebus/websocket`).
+   */
+  amqp(socket: Duplex): void;
   /** Answers HTTP requests (the management API). */
   http: RequestListener;
 }
@@ -26,6 +31,7 @@ const amqpHeaderFirstByte = 0x41;
  * the first decrypted byte of each connection: the AMQP header starts with "A", an HTTP request with its
  * method. The first chunk is put back before the connection is handed on, so nothing is lost, and after
  * that the socket belongs to the broker or the HTTP server alone (the AMQP path pays nothing per frame).
+ * AMQP over WebSockets comes through the HTTP side as an upgrade and is handed to the broker as a stream.
  */
 export class NamespaceEndpoint {
   private readonly http: HttpServer;
@@ -33,6 +39,11 @@ export class NamespaceEndpoint {
 
   constructor(private readonly options: NamespaceEndpointOptions) {
     this.http = createHttpServer({ keepAliveTimeout: defaults.httpKeepAliveTimeoutInMs }, options.http);
+    // AMQP over WebSockets (the SDK's webSocketOptions, e.g. through a proxy) arrives as an HTTP upgrade.
+    this.http.on('upgrade', (request, socket, head: Buffer) => {
+      const stream = acceptAmqpWebSocket(request, socket, head);
+      if (stream) options.amqp(stream);
+    });
   }
 
   /** A TLS server for one listening address (the loopback listener binds one per address family). */
