@@ -1,4 +1,5 @@
 import { ServiceBusAdministrationClient, type ServiceBusClient, type ServiceBusReceivedMessage } from '@azure/service-bus';
+import { randomBytes } from 'node:crypto';
 import rhea from 'rhea';
 import { AdminClient } from '../../src/cli/admin-client.js';
 import { LocalAzureHome } from '../../src/home.js';
@@ -140,6 +141,13 @@ describe('Service Bus management API', () => {
       expect(await admin.queueExists('mgmt-invalid')).toBe(false);
       expect((await rejectionOf(admin.createQueue('ends-with-'))).message).toMatch(/The entity name 'ends-with-' may contain letters, digits/);
       expect(await rejectionOf(admin.createQueue('a/Subscriptions/b/c'))).toMatchObject({ statusCode: 400 });
+      const sas = await rejectionOf(
+        admin.createQueue('mgmt-sas', {
+          authorizationRules: [{ claimType: 'SharedAccessKey', accessRights: ['Listen'], keyName: 'listen', primaryKey: randomBytes(32).toString('base64'), secondaryKey: randomBytes(32).toString('base64') }],
+        }),
+      );
+      expect(sas).toMatchObject({ statusCode: 400 });
+      expect(sas.message).toMatch(/Shared access authorization rules are not accepted: this namespace has local \(SAS key\) authentication disabled/);
       await admin.createQueue('mgmt-fixed');
       const queue = await admin.getQueue('mgmt-fixed');
       const changed = await rejectionOf(admin.updateQueue({ ...queue, requiresSession: true }));
