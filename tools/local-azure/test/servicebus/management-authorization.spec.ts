@@ -47,6 +47,13 @@ describe('Service Bus management API authorization', () => {
     expect(denied).toMatchObject({ resource: 'serviceBus', dataAction: dataActions.serviceBusManage, decision: 'denied', identity: 'id-keyless' });
   });
 
+  it('refuses before looking anything up, so a refusal tells nothing of what exists', async () => {
+    const existing = await rejectionOf(admin.getSubscription('events', 'all'));
+    const missing = await rejectionOf(admin.getSubscription('no-such-topic', 'all'));
+    expect([existing, missing]).toEqual([expect.objectContaining({ statusCode: 401 }), expect.objectContaining({ statusCode: 401 })]);
+    expect(await rejectionOf(admin.getRule('no-such-topic', 'all', '$Default'))).toMatchObject({ statusCode: 401 });
+  });
+
   it('does not take Data Sender and Data Receiver for Manage', async () => {
     await withRole('Azure Service Bus Data Sender', namespaceId, () =>
       withRole('Azure Service Bus Data Receiver', namespaceId, async () => {

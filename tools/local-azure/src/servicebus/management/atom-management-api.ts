@@ -132,15 +132,15 @@ export class AtomManagementApi {
       case 'entity':
         return this.entity(exchange, method, target.name);
       case 'subscriptions': {
-        const topic = this.topic(target.topic);
-        this.authorize(exchange, topic.armId, 'read', `list subscriptions of ${topic.name}`);
-        return this.sendList(exchange, 'Subscriptions', topic.subscriptions);
+        // Authorized on the names as requested, before looking anything up: a refusal says nothing of what exists.
+        this.authorize(exchange, this.topicArmId(target.topic), 'read', `list subscriptions of ${target.topic}`);
+        return this.sendList(exchange, 'Subscriptions', this.topic(target.topic).subscriptions);
       }
       case 'subscription':
         return this.subscription(exchange, method, target.topic, target.name);
       case 'rules': {
+        this.authorize(exchange, this.subscriptionArmId(target.topic, target.subscription), 'read', `list rules of ${target.topic}/Subscriptions/${target.subscription}`);
         const subscription = this.subscriptionOf(target.topic, target.subscription);
-        this.authorize(exchange, subscription.armId, 'read', `list rules of ${subscription.path}`);
         return this.sendList(
           exchange,
           'Rules',
@@ -204,22 +204,20 @@ export class AtomManagementApi {
   // Subscriptions
 
   private async subscription(exchange: Exchange, method: string, topicName: string, name: string): Promise<void> {
+    const access = method === 'GET' ? 'read' : method === 'DELETE' ? 'delete' : 'write';
+    this.authorize(exchange, this.subscriptionArmId(topicName, name), access, `${method} ${topicName}/Subscriptions/${name}`);
     const topic = this.topic(topicName);
     const existing = topic.subscription(name);
-    const armId = existing?.armId ?? `${topic.armId}/subscriptions/${name}`;
     if (method === 'GET') {
-      this.authorize(exchange, armId, 'read', `get ${topic.name}/Subscriptions/${name}`);
       if (!existing) throw notFound(`${topic.name}/Subscriptions/${name}`);
       return this.sendEntity(exchange, 200, existing);
     }
     if (method === 'DELETE') {
-      this.authorize(exchange, armId, 'delete', `delete ${topic.name}/Subscriptions/${name}`);
       if (!existing) throw notFound(`${topic.name}/Subscriptions/${name}`);
       this.namespace.delete(existing);
       return this.afterCommit(exchange, () => this.sendEmpty(exchange));
     }
     const description = await this.readDescription(exchange, ['SubscriptionDescription']);
-    this.authorize(exchange, armId, 'write', `${existing ? 'update' : 'create'} ${topic.name}/Subscriptions/${name}`);
     const update = isUpdate(exchange);
     if (update && !existing) throw notFound(`${topic.name}/Subscriptions/${name}`);
     if (!update && existing) throw alreadyExists(existing.path);
@@ -245,22 +243,21 @@ export class AtomManagementApi {
   // Rules
 
   private async rule(exchange: Exchange, method: string, target: Extract<Target, { kind: 'rule' }>): Promise<void> {
+    const access = method === 'GET' ? 'read' : method === 'DELETE' ? 'delete' : 'write';
+    this.authorize(exchange, this.subscriptionArmId(target.topic, target.subscription), access, `${method} ${target.topic}/Subscriptions/${target.subscription}/Rules/${target.name}`);
     const subscription = this.subscriptionOf(target.topic, target.subscription);
     const existing = subscription.rule(target.name);
     const path = `${subscription.path}/Rules/${target.name}`;
     if (method === 'GET') {
-      this.authorize(exchange, subscription.armId, 'read', `get rule ${path}`);
       if (!existing) throw notFound(path);
       return this.sendEntry(exchange, 200, ruleId(exchange.base, subscription, existing.name), existing.name, ruleXml(existing));
     }
     if (method === 'DELETE') {
-      this.authorize(exchange, subscription.armId, 'delete', `delete rule ${path}`);
       if (!existing) throw notFound(path);
       this.namespace.removeRule(subscription, existing.name, Date.now());
       return this.afterCommit(exchange, () => this.sendEmpty(exchange));
     }
     const description = await this.readDescription(exchange, ['RuleDescription']);
-    this.authorize(exchange, subscription.armId, 'write', `${existing ? 'update' : 'create'} rule ${path}`);
     const update = isUpdate(exchange);
     if (update && !existing) throw notFound(path);
     if (!update && existing) throw alreadyExists(`${subscription.path}/Rules/${existing.name}`);
@@ -367,6 +364,15 @@ export class AtomManagementApi {
 
   // -------------------------------------------------------------------------------------------------
   // Lookups and request bodies
+
+  /** ARM ids from the names as requested (RBAC compares them case-insensitively), for checks made before any lookup. */
+  private topicArmId(topic: string): string {
+    return `${this.options.namespaceId}/topics/${topic}`;
+  }
+
+  private subscriptionArmId(topic: string, subscription: string): string {
+    return `${this.topicArmId(topic)}/subscriptions/${subscription}`;
+  }
 
   private topic(name: string): TopicEntity {
     const topic = this.namespace.topics.get(name.toLowerCase());
