@@ -39,13 +39,17 @@ export class DescriptionError extends Error {
   override readonly name = 'DescriptionError';
 }
 
-/** .NET's TimeSpan.MaxValue as Service Bus prints it: "never" for TTL and auto-delete. */
-const maxTimeSpan = 'P10675199DT2H48M5.4775807S';
-/** Durations this long or longer mean TimeSpan.MaxValue (infinite). */
-const infiniteFromInMs = 10_000_000 * 86_400_000;
-/** Compatibility level Service Bus reports for SQL filters and actions. */
-const sqlCompatibilityLevel = 20;
-const userMetadataMaxLength = 1024;
+/** The fixed values of the description format, in one place. */
+const formats = {
+  /** .NET's TimeSpan.MaxValue as Service Bus prints it: "never" for TTL and auto-delete. */
+  maxTimeSpan: 'P10675199DT2H48M5.4775807S',
+  /** Durations this long or longer mean TimeSpan.MaxValue (infinite). */
+  infiniteFromInMs: 10_000_000 * 86_400_000,
+  /** Compatibility level Service Bus reports for SQL filters and actions. */
+  sqlCompatibilityLevel: 20,
+  /** Longest `UserMetadata` Service Bus accepts. */
+  userMetadataMaxLength: 1024,
+} as const;
 
 /** Runtime figures of a queue or subscription. */
 export interface MessageCounts {
@@ -303,9 +307,9 @@ class FieldReader {
     if (text === undefined || text === '') return undefined;
     const parsed = parseIsoDuration(text);
     if (parsed === undefined) throw this.invalid(name, text, 'an ISO 8601 duration such as PT30S, PT5M or P7D');
-    const value = parsed >= infiniteFromInMs ? Number.POSITIVE_INFINITY : parsed;
+    const value = parsed >= formats.infiniteFromInMs ? Number.POSITIVE_INFINITY : parsed;
     if (value < range.min || value > range.max) {
-      throw this.invalid(name, text, `from ${formatIsoDuration(range.min)} to ${Number.isFinite(range.max) ? formatIsoDuration(range.max) : maxTimeSpan}`);
+      throw this.invalid(name, text, `from ${formatIsoDuration(range.min)} to ${Number.isFinite(range.max) ? formatIsoDuration(range.max) : formats.maxTimeSpan}`);
     }
     return value;
   }
@@ -320,8 +324,8 @@ class FieldReader {
 
   userMetadata(): string | undefined {
     const text = this.text('UserMetadata');
-    if (text !== undefined && text.length > userMetadataMaxLength) {
-      throw new DescriptionError(`The ${this.kind} property UserMetadata is longer than ${userMetadataMaxLength} characters.`);
+    if (text !== undefined && text.length > formats.userMetadataMaxLength) {
+      throw new DescriptionError(`The ${this.kind} property UserMetadata is longer than ${formats.userMetadataMaxLength} characters.`);
     }
     return text === '' ? undefined : text;
   }
@@ -487,9 +491,9 @@ function filterXml(filter: RuleFilterSpec): string {
   switch (filter.type) {
     case 'true':
     case 'false':
-      return `<Filter i:type="${filter.type === 'true' ? 'TrueFilter' : 'FalseFilter'}">${element('SqlExpression', filter.type === 'true' ? '1=1' : '1=0')}${element('CompatibilityLevel', sqlCompatibilityLevel)}</Filter>`;
+      return `<Filter i:type="${filter.type === 'true' ? 'TrueFilter' : 'FalseFilter'}">${element('SqlExpression', filter.type === 'true' ? '1=1' : '1=0')}${element('CompatibilityLevel', formats.sqlCompatibilityLevel)}</Filter>`;
     case 'sql':
-      return `<Filter i:type="SqlFilter">${element('SqlExpression', filter.expression)}${element('CompatibilityLevel', sqlCompatibilityLevel)}${keyValuesXml('Parameters', filter.parameters)}</Filter>`;
+      return `<Filter i:type="SqlFilter">${element('SqlExpression', filter.expression)}${element('CompatibilityLevel', formats.sqlCompatibilityLevel)}${keyValuesXml('Parameters', filter.parameters)}</Filter>`;
     case 'correlation':
       return (
         '<Filter i:type="CorrelationFilter">' +
@@ -502,7 +506,7 @@ function filterXml(filter: RuleFilterSpec): string {
 
 function actionXml(action: RuleActionSpec | undefined): string {
   if (!action) return '<Action i:type="EmptyRuleAction"/>';
-  return `<Action i:type="SqlRuleAction">${element('SqlExpression', action.expression)}${element('CompatibilityLevel', sqlCompatibilityLevel)}${keyValuesXml('Parameters', action.parameters)}</Action>`;
+  return `<Action i:type="SqlRuleAction">${element('SqlExpression', action.expression)}${element('CompatibilityLevel', formats.sqlCompatibilityLevel)}${keyValuesXml('Parameters', action.parameters)}</Action>`;
 }
 
 /**
@@ -554,7 +558,7 @@ function totalOf(counts: MessageCounts): number {
 }
 
 function timeSpan(ms: number): string {
-  return Number.isFinite(ms) ? formatIsoDuration(ms) : maxTimeSpan;
+  return Number.isFinite(ms) ? formatIsoDuration(ms) : formats.maxTimeSpan;
 }
 
 function element(name: string, value: string | number | boolean): string {
