@@ -57,6 +57,8 @@ async function startServiceBus(context: DataPlaneContext): Promise<RunningDataPl
       guard: context.guard,
       directory: context.directory,
       maxMessageSizeInBytes: settings.maxMessageSizeInBytes,
+      reauthorizationIntervalInMs: settings.reauthorizationIntervalInSeconds * 1000,
+      auditLog: context.auditLog,
       log: context.log,
       onActivity: () => memory.touch(),
     });
@@ -98,7 +100,7 @@ async function startServiceBus(context: DataPlaneContext): Promise<RunningDataPl
       `amqps:// and https://${fullyQualifiedNamespace} — ${queues} queues, ${topics} topics, ${subscriptions} subscriptions from ${shownFile}` +
       (loaded.runtimeEntities ? ` and ${loaded.runtimeEntities} ${loaded.runtimeEntities === 1 ? 'entity' : 'entities'} created at run time` : '') +
       (loaded.messages ? `; ${loaded.messages} stored messages` : ''),
-    adminRoutes: (router) => addServiceBusAdminRoutes(router, operations),
+    adminRoutes: (api) => addServiceBusAdminRoutes(api, operations),
     serviceBus: operations,
     async stop() {
       memory.stop();

@@ -1,8 +1,6 @@
 import { ServiceBusAdministrationClient, type ServiceBusClient, type ServiceBusReceivedMessage } from '@azure/service-bus';
 import { randomBytes } from 'node:crypto';
 import rhea from 'rhea';
-import { AdminClient } from '../../src/cli/admin-client.js';
-import { LocalAzureHome } from '../../src/home.js';
 import type { EntityRow } from '../../src/servicebus/admin-routes.js';
 import { eventually, receiveExactly, rejectionOf, startServiceBus, type TestServiceBus } from './support.js';
 
@@ -329,7 +327,7 @@ describe('Service Bus management API', () => {
 
   it('shows entities created at run time in the operator view, apart from the topology file’s', async () => {
     await admin.createQueue('mgmt-operator-view');
-    const rows = await new AdminClient(new LocalAzureHome(bus.test.home)).call<EntityRow[]>('GET', '/servicebus/entities');
+    const rows = await bus.test.admin().call<EntityRow[]>('GET', '/servicebus/entities');
     expect(rows.find((row) => row.name === 'mgmt-operator-view')).toMatchObject({ type: 'queue', origin: 'runtime' });
     expect(rows.find((row) => row.name === 'orders')).toMatchObject({ type: 'queue', origin: 'topology' });
   });

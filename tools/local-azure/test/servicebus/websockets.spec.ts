@@ -1,7 +1,5 @@
 import { ServiceBusClient } from '@azure/service-bus';
 import { connect, type TLSSocket } from 'node:tls';
-import { AdminClient } from '../../src/cli/admin-client.js';
-import { LocalAzureHome } from '../../src/home.js';
 import type { ServiceBusStatus } from '../../src/servicebus/admin-routes.js';
 import { eventually, receiveExactly, shortRetries, startServiceBus, type TestServiceBus } from './support.js';
 
@@ -59,7 +57,7 @@ describe('Service Bus over WebSockets', () => {
   });
 
   it('lets go of the connection when the client closes its WebSocket', async () => {
-    const admin = new AdminClient(new LocalAzureHome(bus.test.home));
+    const admin = bus.test.admin();
     const connections = async (): Promise<number> => (await admin.call<ServiceBusStatus>('GET', '/servicebus')).connections;
     const before = await connections();
     const closing = new ServiceBusClient(bus.env.SERVICEBUS_FULLY_QUALIFIED_NAMESPACE!, bus.credential, { ...shortRetries, webSocketOptions: { webSocket: WebSocket } });
