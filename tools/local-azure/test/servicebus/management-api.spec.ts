@@ -20,7 +20,7 @@ describe('Service Bus management API', () => {
     bus.grantDataOwner();
     admin = new ServiceBusAdministrationClient(bus.env.SERVICEBUS_FULLY_QUALIFIED_NAMESPACE!, bus.credential);
     client = bus.client();
-  });
+  }, 30_000);
   afterAll(() => bus.stop());
 
   describe('when managing queues', () => {

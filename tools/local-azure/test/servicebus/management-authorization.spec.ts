@@ -27,7 +27,7 @@ describe('Service Bus management API authorization', () => {
     bus = await startServiceBus();
     namespaceId = bus.test.azure.directory.resourceId('serviceBus');
     admin = new ServiceBusAdministrationClient(bus.env.SERVICEBUS_FULLY_QUALIFIED_NAMESPACE!, bus.credential);
-  });
+  }, 30_000);
   afterAll(() => bus.stop());
 
   it('refuses every management call without the Manage right, with Azure’s claim wording, who was refused and the fix', async () => {

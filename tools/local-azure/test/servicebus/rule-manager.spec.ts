@@ -28,7 +28,7 @@ describe('Service Bus rule management (ServiceBusRuleManager)', () => {
     client = bus.client();
     admin = new ServiceBusAdministrationClient(bus.env.SERVICEBUS_FULLY_QUALIFIED_NAMESPACE!, bus.credential);
     await admin.createTopic('rules-topic');
-  });
+  }, 30_000);
   afterAll(() => bus.stop());
 
   it('enumerates a new subscription’s $Default rule (true filter, no action)', async () => {

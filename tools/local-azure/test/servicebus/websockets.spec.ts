@@ -35,7 +35,7 @@ describe('Service Bus over WebSockets', () => {
     port = Number(bus.env.SERVICEBUS_FULLY_QUALIFIED_NAMESPACE!.split(':')[1]);
     // Node's own WebSocket client: the SDK takes any WebSocket constructor.
     client = bus.client({ ...shortRetries, webSocketOptions: { webSocket: WebSocket } });
-  });
+  }, 30_000);
   afterAll(() => bus.stop());
 
   it('sends, receives with a lock, settles and manages sessions over a WebSocket, large messages included', async () => {
