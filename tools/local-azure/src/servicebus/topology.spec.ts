@@ -151,6 +151,12 @@ describe('parseTopology', () => {
       ]);
     });
 
+    it('takes an action without an expression for no action, as the emulator’s schema allows it', () => {
+      const subscription = { Name: 's', Rules: [{ Name: 'r', Properties: { FilterType: 'Sql', SqlFilter: { SqlExpression: 'a = 1' }, Action: {} } }] };
+      const [rule] = parseTopology(file({ Topics: [{ Name: 't', Subscriptions: [subscription] }] }), 'Config.json').topics[0]!.subscriptions[0]!.rules;
+      expect([rule!.action, rule!.compiledAction]).toEqual([undefined, undefined]);
+    });
+
     it('names an unsupported logging type', () => {
       expect(problemsOf({ UserConfig: { ...emulatorFile.UserConfig, Logging: { Type: 'Syslog' } } })).toContain('Logging.Type');
     });

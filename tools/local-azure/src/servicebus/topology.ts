@@ -117,7 +117,8 @@ const rule = z.strictObject({
     FilterType: z.enum(['Correlation', 'Sql']),
     CorrelationFilter: correlationFilter.optional(),
     SqlFilter: z.strictObject({ SqlExpression: z.string().min(1) }).optional(),
-    Action: z.strictObject({ SqlExpression: z.string().min(1) }).optional(),
+    // The emulator's schema lets an action leave its expression out: no expression means no action.
+    Action: z.strictObject({ SqlExpression: z.string().optional() }).optional(),
   }),
 });
 
@@ -301,7 +302,7 @@ function buildRules(rules: FileRule[] | undefined, where: string, problems: stri
     else if (CorrelationFilter) problems.push(`${at}.Properties.CorrelationFilter: not allowed when FilterType is "Sql"`);
     else spec = { name: fileRule.Name, filter: { type: 'sql', expression: SqlFilter.SqlExpression } };
     if (!spec) return;
-    if (Action) spec.action = { expression: Action.SqlExpression };
+    if (Action?.SqlExpression?.trim()) spec.action = { expression: Action.SqlExpression };
     try {
       result.push(compileRule(spec, now));
     } catch (error) {
