@@ -157,6 +157,16 @@ describe('parseTopology', () => {
       expect([rule!.action, rule!.compiledAction]).toEqual([undefined, undefined]);
     });
 
+    it('uses the filter FilterType names and warns that the other one given is ignored, as the emulator’s schema lets both be there', () => {
+      const subscription = {
+        Name: 's',
+        Rules: [{ Name: 'r', Properties: { FilterType: 'Sql', SqlFilter: { SqlExpression: "a = 'x'" }, CorrelationFilter: { Label: 'ignored' } } }],
+      };
+      const topology = parseTopology(file({ Topics: [{ Name: 't', Subscriptions: [subscription] }] }), 'Config.json');
+      expect(topology.topics[0]!.subscriptions[0]!.rules[0]).toMatchObject({ filterType: 'Sql', filterText: "a = 'x'" });
+      expect(topology.warnings).toEqual(['Topics[0] "t".Subscriptions[0] "s".Rules[0] "r".Properties.CorrelationFilter: ignored, FilterType is "Sql"']);
+    });
+
     it('names an unsupported logging type', () => {
       expect(problemsOf({ UserConfig: { ...emulatorFile.UserConfig, Logging: { Type: 'Syslog' } } })).toContain('Logging.Type');
     });

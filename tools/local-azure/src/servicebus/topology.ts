@@ -200,7 +200,7 @@ function buildTopology(file: TopologyFile, source: string, now: number): Topolog
     subscriptions: topic.Subscriptions.map((subscription, s) => ({
       ...defaultSubscription(topic.Name, subscription.Name),
       ...receivable(subscription.Properties),
-      rules: buildRules(subscription.Rules, `Topics[${t}] "${topic.Name}".Subscriptions[${s}] "${subscription.Name}"`, problems, now),
+      rules: buildRules(subscription.Rules, `Topics[${t}] "${topic.Name}".Subscriptions[${s}] "${subscription.Name}"`, problems, warnings, now),
     })),
   }));
 
@@ -278,7 +278,7 @@ function receivable(properties: z.infer<typeof subscriptionProperties>): Partial
 
 type FileRule = z.infer<typeof rule>;
 
-function buildRules(rules: FileRule[] | undefined, where: string, problems: string[], now: number): RuleDefinition[] {
+function buildRules(rules: FileRule[] | undefined, where: string, problems: string[], warnings: string[], now: number): RuleDefinition[] {
   // A subscription created without rules gets Azure's `$Default` rule, which matches every message. The
   // official emulator does the same for `"Rules": []` (and Bicep, which creates no rule resources for it).
   if (!rules?.length) return [defaultRule(now)];
@@ -292,15 +292,18 @@ function buildRules(rules: FileRule[] | undefined, where: string, problems: stri
     let spec: RuleSpec | undefined;
     if (FilterType === 'Correlation') {
       if (!CorrelationFilter) problems.push(`${at}.Properties.CorrelationFilter: required when FilterType is "Correlation"`);
-      else if (SqlFilter) problems.push(`${at}.Properties.SqlFilter: not allowed when FilterType is "Correlation"`);
       else {
+        // The emulator's schema picks the filter by FilterType and lets the other one be there.
+        if (SqlFilter) warnings.push(`${at}.Properties.SqlFilter: ignored, FilterType is "Correlation"`);
         const filter = correlationSpec(CorrelationFilter);
         if (isEmptyCorrelationFilter(filter)) problems.push(`${at}.Properties.CorrelationFilter: give at least one field to match`);
         else spec = { name: fileRule.Name, filter };
       }
     } else if (!SqlFilter) problems.push(`${at}.Properties.SqlFilter: required when FilterType is "Sql"`);
-    else if (CorrelationFilter) problems.push(`${at}.Properties.CorrelationFilter: not allowed when FilterType is "Sql"`);
-    else spec = { name: fileRule.Name, filter: { type: 'sql', expression: SqlFilter.SqlExpression } };
+    else {
+      if (CorrelationFilter) warnings.push(`${at}.Properties.CorrelationFilter: ignored, FilterType is "Sql"`);
+      spec = { name: fileRule.Name, filter: { type: 'sql', expression: SqlFilter.SqlExpression } };
+    }
     if (!spec) return;
     if (Action?.SqlExpression?.trim()) spec.action = { expression: Action.SqlExpression };
     try {
