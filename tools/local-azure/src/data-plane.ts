@@ -35,6 +35,8 @@ export interface RunningDataPlane {
   env: Record<string, string>;
   /** One line for the start-up summary (what it serves, where). */
   summary: string;
+  /** The address clients connect to (`amqps://host:port`, `https://host:port`), for `status`. **Default**: the summary. */
+  endpoint?: string;
   /** Adds the data plane's operator routes to the admin API (optional). */
   adminRoutes?(router: Router): void;
   stop(): Promise<void>;

@@ -1,5 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import type { Server } from 'node:net';
 import { readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { adminRouter } from './admin/admin-api.js';
@@ -21,9 +23,13 @@ import { TokenIssuer } from './entra/token-issuer.js';
 import { ResourceGuard } from './guard/resource-guard.js';
 import { LocalAzureHome } from './home.js';
 import { listen, type BoundListener } from './net/listen.js';
+import { PortBook, PortInUseError } from './net/port-book.js';
 import { entryScope, loadAccessFile } from './rbac/access-file.js';
 import { Authorizer } from './rbac/authorizer.js';
 import { RoleAssignmentStore } from './rbac/role-assignments.js';
+import { processStartMark } from './runtime/process-identity.js';
+import { removeRuntimeRecord, writeRuntimeRecord, type RuntimeRecord } from './runtime/runtime-record.js';
+import { readStatus } from './runtime/status.js';
 import { loadOrCreateServerCredentials, type ServerCredentials } from './tls/certificate-authority.js';
 import { openDatabase } from './util/database.js';
 
@@ -51,17 +57,26 @@ export interface LocalAzureEndpoints {
 
 /**
  * The local Azure: Entra ID with managed-identity endpoints, RBAC with audit logs, and the data planes
- * it is given, all sharing one CA. `start` returns once every listener is ready and every host's env
- * file is written; `stop` closes everything and removes the env files.
+ * it is given, all sharing one CA. `start` returns once every listener is ready, every host's env file is
+ * written and `runtime.json` says ready; `stop` closes everything and removes `runtime.json`.
+ *
+ * A restart on the same home serves the same endpoints with the same tenant, keys and certificates: each
+ * listener binds the port it had before (`ports.json`, see {@link PortBook}) unless the configuration names
+ * one. Env files are configuration (they stay after a stop and stay true across restarts); whether it
+ * runs is `readStatus` (`npm run local-azure -- status`).
  */
 export class LocalAzure {
   private readonly running: RunningDataPlane[] = [];
   private readonly resourceEndpoints = new Map<ResourceKey, string>();
+  /** The address clients connect to, per running resource. */
+  private readonly resourceAddresses = new Map<ResourceKey, string>();
   private identityListener: BoundListener | undefined;
   private listeners: BoundListener[] = [];
   private stopped = false;
 
   private constructor(
+    /** Random per start: the admin API's `/health` answers it, which is how `readStatus` knows it is this instance. */
+    readonly instanceId: string,
     readonly home: LocalAzureHome,
     readonly config: LocalAzureConfig,
     readonly tls: ServerCredentials,
@@ -73,72 +88,95 @@ export class LocalAzure {
     private readonly identityEndpoint: ManagedIdentityEndpoint,
     private readonly closeDatabase: () => void,
     private readonly log: ConsoleLog,
+    private readonly portBook: PortBook,
+    private readonly record: RuntimeRecord,
     readonly endpoints: LocalAzureEndpoints,
   ) {}
 
   /**
-   * Starts the local Azure. Stale env files are removed first, so their presence always means "ready".
+   * Starts the local Azure on `options.home`.
    *
-   * @throws {ConfigError} when the configuration or the access file is invalid (naming file, entry, field).
+   * @throws {ConfigError} when the configuration or the access file is invalid (naming file, entry, field),
+   *   when the home is the root of a git work tree, when a local Azure already runs for the home, or
+   *   ({@link PortInUseError}) when a listener's port is taken.
    */
   static async start(options: LocalAzureOptions): Promise<LocalAzure> {
     const log = options.log ?? (() => undefined);
     const home = new LocalAzureHome(options.home);
-    removeEnvFiles(home);
     const config = parseConfig(options.config ?? {});
-    const tls = await loadOrCreateServerCredentials(home.tlsDir, { extraNames: [config.network.publicHost] });
-    const keys = await SigningKeys.loadOrCreate(join(home.dataDir, 'signing-keys.json'));
-    const directory = Directory.loadOrCreate(join(home.dataDir, 'directory.json'), config);
-    const db = openDatabase(join(home.dataDir, 'local-azure.db'));
-    const auditLog = new AuditLog(db);
-    const roleAssignments = new RoleAssignmentStore(db);
-    const authorizer = new Authorizer(roleAssignments, directory, auditLog);
-    const guard = new ResourceGuard(directory, keys, authorizer);
-    const issuer = new TokenIssuer(directory, keys, () => config.tokenLifetimeSeconds);
-    const identityEndpoint = new ManagedIdentityEndpoint(directory, issuer, auditLog);
-    const { ports, bind, publicHost } = config.network;
-    const url = (scheme: string, port: number): string => `${scheme}://${publicHost}:${port}`;
-
-    const azure = new LocalAzure(home, config, tls, keys, directory, auditLog, roleAssignments, guard, identityEndpoint, () => db.close(), log, {
-      identity: '',
-      login: '',
-      management: '',
-    });
+    const already = await readStatus(home);
+    if (already.state !== 'stopped') {
+      throw new ConfigError(
+        `A local Azure already runs for ${home.root} (${already.state}, pid ${already.pid}${already.management ? `, admin API ${already.management}` : ''}). ` +
+          `Stop it first (Ctrl-C in its terminal, or kill ${already.pid}), or set LOCAL_AZURE_HOME to another folder to run a second one.`,
+      );
+    }
+    const processStart = processStartMark(process.pid);
+    const record: RuntimeRecord = {
+      pid: process.pid,
+      ...(processStart ? { processStart } : {}),
+      instanceId: randomUUID(),
+      state: 'starting',
+      startedAt: new Date().toISOString(),
+    };
+    writeRuntimeRecord(home.runtimeFile, record);
+    let azure: LocalAzure | undefined;
     try {
-      azure.applyAccessFile();
+      const tls = await loadOrCreateServerCredentials(home.tlsDir, { extraNames: [config.network.publicHost] });
+      const keys = await SigningKeys.loadOrCreate(join(home.dataDir, 'signing-keys.json'));
+      const directory = Directory.loadOrCreate(join(home.dataDir, 'directory.json'), config);
+      const db = openDatabase(join(home.dataDir, 'local-azure.db'));
+      const auditLog = new AuditLog(db);
+      const roleAssignments = new RoleAssignmentStore(db);
+      const authorizer = new Authorizer(roleAssignments, directory, auditLog);
+      const guard = new ResourceGuard(directory, keys, authorizer);
+      const issuer = new TokenIssuer(directory, keys, () => config.tokenLifetimeSeconds);
+      const identityEndpoint = new ManagedIdentityEndpoint(directory, issuer, auditLog);
+      const { bind, publicHost } = config.network;
+      const url = (scheme: string, port: number): string => `${scheme}://${publicHost}:${port}`;
+      const book = PortBook.load(home.portsFile);
+      azure = new LocalAzure(record.instanceId, home, config, tls, keys, directory, auditLog, roleAssignments, guard, identityEndpoint, () => db.close(), log, book, record, {
+        identity: '',
+        login: '',
+        management: '',
+      });
+      const self = azure;
+      self.applyAccessFile();
       const tlsOptions = { cert: tls.certPem, key: tls.keyPem };
       // Data planes add their operator routes to the same router once they run.
-      const router = adminRouter(azure);
-      const [identity, login, management] = await Promise.all([
-        listen(() => createHttpServer(identityEndpoint.listener()), { port: ports.identity, bind }),
-        listen(() => createHttpsServer(tlsOptions, loginEndpoints(directory, keys, () => azure.endpoints.login)), { port: ports.login, bind }),
-        listen(() => createHttpsServer(tlsOptions, router.listener()), { port: ports.management, bind }),
+      const router = adminRouter(self);
+      const [identity, login, management] = await settleAll([
+        self.bindListener('identity', () => createHttpServer(identityEndpoint.listener())),
+        self.bindListener('login', () => createHttpsServer(tlsOptions, loginEndpoints(directory, keys, () => self.endpoints.login))),
+        self.bindListener('management', () => createHttpsServer(tlsOptions, router.listener())),
       ]);
-      azure.identityListener = identity;
-      azure.listeners.push(login, management);
       // Managed-identity endpoints are plain HTTP on the host's loopback, like App Service's.
-      Object.assign(azure.endpoints, {
+      Object.assign(self.endpoints, {
         identity: `http://${publicHost === 'localhost' ? '127.0.0.1' : publicHost}:${identity.port}`,
         login: url('https', login.port),
         management: url('https', management.port),
       });
       const context = { home, config, directory, guard, auditLog, tls, publicHost, log };
-      const planes = await Promise.all(
+      await settleAll(
         (options.dataPlanes ?? []).map(async (plane) => {
-          const running = await plane.start({ ...context, bind: { port: ports[plane.resource as keyof typeof ports] ?? 0, bind } });
-          return { plane, running };
+          const choice = book.choose(plane.resource, configuredPort(config, plane.resource));
+          const running = await plane.start({ ...context, bind: { port: choice.port, bind } }).catch((error: unknown) => {
+            throw inUse(error) ? new PortInUseError(plane.resource, choice.port, choice.source, book.file, { cause: error }) : error;
+          });
+          book.record(plane.resource, running.port);
+          self.running.push(running);
+          self.resourceEndpoints.set(plane.resource, running.summary);
+          self.resourceAddresses.set(plane.resource, running.endpoint ?? running.summary);
+          running.adminRoutes?.(router);
         }),
       );
-      for (const { plane, running } of planes) {
-        azure.running.push(running);
-        azure.resourceEndpoints.set(plane.resource, running.summary);
-        running.adminRoutes?.(router);
-      }
-      azure.writeEnvFiles();
-      writeJsonAtomic(home.runtimeFile, { pid: process.pid, management: azure.endpoints.management, caCertPath: tls.caCertPath });
-      return azure;
+      book.save();
+      self.writeEnvFiles();
+      self.markReady();
+      return self;
     } catch (error) {
-      await azure.stop();
+      if (azure) await azure.stop();
+      else removeRuntimeRecord(home.runtimeFile, record.instanceId);
       throw error;
     }
   }
@@ -211,12 +249,14 @@ export class LocalAzure {
     }
   }
 
-  /** Stops every listener and data plane, removes the env files, and closes the stores. */
+  /**
+   * Stops every listener and data plane, closes the stores and removes `runtime.json`. The env files stay:
+   * the next start serves the same endpoints.
+   */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    removeEnvFiles(this.home);
-    rmSync(this.home.runtimeFile, { force: true });
+    removeRuntimeRecord(this.home.runtimeFile, this.instanceId);
     await Promise.all([
       ...this.running.map((plane) => plane.stop()),
       ...this.listeners.map((listener) => listener.close()),
@@ -225,13 +265,51 @@ export class LocalAzure {
     this.closeDatabase();
   }
 
+  /**
+   * Binds a listener of the local Azure itself on the port {@link PortBook} chooses for `name`, and records
+   * the port it got.
+   */
+  private async bindListener(name: 'identity' | 'login' | 'management', create: () => Server): Promise<BoundListener> {
+    const choice = this.portBook.choose(name, configuredPort(this.config, name));
+    let listener: BoundListener;
+    try {
+      listener = await listen(create, { port: choice.port, bind: this.config.network.bind });
+    } catch (error) {
+      throw inUse(error) ? new PortInUseError(name, choice.port, choice.source, this.portBook.file, { cause: error }) : error;
+    }
+    if (name === 'identity') this.identityListener = listener;
+    else this.listeners.push(listener);
+    this.portBook.record(name, listener.port);
+    return listener;
+  }
+
+  /** Rewrites `runtime.json` as ready: from now on `readStatus` probes the admin API. */
+  private markReady(): void {
+    Object.assign(this.record, {
+      state: 'ready',
+      readyAt: new Date().toISOString(),
+      management: this.endpoints.management,
+      caCertPath: this.tls.caCertPath,
+      endpoints: { ...this.endpoints, resources: Object.fromEntries(this.resourceAddresses) },
+      ports: this.portBook.entries(),
+    } satisfies Partial<RuntimeRecord>);
+    writeRuntimeRecord(this.home.runtimeFile, this.record);
+  }
+
+  /** Writes every host's env file (atomically) and removes those of hosts no longer configured. */
   private writeEnvFiles(): void {
-    for (const host of this.directory.hosts()) {
+    const hosts = this.directory.hosts();
+    for (const file of readdirSync(this.home.envDir)) {
+      const stale = file.endsWith('.tmp') || (file.endsWith('.env') && !hosts.some((host) => `${host.name}.env` === file));
+      if (stale) rmSync(join(this.home.envDir, file), { force: true });
+    }
+    for (const host of hosts) {
       const env = this.hostEnv(host.name);
       const lines = [
         `# Written by the local Azure for host "${host.name}": endpoints and ids, no secrets (the identity header`,
-        '# only works for this host on this machine, like App Service\'s). Export it before Node starts, e.g.',
-        `# \`set -a; . ${this.home.envFile(host.name)}; set +a\` — Node reads NODE_EXTRA_CA_CERTS only at start-up,`,
+        '# only works for this host on this machine, like App Service\'s). It stays true across restarts (same ports,',
+        '# tenant and CA); whether the local Azure runs: `npm run local-azure -- status`. Export it before Node starts,',
+        `# e.g. \`set -a; . ${this.home.envFile(host.name)}; set +a\` — Node reads NODE_EXTRA_CA_CERTS only at start-up,`,
         '# so `node --env-file` is too late for it.',
         ...Object.entries(env).map(([key, value]) => `${key}=${value}`),
         '',
@@ -243,13 +321,19 @@ export class LocalAzure {
   }
 }
 
-function removeEnvFiles(home: LocalAzureHome): void {
-  for (const file of readdirSync(home.envDir)) {
-    if (file.endsWith('.env') || file.endsWith('.tmp')) rmSync(join(home.envDir, file), { force: true });
-  }
+/** The port the configuration names for a listener (0 when it names none: the port book decides). */
+function configuredPort(config: LocalAzureConfig, name: string): number {
+  return (config.network.ports as Record<string, number | undefined>)[name] ?? 0;
 }
 
-function writeJsonAtomic(path: string, value: unknown): void {
-  writeFileSync(`${path}.tmp`, JSON.stringify(value, null, 2));
-  renameSync(`${path}.tmp`, path);
+function inUse(error: unknown): boolean {
+  return (error as NodeJS.ErrnoException | undefined)?.code === 'EADDRINUSE';
+}
+
+/** Like Promise.all, but waits for every promise to settle before rejecting (so nothing still binds while the start is undone). */
+async function settleAll<T>(promises: readonly Promise<T>[]): Promise<T[]> {
+  const results = await Promise.allSettled(promises);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<T>).value);
 }

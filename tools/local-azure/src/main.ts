@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { readSetting } from '@keyless/contracts';
 import { AdminClient, AdminClientError } from './cli/admin-client.js';
 import { formatOutput } from './cli/output.js';
 import { ConfigError, loadConfigFile, repoRoot, type LocalAzureConfig, type LocalAzureConfigInput } from './config/local-azure-config.js';
 import { dataPlanes } from './data-planes.js';
 import { LocalAzureHome } from './home.js';
 import { LocalAzure } from './local-azure.js';
+import { readStatus, statusExitCodes, waitUntilRunning, type LocalAzureStatus } from './runtime/status.js';
 
 const usage = `Usage: npm run local-azure -- [command] [options]
 
@@ -15,6 +17,8 @@ or talks to the one that runs. State lives in $LOCAL_AZURE_HOME (default: .local
 
 Commands:
   start                                   run in the foreground (the default); Ctrl-C stops
+  status                 [--wait S]       whether it runs for $LOCAL_AZURE_HOME, and where; exit code 0 running,
+                                          3 not running, 4 starting or not answering; --wait: up to S seconds for running
   resource list                           ARM ids of the local resources
   identity list                           managed identities (client and object ids)
   host list                               hosts, their identities, endpoints and env files
@@ -40,6 +44,7 @@ Options:
   --config FILE          configuration file for start (default: $LOCAL_AZURE_CONFIG, else built-in defaults)
   --dlq                  servicebus peek/purge: the entity's dead-letter queue
   --verbose              start: print every sign-in and RBAC decision, not only failures
+  --wait S               status: wait up to S seconds until it runs
   -h, --help             this help
 
 --assignee takes an identity name, client id or object id; --role a role name or id; --scope an ARM id
@@ -65,6 +70,7 @@ async function main(argv: string[]): Promise<number> {
       config: { type: 'string' },
       verbose: { type: 'boolean', default: false },
       dlq: { type: 'boolean', default: false },
+      wait: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -74,9 +80,11 @@ async function main(argv: string[]): Promise<number> {
   }
   if (values.output !== 'json' && values.output !== 'table') throw new AdminClientError(`--output must be json or table, not "${values.output}"`);
   values.assignee ??= values['assignee-object-id'];
-  const home = new LocalAzureHome(process.env.LOCAL_AZURE_HOME ?? resolve(repoRoot, '.local-azure'));
+  // A blank setting (LOCAL_AZURE_HOME=) means the default, never the current folder.
+  const home = new LocalAzureHome(readSetting(process.env, 'LOCAL_AZURE_HOME') ?? resolve(repoRoot, '.local-azure'));
   const command = positionals.join(' ');
-  if (command === '' || command === 'start') return serve(home, values.config ?? process.env.LOCAL_AZURE_CONFIG, values.verbose);
+  if (command === '' || command === 'start') return serve(home, values.config ?? readSetting(process.env, 'LOCAL_AZURE_CONFIG'), values.verbose);
+  if (command === 'status') return status(home, values.output, values.wait);
 
   const admin = new AdminClient(home);
   const print = (rows: Record<string, unknown>[] | Record<string, unknown>, columns?: string[]): number => {
@@ -149,7 +157,7 @@ async function serve(home: LocalAzureHome, configFile: string | undefined, verbo
   const started = performance.now();
   const out = (line: string): void => void process.stdout.write(`${line}\n`);
   const fileConfig = configFile ? loadConfigFile(configFile) : undefined;
-  const topologyFile = process.env.LOCAL_AZURE_SERVICEBUS_CONFIG;
+  const topologyFile = readSetting(process.env, 'LOCAL_AZURE_SERVICEBUS_CONFIG');
   const config = topologyFile ? withTopologyFile(fileConfig, resolve(topologyFile)) : fileConfig;
   const azure = await LocalAzure.start({ home: home.root, ...(config ? { config } : {}), dataPlanes, log: out });
   const elapsed = Math.round(performance.now() - started);
@@ -163,6 +171,7 @@ async function serve(home: LocalAzureHome, configFile: string | undefined, verbo
   }
   out(`  Hosts         ${azure.directory.hosts().map((h) => h.name).join(', ')} → env files in ${home.envDir}`);
   out(`  CA            ${azure.tls.caCertPath} (NODE_EXTRA_CA_CERTS)`);
+  out(`  Ports         kept in ${home.portsFile}: a restart serves the same endpoints`);
   out('Sign-in failures and RBAC denials are printed below. Ctrl-C stops.');
   azure.auditLog.onRecord((kind, record) => {
     if (kind === 'sign-in' && 'host' in record && (verbose || record.outcome === 'failure')) {
@@ -196,6 +205,36 @@ async function serve(home: LocalAzureHome, configFile: string | undefined, verbo
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGTERM', () => stop('SIGTERM'));
   });
+}
+
+/**
+ * `status`: the one ready signal (see `readStatus`), as JSON or as a short table; the exit code says the
+ * state (0 running, 3 not running, 4 starting or not answering).
+ */
+async function status(home: LocalAzureHome, output: string, wait: string | undefined): Promise<number> {
+  let result: LocalAzureStatus;
+  if (wait === undefined) result = await readStatus(home);
+  else {
+    const seconds = Number(wait);
+    if (!Number.isFinite(seconds) || seconds < 0) throw new AdminClientError(`--wait takes a number of seconds, not "${wait}"`);
+    result = await waitUntilRunning(home, seconds * 1000);
+  }
+  if (output === 'json') process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  else {
+    const rows: [string, string | number | undefined][] = [
+      ['State', result.state],
+      ['Home', result.home],
+      ['Pid', result.pid],
+      ['Started', result.startedAt],
+      ['Admin API', result.management],
+      ['Identity', result.endpoints?.identity],
+      ['Authority', result.endpoints?.login],
+      ...Object.entries(result.endpoints?.resources ?? {}).map(([key, endpoint]): [string, string] => [key, endpoint]),
+    ];
+    const lines = rows.filter(([, value]) => value !== undefined).map(([label, value]) => `${label.padEnd(12)}${value}`);
+    process.stdout.write(`${[...lines, '', result.detail].join('\n')}\n`);
+  }
+  return statusExitCodes[result.state];
 }
 
 /** `LOCAL_AZURE_SERVICEBUS_CONFIG` names the Service Bus topology file (relative to the working directory). */

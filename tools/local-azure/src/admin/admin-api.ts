@@ -39,7 +39,7 @@ export function adminRouter(azure: LocalAzure): Router {
     };
 
   router
-    .on('GET', /^\/health$/, handle(() => ({ status: 'ok' })))
+    .on('GET', /^\/health$/, handle(() => ({ status: 'ok', instanceId: azure.instanceId })))
     .on(
       'GET',
       /^\/tenant$/,

@@ -1,6 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import type { LocalAzureHome } from '../home.js';
+import { isSameProcess } from '../runtime/process-identity.js';
+import { readRuntimeRecord } from '../runtime/runtime-record.js';
 
 /** A failed admin call, with the message the CLI prints. */
 export class AdminClientError extends Error {
@@ -9,19 +11,23 @@ export class AdminClientError extends Error {
 
 /**
  * Talks to the running local Azure's admin API. The CLI finds it through `runtime.json` in the home
- * folder and trusts it through the local CA file (the CLI itself starts without NODE_EXTRA_CA_CERTS).
+ * folder (only while the process that wrote it runs) and trusts it through the local CA file (the CLI
+ * itself starts without NODE_EXTRA_CA_CERTS).
  */
 export class AdminClient {
   private readonly base: string;
   private readonly ca: string;
 
   constructor(home: LocalAzureHome) {
-    if (!existsSync(home.runtimeFile)) {
+    const runtime = readRuntimeRecord(home.runtimeFile);
+    if (!runtime || !isSameProcess(runtime.pid, runtime.processStart)) {
       throw new AdminClientError(
         `The local Azure is not running for ${home.root}. Start it with \`npm run local-azure\` (or set LOCAL_AZURE_HOME to the home of the one that runs).`,
       );
     }
-    const runtime = JSON.parse(readFileSync(home.runtimeFile, 'utf8')) as { management: string; caCertPath: string };
+    if (!runtime.management || !runtime.caCertPath) {
+      throw new AdminClientError(`The local Azure for ${home.root} is still starting (pid ${runtime.pid}); try again in a moment (\`npm run local-azure -- status --wait 30\` waits for it).`);
+    }
     this.base = runtime.management;
     this.ca = readFileSync(runtime.caCertPath, 'utf8');
   }

@@ -87,6 +87,7 @@ export function createOpenAiDataPlane(options: OpenAiDataPlaneOptions = {}): Dat
           ...(chat ? { AZURE_OPENAI_CHAT_DEPLOYMENT: chat } : {}),
           ...(embeddings ? { AZURE_OPENAI_EMBEDDINGS_DEPLOYMENT: embeddings } : {}),
         },
+        endpoint,
         summary: `Azure OpenAI  ${endpoint}  (deployments: ${[...deployments.values()].map((d) => `${d.name} → ${d.model}`).join(', ')})`,
         adminRoutes(router) {
           router.on('GET', /^\/openai\/deployments$/, (_req, res) =>
