@@ -1,8 +1,11 @@
+import { jest } from '@jest/globals';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { LocalAzureHome } from '../../src/home.js';
+import { readStatus } from '../../src/runtime/status.js';
 
 const cli = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
 
@@ -22,7 +25,7 @@ async function startForeground(home: string): Promise<{ child: ChildProcess; out
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const deadline = Date.now() + 20_000;
-  while ((await runCli(home, ['status'])).code !== 0 || !output.includes('Ctrl-C stops.')) {
+  while ((await readStatus(new LocalAzureHome(home))).state !== 'running' || !output.includes('Ctrl-C stops.')) {
     if (child.exitCode !== null || Date.now() > deadline) throw new Error(`local Azure did not become ready:\n${output}`);
     await new Promise((r) => setTimeout(r, 25));
   }
@@ -32,6 +35,9 @@ async function startForeground(home: string): Promise<{ child: ChildProcess; out
 function exited(child: ChildProcess): Promise<number | null> {
   return child.exitCode !== null ? Promise.resolve(child.exitCode) : new Promise((resolve) => child.once('exit', (code) => resolve(code)));
 }
+
+// Every test runs CLI processes, which take seconds on a busy machine.
+jest.setTimeout(30_000);
 
 describe('local-azure CLI', () => {
   let home: string;
