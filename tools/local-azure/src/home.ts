@@ -26,6 +26,11 @@ export class LocalAzureHome {
     }
   }
 
+  /** Creates the home folder (and its parents) if it does not exist yet. */
+  create(): void {
+    mkdirSync(this.root, { recursive: true, mode: 0o700 });
+  }
+
   /** Folder for the CA (`ca.pem`) and the server certificate. */
   get tlsDir(): string {
     return this.dir('tls');

@@ -111,6 +111,7 @@ export class LocalAzure {
           `Stop it first (Ctrl-C in its terminal, or kill ${already.pid}), or set LOCAL_AZURE_HOME to another folder to run a second one.`,
       );
     }
+    home.create();
     const processStart = processStartMark(process.pid);
     const record: RuntimeRecord = {
       pid: process.pid,
