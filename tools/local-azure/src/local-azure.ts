@@ -5,6 +5,7 @@ import type { Server } from 'node:net';
 import { readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { adminRouter } from './admin/admin-api.js';
+import { startLocalAlerts, type LocalAlerts } from './alerts/local-alerts.js';
 import { AuditLog } from './audit/audit-log.js';
 import {
   ConfigError,
@@ -24,6 +25,8 @@ import { ResourceGuard } from './guard/resource-guard.js';
 import { LocalAzureHome } from './home.js';
 import { listen, type BoundListener } from './net/listen.js';
 import { PortBook, PortInUseError } from './net/port-book.js';
+import { adminApiAuthority, type OperatorAuthority } from './portal/operator-authority.js';
+import { startPortal, type LocalPortal } from './portal/portal-server.js';
 import { entryScope, loadAccessFile } from './rbac/access-file.js';
 import { Authorizer } from './rbac/authorizer.js';
 import { RoleAssignmentStore } from './rbac/role-assignments.js';
@@ -43,6 +46,8 @@ export interface LocalAzureOptions {
   dataPlanes?: readonly DataPlane[];
   /** Console output. Default: silent. */
   log?: ConsoleLog;
+  /** Who may use the portal and what they may change (the control plane's operator model). Default: the admin API's trust. */
+  operatorAuthority?: OperatorAuthority;
 }
 
 /** URLs of the local Azure's own endpoints. */
@@ -53,6 +58,8 @@ export interface LocalAzureEndpoints {
   login: string;
   /** The admin API, HTTPS. */
   management: string;
+  /** The portal, HTTPS (`https://<host>:<port>/`). */
+  portal: string;
 }
 
 /**
@@ -73,6 +80,10 @@ export class LocalAzure {
   private identityListener: BoundListener | undefined;
   private listeners: BoundListener[] = [];
   private stopped = false;
+  /** The alert rules over the logs, running once the data planes run. */
+  alerts: LocalAlerts | undefined;
+  /** The portal, running once the alerts run. */
+  portal: LocalPortal | undefined;
 
   private constructor(
     /** Random per start: the admin API's `/health` answers it, which is how `readStatus` knows it is this instance. */
@@ -140,6 +151,7 @@ export class LocalAzure {
         identity: '',
         login: '',
         management: '',
+        portal: '',
       });
       const self = azure;
       self.applyAccessFile();
@@ -171,6 +183,39 @@ export class LocalAzure {
           running.adminRoutes?.(router);
         }),
       );
+      const serviceBus = self.running.find((plane) => plane.serviceBus)?.serviceBus;
+      self.alerts = startLocalAlerts({
+        db,
+        config,
+        directory,
+        auditLog,
+        roleAssignments,
+        identityEndpointFault: () => (self.identityListener || self.stopped ? identityEndpoint.fault : 'stopped'),
+        ...(serviceBus ? { serviceBus } : {}),
+        log,
+      });
+      self.alerts.adminRoutes(router);
+      const portalPort = book.choose('portal', configuredPort(config, 'portal'));
+      self.portal = await startPortal({
+        home,
+        directory,
+        roleAssignments,
+        auditLog,
+        alerts: self.alerts,
+        ...(serviceBus ? { serviceBus } : {}),
+        authority: options.operatorAuthority ?? adminApiAuthority,
+        tls,
+        bind: { port: portalPort.port, bind },
+        publicHost,
+        sharedIdentity: loadAccessFile(self.accessFilePath).identity,
+        sessions: { linkLifetimeInMs: config.portal.linkLifetimeInSeconds * 1000, sessionLifetimeInMs: config.portal.sessionLifetimeInSeconds * 1000 },
+        log,
+      }).catch((error: unknown) => {
+        throw inUse(error) ? new PortInUseError('portal', portalPort.port, portalPort.source, book.file, { cause: error }) : error;
+      });
+      book.record('portal', Number(new URL(self.portal.url).port));
+      self.portal.adminRoutes(router);
+      self.endpoints.portal = self.portal.url;
       book.save();
       self.writeEnvFiles();
       self.markReady();
@@ -215,7 +260,7 @@ export class LocalAzure {
    * (like a redeployment); assignments made through the CLI are kept. Returns what was applied.
    */
   applyAccessFile(): { identity: string; principalId: string; applied: number } {
-    const path = isAbsolute(this.config.accessFile) ? this.config.accessFile : resolve(repoRoot, this.config.accessFile);
+    const path = this.accessFilePath;
     const access = loadAccessFile(path);
     const identity = this.directory.userAssignedIdentity(access.identity);
     if (!identity) {
@@ -234,12 +279,18 @@ export class LocalAzure {
     return { identity: identity.name, principalId: identity.principalId, applied: access.entries.length };
   }
 
+  /** The access file (`infra/access.json` unless configured). */
+  get accessFilePath(): string {
+    return isAbsolute(this.config.accessFile) ? this.config.accessFile : resolve(repoRoot, this.config.accessFile);
+  }
+
   /** Makes the identity endpoint misbehave (`error`, `garbage`, `hang`), stop listening (`stopped`), or recover (`none`). */
   async setIdentityEndpointFault(fault: IdentityEndpointFault | 'stopped'): Promise<void> {
     if (fault === 'stopped') {
       await this.identityListener?.close();
       this.identityListener = undefined;
       this.log('identity endpoint stopped (fault injected through the admin API)');
+      this.alerts?.engine.evaluate();
       return;
     }
     this.identityEndpoint.fault = fault;
@@ -248,6 +299,7 @@ export class LocalAzure {
       this.identityListener = await listen(() => createHttpServer(this.identityEndpoint.listener()), { port, bind: this.config.network.bind });
       this.log('identity endpoint listening again');
     }
+    this.alerts?.engine.evaluate();
   }
 
   /**
@@ -257,7 +309,9 @@ export class LocalAzure {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.alerts?.stop();
     removeRuntimeRecord(this.home.runtimeFile, this.instanceId);
+    await this.portal?.stop();
     await Promise.all([
       ...this.running.map((plane) => plane.stop()),
       ...this.listeners.map((listener) => listener.close()),
@@ -297,29 +351,41 @@ export class LocalAzure {
     writeRuntimeRecord(this.home.runtimeFile, this.record);
   }
 
-  /** Writes every host's env file (atomically) and removes those of hosts no longer configured. */
+  /** What the operator's tools need (the portal's address), as written to `env/operator.env`. */
+  operatorEnv(): Record<string, string> {
+    return { LOCAL_AZURE_PORTAL_URL: this.endpoints.portal, NODE_EXTRA_CA_CERTS: this.tls.caCertPath };
+  }
+
+  /**
+   * Writes the operator's env file and every host's (atomically), and removes those of hosts no longer
+   * configured.
+   */
   private writeEnvFiles(): void {
     const hosts = this.directory.hosts();
+    const written = new Set(['operator.env', ...hosts.map((host) => `${host.name}.env`)]);
     for (const file of readdirSync(this.home.envDir)) {
-      const stale = file.endsWith('.tmp') || (file.endsWith('.env') && !hosts.some((host) => `${host.name}.env` === file));
-      if (stale) rmSync(join(this.home.envDir, file), { force: true });
+      if (file.endsWith('.tmp') || (file.endsWith('.env') && !written.has(file))) rmSync(join(this.home.envDir, file), { force: true });
     }
+    writeEnvFile(this.home.envFile('operator'), ['# Written by the local Azure for the operator: the portal\'s address (sign in with `npm run -s local-azure -- portal`).'], this.operatorEnv());
     for (const host of hosts) {
-      const env = this.hostEnv(host.name);
-      const lines = [
-        `# Written by the local Azure for host "${host.name}": endpoints and ids, no secrets (the identity header`,
-        '# only works for this host on this machine, like App Service\'s). It stays true across restarts (same ports,',
-        '# tenant and CA); whether the local Azure runs: `npm run local-azure -- status`. Export it before Node starts,',
-        `# e.g. \`set -a; . ${this.home.envFile(host.name)}; set +a\` — Node reads NODE_EXTRA_CA_CERTS only at start-up,`,
-        '# so `node --env-file` is too late for it.',
-        ...Object.entries(env).map(([key, value]) => `${key}=${value}`),
-        '',
-      ];
-      const file = this.home.envFile(host.name);
-      writeFileSync(`${file}.tmp`, lines.join('\n'), { mode: 0o600 });
-      renameSync(`${file}.tmp`, file);
+      writeEnvFile(
+        this.home.envFile(host.name),
+        [
+          `# Written by the local Azure for host "${host.name}": endpoints and ids, no secrets (the identity header`,
+          '# only works for this host on this machine, like App Service\'s). It stays true across restarts (same ports,',
+          '# tenant and CA); whether the local Azure runs: `npm run local-azure -- status`. Export it before Node starts,',
+          `# e.g. \`set -a; . ${this.home.envFile(host.name)}; set +a\` — Node reads NODE_EXTRA_CA_CERTS only at start-up,`,
+          '# so `node --env-file` is too late for it.',
+        ],
+        this.hostEnv(host.name),
+      );
     }
   }
+}
+
+function writeEnvFile(file: string, comments: string[], env: Record<string, string>): void {
+  writeFileSync(`${file}.tmp`, [...comments, ...Object.entries(env).map(([key, value]) => `${key}=${value}`), ''].join('\n'), { mode: 0o600 });
+  renameSync(`${file}.tmp`, file);
 }
 
 /** The port the configuration names for a listener (0 when it names none: the port book decides). */
