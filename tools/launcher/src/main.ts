@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadCatalog } from './demo/catalog-loader.js';
@@ -16,8 +17,9 @@ const usage = `Usage: npm start            run the whole system (local Azure, ga
        npm run token        print an access token for the gateway, from the storefront's managed identity
 
 Environment: PORT (the gateway's, default ${defaults.gatewayPort}; the demo images use PORT+1),
-LOCAL_AZURE_HOME (state, default .local-azure/), KEYLESS_DEMO_CATALOG=false to skip the demo catalog,
-LOG_LEVEL for the services (default info).`;
+LOCAL_AZURE_HOME (state, default .local-azure/), LOCAL_AZURE_CONFIG (a local Azure configuration file the
+launcher's own settings are added to), KEYLESS_DEMO_CATALOG=false to skip the demo catalog, LOG_LEVEL for the
+services (default info).`;
 
 /** A mistake of the user's, printed without a stack trace. */
 class UsageError extends Error {}
@@ -63,11 +65,13 @@ async function start(home: string, gatewayPort: number): Promise<number> {
 
   try {
     const logLevel = readSetting(process.env, 'LOG_LEVEL');
+    const localAzureConfig = readLocalAzureConfig(readSetting(process.env, 'LOCAL_AZURE_CONFIG'));
     progress.step('Starting the local Azure, recommendation, vision and gateway');
     system = await startSystem({
       home,
       gatewayPort,
       images: { products: catalog, port: imagePort },
+      ...(localAzureConfig ? { localAzureConfig } : {}),
       ...(logLevel ? { serviceEnv: { gateway: { LOG_LEVEL: logLevel }, recommendation: { LOG_LEVEL: logLevel }, vision: { LOG_LEVEL: logLevel } } } : {}),
       onNotableLine: (line) => progress.line(line),
     });
@@ -108,6 +112,18 @@ function printReady(progress: Progress, gatewayUrl: string, portalUrl: string | 
       'Ctrl-C stops everything.',
     ].join('\n'),
   );
+}
+
+/** The local Azure configuration file `LOCAL_AZURE_CONFIG` names (the local Azure validates it at start). */
+function readLocalAzureConfig(file: string | undefined): Record<string, unknown> | undefined {
+  if (!file) return undefined;
+  try {
+    const config = JSON.parse(readFileSync(resolve(file), 'utf8')) as unknown;
+    if (config && typeof config === 'object' && !Array.isArray(config)) return config as Record<string, unknown>;
+  } catch (error) {
+    throw new UsageError(`LOCAL_AZURE_CONFIG names ${resolve(file)}, which cannot be read as JSON: ${(error as Error).message}`);
+  }
+  throw new UsageError(`LOCAL_AZURE_CONFIG names ${resolve(file)}, which does not hold a JSON object.`);
 }
 
 /** `npm run token`: an access token for the gateway from the storefront's identity, on stdout. */

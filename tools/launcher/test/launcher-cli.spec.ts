@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,9 +8,9 @@ import { repoRoot } from '../src/system.js';
 
 const launcher = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 
-/** Runs the built launcher in `cwd` with the given settings (and no inherited LOCAL_AZURE_HOME or PORT). */
+/** Runs the built launcher in `cwd` with the given settings (and no inherited LOCAL_AZURE_HOME, LOCAL_AZURE_CONFIG or PORT). */
 function runLauncher(cwd: string, env: Record<string, string>, args: string[]): Promise<{ code: number | null; output: string }> {
-  const inherited = Object.fromEntries(Object.entries(process.env).filter(([key]) => key !== 'LOCAL_AZURE_HOME' && key !== 'PORT'));
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([key]) => !['LOCAL_AZURE_HOME', 'LOCAL_AZURE_CONFIG', 'PORT'].includes(key)));
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [launcher, ...args], { cwd, env: { ...inherited, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
@@ -50,6 +50,14 @@ describe('the launcher (npm start, npm run token)', () => {
       expect(result.code).not.toBe(0);
     }
     expect(readdirSync(workTree)).toEqual(['.git']);
+  }, 30_000);
+
+  it('refuses a LOCAL_AZURE_CONFIG that is not a JSON object, naming the file', async () => {
+    const file = join(scratch, 'not-json.json');
+    writeFileSync(file, 'ports: 1');
+    const result = await runLauncher(scratch, { LOCAL_AZURE_HOME: join(scratch, 'config-home'), LOCAL_AZURE_CONFIG: file, PORT: String(await freePort()) }, ['start']);
+    expect(result.code).toBe(1);
+    expect(result.output).toContain(`LOCAL_AZURE_CONFIG names ${file}, which cannot be read as JSON`);
   }, 30_000);
 
   it('refuses a PORT that is not a port number, and takes a blank one for the default', async () => {

@@ -28,6 +28,11 @@ describe('parseConfig', () => {
     [{ appRoleAssignments: [{ identity: 'id-keyless', app: 'keyless-gateway', roles: ['Admin'] }] }, 'appRoleAssignments[0].roles[0]: "Admin" is not an app role of keyless-gateway'],
     [{ network: { ports: { identity: 70000 } } }, 'network.ports.identity'],
     [{ unknownField: true }, 'unknownField'],
+    [
+      { resources: { openAi: { name: 'oai-x', deployments: { emb: { model: 'text-embedding-3-small', tokensPerMinute: 1000, backend: { url: 'http://127.0.0.1:8080/v1' } } } } } },
+      'resources.openAi.deployments.emb.backend: only chat deployments forward to a model server',
+    ],
+    [{ resources: { openAi: { name: 'oai-x', deployments: { chat: { model: 'gpt-4o-mini', tokensPerMinute: 1000, backend: { url: 'ftp://model' } } } } } }, 'resources.openAi.deployments.chat.backend.url'],
   ])('refuses %j naming the entry and field', (input, message) => {
     expect(() => parseConfig(input as never, 'my-config.json')).toThrow(ConfigError);
     expect(() => parseConfig(input as never, 'my-config.json')).toThrow(new RegExp(`^my-config\\.json: .*${message.replace(/[[\].*"]/g, '\\$&')}`));
