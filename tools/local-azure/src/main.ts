@@ -5,9 +5,7 @@ import { readSetting } from '@keyless/contracts';
 import { AdminClient, AdminClientError } from './cli/admin-client.js';
 import { formatOutput } from './cli/output.js';
 import { ConfigError, loadConfigFile, repoRoot, type LocalAzureConfig, type LocalAzureConfigInput } from './config/local-azure-config.js';
-import { dataPlanes } from './data-planes.js';
 import { LocalAzureHome } from './home.js';
-import { LocalAzure } from './local-azure.js';
 import { readStatus, statusExitCodes, waitUntilRunning, type LocalAzureStatus } from './runtime/status.js';
 
 const usage = `Usage: npm run local-azure -- [command] [options]
@@ -183,6 +181,8 @@ async function serve(home: LocalAzureHome, configFile: string | undefined, verbo
   const withTopology = topologyFile ? withTopologyFile(fileConfig, resolve(topologyFile)) : fileConfig;
   const webhookUrl = readSetting(process.env, 'LOCAL_AZURE_ALERT_WEBHOOK');
   const config = webhookUrl ? { ...withTopology, alerts: { ...withTopology?.alerts, webhookUrl } } : withTopology;
+  // Loaded here, not at the top: the other commands (status, the admin calls) stay quick and small.
+  const [{ LocalAzure }, { dataPlanes }] = await Promise.all([import('./local-azure.js'), import('./data-planes.js')]);
   const azure = await LocalAzure.start({ home: home.root, ...(config ? { config } : {}), dataPlanes, log: out });
   const elapsed = Math.round(performance.now() - started);
   out(`Local Azure ready in ${elapsed} ms — home ${home.root}`);
