@@ -4,7 +4,8 @@ import type { Directory } from './entra/directory.js';
 import type { ResourceGuard } from './guard/resource-guard.js';
 import type { Router } from './http/http-kit.js';
 import type { LocalAzureHome } from './home.js';
-import type { BindOptions } from './net/listen.js';
+import type { Server } from 'node:net';
+import type { BindOptions, BoundListener } from './net/listen.js';
 import type { ServiceBusOperations } from './servicebus/admin-routes.js';
 import type { ServerCredentials } from './tls/certificate-authority.js';
 
@@ -21,8 +22,17 @@ export interface DataPlaneContext {
   auditLog: AuditLog;
   /** The local CA and the server certificate every TLS listener uses. */
   tls: ServerCredentials;
-  /** Where to bind: the configured port for this data plane, and loopback or all interfaces. */
+  /**
+   * Where to bind the data plane's listener: the port configured for it (`network.ports.<resource>`), else the
+   * port it had at the last start (kept in the home, so endpoints survive restarts), else 0 (a free port); and
+   * loopback or all interfaces. Report the port bound as {@link RunningDataPlane.port}: it is kept for the next start.
+   */
   bind: BindOptions;
+  /**
+   * Binds another listener of the data plane (beyond the one on {@link bind}) under its own name: its port is
+   * chosen and kept like every other (`network.ports.<name>` if configured), and it is closed on stop.
+   */
+  listen(name: string, create: () => Server): Promise<BoundListener>;
   /** Host name for URLs written into env files. */
   publicHost: string;
   log: ConsoleLog;

@@ -169,10 +169,10 @@ export class LocalAzure {
         login: url('https', login.port),
         management: url('https', management.port),
       });
-      const context = { home, config, directory, guard, auditLog, tls, publicHost, log };
+      const context = { home, config, directory, guard, auditLog, tls, publicHost, log, listen: (name: string, create: () => Server) => self.bindListener(name, create) };
       await settleAll(
         (options.dataPlanes ?? []).map(async (plane) => {
-          const choice = book.choose(plane.resource, configuredPort(config, plane.resource));
+          const choice = await book.reserve(plane.resource, configuredPort(config, plane.resource), bind);
           const running = await plane.start({ ...context, bind: { port: choice.port, bind } }).catch((error: unknown) => {
             throw inUse(error) ? new PortInUseError(plane.resource, choice.port, choice.source, book.file, { cause: error }) : error;
           });
@@ -195,7 +195,7 @@ export class LocalAzure {
         log,
       });
       self.alerts.adminRoutes(router);
-      const portalPort = book.choose('portal', configuredPort(config, 'portal'));
+      const portalPort = await book.reserve('portal', configuredPort(config, 'portal'), bind);
       self.portal = await startPortal({
         home,
         directory,
@@ -321,11 +321,12 @@ export class LocalAzure {
   }
 
   /**
-   * Binds a listener of the local Azure itself on the port {@link PortBook} chooses for `name`, and records
-   * the port it got.
+   * Binds a listener on the port {@link PortBook} chooses for `name` (the configured one, else the one it had
+   * before, else a free one), records the port it got, and closes it on stop. The local Azure's own listeners
+   * and data planes' extra ones (`DataPlaneContext.listen`) are bound here.
    */
-  private async bindListener(name: 'identity' | 'login' | 'management', create: () => Server): Promise<BoundListener> {
-    const choice = this.portBook.choose(name, configuredPort(this.config, name));
+  private async bindListener(name: string, create: () => Server): Promise<BoundListener> {
+    const choice = await this.portBook.reserve(name, configuredPort(this.config, name), this.config.network.bind);
     let listener: BoundListener;
     try {
       listener = await listen(create, { port: choice.port, bind: this.config.network.bind });

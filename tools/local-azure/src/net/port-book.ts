@@ -1,5 +1,15 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { ConfigError } from '../config/local-azure-config.js';
+import type { BindOptions } from './listen.js';
+import { pickStablePort, waitUntilBindable } from './stable-port.js';
+
+const defaults = {
+  /**
+   * How long a configured or kept port may be busy before the start fails: a client that tried to reach the
+   * stopped local Azure may hold it for a moment as the local end of its own connection.
+   */
+  busyPortWaitInMs: 3_000,
+};
 
 /** Where a listener's port came from: the configuration, an earlier start, or the system (a free port). */
 export type PortSource = 'configured' | 'kept' | 'free';
@@ -42,7 +52,9 @@ export class PortInUseError extends ConfigError {
  * Rules:
  * - A configured port other than 0 wins ({@link choose} → `configured`).
  * - Otherwise the port the listener had at its last start is used again (`kept`).
- * - Otherwise 0: the system picks a free port (`free`).
+ * - Otherwise a free port (`free`), picked below the OS's range for outgoing connections ({@link reserve}), so
+ *   that no client's connection can take it while the local Azure is stopped.
+ * - A configured or kept port that is busy is waited for a moment, then refused with {@link PortInUseError}.
  * - Whatever port a listener ends up on is recorded under its name ({@link record}) and written with {@link save};
  *   a listener added later (a new data plane) gets its entry the first time it starts.
  */
@@ -70,6 +82,19 @@ export class PortBook {
     if (configured) return { port: configured, source: 'configured' };
     const kept = this.ports[name];
     return kept ? { port: kept, source: 'kept' } : { port: 0, source: 'free' };
+  }
+
+  /**
+   * The port listener `name` binds now: as {@link choose} says, with a free port picked ({@link pickStablePort})
+   * and a configured or kept one waited for while busy.
+   *
+   * @throws {PortInUseError} when a configured or kept port stays busy.
+   */
+  async reserve(name: string, configured: number | undefined, bind: BindOptions['bind']): Promise<PortChoice> {
+    const choice = this.choose(name, configured);
+    if (choice.source === 'free') return { port: await pickStablePort(bind), source: 'free' };
+    if (!(await waitUntilBindable(choice.port, bind, defaults.busyPortWaitInMs))) throw new PortInUseError(name, choice.port, choice.source, this.file);
+    return choice;
   }
 
   /** Notes the port listener `name` is bound to. */
