@@ -24,7 +24,7 @@ import { TokenIssuer } from './entra/token-issuer.js';
 import { ResourceGuard } from './guard/resource-guard.js';
 import { LocalAzureHome } from './home.js';
 import { listen, type BoundListener } from './net/listen.js';
-import { PortBook, PortInUseError } from './net/port-book.js';
+import { PortBook, PortInUseError, type PortChoice } from './net/port-book.js';
 import { adminApiAuthority, type OperatorAuthority } from './portal/operator-authority.js';
 import { startPortal, type LocalPortal } from './portal/portal-server.js';
 import { entryScope, loadAccessFile } from './rbac/access-file.js';
@@ -173,9 +173,7 @@ export class LocalAzure {
       await settleAll(
         (options.dataPlanes ?? []).map(async (plane) => {
           const choice = await book.reserve(plane.resource, configuredPort(config, plane.resource), bind);
-          const running = await plane.start({ ...context, bind: { port: choice.port, bind } }).catch((error: unknown) => {
-            throw inUse(error) ? new PortInUseError(plane.resource, choice.port, choice.source, book.file, { cause: error }) : error;
-          });
+          const running = await plane.start({ ...context, bind: { port: choice.port, bind } }).catch(portInUse(plane.resource, choice, book.file));
           book.record(plane.resource, running.port);
           self.running.push(running);
           self.resourceEndpoints.set(plane.resource, running.summary);
@@ -210,9 +208,7 @@ export class LocalAzure {
         sharedIdentity: loadAccessFile(self.accessFilePath).identity,
         sessions: { linkLifetimeInMs: config.portal.linkLifetimeInSeconds * 1000, sessionLifetimeInMs: config.portal.sessionLifetimeInSeconds * 1000 },
         log,
-      }).catch((error: unknown) => {
-        throw inUse(error) ? new PortInUseError('portal', portalPort.port, portalPort.source, book.file, { cause: error }) : error;
-      });
+      }).catch(portInUse('portal', portalPort, book.file));
       book.record('portal', Number(new URL(self.portal.url).port));
       self.portal.adminRoutes(router);
       self.endpoints.portal = self.portal.url;
@@ -327,12 +323,7 @@ export class LocalAzure {
    */
   private async bindListener(name: string, create: () => Server): Promise<BoundListener> {
     const choice = await this.portBook.reserve(name, configuredPort(this.config, name), this.config.network.bind);
-    let listener: BoundListener;
-    try {
-      listener = await listen(create, { port: choice.port, bind: this.config.network.bind });
-    } catch (error) {
-      throw inUse(error) ? new PortInUseError(name, choice.port, choice.source, this.portBook.file, { cause: error }) : error;
-    }
+    const listener = await listen(create, { port: choice.port, bind: this.config.network.bind }).catch(portInUse(name, choice, this.portBook.file));
     if (name === 'identity') this.identityListener = listener;
     else this.listeners.push(listener);
     this.portBook.record(name, listener.port);
@@ -394,8 +385,11 @@ function configuredPort(config: LocalAzureConfig, name: string): number {
   return (config.network.ports as Record<string, number | undefined>)[name] ?? 0;
 }
 
-function inUse(error: unknown): boolean {
-  return (error as NodeJS.ErrnoException | undefined)?.code === 'EADDRINUSE';
+/** A rejection handler that turns EADDRINUSE on listener `name`'s port into a {@link PortInUseError}. */
+function portInUse(name: string, choice: PortChoice, file: string): (error: unknown) => never {
+  return (error) => {
+    throw (error as NodeJS.ErrnoException | undefined)?.code === 'EADDRINUSE' ? new PortInUseError(name, choice.port, choice.source, file, { cause: error }) : error;
+  };
 }
 
 /** Like Promise.all, but waits for every promise to settle before rejecting (so nothing still binds while the start is undone). */
