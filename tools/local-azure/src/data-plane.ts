@@ -2,9 +2,9 @@ import type { AuditLog } from './audit/audit-log.js';
 import type { LocalAzureConfig, ResourceKey } from './config/local-azure-config.js';
 import type { Directory } from './entra/directory.js';
 import type { ResourceGuard } from './guard/resource-guard.js';
-import type { Router } from './http/http-kit.js';
 import type { LocalAzureHome } from './home.js';
 import type { Server } from 'node:net';
+import type { ManagementApi } from './management/management-api.js';
 import type { BindOptions, BoundListener } from './net/listen.js';
 import type { ServiceBusOperations } from './servicebus/admin-routes.js';
 import type { ServerCredentials } from './tls/certificate-authority.js';
@@ -48,8 +48,8 @@ export interface RunningDataPlane {
   summary: string;
   /** The address clients connect to (`amqps://host:port`, `https://host:port`), for `status`. **Default**: the summary. */
   endpoint?: string;
-  /** Adds the data plane's operator routes to the admin API (optional). */
-  adminRoutes?(router: Router): void;
+  /** Adds the data plane's operator routes to the management API, each with its RBAC checks (optional). */
+  adminRoutes?(api: ManagementApi): void;
   /** Operator access to a Service Bus namespace (the portal and the dead-letter alert use it). */
   serviceBus?: ServiceBusOperations;
   stop(): Promise<void>;

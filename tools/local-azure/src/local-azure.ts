@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Server } from 'node:net';
-import { readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
-import { adminRouter } from './admin/admin-api.js';
+import { adminRoutes } from './admin/admin-api.js';
 import { startLocalAlerts, type LocalAlerts } from './alerts/local-alerts.js';
 import { AuditLog } from './audit/audit-log.js';
 import {
@@ -17,19 +17,26 @@ import {
 } from './config/local-azure-config.js';
 import type { ConsoleLog, DataPlane, RunningDataPlane } from './data-plane.js';
 import { Directory } from './entra/directory.js';
+import { HomeCredential } from './entra/home-credential.js';
 import { loginEndpoints } from './entra/login-endpoints.js';
-import { identityEndpointPaths, ManagedIdentityEndpoint, type IdentityEndpointFault } from './entra/managed-identity-endpoint.js';
+import { identityEndpointPaths, isKnownResource, ManagedIdentityEndpoint, type IdentityEndpointFault } from './entra/managed-identity-endpoint.js';
 import { SigningKeys } from './entra/signing-keys.js';
+import { TokenEndpoint } from './entra/token-endpoint.js';
 import { TokenIssuer } from './entra/token-issuer.js';
+import { UserSessions } from './entra/user-sessions.js';
 import { ResourceGuard } from './guard/resource-guard.js';
 import { LocalAzureHome } from './home.js';
+import { ControlPlaneGuard } from './management/control-plane-guard.js';
+import { ManagementApi } from './management/management-api.js';
+import { roleAssignmentsApi } from './management/role-assignments-api.js';
 import { listen, type BoundListener } from './net/listen.js';
 import { PortBook, PortInUseError, type PortChoice } from './net/port-book.js';
-import { adminApiAuthority, type OperatorAuthority } from './portal/operator-authority.js';
+import { controlPlaneAuthority } from './portal/operator-authority.js';
 import { startPortal, type LocalPortal } from './portal/portal-server.js';
 import { entryScope, loadAccessFile } from './rbac/access-file.js';
 import { Authorizer } from './rbac/authorizer.js';
-import { RoleAssignmentStore } from './rbac/role-assignments.js';
+import { findRole } from './rbac/built-in-roles.js';
+import { RoleAssignmentStore, type NewRoleAssignment } from './rbac/role-assignments.js';
 import { processStartMark } from './runtime/process-identity.js';
 import { removeRuntimeRecord, writeRuntimeRecord, type RuntimeRecord } from './runtime/runtime-record.js';
 import { readStatus } from './runtime/status.js';
@@ -46,8 +53,6 @@ export interface LocalAzureOptions {
   dataPlanes?: readonly DataPlane[];
   /** Console output. Default: silent. */
   log?: ConsoleLog;
-  /** Who may use the portal and what they may change (the control plane's operator model). Default: the admin API's trust. */
-  operatorAuthority?: OperatorAuthority;
 }
 
 /** URLs of the local Azure's own endpoints. */
@@ -56,11 +61,13 @@ export interface LocalAzureEndpoints {
   identity: string;
   /** The authority host (`AZURE_AUTHORITY_HOST`): OIDC discovery and JWKS, HTTPS. */
   login: string;
-  /** The admin API, HTTPS. */
+  /** The management API (ARM's counterpart, `AZURE_RESOURCE_MANAGER_ENDPOINT`), HTTPS. */
   management: string;
   /** The portal, HTTPS (`https://<host>:<port>/`). */
   portal: string;
 }
+
+export type { RuntimeInfo } from './runtime/runtime-record.js';
 
 /**
  * The local Azure: Entra ID with managed-identity endpoints, RBAC with audit logs, and the data planes
@@ -86,7 +93,7 @@ export class LocalAzure {
   portal: LocalPortal | undefined;
 
   private constructor(
-    /** Random per start: the admin API's `/health` answers it, which is how `readStatus` knows it is this instance. */
+    /** Random per start: the management API's anonymous `/health` answers it, which is how `readStatus` knows it is this instance. */
     readonly instanceId: string,
     readonly home: LocalAzureHome,
     readonly config: LocalAzureConfig,
@@ -96,6 +103,8 @@ export class LocalAzure {
     readonly auditLog: AuditLog,
     readonly roleAssignments: RoleAssignmentStore,
     readonly guard: ResourceGuard,
+    /** Users' sessions at the token endpoint (refresh tokens, one-time sign-in codes). */
+    readonly userSessions: UserSessions,
     private readonly identityEndpoint: ManagedIdentityEndpoint,
     private readonly closeDatabase: () => void,
     private readonly log: ConsoleLog,
@@ -118,7 +127,7 @@ export class LocalAzure {
     const already = await readStatus(home);
     if (already.state !== 'stopped') {
       throw new ConfigError(
-        `A local Azure already runs for ${home.root} (${already.state}, pid ${already.pid}${already.management ? `, admin API ${already.management}` : ''}). ` +
+        `A local Azure already runs for ${home.root} (${already.state}, pid ${already.pid}${already.management ? `, management API ${already.management}` : ''}). ` +
           `Stop it first (Ctrl-C in its terminal, or kill ${already.pid}), or set LOCAL_AZURE_HOME to another folder to run a second one.`,
       );
     }
@@ -140,14 +149,17 @@ export class LocalAzure {
       const db = openDatabase(join(home.dataDir, 'local-azure.db'));
       const auditLog = new AuditLog(db);
       const roleAssignments = new RoleAssignmentStore(db);
+      const userSessions = new UserSessions(db);
+      const credential = HomeCredential.loadOrCreate(home.homeCredentialFile);
       const authorizer = new Authorizer(roleAssignments, directory, auditLog);
       const guard = new ResourceGuard(directory, keys, authorizer);
-      const issuer = new TokenIssuer(directory, keys, () => config.tokenLifetimeSeconds);
+      const issuer = new TokenIssuer(directory, keys, () => config.tokenLifetimeSeconds, () => config.userTokenLifetimeSeconds);
       const identityEndpoint = new ManagedIdentityEndpoint(directory, issuer, auditLog);
+      const tokenEndpoint = new TokenEndpoint(directory, issuer, userSessions, credential, auditLog, (resource) => isKnownResource(directory, resource));
       const { bind, publicHost } = config.network;
       const url = (scheme: string, port: number): string => `${scheme}://${publicHost}:${port}`;
       const book = PortBook.load(home.portsFile);
-      azure = new LocalAzure(record.instanceId, home, config, tls, keys, directory, auditLog, roleAssignments, guard, identityEndpoint, () => db.close(), log, book, record, {
+      azure = new LocalAzure(record.instanceId, home, config, tls, keys, directory, auditLog, roleAssignments, guard, userSessions, identityEndpoint, () => db.close(), log, book, record, {
         identity: '',
         login: '',
         management: '',
@@ -155,19 +167,23 @@ export class LocalAzure {
       });
       const self = azure;
       self.applyAccessFile();
+      self.applyUserAssignments();
       const tlsOptions = { cert: tls.certPem, key: tls.keyPem };
-      // Data planes add their operator routes to the same router once they run.
-      const router = adminRouter(self);
-      const [identity, login, management] = await settleAll([
+      const controlPlane = new ControlPlaneGuard(guard, authorizer, directory, auditLog, () => self.endpoints.login);
+      // Data planes add their operator routes to the same API once they run.
+      const management = new ManagementApi(controlPlane, log)
+        .add(...adminRoutes(self), ...roleAssignmentsApi(directory, roleAssignments))
+        .health(() => ({ status: 'ok', instanceId: self.instanceId }));
+      const [identity, login, managementListener] = await settleAll([
         self.bindListener('identity', () => createHttpServer(identityEndpoint.listener())),
-        self.bindListener('login', () => createHttpsServer(tlsOptions, loginEndpoints(directory, keys, () => self.endpoints.login))),
-        self.bindListener('management', () => createHttpsServer(tlsOptions, router.listener())),
+        self.bindListener('login', () => createHttpsServer(tlsOptions, loginEndpoints(directory, keys, () => self.endpoints.login, tokenEndpoint))),
+        self.bindListener('management', () => createHttpsServer(tlsOptions, management.listener())),
       ]);
       // Managed-identity endpoints are plain HTTP on the host's loopback, like App Service's.
       Object.assign(self.endpoints, {
         identity: `http://${publicHost === 'localhost' ? '127.0.0.1' : publicHost}:${identity.port}`,
         login: url('https', login.port),
-        management: url('https', management.port),
+        management: url('https', managementListener.port),
       });
       const context = { home, config, directory, guard, auditLog, tls, publicHost, log, listen: (name: string, create: () => Server) => self.bindListener(name, create) };
       await settleAll(
@@ -178,7 +194,7 @@ export class LocalAzure {
           self.running.push(running);
           self.resourceEndpoints.set(plane.resource, running.summary);
           self.resourceAddresses.set(plane.resource, running.endpoint ?? running.summary);
-          running.adminRoutes?.(router);
+          running.adminRoutes?.(management);
         }),
       );
       const serviceBus = self.running.find((plane) => plane.serviceBus)?.serviceBus;
@@ -192,7 +208,7 @@ export class LocalAzure {
         ...(serviceBus ? { serviceBus } : {}),
         log,
       });
-      self.alerts.adminRoutes(router);
+      self.alerts.adminRoutes(management);
       const portalPort = await book.reserve('portal', configuredPort(config, 'portal'), bind);
       self.portal = await startPortal({
         home,
@@ -201,7 +217,7 @@ export class LocalAzure {
         auditLog,
         alerts: self.alerts,
         ...(serviceBus ? { serviceBus } : {}),
-        authority: options.operatorAuthority ?? adminApiAuthority,
+        authority: controlPlaneAuthority(controlPlane, directory),
         tls,
         bind: { port: portalPort.port, bind },
         publicHost,
@@ -210,7 +226,7 @@ export class LocalAzure {
         log,
       }).catch(portInUse('portal', portalPort, book.file));
       book.record('portal', Number(new URL(self.portal.url).port));
-      self.portal.adminRoutes(router);
+      self.portal.adminRoutes(management);
       self.endpoints.portal = self.portal.url;
       book.save();
       self.writeEnvFiles();
@@ -228,8 +244,13 @@ export class LocalAzure {
     return this.resourceEndpoints.get(key);
   }
 
-  /** The identity endpoint URLs of a host, in both shapes. */
-  identityEndpointsOf(host: string): { identityEndpoint: string; imdsAuthorityHost: string } {
+  /**
+   * The identity endpoint URLs of a host, in both shapes. The IMDS base URL holds the host's capability: it is
+   * as secret as the identity header and goes into the host's env file only.
+   */
+  identityEndpointsOf(hostName: string): { identityEndpoint: string; imdsAuthorityHost: string } {
+    const host = this.directory.host(hostName);
+    if (!host) throw new ConfigError(`no host named "${hostName}"`);
     const paths = identityEndpointPaths(host);
     return { identityEndpoint: `${this.endpoints.identity}${paths.appService}`, imdsAuthorityHost: `${this.endpoints.identity}${paths.imdsAuthorityHost}` };
   }
@@ -239,12 +260,15 @@ export class LocalAzure {
     const host = this.directory.host(hostName);
     if (!host) throw new ConfigError(`no host named "${hostName}"`);
     const clientId = host.userAssigned[0]?.clientId;
+    const identity = this.identityEndpointsOf(hostName);
     return {
-      IDENTITY_ENDPOINT: this.identityEndpointsOf(hostName).identityEndpoint,
+      IDENTITY_ENDPOINT: identity.identityEndpoint,
       IDENTITY_HEADER: host.identityHeader,
+      AZURE_POD_IDENTITY_AUTHORITY_HOST: identity.imdsAuthorityHost,
       ...(clientId ? { AZURE_CLIENT_ID: clientId } : {}),
       AZURE_TENANT_ID: this.directory.tenantId,
       AZURE_AUTHORITY_HOST: this.endpoints.login,
+      AZURE_RESOURCE_MANAGER_ENDPOINT: this.endpoints.management,
       NODE_EXTRA_CA_CERTS: this.tls.caCertPath,
       ...Object.assign({}, ...this.running.map((plane) => plane.env)),
       ...host.env,
@@ -273,6 +297,27 @@ export class LocalAzure {
       })),
     );
     return { identity: identity.name, principalId: identity.principalId, applied: access.entries.length };
+  }
+
+  /**
+   * Re-applies the role assignments of the directory's users: the operator's (Owner of the subscription, Azure
+   * Service Bus Data Owner on the namespace) and those the configuration gives further users. Like the access
+   * file, at every start: an operator who removed their own Owner assignment gets it back with a restart.
+   */
+  applyUserAssignments(): void {
+    const [operator, ...others] = this.directory.users();
+    const assignment = (principalId: string, role: string, scope: string): NewRoleAssignment => ({
+      principalId,
+      principalType: 'User',
+      role: findRole(role)!,
+      scope: this.directory.resolveScope(scope),
+      source: 'config',
+    });
+    this.roleAssignments.replaceSource('config', [
+      assignment(operator!.principalId, 'Owner', 'subscription'),
+      assignment(operator!.principalId, 'Azure Service Bus Data Owner', 'serviceBus'),
+      ...others.flatMap((user) => (this.config.users[user.name]?.roleAssignments ?? []).map((a) => assignment(user.principalId, a.role, a.scope))),
+    ]);
   }
 
   /** The access file (`infra/access.json` unless configured). */
@@ -330,27 +375,38 @@ export class LocalAzure {
     return listener;
   }
 
-  /** Rewrites `runtime.json` as ready: from now on `readStatus` probes the admin API. */
+  /** Rewrites `runtime.json` as ready: from now on `readStatus` probes the management API's `/health`. */
   private markReady(): void {
     Object.assign(this.record, {
       state: 'ready',
       readyAt: new Date().toISOString(),
       management: this.endpoints.management,
+      login: this.endpoints.login,
+      tenantId: this.directory.tenantId,
+      tenantDomain: this.directory.domain,
+      operator: this.directory.operator.userPrincipalName,
       caCertPath: this.tls.caCertPath,
-      endpoints: { ...this.endpoints, resources: Object.fromEntries(this.resourceAddresses) },
+      endpoints: { identity: this.endpoints.identity, login: this.endpoints.login, management: this.endpoints.management, portal: this.endpoints.portal, resources: Object.fromEntries(this.resourceAddresses) },
       ports: this.portBook.entries(),
     } satisfies Partial<RuntimeRecord>);
     writeRuntimeRecord(this.home.runtimeFile, this.record);
   }
 
-  /** What the operator's tools need (the portal's address), as written to `env/operator.env`. */
+  /** What the operator's tools need (the portal's and the management API's addresses), as written to `env/operator.env`. */
   operatorEnv(): Record<string, string> {
-    return { LOCAL_AZURE_PORTAL_URL: this.endpoints.portal, NODE_EXTRA_CA_CERTS: this.tls.caCertPath };
+    return {
+      LOCAL_AZURE_PORTAL_URL: this.endpoints.portal,
+      AZURE_RESOURCE_MANAGER_ENDPOINT: this.endpoints.management,
+      AZURE_AUTHORITY_HOST: this.endpoints.login,
+      AZURE_TENANT_ID: this.directory.tenantId,
+      NODE_EXTRA_CA_CERTS: this.tls.caCertPath,
+    };
   }
 
   /**
-   * Writes the operator's env file and every host's (atomically), and removes those of hosts no longer
-   * configured.
+   * Writes each host's env file into the home (mode 0600), and, for hosts with a `hostEnvDirs` folder, a copy
+   * there beside a copy of the CA certificate (mode 0644: the service reading it runs as another user; only that
+   * service mounts the folder). Env files of hosts no longer configured are removed.
    */
   private writeEnvFiles(): void {
     const hosts = this.directory.hosts();
@@ -358,26 +414,46 @@ export class LocalAzure {
     for (const file of readdirSync(this.home.envDir)) {
       if (file.endsWith('.tmp') || (file.endsWith('.env') && !written.has(file))) rmSync(join(this.home.envDir, file), { force: true });
     }
-    writeEnvFile(this.home.envFile('operator'), ['# Written by the local Azure for the operator: the portal\'s address (sign in with `npm run -s local-azure -- portal`).'], this.operatorEnv());
+    writeAtomic(
+      this.home.envFile('operator'),
+      [
+        "# Written by the local Azure for the operator's tools: the portal's and the management API's addresses (no secrets;",
+        '# sign in with `npm run local-azure -- login`, open the portal with `npm run -s local-azure -- portal`).',
+        ...Object.entries(this.operatorEnv()).map(([key, value]) => `${key}=${value}`),
+        '',
+      ].join('\n'),
+      0o600,
+    );
     for (const host of hosts) {
-      writeEnvFile(
-        this.home.envFile(host.name),
-        [
-          `# Written by the local Azure for host "${host.name}": endpoints and ids, no secrets (the identity header`,
-          '# only works for this host on this machine, like App Service\'s). It stays true across restarts (same ports,',
-          '# tenant and CA); whether the local Azure runs: `npm run local-azure -- status`. Export it before Node starts,',
-          `# e.g. \`set -a; . ${this.home.envFile(host.name)}; set +a\` — Node reads NODE_EXTRA_CA_CERTS only at start-up,`,
-          '# so `node --env-file` is too late for it.',
-        ],
-        this.hostEnv(host.name),
-      );
+      const env = this.hostEnv(host.name);
+      writeAtomic(this.home.envFile(host.name), envFileText(host.name, this.home.envFile(host.name), env), 0o600);
+      const dir = this.config.hostEnvDirs[host.name];
+      if (!dir) continue;
+      mkdirSync(dir, { recursive: true });
+      const ca = join(dir, 'ca.pem');
+      writeAtomic(ca, this.tls.caCertPem, 0o644);
+      const file = join(dir, `${host.name}.env`);
+      writeAtomic(file, envFileText(host.name, file, { ...env, NODE_EXTRA_CA_CERTS: ca }), 0o644);
     }
   }
 }
 
-function writeEnvFile(file: string, comments: string[], env: Record<string, string>): void {
-  writeFileSync(`${file}.tmp`, [...comments, ...Object.entries(env).map(([key, value]) => `${key}=${value}`), ''].join('\n'), { mode: 0o600 });
-  renameSync(`${file}.tmp`, file);
+function envFileText(hostName: string, file: string, env: Record<string, string>): string {
+  return [
+    `# Written by the local Azure for host "${hostName}": endpoints and ids, and this host's own identity header and`,
+    '# IMDS address, which get its tokens and nobody else\'s (like App Service\'s, they belong to this host only).',
+    '# It stays true across restarts (same ports, tenant and CA); whether the local Azure runs: `npm run local-azure -- status`.',
+    `# Export it before Node starts, e.g. \`set -a; . ${file}; set +a\` — Node reads NODE_EXTRA_CA_CERTS only at`,
+    '# start-up, so `node --env-file` is too late for it.',
+    ...Object.entries(env).map(([key, value]) => `${key}=${value}`),
+    '',
+  ].join('\n');
+}
+
+function writeAtomic(path: string, text: string, mode: number): void {
+  writeFileSync(`${path}.tmp`, text, { mode });
+  chmodSync(`${path}.tmp`, mode);
+  renameSync(`${path}.tmp`, path);
 }
 
 /** The port the configuration names for a listener (0 when it names none: the port book decides). */

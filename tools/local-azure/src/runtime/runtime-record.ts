@@ -5,13 +5,15 @@ export interface RuntimeEndpoints {
   identity: string;
   login: string;
   management: string;
+  portal?: string;
   /** Endpoint summary per emulated resource (`serviceBus`, `openAi`, …). */
   resources: Record<string, string>;
 }
 
 /**
  * What a local Azure writes to `$LOCAL_AZURE_HOME/runtime.json`: who it is (process id, the process's start
- * mark, a random instance id) and, once every listener is ready, where its admin API answers. A clean stop
+ * mark, a random instance id) and, once every listener is ready, where its management API answers and what the
+ * CLI needs to sign in (no secrets). A clean stop
  * removes the file; after a kill it stays, and {@link readStatus} sees that its process is gone.
  */
 export interface RuntimeRecord {
@@ -23,13 +25,30 @@ export interface RuntimeRecord {
   state: 'starting' | 'ready';
   startedAt: string;
   readyAt?: string;
-  /** Base URL of the admin API (once ready). */
+  /** Base URL of the management API (once ready). */
   management?: string;
-  /** The local CA (once ready): what the admin API's certificate chains to. */
+  /** The authority host (token endpoint under `/{tenantId}/oauth2/v2.0/token`; once ready). */
+  login?: string;
+  tenantId?: string;
+  /** The tenant's domain: `login --username reader` means `reader@<tenantDomain>`. */
+  tenantDomain?: string;
+  /** The operator's UPN: who the CLI signs in as unless told otherwise. */
+  operator?: string;
+  /** The local CA (once ready): what the management API's certificate chains to. */
   caCertPath?: string;
   endpoints?: RuntimeEndpoints;
   /** Port per listener (once ready). */
   ports?: Record<string, number>;
+}
+
+/** What the CLI needs of a ready instance (no secrets). */
+export type RuntimeInfo = Required<Pick<RuntimeRecord, 'pid' | 'management' | 'login' | 'tenantId' | 'tenantDomain' | 'operator' | 'caCertPath'>>;
+
+/** The record's {@link RuntimeInfo} once the instance is ready; undefined while it starts. */
+export function runtimeInfo(record: RuntimeRecord): RuntimeInfo | undefined {
+  const { pid, management, login, tenantId, tenantDomain, operator, caCertPath } = record;
+  if (record.state !== 'ready' || !management || !login || !tenantId || !tenantDomain || !operator || !caCertPath) return undefined;
+  return { pid, management, login, tenantId, tenantDomain, operator, caCertPath };
 }
 
 /** Reads the runtime record; undefined when there is none or it cannot be read. */

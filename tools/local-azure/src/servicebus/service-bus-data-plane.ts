@@ -83,7 +83,7 @@ async function startServiceBus(context: DataPlaneContext): Promise<RunningDataPl
     summary:
       `amqps://${fullyQualifiedNamespace} — ${topology.queues.length} queues, ${topology.topics.length} topics, ${subscriptions} subscriptions from ${shownFile}` +
       (loaded.messages ? `; ${loaded.messages} stored messages` : ''),
-    adminRoutes: (router) => addServiceBusAdminRoutes(router, operations),
+    adminRoutes: (api) => addServiceBusAdminRoutes(api, operations),
     serviceBus: operations,
     async stop() {
       memory.stop();

@@ -87,6 +87,15 @@ describe('A local Azure restarted on the same home', () => {
     expect(await status(azure)).toMatchObject({ code: 0, status: { state: 'running', endpoints: { identity: env.IDENTITY_ENDPOINT!.replace(/\/hosts\/.*$/, '') } } });
   }, 60_000);
 
+  it('answers its health probe without a token, with nothing but liveness, and nothing else without one', async () => {
+    const { status: running } = await status(azure);
+    const health = await fetch(`${running.management}/health`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toEqual({ status: 'ok', instanceId: running.instanceId });
+    for (const path of ['/health/x', '/resources', '/tenant']) expect((await fetch(`${running.management}${path}`)).status).toBe(401);
+    expect((await fetch(`${running.management}/health`, { method: 'POST' })).status).toBe(401);
+  }, 30_000);
+
   it('reports a frozen process as not answering, never as running', async () => {
     const { status: running } = await status(azure);
     process.kill(running.pid!, 'SIGSTOP');

@@ -1,9 +1,7 @@
 import { ManagedIdentityCredential } from '@azure/identity';
 import { ServiceBusClient, type ServiceBusClientOptions, type ServiceBusReceivedMessage } from '@azure/service-bus';
 import { fileURLToPath } from 'node:url';
-import { AdminClient } from '../../src/cli/admin-client.js';
 import type { LocalAzureConfigInput } from '../../src/config/local-azure-config.js';
-import { LocalAzureHome } from '../../src/home.js';
 import type { MessageRow } from '../../src/servicebus/admin-routes.js';
 import { findRole } from '../../src/rbac/built-in-roles.js';
 import { serviceBusDataPlane } from '../../src/servicebus/service-bus-data-plane.js';
@@ -124,5 +122,5 @@ export async function receiveExactly(
 /** What the operator sees of an entity's messages (admin API peek), e.g. to wait for the broker to act. */
 export function adminPeek(bus: TestServiceBus, entity: string, options: { deadLetter?: boolean } = {}): Promise<MessageRow[]> {
   const path = entity.split('/').map(encodeURIComponent).join('/');
-  return new AdminClient(new LocalAzureHome(bus.test.home)).call<MessageRow[]>('GET', `/servicebus/entities/${path}/messages?limit=1000${options.deadLetter ? '&dlq=true' : ''}`);
+  return bus.test.admin().call<MessageRow[]>('GET', `/servicebus/entities/${path}/messages?limit=1000${options.deadLetter ? '&dlq=true' : ''}`);
 }
