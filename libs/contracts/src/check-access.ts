@@ -45,6 +45,27 @@ export function effectiveDataActions(
   });
 }
 
+/** The commands that grant a role, for `az` and for the local Azure's CLI. */
+export interface RoleAssignmentCommands {
+  /** `az role assignment create …`. */
+  az: string;
+  /** The same arguments for the local Azure's CLI, which accepts az's own: `npm run local-azure -- role assignment create …`. */
+  localAzure: string;
+}
+
+/**
+ * The command that grants `role` (a display name) to the principal `objectId` on `scope`. The principal is named by
+ * object id and type, so `az` asks Microsoft Graph nothing (a managed identity's object id is enough).
+ *
+ * @example
+ * roleAssignmentCreateCommands(principalId, 'ServicePrincipal', 'Reader', resourceGroupId).az
+ * // 'az role assignment create --assignee-object-id … --assignee-principal-type ServicePrincipal --role "Reader" --scope /subscriptions/…'
+ */
+export function roleAssignmentCreateCommands(objectId: string, principalType: 'ServicePrincipal' | 'User' | 'Group', role: string, scope: string): RoleAssignmentCommands {
+  const args = `role assignment create --assignee-object-id ${objectId} --assignee-principal-type ${principalType} --role "${role}" --scope ${scope}`;
+  return { az: `az ${args}`, localAzure: `npm run local-azure -- ${args}` };
+}
+
 /**
  * Whether a role assignment at `assignmentScope` applies to `resourceId`: the same scope or one above it
  * (subscription → resource group → resource → child such as a queue), by whole segments, case-insensitively.
