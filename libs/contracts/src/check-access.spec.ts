@@ -1,5 +1,5 @@
 import { dataActions, findRole, type RoleDefinition } from './azure-roles.js';
-import { effectiveDataActions, roleAssignmentCreateCommands, type AssignmentRef } from './check-access.js';
+import { effectiveDataActions, entityScope, roleAssignmentCreateCommands, type AssignmentRef } from './check-access.js';
 
 const principalId = '6f1c2a9e-4b7d-4e21-9a0c-3d5e8f7a1b24';
 const other = '0d9e8c7b-6a5f-4e3d-8c2b-1a0f9e8d7c6b';
@@ -54,6 +54,17 @@ describe(effectiveDataActions.name, () => {
 
   it('evaluates every data action the Keyless data planes check by default', () => {
     expect(effectiveDataActions(principalId, queue, []).map((r) => r.dataAction)).toEqual(Object.values(dataActions));
+  });
+});
+
+describe(entityScope.name, () => {
+  it.each([
+    [{ queue: 'replies' }, `${namespace}/queues/replies`],
+    [{ topic: 'events' }, `${namespace}/topics/events`],
+    [{ topic: 'events', subscription: 'vision' }, `${namespace}/topics/events/subscriptions/vision`],
+    [{}, namespace],
+  ])('scopes %j below the resource', (entity, scope) => {
+    expect(entityScope(namespace, entity)).toBe(scope);
   });
 });
 

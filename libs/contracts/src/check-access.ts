@@ -67,6 +67,27 @@ export function roleAssignmentCreateCommands(objectId: string, principalType: 'S
 }
 
 /**
+ * The path below its resource of the scope a Service Bus entity or an access-file entry names: `queues/q`,
+ * `topics/t`, `topics/t/subscriptions/s`, or `''` for the resource itself.
+ */
+export function entityScopePath(entity: { queue?: string; topic?: string; subscription?: string }): string {
+  if (entity.queue) return `queues/${entity.queue}`;
+  if (entity.topic && entity.subscription) return `topics/${entity.topic}/subscriptions/${entity.subscription}`;
+  if (entity.topic) return `topics/${entity.topic}`;
+  return '';
+}
+
+/**
+ * The ARM scope of an entity (or an access-file entry) of the resource `resourceId`.
+ *
+ * @example entityScope(namespaceId, { topic: 'events', subscription: 'vision' }) // `${namespaceId}/topics/events/subscriptions/vision`
+ */
+export function entityScope(resourceId: string, entity: { queue?: string; topic?: string; subscription?: string }): string {
+  const path = entityScopePath(entity);
+  return path ? `${resourceId}/${path}` : resourceId;
+}
+
+/**
  * Whether a role assignment at `assignmentScope` applies to `resourceId`: the same scope or one above it
  * (subscription → resource group → resource → child such as a queue), by whole segments, case-insensitively.
  */

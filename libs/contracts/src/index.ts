@@ -34,7 +34,7 @@ export { gatewayAppRoles, localGatewayAudience } from './gateway-app.js';
 export type { GatewayAppRole } from './gateway-app.js';
 export { builtInRoles, dataActions, findRole, grants, grantsAction, rolesGranting } from './azure-roles.js';
 export type { RoleDefinition } from './azure-roles.js';
-export { effectiveDataActions, roleAssignmentCreateCommands, scopeContains } from './check-access.js';
+export { effectiveDataActions, entityScope, entityScopePath, roleAssignmentCreateCommands, scopeContains } from './check-access.js';
 export type { AssignmentRef, EffectiveDataAction, RoleAssignmentCommands } from './check-access.js';
 export { systemInstancesFileName } from './system-instances.js';
 export type { SystemInstance, SystemInstancesFile } from './system-instances.js';

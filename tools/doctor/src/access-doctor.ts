@@ -18,9 +18,9 @@ import {
   type ServiceBusEntity,
   type WellKnownAudience,
 } from '@keyless/auth';
-import { serviceAccess, type EntityRef } from '@keyless/contracts';
+import { entityScope, entityScopePath, serviceAccess, type EntityRef } from '@keyless/contracts';
 import type { LoggerService } from '@nestjs/common';
-import { checkAccess, entryPath, type AccessFileEntry, type CheckAccessReport } from './check-access.js';
+import { checkAccess, type AccessFileEntry, type CheckAccessReport } from './check-access.js';
 import { DoctorError, doctorDefaults, type DoctorOptions } from './doctor-options.js';
 import { probeImage } from './probe-image.js';
 
@@ -147,7 +147,7 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
     const denial: AccessDeniedError | undefined = isAccessDeniedError(error) ? error : diagnostics.explain(error, hint);
     if (denial) {
       principalId ??= denial.principal.objectId;
-      const granted = access.assignments.some((entry) => entry.role === denial.role.name && entry.resource === hint.accessResource && entryPath(entry) === (hint.accessPath ?? ''));
+      const granted = access.assignments.some((entry) => entry.role === denial.role.name && entry.resource === hint.accessResource && entityScopePath(entry) === (hint.accessPath ?? ''));
       const pendingUntil = options.grantedAt ? new Date(options.grantedAt.getTime() + doctorDefaults.propagationWindowInMs) : undefined;
       if (granted && pendingUntil && pendingUntil > options.now) {
         return {
@@ -198,7 +198,7 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
     const senderRole = roleName(knownDataActions.serviceBusSend);
     const receiveEntities = distinct(Object.entries(serviceAccess).flatMap(([service, needs]): readonly EntityRef[] => (service === 'doctor' ? [] : needs.receives)));
     const sendEntities = distinct(serviceAccess.doctor.sends);
-    const busScope = (entity: EntityRef): string | undefined => (options.serviceBus?.resourceId ? `${options.serviceBus.resourceId}/${entryPath(entity)}` : undefined);
+    const busScope = (entity: EntityRef): string | undefined => (options.serviceBus?.resourceId ? entityScope(options.serviceBus.resourceId, entity) : undefined);
     let bus: ServiceBusClient | undefined;
     if (!options.serviceBus) {
       for (const entity of receiveEntities) notConfigured('serviceBus', `peek ${describeEntity(entity)}`, 'SERVICEBUS_FULLY_QUALIFIED_NAMESPACE', { roleNeeded: receiverRole, dataAction: knownDataActions.serviceBusReceive });
@@ -208,7 +208,7 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
       for (const entity of receiveEntities) {
         const row = { resource: 'serviceBus' as const, check: `peek ${describeEntity(entity)}`, roleNeeded: receiverRole, dataAction: knownDataActions.serviceBusReceive, ...optionalScope(busScope(entity)) };
         if (skipped('serviceBus', row.check, 'serviceBus', row)) continue;
-        await probe(row, () => peek(bus!, entity, sessionQueues), { resource: 'serviceBus', entity: toDiagnosticsEntity(entity), operation: 'receive', accessResource: 'serviceBus', accessPath: entryPath(entity) });
+        await probe(row, () => peek(bus!, entity, sessionQueues), { resource: 'serviceBus', entity: toDiagnosticsEntity(entity), operation: 'receive', accessResource: 'serviceBus', accessPath: entityScopePath(entity) });
       }
       for (const entity of sendEntities) {
         const row = {
@@ -219,7 +219,7 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
           ...optionalScope(busScope(entity)),
         };
         if (skipped('serviceBus', row.check, 'serviceBus', row)) continue;
-        await probe(row, () => send(bus!, entity), { resource: 'serviceBus', entity: toDiagnosticsEntity(entity), operation: 'send', accessResource: 'serviceBus', accessPath: entryPath(entity) });
+        await probe(row, () => send(bus!, entity), { resource: 'serviceBus', entity: toDiagnosticsEntity(entity), operation: 'send', accessResource: 'serviceBus', accessPath: entityScopePath(entity) });
       }
     }
 
@@ -349,7 +349,7 @@ function toDiagnosticsEntity(entity: EntityRef): ServiceBusEntity {
 
 function distinct(entities: readonly EntityRef[]): EntityRef[] {
   const seen = new Map<string, EntityRef>();
-  for (const entity of entities) seen.set(entryPath(entity), entity);
+  for (const entity of entities) seen.set(entityScopePath(entity), entity);
   return [...seen.values()];
 }
 

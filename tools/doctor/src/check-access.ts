@@ -1,4 +1,4 @@
-import { builtInRoles, effectiveDataActions, roleAssignmentCreateCommands, type AssignmentRef, type RoleAssignmentCommands, type RoleDefinition } from '@keyless/contracts';
+import { builtInRoles, effectiveDataActions, entityScope, roleAssignmentCreateCommands, type AssignmentRef, type RoleAssignmentCommands, type RoleDefinition } from '@keyless/contracts';
 import { ArmAuthorizationReader, ArmReadError, type ArmReadFailure } from './arm-authorization.js';
 import { resourceIdVariables, type AccessResource, type DoctorOptions } from './doctor-options.js';
 
@@ -137,7 +137,7 @@ export async function checkAccess(input: CheckAccessInput): Promise<CheckAccessR
   // access.json's grants, as assignments of this identity at their scopes.
   const expected: (AssignmentRef & { entry: AccessFileEntry })[] = access.flatMap((entry, i) => {
     const resourceId = resourceIds[entry.resource];
-    return resourceId ? [{ id: `infra/access.json assignments[${i}]`, principalId: principalId ?? '', roleDefinitionId: entry.roleDefinitionId, scope: entryScope(entry, resourceId), entry }] : [];
+    return resourceId ? [{ id: `infra/access.json assignments[${i}]`, principalId: principalId ?? '', roleDefinitionId: entry.roleDefinitionId, scope: entityScope(resourceId, entry), entry }] : [];
   });
 
   // Read the identity's assignments, once per resource.
@@ -262,19 +262,6 @@ export async function checkAccess(input: CheckAccessInput): Promise<CheckAccessR
       notRead: rows.filter((r) => r.status === 'not-read' && r.expectedBy.length > 0).length,
     },
   };
-}
-
-/** The path of an access.json entry (or a Service Bus entity) below its resource: `queues/q`, `topics/t[/subscriptions/s]`, or ''. */
-export function entryPath(entity: { queue?: string; topic?: string; subscription?: string }): string {
-  if (entity.queue) return `queues/${entity.queue}`;
-  if (entity.topic && entity.subscription) return `topics/${entity.topic}/subscriptions/${entity.subscription}`;
-  if (entity.topic) return `topics/${entity.topic}`;
-  return '';
-}
-
-function entryScope(entry: AccessFileEntry, resourceId: string): string {
-  const path = entryPath(entry);
-  return path ? `${resourceId}/${path}` : resourceId;
 }
 
 function describeScope(entry: AccessFileEntry): string {

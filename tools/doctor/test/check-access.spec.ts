@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { dataActions, findRole, grants } from '@keyless/contracts';
+import { dataActions, entityScope, findRole, grants } from '@keyless/contracts';
 import { dataPlanes } from '@keyless/local-azure';
 import { runToEnd, startTestAzure, type TestAzure } from '@keyless/local-azure/testing';
-import { entryPath } from '../src/check-access.js';
 import { formatReport, readDoctorOptions, resourceIdVariables, runDoctor, type AccessFileEntry, type CheckAccessReport, type DoctorReport } from '../src/index.js';
 
 const localAzureCli = fileURLToPath(new URL('../../local-azure/dist/main.js', import.meta.url));
@@ -32,7 +31,7 @@ describe('npm run doctor -- --check-access', () => {
   let principalId: string;
   let resourceGroup: string;
   /** The scope of an access.json entry, from the resource ids of the host's environment. */
-  const scopeOf = (entry: AccessFileEntry): string => [env[resourceIdVariables[entry.resource]]!, entryPath(entry)].filter(Boolean).join('/');
+  const scopeOf = (entry: AccessFileEntry): string => entityScope(env[resourceIdVariables[entry.resource]]!, entry);
   const check = async (extraEnv: Record<string, string> = {}): Promise<DoctorReport & { checkAccess: CheckAccessReport }> => {
     const report = await runDoctor(readDoctorOptions({ ...env, ...extraEnv }, ['--check-access']));
     expect(report.checkAccess).toBeDefined();
