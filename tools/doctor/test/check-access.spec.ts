@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dataActions, entityScope, findRole, grants } from '@keyless/contracts';
 import { dataPlanes } from '@keyless/local-azure';
-import { runToEnd, startTestAzure, type TestAzure } from '@keyless/local-azure/testing';
+import { freePorts, runToEnd, startTestAzure, type TestAzure } from '@keyless/local-azure/testing';
 import { formatReport, readDoctorOptions, resourceIdVariables, runDoctor, type AccessFileEntry, type CheckAccessReport, type DoctorReport } from '../src/index.js';
 
 const localAzureCli = fileURLToPath(new URL('../../local-azure/dist/main.js', import.meta.url));
@@ -116,6 +116,44 @@ describe('npm run doctor -- --check-access', () => {
     });
   });
 
+  describe('when Azure Resource Manager cannot be asked', () => {
+    const unread = (view: CheckAccessReport) => view.unread.map((u) => [u.resource, u.failure.kind, u.failure.code, u.fix]);
+    const resources = ['serviceBus', 'openAi', 'vision', 'keyVault', 'appInsights'];
+
+    it('names the variable when ARM does not answer, and still reports the probes', async () => {
+      const [closed] = await freePorts(1); // free a moment ago: nothing listens there
+      const endpoint = `https://127.0.0.1:${closed}`;
+      const report = await check({ AZURE_RESOURCE_MANAGER_ENDPOINT: endpoint });
+      const fix = `Check that AZURE_RESOURCE_MANAGER_ENDPOINT (${endpoint}) is right and reachable from here (network, firewall, proxy).`;
+      expect(unread(report.checkAccess)).toEqual(resources.map((r) => [r, 'unreachable', 'EndpointUnreachable', fix]));
+      expect(report.checkAccess.read).toBe('none');
+      expect(report.checkAccess.readHelp).toBeUndefined();
+      expect(report.results.filter((r) => r.status !== 'ok')).toEqual([]);
+      expect(report.ok).toBe(true);
+      expect(formatReport(report)).toContain(`Could not read the role assignments on 5 of 5 resources:\n  serviceBus  ${env.SERVICEBUS_NAMESPACE_RESOURCE_ID}\n    EndpointUnreachable: ${endpoint} cannot be reached (`);
+      expect(formatReport(report)).toContain(`)\n    ${fix}\n`);
+    });
+
+    it('asks for the variable against the local Azure rather than guessing an address', async () => {
+      const { AZURE_RESOURCE_MANAGER_ENDPOINT: _arm, ...rest } = env;
+      const report = await runDoctor(readDoctorOptions(rest, ['--check-access']));
+      expect(unread(report.checkAccess!)).toEqual(resources.map((r) => [r, 'failed', 'EndpointNotConfigured', "Set AZURE_RESOURCE_MANAGER_ENDPOINT (the local Azure's env files carry it)."]));
+    });
+
+    it('refuses to send the token over plain HTTP', async () => {
+      const report = await check({ AZURE_RESOURCE_MANAGER_ENDPOINT: env.AZURE_RESOURCE_MANAGER_ENDPOINT!.replace('https:', 'http:') });
+      expect(unread(report.checkAccess).map(([, kind, code]) => [kind, code])).toEqual(resources.map(() => ['failed', 'EndpointNotHttps']));
+    });
+
+    it("lists a resource of access.json whose ARM id is not configured as such, with the variable to set", async () => {
+      const { AZURE_KEY_VAULT_RESOURCE_ID: _vault, ...rest } = env;
+      const view = (await runDoctor(readDoctorOptions(rest, ['--check-access']))).checkAccess!;
+      expect(view.notConfigured).toEqual([{ resource: 'keyVault', variable: 'AZURE_KEY_VAULT_RESOURCE_ID', roles: ['Key Vault Secrets User'] }]);
+      expect(view.scopes.map((s) => s.resource)).not.toContain('keyVault');
+      expect(view.unread.map((u) => u.resource)).not.toContain('keyVault');
+    });
+  });
+
   describe('when the identity holds Reader on the resource group (granted through the operator)', () => {
     let readerAssignment: string;
     beforeAll(async () => {
@@ -175,6 +213,20 @@ describe('npm run doctor -- --check-access', () => {
       expect(text).toMatch(/ok\s+Microsoft\.ServiceBus\/namespaces\/messages\/send\/action\s+Azure Service Bus Data Sender at namespaces\/sb-keyless-local\/topics\/events \(inherited\)/);
       expect(text).toContain(`Other role assignments of the identity (not in access.json):\n  Reader at resource group ${resourceGroup.split('/').pop()}`);
       expect(text).toContain(`Check access: ${view.counts.ok} ok, 0 missing, 0 not read, 0 not in access.json.`);
+    });
+
+    it('names the variable of a resource id that names nothing (404 from ARM)', async () => {
+      const missing = `${resourceGroup}/providers/Microsoft.CognitiveServices/accounts/no-such-account`;
+      const view = (await check({ AZURE_VISION_RESOURCE_ID: missing })).checkAccess;
+      expect(view.unread).toEqual([
+        {
+          resource: 'vision',
+          scope: missing,
+          failure: { kind: 'not-found', status: 404, code: 'ResourceNotFound', message: expect.stringContaining('no-such-account') },
+          fix: 'Azure Resource Manager knows no such resource: check AZURE_VISION_RESOURCE_ID.',
+        },
+      ]);
+      expect(view.read).toBe('partial');
     });
 
     describe('and a role of access.json is revoked', () => {
