@@ -107,15 +107,20 @@ export class ArmAuthorizationReader {
   }
 
   private async get(url: string): Promise<unknown> {
+    let token: string;
+    try {
+      token = await this.options.token();
+    } catch (error) {
+      throw new ArmReadError({ kind: 'failed', code: 'NoToken', message: `the identity got no token for Azure Resource Manager (${(error as Error).message})` }, { cause: error });
+    }
     let response: Response;
     try {
       response = await fetch(url, {
-        headers: { authorization: `Bearer ${await this.options.token()}`, accept: 'application/json' },
+        headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
         redirect: 'manual',
         signal: AbortSignal.timeout(this.options.timeoutInMs),
       });
     } catch (error) {
-      if (error instanceof ArmReadError) throw error;
       const timedOut = (error as Error).name === 'TimeoutError';
       throw new ArmReadError(
         {

@@ -126,104 +126,28 @@ export interface CheckAccessInput {
  */
 export async function checkAccess(input: CheckAccessInput): Promise<CheckAccessReport> {
   const { options, access, principalId } = input;
+  const { resourceIds } = options;
   const endpoint = options.resourceManagerEndpoint;
-  const notes: string[] = [];
-  const resourceIds = options.resourceIds;
-  const configured = [...new Set(access.map((entry) => entry.resource))].filter((resource) => resourceIds[resource]);
-  const notConfigured = [...new Set(access.map((entry) => entry.resource))]
+  const used = [...new Set(access.map((entry) => entry.resource))];
+  const configured = used.filter((resource) => resourceIds[resource]);
+  const notConfigured = used
     .filter((resource) => !resourceIds[resource])
     .map((resource) => ({ resource, variable: resourceIdVariables[resource], roles: [...new Set(access.filter((e) => e.resource === resource).map((e) => e.role))] }));
 
   // access.json's grants, as assignments of this identity at their scopes.
-  const expected: (AssignmentRef & { entry: AccessFileEntry })[] = access.flatMap((entry, i) => {
+  const expected: ExpectedAssignment[] = access.flatMap((entry, i) => {
     const resourceId = resourceIds[entry.resource];
     return resourceId ? [{ id: `infra/access.json assignments[${i}]`, principalId: principalId ?? '', roleDefinitionId: entry.roleDefinitionId, scope: entityScope(resourceId, entry), entry }] : [];
   });
 
-  // Read the identity's assignments, once per resource.
-  const unread: UnreadResource[] = [];
-  const read = new Map<AccessResource, AssignmentRef[]>();
-  const cannotStart = ((): ArmReadFailure | undefined => {
-    if (!endpoint) return { kind: 'failed', code: 'EndpointNotConfigured', message: 'AZURE_RESOURCE_MANAGER_ENDPOINT is not set, so there is no Azure Resource Manager to ask.' };
-    if (!input.token || !principalId) return { kind: 'failed', code: 'NoToken', message: `the identity got no token for Azure Resource Manager${input.tokenProblem?.detail ? ` (${input.tokenProblem.detail})` : ''}.` };
-    return undefined;
-  })();
-  let reader: ArmAuthorizationReader | undefined;
-  try {
-    reader = cannotStart ? undefined : new ArmAuthorizationReader({ endpoint: endpoint!, token: input.token!, timeoutInMs: options.probeTimeoutInMs });
-  } catch (error) {
-    if (!(error instanceof ArmReadError)) throw error;
-    for (const resource of configured) unread.push({ resource, scope: resourceIds[resource]!, failure: error.failure, fix: 'Set AZURE_RESOURCE_MANAGER_ENDPOINT to an https URL.' });
-  }
-  if (cannotStart) {
-    const fix = cannotStart.code === 'EndpointNotConfigured' ? "Set AZURE_RESOURCE_MANAGER_ENDPOINT (the local Azure's env files carry it)." : input.tokenProblem?.fix;
-    for (const resource of configured) unread.push({ resource, scope: resourceIds[resource]!, failure: cannotStart, ...(fix ? { fix } : {}) });
-  }
-  if (reader) {
-    for (const resource of configured) {
-      const scope = resourceIds[resource]!;
-      try {
-        read.set(resource, await reader.listRoleAssignments(scope, principalId!));
-      } catch (error) {
-        if (!(error instanceof ArmReadError)) throw error;
-        unread.push({ resource, scope, failure: error.failure, ...optionalFix(unreadFix(error.failure, resource, endpoint!, principalId!)) });
-      }
-    }
-  }
+  const { reader, read, unread } = await readAssignments(input, configured);
   // `assignedTo` lists the identity's own assignments and those of groups it is in: all of them apply to it.
-  const listedAt = new Map<string, string>();
-  for (const [resource, listed] of read) for (const a of listed) if (!listedAt.has(a.id.toLowerCase())) listedAt.set(a.id.toLowerCase(), resourceIds[resource]!);
   const holders = distinctById([...read.values()].flat());
   const assignments = holders.map((a) => ({ ...a, principalId: principalId! }));
+  const { roles, notes } = await resolveRoles(reader, read, resourceIds);
 
-  // Resolve every role those assignments name, reading each definition where its assignment was listed.
-  const roles: RoleDefinition[] = [];
-  for (const guid of [...new Set(assignments.map((a) => roleGuid(a.roleDefinitionId)))]) {
-    const where = assignments.find((a) => roleGuid(a.roleDefinitionId) === guid)!;
-    try {
-      roles.push(await reader!.getRoleDefinition(listedAt.get(where.id.toLowerCase())!, guid));
-    } catch (error) {
-      if (!(error instanceof ArmReadError)) throw error;
-      const builtIn = builtInRoles.find((role) => role.id === guid);
-      if (builtIn) roles.push(builtIn);
-      notes.push(
-        `Role definition ${guid} could not be read (${error.message}); ${builtIn ? `it is the built-in "${builtIn.name}", taken from the built-in table (a built-in role has the same id in every tenant)` : 'it is no built-in role, so its assignments count as granting nothing here'}.`,
-      );
-    }
-  }
-
-  // The view: per scope of access.json, every data action, held vs granted by access.json.
-  const scopes: ScopeAccess[] = distinctScopes(expected).map(({ scope, entry }) => {
-    const isRead = read.has(entry.resource);
-    const held = effectiveDataActions(principalId ?? '', scope, assignments, undefined, roles);
-    const wanted = effectiveDataActions(principalId ?? '', scope, expected, undefined, builtInRoles);
-    return {
-      scope,
-      resource: entry.resource,
-      label: describeScope(entry),
-      read: isRead,
-      dataActions: held.map((row, i): CheckedDataAction => {
-        const expectedBy = wanted[i]!.grantedBy.map((g) => {
-          const source = expected.find((e) => e.id === g.assignmentId)!.entry;
-          return { role: g.role, scope: g.scope, purpose: source.purpose };
-        });
-        const status: CheckedStatus = !isRead ? 'not-read' : row.granted ? (expectedBy.length ? 'ok' : 'not-in-access-json') : expectedBy.length ? 'missing' : 'not-granted';
-        const commands = status === 'missing' && principalId ? roleAssignmentCreateCommands(principalId, 'ServicePrincipal', expectedBy[0]!.role, expectedBy[0]!.scope) : undefined;
-        return {
-          dataAction: row.dataAction,
-          status,
-          ...(isRead ? { granted: row.granted } : {}),
-          grantedBy: isRead ? row.grantedBy : [],
-          expectedBy,
-          probes: input.probes.filter((p) => p.scope?.toLowerCase() === scope.toLowerCase() && p.dataAction === row.dataAction).map((p) => ({ check: p.check, status: p.status })),
-          ...(commands ? { fix: commands.az, ...(options.localAzure ? { localFix: commands.localAzure } : {}) } : {}),
-        };
-      }),
-    };
-  });
-
+  const scopes = distinctScopes(expected).map(({ scope, entry }) => compareScope(input, scope, entry, read.has(entry.resource), assignments, roles, expected));
   const rows = scopes.flatMap((s) => s.dataActions);
-  const forbidden = unread.some((u) => u.failure.kind === 'forbidden');
   const resourceGroup = configured.map((r) => resourceGroupOf(resourceIds[r]!)).find((id) => id !== undefined);
   const assignee = principalId ?? `<object id of ${options.clientId}>`;
   return {
@@ -231,7 +155,7 @@ export async function checkAccess(input: CheckAccessInput): Promise<CheckAccessR
     ...(endpoint ? { endpoint } : {}),
     read: unread.length === 0 ? 'complete' : read.size > 0 ? 'partial' : 'none',
     unread,
-    ...(forbidden
+    ...(unread.some((u) => u.failure.kind === 'forbidden')
       ? {
           readHelp: {
             why:
@@ -264,6 +188,115 @@ export async function checkAccess(input: CheckAccessInput): Promise<CheckAccessR
   };
 }
 
+/** An access.json entry as an assignment of the identity at its scope. */
+type ExpectedAssignment = AssignmentRef & { entry: AccessFileEntry };
+
+/** Lists the identity's assignments at each configured resource; what cannot be read is in `unread`, with why. */
+async function readAssignments(
+  input: CheckAccessInput,
+  configured: readonly AccessResource[],
+): Promise<{ reader?: ArmAuthorizationReader; read: Map<AccessResource, AssignmentRef[]>; unread: UnreadResource[] }> {
+  const { options, principalId } = input;
+  const endpoint = options.resourceManagerEndpoint;
+  const read = new Map<AccessResource, AssignmentRef[]>();
+  const unread: UnreadResource[] = [];
+  const none = (failure: ArmReadFailure, fix: string | undefined) => {
+    for (const resource of configured) unread.push({ resource, scope: options.resourceIds[resource]!, failure, ...optionalFix(fix) });
+    return { read, unread };
+  };
+  if (!endpoint) {
+    return none(
+      { kind: 'failed', code: 'EndpointNotConfigured', message: 'AZURE_RESOURCE_MANAGER_ENDPOINT is not set, so there is no Azure Resource Manager to ask.' },
+      "Set AZURE_RESOURCE_MANAGER_ENDPOINT (the local Azure's env files carry it).",
+    );
+  }
+  if (!input.token || !principalId) {
+    const detail = input.tokenProblem?.detail ? ` (${input.tokenProblem.detail})` : '';
+    return none({ kind: 'failed', code: 'NoToken', message: `the identity got no token for Azure Resource Manager${detail}.` }, input.tokenProblem?.fix);
+  }
+  let reader: ArmAuthorizationReader;
+  try {
+    reader = new ArmAuthorizationReader({ endpoint, token: input.token, timeoutInMs: options.probeTimeoutInMs });
+  } catch (error) {
+    if (!(error instanceof ArmReadError)) throw error;
+    return none(error.failure, 'Set AZURE_RESOURCE_MANAGER_ENDPOINT to an https URL.');
+  }
+  for (const resource of configured) {
+    const scope = options.resourceIds[resource]!;
+    try {
+      read.set(resource, await reader.listRoleAssignments(scope, principalId));
+    } catch (error) {
+      if (!(error instanceof ArmReadError)) throw error;
+      unread.push({ resource, scope, failure: error.failure, ...optionalFix(unreadFix(error.failure, resource, endpoint, principalId)) });
+    }
+  }
+  return { reader, read, unread };
+}
+
+/**
+ * The definitions of the roles the assignments name, each read at the resource where its assignment was listed;
+ * a built-in role that cannot be read comes from the built-in table (with a note), an unknown one grants nothing.
+ */
+async function resolveRoles(
+  reader: ArmAuthorizationReader | undefined,
+  read: ReadonlyMap<AccessResource, AssignmentRef[]>,
+  resourceIds: DoctorOptions['resourceIds'],
+): Promise<{ roles: RoleDefinition[]; notes: string[] }> {
+  const where = new Map<string, string>();
+  for (const [resource, listed] of read) for (const a of listed) if (!where.has(roleGuid(a.roleDefinitionId))) where.set(roleGuid(a.roleDefinitionId), resourceIds[resource]!);
+  const roles: RoleDefinition[] = [];
+  const notes: string[] = [];
+  for (const [guid, scope] of where) {
+    try {
+      roles.push(await reader!.getRoleDefinition(scope, guid));
+    } catch (error) {
+      if (!(error instanceof ArmReadError)) throw error;
+      const builtIn = builtInRoles.find((role) => role.id === guid);
+      if (builtIn) roles.push(builtIn);
+      notes.push(
+        `Role definition ${guid} could not be read at ${scope} (${error.message}); ` +
+          (builtIn ? `it is the built-in "${builtIn.name}", taken from the built-in table (a built-in role has the same id in every tenant).` : 'it is no built-in role, so its assignments count as granting nothing here.'),
+      );
+    }
+  }
+  return { roles, notes };
+}
+
+/** The rows of one scope: every data action, held (read from ARM) against granted by access.json. */
+function compareScope(
+  input: CheckAccessInput,
+  scope: string,
+  entry: AccessFileEntry,
+  isRead: boolean,
+  assignments: readonly AssignmentRef[],
+  roles: readonly RoleDefinition[],
+  expected: readonly ExpectedAssignment[],
+): ScopeAccess {
+  const principalId = input.principalId ?? '';
+  const held = effectiveDataActions(principalId, scope, assignments, undefined, roles);
+  const wanted = effectiveDataActions(principalId, scope, expected, undefined, builtInRoles);
+  return {
+    scope,
+    resource: entry.resource,
+    label: describeScope(entry),
+    read: isRead,
+    dataActions: held.map((row, i): CheckedDataAction => {
+      const expectedBy = wanted[i]!.grantedBy.map((g) => ({ role: g.role, scope: g.scope, purpose: expected.find((e) => e.id === g.assignmentId)!.entry.purpose }));
+      const status: CheckedStatus = !isRead ? 'not-read' : row.granted ? (expectedBy.length ? 'ok' : 'not-in-access-json') : expectedBy.length ? 'missing' : 'not-granted';
+      const commands = status === 'missing' && input.principalId ? roleAssignmentCreateCommands(input.principalId, 'ServicePrincipal', expectedBy[0]!.role, expectedBy[0]!.scope) : undefined;
+      return {
+        dataAction: row.dataAction,
+        status,
+        ...(isRead ? { granted: row.granted } : {}),
+        grantedBy: isRead ? row.grantedBy : [],
+        expectedBy,
+        probes: input.probes.filter((p) => p.scope?.toLowerCase() === scope.toLowerCase() && p.dataAction === row.dataAction).map((p) => ({ check: p.check, status: p.status })),
+        ...(commands ? { fix: commands.az, ...(input.options.localAzure ? { localFix: commands.localAzure } : {}) } : {}),
+      };
+    }),
+  };
+}
+
 function describeScope(entry: AccessFileEntry): string {
   if (entry.queue) return `${entry.resource} queue ${entry.queue}`;
   if (entry.topic && entry.subscription) return `${entry.resource} subscription ${entry.topic}/${entry.subscription}`;
@@ -271,7 +304,7 @@ function describeScope(entry: AccessFileEntry): string {
   return entry.resource;
 }
 
-function distinctScopes(expected: readonly (AssignmentRef & { entry: AccessFileEntry })[]): { scope: string; entry: AccessFileEntry }[] {
+function distinctScopes(expected: readonly ExpectedAssignment[]): { scope: string; entry: AccessFileEntry }[] {
   const seen = new Map<string, { scope: string; entry: AccessFileEntry }>();
   for (const e of expected) if (!seen.has(e.scope.toLowerCase())) seen.set(e.scope.toLowerCase(), { scope: e.scope, entry: e.entry });
   return [...seen.values()];

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { builtInRoles, findRole } from '@keyless/contracts';
 import { startTestAzure, type TestAzure } from '@keyless/local-azure/testing';
-import { ArmAuthorizationReader, ArmReadError, type ArmReadFailure } from '../src/index.js';
+import { ArmAuthorizationReader, ArmReadError, checkAccess, readDoctorOptions, type ArmReadFailure } from '../src/index.js';
 
 /** An HTTPS server with the local Azure's certificate that answers from `answer` and records what it was asked. */
 async function stubServer(test: TestAzure, answer: (url: string) => { status: number; headers?: Record<string, string>; body: string }): Promise<{ origin: string; requests: string[]; server: Server }> {
@@ -98,9 +98,62 @@ describe(ArmAuthorizationReader.name, () => {
       expect(await failureOf(reader(origin).listRoleAssignments(scope, principalId))).toEqual(failure);
     });
 
+    it('reports a token that cannot be had without calling ARM', async () => {
+      const { origin, requests } = await stub(() => ({ status: 200, body: JSON.stringify({ value: [] }) }));
+      const noToken = new ArmAuthorizationReader({ endpoint: origin, token: () => Promise.reject(new Error('identity endpoint down')), timeoutInMs: 10_000 });
+      expect(await failureOf(noToken.listRoleAssignments(scope, principalId))).toEqual({ kind: 'failed', code: 'NoToken', message: 'the identity got no token for Azure Resource Manager (identity endpoint down)' });
+      expect(requests).toEqual([]);
+    });
+
     it('reports an answer that is not JSON', async () => {
       const { origin } = await stub(() => ({ status: 502, headers: { 'content-type': 'text/html' }, body: '<html>Bad gateway</html>' }));
       expect(await failureOf(reader(origin).getRoleDefinition(scope, findRole('Reader')!.id))).toEqual({ kind: 'failed', status: 502, code: 'Http502', message: 'HTTP 502 Bad Gateway' });
+    });
+  });
+
+  describe(`${checkAccess.name}, when the role definitions cannot be read`, () => {
+    it('takes built-in roles from the built-in table with a note, lets an unknown role grant nothing, and counts group assignments', async () => {
+      const namespace = `${scope}/providers/Microsoft.ServiceBus/namespaces/sb`;
+      const group = '1b2c3d4e-5f60-4a7b-8c9d-0e1f2a3b4c5d';
+      const custom = '2c3d4e5f-6071-4b8c-9d0e-1f2a3b4c5d6e';
+      const held = (n: number, who: string, role: string, at: string) => ({ id: `${at}/providers/Microsoft.Authorization/roleAssignments/${n}`, properties: { principalId: who, roleDefinitionId: `/providers/Microsoft.Authorization/roleDefinitions/${role}`, scope: at } });
+      const { origin } = await stub((url) =>
+        url.includes('/roleDefinitions/')
+          ? { status: 403, body: JSON.stringify({ error: { code: 'AuthorizationFailed', message: 'may not read role definitions' } }) }
+          : {
+              status: 200,
+              body: JSON.stringify({
+                value: [
+                  held(1, principalId, findRole('Azure Service Bus Data Sender')!.id, `${namespace}/queues/q`),
+                  held(2, group, findRole('Azure Service Bus Data Receiver')!.id, namespace),
+                  held(3, principalId, custom, namespace),
+                ],
+              }),
+            },
+      );
+      const options = readDoctorOptions({ AZURE_CLIENT_ID: principalId, AZURE_RESOURCE_MANAGER_ENDPOINT: origin, SERVICEBUS_NAMESPACE_RESOURCE_ID: namespace }, ['--check-access']);
+      const view = await checkAccess({
+        options,
+        access: [{ role: 'Azure Service Bus Data Sender', roleDefinitionId: findRole('Azure Service Bus Data Sender')!.id, resource: 'serviceBus', queue: 'q', purpose: 'sends' }],
+        principalId,
+        token: () => Promise.resolve('token-for-arm'),
+        probes: [],
+      });
+      expect(view.notes).toEqual([
+        expect.stringMatching(/^Role definition 69a216fc-.* could not be read at .*namespaces\/sb \(403 AuthorizationFailed: may not read role definitions\); it is the built-in "Azure Service Bus Data Sender", taken from the built-in table/),
+        expect.stringMatching(/^Role definition 4f6d3b9b-.*it is the built-in "Azure Service Bus Data Receiver"/),
+        expect.stringMatching(new RegExp(`^Role definition ${custom} could not be read .*it is no built-in role, so its assignments count as granting nothing here\\.$`)),
+      ]);
+      const rows = view.scopes[0]!.dataActions.filter((r) => r.status !== 'not-granted').map((r) => [r.dataAction.split('/').slice(-2).join('/'), r.status, r.grantedBy.map((g) => g.role)]);
+      expect(rows).toEqual([
+        ['send/action', 'ok', ['Azure Service Bus Data Sender']],
+        ['receive/action', 'not-in-access-json', ['Azure Service Bus Data Receiver']],
+      ]);
+      expect(view.assignments.map((a) => [a.id.split('/').pop(), a.role, a.principalId, a.inAccessJson])).toEqual([
+        ['1', 'Azure Service Bus Data Sender', principalId, true],
+        ['2', 'Azure Service Bus Data Receiver', group, false],
+        ['3', custom, principalId, false],
+      ]);
     });
   });
 
