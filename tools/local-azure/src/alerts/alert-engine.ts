@@ -129,6 +129,8 @@ export class AlertEngine {
     const shared = this.sources.sharedIdentity();
     // Data planes only: the rule watches data actions (a refused control-plane call is not a broken service).
     if (!shared || record.principalId !== shared.principalId || !record.dataAction) return;
+    // A refusal with a reason is not a missing role (a refused token, an image URL Vision will not fetch).
+    if (record.reason) return;
     const key = `${record.dataAction}|${record.scope.toLowerCase()}`;
     if (record.decision === 'allowed') {
       this.resolve('access-denied', key, `${record.dataAction} on ${record.scope} was allowed again at ${record.time}${record.role ? ` (through ${record.role})` : ''}`);

@@ -43,7 +43,11 @@ export interface AuthorizationRecord {
   dataAction?: string;
   scope: string;
   decision: 'allowed' | 'denied';
-  /** Why a request was refused without an RBAC check, or what the RBAC check lacked. */
+  /**
+   * Why a request was refused without an RBAC check (a token for another principal on a Service Bus
+   * connection, an invalid token), what the RBAC check lacked, or what was refused after it (an image URL
+   * Vision will not fetch).
+   */
   reason?: string;
   /** The role assignment that allowed it (id and role name). */
   assignmentId?: string;

@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { findRole, gatewayAppRoles, localGatewayAudience } from '@keyless/contracts';
+import { normalizeHostPort } from '../util/host-port.js';
 
 /** Repository root, from this file's place in the tree (src/ or dist/ under tools/local-azure/). */
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
@@ -64,6 +65,12 @@ export const localAzureConfigSchema = z.strictObject({
           topologyFile: z.string().min(1).default('infra/servicebus-topology.json'),
           /** Largest message or batch a sender may send, in bytes. Default: 262144 (256 KiB, Azure Standard tier). */
           maxMessageSizeInBytes: z.number().int().min(1024).max(100 * 1024 * 1024).default(262_144),
+          /**
+           * The bound on how long an open link outlives the role that authorized it: every open link (and every
+           * cached `$management` decision) is re-checked at this interval, besides at once on every role
+           * assignment change and at every put-token. Default: 30 s.
+           */
+          reauthorizationIntervalInSeconds: z.number().int().min(1).max(300).default(30),
         })
         .prefault({}),
       openAi: z
@@ -78,7 +85,18 @@ export const localAzureConfigSchema = z.strictObject({
             'text-embedding-3-small': { model: 'text-embedding-3-small', tokensPerMinute: 1_000_000 },
           },
         }),
-      vision: z.strictObject({ name: name }).default({ name: 'vision-keyless-local' }),
+      vision: z
+        .strictObject({
+          name: name.default('vision-keyless-local'),
+          /**
+           * Hosts the local Vision may fetch `{url}` images from although they are not on the internet
+           * (loopback, private addresses): `host:port` exactly as in the URL, e.g. `127.0.0.1:3001`. Everything
+           * else that is not globally routable is refused, as Azure's service cannot reach it either.
+           * Default: none (the launcher adds its demo image server).
+           */
+          allowedImageHosts: z.array(z.string().refine((value) => normalizeHostPort(value) !== undefined, 'host:port, e.g. 127.0.0.1:3001, localhost:8080 or [::1]:3001')).default([]),
+        })
+        .prefault({}),
       keyVault: z.strictObject({ name: name }).default({ name: 'kv-keyless-local' }),
       appInsights: z.strictObject({ name: name }).default({ name: 'appi-keyless-local' }),
     })

@@ -105,6 +105,23 @@ export class ResourceGuard {
     return this.authorizer.check(caller.principalId, dataAction, scope, { ...context, clientId: caller.clientId });
   }
 
+  /**
+   * Subscribes to changes of role assignments, so a data plane can re-check access it granted earlier
+   * (open links, cached decisions). Called synchronously after each change, possibly inside a batch of
+   * changes: defer the re-check. Returns an unsubscribe function.
+   */
+  onAccessChange(listener: () => void): () => void {
+    return this.authorizer.onChange(listener);
+  }
+
+  /**
+   * Picks up role assignment changes committed by another process (which bypass the listeners of
+   * {@link onAccessChange}); the listeners run when there are any.
+   */
+  refreshAccess(): void {
+    this.authorizer.refresh();
+  }
+
   private keySet(): ReturnType<typeof createLocalJWKSet> {
     if (!this.jwks || this.jwksVersion !== this.keys.jwksVersion) {
       this.jwks = createLocalJWKSet(this.keys.jwks());

@@ -27,13 +27,20 @@ export interface AuthorizationContext {
   /** What the caller tried, in the data plane's terms. */
   operation: string;
   clientId?: string;
+  /**
+   * Whether an allowed decision is written to the authorization log. Denials always are. `false` for
+   * periodic re-checks of access already granted (a line per open link and interval says nothing new).
+   * **Default**: true.
+   */
+  recordAllowed?: boolean;
 }
 
 /**
  * Azure RBAC, both planes: a request is allowed when some assignment of the principal, at the accessed scope or
  * an enclosing one, has a role that grants what is asked — a data action through the role's `dataActions` /
  * `notDataActions` ({@link check}), a control-plane action through its `actions` / `notActions`
- * ({@link checkAction}). Every decision is written to the authorization log.
+ * ({@link checkAction}). Every decision is written to the authorization log (except allowed re-checks that
+ * opt out with `recordAllowed: false`).
  */
 export class Authorizer {
   constructor(
@@ -67,6 +74,7 @@ export class Authorizer {
   }
 
   private decide(decision: AuthorizationDecision, context: AuthorizationContext): AuthorizationDecision {
+    if (decision.allowed && context.recordAllowed === false) return decision;
     const principal = this.directory.findPrincipal(decision.principalId);
     this.log.recordAuthorization({
       resource: context.resource,
@@ -81,5 +89,15 @@ export class Authorizer {
       operation: context.operation,
     });
     return decision;
+  }
+
+  /** Subscribes to role assignment changes (called after each change); returns an unsubscribe function. */
+  onChange(listener: () => void): () => void {
+    return this.assignments.onChange(listener);
+  }
+
+  /** Picks up role assignment changes another process committed (see {@link RoleAssignmentStore.refresh}). */
+  refresh(): void {
+    this.assignments.refresh();
   }
 }

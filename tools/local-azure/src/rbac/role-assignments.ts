@@ -75,6 +75,8 @@ const columns = {
 export class RoleAssignmentStore {
   private cache: RoleAssignment[] | undefined;
   private readonly changeListeners = new Set<() => void>();
+  /** SQLite's `data_version` when the cache was filled: it changes when another connection commits. */
+  private cachedVersion: number | undefined;
 
   constructor(private readonly db: DatabaseSync) {
     db.exec(`CREATE TABLE IF NOT EXISTS role_assignments (${Object.entries(columns).map(([name, type]) => `${name} ${type}`).join(', ')})`);
@@ -85,8 +87,20 @@ export class RoleAssignmentStore {
 
   /** All assignments (cached). */
   all(): readonly RoleAssignment[] {
-    this.cache ??= (this.db.prepare('SELECT * FROM role_assignments ORDER BY created_on, id').all() as unknown as Row[]).map(fromRow);
+    if (!this.cache) {
+      this.cachedVersion = this.dataVersion();
+      this.cache = (this.db.prepare('SELECT * FROM role_assignments ORDER BY created_on, id').all() as unknown as Row[]).map(fromRow);
+    }
     return this.cache;
+  }
+
+  /**
+   * Picks up changes another process committed to the database (they bypass this store's cache and
+   * listeners): when there are any, the cache is dropped and the change listeners run. Cheap (one pragma);
+   * data planes call it before re-checking access they granted earlier.
+   */
+  refresh(): void {
+    if (this.cache && this.dataVersion() !== this.cachedVersion) this.changed();
   }
 
   list(filter: RoleAssignmentFilter = {}): RoleAssignment[] {
@@ -160,6 +174,10 @@ export class RoleAssignmentStore {
   onChange(listener: () => void): () => void {
     this.changeListeners.add(listener);
     return () => this.changeListeners.delete(listener);
+  }
+
+  private dataVersion(): number {
+    return Number((this.db.prepare('PRAGMA data_version').get() as { data_version: number }).data_version);
   }
 
   private changed(): void {

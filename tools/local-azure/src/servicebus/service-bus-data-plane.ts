@@ -48,6 +48,8 @@ async function startServiceBus(context: DataPlaneContext): Promise<RunningDataPl
       guard: context.guard,
       directory: context.directory,
       maxMessageSizeInBytes: settings.maxMessageSizeInBytes,
+      reauthorizationIntervalInMs: settings.reauthorizationIntervalInSeconds * 1000,
+      auditLog: context.auditLog,
       log: context.log,
       onActivity: () => memory.touch(),
     });
