@@ -78,7 +78,7 @@ export interface CheckAccessReport {
   principalId?: string;
   /** The ARM endpoint read. */
   endpoint?: string;
-  /** `complete`: every scope read; `partial`: some; `none`: nothing could be read. */
+  /** `complete`: every configured resource read; `partial`: some; `none`: nothing read (or nothing configured). */
   read: 'complete' | 'partial' | 'none';
   /** Where the assignments could not be read, and why. */
   unread: UnreadResource[];
@@ -153,7 +153,7 @@ export async function checkAccess(input: CheckAccessInput): Promise<CheckAccessR
   return {
     ...(principalId ? { principalId } : {}),
     ...(endpoint ? { endpoint } : {}),
-    read: unread.length === 0 ? 'complete' : read.size > 0 ? 'partial' : 'none',
+    read: read.size === 0 ? 'none' : unread.length ? 'partial' : 'complete',
     unread,
     ...(unread.some((u) => u.failure.kind === 'forbidden')
       ? {

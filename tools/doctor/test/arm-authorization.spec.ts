@@ -157,6 +157,27 @@ describe(ArmAuthorizationReader.name, () => {
     });
   });
 
+  describe(`${checkAccess.name}, when no resource id is configured`, () => {
+    it('reads nothing, says so, and names every variable to set', async () => {
+      const view = await checkAccess({
+        options: readDoctorOptions({ AZURE_CLIENT_ID: principalId }, ['--check-access']),
+        access: [
+          { role: 'Cognitive Services User', roleDefinitionId: findRole('Cognitive Services User')!.id, resource: 'vision', purpose: 'analysis' },
+          { role: 'Key Vault Secrets User', roleDefinitionId: findRole('Key Vault Secrets User')!.id, resource: 'keyVault', purpose: 'references' },
+        ],
+        principalId,
+        token: () => Promise.resolve('token-for-arm'),
+        probes: [],
+      });
+      expect({ read: view.read, scopes: view.scopes, unread: view.unread, notConfigured: view.notConfigured.map((n) => n.variable) }).toEqual({
+        read: 'none',
+        scopes: [],
+        unread: [],
+        notConfigured: ['AZURE_VISION_RESOURCE_ID', 'AZURE_KEY_VAULT_RESOURCE_ID'],
+      });
+    });
+  });
+
   it('refuses an endpoint that is not https', () => {
     expect(() => reader('http://127.0.0.1:1')).toThrow(/is not an https URL; the identity's token would travel in clear/);
   });
