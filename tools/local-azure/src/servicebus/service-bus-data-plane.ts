@@ -96,6 +96,7 @@ async function startServiceBus(context: DataPlaneContext): Promise<RunningDataPl
       SERVICEBUS_FULLY_QUALIFIED_NAMESPACE: fullyQualifiedNamespace,
       SERVICEBUS_NAMESPACE_RESOURCE_ID: namespaceId,
     },
+    endpoint: `amqps://${fullyQualifiedNamespace}`,
     summary:
       `amqps:// and https://${fullyQualifiedNamespace} — ${queues} queues, ${topics} topics, ${subscriptions} subscriptions from ${shownFile}` +
       (loaded.runtimeEntities ? ` and ${loaded.runtimeEntities} ${loaded.runtimeEntities === 1 ? 'entity' : 'entities'} created at run time` : '') +

@@ -10,7 +10,7 @@ import type { TokenIssuer } from '../../src/entra/token-issuer.js';
 import type { MessageRow } from '../../src/servicebus/admin-routes.js';
 import { findRole } from '../../src/rbac/built-in-roles.js';
 import { serviceBusDataPlane } from '../../src/servicebus/service-bus-data-plane.js';
-import { freePorts, LocalAzureProcess, startTestAzure, trustCa, type TestAzure } from '../../src/testing/index.js';
+import { LocalAzureProcess, startTestAzure, trustCa, type TestAzure } from '../../src/testing/index.js';
 
 /** The entities the Service Bus tests use (each test file uses its own entities where they could interfere). */
 export const testTopologyFile = fileURLToPath(new URL('./fixtures/test-topology.json', import.meta.url));
@@ -102,17 +102,13 @@ export interface ServiceBusProcess {
 }
 
 /**
- * Starts the local Azure CLI (from source) in a child process with the test topology, on fixed free ports
- * so that a restart keeps its endpoints, in a new home; gives the host's identity Azure Service Bus Data
- * Owner on the namespace and makes this process the gateway host.
+ * Starts the local Azure CLI (from source) in a child process with the test topology, in a new home; gives
+ * the host's identity Azure Service Bus Data Owner on the namespace and makes this process the gateway
+ * host. No ports are configured: a restart binds the ports the first start picked (kept in the home).
  */
 export async function startServiceBusProcess(name: string): Promise<ServiceBusProcess> {
   const home = mkdtempSync(join(tmpdir(), `local-azure-${name}-`));
-  const [identity, login, management, serviceBus] = await freePorts(4);
-  const child = new LocalAzureProcess({
-    home,
-    config: { network: { ports: { identity, login, management, serviceBus } }, resources: { serviceBus: { topologyFile: testTopologyFile } } },
-  });
+  const child = new LocalAzureProcess({ home, config: { resources: { serviceBus: { topologyFile: testTopologyFile } } } });
   await child.start();
   const granted = await child.run(['role', 'assignment', 'create', '--assignee', 'id-keyless', '--role', 'Azure Service Bus Data Owner', '--scope', 'serviceBus']);
   if (granted.code !== 0) throw new Error(`granting Data Owner failed: ${granted.stderr}`);
