@@ -1,5 +1,6 @@
 // @keyless/contracts: what the services say to each other over Service Bus — entity names, message
-// patterns and payload schemas. No Nest, no Azure: both sides of every exchange import only this.
+// patterns and payload schemas — and how every process reads its settings. No Nest, no Azure: both sides
+// of every exchange import only this.
 export { queues, subscriptions, topics } from './entities.js';
 export type { QueueName, SubscriptionName, TopicName } from './entities.js';
 export { productIdSchema, productSchema, productUpsertedSchema } from './catalog.js';
@@ -34,9 +35,11 @@ export { gatewayAppRoles, localGatewayAudience } from './gateway-app.js';
 export type { GatewayAppRole } from './gateway-app.js';
 export { builtInRoles, dataActions, findRole, grants, grantsAction, rolesGranting } from './azure-roles.js';
 export type { RoleDefinition } from './azure-roles.js';
-export { effectiveDataActions, scopeContains } from './check-access.js';
-export type { AssignmentRef, EffectiveDataAction } from './check-access.js';
+export { effectiveDataActions, entityScope, entityScopePath, roleAssignmentCreateCommands, scopeContains } from './check-access.js';
+export type { AssignmentRef, EffectiveDataAction, RoleAssignmentCommands } from './check-access.js';
 export { systemInstancesFileName } from './system-instances.js';
 export type { SystemInstance, SystemInstancesFile } from './system-instances.js';
 export { alertRules } from './alert-rules.js';
 export type { AlertRule, AlertRuleId, AlertSeverity, AlertSignalType } from './alert-rules.js';
+export { readSetting, settingsSchema, withoutBlankSettings } from './settings.js';
+export type { Settings } from './settings.js';

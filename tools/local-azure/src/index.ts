@@ -21,7 +21,8 @@ export { createVisionDataPlane, visionDataPlane } from './vision/vision-data-pla
 export type { VisionDataPlaneOptions } from './vision/vision-data-plane.js';
 export { serviceBusDataPlane } from './servicebus/service-bus-data-plane.js';
 export { loadTopology, parseTopology } from './servicebus/topology.js';
-export type { QueueDefinition, RuleDefinition, SubscriptionDefinition, TopicDefinition, Topology } from './servicebus/topology.js';
+export type { QueueDefinition, SubscriptionDefinition, TopicDefinition, Topology } from './servicebus/topology.js';
+export type { RuleDefinition } from './servicebus/rule-definition.js';
 export type { EntityRow, MessageRow, ServiceBusStatus } from './servicebus/admin-routes.js';
 export { TokenRejectedError } from './guard/resource-guard.js';
 export type { Caller, TokenRejectionReason } from './guard/resource-guard.js';
