@@ -33,7 +33,7 @@ describe(Database.name, () => {
     opened.push(database);
     return database;
   };
-  const throughGate = () => open({ pool: { host: '127.0.0.1', port: gate.port, connectionTimeoutInMs: 2_000 } });
+  const throughGate = () => open({ pool: { host: '127.0.0.1', port: gate.port } });
   const start = (database: TestDatabase, overrides: Partial<DatabaseModuleOptions> = {}) => {
     const started = new Database({ pool: database.pool, schemas: [schema], retryDelayInMs: 100, maxRetryDelayInMs: 500, logger: { log: () => undefined, warn: () => undefined, error: () => undefined }, ...overrides });
     return { database: started, health: new DatabaseHealthIndicator(new HealthIndicatorService(), started, { pool: database.pool, schemas: [schema], healthCheckTimeoutInMs: 2_000 }) };
@@ -43,6 +43,8 @@ describe(Database.name, () => {
     test = await startTestAzure({ dataPlanes: [postgresDataPlane] });
     env = test.enterHost('recommendation');
     gate = await TcpGate.open({ host: '127.0.0.1', port: Number(env.PGPORT) });
+    // The local engine starts with the first connection: here, not in the first test.
+    await (await open()).pool.query('SELECT 1');
   }, 120_000);
   afterEach(() => gate.restore());
   afterAll(async () => {

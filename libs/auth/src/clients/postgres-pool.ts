@@ -55,8 +55,8 @@ export interface PostgresPoolContext {
  * 3. Every setting is explicit: node-postgres never falls back to `PGPASSWORD`, `~/.pgpass` or other variables.
  * 4. A refused sign-in (no database principal, a token the server does not take) rejects with a
  *    `DatabaseAccessDeniedError` naming the identity, the server and the fix; other errors are node-postgres's own.
- * 5. A connection lost while idle in the pool (the server restarted) is logged, never thrown: the pool opens a new
- *    one on the next query.
+ * 5. A connection lost while idle in the pool, or while checked out between two queries (the server restarted), is
+ *    logged, never an unhandled 'error' that ends the process: the pool opens a new one on the next query.
  */
 export function createPostgresPool(context: PostgresPoolContext, factoryOptions: PostgresFactoryOptions): pg.Pool {
   const { identity, diagnostics, options } = context;
@@ -74,8 +74,19 @@ export function createPostgresPool(context: PostgresPoolContext, factoryOptions:
   const port = factoryOptions.port ?? configured?.port ?? postgresPoolDefaults.port;
   const token = identity.tokenProvider('postgres');
   const signIn = { host, port, database, user };
+  const logger: LoggerService = options.logger ?? new Logger('Postgres');
 
   class DiagnosedPostgresClient extends pg.Client {
+    constructor(config?: string | pg.ClientConfig) {
+      super(config);
+      // pg-pool listens for errors on idle connections only. A checked-out connection that drops between two queries
+      // (the server restarted mid-transaction) emits 'error' with nobody listening, which would end the process;
+      // its next query fails instead, and the connection is not given back to the pool.
+      this.on('error', (error: Error) => {
+        if (this.listenerCount('error') === 1) logger.warn(`PostgreSQL ${host}:${port}: a connection in use failed (${error.message}); its next query fails`);
+      });
+    }
+
     override connect(): Promise<pg.Client>;
     override connect(callback: ((error: Error) => void) | ((error: null, client: pg.Client) => void)): void;
     override connect(callback?: ((error: Error) => void) | ((error: null, client: pg.Client) => void)): Promise<pg.Client> | void {
@@ -105,7 +116,6 @@ export function createPostgresPool(context: PostgresPoolContext, factoryOptions:
     keepAlive: true,
     ...(factoryOptions.applicationName ? { application_name: factoryOptions.applicationName } : {}),
   });
-  const logger: LoggerService = options.logger ?? new Logger('Postgres');
   pool.on('error', (error) => logger.warn(`PostgreSQL ${host}:${port}: an idle connection failed (${error.message}); the next query opens a new one`));
   return pool;
 }

@@ -2,7 +2,7 @@ import { Test, type TestingModule } from '@nestjs/testing';
 import pg from 'pg';
 import type { TLSSocket } from 'node:tls';
 import { postgresDataPlane } from '@keyless/local-azure';
-import { startTestAzure, type TestAzure } from '@keyless/local-azure/testing';
+import { startTestAzure, TcpGate, type TestAzure } from '@keyless/local-azure/testing';
 import { AccessDiagnostics, AuthModule, AzureClientFactory, AzureIdentityService, DatabaseAccessDeniedError, readTokenClaims, type PostgresFactoryOptions, type PostgresPool } from '../../src/index.js';
 import { RecordingLogger } from '../support/recording.logger.js';
 import { waitFor } from '../support/wait-for.js';
@@ -43,6 +43,8 @@ describe("AzureClientFactory's postgres pool (host \"recommendation\")", () => {
     await module.init();
     clients = module.get(AzureClientFactory);
     identity = module.get(AzureIdentityService);
+    // The local engine starts with the first connection: here, not in the first test.
+    await pool().query('SELECT 1');
   }, 120_000);
   afterAll(async () => {
     await Promise.all(pools.map((p) => p.end().catch(() => undefined)));
@@ -118,6 +120,29 @@ describe("AzureClientFactory's postgres pool (host \"recommendation\")", () => {
       const denied = module.get(AccessDiagnostics).explainDatabase(refused, { ...signIn, token });
       expect(denied).toMatchObject({ reason: 'AudienceInvalid', detail: expect.stringMatching(/valid audience claim/) });
       expect(denied!.fix).toContain('the token sent was for https://servicebus.azure.net/');
+    });
+  });
+
+  describe('when the connection of a checked-out client drops between two queries (the server restarted)', () => {
+    it('keeps the process running: that client\'s next query fails, and the pool connects again', async () => {
+      const gate = await TcpGate.open({ host: '127.0.0.1', port: Number(env.PGPORT) });
+      try {
+        const gated = pool({ host: '127.0.0.1', port: gate.port });
+        const client = await gated.connect();
+        await client.query('SELECT 1');
+        // Nothing runs on the client now: the drop arrives as an 'error' event, which nobody else listens to.
+        await gate.cut();
+        const failed = await client.query('SELECT 1').then(
+          () => undefined,
+          (error: unknown) => error as Error,
+        );
+        expect(failed).toBeInstanceOf(Error);
+        client.release(failed);
+        await gate.restore();
+        await expect(gated.query('SELECT 1')).resolves.toMatchObject({ rowCount: 1 });
+      } finally {
+        await gate.close();
+      }
     });
   });
 

@@ -38,7 +38,7 @@ describe('A service whose idempotency store becomes unreachable', () => {
   beforeAll(async () => {
     bus = await startTestBus({ host: 'recommendation', dataPlanes: [postgresDataPlane], topology: { lockDuration: 'PT5S' } });
     gate = await TcpGate.open({ host: '127.0.0.1', port: Number(bus.env.PGPORT) });
-    database = await openTestDatabase(bus.env, { schemas: [idempotencySchema], pool: { host: '127.0.0.1', port: gate.port, connectionTimeoutInMs: 2_000 } });
+    database = await openTestDatabase(bus.env, { schemas: [idempotencySchema], pool: { host: '127.0.0.1', port: gate.port } });
     service = await startService({
       client: bus.client(),
       controllers: [Handlers],
