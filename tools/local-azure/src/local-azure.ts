@@ -12,7 +12,7 @@ import {
   type LocalAzureConfigInput,
   type ResourceKey,
 } from './config/local-azure-config.js';
-import type { ConsoleLog, DataPlane, RunningDataPlane } from './data-plane.js';
+import type { ConsoleLog, DatabasePrincipal, DataPlane, RunningDataPlane } from './data-plane.js';
 import { Directory } from './entra/directory.js';
 import { loginEndpoints } from './entra/login-endpoints.js';
 import { identityEndpointPaths, ManagedIdentityEndpoint, type IdentityEndpointFault } from './entra/managed-identity-endpoint.js';
@@ -59,6 +59,7 @@ export class LocalAzure {
   private readonly resourceEndpoints = new Map<ResourceKey, string>();
   private identityListener: BoundListener | undefined;
   private listeners: BoundListener[] = [];
+  private principals: readonly DatabasePrincipal[] = [];
   private stopped = false;
 
   private constructor(
@@ -122,7 +123,7 @@ export class LocalAzure {
         login: url('https', login.port),
         management: url('https', management.port),
       });
-      const context = { home, config, directory, guard, auditLog, tls, publicHost, log };
+      const context = { home, config, directory, guard, auditLog, tls, publicHost, log, databasePrincipals: () => azure.principals };
       const planes = await Promise.all(
         (options.dataPlanes ?? []).map(async (plane) => {
           const running = await plane.start({ ...context, bind: { port: ports[plane.resource as keyof typeof ports] ?? 0, bind } });
@@ -167,15 +168,22 @@ export class LocalAzure {
       AZURE_AUTHORITY_HOST: this.endpoints.login,
       NODE_EXTRA_CA_CERTS: this.tls.caCertPath,
       ...Object.assign({}, ...this.running.map((plane) => plane.env)),
+      ...Object.assign({}, ...this.running.map((plane) => plane.hostEnv?.(host))),
       ...host.env,
     };
   }
 
+  /** The database principals the access file declares (see {@link DatabasePrincipal}). */
+  databasePrincipals(): readonly DatabasePrincipal[] {
+    return this.principals;
+  }
+
   /**
-   * Re-applies the access file: the shared identity's assignments become exactly what the file says
-   * (like a redeployment); assignments made through the CLI are kept. Returns what was applied.
+   * Re-applies the access file: the shared identity's assignments and database principals become exactly
+   * what the file says (like a redeployment); assignments made through the CLI are kept. Returns what was
+   * applied.
    */
-  applyAccessFile(): { identity: string; principalId: string; applied: number } {
+  applyAccessFile(): { identity: string; principalId: string; applied: number; databasePrincipals: number } {
     const path = isAbsolute(this.config.accessFile) ? this.config.accessFile : resolve(repoRoot, this.config.accessFile);
     const access = loadAccessFile(path);
     const identity = this.directory.userAssignedIdentity(access.identity);
@@ -192,7 +200,15 @@ export class LocalAzure {
         purpose: entry.purpose,
       })),
     );
-    return { identity: identity.name, principalId: identity.principalId, applied: access.entries.length };
+    this.principals = access.databasePrincipals.map((entry) => ({
+      resource: entry.resource,
+      name: identity.name,
+      principalId: identity.principalId,
+      clientId: identity.clientId,
+      administrator: entry.administrator,
+      purpose: entry.purpose,
+    }));
+    return { identity: identity.name, principalId: identity.principalId, applied: access.entries.length, databasePrincipals: this.principals.length };
   }
 
   /** Makes the identity endpoint misbehave (`error`, `garbage`, `hang`), stop listening (`stopped`), or recover (`none`). */

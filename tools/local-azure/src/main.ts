@@ -165,8 +165,13 @@ async function serve(home: LocalAzureHome, configFile: string | undefined, verbo
   out(`  CA            ${azure.tls.caCertPath} (NODE_EXTRA_CA_CERTS)`);
   out('Sign-in failures and RBAC denials are printed below. Ctrl-C stops.');
   azure.auditLog.onRecord((kind, record) => {
-    if (kind === 'sign-in' && 'host' in record && (verbose || record.outcome === 'failure')) {
-      out(`[sign-in] ${record.outcome} host=${record.host} identity=${record.identity ?? '-'} resource=${record.resource ?? '-'}${record.reason ? ` reason="${record.reason}"` : ''}`);
+    if (kind === 'sign-in' && 'endpoint' in record) {
+      // The PostgreSQL data plane prints its refused logins itself, with the fix; successes show with --verbose.
+      if (record.endpoint === 'postgres') {
+        if (verbose && record.outcome === 'success') out(`[sign-in] success postgres user=${record.user} database=${record.database} identity=${record.identity ?? '-'} client=${record.client}`);
+      } else if (verbose || record.outcome === 'failure') {
+        out(`[sign-in] ${record.outcome} host=${record.host} identity=${record.identity ?? '-'} resource=${record.resource ?? '-'}${record.reason ? ` reason="${record.reason}"` : ''}`);
+      }
     }
     if (kind === 'authorization' && 'dataAction' in record && (verbose || record.decision === 'denied')) {
       out(`[rbac] ${record.decision} ${record.identity ?? record.principalId} ${record.dataAction} on ${record.scope}${record.role ? ` via ${record.role}` : ''}`);

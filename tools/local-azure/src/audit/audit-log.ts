@@ -1,11 +1,22 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 
-/** One token request to a managed-identity endpoint (the local counterpart of an Entra sign-in log row). */
+/**
+ * One sign-in: a token request to a managed-identity endpoint (the local counterpart of an Entra sign-in log
+ * row), or a login to a local database server with an Entra token as the password.
+ */
 export interface SignInRecord {
   time: string;
-  host: string;
-  /** `appservice` (IDENTITY_ENDPOINT) or `imds` (AZURE_POD_IDENTITY_AUTHORITY_HOST). */
-  endpoint: 'appservice' | 'imds';
+  /** The local host (App Service) whose identity endpoint was asked; absent for database logins. */
+  host?: string;
+  /**
+   * `appservice` (IDENTITY_ENDPOINT), `imds` (AZURE_POD_IDENTITY_AUTHORITY_HOST), or `postgres` (a login to
+   * the local Azure Database for PostgreSQL).
+   */
+  endpoint: 'appservice' | 'imds' | 'postgres';
+  /** Database logins: the client's address and port, the user (role) and the database asked for. */
+  client?: string;
+  user?: string;
+  database?: string;
   identity?: string;
   clientId?: string;
   principalId?: string;

@@ -7,8 +7,13 @@ import { gatewayAppRoles, localGatewayAudience } from '@keyless/contracts';
 /** Repository root, from this file's place in the tree (src/ or dist/ under tools/local-azure/). */
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
 
-/** The kinds of Azure resources the local Azure knows, as the access file names them. */
-export const resourceKeys = ['serviceBus', 'openAi', 'vision', 'keyVault', 'appInsights'] as const;
+/** Resources whose data plane Azure RBAC guards: the targets of the access file's role assignments. */
+export const roleAssignableResourceKeys = ['serviceBus', 'openAi', 'vision', 'keyVault', 'appInsights'] as const;
+/**
+ * The kinds of Azure resources the local Azure knows, as the access file names them. PostgreSQL has no RBAC
+ * data actions: its sign-ins are governed by database principals (see the access file's `databasePrincipals`).
+ */
+export const resourceKeys = [...roleAssignableResourceKeys, 'postgres'] as const;
 export type ResourceKey = (typeof resourceKeys)[number];
 
 const name = z.string().regex(/^[a-z][a-z0-9-]{1,62}$/, 'lowercase letters, digits and dashes, starting with a letter');
@@ -71,6 +76,26 @@ export const localAzureConfigSchema = z.strictObject({
       vision: z.strictObject({ name: name }).default({ name: 'vision-keyless-local' }),
       keyVault: z.strictObject({ name: name }).default({ name: 'kv-keyless-local' }),
       appInsights: z.strictObject({ name: name }).default({ name: 'appi-keyless-local' }),
+      postgres: z
+        .strictObject({
+          name: name.default('psql-keyless-local'),
+          /** The database that exists at start and that clients connect to. Default: keyless. */
+          database: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lowercase PostgreSQL identifier').default('keyless'),
+          /**
+           * Extensions a database principal may create (Azure's `azure.extensions` allow-list). Default: vector
+           * (pgvector), the only extension the local engine ships.
+           */
+          extensions: z.array(z.enum(['vector'])).default(['vector']),
+          /** Connections served at once (Azure's `max_connections`); one more gets "too many clients". Default: 100. */
+          maxConnections: z.number().int().min(1).max(5000).default(100),
+          /**
+           * How long a connection may sit idle inside a transaction before it is closed and its transaction rolled
+           * back (PostgreSQL's `idle_in_transaction_session_timeout`), in ms; 0 never. The local engine has one
+           * session shared by every connection, so an abandoned transaction would stall all of them. Default: 60000.
+           */
+          idleInTransactionTimeoutInMs: z.number().int().min(0).default(60_000),
+        })
+        .prefault({}),
     })
     .prefault({}),
   /** User-assigned identities, by name. */
@@ -126,6 +151,7 @@ export const localAzureConfigSchema = z.strictObject({
           serviceBus: port.default(0),
           openAi: port.default(0),
           vision: port.default(0),
+          postgres: port.default(0),
         })
         .prefault({}),
     })

@@ -13,6 +13,8 @@ const azureResources = [
   'https://storage.azure.com',
   'https://monitor.azure.com',
   'https://eventhubs.azure.net',
+  // Azure Database for PostgreSQL / MySQL with Microsoft Entra authentication (the token is the password).
+  'https://ossrdbms-aad.database.windows.net',
 ];
 
 /** How a failing identity endpoint misbehaves (tests of clients' failure handling set this). */

@@ -1,0 +1,136 @@
+// The local PostgreSQL engine: PGlite (PostgreSQL compiled to WebAssembly) with pgvector, in a worker thread
+// so that a long query never stalls the local Azure's event loop (the Service Bus broker and the identity
+// endpoint run there). The front end in the main thread sends whole protocol messages; this thread answers
+// with the backend's bytes. PGlite has one session; the front end decides whose messages run when.
+//
+// This file is loaded with `new Worker(url)`: it imports packages only, and uses erasable TypeScript only,
+// so Node runs it from src/ (tests, type stripping) and from dist/ alike.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { parentPort, workerData } from 'node:worker_threads';
+import { PGlite } from '@electric-sql/pglite';
+import { vector } from '@electric-sql/pglite-pgvector';
+
+/** What the main thread passes as `workerData`. */
+export interface EngineWorkerData {
+  dataDir: string;
+  database: string;
+  /** Extensions a non-superuser may create (marked trusted, like Azure's `azure.extensions` allow-list). */
+  extensions: string[];
+}
+
+/** Messages to the worker. */
+export type EngineRequest = { op: 'exec'; id: number; bytes: Uint8Array } | { op: 'close'; id: number };
+
+/** Messages from the worker. */
+export type EngineReply =
+  | { op: 'ready'; parameters: [string, string][] }
+  | { op: 'result'; id: number; bytes: Uint8Array }
+  | { op: 'failed'; id: number; message: string }
+  | { op: 'closed'; id: number }
+  | { op: 'crashed'; message: string };
+
+const port = parentPort!;
+const settings = workerData as EngineWorkerData;
+const extensionModules = { vector };
+
+function post(reply: EngineReply, transfer: ArrayBuffer[] = []): void {
+  port.postMessage(reply, transfer);
+}
+
+function open(database?: string): Promise<PGlite> {
+  return PGlite.create({ dataDir: settings.dataDir, ...(database ? { database } : {}), extensions: extensionModules });
+}
+
+/**
+ * Opens the served database, creating the data folder (initdb) and the database on first use. PGlite opens
+ * one database for its life and cannot start on one that does not exist, so a new database is created from
+ * a session on `postgres` first.
+ */
+async function openServedDatabase(): Promise<PGlite> {
+  if (existsSync(join(settings.dataDir, 'PG_VERSION'))) {
+    try {
+      return await open(settings.database);
+    } catch {
+      // The database is missing (a data folder from an older configuration): create it below.
+    }
+  }
+  const bootstrap = await open();
+  try {
+    const found = await bootstrap.query('SELECT 1 FROM pg_database WHERE datname = $1', [settings.database]);
+    if (!found.rows.length) await bootstrap.exec(`CREATE DATABASE "${settings.database.replaceAll('"', '""')}"`);
+  } finally {
+    await bootstrap.close();
+  }
+  return open(settings.database);
+}
+
+/**
+ * Marks allow-listed extensions trusted, so that a member of `azure_pg_admin` (not a superuser) can create
+ * them, as Azure allows for the extensions in `azure.extensions`. The control files live in PGlite's
+ * in-memory file system and are laid out anew at every start.
+ */
+function trustExtensions(db: PGlite): void {
+  const fs = db.Module.FS;
+  for (const name of settings.extensions) {
+    const file = `${PGlite.paths.PG_ROOT}/share/postgresql/extension/${name}.control`;
+    const control = fs.readFile(file, { encoding: 'utf8' }) as string;
+    if (!/^\s*trusted\s*=\s*true/m.test(control)) fs.writeFile(file, `${control}\ntrusted = true\n`);
+  }
+}
+
+/** The ParameterStatus values PostgreSQL reports at start-up (server_version, TimeZone, …). */
+async function startupParameters(db: PGlite): Promise<[string, string][]> {
+  const body = Buffer.concat([int32(196_608), cstring('user'), cstring('postgres'), cstring('database'), cstring(settings.database), Buffer.from([0])]);
+  const bytes = Buffer.from(await db.execProtocolRaw(Buffer.concat([int32(body.length + 4), body])));
+  const parameters: [string, string][] = [];
+  for (let offset = 0; offset + 5 <= bytes.length; ) {
+    const length = bytes.readInt32BE(offset + 1);
+    if (bytes[offset] === 0x53 /* S */) {
+      const [name, value] = bytes.subarray(offset + 5, offset + 1 + length).toString('utf8').split('\0');
+      parameters.push([name!, value ?? '']);
+    }
+    offset += 1 + length;
+  }
+  return parameters;
+}
+
+function int32(value: number): Buffer {
+  const out = Buffer.alloc(4);
+  out.writeInt32BE(value);
+  return out;
+}
+
+function cstring(value: string): Buffer {
+  return Buffer.from(`${value}\0`, 'utf8');
+}
+
+/** PGlite ends its WebAssembly program on some fatal errors (`ExitStatus`); the engine is then unusable. */
+function isExit(error: unknown): boolean {
+  return (error as { name?: string } | null)?.name === 'ExitStatus';
+}
+
+async function main(): Promise<void> {
+  const db = await openServedDatabase();
+  trustExtensions(db);
+  post({ op: 'ready', parameters: await startupParameters(db) });
+  port.on('message', (request: EngineRequest) => {
+    if (request.op === 'close') {
+      void db.close().finally(() => post({ op: 'closed', id: request.id }));
+      return;
+    }
+    db.execProtocolRaw(request.bytes).then(
+      (bytes) => post({ op: 'result', id: request.id, bytes }, [bytes.buffer as ArrayBuffer]),
+      (error: unknown) => {
+        if (!isExit(error)) return post({ op: 'failed', id: request.id, message: String((error as Error)?.message ?? error) });
+        post({ op: 'crashed', message: `PGlite stopped: ${String((error as Error)?.message ?? error)}` });
+        process.exit(1);
+      },
+    );
+  });
+}
+
+main().catch((error: unknown) => {
+  post({ op: 'crashed', message: `PGlite could not start: ${String((error as Error)?.stack ?? error)}` });
+  process.exit(1);
+});
