@@ -16,7 +16,7 @@ export interface LoginAttempt {
 /** The outcome of a login: the principal signed in as, or the error to send and why (for the logs). */
 export type LoginResult =
   | { ok: true; principal: DatabasePrincipal; caller: Caller }
-  | { ok: false; error: ErrorFields; reason: string; fix?: string };
+  | { ok: false; error: ErrorFields; reason: string; fix?: string; caller?: Caller };
 
 const compactJwt = /^[\w-]+\.[\w-]+\.[\w-]+$/;
 
@@ -36,7 +36,7 @@ export class EntraLogin {
 
   async verify(attempt: LoginAttempt): Promise<LoginResult> {
     const result = await this.check(attempt);
-    const caller = result.ok ? result.caller : undefined;
+    const caller = result.caller;
     this.context.auditLog.recordSignIn({
       endpoint: 'postgres',
       client: attempt.client,
@@ -102,17 +102,18 @@ export class EntraLogin {
         error: postgresErrors.passwordAuthenticationFailed(user),
         reason,
         fix: `declare the identity under databasePrincipals in infra/access.json (in Azure: the server's Entra administrator, or pgaadauth_create_principal)`,
+        caller,
       };
     }
     if (principal.principalId !== caller.principalId) {
       const holder = this.context.directory.findIdentity(caller.principalId)?.name ?? 'an identity without a principal';
       const reason = `the token's oid ${caller.principalId} (${holder}) is not the object id of principal "${user}" (${principal.principalId})`;
       decision(false, reason);
-      return { ok: false, error: postgresErrors.passwordAuthenticationFailed(user), reason, fix: 'sign in as the role named after the identity whose token is the password (PGUSER)' };
+      return { ok: false, error: postgresErrors.passwordAuthenticationFailed(user), reason, fix: 'sign in as the role named after the identity whose token is the password (PGUSER)', caller };
     }
     decision(true, 'the token is the principal\'s');
     if (attempt.database !== this.database) {
-      return { ok: false, error: postgresErrors.databaseDoesNotExist(attempt.database), reason: `database "${attempt.database}" does not exist (served: ${this.database})`, fix: `PGDATABASE=${this.database}` };
+      return { ok: false, error: postgresErrors.databaseDoesNotExist(attempt.database), reason: `database "${attempt.database}" does not exist (served: ${this.database})`, fix: `PGDATABASE=${this.database}`, caller };
     }
     return { ok: true, principal, caller };
   }

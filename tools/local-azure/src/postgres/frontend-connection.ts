@@ -238,7 +238,7 @@ export class FrontendConnection implements SessionClient {
       this.phase = 'ready';
       this.process();
     } catch (error) {
-      this.terminate(isErrorFields(error) ? error : postgresErrors.engineCrashed());
+      this.terminate(isErrorFields(error) ? error : postgresErrors.notAcceptingConnections("The local PostgreSQL engine is not running; the local Azure's console says why."));
     }
   }
 

@@ -6,7 +6,7 @@ import { createSecureContext, type SecureContext } from 'node:tls';
 import type { LocalAzureConfig } from '../config/local-azure-config.js';
 import type { DatabasePrincipal, DataPlane, DataPlaneContext, RunningDataPlane } from '../data-plane.js';
 import { sendJson, type Router } from '../http/http-kit.js';
-import { listen, type BoundListener } from '../net/listen.js';
+import { listen } from '../net/listen.js';
 import { EntraLogin } from './entra-login.js';
 import { FrontendConnection, type FrontendServer } from './frontend-connection.js';
 import { PgliteEngine } from './pglite-engine.js';
@@ -60,14 +60,10 @@ export function createPostgresDataPlane(options: PostgresDataPlaneOptions = {}):
     resource: 'postgres',
     async start(context: DataPlaneContext): Promise<RunningDataPlane> {
       const server = new PostgresServer(context, settings);
-      await server.start();
-      let listener: BoundListener;
-      try {
-        listener = await listen(() => server.createListener(), context.bind);
-      } catch (error) {
-        await server.stop();
-        throw error;
-      }
+      const listener = await listen(() => server.createListener(), context.bind);
+      // The engine starts in the background (initdb on first use takes seconds): the listener answers at once
+      // and a login waits until the engine runs, so the local Azure is ready as fast as without PostgreSQL.
+      server.start();
       const { name, database, extensions, maxConnections } = context.config.resources.postgres;
       const host = context.publicHost;
       const resourceId = context.directory.resourceId('postgres');
@@ -94,7 +90,7 @@ export function createPostgresDataPlane(options: PostgresDataPlaneOptions = {}):
           POSTGRES_SERVER_RESOURCE_ID: resourceId,
         },
         hostEnv: (hostOf): Record<string, string> => (hostOf.userAssigned[0] ? { PGUSER: hostOf.userAssigned[0].name } : {}),
-        summary: `postgresql://${host}:${listener.port}/${database} — PostgreSQL ${status().serverVersion} with ${extensions.join(', ')} (PGlite), Entra tokens only, TLS required`,
+        summary: `postgresql://${host}:${listener.port}/${database} — PostgreSQL with ${extensions.join(', ')} (PGlite), Entra tokens only, TLS required`,
         adminRoutes: (router: Router) => router.on('GET', /^\/postgres$/, (_req, res) => sendJson(res, 200, status())),
         async stop() {
           await server.stop();
@@ -117,10 +113,12 @@ class PostgresServer implements FrontendServer {
   private readonly settings: LocalAzureConfig['resources']['postgres'];
   private readonly connections = new Map<number, FrontendConnection>();
   private readonly admitted = new Set<FrontendConnection>();
-  private readonly ensuredRoles = new Set<string>();
+  /** Per role name, the principal settings its role was last set up with (by this engine). */
+  private readonly ensuredRoles = new Map<string, string>();
   private current: Promise<{ engine: PgliteEngine; session: SharedSession }> | undefined;
   private engineParameters: ReadonlyMap<string, string> = new Map();
   private stopping = false;
+  private startFailed = false;
 
   constructor(
     private readonly context: DataPlaneContext,
@@ -137,10 +135,9 @@ class PostgresServer implements FrontendServer {
     return this.admitted.size;
   }
 
-  /** Starts the engine (creating the data folder and the database on first use). */
-  async start(): Promise<void> {
-    this.current = this.startEngine();
-    await this.current;
+  /** Starts the engine in the background (creating the data folder and the database on first use). */
+  start(): void {
+    void this.engine();
   }
 
   createListener(): Server {
@@ -161,11 +158,16 @@ class PostgresServer implements FrontendServer {
   }
 
   async sessionFor(principal: DatabasePrincipal): Promise<SharedSession> {
-    const { session } = await this.current!;
-    const key = `${principal.name}\0${principal.principalId}\0${principal.administrator}`;
-    if (!this.ensuredRoles.has(key)) {
-      await session.runAsSuperuser(principalSql(principal));
-      this.ensuredRoles.add(key);
+    const { session } = await this.engine();
+    const key = `${principal.principalId}\0${principal.administrator}`;
+    if (this.ensuredRoles.get(principal.name) !== key) {
+      try {
+        await session.runAsSuperuser(principalSql(principal));
+      } catch (error) {
+        this.context.log(`postgres: could not set up the role of principal "${principal.name}": ${(error as Error).message}`);
+        throw error;
+      }
+      this.ensuredRoles.set(principal.name, key);
     }
     return session;
   }
@@ -199,6 +201,26 @@ class PostgresServer implements FrontendServer {
 
   private session: SharedSession | undefined;
 
+  /**
+   * The running engine, starting it if it is not running: at start, and again at the next login after a start
+   * that failed (the failure is on the console and in that login's error).
+   */
+  private engine(): Promise<{ engine: PgliteEngine; session: SharedSession }> {
+    if (this.stopping) return Promise.reject(new Error('the local Azure is stopping'));
+    if (this.current && !this.startFailed) return this.current;
+    this.startFailed = false;
+    const started = performance.now();
+    this.current = this.startEngine();
+    this.current.then(
+      ({ engine }) => this.context.log(`postgres: PostgreSQL ${engine.parameters.get('server_version') ?? ''} (PGlite) ready in ${Math.round(performance.now() - started)} ms`),
+      (error: unknown) => {
+        this.startFailed = true;
+        this.context.log(`postgres: the engine could not start: ${(error as Error).message}`);
+      },
+    );
+    return this.current;
+  }
+
   private async startEngine(): Promise<{ engine: PgliteEngine; session: SharedSession }> {
     const dataDir = join(this.context.home.dataDir, 'postgres');
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
@@ -224,11 +246,8 @@ class PostgresServer implements FrontendServer {
     this.session?.close();
     this.session = undefined;
     for (const connection of connections) connection.terminate(postgresErrors.engineCrashed());
-    this.current = this.startEngine();
-    this.current.then(
-      () => this.context.log('postgres: the engine is running again'),
-      (error: unknown) => this.context.log(`postgres: the engine could not restart: ${(error as Error).message}`),
-    );
+    this.current = undefined;
+    void this.engine();
   }
 }
 

@@ -52,6 +52,12 @@ export const postgresErrors = {
     message: 'terminating connection because of crash of another server process',
     detail: 'The local PostgreSQL engine (PGlite) stopped; it restarts with the data on disk. Connect again.',
   }),
+  notAcceptingConnections: (reason: string): ErrorFields => ({
+    severity: 'FATAL',
+    code: '57P03',
+    message: 'the database system is not accepting connections',
+    detail: reason,
+  }),
   copyFromStdinUnsupported: (): ErrorFields => ({
     severity: 'ERROR',
     code: '0A000',

@@ -239,13 +239,15 @@ export class SharedSession {
 
   /** Resets the session and gives it `state`'s role and settings; returns what the engine reported. */
   private async handOver(state: ClientState): Promise<ResponseSummary> {
-    const steps = [frontend.query('DISCARD ALL')];
     const client = state.client;
-    if (client) {
-      const literal = (value: string): string => `'${value.replaceAll("'", "''")}'`;
-      const settings = client.settings.map(([name, value]) => `pg_catalog.set_config(${literal(name)}, ${literal(value)}, false)`);
-      steps.push(frontend.query(`SET SESSION AUTHORIZATION ${quoteIdentifier(client.role)}${settings.length ? `; SELECT ${settings.join(', ')}` : ''}`));
-    }
+    const literal = (value: string): string => `'${value.replaceAll("'", "''")}'`;
+    const settings = (client?.settings ?? []).map(([name, value]) => `pg_catalog.set_config(${literal(name)}, ${literal(value)}, false)`);
+    // PGlite's session starts without a recorded session_authorization, so DISCARD ALL (SET SESSION
+    // AUTHORIZATION DEFAULT) keeps the previous role: the role is always set by name.
+    const steps = [
+      frontend.query('DISCARD ALL'),
+      frontend.query(`SET SESSION AUTHORIZATION ${quoteIdentifier(client?.role ?? bootstrapSuperuser)}${settings.length ? `; SELECT ${settings.join(', ')}` : ''}`),
+    ];
     const summary = summarizeResponse(await this.engine.exec(Buffer.concat(steps)));
     if (summary.error) throw new SessionSetupError(summary.error.message);
     if (client?.namedStatements.size) {
@@ -304,6 +306,9 @@ export class SharedSession {
     state.idleTimer.unref();
   }
 }
+
+/** The superuser PGlite's session starts as (roles and grants are made as it). */
+const bootstrapSuperuser = 'postgres';
 
 function quoteIdentifier(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;

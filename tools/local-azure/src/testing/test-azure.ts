@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tls from 'node:tls';
 import type { LocalAzureConfigInput } from '../config/local-azure-config.js';
-import type { DataPlane } from '../data-plane.js';
+import type { ConsoleLog, DataPlane } from '../data-plane.js';
 import { LocalAzure } from '../local-azure.js';
 
 /** Options of {@link startTestAzure}. */
@@ -14,6 +14,8 @@ export interface TestAzureOptions {
   config?: LocalAzureConfigInput;
   /** Existing home folder to reuse (restart tests). Default: a new temporary folder. */
   home?: string;
+  /** The local Azure's console lines (refusals the data planes print). Default: dropped. */
+  log?: ConsoleLog;
 }
 
 /** A local Azure started for one test file. */
@@ -43,6 +45,7 @@ export async function startTestAzure(options: TestAzureOptions = {}): Promise<Te
     home,
     ...(options.config ? { config: options.config } : {}),
     ...(options.dataPlanes ? { dataPlanes: options.dataPlanes } : {}),
+    ...(options.log ? { log: options.log } : {}),
   });
   trustCa(azure.tls.caCertPem);
   const exported = new Set<string>();
