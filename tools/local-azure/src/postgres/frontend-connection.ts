@@ -6,6 +6,7 @@ import { postgresErrors, raiseStatement } from './postgres-errors.js';
 import type { SessionClient, SharedSession } from './shared-session.js';
 import {
   backend,
+  backendMessages,
   frontend,
   PacketReader,
   parseStartupMessage,
@@ -25,13 +26,26 @@ export interface FrontendServer {
   /** Counts the connection against the connection limit; false when the limit is reached. */
   admit(connection: FrontendConnection): boolean;
   /** Creates the principal's role if the engine does not have it yet; resolves with the session to attach to. */
-  sessionFor(principal: DatabasePrincipal): Promise<SharedSession>;
-  /** ParameterStatus values of the engine (server_version, TimeZone, …). */
-  parameters(): ReadonlyMap<string, string>;
+  sessionFor(principal: DatabasePrincipal): Promise<ServedSession>;
   /** A CancelRequest arrived for this process id and secret key. */
   cancel(processId: number, secretKey: number): void;
   /** The connection closed. */
   closed(connection: FrontendConnection): void;
+}
+
+/** The session a signed-in connection attaches to, and what its engine reports. */
+export interface ServedSession {
+  session: SharedSession;
+  /** ParameterStatus values of the engine (server_version, TimeZone, …). */
+  parameters: ReadonlyMap<string, string>;
+  /** Run-time settings: lower-case name → context. */
+  settings: ReadonlyMap<string, string>;
+}
+
+/** A named Parse of a run, kept once the engine confirms it (ParseComplete). */
+interface PendingParse {
+  name: string;
+  message: Buffer;
 }
 
 type Phase = 'startup' | 'password' | 'authenticating' | 'ready' | 'closed';
@@ -54,12 +68,17 @@ export class FrontendConnection implements SessionClient {
   readonly client: string;
   role = '';
   settings: (readonly [string, string])[] = [];
+  /** Named prepared statements the engine parsed for this connection (re-made after a hand-over). */
   readonly namedStatements = new Map<string, Buffer>();
   private phase: Phase = 'startup';
   private socket: Socket;
   private encrypted = false;
   private readonly reader: PacketReader;
   private run: Buffer[] = [];
+  /** Parses of the run being cut, per segment (a Sync or Query ends a segment). */
+  private runParses: PendingParse[][] = [[]];
+  /** Parses of the runs handed to the session and not yet answered, in order. */
+  private readonly submittedParses: PendingParse[][][] = [];
   private user = '';
   private database = '';
   private session: SharedSession | undefined;
@@ -89,8 +108,9 @@ export class FrontendConnection implements SessionClient {
     return this.phase === 'ready';
   }
 
-  /** The session delivers the backend's answer. */
+  /** The session delivers the backend's answer to one run. */
   deliver(bytes: Buffer): void {
+    this.confirmParses(bytes, this.submittedParses.shift() ?? []);
     if (this.phase !== 'closed' && bytes.length) this.socket.write(bytes);
   }
 
@@ -220,52 +240,69 @@ export class FrontendConnection implements SessionClient {
     if (this.isClosed()) return;
     if (!result.ok) return this.terminate(result.error);
     this.role = result.principal.name;
+    let served: ServedSession;
     try {
-      this.session = await this.server.sessionFor(result.principal);
-      if (this.isClosed()) return;
-      const setup = await this.session.attach(this);
-      if (this.isClosed()) return;
-      clearTimeout(this.authenticationTimer);
-      const parameters = new Map([...this.server.parameters(), ...setup.parameters]);
-      this.socket.write(
-        Buffer.concat([
-          backend.authenticationOk(),
-          ...[...parameters].map(([name, value]) => backend.parameterStatus(name, value)),
-          backend.backendKeyData(this.processId, this.secretKey),
-          backend.readyForQuery('I'),
-        ]),
-      );
-      this.phase = 'ready';
-      this.process();
-    } catch (error) {
-      this.terminate(isErrorFields(error) ? error : postgresErrors.notAcceptingConnections("The local PostgreSQL engine is not running; the local Azure's console says why."));
+      served = await this.server.sessionFor(result.principal);
+    } catch {
+      return this.terminate(postgresErrors.notAcceptingConnections("The local PostgreSQL engine is not running; the local Azure's console says why."));
     }
+    if (this.isClosed()) return;
+    // PostgreSQL applies start-up settings after authentication; unknown or protected ones end the start-up.
+    for (const [name] of this.settings) {
+      const context = served.settings.get(name.toLowerCase());
+      if (context === undefined && !name.includes('.')) return this.terminate(postgresErrors.unrecognizedParameter(name));
+      if (context && !['user', 'backend'].includes(context)) return this.terminate(postgresErrors.parameterCannotBeChanged(name, context));
+    }
+    clearTimeout(this.authenticationTimer);
+    this.session = served.session;
+    this.session.attach(this);
+    this.socket.write(
+      Buffer.concat([
+        backend.authenticationOk(),
+        ...[...reportedParameters(served.parameters, this.role, this.settings)].map(([name, value]) => backend.parameterStatus(name, value)),
+        backend.backendKeyData(this.processId, this.secretKey),
+        backend.readyForQuery('I'),
+      ]),
+    );
+    this.phase = 'ready';
+    this.process();
   }
 
   private frontendMessage(message: Buffer): void {
     const type = String.fromCharCode(message[0]!);
     if (type === 'X') return this.destroy(); // Terminate
     const forwarded = refuseCopyFromStdin(message);
-    this.trackNamedStatement(type, forwarded);
     this.run.push(forwarded);
+    if (type === 'P') this.runParses.at(-1)!.push({ name: cstringAt(forwarded, 5), message: forwarded });
+    if (type === 'C' && forwarded[5] === 0x53 /* S */) this.namedStatements.delete(cstringAt(forwarded, 6));
+    if (type === 'S' || type === 'Q') this.runParses.push([]);
     if (!answeredAfter.has(type)) return;
     const run = Buffer.concat(this.run);
     this.run = [];
+    this.submittedParses.push(this.runParses);
+    this.runParses = [[]];
     this.session!.submit(this, run);
   }
 
   /**
-   * Remembers named prepared statements (Parse with a name; Close of a statement forgets it), so that the
-   * session can re-make them when it comes back to this connection after another one had it.
+   * Keeps the named statements the engine parsed (ParseComplete, in order within a segment; after an error the
+   * engine skips the rest of the segment until its Sync), so the session can re-make them at a hand-over.
    */
-  private trackNamedStatement(type: string, message: Buffer): void {
-    if (type !== 'P' && type !== 'C') return;
-    if (type === 'C' && message[5] !== 0x53 /* S */) return;
-    const nameStart = type === 'P' ? 5 : 6;
-    const name = message.subarray(nameStart, message.indexOf(0, nameStart)).toString('utf8');
-    if (!name) return;
-    if (type === 'P') this.namedStatements.set(name, message);
-    else this.namedStatements.delete(name);
+  private confirmParses(response: Buffer, segments: PendingParse[][]): void {
+    let segment = 0;
+    let parse = 0;
+    let failed = false;
+    for (const { type } of backendMessages(response)) {
+      if (type === '1' && !failed) {
+        const confirmed = segments[segment]?.[parse++];
+        if (confirmed?.name) this.namedStatements.set(confirmed.name, confirmed.message);
+      } else if (type === 'E') failed = true;
+      else if (type === 'Z') {
+        segment++;
+        parse = 0;
+        failed = false;
+      }
+    }
   }
 
   /** Whether the connection closed (re-read after an await: TypeScript narrows the field as if it could not change). */
@@ -280,6 +317,25 @@ export class FrontendConnection implements SessionClient {
     this.session?.detach(this);
     this.server.closed(this);
   }
+}
+
+/**
+ * The ParameterStatus values a connection is told at start-up: the engine's, with the connection's role and the
+ * start-up settings PostgreSQL reports (application_name, client_encoding, DateStyle, …).
+ */
+function reportedParameters(engine: ReadonlyMap<string, string>, role: string, settings: readonly (readonly [string, string])[]): Map<string, string> {
+  const reported = new Map(engine);
+  reported.set('session_authorization', role);
+  reported.set('is_superuser', 'off');
+  for (const [name, value] of settings) {
+    const canonical = [...reported.keys()].find((key) => key.toLowerCase() === name.toLowerCase());
+    if (canonical) reported.set(canonical, value);
+  }
+  return reported;
+}
+
+function cstringAt(message: Buffer, offset: number): string {
+  return message.subarray(offset, message.indexOf(0, offset)).toString('utf8');
 }
 
 /** `-c name=value` and `--name=value` pairs of the `options` start-up parameter. */
@@ -317,8 +373,4 @@ function refuseCopyFromStdin(message: Buffer): Buffer {
 export function isCopyFromStdin(sql: string): boolean {
   const code = sql.replace(/--[^\n]*|\/\*[\s\S]*?\*\/|'(?:[^']|'')*'|"(?:[^"]|"")*"|\$(\w*)\$[\s\S]*?\$\1\$/g, ' ');
   return /\bcopy\b[^;]*\bfrom\s+stdin\b/i.test(code);
-}
-
-function isErrorFields(value: unknown): value is ErrorFields {
-  return typeof value === 'object' && value !== null && 'severity' in value && 'code' in value && 'message' in value;
 }

@@ -31,16 +31,19 @@ const workerUrl = new URL(`./pglite-engine.worker${extname(fileURLToPath(import.
 export class PgliteEngine {
   /** ParameterStatus values the engine reports at start-up. */
   readonly parameters: ReadonlyMap<string, string>;
+  /** Every run-time setting (`pg_settings`), lower-case name → context (`user`, `superuser`, `postmaster`, …). */
+  readonly settings: ReadonlyMap<string, string>;
   private readonly pending = new Map<number, { resolve: (bytes: Buffer) => void; reject: (error: Error) => void }>();
   private nextId = 1;
   private stopped = false;
 
   private constructor(
     private readonly worker: Worker,
-    parameters: [string, string][],
+    ready: Extract<EngineReply, { op: 'ready' }>,
     private readonly onCrash: (message: string) => void,
   ) {
-    this.parameters = new Map(parameters);
+    this.parameters = new Map(ready.parameters);
+    this.settings = new Map(ready.settings.map(([name, context]) => [name.toLowerCase(), context]));
     worker.on('message', (reply: EngineReply) => this.receive(reply));
     worker.on('error', (error) => this.crash(`the engine thread failed: ${error.message}`));
     worker.on('exit', (code) => this.crash(`the engine thread exited with code ${code}`));
@@ -52,13 +55,13 @@ export class PgliteEngine {
     const worker = new Worker(workerUrl, { workerData: data });
     const listeners: { message?: (reply: EngineReply) => void; error?: (error: Error) => void; exit?: (code: number) => void } = {};
     try {
-      const parameters = await new Promise<[string, string][]>((resolve, reject) => {
-        listeners.message = (reply) => (reply.op === 'ready' ? resolve(reply.parameters) : reject(new EngineUnavailableError(reply.op === 'crashed' ? reply.message : `unexpected ${reply.op}`)));
+      const ready = await new Promise<Extract<EngineReply, { op: 'ready' }>>((resolve, reject) => {
+        listeners.message = (reply) => (reply.op === 'ready' ? resolve(reply) : reject(new EngineUnavailableError(reply.op === 'crashed' ? reply.message : `unexpected ${reply.op}`)));
         listeners.error = reject;
         listeners.exit = (code) => reject(new EngineUnavailableError(`the engine thread exited with code ${code} while starting`));
         worker.on('message', listeners.message).on('error', listeners.error).on('exit', listeners.exit);
       });
-      return new PgliteEngine(worker, parameters, options.onCrash);
+      return new PgliteEngine(worker, ready, options.onCrash);
     } catch (error) {
       await worker.terminate();
       throw error;

@@ -24,7 +24,7 @@ export type EngineRequest = { op: 'exec'; id: number; bytes: Uint8Array } | { op
 
 /** Messages from the worker. */
 export type EngineReply =
-  | { op: 'ready'; parameters: [string, string][] }
+  | { op: 'ready'; parameters: [string, string][]; settings: [string, string][] }
   | { op: 'result'; id: number; bytes: Uint8Array }
   | { op: 'failed'; id: number; message: string }
   | { op: 'closed'; id: number }
@@ -113,7 +113,8 @@ function isExit(error: unknown): boolean {
 async function main(): Promise<void> {
   const db = await openServedDatabase();
   trustExtensions(db);
-  post({ op: 'ready', parameters: await startupParameters(db) });
+  const settingContexts = await db.query<{ name: string; context: string }>('SELECT name, context FROM pg_catalog.pg_settings');
+  post({ op: 'ready', parameters: await startupParameters(db), settings: settingContexts.rows.map((row) => [row.name, row.context]) });
   port.on('message', (request: EngineRequest) => {
     if (request.op === 'close') {
       void db.close().finally(() => post({ op: 'closed', id: request.id }));

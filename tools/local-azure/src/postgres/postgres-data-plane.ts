@@ -8,7 +8,7 @@ import type { DatabasePrincipal, DataPlane, DataPlaneContext, RunningDataPlane }
 import { sendJson, type Router } from '../http/http-kit.js';
 import { listen } from '../net/listen.js';
 import { EntraLogin } from './entra-login.js';
-import { FrontendConnection, type FrontendServer } from './frontend-connection.js';
+import { FrontendConnection, type FrontendServer, type ServedSession } from './frontend-connection.js';
 import { PgliteEngine } from './pglite-engine.js';
 import { postgresErrors } from './postgres-errors.js';
 import { SharedSession, type SharedSessionStatus } from './shared-session.js';
@@ -157,9 +157,9 @@ class PostgresServer implements FrontendServer {
     return true;
   }
 
-  async sessionFor(principal: DatabasePrincipal): Promise<SharedSession> {
-    const { session } = await this.engine();
-    const key = `${principal.principalId}\0${principal.administrator}`;
+  async sessionFor(principal: DatabasePrincipal): Promise<ServedSession> {
+    const { engine, session } = await this.engine();
+    const key = principalKey(principal);
     if (this.ensuredRoles.get(principal.name) !== key) {
       try {
         await session.runAsSuperuser(principalSql(principal));
@@ -169,9 +169,10 @@ class PostgresServer implements FrontendServer {
       }
       this.ensuredRoles.set(principal.name, key);
     }
-    return session;
+    return { session, parameters: engine.parameters, settings: engine.settings };
   }
 
+  /** ParameterStatus values of the running engine (empty until it runs). */
   parameters(): ReadonlyMap<string, string> {
     return this.engineParameters;
   }
@@ -234,6 +235,11 @@ class PostgresServer implements FrontendServer {
     this.engineParameters = engine.parameters;
     this.ensuredRoles.clear();
     await session.runAsSuperuser(serverSql(this.settings.database));
+    // The declared principals' roles exist before the first login, which then never waits for the session.
+    for (const principal of this.context.databasePrincipals()) {
+      await session.runAsSuperuser(principalSql(principal));
+      this.ensuredRoles.set(principal.name, principalKey(principal));
+    }
     this.session = session;
     return { engine, session };
   }
@@ -249,6 +255,11 @@ class PostgresServer implements FrontendServer {
     this.current = undefined;
     void this.engine();
   }
+}
+
+/** What a principal's role was set up from: a change (re-applied access file) sets it up again. */
+function principalKey(principal: DatabasePrincipal): string {
+  return `${principal.principalId}\0${principal.administrator}`;
 }
 
 const literal = (value: string): string => `'${value.replaceAll("'", "''")}'`;

@@ -64,7 +64,15 @@ export const postgresErrors = {
     message: 'COPY FROM STDIN is not supported by the local PostgreSQL (PGlite)',
     hint: 'Use INSERT (several rows per statement for bulk loads).',
   }),
-  sessionSetupFailed: (message: string): ErrorFields => ({ severity: 'FATAL', code: '22023', message }),
+  unrecognizedParameter: (name: string): ErrorFields => ({ severity: 'FATAL', code: '42704', message: `unrecognized configuration parameter "${name}"` }),
+  parameterCannotBeChanged: (name: string, context: string): ErrorFields =>
+    ['superuser', 'superuser-backend'].includes(context)
+      ? { severity: 'FATAL', code: '42501', message: `permission denied to set parameter "${name}"` }
+      : {
+          severity: 'FATAL',
+          code: '55P02',
+          message: `parameter "${name}" cannot be changed${context === 'postmaster' ? ' without restarting the server' : context === 'sighup' ? ' now' : ''}`,
+        },
 };
 
 /**

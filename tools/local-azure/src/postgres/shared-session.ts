@@ -10,7 +10,7 @@ export interface SessionClient {
   readonly settings: readonly (readonly [string, string])[];
   /** The Parse messages of the connection's named prepared statements, re-made at each hand-over. */
   readonly namedStatements: ReadonlyMap<string, Buffer>;
-  /** Delivers the backend's answer to the connection's messages. */
+  /** Delivers the backend's answer to one run of the connection's messages (exactly one call per run). */
   deliver(bytes: Buffer): void;
   /** Closes the connection with a fatal error (the session gave up on it). */
   terminate(error: ErrorFields): void;
@@ -36,7 +36,6 @@ export interface SharedSessionStatus {
 
 type Work =
   | { kind: 'messages'; bytes: Buffer }
-  | { kind: 'attach'; resolve: (summary: ResponseSummary) => void; reject: (error: ErrorFields) => void }
   | { kind: 'system'; sql: string; resolve: (summary: ResponseSummary) => void; reject: (error: Error) => void };
 
 interface ClientState {
@@ -44,10 +43,13 @@ interface ClientState {
   queue: Work[];
   /** The status the connection last saw in a ReadyForQuery. */
   status: TransactionStatus;
-  /** Detached: its transaction must be rolled back before anyone else runs. */
+  /** Detached: its work is dropped, and its transaction rolled back if it held the session. */
   gone: boolean;
   idleTimer?: NodeJS.Timeout;
 }
+
+/** The superuser PGlite's session starts as (roles and grants are made as it). */
+const bootstrapSuperuser = 'postgres';
 
 /**
  * PGlite has one session, shared by every connection. This class hands it to one connection at a time, at
@@ -55,8 +57,9 @@ interface ClientState {
  * message until the engine answers with ReadyForQuery `I` (idle); meanwhile other connections' messages wait
  * in line, and are served first come, first served. When the session passes to another connection it is
  * reset (`DISCARD ALL`: settings, prepared statements, temporary tables, session advisory locks, LISTEN) and
- * takes that connection's role and start-up settings. A connection that leaves while holding the session has
- * its transaction rolled back before anyone else runs, so it never wedges the engine.
+ * takes that connection's role, start-up settings and named prepared statements. A connection that leaves
+ * while holding the session has its transaction rolled back before anyone else runs, so it never wedges the
+ * engine.
  *
  * Rules:
  * - Work is a run of frontend messages that ends where the backend answers (Query, Sync, Flush, FunctionCall,
@@ -64,6 +67,8 @@ interface ClientState {
  * - The holder's work runs before anyone else's; a connection that releases the session and has more work
  *   queues again behind those already waiting.
  * - A holder idle inside a transaction longer than the timeout is closed (25P03) and rolled back.
+ * - A connection's start-up settings are applied when it first gets the session; one PostgreSQL refuses
+ *   closes the connection with PostgreSQL's error, as a refused start-up would.
  */
 export class SharedSession {
   private readonly states = new Map<SessionClient, ClientState>();
@@ -83,16 +88,9 @@ export class SharedSession {
     private readonly options: SharedSessionOptions,
   ) {}
 
-  /**
-   * Attaches a signed-in connection: when its turn comes, the session takes its role and settings. Resolves
-   * with the ParameterStatus values that produced (the connection reports them to its client).
-   *
-   * @throws {ErrorFields} when a start-up setting is refused (an unknown parameter, a bad value).
-   */
-  attach(client: SessionClient): Promise<ResponseSummary> {
-    const state: ClientState = { client, queue: [], status: 'I', gone: false };
-    this.states.set(client, state);
-    return new Promise<ResponseSummary>((resolve, reject) => this.enqueue(state, { kind: 'attach', resolve, reject }));
+  /** Attaches a signed-in connection; the session takes its role and settings when its first work runs. */
+  attach(client: SessionClient): void {
+    this.states.set(client, { client, queue: [], status: 'I', gone: false });
   }
 
   /** Queues a run of frontend messages of an attached connection. */
@@ -134,13 +132,11 @@ export class SharedSession {
     this.states.delete(client);
     state.gone = true;
     state.client = undefined;
-    for (const work of state.queue) if (work.kind === 'attach') work.reject(postgresErrors.adminShutdown());
     state.queue = [];
     clearTimeout(state.idleTimer);
     this.leaveLine(state);
     if (this.applied === state) this.applied = undefined;
-    // A holder that leaves mid-transaction is rolled back before anyone else runs (if its work is in the
-    // engine now, once that work ends: see run).
+    // If its work is in the engine now, run() sees it gone when that work ends.
     if (this.holder === state && !this.busy) this.dirty = true;
     this.pump();
   }
@@ -155,17 +151,13 @@ export class SharedSession {
     this.closed = true;
     for (const state of [...this.states.values(), this.system]) {
       clearTimeout(state.idleTimer);
-      for (const work of state.queue) {
-        if (work.kind === 'attach') work.reject(postgresErrors.adminShutdown());
-        if (work.kind === 'system') work.reject(new Error('the PostgreSQL engine stopped'));
-      }
+      for (const work of state.queue) if (work.kind === 'system') work.reject(new Error('the PostgreSQL engine stopped'));
       state.queue = [];
     }
   }
 
   private enqueue(state: ClientState, work: Work): void {
     if (this.closed) {
-      if (work.kind === 'attach') work.reject(postgresErrors.adminShutdown());
       if (work.kind === 'system') work.reject(new Error('the PostgreSQL engine stopped'));
       return;
     }
@@ -202,27 +194,21 @@ export class SharedSession {
   }
 
   private async run(state: ClientState, work: Work): Promise<void> {
-    let setup: ResponseSummary | undefined;
-    let response: Buffer | undefined;
+    let response: Buffer;
     try {
       if (this.applied !== state) {
-        setup = await this.handOver(state);
+        await this.handOver(state);
         this.applied = state;
       }
-      if (work.kind !== 'attach') response = await this.engine.exec(work.kind === 'messages' ? work.bytes : frontend.query(work.sql));
+      response = await this.engine.exec(work.kind === 'messages' ? work.bytes : frontend.query(work.sql));
     } catch (error) {
       this.fail(state, work, error);
       return;
     }
-    if (!response) {
-      // An attach only hands the session over: it is idle again.
-      (work as Extract<Work, { kind: 'attach' }>).resolve(setup ?? { parameters: new Map() });
-      this.release(state);
-      return;
-    }
     const summary = summarizeResponse(response);
     if (work.kind === 'messages') state.client?.deliver(response);
-    else if (work.kind === 'system') (summary.error ? work.reject(new Error(summary.error.message)) : work.resolve(summary));
+    else if (summary.error) work.reject(new Error(summary.error.message));
+    else work.resolve(summary);
     if (summary.lastStatus) state.status = summary.lastStatus;
     // The session is free again only when the answer ends with ReadyForQuery 'I' (not after Flush, COPY, BEGIN).
     const endsReady = response.length >= 6 && response[response.length - 6] === 0x5a; /* Z */
@@ -237,8 +223,8 @@ export class SharedSession {
     if (state.queue.length && !state.gone && !this.waiting.includes(state)) this.waiting.push(state);
   }
 
-  /** Resets the session and gives it `state`'s role and settings; returns what the engine reported. */
-  private async handOver(state: ClientState): Promise<ResponseSummary> {
+  /** Resets the session and gives it `state`'s role, settings and named prepared statements. */
+  private async handOver(state: ClientState): Promise<void> {
     const client = state.client;
     const literal = (value: string): string => `'${value.replaceAll("'", "''")}'`;
     const settings = (client?.settings ?? []).map(([name, value]) => `pg_catalog.set_config(${literal(name)}, ${literal(value)}, false)`);
@@ -249,31 +235,28 @@ export class SharedSession {
       frontend.query(`SET SESSION AUTHORIZATION ${quoteIdentifier(client?.role ?? bootstrapSuperuser)}${settings.length ? `; SELECT ${settings.join(', ')}` : ''}`),
     ];
     const summary = summarizeResponse(await this.engine.exec(Buffer.concat(steps)));
-    if (summary.error) throw new SessionSetupError(summary.error.message);
+    if (summary.error) throw new SessionSetupError(summary.error.code, summary.error.message);
     if (client?.namedStatements.size) {
       // Each with its own Sync: a statement that no longer parses (a dropped table) fails alone, and its
       // Bind then gets "prepared statement does not exist", as an invalidated statement would error.
       await this.engine.exec(Buffer.concat([...client.namedStatements.values()].flatMap((parse) => [parse, frontend.sync()])));
     }
-    return summary;
   }
 
   private fail(state: ClientState, work: Work, error: unknown): void {
     this.applied = undefined;
     this.holder = undefined;
     if (error instanceof SessionSetupError) {
-      // The setup ran outside any transaction: the session is idle, and the next connection resets it.
-      const fields = postgresErrors.sessionSetupFailed(error.message);
-      if (work.kind === 'attach') work.reject(fields);
-      else state.client?.terminate(fields);
+      // A start-up setting PostgreSQL refuses: fatal, as at a real start-up. The session is idle (the setup
+      // ran outside any transaction), and the next connection resets it.
       if (work.kind === 'system') work.reject(error);
+      state.client?.terminate({ severity: 'FATAL', code: error.code, message: error.message });
       return;
     }
     // The engine failed while running this work: end whatever it left open before anyone else runs.
     this.dirty = true;
     this.options.log(`postgres: the engine failed while serving a connection: ${(error as Error)?.message ?? String(error)}`);
     if (work.kind === 'system') work.reject(error as Error);
-    if (work.kind === 'attach') work.reject(postgresErrors.engineCrashed());
     state.client?.terminate(postgresErrors.engineCrashed());
   }
 
@@ -299,16 +282,13 @@ export class SharedSession {
     clearTimeout(state.idleTimer);
     state.idleTimer = setTimeout(() => {
       if (this.holder !== state || state.queue.length || state.gone) return;
-      const client = state.client;
-      this.detach(client!);
-      client?.terminate(postgresErrors.idleInTransactionTimeout());
+      const client = state.client!;
+      this.detach(client);
+      client.terminate(postgresErrors.idleInTransactionTimeout());
     }, timeout);
     state.idleTimer.unref();
   }
 }
-
-/** The superuser PGlite's session starts as (roles and grants are made as it). */
-const bootstrapSuperuser = 'postgres';
 
 function quoteIdentifier(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
@@ -317,4 +297,11 @@ function quoteIdentifier(name: string): string {
 /** A hand-over statement failed (a start-up setting PostgreSQL refuses). */
 class SessionSetupError extends Error {
   override readonly name = 'SessionSetupError';
+
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
 }

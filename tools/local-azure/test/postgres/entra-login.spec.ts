@@ -129,6 +129,10 @@ describe('Local Azure Database for PostgreSQL: Microsoft Entra sign-in with node
       expect(await refusal(identityPassword(), { database: 'postgres' })).toMatchObject({ code: '3D000', message: 'database "postgres" does not exist' });
     });
 
+    it('refuses a start-up setting PostgreSQL does not know, after authentication, as PostgreSQL does', async () => {
+      expect(await refusal(identityPassword(), { options: '-c not_a_setting=1' })).toMatchObject({ severity: 'FATAL', code: '42704', message: 'unrecognized configuration parameter "not_a_setting"' });
+    });
+
     it("refuses a plaintext start-up with PostgreSQL's pg_hba text, before asking for a password", async () => {
       let asked = false;
       const error = await refusal(

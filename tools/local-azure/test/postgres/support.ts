@@ -1,9 +1,13 @@
 // Helpers of the local PostgreSQL's integration tests: tokens of any host's identity, tokens with a chosen
 // lifetime signed by the tenant's key, and node-postgres clients that sign in with them.
 import { ManagedIdentityCredential } from '@azure/identity';
+import { connect } from 'node:net';
 import { SignJWT } from 'jose';
 import pg from 'pg';
+import { AdminClient } from '../../src/cli/admin-client.js';
 import { TokenIssuer } from '../../src/entra/token-issuer.js';
+import { LocalAzureHome } from '../../src/home.js';
+import type { PostgresStatus } from '../../src/postgres/postgres-data-plane.js';
 import { ossrdbmsResource } from '../../src/postgres/postgres-errors.js';
 import type { TestAzure } from '../../src/testing/index.js';
 
@@ -75,4 +79,36 @@ export async function settledFirst(promise: Promise<unknown>, other: Promise<unk
   );
   await other;
   return done;
+}
+
+/** The local PostgreSQL as the admin API reports it (`GET /postgres`). */
+export function postgresStatus(test: TestAzure): Promise<PostgresStatus> {
+  return new AdminClient(new LocalAzureHome(test.home)).call<PostgresStatus>('GET', '/postgres');
+}
+
+/** Polls `condition` on the admin API's report until it holds (deadline 30 s). */
+export async function waitForStatus(test: TestAzure, condition: (status: PostgresStatus) => boolean): Promise<PostgresStatus> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const status = await postgresStatus(test);
+    if (condition(status)) return status;
+    if (Date.now() > deadline) throw new Error(`the local PostgreSQL did not reach the expected state: ${JSON.stringify(status)}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Sends a CancelRequest for `target` on a connection of its own, as libpq and node-postgres do. */
+export async function cancelRequest(target: pg.Client): Promise<void> {
+  const { processID, secretKey } = target as unknown as { processID: number; secretKey: number };
+  const packet = Buffer.alloc(16);
+  packet.writeInt32BE(16, 0);
+  packet.writeInt32BE(80_877_102, 4);
+  packet.writeInt32BE(processID, 8);
+  packet.writeInt32BE(secretKey, 12);
+  const socket = connect(Number(process.env.PGPORT), '127.0.0.1');
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject);
+    socket.once('close', () => resolve());
+    socket.write(packet);
+  });
 }

@@ -1,0 +1,63 @@
+import { jest } from '@jest/globals';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type pg from 'pg';
+import { postgresDataPlane } from '../../src/postgres/postgres-data-plane.js';
+import { startTestAzure, type TestAzure } from '../../src/testing/index.js';
+import { client, identityPassword } from './support.js';
+
+jest.setTimeout(120_000);
+
+describe('Local PostgreSQL: data kept in the home, abandoned transactions ended', () => {
+  let home: string;
+  let test: TestAzure | undefined;
+  const start = async (): Promise<TestAzure> => {
+    test = await startTestAzure({ home, dataPlanes: [postgresDataPlane], config: { resources: { postgres: { idleInTransactionTimeoutInMs: 300 } } } });
+    test.enterHost('vision');
+    return test;
+  };
+  const connected = async (): Promise<pg.Client> => {
+    const c = client(identityPassword());
+    await c.connect();
+    return c;
+  };
+
+  beforeAll(() => {
+    home = mkdtempSync(join(tmpdir(), 'pg-lifecycle-'));
+  });
+  afterAll(async () => {
+    await test?.stop();
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  it('closes a connection idle inside its transaction (25P03), rolls it back and serves the others', async () => {
+    await start();
+    const setup = await connected();
+    await setup.query('CREATE TABLE kept (id int PRIMARY KEY, note text NOT NULL)');
+    await setup.query("INSERT INTO kept VALUES (1, 'committed')");
+    await setup.end();
+
+    const idle = await connected();
+    const closed = new Promise<Error>((resolve) => idle.on('error', resolve));
+    // One message, so the client is never idle inside the transaction before the update is in.
+    await idle.query("BEGIN; UPDATE kept SET note = 'abandoned' WHERE id = 1");
+    const other = await connected();
+    const waiting = other.query<{ note: string }>('SELECT note FROM kept WHERE id = 1');
+    expect(await closed).toMatchObject({ code: '25P03', message: 'terminating connection due to idle-in-transaction timeout' });
+    expect((await waiting).rows).toEqual([{ note: 'committed' }]);
+    await other.end();
+  });
+
+  it('keeps the database under the home across a restart of the local Azure', async () => {
+    await test!.stop();
+    test = undefined;
+    await start();
+    const c = await connected();
+    try {
+      expect((await c.query('SELECT note FROM kept WHERE id = 1')).rows).toEqual([{ note: 'committed' }]);
+    } finally {
+      await c.end();
+    }
+  });
+});
