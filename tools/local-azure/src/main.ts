@@ -34,6 +34,7 @@ Commands:
   servicebus peek <entity> [--dlq] [--limit N]   messages in sequence order, without locking them
   servicebus purge <entity> [--dlq]       delete every message of the entity (or of its dead-letter queue)
   servicebus resubmit <entity>            move the entity's dead-lettered messages back to it
+  postgres show                           the PostgreSQL server: endpoint, database, principals, connections, session
 
 Options:
   --output json|table    output format (default: table)
@@ -122,6 +123,8 @@ async function main(argv: string[]): Promise<number> {
       return print(await admin.call('POST', '/signingKeys:rotate'));
     case 'servicebus show':
       return print(await admin.call('GET', '/servicebus'));
+    case 'postgres show':
+      return print(await admin.call('GET', '/postgres'));
     case 'servicebus entity list':
       return print(await admin.call('GET', '/servicebus/entities'), ['name', 'type', 'active', 'scheduled', 'deferred', 'locked', 'deadLetter']);
     default: {

@@ -13,6 +13,8 @@ export interface PgliteEngineOptions {
   extensions: readonly string[];
   /** Called once if the engine stops by itself (a fatal PGlite error); the engine is unusable after. */
   onCrash: (message: string) => void;
+  /** Aborts a start in progress (the thread is ended; a first start leaves no data folder behind). */
+  signal?: AbortSignal;
 }
 
 /** The engine failed to answer, or is not running. */
@@ -53,6 +55,8 @@ export class PgliteEngine {
   static async start(options: PgliteEngineOptions): Promise<PgliteEngine> {
     const data: EngineWorkerData = { dataDir: options.dataDir, database: options.database, extensions: [...options.extensions] };
     const worker = new Worker(workerUrl, { workerData: data });
+    const abort = (): void => void worker.terminate();
+    options.signal?.addEventListener('abort', abort);
     const listeners: { message?: (reply: EngineReply) => void; error?: (error: Error) => void; exit?: (code: number) => void } = {};
     try {
       const ready = await new Promise<Extract<EngineReply, { op: 'ready' }>>((resolve, reject) => {
@@ -66,6 +70,7 @@ export class PgliteEngine {
       await worker.terminate();
       throw error;
     } finally {
+      options.signal?.removeEventListener('abort', abort);
       worker.off('message', listeners.message!).off('error', listeners.error!).off('exit', listeners.exit!);
     }
   }

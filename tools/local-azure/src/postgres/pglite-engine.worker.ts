@@ -5,7 +5,7 @@
 //
 // This file is loaded with `new Worker(url)`: it imports packages only, and uses erasable TypeScript only,
 // so Node runs it from src/ (tests, type stripping) and from dist/ alike.
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
@@ -38,31 +38,43 @@ function post(reply: EngineReply, transfer: ArrayBuffer[] = []): void {
   port.postMessage(reply, transfer);
 }
 
-function open(database?: string): Promise<PGlite> {
-  return PGlite.create({ dataDir: settings.dataDir, ...(database ? { database } : {}), extensions: extensionModules });
+function open(dataDir: string, database?: string): Promise<PGlite> {
+  return PGlite.create({ dataDir, ...(database ? { database } : {}), extensions: extensionModules });
 }
 
 /**
- * Opens the served database, creating the data folder (initdb) and the database on first use. PGlite opens
- * one database for its life and cannot start on one that does not exist, so a new database is created from
- * a session on `postgres` first.
+ * Opens the served database. On first use the data folder is made in a sibling folder (initdb, then the
+ * database: PGlite opens one database for its life and cannot start on one that does not exist, so it is
+ * created from a session on `postgres`) and renamed into place when complete, so a start that is interrupted
+ * leaves nothing half-made behind.
  */
 async function openServedDatabase(): Promise<PGlite> {
   if (existsSync(join(settings.dataDir, 'PG_VERSION'))) {
     try {
-      return await open(settings.database);
+      return await open(settings.dataDir, settings.database);
     } catch {
-      // The database is missing (a data folder from an older configuration): create it below.
+      // The database is missing (a data folder from an older configuration): create it in place.
+      await createDatabase(settings.dataDir);
+      return open(settings.dataDir, settings.database);
     }
   }
-  const bootstrap = await open();
+  const staging = `${settings.dataDir}.initializing`;
+  rmSync(staging, { recursive: true, force: true });
+  mkdirSync(staging, { recursive: true, mode: 0o700 });
+  await createDatabase(staging);
+  rmSync(settings.dataDir, { recursive: true, force: true });
+  renameSync(staging, settings.dataDir);
+  return open(settings.dataDir, settings.database);
+}
+
+async function createDatabase(dataDir: string): Promise<void> {
+  const bootstrap = await open(dataDir);
   try {
     const found = await bootstrap.query('SELECT 1 FROM pg_database WHERE datname = $1', [settings.database]);
     if (!found.rows.length) await bootstrap.exec(`CREATE DATABASE "${settings.database.replaceAll('"', '""')}"`);
   } finally {
     await bootstrap.close();
   }
-  return open(settings.database);
 }
 
 /**

@@ -60,10 +60,9 @@ export function createPostgresDataPlane(options: PostgresDataPlaneOptions = {}):
     resource: 'postgres',
     async start(context: DataPlaneContext): Promise<RunningDataPlane> {
       const server = new PostgresServer(context, settings);
+      // The engine starts with the first connection (initdb on first use takes seconds, and a local Azure whose
+      // PostgreSQL nobody uses pays nothing); that connection's login waits until the engine runs.
       const listener = await listen(() => server.createListener(), context.bind);
-      // The engine starts in the background (initdb on first use takes seconds): the listener answers at once
-      // and a login waits until the engine runs, so the local Azure is ready as fast as without PostgreSQL.
-      server.start();
       const { name, database, extensions, maxConnections } = context.config.resources.postgres;
       const host = context.publicHost;
       const resourceId = context.directory.resourceId('postgres');
@@ -119,6 +118,8 @@ class PostgresServer implements FrontendServer {
   private engineParameters: ReadonlyMap<string, string> = new Map();
   private stopping = false;
   private startFailed = false;
+  /** Ends an engine start in progress when the local Azure stops. */
+  private readonly abort = new AbortController();
 
   constructor(
     private readonly context: DataPlaneContext,
@@ -135,14 +136,10 @@ class PostgresServer implements FrontendServer {
     return this.admitted.size;
   }
 
-  /** Starts the engine in the background (creating the data folder and the database on first use). */
-  start(): void {
-    void this.engine();
-  }
-
   createListener(): Server {
     const server = createServer((socket) => {
       if (this.stopping) return socket.destroy();
+      void this.engine().catch(() => undefined); // logged by engine(); the login reports it
       let processId: number;
       do processId = randomInt(1, 2 ** 31 - 1);
       while (this.connections.has(processId));
@@ -194,6 +191,7 @@ class PostgresServer implements FrontendServer {
   /** Closes every connection (57P01, as a fast shutdown does) and the engine (a checkpoint on the way out). */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.abort.abort();
     for (const connection of this.connections.values()) connection.terminate(postgresErrors.adminShutdown());
     const current = await this.current?.catch(() => undefined);
     current?.session.close();
@@ -216,7 +214,7 @@ class PostgresServer implements FrontendServer {
       ({ engine }) => this.context.log(`postgres: PostgreSQL ${engine.parameters.get('server_version') ?? ''} (PGlite) ready in ${Math.round(performance.now() - started)} ms`),
       (error: unknown) => {
         this.startFailed = true;
-        this.context.log(`postgres: the engine could not start: ${(error as Error).message}`);
+        if (!this.stopping) this.context.log(`postgres: the engine could not start: ${(error as Error).message}`);
       },
     );
     return this.current;
@@ -230,6 +228,7 @@ class PostgresServer implements FrontendServer {
       database: this.settings.database,
       extensions: this.settings.extensions,
       onCrash: (message) => this.engineStopped(message),
+      signal: this.abort.signal,
     });
     const session = new SharedSession(engine, { idleInTransactionTimeoutInMs: this.settings.idleInTransactionTimeoutInMs, log: this.context.log });
     this.engineParameters = engine.parameters;
