@@ -44,6 +44,12 @@ param linuxFxVersion string = 'NODE|24-lts'
 @description('Client id of the gateway\'s Entra app registration, whose app roles callers are granted. azd\'s preprovision hook (scripts/register-gateway-app.sh) registers it and sets GATEWAY_APP_ID.')
 param gatewayAppId string
 
+@description('Email address that receives the alerts (modules/alerts.bicep); empty for none. azd: ALERT_EMAIL.')
+param alertEmail string = ''
+
+@description('HTTPS webhook that receives the alerts in the common alert schema; empty for none. azd: ALERT_WEBHOOK_URL.')
+param alertWebhookUrl string = ''
+
 // The two sources of truth, read at compile time: edit those files, not this one.
 var access = loadJsonContent('access.json')
 var topology = loadJsonContent('servicebus-topology.json')
@@ -133,6 +139,20 @@ module roleAssignments 'modules/access.bicep' = {
       keyVault: keyVault.outputs.name
       appInsights: monitoring.outputs.appInsightsName
     }
+  }
+}
+
+module alerts 'modules/alerts.bicep' = {
+  scope: resourceGroup
+  name: 'alerts'
+  params: {
+    location: location
+    tags: tags
+    actionGroupName: 'ag-${resourceToken}'
+    alertEmail: alertEmail
+    alertWebhookUrl: alertWebhookUrl
+    appInsightsId: monitoring.outputs.appInsightsId
+    serviceBusId: serviceBus.outputs.id
   }
 }
 

@@ -35,5 +35,6 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
 }
 
 output appInsightsName string = appInsights.name
+output appInsightsId string = appInsights.id
 @description('Routes telemetry to this component; with local auth disabled its ikey authorizes nothing (README.md, "Telemetry without a key").')
 output connectionString string = appInsights.properties.ConnectionString

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { formatProblem, type InfraProblem } from '../src/index.js';
 import { PlantedCopy } from './planted-copy.js';
 
@@ -246,7 +247,38 @@ describe('checkInfrastructure with an entity list passed to a module by hand', (
   it('reports the entity names written in the module parameters', () => {
     planted.replace('infra/main.bicep', 'namespaceConfig: topology.UserConfig.Namespaces[0]', "namespaceConfig: { Name: 'sb', Queues: [{ Name: 'replies' }] }");
     const problems = planted.check();
-    expect(found(problems, 'hand-written-entity')).toEqual([expect.stringContaining('(line 81 (serviceBus)): names the Service Bus entity "replies" by hand')]);
+    // The line of the module declaration, wherever other parameters or modules put it.
+    const line = readFileSync(new URL('../main.bicep', import.meta.url), 'utf8').split('\n').findIndex((text) => text.startsWith('module serviceBus ')) + 1;
+    expect(found(problems, 'hand-written-entity')).toEqual([expect.stringContaining(`(line ${line} (serviceBus)): names the Service Bus entity "replies" by hand`)]);
     expect(found(problems, 'entity-mismatch').length).toBeGreaterThan(0);
+  });
+});
+
+describe('checkInfrastructure with planted alert mismatches', () => {
+  it('reports a local alert rule without its Azure counterpart', () => {
+    copy.replace('infra/modules/alerts.bicep', 'resource deadLetterAlert ', 'resource deadLetterWatch ');
+    expect(found(copy.check(), 'alert-mismatch')).toEqual([
+      expect.stringMatching(/^infra\/modules\/alerts\.bicep \(dead-lettered-messages\): deploys no alert "deadLetterAlert" for the local rule "Dead-lettered messages"\. Fix: Add a microsoft\.insights\/metricalerts resource named deadLetterAlert/),
+    ]);
+  });
+
+  it('reports another severity than the local rule', () => {
+    copy.replace('infra/modules/alerts.bicep', "description: 'A queue or subscription holds dead-lettered messages. Fix: peek the dead-letter queue, fix the cause, resubmit or purge.'\n    severity: 2", "description: 'A queue or subscription holds dead-lettered messages. Fix: peek the dead-letter queue, fix the cause, resubmit or purge.'\n    severity: 4");
+    expect(found(copy.check(), 'alert-mismatch')).toEqual([expect.stringContaining('(deadLetterAlert): has severity 4, the local rule "Dead-lettered messages" Sev2.')]);
+  });
+
+  it('reports a receiver without the common alert schema, and an alert that notifies no action group', () => {
+    copy.replace('infra/modules/alerts.bicep', "serviceUri: alertWebhookUrl\n        useCommonAlertSchema: true", 'serviceUri: alertWebhookUrl\n        useCommonAlertSchema: false');
+    copy.replace('infra/modules/alerts.bicep', "    actions: [{ actionGroupId: actionGroup.id }]\n", '    actions: []\n');
+    const problems = found(copy.check(), 'alert-mismatch');
+    expect(problems).toEqual(
+      expect.arrayContaining([expect.stringContaining('(actionGroup webhookReceivers operations-webhook): does not use the common alert schema.'), expect.stringContaining('(deadLetterAlert): notifies no action group of this deployment.')]),
+    );
+    expect(problems).toHaveLength(2);
+  });
+
+  it('reports an activity-log alert that does not watch role-assignment deletes', () => {
+    copy.replace('infra/modules/alerts.bicep', "equals: 'Microsoft.Authorization/roleAssignments/delete'", "equals: 'Microsoft.Authorization/roleAssignments/write'");
+    expect(found(copy.check(), 'alert-mismatch')).toEqual([expect.stringContaining('(roleAssignmentDeletedAlert): does not watch Microsoft.Authorization/roleAssignments/delete.')]);
   });
 });

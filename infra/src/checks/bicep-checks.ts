@@ -1,3 +1,4 @@
+import { checkAlerts } from './alert-checks.js';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { findSecretSettings } from '@keyless/auth';
@@ -74,6 +75,11 @@ const localAuthRules: Record<string, { check?: (resource: ResourceInstance, all:
   'microsoft.cognitiveservices/accounts': { check: (r) => requireTrue(r, ['properties', 'disableLocalAuth']) },
   'microsoft.cognitiveservices/accounts/deployments': {},
   'microsoft.insights/components': { check: (r) => requireTrue(r, ['properties', 'DisableLocalAuth']) },
+  // Alert rules and the action group hold no keys and accept no logins: nothing to turn off.
+  'microsoft.insights/actiongroups': {},
+  'microsoft.insights/scheduledqueryrules': {},
+  'microsoft.insights/activitylogalerts': {},
+  'microsoft.insights/metricalerts': {},
   'microsoft.operationalinsights/workspaces': { check: (r) => requireTrue(r, ['properties', 'features', 'disableLocalAuth']) },
   'microsoft.keyvault/vaults': {
     check: (r) => {
@@ -182,7 +188,8 @@ export function checkBicep(options: BicepCheckOptions): { deployment?: Evaluated
   checkLiterals(files, options.topology, rel, problems);
   let deployment: EvaluatedDeployment;
   try {
-    deployment = evaluateDeployment(mainPath, { environmentName: 'check', location: 'check-location' });
+    // Alert receivers are optional parameters: give both, so their settings are checked too.
+    deployment = evaluateDeployment(mainPath, { environmentName: 'check', location: 'check-location', alertEmail: 'alerts@check.invalid', alertWebhookUrl: 'https://check.invalid/alerts' });
   } catch (error) {
     if (!isInfraCheckError(error)) throw error;
     // Syntax and unsupported constructs were reported file by file above.
@@ -199,6 +206,7 @@ export function checkBicep(options: BicepCheckOptions): { deployment?: Evaluated
   if (options.grants && options.identity) checkRoleAssignments(deployment, options.grants, options.identity, at, problems);
   checkSites(deployed, options.identity, at, problems);
   checkServices(deployed, options.azureYamlPath, rel, problems);
+  checkAlerts(deployed, at, problems);
   return { deployment, problems };
 }
 

@@ -22,6 +22,8 @@
  * - `missing-app-setting`: an App Service without a setting the services read.
  * - `service-mismatch`: the App Services, azure.yaml and the services of the code disagree.
  * - `gateway-app-mismatch`: the gateway's app registration (roles file, preprovision hook, parameter) differs from the code.
+ * - `alert-mismatch`: the Azure alerts and the local Azure's alert rules disagree (a missing counterpart, another
+ *   severity, no action group, a receiver without the common alert schema, the wrong signal).
  */
 export type InfraProblemCode =
   | 'access-file-invalid'
@@ -45,7 +47,8 @@ export type InfraProblemCode =
   | 'app-identity'
   | 'missing-app-setting'
   | 'service-mismatch'
-  | 'gateway-app-mismatch';
+  | 'gateway-app-mismatch'
+  | 'alert-mismatch';
 
 /** One finding: which file (and entry) is wrong, what is wrong, and how to fix it. */
 export interface InfraProblem {

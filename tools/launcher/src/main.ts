@@ -75,7 +75,7 @@ async function start(home: string, gatewayPort: number): Promise<number> {
         await storefront.close();
       }
     }
-    printReady(progress, system.gatewayUrl, catalog[0]!.product.id, home);
+    printReady(progress, system.gatewayUrl, system.portalUrl, catalog[0]!.product.id, home);
   } catch (error) {
     progress.fail(error instanceof Error ? error.message : String(error));
     await stop('error');
@@ -84,13 +84,14 @@ async function start(home: string, gatewayPort: number): Promise<number> {
   return stopped;
 }
 
-function printReady(progress: Progress, gatewayUrl: string, exampleId: string, home: string): void {
+function printReady(progress: Progress, gatewayUrl: string, portalUrl: string | undefined, exampleId: string, home: string): void {
   progress.line(
     [
       '',
       'Keyless is running.',
       `  Gateway   ${gatewayUrl}`,
       `  OpenAPI   ${gatewayUrl}/docs`,
+      ...(portalUrl ? [`  Portal    ${portalUrl}  (sign in: open the link \`npm run -s local-azure -- portal\` prints)`] : []),
       `  Logs      ${join(home, 'logs')}/<service>.log`,
       '',
       "Try it — callers need an Entra token for the gateway; the storefront's managed identity gets one:",

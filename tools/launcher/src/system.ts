@@ -1,7 +1,8 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { systemInstancesFileName, type SystemInstancesFile } from '@keyless/contracts';
 import type { DemoProduct } from './demo/demo-catalog.js';
 import { fileExists, freePort, readEnvFile, startProcess, stopProcess, waitFor, type ManagedProcess } from './processes.js';
 import { StorefrontCaller } from './storefront-caller.js';
@@ -71,6 +72,11 @@ export class RunningSystem {
     return readEnvFile(join(this.home, 'env', `${host}.env`));
   }
 
+  /** The local portal's address (from the operator's env file), while the local Azure runs. */
+  get portalUrl(): string | undefined {
+    return readEnvFile(join(this.home, 'env', 'operator.env')).LOCAL_AZURE_PORTAL_URL;
+  }
+
   /** A caller with the storefront's identity (remember to close it). */
   storefront(): Promise<StorefrontCaller> {
     return StorefrontCaller.create(this.hostEnv('storefront'), this.gatewayUrl);
@@ -82,6 +88,7 @@ export class RunningSystem {
     for (const name of serviceNames) this.ports.set(name, name === 'gateway' ? this.options.gatewayPort : await freePort());
     for (const name of serviceNames) this.startService(name);
     await Promise.all(serviceNames.map((name) => this.waitUntilReady(name)));
+    this.writeInstances();
   }
 
   /** Starts (or restarts) one service with its host's env file and waits until it is ready. */
@@ -90,6 +97,7 @@ export class RunningSystem {
     if (running) await stopProcess(running);
     this.startService(name);
     await this.waitUntilReady(name);
+    this.writeInstances();
   }
 
   /**
@@ -100,6 +108,7 @@ export class RunningSystem {
     this.startService('gateway', { processName: instance, port, env });
     this.ports.set(instance as ServiceName, port);
     await this.waitUntilReady(instance, port);
+    this.writeInstances();
   }
 
   /** Stops one service (SIGTERM, then SIGKILL after a grace period). */
@@ -110,11 +119,27 @@ export class RunningSystem {
 
   /** Stops the gateway, then the services, then the local Azure. */
   async stop(): Promise<void> {
+    rmSync(join(this.home, systemInstancesFileName), { force: true });
     for (const [name, running] of this.processes) if (name.startsWith('gateway-')) await stopProcess(running);
     for (const name of [...serviceNames].reverse()) await this.stopService(name);
     const localAzure = this.processes.get('local-azure');
     if (localAzure) await stopProcess(localAzure);
     await new Promise((resolve) => (this.imageServer ? this.imageServer.close(resolve) : resolve(undefined)));
+  }
+
+  /**
+   * Records the service instances for the local Azure's portal (System page), in `$LOCAL_AZURE_HOME/instances.json`:
+   * every process the launcher started, except the local Azure itself.
+   */
+  private writeInstances(): void {
+    const file = join(this.home, systemInstancesFileName);
+    const content: SystemInstancesFile = {
+      instances: [...this.processes.keys()]
+        .filter((name) => name !== 'local-azure')
+        .map((name) => ({ name, service: name.startsWith('gateway') ? 'gateway' : name, url: `http://127.0.0.1:${this.ports.get(name as ServiceName)}` })),
+    };
+    writeFileSync(`${file}.tmp`, JSON.stringify(content, null, 2));
+    renameSync(`${file}.tmp`, file);
   }
 
   private async startLocalAzure(): Promise<void> {

@@ -5,6 +5,7 @@ import type { ResourceGuard } from './guard/resource-guard.js';
 import type { Router } from './http/http-kit.js';
 import type { LocalAzureHome } from './home.js';
 import type { BindOptions } from './net/listen.js';
+import type { ServiceBusOperations } from './servicebus/admin-routes.js';
 import type { ServerCredentials } from './tls/certificate-authority.js';
 
 /** Writes one line of the local Azure's console output. */
@@ -58,6 +59,8 @@ export interface RunningDataPlane {
   summary: string;
   /** Adds the data plane's operator routes to the admin API (optional). */
   adminRoutes?(router: Router): void;
+  /** Operator access to a Service Bus namespace (the portal and the dead-letter alert use it). */
+  serviceBus?: ServiceBusOperations;
   stop(): Promise<void>;
 }
 

@@ -3,6 +3,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import { readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { adminRouter } from './admin/admin-api.js';
+import { startLocalAlerts, type LocalAlerts } from './alerts/local-alerts.js';
 import { AuditLog } from './audit/audit-log.js';
 import {
   ConfigError,
@@ -21,6 +22,8 @@ import { TokenIssuer } from './entra/token-issuer.js';
 import { ResourceGuard } from './guard/resource-guard.js';
 import { LocalAzureHome } from './home.js';
 import { listen, type BoundListener } from './net/listen.js';
+import { adminApiAuthority, type OperatorAuthority } from './portal/operator-authority.js';
+import { startPortal, type LocalPortal } from './portal/portal-server.js';
 import { entryScope, loadAccessFile } from './rbac/access-file.js';
 import { Authorizer } from './rbac/authorizer.js';
 import { RoleAssignmentStore } from './rbac/role-assignments.js';
@@ -37,6 +40,8 @@ export interface LocalAzureOptions {
   dataPlanes?: readonly DataPlane[];
   /** Console output. Default: silent. */
   log?: ConsoleLog;
+  /** Who may use the portal and what they may change (the control plane's operator model). Default: the admin API's trust. */
+  operatorAuthority?: OperatorAuthority;
 }
 
 /** URLs of the local Azure's own endpoints. */
@@ -47,6 +52,8 @@ export interface LocalAzureEndpoints {
   login: string;
   /** The admin API, HTTPS. */
   management: string;
+  /** The portal, HTTPS (`https://<host>:<port>/`). */
+  portal: string;
 }
 
 /**
@@ -61,6 +68,10 @@ export class LocalAzure {
   private listeners: BoundListener[] = [];
   private principals: readonly DatabasePrincipal[] = [];
   private stopped = false;
+  /** The alert rules over the logs, running once the data planes run. */
+  alerts: LocalAlerts | undefined;
+  /** The portal, running once the alerts run. */
+  portal: LocalPortal | undefined;
 
   private constructor(
     readonly home: LocalAzureHome,
@@ -104,6 +115,7 @@ export class LocalAzure {
       identity: '',
       login: '',
       management: '',
+      portal: '',
     });
     try {
       azure.applyAccessFile();
@@ -135,6 +147,35 @@ export class LocalAzure {
         azure.resourceEndpoints.set(plane.resource, running.summary);
         running.adminRoutes?.(router);
       }
+      const serviceBus = azure.running.find((plane) => plane.serviceBus)?.serviceBus;
+      azure.alerts = startLocalAlerts({
+        db,
+        config,
+        directory,
+        auditLog,
+        roleAssignments,
+        identityEndpointFault: () => (azure.identityListener || azure.stopped ? identityEndpoint.fault : 'stopped'),
+        ...(serviceBus ? { serviceBus } : {}),
+        log,
+      });
+      azure.alerts.adminRoutes(router);
+      azure.portal = await startPortal({
+        home,
+        directory,
+        roleAssignments,
+        auditLog,
+        alerts: azure.alerts,
+        ...(serviceBus ? { serviceBus } : {}),
+        authority: options.operatorAuthority ?? adminApiAuthority,
+        tls,
+        bind: { port: ports.portal, bind },
+        publicHost,
+        sharedIdentity: loadAccessFile(azure.accessFilePath).identity,
+        sessions: { linkLifetimeInMs: config.portal.linkLifetimeInSeconds * 1000, sessionLifetimeInMs: config.portal.sessionLifetimeInSeconds * 1000 },
+        log,
+      });
+      azure.portal.adminRoutes(router);
+      azure.endpoints.portal = azure.portal.url;
       azure.writeEnvFiles();
       writeJsonAtomic(home.runtimeFile, { pid: process.pid, management: azure.endpoints.management, caCertPath: tls.caCertPath });
       return azure;
@@ -184,7 +225,7 @@ export class LocalAzure {
    * applied.
    */
   applyAccessFile(): { identity: string; principalId: string; applied: number; databasePrincipals: number } {
-    const path = isAbsolute(this.config.accessFile) ? this.config.accessFile : resolve(repoRoot, this.config.accessFile);
+    const path = this.accessFilePath;
     const access = loadAccessFile(path);
     const identity = this.directory.userAssignedIdentity(access.identity);
     if (!identity) {
@@ -211,12 +252,18 @@ export class LocalAzure {
     return { identity: identity.name, principalId: identity.principalId, applied: access.entries.length, databasePrincipals: this.principals.length };
   }
 
+  /** The access file (`infra/access.json` unless configured). */
+  get accessFilePath(): string {
+    return isAbsolute(this.config.accessFile) ? this.config.accessFile : resolve(repoRoot, this.config.accessFile);
+  }
+
   /** Makes the identity endpoint misbehave (`error`, `garbage`, `hang`), stop listening (`stopped`), or recover (`none`). */
   async setIdentityEndpointFault(fault: IdentityEndpointFault | 'stopped'): Promise<void> {
     if (fault === 'stopped') {
       await this.identityListener?.close();
       this.identityListener = undefined;
       this.log('identity endpoint stopped (fault injected through the admin API)');
+      this.alerts?.engine.evaluate();
       return;
     }
     this.identityEndpoint.fault = fault;
@@ -225,13 +272,16 @@ export class LocalAzure {
       this.identityListener = await listen(() => createHttpServer(this.identityEndpoint.listener()), { port, bind: this.config.network.bind });
       this.log('identity endpoint listening again');
     }
+    this.alerts?.engine.evaluate();
   }
 
   /** Stops every listener and data plane, removes the env files, and closes the stores. */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.alerts?.stop();
     removeEnvFiles(this.home);
+    await this.portal?.stop();
     rmSync(this.home.runtimeFile, { force: true });
     await Promise.all([
       ...this.running.map((plane) => plane.stop()),
@@ -241,22 +291,31 @@ export class LocalAzure {
     this.closeDatabase();
   }
 
+  /** What the operator's tools need (the portal's address), as written to `env/operator.env`. */
+  operatorEnv(): Record<string, string> {
+    return { LOCAL_AZURE_PORTAL_URL: this.endpoints.portal, NODE_EXTRA_CA_CERTS: this.tls.caCertPath };
+  }
+
   private writeEnvFiles(): void {
+    writeEnvFile(this.home.envFile('operator'), ['# Written by the local Azure for the operator: the portal\'s address (sign in with `npm run -s local-azure -- portal`).'], this.operatorEnv());
     for (const host of this.directory.hosts()) {
-      const env = this.hostEnv(host.name);
-      const lines = [
-        `# Written by the local Azure for host "${host.name}": endpoints and ids, no secrets (the identity header`,
-        '# only works for this host on this machine, like App Service\'s). Export it before Node starts, e.g.',
-        `# \`set -a; . ${this.home.envFile(host.name)}; set +a\` — Node reads NODE_EXTRA_CA_CERTS only at start-up,`,
-        '# so `node --env-file` is too late for it.',
-        ...Object.entries(env).map(([key, value]) => `${key}=${value}`),
-        '',
-      ];
-      const file = this.home.envFile(host.name);
-      writeFileSync(`${file}.tmp`, lines.join('\n'), { mode: 0o600 });
-      renameSync(`${file}.tmp`, file);
+      writeEnvFile(
+        this.home.envFile(host.name),
+        [
+          `# Written by the local Azure for host "${host.name}": endpoints and ids, no secrets (the identity header`,
+          '# only works for this host on this machine, like App Service\'s). Export it before Node starts, e.g.',
+          `# \`set -a; . ${this.home.envFile(host.name)}; set +a\` — Node reads NODE_EXTRA_CA_CERTS only at start-up,`,
+          '# so `node --env-file` is too late for it.',
+        ],
+        this.hostEnv(host.name),
+      );
     }
   }
+}
+
+function writeEnvFile(file: string, comments: string[], env: Record<string, string>): void {
+  writeFileSync(`${file}.tmp`, [...comments, ...Object.entries(env).map(([key, value]) => `${key}=${value}`), ''].join('\n'), { mode: 0o600 });
+  renameSync(`${file}.tmp`, file);
 }
 
 function removeEnvFiles(home: LocalAzureHome): void {

@@ -35,12 +35,17 @@ Commands:
   servicebus purge <entity> [--dlq]       delete every message of the entity (or of its dead-letter queue)
   servicebus resubmit <entity>            move the entity's dead-lettered messages back to it
   postgres show                           the PostgreSQL server: endpoint, database, principals, connections, session
+  portal                                  a one-time sign-in link to the portal for the signed-in operator (5 minutes, once)
+  alert list             [--state Fired|Resolved] [--rule R] [--limit N]   alerts, newest first
+  alert show <id>                         one alert, with what fired it and its webhook deliveries
+  alert rule list                         the alert rules: what each watches, and its fix
 
 Options:
   --output json|table    output format (default: table)
   --config FILE          configuration file for start (default: $LOCAL_AZURE_CONFIG, else built-in defaults)
   --dlq                  servicebus peek/purge: the entity's dead-letter queue
   --verbose              start: print every sign-in and RBAC decision, not only failures
+  --state, --rule        alert list: only alerts that are Fired or Resolved, or of one rule
   -h, --help             this help
 
 --assignee takes an identity name, client id or object id; --role a role name or id; --scope an ARM id
@@ -66,6 +71,8 @@ async function main(argv: string[]): Promise<number> {
       config: { type: 'string' },
       verbose: { type: 'boolean', default: false },
       dlq: { type: 'boolean', default: false },
+      state: { type: 'string' },
+      rule: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -127,7 +134,22 @@ async function main(argv: string[]): Promise<number> {
       return print(await admin.call('GET', '/postgres'));
     case 'servicebus entity list':
       return print(await admin.call('GET', '/servicebus/entities'), ['name', 'type', 'active', 'scheduled', 'deferred', 'locked', 'deadLetter']);
+    case 'portal': {
+      const link = await admin.call<{ url: string; expiresOn: string; operator: string }>('POST', '/portal/signInLinks');
+      if (values.output === 'json') return print(link);
+      process.stdout.write(`${link.url}\n`);
+      process.stderr.write(`One-time sign-in link for ${link.operator}, valid until ${link.expiresOn}; open it in a browser that trusts the local CA.\n`);
+      return 0;
+    }
+    case 'alert list':
+      return print(await admin.call('GET', `/alerts${query({ state: values.state, rule: values.rule, limit: values.limit })}`), [
+        'monitorCondition', 'severity', 'ruleName', 'summary', 'firedAt', 'resolvedAt',
+      ]);
+    case 'alert rule list':
+      return print(await admin.call('GET', '/alerts/rules'), ['id', 'severity', 'signalType', 'name']);
     default: {
+      const alert = command.match(/^alert show (\S+)$/);
+      if (alert) return print(await admin.call('GET', `/alerts/${encodeURIComponent(alert[1]!)}`));
       const fault = command.match(/^fault identity-endpoint (\S+)$/);
       if (fault) return print(await admin.call('PUT', '/faults/identityEndpoint', { fault: fault[1] }));
       const serviceBus = command.match(/^servicebus (peek|purge|resubmit) (\S+)$/);
@@ -153,20 +175,25 @@ async function serve(home: LocalAzureHome, configFile: string | undefined, verbo
   const out = (line: string): void => void process.stdout.write(`${line}\n`);
   const fileConfig = configFile ? loadConfigFile(configFile) : undefined;
   const topologyFile = process.env.LOCAL_AZURE_SERVICEBUS_CONFIG;
-  const config = topologyFile ? withTopologyFile(fileConfig, resolve(topologyFile)) : fileConfig;
+  const withTopology = topologyFile ? withTopologyFile(fileConfig, resolve(topologyFile)) : fileConfig;
+  const webhookUrl = process.env.LOCAL_AZURE_ALERT_WEBHOOK;
+  const config = webhookUrl ? { ...withTopology, alerts: { ...withTopology?.alerts, webhookUrl } } : withTopology;
   const azure = await LocalAzure.start({ home: home.root, ...(config ? { config } : {}), dataPlanes, log: out });
   const elapsed = Math.round(performance.now() - started);
   out(`Local Azure ready in ${elapsed} ms — home ${home.root}`);
   out(`  Tenant        ${azure.directory.tenantId}  (authority ${azure.endpoints.login})`);
   out(`  Identity      ${azure.endpoints.identity}/hosts/<host>/msi/token`);
   out(`  Admin API     ${azure.endpoints.management}`);
+  out(`  Portal        ${azure.endpoints.portal}  (sign in: npm run -s local-azure -- portal)`);
   for (const resource of azure.directory.resources()) {
     const endpoint = azure.resourceEndpoint(resource.key);
     if (endpoint) out(`  ${resource.key.padEnd(13)} ${endpoint}`);
   }
   out(`  Hosts         ${azure.directory.hosts().map((h) => h.name).join(', ')} → env files in ${home.envDir}`);
   out(`  CA            ${azure.tls.caCertPath} (NODE_EXTRA_CA_CERTS)`);
-  out('Sign-in failures and RBAC denials are printed below. Ctrl-C stops.');
+  const webhook = azure.alerts?.webhook ? new URL(azure.alerts.webhook.url) : undefined;
+  out(`  Alerts        ${webhook ? `webhook ${webhook.origin}${webhook.pathname}` : 'no webhook (set LOCAL_AZURE_ALERT_WEBHOOK)'}; \`alert list\` lists them`);
+  out('Sign-in failures, RBAC denials and alerts are printed below. Ctrl-C stops.');
   azure.auditLog.onRecord((kind, record) => {
     if (kind === 'sign-in' && 'endpoint' in record) {
       // The PostgreSQL data plane prints its refused logins itself, with the fix; successes show with --verbose.

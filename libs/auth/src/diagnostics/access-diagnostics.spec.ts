@@ -1,5 +1,6 @@
 import { ServiceBusError } from '@azure/service-bus';
 import { APIError } from 'openai';
+import { TestMetrics } from '@keyless/local-azure/testing';
 import { RecordingLogger } from '../../test/support/recording.logger.js';
 import { resolveAuthOptions, type AuthModuleOptions } from '../auth-options.js';
 import { AzureIdentityService } from '../azure-identity.service.js';
@@ -57,6 +58,14 @@ describe(AccessDiagnostics.name, () => {
 
     it('is recognised without a hint from the message', () => {
       expect(diagnostics().explain(error)?.resource).toBe('openAi');
+    });
+
+    it('counts the denial on keyless.auth.access.denials, with resource, role and data action (what the Azure alert queries)', async () => {
+      const metrics = new TestMetrics();
+      diagnostics({ meterProvider: metrics.provider }).explain(error, { resource: 'openAi' });
+      await expect(
+        metrics.sum('keyless.auth.access.denials', { resource: 'openAi', role: 'Cognitive Services OpenAI User', data_action: 'Microsoft.CognitiveServices/accounts/OpenAI/deployments/chat/completions/action' }),
+      ).resolves.toBe(1);
     });
   });
 

@@ -1,9 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { metrics, SpanStatusCode, trace, type Counter } from '@opentelemetry/api';
 import { wellKnownAudiences, type Audience } from '../audiences.js';
 import { RESOLVED_AUTH_OPTIONS } from '../auth.module-definition.js';
 import type { ResolvedAuthOptions } from '../auth-options.js';
 import { AzureIdentityService } from '../azure-identity.service.js';
 import { AccessDeniedError, isAccessDeniedError, type AccessDenial, type Principal } from '../errors.js';
+import { authMetricNames } from '../observability/auth.metrics.js';
 import { builtInRole, knownDataActions, leastPrivilegedRoleFor, type BuiltInRole } from './built-in-roles.js';
 
 /** The Azure data planes whose denials are explained. */
@@ -69,9 +71,16 @@ interface Refusal {
  * - Service Bus: `UnauthorizedAccess` — "Unauthorized access. 'Send' claim(s) are required … Resource: 'sb://…/<entity>'".
  * Token problems (expired, wrong audience: "Access token is missing, invalid, audience is incorrect") are
  * not role problems and are left as they are.
+ *
+ * Every denial is also telemetry, so an alert can watch it where the logs are not collected: one point on the
+ * counter `keyless.auth.access.denials` (attributes `resource`, `role`, `data_action`) and the error recorded as an
+ * exception on the active span. Through the Azure Monitor exporter they land in Application Insights as
+ * `customMetrics` and `exceptions` (type `AccessDeniedError`) — what infra/modules/alerts.bicep queries.
  */
 @Injectable()
 export class AccessDiagnostics {
+  private denials: Counter | undefined;
+
   constructor(
     @Inject(RESOLVED_AUTH_OPTIONS) private readonly options: ResolvedAuthOptions,
     @Inject(AzureIdentityService) private readonly identity: AzureIdentityService,
@@ -121,7 +130,7 @@ export class AccessDiagnostics {
     const assignee = principal.objectId ?? `<object id of ${principal.clientId ?? 'the principal'}>`;
     const scopeArg = scope ?? `<ARM id of the ${resource} resource>`;
     const args = `role assignment create --assignee-object-id ${assignee} --assignee-principal-type ${principal.type} --role "${role.name}" --scope ${scopeArg}`;
-    return new AccessDeniedError(
+    const denied = new AccessDeniedError(
       {
         principal,
         resource,
@@ -134,6 +143,17 @@ export class AccessDiagnostics {
       },
       { cause },
     );
+    this.record(denied);
+    return denied;
+  }
+
+  private record(denied: AccessDeniedError): void {
+    // The configured meter provider, else the global one (the app's once it registered one; a no-op until then).
+    this.denials ??= (this.options.meterProvider ?? metrics.getMeterProvider()).getMeter('@keyless/auth').createCounter(authMetricNames.accessDenials, { description: 'Role refusals of Azure data planes (AccessDeniedError)' });
+    this.denials.add(1, { resource: denied.resource, role: denied.role.name, ...(denied.dataAction ? { data_action: denied.dataAction } : {}) });
+    const span = trace.getActiveSpan();
+    span?.recordException(denied);
+    span?.setStatus({ code: SpanStatusCode.ERROR, message: `AccessDenied: ${denied.role.name} on ${denied.scope ?? denied.resource}` });
   }
 
   private principal(resource: AzureDataPlane, message: string): Principal {

@@ -13,6 +13,8 @@ export const authMetricNames = {
   failures: 'keyless.auth.token.failures',
   /** Histogram, seconds: duration of token requests (attributes: audience, trigger, outcome). */
   requestDuration: 'keyless.auth.token.request.duration',
+  /** Counter: role refusals of Azure data planes, one per AccessDeniedError (attributes: resource, role, data_action). */
+  accessDenials: 'keyless.auth.access.denials',
   /** Gauge, seconds: time until the soonest expiry of the held tokens (attribute: audience). */
   timeToExpiry: 'keyless.auth.token.time_to_expiry',
 } as const;

@@ -48,7 +48,11 @@ export interface AuthorizationRecord {
 /** Filters for the log queries; every field optional. Results are newest first. */
 export interface LogQuery {
   since?: string;
+  /** Only records before this time (ISO 8601). */
+  until?: string;
   principal?: string;
+  /** Exact matches on record fields (`identity`, `resource`, `outcome`, `decision`, `host`, …); a list matches any of its values. */
+  where?: Readonly<Record<string, string | readonly string[]>>;
   limit?: number;
 }
 
@@ -107,15 +111,21 @@ export class AuditLog {
   }
 
   private query(table: string, query: LogQuery): unknown[] {
+    const fields = Object.entries(query.where ?? {}).filter(([field]) => /^\w+$/.test(field));
+    const conditions = fields.map(([field, value]) => `json_extract(record, '$.${field}') IN (${(typeof value === 'string' ? [value] : value).map(() => '?').join(', ') || 'NULL'})`);
     const rows = this.db
       .prepare(
-        `SELECT record FROM ${table} WHERE time >= ? AND (? IS NULL OR principal = ? OR record LIKE ?) ORDER BY seq DESC LIMIT ?`,
+        `SELECT record FROM ${table} WHERE time >= ? AND (? IS NULL OR time < ?) AND (? IS NULL OR principal = ? OR record LIKE ?)` +
+          `${conditions.map((c) => ` AND ${c}`).join('')} ORDER BY seq DESC LIMIT ?`,
       )
       .all(
         query.since ?? '',
+        query.until ?? null,
+        query.until ?? null,
         query.principal ?? null,
         query.principal ?? null,
         `%${query.principal ?? ''}%`,
+        ...fields.flatMap(([, value]) => (typeof value === 'string' ? [value] : [...value])),
         query.limit ?? defaults.queryLimit,
       ) as unknown as { record: string }[];
     return rows.map((row) => JSON.parse(row.record) as unknown);

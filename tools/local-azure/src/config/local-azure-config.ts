@@ -136,6 +136,34 @@ export const localAzureConfigSchema = z.strictObject({
   accessFile: z.string().default('infra/access.json'),
   /** Lifetime of issued access tokens in seconds. Default: 86400 (24 h, like Azure managed identity). */
   tokenLifetimeSeconds: z.number().int().min(60).max(7 * 86400).default(86_400),
+  /** Alert rules over the logs (see src/alerts/alert-rules.ts) and where they are sent. */
+  alerts: z
+    .strictObject({
+      /**
+       * Webhook that receives every alert and its resolution in Azure Monitor's common alert schema (http or https).
+       * `LOCAL_AZURE_ALERT_WEBHOOK` overrides it. Default: none.
+       */
+      webhookUrl: z
+        .string()
+        .refine((value) => /^https?:\/\/[^\s/]+/.test(value), 'an http:// or https:// URL')
+        .optional(),
+      /** How often every rule is evaluated in full (events are evaluated as they happen). Default: 10 s. */
+      evaluationIntervalInSeconds: z.number().min(0.1).max(60).default(10),
+      /** Look-back window of the log rules. Default: 300 s (5 minutes, as the Azure rules). */
+      windowInSeconds: z.number().min(1).max(86_400).default(300),
+      /** Waits before each webhook retry, in seconds. Default: 1, 5, 20, 60. */
+      webhookRetryDelaysInSeconds: z.array(z.number().min(0).max(3600)).max(10).default([1, 5, 20, 60]),
+    })
+    .prefault({}),
+  /** The portal's sign-in (see docs/local-azure.md). */
+  portal: z
+    .strictObject({
+      /** How long a one-time sign-in link works. Default: 300 s (5 minutes); at most 300. */
+      linkLifetimeInSeconds: z.number().min(1).max(300).default(300),
+      /** How long a browser session lasts from sign-in. Default: 28800 s (8 hours). */
+      sessionLifetimeInSeconds: z.number().int().min(60).max(86_400).default(28_800),
+    })
+    .prefault({}),
   network: z
     .strictObject({
       /** `loopback` (127.0.0.1 and ::1) or `all` (containers). */
@@ -152,6 +180,7 @@ export const localAzureConfigSchema = z.strictObject({
           openAi: port.default(0),
           vision: port.default(0),
           postgres: port.default(0),
+          portal: port.default(0),
         })
         .prefault({}),
     })

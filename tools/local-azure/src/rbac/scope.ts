@@ -1,13 +1,5 @@
-/**
- * ARM scopes. A role assignment at a scope applies to that resource and everything beneath it
- * (subscription → resource group → resource → child such as a queue), compared case-insensitively
- * by whole path segments, as Azure does.
- */
-export function scopeContains(assignmentScope: string, resourceId: string): boolean {
-  const outer = segments(assignmentScope);
-  const inner = segments(resourceId);
-  return outer.length <= inner.length && outer.every((segment, i) => segment === inner[i]);
-}
+// Scope containment lives in @keyless/contracts (one rule for the local Azure, the portal and the doctor).
+export { scopeContains } from '@keyless/contracts';
 
 /** Normalises a scope for display and storage: leading slash, no trailing slash. */
 export function normalizeScope(scope: string): string {
@@ -17,8 +9,4 @@ export function normalizeScope(scope: string): string {
 /** Whether `scope` looks like an ARM scope (`/subscriptions/{id}[/…]`). */
 export function isArmScope(scope: string): boolean {
   return /^\/subscriptions\/[^/]+(\/.+)?$/i.test(normalizeScope(scope));
-}
-
-function segments(scope: string): string[] {
-  return scope.toLowerCase().split('/').filter(Boolean);
 }

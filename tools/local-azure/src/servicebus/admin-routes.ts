@@ -59,11 +59,61 @@ const defaults = {
   bodyPreviewCharacters: 1000,
 };
 
+/** What an operator does with the namespace; the admin routes and the portal share it. */
+export interface ServiceBusOperations {
+  status(): ServiceBusStatus;
+  /** Every entity with its message counts. */
+  entities(): EntityRow[];
+  /** Dead-lettered messages of every queue and subscription, with its ARM id (the `DeadletteredMessages` metric). */
+  deadLetterCounts(): { entity: string; resourceId: string; count: number }[];
+  /** Messages in sequence order from `from`, without locking them; at most `limit` (default 20, at most 1000). */
+  peek(path: string, options?: { deadLetter?: boolean; from?: number; limit?: number }): MessageRow[];
+  purge(path: string, options?: { deadLetter?: boolean }): { entity: string; purged: number };
+  /** Moves the entity's dead-lettered messages back to it. */
+  resubmit(path: string): { entity: string; resubmitted: number; kept: number };
+}
+
+/** Thrown by {@link ServiceBusOperations} for a path that names no queue or subscription. */
+export class EntityNotFoundError extends Error {
+  override readonly name = 'EntityNotFoundError';
+}
+
+/** The operations on `namespace`. */
+export function serviceBusOperations(namespace: ServiceBusNamespace, status: () => ServiceBusStatus): ServiceBusOperations {
+  const entity = (path: string): ReceivableEntity => {
+    const found = namespace.findReceivable(path);
+    if (!found) {
+      throw new EntityNotFoundError(
+        `No queue or subscription "${path}". Give a queue name or <topic>/<subscription>; see \`npm run local-azure -- servicebus entity list\`.`,
+      );
+    }
+    return found;
+  };
+  const subQueue = (found: ReceivableEntity, deadLetter = false): MessageQueue => (deadLetter ? found.deadLetter : found.active);
+  return {
+    status,
+    entities: () => entityRows(namespace),
+    deadLetterCounts: () => namespace.receivables().map((r) => ({ entity: r.path, resourceId: r.armId, count: r.deadLetter.messages.size })),
+    peek(path, options = {}) {
+      const limit = Math.min(Math.max(1, options.limit || defaults.peekLimit), defaults.maxPeekLimit);
+      return subQueue(entity(path), options.deadLetter).peek(options.from ?? 0, limit).map(messageRow);
+    },
+    purge(path, options = {}) {
+      const queue = subQueue(entity(path), options.deadLetter);
+      return { entity: queue.path, purged: queue.purge() };
+    },
+    resubmit(path) {
+      const found = entity(path);
+      return { entity: found.path, ...namespace.resubmit(found) };
+    },
+  };
+}
+
 /**
  * Operator routes of the admin API (`/servicebus/…`): entities with their counts, peek, purge, and
  * resubmitting dead-lettered messages. Errors use ARM's `{error:{code,message}}`.
  */
-export function addServiceBusAdminRoutes(router: Router, namespace: ServiceBusNamespace, status: () => ServiceBusStatus): void {
+export function addServiceBusAdminRoutes(router: Router, operations: ServiceBusOperations): void {
   const handle =
     (fn: (url: URL, params: Record<string, string>) => unknown) =>
     (_req: IncomingMessage, res: ServerResponse, { url, params }: RouteContext): void => {
@@ -74,50 +124,21 @@ export function addServiceBusAdminRoutes(router: Router, namespace: ServiceBusNa
         else throw error;
       }
     };
-  const entity = (params: Record<string, string>): ReceivableEntity => {
-    const path = decodeURIComponent(params.path ?? '');
-    const found = namespace.findReceivable(path);
-    if (!found) {
-      throw new EntityNotFoundError(
-        `No queue or subscription "${path}". Give a queue name or <topic>/<subscription>; see \`npm run local-azure -- servicebus entity list\`.`,
-      );
-    }
-    return found;
-  };
-  const subQueue = (found: ReceivableEntity, url: URL): MessageQueue => (url.searchParams.get('dlq') === 'true' ? found.deadLetter : found.active);
+  const path = (params: Record<string, string>): string => decodeURIComponent(params.path ?? '');
+  const deadLetter = (url: URL): boolean => url.searchParams.get('dlq') === 'true';
 
   router
-    .on('GET', /^\/servicebus$/, handle(() => status()))
-    .on('GET', /^\/servicebus\/entities$/, handle(() => entityRows(namespace)))
+    .on('GET', /^\/servicebus$/, handle(() => operations.status()))
+    .on('GET', /^\/servicebus\/entities$/, handle(() => operations.entities()))
     .on(
       'GET',
       /^\/servicebus\/entities\/(?<path>.+)\/messages$/,
-      handle((url, params) => {
-        const limit = Math.min(Math.max(1, Number(url.searchParams.get('limit') ?? defaults.peekLimit) || defaults.peekLimit), defaults.maxPeekLimit);
-        const from = Number(url.searchParams.get('from') ?? 0) || 0;
-        return subQueue(entity(params), url).peek(from, limit).map(messageRow);
-      }),
+      handle((url, params) =>
+        operations.peek(path(params), { deadLetter: deadLetter(url), from: Number(url.searchParams.get('from') ?? 0) || 0, limit: Number(url.searchParams.get('limit') ?? 0) || 0 }),
+      ),
     )
-    .on(
-      'DELETE',
-      /^\/servicebus\/entities\/(?<path>.+)\/messages$/,
-      handle((url, params) => {
-        const queue = subQueue(entity(params), url);
-        return { entity: queue.path, purged: queue.purge() };
-      }),
-    )
-    .on(
-      'POST',
-      /^\/servicebus\/entities\/(?<path>.+)\/deadLetters:resubmit$/,
-      handle((_url, params) => {
-        const found = entity(params);
-        return { entity: found.path, ...namespace.resubmit(found) };
-      }),
-    );
-}
-
-class EntityNotFoundError extends Error {
-  override readonly name = 'EntityNotFoundError';
+    .on('DELETE', /^\/servicebus\/entities\/(?<path>.+)\/messages$/, handle((url, params) => operations.purge(path(params), { deadLetter: deadLetter(url) })))
+    .on('POST', /^\/servicebus\/entities\/(?<path>.+)\/deadLetters:resubmit$/, handle((_url, params) => operations.resubmit(path(params))));
 }
 
 /** Every entity with its message counts (topics hold no messages themselves). */

@@ -2,7 +2,7 @@ import { isAbsolute, join, relative, resolve } from 'node:path';
 import { repoRoot } from '../config/local-azure-config.js';
 import type { DataPlane, DataPlaneContext, RunningDataPlane } from '../data-plane.js';
 import { listen, type BoundListener } from '../net/listen.js';
-import { addServiceBusAdminRoutes } from './admin-routes.js';
+import { addServiceBusAdminRoutes, serviceBusOperations } from './admin-routes.js';
 import { AmqpBroker } from './amqp-broker.js';
 import { IdleMemoryReducer } from './idle-memory-reducer.js';
 import { MessageStore } from './message-store.js';
@@ -63,6 +63,16 @@ async function startServiceBus(context: DataPlaneContext): Promise<RunningDataPl
   const fullyQualifiedNamespace = `${context.publicHost}:${listener.port}`;
   const shownFile = relative(repoRoot, topologyFile).startsWith('..') ? topologyFile : relative(repoRoot, topologyFile);
   const subscriptions = topology.topics.reduce((sum, topic) => sum + topic.subscriptions.length, 0);
+  const operations = serviceBusOperations(namespace, () => ({
+    fullyQualifiedNamespace,
+    resourceId: namespaceId,
+    topologyFile,
+    maxMessageSizeInBytes: settings.maxMessageSizeInBytes,
+    connections: broker!.connectionCount,
+    queues: topology.queues.length,
+    topics: topology.topics.length,
+    subscriptions,
+  }));
   return {
     port: listener.port,
     env: {
@@ -72,17 +82,8 @@ async function startServiceBus(context: DataPlaneContext): Promise<RunningDataPl
     summary:
       `amqps://${fullyQualifiedNamespace} — ${topology.queues.length} queues, ${topology.topics.length} topics, ${subscriptions} subscriptions from ${shownFile}` +
       (loaded.messages ? `; ${loaded.messages} stored messages` : ''),
-    adminRoutes: (router) =>
-      addServiceBusAdminRoutes(router, namespace, () => ({
-        fullyQualifiedNamespace,
-        resourceId: namespaceId,
-        topologyFile,
-        maxMessageSizeInBytes: settings.maxMessageSizeInBytes,
-        connections: broker!.connectionCount,
-        queues: topology.queues.length,
-        topics: topology.topics.length,
-        subscriptions,
-      })),
+    adminRoutes: (router) => addServiceBusAdminRoutes(router, operations),
+    serviceBus: operations,
     async stop() {
       memory.stop();
       await broker!.stop();

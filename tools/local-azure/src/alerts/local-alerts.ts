@@ -1,0 +1,115 @@
+import type { DatabaseSync } from 'node:sqlite';
+import { resolve } from 'node:path';
+import type { AuditLog } from '../audit/audit-log.js';
+import { repoRoot, type LocalAzureConfig } from '../config/local-azure-config.js';
+import type { ConsoleLog } from '../data-plane.js';
+import type { Directory } from '../entra/directory.js';
+import { sendJson, type Router } from '../http/http-kit.js';
+import { loadAccessFile } from '../rbac/access-file.js';
+import type { RoleAssignmentStore } from '../rbac/role-assignments.js';
+import type { ServiceBusOperations } from '../servicebus/admin-routes.js';
+import { AlertEngine, type AlertTransition } from './alert-engine.js';
+import { alertRules, type AlertRuleId } from './alert-rules.js';
+import { AlertStore, type Alert } from './alert-store.js';
+import { commonAlertPayload } from './common-alert-schema.js';
+import { WebhookNotifier } from './webhook-notifier.js';
+
+/** What the alerts need from the local Azure. */
+export interface LocalAlertsContext {
+  db: DatabaseSync;
+  config: LocalAzureConfig;
+  directory: Directory;
+  auditLog: AuditLog;
+  roleAssignments: RoleAssignmentStore;
+  identityEndpointFault(): string;
+  serviceBus?: ServiceBusOperations;
+  log: ConsoleLog;
+}
+
+/** The running alerts: the engine, the webhook (when configured), and the console view. */
+export interface LocalAlerts {
+  engine: AlertEngine;
+  webhook?: WebhookNotifier;
+  /** Adds `GET /alerts` and `GET /alerts/{id}` to the admin API. */
+  adminRoutes(router: Router): void;
+  stop(): void;
+}
+
+/**
+ * Starts the alert rules of the local Azure: evaluates them over its logs and state, prints each alert and its
+ * resolution on the console, and POSTs both to the configured webhook in the common alert schema.
+ */
+export function startLocalAlerts(context: LocalAlertsContext): LocalAlerts {
+  const { config, directory, log } = context;
+  const access = loadAccessFile(resolve(repoRoot, config.accessFile));
+  const shared = directory.userAssignedIdentity(access.identity);
+  const systemResources = [...new Set(access.entries.map((entry) => directory.resourceId(entry.resource)))];
+  const windowInMs = config.alerts.windowInSeconds * 1000;
+  const engine = new AlertEngine(
+    new AlertStore(context.db),
+    {
+      auditLog: context.auditLog,
+      roleAssignments: context.roleAssignments,
+      sharedIdentity: () => (shared ? { name: shared.name, principalId: shared.principalId } : undefined),
+      systemResources: () => systemResources,
+      principalName: (principalId) => directory.findIdentity(principalId)?.name,
+      hostResourceId: (host) => `/subscriptions/${directory.subscriptionId}/resourceGroups/${config.resourceGroup}/providers/Microsoft.Web/sites/${host}`,
+      identityEndpointFault: context.identityEndpointFault,
+      ...(context.serviceBus ? { deadLetterCounts: () => context.serviceBus!.deadLetterCounts() } : {}),
+    },
+    { evaluationIntervalInMs: config.alerts.evaluationIntervalInSeconds * 1000, windowInMs },
+  );
+  const webhook = config.alerts.webhookUrl
+    ? new WebhookNotifier({ url: config.alerts.webhookUrl, retryDelaysInMs: config.alerts.webhookRetryDelaysInSeconds.map((s) => s * 1000) }, log)
+    : undefined;
+  engine.onAlert((alert, transition) => {
+    if (transition === 'Updated') return;
+    log(formatAlertLine(alert, transition));
+    webhook?.notify(alert, commonAlertPayload(alert, directory.subscriptionId, windowInMs));
+  });
+  engine.start();
+  return {
+    engine,
+    ...(webhook ? { webhook } : {}),
+    adminRoutes(router) {
+      router
+        .on('GET', /^\/alerts$/, (_req, res, { url }) => {
+          const state = url.searchParams.get('state');
+          const rule = url.searchParams.get('rule');
+          const limit = Number(url.searchParams.get('limit') ?? 100);
+          if (state && state !== 'Fired' && state !== 'Resolved') {
+            return sendJson(res, 400, { error: { code: 'InvalidFilter', message: 'state must be Fired or Resolved' } });
+          }
+          if (rule && !(rule in alertRules)) {
+            return sendJson(res, 400, { error: { code: 'InvalidFilter', message: `rule must be one of ${Object.keys(alertRules).join(', ')}` } });
+          }
+          sendJson(
+            res,
+            200,
+            engine.list({
+              ...(state ? { state: state as Alert['monitorCondition'] } : {}),
+              ...(rule ? { rule: rule as AlertRuleId } : {}),
+              limit: Number.isInteger(limit) && limit > 0 ? Math.min(limit, 1000) : 100,
+            }),
+          );
+        })
+        .on('GET', /^\/alerts\/rules$/, (_req, res) => sendJson(res, 200, Object.values(alertRules)))
+        .on('GET', /^\/alerts\/(?<id>[0-9a-f-]{36})$/, (_req, res, { params }) => {
+          const alert = engine.get(params.id!);
+          if (!alert) return sendJson(res, 404, { error: { code: 'AlertNotFound', message: `No alert with id ${params.id}.` } });
+          sendJson(res, 200, { ...alert, notifications: webhook?.deliveries(alert.id) ?? [] });
+        });
+    },
+    stop() {
+      engine.stop();
+      webhook?.stop();
+    },
+  };
+}
+
+/** The console line of an alert that fired or resolved. */
+export function formatAlertLine(alert: Alert, transition: Exclude<AlertTransition, 'Updated'>): string {
+  return transition === 'Fired'
+    ? `[alert] FIRED ${alert.severity} ${alert.ruleName}: ${alert.summary}`
+    : `[alert] RESOLVED ${alert.ruleName}: ${alert.summary} — ${alert.resolution ?? 'condition cleared'}`;
+}

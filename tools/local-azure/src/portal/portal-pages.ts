@@ -1,0 +1,331 @@
+import { builtInRoles, effectiveDataActions, findRole, scopeContains } from '@keyless/contracts';
+import type { LocalAlerts } from '../alerts/local-alerts.js';
+import { alertRules } from '../alerts/alert-rules.js';
+import type { Alert } from '../alerts/alert-store.js';
+import type { AuditLog, AuthorizationRecord, SignInRecord } from '../audit/audit-log.js';
+import type { Directory } from '../entra/directory.js';
+import type { RoleAssignment, RoleAssignmentStore } from '../rbac/role-assignments.js';
+import type { MessageRow, ServiceBusOperations } from '../servicebus/admin-routes.js';
+import { html, type SafeHtml } from './html.js';
+import type { OperatorAuthority } from './operator-authority.js';
+import { flowDiagram } from './portal-layout.js';
+import type { PortalSession } from './portal-sessions.js';
+import type { InstanceHealth } from './system-health.js';
+
+/** What the pages read. */
+export interface PortalData {
+  directory: Directory;
+  roleAssignments: RoleAssignmentStore;
+  auditLog: AuditLog;
+  alerts?: LocalAlerts;
+  serviceBus?: ServiceBusOperations;
+  authority: OperatorAuthority;
+  /** The shared identity of `infra/access.json`. */
+  sharedIdentity?: string;
+}
+
+/** A page body and its title. */
+export interface PageContent {
+  title: string;
+  body: SafeHtml;
+}
+
+const time = (iso: string | undefined): SafeHtml => (iso ? html`<time datetime="${iso}">${iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z')}</time>` : html``);
+const outcomeTag = (ok: boolean, text: string): SafeHtml => html`<span class="tag ${ok ? 'good' : 'bad'}">${text}</span>`;
+const hidden = (session: PortalSession): SafeHtml => html`<input type="hidden" name="_csrf" value="${session.csrfToken}">`;
+const notice = (message: string | undefined): SafeHtml => (message ? html`<div class="notice" role="status">${message}</div>` : html``);
+
+/** Overview: what the portal shows, the flow diagram, and counts that matter now. */
+export function overviewPage(data: PortalData): PageContent {
+  const shared = data.sharedIdentity ?? 'id-keyless';
+  const hosts = data.directory.hosts().filter((h) => h.userAssigned.some((i) => i.name === shared)).map((h) => h.name);
+  const hour = new Date(Date.now() - 3_600_000).toISOString();
+  return {
+    title: 'Overview',
+    body: html`<p>The local Azure's portal: its identities, role assignments, sign-in and authorization logs, alerts, Service Bus entities and the health of the running services.</p>
+<section aria-labelledby="now"><h2 id="now">Right now</h2>
+<div class="cards" id="overview-cards" data-live="alert authorization sign-in">
+  <div class="card"><strong>${data.alerts?.engine.list({ state: 'Fired', limit: 1000 }).length ?? 0}</strong> alerts firing <a href="/alerts">Alerts</a></div>
+  <div class="card"><strong>${data.auditLog.authorizations({ since: hour, where: { decision: 'denied' }, limit: 1000 }).length}</strong> denied authorizations in the last hour <a href="/logs?outcome=failure&amp;since=1h">Logs</a></div>
+  <div class="card"><strong>${data.auditLog.signIns({ since: hour, where: { outcome: 'failure' }, limit: 1000 }).length}</strong> failed sign-ins in the last hour <a href="/logs?outcome=failure&amp;since=1h">Logs</a></div>
+  <div class="card"><strong>${data.roleAssignments.all().length}</strong> role assignments <a href="/iam">Access control</a></div>
+</div></section>
+<section aria-labelledby="flow"><h2 id="flow">How access works</h2>${flowDiagram(shared, hosts)}</section>`,
+  };
+}
+
+/** Identities: user-assigned identities with the hosts that use each; hosts with their system-assigned identity on or off. */
+export function identitiesPage(data: PortalData): PageContent {
+  const hosts = data.directory.hosts();
+  const identities = data.directory.identities().filter((i) => i.kind === 'userAssigned');
+  return {
+    title: 'Identities',
+    body: html`<p>Managed identities come in two types. A <strong>user-assigned</strong> identity is a resource of its own: several hosts can use it, and it outlives them.
+A <strong>system-assigned</strong> identity belongs to one host: it is created when it is turned on and deleted with the host.</p>
+<h2 id="user-assigned">User-assigned identities</h2>
+<table aria-labelledby="user-assigned"><thead><tr><th scope="col">Name</th><th scope="col">Client id</th><th scope="col">Principal (object) id</th><th scope="col">Used by</th></tr></thead><tbody>
+${identities.map((identity) => {
+  const users = hosts.filter((h) => h.userAssigned.some((u) => u.principalId === identity.principalId)).map((h) => h.name);
+  return html`<tr><th scope="row">${identity.name}</th><td class="mono">${identity.clientId}</td><td class="mono">${identity.principalId}</td>
+<td>${users.length > 1 ? html`<strong>Shared by ${users.length} hosts:</strong> ${users.join(', ')}` : users.length === 1 ? html`1 host: ${users[0]}` : html`<span class="muted">no host</span>`}</td></tr>`;
+})}</tbody></table>
+<h2 id="hosts">Hosts</h2>
+<table aria-labelledby="hosts"><thead><tr><th scope="col">Host</th><th scope="col">System-assigned identity</th><th scope="col">User-assigned identities</th></tr></thead><tbody>
+${hosts.map(
+  (host) => html`<tr><th scope="row">${host.name}</th>
+<td>${host.systemAssigned ? html`<span class="tag good">On</span> principal id <span class="mono">${host.systemAssigned.principalId}</span>` : html`<span class="tag muted">Off</span>`}</td>
+<td>${host.userAssigned.length ? host.userAssigned.map((u) => u.name).join(', ') : html`<span class="muted">none</span>`}</td></tr>`,
+)}</tbody></table>`,
+  };
+}
+
+/** A scope the IAM blade can be opened at, with a label a reader understands. */
+export interface ScopeOption {
+  id: string;
+  label: string;
+}
+
+/** Every scope of the local subscription: subscription, resource group, resources, Service Bus entities. */
+export function scopeOptions(data: PortalData): ScopeOption[] {
+  const { directory } = data;
+  const options: ScopeOption[] = [
+    { id: `/subscriptions/${directory.subscriptionId}`, label: `Subscription ${directory.subscriptionId}` },
+    { id: directory.resourceGroupId, label: `Resource group ${directory.resourceGroupId.split('/').pop()}` },
+    ...directory.resources().map((r) => ({ id: r.id, label: `${r.name} (${r.type})` })),
+  ];
+  if (data.serviceBus) {
+    const namespace = directory.resourceId('serviceBus');
+    for (const entity of data.serviceBus.entities()) {
+      const [topic, , subscription] = entity.name.split('/');
+      const id = entity.type === 'queue' ? `${namespace}/queues/${entity.name}` : entity.type === 'topic' ? `${namespace}/topics/${entity.name}` : `${namespace}/topics/${topic}/subscriptions/${subscription}`;
+      options.push({ id, label: `${entity.type} ${entity.type === 'subscription' ? `${topic}/${subscription}` : entity.name}` });
+    }
+  }
+  return options;
+}
+
+/** IAM at a scope: assignments (here, inherited, at child scopes), role definitions, add and remove, and "check access". */
+export function iamPage(data: PortalData, session: PortalSession, query: URLSearchParams): PageContent {
+  const scopes = scopeOptions(data);
+  const scope = scopes.find((s) => s.id.toLowerCase() === (query.get('scope') ?? '').toLowerCase()) ?? scopes[1]!;
+  const labelOf = (id: string): string => scopes.find((s) => s.id.toLowerCase() === id.toLowerCase())?.label ?? id;
+  const rows = data.roleAssignments
+    .all()
+    .map((a) => ({ a, where: scopeContains(a.scope, scope.id) ? (a.scope.toLowerCase() === scope.id.toLowerCase() ? 'here' : 'inherited') : scopeContains(scope.id, a.scope) ? 'child' : undefined }))
+    .filter((row): row is { a: RoleAssignment; where: 'here' | 'inherited' | 'child' } => row.where !== undefined);
+  const principals = principalOptions(data);
+  const name = (principalId: string): string => principals.find((p) => p.id === principalId)?.label ?? principalId;
+  const checkPrincipal = query.get('principal');
+  const checked = checkPrincipal ? effectiveDataActions(checkPrincipal, scope.id, data.roleAssignments.all()) : undefined;
+  const whereText = { here: 'This scope', inherited: 'Inherited', child: 'Child scope' } as const;
+  const scopeSelect = (id: string, selected: string): SafeHtml =>
+    html`<select id="${id}" name="scope">${scopes.map((s) => html`<option value="${s.id}"${s.id === selected ? html` selected` : ''}>${s.label}</option>`)}</select>`;
+  const field = (id: string, label: string, control: SafeHtml): SafeHtml => html`<div class="field"><label for="${id}">${label}</label>${control}</div>`;
+  return {
+    title: 'Access control (IAM)',
+    body: html`${notice(query.get('done') ?? undefined)}
+<form class="filters" method="get" action="/iam">${field('scope-picker', 'Scope', scopeSelect('scope-picker', scope.id))}<button type="submit">Show</button></form>
+<p>Showing <strong>${scope.label}</strong> <span class="mono">${scope.id}</span>. An assignment applies at its scope and everything beneath it.</p>
+<section aria-labelledby="assignments-heading"><h2 id="assignments-heading">Role assignments</h2>
+<div id="assignments" data-live="assignment">
+<table><caption>${rows.length} role assignments at, above or below this scope</caption>
+<thead><tr><th scope="col">Role</th><th scope="col">Principal</th><th scope="col">Scope</th><th scope="col">Where</th><th scope="col">Source</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead><tbody>
+${rows.map(
+  ({ a, where }) => html`<tr><td>${a.roleDefinitionName}</td><td>${name(a.principalId)}<br><span class="mono muted">${a.principalId}</span></td>
+<td>${labelOf(a.scope)}<br><span class="mono muted">${a.scope}</span></td>
+<td>${where === 'inherited' ? html`Inherited from ${labelOf(a.scope)}` : whereText[where]}</td><td>${a.purpose ?? a.source}</td>
+<td><form class="inline" method="post" action="/iam/assignments/delete">${hidden(session)}<input type="hidden" name="assignmentId" value="${a.id}"><input type="hidden" name="scope" value="${scope.id}">
+<button class="danger" type="submit" aria-label="Remove ${a.roleDefinitionName} of ${name(a.principalId)} on ${labelOf(a.scope)}">Remove</button></form></td></tr>`,
+)}</tbody></table></div></section>
+<section aria-labelledby="add-heading"><h2 id="add-heading">Add a role assignment</h2>
+<form class="stack" method="post" action="/iam/assignments">${hidden(session)}
+${field('add-role', 'Role', html`<select id="add-role" name="roleId" required>${builtInRoles.map((r) => html`<option value="${r.id}">${r.name}</option>`)}</select>`)}
+${field('add-principal', 'Principal', html`<select id="add-principal" name="principalId" required>${principals.map((p) => html`<option value="${p.id}">${p.label}</option>`)}</select>`)}
+${field('add-scope', 'Scope', scopeSelect('add-scope', scope.id))}
+<button type="submit">Add role assignment</button></form></section>
+<section aria-labelledby="check-heading"><h2 id="check-heading">Check access</h2>
+<form class="filters" method="get" action="/iam"><input type="hidden" name="scope" value="${scope.id}">
+${field('check-principal', 'Principal to check', html`<select id="check-principal" name="principal">${principals.map((p) => html`<option value="${p.id}"${p.id === checkPrincipal ? html` selected` : ''}>${p.label}</option>`)}</select>`)}
+<button type="submit">Check access on this scope</button></form>
+${checked
+  ? html`<table id="check-result"><caption>Effective data actions of ${name(checkPrincipal!)} on ${scope.label}</caption>
+<thead><tr><th scope="col">Data action</th><th scope="col">Access</th><th scope="col">Granted by</th></tr></thead><tbody>
+${checked.map(
+  (row) => html`<tr><td class="mono">${row.dataAction}</td><td>${outcomeTag(row.granted, row.granted ? 'Allowed' : 'Not granted')}</td>
+<td>${row.grantedBy.length ? row.grantedBy.map((g) => html`${g.role} at ${labelOf(g.scope)}${g.scope.toLowerCase() === scope.id.toLowerCase() ? '' : ' (inherited)'}<br>`) : html`<span class="muted">no assignment</span>`}</td></tr>`,
+)}</tbody></table>`
+  : ''}</section>
+<section aria-labelledby="roles-heading"><h2 id="roles-heading">Role definitions</h2>
+<table><caption>Built-in roles and their data actions</caption><thead><tr><th scope="col">Role</th><th scope="col">Id</th><th scope="col">Data actions</th><th scope="col">Not data actions</th></tr></thead><tbody>
+${builtInRoles.map((r) => html`<tr><th scope="row">${r.name}</th><td class="mono">${r.id}</td><td class="mono">${r.dataActions.join(', ')}</td><td class="mono">${r.notDataActions.join(', ') || '—'}</td></tr>`)}
+</tbody></table></section>`,
+  };
+}
+
+/** Principals an assignment can name: every managed identity, and the signed-in operator. */
+function principalOptions(data: PortalData): { id: string; label: string }[] {
+  const identities = data.directory.identities().map((i) => ({ id: i.principalId, label: `${i.name} (${i.kind === 'userAssigned' ? 'user-assigned' : 'system-assigned'})` }));
+  const others = [...new Set(data.roleAssignments.all().map((a) => a.principalId))]
+    .filter((id) => !identities.some((i) => i.id === id))
+    .map((id) => ({ id, label: data.authority.principalName?.(id) ?? id }));
+  return [...identities, ...others];
+}
+
+/** The log filters, from the query string. */
+export interface LogFilters {
+  identity?: string;
+  resource?: string;
+  outcome?: 'success' | 'failure';
+  since?: '15m' | '1h' | '24h' | '7d';
+}
+
+const sinceMs = { '15m': 15 * 60_000, '1h': 3_600_000, '24h': 86_400_000, '7d': 7 * 86_400_000 } as const;
+/** Token audiences of the resources, to filter sign-ins by resource. */
+const audiencesOf: Record<string, readonly string[]> = {
+  serviceBus: ['https://servicebus.azure.net', 'https://servicebus.azure.net/'],
+  openAi: ['https://cognitiveservices.azure.com', 'https://cognitiveservices.azure.com/'],
+  vision: ['https://cognitiveservices.azure.com', 'https://cognitiveservices.azure.com/'],
+  keyVault: ['https://vault.azure.net', 'https://vault.azure.net/'],
+  appInsights: ['https://monitor.azure.com', 'https://monitor.azure.com/'],
+  postgres: ['https://ossrdbms-aad.database.windows.net', 'https://ossrdbms-aad.database.windows.net/'],
+};
+
+export function readLogFilters(query: URLSearchParams): LogFilters {
+  const value = (key: string) => query.get(key) || undefined;
+  const outcome = value('outcome');
+  const since = value('since');
+  return {
+    ...(value('identity') ? { identity: value('identity')! } : {}),
+    ...(value('resource') ? { resource: value('resource')! } : {}),
+    ...(outcome === 'success' || outcome === 'failure' ? { outcome } : {}),
+    ...(since && since in sinceMs ? { since: since as LogFilters['since'] } : {}),
+  };
+}
+
+/** Sign-in logs and authorization decisions, filtered, newest first, updated live. */
+export function logsPage(data: PortalData, query: URLSearchParams, limit = 50): PageContent {
+  const filters = readLogFilters(query);
+  const since = filters.since ? new Date(Date.now() - sinceMs[filters.since]).toISOString() : undefined;
+  const signIns = data.auditLog.signIns({
+    limit,
+    ...(since ? { since } : {}),
+    where: {
+      ...(filters.identity ? { identity: filters.identity } : {}),
+      ...(filters.resource ? { resource: audiencesOf[filters.resource] ?? [filters.resource] } : {}),
+      ...(filters.outcome ? { outcome: filters.outcome } : {}),
+    },
+  });
+  const decisions = data.auditLog.authorizations({
+    limit,
+    ...(since ? { since } : {}),
+    where: {
+      ...(filters.identity ? { identity: filters.identity } : {}),
+      ...(filters.resource ? { resource: filters.resource } : {}),
+      ...(filters.outcome ? { decision: filters.outcome === 'success' ? 'allowed' : 'denied' } : {}),
+    },
+  });
+  const select = (id: string, label: string, name: string, options: [string, string][], selected: string | undefined) =>
+    html`<div class="field"><label for="${id}">${label}</label><select id="${id}" name="${name}"><option value="">All</option>${options.map(([value, text]) => html`<option value="${value}"${value === selected ? html` selected` : ''}>${text}</option>`)}</select></div>`;
+  return {
+    title: 'Sign-in logs and authorization decisions',
+    body: html`<form class="filters" method="get" action="/logs" aria-label="Filters">
+${select('f-identity', 'Identity', 'identity', data.directory.identities().map((i) => [i.name, i.name]), filters.identity)}
+${select('f-resource', 'Resource', 'resource', data.directory.resources().map((r) => [r.key, r.name]), filters.resource)}
+${select('f-outcome', 'Outcome', 'outcome', [['success', 'Success / allowed'], ['failure', 'Failure / denied']], filters.outcome)}
+${select('f-since', 'Time', 'since', [['15m', 'Last 15 minutes'], ['1h', 'Last hour'], ['24h', 'Last 24 hours'], ['7d', 'Last 7 days']], filters.since)}
+<button type="submit">Apply filters</button> <a href="/logs">Clear</a></form>
+<p class="muted">Newest first, ${limit} rows at most per log. New entries appear as they happen.</p>
+<section aria-labelledby="signins-heading"><h2 id="signins-heading">Sign-ins (token requests and database logins)</h2>
+<div id="sign-ins" data-live="sign-in">
+<table><caption>${signIns.length} sign-ins</caption><thead><tr><th scope="col">Time</th><th scope="col">Host</th><th scope="col">Identity</th><th scope="col">Resource</th><th scope="col">Outcome</th><th scope="col">Failure reason</th></tr></thead><tbody>
+${signIns.map((r: SignInRecord) => html`<tr><td>${time(r.time)}</td><td>${r.host ?? `PostgreSQL login as ${r.user ?? '?'} from ${r.client ?? '?'}`}</td><td>${r.identity ?? '—'}</td><td class="mono">${r.resource ?? '—'}</td><td>${outcomeTag(r.outcome === 'success', r.outcome)}</td><td>${r.reason ?? ''}</td></tr>`)}
+</tbody></table></div></section>
+<section aria-labelledby="decisions-heading"><h2 id="decisions-heading">Authorization decisions</h2>
+<div id="decisions" data-live="authorization">
+<table><caption>${decisions.length} decisions</caption><thead><tr><th scope="col">Time</th><th scope="col">Resource</th><th scope="col">Identity</th><th scope="col">Data action</th><th scope="col">Scope</th><th scope="col">Decision</th><th scope="col">Granted by, or why not</th></tr></thead><tbody>
+${decisions.map(
+  (r: AuthorizationRecord) => html`<tr><td>${time(r.time)}</td><td>${r.resource}</td><td>${r.identity ?? r.principalId}</td><td class="mono">${r.dataAction}</td><td class="mono">${r.scope}</td>
+<td>${outcomeTag(r.decision === 'allowed', r.decision)}</td><td>${r.decision === 'allowed' ? (r.role ?? '') : `no role assignment of ${r.identity ?? r.principalId} grants ${r.dataAction} on this scope${r.operation ? ` (${r.operation})` : ''}`}</td></tr>`,
+)}
+</tbody></table></div></section>`,
+  };
+}
+
+/** Alerts: firing and resolved, with what fired them, and the rules. */
+export function alertsPage(data: PortalData): PageContent {
+  const engine = data.alerts?.engine;
+  const firing = engine?.list({ state: 'Fired', limit: 200 }) ?? [];
+  const resolved = engine?.list({ state: 'Resolved', limit: 50 }) ?? [];
+  const deliveries = (alert: Alert): string => {
+    const list = data.alerts?.webhook?.deliveries(alert.id) ?? [];
+    return list.length ? list.map((d) => `${d.monitorCondition}: ${d.state}${d.attempts > 1 ? ` (${d.attempts} attempts)` : ''}`).join('; ') : data.alerts?.webhook ? 'none yet' : 'no webhook configured';
+  };
+  const table = (id: string, caption: string, alerts: Alert[], resolvedColumns: boolean) =>
+    html`<table id="${id}"><caption>${caption}</caption><thead><tr><th scope="col">Severity</th><th scope="col">Rule</th><th scope="col">What fired it</th><th scope="col">Fired</th>${resolvedColumns ? html`<th scope="col">Resolved</th>` : html`<th scope="col">Events</th>`}<th scope="col">Webhook</th></tr></thead><tbody>
+${alerts.map(
+  (a) => html`<tr><td><span class="tag ${a.severity === 'Sev0' || a.severity === 'Sev1' ? 'bad' : 'warn'}">${a.severity}</span></td><td>${a.ruleName}</td><td>${a.summary}</td><td>${time(a.firedAt)}</td>
+${resolvedColumns ? html`<td>${time(a.resolvedAt)}<br>${a.resolution ?? ''}</td>` : html`<td>${a.count}</td>`}<td>${deliveries(a)}</td></tr>`,
+)}</tbody></table>`;
+  return {
+    title: 'Alerts',
+    body: html`<div id="alert-tables" data-live="alert">
+<h2 id="firing-heading">Firing</h2>${firing.length ? table('firing', `${firing.length} alerts firing`, firing, false) : html`<p id="firing">No alert is firing.</p>`}
+<h2 id="resolved-heading">Resolved</h2>${resolved.length ? table('resolved', `The last ${resolved.length} resolved alerts`, resolved, true) : html`<p id="resolved">No alert has resolved yet.</p>`}
+</div>
+<h2 id="rules-heading">Rules</h2>
+<table><caption>What each rule watches (the same conditions as the Azure Monitor rules in infra/)</caption><thead><tr><th scope="col">Rule</th><th scope="col">Severity</th><th scope="col">Signal</th><th scope="col">Condition</th><th scope="col">Fix</th></tr></thead><tbody>
+${Object.values(alertRules).map((r) => html`<tr><th scope="row">${r.name}</th><td>${r.severity}</td><td>${r.signalType}</td><td>${r.description}</td><td>${r.fix}</td></tr>`)}
+</tbody></table>`,
+  };
+}
+
+/** Service Bus: every entity with its counts, and a link to peek into each dead-letter queue. */
+export function serviceBusPage(data: PortalData): PageContent {
+  if (!data.serviceBus) return { title: 'Service Bus', body: html`<p>Service Bus does not run in this local Azure.</p>` };
+  const status = data.serviceBus.status();
+  const rows = data.serviceBus.entities();
+  return {
+    title: 'Service Bus',
+    body: html`<p>Namespace <span class="mono">${status.fullyQualifiedNamespace}</span> (<span class="mono">${status.resourceId}</span>), ${status.connections} open connections.</p>
+<div id="entities" data-live="alert">
+<table><caption>${rows.length} queues, topics and subscriptions</caption><thead><tr><th scope="col">Entity</th><th scope="col">Type</th><th scope="col">Active</th><th scope="col">Scheduled</th><th scope="col">Dead-lettered</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead><tbody>
+${rows.map(
+  (r) => html`<tr><th scope="row">${r.name}</th><td>${r.type}</td><td>${r.active ?? '—'}</td><td>${r.scheduled ?? '—'}</td><td>${r.deadLetter === undefined ? '—' : html`<span class="${r.deadLetter ? 'bad' : ''}">${r.deadLetter}</span>`}</td>
+<td>${r.type === 'topic' ? '' : html`<a href="/servicebus/deadletters?entity=${encodeURIComponent(r.name)}">Peek dead letters<span class="visually-hidden"> of ${r.name}</span></a>`}</td></tr>`,
+)}</tbody></table></div>`,
+  };
+}
+
+/** The dead-letter queue of one entity, and the resubmit form. */
+export function deadLettersPage(entity: string, messages: MessageRow[], session: PortalSession, done?: string): PageContent {
+  return {
+    title: `Dead letters of ${entity}`,
+    body: html`${notice(done)}<p><a href="/servicebus">Back to Service Bus</a></p>
+<table><caption>${messages.length} dead-lettered messages (peeked: nothing is locked or removed)</caption>
+<thead><tr><th scope="col">Sequence</th><th scope="col">Message id</th><th scope="col">Subject</th><th scope="col">Reason</th><th scope="col">Description</th><th scope="col">Enqueued</th><th scope="col">Deliveries</th><th scope="col">Body</th></tr></thead><tbody>
+${messages.map(
+  (m) => html`<tr><td>${m.sequenceNumber}</td><td class="mono">${m.messageId ?? ''}</td><td>${m.subject ?? ''}</td><td>${m.deadLetterReason ?? ''}</td><td>${m.deadLetterErrorDescription ?? ''}</td><td>${time(m.enqueuedTime)}</td><td>${m.deliveryCount}</td><td class="mono">${m.body ?? ''}</td></tr>`,
+)}</tbody></table>
+${messages.length ? html`<form method="post" action="/servicebus/resubmit">${hidden(session)}<input type="hidden" name="entity" value="${entity}"><button type="submit">Resubmit ${messages.length} message${messages.length === 1 ? '' : 's'} to ${entity}</button></form>` : ''}`,
+  };
+}
+
+/** System: the health of every running service instance, from its /health/ready. */
+export function systemPage(instances: InstanceHealth[] | undefined, file: string): PageContent {
+  return {
+    title: 'System',
+    body: instances === undefined
+      ? html`<p>No service instance is registered: the launcher (<code>npm start</code>) lists the instances it runs in <code>${file}</code>.</p>`
+      : html`<table><caption>${instances.length} service instances (each one's <code>/health/ready</code>, asked now)</caption>
+<thead><tr><th scope="col">Instance</th><th scope="col">Service</th><th scope="col">Address</th><th scope="col">Ready</th><th scope="col">Checks</th></tr></thead><tbody>
+${instances.map(
+  (i) => html`<tr><th scope="row">${i.name}</th><td>${i.service}</td><td class="mono">${i.url}</td><td>${outcomeTag(i.ready, i.ready ? 'Ready' : 'Not ready')} <span class="muted">${i.detail}</span></td>
+<td>${Object.entries(i.checks).map(([name, status]) => html`${name}: <span class="${status === 'up' ? 'good' : 'bad'}">${status}</span><br>`)}</td></tr>`,
+)}</tbody></table>`,
+  };
+}
+
+/** The role definition a form names, if it is a built-in one. */
+export function roleFromForm(id: string | undefined): ReturnType<typeof findRole> {
+  return id ? findRole(id) : undefined;
+}

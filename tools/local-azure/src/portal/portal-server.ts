@@ -1,0 +1,292 @@
+import { createServer as createHttpsServer } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { join } from 'node:path';
+import { systemInstancesFileName } from '@keyless/contracts';
+import type { LocalAlerts } from '../alerts/local-alerts.js';
+import type { AuditLog } from '../audit/audit-log.js';
+import type { ConsoleLog } from '../data-plane.js';
+import type { Directory } from '../entra/directory.js';
+import type { LocalAzureHome } from '../home.js';
+import { BodyTooLargeError, readBody, Router, sendJson } from '../http/http-kit.js';
+import { listen, type BindOptions, type BoundListener } from '../net/listen.js';
+import type { RoleAssignmentStore } from '../rbac/role-assignments.js';
+import type { ServiceBusOperations } from '../servicebus/admin-routes.js';
+import type { ServerCredentials } from '../tls/certificate-authority.js';
+import { html } from './html.js';
+import { portalActions, type OperatorAuthority, type PortalOperator } from './operator-authority.js';
+import { portalAssets } from './portal-assets.js';
+import { layout, messagePage, type PortalSectionPath } from './portal-layout.js';
+import { alertsPage, deadLettersPage, iamPage, identitiesPage, logsPage, overviewPage, roleFromForm, scopeOptions, serviceBusPage, systemPage, type PageContent, type PortalData } from './portal-pages.js';
+import { PortalSessions, type PortalSession, type PortalSessionsOptions } from './portal-sessions.js';
+import { instanceHealth } from './system-health.js';
+
+/** What the portal needs from the local Azure. */
+export interface PortalContext {
+  home: LocalAzureHome;
+  directory: Directory;
+  roleAssignments: RoleAssignmentStore;
+  auditLog: AuditLog;
+  alerts?: LocalAlerts;
+  serviceBus?: ServiceBusOperations;
+  authority: OperatorAuthority;
+  tls: ServerCredentials;
+  bind: BindOptions;
+  publicHost: string;
+  /** The shared identity of `infra/access.json`. */
+  sharedIdentity?: string;
+  sessions?: PortalSessionsOptions;
+  log: ConsoleLog;
+}
+
+/** The running portal. */
+export interface LocalPortal {
+  /** `https://<host>:<port>/`. */
+  url: string;
+  sessions: PortalSessions;
+  /** Adds `POST /portal/signInLinks` (mint a one-time sign-in link for the calling operator) to the admin API. */
+  adminRoutes(router: Router): void;
+  stop(): Promise<void>;
+}
+
+const cookieName = '__Host-keyless-portal';
+const formLimitInBytes = 16 * 1024;
+
+/** Every response's security headers: a strict CSP (only the portal's own script and style), no framing, no caching, no referrer to other sites. */
+const securityHeaders = {
+  'content-security-policy':
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  // Not no-referrer: with it, browsers send `Origin: null` on form posts, and the origin check needs the real one.
+  'referrer-policy': 'same-origin',
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-resource-policy': 'same-origin',
+  'cache-control': 'no-store',
+};
+
+/**
+ * The local portal: server-rendered pages over HTTPS with the local CA, for the signed-in operator only. A browser
+ * signs in with a one-time link the CLI mints (`npm run -s local-azure -- portal`) and then holds a session cookie
+ * (HttpOnly, Secure, SameSite=Strict, `__Host-` prefix, fixed lifetime). Every form that changes state carries the
+ * session's anti-forgery token and must come from the portal's own origin; every write is authorized by the
+ * {@link OperatorAuthority} with the control plane's RBAC action, so an operator without the right gets 403 as from ARM.
+ */
+export async function startPortal(context: PortalContext): Promise<LocalPortal> {
+  const sessions = new PortalSessions(context.sessions);
+  const data: PortalData = {
+    directory: context.directory,
+    roleAssignments: context.roleAssignments,
+    auditLog: context.auditLog,
+    authority: context.authority,
+    ...(context.alerts ? { alerts: context.alerts } : {}),
+    ...(context.serviceBus ? { serviceBus: context.serviceBus } : {}),
+    ...(context.sharedIdentity ? { sharedIdentity: context.sharedIdentity } : {}),
+  };
+  const streams = new Set<ServerResponse>();
+  const instancesFile = join(context.home.root, systemInstancesFileName);
+  let origin = '';
+
+  const send = (res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void => {
+    res.writeHead(status, { ...securityHeaders, 'content-type': 'text/html; charset=utf-8', 'content-length': String(Buffer.byteLength(body)), ...headers });
+    res.end(body);
+  };
+  const page = (res: ServerResponse, session: PortalSession, section: PortalSectionPath | undefined, content: PageContent, status = 200): void =>
+    send(res, status, layout({ title: content.title, ...(section ? { section } : {}), session, body: content.body }), {});
+  const redirect = (res: ServerResponse, location: string, headers: Record<string, string> = {}): void => {
+    res.writeHead(303, { ...securityHeaders, location, 'content-length': '0', ...headers });
+    res.end();
+  };
+  const signInRequired = (res: ServerResponse): void =>
+    send(
+      res,
+      401,
+      messagePage('Sign in required', html`The portal has no anonymous access. Get a one-time sign-in link as the signed-in operator with <code>npm run -s local-azure -- portal</code> and open it.`),
+    );
+  const forbidden = (res: ServerResponse, session: PortalSession, message: string): void =>
+    send(res, 403, messagePage('Access denied', html`<strong>AuthorizationFailed</strong>: ${message}`, session));
+
+  /** The session of a request, or undefined (and a 401 page sent). */
+  const authenticated = (req: IncomingMessage, res: ServerResponse): PortalSession | undefined => {
+    const session = sessions.session(readCookie(req, cookieName));
+    if (!session) signInRequired(res);
+    return session;
+  };
+  /** The form of a state-changing request, once its session, origin and anti-forgery token check out. */
+  const verifiedForm = async (req: IncomingMessage, res: ServerResponse): Promise<{ session: PortalSession; form: URLSearchParams } | undefined> => {
+    const session = authenticated(req, res);
+    if (!session) return undefined;
+    const fetchSite = req.headers['sec-fetch-site'];
+    const requestOrigin = req.headers.origin;
+    let form: URLSearchParams | undefined;
+    try {
+      form = new URLSearchParams((await readBody(req, formLimitInBytes)).toString('utf8'));
+    } catch (error) {
+      if (!(error instanceof BodyTooLargeError)) throw error;
+    }
+    const sameOrigin = (requestOrigin === undefined || requestOrigin === origin) && (fetchSite === undefined || fetchSite === 'same-origin');
+    if (!form || !sameOrigin || !sessions.checkCsrf(session, form.get('_csrf') ?? undefined)) {
+      context.log(`[portal] refused a form post to ${req.url}: ${!form ? 'body too large' : !sameOrigin ? `origin ${requestOrigin ?? '-'}, fetch site ${String(fetchSite ?? '-')}` : 'anti-forgery token missing or wrong'}`);
+      send(res, 403, messagePage('Request refused', 'The form could not be verified (it did not come from this portal, or the page is too old). Reload the page and try again.', session));
+      return undefined;
+    }
+    return { session, form };
+  };
+  const authorize = (session: PortalSession, action: string, scope: string, res: ServerResponse): boolean => {
+    const decision = context.authority.authorize(session.operator, action, scope);
+    if (!decision.allowed) {
+      forbidden(res, session, decision.message ?? `The client '${session.operator.name}' with object id '${session.operator.principalId}' does not have authorization to perform action '${action}' over scope '${scope}' or the scope is invalid.`);
+    }
+    return decision.allowed;
+  };
+  const read = (section: PortalSectionPath, render: (session: PortalSession, url: URL) => PageContent | Promise<PageContent>) =>
+    async (req: IncomingMessage, res: ServerResponse, { url }: { url: URL }): Promise<void> => {
+      const session = authenticated(req, res);
+      if (session) page(res, session, section, await render(session, url));
+    };
+
+  const router = new Router((req, res) => {
+    const session = sessions.session(readCookie(req, cookieName));
+    send(res, 404, messagePage('Not found', 'There is no such page in the portal.', session));
+  });
+  for (const [path, asset] of Object.entries(portalAssets)) {
+    router.on('GET', new RegExp(`^${path.replace(/[.]/g, '\\.')}$`), (_req, res) => {
+      res.writeHead(200, { ...securityHeaders, 'content-type': asset.type, 'cache-control': 'max-age=300' });
+      res.end(asset.body);
+    });
+  }
+  router
+    .on('GET', /^\/signin$/, (_req, res, { url }) => {
+      const result = sessions.redeem(url.searchParams.get('code') ?? '');
+      if (typeof result === 'string') {
+        const why = { unknown: 'This sign-in link is not valid.', expired: 'This sign-in link has expired (links are valid for 5 minutes).', used: 'This sign-in link has already been used (each link works once).' }[result];
+        return send(res, 401, messagePage('Sign-in refused', html`${why} Get a new one with <code>npm run -s local-azure -- portal</code>.`));
+      }
+      context.log(`[portal] ${result.operator.name} signed in`);
+      redirect(res, '/', { 'set-cookie': `${cookieName}=${result.id}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=${sessions.sessionLifetimeInSeconds}` });
+    })
+    .on('GET', /^\/signed-out$/, (_req, res) => send(res, 200, messagePage('Signed out', html`You are signed out. Sign in again with <code>npm run -s local-azure -- portal</code>.`)))
+    .on('POST', /^\/signout$/, async (req, res) => {
+      const verified = await verifiedForm(req, res);
+      if (!verified) return;
+      sessions.end(readCookie(req, cookieName)!);
+      redirect(res, '/signed-out', { 'set-cookie': `${cookieName}=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0` });
+    })
+    .on('GET', /^\/$/, read('/', () => overviewPage(data)))
+    .on('GET', /^\/identities$/, read('/identities', () => identitiesPage(data)))
+    .on('GET', /^\/iam$/, read('/iam', (session, url) => iamPage(data, session, url.searchParams)))
+    .on('GET', /^\/logs$/, read('/logs', (_session, url) => logsPage(data, url.searchParams)))
+    .on('GET', /^\/alerts$/, read('/alerts', () => alertsPage(data)))
+    .on('GET', /^\/servicebus$/, read('/servicebus', () => serviceBusPage(data)))
+    .on('GET', /^\/system$/, read('/system', async () => systemPage(await instanceHealth(instancesFile), instancesFile)))
+    .on('POST', /^\/iam\/assignments$/, async (req, res) => {
+      const verified = await verifiedForm(req, res);
+      if (!verified) return;
+      const { session, form } = verified;
+      const scope = scopeOptions(data).find((s) => s.id === form.get('scope'));
+      const role = roleFromForm(form.get('roleId') ?? undefined);
+      const principalId = form.get('principalId') ?? '';
+      if (!scope || !role || !/^[\w-]{1,64}$/.test(principalId)) {
+        return send(res, 400, messagePage('Invalid request', 'Choose a role, a principal and a scope from the lists.', session));
+      }
+      if (!authorize(session, portalActions.writeAssignments, scope.id, res)) return;
+      context.roleAssignments.create({ principalId, role, scope: scope.id, source: 'cli' });
+      context.log(`[portal] ${session.operator.name} assigned "${role.name}" to ${principalId} on ${scope.id}`);
+      redirect(res, `/iam?scope=${encodeURIComponent(scope.id)}&done=${encodeURIComponent(`Assigned ${role.name} on ${scope.label}.`)}`);
+    })
+    .on('POST', /^\/iam\/assignments\/delete$/, async (req, res) => {
+      const verified = await verifiedForm(req, res);
+      if (!verified) return;
+      const { session, form } = verified;
+      const assignment = context.roleAssignments.all().find((a) => a.id === form.get('assignmentId'));
+      const back = form.get('scope') ?? '';
+      if (!assignment) return send(res, 404, messagePage('Not found', 'That role assignment no longer exists.', session));
+      if (!authorize(session, portalActions.deleteAssignments, assignment.scope, res)) return;
+      context.roleAssignments.delete({ id: assignment.id });
+      context.log(`[portal] ${session.operator.name} removed "${assignment.roleDefinitionName}" of ${assignment.principalId} on ${assignment.scope}`);
+      redirect(res, `/iam?scope=${encodeURIComponent(back || assignment.scope)}&done=${encodeURIComponent(`Removed ${assignment.roleDefinitionName} on ${assignment.scope}.`)}`);
+    })
+    .on('GET', /^\/servicebus\/deadletters$/, async (req, res, { url }) => {
+      const session = authenticated(req, res);
+      if (!session) return;
+      const entity = url.searchParams.get('entity') ?? '';
+      const scope = entityScope(data, entity);
+      if (!context.serviceBus || !scope) return send(res, 404, messagePage('Not found', `No queue or subscription "${entity}".`, session));
+      if (!authorize(session, portalActions.serviceBusOperator, scope, res)) return;
+      page(res, session, '/servicebus', deadLettersPage(entity, context.serviceBus.peek(entity, { deadLetter: true, limit: 100 }), session, url.searchParams.get('done') ?? undefined));
+    })
+    .on('POST', /^\/servicebus\/resubmit$/, async (req, res) => {
+      const verified = await verifiedForm(req, res);
+      if (!verified) return;
+      const { session, form } = verified;
+      const entity = form.get('entity') ?? '';
+      const scope = entityScope(data, entity);
+      if (!context.serviceBus || !scope) return send(res, 404, messagePage('Not found', `No queue or subscription "${entity}".`, session));
+      if (!authorize(session, portalActions.serviceBusOperator, scope, res)) return;
+      const result = context.serviceBus.resubmit(entity);
+      context.log(`[portal] ${session.operator.name} resubmitted ${result.resubmitted} dead-lettered messages of ${entity}`);
+      redirect(res, `/servicebus/deadletters?entity=${encodeURIComponent(entity)}&done=${encodeURIComponent(`Resubmitted ${result.resubmitted} messages${result.kept ? `; ${result.kept} kept` : ''}.`)}`);
+    })
+    .on('GET', /^\/events$/, (req, res) => {
+      if (!sessions.session(readCookie(req, cookieName))) return sendJson(res, 401, { error: { code: 'Unauthorized', message: 'Sign in first.' } });
+      res.writeHead(200, { ...securityHeaders, 'content-type': 'text/event-stream; charset=utf-8', connection: 'keep-alive' });
+      res.write('retry: 2000\n\n');
+      streams.add(res);
+      req.on('close', () => streams.delete(res));
+    });
+
+  const push = (kind: string, announce: string): void => {
+    const message = `event: ${kind}\ndata: ${JSON.stringify({ announce })}\n\n`;
+    for (const stream of streams) stream.write(message);
+  };
+  const unsubscribe = [
+    context.auditLog.onRecord((kind, record) => {
+      if (kind === 'sign-in') {
+        const failed = 'outcome' in record && record.outcome === 'failure';
+        push('sign-in', !failed ? '' : record.endpoint === 'postgres' ? `Failed PostgreSQL login as ${record.user}` : `Failed sign-in on host ${record.host}`);
+      } else push('authorization', 'decision' in record && record.decision === 'denied' ? `Denied: ${record.identity ?? record.principalId} ${record.dataAction}` : '');
+    }),
+    context.roleAssignments.onChange(() => push('assignment', 'Role assignments changed')),
+    ...(context.alerts ? [context.alerts.engine.onAlert((alert, transition) => transition !== 'Updated' && push('alert', `Alert ${transition.toLowerCase()}: ${alert.ruleName}`))] : []),
+  ];
+
+  const listener: BoundListener = await listen(() => createHttpsServer({ cert: context.tls.certPem, key: context.tls.keyPem }, router.listener()), context.bind);
+  origin = `https://${context.publicHost}:${listener.port}`;
+  const url = `${origin}/`;
+  return {
+    url,
+    sessions,
+    adminRoutes(adminRouter) {
+      adminRouter.on('POST', /^\/portal\/signInLinks$/, async (req, res) => {
+        let operator: PortalOperator;
+        try {
+          operator = await context.authority.authenticate(req);
+        } catch (error) {
+          const status = (error as { status?: number }).status ?? 401;
+          return sendJson(res, status, { error: { code: (error as { code?: string }).code ?? 'InvalidAuthenticationToken', message: (error as Error).message } });
+        }
+        const link = sessions.mintLink(operator);
+        sendJson(res, 201, { url: `${origin}/signin?code=${link.code}`, expiresOn: new Date(link.expiresAt).toISOString(), operator: operator.name });
+      });
+    },
+    async stop() {
+      for (const off of unsubscribe) off();
+      for (const stream of streams) stream.end();
+      await listener.close();
+    },
+  };
+}
+
+/** The ARM id of a queue (`orders`) or subscription (`events/Subscriptions/vision`) named as the entity list names it. */
+function entityScope(data: PortalData, entity: string): string | undefined {
+  if (!data.serviceBus) return undefined;
+  return data.serviceBus.deadLetterCounts().find((row) => row.entity === entity)?.resourceId;
+}
+
+function readCookie(req: IncomingMessage, name: string): string | undefined {
+  for (const part of (req.headers.cookie ?? '').split(';')) {
+    const [key, ...value] = part.trim().split('=');
+    if (key === name) return value.join('=');
+  }
+  return undefined;
+}
+

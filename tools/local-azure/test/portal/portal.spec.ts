@@ -1,0 +1,139 @@
+import { request } from 'node:https';
+import { readFileSync } from 'node:fs';
+import { AdminClient } from '../../src/cli/admin-client.js';
+import { LocalAzureHome } from '../../src/home.js';
+import { findRole } from '../../src/rbac/built-in-roles.js';
+import { startTestAzure, type TestAzure } from '../../src/testing/index.js';
+
+interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+// Probes of the portal's trust boundary over real HTTPS: sign-in links, sessions, anti-forgery, headers.
+describe('The local portal', () => {
+  let test: TestAzure;
+  let admin: AdminClient;
+  let ca: string;
+
+  beforeAll(async () => {
+    test = await startTestAzure({ config: { portal: { linkLifetimeInSeconds: 1 } } });
+    admin = new AdminClient(new LocalAzureHome(test.home));
+    ca = test.azure.tls.caCertPem;
+  });
+  afterAll(() => test.stop());
+
+  const call = (path: string, options: { method?: string; cookie?: string; body?: string; headers?: Record<string, string> } = {}): Promise<Answer> =>
+    new Promise((resolve, reject) => {
+      const req = request(new URL(path, test.azure.endpoints.portal), {
+        method: options.method ?? 'GET',
+        ca,
+        headers: {
+          ...(options.cookie ? { cookie: options.cookie } : {}),
+          ...(options.body !== undefined ? { 'content-type': 'application/x-www-form-urlencoded', 'content-length': String(Buffer.byteLength(options.body)) } : {}),
+          ...options.headers,
+        },
+      });
+      req.on('response', (res) => {
+        let body = '';
+        res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+      });
+      req.on('error', reject);
+      req.end(options.body);
+    });
+  const mint = () => admin.call<{ url: string; expiresOn: string }>('POST', '/portal/signInLinks');
+  const signIn = async (): Promise<{ cookie: string; csrf: string }> => {
+    const answer = await call((await mint()).url);
+    const cookie = String(answer.headers['set-cookie']).split(';')[0]!;
+    const csrf = /name="_csrf" value="([^"]+)"/.exec((await call('/iam', { cookie })).body)![1]!;
+    return { cookie, csrf };
+  };
+
+  it('writes its URL into operator.env', () => {
+    expect(readFileSync(new LocalAzureHome(test.home).envFile('operator'), 'utf8')).toContain(`LOCAL_AZURE_PORTAL_URL=${test.azure.endpoints.portal}`);
+    expect(test.azure.endpoints.portal).toMatch(/^https:\/\/localhost:\d+\/$/);
+  });
+
+  it.each(['/', '/identities', '/iam', '/logs', '/alerts', '/servicebus', '/system', '/events'])('answers %s with 401 without a session', async (path) => {
+    expect((await call(path)).status).toBe(401);
+  });
+
+  it('signs in once with a link: a session cookie that is HttpOnly, Secure, SameSite=Strict and bounded', async () => {
+    const { url, expiresOn } = await mint();
+    expect(Date.parse(expiresOn) - Date.now()).toBeLessThanOrEqual(1000);
+    const first = await call(url);
+    expect(first.status).toBe(303);
+    expect(String(first.headers['set-cookie'])).toMatch(/^__Host-keyless-portal=[\w-]{43}; Path=\/; Secure; HttpOnly; SameSite=Strict; Max-Age=28800$/);
+    const second = await call(url);
+    expect(second.status).toBe(401);
+    expect(second.body).toContain('already been used');
+  });
+
+  it('refuses an expired link and an unknown one', async () => {
+    const { url } = await mint();
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    expect((await call(url)).body).toContain('has expired');
+    expect((await call('/signin?code=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA')).body).toContain('not valid');
+  });
+
+  it('sets a strict Content-Security-Policy and no-store on every page', async () => {
+    const { cookie } = await signIn();
+    for (const path of ['/', '/iam', '/logs', '/signin?code=x', '/nothing']) {
+      const answer = await call(path, { cookie });
+      expect(answer.headers['content-security-policy']).toBe("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
+      expect(answer.headers['cache-control']).toBe('no-store');
+      expect(answer.headers['x-frame-options']).toBe('DENY');
+    }
+  });
+
+  describe('state-changing forms', () => {
+    const form = (fields: Record<string, string>) => new URLSearchParams(fields).toString();
+    const assignment = () => {
+      const principalId = test.azure.directory.userAssignedIdentity('id-storefront')!.principalId;
+      return { principalId, roleId: findRole('Cognitive Services User')!.id, scope: test.azure.directory.resourceId('vision') };
+    };
+
+    it('refuses a form without the anti-forgery token, or from another origin, and changes nothing', async () => {
+      const { cookie, csrf } = await signIn();
+      const before = test.azure.roleAssignments.all().length;
+      expect((await call('/iam/assignments', { method: 'POST', cookie, body: form(assignment()) })).status).toBe(403);
+      expect((await call('/iam/assignments', { method: 'POST', cookie, body: form({ ...assignment(), _csrf: `${csrf.slice(1)}x` }) })).status).toBe(403);
+      const crossSite = await call('/iam/assignments', { method: 'POST', cookie, body: form({ ...assignment(), _csrf: csrf }), headers: { origin: 'https://evil.example' } });
+      expect(crossSite.status).toBe(403);
+      expect(test.azure.roleAssignments.all()).toHaveLength(before);
+    });
+
+    it('adds and removes an assignment with a verified form', async () => {
+      const { cookie, csrf } = await signIn();
+      const added = await call('/iam/assignments', { method: 'POST', cookie, body: form({ ...assignment(), _csrf: csrf }), headers: { origin: new URL(test.azure.endpoints.portal).origin } });
+      expect(added.status).toBe(303);
+      const created = test.azure.roleAssignments.list({ principalId: assignment().principalId, scope: assignment().scope });
+      expect(created.map((a) => a.roleDefinitionName)).toEqual(['Cognitive Services User']);
+      const removed = await call('/iam/assignments/delete', { method: 'POST', cookie, body: form({ assignmentId: created[0]!.id, _csrf: csrf }) });
+      expect(removed.status).toBe(303);
+      expect(test.azure.roleAssignments.list({ principalId: assignment().principalId, scope: assignment().scope })).toEqual([]);
+    });
+
+    it('refuses a form body over its limit without reading it all', async () => {
+      const { cookie, csrf } = await signIn();
+      expect((await call('/iam/assignments', { method: 'POST', cookie, body: form({ _csrf: csrf, padding: 'x'.repeat(20_000) }) })).status).toBe(403);
+    });
+
+    it('ends the session on sign-out', async () => {
+      const { cookie, csrf } = await signIn();
+      expect((await call('/signout', { method: 'POST', cookie, body: form({ _csrf: csrf }) })).status).toBe(303);
+      expect((await call('/', { cookie })).status).toBe(401);
+    });
+  });
+
+  it('escapes what it shows (a log reason with markup renders as text)', async () => {
+    const env = test.azure.hostEnv('gateway');
+    await fetch(`${env.IDENTITY_ENDPOINT}?api-version=2019-08-01&resource=${encodeURIComponent('<script>x</script>')}&client_id=${env.AZURE_CLIENT_ID}`, { headers: { 'x-identity-header': env.IDENTITY_HEADER! } });
+    const { cookie } = await signIn();
+    const logs = await call('/logs', { cookie });
+    expect(logs.body).toContain('&lt;script&gt;x&lt;/script&gt;');
+    expect(logs.body).not.toContain('<script>x</script>');
+  });
+});
