@@ -6,5 +6,9 @@ export { indexingState, inBatches, loadCatalog } from './demo/catalog-loader.js'
 export { encodePng } from './demo/png.js';
 export { freePort, readEnvFile, waitFor } from './processes.js';
 export { StorefrontCaller } from './storefront-caller.js';
-export { repoRoot, RunningSystem, serviceNames, startSystem } from './system.js';
+export { launcherLocalAzureConfig, repoRoot, RunningSystem, serviceNames, startSystem } from './system.js';
 export type { ServiceName, SystemOptions } from './system.js';
+export { checkLauncherPorts, gatewayPorts, instanceName, parseReplicas, planInstances, replicaLimits, serviceOf, storefrontGatewayEnv, UsageError } from './replicas.js';
+export type { ServiceInstance } from './replicas.js';
+export { readySummary } from './summary.js';
+export type { ReadySummary } from './summary.js';
