@@ -5,9 +5,10 @@
 //
 // This file is loaded with `new Worker(url)`: it imports packages only, and uses erasable TypeScript only,
 // so Node runs it from src/ (tests, type stripping) and from dist/ alike.
-import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
 import { vector } from '@electric-sql/pglite-pgvector';
 
@@ -43,10 +44,11 @@ function open(dataDir: string, database?: string): Promise<PGlite> {
 }
 
 /**
- * Opens the served database. On first use the data folder is made in a sibling folder (initdb, then the
- * database: PGlite opens one database for its life and cannot start on one that does not exist, so it is
- * created from a session on `postgres`) and renamed into place when complete, so a start that is interrupted
- * leaves nothing half-made behind.
+ * Opens the served database. On first use the data folder is made in a sibling folder and renamed into place
+ * when complete, so a start that is interrupted leaves nothing half-made behind. Making it (initdb, then the
+ * database: PGlite opens one database for its life and cannot start on one that does not exist, so it is created
+ * from a session on `postgres`) takes seconds; a pristine result is kept in the system's temporary folder, per
+ * PGlite version and database name, and later first starts (a new home, a test) copy it instead.
  */
 async function openServedDatabase(): Promise<PGlite> {
   if (existsSync(join(settings.dataDir, 'PG_VERSION'))) {
@@ -60,11 +62,41 @@ async function openServedDatabase(): Promise<PGlite> {
   }
   const staging = `${settings.dataDir}.initializing`;
   rmSync(staging, { recursive: true, force: true });
-  mkdirSync(staging, { recursive: true, mode: 0o700 });
-  await createDatabase(staging);
+  const template = templateDir();
+  if (existsSync(join(template, completeMarker))) {
+    cpSync(template, staging, { recursive: true });
+    rmSync(join(staging, completeMarker), { force: true });
+  } else {
+    mkdirSync(staging, { recursive: true, mode: 0o700 });
+    await createDatabase(staging);
+    keepTemplate(staging, template);
+  }
   rmSync(settings.dataDir, { recursive: true, force: true });
   renameSync(staging, settings.dataDir);
   return open(settings.dataDir, settings.database);
+}
+
+/** Written last into a complete template: a template without it is being made, or was abandoned. */
+const completeMarker = '.keyless-template-complete';
+
+function templateDir(): string {
+  const packageJson = new URL('../package.json', import.meta.resolve('@electric-sql/pglite'));
+  const { version } = JSON.parse(readFileSync(packageJson, 'utf8')) as { version: string };
+  return join(tmpdir(), `keyless-pglite-${version}-${settings.database}`);
+}
+
+/** Copies a new data folder as the template, atomically; another process making the same one at once wins or loses harmlessly. */
+function keepTemplate(dataDir: string, template: string): void {
+  const partial = `${template}.${process.pid}.${threadId}`;
+  try {
+    cpSync(dataDir, partial, { recursive: true });
+    writeFileSync(join(partial, completeMarker), '');
+    renameSync(partial, template);
+  } catch {
+    // No cache, or another one won the race: the next first start makes or finds it.
+  } finally {
+    rmSync(partial, { recursive: true, force: true });
+  }
 }
 
 async function createDatabase(dataDir: string): Promise<void> {
