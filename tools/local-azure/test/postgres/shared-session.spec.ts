@@ -8,6 +8,18 @@ import { cancelRequest, client, identityPassword, refusal, settledFirst, waitFor
 
 jest.setTimeout(60_000);
 
+/** Runs `work` inside BEGIN … COMMIT on a pooled connection. */
+async function inTransaction(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<unknown>): Promise<void> {
+  const c = await pool.connect();
+  try {
+    await c.query('BEGIN');
+    await work(c);
+    await c.query('COMMIT');
+  } finally {
+    c.release();
+  }
+}
+
 const holdTransaction = fileURLToPath(new URL('../fixtures/pg-hold-transaction.mjs', import.meta.url));
 const maxConnections = 40;
 
@@ -73,17 +85,12 @@ describe('Local PostgreSQL: one engine session shared by every connection', () =
       const pool = new pg.Pool({ password, max: 8 });
       try {
         await Promise.all(
-          Array.from({ length: 64 }, async () => {
-            const c = await pool.connect();
-            try {
-              await c.query('BEGIN');
+          Array.from({ length: 64 }, () =>
+            inTransaction(pool, async (c) => {
               const { rows } = await c.query<{ value: number }>('SELECT value FROM counters WHERE id = 2');
               await c.query('UPDATE counters SET value = $1 WHERE id = 2', [rows[0]!.value + 1]);
-              await c.query('COMMIT');
-            } finally {
-              c.release();
-            }
-          }),
+            }),
+          ),
         );
       } finally {
         await pool.end();
@@ -201,18 +208,7 @@ describe('Local PostgreSQL: one engine session shared by every connection', () =
       const pools = Array.from({ length: 3 }, () => new pg.Pool({ password, max: 10, idleTimeoutMillis: 0 }));
       try {
         await Promise.all(
-          pools.flatMap((pool, p) =>
-            Array.from({ length: 40 }, async (_, i) => {
-              const c = await pool.connect();
-              try {
-                await c.query('BEGIN');
-                await c.query('INSERT INTO events (writer) VALUES ($1)', [`pool-${p}-${i}`]);
-                await c.query('COMMIT');
-              } finally {
-                c.release();
-              }
-            }),
-          ),
+          pools.flatMap((pool, p) => Array.from({ length: 40 }, (_, i) => inTransaction(pool, (c) => c.query('INSERT INTO events (writer) VALUES ($1)', [`pool-${p}-${i}`])))),
         );
         expect(pools.map((pool) => pool.totalCount)).toEqual([10, 10, 10]);
         const { rows } = await (await connected()).query<{ n: number }>("SELECT count(*)::int AS n FROM events WHERE writer LIKE 'pool-%'");
