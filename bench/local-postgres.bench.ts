@@ -5,11 +5,11 @@
 // Paired in one run:
 // 1. Login: a new pg connection (TCP, TLS, the token check, attaching to the shared session), token cached.
 // 2. Round trip of `SELECT $1` through the front end (one client), against PGlite called in-process (the floor:
-//    no socket, no TLS, no worker thread).
+//    no socket, no TLS, no process boundary).
 // 3. The hand-over: two clients alternating one statement each (every statement passes the session to the other
 //    connection: DISCARD ALL + the role and settings) against one client doing the same work.
 // 4. What a heavy query does to the event loop it shares with the Service Bus broker and the identity endpoint: the
-//    engine in its worker thread (the local Azure as it runs) against PGlite on the main thread.
+//    engine in its child process (the local Azure as it runs) against PGlite on the main thread.
 // Prints one JSON line; docs/local-azure.md explains the design the numbers test.
 import { ManagedIdentityCredential } from '@azure/identity';
 import { PGlite } from '@electric-sql/pglite';
@@ -108,7 +108,7 @@ try {
       login,
       roundTrip: { frontEnd, inProcessPglite: floor },
       handOver: { twoClientsAlternating: alternating, oneClient: single },
-      heavyQuery: { engineInWorker: inWorker, pgliteOnMainThread: onMainThread },
+      heavyQuery: { engineInChildProcess: inWorker, pgliteOnMainThread: onMainThread },
     })}\n`,
   );
 } finally {

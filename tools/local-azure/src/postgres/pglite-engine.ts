@@ -1,19 +1,22 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { tmpdir } from 'node:os';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
-import type { EngineReply, EngineRequest, EngineWorkerData } from './pglite-engine.worker.js';
+import type { EngineReply, EngineRequest, EngineSettings } from './pglite-engine.child.js';
 
 /** Options of {@link PgliteEngine.start}. */
 export interface PgliteEngineOptions {
-  /** Data folder (created with initdb on first use). */
+  /** Data folder (created on first use). */
   dataDir: string;
   /** The database the engine serves (created on first use). */
   database: string;
   /** Extensions a non-superuser may create. */
   extensions: readonly string[];
-  /** Called once if the engine stops by itself (a fatal PGlite error); the engine is unusable after. */
+  /** Called once if the engine stops by itself (a fatal PGlite or V8 error); the engine is unusable after. */
   onCrash: (message: string) => void;
-  /** Aborts a start in progress (the thread is ended; a first start leaves no data folder behind). */
+  /** Lines the engine process writes to stderr. Default: dropped. */
+  onOutput?: (line: string) => void;
+  /** Aborts a start in progress (the process is ended; a first start leaves no data folder behind). */
   signal?: AbortSignal;
 }
 
@@ -23,12 +26,21 @@ export class EngineUnavailableError extends Error {
 }
 
 // Beside this file: .ts when running from src/ (tests, with Node's type stripping), .js from dist/.
-const workerUrl = new URL(`./pglite-engine.worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
+const childPath = fileURLToPath(new URL(`./pglite-engine.child${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
 
 /**
- * PGlite in a worker thread, seen from the main thread: `exec` sends frontend protocol messages and resolves
- * with the backend's bytes. Requests run one after another in the order sent; the single session they share is
- * the caller's to manage (see `SharedSession`).
+ * Node flags of the engine process. V8's write protection of JIT code with memory protection keys (PKU, on Xeon and
+ * EPYC) aborts processes that churn WebAssembly code ("Check failed: jit_page.has_value()", chromium issue
+ * 360909072); the engine process is the only one here that does, so it runs without it.
+ */
+const engineExecArgv = ['--no-memory-protection-keys'];
+
+/**
+ * PGlite in a child process, seen from the local Azure: `exec` sends frontend protocol messages and resolves with
+ * the backend's bytes. A child process rather than a worker thread: a long query never stalls the local Azure's
+ * event loop, and a fatal error of the WebAssembly engine (a V8 abort included) ends the engine, not the local Azure.
+ * Requests run one after another in the order sent; the single session they share is the caller's to manage (see
+ * `SharedSession`).
  */
 export class PgliteEngine {
   /** ParameterStatus values the engine reports at start-up. */
@@ -38,41 +50,57 @@ export class PgliteEngine {
   private readonly pending = new Map<number, { resolve: (bytes: Buffer) => void; reject: (error: Error) => void }>();
   private nextId = 1;
   private stopped = false;
+  /** Set by stop(): the process's exit is then expected, not a crash. */
+  private stopping = false;
 
   private constructor(
-    private readonly worker: Worker,
+    private readonly child: ChildProcess,
     ready: Extract<EngineReply, { op: 'ready' }>,
     private readonly onCrash: (message: string) => void,
   ) {
     this.parameters = new Map(ready.parameters);
     this.settings = new Map(ready.settings.map(([name, context]) => [name.toLowerCase(), context]));
-    worker.on('message', (reply: EngineReply) => this.receive(reply));
-    worker.on('error', (error) => this.crash(`the engine thread failed: ${error.message}`));
-    worker.on('exit', (code) => this.crash(`the engine thread exited with code ${code}`));
+    child.on('message', (reply: EngineReply) => this.receive(reply));
+    child.on('error', (error) => this.crash(`the engine process failed: ${error.message}`));
+    child.on('exit', (code, signal) => this.crash(`the engine process exited (${signal ?? `code ${code}`})`));
   }
 
-  /** Starts the worker and opens the database; resolves once it accepts requests. */
+  /** Starts the engine process and opens the database; resolves once it accepts requests. */
   static async start(options: PgliteEngineOptions): Promise<PgliteEngine> {
-    const data: EngineWorkerData = { dataDir: options.dataDir, database: options.database, extensions: [...options.extensions] };
-    const worker = new Worker(workerUrl, { workerData: data });
-    const abort = (): void => void worker.terminate();
+    const settings: EngineSettings = { dataDir: options.dataDir, database: options.database, extensions: [...options.extensions] };
+    const child = fork(childPath, [], {
+      execArgv: engineExecArgv,
+      serialization: 'advanced',
+      // Only what it needs: PATH, where the data-folder template is kept, and its settings.
+      env: { PATH: process.env.PATH ?? '', TMPDIR: tmpdir(), KEYLESS_PGLITE_SETTINGS: JSON.stringify(settings) },
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    });
+    child.stderr!.on('data', (chunk: Buffer) => {
+      for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) options.onOutput?.(line);
+    });
+    const abort = (): void => void child.kill('SIGKILL');
     options.signal?.addEventListener('abort', abort);
-    const listeners: { message?: (reply: EngineReply) => void; error?: (error: Error) => void; exit?: (code: number) => void } = {};
+    const listeners: { message?: (reply: EngineReply) => void; error?: (error: Error) => void; exit?: (code: number | null) => void } = {};
     try {
       const ready = await new Promise<Extract<EngineReply, { op: 'ready' }>>((resolve, reject) => {
         listeners.message = (reply) => (reply.op === 'ready' ? resolve(reply) : reject(new EngineUnavailableError(reply.op === 'crashed' ? reply.message : `unexpected ${reply.op}`)));
         listeners.error = reject;
-        listeners.exit = (code) => reject(new EngineUnavailableError(`the engine thread exited with code ${code} while starting`));
-        worker.on('message', listeners.message).on('error', listeners.error).on('exit', listeners.exit);
+        listeners.exit = (code) => reject(new EngineUnavailableError(`the engine process exited with code ${code} while starting`));
+        child.on('message', listeners.message).on('error', listeners.error).on('exit', listeners.exit);
       });
-      return new PgliteEngine(worker, ready, options.onCrash);
+      return new PgliteEngine(child, ready, options.onCrash);
     } catch (error) {
-      await worker.terminate();
+      child.kill('SIGKILL');
       throw error;
     } finally {
       options.signal?.removeEventListener('abort', abort);
-      worker.off('message', listeners.message!).off('error', listeners.error!).off('exit', listeners.exit!);
+      child.off('message', listeners.message!).off('error', listeners.error!).off('exit', listeners.exit!);
     }
+  }
+
+  /** The engine process's id. */
+  get processId(): number | undefined {
+    return this.child.pid;
   }
 
   /** Whether the engine still accepts requests. */
@@ -86,20 +114,24 @@ export class PgliteEngine {
     const id = this.nextId++;
     return new Promise<Buffer>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      const request: EngineRequest = { op: 'exec', id, bytes: new Uint8Array(bytes) };
-      this.worker.postMessage(request, [request.bytes.buffer as ArrayBuffer]);
+      this.child.send({ op: 'exec', id, bytes } satisfies EngineRequest);
     });
   }
 
-  /** Closes the database (checkpoint) and ends the thread. */
+  /** Closes the database (a checkpoint) and ends the process. */
   async stop(): Promise<void> {
     if (this.stopped) return;
+    this.stopping = true;
+    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
     const id = this.nextId++;
     const closed = new Promise<void>((resolve) => this.pending.set(id, { resolve: () => resolve(), reject: () => resolve() }));
-    this.worker.postMessage({ op: 'close', id } satisfies EngineRequest);
+    this.child.send({ op: 'close', id } satisfies EngineRequest);
     await closed;
     this.stopped = true;
-    await this.worker.terminate();
+    // The process leaves once it has said so; a process that does not is ended.
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
   }
 
   private receive(reply: EngineReply): void {
@@ -114,11 +146,11 @@ export class PgliteEngine {
   }
 
   private crash(message: string): void {
-    if (this.stopped) return;
+    if (this.stopped || this.stopping) return;
     this.stopped = true;
     for (const waiter of this.pending.values()) waiter.reject(new EngineUnavailableError(message));
     this.pending.clear();
-    void this.worker.terminate();
+    this.child.kill('SIGKILL');
     this.onCrash(message);
   }
 }

@@ -34,6 +34,8 @@ export interface PostgresStatus {
   port: number;
   database: string;
   serverVersion: string;
+  /** The engine process's id while it runs (it starts with the first connection). */
+  engineProcessId?: number;
   extensions: readonly string[];
   maxConnections: number;
   connections: number;
@@ -42,8 +44,8 @@ export interface PostgresStatus {
 }
 
 /**
- * The local Azure Database for PostgreSQL flexible server: a real PostgreSQL with pgvector (PGlite, in a worker
- * thread) behind a front end that speaks the PostgreSQL protocol the way Azure does with Microsoft Entra
+ * The local Azure Database for PostgreSQL flexible server: a real PostgreSQL with pgvector (PGlite, in a child
+ * process) behind a front end that speaks the PostgreSQL protocol the way Azure does with Microsoft Entra
  * authentication only: TLS required, the password is an access token, the user a declared database principal.
  * PGlite has one session; the front end hands it to one connection at a time at transaction boundaries (see
  * {@link SharedSession} and docs/local-azure.md).
@@ -73,6 +75,7 @@ export function createPostgresDataPlane(options: PostgresDataPlaneOptions = {}):
         port: listener.port,
         database,
         serverVersion: server.parameters().get('server_version') ?? 'unknown',
+        ...(server.engineProcessId ? { engineProcessId: server.engineProcessId } : {}),
         extensions,
         maxConnections,
         connections: server.connectionCount,
@@ -134,6 +137,10 @@ class PostgresServer implements FrontendServer {
 
   get connectionCount(): number {
     return this.admitted.size;
+  }
+
+  get engineProcessId(): number | undefined {
+    return this.runningEngine?.running ? this.runningEngine.processId : undefined;
   }
 
   createListener(): Server {
@@ -199,6 +206,7 @@ class PostgresServer implements FrontendServer {
   }
 
   private session: SharedSession | undefined;
+  private runningEngine: PgliteEngine | undefined;
 
   /**
    * The running engine, starting it if it is not running: at start, and again at the next login after a start
@@ -228,6 +236,7 @@ class PostgresServer implements FrontendServer {
       database: this.settings.database,
       extensions: this.settings.extensions,
       onCrash: (message) => this.engineStopped(message),
+      onOutput: (line) => this.context.log(`postgres engine: ${line}`),
       signal: this.abort.signal,
     });
     const session = new SharedSession(engine, { idleInTransactionTimeoutInMs: this.settings.idleInTransactionTimeoutInMs, log: this.context.log });
@@ -240,6 +249,7 @@ class PostgresServer implements FrontendServer {
       this.ensuredRoles.set(principal.name, principalKey(principal));
     }
     this.session = session;
+    this.runningEngine = engine;
     return { engine, session };
   }
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type pg from 'pg';
 import { postgresDataPlane } from '../../src/postgres/postgres-data-plane.js';
 import { startTestAzure, type TestAzure } from '../../src/testing/index.js';
-import { client, identityPassword } from './support.js';
+import { client, identityPassword, postgresStatus, waitForStatus } from './support.js';
 
 jest.setTimeout(120_000);
 
@@ -47,6 +47,22 @@ describe('Local PostgreSQL: data kept in the home, abandoned transactions ended'
     expect(await closed).toMatchObject({ code: '25P03', message: 'terminating connection due to idle-in-transaction timeout' });
     expect((await waiting).rows).toEqual([{ note: 'committed' }]);
     await other.end();
+  });
+
+  it('closes every connection with 57P02 when the engine process dies, and restarts it with the data', async () => {
+    const c = await connected();
+    const closed = new Promise<Error>((resolve) => c.on('error', resolve));
+    const { engineProcessId } = await postgresStatus(test!);
+    expect(engineProcessId).toEqual(expect.any(Number));
+    process.kill(engineProcessId!, 'SIGKILL');
+    expect(await closed).toMatchObject({ code: '57P02', message: 'terminating connection because of crash of another server process' });
+    await waitForStatus(test!, (status) => status.engineProcessId !== undefined && status.engineProcessId !== engineProcessId);
+    const again = await connected();
+    try {
+      expect((await again.query('SELECT note FROM kept WHERE id = 1')).rows).toEqual([{ note: 'committed' }]);
+    } finally {
+      await again.end();
+    }
   });
 
   it('keeps the database under the home across a restart of the local Azure', async () => {

@@ -1,29 +1,29 @@
-// The local PostgreSQL engine: PGlite (PostgreSQL compiled to WebAssembly) with pgvector, in a worker thread
-// so that a long query never stalls the local Azure's event loop (the Service Bus broker and the identity
-// endpoint run there). The front end in the main thread sends whole protocol messages; this thread answers
-// with the backend's bytes. PGlite has one session; the front end decides whose messages run when.
+// The local PostgreSQL engine: PGlite (PostgreSQL compiled to WebAssembly) with pgvector, in a child process of
+// the local Azure, so that a long query never stalls the local Azure's event loop (the Service Bus broker and the
+// identity endpoint run there) and a fatal error of the WebAssembly engine ends this process only. The front end
+// sends whole protocol messages over the IPC channel; this process answers with the backend's bytes. PGlite has
+// one session; the front end decides whose messages run when.
 //
-// This file is loaded with `new Worker(url)`: it imports packages only, and uses erasable TypeScript only,
-// so Node runs it from src/ (tests, type stripping) and from dist/ alike.
+// This file is started with `fork()`: it imports packages only, and uses erasable TypeScript only, so Node runs it
+// from src/ (tests, type stripping) and from dist/ alike. It reads its settings from KEYLESS_PGLITE_SETTINGS.
 import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
 import { vector } from '@electric-sql/pglite-pgvector';
 
-/** What the main thread passes as `workerData`. */
-export interface EngineWorkerData {
+/** What the local Azure passes, as JSON in the environment variable KEYLESS_PGLITE_SETTINGS. */
+export interface EngineSettings {
   dataDir: string;
   database: string;
   /** Extensions a non-superuser may create (marked trusted, like Azure's `azure.extensions` allow-list). */
   extensions: string[];
 }
 
-/** Messages to the worker. */
+/** Messages to the engine process. */
 export type EngineRequest = { op: 'exec'; id: number; bytes: Uint8Array } | { op: 'close'; id: number };
 
-/** Messages from the worker. */
+/** Messages from the engine process. */
 export type EngineReply =
   | { op: 'ready'; parameters: [string, string][]; settings: [string, string][] }
   | { op: 'result'; id: number; bytes: Uint8Array }
@@ -31,12 +31,11 @@ export type EngineReply =
   | { op: 'closed'; id: number }
   | { op: 'crashed'; message: string };
 
-const port = parentPort!;
-const settings = workerData as EngineWorkerData;
+const settings = JSON.parse(process.env.KEYLESS_PGLITE_SETTINGS ?? '{}') as EngineSettings;
 const extensionModules = { vector };
 
-function post(reply: EngineReply, transfer: ArrayBuffer[] = []): void {
-  port.postMessage(reply, transfer);
+function post(reply: EngineReply, then?: () => void): void {
+  process.send!(reply, undefined, {}, () => then?.());
 }
 
 function open(dataDir: string, database?: string): Promise<PGlite> {
@@ -87,7 +86,7 @@ function templateDir(): string {
 
 /** Copies a new data folder as the template, atomically; another process making the same one at once wins or loses harmlessly. */
 function keepTemplate(dataDir: string, template: string): void {
-  const partial = `${template}.${process.pid}.${threadId}`;
+  const partial = `${template}.${process.pid}`;
   try {
     cpSync(dataDir, partial, { recursive: true });
     writeFileSync(join(partial, completeMarker), '');
@@ -159,23 +158,24 @@ async function main(): Promise<void> {
   trustExtensions(db);
   const settingContexts = await db.query<{ name: string; context: string }>('SELECT name, context FROM pg_catalog.pg_settings');
   post({ op: 'ready', parameters: await startupParameters(db), settings: settingContexts.rows.map((row) => [row.name, row.context]) });
-  port.on('message', (request: EngineRequest) => {
+  process.on('message', (request: EngineRequest) => {
     if (request.op === 'close') {
-      void db.close().finally(() => post({ op: 'closed', id: request.id }));
+      void db.close().finally(() => post({ op: 'closed', id: request.id }, () => process.disconnect()));
       return;
     }
     db.execProtocolRaw(request.bytes).then(
-      (bytes) => post({ op: 'result', id: request.id, bytes }, [bytes.buffer as ArrayBuffer]),
+      (bytes) => post({ op: 'result', id: request.id, bytes }),
       (error: unknown) => {
         if (!isExit(error)) return post({ op: 'failed', id: request.id, message: String((error as Error)?.message ?? error) });
-        post({ op: 'crashed', message: `PGlite stopped: ${String((error as Error)?.message ?? error)}` });
-        process.exit(1);
+        post({ op: 'crashed', message: `PGlite stopped: ${String((error as Error)?.message ?? error)}` }, () => process.exit(1));
       },
     );
   });
 }
 
+// The local Azure is gone (killed, crashed): so is the reason to hold the data folder.
+process.on('disconnect', () => process.exit(0));
+
 main().catch((error: unknown) => {
-  post({ op: 'crashed', message: `PGlite could not start: ${String((error as Error)?.stack ?? error)}` });
-  process.exit(1);
+  post({ op: 'crashed', message: `PGlite could not start: ${String((error as Error)?.stack ?? error)}` }, () => process.exit(1));
 });
