@@ -94,6 +94,12 @@ export const localAzureConfigSchema = z.strictObject({
            * session shared by every connection, so an abandoned transaction would stall all of them. Default: 60000.
            */
           idleInTransactionTimeoutInMs: z.number().int().min(0).default(60_000),
+          /**
+           * How long one statement may run, in ms; 0 never. PGlite cannot interrupt a statement, and while one runs
+           * every other connection waits: past this, the engine is ended and restarted, and every connection gets
+           * 57P02. Default: 300000 (5 minutes).
+           */
+          maxStatementDurationInMs: z.number().int().min(0).default(300_000),
         })
         .prefault({}),
     })

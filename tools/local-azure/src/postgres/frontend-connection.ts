@@ -50,6 +50,12 @@ interface PendingParse {
 
 type Phase = 'startup' | 'password' | 'authenticating' | 'ready' | 'closed';
 
+/**
+ * Frontend message types of the session phase (Bind, Close, CopyData/Done/Fail, Describe, Execute, Flush,
+ * FunctionCall, Parse, Query, Sync; Terminate is handled here). PGlite's engine never returns from any other
+ * type, so those end the connection as PostgreSQL does, and never reach it.
+ */
+const sessionMessages = new Set(['B', 'C', 'd', 'c', 'f', 'D', 'E', 'H', 'F', 'P', 'Q', 'S']);
 /** Messages after which the backend answers: the end of a run handed to the session. */
 const answeredAfter = new Set(['Q', 'S', 'H', 'F', 'c', 'f']);
 /** Start-up parameters that are not run-time settings. */
@@ -271,6 +277,7 @@ export class FrontendConnection implements SessionClient {
   private frontendMessage(message: Buffer): void {
     const type = String.fromCharCode(message[0]!);
     if (type === 'X') return this.destroy(); // Terminate
+    if (!sessionMessages.has(type)) return this.terminate(postgresErrors.protocolViolation(`invalid frontend message type ${message[0]}`));
     const forwarded = refuseCopyFromStdin(message);
     this.run.push(forwarded);
     if (type === 'P') this.runParses.at(-1)!.push({ name: cstringAt(forwarded, 5), message: forwarded });

@@ -16,6 +16,11 @@ export interface PgliteEngineOptions {
   onCrash: (message: string) => void;
   /** Lines the engine process writes to stderr. Default: dropped. */
   onOutput?: (line: string) => void;
+  /**
+   * How long one request may run before the engine is considered stuck and ended (PGlite cannot interrupt a
+   * statement); 0 never. Default: 0.
+   */
+  maxRequestDurationInMs?: number;
   /** Aborts a start in progress (the process is ended; a first start leaves no data folder behind). */
   signal?: AbortSignal;
 }
@@ -47,7 +52,7 @@ export class PgliteEngine {
   readonly parameters: ReadonlyMap<string, string>;
   /** Every run-time setting (`pg_settings`), lower-case name → context (`user`, `superuser`, `postmaster`, …). */
   readonly settings: ReadonlyMap<string, string>;
-  private readonly pending = new Map<number, { resolve: (bytes: Buffer) => void; reject: (error: Error) => void }>();
+  private readonly pending = new Map<number, { resolve: (bytes: Buffer) => void; reject: (error: Error) => void; timer?: NodeJS.Timeout }>();
   private nextId = 1;
   private stopped = false;
   /** Set by stop(): the process's exit is then expected, not a crash. */
@@ -57,6 +62,7 @@ export class PgliteEngine {
     private readonly child: ChildProcess,
     ready: Extract<EngineReply, { op: 'ready' }>,
     private readonly onCrash: (message: string) => void,
+    private readonly maxRequestDurationInMs: number,
   ) {
     this.parameters = new Map(ready.parameters);
     this.settings = new Map(ready.settings.map(([name, context]) => [name.toLowerCase(), context]));
@@ -88,7 +94,7 @@ export class PgliteEngine {
         listeners.exit = (code) => reject(new EngineUnavailableError(`the engine process exited with code ${code} while starting`));
         child.on('message', listeners.message).on('error', listeners.error).on('exit', listeners.exit);
       });
-      return new PgliteEngine(child, ready, options.onCrash);
+      return new PgliteEngine(child, ready, options.onCrash, options.maxRequestDurationInMs ?? 0);
     } catch (error) {
       child.kill('SIGKILL');
       throw error;
@@ -113,7 +119,9 @@ export class PgliteEngine {
     if (this.stopped) return Promise.reject(new EngineUnavailableError('the PostgreSQL engine is not running'));
     const id = this.nextId++;
     return new Promise<Buffer>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      const limit = this.maxRequestDurationInMs;
+      const timer = limit ? setTimeout(() => this.crash(`a statement ran longer than ${limit} ms (maxStatementDurationInMs); PGlite cannot interrupt it`), limit) : undefined;
+      this.pending.set(id, { resolve, reject, ...(timer ? { timer } : {}) });
       this.child.send({ op: 'exec', id, bytes } satisfies EngineRequest);
     });
   }
@@ -140,6 +148,7 @@ export class PgliteEngine {
     const waiter = this.pending.get(reply.id);
     this.pending.delete(reply.id);
     if (!waiter) return;
+    clearTimeout(waiter.timer);
     if (reply.op === 'result') waiter.resolve(Buffer.from(reply.bytes.buffer, reply.bytes.byteOffset, reply.bytes.byteLength));
     else if (reply.op === 'failed') waiter.reject(new EngineUnavailableError(reply.message));
     else waiter.resolve(Buffer.alloc(0));
@@ -148,7 +157,10 @@ export class PgliteEngine {
   private crash(message: string): void {
     if (this.stopped || this.stopping) return;
     this.stopped = true;
-    for (const waiter of this.pending.values()) waiter.reject(new EngineUnavailableError(message));
+    for (const waiter of this.pending.values()) {
+      clearTimeout(waiter.timer);
+      waiter.reject(new EngineUnavailableError(message));
+    }
     this.pending.clear();
     this.child.kill('SIGKILL');
     this.onCrash(message);

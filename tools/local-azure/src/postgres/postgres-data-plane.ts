@@ -237,6 +237,7 @@ class PostgresServer implements FrontendServer {
       extensions: this.settings.extensions,
       onCrash: (message) => this.engineStopped(message),
       onOutput: (line) => this.context.log(`postgres engine: ${line}`),
+      maxRequestDurationInMs: this.settings.maxStatementDurationInMs,
       signal: this.abort.signal,
     });
     const session = new SharedSession(engine, { idleInTransactionTimeoutInMs: this.settings.idleInTransactionTimeoutInMs, log: this.context.log });

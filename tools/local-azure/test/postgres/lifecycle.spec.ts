@@ -13,7 +13,7 @@ describe('Local PostgreSQL: data kept in the home, abandoned transactions ended'
   let home: string;
   let test: TestAzure | undefined;
   const start = async (): Promise<TestAzure> => {
-    test = await startTestAzure({ home, dataPlanes: [postgresDataPlane], config: { resources: { postgres: { idleInTransactionTimeoutInMs: 300 } } } });
+    test = await startTestAzure({ home, dataPlanes: [postgresDataPlane], config: { resources: { postgres: { idleInTransactionTimeoutInMs: 300, maxStatementDurationInMs: 5000 } } } });
     test.enterHost('vision');
     return test;
   };
@@ -62,6 +62,18 @@ describe('Local PostgreSQL: data kept in the home, abandoned transactions ended'
       expect((await again.query('SELECT note FROM kept WHERE id = 1')).rows).toEqual([{ note: 'committed' }]);
     } finally {
       await again.end();
+    }
+  });
+
+  it('ends a statement that runs past maxStatementDurationInMs by restarting the engine, so it never wedges the others', async () => {
+    const sleeper = await connected();
+    sleeper.on('error', () => undefined); // the connection closes after the error below
+    await expect(sleeper.query('SELECT pg_sleep(120)')).rejects.toMatchObject({ code: '57P02', message: 'terminating connection because of crash of another server process' });
+    const after = await connected();
+    try {
+      expect((await after.query('SELECT note FROM kept WHERE id = 1')).rows).toEqual([{ note: 'committed' }]);
+    } finally {
+      await after.end();
     }
   });
 

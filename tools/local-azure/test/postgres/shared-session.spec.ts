@@ -203,6 +203,17 @@ describe('Local PostgreSQL: one engine session shared by every connection', () =
     });
   });
 
+  describe('when a client sends a message type PostgreSQL does not know', () => {
+    it('closes that connection with a protocol violation and never passes the message to the engine', async () => {
+      const rogue = await connected();
+      const closed = new Promise<Error>((resolve) => rogue.on('error', resolve));
+      // 'z' with an empty body: PGlite's engine would never return from it.
+      (rogue as unknown as { connection: { stream: { write(bytes: Buffer): void } } }).connection.stream.write(Buffer.from([0x7a, 0, 0, 0, 4]));
+      expect(await closed).toMatchObject({ severity: 'FATAL', code: '08P01', message: 'invalid frontend message type 122' });
+      expect((await (await connected()).query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+    });
+  });
+
   describe('when many connections from several pools work at once', () => {
     it('serves them all, then refuses one connection over the limit with "too many clients"', async () => {
       const pools = Array.from({ length: 3 }, () => new pg.Pool({ password, max: 10, idleTimeoutMillis: 0 }));
