@@ -33,14 +33,17 @@ import { RecommenderService } from './recommender.service.js';
       useFactory: (clients: AzureClientFactory, config: RecommendationConfig) => ({
         client: clients.create('serviceBus'),
         server: {
-          requests: { queue: queues.recommendationRequests, maxConcurrentCalls: config.maxConcurrency },
+          requests: { queue: queues.recommendationRequests, maxConcurrentCalls: config.maxConcurrency, replyQueues: [queues.replies] },
           events: [{ topic: topics.events, subscription: subscriptions.recommendation, maxConcurrentCalls: config.maxConcurrency }],
           // Durable: an event redelivered after a crash is recognised as handled.
           idempotencyStore: new SqliteIdempotencyStore(config.storage.idempotency),
         },
       }),
     }),
-    HealthModule,
+    HealthModule.forRootAsync({
+      inject: [recommendationConfig.KEY],
+      useFactory: (config: RecommendationConfig) => (config.http.healthDetailsPort !== undefined ? { detailsPort: config.http.healthDetailsPort } : {}),
+    }),
   ],
   controllers: [RecommendationHandlers],
   providers: [

@@ -21,7 +21,10 @@ export interface SystemOptions {
   gatewayPort: number;
   /** Instances of each of gateway, recommendation and vision, each its own process. **Default**: 1. */
   replicas?: number;
-  /** Images to serve for the catalog (the local Vision fetches them by URL), on `imagePort`. */
+  /**
+   * Images to serve for the catalog on 127.0.0.1:`port` (the local Vision fetches them by URL); that
+   * `host:port` is added to the local Azure's `resources.vision.allowedImageHosts`.
+   */
   images?: { products: readonly DemoProduct[]; port: number };
   /** Extra local Azure configuration (merged into the launcher's, e.g. more hosts). */
   localAzureConfig?: Record<string, unknown>;
@@ -161,7 +164,7 @@ export class RunningSystem {
   private async startLocalAzure(): Promise<void> {
     mkdirSync(this.home, { recursive: true });
     const configFile = join(this.home, 'launcher.config.json');
-    writeFileSync(configFile, JSON.stringify(launcherLocalAzureConfig(this.options.localAzureConfig, this.gatewayUrls), null, 2));
+    writeFileSync(configFile, JSON.stringify(launcherLocalAzureConfig(this.options.localAzureConfig, this.gatewayUrls, this.options.images?.port), null, 2));
     const localAzure = startProcess({
       name: 'local-azure',
       script: join(repoRoot, 'tools/local-azure/dist/main.js'),
@@ -218,13 +221,19 @@ export class RunningSystem {
 }
 
 /**
- * The local Azure configuration the launcher writes: the caller's extra configuration, and the storefront host told
- * where the gateways are (`GATEWAY_URL`, the first; `GATEWAY_URLS`, every instance).
+ * The local Azure configuration the launcher writes: the caller's extra configuration, the storefront host told
+ * where the gateways are (`GATEWAY_URL`, the first; `GATEWAY_URLS`, every instance), and the demo image server's
+ * loopback address allowed to the local Vision (it fetches only from the internet, like Azure's).
  */
-export function launcherLocalAzureConfig(extra: Record<string, unknown> | undefined, gatewayUrls: readonly string[]): Record<string, unknown> {
+export function launcherLocalAzureConfig(extra: Record<string, unknown> | undefined, gatewayUrls: readonly string[], imagePort?: number): Record<string, unknown> {
   const config = { ...extra };
   const hostEnv = (config.hostEnv ?? {}) as Record<string, Record<string, string>>;
   config.hostEnv = { ...hostEnv, storefront: { ...hostEnv.storefront, ...storefrontGatewayEnv(gatewayUrls) } };
+  if (imagePort !== undefined) {
+    const resources = (config.resources ?? {}) as { vision?: { allowedImageHosts?: string[] } };
+    const vision = resources.vision ?? {};
+    config.resources = { ...resources, vision: { ...vision, allowedImageHosts: [...(vision.allowedImageHosts ?? []), `127.0.0.1:${imagePort}`] } };
+  }
   return config;
 }
 

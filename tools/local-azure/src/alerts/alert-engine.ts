@@ -127,7 +127,10 @@ export class AlertEngine {
 
   private onAuthorization(record: AuthorizationRecord): void {
     const shared = this.sources.sharedIdentity();
-    if (!shared || record.principalId !== shared.principalId) return;
+    // Data planes only: the rule watches data actions (a refused control-plane call is not a broken service).
+    if (!shared || record.principalId !== shared.principalId || !record.dataAction) return;
+    // A refusal with a reason is not a missing role (a refused token, an image URL Vision will not fetch).
+    if (record.reason) return;
     const key = `${record.dataAction}|${record.scope.toLowerCase()}`;
     if (record.decision === 'allowed') {
       this.resolve('access-denied', key, `${record.dataAction} on ${record.scope} was allowed again at ${record.time}${record.role ? ` (through ${record.role})` : ''}`);
@@ -147,10 +150,11 @@ export class AlertEngine {
   }
 
   private onSignIn(record: SignInRecord): void {
-    // Database logins are not token requests: the shared identity's refused logins reach access-denied through
-    // the authorization log.
-    if (record.endpoint === 'postgres' || !record.host) return;
+    // Hosts' managed-identity endpoints only: a user's sign-in at the token endpoint, a database login (the shared
+    // identity's refused logins reach access-denied through the authorization log), or a request that named no
+    // host, is not one.
     const host = record.host;
+    if (record.endpoint === 'token' || record.endpoint === 'postgres' || !host) return;
     if (record.outcome === 'success') {
       for (const alert of [...this.open.values()]) {
         if (alert.rule !== 'identity-endpoint-failures' || alert.key === 'endpoint') continue;
@@ -172,6 +176,7 @@ export class AlertEngine {
       at: record.time,
     });
   }
+
 
   private evaluateEndpointFault(): void {
     const fault = this.sources.identityEndpointFault();

@@ -1,22 +1,26 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 
 /**
- * One sign-in: a token request to a managed-identity endpoint (the local counterpart of an Entra sign-in log
- * row), or a login to a local database server with an Entra token as the password.
+ * One sign-in (the local counterpart of an Entra sign-in log row): a managed identity's token request at its host's
+ * identity endpoint, a user's at the tenant's token endpoint, or a login to the local PostgreSQL with an Entra token
+ * as the password.
  */
 export interface SignInRecord {
   time: string;
-  /** The local host (App Service) whose identity endpoint was asked; absent for database logins. */
+  /** The host whose identity endpoint was asked (managed identities; absent when the address named no host). */
   host?: string;
   /**
-   * `appservice` (IDENTITY_ENDPOINT), `imds` (AZURE_POD_IDENTITY_AUTHORITY_HOST), or `postgres` (a login to
-   * the local Azure Database for PostgreSQL).
+   * `appservice` (IDENTITY_ENDPOINT), `imds` (AZURE_POD_IDENTITY_AUTHORITY_HOST), `token` (a user's sign-in) or
+   * `postgres` (a login to the local Azure Database for PostgreSQL).
    */
-  endpoint: 'appservice' | 'imds' | 'postgres';
+  endpoint: 'appservice' | 'imds' | 'token' | 'postgres';
+  /** The OAuth grant of a user's sign-in (`password`, `refresh_token`, `authorization_code`). */
+  grantType?: string;
   /** Database logins: the client's address and port, the user (role) and the database asked for. */
   client?: string;
   user?: string;
   database?: string;
+  /** The identity's name, or the user's UPN. */
   identity?: string;
   clientId?: string;
   principalId?: string;
@@ -27,17 +31,32 @@ export interface SignInRecord {
   correlationId?: string;
 }
 
-/** One RBAC decision of a local data plane. */
+/**
+ * One access decision: an RBAC check of a data plane (`dataAction`) or of the control plane (`action`), or a
+ * request refused before any check could run — no or a bad token at the control plane, a token request at an
+ * identity endpoint that does not belong to the caller (`reason` says why).
+ */
 export interface AuthorizationRecord {
   time: string;
-  /** Which local resource decided (`serviceBus`, `openAi`, `vision`, …). */
+  /** Which local resource decided (`management`, `identity`, `serviceBus`, `openAi`, `vision`, …). */
   resource: string;
+  /** Object id of the caller; empty when unknown (no token, or a token that does not verify). */
   principalId: string;
   clientId?: string;
+  /** The caller's name: an identity's name or a user's UPN. */
   identity?: string;
-  dataAction: string;
+  /** The control-plane action checked (ARM: `Microsoft.Authorization/roleAssignments/write`, …). */
+  action?: string;
+  /** The data action checked (data planes). */
+  dataAction?: string;
   scope: string;
   decision: 'allowed' | 'denied';
+  /**
+   * Why a request was refused without an RBAC check (a token for another principal on a Service Bus
+   * connection, an invalid token), what the RBAC check lacked, or what was refused after it (an image URL
+   * Vision will not fetch).
+   */
+  reason?: string;
   /** The role assignment that allowed it (id and role name). */
   assignmentId?: string;
   role?: string;

@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import type { LocalAzureConfig } from '../config/local-azure-config.js';
 import type { DatabasePrincipal, DataPlane, DataPlaneContext, RunningDataPlane } from '../data-plane.js';
-import { sendJson, type Router } from '../http/http-kit.js';
 import { listen } from '../net/listen.js';
 import { EntraLogin } from './entra-login.js';
 import { FrontendConnection, type FrontendServer, type ServedSession } from './frontend-connection.js';
@@ -93,7 +92,8 @@ export function createPostgresDataPlane(options: PostgresDataPlaneOptions = {}):
         },
         hostEnv: (hostOf): Record<string, string> => (hostOf.userAssigned[0] ? { PGUSER: hostOf.userAssigned[0].name } : {}),
         summary: `postgresql://${host}:${listener.port}/${database} — PostgreSQL with ${extensions.join(', ')} (PGlite), Entra tokens only, TLS required`,
-        adminRoutes: (router: Router) => router.on('GET', /^\/postgres$/, (_req, res) => sendJson(res, 200, status())),
+        // Reading the server's state is the control plane's `flexibleServers/read` (Reader and above).
+        adminRoutes: (api) => api.add({ method: 'GET', pattern: /^\/postgres$/, access: () => [{ action: 'Microsoft.DBforPostgreSQL/flexibleServers/read', scope: resourceId }], handle: () => status() }),
         async stop() {
           await server.stop();
           await listener.close();

@@ -4,9 +4,7 @@ import { ManagedIdentityCredential } from '@azure/identity';
 import { connect } from 'node:net';
 import { SignJWT } from 'jose';
 import pg from 'pg';
-import { AdminClient } from '../../src/cli/admin-client.js';
 import { TokenIssuer } from '../../src/entra/token-issuer.js';
-import { LocalAzureHome } from '../../src/home.js';
 import type { PostgresStatus } from '../../src/postgres/postgres-data-plane.js';
 import { ossrdbmsResource } from '../../src/postgres/postgres-errors.js';
 import type { TestAzure } from '../../src/testing/index.js';
@@ -81,9 +79,9 @@ export async function settledFirst(promise: Promise<unknown>, other: Promise<unk
   return done;
 }
 
-/** The local PostgreSQL as the admin API reports it (`GET /postgres`). */
+/** The local PostgreSQL as the management API reports it (`GET /postgres`, as the operator). */
 export function postgresStatus(test: TestAzure): Promise<PostgresStatus> {
-  return new AdminClient(new LocalAzureHome(test.home)).call<PostgresStatus>('GET', '/postgres');
+  return test.admin().call<PostgresStatus>('GET', '/postgres');
 }
 
 /** Polls `condition` on the admin API's report until it holds (deadline 30 s). */
