@@ -134,6 +134,19 @@ describe('Local PostgreSQL: one engine session shared by every connection', () =
       expect((await a.query({ ...named, values: [3] })).rows).toEqual([{ value: 0 }]);
     });
 
+    it('serves transaction-level advisory locks (how migrations serialize), and drops session-level ones at a hand-over', async () => {
+      const [a, b] = [await connected(), await connected()];
+      const advisoryLocks = async (c: pg.Client): Promise<number> => (await c.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory'")).rows[0]!.n;
+      await a.query('BEGIN');
+      await a.query('SELECT pg_advisory_xact_lock(4242)');
+      expect(await advisoryLocks(a)).toBe(1);
+      await a.query('COMMIT');
+      await a.query('SELECT pg_advisory_lock(4343)');
+      expect(await advisoryLocks(a)).toBe(1);
+      // b gets the session next: DISCARD ALL has released a's session-level lock, which a must not rely on.
+      expect(await advisoryLocks(b)).toBe(0);
+    });
+
     it('serves the extended query protocol and pgvector: parameters, an HNSW cosine index, ORDER BY <=>', async () => {
       const c = await connected();
       await c.query('CREATE EXTENSION IF NOT EXISTS vector');
