@@ -270,7 +270,8 @@ export function parseConfig(input: LocalAzureConfigInput, source = 'configuratio
   for (const [hostName, env] of Object.entries(config.hostEnv)) {
     const host = config.hosts[hostName];
     if (!host) problems.push(`hostEnv.${hostName}: no host named "${hostName}" in hosts`);
-    else host.env = { ...host.env, ...env };
+    // New objects: the defaults are shared by every parse, and must not keep one configuration's variables.
+    else config.hosts = { ...config.hosts, [hostName]: { ...host, env: { ...host.env, ...env } } };
   }
   for (const [hostName, host] of Object.entries(config.hosts)) {
     host.userAssigned.forEach((identity, i) => {
