@@ -36,6 +36,11 @@ describe('parseConfig', () => {
     [{ appRoleAssignments: [{ identity: 'id-keyless', app: 'keyless-gateway', roles: ['Admin'] }] }, 'appRoleAssignments[0].roles[0]: "Admin" is not an app role of keyless-gateway'],
     [{ network: { ports: { identity: 70000 } } }, 'network.ports.identity'],
     [{ unknownField: true }, 'unknownField'],
+    [
+      { resources: { openAi: { name: 'oai-x', deployments: { emb: { model: 'text-embedding-3-small', tokensPerMinute: 1000, backend: { url: 'http://127.0.0.1:8080/v1' } } } } } },
+      'resources.openAi.deployments.emb.backend: only chat deployments forward to a model server',
+    ],
+    [{ resources: { openAi: { name: 'oai-x', deployments: { chat: { model: 'gpt-4o-mini', tokensPerMinute: 1000, backend: { url: 'ftp://model' } } } } } }, 'resources.openAi.deployments.chat.backend.url'],
     [{ users: { reader: { roleAssignments: [{ role: 'Storage Blob Data Reader', scope: 'subscription' }] } } }, 'users.reader.roleAssignments[0].role: "Storage Blob Data Reader" is not a built-in role'],
     [{ users: { reader: { roleAssignments: [{ role: 'Reader', scope: 'elsewhere' }] } } }, 'users.reader.roleAssignments[0].scope: "elsewhere" is not subscription, resourceGroup or <resource>'],
     [{ users: { operator: {} } }, 'users.operator: the operator is already a user'],

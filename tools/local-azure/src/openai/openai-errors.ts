@@ -11,6 +11,8 @@
  * - `ContextLengthExceeded`: the prompt does not fit the model's context window (400).
  * - `RequestTooLarge`: a body over the size limit, refused before it is read (413).
  * - `RateLimited`: the deployment's tokens-per-minute quota is spent (429 with `retry-after`).
+ * - `ServerError`: the deployment's model server (`backend`) failed or answered something that is not a completion (500).
+ * - `Timeout`: the deployment's model server did not answer within its timeout (408).
  */
 export type OpenAiErrorCode =
   | 'Unauthorized'
@@ -23,7 +25,9 @@ export type OpenAiErrorCode =
   | 'InvalidRequest'
   | 'ContextLengthExceeded'
   | 'RequestTooLarge'
-  | 'RateLimited';
+  | 'RateLimited'
+  | 'ServerError'
+  | 'Timeout';
 
 /** A refusal with the status, body and headers Azure OpenAI answers it with. */
 export class OpenAiRequestError extends Error {
@@ -104,6 +108,18 @@ export const openAiErrors = {
     new OpenAiRequestError('RequestTooLarge', 413, {
       error: { code: 'RequestEntityTooLarge', message: `The request body is larger than the ${limitBytes} bytes this endpoint accepts.` },
     }),
+  /** The deployment's model server failed or answered nonsense (500; the openai SDK retries it). */
+  serverError: (requestId: string) =>
+    new OpenAiRequestError('ServerError', 500, {
+      error: {
+        message: `The server had an error processing your request. Sorry about that! You can retry your request. (Please include the request ID ${requestId} in any report.)`,
+        type: 'server_error',
+        param: null,
+        code: null,
+      },
+    }),
+  /** The deployment's model server did not answer in time (408; the openai SDK retries it). */
+  timeout: () => new OpenAiRequestError('Timeout', 408, { error: { code: 'Timeout', message: 'The operation was timeout.' } }),
   rateLimited: (operation: string, apiVersion: string, retryAfterInMs: number) => {
     const seconds = Math.ceil(retryAfterInMs / 1000);
     return new OpenAiRequestError(
