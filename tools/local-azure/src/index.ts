@@ -24,7 +24,8 @@ export { createPostgresDataPlane, postgresDataPlane } from './postgres/postgres-
 export type { PostgresDataPlaneOptions, PostgresStatus } from './postgres/postgres-data-plane.js';
 export { ossrdbmsResource } from './postgres/postgres-errors.js';
 export { loadTopology, parseTopology } from './servicebus/topology.js';
-export type { QueueDefinition, RuleDefinition, SubscriptionDefinition, TopicDefinition, Topology } from './servicebus/topology.js';
+export type { QueueDefinition, SubscriptionDefinition, TopicDefinition, Topology } from './servicebus/topology.js';
+export type { RuleDefinition } from './servicebus/rule-definition.js';
 export type { EntityRow, MessageRow, ServiceBusStatus } from './servicebus/admin-routes.js';
 export { TokenRejectedError } from './guard/resource-guard.js';
 export type { Caller, TokenRejectionReason } from './guard/resource-guard.js';

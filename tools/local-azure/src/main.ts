@@ -36,7 +36,8 @@ Commands:
   openai deployment list                  Azure OpenAI deployments, their quotas and tokens left this minute
   fault identity-endpoint <none|error|garbage|hang|stopped>
   servicebus show                         the namespace: endpoint, ARM id, topology file, open connections
-  servicebus entity list                  queues, topics and subscriptions with active/scheduled/dead-letter counts
+  servicebus entity list                  queues, topics and subscriptions (from the topology file or created at
+                                          run time) with active/scheduled/dead-letter counts
   servicebus peek <entity> [--dlq] [--limit N]   messages in sequence order, without locking them
   servicebus purge <entity> [--dlq]       delete every message of the entity (or of its dead-letter queue)
   servicebus resubmit <entity>            move the entity's dead-lettered messages back to it
@@ -66,7 +67,8 @@ the operator (Owner of the subscription). Every request is authorized by Azure R
 --scope an ARM id, subscription, resourceGroup, or the short form <resource>[/queues/<q>|/topics/<t>[/subscriptions/<s>]]
 (resources: see resource list).
 <entity> is a queue name or <topic>/<subscription>. Service Bus entities come from
-infra/servicebus-topology.json, or the file $LOCAL_AZURE_SERVICEBUS_CONFIG names.`;
+infra/servicebus-topology.json (or the file $LOCAL_AZURE_SERVICEBUS_CONFIG names), applied at every start,
+and from the management API (ServiceBusAdministrationClient), kept across restarts.`;
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -167,7 +169,7 @@ async function main(argv: string[]): Promise<number> {
     case 'postgres show':
       return print(await admin.call('GET', '/postgres'));
     case 'servicebus entity list':
-      return print(await admin.call('GET', '/servicebus/entities'), ['name', 'type', 'active', 'scheduled', 'deferred', 'locked', 'deadLetter']);
+      return print(await admin.call('GET', '/servicebus/entities'), ['name', 'type', 'origin', 'active', 'scheduled', 'deferred', 'locked', 'deadLetter']);
     case 'portal': {
       const link = await admin.call<{ url: string; expiresOn: string; operator: string }>('POST', '/portal/signInLinks');
       if (values.output === 'json') return print(link);
