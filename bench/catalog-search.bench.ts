@@ -3,7 +3,7 @@
 // time) and throughput (queries in flight), and the HNSW index's recall@10 against the exact ranking, for several
 // values of hnsw.ef_search (the service uses 100 near a product, 400 near a vector: catalogSearchDefaults).
 // Recommend queries rank by the centre of two random products, half of them with their category as a filter — a
-// hard case for a graph search, since the centre often lies between clusters. The database is the local Azure's PostgreSQL (PGlite) in this process, reached as the
+// hard case for a graph search, since the centre often lies between clusters. The database is the local Azure's PostgreSQL (PGlite; the local Azure in this process, its engine in a child process), reached as the
 // recommendation host's identity with real tokens over TLS; embeddings come from the local Azure OpenAI's model.
 //
 //   npx nx run-many -t build && npx node bench/catalog-search.bench.ts [--products 10000] [--queries 400] [--concurrency 8] [--ef 40,100,400] [--scan relaxed_order|strict_order]
