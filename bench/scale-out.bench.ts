@@ -31,7 +31,7 @@ const unthrottled = {
     },
   },
 };
-const system = await startSystem({ home, gatewayPort, images: { products: catalog, port: imagePort }, localAzureConfig: unthrottled, serviceEnv: { gateway: { RATE_LIMIT_PER_MINUTE: '1000000' } } });
+const system = await startSystem({ home, gatewayPort, images: { products: catalog, port: imagePort }, localAzureConfig: unthrottled, serviceEnv: { gateway: { RATE_LIMIT_PER_MINUTE: '1000000', ADDRESS_RATE_LIMIT_PER_MINUTE: '1000000' } } });
 try {
   const storefront = await system.storefront();
   await loadCatalog(storefront, catalog);
