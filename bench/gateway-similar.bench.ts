@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { NestFactory } from '@nestjs/core';
 import { AuthModule, AzureClientFactory } from '../libs/auth/dist/index.js';
-import { demoCatalog, freePort, loadCatalog, startSystem } from '../tools/launcher/dist/index.js';
+import { demoCatalog, freePort, loadCatalog } from '../tools/launcher/dist/index.js';
 import { trustCa } from '../tools/local-azure/dist/testing/index.js';
 import { Database } from '../libs/database/dist/index.js';
 import { openTestDatabase } from '../libs/database/dist/testing/index.js';
@@ -18,6 +18,7 @@ import { PostgresCatalogStore } from '../apps/recommendation/dist/catalog/catalo
 import { EmbeddingsService } from '../apps/recommendation/dist/ai/embeddings.service.js';
 import { ExplanationsService } from '../apps/recommendation/dist/ai/explanations.service.js';
 import { RecommenderService } from '../apps/recommendation/dist/recommender.service.js';
+import { startUnthrottledSystem } from './support/unthrottled-system.ts';
 
 const { values } = parseArgs({ options: { requests: { type: 'string', default: '2000' }, concurrency: { type: 'string', default: '32' } } });
 const requests = Number(values.requests);
@@ -52,26 +53,7 @@ async function measure(call: (i: number) => Promise<void>): Promise<Measured> {
 const home = mkdtempSync(join(tmpdir(), 'bench-gateway-'));
 const [gatewayPort, imagePort] = [await freePort(), await freePort()];
 const catalog = demoCatalog({ imageBaseUrl: `http://127.0.0.1:${imagePort}/images` });
-// Quotas out of the way: this measures the path, not Azure OpenAI's tokens-per-minute limit (200k by default
-// locally, which a sustained 32-way load exhausts within seconds and then waits out as Azure would).
-const unthrottled = {
-  resources: {
-    openAi: {
-      name: 'oai-keyless-local',
-      deployments: {
-        'gpt-4o-mini': { model: 'gpt-4o-mini', tokensPerMinute: 1_000_000_000, capability: 'chat' },
-        'text-embedding-3-small': { model: 'text-embedding-3-small', tokensPerMinute: 1_000_000_000, capability: 'embeddings' },
-      },
-    },
-  },
-};
-const system = await startSystem({
-  home,
-  gatewayPort,
-  images: { products: catalog, port: imagePort },
-  localAzureConfig: unthrottled,
-  serviceEnv: { gateway: { RATE_LIMIT_PER_MINUTE: '1000000', ADDRESS_RATE_LIMIT_PER_MINUTE: '1000000' } },
-});
+const system = await startUnthrottledSystem({ home, gatewayPort, catalog, imagePort });
 try {
   // Tokens for the storefront straight from its host's identity endpoint (one request, as the SDK makes):
   // @azure/identity binds a process to one managed-identity endpoint, and this process later acts as the

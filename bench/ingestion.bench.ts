@@ -10,7 +10,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { demoCatalog, freePort, inBatches, indexingState, startSystem } from '@keyless/launcher';
+import { demoCatalog, freePort, inBatches, indexingState } from '@keyless/launcher';
+import { startUnthrottledSystem } from './support/unthrottled-system.ts';
 
 const { values } = parseArgs({ options: { products: { type: 'string', default: '10000' } } });
 const productCount = Number(values.products);
@@ -21,26 +22,7 @@ const home = mkdtempSync(join(tmpdir(), 'bench-ingestion-'));
 const [gatewayPort, imagePort] = [await freePort(), await freePort()];
 const types = demoCatalog({ imageBaseUrl: 'http://127.0.0.1:9/images', variantsPerType: 1 }).length;
 const catalog = demoCatalog({ imageBaseUrl: `http://127.0.0.1:${imagePort}/images`, variantsPerType: Math.ceil(productCount / types) }).slice(0, productCount);
-// Quotas out of the way: this measures the pipeline, not Azure OpenAI's tokens-per-minute limit.
-const unthrottled = {
-  resources: {
-    openAi: {
-      name: 'oai-keyless-local',
-      deployments: {
-        'gpt-4o-mini': { model: 'gpt-4o-mini', tokensPerMinute: 1_000_000_000, capability: 'chat' },
-        'text-embedding-3-small': { model: 'text-embedding-3-small', tokensPerMinute: 1_000_000_000, capability: 'embeddings' },
-      },
-    },
-  },
-};
-// Every request comes from this one address: the gateway's per-address limit out of the way too.
-const system = await startSystem({
-  home,
-  gatewayPort,
-  images: { products: catalog, port: imagePort },
-  localAzureConfig: unthrottled,
-  serviceEnv: { gateway: { RATE_LIMIT_PER_MINUTE: '1000000', ADDRESS_RATE_LIMIT_PER_MINUTE: '1000000' } },
-});
+const system = await startUnthrottledSystem({ home, gatewayPort, catalog, imagePort });
 try {
   const storefront = await system.storefront();
   const started = performance.now();

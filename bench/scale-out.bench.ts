@@ -9,8 +9,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { demoCatalog, freePort, loadCatalog, startSystem } from '@keyless/launcher';
+import { demoCatalog, freePort, loadCatalog } from '@keyless/launcher';
 import { measure } from './support/exact-ranking.ts';
+import { startUnthrottledSystem } from './support/unthrottled-system.ts';
 
 const { values } = parseArgs({ options: { requests: { type: 'string', default: '1000' }, concurrency: { type: 'string', default: '16' } } });
 const requests = Number(values.requests);
@@ -19,19 +20,7 @@ const concurrency = Number(values.concurrency);
 const home = mkdtempSync(join(tmpdir(), 'bench-scale-out-'));
 const [gatewayPort, imagePort] = [await freePort(), await freePort()];
 const catalog = demoCatalog({ imageBaseUrl: `http://127.0.0.1:${imagePort}/images` });
-// Quotas out of the way: this measures the instances, not Azure OpenAI's tokens-per-minute limit.
-const unthrottled = {
-  resources: {
-    openAi: {
-      name: 'oai-keyless-local',
-      deployments: {
-        'gpt-4o-mini': { model: 'gpt-4o-mini', tokensPerMinute: 1_000_000_000, capability: 'chat' },
-        'text-embedding-3-small': { model: 'text-embedding-3-small', tokensPerMinute: 1_000_000_000, capability: 'embeddings' },
-      },
-    },
-  },
-};
-const system = await startSystem({ home, gatewayPort, images: { products: catalog, port: imagePort }, localAzureConfig: unthrottled, serviceEnv: { gateway: { RATE_LIMIT_PER_MINUTE: '1000000', ADDRESS_RATE_LIMIT_PER_MINUTE: '1000000' } } });
+const system = await startUnthrottledSystem({ home, gatewayPort, catalog, imagePort });
 try {
   const storefront = await system.storefront();
   await loadCatalog(storefront, catalog);
