@@ -1,5 +1,5 @@
 import { registerAs } from '@nestjs/config';
-import { settingsSchema } from '@keyless/contracts';
+import { postgresServer, postgresSettings, settingsSchema } from '@keyless/contracts';
 import { z } from 'zod';
 
 const guid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'a GUID');
@@ -26,14 +26,7 @@ export const recommendationEnvironmentSchema = settingsSchema({
   SERVICEBUS_FULLY_QUALIFIED_NAMESPACE: z.string().min(1),
   SERVICEBUS_NAMESPACE_RESOURCE_ID: z.string().optional(),
   /** The shared PostgreSQL (libpq's variables): the catalog and the handled-message store of every instance. */
-  PGHOST: z.string().min(1),
-  PGPORT: z.coerce.number().int().min(1).max(65535).default(5432),
-  PGDATABASE: z.string().min(1),
-  /** The database principal: the managed identity's name. The password is its Entra token; there is no PGPASSWORD. */
-  PGUSER: z.string().min(1),
-  PGSSLMODE: z.literal('verify-full', 'must be verify-full: the password is an access token').default('verify-full'),
-  /** ARM id of the flexible server, so a refused sign-in prints an exact fix command. Optional. */
-  POSTGRES_SERVER_RESOURCE_ID: z.string().optional(),
+  ...postgresSettings,
   /** Messages handled at once, per source (requests, events). */
   RECOMMENDATION_MAX_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(8),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
@@ -57,14 +50,7 @@ export const recommendationConfig = registerAs('recommendation', () => {
       fullyQualifiedNamespace: env.SERVICEBUS_FULLY_QUALIFIED_NAMESPACE,
       ...(env.SERVICEBUS_NAMESPACE_RESOURCE_ID ? { resourceId: env.SERVICEBUS_NAMESPACE_RESOURCE_ID } : {}),
     },
-    postgres: {
-      host: env.PGHOST,
-      port: env.PGPORT,
-      database: env.PGDATABASE,
-      user: env.PGUSER,
-      sslMode: env.PGSSLMODE,
-      ...(env.POSTGRES_SERVER_RESOURCE_ID ? { resourceId: env.POSTGRES_SERVER_RESOURCE_ID } : {}),
-    },
+    postgres: postgresServer(env),
     maxConcurrency: env.RECOMMENDATION_MAX_CONCURRENCY,
     logLevel: env.LOG_LEVEL,
     applicationInsights: env.APPLICATIONINSIGHTS_CONNECTION_STRING,
