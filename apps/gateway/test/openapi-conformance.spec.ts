@@ -127,7 +127,7 @@ describe('the gateway’s OpenAPI document (/docs/openapi.json)', () => {
   const answered: { operation: string; status: number }[] = [];
 
   async function startGateway(settings: Record<string, string>): Promise<string> {
-    const extra = { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'error', REQUEST_TIMEOUT_MS: '2000', ...settings };
+    const extra = { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'error', REQUEST_TIMEOUT_MS: '5000', ...settings };
     Object.assign(process.env, extra);
     try {
       const { createGatewayApp } = await import('../src/gateway.app.js');
