@@ -245,7 +245,7 @@ describe('the gateway’s OpenAPI document (/docs/openapi.json)', () => {
     expect(document.components.schemas.ProblemDetails!.required).toEqual(['type', 'title', 'status', 'instance']);
     expect(operations().map(([name]) => name).sort()).toEqual(routes.map((route) => route.operation).sort());
     for (const [, operation] of operations()) {
-      expect(operation.security).toEqual(operation['x-keyless-app-roles']!.map((role) => ({ entra: [role] })));
+      expect(operation.security).toEqual([...operation['x-keyless-app-roles']!.map((role) => ({ entra: [role] })), { bearer: [] }]);
       for (const [status, response] of Object.entries(operation.responses).filter(([status]) => Number(status) >= 400)) {
         expect([status, Object.keys(response.content ?? {})]).toEqual([status, ['application/problem+json']]);
       }

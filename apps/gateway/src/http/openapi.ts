@@ -5,6 +5,9 @@ import { gatewayAppRoles, type GatewayAppRole } from '@keyless/contracts';
 /** The Entra security scheme's name in the document. */
 export const entraSchemeName = 'entra';
 
+/** The name of the plain bearer scheme (the same token, pasted): an operation accepts either scheme. */
+export const bearerSchemeName = 'bearer';
+
 /** The problem+json schema's name under `components.schemas`. */
 const problemSchemaName = 'ProblemDetails';
 
@@ -98,7 +101,8 @@ export interface OpenApiIdentity {
 /**
  * The gateway's OpenAPI 3.0 document: its operations, their problem responses (RFC 9457, one schema), and
  * the app role each needs — an Entra `oauth2` client-credentials scheme whose scopes are the gateway's app
- * roles, and per operation one security requirement per role that grants it (any one of them suffices).
+ * roles, and per operation one security requirement per role that grants it (any one of them suffices), plus
+ * the same token as a plain bearer (what Swagger UI can paste).
  */
 export function gatewayOpenApiDocument(app: INestApplication, identity: OpenApiIdentity): OpenAPIObject {
   const authority = `${identity.authorityHost.replace(/\/+$/, '')}/${identity.tenantId}`;
@@ -122,6 +126,8 @@ export function gatewayOpenApiDocument(app: INestApplication, identity: OpenApiI
         },
         entraSchemeName,
       )
+      // For Swagger UI's "Authorize": paste a token (`npm run -s token` locally); it must carry one of the roles all the same.
+      .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: `An Entra access token for ${identity.audience} that carries one of the operation's app roles.` }, bearerSchemeName)
       .build(),
   );
   document.components = { ...document.components, schemas: { ...document.components?.schemas, [problemSchemaName]: problemDetailsSchema } };
@@ -129,7 +135,7 @@ export function gatewayOpenApiDocument(app: INestApplication, identity: OpenApiI
     for (const operation of [item.get, item.put, item.post, item.delete, item.patch]) {
       if (!operation) continue;
       const roles = (operation as unknown as Record<string, unknown>)[appRolesExtension] as string[] | undefined;
-      if (roles) operation.security = roles.map((role) => ({ [entraSchemeName]: [role] }));
+      if (roles) operation.security = [...roles.map((role) => ({ [entraSchemeName]: [role] })), { [bearerSchemeName]: [] }];
       // The per-address limit answers before anything else, public routes (health) included.
       else operation.responses['429'] ??= problemResponse(429);
     }
