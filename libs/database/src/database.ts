@@ -31,8 +31,8 @@ export interface DatabaseStatus {
 /**
  * The service's PostgreSQL: the pool, and its schema applied at start. Starting never fails the process: while the
  * server is unreachable or refuses the sign-in, the attempt is repeated with exponential backoff (1 s doubling to
- * 30 s, ±20 %), each failure is logged with its diagnostic, and {@link status} (and so readiness) says why. The app
- * awaits {@link whenReady} before it takes work.
+ * 30 s, ±20 %), each failure is logged with its diagnostic, and {@link Database.status} (and so readiness) says why. The app
+ * awaits {@link Database.whenReady} before it takes work.
  *
  * @example
  * await app.listen(port);                                               // health answers, not ready
@@ -61,7 +61,7 @@ export class Database implements OnModuleInit, OnApplicationShutdown {
 
   /**
    * Resolves `true` once the schema is applied, `false` if the app shut down first; starts the attempts if they have
-   * not started. Never rejects: failed attempts are retried, logged and reported by {@link status}.
+   * not started. Never rejects: failed attempts are retried, logged and reported by {@link Database.status}.
    */
   whenReady(): Promise<boolean> {
     this.started ??= this.start();
