@@ -20,6 +20,9 @@ import { freePorts, trustCa } from '../tools/local-azure/dist/testing/index.js';
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const cli = join(repoRoot, 'tools/local-azure/dist/main.js');
 const quick = process.argv.includes('--quick');
+// `--cpu-prof <dir>`: the local Azure writes a V8 CPU profile there when it stops.
+const cpuProfileDir = process.argv.includes('--cpu-prof') ? process.argv[process.argv.indexOf('--cpu-prof') + 1] : undefined;
+const localAzureNodeArgs = cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfileDir}`] : [];
 const settings = {
   latencySends: quick ? 300 : 2000,
   warmupSends: 100,
@@ -231,7 +234,7 @@ async function main(): Promise<void> {
   try {
     const cold = await startChild([cli, 'start', '--config', configFile], env, 'Local Azure ready in');
     await stopChild(cold);
-    const warm = await startChild([cli, 'start', '--config', configFile], env, 'Local Azure ready in');
+    const warm = await startChild([...localAzureNodeArgs, cli, 'start', '--config', configFile], env, 'Local Azure ready in');
     children.push(warm);
     const readyIn = (child: Child): number => Number(/Local Azure ready in (\d+) ms/.exec(child.output())![1]);
     const idleRssAfterStart = rssInMb(warm.process.pid!);
@@ -287,7 +290,10 @@ async function main(): Promise<void> {
       for (let round = 0; round < settings.rounds; round++) {
         for (const target of targets) {
           process.stderr.write(`  ${name} — ${target.name} — round ${round + 1}\n`);
+          const from = process.hrtime.bigint() / 1000n;
           const measured = await run(target);
+          // On the monotonic clock in µs, that of V8's CPU profiles: cuts a profile to one scenario.
+          if (cpuProfileDir && target.durable) process.stderr.write(`profile window ${name}: ${from} ${process.hrtime.bigint() / 1000n}\n`);
           // Keep the local queue empty between runs (a backlog would skew later runs and the memory reading).
           if (target.durable) await drainQueue(target.consumer);
           for (const [metric, value] of Object.entries(measured)) {
