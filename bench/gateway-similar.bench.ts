@@ -3,7 +3,9 @@
 // the explanation, the reply back over the bus — against the same ranking called in-process with the same
 // Azure OpenAI client. The ratio is what the gateway, the bus and auth cost.
 //
-//   npx nx run-many -t build && npx node bench/gateway-similar.bench.ts [--requests 2000] [--concurrency 32]
+//   npx nx run-many -t build && npx node bench/gateway-similar.bench.ts [--requests 2000] [--concurrency 32] [--cpu-prof <dir>]
+//
+// Before/after in one run: npx node bench/paired.bench.ts --baseline-ref <commit> -- bench/gateway-similar.bench.ts --concurrency 32
 import { mkdtempSync, rmSync } from 'node:fs';
 import { DatabaseSync } from 'node:sqlite';
 import { tmpdir } from 'node:os';
@@ -138,7 +140,9 @@ try {
   console.log(row('HTTP → gateway → bus → recommendation', chain));
   console.log(row('in-process ranking + explanation', direct));
   console.log(`ratio (chain / in-process throughput): ${(chain.perSecond / direct.perSecond).toFixed(2)}`);
-  console.log(JSON.stringify({ requests, concurrency, chain, inProcess: direct }));
+  console.log(`p50 overhead (chain − in-process): ${(chain.p50 - direct.p50).toFixed(2)} ms`);
+  // The two goals of issue 17 as numbers of their own: throughput ratio (at concurrency 32) and p50 overhead (at 1).
+  console.log(JSON.stringify({ requests, concurrency, chain, inProcess: direct, ratio: chain.perSecond / direct.perSecond, p50OverheadInMs: chain.p50 - direct.p50 }));
   store.close();
   await auth.close();
   await system.stop();
