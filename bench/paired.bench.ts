@@ -116,7 +116,9 @@ const samples: Record<'baseline' | 'current', Json[]> = { baseline: [], current:
 for (let r = 0; r < rounds; r++) {
   for (const tree of trees) {
     process.stderr.write(`round ${r + 1}/${rounds}: ${bench} of the ${tree.name} tree\n`);
-    samples[tree.name].push(await runBench(tree.root, tree.name));
+    const result = await runBench(tree.root, tree.name);
+    process.stderr.write(`${JSON.stringify(result)}\n`);
+    samples[tree.name].push(result);
   }
 }
 const baseline = medianOf(samples.baseline);

@@ -1,6 +1,9 @@
 // Benchmark of the local Service Bus with the unmodified @azure/service-bus client.
 //
-//   npx nx run-many -t build && npx node bench/servicebus.bench.ts [--quick]
+//   npx nx run-many -t build && npx node bench/servicebus.bench.ts [--quick] [--cpu-prof <dir>]
+//
+// Before/after in one run: npx node bench/paired.bench.ts --baseline-ref <commit> -- bench/servicebus.bench.ts
+// `--cpu-prof <dir>`: the local Azure writes a CPU profile there; each scenario's window is printed on stderr.
 //
 // Runs the local Azure CLI (built dist/) in a child process with persistence on (SQLite, WAL), and, for
 // comparison, a broker that acknowledges and discards every send and serves receivers synthetic
