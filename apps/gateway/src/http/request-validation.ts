@@ -34,6 +34,9 @@ interface RouteArgument {
 export class RequestValidationInterceptor implements NestInterceptor {
   async intercept(context: ExecutionContext, next: CallHandler): Promise<Observable<unknown>> {
     const request = context.switchToHttp().getRequest<Request>();
+    // Express 5 parses the query string again on every read of `request.query`: one parse, kept on the request, is
+    // what both this check and the handler's parameter see (and what lets the pipe find the output by identity).
+    Object.defineProperty(request, 'query', { value: request.query, writable: true, enumerable: true, configurable: true });
     const routeArguments = (Reflect.getMetadata(ROUTE_ARGS_METADATA, context.getClass(), context.getHandler().name) ?? {}) as Record<string, RouteArgument>;
     const errors: FieldProblem[] = [];
     for (const [key, argument] of Object.entries(routeArguments)) {
