@@ -7,7 +7,7 @@ import { startSystem, type DemoProduct, type RunningSystem } from '@keyless/laun
  * waits out as Azure would) and the gateway's rate limits lifted, the per-address one included (every request of a
  * benchmark comes from one address): the benchmarks measure the path, not the limits.
  */
-export function startUnthrottledSystem(options: { home: string; gatewayPort: number; catalog: readonly DemoProduct[]; imagePort: number }): Promise<RunningSystem> {
+export function startUnthrottledSystem(options: { home: string; gatewayPort: number; catalog: readonly DemoProduct[]; imagePort: number; nodeArgs?: string[] }): Promise<RunningSystem> {
   const deployment = (model: string, capability: 'chat' | 'embeddings') => ({ model, tokensPerMinute: 1_000_000_000, capability });
   return startSystem({
     home: options.home,
@@ -22,5 +22,6 @@ export function startUnthrottledSystem(options: { home: string; gatewayPort: num
       },
     },
     serviceEnv: { gateway: { RATE_LIMIT_PER_MINUTE: '1000000', ADDRESS_RATE_LIMIT_PER_MINUTE: '1000000' } },
+    ...(options.nodeArgs ? { nodeArgs: options.nodeArgs } : {}),
   });
 }
