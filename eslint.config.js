@@ -49,6 +49,24 @@ export default [
     },
   },
   {
+    // The libraries' second entries are not for services: `@keyless/auth/diagnostics` (access diagnostics, option
+    // internals, metric names) serves the doctor, infra checks, test support and benches; `@keyless/messaging/internals`
+    // the transport's own tests and tools. An app's or a library's sources use the main entries.
+    files: ['apps/*/src/**/*.ts', 'libs/*/src/**/*.ts', 'tools/launcher/src/**/*.ts'],
+    ignores: ['libs/*/src/testing/**', '**/*.spec.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            { name: '@keyless/auth/diagnostics', message: 'Services use @keyless/auth; the diagnostics entry is for the doctor, infra and tests.' },
+            { name: '@keyless/messaging/internals', message: 'Services use @keyless/messaging; the internals entry is for its tests and tools.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // Tests drive the real Azure SDKs as clients against the local Azure: the SDK ban does not apply to them,
     // and any project's tests may start the local Azure (an application, tagged type:tool) in-process.
     files: ['**/*.spec.ts', '**/test/**/*.ts'],

@@ -4,7 +4,8 @@
 // 2. Token requests per 10,000 calls per audience, in bursts of concurrent callers starting cold, read from
 //    the local Azure's sign-in log; next to the SDK's own cache (ManagedIdentityCredential alone) for comparison.
 import { ManagedIdentityCredential } from '@azure/identity';
-import { AzureIdentityService, resolveAuthOptions } from '@keyless/auth';
+import { AzureIdentityService } from '@keyless/auth';
+import { resolveAuthOptions } from '@keyless/auth/diagnostics';
 import { startTestAzure } from '@keyless/local-azure/testing';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 

@@ -1,7 +1,7 @@
 import { checkAlerts } from './alert-checks.js';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
-import { findSecretSettings } from '@keyless/auth';
+import { findSecretSettings } from '@keyless/auth/diagnostics';
 import { applicationInsightsAllowance } from '@keyless/observability';
 import { serviceAccess } from '@keyless/contracts';
 import { DeployTimeValue, ResourceInstance, evaluateDeployment, renderString, splitName, type EvaluatedDeployment } from '../bicep/bicep-evaluator.js';

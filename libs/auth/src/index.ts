@@ -1,10 +1,11 @@
-// Public surface of @keyless/auth: the one credential of a Keyless service.
+// Public surface of @keyless/auth: the one credential of a Keyless service. What apps need and no more: the
+// module, the client factory, the identity service, the access-denied error and its guard, the secret guard, the
+// health indicator, and the types of the SDK clients the factory hands out. Diagnostics, option internals, metric
+// names and the rest of the error family are in `@keyless/auth/diagnostics` (for the doctor, infra and tests).
 import visionPackage from '@azure-rest/ai-vision-image-analysis';
 
 export { AuthModule } from './auth.module.js';
-export { AUTH_MODULE_OPTIONS, RESOLVED_AUTH_OPTIONS } from './auth.module-definition.js';
 export type { AuthModuleExtras } from './auth.module-definition.js';
-export { authDefaults, resolveAuthOptions } from './auth-options.js';
 export type {
   AuthModuleOptions,
   AzureResourceOptions,
@@ -14,12 +15,10 @@ export type {
   ServiceBusResourceOptions,
   VisionResourceOptions,
 } from './auth-options.js';
-export { resolveAudience, wellKnownAudiences } from './audiences.js';
 export type { Audience, AudienceName, WellKnownAudience } from './audiences.js';
 export { AzureIdentityService } from './azure-identity.service.js';
 export type { BearerTokenProvider, IdentitySummary } from './azure-identity.service.js';
-export { AzureClientFactory, clientDefaults } from './clients/azure-client.factory.js';
-export { postgresPoolDefaults } from './clients/postgres-pool.js';
+export { AzureClientFactory } from './clients/azure-client.factory.js';
 export type { PostgresFactoryOptions } from './clients/postgres-pool.js';
 export type {
   AzureClientKind,
@@ -29,43 +28,13 @@ export type {
   ServiceBusFactoryOptions,
   VisionFactoryOptions,
 } from './clients/azure-client.factory.js';
-export { AccessDiagnostics } from './diagnostics/access-diagnostics.js';
-export type { AccessDenialHint, AzureDataPlane, DatabaseSignIn, ServiceBusEntity } from './diagnostics/access-diagnostics.js';
-export { builtInRoles, knownDataActions, leastPrivilegedRoleFor } from './diagnostics/built-in-roles.js';
-export type { BuiltInRole } from './diagnostics/built-in-roles.js';
-export {
-  AccessDeniedError,
-  AuthConfigurationError,
-  AuthError,
-  DatabaseAccessDeniedError,
-  isAccessDeniedError,
-  isDatabaseAccessDeniedError,
-  isAuthError,
-  SecretSettingError,
-  StartupAccessCheckError,
-  TokenAcquisitionError,
-} from './errors.js';
-export type {
-  AccessDenial,
-  AuthConfigurationErrorCode,
-  AuthErrorCode,
-  CredentialMode,
-  DatabaseAccessDenial,
-  DatabaseRefusalReason,
-  Principal,
-  RoleNeeded,
-  SecretSetting,
-  TokenAcquisitionErrorCode,
-  TokenRequestContext,
-} from './errors.js';
+export { AccessDeniedError, AuthError, isAccessDeniedError, isAuthError } from './errors.js';
+export type { AccessDenial, AuthErrorCode, CredentialMode, Principal, RoleNeeded } from './errors.js';
 export { AuthHealthIndicator } from './observability/auth.health.js';
 export type { AuthHealthDetails } from './observability/auth.health.js';
-export { authMetricNames } from './observability/auth.metrics.js';
 export type { TokenRequestTrigger } from './observability/auth.metrics.js';
-export { assertNoSecretSettings, findSecretSettings } from './secrets/secret-settings.guard.js';
+export { assertNoSecretSettings } from './secrets/secret-settings.guard.js';
 export type { SecretSettingsGuardOptions } from './secrets/secret-settings.guard.js';
-export { StartupAccessCheck } from './startup/startup-access.check.js';
-export { readTokenClaims } from './tokens/token-claims.js';
 export type { TokenClaims } from './tokens/token-claims.js';
 export type { AudienceTokenStatus, TokenFailure } from './tokens/token-cache.js';
 

@@ -9,7 +9,7 @@ export interface MessagingModuleOptions {
   client: ServiceBusClient;
   /** To receive requests and/or events: provides {@link ServiceBusServer} for `app.connectMicroservice`. */
   server?: Omit<ServiceBusServerOptions, 'client'>;
-  /** To send requests and/or publish events: provides {@link MessagingClient} and {@link ServiceBusClientProxy}. */
+  /** To send requests and/or publish events: provides {@link MessagingClient} and `ServiceBusClientProxy` (`@keyless/messaging/internals`). */
   proxy?: Omit<ServiceBusClientProxyOptions, 'client'>;
 }
 

@@ -1,25 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  AccessDiagnostics,
-  AzureClientFactory,
-  AzureIdentityService,
-  builtInRoles,
-  isAccessDeniedError,
-  isAuthError,
-  isDatabaseAccessDeniedError,
-  isUnexpectedImageAnalysisResponse,
-  knownDataActions,
-  leastPrivilegedRoleFor,
-  readTokenClaims,
-  resolveAuthOptions,
-  type AccessDeniedError,
-  type AccessDenialHint,
-  type PostgresPool,
-  type ServiceBusClient,
-  type ServiceBusEntity,
-  type WellKnownAudience,
-} from '@keyless/auth';
+import { AzureClientFactory, AzureIdentityService, isAccessDeniedError, isAuthError, isUnexpectedImageAnalysisResponse, type AccessDeniedError, type PostgresPool, type ServiceBusClient, type WellKnownAudience } from '@keyless/auth';
+import { AccessDiagnostics, builtInRoles, isDatabaseAccessDeniedError, knownDataActions, leastPrivilegedRoleFor, readTokenClaims, resolveAuthOptions, type AccessDenialHint, type ServiceBusEntity } from '@keyless/auth/diagnostics';
 import { entityScope, entityScopePath, serviceAccess, type EntityRef } from '@keyless/contracts';
 import { isDatabaseUnavailable, migrationsTable } from '@keyless/database';
 import type { LoggerService } from '@nestjs/common';

@@ -1,6 +1,6 @@
 import { SecretSettingError, type SecretSetting } from '../errors.js';
 
-/** Options of {@link findSecretSettings} / {@link assertNoSecretSettings}. */
+/** Options of `findSecretSettings` (`@keyless/auth/diagnostics`) / {@link assertNoSecretSettings}. */
 export interface SecretSettingsGuardOptions {
   /**
    * Names that match a secret pattern but hold no secret (e.g. `PARTITION_KEY`), each with a reason

@@ -3,7 +3,8 @@ import pg from 'pg';
 import type { TLSSocket } from 'node:tls';
 import { postgresDataPlane } from '@keyless/local-azure';
 import { startTestAzure, TcpGate, type TestAzure } from '@keyless/local-azure/testing';
-import { AccessDiagnostics, AuthModule, AzureClientFactory, AzureIdentityService, DatabaseAccessDeniedError, readTokenClaims, type PostgresFactoryOptions, type PostgresPool } from '../../src/index.js';
+import { AuthModule, AzureClientFactory, AzureIdentityService, type PostgresFactoryOptions, type PostgresPool } from '../../src/index.js';
+import { AccessDiagnostics, DatabaseAccessDeniedError, readTokenClaims } from '../../src/diagnostics/index.js';
 import { RecordingLogger } from '../support/recording.logger.js';
 import { waitFor } from '../support/wait-for.js';
 

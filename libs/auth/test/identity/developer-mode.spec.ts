@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { openAiDataPlane } from '@keyless/local-azure';
 import { startTestAzure, type TestAzure } from '@keyless/local-azure/testing';
-import { AuthModule, AzureClientFactory, AzureIdentityService, TokenAcquisitionError } from '../../src/index.js';
+import { AuthModule, AzureClientFactory, AzureIdentityService } from '../../src/index.js';
+import { TokenAcquisitionError } from '../../src/diagnostics/index.js';
 import { RecordingLogger } from '../support/recording.logger.js';
 
 /**

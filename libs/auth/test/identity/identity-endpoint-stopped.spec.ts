@@ -1,6 +1,7 @@
 import { Test, type TestingModule } from '@nestjs/testing';
 import { startTestAzure, type TestAzure } from '@keyless/local-azure/testing';
-import { AuthHealthIndicator, AuthModule, authMetricNames, AzureIdentityService } from '../../src/index.js';
+import { AuthHealthIndicator, AuthModule, AzureIdentityService } from '../../src/index.js';
+import { authMetricNames } from '../../src/diagnostics/index.js';
 import { RecordingLogger } from '../support/recording.logger.js';
 import { TestMetrics } from '@keyless/local-azure/testing';
 import { waitFor } from '../support/wait-for.js';

@@ -1,6 +1,7 @@
 import { Test } from '@nestjs/testing';
 import { startTestAzure, type TestAzure } from '@keyless/local-azure/testing';
-import { AuthModule, StartupAccessCheckError, TokenAcquisitionError } from '../../src/index.js';
+import { AuthModule } from '../../src/index.js';
+import { StartupAccessCheckError, TokenAcquisitionError } from '../../src/diagnostics/index.js';
 import { RecordingLogger } from '../support/recording.logger.js';
 
 // One host per file: @azure/identity picks its managed-identity source once per process (test file).

@@ -1,6 +1,7 @@
 import { Test, type TestingModule } from '@nestjs/testing';
 import { startTestAzure, type TestAzure } from '@keyless/local-azure/testing';
-import { AuthModule, authMetricNames, AzureIdentityService, isAuthError, TokenAcquisitionError } from '../../src/index.js';
+import { AuthModule, AzureIdentityService, isAuthError } from '../../src/index.js';
+import { authMetricNames, TokenAcquisitionError } from '../../src/diagnostics/index.js';
 import { RecordingLogger } from '../support/recording.logger.js';
 import { TestMetrics } from '@keyless/local-azure/testing';
 

@@ -3,7 +3,8 @@ import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { dataPlanes } from '@keyless/local-azure';
 import { startTestAzure, type TestAzure } from '@keyless/local-azure/testing';
-import { AuthConfigurationError, AzureClientFactory, SecretSettingError } from '../../src/index.js';
+import { AzureClientFactory } from '../../src/index.js';
+import { AuthConfigurationError, SecretSettingError } from '../../src/diagnostics/index.js';
 import { RecordingLogger } from '../support/recording.logger.js';
 import { AzureClients, sampleAppModule } from './sample.app.js';
 

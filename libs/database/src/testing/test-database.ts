@@ -1,13 +1,6 @@
 import type { LoggerService } from '@nestjs/common';
-import {
-  AccessDiagnostics,
-  AzureClientFactory,
-  AzureIdentityService,
-  resolveAuthOptions,
-  type AuthModuleOptions,
-  type PostgresFactoryOptions,
-  type PostgresPool,
-} from '@keyless/auth';
+import { AzureClientFactory, AzureIdentityService, type AuthModuleOptions, type PostgresFactoryOptions, type PostgresPool } from '@keyless/auth';
+import { AccessDiagnostics, resolveAuthOptions } from '@keyless/auth/diagnostics';
 import { applyMigrations, type DatabaseSchema } from '../schema-migrations.js';
 
 /** Options of {@link openTestDatabase}. */

@@ -5,7 +5,7 @@ import type { ServiceBusRecord } from './service-bus.record-builder.js';
 import type { ClientProxy } from '@nestjs/microservices';
 
 /**
- * The typed face of a client proxy ({@link ServiceBusClientProxy}, or the in-memory one in tests): patterns and payloads come from `@keyless/contracts`, so
+ * The typed face of a client proxy (`ServiceBusClientProxy` of `@keyless/messaging/internals`, or the in-memory one in tests): patterns and payloads come from `@keyless/contracts`, so
  * a wrong payload is a compile error (and, at run time, an {@link InvalidPayloadError} before sending).
  *
  * @example

@@ -20,7 +20,7 @@ import { isTransientSendError } from '../send-errors.js';
 import { withProducerSpan } from '../tracing.js';
 import { ServiceBusRecord, type ServiceBusRecordOptions } from './service-bus.record-builder.js';
 
-/** Options of {@link ServiceBusClientProxy}. */
+/** Options of `ServiceBusClientProxy` (`@keyless/messaging/internals`). */
 export interface ServiceBusClientProxyOptions {
   /** The Service Bus client (from `@keyless/auth`: namespace + the process's credential). */
   client: ServiceBusClient;

@@ -1,7 +1,8 @@
 import { Module, type INestApplication, type LoggerService, type Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { ServiceBusClient } from '@azure/service-bus';
-import { MessagingClient, MessagingModule, ServiceBusClientProxy, ServiceBusServer, type IdempotencyStore, type MessagingModuleOptions } from '../../src/index.js';
+import { MessagingClient, MessagingModule, ServiceBusServer, type IdempotencyStore, type MessagingModuleOptions } from '../../src/index.js';
+import { ServiceBusClientProxy } from '../../src/internals.js';
 import { MemoryIdempotencyStore } from '../../src/testing/index.js';
 
 /** A Nest service wired like the apps: `MessagingModule` + the server connected as a microservice. */
