@@ -41,25 +41,17 @@ export const wellKnownAudiences: Readonly<Record<WellKnownAudience, Audience>> =
   },
 };
 
-/** Other spellings of the well-known scopes that SDKs or people use, mapped to the canonical audience. */
-const scopeAliases: Record<string, WellKnownAudience> = {
-  'https://cognitiveservices.azure.com/.default': 'cognitiveServices',
-  'https://cognitiveservices.azure.com': 'cognitiveServices',
-  'https://cognitiveservices.azure.com/': 'cognitiveServices',
-  'https://servicebus.azure.net//.default': 'serviceBus',
-  'https://servicebus.azure.net/.default': 'serviceBus',
-  'https://servicebus.azure.net': 'serviceBus',
-  'https://servicebus.azure.net/': 'serviceBus',
-  'https://vault.azure.net/.default': 'keyVault',
-  'https://vault.azure.net': 'keyVault',
-  'https://vault.azure.net/': 'keyVault',
-  'https://management.azure.com/.default': 'resourceManager',
-  'https://management.azure.com': 'resourceManager',
-  'https://management.azure.com/': 'resourceManager',
-  'https://ossrdbms-aad.database.windows.net/.default': 'postgres',
-  'https://ossrdbms-aad.database.windows.net': 'postgres',
-  'https://ossrdbms-aad.database.windows.net/': 'postgres',
-};
+/**
+ * Other spellings of the well-known scopes that SDKs or people use, mapped to the canonical audience: the scope, the
+ * resource with and without its trailing slash, and the resource's `/.default` scope (Service Bus's single-slash one).
+ * Derived from {@link wellKnownAudiences}, so an audience is declared once.
+ */
+const scopeAliases: Record<string, WellKnownAudience> = Object.fromEntries(
+  Object.values(wellKnownAudiences).flatMap(({ key, scope, resource }) => {
+    const base = resource.replace(/\/$/, '');
+    return [scope, base, `${base}/`, `${base}/.default`].map((alias) => [alias, key as WellKnownAudience]);
+  }),
+);
 
 const appIdUri = /^api:\/\/[A-Za-z0-9][\w.-]*(\/[\w.-]+)*$/;
 const guid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -22,6 +22,7 @@ export {
   recommendationFiltersSchema,
   recommendationResultSchema,
   recommendRequestSchema,
+  resultLimit,
   similarProductsRequestSchema,
 } from './recommendation.js';
 export type { ProductView, RecommendationFilters, RecommendationResult, RecommendRequest, SimilarProductsRequest } from './recommendation.js';
@@ -29,7 +30,7 @@ export { eventContracts, requestContracts } from './patterns.js';
 export type { EventInputOf, EventOf, EventPattern, ParsedRequestOf, ReplyOf, RequestOf, RequestPattern } from './patterns.js';
 export { replyErrorCodes, replyErrorSchema } from './errors.js';
 export type { ReplyError, ReplyErrorCode } from './errors.js';
-export { serviceAccess } from './services.js';
+export { openAiApiVersion, serviceAccess } from './services.js';
 export type { AiOperation, EntityRef, ServiceAccess, ServiceName } from './services.js';
 export { gatewayAppRoles, localGatewayAudience } from './gateway-app.js';
 export type { GatewayAppRole } from './gateway-app.js';

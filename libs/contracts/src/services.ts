@@ -3,6 +3,9 @@ import { queues, subscriptions, topics } from './entities.js';
 /** A Service Bus entity a service uses: a queue, the events topic, or a subscription of it. */
 export type EntityRef = { queue: string } | { topic: string } | { topic: string; subscription: string };
 
+/** The Azure OpenAI data-plane `api-version` the services call (GA): the one place it is declared. */
+export const openAiApiVersion = '2024-10-21';
+
 /** An Azure AI operation a service performs (each is one data action on one resource). */
 export type AiOperation = 'openAi.embeddings' | 'openAi.chatCompletions' | 'vision.analyze';
 

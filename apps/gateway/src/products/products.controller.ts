@@ -2,7 +2,7 @@ import { Body, Controller, Get, HttpCode, Param, Put, Query, Res } from '@nestjs
 import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { randomUUID } from 'node:crypto';
-import { productIdSchema, productSchema, productViewSchema, recommendationFiltersSchema, recommendationResultSchema, type ProductView, type RecommendationResult } from '@keyless/contracts';
+import { productIdSchema, productSchema, productViewSchema, recommendationFiltersSchema, recommendationResultSchema, resultLimit, type ProductView, type RecommendationResult } from '@keyless/contracts';
 import { MessagingClient, ServiceBusRecordBuilder } from '@keyless/messaging';
 import { z } from 'zod';
 import { RequireRoles } from '../callers/caller-auth.guard.js';
@@ -13,7 +13,7 @@ export const productBodySchema = productSchema.omit({ id: true });
 
 /** Query of `GET /v1/products/{id}/similar`. */
 export const similarQuerySchema = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(50).default(10),
+  limit: z.coerce.number().int().min(resultLimit.min).max(resultLimit.max).default(resultLimit.default),
   category: recommendationFiltersSchema.shape.category,
   maxPrice: z.coerce.number().nonnegative().optional(),
 });

@@ -1,5 +1,5 @@
 import { registerAs } from '@nestjs/config';
-import { postgresServer, postgresSettings, settingsSchema } from '@keyless/contracts';
+import { openAiApiVersion, postgresServer, postgresSettings, settingsSchema } from '@keyless/contracts';
 import { z } from 'zod';
 
 const guid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'a GUID');
@@ -18,7 +18,7 @@ export const recommendationEnvironmentSchema = settingsSchema({
   /** Azure OpenAI endpoint (`https://<account>.openai.azure.com`). */
   AZURE_OPENAI_ENDPOINT: z.url(),
   AZURE_OPENAI_RESOURCE_ID: z.string().optional(),
-  OPENAI_API_VERSION: z.string().min(1).default('2024-10-21'),
+  OPENAI_API_VERSION: z.string().min(1).default(openAiApiVersion),
   AZURE_OPENAI_CHAT_DEPLOYMENT: z.string().min(1),
   AZURE_OPENAI_EMBEDDINGS_DEPLOYMENT: z.string().min(1),
   /** Dimensions requested from the embeddings model (text-embedding-3 models shorten their vectors). */

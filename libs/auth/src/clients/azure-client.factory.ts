@@ -1,6 +1,7 @@
 import visionPackage, { type ImageAnalysisClient } from '@azure-rest/ai-vision-image-analysis';
 import type { ServiceBusClientOptions } from '@azure/service-bus';
 import { RetryMode, ServiceBusClient } from '@azure/service-bus';
+import { openAiApiVersion } from '@keyless/contracts';
 import { Inject, Injectable } from '@nestjs/common';
 import { AzureOpenAI, type APIError } from 'openai';
 import type { Pool } from 'pg';
@@ -20,7 +21,7 @@ const createImageAnalysisClient = visionPackage.default;
 /** Defaults of the client factories. */
 export const clientDefaults = {
   /** Azure OpenAI GA API version used when none is configured. */
-  openAiApiVersion: '2024-10-21',
+  openAiApiVersion,
   /**
    * Retries of Service Bus clients, tuned so that a client finds a namespace again within seconds after a
    * lost connection (a broker restart, a network blip):

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:https';
 import { randomUUID } from 'node:crypto';
+import { openAiApiVersion } from '@keyless/contracts';
 import type { DataPlane, DataPlaneContext, RunningDataPlane } from '../data-plane.js';
 import { TokenRejectedError, type Caller } from '../guard/resource-guard.js';
 import { BodyTooLargeError, readBody, requestId, Router, sendJson } from '../http/http-kit.js';
@@ -25,7 +26,7 @@ export interface OpenAiDataPlaneOptions {
 
 const defaults = {
   maxBodyBytes: 16 * 1024 * 1024,
-  apiVersion: '2024-10-21',
+  apiVersion: openAiApiVersion,
   /** Azure OpenAI's limit on inputs per embeddings request. */
   maxEmbeddingInputs: 2048,
   /** Slow or stalled uploads are cut off after this long. */
@@ -33,7 +34,7 @@ const defaults = {
 };
 
 /** GA data-plane api-versions of Azure OpenAI; dated `-preview` versions from 2023 on are accepted too. */
-export const supportedApiVersions: readonly string[] = ['2022-12-01', '2023-05-15', '2024-02-01', '2024-06-01', '2024-10-21'];
+export const supportedApiVersions: readonly string[] = ['2022-12-01', '2023-05-15', '2024-02-01', '2024-06-01', openAiApiVersion];
 
 const safe = { filtered: false, severity: 'safe' } as const;
 const contentFilterResults = { hate: safe, self_harm: safe, sexual: safe, violence: safe };
