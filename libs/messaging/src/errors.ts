@@ -8,10 +8,9 @@ import type { ReplyErrorCode } from '@keyless/contracts';
  * - `InvalidReply`: a reply did not match its contract (the reply schema, or the error envelope): the
  *   requester gets this instead of data it cannot trust.
  * - `DeadLetterRequested`: a handler asked for its message to be dead-lettered (see {@link DeadLetterError}).
- * - `ConnectionRefused`: the transport was configured with something other than a namespace + credential.
  * - `NotConnected`: the client or server was used after `close()`.
  */
-export type MessagingErrorCode = 'RequestTimeout' | 'InvalidPayload' | 'InvalidReply' | 'DeadLetterRequested' | 'ConnectionRefused' | 'NotConnected';
+export type MessagingErrorCode = 'RequestTimeout' | 'InvalidPayload' | 'InvalidReply' | 'DeadLetterRequested' | 'NotConnected';
 
 /** Base class of every error `@keyless/messaging` raises. */
 export class MessagingError extends Error {
@@ -104,7 +103,7 @@ export interface RemoteErrorPayload {
   details?: { path: string; message: string }[];
 }
 
-const messagingErrorCodes: ReadonlySet<string> = new Set<MessagingErrorCode>(['RequestTimeout', 'InvalidPayload', 'InvalidReply', 'DeadLetterRequested', 'ConnectionRefused', 'NotConnected']);
+const messagingErrorCodes: ReadonlySet<string> = new Set<MessagingErrorCode>(['RequestTimeout', 'InvalidPayload', 'InvalidReply', 'DeadLetterRequested', 'NotConnected']);
 
 /**
  * Type guard for errors of this family, by name and code (works across module copies). The code matters:

@@ -14,8 +14,8 @@ import { ServiceBusServer } from './server/service-bus.server.js';
  *
  * @example
  * MessagingModule.forRootAsync({
- *   inject: [AzureClients],
- *   useFactory: (clients: AzureClients) => ({ client: clients.serviceBus(), proxy: { replyQueue: queues.replies } }),
+ *   inject: [AzureClientFactory],
+ *   useFactory: (clients: AzureClientFactory) => ({ client: clients.create('serviceBus'), proxy: { replyQueue: queues.replies } }),
  * })
  */
 @Module({

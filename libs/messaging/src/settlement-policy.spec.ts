@@ -1,5 +1,6 @@
 import { DeadLetterError } from './errors.js';
-import { backoff, describe as describeError, settle } from './settlement-policy.js';
+import { describe as describeError } from './error-description.js';
+import { backoff, settle } from './settlement-policy.js';
 
 // One test per rule of the policy (see the docblock of settlement-policy.ts).
 describe('settle', () => {

@@ -26,6 +26,7 @@
  * mid-backoff comes back when its lock expires. `maxAttempts` should not exceed the entity's
  * MaxDeliveryCount (the broker dead-letters with `MaxDeliveryCountExceeded` past that).
  */
+import { describe } from './error-description.js';
 import { DeadLetterError } from './errors.js';
 
 /** Tuning of the policy. */
@@ -93,14 +94,4 @@ export function backoff(attempt: number, options: SettlementPolicyOptions = {}, 
   const policy = { ...settlementDefaults, ...options };
   const base = Math.min(policy.maxBackoffInMs, policy.initialBackoffInMs * 2 ** (attempt - 1));
   return Math.round(base * (1 - policy.jitter + 2 * policy.jitter * random()));
-}
-
-/** A one-line description of an error for logs and dead-letter descriptions (bounded length). */
-export function describe(error: unknown): string {
-  // The SDK reports an operation that failed on every retry as an AggregateError with an empty message.
-  if (error instanceof AggregateError && error.errors.length > 0 && !error.message) {
-    return describe(`${describe(error.errors.at(-1))} (${error.errors.length} attempts)`);
-  }
-  const text = error instanceof Error ? `${error.name}: ${error.message}` : typeof error === 'string' ? error : JSON.stringify(error) ?? String(error);
-  return text.length > 1000 ? `${text.slice(0, 997)}...` : text;
 }

@@ -1,5 +1,5 @@
 import { context, propagation, SpanKind, SpanStatusCode, trace, type Attributes, type Span } from '@opentelemetry/api';
-import { describe } from './settlement-policy.js';
+import { describe } from './error-description.js';
 
 const tracer = trace.getTracer('@keyless/messaging');
 

@@ -17,6 +17,17 @@ interface LinkContext {
  *
  * Receivers know their entity (one name is a queue, two a subscription); senders do not know whether
  * their name is a queue or a topic, so their scope comes from the refusal or falls back to the namespace.
+ *
+ * Why a Proxy and not an error boundary in each caller: the `ServiceBusClient` that `create('serviceBus')` hands
+ * out is a public product of this library, used directly by the messaging transport (its server's receivers and
+ * reply senders, its client proxy's senders and session receivers), by the doctor's probes and by tests, and its
+ * documented promise is the OpenAI and Vision clients' one: a role refusal is an `AccessDeniedError` naming the
+ * fix. The SDK offers no hook for its errors (no pipeline policy as the REST clients have), so the translation
+ * has to sit around its methods. Replacing the Proxy means moving that promise to the callers: an explicit
+ * `explain(error, hint)` in the transport's send and receive error paths (where the entity is known) and in the
+ * doctor (which already calls `AccessDiagnostics.explain` itself), with `service-bus-access.spec.ts` moving to the
+ * transport's tests. Until then the Proxy is confined to this file, leaves `instanceof` and every other behaviour
+ * to the SDK, and passes async iterators through.
  */
 export function withAccessDiagnostics(client: ServiceBusClient, diagnostics: AccessDiagnostics): ServiceBusClient {
   return adapt(client, diagnostics, undefined, (method, args) => {

@@ -1,6 +1,5 @@
 import type { EventInputOf, EventPattern, ReplyOf, RequestOf, RequestPattern } from '@keyless/contracts';
 import { lastValueFrom } from 'rxjs';
-/** @see InvalidPayloadError in ../errors.ts */
 import type { ServiceBusRecord } from './service-bus.record-builder.js';
 import type { ClientProxy } from '@nestjs/microservices';
 

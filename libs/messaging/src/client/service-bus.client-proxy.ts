@@ -15,7 +15,7 @@ import { eventContracts, replyErrorSchema, requestContracts, type EventPattern, 
 import { InvalidPayloadError, InvalidReplyError, MessagingError, RequestTimeoutError } from '../errors.js';
 import { MessagingMetrics } from '../metrics.js';
 import { issuesOf, type ReplyEnvelope } from '../reply.js';
-import { describe } from '../settlement-policy.js';
+import { describe } from '../error-description.js';
 import { isTransientSendError } from '../send-errors.js';
 import { withProducerSpan } from '../tracing.js';
 import { ServiceBusRecord, type ServiceBusRecordOptions } from './service-bus.record-builder.js';
