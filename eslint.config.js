@@ -20,6 +20,8 @@ const depConstraints = [
   { sourceTag: 'type:tool', onlyDependOnLibsWithTags: ['type:platform', 'type:contracts'], bannedExternalImports: azureSdks },
   // End-to-end tests drive the running system through the launcher; they import no service code.
   { sourceTag: 'type:e2e', onlyDependOnLibsWithTags: ['type:tool', 'type:contracts'] },
+  // Test support (@keyless/testing) depends on no workspace project; only test files import it (below).
+  { sourceTag: 'type:testing', onlyDependOnLibsWithTags: [] },
   { sourceTag: 'scope:shared', onlyDependOnLibsWithTags: ['scope:shared'] },
   { sourceTag: 'scope:gateway', onlyDependOnLibsWithTags: ['scope:gateway', 'scope:shared'] },
   { sourceTag: 'scope:recommendation', onlyDependOnLibsWithTags: ['scope:recommendation', 'scope:shared'] },
@@ -68,11 +70,14 @@ export default [
   },
   {
     // Tests drive the real Azure SDKs as clients against the local Azure: the SDK ban does not apply to them,
-    // and any project's tests may start the local Azure (an application, tagged type:tool) in-process.
+    // any project's tests may start the local Azure (an application, tagged type:tool) in-process, and they share
+    // the test support of @keyless/testing (type:testing, which no other file may import).
     files: ['**/*.spec.ts', '**/test/**/*.ts'],
     rules: {
       '@nx/enforce-module-boundaries': boundaries(
-        depConstraints.map(({ bannedExternalImports: _banned, ...rest }) => rest),
+        depConstraints.map(({ bannedExternalImports: _banned, ...rest }) =>
+          rest.sourceTag.startsWith('type:') ? { ...rest, onlyDependOnLibsWithTags: [...rest.onlyDependOnLibsWithTags, 'type:testing'] } : rest,
+        ),
         ['@keyless/local-azure', '@keyless/local-azure/testing'],
       ),
     },

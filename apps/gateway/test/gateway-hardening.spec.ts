@@ -4,7 +4,7 @@ import { SignJWT } from 'jose';
 import { serviceBusDataPlane } from '@keyless/local-azure';
 import { startTestAzure, type TestAzure } from '@keyless/local-azure/testing';
 import { HealthModule } from '@keyless/observability';
-import { RecordingLogger } from './support/recording.logger.js';
+import { RecordingLogger } from '@keyless/testing';
 
 interface RunningGateway {
   app: NestExpressApplication;
@@ -78,8 +78,8 @@ describe('the gateway’s front door (host "gateway")', () => {
       expect(Number(limited!.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
       expect(await limited!.json()).toMatchObject({ type: 'https://keyless.dev/problems/rate-limited', status: 429 });
       // Authentication logs every refusal: exactly the 20 that got through the address limit were checked.
-      expect(gateway.logger.lines.filter((line) => line.startsWith('401 for GET /v1/products/p-1'))).toHaveLength(20);
-      expect(gateway.logger.lines.filter((line) => line.startsWith('429 for '))).toHaveLength(1);
+      expect(gateway.logger.messages().filter((line) => line.startsWith('401 for GET /v1/products/p-1'))).toHaveLength(20);
+      expect(gateway.logger.messages().filter((line) => line.startsWith('429 for '))).toHaveLength(1);
     });
   });
 
@@ -108,7 +108,7 @@ describe('the gateway’s front door (host "gateway")', () => {
       const response = await fetch(`${gateway.url}/v1/products/p-1`, { headers: { authorization: `Bearer ${eternal}` } });
       expect(response.status).toBe(401);
       expect(await response.json()).toMatchObject({ type: 'https://keyless.dev/problems/unauthenticated', status: 401 });
-      expect(gateway.logger.lines).toEqual(expect.arrayContaining([expect.stringMatching(/^401 for GET \/v1\/products\/p-1: the token's "exp" claim is not accepted/)]));
+      expect(gateway.logger.messages()).toEqual(expect.arrayContaining([expect.stringMatching(/^401 for GET \/v1\/products\/p-1: the token's "exp" claim is not accepted/)]));
     });
 
     describe('when a multipart upload is too big or has too many parts', () => {
@@ -163,7 +163,7 @@ describe('the gateway’s front door (host "gateway")', () => {
         const details = await (await fetch(`http://127.0.0.1:${health.detailsPort}/health/ready`)).text();
         expect(details).toContain(env.AZURE_CLIENT_ID!);
         expect(details).toContain('replySession');
-        expect(gateway.logger.lines).toEqual(expect.arrayContaining([expect.stringMatching(/^readiness details on http:\/\/127\.0\.0\.1:\d+\/health\/ready/)]));
+        expect(gateway.logger.messages()).toEqual(expect.arrayContaining([expect.stringMatching(/^readiness details on http:\/\/127\.0\.0\.1:\d+\/health\/ready/)]));
       });
     });
   });

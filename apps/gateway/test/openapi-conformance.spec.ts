@@ -11,7 +11,7 @@ import { serviceBusDataPlane } from '@keyless/local-azure';
 import { startTestAzure, type TestAzure } from '@keyless/local-azure/testing';
 import { MessagingModule, OnRequest, ServiceBusServer } from '@keyless/messaging';
 import { MemoryIdempotencyStore } from '@keyless/messaging/testing';
-import { RecordingLogger } from './support/recording.logger.js';
+import { RecordingLogger } from '@keyless/testing';
 
 interface Operation {
   responses: Record<string, { description: string; content?: Record<string, unknown> }>;

@@ -3,9 +3,9 @@ import { NestFactory } from '@nestjs/core';
 import { RpcException } from '@nestjs/microservices';
 import { AccessDeniedError } from '@keyless/auth';
 import { InvalidReplyError, RequestTimeoutError } from '@keyless/messaging';
+import { RecordingLogger } from '@keyless/testing';
 import { ProblemDetailsFilter } from '../src/http/problem-details.filter.js';
 import { ProblemException } from '../src/http/problem-details.js';
-import { RecordingLogger } from './support/recording.logger.js';
 
 const sendDenied = new AccessDeniedError({
   principal: { clientId: 'c-1', objectId: '1234', type: 'ServicePrincipal' },
@@ -129,7 +129,7 @@ describe(ProblemDetailsFilter.name, () => {
     it('logs the downstream cause under the correlation id the caller gets', async () => {
       const body = (await (await fetch(`${base}/remote-image-url`)).json()) as { correlationId: string };
       expect(body.correlationId).toMatch(/^[0-9a-f-]{32,36}$/);
-      const line = logger.lines.find((l) => l.includes(`[correlation ${body.correlationId}]`));
+      const line = logger.messages().find((l) => l.includes(`[correlation ${body.correlationId}]`));
       expect(line).toContain('ECONNREFUSED 127.0.0.1:7071');
       expect(line).toContain('http://127.0.0.1:7071/admin is not an image');
     });

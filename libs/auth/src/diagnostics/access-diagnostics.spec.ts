@@ -2,7 +2,7 @@ import { ServiceBusError } from '@azure/service-bus';
 import { APIError } from 'openai';
 import { DatabaseError } from 'pg';
 import { TestMetrics } from '@keyless/local-azure/testing';
-import { RecordingLogger } from '../../test/support/recording.logger.js';
+import { RecordingLogger } from '@keyless/testing';
 import { resolveAuthOptions, type AuthModuleOptions } from '../auth-options.js';
 import { AzureIdentityService } from '../azure-identity.service.js';
 import { AccessDeniedError, DatabaseAccessDeniedError } from '../errors.js';

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RecordingLogger } from '../../test/support/recording.logger.js';
+import { RecordingLogger } from '@keyless/testing';
 import { resolveAuthOptions } from '../auth-options.js';
 import { AzureIdentityService } from '../azure-identity.service.js';
 import { TokenAcquisitionError } from '../errors.js';

@@ -1,6 +1,6 @@
 import type { AccessToken } from '@azure/core-auth';
 import { jest } from '@jest/globals';
-import { RecordingLogger } from '../../test/support/recording.logger.js';
+import { RecordingLogger } from '@keyless/testing';
 import { wellKnownAudiences } from '../audiences.js';
 import { TokenAcquisitionError } from '../errors.js';
 import { explainManagedIdentityFailure, type IdentityBinding } from '../identity/identity-credential.js';

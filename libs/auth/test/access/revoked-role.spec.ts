@@ -1,8 +1,8 @@
 import { Test, type TestingModule } from '@nestjs/testing';
 import { findRole, openAiDataPlane, visionDataPlane } from '@keyless/local-azure';
 import { startTestAzure, type TestAzure } from '@keyless/local-azure/testing';
+import { RecordingLogger } from '@keyless/testing';
 import { AccessDeniedError, AuthModule, AzureClientFactory, isAccessDeniedError } from '../../src/index.js';
-import { RecordingLogger } from '../support/recording.logger.js';
 import { redDiscPng } from '../support/test-image.js';
 
 /**

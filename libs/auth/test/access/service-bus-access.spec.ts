@@ -3,9 +3,8 @@ import { ServiceBusClient as SdkServiceBusClient } from '@azure/service-bus';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { dataPlanes, findRole } from '@keyless/local-azure';
 import { startTestAzure, type TestAzure } from '@keyless/local-azure/testing';
+import { RecordingLogger, waitFor } from '@keyless/testing';
 import { AccessDeniedError, AuthModule, AzureClientFactory, isAccessDeniedError, type ServiceBusClient } from '../../src/index.js';
-import { RecordingLogger } from '../support/recording.logger.js';
-import { waitFor } from '../support/wait-for.js';
 
 /** Applies a printed `npm run local-azure -- role assignment create …` through the admin API, as the CLI does. */
 async function applyFix(test: TestAzure, command: string): Promise<number> {

@@ -3,10 +3,9 @@ import pg from 'pg';
 import type { TLSSocket } from 'node:tls';
 import { postgresDataPlane } from '@keyless/local-azure';
 import { startTestAzure, TcpGate, type TestAzure } from '@keyless/local-azure/testing';
+import { RecordingLogger, waitFor } from '@keyless/testing';
 import { AuthModule, AzureClientFactory, AzureIdentityService, type PostgresFactoryOptions, type PostgresPool } from '../../src/index.js';
 import { AccessDiagnostics, DatabaseAccessDeniedError, readTokenClaims } from '../../src/diagnostics/index.js';
-import { RecordingLogger } from '../support/recording.logger.js';
-import { waitFor } from '../support/wait-for.js';
 
 const tokenLifetimeSeconds = 60;
 /** The token a connection signed in with (node-postgres keeps what the password callback returned). */

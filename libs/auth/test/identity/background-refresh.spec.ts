@@ -1,8 +1,8 @@
 import { Test, type TestingModule } from '@nestjs/testing';
 import { startTestAzure, type TestAzure } from '@keyless/local-azure/testing';
+import { RecordingLogger } from '@keyless/testing';
 import { AuthModule, AzureIdentityService } from '../../src/index.js';
 import { authMetricNames } from '../../src/diagnostics/index.js';
-import { RecordingLogger } from '../support/recording.logger.js';
 import { TestMetrics } from '@keyless/local-azure/testing';
 
 const tokenLifetimeSeconds = 60;

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { openAiDataPlane } from '@keyless/local-azure';
 import { startTestAzure, type TestAzure } from '@keyless/local-azure/testing';
+import { RecordingLogger } from '@keyless/testing';
 import { AuthModule, AzureClientFactory, AzureIdentityService } from '../../src/index.js';
 import { TokenAcquisitionError } from '../../src/diagnostics/index.js';
-import { RecordingLogger } from '../support/recording.logger.js';
 
 /**
  * The Azure CLI cannot sign in here (no Azure), so `az` on PATH is a stand-in with the real CLI's interface:

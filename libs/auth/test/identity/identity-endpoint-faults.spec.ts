@@ -1,8 +1,8 @@
 import { Test } from '@nestjs/testing';
 import { startTestAzure, type TestAzure } from '@keyless/local-azure/testing';
+import { RecordingLogger } from '@keyless/testing';
 import { AuthModule, type AuthModuleOptions } from '../../src/index.js';
 import { StartupAccessCheckError } from '../../src/diagnostics/index.js';
-import { RecordingLogger } from '../support/recording.logger.js';
 
 const tokenRequestTimeoutInMs = 1_500;
 

@@ -1,10 +1,9 @@
 import { Test, type TestingModule } from '@nestjs/testing';
 import { startTestAzure, type TestAzure } from '@keyless/local-azure/testing';
+import { RecordingLogger, waitFor } from '@keyless/testing';
 import { AuthHealthIndicator, AuthModule, AzureIdentityService } from '../../src/index.js';
 import { authMetricNames } from '../../src/diagnostics/index.js';
-import { RecordingLogger } from '../support/recording.logger.js';
 import { TestMetrics } from '@keyless/local-azure/testing';
-import { waitFor } from '../support/wait-for.js';
 
 // One host per file: @azure/identity picks its managed-identity source once per process (test file).
 describe('AzureIdentityService when the identity endpoint stops while tokens are valid (host "vision", 60 s tokens)', () => {

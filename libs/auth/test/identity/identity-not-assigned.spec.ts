@@ -1,8 +1,8 @@
 import { Test } from '@nestjs/testing';
 import { startTestAzure, type TestAzure } from '@keyless/local-azure/testing';
+import { RecordingLogger } from '@keyless/testing';
 import { AuthModule } from '../../src/index.js';
 import { StartupAccessCheckError, TokenAcquisitionError } from '../../src/diagnostics/index.js';
-import { RecordingLogger } from '../support/recording.logger.js';
 
 // One host per file: @azure/identity picks its managed-identity source once per process (test file).
 describe('Startup access check on a host the identity is not assigned to (host "batch")', () => {

@@ -1,8 +1,8 @@
 import { Test, type TestingModule } from '@nestjs/testing';
 import { startTestAzure, type TestAzure } from '@keyless/local-azure/testing';
+import { RecordingLogger } from '@keyless/testing';
 import { AuthModule, AzureIdentityService, isAuthError } from '../../src/index.js';
 import { authMetricNames, TokenAcquisitionError } from '../../src/diagnostics/index.js';
-import { RecordingLogger } from '../support/recording.logger.js';
 import { TestMetrics } from '@keyless/local-azure/testing';
 
 // One host per file: @azure/identity picks its managed-identity source once per process (test file).

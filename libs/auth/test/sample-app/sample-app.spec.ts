@@ -3,9 +3,9 @@ import type { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { dataPlanes } from '@keyless/local-azure';
 import { startTestAzure, type TestAzure } from '@keyless/local-azure/testing';
+import { RecordingLogger } from '@keyless/testing';
 import { AzureClientFactory } from '../../src/index.js';
 import { AuthConfigurationError, SecretSettingError } from '../../src/diagnostics/index.js';
-import { RecordingLogger } from '../support/recording.logger.js';
 import { AzureClients, sampleAppModule } from './sample.app.js';
 
 // One host per file: @azure/identity picks its managed-identity source once per process (test file).

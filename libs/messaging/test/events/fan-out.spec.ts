@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { Controller, type INestApplication } from '@nestjs/common';
 import { subscriptions, topics, type EventOf } from '@keyless/contracts';
+import { waitFor } from '@keyless/testing';
 import { OnEvent, ServiceBusContext, ServiceBusRecordBuilder, type MessagingClient } from '../../src/index.js';
 import { startRequester, startService, testProduct, type TestService } from '../support/messaging-apps.js';
 import { startTestBus, type TestBus } from '../support/test-bus.js';
-import { waitFor } from '../support/wait-for.js';
 
 /** What each service saw: `<service>:<product id>` → subscription it came from. */
 const received = new Map<string, string[]>();

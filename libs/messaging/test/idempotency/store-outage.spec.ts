@@ -4,10 +4,10 @@ import { queues, subscriptions, topics, type EventOf, type ParsedRequestOf, type
 import { openTestDatabase, type TestDatabase } from '@keyless/database/testing';
 import { postgresDataPlane } from '@keyless/local-azure';
 import { TcpGate, TestMetrics } from '@keyless/local-azure/testing';
+import { rejectionOf, waitFor } from '@keyless/testing';
 import { idempotencySchema, OnEvent, OnRequest, PostgresIdempotencyStore, type MessagingClient } from '../../src/index.js';
 import { startRequester, startService, testProduct, type TestService } from '../support/messaging-apps.js';
 import { startTestBus, type TestBus } from '../support/test-bus.js';
-import { rejectionOf, waitFor } from '../support/wait-for.js';
 
 const handled: string[] = [];
 

@@ -15,9 +15,9 @@ import {
   type IdempotencyStore,
   type MessagingClient,
 } from '../../src/index.js';
+import { waitFor } from '@keyless/testing';
 import { startRequester, startService, testProduct, type TestService } from '../support/messaging-apps.js';
 import { entityCounts, startTestBus, type TestBus } from '../support/test-bus.js';
-import { waitFor } from '../support/wait-for.js';
 
 /** The PostgreSQL store, with the answers of its claims kept for the test to see. */
 class ObservedStore implements IdempotencyStore {

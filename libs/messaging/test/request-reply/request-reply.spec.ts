@@ -3,12 +3,11 @@ import { Controller } from '@nestjs/common';
 import { RpcException } from '@nestjs/microservices';
 import type { ServiceBusClient, ServiceBusReceivedMessage } from '@azure/service-bus';
 import { findRole, queues, type ParsedRequestOf, type ReplyOf } from '@keyless/contracts';
+import { RecordingLogger, rejectionOf, waitFor } from '@keyless/testing';
 import { InvalidPayloadError, InvalidReplyError, MessagingClient, OnRequest, RequestTimeoutError, ServiceBusContext, ServiceBusRecordBuilder } from '../../src/index.js';
 import { ServiceBusClientProxy } from '../../src/internals.js';
 import { startRequester, startService, testProduct, type TestService } from '../support/messaging-apps.js';
-import { RecordingLogger } from '../support/recording.logger.js';
 import { startTestBus, type TestBus } from '../support/test-bus.js';
-import { rejectionOf, waitFor } from '../support/wait-for.js';
 
 /** Every request the handler ran, by product id (how many times). */
 const handled = new Map<string, number>();

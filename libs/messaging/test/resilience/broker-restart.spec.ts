@@ -2,14 +2,13 @@ import { Controller, type INestApplication } from '@nestjs/common';
 import { ManagedIdentityCredential } from '@azure/identity';
 import { ServiceBusClient } from '@azure/service-bus';
 import { queues, subscriptions, topics, type EventOf, type ParsedRequestOf, type ReplyOf } from '@keyless/contracts';
+import { RecordingLogger, waitFor } from '@keyless/testing';
 import { MessagingHealthIndicator, OnEvent, OnRequest, RequestTimeoutError, ServiceBusRecordBuilder, type MessagingClient } from '../../src/index.js';
 import { type ServiceBusClientProxy } from '../../src/internals.js';
 import type { LocalAzureProcess } from '@keyless/local-azure/testing';
 import { startChildAzure } from '../support/child-azure.js';
 import { startRequester, startService, testProduct, type TestService } from '../support/messaging-apps.js';
-import { RecordingLogger } from '../support/recording.logger.js';
 import { shortRetries } from '../support/test-bus.js';
-import { waitFor } from '../support/wait-for.js';
 
 /** Effects, keyed by business id: how many times each product was indexed / each request answered. */
 const indexed = new Map<string, number>();

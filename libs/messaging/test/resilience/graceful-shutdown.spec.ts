@@ -2,10 +2,10 @@ import { Controller, type INestApplication } from '@nestjs/common';
 import { subscriptions, topics, type EventOf } from '@keyless/contracts';
 import { openTestDatabase, type TestDatabase } from '@keyless/database/testing';
 import { postgresDataPlane } from '@keyless/local-azure';
+import { waitFor } from '@keyless/testing';
 import { idempotencySchema, OnEvent, PostgresIdempotencyStore, ServiceBusContext, type MessagingClient, type ServiceBusServerOptions } from '../../src/index.js';
 import { startRequester, startService, testProduct, type TestService } from '../support/messaging-apps.js';
 import { entityCounts, startTestBus, type TestBus } from '../support/test-bus.js';
-import { waitFor } from '../support/wait-for.js';
 
 /** Which service instance started and finished each product, in order. */
 const started: { id: string; by: string; deliveryCount: number }[] = [];

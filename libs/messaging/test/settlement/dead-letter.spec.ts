@@ -2,12 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { Controller } from '@nestjs/common';
 import type { ServiceBusClient, ServiceBusMessage, ServiceBusReceivedMessage } from '@azure/service-bus';
 import { queues, subscriptions, topics, type EventOf, type ParsedRequestOf, type ReplyOf } from '@keyless/contracts';
+import { RecordingLogger, waitFor } from '@keyless/testing';
 import { DeadLetterError, OnEvent, OnRequest } from '../../src/index.js';
 import { startService, testProduct, type TestService } from '../support/messaging-apps.js';
-import { RecordingLogger } from '../support/recording.logger.js';
 import { TestMetrics } from '@keyless/local-azure/testing';
 import { entityCounts, readDeadLetters, startTestBus, type TestBus } from '../support/test-bus.js';
-import { waitFor } from '../support/wait-for.js';
 
 const upserts: string[] = [];
 

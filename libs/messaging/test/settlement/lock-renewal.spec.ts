@@ -1,10 +1,9 @@
 import { Controller } from '@nestjs/common';
 import { queues, subscriptions, topics, type EventOf, type ParsedRequestOf, type ReplyOf } from '@keyless/contracts';
+import { RecordingLogger, waitFor } from '@keyless/testing';
 import { OnEvent, OnRequest, ServiceBusContext, type MessagingClient } from '../../src/index.js';
 import { startService, testProduct, type TestService } from '../support/messaging-apps.js';
-import { RecordingLogger } from '../support/recording.logger.js';
 import { entityCounts, startTestBus, type TestBus } from '../support/test-bus.js';
-import { waitFor } from '../support/wait-for.js';
 
 const runs = new Map<string, number>();
 const outlived = new Map<string, { lockedUntil: number; finishedAt: number }>();

@@ -2,11 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { Controller, type INestApplication } from '@nestjs/common';
 import type { ServiceBusClient } from '@azure/service-bus';
 import { subscriptions, topics, type EventOf } from '@keyless/contracts';
+import { RecordingLogger, waitFor } from '@keyless/testing';
 import { OnEvent, ServiceBusContext, ServiceBusRecordBuilder } from '../../src/index.js';
 import { startRequester, startService, testProduct, type TestService } from '../support/messaging-apps.js';
-import { RecordingLogger } from '../support/recording.logger.js';
 import { entityCounts, readDeadLetters, startTestBus, type TestBus } from '../support/test-bus.js';
-import { waitFor } from '../support/wait-for.js';
 
 /** Each delivery the handler saw: product id, delivery count, when. */
 const deliveries: { id: string; deliveryCount: number; at: number }[] = [];

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { waitFor } from '@keyless/testing';
 import type { IdempotencyStore } from '../../src/index.js';
-import { waitFor } from './wait-for.js';
 
 /**
  * The rules of `IdempotencyStore` (idempotency-store.ts), one test each, for any implementation: the PostgreSQL

@@ -3,10 +3,10 @@ import { context, propagation, SpanKind, trace } from '@opentelemetry/api';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { queues, subscriptions, topics, type EventOf, type ParsedRequestOf, type ReplyOf } from '@keyless/contracts';
+import { waitFor } from '@keyless/testing';
 import { OnEvent, OnRequest, ServiceBusContext } from '../../src/index.js';
 import { startService, testProduct, type TestService } from '../support/messaging-apps.js';
 import { startTestBus, type TestBus } from '../support/test-bus.js';
-import { waitFor } from '../support/wait-for.js';
 
 /** What each handler saw: the active span's trace and span ids, and the message's traceparent property. */
 const seen = new Map<string, { traceId: string | undefined; spanId: string | undefined; traceparent: unknown }>();

@@ -1,10 +1,14 @@
 import type { LoggerService } from '@nestjs/common';
 
-type Level = 'log' | 'error' | 'warn' | 'debug' | 'verbose' | 'fatal';
+/** A Nest log level. */
+export type LogLevel = 'log' | 'error' | 'warn' | 'debug' | 'verbose' | 'fatal';
 
-/** A Nest logger that keeps every line (level, context, message) so tests can assert what operators would read. */
+/**
+ * A Nest logger that keeps every line (level, context, message) so tests can assert what operators would read;
+ * `messages(level?)` lists the messages, all or of one level.
+ */
 export class RecordingLogger implements LoggerService {
-  readonly lines: { level: Level; message: string; context?: string }[] = [];
+  readonly lines: { level: LogLevel; message: string; context?: string }[] = [];
 
   log(message: unknown, context?: string): void {
     this.record('log', message, context);
@@ -25,11 +29,11 @@ export class RecordingLogger implements LoggerService {
     this.record('fatal', message, context);
   }
 
-  messages(level?: Level): string[] {
+  messages(level?: LogLevel): string[] {
     return this.lines.filter((line) => !level || line.level === level).map((line) => line.message);
   }
 
-  private record(level: Level, message: unknown, context: string | undefined): void {
+  private record(level: LogLevel, message: unknown, context: string | undefined): void {
     this.lines.push({ level, message: String(message), ...(context ? { context } : {}) });
   }
 }

@@ -1,0 +1,36 @@
+import { RecordingLogger, rejectionOf, waitFor } from './index.js';
+
+describe('waitFor', () => {
+  it('returns the first value that is neither undefined nor false', async () => {
+    let calls = 0;
+    await expect(waitFor('the third call', () => (++calls === 3 ? calls : undefined), 5_000, 1)).resolves.toBe(3);
+  });
+
+  it('fails naming what it waited for once the deadline passes', async () => {
+    await expect(waitFor('a thing that never happens', () => false, 20, 5)).rejects.toThrow('timed out after 20 ms waiting for a thing that never happens');
+  });
+});
+
+describe('rejectionOf', () => {
+  it('returns the error of a rejected promise and fails for a resolved one', async () => {
+    const error = new Error('refused');
+    await expect(rejectionOf(Promise.reject(error))).resolves.toBe(error);
+    await expect(rejectionOf(Promise.resolve(1))).rejects.toThrow('expected the operation to fail');
+  });
+});
+
+describe('RecordingLogger', () => {
+  it('keeps level, message and context, and lists messages by level', () => {
+    const logger = new RecordingLogger();
+    logger.warn('slow', 'Receiver');
+    logger.error('failed', 'stack trace', 'Sender');
+    logger.log('started');
+    expect(logger.lines).toEqual([
+      { level: 'warn', message: 'slow', context: 'Receiver' },
+      { level: 'error', message: 'failed', context: 'Sender' },
+      { level: 'log', message: 'started' },
+    ]);
+    expect(logger.messages('warn')).toEqual(['slow']);
+    expect(logger.messages()).toEqual(['slow', 'failed', 'started']);
+  });
+});
