@@ -1,6 +1,7 @@
 import type { AuditLog } from './audit/audit-log.js';
 import type { LocalAzureConfig, ResourceKey } from './config/local-azure-config.js';
 import type { Directory } from './entra/directory.js';
+import type { LocalFaults } from './faults/local-faults.js';
 import type { ResourceGuard } from './guard/resource-guard.js';
 import type { Router } from './http/http-kit.js';
 import type { LocalAzureHome } from './home.js';
@@ -25,6 +26,8 @@ export interface DataPlaneContext {
   bind: BindOptions;
   /** Host name for URLs written into env files. */
   publicHost: string;
+  /** Faults injected by the operator or a test (`fault <target> <mode>`); data planes read theirs on every request. */
+  faults: LocalFaults;
   log: ConsoleLog;
 }
 

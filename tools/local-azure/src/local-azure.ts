@@ -16,7 +16,10 @@ import {
 import type { ConsoleLog, DataPlane, RunningDataPlane } from './data-plane.js';
 import { Directory } from './entra/directory.js';
 import { loginEndpoints } from './entra/login-endpoints.js';
-import { identityEndpointPaths, ManagedIdentityEndpoint, type IdentityEndpointFault } from './entra/managed-identity-endpoint.js';
+import { identityEndpointPaths, ManagedIdentityEndpoint } from './entra/managed-identity-endpoint.js';
+import type { FaultMode } from './faults/fault-catalog.js';
+import { addFaultRoutes } from './faults/fault-routes.js';
+import { LocalFaults } from './faults/local-faults.js';
 import { SigningKeys } from './entra/signing-keys.js';
 import { TokenIssuer } from './entra/token-issuer.js';
 import { ResourceGuard } from './guard/resource-guard.js';
@@ -82,6 +85,8 @@ export class LocalAzure {
     readonly roleAssignments: RoleAssignmentStore,
     readonly guard: ResourceGuard,
     private readonly identityEndpoint: ManagedIdentityEndpoint,
+    /** Faults injected now (`fault <target> <mode>` on the CLI, `faults` in the config, or a test). */
+    readonly faults: LocalFaults,
     private readonly closeDatabase: () => void,
     private readonly log: ConsoleLog,
     readonly endpoints: LocalAzureEndpoints,
@@ -106,11 +111,12 @@ export class LocalAzure {
     const authorizer = new Authorizer(roleAssignments, directory, auditLog);
     const guard = new ResourceGuard(directory, keys, authorizer);
     const issuer = new TokenIssuer(directory, keys, () => config.tokenLifetimeSeconds);
-    const identityEndpoint = new ManagedIdentityEndpoint(directory, issuer, auditLog);
+    const faults = new LocalFaults();
+    const identityEndpoint = new ManagedIdentityEndpoint(directory, issuer, auditLog, faults);
     const { ports, bind, publicHost } = config.network;
     const url = (scheme: string, port: number): string => `${scheme}://${publicHost}:${port}`;
 
-    const azure = new LocalAzure(home, config, tls, keys, directory, auditLog, roleAssignments, guard, identityEndpoint, () => db.close(), log, {
+    const azure = new LocalAzure(home, config, tls, keys, directory, auditLog, roleAssignments, guard, identityEndpoint, faults, () => db.close(), log, {
       identity: '',
       login: '',
       management: '',
@@ -121,6 +127,7 @@ export class LocalAzure {
       const tlsOptions = { cert: tls.certPem, key: tls.keyPem };
       // Data planes add their operator routes to the same router once they run.
       const router = adminRouter(azure);
+      addFaultRoutes(router, faults);
       const [identity, login, management] = await Promise.all([
         listen(() => createHttpServer(identityEndpoint.listener()), { port: ports.identity, bind }),
         listen(() => createHttpsServer(tlsOptions, loginEndpoints(directory, keys, () => azure.endpoints.login)), { port: ports.login, bind }),
@@ -134,7 +141,7 @@ export class LocalAzure {
         login: url('https', login.port),
         management: url('https', management.port),
       });
-      const context = { home, config, directory, guard, auditLog, tls, publicHost, log };
+      const context = { home, config, directory, guard, auditLog, tls, publicHost, faults, log };
       const planes = await Promise.all(
         (options.dataPlanes ?? []).map(async (plane) => {
           const running = await plane.start({ ...context, bind: { port: ports[plane.resource as keyof typeof ports] ?? 0, bind } });
@@ -153,7 +160,7 @@ export class LocalAzure {
         directory,
         auditLog,
         roleAssignments,
-        identityEndpointFault: () => (azure.identityListener || azure.stopped ? identityEndpoint.fault : 'stopped'),
+        identityEndpointFault: () => String(faults.get('identity-endpoint').mode),
         ...(serviceBus ? { serviceBus } : {}),
         log,
       });
@@ -175,6 +182,11 @@ export class LocalAzure {
       });
       azure.portal.adminRoutes(router);
       azure.endpoints.portal = azure.portal.url;
+      faults.onChange((target, setting) => {
+        log(`[fault] ${target} ${String(setting.mode)}${setting.delayInMs !== undefined ? ` ${setting.delayInMs} ms` : ''}`);
+        return target === 'identity-endpoint' ? azure.applyIdentityEndpointFault(setting.mode) : undefined;
+      });
+      for (const [target, fault] of Object.entries(config.faults)) await faults.set(target, typeof fault === 'string' ? { mode: fault } : fault);
       azure.writeEnvFiles();
       writeJsonAtomic(home.runtimeFile, { pid: process.pid, management: azure.endpoints.management, caCertPath: tls.caCertPath });
       return azure;
@@ -241,16 +253,20 @@ export class LocalAzure {
     return isAbsolute(this.config.accessFile) ? this.config.accessFile : resolve(repoRoot, this.config.accessFile);
   }
 
-  /** Makes the identity endpoint misbehave (`error`, `garbage`, `hang`), stop listening (`stopped`), or recover (`none`). */
-  async setIdentityEndpointFault(fault: IdentityEndpointFault | 'stopped'): Promise<void> {
+  /** Makes the identity endpoint misbehave (`error`, `garbage`, `hang`, `delay`), stop listening (`stopped`), or recover (`none`). */
+  async setIdentityEndpointFault(fault: FaultMode<'identity-endpoint'>, delayInMs?: number): Promise<void> {
+    await this.faults.set('identity-endpoint', { mode: fault, delayInMs });
+  }
+
+  /** Closes or re-opens the identity listener as the `identity-endpoint` fault says (the other modes act per request). */
+  private async applyIdentityEndpointFault(fault: FaultMode<'identity-endpoint'>): Promise<void> {
     if (fault === 'stopped') {
       await this.identityListener?.close();
       this.identityListener = undefined;
-      this.log('identity endpoint stopped (fault injected through the admin API)');
+      this.log('identity endpoint stopped (fault injected)');
       this.alerts?.engine.evaluate();
       return;
     }
-    this.identityEndpoint.fault = fault;
     if (!this.identityListener && !this.stopped) {
       const port = Number(new URL(this.endpoints.identity).port);
       this.identityListener = await listen(() => createHttpServer(this.identityEndpoint.listener()), { port, bind: this.config.network.bind });

@@ -4,7 +4,6 @@ import { BodyTooLargeError, readBody, Router, sendJson } from '../http/http-kit.
 import { builtInRoles, findRole } from '../rbac/built-in-roles.js';
 import { isArmScope, normalizeScope } from '../rbac/scope.js';
 import type { LocalAzure } from '../local-azure.js';
-import type { IdentityEndpointFault } from '../entra/managed-identity-endpoint.js';
 
 /** An admin request the local Azure refuses, with ARM's error shape. */
 export class AdminError extends Error {
@@ -20,7 +19,7 @@ export class AdminError extends Error {
 /**
  * The admin API (HTTPS, management port): the local counterpart of ARM and the Entra portal for what the
  * CLI does — resources, identities and hosts, role assignments, sign-in and authorization logs, key
- * rollover, and fault injection for the identity endpoint. Errors use ARM's `{error:{code,message}}`.
+ * rollover (fault injection: faults/fault-routes.ts). Errors use ARM's `{error:{code,message}}`.
  */
 export function adminRouter(azure: LocalAzure): Router {
   const router = new Router((_req, res) =>
@@ -92,20 +91,7 @@ export function adminRouter(azure: LocalAzure): Router {
     .on('POST', /^\/roleAssignments:reset$/, handle(() => azure.applyAccessFile()))
     .on('GET', /^\/logs\/signIns$/, handle((_req, url) => azure.auditLog.signIns(logQuery(url))))
     .on('GET', /^\/logs\/authorizations$/, handle((_req, url) => azure.auditLog.authorizations(logQuery(url))))
-    .on('POST', /^\/signingKeys:rotate$/, handle(async () => ({ kid: await azure.keys.rotate(), keys: azure.keys.jwks().keys.map((k) => k.kid) })))
-    .on(
-      'PUT',
-      /^\/faults\/identityEndpoint$/,
-      handle(async (req) => {
-        const { fault } = (await jsonBody(req)) as { fault?: string };
-        const allowed = ['none', 'error', 'garbage', 'hang', 'stopped'];
-        if (!fault || !allowed.includes(fault)) {
-          throw new AdminError(400, 'InvalidFault', `fault must be one of ${allowed.join(', ')}`);
-        }
-        await azure.setIdentityEndpointFault(fault as IdentityEndpointFault | 'stopped');
-        return { fault };
-      }),
-    );
+    .on('POST', /^\/signingKeys:rotate$/, handle(async () => ({ kid: await azure.keys.rotate(), keys: azure.keys.jwks().keys.map((k) => k.kid) })));
   return router;
 }
 

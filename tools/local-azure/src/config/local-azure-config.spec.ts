@@ -20,6 +20,11 @@ describe('parseConfig', () => {
     expect(Object.keys(config.hosts)).toEqual(['gateway', 'recommendation', 'vision', 'storefront']);
   });
 
+  it('takes faults to inject from the start, as a mode or with a delay', () => {
+    const config = parseConfig({ faults: { openai: '429', 'identity-endpoint': { mode: 'delay', delayInMs: 500 } } });
+    expect(config.faults).toEqual({ openai: '429', 'identity-endpoint': { mode: 'delay', delayInMs: 500 } });
+  });
+
   it.each([
     [{ hostEnv: { nowhere: { X: 'y' } } }, 'hostEnv.nowhere: no host named "nowhere"'],
     [{ hosts: { web: { userAssigned: ['id-missing'] } } }, 'hosts.web.userAssigned[0]: no identity named "id-missing"'],
@@ -28,6 +33,8 @@ describe('parseConfig', () => {
     [{ appRoleAssignments: [{ identity: 'id-keyless', app: 'keyless-gateway', roles: ['Admin'] }] }, 'appRoleAssignments[0].roles[0]: "Admin" is not an app role of keyless-gateway'],
     [{ network: { ports: { identity: 70000 } } }, 'network.ports.identity'],
     [{ unknownField: true }, 'unknownField'],
+    [{ faults: { openai: '503' } }, 'faults.openai: The fault target openai has no mode "503"'],
+    [{ faults: { dns: 'error' } }, 'faults.dns: Unknown fault target "dns"'],
   ])('refuses %j naming the entry and field', (input, message) => {
     expect(() => parseConfig(input as never, 'my-config.json')).toThrow(ConfigError);
     expect(() => parseConfig(input as never, 'my-config.json')).toThrow(new RegExp(`^my-config\\.json: .*${message.replace(/[[\].*"]/g, '\\$&')}`));

@@ -10,7 +10,8 @@
  * - `InvalidRequest`: malformed JSON, wrong content type, invalid or missing parameters (400, OpenAI's `invalid_request_error`).
  * - `ContextLengthExceeded`: the prompt does not fit the model's context window (400).
  * - `RequestTooLarge`: a body over the size limit, refused before it is read (413).
- * - `RateLimited`: the deployment's tokens-per-minute quota is spent (429 with `retry-after`).
+ * - `RateLimited`: the deployment's tokens-per-minute quota is spent, or a `429` fault is injected (429 with `retry-after`).
+ * - `ServerError`: a `500` fault is injected (500, OpenAI's `server_error`).
  */
 export type OpenAiErrorCode =
   | 'Unauthorized'
@@ -23,7 +24,8 @@ export type OpenAiErrorCode =
   | 'InvalidRequest'
   | 'ContextLengthExceeded'
   | 'RequestTooLarge'
-  | 'RateLimited';
+  | 'RateLimited'
+  | 'ServerError';
 
 /** A refusal with the status, body and headers Azure OpenAI answers it with. */
 export class OpenAiRequestError extends Error {
@@ -103,6 +105,16 @@ export const openAiErrors = {
   requestTooLarge: (limitBytes: number) =>
     new OpenAiRequestError('RequestTooLarge', 413, {
       error: { code: 'RequestEntityTooLarge', message: `The request body is larger than the ${limitBytes} bytes this endpoint accepts.` },
+    }),
+  serverError: () =>
+    new OpenAiRequestError('ServerError', 500, {
+      error: {
+        message:
+          'The server had an error processing your request. Sorry about that! You can retry your request, or contact us through an Azure support request at: https://go.microsoft.com/fwlink/?linkid=2213926 if you keep seeing this error.',
+        type: 'server_error',
+        param: null,
+        code: null,
+      },
     }),
   rateLimited: (operation: string, apiVersion: string, retryAfterInMs: number) => {
     const seconds = Math.ceil(retryAfterInMs / 1000);
