@@ -33,10 +33,15 @@ export class RecommenderService implements OnApplicationBootstrap {
     });
   }
 
+  /**
+   * Stores the product and embeds it if it waits for that. An unchanged product is embedded too: the upsert may be
+   * the redelivery of one whose embedding failed (Azure OpenAI throttled, failing or not allowed), and nothing else
+   * would ever embed it.
+   */
   async productUpserted(product: Product, upsertedAt: string): Promise<void> {
     const result = this.store.upsertProduct(product, upsertedAt);
-    if (result === 'stale' || result === 'unchanged') return;
-    this.index.updateProduct(product);
+    if (result === 'stale') return;
+    if (result !== 'unchanged') this.index.updateProduct(product);
     await this.indexProduct(product.id);
   }
 
