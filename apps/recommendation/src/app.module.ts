@@ -1,7 +1,7 @@
 import { Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { ConfigModule } from '@nestjs/config';
 import { LoggerModule } from 'nestjs-pino';
-import { queues, subscriptions, topics } from '@keyless/contracts';
+import { eventDeliveryAttempts, queues, subscriptions, topics } from '@keyless/contracts';
 import { AuthModule, AzureClientFactory } from '@keyless/auth';
 import { MessagingModule, SqliteIdempotencyStore } from '@keyless/messaging';
 import { HealthModule, loggerOptions } from '@keyless/observability';
@@ -35,6 +35,8 @@ import { RecommenderService } from './recommender.service.js';
         server: {
           requests: { queue: queues.recommendationRequests, maxConcurrentCalls: config.maxConcurrency },
           events: [{ topic: topics.events, subscription: subscriptions.recommendation, maxConcurrentCalls: config.maxConcurrency }],
+          // Retries outlast a dependency's outage of about two minutes (see eventDeliveryAttempts).
+          settlement: { maxAttempts: eventDeliveryAttempts },
           // Durable: an event redelivered after a crash is recognised as handled.
           idempotencyStore: new SqliteIdempotencyStore(config.storage.idempotency),
         },

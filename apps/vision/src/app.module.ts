@@ -1,7 +1,7 @@
 import { Module } from '@nestjs/common';
 import { ConfigModule } from '@nestjs/config';
 import { LoggerModule } from 'nestjs-pino';
-import { queues, subscriptions, topics } from '@keyless/contracts';
+import { eventDeliveryAttempts, queues, subscriptions, topics } from '@keyless/contracts';
 import { AuthModule, AzureClientFactory } from '@keyless/auth';
 import { MessagingModule } from '@keyless/messaging';
 import { HealthModule, loggerOptions } from '@keyless/observability';
@@ -28,6 +28,8 @@ import { visionConfig, visionEnvironmentSchema, type VisionConfig } from './conf
         server: {
           requests: { queue: queues.visionRequests, maxConcurrentCalls: config.maxConcurrency },
           events: [{ topic: topics.events, subscription: subscriptions.vision, maxConcurrentCalls: config.maxConcurrency }],
+          // Retries outlast a dependency's outage of about two minutes (see eventDeliveryAttempts).
+          settlement: { maxAttempts: eventDeliveryAttempts },
         },
         // Publishes vision events; answers requests through the server's replies, so no reply session.
         proxy: {},
