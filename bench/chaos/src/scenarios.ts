@@ -1,0 +1,108 @@
+import type { ServiceName } from '@keyless/launcher';
+import type { ChaosSystem } from './chaos-system.js';
+
+/** One thing that goes wrong: how to break it, and how to heal it. */
+export interface Scenario {
+  name: string;
+  /** What breaks, in a line (for the report). */
+  description: string;
+  inject(chaos: ChaosSystem): Promise<void>;
+  heal(chaos: ChaosSystem): Promise<void>;
+  /** Processes the scenario itself stops and starts again: they do not count as a restart the system needed. */
+  restarts?: readonly string[];
+}
+
+/** A fault of the local Azure through its CLI (`fault <target> <mode> [ms]`), healed with `<target> none`. */
+export function faultScenario(target: string, mode: string, delayInMs?: number): Scenario {
+  return {
+    name: `${target} ${mode}${delayInMs !== undefined ? ` ${delayInMs}` : ''}`,
+    description: `npm run local-azure -- fault ${target} ${mode}${delayInMs !== undefined ? ` ${delayInMs}` : ''}`,
+    inject: (chaos) => chaos.fault(target, mode, delayInMs),
+    heal: (chaos) => chaos.fault(target, 'none'),
+  };
+}
+
+/** The shared identity's roles on Azure OpenAI and Vision removed under load, then restored (as an operator would). */
+export function roleRevokeScenario(): Scenario {
+  const roles = [
+    ['--role', 'Cognitive Services OpenAI User', '--scope', 'openAi'],
+    ['--role', 'Cognitive Services User', '--scope', 'vision'],
+  ];
+  return {
+    name: 'role revoke',
+    description: 'role assignment delete of id-keyless on Azure OpenAI and Vision, then create again',
+    async inject(chaos) {
+      for (const role of roles) await chaos.localAzure('role', 'assignment', 'delete', '--assignee', 'id-keyless', ...role);
+    },
+    async heal(chaos) {
+      for (const role of roles) await chaos.localAzure('role', 'assignment', 'create', '--assignee', 'id-keyless', ...role);
+    },
+  };
+}
+
+/**
+ * A service process stopped with `signal` under load (SIGTERM: Nest's graceful shutdown; SIGKILL: nothing at all),
+ * then started again as the launcher starts it.
+ */
+export function killScenario(service: ServiceName, signal: 'SIGTERM' | 'SIGKILL'): Scenario {
+  return {
+    name: `${signal} ${service}`,
+    description: `kill -${signal.slice(3)} of the ${service} process, then started again`,
+    restarts: [service],
+    async inject(chaos) {
+      const running = chaos.system.processes.get(service);
+      if (!running || running.child.exitCode !== null || running.child.signalCode !== null) throw new Error(`${service} is not running`);
+      running.child.kill(signal);
+      await running.exited;
+    },
+    heal: (chaos) => chaos.system.restartService(service),
+  };
+}
+
+/**
+ * The identity endpoint misbehaving while a service starts (as App Service's endpoint can be slow or absent in a
+ * container's first seconds): the service is killed and started again during the fault, and must become ready
+ * by itself once the endpoint heals — without exiting and without another restart.
+ */
+export function identityFaultAtStartScenario(mode: string, service: ServiceName, delayInMs?: number): Scenario {
+  let started: Promise<void> | undefined;
+  return {
+    name: `identity-endpoint ${mode} at ${service} start`,
+    description: `fault identity-endpoint ${mode}${delayInMs !== undefined ? ` ${delayInMs}` : ''}, then ${service} killed and started during the fault`,
+    restarts: [service],
+    async inject(chaos) {
+      await chaos.fault('identity-endpoint', mode, delayInMs);
+      const running = chaos.system.processes.get(service);
+      running?.child.kill('SIGKILL');
+      await running?.exited;
+      // Started now, ready only once it has tokens: the launcher waits (up to its start-up timeout) in the background.
+      started = chaos.system.restartService(service);
+      started.catch(() => undefined);
+    },
+    async heal(chaos) {
+      await chaos.fault('identity-endpoint', 'none');
+      await started;
+    },
+  };
+}
+
+/** Every scenario of the suite, in the order the long run takes them. */
+export function allScenarios(): Scenario[] {
+  return [
+    faultScenario('identity-endpoint', 'error'),
+    faultScenario('identity-endpoint', 'garbage'),
+    faultScenario('identity-endpoint', 'hang'),
+    faultScenario('identity-endpoint', 'stopped'),
+    faultScenario('identity-endpoint', 'delay', 3000),
+    identityFaultAtStartScenario('stopped', 'recommendation'),
+    identityFaultAtStartScenario('error', 'vision'),
+    identityFaultAtStartScenario('hang', 'gateway'),
+    identityFaultAtStartScenario('delay', 'recommendation', 5000),
+    faultScenario('openai', '429'),
+    faultScenario('openai', '500'),
+    faultScenario('vision', '429'),
+    faultScenario('vision', '500'),
+    roleRevokeScenario(),
+    ...(['recommendation', 'vision', 'gateway'] as const).flatMap((service) => [killScenario(service, 'SIGTERM'), killScenario(service, 'SIGKILL')]),
+  ];
+}
