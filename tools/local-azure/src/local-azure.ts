@@ -184,7 +184,7 @@ export class LocalAzure {
       azure.endpoints.portal = azure.portal.url;
       faults.onChange((target, setting) => {
         log(`[fault] ${target} ${String(setting.mode)}${setting.delayInMs !== undefined ? ` ${setting.delayInMs} ms` : ''}`);
-        return target === 'identity-endpoint' ? azure.applyIdentityEndpointFault(setting.mode) : undefined;
+        return target === 'identity-endpoint' ? azure.applyIdentityEndpointFault(setting.mode as FaultMode<'identity-endpoint'>) : undefined;
       });
       for (const [target, fault] of Object.entries(config.faults)) await faults.set(target, typeof fault === 'string' ? { mode: fault } : fault);
       azure.writeEnvFiles();

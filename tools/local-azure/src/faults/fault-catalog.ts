@@ -28,12 +28,44 @@ export const faultCatalog = {
       '500': "answers 500 with Azure AI Vision's InternalServerError body",
     },
   },
+  'servicebus-cbs': {
+    description: 'put-token on $cbs (every link attach and every token renewal)',
+    modes: {
+      refuse: 'answers every put-token with 401, so new links fail and renewals lapse',
+      delay: 'answers every put-token after <ms> milliseconds (default 2000)',
+    },
+  },
+  'servicebus-connections': {
+    description: 'the AMQP connections of the Service Bus namespace',
+    modes: {
+      drop: 'resets every open connection at once (no AMQP close) and every new one as it arrives',
+      'half-open': 'freezes every connection, open or new: not read, not written, not closed (no FIN); healing resets them',
+    },
+  },
+  'servicebus-credit': {
+    description: 'link credit the broker grants and honours',
+    modes: {
+      stall: 'delivers nothing to receivers whatever their credit, and grants senders no new credit; links stay attached',
+    },
+  },
+  'servicebus-session-lock': {
+    description: 'session locks of session receivers (the reply sessions)',
+    modes: {
+      expire: 'expires every held session lock at once (the receiver is detached with session-lock-lost) and refuses renewals',
+    },
+  },
+  'servicebus-store': {
+    description: "the Service Bus message store's disk writes",
+    modes: {
+      stall: 'holds every commit: sends and scheduling are not acknowledged until healed, then everything held commits',
+    },
+  },
 } as const satisfies Record<string, { description: string; modes: Record<string, string> }>;
 
 /** A fault target (`identity-endpoint`, `openai`, `servicebus-cbs`, …). */
 export type FaultTarget = keyof typeof faultCatalog;
 /** The modes of one target, plus `none` (healthy). */
-export type FaultMode<T extends FaultTarget = FaultTarget> = keyof (typeof faultCatalog)[T]['modes'] | 'none';
+export type FaultMode<T extends FaultTarget = FaultTarget> = T extends FaultTarget ? keyof (typeof faultCatalog)[T]['modes'] | 'none' : never;
 
 /** The fault of one target: its mode and, for `delay`, the delay. */
 export interface FaultSetting<T extends FaultTarget = FaultTarget> {

@@ -36,7 +36,7 @@ export class LocalFaults {
 
   /** The fault of `target`; `{ mode: 'none' }` while healthy. */
   get<T extends FaultTarget>(target: T): FaultSetting<T> {
-    return (this.settings.get(target) as FaultSetting<T> | undefined) ?? { mode: 'none' };
+    return (this.settings.get(target) as FaultSetting<T> | undefined) ?? ({ mode: 'none' } as FaultSetting<T>);
   }
 
   /** Whether `target` is in `mode` right now. */

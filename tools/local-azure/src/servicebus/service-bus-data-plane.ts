@@ -4,6 +4,7 @@ import type { DataPlane, DataPlaneContext, RunningDataPlane } from '../data-plan
 import { listen, type BoundListener } from '../net/listen.js';
 import { addServiceBusAdminRoutes, serviceBusOperations } from './admin-routes.js';
 import { AmqpBroker } from './amqp-broker.js';
+import { BrokerFaults } from './broker-faults.js';
 import { IdleMemoryReducer } from './idle-memory-reducer.js';
 import { MessageStore } from './message-store.js';
 import { ServiceBusNamespace } from './service-bus-namespace.js';
@@ -36,6 +37,7 @@ async function startServiceBus(context: DataPlaneContext): Promise<RunningDataPl
   });
   const memory = new IdleMemoryReducer();
   let broker: AmqpBroker | undefined;
+  const faults = new BrokerFaults(context.faults, { sockets: () => broker?.openSockets() ?? [], namespace, store, log: context.log });
   let listener: BoundListener;
   let loaded: { messages: number; orphaned: number };
   try {
@@ -50,11 +52,13 @@ async function startServiceBus(context: DataPlaneContext): Promise<RunningDataPl
       maxMessageSizeInBytes: settings.maxMessageSizeInBytes,
       log: context.log,
       onActivity: () => memory.touch(),
+      faults,
     });
     broker = started;
     listener = await listen(() => started.createServer(context.tls), context.bind);
   } catch (error) {
     memory.stop();
+    faults.stop();
     await broker?.stop();
     namespace.stop();
     store.close();
@@ -86,6 +90,7 @@ async function startServiceBus(context: DataPlaneContext): Promise<RunningDataPl
     serviceBus: operations,
     async stop() {
       memory.stop();
+      faults.stop();
       await broker!.stop();
       await listener.close();
       namespace.stop();
