@@ -69,7 +69,7 @@ const system = await startSystem({
   gatewayPort,
   images: { products: catalog, port: imagePort },
   localAzureConfig: unthrottled,
-  serviceEnv: { gateway: { RATE_LIMIT_PER_MINUTE: '1000000' } },
+  serviceEnv: { gateway: { RATE_LIMIT_PER_MINUTE: '1000000', ADDRESS_RATE_LIMIT_PER_MINUTE: '1000000' } },
 });
 try {
   // Tokens for the storefront straight from its host's identity endpoint (one request, as the SDK makes):

@@ -188,6 +188,8 @@ module appServices 'modules/app-services.bicep' = {
       // Callers of the gateway request tokens for api://<app id>: v1 tokens carry that URI as audience, v2 the id.
       GATEWAY_AUDIENCE: 'api://${gatewayAppId}'
       GATEWAY_APP_ID: gatewayAppId
+      // App Service's front end appends the client's address to X-Forwarded-For: the gateway's per-address limit trusts that one entry.
+      TRUSTED_PROXY_HOPS: '1'
     }
     location: location
     tags: tags

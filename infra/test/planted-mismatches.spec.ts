@@ -27,11 +27,11 @@ describe('checkInfrastructure with planted mismatches', () => {
   });
 
   describe('when the access file is wrong', () => {
-    it('refuses a role the role table does not know (Owner), naming the file, entry and fix', () => {
+    it('refuses a role that grants no data action (Owner: the services could change their own access), naming the file, entry and fix', () => {
       copy.editJson<AccessJson>('infra/access.json', (json) => json.assignments.push({ role: 'Owner', roleDefinitionId: '8e3af657-a8ff-443c-a75c-2fe8c4bcb635', resource: 'serviceBus', purpose: 'p' }));
       const problems = found(copy.check(), 'access-file-invalid');
       expect(problems).toHaveLength(1);
-      expect(problems[0]).toMatch(/^infra\/access\.json: .*access\.json: assignments\[14\]\.role: "Owner" is not a built-in role this system knows.* Fix: Use the exact display name/);
+      expect(problems[0]).toMatch(/^infra\/access\.json: .*access\.json: assignments\[14\]\.role: "Owner" grants no data action.* Fix: Use the exact display name/);
     });
 
     it('refuses a scope the topology does not declare', () => {

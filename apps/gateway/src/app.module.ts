@@ -22,7 +22,10 @@ import { HealthModule, loggerOptions } from '@keyless/observability';
   imports: [
     ConfigModule.forRoot({ isGlobal: true, ignoreEnvFile: true, validationSchema: gatewayEnvironmentSchema, load: [gatewayConfig] }),
     LoggerModule.forRootAsync({ inject: [gatewayConfig.KEY], useFactory: (config: GatewayConfig) => loggerOptions({ service: 'gateway', level: config.logLevel }) }),
-    HealthModule,
+    HealthModule.forRootAsync({
+      inject: [gatewayConfig.KEY],
+      useFactory: (config: GatewayConfig) => (config.http.healthDetailsPort !== undefined ? { detailsPort: config.http.healthDetailsPort } : {}),
+    }),
     AuthModule.forRootAsync({
       inject: [gatewayConfig.KEY],
       useFactory: (config: GatewayConfig) => ({

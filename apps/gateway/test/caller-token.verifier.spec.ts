@@ -1,6 +1,9 @@
-import { SignJWT } from 'jose';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { SignJWT, type JWTPayload } from 'jose';
 import { startTestAzure, type TestAzure } from '@keyless/local-azure/testing';
 import { CallerTokenError, CallerTokenVerifier } from '../src/callers/caller-token.verifier.js';
+import { SigningKeysUnavailableError } from '../src/callers/tenant-signing-keys.js';
 
 describe(CallerTokenVerifier.name, () => {
   let test: TestAzure;
@@ -12,6 +15,16 @@ describe(CallerTokenVerifier.name, () => {
     const query = new URLSearchParams({ 'api-version': '2019-08-01', resource, client_id: env.AZURE_CLIENT_ID! });
     const response = await fetch(`${env.IDENTITY_ENDPOINT}?${query}`, { headers: { 'x-identity-header': env.IDENTITY_HEADER! } });
     return ((await response.json()) as { access_token: string }).access_token;
+  }
+
+  const now = (): number => Math.floor(Date.now() / 1000);
+  /** A token signed with the tenant's own key: valid for the gateway unless `claims` say otherwise (undefined removes one). */
+  async function signed(claims: Partial<Record<'exp' | 'nbf' | 'iat', number | undefined>>): Promise<string> {
+    const { kid, privateKey } = test.azure.keys.current;
+    const tid = test.azure.directory.tenantId;
+    const payload: JWTPayload = { tid, oid: 'x', iss: `https://sts.windows.net/${tid}/`, aud: 'api://keyless-gateway', iat: now(), nbf: now(), exp: now() + 3600, ...claims };
+    for (const [claim, value] of Object.entries(payload)) if (value === undefined) delete payload[claim];
+    return `Bearer ${await new SignJWT(payload).setProtectedHeader({ alg: 'RS256', kid }).sign(privateKey)}`;
   }
 
   beforeAll(async () => {
@@ -38,14 +51,63 @@ describe(CallerTokenVerifier.name, () => {
       const { privateKey } = await (await import('jose')).generateKeyPair('RS256');
       return `Bearer ${await new SignJWT({ aud: 'api://keyless-gateway' }).setProtectedHeader({ alg: 'RS256', kid: 'x' }).sign(privateKey)}`;
     }, /does not verify/],
-    ['an expired token', async () => {
-      const { kid, privateKey } = test.azure.keys.current;
-      const tid = test.azure.directory.tenantId;
-      const past = Math.floor(Date.now() / 1000) - 3600;
-      return `Bearer ${await new SignJWT({ tid, oid: 'x' }).setProtectedHeader({ alg: 'RS256', kid }).setIssuer(`https://sts.windows.net/${tid}/`).setAudience('api://keyless-gateway').setExpirationTime(past).sign(privateKey)}`;
-    }, /expired/],
+    ['an expired token', async () => signed({ exp: now() - 3600 }), /expired/],
+    ['a token without exp (it would never expire)', async () => signed({ exp: undefined }), /"exp" claim/],
+    ['a token not valid before an hour from now (nbf)', async () => signed({ nbf: now() + 3600 }), /"nbf" claim/],
+    ['a token issued an hour from now (iat)', async () => signed({ iat: now() + 3600 }), /"iat" claim is in the future/],
   ])('refuses %s, saying why', async (_case, header, reason) => {
     await expect(verifier.verify(await header())).rejects.toThrow(CallerTokenError);
     await expect(verifier.verify(await header())).rejects.toThrow(reason);
+  });
+
+  it('accepts a token of the tenant with exp, nbf and iat in range', async () => {
+    await expect(verifier.verify(await signed({}))).resolves.toMatchObject({ principalId: 'x' });
+  });
+
+  describe('when OIDC discovery fails', () => {
+    let authority: Server;
+    let discoveries = 0;
+    let healthy = false;
+
+    beforeAll(async () => {
+      const login = test.azure.hostEnv('gateway').AZURE_AUTHORITY_HOST!;
+      const tenantId = test.azure.directory.tenantId;
+      // An identity provider that fails until told otherwise, then points at the local Azure's keys.
+      authority = createServer((_req, res) => {
+        discoveries++;
+        if (!healthy) return res.writeHead(500).end();
+        return res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ jwks_uri: `${login}/${tenantId}/discovery/v2.0/keys` }));
+      });
+      await new Promise<void>((resolve) => authority.listen(0, '127.0.0.1', resolve));
+    });
+    afterAll(() => new Promise((resolve) => authority.close(resolve)));
+
+    it('does not fetch it again for every request, fails fast with the time to wait, and recovers when it is back', async () => {
+      const flaky = new CallerTokenVerifier({
+        authorityHost: `http://127.0.0.1:${(authority.address() as AddressInfo).port}`,
+        tenantId: test.azure.directory.tenantId,
+        audiences: ['api://keyless-gateway'],
+        failureBackoff: { initialDelayInMs: 2_000, maxDelayInMs: 2_000 },
+      });
+      const token = await signed({});
+      const failures = await Promise.all(Array.from({ length: 20 }, () => flaky.verify(token).catch((error: unknown) => error)));
+      expect(failures.every((e) => e instanceof SigningKeysUnavailableError)).toBe(true);
+      expect((failures[0] as SigningKeysUnavailableError).retryAfterInMs).toBeGreaterThan(0);
+      for (let i = 0; i < 20; i++) await expect(flaky.verify(token)).rejects.toBeInstanceOf(SigningKeysUnavailableError);
+      expect(discoveries).toBe(1);
+
+      healthy = true;
+      const deadline = Date.now() + 15_000;
+      let caller: unknown;
+      while (!caller && Date.now() < deadline) {
+        caller = await flaky.verify(token).catch(() => undefined);
+        if (!caller) await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(caller).toMatchObject({ principalId: 'x' });
+      // One discovery per backoff period at most, then none: the result is cached.
+      const afterRecovery = discoveries;
+      for (let i = 0; i < 5; i++) await flaky.verify(token);
+      expect(discoveries).toBe(afterRecovery);
+    }, 20_000);
   });
 });

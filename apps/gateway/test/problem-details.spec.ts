@@ -2,9 +2,10 @@ import { Controller, Get, Module, NotFoundException, type INestApplication } fro
 import { NestFactory } from '@nestjs/core';
 import { RpcException } from '@nestjs/microservices';
 import { AccessDeniedError } from '@keyless/auth';
-import { RequestTimeoutError } from '@keyless/messaging';
+import { InvalidReplyError, RequestTimeoutError } from '@keyless/messaging';
 import { ProblemDetailsFilter } from '../src/http/problem-details.filter.js';
 import { ProblemException } from '../src/http/problem-details.js';
+import { RecordingLogger } from './support/recording.logger.js';
 
 const sendDenied = new AccessDeniedError({
   principal: { clientId: 'c-1', objectId: '1234', type: 'ServicePrincipal' },
@@ -21,6 +22,23 @@ const sendDenied = new AccessDeniedError({
 class ThrowingController {
   @Get('remote/:code') remote(): never {
     throw new RpcException({ code: 'not-found', message: 'No product "x".' });
+  }
+  @Get('remote-not-indexed') notIndexed(): never {
+    throw new RpcException({ code: 'not-found', reason: 'product-not-indexed', message: 'Product "x" is not indexed yet (pending).' });
+  }
+  @Get('remote-image-url') imageUrl(): never {
+    throw new RpcException({
+      code: 'invalid-request',
+      reason: 'InvalidImageUrl',
+      message: 'The image was refused: InvalidImageUrl: connect ECONNREFUSED 127.0.0.1:7071',
+      details: [{ path: 'url', message: 'http://127.0.0.1:7071/admin is not an image' }],
+    });
+  }
+  @Get('remote-unknown-reason') unknownReason(): never {
+    throw new RpcException({ code: 'invalid-request', reason: 'SomethingNew', message: 'internal state 0xdeadbeef' });
+  }
+  @Get('invalid-reply') invalidReply(): never {
+    throw new InvalidReplyError('recommendation.get-product', 'm-9', [{ path: 'data.product', message: 'Required' }]);
   }
   @Get('remote-denied') denied(): never {
     throw new RpcException({ code: 'access-denied', message: 'principal 1234 lacks a role' });
@@ -55,9 +73,10 @@ class TestModule {}
 describe(ProblemDetailsFilter.name, () => {
   let app: INestApplication;
   let base: string;
+  const logger = new RecordingLogger();
 
   beforeAll(async () => {
-    app = await NestFactory.create(TestModule, { logger: false });
+    app = await NestFactory.create(TestModule, { logger });
     app.useGlobalFilters(new ProblemDetailsFilter());
     await app.listen(0, '127.0.0.1');
     base = await app.getUrl();
@@ -66,6 +85,9 @@ describe(ProblemDetailsFilter.name, () => {
 
   it.each([
     ['/remote/not-found', 404, 'not-found'],
+    ['/remote-not-indexed', 404, 'not-found'],
+    ['/remote-image-url', 400, 'invalid-request'],
+    ['/invalid-reply', 502, 'downstream-error'],
     ['/remote-denied', 503, 'azure-access-unavailable'],
     ['/remote-unavailable', 503, 'dependency-unavailable'],
     ['/remote-internal', 502, 'downstream-error'],
@@ -87,6 +109,30 @@ describe(ProblemDetailsFilter.name, () => {
     expect(text).not.toMatch(/1234|az role|send\/action/);
     const remote = await (await fetch(`${base}/remote-denied`)).text();
     expect(remote).not.toMatch(/1234/);
+  });
+
+  describe('when a service behind the gateway fails', () => {
+    it.each([
+      ['/remote/not-found', 'The requested resource was not found.', undefined],
+      ['/remote-not-indexed', 'The product is not indexed yet; try again shortly.', 'product-not-indexed'],
+      ['/remote-image-url', 'Azure AI Vision cannot download the image: give a public http(s) URL of an image, or upload the image.', 'InvalidImageUrl'],
+      ['/remote-unknown-reason', 'A service behind the gateway refused the request as invalid.', undefined],
+      ['/remote-internal', 'A service behind the gateway failed to answer the request.', undefined],
+    ])('%s answers a fixed text per stable reason, never the downstream message', async (path, detail, reason) => {
+      const body = (await (await fetch(`${base}${path}`)).json()) as Record<string, unknown>;
+      expect(body.detail).toBe(detail);
+      expect(body.reason).toBe(reason);
+      expect(body).not.toHaveProperty('errors');
+      expect(JSON.stringify(body)).not.toMatch(/ECONNREFUSED|127\.0\.0\.1|deadbeef|TypeError|pending|"x"/);
+    });
+
+    it('logs the downstream cause under the correlation id the caller gets', async () => {
+      const body = (await (await fetch(`${base}/remote-image-url`)).json()) as { correlationId: string };
+      expect(body.correlationId).toMatch(/^[0-9a-f-]{32,36}$/);
+      const line = logger.lines.find((l) => l.includes(`[correlation ${body.correlationId}]`));
+      expect(line).toContain('ECONNREFUSED 127.0.0.1:7071');
+      expect(line).toContain('http://127.0.0.1:7071/admin is not an image');
+    });
   });
 
   it('tells clients when to retry a 503, and passes Retry-After of a 429 through', async () => {

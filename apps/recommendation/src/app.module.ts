@@ -33,7 +33,7 @@ import { RecommenderService } from './recommender.service.js';
       useFactory: (clients: AzureClientFactory, config: RecommendationConfig) => ({
         client: clients.create('serviceBus'),
         server: {
-          requests: { queue: queues.recommendationRequests, maxConcurrentCalls: config.maxConcurrency },
+          requests: { queue: queues.recommendationRequests, maxConcurrentCalls: config.maxConcurrency, replyQueues: [queues.replies] },
           events: [{ topic: topics.events, subscription: subscriptions.recommendation, maxConcurrentCalls: config.maxConcurrency }],
           // Retries outlast a dependency's outage of about two minutes (see eventDeliveryAttempts).
           settlement: { maxAttempts: eventDeliveryAttempts },
@@ -42,7 +42,10 @@ import { RecommenderService } from './recommender.service.js';
         },
       }),
     }),
-    HealthModule,
+    HealthModule.forRootAsync({
+      inject: [recommendationConfig.KEY],
+      useFactory: (config: RecommendationConfig) => (config.http.healthDetailsPort !== undefined ? { detailsPort: config.http.healthDetailsPort } : {}),
+    }),
   ],
   controllers: [RecommendationHandlers],
   providers: [

@@ -57,7 +57,7 @@ export class RecommenderService implements OnApplicationBootstrap {
 
   view(id: string): ProductView {
     const view = this.store.view(id);
-    if (!view) throw new RpcException({ code: 'not-found', message: `No product "${id}".` });
+    if (!view) throw new RpcException({ code: 'not-found', reason: 'product-not-found', message: `No product "${id}".` });
     return view;
   }
 
@@ -65,7 +65,7 @@ export class RecommenderService implements OnApplicationBootstrap {
     const product = this.view(request.productId).product;
     const vector = this.index.vectorOf(product.id);
     if (!vector) {
-      throw new RpcException({ code: 'not-found', message: `Product "${product.id}" is not indexed yet (${this.store.view(product.id)!.indexing.state}).` });
+      throw new RpcException({ code: 'not-found', reason: 'product-not-indexed', message: `Product "${product.id}" is not indexed yet (${this.store.view(product.id)!.indexing.state}).` });
     }
     const hits = this.index.search({ vector, limit: request.limit, filters: request.filters, exclude: new Set([product.id]) });
     const explanation = await this.explanations.explain(hits.map((h) => h.product), { similarTo: product });
@@ -77,7 +77,7 @@ export class RecommenderService implements OnApplicationBootstrap {
     const directions = viewed.map((p) => this.index.vectorOf(p.id)).filter((v): v is Float32Array => !!v);
     const parts = [...(directions.length ? [centroid(directions)] : []), ...(request.query ? [await this.embeddings.embed(request.query)] : [])];
     if (!parts.length) {
-      throw new RpcException({ code: 'not-found', message: 'None of the viewed products is indexed yet, and no query was given.' });
+      throw new RpcException({ code: 'not-found', reason: 'no-indexed-products', message: 'None of the viewed products is indexed yet, and no query was given.' });
     }
     const hits = this.index.search({ vector: centroid(parts), limit: request.limit, filters: request.filters, exclude: new Set(request.viewedProductIds) });
     const explanation = await this.explanations.explain(

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { repoRoot } from '@keyless/launcher';
@@ -12,8 +12,22 @@ interface ComposeService {
   environment?: Record<string, string>;
 }
 
-const compose = parse(readFileSync(join(repoRoot, 'docker-compose.yml'), 'utf8'), { merge: true }) as { services: Record<string, ComposeService> };
+const compose = parse(readFileSync(join(repoRoot, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
+  services: Record<string, ComposeService>;
+  volumes: Record<string, unknown>;
+};
 const dockerfile = (service: ComposeService) => readFileSync(join(repoRoot, service.build.context, service.build.dockerfile), 'utf8');
+const services = ['gateway', 'recommendation', 'vision'] as const;
+const localAzureConfig = JSON.parse(readFileSync(join(repoRoot, 'tools/local-azure/compose.config.json'), 'utf8')) as {
+  network: { bind: string; publicHost: string };
+  hostEnvDirs: Record<string, string>;
+};
+/** The user a Dockerfile's final stage runs as, and the uid it creates for it (if it does). */
+const runtimeUser = (text: string): { user: string; uid?: number } => {
+  const user = [...text.matchAll(/^USER (\S+)$/gm)].at(-1)![1]!;
+  const created = text.match(new RegExp(`useradd [^\\n]*--uid (\\d+)[^\\n]* ${user}\\b`));
+  return { user, ...(created ? { uid: Number(created[1]) } : {}) };
+};
 
 // No Docker engine runs here, so the images are not built in tests; what can be checked without one is.
 describe('docker-compose.yml and the Dockerfiles', () => {
@@ -23,27 +37,64 @@ describe('docker-compose.yml and the Dockerfiles', () => {
   });
 
   it('starts each service as its own host, from that host\'s env file, once the local Azure is healthy', () => {
-    for (const name of ['gateway', 'recommendation', 'vision']) {
+    for (const name of services) {
       const service = compose.services[name]!;
-      expect(service.command?.join(' ')).toContain(`. /local-azure/env/${name}.env`);
+      expect(service.command?.join(' ')).toContain(`. /hosts/${name}/${name}.env`);
       expect(service.command?.join(' ')).toContain('exec node dist/main.js');
       expect(service.depends_on?.['local-azure']).toEqual({ condition: 'service_healthy' });
-      expect(service.volumes).toContain('local-azure:/local-azure:ro');
     }
     expect(compose.services.gateway!.depends_on).toMatchObject({ recommendation: { condition: 'service_healthy' }, vision: { condition: 'service_healthy' } });
   });
 
-  it('builds multi-stage images that run as the unprivileged node user with a health check', () => {
+  it("mounts into each service only its own host's env volume (read-only), never the local Azure's home or another host's volume", () => {
+    for (const name of services) {
+      const volumes = compose.services[name]!.volumes ?? [];
+      expect(volumes.filter((v) => /-env:/.test(v))).toEqual([`${name}-env:/hosts/${name}:ro`]);
+      expect(volumes.filter((v) => v.startsWith('local-azure:'))).toEqual([]);
+      // Nothing else but the service's own data.
+      expect(volumes.filter((v) => v !== `${name}-env:/hosts/${name}:ro`)).toEqual(name === 'recommendation' ? ['recommendation-data:/data'] : []);
+    }
+  });
+
+  it("gives the local Azure its home and every host's env volume, where it writes each host's file and the CA certificate", () => {
+    const volumes = compose.services['local-azure']!.volumes ?? [];
+    expect(volumes.sort()).toEqual(['gateway-env:/hosts/gateway', 'local-azure:/local-azure', 'recommendation-env:/hosts/recommendation', 'vision-env:/hosts/vision']);
+    expect(localAzureConfig.hostEnvDirs).toEqual({ gateway: '/hosts/gateway', recommendation: '/hosts/recommendation', vision: '/hosts/vision' });
+    expect(Object.keys(compose.volumes).sort()).toEqual(['gateway-env', 'local-azure', 'recommendation-data', 'recommendation-env', 'vision-env']);
+  });
+
+  it('runs the local Azure as another user than the services, owning its home (0700) and the env folders', () => {
+    const localAzure = dockerfile(compose.services['local-azure']!);
+    const { user, uid } = runtimeUser(localAzure);
+    expect(user).not.toBe('node');
+    expect(uid).toBeGreaterThan(1000);
+    expect(localAzure).toMatch(new RegExp(`chown ${user}:${user} /local-azure /hosts/gateway /hosts/recommendation /hosts/vision`));
+    expect(localAzure).toMatch(/chmod 0700 \/local-azure/);
+    // The code is not the running user's to change.
+    expect(localAzure).not.toMatch(new RegExp(`COPY [^\\n]*--chown=${user}`));
+    for (const name of services) expect(runtimeUser(dockerfile(compose.services[name]!)).user).toBe('node');
+  });
+
+  it("copies into the local Azure's image every workspace library it imports (node_modules holds only links to them)", () => {
+    const sources = (dir: string): string[] =>
+      readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith('.ts') && !e.name.endsWith('.spec.ts') ? [join(dir, e.name)] : []));
+    const imported = new Set(sources(join(repoRoot, 'tools/local-azure/src')).flatMap((file) => [...readFileSync(file, 'utf8').matchAll(/from '@keyless\/([a-z-]+)/g)].map((m) => m[1]!)));
+    expect([...imported]).toEqual(['contracts']);
+    for (const library of imported) expect(dockerfile(compose.services['local-azure']!)).toContain(`COPY --from=build /repo/libs/${library} ./libs/${library}`);
+  });
+
+  it('builds multi-stage images that run unprivileged with a health check', () => {
     for (const service of Object.values(compose.services)) {
       const text = dockerfile(service);
       expect(text.match(/^FROM node:24/gm)).toHaveLength(2);
-      expect(text).toMatch(/^USER node$/m);
+      expect(text).toMatch(/^USER \S+$/m);
+      expect(text).not.toMatch(/^USER root$/m);
       expect(text).toMatch(/^HEALTHCHECK /m);
     }
   });
 
   it('runs each service from its package (tools/packager), the folder azd deploys to App Service', () => {
-    for (const name of ['gateway', 'recommendation', 'vision']) {
+    for (const name of services) {
       const text = dockerfile(compose.services[name]!);
       expect(text).toContain(`npx nx run ${name}:package`);
       expect(text).toContain(`COPY --from=build --chown=node:node /repo/dist/deploy/${name} ./`);
@@ -52,8 +103,7 @@ describe('docker-compose.yml and the Dockerfiles', () => {
   });
 
   it('lets the local Azure bind every interface and name itself by its compose host name', () => {
-    const config = JSON.parse(readFileSync(join(repoRoot, 'tools/local-azure/compose.config.json'), 'utf8')) as { network: { bind: string; publicHost: string } };
-    expect(config.network).toMatchObject({ bind: 'all', publicHost: 'local-azure' });
+    expect(localAzureConfig.network).toMatchObject({ bind: 'all', publicHost: 'local-azure' });
     expect(dockerfile(compose.services['local-azure']!)).toContain('tools/local-azure/compose.config.json');
   });
 

@@ -26,7 +26,7 @@ import { visionConfig, visionEnvironmentSchema, type VisionConfig } from './conf
       useFactory: (clients: AzureClientFactory, config: VisionConfig) => ({
         client: clients.create('serviceBus'),
         server: {
-          requests: { queue: queues.visionRequests, maxConcurrentCalls: config.maxConcurrency },
+          requests: { queue: queues.visionRequests, maxConcurrentCalls: config.maxConcurrency, replyQueues: [queues.replies] },
           events: [{ topic: topics.events, subscription: subscriptions.vision, maxConcurrentCalls: config.maxConcurrency }],
           // Retries outlast a dependency's outage of about two minutes (see eventDeliveryAttempts).
           settlement: { maxAttempts: eventDeliveryAttempts },
@@ -35,7 +35,10 @@ import { visionConfig, visionEnvironmentSchema, type VisionConfig } from './conf
         proxy: {},
       }),
     }),
-    HealthModule,
+    HealthModule.forRootAsync({
+      inject: [visionConfig.KEY],
+      useFactory: (config: VisionConfig) => (config.http.healthDetailsPort !== undefined ? { detailsPort: config.http.healthDetailsPort } : {}),
+    }),
   ],
   controllers: [VisionHandlers],
   providers: [ImageAnalyzer, { provide: IMAGE_ANALYSIS_CLIENT, inject: [AzureClientFactory], useFactory: (clients: AzureClientFactory) => clients.create('vision') }],

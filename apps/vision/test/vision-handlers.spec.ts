@@ -27,12 +27,14 @@ describe(VisionHandlers.name, () => {
   const messaging = createInMemoryMessaging({ maxAttempts: 2 });
 
   beforeAll(async () => {
-    test = await startTestAzure({ dataPlanes: [visionDataPlane] });
-    const env = test.enterHost('vision');
     const png = redSquare();
     images = createServer((req, res) => (req.url === '/red.png' ? res.writeHead(200, { 'content-type': 'image/png' }).end(png) : res.writeHead(404).end()));
     await new Promise<void>((resolve) => images.listen(0, '127.0.0.1', resolve));
-    imageUrl = `http://127.0.0.1:${(images.address() as { port: number }).port}/red.png`;
+    const imageHost = `127.0.0.1:${(images.address() as { port: number }).port}`;
+    imageUrl = `http://${imageHost}/red.png`;
+    // A developer's image server on loopback: the local Vision fetches it only because it is allow-listed.
+    test = await startTestAzure({ dataPlanes: [visionDataPlane], config: { resources: { vision: { allowedImageHosts: [imageHost] } } } });
+    const env = test.enterHost('vision');
 
     @Module({
       imports: [AuthModule.forRoot({ clientId: env.AZURE_CLIENT_ID!, audiences: ['cognitiveServices'], resources: { vision: { endpoint: env.AZURE_VISION_ENDPOINT!, resourceId: env.AZURE_VISION_RESOURCE_ID! } } })],

@@ -96,7 +96,8 @@ export class ChaosSystem {
       system = await startSystem({
         home: join(scratch, 'home'),
         gatewayPort: await freePort(),
-        ...(options.localAzureConfig ? { localAzureConfig: options.localAzureConfig } : {}),
+        // The local Vision fetches only from the internet, like Azure's; the suite's image server on loopback is let in.
+        localAzureConfig: { ...options.localAzureConfig, resources: { vision: { name: 'vision-keyless-local', allowedImageHosts: [images.hostPort] } } },
         serviceEnv: { gateway: { RATE_LIMIT_PER_MINUTE: '1000000', ...env('gateway') }, recommendation: env('recommendation'), vision: env('vision') },
         ...(options.onNotableLine ? { onNotableLine: options.onNotableLine } : {}),
       });

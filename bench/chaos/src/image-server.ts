@@ -20,9 +20,14 @@ export class ImageServer {
     return images;
   }
 
+  /** `127.0.0.1:<port>`, as the local Vision's allow-list names hosts. */
+  get hostPort(): string {
+    return `127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
   /** The URL of the image named `name`. */
   url(name: string): string {
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/images/${encodeURIComponent(name)}.png`;
+    return `http://${this.hostPort}/images/${encodeURIComponent(name)}.png`;
   }
 
   close(): Promise<void> {

@@ -159,7 +159,7 @@ export function checkAccess(options: { accessPath: string; file: string; topolog
       code: 'access-file-invalid',
       file,
       message: (error as Error).message,
-      fix: 'Use the exact display name and definition id of a built-in role from the role table (tools/local-azure/src/rbac/built-in-roles.ts) and one of the resource keys serviceBus, openAi, vision, keyVault, appInsights.',
+      fix: 'Use the exact display name and definition id of a built-in data-plane role from the role table (libs/contracts/src/azure-roles.ts) and one of the resource keys serviceBus, openAi, vision, keyVault, appInsights.',
     });
     return { problems };
   }

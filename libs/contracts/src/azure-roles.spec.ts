@@ -1,4 +1,4 @@
-import { dataActions, findRole, grants, rolesGranting } from './azure-roles.js';
+import { builtInRoles, dataActions, findRole, grants, grantsAction, rolesGranting } from './azure-roles.js';
 
 describe('built-in roles', () => {
   describe('grants', () => {
@@ -23,6 +23,34 @@ describe('built-in roles', () => {
     });
   });
 
+  describe('grantsAction', () => {
+    const write = 'Microsoft.Authorization/roleAssignments/write';
+    it.each([
+      ['Owner', write, true],
+      ['User Access Administrator', write, true],
+      ['Role Based Access Control Administrator', write, true],
+      ['Role Based Access Control Administrator', 'Microsoft.Authorization/roleAssignments/delete', true],
+      ['Contributor', write, false],
+      ['Contributor', 'Microsoft.Authorization/roleAssignments/delete', false],
+      ['Contributor', 'Microsoft.Web/sites/read', true],
+      ['Reader', write, false],
+      ['Reader', 'Microsoft.Authorization/roleAssignments/read', true],
+      ['Azure Service Bus Data Owner', write, false],
+      ['Azure Service Bus Data Owner', 'Microsoft.ServiceBus/namespaces/read', true],
+      ['Azure Service Bus Data Sender', 'Microsoft.ServiceBus/namespaces/queues/read', true],
+      ['Azure Service Bus Data Sender', 'Microsoft.ServiceBus/namespaces/read', false],
+      ['Cognitive Services OpenAI User', 'Microsoft.CognitiveServices/accounts/deployments/read', true],
+      ['Key Vault Secrets User', 'Microsoft.KeyVault/vaults/read', false],
+    ])('%s → %s: %s', (role, action, expected) => {
+      expect(grantsAction(findRole(role)!, action)).toBe(expected);
+    });
+
+    it('keeps the planes apart: control-plane roles grant no data action, and data actions are not actions', () => {
+      expect(grants(findRole('Owner')!, dataActions.serviceBusReceive)).toBe(false);
+      expect(grantsAction(findRole('Azure Service Bus Data Receiver')!, dataActions.serviceBusReceive)).toBe(false);
+    });
+  });
+
   describe('rolesGranting', () => {
     it('names the least-privileged role first', () => {
       expect(rolesGranting(dataActions.openAiChatCompletions).map((r) => r.name)).toEqual([
@@ -38,7 +66,13 @@ describe('built-in roles', () => {
     it('finds a role by display name (any case) or by definition id', () => {
       expect(findRole('azure service bus data sender')?.id).toBe('69a216fc-b8fb-44d8-bc22-1f3c2cd27a39');
       expect(findRole('a97b65f3-24c7-4388-baec-2e87135dc908')?.name).toBe('Cognitive Services User');
-      expect(findRole('Owner')).toBeUndefined();
+      expect(findRole('owner')?.id).toBe('8e3af657-a8ff-443c-a75c-2fe8c4bcb635');
+      expect(findRole('Storage Blob Data Reader')).toBeUndefined();
+    });
+
+    it('holds each built-in role once, by name and by id', () => {
+      expect(new Set(builtInRoles.map((r) => r.name)).size).toBe(builtInRoles.length);
+      expect(new Set(builtInRoles.map((r) => r.id)).size).toBe(builtInRoles.length);
     });
   });
 });

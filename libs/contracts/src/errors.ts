@@ -11,10 +11,15 @@ import { z } from 'zod';
 export const replyErrorCodes = ['invalid-request', 'not-found', 'access-denied', 'dependency-unavailable', 'internal'] as const;
 export type ReplyErrorCode = (typeof replyErrorCodes)[number];
 
-/** The body of an error reply. `details` lists field problems for `invalid-request`. */
+/**
+ * The body of an error reply. `details` lists field problems for `invalid-request`. `reason` refines `code`
+ * with a stable identifier a caller may branch on (`product-not-indexed`, Azure AI Vision's
+ * `InvalidImageUrl`): never free text. `message` is for logs; the gateway does not pass it on.
+ */
 export const replyErrorSchema = z.strictObject({
   code: z.enum(replyErrorCodes),
   message: z.string(),
+  reason: z.string().regex(/^[A-Za-z][\w.-]{0,63}$/, 'a stable identifier (letters, digits, ".", "-", "_")').optional(),
   details: z.array(z.strictObject({ path: z.string(), message: z.string() })).optional(),
 });
 export type ReplyError = z.infer<typeof replyErrorSchema>;

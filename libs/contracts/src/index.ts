@@ -32,7 +32,7 @@ export { serviceAccess } from './services.js';
 export type { AiOperation, EntityRef, ServiceAccess, ServiceName } from './services.js';
 export { gatewayAppRoles, localGatewayAudience } from './gateway-app.js';
 export type { GatewayAppRole } from './gateway-app.js';
-export { builtInRoles, dataActions, findRole, grants, rolesGranting } from './azure-roles.js';
+export { builtInRoles, dataActions, findRole, grants, grantsAction, rolesGranting } from './azure-roles.js';
 export type { RoleDefinition } from './azure-roles.js';
 export { effectiveDataActions, scopeContains } from './check-access.js';
 export type { AssignmentRef, EffectiveDataAction } from './check-access.js';

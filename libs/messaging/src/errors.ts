@@ -5,11 +5,13 @@ import type { ReplyErrorCode } from '@keyless/contracts';
  * - `RequestTimeout`: no reply arrived within the request's timeout (the request expired unprocessed, or
  *   the handler is slow or down).
  * - `InvalidPayload`: a payload did not match its contract schema (client side: nothing was sent).
+ * - `InvalidReply`: a reply did not match its contract (the reply schema, or the error envelope): the
+ *   requester gets this instead of data it cannot trust.
  * - `DeadLetterRequested`: a handler asked for its message to be dead-lettered (see {@link DeadLetterError}).
  * - `ConnectionRefused`: the transport was configured with something other than a namespace + credential.
  * - `NotConnected`: the client or server was used after `close()`.
  */
-export type MessagingErrorCode = 'RequestTimeout' | 'InvalidPayload' | 'DeadLetterRequested' | 'ConnectionRefused' | 'NotConnected';
+export type MessagingErrorCode = 'RequestTimeout' | 'InvalidPayload' | 'InvalidReply' | 'DeadLetterRequested' | 'ConnectionRefused' | 'NotConnected';
 
 /** Base class of every error `@keyless/messaging` raises. */
 export class MessagingError extends Error {
@@ -58,6 +60,20 @@ export class InvalidPayloadError extends MessagingError {
   }
 }
 
+/** A reply broke its contract (`issues` name each invalid field); the requester never sees its data. */
+export class InvalidReplyError extends MessagingError {
+  override readonly name = 'InvalidReplyError';
+
+  constructor(
+    readonly pattern: string,
+    /** The request's message id (the reply's correlation id). */
+    readonly messageId: string,
+    readonly issues: { path: string; message: string }[],
+  ) {
+    super('InvalidReply', `The reply to "${pattern}" (request ${messageId}) breaks its contract: ${issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ')}`);
+  }
+}
+
 /**
  * Thrown by a handler to dead-letter its message at once (no retries), with a reason and a description
  * that operators see on the dead-letter queue.
@@ -83,10 +99,12 @@ export class DeadLetterError extends MessagingError {
 export interface RemoteErrorPayload {
   code: ReplyErrorCode;
   message: string;
+  /** A stable refinement of `code` (see `replyErrorSchema`), when the handler gave one. */
+  reason?: string;
   details?: { path: string; message: string }[];
 }
 
-const messagingErrorCodes: ReadonlySet<string> = new Set<MessagingErrorCode>(['RequestTimeout', 'InvalidPayload', 'DeadLetterRequested', 'ConnectionRefused', 'NotConnected']);
+const messagingErrorCodes: ReadonlySet<string> = new Set<MessagingErrorCode>(['RequestTimeout', 'InvalidPayload', 'InvalidReply', 'DeadLetterRequested', 'ConnectionRefused', 'NotConnected']);
 
 /**
  * Type guard for errors of this family, by name and code (works across module copies). The code matters:
@@ -95,7 +113,7 @@ const messagingErrorCodes: ReadonlySet<string> = new Set<MessagingErrorCode>(['R
 export function isMessagingError(error: unknown): error is MessagingError {
   return (
     error instanceof Error &&
-    /^(Messaging|RequestTimeout|InvalidPayload|DeadLetter)Error$/.test(error.name) &&
+    /^(Messaging|RequestTimeout|InvalidPayload|InvalidReply|DeadLetter)Error$/.test(error.name) &&
     messagingErrorCodes.has(String((error as { code?: unknown }).code))
   );
 }

@@ -20,5 +20,5 @@ export { MemoryIdempotencyStore } from './idempotency/memory-idempotency.store.j
 export type { MemoryIdempotencyStoreOptions } from './idempotency/memory-idempotency.store.js';
 export { SqliteIdempotencyStore } from './idempotency/sqlite-idempotency.store.js';
 export type { IdempotencyRecord, IdempotencyStore } from './idempotency/idempotency-store.js';
-export { DeadLetterError, InvalidPayloadError, isMessagingError, MessagingError, RequestTimeoutError } from './errors.js';
+export { DeadLetterError, InvalidPayloadError, InvalidReplyError, isMessagingError, MessagingError, RequestTimeoutError } from './errors.js';
 export type { MessagingErrorCode, RemoteErrorPayload } from './errors.js';

@@ -9,7 +9,7 @@ describe('settle', () => {
     expect(settle({ kind: 'handled' }, 0)).toEqual({ action: 'complete' });
   });
 
-  it.each(['UndecodableBody', 'SchemaValidationFailed', 'NoHandler', 'MissingReplyTo'] as const)(
+  it.each(['UndecodableBody', 'SchemaValidationFailed', 'NoHandler', 'MissingReplyTo', 'ReplyToNotAllowed'] as const)(
     'rule 2: dead-letters a message that cannot be handled (%s) at once, even on its first delivery',
     (reason) => {
       expect(settle({ kind: 'unhandleable', reason, description: 'why' }, 0)).toEqual({ action: 'dead-letter', reason, description: 'why' });

@@ -4,8 +4,9 @@
  * Rules:
  * 1. The handler resolved → **complete**.
  * 2. The message cannot be handled as sent — undecodable body, payload fails its schema, no handler for its
- *    subject, a request without `replyTo` — → **dead-letter at once**, reason and description naming the
- *    problem (retrying cannot help). A request whose caller can be answered also gets an error reply.
+ *    subject, a request without `replyTo` or whose `replyTo` is not one of the service's reply queues — →
+ *    **dead-letter at once**, reason and description naming the problem (retrying cannot help). A request
+ *    whose caller can be answered also gets an error reply.
  * 3. The handler threw {@link DeadLetterError} → **dead-letter at once** with the handler's reason.
  * 4. A request handler failed any other way → the caller gets an error reply (`RpcException` with a stable
  *    code) and the request is **completed**: the reply is the outcome; the caller decides whether to retry.
@@ -50,7 +51,7 @@ export const settlementDefaults: Required<SettlementPolicyOptions> = {
 export type HandlingOutcome =
   /** `duplicate`: the message was handled before (the idempotency guard answered; the handler did not run). */
   | { kind: 'handled'; duplicate?: true }
-  | { kind: 'unhandleable'; reason: 'UndecodableBody' | 'SchemaValidationFailed' | 'NoHandler' | 'MissingReplyTo'; description: string }
+  | { kind: 'unhandleable'; reason: 'UndecodableBody' | 'SchemaValidationFailed' | 'NoHandler' | 'MissingReplyTo' | 'ReplyToNotAllowed'; description: string }
   | { kind: 'failed'; error: unknown; isRequest: boolean }
   | { kind: 'reply-not-sent'; error: unknown };
 

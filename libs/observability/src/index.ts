@@ -4,5 +4,7 @@ export type { LoggerOptions } from './logger-options.js';
 export { startTelemetry } from './telemetry.js';
 export type { Telemetry, TelemetryOptions } from './telemetry.js';
 export { httpTracing } from './http-tracing.js';
-export { HealthController, HealthModule, Public, publicRouteKey } from './health.controller.js';
+export { HealthController, HealthModule, Public, publicRouteKey, ReadinessChecks, withoutDetails } from './health.controller.js';
+export { HEALTH_MODULE_OPTIONS } from './health.module-definition.js';
+export type { HealthModuleOptions } from './health.module-definition.js';
 export { applicationInsightsAllowance } from './azure-monitor.js';

@@ -20,7 +20,10 @@ export interface SystemOptions {
   home: string;
   /** The gateway's port. */
   gatewayPort: number;
-  /** Images to serve for the catalog (the local Vision fetches them by URL), on `imagePort`. */
+  /**
+   * Images to serve for the catalog on 127.0.0.1:`port` (the local Vision fetches them by URL); that
+   * `host:port` is added to the local Azure's `resources.vision.allowedImageHosts`.
+   */
   images?: { products: readonly DemoProduct[]; port: number };
   /** Extra local Azure configuration (merged into the launcher's, e.g. more hosts). */
   localAzureConfig?: Record<string, unknown>;
@@ -148,6 +151,15 @@ export class RunningSystem {
     const config = { ...this.options.localAzureConfig };
     const hostEnv = (config.hostEnv ?? {}) as Record<string, Record<string, string>>;
     config.hostEnv = { ...hostEnv, storefront: { ...hostEnv.storefront, GATEWAY_URL: this.gatewayUrl } };
+    if (this.options.images) {
+      // The local Vision fetches only from the internet, like Azure's; the demo image server on loopback is the exception.
+      const resources = (config.resources ?? {}) as { vision?: { allowedImageHosts?: string[] } };
+      const vision = resources.vision ?? {};
+      config.resources = {
+        ...resources,
+        vision: { ...vision, allowedImageHosts: [...(vision.allowedImageHosts ?? []), `127.0.0.1:${this.options.images.port}`] },
+      };
+    }
     writeFileSync(configFile, JSON.stringify(config, null, 2));
     const localAzure = startProcess({
       name: 'local-azure',

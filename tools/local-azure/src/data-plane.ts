@@ -3,8 +3,8 @@ import type { LocalAzureConfig, ResourceKey } from './config/local-azure-config.
 import type { Directory } from './entra/directory.js';
 import type { LocalFaults } from './faults/local-faults.js';
 import type { ResourceGuard } from './guard/resource-guard.js';
-import type { Router } from './http/http-kit.js';
 import type { LocalAzureHome } from './home.js';
+import type { ManagementApi } from './management/management-api.js';
 import type { BindOptions } from './net/listen.js';
 import type { ServiceBusOperations } from './servicebus/admin-routes.js';
 import type { ServerCredentials } from './tls/certificate-authority.js';
@@ -39,8 +39,8 @@ export interface RunningDataPlane {
   env: Record<string, string>;
   /** One line for the start-up summary (what it serves, where). */
   summary: string;
-  /** Adds the data plane's operator routes to the admin API (optional). */
-  adminRoutes?(router: Router): void;
+  /** Adds the data plane's operator routes to the management API, each with its RBAC checks (optional). */
+  adminRoutes?(api: ManagementApi): void;
   /** Operator access to a Service Bus namespace (the portal and the dead-letter alert use it). */
   serviceBus?: ServiceBusOperations;
   stop(): Promise<void>;

@@ -33,6 +33,24 @@ export class LocalAzureHome {
     return join(this.envDir, `${host}.env`);
   }
 
+  /** Folder of the CLI's sign-in state (its token cache). */
+  get cliDir(): string {
+    return this.dir('cli');
+  }
+
+  /**
+   * The CLI's token cache (mode 0600): the signed-in user, its refresh token and its access tokens — like the MSAL
+   * cache of a signed-in `az`.
+   */
+  get tokenCacheFile(): string {
+    return join(this.cliDir, 'token-cache.json');
+  }
+
+  /** The home credential, the secret users sign in with (see entra/home-credential.ts). */
+  get homeCredentialFile(): string {
+    return join(this.dataDir, 'home-credential');
+  }
+
   /** Path of the file that tells the CLI where the running instance's admin API listens. */
   get runtimeFile(): string {
     return join(this.root, 'runtime.json');

@@ -1,6 +1,16 @@
 // Public surface of the local Azure for tests and tools that start it in-process.
 export { LocalAzure } from './local-azure.js';
-export type { LocalAzureEndpoints, LocalAzureOptions } from './local-azure.js';
+export type { LocalAzureEndpoints, LocalAzureOptions, RuntimeInfo } from './local-azure.js';
+export type { DirectoryUser, ManagedIdentity, Principal } from './entra/directory.js';
+export { publicClients } from './entra/token-endpoint.js';
+export type { UserSession } from './entra/user-sessions.js';
+export { ArmError } from './management/arm-error.js';
+export { controlPlaneActions } from './management/control-plane-actions.js';
+export { managementAudiences } from './management/control-plane-guard.js';
+export type { AccessCheck, ArmCaller } from './management/control-plane-guard.js';
+export { ManagementReply } from './management/management-api.js';
+export type { ManagementApi, ManagementRequest, ManagementRoute } from './management/management-api.js';
+export { serviceBusOperatorDataActions } from './servicebus/admin-routes.js';
 export { ConfigError, parseConfig, repoRoot } from './config/local-azure-config.js';
 export type { LocalAzureConfig, LocalAzureConfigInput, ResourceKey } from './config/local-azure-config.js';
 export type { DataPlane, DataPlaneContext, RunningDataPlane } from './data-plane.js';
@@ -15,7 +25,7 @@ export type { QueueDefinition, RuleDefinition, SubscriptionDefinition, TopicDefi
 export type { EntityRow, MessageRow, ServiceBusStatus } from './servicebus/admin-routes.js';
 export { TokenRejectedError } from './guard/resource-guard.js';
 export type { Caller, TokenRejectionReason } from './guard/resource-guard.js';
-export { builtInRoles, dataActions, findRole, grants, rolesGranting } from './rbac/built-in-roles.js';
+export { builtInRoles, dataActions, findRole, grants, grantsAction, rolesGranting } from './rbac/built-in-roles.js';
 export { accessFileSchema, entryScope, loadAccessFile } from './rbac/access-file.js';
 export type { AccessEntry, AccessFile, ResolvedAccessEntry } from './rbac/access-file.js';
 export type { RoleDefinition } from './rbac/built-in-roles.js';

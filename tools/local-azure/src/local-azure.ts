@@ -1,8 +1,8 @@
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
-import { adminRouter } from './admin/admin-api.js';
+import { adminRoutes } from './admin/admin-api.js';
 import { startLocalAlerts, type LocalAlerts } from './alerts/local-alerts.js';
 import { AuditLog } from './audit/audit-log.js';
 import {
@@ -15,21 +15,27 @@ import {
 } from './config/local-azure-config.js';
 import type { ConsoleLog, DataPlane, RunningDataPlane } from './data-plane.js';
 import { Directory } from './entra/directory.js';
+import { HomeCredential } from './entra/home-credential.js';
 import { loginEndpoints } from './entra/login-endpoints.js';
-import { identityEndpointPaths, ManagedIdentityEndpoint } from './entra/managed-identity-endpoint.js';
+import { identityEndpointPaths, isKnownResource, ManagedIdentityEndpoint } from './entra/managed-identity-endpoint.js';
 import type { FaultMode } from './faults/fault-catalog.js';
-import { addFaultRoutes } from './faults/fault-routes.js';
 import { LocalFaults } from './faults/local-faults.js';
 import { SigningKeys } from './entra/signing-keys.js';
+import { TokenEndpoint } from './entra/token-endpoint.js';
 import { TokenIssuer } from './entra/token-issuer.js';
+import { UserSessions } from './entra/user-sessions.js';
 import { ResourceGuard } from './guard/resource-guard.js';
 import { LocalAzureHome } from './home.js';
+import { ControlPlaneGuard } from './management/control-plane-guard.js';
+import { ManagementApi } from './management/management-api.js';
+import { roleAssignmentsApi } from './management/role-assignments-api.js';
 import { listen, type BoundListener } from './net/listen.js';
-import { adminApiAuthority, type OperatorAuthority } from './portal/operator-authority.js';
+import { controlPlaneAuthority } from './portal/operator-authority.js';
 import { startPortal, type LocalPortal } from './portal/portal-server.js';
 import { entryScope, loadAccessFile } from './rbac/access-file.js';
 import { Authorizer } from './rbac/authorizer.js';
-import { RoleAssignmentStore } from './rbac/role-assignments.js';
+import { findRole } from './rbac/built-in-roles.js';
+import { RoleAssignmentStore, type NewRoleAssignment } from './rbac/role-assignments.js';
 import { loadOrCreateServerCredentials, type ServerCredentials } from './tls/certificate-authority.js';
 import { openDatabase } from './util/database.js';
 
@@ -43,8 +49,6 @@ export interface LocalAzureOptions {
   dataPlanes?: readonly DataPlane[];
   /** Console output. Default: silent. */
   log?: ConsoleLog;
-  /** Who may use the portal and what they may change (the control plane's operator model). Default: the admin API's trust. */
-  operatorAuthority?: OperatorAuthority;
 }
 
 /** URLs of the local Azure's own endpoints. */
@@ -53,10 +57,25 @@ export interface LocalAzureEndpoints {
   identity: string;
   /** The authority host (`AZURE_AUTHORITY_HOST`): OIDC discovery and JWKS, HTTPS. */
   login: string;
-  /** The admin API, HTTPS. */
+  /** The management API (ARM's counterpart, `AZURE_RESOURCE_MANAGER_ENDPOINT`), HTTPS. */
   management: string;
   /** The portal, HTTPS (`https://<host>:<port>/`). */
   portal: string;
+}
+
+/** What `runtime.json` in the home tells the CLI about the running instance (no secrets). */
+export interface RuntimeInfo {
+  pid: number;
+  /** The management API. */
+  management: string;
+  /** The authority host (token endpoint under `/{tenantId}/oauth2/v2.0/token`). */
+  login: string;
+  tenantId: string;
+  /** The tenant's domain: `login --username reader` means `reader@<tenantDomain>`. */
+  tenantDomain: string;
+  /** The operator's UPN: who the CLI signs in as unless told otherwise. */
+  operator: string;
+  caCertPath: string;
 }
 
 /**
@@ -84,6 +103,8 @@ export class LocalAzure {
     readonly auditLog: AuditLog,
     readonly roleAssignments: RoleAssignmentStore,
     readonly guard: ResourceGuard,
+    /** Users' sessions at the token endpoint (refresh tokens, one-time sign-in codes). */
+    readonly userSessions: UserSessions,
     private readonly identityEndpoint: ManagedIdentityEndpoint,
     /** Faults injected now (`fault <target> <mode>` on the CLI, `faults` in the config, or a test). */
     readonly faults: LocalFaults,
@@ -100,23 +121,26 @@ export class LocalAzure {
   static async start(options: LocalAzureOptions): Promise<LocalAzure> {
     const log = options.log ?? (() => undefined);
     const home = new LocalAzureHome(options.home);
-    removeEnvFiles(home);
     const config = parseConfig(options.config ?? {});
+    removeEnvFiles(home, config);
     const tls = await loadOrCreateServerCredentials(home.tlsDir, { extraNames: [config.network.publicHost] });
     const keys = await SigningKeys.loadOrCreate(join(home.dataDir, 'signing-keys.json'));
     const directory = Directory.loadOrCreate(join(home.dataDir, 'directory.json'), config);
     const db = openDatabase(join(home.dataDir, 'local-azure.db'));
     const auditLog = new AuditLog(db);
     const roleAssignments = new RoleAssignmentStore(db);
+    const userSessions = new UserSessions(db);
+    const credential = HomeCredential.loadOrCreate(home.homeCredentialFile);
     const authorizer = new Authorizer(roleAssignments, directory, auditLog);
     const guard = new ResourceGuard(directory, keys, authorizer);
-    const issuer = new TokenIssuer(directory, keys, () => config.tokenLifetimeSeconds);
+    const issuer = new TokenIssuer(directory, keys, () => config.tokenLifetimeSeconds, () => config.userTokenLifetimeSeconds);
     const faults = new LocalFaults();
     const identityEndpoint = new ManagedIdentityEndpoint(directory, issuer, auditLog, faults);
+    const tokenEndpoint = new TokenEndpoint(directory, issuer, userSessions, credential, auditLog, (resource) => isKnownResource(directory, resource));
     const { ports, bind, publicHost } = config.network;
     const url = (scheme: string, port: number): string => `${scheme}://${publicHost}:${port}`;
 
-    const azure = new LocalAzure(home, config, tls, keys, directory, auditLog, roleAssignments, guard, identityEndpoint, faults, () => db.close(), log, {
+    const azure = new LocalAzure(home, config, tls, keys, directory, auditLog, roleAssignments, guard, userSessions, identityEndpoint, faults, () => db.close(), log, {
       identity: '',
       login: '',
       management: '',
@@ -124,22 +148,23 @@ export class LocalAzure {
     });
     try {
       azure.applyAccessFile();
+      azure.applyUserAssignments();
       const tlsOptions = { cert: tls.certPem, key: tls.keyPem };
-      // Data planes add their operator routes to the same router once they run.
-      const router = adminRouter(azure);
-      addFaultRoutes(router, faults);
-      const [identity, login, management] = await Promise.all([
+      const controlPlane = new ControlPlaneGuard(guard, authorizer, directory, auditLog, () => azure.endpoints.login);
+      // Data planes add their operator routes to the same API once they run.
+      const management = new ManagementApi(controlPlane, log).add(...adminRoutes(azure), ...roleAssignmentsApi(directory, roleAssignments));
+      const [identity, login, managementListener] = await Promise.all([
         listen(() => createHttpServer(identityEndpoint.listener()), { port: ports.identity, bind }),
-        listen(() => createHttpsServer(tlsOptions, loginEndpoints(directory, keys, () => azure.endpoints.login)), { port: ports.login, bind }),
-        listen(() => createHttpsServer(tlsOptions, router.listener()), { port: ports.management, bind }),
+        listen(() => createHttpsServer(tlsOptions, loginEndpoints(directory, keys, () => azure.endpoints.login, tokenEndpoint)), { port: ports.login, bind }),
+        listen(() => createHttpsServer(tlsOptions, management.listener()), { port: ports.management, bind }),
       ]);
       azure.identityListener = identity;
-      azure.listeners.push(login, management);
+      azure.listeners.push(login, managementListener);
       // Managed-identity endpoints are plain HTTP on the host's loopback, like App Service's.
       Object.assign(azure.endpoints, {
         identity: `http://${publicHost === 'localhost' ? '127.0.0.1' : publicHost}:${identity.port}`,
         login: url('https', login.port),
-        management: url('https', management.port),
+        management: url('https', managementListener.port),
       });
       const context = { home, config, directory, guard, auditLog, tls, publicHost, faults, log };
       const planes = await Promise.all(
@@ -151,7 +176,7 @@ export class LocalAzure {
       for (const { plane, running } of planes) {
         azure.running.push(running);
         azure.resourceEndpoints.set(plane.resource, running.summary);
-        running.adminRoutes?.(router);
+        running.adminRoutes?.(management);
       }
       const serviceBus = azure.running.find((plane) => plane.serviceBus)?.serviceBus;
       azure.alerts = startLocalAlerts({
@@ -164,7 +189,7 @@ export class LocalAzure {
         ...(serviceBus ? { serviceBus } : {}),
         log,
       });
-      azure.alerts.adminRoutes(router);
+      azure.alerts.adminRoutes(management);
       azure.portal = await startPortal({
         home,
         directory,
@@ -172,7 +197,7 @@ export class LocalAzure {
         auditLog,
         alerts: azure.alerts,
         ...(serviceBus ? { serviceBus } : {}),
-        authority: options.operatorAuthority ?? adminApiAuthority,
+        authority: controlPlaneAuthority(controlPlane, directory),
         tls,
         bind: { port: ports.portal, bind },
         publicHost,
@@ -180,7 +205,7 @@ export class LocalAzure {
         sessions: { linkLifetimeInMs: config.portal.linkLifetimeInSeconds * 1000, sessionLifetimeInMs: config.portal.sessionLifetimeInSeconds * 1000 },
         log,
       });
-      azure.portal.adminRoutes(router);
+      azure.portal.adminRoutes(management);
       azure.endpoints.portal = azure.portal.url;
       faults.onChange((target, setting) => {
         log(`[fault] ${target} ${String(setting.mode)}${setting.delayInMs !== undefined ? ` ${setting.delayInMs} ms` : ''}`);
@@ -188,7 +213,15 @@ export class LocalAzure {
       });
       for (const [target, fault] of Object.entries(config.faults)) await faults.set(target, typeof fault === 'string' ? { mode: fault } : fault);
       azure.writeEnvFiles();
-      writeJsonAtomic(home.runtimeFile, { pid: process.pid, management: azure.endpoints.management, caCertPath: tls.caCertPath });
+      writeJsonAtomic(home.runtimeFile, {
+        pid: process.pid,
+        management: azure.endpoints.management,
+        login: azure.endpoints.login,
+        tenantId: directory.tenantId,
+        tenantDomain: directory.domain,
+        operator: directory.operator.userPrincipalName,
+        caCertPath: tls.caCertPath,
+      } satisfies RuntimeInfo);
       return azure;
     } catch (error) {
       await azure.stop();
@@ -201,8 +234,13 @@ export class LocalAzure {
     return this.resourceEndpoints.get(key);
   }
 
-  /** The identity endpoint URLs of a host, in both shapes. */
-  identityEndpointsOf(host: string): { identityEndpoint: string; imdsAuthorityHost: string } {
+  /**
+   * The identity endpoint URLs of a host, in both shapes. The IMDS base URL holds the host's capability: it is
+   * as secret as the identity header and goes into the host's env file only.
+   */
+  identityEndpointsOf(hostName: string): { identityEndpoint: string; imdsAuthorityHost: string } {
+    const host = this.directory.host(hostName);
+    if (!host) throw new ConfigError(`no host named "${hostName}"`);
     const paths = identityEndpointPaths(host);
     return { identityEndpoint: `${this.endpoints.identity}${paths.appService}`, imdsAuthorityHost: `${this.endpoints.identity}${paths.imdsAuthorityHost}` };
   }
@@ -212,12 +250,15 @@ export class LocalAzure {
     const host = this.directory.host(hostName);
     if (!host) throw new ConfigError(`no host named "${hostName}"`);
     const clientId = host.userAssigned[0]?.clientId;
+    const identity = this.identityEndpointsOf(hostName);
     return {
-      IDENTITY_ENDPOINT: this.identityEndpointsOf(hostName).identityEndpoint,
+      IDENTITY_ENDPOINT: identity.identityEndpoint,
       IDENTITY_HEADER: host.identityHeader,
+      AZURE_POD_IDENTITY_AUTHORITY_HOST: identity.imdsAuthorityHost,
       ...(clientId ? { AZURE_CLIENT_ID: clientId } : {}),
       AZURE_TENANT_ID: this.directory.tenantId,
       AZURE_AUTHORITY_HOST: this.endpoints.login,
+      AZURE_RESOURCE_MANAGER_ENDPOINT: this.endpoints.management,
       NODE_EXTRA_CA_CERTS: this.tls.caCertPath,
       ...Object.assign({}, ...this.running.map((plane) => plane.env)),
       ...host.env,
@@ -246,6 +287,27 @@ export class LocalAzure {
       })),
     );
     return { identity: identity.name, principalId: identity.principalId, applied: access.entries.length };
+  }
+
+  /**
+   * Re-applies the role assignments of the directory's users: the operator's (Owner of the subscription, Azure
+   * Service Bus Data Owner on the namespace) and those the configuration gives further users. Like the access
+   * file, at every start: an operator who removed their own Owner assignment gets it back with a restart.
+   */
+  applyUserAssignments(): void {
+    const [operator, ...others] = this.directory.users();
+    const assignment = (principalId: string, role: string, scope: string): NewRoleAssignment => ({
+      principalId,
+      principalType: 'User',
+      role: findRole(role)!,
+      scope: this.directory.resolveScope(scope),
+      source: 'config',
+    });
+    this.roleAssignments.replaceSource('config', [
+      assignment(operator!.principalId, 'Owner', 'subscription'),
+      assignment(operator!.principalId, 'Azure Service Bus Data Owner', 'serviceBus'),
+      ...others.flatMap((user) => (this.config.users[user.name]?.roleAssignments ?? []).map((a) => assignment(user.principalId, a.role, a.scope))),
+    ]);
   }
 
   /** The access file (`infra/access.json` unless configured). */
@@ -280,7 +342,7 @@ export class LocalAzure {
     if (this.stopped) return;
     this.stopped = true;
     this.alerts?.stop();
-    removeEnvFiles(this.home);
+    removeEnvFiles(this.home, this.config);
     await this.portal?.stop();
     rmSync(this.home.runtimeFile, { force: true });
     await Promise.all([
@@ -291,37 +353,70 @@ export class LocalAzure {
     this.closeDatabase();
   }
 
-  /** What the operator's tools need (the portal's address), as written to `env/operator.env`. */
+  /** What the operator's tools need (the portal's and the management API's addresses), as written to `env/operator.env`. */
   operatorEnv(): Record<string, string> {
-    return { LOCAL_AZURE_PORTAL_URL: this.endpoints.portal, NODE_EXTRA_CA_CERTS: this.tls.caCertPath };
+    return {
+      LOCAL_AZURE_PORTAL_URL: this.endpoints.portal,
+      AZURE_RESOURCE_MANAGER_ENDPOINT: this.endpoints.management,
+      AZURE_AUTHORITY_HOST: this.endpoints.login,
+      AZURE_TENANT_ID: this.directory.tenantId,
+      NODE_EXTRA_CA_CERTS: this.tls.caCertPath,
+    };
   }
 
+  /**
+   * Writes each host's env file into the home (mode 0600), and, for hosts with a `hostEnvDirs` folder, a copy
+   * there beside a copy of the CA certificate (mode 0644: the service reading it runs as another user; only that
+   * service mounts the folder).
+   */
   private writeEnvFiles(): void {
-    writeEnvFile(this.home.envFile('operator'), ['# Written by the local Azure for the operator: the portal\'s address (sign in with `npm run -s local-azure -- portal`).'], this.operatorEnv());
+    writeAtomic(
+      this.home.envFile('operator'),
+      [
+        "# Written by the local Azure for the operator's tools: the portal's and the management API's addresses (no secrets;",
+        '# sign in with `npm run local-azure -- login`, open the portal with `npm run -s local-azure -- portal`).',
+        ...Object.entries(this.operatorEnv()).map(([key, value]) => `${key}=${value}`),
+        '',
+      ].join('\n'),
+      0o600,
+    );
     for (const host of this.directory.hosts()) {
-      writeEnvFile(
-        this.home.envFile(host.name),
-        [
-          `# Written by the local Azure for host "${host.name}": endpoints and ids, no secrets (the identity header`,
-          '# only works for this host on this machine, like App Service\'s). Export it before Node starts, e.g.',
-          `# \`set -a; . ${this.home.envFile(host.name)}; set +a\` — Node reads NODE_EXTRA_CA_CERTS only at start-up,`,
-          '# so `node --env-file` is too late for it.',
-        ],
-        this.hostEnv(host.name),
-      );
+      const env = this.hostEnv(host.name);
+      writeAtomic(this.home.envFile(host.name), envFileText(host.name, this.home.envFile(host.name), env), 0o600);
+      const dir = this.config.hostEnvDirs[host.name];
+      if (!dir) continue;
+      mkdirSync(dir, { recursive: true });
+      const ca = join(dir, 'ca.pem');
+      writeAtomic(ca, this.tls.caCertPem, 0o644);
+      const file = join(dir, `${host.name}.env`);
+      writeAtomic(file, envFileText(host.name, file, { ...env, NODE_EXTRA_CA_CERTS: ca }), 0o644);
     }
   }
 }
 
-function writeEnvFile(file: string, comments: string[], env: Record<string, string>): void {
-  writeFileSync(`${file}.tmp`, [...comments, ...Object.entries(env).map(([key, value]) => `${key}=${value}`), ''].join('\n'), { mode: 0o600 });
-  renameSync(`${file}.tmp`, file);
+function envFileText(hostName: string, file: string, env: Record<string, string>): string {
+  return [
+    `# Written by the local Azure for host "${hostName}": endpoints and ids, and this host's own identity header and`,
+    '# IMDS address, which get its tokens and nobody else\'s (like App Service\'s, they belong to this host only).',
+    `# Export it before Node starts, e.g. \`set -a; . ${file}; set +a\` — Node reads NODE_EXTRA_CA_CERTS only at`,
+    '# start-up, so `node --env-file` is too late for it.',
+    ...Object.entries(env).map(([key, value]) => `${key}=${value}`),
+    '',
+  ].join('\n');
 }
 
-function removeEnvFiles(home: LocalAzureHome): void {
+function writeAtomic(path: string, text: string, mode: number): void {
+  writeFileSync(`${path}.tmp`, text, { mode });
+  chmodSync(`${path}.tmp`, mode);
+  renameSync(`${path}.tmp`, path);
+}
+
+/** Removes the env files (home and per-host folders), so their presence always means "ready". */
+function removeEnvFiles(home: LocalAzureHome, config: LocalAzureConfig): void {
   for (const file of readdirSync(home.envDir)) {
     if (file.endsWith('.env') || file.endsWith('.tmp')) rmSync(join(home.envDir, file), { force: true });
   }
+  for (const [host, dir] of Object.entries(config.hostEnvDirs)) rmSync(join(dir, `${host}.env`), { force: true });
 }
 
 function writeJsonAtomic(path: string, value: unknown): void {

@@ -16,17 +16,20 @@ or talks to the one that runs. State lives in $LOCAL_AZURE_HOME (default: .local
 
 Commands:
   start                                   run in the foreground (the default); Ctrl-C stops
+  login [--username U]                    sign in as a user of the local tenant (default: the operator)
+  logout                                  sign out; commands refuse until the next login
+  account show                            who the CLI is signed in as
   resource list                           ARM ids of the local resources
   identity list                           managed identities (client and object ids)
   host list                               hosts, their identities, endpoints and env files
-  role definition list                    built-in roles and their data actions
+  role definition list                    built-in roles, their actions and data actions
   role assignment list   [--assignee X] [--role R] [--scope S]
   role assignment create  --assignee X --role R --scope S
                          (az's --assignee-object-id X --assignee-principal-type ServicePrincipal work too)
   role assignment delete [--ids ID] [--assignee X] [--role R] [--scope S]
   role assignment reset                   re-apply the access file (as a redeployment would)
   log sign-ins           [--principal X] [--limit N]   token requests, newest first
-  log authorizations     [--principal X] [--limit N]   RBAC decisions, newest first
+  log authorizations     [--principal X] [--limit N]   access decisions and refusals, newest first
   keys rotate                             roll the token-signing key over (old key stays published)
   openai deployment list                  Azure OpenAI deployments, their quotas and tokens left this minute
   fault <target> <mode> [ms]              inject a fault; <target> none heals it (targets and modes below)
@@ -36,7 +39,7 @@ Commands:
   servicebus peek <entity> [--dlq] [--limit N]   messages in sequence order, without locking them
   servicebus purge <entity> [--dlq]       delete every message of the entity (or of its dead-letter queue)
   servicebus resubmit <entity>            move the entity's dead-lettered messages back to it
-  portal                                  a one-time sign-in link to the portal for the signed-in operator (5 minutes, once)
+  portal                                  a one-time sign-in link to the portal for the signed-in user (5 minutes, once)
   alert list             [--state Fired|Resolved] [--rule R] [--limit N]   alerts, newest first
   alert show <id>                         one alert, with what fired it and its webhook deliveries
   alert rule list                         the alert rules: what each watches, and its fix
@@ -45,12 +48,19 @@ Options:
   --output json|table    output format (default: table)
   --config FILE          configuration file for start (default: $LOCAL_AZURE_CONFIG, else built-in defaults)
   --dlq                  servicebus peek/purge: the entity's dead-letter queue
+  -u, --username U       login: the user (a name such as reader, or a UPN; default: the operator)
   --verbose              start: print every sign-in and RBAC decision, not only failures
   --state, --rule        alert list: only alerts that are Fired or Resolved, or of one rule
   -h, --help             this help
 
---assignee takes an identity name, client id or object id; --role a role name or id; --scope an ARM id
-or the short form <resource>[/queues/<q>|/topics/<t>[/subscriptions/<s>]] (resources: see resource list).
+Commands other than start act as the signed-in user, like a signed-in az: the CLI gets an Entra token for
+ARM from the local tenant (signing in with the home credential, which only the local Azure's OS user can
+read), caches it in $LOCAL_AZURE_HOME/cli (mode 0600) and renews it. Before the first login it signs in as
+the operator (Owner of the subscription). Every request is authorized by Azure RBAC.
+
+--assignee takes an identity name, client id, user name or UPN, or an object id; --role a role name or id;
+--scope an ARM id, subscription, resourceGroup, or the short form <resource>[/queues/<q>|/topics/<t>[/subscriptions/<s>]]
+(resources: see resource list).
 <entity> is a queue name or <topic>/<subscription>. Service Bus entities come from
 infra/servicebus-topology.json, or the file $LOCAL_AZURE_SERVICEBUS_CONFIG names.
 
@@ -75,6 +85,7 @@ async function main(argv: string[]): Promise<number> {
       config: { type: 'string' },
       verbose: { type: 'boolean', default: false },
       dlq: { type: 'boolean', default: false },
+      username: { type: 'string', short: 'u' },
       state: { type: 'string' },
       rule: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -90,17 +101,30 @@ async function main(argv: string[]): Promise<number> {
   const command = positionals.join(' ');
   if (command === '' || command === 'start') return serve(home, values.config ?? process.env.LOCAL_AZURE_CONFIG, values.verbose);
 
-  const admin = new AdminClient(home);
+  const { client: admin, session } = AdminClient.forHome(home);
   const print = (rows: Record<string, unknown>[] | Record<string, unknown>, columns?: string[]): number => {
     process.stdout.write(`${formatOutput(rows, values.output!, columns)}\n`);
     return 0;
   };
+  const accountColumns = ['username', 'name', 'objectId', 'tenantId'];
   const query = (params: Record<string, string | undefined>): string => {
     const search = new URLSearchParams(Object.entries(params).filter((e): e is [string, string] => !!e[1]));
     return search.size ? `?${search}` : '';
   };
   const assignmentColumns = ['principalId', 'roleDefinitionName', 'scope', 'source'];
   switch (command) {
+    case 'login':
+      return print({ ...(await session.login(values.username)) }, accountColumns);
+    case 'logout': {
+      const account = session.logout();
+      process.stdout.write(account ? `Signed out ${account.username}.\n` : 'Nobody was signed in.\n');
+      return 0;
+    }
+    case 'account show': {
+      const account = session.account();
+      if (!account) throw new AdminClientError('Not signed in. Run `npm run local-azure -- login` (before the first login, any command signs the operator in).');
+      return print({ ...account }, accountColumns);
+    }
     case 'openai deployment list':
       return print(await admin.call('GET', '/openai/deployments'), ['name', 'model', 'capability', 'tokensPerMinute', 'remainingTokens']);
     case 'resource list':
@@ -110,7 +134,7 @@ async function main(argv: string[]): Promise<number> {
     case 'host list':
       return print(await admin.call('GET', '/hosts'), ['name', 'identityEndpoint', 'envFile']);
     case 'role definition list':
-      return print(await admin.call('GET', '/roleDefinitions'), ['name', 'id', 'dataActions']);
+      return print(await admin.call('GET', '/roleDefinitions'), ['name', 'id', 'actions', 'dataActions']);
     case 'role assignment list':
       return print(await admin.call('GET', `/roleAssignments${query({ assignee: values.assignee, role: values.role, scope: values.scope })}`), assignmentColumns);
     case 'role assignment create':
@@ -128,7 +152,7 @@ async function main(argv: string[]): Promise<number> {
       ]);
     case 'log authorizations':
       return print(await admin.call('GET', `/logs/authorizations${query({ principal: values.principal, limit: values.limit })}`), [
-        'time', 'resource', 'identity', 'dataAction', 'scope', 'decision', 'role',
+        'time', 'resource', 'identity', 'action', 'dataAction', 'scope', 'decision', 'role', 'reason',
       ]);
     case 'keys rotate':
       return print(await admin.call('POST', '/signingKeys:rotate'));
@@ -179,19 +203,51 @@ async function main(argv: string[]): Promise<number> {
 }
 
 async function serve(home: LocalAzureHome, configFile: string | undefined, verbose: boolean): Promise<number> {
-  const started = performance.now();
+  const startedAt = performance.now();
   const out = (line: string): void => void process.stdout.write(`${line}\n`);
   const fileConfig = configFile ? loadConfigFile(configFile) : undefined;
   const topologyFile = process.env.LOCAL_AZURE_SERVICEBUS_CONFIG;
   const withTopology = topologyFile ? withTopologyFile(fileConfig, resolve(topologyFile)) : fileConfig;
   const webhookUrl = process.env.LOCAL_AZURE_ALERT_WEBHOOK;
   const config = webhookUrl ? { ...withTopology, alerts: { ...withTopology?.alerts, webhookUrl } } : withTopology;
+  // The signal handlers come first: a launcher may stop the process as soon as the env files exist, and without a
+  // handler SIGTERM would kill it on the spot, leaving stale env files (that would read as "ready") behind.
+  const running: { azure?: LocalAzure; stopWhenStarted?: () => void } = {};
+  const stopped = new Promise<number>((resolveExit) => {
+    let stopping = false;
+    const stop = (signal: string): void => {
+      if (stopping) {
+        out(`${signal} again: exiting without a clean stop.`);
+        process.exit(130);
+      }
+      stopping = true;
+      out(`${signal}: stopping…`);
+      const run = (): void =>
+        void running.azure!.stop().then(
+          () => {
+            out('Local Azure stopped.');
+            resolveExit(0);
+          },
+          (error: unknown) => {
+            process.stderr.write(`error while stopping: ${(error as Error).message}\n`);
+            resolveExit(1);
+          },
+        );
+      if (running.azure) run();
+      else running.stopWhenStarted = run;
+    };
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
+  });
   const azure = await LocalAzure.start({ home: home.root, ...(config ? { config } : {}), dataPlanes, log: out });
-  const elapsed = Math.round(performance.now() - started);
+  running.azure = azure;
+  running.stopWhenStarted?.();
+  const elapsed = Math.round(performance.now() - startedAt);
   out(`Local Azure ready in ${elapsed} ms — home ${home.root}`);
   out(`  Tenant        ${azure.directory.tenantId}  (authority ${azure.endpoints.login})`);
-  out(`  Identity      ${azure.endpoints.identity}/hosts/<host>/msi/token`);
-  out(`  Admin API     ${azure.endpoints.management}`);
+  out(`  Identity      ${azure.endpoints.identity}/hosts/<host>/msi/token, IMDS ${azure.endpoints.identity}/imds/<capability> (per host, in its env file)`);
+  out(`  Management    ${azure.endpoints.management}  (ARM: Entra token for https://management.azure.com/ + RBAC)`);
+  out(`  Operator      ${azure.directory.operator.userPrincipalName} (Owner of /subscriptions/${azure.directory.subscriptionId}); the CLI signs in as it`);
   out(`  Portal        ${azure.endpoints.portal}  (sign in: npm run -s local-azure -- portal)`);
   for (const resource of azure.directory.resources()) {
     const endpoint = azure.resourceEndpoint(resource.key);
@@ -203,37 +259,18 @@ async function serve(home: LocalAzureHome, configFile: string | undefined, verbo
   out(`  Alerts        ${webhook ? `webhook ${webhook.origin}${webhook.pathname}` : 'no webhook (set LOCAL_AZURE_ALERT_WEBHOOK)'}; \`alert list\` lists them`);
   out('Sign-in failures, RBAC denials and alerts are printed below. Ctrl-C stops.');
   azure.auditLog.onRecord((kind, record) => {
-    if (kind === 'sign-in' && 'host' in record && (verbose || record.outcome === 'failure')) {
-      out(`[sign-in] ${record.outcome} host=${record.host} identity=${record.identity ?? '-'} resource=${record.resource ?? '-'}${record.reason ? ` reason="${record.reason}"` : ''}`);
+    if (kind === 'sign-in' && 'outcome' in record && (verbose || record.outcome === 'failure')) {
+      const where = record.host ? `host=${record.host}` : `endpoint=${record.endpoint}${record.grantType ? ` grant=${record.grantType}` : ''}`;
+      out(`[sign-in] ${record.outcome} ${where} identity=${record.identity ?? '-'} resource=${record.resource ?? '-'}${record.reason ? ` reason="${record.reason}"` : ''}`);
     }
-    if (kind === 'authorization' && 'dataAction' in record && (verbose || record.decision === 'denied')) {
-      out(`[rbac] ${record.decision} ${record.identity ?? record.principalId} ${record.dataAction} on ${record.scope}${record.role ? ` via ${record.role}` : ''}`);
+    if (kind === 'authorization' && 'decision' in record && (verbose || record.decision === 'denied')) {
+      const what = record.action ?? record.dataAction ?? record.operation ?? '-';
+      const who = record.identity ?? (record.principalId || 'anonymous');
+      out(`[rbac] ${record.decision} ${who} ${what} on ${record.scope}${record.role ? ` via ${record.role}` : ''}${record.reason ? ` reason="${record.reason}"` : ''}`);
     }
   });
 
-  return new Promise<number>((resolveExit) => {
-    let stopping = false;
-    const stop = (signal: string): void => {
-      if (stopping) {
-        out(`${signal} again: exiting without a clean stop.`);
-        process.exit(130);
-      }
-      stopping = true;
-      out(`${signal}: stopping…`);
-      azure.stop().then(
-        () => {
-          out('Local Azure stopped.');
-          resolveExit(0);
-        },
-        (error: unknown) => {
-          process.stderr.write(`error while stopping: ${(error as Error).message}\n`);
-          resolveExit(1);
-        },
-      );
-    };
-    process.on('SIGINT', () => stop('SIGINT'));
-    process.on('SIGTERM', () => stop('SIGTERM'));
-  });
+  return stopped;
 }
 
 /** `LOCAL_AZURE_SERVICEBUS_CONFIG` names the Service Bus topology file (relative to the working directory). */

@@ -5,11 +5,11 @@ import type { GatewayAppRole } from '@keyless/contracts';
 import { publicRouteKey } from '@keyless/observability';
 import { ProblemException } from '../http/problem-details.js';
 import { CallerTokenError, CallerTokenVerifier, type Caller } from './caller-token.verifier.js';
+import { SigningKeysUnavailableError } from './tenant-signing-keys.js';
 
 /** App roles (of the gateway's app registration) a route requires; the caller needs one of them. */
 export const RequireRoles = (...roles: GatewayAppRole[]) => SetMetadata(requiredRolesKey, roles);
 const requiredRolesKey = 'keyless:required-roles';
-
 
 /** The request with its verified caller. */
 export type AuthenticatedRequest = Request & { caller?: Caller };
@@ -17,6 +17,7 @@ export type AuthenticatedRequest = Request & { caller?: Caller };
 /**
  * Every route needs an Entra access token for the gateway's app ID URI (401 otherwise), and the app role
  * the route names (403 otherwise). What exactly was wrong with a token goes to the log, not the response.
+ * While the tenant's signing keys cannot be fetched, callers get 503 with Retry-After.
  */
 @Injectable()
 export class CallerAuthGuard implements CanActivate {
@@ -34,6 +35,12 @@ export class CallerAuthGuard implements CanActivate {
     try {
       request.caller = await this.verifier.verify(request.headers.authorization);
     } catch (error) {
+      if (error instanceof SigningKeysUnavailableError) {
+        this.log.warn(`503 for ${request.method} ${request.originalUrl}: ${error.message}`);
+        throw new ProblemException(503, 'authentication-unavailable', 'Caller tokens cannot be verified right now; try again shortly.', {
+          headers: { 'retry-after': String(Math.max(1, Math.ceil(error.retryAfterInMs / 1000))) },
+        });
+      }
       if (!(error instanceof CallerTokenError)) throw error;
       this.log.warn(`401 for ${request.method} ${request.originalUrl}: ${error.message}`);
       throw new ProblemException(401, 'unauthenticated', 'A valid Entra access token for the gateway is required (Authorization: Bearer …).', {

@@ -1,10 +1,8 @@
-import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import { errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import { TenantSigningKeys, type TenantSigningKeysOptions } from './tenant-signing-keys.js';
 
 /** Options of {@link CallerTokenVerifier}. */
-export interface CallerTokenVerifierOptions {
-  /** Entra authority host. In Azure: `https://login.microsoftonline.com`; locally the local Azure's. */
-  authorityHost: string;
-  tenantId: string;
+export interface CallerTokenVerifierOptions extends TenantSigningKeysOptions {
   /** Audiences the gateway accepts: its app ID URI (`api://keyless-gateway`) and, optionally, its client id. */
   audiences: readonly string[];
 }
@@ -25,29 +23,35 @@ export class CallerTokenError extends Error {
 const clockSkewSeconds = 300;
 
 /**
- * Verifies callers' Entra access tokens: signature against the tenant's JWKS (found through OIDC discovery,
- * cached, refetched for an unknown `kid` so key rollover just works), issuer (v1 or v2), audience and
- * expiry with Azure's five-minute skew.
+ * Verifies callers' Entra access tokens: signature against the tenant's keys ({@link TenantSigningKeys}:
+ * OIDC discovery, cached, failures backed off), issuer (v1 or v2), audience, and the token's lifetime with
+ * Azure's five-minute skew: `exp` is required, `nbf` and `iat` are checked when present (a token issued in
+ * the future is refused).
  */
 export class CallerTokenVerifier {
-  private jwks: ReturnType<typeof createRemoteJWKSet> | undefined;
+  private readonly keys: TenantSigningKeys;
   private readonly issuers: string[];
 
   constructor(private readonly options: CallerTokenVerifierOptions) {
+    this.keys = new TenantSigningKeys(options);
     this.issuers = [`https://sts.windows.net/${options.tenantId}/`, `https://login.microsoftonline.com/${options.tenantId}/v2.0`];
   }
 
-  /** @throws {CallerTokenError} saying what is wrong with the token (for logs; callers see a generic 401). */
+  /**
+   * @throws {CallerTokenError} saying what is wrong with the token (for logs; callers see a generic 401).
+   * @throws {SigningKeysUnavailableError} while the tenant's keys cannot be fetched (callers see a 503).
+   */
   async verify(authorization: string | undefined): Promise<Caller> {
     const token = /^Bearer\s+(\S+)$/i.exec(authorization ?? '')?.[1];
     if (!token) throw new CallerTokenError('no bearer token in the Authorization header');
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(token, await this.keySet(), {
+      ({ payload } = await jwtVerify(token, this.keys.getKey, {
         issuer: this.issuers,
         audience: [...this.options.audiences],
         algorithms: ['RS256'],
         clockTolerance: clockSkewSeconds,
+        requiredClaims: ['exp'],
       }));
     } catch (error) {
       if (error instanceof joseErrors.JWTExpired) throw new CallerTokenError('the token has expired');
@@ -55,22 +59,12 @@ export class CallerTokenVerifier {
       if (error instanceof joseErrors.JOSEError) throw new CallerTokenError(`the token does not verify (${error.code})`);
       throw error;
     }
+    if (payload.iat !== undefined && payload.iat > Date.now() / 1000 + clockSkewSeconds) throw new CallerTokenError('the token\'s "iat" claim is in the future');
     if (payload.tid !== this.options.tenantId) throw new CallerTokenError('the token is from another tenant');
     return {
       principalId: String(payload.oid ?? payload.sub),
       clientId: String(payload.appid ?? payload.azp ?? ''),
       roles: Array.isArray(payload.roles) ? payload.roles.map(String) : [],
     };
-  }
-
-  private async keySet(): Promise<ReturnType<typeof createRemoteJWKSet>> {
-    if (!this.jwks) {
-      const discovery = `${this.options.authorityHost.replace(/\/+$/, '')}/${this.options.tenantId}/.well-known/openid-configuration`;
-      const response = await fetch(discovery);
-      if (!response.ok) throw new Error(`OIDC discovery at ${discovery} answered ${response.status}`);
-      const { jwks_uri: jwksUri } = (await response.json()) as { jwks_uri: string };
-      this.jwks = createRemoteJWKSet(new URL(jwksUri), { cooldownDuration: 30_000, cacheMaxAge: 24 * 3600 * 1000 });
-    }
-    return this.jwks;
   }
 }

@@ -13,6 +13,11 @@ export const gatewayEnvironmentSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   /** Address to bind; `0.0.0.0` in containers and App Service. */
   HOST: z.string().min(1).default('127.0.0.1'),
+  /**
+   * Port of the loopback-only listener with the readiness details (token expiries, links, last errors);
+   * unset: no such listener, and the public /health/ready says only up or down per check.
+   */
+  HEALTH_DETAILS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   /** Client id of the user-assigned managed identity the gateway runs as. */
   AZURE_CLIENT_ID: guid,
   /** The Entra tenant of callers' tokens. */
@@ -33,8 +38,15 @@ export const gatewayEnvironmentSchema = z.object({
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
   /** Application Insights to export traces and metrics to, authenticated with the identity (Azure only). */
   APPLICATIONINSIGHTS_CONNECTION_STRING: z.string().optional(),
-  /** Requests per minute per caller before 429. */
+  /** Requests per minute per caller (service principal, after authentication) before 429. */
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(3000),
+  /** Requests per minute per client address, counted before anything else (authentication included) runs. */
+  ADDRESS_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(6000),
+  /**
+   * Reverse proxies in front of the gateway whose X-Forwarded-For entries are trusted for the client address:
+   * 0 (default) ignores the header, as anyone can write it; 1 behind App Service's front end.
+   */
+  TRUSTED_PROXY_HOPS: z.coerce.number().int().min(0).max(5).default(0),
 });
 
 export type GatewayEnvironment = z.output<typeof gatewayEnvironmentSchema>;
@@ -43,7 +55,7 @@ export type GatewayEnvironment = z.output<typeof gatewayEnvironmentSchema>;
 export const gatewayConfig = registerAs('gateway', () => {
   const env = gatewayEnvironmentSchema.parse(process.env);
   return {
-    http: { port: env.PORT, host: env.HOST },
+    http: { port: env.PORT, host: env.HOST, ...(env.HEALTH_DETAILS_PORT !== undefined ? { healthDetailsPort: env.HEALTH_DETAILS_PORT } : {}) },
     identity: { clientId: env.AZURE_CLIENT_ID },
     callers: {
       authorityHost: env.AZURE_AUTHORITY_HOST,
@@ -51,6 +63,7 @@ export const gatewayConfig = registerAs('gateway', () => {
       audiences: [env.GATEWAY_AUDIENCE, ...(env.GATEWAY_APP_ID ? [env.GATEWAY_APP_ID] : [])],
       rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE,
     },
+    clientAddresses: { limitPerMinute: env.ADDRESS_RATE_LIMIT_PER_MINUTE, trustedProxyHops: env.TRUSTED_PROXY_HOPS },
     serviceBus: {
       fullyQualifiedNamespace: env.SERVICEBUS_FULLY_QUALIFIED_NAMESPACE,
       ...(env.SERVICEBUS_NAMESPACE_RESOURCE_ID ? { resourceId: env.SERVICEBUS_NAMESPACE_RESOURCE_ID } : {}),

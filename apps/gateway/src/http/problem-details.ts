@@ -18,6 +18,10 @@ export interface ProblemDetails {
   errors?: FieldProblem[];
   /** The W3C trace id of the request, to find it in logs and traces. */
   traceId?: string;
+  /** Found in the gateway's log lines about this failure (the trace id when there is one). */
+  correlationId?: string;
+  /** A stable refinement of `type` from the service behind the gateway (`product-not-indexed`, `InvalidImageUrl`). */
+  reason?: string;
 }
 
 const titles: Record<number, string> = {

@@ -1,11 +1,11 @@
 import { Controller, HttpCode, Post, Req, UploadedFile, UseInterceptors } from '@nestjs/common';
-import { FileInterceptor } from '@nestjs/platform-express';
 import { ApiBody, ApiConsumes, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
 import { analyzeImageRequestSchema, imageAnalysisSchema, maxInlineImageBytes, type AnalyzeImageRequest, type ImageAnalysis } from '@keyless/contracts';
 import { MessagingClient } from '@keyless/messaging';
 import { RequireRoles } from '../callers/caller-auth.guard.js';
 import { ProblemException } from '../http/problem-details.js';
+import { ImageUploadInterceptor, uploadLimits } from './image-upload.interceptor.js';
 
 /** Content types an image may be uploaded as (raw body); JSON carries a URL, multipart a file field. */
 const rawImageTypes = /^(image\/[\w.+-]+|application\/octet-stream)$/;
@@ -19,10 +19,12 @@ export class ImagesController {
   @Post('images\\:analyze')
   @HttpCode(200)
   @RequireRoles('Images.Analyze')
-  @UseInterceptors(FileInterceptor('image', { limits: { fileSize: maxInlineImageBytes, files: 1 } }))
+  @UseInterceptors(ImageUploadInterceptor('image', maxInlineImageBytes))
   @ApiOperation({
     summary: 'Analyse an image',
-    description: `Caption, tags and size of an image given by URL (JSON \`{"url": …}\`), uploaded as the raw body (\`image/*\`), or as the \`image\` field of a form. Uploads are limited to ${maxInlineImageBytes} bytes.`,
+    description:
+      `Caption, tags and size of an image given by URL (JSON \`{"url": …}\`), uploaded as the raw body (\`image/*\`), or as the \`image\` field of a form. ` +
+      `Uploads are limited to ${maxInlineImageBytes} bytes; a form to that file and at most ${uploadLimits.fields} fields of ${uploadLimits.fieldSize} bytes (413 or 400 beyond).`,
   })
   @ApiConsumes('application/json', 'multipart/form-data', 'image/png', 'image/jpeg')
   @ApiBody({ schema: { oneOf: [{ type: 'object', required: ['url'], properties: { url: { type: 'string', format: 'uri' } } }, { type: 'object', properties: { image: { type: 'string', format: 'binary' } } }] } })

@@ -9,6 +9,11 @@ export const recommendationEnvironmentSchema = z.object({
   /** HTTP port of the health endpoints. */
   PORT: z.coerce.number().int().min(0).max(65535).default(3001),
   HOST: z.string().min(1).default('127.0.0.1'),
+  /**
+   * Port of the loopback-only listener with the readiness details (token expiries, links, last errors);
+   * unset: no such listener, and the public /health/ready says only up or down per check.
+   */
+  HEALTH_DETAILS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   AZURE_CLIENT_ID: guid,
   /** Azure OpenAI endpoint (`https://<account>.openai.azure.com`). */
   AZURE_OPENAI_ENDPOINT: z.url(),
@@ -32,7 +37,7 @@ export const recommendationEnvironmentSchema = z.object({
 export const recommendationConfig = registerAs('recommendation', () => {
   const env = recommendationEnvironmentSchema.parse(process.env);
   return {
-    http: { port: env.PORT, host: env.HOST },
+    http: { port: env.PORT, host: env.HOST, ...(env.HEALTH_DETAILS_PORT !== undefined ? { healthDetailsPort: env.HEALTH_DETAILS_PORT } : {}) },
     identity: { clientId: env.AZURE_CLIENT_ID },
     openAi: {
       endpoint: env.AZURE_OPENAI_ENDPOINT,

@@ -23,7 +23,11 @@ export class VisionHandlers {
     try {
       return await this.analyzer.analyze(request);
     } catch (error) {
-      if (error instanceof ImageRejectedError) throw new RpcException({ code: 'invalid-request', message: `The image was refused: ${error.message}` });
+      if (error instanceof ImageRejectedError) {
+        // Vision's inner code (InvalidImageUrl, InvalidImageFormat, …) is a stable reason the gateway can name.
+        const reason = /^[A-Za-z]\w{0,63}$/.test(error.code) ? { reason: error.code } : {};
+        throw new RpcException({ code: 'invalid-request', ...reason, message: `The image was refused: ${error.message}` });
+      }
       throw error;
     }
   }

@@ -8,6 +8,11 @@ export const visionEnvironmentSchema = z.object({
   /** HTTP port of the health endpoints. */
   PORT: z.coerce.number().int().min(0).max(65535).default(3002),
   HOST: z.string().min(1).default('127.0.0.1'),
+  /**
+   * Port of the loopback-only listener with the readiness details (token expiries, links, last errors);
+   * unset: no such listener, and the public /health/ready says only up or down per check.
+   */
+  HEALTH_DETAILS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   AZURE_CLIENT_ID: guid,
   /** Azure AI Vision endpoint (`https://<account>.cognitiveservices.azure.com`). */
   AZURE_VISION_ENDPOINT: z.url(),
@@ -25,7 +30,7 @@ export const visionEnvironmentSchema = z.object({
 export const visionConfig = registerAs('vision', () => {
   const env = visionEnvironmentSchema.parse(process.env);
   return {
-    http: { port: env.PORT, host: env.HOST },
+    http: { port: env.PORT, host: env.HOST, ...(env.HEALTH_DETAILS_PORT !== undefined ? { healthDetailsPort: env.HEALTH_DETAILS_PORT } : {}) },
     identity: { clientId: env.AZURE_CLIENT_ID },
     vision: { endpoint: env.AZURE_VISION_ENDPOINT, ...(env.AZURE_VISION_RESOURCE_ID ? { resourceId: env.AZURE_VISION_RESOURCE_ID } : {}) },
     serviceBus: {

@@ -15,7 +15,8 @@ async function applyFix(test: TestAzure, command: string): Promise<Response> {
   expect(args['assignee-principal-type']).toBe('ServicePrincipal');
   return fetch(`${test.azure.endpoints.management}/roleAssignments`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    // As the CLI does it: signed in as the operator (Owner of the subscription).
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${await test.operatorToken()}` },
     body: JSON.stringify({ assignee: args['assignee-object-id'], role: args.role, scope: args.scope }),
   });
 }

@@ -12,7 +12,8 @@ async function applyFix(test: TestAzure, command: string): Promise<number> {
   const args = Object.fromEntries([...command.matchAll(/--([\w-]+) (?:"([^"]*)"|(\S+))/g)].map((m) => [m[1]!, m[2] ?? m[3]!]));
   const response = await fetch(`${test.azure.endpoints.management}/roleAssignments`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    // As the CLI does it: signed in as the operator (Owner of the subscription).
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${await test.operatorToken()}` },
     body: JSON.stringify({ assignee: args['assignee-object-id'], role: args.role, scope: args.scope }),
   });
   return response.status;

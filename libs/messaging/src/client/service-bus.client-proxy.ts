@@ -11,8 +11,8 @@ import {
 import { Logger } from '@nestjs/common';
 import type { MeterProvider } from '@opentelemetry/api';
 import { ClientProxy, RpcException, type ReadPacket, type WritePacket } from '@nestjs/microservices';
-import { eventContracts, requestContracts, type EventPattern, type RequestPattern } from '@keyless/contracts';
-import { InvalidPayloadError, MessagingError, RequestTimeoutError } from '../errors.js';
+import { eventContracts, replyErrorSchema, requestContracts, type EventPattern, type RequestPattern } from '@keyless/contracts';
+import { InvalidPayloadError, InvalidReplyError, MessagingError, RequestTimeoutError } from '../errors.js';
 import { MessagingMetrics } from '../metrics.js';
 import { issuesOf, type ReplyEnvelope } from '../reply.js';
 import { describe } from '../settlement-policy.js';
@@ -298,10 +298,33 @@ export class ServiceBusClientProxy extends ClientProxy {
     this.pending.delete(id);
     clearTimeout(pending.timer);
     this.metrics.requestDuration.record(performance.now() - pending.started, { pattern: pending.pattern });
-    const envelope = message.body as ReplyEnvelope | undefined;
-    if (envelope && envelope.ok === true) pending.callback({ response: envelope.data, isDisposed: true });
-    else if (envelope && envelope.ok === false) pending.callback({ err: new RpcException(envelope.error), isDisposed: true });
-    else pending.callback({ err: new RpcException({ code: 'internal', message: `reply to "${pending.pattern}" is not a reply envelope` }), isDisposed: true });
+    const outcome = this.checkReply(pending.pattern, id, message.body);
+    if (outcome instanceof InvalidReplyError) {
+      this.log.error(`${outcome.message} (reply ${String(message.messageId)} from ${this.options.replyQueue}); the caller gets InvalidReplyError`);
+      pending.callback({ err: outcome, isDisposed: true });
+    } else if (outcome.ok) {
+      pending.callback({ response: outcome.data, isDisposed: true });
+    } else {
+      pending.callback({ err: new RpcException(outcome.error), isDisposed: true });
+    }
+  }
+
+  /**
+   * A reply as its contract allows it: `{ ok: true, data }` with data that passes the pattern's reply schema,
+   * or `{ ok: false, error }` with a known error code. Anything else is an {@link InvalidReplyError}: data
+   * that breaks its contract never reaches the caller.
+   */
+  private checkReply(pattern: string, messageId: string, body: unknown): ReplyEnvelope | InvalidReplyError {
+    const envelope = body as Partial<ReplyEnvelope> | null | undefined;
+    if (envelope?.ok === true) {
+      const parsed = requestContracts[pattern as RequestPattern].reply.safeParse((envelope as { data?: unknown }).data);
+      return parsed.success ? { ok: true, data: parsed.data } : new InvalidReplyError(pattern, messageId, issuesOf(parsed.error).map((i) => ({ ...i, path: ['data', i.path].filter(Boolean).join('.') })));
+    }
+    if (envelope?.ok === false) {
+      const parsed = replyErrorSchema.safeParse((envelope as { error?: unknown }).error);
+      return parsed.success ? { ok: false, error: parsed.data } : new InvalidReplyError(pattern, messageId, issuesOf(parsed.error).map((i) => ({ ...i, path: ['error', i.path].filter(Boolean).join('.') })));
+    }
+    return new InvalidReplyError(pattern, messageId, [{ path: '', message: 'not a reply envelope ({ ok: true, data } or { ok: false, error })' }]);
   }
 
   protected override serializeError(err: unknown): unknown {

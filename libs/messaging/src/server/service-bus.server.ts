@@ -9,7 +9,7 @@ import {
 import { Logger } from '@nestjs/common';
 import type { MeterProvider } from '@opentelemetry/api';
 import { RpcException, Server, type CustomTransportStrategy, type MessageHandler } from '@nestjs/microservices';
-import { eventContracts, requestContracts, type EventPattern, type RequestPattern } from '@keyless/contracts';
+import { eventContracts, queues, requestContracts, type EventPattern, type RequestPattern } from '@keyless/contracts';
 import { lastValueFrom } from 'rxjs';
 import { MemoryIdempotencyStore } from '../idempotency/memory-idempotency.store.js';
 import type { IdempotencyStore } from '../idempotency/idempotency-store.js';
@@ -25,8 +25,14 @@ import { ServiceBusContext } from './service-bus.context.js';
 export interface ServiceBusServerOptions {
   /** The Service Bus client (from `@keyless/auth`: namespace + the process's credential). */
   client: ServiceBusClient;
-  /** The queue this service's requests arrive on (subject = pattern). Omit if it handles none. */
-  requests?: { queue: string; maxConcurrentCalls?: number };
+  /**
+   * The queue this service's requests arrive on (subject = pattern). Omit if it handles none.
+   * `replyQueues` are the only queues replies are sent to: a request whose `replyTo` names any other entity
+   * is dead-lettered (`ReplyToNotAllowed`) without running its handler, so a request cannot make the service
+   * write into another service's queue. **Default** `replyQueues`: the contracts' reply queue
+   * (`queues.replies`). Names compare case-insensitively, as Service Bus entity names do.
+   */
+  requests?: { queue: string; maxConcurrentCalls?: number; replyQueues?: readonly string[] };
   /** Event subscriptions this service consumes. */
   events?: readonly { topic: string; subscription: string; maxConcurrentCalls?: number }[];
   /** Retry and dead-letter tuning (see settlement-policy.ts). */
@@ -90,7 +96,9 @@ export class ServiceBusServer extends Server implements CustomTransportStrategy 
   override readonly transportId = Symbol.for('keyless.servicebus');
   private readonly log = new Logger(ServiceBusServer.name);
   private readonly receivers: { receiver: ServiceBusReceiver; kind: Kind; health: ReceiverHealth; close: () => Promise<void> }[] = [];
+  /** One sender per declared reply queue (lowercase name), created on first use: bounded by `replyQueues`. */
   private readonly replySenders = new Map<string, ServiceBusSender>();
+  private readonly replyQueues: ReadonlySet<string>;
   private readonly inFlight = new Set<InFlight>();
   /** Keys (entity:messageId) of messages whose handler is running, each with a promise settled when it stops. */
   private readonly inFlightKeys = new Map<string, Promise<void>>();
@@ -102,6 +110,7 @@ export class ServiceBusServer extends Server implements CustomTransportStrategy 
   constructor(private readonly options: ServiceBusServerOptions) {
     super();
     this.idempotency = options.idempotencyStore ?? new MemoryIdempotencyStore();
+    this.replyQueues = new Set((options.requests?.replyQueues ?? [queues.replies]).map((queue) => queue.toLowerCase()));
     this.metrics = new MessagingMetrics(options.meterProvider);
   }
 
@@ -231,6 +240,13 @@ export class ServiceBusServer extends Server implements CustomTransportStrategy 
   private async handleRequestMessage(message: ServiceBusReceivedMessage, receiver: ServiceBusReceiver, pattern: string): Promise<HandlingOutcome> {
     if (!message.replyTo || !message.replyToSessionId) {
       return { kind: 'unhandleable', reason: 'MissingReplyTo', description: `request "${pattern}" has no replyTo/replyToSessionId: nobody to answer` };
+    }
+    if (!this.replyQueues.has(message.replyTo.toLowerCase())) {
+      return {
+        kind: 'unhandleable',
+        reason: 'ReplyToNotAllowed',
+        description: `request "${pattern}" asks for its reply on "${message.replyTo.slice(0, 260)}", which is not a reply queue of this service (${[...this.replyQueues].join(', ')}); nothing was sent there`,
+      };
     }
     const reply = (envelope: ReplyEnvelope): Promise<void> => this.sendReply(message, pattern, envelope);
     const contract = requestContracts[pattern as RequestPattern];
@@ -378,10 +394,10 @@ export class ServiceBusServer extends Server implements CustomTransportStrategy 
 
   private async sendReply(request: ServiceBusReceivedMessage, pattern: string, envelope: ReplyEnvelope): Promise<void> {
     const queue = request.replyTo!;
-    let sender = this.replySenders.get(queue);
+    let sender = this.replySenders.get(queue.toLowerCase());
     if (!sender) {
       sender = this.options.client.createSender(queue);
-      this.replySenders.set(queue, sender);
+      this.replySenders.set(queue.toLowerCase(), sender);
     }
     const applicationProperties: Record<string, string | number | boolean> = { [replyFormatProperty]: 1 };
     const attributes = { 'messaging.system': 'servicebus', 'messaging.destination.name': queue, 'messaging.operation.type': 'send' };

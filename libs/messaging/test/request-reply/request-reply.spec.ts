@@ -3,7 +3,7 @@ import { Controller } from '@nestjs/common';
 import { RpcException } from '@nestjs/microservices';
 import type { ServiceBusClient, ServiceBusReceivedMessage } from '@azure/service-bus';
 import { findRole, queues, type ParsedRequestOf, type ReplyOf } from '@keyless/contracts';
-import { InvalidPayloadError, MessagingClient, OnRequest, RequestTimeoutError, ServiceBusClientProxy, ServiceBusContext, ServiceBusRecordBuilder } from '../../src/index.js';
+import { InvalidPayloadError, InvalidReplyError, MessagingClient, OnRequest, RequestTimeoutError, ServiceBusClientProxy, ServiceBusContext, ServiceBusRecordBuilder } from '../../src/index.js';
 import { startRequester, startService, testProduct, type TestService } from '../support/messaging-apps.js';
 import { RecordingLogger } from '../support/recording.logger.js';
 import { startTestBus, type TestBus } from '../support/test-bus.js';
@@ -172,6 +172,29 @@ describe('Request/reply over the local Service Bus (host "gateway")', () => {
     expect(error).toBeInstanceOf(InvalidPayloadError);
     expect((error as InvalidPayloadError).issues).toEqual([{ path: 'id', message: expect.stringContaining('letters, digits') }]);
     expect(handled.has('not a valid id!')).toBe(false);
+  });
+
+  describe('when a reply breaks its contract', () => {
+    /** A request nobody handles (no vision service runs here), answered by `forge` as a rogue replier would. */
+    async function answeredWith(body: unknown): Promise<Error> {
+      const messageId = randomUUID();
+      const pending = rejectionOf(requester.messaging.request('vision.analyze-image', new ServiceBusRecordBuilder({ url: 'https://images.example/a.png' }).setMessageId(messageId).setTimeToLive(5_000).build()));
+      const forger = bus.client().createSender(queues.replies);
+      await forger.sendMessages({ sessionId: requester.proxy.instanceId, correlationId: messageId, subject: 'vision.analyze-image', body, contentType: 'application/json' });
+      await forger.close();
+      return (await pending) as Error;
+    }
+
+    it.each([
+      ['data that fails the reply schema', { ok: true, data: { caption: 'not an object', tags: [], width: -1 } }, /^data\./],
+      ['an error with an unknown code', { ok: false, error: { code: 'teapot', message: 'short and stout' } }, /^error\.code$/],
+      ['something that is no envelope', 'hello', /^$/],
+    ])('rejects with InvalidReplyError for %s, and logs it', async (_case, body, path) => {
+      const error = await answeredWith(body);
+      expect(error).toBeInstanceOf(InvalidReplyError);
+      expect(error).toMatchObject({ code: 'InvalidReply', pattern: 'vision.analyze-image', issues: expect.arrayContaining([expect.objectContaining({ path: expect.stringMatching(path) })]) });
+      expect(serviceLog.messages('error')).toEqual(expect.arrayContaining([expect.stringContaining(`${error.message} (reply `)]));
+    });
   });
 
   describe('when no handler is running', () => {

@@ -132,6 +132,19 @@ describe('Dead-lettering by the settlement policy on the local Service Bus (host
     expect(dead).toMatchObject({ messageId, deadLetterReason: 'MissingReplyTo', deadLetterErrorDescription: expect.stringContaining('nobody to answer') });
   });
 
+  it('dead-letters a request whose replyTo names another queue with reason ReplyToNotAllowed, sending nothing there', async () => {
+    const messageId = randomUUID();
+    // A request trying to make the service write into another service's request queue.
+    await send(queues.recommendationRequests, { messageId, subject: 'recommendation.get-product', replyTo: queues.visionRequests, replyToSessionId: 's-1', body: { id: 'p-1' } });
+    const [dead] = await readDeadLetters(raw, queues.recommendationRequests, 1);
+    expect(dead).toMatchObject({
+      messageId,
+      deadLetterReason: 'ReplyToNotAllowed',
+      deadLetterErrorDescription: `request "recommendation.get-product" asks for its reply on "${queues.visionRequests}", which is not a reply queue of this service (${queues.replies}); nothing was sent there`,
+    });
+    expect((await entityCounts(bus, queues.visionRequests)).active).toBe(0);
+  });
+
   it('dead-letters at once, with the handler\'s reason, when the handler throws DeadLetterError', async () => {
     const messageId = randomUUID();
     await send(topics.events, {
@@ -154,13 +167,14 @@ describe('Dead-lettering by the settlement policy on the local Service Bus (host
     expect(service.server.health().map((r) => r.state)).toEqual(['receiving', 'receiving']);
     expect(await metrics.sum('messaging.messages.dead_lettered', { reason: 'SchemaValidationFailed' })).toBe(2);
     expect(await metrics.sum('messaging.messages.dead_lettered', { reason: 'UndecodableBody', kind: 'event' })).toBe(2);
-    expect(await metrics.sum('messaging.messages.dead_lettered')).toBe(8);
+    expect(await metrics.sum('messaging.messages.dead_lettered')).toBe(9);
     expect(await metrics.sum('messaging.messages.handled', { pattern: 'catalog.product.upserted', kind: 'event' })).toBe(1);
     const deadLetterLines = logger.messages('error').filter((line) => line.startsWith('dead-lettering'));
     expect(deadLetterLines).toEqual(
       expect.arrayContaining([
         expect.stringMatching(/^dead-lettering event \S+ \(catalog\.product\.upserted\) from events\/Subscriptions\/recommendation: SchemaValidationFailed: /),
         expect.stringMatching(/^dead-lettering request \S+ \(recommendation\.get-product\) from recommendation-requests: MissingReplyTo: /),
+        expect.stringMatching(/^dead-lettering request \S+ \(recommendation\.get-product\) from recommendation-requests: ReplyToNotAllowed: /),
       ]),
     );
   });

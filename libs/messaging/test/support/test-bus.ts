@@ -103,8 +103,10 @@ export async function readDeadLetters(client: ServiceBusClient, entity: string |
 
 /** Message counts of a queue or subscription (`events/Subscriptions/vision`) as the local broker's operator view shows them. */
 export async function entityCounts(bus: TestBus, path: string): Promise<{ active: number; locked: number; deadLetter: number; scheduled: number; deferred: number }> {
-  const response = await fetch(`${bus.test.azure.endpoints.management}/servicebus/entities`);
-  const rows = (await response.json()) as { name: string; active?: number; locked?: number; deadLetter?: number; scheduled?: number; deferred?: number }[];
+  const rows = await bus.test.admin().call<{ name: string; active?: number; locked?: number; deadLetter?: number; scheduled?: number; deferred?: number }[]>(
+    'GET',
+    '/servicebus/entities',
+  );
   const row = rows.find((r) => r.name.toLowerCase() === path.toLowerCase());
   if (!row) throw new Error(`no entity ${path} in ${rows.map((r) => r.name).join(', ')}`);
   return { active: row.active ?? 0, locked: row.locked ?? 0, deadLetter: row.deadLetter ?? 0, scheduled: row.scheduled ?? 0, deferred: row.deferred ?? 0 };

@@ -1,149 +1,179 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ConfigError } from '../config/local-azure-config.js';
-import { BodyTooLargeError, readBody, Router, sendJson } from '../http/http-kit.js';
-import { builtInRoles, findRole } from '../rbac/built-in-roles.js';
-import { isArmScope, normalizeScope } from '../rbac/scope.js';
+import { principalTypeOf } from '../entra/directory.js';
+import { faultRoutes } from '../faults/fault-routes.js';
 import type { LocalAzure } from '../local-azure.js';
-
-/** An admin request the local Azure refuses, with ARM's error shape. */
-export class AdminError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+import { ArmError } from '../management/arm-error.js';
+import { controlPlaneActions as actions, ownerOnly } from '../management/control-plane-actions.js';
+import type { AccessCheck } from '../management/control-plane-guard.js';
+import { ManagementReply, type ManagementRequest, type ManagementRoute } from '../management/management-api.js';
+import { builtInRoles, findRole } from '../rbac/built-in-roles.js';
+import type { RoleAssignmentFilter } from '../rbac/role-assignments.js';
+import { deterministicGuid } from '../util/ids.js';
 
 /**
- * The admin API (HTTPS, management port): the local counterpart of ARM and the Entra portal for what the
- * CLI does — resources, identities and hosts, role assignments, sign-in and authorization logs, key
- * rollover (fault injection: faults/fault-routes.ts). Errors use ARM's `{error:{code,message}}`.
+ * The admin routes the CLI calls (`npm run local-azure -- …`), on the management listener beside the ARM-shaped
+ * API: resources, identities and hosts, role assignments by assignee name, sign-in and authorization logs, key
+ * rollover, and fault injection (faults/fault-routes.ts). Each is authorized like ARM (see
+ * {@link controlPlaneActions}); key rollover and fault injection need Owner of the subscription. Nothing here shows
+ * a secret: the hosts list has no identity header and no IMDS capability (they are in each host's env file only).
  */
-export function adminRouter(azure: LocalAzure): Router {
-  const router = new Router((_req, res) =>
-    sendJson(res, 404, { error: { code: 'NotFound', message: 'No such admin endpoint. See `npm run local-azure -- --help`.' } }),
-  );
-  const handle =
-    (fn: (req: IncomingMessage, url: URL) => Promise<unknown> | unknown, status = 200) =>
-    async (req: IncomingMessage, res: ServerResponse, { url }: { url: URL }) => {
-      try {
-        sendJson(res, status, await fn(req, url));
-      } catch (error) {
-        if (error instanceof AdminError) return sendJson(res, error.status, { error: { code: error.code, message: error.message } });
-        if (error instanceof ConfigError) return sendJson(res, 400, { error: { code: 'InvalidConfiguration', message: error.message } });
-        throw error;
-      }
-    };
+export function adminRoutes(azure: LocalAzure): ManagementRoute[] {
+  const subscription = `/subscriptions/${azure.directory.subscriptionId}`;
+  const resourceGroup = azure.directory.resourceGroupId;
+  const read = (action: string, scope: string): AccessCheck[] => [{ action, scope }];
+  // The id of the assignment a create makes (ARM checks a write at the assignment itself).
+  const assignmentId = (filter: Required<Pick<RoleAssignmentFilter, 'principalId' | 'role' | 'scope'>>): string =>
+    azure.roleAssignments.find(filter.principalId, filter.role, filter.scope)?.id ??
+    `${filter.scope}/providers/Microsoft.Authorization/roleAssignments/${deterministicGuid(filter.scope, filter.principalId, filter.role.id)}`;
 
-  router
-    .on('GET', /^\/health$/, handle(() => ({ status: 'ok' })))
-    .on(
-      'GET',
-      /^\/tenant$/,
-      handle(() => ({
+  return [
+    {
+      method: 'GET',
+      pattern: /^\/tenant$/,
+      access: () => read(actions.subscriptionRead, subscription),
+      handle: () => ({
         tenantId: azure.directory.tenantId,
         subscriptionId: azure.directory.subscriptionId,
-        resourceGroup: azure.directory.resourceGroupId,
+        resourceGroup,
         authority: azure.endpoints.login,
-      })),
-    )
-    .on('GET', /^\/resources$/, handle(() => azure.directory.resources().map((r) => ({ ...r, endpoint: azure.resourceEndpoint(r.key) }))))
-    .on('GET', /^\/identities$/, handle(() => azure.directory.identities()))
-    .on(
-      'GET',
-      /^\/hosts$/,
-      handle(() =>
+      }),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/resources$/,
+      access: () => read(actions.resourcesRead, resourceGroup),
+      handle: () => azure.directory.resources().map((r) => ({ ...r, endpoint: azure.resourceEndpoint(r.key) })),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/identities$/,
+      access: () => read(actions.identitiesRead, resourceGroup),
+      handle: () => azure.directory.identities(),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/hosts$/,
+      access: () => read(actions.sitesRead, resourceGroup),
+      handle: () =>
         azure.directory.hosts().map((host) => ({
           name: host.name,
           systemAssigned: host.systemAssigned ?? null,
           userAssigned: host.userAssigned,
+          identityEndpoint: azure.identityEndpointsOf(host.name).identityEndpoint,
           envFile: azure.home.envFile(host.name),
-          ...azure.identityEndpointsOf(host.name),
         })),
-      ),
-    )
-    .on('GET', /^\/roleDefinitions$/, handle(() => builtInRoles))
-    .on('GET', /^\/roleAssignments$/, handle((_req, url) => azure.roleAssignments.list(assignmentFilter(azure, url.searchParams))))
-    .on(
-      'POST',
-      /^\/roleAssignments$/,
-      handle(async (req) => {
-        const body = await jsonBody(req);
-        const filter = assignmentFilter(azure, new URLSearchParams(body as Record<string, string>), true);
-        return azure.roleAssignments.create({ principalId: filter.principalId!, role: filter.role!, scope: filter.scope!, source: 'cli' });
-      }, 201),
-    )
-    .on(
-      'DELETE',
-      /^\/roleAssignments$/,
-      handle((_req, url) => {
+    },
+    {
+      method: 'GET',
+      pattern: /^\/roleDefinitions$/,
+      access: () => read(actions.roleDefinitionsRead, subscription),
+      handle: () => builtInRoles,
+    },
+    {
+      method: 'GET',
+      pattern: /^\/roleAssignments$/,
+      access: ({ url }) => read(actions.roleAssignmentsRead, assignmentFilter(azure, url.searchParams).scope ?? subscription),
+      handle: ({ url }) => azure.roleAssignments.list(assignmentFilter(azure, url.searchParams)),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/roleAssignments$/,
+      access: async (request) => [{ action: actions.roleAssignmentsWrite, scope: assignmentId(await createFilter(azure, request)) }],
+      handle: async (request) => {
+        const filter = await createFilter(azure, request);
+        const principal = azure.directory.findPrincipal(filter.principalId)!;
+        return new ManagementReply(
+          201,
+          azure.roleAssignments.create({ ...filter, principalType: principalTypeOf(principal), source: 'cli', createdBy: request.caller.principalId }),
+        );
+      },
+    },
+    {
+      method: 'DELETE',
+      pattern: /^\/roleAssignments$/,
+      // Every assignment the request would delete must be deletable by the caller, or nothing is deleted.
+      access: ({ url }) => {
+        const victims = deletionVictims(azure, url.searchParams);
+        const scope = url.searchParams.get('id') ?? assignmentFilter(azure, url.searchParams).scope ?? subscription;
+        return victims.length
+          ? victims.map((victim) => ({ action: actions.roleAssignmentsDelete, scope: victim.id }))
+          : [{ action: actions.roleAssignmentsDelete, scope }];
+      },
+      handle: ({ url }) => {
         const id = url.searchParams.get('id');
-        if (id) return azure.roleAssignments.delete({ id });
-        const filter = assignmentFilter(azure, url.searchParams);
-        if (!filter.principalId && !filter.role && !filter.scope) {
-          throw new AdminError(400, 'MissingFilter', 'Give --ids, or at least one of --assignee, --role, --scope.');
-        }
-        return azure.roleAssignments.delete(filter);
-      }),
-    )
-    .on('POST', /^\/roleAssignments:reset$/, handle(() => azure.applyAccessFile()))
-    .on('GET', /^\/logs\/signIns$/, handle((_req, url) => azure.auditLog.signIns(logQuery(url))))
-    .on('GET', /^\/logs\/authorizations$/, handle((_req, url) => azure.auditLog.authorizations(logQuery(url))))
-    .on('POST', /^\/signingKeys:rotate$/, handle(async () => ({ kid: await azure.keys.rotate(), keys: azure.keys.jwks().keys.map((k) => k.kid) })));
-  return router;
+        return id ? azure.roleAssignments.delete({ id }) : azure.roleAssignments.delete(assignmentFilter(azure, url.searchParams));
+      },
+    },
+    {
+      method: 'POST',
+      pattern: /^\/roleAssignments:reset$/,
+      access: () => [
+        { action: actions.roleAssignmentsDelete, scope: resourceGroup },
+        { action: actions.roleAssignmentsWrite, scope: resourceGroup },
+      ],
+      handle: () => azure.applyAccessFile(),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/logs\/signIns$/,
+      access: () => read(actions.logsRead, subscription),
+      handle: ({ url }) => azure.auditLog.signIns(logQuery(url)),
+    },
+    {
+      method: 'GET',
+      pattern: /^\/logs\/authorizations$/,
+      access: () => read(actions.logsRead, subscription),
+      handle: ({ url }) => azure.auditLog.authorizations(logQuery(url)),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/signingKeys:rotate$/,
+      access: () => [{ action: actions.signingKeysRotate, scope: subscription, onlyRoles: ownerOnly }],
+      handle: async () => ({ kid: await azure.keys.rotate(), keys: azure.keys.jwks().keys.map((k) => k.kid) }),
+    },
+    ...faultRoutes(azure.faults, azure.directory.subscriptionId),
+  ];
 }
 
-function assignmentFilter(azure: LocalAzure, params: URLSearchParams, requireAll = false) {
+/** The assignment a `role assignment create` asks for (`assignee`, `role`, `scope` in the JSON body, all required). */
+async function createFilter(azure: LocalAzure, request: ManagementRequest): Promise<Required<Pick<RoleAssignmentFilter, 'principalId' | 'role' | 'scope'>>> {
+  const body = (await request.body()) as Record<string, unknown>;
+  const params = new URLSearchParams(Object.entries(body).filter((e): e is [string, string] => typeof e[1] === 'string'));
+  const missing = [!params.get('assignee') && '--assignee', !params.get('role') && '--role', !params.get('scope') && '--scope'].filter(Boolean);
+  if (missing.length) throw new ArmError(400, 'MissingArgument', `the following arguments are required: ${missing.join(', ')}`);
+  return assignmentFilter(azure, params) as Required<Pick<RoleAssignmentFilter, 'principalId' | 'role' | 'scope'>>;
+}
+
+function deletionVictims(azure: LocalAzure, params: URLSearchParams) {
+  const id = params.get('id');
+  if (id) return azure.roleAssignments.all().filter((a) => a.id.toLowerCase() === id.toLowerCase());
+  const filter = assignmentFilter(azure, params);
+  if (!filter.principalId && !filter.role && !filter.scope) {
+    throw new ArmError(400, 'MissingFilter', 'Give --ids, or at least one of --assignee, --role, --scope.');
+  }
+  return azure.roleAssignments.list(filter);
+}
+
+function assignmentFilter(azure: LocalAzure, params: URLSearchParams): RoleAssignmentFilter {
   const assignee = params.get('assignee') ?? undefined;
   const roleName = params.get('role') ?? undefined;
   const scope = params.get('scope') ?? undefined;
-  if (requireAll) {
-    const missing = [!assignee && '--assignee', !roleName && '--role', !scope && '--scope'].filter(Boolean);
-    if (missing.length) throw new AdminError(400, 'MissingArgument', `the following arguments are required: ${missing.join(', ')}`);
-  }
-  const identity = assignee ? azure.directory.findIdentity(assignee) : undefined;
-  if (assignee && !identity) {
-    throw new AdminError(
+  const principal = assignee ? azure.directory.findPrincipal(assignee) : undefined;
+  if (assignee && !principal) {
+    throw new ArmError(
       400,
       'PrincipalNotFound',
-      `Cannot find a managed identity with name, client id or object id '${assignee}'. See \`npm run local-azure -- identity list\`.`,
+      `Cannot find a managed identity or user with name, client id, UPN or object id '${assignee}'. See \`npm run local-azure -- identity list\`.`,
     );
   }
   const role = roleName ? findRole(roleName) : undefined;
   if (roleName && !role) {
-    throw new AdminError(400, 'RoleDefinitionNotFound', `Role '${roleName}' doesn't exist. Known roles: ${builtInRoles.map((r) => r.name).join(', ')}.`);
+    throw new ArmError(400, 'RoleDefinitionNotFound', `Role '${roleName}' doesn't exist. Known roles: ${builtInRoles.map((r) => r.name).join(', ')}.`);
   }
   return {
-    ...(identity ? { principalId: identity.principalId } : {}),
+    ...(principal ? { principalId: principal.principalId } : {}),
     ...(role ? { role } : {}),
-    ...(scope ? { scope: resolveScope(azure, scope) } : {}),
+    ...(scope ? { scope: azure.directory.resolveScope(scope) } : {}),
   };
-}
-
-/** Accepts an ARM id under the local subscription, or the access file's short form (`serviceBus/queues/x`). */
-function resolveScope(azure: LocalAzure, scope: string): string {
-  if (isArmScope(scope)) {
-    const normalized = normalizeScope(scope);
-    if (!normalized.toLowerCase().startsWith(`/subscriptions/${azure.directory.subscriptionId}`)) {
-      throw new AdminError(400, 'InvalidScope', `Scope '${scope}' is not in the local subscription ${azure.directory.subscriptionId}.`);
-    }
-    return normalized;
-  }
-  const [key, ...rest] = normalizeScope(scope).slice(1).split('/');
-  const resource = azure.directory.resources().find((r) => r.key.toLowerCase() === key?.toLowerCase());
-  if (!resource) {
-    throw new AdminError(
-      400,
-      'InvalidScope',
-      `Scope '${scope}' is neither an ARM id (/subscriptions/…) nor <resource>[/…] with resource one of ${azure.directory
-        .resources()
-        .map((r) => r.key)
-        .join(', ')}.`,
-    );
-  }
-  return normalizeScope([resource.id, ...rest].join('/'));
 }
 
 function logQuery(url: URL) {
@@ -151,19 +181,4 @@ function logQuery(url: URL) {
   const principal = url.searchParams.get('principal');
   const since = url.searchParams.get('since');
   return { limit: Number.isFinite(limit) ? limit : 100, ...(principal ? { principal } : {}), ...(since ? { since } : {}) };
-}
-
-async function jsonBody(req: IncomingMessage): Promise<unknown> {
-  let raw: Buffer;
-  try {
-    raw = await readBody(req, 64 * 1024);
-  } catch (error) {
-    if (error instanceof BodyTooLargeError) throw new AdminError(413, 'RequestTooLarge', error.message);
-    throw error;
-  }
-  try {
-    return raw.length ? (JSON.parse(raw.toString('utf8')) as unknown) : {};
-  } catch {
-    throw new AdminError(400, 'InvalidJson', 'The request body is not valid JSON.');
-  }
 }

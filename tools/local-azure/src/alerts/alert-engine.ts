@@ -127,7 +127,10 @@ export class AlertEngine {
 
   private onAuthorization(record: AuthorizationRecord): void {
     const shared = this.sources.sharedIdentity();
-    if (!shared || record.principalId !== shared.principalId) return;
+    // Data planes only: the rule watches data actions (a refused control-plane call is not a broken service).
+    if (!shared || record.principalId !== shared.principalId || !record.dataAction) return;
+    // A refusal with a reason is not a missing role (a refused token, an image URL Vision will not fetch).
+    if (record.reason) return;
     const key = `${record.dataAction}|${record.scope.toLowerCase()}`;
     if (record.decision === 'allowed') {
       this.resolve('access-denied', key, `${record.dataAction} on ${record.scope} was allowed again at ${record.time}${record.role ? ` (through ${record.role})` : ''}`);
@@ -147,27 +150,31 @@ export class AlertEngine {
   }
 
   private onSignIn(record: SignInRecord): void {
+    // Hosts' managed-identity endpoints only: a user's sign-in at the token endpoint, or a request that named no host, is not one.
+    const host = record.host;
+    if (record.endpoint === 'token' || !host) return;
     if (record.outcome === 'success') {
       for (const alert of [...this.open.values()]) {
         if (alert.rule !== 'identity-endpoint-failures' || alert.key === 'endpoint') continue;
-        const [host, identity] = alert.key.split('|');
-        if (host === record.host && (identity === '*' || identity === record.identity)) {
-          this.resolve(alert.rule, alert.key, `host ${record.host} got a token for ${record.identity ?? 'its identity'} at ${record.time}`);
+        const [alertHost, identity] = alert.key.split('|');
+        if (alertHost === host && (identity === '*' || identity === record.identity)) {
+          this.resolve(alert.rule, alert.key, `host ${host} got a token for ${record.identity ?? 'its identity'} at ${record.time}`);
         }
       }
       return;
     }
-    this.fire('identity-endpoint-failures', `${record.host}|${record.identity ?? '*'}`, {
+    this.fire('identity-endpoint-failures', `${host}|${record.identity ?? '*'}`, {
       dimensions: [
-        { name: 'Host', value: record.host },
+        { name: 'Host', value: host },
         { name: 'Identity', value: record.identity ?? '(none resolved)' },
       ],
-      targets: [this.sources.hostResourceId(record.host)],
-      summary: `token request of host ${record.host}${record.identity ? ` for ${record.identity}` : ''} failed: ${record.reason ?? 'no reason recorded'}`,
+      targets: [this.sources.hostResourceId(host)],
+      summary: `token request of host ${host}${record.identity ? ` for ${record.identity}` : ''} failed: ${record.reason ?? 'no reason recorded'}`,
       evidence: { ...record },
       at: record.time,
     });
   }
+
 
   private evaluateEndpointFault(): void {
     const fault = this.sources.identityEndpointFault();

@@ -3,8 +3,9 @@ import { resolve } from 'node:path';
 import type { AuditLog } from '../audit/audit-log.js';
 import { repoRoot, type LocalAzureConfig } from '../config/local-azure-config.js';
 import type { ConsoleLog } from '../data-plane.js';
-import type { Directory } from '../entra/directory.js';
-import { sendJson, type Router } from '../http/http-kit.js';
+import { principalNameOf, type Directory } from '../entra/directory.js';
+import { ArmError } from '../management/arm-error.js';
+import type { ManagementApi } from '../management/management-api.js';
 import { loadAccessFile } from '../rbac/access-file.js';
 import type { RoleAssignmentStore } from '../rbac/role-assignments.js';
 import type { ServiceBusOperations } from '../servicebus/admin-routes.js';
@@ -30,8 +31,8 @@ export interface LocalAlertsContext {
 export interface LocalAlerts {
   engine: AlertEngine;
   webhook?: WebhookNotifier;
-  /** Adds `GET /alerts` and `GET /alerts/{id}` to the admin API. */
-  adminRoutes(router: Router): void;
+  /** Adds `GET /alerts`, `/alerts/rules` and `/alerts/{id}` to the management API (`Microsoft.AlertsManagement/alerts/read`). */
+  adminRoutes(api: ManagementApi): void;
   stop(): void;
 }
 
@@ -52,7 +53,10 @@ export function startLocalAlerts(context: LocalAlertsContext): LocalAlerts {
       roleAssignments: context.roleAssignments,
       sharedIdentity: () => (shared ? { name: shared.name, principalId: shared.principalId } : undefined),
       systemResources: () => systemResources,
-      principalName: (principalId) => directory.findIdentity(principalId)?.name,
+      principalName: (principalId) => {
+        const principal = directory.findPrincipal(principalId);
+        return principal?.principalId === principalId ? principalNameOf(principal) : undefined;
+      },
       hostResourceId: (host) => `/subscriptions/${directory.subscriptionId}/resourceGroups/${config.resourceGroup}/providers/Microsoft.Web/sites/${host}`,
       identityEndpointFault: context.identityEndpointFault,
       ...(context.serviceBus ? { deadLetterCounts: () => context.serviceBus!.deadLetterCounts() } : {}),
@@ -71,34 +75,38 @@ export function startLocalAlerts(context: LocalAlertsContext): LocalAlerts {
   return {
     engine,
     ...(webhook ? { webhook } : {}),
-    adminRoutes(router) {
-      router
-        .on('GET', /^\/alerts$/, (_req, res, { url }) => {
-          const state = url.searchParams.get('state');
-          const rule = url.searchParams.get('rule');
-          const limit = Number(url.searchParams.get('limit') ?? 100);
-          if (state && state !== 'Fired' && state !== 'Resolved') {
-            return sendJson(res, 400, { error: { code: 'InvalidFilter', message: 'state must be Fired or Resolved' } });
-          }
-          if (rule && !(rule in alertRules)) {
-            return sendJson(res, 400, { error: { code: 'InvalidFilter', message: `rule must be one of ${Object.keys(alertRules).join(', ')}` } });
-          }
-          sendJson(
-            res,
-            200,
-            engine.list({
+    adminRoutes(api) {
+      const read = () => [{ action: 'Microsoft.AlertsManagement/alerts/read', scope: `/subscriptions/${directory.subscriptionId}` }];
+      api.add(
+        {
+          method: 'GET',
+          pattern: /^\/alerts$/,
+          access: read,
+          handle: ({ url }) => {
+            const state = url.searchParams.get('state');
+            const rule = url.searchParams.get('rule');
+            const limit = Number(url.searchParams.get('limit') ?? 100);
+            if (state && state !== 'Fired' && state !== 'Resolved') throw new ArmError(400, 'InvalidFilter', 'state must be Fired or Resolved');
+            if (rule && !(rule in alertRules)) throw new ArmError(400, 'InvalidFilter', `rule must be one of ${Object.keys(alertRules).join(', ')}`);
+            return engine.list({
               ...(state ? { state: state as Alert['monitorCondition'] } : {}),
               ...(rule ? { rule: rule as AlertRuleId } : {}),
               limit: Number.isInteger(limit) && limit > 0 ? Math.min(limit, 1000) : 100,
-            }),
-          );
-        })
-        .on('GET', /^\/alerts\/rules$/, (_req, res) => sendJson(res, 200, Object.values(alertRules)))
-        .on('GET', /^\/alerts\/(?<id>[0-9a-f-]{36})$/, (_req, res, { params }) => {
-          const alert = engine.get(params.id!);
-          if (!alert) return sendJson(res, 404, { error: { code: 'AlertNotFound', message: `No alert with id ${params.id}.` } });
-          sendJson(res, 200, { ...alert, notifications: webhook?.deliveries(alert.id) ?? [] });
-        });
+            });
+          },
+        },
+        { method: 'GET', pattern: /^\/alerts\/rules$/, access: read, handle: () => Object.values(alertRules) },
+        {
+          method: 'GET',
+          pattern: /^\/alerts\/(?<id>[0-9a-f-]{36})$/,
+          access: read,
+          handle: ({ params }) => {
+            const alert = engine.get(params.id!);
+            if (!alert) throw new ArmError(404, 'AlertNotFound', `No alert with id ${params.id}.`);
+            return { ...alert, notifications: webhook?.deliveries(alert.id) ?? [] };
+          },
+        },
+      );
     },
     stop() {
       engine.stop();

@@ -1,11 +1,18 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 
-/** One token request to a managed-identity endpoint (the local counterpart of an Entra sign-in log row). */
+/**
+ * One token request (the local counterpart of an Entra sign-in log row): a managed identity's at its host's
+ * identity endpoint, or a user's at the tenant's token endpoint.
+ */
 export interface SignInRecord {
   time: string;
-  host: string;
-  /** `appservice` (IDENTITY_ENDPOINT) or `imds` (AZURE_POD_IDENTITY_AUTHORITY_HOST). */
-  endpoint: 'appservice' | 'imds';
+  /** The host whose identity endpoint was asked (managed identities; absent when the address named no host). */
+  host?: string;
+  /** `appservice` (IDENTITY_ENDPOINT), `imds` (AZURE_POD_IDENTITY_AUTHORITY_HOST) or `token` (a user's sign-in). */
+  endpoint: 'appservice' | 'imds' | 'token';
+  /** The OAuth grant of a user's sign-in (`password`, `refresh_token`, `authorization_code`). */
+  grantType?: string;
+  /** The identity's name, or the user's UPN. */
   identity?: string;
   clientId?: string;
   principalId?: string;
@@ -16,17 +23,32 @@ export interface SignInRecord {
   correlationId?: string;
 }
 
-/** One RBAC decision of a local data plane. */
+/**
+ * One access decision: an RBAC check of a data plane (`dataAction`) or of the control plane (`action`), or a
+ * request refused before any check could run — no or a bad token at the control plane, a token request at an
+ * identity endpoint that does not belong to the caller (`reason` says why).
+ */
 export interface AuthorizationRecord {
   time: string;
-  /** Which local resource decided (`serviceBus`, `openAi`, `vision`, …). */
+  /** Which local resource decided (`management`, `identity`, `serviceBus`, `openAi`, `vision`, …). */
   resource: string;
+  /** Object id of the caller; empty when unknown (no token, or a token that does not verify). */
   principalId: string;
   clientId?: string;
+  /** The caller's name: an identity's name or a user's UPN. */
   identity?: string;
-  dataAction: string;
+  /** The control-plane action checked (ARM: `Microsoft.Authorization/roleAssignments/write`, …). */
+  action?: string;
+  /** The data action checked (data planes). */
+  dataAction?: string;
   scope: string;
   decision: 'allowed' | 'denied';
+  /**
+   * Why a request was refused without an RBAC check (a token for another principal on a Service Bus
+   * connection, an invalid token), what the RBAC check lacked, or what was refused after it (an image URL
+   * Vision will not fetch).
+   */
+  reason?: string;
   /** The role assignment that allowed it (id and role name). */
   assignmentId?: string;
   role?: string;

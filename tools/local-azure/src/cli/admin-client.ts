@@ -1,60 +1,77 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { request } from 'node:https';
 import type { LocalAzureHome } from '../home.js';
+import type { RuntimeInfo } from '../local-azure.js';
+import { AdminClientError } from './admin-client-error.js';
+import { requestJson } from './https-json.js';
+import { OperatorSession } from './operator-session.js';
 
-/** A failed admin call, with the message the CLI prints. */
-export class AdminClientError extends Error {
-  override readonly name = 'AdminClientError';
+export { AdminClientError } from './admin-client-error.js';
+
+/** Options of {@link AdminClient}. */
+export interface AdminClientOptions {
+  /** The management API (`AZURE_RESOURCE_MANAGER_ENDPOINT`). */
+  baseUrl: string;
+  /** The local CA, PEM. */
+  ca: string;
+  /** An ARM access token; `forceRefresh` after the API refused one as expired or invalid. */
+  accessToken(options?: { forceRefresh?: boolean }): Promise<string>;
 }
 
 /**
- * Talks to the running local Azure's admin API. The CLI finds it through `runtime.json` in the home
- * folder and trusts it through the local CA file (the CLI itself starts without NODE_EXTRA_CA_CERTS).
+ * Talks to the running local Azure's management API as a signed-in user: every call carries an ARM bearer
+ * token; a 401 for an expired or invalid token is retried once with a fresh one. Refusals become
+ * {@link AdminClientError}s with ARM's code and message.
  */
 export class AdminClient {
-  private readonly base: string;
-  private readonly ca: string;
+  constructor(private readonly options: AdminClientOptions) {}
 
-  constructor(home: LocalAzureHome) {
-    if (!existsSync(home.runtimeFile)) {
-      throw new AdminClientError(
-        `The local Azure is not running for ${home.root}. Start it with \`npm run local-azure\` (or set LOCAL_AZURE_HOME to the home of the one that runs).`,
-      );
-    }
-    const runtime = JSON.parse(readFileSync(home.runtimeFile, 'utf8')) as { management: string; caCertPath: string };
-    this.base = runtime.management;
-    this.ca = readFileSync(runtime.caCertPath, 'utf8');
+  /**
+   * The CLI's client for the local Azure running with `home`: found through `runtime.json`, trusted through the
+   * local CA file, acting as the CLI's signed-in user ({@link OperatorSession}).
+   */
+  static forHome(home: LocalAzureHome): { client: AdminClient; session: OperatorSession; runtime: RuntimeInfo } {
+    const runtime = readRuntime(home);
+    const ca = readFileSync(runtime.caCertPath, 'utf8');
+    const session = new OperatorSession(home, runtime, ca);
+    return { client: new AdminClient({ baseUrl: runtime.management, ca, accessToken: (o) => session.accessToken(o) }), session, runtime };
   }
 
   async call<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const url = new URL(path, this.base);
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    return new Promise<T>((resolve, reject) => {
-      const req = request(
-        url,
-        { method, ca: this.ca, headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}, timeout: 10_000 },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (chunk: Buffer) => chunks.push(chunk));
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            const json = text ? (JSON.parse(text) as unknown) : undefined;
-            if ((res.statusCode ?? 500) >= 400) {
-              const error = (json as { error?: { code?: string; message?: string } } | undefined)?.error;
-              reject(new AdminClientError(`(${error?.code ?? res.statusCode}) ${error?.message ?? text}`));
-            } else resolve(json as T);
-          });
-        },
-      );
-      req.on('timeout', () => req.destroy(new AdminClientError(`The local Azure at ${this.base} did not answer within 10 s.`)));
-      req.on('error', (error) =>
-        reject(
-          error instanceof AdminClientError
-            ? error
-            : new AdminClientError(`Cannot reach the local Azure at ${this.base} (${error.message}). Is it still running?`),
-        ),
-      );
-      req.end(payload);
-    });
+    const send = async (forceRefresh: boolean) => {
+      const token = await this.options.accessToken({ forceRefresh });
+      const payload = body === undefined ? undefined : JSON.stringify(body);
+      try {
+        return await requestJson(new URL(path, this.options.baseUrl), {
+          method,
+          ca: this.options.ca,
+          headers: { authorization: `Bearer ${token}`, ...(payload ? { 'content-type': 'application/json' } : {}) },
+          ...(payload !== undefined ? { body: payload } : {}),
+        });
+      } catch (error) {
+        throw new AdminClientError(`Cannot reach the local Azure at ${this.options.baseUrl} (${(error as Error).message}). Is it still running?`);
+      }
+    };
+    let response = await send(false);
+    const retriable = ['ExpiredAuthenticationToken', 'InvalidAuthenticationToken'];
+    if (response.status === 401 && retriable.includes(errorOf(response.json)?.code ?? '')) response = await send(true);
+    if (response.status >= 400) {
+      const error = errorOf(response.json);
+      throw new AdminClientError(`(${error?.code ?? response.status}) ${error?.message ?? response.text}`, error?.code, response.status);
+    }
+    return response.json as T;
   }
+}
+
+/** What the running local Azure wrote into its home. @throws {AdminClientError} when it does not run. */
+export function readRuntime(home: LocalAzureHome): RuntimeInfo {
+  if (!existsSync(home.runtimeFile)) {
+    throw new AdminClientError(
+      `The local Azure is not running for ${home.root}. Start it with \`npm run local-azure\` (or set LOCAL_AZURE_HOME to the home of the one that runs).`,
+    );
+  }
+  return JSON.parse(readFileSync(home.runtimeFile, 'utf8')) as RuntimeInfo;
+}
+
+function errorOf(json: unknown): { code?: string; message?: string } | undefined {
+  return (json as { error?: { code?: string; message?: string } } | undefined)?.error;
 }

@@ -6,6 +6,14 @@ describe('parseConfig', () => {
     expect(config.hosts.gateway).toEqual({ systemAssigned: false, userAssigned: ['id-keyless'], env: {} });
     expect(config.network).toEqual({ bind: 'loopback', publicHost: 'localhost', ports: expect.objectContaining({ identity: 0, serviceBus: 0 }) });
     expect(config.tokenLifetimeSeconds).toBe(86_400);
+    expect(config.operator).toEqual({ name: 'operator', displayName: 'Local Azure operator' });
+    expect(config).toMatchObject({ tenantDomain: 'keylesslocal.onmicrosoft.com', userTokenLifetimeSeconds: 3600, hostEnvDirs: {} });
+    expect(config.users).toEqual({ reader: { displayName: 'Local Azure reader', roleAssignments: [{ role: 'Reader', scope: 'subscription' }] } });
+  });
+
+  it('takes further users with their role assignments', () => {
+    const config = parseConfig({ users: { reader: { roleAssignments: [{ role: 'Reader', scope: 'subscription' }, { role: 'Azure Service Bus Data Receiver', scope: 'serviceBus/queues/replies' }] } } });
+    expect(config.users.reader!.roleAssignments).toHaveLength(2);
   });
 
   it('reads the docker compose configuration: every interface, fixed ports, the compose host name', () => {
@@ -35,6 +43,11 @@ describe('parseConfig', () => {
     [{ unknownField: true }, 'unknownField'],
     [{ faults: { openai: '503' } }, 'faults.openai: The fault target openai has no mode "503"'],
     [{ faults: { dns: 'error' } }, 'faults.dns: Unknown fault target "dns"'],
+    [{ users: { reader: { roleAssignments: [{ role: 'Storage Blob Data Reader', scope: 'subscription' }] } } }, 'users.reader.roleAssignments[0].role: "Storage Blob Data Reader" is not a built-in role'],
+    [{ users: { reader: { roleAssignments: [{ role: 'Reader', scope: 'elsewhere' }] } } }, 'users.reader.roleAssignments[0].scope: "elsewhere" is not subscription, resourceGroup or <resource>'],
+    [{ users: { operator: {} } }, 'users.operator: the operator is already a user'],
+    [{ hostEnvDirs: { gateway: 'relative/dir' } }, 'hostEnvDirs.gateway: an absolute path'],
+    [{ hostEnvDirs: { nowhere: '/x' } }, 'hostEnvDirs.nowhere: no host named "nowhere"'],
   ])('refuses %j naming the entry and field', (input, message) => {
     expect(() => parseConfig(input as never, 'my-config.json')).toThrow(ConfigError);
     expect(() => parseConfig(input as never, 'my-config.json')).toThrow(new RegExp(`^my-config\\.json: .*${message.replace(/[[\].*"]/g, '\\$&')}`));

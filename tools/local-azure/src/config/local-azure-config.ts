@@ -2,8 +2,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { gatewayAppRoles, localGatewayAudience } from '@keyless/contracts';
+import { findRole, gatewayAppRoles, localGatewayAudience } from '@keyless/contracts';
 import { InvalidFaultError, validateFault } from '../faults/local-faults.js';
+import { normalizeHostPort } from '../util/host-port.js';
 
 /** Repository root, from this file's place in the tree (src/ or dist/ under tools/local-azure/). */
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
@@ -22,6 +23,16 @@ const hostSchema = z.strictObject({
   userAssigned: z.array(name).default([]),
   /** Extra variables written to the host's env file (e.g. `GATEWAY_URL` for callers). */
   env: z.record(z.string().regex(/^[A-Z][A-Z0-9_]*$/), z.string()).default({}),
+});
+
+const userSchema = z.strictObject({
+  /** Shown in tokens (`name`) and listings. Default: the user's name. */
+  displayName: z.string().min(1).optional(),
+  /**
+   * Role assignments the user holds, re-applied at every start like the access file. `scope` is `subscription`,
+   * `resourceGroup`, or a resource in the access file's short form (`serviceBus`, `serviceBus/queues/orders`, …).
+   */
+  roleAssignments: z.array(z.strictObject({ role: z.string().min(1), scope: z.string().min(1) })).default([]),
 });
 
 const appRegistrationSchema = z.strictObject({
@@ -55,6 +66,12 @@ export const localAzureConfigSchema = z.strictObject({
           topologyFile: z.string().min(1).default('infra/servicebus-topology.json'),
           /** Largest message or batch a sender may send, in bytes. Default: 262144 (256 KiB, Azure Standard tier). */
           maxMessageSizeInBytes: z.number().int().min(1024).max(100 * 1024 * 1024).default(262_144),
+          /**
+           * The bound on how long an open link outlives the role that authorized it: every open link (and every
+           * cached `$management` decision) is re-checked at this interval, besides at once on every role
+           * assignment change and at every put-token. Default: 30 s.
+           */
+          reauthorizationIntervalInSeconds: z.number().int().min(1).max(300).default(30),
         })
         .prefault({}),
       openAi: z
@@ -69,7 +86,18 @@ export const localAzureConfigSchema = z.strictObject({
             'text-embedding-3-small': { model: 'text-embedding-3-small', tokensPerMinute: 1_000_000 },
           },
         }),
-      vision: z.strictObject({ name: name }).default({ name: 'vision-keyless-local' }),
+      vision: z
+        .strictObject({
+          name: name.default('vision-keyless-local'),
+          /**
+           * Hosts the local Vision may fetch `{url}` images from although they are not on the internet
+           * (loopback, private addresses): `host:port` exactly as in the URL, e.g. `127.0.0.1:3001`. Everything
+           * else that is not globally routable is refused, as Azure's service cannot reach it either.
+           * Default: none (the launcher adds its demo image server).
+           */
+          allowedImageHosts: z.array(z.string().refine((value) => normalizeHostPort(value) !== undefined, 'host:port, e.g. 127.0.0.1:3001, localhost:8080 or [::1]:3001')).default([]),
+        })
+        .prefault({}),
       keyVault: z.strictObject({ name: name }).default({ name: 'kv-keyless-local' }),
       appInsights: z.strictObject({ name: name }).default({ name: 'appi-keyless-local' }),
     })
@@ -91,6 +119,36 @@ export const localAzureConfigSchema = z.strictObject({
    * storefront without restating every host).
    */
   hostEnv: z.record(name, z.record(z.string().regex(/^[A-Z][A-Z0-9_]*$/), z.string())).default({}),
+  /**
+   * Extra folders per host that receive the host's env file and a copy of the CA certificate (public), besides
+   * `$LOCAL_AZURE_HOME/env/` — under docker compose, a volume only that host's service mounts. Files there are
+   * readable by everyone who can enter the folder (the service runs as another user). Absolute paths.
+   */
+  hostEnvDirs: z.record(name, z.string().regex(/^\//, 'an absolute path')).default({}),
+  /** The tenant's initial domain: users sign in as `<name>@<tenantDomain>`. */
+  tenantDomain: z
+    .string()
+    .regex(/^[a-z0-9]+(\.[a-z0-9-]+)+$/, 'a domain name such as keylesslocal.onmicrosoft.com')
+    .default('keylesslocal.onmicrosoft.com'),
+  /**
+   * The operator: a directory user created at first start with Owner on the subscription and Azure Service Bus
+   * Data Owner on the namespace. The CLI signs in as it unless told otherwise (`login --username`).
+   */
+  operator: z
+    .strictObject({
+      name: name.default('operator'),
+      displayName: z.string().min(1).default('Local Azure operator'),
+    })
+    .prefault({}),
+  /**
+   * Further directory users, by name, and the roles they hold. Default: `reader`, with Reader on the subscription
+   * (to see what an operator without write rights gets: `login --username reader`).
+   */
+  users: z.record(name, userSchema).default({
+    reader: { displayName: 'Local Azure reader', roleAssignments: [{ role: 'Reader', scope: 'subscription' }] },
+  }),
+  /** Lifetime of users' access tokens in seconds. Default: 3600 (Entra gives users 60 to 90 minutes). */
+  userTokenLifetimeSeconds: z.number().int().min(60).max(86_400).default(3600),
   /** Entra app registrations (APIs that accept tokens), by name. */
   appRegistrations: z.record(name, appRegistrationSchema).default({
     'keyless-gateway': {
@@ -192,6 +250,20 @@ export function parseConfig(input: LocalAzureConfigInput, source = 'configuratio
     host.userAssigned.forEach((identity, i) => {
       if (!config.identities[identity]) {
         problems.push(`hosts.${hostName}.userAssigned[${i}]: no identity named "${identity}" in identities`);
+      }
+    });
+  }
+  for (const [hostName, dir] of Object.entries(config.hostEnvDirs)) {
+    if (!config.hosts[hostName]) problems.push(`hostEnvDirs.${hostName}: no host named "${hostName}" in hosts (${dir})`);
+  }
+  if (config.users[config.operator.name]) problems.push(`users.${config.operator.name}: the operator is already a user; give the user another name`);
+  for (const [userName, user] of Object.entries(config.users)) {
+    user.roleAssignments.forEach((assignment, i) => {
+      const at = `users.${userName}.roleAssignments[${i}]`;
+      if (!findRole(assignment.role)) problems.push(`${at}.role: "${assignment.role}" is not a built-in role this system knows`);
+      const [root] = assignment.scope.split('/');
+      if (!['subscription', 'resourceGroup', ...resourceKeys].includes(root ?? '')) {
+        problems.push(`${at}.scope: "${assignment.scope}" is not subscription, resourceGroup or <resource>[/…] with resource one of ${resourceKeys.join(', ')}`);
       }
     });
   }

@@ -1,6 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { LocalAzureConfig, ResourceKey } from '../config/local-azure-config.js';
+import { InvalidScopeError, isArmScope, normalizeScope } from '../rbac/scope.js';
 import { newGuid, randomToken } from '../util/ids.js';
+import { secretEquals } from '../util/secret-compare.js';
 
 /** A managed identity: a service principal whose tokens come from a managed-identity endpoint. */
 export interface ManagedIdentity {
@@ -15,11 +18,41 @@ export interface ManagedIdentity {
   resourceId: string;
 }
 
+/** A user of the tenant (a person at the keyboard): the operator, or a user the configuration declares. */
+export interface DirectoryUser {
+  kind: 'user';
+  /** Short name, as the configuration names the user (`operator`, `reader`). */
+  name: string;
+  /** `<name>@<tenant domain>`: `upn` in tokens, what `login --username` takes. */
+  userPrincipalName: string;
+  displayName: string;
+  /** Object id: `oid` in tokens, the assignee of role assignments. */
+  principalId: string;
+}
+
+/** Anyone who can hold a role assignment locally: a managed identity (service principal) or a user. */
+export type Principal = ManagedIdentity | DirectoryUser;
+
+/** ARM's `principalType` of a principal. */
+export function principalTypeOf(principal: Principal): 'User' | 'ServicePrincipal' {
+  return principal.kind === 'user' ? 'User' : 'ServicePrincipal';
+}
+
+/** How logs and errors name a principal: a user's UPN, an identity's name. */
+export function principalNameOf(principal: Principal): string {
+  return principal.kind === 'user' ? principal.userPrincipalName : principal.name;
+}
+
 /** An App-Service-like host: its identity header and the identities assigned to it. */
 export interface Host {
   name: string;
   /** Value the host's processes send in `X-IDENTITY-HEADER` (App Service's `IDENTITY_HEADER`). */
   identityHeader: string;
+  /**
+   * The unguessable path segment of the host's IMDS base URL (`AZURE_POD_IDENTITY_AUTHORITY_HOST`): whoever
+   * knows it can get the host's tokens, so it is as secret as the identity header.
+   */
+  imdsCapability: string;
   systemAssigned?: ManagedIdentity;
   userAssigned: ManagedIdentity[];
   /** Extra variables for the host's env file. */
@@ -44,7 +77,11 @@ interface DirectoryState {
   identities: Record<string, { clientId: string; principalId: string }>;
   systemIdentities: Record<string, { clientId: string; principalId: string }>;
   identityHeaders: Record<string, string>;
+  /** Per host: the path segment of its IMDS base URL. */
+  imdsCapabilities: Record<string, string>;
   apps: Record<string, { appId: string; servicePrincipalId: string }>;
+  /** Directory users (the operator and the configured users), by name. */
+  users: Record<string, { objectId: string }>;
 }
 
 const resourceProviders: Record<ResourceKey, string> = {
@@ -77,7 +114,9 @@ export class Directory {
           identities: {},
           systemIdentities: {},
           identityHeaders: {},
+          imdsCapabilities: {},
           apps: {},
+          users: {},
         };
     const reconciled: DirectoryState = {
       ...state,
@@ -90,7 +129,10 @@ export class Directory {
         () => ({ clientId: newGuid(), principalId: newGuid() }),
       ),
       identityHeaders: pick(state.identityHeaders, Object.keys(config.hosts), () => randomToken(24)),
+      // Lowercase hex: MSAL lower-cases the whole IMDS URL before it sends it (UrlString.canonicalizeUri).
+      imdsCapabilities: pick(state.imdsCapabilities ?? {}, Object.keys(config.hosts), () => randomBytes(32).toString('hex')),
       apps: pick(state.apps, Object.keys(config.appRegistrations), () => ({ appId: newGuid(), servicePrincipalId: newGuid() })),
+      users: pick(state.users ?? {}, [config.operator.name, ...Object.keys(config.users)], () => ({ objectId: newGuid() })),
     };
     const tmp = `${file}.tmp`;
     writeFileSync(tmp, JSON.stringify(reconciled, null, 2), { mode: 0o600 });
@@ -104,6 +146,11 @@ export class Directory {
 
   get subscriptionId(): string {
     return this.state.subscriptionId;
+  }
+
+  /** The tenant's initial domain, the part of users' UPNs after `@`. */
+  get domain(): string {
+    return this.config.tenantDomain;
   }
 
   get tenantCreatedAt(): number {
@@ -156,6 +203,7 @@ export class Directory {
     return {
       name,
       identityHeader: this.state.identityHeaders[name]!,
+      imdsCapability: this.state.imdsCapabilities[name]!,
       systemAssigned: system && {
         kind: 'systemAssigned',
         name: `${name}/system`,
@@ -172,6 +220,16 @@ export class Directory {
   }
 
   /**
+   * The host whose IMDS capability `capability` is. Every host's capability is compared, each in constant time,
+   * so the time taken says nothing about which host (if any) matched or how close a guess was.
+   */
+  hostByImdsCapability(capability: string): Host | undefined {
+    let found: Host | undefined;
+    for (const host of this.hosts()) if (secretEquals(capability, host.imdsCapability)) found = host;
+    return found;
+  }
+
+  /**
    * Finds an identity by name, client id or principal (object) id — what `az` accepts as `--assignee`.
    */
   findIdentity(nameOrId: string): ManagedIdentity | undefined {
@@ -179,6 +237,77 @@ export class Directory {
     return this.identities().find(
       (identity) => identity.name === key || identity.clientId === key || identity.principalId === key,
     );
+  }
+
+  /** The directory's users: the operator first, then the configured users. */
+  users(): DirectoryUser[] {
+    return [this.config.operator.name, ...Object.keys(this.config.users)].map((name) => {
+      const displayName = name === this.config.operator.name ? this.config.operator.displayName : (this.config.users[name]?.displayName ?? name);
+      return {
+        kind: 'user' as const,
+        name,
+        userPrincipalName: `${name}@${this.config.tenantDomain}`,
+        displayName,
+        principalId: this.state.users[name]!.objectId,
+      };
+    });
+  }
+
+  /** The operator user (Owner of the subscription). */
+  get operator(): DirectoryUser {
+    return this.users()[0]!;
+  }
+
+  /** A user by UPN (case-insensitive), short name or object id. */
+  findUser(nameUpnOrId: string): DirectoryUser | undefined {
+    const key = nameUpnOrId.trim().toLowerCase();
+    return this.users().find((user) => user.userPrincipalName.toLowerCase() === key || user.name === key || user.principalId === key);
+  }
+
+  /** Any principal by identity name, client id, UPN, user name or object id (identities first, as `--assignee`). */
+  findPrincipal(nameOrId: string): Principal | undefined {
+    return this.findIdentity(nameOrId) ?? this.findUser(nameOrId);
+  }
+
+  /**
+   * Turns a scope into an ARM id under the local subscription: an ARM id is taken as it is (it must be in the
+   * subscription); `subscription` and `resourceGroup` name those; anything else is the access file's short form
+   * `<resource>[/queues/<q>|/topics/<t>[/subscriptions/<s>]]`.
+   *
+   * @throws {InvalidScopeError} naming what is accepted.
+   */
+  resolveScope(scope: string): string {
+    if (isArmScope(scope)) {
+      const normalized = normalizeScope(scope);
+      if (!normalized.toLowerCase().startsWith(`/subscriptions/${this.subscriptionId}`)) {
+        throw new InvalidScopeError(`Scope '${scope}' is not in the local subscription ${this.subscriptionId}.`);
+      }
+      return normalized;
+    }
+    const [key, ...rest] = normalizeScope(scope).slice(1).split('/');
+    if (rest.length === 0 && key === 'subscription') return `/subscriptions/${this.subscriptionId}`;
+    if (rest.length === 0 && key === 'resourceGroup') return this.resourceGroupId;
+    const resource = this.resources().find((r) => r.key.toLowerCase() === key?.toLowerCase());
+    if (!resource) {
+      throw new InvalidScopeError(
+        `Scope '${scope}' is neither an ARM id (/subscriptions/…), subscription, resourceGroup, nor <resource>[/…] with resource one of ${this.resources()
+          .map((r) => r.key)
+          .join(', ')}.`,
+      );
+    }
+    return normalizeScope([resource.id, ...rest].join('/'));
+  }
+
+  /**
+   * ARM ids of every resource the local subscription holds: the emulated resources, the user-assigned identities
+   * and the hosts' sites (what a role assignment's scope may name, besides the subscription and resource group).
+   */
+  resourceIds(): string[] {
+    return [
+      ...this.resources().map((r) => r.id),
+      ...Object.keys(this.state.identities).map((name) => this.userAssignedIdentity(name)!.resourceId),
+      ...this.hosts().map((host) => `${this.resourceGroupId}/providers/Microsoft.Web/sites/${host.name}`),
+    ];
   }
 
   appRegistrations(): AppRegistration[] {

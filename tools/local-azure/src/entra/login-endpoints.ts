@@ -2,17 +2,19 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Router, sendJson } from '../http/http-kit.js';
 import type { Directory } from './directory.js';
 import type { SigningKeys } from './signing-keys.js';
+import type { TokenEndpoint } from './token-endpoint.js';
 import { v1Issuer, v2Issuer } from './token-issuer.js';
 
 /**
  * The tenant's public login endpoints (what `AZURE_AUTHORITY_HOST` points at): OpenID Connect discovery
- * for v1 (`/{tid}/.well-known/openid-configuration`) and v2 (`/{tid}/v2.0/.well-known/…`) and their JWKS.
- * The token endpoint only explains that the local tenant issues tokens to managed identities only.
+ * for v1 (`/{tid}/.well-known/openid-configuration`) and v2 (`/{tid}/v2.0/.well-known/…`), their JWKS, and
+ * the token endpoint for the tenant's users (see {@link TokenEndpoint}).
  */
 export function loginEndpoints(
   directory: Directory,
   keys: SigningKeys,
   authority: () => string,
+  tokenEndpoint: TokenEndpoint,
 ): (request: IncomingMessage, response: ServerResponse) => void {
   const tenantPattern = '(?<tenant>[0-9a-fA-F-]{36}|common|organizations)';
   const tenantOf = (given: string): string | undefined =>
@@ -59,13 +61,9 @@ export function loginEndpoints(
     .on('GET', new RegExp(`^/${tenantPattern}/\\.well-known/openid-configuration$`), discovery('v1'))
     .on('GET', new RegExp(`^/${tenantPattern}/v2\\.0/\\.well-known/openid-configuration$`), discovery('v2'))
     .on('GET', new RegExp(`^/${tenantPattern}/discovery(/v2\\.0)?/keys$`), jwks)
-    .on('POST', new RegExp(`^/${tenantPattern}/oauth2(/v2\\.0)?/token$`), (_req, res) =>
-      sendJson(res, 400, {
-        error: 'unsupported_grant_type',
-        error_description:
-          'The local tenant issues tokens only to managed identities, through their hosts\' identity endpoints. ' +
-          'Keyless holds no client secrets or certificates; use ManagedIdentityCredential with a host env file.',
-      }),
-    )
+    .on('POST', new RegExp(`^/${tenantPattern}/oauth2(?<v2>/v2\\.0)?/token$`), (req, res, { params }) => {
+      if (!tenantOf(params.tenant!)) return unknownTenant(res, params.tenant!);
+      return tokenEndpoint.handle(req, res, params.v2 ? 'v2' : 'v1');
+    })
     .listener();
 }

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { LocalFaults } from '../faults/local-faults.js';
 import { Router, requestId, sendJson } from '../http/http-kit.js';
+import { secretEquals } from '../util/secret-compare.js';
 import type { Directory, Host, ManagedIdentity } from './directory.js';
 import type { TokenIssuer } from './token-issuer.js';
 
@@ -11,14 +12,24 @@ const azureResources = [
   'https://servicebus.azure.net',
   'https://vault.azure.net',
   'https://management.azure.com',
+  'https://management.core.windows.net',
   'https://storage.azure.com',
   'https://monitor.azure.com',
   'https://eventhubs.azure.net',
 ];
 
-/** Paths, relative to the identity listener, of a host's two endpoint shapes. */
-export function identityEndpointPaths(host: string): { appService: string; imdsAuthorityHost: string } {
-  return { appService: `/hosts/${host}/msi/token`, imdsAuthorityHost: `/hosts/${host}` };
+/** Whether `resource` is a token audience of the tenant: an Azure service, or an app registration's API. */
+export function isKnownResource(directory: Directory, resource: string): boolean {
+  return azureResources.includes(resource.replace(/\/+$/, '').toLowerCase()) || !!directory.appRegistrationFor(resource);
+}
+
+/**
+ * Paths, relative to the identity listener, of a host's two endpoint shapes: App Service's `IDENTITY_ENDPOINT`
+ * (guarded by the host's `X-IDENTITY-HEADER`) and the IMDS base URL `AZURE_POD_IDENTITY_AUTHORITY_HOST`, whose
+ * unguessable path segment is itself the capability (the SDK's IMDS request carries no secret of its own).
+ */
+export function identityEndpointPaths(host: Pick<Host, 'name' | 'imdsCapability'>): { appService: string; imdsAuthorityHost: string } {
+  return { appService: `/hosts/${host.name}/msi/token`, imdsAuthorityHost: `/imds/${host.imdsCapability}` };
 }
 
 type Shape = 'appservice' | 'imds';
@@ -29,6 +40,8 @@ class IdentityRequestError extends Error {
     readonly status: number,
     message: string,
     readonly imdsError = 'invalid_request',
+    /** Whether the request asked for what belongs to someone else (logged as an access decision too). */
+    readonly accessDenied = false,
   ) {
     super(message);
   }
@@ -37,11 +50,13 @@ class IdentityRequestError extends Error {
 /**
  * The managed-identity endpoints of every host, in both shapes the Azure SDKs speak:
  * - App Service: `GET {IDENTITY_ENDPOINT}?api-version=2019-08-01&resource=…[&client_id|object_id|mi_res_id]`
- *   with `X-IDENTITY-HEADER`; errors as `{statusCode, message, correlationId}`.
+ *   with `X-IDENTITY-HEADER` (compared in constant time); errors as `{statusCode, message, correlationId}`.
  * - IMDS: `GET {AZURE_POD_IDENTITY_AUTHORITY_HOST}/metadata/identity/oauth2/token?api-version=2018-02-01&…`
- *   with `Metadata: true`; errors as `{error, error_description}`.
+ *   with `Metadata: true`, where the base URL is `/imds/<capability>` and the capability (compared in constant
+ *   time against every host's) names the host; errors as `{error, error_description}`.
  * Without an id the host's system-assigned identity is used; an id must name an identity assigned to
- * the host. Every request lands in the sign-in log.
+ * the host. Every request lands in the sign-in log; a request for what is not the caller's (a wrong header or
+ * capability, another host's identity) also lands in the authorization log.
  */
 export class ManagedIdentityEndpoint {
   constructor(
@@ -55,15 +70,19 @@ export class ManagedIdentityEndpoint {
   listener(): (request: IncomingMessage, response: ServerResponse) => void {
     return new Router()
       .on('GET', /^\/hosts\/(?<host>[^/]+)\/msi\/token\/?$/, (req, res, { params, url }) =>
-        this.handle('appservice', params.host!, req, res, url),
+        this.handle('appservice', () => this.directory.host(params.host!), req, res, url),
       )
-      .on('GET', /^\/hosts\/(?<host>[^/]+)\/metadata\/identity\/oauth2\/token\/?$/, (req, res, { params, url }) =>
-        this.handle('imds', params.host!, req, res, url),
+      .on('GET', /^\/imds\/(?<capability>[^/]+)\/metadata\/identity\/oauth2\/token\/?$/, (req, res, { params, url }) =>
+        this.handle('imds', () => this.directory.hostByImdsCapability(params.capability!), req, res, url),
+      )
+      // The IMDS shape used to be /hosts/<host>/…, reachable with no secret at all.
+      .on('GET', /^\/hosts\/(?<host>[^/]+)\/metadata\/identity\/oauth2\/token\/?$/, (req, res, { url }) =>
+        this.handle('imds', () => undefined, req, res, url),
       )
       .listener();
   }
 
-  private async handle(shape: Shape, hostName: string, request: IncomingMessage, response: ServerResponse, url: URL): Promise<void> {
+  private async handle(shape: Shape, findHost: () => Host | undefined, request: IncomingMessage, response: ServerResponse, url: URL): Promise<void> {
     const fault = this.faults.get('identity-endpoint');
     if (fault.mode === 'hang') return; // never answers: the client's own timeout must fire
     if (fault.mode === 'error') return sendJson(response, 500, { statusCode: 500, message: 'Internal error (fault injected by the local Azure)' });
@@ -76,9 +95,18 @@ export class ManagedIdentityEndpoint {
     const correlationId = requestId(request);
     const resource = url.searchParams.get('resource') ?? undefined;
     let identity: ManagedIdentity | undefined;
+    const host = findHost();
     try {
-      const host = this.directory.host(hostName);
-      if (!host) throw new IdentityRequestError(404, `No host named "${hostName}" exists in the local Azure`);
+      if (!host) {
+        throw shape === 'appservice'
+          ? new IdentityRequestError(404, 'No host of the local Azure has a managed-identity endpoint at this address.', 'invalid_request', true)
+          : new IdentityRequestError(
+              401,
+              "This address is not any host's IMDS endpoint. A host's base URL is AZURE_POD_IDENTITY_AUTHORITY_HOST in its env file, and serves only that host.",
+              'unauthorized_client',
+              true,
+            );
+      }
       this.checkShape(shape, host, request, url);
       if (!resource) {
         throw new IdentityRequestError(400, shape === 'imds' ? 'Required audience parameter not specified' : 'The resource parameter is required.');
@@ -86,7 +114,7 @@ export class ManagedIdentityEndpoint {
       identity = this.resolveIdentity(shape, host, url);
       this.checkResource(resource);
       const token = await this.issuer.issue(identity, resource);
-      this.log.recordSignIn({ host: hostName, endpoint: shape, identity: identity.name, clientId: identity.clientId, principalId: identity.principalId, resource, outcome: 'success', correlationId });
+      this.log.recordSignIn({ host: host.name, endpoint: shape, identity: identity.name, clientId: identity.clientId, principalId: identity.principalId, resource, outcome: 'success', correlationId });
       sendJson(
         response,
         200,
@@ -106,7 +134,7 @@ export class ManagedIdentityEndpoint {
     } catch (error) {
       if (!(error instanceof IdentityRequestError)) throw error;
       this.log.recordSignIn({
-        host: hostName,
+        ...(host ? { host: host.name } : {}),
         endpoint: shape,
         ...(identity ? { identity: identity.name, clientId: identity.clientId, principalId: identity.principalId } : {}),
         ...(resource ? { resource } : {}),
@@ -114,6 +142,17 @@ export class ManagedIdentityEndpoint {
         reason: error.message,
         correlationId,
       });
+      if (error.accessDenied) {
+        this.log.recordAuthorization({
+          resource: 'identity',
+          principalId: identity?.principalId ?? '',
+          ...(identity ? { identity: identity.name, clientId: identity.clientId } : {}),
+          scope: host ? `${this.directory.resourceGroupId}/providers/Microsoft.Web/sites/${host.name}` : this.directory.resourceGroupId,
+          decision: 'denied',
+          operation: `GET ${shape === 'appservice' ? 'App Service' : 'IMDS'} identity endpoint${resource ? ` for ${resource}` : ''}`,
+          reason: error.message,
+        });
+      }
       sendJson(
         response,
         error.status,
@@ -127,10 +166,13 @@ export class ManagedIdentityEndpoint {
   private checkShape(shape: Shape, host: Host, request: IncomingMessage, url: URL): void {
     const apiVersion = url.searchParams.get('api-version');
     if (shape === 'appservice') {
-      if (request.headers['x-identity-header'] !== host.identityHeader) {
+      const header = request.headers['x-identity-header'];
+      if (!secretEquals(typeof header === 'string' ? header : undefined, host.identityHeader)) {
         throw new IdentityRequestError(
           401,
           `The X-IDENTITY-HEADER header is missing or is not the IDENTITY_HEADER of host "${host.name}".`,
+          'invalid_request',
+          true,
         );
       }
       if (apiVersion !== '2019-08-01') {
@@ -163,13 +205,13 @@ export class ManagedIdentityEndpoint {
           ? identity.principalId === value
           : identity.resourceId.toLowerCase() === value,
     );
-    if (!match) throw new IdentityRequestError(400, notFound);
+    // Asking a host for an identity it does not hold is a try at someone else's identity.
+    if (!match) throw new IdentityRequestError(400, notFound, 'invalid_request', true);
     return match;
   }
 
   private checkResource(resource: string): void {
-    const key = resource.replace(/\/+$/, '').toLowerCase();
-    if (azureResources.includes(key) || this.directory.appRegistrationFor(resource)) return;
+    if (isKnownResource(this.directory, resource)) return;
     throw new IdentityRequestError(
       400,
       `AADSTS500011: The resource principal named ${resource} was not found in the tenant named ${this.directory.tenantId}. ` +

@@ -1,31 +1,39 @@
-import { BodyTooLargeError, readBody, sendJson, type Router } from '../http/http-kit.js';
+import { ArmError } from '../management/arm-error.js';
+import { controlPlaneActions as actions, ownerOnly } from '../management/control-plane-actions.js';
+import type { ManagementRoute } from '../management/management-api.js';
 import { InvalidFaultError, type LocalFaults } from './local-faults.js';
 
 /**
- * The admin API's fault injection (what `npm run local-azure -- fault …` calls):
- * - `GET /faults`: every target with its mode and effect;
- * - `PUT /faults/{target}` with `{"fault": "<mode>", "delayInMs"?: n}`: sets a fault, `none` heals.
+ * The management API's fault injection (what `npm run local-azure -- fault …` calls), authorized like the local
+ * Azure's other own operations:
+ * - `GET /faults`: every target with its mode and effect (a read of the subscription);
+ * - `PUT /faults/{target}` with `{"fault": "<mode>", "delayInMs"?: n}`: sets a fault, `none` heals (Owner only).
  * A bad target, mode or delay is a 400 `InvalidFault` naming what is allowed.
  */
-export function addFaultRoutes(router: Router, faults: LocalFaults): void {
-  router
-    .on('GET', /^\/faults$/, (_req, res) => sendJson(res, 200, faults.list()))
-    .on('PUT', /^\/faults\/(?<target>[^/]+)$/, async (req, res, { params }) => {
-      let body: { fault?: unknown; delayInMs?: unknown };
-      try {
-        const raw = await readBody(req, 4096);
-        body = raw.length ? (JSON.parse(raw.toString('utf8')) as typeof body) : {};
-      } catch (error) {
-        const tooLarge = error instanceof BodyTooLargeError;
-        return sendJson(res, tooLarge ? 413 : 400, { error: { code: tooLarge ? 'RequestTooLarge' : 'InvalidJson', message: tooLarge ? error.message : 'The request body is not valid JSON.' } });
-      }
-      try {
-        if (typeof body.fault !== 'string') throw new InvalidFaultError('The body must be {"fault": "<mode>"} (and "delayInMs" for delay).');
-        if (body.delayInMs !== undefined && typeof body.delayInMs !== 'number') throw new InvalidFaultError('delayInMs must be a number of milliseconds.');
-        sendJson(res, 200, await faults.set(decodeURIComponent(params.target!), { mode: body.fault, delayInMs: body.delayInMs }));
-      } catch (error) {
-        if (!(error instanceof InvalidFaultError)) throw error;
-        sendJson(res, 400, { error: { code: error.code, message: error.message } });
-      }
-    });
+export function faultRoutes(faults: LocalFaults, subscriptionId: string): ManagementRoute[] {
+  const subscription = `/subscriptions/${subscriptionId}`;
+  return [
+    {
+      method: 'GET',
+      pattern: /^\/faults$/,
+      access: () => [{ action: actions.subscriptionRead, scope: subscription }],
+      handle: () => faults.list(),
+    },
+    {
+      method: 'PUT',
+      pattern: /^\/faults\/(?<target>[^/]+)$/,
+      access: () => [{ action: actions.faultsWrite, scope: subscription, onlyRoles: ownerOnly }],
+      handle: async (request) => {
+        const body = (await request.body()) as { fault?: unknown; delayInMs?: unknown };
+        try {
+          if (typeof body.fault !== 'string') throw new InvalidFaultError('The body must be {"fault": "<mode>"} (and "delayInMs" for delay).');
+          if (body.delayInMs !== undefined && typeof body.delayInMs !== 'number') throw new InvalidFaultError('delayInMs must be a number of milliseconds.');
+          return await faults.set(request.params.target!, { mode: body.fault, delayInMs: body.delayInMs });
+        } catch (error) {
+          if (error instanceof InvalidFaultError) throw new ArmError(400, error.code, error.message);
+          throw error;
+        }
+      },
+    },
+  ];
 }

@@ -23,6 +23,8 @@ export class TokenRejectedError extends Error {
   constructor(
     readonly reason: TokenRejectionReason,
     message: string,
+    /** The token's claims, when its signature verified (wrong tenant, issuer or audience; expired). */
+    readonly claims?: JWTPayload,
   ) {
     super(message);
   }
@@ -80,12 +82,12 @@ export class ResourceGuard {
       throw this.rejection(error);
     }
     if (payload.tid !== this.directory.tenantId) {
-      throw new TokenRejectedError('wrong-tenant', `token is for tenant ${String(payload.tid)}, not ${this.directory.tenantId}`);
+      throw new TokenRejectedError('wrong-tenant', `token is for tenant ${String(payload.tid)}, not ${this.directory.tenantId}`, payload);
     }
     const audience = String(payload.aud);
     const accepted = audiences.map(normalizeAudience);
     if (!accepted.includes(normalizeAudience(audience))) {
-      throw new TokenRejectedError('wrong-audience', `token audience "${audience}" is not one of: ${audiences.join(', ')}`);
+      throw new TokenRejectedError('wrong-audience', `token audience "${audience}" is not one of: ${audiences.join(', ')}`, payload);
     }
     return {
       principalId: String(payload.oid),
@@ -103,6 +105,23 @@ export class ResourceGuard {
     return this.authorizer.check(caller.principalId, dataAction, scope, { ...context, clientId: caller.clientId });
   }
 
+  /**
+   * Subscribes to changes of role assignments, so a data plane can re-check access it granted earlier
+   * (open links, cached decisions). Called synchronously after each change, possibly inside a batch of
+   * changes: defer the re-check. Returns an unsubscribe function.
+   */
+  onAccessChange(listener: () => void): () => void {
+    return this.authorizer.onChange(listener);
+  }
+
+  /**
+   * Picks up role assignment changes committed by another process (which bypass the listeners of
+   * {@link onAccessChange}); the listeners run when there are any.
+   */
+  refreshAccess(): void {
+    this.authorizer.refresh();
+  }
+
   private keySet(): ReturnType<typeof createLocalJWKSet> {
     if (!this.jwks || this.jwksVersion !== this.keys.jwksVersion) {
       this.jwks = createLocalJWKSet(this.keys.jwks());
@@ -112,7 +131,7 @@ export class ResourceGuard {
   }
 
   private rejection(error: unknown): TokenRejectedError {
-    if (error instanceof joseErrors.JWTExpired) return new TokenRejectedError('expired', `token expired at ${expiry(error)}`);
+    if (error instanceof joseErrors.JWTExpired) return new TokenRejectedError('expired', `token expired at ${expiry(error)}`, error.payload);
     if (error instanceof joseErrors.JWKSNoMatchingKey) {
       return new TokenRejectedError('unknown-key', 'token is signed with a key (kid) the tenant does not publish');
     }
@@ -120,7 +139,7 @@ export class ResourceGuard {
       return new TokenRejectedError('bad-signature', 'token signature does not verify against the tenant keys');
     }
     if (error instanceof joseErrors.JWTClaimValidationFailed) {
-      if (error.claim === 'iss') return new TokenRejectedError('wrong-issuer', `token issuer "${String(error.payload.iss)}" is not this tenant`);
+      if (error.claim === 'iss') return new TokenRejectedError('wrong-issuer', `token issuer "${String(error.payload.iss)}" is not this tenant`, error.payload);
       if (error.claim === 'nbf') return new TokenRejectedError('not-yet-valid', 'token is not valid yet (nbf)');
       return new TokenRejectedError('malformed', `token claim "${error.claim}" is invalid: ${error.reason}`);
     }

@@ -89,11 +89,12 @@ export function createOpenAiDataPlane(options: OpenAiDataPlaneOptions = {}): Dat
           ...(embeddings ? { AZURE_OPENAI_EMBEDDINGS_DEPLOYMENT: embeddings } : {}),
         },
         summary: `Azure OpenAI  ${endpoint}  (deployments: ${[...deployments.values()].map((d) => `${d.name} → ${d.model}`).join(', ')})`,
-        adminRoutes(router) {
-          router.on('GET', /^\/openai\/deployments$/, (_req, res) =>
-            sendJson(
-              res,
-              200,
+        adminRoutes(api) {
+          api.add({
+            method: 'GET',
+            pattern: /^\/openai\/deployments$/,
+            access: () => [{ action: 'Microsoft.CognitiveServices/accounts/deployments/read', scope: context.directory.resourceId('openAi') }],
+            handle: () =>
               [...deployments.values()].map((d) => ({
                 name: d.name,
                 model: d.model,
@@ -101,8 +102,7 @@ export function createOpenAiDataPlane(options: OpenAiDataPlaneOptions = {}): Dat
                 tokensPerMinute: d.quota.tokensPerMinute,
                 remainingTokens: d.quota.remaining(),
               })),
-            ),
-          );
+          });
         },
         stop: () => listener.close(),
       };

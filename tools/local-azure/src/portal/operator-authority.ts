@@ -1,11 +1,18 @@
-import type { IncomingMessage } from 'node:http';
+import { principalNameOf, type Directory } from '../entra/directory.js';
+import { ArmError } from '../management/arm-error.js';
+import type { AccessCheck, ControlPlaneGuard } from '../management/control-plane-guard.js';
+import { controlPlaneActions } from '../management/control-plane-actions.js';
+import { serviceBusOperatorDataActions } from '../servicebus/admin-routes.js';
 
-/** The signed-in operator a portal session acts as. */
+/** The signed-in user a portal session acts as. */
 export interface PortalOperator {
-  /** Object id of the operator's principal (the `oid` of its ARM token). */
+  /** Object id of the user's principal (the `oid` of the ARM token that minted the sign-in link). */
   principalId: string;
-  /** Display name (user principal name, or identity name). */
+  /** Display name: the user's UPN (an application's client id). */
   name: string;
+  /** The public client the user signed in with (`appid` of that token). */
+  clientId: string;
+  principalType: 'User' | 'ServicePrincipal';
 }
 
 /** The outcome of an authorization check of the control plane. */
@@ -15,41 +22,68 @@ export interface OperatorDecision {
   message?: string;
 }
 
+/** What the portal asks about: a control-plane action, or a data action of an operator tool. */
+export type PortalPermission = { action: string } | { dataAction: string };
+
 /**
- * The one seam between the portal and the control plane's operator model: who is calling the admin API (from its
- * ARM token) and whether an operator may perform an RBAC action at a scope. The portal authenticates nobody and
- * authorizes nothing itself: the one-time sign-in link is minted by an admin API call this authority authenticates,
- * and every write (role assignments, Service Bus operator actions) asks it with the action the control plane checks
- * for the same call through the CLI or ARM.
+ * The one seam between the portal and the control plane: whether the signed-in user may do something at a scope.
+ * The portal authorizes nothing itself; every write (role assignments, Service Bus operator tools) asks with the
+ * same action the control plane checks for the same call through the CLI or ARM, and the decision is logged.
  */
 export interface OperatorAuthority {
-  /**
-   * The operator calling the admin API.
-   *
-   * @throws an error with `status` 401 and ARM's `InvalidAuthenticationToken` code when the call carries no valid token.
-   */
-  authenticate(request: IncomingMessage): Promise<PortalOperator>;
-  /** Whether `operator` may perform `action` (an RBAC action, e.g. `Microsoft.Authorization/roleAssignments/write`) at `scope`. */
-  authorize(operator: PortalOperator, action: string, scope: string): OperatorDecision;
-  /** A display name for a principal id (operators and identities), when known. */
+  /** Whether `operator` may have `permission` at `scope` (logged in the authorization log with `operation`). */
+  authorize(operator: PortalOperator, permission: PortalPermission, scope: string, operation?: string): OperatorDecision;
+  /** A display name for a principal id (users and identities), when known. */
   principalName?(principalId: string): string | undefined;
 }
 
-/** RBAC actions the portal asks about, named once (the same the control plane checks for the CLI and ARM calls). */
+/** RBAC permissions the portal asks about, named once (the same the control plane checks for the CLI and ARM calls). */
 export const portalActions = {
-  readAssignments: 'Microsoft.Authorization/roleAssignments/read',
-  writeAssignments: 'Microsoft.Authorization/roleAssignments/write',
-  deleteAssignments: 'Microsoft.Authorization/roleAssignments/delete',
-  /** Peek and resubmit dead-lettered messages: Azure Service Bus Data Owner (its data actions are `Microsoft.ServiceBus/*`). */
-  serviceBusOperator: 'Microsoft.ServiceBus/*',
-} as const;
+  readAssignments: { action: controlPlaneActions.roleAssignmentsRead },
+  writeAssignments: { action: controlPlaneActions.roleAssignmentsWrite },
+  deleteAssignments: { action: controlPlaneActions.roleAssignmentsDelete },
+  /** Peek into a dead-letter queue: Azure Service Bus Data Owner. */
+  serviceBusPeek: { dataAction: serviceBusOperatorDataActions.peek },
+  /** Resubmit dead-lettered messages: Azure Service Bus Data Owner. */
+  serviceBusResubmit: { dataAction: serviceBusOperatorDataActions.resubmit },
+} as const satisfies Record<string, PortalPermission>;
 
 /**
- * The admin API's trust as it is before the control plane authenticates callers (issue 12): whoever reaches the admin
- * API over its TLS port acts as the one local operator, with every right — exactly what the CLI can do today. It is
- * replaced by the control plane's token and RBAC checks, without changes to the portal.
+ * What a user must be allowed to open a portal session at all: the portal's pages show the subscription's role
+ * assignments and logs, so reading them there (Reader and above). A service identity, which may not, cannot mint a
+ * sign-in link for itself.
  */
-export const adminApiAuthority: OperatorAuthority = {
-  authenticate: () => Promise.resolve({ principalId: 'local-operator', name: 'local operator (admin API)' }),
-  authorize: () => ({ allowed: true }),
-};
+export function portalSignInChecks(subscriptionId: string): AccessCheck[] {
+  const scope = `/subscriptions/${subscriptionId}`;
+  return [
+    { action: controlPlaneActions.roleAssignmentsRead, scope },
+    { action: controlPlaneActions.logsRead, scope },
+  ];
+}
+
+/** The control plane as the portal's authority: RBAC through the same guard as the management API. */
+export function controlPlaneAuthority(guard: ControlPlaneGuard, directory: Directory): OperatorAuthority {
+  return {
+    authorize(operator, permission, scope, operation = 'portal') {
+      const principal = directory.findPrincipal(operator.principalId);
+      const caller = {
+        principalId: operator.principalId,
+        clientId: operator.clientId,
+        ...(principal ? { principal } : {}),
+        displayName: operator.name,
+        principalType: operator.principalType,
+      };
+      try {
+        guard.authorize(caller, [{ ...permission, scope }], operation);
+        return { allowed: true };
+      } catch (error) {
+        if (error instanceof ArmError && error.status === 403) return { allowed: false, message: error.message };
+        throw error;
+      }
+    },
+    principalName(principalId) {
+      const principal = directory.findPrincipal(principalId);
+      return principal && principal.principalId === principalId ? principalNameOf(principal) : undefined;
+    },
+  };
+}

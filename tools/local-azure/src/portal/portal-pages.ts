@@ -162,13 +162,15 @@ ${builtInRoles.map((r) => html`<tr><th scope="row">${r.name}</th><td class="mono
   };
 }
 
-/** Principals an assignment can name: every managed identity, and the signed-in operator. */
+/** Principals an assignment can name: every managed identity, every user of the tenant, and whoever else holds one. */
 function principalOptions(data: PortalData): { id: string; label: string }[] {
   const identities = data.directory.identities().map((i) => ({ id: i.principalId, label: `${i.name} (${i.kind === 'userAssigned' ? 'user-assigned' : 'system-assigned'})` }));
+  const users = data.directory.users().map((u) => ({ id: u.principalId, label: `${u.userPrincipalName} (user)` }));
+  const known = [...identities, ...users];
   const others = [...new Set(data.roleAssignments.all().map((a) => a.principalId))]
-    .filter((id) => !identities.some((i) => i.id === id))
+    .filter((id) => !known.some((i) => i.id === id))
     .map((id) => ({ id, label: data.authority.principalName?.(id) ?? id }));
-  return [...identities, ...others];
+  return [...known, ...others];
 }
 
 /** The log filters, from the query string. */
@@ -237,14 +239,19 @@ ${select('f-since', 'Time', 'since', [['15m', 'Last 15 minutes'], ['1h', 'Last h
 <section aria-labelledby="signins-heading"><h2 id="signins-heading">Sign-ins (token requests)</h2>
 <div id="sign-ins" data-live="sign-in">
 <table><caption>${signIns.length} sign-ins</caption><thead><tr><th scope="col">Time</th><th scope="col">Host</th><th scope="col">Identity</th><th scope="col">Resource</th><th scope="col">Outcome</th><th scope="col">Failure reason</th></tr></thead><tbody>
-${signIns.map((r: SignInRecord) => html`<tr><td>${time(r.time)}</td><td>${r.host}</td><td>${r.identity ?? '—'}</td><td class="mono">${r.resource ?? '—'}</td><td>${outcomeTag(r.outcome === 'success', r.outcome)}</td><td>${r.reason ?? ''}</td></tr>`)}
+${signIns.map((r: SignInRecord) => html`<tr><td>${time(r.time)}</td><td>${r.host ?? (r.endpoint === 'token' ? 'token endpoint (user)' : '—')}</td><td>${r.identity ?? '—'}</td><td class="mono">${r.resource ?? '—'}</td><td>${outcomeTag(r.outcome === 'success', r.outcome)}</td><td>${r.reason ?? ''}</td></tr>`)}
 </tbody></table></div></section>
 <section aria-labelledby="decisions-heading"><h2 id="decisions-heading">Authorization decisions</h2>
 <div id="decisions" data-live="authorization">
-<table><caption>${decisions.length} decisions</caption><thead><tr><th scope="col">Time</th><th scope="col">Resource</th><th scope="col">Identity</th><th scope="col">Data action</th><th scope="col">Scope</th><th scope="col">Decision</th><th scope="col">Granted by, or why not</th></tr></thead><tbody>
+<table><caption>${decisions.length} decisions</caption><thead><tr><th scope="col">Time</th><th scope="col">Resource</th><th scope="col">Identity</th><th scope="col">Action or data action</th><th scope="col">Scope</th><th scope="col">Decision</th><th scope="col">Granted by, or why not</th></tr></thead><tbody>
 ${decisions.map(
-  (r: AuthorizationRecord) => html`<tr><td>${time(r.time)}</td><td>${r.resource}</td><td>${r.identity ?? r.principalId}</td><td class="mono">${r.dataAction}</td><td class="mono">${r.scope}</td>
-<td>${outcomeTag(r.decision === 'allowed', r.decision)}</td><td>${r.decision === 'allowed' ? (r.role ?? '') : `no role assignment of ${r.identity ?? r.principalId} grants ${r.dataAction} on this scope${r.operation ? ` (${r.operation})` : ''}`}</td></tr>`,
+  (r: AuthorizationRecord) => {
+    const who = r.identity ?? (r.principalId || 'an unauthenticated caller');
+    const what = r.action ?? r.dataAction;
+    const why = r.reason ?? `no role assignment of ${who} grants ${what ?? 'it'} on this scope`;
+    return html`<tr><td>${time(r.time)}</td><td>${r.resource}</td><td>${who}</td><td class="mono">${what ?? '—'}</td><td class="mono">${r.scope}</td>
+<td>${outcomeTag(r.decision === 'allowed', r.decision)}</td><td>${r.decision === 'allowed' ? (r.role ?? '') : `${why}${r.operation ? ` (${r.operation})` : ''}`}</td></tr>`;
+  },
 )}
 </tbody></table></div></section>`,
   };

@@ -8,12 +8,14 @@ import type { ConsoleLog } from '../data-plane.js';
 import type { Directory } from '../entra/directory.js';
 import type { LocalAzureHome } from '../home.js';
 import { BodyTooLargeError, readBody, Router, sendJson } from '../http/http-kit.js';
+import { ManagementReply, type ManagementApi } from '../management/management-api.js';
 import { listen, type BindOptions, type BoundListener } from '../net/listen.js';
 import type { RoleAssignmentStore } from '../rbac/role-assignments.js';
 import type { ServiceBusOperations } from '../servicebus/admin-routes.js';
 import type { ServerCredentials } from '../tls/certificate-authority.js';
 import { html } from './html.js';
-import { portalActions, type OperatorAuthority, type PortalOperator } from './operator-authority.js';
+import { principalTypeOf } from '../entra/directory.js';
+import { portalActions, portalSignInChecks, type OperatorAuthority, type PortalPermission } from './operator-authority.js';
 import { portalAssets } from './portal-assets.js';
 import { layout, messagePage, type PortalSectionPath } from './portal-layout.js';
 import { alertsPage, deadLettersPage, iamPage, identitiesPage, logsPage, overviewPage, roleFromForm, scopeOptions, serviceBusPage, systemPage, type PageContent, type PortalData } from './portal-pages.js';
@@ -43,8 +45,11 @@ export interface LocalPortal {
   /** `https://<host>:<port>/`. */
   url: string;
   sessions: PortalSessions;
-  /** Adds `POST /portal/signInLinks` (mint a one-time sign-in link for the calling operator) to the admin API. */
-  adminRoutes(router: Router): void;
+  /**
+   * Adds `POST /portal/signInLinks` to the management API: a one-time sign-in link for the calling user, whose ARM
+   * token the management API has verified (users who may read the subscription's assignments and logs).
+   */
+  adminRoutes(api: ManagementApi): void;
   stop(): Promise<void>;
 }
 
@@ -131,9 +136,10 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
     }
     return { session, form };
   };
-  const authorize = (session: PortalSession, action: string, scope: string, res: ServerResponse): boolean => {
-    const decision = context.authority.authorize(session.operator, action, scope);
+  const authorize = (session: PortalSession, permission: PortalPermission, scope: string, req: IncomingMessage, res: ServerResponse): boolean => {
+    const decision = context.authority.authorize(session.operator, permission, scope, `portal ${req.method} ${req.url?.split('?')[0]}`);
     if (!decision.allowed) {
+      const action = 'action' in permission ? permission.action : permission.dataAction;
       forbidden(res, session, decision.message ?? `The client '${session.operator.name}' with object id '${session.operator.principalId}' does not have authorization to perform action '${action}' over scope '${scope}' or the scope is invalid.`);
     }
     return decision.allowed;
@@ -188,8 +194,16 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
       if (!scope || !role || !/^[\w-]{1,64}$/.test(principalId)) {
         return send(res, 400, messagePage('Invalid request', 'Choose a role, a principal and a scope from the lists.', session));
       }
-      if (!authorize(session, portalActions.writeAssignments, scope.id, res)) return;
-      context.roleAssignments.create({ principalId, role, scope: scope.id, source: 'cli' });
+      if (!authorize(session, portalActions.writeAssignments, scope.id, req, res)) return;
+      const principal = context.directory.findPrincipal(principalId);
+      context.roleAssignments.create({
+        principalId,
+        ...(principal ? { principalType: principalTypeOf(principal) } : {}),
+        role,
+        scope: scope.id,
+        source: 'portal',
+        createdBy: session.operator.principalId,
+      });
       context.log(`[portal] ${session.operator.name} assigned "${role.name}" to ${principalId} on ${scope.id}`);
       redirect(res, `/iam?scope=${encodeURIComponent(scope.id)}&done=${encodeURIComponent(`Assigned ${role.name} on ${scope.label}.`)}`);
     })
@@ -200,7 +214,7 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
       const assignment = context.roleAssignments.all().find((a) => a.id === form.get('assignmentId'));
       const back = form.get('scope') ?? '';
       if (!assignment) return send(res, 404, messagePage('Not found', 'That role assignment no longer exists.', session));
-      if (!authorize(session, portalActions.deleteAssignments, assignment.scope, res)) return;
+      if (!authorize(session, portalActions.deleteAssignments, assignment.scope, req, res)) return;
       context.roleAssignments.delete({ id: assignment.id });
       context.log(`[portal] ${session.operator.name} removed "${assignment.roleDefinitionName}" of ${assignment.principalId} on ${assignment.scope}`);
       redirect(res, `/iam?scope=${encodeURIComponent(back || assignment.scope)}&done=${encodeURIComponent(`Removed ${assignment.roleDefinitionName} on ${assignment.scope}.`)}`);
@@ -211,7 +225,7 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
       const entity = url.searchParams.get('entity') ?? '';
       const scope = entityScope(data, entity);
       if (!context.serviceBus || !scope) return send(res, 404, messagePage('Not found', `No queue or subscription "${entity}".`, session));
-      if (!authorize(session, portalActions.serviceBusOperator, scope, res)) return;
+      if (!authorize(session, portalActions.serviceBusPeek, scope, req, res)) return;
       page(res, session, '/servicebus', deadLettersPage(entity, context.serviceBus.peek(entity, { deadLetter: true, limit: 100 }), session, url.searchParams.get('done') ?? undefined));
     })
     .on('POST', /^\/servicebus\/resubmit$/, async (req, res) => {
@@ -221,7 +235,7 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
       const entity = form.get('entity') ?? '';
       const scope = entityScope(data, entity);
       if (!context.serviceBus || !scope) return send(res, 404, messagePage('Not found', `No queue or subscription "${entity}".`, session));
-      if (!authorize(session, portalActions.serviceBusOperator, scope, res)) return;
+      if (!authorize(session, portalActions.serviceBusResubmit, scope, req, res)) return;
       const result = context.serviceBus.resubmit(entity);
       context.log(`[portal] ${session.operator.name} resubmitted ${result.resubmitted} dead-lettered messages of ${entity}`);
       redirect(res, `/servicebus/deadletters?entity=${encodeURIComponent(entity)}&done=${encodeURIComponent(`Resubmitted ${result.resubmitted} messages${result.kept ? `; ${result.kept} kept` : ''}.`)}`);
@@ -240,8 +254,8 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
   };
   const unsubscribe = [
     context.auditLog.onRecord((kind, record) => {
-      if (kind === 'sign-in') push('sign-in', 'outcome' in record && record.outcome === 'failure' ? `Failed sign-in on host ${record.host}` : '');
-      else push('authorization', 'decision' in record && record.decision === 'denied' ? `Denied: ${record.identity ?? record.principalId} ${record.dataAction}` : '');
+      if (kind === 'sign-in') push('sign-in', 'outcome' in record && record.outcome === 'failure' ? `Failed sign-in ${record.host ? `on host ${record.host}` : `at the ${record.endpoint} endpoint`}` : '');
+      else push('authorization', 'decision' in record && record.decision === 'denied' ? `Denied: ${record.identity ?? (record.principalId || 'anonymous')} ${record.action ?? record.dataAction ?? record.operation ?? ''}` : '');
     }),
     context.roleAssignments.onChange(() => push('assignment', 'Role assignments changed')),
     ...(context.alerts ? [context.alerts.engine.onAlert((alert, transition) => transition !== 'Updated' && push('alert', `Alert ${transition.toLowerCase()}: ${alert.ruleName}`))] : []),
@@ -253,17 +267,16 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
   return {
     url,
     sessions,
-    adminRoutes(adminRouter) {
-      adminRouter.on('POST', /^\/portal\/signInLinks$/, async (req, res) => {
-        let operator: PortalOperator;
-        try {
-          operator = await context.authority.authenticate(req);
-        } catch (error) {
-          const status = (error as { status?: number }).status ?? 401;
-          return sendJson(res, status, { error: { code: (error as { code?: string }).code ?? 'InvalidAuthenticationToken', message: (error as Error).message } });
-        }
-        const link = sessions.mintLink(operator);
-        sendJson(res, 201, { url: `${origin}/signin?code=${link.code}`, expiresOn: new Date(link.expiresAt).toISOString(), operator: operator.name });
+    adminRoutes(api) {
+      api.add({
+        method: 'POST',
+        pattern: /^\/portal\/signInLinks$/,
+        access: () => portalSignInChecks(context.directory.subscriptionId),
+        handle: ({ caller }) => {
+          const operator = { principalId: caller.principalId, name: caller.displayName, clientId: caller.clientId, principalType: caller.principalType };
+          const link = sessions.mintLink(operator);
+          return new ManagementReply(201, { url: `${origin}/signin?code=${link.code}`, expiresOn: new Date(link.expiresAt).toISOString(), operator: operator.name });
+        },
       });
     },
     async stop() {

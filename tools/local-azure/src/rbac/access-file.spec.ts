@@ -24,7 +24,8 @@ describe('loadAccessFile', () => {
 
   it.each([
     ['not JSON', '{', /not valid JSON/],
-    ['an unknown role', { identity: 'i', assignments: [{ ...entry, role: 'Owner' }] }, /assignments\[0\]\.role: "Owner" is not a built-in role/],
+    ['an unknown role', { identity: 'i', assignments: [{ ...entry, role: 'Storage Blob Data Reader' }] }, /assignments\[0\]\.role: "Storage Blob Data Reader" is not a built-in role/],
+    ['a control-plane role', { identity: 'i', assignments: [{ ...entry, role: 'Owner', roleDefinitionId: '8e3af657-a8ff-443c-a75c-2fe8c4bcb635' }] }, /assignments\[0\]\.role: "Owner" grants no data action/],
     ['a wrong role id', { identity: 'i', assignments: [{ ...entry, roleDefinitionId: '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0' }] }, /assignments\[0\]\.roleDefinitionId/],
     ['an unknown resource', { identity: 'i', assignments: [{ ...entry, resource: 'sql' }] }, /assignments\.0\.resource/],
     ['a queue on a non-Service-Bus resource', { identity: 'i', assignments: [{ ...entry, role: 'Cognitive Services User', roleDefinitionId: 'a97b65f3-24c7-4388-baec-2e87135dc908', resource: 'vision' }] }, /assignments\[0\]: queue\/topic\/subscription only apply/],

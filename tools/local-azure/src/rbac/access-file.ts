@@ -53,7 +53,13 @@ export function loadAccessFile(path: string): { identity: string; entries: Resol
     const at = `assignments[${i}]`;
     const definition = findRole(entry.role);
     if (!definition) problems.push(`${at}.role: "${entry.role}" is not a built-in role this system knows`);
-    else if (definition.id !== entry.roleDefinitionId) {
+    else if (definition.dataActions.length === 0) {
+      // Owner, Contributor, User Access Administrator…: a service holding one could change its own access.
+      problems.push(
+        `${at}.role: "${entry.role}" grants no data action: the access file holds the shared identity's data-plane roles, ` +
+          'and a role that manages resources or access would let the services change their own access',
+      );
+    } else if (definition.id !== entry.roleDefinitionId) {
       problems.push(`${at}.roleDefinitionId: "${entry.role}" has id ${definition.id}, not ${entry.roleDefinitionId}`);
     }
     if (entry.resource !== 'serviceBus' && (entry.queue || entry.topic || entry.subscription)) {

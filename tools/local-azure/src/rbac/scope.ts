@@ -10,3 +10,8 @@ export function normalizeScope(scope: string): string {
 export function isArmScope(scope: string): boolean {
   return /^\/subscriptions\/[^/]+(\/.+)?$/i.test(normalizeScope(scope));
 }
+
+/** A scope that does not name anything in the local subscription; the message says what is accepted. */
+export class InvalidScopeError extends Error {
+  override readonly name = 'InvalidScopeError';
+}

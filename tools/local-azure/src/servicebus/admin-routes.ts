@@ -1,5 +1,5 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { sendJson, type RouteContext, type Router } from '../http/http-kit.js';
+import { ArmError } from '../management/arm-error.js';
+import type { ManagementApi, ManagementRequest } from '../management/management-api.js';
 import { annotations, messageIdText, type AmqpMessage } from './amqp-message.js';
 import { formatIsoDuration } from './iso-duration.js';
 import type { MessageQueue, StoredMessage } from './message-queue.js';
@@ -71,6 +71,8 @@ export interface ServiceBusOperations {
   purge(path: string, options?: { deadLetter?: boolean }): { entity: string; purged: number };
   /** Moves the entity's dead-lettered messages back to it. */
   resubmit(path: string): { entity: string; resubmitted: number; kept: number };
+  /** The ARM id of a queue or subscription (the scope its operator actions are checked at). */
+  resourceIdOf(path: string): string;
 }
 
 /** Thrown by {@link ServiceBusOperations} for a path that names no queue or subscription. */
@@ -106,39 +108,70 @@ export function serviceBusOperations(namespace: ServiceBusNamespace, status: () 
       const found = entity(path);
       return { entity: found.path, ...namespace.resubmit(found) };
     },
+    resourceIdOf: (path) => entity(path).armId,
   };
 }
 
 /**
- * Operator routes of the admin API (`/servicebus/…`): entities with their counts, peek, purge, and
- * resubmitting dead-lettered messages. Errors use ARM's `{error:{code,message}}`.
+ * The data actions of the operator tools. Azure has no data action of its own for peeking a dead-letter queue,
+ * purging or resubmitting from the outside, so the local Azure names one per tool; among the built-in roles only
+ * Azure Service Bus Data Owner (`Microsoft.ServiceBus/*`) grants them — a service's Data Sender or Data Receiver
+ * on a queue does not.
  */
-export function addServiceBusAdminRoutes(router: Router, operations: ServiceBusOperations): void {
-  const handle =
-    (fn: (url: URL, params: Record<string, string>) => unknown) =>
-    (_req: IncomingMessage, res: ServerResponse, { url, params }: RouteContext): void => {
-      try {
-        sendJson(res, 200, fn(url, params));
-      } catch (error) {
-        if (error instanceof EntityNotFoundError) sendJson(res, 404, { error: { code: 'MessagingEntityNotFound', message: error.message } });
-        else throw error;
-      }
-    };
-  const path = (params: Record<string, string>): string => decodeURIComponent(params.path ?? '');
-  const deadLetter = (url: URL): boolean => url.searchParams.get('dlq') === 'true';
+export const serviceBusOperatorDataActions = {
+  peek: 'Microsoft.ServiceBus/namespaces/messages/peek/action',
+  purge: 'Microsoft.ServiceBus/namespaces/messages/purge/action',
+  resubmit: 'Microsoft.ServiceBus/namespaces/messages/resubmit/action',
+} as const;
 
-  router
-    .on('GET', /^\/servicebus$/, handle(() => operations.status()))
-    .on('GET', /^\/servicebus\/entities$/, handle(() => operations.entities()))
-    .on(
-      'GET',
-      /^\/servicebus\/entities\/(?<path>.+)\/messages$/,
-      handle((url, params) =>
-        operations.peek(path(params), { deadLetter: deadLetter(url), from: Number(url.searchParams.get('from') ?? 0) || 0, limit: Number(url.searchParams.get('limit') ?? 0) || 0 }),
-      ),
-    )
-    .on('DELETE', /^\/servicebus\/entities\/(?<path>.+)\/messages$/, handle((url, params) => operations.purge(path(params), { deadLetter: deadLetter(url) })))
-    .on('POST', /^\/servicebus\/entities\/(?<path>.+)\/deadLetters:resubmit$/, handle((_url, params) => operations.resubmit(path(params))));
+/**
+ * Operator routes of the management API (`/servicebus/…`): the namespace and its entities with their counts
+ * (`Microsoft.ServiceBus/namespaces/read` on the namespace), and peek, purge and resubmitting dead-lettered
+ * messages (the {@link serviceBusOperatorDataActions} on the entity: Azure Service Bus Data Owner). Errors use
+ * ARM's `{error:{code,message}}`.
+ */
+export function addServiceBusAdminRoutes(api: ManagementApi, operations: ServiceBusOperations): void {
+  const path = (request: ManagementRequest): string => request.params.path ?? '';
+  const deadLetter = (request: ManagementRequest): boolean => request.url.searchParams.get('dlq') === 'true';
+  const namespaceRead = () => [{ action: 'Microsoft.ServiceBus/namespaces/read', scope: operations.status().resourceId }];
+  const onEntity = (dataAction: string) => (request: ManagementRequest) => [{ dataAction, scope: entityNotFoundAsArm(() => operations.resourceIdOf(path(request))) }];
+
+  api.add(
+    { method: 'GET', pattern: /^\/servicebus$/, access: namespaceRead, handle: () => operations.status() },
+    { method: 'GET', pattern: /^\/servicebus\/entities$/, access: namespaceRead, handle: () => operations.entities() },
+    {
+      method: 'GET',
+      pattern: /^\/servicebus\/entities\/(?<path>.+)\/messages$/,
+      access: onEntity(serviceBusOperatorDataActions.peek),
+      handle: (request) => {
+        const { searchParams } = request.url;
+        const options = { deadLetter: deadLetter(request), from: Number(searchParams.get('from') ?? 0) || 0, limit: Number(searchParams.get('limit') ?? 0) || 0 };
+        return entityNotFoundAsArm(() => operations.peek(path(request), options));
+      },
+    },
+    {
+      method: 'DELETE',
+      pattern: /^\/servicebus\/entities\/(?<path>.+)\/messages$/,
+      access: onEntity(serviceBusOperatorDataActions.purge),
+      handle: (request) => entityNotFoundAsArm(() => operations.purge(path(request), { deadLetter: deadLetter(request) })),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/servicebus\/entities\/(?<path>.+)\/deadLetters:resubmit$/,
+      access: onEntity(serviceBusOperatorDataActions.resubmit),
+      handle: (request) => entityNotFoundAsArm(() => operations.resubmit(path(request))),
+    },
+  );
+}
+
+/** Runs `fn`, answering an unknown entity with Service Bus's 404 `MessagingEntityNotFound`. */
+function entityNotFoundAsArm<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (error) {
+    if (error instanceof EntityNotFoundError) throw new ArmError(404, 'MessagingEntityNotFound', error.message);
+    throw error;
+  }
 }
 
 /** Every entity with its message counts (topics hold no messages themselves). */

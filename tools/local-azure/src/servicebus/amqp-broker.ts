@@ -1,6 +1,7 @@
 import { createServer, type Server, type TLSSocket } from 'node:tls';
 import rhea from 'rhea';
 import type { Connection, Container, Delivery, EventContext, link as Link, Receiver, Sender } from 'rhea';
+import type { AuditLog } from '../audit/audit-log.js';
 import type { ConsoleLog } from '../data-plane.js';
 import type { Directory } from '../entra/directory.js';
 import type { Caller, ResourceGuard } from '../guard/resource-guard.js';
@@ -21,6 +22,11 @@ const defaults = {
   audience: 'https://servicebus.azure.net/',
   /** Clients must send a frame at least every 120 s (the SDK heartbeats every 30 s); rhea heartbeats at half the client's value. */
   idleTimeoutInMs: 120_000,
+  /**
+   * A revoked sender is detached at its next transfer (refused, with the detach in the same write) or this
+   * long after the revocation, whichever comes first. Part of the documented bound.
+   */
+  revokedSenderDetachDelayInMs: 1000,
   /** Server-side wait for the next available session when the client gives no `com.microsoft:timeout`. */
   acceptSessionTimeoutInMs: 60_000,
   /** Answer an accept-next-session this much before the client's own timeout. */
@@ -48,6 +54,13 @@ export interface AmqpBrokerOptions {
   directory: Directory;
   /** Largest message (or batch) accepted, in bytes. */
   maxMessageSizeInBytes: number;
+  /**
+   * Every open link and cached `$management` decision is re-checked at this interval (besides at once on
+   * each role assignment change and at each put-token): the bound on how long a revoked role keeps working.
+   */
+  reauthorizationIntervalInMs: number;
+  /** The authorization log, for refusals that happen before any role is checked (a token for another principal). */
+  auditLog: AuditLog;
   log: ConsoleLog;
   /** Called for every message sent or settled (the idle memory reducer watches it). */
   onActivity?(): void;
@@ -57,17 +70,28 @@ export interface AmqpBrokerOptions {
 
 class ConnectionState {
   readonly claims = new ConnectionClaims();
+  /**
+   * Object id of the principal the connection is authorized for: set by its first accepted put-token. A token
+   * for another principal is refused, so no link of the connection ever acts for someone else.
+   */
+  principalId: string | undefined;
   readonly links = new Set<Link>();
   /** Response links of `$cbs` and `$management` by link name and target address (the requests' reply-to). */
   readonly replyLinks = new Map<string, Sender>();
   expiryTimer: NodeJS.Timeout | undefined;
   hostname = 'localhost';
   closed = false;
+
+  constructor(readonly id: string) {}
 }
 
 interface LinkStateBase {
   connection: ConnectionState;
   closed: boolean;
+  /** Why the broker detached the link (revoked role, expired token): transfers still arriving are refused with it. */
+  detachedWith?: BrokerError;
+  /** A revoked sender waiting for its detach: transfers that arrive meanwhile are refused together with it. */
+  pendingDetach?: { deliveries: Delivery[]; timer: NodeJS.Timeout; detach(): void };
 }
 
 type LinkState =
@@ -86,6 +110,7 @@ type LinkState =
   | (LinkStateBase & { kind: 'reply' });
 
 type ReceiveLinkState = Extract<LinkState, { kind: 'receive' }>;
+type AuthorizedLinkState = Extract<LinkState, { claim: Claim }>;
 type ManagementLinkState = Extract<LinkState, { kind: 'management-requests' }>;
 type SendLinkState = Extract<LinkState, { kind: 'send' }>;
 
@@ -107,6 +132,16 @@ interface MechanismInstance {
  * The local Service Bus's AMQP 1.0 endpoint (rhea, TLS): SASL ANONYMOUS and MSSBCBS, `$cbs` put-token
  * with Entra ID tokens checked by the shared guard, RBAC per link, entity links for sending and
  * receiving, `$management`, settlement, drain, and detaching links whose token expires unrenewed.
+ *
+ * Authorization is not a one-time check at attach. Rules:
+ * 1. A connection is authorized for one principal, the one of its first accepted token; a token for
+ *    another principal is refused (401) and changes nothing.
+ * 2. Every put-token, renewals included, re-checks the role of every link that uses the token's claim; a
+ *    link whose role is gone is detached with `amqp:unauthorized-access` (the SDK's `UnauthorizedAccess`).
+ * 3. A role assignment change re-checks every open link at once; so does a timer every
+ *    `reauthorizationIntervalInMs`, the guarantee for changes that bypass the store's listeners.
+ * 4. `$management` decisions are cached per link and action only until the next re-check (2 or 3).
+ * 5. A detached sender's sends accepted before the detach are acknowledged first; later transfers are refused.
  */
 export class AmqpBroker {
   private readonly container: Container;
@@ -116,6 +151,9 @@ export class AmqpBroker {
   private readonly sockets = new Set<TLSSocket>();
   private readonly namespace: ServiceBusNamespace;
   private connectionCounter = 0;
+  private readonly reauthorizationTimer: NodeJS.Timeout;
+  private readonly stopWatchingAccess: () => void;
+  private reauthorizationQueued = false;
 
   constructor(private readonly options: AmqpBrokerOptions) {
     this.namespace = options.namespace;
@@ -135,6 +173,9 @@ export class AmqpBroker {
       },
     });
     this.listen();
+    this.stopWatchingAccess = options.guard.onAccessChange(() => this.queueReauthorization());
+    this.reauthorizationTimer = setInterval(() => this.reauthorizeAll('periodic re-check'), options.reauthorizationIntervalInMs);
+    this.reauthorizationTimer.unref();
   }
 
   /** Number of open AMQP connections. */
@@ -153,6 +194,8 @@ export class AmqpBroker {
 
   /** Closes every connection (`amqp:connection:forced`, so clients reconnect) and stops timers. */
   async stop(): Promise<void> {
+    clearInterval(this.reauthorizationTimer);
+    this.stopWatchingAccess();
     for (const [connection, state] of this.connections) {
       clearTimeout(state.expiryTimer);
       try {
@@ -177,12 +220,13 @@ export class AmqpBroker {
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
     coalesceWrites(socket);
+    const id = `sb-connection-${++this.connectionCounter}`;
     const connection = this.container.create_connection({
-      id: `sb-connection-${++this.connectionCounter}`,
+      id,
       idle_time_out: defaults.idleTimeoutInMs,
       properties: { product: 'Keyless local Service Bus' },
     } as unknown as Parameters<Container['create_connection']>[0]);
-    this.connections.set(connection, new ConnectionState());
+    this.connections.set(connection, new ConnectionState(id));
     connection.accept(socket as unknown as Parameters<Connection['accept']>[0]);
     acknowledgePromptly(socket, () => connection.is_open());
   }
@@ -386,6 +430,48 @@ export class AmqpBroker {
     link.close(error.toAmqp());
   }
 
+  /**
+   * Detaches a link the broker no longer authorizes (revoked role, expired token) with `error`.
+   *
+   * A sender needs care, because the SDK forgets a send it has not seen settled once it sees the detach
+   * (the send then hangs until its operation timeout). So a revoked sender stops accepting at once but is
+   * detached at its next transfer, which is refused in the same write as the detach, or after
+   * `revokedSenderDetachDelayInMs` if it sends nothing; sends accepted before are acknowledged first (the
+   * detach follows the commit that holds them). No acknowledged message is lost, no refused one acknowledged.
+   */
+  private revoke(link: Link, state: AuthorizedLinkState, error: BrokerError): void {
+    if (state.closed) return;
+    this.options.log(`[servicebus] detached a ${state.kind === 'send' ? 'sender' : 'receiver'} of ${state.node.path} on ${state.connection.id}: ${error.message}`);
+    this.cleanupLink(link);
+    state.detachedWith = error;
+    if (state.kind !== 'send') {
+      link.close(error.toAmqp());
+      return;
+    }
+    let detaching = false;
+    const pending = {
+      deliveries: [] as Delivery[],
+      timer: setTimeout(() => pending.detach(), defaults.revokedSenderDetachDelayInMs),
+      detach: (): void => {
+        if (detaching) return;
+        detaching = true;
+        clearTimeout(pending.timer);
+        this.namespace.store.afterCommit(() => {
+          delete state.pendingDetach;
+          if (state.connection.closed) return;
+          try {
+            for (const delivery of pending.deliveries) settle(delivery, rejectedOutcome(error));
+            closeWithSession(link, error);
+          } catch (failure) {
+            this.fail(failure);
+          }
+        });
+      },
+    };
+    pending.timer.unref();
+    state.pendingDetach = pending;
+  }
+
   // -------------------------------------------------------------------------------------------------
   // Authorization
 
@@ -402,9 +488,9 @@ export class AmqpBroker {
   }
 
   /** RBAC: the caller's data action on the entity (logged by the guard). @throws {BrokerError} `unauthorized` */
-  private check(caller: Caller, action: 'send' | 'receive', node: EntityNode, connection: ConnectionState, operation: string): void {
+  private check(caller: Caller, action: 'send' | 'receive', node: EntityNode, connection: ConnectionState, operation: string, recordAllowed = true): void {
     const dataAction = action === 'send' ? dataActions.serviceBusSend : dataActions.serviceBusReceive;
-    const decision = this.options.guard.authorize(caller, dataAction, node.armId, { resource: 'serviceBus', operation });
+    const decision = this.options.guard.authorize(caller, dataAction, node.armId, { resource: 'serviceBus', operation, recordAllowed });
     if (decision.allowed) return;
     const identity = this.options.directory.findIdentity(caller.principalId);
     const who = `${identity ? `The identity ${identity.name}` : 'The caller'} (client id ${caller.clientId || 'unknown'}, object id ${caller.principalId})`;
@@ -415,6 +501,80 @@ export class AmqpBroker {
         `${who} has no role assignment granting ${dataAction} on ${node.armId} or an enclosing scope. ` +
         `Fix: az role assignment create --assignee-object-id ${caller.principalId} --assignee-principal-type ServicePrincipal --role "${role}" --scope ${node.armId}`,
     );
+  }
+
+  /**
+   * Re-checks the role behind an open link (rule 2, 3): a sender or receiver without it is detached; a
+   * `$management` link forgets each cached decision that no longer holds (its next request is refused).
+   */
+  private reauthorize(link: Link, state: AuthorizedLinkState, why: string, recordAllowed: boolean): void {
+    if (state.closed) return;
+    const caller = state.claim.caller;
+    if (caller.principalId !== state.connection.principalId) {
+      // Unreachable while rule 1 holds; a link never acts for a principal other than its connection's.
+      this.revoke(link, state, new BrokerError('unauthorized', `Unauthorized access. The link's token is for another principal than its connection's.`));
+      return;
+    }
+    const actions = state.kind === 'management-requests' ? [...state.authorized] : [state.kind];
+    for (const action of actions) {
+      try {
+        this.check(caller, action, state.node, state.connection, `${why}: ${action === 'send' ? 'send to' : 'receive from'} ${state.node.path}`, recordAllowed);
+      } catch (error) {
+        if (state.kind === 'management-requests') state.authorized.delete(action);
+        else this.revoke(link, state, toBrokerError(error));
+      }
+    }
+  }
+
+  /** Re-checks the links that use `claim` (a token was put for its path: rule 2). */
+  private reauthorizeClaim(connection: ConnectionState, claim: Claim): void {
+    this.options.guard.refreshAccess();
+    for (const link of [...connection.links]) {
+      const state = this.linkStates.get(link);
+      if (state && 'claim' in state && state.claim === claim) this.reauthorize(link, state, 'put-token', true);
+    }
+  }
+
+  /** Re-checks every open link of every connection (rule 3). */
+  private reauthorizeAll(why: string): void {
+    try {
+      // Changes another process wrote to the database reach no listener: this pass is their guarantee.
+      this.options.guard.refreshAccess();
+      for (const connection of this.connections.values()) {
+        for (const link of [...connection.links]) {
+          const state = this.linkStates.get(link);
+          if (state && 'claim' in state) this.reauthorize(link, state, why, false);
+        }
+      }
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  /** Role assignments changed (possibly several in one batch): re-check once the batch is done. */
+  private queueReauthorization(): void {
+    if (this.reauthorizationQueued) return;
+    this.reauthorizationQueued = true;
+    setImmediate(() => {
+      this.reauthorizationQueued = false;
+      this.reauthorizeAll('role assignments changed');
+    });
+  }
+
+  /** A put-token refused before any role was checked: a console line and a line in the authorization log. */
+  private refuseToken(connection: ConnectionState, path: string, caller: Caller | undefined, reason: string): void {
+    const resolved = this.namespace.resolve(path);
+    const scope = resolved && resolved.kind !== 'cbs' ? resolved.node.armId : this.options.directory.resourceId('serviceBus');
+    this.options.log(`[servicebus] refused a token for ${this.uri(connection, path)} on ${connection.id}: ${reason}`);
+    this.options.auditLog.recordAuthorization({
+      resource: 'serviceBus',
+      principalId: caller?.principalId ?? '',
+      ...(caller?.clientId ? { clientId: caller.clientId } : {}),
+      scope,
+      decision: 'denied',
+      operation: `put-token for ${this.uri(connection, path)} on ${connection.id}`,
+      reason,
+    });
   }
 
   private authorizeManagement(state: ManagementLinkState, action: 'send' | 'receive', operation: string): void {
@@ -454,8 +614,9 @@ export class AmqpBroker {
     for (const link of [...connection.links]) {
       const state = this.linkStates.get(link);
       if (!state || !('claim' in state) || state.claim.expiresAt > now) continue;
-      this.detach(
+      this.revoke(
         link,
+        state,
         new BrokerError(
           'unauthorized',
           `Unauthorized access. The token for '${state.claim.audience}' expired at ${new Date(state.claim.expiresAt).toISOString()} and was not renewed on $cbs; the link is detached.`,
@@ -474,7 +635,12 @@ export class AmqpBroker {
     const delivery = context.delivery!;
     const state = this.linkStates.get(receiver);
     if (!state || state.closed) {
-      settle(delivery, rejectedOutcome(new BrokerError('not-allowed', 'The link is not attached to an entity.')));
+      if (state?.pendingDetach) {
+        state.pendingDetach.deliveries.push(delivery);
+        state.pendingDetach.detach();
+      } else {
+        settle(delivery, rejectedOutcome(state?.detachedWith ?? new BrokerError('not-allowed', 'The link is not attached to an entity.')));
+      }
       return;
     }
     const format = (context as EventContext & { format?: number }).format;
@@ -548,18 +714,35 @@ export class AmqpBroker {
   private checkPutToken(connection: ConnectionState, audience: string, path: string, token: string, reply: (status: number, description: string) => void): void {
     this.options.guard.authenticate(token, [defaults.audience]).then(
       (caller) => {
+        if (connection.closed) return;
         if (caller.expiresOn.getTime() <= Date.now()) {
-          this.options.log(`[servicebus] refused an expired token for ${audience}`);
+          this.refuseToken(connection, path, caller, `the token expired at ${caller.expiresOn.toISOString()}`);
           return reply(401, `ExpiredToken: The token is expired. Expiration time: '${caller.expiresOn.toISOString()}'.`);
         }
-        connection.claims.put(path, audience, caller);
-        this.armExpiry(connection);
+        // Rule 1: a connection acts for one principal; another principal's token changes nothing.
+        if (connection.principalId !== undefined && connection.principalId !== caller.principalId) {
+          this.refuseToken(connection, path, caller, `the connection is authorized for principal ${connection.principalId}; a token for another principal is refused`);
+          return reply(
+            401,
+            `Unauthorized access. This connection is already authorized for the principal with object id ${connection.principalId}; ` +
+              `a token for object id ${caller.principalId} cannot be put on it. Use a separate connection (a new ServiceBusClient) for another identity.`,
+          );
+        }
+        connection.principalId = caller.principalId;
+        const claim = connection.claims.put(path, audience, caller);
+        try {
+          // Rule 2: a renewal re-checks the links the token covers.
+          this.reauthorizeClaim(connection, claim);
+          this.armExpiry(connection);
+        } catch (error) {
+          this.fail(error);
+        }
         reply(202, 'Accepted');
       },
       (error: unknown) => {
         const reason = (error as { reason?: string }).reason;
         const message = `${reason ? `${reason}: ` : ''}${(error as Error).message}`;
-        this.options.log(`[servicebus] refused a token for ${audience}: ${message}`);
+        this.refuseToken(connection, path, undefined, message);
         reply(401, `Unauthorized access. The token was refused: ${message}.`);
       },
     );
@@ -762,6 +945,24 @@ function acknowledgePromptly(socket: TLSSocket, isOpen: () => boolean): void {
       if (!wroteSinceData && !socket.destroyed && isOpen()) write(emptyFrame);
     });
   });
+}
+
+/**
+ * Detaches a sender link and, when the session holds no other open link (the SDK gives every entity link
+ * its own), ends that session in the same write. The SDK reacts to a detach and to the end of its session
+ * alike (closing the link, under a lock); when the end came only later, in answer to the SDK's own, that
+ * second close ran after the SDK had reopened the sender for the next send and closed the new link, which
+ * then failed with SenderBusy.
+ */
+function closeWithSession(link: Link, error: BrokerError): void {
+  const session = link.session;
+  link.close(error.toAmqp());
+  let others = 0;
+  session.each_link(
+    () => others++,
+    (other: Link) => other !== link && !other.is_closed(),
+  );
+  if (!others) session.close();
 }
 
 /** Settles a delivery the client sent (a message, a request). */

@@ -50,6 +50,8 @@ async function startServiceBus(context: DataPlaneContext): Promise<RunningDataPl
       guard: context.guard,
       directory: context.directory,
       maxMessageSizeInBytes: settings.maxMessageSizeInBytes,
+      reauthorizationIntervalInMs: settings.reauthorizationIntervalInSeconds * 1000,
+      auditLog: context.auditLog,
       log: context.log,
       onActivity: () => memory.touch(),
       faults,
@@ -86,7 +88,7 @@ async function startServiceBus(context: DataPlaneContext): Promise<RunningDataPl
     summary:
       `amqps://${fullyQualifiedNamespace} — ${topology.queues.length} queues, ${topology.topics.length} topics, ${subscriptions} subscriptions from ${shownFile}` +
       (loaded.messages ? `; ${loaded.messages} stored messages` : ''),
-    adminRoutes: (router) => addServiceBusAdminRoutes(router, operations),
+    adminRoutes: (api) => addServiceBusAdminRoutes(api, operations),
     serviceBus: operations,
     async stop() {
       memory.stop();

@@ -127,11 +127,17 @@ describe('parseIsoDuration', () => {
 });
 
 describe('Service Bus configuration', () => {
-  it('defaults to the project topology and the 256 KiB Standard-tier message size', () => {
+  it('defaults to the project topology, the 256 KiB Standard-tier message size and a 30-second re-check of open links', () => {
     expect(parseConfig({}).resources.serviceBus).toEqual({
       name: 'sb-keyless-local',
       topologyFile: 'infra/servicebus-topology.json',
       maxMessageSizeInBytes: 262_144,
+      reauthorizationIntervalInSeconds: 30,
     });
+  });
+
+  it('refuses a re-check interval outside 1–300 seconds, naming the field', () => {
+    expect(() => parseConfig({ resources: { serviceBus: { reauthorizationIntervalInSeconds: 0 } } })).toThrow(/resources\.serviceBus\.reauthorizationIntervalInSeconds/);
+    expect(() => parseConfig({ resources: { serviceBus: { reauthorizationIntervalInSeconds: 301 } } })).toThrow(/reauthorizationIntervalInSeconds/);
   });
 });

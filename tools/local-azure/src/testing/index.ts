@@ -5,3 +5,4 @@ export { TestMetrics } from './test-metrics.js';
 export { freePorts, LocalAzureProcess } from './local-azure-process.js';
 export type { LocalAzureProcessOptions } from './local-azure-process.js';
 export { runToEnd } from './run-to-end.js';
+export { AdminClient, AdminClientError } from '../cli/admin-client.js';

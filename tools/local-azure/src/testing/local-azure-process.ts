@@ -3,9 +3,13 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { AdminClient } from '../cli/admin-client.js';
+import { readRuntime } from '../cli/admin-client.js';
 import { repoRoot, type LocalAzureConfigInput } from '../config/local-azure-config.js';
+import { LocalAzureHome } from '../home.js';
 import { runToEnd } from './run-to-end.js';
 import { trustCa } from './test-azure.js';
+import { UserTokens } from './user-token.js';
 
 /** The built CLI: test targets that use this build the local Azure first. */
 const cli = join(repoRoot, 'tools/local-azure/dist/main.js');
@@ -30,6 +34,11 @@ export class LocalAzureProcess {
   private child: ChildProcess | undefined;
   private readonly configFile: string;
   private readonly ownsHome: boolean;
+  private readonly users = new UserTokens(() => {
+    const home = new LocalAzureHome(this.home);
+    const runtime = readRuntime(home);
+    return { ...runtime, ca: readFileSync(runtime.caCertPath, 'utf8'), homeCredentialFile: home.homeCredentialFile };
+  });
 
   constructor(options: LocalAzureProcessOptions = {}) {
     this.ownsHome = options.deleteHomeOnStop ?? !options.home;
@@ -82,6 +91,16 @@ export class LocalAzureProcess {
   async fault(target: string, mode: string, delayInMs?: number): Promise<void> {
     const result = await this.run(['fault', target, mode, ...(delayInMs !== undefined ? [String(delayInMs)] : [])]);
     if (result.code !== 0) throw new Error(`fault ${target} ${mode} failed: ${result.stderr.trim()}`);
+  }
+
+  /** An ARM access token of a user of the local tenant (**default**: the operator), as `TestAzure.operatorToken`. */
+  operatorToken(username?: string): Promise<string> {
+    return this.users.token(username);
+  }
+
+  /** A management API client acting as that user (**default**: the operator). */
+  admin(username?: string): AdminClient {
+    return this.users.client(username);
   }
 
   /** Sends `signal` (SIGKILL: no clean-up at all) and waits for the process to be gone. */

@@ -2,9 +2,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tls from 'node:tls';
+import type { AdminClient } from '../cli/admin-client.js';
 import type { LocalAzureConfigInput } from '../config/local-azure-config.js';
 import type { ConsoleLog, DataPlane } from '../data-plane.js';
 import { LocalAzure } from '../local-azure.js';
+import { UserTokens } from './user-token.js';
 
 /** Options of {@link startTestAzure}. */
 export interface TestAzureOptions {
@@ -28,6 +30,14 @@ export interface TestAzure {
    * `@azure/identity` picks its managed-identity source once per process (per Jest test file).
    */
   enterHost(host: string): Record<string, string>;
+  /**
+   * An Entra access token for ARM (`https://management.core.windows.net/`) of a user of the local tenant — the
+   * operator (Owner of the subscription) unless `username` names another configured user — from the real token
+   * endpoint, as the CLI signs in. Send it as `Authorization: Bearer …` to `azure.endpoints.management`.
+   */
+  operatorToken(username?: string): Promise<string>;
+  /** A management API client (the CLI's admin routes and the ARM-shaped API) acting as that user. */
+  admin(username?: string): AdminClient;
   /** Stops the local Azure and deletes its temporary home. */
   stop(): Promise<void>;
 }
@@ -49,9 +59,20 @@ export async function startTestAzure(options: TestAzureOptions = {}): Promise<Te
   });
   trustCa(azure.tls.caCertPem);
   const exported = new Set<string>();
+  const users = new UserTokens(() => ({
+    login: azure.endpoints.login,
+    management: azure.endpoints.management,
+    tenantId: azure.directory.tenantId,
+    tenantDomain: azure.directory.domain,
+    operator: azure.directory.operator.userPrincipalName,
+    ca: azure.tls.caCertPem,
+    homeCredentialFile: azure.home.homeCredentialFile,
+  }));
   return {
     azure,
     home,
+    operatorToken: (username) => users.token(username),
+    admin: (username) => users.client(username),
     enterHost(host) {
       const env = azure.hostEnv(host);
       for (const [key, value] of Object.entries(env)) {

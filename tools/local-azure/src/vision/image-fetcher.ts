@@ -1,8 +1,13 @@
-import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import { promises as dns, type LookupAddress } from 'node:dns';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { BlockList, isIP } from 'node:net';
+import { isIP } from 'node:net';
 import { rootCertificates } from 'node:tls';
+import { normalizeHostPort } from '../util/host-port.js';
+import { classifyAddress, type AddressClass } from './address-class.js';
+
+/** Resolves a host name to every address it has (what `dns.lookup(name, { all: true })` returns). */
+export type HostResolver = (hostname: string) => Promise<readonly LookupAddress[]>;
 
 /** Limits of {@link fetchImage}. */
 export interface ImageFetchOptions {
@@ -14,47 +19,58 @@ export interface ImageFetchOptions {
   maxRedirects: number;
   /** Extra CA certificate (PEM) trusted for https URLs besides the public roots (the local CA). */
   extraCaPem?: string;
+  /**
+   * `host:port` pairs fetched even though they are not globally routable (`127.0.0.1:3001`,
+   * `localhost:8080`, `[::1]:3001`): exactly that host name and port, no other. Default: none.
+   */
+  allowedHosts?: readonly string[];
+  /** How host names are resolved. Default: the system resolver (`dns.lookup`, every address). */
+  resolve?: HostResolver;
 }
 
 /** Why an image URL could not be used. */
 export type ImageUrlFailure = 'invalid-url' | 'unsupported-scheme' | 'blocked-address' | 'unreachable' | 'http-status' | 'timeout' | 'too-many-redirects' | 'too-large';
 
+/**
+ * An image URL that could not be used. `message` is for the local Azure's log only (it may name
+ * addresses and connection errors); callers get Azure's generic answer.
+ */
 export class ImageUrlError extends Error {
   override readonly name = 'ImageUrlError';
 
   constructor(
     readonly reason: ImageUrlFailure,
     message: string,
+    /** For `blocked-address`: the class of address that was refused. */
+    readonly addressClass?: AddressClass,
   ) {
     super(message);
   }
 }
 
-// Link-local addresses host cloud metadata endpoints (169.254.169.254): an image URL never needs them.
-const blocked = new BlockList();
-blocked.addSubnet('169.254.0.0', 16, 'ipv4');
-blocked.addSubnet('fe80::', 10, 'ipv6');
-blocked.addAddress('0.0.0.0', 'ipv4');
-blocked.addAddress('::', 'ipv6');
-
-function isBlocked(address: string): boolean {
-  const family = isIP(address);
-  return family === 4 ? blocked.check(address, 'ipv4') : family === 6 ? blocked.check(address, 'ipv6') : false;
-}
+const systemResolver: HostResolver = (hostname) => dns.lookup(hostname, { all: true, verbatim: true });
 
 /**
- * Downloads an image as Azure AI Vision would fetch a `{url}` body, with bounds: http and https only,
- * every hop's address checked (link-local and unspecified addresses refused, loopback allowed so a
- * developer's own image server works), at most `maxRedirects` redirects, `maxBytes` bytes and
- * `timeoutInMs` for everything.
+ * Downloads an image as Azure AI Vision fetches a `{url}` body: from the internet only. Rules:
+ * 1. http and https only.
+ * 2. Every hop (the URL and each redirect) is checked before connecting: an IP literal by its class, a
+ *    host name by every address it resolves to; one address that is not globally routable (loopback,
+ *    private, link-local, CGNAT, unique-local, multicast, … see {@link classifyAddress}, IPv4-mapped forms
+ *    included) refuses the hop.
+ * 3. The connection goes to the address that was checked: the name is resolved once, so it cannot
+ *    resolve elsewhere in between (DNS rebinding).
+ * 4. `allowedHosts` names the exceptions (`host:port`), e.g. a developer's image server on loopback.
+ * 5. At most `maxRedirects` redirects, `maxBytes` bytes and `timeoutInMs` for everything.
  *
- * @throws {ImageUrlError} naming what failed.
+ * @throws {ImageUrlError} naming what failed (for logs, not for callers).
  */
 export async function fetchImage(url: string, options: ImageFetchOptions): Promise<Buffer> {
   const signal = AbortSignal.timeout(options.timeoutInMs);
+  const allowed = new Set((options.allowedHosts ?? []).map((entry) => normalizeHostPort(entry) ?? entry));
   let current = parseUrl(url);
   for (let hop = 0; ; hop++) {
-    const response = await get(current, options, signal);
+    const address = await checkedAddress(current, allowed, options.resolve ?? systemResolver, signal);
+    const response = await get(current, address, options, signal);
     const status = response.statusCode ?? 0;
     if (status >= 300 && status < 400 && response.headers.location) {
       response.resume();
@@ -64,7 +80,7 @@ export async function fetchImage(url: string, options: ImageFetchOptions): Promi
     }
     if (status < 200 || status >= 300) {
       response.resume();
-      throw new ImageUrlError('http-status', `the server answered HTTP ${status}`);
+      throw new ImageUrlError('http-status', `${current.origin} answered HTTP ${status}`);
     }
     return readLimited(response, options.maxBytes, signal);
   }
@@ -83,21 +99,46 @@ function parseUrl(url: string): URL {
   return parsed;
 }
 
-function get(url: URL, options: ImageFetchOptions, signal: AbortSignal): Promise<IncomingMessage> {
+/** The address to connect to for `url`, checked (rule 2) unless allow-listed (rule 4). */
+async function checkedAddress(url: URL, allowed: ReadonlySet<string>, resolve: HostResolver, signal: AbortSignal): Promise<LookupAddress> {
   const host = url.hostname.replace(/^\[|\]$/g, '');
-  if (isBlocked(host)) return Promise.reject(new ImageUrlError('blocked-address', `${host} is a link-local or unspecified address`));
+  const port = url.port || (url.protocol === 'https:' ? '443' : '80');
+  const exempt = allowed.has(`${url.hostname}:${port}`);
+  const family = isIP(host);
+  let addresses: readonly LookupAddress[];
+  if (family) {
+    addresses = [{ address: host, family }];
+  } else {
+    try {
+      addresses = await resolve(host);
+    } catch (error) {
+      throw new ImageUrlError('unreachable', `${host} does not resolve (${(error as Error).message})`);
+    }
+    if (signal.aborted) throw new ImageUrlError('timeout', 'the download did not finish in time');
+    if (!addresses.length) throw new ImageUrlError('unreachable', `${host} does not resolve`);
+  }
+  if (!exempt) {
+    for (const { address } of addresses) {
+      const kind = classifyAddress(address);
+      if (kind) {
+        const via = family ? '' : ` (${host} resolves to it)`;
+        throw new ImageUrlError('blocked-address', `${address}${via} is a ${kind} address, not one on the internet; allow ${url.hostname}:${port} in resources.vision.allowedImageHosts to fetch from it`, kind);
+      }
+    }
+  }
+  return addresses[0]!;
+}
+
+function get(url: URL, address: LookupAddress, options: ImageFetchOptions, signal: AbortSignal): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
     const common = {
       signal,
       headers: { accept: 'image/*', 'user-agent': 'local-azure-vision' },
-      // Checked at connect time, so a name cannot resolve to a blocked address behind our back.
-      lookup: (hostname: string, lookupOptions: object, callback: (error: Error | null, address: string | LookupAddress[], family?: number) => void) =>
-        dnsLookup(hostname, { ...lookupOptions, all: true }, (error, addresses) => {
-          if (error) return callback(error, []);
-          const allowed = addresses.filter((a) => !isBlocked(a.address));
-          if (!allowed.length) return callback(new ImageUrlError('blocked-address', `${hostname} resolves to a link-local or unspecified address`), []);
-          callback(null, allowed);
-        }),
+      // Rule 3: connect to the address that was checked, never to a second answer for the same name.
+      lookup: (_hostname: string, lookupOptions: { all?: boolean }, callback: (error: Error | null, address: string | LookupAddress[], family?: number) => void) => {
+        if (lookupOptions.all) callback(null, [address]);
+        else callback(null, address.address, address.family);
+      },
     };
     const request =
       url.protocol === 'https:'

@@ -103,9 +103,9 @@ class VisionService {
       this.authorize(caller);
       this.throwInjectedFault();
       const parameters = this.parameters(url);
-      const bytes = await this.imageBytes(request);
+      const { bytes, downloaded } = await this.imageBytes(request, id, caller);
       if (bytes.length === 0 || bytes.length > this.settings.maxImageBytes) throw visionErrors.imageTooLarge(this.settings.maxImageBytes);
-      const reading = await this.read(bytes);
+      const reading = await this.read(bytes, downloaded);
       sendJson(response, 200, result(reading, parameters), { 'apim-request-id': id, 'request-id': id, 'x-ms-region': 'local' });
     } catch (error) {
       if (!isVisionRequestError(error)) throw error;
@@ -176,7 +176,8 @@ class VisionService {
     return { features, aspectRatios: ratios };
   }
 
-  private async imageBytes(request: IncomingMessage): Promise<Buffer> {
+  /** The image: the body's bytes, or what its `{url}` downloads (`downloaded`). */
+  private async imageBytes(request: IncomingMessage, id: string, caller: Caller): Promise<{ bytes: Buffer; downloaded: boolean }> {
     const contentType = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
     const limit = this.settings.maxImageBytes;
     const read = (max: number): Promise<Buffer> =>
@@ -184,7 +185,7 @@ class VisionService {
         if (error instanceof BodyTooLargeError) throw visionErrors.imageTooLarge(limit);
         throw error;
       });
-    if (contentType === 'application/octet-stream' || contentType.startsWith('image/')) return read(limit);
+    if (contentType === 'application/octet-stream' || contentType.startsWith('image/')) return { bytes: await read(limit), downloaded: false };
     if (contentType !== 'application/json') throw visionErrors.unsupportedMediaType(contentType || 'none');
     let body: unknown;
     try {
@@ -196,20 +197,45 @@ class VisionService {
     const imageUrl = (body as { url?: unknown } | null)?.url;
     if (typeof imageUrl !== 'string' || !imageUrl) throw visionErrors.badArgument('The JSON body must be {"url": "<image url>"}.');
     try {
-      return await fetchImage(imageUrl, {
+      const bytes = await fetchImage(imageUrl, {
         timeoutInMs: this.settings.urlTimeoutInMs,
         maxBytes: limit,
         maxRedirects: this.settings.maxUrlRedirects,
         extraCaPem: this.context.tls.caCertPem,
+        allowedHosts: this.context.config.resources.vision.allowedImageHosts,
       });
+      return { bytes, downloaded: true };
     } catch (error) {
       if (!(error instanceof ImageUrlError)) throw error;
       if (error.reason === 'too-large') throw visionErrors.imageTooLarge(limit);
-      throw visionErrors.inaccessibleUrl(error.message);
+      this.refuseUrl(id, caller, error);
+      throw visionErrors.inaccessibleUrl();
     }
   }
 
-  private async read(bytes: Buffer): Promise<ImageReading> {
+  /**
+   * What went wrong with an image URL goes to the console (and, for an address that is not on the
+   * internet, to the authorization log); the caller gets Azure's one generic answer, so the service
+   * cannot be used to map what listens where.
+   */
+  private refuseUrl(id: string, caller: Caller, error: ImageUrlError): void {
+    this.context.log(`vision: request ${id}: the image URL cannot be used (${error.reason}): ${error.message}`);
+    if (error.reason !== 'blocked-address') return;
+    const identity = this.context.directory.findIdentity(caller.principalId);
+    this.context.auditLog.recordAuthorization({
+      resource: 'vision',
+      principalId: caller.principalId,
+      ...(caller.clientId ? { clientId: caller.clientId } : {}),
+      ...(identity ? { identity: identity.name } : {}),
+      dataAction: dataActions.visionAnalyze,
+      scope: this.scope,
+      decision: 'denied',
+      operation: `fetch an image URL (request ${id})`,
+      reason: `the URL leads to a ${error.addressClass ?? 'non-public'} address; only internet addresses and resources.vision.allowedImageHosts are fetched`,
+    });
+  }
+
+  private async read(bytes: Buffer, downloaded: boolean): Promise<ImageReading> {
     try {
       const header = readHeader(bytes);
       const { minDimension: min, maxDimension: max } = this.settings;
@@ -221,7 +247,7 @@ class VisionService {
       }
       return analyzeImage(await decodeImage(bytes, header));
     } catch (error) {
-      if (error instanceof ImageDecodeError) throw visionErrors.invalidFormat(error.message);
+      if (error instanceof ImageDecodeError) throw downloaded ? visionErrors.invalidFormat() : visionErrors.invalidFormat(error.message);
       throw error;
     }
   }

@@ -5,7 +5,8 @@
  * - `ResourceNotFound`: no such route, or no `api-version` (404).
  * - `InvalidImageSize`: zero bytes, over 20 MB, dimensions outside 50–16000 px, or over the local decoding limit (400).
  * - `InvalidImageFormat`: bytes that are not an image the service decodes (400).
- * - `InvalidImageUrl`: a URL that is not http(s), is blocked, or cannot be fetched in time (400).
+ * - `InvalidImageUrl`: a URL that is not http(s), points to an address not on the internet, or cannot be
+ *   fetched in time (400; one message for every reason, which goes to the log).
  * - `NotSupportedFeature`: an unknown feature, or one the local model cannot produce honestly (400).
  * - `NotSupportedLanguage`: a language other than English (400).
  * - `BadArgument`: a missing or malformed parameter or body (400).
@@ -80,8 +81,11 @@ export const visionErrors = {
       'InvalidImageSize',
       `The image of ${width}x${height} pixels exceeds the local Azure AI Vision's decoding limit of ${maxPixels} pixels (Azure itself accepts up to 16000x16000).`,
     ),
-  invalidFormat: (detail: string) => invalidRequest('InvalidImageFormat', 'Image format is not valid.', `Input data is not a valid image: ${detail}`),
-  inaccessibleUrl: (detail: string) => invalidRequest('InvalidImageUrl', 'The provided image url is not accessible.', `The provided image url is not accessible: ${detail}`),
+  /** `detail` (what the decoder found) only for bytes the caller sent; a downloaded image's server is none of the caller's business. */
+  invalidFormat: (detail?: string) =>
+    invalidRequest('InvalidImageFormat', 'Image format is not valid.', detail ? `Input data is not a valid image: ${detail}` : 'Input data is not a valid image.'),
+  /** The same answer whatever went wrong (refused address, connection error, HTTP status): the reason goes to the log only. */
+  inaccessibleUrl: () => invalidRequest('InvalidImageUrl', 'The provided image url is not accessible.'),
   notSupportedFeature: (message: string) => invalidRequest('NotSupportedFeature', message),
   notSupportedLanguage: (language: string) =>
     invalidRequest('NotSupportedLanguage', `The language '${language}' is not supported. The local Azure AI Vision analyzes in English only ('en').`),

@@ -5,9 +5,8 @@ import { AzureOpenAI } from 'openai';
 import type { CommonAlertPayload } from '../../src/alerts/common-alert-schema.js';
 import type { Alert } from '../../src/alerts/alert-store.js';
 import type { DeliveryStatus } from '../../src/alerts/webhook-notifier.js';
-import { AdminClient } from '../../src/cli/admin-client.js';
+import type { AdminClient } from '../../src/cli/admin-client.js';
 import { repoRoot } from '../../src/config/local-azure-config.js';
-import { LocalAzureHome } from '../../src/home.js';
 import { openAiDataPlane } from '../../src/openai/openai-data-plane.js';
 import { dataActions, findRole } from '../../src/rbac/built-in-roles.js';
 import { serviceBusDataPlane } from '../../src/servicebus/service-bus-data-plane.js';
@@ -44,7 +43,7 @@ describe('Alerts of the local Azure', () => {
     principalId = test.azure.directory.findIdentity(env.AZURE_CLIENT_ID!)!.principalId;
     openAi = new AzureOpenAI({ azureADTokenProvider: getBearerTokenProvider(credential, 'https://cognitiveservices.azure.com/.default'), maxRetries: 0 });
     bus = new ServiceBusClient(env.SERVICEBUS_FULLY_QUALIFIED_NAMESPACE!, credential, shortRetries);
-    admin = new AdminClient(new LocalAzureHome(test.home));
+    admin = test.admin();
   });
   afterAll(async () => {
     await bus.close();

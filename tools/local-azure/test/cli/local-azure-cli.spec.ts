@@ -52,7 +52,7 @@ describe('local-azure CLI', () => {
   });
 
   it('lists the role assignments of the access file, as JSON or as a table', async () => {
-    const json = await runCli(home, ['role', 'assignment', 'list', '--output', 'json']);
+    const json = await runCli(home, ['role', 'assignment', 'list', '--assignee', 'id-keyless', '--output', 'json']);
     const table = await runCli(home, ['role', 'assignment', 'list', '--role', 'Cognitive Services User']);
     const access = JSON.parse(readFileSync(fileURLToPath(new URL('../../../../infra/access.json', import.meta.url)), 'utf8')) as { assignments: unknown[] };
     expect(JSON.parse(json.stdout)).toHaveLength(access.assignments.length);
@@ -75,7 +75,7 @@ describe('local-azure CLI', () => {
   });
 
   it.each([
-    [['role', 'assignment', 'create', '--assignee', 'id-keyless', '--role', 'Owner', '--scope', 'openAi'], /Role 'Owner' doesn't exist/],
+    [['role', 'assignment', 'create', '--assignee', 'id-keyless', '--role', 'Storage Blob Data Reader', '--scope', 'openAi'], /Role 'Storage Blob Data Reader' doesn't exist/],
     [['role', 'assignment', 'create', '--assignee', 'nobody', '--role', 'Cognitive Services User', '--scope', 'vision'], /Cannot find a managed identity .* 'nobody'/],
     [['role', 'assignment', 'create', '--assignee', 'id-keyless', '--role', 'Cognitive Services User'], /required: --scope/],
     [['role', 'assignment', 'list', '--scope', 'nowhere/queues/x'], /neither an ARM id/],

@@ -1,6 +1,6 @@
 import { request } from 'node:https';
 import { readFileSync } from 'node:fs';
-import { AdminClient } from '../../src/cli/admin-client.js';
+import type { AdminClient } from '../../src/cli/admin-client.js';
 import { LocalAzureHome } from '../../src/home.js';
 import { findRole } from '../../src/rbac/built-in-roles.js';
 import { startTestAzure, type TestAzure } from '../../src/testing/index.js';
@@ -19,7 +19,7 @@ describe('The local portal', () => {
 
   beforeAll(async () => {
     test = await startTestAzure({ config: { portal: { linkLifetimeInSeconds: 1 } } });
-    admin = new AdminClient(new LocalAzureHome(test.home));
+    admin = test.admin();
     ca = test.azure.tls.caCertPem;
   });
   afterAll(() => test.stop());
@@ -43,9 +43,9 @@ describe('The local portal', () => {
       req.on('error', reject);
       req.end(options.body);
     });
-  const mint = () => admin.call<{ url: string; expiresOn: string }>('POST', '/portal/signInLinks');
-  const signIn = async (): Promise<{ cookie: string; csrf: string }> => {
-    const answer = await call((await mint()).url);
+  const mint = (user?: string) => (user ? test.admin(user) : admin).call<{ url: string; expiresOn: string; operator: string }>('POST', '/portal/signInLinks');
+  const signIn = async (user?: string): Promise<{ cookie: string; csrf: string }> => {
+    const answer = await call((await mint(user)).url);
     const cookie = String(answer.headers['set-cookie']).split(';')[0]!;
     const csrf = /name="_csrf" value="([^"]+)"/.exec((await call('/iam', { cookie })).body)![1]!;
     return { cookie, csrf };
@@ -125,6 +125,50 @@ describe('The local portal', () => {
       const { cookie, csrf } = await signIn();
       expect((await call('/signout', { method: 'POST', cookie, body: form({ _csrf: csrf }) })).status).toBe(303);
       expect((await call('/', { cookie })).status).toBe(401);
+    });
+  });
+
+  describe('signed in through the control plane', () => {
+    const form = (fields: Record<string, string>) => new URLSearchParams(fields).toString();
+    const origin = () => ({ origin: new URL(test.azure.endpoints.portal).origin });
+
+    it("mints a link only for a user who may read the subscription's assignments and logs, never for a service identity", async () => {
+      expect((await mint('reader')).operator).toBe(`reader@${test.azure.directory.domain}`);
+      const env = test.azure.hostEnv('gateway');
+      const token = (await (await fetch(`${env.IDENTITY_ENDPOINT}?api-version=2019-08-01&resource=https://management.azure.com/&client_id=${env.AZURE_CLIENT_ID}`, { headers: { 'x-identity-header': env.IDENTITY_HEADER! } })).json()) as { access_token: string };
+      const refused = await fetch(`${test.azure.endpoints.management}/portal/signInLinks`, { method: 'POST', headers: { authorization: `Bearer ${token.access_token}` } });
+      expect(refused.status).toBe(403);
+      expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('AuthorizationFailed');
+      expect((await fetch(`${test.azure.endpoints.management}/portal/signInLinks`, { method: 'POST' })).status).toBe(401);
+    });
+
+    it('answers a user without the right 403 AuthorizationFailed for an assignment, as the CLI does, and changes nothing', async () => {
+      const { cookie, csrf } = await signIn('reader');
+      const principalId = test.azure.directory.userAssignedIdentity('id-storefront')!.principalId;
+      const scope = test.azure.directory.resourceId('vision');
+      const before = test.azure.roleAssignments.all().length;
+      const refused = await call('/iam/assignments', { method: 'POST', cookie, body: form({ principalId, roleId: findRole('Cognitive Services User')!.id, scope, _csrf: csrf }), headers: origin() });
+      expect(refused.status).toBe(403);
+      expect(refused.body).toContain(`The client &#39;reader@${test.azure.directory.domain}&#39; with object id`);
+      expect(refused.body).toContain('Microsoft.Authorization/roleAssignments/write');
+      expect(test.azure.roleAssignments.all()).toHaveLength(before);
+      expect(test.azure.auditLog.authorizations({ limit: 1 })[0]).toMatchObject({
+        identity: `reader@${test.azure.directory.domain}`,
+        action: 'Microsoft.Authorization/roleAssignments/write',
+        decision: 'denied',
+        operation: 'portal POST /iam/assignments',
+      });
+    });
+
+    it("records the signed-in user as the author of an assignment made in the portal", async () => {
+      const { cookie, csrf } = await signIn();
+      const principalId = test.azure.directory.findUser('reader')!.principalId;
+      const scope = test.azure.directory.resourceId('serviceBus');
+      const added = await call('/iam/assignments', { method: 'POST', cookie, body: form({ principalId, roleId: findRole('Azure Service Bus Data Receiver')!.id, scope, _csrf: csrf }), headers: origin() });
+      expect(added.status).toBe(303);
+      const [created] = test.azure.roleAssignments.list({ principalId, scope });
+      expect(created).toMatchObject({ principalType: 'User', source: 'portal', createdBy: test.azure.directory.operator.principalId });
+      test.azure.roleAssignments.delete({ id: created!.id });
     });
   });
 

@@ -2,8 +2,6 @@ import type { ServiceBusClient } from '@azure/service-bus';
 import rhea from 'rhea';
 import { networkInterfaces } from 'node:os';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import { AdminClient } from '../../src/cli/admin-client.js';
-import { LocalAzureHome } from '../../src/home.js';
 import type { ServiceBusStatus } from '../../src/servicebus/admin-routes.js';
 import { eventually, receiveExactly, startServiceBus, type TestServiceBus } from './support.js';
 
@@ -20,7 +18,7 @@ describe('Service Bus connections', () => {
   });
   afterAll(() => bus.stop());
 
-  const status = (): Promise<ServiceBusStatus> => new AdminClient(new LocalAzureHome(bus.test.home)).call<ServiceBusStatus>('GET', '/servicebus');
+  const status = (): Promise<ServiceBusStatus> => bus.test.admin().call<ServiceBusStatus>('GET', '/servicebus');
 
   it('serves 200 clients at once, each on its own connection', async () => {
     const clients: ServiceBusClient[] = Array.from({ length: 200 }, () => bus.client());

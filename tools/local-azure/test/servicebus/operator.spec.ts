@@ -2,8 +2,7 @@ import type { ServiceBusClient } from '@azure/service-bus';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AdminClient, AdminClientError } from '../../src/cli/admin-client.js';
-import { LocalAzureHome } from '../../src/home.js';
+import { AdminClientError, type AdminClient } from '../../src/cli/admin-client.js';
 import type { EntityRow, MessageRow } from '../../src/servicebus/admin-routes.js';
 import { LocalAzureProcess } from '../../src/testing/index.js';
 import { adminPeek, receiveExactly, startServiceBus, type TestServiceBus } from './support.js';
@@ -19,7 +18,7 @@ describe('Service Bus operator view', () => {
     bus = await startServiceBus();
     bus.grantDataOwner();
     client = bus.client();
-    admin = new AdminClient(new LocalAzureHome(bus.test.home));
+    admin = bus.test.admin();
     cli = new LocalAzureProcess({ home: bus.test.home });
     const sender = client.createSender('orders');
     await sender.sendMessages([

@@ -1,9 +1,10 @@
-import { ManagedIdentityCredential } from '@azure/identity';
+import { ManagedIdentityCredential, type AccessToken, type TokenCredential } from '@azure/identity';
 import { ServiceBusClient, type ServiceBusClientOptions, type ServiceBusReceivedMessage } from '@azure/service-bus';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { fileURLToPath } from 'node:url';
-import { AdminClient } from '../../src/cli/admin-client.js';
 import type { LocalAzureConfigInput } from '../../src/config/local-azure-config.js';
-import { LocalAzureHome } from '../../src/home.js';
+import type { TokenIssuer } from '../../src/entra/token-issuer.js';
 import type { MessageRow } from '../../src/servicebus/admin-routes.js';
 import { findRole } from '../../src/rbac/built-in-roles.js';
 import { serviceBusDataPlane } from '../../src/servicebus/service-bus-data-plane.js';
@@ -11,6 +12,9 @@ import { startTestAzure, type TestAzure } from '../../src/testing/index.js';
 
 /** The entities the Service Bus tests use (each test file uses its own entities where they could interfere). */
 export const testTopologyFile = fileURLToPath(new URL('./fixtures/test-topology.json', import.meta.url));
+
+/** Queues for the tests of authorization on open links (one per case, so cases do not interfere). */
+export const reauthorizationTopologyFile = fileURLToPath(new URL('./fixtures/reauthorization-topology.json', import.meta.url));
 
 /** Short SDK retries, so a missing reply shows up in seconds instead of behind 60-second defaults. */
 export const shortRetries: ServiceBusClientOptions = { retryOptions: { maxRetries: 0, retryDelayInMs: 100, timeoutInMs: 5000 } };
@@ -124,5 +128,35 @@ export async function receiveExactly(
 /** What the operator sees of an entity's messages (admin API peek), e.g. to wait for the broker to act. */
 export function adminPeek(bus: TestServiceBus, entity: string, options: { deadLetter?: boolean } = {}): Promise<MessageRow[]> {
   const path = entity.split('/').map(encodeURIComponent).join('/');
-  return new AdminClient(new LocalAzureHome(bus.test.home)).call<MessageRow[]>('GET', `/servicebus/entities/${path}/messages?limit=1000${options.deadLetter ? '&dlq=true' : ''}`);
+  return bus.test.admin().call<MessageRow[]>('GET', `/servicebus/entities/${path}/messages?limit=1000${options.deadLetter ? '&dlq=true' : ''}`);
+}
+
+/**
+ * A credential that hands out real tokens of a chosen identity (switchable) and claims they expire
+ * `renewAfterInMs` after the SDK's two-minute renewal margin, so the SDK puts a renewal on $cbs that soon.
+ */
+export class SwitchableCredential implements TokenCredential {
+  constructor(
+    private readonly issuer: TokenIssuer,
+    private readonly bus: TestServiceBus,
+    public identity: string,
+    public renewAfterInMs = 3_600_000,
+  ) {}
+
+  async getToken(): Promise<AccessToken> {
+    const identity = this.bus.test.azure.directory.userAssignedIdentity(this.identity)!;
+    const { accessToken } = await this.issuer.issue(identity, 'https://servicebus.azure.net/');
+    return { token: accessToken, expiresOnTimestamp: Date.now() + 120_000 + this.renewAfterInMs };
+  }
+}
+
+/** Deletes the role assignments at `scope` with a separate database connection, as another process would; returns how many. */
+export function deleteBehindTheStoresBack(bus: TestServiceBus, scope: string): number {
+  const db = new DatabaseSync(join(bus.test.home, 'data', 'local-azure.db'));
+  try {
+    db.exec('PRAGMA busy_timeout = 5000');
+    return Number(db.prepare('DELETE FROM role_assignments WHERE scope = ?').run(scope).changes);
+  } finally {
+    db.close();
+  }
 }

@@ -21,19 +21,34 @@ describe('Local Azure AI Vision with the unmodified @azure-rest/ai-vision-image-
   let client: VisionClient;
   let images: Server;
   let imagesUrl: string;
+  /** A loopback service that is not allow-listed: probes must never reach it. */
+  let hidden: Server;
+  let hiddenPort: number;
+  const hiddenRequests: string[] = [];
   const redCircle = new Canvas(200, 150).circle(100, 75, 50, colours.red);
 
   beforeAll(async () => {
-    // Long enough to stream 20 MB on a busy CI machine, short enough for the stalled-download case.
-    test = await startTestAzure({ dataPlanes: [createVisionDataPlane({ urlTimeoutInMs: 4000, maxUrlRedirects: 2 })] });
-    env = test.enterHost('vision');
-    client = createClient(env.AZURE_VISION_ENDPOINT!, new ManagedIdentityCredential({ clientId: env.AZURE_CLIENT_ID! }), { retryOptions: { maxRetries: 0 } });
     images = await serveImages();
     imagesUrl = `http://127.0.0.1:${(images.address() as AddressInfo).port}`;
+    hidden = createServer((req, res) => {
+      hiddenRequests.push(req.url ?? '');
+      res.writeHead(200, { 'content-type': 'image/jpeg' }).end(new Canvas(240, 160).jpeg());
+    });
+    await new Promise<void>((resolve) => hidden.listen(0, '127.0.0.1', resolve));
+    hiddenPort = (hidden.address() as AddressInfo).port;
+    // Long enough to stream 20 MB on a busy CI machine, short enough for the stalled-download case.
+    test = await startTestAzure({
+      dataPlanes: [createVisionDataPlane({ urlTimeoutInMs: 4000, maxUrlRedirects: 2 })],
+      config: { resources: { vision: { allowedImageHosts: [new URL(imagesUrl).host] } } },
+    });
+    env = test.enterHost('vision');
+    client = createClient(env.AZURE_VISION_ENDPOINT!, new ManagedIdentityCredential({ clientId: env.AZURE_CLIENT_ID! }), { retryOptions: { maxRetries: 0 } });
   });
   afterAll(async () => {
-    images.closeAllConnections();
-    await new Promise((resolve) => images.close(resolve));
+    for (const server of [images, hidden]) {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
     await test.stop();
   });
 
@@ -50,6 +65,13 @@ describe('Local Azure AI Vision with the unmodified @azure-rest/ai-vision-image-
           return res.writeHead(302, { location: '/loop' }).end();
         case '/to-file':
           return res.writeHead(302, { location: 'file:///etc/passwd' }).end();
+        case '/to-hidden':
+          return res.writeHead(302, { location: `http://127.0.0.1:${hiddenPort}/product.jpg` }).end();
+        case '/to-localhost':
+          // The same server under another name: the allow-list names host and port exactly.
+          return res.writeHead(302, { location: `http://localhost:${(images.address() as AddressInfo).port}/product.jpg` }).end();
+        case '/to-metadata':
+          return res.writeHead(307, { location: 'http://169.254.169.254/metadata/identity/oauth2/token' }).end();
         case '/not-an-image':
           return res.writeHead(200, { 'content-type': 'image/png' }).end('<html>surprise</html>');
         case '/huge':
@@ -164,21 +186,86 @@ describe('Local Azure AI Vision with the unmodified @azure-rest/ai-vision-image-
 
     it.each([
       ['a non-http scheme', 'ftp://127.0.0.1/image.png'],
-      ['a cloud metadata address', 'http://169.254.169.254/metadata/identity/oauth2/token'],
-      ['a closed port', 'http://127.0.0.1:1/image.png'],
       ['something that is no URL', 'not a url'],
     ])('answers InvalidImageUrl for %s', async (_case, url) => {
       expectError(await analyzeUrl(url), '400', 'InvalidRequest', 'InvalidImageUrl');
     });
 
-    it('answers a downloaded non-image with InvalidImageFormat', async () => {
-      expectError(await analyzeUrl(`${imagesUrl}/not-an-image`), '400', 'InvalidRequest', 'InvalidImageFormat');
+    it('answers a downloaded non-image with InvalidImageFormat, without what the decoder found', async () => {
+      const body = expectError(await analyzeUrl(`${imagesUrl}/not-an-image`), '400', 'InvalidRequest', 'InvalidImageFormat');
+      expect(body.error.innererror?.message).toBe('Input data is not a valid image.');
     });
 
     it('stops downloading at 20 MB, declared or not', async () => {
       expectError(await analyzeUrl(`${imagesUrl}/huge`), '400', 'InvalidRequest');
       const endless = expectError(await analyzeUrl(`${imagesUrl}/endless`), '400', 'InvalidRequest');
       expect(endless.error.message).toContain('20971520 bytes');
+    });
+  });
+
+  describe('when an image URL leads to an address that is not on the internet', () => {
+    /** Azure's one answer for every unusable URL: nothing about addresses, ports or connection errors. */
+    const generic = {
+      error: { code: 'InvalidRequest', message: 'The provided image url is not accessible.', innererror: { code: 'InvalidImageUrl', message: 'The provided image url is not accessible.' } },
+    };
+    const probes = (): [string, string][] => [
+      ['loopback', `http://127.0.0.1:${hiddenPort}/product.jpg`],
+      ['loopback, elsewhere in 127/8', `http://127.1.2.3:${hiddenPort}/product.jpg`],
+      ['loopback as one decimal number', `http://2130706433:${hiddenPort}/product.jpg`],
+      ['loopback in hexadecimal', `http://0x7f.0.0.1:${hiddenPort}/product.jpg`],
+      ['a name resolving to loopback (localhost)', `http://localhost:${hiddenPort}/product.jpg`],
+      ['IPv6 loopback', `http://[::1]:${hiddenPort}/product.jpg`],
+      ['IPv4-mapped loopback', `http://[::ffff:127.0.0.1]:${hiddenPort}/product.jpg`],
+      ['IPv4-compatible loopback', `http://[::127.0.0.1]:${hiddenPort}/product.jpg`],
+      ['the unspecified address', `http://0.0.0.0:${hiddenPort}/product.jpg`],
+      ['the IPv6 unspecified address', `http://[::]:${hiddenPort}/product.jpg`],
+      ['a private address (10/8)', 'http://10.0.0.1/image.png'],
+      ['a private address (172.16/12)', 'http://172.16.0.1/image.png'],
+      ['a private address (192.168/16)', 'http://192.168.1.1/image.png'],
+      ['a cloud metadata address (link-local)', 'http://169.254.169.254/metadata/identity/oauth2/token'],
+      ['an IPv4-mapped metadata address', 'http://[::ffff:169.254.169.254]/metadata/identity/oauth2/token'],
+      ['IPv6 link-local', 'http://[fe80::1]/image.png'],
+      ['CGNAT (100.64/10)', 'http://100.64.0.1/image.png'],
+      ['IPv6 unique-local', 'http://[fd00::1]/image.png'],
+      ['an IPv4-mapped private address', 'http://[::ffff:10.0.0.1]/image.png'],
+      ['multicast', 'http://224.0.0.1/image.png'],
+      ['https to loopback', `https://127.0.0.1:${hiddenPort}/product.jpg`],
+    ];
+
+    it('refuses every class before connecting, with Azure’s generic answer and nothing internal', async () => {
+      for (const [what, url] of probes()) {
+        const response = await analyzeUrl(url);
+        expect({ what, status: response.status, body: response.body }).toEqual({ what, status: '400', body: generic });
+        expect(JSON.stringify(response.body)).not.toMatch(/127\.|::1|localhost|ECONN|refused|loopback|private|\d{4,5}/);
+      }
+      expect(hiddenRequests).toEqual([]);
+    });
+
+    it.each([
+      ['a loopback service that is not allowed', '/to-hidden'],
+      ['the allowed server under another name (localhost)', '/to-localhost'],
+      ['the cloud metadata address', '/to-metadata'],
+    ])('checks every redirect again: an allowed host redirecting to %s is refused', async (_case, path) => {
+      expect((await analyzeUrl(`${imagesUrl}${path}`)).body).toEqual(generic);
+      expect(hiddenRequests).toEqual([]);
+    });
+
+    it('writes each refusal to the authorization log, with the class of address but not to the caller', async () => {
+      await analyzeUrl(`http://[::ffff:169.254.169.254]/metadata/identity/oauth2/token`);
+      const [latest] = test.azure.auditLog.authorizations({ limit: 1 });
+      expect(latest).toMatchObject({
+        resource: 'vision',
+        decision: 'denied',
+        identity: 'id-keyless',
+        operation: expect.stringMatching(/^fetch an image URL \(request .+\)$/),
+        reason: expect.stringContaining('link-local address'),
+      });
+    });
+
+    it('fetches from a host:port on the allow-list, and only that one', async () => {
+      const allowed = await analyzeUrl(`${imagesUrl}/product.jpg`);
+      expect(allowed.status).toBe('200');
+      expect((await analyzeUrl(`http://localhost:${new URL(imagesUrl).port}/product.jpg`)).body).toEqual(generic);
     });
   });
 

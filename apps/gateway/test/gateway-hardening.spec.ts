@@ -1,0 +1,170 @@
+import type { AddressInfo } from 'node:net';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { SignJWT } from 'jose';
+import { serviceBusDataPlane } from '@keyless/local-azure';
+import { startTestAzure, type TestAzure } from '@keyless/local-azure/testing';
+import { HealthModule } from '@keyless/observability';
+import { RecordingLogger } from './support/recording.logger.js';
+
+interface RunningGateway {
+  app: NestExpressApplication;
+  url: string;
+  logger: RecordingLogger;
+}
+
+// The gateway in-process with its whole HTTP pipeline (main.ts runs the same app), against a local Azure
+// with the Service Bus (no recommendation or vision service runs: requests that get through time out).
+describe('the gateway’s front door (host "gateway")', () => {
+  let test: TestAzure;
+  let env: Record<string, string>;
+  const gateways: RunningGateway[] = [];
+
+  async function startGateway(settings: Record<string, string>): Promise<RunningGateway> {
+    const extra = { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', REQUEST_TIMEOUT_MS: '300', ...settings };
+    Object.assign(process.env, extra);
+    try {
+      // Imported once the host's environment is exported: the app module validates it when it loads.
+      const { createGatewayApp } = await import('../src/gateway.app.js');
+      const logger = new RecordingLogger();
+      const app = await createGatewayApp({ logger });
+      await app.listen(0, '127.0.0.1');
+      const gateway = { app, url: `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`, logger };
+      gateways.push(gateway);
+      return gateway;
+    } finally {
+      for (const key of Object.keys(extra)) delete process.env[key];
+    }
+  }
+
+  /** A caller token from a host's identity endpoint, as the SDK would get it. */
+  async function tokenFrom(host: string): Promise<string> {
+    const hostEnv = test.azure.hostEnv(host);
+    const query = new URLSearchParams({ 'api-version': '2019-08-01', resource: 'api://keyless-gateway', client_id: hostEnv.AZURE_CLIENT_ID! });
+    const response = await fetch(`${hostEnv.IDENTITY_ENDPOINT}?${query}`, { headers: { 'x-identity-header': hostEnv.IDENTITY_HEADER! } });
+    return ((await response.json()) as { access_token: string }).access_token;
+  }
+
+  beforeAll(async () => {
+    test = await startTestAzure({ dataPlanes: [serviceBusDataPlane] });
+    env = test.enterHost('gateway');
+  });
+  afterAll(async () => {
+    for (const gateway of gateways) await gateway.app.close();
+    await test?.stop();
+  });
+
+  describe('with a per-address limit of 20 requests a minute', () => {
+    let gateway: RunningGateway;
+
+    beforeAll(async () => {
+      gateway = await startGateway({ ADDRESS_RATE_LIMIT_PER_MINUTE: '20' });
+    });
+
+    it('answers a flood of forged tokens with 429 before any signature check, whatever X-Forwarded-For claims', async () => {
+      const { privateKey } = await (await import('jose')).generateKeyPair('RS256');
+      const forged = await new SignJWT({ aud: 'api://keyless-gateway', tid: env.AZURE_TENANT_ID }).setProtectedHeader({ alg: 'RS256', kid: 'forged' }).setExpirationTime('1h').sign(privateKey);
+      const statuses: number[] = [];
+      let limited: Response | undefined;
+      for (let i = 0; i < 30; i++) {
+        // A spoofed client address per request: not trusted (TRUSTED_PROXY_HOPS is 0), so all count as one.
+        const response = await fetch(`${gateway.url}/v1/products/p-1`, { headers: { authorization: `Bearer ${forged}`, 'x-forwarded-for': `203.0.113.${i}` } });
+        statuses.push(response.status);
+        if (response.status === 429) limited ??= response;
+        else await response.body?.cancel();
+      }
+      expect(statuses.slice(0, 20)).toEqual(Array(20).fill(401));
+      expect(statuses.slice(20)).toEqual(Array(10).fill(429));
+      expect(limited!.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(Number(limited!.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      expect(await limited!.json()).toMatchObject({ type: 'https://keyless.dev/problems/rate-limited', status: 429 });
+      // Authentication logs every refusal: exactly the 20 that got through the address limit were checked.
+      expect(gateway.logger.lines.filter((line) => line.startsWith('401 for GET /v1/products/p-1'))).toHaveLength(20);
+      expect(gateway.logger.lines.filter((line) => line.startsWith('429 for '))).toHaveLength(1);
+    });
+  });
+
+  describe('with the default limits', () => {
+    let gateway: RunningGateway;
+    let token: string;
+
+    beforeAll(async () => {
+      gateway = await startGateway({ HEALTH_DETAILS_PORT: '0' });
+      token = await tokenFrom('storefront');
+    });
+
+    const post = (body: FormData, headers: Record<string, string> = {}): Promise<Response> =>
+      fetch(`${gateway.url}/v1/images:analyze`, { method: 'POST', body, headers: { authorization: `Bearer ${token}`, ...headers } });
+    const form = (fields: number, valueBytes: number, withImage = true): FormData => {
+      const data = new FormData();
+      if (withImage) data.append('image', new Blob([Buffer.from('89504e470d0a1a0a', 'hex')], { type: 'image/png' }), 'a.png');
+      for (let i = 0; i < fields; i++) data.append(`field${i}`, 'x'.repeat(valueBytes));
+      return data;
+    };
+
+    it('refuses a caller token without exp with 401 problem details', async () => {
+      const { kid, privateKey } = test.azure.keys.current;
+      const tid = env.AZURE_TENANT_ID!;
+      const eternal = await new SignJWT({ tid, oid: 'o-1', roles: ['Catalog.Read'] }).setProtectedHeader({ alg: 'RS256', kid }).setIssuer(`https://sts.windows.net/${tid}/`).setAudience('api://keyless-gateway').setIssuedAt().sign(privateKey);
+      const response = await fetch(`${gateway.url}/v1/products/p-1`, { headers: { authorization: `Bearer ${eternal}` } });
+      expect(response.status).toBe(401);
+      expect(await response.json()).toMatchObject({ type: 'https://keyless.dev/problems/unauthenticated', status: 401 });
+      expect(gateway.logger.lines).toEqual(expect.arrayContaining([expect.stringMatching(/^401 for GET \/v1\/products\/p-1: the token's "exp" claim is not accepted/)]));
+    });
+
+    describe('when a multipart upload is too big or has too many parts', () => {
+      it('refuses 40 fields of 1 MB with 413 before reading them', async () => {
+        const response = await post(form(40, 1024 * 1024));
+        expect(response.status).toBe(413);
+        expect(await response.json()).toMatchObject({ type: 'https://keyless.dev/problems/body-too-large', status: 413 });
+      });
+
+      it('refuses a field value over 1 KiB with 413, and too many fields with 400', async () => {
+        const long = await post(form(1, 2048));
+        expect(long.status).toBe(413);
+        const many = await post(form(10, 10));
+        expect(many.status).toBe(400);
+        expect(await many.json()).toMatchObject({ type: 'https://keyless.dev/problems/malformed-body', detail: expect.stringContaining('Too many') });
+      });
+
+      it('refuses more than one file with 400', async () => {
+        const twice = form(0, 0);
+        twice.append('image', new Blob([Buffer.from('x')], { type: 'image/png' }), 'b.png');
+        expect((await post(twice)).status).toBe(400);
+      });
+
+      it('lets a form with the image and a few short fields through (to the bus, where no vision service answers)', async () => {
+        const response = await post(form(2, 100));
+        expect(response.status).toBe(504);
+      });
+    });
+
+    describe('health', () => {
+      it('answers /health/ready publicly with only up or down per check', async () => {
+        const deadline = Date.now() + 10_000;
+        let response = await fetch(`${gateway.url}/health/ready`);
+        while (response.status !== 200 && Date.now() < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          response = await fetch(`${gateway.url}/health/ready`);
+        }
+        const text = await response.text();
+        expect(JSON.parse(text)).toEqual({
+          status: 'ok',
+          info: { identity: { status: 'up' }, servicebus: { status: 'up' } },
+          error: {},
+          details: { identity: { status: 'up' }, servicebus: { status: 'up' } },
+        });
+        for (const secret of [env.AZURE_CLIENT_ID!, env.IDENTITY_ENDPOINT!, 'replies', 'expiresOn', 'sessionId', 'gateway-']) expect(text).not.toContain(secret);
+      });
+
+      it('serves the details on a loopback-only listener', async () => {
+        const health = gateway.app.get(HealthModule);
+        const server = (health as unknown as { server: { address(): AddressInfo } }).server;
+        expect(server.address().address).toBe('127.0.0.1');
+        const details = await (await fetch(`http://127.0.0.1:${health.detailsPort}/health/ready`)).text();
+        expect(details).toContain(env.AZURE_CLIENT_ID!);
+        expect(details).toContain('replySession');
+        expect(gateway.logger.lines).toEqual(expect.arrayContaining([expect.stringMatching(/^readiness details on http:\/\/127\.0\.0\.1:\d+\/health\/ready/)]));
+      });
+    });
+  });
+});
