@@ -23,7 +23,8 @@ export interface ChaosSystemOptions {
  * The system as `npm start` runs it (the launcher's startSystem: the local Azure and each service as processes),
  * instrumented for the chaos suite: the services export their spans to the suite's collector at once (a 200 ms
  * batch delay, so a SIGKILL loses at most that much), product images come from the suite's image server, and
- * the per-caller rate limit is out of the way of the load.
+ * the gateway's per-caller and per-address rate limits are out of the way of the load (all of it comes from one
+ * caller on one address).
  */
 export class ChaosSystem {
   private constructor(
@@ -98,7 +99,7 @@ export class ChaosSystem {
         gatewayPort: await freePort(),
         // The local Vision fetches only from the internet, like Azure's; the suite's image server on loopback is let in.
         localAzureConfig: { ...options.localAzureConfig, resources: { vision: { name: 'vision-keyless-local', allowedImageHosts: [images.hostPort] } } },
-        serviceEnv: { gateway: { RATE_LIMIT_PER_MINUTE: '1000000', ...env('gateway') }, recommendation: env('recommendation'), vision: env('vision') },
+        serviceEnv: { gateway: { RATE_LIMIT_PER_MINUTE: '1000000', ADDRESS_RATE_LIMIT_PER_MINUTE: '1000000', ...env('gateway') }, recommendation: env('recommendation'), vision: env('vision') },
         ...(options.onNotableLine ? { onNotableLine: options.onNotableLine } : {}),
       });
       const storefront = await system.storefront();
