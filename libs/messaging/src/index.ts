@@ -21,4 +21,5 @@ export type { MemoryIdempotencyStoreOptions } from './idempotency/memory-idempot
 export { SqliteIdempotencyStore } from './idempotency/sqlite-idempotency.store.js';
 export type { IdempotencyRecord, IdempotencyStore } from './idempotency/idempotency-store.js';
 export { DeadLetterError, InvalidPayloadError, InvalidReplyError, isMessagingError, MessagingError, RequestTimeoutError } from './errors.js';
+export { isTransientSendError } from './send-errors.js';
 export type { MessagingErrorCode, RemoteErrorPayload } from './errors.js';
