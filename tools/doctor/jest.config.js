@@ -1,3 +1,5 @@
 import preset from '../../jest.preset.js';
 
-export default { ...preset, displayName: 'doctor' };
+// Every test here runs the doctor against a local Azure (often as a child process, which loads the Azure SDKs):
+// a budget for a machine under load, not a margin a correct run comes near.
+export default { ...preset, displayName: 'doctor', testTimeout: 60_000 };

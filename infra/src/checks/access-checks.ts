@@ -1,4 +1,4 @@
-import { serviceAccess, type EntityRef } from '@keyless/contracts';
+import { entityScopePath, serviceAccess, type EntityRef } from '@keyless/contracts';
 import type { InfraProblem } from './infra-problem.js';
 import type { Topology } from './topology.js';
 
@@ -87,10 +87,7 @@ export interface RequiredGrant {
 
 /** The path below the resource an entity or access entry names. */
 export function scopePath(entity: { queue?: string; topic?: string; subscription?: string }): string {
-  if (entity.queue) return `queues/${entity.queue}`;
-  if (entity.topic && entity.subscription) return `topics/${entity.topic}/subscriptions/${entity.subscription}`;
-  if (entity.topic) return `topics/${entity.topic}`;
-  return '';
+  return entityScopePath(entity);
 }
 
 function describeScope(resource: ResourceKey, path: string): string {

@@ -7,6 +7,7 @@ describe(resolveAudience.name, () => {
       ['cognitiveServices', 'https://cognitiveservices.azure.com/.default', 'https://cognitiveservices.azure.com'],
       ['serviceBus', 'https://servicebus.azure.net//.default', 'https://servicebus.azure.net/'],
       ['keyVault', 'https://vault.azure.net/.default', 'https://vault.azure.net'],
+      ['resourceManager', 'https://management.azure.com/.default', 'https://management.azure.com'],
     ])('resolves %s to the scope the Azure SDKs request', (name, scope, resource) => {
       expect(resolveAudience(name)).toEqual({ key: name, scope, resource });
     });
@@ -18,6 +19,8 @@ describe(resolveAudience.name, () => {
       ['https://servicebus.azure.net//.default', 'serviceBus'],
       ['https://servicebus.azure.net/.default', 'serviceBus'],
       ['https://vault.azure.net/.default', 'keyVault'],
+      ['https://management.azure.com/.default', 'resourceManager'],
+      ['https://management.azure.com/', 'resourceManager'],
     ])('maps %s to the %s audience', (scope, key) => {
       expect(resolveAudience(scope).key).toBe(key);
     });
@@ -36,7 +39,7 @@ describe(resolveAudience.name, () => {
   describe('when given anything else', () => {
     it.each(['cognitive', 'https://example.com/.default', 'api://', ''])('throws AudienceUnknown for "%s" listing the accepted forms', (name) => {
       expect(() => resolveAudience(name)).toThrow(AuthConfigurationError);
-      expect(() => resolveAudience(name)).toThrow(/use one of cognitiveServices, serviceBus, keyVault, an application ID URI/);
+      expect(() => resolveAudience(name)).toThrow(/use one of cognitiveServices, serviceBus, keyVault, resourceManager, an application ID URI/);
     });
   });
 });

@@ -1,7 +1,7 @@
 import { AuthConfigurationError } from './errors.js';
 
 /** Names of the Azure audiences the system uses. */
-export type WellKnownAudience = 'cognitiveServices' | 'serviceBus' | 'keyVault';
+export type WellKnownAudience = 'cognitiveServices' | 'serviceBus' | 'keyVault' | 'resourceManager';
 
 /**
  * What an app may name as an audience: a well-known name, an application ID URI of an API in the
@@ -21,7 +21,8 @@ export interface Audience {
 
 /**
  * The well-known audiences, with the scopes the Azure SDKs request. Service Bus's has a double slash
- * (`@azure/core-amqp`'s `aadServiceBusScope`): the resource is `https://servicebus.azure.net/`.
+ * (`@azure/core-amqp`'s `aadServiceBusScope`): the resource is `https://servicebus.azure.net/`. `resourceManager` is
+ * Azure Resource Manager (the control plane: role assignments and definitions), as the ARM SDKs request it.
  */
 export const wellKnownAudiences: Readonly<Record<WellKnownAudience, Audience>> = {
   cognitiveServices: {
@@ -31,6 +32,7 @@ export const wellKnownAudiences: Readonly<Record<WellKnownAudience, Audience>> =
   },
   serviceBus: { key: 'serviceBus', scope: 'https://servicebus.azure.net//.default', resource: 'https://servicebus.azure.net/' },
   keyVault: { key: 'keyVault', scope: 'https://vault.azure.net/.default', resource: 'https://vault.azure.net' },
+  resourceManager: { key: 'resourceManager', scope: 'https://management.azure.com/.default', resource: 'https://management.azure.com' },
 };
 
 /** Other spellings of the well-known scopes that SDKs or people use, mapped to the canonical audience. */
@@ -45,6 +47,9 @@ const scopeAliases: Record<string, WellKnownAudience> = {
   'https://vault.azure.net/.default': 'keyVault',
   'https://vault.azure.net': 'keyVault',
   'https://vault.azure.net/': 'keyVault',
+  'https://management.azure.com/.default': 'resourceManager',
+  'https://management.azure.com': 'resourceManager',
+  'https://management.azure.com/': 'resourceManager',
 };
 
 const appIdUri = /^api:\/\/[A-Za-z0-9][\w.-]*(\/[\w.-]+)*$/;

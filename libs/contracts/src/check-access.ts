@@ -45,6 +45,48 @@ export function effectiveDataActions(
   });
 }
 
+/** The commands that grant a role, for `az` and for the local Azure's CLI. */
+export interface RoleAssignmentCommands {
+  /** `az role assignment create …`. */
+  az: string;
+  /** The same arguments for the local Azure's CLI, which accepts az's own: `npm run local-azure -- role assignment create …`. */
+  localAzure: string;
+}
+
+/**
+ * The command that grants `role` (a display name) to the principal `objectId` on `scope`. The principal is named by
+ * object id and type, so `az` asks Microsoft Graph nothing (a managed identity's object id is enough).
+ *
+ * @example
+ * roleAssignmentCreateCommands(principalId, 'ServicePrincipal', 'Reader', resourceGroupId).az
+ * // 'az role assignment create --assignee-object-id … --assignee-principal-type ServicePrincipal --role "Reader" --scope /subscriptions/…'
+ */
+export function roleAssignmentCreateCommands(objectId: string, principalType: 'ServicePrincipal' | 'User' | 'Group', role: string, scope: string): RoleAssignmentCommands {
+  const args = `role assignment create --assignee-object-id ${objectId} --assignee-principal-type ${principalType} --role "${role}" --scope ${scope}`;
+  return { az: `az ${args}`, localAzure: `npm run local-azure -- ${args}` };
+}
+
+/**
+ * The path below its resource of the scope a Service Bus entity or an access-file entry names: `queues/q`,
+ * `topics/t`, `topics/t/subscriptions/s`, or `''` for the resource itself.
+ */
+export function entityScopePath(entity: { queue?: string; topic?: string; subscription?: string }): string {
+  if (entity.queue) return `queues/${entity.queue}`;
+  if (entity.topic && entity.subscription) return `topics/${entity.topic}/subscriptions/${entity.subscription}`;
+  if (entity.topic) return `topics/${entity.topic}`;
+  return '';
+}
+
+/**
+ * The ARM scope of an entity (or an access-file entry) of the resource `resourceId`.
+ *
+ * @example entityScope(namespaceId, { topic: 'events', subscription: 'vision' }) // `${namespaceId}/topics/events/subscriptions/vision`
+ */
+export function entityScope(resourceId: string, entity: { queue?: string; topic?: string; subscription?: string }): string {
+  const path = entityScopePath(entity);
+  return path ? `${resourceId}/${path}` : resourceId;
+}
+
 /**
  * Whether a role assignment at `assignmentScope` applies to `resourceId`: the same scope or one above it
  * (subscription → resource group → resource → child such as a queue), by whole segments, case-insensitively.

@@ -18,8 +18,9 @@ import {
   type ServiceBusEntity,
   type WellKnownAudience,
 } from '@keyless/auth';
-import { serviceAccess, type EntityRef } from '@keyless/contracts';
+import { entityScope, entityScopePath, serviceAccess, type EntityRef } from '@keyless/contracts';
 import type { LoggerService } from '@nestjs/common';
+import { checkAccess, type AccessFileEntry, type CheckAccessReport } from './check-access.js';
 import { DoctorError, doctorDefaults, type DoctorOptions } from './doctor-options.js';
 import { probeImage } from './probe-image.js';
 
@@ -45,6 +46,8 @@ export interface ProbeResult {
   check: string;
   /** The built-in role the call needs (none for token requests). */
   roleNeeded?: string;
+  /** The data action the call exercises (none for token requests). */
+  dataAction?: string;
   /** ARM scope of that role, when the resource id is configured. */
   scope?: string;
   status: ProbeStatus;
@@ -60,24 +63,20 @@ export interface ProbeResult {
 /** The doctor's findings. */
 export interface DoctorReport {
   identity: { clientId: string; principalId?: string };
-  /** True when every probe is `ok`. */
+  /** True when every probe is `ok` and, with `--check-access`, no data action access.json grants is missing. */
   ok: boolean;
   results: ProbeResult[];
+  /** With `--check-access`: the identity's effective data actions on each scope, against access.json. */
+  checkAccess?: CheckAccessReport;
 }
 
-interface AccessFileEntry {
-  role: string;
-  resource: string;
-  queue?: string;
-  topic?: string;
-  subscription?: string;
-}
-
-const audiences: { name: WellKnownAudience; resource: string }[] = [
+/** The audiences the probes get a token for (ARM only with `--check-access`: it reads the role assignments). */
+const dataPlaneAudiences: { name: WellKnownAudience; resource: string }[] = [
   { name: 'serviceBus', resource: 'https://servicebus.azure.net/' },
   { name: 'cognitiveServices', resource: 'https://cognitiveservices.azure.com' },
   { name: 'keyVault', resource: 'https://vault.azure.net' },
 ];
+const resourceManagerAudience: { name: WellKnownAudience; resource: string } = { name: 'resourceManager', resource: 'https://management.azure.com' };
 
 /** Node and AMQP error codes that mean "could not reach it", not "refused". */
 const unreachableCodes = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ECONNRESET', 'ServiceCommunicationError', 'ServiceTimeout', 'IdentityEndpointUnreachable', 'IdentityEndpointTimeout']);
@@ -124,6 +123,7 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
   const clients = new AzureClientFactory(resolved, identity, diagnostics);
   const results: ProbeResult[] = [];
   let principalId: string | undefined;
+  let accessView: CheckAccessReport | undefined;
 
   const probe = async (
     row: Omit<ProbeResult, 'status' | 'durationInMs'>,
@@ -147,7 +147,7 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
     const denial: AccessDeniedError | undefined = isAccessDeniedError(error) ? error : diagnostics.explain(error, hint);
     if (denial) {
       principalId ??= denial.principal.objectId;
-      const granted = access.assignments.some((entry) => entry.role === denial.role.name && entry.resource === hint.accessResource && entryPath(entry) === (hint.accessPath ?? ''));
+      const granted = access.assignments.some((entry) => entry.role === denial.role.name && entry.resource === hint.accessResource && entityScopePath(entry) === (hint.accessPath ?? ''));
       const pendingUntil = options.grantedAt ? new Date(options.grantedAt.getTime() + doctorDefaults.propagationWindowInMs) : undefined;
       if (granted && pendingUntil && pendingUntil > options.now) {
         return {
@@ -176,7 +176,7 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
   try {
     // Tokens first: without one, the data-plane probes of that audience cannot tell anything new.
     const tokenFailures = new Map<WellKnownAudience, ProbeResult>();
-    for (const audience of audiences) {
+    for (const audience of options.checkAccess ? [...dataPlaneAudiences, resourceManagerAudience] : dataPlaneAudiences) {
       const result = await probe({ resource: 'identity', check: `token for ${audience.resource}` }, async () => {
         const token = await identity.getToken(audience.name);
         principalId ??= readTokenClaims(token.token)?.objectId;
@@ -198,47 +198,59 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
     const senderRole = roleName(knownDataActions.serviceBusSend);
     const receiveEntities = distinct(Object.entries(serviceAccess).flatMap(([service, needs]): readonly EntityRef[] => (service === 'doctor' ? [] : needs.receives)));
     const sendEntities = distinct(serviceAccess.doctor.sends);
-    const busScope = (entity: EntityRef): string | undefined => (options.serviceBus?.resourceId ? `${options.serviceBus.resourceId}/${entryPath(entity)}` : undefined);
+    const busScope = (entity: EntityRef): string | undefined => (options.serviceBus?.resourceId ? entityScope(options.serviceBus.resourceId, entity) : undefined);
     let bus: ServiceBusClient | undefined;
     if (!options.serviceBus) {
-      for (const entity of receiveEntities) notConfigured('serviceBus', `peek ${describeEntity(entity)}`, 'SERVICEBUS_FULLY_QUALIFIED_NAMESPACE', { roleNeeded: receiverRole });
-      for (const entity of sendEntities) notConfigured('serviceBus', `send to ${describeEntity(entity)}`, 'SERVICEBUS_FULLY_QUALIFIED_NAMESPACE', { roleNeeded: senderRole });
+      for (const entity of receiveEntities) notConfigured('serviceBus', `peek ${describeEntity(entity)}`, 'SERVICEBUS_FULLY_QUALIFIED_NAMESPACE', { roleNeeded: receiverRole, dataAction: knownDataActions.serviceBusReceive });
+      for (const entity of sendEntities) notConfigured('serviceBus', `send to ${describeEntity(entity)}`, 'SERVICEBUS_FULLY_QUALIFIED_NAMESPACE', { roleNeeded: senderRole, dataAction: knownDataActions.serviceBusSend });
     } else {
       bus = clients.create('serviceBus', { clientOptions: { retryOptions: { maxRetries: 0, timeoutInMs: options.probeTimeoutInMs } } });
       for (const entity of receiveEntities) {
-        const row = { resource: 'serviceBus' as const, check: `peek ${describeEntity(entity)}`, roleNeeded: receiverRole, ...optionalScope(busScope(entity)) };
+        const row = { resource: 'serviceBus' as const, check: `peek ${describeEntity(entity)}`, roleNeeded: receiverRole, dataAction: knownDataActions.serviceBusReceive, ...optionalScope(busScope(entity)) };
         if (skipped('serviceBus', row.check, 'serviceBus', row)) continue;
-        await probe(row, () => peek(bus!, entity, sessionQueues), { resource: 'serviceBus', entity: toDiagnosticsEntity(entity), operation: 'receive', accessResource: 'serviceBus', accessPath: entryPath(entity) });
+        await probe(row, () => peek(bus!, entity, sessionQueues), { resource: 'serviceBus', entity: toDiagnosticsEntity(entity), operation: 'receive', accessResource: 'serviceBus', accessPath: entityScopePath(entity) });
       }
       for (const entity of sendEntities) {
-        const row = { resource: 'serviceBus' as const, check: `send to ${describeEntity(entity)} (expires in ${doctorDefaults.probeMessageTimeToLiveInMs / 1000} s)`, roleNeeded: senderRole, ...optionalScope(busScope(entity)) };
+        const row = {
+          resource: 'serviceBus' as const,
+          check: `send to ${describeEntity(entity)} (expires in ${doctorDefaults.probeMessageTimeToLiveInMs / 1000} s)`,
+          roleNeeded: senderRole,
+          dataAction: knownDataActions.serviceBusSend,
+          ...optionalScope(busScope(entity)),
+        };
         if (skipped('serviceBus', row.check, 'serviceBus', row)) continue;
-        await probe(row, () => send(bus!, entity), { resource: 'serviceBus', entity: toDiagnosticsEntity(entity), operation: 'send', accessResource: 'serviceBus', accessPath: entryPath(entity) });
+        await probe(row, () => send(bus!, entity), { resource: 'serviceBus', entity: toDiagnosticsEntity(entity), operation: 'send', accessResource: 'serviceBus', accessPath: entityScopePath(entity) });
       }
     }
 
     // Azure OpenAI: a tiny embeddings call and a tiny chat call, on the deployments the services use.
     const openAiRole = roleName(knownDataActions.openAiEmbeddings);
-    const openAiRow = (check: string) => ({ resource: 'openAi' as const, check, roleNeeded: openAiRole, ...optionalScope(options.openAi?.resourceId) });
+    const openAiRow = (check: string, dataAction: string) => ({ resource: 'openAi' as const, check, roleNeeded: openAiRole, dataAction, ...optionalScope(options.openAi?.resourceId) });
     const openAiHint = { resource: 'openAi' as const, accessResource: 'openAi', accessPath: '' };
     const embeddings = options.openAi?.embeddingsDeployment;
     const chat = options.openAi?.chatDeployment;
-    if (!options.openAi || !embeddings) notConfigured('openAi', 'embeddings', options.openAi ? 'AZURE_OPENAI_EMBEDDINGS_DEPLOYMENT' : 'AZURE_OPENAI_ENDPOINT', openAiRow('embeddings'));
-    else if (!skipped('openAi', `embeddings (${embeddings})`, 'cognitiveServices', openAiRow(`embeddings (${embeddings})`))) {
+    if (!options.openAi || !embeddings) notConfigured('openAi', 'embeddings', options.openAi ? 'AZURE_OPENAI_EMBEDDINGS_DEPLOYMENT' : 'AZURE_OPENAI_ENDPOINT', openAiRow('embeddings', knownDataActions.openAiEmbeddings));
+    else if (!skipped('openAi', `embeddings (${embeddings})`, 'cognitiveServices', openAiRow(`embeddings (${embeddings})`, knownDataActions.openAiEmbeddings))) {
       const openAi = clients.create('openAi', { maxRetries: 0, timeoutInMs: options.probeTimeoutInMs });
-      await probe(openAiRow(`embeddings (${embeddings})`), () => openAi.embeddings.create({ model: embeddings, input: 'access doctor probe' }), { ...openAiHint, dataAction: knownDataActions.openAiEmbeddings });
+      await probe(openAiRow(`embeddings (${embeddings})`, knownDataActions.openAiEmbeddings), () => openAi.embeddings.create({ model: embeddings, input: 'access doctor probe' }), { ...openAiHint, dataAction: knownDataActions.openAiEmbeddings });
     }
-    if (!options.openAi || !chat) notConfigured('openAi', 'chat completion', options.openAi ? 'AZURE_OPENAI_CHAT_DEPLOYMENT' : 'AZURE_OPENAI_ENDPOINT', openAiRow('chat completion'));
-    else if (!skipped('openAi', `chat completion (${chat})`, 'cognitiveServices', openAiRow(`chat completion (${chat})`))) {
+    if (!options.openAi || !chat) notConfigured('openAi', 'chat completion', options.openAi ? 'AZURE_OPENAI_CHAT_DEPLOYMENT' : 'AZURE_OPENAI_ENDPOINT', openAiRow('chat completion', knownDataActions.openAiChatCompletions));
+    else if (!skipped('openAi', `chat completion (${chat})`, 'cognitiveServices', openAiRow(`chat completion (${chat})`, knownDataActions.openAiChatCompletions))) {
       const openAi = clients.create('openAi', { maxRetries: 0, timeoutInMs: options.probeTimeoutInMs });
-      await probe(openAiRow(`chat completion (${chat})`), () => openAi.chat.completions.create({ model: chat, messages: [{ role: 'user', content: 'Reply with OK.' }], max_tokens: 1 }), {
+      await probe(openAiRow(`chat completion (${chat})`, knownDataActions.openAiChatCompletions), () => openAi.chat.completions.create({ model: chat, messages: [{ role: 'user', content: 'Reply with OK.' }], max_tokens: 1 }), {
         ...openAiHint,
         dataAction: knownDataActions.openAiChatCompletions,
       });
     }
 
     // Azure AI Vision: the analysis of a small generated image.
-    const visionRow = { resource: 'vision' as const, check: 'image analysis (tags of a 64×64 image)', roleNeeded: roleName(knownDataActions.visionAnalyze), ...optionalScope(options.vision?.resourceId) };
+    const visionRow = {
+      resource: 'vision' as const,
+      check: 'image analysis (tags of a 64×64 image)',
+      roleNeeded: roleName(knownDataActions.visionAnalyze),
+      dataAction: knownDataActions.visionAnalyze,
+      ...optionalScope(options.vision?.resourceId),
+    };
     if (!options.vision) notConfigured('vision', visionRow.check, 'AZURE_VISION_ENDPOINT', visionRow);
     else if (!skipped('vision', visionRow.check, 'cognitiveServices', visionRow)) {
       const vision = clients.create('vision', { retryOptions: { maxRetries: 0 } });
@@ -255,10 +267,26 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
       );
     }
     await bus?.close();
+
+    if (options.checkAccess) {
+      const armToken = tokenFailures.get('resourceManager');
+      accessView = await checkAccess({
+        options,
+        access: access.assignments,
+        ...(principalId ? { principalId } : {}),
+        ...(armToken ? { tokenProblem: { ...pick(armToken, 'detail', 'fix') } } : { token: async () => (await identity.getToken('resourceManager')).token }),
+        probes: results,
+      });
+    }
   } finally {
     identity.close();
   }
-  return { identity: { clientId: options.clientId, ...(principalId ? { principalId } : {}) }, ok: results.every((r) => r.status === 'ok'), results };
+  return {
+    identity: { clientId: options.clientId, ...(principalId ? { principalId } : {}) },
+    ok: results.every((r) => r.status === 'ok') && (accessView?.counts.missing ?? 0) === 0,
+    results,
+    ...(accessView ? { checkAccess: accessView } : {}),
+  };
 }
 
 async function peek(bus: ServiceBusClient, entity: EntityRef, sessionQueues: ReadonlySet<string>): Promise<void> {
@@ -309,13 +337,6 @@ function roleName(dataAction: string): string {
   return (leastPrivilegedRoleFor(dataAction) ?? builtInRoles[0]!).name;
 }
 
-function entryPath(entity: { queue?: string; topic?: string; subscription?: string }): string {
-  if (entity.queue) return `queues/${entity.queue}`;
-  if (entity.topic && entity.subscription) return `topics/${entity.topic}/subscriptions/${entity.subscription}`;
-  if (entity.topic) return `topics/${entity.topic}`;
-  return '';
-}
-
 function describeEntity(entity: EntityRef): string {
   if ('queue' in entity) return `queue ${entity.queue}`;
   return 'subscription' in entity ? `subscription ${entity.topic}/${entity.subscription}` : `topic ${entity.topic}`;
@@ -328,7 +349,7 @@ function toDiagnosticsEntity(entity: EntityRef): ServiceBusEntity {
 
 function distinct(entities: readonly EntityRef[]): EntityRef[] {
   const seen = new Map<string, EntityRef>();
-  for (const entity of entities) seen.set(entryPath(entity), entity);
+  for (const entity of entities) seen.set(entityScopePath(entity), entity);
   return [...seen.values()];
 }
 

@@ -38,6 +38,24 @@ export const doctorDefaults = {
   propagationWindowInMs: 10 * 60_000,
 } as const;
 
+/** The resources of `infra/access.json`, as its `resource` field names them. */
+export type AccessResource = 'serviceBus' | 'openAi' | 'vision' | 'keyVault' | 'appInsights';
+
+/** The variable that holds each resource's ARM id (App Service settings in Azure, a host's env file locally). */
+export const resourceIdVariables: Readonly<Record<AccessResource, string>> = {
+  serviceBus: 'SERVICEBUS_NAMESPACE_RESOURCE_ID',
+  openAi: 'AZURE_OPENAI_RESOURCE_ID',
+  vision: 'AZURE_VISION_RESOURCE_ID',
+  keyVault: 'AZURE_KEY_VAULT_RESOURCE_ID',
+  appInsights: 'APPLICATIONINSIGHTS_RESOURCE_ID',
+};
+
+/** Azure Resource Manager in Azure's public cloud (`AZURE_RESOURCE_MANAGER_ENDPOINT` overrides it). */
+export const azureResourceManagerEndpoint = 'https://management.azure.com';
+
+/** How the report is printed: `table` for people, `json` (only JSON on stdout) for automation. */
+export type DoctorOutput = 'table' | 'json';
+
 /** What the doctor checks, read from a host's environment. */
 export interface DoctorOptions {
   /** `AZURE_CLIENT_ID`: the user-assigned identity. */
@@ -49,6 +67,20 @@ export interface DoctorOptions {
   localAzure: boolean;
   /** When role assignments were last granted (`--granted-at`): denials within the propagation window are "propagation pending". */
   grantedAt?: Date;
+  /**
+   * `--check-access`: also read the identity's role assignments through ARM and show, on every scope of
+   * `infra/access.json`, its effective data actions and the assignment that grants each. Default: false.
+   */
+  checkAccess: boolean;
+  /** `--output json|table` (`--json` is `--output json`). Default: `table`. */
+  output: DoctorOutput;
+  /** The ARM id of each resource whose `*_RESOURCE_ID` variable is set ({@link resourceIdVariables}). */
+  resourceIds: Partial<Record<AccessResource, string>>;
+  /**
+   * Azure Resource Manager: `AZURE_RESOURCE_MANAGER_ENDPOINT`, else {@link azureResourceManagerEndpoint} when the
+   * authority is Azure's public cloud's or unset. Undefined otherwise (the local Azure's ARM has no fixed address).
+   */
+  resourceManagerEndpoint?: string;
   /** The folder that holds `infra/access.json` and `infra/servicebus-topology.json`. Default: {@link repoRoot}. */
   repoRoot: string;
   /** Budget of one probe in ms. Default: {@link doctorDefaults}.probeTimeoutInMs. */
@@ -75,12 +107,26 @@ const hostEnvHint =
   'Load the environment of a host that runs as the shared identity first: locally `set -a; . .local-azure/env/recommendation.env; set +a` ' +
   '(with `npm run local-azure` running); in Azure, run the doctor inside an App Service (its settings are the environment).';
 
+/** The usage line, in every message about an argument. */
+export const doctorUsage = 'Usage: npm run doctor -- [--json] [--granted-at <ISO time>] [--check-access] [--output json|table]';
+
+/**
+ * Whether the arguments ask for JSON (`--json`, `--output json`, `--output=json`, `-o json`), decided before
+ * anything else so that even a refusal of the other arguments is printed as JSON.
+ */
+export function wantsJson(args: readonly string[]): boolean {
+  return args.some((arg, i) => arg === '--json' || arg === '--output=json' || ((arg === '--output' || arg === '-o') && args[i + 1] === 'json'));
+}
+
 /**
  * Reads the doctor's options from a host's environment (the variables the services read) and its arguments.
  * Rules:
  * - `AZURE_CLIENT_ID` is required (the identity to check); without it a {@link DoctorError} names it and the fix.
  * - A resource whose endpoint variable is missing is reported as "not configured", not an error.
- * - `--granted-at <ISO time>` is when role assignments were last created; `--json` is read by the CLI.
+ * - `--granted-at <ISO time>` is when role assignments were last created.
+ * - `--check-access` adds the check-access view; `--output json|table` (or `--json`) chooses the format.
+ * - The ARM endpoint is `AZURE_RESOURCE_MANAGER_ENDPOINT`, else Azure's public cloud's when the authority is its
+ *   (or unset, as on App Service) — never a guess for the local Azure, whose ARM only that variable names.
  *
  * @throws {DoctorError} `IdentityNotConfigured`, `ArgumentInvalid`.
  */
@@ -91,9 +137,24 @@ export function readDoctorOptions(env: Readonly<Record<string, string | undefine
     throw new DoctorError('IdentityNotConfigured', `AZURE_CLIENT_ID is not set, so there is no identity to check. ${hostEnvHint}`);
   }
   let grantedAt: Date | undefined;
+  let checkAccess = false;
+  let output: DoctorOutput = 'table';
   for (let i = 0; i < args.length; i += 1) {
     const arg = args[i]!;
-    if (arg === '--json') continue;
+    if (arg === '--json') {
+      output = 'json';
+      continue;
+    }
+    if (arg === '--check-access') {
+      checkAccess = true;
+      continue;
+    }
+    if (arg === '--output' || arg === '-o' || arg.startsWith('--output=')) {
+      const text = arg.startsWith('--output=') ? arg.slice('--output='.length) : args[(i += 1)];
+      if (text !== 'json' && text !== 'table') throw new DoctorError('ArgumentInvalid', `--output takes json or table, got ${JSON.stringify(text ?? '')}. ${doctorUsage}`);
+      output = text;
+      continue;
+    }
     if (arg === '--granted-at') {
       const text = args[i + 1];
       const date = text ? new Date(text) : undefined;
@@ -104,34 +165,47 @@ export function readDoctorOptions(env: Readonly<Record<string, string | undefine
       i += 1;
       continue;
     }
-    throw new DoctorError('ArgumentInvalid', `Unknown argument ${JSON.stringify(arg)}. Usage: npm run doctor -- [--json] [--granted-at <ISO time>]`);
+    throw new DoctorError('ArgumentInvalid', `Unknown argument ${JSON.stringify(arg)}. ${doctorUsage}`);
   }
   const namespace = value('SERVICEBUS_FULLY_QUALIFIED_NAMESPACE');
   const openAiEndpoint = value('AZURE_OPENAI_ENDPOINT');
   const visionEndpoint = value('AZURE_VISION_ENDPOINT');
   const authority = value('AZURE_AUTHORITY_HOST');
+  // Azure's authority is login.microsoftonline.com (or a sovereign cloud's); the local Azure sets its own.
+  const localAzure = authority !== undefined && !/login\.(microsoftonline|chinacloudapi|microsoftonline\.us)/i.test(authority);
+  // Without the variable: Azure's public cloud when its authority is (App Service sets none), else unknown.
+  const publicCloud = authority === undefined || /^https:\/\/login\.microsoftonline\.com\/?$/i.test(authority);
+  const resourceManagerEndpoint = value('AZURE_RESOURCE_MANAGER_ENDPOINT') ?? (publicCloud ? azureResourceManagerEndpoint : undefined);
+  const resourceIds: Partial<Record<AccessResource, string>> = {};
+  for (const [resource, variable] of Object.entries(resourceIdVariables) as [AccessResource, string][]) {
+    const id = value(variable);
+    if (id) resourceIds[resource] = id;
+  }
   const optional = <K extends string>(key: K, name: string): Partial<Record<K, string>> => {
     const found = value(name);
     return found ? ({ [key]: found } as Record<K, string>) : {};
   };
   return {
     clientId,
-    ...(namespace ? { serviceBus: { fullyQualifiedNamespace: namespace, ...optional('resourceId', 'SERVICEBUS_NAMESPACE_RESOURCE_ID') } } : {}),
+    ...(namespace ? { serviceBus: { fullyQualifiedNamespace: namespace, ...optional('resourceId', resourceIdVariables.serviceBus) } } : {}),
     ...(openAiEndpoint
       ? {
           openAi: {
             endpoint: openAiEndpoint,
-            ...optional('resourceId', 'AZURE_OPENAI_RESOURCE_ID'),
+            ...optional('resourceId', resourceIdVariables.openAi),
             ...optional('apiVersion', 'OPENAI_API_VERSION'),
             ...optional('chatDeployment', 'AZURE_OPENAI_CHAT_DEPLOYMENT'),
             ...optional('embeddingsDeployment', 'AZURE_OPENAI_EMBEDDINGS_DEPLOYMENT'),
           },
         }
       : {}),
-    ...(visionEndpoint ? { vision: { endpoint: visionEndpoint, ...optional('resourceId', 'AZURE_VISION_RESOURCE_ID') } } : {}),
-    // Azure's authority is login.microsoftonline.com (or a sovereign cloud's); the local Azure sets its own.
-    localAzure: authority !== undefined && !/login\.(microsoftonline|chinacloudapi|microsoftonline\.us)/i.test(authority),
+    ...(visionEndpoint ? { vision: { endpoint: visionEndpoint, ...optional('resourceId', resourceIdVariables.vision) } } : {}),
+    localAzure,
     ...(grantedAt ? { grantedAt } : {}),
+    checkAccess,
+    output,
+    resourceIds,
+    ...(resourceManagerEndpoint ? { resourceManagerEndpoint: resourceManagerEndpoint.replace(/\/+$/, '') } : {}),
     repoRoot,
     probeTimeoutInMs: doctorDefaults.probeTimeoutInMs,
     now,

@@ -1,12 +1,13 @@
 #!/usr/bin/env node
-// The access doctor: `npm run doctor [-- --json] [--granted-at <ISO time>]` with a host's environment loaded.
-// Exit codes: 0 every probe ok, 1 a probe failed, 2 the doctor could not run (the message says why and what to do).
+// The access doctor: `npm run doctor [-- --check-access] [--output json|table] [--granted-at <ISO time>]` with a host's
+// environment loaded. Exit codes: 0 all is well, 1 a probe failed or a data action access.json grants is missing,
+// 2 the doctor could not run (the message says why and what to do). With JSON output, stdout holds only JSON.
 import { runDoctor } from './access-doctor.js';
-import { isDoctorError, readDoctorOptions } from './doctor-options.js';
+import { isDoctorError, readDoctorOptions, wantsJson } from './doctor-options.js';
 import { formatReport } from './report-format.js';
 
 const args = process.argv.slice(2);
-const json = args.includes('--json');
+const json = wantsJson(args);
 
 try {
   const report = await runDoctor(readDoctorOptions(process.env, args));

@@ -1,4 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { findRole } from '@keyless/contracts';
 import { dataPlanes } from '@keyless/local-azure';
 import { runToEnd, startTestAzure, type TestAzure } from '@keyless/local-azure/testing';
 import type { DoctorReport } from '../src/index.js';
@@ -62,6 +64,64 @@ describe('npm run doctor (the CLI)', () => {
     const run = await doctor(env, ['--verbose']);
     expect(run.code).toBe(2);
     expect(run.stderr).toContain('Unknown argument "--verbose". Usage: npm run doctor -- [--json] [--granted-at <ISO time>]');
+  });
+
+  it('refuses an --output it does not know, as JSON when JSON was asked for (exit 2)', async () => {
+    const yaml = await doctor(env, ['--output', 'yaml']);
+    expect(yaml.code).toBe(2);
+    expect(yaml.stderr).toContain('access doctor: --output takes json or table, got "yaml". Usage: npm run doctor --');
+    const json = await doctor(env, ['--output', 'json', '--verbose']);
+    expect(json.code).toBe(2);
+    expect(JSON.parse(json.stdout)).toEqual({ error: { code: 'ArgumentInvalid', message: expect.stringContaining('Unknown argument "--verbose"') } });
+  });
+
+  describe('with --check-access', () => {
+    it('prints only JSON on stdout with --output json: the probes, and what it could not read and why', async () => {
+      const run = await doctor(env, ['--check-access', '--output', 'json']);
+      expect(run.stderr).toBe('');
+      const report = JSON.parse(run.stdout) as DoctorReport;
+      expect(run.code).toBe(0);
+      expect(report.results.filter((r) => r.status !== 'ok')).toEqual([]);
+      expect(report.checkAccess).toMatchObject({ read: 'partial', readHelp: { grantReader: { az: expect.stringContaining('--role "Reader"') } } });
+      expect(report.checkAccess!.unread.map((u) => u.failure.code)).toEqual(['AuthorizationFailed', 'AuthorizationFailed', 'AuthorizationFailed', 'AuthorizationFailed']);
+    });
+
+    it('exits 1 for a role access.json grants that no probe exercises (Key Vault), naming the fix', async () => {
+      const principalId = test.azure.directory.userAssignedIdentity('id-keyless')!.principalId;
+      const reader = `${test.azure.directory.resourceGroupId}/providers/Microsoft.Authorization/roleAssignments/${randomUUID()}`;
+      await test.admin().call('PUT', `${reader}?api-version=2022-04-01`, {
+        properties: { roleDefinitionId: `/subscriptions/${test.azure.directory.subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${findRole('Reader')!.id}`, principalId },
+      });
+      const vault = env.AZURE_KEY_VAULT_RESOURCE_ID!;
+      expect(test.azure.roleAssignments.delete({ role: findRole('Key Vault Secrets User')!, scope: vault })).toHaveLength(1);
+      try {
+        const run = await doctor(env, ['--check-access']);
+        expect(run.stderr).toBe('');
+        expect(run.code).toBe(1);
+        expect(run.stdout).toContain('13 ok, 0 failing.');
+        expect(run.stdout).toMatch(/missing\s+Microsoft\.KeyVault\/vaults\/secrets\/getSecret\/action\s+access\.json: Key Vault Secrets User at this scope/);
+        expect(run.stdout).toContain(
+          `1. az role assignment create --assignee-object-id ${principalId} --assignee-principal-type ServicePrincipal --role "Key Vault Secrets User" --scope ${vault}\n` +
+            `   local Azure: npm run local-azure -- role assignment create --assignee-object-id ${principalId}`,
+        );
+      } finally {
+        test.azure.applyAccessFile();
+        await test.admin().call('DELETE', `${reader}?api-version=2022-04-01`);
+      }
+    });
+
+    it('says why it read nothing when the identity gets no token for ARM, without a stack trace', async () => {
+      const storefront = test.azure.hostEnv('storefront');
+      const run = await doctor({ ...env, IDENTITY_ENDPOINT: storefront.IDENTITY_ENDPOINT!, IDENTITY_HEADER: storefront.IDENTITY_HEADER! }, ['--check-access', '--output', 'json']);
+      const report = JSON.parse(run.stdout) as DoctorReport;
+      expect(run.code).toBe(1);
+      expect(report.checkAccess!.read).toBe('none');
+      for (const unread of report.checkAccess!.unread) {
+        expect(unread.failure).toMatchObject({ code: 'NoToken', message: expect.stringContaining('the identity got no token for Azure Resource Manager') });
+        expect(unread.fix).toContain(`Assign the user-assigned identity with client id ${env.AZURE_CLIENT_ID}`);
+      }
+      expect(run.stdout).not.toMatch(/\n\s+at \S+ \(/);
+    });
   });
 
   it('reports an identity not assigned to the host', async () => {

@@ -260,6 +260,10 @@ export class LocalAzure {
       AZURE_AUTHORITY_HOST: this.endpoints.login,
       AZURE_RESOURCE_MANAGER_ENDPOINT: this.endpoints.management,
       NODE_EXTRA_CA_CERTS: this.tls.caCertPath,
+      // The resources with no local data plane, by ARM id: the access doctor's check-access view reads the
+      // identity's role assignments there (the data planes add their own *_RESOURCE_ID beside their endpoints).
+      AZURE_KEY_VAULT_RESOURCE_ID: this.directory.resourceId('keyVault'),
+      APPLICATIONINSIGHTS_RESOURCE_ID: this.directory.resourceId('appInsights'),
       ...Object.assign({}, ...this.running.map((plane) => plane.env)),
       ...host.env,
     };

@@ -23,7 +23,7 @@ Commands:
   identity list                           managed identities (client and object ids)
   host list                               hosts, their identities, endpoints and env files
   role definition list                    built-in roles, their actions and data actions
-  role assignment list   [--assignee X] [--role R] [--scope S]
+  role assignment list   [--assignee X] [--role R] [--scope S] [--all]
   role assignment create  --assignee X --role R --scope S
                          (az's --assignee-object-id X --assignee-principal-type ServicePrincipal work too)
   role assignment delete [--ids ID] [--assignee X] [--role R] [--scope S]
@@ -48,6 +48,7 @@ Options:
   --output json|table    output format (default: table)
   --config FILE          configuration file for start (default: $LOCAL_AZURE_CONFIG, else built-in defaults)
   --dlq                  servicebus peek/purge: the entity's dead-letter queue
+  --all                  role assignment list: az's "at every scope" (a list here always spans the subscription)
   -u, --username U       login: the user (a name such as reader, or a UPN; default: the operator)
   --verbose              start: print every sign-in and RBAC decision, not only failures
   --state, --rule        alert list: only alerts that are Fired or Resolved, or of one rule
@@ -76,6 +77,8 @@ async function main(argv: string[]): Promise<number> {
       // az's spelling for service principals, so a fix command printed for Azure also works here.
       'assignee-object-id': { type: 'string' },
       'assignee-principal-type': { type: 'string' },
+      // az's "every scope" for a list; a list here always spans the whole subscription, so it changes nothing.
+      all: { type: 'boolean', default: false },
       role: { type: 'string' },
       scope: { type: 'string' },
       ids: { type: 'string' },

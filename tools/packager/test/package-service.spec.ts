@@ -87,6 +87,14 @@ describe('packageService (the built gateway, packed outside the repository)', ()
       expect(report).toMatchObject({ ok: true, identity: { clientId: hostEnv['AZURE_CLIENT_ID'] } });
       expect(new Set(report.results.map((r) => r.resource))).toEqual(new Set(['identity', 'serviceBus', 'openAi', 'vision']));
     }, 30_000);
+
+    it("carries the doctor's check-access view too, reading the identity's role assignments through ARM from there", async () => {
+      const doctor = await runToEnd(process.execPath, ['node_modules/@keyless/doctor/dist/main.js', '--check-access', '--output', 'json'], { cwd: packed.outDir, env: { PATH: process.env.PATH!, ...hostEnv } });
+      const report = JSON.parse(doctor.stdout) as { ok: boolean; checkAccess: { read: string; scopes: { resource: string; read: boolean }[] } };
+      expect({ status: doctor.code, stderr: doctor.stderr, ok: report.ok, read: report.checkAccess.read }).toEqual({ status: 0, stderr: '', ok: true, read: 'partial' });
+      // The identity may read assignments only where Cognitive Services OpenAI User lets it: the OpenAI account.
+      expect(report.checkAccess.scopes.filter((scope) => scope.read).map((scope) => scope.resource)).toEqual(['openAi']);
+    }, 30_000);
   });
 });
 

@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { roleAssignmentCreateCommands } from '@keyless/contracts';
 import { metrics, SpanStatusCode, trace, type Counter } from '@opentelemetry/api';
 import { wellKnownAudiences, type Audience } from '../audiences.js';
 import { RESOLVED_AUTH_OPTIONS } from '../auth.module-definition.js';
@@ -129,7 +130,7 @@ export class AccessDiagnostics {
     role ??= (dataAction ? leastPrivilegedRoleFor(dataAction) : undefined) ?? builtInRole(defaultRole[resource])!;
     const assignee = principal.objectId ?? `<object id of ${principal.clientId ?? 'the principal'}>`;
     const scopeArg = scope ?? `<ARM id of the ${resource} resource>`;
-    const args = `role assignment create --assignee-object-id ${assignee} --assignee-principal-type ${principal.type} --role "${role.name}" --scope ${scopeArg}`;
+    const commands = roleAssignmentCreateCommands(assignee, principal.type, role.name, scopeArg);
     const denied = new AccessDeniedError(
       {
         principal,
@@ -137,8 +138,8 @@ export class AccessDiagnostics {
         ...(dataAction ? { dataAction } : {}),
         role: { name: role.name, id: role.id },
         ...(scope ? { scope } : {}),
-        fixCommand: `az ${args}`,
-        localFixCommand: `npm run local-azure -- ${args}`,
+        fixCommand: commands.az,
+        localFixCommand: commands.localAzure,
         detail: `${refusal.code ? `${refusal.code}: ` : ''}${refusal.message}`,
       },
       { cause },

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { entityScope } from '@keyless/contracts';
 import { z } from 'zod';
 import { ConfigError, describeIssues, resourceKeys, type ResourceKey } from '../config/local-azure-config.js';
 import { findRole, type RoleDefinition } from './built-in-roles.js';
@@ -75,10 +76,7 @@ export function loadAccessFile(path: string): { identity: string; entries: Resol
 
 /** The ARM scope of an access-file entry, given the ARM id of its resource. */
 export function entryScope(entry: Pick<AccessEntry, 'queue' | 'topic' | 'subscription'>, resourceId: string): string {
-  if (entry.queue) return `${resourceId}/queues/${entry.queue}`;
-  if (entry.topic && entry.subscription) return `${resourceId}/topics/${entry.topic}/subscriptions/${entry.subscription}`;
-  if (entry.topic) return `${resourceId}/topics/${entry.topic}`;
-  return resourceId;
+  return entityScope(resourceId, entry);
 }
 
 export type { ResourceKey };

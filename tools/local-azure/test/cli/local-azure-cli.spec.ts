@@ -60,6 +60,13 @@ describe('local-azure CLI', () => {
     expect(table.stdout).toContain('/providers/Microsoft.CognitiveServices/accounts/vision-keyless-local');
   });
 
+  it("accepts az's --all on a list (the command the access doctor prints for someone who may read assignments)", async () => {
+    const all = await runCli(home, ['role', 'assignment', 'list', '--assignee', 'id-keyless', '--all', '--output', 'json']);
+    const plain = await runCli(home, ['role', 'assignment', 'list', '--assignee', 'id-keyless', '--output', 'json']);
+    expect(all.code).toBe(0);
+    expect(JSON.parse(all.stdout)).toEqual(JSON.parse(plain.stdout));
+  });
+
   it('deletes an assignment and re-creates it with az\'s own arguments', async () => {
     const identities = JSON.parse((await runCli(home, ['identity', 'list', '-o', 'json'])).stdout) as { name: string; principalId: string }[];
     const shared = identities.find((i) => i.name === 'id-keyless')!;
