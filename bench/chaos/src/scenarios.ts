@@ -103,6 +103,13 @@ export function allScenarios(): Scenario[] {
     faultScenario('vision', '429'),
     faultScenario('vision', '500'),
     roleRevokeScenario(),
+    faultScenario('servicebus-cbs', 'refuse'),
+    faultScenario('servicebus-cbs', 'delay', 5000),
+    faultScenario('servicebus-connections', 'drop'),
+    faultScenario('servicebus-connections', 'half-open'),
+    faultScenario('servicebus-credit', 'stall'),
+    faultScenario('servicebus-session-lock', 'expire'),
+    faultScenario('servicebus-store', 'stall'),
     ...(['recommendation', 'vision', 'gateway'] as const).flatMap((service) => [killScenario(service, 'SIGTERM'), killScenario(service, 'SIGKILL')]),
   ];
 }
