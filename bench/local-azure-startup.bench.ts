@@ -1,11 +1,14 @@
-// Start-up of the local Azure: time from process spawn until every host env file exists (what a
-// launcher waits for), first run (creates CA, keys, tenant) and warm restarts; plus the time the process
-// reports itself, token requests per second at the identity endpoint, and idle memory.
+// Start-up of the local Azure: time from process spawn until `status` says it runs (what a launcher waits
+// for: its process lives and its admin API answers), first run (creates CA, keys, tenant) and warm
+// restarts; plus the time the process reports itself, token requests per second at the identity endpoint,
+// and idle memory.
 // Run: npx nx build local-azure && npx node bench/local-azure-startup.bench.ts
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { LocalAzureHome } from '../tools/local-azure/dist/home.js';
+import { waitUntilRunning } from '../tools/local-azure/dist/runtime/status.js';
 
 const cli = new URL('../tools/local-azure/dist/main.js', import.meta.url).pathname;
 const restarts = 10;
@@ -15,7 +18,8 @@ async function start(home: string): Promise<{ child: ChildProcess; spawnToReadyM
   const child = spawn(process.execPath, [cli], { env: { ...process.env, LOCAL_AZURE_HOME: home }, stdio: ['ignore', 'pipe', 'inherit'] });
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  while (!existsSync(join(home, 'env', 'storefront.env'))) await new Promise((r) => setTimeout(r, 2));
+  const status = await waitUntilRunning(new LocalAzureHome(home), 30_000, { pollIntervalInMs: 2 });
+  if (status.state !== 'running') throw new Error(status.detail);
   const spawnToReadyMs = performance.now() - t0;
   while (!/ready in (\d+) ms/.test(output)) await new Promise((r) => setTimeout(r, 2));
   return { child, spawnToReadyMs, reportedMs: Number(/ready in (\d+) ms/.exec(output)![1]) };

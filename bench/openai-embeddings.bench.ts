@@ -1,14 +1,12 @@
 // Embeddings throughput and latency of the local Azure OpenAI for a 10,000-product catalog, through the
 // unmodified openai SDK with managed-identity tokens, against the real CLI (`local-azure start`) running in
 // its own process. Build first: `npx nx run-many -t build`, then `npx node bench/openai-embeddings.bench.ts`.
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { getBearerTokenProvider, ManagedIdentityCredential } from '@azure/identity';
 import { AzureOpenAI } from 'openai';
-import { trustCa } from '@keyless/local-azure/testing';
+import { LocalAzureProcess, trustCa } from '@keyless/local-azure/testing';
 
 const catalogSize = 10_000;
 const runs = [
@@ -34,35 +32,13 @@ function catalog(): string[] {
 }
 
 async function startLocalAzure(home: string): Promise<{ env: Record<string, string>; stop: () => Promise<void> }> {
-  const config = join(home, 'config.json');
-  writeFileSync(
-    config,
-    JSON.stringify({ resources: { openAi: { name: 'oai-keyless-local', deployments: { 'text-embedding-3-small': { model: 'text-embedding-3-small', tokensPerMinute: 1_000_000_000 } } } } }),
-  );
-  const child = spawn(process.execPath, ['tools/local-azure/dist/main.js', 'start', '--config', config], {
-    env: { ...process.env, LOCAL_AZURE_HOME: home },
-    stdio: ['ignore', 'ignore', 'inherit'],
+  const azure = new LocalAzureProcess({
+    home,
+    config: { resources: { openAi: { name: 'oai-keyless-local', deployments: { 'text-embedding-3-small': { model: 'text-embedding-3-small', tokensPerMinute: 1_000_000_000 } } } } },
   });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const envFile = join(home, 'env', 'recommendation.env');
-  const deadline = Date.now() + 30_000;
-  while (!existsSync(envFile)) {
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error('the local Azure did not become ready within 30 s');
-    await sleep(50);
-  }
-  const env = Object.fromEntries(
-    readFileSync(envFile, 'utf8')
-      .split('\n')
-      .filter((line) => /^[A-Z_]+=/.test(line))
-      .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
-  );
-  return {
-    env,
-    stop: async () => {
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
+  // Resolves once `status` says it runs (the local Azure's ready signal).
+  await azure.start();
+  return { env: azure.hostEnv('recommendation'), stop: () => azure.stop() };
 }
 
 function percentile(sorted: readonly number[], p: number): number {

@@ -102,6 +102,12 @@ describe('docker-compose.yml and the Dockerfiles', () => {
     }
   });
 
+  it("reports the local Azure healthy by its status command (a live process answering), not by its env files", () => {
+    const text = dockerfile(compose.services['local-azure']!);
+    expect(text).toMatch(/^HEALTHCHECK .*\n\s+CMD node tools\/local-azure\/dist\/main\.js status \|\| exit 1$/m);
+    expect(text).not.toMatch(/existsSync|\.env/);
+  });
+
   it('lets the local Azure bind every interface and name itself by its compose host name', () => {
     expect(localAzureConfig.network).toMatchObject({ bind: 'all', publicHost: 'local-azure' });
     expect(dockerfile(compose.services['local-azure']!)).toContain('tools/local-azure/compose.config.json');

@@ -1,5 +1,6 @@
 // @keyless/contracts: what the services say to each other over Service Bus — entity names, message
-// patterns and payload schemas. No Nest, no Azure: both sides of every exchange import only this.
+// patterns and payload schemas — and how every process reads its settings. No Nest, no Azure: both sides
+// of every exchange import only this.
 export { eventDeliveryAttempts, queues, subscriptions, topics } from './entities.js';
 export type { QueueName, SubscriptionName, TopicName } from './entities.js';
 export { productIdSchema, productSchema, productUpsertedSchema } from './catalog.js';
@@ -40,3 +41,5 @@ export { systemInstancesFileName } from './system-instances.js';
 export type { SystemInstance, SystemInstancesFile } from './system-instances.js';
 export { alertRules } from './alert-rules.js';
 export type { AlertRule, AlertRuleId, AlertSeverity, AlertSignalType } from './alert-rules.js';
+export { readSetting, settingsSchema, withoutBlankSettings } from './settings.js';
+export type { Settings } from './settings.js';

@@ -4,6 +4,8 @@ export { demoCatalog, drawProductImage } from './demo/demo-catalog.js';
 export type { DemoCatalogOptions, DemoProduct } from './demo/demo-catalog.js';
 export { indexingState, inBatches, loadCatalog } from './demo/catalog-loader.js';
 export { encodePng } from './demo/png.js';
+export { LocalAzureCliError, localAzureStatus } from './local-azure-status.js';
+export type { LocalAzureStatus, LocalAzureStatusOptions } from './local-azure-status.js';
 export { freePort, readEnvFile, waitFor } from './processes.js';
 export { StorefrontCaller } from './storefront-caller.js';
 export { repoRoot, RunningSystem, serviceNames, startSystem } from './system.js';

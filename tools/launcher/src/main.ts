@@ -1,9 +1,12 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadCatalog } from './demo/catalog-loader.js';
 import { demoCatalog } from './demo/demo-catalog.js';
-import { fileExists, portIsFree, readEnvFile } from './processes.js';
+import { readSetting } from '@keyless/contracts';
+import { LocalAzureCliError, localAzureStatus } from './local-azure-status.js';
+import { portIsFree, readEnvFile } from './processes.js';
 import { Progress } from './progress.js';
 import { StorefrontCaller } from './storefront-caller.js';
 import { repoRoot, startSystem, type RunningSystem } from './system.js';
@@ -14,8 +17,9 @@ const usage = `Usage: npm start            run the whole system (local Azure, ga
        npm run token        print an access token for the gateway, from the storefront's managed identity
 
 Environment: PORT (the gateway's, default ${defaults.gatewayPort}; the demo images use PORT+1),
-LOCAL_AZURE_HOME (state, default .local-azure/), KEYLESS_DEMO_CATALOG=false to skip the demo catalog,
-LOG_LEVEL for the services (default info).`;
+LOCAL_AZURE_HOME (state, default .local-azure/), LOCAL_AZURE_CONFIG (a local Azure configuration file the
+launcher's own settings are added to), KEYLESS_DEMO_CATALOG=false to skip the demo catalog, LOG_LEVEL for the
+services (default info).`;
 
 /** A mistake of the user's, printed without a stack trace. */
 class UsageError extends Error {}
@@ -26,9 +30,11 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${usage}\n`);
     return 0;
   }
-  const home = resolve(process.env.LOCAL_AZURE_HOME ?? join(repoRoot, '.local-azure'));
-  const gatewayPort = Number(process.env.PORT ?? defaults.gatewayPort);
-  if (!Number.isInteger(gatewayPort) || gatewayPort <= 0 || gatewayPort >= 65535) throw new UsageError(`PORT must be a port number, not "${process.env.PORT}".`);
+  // A blank setting (`LOCAL_AZURE_HOME=`, `PORT=`) means the default, never the current folder or port 0.
+  const home = resolve(readSetting(process.env, 'LOCAL_AZURE_HOME') ?? join(repoRoot, '.local-azure'));
+  const portSetting = readSetting(process.env, 'PORT');
+  const gatewayPort = Number(portSetting ?? defaults.gatewayPort);
+  if (!Number.isInteger(gatewayPort) || gatewayPort <= 0 || gatewayPort >= 65535) throw new UsageError(`PORT must be a port number, not "${portSetting}".`);
   if (positionals[0] === 'token') return printToken(home);
   if (positionals.length && positionals[0] !== 'start') throw new UsageError(`Unknown command "${positionals.join(' ')}".\n${usage}`);
   return start(home, gatewayPort);
@@ -58,16 +64,19 @@ async function start(home: string, gatewayPort: number): Promise<number> {
   });
 
   try {
+    const logLevel = readSetting(process.env, 'LOG_LEVEL');
+    const localAzureConfig = readLocalAzureConfig(readSetting(process.env, 'LOCAL_AZURE_CONFIG'));
     progress.step('Starting the local Azure, recommendation, vision and gateway');
     system = await startSystem({
       home,
       gatewayPort,
       images: { products: catalog, port: imagePort },
-      ...(process.env.LOG_LEVEL ? { serviceEnv: { gateway: { LOG_LEVEL: process.env.LOG_LEVEL }, recommendation: { LOG_LEVEL: process.env.LOG_LEVEL }, vision: { LOG_LEVEL: process.env.LOG_LEVEL } } } : {}),
+      ...(localAzureConfig ? { localAzureConfig } : {}),
+      ...(logLevel ? { serviceEnv: { gateway: { LOG_LEVEL: logLevel }, recommendation: { LOG_LEVEL: logLevel }, vision: { LOG_LEVEL: logLevel } } } : {}),
       onNotableLine: (line) => progress.line(line),
     });
     progress.done();
-    if (process.env.KEYLESS_DEMO_CATALOG !== 'false') {
+    if (readSetting(process.env, 'KEYLESS_DEMO_CATALOG') !== 'false') {
       const storefront = await system.storefront();
       try {
         await loadCatalog(storefront, catalog, progress);
@@ -105,11 +114,26 @@ function printReady(progress: Progress, gatewayUrl: string, portalUrl: string | 
   );
 }
 
+/** The local Azure configuration file `LOCAL_AZURE_CONFIG` names (the local Azure validates it at start). */
+function readLocalAzureConfig(file: string | undefined): Record<string, unknown> | undefined {
+  if (!file) return undefined;
+  try {
+    const config = JSON.parse(readFileSync(resolve(file), 'utf8')) as unknown;
+    if (config && typeof config === 'object' && !Array.isArray(config)) return config as Record<string, unknown>;
+  } catch (error) {
+    throw new UsageError(`LOCAL_AZURE_CONFIG names ${resolve(file)}, which cannot be read as JSON: ${(error as Error).message}`);
+  }
+  throw new UsageError(`LOCAL_AZURE_CONFIG names ${resolve(file)}, which does not hold a JSON object.`);
+}
+
 /** `npm run token`: an access token for the gateway from the storefront's identity, on stdout. */
 async function printToken(home: string): Promise<number> {
-  const envFile = join(home, 'env', 'storefront.env');
-  if (!fileExists(envFile)) throw new UsageError(`The system is not running for ${home}: start it with \`npm start\` first.`);
-  const env = readEnvFile(envFile);
+  // The env file outlives the local Azure; whether it runs is what its status says.
+  const status = await localAzureStatus(home).catch((error: unknown) => {
+    throw error instanceof LocalAzureCliError ? new UsageError(error.message) : error;
+  });
+  if (status.state !== 'running') throw new UsageError(`The system is not running for ${home}: start it with \`npm start\` first. (${status.detail})`);
+  const env = readEnvFile(join(home, 'env', 'storefront.env'));
   const storefront = await StorefrontCaller.create(env, env.GATEWAY_URL ?? '');
   try {
     process.stdout.write(`${await storefront.token()}\n`);

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 
@@ -78,11 +78,6 @@ export async function waitFor(check: () => boolean | Promise<boolean>, timeoutIn
     if (Date.now() > deadline) throw new Error(message());
     await new Promise((resolve) => setTimeout(resolve, intervalInMs));
   }
-}
-
-/** Whether `path` exists (for waits on files). */
-export function fileExists(path: string): boolean {
-  return existsSync(path);
 }
 
 /** A port that was free a moment ago on 127.0.0.1. */

@@ -4,7 +4,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { systemInstancesFileName, type SystemInstancesFile } from '@keyless/contracts';
 import type { DemoProduct } from './demo/demo-catalog.js';
-import { fileExists, freePort, readEnvFile, startProcess, stopProcess, waitFor, type ManagedProcess } from './processes.js';
+import { localAzureCli, localAzureStatus } from './local-azure-status.js';
+import { freePort, readEnvFile, startProcess, stopProcess, waitFor, type ManagedProcess } from './processes.js';
 import { StorefrontCaller } from './storefront-caller.js';
 
 /** The repository this launcher belongs to (its built apps and tools are started from here). */
@@ -70,7 +71,7 @@ export class RunningSystem {
     return `http://127.0.0.1:${this.options.gatewayPort}`;
   }
 
-  /** Variables of a host's env file (only while the local Azure runs). */
+  /** Variables of a host's env file (written at the local Azure's first start; they stay true across its restarts). */
   hostEnv(host: string): Record<string, string> {
     return readEnvFile(join(this.home, 'env', `${host}.env`));
   }
@@ -86,6 +87,11 @@ export class RunningSystem {
   }
 
   async start(): Promise<void> {
+    // Also checks the home: the local Azure refuses an unusable one (the root of a git work tree) with a message that says why.
+    const before = await localAzureStatus(this.home);
+    if (before.state !== 'stopped') {
+      throw new Error(`A local Azure already runs for ${this.home} (${before.state}, pid ${before.pid}): stop it first, or set LOCAL_AZURE_HOME to another folder.`);
+    }
     if (this.options.images) this.imageServer = await serveImages(this.options.images.products, this.options.images.port);
     await this.startLocalAzure();
     for (const name of serviceNames) this.ports.set(name, name === 'gateway' ? this.options.gatewayPort : await freePort());
@@ -112,6 +118,19 @@ export class RunningSystem {
     this.ports.set(instance as ServiceName, port);
     await this.waitUntilReady(instance, port);
     this.writeInstances();
+  }
+
+  /**
+   * Stops the local Azure with `signal` (SIGKILL: no clean-up at all) and starts it again on the same home,
+   * waiting until it runs. The services keep running: they find it again at the same endpoints by themselves.
+   */
+  async restartLocalAzure(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const running = this.processes.get('local-azure');
+    if (running && running.child.exitCode === null && running.child.signalCode === null) {
+      running.child.kill(signal);
+      await running.exited;
+    }
+    await this.startLocalAzure();
   }
 
   /** Stops one service (SIGTERM, then SIGKILL after a grace period). */
@@ -163,19 +182,27 @@ export class RunningSystem {
     writeFileSync(configFile, JSON.stringify(config, null, 2));
     const localAzure = startProcess({
       name: 'local-azure',
-      script: join(repoRoot, 'tools/local-azure/dist/main.js'),
+      script: localAzureCli,
       args: ['start', '--config', configFile],
       env: { LOCAL_AZURE_HOME: this.home },
       logDir: join(this.home, 'logs'),
       ...(this.options.onNotableLine ? { onNotableLine: (line: string) => this.options.onNotableLine!(`[local-azure] ${line}`) } : {}),
     });
     this.processes.set('local-azure', localAzure);
-    await waitFor(
-      () => fileExists(join(this.home, 'env', 'storefront.env')) || localAzure.child.exitCode !== null,
-      this.timeout,
-      () => `the local Azure did not become ready; see ${localAzure.logFile}`,
-    );
-    if (localAzure.child.exitCode !== null) throw new Error(`the local Azure exited (code ${localAzure.child.exitCode}); see ${localAzure.logFile}`);
+    // Ready is what `local-azure status` says (its process lives and its admin API answers), never a file.
+    const waiting = new AbortController();
+    const exited = localAzure.exited.then((code) => {
+      throw new Error(`the local Azure exited (code ${code}); see ${localAzure.logFile}`);
+    });
+    exited.catch(() => undefined);
+    const ready = localAzureStatus(this.home, { waitInMs: this.timeout, signal: waiting.signal });
+    ready.catch(() => undefined);
+    try {
+      const status = await Promise.race([ready, exited]);
+      if (status.state !== 'running') throw new Error(`the local Azure did not become ready within ${this.timeout / 1000} s (${status.detail}); see ${localAzure.logFile}`);
+    } finally {
+      waiting.abort();
+    }
   }
 
   private startService(name: ServiceName, instance: { processName?: string; port?: number; env?: Record<string, string> } = {}): void {

@@ -4,8 +4,9 @@ import type { Directory } from './entra/directory.js';
 import type { LocalFaults } from './faults/local-faults.js';
 import type { ResourceGuard } from './guard/resource-guard.js';
 import type { LocalAzureHome } from './home.js';
+import type { Server } from 'node:net';
 import type { ManagementApi } from './management/management-api.js';
-import type { BindOptions } from './net/listen.js';
+import type { BindOptions, BoundListener } from './net/listen.js';
 import type { ServiceBusOperations } from './servicebus/admin-routes.js';
 import type { ServerCredentials } from './tls/certificate-authority.js';
 
@@ -22,8 +23,17 @@ export interface DataPlaneContext {
   auditLog: AuditLog;
   /** The local CA and the server certificate every TLS listener uses. */
   tls: ServerCredentials;
-  /** Where to bind: the configured port for this data plane, and loopback or all interfaces. */
+  /**
+   * Where to bind the data plane's listener: the port configured for it (`network.ports.<resource>`), else the
+   * port it had at the last start (kept in the home, so endpoints survive restarts), else 0 (a free port); and
+   * loopback or all interfaces. Report the port bound as {@link RunningDataPlane.port}: it is kept for the next start.
+   */
   bind: BindOptions;
+  /**
+   * Binds another listener of the data plane (beyond the one on {@link bind}) under its own name: its port is
+   * chosen and kept like every other (`network.ports.<name>` if configured), and it is closed on stop.
+   */
+  listen(name: string, create: () => Server): Promise<BoundListener>;
   /** Host name for URLs written into env files. */
   publicHost: string;
   /** Faults injected by the operator or a test (`fault <target> <mode>`); data planes read theirs on every request. */
@@ -39,6 +49,8 @@ export interface RunningDataPlane {
   env: Record<string, string>;
   /** One line for the start-up summary (what it serves, where). */
   summary: string;
+  /** The address clients connect to (`amqps://host:port`, `https://host:port`), for `status`. **Default**: the summary. */
+  endpoint?: string;
   /** Adds the data plane's operator routes to the management API, each with its RBAC checks (optional). */
   adminRoutes?(api: ManagementApi): void;
   /** Operator access to a Service Bus namespace (the portal and the dead-letter alert use it). */

@@ -1,5 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import type { Server } from 'node:net';
 import { chmodSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { adminRoutes } from './admin/admin-api.js';
@@ -30,12 +32,16 @@ import { ControlPlaneGuard } from './management/control-plane-guard.js';
 import { ManagementApi } from './management/management-api.js';
 import { roleAssignmentsApi } from './management/role-assignments-api.js';
 import { listen, type BoundListener } from './net/listen.js';
+import { PortBook, PortInUseError, type PortChoice } from './net/port-book.js';
 import { controlPlaneAuthority } from './portal/operator-authority.js';
 import { startPortal, type LocalPortal } from './portal/portal-server.js';
 import { entryScope, loadAccessFile } from './rbac/access-file.js';
 import { Authorizer } from './rbac/authorizer.js';
 import { findRole } from './rbac/built-in-roles.js';
 import { RoleAssignmentStore, type NewRoleAssignment } from './rbac/role-assignments.js';
+import { processStartMark } from './runtime/process-identity.js';
+import { removeRuntimeRecord, writeRuntimeRecord, type RuntimeRecord } from './runtime/runtime-record.js';
+import { readStatus } from './runtime/status.js';
 import { loadOrCreateServerCredentials, type ServerCredentials } from './tls/certificate-authority.js';
 import { openDatabase } from './util/database.js';
 
@@ -63,29 +69,23 @@ export interface LocalAzureEndpoints {
   portal: string;
 }
 
-/** What `runtime.json` in the home tells the CLI about the running instance (no secrets). */
-export interface RuntimeInfo {
-  pid: number;
-  /** The management API. */
-  management: string;
-  /** The authority host (token endpoint under `/{tenantId}/oauth2/v2.0/token`). */
-  login: string;
-  tenantId: string;
-  /** The tenant's domain: `login --username reader` means `reader@<tenantDomain>`. */
-  tenantDomain: string;
-  /** The operator's UPN: who the CLI signs in as unless told otherwise. */
-  operator: string;
-  caCertPath: string;
-}
+export type { RuntimeInfo } from './runtime/runtime-record.js';
 
 /**
  * The local Azure: Entra ID with managed-identity endpoints, RBAC with audit logs, and the data planes
- * it is given, all sharing one CA. `start` returns once every listener is ready and every host's env
- * file is written; `stop` closes everything and removes the env files.
+ * it is given, all sharing one CA. `start` returns once every listener is ready, every host's env file is
+ * written and `runtime.json` says ready; `stop` closes everything and removes `runtime.json`.
+ *
+ * A restart on the same home serves the same endpoints with the same tenant, keys and certificates: each
+ * listener binds the port it had before (`ports.json`, see {@link PortBook}) unless the configuration names
+ * one. Env files are configuration (they stay after a stop and stay true across restarts); whether it
+ * runs is `readStatus` (`npm run local-azure -- status`).
  */
 export class LocalAzure {
   private readonly running: RunningDataPlane[] = [];
   private readonly resourceEndpoints = new Map<ResourceKey, string>();
+  /** The address clients connect to, per running resource. */
+  private readonly resourceAddresses = new Map<ResourceKey, string>();
   private identityListener: BoundListener | undefined;
   private listeners: BoundListener[] = [];
   private stopped = false;
@@ -95,6 +95,8 @@ export class LocalAzure {
   portal: LocalPortal | undefined;
 
   private constructor(
+    /** Random per start: the management API's anonymous `/health` answers it, which is how `readStatus` knows it is this instance. */
+    readonly instanceId: string,
     readonly home: LocalAzureHome,
     readonly config: LocalAzureConfig,
     readonly tls: ServerCredentials,
@@ -110,76 +112,98 @@ export class LocalAzure {
     readonly faults: LocalFaults,
     private readonly closeDatabase: () => void,
     private readonly log: ConsoleLog,
+    private readonly portBook: PortBook,
+    private readonly record: RuntimeRecord,
     readonly endpoints: LocalAzureEndpoints,
   ) {}
 
   /**
-   * Starts the local Azure. Stale env files are removed first, so their presence always means "ready".
+   * Starts the local Azure on `options.home`.
    *
-   * @throws {ConfigError} when the configuration or the access file is invalid (naming file, entry, field).
+   * @throws {ConfigError} when the configuration or the access file is invalid (naming file, entry, field),
+   *   when the home is the root of a git work tree, when a local Azure already runs for the home, or
+   *   ({@link PortInUseError}) when a listener's port is taken.
    */
   static async start(options: LocalAzureOptions): Promise<LocalAzure> {
     const log = options.log ?? (() => undefined);
     const home = new LocalAzureHome(options.home);
     const config = parseConfig(options.config ?? {});
-    removeEnvFiles(home, config);
-    const tls = await loadOrCreateServerCredentials(home.tlsDir, { extraNames: [config.network.publicHost] });
-    const keys = await SigningKeys.loadOrCreate(join(home.dataDir, 'signing-keys.json'));
-    const directory = Directory.loadOrCreate(join(home.dataDir, 'directory.json'), config);
-    const db = openDatabase(join(home.dataDir, 'local-azure.db'));
-    const auditLog = new AuditLog(db);
-    const roleAssignments = new RoleAssignmentStore(db);
-    const userSessions = new UserSessions(db);
-    const credential = HomeCredential.loadOrCreate(home.homeCredentialFile);
-    const authorizer = new Authorizer(roleAssignments, directory, auditLog);
-    const guard = new ResourceGuard(directory, keys, authorizer);
-    const issuer = new TokenIssuer(directory, keys, () => config.tokenLifetimeSeconds, () => config.userTokenLifetimeSeconds);
-    const faults = new LocalFaults();
-    const identityEndpoint = new ManagedIdentityEndpoint(directory, issuer, auditLog, faults);
-    const tokenEndpoint = new TokenEndpoint(directory, issuer, userSessions, credential, auditLog, (resource) => isKnownResource(directory, resource));
-    const { ports, bind, publicHost } = config.network;
-    const url = (scheme: string, port: number): string => `${scheme}://${publicHost}:${port}`;
-
-    const azure = new LocalAzure(home, config, tls, keys, directory, auditLog, roleAssignments, guard, userSessions, identityEndpoint, faults, () => db.close(), log, {
-      identity: '',
-      login: '',
-      management: '',
-      portal: '',
-    });
+    const already = await readStatus(home);
+    if (already.state !== 'stopped') {
+      throw new ConfigError(
+        `A local Azure already runs for ${home.root} (${already.state}, pid ${already.pid}${already.management ? `, management API ${already.management}` : ''}). ` +
+          `Stop it first (Ctrl-C in its terminal, or kill ${already.pid}), or set LOCAL_AZURE_HOME to another folder to run a second one.`,
+      );
+    }
+    home.create();
+    const processStart = processStartMark(process.pid);
+    const record: RuntimeRecord = {
+      pid: process.pid,
+      ...(processStart ? { processStart } : {}),
+      instanceId: randomUUID(),
+      state: 'starting',
+      startedAt: new Date().toISOString(),
+    };
+    writeRuntimeRecord(home.runtimeFile, record);
+    let azure: LocalAzure | undefined;
     try {
-      azure.applyAccessFile();
-      azure.applyUserAssignments();
+      const tls = await loadOrCreateServerCredentials(home.tlsDir, { extraNames: [config.network.publicHost] });
+      const keys = await SigningKeys.loadOrCreate(join(home.dataDir, 'signing-keys.json'));
+      const directory = Directory.loadOrCreate(join(home.dataDir, 'directory.json'), config);
+      const db = openDatabase(join(home.dataDir, 'local-azure.db'));
+      const auditLog = new AuditLog(db);
+      const roleAssignments = new RoleAssignmentStore(db);
+      const userSessions = new UserSessions(db);
+      const credential = HomeCredential.loadOrCreate(home.homeCredentialFile);
+      const authorizer = new Authorizer(roleAssignments, directory, auditLog);
+      const guard = new ResourceGuard(directory, keys, authorizer);
+      const issuer = new TokenIssuer(directory, keys, () => config.tokenLifetimeSeconds, () => config.userTokenLifetimeSeconds);
+      const faults = new LocalFaults();
+      const identityEndpoint = new ManagedIdentityEndpoint(directory, issuer, auditLog, faults);
+      const tokenEndpoint = new TokenEndpoint(directory, issuer, userSessions, credential, auditLog, (resource) => isKnownResource(directory, resource));
+      const { bind, publicHost } = config.network;
+      const url = (scheme: string, port: number): string => `${scheme}://${publicHost}:${port}`;
+      const book = PortBook.load(home.portsFile);
+      azure = new LocalAzure(record.instanceId, home, config, tls, keys, directory, auditLog, roleAssignments, guard, userSessions, identityEndpoint, faults, () => db.close(), log, book, record, {
+        identity: '',
+        login: '',
+        management: '',
+        portal: '',
+      });
+      const self = azure;
+      self.applyAccessFile();
+      self.applyUserAssignments();
       const tlsOptions = { cert: tls.certPem, key: tls.keyPem };
-      const controlPlane = new ControlPlaneGuard(guard, authorizer, directory, auditLog, () => azure.endpoints.login);
+      const controlPlane = new ControlPlaneGuard(guard, authorizer, directory, auditLog, () => self.endpoints.login);
       // Data planes add their operator routes to the same API once they run.
-      const management = new ManagementApi(controlPlane, log).add(...adminRoutes(azure), ...roleAssignmentsApi(directory, roleAssignments));
-      const [identity, login, managementListener] = await Promise.all([
-        listen(() => createHttpServer(identityEndpoint.listener()), { port: ports.identity, bind }),
-        listen(() => createHttpsServer(tlsOptions, loginEndpoints(directory, keys, () => azure.endpoints.login, tokenEndpoint)), { port: ports.login, bind }),
-        listen(() => createHttpsServer(tlsOptions, management.listener()), { port: ports.management, bind }),
+      const management = new ManagementApi(controlPlane, log)
+        .add(...adminRoutes(self), ...roleAssignmentsApi(directory, roleAssignments))
+        .health(() => ({ status: 'ok', instanceId: self.instanceId }));
+      const [identity, login, managementListener] = await settleAll([
+        self.bindListener('identity', () => createHttpServer(identityEndpoint.listener())),
+        self.bindListener('login', () => createHttpsServer(tlsOptions, loginEndpoints(directory, keys, () => self.endpoints.login, tokenEndpoint))),
+        self.bindListener('management', () => createHttpsServer(tlsOptions, management.listener())),
       ]);
-      azure.identityListener = identity;
-      azure.listeners.push(login, managementListener);
       // Managed-identity endpoints are plain HTTP on the host's loopback, like App Service's.
-      Object.assign(azure.endpoints, {
+      Object.assign(self.endpoints, {
         identity: `http://${publicHost === 'localhost' ? '127.0.0.1' : publicHost}:${identity.port}`,
         login: url('https', login.port),
         management: url('https', managementListener.port),
       });
-      const context = { home, config, directory, guard, auditLog, tls, publicHost, faults, log };
-      const planes = await Promise.all(
+      const context = { home, config, directory, guard, auditLog, tls, publicHost, faults, log, listen: (name: string, create: () => Server) => self.bindListener(name, create) };
+      await settleAll(
         (options.dataPlanes ?? []).map(async (plane) => {
-          const running = await plane.start({ ...context, bind: { port: ports[plane.resource as keyof typeof ports] ?? 0, bind } });
-          return { plane, running };
+          const choice = await book.reserve(plane.resource, configuredPort(config, plane.resource), bind);
+          const running = await plane.start({ ...context, bind: { port: choice.port, bind } }).catch(portInUse(plane.resource, choice, book.file));
+          book.record(plane.resource, running.port);
+          self.running.push(running);
+          self.resourceEndpoints.set(plane.resource, running.summary);
+          self.resourceAddresses.set(plane.resource, running.endpoint ?? running.summary);
+          running.adminRoutes?.(management);
         }),
       );
-      for (const { plane, running } of planes) {
-        azure.running.push(running);
-        azure.resourceEndpoints.set(plane.resource, running.summary);
-        running.adminRoutes?.(management);
-      }
-      const serviceBus = azure.running.find((plane) => plane.serviceBus)?.serviceBus;
-      azure.alerts = startLocalAlerts({
+      const serviceBus = self.running.find((plane) => plane.serviceBus)?.serviceBus;
+      self.alerts = startLocalAlerts({
         db,
         config,
         directory,
@@ -189,42 +213,38 @@ export class LocalAzure {
         ...(serviceBus ? { serviceBus } : {}),
         log,
       });
-      azure.alerts.adminRoutes(management);
-      azure.portal = await startPortal({
+      self.alerts.adminRoutes(management);
+      const portalPort = await book.reserve('portal', configuredPort(config, 'portal'), bind);
+      self.portal = await startPortal({
         home,
         directory,
         roleAssignments,
         auditLog,
-        alerts: azure.alerts,
+        alerts: self.alerts,
         ...(serviceBus ? { serviceBus } : {}),
         authority: controlPlaneAuthority(controlPlane, directory),
         tls,
-        bind: { port: ports.portal, bind },
+        bind: { port: portalPort.port, bind },
         publicHost,
-        sharedIdentity: loadAccessFile(azure.accessFilePath).identity,
+        sharedIdentity: loadAccessFile(self.accessFilePath).identity,
         sessions: { linkLifetimeInMs: config.portal.linkLifetimeInSeconds * 1000, sessionLifetimeInMs: config.portal.sessionLifetimeInSeconds * 1000 },
         log,
-      });
-      azure.portal.adminRoutes(management);
-      azure.endpoints.portal = azure.portal.url;
+      }).catch(portInUse('portal', portalPort, book.file));
+      book.record('portal', Number(new URL(self.portal.url).port));
+      self.portal.adminRoutes(management);
+      self.endpoints.portal = self.portal.url;
       faults.onChange((target, setting) => {
         log(`[fault] ${target} ${String(setting.mode)}${setting.delayInMs !== undefined ? ` ${setting.delayInMs} ms` : ''}`);
-        return target === 'identity-endpoint' ? azure.applyIdentityEndpointFault(setting.mode as FaultMode<'identity-endpoint'>) : undefined;
+        return target === 'identity-endpoint' ? self.applyIdentityEndpointFault(setting.mode as FaultMode<'identity-endpoint'>) : undefined;
       });
       for (const [target, fault] of Object.entries(config.faults)) await faults.set(target, typeof fault === 'string' ? { mode: fault } : fault);
-      azure.writeEnvFiles();
-      writeJsonAtomic(home.runtimeFile, {
-        pid: process.pid,
-        management: azure.endpoints.management,
-        login: azure.endpoints.login,
-        tenantId: directory.tenantId,
-        tenantDomain: directory.domain,
-        operator: directory.operator.userPrincipalName,
-        caCertPath: tls.caCertPath,
-      } satisfies RuntimeInfo);
-      return azure;
+      book.save();
+      self.writeEnvFiles();
+      self.markReady();
+      return self;
     } catch (error) {
-      await azure.stop();
+      if (azure) await azure.stop();
+      else removeRuntimeRecord(home.runtimeFile, record.instanceId);
       throw error;
     }
   }
@@ -341,20 +361,53 @@ export class LocalAzure {
     this.alerts?.engine.evaluate();
   }
 
-  /** Stops every listener and data plane, removes the env files, and closes the stores. */
+  /**
+   * Stops every listener and data plane, closes the stores and removes `runtime.json`. The env files stay:
+   * the next start serves the same endpoints.
+   */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     this.alerts?.stop();
-    removeEnvFiles(this.home, this.config);
+    removeRuntimeRecord(this.home.runtimeFile, this.instanceId);
     await this.portal?.stop();
-    rmSync(this.home.runtimeFile, { force: true });
     await Promise.all([
       ...this.running.map((plane) => plane.stop()),
       ...this.listeners.map((listener) => listener.close()),
       this.identityListener?.close(),
     ]);
     this.closeDatabase();
+  }
+
+  /**
+   * Binds a listener on the port {@link PortBook} chooses for `name` (the configured one, else the one it had
+   * before, else a free one), records the port it got, and closes it on stop. The local Azure's own listeners
+   * and data planes' extra ones (`DataPlaneContext.listen`) are bound here.
+   */
+  private async bindListener(name: string, create: () => Server): Promise<BoundListener> {
+    const choice = await this.portBook.reserve(name, configuredPort(this.config, name), this.config.network.bind);
+    const listener = await listen(create, { port: choice.port, bind: this.config.network.bind }).catch(portInUse(name, choice, this.portBook.file));
+    if (name === 'identity') this.identityListener = listener;
+    else this.listeners.push(listener);
+    this.portBook.record(name, listener.port);
+    return listener;
+  }
+
+  /** Rewrites `runtime.json` as ready: from now on `readStatus` probes the management API's `/health`. */
+  private markReady(): void {
+    Object.assign(this.record, {
+      state: 'ready',
+      readyAt: new Date().toISOString(),
+      management: this.endpoints.management,
+      login: this.endpoints.login,
+      tenantId: this.directory.tenantId,
+      tenantDomain: this.directory.domain,
+      operator: this.directory.operator.userPrincipalName,
+      caCertPath: this.tls.caCertPath,
+      endpoints: { identity: this.endpoints.identity, login: this.endpoints.login, management: this.endpoints.management, portal: this.endpoints.portal, resources: Object.fromEntries(this.resourceAddresses) },
+      ports: this.portBook.entries(),
+    } satisfies Partial<RuntimeRecord>);
+    writeRuntimeRecord(this.home.runtimeFile, this.record);
   }
 
   /** What the operator's tools need (the portal's and the management API's addresses), as written to `env/operator.env`. */
@@ -371,9 +424,14 @@ export class LocalAzure {
   /**
    * Writes each host's env file into the home (mode 0600), and, for hosts with a `hostEnvDirs` folder, a copy
    * there beside a copy of the CA certificate (mode 0644: the service reading it runs as another user; only that
-   * service mounts the folder).
+   * service mounts the folder). Env files of hosts no longer configured are removed.
    */
   private writeEnvFiles(): void {
+    const hosts = this.directory.hosts();
+    const written = new Set(['operator.env', ...hosts.map((host) => `${host.name}.env`)]);
+    for (const file of readdirSync(this.home.envDir)) {
+      if (file.endsWith('.tmp') || (file.endsWith('.env') && !written.has(file))) rmSync(join(this.home.envDir, file), { force: true });
+    }
     writeAtomic(
       this.home.envFile('operator'),
       [
@@ -384,7 +442,7 @@ export class LocalAzure {
       ].join('\n'),
       0o600,
     );
-    for (const host of this.directory.hosts()) {
+    for (const host of hosts) {
       const env = this.hostEnv(host.name);
       writeAtomic(this.home.envFile(host.name), envFileText(host.name, this.home.envFile(host.name), env), 0o600);
       const dir = this.config.hostEnvDirs[host.name];
@@ -402,6 +460,7 @@ function envFileText(hostName: string, file: string, env: Record<string, string>
   return [
     `# Written by the local Azure for host "${hostName}": endpoints and ids, and this host's own identity header and`,
     '# IMDS address, which get its tokens and nobody else\'s (like App Service\'s, they belong to this host only).',
+    '# It stays true across restarts (same ports, tenant and CA); whether the local Azure runs: `npm run local-azure -- status`.',
     `# Export it before Node starts, e.g. \`set -a; . ${file}; set +a\` — Node reads NODE_EXTRA_CA_CERTS only at`,
     '# start-up, so `node --env-file` is too late for it.',
     ...Object.entries(env).map(([key, value]) => `${key}=${value}`),
@@ -415,15 +474,22 @@ function writeAtomic(path: string, text: string, mode: number): void {
   renameSync(`${path}.tmp`, path);
 }
 
-/** Removes the env files (home and per-host folders), so their presence always means "ready". */
-function removeEnvFiles(home: LocalAzureHome, config: LocalAzureConfig): void {
-  for (const file of readdirSync(home.envDir)) {
-    if (file.endsWith('.env') || file.endsWith('.tmp')) rmSync(join(home.envDir, file), { force: true });
-  }
-  for (const [host, dir] of Object.entries(config.hostEnvDirs)) rmSync(join(dir, `${host}.env`), { force: true });
+/** The port the configuration names for a listener (0 when it names none: the port book decides). */
+function configuredPort(config: LocalAzureConfig, name: string): number {
+  return (config.network.ports as Record<string, number | undefined>)[name] ?? 0;
 }
 
-function writeJsonAtomic(path: string, value: unknown): void {
-  writeFileSync(`${path}.tmp`, JSON.stringify(value, null, 2));
-  renameSync(`${path}.tmp`, path);
+/** A rejection handler that turns EADDRINUSE on listener `name`'s port into a {@link PortInUseError}. */
+function portInUse(name: string, choice: PortChoice, file: string): (error: unknown) => never {
+  return (error) => {
+    throw (error as NodeJS.ErrnoException | undefined)?.code === 'EADDRINUSE' ? new PortInUseError(name, choice.port, choice.source, file, { cause: error }) : error;
+  };
+}
+
+/** Like Promise.all, but waits for every promise to settle before rejecting (so nothing still binds while the start is undone). */
+async function settleAll<T>(promises: readonly Promise<T>[]): Promise<T[]> {
+  const results = await Promise.allSettled(promises);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<T>).value);
 }

@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { readSetting } from '@keyless/contracts';
 import { AdminClient, AdminClientError } from './cli/admin-client.js';
 import { formatOutput } from './cli/output.js';
 import { ConfigError, loadConfigFile, repoRoot, type LocalAzureConfig, type LocalAzureConfigInput } from './config/local-azure-config.js';
-import { dataPlanes } from './data-planes.js';
 import { faultCatalog, faultModesOf, faultTargets } from './faults/fault-catalog.js';
 import { LocalAzureHome } from './home.js';
-import { LocalAzure } from './local-azure.js';
+import type { LocalAzure } from './local-azure.js';
+import { readStatus, statusExitCodes, waitUntilRunning, type LocalAzureStatus } from './runtime/status.js';
 
 const usage = `Usage: npm run local-azure -- [command] [options]
 
@@ -16,6 +17,8 @@ or talks to the one that runs. State lives in $LOCAL_AZURE_HOME (default: .local
 
 Commands:
   start                                   run in the foreground (the default); Ctrl-C stops
+  status                 [--wait S]       whether it runs for $LOCAL_AZURE_HOME, and where; exit code 0 running,
+                                          3 not running, 4 starting or not answering; --wait: up to S seconds for running
   login [--username U]                    sign in as a user of the local tenant (default: the operator)
   logout                                  sign out; commands refuse until the next login
   account show                            who the CLI is signed in as
@@ -52,6 +55,7 @@ Options:
   -u, --username U       login: the user (a name such as reader, or a UPN; default: the operator)
   --verbose              start: print every sign-in and RBAC decision, not only failures
   --state, --rule        alert list: only alerts that are Fired or Resolved, or of one rule
+  --wait S               status: wait up to S seconds until it runs
   -h, --help             this help
 
 Commands other than start act as the signed-in user, like a signed-in az: the CLI gets an Entra token for
@@ -91,6 +95,7 @@ async function main(argv: string[]): Promise<number> {
       username: { type: 'string', short: 'u' },
       state: { type: 'string' },
       rule: { type: 'string' },
+      wait: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -100,9 +105,11 @@ async function main(argv: string[]): Promise<number> {
   }
   if (values.output !== 'json' && values.output !== 'table') throw new AdminClientError(`--output must be json or table, not "${values.output}"`);
   values.assignee ??= values['assignee-object-id'];
-  const home = new LocalAzureHome(process.env.LOCAL_AZURE_HOME ?? resolve(repoRoot, '.local-azure'));
+  // A blank setting (LOCAL_AZURE_HOME=) means the default, never the current folder.
+  const home = new LocalAzureHome(readSetting(process.env, 'LOCAL_AZURE_HOME') ?? resolve(repoRoot, '.local-azure'));
   const command = positionals.join(' ');
-  if (command === '' || command === 'start') return serve(home, values.config ?? process.env.LOCAL_AZURE_CONFIG, values.verbose);
+  if (command === '' || command === 'start') return serve(home, values.config ?? readSetting(process.env, 'LOCAL_AZURE_CONFIG'), values.verbose);
+  if (command === 'status') return status(home, values.output, values.wait);
 
   const { client: admin, session } = AdminClient.forHome(home);
   const print = (rows: Record<string, unknown>[] | Record<string, unknown>, columns?: string[]): number => {
@@ -209,12 +216,12 @@ async function serve(home: LocalAzureHome, configFile: string | undefined, verbo
   const startedAt = performance.now();
   const out = (line: string): void => void process.stdout.write(`${line}\n`);
   const fileConfig = configFile ? loadConfigFile(configFile) : undefined;
-  const topologyFile = process.env.LOCAL_AZURE_SERVICEBUS_CONFIG;
+  const topologyFile = readSetting(process.env, 'LOCAL_AZURE_SERVICEBUS_CONFIG');
   const withTopology = topologyFile ? withTopologyFile(fileConfig, resolve(topologyFile)) : fileConfig;
-  const webhookUrl = process.env.LOCAL_AZURE_ALERT_WEBHOOK;
+  const webhookUrl = readSetting(process.env, 'LOCAL_AZURE_ALERT_WEBHOOK');
   const config = webhookUrl ? { ...withTopology, alerts: { ...withTopology?.alerts, webhookUrl } } : withTopology;
-  // The signal handlers come first: a launcher may stop the process as soon as the env files exist, and without a
-  // handler SIGTERM would kill it on the spot, leaving stale env files (that would read as "ready") behind.
+  // The signal handlers come first: a launcher may stop the process as soon as it is ready, and without a handler
+  // SIGTERM would kill it on the spot, with no clean stop.
   const running: { azure?: LocalAzure; stopWhenStarted?: () => void } = {};
   const stopped = new Promise<number>((resolveExit) => {
     let stopping = false;
@@ -242,6 +249,8 @@ async function serve(home: LocalAzureHome, configFile: string | undefined, verbo
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGTERM', () => stop('SIGTERM'));
   });
+  // Loaded here, not at the top: the other commands (status, the admin calls) stay quick and small.
+  const [{ LocalAzure }, { dataPlanes }] = await Promise.all([import('./local-azure.js'), import('./data-planes.js')]);
   const azure = await LocalAzure.start({ home: home.root, ...(config ? { config } : {}), dataPlanes, log: out });
   running.azure = azure;
   running.stopWhenStarted?.();
@@ -258,6 +267,7 @@ async function serve(home: LocalAzureHome, configFile: string | undefined, verbo
   }
   out(`  Hosts         ${azure.directory.hosts().map((h) => h.name).join(', ')} → env files in ${home.envDir}`);
   out(`  CA            ${azure.tls.caCertPath} (NODE_EXTRA_CA_CERTS)`);
+  out(`  Ports         kept in ${home.portsFile}: a restart serves the same endpoints`);
   const webhook = azure.alerts?.webhook ? new URL(azure.alerts.webhook.url) : undefined;
   out(`  Alerts        ${webhook ? `webhook ${webhook.origin}${webhook.pathname}` : 'no webhook (set LOCAL_AZURE_ALERT_WEBHOOK)'}; \`alert list\` lists them`);
   out('Sign-in failures, RBAC denials and alerts are printed below. Ctrl-C stops.');
@@ -274,6 +284,36 @@ async function serve(home: LocalAzureHome, configFile: string | undefined, verbo
   });
 
   return stopped;
+}
+
+/**
+ * `status`: the one ready signal (see `readStatus`), as JSON or as a short table; the exit code says the
+ * state (0 running, 3 not running, 4 starting or not answering).
+ */
+async function status(home: LocalAzureHome, output: string, wait: string | undefined): Promise<number> {
+  let result: LocalAzureStatus;
+  if (wait === undefined) result = await readStatus(home);
+  else {
+    const seconds = Number(wait);
+    if (!Number.isFinite(seconds) || seconds < 0) throw new AdminClientError(`--wait takes a number of seconds, not "${wait}"`);
+    result = await waitUntilRunning(home, seconds * 1000);
+  }
+  if (output === 'json') process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  else {
+    const rows: [string, string | number | undefined][] = [
+      ['State', result.state],
+      ['Home', result.home],
+      ['Pid', result.pid],
+      ['Started', result.startedAt],
+      ['Admin API', result.management],
+      ['Identity', result.endpoints?.identity],
+      ['Authority', result.endpoints?.login],
+      ...Object.entries(result.endpoints?.resources ?? {}).map(([key, endpoint]): [string, string] => [key, endpoint]),
+    ];
+    const lines = rows.filter(([, value]) => value !== undefined).map(([label, value]) => `${label.padEnd(12)}${value}`);
+    process.stdout.write(`${[...lines, '', result.detail].join('\n')}\n`);
+  }
+  return statusExitCodes[result.state];
 }
 
 /** `LOCAL_AZURE_SERVICEBUS_CONFIG` names the Service Bus topology file (relative to the working directory). */

@@ -1,5 +1,5 @@
 import { registerAs } from '@nestjs/config';
-import { localGatewayAudience } from '@keyless/contracts';
+import { localGatewayAudience, settingsSchema } from '@keyless/contracts';
 import { z } from 'zod';
 
 const guid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'a GUID');
@@ -8,7 +8,7 @@ const guid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-
  * The gateway's environment, validated once at boot; every invalid variable is reported. The same
  * variables point it at the local Azure (from `.local-azure/env/gateway.env`) or at Azure (app settings).
  */
-export const gatewayEnvironmentSchema = z.object({
+export const gatewayEnvironmentSchema = settingsSchema({
   /** HTTP port. */
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   /** Address to bind; `0.0.0.0` in containers and App Service. */

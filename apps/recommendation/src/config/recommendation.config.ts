@@ -1,11 +1,13 @@
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { registerAs } from '@nestjs/config';
+import { settingsSchema } from '@keyless/contracts';
 import { z } from 'zod';
 
 const guid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'a GUID');
 
 /** The recommendation service's environment, validated once at boot (every invalid variable is reported). */
-export const recommendationEnvironmentSchema = z.object({
+export const recommendationEnvironmentSchema = settingsSchema({
   /** HTTP port of the health endpoints. */
   PORT: z.coerce.number().int().min(0).max(65535).default(3001),
   HOST: z.string().min(1).default('127.0.0.1'),
@@ -25,8 +27,15 @@ export const recommendationEnvironmentSchema = z.object({
   EMBEDDINGS_DIMENSIONS: z.coerce.number().int().min(16).max(3072).default(256),
   SERVICEBUS_FULLY_QUALIFIED_NAMESPACE: z.string().min(1),
   SERVICEBUS_NAMESPACE_RESOURCE_ID: z.string().optional(),
-  /** Folder of the catalog database and the idempotency store (SQLite files). */
-  RECOMMENDATION_DATA_DIR: z.string().min(1).default('.data/recommendation'),
+  /** Folder of the catalog database and the idempotency store (SQLite files). Never the root of a git work tree. */
+  RECOMMENDATION_DATA_DIR: z
+    .string()
+    .default('.data/recommendation')
+    .refine((dir) => !existsSync(join(resolve(dir), '.git')), {
+      error: (issue) =>
+        `${resolve(String(issue.input))} is the root of a git work tree, where \`git add -A\` would take the service's databases: ` +
+        'set RECOMMENDATION_DATA_DIR to a folder of its own, or unset it for the default .data/recommendation',
+    }),
   /** Messages handled at once, per source (requests, events). */
   RECOMMENDATION_MAX_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(8),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),

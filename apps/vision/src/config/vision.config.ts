@@ -1,10 +1,11 @@
 import { registerAs } from '@nestjs/config';
+import { settingsSchema } from '@keyless/contracts';
 import { z } from 'zod';
 
 const guid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'a GUID');
 
 /** The vision service's environment, validated once at boot (every invalid variable is reported). */
-export const visionEnvironmentSchema = z.object({
+export const visionEnvironmentSchema = settingsSchema({
   /** HTTP port of the health endpoints. */
   PORT: z.coerce.number().int().min(0).max(65535).default(3002),
   HOST: z.string().min(1).default('127.0.0.1'),

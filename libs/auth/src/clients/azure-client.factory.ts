@@ -1,6 +1,6 @@
 import visionPackage, { type ImageAnalysisClient } from '@azure-rest/ai-vision-image-analysis';
 import type { ServiceBusClientOptions } from '@azure/service-bus';
-import { ServiceBusClient } from '@azure/service-bus';
+import { RetryMode, ServiceBusClient } from '@azure/service-bus';
 import { Inject, Injectable } from '@nestjs/common';
 import { AzureOpenAI, type APIError } from 'openai';
 import { RESOLVED_AUTH_OPTIONS } from '../auth.module-definition.js';
@@ -19,13 +19,26 @@ const createImageAnalysisClient = visionPackage.default;
 export const clientDefaults = {
   /** Azure OpenAI GA API version used when none is configured. */
   openAiApiVersion: '2024-10-21',
+  /**
+   * Retries of Service Bus clients, tuned so that a client finds a namespace again within seconds after a
+   * lost connection (a broker restart, a network blip):
+   * - The SDK's default waits a fixed 30 s between attempts, and its receivers re-attach only at that pace.
+   *   Exponential from 0.5 s, capped at 15 s, still backs off during a long outage.
+   * - An operation in flight when the connection drops is not failed by the SDK; it ends only by its
+   *   operation timeout (default 60 s, so a send hangs a minute before its retry). 10 s is far above a
+   *   healthy round trip (milliseconds) and bounds that wait.
+   */
+  serviceBusRetryOptions: { mode: RetryMode.Exponential, maxRetries: 3, retryDelayInMs: 500, maxRetryDelayInMs: 15_000, timeoutInMs: 10_000 },
 } as const;
 
 /** Options of `create('serviceBus')`. A connection string is refused. */
 export interface ServiceBusFactoryOptions {
   /** Default: `resources.serviceBus.fullyQualifiedNamespace` of the module options. */
   fullyQualifiedNamespace?: string;
-  /** Passed to `ServiceBusClient` (retry options, a custom endpoint address for the local broker, …). */
+  /**
+   * Passed to `ServiceBusClient` (retry options, a custom endpoint address for the local broker, …).
+   * **Default**: `{ retryOptions: clientDefaults.serviceBusRetryOptions }`; `retryOptions` given here replace it.
+   */
   clientOptions?: ServiceBusClientOptions;
 }
 
@@ -115,7 +128,8 @@ const factories: { [K in AzureClientKind]: (context: FactoryContext, options: Az
         },
       ]);
     }
-    return withAccessDiagnostics(new ServiceBusClient(namespace, identity.credential, clientOptions), diagnostics);
+    const serviceBusOptions: ServiceBusClientOptions = { retryOptions: { ...clientDefaults.serviceBusRetryOptions }, ...clientOptions };
+    return withAccessDiagnostics(new ServiceBusClient(namespace, identity.credential, serviceBusOptions), diagnostics);
   },
 
   openAi({ identity, diagnostics, options }, factoryOptions) {

@@ -1,6 +1,7 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type { LocalAzureHome } from '../home.js';
-import type { RuntimeInfo } from '../local-azure.js';
+import { isSameProcess } from '../runtime/process-identity.js';
+import { readRuntimeRecord, runtimeInfo, type RuntimeInfo } from '../runtime/runtime-record.js';
 import { AdminClientError } from './admin-client-error.js';
 import { requestJson } from './https-json.js';
 import { OperatorSession } from './operator-session.js';
@@ -62,14 +63,24 @@ export class AdminClient {
   }
 }
 
-/** What the running local Azure wrote into its home. @throws {AdminClientError} when it does not run. */
+/**
+ * What the running local Azure wrote into its home — believed only while the process that wrote it runs (a
+ * record left by a killed process is not a running local Azure).
+ *
+ * @throws {AdminClientError} when it does not run, or is still starting.
+ */
 export function readRuntime(home: LocalAzureHome): RuntimeInfo {
-  if (!existsSync(home.runtimeFile)) {
+  const record = readRuntimeRecord(home.runtimeFile);
+  if (!record || !isSameProcess(record.pid, record.processStart)) {
     throw new AdminClientError(
       `The local Azure is not running for ${home.root}. Start it with \`npm run local-azure\` (or set LOCAL_AZURE_HOME to the home of the one that runs).`,
     );
   }
-  return JSON.parse(readFileSync(home.runtimeFile, 'utf8')) as RuntimeInfo;
+  const info = runtimeInfo(record);
+  if (!info) {
+    throw new AdminClientError(`The local Azure for ${home.root} is still starting (pid ${record.pid}); try again in a moment (\`npm run local-azure -- status --wait 30\` waits for it).`);
+  }
+  return info;
 }
 
 function errorOf(json: unknown): { code?: string; message?: string } | undefined {

@@ -43,6 +43,11 @@ describe('parseConfig', () => {
     [{ unknownField: true }, 'unknownField'],
     [{ faults: { openai: '503' } }, 'faults.openai: The fault target openai has no mode "503"'],
     [{ faults: { dns: 'error' } }, 'faults.dns: Unknown fault target "dns"'],
+    [
+      { resources: { openAi: { name: 'oai-x', deployments: { emb: { model: 'text-embedding-3-small', tokensPerMinute: 1000, backend: { url: 'http://127.0.0.1:8080/v1' } } } } } },
+      'resources.openAi.deployments.emb.backend: only chat deployments forward to a model server',
+    ],
+    [{ resources: { openAi: { name: 'oai-x', deployments: { chat: { model: 'gpt-4o-mini', tokensPerMinute: 1000, backend: { url: 'ftp://model' } } } } } }, 'resources.openAi.deployments.chat.backend.url'],
     [{ users: { reader: { roleAssignments: [{ role: 'Storage Blob Data Reader', scope: 'subscription' }] } } }, 'users.reader.roleAssignments[0].role: "Storage Blob Data Reader" is not a built-in role'],
     [{ users: { reader: { roleAssignments: [{ role: 'Reader', scope: 'elsewhere' }] } } }, 'users.reader.roleAssignments[0].scope: "elsewhere" is not subscription, resourceGroup or <resource>'],
     [{ users: { operator: {} } }, 'users.operator: the operator is already a user'],

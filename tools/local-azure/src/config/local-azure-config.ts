@@ -53,6 +53,22 @@ const deploymentSchema = z.strictObject({
    * `AZURE_OPENAI_EMBEDDINGS_DEPLOYMENT`).
    */
   capability: z.enum(['chat', 'embeddings']).optional(),
+  /**
+   * A real model behind a chat deployment: an OpenAI-compatible server (llama.cpp's `llama-server`, Ollama, vLLM)
+   * that answers its chat completions instead of the local stand-in model. Entra authentication, RBAC, the
+   * deployment name, the quota and Azure's response and error shapes stay in front. No key is sent.
+   * Default: none (the local model answers).
+   */
+  backend: z
+    .strictObject({
+      /** Base URL of the server's OpenAI API, e.g. `http://127.0.0.1:11434/v1`; `POST <url>/chat/completions` is called. */
+      url: z.string().regex(/^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/, 'an http:// or https:// base URL such as http://127.0.0.1:8080/v1'),
+      /** The model name the server knows. Default: the deployment's `model`. */
+      model: z.string().min(1).optional(),
+      /** How long one completion may take, in ms. Default: 120000. */
+      timeoutInMs: z.number().int().min(100).max(600_000).default(120_000),
+    })
+    .optional(),
 });
 
 export const localAzureConfigSchema = z.strictObject({
@@ -252,6 +268,10 @@ export function parseConfig(input: LocalAzureConfigInput, source = 'configuratio
         problems.push(`hosts.${hostName}.userAssigned[${i}]: no identity named "${identity}" in identities`);
       }
     });
+  }
+  for (const [name, deployment] of Object.entries(config.resources.openAi.deployments)) {
+    const capability = deployment.capability ?? (/embedding/i.test(deployment.model) ? 'embeddings' : 'chat');
+    if (deployment.backend && capability !== 'chat') problems.push(`resources.openAi.deployments.${name}.backend: only chat deployments forward to a model server`);
   }
   for (const [hostName, dir] of Object.entries(config.hostEnvDirs)) {
     if (!config.hosts[hostName]) problems.push(`hostEnvDirs.${hostName}: no host named "${hostName}" in hosts (${dir})`);

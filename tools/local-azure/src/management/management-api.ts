@@ -50,6 +50,7 @@ const defaults = { maxBodyBytes: 64 * 1024 };
  */
 export class ManagementApi {
   private readonly routes: ManagementRoute[] = [];
+  private healthAnswer: (() => unknown) | undefined;
 
   constructor(
     private readonly guard: ControlPlaneGuard,
@@ -59,6 +60,16 @@ export class ManagementApi {
   /** Adds routes (data planes add their operator routes when they start). */
   add(...routes: ManagementRoute[]): this {
     this.routes.push(...routes);
+    return this;
+  }
+
+  /**
+   * Answers `GET /health` with `answer()` before authentication: the one anonymous route, so that `local-azure
+   * status` and container health checks can tell a live instance from a stale `runtime.json`. Its answer must
+   * hold nothing but liveness (`{status, instanceId}`).
+   */
+  health(answer: () => unknown): this {
+    this.healthAnswer = answer;
     return this;
   }
 
@@ -76,6 +87,10 @@ export class ManagementApi {
     const url = requestUrl(request.url ?? '/');
     const method = request.method ?? 'GET';
     const operation = `${method} ${url.pathname}`;
+    if (this.healthAnswer && method === 'GET' && url.pathname === '/health') {
+      request.resume();
+      return sendJson(response, 200, this.healthAnswer());
+    }
     try {
       const caller = await this.guard.authenticate(request, operation);
       const matching = this.routes.filter((route) => route.pattern.test(url.pathname));

@@ -70,6 +70,56 @@ describe(LocalChatModel.name, () => {
     });
   });
 
+  describe('when asked which listed item fits', () => {
+    const system = 'You recommend products. Only mention products from the list.';
+    const products = 'Products: Trail Runner 3 (running shoe), Alpine Parka (jacket).';
+
+    it('names the listed item that matches, and never quotes the system message back', () => {
+      const reply = ask(`${products} Which one is for running?`, system);
+      expect(reply).toBe('Trail Runner 3 (running shoe): of the listed items, it is the one that matches "running".');
+      expect(reply).not.toMatch(/Only mention|You recommend|Alpine/);
+    });
+
+    it('matches by product concept when no word is shared', () => {
+      expect(ask(`${products} Which one keeps me warm?`, system)).toBe('Alpine Parka (jacket): of the listed items, it is the one that fits "warm" (winter).');
+    });
+
+    it('says plainly when nothing listed matches', () => {
+      expect(ask(`${products} Which one is for swimming?`, system)).toBe('None of the listed items (Trail Runner 3 and Alpine Parka) matches "swimming".');
+      expect(ask(`${products} Is there anything for swimming?`, system)).toBe('No: none of the listed items (Trail Runner 3 and Alpine Parka) matches "swimming".');
+      expect(ask('Products: Trail Runner 3 (running shoe), Alpine Parka (jacket), Camp Stove. Recommend something for swimming.', system)).toBe(
+        'None of the listed items (Trail Runner 3, Alpine Parka and Camp Stove) matches "swimming".',
+      );
+    });
+
+    it('names every match for "which ones", and as many as the question asks for', () => {
+      const table = '| Name | Category | Price |\n|---|---|---|\n| Trail Runner 3 | running shoe | $99 |\n| Alpine Parka | jacket | $180 |\n| Road Racer | running shoe | $120 |';
+      expect(ask(`${table}\nWhich ones are for running?`)).toBe(
+        'Of the listed items, these match: Trail Runner 3 (running shoe, $99), which matches "running"; Road Racer (running shoe, $120), which matches "running".',
+      );
+      expect(ask(`${table}\nWhich two are for hiking or running?`)).toMatch(/^Of the listed items, these match: Trail Runner 3 .*; Road Racer .*\.$/);
+      expect(ask(`${table}\nIs any of them for running?`)).toMatch(/^Yes: Trail Runner 3 \(running shoe, \$99\), which matches "running" and Road Racer/);
+    });
+
+    it('recommends only the items that match what is asked for', () => {
+      expect(ask('We sell the Trail Runner 3, the Alpine Parka and a Camp Stove. Recommend something for a hike.')).toBe(
+        'Based on your interest in "hike", I recommend Alpine Parka and Trail Runner 3. Alpine Parka fits "hike" (hiking gear). Trail Runner 3 fits "hike" (hiking gear).',
+      );
+    });
+
+    it('picks one item when the question names nothing to match', () => {
+      expect(ask(`${products} Which one would you recommend?`, system)).toMatch(/^Based on what you asked for, I recommend Trail Runner 3\./);
+    });
+
+    it('answers from stated facts rather than the items when only the facts relate', () => {
+      expect(ask(`${products} What time do you open?`, 'Store facts: we open at 9am. You recommend products.')).toBe('From what you provided: Store facts: we open at 9am.');
+    });
+
+    it('gives the same reply to the same messages', () => {
+      expect(ask(`${products} Which one is for running?`, system)).toBe(ask(`${products} Which one is for running?`, system));
+    });
+  });
+
   describe('when the prompt lists no products', () => {
     it('replies exactly what it is told to reply', () => {
       expect(ask('Reply with exactly: OK')).toBe('OK');
@@ -91,6 +141,16 @@ describe(LocalChatModel.name, () => {
 
     it('greets back', () => {
       expect(ask('Hello!')).toMatch(/^Hello!/);
+    });
+
+    it('never quotes instructions back as facts', () => {
+      const reply = ask('Which one is for running?', 'You recommend products. Only mention products from the list.');
+      expect(reply).toBe('I am a local stand-in model without general knowledge: I can only answer from the conversation, and it says nothing about "running".');
+    });
+
+    it('summarizes the text the user gave, not the system prompt', () => {
+      const system = 'You are a very helpful assistant who always answers in a friendly and concise way, never inventing facts, and who mentions prices.';
+      expect(ask('Summarize: The boot is waterproof. It weighs 500 grams.', system)).toBe('Summary: The boot is waterproof. It weighs 500 grams.');
     });
   });
 });
@@ -118,6 +178,38 @@ describe('readPrompt', () => {
   it('reads a prompt full of unmatched brackets and backticks as prose, not as JSON', () => {
     const hostile = `${'[ not json\n'.repeat(50_000)}${'```'.repeat(10_000)}`;
     expect(readPrompt([hostile]).candidates).toEqual([]);
+  });
+
+  it('reads items listed inline, with details in parentheses, split at commas or semicolons and a final "and"/"or"', () => {
+    expect(readPrompt(['Products: Trail Runner 3 (running shoe, $99), Alpine Parka (jacket) and Camp Stove. Which one?'])).toMatchObject({
+      candidates: [
+        { name: 'Trail Runner 3', category: 'running shoe', price: '$99' },
+        { name: 'Alpine Parka', category: 'jacket' },
+        { name: 'Camp Stove' },
+      ],
+      prose: 'Which one?',
+    });
+    expect(readPrompt(['Options are: Salt and Pepper Grinder; Espresso Machine']).candidates.map((c) => c.name)).toEqual(['Salt and Pepper Grinder', 'Espresso Machine']);
+    expect(readPrompt(['Recently viewed: Trail Socks, Rain Jacket']).seeds.map((c) => c.name)).toEqual(['Trail Socks', 'Rain Jacket']);
+  });
+
+  it('reads a markdown table, one item per row, columns named as in item lines', () => {
+    const reading = readPrompt(['Our range:\n| Product | Type | Price | Notes |\n|:--|---|--:|---|\n| Trail Runner 3 | shoe | $99 | light |\n| Alpine Parka | jacket | $180 | |']);
+    expect(reading.candidates).toEqual([
+      { name: 'Trail Runner 3', category: 'shoe', price: '$99', tags: [], facts: { notes: 'light' } },
+      { name: 'Alpine Parka', category: 'jacket', price: '$180', tags: [], facts: {} },
+    ]);
+  });
+
+  it('reads a bullet "name: what it is" or "name — what it is"', () => {
+    expect(readPrompt(['- Trail Runner 3: a light running shoe\n- Alpine Parka — an insulated jacket']).candidates).toEqual([
+      { name: 'Trail Runner 3', description: 'a light running shoe', tags: [], facts: {} },
+      { name: 'Alpine Parka', description: 'an insulated jacket', tags: [], facts: {} },
+    ]);
+  });
+
+  it('takes prose with commas for prose, not for a list', () => {
+    expect(readPrompt(['Store facts: we open at 9am, close at 6pm. Rules: keep it short, be friendly.']).candidates).toEqual([]);
   });
 
   it('does not take an instruction sentence in a bullet list for a product', () => {

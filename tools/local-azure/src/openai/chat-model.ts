@@ -34,10 +34,25 @@ const relevanceFloor = 0.08;
 const rankingDimensions = 1536;
 // Words of instructions that say nothing about products.
 const promptWords = new Set(
-  'recommend recommendation recommendations recommended product products item items shopper customer user explain explanation why reason reasons short brief briefly sentence sentences answer reply respond list pick choose select top best candidate candidates following based given help assistant shopping store catalog please write json format return give tell describe recently viewed searched search query looked purchased bought liked history options option interest interested similar'
+  'recommend recommendation recommendations recommended product products item items shopper customer user explain explanation why reason reasons short brief briefly sentence sentences answer reply respond list pick choose select top best candidate candidates following based given help assistant shopping store catalog please write json format return give tell describe recently viewed searched search query looked purchased bought liked history options option interest interested similar something anything thing things stuff'
     .split(' ')
     .map(stem),
 );
+// Words of a question about listed items that say nothing about what is asked for ("which one is good for running").
+const questionWords = new Set(
+  'which what who whom whose where when why how good better great suit suits suitable fit fits fitting need needs want wants like use used using buy get take bring wear ones thing things something anything listed these those keep keeps make makes work works go goes ideal right perfect best prefer kind sort type there here have has got sell carry offer stock available'
+    .split(' ')
+    .map(stem),
+);
+/** Sentences that instruct the model (system prompts, rules) rather than state facts: never quoted back. */
+const instructionSentence =
+  /^(?:you\b|your\b|you're|please\b|only\b|do not\b|don't\b|never\b|always\b|be\b|keep\b|use\b|answer\b|reply\b|respond\b|mention\b|explain\b|recommend\b|act\b|avoid\b|make sure\b|ensure\b|write\b|return\b|give\b|list\b|provide\b|include\b|limit\b|pick\b|choose\b|select\b|as an?\b|the assistant\b|assistant\b|stay\b|refuse\b|ignore\b|follow\b|format\b|output\b|speak\b|talk\b|focus\b|prefer\b|rules?\b|instructions?\b|system\b)|\byou (?:are|will|must|should|may|can|work|help)\b/i;
+/** A question that expects a yes or no (`Is there …?`, `Do you have …?`). */
+const yesNoQuestion = /^(?:is|are|do|does|did|have|has|can|could|would|will)\b/i;
+/** A request to pick, rank or explain given items (as the recommendation service sends): they are explained whatever the query. */
+const explicitPick = /\b(?:top|pick|choose|select|rank|ranked|explain|explanation)\b/i;
+/** A question about several items (`Which ones …`, `Which of these are …`, `What … are`). */
+const pluralQuestion = /\b(?:which|what)\s+(?:ones|items|products|of (?:these|them|the \w+) (?:are|would|could|should|can|will|do))\b|\ball\b|\bany of\b/i;
 
 /**
  * The local stand-in for a chat model: deterministic and grounded in the prompt. It does not know
@@ -49,10 +64,12 @@ const promptWords = new Set(
  *   similarity — or keeps the given order when the prompt says nothing that relates — and explains each by
  *   quoting its name, category, price and the words or tags it shares with the query.
  * - `top N` / `pick N` pick N items; otherwise all listed items up to five (three when more are listed).
+ * - A question or request about the listed items that asks for something specific ("Which one is for
+ *   running?") names the items that match it, or says plainly that none does (see `aboutItems`).
  * - `in N sentences` / `briefly` limit the explanation.
  * - `Reply with X` / `Say X` replies X; a greeting gets a greeting; `summarize` gives the first sentences of
- *   the longest text; a question gets the sentences of the conversation most related to it, or an honest
- *   "the conversation says nothing about …".
+ *   the text the user gave; a question gets the related sentences of the conversation, or an honest
+ *   "the conversation says nothing about …". Instructions (system prompts, rules) are never quoted back.
  * - JSON mode replies a JSON object: `{recommendations:[{id,name,category,price,reason}], explanation}` for
  *   products, `{answer}` otherwise, or the given schema's top-level properties filled from those values.
  * - The same messages always give the same reply.
@@ -68,13 +85,74 @@ export class LocalChatModel {
     const userTurns = messages.filter((m) => m.role === 'user').map((m) => m.content);
     if (userTurns.length) reading.prose = readPrompt(userTurns).prose;
     const lastUser = [...messages].reverse().find((m) => m.role === 'user')?.content ?? messages.at(-1)?.content ?? '';
+    const json = (values: Record<string, unknown>): string => JSON.stringify(fill(options.json?.schema, values));
     if (reading.candidates.length) {
+      const answer = this.aboutItems(lastUser, reading, messages);
+      if (answer) return options.json ? json({ ...recommendationJson(answer.picks, answer.text), answer: answer.text }) : answer.text;
       const picks = this.pick(reading);
       const explanation = explain(picks, reading, this.basis(reading));
-      return options.json ? JSON.stringify(fill(options.json.schema, recommendationJson(picks, explanation))) : explanation;
+      return options.json ? json(recommendationJson(picks, explanation)) : explanation;
     }
     const answer = this.answer(lastUser, messages, reading);
-    return options.json ? JSON.stringify(fill(options.json.schema, { answer })) : answer;
+    return options.json ? json({ answer }) : answer;
+  }
+
+  /**
+   * Answers a request about the listed items that asks for something specific — "Which one is for running?",
+   * "Is there anything for swimming?", "Recommend something for a hike" — by naming the items that match it:
+   * the words they share with the request, else a product concept they share ("warm" and a parka).
+   *
+   * Rules:
+   * - "Which one" names the best match; "which ones" / "which of these are" / a count names every match
+   *   (up to the count, else five); a yes/no question answers yes or no; a request to recommend names the
+   *   matches and explains them as any recommendation.
+   * - When no listed item matches, it says so plainly — unless a stated fact of the conversation answers.
+   * - Undefined — the items are then recommended as for any product prompt — when the request names
+   *   nothing to match ("Which one would you recommend?", then one item is picked), or when it asks to pick,
+   *   rank or explain (the recommendation service's prompts: the given items are explained whatever the query).
+   */
+  private aboutItems(request: string, reading: PromptReading, messages: readonly ChatTurn[]): { text: string; picks: Pick[] } | undefined {
+    // The request without its lists: `Products: A, B. Which one is for running?` asks "Which one is for running?".
+    const asked = readPrompt([request]).prose.split('\n').filter(Boolean).at(-1)?.trim() ?? '';
+    const question = isQuestion(asked);
+    if (!question && explicitPick.test(reading.prose)) return undefined;
+    const terms = askedTerms(asked);
+    if (!terms.length) {
+      if (question && !pluralQuestion.test(asked)) reading.pickCount ??= 1;
+      return undefined;
+    }
+    const matches = this.matchItems(terms, reading.candidates);
+    const quoted = joinWords(terms.slice(0, 3).map(quote));
+    if (!matches.length) {
+      const fact = question ? this.factAnswer(asked, messages) : undefined;
+      if (fact) return { text: fact, picks: [] };
+      const names = joinWords(reading.candidates.slice(0, 5).map((item) => item.name));
+      return { text: `${question && yesNoQuestion.test(asked) ? 'No: none' : 'None'} of the listed items (${names}) matches ${quoted}.`, picks: [] };
+    }
+    const several = pluralQuestion.test(asked) || reading.pickCount !== undefined || !question;
+    const chosen = several ? matches.slice(0, reading.pickCount ?? 5) : matches.filter((m) => m.score === matches[0]!.score).slice(0, 1);
+    const picks = chosen.map((m) => ({ item: m.item, score: m.score, reason: m.words.length ? `matches ${joinWords(m.words.map(quote))}` : `fits ${quoted}${conceptNote(m.concepts, terms)}` }));
+    if (!question) return { text: explain(picks, reading, this.basis(reading)), picks };
+    const [first, ...others] = picks;
+    if (yesNoQuestion.test(asked)) return { text: `Yes: ${joinWords(picks.map((p) => `${describeItem(p.item)}, which ${p.reason}`))}.`, picks };
+    if (!others.length) return { text: `${describeItem(first!.item)}: of the listed items, it is the one that ${first!.reason}.`, picks };
+    return { text: `Of the listed items, these match: ${picks.map((p) => `${describeItem(p.item)}, which ${p.reason}`).join('; ')}.`, picks };
+  }
+
+  /** The items that share a word or a product concept with `terms`, best first (shared words, concepts, similarity, listed order). */
+  private matchItems(terms: readonly string[], items: readonly ListedProduct[]): { item: ListedProduct; words: string[]; concepts: string[]; score: number }[] {
+    const asked = readText(terms.join(' '));
+    const askedVector = this.embeddings.embed(terms.join(' '), rankingDimensions);
+    return items
+      .map((item, index) => {
+        const own = readText(itemText(item));
+        const words = [...asked.words].filter(([key]) => own.words.has(key)).map(([, word]) => word);
+        const concepts = [...asked.concepts].filter((concept) => own.concepts.has(concept));
+        const similarity = cosineSimilarity(askedVector, this.embeddings.embed(itemText(item), rankingDimensions));
+        return { item, index, words, concepts, score: words.length + 0.5 * concepts.length, similarity };
+      })
+      .filter((m) => m.score > 0)
+      .sort((a, b) => b.score - a.score || b.similarity - a.similarity || a.index - b.index);
   }
 
   /** Ranks the candidates against the prompt's query and seeds and keeps the requested number. */
@@ -110,27 +188,65 @@ export class LocalChatModel {
     if (/^(hi|hello|hey|good (morning|afternoon|evening))\b[\s!.,]*\w{0,12}[\s!.]*$/i.test(text)) {
       return 'Hello! I am the local stand-in for an Azure OpenAI chat model. Give me product lists or facts in your messages and I will answer from them.';
     }
-    const context = messages.filter((m) => m.content !== question).map((m) => m.content);
     if (/\b(summari[sz]e|summary|tl;?dr)\b/i.test(text)) {
-      const source = [...context, stripInstruction(text)].sort((a, b) => b.length - a.length)[0] ?? '';
-      const sentences = splitSentences(source).slice(0, reading.sentenceLimit ?? 2);
+      // What the user gave to summarize: the request's own text, else the longest other message that is not
+      // the system prompt; instructions are left out either way.
+      const given = messages.filter((m) => m.content !== question && m.role !== 'system' && m.role !== 'developer').map((m) => m.content);
+      const source = [stripInstruction(text), ...given].sort((a, b) => b.length - a.length)[0] ?? '';
+      const sentences = factSentences(source).slice(0, reading.sentenceLimit ?? 2);
       return sentences.length ? `Summary: ${sentences.join(' ')}` : 'There is no text to summarize in the conversation.';
     }
-    const facts = context.flatMap(splitSentences);
-    if (facts.length) {
-      const questionVector = this.embeddings.embed(text, rankingDimensions);
-      const ranked = facts
-        .map((sentence, index) => ({ sentence, index, score: cosineSimilarity(questionVector, this.embeddings.embed(sentence, rankingDimensions)) }))
-        .filter((f) => f.score > relevanceFloor)
-        .sort((a, b) => b.score - a.score || a.index - b.index)
-        .slice(0, Math.min(reading.sentenceLimit ?? 2, 3));
-      if (ranked.length) return `From what you provided: ${ranked.map((f) => f.sentence).join(' ')}`;
-    }
+    const fact = this.factAnswer(text, messages, reading.sentenceLimit);
+    if (fact) return fact;
     const terms = queryTerms(text);
     return terms.length
       ? `I am a local stand-in model without general knowledge: I can only answer from the conversation, and it says nothing about ${joinWords(terms.slice(0, 3).map(quote))}.`
       : 'I am a local stand-in model without general knowledge: include the facts or items you want me to work with in your message.';
   }
+
+  /**
+   * The sentences of the conversation (other than the question) that state facts related to the question —
+   * sharing a word or a product concept with it — quoted as "From what you provided: …"; instructions
+   * ("You recommend products. Only mention …") are never quoted. Undefined when none relates.
+   */
+  private factAnswer(question: string, messages: readonly ChatTurn[], sentenceLimit?: number): string | undefined {
+    const asked = readText(question);
+    if (!asked.words.size) return undefined;
+    const facts = messages.filter((m) => m.content !== question && !m.content.includes(question)).flatMap((m) => factSentences(m.content));
+    const questionVector = this.embeddings.embed(question, rankingDimensions);
+    const ranked = facts
+      .map((sentence, index) => {
+        const own = readText(sentence);
+        const shared = [...asked.words.keys()].filter((key) => own.words.has(key)).length + [...asked.concepts].filter((c) => own.concepts.has(c)).length;
+        return { sentence, index, shared, score: cosineSimilarity(questionVector, this.embeddings.embed(sentence, rankingDimensions)) };
+      })
+      .filter((f) => f.shared > 0 && f.score > relevanceFloor)
+      .sort((a, b) => b.score - a.score || a.index - b.index)
+      .slice(0, Math.min(sentenceLimit ?? 2, 3));
+    return ranked.length ? `From what you provided: ${ranked.map((f) => f.sentence).join(' ')}` : undefined;
+  }
+}
+
+/** ` (winter)` when the concepts that matched are not already what the request's words say. */
+function conceptNote(concepts: readonly string[], terms: readonly string[]): string {
+  const said = new Set(terms.map(stem));
+  const labels = concepts.map(conceptLabel).filter((label) => !said.has(stem(label)));
+  return labels.length ? ` (${joinWords(labels)})` : '';
+}
+
+/** Whether `text` asks something (ends with a question mark, or opens like a question). */
+function isQuestion(text: string): boolean {
+  return /\?\s*$/.test(text) || /^(?:which|what|who|is|are|do|does|can|could|should|would|will|have|has)\b/i.test(text.trim());
+}
+
+/** The content words of a question about items, without the words every such question has. */
+function askedTerms(question: string): string[] {
+  return queryTerms(question).filter((word) => !questionWords.has(stem(word)));
+}
+
+/** The sentences of `text` that state something: not list lines, not instructions to the model. */
+function factSentences(text: string): string[] {
+  return splitSentences(text).filter((sentence) => !instructionSentence.test(sentence) && !/^\s*(?:[-*•|]|\d{1,3}[.)])/.test(sentence));
 }
 
 function queryText(reading: PromptReading): string {

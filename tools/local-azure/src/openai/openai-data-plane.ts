@@ -7,6 +7,7 @@ import { TokenRejectedError, type Caller } from '../guard/resource-guard.js';
 import { BodyTooLargeError, readBody, requestId, Router, sendJson } from '../http/http-kit.js';
 import { listen } from '../net/listen.js';
 import { dataActions } from '../rbac/built-in-roles.js';
+import { ChatBackend, type BackendCompletion } from './chat-backend.js';
 import { LocalChatModel, type ChatTurn } from './chat-model.js';
 import { LocalEmbeddingModel } from './embedding-model.js';
 import { modelProfile, type ModelProfile } from './model-catalog.js';
@@ -45,6 +46,8 @@ interface Deployment {
   model: string;
   profile: ModelProfile;
   quota: TokenQuota;
+  /** The model server that answers this chat deployment, when one is configured. */
+  backend?: ChatBackend;
 }
 
 interface Operation {
@@ -66,7 +69,13 @@ export function createOpenAiDataPlane(options: OpenAiDataPlaneOptions = {}): Dat
       const deployments = new Map<string, Deployment>(
         Object.entries(context.config.resources.openAi.deployments).map(([name, d]) => [
           name,
-          { name, model: d.model, profile: modelProfile(d.model, d.capability), quota: new TokenQuota(d.tokensPerMinute) },
+          {
+            name,
+            model: d.model,
+            profile: modelProfile(d.model, d.capability),
+            quota: new TokenQuota(d.tokensPerMinute),
+            ...(d.backend ? { backend: new ChatBackend(name, { url: d.backend.url, model: d.backend.model ?? d.model, timeoutInMs: d.backend.timeoutInMs }, context.log) } : {}),
+          },
         ]),
       );
       const service = new OpenAiService(context, deployments, new TokenCounter(), { ...defaults, maxBodyBytes: options.maxBodyBytes ?? defaults.maxBodyBytes });
@@ -88,7 +97,8 @@ export function createOpenAiDataPlane(options: OpenAiDataPlaneOptions = {}): Dat
           ...(chat ? { AZURE_OPENAI_CHAT_DEPLOYMENT: chat } : {}),
           ...(embeddings ? { AZURE_OPENAI_EMBEDDINGS_DEPLOYMENT: embeddings } : {}),
         },
-        summary: `Azure OpenAI  ${endpoint}  (deployments: ${[...deployments.values()].map((d) => `${d.name} → ${d.model}`).join(', ')})`,
+        endpoint,
+        summary: `Azure OpenAI  ${endpoint}  (deployments: ${[...deployments.values()].map((d) => `${d.name} → ${d.model}${d.backend ? ' (model server)' : ''}`).join(', ')})`,
         adminRoutes(api) {
           api.add({
             method: 'GET',
@@ -146,7 +156,7 @@ class OpenAiService {
       const caller = await this.authenticate(request);
       this.authorize(caller, operation, url);
       const apiVersion = operation.v1 ? 'v1' : this.apiVersion(url);
-      this.throwInjectedFault(operation, apiVersion);
+      this.throwInjectedFault(operation, apiVersion, id);
       const raw = await readBody(request, this.settings.maxBodyBytes).catch((error: unknown) => {
         if (error instanceof BodyTooLargeError) throw openAiErrors.requestTooLarge(this.settings.maxBodyBytes);
         throw error;
@@ -197,12 +207,12 @@ class OpenAiService {
   }
 
   /** An `openai 429|500` fault answers every authorized request (after authentication and RBAC, as Azure's throttling does). */
-  private throwInjectedFault(operation: Operation, apiVersion: string): void {
+  private throwInjectedFault(operation: Operation, apiVersion: string, requestId: string): void {
     const { mode } = this.context.faults.get('openai');
     if (mode === '429') {
       throw openAiErrors.rateLimited(operation.capability === 'chat' ? 'ChatCompletions_Create' : 'Embeddings_Create', apiVersion, faultDefaults.retryAfterInSeconds * 1000);
     }
-    if (mode === '500') throw openAiErrors.serverError();
+    if (mode === '500') throw openAiErrors.serverError(requestId);
   }
 
   private apiVersion(url: URL): string {
@@ -248,8 +258,14 @@ class OpenAiService {
     if (promptTokens + (maxTokens ?? 0) > contextTokens) throw openAiErrors.contextLengthExceeded(contextTokens, promptTokens, maxTokens ?? 0);
 
     const json = format?.type === 'json_object' ? {} : format?.type === 'json_schema' ? { schema: format.json_schema.schema } : undefined;
-    let text = this.chatModel.reply(messages, { json });
-    let finishReason: 'stop' | 'length' = 'stop';
+    let served: BackendCompletion | undefined;
+    if (deployment.backend) {
+      // Admitted (or refused with 429) before the model server is asked; the completion is charged once it answers.
+      this.charge(deployment, promptTokens, 'ChatCompletions_Create', apiVersion);
+      served = await deployment.backend.complete(body, id);
+    }
+    let text = served ? served.text : this.chatModel.reply(messages, { json });
+    let finishReason: 'stop' | 'length' = served?.finishReason ?? 'stop';
     const stops = typeof body.stop === 'string' ? [body.stop] : (body.stop ?? []);
     for (const stop of stops) {
       const at = stop ? text.indexOf(stop) : -1;
@@ -262,8 +278,12 @@ class OpenAiService {
       finishReason = 'length';
     }
     const n = body.n ?? 1;
-    const usage = { prompt_tokens: promptTokens, completion_tokens: completion.length * n, total_tokens: promptTokens + completion.length * n };
-    const remaining = this.charge(deployment, usage.total_tokens, 'ChatCompletions_Create', apiVersion);
+    // A model server's own counts are its tokenizer's; the text it answered is sent as it is (the stop and
+    // max_tokens cuts above change nothing it has not done itself).
+    const prompt = served?.usage?.promptTokens ?? promptTokens;
+    const completionTokens = (served?.usage?.completionTokens ?? completion.length) * n;
+    const usage = { prompt_tokens: prompt, completion_tokens: completionTokens, total_tokens: prompt + completionTokens };
+    const remaining = served ? deployment.quota.debit(Math.max(0, usage.total_tokens - promptTokens)) : this.charge(deployment, usage.total_tokens, 'ChatCompletions_Create', apiVersion);
 
     const headers = this.headers(id, remaining);
     const common = { id: `chatcmpl-${randomUUID().replace(/-/g, '').slice(0, 29)}`, created: Math.floor(Date.now() / 1000), model: deployment.model, system_fingerprint: 'fp_local' };

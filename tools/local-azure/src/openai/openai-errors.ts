@@ -10,8 +10,10 @@
  * - `InvalidRequest`: malformed JSON, wrong content type, invalid or missing parameters (400, OpenAI's `invalid_request_error`).
  * - `ContextLengthExceeded`: the prompt does not fit the model's context window (400).
  * - `RequestTooLarge`: a body over the size limit, refused before it is read (413).
- * - `RateLimited`: the deployment's tokens-per-minute quota is spent, or a `429` fault is injected (429 with `retry-after`).
- * - `ServerError`: a `500` fault is injected (500, OpenAI's `server_error`).
+ * - `RateLimited`: the deployment's tokens-per-minute quota is spent, or an `openai 429` fault is injected (429 with `retry-after`).
+ * - `ServerError`: the deployment's model server (`backend`) failed or answered something that is not a completion, or an
+ *   `openai 500` fault is injected (500).
+ * - `Timeout`: the deployment's model server did not answer within its timeout (408).
  */
 export type OpenAiErrorCode =
   | 'Unauthorized'
@@ -25,7 +27,8 @@ export type OpenAiErrorCode =
   | 'ContextLengthExceeded'
   | 'RequestTooLarge'
   | 'RateLimited'
-  | 'ServerError';
+  | 'ServerError'
+  | 'Timeout';
 
 /** A refusal with the status, body and headers Azure OpenAI answers it with. */
 export class OpenAiRequestError extends Error {
@@ -106,16 +109,18 @@ export const openAiErrors = {
     new OpenAiRequestError('RequestTooLarge', 413, {
       error: { code: 'RequestEntityTooLarge', message: `The request body is larger than the ${limitBytes} bytes this endpoint accepts.` },
     }),
-  serverError: () =>
+  /** The deployment's model server failed or answered nonsense (500; the openai SDK retries it). */
+  serverError: (requestId: string) =>
     new OpenAiRequestError('ServerError', 500, {
       error: {
-        message:
-          'The server had an error processing your request. Sorry about that! You can retry your request, or contact us through an Azure support request at: https://go.microsoft.com/fwlink/?linkid=2213926 if you keep seeing this error.',
+        message: `The server had an error processing your request. Sorry about that! You can retry your request. (Please include the request ID ${requestId} in any report.)`,
         type: 'server_error',
         param: null,
         code: null,
       },
     }),
+  /** The deployment's model server did not answer in time (408; the openai SDK retries it). */
+  timeout: () => new OpenAiRequestError('Timeout', 408, { error: { code: 'Timeout', message: 'The operation was timeout.' } }),
   rateLimited: (operation: string, apiVersion: string, retryAfterInMs: number) => {
     const seconds = Math.ceil(retryAfterInMs / 1000);
     return new OpenAiRequestError(

@@ -38,6 +38,11 @@ const fieldAliases: Record<string, keyof Omit<ListedProduct, 'facts'>> = {
 
 const seedHeading = /\b(viewed|view history|history|purchased|bought|liked|favou?rites?|in (the|their|my) cart|owned|already (has|have|own)|based on|similar to|seed)\b/i;
 const listLine = /^\s*(?:[-*•]|\d{1,3}[.)])\s+(.+?)\s*$/;
+/** Labels of an inline list (`Products: A, B and C`, `Options are A or B`, `We sell A, B`). */
+const listLabel =
+  /^\s*(?:(?:(?:the|our|your|my|available|listed|candidate|recommended|recently)\s+)*(?:products?|items?|options?|candidates?|choices?|catalog(?:ue)?|list|inventory|selection|models?|offers?|picks?|recommendations?|stock|range|viewed|purchased|bought|liked|favou?rites?|cart|history|in stock|available)(?:\s+\w+){0,3}?(?:\s+(?:are|is|include|includes)\s*:?|\s*[:—-])|(?:we|you|i)\s+(?:have|sell|carry|stock|offer|own|bought|viewed|liked)\s*:?)\s*(.+)$/i;
+/** A price as written: `$129.90`, `129.90 EUR`, `€ 80`, `80 USD`. */
+const priceText = /^(?:[$€£¥]\s?\d[\d,.]*|\d[\d,.]*\s?(?:[$€£¥]|usd|eur|gbp|chf|dollars?|euros?))$/i;
 
 /**
  * Reads the product lists and instructions out of a prompt.
@@ -63,14 +68,30 @@ export function readPrompt(texts: readonly string[]): PromptReading {
     candidates.push(...items.candidates);
     seeds.push(...items.seeds);
     let heading = '';
-    for (const line of rest.split(/\r?\n/)) {
+    const lines = rest.split(/\r?\n/);
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i]!;
+      const table = readTable(lines, i);
+      if (table) {
+        (seedHeading.test(heading) ? seeds : candidates).push(...table.items);
+        i = table.end;
+        continue;
+      }
       const match = listLine.exec(line);
       const item = match ? parseItemLine(match[1]!) : undefined;
       if (item) {
         (seedHeading.test(heading) ? seeds : candidates).push(item);
-      } else if (line.trim()) {
-        heading = line;
-        proseLines.push(line.trim());
+        continue;
+      }
+      if (!line.trim()) continue;
+      // An inline list (`Products: A (shoe), B (jacket). Which one …?`): its items, and the rest of the line as prose.
+      const inline = readInlineLists(line);
+      for (const list of inline.lists) (seedHeading.test(list.label) ? seeds : candidates).push(...list.items);
+      if (inline.rest) {
+        heading = inline.rest;
+        proseLines.push(inline.rest);
+      } else if (inline.lists.length) {
+        heading = inline.lists.at(-1)!.label;
       }
     }
   }
@@ -89,7 +110,8 @@ function optional<K extends string, V>(key: K, value: V | undefined): Partial<Re
 }
 
 function pickCount(prose: string): number | undefined {
-  const match = /\b(?:top|pick|choose|select|recommend|suggest|up to|at most|best|list)\s+(?:the\s+)?(\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten)\b/i.exec(prose);
+  const match = /\b(?:top|pick|choose|select|recommend|suggest|up to|at most|best|list|which)\s+(?:the\s+)?(\d{1,2}|two|three|four|five|six|seven|eight|nine|ten)\b/i.exec(prose) ??
+    /\b(?:top|pick|choose|select|recommend|suggest|up to|at most|best|list)\s+(?:the\s+)?(one)\b/i.exec(prose);
   return match ? toNumber(match[1]!) : undefined;
 }
 
@@ -112,19 +134,128 @@ function parseItemLine(text: string): ListedProduct | undefined {
     const segment = raw.trim();
     if (!segment) continue;
     const pair = /^([A-Za-z][\w ]{0,30}?)\s*[:=]\s*(.+)$/.exec(segment);
-    if (pair) {
+    const field = pair ? fieldAliases[pair[1]!.trim().toLowerCase().replace(/\s+/g, '')] : undefined;
+    if (pair && (field || segments.length > 1)) {
       keyed++;
       assignField(item, pair[1]!, pair[2]!.trim());
+    } else if (pair && !item.name) {
+      // `- Trail Runner 3: a light running shoe` — a name and what it is.
+      Object.assign(item, { ...namedEntry(pair[1]!), description: pair[2]!.trim() });
     } else if (!item.name) {
-      item.name = segment;
+      Object.assign(item, namedEntry(segment));
     } else {
       item.facts[`note${Object.keys(item.facts).length + 1}`] = segment;
     }
   }
   // A plain sentence in a bullet list ("- Keep it short") is not an item: items have a name and, unless
   // the line is only a name, some keyed field.
-  if (!item.name || (keyed === 0 && segments.length === 1 && /[.!?]$/.test(item.name) && item.name.split(/\s+/).length > 6)) return undefined;
+  const line = text.trim();
+  if (!item.name || (keyed === 0 && segments.length === 1 && /[.!?]$/.test(line) && line.split(/\s+/).length > 6)) return undefined;
   return item;
+}
+
+/**
+ * An entry written as a name with its details: `Trail Runner 3 (running shoe, $99)`, `Alpine Parka — a warm
+ * jacket`, or just a name. In parentheses, a price is the price, a short phrase the category, anything
+ * longer the description.
+ */
+function namedEntry(text: string): Pick<ListedProduct, 'name' | 'category' | 'price' | 'description'> {
+  const entry: Pick<ListedProduct, 'name' | 'category' | 'price' | 'description'> = { name: text.trim() };
+  const dash = /^(.+?)\s+[—–-]\s+(.+)$/.exec(entry.name);
+  if (dash && dash[1]!.split(/\s+/).length <= 8) {
+    entry.name = dash[1]!.trim();
+    entry.description = dash[2]!.trim();
+  }
+  const details = /^(.+?)\s*\(([^()]+)\)\s*$/.exec(entry.name);
+  if (details) {
+    entry.name = details[1]!.trim();
+    for (const part of details[2]!.split(/\s*,\s*/)) {
+      if (priceText.test(part)) entry.price = part;
+      else if (!entry.category && part.split(/\s+/).length <= 4) entry.category = part;
+      else entry.description = entry.description ? `${entry.description}; ${part}` : part;
+    }
+  }
+  entry.name = entry.name.replace(/^(?:an?|the)\s+/i, '').replace(/[.!?]+$/, '');
+  return entry;
+}
+
+/** Splits `text` at `separator` outside parentheses. */
+function splitOutsideParentheses(text: string, separator: string): string[] {
+  const parts: string[] = [];
+  let depth = 0;
+  let current = '';
+  for (const char of text) {
+    if (char === '(') depth++;
+    else if (char === ')') depth = Math.max(0, depth - 1);
+    if (char === separator && depth === 0) {
+      parts.push(current);
+      current = '';
+    } else current += char;
+  }
+  parts.push(current);
+  return parts.map((part) => part.trim()).filter(Boolean);
+}
+
+/**
+ * Inline lists in a line of prose: a sentence `<label>: A, B and C` (or `… are A or B`) whose label speaks
+ * of products, items, options, candidates, what is viewed or sold. Returns the lists and the line's other
+ * sentences (the prose). Entries are split at commas or semicolons outside parentheses, the last one at
+ * "and"/"or"; each is read with {@link namedEntry}. A "list" of one long entry is prose, not a list.
+ */
+function readInlineLists(line: string): { lists: { label: string; items: ListedProduct[] }[]; rest: string } {
+  const lists: { label: string; items: ListedProduct[] }[] = [];
+  const prose: string[] = [];
+  // Sentences end at . ! ? followed by a space and a capital letter (not inside a price such as $129.90).
+  for (const sentence of line.trim().split(/(?<=[.!?])\s+(?=[A-Z"“(])/)) {
+    const match = listLabel.exec(sentence);
+    const body = match?.[1]?.replace(/[.!]+$/, '').trim();
+    const entries = body ? listEntries(body) : [];
+    const items = entries.map(namedEntry).filter((item) => item.name && item.name.split(/\s+/).length <= 8);
+    if (match && items.length >= 2 && items.length === entries.length) {
+      lists.push({ label: sentence.slice(0, sentence.length - match[1]!.length), items: items.map((item) => ({ ...item, tags: [], facts: {} })) });
+    } else {
+      prose.push(sentence);
+    }
+  }
+  return { lists, rest: prose.join(' ').trim() };
+}
+
+function listEntries(body: string): string[] {
+  const separator = splitOutsideParentheses(body, ';').length > 1 ? ';' : ',';
+  const entries = splitOutsideParentheses(body, separator);
+  const last = entries.pop() ?? '';
+  // `A, B and C`, `A or B`: the last entry may hold two (a conjunction outside parentheses).
+  const masked = last.replace(/\([^()]*\)/g, (inner) => '_'.repeat(inner.length));
+  const conjunction = /\s+(?:and|or|&)\s+/i.exec(masked);
+  const split = conjunction ? [last.slice(0, conjunction.index), last.slice(conjunction.index + conjunction[0].length)] : [last];
+  return [...entries, ...split.map((entry) => entry.trim())];
+}
+
+/**
+ * A markdown table starting at `lines[start]` (`| Name | Category | Price |`, then `|---|---|---|`, then rows):
+ * one item per row, columns named as in item lines (`name`/`product`/`title`, `category`, `price`, `tags`, …;
+ * others are facts). Without a name column, the first column is the name.
+ */
+function readTable(lines: readonly string[], start: number): { items: ListedProduct[]; end: number } | undefined {
+  const row = (line: string | undefined): string[] | undefined =>
+    line && /^\s*\|.*\|\s*$/.test(line) ? line.trim().slice(1, -1).split('|').map((cell) => cell.trim()) : undefined;
+  const header = row(lines[start]);
+  const separator = row(lines[start + 1]);
+  if (!header || !separator || !separator.every((cell) => /^:?-{2,}:?$/.test(cell))) return undefined;
+  const keys = header.map((cell) => cell.toLowerCase().replace(/\s+/g, ''));
+  const nameColumn = Math.max(0, keys.findIndex((key) => fieldAliases[key] === 'name'));
+  const items: ListedProduct[] = [];
+  let end = start + 1;
+  for (let i = start + 2; row(lines[i]); i++) {
+    end = i;
+    const cells = row(lines[i])!;
+    const item: ListedProduct = { ...namedEntry(cells[nameColumn] ?? ''), tags: [], facts: {} };
+    cells.forEach((cell, column) => {
+      if (column !== nameColumn && cell) assignField(item, header[column] ?? `column${column + 1}`, cell);
+    });
+    if (item.name) items.push(item);
+  }
+  return { items, end };
 }
 
 function assignField(item: ListedProduct, rawKey: string, value: string): void {

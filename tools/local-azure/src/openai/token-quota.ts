@@ -38,6 +38,16 @@ export class TokenQuota {
     return { admitted: true, remainingTokens: Math.max(0, Math.floor(this.available)) };
   }
 
+  /**
+   * Takes `tokens` whatever the bucket holds (the rest of a request already admitted, e.g. the completion of a
+   * model server); returns the tokens left.
+   */
+  debit(tokens: number): number {
+    this.refill();
+    this.available -= tokens;
+    return Math.max(0, Math.floor(this.available));
+  }
+
   /** Tokens left in the current minute (0 while in debt). */
   remaining(): number {
     this.refill();

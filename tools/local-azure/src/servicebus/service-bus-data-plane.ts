@@ -85,6 +85,7 @@ async function startServiceBus(context: DataPlaneContext): Promise<RunningDataPl
       SERVICEBUS_FULLY_QUALIFIED_NAMESPACE: fullyQualifiedNamespace,
       SERVICEBUS_NAMESPACE_RESOURCE_ID: namespaceId,
     },
+    endpoint: `amqps://${fullyQualifiedNamespace}`,
     summary:
       `amqps://${fullyQualifiedNamespace} — ${topology.queues.length} queues, ${topology.topics.length} topics, ${subscriptions} subscriptions from ${shownFile}` +
       (loaded.messages ? `; ${loaded.messages} stored messages` : ''),

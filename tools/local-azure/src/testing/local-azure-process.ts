@@ -7,6 +7,7 @@ import type { AdminClient } from '../cli/admin-client.js';
 import { readRuntime } from '../cli/admin-client.js';
 import { repoRoot, type LocalAzureConfigInput } from '../config/local-azure-config.js';
 import { LocalAzureHome } from '../home.js';
+import { waitUntilRunning } from '../runtime/status.js';
 import { runToEnd } from './run-to-end.js';
 import { trustCa } from './test-azure.js';
 import { UserTokens } from './user-token.js';
@@ -26,8 +27,8 @@ export interface LocalAzureProcessOptions {
 
 /**
  * The local Azure CLI in a child process, as `npm run local-azure` runs it — for tests that kill it, restart
- * it or drive its CLI. Give it fixed ports (see {@link freePorts}) when clients must reconnect to the same
- * address after a restart; the home survives restarts.
+ * it or drive its CLI. The home survives restarts, and with it the ports: a restarted process serves the
+ * same endpoints, so clients reconnect by themselves.
  */
 export class LocalAzureProcess {
   readonly home: string;
@@ -47,7 +48,10 @@ export class LocalAzureProcess {
     writeFileSync(this.configFile, JSON.stringify(options.config ?? {}));
   }
 
-  /** Runs `local-azure start` and resolves once it reports ready. */
+  /**
+   * Runs `local-azure start` and resolves once it runs — by the one ready signal, `readStatus` (the CLI's
+   * `status`): its process lives and its admin API answers as this instance.
+   */
   async start(timeoutInMs = 30_000): Promise<void> {
     const child = spawn(process.execPath, [cli, 'start', '--config', this.configFile], {
       env: { ...process.env, LOCAL_AZURE_HOME: this.home },
@@ -55,26 +59,20 @@ export class LocalAzureProcess {
     });
     this.child = child;
     let output = '';
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`the local Azure did not start within ${timeoutInMs} ms:\n${output}`)), timeoutInMs);
-      const onData = (chunk: Buffer): void => {
-        output += chunk.toString();
-        if (!output.includes('Local Azure ready in')) return;
-        clearTimeout(timer);
-        child.stdout!.off('data', onData);
-        child.stderr!.off('data', onData);
-        // Keep draining the pipes: a full pipe would block the child.
-        child.stdout!.resume();
-        child.stderr!.resume();
-        resolve();
-      };
-      child.stdout!.on('data', onData);
-      child.stderr!.on('data', onData);
-      child.once('exit', (code, signal) => {
-        clearTimeout(timer);
-        reject(new Error(`the local Azure exited (${code ?? signal}) before it was ready:\n${output}`));
-      });
-    });
+    const collect = (chunk: Buffer): void => {
+      // Keep the start-up output for the error message; the pipes are drained for the child's whole life.
+      if (output.length < 64 * 1024) output += chunk.toString();
+    };
+    child.stdout!.on('data', collect);
+    child.stderr!.on('data', collect);
+    const exited = (): boolean => child.exitCode !== null || child.signalCode !== null;
+    const status = await waitUntilRunning(new LocalAzureHome(this.home), timeoutInMs, { stopWaiting: exited });
+    if (status.state === 'running') return;
+    if (exited()) {
+      await new Promise((resolve) => (child.stdout!.readableEnded ? resolve(undefined) : child.stdout!.once('end', resolve)));
+      throw new Error(`the local Azure exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${output}`);
+    }
+    throw new Error(`the local Azure did not start within ${timeoutInMs} ms (${status.detail}):\n${output}`);
   }
 
   /** Runs a CLI command against this home (and the instance running there); resolves with exit code and output. */

@@ -71,6 +71,7 @@ export function createVisionDataPlane(options: VisionDataPlaneOptions = {}): Dat
       return {
         port: listener.port,
         env: { AZURE_VISION_ENDPOINT: endpoint, AZURE_VISION_RESOURCE_ID: context.directory.resourceId('vision') },
+        endpoint,
         summary: `Azure AI Vision  ${endpoint}  (Image Analysis 4.0: ${localFeatures.join(', ')})`,
         stop: () => listener.close(),
       };

@@ -1,8 +1,11 @@
+import { jest } from '@jest/globals';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { LocalAzureHome } from '../../src/home.js';
+import { readStatus } from '../../src/runtime/status.js';
 
 const cli = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
 
@@ -15,14 +18,14 @@ function runCli(home: string, args: string[], env: Record<string, string> = {}):
   });
 }
 
-/** Starts `local-azure start` in the foreground; waits for its env files and its start-up summary. */
+/** Starts `local-azure start` in the foreground; waits until `status` says it runs and for its start-up summary. */
 async function startForeground(home: string): Promise<{ child: ChildProcess; output: () => string }> {
   const child = spawn(process.execPath, [cli], { env: { ...process.env, LOCAL_AZURE_HOME: home } });
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const deadline = Date.now() + 20_000;
-  while (!existsSync(join(home, 'env', 'gateway.env')) || !output.includes('Ctrl-C stops.')) {
+  while ((await readStatus(new LocalAzureHome(home))).state !== 'running' || !output.includes('Ctrl-C stops.')) {
     if (child.exitCode !== null || Date.now() > deadline) throw new Error(`local Azure did not become ready:\n${output}`);
     await new Promise((r) => setTimeout(r, 25));
   }
@@ -32,6 +35,9 @@ async function startForeground(home: string): Promise<{ child: ChildProcess; out
 function exited(child: ChildProcess): Promise<number | null> {
   return child.exitCode !== null ? Promise.resolve(child.exitCode) : new Promise((resolve) => child.once('exit', (code) => resolve(code)));
 }
+
+// Every test runs CLI processes, which take seconds on a busy machine.
+jest.setTimeout(30_000);
 
 describe('local-azure CLI', () => {
   let home: string;
@@ -126,15 +132,18 @@ describe('local-azure CLI', () => {
     expect(log).toEqual([expect.objectContaining({ host: 'vision', resource: 'https://vault.azure.net', outcome: 'success' })]);
   });
 
-  it('stops cleanly on SIGTERM, removes its env files, and keeps its tenant across a restart', async () => {
+  it('stops cleanly on SIGTERM, keeps its env files, and keeps its tenant across a restart', async () => {
     const tenant = (await runCli(home, ['identity', 'list', '-o', 'json'])).stdout;
+    const env = readFileSync(join(home, 'env', 'gateway.env'), 'utf8');
     running.child.kill('SIGTERM');
     expect(await exited(running.child)).toBe(0);
-    expect(existsSync(join(home, 'env', 'gateway.env'))).toBe(false);
+    expect(existsSync(join(home, 'runtime.json'))).toBe(false);
+    expect(readFileSync(join(home, 'env', 'gateway.env'), 'utf8')).toBe(env);
     expect((await runCli(home, ['resource', 'list'])).stderr).toMatch(/not running/);
 
     running = await startForeground(home);
     expect((await runCli(home, ['identity', 'list', '-o', 'json'])).stdout).toBe(tenant);
+    expect(readFileSync(join(home, 'env', 'gateway.env'), 'utf8')).toBe(env);
   });
 });
 

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTestAzure, type TestAzure } from '../../src/testing/index.js';
@@ -39,10 +39,11 @@ describe('hostEnvDirs', () => {
     }
   });
 
-  it('removes the env files when the local Azure stops', async () => {
+  it('keeps the env files when the local Azure stops (they are configuration), and a restart writes them the same', async () => {
+    const before = readFileSync(join(dir('gateway'), 'gateway.env'), 'utf8');
     await test.stop();
-    expect(existsSync(join(dir('gateway'), 'gateway.env'))).toBe(false);
+    expect(readFileSync(join(dir('gateway'), 'gateway.env'), 'utf8')).toBe(before);
     test = await startTestAzure({ home: join(root, 'home'), config: { hostEnvDirs: { gateway: dir('gateway') } } });
-    expect(existsSync(join(dir('gateway'), 'gateway.env'))).toBe(true);
+    expect(readFileSync(join(dir('gateway'), 'gateway.env'), 'utf8')).toBe(before);
   });
 });

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { trustCa } from '../../src/testing/index.js';
-import { freePorts, LocalAzureProcess } from '../../src/testing/index.js';
+import { LocalAzureProcess } from '../../src/testing/index.js';
 import { receiveExactly, testTopologyFile } from './support.js';
 
 // The broker runs in a child process (the CLI from source) so the test can SIGKILL it mid-send.
@@ -15,11 +15,8 @@ describe('Service Bus durability', () => {
   const exported: string[] = [];
 
   beforeAll(async () => {
-    const [identity, login, management, serviceBus] = await freePorts(4);
-    child = new LocalAzureProcess({
-      home,
-      config: { network: { ports: { identity, login, management, serviceBus } }, resources: { serviceBus: { topologyFile: testTopologyFile } } },
-    });
+    // No ports configured: a restart binds the ports the first start picked (kept in the home).
+    child = new LocalAzureProcess({ home, config: { resources: { serviceBus: { topologyFile: testTopologyFile } } } });
     await child.start();
     const granted = await child.run(['role', 'assignment', 'create', '--assignee', 'id-keyless', '--role', 'Azure Service Bus Data Owner', '--scope', 'serviceBus']);
     expect(granted).toMatchObject({ code: 0 });

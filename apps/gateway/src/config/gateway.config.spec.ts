@@ -1,0 +1,20 @@
+import { gatewayEnvironmentSchema } from './gateway.config.js';
+
+const required = {
+  AZURE_CLIENT_ID: '5ab33c32-3a9a-40c9-9c78-5a5f6d9427f0',
+  AZURE_TENANT_ID: '0b8ad1b5-7f4c-4a7e-9a47-0f5f3e2a1c11',
+  SERVICEBUS_FULLY_QUALIFIED_NAMESPACE: 'sb-x.servicebus.windows.net',
+};
+
+describe('gatewayEnvironmentSchema', () => {
+  it('gives blank settings their defaults and leaves blank optional ones unset', () => {
+    const env = gatewayEnvironmentSchema.parse({ ...required, PORT: '', HOST: '', GATEWAY_APP_ID: '', AZURE_AUTHORITY_HOST: '', REQUEST_TIMEOUT_MS: ' ', RATE_LIMIT_PER_MINUTE: '' });
+    expect(env).toMatchObject({ PORT: 3000, HOST: '127.0.0.1', AZURE_AUTHORITY_HOST: 'https://login.microsoftonline.com', REQUEST_TIMEOUT_MS: 10_000, RATE_LIMIT_PER_MINUTE: 3000 });
+    expect(env.GATEWAY_APP_ID).toBeUndefined();
+  });
+
+  it('still reports a required setting that is blank', () => {
+    const result = gatewayEnvironmentSchema.safeParse({ ...required, AZURE_CLIENT_ID: '' });
+    expect(result.error?.issues.map((issue) => issue.path.join('.'))).toEqual(['AZURE_CLIENT_ID']);
+  });
+});

@@ -1,0 +1,16 @@
+import { visionEnvironmentSchema } from './vision.config.js';
+
+describe('visionEnvironmentSchema', () => {
+  it('gives blank settings their defaults and leaves blank optional ones unset', () => {
+    const env = visionEnvironmentSchema.parse({
+      AZURE_CLIENT_ID: '5ab33c32-3a9a-40c9-9c78-5a5f6d9427f0',
+      AZURE_VISION_ENDPOINT: 'https://vision-x.cognitiveservices.azure.com',
+      SERVICEBUS_FULLY_QUALIFIED_NAMESPACE: 'sb-x.servicebus.windows.net',
+      PORT: '',
+      VISION_MAX_CONCURRENCY: '',
+      AZURE_VISION_RESOURCE_ID: '',
+    });
+    expect(env).toMatchObject({ PORT: 3002, VISION_MAX_CONCURRENCY: 4, LOG_LEVEL: 'info' });
+    expect(env.AZURE_VISION_RESOURCE_ID).toBeUndefined();
+  });
+});

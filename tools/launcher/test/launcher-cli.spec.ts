@@ -1,0 +1,67 @@
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from '../src/processes.js';
+import { repoRoot } from '../src/system.js';
+
+const launcher = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+
+/** Runs the built launcher in `cwd` with the given settings (and no inherited LOCAL_AZURE_HOME, LOCAL_AZURE_CONFIG or PORT). */
+function runLauncher(cwd: string, env: Record<string, string>, args: string[]): Promise<{ code: number | null; output: string }> {
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([key]) => !['LOCAL_AZURE_HOME', 'LOCAL_AZURE_CONFIG', 'PORT'].includes(key)));
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [launcher, ...args], { cwd, env: { ...inherited, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, output }));
+  });
+}
+
+describe('the launcher (npm start, npm run token)', () => {
+  const scratch = mkdtempSync(join(tmpdir(), 'launcher-settings-'));
+  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+  it('asks the local Azure whether it runs before handing out a token, and says what to do when it does not', async () => {
+    const home = join(scratch, 'never-started');
+    const result = await runLauncher(scratch, { LOCAL_AZURE_HOME: home }, ['token']);
+    expect(result.code).toBe(2);
+    expect(result.output).toContain(`The system is not running for ${home}: start it with \`npm start\` first.`);
+  }, 30_000);
+
+  it('takes a blank LOCAL_AZURE_HOME for the default home, never the current folder', async () => {
+    const result = await runLauncher(scratch, { LOCAL_AZURE_HOME: '' }, ['token']);
+    // Exit 0 would mean a system runs in the default home (and printed a token); either way not the current folder.
+    expect(result.output).not.toContain(scratch);
+    if (result.code !== 0) expect(result.output).toContain(`not running for ${join(repoRoot, '.local-azure')}`);
+    expect(readdirSync(scratch)).toEqual([]);
+  }, 30_000);
+
+  it('refuses the root of a git work tree as its home, with the local Azure\'s message', async () => {
+    const workTree = join(scratch, 'checkout');
+    mkdirSync(join(workTree, '.git'), { recursive: true });
+    const port = String(await freePort());
+    for (const args of [['token'], ['start']]) {
+      const result = await runLauncher(scratch, { LOCAL_AZURE_HOME: workTree, PORT: port }, args);
+      expect(result.output).toContain(`${workTree} is the root of a git work tree`);
+      expect(result.code).not.toBe(0);
+    }
+    expect(readdirSync(workTree)).toEqual(['.git']);
+  }, 30_000);
+
+  it('refuses a LOCAL_AZURE_CONFIG that is not a JSON object, naming the file', async () => {
+    const file = join(scratch, 'not-json.json');
+    writeFileSync(file, 'ports: 1');
+    const result = await runLauncher(scratch, { LOCAL_AZURE_HOME: join(scratch, 'config-home'), LOCAL_AZURE_CONFIG: file, PORT: String(await freePort()) }, ['start']);
+    expect(result.code).toBe(1);
+    expect(result.output).toContain(`LOCAL_AZURE_CONFIG names ${file}, which cannot be read as JSON`);
+  }, 30_000);
+
+  it('refuses a PORT that is not a port number, and takes a blank one for the default', async () => {
+    expect(await runLauncher(scratch, { PORT: 'eighty' }, ['token'])).toMatchObject({ code: 2, output: expect.stringContaining('PORT must be a port number, not "eighty"') });
+    expect((await runLauncher(scratch, { PORT: ' ', LOCAL_AZURE_HOME: join(scratch, 'none') }, ['token'])).output).not.toContain('PORT must be');
+  }, 30_000);
+});

@@ -1,0 +1,46 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { DataPlane } from '../../src/data-plane.js';
+import { listen } from '../../src/net/listen.js';
+import { startTestAzure } from '../../src/testing/index.js';
+
+/**
+ * A data plane added later (like a new resource): its main listener on `context.bind`, and a second one bound
+ * by name through `context.listen`. Neither is known to the local Azure in advance.
+ */
+const laterPlane: DataPlane = {
+  resource: 'keyVault',
+  async start(context) {
+    const main = await listen(() => createServer((socket) => socket.end('main')), context.bind);
+    const extra = await context.listen('keyVaultReplica', () => createServer((socket) => socket.end('extra')));
+    return {
+      port: main.port,
+      env: { KEY_VAULT_MAIN_PORT: String(main.port), KEY_VAULT_EXTRA_PORT: String(extra.port) },
+      summary: `test plane on ${main.port} and ${extra.port}`,
+      stop: () => main.close(),
+    };
+  },
+};
+
+describe('Ports of listeners the local Azure does not know in advance', () => {
+  const home = mkdtempSync(join(tmpdir(), 'local-azure-ports-generic-'));
+  afterAll(() => rmSync(home, { recursive: true, force: true }));
+
+  it("keeps a data plane's listener and its extra named listener on the same ports across restarts", async () => {
+    const first = await startTestAzure({ home, dataPlanes: [laterPlane] });
+    const before = first.azure.hostEnv('gateway');
+    await first.stop();
+    const kept = JSON.parse(readFileSync(join(home, 'ports.json'), 'utf8')) as Record<string, number>;
+    expect(kept).toMatchObject({ keyVault: Number(before.KEY_VAULT_MAIN_PORT), keyVaultReplica: Number(before.KEY_VAULT_EXTRA_PORT) });
+
+    const second = await startTestAzure({ home, dataPlanes: [laterPlane] });
+    try {
+      const after = second.azure.hostEnv('gateway');
+      expect([after.KEY_VAULT_MAIN_PORT, after.KEY_VAULT_EXTRA_PORT, after.IDENTITY_ENDPOINT]).toEqual([before.KEY_VAULT_MAIN_PORT, before.KEY_VAULT_EXTRA_PORT, before.IDENTITY_ENDPOINT]);
+    } finally {
+      await second.stop();
+    }
+  });
+});
