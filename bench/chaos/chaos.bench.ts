@@ -3,7 +3,7 @@
 // status, the ledger (sent / acknowledged / handled / applied / lost / applied twice), the recovery time and
 // whether any process needed a restart. Prints one JSON document; exits 1 if a goal is missed.
 //
-//   npx nx run-many -t build && npx node bench/chaos/chaos.bench.ts [--hold 15000] [--only "openai 429,SIGKILL vision"]
+//   npx nx run-many -t build && npx node bench/chaos/chaos.bench.ts [--hold 15000] [--only "openai 429,SIGKILL vision"] [--burst 10000]
 import { parseArgs } from 'node:util';
 import { allScenarios, ChaosSuite, type ScenarioReport } from './dist/index.js';
 
@@ -12,11 +12,12 @@ const { values } = parseArgs({
     hold: { type: 'string', default: '15000' },
     warmup: { type: 'string', default: '3000' },
     only: { type: 'string' },
+    burst: { type: 'string', default: '10000' },
     'keep-home': { type: 'boolean', default: false },
   },
 });
 const only = values.only?.split(',').map((name) => name.trim());
-const scenarios = allScenarios().filter((scenario) => !only || only.includes(scenario.name));
+const scenarios = allScenarios(Number(values.burst)).filter((scenario) => !only || only.some((name) => scenario.name.startsWith(name)));
 if (scenarios.length === 0) throw new Error(`no scenario named ${values.only}; known: ${allScenarios().map((s) => s.name).join(', ')}`);
 
 const log = (line: string): void => void process.stderr.write(`[chaos] ${line}\n`);

@@ -149,6 +149,8 @@ export class ChaosSuite {
     this.clock.phase = 'before';
     await delay(this.settings.warmupInMs);
     const pidsBefore = this.chaos.pids();
+    const burst = scenario.burst ? this.startBurst(scenario.burst) : undefined;
+    if (burst) await burst.reached;
 
     this.log(`${scenario.name}: inject, hold ${holdInMs} ms`);
     await scenario.inject(this.chaos);
@@ -166,6 +168,10 @@ export class ChaosSuite {
     );
     if (healError) await this.restartWhatIsDown();
     const recovery = await this.awaitRecovery(scenario.name, healedAt);
+    if (burst) {
+      this.log(`${scenario.name}: waiting for the rest of the burst`);
+      await burst.finished;
+    }
     this.log(`${scenario.name}: recovered in ${recovery.inMs ?? 'never'} ms; settling`);
     const healthyAfter = recovery.inMs !== null && (await this.healthy());
     const unexpectedRestarts = [...pidsBefore]
@@ -329,6 +335,18 @@ export class ChaosSuite {
     const reading = { name: view.product.name, state: view.indexing.state };
     this.readings.set(productId, reading);
     return reading;
+  }
+
+  /** Starts a burst of upserts; `reached` resolves once `injectAfter` were answered, `finished` once all were. */
+  private startBurst(burst: NonNullable<Scenario['burst']>): { reached: Promise<void>; finished: Promise<void> } {
+    let reach!: () => void;
+    const reached = new Promise<void>((resolve) => (reach = resolve));
+    const finished = this.events.burst(burst.upserts, burst.concurrency, (sent) => {
+      if (sent >= burst.injectAfter) reach();
+      if (sent % 1000 === 0) this.log(`burst: ${sent} of ${burst.upserts} upserts answered`);
+    });
+    finished.then(reach, reach);
+    return { reached, finished };
   }
 
   /** Starts every service whose process is gone (after a failed heal). */

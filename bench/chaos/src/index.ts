@@ -9,7 +9,7 @@ export type { CallResult } from './gateway-client.js';
 export { Ledger } from './ledger.js';
 export type { LedgerEntry, LedgerVerdict } from './ledger.js';
 export { countByStatus, requestKinds, requestRecoveryInMs } from './load.js';
-export { allScenarios, faultScenario, identityFaultAtStartScenario, killScenario, roleRevokeScenario } from './scenarios.js';
+export { allScenarios, faultScenario, identityFaultAtStartScenario, killScenario, localAzureKillScenario, roleRevokeScenario } from './scenarios.js';
 export type { Scenario } from './scenarios.js';
 export { fuzzGateway, FuzzGenerator, Random } from './gateway-fuzz.js';
 export type { FuzzOptions, FuzzReport, FuzzRequest, FuzzResult } from './gateway-fuzz.js';

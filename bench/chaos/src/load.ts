@@ -146,6 +146,24 @@ export class EventStream extends Workers {
   protected async once(): Promise<void> {
     await this.upsert(this.sent++ % 2 === 0);
   }
+
+  /**
+   * Sends `count` upserts with `concurrency` workers (on top of the steady stream); `onProgress` hears the number
+   * sent so far after each one. Resolves when all were answered.
+   */
+  async burst(count: number, concurrency: number, onProgress: (sent: number) => void = () => undefined): Promise<void> {
+    let next = 0;
+    let done = 0;
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (next < count) {
+          const n = next++;
+          await this.upsert(n % 2 === 0);
+          onProgress(++done);
+        }
+      }),
+    );
+  }
 }
 
 /**

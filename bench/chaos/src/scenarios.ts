@@ -10,6 +10,11 @@ export interface Scenario {
   heal(chaos: ChaosSystem): Promise<void>;
   /** Processes the scenario itself stops and starts again: they do not count as a restart the system needed. */
   restarts?: readonly string[];
+  /**
+   * A burst of upserts on top of the steady load: `upserts` sent by `concurrency` workers, the fault injected once
+   * `injectAfter` of them were sent; the scenario ends when the whole burst was sent and settled.
+   */
+  burst?: { upserts: number; concurrency: number; injectAfter: number };
 }
 
 /** A fault of the local Azure through its CLI (`fault <target> <mode> [ms]`), healed with `<target> none`. */
@@ -86,8 +91,30 @@ export function identityFaultAtStartScenario(mode: string, service: ServiceName,
   };
 }
 
-/** Every scenario of the suite, in the order the long run takes them. */
-export function allScenarios(): Scenario[] {
+/**
+ * The local Azure (identity, RBAC, Service Bus, OpenAI, Vision — one process) killed with SIGKILL in the middle of a
+ * burst of `upserts` catalog upserts, then started again on the same home and ports, as after a crash. Every
+ * acknowledged send must survive (the broker acknowledges only committed sends) and the services must find it
+ * again by themselves.
+ */
+export function localAzureKillScenario(upserts = 10_000): Scenario {
+  return {
+    name: `SIGKILL local-azure under ${upserts} upserts`,
+    description: `kill -9 of the local Azure while ${upserts} upserts are sent, then started again on its home`,
+    restarts: ['local-azure'],
+    burst: { upserts, concurrency: 16, injectAfter: Math.floor(upserts / 2) },
+    async inject(chaos) {
+      const running = chaos.system.processes.get('local-azure');
+      if (!running || running.child.exitCode !== null || running.child.signalCode !== null) throw new Error('the local Azure is not running');
+      running.child.kill('SIGKILL');
+      await running.exited;
+    },
+    heal: (chaos) => chaos.system.restartLocalAzure(),
+  };
+}
+
+/** Every scenario of the suite, in the order the long run takes them (`burstUpserts`: the local Azure kill's burst). */
+export function allScenarios(burstUpserts = 10_000): Scenario[] {
   return [
     faultScenario('identity-endpoint', 'error'),
     faultScenario('identity-endpoint', 'garbage'),
@@ -111,5 +138,6 @@ export function allScenarios(): Scenario[] {
     faultScenario('servicebus-session-lock', 'expire'),
     faultScenario('servicebus-store', 'stall'),
     ...(['recommendation', 'vision', 'gateway'] as const).flatMap((service) => [killScenario(service, 'SIGTERM'), killScenario(service, 'SIGKILL')]),
+    localAzureKillScenario(burstUpserts),
   ];
 }
