@@ -15,7 +15,11 @@ export interface ChaosSuiteOptions {
   holdInMs?: number;
   /** The goal: recovered within this long after the heal. **Default**: 30000 ms. */
   recoveryBoundInMs?: number;
-  /** How long acknowledged upserts get to reach the end of the pipeline after recovery. **Default**: 90000 ms. */
+  /**
+   * How long acknowledged upserts get to reach the end of the pipeline after recovery. **Default**: 150000 ms: a
+   * message whose settlement was lost with its connection comes back only when its lock expires (the subscriptions'
+   * LockDuration is 1 minute), then goes through the handlers' retries.
+   */
   settleTimeoutInMs?: number;
   /** Requests in flight and each worker's pause. **Default**: 4 workers, 100 ms. */
   requests?: { concurrency: number; pauseInMs: number };
@@ -32,7 +36,7 @@ const defaults = {
   warmupInMs: 3_000,
   holdInMs: 15_000,
   recoveryBoundInMs: 30_000,
-  settleTimeoutInMs: 90_000,
+  settleTimeoutInMs: 150_000,
   requests: { concurrency: 4, pauseInMs: 100 },
   events: { concurrency: 2, pauseInMs: 200 },
   /** Products the request load reads (no image: indexed as soon as embedded). */
