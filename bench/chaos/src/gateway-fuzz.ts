@@ -496,6 +496,7 @@ function forgeClaims(token: string): string {
   } catch {
     // Not a JWT: forge from nothing.
   }
-  const forged = { ...claims, roles: ['Admin', 'Catalog.Write'], exp: Math.floor(Date.now() / 1000) + 10 * 365 * 86400 };
+  // A fixed far-future expiry (2100-01-01): the same seed sends the same bytes.
+  const forged = { ...claims, roles: ['Admin', 'Catalog.Write'], exp: 4_102_444_800 };
   return `${header}.${Buffer.from(JSON.stringify(forged)).toString('base64url')}.${signature}`;
 }
