@@ -20,4 +20,7 @@ export default {
   testEnvironmentOptions: { customExportConditions: ['@keyless/source', 'node', 'node-addons'] },
   testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/test/**/*.spec.ts'],
   clearMocks: true,
+  // Integration tests start a local Azure (and sometimes child processes) in their hooks; on a 2-core machine running
+  // two projects at once that can take longer than Jest's 5 s default. A hang still fails, after 30 s.
+  testTimeout: 30_000,
 };

@@ -1,6 +1,6 @@
-// Keyless on Azure: one user-assigned identity shared by the three App Services, its role assignments read
-// from access.json, the Service Bus entities read from servicebus-topology.json, and every data plane with
-// local (key) authentication disabled. Deploy with `azd up` (see README.md).
+// Keyless on Azure: one user-assigned identity shared by the three App Services, its role assignments and database
+// principal read from access.json, the Service Bus entities read from servicebus-topology.json, and every data
+// plane with local (key) or password authentication disabled. Deploy with `azd up` (see README.md).
 targetScope = 'subscription'
 
 @minLength(1)
@@ -43,6 +43,12 @@ param linuxFxVersion string = 'NODE|24-lts'
 @maxLength(36)
 @description('Client id of the gateway\'s Entra app registration, whose app roles callers are granted. azd\'s preprovision hook (scripts/register-gateway-app.sh) registers it and sets GATEWAY_APP_ID.')
 param gatewayAppId string
+
+@description('The PostgreSQL database the services use (PGDATABASE).')
+param postgresDatabase string = 'keyless'
+
+@description('Extensions the services create in PostgreSQL, as azure.extensions lists them (pgvector: VECTOR).')
+param postgresExtensions array = ['VECTOR']
 
 @description('Email address that receives the alerts (modules/alerts.bicep); empty for none. azd: ALERT_EMAIL.')
 param alertEmail string = ''
@@ -126,6 +132,21 @@ module keyVault 'modules/key-vault.bicep' = {
   }
 }
 
+module postgres 'modules/postgres.bicep' = {
+  scope: resourceGroup
+  name: 'postgres'
+  params: {
+    name: 'psql-${resourceToken}'
+    databaseName: postgresDatabase
+    principals: filter(access.?databasePrincipals ?? [], principal => principal.resource == 'postgres')
+    identityName: access.identity
+    identityPrincipalId: identity.outputs.principalId
+    extensions: postgresExtensions
+    location: location
+    tags: tags
+  }
+}
+
 module roleAssignments 'modules/access.bicep' = {
   scope: resourceGroup
   name: 'access'
@@ -185,6 +206,14 @@ module appServices 'modules/app-services.bicep' = {
       OPENAI_API_VERSION: openAiApiVersion
       AZURE_VISION_ENDPOINT: vision.outputs.endpoint
       AZURE_VISION_RESOURCE_ID: vision.outputs.id
+      // libpq's variables, read by node-postgres: the services sign in as the identity's role with an Entra token
+      // as the password (no PGPASSWORD), over TLS verified against the platform's CAs.
+      PGHOST: postgres.outputs.host
+      PGPORT: '5432'
+      PGDATABASE: postgres.outputs.databaseName
+      PGUSER: access.identity
+      PGSSLMODE: 'verify-full'
+      POSTGRES_SERVER_RESOURCE_ID: postgres.outputs.id
       // Callers of the gateway request tokens for api://<app id>: v1 tokens carry that URI as audience, v2 the id.
       GATEWAY_AUDIENCE: 'api://${gatewayAppId}'
       GATEWAY_APP_ID: gatewayAppId
@@ -194,9 +223,10 @@ module appServices 'modules/app-services.bicep' = {
     location: location
     tags: tags
   }
-  // The apps start only once their identity holds its roles, so a first deployment does not greet the
-  // services with 401s (propagation can still take minutes; the services retry and `npm run doctor` tells).
-  dependsOn: [roleAssignments]
+  // The apps start only once their identity holds its roles and is the database's Entra administrator, so a first
+  // deployment does not greet the services with 401s (propagation can still take minutes; the services retry and
+  // `npm run doctor` tells).
+  dependsOn: [roleAssignments, postgres]
 }
 
 output AZURE_RESOURCE_GROUP string = resourceGroup.name
@@ -209,5 +239,8 @@ output AZURE_OPENAI_RESOURCE_ID string = openAi.outputs.id
 output AZURE_VISION_ENDPOINT string = vision.outputs.endpoint
 output AZURE_VISION_RESOURCE_ID string = vision.outputs.id
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
+output PGHOST string = postgres.outputs.host
+output PGDATABASE string = postgres.outputs.databaseName
+output POSTGRES_SERVER_RESOURCE_ID string = postgres.outputs.id
 output GATEWAY_AUDIENCE string = 'api://${gatewayAppId}'
 output GATEWAY_URL string = 'https://${filter(appServices.outputs.hostNames, site => site.service == 'gateway')[0].hostName}'

@@ -4,6 +4,8 @@ export type { InfraLayout } from './checks/check-infrastructure.js';
 export { platformNeeds, privilegedRoles, requiredGrants, scopePath } from './checks/access-checks.js';
 export type { AccessGrant, RbacKnowledge, RequiredGrant, ResourceKey, RoleInfo } from './checks/access-checks.js';
 export { requiredAppSettings } from './checks/bicep-checks.js';
+export { databaseAppSettings, databaseNeeds } from './checks/postgres-checks.js';
+export type { DatabasePrincipalDeclaration } from './checks/postgres-checks.js';
 export { gatewayAppHook } from './checks/gateway-app-checks.js';
 export { formatProblem } from './checks/infra-problem.js';
 export type { InfraProblem, InfraProblemCode } from './checks/infra-problem.js';

@@ -4,6 +4,7 @@ import { PlantedCopy } from './planted-copy.js';
 
 interface AccessJson {
   assignments: Record<string, string>[];
+  databasePrincipals: { resource: string; administrator: boolean; purpose: string }[];
 }
 interface TopologyJson {
   UserConfig: { Namespaces: { Queues: { Name: string; Properties: Record<string, unknown> }[]; Topics: { Name: string }[] }[] };
@@ -280,5 +281,102 @@ describe('checkInfrastructure with planted alert mismatches', () => {
   it('reports an activity-log alert that does not watch role-assignment deletes', () => {
     copy.replace('infra/modules/alerts.bicep', "equals: 'Microsoft.Authorization/roleAssignments/delete'", "equals: 'Microsoft.Authorization/roleAssignments/write'");
     expect(found(copy.check(), 'alert-mismatch')).toEqual([expect.stringContaining('(roleAssignmentDeletedAlert): does not watch Microsoft.Authorization/roleAssignments/delete.')]);
+  });
+});
+
+describe('checkInfrastructure with planted PostgreSQL mismatches', () => {
+  describe('when access.json and the code disagree on the database principal', () => {
+    it('reports a missing principal, with the entry to add', () => {
+      copy.editJson<AccessJson>('infra/access.json', (json) => (json.databasePrincipals = []));
+      expect(found(copy.check(), 'database-principal-mismatch')).toEqual([
+        expect.stringMatching(/^infra\/access\.json: declares no database principal on postgres: .* Fix: Add to databasePrincipals: \{"resource": "postgres", "administrator": true/),
+      ]);
+    });
+
+    it('reports a plain login principal, which can neither run the migrations nor be deployed', () => {
+      copy.editJson<AccessJson>('infra/access.json', (json) => (json.databasePrincipals[0]!.administrator = false));
+      expect(found(copy.check(), 'database-principal-mismatch')).toEqual([
+        expect.stringMatching(/^infra\/access\.json \(databasePrincipals\[0\]\): makes the identity a plain login on postgres, .*pgaadauth_create_principal.* Fix: Set "administrator": true/),
+      ]);
+    });
+  });
+
+  describe('when the server accepts passwords', () => {
+    it('reports password authentication switched on', () => {
+      copy.replace('infra/modules/postgres.bicep', "passwordAuth: 'Disabled'", "passwordAuth: 'Enabled'");
+      expect(found(copy.check(), 'local-auth-enabled')).toEqual([expect.stringContaining('Microsoft.DBforPostgreSQL/flexibleServers accepts passwords (properties.authConfig.passwordAuth must be Disabled)')]);
+    });
+
+    it('reports Entra authentication switched off', () => {
+      copy.replace('infra/modules/postgres.bicep', "activeDirectoryAuth: 'Enabled'", "activeDirectoryAuth: 'Disabled'");
+      expect(found(copy.check(), 'local-auth-enabled')).toEqual([expect.stringContaining('does not accept Microsoft Entra authentication')]);
+    });
+
+    it('reports a password administrator', () => {
+      copy.replace('infra/modules/postgres.bicep', '    version: version\n', "    version: version\n    administratorLogin: 'pgadmin'\n");
+      expect(found(copy.check(), 'local-auth-enabled')).toEqual([expect.stringContaining('has a password administrator')]);
+    });
+  });
+
+  describe('when the Entra administrator is not the shared identity', () => {
+    it('reports an administrator named by something other than the identity\'s principal id', () => {
+      copy.replace('infra/modules/postgres.bicep', '  name: identityPrincipalId\n', "  name: 'keyless-admin'\n");
+      expect(found(copy.check(), 'database-principal-mismatch')).toEqual([
+        expect.stringMatching(/^infra\/modules\/postgres\.bicep:\d+ \(administrators\[0\]\): is named keyless-admin, not by the shared identity's principal \(object\) id\./),
+      ]);
+    });
+
+    it('reports another principal name and type', () => {
+      copy.replace('infra/modules/postgres.bicep', 'principalName: identityName', "principalName: 'keyless-admins'");
+      copy.replace('infra/modules/postgres.bicep', "principalType: 'ServicePrincipal'", "principalType: 'Group'");
+      expect(found(copy.check(), 'database-principal-mismatch')).toEqual([
+        expect.stringContaining('has principalName keyless-admins, not "id-keyless" (access.json identity)'),
+        expect.stringContaining('has principalType Group.'),
+      ]);
+    });
+
+    it('reports an administrator that access.json does not declare', () => {
+      copy.append(
+        'infra/modules/postgres.bicep',
+        "resource extraAdmin 'Microsoft.DBforPostgreSQL/flexibleServers/administrators@2024-08-01' = {\n  parent: server\n  name: identityPrincipalId\n  properties: {\n    principalName: identityName\n    principalType: 'ServicePrincipal'\n    tenantId: tenant().tenantId\n  }\n}",
+      );
+      expect(found(copy.check(), 'database-principal-mismatch')).toEqual([expect.stringContaining('(server): deploys 2 Entra administrators; access.json declares 1 administrator principal on postgres.')]);
+    });
+  });
+
+  it('reports pgvector missing from the extension allow-list', () => {
+    copy.replace('infra/main.bicep', "param postgresExtensions array = ['VECTOR']", "param postgresExtensions array = ['PG_TRGM']");
+    expect(found(copy.check(), 'database-extension-missing')).toEqual([
+      expect.stringMatching(/^infra\/modules\/postgres\.bicep:\d+ \(extensionAllowList\): does not allow-list VECTOR \(azure\.extensions is PG_TRGM\); .* Fix: Add VECTOR to the server's azure\.extensions/),
+    ]);
+  });
+
+  describe('when the App Services cannot reach the database as the principal', () => {
+    it.each([
+      ["PGSSLMODE: 'verify-full'", "PGSSLMODE: 'require'", 'sets PGSSLMODE to require: the server certificate and host name must be verified.'],
+      ['PGUSER: access.identity', "PGUSER: 'postgres'", 'sets PGUSER to postgres: the services sign in as the role named after the shared identity, "id-keyless".'],
+      ["PGPORT: '5432'", "PGPORT: '6432'", 'sets PGPORT to 6432: Azure Database for PostgreSQL listens on 5432.'],
+      ['PGDATABASE: postgres.outputs.databaseName', "PGDATABASE: 'postgres'", 'sets PGDATABASE to postgres: no database of that name is deployed on the server.'],
+      ['PGHOST: postgres.outputs.host', "PGHOST: 'localhost'", 'sets PGHOST to localhost: not the host name of the deployed PostgreSQL server.'],
+    ])('reports %s changed to %s', (search, replacement, message) => {
+      copy.replace('infra/main.bicep', search, replacement);
+      const problems = found(copy.check(), 'database-setting-mismatch');
+      expect(problems).toHaveLength(3); // one per App Service
+      expect(problems[0]).toContain(message);
+    });
+
+    it('reports a password setting as a credential the services refuse', () => {
+      copy.replace('infra/main.bicep', "      PGSSLMODE: 'verify-full'\n", "      PGSSLMODE: 'verify-full'\n      PGPASSWORD: postgres.outputs.id\n");
+      expect(found(copy.check(), 'key-based-setting')).toEqual(expect.arrayContaining([expect.stringContaining('PGPASSWORD')]));
+    });
+
+    it('reports a missing PG* setting', () => {
+      copy.replace('infra/main.bicep', "      PGSSLMODE: 'verify-full'\n", '');
+      expect(found(copy.check(), 'missing-app-setting')).toEqual([
+        expect.stringContaining('has no PGSSLMODE app setting, which the services read.'),
+        expect.stringContaining('has no PGSSLMODE app setting'),
+        expect.stringContaining('has no PGSSLMODE app setting'),
+      ]);
+    });
   });
 });

@@ -3,7 +3,7 @@ import { requiredGrants, scopePath, type AccessGrant } from '../src/index.js';
 import { rbac } from './rbac-knowledge.js';
 
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
-const { entries } = rbac.loadAccessFile(new URL('../access.json', import.meta.url).pathname);
+const { entries, identity, databasePrincipals = [] } = rbac.loadAccessFile(new URL('../access.json', import.meta.url).pathname);
 
 /** The README table row of one access.json entry. */
 function row(grant: AccessGrant, i: number): string {
@@ -20,6 +20,12 @@ describe('infra/README.md', () => {
   it('lists exactly the assignments of access.json', () => {
     const table = ['| # | Role | Scope | Purpose |', '|---|---|---|---|', ...entries.map(row)].join('\n');
     expect(between('<!-- access-table:start -->', '<!-- access-table:end -->')).toBe(table);
+  });
+
+  it('lists exactly the database principals of access.json', () => {
+    const rows = databasePrincipals.map((p, i) => `| ${i + 1} | ${p.resource} | ${identity} | ${p.administrator ? 'yes' : 'no'} | ${p.purpose} |`);
+    const table = ['| # | Server | Principal | Administrator | Purpose |', '|---|---|---|---|---|', ...rows].join('\n');
+    expect(between('<!-- database-principals:start -->', '<!-- database-principals:end -->')).toBe(table);
   });
 
   it('states the assignment counts of one shared identity and of one identity per service', () => {

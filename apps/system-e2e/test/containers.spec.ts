@@ -10,6 +10,7 @@ interface ComposeService {
   volumes?: string[];
   ports?: string[];
   environment?: Record<string, string>;
+  deploy?: { replicas?: string | number };
 }
 
 const compose = parse(readFileSync(join(repoRoot, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
@@ -81,6 +82,14 @@ describe('docker-compose.yml and the Dockerfiles', () => {
     const imported = new Set(sources(join(repoRoot, 'tools/local-azure/src')).flatMap((file) => [...readFileSync(file, 'utf8').matchAll(/from '@keyless\/([a-z-]+)/g)].map((m) => m[1]!)));
     expect([...imported]).toEqual(['contracts']);
     for (const library of imported) expect(dockerfile(compose.services['local-azure']!)).toContain(`COPY --from=build /repo/libs/${library} ./libs/${library}`);
+  });
+
+  it('runs KEYLESS_REPLICAS replicas of each service, each gateway replica on its own published port', () => {
+    for (const name of ['gateway', 'recommendation', 'vision']) expect(compose.services[name]!.deploy?.replicas).toBe('${KEYLESS_REPLICAS:-1}');
+    expect(compose.services.gateway!.ports).toEqual(['127.0.0.1:${PORT:-3000}-${GATEWAY_LAST_PORT:-3000}:3000']);
+    const config = JSON.parse(readFileSync(join(repoRoot, 'tools/local-azure/compose.config.json'), 'utf8')) as { network: { ports: Record<string, number> }; hostEnv: { storefront: Record<string, string> } };
+    expect(config.hostEnv.storefront).toEqual({ GATEWAY_URL: 'http://gateway:3000', GATEWAY_URLS: 'http://gateway:3000' });
+    expect(config.network.ports.postgres).toBe(5432);
   });
 
   it('builds multi-stage images that run unprivileged with a health check', () => {

@@ -1,5 +1,6 @@
 import { entityScopePath, serviceAccess, type EntityRef } from '@keyless/contracts';
 import type { InfraProblem } from './infra-problem.js';
+import { checkDatabasePrincipals, type DatabasePrincipalDeclaration } from './postgres-checks.js';
 import type { Topology } from './topology.js';
 
 /** Resource keys of access.json. */
@@ -28,7 +29,7 @@ export interface AccessGrant {
  */
 export interface RbacKnowledge {
   /** Reads and validates the access file; throws with a message naming the file, entry and field. */
-  loadAccessFile(path: string): { identity: string; entries: AccessGrant[] };
+  loadAccessFile(path: string): { identity: string; entries: AccessGrant[]; databasePrincipals?: DatabasePrincipalDeclaration[] };
   /** Built-in roles that grant a data action, least privileged first. */
   rolesGranting(dataAction: string): RoleInfo[];
   /** The data actions the code's operations check. */
@@ -144,11 +145,12 @@ export function requiredGrants(rbac: RbacKnowledge, services: readonly string[] 
 export function checkAccess(options: { accessPath: string; file: string; topology?: Topology; rbac: RbacKnowledge }): {
   grants?: AccessGrant[];
   identity?: string;
+  databasePrincipals?: DatabasePrincipalDeclaration[];
   problems: InfraProblem[];
 } {
   const { accessPath, file, topology, rbac } = options;
   const problems: InfraProblem[] = [];
-  let loaded: { identity: string; entries: AccessGrant[] };
+  let loaded: ReturnType<RbacKnowledge['loadAccessFile']>;
   try {
     loaded = rbac.loadAccessFile(accessPath);
   } catch (error) {
@@ -243,5 +245,7 @@ export function checkAccess(options: { accessPath: string; file: string; topolog
       fix: `Add to assignments: {"role": "${need.role.name}", "roleDefinitionId": "${need.role.id}", "resource": "${need.resource}"${entityFields}, "purpose": "${need.reasons.join('; ')}"}.`,
     });
   }
-  return { grants, identity: loaded.identity, problems };
+  const databasePrincipals = loaded.databasePrincipals ?? [];
+  problems.push(...checkDatabasePrincipals(databasePrincipals, file));
+  return { grants, identity: loaded.identity, databasePrincipals, problems };
 }

@@ -9,6 +9,7 @@ import { parseBicep, type BicepFile, type Expression } from '../bicep/bicep-synt
 import { isInfraCheckError } from '../errors.js';
 import { privilegedRoles, scopePath, type AccessGrant, type ResourceKey } from './access-checks.js';
 import type { InfraProblem } from './infra-problem.js';
+import { checkPostgres, databaseAppSettings, type DatabasePrincipalDeclaration } from './postgres-checks.js';
 import type { Topology } from './topology.js';
 
 /** The settings every App Service must carry: the services read them (and nothing else from Azure). */
@@ -25,6 +26,7 @@ export const requiredAppSettings = [
   'AZURE_VISION_RESOURCE_ID',
   'GATEWAY_AUDIENCE',
   'GATEWAY_APP_ID',
+  ...databaseAppSettings,
 ] as const;
 
 /**
@@ -81,6 +83,23 @@ const localAuthRules: Record<string, { check?: (resource: ResourceInstance, all:
   'microsoft.insights/activitylogalerts': {},
   'microsoft.insights/metricalerts': {},
   'microsoft.operationalinsights/workspaces': { check: (r) => requireTrue(r, ['properties', 'features', 'disableLocalAuth']) },
+  // Entra authentication only: no administrator login or password, password authentication off.
+  'microsoft.dbforpostgresql/flexibleservers': {
+    check: (r) => {
+      const auth = property(r.body, ['properties', 'authConfig']);
+      if (property(auth, ['activeDirectoryAuth']) !== 'Enabled') return 'does not accept Microsoft Entra authentication (properties.authConfig.activeDirectoryAuth must be Enabled)';
+      if (property(auth, ['passwordAuth']) !== 'Disabled') return 'accepts passwords (properties.authConfig.passwordAuth must be Disabled)';
+      if (property(r.body, ['properties', 'administratorLogin']) !== undefined || property(r.body, ['properties', 'administratorLoginPassword']) !== undefined) {
+        return 'has a password administrator (properties.administratorLogin / administratorLoginPassword must be absent)';
+      }
+      return undefined;
+    },
+  },
+  // The Entra administrator, the allow-list, the database and the firewall rule hold no keys and accept no logins.
+  'microsoft.dbforpostgresql/flexibleservers/administrators': {},
+  'microsoft.dbforpostgresql/flexibleservers/configurations': {},
+  'microsoft.dbforpostgresql/flexibleservers/databases': {},
+  'microsoft.dbforpostgresql/flexibleservers/firewallrules': {},
   'microsoft.keyvault/vaults': {
     check: (r) => {
       if (property(r.body, ['properties', 'enableRbacAuthorization']) !== true) return 'is not in RBAC mode (properties.enableRbacAuthorization must be true)';
@@ -165,6 +184,8 @@ export interface BicepCheckOptions {
   topology?: Topology;
   grants?: AccessGrant[];
   identity?: string;
+  /** access.json `databasePrincipals`. */
+  databasePrincipals?: DatabasePrincipalDeclaration[];
 }
 
 /**
@@ -207,6 +228,10 @@ export function checkBicep(options: BicepCheckOptions): { deployment?: Evaluated
   checkSites(deployed, options.identity, at, problems);
   checkServices(deployed, options.azureYamlPath, rel, problems);
   checkAlerts(deployed, at, problems);
+  checkPostgres(
+    { deployed, at, ...(options.identity ? { identity: options.identity } : {}), ...(options.databasePrincipals ? { principals: options.databasePrincipals } : {}) },
+    problems,
+  );
   return { deployment, problems };
 }
 

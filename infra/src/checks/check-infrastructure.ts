@@ -16,9 +16,9 @@ export interface InfraLayout {
 }
 
 /**
- * Runs every consistency check over the access file, the topology file, the Bicep deployment, azure.yaml and
- * the gateway's app roles,
- * against what the code does (`serviceAccess`). Returns every problem found; an empty list means consistent.
+ * Runs every consistency check over the access file (role assignments and database principals), the topology
+ * file, the Bicep deployment, azure.yaml and the gateway's app roles, against what the code does (`serviceAccess`,
+ * `databaseNeeds`). Returns every problem found; an empty list means consistent.
  *
  * @example
  * const problems = checkInfrastructure({ root: repoRoot }, rbac);
@@ -39,6 +39,7 @@ export function checkInfrastructure(layout: InfraLayout, rbac: RbacKnowledge): I
     ...(topology.topology ? { topology: topology.topology } : {}),
     ...(access.grants ? { grants: access.grants } : {}),
     ...(access.identity ? { identity: access.identity } : {}),
+    ...(access.databasePrincipals ? { databasePrincipals: access.databasePrincipals } : {}),
   });
   const rolesPath = join(infraDir, 'gateway-app-roles.json');
   const parametersPath = join(infraDir, 'main.parameters.json');

@@ -24,6 +24,11 @@
  * - `gateway-app-mismatch`: the gateway's app registration (roles file, preprovision hook, parameter) differs from the code.
  * - `alert-mismatch`: the Azure alerts and the local Azure's alert rules disagree (a missing counterpart, another
  *   severity, no action group, a receiver without the common alert schema, the wrong signal).
+ * - `database-principal-mismatch`: the database principals of access.json and the server's Entra administrators
+ *   differ (missing, extra, wrong name, principal or type), or the principal cannot do what the code needs.
+ * - `database-extension-missing`: an extension the code creates is not on the server's allow-list (azure.extensions).
+ * - `database-setting-mismatch`: an App Service's PG* settings do not lead to the deployed server, database and
+ *   principal over verified TLS.
  */
 export type InfraProblemCode =
   | 'access-file-invalid'
@@ -48,7 +53,10 @@ export type InfraProblemCode =
   | 'missing-app-setting'
   | 'service-mismatch'
   | 'gateway-app-mismatch'
-  | 'alert-mismatch';
+  | 'alert-mismatch'
+  | 'database-principal-mismatch'
+  | 'database-extension-missing'
+  | 'database-setting-mismatch';
 
 /** One finding: which file (and entry) is wrong, what is wrong, and how to fix it. */
 export interface InfraProblem {

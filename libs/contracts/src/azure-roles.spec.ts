@@ -12,6 +12,9 @@ describe('built-in roles', () => {
       ['Azure Service Bus Data Sender', dataActions.serviceBusReceive, false],
       ['Azure Service Bus Data Receiver', dataActions.serviceBusReceive, true],
       ['Azure Service Bus Data Owner', dataActions.serviceBusSend, true],
+      ['Azure Service Bus Data Owner', dataActions.serviceBusManage, true],
+      ['Azure Service Bus Data Sender', dataActions.serviceBusManage, false],
+      ['Azure Service Bus Data Receiver', dataActions.serviceBusManage, false],
       ['Key Vault Secrets User', dataActions.keyVaultGetSecret, true],
       ['Monitoring Metrics Publisher', dataActions.monitorTelemetryWrite, true],
     ])('%s → %s: %s', (role, action, expected) => {
@@ -59,6 +62,7 @@ describe('built-in roles', () => {
         'Cognitive Services User',
       ]);
       expect(rolesGranting(dataActions.serviceBusReceive)[0]!.name).toBe('Azure Service Bus Data Receiver');
+      expect(rolesGranting(dataActions.serviceBusManage).map((r) => r.name)).toEqual(['Azure Service Bus Data Owner']);
     });
   });
 

@@ -221,6 +221,11 @@ export const dataActions = {
   visionAnalyze: 'Microsoft.CognitiveServices/accounts/ComputerVision/imageanalysis:analyze/action',
   serviceBusSend: 'Microsoft.ServiceBus/namespaces/messages/send/action',
   serviceBusReceive: 'Microsoft.ServiceBus/namespaces/messages/receive/action',
+  /**
+   * Managing entities through the namespace's management API (the Manage claim). Azure documents no data
+   * action of its own for it: only Azure Service Bus Data Owner (`Microsoft.ServiceBus/*`) grants it.
+   */
+  serviceBusManage: 'Microsoft.ServiceBus/namespaces/manage/action',
   keyVaultGetSecret: 'Microsoft.KeyVault/vaults/secrets/getSecret/action',
   monitorTelemetryWrite: 'Microsoft.Insights/Telemetry/Write',
 } as const;

@@ -275,11 +275,23 @@ describe('npm run doctor -- --check-access', () => {
         });
         try {
           const report = await check();
-          // Data Owner on the namespace reaches every entity: receive where access.json grants only send is beyond it.
-          expect(rows(report.checkAccess).filter((r) => r.status === 'not-in-access-json').map((r) => [r.scope.split('/').slice(-2).join('/'), r.dataAction, r.grantedBy.map((g) => g.role)])).toEqual([
-            ['topics/events', dataActions.serviceBusReceive, ['Azure Service Bus Data Owner']],
-            ['queues/diagnostics', dataActions.serviceBusReceive, ['Azure Service Bus Data Owner']],
+          // Data Owner on the namespace reaches every entity: receive where access.json grants only send is beyond it,
+          // and so is managing each entity, which access.json grants nowhere.
+          const beyond = rows(report.checkAccess)
+            .filter((r) => r.status === 'not-in-access-json')
+            .map((r) => ({ entity: r.scope.split('/').slice(-2).join('/'), dataAction: r.dataAction, roles: r.grantedBy.map((g) => g.role) }));
+          expect(beyond.every((row) => row.roles.length === 1 && row.roles[0] === 'Azure Service Bus Data Owner')).toBe(true);
+          expect(beyond.filter((row) => row.dataAction === dataActions.serviceBusReceive).map((row) => row.entity)).toEqual(['topics/events', 'queues/diagnostics']);
+          expect(beyond.filter((row) => row.dataAction === dataActions.serviceBusManage).map((row) => row.entity)).toEqual([
+            'queues/recommendation-requests',
+            'queues/vision-requests',
+            'queues/replies',
+            'topics/events',
+            'subscriptions/vision',
+            'subscriptions/recommendation',
+            'queues/diagnostics',
           ]);
+          expect(beyond.every((row) => row.dataAction === dataActions.serviceBusReceive || row.dataAction === dataActions.serviceBusManage)).toBe(true);
           expect(report.checkAccess.assignments.find((a) => a.id === owner)).toMatchObject({ role: 'Azure Service Bus Data Owner', inAccessJson: false });
           expect(report.ok).toBe(true);
           expect(formatReport(report)).toMatch(/not in access\.json\s+Microsoft\.ServiceBus\/namespaces\/messages\/receive\/action\s+Azure Service Bus Data Owner at namespaces\/sb-keyless-local \(inherited\); access\.json does not grant it here/);

@@ -6,9 +6,11 @@ import { loadCatalog } from './demo/catalog-loader.js';
 import { demoCatalog } from './demo/demo-catalog.js';
 import { readSetting } from '@keyless/contracts';
 import { LocalAzureCliError, localAzureStatus } from './local-azure-status.js';
-import { portIsFree, readEnvFile } from './processes.js';
+import { readEnvFile } from './processes.js';
 import { Progress } from './progress.js';
+import { checkLauncherPorts, parseReplicas, replicaLimits, UsageError } from './replicas.js';
 import { StorefrontCaller } from './storefront-caller.js';
+import { readySummary } from './summary.js';
 import { repoRoot, startSystem, type RunningSystem } from './system.js';
 
 const defaults = { gatewayPort: 3000 };
@@ -17,12 +19,10 @@ const usage = `Usage: npm start            run the whole system (local Azure, ga
        npm run token        print an access token for the gateway, from the storefront's managed identity
 
 Environment: PORT (the gateway's, default ${defaults.gatewayPort}; the demo images use PORT+1),
-LOCAL_AZURE_HOME (state, default .local-azure/), LOCAL_AZURE_CONFIG (a local Azure configuration file the
-launcher's own settings are added to), KEYLESS_DEMO_CATALOG=false to skip the demo catalog, LOG_LEVEL for the
-services (default info).`;
-
-/** A mistake of the user's, printed without a stack trace. */
-class UsageError extends Error {}
+KEYLESS_REPLICAS (instances of each of gateway, recommendation and vision, 1 to ${replicaLimits.maxReplicas}, default 1;
+gateway instance i listens on PORT + ${replicaLimits.gatewayPortStep} i), LOCAL_AZURE_HOME (state, default .local-azure/),
+LOCAL_AZURE_CONFIG (a local Azure configuration file the launcher's own settings are added to),
+KEYLESS_DEMO_CATALOG=false to skip the demo catalog, LOG_LEVEL for the services (default info).`;
 
 async function main(argv: string[]): Promise<number> {
   const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: { help: { type: 'boolean', short: 'h' } } });
@@ -37,17 +37,14 @@ async function main(argv: string[]): Promise<number> {
   if (!Number.isInteger(gatewayPort) || gatewayPort <= 0 || gatewayPort >= 65535) throw new UsageError(`PORT must be a port number, not "${portSetting}".`);
   if (positionals[0] === 'token') return printToken(home);
   if (positionals.length && positionals[0] !== 'start') throw new UsageError(`Unknown command "${positionals.join(' ')}".\n${usage}`);
-  return start(home, gatewayPort);
+  const replicas = parseReplicas(readSetting(process.env, 'KEYLESS_REPLICAS'));
+  return start(home, gatewayPort, replicas);
 }
 
-async function start(home: string, gatewayPort: number): Promise<number> {
+async function start(home: string, gatewayPort: number, replicas: number): Promise<number> {
   const progress = new Progress();
   const imagePort = gatewayPort + 1;
-  for (const [what, port] of [['gateway', gatewayPort], ['demo image server', imagePort]] as const) {
-    if (!(await portIsFree(port))) {
-      throw new UsageError(`Port ${port} (${what}) is in use. Stop what uses it, or run another copy with PORT=<free port> and its own LOCAL_AZURE_HOME.`);
-    }
-  }
+  await checkLauncherPorts(gatewayPort, replicas);
   const catalog = demoCatalog({ imageBaseUrl: `http://127.0.0.1:${imagePort}/images` });
   let system: RunningSystem | undefined;
   let stopping: Promise<void> | undefined;
@@ -66,10 +63,11 @@ async function start(home: string, gatewayPort: number): Promise<number> {
   try {
     const logLevel = readSetting(process.env, 'LOG_LEVEL');
     const localAzureConfig = readLocalAzureConfig(readSetting(process.env, 'LOCAL_AZURE_CONFIG'));
-    progress.step('Starting the local Azure, recommendation, vision and gateway');
+    progress.step(`Starting the local Azure, recommendation, vision and gateway${replicas > 1 ? ` (${replicas} instances of each)` : ''}`);
     system = await startSystem({
       home,
       gatewayPort,
+      replicas,
       images: { products: catalog, port: imagePort },
       ...(localAzureConfig ? { localAzureConfig } : {}),
       ...(logLevel ? { serviceEnv: { gateway: { LOG_LEVEL: logLevel }, recommendation: { LOG_LEVEL: logLevel }, vision: { LOG_LEVEL: logLevel } } } : {}),
@@ -84,34 +82,22 @@ async function start(home: string, gatewayPort: number): Promise<number> {
         await storefront.close();
       }
     }
-    printReady(progress, system.gatewayUrl, system.portalUrl, catalog[0]!.product.id, home);
+    const running = system;
+    progress.line(
+      readySummary({
+        gatewayUrls: running.gatewayUrls,
+        ...(running.portalUrl ? { portalUrl: running.portalUrl } : {}),
+        exampleId: catalog[0]!.product.id,
+        home,
+        instances: running.instances.map((instance) => ({ name: instance.name, url: `http://127.0.0.1:${running.ports.get(instance.name)}` })),
+      }),
+    );
   } catch (error) {
     progress.fail(error instanceof Error ? error.message : String(error));
     await stop('error');
     return 1;
   }
   return stopped;
-}
-
-function printReady(progress: Progress, gatewayUrl: string, portalUrl: string | undefined, exampleId: string, home: string): void {
-  progress.line(
-    [
-      '',
-      'Keyless is running.',
-      `  Gateway   ${gatewayUrl}`,
-      `  OpenAPI   ${gatewayUrl}/docs`,
-      ...(portalUrl ? [`  Portal    ${portalUrl}  (sign in: open the link \`npm run -s local-azure -- portal\` prints)`] : []),
-      `  Logs      ${join(home, 'logs')}/<service>.log`,
-      '',
-      "Try it — callers need an Entra token for the gateway; the storefront's managed identity gets one:",
-      '  TOKEN=$(npm run -s token)',
-      `  curl -s -H "Authorization: Bearer $TOKEN" "${gatewayUrl}/v1/products/${exampleId}/similar?limit=3"`,
-      `  curl -s -H "Authorization: Bearer $TOKEN" -H "content-type: application/json" \\`,
-      `       -d '{"query":"waterproof hiking boots","limit":3}' ${gatewayUrl}/v1/recommendations`,
-      '',
-      'Ctrl-C stops everything.',
-    ].join('\n'),
-  );
 }
 
 /** The local Azure configuration file `LOCAL_AZURE_CONFIG` names (the local Azure validates it at start). */

@@ -6,21 +6,22 @@ import { systemInstancesFileName, type SystemInstancesFile } from '@keyless/cont
 import type { DemoProduct } from './demo/demo-catalog.js';
 import { localAzureCli, localAzureStatus } from './local-azure-status.js';
 import { freePort, readEnvFile, startProcess, stopProcess, waitFor, type ManagedProcess } from './processes.js';
+import { planInstances, serviceNames, serviceOf, storefrontGatewayEnv, type ServiceInstance, type ServiceName } from './replicas.js';
 import { StorefrontCaller } from './storefront-caller.js';
 
 /** The repository this launcher belongs to (its built apps and tools are started from here). */
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 
-/** The services of the system, in start order (the gateway last: it is the front door). */
-export const serviceNames = ['recommendation', 'vision', 'gateway'] as const;
-export type ServiceName = (typeof serviceNames)[number];
+export { serviceNames, type ServiceName };
 
 /** Options of {@link startSystem}. */
 export interface SystemOptions {
   /** `$LOCAL_AZURE_HOME`: the local Azure's state, the services' data and logs. */
   home: string;
-  /** The gateway's port. */
+  /** The first gateway instance's port; instance i listens on gatewayPort + 10 i. */
   gatewayPort: number;
+  /** Instances of each of gateway, recommendation and vision, each its own process. **Default**: 1. */
+  replicas?: number;
   /**
    * Images to serve for the catalog on 127.0.0.1:`port` (the local Vision fetches them by URL); that
    * `host:port` is added to the local Azure's `resources.vision.allowedImageHosts`.
@@ -38,7 +39,8 @@ export interface SystemOptions {
 
 /**
  * Starts the whole system as separate processes, each service as its own host with its own env file:
- * the local Azure, then recommendation and vision, then the gateway, and waits until every service's
+ * the local Azure, then recommendation and vision, then the gateway — `replicas` instances of each, every
+ * instance of a service on the same host (same identity, same env file) — and waits until every instance's
  * `/health/ready` answers 200. Used by `npm start` and by the end-to-end tests.
  */
 export async function startSystem(options: SystemOptions): Promise<RunningSystem> {
@@ -55,20 +57,30 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
 /** A running system; {@link stop} stops it in reverse order. */
 export class RunningSystem {
   readonly processes = new Map<string, ManagedProcess>();
-  readonly ports = new Map<ServiceName, number>();
+  /** Port of each running instance, by instance name (`gateway`, `gateway-2`, `recommendation`, …). */
+  readonly ports = new Map<string, number>();
+  /** The instances the system runs (the plan; {@link addGatewayInstance} adds to {@link ports} only). */
+  readonly instances: readonly ServiceInstance[];
   private imageServer: Server | undefined;
   private readonly timeout: number;
 
   constructor(readonly options: SystemOptions) {
     this.timeout = options.startupTimeoutInMs ?? 90_000;
+    this.instances = planInstances(options.replicas ?? 1, options.gatewayPort);
   }
 
   get home(): string {
     return this.options.home;
   }
 
+  /** The first gateway instance. */
   get gatewayUrl(): string {
     return `http://127.0.0.1:${this.options.gatewayPort}`;
+  }
+
+  /** Every gateway instance, the first first (what the storefront's GATEWAY_URLS lists). */
+  get gatewayUrls(): string[] {
+    return this.instances.filter((instance) => instance.service === 'gateway').map((instance) => `http://127.0.0.1:${instance.port}`);
   }
 
   /** Variables of a host's env file (written at the local Azure's first start; they stay true across its restarts). */
@@ -94,17 +106,19 @@ export class RunningSystem {
     }
     if (this.options.images) this.imageServer = await serveImages(this.options.images.products, this.options.images.port);
     await this.startLocalAzure();
-    for (const name of serviceNames) this.ports.set(name, name === 'gateway' ? this.options.gatewayPort : await freePort());
-    for (const name of serviceNames) this.startService(name);
-    await Promise.all(serviceNames.map((name) => this.waitUntilReady(name)));
+    for (const instance of this.instances) this.ports.set(instance.name, instance.port ?? (await freePort()));
+    for (const instance of this.instances) this.startService(instance.service, { processName: instance.name });
+    await Promise.all(this.instances.map((instance) => this.waitUntilReady(instance.name)));
     this.writeInstances();
   }
 
-  /** Starts (or restarts) one service with its host's env file and waits until it is ready. */
-  async restartService(name: ServiceName): Promise<void> {
+  /** Starts (or restarts) one instance (`gateway`, `recommendation-2`, …) with its host's env file and waits until it is ready. */
+  async restartService(name: ServiceName | string): Promise<void> {
+    const service = serviceOf(name);
+    if (!service || !this.ports.has(name)) throw new Error(`no instance named "${name}" (running: ${[...this.ports.keys()].join(', ')})`);
     const running = this.processes.get(name);
     if (running) await stopProcess(running);
-    this.startService(name);
+    this.startService(service, { processName: name });
     await this.waitUntilReady(name);
     this.writeInstances();
   }
@@ -114,8 +128,8 @@ export class RunningSystem {
    * test several instances or one with other settings. It is stopped with the system.
    */
   async addGatewayInstance(instance: string, port: number, env: Record<string, string> = {}): Promise<void> {
-    this.startService('gateway', { processName: instance, port, env });
-    this.ports.set(instance as ServiceName, port);
+    this.ports.set(instance, port);
+    this.startService('gateway', { processName: instance, env });
     await this.waitUntilReady(instance, port);
     this.writeInstances();
   }
@@ -133,17 +147,19 @@ export class RunningSystem {
     await this.startLocalAzure();
   }
 
-  /** Stops one service (SIGTERM, then SIGKILL after a grace period). */
-  async stopService(name: ServiceName): Promise<void> {
+  /** Stops one instance (SIGTERM, then SIGKILL after a grace period). */
+  async stopService(name: ServiceName | string): Promise<void> {
     const running = this.processes.get(name);
     if (running) await stopProcess(running);
   }
 
-  /** Stops the gateway, then the services, then the local Azure. */
+  /** Stops the gateways, then the other services' instances, then the local Azure. */
   async stop(): Promise<void> {
     rmSync(join(this.home, systemInstancesFileName), { force: true });
-    for (const [name, running] of this.processes) if (name.startsWith('gateway-')) await stopProcess(running);
-    for (const name of [...serviceNames].reverse()) await this.stopService(name);
+    for (const service of [...serviceNames].reverse()) {
+      const instances = [...this.processes.values()].filter((running) => serviceOf(running.name) === service);
+      await Promise.all(instances.map((running) => stopProcess(running)));
+    }
     const localAzure = this.processes.get('local-azure');
     if (localAzure) await stopProcess(localAzure);
     await new Promise((resolve) => (this.imageServer ? this.imageServer.close(resolve) : resolve(undefined)));
@@ -158,7 +174,7 @@ export class RunningSystem {
     const content: SystemInstancesFile = {
       instances: [...this.processes.keys()]
         .filter((name) => name !== 'local-azure')
-        .map((name) => ({ name, service: name.startsWith('gateway') ? 'gateway' : name, url: `http://127.0.0.1:${this.ports.get(name as ServiceName)}` })),
+        .map((name) => ({ name, service: serviceOf(name) ?? name, url: `http://127.0.0.1:${this.ports.get(name)}` })),
     };
     writeFileSync(`${file}.tmp`, JSON.stringify(content, null, 2));
     renameSync(`${file}.tmp`, file);
@@ -167,19 +183,7 @@ export class RunningSystem {
   private async startLocalAzure(): Promise<void> {
     mkdirSync(this.home, { recursive: true });
     const configFile = join(this.home, 'launcher.config.json');
-    const config = { ...this.options.localAzureConfig };
-    const hostEnv = (config.hostEnv ?? {}) as Record<string, Record<string, string>>;
-    config.hostEnv = { ...hostEnv, storefront: { ...hostEnv.storefront, GATEWAY_URL: this.gatewayUrl } };
-    if (this.options.images) {
-      // The local Vision fetches only from the internet, like Azure's; the demo image server on loopback is the exception.
-      const resources = (config.resources ?? {}) as { vision?: { allowedImageHosts?: string[] } };
-      const vision = resources.vision ?? {};
-      config.resources = {
-        ...resources,
-        vision: { ...vision, allowedImageHosts: [...(vision.allowedImageHosts ?? []), `127.0.0.1:${this.options.images.port}`] },
-      };
-    }
-    writeFileSync(configFile, JSON.stringify(config, null, 2));
+    writeFileSync(configFile, JSON.stringify(launcherLocalAzureConfig(this.options.localAzureConfig, this.gatewayUrls, this.options.images?.port), null, 2));
     const localAzure = startProcess({
       name: 'local-azure',
       script: localAzureCli,
@@ -205,11 +209,12 @@ export class RunningSystem {
     }
   }
 
-  private startService(name: ServiceName, instance: { processName?: string; port?: number; env?: Record<string, string> } = {}): void {
+  /** Starts an instance of `name` as the process `processName`, on the port recorded for it in {@link ports}. */
+  private startService(name: ServiceName, instance: { processName?: string; env?: Record<string, string> } = {}): void {
     const processName = instance.processName ?? name;
     const env: Record<string, string> = {
       ...this.hostEnv(name),
-      PORT: String(instance.port ?? this.ports.get(name)),
+      PORT: String(this.ports.get(processName)),
       HOST: '127.0.0.1',
       ...(name === 'recommendation' ? { RECOMMENDATION_DATA_DIR: join(this.home, 'apps', 'recommendation') } : {}),
       ...this.options.serviceEnv?.[name],
@@ -222,12 +227,12 @@ export class RunningSystem {
         script: join(repoRoot, `apps/${name}/dist/main.js`),
         env,
         logDir: join(this.home, 'logs'),
-        ...(this.options.onNotableLine ? { onNotableLine: (line: string) => this.options.onNotableLine!(`[${name}] ${line}`) } : {}),
+        ...(this.options.onNotableLine ? { onNotableLine: (line: string) => this.options.onNotableLine!(`[${processName}] ${line}`) } : {}),
       }),
     );
   }
 
-  private async waitUntilReady(name: string, port = this.ports.get(name as ServiceName)): Promise<void> {
+  private async waitUntilReady(name: string, port = this.ports.get(name)): Promise<void> {
     const logFile = join(this.home, 'logs', `${name}.log`);
     await waitFor(
       async () => {
@@ -240,6 +245,23 @@ export class RunningSystem {
       200,
     );
   }
+}
+
+/**
+ * The local Azure configuration the launcher writes: the caller's extra configuration, the storefront host told
+ * where the gateways are (`GATEWAY_URL`, the first; `GATEWAY_URLS`, every instance), and the demo image server's
+ * loopback address allowed to the local Vision (it fetches only from the internet, like Azure's).
+ */
+export function launcherLocalAzureConfig(extra: Record<string, unknown> | undefined, gatewayUrls: readonly string[], imagePort?: number): Record<string, unknown> {
+  const config = { ...extra };
+  const hostEnv = (config.hostEnv ?? {}) as Record<string, Record<string, string>>;
+  config.hostEnv = { ...hostEnv, storefront: { ...hostEnv.storefront, ...storefrontGatewayEnv(gatewayUrls) } };
+  if (imagePort !== undefined) {
+    const resources = (config.resources ?? {}) as { vision?: { allowedImageHosts?: string[] } };
+    const vision = resources.vision ?? {};
+    config.resources = { ...resources, vision: { ...vision, allowedImageHosts: [...(vision.allowedImageHosts ?? []), `127.0.0.1:${imagePort}`] } };
+  }
+  return config;
 }
 
 /** Serves product images (what the local Vision fetches by URL). */

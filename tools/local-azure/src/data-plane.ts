@@ -1,6 +1,6 @@
 import type { AuditLog } from './audit/audit-log.js';
 import type { LocalAzureConfig, ResourceKey } from './config/local-azure-config.js';
-import type { Directory } from './entra/directory.js';
+import type { Directory, Host } from './entra/directory.js';
 import type { LocalFaults } from './faults/local-faults.js';
 import type { ResourceGuard } from './guard/resource-guard.js';
 import type { LocalAzureHome } from './home.js';
@@ -12,6 +12,23 @@ import type { ServerCredentials } from './tls/certificate-authority.js';
 
 /** Writes one line of the local Azure's console output. */
 export type ConsoleLog = (line: string) => void;
+
+/**
+ * A principal of a database server declared in the access file: a login role named after the identity (as
+ * Azure names a managed identity's role) and bound to the identity's object id.
+ */
+export interface DatabasePrincipal {
+  /** The database server. */
+  resource: 'postgres';
+  /** Role name: the identity's name. */
+  name: string;
+  /** Object id the token's `oid` must carry. */
+  principalId: string;
+  clientId: string;
+  /** Server administrator (Azure's Entra administrator: member of `azure_pg_admin`). */
+  administrator: boolean;
+  purpose: string;
+}
 
 /** What every emulated data plane gets from the local Azure at start. */
 export interface DataPlaneContext {
@@ -38,6 +55,8 @@ export interface DataPlaneContext {
   publicHost: string;
   /** Faults injected by the operator or a test (`fault <target> <mode>`); data planes read theirs on every request. */
   faults: LocalFaults;
+  /** The database principals the access file declares now (re-read when the access file is re-applied). */
+  databasePrincipals(): readonly DatabasePrincipal[];
   log: ConsoleLog;
 }
 
@@ -47,6 +66,8 @@ export interface RunningDataPlane {
   port: number;
   /** Variables every host's env file gains (the same names the services read in Azure). */
   env: Record<string, string>;
+  /** Variables that depend on the host (e.g. the database user named after its identity). Default: none. */
+  hostEnv?(host: Host): Record<string, string>;
   /** One line for the start-up summary (what it serves, where). */
   summary: string;
   /** The address clients connect to (`amqps://host:port`, `https://host:port`), for `status`. **Default**: the summary. */

@@ -15,7 +15,7 @@ import {
   type LocalAzureConfigInput,
   type ResourceKey,
 } from './config/local-azure-config.js';
-import type { ConsoleLog, DataPlane, RunningDataPlane } from './data-plane.js';
+import type { ConsoleLog, DatabasePrincipal, DataPlane, RunningDataPlane } from './data-plane.js';
 import { Directory } from './entra/directory.js';
 import { HomeCredential } from './entra/home-credential.js';
 import { loginEndpoints } from './entra/login-endpoints.js';
@@ -88,6 +88,7 @@ export class LocalAzure {
   private readonly resourceAddresses = new Map<ResourceKey, string>();
   private identityListener: BoundListener | undefined;
   private listeners: BoundListener[] = [];
+  private principals: readonly DatabasePrincipal[] = [];
   private stopped = false;
   /** The alert rules over the logs, running once the data planes run. */
   alerts: LocalAlerts | undefined;
@@ -190,7 +191,7 @@ export class LocalAzure {
         login: url('https', login.port),
         management: url('https', managementListener.port),
       });
-      const context = { home, config, directory, guard, auditLog, tls, publicHost, faults, log, listen: (name: string, create: () => Server) => self.bindListener(name, create) };
+      const context = { home, config, directory, guard, auditLog, tls, publicHost, faults, log, listen: (name: string, create: () => Server) => self.bindListener(name, create), databasePrincipals: () => self.principals };
       await settleAll(
         (options.dataPlanes ?? []).map(async (plane) => {
           const choice = await book.reserve(plane.resource, configuredPort(config, plane.resource), bind);
@@ -285,15 +286,22 @@ export class LocalAzure {
       AZURE_KEY_VAULT_RESOURCE_ID: this.directory.resourceId('keyVault'),
       APPLICATIONINSIGHTS_RESOURCE_ID: this.directory.resourceId('appInsights'),
       ...Object.assign({}, ...this.running.map((plane) => plane.env)),
+      ...Object.assign({}, ...this.running.map((plane) => plane.hostEnv?.(host))),
       ...host.env,
     };
   }
 
+  /** The database principals the access file declares (see {@link DatabasePrincipal}). */
+  databasePrincipals(): readonly DatabasePrincipal[] {
+    return this.principals;
+  }
+
   /**
-   * Re-applies the access file: the shared identity's assignments become exactly what the file says
-   * (like a redeployment); assignments made through the CLI are kept. Returns what was applied.
+   * Re-applies the access file: the shared identity's assignments and database principals become exactly
+   * what the file says (like a redeployment); assignments made through the CLI are kept. Returns what was
+   * applied.
    */
-  applyAccessFile(): { identity: string; principalId: string; applied: number } {
+  applyAccessFile(): { identity: string; principalId: string; applied: number; databasePrincipals: number } {
     const path = this.accessFilePath;
     const access = loadAccessFile(path);
     const identity = this.directory.userAssignedIdentity(access.identity);
@@ -310,7 +318,15 @@ export class LocalAzure {
         purpose: entry.purpose,
       })),
     );
-    return { identity: identity.name, principalId: identity.principalId, applied: access.entries.length };
+    this.principals = access.databasePrincipals.map((entry) => ({
+      resource: entry.resource,
+      name: identity.name,
+      principalId: identity.principalId,
+      clientId: identity.clientId,
+      administrator: entry.administrator,
+      purpose: entry.purpose,
+    }));
+    return { identity: identity.name, principalId: identity.principalId, applied: access.entries.length, databasePrincipals: this.principals.length };
   }
 
   /**

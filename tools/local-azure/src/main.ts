@@ -38,10 +38,12 @@ Commands:
   fault <target> <mode> [ms]              inject a fault; <target> none heals it (targets and modes below)
   fault list                              every fault target with its current mode
   servicebus show                         the namespace: endpoint, ARM id, topology file, open connections
-  servicebus entity list                  queues, topics and subscriptions with active/scheduled/dead-letter counts
+  servicebus entity list                  queues, topics and subscriptions (from the topology file or created at
+                                          run time) with active/scheduled/dead-letter counts
   servicebus peek <entity> [--dlq] [--limit N]   messages in sequence order, without locking them
   servicebus purge <entity> [--dlq]       delete every message of the entity (or of its dead-letter queue)
   servicebus resubmit <entity>            move the entity's dead-lettered messages back to it
+  postgres show                           the PostgreSQL server: endpoint, database, principals, connections, session
   portal                                  a one-time sign-in link to the portal for the signed-in user (5 minutes, once)
   alert list             [--state Fired|Resolved] [--rule R] [--limit N]   alerts, newest first
   alert show <id>                         one alert, with what fired it and its webhook deliveries
@@ -67,7 +69,8 @@ the operator (Owner of the subscription). Every request is authorized by Azure R
 --scope an ARM id, subscription, resourceGroup, or the short form <resource>[/queues/<q>|/topics/<t>[/subscriptions/<s>]]
 (resources: see resource list).
 <entity> is a queue name or <topic>/<subscription>. Service Bus entities come from
-infra/servicebus-topology.json, or the file $LOCAL_AZURE_SERVICEBUS_CONFIG names.
+infra/servicebus-topology.json (or the file $LOCAL_AZURE_SERVICEBUS_CONFIG names), applied at every start,
+and from the management API (ServiceBusAdministrationClient), kept across restarts.
 
 Fault targets and modes (\`delay\` takes milliseconds, default 2000):
 ${faultTargets.map((target) => `  ${target.padEnd(24)} ${faultModesOf(target).join('|').padEnd(34)} ${faultCatalog[target].description}`).join('\n')}`;
@@ -168,8 +171,10 @@ async function main(argv: string[]): Promise<number> {
       return print(await admin.call('POST', '/signingKeys:rotate'));
     case 'servicebus show':
       return print(await admin.call('GET', '/servicebus'));
+    case 'postgres show':
+      return print(await admin.call('GET', '/postgres'));
     case 'servicebus entity list':
-      return print(await admin.call('GET', '/servicebus/entities'), ['name', 'type', 'active', 'scheduled', 'deferred', 'locked', 'deadLetter']);
+      return print(await admin.call('GET', '/servicebus/entities'), ['name', 'type', 'origin', 'active', 'scheduled', 'deferred', 'locked', 'deadLetter']);
     case 'portal': {
       const link = await admin.call<{ url: string; expiresOn: string; operator: string }>('POST', '/portal/signInLinks');
       if (values.output === 'json') return print(link);
@@ -272,9 +277,14 @@ async function serve(home: LocalAzureHome, configFile: string | undefined, verbo
   out(`  Alerts        ${webhook ? `webhook ${webhook.origin}${webhook.pathname}` : 'no webhook (set LOCAL_AZURE_ALERT_WEBHOOK)'}; \`alert list\` lists them`);
   out('Sign-in failures, RBAC denials and alerts are printed below. Ctrl-C stops.');
   azure.auditLog.onRecord((kind, record) => {
-    if (kind === 'sign-in' && 'outcome' in record && (verbose || record.outcome === 'failure')) {
-      const where = record.host ? `host=${record.host}` : `endpoint=${record.endpoint}${record.grantType ? ` grant=${record.grantType}` : ''}`;
-      out(`[sign-in] ${record.outcome} ${where} identity=${record.identity ?? '-'} resource=${record.resource ?? '-'}${record.reason ? ` reason="${record.reason}"` : ''}`);
+    if (kind === 'sign-in' && 'outcome' in record) {
+      // The PostgreSQL data plane prints its refused logins itself, with the fix; successes show with --verbose.
+      if (record.endpoint === 'postgres') {
+        if (verbose && record.outcome === 'success') out(`[sign-in] success postgres user=${record.user} database=${record.database} identity=${record.identity ?? '-'} client=${record.client}`);
+      } else if (verbose || record.outcome === 'failure') {
+        const where = record.host ? `host=${record.host}` : `endpoint=${record.endpoint}${record.grantType ? ` grant=${record.grantType}` : ''}`;
+        out(`[sign-in] ${record.outcome} ${where} identity=${record.identity ?? '-'} resource=${record.resource ?? '-'}${record.reason ? ` reason="${record.reason}"` : ''}`);
+      }
     }
     if (kind === 'authorization' && 'decision' in record && (verbose || record.decision === 'denied')) {
       const what = record.action ?? record.dataAction ?? record.operation ?? '-';

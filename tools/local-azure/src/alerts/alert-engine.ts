@@ -150,9 +150,11 @@ export class AlertEngine {
   }
 
   private onSignIn(record: SignInRecord): void {
-    // Hosts' managed-identity endpoints only: a user's sign-in at the token endpoint, or a request that named no host, is not one.
+    // Hosts' managed-identity endpoints only: a user's sign-in at the token endpoint, a database login (the shared
+    // identity's refused logins reach access-denied through the authorization log), or a request that named no
+    // host, is not one.
     const host = record.host;
-    if (record.endpoint === 'token' || !host) return;
+    if (record.endpoint === 'token' || record.endpoint === 'postgres' || !host) return;
     if (record.outcome === 'success') {
       for (const alert of [...this.open.values()]) {
         if (alert.rule !== 'identity-endpoint-failures' || alert.key === 'endpoint') continue;

@@ -1,17 +1,25 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 
 /**
- * One token request (the local counterpart of an Entra sign-in log row): a managed identity's at its host's
- * identity endpoint, or a user's at the tenant's token endpoint.
+ * One sign-in (the local counterpart of an Entra sign-in log row): a managed identity's token request at its host's
+ * identity endpoint, a user's at the tenant's token endpoint, or a login to the local PostgreSQL with an Entra token
+ * as the password.
  */
 export interface SignInRecord {
   time: string;
   /** The host whose identity endpoint was asked (managed identities; absent when the address named no host). */
   host?: string;
-  /** `appservice` (IDENTITY_ENDPOINT), `imds` (AZURE_POD_IDENTITY_AUTHORITY_HOST) or `token` (a user's sign-in). */
-  endpoint: 'appservice' | 'imds' | 'token';
+  /**
+   * `appservice` (IDENTITY_ENDPOINT), `imds` (AZURE_POD_IDENTITY_AUTHORITY_HOST), `token` (a user's sign-in) or
+   * `postgres` (a login to the local Azure Database for PostgreSQL).
+   */
+  endpoint: 'appservice' | 'imds' | 'token' | 'postgres';
   /** The OAuth grant of a user's sign-in (`password`, `refresh_token`, `authorization_code`). */
   grantType?: string;
+  /** Database logins: the client's address and port, the user (role) and the database asked for. */
+  client?: string;
+  user?: string;
+  database?: string;
   /** The identity's name, or the user's UPN. */
   identity?: string;
   clientId?: string;

@@ -9,8 +9,13 @@ import { normalizeHostPort } from '../util/host-port.js';
 /** Repository root, from this file's place in the tree (src/ or dist/ under tools/local-azure/). */
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
 
-/** The kinds of Azure resources the local Azure knows, as the access file names them. */
-export const resourceKeys = ['serviceBus', 'openAi', 'vision', 'keyVault', 'appInsights'] as const;
+/** Resources whose data plane Azure RBAC guards: the targets of the access file's role assignments. */
+export const roleAssignableResourceKeys = ['serviceBus', 'openAi', 'vision', 'keyVault', 'appInsights'] as const;
+/**
+ * The kinds of Azure resources the local Azure knows, as the access file names them. PostgreSQL has no RBAC
+ * data actions: its sign-ins are governed by database principals (see the access file's `databasePrincipals`).
+ */
+export const resourceKeys = [...roleAssignableResourceKeys, 'postgres'] as const;
 export type ResourceKey = (typeof resourceKeys)[number];
 
 const name = z.string().regex(/^[a-z][a-z0-9-]{1,62}$/, 'lowercase letters, digits and dashes, starting with a letter');
@@ -116,6 +121,32 @@ export const localAzureConfigSchema = z.strictObject({
         .prefault({}),
       keyVault: z.strictObject({ name: name }).default({ name: 'kv-keyless-local' }),
       appInsights: z.strictObject({ name: name }).default({ name: 'appi-keyless-local' }),
+      postgres: z
+        .strictObject({
+          name: name.default('psql-keyless-local'),
+          /** The database that exists at start and that clients connect to. Default: keyless. */
+          database: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a lowercase PostgreSQL identifier').default('keyless'),
+          /**
+           * Extensions a database principal may create (Azure's `azure.extensions` allow-list). Default: vector
+           * (pgvector), the only extension the local engine ships.
+           */
+          extensions: z.array(z.enum(['vector'])).default(['vector']),
+          /** Connections served at once (Azure's `max_connections`); one more gets "too many clients". Default: 100. */
+          maxConnections: z.number().int().min(1).max(5000).default(100),
+          /**
+           * How long a connection may sit idle inside a transaction before it is closed and its transaction rolled
+           * back (PostgreSQL's `idle_in_transaction_session_timeout`), in ms; 0 never. The local engine has one
+           * session shared by every connection, so an abandoned transaction would stall all of them. Default: 60000.
+           */
+          idleInTransactionTimeoutInMs: z.number().int().min(0).default(60_000),
+          /**
+           * How long one statement may run, in ms; 0 never. PGlite cannot interrupt a statement, and while one runs
+           * every other connection waits: past this, the engine is ended and restarted, and every connection gets
+           * 57P02. Default: 300000 (5 minutes).
+           */
+          maxStatementDurationInMs: z.number().int().min(0).default(300_000),
+        })
+        .prefault({}),
     })
     .prefault({}),
   /** User-assigned identities, by name. */
@@ -234,6 +265,7 @@ export const localAzureConfigSchema = z.strictObject({
           serviceBus: port.default(0),
           openAi: port.default(0),
           vision: port.default(0),
+          postgres: port.default(0),
           portal: port.default(0),
         })
         .prefault({}),
@@ -260,7 +292,8 @@ export function parseConfig(input: LocalAzureConfigInput, source = 'configuratio
   for (const [hostName, env] of Object.entries(config.hostEnv)) {
     const host = config.hosts[hostName];
     if (!host) problems.push(`hostEnv.${hostName}: no host named "${hostName}" in hosts`);
-    else host.env = { ...host.env, ...env };
+    // New objects: the defaults are shared by every parse, and must not keep one configuration's variables.
+    else config.hosts = { ...config.hosts, [hostName]: { ...host, env: { ...host.env, ...env } } };
   }
   for (const [hostName, host] of Object.entries(config.hosts)) {
     host.userAssigned.forEach((identity, i) => {

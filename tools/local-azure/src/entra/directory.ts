@@ -90,6 +90,7 @@ const resourceProviders: Record<ResourceKey, string> = {
   vision: 'Microsoft.CognitiveServices/accounts',
   keyVault: 'Microsoft.KeyVault/vaults',
   appInsights: 'Microsoft.Insights/components',
+  postgres: 'Microsoft.DBforPostgreSQL/flexibleServers',
 };
 
 /**

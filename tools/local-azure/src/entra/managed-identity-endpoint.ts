@@ -16,6 +16,8 @@ const azureResources = [
   'https://storage.azure.com',
   'https://monitor.azure.com',
   'https://eventhubs.azure.net',
+  // Azure Database for PostgreSQL / MySQL with Microsoft Entra authentication (the token is the password).
+  'https://ossrdbms-aad.database.windows.net',
 ];
 
 /** Whether `resource` is a token audience of the tenant: an Azure service, or an app registration's API. */

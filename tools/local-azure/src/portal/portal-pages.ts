@@ -189,6 +189,7 @@ const audiencesOf: Record<string, readonly string[]> = {
   vision: ['https://cognitiveservices.azure.com', 'https://cognitiveservices.azure.com/'],
   keyVault: ['https://vault.azure.net', 'https://vault.azure.net/'],
   appInsights: ['https://monitor.azure.com', 'https://monitor.azure.com/'],
+  postgres: ['https://ossrdbms-aad.database.windows.net', 'https://ossrdbms-aad.database.windows.net/'],
 };
 
 export function readLogFilters(query: URLSearchParams): LogFilters {
@@ -236,10 +237,10 @@ ${select('f-outcome', 'Outcome', 'outcome', [['success', 'Success / allowed'], [
 ${select('f-since', 'Time', 'since', [['15m', 'Last 15 minutes'], ['1h', 'Last hour'], ['24h', 'Last 24 hours'], ['7d', 'Last 7 days']], filters.since)}
 <button type="submit">Apply filters</button> <a href="/logs">Clear</a></form>
 <p class="muted">Newest first, ${limit} rows at most per log. New entries appear as they happen.</p>
-<section aria-labelledby="signins-heading"><h2 id="signins-heading">Sign-ins (token requests)</h2>
+<section aria-labelledby="signins-heading"><h2 id="signins-heading">Sign-ins (token requests and database logins)</h2>
 <div id="sign-ins" data-live="sign-in">
 <table><caption>${signIns.length} sign-ins</caption><thead><tr><th scope="col">Time</th><th scope="col">Host</th><th scope="col">Identity</th><th scope="col">Resource</th><th scope="col">Outcome</th><th scope="col">Failure reason</th></tr></thead><tbody>
-${signIns.map((r: SignInRecord) => html`<tr><td>${time(r.time)}</td><td>${r.host ?? (r.endpoint === 'token' ? 'token endpoint (user)' : '—')}</td><td>${r.identity ?? '—'}</td><td class="mono">${r.resource ?? '—'}</td><td>${outcomeTag(r.outcome === 'success', r.outcome)}</td><td>${r.reason ?? ''}</td></tr>`)}
+${signIns.map((r: SignInRecord) => html`<tr><td>${time(r.time)}</td><td>${r.host ?? (r.endpoint === 'token' ? 'token endpoint (user)' : r.endpoint === 'postgres' ? `PostgreSQL login as ${r.user ?? '?'} from ${r.client ?? '?'}` : '—')}</td><td>${r.identity ?? '—'}</td><td class="mono">${r.resource ?? '—'}</td><td>${outcomeTag(r.outcome === 'success', r.outcome)}</td><td>${r.reason ?? ''}</td></tr>`)}
 </tbody></table></div></section>
 <section aria-labelledby="decisions-heading"><h2 id="decisions-heading">Authorization decisions</h2>
 <div id="decisions" data-live="authorization">

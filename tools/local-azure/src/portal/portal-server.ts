@@ -254,8 +254,10 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
   };
   const unsubscribe = [
     context.auditLog.onRecord((kind, record) => {
-      if (kind === 'sign-in') push('sign-in', 'outcome' in record && record.outcome === 'failure' ? `Failed sign-in ${record.host ? `on host ${record.host}` : `at the ${record.endpoint} endpoint`}` : '');
-      else push('authorization', 'decision' in record && record.decision === 'denied' ? `Denied: ${record.identity ?? (record.principalId || 'anonymous')} ${record.action ?? record.dataAction ?? record.operation ?? ''}` : '');
+      if (kind === 'sign-in' && 'outcome' in record) {
+        const where = record.endpoint === 'postgres' ? `PostgreSQL login as ${record.user}` : `sign-in ${record.host ? `on host ${record.host}` : `at the ${record.endpoint} endpoint`}`;
+        push('sign-in', record.outcome === 'failure' ? `Failed ${where}` : '');
+      } else push('authorization', 'decision' in record && record.decision === 'denied' ? `Denied: ${record.identity ?? (record.principalId || 'anonymous')} ${record.action ?? record.dataAction ?? record.operation ?? ''}` : '');
     }),
     context.roleAssignments.onChange(() => push('assignment', 'Role assignments changed')),
     ...(context.alerts ? [context.alerts.engine.onAlert((alert, transition) => transition !== 'Updated' && push('alert', `Alert ${transition.toLowerCase()}: ${alert.ruleName}`))] : []),

@@ -3,13 +3,15 @@ import type { ManagementApi, ManagementRequest } from '../management/management-
 import { annotations, messageIdText, type AmqpMessage } from './amqp-message.js';
 import { formatIsoDuration } from './iso-duration.js';
 import type { MessageQueue, StoredMessage } from './message-queue.js';
-import type { ReceivableEntity, ServiceBusNamespace } from './service-bus-namespace.js';
+import type { EntityOrigin, ReceivableEntity, ServiceBusNamespace } from './service-bus-namespace.js';
 
 /** A row of `servicebus entity list`. */
 export interface EntityRow {
   /** Path as clients address it: `orders`, `events`, `events/Subscriptions/vision`. */
   name: string;
   type: 'queue' | 'topic' | 'subscription';
+  /** `topology` (from the topology file, applied again at every start) or `runtime` (created through the management API). */
+  origin: EntityOrigin;
   active?: number;
   scheduled?: number;
   deferred?: number;
@@ -193,9 +195,11 @@ export function entityRows(namespace: ServiceBusNamespace): EntityRow[] {
     } else {
       properties.rules = entity.definition.rules.map((rule) => `${rule.name}: ${rule.filterType} ${rule.filterText}${rule.action ? `; action ${rule.action.expression}` : ''}`);
     }
+    if (entity.definition.status !== 'Active') properties.status = entity.definition.status;
     return {
       name: entity.path,
       type: entity.kind,
+      origin: entity.origin,
       ...counts,
       deadLetter: entity.deadLetter.messages.size,
       transferDeadLetter: entity.transferDeadLetter.messages.size,
@@ -208,10 +212,12 @@ export function entityRows(namespace: ServiceBusNamespace): EntityRow[] {
     rows.push({
       name: topic.name,
       type: 'topic',
+      origin: topic.origin,
       properties: {
         subscriptions: topic.subscriptions.length,
         defaultMessageTimeToLive: formatIsoDuration(topic.definition.defaultMessageTimeToLiveInMs),
         requiresDuplicateDetection: topic.definition.requiresDuplicateDetection,
+        ...(topic.definition.status !== 'Active' ? { status: topic.definition.status } : {}),
         ...(topic.definition.requiresDuplicateDetection
           ? { duplicateDetectionHistoryTimeWindow: formatIsoDuration(topic.definition.duplicateDetectionHistoryTimeWindowInMs) }
           : {}),

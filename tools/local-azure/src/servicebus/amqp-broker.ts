@@ -1,4 +1,4 @@
-import { createServer, type Server, type TLSSocket } from 'node:tls';
+import type { Duplex } from 'node:stream';
 import rhea from 'rhea';
 import type { Connection, Container, Delivery, EventContext, link as Link, Receiver, Sender } from 'rhea';
 import type { AuditLog } from '../audit/audit-log.js';
@@ -6,16 +6,16 @@ import type { ConsoleLog } from '../data-plane.js';
 import type { Directory } from '../entra/directory.js';
 import type { Caller, ResourceGuard } from '../guard/resource-guard.js';
 import { dataActions } from '../rbac/built-in-roles.js';
-import type { ServerCredentials } from '../tls/certificate-authority.js';
 import { batchMessageFormat, decodeBatch, dotNetTicks, encodeMessage, outcomes, ownBody, type AmqpMessage, type AmqpTyped, type IncomingMessage } from './amqp-message.js';
 import { BrokerError, entityNotFound, toBrokerError } from './broker-error.js';
 import type { BrokerFaults } from './broker-faults.js';
 import { audiencePath, ConnectionClaims, type Claim } from './connection-claims.js';
+import { missingRoleText } from './access-refusal.js';
 import { LinkConsumer } from './link-consumer.js';
 import { messageTooLarge, runManagementOperation } from './management-operations.js';
 import type { MessageLock, MessageQueue, SessionQueue } from './message-queue.js';
 import { answerDrainsAtZeroCredit, connectionSocket, holdAttach, isDraining, localAttach, markRemoteSettled, releaseAttach } from './rhea-internals.js';
-import type { EntityNode, QueueEntity, ServiceBusNamespace, TopicEntity } from './service-bus-namespace.js';
+import type { AnyEntity, EntityNode, QueueEntity, ServiceBusNamespace, TopicEntity } from './service-bus-namespace.js';
 
 const defaults = {
   /** Token audience Service Bus accepts for Entra ID tokens. */
@@ -148,7 +148,7 @@ export class AmqpBroker {
   private readonly connections = new Map<Connection, ConnectionState>();
   private readonly linkStates = new WeakMap<Link, LinkState>();
   private readonly deliveryLocks = new WeakMap<Delivery, MessageLock>();
-  private readonly sockets = new Set<TLSSocket>();
+  private readonly sockets = new Set<Duplex>();
   private readonly namespace: ServiceBusNamespace;
   private connectionCounter = 0;
   private readonly reauthorizationTimer: NodeJS.Timeout;
@@ -173,6 +173,7 @@ export class AmqpBroker {
       },
     });
     this.listen();
+    this.namespace.onEntityRemoved((entity) => this.detachLinksOf(entity));
     this.stopWatchingAccess = options.guard.onAccessChange(() => this.queueReauthorization());
     this.reauthorizationTimer = setInterval(() => this.reauthorizeAll('periodic re-check'), options.reauthorizationIntervalInMs);
     this.reauthorizationTimer.unref();
@@ -183,13 +184,19 @@ export class AmqpBroker {
     return this.connections.size;
   }
 
-  /** A TLS server that hands its connections to the broker. */
-  createServer(credentials: ServerCredentials): Server {
-    // Small AMQP frames (dispositions, flows) must not wait for Nagle's algorithm.
-    const server = createServer({ cert: credentials.certPem, key: credentials.keyPem, noDelay: true });
-    server.on('secureConnection', (socket) => this.accept(socket));
-    server.on('tlsClientError', (_error, socket) => socket.destroy());
-    return server;
+  /**
+   * Detaches every link attached to a deleted entity (or one of its sub-queues or its `$management`
+   * node) with `amqp:not-found`, which the SDK reports as `MessagingEntityNotFound`.
+   */
+  private detachLinksOf(entity: AnyEntity): void {
+    for (const connection of this.connections.values()) {
+      for (const link of [...connection.links]) {
+        const state = this.linkStates.get(link);
+        if (!state || state.closed || !('node' in state)) continue;
+        if (state.node.entity !== entity && state.node.sendTarget !== entity) continue;
+        this.detach(link, entityNotFound(this.uri(connection, state.node.path)));
+      }
+    }
   }
 
   /** Closes every connection (`amqp:connection:forced`, so clients reconnect) and stops timers. */
@@ -210,12 +217,16 @@ export class AmqpBroker {
     this.connections.clear();
   }
 
-  /** The open client sockets (the connection faults act on them). */
-  openSockets(): Iterable<TLSSocket> {
+  /** The open client connections (the connection faults act on them). */
+  openSockets(): Iterable<Duplex> {
     return this.sockets;
   }
 
-  private accept(socket: TLSSocket): void {
+  /**
+   * Takes a connection whose client speaks AMQP: a TLS socket, or the byte stream of an AMQP WebSocket
+   * (the namespace endpoint routes both here).
+   */
+  accept(socket: Duplex): void {
     if (this.options.faults && !this.options.faults.admit(socket)) return;
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
@@ -335,6 +346,11 @@ export class AmqpBroker {
     }
     const claim = this.claimFor(connection, address);
     this.check(claim.caller, 'receive', node, connection, `receive from ${node.path}`);
+    const status = node.entity!.definition.status;
+    if (status === 'Disabled' || status === 'ReceiveDisabled') {
+      throw new BrokerError('entity-disabled', `Messaging entity '${this.uri(connection, node.path)}' is currently disabled (status ${status}): it gives out no messages.`);
+    }
+    node.entity!.accessedAt = Date.now();
     const filter = sender.source?.filter as Record<string, unknown> | undefined | null;
     const wantsSession = !!filter && Object.prototype.hasOwnProperty.call(filter, names.sessionFilter);
     const sessionId = wantsSession ? filter![names.sessionFilter] : undefined;
@@ -492,14 +508,11 @@ export class AmqpBroker {
     const dataAction = action === 'send' ? dataActions.serviceBusSend : dataActions.serviceBusReceive;
     const decision = this.options.guard.authorize(caller, dataAction, node.armId, { resource: 'serviceBus', operation, recordAllowed });
     if (decision.allowed) return;
-    const identity = this.options.directory.findIdentity(caller.principalId);
-    const who = `${identity ? `The identity ${identity.name}` : 'The caller'} (client id ${caller.clientId || 'unknown'}, object id ${caller.principalId})`;
     const role = decision.roleNeeded?.name ?? (action === 'send' ? 'Azure Service Bus Data Sender' : 'Azure Service Bus Data Receiver');
     throw new BrokerError(
       'unauthorized',
       `Unauthorized access. '${action === 'send' ? 'Send' : 'Listen'}' claim(s) are required to perform this operation. Resource: '${this.uri(connection, node.path)}'. ` +
-        `${who} has no role assignment granting ${dataAction} on ${node.armId} or an enclosing scope. ` +
-        `Fix: az role assignment create --assignee-object-id ${caller.principalId} --assignee-principal-type ServicePrincipal --role "${role}" --scope ${node.armId}`,
+        missingRoleText(this.options.directory, caller, dataAction, node.armId, role),
     );
   }
 
@@ -764,7 +777,8 @@ export class AmqpBroker {
         operation,
         request,
       );
-      // Scheduling is a send: acknowledged once committed. Other operations answer at once (see onOutcome).
+      // Scheduling is a send and a rule change is a change of the entity: acknowledged once committed.
+      // Settlements answer at once (see onOutcome).
       const respond = (error?: Error): void => {
         if (error) {
           const failure = new BrokerError('internal', `The change could not be stored: ${error.message}`);
@@ -778,7 +792,7 @@ export class AmqpBroker {
           response.body,
         );
       };
-      if (operation === 'com.microsoft:schedule-message' || operation === 'com.microsoft:cancel-scheduled-message') this.namespace.store.afterCommit(respond);
+      if (response.durable) this.namespace.store.afterCommit(respond);
       else respond();
     } catch (error) {
       const brokerError = toBrokerError(error);
@@ -906,7 +920,7 @@ export class AmqpBroker {
  * rhea writes every frame with its own `socket.write`: over TLS that is one record and one system call
  * per frame. Corking until the end of the tick sends the frames of one turn together.
  */
-function coalesceWrites(socket: TLSSocket): void {
+function coalesceWrites(socket: Duplex): void {
   const write = socket.write.bind(socket) as (chunk: Buffer) => boolean;
   let corked = false;
   socket.write = ((chunk: Buffer) => {
@@ -919,7 +933,7 @@ function coalesceWrites(socket: TLSSocket): void {
       });
     }
     return write(chunk);
-  }) as TLSSocket['write'];
+  }) as Duplex['write'];
 }
 
 /** An AMQP empty frame (size 8, doff 2, type 0, channel 0): valid at any time once the connection is open. */
@@ -932,13 +946,13 @@ const emptyFrame = Buffer.from([0, 0, 0, 8, 2, 0, 0, 0]);
  * 40 ms. Measured here: request/reply took 44 ms instead of 1–2 ms. So when the client sent something and
  * this turn wrote nothing back, the broker answers with an empty frame, which carries the acknowledgement.
  */
-function acknowledgePromptly(socket: TLSSocket, isOpen: () => boolean): void {
+function acknowledgePromptly(socket: Duplex, isOpen: () => boolean): void {
   const write = socket.write.bind(socket) as (chunk: Buffer) => boolean;
   let wroteSinceData = true;
   socket.write = ((chunk: Buffer) => {
     wroteSinceData = true;
     return write(chunk);
-  }) as TLSSocket['write'];
+  }) as Duplex['write'];
   socket.on('data', () => {
     wroteSinceData = false;
     setImmediate(() => {

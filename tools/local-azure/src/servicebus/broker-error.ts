@@ -5,6 +5,12 @@
 export type BrokerErrorCode =
   /** No queue, topic or subscription at that address (SDK: `MessagingEntityNotFound`). */
   | 'entity-not-found'
+  /** A queue, topic, subscription or rule of that name exists already (SDK: `MessagingEntityAlreadyExists`). */
+  | 'entity-already-exists'
+  /** The entity's status refuses the operation, e.g. a send to a disabled queue (SDK: `MessagingEntityDisabled`). */
+  | 'entity-disabled'
+  /** The entity is at its maximum size, or a namespace limit is reached (SDK: `QuotaExceeded`). */
+  | 'quota-exceeded'
   /** No valid token for the entity, or RBAC denied the data action (SDK: `UnauthorizedAccess`). */
   | 'unauthorized'
   /** A message (or batch) above the namespace's maximum message size (SDK: `MessageSizeExceeded`). */
@@ -38,6 +44,9 @@ interface ConditionInfo {
 
 const conditions: Record<BrokerErrorCode, ConditionInfo> = {
   'entity-not-found': { condition: 'amqp:not-found', status: 404 },
+  'entity-already-exists': { condition: 'com.microsoft:entity-already-exists', status: 409 },
+  'entity-disabled': { condition: 'com.microsoft:entity-disabled', status: 400 },
+  'quota-exceeded': { condition: 'amqp:resource-limit-exceeded', status: 403 },
   unauthorized: { condition: 'amqp:unauthorized-access', status: 401 },
   'message-size-exceeded': { condition: 'amqp:link:message-size-exceeded', status: 413 },
   'message-lock-lost': { condition: 'com.microsoft:message-lock-lost', status: 410 },
@@ -103,6 +112,6 @@ export function toBrokerError(error: unknown): BrokerError {
 export function entityNotFound(uri: string): BrokerError {
   return new BrokerError(
     'entity-not-found',
-    `The messaging entity '${uri}' could not be found. Entities come from the topology file (LOCAL_AZURE_SERVICEBUS_CONFIG); see \`npm run local-azure -- servicebus entity list\`.`,
+    `The messaging entity '${uri}' could not be found. Entities come from the topology file (LOCAL_AZURE_SERVICEBUS_CONFIG) or the management API; see \`npm run local-azure -- servicebus entity list\`.`,
   );
 }

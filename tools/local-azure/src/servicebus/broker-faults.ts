@@ -1,4 +1,4 @@
-import type { TLSSocket } from 'node:tls';
+import type { Duplex } from 'node:stream';
 import type { Receiver } from 'rhea';
 import type { ConsoleLog } from '../data-plane.js';
 import type { FaultSetting, FaultTarget } from '../faults/fault-catalog.js';
@@ -11,7 +11,7 @@ import type { ServiceBusNamespace } from './service-bus-namespace.js';
 /** What the faults act on. */
 export interface BrokerFaultTargets {
   /** The open client sockets, now. */
-  sockets(): Iterable<TLSSocket>;
+  sockets(): Iterable<Duplex>;
   namespace: ServiceBusNamespace;
   store: MessageStore;
   log: ConsoleLog;
@@ -42,7 +42,7 @@ interface GatedReceiver {
  *   everything held, in order.
  */
 export class BrokerFaults {
-  private readonly frozen = new Set<TLSSocket>();
+  private readonly frozen = new Set<Duplex>();
   private readonly gated = new Set<GatedReceiver>();
   private readonly unsubscribe: () => void;
 
@@ -54,7 +54,7 @@ export class BrokerFaults {
   }
 
   /** A new client connection: dropped or frozen while those faults hold. Returns whether the broker may serve it. */
-  admit(socket: TLSSocket): boolean {
+  admit(socket: Duplex): boolean {
     const { mode } = this.faults.get('servicebus-connections');
     if (mode === 'drop') {
       reset(socket);
@@ -131,7 +131,7 @@ export class BrokerFaults {
   }
 
   /** Stops reading and writing a connection without closing it. */
-  private freeze(socket: TLSSocket): void {
+  private freeze(socket: Duplex): void {
     if (this.frozen.has(socket) || socket.destroyed) return;
     this.frozen.add(socket);
     socket.pause();
@@ -144,15 +144,17 @@ export class BrokerFaults {
         return true;
       }
       return (write as (...args: unknown[]) => boolean)(chunk, ...rest);
-    }) as TLSSocket['write'];
+    }) as Duplex['write'];
     socket.once('close', () => this.frozen.delete(socket));
   }
 }
 
 /** Closes a connection with a TCP reset where the socket allows it (no AMQP close, no TLS close_notify). */
-function reset(socket: TLSSocket): void {
+function reset(socket: Duplex): void {
+  const tcp = socket as Duplex & { resetAndDestroy?: () => void };
   try {
-    socket.resetAndDestroy();
+    if (tcp.resetAndDestroy) tcp.resetAndDestroy();
+    else socket.destroy();
   } catch {
     socket.destroy();
   }

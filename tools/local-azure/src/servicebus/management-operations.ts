@@ -2,6 +2,7 @@ import { amqpTypes, decodeMessage, longToNumber, uuidToBytes, uuidToString, type
 import { BrokerError } from './broker-error.js';
 import { encodeDelivered } from './link-consumer.js';
 import type { MessageQueue } from './message-queue.js';
+import { ruleOperations } from './rule-operations.js';
 import type { EntityNode, ServiceBusNamespace } from './service-bus-namespace.js';
 
 /** The outcome of a `$management` request. */
@@ -9,6 +10,8 @@ export interface ManagementResponse {
   status: number;
   description: string;
   body?: AmqpTyped;
+  /** Answer only once the change is committed to the store (sends and entity changes; settlements answer at once). */
+  durable?: boolean;
 }
 
 /** What a management request needs from the broker. */
@@ -84,13 +87,13 @@ const operations: Record<string, (context: ManagementContext, body: RequestBody)
       return { amqp: decodeMessage(bytes), payload: bytes };
     });
     const sequenceNumbers = context.namespace.schedule(target, messages, Date.now());
-    return ok({ 'sequence-numbers': amqpTypes.wrap_array(sequenceNumbers, 0x81, undefined) });
+    return { ...ok({ 'sequence-numbers': amqpTypes.wrap_array(sequenceNumbers, 0x81, undefined) }), durable: true };
   },
 
   'com.microsoft:cancel-scheduled-message': (context, body) => {
     context.authorize('send', 'cancel scheduled messages');
     context.namespace.cancelScheduled(sendTarget(context), sequenceNumbers(body));
-    return ok();
+    return { ...ok(), durable: true };
   },
 
   'com.microsoft:receive-by-sequence-number': (context, body) => {
@@ -128,6 +131,17 @@ const operations: Record<string, (context: ManagementContext, body: RequestBody)
     return ok({ 'session-state': session.state });
   },
 
+  'com.microsoft:batch-delete-messages': (context, body) => {
+    context.authorize('receive', 'delete messages');
+    const queue = receiveQueue(context);
+    const count = integer(body, 'message-count');
+    if (count < 1) throw new BrokerError('invalid-argument', 'message-count must be at least 1.');
+    const before = body['enqueued-time-utc'];
+    const cutoff = before instanceof Date ? before.getTime() : typeof before === 'number' ? before : Number.POSITIVE_INFINITY;
+    const deleted = queue.deleteMessages(count, cutoff, optionalText(body, 'session-id'));
+    return { ...ok({ 'message-count': amqpTypes.wrap_int(deleted) }), durable: true };
+  },
+
   'com.microsoft:get-message-sessions': (context, body) => {
     context.authorize('receive', 'list sessions');
     const skip = typeof body.skip === 'number' ? body.skip : 0;
@@ -136,9 +150,9 @@ const operations: Record<string, (context: ManagementContext, body: RequestBody)
     if (!ids.length) return { status: 204, description: 'No Content' };
     return ok({ skip: amqpTypes.wrap_int(skip + ids.length), 'sessions-ids': amqpTypes.wrap_list(ids) });
   },
-};
 
-const ruleOperations = ['com.microsoft:add-rule', 'com.microsoft:remove-rule', 'com.microsoft:enumerate-rules'];
+  ...ruleOperations,
+};
 
 /**
  * Runs a `$management` request against the entity its link is attached to.
@@ -147,9 +161,6 @@ const ruleOperations = ['com.microsoft:add-rule', 'com.microsoft:remove-rule', '
 export function runManagementOperation(context: ManagementContext, operation: string, request: AmqpMessage): ManagementResponse {
   const handler = operations[operation];
   if (!handler) {
-    if (ruleOperations.includes(operation)) {
-      throw new BrokerError('not-implemented', `${operation} is not supported: subscription rules come from the topology file (LOCAL_AZURE_SERVICEBUS_CONFIG).`);
-    }
     throw new BrokerError('not-implemented', `The $management operation "${operation}" is not supported by the local Service Bus.`);
   }
   const body = request.body;

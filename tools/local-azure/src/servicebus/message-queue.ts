@@ -37,6 +37,8 @@ export class StoredMessage {
   assignedMessageId: string | undefined;
   /** Whether the message is in its queue's (or session's) heap of available messages. */
   inHeap = false;
+  /** Encoded size in bytes (counted in its queue's size; set when the queue takes it). */
+  size = 0;
   scheduleTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -121,6 +123,8 @@ export const deadLetterReasons = {
  */
 export class MessageQueue {
   readonly messages = new Map<number, StoredMessage>();
+  /** Sum of the messages' encoded sizes (the entity size Service Bus reports and limits). */
+  sizeInBytes = 0;
   readonly locks = new Map<string, MessageLock>();
   readonly sessions = new Map<string, SessionQueue>();
   private readonly available = new SequenceHeap<StoredMessage>();
@@ -157,6 +161,9 @@ export class MessageQueue {
   /** Adds a message (new, dead-lettered here, or loaded from the store). */
   add(message: StoredMessage, now: number, persist = true): void {
     message.queue = this;
+    // The encoding is needed for the store anyway: computing the size here costs nothing more.
+    if (!message.size) message.size = (message.payload ??= encodeMessage(message.amqp)).length;
+    this.sizeInBytes += message.size;
     this.messages.set(message.sequenceNumber, message);
     if (persist) this.persist(message);
     if (message.scheduledAt !== undefined) this.armSchedule(message, now);
@@ -167,6 +174,7 @@ export class MessageQueue {
   remove(message: StoredMessage): void {
     if (this.messages.get(message.sequenceNumber) !== message) return;
     this.messages.delete(message.sequenceNumber);
+    this.sizeInBytes -= message.size;
     if (message.lock) this.dropLock(message.lock);
     clearTimeout(message.scheduleTimer);
     message.scheduleTimer = undefined;
@@ -187,6 +195,7 @@ export class MessageQueue {
       clearTimeout(message.scheduleTimer);
     }
     this.messages.clear();
+    this.sizeInBytes = 0;
     this.available.clear();
     for (const session of this.sessions.values()) session.heap.clear();
     this.context.store.purgeQueue(this.storeKey);
@@ -447,8 +456,10 @@ export class MessageQueue {
   private modify(message: StoredMessage, propertiesToModify: Record<string, unknown> | undefined): void {
     if (!propertiesToModify || !Object.keys(propertiesToModify).length) return;
     message.amqp = { ...message.amqp, application_properties: { ...message.amqp.application_properties, ...propertiesToModify } };
-    message.payload = undefined;
+    message.payload = encodeMessage(message.amqp);
     message.assignedMessageId = undefined;
+    this.sizeInBytes += message.payload.length - message.size;
+    message.size = message.payload.length;
   }
 
   // -------------------------------------------------------------------------------------------------
@@ -721,6 +732,20 @@ export class MessageQueue {
     });
   }
 
+  /**
+   * Deletes up to `count` messages enqueued before `before` (epoch ms), oldest first (`batch-delete-messages`):
+   * available and deferred ones, of one session when `sessionId` is given; locked and scheduled messages stay.
+   * @returns how many were deleted.
+   */
+  deleteMessages(count: number, before: number, sessionId: string | undefined): number {
+    const doomed = [...this.messages.values()]
+      .filter((m) => !m.lock && m.scheduledAt === undefined && m.enqueuedAt < before && (sessionId === undefined || m.sessionId === sessionId))
+      .sort((a, b) => a.sequenceNumber - b.sequenceNumber)
+      .slice(0, count);
+    for (const message of doomed) this.remove(message);
+    return doomed.length;
+  }
+
   /** Counts for the operator view. */
   counts(): { active: number; scheduled: number; deferred: number; locked: number } {
     let active = 0;
@@ -736,15 +761,15 @@ export class MessageQueue {
     return { active, scheduled, deferred, locked };
   }
 
-  /** Stops every timer (broker stop). */
-  stop(): void {
+  /** Stops every timer (broker stop, entity deleted); receivers waiting for a session get `error`. */
+  stop(error = new BrokerError('timeout', 'The local Service Bus is stopping.')): void {
     clearTimeout(this.expiryTimer);
     for (const message of this.messages.values()) clearTimeout(message.scheduleTimer);
     for (const lock of this.locks.values()) clearTimeout(lock.timer);
     for (const session of this.sessions.values()) clearTimeout(session.lockTimer);
     for (const waiter of this.waiters.splice(0)) {
       clearTimeout(waiter.timer);
-      waiter.reject(new BrokerError('timeout', 'The local Service Bus is stopping.'));
+      waiter.reject(error);
     }
   }
 

@@ -38,6 +38,23 @@ export interface PersistedMessage {
   assignedMessageId: string | null;
 }
 
+/**
+ * An entity's definition row: every queue, topic and subscription has one, so entities created at run
+ * time come back after a restart and every entity keeps its creation time.
+ */
+export interface EntityRecord {
+  /** The entity's store key (`queue:orders`, `topic:events`, `subscription:events/vision`). */
+  key: string;
+  kind: 'queue' | 'topic' | 'subscription';
+  /** `topology` (from the topology file, which wins at every start) or `runtime` (created through the management API). */
+  origin: 'topology' | 'runtime';
+  /** The definition, encoded by `entity-records.ts`. */
+  definition: string;
+  createdAt: number;
+  updatedAt: number;
+  accessedAt: number;
+}
+
 /** Everything the store holds, as read at start-up. */
 export interface StoreContents {
   messages: PersistedMessage[];
@@ -45,6 +62,9 @@ export interface StoreContents {
   sequences: Map<string, number>;
   sessionStates: { queue: string; sessionId: string; state: Uint8Array }[];
   duplicates: { entity: string; messageId: string; expiresAt: number }[];
+  entities: EntityRecord[];
+  /** When this store (the namespace) was first created, epoch ms. */
+  createdAt: number;
 }
 
 type PendingWrite = { kind: 'put'; row: () => PersistedMessage } | { kind: 'delete'; queue: string; sequenceNumber: number };
@@ -62,7 +82,21 @@ const defaults = {
  */
 export class MessageStore {
   private readonly db: DatabaseSync;
-  private readonly statements: Record<'putMessage' | 'deleteMessage' | 'putSequence' | 'putSessionState' | 'deleteSessionState' | 'putDuplicate' | 'deleteMessagesOf', StatementSync>;
+  private readonly statements: Record<
+    | 'putMessage'
+    | 'deleteMessage'
+    | 'putSequence'
+    | 'putSessionState'
+    | 'deleteSessionState'
+    | 'putDuplicate'
+    | 'deleteMessagesOf'
+    | 'putEntity'
+    | 'deleteEntity'
+    | 'deleteSequence'
+    | 'deleteDuplicatesOf'
+    | 'deleteSessionStatesOf',
+    StatementSync
+  >;
   /** Small integer per queue key: a message's row id is `queueId * 2^40 + sequence number` (one B-tree, no index). */
   private readonly queueIds = new Map<string, number>();
   private pending = new Map<string, PendingWrite>();
@@ -70,6 +104,9 @@ export class MessageStore {
   private sessionStates = new Map<string, { queue: string; sessionId: string; state: Uint8Array | null }>();
   private duplicates: { entity: string; messageId: string; expiresAt: number }[] = [];
   private purges: string[] = [];
+  private entities = new Map<string, EntityRecord | null>();
+  /** Entities whose sequence counter, duplicate-detection history and session states go (the entity was deleted). */
+  private droppedEntities: { entity: string; queues: string[] }[] = [];
   private callbacks: ((error?: Error) => void)[] = [];
   private scheduled = false;
   private closed = false;
@@ -89,6 +126,11 @@ export class MessageStore {
       CREATE TABLE IF NOT EXISTS sequences (entity TEXT PRIMARY KEY, last INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS session_states (queue TEXT NOT NULL, session_id TEXT NOT NULL, state BLOB NOT NULL, PRIMARY KEY (queue, session_id));
       CREATE TABLE IF NOT EXISTS duplicates (entity TEXT NOT NULL, message_id TEXT NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY (entity, message_id));
+      CREATE TABLE IF NOT EXISTS entities (
+        key TEXT PRIMARY KEY, kind TEXT NOT NULL, origin TEXT NOT NULL, definition TEXT NOT NULL,
+        created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, accessed_at INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      INSERT OR IGNORE INTO meta VALUES ('created_at', '${Date.now()}');
       PRAGMA user_version = ${storeFormat};
     `);
     this.statements = {
@@ -99,6 +141,11 @@ export class MessageStore {
       putSessionState: this.db.prepare('INSERT OR REPLACE INTO session_states VALUES (?, ?, ?)'),
       deleteSessionState: this.db.prepare('DELETE FROM session_states WHERE queue = ? AND session_id = ?'),
       putDuplicate: this.db.prepare('INSERT OR REPLACE INTO duplicates VALUES (?, ?, ?)'),
+      putEntity: this.db.prepare('INSERT OR REPLACE INTO entities VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      deleteEntity: this.db.prepare('DELETE FROM entities WHERE key = ?'),
+      deleteSequence: this.db.prepare('DELETE FROM sequences WHERE entity = ?'),
+      deleteDuplicatesOf: this.db.prepare('DELETE FROM duplicates WHERE entity = ?'),
+      deleteSessionStatesOf: this.db.prepare('DELETE FROM session_states WHERE queue = ?'),
     };
     for (const row of this.db.prepare('SELECT key, id FROM queues').all() as unknown as { key: string; id: number }[]) this.queueIds.set(row.key, row.id);
   }
@@ -130,7 +177,43 @@ export class MessageStore {
       duplicates: (this.db.prepare('SELECT entity, message_id, expires_at FROM duplicates').all() as unknown as { entity: string; message_id: string; expires_at: number }[]).map(
         (r) => ({ entity: r.entity, messageId: r.message_id, expiresAt: r.expires_at }),
       ),
+      entities: (this.db.prepare('SELECT * FROM entities ORDER BY key').all() as unknown as EntityRow[]).map((r) => ({
+        key: r.key,
+        kind: r.kind,
+        origin: r.origin,
+        definition: r.definition,
+        createdAt: r.created_at,
+        updatedAt: r.updated_at,
+        accessedAt: r.accessed_at,
+      })),
+      createdAt: Number((this.db.prepare("SELECT value FROM meta WHERE key = 'created_at'").get() as { value: string }).value),
     };
+  }
+
+  /** Writes an entity's definition row at the next commit. */
+  putEntity(record: EntityRecord): void {
+    this.entities.set(record.key, record);
+    this.schedule();
+  }
+
+  /** Deletes an entity's definition row at the next commit (its messages stay: see {@link dropEntityState}). */
+  deleteEntity(key: string): void {
+    this.entities.set(key, null);
+    this.schedule();
+  }
+
+  /**
+   * Deletes everything an entity kept besides its definition — the messages of its `queues` (active and
+   * dead-letter), its sequence counter, duplicate-detection history and session states — before the pending
+   * writes of this turn (a deleted entity's messages go with it; one created again starts empty).
+   */
+  dropEntityState(entity: string, queues: string[]): void {
+    for (const queue of queues) this.purgeQueue(queue);
+    this.sequences.delete(entity);
+    this.duplicates = this.duplicates.filter((duplicate) => duplicate.entity !== entity);
+    for (const [key, state] of this.sessionStates) if (queues.includes(state.queue)) this.sessionStates.delete(key);
+    this.droppedEntities.push({ entity, queues });
+    this.schedule();
   }
 
   /** Writes a message's current state at the next commit (`row` is read then, so later changes coalesce). */
@@ -190,7 +273,11 @@ export class MessageStore {
     const sessionStates = this.sessionStates;
     const duplicates = this.duplicates;
     const purges = this.purges;
+    const entities = this.entities;
+    const droppedEntities = this.droppedEntities;
     const callbacks = this.callbacks;
+    this.entities = new Map();
+    this.droppedEntities = [];
     this.pending = new Map();
     this.sequences = new Map();
     this.sessionStates = new Map();
@@ -202,6 +289,11 @@ export class MessageStore {
       this.db.exec('BEGIN');
       try {
         const s = this.statements;
+        for (const { entity, queues } of droppedEntities) {
+          s.deleteSequence.run(entity);
+          s.deleteDuplicatesOf.run(entity);
+          for (const queue of queues) s.deleteSessionStatesOf.run(queue);
+        }
         for (const queue of purges) s.deleteMessagesOf.run(queue);
         for (const write of pending.values()) {
           if (write.kind === 'delete') {
@@ -230,6 +322,10 @@ export class MessageStore {
           else s.putSessionState.run(queue, sessionId, state);
         }
         for (const { entity, messageId, expiresAt } of duplicates) s.putDuplicate.run(entity, messageId, expiresAt);
+        for (const [key, record] of entities) {
+          if (record === null) s.deleteEntity.run(key);
+          else s.putEntity.run(key, record.kind, record.origin, record.definition, record.createdAt, record.updatedAt, record.accessedAt);
+        }
         const now = Date.now();
         if (now - this.lastDuplicatePrune > defaults.duplicatePruneIntervalInMs) {
           this.lastDuplicatePrune = now;
@@ -274,6 +370,16 @@ export class MessageStore {
 
 function messageKey(queue: string, sequenceNumber: number): string {
   return `${queue}\u0000${sequenceNumber}`;
+}
+
+interface EntityRow {
+  key: string;
+  kind: EntityRecord['kind'];
+  origin: EntityRecord['origin'];
+  definition: string;
+  created_at: number;
+  updated_at: number;
+  accessed_at: number;
 }
 
 interface MessageRow {

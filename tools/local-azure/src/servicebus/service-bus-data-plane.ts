@@ -6,17 +6,21 @@ import { addServiceBusAdminRoutes, serviceBusOperations } from './admin-routes.j
 import { AmqpBroker } from './amqp-broker.js';
 import { BrokerFaults } from './broker-faults.js';
 import { IdleMemoryReducer } from './idle-memory-reducer.js';
+import { AtomManagementApi } from './management/atom-management-api.js';
+import { NamespaceEndpoint } from './management/namespace-endpoint.js';
 import { MessageStore } from './message-store.js';
-import { ServiceBusNamespace } from './service-bus-namespace.js';
+import { ServiceBusNamespace, type LoadSummary } from './service-bus-namespace.js';
 import { loadTopology } from './topology.js';
 
 /**
  * The local Azure Service Bus: an AMQP 1.0 broker over TLS that the unmodified `@azure/service-bus`
- * talks to with Entra ID tokens, entities from the topology file, messages in SQLite.
+ * talks to with Entra ID tokens, and the management API (ATOM over HTTPS) on the same host and port;
+ * entities from the topology file and the management API, messages in SQLite.
  *
  * Host env files gain `SERVICEBUS_FULLY_QUALIFIED_NAMESPACE` (`<host>:<port>`, what
- * `new ServiceBusClient(namespace, credential)` takes) and `SERVICEBUS_NAMESPACE_RESOURCE_ID` (the
- * namespace's ARM id, the scope of its role assignments).
+ * `new ServiceBusClient(namespace, credential)` and `new ServiceBusAdministrationClient(namespace,
+ * credential)` take) and `SERVICEBUS_NAMESPACE_RESOURCE_ID` (the namespace's ARM id, the scope of its
+ * role assignments).
  */
 export const serviceBusDataPlane: DataPlane = {
   resource: 'serviceBus',
@@ -27,6 +31,8 @@ async function startServiceBus(context: DataPlaneContext): Promise<RunningDataPl
   const settings = context.config.resources.serviceBus;
   const topologyFile = isAbsolute(settings.topologyFile) ? settings.topologyFile : resolve(repoRoot, settings.topologyFile);
   const topology = loadTopology(topologyFile);
+  const shownFile = relative(repoRoot, topologyFile).startsWith('..') ? topologyFile : relative(repoRoot, topologyFile);
+  for (const warning of topology.warnings) context.log(`[servicebus] ${shownFile}: ${warning}`);
   const namespaceId = context.directory.resourceId('serviceBus');
   const store = new MessageStore(join(context.home.dataDir, 'servicebus.db'));
   const namespace = new ServiceBusNamespace({
@@ -38,13 +44,16 @@ async function startServiceBus(context: DataPlaneContext): Promise<RunningDataPl
   const memory = new IdleMemoryReducer();
   let broker: AmqpBroker | undefined;
   const faults = new BrokerFaults(context.faults, { sockets: () => broker?.openSockets() ?? [], namespace, store, log: context.log });
+  let endpoint: NamespaceEndpoint | undefined;
   let listener: BoundListener;
-  let loaded: { messages: number; orphaned: number };
+  let loaded: LoadSummary;
   try {
     loaded = namespace.load(Date.now());
     if (loaded.orphaned) {
-      context.log(`[servicebus] ${loaded.orphaned} stored messages belong to entities no longer in ${topologyFile}; they are kept on disk`);
+      context.log(`[servicebus] ${loaded.orphaned} stored messages belong to entities that no longer exist; they are kept on disk`);
     }
+    for (const problem of loaded.unreadable) context.log(`[servicebus] an entity created at run time could not be restored (kept in the store): ${problem}`);
+    for (const path of loaded.superseded) context.log(`[servicebus] ${path} was created at run time and is now in ${shownFile}: the file's definition applies`);
     const started = new AmqpBroker({
       namespace,
       guard: context.guard,
@@ -57,27 +66,33 @@ async function startServiceBus(context: DataPlaneContext): Promise<RunningDataPl
       faults,
     });
     broker = started;
-    listener = await listen(() => started.createServer(context.tls), context.bind);
+    const api = new AtomManagementApi({ namespace, namespaceName: settings.name, namespaceId, guard: context.guard, directory: context.directory, log: context.log });
+    const routed = new NamespaceEndpoint({ amqp: (socket) => started.accept(socket), http: api.handle });
+    endpoint = routed;
+    listener = await listen(() => routed.createServer(context.tls), context.bind);
   } catch (error) {
     memory.stop();
     faults.stop();
+    endpoint?.stop();
     await broker?.stop();
     namespace.stop();
     store.close();
     throw error;
   }
   const fullyQualifiedNamespace = `${context.publicHost}:${listener.port}`;
-  const shownFile = relative(repoRoot, topologyFile).startsWith('..') ? topologyFile : relative(repoRoot, topologyFile);
-  const subscriptions = topology.topics.reduce((sum, topic) => sum + topic.subscriptions.length, 0);
+  const counts = (): { queues: number; topics: number; subscriptions: number } => ({
+    queues: namespace.queues.size,
+    topics: namespace.topics.size,
+    subscriptions: [...namespace.topics.values()].reduce((sum, topic) => sum + topic.subscriptions.length, 0),
+  });
+  const { queues, topics, subscriptions } = counts();
   const operations = serviceBusOperations(namespace, () => ({
     fullyQualifiedNamespace,
     resourceId: namespaceId,
     topologyFile,
     maxMessageSizeInBytes: settings.maxMessageSizeInBytes,
     connections: broker!.connectionCount,
-    queues: topology.queues.length,
-    topics: topology.topics.length,
-    subscriptions,
+    ...counts(),
   }));
   return {
     port: listener.port,
@@ -87,13 +102,15 @@ async function startServiceBus(context: DataPlaneContext): Promise<RunningDataPl
     },
     endpoint: `amqps://${fullyQualifiedNamespace}`,
     summary:
-      `amqps://${fullyQualifiedNamespace} — ${topology.queues.length} queues, ${topology.topics.length} topics, ${subscriptions} subscriptions from ${shownFile}` +
+      `amqps:// and https://${fullyQualifiedNamespace} — ${queues} queues, ${topics} topics, ${subscriptions} subscriptions from ${shownFile}` +
+      (loaded.runtimeEntities ? ` and ${loaded.runtimeEntities} ${loaded.runtimeEntities === 1 ? 'entity' : 'entities'} created at run time` : '') +
       (loaded.messages ? `; ${loaded.messages} stored messages` : ''),
     adminRoutes: (api) => addServiceBusAdminRoutes(api, operations),
     serviceBus: operations,
     async stop() {
       memory.stop();
       faults.stop();
+      endpoint!.stop();
       await broker!.stop();
       await listener.close();
       namespace.stop();

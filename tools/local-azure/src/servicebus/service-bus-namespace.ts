@@ -1,27 +1,60 @@
 import { randomUUID } from 'node:crypto';
 import { annotations, decodeMessage, encodeMessage, messageIdText, type AmqpMessage, type IncomingMessage } from './amqp-message.js';
-import { BrokerError } from './broker-error.js';
-import type { MessageStore } from './message-store.js';
+import { BrokerError, entityNotFound } from './broker-error.js';
+import { entityLimits, type QueueDefinition, type ReceivableProperties, type SubscriptionDefinition, type TopicProperties } from './entity-definitions.js';
+import { decodeDefinition, encodeDefinition } from './entity-records.js';
+import type { EntityRecord, MessageStore } from './message-store.js';
 import { MessageQueue, StoredMessage, type QueueContext } from './message-queue.js';
+import type { RuleDefinition } from './rule-definition.js';
 import type { FilterInput } from './sql-filter.js';
-import type { QueueDefinition, ReceivableProperties, SubscriptionDefinition, TopicDefinition, Topology } from './topology.js';
+import type { Topology } from './topology.js';
+
+/** Where an entity came from: the topology file (applied again at every start) or the management API. */
+export type EntityOrigin = 'topology' | 'runtime';
+
+/** What every entity records about itself besides its definition. */
+interface EntityLifecycle {
+  origin: EntityOrigin;
+  /** Epoch ms. */
+  createdAt: number;
+  updatedAt: number;
+  /** Last send or receive, epoch ms. */
+  accessedAt: number;
+}
 
 /** A queue or topic: what senders send to. Assigns sequence numbers and detects duplicates. */
-abstract class SendTarget {
+abstract class SendTarget implements EntityLifecycle {
   lastSequenceNumber = 0;
   readonly duplicates = new Map<string, number>();
+  origin: EntityOrigin = 'topology';
+  createdAt = 0;
+  updatedAt = 0;
+  accessedAt = 0;
 
   constructor(
-    readonly name: string,
     readonly armId: string,
-    /** Store key of its sequence counter (and of its active queue, for queues). */
+    /** Store key of its sequence counter and definition (and of its active queue, for queues). */
     readonly storeKey: string,
-    readonly requiresDuplicateDetection: boolean,
-    readonly duplicateDetectionHistoryTimeWindowInMs: number,
-    readonly defaultMessageTimeToLiveInMs: number,
   ) {}
 
   abstract readonly kind: 'queue' | 'topic';
+  abstract readonly definition: QueueDefinition | TopicProperties;
+
+  get name(): string {
+    return this.definition.name;
+  }
+
+  get requiresDuplicateDetection(): boolean {
+    return this.definition.requiresDuplicateDetection;
+  }
+
+  get duplicateDetectionHistoryTimeWindowInMs(): number {
+    return this.definition.duplicateDetectionHistoryTimeWindowInMs;
+  }
+
+  get defaultMessageTimeToLiveInMs(): number {
+    return this.definition.defaultMessageTimeToLiveInMs;
+  }
 }
 
 /** A queue with its dead-letter and transfer dead-letter sub-queues. */
@@ -32,19 +65,13 @@ export class QueueEntity extends SendTarget {
   readonly transferDeadLetter: MessageQueue;
 
   constructor(
+    /** Changed in place by updates (its sub-queues read it). */
     readonly definition: QueueDefinition,
     armId: string,
     context: QueueContext,
   ) {
     const key = `queue:${definition.name.toLowerCase()}`;
-    super(
-      definition.name,
-      armId,
-      key,
-      definition.requiresDuplicateDetection,
-      definition.duplicateDetectionHistoryTimeWindowInMs,
-      definition.defaultMessageTimeToLiveInMs,
-    );
+    super(armId, key);
     [this.active, this.deadLetter, this.transferDeadLetter] = subQueues(definition.name, key, definition, context);
   }
 
@@ -55,48 +82,58 @@ export class QueueEntity extends SendTarget {
   get sequenceOwner(): SendTarget {
     return this;
   }
+
+  /** The active, dead-letter and transfer dead-letter queues. */
+  get queues(): MessageQueue[] {
+    return [this.active, this.deadLetter, this.transferDeadLetter];
+  }
 }
 
 /** A topic and its subscriptions. */
 export class TopicEntity extends SendTarget {
   readonly kind = 'topic';
-  readonly subscriptions: SubscriptionEntity[];
+  readonly subscriptions: SubscriptionEntity[] = [];
 
   constructor(
-    readonly definition: TopicDefinition,
+    readonly definition: TopicProperties,
     armId: string,
-    context: QueueContext,
   ) {
-    super(
-      definition.name,
-      armId,
-      `topic:${definition.name.toLowerCase()}`,
-      definition.requiresDuplicateDetection,
-      definition.duplicateDetectionHistoryTimeWindowInMs,
-      definition.defaultMessageTimeToLiveInMs,
-    );
-    this.subscriptions = definition.subscriptions.map(
-      (subscription) => new SubscriptionEntity(subscription, this, `${armId}/subscriptions/${subscription.name}`, context),
-    );
+    super(armId, `topic:${definition.name.toLowerCase()}`);
+  }
+
+  get path(): string {
+    return this.name;
+  }
+
+  /** A subscription by name (case-insensitive). */
+  subscription(name: string): SubscriptionEntity | undefined {
+    const lower = name.toLowerCase();
+    return this.subscriptions.find((subscription) => subscription.name.toLowerCase() === lower);
   }
 }
 
 /** A topic subscription with its sub-queues and rules. */
-export class SubscriptionEntity {
+export class SubscriptionEntity implements EntityLifecycle {
   readonly kind = 'subscription';
   readonly active: MessageQueue;
   readonly deadLetter: MessageQueue;
   readonly transferDeadLetter: MessageQueue;
+  readonly storeKey: string;
+  origin: EntityOrigin = 'topology';
+  createdAt = 0;
+  updatedAt = 0;
+  accessedAt = 0;
 
   constructor(
+    /** Changed in place by updates and rule changes (its sub-queues and the router read it). */
     readonly definition: SubscriptionDefinition,
     readonly topic: TopicEntity,
     readonly armId: string,
     context: QueueContext,
   ) {
     const path = `${topic.name}/Subscriptions/${definition.name}`;
-    const key = `subscription:${topic.name.toLowerCase()}/${definition.name.toLowerCase()}`;
-    [this.active, this.deadLetter, this.transferDeadLetter] = subQueues(path, key, definition, context);
+    this.storeKey = `subscription:${topic.name.toLowerCase()}/${definition.name.toLowerCase()}`;
+    [this.active, this.deadLetter, this.transferDeadLetter] = subQueues(path, this.storeKey, definition, context);
   }
 
   get name(): string {
@@ -110,10 +147,23 @@ export class SubscriptionEntity {
   get sequenceOwner(): SendTarget {
     return this.topic;
   }
+
+  get queues(): MessageQueue[] {
+    return [this.active, this.deadLetter, this.transferDeadLetter];
+  }
+
+  /** A rule by name (case-insensitive). */
+  rule(name: string): RuleDefinition | undefined {
+    const lower = name.toLowerCase();
+    return this.definition.rules.find((rule) => rule.name.toLowerCase() === lower);
+  }
 }
 
 /** An entity receivers attach to. */
 export type ReceivableEntity = QueueEntity | SubscriptionEntity;
+
+/** Any queue, topic or subscription. */
+export type AnyEntity = QueueEntity | TopicEntity | SubscriptionEntity;
 
 function subQueues(path: string, key: string, properties: ReceivableProperties, context: QueueContext): [MessageQueue, MessageQueue, MessageQueue] {
   return [
@@ -165,16 +215,39 @@ export interface ServiceBusNamespaceOptions {
   fail(error: unknown): void;
 }
 
+/** What loading the store found (for the start-up summary). */
+export interface LoadSummary {
+  messages: number;
+  /** Stored messages of entities that no longer exist (kept on disk). */
+  orphaned: number;
+  /** Entities created at run time and restored. */
+  runtimeEntities: number;
+  /** Stored entities that could not be restored, with the reason (their rows stay). */
+  unreadable: string[];
+  /** Entities created at run time that the topology file now defines: the file's definition applies. */
+  superseded: string[];
+}
+
+/** Service Bus's dead-letter reasons for messages it could not forward. */
+const transferReasons = {
+  hops: 'MaxTransferHopCountExceeded',
+  unavailable: 'TransferDestinationEntityUnavailable',
+} as const;
+
 /**
  * The entities of the local namespace and how messages move between them: sending with sequence
  * numbers, duplicate detection, TTL, scheduling, topic fan-out through rules, auto-forwarding and
- * dead-lettering; loading everything back from the store at start-up.
+ * dead-lettering; creating, changing and deleting entities at run time; loading everything back from the
+ * store at start-up.
  */
 export class ServiceBusNamespace {
   readonly queues = new Map<string, QueueEntity>();
   readonly topics = new Map<string, TopicEntity>();
   readonly store: MessageStore;
+  /** When the namespace was first created (its store), epoch ms. */
+  createdAt = 0;
   private readonly context: QueueContext;
+  private readonly removalListeners: ((entity: AnyEntity) => void)[] = [];
 
   constructor(private readonly options: ServiceBusNamespaceOptions) {
     this.store = options.store;
@@ -183,11 +256,11 @@ export class ServiceBusNamespace {
       deadLetter: (queue, message, reason, description) => this.deadLetter(queue, message, reason, description),
       fail: options.fail,
     };
-    for (const queue of options.topology.queues) {
-      this.queues.set(queue.name.toLowerCase(), new QueueEntity(queue, `${options.namespaceId}/queues/${queue.name}`, this.context));
-    }
-    for (const topic of options.topology.topics) {
-      this.topics.set(topic.name.toLowerCase(), new TopicEntity(topic, `${options.namespaceId}/topics/${topic.name}`, this.context));
+    const now = Date.now();
+    for (const queue of options.topology.queues) this.addQueue(queue, 'topology', now);
+    for (const { subscriptions, ...topic } of options.topology.topics) {
+      const entity = this.addTopic(topic, 'topology', now);
+      for (const subscription of subscriptions) this.addSubscription(entity, subscription, 'topology', now);
     }
   }
 
@@ -198,13 +271,18 @@ export class ServiceBusNamespace {
 
   /** Every message queue, sub-queues included. */
   allQueues(): MessageQueue[] {
-    return this.receivables().flatMap((entity) => [entity.active, entity.deadLetter, entity.transferDeadLetter]);
+    return this.receivables().flatMap((entity) => entity.queues);
+  }
+
+  /** Calls `listener` for every entity deleted (a topic's subscriptions first, then the topic). */
+  onEntityRemoved(listener: (entity: AnyEntity) => void): void {
+    this.removalListeners.push(listener);
   }
 
   /**
    * What an AMQP address names: `$cbs`, an entity (`q`, `t`, `t/Subscriptions/s`, with
    * `/$DeadLetterQueue` or `/$Transfer/$DeadLetterQueue`), or its `/$management` node. Names are
-   * case-insensitive, as in Service Bus.
+   * case-insensitive, as in Service Bus, and may contain `/`.
    */
   resolve(address: string): ResolvedAddress | undefined {
     const parts = address.replace(/^\/+|\/+$/g, '').split('/');
@@ -216,24 +294,38 @@ export class ServiceBusNamespace {
     return management ? { kind: 'management', node } : { kind: 'entity', node };
   }
 
-  /** A receivable entity by path (`orders`, `events/vision`, `events/Subscriptions/vision`). */
+  /** A receivable entity by path (`orders`, `events/Subscriptions/vision`, or the shorthand `events/vision`). */
   findReceivable(path: string): ReceivableEntity | undefined {
     const parts = path.replace(/^\/+|\/+$/g, '').split('/');
-    if (parts.length === 2) parts.splice(1, 0, 'Subscriptions');
-    const node = this.resolveNode(parts);
-    return node && node.queue && node.queue === node.entity?.active ? node.entity : undefined;
+    const receivable = (node: EntityNode | undefined): ReceivableEntity | undefined =>
+      node && node.queue && node.queue === node.entity?.active ? node.entity : undefined;
+    const direct = receivable(this.resolveNode(parts));
+    if (direct || parts.length < 2) return direct;
+    return receivable(this.resolveNode([...parts.slice(0, -1), 'Subscriptions', parts[parts.length - 1]!]));
+  }
+
+  /** A queue or topic by name (case-insensitive). */
+  findSendTarget(name: string): QueueEntity | TopicEntity | undefined {
+    const key = name.toLowerCase();
+    return this.queues.get(key) ?? this.topics.get(key);
   }
 
   private resolveNode(parts: string[]): EntityNode | undefined {
-    const [name, ...rest] = parts.map((part) => part.toLowerCase());
-    const queue = this.queues.get(name ?? '');
-    if (queue) return this.subNode(queue, rest, true);
-    const topic = this.topics.get(name ?? '');
-    if (!topic) return undefined;
-    if (!rest.length) return { path: topic.name, armId: topic.armId, sendTarget: topic };
-    if (rest[0] !== 'subscriptions' || rest.length < 2) return undefined;
-    const subscription = topic.subscriptions.find((s) => s.name.toLowerCase() === rest[1]);
-    return subscription ? this.subNode(subscription, rest.slice(2), false) : undefined;
+    const lower = parts.map((part) => part.toLowerCase());
+    // Queue and topic names may contain "/": the longest name that exists wins (sub-entity segments are reserved).
+    for (let length = lower.length; length >= 1; length--) {
+      const name = lower.slice(0, length).join('/');
+      const rest = lower.slice(length);
+      const queue = this.queues.get(name);
+      if (queue) return this.subNode(queue, rest, true);
+      const topic = this.topics.get(name);
+      if (!topic) continue;
+      if (!rest.length) return { path: topic.name, armId: topic.armId, sendTarget: topic };
+      if (rest[0] !== 'subscriptions' || rest.length < 2) return undefined;
+      const subscription = topic.subscription(rest[1]!);
+      return subscription ? this.subNode(subscription, rest.slice(2), false) : undefined;
+    }
+    return undefined;
   }
 
   private subNode(entity: ReceivableEntity, rest: string[], sendable: boolean): EntityNode | undefined {
@@ -254,13 +346,18 @@ export class ServiceBusNamespace {
    * is all or nothing. Duplicates (duplicate detection) are dropped silently, as in Service Bus.
    *
    * @returns the sequence number each message got from `target` (`undefined` for dropped duplicates).
-   * @throws {BrokerError} e.g. `not-allowed` for a message without session id to a session entity.
+   * @throws {BrokerError} e.g. `not-allowed` for a message without session id to a session entity,
+   *   `entity-disabled`, `quota-exceeded` when the entity is full.
    */
   send(target: QueueEntity | TopicEntity, messages: IncomingMessage[], now: number): (number | undefined)[] {
+    checkSendable(target);
+    target.accessedAt = now;
+    let incoming = 0;
     const planned = messages.map((message) => {
       const amqp = withMessageId(message.amqp);
       // The bytes as sent are stored (with an assigned id apart): no message is encoded again.
       const payload = message.payload ?? encodeMessage(message.amqp);
+      incoming += payload.length;
       const assignedMessageId = amqp === message.amqp ? undefined : (amqp.message_id as string);
       const placements: Placement[] = [];
       this.plan(target, amqp, 0, Number.POSITIVE_INFINITY, placements);
@@ -271,6 +368,7 @@ export class ServiceBusNamespace {
       }
       return { amqp, placements, scheduledAt: scheduledTime(amqp, now) };
     });
+    checkSize(target, incoming);
     return planned.map(({ amqp, placements, scheduledAt }) => {
       if (target.requiresDuplicateDetection && this.isDuplicate(target, messageIdText(amqp.message_id)!, now)) return undefined;
       return this.apply(target, placements, scheduledAt, now, undefined);
@@ -292,7 +390,7 @@ export class ServiceBusNamespace {
   private plan(target: SendTarget, amqp: AmqpMessage, hops: number, ttl: number, out: Placement[]): void {
     const ttlHere = Math.min(ttl, target.defaultMessageTimeToLiveInMs);
     if (target instanceof QueueEntity) {
-      if (target.definition.forwardTo) return this.plan(this.sendTarget(target.definition.forwardTo), amqp, hops + 1, ttlHere, out);
+      if (target.definition.forwardTo) return this.forward(target, target.definition.forwardTo, amqp, hops, ttlHere, out);
       checkSessionId(target.active, amqp);
       out.push({ queue: target.active, amqp, owner: target, ttl: ttlHere });
       return;
@@ -300,17 +398,41 @@ export class ServiceBusNamespace {
     const topic = target as TopicEntity;
     const input = filterInput(amqp);
     for (const subscription of topic.subscriptions) {
+      if (subscription.definition.status === 'Disabled') continue;
       const rule = subscription.definition.rules.find((candidate) => candidate.matches(input));
       if (!rule) continue;
-      const copy = rule.action ? { ...amqp, application_properties: rule.action.apply(input) } : amqp;
+      const copy = rule.compiledAction ? applyAction(amqp, rule.compiledAction.apply(input)) : amqp;
       const ttlSubscription = Math.min(ttlHere, subscription.definition.defaultMessageTimeToLiveInMs);
       if (subscription.definition.forwardTo) {
-        this.plan(this.sendTarget(subscription.definition.forwardTo), copy, hops + 1, ttlSubscription, out);
+        this.forward(subscription, subscription.definition.forwardTo, copy, hops, ttlSubscription, out);
         continue;
       }
       checkSessionId(subscription.active, copy);
       out.push({ queue: subscription.active, amqp: copy, owner: topic, ttl: ttlSubscription });
     }
+  }
+
+  /**
+   * Auto-forwarding: the message goes on to `to`, or, as in Service Bus, into the forwarding entity's
+   * transfer dead-letter queue when `to` no longer exists, is disabled, or the chain exceeds four hops.
+   */
+  private forward(from: ReceivableEntity, to: string, amqp: AmqpMessage, hops: number, ttl: number, out: Placement[]): void {
+    const target = this.findSendTarget(to);
+    let reason: string | undefined;
+    let description: string | undefined;
+    if (hops + 1 > entityLimits.forwardingHops) {
+      reason = transferReasons.hops;
+      description = `The message passed through ${entityLimits.forwardingHops} auto-forwarding hops; ${from.path} cannot forward it to ${to}.`;
+    } else if (!target) {
+      reason = transferReasons.unavailable;
+      description = `${from.path} forwards to ${to}, which does not exist.`;
+    } else if (target.definition.status === 'Disabled' || target.definition.status === 'SendDisabled') {
+      reason = transferReasons.unavailable;
+      description = `${from.path} forwards to ${target.name}, which is ${target.definition.status}.`;
+    }
+    if (reason === undefined) return this.plan(target!, amqp, hops + 1, ttl, out);
+    const properties = { ...amqp.application_properties, DeadLetterReason: reason, DeadLetterErrorDescription: description };
+    out.push({ queue: from.transferDeadLetter, amqp: { ...amqp, application_properties: properties }, owner: from.sequenceOwner, ttl: Number.POSITIVE_INFINITY });
   }
 
   /** Enqueues planned placements; every entity a message enters gives it one sequence number. */
@@ -362,12 +484,6 @@ export class ServiceBusNamespace {
     return false;
   }
 
-  private sendTarget(name: string): QueueEntity | TopicEntity {
-    const target = this.queues.get(name.toLowerCase()) ?? this.topics.get(name.toLowerCase());
-    if (!target) throw new BrokerError('entity-not-found', `The messaging entity '${name}' could not be found.`);
-    return target;
-  }
-
   // -------------------------------------------------------------------------------------------------
   // Dead-lettering and resubmitting
 
@@ -385,9 +501,10 @@ export class ServiceBusNamespace {
       },
     };
     const forwardTo = entity.definition.forwardDeadLetteredMessagesTo;
-    if (forwardTo) {
+    const target = forwardTo ? this.findSendTarget(forwardTo) : undefined;
+    if (target) {
       try {
-        const target = this.sendTarget(forwardTo);
+        checkSendable(target);
         const placements: Placement[] = [];
         this.plan(target, amqp, 1, Number.POSITIVE_INFINITY, placements);
         this.apply(target, placements, undefined, now, entity.path);
@@ -395,9 +512,11 @@ export class ServiceBusNamespace {
       } catch (error) {
         // A dead letter that cannot be forwarded stays in the entity's transfer dead-letter queue.
         this.options.fail(error);
-        entity.transferDeadLetter.add(deadLettered(message, amqp, entity.transferDeadLetter), now);
-        return;
       }
+    }
+    if (forwardTo) {
+      entity.transferDeadLetter.add(deadLettered(message, amqp, entity.transferDeadLetter), now);
+      return;
     }
     entity.deadLetter.add(deadLettered(message, amqp, entity.deadLetter), now);
   }
@@ -429,11 +548,164 @@ export class ServiceBusNamespace {
   }
 
   // -------------------------------------------------------------------------------------------------
+  // Entities at run time (the management API). Every change is written to the store; callers answer once
+  // it is committed (`store.afterCommit`).
+
+  /** Creates a queue. @throws {BrokerError} `entity-already-exists` when a queue or topic has the name. */
+  createQueue(definition: QueueDefinition, now: number): QueueEntity {
+    this.checkNameFree(definition.name);
+    return this.persist(this.addQueue(definition, 'runtime', now));
+  }
+
+  /** Creates a topic (without subscriptions). @throws {BrokerError} `entity-already-exists` */
+  createTopic(definition: TopicProperties, now: number): TopicEntity {
+    this.checkNameFree(definition.name);
+    return this.persist(this.addTopic(definition, 'runtime', now));
+  }
+
+  /** Creates a subscription of `topic`. @throws {BrokerError} `entity-already-exists` */
+  createSubscription(topic: TopicEntity, definition: SubscriptionDefinition, now: number): SubscriptionEntity {
+    if (topic.subscription(definition.name)) {
+      throw new BrokerError('entity-already-exists', `The messaging entity '${topic.name}/Subscriptions/${definition.name}' already exists.`);
+    }
+    return this.persist(this.addSubscription(topic, definition, 'runtime', now));
+  }
+
+  /**
+   * Replaces an entity's properties (its rules stay: they change through {@link putRule} and
+   * {@link removeRule}). The definition object is changed in place: its sub-queues and the router read it.
+   */
+  update<E extends AnyEntity>(entity: E, definition: E['definition'], now: number): E {
+    const current = entity.definition as unknown as Record<string, unknown>;
+    const next = { ...definition, ...(entity.kind === 'subscription' ? { rules: entity.definition.rules } : {}) } as Record<string, unknown>;
+    for (const key of Object.keys(current)) if (!(key in next)) delete current[key];
+    Object.assign(current, next);
+    entity.updatedAt = now;
+    return this.persist(entity);
+  }
+
+  /** Adds a rule to a subscription, or replaces the rule of the same name; routing uses it from the next send. */
+  putRule(subscription: SubscriptionEntity, rule: RuleDefinition, now: number): void {
+    const rules = subscription.definition.rules;
+    const index = rules.findIndex((existing) => existing.name.toLowerCase() === rule.name.toLowerCase());
+    if (index >= 0) rules[index] = rule;
+    else rules.push(rule);
+    subscription.updatedAt = now;
+    this.persist(subscription);
+  }
+
+  /** Removes a rule. @throws {BrokerError} `entity-not-found` naming the rule. */
+  removeRule(subscription: SubscriptionEntity, name: string, now: number): void {
+    const rules = subscription.definition.rules;
+    const index = rules.findIndex((rule) => rule.name.toLowerCase() === name.toLowerCase());
+    if (index < 0) throw entityNotFound(`${subscription.path}/Rules/${name}`);
+    rules.splice(index, 1);
+    subscription.updatedAt = now;
+    this.persist(subscription);
+  }
+
+  /**
+   * Deletes an entity with its messages (a topic with its subscriptions). Links attached to it are
+   * detached by the removal listeners (the broker).
+   */
+  delete(entity: AnyEntity): void {
+    if (entity.kind === 'topic') {
+      for (const subscription of [...entity.subscriptions]) this.delete(subscription);
+      this.topics.delete(entity.name.toLowerCase());
+      this.dropState(entity, []);
+    } else {
+      if (entity.kind === 'queue') this.queues.delete(entity.name.toLowerCase());
+      else entity.topic.subscriptions.splice(entity.topic.subscriptions.indexOf(entity), 1);
+      const error = entityNotFound(entity.path);
+      for (const queue of entity.queues) {
+        queue.stop(error);
+        queue.purge();
+      }
+      this.dropState(entity, entity.queues.map((queue) => queue.storeKey));
+    }
+    for (const listener of this.removalListeners) listener(entity);
+  }
+
+  private dropState(entity: AnyEntity, queueKeys: string[]): void {
+    this.store.dropEntityState(entity.storeKey, queueKeys);
+    this.store.deleteEntity(entity.storeKey);
+  }
+
+  private checkNameFree(name: string): void {
+    const existing = this.findSendTarget(name);
+    if (existing) throw new BrokerError('entity-already-exists', `The messaging entity '${existing.name}' already exists (as a ${existing.kind}).`);
+  }
+
+  private addQueue(definition: QueueDefinition, origin: EntityOrigin, now: number): QueueEntity {
+    const entity = new QueueEntity(definition, `${this.options.namespaceId}/queues/${definition.name}`, this.context);
+    this.queues.set(definition.name.toLowerCase(), lifecycle(entity, origin, now));
+    return entity;
+  }
+
+  private addTopic(definition: TopicProperties, origin: EntityOrigin, now: number): TopicEntity {
+    const entity = new TopicEntity(definition, `${this.options.namespaceId}/topics/${definition.name}`);
+    this.topics.set(definition.name.toLowerCase(), lifecycle(entity, origin, now));
+    return entity;
+  }
+
+  private addSubscription(topic: TopicEntity, definition: SubscriptionDefinition, origin: EntityOrigin, now: number): SubscriptionEntity {
+    const entity = new SubscriptionEntity({ ...definition, topic: topic.name }, topic, `${topic.armId}/subscriptions/${definition.name}`, this.context);
+    topic.subscriptions.push(lifecycle(entity, origin, now));
+    return entity;
+  }
+
+  private persist<E extends AnyEntity>(entity: E): E {
+    this.store.putEntity({
+      key: entity.storeKey,
+      kind: entity.kind,
+      origin: entity.origin,
+      definition: encodeDefinition(entity.definition),
+      createdAt: entity.createdAt,
+      updatedAt: entity.updatedAt,
+      accessedAt: entity.accessedAt,
+    });
+    return entity;
+  }
+
+  // -------------------------------------------------------------------------------------------------
   // Start-up and stop
 
-  /** Loads messages, sequence counters, session states and duplicate-detection history from the store. */
-  load(now: number): { messages: number; orphaned: number } {
+  /**
+   * Loads entities created at run time, then messages, sequence counters, session states and
+   * duplicate-detection history from the store. Entities of the topology file keep their stored creation
+   * time but take the file's definition; stored entities of the file that it no longer has are forgotten
+   * (their messages stay on disk).
+   */
+  load(now: number): LoadSummary {
     const contents = this.store.load(now);
+    this.createdAt = contents.createdAt;
+    const records = new Map(contents.entities.map((record) => [record.key, record]));
+    const unreadable: string[] = [];
+    const superseded: string[] = [];
+    for (const entity of this.allEntities()) {
+      const record = records.get(entity.storeKey);
+      records.delete(entity.storeKey);
+      if (record?.origin === 'runtime') superseded.push(entity.path);
+      if (record) Object.assign(entity, { createdAt: record.createdAt, updatedAt: record.updatedAt, accessedAt: record.accessedAt });
+      this.persist(entity);
+    }
+    let runtimeEntities = 0;
+    // Queues and topics first: a subscription needs its topic.
+    const ordered = [...records.values()].sort((a, b) => Number(a.kind === 'subscription') - Number(b.kind === 'subscription'));
+    for (const record of ordered) {
+      if (record.origin === 'topology') {
+        this.store.deleteEntity(record.key);
+        continue;
+      }
+      try {
+        const entity = this.restore(record);
+        Object.assign(entity, { createdAt: record.createdAt, updatedAt: record.updatedAt, accessedAt: record.accessedAt });
+        runtimeEntities++;
+      } catch (error) {
+        unreadable.push(`${record.key}: ${(error as Error).message}`);
+      }
+    }
+
     const queuesByKey = new Map(this.allQueues().map((queue) => [queue.storeKey, queue]));
     const targets = new Map<string, SendTarget>([...this.queues.values(), ...this.topics.values()].map((target) => [target.storeKey, target]));
     for (const [key, last] of contents.sequences) {
@@ -461,6 +733,7 @@ export class ServiceBusNamespace {
         row.deadLetterSource ?? undefined,
         queue,
       );
+      message.size = row.payload.length;
       queue.add(message, now, false);
       loaded++;
     }
@@ -469,12 +742,96 @@ export class ServiceBusNamespace {
       if (queue) queue.session(sessionId).state = Buffer.from(state);
     }
     for (const { entity, messageId, expiresAt } of contents.duplicates) targets.get(entity)?.duplicates.set(messageId, expiresAt);
-    return { messages: loaded, orphaned };
+    return { messages: loaded, orphaned, runtimeEntities, unreadable, superseded };
+  }
+
+  /** Every queue, topic and subscription. */
+  allEntities(): AnyEntity[] {
+    return [...this.queues.values(), ...[...this.topics.values()].flatMap((topic) => [topic, ...topic.subscriptions])];
+  }
+
+  private restore(record: EntityRecord): AnyEntity {
+    switch (record.kind) {
+      case 'queue': {
+        const definition = decodeDefinition('queue', record.definition);
+        if (this.findSendTarget(definition.name)) throw new Error(`the name "${definition.name}" is taken by an entity of the topology file`);
+        return this.addQueue(definition, 'runtime', record.createdAt);
+      }
+      case 'topic': {
+        const definition = decodeDefinition('topic', record.definition);
+        if (this.findSendTarget(definition.name)) throw new Error(`the name "${definition.name}" is taken by an entity of the topology file`);
+        return this.addTopic(definition, 'runtime', record.createdAt);
+      }
+      case 'subscription': {
+        const definition = decodeDefinition('subscription', record.definition);
+        const topic = this.topics.get(definition.topic.toLowerCase());
+        if (!topic) throw new Error(`its topic "${definition.topic}" no longer exists`);
+        if (topic.subscription(definition.name)) throw new Error(`the topology file defines a subscription "${definition.name}" of ${topic.name}`);
+        return this.addSubscription(topic, definition, 'runtime', record.createdAt);
+      }
+    }
   }
 
   stop(): void {
     for (const queue of this.allQueues()) queue.stop();
+    // Access times change with every send and receive: written once, at a clean stop.
+    for (const entity of this.allEntities()) this.persist(entity);
   }
+}
+
+function lifecycle<E extends EntityLifecycle>(entity: E, origin: EntityOrigin, now: number): E {
+  entity.origin = origin;
+  entity.createdAt = now;
+  entity.updatedAt = now;
+  entity.accessedAt = now;
+  return entity;
+}
+
+/** @throws {BrokerError} `entity-disabled` when the entity does not take messages now. */
+function checkSendable(target: QueueEntity | TopicEntity): void {
+  const status = target.definition.status;
+  if (status === 'Disabled' || status === 'SendDisabled') {
+    throw new BrokerError('entity-disabled', `Messaging entity '${target.path}' is currently disabled (status ${status}): it accepts no messages.`);
+  }
+}
+
+/** @throws {BrokerError} `quota-exceeded` when `incoming` bytes would take the entity over its maximum size. */
+function checkSize(target: QueueEntity | TopicEntity, incoming: number): void {
+  const size = target.kind === 'queue' ? sizeOf(target) : target.subscriptions.reduce((sum, subscription) => sum + sizeOf(subscription), 0);
+  const max = target.definition.maxSizeInMegabytes * 1024 * 1024;
+  if (size + incoming <= max) return;
+  throw new BrokerError(
+    'quota-exceeded',
+    `The maximum entity size has been reached or exceeded for ${target.kind === 'queue' ? 'Queue' : 'Topic'}: '${target.path}'. Size of entity in bytes:${size}, Max entity size in bytes:${max}. Receive or purge messages, or raise MaxSizeInMegabytes.`,
+  );
+}
+
+/** Bytes an entity holds (every sub-queue). */
+export function sizeOf(entity: ReceivableEntity): number {
+  return entity.queues.reduce((sum, queue) => sum + queue.sizeInBytes, 0);
+}
+
+/** A copy of `amqp` as a rule action left it (application and system properties). */
+function applyAction(amqp: AmqpMessage, result: FilterInput): AmqpMessage {
+  const system = result.system;
+  const copy: AmqpMessage = { ...amqp, application_properties: { ...result.user } };
+  const fields: [keyof FilterInput['system'], keyof AmqpMessage][] = [
+    ['MessageId', 'message_id'],
+    ['CorrelationId', 'correlation_id'],
+    ['To', 'to'],
+    ['ReplyTo', 'reply_to'],
+    ['Label', 'subject'],
+    ['ContentType', 'content_type'],
+    ['SessionId', 'group_id'],
+    ['ReplyToSessionId', 'reply_to_group_id'],
+  ];
+  const before = filterInput(amqp).system;
+  for (const [name, field] of fields) {
+    if (system[name] === before[name]) continue;
+    if (system[name] === undefined) delete copy[field];
+    else (copy as Record<string, unknown>)[field] = system[name];
+  }
+  return copy;
 }
 
 function deadLettered(message: StoredMessage, amqp: AmqpMessage, queue: MessageQueue): StoredMessage {

@@ -98,12 +98,29 @@ describe('compileSqlFilter', () => {
 describe('compileSqlAction', () => {
   it('sets and removes application properties, evaluating expressions on the message', () => {
     const action = compileSqlAction("SET stamped = 'yes'; SET doubled = quantity * 2; REMOVE secret");
-    expect(action.apply(message({ quantity: 4, secret: 'x', kept: true }))).toEqual({ quantity: 4, kept: true, stamped: 'yes', doubled: 8 });
+    expect(action.apply(message({ quantity: 4, secret: 'x', kept: true })).user).toEqual({ quantity: 4, kept: true, stamped: 'yes', doubled: 8 });
   });
 
-  it('refuses setting system properties and statements other than SET and REMOVE', () => {
-    expect(() => compileSqlAction("SET sys.Label = 'x'")).toThrow(/only SET or REMOVE application properties/);
+  it('sets system properties (SET sys.To, as the official emulator’s sample configuration does) and clears them with NULL', () => {
+    const action = compileSqlAction("SET sys.To = 'Entity'; SET sys.Subject = sys.Label + '.seen'; SET sys.CorrelationId = NULL");
+    expect(action.apply(message({ a: 1 }, { Label: 'order', CorrelationId: 'c-1' }))).toEqual({ system: { To: 'Entity', Label: 'order.seen' }, user: { a: 1 } });
+  });
+
+  it('refuses removing system properties and statements other than SET and REMOVE', () => {
+    expect(() => compileSqlAction('REMOVE sys.Label')).toThrow(/system properties can only be SET/);
     expect(() => compileSqlAction('DELETE x')).toThrow(/expected SET or REMOVE/);
     expect(() => compileSqlAction('SET a = 1 SET b = 2')).toThrow(/expected ; between statements/);
+  });
+});
+
+describe('SQL parameters', () => {
+  it('substitutes @parameters in filters and actions, with or without the @ in the parameter name', () => {
+    expect(compileSqlFilter('color = @color AND size > @min', { '@color': 'red', min: 2 }).matches(message({ color: 'red', size: 3 }))).toBe(true);
+    expect(compileSqlFilter('color = @color', { '@color': 'red' }).matches(message({ color: 'blue' }))).toBe(false);
+    expect(compileSqlAction('SET tier = @tier', { '@tier': 'gold' }).apply(message({})).user).toEqual({ tier: 'gold' });
+  });
+
+  it('refuses a parameter the rule does not give', () => {
+    expect(() => compileSqlFilter('color = @color')).toThrow(/the parameter @color is not defined/);
   });
 });

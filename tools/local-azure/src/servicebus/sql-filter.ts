@@ -9,7 +9,11 @@
  * - Properties: `sys.<Name>` for MessageId, CorrelationId, To, ReplyTo, Label (alias Subject), ContentType,
  *   SessionId, ReplyToSessionId; `user.<name>`, a bare `<name>`, or `[name with spaces]` for application
  *   properties (exact name first, then case-insensitively).
- * - Actions: `SET <user property> = <expression>` and `REMOVE <user property>`, separated by `;`.
+ * - Parameters: `@name` stands for the value the rule gives for it (SQL filters and actions created through
+ *   the management API can carry parameters).
+ * - Actions: `SET <property> = <expression>` and `REMOVE <user property>`, separated by `;`. `SET` takes an
+ *   application property or one of the system properties above (`SET sys.To = 'Entity'`, as the official
+ *   emulator's sample configuration does).
  *
  * Comparisons follow SQL's three-valued logic: a missing property or mismatched types make the result
  * unknown, and a filter matches only when it evaluates to true.
@@ -59,34 +63,47 @@ export interface SqlFilter {
   matches(input: FilterInput): boolean;
 }
 
-/** A compiled SQL rule action: returns the application properties after `SET`/`REMOVE`. */
+/**
+ * A compiled SQL rule action: returns what the message becomes after its `SET`/`REMOVE` statements
+ * (system properties set to `undefined` are to be cleared).
+ */
 export interface SqlAction {
   readonly expression: string;
-  apply(input: FilterInput): Record<string, unknown>;
+  apply(input: FilterInput): FilterInput;
 }
 
+/** Values a rule's `@parameters` can take. */
+export type SqlParameterValue = string | number | boolean | Date;
+
 /** Compiles a filter expression. @throws {SqlSyntaxError} */
-export function compileSqlFilter(expression: string): SqlFilter {
-  const parser = new Parser(tokenize(expression));
+export function compileSqlFilter(expression: string, parameters: Readonly<Record<string, SqlParameterValue>> = {}): SqlFilter {
+  const parser = new Parser(tokenize(expression), parameters);
   const tree = parser.expression();
   parser.expectEnd();
   return { expression, matches: (input) => evaluate(tree, input) === true };
 }
 
-/** Compiles a rule action (`SET x = expr; REMOVE y`). @throws {SqlSyntaxError} */
-export function compileSqlAction(expression: string): SqlAction {
-  const parser = new Parser(tokenize(expression));
+/** Compiles a rule action (`SET x = expr; SET sys.To = 'q'; REMOVE y`). @throws {SqlSyntaxError} */
+export function compileSqlAction(expression: string, parameters: Readonly<Record<string, SqlParameterValue>> = {}): SqlAction {
+  const parser = new Parser(tokenize(expression), parameters);
   const statements = parser.actionStatements();
   return {
     expression,
     apply(input) {
-      const result: Record<string, unknown> = { ...input.user };
+      const system: Partial<Record<SystemPropertyName, string>> = { ...input.system };
+      const user: Record<string, unknown> = { ...input.user };
       for (const statement of statements) {
-        const view = { system: input.system, user: result };
-        if (statement.kind === 'set') result[statement.name] = evaluate(statement.value, view);
-        else delete result[statement.name];
+        if (statement.kind === 'remove') {
+          delete user[statement.name];
+          continue;
+        }
+        const value = evaluate(statement.value, { system, user });
+        if (statement.scope === 'user') user[statement.name] = value;
+        // System properties are strings; setting one to NULL (or an unknown value) clears it.
+        else if (value === null || value === undefined) delete system[statement.name as SystemPropertyName];
+        else system[statement.name as SystemPropertyName] = String(value);
       }
-      return result;
+      return { system, user };
     },
   };
 }
@@ -154,14 +171,17 @@ function tokenize(source: string): Token[] {
 // ---------------------------------------------------------------------------------------------------
 // Parser (precedence, low to high: OR, AND, NOT, predicates, + -, * / %, unary -)
 
-type ActionStatement = { kind: 'set'; name: string; value: Node } | { kind: 'remove'; name: string };
+type ActionStatement = { kind: 'set'; scope: 'sys' | 'user'; name: string; value: Node } | { kind: 'remove'; name: string };
 
 const reserved = new Set(['and', 'or', 'not', 'is', 'null', 'like', 'escape', 'in', 'exists', 'true', 'false', 'set', 'remove']);
 
 class Parser {
   private index = 0;
 
-  constructor(private readonly tokens: Token[]) {}
+  constructor(
+    private readonly tokens: Token[],
+    private readonly parameters: Readonly<Record<string, SqlParameterValue>>,
+  ) {}
 
   expectEnd(): void {
     const token = this.peek();
@@ -176,7 +196,7 @@ class Parser {
       if (this.acceptKeyword('set')) {
         const property = this.property(true);
         this.expectSymbol('=');
-        statements.push({ kind: 'set', name: this.userTarget(property), value: this.additive() });
+        statements.push({ kind: 'set', scope: property.scope, name: property.name, value: this.additive() });
       } else if (this.acceptKeyword('remove')) {
         statements.push({ kind: 'remove', name: this.userTarget(this.property(true)) });
       } else {
@@ -199,7 +219,7 @@ class Parser {
 
   private userTarget(property: Node & { kind: 'property' }): string {
     if (property.scope === 'sys') {
-      throw new SqlSyntaxError(this.tokens[this.index - 1]!.position, `actions can only SET or REMOVE application properties, not sys.${property.name}`);
+      throw new SqlSyntaxError(this.tokens[this.index - 1]!.position, `REMOVE takes an application property; system properties can only be SET (sys.${property.name})`);
     }
     return property.name;
   }
@@ -318,8 +338,19 @@ class Parser {
         return { kind: 'literal', value: null };
       }
     }
+    if (token.type === 'identifier' && !token.bracketed && token.text.startsWith('@')) {
+      this.index++;
+      return { kind: 'literal', value: this.parameter(token) };
+    }
     if (token.type === 'identifier') return this.property(false);
     throw new SqlSyntaxError(token.position, `expected a value but found ${describe(token)}`);
+  }
+
+  private parameter(token: Token & { type: 'identifier' }): SqlValue {
+    const name = Object.keys(this.parameters).find((key) => key.toLowerCase() === token.text.toLowerCase() || `@${key.toLowerCase()}` === token.text.toLowerCase());
+    if (name === undefined) throw new SqlSyntaxError(token.position, `the parameter ${token.text} is not defined (give it in the rule's parameters)`);
+    const value = this.parameters[name]!;
+    return value instanceof Date ? value.getTime() : value;
   }
 
   private property(allowReservedName: boolean): Node & { kind: 'property' } {

@@ -49,6 +49,129 @@ describe('parseTopology', () => {
     expect(rule!.matches({ system: {}, user: {} })).toBe(true);
   });
 
+  it('gives a subscription written "Rules": [] the $Default rule, as the official emulator does', () => {
+    const topology = parseTopology(file({ Topics: [{ Name: 't', Subscriptions: [{ Name: 's', Rules: [] }] }] }), 'topology.json');
+    const rules = topology.topics[0]!.subscriptions[0]!.rules;
+    expect(rules.map((rule) => [rule.name, rule.filterType])).toEqual([['$Default', 'True']]);
+    expect(rules[0]!.matches({ system: {}, user: {} })).toBe(true);
+  });
+
+  describe('when the file is one the official emulator accepts', () => {
+    // The shapes of the emulator's documented sample configuration: every property given, "" for no
+    // forwarding, correlation filters on every system field, a SQL filter with an action on sys.To.
+    const emulatorFile = {
+      UserConfig: {
+        Namespaces: [
+          {
+            Name: 'sbemulatorns',
+            Queues: [
+              {
+                Name: 'queue.1',
+                Properties: {
+                  DeadLetteringOnMessageExpiration: false,
+                  DefaultMessageTimeToLive: 'PT1H',
+                  DuplicateDetectionHistoryTimeWindow: 'PT20S',
+                  ForwardDeadLetteredMessagesTo: '',
+                  ForwardTo: '',
+                  LockDuration: 'PT1M',
+                  MaxDeliveryCount: 3,
+                  RequiresDuplicateDetection: false,
+                  RequiresSession: false,
+                },
+              },
+              { Name: 'orders/eu', Properties: { RequiresDuplicateDetection: true, DuplicateDetectionHistoryTimeWindow: 'PT10S' } },
+            ],
+            Topics: [
+              {
+                Name: 'topic.1',
+                Properties: { DefaultMessageTimeToLive: 'PT1H', DuplicateDetectionHistoryTimeWindow: 'PT20S', RequiresDuplicateDetection: false },
+                Subscriptions: [
+                  {
+                    Name: 'subscription.1',
+                    Properties: { DeadLetteringOnMessageExpiration: false, DefaultMessageTimeToLive: 'PT1H', LockDuration: 'PT1M', MaxDeliveryCount: 3, ForwardTo: '', RequiresSession: false },
+                    Rules: [
+                      {
+                        Name: 'app-prop-filter-1',
+                        Properties: {
+                          FilterType: 'Correlation',
+                          CorrelationFilter: {
+                            ContentType: 'application/text',
+                            CorrelationId: 'id1',
+                            Label: 'subject1',
+                            MessageId: 'msgid1',
+                            ReplyTo: 'someQueue',
+                            ReplyToSessionId: 'sessionId',
+                            SessionId: 'session1',
+                            To: 'xyz',
+                          },
+                        },
+                      },
+                    ],
+                  },
+                  { Name: 'subscription.2', Rules: [{ Name: 'user-prop-filter-1', Properties: { FilterType: 'Correlation', CorrelationFilter: { Properties: { prop1: 'value1' } } } }] },
+                  {
+                    Name: 'subscription.3',
+                    Rules: [
+                      {
+                        Name: 'sql-filter-1',
+                        Properties: {
+                          FilterType: 'Sql',
+                          SqlFilter: { SqlExpression: "sys.MessageId = '123456' AND userProp1 = 'value1'" },
+                          Action: { SqlExpression: "SET sys.To = 'Entity'" },
+                        },
+                      },
+                    ],
+                  },
+                ],
+              },
+            ],
+          },
+        ],
+        Logging: { Type: 'File' },
+      },
+    };
+
+    it('loads it, with names containing "." and "/", and rule actions on system properties', () => {
+      const topology = parseTopology(emulatorFile, 'Config.json');
+      expect(topology.queues.map((q) => q.name)).toEqual(['queue.1', 'orders/eu']);
+      expect(topology.queues[0]).toMatchObject({ maxDeliveryCount: 3, lockDurationInMs: 60_000, duplicateDetectionHistoryTimeWindowInMs: 20_000 });
+      expect(topology.queues[0]!.forwardTo).toBeUndefined();
+      const [, , sql] = topology.topics[0]!.subscriptions;
+      const rule = sql!.rules[0]!;
+      const input = { system: { MessageId: '123456' }, user: { userProp1: 'value1' } };
+      expect(rule.matches(input)).toBe(true);
+      expect(rule.compiledAction!.apply(input).system).toEqual({ MessageId: '123456', To: 'Entity' });
+    });
+
+    it('accepts the emulator’s shorter duplicate-detection window and warns that Azure would refuse it', () => {
+      const topology = parseTopology(emulatorFile, 'Config.json');
+      expect(topology.queues[1]!.duplicateDetectionHistoryTimeWindowInMs).toBe(10_000);
+      expect(topology.warnings).toEqual([
+        'Queues[1] "orders/eu".Properties.DuplicateDetectionHistoryTimeWindow: PT10S is below Azure\'s minimum of PT20S (the emulator accepts it; deploying this file to Azure would fail)',
+      ]);
+    });
+
+    it('takes an action without an expression for no action, as the emulator’s schema allows it', () => {
+      const subscription = { Name: 's', Rules: [{ Name: 'r', Properties: { FilterType: 'Sql', SqlFilter: { SqlExpression: 'a = 1' }, Action: {} } }] };
+      const [rule] = parseTopology(file({ Topics: [{ Name: 't', Subscriptions: [subscription] }] }), 'Config.json').topics[0]!.subscriptions[0]!.rules;
+      expect([rule!.action, rule!.compiledAction]).toEqual([undefined, undefined]);
+    });
+
+    it('uses the filter FilterType names and warns that the other one given is ignored, as the emulator’s schema lets both be there', () => {
+      const subscription = {
+        Name: 's',
+        Rules: [{ Name: 'r', Properties: { FilterType: 'Sql', SqlFilter: { SqlExpression: "a = 'x'" }, CorrelationFilter: { Label: 'ignored' } } }],
+      };
+      const topology = parseTopology(file({ Topics: [{ Name: 't', Subscriptions: [subscription] }] }), 'Config.json');
+      expect(topology.topics[0]!.subscriptions[0]!.rules[0]).toMatchObject({ filterType: 'Sql', filterText: "a = 'x'" });
+      expect(topology.warnings).toEqual(['Topics[0] "t".Subscriptions[0] "s".Rules[0] "r".Properties.CorrelationFilter: ignored, FilterType is "Sql"']);
+    });
+
+    it('names an unsupported logging type', () => {
+      expect(problemsOf({ UserConfig: { ...emulatorFile.UserConfig, Logging: { Type: 'Syslog' } } })).toContain('Logging.Type');
+    });
+  });
+
   describe('when the file is invalid', () => {
     it('names the entity and the field of a property out of range', () => {
       expect(problemsOf(file({ Queues: [{ Name: 'orders', Properties: { LockDuration: 'PT1S' } }] }))).toBe(
@@ -99,6 +222,13 @@ describe('parseTopology', () => {
       );
       const chain = ['q1', 'q2', 'q3', 'q4', 'q5', 'q6'].map((name, i, all) => ({ Name: name, Properties: all[i + 1] ? { ForwardTo: all[i + 1] } : {} }));
       expect(problemsOf(file({ Queues: chain }))).toContain('has more than 4 hops');
+    });
+
+    it('names an entity name Azure refuses', () => {
+      expect(problemsOf(file({ Queues: [{ Name: 'orders/Subscriptions/x' }] }))).toContain(
+        'Queues[0] "orders/Subscriptions/x".Name: "orders/Subscriptions/x" must not contain the path segment "Subscriptions"',
+      );
+      expect(problemsOf(file({ Topics: [{ Name: 't', Subscriptions: [{ Name: 'a/b' }] }] }))).toContain('Subscriptions[0] "a/b".Name: "a/b" may contain letters');
     });
 
     it('refuses more than one namespace', () => {

@@ -1,93 +1,25 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ConfigError } from '../config/local-azure-config.js';
+import {
+  childNameProblem,
+  defaultQueue,
+  defined,
+  defaultSubscription,
+  defaultTopic,
+  entityLimits,
+  entityNameProblem,
+  type QueueDefinition,
+  type ReceivableProperties,
+  type SubscriptionDefinition,
+  type TopicDefinition,
+} from './entity-definitions.js';
 import { formatIsoDuration, parseIsoDuration } from './iso-duration.js';
-import { compileSqlAction, compileSqlFilter, SqlSyntaxError, type FilterInput, type SqlAction } from './sql-filter.js';
+import { compileRule, defaultRule, isEmptyCorrelationFilter, type CorrelationFilterSpec, type RuleDefinition, type RuleSpec } from './rule-definition.js';
+import { SqlSyntaxError } from './sql-filter.js';
 
-/**
- * Entity defaults where the topology file leaves a property out: Azure's defaults for a new entity (the
- * same file feeds the Bicep deployment, so an absent property must mean what it means in Azure).
- */
-export const entityDefaults = {
-  lockDurationInMs: 60_000,
-  maxDeliveryCount: 10,
-  /** Azure's default TTL is TimeSpan.MaxValue: messages never expire. */
-  defaultMessageTimeToLiveInMs: Number.POSITIVE_INFINITY,
-  duplicateDetectionHistoryTimeWindowInMs: 10 * 60_000,
-  deadLetteringOnMessageExpiration: false,
-  requiresSession: false,
-  requiresDuplicateDetection: false,
-} as const;
-
-/** Azure's limits for entity properties (the emulator's tighter limits do not apply here). */
-const limits = {
-  lockDurationInMs: { min: 5_000, max: 5 * 60_000 },
-  maxDeliveryCount: { min: 1, max: 2000 },
-  defaultMessageTimeToLiveInMs: { min: 1_000, max: Number.POSITIVE_INFINITY },
-  duplicateDetectionHistoryTimeWindowInMs: { min: 20_000, max: 7 * 86_400_000 },
-  /** Service Bus allows at most four auto-forwarding hops. */
-  forwardingHops: 4,
-};
-
-/** Properties shared by queues and subscriptions (the entities receivers attach to). */
-export interface ReceivableProperties {
-  lockDurationInMs: number;
-  maxDeliveryCount: number;
-  /** Milliseconds; `Infinity` when messages never expire. */
-  defaultMessageTimeToLiveInMs: number;
-  deadLetteringOnMessageExpiration: boolean;
-  requiresSession: boolean;
-  /** Queue or topic that receives every message (auto-forwarding). */
-  forwardTo?: string;
-  /** Queue or topic that receives dead-lettered messages instead of the dead-letter queue. */
-  forwardDeadLetteredMessagesTo?: string;
-}
-
-export interface QueueDefinition extends ReceivableProperties {
-  kind: 'queue';
-  name: string;
-  requiresDuplicateDetection: boolean;
-  duplicateDetectionHistoryTimeWindowInMs: number;
-}
-
-export interface TopicDefinition {
-  kind: 'topic';
-  name: string;
-  defaultMessageTimeToLiveInMs: number;
-  requiresDuplicateDetection: boolean;
-  duplicateDetectionHistoryTimeWindowInMs: number;
-  subscriptions: SubscriptionDefinition[];
-}
-
-export interface SubscriptionDefinition extends ReceivableProperties {
-  kind: 'subscription';
-  name: string;
-  topic: string;
-  rules: RuleDefinition[];
-}
-
-/** A correlation filter: every given field must equal the message's (properties: by value). */
-export interface CorrelationFilterDefinition {
-  contentType?: string;
-  correlationId?: string;
-  label?: string;
-  messageId?: string;
-  replyTo?: string;
-  replyToSessionId?: string;
-  sessionId?: string;
-  to?: string;
-  properties?: Record<string, string | number | boolean>;
-}
-
-/** A subscription rule: a filter and an optional SQL action. */
-export interface RuleDefinition {
-  name: string;
-  filterType: 'Correlation' | 'Sql';
-  /** The filter as written (operator output). */
-  filterText: string;
-  matches(input: FilterInput): boolean;
-  action?: SqlAction;
-}
+export { entityDefaults } from './entity-definitions.js';
+export type { QueueDefinition, ReceivableProperties, SubscriptionDefinition, TopicDefinition } from './entity-definitions.js';
 
 /** The entities of the one namespace, validated. */
 export interface Topology {
@@ -97,13 +29,24 @@ export interface Topology {
   namespace: string;
   queues: QueueDefinition[];
   topics: TopicDefinition[];
+  /** What loads but would not deploy to Azure as written (logged at start). */
+  warnings: string[];
 }
 
 // ---------------------------------------------------------------------------------------------------
-// File schema: the official emulator's Config.json
+// File schema: the official emulator's Config.json (its schema: Azure/azure-service-bus-emulator-installer,
+// ServiceBus-Emulator/Schema/Config-schema.json). Every file the emulator accepts loads, with Azure's
+// defaults for absent properties; the emulator's narrower ranges are not applied (Azure's are).
+
+/** Lower bounds the file may go below Azure's: the emulator accepts them, Azure would refuse the deployment. */
+const fileMinimums = {
+  /** The emulator allows a duplicate-detection window from 5 seconds; Azure from 20. */
+  duplicateDetectionHistoryTimeWindowInMs: 5_000,
+};
 
 function duration(field: 'lockDurationInMs' | 'defaultMessageTimeToLiveInMs' | 'duplicateDetectionHistoryTimeWindowInMs') {
-  const { min, max } = limits[field];
+  const { max } = entityLimits[field];
+  const min = field === 'duplicateDetectionHistoryTimeWindowInMs' ? fileMinimums.duplicateDetectionHistoryTimeWindowInMs : entityLimits[field].min;
   return z.string().transform((text, ctx) => {
     const ms = parseIsoDuration(text);
     if (ms === undefined) {
@@ -121,12 +64,16 @@ function duration(field: 'lockDurationInMs' | 'defaultMessageTimeToLiveInMs' | '
   });
 }
 
-const entityName = z
-  .string()
-  .regex(/^[A-Za-z0-9]([A-Za-z0-9._-]{0,258}[A-Za-z0-9_])?$/, 'letters, digits, ".", "-" and "_", starting with a letter or digit (no "/")');
-const childName = z
-  .string()
-  .regex(/^[A-Za-z0-9$]([A-Za-z0-9._-]{0,48}[A-Za-z0-9_])?$/, 'at most 50 letters, digits, ".", "-" and "_"');
+function named(problem: (name: string) => string | undefined) {
+  return z.string().superRefine((name, ctx) => {
+    const message = problem(name);
+    if (message) ctx.addIssue({ code: 'custom', message: `"${name}" ${message}` });
+  });
+}
+
+const entityName = named(entityNameProblem);
+const childName = named(childNameProblem);
+// The emulator's sample files write "" for "no forwarding".
 const forwardTarget = z
   .string()
   .transform((text) => text.trim())
@@ -139,7 +86,7 @@ const queueProperties = z.strictObject({
   ForwardDeadLetteredMessagesTo: forwardTarget,
   ForwardTo: forwardTarget,
   LockDuration: duration('lockDurationInMs').optional(),
-  MaxDeliveryCount: z.number().int().min(limits.maxDeliveryCount.min).max(limits.maxDeliveryCount.max).optional(),
+  MaxDeliveryCount: z.number().int().min(entityLimits.maxDeliveryCount.min).max(entityLimits.maxDeliveryCount.max).optional(),
   RequiresDuplicateDetection: z.boolean().optional(),
   RequiresSession: z.boolean().optional(),
 });
@@ -170,7 +117,8 @@ const rule = z.strictObject({
     FilterType: z.enum(['Correlation', 'Sql']),
     CorrelationFilter: correlationFilter.optional(),
     SqlFilter: z.strictObject({ SqlExpression: z.string().min(1) }).optional(),
-    Action: z.strictObject({ SqlExpression: z.string().min(1) }).optional(),
+    // The emulator's schema lets an action leave its expression out: no expression means no action.
+    Action: z.strictObject({ SqlExpression: z.string().optional() }).optional(),
   }),
 });
 
@@ -196,7 +144,8 @@ const topologySchema = z.strictObject({
         }),
       )
       .length(1, 'the file must define exactly one namespace, as the emulator format does'),
-    Logging: z.strictObject({ Type: z.string() }).optional(),
+    // The emulator's log settings: accepted, not used (the local Azure logs to its console).
+    Logging: z.strictObject({ Type: z.enum(['File', 'Console', 'File,Console', 'Console,File']) }).optional(),
   }),
 });
 
@@ -209,7 +158,7 @@ type TopologyFile = z.infer<typeof topologySchema>;
  *
  * @throws {ConfigError} naming the file, the entity (`Queues[1] "orders"`) and the field that is wrong.
  */
-export function loadTopology(path: string): Topology {
+export function loadTopology(path: string, now = Date.now()): Topology {
   if (!existsSync(path)) throw new ConfigError(`${path}: Service Bus topology file not found`);
   let json: unknown;
   try {
@@ -217,44 +166,55 @@ export function loadTopology(path: string): Topology {
   } catch (error) {
     throw new ConfigError(`${path}: not valid JSON (${(error as Error).message})`);
   }
-  return parseTopology(json, path);
+  return parseTopology(json, path, now);
 }
 
-/** Validates a parsed topology document (see {@link loadTopology}). */
-export function parseTopology(json: unknown, source: string): Topology {
+/** Validates a parsed topology document (see {@link loadTopology}); `now` dates its rules. */
+export function parseTopology(json: unknown, source: string, now = Date.now()): Topology {
   const parsed = topologySchema.safeParse(json);
   if (!parsed.success) {
     throw new ConfigError(`${source}: ${parsed.error.issues.map((issue) => `${describePath(json, issue.path)}: ${issue.message}`).join('; ')}`);
   }
-  return buildTopology(parsed.data, source);
+  return buildTopology(parsed.data, source, now);
 }
 
-function buildTopology(file: TopologyFile, source: string): Topology {
+function buildTopology(file: TopologyFile, source: string, now: number): Topology {
   const namespace = file.UserConfig.Namespaces[0]!;
   const problems: string[] = [];
+  const warnings: string[] = [];
   const queues: QueueDefinition[] = namespace.Queues.map((queue) => ({
-    kind: 'queue',
-    name: queue.Name,
+    ...defaultQueue(queue.Name),
     ...receivable(queue.Properties),
-    requiresDuplicateDetection: queue.Properties.RequiresDuplicateDetection ?? entityDefaults.requiresDuplicateDetection,
-    duplicateDetectionHistoryTimeWindowInMs:
-      queue.Properties.DuplicateDetectionHistoryTimeWindow ?? entityDefaults.duplicateDetectionHistoryTimeWindowInMs,
+    ...defined({
+      requiresDuplicateDetection: queue.Properties.RequiresDuplicateDetection,
+      duplicateDetectionHistoryTimeWindowInMs: queue.Properties.DuplicateDetectionHistoryTimeWindow,
+    }),
   }));
   const topics: TopicDefinition[] = namespace.Topics.map((topic, t) => ({
-    kind: 'topic',
-    name: topic.Name,
-    defaultMessageTimeToLiveInMs: topic.Properties.DefaultMessageTimeToLive ?? entityDefaults.defaultMessageTimeToLiveInMs,
-    requiresDuplicateDetection: topic.Properties.RequiresDuplicateDetection ?? entityDefaults.requiresDuplicateDetection,
-    duplicateDetectionHistoryTimeWindowInMs:
-      topic.Properties.DuplicateDetectionHistoryTimeWindow ?? entityDefaults.duplicateDetectionHistoryTimeWindowInMs,
+    ...defaultTopic(topic.Name),
+    ...defined({
+      defaultMessageTimeToLiveInMs: topic.Properties.DefaultMessageTimeToLive,
+      requiresDuplicateDetection: topic.Properties.RequiresDuplicateDetection,
+      duplicateDetectionHistoryTimeWindowInMs: topic.Properties.DuplicateDetectionHistoryTimeWindow,
+    }),
     subscriptions: topic.Subscriptions.map((subscription, s) => ({
-      kind: 'subscription',
-      name: subscription.Name,
-      topic: topic.Name,
+      ...defaultSubscription(topic.Name, subscription.Name),
       ...receivable(subscription.Properties),
-      rules: buildRules(subscription.Rules, `Topics[${t}] "${topic.Name}".Subscriptions[${s}] "${subscription.Name}"`, problems),
+      rules: buildRules(subscription.Rules, `Topics[${t}] "${topic.Name}".Subscriptions[${s}] "${subscription.Name}"`, problems, warnings, now),
     })),
   }));
+
+  const windowMinimum = entityLimits.duplicateDetectionHistoryTimeWindowInMs.min;
+  [...namespace.Queues.map((q, i) => [`Queues[${i}] "${q.Name}"`, q.Properties] as const), ...namespace.Topics.map((t, i) => [`Topics[${i}] "${t.Name}"`, t.Properties] as const)].forEach(
+    ([where, properties]) => {
+      const window = properties.DuplicateDetectionHistoryTimeWindow;
+      if (window !== undefined && window < windowMinimum) {
+        warnings.push(
+          `${where}.Properties.DuplicateDetectionHistoryTimeWindow: ${formatIsoDuration(window)} is below Azure's minimum of ${formatIsoDuration(windowMinimum)} (the emulator accepts it; deploying this file to Azure would fail)`,
+        );
+      }
+    },
+  );
 
   // Queues and topics share one namespace of names; entity names are case-insensitive in Service Bus.
   const entities = new Map<string, string>();
@@ -300,26 +260,28 @@ function buildTopology(file: TopologyFile, source: string): Topology {
   }
   if (!problems.length) checkForwardingChains(queues, topics, problems);
   if (problems.length) throw new ConfigError(`${source}: ${problems.join('; ')}`);
-  return { file: source, namespace: namespace.Name, queues, topics };
+  return { file: source, namespace: namespace.Name, queues, topics, warnings };
 }
 
-function receivable(properties: z.infer<typeof subscriptionProperties>): ReceivableProperties {
-  return {
-    lockDurationInMs: properties.LockDuration ?? entityDefaults.lockDurationInMs,
-    maxDeliveryCount: properties.MaxDeliveryCount ?? entityDefaults.maxDeliveryCount,
-    defaultMessageTimeToLiveInMs: properties.DefaultMessageTimeToLive ?? entityDefaults.defaultMessageTimeToLiveInMs,
-    deadLetteringOnMessageExpiration: properties.DeadLetteringOnMessageExpiration ?? entityDefaults.deadLetteringOnMessageExpiration,
-    requiresSession: properties.RequiresSession ?? entityDefaults.requiresSession,
-    ...(properties.ForwardTo !== undefined ? { forwardTo: properties.ForwardTo } : {}),
-    ...(properties.ForwardDeadLetteredMessagesTo !== undefined ? { forwardDeadLetteredMessagesTo: properties.ForwardDeadLetteredMessagesTo } : {}),
-  };
+function receivable(properties: z.infer<typeof subscriptionProperties>): Partial<ReceivableProperties> {
+  return defined({
+    lockDurationInMs: properties.LockDuration,
+    maxDeliveryCount: properties.MaxDeliveryCount,
+    defaultMessageTimeToLiveInMs: properties.DefaultMessageTimeToLive,
+    deadLetteringOnMessageExpiration: properties.DeadLetteringOnMessageExpiration,
+    requiresSession: properties.RequiresSession,
+    forwardTo: properties.ForwardTo,
+    forwardDeadLetteredMessagesTo: properties.ForwardDeadLetteredMessagesTo,
+  });
 }
+
 
 type FileRule = z.infer<typeof rule>;
 
-function buildRules(rules: FileRule[] | undefined, where: string, problems: string[]): RuleDefinition[] {
-  // A subscription created without rules gets Azure's `$Default` rule, which matches every message.
-  if (rules === undefined) return [{ name: '$Default', filterType: 'Sql', filterText: '1=1', matches: () => true }];
+function buildRules(rules: FileRule[] | undefined, where: string, problems: string[], warnings: string[], now: number): RuleDefinition[] {
+  // A subscription created without rules gets Azure's `$Default` rule, which matches every message. The
+  // official emulator does the same for `"Rules": []` (and Bicep, which creates no rule resources for it).
+  if (!rules?.length) return [defaultRule(now)];
   const names = new Set<string>();
   const result: RuleDefinition[] = [];
   rules.forEach((fileRule, r) => {
@@ -327,63 +289,59 @@ function buildRules(rules: FileRule[] | undefined, where: string, problems: stri
     if (names.has(fileRule.Name.toLowerCase())) problems.push(`${at}: the rule name is used twice`);
     names.add(fileRule.Name.toLowerCase());
     const { FilterType, CorrelationFilter, SqlFilter, Action } = fileRule.Properties;
-    let definition: RuleDefinition | undefined;
+    let spec: RuleSpec | undefined;
     if (FilterType === 'Correlation') {
       if (!CorrelationFilter) problems.push(`${at}.Properties.CorrelationFilter: required when FilterType is "Correlation"`);
-      else if (SqlFilter) problems.push(`${at}.Properties.SqlFilter: not allowed when FilterType is "Correlation"`);
-      else if (Object.values(CorrelationFilter).every((value) => value === undefined || (typeof value === 'object' && !Object.keys(value).length))) {
-        problems.push(`${at}.Properties.CorrelationFilter: give at least one field to match`);
-      } else definition = correlationRule(fileRule.Name, CorrelationFilter);
+      else {
+        // The emulator's schema picks the filter by FilterType and lets the other one be there.
+        if (SqlFilter) warnings.push(`${at}.Properties.SqlFilter: ignored, FilterType is "Correlation"`);
+        const filter = correlationSpec(CorrelationFilter);
+        if (isEmptyCorrelationFilter(filter)) problems.push(`${at}.Properties.CorrelationFilter: give at least one field to match`);
+        else spec = { name: fileRule.Name, filter };
+      }
     } else if (!SqlFilter) problems.push(`${at}.Properties.SqlFilter: required when FilterType is "Sql"`);
-    else if (CorrelationFilter) problems.push(`${at}.Properties.CorrelationFilter: not allowed when FilterType is "Sql"`);
     else {
-      try {
-        const filter = compileSqlFilter(SqlFilter.SqlExpression);
-        definition = { name: fileRule.Name, filterType: 'Sql', filterText: SqlFilter.SqlExpression, matches: (input) => filter.matches(input) };
-      } catch (error) {
-        if (!(error instanceof SqlSyntaxError)) throw error;
-        problems.push(`${at}.Properties.SqlFilter.SqlExpression: ${error.message} (supported SQL: see docs/servicebus.md)`);
-      }
+      if (CorrelationFilter) warnings.push(`${at}.Properties.CorrelationFilter: ignored, FilterType is "Sql"`);
+      spec = { name: fileRule.Name, filter: { type: 'sql', expression: SqlFilter.SqlExpression } };
     }
-    if (Action) {
-      try {
-        const action = compileSqlAction(Action.SqlExpression);
-        if (definition) definition.action = action;
-      } catch (error) {
-        if (!(error instanceof SqlSyntaxError)) throw error;
-        problems.push(`${at}.Properties.Action.SqlExpression: ${error.message}`);
-      }
+    if (!spec) return;
+    if (Action?.SqlExpression?.trim()) spec.action = { expression: Action.SqlExpression };
+    try {
+      result.push(compileRule(spec, now));
+    } catch (error) {
+      if (!(error instanceof SqlSyntaxError)) throw error;
+      const field = spec.filter.type === 'sql' && !sqlFilterCompiles(spec) ? 'SqlFilter.SqlExpression' : 'Action.SqlExpression';
+      const suffix = field === 'SqlFilter.SqlExpression' ? ' (supported SQL: see docs/servicebus.md)' : '';
+      problems.push(`${at}.Properties.${field}: ${error.message}${suffix}`);
     }
-    if (definition) result.push(definition);
   });
   return result;
 }
 
-function correlationRule(name: string, filter: z.infer<typeof correlationFilter>): RuleDefinition {
-  const system: [keyof FilterInput['system'], string | undefined][] = [
-    ['ContentType', filter.ContentType],
-    ['CorrelationId', filter.CorrelationId],
-    ['Label', filter.Label],
-    ['MessageId', filter.MessageId],
-    ['ReplyTo', filter.ReplyTo],
-    ['ReplyToSessionId', filter.ReplyToSessionId],
-    ['SessionId', filter.SessionId],
-    ['To', filter.To],
-  ];
-  const wanted = system.filter((entry): entry is [keyof FilterInput['system'], string] => entry[1] !== undefined);
-  const properties = Object.entries(filter.Properties ?? {});
-  const filterText = [...wanted.map(([key, value]) => `${key}=${value}`), ...properties.map(([key, value]) => `${key}=${String(value)}`)].join(', ');
+/** Whether the rule's SQL filter alone compiles (tells a bad filter from a bad action). */
+function sqlFilterCompiles(spec: RuleSpec): boolean {
+  try {
+    compileRule({ name: spec.name, filter: spec.filter }, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function correlationSpec(filter: z.infer<typeof correlationFilter>): CorrelationFilterSpec {
   return {
-    name,
-    filterType: 'Correlation',
-    filterText,
-    // Service Bus compares correlation fields as exact (case-sensitive) strings, properties by value.
-    matches: (input) =>
-      wanted.every(([key, value]) => input.system[key] === value) &&
-      properties.every(([key, value]) => {
-        const actual = input.user[key];
-        return actual instanceof Date ? actual.getTime() === value : actual === value;
-      }),
+    type: 'correlation',
+    ...defined({
+      contentType: filter.ContentType,
+      correlationId: filter.CorrelationId,
+      label: filter.Label,
+      messageId: filter.MessageId,
+      replyTo: filter.ReplyTo,
+      replyToSessionId: filter.ReplyToSessionId,
+      sessionId: filter.SessionId,
+      to: filter.To,
+      properties: filter.Properties,
+    }),
   };
 }
 
@@ -400,8 +358,8 @@ function checkForwardingChains(queues: QueueDefinition[], topics: TopicDefinitio
         problems.push(`ForwardTo: forwarding loop ${chain.join(' → ')}`);
         continue;
       }
-      if (chain.length - 1 > limits.forwardingHops) {
-        problems.push(`ForwardTo: the chain ${chain.join(' → ')} has more than ${limits.forwardingHops} hops (the Service Bus limit)`);
+      if (chain.length - 1 > entityLimits.forwardingHops) {
+        problems.push(`ForwardTo: the chain ${chain.join(' → ')} has more than ${entityLimits.forwardingHops} hops (the Service Bus limit)`);
         continue;
       }
       walk(target, chain);

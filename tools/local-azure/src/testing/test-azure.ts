@@ -16,7 +16,7 @@ export interface TestAzureOptions {
   config?: LocalAzureConfigInput;
   /** Existing home folder to reuse (restart tests). Default: a new temporary folder. */
   home?: string;
-  /** The local Azure's console lines (alerts, failures). Default: dropped. */
+  /** The local Azure's console lines (alerts, failures, refusals the data planes print). Default: dropped. */
   log?: ConsoleLog;
 }
 

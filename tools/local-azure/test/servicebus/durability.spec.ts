@@ -1,42 +1,24 @@
-import { ManagedIdentityCredential } from '@azure/identity';
 import { ServiceBusClient } from '@azure/service-bus';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { trustCa } from '../../src/testing/index.js';
-import { LocalAzureProcess } from '../../src/testing/index.js';
-import { receiveExactly, testTopologyFile } from './support.js';
+import { receiveExactly, startServiceBusProcess, type ServiceBusProcess } from './support.js';
 
 // The broker runs in a child process (the CLI from source) so the test can SIGKILL it mid-send.
 describe('Service Bus durability', () => {
-  const home = mkdtempSync(join(tmpdir(), 'local-azure-durability-'));
-  let child: LocalAzureProcess;
+  let bus: ServiceBusProcess;
+  let child: ServiceBusProcess['child'];
   let client: ServiceBusClient;
-  const exported: string[] = [];
 
   beforeAll(async () => {
-    // No ports configured: a restart binds the ports the first start picked (kept in the home).
-    child = new LocalAzureProcess({ home, config: { resources: { serviceBus: { topologyFile: testTopologyFile } } } });
-    await child.start();
-    const granted = await child.run(['role', 'assignment', 'create', '--assignee', 'id-keyless', '--role', 'Azure Service Bus Data Owner', '--scope', 'serviceBus']);
-    expect(granted).toMatchObject({ code: 0 });
-    const env = child.hostEnv('gateway');
-    for (const [key, value] of Object.entries(env)) {
-      process.env[key] = value;
-      exported.push(key);
-    }
-    trustCa(readFileSync(env.NODE_EXTRA_CA_CERTS!, 'utf8'));
+    bus = await startServiceBusProcess('durability');
+    child = bus.child;
     // Sends in flight when the broker dies end with the SDK's operation timeout: keep it short.
-    client = new ServiceBusClient(env.SERVICEBUS_FULLY_QUALIFIED_NAMESPACE!, new ManagedIdentityCredential({ clientId: env.AZURE_CLIENT_ID! }), {
+    client = new ServiceBusClient(bus.env.SERVICEBUS_FULLY_QUALIFIED_NAMESPACE!, bus.credential, {
       retryOptions: { maxRetries: 0, retryDelayInMs: 100, timeoutInMs: 2000 },
     });
   }, 30_000);
 
   afterAll(async () => {
     await client?.close();
-    await child?.kill('SIGTERM');
-    for (const key of exported) delete process.env[key];
-    rmSync(home, { recursive: true, force: true });
+    await bus?.stop();
   });
 
   it('delivers every send the SDK acknowledged across a SIGKILL and restart, and releases locks on restart', async () => {

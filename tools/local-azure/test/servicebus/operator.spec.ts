@@ -39,12 +39,13 @@ describe('Service Bus operator view', () => {
     const rows = await admin.call<EntityRow[]>('GET', '/servicebus/entities');
     expect(rows.find((row) => row.name === 'orders')).toMatchObject({
       type: 'queue',
+      origin: 'topology',
       active: 1,
       scheduled: 1,
       deadLetter: 2,
       properties: { lockDuration: 'PT5S', maxDeliveryCount: 3, deadLetteringOnMessageExpiration: true },
     });
-    expect(rows.find((row) => row.name === 'events')).toMatchObject({ type: 'topic', properties: { subscriptions: 5 } });
+    expect(rows.find((row) => row.name === 'events')).toMatchObject({ type: 'topic', properties: { subscriptions: 6 } });
     expect(rows.find((row) => row.name === 'events/Subscriptions/red-bulk')).toMatchObject({
       type: 'subscription',
       properties: { rules: ["red-and-many: Sql color = 'red' AND quantity > 5"] },
@@ -54,8 +55,8 @@ describe('Service Bus operator view', () => {
   it('prints the entity list as a table and the namespace as JSON from the CLI', async () => {
     const table = await cli.run(['servicebus', 'entity', 'list']);
     expect(table.code).toBe(0);
-    expect(table.stdout).toMatch(/^Name\s+Type\s+Active\s+Scheduled\s+Deferred\s+Locked\s+Dead Letter/m);
-    expect(table.stdout).toMatch(/^orders\s+queue\s+1\s+1\s+0\s+0\s+2\s*$/m);
+    expect(table.stdout).toMatch(/^Name\s+Type\s+Origin\s+Active\s+Scheduled\s+Deferred\s+Locked\s+Dead Letter/m);
+    expect(table.stdout).toMatch(/^orders\s+queue\s+topology\s+1\s+1\s+0\s+0\s+2\s*$/m);
     const show = await cli.run(['servicebus', 'show', '--output', 'json']);
     expect(JSON.parse(show.stdout)).toMatchObject({
       fullyQualifiedNamespace: bus.env.SERVICEBUS_FULLY_QUALIFIED_NAMESPACE,

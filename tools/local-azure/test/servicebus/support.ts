@@ -1,5 +1,7 @@
 import { ManagedIdentityCredential, type AccessToken, type TokenCredential } from '@azure/identity';
 import { ServiceBusClient, type ServiceBusClientOptions, type ServiceBusReceivedMessage } from '@azure/service-bus';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { fileURLToPath } from 'node:url';
@@ -8,7 +10,7 @@ import type { TokenIssuer } from '../../src/entra/token-issuer.js';
 import type { MessageRow } from '../../src/servicebus/admin-routes.js';
 import { findRole } from '../../src/rbac/built-in-roles.js';
 import { serviceBusDataPlane } from '../../src/servicebus/service-bus-data-plane.js';
-import { startTestAzure, type TestAzure } from '../../src/testing/index.js';
+import { LocalAzureProcess, startTestAzure, trustCa, type TestAzure } from '../../src/testing/index.js';
 
 /** The entities the Service Bus tests use (each test file uses its own entities where they could interfere). */
 export const testTopologyFile = fileURLToPath(new URL('./fixtures/test-topology.json', import.meta.url));
@@ -85,6 +87,42 @@ export async function startServiceBus(options: StartServiceBusOptions = {}): Pro
     async stop() {
       await Promise.all(clients.map((client) => client.close().catch(() => undefined)));
       await test.stop();
+    },
+  };
+}
+
+/** The local Azure CLI in a child process, for tests that kill and restart it (see {@link startServiceBusProcess}). */
+export interface ServiceBusProcess {
+  child: LocalAzureProcess;
+  /** The gateway host's variables (this process acts as that host). */
+  env: Record<string, string>;
+  credential: ManagedIdentityCredential;
+  /** Stops the process, removes the exported variables and deletes the home. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the local Azure CLI (from source) in a child process with the test topology, in a new home; gives
+ * the host's identity Azure Service Bus Data Owner on the namespace and makes this process the gateway
+ * host. No ports are configured: a restart binds the ports the first start picked (kept in the home).
+ */
+export async function startServiceBusProcess(name: string): Promise<ServiceBusProcess> {
+  const home = mkdtempSync(join(tmpdir(), `local-azure-${name}-`));
+  const child = new LocalAzureProcess({ home, config: { resources: { serviceBus: { topologyFile: testTopologyFile } } } });
+  await child.start();
+  const granted = await child.run(['role', 'assignment', 'create', '--assignee', 'id-keyless', '--role', 'Azure Service Bus Data Owner', '--scope', 'serviceBus']);
+  if (granted.code !== 0) throw new Error(`granting Data Owner failed: ${granted.stderr}`);
+  const env = child.hostEnv('gateway');
+  Object.assign(process.env, env);
+  trustCa(readFileSync(env.NODE_EXTRA_CA_CERTS!, 'utf8'));
+  return {
+    child,
+    env,
+    credential: new ManagedIdentityCredential({ clientId: env.AZURE_CLIENT_ID! }),
+    async stop() {
+      await child.kill('SIGTERM');
+      for (const key of Object.keys(env)) delete process.env[key];
+      rmSync(home, { recursive: true, force: true });
     },
   };
 }

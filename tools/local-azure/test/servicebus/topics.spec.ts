@@ -46,6 +46,10 @@ describe('Service Bus topics and subscriptions', () => {
       expect(numbers).toEqual(numbers.map((_, i) => numbers[0]! + i));
     });
 
+    it('gives every message to a subscription written "Rules": [] in the topology file ($Default, as the official emulator does)', async () => {
+      expect(await bodiesOf('empty-rules', published.length)).toEqual(published.map((m) => m.body));
+    });
+
     it('filters with SQL (color = \'red\' AND quantity > 5)', async () => {
       expect(await bodiesOf('red-bulk', 1)).toEqual(['red-10']);
     });

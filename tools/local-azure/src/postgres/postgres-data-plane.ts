@@ -1,0 +1,304 @@
+import { randomInt } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { join } from 'node:path';
+import { createSecureContext, type SecureContext } from 'node:tls';
+import type { LocalAzureConfig } from '../config/local-azure-config.js';
+import type { DatabasePrincipal, DataPlane, DataPlaneContext, RunningDataPlane } from '../data-plane.js';
+import { listen } from '../net/listen.js';
+import { EntraLogin } from './entra-login.js';
+import { FrontendConnection, type FrontendServer, type ServedSession } from './frontend-connection.js';
+import { PgliteEngine } from './pglite-engine.js';
+import { postgresErrors } from './postgres-errors.js';
+import { SharedSession, type SharedSessionStatus } from './shared-session.js';
+
+/** Options of {@link createPostgresDataPlane}. */
+export interface PostgresDataPlaneOptions {
+  /** Largest frontend message accepted, in bytes. Default: 67108864 (64 MiB). */
+  maxMessageBytes?: number;
+  /** Time a client has to finish TLS and sign in, in ms (PostgreSQL's `authentication_timeout`). Default: 60000. */
+  authenticationTimeoutInMs?: number;
+}
+
+const defaults = {
+  maxMessageBytes: 64 * 1024 * 1024,
+  authenticationTimeoutInMs: 60_000,
+};
+
+/** What `GET /postgres` of the admin API answers. */
+export interface PostgresStatus {
+  name: string;
+  resourceId: string;
+  host: string;
+  port: number;
+  database: string;
+  serverVersion: string;
+  /** The engine process's id while it runs (it starts with the first connection). */
+  engineProcessId?: number;
+  extensions: readonly string[];
+  maxConnections: number;
+  connections: number;
+  session: SharedSessionStatus;
+  principals: { name: string; principalId: string; administrator: boolean }[];
+}
+
+/**
+ * The local Azure Database for PostgreSQL flexible server: a real PostgreSQL with pgvector (PGlite, in a child
+ * process) behind a front end that speaks the PostgreSQL protocol the way Azure does with Microsoft Entra
+ * authentication only: TLS required, the password is an access token, the user a declared database principal.
+ * PGlite has one session; the front end hands it to one connection at a time at transaction boundaries (see
+ * {@link SharedSession} and docs/local-azure.md).
+ *
+ * Host env files gain libpq's variables `PGHOST`, `PGPORT`, `PGDATABASE`, `PGUSER` (the host's user-assigned
+ * identity's name) and `PGSSLMODE=verify-full`, and `POSTGRES_SERVER_RESOURCE_ID`. Never a password.
+ */
+export function createPostgresDataPlane(options: PostgresDataPlaneOptions = {}): DataPlane {
+  const settings = {
+    maxMessageBytes: options.maxMessageBytes ?? defaults.maxMessageBytes,
+    authenticationTimeoutInMs: options.authenticationTimeoutInMs ?? defaults.authenticationTimeoutInMs,
+  };
+  return {
+    resource: 'postgres',
+    async start(context: DataPlaneContext): Promise<RunningDataPlane> {
+      const server = new PostgresServer(context, settings);
+      // The engine starts with the first connection (initdb on first use takes seconds, and a local Azure whose
+      // PostgreSQL nobody uses pays nothing); that connection's login waits until the engine runs.
+      const listener = await listen(() => server.createListener(), context.bind);
+      const { name, database, extensions, maxConnections } = context.config.resources.postgres;
+      const host = context.publicHost;
+      const resourceId = context.directory.resourceId('postgres');
+      const status = (): PostgresStatus => ({
+        name,
+        resourceId,
+        host,
+        port: listener.port,
+        database,
+        serverVersion: server.parameters().get('server_version') ?? 'unknown',
+        ...(server.engineProcessId ? { engineProcessId: server.engineProcessId } : {}),
+        extensions,
+        maxConnections,
+        connections: server.connectionCount,
+        session: server.sessionStatus(),
+        principals: context.databasePrincipals().map((p) => ({ name: p.name, principalId: p.principalId, administrator: p.administrator })),
+      });
+      return {
+        port: listener.port,
+        env: {
+          PGHOST: host,
+          PGPORT: String(listener.port),
+          PGDATABASE: database,
+          PGSSLMODE: 'verify-full',
+          POSTGRES_SERVER_RESOURCE_ID: resourceId,
+        },
+        hostEnv: (hostOf): Record<string, string> => (hostOf.userAssigned[0] ? { PGUSER: hostOf.userAssigned[0].name } : {}),
+        summary: `postgresql://${host}:${listener.port}/${database} — PostgreSQL with ${extensions.join(', ')} (PGlite), Entra tokens only, TLS required`,
+        // Reading the server's state is the control plane's `flexibleServers/read` (Reader and above).
+        adminRoutes: (api) => api.add({ method: 'GET', pattern: /^\/postgres$/, access: () => [{ action: 'Microsoft.DBforPostgreSQL/flexibleServers/read', scope: resourceId }], handle: () => status() }),
+        async stop() {
+          await server.stop();
+          await listener.close();
+        },
+      };
+    },
+  };
+}
+
+/** The local Azure Database for PostgreSQL with its defaults. */
+export const postgresDataPlane: DataPlane = createPostgresDataPlane();
+
+/** The engine, its shared session and the connections; restarts the engine if it stops by itself. */
+class PostgresServer implements FrontendServer {
+  readonly secureContext: SecureContext;
+  readonly login: EntraLogin;
+  readonly maxMessageBytes: number;
+  readonly authenticationTimeoutInMs: number;
+  private readonly settings: LocalAzureConfig['resources']['postgres'];
+  private readonly connections = new Map<number, FrontendConnection>();
+  private readonly admitted = new Set<FrontendConnection>();
+  /** Per role name, the principal settings its role was last set up with (by this engine). */
+  private readonly ensuredRoles = new Map<string, string>();
+  private current: Promise<{ engine: PgliteEngine; session: SharedSession }> | undefined;
+  private engineParameters: ReadonlyMap<string, string> = new Map();
+  private stopping = false;
+  private startFailed = false;
+  /** Ends an engine start in progress when the local Azure stops. */
+  private readonly abort = new AbortController();
+
+  constructor(
+    private readonly context: DataPlaneContext,
+    options: typeof defaults,
+  ) {
+    this.settings = context.config.resources.postgres;
+    this.secureContext = createSecureContext({ cert: context.tls.certPem, key: context.tls.keyPem, minVersion: 'TLSv1.2' });
+    this.login = new EntraLogin(context, this.settings.database);
+    this.maxMessageBytes = options.maxMessageBytes;
+    this.authenticationTimeoutInMs = options.authenticationTimeoutInMs;
+  }
+
+  get connectionCount(): number {
+    return this.admitted.size;
+  }
+
+  get engineProcessId(): number | undefined {
+    return this.runningEngine?.running ? this.runningEngine.processId : undefined;
+  }
+
+  createListener(): Server {
+    const server = createServer((socket) => {
+      if (this.stopping) return socket.destroy();
+      void this.engine().catch(() => undefined); // logged by engine(); the login reports it
+      let processId: number;
+      do processId = randomInt(1, 2 ** 31 - 1);
+      while (this.connections.has(processId));
+      this.connections.set(processId, new FrontendConnection(socket, this, { processId, secretKey: randomInt(-(2 ** 31), 2 ** 31 - 1) }));
+    });
+    return server;
+  }
+
+  admit(connection: FrontendConnection): boolean {
+    if (this.admitted.size >= this.settings.maxConnections) return false;
+    this.admitted.add(connection);
+    return true;
+  }
+
+  async sessionFor(principal: DatabasePrincipal): Promise<ServedSession> {
+    const { engine, session } = await this.engine();
+    const key = principalKey(principal);
+    if (this.ensuredRoles.get(principal.name) !== key) {
+      try {
+        await session.runAsSuperuser(principalSql(principal));
+      } catch (error) {
+        this.context.log(`postgres: could not set up the role of principal "${principal.name}": ${(error as Error).message}`);
+        throw error;
+      }
+      this.ensuredRoles.set(principal.name, key);
+    }
+    return { session, parameters: engine.parameters, settings: engine.settings };
+  }
+
+  /** ParameterStatus values of the running engine (empty until it runs). */
+  parameters(): ReadonlyMap<string, string> {
+    return this.engineParameters;
+  }
+
+  cancel(processId: number, secretKey: number): void {
+    const connection = this.connections.get(processId);
+    if (connection?.secretKey === secretKey) connection.cancel();
+  }
+
+  closed(connection: FrontendConnection): void {
+    this.connections.delete(connection.processId);
+    this.admitted.delete(connection);
+  }
+
+  sessionStatus(): SharedSessionStatus {
+    return this.session?.status() ?? { clients: 0, held: false, waiting: 0 };
+  }
+
+  /** Closes every connection (57P01, as a fast shutdown does) and the engine (a checkpoint on the way out). */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.abort.abort();
+    for (const connection of this.connections.values()) connection.terminate(postgresErrors.adminShutdown());
+    const current = await this.current?.catch(() => undefined);
+    current?.session.close();
+    await current?.engine.stop();
+  }
+
+  private session: SharedSession | undefined;
+  private runningEngine: PgliteEngine | undefined;
+
+  /**
+   * The running engine, starting it if it is not running: at start, and again at the next login after a start
+   * that failed (the failure is on the console and in that login's error).
+   */
+  private engine(): Promise<{ engine: PgliteEngine; session: SharedSession }> {
+    if (this.stopping) return Promise.reject(new Error('the local Azure is stopping'));
+    if (this.current && !this.startFailed) return this.current;
+    this.startFailed = false;
+    const started = performance.now();
+    this.current = this.startEngine();
+    this.current.then(
+      ({ engine }) => this.context.log(`postgres: PostgreSQL ${engine.parameters.get('server_version') ?? ''} (PGlite) ready in ${Math.round(performance.now() - started)} ms`),
+      (error: unknown) => {
+        this.startFailed = true;
+        if (!this.stopping) this.context.log(`postgres: the engine could not start: ${(error as Error).message}`);
+      },
+    );
+    return this.current;
+  }
+
+  private async startEngine(): Promise<{ engine: PgliteEngine; session: SharedSession }> {
+    const dataDir = join(this.context.home.dataDir, 'postgres');
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    const engine = await PgliteEngine.start({
+      dataDir,
+      database: this.settings.database,
+      extensions: this.settings.extensions,
+      onCrash: (message) => this.engineStopped(message),
+      onOutput: (line) => this.context.log(`postgres engine: ${line}`),
+      maxRequestDurationInMs: this.settings.maxStatementDurationInMs,
+      signal: this.abort.signal,
+    });
+    const session = new SharedSession(engine, { idleInTransactionTimeoutInMs: this.settings.idleInTransactionTimeoutInMs, log: this.context.log });
+    this.engineParameters = engine.parameters;
+    this.ensuredRoles.clear();
+    await session.runAsSuperuser(serverSql(this.settings.database));
+    // The declared principals' roles exist before the first login, which then never waits for the session.
+    for (const principal of this.context.databasePrincipals()) {
+      await session.runAsSuperuser(principalSql(principal));
+      this.ensuredRoles.set(principal.name, principalKey(principal));
+    }
+    this.session = session;
+    this.runningEngine = engine;
+    return { engine, session };
+  }
+
+  /** The engine stopped by itself: every connection is closed (57P02) and the engine restarts from its data. */
+  private engineStopped(message: string): void {
+    if (this.stopping) return;
+    const connections = [...this.connections.values()];
+    this.context.log(`postgres: the engine stopped (${message}); closing ${connections.length} connections and restarting it`);
+    this.session?.close();
+    this.session = undefined;
+    for (const connection of connections) connection.terminate(postgresErrors.engineCrashed());
+    this.current = undefined;
+    void this.engine();
+  }
+}
+
+/** What a principal's role was set up from: a change (re-applied access file) sets it up again. */
+function principalKey(principal: DatabasePrincipal): string {
+  return `${principal.principalId}\0${principal.administrator}`;
+}
+
+const literal = (value: string): string => `'${value.replaceAll("'", "''")}'`;
+const identifier = (value: string): string => `"${value.replaceAll('"', '""')}"`;
+
+/**
+ * Server-wide setup, as the local counterpart of Azure's: `azure_pg_admin` (the role of administrators, not a
+ * superuser) owns the database, so its members may create tables in `public` and allow-listed extensions.
+ */
+function serverSql(database: string): string {
+  return `DO $setup$BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'azure_pg_admin') THEN CREATE ROLE azure_pg_admin NOLOGIN; END IF;
+  END$setup$;
+  ALTER DATABASE ${identifier(database)} OWNER TO azure_pg_admin;`;
+}
+
+/**
+ * The role of a database principal, as `pgaadauth_create_principal` makes it: a login role named after the
+ * identity; an administrator is a member of `azure_pg_admin` with CREATEROLE and CREATEDB. Azure keeps the
+ * object id in a security label; the local server keeps it in the role's comment (logins are checked against
+ * the access file).
+ */
+function principalSql(principal: DatabasePrincipal): string {
+  const role = identifier(principal.name);
+  const admin = principal.administrator;
+  return `DO $principal$BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = ${literal(principal.name)}) THEN CREATE ROLE ${role} LOGIN; END IF;
+  END$principal$;
+  ALTER ROLE ${role} LOGIN ${admin ? 'CREATEDB CREATEROLE' : 'NOCREATEDB NOCREATEROLE'};
+  ${admin ? `GRANT azure_pg_admin TO ${role};` : `REVOKE azure_pg_admin FROM ${role};`}
+  COMMENT ON ROLE ${role} IS ${literal(`Microsoft Entra principal: aadauth,oid=${principal.principalId},type=service${admin ? ',admin' : ''}`)};`;
+}

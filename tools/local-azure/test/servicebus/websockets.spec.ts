@@ -1,0 +1,93 @@
+import { ServiceBusClient } from '@azure/service-bus';
+import { connect, type TLSSocket } from 'node:tls';
+import type { ServiceBusStatus } from '../../src/servicebus/admin-routes.js';
+import { eventually, receiveExactly, shortRetries, startServiceBus, type TestServiceBus } from './support.js';
+
+// AMQP over WebSockets (the SDK's webSocketOptions, used behind proxies): wss://<namespace>/$servicebus/websocket
+// on the namespace's one port, subprotocol AMQPWSB10.
+describe('Service Bus over WebSockets', () => {
+  let bus: TestServiceBus;
+  let client: ServiceBusClient;
+  let port: number;
+
+  /** Sends a raw HTTP request over TLS and resolves with the first bytes of the answer. */
+  function rawRequest(request: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const socket: TLSSocket = connect({ host: '127.0.0.1', port, servername: 'localhost' }, () => socket.write(request));
+      let answer = '';
+      socket.on('data', (chunk: Buffer) => {
+        answer += chunk.toString('latin1');
+        if (answer.includes('\r\n\r\n')) {
+          socket.destroy();
+          resolve(answer);
+        }
+      });
+      socket.on('error', reject);
+    });
+  }
+
+  const upgrade = (path: string, protocol: string): string =>
+    `GET ${path} HTTP/1.1\r\nHost: localhost:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${Buffer.from('0123456789abcdef').toString('base64')}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ${protocol}\r\n\r\n`;
+
+  beforeAll(async () => {
+    bus = await startServiceBus();
+    bus.grantDataOwner();
+    port = Number(bus.env.SERVICEBUS_FULLY_QUALIFIED_NAMESPACE!.split(':')[1]);
+    // Node's own WebSocket client: the SDK takes any WebSocket constructor.
+    client = bus.client({ ...shortRetries, webSocketOptions: { webSocket: WebSocket } });
+  }, 30_000);
+  afterAll(() => bus.stop());
+
+  it('sends, receives with a lock, settles and manages sessions over a WebSocket, large messages included', async () => {
+    const large = 'x'.repeat(200_000);
+    await client.createSender('plain').sendMessages([{ body: 'over a websocket', messageId: 'ws-1' }, { body: large, messageId: 'ws-2' }]);
+    const receiver = client.createReceiver('plain');
+    const received = await receiveExactly(receiver, 2);
+    expect(received.map((m) => [m.messageId, String(m.body).length])).toEqual([
+      ['ws-1', 'over a websocket'.length],
+      ['ws-2', large.length],
+    ]);
+    for (const message of received) await receiver.completeMessage(message);
+    await client.createSender('sessions').sendMessages({ body: 'in a session', sessionId: 'ws' });
+    const session = await client.acceptSession('sessions', 'ws');
+    await session.setSessionState('state over ws');
+    expect(String(await session.getSessionState())).toBe('state over ws');
+    const [inSession] = await receiveExactly(session, 1);
+    await session.completeMessage(inSession!);
+  });
+
+  it('lets go of the connection when the client closes its WebSocket', async () => {
+    const admin = bus.test.admin();
+    const connections = async (): Promise<number> => (await admin.call<ServiceBusStatus>('GET', '/servicebus')).connections;
+    const before = await connections();
+    const closing = new ServiceBusClient(bus.env.SERVICEBUS_FULLY_QUALIFIED_NAMESPACE!, bus.credential, { ...shortRetries, webSocketOptions: { webSocket: WebSocket } });
+    await closing.createSender('plain').sendMessages({ body: 'then close' });
+    expect(await connections()).toBe(before + 1);
+    await closing.close();
+    await eventually(async () => ((await connections()) === before ? true : undefined), 5000, 'the broker to drop the connection');
+    // A WebSocket that goes away without closing AMQP first: the broker must let go of it too.
+    const raw = new WebSocket(`wss://${bus.env.SERVICEBUS_FULLY_QUALIFIED_NAMESPACE}/$servicebus/websocket`, ['AMQPWSB10']);
+    raw.binaryType = 'arraybuffer';
+    await new Promise<void>((resolve, reject) => {
+      raw.onopen = () => raw.send(Buffer.from([0x41, 0x4d, 0x51, 0x50, 3, 1, 0, 0]));
+      raw.onmessage = () => resolve();
+      raw.onerror = () => reject(new Error('the WebSocket failed'));
+    });
+    expect(await connections()).toBe(before + 1);
+    raw.close();
+    await eventually(async () => ((await connections()) === before ? true : undefined), 5000, 'the broker to drop the abandoned connection');
+  });
+
+  it('answers the upgrade with the AMQP subprotocol', async () => {
+    const answer = await rawRequest(upgrade('/$servicebus/websocket', 'AMQPWSB10'));
+    expect(answer).toMatch(/^HTTP\/1\.1 101 Switching Protocols\r\n/);
+    expect(answer).toMatch(/\r\nSec-WebSocket-Protocol: AMQPWSB10\r\n/);
+    // RFC 6455's example key/accept pair would need its own key; this one is computed the same way.
+    expect(answer).toMatch(/\r\nSec-WebSocket-Accept: [A-Za-z0-9+/]{27}=\r\n/);
+  });
+
+  it('refuses upgrades elsewhere and other subprotocols, clearly', async () => {
+    expect(await rawRequest(upgrade('/elsewhere', 'AMQPWSB10'))).toMatch(/^HTTP\/1\.1 404 Not Found[\s\S]*served at \/\$servicebus\/websocket/);
+    expect(await rawRequest(upgrade('/$servicebus/websocket', 'mqtt'))).toMatch(/^HTTP\/1\.1 400 Bad Request[\s\S]*subprotocol must be AMQPWSB10/);
+  });
+});
