@@ -3,7 +3,7 @@
 // status, the ledger (sent / acknowledged / handled / applied / lost / applied twice), the recovery time and
 // whether any process needed a restart. Prints one JSON document; exits 1 if a goal is missed.
 //
-//   npx nx run-many -t build && npx node bench/chaos/chaos.bench.ts [--hold 15000] [--only "openai 429,SIGKILL vision"] [--burst 10000]
+//   npx nx run-many -t build && npx node bench/chaos/chaos.bench.ts [--hold 15000] [--only "openai 429,SIGKILL vision"] [--burst 10000] [--replicas 2]
 import { parseArgs } from 'node:util';
 import { allScenarios, ChaosSuite, type ScenarioReport } from './dist/index.js';
 
@@ -13,6 +13,7 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '3000' },
     only: { type: 'string' },
     burst: { type: 'string', default: '10000' },
+    replicas: { type: 'string', default: '1' },
     'keep-home': { type: 'boolean', default: false },
   },
 });
@@ -25,7 +26,7 @@ const suite = await ChaosSuite.start({
   holdInMs: Number(values.hold),
   warmupInMs: Number(values.warmup),
   log,
-  system: { keepHome: values['keep-home'], onNotableLine: (line) => log(line) },
+  system: { keepHome: values['keep-home'], replicas: Number(values.replicas), onNotableLine: (line) => log(line) },
 });
 const reports: ScenarioReport[] = [];
 let total;

@@ -3,18 +3,18 @@
 // the second half), the requests by status, the token requests per host and the whole ledger. With
 // --token-lifetime 60 the local Azure issues 60-second tokens, so every token is refreshed many times.
 //
-//   npx nx run-many -t build && npx node bench/chaos/soak.bench.ts [--minutes 30] [--sample-every 10] [--token-lifetime 60]
+//   npx nx run-many -t build && npx node bench/chaos/soak.bench.ts [--minutes 30] [--sample-every 10] [--token-lifetime 60] [--replicas 2]
 import { parseArgs } from 'node:util';
 import { ChaosSuite } from './dist/index.js';
 
 const { values } = parseArgs({
-  options: { minutes: { type: 'string', default: '30' }, 'sample-every': { type: 'string', default: '10' }, 'token-lifetime': { type: 'string' } },
+  options: { minutes: { type: 'string', default: '30' }, 'sample-every': { type: 'string', default: '10' }, 'token-lifetime': { type: 'string' }, replicas: { type: 'string', default: '1' } },
 });
 const log = (line: string): void => void process.stderr.write(`[soak] ${line}\n`);
 const tokenLifetime = values['token-lifetime'];
 const suite = await ChaosSuite.start({
   log,
-  system: { ...(tokenLifetime ? { localAzureConfig: { tokenLifetimeSeconds: Number(tokenLifetime) } } : {}), onNotableLine: (line) => log(line) },
+  system: { ...(tokenLifetime ? { localAzureConfig: { tokenLifetimeSeconds: Number(tokenLifetime) } } : {}), replicas: Number(values.replicas), onNotableLine: (line) => log(line) },
 });
 let report;
 try {

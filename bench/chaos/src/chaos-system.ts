@@ -13,6 +13,8 @@ export interface ChaosSystemOptions {
   localAzureConfig?: Record<string, unknown>;
   /** Extra environment per service. */
   serviceEnv?: Partial<Record<ServiceName, Record<string, string>>>;
+  /** Instances of each service (the launcher's `KEYLESS_REPLICAS`); the load is spread over the gateways. **Default**: 1. */
+  replicas?: number;
   /** Keep the home after stop (to read the logs). **Default**: false. */
   keepHome?: boolean;
   /** Warnings and errors of the processes. **Default**: dropped. */
@@ -97,13 +99,14 @@ export class ChaosSystem {
       system = await startSystem({
         home: join(scratch, 'home'),
         gatewayPort: await freePort(),
+        replicas: options.replicas ?? 1,
         // The local Vision fetches only from the internet, like Azure's; the suite's image server on loopback is let in.
         localAzureConfig: { ...options.localAzureConfig, resources: { vision: { name: 'vision-keyless-local', allowedImageHosts: [images.hostPort] } } },
         serviceEnv: { gateway: { RATE_LIMIT_PER_MINUTE: '1000000', ADDRESS_RATE_LIMIT_PER_MINUTE: '1000000', ...env('gateway') }, recommendation: env('recommendation'), vision: env('vision') },
         ...(options.onNotableLine ? { onNotableLine: options.onNotableLine } : {}),
       });
       const storefront = await system.storefront();
-      return new ChaosSystem(system, storefront, new GatewayClient(storefront, system.gatewayUrl), spans, images, scratch, options.keepHome ?? false);
+      return new ChaosSystem(system, storefront, new GatewayClient(storefront, system.gatewayUrls), spans, images, scratch, options.keepHome ?? false);
     } catch (error) {
       await system?.stop();
       await spans.close();

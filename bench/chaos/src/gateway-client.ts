@@ -15,24 +15,30 @@ const defaults = {
 };
 
 /**
- * Calls the gateway as the storefront, for load and probes. The storefront's token is cached and reused until
- * shortly before it expires, and kept when a renewal fails: the suite measures the system under a fault, not its
- * own sign-in (which goes through the same identity endpoint the faults break). 429s are answered, not waited out.
+ * Calls the gateway as the storefront, for load and probes; with several gateway instances, the calls go round
+ * robin over them, as a load balancer without health probes would (a stopped instance shows as `network-error`).
+ * The storefront's token is cached and reused until shortly before it expires, and kept when a renewal fails: the
+ * suite measures the system under a fault, not its own sign-in (which goes through the same identity endpoint the
+ * faults break). 429s are answered, not waited out.
  */
 export class GatewayClient {
   private token: { value: string; expiresAt: number } | undefined;
+  private next = 0;
 
   constructor(
     private readonly storefront: StorefrontCaller,
-    readonly baseUrl: string,
+    readonly baseUrls: readonly string[],
     private readonly timeoutInMs = defaults.timeoutInMs,
-  ) {}
+  ) {
+    if (baseUrls.length === 0) throw new Error('GatewayClient needs at least one gateway URL');
+  }
 
   async call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<CallResult> {
     const started = performance.now();
     const elapsed = (): number => Math.round(performance.now() - started);
+    const baseUrl = this.baseUrls[this.next++ % this.baseUrls.length]!;
     try {
-      const response = await fetch(`${this.baseUrl}${path}`, {
+      const response = await fetch(`${baseUrl}${path}`, {
         method,
         headers: { authorization: `Bearer ${await this.bearer()}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
