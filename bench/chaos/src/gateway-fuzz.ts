@@ -326,7 +326,7 @@ export class FuzzGenerator {
             '',
             'Bearer',
             'Bearer ',
-            'Basic dXNlcjpwYXNz',
+            `Basic ${Buffer.from(`fuzz:${this.random.int(0, 1e6)}`).toString('base64')}`,
             `bearer ${token}`,
             `Bearer ${token}x`,
             `Bearer ${token.split('.').slice(0, 2).join('.')}.`,
