@@ -5,7 +5,7 @@
 //
 //   npx nx run-many -t build && npx node bench/chaos/chaos.bench.ts [--hold 15000] [--only "openai 429,SIGKILL vision"] [--burst 10000] [--replicas 2]
 import { parseArgs } from 'node:util';
-import { allScenarios, ChaosSuite, type ScenarioReport } from './dist/index.js';
+import { allScenarios, ChaosSuite, summarizeScenario, type ScenarioReport } from './dist/index.js';
 
 const { values } = parseArgs({
   options: {
@@ -38,5 +38,5 @@ try {
 }
 const failed = reports.filter((r) => !r.ok).map((r) => r.scenario);
 if (total.lost > 0 || total.appliedTwice > 0) failed.push('(whole ledger)');
-process.stdout.write(`${JSON.stringify({ ok: failed.length === 0, failed, total, scenarios: reports }, null, 2)}\n`);
+process.stdout.write(`${JSON.stringify({ ok: failed.length === 0, failed, total, summary: reports.map(summarizeScenario), scenarios: reports }, null, 2)}\n`);
 process.exitCode = failed.length ? 1 : 0;

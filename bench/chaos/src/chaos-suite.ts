@@ -84,6 +84,43 @@ export interface ScenarioReport {
   ok: boolean;
 }
 
+/** One scenario's figures in a line, as docs/reliability.md tabulates them (the short CI run prints these). */
+export interface ScenarioSummary {
+  scenario: string;
+  /** Requests answered while the fault was held, by status. */
+  requestsDuringFault: Record<string, number>;
+  /** Requests of the whole scenario (before, during and after the fault): succeeded, and failed by status. */
+  requestsOk: number;
+  requestsFailed: Record<string, number>;
+  messages: Pick<LedgerVerdict, 'sent' | 'acknowledged' | 'handled' | 'applied' | 'indexed' | 'deadLettered' | 'lost' | 'appliedTwice'>;
+  recoveryInMs: number | null;
+  unexpectedRestarts: string[];
+  ok: boolean;
+}
+
+/** The figures of a {@link ScenarioReport} without the per-phase detail. */
+export function summarizeScenario(report: ScenarioReport): ScenarioSummary {
+  const requestsOk = (['before', 'fault', 'after'] as const).reduce(
+    (sum, phase) => sum + Object.entries(report.requests[phase]).reduce((n, [status, count]) => n + (isSuccess(Number(status)) ? count : 0), 0),
+    0,
+  );
+  const requestsFailed: Record<string, number> = {};
+  for (const phase of ['before', 'fault', 'after'] as const) {
+    for (const byStatus of Object.values(report.failures[phase])) for (const [status, count] of Object.entries(byStatus)) requestsFailed[status] = (requestsFailed[status] ?? 0) + count;
+  }
+  const { sent, acknowledged, handled, applied, indexed, deadLettered, lost, appliedTwice } = report.messages;
+  return {
+    scenario: report.scenario,
+    requestsDuringFault: report.requests.fault,
+    requestsOk,
+    requestsFailed,
+    messages: { sent, acknowledged, handled, applied, indexed, deadLettered, lost, appliedTwice },
+    recoveryInMs: report.recovery.inMs,
+    unexpectedRestarts: report.unexpectedRestarts,
+    ok: report.ok,
+  };
+}
+
 /** What a soak found (printed as JSON). */
 export interface SoakReport {
   minutes: number;

@@ -1,7 +1,7 @@
 // The chaos suite, the gateway fuzz and the soak: the harness the bench scripts (bench/chaos/*.bench.ts) and the
 // short CI runs (bench/chaos/test/) share.
-export { ChaosSuite } from './chaos-suite.js';
-export type { ChaosSuiteOptions, ScenarioReport, SoakReport } from './chaos-suite.js';
+export { ChaosSuite, summarizeScenario } from './chaos-suite.js';
+export type { ChaosSuiteOptions, ScenarioReport, ScenarioSummary, SoakReport } from './chaos-suite.js';
 export { ChaosSystem } from './chaos-system.js';
 export type { ChaosSystemOptions } from './chaos-system.js';
 export { GatewayClient, isSuccess } from './gateway-client.js';

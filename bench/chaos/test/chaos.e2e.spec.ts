@@ -1,4 +1,4 @@
-import { ChaosSuite, faultScenario, killScenario, roleRevokeScenario, type Scenario, type ScenarioReport } from '../src/index.js';
+import { ChaosSuite, faultScenario, killScenario, roleRevokeScenario, summarizeScenario, type Scenario, type ScenarioReport } from '../src/index.js';
 
 // The chaos suite, short version (the long one: bench/chaos/chaos.bench.ts). The whole system under a small steady
 // load; each scenario injects, holds, heals. Only the goals are asserted — nothing lost, nothing applied twice, every
@@ -19,6 +19,8 @@ describe('The system under faults (chaos suite, short)', () => {
   }, 180_000);
 
   afterAll(async () => {
+    // The figures, for the CI log and docs/reliability.md (the assertions below check only the goals).
+    process.stderr.write(`[chaos] ${JSON.stringify(reports.map(summarizeScenario))}\n`);
     await suite?.stop();
   }, 60_000);
 

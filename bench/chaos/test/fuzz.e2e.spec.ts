@@ -22,6 +22,7 @@ describe('The gateway under fuzzed requests (short)', () => {
       seed: 15,
       concurrency: 8,
     });
+    process.stderr.write(`[fuzz] ${JSON.stringify({ seed: report.seed, requests: report.requests, byStatus: report.byStatus, healthyAfter: report.healthyAfter })}\n`);
     expect({ serverErrors: report.serverErrors, count: report.serverErrorCount }).toEqual({ serverErrors: [], count: 0 });
     expect(report.requests).toBe(1_500);
     expect(report.healthyAfter).toBe(true);
