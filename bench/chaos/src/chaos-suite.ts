@@ -75,6 +75,8 @@ export interface ScenarioReport {
   unexpectedRestarts: string[];
   /** Every service's /health/ready answered 200 once recovered. */
   healthyAfter: boolean;
+  /** Why injecting failed (e.g. a service still running long after SIGTERM: the suite killed it). */
+  injectError?: string;
   /** Why healing failed (e.g. a service exited instead of waiting for the platform); the suite restarted it. */
   healError?: string;
   /**
@@ -95,6 +97,9 @@ export interface ScenarioSummary {
   messages: Pick<LedgerVerdict, 'sent' | 'acknowledged' | 'handled' | 'applied' | 'indexed' | 'deadLettered' | 'lost' | 'appliedTwice'>;
   recoveryInMs: number | null;
   unexpectedRestarts: string[];
+  /** Why injecting or healing failed, when it did. */
+  injectError?: string;
+  healError?: string;
   ok: boolean;
 }
 
@@ -117,6 +122,8 @@ export function summarizeScenario(report: ScenarioReport): ScenarioSummary {
     messages: { sent, acknowledged, handled, applied, indexed, deadLettered, lost, appliedTwice },
     recoveryInMs: report.recovery.inMs,
     unexpectedRestarts: report.unexpectedRestarts,
+    ...(report.injectError ? { injectError: report.injectError } : {}),
+    ...(report.healError ? { healError: report.healError } : {}),
     ok: report.ok,
   };
 }
@@ -194,7 +201,11 @@ export class ChaosSuite {
     if (burst) await burst.reached;
 
     this.log(`${scenario.name}: inject, hold ${holdInMs} ms`);
-    await scenario.inject(this.chaos);
+    // An injection that fails (a process that ignored SIGTERM) is a finding, reported like a failed heal.
+    const injectError = await scenario.inject(this.chaos).then(
+      () => undefined,
+      (error: unknown) => (error as Error).message,
+    );
     this.clock.phase = 'fault';
     await delay(holdInMs);
 
@@ -237,8 +248,10 @@ export class ChaosSuite {
       recovery: { ...recovery, boundInMs: recoveryBoundInMs },
       unexpectedRestarts,
       healthyAfter,
+      ...(injectError ? { injectError } : {}),
       ...(healError ? { healError } : {}),
       ok:
+        !injectError &&
         !healError &&
         messages.lost === 0 &&
         messages.appliedTwice === 0 &&

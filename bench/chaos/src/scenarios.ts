@@ -45,6 +45,9 @@ export function roleRevokeScenario(): Scenario {
   };
 }
 
+/** How long a service may take to exit after SIGTERM: more than its own drain (10 s), less than Container Apps' 30 s. */
+export const shutdownBoundInMs = 20_000;
+
 /**
  * A service process stopped with `signal` under load (SIGTERM: Nest's graceful shutdown; SIGKILL: nothing at all),
  * then started again as the launcher starts it.
@@ -58,7 +61,14 @@ export function killScenario(service: ServiceName, signal: 'SIGTERM' | 'SIGKILL'
       const running = chaos.system.processes.get(service);
       if (!running || running.child.exitCode !== null || running.child.signalCode !== null) throw new Error(`${service} is not running`);
       running.child.kill(signal);
+      // A graceful shutdown that never ends is a finding (the platform would SIGKILL it), not a suite that waits for ever.
+      let timer: NodeJS.Timeout | undefined;
+      const exited = await Promise.race([running.exited.then(() => true), new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), shutdownBoundInMs)))]);
+      clearTimeout(timer);
+      if (exited) return;
+      running.child.kill('SIGKILL');
       await running.exited;
+      throw new Error(`${service} had not exited ${shutdownBoundInMs / 1000} s after ${signal}; killed with SIGKILL`);
     },
     heal: (chaos) => chaos.system.restartService(service),
   };
