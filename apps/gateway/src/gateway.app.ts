@@ -1,6 +1,6 @@
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { SwaggerModule } from '@nestjs/swagger';
 import type { LoggerService } from '@nestjs/common';
 import express from 'express';
 import helmet from 'helmet';
@@ -11,6 +11,7 @@ import { AppModule } from './app.module.js';
 import { gatewayConfig, type GatewayConfig } from './config/gateway.config.js';
 import { clientAddressRateLimit } from './http/client-address-rate-limit.js';
 import { DrainingExpressAdapter } from './http/draining-express.adapter.js';
+import { gatewayOpenApiDocument } from './http/openapi.js';
 import { SchemaOutputPipe } from './http/request-validation.js';
 
 /** JSON bodies are small (a product is a few KB); images have their own limit. */
@@ -52,19 +53,7 @@ export async function createGatewayApp(options: GatewayAppOptions = {}): Promise
   app.use(express.raw({ limit: maxInlineImageBytes, type: ['image/*', 'application/octet-stream'] }));
   app.useGlobalPipes(new SchemaOutputPipe());
 
-  const document = SwaggerModule.createDocument(
-    app,
-    new DocumentBuilder()
-      .setTitle('Keyless gateway')
-      .setDescription(
-        'Product catalog, recommendations and image analysis. Callers authenticate with an Entra access token for the ' +
-          "gateway's app ID URI and need the app role each operation names. Errors are RFC 9457 problem details.",
-      )
-      .setVersion('1')
-      .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
-      .addSecurityRequirements('bearer')
-      .build(),
-  );
+  const document = gatewayOpenApiDocument(app, { authorityHost: config.callers.authorityHost, tenantId: config.callers.tenantId, audience: config.callers.audiences[0]! });
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/openapi.json' });
   app.enableShutdownHooks();
   return app;

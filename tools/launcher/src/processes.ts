@@ -10,7 +10,12 @@ export interface ManagedProcess {
   logFile: string;
   /** Resolves with the exit code once the process has exited. */
   exited: Promise<number | null>;
+  /** The last lines the process printed (at most {@link outputTailLines}), for an error message when it exits. */
+  tail(): string;
 }
+
+/** How many of a process's last output lines {@link ManagedProcess.tail} keeps. */
+export const outputTailLines = 15;
 
 /** Options of {@link startProcess}. */
 export interface StartProcessOptions {
@@ -36,8 +41,11 @@ export function startProcess(options: StartProcessOptions): ManagedProcess {
     env: { PATH: process.env.PATH ?? '', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  const recent: string[] = [];
   const forward = (chunk: Buffer): void => {
     log.write(chunk);
+    for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) recent.push(line.length > 500 ? `${line.slice(0, 500)}…` : line);
+    recent.splice(0, Math.max(0, recent.length - outputTailLines));
     if (!options.onNotableLine) return;
     for (const line of chunk.toString('utf8').split('\n')) {
       if (isNotable(line)) options.onNotableLine(summarise(line));
@@ -49,7 +57,7 @@ export function startProcess(options: StartProcessOptions): ManagedProcess {
     log.end();
     resolve(code);
   }));
-  return { name: options.name, child, logFile, exited };
+  return { name: options.name, child, logFile, exited, tail: () => recent.join('\n') };
 }
 
 /** Sends SIGTERM and waits for the exit; SIGKILL after `graceInMs`. */

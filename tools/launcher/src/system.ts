@@ -196,7 +196,7 @@ export class RunningSystem {
     // Ready is what `local-azure status` says (its process lives and its admin API answers), never a file.
     const waiting = new AbortController();
     const exited = localAzure.exited.then((code) => {
-      throw new Error(`the local Azure exited (code ${code}); see ${localAzure.logFile}`);
+      throw new Error(`the local Azure exited (code ${code}); see ${localAzure.logFile}, which ends with:\n${localAzure.tail()}`);
     });
     exited.catch(() => undefined);
     const ready = localAzureStatus(this.home, { waitInMs: this.timeout, signal: waiting.signal });
@@ -237,7 +237,7 @@ export class RunningSystem {
     await waitFor(
       async () => {
         const exited = this.processes.get(name)!.child.exitCode;
-        if (exited !== null) throw new Error(`${name} exited with code ${exited}; see ${logFile}`);
+        if (exited !== null) throw new Error(`${name} exited with code ${exited}; see ${logFile}, which ends with:\n${this.processes.get(name)!.tail()}`);
         return (await fetch(`http://127.0.0.1:${port}/health/ready`).catch(() => undefined))?.status === 200;
       },
       this.timeout,

@@ -1,14 +1,15 @@
-import { Injectable, Logger, SetMetadata, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import { applyDecorators, Injectable, Logger, SetMetadata, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { Request } from 'express';
 import type { GatewayAppRole } from '@keyless/contracts';
 import { publicRouteKey } from '@keyless/observability';
+import { ApiAppRoles } from '../http/openapi.js';
 import { ProblemException } from '../http/problem-details.js';
 import { CallerTokenError, CallerTokenVerifier, type Caller } from './caller-token.verifier.js';
 import { SigningKeysUnavailableError } from './tenant-signing-keys.js';
 
-/** App roles (of the gateway's app registration) a route requires; the caller needs one of them. */
-export const RequireRoles = (...roles: GatewayAppRole[]) => SetMetadata(requiredRolesKey, roles);
+/** App roles (of the gateway's app registration) a route requires; the caller needs one of them. Documented in the OpenAPI document too. */
+export const RequireRoles = (...roles: GatewayAppRole[]) => applyDecorators(SetMetadata(requiredRolesKey, roles), ApiAppRoles(roles));
 const requiredRolesKey = 'keyless:required-roles';
 
 /** The request with its verified caller. */

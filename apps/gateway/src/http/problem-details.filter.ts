@@ -81,6 +81,10 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       this.log.error(`${where}: Service Bus: ${(exception as Error).message}`);
       return { body: problem(503, 'messaging-unavailable', 'Messaging is unavailable right now.'), headers: { 'retry-after': `${retryAfterSeconds}` } };
     }
+    if (exception instanceof HttpException && typeof (exception.cause as { type?: unknown } | undefined)?.type === 'string') {
+      // Nest's Express adapter hands body-parser's errors over as HttpExceptions carrying the parser's own text.
+      return this.toProblem(exception.cause, request, where);
+    }
     if (exception instanceof HttpException) {
       // The gateway's own (routing, method): Nest's texts name nothing internal.
       const status = exception.getStatus();

@@ -4,6 +4,7 @@ import type { Request } from 'express';
 import { analyzeImageRequestSchema, imageAnalysisSchema, maxInlineImageBytes, type AnalyzeImageRequest, type ImageAnalysis } from '@keyless/contracts';
 import { MessagingClient } from '@keyless/messaging';
 import { RequireRoles } from '../callers/caller-auth.guard.js';
+import { guardedRoute, ProblemResponses, requestReply } from '../http/openapi.js';
 import { ProblemException } from '../http/problem-details.js';
 import { ImageUploadInterceptor, uploadLimits } from './image-upload.interceptor.js';
 
@@ -19,6 +20,7 @@ export class ImagesController {
   @Post('images\\:analyze')
   @HttpCode(200)
   @RequireRoles('Images.Analyze')
+  @ProblemResponses(...guardedRoute, ...requestReply)
   @UseInterceptors(ImageUploadInterceptor('image', maxInlineImageBytes))
   @ApiOperation({
     summary: 'Analyse an image',

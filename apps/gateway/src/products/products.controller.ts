@@ -6,6 +6,7 @@ import { productIdSchema, productSchema, productViewSchema, recommendationFilter
 import { MessagingClient, ServiceBusRecordBuilder } from '@keyless/messaging';
 import { z } from 'zod';
 import { RequireRoles } from '../callers/caller-auth.guard.js';
+import { guardedRoute, ProblemResponses, requestReply } from '../http/openapi.js';
 
 /** The body of `PUT /v1/products/{id}`: a product without its id (the path names it). */
 export const productBodySchema = productSchema.omit({ id: true });
@@ -28,6 +29,7 @@ export class ProductsController {
   @Put(':id')
   @HttpCode(202)
   @RequireRoles('Catalog.Write')
+  @ProblemResponses(...guardedRoute)
   @ApiOperation({ summary: 'Create or replace a product', description: 'Publishes catalog.product.upserted; vision analyses the image, recommendation indexes the product. Poll GET for progress.' })
   @ApiResponse({ status: 202, standardSchema: acceptedSchema })
   async upsert(
@@ -45,6 +47,7 @@ export class ProductsController {
 
   @Get(':id')
   @RequireRoles('Catalog.Read', 'Catalog.Write')
+  @ProblemResponses(...guardedRoute, 404, ...requestReply)
   @ApiOperation({ summary: 'A product with its vision enrichment and indexing state' })
   @ApiResponse({ status: 200, standardSchema: productViewSchema })
   get(@Param('id', { schema: productIdSchema }) id: string): Promise<ProductView> {
@@ -53,6 +56,7 @@ export class ProductsController {
 
   @Get(':id/similar')
   @RequireRoles('Recommendations.Read')
+  @ProblemResponses(...guardedRoute, 404, ...requestReply)
   @ApiOperation({ summary: 'Products similar to this one', description: 'Ranked by embedding similarity, with filters; excludes the product itself and unavailable products.' })
   @ApiResponse({ status: 200, standardSchema: recommendationResultSchema })
   similar(

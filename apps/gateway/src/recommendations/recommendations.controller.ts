@@ -3,6 +3,7 @@ import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { recommendationResultSchema, recommendRequestSchema, type RecommendationResult, type RecommendRequest } from '@keyless/contracts';
 import { MessagingClient } from '@keyless/messaging';
 import { RequireRoles } from '../callers/caller-auth.guard.js';
+import { guardedRoute, ProblemResponses, requestReply } from '../http/openapi.js';
 
 @ApiTags('recommendations')
 @Controller('v1/recommendations')
@@ -12,6 +13,7 @@ export class RecommendationsController {
   @Post()
   @HttpCode(200)
   @RequireRoles('Recommendations.Read')
+  @ProblemResponses(...guardedRoute, 404, ...requestReply)
   @ApiOperation({
     summary: 'Recommendations for a shopper',
     description: 'From recently viewed products and/or a free-text query; excludes viewed products, applies filters, and explains the picks.',

@@ -1,0 +1,168 @@
+import { applyDecorators, type INestApplication } from '@nestjs/common';
+import { ApiExtension, ApiResponse, DocumentBuilder, getSchemaPath, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
+import { gatewayAppRoles, type GatewayAppRole } from '@keyless/contracts';
+
+/** The Entra security scheme's name in the document. */
+export const entraSchemeName = 'entra';
+
+/** The name of the plain bearer scheme (the same token, pasted): an operation accepts either scheme. */
+export const bearerSchemeName = 'bearer';
+
+/** The problem+json schema's name under `components.schemas`. */
+const problemSchemaName = 'ProblemDetails';
+
+/** A status the gateway answers with problem details, what it means, and the problem types (`type` URI tails) it carries. */
+export const problemStatuses = {
+  400: {
+    description:
+      'The request is invalid: a field (`errors` names every invalid one: `path.id`, `body.price`, `query.limit`), a body that is not valid JSON, ' +
+      'an unreadable form, or a request a service behind the gateway refuses (`reason`: `InvalidImageUrl`, `InvalidImageFormat`, `InvalidImageSize`).',
+    types: ['validation', 'malformed-body', 'invalid-request'],
+  },
+  401: {
+    description: 'No valid Entra access token for the gateway (missing, expired, wrong audience or issuer, bad signature). `WWW-Authenticate: Bearer`.',
+    types: ['unauthenticated'],
+    headers: { 'WWW-Authenticate': { description: 'Bearer error="invalid_token"', schema: { type: 'string' } } },
+  },
+  403: { description: "The caller's token lacks the app role this operation needs (see `x-keyless-app-roles`).", types: ['forbidden'] },
+  404: {
+    description: 'The product does not exist, or is not indexed yet (`reason`: `product-not-found`, `product-not-indexed`, `no-indexed-products`).',
+    types: ['not-found'],
+  },
+  413: { description: 'The body is larger than the gateway reads (JSON: 64 KB; an image: its upload limit; a form field: 1 KiB).', types: ['body-too-large'] },
+  415: { description: 'A body the gateway does not read: an unsupported content type, charset or content encoding.', types: ['unsupported-media-type', 'malformed-body'] },
+  429: {
+    description: 'Too many requests from this client address (before authentication) or from this caller. `Retry-After` says when to retry.',
+    types: ['rate-limited'],
+    headers: { 'Retry-After': { description: 'Seconds to wait before retrying.', schema: { type: 'integer' } } },
+  },
+  502: { description: 'A service behind the gateway failed, or answered with something the gateway cannot use.', types: ['downstream-error'] },
+  503: {
+    description:
+      'Temporarily unavailable: caller tokens cannot be verified (the tenant keys cannot be fetched), messaging is unavailable, ' +
+      'or the gateway or a service behind it cannot reach an Azure resource. `Retry-After` says when to retry.',
+    types: ['authentication-unavailable', 'messaging-unavailable', 'azure-access-unavailable', 'dependency-unavailable'],
+    headers: { 'Retry-After': { description: 'Seconds to wait before retrying.', schema: { type: 'integer' } } },
+  },
+  504: { description: 'The service behind the gateway did not answer in time.', types: ['downstream-timeout'] },
+} as const satisfies Record<number, { description: string; types: readonly string[]; headers?: Record<string, unknown> }>;
+
+export type ProblemStatus = keyof typeof problemStatuses;
+
+/**
+ * What every authenticated operation can answer before its handler runs: body parsing (400, 413, 415 —
+ * the parsers read any request's body, an operation without one included), authentication (401, and 503
+ * while the tenant's keys cannot be fetched), its app role (403), the address and caller limits (429).
+ */
+export const guardedRoute = [400, 401, 403, 413, 415, 429, 503] as const satisfies readonly ProblemStatus[];
+
+/** What a request over the bus adds: a failed or unusable reply (502), none in time (504). */
+export const requestReply = [502, 504] as const satisfies readonly ProblemStatus[];
+
+/** The OpenAPI extension naming the app roles an operation accepts (any one suffices). */
+export const appRolesExtension = 'x-keyless-app-roles';
+
+/** Documents the app roles a route accepts: `RequireRoles` applies it, so a route's roles are declared once. */
+export const ApiAppRoles = (roles: readonly GatewayAppRole[]): MethodDecorator & ClassDecorator => ApiExtension(appRolesExtension, roles);
+
+/**
+ * Documents a route's problem responses (`application/problem+json`, {@link problemStatuses}).
+ *
+ * @example
+ * ```ts
+ * @ProblemResponses(...guardedRoute, 404, ...requestReply)
+ * ```
+ */
+export function ProblemResponses(...statuses: ProblemStatus[]): MethodDecorator {
+  return applyDecorators(
+    ...[...new Set(statuses)].map((status) => ApiResponse({ status, ...problemResponse(status) })),
+  );
+}
+
+/** The response object of a problem status: its description, the problem+json schema, its headers. */
+function problemResponse(status: ProblemStatus): { description: string; content: Record<string, { schema: { $ref: string } }>; headers?: Record<string, object> } {
+  const { description, types, ...rest } = problemStatuses[status];
+  return {
+    description: `${description} Problem types: ${types.map((type) => `\`${type}\``).join(', ')}.`,
+    content: { 'application/problem+json': { schema: { $ref: getSchemaPath(problemSchemaName) } } },
+    ...rest,
+  };
+}
+
+/** Where the Entra security scheme's tokens come from. */
+export interface OpenApiIdentity {
+  /** Entra authority host (`https://login.microsoftonline.com`, or the local Azure's). */
+  authorityHost: string;
+  tenantId: string;
+  /** The gateway's application ID URI (`api://keyless-gateway`). */
+  audience: string;
+}
+
+/**
+ * The gateway's OpenAPI 3.0 document: its operations, their problem responses (RFC 9457, one schema), and
+ * the app role each needs — an Entra `oauth2` client-credentials scheme whose scopes are the gateway's app
+ * roles, and per operation one security requirement per role that grants it (any one of them suffices), plus
+ * the same token as a plain bearer (what Swagger UI can paste).
+ */
+export function gatewayOpenApiDocument(app: INestApplication, identity: OpenApiIdentity): OpenAPIObject {
+  const authority = `${identity.authorityHost.replace(/\/+$/, '')}/${identity.tenantId}`;
+  const document = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('Keyless gateway')
+      .setDescription(
+        'Product catalog, recommendations and image analysis. Callers authenticate with an Entra access token for the ' +
+          `gateway's app ID URI (\`${identity.audience}\`; client credentials: scope \`${identity.audience}/.default\`) and need ` +
+          `the app role each operation names (its \`${appRolesExtension}\`, and the scopes of its security requirement: any one suffices); ` +
+          "the token carries the caller's app roles in its `roles` claim. Errors are RFC 9457 problem details (`application/problem+json`); " +
+          'a defect in the gateway answers 500 with the same shape and a correlation id.',
+      )
+      .setVersion('1')
+      .addOAuth2(
+        {
+          type: 'oauth2',
+          description: "Entra ID. The scopes are the gateway's app roles, granted to the caller's identity and carried in the token's `roles` claim.",
+          flows: { clientCredentials: { tokenUrl: `${authority}/oauth2/v2.0/token`, scopes: { ...gatewayAppRoles } } },
+        },
+        entraSchemeName,
+      )
+      // For Swagger UI's "Authorize": paste a token (`npm run -s token` locally); it must carry one of the roles all the same.
+      .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: `An Entra access token for ${identity.audience} that carries one of the operation's app roles.` }, bearerSchemeName)
+      .build(),
+  );
+  document.components = { ...document.components, schemas: { ...document.components?.schemas, [problemSchemaName]: problemDetailsSchema } };
+  for (const item of Object.values(document.paths)) {
+    for (const operation of [item.get, item.put, item.post, item.delete, item.patch]) {
+      if (!operation) continue;
+      const roles = (operation as unknown as Record<string, unknown>)[appRolesExtension] as string[] | undefined;
+      if (roles) operation.security = [...roles.map((role) => ({ [entraSchemeName]: [role] })), { [bearerSchemeName]: [] }];
+      // The per-address limit answers before anything else, public routes (health) included.
+      else operation.responses['429'] ??= problemResponse(429);
+    }
+  }
+  return document;
+}
+
+/** A schema of the document (the package does not export the type by name). */
+type SchemaObject = NonNullable<NonNullable<OpenAPIObject['components']>['schemas']>[string];
+
+/** RFC 9457 problem details as the gateway writes them (`ProblemDetails` in problem-details.ts). */
+const problemDetailsSchema: SchemaObject = {
+  type: 'object',
+  required: ['type', 'title', 'status', 'instance'],
+  properties: {
+    type: { type: 'string', format: 'uri', description: 'A stable URI per kind of problem: `https://keyless.dev/problems/<type>`.', example: 'https://keyless.dev/problems/validation' },
+    title: { type: 'string', description: 'The HTTP status text.' },
+    status: { type: 'integer', description: 'The HTTP status code.' },
+    detail: { type: 'string', description: 'What went wrong, for a person; names nothing internal.' },
+    instance: { type: 'string', description: 'The request path.' },
+    errors: {
+      type: 'array',
+      description: 'Every invalid field (400 `validation`).',
+      items: { type: 'object', required: ['field', 'message'], properties: { field: { type: 'string', example: 'body.price' }, message: { type: 'string' } } },
+    },
+    reason: { type: 'string', description: 'A stable refinement of `type` from the service behind the gateway (`product-not-indexed`, `InvalidImageUrl`).' },
+    traceId: { type: 'string', description: 'The W3C trace id of the request.' },
+    correlationId: { type: 'string', description: "Found in the gateway's log lines about this failure (the trace id when there is one); absent on the per-address 429." },
+  },
+};

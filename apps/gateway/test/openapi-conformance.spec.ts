@@ -1,0 +1,313 @@
+import { request } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Controller, Module, type INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { RpcException } from '@nestjs/microservices';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { SignJWT } from 'jose';
+import { gatewayAppRoles, queues, type ParsedRequestOf } from '@keyless/contracts';
+import { AuthModule, AzureClientFactory } from '@keyless/auth';
+import { serviceBusDataPlane } from '@keyless/local-azure';
+import { startTestAzure, type TestAzure } from '@keyless/local-azure/testing';
+import { MessagingModule, OnRequest, ServiceBusServer } from '@keyless/messaging';
+import { RecordingLogger } from './support/recording.logger.js';
+
+interface Operation {
+  responses: Record<string, { description: string; content?: Record<string, unknown> }>;
+  security?: Record<string, string[]>[];
+  'x-keyless-app-roles'?: string[];
+}
+interface OpenApiDocument {
+  paths: Record<string, Record<string, Operation>>;
+  components: { schemas: Record<string, { required: string[] }>; securitySchemes: Record<string, { flows: { clientCredentials: { scopes: Record<string, string> } } }> };
+}
+
+/** Released when the suite ends: a handler that waits for it never answers in time (the gateway's 504). */
+let release: () => void = () => undefined;
+const never = new Promise<void>((resolve) => (release = resolve));
+
+/**
+ * Stands in for the recommendation and vision services on their request queues, through the real Service Bus
+ * transport: the id, query or URL says which failure to answer with (`missing`, `broken`, `busy`, `slow`).
+ */
+function failureFor(key: string | undefined): Promise<never> {
+  if (key === 'missing') throw new RpcException({ code: 'not-found', reason: 'product-not-found', message: 'No product "missing".' });
+  if (key === 'broken') throw new RpcException({ code: 'internal', message: 'the handler failed' });
+  if (key === 'busy') throw new RpcException({ code: 'dependency-unavailable', message: 'Azure OpenAI answered 429' });
+  return never.then(() => {
+    throw new RpcException({ code: 'internal', message: 'released at the end of the suite' });
+  });
+}
+
+@Controller()
+class RecommendationStandIn {
+  @OnRequest('recommendation.get-product')
+  getProduct({ id }: ParsedRequestOf<'recommendation.get-product'>): Promise<never> {
+    return failureFor(id);
+  }
+  @OnRequest('recommendation.similar-products')
+  similar({ productId }: ParsedRequestOf<'recommendation.similar-products'>): Promise<never> {
+    return failureFor(productId);
+  }
+  @OnRequest('recommendation.recommend')
+  recommend({ query }: ParsedRequestOf<'recommendation.recommend'>): Promise<never> {
+    return failureFor(query);
+  }
+}
+
+@Controller()
+class VisionStandIn {
+  @OnRequest('vision.analyze-image')
+  analyze(request: ParsedRequestOf<'vision.analyze-image'>): Promise<never> {
+    return failureFor('url' in request ? new URL(request.url).hostname.split('.')[0] : undefined);
+  }
+}
+
+/** A Nest service on one request queue, wired as apps/recommendation and apps/vision are (identity from the host env). */
+async function startStandIn(queue: string, controller: new (...args: never[]) => unknown, env: Record<string, string>): Promise<INestApplication> {
+  class StandInModule {}
+  Module({
+    imports: [
+      AuthModule.forRoot({ clientId: env.AZURE_CLIENT_ID!, audiences: ['serviceBus'], resources: { serviceBus: { fullyQualifiedNamespace: env.SERVICEBUS_FULLY_QUALIFIED_NAMESPACE! } } }),
+      MessagingModule.forRootAsync({
+        inject: [AzureClientFactory],
+        useFactory: (clients: AzureClientFactory) => ({ client: clients.create('serviceBus'), server: { requests: { queue, replyQueues: [queues.replies] } } }),
+      }),
+    ],
+    controllers: [controller],
+  })(StandInModule);
+  const app = await NestFactory.create(StandInModule, { logger: false, abortOnError: false });
+  app.connectMicroservice({ strategy: app.get(ServiceBusServer) }, { inheritAppConfig: true });
+  await app.startAllMicroservices();
+  await app.init();
+  return app;
+}
+
+/** An operation of the gateway, and how to send it a request whose id, query or image host is `key`. */
+interface Route {
+  operation: string;
+  method: string;
+  path: (key: string) => string;
+  body?: string | ((key: string) => string);
+  contentType?: string;
+}
+
+/** What the gateway answered. */
+interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/** One request of a probe; `status` and `type` are what the gateway must answer. */
+interface Probe {
+  operation: string;
+  name: string;
+  gateway: 'main' | 'limited' | 'keyless';
+  method: string;
+  path: string;
+  roles?: string[] | 'none';
+  /** The caller's principal id (the per-caller limit counts per principal). **Default**: `caller`. */
+  caller?: string;
+  body?: string | Uint8Array;
+  contentType?: string;
+  status: number;
+  type: string;
+}
+
+// The gateway's OpenAPI document against what the gateway answers: in-process with its whole HTTP pipeline
+// (main.ts runs the same app), the local Azure's Entra and Service Bus, and stand-ins for the services behind it
+// on their request queues through the real transport.
+describe('the gateway’s OpenAPI document (/docs/openapi.json)', () => {
+  let test: TestAzure;
+  let env: Record<string, string>;
+  let document: OpenApiDocument;
+  const apps: INestApplication[] = [];
+  const urls: Record<Probe['gateway'], string> = { main: '', limited: '', keyless: '' };
+  const answered: { operation: string; status: number }[] = [];
+
+  async function startGateway(settings: Record<string, string>): Promise<string> {
+    const extra = { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'error', REQUEST_TIMEOUT_MS: '5000', ...settings };
+    Object.assign(process.env, extra);
+    try {
+      const { createGatewayApp } = await import('../src/gateway.app.js');
+      const app: NestExpressApplication = await createGatewayApp({ logger: new RecordingLogger() });
+      await app.listen(0, '127.0.0.1');
+      apps.push(app);
+      return `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
+    } finally {
+      for (const key of Object.keys(extra)) delete process.env[key];
+    }
+  }
+
+  /** A caller token of the tenant for the gateway, signed with the local Entra's current key, with these app roles. */
+  async function token(roles: string[], caller: string): Promise<string> {
+    const { kid, privateKey } = test.azure.keys.current;
+    const tid = env.AZURE_TENANT_ID!;
+    return new SignJWT({ tid, oid: caller, roles })
+      .setProtectedHeader({ alg: 'RS256', kid })
+      .setIssuer(`https://sts.windows.net/${tid}/`)
+      .setAudience('api://keyless-gateway')
+      .setIssuedAt()
+      .setExpirationTime('1h')
+      .sign(privateKey);
+  }
+
+  /** Sends a probe over node:http (fetch sends no body with a GET; the gateway's body parsers read one all the same). */
+  async function send(probe: Probe): Promise<Answer> {
+    const headers: Record<string, string> = {};
+    if (probe.roles !== 'none') headers.authorization = `Bearer ${await token(probe.roles ?? Object.keys(gatewayAppRoles), probe.caller ?? 'caller')}`;
+    if (probe.contentType) headers['content-type'] = probe.contentType;
+    if (probe.body !== undefined) headers['content-length'] = String(Buffer.byteLength(probe.body));
+    const answer = await new Promise<Answer>((resolve, reject) => {
+      const outgoing = request(`${urls[probe.gateway]}${probe.path}`, { method: probe.method, headers }, (incoming) => {
+        const chunks: Buffer[] = [];
+        incoming.on('data', (chunk: Buffer) => chunks.push(chunk));
+        incoming.on('end', () => resolve({ status: incoming.statusCode!, headers: incoming.headers, body: Buffer.concat(chunks).toString('utf8') }));
+        incoming.on('error', reject);
+      });
+      outgoing.on('error', reject);
+      outgoing.end(probe.body);
+    });
+    answered.push({ operation: probe.operation, status: answer.status });
+    return answer;
+  }
+
+  beforeAll(async () => {
+    test = await startTestAzure({ dataPlanes: [serviceBusDataPlane] });
+    env = test.enterHost('gateway');
+    apps.push(await startStandIn(queues.recommendationRequests, RecommendationStandIn, env));
+    apps.push(await startStandIn(queues.visionRequests, VisionStandIn, env));
+    urls.main = await startGateway({});
+    urls.limited = await startGateway({ RATE_LIMIT_PER_MINUTE: '1' });
+    // Tenant keys that cannot be fetched: a closed port on the loopback.
+    urls.keyless = await startGateway({ AZURE_AUTHORITY_HOST: 'http://127.0.0.1:9' });
+    document = (await (await fetch(`${urls.main}/docs/openapi.json`)).json()) as OpenApiDocument;
+  });
+  afterAll(async () => {
+    release();
+    for (const app of apps.reverse()) await app.close();
+    await test?.stop();
+  });
+
+  /** The documented operations (`PUT /v1/products/{id}`), without the public health routes. */
+  const operations = (): [string, Operation][] =>
+    Object.entries(document.paths).flatMap(([path, item]) => Object.entries(item).filter(([, op]) => op['x-keyless-app-roles']).map(([method, op]) => [`${method.toUpperCase()} ${path}`, op] as [string, Operation]));
+
+  const product = JSON.stringify({ name: 'Lamp', description: 'A lamp', category: 'home', price: 10, available: true });
+  const routes: Route[] = [
+    { operation: 'PUT /v1/products/{id}', method: 'PUT', path: (id: string) => `/v1/products/${id}`, body: product, contentType: 'application/json' },
+    { operation: 'GET /v1/products/{id}', method: 'GET', path: (id: string) => `/v1/products/${id}` },
+    { operation: 'GET /v1/products/{id}/similar', method: 'GET', path: (id: string) => `/v1/products/${id}/similar` },
+    { operation: 'POST /v1/recommendations', method: 'POST', path: () => '/v1/recommendations', body: (q: string) => JSON.stringify({ viewedProductIds: [], query: q }), contentType: 'application/json' },
+    { operation: 'POST /v1/images:analyze', method: 'POST', path: () => '/v1/images:analyze', body: (h: string) => JSON.stringify({ url: `https://${h}.example.com/a.png` }), contentType: 'application/json' },
+  ];
+
+  /** A request of a route whose id, query or image host is `key` (what the stand-ins answer by). */
+  function probeOf(route: Route, name: string, key: string, status: number, type: string, extra: Partial<Probe> = {}): Probe {
+    const body = typeof route.body === 'function' ? route.body(key) : route.body;
+    return {
+      operation: route.operation,
+      name,
+      gateway: 'main',
+      method: route.method,
+      path: route.path(key),
+      ...(body !== undefined ? { body, contentType: route.contentType! } : {}),
+      status,
+      type,
+      ...extra,
+    };
+  }
+
+  /** The probes of one route: a request that draws each problem status the route can answer (429: its own test). */
+  function probesOf(route: Route): Probe[] {
+    const base = (name: string, key: string, status: number, type: string, extra: Partial<Probe> = {}): Probe => probeOf(route, name, key, status, type, extra);
+    const probes: Probe[] = [
+      base('an invalid path id or body', 'not a valid id!', 400, 'validation', route.method === 'POST' ? { body: '{"unexpected": true}', contentType: 'application/json' } : {}),
+      base('a body that is not JSON', 'p-1', 400, 'malformed-body', { body: '{', contentType: 'application/json' }),
+      base('no token', 'p-1', 401, 'unauthenticated', { roles: 'none' }),
+      base('a token without the route’s role', 'p-1', 403, 'forbidden', { roles: [] }),
+      base('a JSON body over 64 KB', 'p-1', 413, 'body-too-large', { body: JSON.stringify({ pad: 'x'.repeat(70_000) }), contentType: 'application/json' }),
+      base('a JSON body in a charset the gateway does not read', 'p-1', 415, 'malformed-body', { body: '{}', contentType: 'application/json; charset=latin1' }),
+      base('tenant keys that cannot be fetched', 'p-1', 503, 'authentication-unavailable', { gateway: 'keyless' }),
+    ];
+    if (route.operation !== 'PUT /v1/products/{id}') {
+      probes.push(base('a service that fails', 'broken', 502, 'downstream-error'), base('a service whose dependency is down', 'busy', 503, 'dependency-unavailable'), base('a service that does not answer in time', 'slow', 504, 'downstream-timeout'));
+    }
+    if (['GET /v1/products/{id}', 'GET /v1/products/{id}/similar', 'POST /v1/recommendations'].includes(route.operation)) probes.push(base('an unknown product', 'missing', 404, 'not-found'));
+    if (route.operation === 'POST /v1/images:analyze') probes.push(base('a text body', 'p-1', 415, 'unsupported-media-type', { body: 'hello', contentType: 'text/plain' }));
+    return probes;
+  }
+
+  it('documents every operation with the problem+json schema for each error status and the Entra scheme with the app roles', () => {
+    const schemes = document.components.securitySchemes;
+    expect(Object.keys(schemes.entra!.flows.clientCredentials.scopes).sort()).toEqual(Object.keys(gatewayAppRoles).sort());
+    expect(document.components.schemas.ProblemDetails!.required).toEqual(['type', 'title', 'status', 'instance']);
+    expect(operations().map(([name]) => name).sort()).toEqual(routes.map((route) => route.operation).sort());
+    for (const [, operation] of operations()) {
+      expect(operation.security).toEqual([...operation['x-keyless-app-roles']!.map((role) => ({ entra: [role] })), { bearer: [] }]);
+      for (const [status, response] of Object.entries(operation.responses).filter(([status]) => Number(status) >= 400)) {
+        expect([status, Object.keys(response.content ?? {})]).toEqual([status, ['application/problem+json']]);
+      }
+    }
+  });
+
+  describe.each(routes.map((route) => [route.operation, route] as const))('%s', (operation, route) => {
+    it('answers each documented error status to its probe, with problem details of a documented type', async () => {
+      const documented = Object.keys(findOperation(operation).responses).map(Number).filter((status) => status >= 400).sort();
+      const probes = probesOf(route);
+      expect([...new Set([...probes.map((probe) => probe.status), 429])].sort()).toEqual(documented);
+      const answers = [];
+      for (const probe of probes) {
+        const answer = await send(probe);
+        const body = JSON.parse(answer.body) as Record<string, unknown>;
+        const missing = document.components.schemas.ProblemDetails!.required.filter((field) => !(field in body));
+        // The response's description lists the problem types of its status.
+        const typeDocumented = findOperation(operation).responses[answer.status]?.description.includes(`\`${String(body.type).split('/').pop()}\``) ?? false;
+        answers.push({ probe: probe.name, status: answer.status, type: body.type, typeDocumented, contentType: answer.headers['content-type'], missing, detail: body.detail });
+      }
+      expect(answers).toEqual(
+        probes.map((probe) => ({
+          probe: probe.name,
+          status: probe.status,
+          type: `https://keyless.dev/problems/${probe.type}`,
+          typeDocumented: true,
+          contentType: expect.stringMatching(/^application\/problem\+json/),
+          missing: [],
+          detail: expect.any(String),
+        })),
+      );
+    }, 60_000);
+
+    it('answers 429 to a caller over its limit (one request a minute on this gateway)', async () => {
+      // `broken`: the first request gets through to a stand-in that fails at once (PUT publishes and answers 202).
+      const probe = probeOf(route, 'a second request in a minute', 'broken', 429, 'rate-limited', { gateway: 'limited', caller: operation });
+      expect((await send(probe)).status).not.toBe(429);
+      const answer = await send(probe);
+      expect(answer.status).toBe(429);
+      expect(JSON.parse(answer.body)).toMatchObject({ type: 'https://keyless.dev/problems/rate-limited', status: 429 });
+      expect(Number(answer.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    });
+
+    it('lets a caller with any one of its documented app roles through, and refuses every other role', async () => {
+      const roles = findOperation(operation)['x-keyless-app-roles']!;
+      for (const role of Object.keys(gatewayAppRoles)) {
+        const probe: Probe = { ...probesOf(route).find((p) => p.status === 400 && p.type === 'validation')!, roles: [role] };
+        const answer = await send(probe);
+        expect({ role, status: answer.status }).toEqual({ role, status: roles.includes(role) ? 400 : 403 });
+      }
+    });
+  });
+
+  it('answers no status that the document does not list for the operation', () => {
+    const undocumented = answered.filter(({ operation, status }) => !(String(status) in findOperation(operation).responses));
+    expect(undocumented).toEqual([]);
+    expect(answered.length).toBeGreaterThan(routes.length * 8);
+  });
+
+  function findOperation(name: string): Operation {
+    const found = operations().find(([n]) => n === name);
+    if (!found) throw new Error(`${name} is not in the document`);
+    return found[1];
+  }
+});
