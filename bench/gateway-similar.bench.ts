@@ -3,7 +3,9 @@
 // the explanation, the reply back over the bus — against the same ranking called in-process with the same
 // Azure OpenAI client. The ratio is what the gateway, the bus and auth cost.
 //
-//   npx nx run-many -t build && npx node bench/gateway-similar.bench.ts [--requests 2000] [--concurrency 32]
+//   npx nx run-many -t build && npx node bench/gateway-similar.bench.ts [--requests 2000] [--concurrency 32] [--cpu-prof <dir>]
+//
+// Before/after in one run: npx node bench/paired.bench.ts --baseline-ref <commit> -- bench/gateway-similar.bench.ts --concurrency 32
 import { mkdtempSync, rmSync } from 'node:fs';
 import { DatabaseSync } from 'node:sqlite';
 import { tmpdir } from 'node:os';
@@ -18,7 +20,7 @@ import { EmbeddingsService } from '../apps/recommendation/dist/ai/embeddings.ser
 import { ExplanationsService } from '../apps/recommendation/dist/ai/explanations.service.js';
 import { RecommenderService } from '../apps/recommendation/dist/recommender.service.js';
 
-const { values } = parseArgs({ options: { requests: { type: 'string', default: '2000' }, concurrency: { type: 'string', default: '32' } } });
+const { values } = parseArgs({ options: { requests: { type: 'string', default: '2000' }, concurrency: { type: 'string', default: '32' }, 'cpu-prof': { type: 'string' } } });
 const requests = Number(values.requests);
 const concurrency = Number(values.concurrency);
 
@@ -48,6 +50,17 @@ async function measure(call: (i: number) => Promise<void>): Promise<Measured> {
   return { perSecond: requests / seconds, p50: at(0.5), p99: at(0.99) };
 }
 
+/**
+ * With `--cpu-prof`, prints when a measurement ran on the monotonic clock in µs (the clock of V8's CPU profiles, the
+ * same in every process), so the profiles can be cut to that window.
+ */
+async function window<T>(name: string, run: () => Promise<T>): Promise<T> {
+  const from = process.hrtime.bigint() / 1000n;
+  const result = await run();
+  if (values['cpu-prof']) console.error(`profile window ${name}: ${from} ${process.hrtime.bigint() / 1000n}`);
+  return result;
+}
+
 const home = mkdtempSync(join(tmpdir(), 'bench-gateway-'));
 const [gatewayPort, imagePort] = [await freePort(), await freePort()];
 const catalog = demoCatalog({ imageBaseUrl: `http://127.0.0.1:${imagePort}/images` });
@@ -70,6 +83,8 @@ const system = await startSystem({
   images: { products: catalog, port: imagePort },
   localAzureConfig: unthrottled,
   serviceEnv: { gateway: { RATE_LIMIT_PER_MINUTE: '1000000', ADDRESS_RATE_LIMIT_PER_MINUTE: '1000000' } },
+  // `--cpu-prof <dir>`: every process writes a V8 CPU profile there when it stops.
+  ...(values['cpu-prof'] ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] } : {}),
 });
 try {
   // Tokens for the storefront straight from its host's identity endpoint (one request, as the SDK makes):
@@ -92,7 +107,7 @@ try {
     await response.arrayBuffer();
   };
   for (let i = 0; i < 64; i++) await throughGateway(i);
-  const chain = await measure(throughGateway);
+  const chain = await window('chain', () => measure(throughGateway));
 
   // The same ranking in this process: the recommendation service's own classes on a copy of its database,
   // with an Azure OpenAI client from @keyless/auth acting as the recommendation host.
@@ -117,7 +132,7 @@ try {
     await recommender.similar({ productId: ids[i % ids.length]!, limit: 5, filters: {} });
   };
   for (let i = 0; i < 64; i++) await inProcess(i);
-  const direct = await measure(inProcess);
+  const direct = await window('in-process', () => measure(inProcess));
 
   const row = (name: string, m: Measured) => `${name.padEnd(38)} ${m.perSecond.toFixed(0).padStart(8)} ${m.p50.toFixed(1).padStart(8)} ${m.p99.toFixed(1).padStart(8)}`;
   console.log(`similar products, ${requests} requests at concurrency ${concurrency} (${ids.length} products indexed)`);
@@ -125,7 +140,9 @@ try {
   console.log(row('HTTP → gateway → bus → recommendation', chain));
   console.log(row('in-process ranking + explanation', direct));
   console.log(`ratio (chain / in-process throughput): ${(chain.perSecond / direct.perSecond).toFixed(2)}`);
-  console.log(JSON.stringify({ requests, concurrency, chain, inProcess: direct }));
+  console.log(`p50 overhead (chain − in-process): ${(chain.p50 - direct.p50).toFixed(2)} ms`);
+  // The two goals of issue 17 as numbers of their own: throughput ratio (at concurrency 32) and p50 overhead (at 1).
+  console.log(JSON.stringify({ requests, concurrency, chain, inProcess: direct, ratio: chain.perSecond / direct.perSecond, p50OverheadInMs: chain.p50 - direct.p50 }));
   store.close();
   await auth.close();
   await system.stop();

@@ -64,6 +64,29 @@ describe(CallerTokenVerifier.name, () => {
     await expect(verifier.verify(await signed({}))).resolves.toMatchObject({ principalId: 'x' });
   });
 
+  describe('when a token was verified before', () => {
+    it('refuses it once it expires, though it is remembered', async () => {
+      // Valid for 5 more seconds: exp lies 295 s back, within the 300 s skew.
+      const exp = now() - 295;
+      const token = await signed({ exp, iat: exp - 3600, nbf: exp - 3600 });
+      await expect(verifier.verify(token)).resolves.toMatchObject({ principalId: 'x' });
+      while (Date.now() <= (exp + 300) * 1000) {
+        await expect(verifier.verify(token)).resolves.toMatchObject({ principalId: 'x' });
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+      await expect(verifier.verify(token)).rejects.toThrow(/expired/);
+    }, 20_000);
+
+    it('refuses a token that differs from the remembered one in its signature', async () => {
+      const token = await signed({});
+      await verifier.verify(token);
+      const signature = token.slice(token.lastIndexOf('.') + 1);
+      const forged = `${token.slice(0, token.lastIndexOf('.') + 1)}${signature.startsWith('A') ? 'B' : 'A'}${signature.slice(1)}`;
+      await expect(verifier.verify(forged)).rejects.toThrow(/does not verify/);
+      await expect(verifier.verify(token)).resolves.toMatchObject({ principalId: 'x' });
+    });
+  });
+
   describe('when OIDC discovery fails', () => {
     let authority: Server;
     let discoveries = 0;

@@ -23,6 +23,8 @@ export interface StartProcessOptions {
   /** Script to run with this Node (the launcher's own, Node 24). */
   script: string;
   args?: readonly string[];
+  /** Options for Node.js itself, before the script (e.g. `--cpu-prof`). **Default**: none. */
+  nodeArgs?: readonly string[];
   env: Record<string, string>;
   logDir: string;
   /** Called with each stderr/stdout line worth showing on the console (warnings and errors). */
@@ -37,7 +39,7 @@ export function startProcess(options: StartProcessOptions): ManagedProcess {
   mkdirSync(options.logDir, { recursive: true });
   const logFile = join(options.logDir, `${options.name}.log`);
   const log = createWriteStream(logFile, { flags: 'a' });
-  const child = spawn(process.execPath, [options.script, ...(options.args ?? [])], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), options.script, ...(options.args ?? [])], {
     env: { PATH: process.env.PATH ?? '', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

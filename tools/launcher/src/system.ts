@@ -35,6 +35,11 @@ export interface SystemOptions {
   onNotableLine?: (line: string) => void;
   /** How long each start may take. **Default**: 90 s. */
   startupTimeoutInMs?: number;
+  /**
+   * Options for Node.js in every process started (the local Azure and each service instance), e.g.
+   * `['--cpu-prof', '--cpu-prof-dir=/tmp/profiles']` to profile a benchmark. **Default**: none.
+   */
+  nodeArgs?: readonly string[];
 }
 
 /**
@@ -188,6 +193,7 @@ export class RunningSystem {
       name: 'local-azure',
       script: localAzureCli,
       args: ['start', '--config', configFile],
+      ...(this.options.nodeArgs ? { nodeArgs: this.options.nodeArgs } : {}),
       env: { LOCAL_AZURE_HOME: this.home },
       logDir: join(this.home, 'logs'),
       ...(this.options.onNotableLine ? { onNotableLine: (line: string) => this.options.onNotableLine!(`[local-azure] ${line}`) } : {}),
@@ -226,6 +232,7 @@ export class RunningSystem {
         name: processName,
         script: join(repoRoot, `apps/${name}/dist/main.js`),
         env,
+        ...(this.options.nodeArgs ? { nodeArgs: this.options.nodeArgs } : {}),
         logDir: join(this.home, 'logs'),
         ...(this.options.onNotableLine ? { onNotableLine: (line: string) => this.options.onNotableLine!(`[${processName}] ${line}`) } : {}),
       }),

@@ -12,6 +12,12 @@ const locations: Record<number, { name: string; read: (request: Request, key?: s
   5: { name: 'path', read: (request, key) => (key ? request.params[key] : request.params) },
 };
 
+/**
+ * Outputs the interceptor computed, by the raw value they came from (the request's body, query or params
+ * object), so the pipe hands them to the handler without validating the same value a second time.
+ */
+const validated = new WeakMap<object, { schema: StandardSchemaV1; output: unknown }>();
+
 interface RouteArgument {
   index: number;
   data?: string;
@@ -28,12 +34,17 @@ interface RouteArgument {
 export class RequestValidationInterceptor implements NestInterceptor {
   async intercept(context: ExecutionContext, next: CallHandler): Promise<Observable<unknown>> {
     const request = context.switchToHttp().getRequest<Request>();
+    // Express 5 parses the query string again on every read of `request.query`: one parse, kept on the request, is
+    // what both this check and the handler's parameter see (and what lets the pipe find the output by identity).
+    Object.defineProperty(request, 'query', { value: request.query, writable: true, enumerable: true, configurable: true });
     const routeArguments = (Reflect.getMetadata(ROUTE_ARGS_METADATA, context.getClass(), context.getHandler().name) ?? {}) as Record<string, RouteArgument>;
     const errors: FieldProblem[] = [];
     for (const [key, argument] of Object.entries(routeArguments)) {
       const location = locations[Number(key.split(':')[0])];
       if (!location || !argument.schema) continue;
-      const result = await argument.schema['~standard'].validate(location.read(request, argument.data));
+      const value = location.read(request, argument.data);
+      const result = await argument.schema['~standard'].validate(value);
+      if (!result.issues && typeof value === 'object' && value !== null) validated.set(value, { schema: argument.schema, output: result.value });
       for (const issue of result.issues ?? []) {
         const path = (issue.path ?? []).map((segment) => String(typeof segment === 'object' ? segment.key : segment));
         errors.push({ field: [location.name, ...(argument.data ? [argument.data] : []), ...path].join('.'), message: issue.message });
@@ -45,13 +56,16 @@ export class RequestValidationInterceptor implements NestInterceptor {
 }
 
 /**
- * Replaces each schema-declaring parameter by the schema's output (defaults, coercions). Invalid values never
- * reach it: {@link RequestValidationInterceptor} has answered 400 already.
+ * Replaces each schema-declaring parameter by the schema's output (defaults, coercions): the one
+ * {@link RequestValidationInterceptor} computed for an object (body, query), computed here for a single
+ * string (a path parameter). Invalid values never reach it: the interceptor has answered 400 already.
  */
 @Injectable()
 export class SchemaOutputPipe implements PipeTransform {
   async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
     if (!metadata.schema || metadata.type === 'custom') return value;
+    const known = typeof value === 'object' && value !== null ? validated.get(value) : undefined;
+    if (known?.schema === metadata.schema) return known.output;
     const result = await metadata.schema['~standard'].validate(value);
     if (result.issues) throw new ProblemException(400, 'validation', 'The request is invalid.', { errors: result.issues.map((i) => ({ field: metadata.type, message: i.message })) });
     return result.value;

@@ -1,0 +1,80 @@
+import { Body, Controller, Get, Module, Post, Query } from '@nestjs/common';
+import { APP_FILTER, APP_INTERCEPTOR, NestFactory } from '@nestjs/core';
+import type { INestApplication } from '@nestjs/common';
+import type { AddressInfo } from 'node:net';
+import { z } from 'zod';
+import { ProblemDetailsFilter } from './problem-details.filter.js';
+import { RequestValidationInterceptor, SchemaOutputPipe } from './request-validation.js';
+
+/** A zod schema that counts how often it is asked to validate. */
+function counted<T extends z.ZodType>(schema: T): T & { calls: number } {
+  const wrapped = schema as T & { calls: number };
+  wrapped.calls = 0;
+  const standard = schema['~standard'];
+  const validate = standard.validate.bind(standard);
+  Object.defineProperty(wrapped, '~standard', { value: { ...standard, validate: (value: unknown) => (wrapped.calls++, validate(value)) } });
+  return wrapped;
+}
+
+const querySchema = counted(z.strictObject({ limit: z.coerce.number().int().min(1).default(10) }));
+const bodySchema = counted(z.strictObject({ name: z.string().min(1) }));
+
+@Controller('things')
+class ThingsController {
+  @Get()
+  list(@Query({ schema: querySchema }) query: { limit: number }): { limit: number } {
+    return query;
+  }
+
+  @Post()
+  create(@Body({ schema: bodySchema }) body: { name: string }): { name: string } {
+    return body;
+  }
+}
+
+@Module({ controllers: [ThingsController], providers: [
+    { provide: APP_INTERCEPTOR, useClass: RequestValidationInterceptor },
+    { provide: APP_FILTER, useClass: ProblemDetailsFilter },
+  ],
+ })
+class ThingsModule {}
+
+describe(RequestValidationInterceptor.name, () => {
+  let app: INestApplication;
+  let base: string;
+
+  beforeAll(async () => {
+    app = await NestFactory.create(ThingsModule, { logger: false });
+    app.useGlobalPipes(new SchemaOutputPipe());
+    await app.listen(0, '127.0.0.1');
+    base = `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
+  });
+  afterAll(() => app.close());
+  beforeEach(() => {
+    querySchema.calls = 0;
+    bodySchema.calls = 0;
+  });
+
+  describe('when the request is valid', () => {
+    it('validates the query once and hands the handler its output (defaults, coercions)', async () => {
+      expect(await (await fetch(`${base}/things?limit=7`)).json()).toEqual({ limit: 7 });
+      expect(await (await fetch(`${base}/things`)).json()).toEqual({ limit: 10 });
+      expect(querySchema.calls).toBe(2);
+    });
+
+    it('validates the body once', async () => {
+      const response = await fetch(`${base}/things`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'x' }) });
+      expect(await response.json()).toEqual({ name: 'x' });
+      expect(bodySchema.calls).toBe(1);
+    });
+  });
+
+  describe('when the request is invalid', () => {
+    it('answers 400 before the handler, naming the field', async () => {
+      const response = await fetch(`${base}/things?limit=0`);
+      expect(response.status).toBe(400);
+      expect(await response.json()).toMatchObject({ status: 400, errors: [{ field: 'query.limit' }] });
+      expect(querySchema.calls).toBe(1);
+    });
+  });
+});
