@@ -17,4 +17,5 @@ export type { SettlementPolicyOptions } from './settlement-policy.js';
 export { idempotencySchema, PostgresIdempotencyStore } from './idempotency/postgres-idempotency.store.js';
 export type { ClaimOptions, IdempotencyClaim, IdempotencyRecord, IdempotencyStore } from './idempotency/idempotency-store.js';
 export { DeadLetterError, InvalidPayloadError, InvalidReplyError, isMessagingError, MessagingError, RequestTimeoutError } from './errors.js';
+export { isTransientSendError } from './send-errors.js';
 export type { MessagingErrorCode, RemoteErrorPayload } from './errors.js';
