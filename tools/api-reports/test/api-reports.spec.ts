@@ -9,12 +9,15 @@ describe('API reports (libs/*/review/*.api.md)', () => {
   it('names a report for every entry point of every library', () => {
     expect(libraryEntryPoints().map((entry) => `${entry.specifier} → ${entry.libraryFolder}/review/${entry.reportName}.api.md`)).toEqual([
       '@keyless/auth → libs/auth/review/auth.api.md',
+      '@keyless/auth/diagnostics → libs/auth/review/auth-diagnostics.api.md',
       '@keyless/contracts → libs/contracts/review/contracts.api.md',
       '@keyless/database → libs/database/review/database.api.md',
       '@keyless/database/testing → libs/database/review/database-testing.api.md',
       '@keyless/messaging → libs/messaging/review/messaging.api.md',
       '@keyless/messaging/testing → libs/messaging/review/messaging-testing.api.md',
+      '@keyless/messaging/internals → libs/messaging/review/messaging-internals.api.md',
       '@keyless/observability → libs/observability/review/observability.api.md',
+      '@keyless/testing → libs/testing/review/testing.api.md',
     ]);
   });
 
