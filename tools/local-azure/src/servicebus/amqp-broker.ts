@@ -13,7 +13,7 @@ import { missingRoleText } from './access-refusal.js';
 import { LinkConsumer } from './link-consumer.js';
 import { messageTooLarge, runManagementOperation } from './management-operations.js';
 import type { MessageLock, MessageQueue, SessionQueue } from './message-queue.js';
-import { answerDrainsAtZeroCredit, connectionSocket, holdAttach, isDraining, localAttach, markRemoteSettled, releaseAttach } from './rhea-internals.js';
+import { answerDrainsAtZeroCredit, connectionSocket, encodeIntoReusedBuffer, holdAttach, isDraining, localAttach, markRemoteSettled, releaseAttach } from './rhea-internals.js';
 import type { AnyEntity, EntityNode, QueueEntity, ServiceBusNamespace, TopicEntity } from './service-bus-namespace.js';
 
 const defaults = {
@@ -154,6 +154,7 @@ export class AmqpBroker {
 
   constructor(private readonly options: AmqpBrokerOptions) {
     this.namespace = options.namespace;
+    encodeIntoReusedBuffer();
     this.container = rhea.create_container({
       id: 'local-azure-servicebus',
       // Sends are accepted only after the store commits; settlements keep abandon and defer apart.
