@@ -97,6 +97,16 @@ export function markRemoteSettled(delivery: Delivery): void {
   (delivery as unknown as { remote_settled: boolean }).remote_settled = true;
 }
 
+/**
+ * Whether rhea holds the first part of a frame whose rest has not arrived yet (a large transfer, such as a
+ * batch, comes in several reads): rhea keeps the bytes in `chunks` while `frame_size` is set, or in
+ * `previous_input` while even the frame's size is incomplete.
+ */
+export function hasPartialFrame(connection: Connection): boolean {
+  const state = connection as unknown as { frame_size?: number; previous_input?: Buffer | null };
+  return !!state.frame_size || !!state.previous_input;
+}
+
 /** The socket of a connection (to end it at stop). */
 export function connectionSocket(connection: Connection): { destroy(): void } | undefined {
   return (connection as unknown as { socket?: { destroy(): void } }).socket;
