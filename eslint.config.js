@@ -1,8 +1,8 @@
 import nx from '@nx/eslint-plugin';
 
-// Only platform libraries (libs/auth, libs/messaging) talk to Azure: everything else gets its clients,
-// credentials and types from them, so there is exactly one place where identity and Azure meet.
-const azureSdks = ['@azure/*', '@azure-rest/*', 'openai'];
+// Only platform libraries (libs/auth, libs/messaging, libs/database) talk to Azure and the database: everything
+// else gets its clients, credentials and types from them, so there is exactly one place where identity and Azure meet.
+const azureSdks = ['@azure/*', '@azure-rest/*', 'openai', 'pg'];
 
 /**
  * Module boundaries on two axes.

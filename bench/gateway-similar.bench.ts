@@ -7,18 +7,20 @@
 //
 // Before/after in one run: npx node bench/paired.bench.ts --baseline-ref <commit> -- bench/gateway-similar.bench.ts --concurrency 32
 import { mkdtempSync, rmSync } from 'node:fs';
-import { DatabaseSync } from 'node:sqlite';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { NestFactory } from '@nestjs/core';
 import { AuthModule, AzureClientFactory } from '../libs/auth/dist/index.js';
-import { demoCatalog, freePort, loadCatalog, startSystem } from '../tools/launcher/dist/index.js';
+import { demoCatalog, freePort, loadCatalog } from '../tools/launcher/dist/index.js';
 import { trustCa } from '../tools/local-azure/dist/testing/index.js';
-import { SqliteCatalogStore } from '../apps/recommendation/dist/catalog/catalog.store.js';
+import { Database } from '../libs/database/dist/index.js';
+import { openTestDatabase } from '../libs/database/dist/testing/index.js';
+import { PostgresCatalogStore } from '../apps/recommendation/dist/catalog/catalog.store.js';
 import { EmbeddingsService } from '../apps/recommendation/dist/ai/embeddings.service.js';
 import { ExplanationsService } from '../apps/recommendation/dist/ai/explanations.service.js';
 import { RecommenderService } from '../apps/recommendation/dist/recommender.service.js';
+import { startUnthrottledSystem } from './support/unthrottled-system.ts';
 
 const { values } = parseArgs({ options: { requests: { type: 'string', default: '2000' }, concurrency: { type: 'string', default: '32' }, 'cpu-prof': { type: 'string' } } });
 const requests = Number(values.requests);
@@ -64,25 +66,11 @@ async function window<T>(name: string, run: () => Promise<T>): Promise<T> {
 const home = mkdtempSync(join(tmpdir(), 'bench-gateway-'));
 const [gatewayPort, imagePort] = [await freePort(), await freePort()];
 const catalog = demoCatalog({ imageBaseUrl: `http://127.0.0.1:${imagePort}/images` });
-// Quotas out of the way: this measures the path, not Azure OpenAI's tokens-per-minute limit (200k by default
-// locally, which a sustained 32-way load exhausts within seconds and then waits out as Azure would).
-const unthrottled = {
-  resources: {
-    openAi: {
-      name: 'oai-keyless-local',
-      deployments: {
-        'gpt-4o-mini': { model: 'gpt-4o-mini', tokensPerMinute: 1_000_000_000, capability: 'chat' },
-        'text-embedding-3-small': { model: 'text-embedding-3-small', tokensPerMinute: 1_000_000_000, capability: 'embeddings' },
-      },
-    },
-  },
-};
-const system = await startSystem({
+const system = await startUnthrottledSystem({
   home,
   gatewayPort,
-  images: { products: catalog, port: imagePort },
-  localAzureConfig: unthrottled,
-  serviceEnv: { gateway: { RATE_LIMIT_PER_MINUTE: '1000000', ADDRESS_RATE_LIMIT_PER_MINUTE: '1000000' } },
+  catalog,
+  imagePort,
   // `--cpu-prof <dir>`: every process writes a V8 CPU profile there when it stops.
   ...(values['cpu-prof'] ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] } : {}),
 });
@@ -100,7 +88,7 @@ try {
   await loadCatalog(storefront as never, catalog);
   const ids = catalog.filter((p) => p.product.available).map((p) => p.product.id);
 
-  // Warm up both paths (token caches, JIT, SQLite pages), then measure.
+  // Warm up both paths (token caches, JIT, the database's pages), then measure.
   const throughGateway = async (i: number) => {
     const response = await storefront.fetch(`/v1/products/${ids[i % ids.length]}/similar?limit=5`);
     if (response.status !== 200) throw new Error(`gateway answered ${response.status}`);
@@ -109,8 +97,8 @@ try {
   for (let i = 0; i < 64; i++) await throughGateway(i);
   const chain = await window('chain', () => measure(throughGateway));
 
-  // The same ranking in this process: the recommendation service's own classes on a copy of its database,
-  // with an Azure OpenAI client from @keyless/auth acting as the recommendation host.
+  // The same ranking in this process: the recommendation service's own classes on the same shared database (the
+  // catalog is in PostgreSQL), with an Azure OpenAI client from @keyless/auth acting as the recommendation host.
   const env = system.hostEnv('recommendation');
   Object.assign(process.env, { IDENTITY_ENDPOINT: env.IDENTITY_ENDPOINT, IDENTITY_HEADER: env.IDENTITY_HEADER });
   trustCa(await (await import('node:fs/promises')).readFile(env.NODE_EXTRA_CA_CERTS!, 'utf8'));
@@ -120,14 +108,14 @@ try {
   );
   const openai = auth.get(AzureClientFactory).create('openAi');
   const config = { deployments: { chat: env.AZURE_OPENAI_CHAT_DEPLOYMENT!, embeddings: env.AZURE_OPENAI_EMBEDDINGS_DEPLOYMENT! }, embeddingDimensions: 256 };
-  const copy = join(home, 'bench-catalog.db');
-  // A consistent copy, WAL included (the service keeps writing to the original).
-  const source = new DatabaseSync(join(home, 'apps', 'recommendation', 'catalog.db'));
-  source.exec(`VACUUM INTO '${copy}'`);
-  source.close();
-  const store = new SqliteCatalogStore(copy);
-  const recommender = new RecommenderService(store, new EmbeddingsService(openai, config as never), new ExplanationsService(openai, config as never));
-  recommender.onApplicationBootstrap();
+  const database = await openTestDatabase(env);
+  const store = new PostgresCatalogStore(database.pool);
+  const recommender = new RecommenderService(
+    store,
+    new EmbeddingsService(openai, config as never),
+    new ExplanationsService(openai, config as never),
+    new Database({ pool: database.pool, schemas: [] }),
+  );
   const inProcess = async (i: number) => {
     await recommender.similar({ productId: ids[i % ids.length]!, limit: 5, filters: {} });
   };
@@ -143,7 +131,7 @@ try {
   console.log(`p50 overhead (chain − in-process): ${(chain.p50 - direct.p50).toFixed(2)} ms`);
   // The two goals of issue 17 as numbers of their own: throughput ratio (at concurrency 32) and p50 overhead (at 1).
   console.log(JSON.stringify({ requests, concurrency, chain, inProcess: direct, ratio: chain.perSecond / direct.perSecond, p50OverheadInMs: chain.p50 - direct.p50 }));
-  store.close();
+  await database.close();
   await auth.close();
   await system.stop();
   rmSync(home, { recursive: true, force: true });

@@ -195,8 +195,6 @@ module appServices 'modules/app-services.bicep' = {
       // The package carries its node_modules (tools/packager): a build on App Service would only redo it.
       SCM_DO_BUILD_DURING_DEPLOYMENT: 'false'
       AZURE_TENANT_ID: tenant().tenantId
-      // Persistent storage of App Service on Linux: the recommendation service's catalog survives restarts.
-      RECOMMENDATION_DATA_DIR: '/home/keyless-data'
       SERVICEBUS_FULLY_QUALIFIED_NAMESPACE: serviceBus.outputs.fullyQualifiedNamespace
       SERVICEBUS_NAMESPACE_RESOURCE_ID: serviceBus.outputs.id
       AZURE_OPENAI_ENDPOINT: openAi.outputs.endpoint

@@ -10,6 +10,7 @@ import { AuthModule, AzureClientFactory } from '@keyless/auth';
 import { serviceBusDataPlane } from '@keyless/local-azure';
 import { startTestAzure, type TestAzure } from '@keyless/local-azure/testing';
 import { MessagingModule, OnRequest, ServiceBusServer } from '@keyless/messaging';
+import { MemoryIdempotencyStore } from '@keyless/messaging/testing';
 import { RecordingLogger } from './support/recording.logger.js';
 
 interface Operation {
@@ -63,7 +64,10 @@ class VisionStandIn {
   }
 }
 
-/** A Nest service on one request queue, wired as apps/recommendation and apps/vision are (identity from the host env). */
+/**
+ * A Nest service on one request queue, wired as apps/recommendation and apps/vision are (identity from the host env),
+ * with the idempotency store's in-memory double instead of their PostgreSQL store (one instance, no database here).
+ */
 async function startStandIn(queue: string, controller: new (...args: never[]) => unknown, env: Record<string, string>): Promise<INestApplication> {
   class StandInModule {}
   Module({
@@ -71,7 +75,7 @@ async function startStandIn(queue: string, controller: new (...args: never[]) =>
       AuthModule.forRoot({ clientId: env.AZURE_CLIENT_ID!, audiences: ['serviceBus'], resources: { serviceBus: { fullyQualifiedNamespace: env.SERVICEBUS_FULLY_QUALIFIED_NAMESPACE! } } }),
       MessagingModule.forRootAsync({
         inject: [AzureClientFactory],
-        useFactory: (clients: AzureClientFactory) => ({ client: clients.create('serviceBus'), server: { requests: { queue, replyQueues: [queues.replies] } } }),
+        useFactory: (clients: AzureClientFactory) => ({ client: clients.create('serviceBus'), server: { requests: { queue, replyQueues: [queues.replies] }, idempotencyStore: new MemoryIdempotencyStore() } }),
       }),
     ],
     controllers: [controller],

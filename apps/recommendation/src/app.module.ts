@@ -1,14 +1,15 @@
-import { Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
+import { Module } from '@nestjs/common';
 import { ConfigModule } from '@nestjs/config';
 import { LoggerModule } from 'nestjs-pino';
 import { queues, subscriptions, topics } from '@keyless/contracts';
 import { AuthModule, AzureClientFactory } from '@keyless/auth';
-import { MessagingModule, SqliteIdempotencyStore } from '@keyless/messaging';
+import { Database, DatabaseModule } from '@keyless/database';
+import { idempotencySchema, MessagingModule, PostgresIdempotencyStore } from '@keyless/messaging';
 import { HealthModule, loggerOptions } from '@keyless/observability';
 import { EmbeddingsService, OPENAI_CLIENT } from './ai/embeddings.service.js';
 import { ExplanationsService } from './ai/explanations.service.js';
 import { CATALOG_STORE } from './catalog/catalog.module-tokens.js';
-import { SqliteCatalogStore, type CatalogStore } from './catalog/catalog.store.js';
+import { catalogSchema, PostgresCatalogStore, type CatalogStore } from './catalog/catalog.store.js';
 import { recommendationConfig, recommendationEnvironmentSchema, type RecommendationConfig } from './config/recommendation.config.js';
 import { RecommendationHandlers } from './handlers/recommendation.handlers.js';
 import { RecommenderService } from './recommender.service.js';
@@ -24,19 +25,27 @@ import { RecommenderService } from './recommender.service.js';
       inject: [recommendationConfig.KEY],
       useFactory: (config: RecommendationConfig) => ({
         clientId: config.identity.clientId,
-        audiences: ['serviceBus', 'cognitiveServices'],
-        resources: { openAi: config.openAi, serviceBus: config.serviceBus },
+        audiences: ['serviceBus', 'cognitiveServices', 'postgres'],
+        resources: { openAi: config.openAi, serviceBus: config.serviceBus, postgres: config.postgres },
+      }),
+    }),
+    // The catalog and the handled-message store, shared by every instance; the schema is applied at start.
+    DatabaseModule.forRootAsync({
+      inject: [AzureClientFactory, recommendationConfig.KEY],
+      useFactory: (clients: AzureClientFactory, config: RecommendationConfig) => ({
+        pool: clients.create('postgres', { applicationName: 'recommendation' }),
+        schemas: [idempotencySchema, catalogSchema(config.embeddingDimensions)],
       }),
     }),
     MessagingModule.forRootAsync({
-      inject: [AzureClientFactory, recommendationConfig.KEY],
-      useFactory: (clients: AzureClientFactory, config: RecommendationConfig) => ({
+      inject: [AzureClientFactory, recommendationConfig.KEY, Database],
+      useFactory: (clients: AzureClientFactory, config: RecommendationConfig, database: Database) => ({
         client: clients.create('serviceBus'),
         server: {
           requests: { queue: queues.recommendationRequests, maxConcurrentCalls: config.maxConcurrency, replyQueues: [queues.replies] },
           events: [{ topic: topics.events, subscription: subscriptions.recommendation, maxConcurrentCalls: config.maxConcurrency }],
-          // Durable: an event redelivered after a crash is recognised as handled.
-          idempotencyStore: new SqliteIdempotencyStore(config.storage.idempotency),
+          // Shared by every instance: a copy handled by one is never handled again by another.
+          idempotencyStore: new PostgresIdempotencyStore(database.pool),
         },
       }),
     }),
@@ -56,17 +65,7 @@ import { RecommenderService } from './recommender.service.js';
       // Throttled embedding batches wait out retry-after (the SDK honours it) a few more times than by default.
       useFactory: (clients: AzureClientFactory) => clients.create('openAi', { maxRetries: 6 }),
     },
-    {
-      provide: CATALOG_STORE,
-      inject: [recommendationConfig.KEY],
-      useFactory: (config: RecommendationConfig): CatalogStore => new SqliteCatalogStore(config.storage.catalog),
-    },
+    { provide: CATALOG_STORE, inject: [Database], useFactory: (database: Database): CatalogStore => new PostgresCatalogStore(database.pool) },
   ],
 })
-export class AppModule implements OnApplicationShutdown {
-  constructor(@Inject(CATALOG_STORE) private readonly store: CatalogStore) {}
-
-  onApplicationShutdown(): void {
-    this.store.close();
-  }
-}
+export class AppModule {}

@@ -1,98 +1,109 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { RpcException } from '@nestjs/microservices';
 import type { ImageAnalysis, Product, ProductView, RecommendationResult, RecommendRequest, SimilarProductsRequest } from '@keyless/contracts';
+import { Database } from '@keyless/database';
 import { CATALOG_STORE } from './catalog/catalog.module-tokens.js';
-import type { CatalogStore } from './catalog/catalog.store.js';
+import type { CatalogHit, CatalogStore } from './catalog/catalog.store.js';
 import { EmbeddingsService } from './ai/embeddings.service.js';
 import { ExplanationsService } from './ai/explanations.service.js';
-import { centroid, VectorIndex } from './index/vector-index.js';
+import { centroid } from './ranking/vectors.js';
 
 /**
- * The recommendation service's core: keeps the catalog and the vector index in step (embedding products
- * when their text or vision tags change) and answers similar-product and shopper queries.
+ * The recommendation service's core: keeps the catalog's embeddings in step with its products (embedding them
+ * when their text or vision tags change) and answers similar-product and shopper queries from the shared catalog.
  */
 @Injectable()
 export class RecommenderService implements OnApplicationBootstrap {
   private readonly log = new Logger(RecommenderService.name);
-  private readonly index = new VectorIndex();
 
   constructor(
     @Inject(CATALOG_STORE) private readonly store: CatalogStore,
     private readonly embeddings: EmbeddingsService,
     private readonly explanations: ExplanationsService,
+    private readonly database: Database,
   ) {}
 
-  /** Loads indexed products, then embeds what was left pending (in the background: the app is ready). */
+  /**
+   * Once the database is ready, embeds what was left pending (in the background: the app is ready meanwhile). Every
+   * instance does this at start; an embedding recorded twice is ignored the second time.
+   */
   onApplicationBootstrap(): void {
-    for (const { product, vector } of this.store.indexed()) this.index.set(product, vector);
-    const pending = this.store.pendingEmbeddings();
-    this.log.log(`vector index loaded: ${this.index.size} products; ${pending.length} waiting for their embedding`);
-    void Promise.allSettled(pending.map((job) => this.indexProduct(job.productId))).then((results) => {
-      const failed = results.filter((r) => r.status === 'rejected').length;
-      if (failed) this.log.warn(`${failed} pending products could not be embedded yet; their next event retries`);
-    });
+    void this.database
+      .whenReady()
+      .then((ready) => (ready ? this.store.pendingEmbeddings() : []))
+      .then(async (pending) => {
+        if (!pending.length) return;
+        this.log.log(`${pending.length} products waiting for their embedding: embedding them`);
+        const results = await Promise.allSettled(pending.map((job) => this.indexProduct(job.productId)));
+        const failed = results.filter((r) => r.status === 'rejected').length;
+        if (failed) this.log.warn(`${failed} pending products could not be embedded yet; their next event retries`);
+      })
+      .catch((error: unknown) => this.log.warn(`could not resume pending embeddings: ${(error as Error).message}`));
   }
 
+  /**
+   * Stores the product, then embeds it if it waits for its embedding. An unchanged product is embedded too: a
+   * redelivery after an instance died between the two steps finds the product stored and must finish the work.
+   */
   async productUpserted(product: Product, upsertedAt: string): Promise<void> {
-    const result = this.store.upsertProduct(product, upsertedAt);
-    if (result === 'stale' || result === 'unchanged') return;
-    this.index.updateProduct(product);
+    if ((await this.store.upsertProduct(product, upsertedAt)) === 'stale') return;
     await this.indexProduct(product.id);
   }
 
   async imageAnalyzed(productId: string, imageUrl: string, analysis: ImageAnalysis, at: string): Promise<void> {
-    this.store.recordVision(productId, imageUrl, { analysis }, at);
+    await this.store.recordVision(productId, imageUrl, { analysis }, at);
     await this.indexProduct(productId);
   }
 
   async imageAnalysisFailed(productId: string, imageUrl: string, failure: string, at: string): Promise<void> {
-    this.store.recordVision(productId, imageUrl, { failure }, at);
+    await this.store.recordVision(productId, imageUrl, { failure }, at);
     await this.indexProduct(productId);
   }
 
-  view(id: string): ProductView {
-    const view = this.store.view(id);
-    if (!view) throw new RpcException({ code: 'not-found', reason: 'product-not-found', message: `No product "${id}".` });
+  async view(id: string): Promise<ProductView> {
+    const found = await this.store.view(id);
+    if (!found) throw new RpcException({ code: 'not-found', reason: 'product-not-found', message: `No product "${id}".` });
+    const { embedded: _embedded, ...view } = found;
     return view;
   }
 
   async similar(request: SimilarProductsRequest): Promise<RecommendationResult> {
-    const product = this.view(request.productId).product;
-    const vector = this.index.vectorOf(product.id);
-    if (!vector) {
-      throw new RpcException({ code: 'not-found', reason: 'product-not-indexed', message: `Product "${product.id}" is not indexed yet (${this.store.view(product.id)!.indexing.state}).` });
+    const { source, hits } = await this.store.similarTo(request.productId, { limit: request.limit, filters: request.filters });
+    if (!source) throw new RpcException({ code: 'not-found', reason: 'product-not-found', message: `No product "${request.productId}".` });
+    if (!source.embedded) {
+      throw new RpcException({ code: 'not-found', reason: 'product-not-indexed', message: `Product "${request.productId}" is not indexed yet (${source.indexing.state}).` });
     }
-    const hits = this.index.search({ vector, limit: request.limit, filters: request.filters, exclude: new Set([product.id]) });
-    const explanation = await this.explanations.explain(hits.map((h) => h.product), { similarTo: product });
-    return { items: hits.map(({ product: p, score }) => ({ product: p, score: round(score) })), explanation };
+    const explanation = await this.explanations.explain(hits.map((h) => h.product), { similarTo: source.product });
+    return { items: ranked(hits), explanation };
   }
 
   async recommend(request: RecommendRequest): Promise<RecommendationResult> {
-    const viewed = request.viewedProductIds.map((id) => this.store.product(id)).filter((p): p is Product => !!p);
-    const directions = viewed.map((p) => this.index.vectorOf(p.id)).filter((v): v is Float32Array => !!v);
-    const parts = [...(directions.length ? [centroid(directions)] : []), ...(request.query ? [await this.embeddings.embed(request.query)] : [])];
+    const [viewed, queryVector] = await Promise.all([
+      this.store.products(request.viewedProductIds),
+      request.query ? this.embeddings.embed(request.query) : undefined,
+    ]);
+    const directions = viewed.flatMap((p) => (p.vector ? [p.vector] : []));
+    const parts = [...(directions.length ? [centroid(directions)] : []), ...(queryVector ? [queryVector] : [])];
     if (!parts.length) {
       throw new RpcException({ code: 'not-found', reason: 'no-indexed-products', message: 'None of the viewed products is indexed yet, and no query was given.' });
     }
-    const hits = this.index.search({ vector: centroid(parts), limit: request.limit, filters: request.filters, exclude: new Set(request.viewedProductIds) });
+    const hits = await this.store.search({ near: { vector: centroid(parts) }, limit: request.limit, filters: request.filters, exclude: request.viewedProductIds });
     const explanation = await this.explanations.explain(
       hits.map((h) => h.product),
-      { ...(request.query ? { query: request.query } : {}), viewed },
+      { ...(request.query ? { query: request.query } : {}), viewed: viewed.map((p) => p.product) },
     );
-    return { items: hits.map(({ product, score }) => ({ product, score: round(score) })), explanation };
+    return { items: ranked(hits), explanation };
   }
 
-  /** Embeds a product if it waits for its embedding, and puts it in the index. */
+  /** Embeds a product if it waits for its embedding. */
   private async indexProduct(productId: string): Promise<void> {
-    const job = this.store.embeddingJob(productId);
+    const job = await this.store.embeddingJob(productId);
     if (!job) return;
     const vector = await this.embeddings.embed(job.text);
-    if (this.store.recordEmbedding(productId, job.textHash, vector, 'embeddings')) {
-      this.index.set(this.store.product(productId)!, vector);
-    }
+    await this.store.recordEmbedding(productId, job.textHash, vector, 'embeddings');
   }
 }
 
-function round(score: number): number {
-  return Math.round(score * 10_000) / 10_000;
+function ranked(hits: readonly CatalogHit[]): RecommendationResult['items'] {
+  return hits.map(({ product, score }) => ({ product, score: Math.round(score * 10_000) / 10_000 }));
 }

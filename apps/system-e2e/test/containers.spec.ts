@@ -52,8 +52,8 @@ describe('docker-compose.yml and the Dockerfiles', () => {
       const volumes = compose.services[name]!.volumes ?? [];
       expect(volumes.filter((v) => /-env:/.test(v))).toEqual([`${name}-env:/hosts/${name}:ro`]);
       expect(volumes.filter((v) => v.startsWith('local-azure:'))).toEqual([]);
-      // Nothing else but the service's own data.
-      expect(volumes.filter((v) => v !== `${name}-env:/hosts/${name}:ro`)).toEqual(name === 'recommendation' ? ['recommendation-data:/data'] : []);
+      // Nothing else: the state every instance shares is in PostgreSQL, none in the container.
+      expect(volumes.filter((v) => v !== `${name}-env:/hosts/${name}:ro`)).toEqual([]);
     }
   });
 
@@ -61,7 +61,7 @@ describe('docker-compose.yml and the Dockerfiles', () => {
     const volumes = compose.services['local-azure']!.volumes ?? [];
     expect(volumes.sort()).toEqual(['gateway-env:/hosts/gateway', 'local-azure:/local-azure', 'recommendation-env:/hosts/recommendation', 'vision-env:/hosts/vision']);
     expect(localAzureConfig.hostEnvDirs).toEqual({ gateway: '/hosts/gateway', recommendation: '/hosts/recommendation', vision: '/hosts/vision' });
-    expect(Object.keys(compose.volumes).sort()).toEqual(['gateway-env', 'local-azure', 'recommendation-data', 'recommendation-env', 'vision-env']);
+    expect(Object.keys(compose.volumes).sort()).toEqual(['gateway-env', 'local-azure', 'recommendation-env', 'vision-env']);
   });
 
   it('runs the local Azure as another user than the services, owning its home (0700) and the env folders', () => {

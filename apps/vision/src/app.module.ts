@@ -3,7 +3,8 @@ import { ConfigModule } from '@nestjs/config';
 import { LoggerModule } from 'nestjs-pino';
 import { queues, subscriptions, topics } from '@keyless/contracts';
 import { AuthModule, AzureClientFactory } from '@keyless/auth';
-import { MessagingModule } from '@keyless/messaging';
+import { Database, DatabaseModule } from '@keyless/database';
+import { idempotencySchema, MessagingModule, PostgresIdempotencyStore } from '@keyless/messaging';
 import { HealthModule, loggerOptions } from '@keyless/observability';
 import { IMAGE_ANALYSIS_CLIENT, ImageAnalyzer } from './analysis/image-analyzer.js';
 import { VisionHandlers } from './analysis/vision.handlers.js';
@@ -17,17 +18,24 @@ import { visionConfig, visionEnvironmentSchema, type VisionConfig } from './conf
       inject: [visionConfig.KEY],
       useFactory: (config: VisionConfig) => ({
         clientId: config.identity.clientId,
-        audiences: ['serviceBus', 'cognitiveServices'],
-        resources: { vision: config.vision, serviceBus: config.serviceBus },
+        audiences: ['serviceBus', 'cognitiveServices', 'postgres'],
+        resources: { vision: config.vision, serviceBus: config.serviceBus, postgres: config.postgres },
       }),
     }),
+    // The handled-message store, shared by every instance; its schema is applied at start.
+    DatabaseModule.forRootAsync({
+      inject: [AzureClientFactory],
+      useFactory: (clients: AzureClientFactory) => ({ pool: clients.create('postgres', { applicationName: 'vision' }), schemas: [idempotencySchema] }),
+    }),
     MessagingModule.forRootAsync({
-      inject: [AzureClientFactory, visionConfig.KEY],
-      useFactory: (clients: AzureClientFactory, config: VisionConfig) => ({
+      inject: [AzureClientFactory, visionConfig.KEY, Database],
+      useFactory: (clients: AzureClientFactory, config: VisionConfig, database: Database) => ({
         client: clients.create('serviceBus'),
         server: {
           requests: { queue: queues.visionRequests, maxConcurrentCalls: config.maxConcurrency, replyQueues: [queues.replies] },
           events: [{ topic: topics.events, subscription: subscriptions.vision, maxConcurrentCalls: config.maxConcurrency }],
+          // Shared by every instance: a product image analysed by one is not analysed again by another.
+          idempotencyStore: new PostgresIdempotencyStore(database.pool),
         },
         // Publishes vision events; answers requests through the server's replies, so no reply session.
         proxy: {},

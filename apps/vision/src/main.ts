@@ -6,6 +6,7 @@ import { ExpressAdapter } from '@nestjs/platform-express';
 import { Logger } from 'nestjs-pino';
 import { assertNoSecretSettings, AzureIdentityService } from '@keyless/auth';
 import { applicationInsightsAllowance } from '@keyless/observability';
+import { Database } from '@keyless/database';
 import { ServiceBusServer } from '@keyless/messaging';
 import { AppModule } from './app.module.js';
 import { visionConfig, type VisionConfig } from './config/vision.config.js';
@@ -19,9 +20,14 @@ async function bootstrap(): Promise<void> {
   if (config.applicationInsights) telemetry.exportToAzureMonitor(config.applicationInsights, app.get(AzureIdentityService).credential);
   app.connectMicroservice({ strategy: app.get(ServiceBusServer) });
   app.enableShutdownHooks();
-  await app.startAllMicroservices();
+  // Health first: while the database is unreachable at start, /health/ready answers 503 with the reason and the
+  // schema is retried with backoff; messages are taken only once it is applied.
   await app.listen(config.http.port, config.http.host);
-  app.get(Logger).log(`vision ready; health on http://${config.http.host}:${(app.getHttpServer().address() as AddressInfo).port}/health/ready`);
+  const health = `http://${config.http.host}:${(app.getHttpServer().address() as AddressInfo).port}/health/ready`;
+  app.get(Logger).log(`vision listening; health on ${health}`);
+  if (!(await app.get(Database).whenReady())) return;
+  await app.startAllMicroservices();
+  app.get(Logger).log(`vision ready; health on ${health}`);
 }
 
 bootstrap().catch((error: unknown) => {

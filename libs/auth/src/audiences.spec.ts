@@ -8,6 +8,7 @@ describe(resolveAudience.name, () => {
       ['serviceBus', 'https://servicebus.azure.net//.default', 'https://servicebus.azure.net/'],
       ['keyVault', 'https://vault.azure.net/.default', 'https://vault.azure.net'],
       ['resourceManager', 'https://management.azure.com/.default', 'https://management.azure.com'],
+      ['postgres', 'https://ossrdbms-aad.database.windows.net/.default', 'https://ossrdbms-aad.database.windows.net'],
     ])('resolves %s to the scope the Azure SDKs request', (name, scope, resource) => {
       expect(resolveAudience(name)).toEqual({ key: name, scope, resource });
     });
@@ -21,6 +22,8 @@ describe(resolveAudience.name, () => {
       ['https://vault.azure.net/.default', 'keyVault'],
       ['https://management.azure.com/.default', 'resourceManager'],
       ['https://management.azure.com/', 'resourceManager'],
+      ['https://ossrdbms-aad.database.windows.net/.default', 'postgres'],
+      ['https://ossrdbms-aad.database.windows.net', 'postgres'],
     ])('maps %s to the %s audience', (scope, key) => {
       expect(resolveAudience(scope).key).toBe(key);
     });
@@ -39,7 +42,7 @@ describe(resolveAudience.name, () => {
   describe('when given anything else', () => {
     it.each(['cognitive', 'https://example.com/.default', 'api://', ''])('throws AudienceUnknown for "%s" listing the accepted forms', (name) => {
       expect(() => resolveAudience(name)).toThrow(AuthConfigurationError);
-      expect(() => resolveAudience(name)).toThrow(/use one of cognitiveServices, serviceBus, keyVault, resourceManager, an application ID URI/);
+      expect(() => resolveAudience(name)).toThrow(/use one of cognitiveServices, serviceBus, keyVault, resourceManager, postgres, an application ID URI/);
     });
   });
 });

@@ -1,7 +1,7 @@
 import { AuthConfigurationError } from './errors.js';
 
 /** Names of the Azure audiences the system uses. */
-export type WellKnownAudience = 'cognitiveServices' | 'serviceBus' | 'keyVault' | 'resourceManager';
+export type WellKnownAudience = 'cognitiveServices' | 'serviceBus' | 'keyVault' | 'resourceManager' | 'postgres';
 
 /**
  * What an app may name as an audience: a well-known name, an application ID URI of an API in the
@@ -22,7 +22,8 @@ export interface Audience {
 /**
  * The well-known audiences, with the scopes the Azure SDKs request. Service Bus's has a double slash
  * (`@azure/core-amqp`'s `aadServiceBusScope`): the resource is `https://servicebus.azure.net/`. `resourceManager` is
- * Azure Resource Manager (the control plane: role assignments and definitions), as the ARM SDKs request it.
+ * Azure Resource Manager (the control plane: role assignments and definitions), as the ARM SDKs request it. `postgres` is
+ * Azure Database for PostgreSQL's Microsoft Entra sign-in: its token is the database password.
  */
 export const wellKnownAudiences: Readonly<Record<WellKnownAudience, Audience>> = {
   cognitiveServices: {
@@ -33,6 +34,11 @@ export const wellKnownAudiences: Readonly<Record<WellKnownAudience, Audience>> =
   serviceBus: { key: 'serviceBus', scope: 'https://servicebus.azure.net//.default', resource: 'https://servicebus.azure.net/' },
   keyVault: { key: 'keyVault', scope: 'https://vault.azure.net/.default', resource: 'https://vault.azure.net' },
   resourceManager: { key: 'resourceManager', scope: 'https://management.azure.com/.default', resource: 'https://management.azure.com' },
+  postgres: {
+    key: 'postgres',
+    scope: 'https://ossrdbms-aad.database.windows.net/.default',
+    resource: 'https://ossrdbms-aad.database.windows.net',
+  },
 };
 
 /** Other spellings of the well-known scopes that SDKs or people use, mapped to the canonical audience. */
@@ -50,6 +56,9 @@ const scopeAliases: Record<string, WellKnownAudience> = {
   'https://management.azure.com/.default': 'resourceManager',
   'https://management.azure.com': 'resourceManager',
   'https://management.azure.com/': 'resourceManager',
+  'https://ossrdbms-aad.database.windows.net/.default': 'postgres',
+  'https://ossrdbms-aad.database.windows.net': 'postgres',
+  'https://ossrdbms-aad.database.windows.net/': 'postgres',
 };
 
 const appIdUri = /^api:\/\/[A-Za-z0-9][\w.-]*(\/[\w.-]+)*$/;

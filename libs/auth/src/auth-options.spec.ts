@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { authDefaults, resolveAuthOptions } from './auth-options.js';
 import { AuthConfigurationError } from './errors.js';
 
@@ -101,6 +102,31 @@ describe(resolveAuthOptions.name, () => {
         resolveAuthOptions({ clientId, resources: { serviceBus: { fullyQualifiedNamespace: `Endpoint=sb://x/;SharedAccessKeyName=a;SharedAccessKey=${'k'.repeat(8)}` } } }),
       );
       expect(error.message).toMatch(/resources\.serviceBus\.fullyQualifiedNamespace: holds a secret \(SharedAccessKey=\)/);
+    });
+  });
+
+  describe('when the PostgreSQL settings are given', () => {
+    const postgres = { host: 'psql-keyless.postgres.database.azure.com', port: 5432, database: 'keyless', user: 'id-keyless', sslMode: 'verify-full' as const };
+
+    it('accepts libpq\'s settings without a password', () => {
+      expect(resolveAuthOptions({ clientId, resources: { postgres } }).resources.postgres).toEqual(postgres);
+    });
+
+    it.each(['require', 'verify-ca', 'disable', 'prefer'])('refuses PGSSLMODE=%s: a token goes only to a verified server', (sslMode) => {
+      const error = errorOf(() => resolveAuthOptions({ clientId, resources: { postgres: { ...postgres, sslMode: sslMode as 'verify-full' } } }));
+      expect(error.message).toMatch(/resources\.postgres\.sslMode: must be verify-full: the password is an access token/);
+    });
+
+    it('refuses a database URL with a password as the host', () => {
+      const url = `postgres://id-keyless:${randomBytes(12).toString('hex')}@psql-keyless.postgres.database.azure.com/keyless`;
+      const error = errorOf(() => resolveAuthOptions({ clientId, resources: { postgres: { ...postgres, host: url } } }));
+      expect(error.message).toMatch(/resources\.postgres\.host: holds a secret \(a password in a postgres:\/\/ URL\)/);
+      expect(error.message).not.toContain(url);
+    });
+
+    it('refuses a password option', () => {
+      const error = errorOf(() => resolveAuthOptions({ clientId, resources: { postgres: { ...postgres, ...({ password: 'x' } as object) } } }));
+      expect(error.message).toMatch(/resources\.postgres.*password/);
     });
   });
 

@@ -51,6 +51,29 @@ export interface ServiceBusResourceOptions {
   resourceId?: string;
 }
 
+/**
+ * Azure Database for PostgreSQL flexible server (or any PostgreSQL ≥ 15 that takes Microsoft Entra tokens), in
+ * libpq's terms: the app passes its `PGHOST`, `PGPORT`, `PGDATABASE`, `PGUSER` and `PGSSLMODE`. There is no
+ * password setting: the password is the identity's access token for the `postgres` audience.
+ */
+export interface PostgresResourceOptions {
+  /** `PGHOST`: the server's host name (`<server>.postgres.database.azure.com`). */
+  host: string;
+  /** `PGPORT`. Default: 5432. */
+  port?: number;
+  /** `PGDATABASE`: the database (`keyless`). */
+  database: string;
+  /** `PGUSER`: the database principal the identity signs in as, i.e. the managed identity's name (`id-keyless`). */
+  user: string;
+  /**
+   * `PGSSLMODE`. Only `verify-full` is accepted: the password is a bearer token, so it goes only to a server whose
+   * certificate chains to a CA the platform trusts and names `host`. Default: `verify-full`.
+   */
+  sslMode?: 'verify-full';
+  /** ARM id of the flexible server (`…/providers/Microsoft.DBforPostgreSQL/flexibleServers/<name>`), for fix commands. Optional. */
+  resourceId?: string;
+}
+
 /** Options of {@link AuthModule}: passed in by the app from its validated configuration. */
 export interface AuthModuleOptions {
   /**
@@ -73,6 +96,7 @@ export interface AuthModuleOptions {
     openAi?: OpenAiResourceOptions;
     vision?: VisionResourceOptions;
     serviceBus?: ServiceBusResourceOptions;
+    postgres?: PostgresResourceOptions;
   };
   /** Time budget of one token request including the SDK's retries, in ms. Default: 10 000. */
   tokenRequestTimeoutInMs?: number;
@@ -145,6 +169,26 @@ const optionsSchema = z.strictObject({
           resourceId: armId.optional(),
         })
         .optional(),
+      postgres: z
+        .strictObject({
+          host: z
+            .string()
+            .superRefine(noSecret('host'))
+            .refine((v) => !/:\/\//.test(v), 'a host name, not a URL (PGHOST=<server>.postgres.database.azure.com)')
+            .refine((v) => /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/i.test(v), 'a host name such as psql-keyless.postgres.database.azure.com'),
+          port: z.number().int().min(1).max(65535).optional(),
+          database: z.string().min(1).superRefine(noSecret('database')),
+          user: z.string().min(1).superRefine(noSecret('user')),
+          sslMode: z
+            .string()
+            .refine(
+              (v) => v === 'verify-full',
+              'must be verify-full: the password is an access token, sent only to a server whose certificate is verified against a trusted CA and the host name',
+            )
+            .optional(),
+          resourceId: armId.optional(),
+        })
+        .optional(),
     })
     .default({}),
   tokenRequestTimeoutInMs: z.number().int().min(100).default(authDefaults.tokenRequestTimeoutInMs),
@@ -197,7 +241,7 @@ export function resolveAuthOptions(options: AuthModuleOptions): ResolvedAuthOpti
     ...(clientId ? { clientId: clientId.toLowerCase() } : {}),
     ...(data.tenantId ? { tenantId: data.tenantId } : {}),
     audiences,
-    resources: data.resources,
+    resources: data.resources as ResolvedAuthOptions['resources'],
     tokenRequestTimeoutInMs: data.tokenRequestTimeoutInMs,
     maxRetries: data.maxRetries,
     startupTimeoutInMs: data.startupTimeoutInMs,

@@ -35,7 +35,9 @@ export type AuthErrorCode =
   /** The startup access check could not get a token for one or more declared audiences. */
   | 'StartupAccessCheckFailed'
   /** An Azure data plane refused a call for lack of a role (401/403). */
-  | 'AccessDenied';
+  | 'AccessDenied'
+  /** A PostgreSQL server refused the identity's sign-in (no database principal, a token it does not accept). */
+  | 'DatabaseAccessDenied';
 
 /** Codes of {@link AuthConfigurationError}. */
 export type AuthConfigurationErrorCode = Extract<AuthErrorCode, 'ClientIdMissing' | 'ClientIdMalformed' | 'AudienceUnknown' | 'OptionsInvalid'>;
@@ -63,6 +65,7 @@ const authErrorNames = new Set([
   'TokenAcquisitionError',
   'StartupAccessCheckError',
   'AccessDeniedError',
+  'DatabaseAccessDeniedError',
 ]);
 
 /**
@@ -243,9 +246,91 @@ function describeDenial(d: AccessDenial): string {
   ].join('\n');
 }
 
+/**
+ * Why a PostgreSQL server refused the identity's sign-in.
+ * - `PrincipalMissing`: no database principal has the user name (`PGUSER`) and the token's object id; the server
+ *   answers as for a wrong password (`28P01`), so a `PGUSER` that is not the identity's name looks the same.
+ * - `AudienceInvalid`: the token is not for `https://ossrdbms-aad.database.windows.net`.
+ * - `TokenExpired`: the token had expired when the server checked it (clock skew between host and server).
+ * - `TokenInvalid`: the server did not take the token for another reason (no `oid` claim, not a token at all).
+ */
+export type DatabaseRefusalReason = 'PrincipalMissing' | 'AudienceInvalid' | 'TokenExpired' | 'TokenInvalid';
+
+/** What a {@link DatabaseAccessDeniedError} reports. */
+export interface DatabaseAccessDenial {
+  reason: DatabaseRefusalReason;
+  /** Who signed in: from the claims of the token sent as the password. */
+  principal: Principal;
+  /** The user name the identity signed in as (`PGUSER`). */
+  user: string;
+  /** The server and database (`PGHOST`, `PGPORT`, `PGDATABASE`). */
+  server: { host: string; port: number; database: string };
+  /** What fixes it in Azure: the SQL or `az` command. */
+  fix: string;
+  /** What fixes it against the local Azure. */
+  localFix: string;
+  /** What the server said: SQLSTATE and message. */
+  detail: string;
+}
+
+/**
+ * A PostgreSQL server refused the identity's sign-in. In the style of {@link AccessDeniedError}: the message names
+ * the identity (client id, object id, user name), the server and database, and the exact fix in Azure
+ * (`pgaadauth_create_principal_with_oid`, or the identity as the server's Microsoft Entra administrator) and locally
+ * (the principal in `infra/access.json`).
+ */
+export class DatabaseAccessDeniedError extends AuthError implements DatabaseAccessDenial {
+  override readonly name = 'DatabaseAccessDeniedError';
+  readonly reason: DatabaseRefusalReason;
+  readonly principal: Principal;
+  readonly user: string;
+  readonly server: DatabaseAccessDenial['server'];
+  readonly fix: string;
+  readonly localFix: string;
+  readonly detail: string;
+
+  constructor(denial: DatabaseAccessDenial, options?: { cause?: unknown }) {
+    super('DatabaseAccessDenied', describeDatabaseDenial(denial), options);
+    this.reason = denial.reason;
+    this.principal = denial.principal;
+    this.user = denial.user;
+    this.server = denial.server;
+    this.fix = denial.fix;
+    this.localFix = denial.localFix;
+    this.detail = denial.detail;
+  }
+}
+
+const databaseRefusals: Record<DatabaseRefusalReason, (d: DatabaseAccessDenial) => string> = {
+  PrincipalMissing: (d) =>
+    `it signed in as "${d.user}" with a valid Microsoft Entra token, and the server has no database principal "${d.user}" for its object id ` +
+    `(or PGUSER is not the identity's name).`,
+  AudienceInvalid: () => 'the token sent as the password is not for Azure Database for PostgreSQL (audience https://ossrdbms-aad.database.windows.net).',
+  TokenExpired: () => 'the token sent as the password had expired when the server checked it.',
+  TokenInvalid: () => 'the server did not accept the token sent as the password.',
+};
+
+function describeDatabaseDenial(d: DatabaseAccessDenial): string {
+  const who =
+    d.principal.type === 'User'
+      ? `the signed-in developer (object id ${d.principal.objectId ?? 'unknown'})`
+      : `identity ${d.principal.clientId ?? 'unknown'} (object id ${d.principal.objectId ?? 'unknown'})`;
+  return [
+    `Database access denied by PostgreSQL ${d.server.host}:${d.server.port} (database "${d.server.database}") to ${who}: ${databaseRefusals[d.reason](d)}`,
+    `Fix in Azure: ${d.fix}`,
+    `Fix locally: ${d.localFix}`,
+    `The server said: ${d.detail}`,
+  ].join('\n');
+}
+
 /** Whether `error` is one of this library's errors (checked by `name`, so it works across copies of the package). */
 export function isAuthError(error: unknown): error is AuthError {
   return error instanceof Error && authErrorNames.has(error.name) && typeof (error as { code?: unknown }).code === 'string';
+}
+
+/** Whether `error` is a {@link DatabaseAccessDeniedError}. */
+export function isDatabaseAccessDeniedError(error: unknown): error is DatabaseAccessDeniedError {
+  return isAuthError(error) && error.name === 'DatabaseAccessDeniedError';
 }
 
 /** Whether `error` is an {@link AccessDeniedError}. */

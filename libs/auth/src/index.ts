@@ -9,6 +9,7 @@ export type {
   AuthModuleOptions,
   AzureResourceOptions,
   OpenAiResourceOptions,
+  PostgresResourceOptions,
   ResolvedAuthOptions,
   ServiceBusResourceOptions,
   VisionResourceOptions,
@@ -18,6 +19,8 @@ export type { Audience, AudienceName, WellKnownAudience } from './audiences.js';
 export { AzureIdentityService } from './azure-identity.service.js';
 export type { BearerTokenProvider, IdentitySummary } from './azure-identity.service.js';
 export { AzureClientFactory, clientDefaults } from './clients/azure-client.factory.js';
+export { postgresPoolDefaults } from './clients/postgres-pool.js';
+export type { PostgresFactoryOptions } from './clients/postgres-pool.js';
 export type {
   AzureClientKind,
   AzureClientOptions,
@@ -27,14 +30,16 @@ export type {
   VisionFactoryOptions,
 } from './clients/azure-client.factory.js';
 export { AccessDiagnostics } from './diagnostics/access-diagnostics.js';
-export type { AccessDenialHint, AzureDataPlane, ServiceBusEntity } from './diagnostics/access-diagnostics.js';
+export type { AccessDenialHint, AzureDataPlane, DatabaseSignIn, ServiceBusEntity } from './diagnostics/access-diagnostics.js';
 export { builtInRoles, knownDataActions, leastPrivilegedRoleFor } from './diagnostics/built-in-roles.js';
 export type { BuiltInRole } from './diagnostics/built-in-roles.js';
 export {
   AccessDeniedError,
   AuthConfigurationError,
   AuthError,
+  DatabaseAccessDeniedError,
   isAccessDeniedError,
+  isDatabaseAccessDeniedError,
   isAuthError,
   SecretSettingError,
   StartupAccessCheckError,
@@ -45,6 +50,8 @@ export type {
   AuthConfigurationErrorCode,
   AuthErrorCode,
   CredentialMode,
+  DatabaseAccessDenial,
+  DatabaseRefusalReason,
   Principal,
   RoleNeeded,
   SecretSetting,
@@ -66,6 +73,7 @@ export type { AudienceTokenStatus, TokenFailure } from './tokens/token-cache.js'
 export type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/core-auth';
 export type { ServiceBusClient, ServiceBusClientOptions } from '@azure/service-bus';
 export type { AzureOpenAI } from 'openai';
+export type { Pool as PostgresPool, PoolClient as PostgresPoolClient, QueryResult, QueryResultRow } from 'pg';
 export type { ImageAnalysisClient } from '@azure-rest/ai-vision-image-analysis';
 
 /** `isUnexpected` of the Vision image-analysis REST client: true for any answer other than 200. */

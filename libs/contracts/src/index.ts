@@ -42,4 +42,6 @@ export type { SystemInstance, SystemInstancesFile } from './system-instances.js'
 export { alertRules } from './alert-rules.js';
 export type { AlertRule, AlertRuleId, AlertSeverity, AlertSignalType } from './alert-rules.js';
 export { readSetting, settingsSchema, withoutBlankSettings } from './settings.js';
+export { postgresServer, postgresSettings } from './postgres-settings.js';
+export type { PostgresSettings } from './postgres-settings.js';
 export type { Settings } from './settings.js';

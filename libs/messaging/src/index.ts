@@ -16,9 +16,7 @@ export type { ServiceBusRecordOptions } from './client/service-bus.record-builde
 export { MessagingHealthIndicator } from './messaging.health.js';
 export { backoff, settle, settlementDefaults } from './settlement-policy.js';
 export type { HandlingOutcome, SettlementAction, SettlementPolicyOptions } from './settlement-policy.js';
-export { MemoryIdempotencyStore } from './idempotency/memory-idempotency.store.js';
-export type { MemoryIdempotencyStoreOptions } from './idempotency/memory-idempotency.store.js';
-export { SqliteIdempotencyStore } from './idempotency/sqlite-idempotency.store.js';
-export type { IdempotencyRecord, IdempotencyStore } from './idempotency/idempotency-store.js';
+export { idempotencySchema, PostgresIdempotencyStore } from './idempotency/postgres-idempotency.store.js';
+export type { ClaimOptions, IdempotencyClaim, IdempotencyRecord, IdempotencyStore } from './idempotency/idempotency-store.js';
 export { DeadLetterError, InvalidPayloadError, InvalidReplyError, isMessagingError, MessagingError, RequestTimeoutError } from './errors.js';
 export type { MessagingErrorCode, RemoteErrorPayload } from './errors.js';

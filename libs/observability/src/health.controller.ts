@@ -1,8 +1,21 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Controller, Get, Inject, Injectable, Logger, Module, ServiceUnavailableException, SetMetadata, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { HealthCheck, HealthCheckService, TerminusModule, type HealthCheckResult, type HealthIndicatorResult } from '@nestjs/terminus';
+import {
+  Controller,
+  Get,
+  Inject,
+  Injectable,
+  Logger,
+  Module,
+  Optional,
+  ServiceUnavailableException,
+  SetMetadata,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
+import { HealthCheck, HealthCheckService, TerminusModule, type HealthCheckResult, type HealthIndicatorFunction, type HealthIndicatorResult } from '@nestjs/terminus';
 import { AuthHealthIndicator } from '@keyless/auth';
+import { DatabaseHealthIndicator } from '@keyless/database';
 import { MessagingHealthIndicator } from '@keyless/messaging';
 import { HEALTH_MODULE_OPTIONS, HealthConfigurableModule, type HealthModuleOptions } from './health.module-definition.js';
 
@@ -12,13 +25,17 @@ export const publicRouteKey = 'keyless:public';
 /** Marks a route or controller as public: caller authentication skips it. */
 export const Public = (): ClassDecorator & MethodDecorator => SetMetadata(publicRouteKey, true);
 
-/** The readiness checks of a Keyless service: the identity holds its tokens, every Service Bus link is attached. */
+/**
+ * The readiness checks of a Keyless service: the identity holds its tokens, every Service Bus link is attached and, in
+ * a service with a database (`DatabaseModule`), its schema is applied and it answers.
+ */
 @Injectable()
 export class ReadinessChecks {
   constructor(
     private readonly health: HealthCheckService,
     private readonly auth: AuthHealthIndicator,
     private readonly messaging: MessagingHealthIndicator,
+    @Optional() @Inject(DatabaseHealthIndicator) private readonly database: DatabaseHealthIndicator | null,
   ) {}
 
   /**
@@ -27,7 +44,9 @@ export class ReadinessChecks {
    * @throws {ServiceUnavailableException} with the full result when a check is down (Terminus' behaviour).
    */
   run(): Promise<HealthCheckResult> {
-    return this.health.check([() => this.auth.isHealthy('identity'), () => this.messaging.check('servicebus')]);
+    const checks: HealthIndicatorFunction[] = [() => this.auth.isHealthy('identity'), () => this.messaging.check('servicebus')];
+    if (this.database) checks.push(() => this.database!.isHealthy('database'));
+    return this.health.check(checks);
   }
 }
 
@@ -48,8 +67,8 @@ export function withoutDetails(result: HealthCheckResult): HealthCheckResult {
 }
 
 /**
- * `/health/live`: the process answers. `/health/ready`: the identity holds its tokens and every Service
- * Bus link is attached — what App Service, compose and the launcher wait for before sending traffic. It
+ * `/health/live`: the process answers. `/health/ready`: the identity holds its tokens, every Service Bus link is
+ * attached and the database (if any) is ready — what App Service, compose and the launcher wait for before sending traffic. It
  * answers only up or down per check; the details are on the details listener (see {@link HealthModuleOptions}).
  */
 @Public()
@@ -75,7 +94,8 @@ export class HealthController {
 }
 
 /**
- * Liveness and readiness endpoints for a Keyless service (needs `AuthModule` and `MessagingModule`), and,
+ * Liveness and readiness endpoints for a Keyless service (needs `AuthModule` and `MessagingModule`; `DatabaseModule`
+ * if it has one), and,
  * with `detailsPort`, a loopback-only listener serving the readiness details.
  *
  * @example

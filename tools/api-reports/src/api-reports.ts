@@ -1,4 +1,4 @@
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Extractor, ExtractorConfig, ExtractorLogLevel, type ExtractorMessage } from '@microsoft/api-extractor';
@@ -24,7 +24,10 @@ export interface ApiEntryPoint {
 
 /** Every public entry point of the libraries under libs/ (their package.json `exports`). */
 export function libraryEntryPoints(root = repoRoot): ApiEntryPoint[] {
-  const libraries = ['auth', 'contracts', 'messaging', 'observability'];
+  const libraries = readdirSync(join(root, 'libs'), { withFileTypes: true })
+    .filter((entry) => entry.isDirectory() && existsSync(join(root, 'libs', entry.name, 'package.json')))
+    .map((entry) => entry.name)
+    .sort();
   return libraries.flatMap((library) => {
     const libraryFolder = `libs/${library}`;
     const manifest = JSON.parse(readFileSync(join(root, libraryFolder, 'package.json'), 'utf8')) as { name: string; exports: Record<string, { '@keyless/source': string }> };

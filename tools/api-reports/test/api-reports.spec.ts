@@ -10,6 +10,8 @@ describe('API reports (libs/*/review/*.api.md)', () => {
     expect(libraryEntryPoints().map((entry) => `${entry.specifier} → ${entry.libraryFolder}/review/${entry.reportName}.api.md`)).toEqual([
       '@keyless/auth → libs/auth/review/auth.api.md',
       '@keyless/contracts → libs/contracts/review/contracts.api.md',
+      '@keyless/database → libs/database/review/database.api.md',
+      '@keyless/database/testing → libs/database/review/database-testing.api.md',
       '@keyless/messaging → libs/messaging/review/messaging.api.md',
       '@keyless/messaging/testing → libs/messaging/review/messaging-testing.api.md',
       '@keyless/observability → libs/observability/review/observability.api.md',

@@ -7,6 +7,7 @@ import {
   builtInRoles,
   isAccessDeniedError,
   isAuthError,
+  isDatabaseAccessDeniedError,
   isUnexpectedImageAnalysisResponse,
   knownDataActions,
   leastPrivilegedRoleFor,
@@ -14,11 +15,13 @@ import {
   resolveAuthOptions,
   type AccessDeniedError,
   type AccessDenialHint,
+  type PostgresPool,
   type ServiceBusClient,
   type ServiceBusEntity,
   type WellKnownAudience,
 } from '@keyless/auth';
 import { entityScope, entityScopePath, serviceAccess, type EntityRef } from '@keyless/contracts';
+import { isDatabaseUnavailable, migrationsTable } from '@keyless/database';
 import type { LoggerService } from '@nestjs/common';
 import { checkAccess, type AccessFileEntry, type CheckAccessReport } from './check-access.js';
 import { DoctorError, doctorDefaults, type DoctorOptions } from './doctor-options.js';
@@ -31,13 +34,26 @@ import { probeImage } from './probe-image.js';
  * - `propagation-pending`: refused, but access.json grants the role and it was granted less than ten minutes ago.
  * - `identity-not-assigned`: the identity endpoint does not know the identity on this host.
  * - `endpoint-unreachable`: the identity endpoint or the resource could not be reached in time.
+ * - `missing-principal`: the database has no principal (login role) for the identity.
+ * - `missing-grant`: the database principal lacks a privilege on a table or on schema `public`.
+ * - `missing-extension`: pgvector is not installed or not allow-listed on the database server.
  * - `not-configured`: the endpoint or deployment variable is not set, so nothing was called.
  * - `failed`: any other failure (the detail says what).
  */
-export type ProbeStatus = 'ok' | 'missing-role' | 'propagation-pending' | 'identity-not-assigned' | 'endpoint-unreachable' | 'not-configured' | 'failed';
+export type ProbeStatus =
+  | 'ok'
+  | 'missing-role'
+  | 'propagation-pending'
+  | 'identity-not-assigned'
+  | 'endpoint-unreachable'
+  | 'missing-principal'
+  | 'missing-grant'
+  | 'missing-extension'
+  | 'not-configured'
+  | 'failed';
 
 /** The resource a probe exercises (`identity`: a token request). */
-export type ProbeResource = 'identity' | 'serviceBus' | 'openAi' | 'vision';
+export type ProbeResource = 'identity' | 'serviceBus' | 'openAi' | 'vision' | 'postgres';
 
 /** One row of the doctor's report. */
 export interface ProbeResult {
@@ -75,8 +91,15 @@ const dataPlaneAudiences: { name: WellKnownAudience; resource: string }[] = [
   { name: 'serviceBus', resource: 'https://servicebus.azure.net/' },
   { name: 'cognitiveServices', resource: 'https://cognitiveservices.azure.com' },
   { name: 'keyVault', resource: 'https://vault.azure.net' },
+  { name: 'postgres', resource: 'https://ossrdbms-aad.database.windows.net' },
 ];
 const resourceManagerAudience: { name: WellKnownAudience; resource: string } = { name: 'resourceManager', resource: 'https://management.azure.com' };
+
+/**
+ * The tables of the shared database: the migrations record, the handled-message store (recommendation, vision) and
+ * the catalog (recommendation). The services create them at start.
+ */
+const databaseTables = [migrationsTable, 'messaging_handled_messages', 'catalog_products', 'catalog_vision'] as const;
 
 /** Node and AMQP error codes that mean "could not reach it", not "refused". */
 const unreachableCodes = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ECONNRESET', 'ServiceCommunicationError', 'ServiceTimeout', 'IdentityEndpointUnreachable', 'IdentityEndpointTimeout']);
@@ -90,6 +113,15 @@ const quietLogger: LoggerService = {
 
 class ProbeTimeoutError extends Error {
   override readonly name = 'ProbeTimeoutError';
+}
+
+/** A probe's own finding (a missing grant or extension), with its fix. */
+class ProbeFinding extends Error {
+  override readonly name = 'ProbeFinding';
+
+  constructor(readonly finding: Pick<ProbeResult, 'status' | 'detail' | 'fix' | 'localFix'>) {
+    super(finding.detail);
+  }
 }
 
 /**
@@ -114,6 +146,7 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
     maxRetries: 1,
     resources: {
       ...(options.serviceBus ? { serviceBus: options.serviceBus } : {}),
+      ...(options.postgres?.user ? { postgres: options.postgres } : {}),
       ...(options.openAi ? { openAi: { endpoint: options.openAi.endpoint, ...pick(options.openAi, 'resourceId', 'apiVersion') } } : {}),
       ...(options.vision ? { vision: options.vision } : {}),
     },
@@ -144,6 +177,14 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
   };
 
   const classify = (error: unknown, hint: AccessDenialHint & { accessPath?: string; accessResource?: string }, row: Omit<ProbeResult, 'status' | 'durationInMs'>): Pick<ProbeResult, 'status' | 'detail' | 'fix' | 'localFix'> => {
+    if (error instanceof ProbeFinding) return { ...error.finding, ...(options.localAzure ? {} : { localFix: undefined }) };
+    if (isDatabaseAccessDeniedError(error)) {
+      principalId ??= error.principal.objectId;
+      return { status: 'missing-principal', detail: error.detail, fix: error.fix, ...(options.localAzure ? { localFix: error.localFix } : {}) };
+    }
+    if (row.resource === 'postgres' && isDatabaseUnavailable(error)) {
+      return { status: 'endpoint-unreachable', detail: describe(error), fix: `Check that ${endpointVariable('postgres')} points at the server and that it is reachable from here (network, firewall rules of the flexible server, private endpoint).` };
+    }
     const denial: AccessDeniedError | undefined = isAccessDeniedError(error) ? error : diagnostics.explain(error, hint);
     if (denial) {
       principalId ??= denial.principal.objectId;
@@ -268,6 +309,9 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
     }
     await bus?.close();
 
+    // PostgreSQL: a sign-in with the identity's token, then SELECT on each table and the pgvector extension.
+    await probePostgres({ options, clients, probe, skipped, notConfigured, results });
+
     if (options.checkAccess) {
       const armToken = tokenFailures.get('resourceManager');
       accessView = await checkAccess({
@@ -287,6 +331,104 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
     results,
     ...(accessView ? { checkAccess: accessView } : {}),
   };
+}
+
+interface PostgresProbeContext {
+  options: DoctorOptions;
+  clients: AzureClientFactory;
+  probe: (row: Omit<ProbeResult, 'status' | 'durationInMs'>, call: () => Promise<unknown>) => Promise<ProbeResult>;
+  skipped: (resource: ProbeResource, check: string, audience: WellKnownAudience, extra: Partial<ProbeResult>) => boolean;
+  notConfigured: (resource: ProbeResource, check: string, variable: string, extra?: Partial<ProbeResult>) => void;
+  results: ProbeResult[];
+}
+
+async function probePostgres({ options, clients, probe, skipped, notConfigured, results }: PostgresProbeContext): Promise<void> {
+  const settings = options.postgres;
+  const target = settings ? `${settings.host}:${settings.port ?? 5432}/${settings.database}` : 'the database';
+  const signIn = { resource: 'postgres' as const, check: `sign in to ${target} as ${settings?.user || '(PGUSER)'}`, roleNeeded: 'database principal' };
+  const later = [
+    ...databaseTables.map((table) => ({ resource: 'postgres' as const, check: `SELECT on ${table}`, roleNeeded: 'SELECT on the table' })),
+    { resource: 'postgres' as const, check: 'extension vector (pgvector)' },
+  ];
+  if (!settings?.user) {
+    notConfigured('postgres', signIn.check, settings ? 'PGUSER (the identity\'s name)' : 'PGHOST, PGDATABASE and PGUSER', signIn);
+    return;
+  }
+  if (skipped('postgres', signIn.check, 'postgres', signIn)) return;
+  const pool = clients.create('postgres', { maxConnections: 1, connectionTimeoutInMs: options.probeTimeoutInMs, applicationName: 'keyless-doctor' });
+  try {
+    const signedIn = await probe(signIn, () => pool.query('SELECT 1'));
+    if (signedIn.status !== 'ok') {
+      for (const row of later) results.push({ ...row, status: signedIn.status, detail: 'not checked: the sign-in failed', durationInMs: 0 });
+      return;
+    }
+    for (const [i, table] of databaseTables.entries()) await probe(later[i]!, () => selectFrom(pool, table, settings));
+    await probe(later.at(-1)!, () => vectorExtension(pool, settings));
+  } finally {
+    await pool.end().catch(() => undefined);
+  }
+}
+
+/** SELECT on `table`; a table not created yet passes if the principal may create it (the services do, at start). */
+async function selectFrom(pool: PostgresPool, table: string, settings: NonNullable<DoctorOptions['postgres']>): Promise<void> {
+  const admin = `as the server's Microsoft Entra administrator, in database "${settings.database}"`;
+  const local = `declare the principal as an administrator in infra/access.json ("databasePrincipals") and restart the local Azure`;
+  const { rows } = await pool.query<{ present: boolean; can_create: boolean }>(
+    "SELECT to_regclass($1) IS NOT NULL AS present, has_schema_privilege('public', 'CREATE') AS can_create",
+    [table],
+  );
+  if (!rows[0]!.present) {
+    if (rows[0]!.can_create) return;
+    throw new ProbeFinding({
+      status: 'missing-grant',
+      detail: `table ${table} does not exist yet, and "${settings.user}" may not create tables in schema public (the services create their tables at start)`,
+      fix: `${admin}: GRANT CREATE ON SCHEMA public TO "${settings.user}";`,
+      localFix: local,
+    });
+  }
+  try {
+    await pool.query(`SELECT 1 FROM ${table} LIMIT 1`);
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== '42501') throw error;
+    throw new ProbeFinding({
+      status: 'missing-grant',
+      detail: `42501: ${(error as Error).message}`,
+      fix: `${admin}: GRANT SELECT, INSERT, UPDATE, DELETE ON ${table} TO "${settings.user}";`,
+      localFix: local,
+    });
+  }
+}
+
+/**
+ * pgvector: installed in the database, or at least available and allow-listed (Azure's `azure.extensions`), so the
+ * recommendation service can create it at start.
+ */
+async function vectorExtension(pool: PostgresPool, settings: NonNullable<DoctorOptions['postgres']>): Promise<void> {
+  const { rows } = await pool.query<{ installed: string | null; available: boolean; allow_list: string | null }>(
+    `SELECT (SELECT extversion FROM pg_extension WHERE extname = 'vector') AS installed,
+            EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'vector') AS available,
+            current_setting('azure.extensions', true) AS allow_list`,
+  );
+  const { installed, available, allow_list: allowList } = rows[0]!;
+  if (installed) return;
+  const server = /\/flexibleServers\/([^/]+)/i.exec(settings.resourceId ?? '')?.[1] ?? /^([^.]+)\.postgres\.database\.azure\.com$/i.exec(settings.host)?.[1] ?? '<server name>';
+  const group = /\/resourceGroups\/([^/]+)/i.exec(settings.resourceId ?? '')?.[1] ?? '<resource group>';
+  if (allowList !== null && allowList !== '' && !allowList.split(',').some((name) => name.trim().toLowerCase() === 'vector')) {
+    throw new ProbeFinding({
+      status: 'missing-extension',
+      detail: `pgvector is not allow-listed on the server (azure.extensions = "${allowList}")`,
+      fix: `az postgres flexible-server parameter set --resource-group ${group} --server-name ${server} --name azure.extensions --value ${[...allowList.split(',').map((n) => n.trim()).filter(Boolean), 'VECTOR'].join(',')}`,
+      localFix: 'the local PostgreSQL always has pgvector: check the local Azure\'s "postgres.extensions" configuration',
+    });
+  }
+  if (!available) {
+    throw new ProbeFinding({
+      status: 'missing-extension',
+      detail: 'pgvector is not installed on the server',
+      fix: 'use a PostgreSQL ≥ 15 with pgvector ≥ 0.8 (Azure Database for PostgreSQL flexible server has it: allow-list VECTOR in azure.extensions)',
+      localFix: 'the local PostgreSQL always has pgvector: check the local Azure\'s "postgres.extensions" configuration',
+    });
+  }
 }
 
 async function peek(bus: ServiceBusClient, entity: EntityRef, sessionQueues: ReadonlySet<string>): Promise<void> {
@@ -364,7 +506,13 @@ function pick<T extends object, K extends keyof T>(value: T, ...keys: K[]): Part
 }
 
 function endpointVariable(resource: ProbeResource): string {
-  return { identity: 'IDENTITY_ENDPOINT (set by App Service)', serviceBus: 'SERVICEBUS_FULLY_QUALIFIED_NAMESPACE', openAi: 'AZURE_OPENAI_ENDPOINT', vision: 'AZURE_VISION_ENDPOINT' }[resource];
+  return {
+    identity: 'IDENTITY_ENDPOINT (set by App Service)',
+    serviceBus: 'SERVICEBUS_FULLY_QUALIFIED_NAMESPACE',
+    openAi: 'AZURE_OPENAI_ENDPOINT',
+    vision: 'AZURE_VISION_ENDPOINT',
+    postgres: 'PGHOST (and PGPORT)',
+  }[resource];
 }
 
 function errorCode(error: unknown): string | undefined {

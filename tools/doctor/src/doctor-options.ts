@@ -63,6 +63,8 @@ export interface DoctorOptions {
   serviceBus?: { fullyQualifiedNamespace: string; resourceId?: string };
   openAi?: { endpoint: string; resourceId?: string; apiVersion?: string; chatDeployment?: string; embeddingsDeployment?: string };
   vision?: { endpoint: string; resourceId?: string };
+  /** The shared PostgreSQL, from libpq's variables (`PGHOST`, `PGPORT`, `PGDATABASE`, `PGUSER`). */
+  postgres?: { host: string; port?: number; database: string; user: string; resourceId?: string };
   /** Whether the identity endpoint and authority are the local Azure's (fix commands for its CLI are shown too). */
   localAzure: boolean;
   /** When role assignments were last granted (`--granted-at`): denials within the propagation window are "propagation pending". */
@@ -170,6 +172,9 @@ export function readDoctorOptions(env: Readonly<Record<string, string | undefine
   const namespace = value('SERVICEBUS_FULLY_QUALIFIED_NAMESPACE');
   const openAiEndpoint = value('AZURE_OPENAI_ENDPOINT');
   const visionEndpoint = value('AZURE_VISION_ENDPOINT');
+  const pgHost = value('PGHOST');
+  const pgPort = value('PGPORT');
+  if (pgPort !== undefined && !/^\d{1,5}$/.test(pgPort)) throw new DoctorError('ArgumentInvalid', `PGPORT must be a port number, got ${JSON.stringify(pgPort)}.`);
   const authority = value('AZURE_AUTHORITY_HOST');
   // Azure's authority is login.microsoftonline.com (or a sovereign cloud's); the local Azure sets its own.
   const localAzure = authority !== undefined && !/login\.(microsoftonline|chinacloudapi|microsoftonline\.us)/i.test(authority);
@@ -200,6 +205,17 @@ export function readDoctorOptions(env: Readonly<Record<string, string | undefine
         }
       : {}),
     ...(visionEndpoint ? { vision: { endpoint: visionEndpoint, ...optional('resourceId', resourceIdVariables.vision) } } : {}),
+    ...(pgHost
+      ? {
+          postgres: {
+            host: pgHost,
+            ...(pgPort ? { port: Number(pgPort) } : {}),
+            database: value('PGDATABASE') ?? 'keyless',
+            user: value('PGUSER') ?? '',
+            ...optional('resourceId', 'POSTGRES_SERVER_RESOURCE_ID'),
+          },
+        }
+      : {}),
     localAzure,
     ...(grantedAt ? { grantedAt } : {}),
     checkAccess,

@@ -7,6 +7,9 @@ const statusLabels: Record<ProbeStatus, string> = {
   'propagation-pending': 'propagation pending',
   'identity-not-assigned': 'identity not assigned',
   'endpoint-unreachable': 'endpoint unreachable',
+  'missing-principal': 'missing database principal',
+  'missing-grant': 'missing grant',
+  'missing-extension': 'missing extension',
   'not-configured': 'not configured',
   failed: 'failed',
 };

@@ -16,7 +16,7 @@ describe(runDoctor.name, () => {
   afterAll(() => test.stop());
 
   describe('when the identity holds exactly the roles of access.json', () => {
-    it('passes every probe: a token per audience, a peek per received entity, the diagnostics send, embeddings, chat, image analysis', async () => {
+    it('passes every probe: a token per audience, a peek per received entity, the diagnostics send, embeddings, chat, image analysis, the database', async () => {
       const report = await runDoctor(readDoctorOptions(env));
       expect(failing(report)).toEqual([]);
       expect(report.ok).toBe(true);
@@ -25,6 +25,7 @@ describe(runDoctor.name, () => {
         ['identity', 'token for https://servicebus.azure.net/', 'ok'],
         ['identity', 'token for https://cognitiveservices.azure.com', 'ok'],
         ['identity', 'token for https://vault.azure.net', 'ok'],
+        ['identity', 'token for https://ossrdbms-aad.database.windows.net', 'ok'],
         ['serviceBus', 'peek queue replies', 'ok'],
         ['serviceBus', 'peek queue recommendation-requests', 'ok'],
         ['serviceBus', 'peek subscription events/recommendation', 'ok'],
@@ -34,7 +35,31 @@ describe(runDoctor.name, () => {
         ['openAi', `embeddings (${env.AZURE_OPENAI_EMBEDDINGS_DEPLOYMENT})`, 'ok'],
         ['openAi', `chat completion (${env.AZURE_OPENAI_CHAT_DEPLOYMENT})`, 'ok'],
         ['vision', 'image analysis (tags of a 64×64 image)', 'ok'],
+        ['postgres', `sign in to ${env.PGHOST}:${env.PGPORT}/${env.PGDATABASE} as ${env.PGUSER}`, 'ok'],
+        ['postgres', 'SELECT on keyless_schema_migrations', 'ok'],
+        ['postgres', 'SELECT on messaging_handled_messages', 'ok'],
+        ['postgres', 'SELECT on catalog_products', 'ok'],
+        ['postgres', 'SELECT on catalog_vision', 'ok'],
+        ['postgres', 'extension vector (pgvector)', 'ok'],
       ]);
+    });
+  });
+
+  describe('when the database has no principal for the identity', () => {
+    it('fails the sign-in with the exact fix in Azure and locally, and checks nothing after it', async () => {
+      const report = await runDoctor(readDoctorOptions({ ...env, PGUSER: 'id-nobody' }));
+      const problems = failing(report);
+      expect(problems.map((r) => [r.resource, r.status])).toEqual([
+        ['postgres', 'missing-principal'],
+        ...Array(5).fill(['postgres', 'missing-principal']),
+      ]);
+      const [signIn, ...rest] = problems;
+      expect(signIn!.fix).toContain(`az postgres flexible-server microsoft-entra-admin create --resource-group ${env.POSTGRES_SERVER_RESOURCE_ID!.split('/')[4]}`);
+      expect(signIn!.fix).toContain(`pgaadauth_create_principal_with_oid('id-nobody', '${report.identity.principalId}', 'service', true, false)`);
+      expect(signIn!.localFix).toMatch(/infra\/access\.json, "databasePrincipals"/);
+      expect(signIn!.detail).toBe('28P01: password authentication failed for user "id-nobody"');
+      expect(rest.every((r) => r.detail === 'not checked: the sign-in failed')).toBe(true);
+      expect(formatReport(report)).toMatch(/postgres\s+sign in to .* as id-nobody\s+database principal\s+missing database principal/);
     });
   });
 
@@ -63,7 +88,7 @@ describe(runDoctor.name, () => {
       const text = formatReport(broken);
       expect(text).toMatch(/openAi\s+embeddings \(.*\)\s+Cognitive Services OpenAI User\s+missing role/);
       expect(text).toContain(`1. openAi embeddings (${env.AZURE_OPENAI_EMBEDDINGS_DEPLOYMENT}): missing role ("Cognitive Services OpenAI User" on ${env.AZURE_OPENAI_RESOURCE_ID})`);
-      expect(text).toContain('10 ok, 2 failing.');
+      expect(text).toContain('17 ok, 2 failing.');
 
       test.azure.applyAccessFile();
       const restored = await runDoctor(readDoctorOptions(env));

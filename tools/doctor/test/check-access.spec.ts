@@ -98,7 +98,7 @@ describe('npm run doctor -- --check-access', () => {
     it('prints the probe table, then the refusal in plain words with both ways to read the assignments', async () => {
       const text = formatReport(await check());
       expect(text).toMatch(/serviceBus\s+peek queue replies\s+Azure Service Bus Data Receiver\s+ok/);
-      expect(text).toContain('13 ok, 0 failing.');
+      expect(text).toContain('20 ok, 0 failing.');
       expect(text).toContain('Could not read the role assignments on 4 of 5 resources:');
       expect(text).toContain(`403 AuthorizationFailed: The client '${env.AZURE_CLIENT_ID}' with object id '${principalId}' does not have authorization`);
       expect(text).toContain('Why: Reading role assignments is a control-plane action (Microsoft.Authorization/roleAssignments/read).');

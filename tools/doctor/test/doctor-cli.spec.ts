@@ -98,7 +98,7 @@ describe('npm run doctor (the CLI)', () => {
         const run = await doctor(env, ['--check-access']);
         expect(run.stderr).toBe('');
         expect(run.code).toBe(1);
-        expect(run.stdout).toContain('13 ok, 0 failing.');
+        expect(run.stdout).toContain('20 ok, 0 failing.');
         expect(run.stdout).toMatch(/missing\s+Microsoft\.KeyVault\/vaults\/secrets\/getSecret\/action\s+access\.json: Key Vault Secrets User at this scope/);
         expect(run.stdout).toContain(
           `1. az role assignment create --assignee-object-id ${principalId} --assignee-principal-type ServicePrincipal --role "Key Vault Secrets User" --scope ${vault}\n` +

@@ -64,7 +64,7 @@ export class RunningSystem {
   readonly processes = new Map<string, ManagedProcess>();
   /** Port of each running instance, by instance name (`gateway`, `gateway-2`, `recommendation`, …). */
   readonly ports = new Map<string, number>();
-  /** The instances the system runs (the plan; {@link addGatewayInstance} adds to {@link ports} only). */
+  /** The instances the system runs (the plan; {@link addInstance} adds to {@link ports} only). */
   readonly instances: readonly ServiceInstance[];
   private imageServer: Server | undefined;
   private readonly timeout: number;
@@ -129,14 +129,23 @@ export class RunningSystem {
   }
 
   /**
+   * Starts another instance of `service` as the process `instance` (`recommendation-2`) on `port`: same host, same
+   * identity and env file. A gateway instance holds its own reply session; recommendation and vision instances share
+   * the database and compete for their queue and subscription. It is stopped with the system.
+   */
+  async addInstance(service: ServiceName, instance: string, port: number, env: Record<string, string> = {}): Promise<void> {
+    this.ports.set(instance, port);
+    this.startService(service, { processName: instance, env });
+    await this.waitUntilReady(instance, port);
+    this.writeInstances();
+  }
+
+  /**
    * Starts another gateway instance on `port` (same host, same identity, its own reply session), e.g. to
    * test several instances or one with other settings. It is stopped with the system.
    */
-  async addGatewayInstance(instance: string, port: number, env: Record<string, string> = {}): Promise<void> {
-    this.ports.set(instance, port);
-    this.startService('gateway', { processName: instance, env });
-    await this.waitUntilReady(instance, port);
-    this.writeInstances();
+  addGatewayInstance(instance: string, port: number, env: Record<string, string> = {}): Promise<void> {
+    return this.addInstance('gateway', instance, port, env);
   }
 
   /**
@@ -222,7 +231,6 @@ export class RunningSystem {
       ...this.hostEnv(name),
       PORT: String(this.ports.get(processName)),
       HOST: '127.0.0.1',
-      ...(name === 'recommendation' ? { RECOMMENDATION_DATA_DIR: join(this.home, 'apps', 'recommendation') } : {}),
       ...this.options.serviceEnv?.[name],
       ...instance.env,
     };

@@ -25,7 +25,8 @@ describe('packageService (the built gateway, packed outside the repository)', ()
     const manifest = JSON.parse(readFileSync(join(packed.outDir, 'package.json'), 'utf8')) as { scripts: Record<string, string>; dependencies: Record<string, string> };
     expect(packed.dependencies).toMatchObject({ '@nestjs/core': rootManifest.dependencies['@nestjs/core'], '@azure/identity': rootManifest.dependencies['@azure/identity'], jose: rootManifest.dependencies['jose'] });
     for (const [name, version] of Object.entries(packed.dependencies)) expect([name, version]).toEqual([name, rootManifest.dependencies[name]]);
-    expect(packed.workspaceLibraries).toEqual(['@keyless/auth', '@keyless/contracts', '@keyless/doctor', '@keyless/messaging', '@keyless/observability']);
+    // @keyless/database: the readiness checks know a service's database, and the doctor probes it.
+    expect(packed.workspaceLibraries).toEqual(['@keyless/auth', '@keyless/contracts', '@keyless/database', '@keyless/doctor', '@keyless/messaging', '@keyless/observability']);
     expect(manifest.dependencies['@keyless/auth']).toBe('file:./workspace_modules/@keyless/auth');
     expect(manifest.scripts.start).toBe('node dist/main.js');
     expect(manifest.scripts['doctor']).toBe('node node_modules/@keyless/doctor/dist/main.js');
@@ -85,7 +86,7 @@ describe('packageService (the built gateway, packed outside the repository)', ()
       const failing = report.results.filter((r) => r.status !== 'ok');
       expect({ status: doctor.code, stderr: doctor.stderr, failing }).toEqual({ status: 0, stderr: '', failing: [] });
       expect(report).toMatchObject({ ok: true, identity: { clientId: hostEnv['AZURE_CLIENT_ID'] } });
-      expect(new Set(report.results.map((r) => r.resource))).toEqual(new Set(['identity', 'serviceBus', 'openAi', 'vision']));
+      expect(new Set(report.results.map((r) => r.resource))).toEqual(new Set(['identity', 'serviceBus', 'openAi', 'vision', 'postgres']));
     }, 30_000);
 
     it("carries the doctor's check-access view too, reading the identity's role assignments through ARM from there", async () => {

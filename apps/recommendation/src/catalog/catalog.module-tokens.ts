@@ -1,2 +1,2 @@
-/** Injection token of the {@link CatalogStore} (SQLite by default). */
+/** Injection token of the `CatalogStore` (PostgreSQL, shared by every instance). */
 export const CATALOG_STORE = Symbol('CATALOG_STORE');

@@ -1,6 +1,3 @@
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { recommendationEnvironmentSchema } from './recommendation.config.js';
 
 const required = {
@@ -9,27 +6,23 @@ const required = {
   AZURE_OPENAI_CHAT_DEPLOYMENT: 'gpt-4o-mini',
   AZURE_OPENAI_EMBEDDINGS_DEPLOYMENT: 'text-embedding-3-small',
   SERVICEBUS_FULLY_QUALIFIED_NAMESPACE: 'sb-x.servicebus.windows.net',
+  PGHOST: 'psql-x.postgres.database.azure.com',
+  PGDATABASE: 'keyless',
+  PGUSER: 'id-keyless',
 };
 
 describe('recommendationEnvironmentSchema', () => {
-  it('gives blank settings their defaults: never the current folder, never port 0', () => {
-    const env = recommendationEnvironmentSchema.parse({ ...required, RECOMMENDATION_DATA_DIR: '', PORT: '', LOG_LEVEL: ' ', APPLICATIONINSIGHTS_CONNECTION_STRING: '' });
-    expect(env).toMatchObject({ RECOMMENDATION_DATA_DIR: '.data/recommendation', PORT: 3001, LOG_LEVEL: 'info' });
+  it('gives blank settings their defaults: never port 0, libpq\'s port and verify-full', () => {
+    const env = recommendationEnvironmentSchema.parse({ ...required, PORT: '', PGPORT: '', PGSSLMODE: '', LOG_LEVEL: ' ', APPLICATIONINSIGHTS_CONNECTION_STRING: '', POSTGRES_SERVER_RESOURCE_ID: '' });
+    expect(env).toMatchObject({ PORT: 3001, PGPORT: 5432, PGSSLMODE: 'verify-full', LOG_LEVEL: 'info' });
     expect(env.APPLICATIONINSIGHTS_CONNECTION_STRING).toBeUndefined();
+    expect(env.POSTGRES_SERVER_RESOURCE_ID).toBeUndefined();
   });
 
-  it('refuses the root of a git work tree as its data folder, naming it and the variable to set', () => {
-    const root = mkdtempSync(join(tmpdir(), 'recommendation-git-'));
-    mkdirSync(join(root, '.git'));
-    try {
-      const result = recommendationEnvironmentSchema.safeParse({ ...required, RECOMMENDATION_DATA_DIR: root });
-      expect(result.success).toBe(false);
-      expect(result.error!.issues).toEqual([
-        expect.objectContaining({ path: ['RECOMMENDATION_DATA_DIR'], message: expect.stringContaining(`${root} is the root of a git work tree`) }),
-      ]);
-      expect(recommendationEnvironmentSchema.safeParse({ ...required, RECOMMENDATION_DATA_DIR: join(root, '.data') }).success).toBe(true);
-    } finally {
-      rmSync(root, { recursive: true, force: true });
-    }
+  it('names every missing database setting, and refuses a PGSSLMODE that would send the token unverified', () => {
+    const result = recommendationEnvironmentSchema.safeParse({ ...required, PGHOST: undefined, PGUSER: '', PGSSLMODE: 'require' });
+    expect(result.success).toBe(false);
+    expect(result.error!.issues.map((issue) => issue.path.join('.')).sort()).toEqual(['PGHOST', 'PGSSLMODE', 'PGUSER']);
+    expect(result.error!.issues.find((issue) => issue.path[0] === 'PGSSLMODE')!.message).toMatch(/verify-full: the password is an access token/);
   });
 });

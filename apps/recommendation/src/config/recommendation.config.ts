@@ -1,7 +1,5 @@
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import { registerAs } from '@nestjs/config';
-import { settingsSchema } from '@keyless/contracts';
+import { postgresServer, postgresSettings, settingsSchema } from '@keyless/contracts';
 import { z } from 'zod';
 
 const guid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'a GUID');
@@ -27,15 +25,8 @@ export const recommendationEnvironmentSchema = settingsSchema({
   EMBEDDINGS_DIMENSIONS: z.coerce.number().int().min(16).max(3072).default(256),
   SERVICEBUS_FULLY_QUALIFIED_NAMESPACE: z.string().min(1),
   SERVICEBUS_NAMESPACE_RESOURCE_ID: z.string().optional(),
-  /** Folder of the catalog database and the idempotency store (SQLite files). Never the root of a git work tree. */
-  RECOMMENDATION_DATA_DIR: z
-    .string()
-    .default('.data/recommendation')
-    .refine((dir) => !existsSync(join(resolve(dir), '.git')), {
-      error: (issue) =>
-        `${resolve(String(issue.input))} is the root of a git work tree, where \`git add -A\` would take the service's databases: ` +
-        'set RECOMMENDATION_DATA_DIR to a folder of its own, or unset it for the default .data/recommendation',
-    }),
+  /** The shared PostgreSQL (libpq's variables): the catalog and the handled-message store of every instance. */
+  ...postgresSettings,
   /** Messages handled at once, per source (requests, events). */
   RECOMMENDATION_MAX_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(8),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
@@ -59,7 +50,7 @@ export const recommendationConfig = registerAs('recommendation', () => {
       fullyQualifiedNamespace: env.SERVICEBUS_FULLY_QUALIFIED_NAMESPACE,
       ...(env.SERVICEBUS_NAMESPACE_RESOURCE_ID ? { resourceId: env.SERVICEBUS_NAMESPACE_RESOURCE_ID } : {}),
     },
-    storage: { catalog: join(env.RECOMMENDATION_DATA_DIR, 'catalog.db'), idempotency: join(env.RECOMMENDATION_DATA_DIR, 'handled-messages.db') },
+    postgres: postgresServer(env),
     maxConcurrency: env.RECOMMENDATION_MAX_CONCURRENCY,
     logLevel: env.LOG_LEVEL,
     applicationInsights: env.APPLICATIONINSIGHTS_CONNECTION_STRING,

@@ -9,7 +9,7 @@ export class RecommendationHandlers {
   constructor(private readonly recommender: RecommenderService) {}
 
   @OnRequest('recommendation.get-product')
-  getProduct({ id }: ParsedRequestOf<'recommendation.get-product'>): ProductView {
+  getProduct({ id }: ParsedRequestOf<'recommendation.get-product'>): Promise<ProductView> {
     return this.recommender.view(id);
   }
 

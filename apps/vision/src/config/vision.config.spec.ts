@@ -6,11 +6,15 @@ describe('visionEnvironmentSchema', () => {
       AZURE_CLIENT_ID: '5ab33c32-3a9a-40c9-9c78-5a5f6d9427f0',
       AZURE_VISION_ENDPOINT: 'https://vision-x.cognitiveservices.azure.com',
       SERVICEBUS_FULLY_QUALIFIED_NAMESPACE: 'sb-x.servicebus.windows.net',
+      PGHOST: 'psql-x.postgres.database.azure.com',
+      PGDATABASE: 'keyless',
+      PGUSER: 'id-keyless',
+      PGPORT: '',
       PORT: '',
       VISION_MAX_CONCURRENCY: '',
       AZURE_VISION_RESOURCE_ID: '',
     });
-    expect(env).toMatchObject({ PORT: 3002, VISION_MAX_CONCURRENCY: 4, LOG_LEVEL: 'info' });
+    expect(env).toMatchObject({ PORT: 3002, VISION_MAX_CONCURRENCY: 4, LOG_LEVEL: 'info', PGPORT: 5432, PGSSLMODE: 'verify-full' });
     expect(env.AZURE_VISION_RESOURCE_ID).toBeUndefined();
   });
 });

@@ -1,5 +1,5 @@
 import { registerAs } from '@nestjs/config';
-import { settingsSchema } from '@keyless/contracts';
+import { postgresServer, postgresSettings, settingsSchema } from '@keyless/contracts';
 import { z } from 'zod';
 
 const guid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'a GUID');
@@ -21,6 +21,8 @@ export const visionEnvironmentSchema = settingsSchema({
   AZURE_VISION_RESOURCE_ID: z.string().optional(),
   SERVICEBUS_FULLY_QUALIFIED_NAMESPACE: z.string().min(1),
   SERVICEBUS_NAMESPACE_RESOURCE_ID: z.string().optional(),
+  /** The shared PostgreSQL (libpq's variables): the handled-message store of every instance. */
+  ...postgresSettings,
   /** Images analysed at once, per source (requests, product events). */
   VISION_MAX_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
@@ -38,6 +40,7 @@ export const visionConfig = registerAs('vision', () => {
       fullyQualifiedNamespace: env.SERVICEBUS_FULLY_QUALIFIED_NAMESPACE,
       ...(env.SERVICEBUS_NAMESPACE_RESOURCE_ID ? { resourceId: env.SERVICEBUS_NAMESPACE_RESOURCE_ID } : {}),
     },
+    postgres: postgresServer(env),
     maxConcurrency: env.VISION_MAX_CONCURRENCY,
     logLevel: env.LOG_LEVEL,
     applicationInsights: env.APPLICATIONINSIGHTS_CONNECTION_STRING,

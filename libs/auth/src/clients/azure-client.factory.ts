@@ -3,12 +3,14 @@ import type { ServiceBusClientOptions } from '@azure/service-bus';
 import { RetryMode, ServiceBusClient } from '@azure/service-bus';
 import { Inject, Injectable } from '@nestjs/common';
 import { AzureOpenAI, type APIError } from 'openai';
+import type { Pool } from 'pg';
 import { RESOLVED_AUTH_OPTIONS } from '../auth.module-definition.js';
 import type { ResolvedAuthOptions } from '../auth-options.js';
 import { AzureIdentityService } from '../azure-identity.service.js';
 import { AccessDiagnostics } from '../diagnostics/access-diagnostics.js';
 import { AuthConfigurationError, SecretSettingError } from '../errors.js';
 import { findSecretInValue } from '../secrets/secret-settings.guard.js';
+import { createPostgresPool, type PostgresFactoryOptions } from './postgres-pool.js';
 import { withAccessDiagnostics } from './service-bus-access.adapter.js';
 
 // @azure-rest/ai-vision-image-analysis is CommonJS: from ESM its default export is module.exports,
@@ -71,6 +73,8 @@ export interface AzureClients {
   serviceBus: ServiceBusClient;
   openAi: AzureOpenAI;
   vision: ImageAnalysisClient;
+  /** A node-postgres pool signing in with the identity's token; create one per process and share it. */
+  postgres: Pool;
 }
 
 /** Options per client kind. */
@@ -78,6 +82,7 @@ export interface AzureClientOptions {
   serviceBus: ServiceBusFactoryOptions;
   openAi: OpenAiFactoryOptions;
   vision: VisionFactoryOptions;
+  postgres: PostgresFactoryOptions;
 }
 
 export type AzureClientKind = keyof AzureClients;
@@ -168,6 +173,8 @@ const factories: { [K in AzureClientKind]: (context: FactoryContext, options: Az
     });
     return client;
   },
+
+  postgres: (context, factoryOptions) => createPostgresPool(context, factoryOptions),
 };
 
 function missing(kind: AzureClientKind, option: string): AuthConfigurationError {
@@ -176,11 +183,13 @@ function missing(kind: AzureClientKind, option: string): AuthConfigurationError 
 
 /**
  * Builds Azure clients bound to the process's one credential, so apps never construct credentials
- * or import Azure SDKs. Role refusals of OpenAI, Vision and Service Bus calls arrive as `AccessDeniedError`.
+ * or import Azure SDKs. Role refusals of OpenAI, Vision and Service Bus calls arrive as `AccessDeniedError`; a
+ * database's refused sign-in as `DatabaseAccessDeniedError`.
  *
  * @example
  * const openAi = clients.create('openAi', { deployment: 'gpt-4o-mini' });
  * const bus = clients.create('serviceBus');
+ * const pool = clients.create('postgres'); // pg.Pool: the password is the identity's token, TLS verify-full
  */
 @Injectable()
 export class AzureClientFactory {

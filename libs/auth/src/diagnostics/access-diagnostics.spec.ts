@@ -1,10 +1,11 @@
 import { ServiceBusError } from '@azure/service-bus';
 import { APIError } from 'openai';
+import { DatabaseError } from 'pg';
 import { TestMetrics } from '@keyless/local-azure/testing';
 import { RecordingLogger } from '../../test/support/recording.logger.js';
 import { resolveAuthOptions, type AuthModuleOptions } from '../auth-options.js';
 import { AzureIdentityService } from '../azure-identity.service.js';
-import { AccessDeniedError } from '../errors.js';
+import { AccessDeniedError, DatabaseAccessDeniedError } from '../errors.js';
 import { AccessDiagnostics } from './access-diagnostics.js';
 
 const clientId = '6b1f8a52-3c9d-4e07-a1b2-9f4e5d6c7b80';
@@ -187,5 +188,61 @@ describe(AccessDiagnostics.name, () => {
         expect(diagnostics().explain(error)).toBeUndefined();
       },
     );
+  });
+});
+
+// The server's refusals as node-postgres surfaces them: a DatabaseError with Azure's texts (or PostgreSQL's stock
+// 28P01), for a sign-in that sent an (unsigned, generated here) token with the identity's claims.
+describe(`${AccessDiagnostics.name} of a PostgreSQL sign-in`, () => {
+  const serverId = `${rg}/providers/Microsoft.DBforPostgreSQL/flexibleServers/psql-keyless`;
+  const signIn = { host: 'psql-keyless.postgres.database.azure.com', port: 5432, database: 'keyless', user: 'id-keyless' };
+  const part = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const token = (claims: object) => `${part({ alg: 'none' })}.${part({ oid: objectId, appid: clientId, tid: '0b7f1d2e-5a4c-4e3b-8f9a-1c2d3e4f5a6b', ...claims })}.`;
+  const refusal = (message: string, code: string) => Object.assign(new DatabaseError(message, message.length, 'error'), { code, severity: 'FATAL' });
+  const postgres = { host: signIn.host, database: 'keyless', user: 'id-keyless', resourceId: serverId };
+
+  describe('when the server has no principal for the identity', () => {
+    const error = refusal('password authentication failed for user "id-keyless"', '28P01');
+
+    it('names the identity, the server and both fixes', () => {
+      const denied = diagnostics({ resources: { postgres } }).explainDatabase(error, { ...signIn, token: token({ aud: 'https://ossrdbms-aad.database.windows.net' }) });
+      expect(denied).toBeInstanceOf(DatabaseAccessDeniedError);
+      expect(denied).toMatchObject({ code: 'DatabaseAccessDenied', reason: 'PrincipalMissing', principal: { clientId, objectId, type: 'ServicePrincipal' }, user: 'id-keyless' });
+      expect(denied!.cause).toBe(error);
+      expect(denied!.message).toContain(`Database access denied by PostgreSQL psql-keyless.postgres.database.azure.com:5432 (database "keyless") to identity ${clientId} (object id ${objectId})`);
+      expect(denied!.fix).toContain(`az postgres flexible-server microsoft-entra-admin create --resource-group rg-keyless --server-name psql-keyless --display-name id-keyless --object-id ${objectId} --type ServicePrincipal`);
+      expect(denied!.fix).toContain(`SELECT * FROM pgaadauth_create_principal_with_oid('id-keyless', '${objectId}', 'service', true, false);`);
+      expect(denied!.localFix).toMatch(/infra\/access\.json/);
+      expect(denied!.detail).toBe('28P01: password authentication failed for user "id-keyless"');
+    });
+
+    it('takes the server name from the host when the resource id is not configured', () => {
+      const denied = diagnostics().explainDatabase(error, { ...signIn, token: token({}) });
+      expect(denied!.fix).toContain('--resource-group <resource group> --server-name psql-keyless');
+    });
+  });
+
+  describe.each([
+    ['AudienceInvalid', 'The access token does not have a valid audience claim. Please acquire a new token for the resource "https://ossrdbms-aad.database.windows.net".', /token for https:\/\/ossrdbms-aad\.database\.windows\.net.*was for https:\/\/vault\.azure\.net/],
+    ['TokenExpired', 'The access token has expired. Acquire a new token and try again.', /clocks/],
+    ['TokenInvalid', "The access token doesn't have a valid oid claim. Acquire a new token and try again", /managed identity's own access token/],
+    ['TokenInvalid', 'The access token has invalid format. Please ensure the token is passed exactly as returned by the authentication endpoint and retry.', /no other token, no password/],
+  ])('when the server refuses the token (%s)', (reason, message, fix) => {
+    it('says why and what to do', () => {
+      const denied = diagnostics().explainDatabase(refusal(message, '28000'), { ...signIn, token: token({ aud: 'https://vault.azure.net' }) });
+      expect(denied).toMatchObject({ reason, user: 'id-keyless' });
+      expect(denied!.fix).toMatch(fix);
+    });
+  });
+
+  describe('when the sign-in failed for another reason', () => {
+    it.each([
+      Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }),
+      new Error('self-signed certificate in certificate chain'),
+      refusal('no pg_hba.conf entry for host "10.0.0.4", user "id-keyless", database "keyless", no encryption', '28000'),
+      refusal('the database system is starting up', '57P03'),
+    ])('returns undefined for %p', (error) => {
+      expect(diagnostics().explainDatabase(error, signIn)).toBeUndefined();
+    });
   });
 });

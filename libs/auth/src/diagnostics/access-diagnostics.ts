@@ -5,7 +5,16 @@ import { wellKnownAudiences, type Audience } from '../audiences.js';
 import { RESOLVED_AUTH_OPTIONS } from '../auth.module-definition.js';
 import type { ResolvedAuthOptions } from '../auth-options.js';
 import { AzureIdentityService } from '../azure-identity.service.js';
-import { AccessDeniedError, isAccessDeniedError, type AccessDenial, type Principal } from '../errors.js';
+import {
+  AccessDeniedError,
+  DatabaseAccessDeniedError,
+  isAccessDeniedError,
+  isDatabaseAccessDeniedError,
+  type AccessDenial,
+  type DatabaseRefusalReason,
+  type Principal,
+} from '../errors.js';
+import { readTokenClaims, type TokenClaims } from '../tokens/token-claims.js';
 import { authMetricNames } from '../observability/auth.metrics.js';
 import { builtInRole, knownDataActions, leastPrivilegedRoleFor, type BuiltInRole } from './built-in-roles.js';
 
@@ -55,6 +64,25 @@ const serviceBusClaims: Record<string, { dataAction: string; role: string }> = {
   listen: { dataAction: knownDataActions.serviceBusReceive, role: 'Azure Service Bus Data Receiver' },
   manage: { dataAction: 'Microsoft.ServiceBus/*', role: 'Azure Service Bus Data Owner' },
 };
+
+/** A sign-in to a PostgreSQL server: where it went, as whom, with which token. */
+export interface DatabaseSignIn {
+  host: string;
+  port: number;
+  database: string;
+  /** The user name sent (`PGUSER`). */
+  user: string;
+  /** The token sent as the password, when one was (its claims name the principal). */
+  token?: string;
+}
+
+/** Server refusals of a sign-in, by what the server says (Azure's texts first, then PostgreSQL's SQLSTATE). */
+const databaseRefusals: readonly { reason: DatabaseRefusalReason; matches: (code: string, message: string) => boolean }[] = [
+  { reason: 'AudienceInvalid', matches: (_, message) => /valid audience claim|wrong audience/i.test(message) },
+  { reason: 'TokenExpired', matches: (_, message) => /access token has expired/i.test(message) },
+  { reason: 'TokenInvalid', matches: (_, message) => /valid oid claim|AAD_AUTH_TOKENTYPE|Could not validate AAD user|token has invalid format|not a valid access token|empty password returned/i.test(message) },
+  { reason: 'PrincipalMissing', matches: (code, message) => code === '28P01' || /password authentication failed/i.test(message) },
+];
 
 /** A refusal reduced to what the explanation needs. */
 interface Refusal {
@@ -111,6 +139,29 @@ export class AccessDiagnostics {
     return this.build({ resource, code, message }, hint, { status, body: bodyText });
   }
 
+  /**
+   * The {@link DatabaseAccessDeniedError} for a failed PostgreSQL sign-in if the server refused the identity (no
+   * database principal for it, a token it does not take), else undefined. Network and TLS failures are not
+   * refusals and stay as they are. A `DatabaseAccessDeniedError` is returned as is.
+   */
+  explainDatabase(error: unknown, signIn: DatabaseSignIn): DatabaseAccessDeniedError | undefined {
+    if (isDatabaseAccessDeniedError(error)) return error;
+    if (typeof error !== 'object' || error === null) return undefined;
+    const e = error as { code?: unknown; message?: unknown };
+    const code = typeof e.code === 'string' ? e.code : '';
+    const message = typeof e.message === 'string' ? e.message : '';
+    const reason = databaseRefusals.find((r) => r.matches(code, message))?.reason;
+    if (!reason) return undefined;
+    const claims = signIn.token ? readTokenClaims(signIn.token) : undefined;
+    const principal = this.principal('postgres', '', claims);
+    const oid = principal.objectId ?? `<object id of ${principal.clientId ?? 'the identity'}>`;
+    const { fix, localFix } = databaseFixes(reason, signIn, oid, principal, claims?.audience, this.options.resources.postgres?.resourceId);
+    return new DatabaseAccessDeniedError(
+      { reason, principal, user: signIn.user, server: { host: signIn.host, port: signIn.port, database: signIn.database }, fix, localFix, detail: `${code ? `${code}: ` : ''}${message}` },
+      { cause: error },
+    );
+  }
+
   private build(refusal: Refusal, hint: AccessDenialHint, cause: unknown): AccessDeniedError {
     const { resource } = refusal;
     const principal = this.principal(resource, refusal.message);
@@ -157,8 +208,8 @@ export class AccessDiagnostics {
     span?.setStatus({ code: SpanStatusCode.ERROR, message: `AccessDenied: ${denied.role.name} on ${denied.scope ?? denied.resource}` });
   }
 
-  private principal(resource: AzureDataPlane, message: string): Principal {
-    const claims = this.identity.claimsFor(audienceOf[resource]);
+  private principal(resource: AzureDataPlane | 'postgres', message: string, sent?: TokenClaims): Principal {
+    const claims = sent ?? this.identity.claimsFor(resource === 'postgres' ? wellKnownAudiences.postgres : audienceOf[resource]);
     const type = this.options.mode === 'managed-identity' ? 'ServicePrincipal' : 'User';
     const objectId = claims?.objectId ?? /principal `?([0-9a-f-]{36})`?/i.exec(message)?.[1];
     const clientId = claims?.clientId ?? (type === 'ServicePrincipal' ? this.options.clientId : undefined);
@@ -194,6 +245,54 @@ export class AccessDiagnostics {
       case 'subscription':
         return `${namespaceId}/topics/${resolved.topic}/subscriptions/${resolved.name}`;
     }
+  }
+}
+
+/**
+ * What fixes a refused database sign-in, in Azure and locally. A missing principal is created by the server's
+ * Microsoft Entra administrator (`pgaadauth_create_principal_with_oid`, as an admin: the services create their
+ * tables and the `vector` extension), or the identity is made that administrator.
+ */
+function databaseFixes(
+  reason: DatabaseRefusalReason,
+  signIn: DatabaseSignIn,
+  oid: string,
+  principal: Principal,
+  audience: string | undefined,
+  resourceId: string | undefined,
+): { fix: string; localFix: string } {
+  const server = /\/flexibleServers\/([^/]+)/i.exec(resourceId ?? '')?.[1] ?? /^([^.]+)\.postgres\.database\.azure\.com$/i.exec(signIn.host)?.[1] ?? '<server name>';
+  const group = /\/resourceGroups\/([^/]+)/i.exec(resourceId ?? '')?.[1] ?? '<resource group>';
+  const type = principal.type === 'User' ? 'User' : 'ServicePrincipal';
+  switch (reason) {
+    case 'PrincipalMissing':
+      return {
+        fix: [
+          `make the identity the server's Microsoft Entra administrator:`,
+          `    az postgres flexible-server microsoft-entra-admin create --resource-group ${group} --server-name ${server} --display-name ${signIn.user} --object-id ${oid} --type ${type}`,
+          `  or, as a Microsoft Entra administrator connected to database "postgres", create its principal:`,
+          `    SELECT * FROM pgaadauth_create_principal_with_oid('${signIn.user}', '${oid}', '${type === 'User' ? 'user' : 'service'}', true, false);`,
+          `  and check that PGUSER is the identity's name (the principal's name).`,
+        ].join('\n'),
+        localFix:
+          `declare the identity's principal in infra/access.json, "databasePrincipals": { "resource": "postgres", "administrator": true, "purpose": "…" }, ` +
+          `and restart the local Azure (npm start or npm run local-azure); PGUSER must be the access file's "identity" (${signIn.user} now).`,
+      };
+    case 'AudienceInvalid':
+      return {
+        fix: `sign in with a token for https://ossrdbms-aad.database.windows.net (the "postgres" audience of @keyless/auth; the token sent was for ${audience ?? 'another audience'}).`,
+        localFix: 'the same: the local Azure checks the audience as Azure does.',
+      };
+    case 'TokenExpired':
+      return {
+        fix: "check the clocks of this host and the server: tokens are handed out only until shortly before they expire, and a new connection always gets a valid one.",
+        localFix: 'the same (the local Azure checks expiry as Azure does).',
+      };
+    case 'TokenInvalid':
+      return {
+        fix: "sign in with the managed identity's own access token for the \"postgres\" audience (no other token, no password); the server needs Microsoft Entra authentication enabled for this tenant.",
+        localFix: 'the same: the local Azure takes only tokens it issued, for the "postgres" audience.',
+      };
   }
 }
 

@@ -18,6 +18,8 @@ describe(findSecretSettings.name, () => {
       ['WEATHER_API_KEY', /an API key/, /grant that identity a role/],
       ['ACCOUNT_KEY', /a key/, /grant that identity a role/],
       ['DB_PASSWORD', /a secret or password/, /grant that identity a role/],
+      ['PGPASSWORD', /a PostgreSQL password/, /Microsoft Entra token as the password/],
+      ['PGPASSFILE', /a PostgreSQL password/, /PGUSER = the identity's name/],
     ])('reports %s with what to use instead', (name, reason, instead) => {
       const [found, ...rest] = findSecretSettings({ [name]: secret() });
       expect(rest).toEqual([]);
@@ -33,6 +35,9 @@ describe(findSecretSettings.name, () => {
       ['STORAGE', `DefaultEndpointsProtocol=https;AccountName=st;AccountKey=${secret()}`, 'AccountKey='],
       ['IMAGE_URL', `https://st.blob.core.windows.net/c/i.png?sv=2024-01-01&sig=${encodeURIComponent(secret())}`, 'a SAS signature (sig=)'],
       ['SIGNING', `-----BEGIN PRIVATE KEY-----\n${secret()}\n-----END PRIVATE KEY-----`, 'a private key'],
+      ['DATABASE_URL', `postgres://app:${encodeURIComponent(secret())}@db.example.com:5432/keyless`, 'a password in a postgres:// URL'],
+      ['PG_URL', `postgresql://app:${encodeURIComponent(secret())}@db.example.com/keyless?sslmode=verify-full`, 'a password in a postgres:// URL'],
+      ['PG_CONNINFO', `host=db.example.com user=app password=${secret()} dbname=keyless`, 'password='],
     ])('reports %s by its value (%s)', (name, value, marker) => {
       expect(findSecretSettings({ [name]: value })).toEqual([expect.objectContaining({ name, reason: `its value contains ${marker}` })]);
     });
@@ -68,6 +73,12 @@ describe(findSecretSettings.name, () => {
           AZURE_OPENAI_ENDPOINT: 'https://oai-keyless.openai.azure.com',
           AZURE_OPENAI_RESOURCE_ID: '/subscriptions/0/resourceGroups/rg/providers/Microsoft.CognitiveServices/accounts/oai',
           SERVICEBUS_FULLY_QUALIFIED_NAMESPACE: 'sb-keyless.servicebus.windows.net',
+          PGHOST: 'psql-keyless.postgres.database.azure.com',
+          PGPORT: '5432',
+          PGDATABASE: 'keyless',
+          PGUSER: 'id-keyless',
+          PGSSLMODE: 'verify-full',
+          DATABASE_URL: 'postgres://id-keyless@psql-keyless.postgres.database.azure.com:5432/keyless?sslmode=verify-full',
           PWD: '/home/app',
           PATH: '/usr/bin',
         }),

@@ -45,6 +45,13 @@ const nameRules: readonly NameRule[] = [
     instead: () =>
       'remove it. AZURE_CLIENT_ID alone names the user-assigned managed identity; there is no client secret to hold',
   },
+  {
+    pattern: /^PGPASS(WORD|FILE)$/,
+    reason: 'a PostgreSQL password',
+    instead: () =>
+      "remove it. The services sign in to PostgreSQL with the managed identity's Microsoft Entra token as the password " +
+      "(PGUSER = the identity's name); the server needs a database principal for that identity (infra/access.json)",
+  },
   { pattern: /CONNECTION_?STRING/, reason: 'a connection string', instead: () => identityInstead },
   { pattern: /_API_KEY$|^API_KEY$/, reason: 'an API key', instead: () => identityInstead },
   { pattern: /(^|_)(ACCESS_|ACCOUNT_|PRIMARY_|SECONDARY_|SUBSCRIPTION_)?KEY$/, reason: 'a key', instead: () => identityInstead },
@@ -58,6 +65,10 @@ const valueMarkers: readonly { pattern: RegExp; marker: string }[] = [
   { pattern: /SharedAccessSignature\s*(=|sr=)/i, marker: 'SharedAccessSignature' },
   { pattern: /AccountKey\s*=/i, marker: 'AccountKey=' },
   { pattern: /(^|;)\s*(Password|Pwd)\s*=/i, marker: 'Password=' },
+  // libpq's key=value connection strings (`host=… user=… password=…`).
+  { pattern: /(^|\s)password\s*=\s*\S/i, marker: 'password=' },
+  // A database URL with a password: postgres://user:password@host/db.
+  { pattern: /\bpostgres(ql)?:\/\/[^\s/@:]*:[^\s/@]+@/i, marker: 'a password in a postgres:// URL' },
   { pattern: /[?&]sig=[^&]+/i, marker: 'a SAS signature (sig=)' },
   { pattern: /-----BEGIN [A-Z ]*PRIVATE KEY-----/, marker: 'a private key' },
   { pattern: /client_secret=/i, marker: 'client_secret=' },
@@ -70,8 +81,8 @@ export function findSecretInValue(value: string): string | undefined {
 
 /**
  * Finds every setting in `settings` (usually `process.env`) that holds a key or connection string,
- * by name (`*_API_KEY`, `*_KEY`, `*CONNECTION_STRING*`, `*_SECRET`, …) or by value
- * (`SharedAccessKey=`, `AccountKey=`, `sig=`, private keys). Empty values are ignored.
+ * by name (`*_API_KEY`, `*_KEY`, `*CONNECTION_STRING*`, `*_SECRET`, `PGPASSWORD`, …) or by value
+ * (`SharedAccessKey=`, `AccountKey=`, `sig=`, a `postgres://user:password@…` URL, private keys). Empty values are ignored.
  * Rules:
  * - A name rule matches → reported with that rule's advice, unless the name is in `allow`.
  * - A value marker matches → reported, even for allowed names (an allowed name may not hold a secret).

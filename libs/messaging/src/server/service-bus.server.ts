@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import {
   isServiceBusError,
   type ServiceBusClient,
@@ -11,8 +12,7 @@ import type { MeterProvider } from '@opentelemetry/api';
 import { RpcException, Server, type CustomTransportStrategy, type MessageHandler } from '@nestjs/microservices';
 import { eventContracts, queues, requestContracts, type EventPattern, type RequestPattern } from '@keyless/contracts';
 import { lastValueFrom } from 'rxjs';
-import { MemoryIdempotencyStore } from '../idempotency/memory-idempotency.store.js';
-import type { IdempotencyStore } from '../idempotency/idempotency-store.js';
+import type { ClaimOptions, IdempotencyClaim, IdempotencyStore } from '../idempotency/idempotency-store.js';
 import { MessagingMetrics } from '../metrics.js';
 import { issuesOf, replyFormatProperty, toReplyError, type ReplyEnvelope } from '../reply.js';
 import { describe, settle, type HandlingOutcome, type SettlementPolicyOptions } from '../settlement-policy.js';
@@ -37,10 +37,21 @@ export interface ServiceBusServerOptions {
   events?: readonly { topic: string; subscription: string; maxConcurrentCalls?: number }[];
   /** Retry and dead-letter tuning (see settlement-policy.ts). */
   settlement?: SettlementPolicyOptions;
-  /** Where handled message ids are remembered. **Default**: a {@link MemoryIdempotencyStore}. */
-  idempotencyStore?: IdempotencyStore;
+  /**
+   * Where messages being handled and handled are recorded, shared by every instance of the service: a
+   * `PostgresIdempotencyStore` (tests may use the `MemoryIdempotencyStore` double of `@keyless/messaging/testing`).
+   */
+  idempotencyStore: IdempotencyStore;
   /** How long a handled message id is remembered. **Default**: 24 h. */
   idempotencyTtlInMs?: number;
+  /**
+   * How long this instance's claim on a message it is handling holds without renewal; it is renewed every third of
+   * that while the handler runs. A copy at another instance waits until the
+   * claim is completed or, if this instance died, its lease ran out. **Default**: 30000 ms.
+   */
+  idempotencyLeaseInMs?: number;
+  /** This instance's name in claims and logs. **Default**: `<host name>-<pid>-<random>`. */
+  instanceId?: string;
   /** Locks of long handlers are renewed for up to this long. **Default**: 300000 ms (the SDK's default). */
   maxAutoLockRenewalDurationInMs?: number;
   /** On close, in-flight handlers get this long to finish before their messages are abandoned. **Default**: 10000 ms. */
@@ -52,6 +63,10 @@ export interface ServiceBusServerOptions {
 const defaults = {
   maxConcurrentCalls: 8,
   idempotencyTtlInMs: 24 * 3600 * 1000,
+  idempotencyLeaseInMs: 30_000,
+  /** First and longest pause between two looks at a request another instance is handling. */
+  claimPollInMs: 50,
+  maxClaimPollInMs: 1_000,
   maxAutoLockRenewalDurationInMs: 300_000,
   shutdownTimeoutInMs: 10_000,
   /** Replies outlive no caller: the requester's timeout is far shorter. */
@@ -97,13 +112,21 @@ export class ServiceBusServer extends Server implements CustomTransportStrategy 
   /** Keys (entity:messageId) of messages whose handler is running, each with a promise settled when it stops. */
   private readonly inFlightKeys = new Map<string, Promise<void>>();
   private readonly idempotency: IdempotencyStore;
+  private readonly instanceId: string;
+  private readonly claimOptions: ClaimOptions;
   private readonly metrics: MessagingMetrics;
   private closing = false;
+  private listening = false;
   private readonly wakeOnClose = new Set<() => void>();
 
   constructor(private readonly options: ServiceBusServerOptions) {
     super();
-    this.idempotency = options.idempotencyStore ?? new MemoryIdempotencyStore();
+    this.idempotency = options.idempotencyStore;
+    this.instanceId = options.instanceId ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
+    this.claimOptions = {
+      leaseInMs: options.idempotencyLeaseInMs ?? defaults.idempotencyLeaseInMs,
+      ttlInMs: options.idempotencyTtlInMs ?? defaults.idempotencyTtlInMs,
+    };
     this.replyQueues = new Set((options.requests?.replyQueues ?? [queues.replies]).map((queue) => queue.toLowerCase()));
     this.metrics = new MessagingMetrics(options.meterProvider);
   }
@@ -123,6 +146,7 @@ export class ServiceBusServer extends Server implements CustomTransportStrategy 
       for (const event of events) {
         this.startReceiver(this.options.client.createReceiver(event.topic, event.subscription, receiverOptions), 'event', event.maxConcurrentCalls);
       }
+      this.listening = true;
       this._status$.next('connected');
       callback();
     } catch (error) {
@@ -145,6 +169,10 @@ export class ServiceBusServer extends Server implements CustomTransportStrategy 
       [...this.inFlight].map(async (entry) => {
         entry.released = true;
         this.log.warn(`shutdown: abandoning message ${entry.message.messageId} of ${entry.receiver.entityPath}; its handler did not finish in time`);
+        // Its redelivery may go to another instance, which must not wait for this instance's lease to run out.
+        await this.idempotency
+          .release(`${entry.receiver.entityPath}:${entry.message.messageId}`, this.instanceId)
+          .catch((error: unknown) => this.log.warn(`shutdown: could not release the claim on ${entry.message.messageId}: ${describe(error)}`));
         await entry.receiver.abandonMessage(entry.message).catch((error: unknown) => this.log.error(`shutdown: abandon failed: ${describe(error)}`));
       }),
     );
@@ -162,6 +190,11 @@ export class ServiceBusServer extends Server implements CustomTransportStrategy 
    */
   override getHandlerByPattern(pattern: string): MessageHandler | null {
     return this.messageHandlers.get(pattern) ?? null;
+  }
+
+  /** Whether `listen` has run (receivers started) and `close` has not. */
+  isListening(): boolean {
+    return this.listening && !this.closing;
   }
 
   /** Receiver states for health checks. */
@@ -255,13 +288,24 @@ export class ServiceBusServer extends Server implements CustomTransportStrategy 
     if (this.closing) return { kind: 'failed', error: new Error('the service is shutting down'), isRequest: false };
     const finished = this.markInFlight(key);
     try {
-      const done = await this.idempotency.get(key);
-      if (done) {
-        this.log.log(`request ${message.messageId} (${pattern}) was already handled: re-sending its reply`);
-        return await this.sendReplyOf(message, pattern, reply, done.reply as ReplyEnvelope);
+      let claim: IdempotencyClaim;
+      try {
+        claim = await this.claimWaiting(key);
+      } catch (error) {
+        // Without the store a copy could run twice: the caller gets dependency-unavailable (rule 4) and may retry.
+        this.log.warn(`request ${message.messageId} (${pattern}): the idempotency store cannot be reached, answering dependency-unavailable: ${describe(error)}`);
+        const sent = await this.sendReplyOf(message, pattern, reply, { ok: false, error: { code: 'dependency-unavailable', message: 'The service cannot take requests right now.' } });
+        return sent.kind === 'handled' ? { kind: 'failed', error, isRequest: true } : sent;
       }
+      if (claim.status === 'done') {
+        this.log.log(`request ${message.messageId} (${pattern}) was already handled: re-sending its reply`);
+        return await this.sendReplyOf(message, pattern, reply, claim.record.reply as ReplyEnvelope);
+      }
+      // Still held by another instance when this one began shutting down: the redelivery goes elsewhere.
+      if (claim.status === 'running') return { kind: 'failed', error: new Error('the service is shutting down'), isRequest: false };
       let envelope: ReplyEnvelope;
       let outcome: HandlingOutcome = { kind: 'handled' };
+      const stopLease = this.holdLease(key, message, pattern);
       try {
         const result = await this.invoke(prepared.handler, prepared.data, message, receiver, pattern);
         const parsed = contract!.reply.safeParse(result);
@@ -274,17 +318,49 @@ export class ServiceBusServer extends Server implements CustomTransportStrategy 
         this.logFailure(message, receiver, pattern, error);
         envelope = { ok: false, error: toReplyError(error) };
         outcome = { kind: 'failed', error, isRequest: true };
+      } finally {
+        stopLease();
       }
       // Remembered before it is sent: if the send fails (the broker went away), the redelivered request
       // gets this reply again instead of running the handler a second time (settlement rule 6).
       await this.idempotency
-        .put(key, { handledAt: Date.now(), reply: envelope }, this.options.idempotencyTtlInMs ?? defaults.idempotencyTtlInMs)
+        .complete(key, { handledAt: Date.now(), reply: envelope }, this.claimOptions.ttlInMs)
         .catch((error: unknown) => this.log.error(`could not remember the reply to request ${message.messageId} (${pattern}); a redelivery would run its handler again: ${describe(error)}`));
       const sent = await this.sendReplyOf(message, pattern, reply, envelope);
       return sent.kind === 'handled' ? outcome : sent;
     } finally {
       finished();
     }
+  }
+
+  /**
+   * Claims a message for this instance. While another instance holds it (a copy delivered to both: a requester's
+   * re-send, a lock lost under load, an instance killed mid-handler), waits — the message stays locked, the SDK renews
+   * the lock — looking again with backoff, until that instance completes it (→ `done`, answered from its record) or
+   * its lease runs out (it died → claimed here). Waiting rather than failing the delivery keeps the copy from using up
+   * its delivery attempts while the first runs. Returns `running` only when this instance begins shutting down.
+   */
+  private async claimWaiting(key: string): Promise<IdempotencyClaim> {
+    for (let pause = defaults.claimPollInMs; ; pause = Math.min(pause * 2, defaults.maxClaimPollInMs)) {
+      const claim = await this.idempotency.claim(key, this.instanceId, this.claimOptions);
+      if (claim.status !== 'running' || this.closing) return claim;
+      await this.sleepUnlessClosing(Math.min(pause, claim.leaseRemainingInMs + 10));
+    }
+  }
+
+  /** Renews this instance's claim on `key` every third of the lease until the returned function is called. */
+  private holdLease(key: string, message: ServiceBusReceivedMessage, pattern: string): () => void {
+    const { leaseInMs } = this.claimOptions;
+    const timer = setInterval(() => {
+      this.idempotency.renew(key, this.instanceId, leaseInMs).then(
+        (held) => {
+          if (!held) this.log.warn(`message ${message.messageId} (${pattern}): this instance's claim was lost (its lease ran out); another copy may run its handler too`);
+        },
+        (error: unknown) => this.log.warn(`message ${message.messageId} (${pattern}): the claim could not be renewed: ${describe(error)}`),
+      );
+    }, Math.max(10, Math.floor(leaseInMs / 3)));
+    timer.unref();
+    return () => clearInterval(timer);
   }
 
   /**
@@ -314,22 +390,40 @@ export class ServiceBusServer extends Server implements CustomTransportStrategy 
     const prepared = prepare(message.body, pattern, contract?.payload, this.getHandlerByPattern(pattern));
     if ('kind' in prepared) return prepared;
     const key = `${receiver.entityPath}:${message.messageId}`;
-    if (await this.idempotency.get(key)) {
-      this.log.log(`event ${message.messageId} (${pattern}) on ${receiver.entityPath} was already handled: completing it without running the handler again`);
-      return { kind: 'handled' };
-    }
-    if (this.inFlightKeys.has(key)) {
-      // A second copy while the first is still running (a lock lost under load): let the first decide.
-      return { kind: 'failed', error: new Error(`message ${message.messageId} is already being handled here`), isRequest: false };
-    }
+    // A copy still being handled here (its lock was lost under load) waits for the first, then finds it done.
+    for (let running = this.inFlightKeys.get(key); running; running = this.inFlightKeys.get(key)) await running;
+    if (this.closing) return { kind: 'failed', error: new Error('the service is shutting down'), isRequest: false };
     const finished = this.markInFlight(key);
     try {
-      await this.invoke(prepared.handler, prepared.data, message, receiver, pattern);
-      await this.idempotency.put(key, { handledAt: Date.now() }, this.options.idempotencyTtlInMs ?? defaults.idempotencyTtlInMs);
+      let claim: IdempotencyClaim;
+      try {
+        claim = await this.claimWaiting(key);
+      } catch (error) {
+        this.log.warn(`event ${message.messageId} (${pattern}) on ${receiver.entityPath}: the idempotency store cannot be reached; retried later: ${describe(error)}`);
+        return { kind: 'failed', error, isRequest: false };
+      }
+      if (claim.status === 'done') {
+        this.log.log(`event ${message.messageId} (${pattern}) on ${receiver.entityPath} was already handled: completing it without running the handler again`);
+        return { kind: 'handled' };
+      }
+      // Still held by another instance when this one began shutting down: the redelivery goes elsewhere.
+      if (claim.status === 'running') return { kind: 'failed', error: new Error('the service is shutting down'), isRequest: false };
+      const stopLease = this.holdLease(key, message, pattern);
+      try {
+        await this.invoke(prepared.handler, prepared.data, message, receiver, pattern);
+      } catch (error) {
+        stopLease();
+        this.logFailure(message, receiver, pattern, error);
+        // Let the retry (here or at another instance) take the claim at once.
+        await this.idempotency.release(key, this.instanceId).catch((releaseError: unknown) => this.log.warn(`could not release the claim on ${message.messageId}: ${describe(releaseError)}`));
+        return { kind: 'failed', error, isRequest: false };
+      }
+      stopLease();
+      // The handler's effect happened: a failure to record it is logged, not retried (a retry would repeat it).
+      await this.idempotency
+        .complete(key, { handledAt: Date.now() }, this.claimOptions.ttlInMs)
+        .catch((error: unknown) => this.log.error(`could not record event ${message.messageId} (${pattern}) as handled; a copy arriving later would run its handler again: ${describe(error)}`));
       return { kind: 'handled' };
-    } catch (error) {
-      this.logFailure(message, receiver, pattern, error);
-      return { kind: 'failed', error, isRequest: false };
     } finally {
       finished();
     }

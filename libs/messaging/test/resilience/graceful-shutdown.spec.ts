@@ -1,9 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Controller, type INestApplication } from '@nestjs/common';
 import { subscriptions, topics, type EventOf } from '@keyless/contracts';
-import { OnEvent, ServiceBusContext, SqliteIdempotencyStore, type MessagingClient, type ServiceBusServerOptions } from '../../src/index.js';
+import { openTestDatabase, type TestDatabase } from '@keyless/database/testing';
+import { postgresDataPlane } from '@keyless/local-azure';
+import { idempotencySchema, OnEvent, PostgresIdempotencyStore, ServiceBusContext, type MessagingClient, type ServiceBusServerOptions } from '../../src/index.js';
 import { startRequester, startService, testProduct, type TestService } from '../support/messaging-apps.js';
 import { entityCounts, startTestBus, type TestBus } from '../support/test-bus.js';
 import { waitFor } from '../support/wait-for.js';
@@ -36,17 +35,19 @@ const subscriptionPath = `${topics.events}/Subscriptions/${subscriptions.recomme
 describe('Graceful shutdown of a service under load on the local Service Bus (host "recommendation")', () => {
   let bus: TestBus;
   let publisher: { app: INestApplication; messaging: MessagingClient };
-  const dataDir = mkdtempSync(join(tmpdir(), 'messaging-idempotency-'));
+  const databases: TestDatabase[] = [];
   const services: TestService[] = [];
 
-  /** A service instance; all share one durable idempotency store, as instances of one service would. */
+  /** A service instance with its own pool; all share the idempotency table in PostgreSQL, as instances of one service do. */
   async function startInstance(name: string, options: Partial<ServiceBusServerOptions> = {}): Promise<TestService> {
+    const database = await openTestDatabase(bus.env, { schemas: [idempotencySchema] });
+    databases.push(database);
     const service = await startService({
       client: bus.client(),
       controllers: [indexingHandlers(name)],
       server: {
         events: [{ topic: topics.events, subscription: subscriptions.recommendation, maxConcurrentCalls: 4 }],
-        idempotencyStore: new SqliteIdempotencyStore(join(dataDir, 'idempotency.db')),
+        idempotencyStore: new PostgresIdempotencyStore(database.pool),
         ...options,
       },
     });
@@ -58,15 +59,15 @@ describe('Graceful shutdown of a service under load on the local Service Bus (ho
     Promise.all(ids.map((id) => publisher.messaging.publish('catalog.product.upserted', { product: testProduct(id), upsertedAt: new Date().toISOString() })));
 
   beforeAll(async () => {
-    bus = await startTestBus({ host: 'recommendation', topology: { lockDuration: 'PT5S' } });
+    bus = await startTestBus({ host: 'recommendation', topology: { lockDuration: 'PT5S' }, dataPlanes: [postgresDataPlane] });
     publisher = await startRequester({ client: bus.client(), proxy: {} });
-  });
+  }, 120_000);
   afterAll(async () => {
     releaseStuck();
     await Promise.all(services.map((s) => s.app.close().catch(() => undefined)));
     await publisher?.app.close();
+    await Promise.all(databases.map((d) => d.close()));
     await bus?.stop();
-    rmSync(dataDir, { recursive: true, force: true });
   });
 
   it('lets in-flight handlers finish and settle, leaves nothing locked, and loses or repeats no message', async () => {

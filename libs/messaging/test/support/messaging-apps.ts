@@ -1,7 +1,8 @@
 import { Module, type INestApplication, type LoggerService, type Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { ServiceBusClient } from '@azure/service-bus';
-import { MessagingClient, MessagingModule, ServiceBusClientProxy, ServiceBusServer, type MessagingModuleOptions } from '../../src/index.js';
+import { MessagingClient, MessagingModule, ServiceBusClientProxy, ServiceBusServer, type IdempotencyStore, type MessagingModuleOptions } from '../../src/index.js';
+import { MemoryIdempotencyStore } from '../../src/testing/index.js';
 
 /** A Nest service wired like the apps: `MessagingModule` + the server connected as a microservice. */
 export interface TestService {
@@ -13,18 +14,25 @@ export interface TestService {
 
 /**
  * Starts a Nest app with `controllers` (real `@OnRequest`/`@OnEvent` handlers) receiving through the
- * Service Bus transport, as `apps/recommendation` and `apps/vision` do.
+ * Service Bus transport, as `apps/recommendation` and `apps/vision` do. Its idempotency store is the in-memory
+ * double unless one is given (the tests of sharing give the PostgreSQL one).
  */
 export async function startService(options: {
   client: ServiceBusClient;
   controllers: Type[];
-  server: NonNullable<MessagingModuleOptions['server']>;
+  server: Omit<NonNullable<MessagingModuleOptions['server']>, 'idempotencyStore'> & { idempotencyStore?: IdempotencyStore };
   proxy?: MessagingModuleOptions['proxy'];
   logger?: LoggerService | false;
 }): Promise<TestService> {
   class TestServiceModule {}
   Module({
-    imports: [MessagingModule.forRoot({ client: options.client, server: options.server, ...(options.proxy ? { proxy: options.proxy } : {}) })],
+    imports: [
+      MessagingModule.forRoot({
+        client: options.client,
+        server: { idempotencyStore: new MemoryIdempotencyStore(), ...options.server },
+        ...(options.proxy ? { proxy: options.proxy } : {}),
+      }),
+    ],
     controllers: options.controllers,
   })(TestServiceModule);
   const app = await NestFactory.create(TestServiceModule, { logger: options.logger ?? false, abortOnError: false });

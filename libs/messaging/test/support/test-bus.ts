@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManagedIdentityCredential } from '@azure/identity';
 import { ServiceBusClient, type ServiceBusClientOptions, type ServiceBusReceivedMessage } from '@azure/service-bus';
-import { repoRoot, serviceBusDataPlane } from '@keyless/local-azure';
+import { repoRoot, serviceBusDataPlane, type DataPlane } from '@keyless/local-azure';
 import { startTestAzure, type TestAzure } from '@keyless/local-azure/testing';
 
 /**
@@ -57,13 +57,14 @@ export interface TestBus {
 }
 
 /**
- * Starts the local Azure in this process with the project's Service Bus topology (short lock durations)
- * and enters `host` (the three service hosts share the identity id-keyless and its role assignments).
+ * Starts the local Azure in this process with the project's Service Bus topology (short lock durations) and any
+ * other data planes (PostgreSQL for the shared idempotency store), and enters `host` (the three service hosts
+ * share the identity id-keyless and its role assignments).
  */
-export async function startTestBus(options: { host?: string; topology?: TopologyOverrides } = {}): Promise<TestBus> {
+export async function startTestBus(options: { host?: string; topology?: TopologyOverrides; dataPlanes?: readonly DataPlane[] } = {}): Promise<TestBus> {
   const home = mkdtempSync(join(tmpdir(), 'messaging-test-'));
   const topologyFile = writeTestTopology(home, options.topology);
-  const test = await startTestAzure({ home, dataPlanes: [serviceBusDataPlane], config: { resources: { serviceBus: { topologyFile } } } });
+  const test = await startTestAzure({ home, dataPlanes: [serviceBusDataPlane, ...(options.dataPlanes ?? [])], config: { resources: { serviceBus: { topologyFile } } } });
   const env = test.enterHost(options.host ?? 'gateway');
   const credential = new ManagedIdentityCredential({ clientId: env.AZURE_CLIENT_ID! });
   const clients: ServiceBusClient[] = [];

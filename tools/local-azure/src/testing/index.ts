@@ -6,3 +6,4 @@ export { freePorts, LocalAzureProcess } from './local-azure-process.js';
 export type { LocalAzureProcessOptions } from './local-azure-process.js';
 export { runToEnd } from './run-to-end.js';
 export { AdminClient, AdminClientError } from '../cli/admin-client.js';
+export { TcpGate } from './tcp-gate.js';

@@ -1,0 +1,45 @@
+import { ConfigurableModuleBuilder, type LoggerService } from '@nestjs/common';
+import type { PostgresPool } from '@keyless/auth';
+import type { DatabaseSchema } from './schema-migrations.js';
+
+/** Every default of the library, in one place. */
+export const databaseDefaults = {
+  /** First delay before the start is tried again; doubles per failure. */
+  retryDelayInMs: 1_000,
+  /** Upper bound of that delay. */
+  maxRetryDelayInMs: 30_000,
+  /** Budget of the health probe (`SELECT 1`). */
+  healthCheckTimeoutInMs: 3_000,
+  isGlobal: true,
+} as const;
+
+/** Options of {@link DatabaseModule}. */
+export interface DatabaseModuleOptions {
+  /** The pool, from `@keyless/auth` (`clients.create('postgres')`): the identity signs in with its token. Ended on shutdown. */
+  pool: PostgresPool;
+  /** The schemas of the components that share the database (catalog, messaging idempotency, …), applied at start. */
+  schemas: readonly DatabaseSchema[];
+  /** First delay before a failed start is tried again, in ms; doubles per failure (±20 % jitter). Default: 1 000. */
+  retryDelayInMs?: number;
+  /** Upper bound of the retry delay, in ms. Default: 30 000. */
+  maxRetryDelayInMs?: number;
+  /** Budget of the health probe, in ms. Default: 3 000. */
+  healthCheckTimeoutInMs?: number;
+  /** Log sink. Default: Nest's `Logger` with context `Database`. */
+  logger?: LoggerService;
+}
+
+/** Extra options of `DatabaseModule.forRoot`/`forRootAsync`. */
+export interface DatabaseModuleExtras {
+  /** Register the module globally (one database per process). Default: `true`. */
+  isGlobal?: boolean;
+}
+
+export const {
+  ConfigurableModuleClass: DatabaseConfigurableModule,
+  /** Injection token of the options: `'DATABASE_MODULE_OPTIONS'`. */
+  MODULE_OPTIONS_TOKEN: DATABASE_MODULE_OPTIONS,
+} = new ConfigurableModuleBuilder<DatabaseModuleOptions>({ moduleName: 'Database' })
+  .setClassMethodName('forRoot')
+  .setExtras<DatabaseModuleExtras>({ isGlobal: databaseDefaults.isGlobal }, (definition, extras) => ({ ...definition, global: extras.isGlobal ?? databaseDefaults.isGlobal }))
+  .build();
