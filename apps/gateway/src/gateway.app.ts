@@ -1,5 +1,5 @@
 import { NestFactory } from '@nestjs/core';
-import { ExpressAdapter, type NestExpressApplication } from '@nestjs/platform-express';
+import type { NestExpressApplication } from '@nestjs/platform-express';
 import { SwaggerModule } from '@nestjs/swagger';
 import type { LoggerService } from '@nestjs/common';
 import express from 'express';
@@ -10,6 +10,7 @@ import { httpTracing } from '@keyless/observability';
 import { AppModule } from './app.module.js';
 import { gatewayConfig, type GatewayConfig } from './config/gateway.config.js';
 import { clientAddressRateLimit } from './http/client-address-rate-limit.js';
+import { DrainingExpressAdapter } from './http/draining-express.adapter.js';
 import { gatewayOpenApiDocument } from './http/openapi.js';
 import { SchemaOutputPipe } from './http/request-validation.js';
 
@@ -30,11 +31,14 @@ export interface GatewayAppOptions {
  */
 export async function createGatewayApp(options: GatewayAppOptions = {}): Promise<NestExpressApplication> {
   // The HTTP driver named in code rather than loaded by name at run time, so the packager sees it.
-  const app = await NestFactory.create<NestExpressApplication>(AppModule, new ExpressAdapter(), { bufferLogs: true, bodyParser: false });
+  // Its close() drains keep-alive connections, so SIGTERM under load ends (see draining-express.adapter.ts).
+  const adapter = new DrainingExpressAdapter();
+  const app = await NestFactory.create<NestExpressApplication>(AppModule, adapter, { bufferLogs: true, bodyParser: false });
   app.useLogger(options.logger ?? app.get(Logger));
   const config = app.get<GatewayConfig>(gatewayConfig.KEY);
 
   app.disable('x-powered-by');
+  app.use(adapter.tracker);
   // Before anything costs: an unauthenticated flood is refused here, before tracing, parsing or a signature check.
   app.use(clientAddressRateLimit(config.clientAddresses));
   // Every request that gets through gets its server span (continuing a caller's traceparent) before anything logs.

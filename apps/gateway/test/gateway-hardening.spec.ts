@@ -1,9 +1,11 @@
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { SignJWT } from 'jose';
 import { serviceBusDataPlane } from '@keyless/local-azure';
 import { startTestAzure, type TestAzure } from '@keyless/local-azure/testing';
 import { HealthModule } from '@keyless/observability';
+import type { DrainingExpressAdapter } from '../src/http/draining-express.adapter.js';
 import { RecordingLogger } from './support/recording.logger.js';
 
 interface RunningGateway {
@@ -34,6 +36,11 @@ describe('the gateway’s front door (host "gateway")', () => {
     } finally {
       for (const key of Object.keys(extra)) delete process.env[key];
     }
+  }
+
+  /** Polls `check` every 20 ms until it holds (the test's timeout bounds it). */
+  async function until(check: () => boolean): Promise<void> {
+    while (!check()) await new Promise((resolve) => setTimeout(resolve, 20));
   }
 
   /** A caller token from a host's identity endpoint, as the SDK would get it. */
@@ -165,6 +172,49 @@ describe('the gateway’s front door (host "gateway")', () => {
         expect(details).toContain('replySession');
         expect(gateway.logger.lines).toEqual(expect.arrayContaining([expect.stringMatching(/^readiness details on http:\/\/127\.0\.0\.1:\d+\/health\/ready/)]));
       });
+    });
+  });
+
+  describe('when it shuts down while callers keep their keep-alive connections busy', () => {
+    it('answers the requests in flight with Connection: close, and finishes closing', async () => {
+      const gateway = await startGateway({ REQUEST_TIMEOUT_MS: '2000' });
+      gateways.splice(gateways.indexOf(gateway), 1);
+      const adapter = gateway.app.getHttpAdapter() as unknown as DrainingExpressAdapter;
+      const token = await tokenFrom('storefront');
+      // Callers that never pause: each sends its next request on the same connection as soon as the last is
+      // answered. No recommendation service runs, so every request waits for its timeout: the connections are
+      // busy, never idle, when the shutdown begins.
+      const answers: { status: number; connection: string | null }[] = [];
+      const callers = Array.from({ length: 3 }, async () => {
+        for (;;) {
+          try {
+            const response = await fetch(`${gateway.url}/v1/products/p-1`, { headers: { authorization: `Bearer ${token}` } });
+            await response.arrayBuffer();
+            answers.push({ status: response.status, connection: response.headers.get('connection') });
+          } catch {
+            return; // the connection was closed and the listener refuses new ones
+          }
+        }
+      });
+      await until(() => adapter.requestsInFlight === 3);
+
+      // Without draining, server.close() waits for these connections for ever.
+      let timer: NodeJS.Timeout | undefined;
+      const hung = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('app.close() did not finish in 20 s: busy keep-alive connections hold it')), 20_000);
+      });
+      try {
+        await Promise.race([gateway.app.close(), hung]);
+      } finally {
+        clearTimeout(timer);
+        (gateway.app.getHttpServer() as Server).closeAllConnections();
+      }
+      await Promise.all(callers);
+      expect(answers.length).toBeGreaterThanOrEqual(3);
+      for (const answer of answers) {
+        expect([503, 504]).toContain(answer.status);
+        expect(answer.connection).toBe('close');
+      }
     });
   });
 });

@@ -61,6 +61,10 @@ class ThrowingController {
   @Get('http') http(): never {
     throw new NotFoundException('gone');
   }
+  @Get('bus-connection-lost') busConnectionLost(): never {
+    // What a publish rejects with while the broker resets connections: rhea-promise's bare error.
+    throw new Error('Failed to connect');
+  }
   @Get('bug') bug(): never {
     throw new TypeError('cannot read properties of undefined');
   }
@@ -95,6 +99,7 @@ describe(ProblemDetailsFilter.name, () => {
     ['/own-access', 503, 'azure-access-unavailable'],
     ['/problem', 429, 'rate-limited'],
     ['/http', 404, 'not-found'],
+    ['/bus-connection-lost', 503, 'messaging-unavailable'],
     ['/bug', 500, 'internal'],
   ])('%s → %i %s', async (path, status, type) => {
     const response = await fetch(`${base}${path}`);

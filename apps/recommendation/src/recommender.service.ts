@@ -42,8 +42,9 @@ export class RecommenderService implements OnApplicationBootstrap {
   }
 
   /**
-   * Stores the product, then embeds it if it waits for its embedding. An unchanged product is embedded too: a
-   * redelivery after an instance died between the two steps finds the product stored and must finish the work.
+   * Stores the product, then embeds it if it waits for its embedding. An unchanged product is embedded too: the
+   * upsert may be the redelivery of one whose embedding failed (Azure OpenAI throttled, failing or not allowed), or
+   * of one whose instance died between the two steps — nothing else would ever embed it.
    */
   async productUpserted(product: Product, upsertedAt: string): Promise<void> {
     if ((await this.store.upsertProduct(product, upsertedAt)) === 'stale') return;

@@ -61,6 +61,38 @@ describe(RecommenderService.name, () => {
     expect((await recommender.view('half-done')).indexing.state).toBe('indexed');
   });
 
+  describe('when the embedding of an upserted product failed', () => {
+    afterEach(async () => {
+      await test.azure.faults.set('openai', { mode: 'none' });
+    });
+
+    it('embeds it when the same upsert is delivered again, so the retry is not a silent no-op', async () => {
+      const throttled = product('retried', 'Trail Sandal');
+      const upsertedAt = new Date().toISOString();
+      // Azure OpenAI failing (as it does when throttling, failing or refusing the role): the handler fails, the event is redelivered.
+      await test.azure.faults.set('openai', { mode: '500' });
+      await expect(recommender.productUpserted(throttled, upsertedAt)).rejects.toThrow();
+      expect((await recommender.view('retried')).indexing.state).toBe('pending-embedding');
+      await test.azure.faults.set('openai', { mode: 'none' });
+      await recommender.productUpserted(throttled, upsertedAt);
+      expect((await recommender.view('retried')).indexing.state).toBe('indexed');
+    });
+  });
+
+  describe('when an upsert is older than the stored product', () => {
+    afterEach(async () => {
+      await test.azure.faults.set('openai', { mode: 'none' });
+    });
+
+    it('leaves the product alone and does not embed it', async () => {
+      await recommender.productUpserted(product('stale', 'Trail Running Shoe'), '2026-01-02T00:00:00.000Z');
+      // An embedding would fail now: the stale upsert must not ask for one.
+      await test.azure.faults.set('openai', { mode: '500' });
+      await recommender.productUpserted(product('stale', 'Older Name'), '2026-01-01T00:00:00.000Z');
+      expect(await recommender.view('stale')).toMatchObject({ product: { name: 'Trail Running Shoe' }, indexing: { state: 'indexed' } });
+    });
+  });
+
   it('answers not-found for a product it does not have, with a stable reason', async () => {
     await expect(recommender.similar({ productId: 'no-such-product', limit: 5, filters: {} })).rejects.toMatchObject({ error: { code: 'not-found', reason: 'product-not-found' } });
   });

@@ -1,7 +1,7 @@
 import { Module } from '@nestjs/common';
 import { ConfigModule } from '@nestjs/config';
 import { LoggerModule } from 'nestjs-pino';
-import { queues, subscriptions, topics } from '@keyless/contracts';
+import { eventDeliveryAttempts, queues, subscriptions, topics } from '@keyless/contracts';
 import { AuthModule, AzureClientFactory } from '@keyless/auth';
 import { Database, DatabaseModule } from '@keyless/database';
 import { idempotencySchema, MessagingModule, PostgresIdempotencyStore } from '@keyless/messaging';
@@ -34,6 +34,8 @@ import { visionConfig, visionEnvironmentSchema, type VisionConfig } from './conf
         server: {
           requests: { queue: queues.visionRequests, maxConcurrentCalls: config.maxConcurrency, replyQueues: [queues.replies] },
           events: [{ topic: topics.events, subscription: subscriptions.vision, maxConcurrentCalls: config.maxConcurrency }],
+          // Retries outlast a dependency's outage of about two minutes (see eventDeliveryAttempts).
+          settlement: { maxAttempts: eventDeliveryAttempts },
           // Shared by every instance: a product image analysed by one is not analysed again by another.
           idempotencyStore: new PostgresIdempotencyStore(database.pool),
         },

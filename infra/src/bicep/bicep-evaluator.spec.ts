@@ -76,6 +76,19 @@ describe(evaluateDeployment.name, () => {
     expect(failure(() => evaluateDeployment(main))).toEqual({ code: 'bicep-syntax', message: `${main}:2:8: expected ":", found "x"` });
   });
 
+  it('refuses a function outside the subset it evaluates, naming the place and where to extend it', () => {
+    const main = write('main.bicep', "output x string = toUpper('a')\n");
+    expect(failure(() => evaluateDeployment(main))).toEqual({
+      code: 'bicep-evaluation',
+      message: `${main}:1:19: function "toUpper" is outside the subset the consistency checks evaluate; extend infra/src/bicep/bicep-evaluator.ts`,
+    });
+  });
+
+  it('refuses an operator outside the subset as a syntax error, not a wrong value', () => {
+    const main = write('main.bicep', 'output x int = 6 * 7\n');
+    expect(failure(() => evaluateDeployment(main))).toEqual({ code: 'bicep-syntax', message: `${main}:1:18: unexpected character "*"` });
+  });
+
   it('refuses an unknown name', () => {
     const main = write('main.bicep', 'output x string = missing\n');
     expect(failure(() => evaluateDeployment(main))).toEqual({ code: 'bicep-evaluation', message: `${main}:1:19: unknown name "missing"` });

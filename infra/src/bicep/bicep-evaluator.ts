@@ -85,8 +85,6 @@ export interface ModuleInstance {
 
 /** Everything a deployment would create or reference, across the main file and its modules. */
 export interface EvaluatedDeployment {
-  /** Every `.bicep` file read, parsed. */
-  files: BicepFile[];
   /** Every resource instance, `existing` references included, in declaration order per file. */
   resources: ResourceInstance[];
   /** Outputs of the main file. */
@@ -172,7 +170,7 @@ class FileScope {
     if (cached) return cached;
     const instances: ResourceInstance[] = [];
     this.resourceInstances.set(statement.name, instances);
-    this.iterate(statement.value, (body, locals, index) => {
+    this.iterate(statement.value, new Map(), (body, locals, index) => {
       const instance = new ResourceInstance(this.file.path, statement, index);
       instance.body = this.evaluateObject(body, locals, statement.at);
       instances.push(instance);
@@ -186,7 +184,7 @@ class FileScope {
     const instances: ModuleInstance[] = [];
     this.moduleInstances.set(statement.name, instances);
     const path = resolve(dirname(this.file.path), statement.path);
-    this.iterate(statement.value, (body, locals) => {
+    this.iterate(statement.value, new Map(), (body, locals) => {
       const evaluated = this.evaluateObject(body, locals, statement.at);
       const params = (evaluated['params'] ?? {}) as Record<string, unknown>;
       const child = this.evaluator.open(path, new Map(Object.entries(params)));
@@ -204,34 +202,28 @@ class FileScope {
     return instances;
   }
 
-  /** Calls `each` once per instance of a declaration body (`{…}`, `if (…) {…}` or `[for …: …]`). */
-  private iterate(value: Expression, each: (body: Expression, locals: Map<string, unknown>, index: number | undefined) => void): void {
-    const run = (body: Expression, locals: Map<string, unknown>, index: number | undefined): void => {
+  /**
+   * Calls `each` once per instance of a body (`{…}`, `if (…) {…}` or `[for …: …]`, the loop body possibly an
+   * `if`): declarations and `for` expressions alike.
+   */
+  private iterate(value: Expression, locals: Map<string, unknown>, each: (body: Expression, locals: Map<string, unknown>, index: number | undefined) => void): void {
+    const run = (body: Expression, inner: Map<string, unknown>, index: number | undefined): void => {
       if (body.kind === 'if') {
-        const condition = this.evaluate(body.condition, locals);
+        const condition = this.evaluate(body.condition, inner);
         if (typeof condition !== 'boolean') this.fail(body.at, 'the condition must be known before the deployment');
-        if (condition) each(body.body, locals, index);
+        if (condition) each(body.body, inner, index);
         return;
       }
-      each(body, locals, index);
+      each(body, inner, index);
     };
-    if (value.kind !== 'for') return run(value, new Map(), undefined);
-    const source = this.evaluate(value.source, new Map());
+    if (value.kind !== 'for') return run(value, locals, undefined);
+    const source = this.evaluate(value.source, locals);
     if (!Array.isArray(source)) return this.fail(value.source.at, 'a loop needs an array known before the deployment');
     source.forEach((item, i) => {
-      const locals = new Map<string, unknown>([[value.item, item]]);
-      if (value.index) locals.set(value.index, i);
-      run(value.body, locals, i);
+      const inner = new Map(locals).set(value.item, item);
+      if (value.index) inner.set(value.index, i);
+      run(value.body, inner, i);
     });
-  }
-
-  /** The outputs of this file, evaluated. */
-  outputs(): Record<string, unknown> {
-    const outputs: Record<string, unknown> = {};
-    for (const statement of this.file.statements) {
-      if (statement.kind === 'output') outputs[statement.name] = this.evaluate(statement.value, new Map());
-    }
-    return outputs;
   }
 
   output(name: string, at: SourcePosition): unknown {
@@ -281,16 +273,8 @@ class FileScope {
       case 'array':
         return expression.items.map((item) => this.evaluate(item, locals));
       case 'for': {
-        const source = this.evaluate(expression.source, locals);
-        if (!Array.isArray(source)) return this.fail(expression.at, 'a loop needs an array known before the deployment');
         const results: unknown[] = [];
-        source.forEach((item, i) => {
-          const inner = new Map(locals).set(expression.item, item);
-          if (expression.index) inner.set(expression.index, i);
-          if (expression.body.kind === 'if') {
-            if (this.evaluate(expression.body.condition, inner) === true) results.push(this.evaluate(expression.body.body, inner));
-          } else results.push(this.evaluate(expression.body, inner));
-        });
+        this.iterate(expression, locals, (body, inner) => results.push(this.evaluate(body, inner)));
         return results;
       }
       case 'if':
@@ -300,13 +284,12 @@ class FileScope {
       case 'index': {
         const target = this.evaluate(expression.target, locals);
         const index = this.evaluate(expression.index, locals);
-        if (target === null && expression.safe) return null;
         if (target instanceof DeployTimeValue || index instanceof DeployTimeValue) return new DeployTimeValue(`${renderString(target)}[${renderString(index)}]`);
         if (Array.isArray(target) && typeof index === 'number') {
-          if (index < 0 || index >= target.length) return expression.safe ? null : this.fail(expression.at, `index ${index} is out of range (${target.length} items)`);
+          if (index < 0 || index >= target.length) return this.fail(expression.at, `index ${index} is out of range (${target.length} items)`);
           return target[index];
         }
-        if (isPlainObject(target) && typeof index === 'string') return this.member(target, index, expression.safe, expression.at);
+        if (isPlainObject(target) && typeof index === 'string') return this.member(target, index, false, expression.at);
         return this.fail(expression.at, 'cannot index this value');
       }
       case 'call':
@@ -315,16 +298,10 @@ class FileScope {
         return new Lambda(expression.params, expression.body, this, locals);
       case 'unary': {
         const operand = this.evaluate(expression.operand, locals);
-        if (operand instanceof DeployTimeValue) return new DeployTimeValue(`${expression.operator}${operand.text}`);
-        if (expression.operator === '!') {
-          if (typeof operand !== 'boolean') return this.fail(expression.at, '"!" needs a bool');
-          return !operand;
-        }
-        if (typeof operand !== 'number') return this.fail(expression.at, '"-" needs an int');
-        return -operand;
+        if (operand instanceof DeployTimeValue) return new DeployTimeValue(`!${operand.text}`);
+        if (typeof operand !== 'boolean') return this.fail(expression.at, '"!" needs a bool');
+        return !operand;
       }
-      case 'nonNull':
-        return this.evaluate(expression.operand, locals);
       case 'binary':
         return this.binary(expression, locals);
       case 'ternary': {
@@ -351,7 +328,6 @@ class FileScope {
     }
     if (isModuleInstance(target)) {
       if (name === 'outputs') return new ModuleOutputs(target);
-      if (name === 'name') return target.symbol;
       return this.fail(at, `a module has no "${name}"`);
     }
     if (target instanceof ModuleOutputs) return target.module.scope.output(name, at);
@@ -382,27 +358,9 @@ class FileScope {
         return deepEqual(left, right);
       case '!=':
         return !deepEqual(left, right);
-      case '=~':
-      case '!~': {
-        if (typeof left !== 'string' || typeof right !== 'string') return this.fail(expression.at, `"${expression.operator}" needs strings`);
-        const same = left.toLowerCase() === right.toLowerCase();
-        return expression.operator === '=~' ? same : !same;
-      }
-      default: {
-        if (typeof left !== 'number' || typeof right !== 'number') return this.fail(expression.at, `"${expression.operator}" needs ints`);
-        const operations: Record<string, (a: number, b: number) => unknown> = {
-          '<': (a, b) => a < b,
-          '<=': (a, b) => a <= b,
-          '>': (a, b) => a > b,
-          '>=': (a, b) => a >= b,
-          '+': (a, b) => a + b,
-          '-': (a, b) => a - b,
-          '*': (a, b) => a * b,
-          '/': (a, b) => Math.trunc(a / b),
-          '%': (a, b) => a % b,
-        };
-        return operations[expression.operator]!(left, right);
-      }
+      case '+':
+        if (typeof left !== 'number' || typeof right !== 'number') return this.fail(expression.at, '"+" needs ints');
+        return left + right;
     }
   }
 
@@ -417,6 +375,7 @@ class FileScope {
     };
     const array = (value: unknown): unknown[] => (Array.isArray(value) ? value : this.fail(at, `${callee} needs an array known before the deployment, got ${describe(value)}`));
     const anyDeployTime = args.some((arg) => arg instanceof DeployTimeValue);
+    const deployTimeCall = (): DeployTimeValue => new DeployTimeValue(`${callee}(${args.map((arg) => (arg instanceof DeployTimeValue ? arg.text : renderString(arg))).join(', ')})`);
     switch (name) {
       case 'loadjsoncontent': {
         if (args.length !== 1 || typeof args[0] !== 'string') return this.fail(at, 'loadJsonContent(path) takes one literal path here');
@@ -432,12 +391,6 @@ class FileScope {
         return array(args[0]).map((item, i) => apply(args[1], item, i));
       case 'flatten':
         return array(args[0]).flatMap((item) => array(item));
-      case 'tobject':
-      case 'toobject': {
-        const result: Record<string, unknown> = {};
-        for (const item of array(args[0])) result[renderString(apply(args[1], item))] = args[2] ? apply(args[2], item) : item;
-        return result;
-      }
       case 'items': {
         const value = args[0];
         if (!isPlainObject(value)) return this.fail(at, 'items() needs an object');
@@ -449,10 +402,7 @@ class FileScope {
       case 'contains': {
         const [container, item] = args;
         if (isPlainObject(container) && typeof item === 'string') return Object.keys(container).some((k) => k.toLowerCase() === item.toLowerCase());
-        if (Array.isArray(container)) return container.some((element) => deepEqual(element, item));
-        if (typeof container === 'string' && typeof item === 'string') return container.includes(item);
-        if (anyDeployTime) return new DeployTimeValue(`contains(${args.map(renderString).join(', ')})`);
-        return this.fail(at, 'contains() needs an object, array or string');
+        return this.fail(at, 'contains() needs an object and a property name');
       }
       case 'empty': {
         const [value] = args;
@@ -461,38 +411,13 @@ class FileScope {
         if (isPlainObject(value)) return Object.keys(value).length === 0;
         return this.fail(at, 'empty() needs an object, array or string');
       }
-      case 'length': {
-        const [value] = args;
-        if (Array.isArray(value) || typeof value === 'string') return value.length;
-        if (isPlainObject(value)) return Object.keys(value).length;
-        return this.fail(at, 'length() needs an object, array or string');
-      }
-      case 'concat': {
-        if (args.every(Array.isArray)) return args.flatMap((arg) => arg as unknown[]);
-        return args.map(renderString).join('');
-      }
-      case 'union': {
+      case 'length':
+        return array(args[0]).length;
+      case 'concat':
+        return args.flatMap(array);
+      case 'union':
         if (args.every(isPlainObject)) return Object.assign({}, ...args);
-        if (args.every(Array.isArray)) {
-          const result: unknown[] = [];
-          for (const item of args.flat()) if (!result.some((existing) => deepEqual(existing, item))) result.push(item);
-          return result;
-        }
-        return this.fail(at, 'union() needs objects or arrays');
-      }
-      case 'first':
-        return array(args[0])[0] ?? null;
-      case 'last': {
-        const items = array(args[0]);
-        return items[items.length - 1] ?? null;
-      }
-      case 'indexof':
-        if (Array.isArray(args[0])) return args[0].findIndex((item) => deepEqual(item, args[1]));
-        break;
-      case 'any':
-        return args[0];
-      case 'string':
-        return renderString(args[0]);
+        return this.fail(at, 'union() needs objects');
       case 'subscription':
         return { id: `/subscriptions/${subscriptionIdText}`, subscriptionId: new DeployTimeValue('subscription().subscriptionId'), tenantId: new DeployTimeValue('subscription().tenantId') };
       case 'tenant':
@@ -505,49 +430,27 @@ class FileScope {
       }
       case 'guid':
         return `guid(${args.map(renderString).join(', ')})`;
-    }
-    if (['uniquestring', 'tolower', 'toupper', 'split', 'replace', 'indexof', 'take', 'skip', 'join', 'startswith', 'endswith', 'trim'].includes(name)) {
-      // uniqueString's arguments only matter for uniqueness, and would make every name they seed unreadable.
-      if (name === 'uniquestring') return new DeployTimeValue('uniqueString(…)');
-      if (anyDeployTime) return new DeployTimeValue(`${callee}(${args.map((arg) => (arg instanceof DeployTimeValue ? arg.text : renderString(arg))).join(', ')})`);
-      return this.concreteStringFunction(name, args, at);
+      case 'uniquestring':
+        // Its arguments only matter for uniqueness, and would make every name it seeds unreadable.
+        return new DeployTimeValue('uniqueString(…)');
+      case 'tolower':
+        return anyDeployTime ? deployTimeCall() : String(args[0]).toLowerCase();
+      case 'split':
+        return anyDeployTime ? deployTimeCall() : String(args[0]).split(String(args[1]));
+      case 'join':
+        return array(args[0]).map(renderString).join(String(args[1]));
+      case 'take':
+        return array(args[0]).slice(0, Number(args[1]));
     }
     return this.fail(at, `function "${callee}" is outside the subset the consistency checks evaluate; extend infra/src/bicep/bicep-evaluator.ts`);
-  }
-
-  private concreteStringFunction(name: string, args: unknown[], at: SourcePosition): unknown {
-    const [first, second, third] = args;
-    switch (name) {
-      case 'tolower':
-        return String(first).toLowerCase();
-      case 'toupper':
-        return String(first).toUpperCase();
-      case 'split':
-        return String(first).split(String(second));
-      case 'replace':
-        return String(first).split(String(second)).join(String(third));
-      case 'indexof':
-        return String(first).toLowerCase().indexOf(String(second).toLowerCase());
-      case 'take':
-        return Array.isArray(first) ? first.slice(0, Number(second)) : String(first).slice(0, Number(second));
-      case 'skip':
-        return Array.isArray(first) ? first.slice(Number(second)) : String(first).slice(Number(second));
-      case 'join':
-        return (first as unknown[]).map(renderString).join(String(second));
-      case 'startswith':
-        return String(first).toLowerCase().startsWith(String(second).toLowerCase());
-      case 'endswith':
-        return String(first).toLowerCase().endsWith(String(second).toLowerCase());
-      case 'trim':
-        return String(first).trim();
-    }
-    return this.fail(at, `function "${name}" is not evaluated here`);
   }
 }
 
 class Evaluator {
-  readonly files = new Map<string, BicepFile>();
   private readonly json = new Map<string, unknown>();
+
+  /** `files`: files already parsed (by path), read again otherwise. */
+  constructor(readonly files: Map<string, BicepFile>) {}
 
   open(path: string, params: Map<string, unknown>): FileScope {
     let file = this.files.get(path);
@@ -578,19 +481,21 @@ class Evaluator {
 
 /**
  * Evaluates `mainPath` with the given parameter values (parameters without a value or default become
- * {@link DeployTimeValue}s) and returns every resource it and its modules declare.
+ * {@link DeployTimeValue}s) and returns every resource it and its modules declare. `parsed`: files the caller has
+ * already parsed, not read again.
  *
  * @example
  * const deployment = evaluateDeployment('infra/main.bicep', { environmentName: 'dev', location: 'swedencentral' });
  * deployment.resources.filter((r) => r.type === 'Microsoft.Authorization/roleAssignments');
  */
-export function evaluateDeployment(mainPath: string, params: Record<string, unknown> = {}): EvaluatedDeployment {
-  const evaluator = new Evaluator();
+export function evaluateDeployment(mainPath: string, params: Record<string, unknown> = {}, parsed: BicepFile[] = []): EvaluatedDeployment {
+  const evaluator = new Evaluator(new Map(parsed.map((file) => [file.path, file])));
   const main = evaluator.open(resolve(mainPath), new Map(Object.entries(params)));
   const resources: ResourceInstance[] = [];
   main.collect(resources);
-  const outputs = main.outputs();
-  return { files: [...evaluator.files.values()], resources, outputs };
+  const outputs: Record<string, unknown> = {};
+  for (const statement of main.file.statements) if (statement.kind === 'output') outputs[statement.name] = main.output(statement.name, statement.at);
+  return { resources, outputs };
 }
 
 /** Splits a full resource name at `/`, leaving deploy-time placeholders (`⟨…⟩`) whole. */

@@ -24,26 +24,19 @@ export type Expression =
   | { kind: 'for'; item: string; index?: string; source: Expression; body: Expression; at: SourcePosition }
   | { kind: 'if'; condition: Expression; body: Expression; at: SourcePosition }
   | { kind: 'member'; target: Expression; name: string; safe: boolean; at: SourcePosition }
-  | { kind: 'index'; target: Expression; index: Expression; safe: boolean; at: SourcePosition }
+  | { kind: 'index'; target: Expression; index: Expression; at: SourcePosition }
   | { kind: 'call'; callee: string; args: Expression[]; at: SourcePosition }
   | { kind: 'lambda'; params: string[]; body: Expression; at: SourcePosition }
-  | { kind: 'unary'; operator: '!' | '-'; operand: Expression; at: SourcePosition }
-  | { kind: 'nonNull'; operand: Expression; at: SourcePosition }
+  | { kind: 'unary'; operator: '!'; operand: Expression; at: SourcePosition }
   | { kind: 'binary'; operator: BinaryOperator; left: Expression; right: Expression; at: SourcePosition }
   | { kind: 'ternary'; condition: Expression; whenTrue: Expression; whenFalse: Expression; at: SourcePosition };
 
-export type BinaryOperator = '??' | '||' | '&&' | '==' | '!=' | '=~' | '!~' | '<' | '<=' | '>' | '>=' | '+' | '-' | '*' | '/' | '%';
-
-/** A decorator such as `@description('…')` or `@batchSize(1)`. */
-export interface Decorator {
-  name: string;
-  args: Expression[];
-}
+export type BinaryOperator = '??' | '||' | '&&' | '==' | '!=' | '+';
 
 export type Statement =
   | { kind: 'targetScope'; value: Expression; at: SourcePosition }
-  | { kind: 'param'; name: string; type: string; defaultValue?: Expression; decorators: Decorator[]; at: SourcePosition }
-  | { kind: 'var'; name: string; value: Expression; decorators: Decorator[]; at: SourcePosition }
+  | { kind: 'param'; name: string; type: string; defaultValue?: Expression; at: SourcePosition }
+  | { kind: 'var'; name: string; value: Expression; at: SourcePosition }
   | {
       kind: 'resource';
       name: string;
@@ -51,11 +44,10 @@ export type Statement =
       apiVersion: string;
       existing: boolean;
       value: Expression;
-      decorators: Decorator[];
       at: SourcePosition;
     }
-  | { kind: 'module'; name: string; path: string; value: Expression; decorators: Decorator[]; at: SourcePosition }
-  | { kind: 'output'; name: string; type: string; value: Expression; decorators: Decorator[]; at: SourcePosition };
+  | { kind: 'module'; name: string; path: string; value: Expression; at: SourcePosition }
+  | { kind: 'output'; name: string; type: string; value: Expression; at: SourcePosition };
 
 /** A parsed `.bicep` file. */
 export interface BicepFile {
@@ -73,11 +65,10 @@ interface Token {
   text: string;
   /** For strings: literal pieces and raw interpolation sources, alternating (pieces at even indexes). */
   pieces?: { text: string; at: SourcePosition }[];
-  multiline?: boolean;
   at: SourcePosition;
 }
 
-const punctuators = ['??', '.?', '=>', '==', '!=', '=~', '!~', '<=', '>=', '&&', '||', '{', '}', '[', ']', '(', ')', ',', ':', '.', '?', '=', '!', '<', '>', '+', '-', '*', '/', '%', '@'];
+const punctuators = ['??', '.?', '=>', '==', '!=', '&&', '||', '{', '}', '[', ']', '(', ')', ',', ':', '.', '?', '=', '!', '+', '@'];
 
 /** Parses Bicep source text; `path` is used for messages and to resolve `loadJsonContent` later. */
 export function parseBicep(source: string, path: string): BicepFile {
@@ -117,16 +108,6 @@ function tokenize(source: string, path: string): Token[] {
       i += 1;
     } else if (source.startsWith('//', i)) {
       while (i < source.length && source[i] !== '\n') i += 1;
-    } else if (source.startsWith('/*', i)) {
-      const end = source.indexOf('*/', i + 2);
-      if (end < 0) fail('unterminated block comment');
-      for (let j = i; j < end; j += 1) {
-        if (source[j] === '\n') {
-          i = j;
-          advanceNewline();
-        }
-      }
-      i = end + 2;
     } else if (source.startsWith("'''", i)) {
       const at = here();
       const end = source.indexOf("'''", i + 3);
@@ -139,7 +120,7 @@ function tokenize(source: string, path: string): Token[] {
         }
       }
       i = end + 3;
-      tokens.push({ kind: 'string', text, pieces: [{ text, at }], multiline: true, at });
+      tokens.push({ kind: 'string', text, pieces: [{ text, at }], at });
     } else if (char === "'") {
       const at = here();
       const pieces: { text: string; at: SourcePosition }[] = [];
@@ -211,7 +192,7 @@ function tokenize(source: string, path: string): Token[] {
   return tokens;
 }
 
-const binaryLevels: BinaryOperator[][] = [['??'], ['||'], ['&&'], ['==', '!=', '=~', '!~'], ['<', '<=', '>', '>='], ['+', '-'], ['*', '/', '%']];
+const binaryLevels: BinaryOperator[][] = [['??'], ['||'], ['&&'], ['==', '!='], ['+']];
 
 class Parser {
   private position = 0;
@@ -225,35 +206,29 @@ class Parser {
 
   parseFile(): Statement[] {
     const statements: Statement[] = [];
-    let decorators: Decorator[] = [];
     for (;;) {
       this.skipNewlines();
       const token = this.peek();
       if (token.kind === 'end') break;
       if (this.isPunctuation('@')) {
-        decorators.push(this.parseDecorator());
+        this.skipDecorator();
         continue;
       }
-      statements.push(this.parseStatement(decorators));
-      decorators = [];
+      statements.push(this.parseStatement());
       const next = this.peek();
       if (next.kind !== 'newline' && next.kind !== 'end') this.fail(next, `expected a line break after the declaration, found "${next.text}"`);
     }
     return statements;
   }
 
-  private parseDecorator(): Decorator {
+  /** Decorators (`@description('…')`, `@batchSize(1)`) matter to no check: they are read and dropped. */
+  private skipDecorator(): void {
     this.expectPunctuation('@');
-    let name = this.expectIdentifier().text;
-    if (this.isPunctuation('.')) {
-      this.next();
-      name = this.expectIdentifier().text; // `sys.description` and the like
-    }
-    const args = this.isPunctuation('(') ? this.parseArguments() : [];
-    return { name, args };
+    this.expectIdentifier();
+    if (this.isPunctuation('(')) this.parseArguments();
   }
 
-  private parseStatement(decorators: Decorator[]): Statement {
+  private parseStatement(): Statement {
     const keyword = this.expectIdentifier();
     const at = keyword.at;
     switch (keyword.text) {
@@ -264,12 +239,12 @@ class Parser {
         const name = this.expectIdentifier().text;
         const type = this.parseTypeText();
         const defaultValue = this.isPunctuation('=') ? (this.next(), this.parseExpression()) : undefined;
-        return { kind: 'param', name, type, ...(defaultValue ? { defaultValue } : {}), decorators, at };
+        return { kind: 'param', name, type, ...(defaultValue ? { defaultValue } : {}), at };
       }
       case 'var': {
         const name = this.expectIdentifier().text;
         this.expectPunctuation('=');
-        return { kind: 'var', name, value: this.parseExpression(), decorators, at };
+        return { kind: 'var', name, value: this.parseExpression(), at };
       }
       case 'resource': {
         const name = this.expectIdentifier().text;
@@ -282,19 +257,19 @@ class Parser {
           existing = true;
         }
         this.expectPunctuation('=');
-        return { kind: 'resource', name, type: match![1]!, apiVersion: match![2]!, existing, value: this.parseBody(), decorators, at };
+        return { kind: 'resource', name, type: match![1]!, apiVersion: match![2]!, existing, value: this.parseBody(), at };
       }
       case 'module': {
         const name = this.expectIdentifier().text;
         const path = this.expectString().text;
         this.expectPunctuation('=');
-        return { kind: 'module', name, path, value: this.parseBody(), decorators, at };
+        return { kind: 'module', name, path, value: this.parseBody(), at };
       }
       case 'output': {
         const name = this.expectIdentifier().text;
         const type = this.parseTypeText();
         this.expectPunctuation('=');
-        return { kind: 'output', name, type, value: this.parseExpression(), decorators, at };
+        return { kind: 'output', name, type, value: this.parseExpression(), at };
       }
       default:
         throw new InfraCheckError(
@@ -354,9 +329,9 @@ class Parser {
 
   private parseUnary(): Expression {
     const token = this.peek();
-    if (this.isPunctuation('!') || this.isPunctuation('-')) {
+    if (this.isPunctuation('!')) {
       this.next();
-      return { kind: 'unary', operator: token.text as '!' | '-', operand: this.parseUnary(), at: token.at };
+      return { kind: 'unary', operator: '!', operand: this.parseUnary(), at: token.at };
     }
     return this.parsePostfix(this.parsePrimary());
   }
@@ -366,13 +341,6 @@ class Parser {
     for (;;) {
       if (this.isPunctuation('.') || this.isPunctuation('.?')) {
         const safe = this.next().text === '.?';
-        if (safe && this.isPunctuation('[')) {
-          this.next();
-          const index = this.parseExpression();
-          this.expectPunctuation(']');
-          expression = { kind: 'index', target: expression, index, safe, at: expression.at };
-          continue;
-        }
         const name = this.expectIdentifier();
         if (this.isPunctuation('(') && expression.kind === 'identifier') {
           // Namespaced function: `az.resourceGroup()`, `sys.concat(…)`.
@@ -384,10 +352,7 @@ class Parser {
         this.next();
         const index = this.parseExpression();
         this.expectPunctuation(']');
-        expression = { kind: 'index', target: expression, index, safe: false, at: expression.at };
-      } else if (this.isPunctuation('!') && !this.precededByNewline() && this.peekAhead(1).text !== '=') {
-        const at = this.next().at;
-        expression = { kind: 'nonNull', operand: expression, at };
+        expression = { kind: 'index', target: expression, index, at: expression.at };
       } else {
         return expression;
       }
@@ -417,8 +382,6 @@ class Parser {
       return { kind: 'identifier', name: token.text, at: token.at };
     }
     if (this.isPunctuation('(')) {
-      const lambda = this.tryLambdaParameters();
-      if (lambda) return { kind: 'lambda', params: lambda, body: this.parseExpression(), at: token.at };
       this.next();
       this.parenDepth += 1;
       const inner = this.parseExpression();
@@ -429,27 +392,6 @@ class Parser {
     if (this.isPunctuation('{')) return this.parseObject();
     if (this.isPunctuation('[')) return this.parseArray();
     return this.fail(token, `unexpected "${token.text || 'end of file'}"`);
-  }
-
-  /** `(a, b) =>` or `() =>`: returns the parameter names and consumes through `=>`, or undefined. */
-  private tryLambdaParameters(): string[] | undefined {
-    let k = 1;
-    const names: string[] = [];
-    for (;;) {
-      const token = this.peekAhead(k);
-      if (token.kind === 'punctuation' && token.text === ')') break;
-      if (token.kind !== 'identifier') return undefined;
-      names.push(token.text);
-      const after = this.peekAhead(k + 1);
-      if (after.text === ',') k += 2;
-      else if (after.text === ')') {
-        k += 1;
-        break;
-      } else return undefined;
-    }
-    if (this.peekAhead(k + 1).text !== '=>') return undefined;
-    this.position += k + 2;
-    return names;
   }
 
   private parseArguments(): Expression[] {

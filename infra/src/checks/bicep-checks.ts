@@ -210,7 +210,7 @@ export function checkBicep(options: BicepCheckOptions): { deployment?: Evaluated
   let deployment: EvaluatedDeployment;
   try {
     // Alert receivers are optional parameters: give both, so their settings are checked too.
-    deployment = evaluateDeployment(mainPath, { environmentName: 'check', location: 'check-location', alertEmail: 'alerts@check.invalid', alertWebhookUrl: 'https://check.invalid/alerts' });
+    deployment = evaluateDeployment(mainPath, { environmentName: 'check', location: 'check-location', alertEmail: 'alerts@check.invalid', alertWebhookUrl: 'https://check.invalid/alerts' }, files);
   } catch (error) {
     if (!isInfraCheckError(error)) throw error;
     // Syntax and unsupported constructs were reported file by file above.
@@ -349,7 +349,6 @@ function stringLiterals(expression: Expression): string[] {
         visit(node.body);
         return;
       case 'unary':
-      case 'nonNull':
         visit(node.operand);
         return;
       case 'binary': {

@@ -5,12 +5,20 @@ export const productIdSchema = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'letters, digits, ".", "_" or "-" (1–64 characters, starting with a letter or digit)');
 
+/**
+ * Text a store keeps: trimmed, between `min` and `max` characters, without the NUL character (U+0000), which a
+ * PostgreSQL text column refuses — so a NUL is a 400 at the gateway, not an event that fails at the store.
+ */
+export function storedText(min: number, max: number): z.ZodString {
+  return z.string().trim().min(min).max(max).refine((text) => !text.includes('\u0000'), 'must not contain the NUL character (U+0000)');
+}
+
 /** A product as the catalog stores it. `price` is in the shop's currency, major units. */
 export const productSchema = z.strictObject({
   id: productIdSchema,
-  name: z.string().trim().min(1).max(200),
-  description: z.string().trim().max(4000).default(''),
-  category: z.string().trim().min(1).max(100),
+  name: storedText(1, 200),
+  description: storedText(0, 4000).default(''),
+  category: storedText(1, 100),
   price: z.number().nonnegative().max(1_000_000).multipleOf(0.01),
   /** http(s) URL of the product image; vision analyses it. */
   imageUrl: z.url({ protocol: /^https?$/ }).optional(),

@@ -1,7 +1,7 @@
 // @keyless/contracts: what the services say to each other over Service Bus — entity names, message
 // patterns and payload schemas — and how every process reads its settings. No Nest, no Azure: both sides
 // of every exchange import only this.
-export { queues, subscriptions, topics } from './entities.js';
+export { eventDeliveryAttempts, queues, subscriptions, topics } from './entities.js';
 export type { QueueName, SubscriptionName, TopicName } from './entities.js';
 export { productIdSchema, productSchema, productUpsertedSchema } from './catalog.js';
 export type { Product, ProductUpserted } from './catalog.js';

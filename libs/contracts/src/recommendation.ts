@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import { productIdSchema, productSchema } from './catalog.js';
+import { productIdSchema, productSchema, storedText } from './catalog.js';
 import { imageAnalysisSchema } from './vision.js';
 
 /** Filters every recommendation query accepts. */
 export const recommendationFiltersSchema = z.strictObject({
-  category: z.string().trim().min(1).max(100).optional(),
+  category: storedText(1, 100).optional(),
   maxPrice: z.number().nonnegative().optional(),
   minPrice: z.number().nonnegative().optional(),
 });

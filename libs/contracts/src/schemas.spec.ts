@@ -1,4 +1,4 @@
-import { analyzeImageRequestSchema, maxInlineImageBytes, productSchema, recommendRequestSchema } from './index.js';
+import { analyzeImageRequestSchema, maxInlineImageBytes, productSchema, recommendationFiltersSchema, recommendRequestSchema } from './index.js';
 
 describe('payload schemas', () => {
   describe('productSchema', () => {
@@ -13,6 +13,21 @@ describe('payload schemas', () => {
       const paths = result.error!.issues.map((issue) => issue.path.join('.') || issue.message);
       expect(paths).toEqual(expect.arrayContaining(['id', 'name', 'price', 'imageUrl']));
       expect(result.error!.issues.some((issue) => issue.code === 'unrecognized_keys')).toBe(true);
+    });
+  });
+
+  describe('stored text', () => {
+    it('refuses the NUL character in a product\'s texts and in a category filter (PostgreSQL text refuses it)', () => {
+      const product = { id: 'shoe-1', name: 'Trail runner', category: 'shoes', price: 1 };
+      for (const field of ['name', 'description', 'category'] as const) {
+        const result = productSchema.safeParse({ ...product, [field]: 'a\u0000b' });
+        expect(result.error?.issues).toEqual([expect.objectContaining({ path: [field], message: 'must not contain the NUL character (U+0000)' })]);
+      }
+      expect(recommendationFiltersSchema.safeParse({ category: '\u0000' }).success).toBe(false);
+    });
+
+    it('takes any other unicode', () => {
+      expect(productSchema.parse({ id: 'shoe-1', name: 'Zapato \u{1F45F} \u200b', category: 'calzado', price: 1 }).name).toBe('Zapato \u{1F45F} \u200b');
     });
   });
 

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { eventContracts, queues, requestContracts, subscriptions, topics } from '../src/index.js';
+import { eventContracts, eventDeliveryAttempts, queues, requestContracts, subscriptions, topics } from '../src/index.js';
 
 interface Topology {
   UserConfig: {
@@ -7,7 +7,7 @@ interface Topology {
       Queues: { Name: string; Properties: { RequiresSession?: boolean } }[];
       Topics: {
         Name: string;
-        Subscriptions: { Name: string; Rules: { Properties: { FilterType: string; CorrelationFilter?: { Label?: string } } }[] }[];
+        Subscriptions: { Name: string; Properties: { MaxDeliveryCount?: number }; Rules: { Properties: { FilterType: string; CorrelationFilter?: { Label?: string } } }[] }[];
       }[];
     }[];
   };
@@ -36,6 +36,13 @@ describe('servicebus-topology.json against the message contracts', () => {
   it('declares exactly the topics and subscriptions the contracts name', () => {
     expect(namespace.Topics.map((t) => t.Name)).toEqual(Object.values(topics));
     expect(namespace.Topics[0]!.Subscriptions.map((s) => s.Name).sort()).toEqual(Object.values(subscriptions).sort());
+  });
+
+  it("lets every subscription redeliver an event as often as the services retry it, so the broker never cuts a retry short", () => {
+    for (const subscription of namespace.Topics[0]!.Subscriptions) {
+      // Azure's default MaxDeliveryCount is 10.
+      expect(subscription.Properties.MaxDeliveryCount ?? 10).toBeGreaterThanOrEqual(eventDeliveryAttempts);
+    }
   });
 
   it('lets each subscription select exactly the events the contracts give it, by subject', () => {

@@ -19,4 +19,5 @@ export type { HandlingOutcome, SettlementAction, SettlementPolicyOptions } from 
 export { idempotencySchema, PostgresIdempotencyStore } from './idempotency/postgres-idempotency.store.js';
 export type { ClaimOptions, IdempotencyClaim, IdempotencyRecord, IdempotencyStore } from './idempotency/idempotency-store.js';
 export { DeadLetterError, InvalidPayloadError, InvalidReplyError, isMessagingError, MessagingError, RequestTimeoutError } from './errors.js';
+export { isTransientSendError } from './send-errors.js';
 export type { MessagingErrorCode, RemoteErrorPayload } from './errors.js';

@@ -49,7 +49,8 @@ export const settlementDefaults: Required<SettlementPolicyOptions> = {
 
 /** What happened to a message. */
 export type HandlingOutcome =
-  | { kind: 'handled' }
+  /** `duplicate`: the message was handled before (the idempotency guard answered; the handler did not run). */
+  | { kind: 'handled'; duplicate?: true }
   | { kind: 'unhandleable'; reason: 'UndecodableBody' | 'SchemaValidationFailed' | 'NoHandler' | 'MissingReplyTo' | 'ReplyToNotAllowed'; description: string }
   | { kind: 'failed'; error: unknown; isRequest: boolean }
   | { kind: 'reply-not-sent'; error: unknown };

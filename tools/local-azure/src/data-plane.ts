@@ -1,6 +1,7 @@
 import type { AuditLog } from './audit/audit-log.js';
 import type { LocalAzureConfig, ResourceKey } from './config/local-azure-config.js';
 import type { Directory, Host } from './entra/directory.js';
+import type { LocalFaults } from './faults/local-faults.js';
 import type { ResourceGuard } from './guard/resource-guard.js';
 import type { LocalAzureHome } from './home.js';
 import type { Server } from 'node:net';
@@ -52,6 +53,8 @@ export interface DataPlaneContext {
   listen(name: string, create: () => Server): Promise<BoundListener>;
   /** Host name for URLs written into env files. */
   publicHost: string;
+  /** Faults injected by the operator or a test (`fault <target> <mode>`); data planes read theirs on every request. */
+  faults: LocalFaults;
   /** The database principals the access file declares now (re-read when the access file is re-applied). */
   databasePrincipals(): readonly DatabasePrincipal[];
   log: ConsoleLog;

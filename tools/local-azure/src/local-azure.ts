@@ -19,7 +19,9 @@ import type { ConsoleLog, DatabasePrincipal, DataPlane, RunningDataPlane } from 
 import { Directory } from './entra/directory.js';
 import { HomeCredential } from './entra/home-credential.js';
 import { loginEndpoints } from './entra/login-endpoints.js';
-import { identityEndpointPaths, isKnownResource, ManagedIdentityEndpoint, type IdentityEndpointFault } from './entra/managed-identity-endpoint.js';
+import { identityEndpointPaths, isKnownResource, ManagedIdentityEndpoint } from './entra/managed-identity-endpoint.js';
+import type { FaultMode } from './faults/fault-catalog.js';
+import { LocalFaults } from './faults/local-faults.js';
 import { SigningKeys } from './entra/signing-keys.js';
 import { TokenEndpoint } from './entra/token-endpoint.js';
 import { TokenIssuer } from './entra/token-issuer.js';
@@ -107,6 +109,8 @@ export class LocalAzure {
     /** Users' sessions at the token endpoint (refresh tokens, one-time sign-in codes). */
     readonly userSessions: UserSessions,
     private readonly identityEndpoint: ManagedIdentityEndpoint,
+    /** Faults injected now (`fault <target> <mode>` on the CLI, `faults` in the config, or a test). */
+    readonly faults: LocalFaults,
     private readonly closeDatabase: () => void,
     private readonly log: ConsoleLog,
     private readonly portBook: PortBook,
@@ -155,12 +159,13 @@ export class LocalAzure {
       const authorizer = new Authorizer(roleAssignments, directory, auditLog);
       const guard = new ResourceGuard(directory, keys, authorizer);
       const issuer = new TokenIssuer(directory, keys, () => config.tokenLifetimeSeconds, () => config.userTokenLifetimeSeconds);
-      const identityEndpoint = new ManagedIdentityEndpoint(directory, issuer, auditLog);
+      const faults = new LocalFaults();
+      const identityEndpoint = new ManagedIdentityEndpoint(directory, issuer, auditLog, faults);
       const tokenEndpoint = new TokenEndpoint(directory, issuer, userSessions, credential, auditLog, (resource) => isKnownResource(directory, resource));
       const { bind, publicHost } = config.network;
       const url = (scheme: string, port: number): string => `${scheme}://${publicHost}:${port}`;
       const book = PortBook.load(home.portsFile);
-      azure = new LocalAzure(record.instanceId, home, config, tls, keys, directory, auditLog, roleAssignments, guard, userSessions, identityEndpoint, () => db.close(), log, book, record, {
+      azure = new LocalAzure(record.instanceId, home, config, tls, keys, directory, auditLog, roleAssignments, guard, userSessions, identityEndpoint, faults, () => db.close(), log, book, record, {
         identity: '',
         login: '',
         management: '',
@@ -186,7 +191,7 @@ export class LocalAzure {
         login: url('https', login.port),
         management: url('https', managementListener.port),
       });
-      const context = { home, config, directory, guard, auditLog, tls, publicHost, log, listen: (name: string, create: () => Server) => self.bindListener(name, create), databasePrincipals: () => self.principals };
+      const context = { home, config, directory, guard, auditLog, tls, publicHost, faults, log, listen: (name: string, create: () => Server) => self.bindListener(name, create), databasePrincipals: () => self.principals };
       await settleAll(
         (options.dataPlanes ?? []).map(async (plane) => {
           const choice = await book.reserve(plane.resource, configuredPort(config, plane.resource), bind);
@@ -205,7 +210,7 @@ export class LocalAzure {
         directory,
         auditLog,
         roleAssignments,
-        identityEndpointFault: () => (self.identityListener || self.stopped ? identityEndpoint.fault : 'stopped'),
+        identityEndpointFault: () => String(faults.get('identity-endpoint').mode),
         ...(serviceBus ? { serviceBus } : {}),
         log,
       });
@@ -229,6 +234,11 @@ export class LocalAzure {
       book.record('portal', Number(new URL(self.portal.url).port));
       self.portal.adminRoutes(management);
       self.endpoints.portal = self.portal.url;
+      faults.onChange((target, setting) => {
+        log(`[fault] ${target} ${String(setting.mode)}${setting.delayInMs !== undefined ? ` ${setting.delayInMs} ms` : ''}`);
+        return target === 'identity-endpoint' ? self.applyIdentityEndpointFault(setting.mode as FaultMode<'identity-endpoint'>) : undefined;
+      });
+      for (const [target, fault] of Object.entries(config.faults)) await faults.set(target, typeof fault === 'string' ? { mode: fault } : fault);
       book.save();
       self.writeEnvFiles();
       self.markReady();
@@ -345,16 +355,20 @@ export class LocalAzure {
     return isAbsolute(this.config.accessFile) ? this.config.accessFile : resolve(repoRoot, this.config.accessFile);
   }
 
-  /** Makes the identity endpoint misbehave (`error`, `garbage`, `hang`), stop listening (`stopped`), or recover (`none`). */
-  async setIdentityEndpointFault(fault: IdentityEndpointFault | 'stopped'): Promise<void> {
+  /** Makes the identity endpoint misbehave (`error`, `garbage`, `hang`, `delay`), stop listening (`stopped`), or recover (`none`). */
+  async setIdentityEndpointFault(fault: FaultMode<'identity-endpoint'>, delayInMs?: number): Promise<void> {
+    await this.faults.set('identity-endpoint', { mode: fault, delayInMs });
+  }
+
+  /** Closes or re-opens the identity listener as the `identity-endpoint` fault says (the other modes act per request). */
+  private async applyIdentityEndpointFault(fault: FaultMode<'identity-endpoint'>): Promise<void> {
     if (fault === 'stopped') {
       await this.identityListener?.close();
       this.identityListener = undefined;
-      this.log('identity endpoint stopped (fault injected through the admin API)');
+      this.log('identity endpoint stopped (fault injected)');
       this.alerts?.engine.evaluate();
       return;
     }
-    this.identityEndpoint.fault = fault;
     if (!this.identityListener && !this.stopped) {
       const port = Number(new URL(this.endpoints.identity).port);
       this.identityListener = await listen(() => createHttpServer(this.identityEndpoint.listener()), { port, bind: this.config.network.bind });

@@ -5,6 +5,7 @@ import { readSetting } from '@keyless/contracts';
 import { AdminClient, AdminClientError } from './cli/admin-client.js';
 import { formatOutput } from './cli/output.js';
 import { ConfigError, loadConfigFile, repoRoot, type LocalAzureConfig, type LocalAzureConfigInput } from './config/local-azure-config.js';
+import { faultCatalog, faultModesOf, faultTargets } from './faults/fault-catalog.js';
 import { LocalAzureHome } from './home.js';
 import type { LocalAzure } from './local-azure.js';
 import { readStatus, statusExitCodes, waitUntilRunning, type LocalAzureStatus } from './runtime/status.js';
@@ -34,7 +35,8 @@ Commands:
   log authorizations     [--principal X] [--limit N]   access decisions and refusals, newest first
   keys rotate                             roll the token-signing key over (old key stays published)
   openai deployment list                  Azure OpenAI deployments, their quotas and tokens left this minute
-  fault identity-endpoint <none|error|garbage|hang|stopped>
+  fault <target> <mode> [ms]              inject a fault; <target> none heals it (targets and modes below)
+  fault list                              every fault target with its current mode
   servicebus show                         the namespace: endpoint, ARM id, topology file, open connections
   servicebus entity list                  queues, topics and subscriptions (from the topology file or created at
                                           run time) with active/scheduled/dead-letter counts
@@ -68,7 +70,10 @@ the operator (Owner of the subscription). Every request is authorized by Azure R
 (resources: see resource list).
 <entity> is a queue name or <topic>/<subscription>. Service Bus entities come from
 infra/servicebus-topology.json (or the file $LOCAL_AZURE_SERVICEBUS_CONFIG names), applied at every start,
-and from the management API (ServiceBusAdministrationClient), kept across restarts.`;
+and from the management API (ServiceBusAdministrationClient), kept across restarts.
+
+Fault targets and modes (\`delay\` takes milliseconds, default 2000):
+${faultTargets.map((target) => `  ${target.padEnd(24)} ${faultModesOf(target).join('|').padEnd(34)} ${faultCatalog[target].description}`).join('\n')}`;
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -186,8 +191,14 @@ async function main(argv: string[]): Promise<number> {
     default: {
       const alert = command.match(/^alert show (\S+)$/);
       if (alert) return print(await admin.call('GET', `/alerts/${encodeURIComponent(alert[1]!)}`));
-      const fault = command.match(/^fault identity-endpoint (\S+)$/);
-      if (fault) return print(await admin.call('PUT', '/faults/identityEndpoint', { fault: fault[1] }));
+      if (command === 'fault list') return print(await admin.call('GET', '/faults'), ['target', 'mode', 'delayInMs', 'effect']);
+      const fault = command.match(/^fault (\S+) (\S+)(?: (\S+))?$/);
+      if (fault) {
+        const [, target, mode, delay] = fault;
+        if (delay !== undefined && !/^\d+$/.test(delay)) throw new AdminClientError(`The delay must be a whole number of milliseconds, not "${delay}".`);
+        const body = { fault: mode, ...(delay !== undefined ? { delayInMs: Number(delay) } : {}) };
+        return print(await admin.call('PUT', `/faults/${encodeURIComponent(target!)}`, body), ['target', 'mode', 'delayInMs', 'effect']);
+      }
       const serviceBus = command.match(/^servicebus (peek|purge|resubmit) (\S+)$/);
       if (serviceBus) {
         const [, action, entity] = serviceBus;

@@ -4,7 +4,7 @@ import { RpcException } from '@nestjs/microservices';
 import { trace } from '@opentelemetry/api';
 import type { Request, Response } from 'express';
 import { isAccessDeniedError } from '@keyless/auth';
-import { InvalidReplyError, isMessagingError, RequestTimeoutError, type RemoteErrorPayload } from '@keyless/messaging';
+import { InvalidReplyError, isMessagingError, isTransientSendError, RequestTimeoutError, type RemoteErrorPayload } from '@keyless/messaging';
 import { ProblemException, titleOf, type ProblemDetails } from './problem-details.js';
 
 /** Seconds a client should wait before retrying after a 503 (downstream or Azure access unavailable). */
@@ -31,7 +31,7 @@ const safeDetails: Record<string, string> = {
  *   the handler's own message and details go to the log only;
  * - a reply that breaks its contract → 502;
  * - no reply in time → 504; the gateway's own Service Bus access failing → 503 (the access diagnostic goes
- *   to the log, never into the response);
+ *   to the log, never into the response); a send that failed transiently (connection lost or refused) → 503;
  * - Nest's HTTP errors (unknown route, body too large or malformed) with their status;
  * - anything else → 500, logged with its stack.
  *
@@ -75,7 +75,9 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       this.log.error(`${where}: the gateway's identity was denied: ${exception.message}`);
       return { body: problem(503, 'azure-access-unavailable', 'The gateway cannot reach Azure Service Bus right now.'), headers: { 'retry-after': `${retryAfterSeconds}` } };
     }
-    if (isMessagingError(exception) || (exception as { name?: string })?.name === 'ServiceBusError') {
+    // A connection lost or refused on the way to Service Bus (the broker restarting, the network dropping it) is an
+    // outage of the bus, whatever shape the SDK gave the error: 503, never a 500.
+    if (isMessagingError(exception) || (exception as { name?: string })?.name === 'ServiceBusError' || isTransientSendError(exception)) {
       this.log.error(`${where}: Service Bus: ${(exception as Error).message}`);
       return { body: problem(503, 'messaging-unavailable', 'Messaging is unavailable right now.'), headers: { 'retry-after': `${retryAfterSeconds}` } };
     }

@@ -5,6 +5,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { AzureOpenAI, type APIError } from 'openai';
 import type { Pool } from 'pg';
 import { RESOLVED_AUTH_OPTIONS } from '../auth.module-definition.js';
+import { cbsRenewalCredential } from './cbs-renewal.credential.js';
 import type { ResolvedAuthOptions } from '../auth-options.js';
 import { AzureIdentityService } from '../azure-identity.service.js';
 import { AccessDiagnostics } from '../diagnostics/access-diagnostics.js';
@@ -134,7 +135,8 @@ const factories: { [K in AzureClientKind]: (context: FactoryContext, options: Az
       ]);
     }
     const serviceBusOptions: ServiceBusClientOptions = { retryOptions: { ...clientDefaults.serviceBusRetryOptions }, ...clientOptions };
-    return withAccessDiagnostics(new ServiceBusClient(namespace, identity.credential, serviceBusOptions), diagnostics);
+    // Short-lived tokens would make the SDK renew on $cbs in a tight loop (see cbs-renewal.credential.ts).
+    return withAccessDiagnostics(new ServiceBusClient(namespace, cbsRenewalCredential(identity.credential), serviceBusOptions), diagnostics);
   },
 
   openAi({ identity, diagnostics, options }, factoryOptions) {

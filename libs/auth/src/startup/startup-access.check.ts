@@ -2,14 +2,34 @@ import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { RESOLVED_AUTH_OPTIONS } from '../auth.module-definition.js';
 import type { ResolvedAuthOptions } from '../auth-options.js';
 import { AzureIdentityService } from '../azure-identity.service.js';
-import { AuthError, StartupAccessCheckError, TokenAcquisitionError } from '../errors.js';
+import { AuthError, StartupAccessCheckError, TokenAcquisitionError, type TokenAcquisitionErrorCode } from '../errors.js';
+
+/**
+ * Failures of the platform's identity endpoint itself — down, silent, answering garbage or 5xx — which App Service's
+ * endpoint shows in a container's first seconds and which clear by themselves. Every other failure (identity not
+ * assigned, audience not registered, a refused request) is a configuration error that no wait will fix.
+ */
+const transientCodes: ReadonlySet<TokenAcquisitionErrorCode> = new Set([
+  'IdentityEndpointUnreachable',
+  'IdentityEndpointTimeout',
+  'IdentityEndpointInvalidResponse',
+  'IdentityEndpointError',
+]);
 
 /**
  * Acquires a token for every declared audience while the app initialises (Nest awaits `onModuleInit`
  * before `app.init()`/`listen()` resolve), so a service never reports ready without its tokens.
  * Audiences are checked in parallel; the whole check is bounded by `startupTimeoutInMs`.
  *
- * @throws {StartupAccessCheckError} listing each failed audience with its diagnostic.
+ * Rules:
+ * 1. Every audience got its token → the app starts, ready.
+ * 2. An audience failed for a configuration reason (identity not assigned, audience not registered, request
+ *    refused) → the app does not start: {@link StartupAccessCheckError} lists every failure with its diagnostic.
+ * 3. Every failure is the identity endpoint's own (unreachable, silent, garbage, 5xx) → the app starts anyway and is
+ *    **not ready**: the failures are logged, the declared audiences are retried in the background, and health reports
+ *    them down until their tokens are held. The service recovers by itself when the endpoint does — no restart.
+ *
+ * @throws {StartupAccessCheckError} per rule 2.
  */
 @Injectable()
 export class StartupAccessCheck implements OnModuleInit {
@@ -31,9 +51,17 @@ export class StartupAccessCheck implements OnModuleInit {
         const audience = this.options.audiences[i]!;
         return [this.asAcquisitionError(result.reason, audience.resource)];
       });
-      if (failures.length) {
+      if (failures.some((failure) => !transientCodes.has(failure.code))) {
         this.identity.close();
         throw new StartupAccessCheckError(failures);
+      }
+      if (failures.length) {
+        logger.warn(
+          `Startup access check: the identity endpoint is failing (${failures.map((f) => `${f.code} for ${f.context.resource}`).join('; ')}). ` +
+            'Starting anyway, not ready: the tokens are retried in the background and health reports them down until held. ' +
+            failures.map((f) => f.message).join(' '),
+        );
+        return;
       }
       logger.log(
         `Startup access check passed in ${Date.now() - started} ms: tokens held for ${this.options.audiences.map((a) => a.key).join(', ')} ` +

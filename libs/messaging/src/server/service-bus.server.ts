@@ -91,6 +91,12 @@ interface InFlight {
 type Kind = 'request' | 'event';
 
 /**
+ * Span attribute of every `<pattern> process` span: `handled` (the handler ran and resolved), `duplicate` (handled
+ * before: the idempotency guard answered), `failed`, `unhandleable` or `reply-not-sent`.
+ */
+export const outcomeAttribute = 'keyless.messaging.outcome';
+
+/**
  * A NestJS microservice transport over Azure Service Bus: requests arrive on the service's queue and are
  * answered on the requester's reply session; events arrive on the service's subscriptions of the events
  * topic. Payloads are validated against `@keyless/contracts`, handlers run with the message's trace
@@ -248,12 +254,14 @@ export class ServiceBusServer extends Server implements CustomTransportStrategy 
       'messaging.message.id': String(message.messageId ?? ''),
       'messaging.operation.type': 'process',
     };
-    await withConsumerSpan(`${pattern || 'unknown'} process`, attributes, message.applicationProperties, async () => {
+    await withConsumerSpan(`${pattern || 'unknown'} process`, attributes, message.applicationProperties, async (span) => {
       const entry: InFlight = { message, receiver, released: false };
       this.inFlight.add(entry);
       const started = performance.now();
       try {
         const outcome = kind === 'request' ? await this.handleRequestMessage(message, receiver, pattern) : await this.handleEventMessage(message, receiver, pattern);
+        // What happened, for whoever counts handler runs per message id (the chaos suite's "applied twice").
+        span.setAttribute(outcomeAttribute, outcome.kind === 'handled' && outcome.duplicate ? 'duplicate' : outcome.kind);
         await this.apply(outcome, entry, pattern, kind);
       } finally {
         this.inFlight.delete(entry);
@@ -299,7 +307,8 @@ export class ServiceBusServer extends Server implements CustomTransportStrategy 
       }
       if (claim.status === 'done') {
         this.log.log(`request ${message.messageId} (${pattern}) was already handled: re-sending its reply`);
-        return await this.sendReplyOf(message, pattern, reply, claim.record.reply as ReplyEnvelope);
+        const resent = await this.sendReplyOf(message, pattern, reply, claim.record.reply as ReplyEnvelope);
+        return resent.kind === 'handled' ? { kind: 'handled', duplicate: true } : resent;
       }
       // Still held by another instance when this one began shutting down: the redelivery goes elsewhere.
       if (claim.status === 'running') return { kind: 'failed', error: new Error('the service is shutting down'), isRequest: false };
@@ -404,7 +413,7 @@ export class ServiceBusServer extends Server implements CustomTransportStrategy 
       }
       if (claim.status === 'done') {
         this.log.log(`event ${message.messageId} (${pattern}) on ${receiver.entityPath} was already handled: completing it without running the handler again`);
-        return { kind: 'handled' };
+        return { kind: 'handled', duplicate: true };
       }
       // Still held by another instance when this one began shutting down: the redelivery goes elsewhere.
       if (claim.status === 'running') return { kind: 'failed', error: new Error('the service is shutting down'), isRequest: false };

@@ -4,6 +4,7 @@ import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-tr
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { queues, subscriptions, topics, type EventOf, type ParsedRequestOf, type ReplyOf } from '@keyless/contracts';
 import { OnEvent, OnRequest, ServiceBusContext } from '../../src/index.js';
+import { outcomeAttribute } from '../../src/server/service-bus.server.js';
 import { startService, testProduct, type TestService } from '../support/messaging-apps.js';
 import { startTestBus, type TestBus } from '../support/test-bus.js';
 import { waitFor } from '../support/wait-for.js';
@@ -93,6 +94,20 @@ describe('W3C trace context across Service Bus (host "gateway")', () => {
     const consume = await waitFor('the consumer span to end', () => spanNamed('catalog.product.upserted process', traceId));
     expect(handled.traceId).toBe(traceId);
     expect(consume.parentSpanContext?.spanId).toBe(spanNamed('catalog.product.upserted send', traceId)!.spanContext().spanId);
+  });
+
+  it('records on each consumer span whether the handler ran (handled) or the idempotency guard answered (duplicate)', async () => {
+    // The same request twice, as a redelivery after a lost lock or a requester's re-send arrives (the requests
+    // queue has no duplicate detection): the first runs the handler, the second is answered from the stored reply.
+    const sender = bus.client().createSender(queues.recommendationRequests);
+    const request = { messageId: 'outcome-twice', subject: 'recommendation.get-product', body: { id: 'outcome' }, replyTo: queues.replies, replyToSessionId: 'nobody-listens' };
+    const outcomes = () => spans().filter((s) => s.attributes['messaging.message.id'] === 'outcome-twice').map((s) => s.attributes[outcomeAttribute]);
+    await sender.sendMessages(request);
+    await waitFor('the first delivery to be settled', () => outcomes().length === 1 || undefined);
+    await sender.sendMessages(request);
+    await waitFor('the second delivery to be settled', () => outcomes().length === 2 || undefined);
+    await sender.close();
+    expect(outcomes()).toEqual(['handled', 'duplicate']);
   });
 
   it('starts a new trace for a message that carries none', async () => {

@@ -1,5 +1,5 @@
 import { principalTypeOf } from '../entra/directory.js';
-import type { IdentityEndpointFault } from '../entra/managed-identity-endpoint.js';
+import { faultRoutes } from '../faults/fault-routes.js';
 import type { LocalAzure } from '../local-azure.js';
 import { ArmError } from '../management/arm-error.js';
 import { controlPlaneActions as actions, ownerOnly } from '../management/control-plane-actions.js';
@@ -12,7 +12,7 @@ import { deterministicGuid } from '../util/ids.js';
 /**
  * The admin routes the CLI calls (`npm run local-azure -- …`), on the management listener beside the ARM-shaped
  * API: resources, identities and hosts, role assignments by assignee name, sign-in and authorization logs, key
- * rollover, and fault injection for the identity endpoint. Each is authorized like ARM (see
+ * rollover, and fault injection (faults/fault-routes.ts). Each is authorized like ARM (see
  * {@link controlPlaneActions}); key rollover and fault injection need Owner of the subscription. Nothing here shows
  * a secret: the hosts list has no identity header and no IMDS capability (they are in each host's env file only).
  */
@@ -130,18 +130,7 @@ export function adminRoutes(azure: LocalAzure): ManagementRoute[] {
       access: () => [{ action: actions.signingKeysRotate, scope: subscription, onlyRoles: ownerOnly }],
       handle: async () => ({ kid: await azure.keys.rotate(), keys: azure.keys.jwks().keys.map((k) => k.kid) }),
     },
-    {
-      method: 'PUT',
-      pattern: /^\/faults\/identityEndpoint$/,
-      access: () => [{ action: actions.faultsWrite, scope: subscription, onlyRoles: ownerOnly }],
-      handle: async (request) => {
-        const { fault } = (await request.body()) as { fault?: string };
-        const allowed = ['none', 'error', 'garbage', 'hang', 'stopped'];
-        if (!fault || !allowed.includes(fault)) throw new ArmError(400, 'InvalidFault', `fault must be one of ${allowed.join(', ')}`);
-        await azure.setIdentityEndpointFault(fault as IdentityEndpointFault | 'stopped');
-        return { fault };
-      },
-    },
+    ...faultRoutes(azure.faults, azure.directory.subscriptionId),
   ];
 }
 

@@ -28,6 +28,11 @@ describe('parseConfig', () => {
     expect(Object.keys(config.hosts)).toEqual(['gateway', 'recommendation', 'vision', 'storefront']);
   });
 
+  it('takes faults to inject from the start, as a mode or with a delay', () => {
+    const config = parseConfig({ faults: { openai: '429', 'identity-endpoint': { mode: 'delay', delayInMs: 500 } } });
+    expect(config.faults).toEqual({ openai: '429', 'identity-endpoint': { mode: 'delay', delayInMs: 500 } });
+  });
+
   it.each([
     [{ hostEnv: { nowhere: { X: 'y' } } }, 'hostEnv.nowhere: no host named "nowhere"'],
     [{ hosts: { web: { userAssigned: ['id-missing'] } } }, 'hosts.web.userAssigned[0]: no identity named "id-missing"'],
@@ -36,6 +41,8 @@ describe('parseConfig', () => {
     [{ appRoleAssignments: [{ identity: 'id-keyless', app: 'keyless-gateway', roles: ['Admin'] }] }, 'appRoleAssignments[0].roles[0]: "Admin" is not an app role of keyless-gateway'],
     [{ network: { ports: { identity: 70000 } } }, 'network.ports.identity'],
     [{ unknownField: true }, 'unknownField'],
+    [{ faults: { openai: '503' } }, 'faults.openai: The fault target openai has no mode "503"'],
+    [{ faults: { dns: 'error' } }, 'faults.dns: Unknown fault target "dns"'],
     [
       { resources: { openAi: { name: 'oai-x', deployments: { emb: { model: 'text-embedding-3-small', tokensPerMinute: 1000, backend: { url: 'http://127.0.0.1:8080/v1' } } } } } },
       'resources.openAi.deployments.emb.backend: only chat deployments forward to a model server',

@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { findRole, gatewayAppRoles, localGatewayAudience } from '@keyless/contracts';
+import { InvalidFaultError, validateFault } from '../faults/local-faults.js';
 import { normalizeHostPort } from '../util/host-port.js';
 
 /** Repository root, from this file's place in the tree (src/ or dist/ under tools/local-azure/). */
@@ -216,6 +217,11 @@ export const localAzureConfigSchema = z.strictObject({
   accessFile: z.string().default('infra/access.json'),
   /** Lifetime of issued access tokens in seconds. Default: 86400 (24 h, like Azure managed identity). */
   tokenLifetimeSeconds: z.number().int().min(60).max(7 * 86400).default(86_400),
+  /**
+   * Faults injected from the start, by target: a mode (`"openai": "429"`) or `{ "mode": "delay", "delayInMs": 3000 }`
+   * (targets and modes: src/faults/fault-catalog.ts, `npm run local-azure -- fault list`). Default: none.
+   */
+  faults: z.record(z.string(), z.union([z.string(), z.strictObject({ mode: z.string(), delayInMs: z.number().optional() })])).default({}),
   /** Alert rules over the logs (see src/alerts/alert-rules.ts) and where they are sent. */
   alerts: z
     .strictObject({
@@ -326,6 +332,14 @@ export function parseConfig(input: LocalAzureConfigInput, source = 'configuratio
       }
     });
   });
+  for (const [target, fault] of Object.entries(config.faults)) {
+    try {
+      validateFault(target, typeof fault === 'string' ? { mode: fault } : fault);
+    } catch (error) {
+      if (!(error instanceof InvalidFaultError)) throw error;
+      problems.push(`faults.${target}: ${error.message}`);
+    }
+  }
   if (problems.length) throw new ConfigError(`${source}: ${problems.join('; ')}`);
   return config;
 }

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuditLog } from '../audit/audit-log.js';
+import type { LocalFaults } from '../faults/local-faults.js';
 import { Router, requestId, sendJson } from '../http/http-kit.js';
 import { secretEquals } from '../util/secret-compare.js';
 import type { Directory, Host, ManagedIdentity } from './directory.js';
@@ -23,9 +24,6 @@ const azureResources = [
 export function isKnownResource(directory: Directory, resource: string): boolean {
   return azureResources.includes(resource.replace(/\/+$/, '').toLowerCase()) || !!directory.appRegistrationFor(resource);
 }
-
-/** How a failing identity endpoint misbehaves (tests of clients' failure handling set this). */
-export type IdentityEndpointFault = 'none' | 'error' | 'garbage' | 'hang';
 
 /**
  * Paths, relative to the identity listener, of a host's two endpoint shapes: App Service's `IDENTITY_ENDPOINT`
@@ -63,13 +61,12 @@ class IdentityRequestError extends Error {
  * capability, another host's identity) also lands in the authorization log.
  */
 export class ManagedIdentityEndpoint {
-  /** Set by tests and the admin API to make the endpoint misbehave. */
-  fault: IdentityEndpointFault = 'none';
-
   constructor(
     private readonly directory: Directory,
     private readonly issuer: TokenIssuer,
     private readonly log: AuditLog,
+    /** The `identity-endpoint` fault (error, garbage, hang, delay) is read on every request; `stopped` is the listener's business. */
+    private readonly faults: LocalFaults,
   ) {}
 
   listener(): (request: IncomingMessage, response: ServerResponse) => void {
@@ -88,13 +85,15 @@ export class ManagedIdentityEndpoint {
   }
 
   private async handle(shape: Shape, findHost: () => Host | undefined, request: IncomingMessage, response: ServerResponse, url: URL): Promise<void> {
-    if (this.fault === 'hang') return; // never answers: the client's own timeout must fire
-    if (this.fault === 'error') return sendJson(response, 500, { statusCode: 500, message: 'Internal error (fault injected by the local Azure)' });
-    if (this.fault === 'garbage') {
+    const fault = this.faults.get('identity-endpoint');
+    if (fault.mode === 'hang') return; // never answers: the client's own timeout must fire
+    if (fault.mode === 'error') return sendJson(response, 500, { statusCode: 500, message: 'Internal error (fault injected by the local Azure)' });
+    if (fault.mode === 'garbage') {
       response.writeHead(200, { 'content-type': 'text/html' });
       response.end('<html><body>not a token</body></html>');
       return;
     }
+    if (fault.mode === 'delay') await new Promise((resolve) => setTimeout(resolve, fault.delayInMs));
     const correlationId = requestId(request);
     const resource = url.searchParams.get('resource') ?? undefined;
     let identity: ManagedIdentity | undefined;

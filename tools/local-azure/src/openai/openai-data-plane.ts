@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:https';
 import { randomUUID } from 'node:crypto';
 import type { DataPlane, DataPlaneContext, RunningDataPlane } from '../data-plane.js';
+import { faultDefaults } from '../faults/fault-catalog.js';
 import { TokenRejectedError, type Caller } from '../guard/resource-guard.js';
 import { BodyTooLargeError, readBody, requestId, Router, sendJson } from '../http/http-kit.js';
 import { listen } from '../net/listen.js';
@@ -155,6 +156,7 @@ class OpenAiService {
       const caller = await this.authenticate(request);
       this.authorize(caller, operation, url);
       const apiVersion = operation.v1 ? 'v1' : this.apiVersion(url);
+      this.throwInjectedFault(operation, apiVersion, id);
       const raw = await readBody(request, this.settings.maxBodyBytes).catch((error: unknown) => {
         if (error instanceof BodyTooLargeError) throw openAiErrors.requestTooLarge(this.settings.maxBodyBytes);
         throw error;
@@ -202,6 +204,15 @@ class OpenAiService {
         `Fix: az role assignment create --assignee-object-id ${caller.principalId} --assignee-principal-type ServicePrincipal --role "${role}" --scope ${this.scope}`,
     );
     throw openAiErrors.permissionDenied(caller.principalId, action, template);
+  }
+
+  /** An `openai 429|500` fault answers every authorized request (after authentication and RBAC, as Azure's throttling does). */
+  private throwInjectedFault(operation: Operation, apiVersion: string, requestId: string): void {
+    const { mode } = this.context.faults.get('openai');
+    if (mode === '429') {
+      throw openAiErrors.rateLimited(operation.capability === 'chat' ? 'ChatCompletions_Create' : 'Embeddings_Create', apiVersion, faultDefaults.retryAfterInSeconds * 1000);
+    }
+    if (mode === '500') throw openAiErrors.serverError(requestId);
   }
 
   private apiVersion(url: URL): string {

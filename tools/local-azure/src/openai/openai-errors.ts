@@ -10,8 +10,9 @@
  * - `InvalidRequest`: malformed JSON, wrong content type, invalid or missing parameters (400, OpenAI's `invalid_request_error`).
  * - `ContextLengthExceeded`: the prompt does not fit the model's context window (400).
  * - `RequestTooLarge`: a body over the size limit, refused before it is read (413).
- * - `RateLimited`: the deployment's tokens-per-minute quota is spent (429 with `retry-after`).
- * - `ServerError`: the deployment's model server (`backend`) failed or answered something that is not a completion (500).
+ * - `RateLimited`: the deployment's tokens-per-minute quota is spent, or an `openai 429` fault is injected (429 with `retry-after`).
+ * - `ServerError`: the deployment's model server (`backend`) failed or answered something that is not a completion, or an
+ *   `openai 500` fault is injected (500).
  * - `Timeout`: the deployment's model server did not answer within its timeout (408).
  */
 export type OpenAiErrorCode =

@@ -8,6 +8,7 @@ import type { Caller, ResourceGuard } from '../guard/resource-guard.js';
 import { dataActions } from '../rbac/built-in-roles.js';
 import { batchMessageFormat, decodeBatch, dotNetTicks, encodeMessage, outcomes, ownBody, type AmqpMessage, type AmqpTyped, type IncomingMessage } from './amqp-message.js';
 import { BrokerError, entityNotFound, toBrokerError } from './broker-error.js';
+import type { BrokerFaults } from './broker-faults.js';
 import { audiencePath, ConnectionClaims, type Claim } from './connection-claims.js';
 import { missingRoleText } from './access-refusal.js';
 import { LinkConsumer } from './link-consumer.js';
@@ -63,6 +64,8 @@ export interface AmqpBrokerOptions {
   log: ConsoleLog;
   /** Called for every message sent or settled (the idle memory reducer watches it). */
   onActivity?(): void;
+  /** Injected faults (broker-faults.ts); none when omitted. */
+  faults?: BrokerFaults;
 }
 
 class ConnectionState {
@@ -215,11 +218,17 @@ export class AmqpBroker {
     this.connections.clear();
   }
 
+  /** The open client connections (the connection faults act on them). */
+  openSockets(): Iterable<Duplex> {
+    return this.sockets;
+  }
+
   /**
    * Takes a connection whose client speaks AMQP: a TLS socket, or the byte stream of an AMQP WebSocket
    * (the namespace endpoint routes both here).
    */
   accept(socket: Duplex): void {
+    if (this.options.faults && !this.options.faults.admit(socket)) return;
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
     coalesceWrites(socket);
@@ -300,6 +309,7 @@ export class AmqpBroker {
       const claim = this.claimFor(connection, address);
       this.check(claim.caller, 'send', node, connection, `send to ${node.path}`);
       localAttach(receiver).max_message_size = this.options.maxMessageSizeInBytes;
+      this.options.faults?.gateSenderCredit(receiver, defaults.senderCreditWindow);
       this.register(receiver, { kind: 'send', connection, closed: false, node, target: node.sendTarget, claim });
     } catch (error) {
       this.refuse(receiver, error);
@@ -366,6 +376,7 @@ export class AmqpBroker {
       receiveMode,
       (delivery, lock) => this.deliveryLocks.set(delivery, lock),
       (error) => this.detach(sender, error),
+      () => this.options.faults?.deliveriesStalled() ?? false,
     );
     answerDrainsAtZeroCredit(sender);
     const state: ReceiveLinkState = { kind: 'receive', connection, closed: false, node, queue, consumer, claim, held: false };
@@ -706,7 +717,16 @@ export class AmqpBroker {
     const path = audiencePath(audience);
     if (path === undefined) return reply(400, `The put-token name must be the audience URI (sb://<namespace>/<entity>), not "${audience}".`);
     if (typeof request.body !== 'string') return reply(400, 'The put-token body must be the token as an AMQP string.');
-    this.options.guard.authenticate(request.body, [defaults.audience]).then(
+    const token = request.body;
+    if (this.options.faults) {
+      void this.options.faults.beforePutToken().then((refusal) => (refusal ? reply(401, refusal) : this.checkPutToken(connection, audience, path, token, reply)));
+      return;
+    }
+    this.checkPutToken(connection, audience, path, token, reply);
+  }
+
+  private checkPutToken(connection: ConnectionState, audience: string, path: string, token: string, reply: (status: number, description: string) => void): void {
+    this.options.guard.authenticate(token, [defaults.audience]).then(
       (caller) => {
         if (connection.closed) return;
         if (caller.expiresOn.getTime() <= Date.now()) {
@@ -747,6 +767,7 @@ export class AmqpBroker {
     const trackingId = request.application_properties?.['com.microsoft:tracking-id'];
     const tracking: Record<string, string> = typeof trackingId === 'string' ? { 'com.microsoft:tracking-id': trackingId } : {};
     try {
+      if (operation === 'com.microsoft:renew-session-lock') this.options.faults?.checkSessionRenewal((request.body as Record<string, unknown> | undefined)?.['session-id']);
       const response = runManagementOperation(
         {
           namespace: this.namespace,

@@ -74,12 +74,14 @@ export class LinkConsumer implements SessionConsumer {
     readonly receiveMode: ReceiveMode,
     private readonly onDelivered: (delivery: Delivery, lock: MessageLock) => void,
     private readonly onSessionLost: (error: BrokerError) => void,
+    /** While true, the link gets nothing whatever credit it granted (the `servicebus-credit stall` fault). */
+    private readonly stalled: () => boolean = () => false,
   ) {
     this.sent = transmittedCount(sender);
   }
 
   credit(): number {
-    if (!this.sender.is_open()) return 0;
+    if (!this.sender.is_open() || this.stalled()) return 0;
     return Math.min(creditLimit(this.sender) - this.sent, outgoingCapacity(this.sender));
   }
 

@@ -584,6 +584,19 @@ export class MessageQueue {
     });
   }
 
+  /**
+   * Expires every held session lock now, as if its lock duration had passed: each receiver is told (and detached
+   * with `session-lock-lost`) and the session's unsettled messages go back to the queue.
+   */
+  expireSessionLocks(now: number): void {
+    for (const session of this.sessions.values()) {
+      const owner = session.owner;
+      if (!owner) continue;
+      this.releaseSession(session, now);
+      owner.sessionLost(new BrokerError('session-lock-lost', `The session lock has expired on the MessageSession '${session.id}' of ${this.path}. Accept the session again.`));
+    }
+  }
+
   /** Extends the session lock; returns the new expiry. @throws {BrokerError} `session-lock-lost` */
   renewSessionLock(id: string, now: number): number {
     const session = this.lockedSession(id);

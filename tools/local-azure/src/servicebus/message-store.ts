@@ -110,6 +110,8 @@ export class MessageStore {
   private callbacks: ((error?: Error) => void)[] = [];
   private scheduled = false;
   private closed = false;
+  /** Commits held back (the `servicebus-store stall` fault): writes and their acknowledgements wait. */
+  private held = false;
   private lastDuplicatePrune = 0;
 
   constructor(path: string) {
@@ -253,10 +255,19 @@ export class MessageStore {
     this.schedule();
   }
 
-  /** Commits pending writes now (used at stop). */
+  /**
+   * Holds every commit (and so every acknowledgement that waits for one) until released; releasing commits
+   * everything held at once. A stalled disk, as the `servicebus-store stall` fault injects it.
+   */
+  hold(held: boolean): void {
+    this.held = held;
+    if (!held) this.schedule();
+  }
+
+  /** Commits pending writes now (used at stop, where held writes are committed too). */
   flush(): void {
     this.scheduled = false;
-    if (this.closed) return;
+    if (this.closed || this.held) return;
     const pending = this.pending;
     const sequences = this.sequences;
     const sessionStates = this.sessionStates;
@@ -333,6 +344,7 @@ export class MessageStore {
 
   close(): void {
     if (this.closed) return;
+    this.held = false;
     this.flush();
     this.closed = true;
     this.db.close();
@@ -349,7 +361,7 @@ export class MessageStore {
   }
 
   private schedule(): void {
-    if (this.scheduled || this.closed) return;
+    if (this.scheduled || this.closed || this.held) return;
     this.scheduled = true;
     // After the I/O callbacks of this turn: everything that arrived together commits together.
     setImmediate(() => this.flush());

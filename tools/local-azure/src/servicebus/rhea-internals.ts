@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import rhea from 'rhea';
-import type { Connection, Delivery, link, Sender } from 'rhea';
+import type { Connection, Delivery, link, Receiver, Sender } from 'rhea';
 
 /**
  * The few rhea 3.0 internals the broker relies on, typed in one place (rhea's typings do not
@@ -202,4 +202,26 @@ function copyOut(buffer: Buffer, length: number): Buffer {
   const out = Buffer.allocUnsafe(length);
   buffer.copy(out, 0, 0, length);
   return out;
+}
+
+interface ReceiverInternals {
+  credit: number;
+  flow(credit: number): void;
+}
+
+/**
+ * Puts a receiver's credit top-ups behind `held`: rhea's flow controller grants credit by calling `flow()` as
+ * messages arrive, and offers no way to pause it. Returns a function that tops the credit up to `window` again
+ * (called when the hold ends).
+ */
+export function gateCredit(receiver: Receiver, held: () => boolean, window: number): () => void {
+  const link = internals<ReceiverInternals>(receiver);
+  const flow = link.flow.bind(link);
+  link.flow = (credit: number) => {
+    if (!held()) flow(credit);
+  };
+  return () => {
+    const missing = window - link.credit;
+    if (missing > 0) flow(missing);
+  };
 }

@@ -4,6 +4,7 @@ import type { DataPlane, DataPlaneContext, RunningDataPlane } from '../data-plan
 import { listen, type BoundListener } from '../net/listen.js';
 import { addServiceBusAdminRoutes, serviceBusOperations } from './admin-routes.js';
 import { AmqpBroker } from './amqp-broker.js';
+import { BrokerFaults } from './broker-faults.js';
 import { IdleMemoryReducer } from './idle-memory-reducer.js';
 import { AtomManagementApi } from './management/atom-management-api.js';
 import { NamespaceEndpoint } from './management/namespace-endpoint.js';
@@ -42,6 +43,7 @@ async function startServiceBus(context: DataPlaneContext): Promise<RunningDataPl
   });
   const memory = new IdleMemoryReducer();
   let broker: AmqpBroker | undefined;
+  const faults = new BrokerFaults(context.faults, { sockets: () => broker?.openSockets() ?? [], namespace, store, log: context.log });
   let endpoint: NamespaceEndpoint | undefined;
   let listener: BoundListener;
   let loaded: LoadSummary;
@@ -61,6 +63,7 @@ async function startServiceBus(context: DataPlaneContext): Promise<RunningDataPl
       auditLog: context.auditLog,
       log: context.log,
       onActivity: () => memory.touch(),
+      faults,
     });
     broker = started;
     const api = new AtomManagementApi({ namespace, namespaceName: settings.name, namespaceId, guard: context.guard, directory: context.directory, log: context.log });
@@ -69,6 +72,7 @@ async function startServiceBus(context: DataPlaneContext): Promise<RunningDataPl
     listener = await listen(() => routed.createServer(context.tls), context.bind);
   } catch (error) {
     memory.stop();
+    faults.stop();
     endpoint?.stop();
     await broker?.stop();
     namespace.stop();
@@ -105,6 +109,7 @@ async function startServiceBus(context: DataPlaneContext): Promise<RunningDataPl
     serviceBus: operations,
     async stop() {
       memory.stop();
+      faults.stop();
       endpoint!.stop();
       await broker!.stop();
       await listener.close();

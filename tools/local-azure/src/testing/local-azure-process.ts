@@ -81,6 +81,16 @@ export class LocalAzureProcess {
     return { code: code ?? -1, stdout, stderr };
   }
 
+  /**
+   * Injects a fault through the CLI (`fault <target> <mode> [ms]`; mode `none` heals), as an operator would.
+   *
+   * @throws {Error} with the CLI's message when the CLI refuses (unknown target or mode).
+   */
+  async fault(target: string, mode: string, delayInMs?: number): Promise<void> {
+    const result = await this.run(['fault', target, mode, ...(delayInMs !== undefined ? [String(delayInMs)] : [])]);
+    if (result.code !== 0) throw new Error(`fault ${target} ${mode} failed: ${result.stderr.trim()}`);
+  }
+
   /** An ARM access token of a user of the local tenant (**default**: the operator), as `TestAzure.operatorToken`. */
   operatorToken(username?: string): Promise<string> {
     return this.users.token(username);

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:https';
 import type { DataPlane, DataPlaneContext, RunningDataPlane } from '../data-plane.js';
+import { faultDefaults } from '../faults/fault-catalog.js';
 import { TokenRejectedError, type Caller } from '../guard/resource-guard.js';
 import { BodyTooLargeError, readBody, requestId, Router, sendJson } from '../http/http-kit.js';
 import { listen } from '../net/listen.js';
@@ -101,6 +102,7 @@ class VisionService {
     try {
       const caller = await this.authenticate(request);
       this.authorize(caller);
+      this.throwInjectedFault();
       const parameters = this.parameters(url);
       const { bytes, downloaded } = await this.imageBytes(request, id, caller);
       if (bytes.length === 0 || bytes.length > this.settings.maxImageBytes) throw visionErrors.imageTooLarge(this.settings.maxImageBytes);
@@ -132,6 +134,13 @@ class VisionService {
         `Fix: az role assignment create --assignee-object-id ${caller.principalId} --assignee-principal-type ServicePrincipal --role "${role}" --scope ${this.scope}`,
     );
     throw visionErrors.permissionDenied(caller.principalId, action);
+  }
+
+  /** A `vision 429|500` fault answers every authorized request (after authentication and RBAC, as Azure's throttling does). */
+  private throwInjectedFault(): void {
+    const { mode } = this.context.faults.get('vision');
+    if (mode === '429') throw visionErrors.rateLimited(faultDefaults.retryAfterInSeconds);
+    if (mode === '500') throw visionErrors.serverError();
   }
 
   private parameters(url: URL): AnalyzeParameters {
@@ -245,7 +254,7 @@ class VisionService {
   }
 
   private fail(response: ServerResponse, id: string, error: VisionRequestError): void {
-    sendJson(response, error.status, error.body, { 'apim-request-id': id, 'request-id': id, 'x-ms-error-code': error.body.error.code });
+    sendJson(response, error.status, error.body, { 'apim-request-id': id, 'request-id': id, 'x-ms-error-code': error.body.error.code, ...error.headers });
   }
 }
 

@@ -11,6 +11,8 @@
  * - `NotSupportedLanguage`: a language other than English (400).
  * - `BadArgument`: a missing or malformed parameter or body (400).
  * - `UnsupportedMediaType`: a content type that is neither JSON nor binary (415).
+ * - `RateLimited`: a `429` fault is injected (429 with `Retry-After`).
+ * - `InternalServerError`: a `500` fault is injected (500).
  */
 export type VisionErrorCode =
   | 'Unauthorized'
@@ -22,7 +24,9 @@ export type VisionErrorCode =
   | 'NotSupportedFeature'
   | 'NotSupportedLanguage'
   | 'BadArgument'
-  | 'UnsupportedMediaType';
+  | 'UnsupportedMediaType'
+  | 'RateLimited'
+  | 'InternalServerError';
 
 /** A refusal with the status and body Azure AI Vision answers it with (`x-ms-error-code` carries the top code). */
 export class VisionRequestError extends Error {
@@ -33,6 +37,7 @@ export class VisionRequestError extends Error {
     readonly status: number,
     /** `{ error: { code, message, innererror? } }`, exactly as sent. */
     readonly body: { error: { code: string; message: string; innererror?: { code: string; message: string } } },
+    readonly headers: Record<string, string> = {},
   ) {
     super(body.error.innererror?.message ?? body.error.message);
   }
@@ -85,6 +90,14 @@ export const visionErrors = {
   notSupportedLanguage: (language: string) =>
     invalidRequest('NotSupportedLanguage', `The language '${language}' is not supported. The local Azure AI Vision analyzes in English only ('en').`),
   badArgument: (message: string) => invalidRequest('BadArgument', message),
+  rateLimited: (retryAfterInSeconds: number) =>
+    new VisionRequestError(
+      'RateLimited',
+      429,
+      { error: { code: '429', message: `Rate limit is exceeded. Try again in ${retryAfterInSeconds} seconds.` } },
+      { 'retry-after': String(retryAfterInSeconds) },
+    ),
+  serverError: () => new VisionRequestError('InternalServerError', 500, { error: { code: 'InternalServerError', message: 'An unexpected error occurred.' } }),
   unsupportedMediaType: (contentType: string) =>
     invalidRequest('UnsupportedMediaType', `The content type '${contentType}' is not supported. Send 'application/json' with {"url": "..."} or 'application/octet-stream' with the image bytes.`, undefined, 415),
 };

@@ -99,6 +99,25 @@ describe('local-azure CLI', () => {
     expect(result.stderr).toMatch(message);
   });
 
+  it('injects a fault, lists it, and heals it with none', async () => {
+    const set = await runCli(home, ['fault', 'identity-endpoint', 'delay', '250']);
+    const listed = JSON.parse((await runCli(home, ['fault', 'list', '-o', 'json'])).stdout) as { target: string; mode: string; delayInMs?: number }[];
+    const healed = await runCli(home, ['fault', 'identity-endpoint', 'none', '-o', 'json']);
+    expect(set.stdout).toMatch(/identity-endpoint\s+delay\s+250\s+answers correctly, after 250 milliseconds/);
+    expect(listed).toContainEqual(expect.objectContaining({ target: 'identity-endpoint', mode: 'delay', delayInMs: 250 }));
+    expect(listed).toContainEqual(expect.objectContaining({ target: 'openai', mode: 'none' }));
+    expect(JSON.parse(healed.stdout)).toMatchObject({ target: 'identity-endpoint', mode: 'none' });
+  });
+
+  it.each([
+    [['fault', 'openai', 'slow'], /\(InvalidFault\) The fault target openai has no mode "slow". Modes: none, 429, 500/],
+    [['fault', 'identity-endpoint', 'delay', 'soon'], /whole number of milliseconds, not "soon"/],
+  ])('refuses the fault %j with exit code 2', async (args, message) => {
+    const result = await runCli(home, args);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(message);
+  });
+
   it('answers log queries with the sign-ins of the identity endpoint', async () => {
     const env = Object.fromEntries(
       readFileSync(join(home, 'env', 'vision.env'), 'utf8')

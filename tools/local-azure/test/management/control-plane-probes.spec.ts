@@ -212,7 +212,8 @@ describe('Probes from the gateway host against the identity endpoint and the con
   describe('when it tries the operator tools', () => {
     it.each([
       ['signing-key rotation', 'POST', '/signingKeys:rotate', undefined, 'Microsoft.LocalAzure/signingKeys/rotate/action'],
-      ['fault injection', 'PUT', '/faults/identityEndpoint', { fault: 'stopped' }, 'Microsoft.LocalAzure/faults/write'],
+      ['fault injection', 'PUT', '/faults/identity-endpoint', { fault: 'stopped' }, 'Microsoft.LocalAzure/faults/write'],
+      ['a Service Bus fault', 'PUT', '/faults/servicebus-connections', { fault: 'drop' }, 'Microsoft.LocalAzure/faults/write'],
     ])('allows %s to Owner only', async (_what, method, path, body, action) => {
       const keys = JSON.stringify(test.azure.keys.jwks());
       for (const who of ['contributor', 'access', 'reader']) {
@@ -225,7 +226,8 @@ describe('Probes from the gateway host against the identity endpoint and the con
       expect(JSON.stringify(test.azure.keys.jwks())).toBe(keys);
       expect((await getToken('https://servicebus.azure.net')).status).toBe(200);
       // The operator may (a harmless fault: none).
-      expect((await call('PUT', '/faults/identityEndpoint', await test.operatorToken(), { fault: 'none' })).status).toBe(200);
+      expect((await call('PUT', '/faults/identity-endpoint', await test.operatorToken(), { fault: 'none' })).status).toBe(200);
+      expect(test.azure.faults.active()).toEqual([]);
     });
 
     it.each([
