@@ -1,5 +1,5 @@
 import type { Delivery, Sender } from 'rhea';
-import { amqpTypes, annotations, encodeMessage, lockTokenToDeliveryTag, messageStates } from './amqp-message.js';
+import { amqpTypes, annotations, encodeMessage, lockTokenToDeliveryTag, messageStates, scanSections, sectionCodes, sectionsFrom } from './amqp-message.js';
 import type { BrokerError } from './broker-error.js';
 import type { MessageLock, ReceiveMode, SessionConsumer, StoredMessage } from './message-queue.js';
 import { creditLimit, outgoingCapacity, transmittedCount } from './rhea-internals.js';
@@ -9,6 +9,10 @@ const maxUint = 0xffff_ffff;
 /**
  * Encodes a message as Service Bus delivers it: the sender's message plus the broker annotations the
  * SDK reads (sequence number, enqueued time, state, lock expiry) and the header's delivery count.
+ *
+ * Only the header and the annotations change, and they come first: when the message's bytes as sent are
+ * at hand, those sections are encoded and the rest (properties, application properties, body, footer) is
+ * copied as it arrived, so the body is never decoded nor encoded again.
  */
 export function encodeDelivered(message: StoredMessage, lockedUntil: number | undefined, omitBody = false): Buffer {
   const amqp = message.amqp;
@@ -24,11 +28,33 @@ export function encodeDelivered(message: StoredMessage, lockedUntil: number | un
   // Service Bus reports the effective time to live (the entity default when the sender set none).
   const ttl = message.expiresAt - message.enqueuedAt;
   const headerTtl = amqp.ttl ?? (Number.isFinite(ttl) && ttl <= maxUint ? ttl : undefined);
+  const header = {
+    delivery_count: message.deliveryCount,
+    ...(headerTtl !== undefined ? { ttl: headerTtl } : {}),
+  };
+  const sent = message.payload;
+  // The bytes as sent lack an id the broker assigned: those messages are encoded whole.
+  if (sent && message.assignedMessageId === undefined && !omitBody) {
+    const head = encodeMessage({
+      durable: amqp.durable,
+      priority: amqp.priority,
+      first_acquirer: amqp.first_acquirer,
+      ...header,
+      delivery_annotations: amqp.delivery_annotations,
+      message_annotations: brokerAnnotations,
+    });
+    // rhea always writes a properties section: the head ends where it begins.
+    const headLength = sectionsFrom(scanSections(head, sectionCodes.properties), sectionCodes.properties, head.length);
+    const tailStart = sectionsFrom(scanSections(sent, sectionCodes.properties), sectionCodes.properties, sent.length);
+    const delivered = Buffer.allocUnsafe(headLength + sent.length - tailStart);
+    head.copy(delivered, 0, 0, headLength);
+    sent.copy(delivered, headLength, tailStart);
+    return delivered;
+  }
   return encodeMessage({
     ...amqp,
     message_annotations: brokerAnnotations,
-    delivery_count: message.deliveryCount,
-    ...(headerTtl !== undefined ? { ttl: headerTtl } : {}),
+    ...header,
     ...(omitBody ? { body: undefined } : {}),
   });
 }

@@ -29,8 +29,9 @@ export interface SessionConsumer extends Consumer {
 export class StoredMessage {
   lock: MessageLock | undefined;
   /**
-   * The message's bytes while they are still to be written to the store (dropped once written): the
-   * encoding of `amqp`, or the bytes as sent when the only difference is `assignedMessageId`.
+   * The message's bytes: the encoding of `amqp`, or the bytes as sent when the only difference is
+   * `assignedMessageId`. Written to the store as they are, and copied into deliveries (only the header and
+   * annotations are encoded per delivery). Replaced whenever `amqp` changes.
    */
   payload: Buffer | undefined;
   /** The message id the broker assigned (the sender set none); kept apart so the bytes as sent can be stored. */
@@ -787,9 +788,9 @@ export class MessageQueue {
 }
 
 function toRow(queue: string, message: StoredMessage): PersistedMessage {
-  const payload = message.payload ?? encodeMessage(message.amqp);
-  const assignedMessageId = message.payload ? (message.assignedMessageId ?? null) : null;
-  message.payload = undefined;
+  if (!message.payload) message.assignedMessageId = undefined;
+  const payload = (message.payload ??= encodeMessage(message.amqp));
+  const assignedMessageId = message.assignedMessageId ?? null;
   return {
     queue,
     sequenceNumber: message.sequenceNumber,

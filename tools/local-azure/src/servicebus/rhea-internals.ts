@@ -1,3 +1,5 @@
+import { createRequire } from 'node:module';
+import rhea from 'rhea';
 import type { Connection, Delivery, link, Receiver, Sender } from 'rhea';
 
 /**
@@ -95,9 +97,111 @@ export function markRemoteSettled(delivery: Delivery): void {
   (delivery as unknown as { remote_settled: boolean }).remote_settled = true;
 }
 
+/**
+ * Whether rhea holds the first part of a frame whose rest has not arrived yet (a large transfer, such as a
+ * batch, comes in several reads): rhea keeps the bytes in `chunks` while `frame_size` is set, or in
+ * `previous_input` while even the frame's size is incomplete.
+ */
+export function hasPartialFrame(connection: Connection): boolean {
+  const state = connection as unknown as { frame_size?: number; previous_input?: Buffer | null };
+  return !!state.frame_size || !!state.previous_input;
+}
+
 /** The socket of a connection (to end it at stop). */
 export function connectionSocket(connection: Connection): { destroy(): void } | undefined {
   return (connection as unknown as { socket?: { destroy(): void } }).socket;
+}
+
+interface RheaWriter {
+  buffer: Buffer;
+  position: number;
+  skip(bytes: number): void;
+  write_uint(value: number, width: number): void;
+  write(value: unknown): void;
+}
+
+interface RheaFrame {
+  type: number;
+  channel?: number;
+  performative?: unknown;
+  payload?: Buffer;
+}
+
+/** Initial size of the shared encoding buffer; one grown past `maxScratchBytes` is not kept. */
+const scratchBytes = 64 * 1024;
+const maxScratchBytes = 1024 * 1024;
+
+/**
+ * Makes rhea encode into one reused buffer and hand out exact-size copies. rhea starts every encoding (each
+ * frame, each message) in a fresh zero-filled 1 KiB `Buffer.alloc`, returns a slice of it, and copies a
+ * transfer's payload into it: per delivered message two native allocations of at least 1 KiB, freed only
+ * when V8 collects their wrappers — after a burst glibc's heap kept their high-water mark. The copies come
+ * from Node's buffer pool (8 KiB slabs shared by many small buffers) and frames copy their payload once.
+ * Installed once per process; rhea's `Writer` and `write_frame` are internals of rhea 3.0.
+ */
+export function encodeIntoReusedBuffer(): void {
+  const require = createRequire(import.meta.url);
+  const types = require('rhea/lib/types.js') as { Writer: { new (buffer?: Buffer): RheaWriter; prototype: RheaWriter & { toBuffer(): Buffer } } };
+  const frames = require('rhea/lib/frames.js') as { TYPE_AMQP: number; TYPE_SASL: number; write_frame(frame: RheaFrame): Buffer; [installed]?: true };
+  if (frames[installed]) return;
+  frames[installed] = true;
+  const Writer = types.Writer;
+  let scratch: Buffer | undefined = Buffer.allocUnsafe(scratchBytes);
+  /** A writer on the shared buffer (a fresh one if it is in use: encodings do not nest today). */
+  const take = (): RheaWriter => {
+    const buffer = scratch ?? Buffer.allocUnsafe(scratchBytes);
+    scratch = undefined;
+    return new Writer(buffer);
+  };
+  const give = (writer: RheaWriter): void => {
+    if (writer.buffer.length <= maxScratchBytes) scratch = writer.buffer;
+    else scratch ??= Buffer.allocUnsafe(scratchBytes);
+  };
+  const message = rhea.message as unknown as { encode(message: unknown): Buffer };
+  const encode = message.encode.bind(message);
+  // rhea.message.encode builds its writer with `new types.Writer()`: the constructor is swapped for the call.
+  message.encode = (value: unknown): Buffer => {
+    const writer = take();
+    types.Writer = function PooledWriter(): RheaWriter {
+      return writer;
+    } as unknown as typeof Writer;
+    try {
+      encode(value);
+      return copyOut(writer.buffer, writer.position);
+    } finally {
+      types.Writer = Writer;
+      give(writer);
+    }
+  };
+  frames.write_frame = (frame: RheaFrame): Buffer => {
+    const writer = take();
+    try {
+      writer.skip(4);
+      writer.write_uint(2, 1);
+      writer.write_uint(frame.type, 1);
+      if (frame.type === frames.TYPE_AMQP) writer.write_uint(frame.channel ?? 0, 2);
+      else if (frame.type === frames.TYPE_SASL) writer.write_uint(0, 2);
+      else throw new Error(`Unknown frame type ${frame.type}`);
+      const payload = frame.performative ? frame.payload : undefined;
+      if (frame.performative) writer.write(frame.performative);
+      const size = writer.position + (payload?.length ?? 0);
+      const out = Buffer.allocUnsafe(size);
+      writer.buffer.copy(out, 0, 0, writer.position);
+      payload?.copy(out, writer.position);
+      out.writeUInt32BE(size, 0);
+      return out;
+    } finally {
+      give(writer);
+    }
+  };
+}
+
+const installed = Symbol('keyless.encodeIntoReusedBuffer');
+
+function copyOut(buffer: Buffer, length: number): Buffer {
+  const out = Buffer.allocUnsafe(length);
+  buffer.copy(out, 0, 0, length);
+  return out;
 }
 
 interface ReceiverInternals {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { annotations, decodeMessage, encodeMessage, messageIdText, type AmqpMessage, type IncomingMessage } from './amqp-message.js';
+import { annotations, decodeMessageFast, encodeMessage, messageIdText, type AmqpMessage, type IncomingMessage } from './amqp-message.js';
 import { BrokerError, entityNotFound } from './broker-error.js';
 import { entityLimits, type QueueDefinition, type ReceivableProperties, type SubscriptionDefinition, type TopicProperties } from './entity-definitions.js';
 import { decodeDefinition, encodeDefinition } from './entity-records.js';
@@ -720,10 +720,12 @@ export class ServiceBusNamespace {
         orphaned++;
         continue;
       }
-      const decoded = decodeMessage(Buffer.from(row.payload));
+      const bytes = Buffer.from(row.payload);
+      const decoded = decodeMessageFast(bytes);
+      const assignedMessageId = row.assignedMessageId !== null && (decoded.message_id === undefined || decoded.message_id === null) ? row.assignedMessageId : undefined;
       const message = new StoredMessage(
         row.sequenceNumber,
-        row.assignedMessageId !== null && (decoded.message_id === undefined || decoded.message_id === null) ? { ...decoded, message_id: row.assignedMessageId } : decoded,
+        assignedMessageId !== undefined ? { ...decoded, message_id: assignedMessageId } : decoded,
         row.enqueuedAt,
         row.expiresAt ?? Number.POSITIVE_INFINITY,
         row.scheduledAt ?? undefined,
@@ -733,7 +735,9 @@ export class ServiceBusNamespace {
         row.deadLetterSource ?? undefined,
         queue,
       );
-      message.size = row.payload.length;
+      message.size = bytes.length;
+      message.payload = bytes;
+      message.assignedMessageId = assignedMessageId;
       queue.add(message, now, false);
       loaded++;
     }
