@@ -14,7 +14,7 @@ import { missingRoleText } from './access-refusal.js';
 import { LinkConsumer } from './link-consumer.js';
 import { messageTooLarge, runManagementOperation } from './management-operations.js';
 import type { MessageLock, MessageQueue, SessionQueue } from './message-queue.js';
-import { answerDrainsAtZeroCredit, connectionSocket, encodeIntoReusedBuffer, hasPartialFrame, holdAttach, isDraining, localAttach, markRemoteSettled, releaseAttach } from './rhea-internals.js';
+import { answerDrainsAtZeroCredit, connectionSocket, disconnectOnClose, encodeIntoReusedBuffer, hasPartialFrame, holdAttach, isDraining, localAttach, markRemoteSettled, releaseAttach } from './rhea-internals.js';
 import type { AnyEntity, EntityNode, QueueEntity, ServiceBusNamespace, TopicEntity } from './service-bus-namespace.js';
 
 const defaults = {
@@ -240,6 +240,7 @@ export class AmqpBroker {
     } as unknown as Parameters<Container['create_connection']>[0]);
     this.connections.set(connection, new ConnectionState(id));
     connection.accept(socket as unknown as Parameters<Connection['accept']>[0]);
+    disconnectOnClose(connection, socket);
     acknowledgePromptly(socket, () => connection.is_open() && !hasPartialFrame(connection));
   }
 

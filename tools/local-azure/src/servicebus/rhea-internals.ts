@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import type { Duplex } from 'node:stream';
 import rhea from 'rhea';
 import type { Connection, Delivery, link, Receiver, Sender } from 'rhea';
 
@@ -105,6 +106,25 @@ export function markRemoteSettled(delivery: Delivery): void {
 export function hasPartialFrame(connection: Connection): boolean {
   const state = connection as unknown as { frame_size?: number; previous_input?: Buffer | null };
   return !!state.frame_size || !!state.previous_input;
+}
+
+/**
+ * Makes rhea treat a socket that closes without `end` or `error` (destroyed: the broker's stop, a dropped or
+ * frozen connection of the connection faults) as disconnected, as it does after `end`. rhea listens only to
+ * `end` and `error`, so a destroyed socket left its idle timers armed (`heartbeat_in` = 2 × idle_time_out,
+ * 4 minutes), which kept the process alive minutes after the local Azure stopped, and never dispatched
+ * `disconnected` (the broker's cleanup of the connection). `eof` is what rhea itself calls on `end`.
+ */
+export function disconnectOnClose(connection: Connection, socket: Duplex): void {
+  let disconnected = false;
+  const seen = (): void => {
+    disconnected = true;
+  };
+  socket.once('end', seen);
+  socket.once('error', seen);
+  socket.once('close', () => {
+    if (!disconnected) (connection as unknown as { eof(): void }).eof();
+  });
 }
 
 /** The socket of a connection (to end it at stop). */

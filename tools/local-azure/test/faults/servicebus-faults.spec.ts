@@ -1,4 +1,5 @@
 import type { ServiceBusClient } from '@azure/service-bus';
+import type { ServiceBusStatus } from '../../src/servicebus/admin-routes.js';
 import { adminPeek, eventually, receiveExactly, rejectionOf, shortRetries, startServiceBus, type TestServiceBus } from '../servicebus/support.js';
 
 /** Whether a promise has settled yet, without waiting for it. */
@@ -63,6 +64,10 @@ describe('Injected Service Bus faults', () => {
       await sender.sendMessages({ body: 'before' });
       await faults().set('servicebus-connections', { mode: 'drop' });
       await expect(sender.sendMessages({ body: 'during' })).rejects.toThrow();
+      // The broker forgets a connection it reset (no AMQP close, no end from the peer): rhea sees it disconnected,
+      // which also ends its 4-minute idle timer, which otherwise kept the process alive after the local Azure stopped.
+      const connections = async (): Promise<number> => (await bus.test.admin().call<ServiceBusStatus>('GET', '/servicebus')).connections;
+      await eventually(async () => ((await connections()) === 0 ? true : undefined), 10_000, 'no connection left after the drop');
       await faults().set('servicebus-connections', { mode: 'none' });
       await eventually(() => sender.sendMessages({ body: 'after' }).then(() => true, () => undefined), 10_000, 'a send after the heal');
       const bodies = (await adminPeek(bus, 'plain')).map((m) => JSON.parse(m.body!) as string);
