@@ -39,13 +39,15 @@ export function startProcess(options: StartProcessOptions): ManagedProcess {
   mkdirSync(options.logDir, { recursive: true });
   const logFile = join(options.logDir, `${options.name}.log`);
   const log = createWriteStream(logFile, { flags: 'a' });
+  // A log that cannot be written (its folder removed) must not end the launcher: the process keeps running.
+  log.on('error', (error) => process.stderr.write(`launcher: cannot write ${logFile}: ${error.message}\n`));
   const child = spawn(process.execPath, [...(options.nodeArgs ?? []), options.script, ...(options.args ?? [])], {
     env: { PATH: process.env.PATH ?? '', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const recent: string[] = [];
   const forward = (chunk: Buffer): void => {
-    log.write(chunk);
+    if (!log.writableEnded) log.write(chunk);
     for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) recent.push(line.length > 500 ? `${line.slice(0, 500)}…` : line);
     recent.splice(0, Math.max(0, recent.length - outputTailLines));
     if (!options.onNotableLine) return;
@@ -55,10 +57,22 @@ export function startProcess(options: StartProcessOptions): ManagedProcess {
   };
   child.stdout!.on('data', forward);
   child.stderr!.on('data', forward);
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => {
-    log.end();
-    resolve(code);
-  }));
+  // The log is flushed before `exited` resolves, so whoever reads it after the exit finds every line. 'close' (the
+  // output read to the end) normally follows 'exit' at once; a grandchild that inherited the pipes can hold it
+  // open, so the wait for it is bounded.
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      let finished = false;
+      const finish = (): void => {
+        if (finished) return;
+        finished = true;
+        clearTimeout(bound);
+        log.end(() => resolve(code));
+      };
+      const bound = setTimeout(finish, 1_000);
+      child.once('close', finish);
+    }),
+  );
   return { name: options.name, child, logFile, exited, tail: () => recent.join('\n') };
 }
 
