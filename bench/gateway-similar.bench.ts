@@ -21,36 +21,13 @@ import { EmbeddingsService } from '../apps/recommendation/dist/ai/embeddings.ser
 import { ExplanationsService } from '../apps/recommendation/dist/ai/explanations.service.js';
 import { RecommenderService } from '../apps/recommendation/dist/recommender.service.js';
 import { startUnthrottledSystem } from './support/unthrottled-system.ts';
+import { measure } from './support/exact-ranking.ts';
 
 const { values } = parseArgs({ options: { requests: { type: 'string', default: '2000' }, concurrency: { type: 'string', default: '32' }, 'cpu-prof': { type: 'string' } } });
 const requests = Number(values.requests);
 const concurrency = Number(values.concurrency);
 
-interface Measured {
-  perSecond: number;
-  p50: number;
-  p99: number;
-}
-
-async function measure(call: (i: number) => Promise<void>): Promise<Measured> {
-  const latencies: number[] = [];
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < requests) {
-        const i = next++;
-        const t0 = performance.now();
-        await call(i);
-        latencies.push(performance.now() - t0);
-      }
-    }),
-  );
-  const seconds = (performance.now() - started) / 1000;
-  latencies.sort((a, b) => a - b);
-  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!;
-  return { perSecond: requests / seconds, p50: at(0.5), p99: at(0.99) };
-}
+type Measured = Awaited<ReturnType<typeof measure>>;
 
 /**
  * With `--cpu-prof`, prints when a measurement ran on the monotonic clock in µs (the clock of V8's CPU profiles, the
@@ -95,7 +72,7 @@ try {
     await response.arrayBuffer();
   };
   for (let i = 0; i < 64; i++) await throughGateway(i);
-  const chain = await window('chain', () => measure(throughGateway));
+  const chain = await window('chain', () => measure(requests, concurrency, throughGateway));
 
   // The same ranking in this process: the recommendation service's own classes on the same shared database (the
   // catalog is in PostgreSQL), with an Azure OpenAI client from @keyless/auth acting as the recommendation host.
@@ -120,7 +97,7 @@ try {
     await recommender.similar({ productId: ids[i % ids.length]!, limit: 5, filters: {} });
   };
   for (let i = 0; i < 64; i++) await inProcess(i);
-  const direct = await window('in-process', () => measure(inProcess));
+  const direct = await window('in-process', () => measure(requests, concurrency, inProcess));
 
   const row = (name: string, m: Measured) => `${name.padEnd(38)} ${m.perSecond.toFixed(0).padStart(8)} ${m.p50.toFixed(1).padStart(8)} ${m.p99.toFixed(1).padStart(8)}`;
   console.log(`similar products, ${requests} requests at concurrency ${concurrency} (${ids.length} products indexed)`);

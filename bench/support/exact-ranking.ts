@@ -2,6 +2,7 @@
 // similarity with the catalog's filters — what the recommendation service did before the catalog moved to pgvector,
 // kept here (and only here) to measure the HNSW index's recall and the cost of the database round trips.
 import type { Product, RecommendationFilters } from '@keyless/contracts';
+import { normalise } from '../../apps/recommendation/dist/ranking/vectors.js';
 
 export interface ExactHit {
   product: Product;
@@ -48,16 +49,6 @@ export class ExactRanking {
     }
     return hits.sort((a, b) => b.score - a.score || a.product.id.localeCompare(b.product.id)).slice(0, query.limit);
   }
-}
-
-export function normalise(vector: Float32Array): Float32Array {
-  let norm = 0;
-  for (const value of vector) norm += value * value;
-  norm = Math.sqrt(norm);
-  if (norm === 0) return vector;
-  const out = new Float32Array(vector.length);
-  for (let i = 0; i < vector.length; i++) out[i] = vector[i]! / norm;
-  return out;
 }
 
 /** Latency percentiles and throughput of `call` run `count` times with `concurrency` in flight. */
