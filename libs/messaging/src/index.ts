@@ -7,7 +7,7 @@ export type { MessagingModuleOptions } from './messaging.module-definition.js';
 export { ServiceBusServer } from './server/service-bus.server.js';
 export type { ReceiverHealth, ServiceBusServerOptions } from './server/service-bus.server.js';
 export { ServiceBusContext } from './server/service-bus.context.js';
-export { OnEvent, OnRequest } from './server/handler.decorators.js';
+export { OnEvent, OnRequest, type OnRequestOptions } from './server/handler.decorators.js';
 export type { ReplySessionHealth, ServiceBusClientProxyOptions } from './client/service-bus.client-proxy.js';
 export { MessagingClient } from './client/messaging.client.js';
 export { ServiceBusRecord, ServiceBusRecordBuilder } from './client/service-bus.record-builder.js';

@@ -14,7 +14,8 @@
  *    jitter until `maxAttempts` deliveries, then **dead-lettered** with the last error.
  * 6. A request was handled but its reply could not be sent (the broker went away, the send role is missing)
  *    → retried like rule 5. The reply is remembered before it is sent, so each redelivery re-sends it
- *    without running the handler again; past `maxAttempts` the request is dead-lettered with the send error.
+ *    without running the handler again (a query's handler, `sideEffects: false`, runs again instead: nothing
+ *    is remembered for it); past `maxAttempts` the request is dead-lettered with the send error.
  *    (The server first answers a permanent send failure, such as a reply too large, with a small `internal`
  *    error reply; rule 6 applies when that cannot be sent either.)
  *

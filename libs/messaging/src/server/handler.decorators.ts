@@ -30,19 +30,36 @@ function passPayloadAndContext(target: object, key: string | symbol): void {
   Ctx()(target, key, 1);
 }
 
+/** Options of {@link OnRequest}. */
+export interface OnRequestOptions {
+  /**
+   * Whether handling the request changes anything. `false` declares a query: the handler only reads (and may call
+   * side-effect-free services such as a chat model), so running it again for a copy of the request — a requester's
+   * re-send, a redelivery after a lost lock or reply send — only computes the answer again. The server then skips
+   * the idempotency store for it: no claim and no remembered reply (two database round trips less per request),
+   * and each copy is answered by running the handler. Leave it unset for a command, whose effect must happen once:
+   * its copies are answered with the remembered reply. **Default**: true.
+   */
+  sideEffects?: boolean;
+}
+
+/** Key, in Nest's handler extras, of {@link OnRequestOptions.sideEffects}. */
+export const sideEffectsExtra = 'keyless.messaging.sideEffects';
+
 /**
  * Marks a method as the handler of a request pattern. Its parameter and return types must match the
  * pattern's contract (a mismatch does not compile); the payload arrives validated, the
  * {@link ServiceBusContext} as the second argument.
  *
  * @example
- * @OnRequest('recommendation.get-product')
+ * // A query: copies are answered by running it again, without the idempotency store.
+ * @OnRequest('recommendation.get-product', { sideEffects: false })
  * async getProduct({ id }: ParsedRequestOf<'recommendation.get-product'>) { … }
  */
-export function OnRequest<P extends RequestPattern>(pattern: P) {
+export function OnRequest<P extends RequestPattern>(pattern: P, options: OnRequestOptions = {}) {
   return <H extends RequestHandler<P>>(target: object, key: string | symbol, descriptor: TypedPropertyDescriptor<H>): void => {
     passPayloadAndContext(target, key);
-    MessagePattern(pattern)(target, key, descriptor);
+    MessagePattern(pattern, { [sideEffectsExtra]: options.sideEffects ?? true })(target, key, descriptor);
     UseFilters(ErrorPassthroughFilter)(target, key, descriptor);
   };
 }

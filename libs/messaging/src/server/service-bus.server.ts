@@ -20,6 +20,7 @@ import { settle, type HandlingOutcome, type SettlementPolicyOptions } from '../s
 import { prepare } from '../dispatch.js';
 import { isTransientSendError } from '../send-errors.js';
 import { withConsumerSpan, withProducerSpan } from '../tracing.js';
+import { sideEffectsExtra } from './handler.decorators.js';
 import { ServiceBusContext } from './service-bus.context.js';
 
 /** Where a service's messages come from. */
@@ -290,6 +291,12 @@ export class ServiceBusServer extends Server implements CustomTransportStrategy 
       await reply({ ok: false, error: { code: 'invalid-request', message: prepared.description } });
       return prepared;
     }
+    if (prepared.handler.extras?.[sideEffectsExtra] === false) {
+      // A query: a copy only computes the same answer again, so no claim and no remembered reply.
+      const { envelope, outcome } = await this.runRequestHandler(prepared, message, receiver, pattern);
+      const sent = await this.sendReplyOf(message, pattern, reply, envelope);
+      return sent.kind === 'handled' ? outcome : sent;
+    }
     const key = `${receiver.entityPath}:${message.messageId}`;
     // A copy of a request still being handled here (the requester re-sent it after a lost send
     // acknowledgement) waits for the first, then answers from what the first remembered.
@@ -313,24 +320,8 @@ export class ServiceBusServer extends Server implements CustomTransportStrategy 
       }
       // Still held by another instance when this one began shutting down: the redelivery goes elsewhere.
       if (claim.status === 'running') return { kind: 'failed', error: new Error('the service is shutting down'), isRequest: false };
-      let envelope: ReplyEnvelope;
-      let outcome: HandlingOutcome = { kind: 'handled' };
       const stopLease = this.holdLease(key, message, pattern);
-      try {
-        const result = await this.invoke(prepared.handler, prepared.data, message, receiver, pattern);
-        const parsed = contract!.reply.safeParse(result);
-        envelope = parsed.success
-          ? { ok: true, data: parsed.data }
-          : { ok: false, error: { code: 'internal', message: `handler of "${pattern}" returned a reply that breaks its contract`, details: issuesOf(parsed.error) } };
-        if (!parsed.success) this.log.error(`handler of "${pattern}" returned an invalid reply: ${JSON.stringify(issuesOf(parsed.error))}`);
-      } catch (error) {
-        // Rule 4: the error reply is the outcome, remembered like any other reply.
-        this.logFailure(message, receiver, pattern, error);
-        envelope = { ok: false, error: toReplyError(error) };
-        outcome = { kind: 'failed', error, isRequest: true };
-      } finally {
-        stopLease();
-      }
+      const { envelope, outcome } = await this.runRequestHandler(prepared, message, receiver, pattern).finally(stopLease);
       // Remembered before it is sent: if the send fails (the broker went away), the redelivered request
       // gets this reply again instead of running the handler a second time (settlement rule 6).
       await this.idempotency
@@ -340,6 +331,31 @@ export class ServiceBusServer extends Server implements CustomTransportStrategy 
       return sent.kind === 'handled' ? outcome : sent;
     } finally {
       finished();
+    }
+  }
+
+  /**
+   * Runs a request's handler and makes its reply: the result checked against the contract's reply schema, or the
+   * error reply of a failure (rule 4: the error reply is the outcome, remembered like any other reply).
+   */
+  private async runRequestHandler(
+    prepared: { handler: MessageHandler; data: unknown },
+    message: ServiceBusReceivedMessage,
+    receiver: ServiceBusReceiver,
+    pattern: string,
+  ): Promise<{ envelope: ReplyEnvelope; outcome: HandlingOutcome }> {
+    try {
+      const result = await this.invoke(prepared.handler, prepared.data, message, receiver, pattern);
+      const parsed = requestContracts[pattern as RequestPattern].reply.safeParse(result);
+      if (parsed.success) return { envelope: { ok: true, data: parsed.data }, outcome: { kind: 'handled' } };
+      this.log.error(`handler of "${pattern}" returned an invalid reply: ${JSON.stringify(issuesOf(parsed.error))}`);
+      return {
+        envelope: { ok: false, error: { code: 'internal', message: `handler of "${pattern}" returned a reply that breaks its contract`, details: issuesOf(parsed.error) } },
+        outcome: { kind: 'handled' },
+      };
+    } catch (error) {
+      this.logFailure(message, receiver, pattern, error);
+      return { envelope: { ok: false, error: toReplyError(error) }, outcome: { kind: 'failed', error, isRequest: true } };
     }
   }
 

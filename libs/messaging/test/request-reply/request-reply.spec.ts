@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { Controller } from '@nestjs/common';
 import { RpcException } from '@nestjs/microservices';
-import type { ServiceBusClient, ServiceBusReceivedMessage } from '@azure/service-bus';
+import type { ServiceBusClient } from '@azure/service-bus';
 import { findRole, queues, type ParsedRequestOf, type ReplyOf } from '@keyless/contracts';
 import { RecordingLogger, rejectionOf, waitFor } from '@keyless/testing';
 import { InvalidPayloadError, InvalidReplyError, MessagingClient, OnRequest, RequestTimeoutError, ServiceBusContext, ServiceBusRecordBuilder } from '../../src/index.js';
 import { ServiceBusClientProxy } from '../../src/internals.js';
-import { startRequester, startService, testProduct, type TestService } from '../support/messaging-apps.js';
+import { sendCopies, startRequester, startService, testProduct, type TestService } from '../support/messaging-apps.js';
 import { startTestBus, type TestBus } from '../support/test-bus.js';
 
 /** Every request the handler ran, by product id (how many times). */
@@ -84,22 +84,8 @@ describe('Request/reply over the local Service Bus (host "gateway")', () => {
     expect(serviceLog.messages('log')).toEqual(expect.arrayContaining([expect.stringMatching(/^request .+ \(recommendation.get-product\) was already handled: re-sending its reply$/)]));
   }, 30_000);
 
-  /** Sends `copies` of one request (same message id) in one batch, as a requester's re-send would; returns the replies. */
-  async function sendCopies(id: string, copies: number): Promise<{ messageId: string; replies: ServiceBusReceivedMessage[] }> {
-    const client = bus.client();
-    const messageId = randomUUID();
-    const sessionId = `duplicate-probe-${id}`;
-    const copy = { messageId, subject: 'recommendation.get-product', body: { id }, replyTo: queues.replies, replyToSessionId: sessionId, contentType: 'application/json' };
-    await client.createSender(queues.recommendationRequests).sendMessages(Array.from({ length: copies }, () => ({ ...copy })));
-    const receiver = await client.acceptSession(queues.replies, sessionId, { receiveMode: 'receiveAndDelete' });
-    const replies: ServiceBusReceivedMessage[] = [];
-    while (replies.length < copies) replies.push(...(await receiver.receiveMessages(copies - replies.length, { maxWaitTimeInMs: 5_000 })));
-    await receiver.close();
-    return { messageId, replies };
-  }
-
   it('runs the handler once for copies of one request delivered together, and answers each', async () => {
-    const { messageId, replies } = await sendCopies('twice-1', 3);
+    const { messageId, replies } = await sendCopies(bus.client(), 'recommendation.get-product', { id: 'twice-1' }, 3);
     expect(replies.map((r) => r.correlationId)).toEqual([messageId, messageId, messageId]);
     expect(replies.map((r) => r.body)).toEqual([replies[0]!.body, replies[0]!.body, replies[0]!.body]);
     expect(replies[0]!.body).toMatchObject({ ok: true, data: { product: { id: 'twice-1' } } });
@@ -107,7 +93,7 @@ describe('Request/reply over the local Service Bus (host "gateway")', () => {
   });
 
   it('answers copies of a request whose handler failed with the same error, running the handler once', async () => {
-    const { replies } = await sendCopies('broken-twice', 2);
+    const { replies } = await sendCopies(bus.client(), 'recommendation.get-product', { id: 'broken-twice' }, 2);
     expect(replies.map((r) => r.body)).toEqual([
       { ok: false, error: { code: 'internal', message: expect.stringContaining('broken-twice') } },
       replies[0]!.body,

@@ -1,6 +1,8 @@
 import { Module, type INestApplication, type LoggerService, type Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import type { ServiceBusClient } from '@azure/service-bus';
+import { randomUUID } from 'node:crypto';
+import type { ServiceBusClient, ServiceBusReceivedMessage } from '@azure/service-bus';
+import { queues, type RequestPattern } from '@keyless/contracts';
 import { MessagingClient, MessagingModule, ServiceBusServer, type IdempotencyStore, type MessagingModuleOptions } from '../../src/index.js';
 import { ServiceBusClientProxy } from '../../src/internals.js';
 import { MemoryIdempotencyStore } from '../../src/testing/index.js';
@@ -60,4 +62,22 @@ export async function startRequester(options: {
 /** A valid product (the contracts' schema) with the given id. */
 export function testProduct(id: string): { id: string; name: string; description: string; category: string; price: number; available: boolean } {
   return { id, name: `Product ${id}`, description: 'for tests', category: 'tests', price: 10, available: true };
+}
+
+/**
+ * Sends `copies` of one request (same message id) in one batch, as a requester's re-send would, with the raw SDK;
+ * returns the message id and the replies, read from a reply session of their own.
+ */
+export async function sendCopies(client: ServiceBusClient, pattern: RequestPattern, body: object, copies: number): Promise<{ messageId: string; replies: ServiceBusReceivedMessage[] }> {
+  const messageId = randomUUID();
+  const sessionId = `duplicate-probe-${messageId}`;
+  const copy = { messageId, subject: pattern, body, replyTo: queues.replies, replyToSessionId: sessionId, contentType: 'application/json' };
+  const sender = client.createSender(queues.recommendationRequests);
+  await sender.sendMessages(Array.from({ length: copies }, () => ({ ...copy })));
+  await sender.close();
+  const receiver = await client.acceptSession(queues.replies, sessionId, { receiveMode: 'receiveAndDelete' });
+  const replies: ServiceBusReceivedMessage[] = [];
+  while (replies.length < copies) replies.push(...(await receiver.receiveMessages(copies - replies.length, { maxWaitTimeInMs: 5_000 })));
+  await receiver.close();
+  return { messageId, replies };
 }
