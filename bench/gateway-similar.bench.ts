@@ -1,12 +1,15 @@
 // Similar-products requests through the whole chain — HTTP + caller token at the gateway, a request over
 // Service Bus, the recommendation service ranking by vector similarity and asking (local) Azure OpenAI chat for
 // the explanation, the reply back over the bus — against the same ranking called in-process with the same
-// Azure OpenAI client. The ratio is what the gateway, the bus and auth cost.
+// Azure OpenAI client. The ratio is what the gateway, the bus and auth cost. Besides req/s and latencies it prints
+// the CPU milliseconds per request of every process (from /proc: the local Azure with its PostgreSQL engine, the
+// services, this process) for both paths, and `cpuRatio` = in-process CPU / chain CPU: on a shared machine the
+// CPU a request costs moves far less than req/s.
 //
 //   npx nx run-many -t build && npx node bench/gateway-similar.bench.ts [--requests 2000] [--concurrency 32] [--cpu-prof <dir>]
 //
 // Before/after in one run: npx node bench/paired.bench.ts --baseline-ref <commit> -- bench/gateway-similar.bench.ts --concurrency 32
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -28,6 +31,50 @@ const requests = Number(values.requests);
 const concurrency = Number(values.concurrency);
 
 type Measured = Awaited<ReturnType<typeof measure>>;
+
+/** Linux's clock ticks per second in /proc/<pid>/stat (USER_HZ, 100 on every common kernel). */
+const ticksPerSecond = 100;
+
+/**
+ * CPU seconds (user + system) used so far by each of the system's processes with all their descendants (the local
+ * Azure's PostgreSQL engine runs in a child of its own), and by this process (the load generator, the launcher
+ * forwarding the services' logs, and the in-process path's own work).
+ */
+function cpuSeconds(system: { processes: ReadonlyMap<string, { child: { pid?: number } }> }): Record<string, number> {
+  const stats = new Map<number, { parent: number; seconds: number }>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue; // ended meanwhile
+    }
+    // Fields after the command name (which may hold spaces): state, ppid, … utime (12th), stime (13th).
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    stats.set(Number(entry), { parent: Number(fields[1]), seconds: (Number(fields[11]) + Number(fields[12])) / ticksPerSecond });
+  }
+  const treeSeconds = (root: number): number => {
+    let total = stats.get(root)?.seconds ?? 0;
+    for (const [pid, { parent }] of stats) if (parent === root) total += treeSeconds(pid);
+    return total;
+  };
+  const usage = process.cpuUsage();
+  const result: Record<string, number> = { bench: (usage.user + usage.system) / 1e6 };
+  for (const [name, managed] of system.processes) if (managed.child.pid) result[name] = treeSeconds(managed.child.pid);
+  return result;
+}
+
+/** Runs `run` and returns its result with the CPU milliseconds per request each process spent meanwhile. */
+async function withCpu(system: Parameters<typeof cpuSeconds>[0], run: () => Promise<Measured>): Promise<Measured & { cpuPerRequestInMs: Record<string, number> }> {
+  const before = cpuSeconds(system);
+  const measured = await run();
+  const after = cpuSeconds(system);
+  const cpuPerRequestInMs: Record<string, number> = {};
+  for (const name of Object.keys(after)) cpuPerRequestInMs[name] = Math.round(((after[name]! - (before[name] ?? 0)) * 1000 * 1000) / requests) / 1000;
+  cpuPerRequestInMs.total = Math.round(Object.values(cpuPerRequestInMs).reduce((a, b) => a + b, 0) * 1000) / 1000;
+  return { ...measured, cpuPerRequestInMs };
+}
 
 /**
  * With `--cpu-prof`, prints when a measurement ran on the monotonic clock in µs (the clock of V8's CPU profiles, the
@@ -72,7 +119,7 @@ try {
     await response.arrayBuffer();
   };
   for (let i = 0; i < 64; i++) await throughGateway(i);
-  const chain = await window('chain', () => measure(requests, concurrency, throughGateway));
+  const chain = await window('chain', () => withCpu(system, () => measure(requests, concurrency, throughGateway)));
 
   // The same ranking in this process: the recommendation service's own classes on the same shared database (the
   // catalog is in PostgreSQL), with an Azure OpenAI client from @keyless/auth acting as the recommendation host.
@@ -97,7 +144,7 @@ try {
     await recommender.similar({ productId: ids[i % ids.length]!, limit: 5, filters: {} });
   };
   for (let i = 0; i < 64; i++) await inProcess(i);
-  const direct = await window('in-process', () => measure(requests, concurrency, inProcess));
+  const direct = await window('in-process', () => withCpu(system, () => measure(requests, concurrency, inProcess)));
 
   const row = (name: string, m: Measured) => `${name.padEnd(38)} ${m.perSecond.toFixed(0).padStart(8)} ${m.p50.toFixed(1).padStart(8)} ${m.p99.toFixed(1).padStart(8)}`;
   console.log(`similar products, ${requests} requests at concurrency ${concurrency} (${ids.length} products indexed)`);
@@ -106,8 +153,12 @@ try {
   console.log(row('in-process ranking + explanation', direct));
   console.log(`ratio (chain / in-process throughput): ${(chain.perSecond / direct.perSecond).toFixed(2)}`);
   console.log(`p50 overhead (chain − in-process): ${(chain.p50 - direct.p50).toFixed(2)} ms`);
+  // CPU per request of every process (all four share two cores, so this bounds throughput and is far less
+  // sensitive to other load on the machine than req/s): the chain's CPU against the in-process path's.
+  const cpuRatio = direct.cpuPerRequestInMs.total! / chain.cpuPerRequestInMs.total!;
+  console.log(`CPU ms per request, chain: ${JSON.stringify(chain.cpuPerRequestInMs)}; in-process: ${JSON.stringify(direct.cpuPerRequestInMs)}; ratio (in-process / chain): ${cpuRatio.toFixed(2)}`);
   // The two goals of issue 17 as numbers of their own: throughput ratio (at concurrency 32) and p50 overhead (at 1).
-  console.log(JSON.stringify({ requests, concurrency, chain, inProcess: direct, ratio: chain.perSecond / direct.perSecond, p50OverheadInMs: chain.p50 - direct.p50 }));
+  console.log(JSON.stringify({ requests, concurrency, chain, inProcess: direct, ratio: chain.perSecond / direct.perSecond, p50OverheadInMs: chain.p50 - direct.p50, cpuRatio }));
   await database.close();
   await auth.close();
   await system.stop();
