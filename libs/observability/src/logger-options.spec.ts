@@ -35,7 +35,15 @@ describe('loggerOptions', () => {
   it('never writes the Authorization header', async () => {
     const text = JSON.stringify(await logOf({ authorization: 'Bearer eyJhbGciOi.not-a-real-token' }));
     expect(text).not.toContain('eyJhbGciOi');
-    expect(text).toContain('[redacted]');
+  });
+
+  it('writes an access line with the request and its status, without headers', async () => {
+    const lines = await logOf({ 'x-request-id': 'req-7', 'user-agent': 'probe/1', cookie: 'session=abc' });
+    const access = lines.find((line) => line.message === 'request completed');
+    expect(access).toMatchObject({ req: { id: 'req-7', method: 'GET', url: '/items', remoteAddress: '127.0.0.1' }, res: { statusCode: 200 }, responseTime: expect.any(Number) });
+    expect(Object.keys(access!.req as object).sort()).toEqual(['id', 'method', 'remoteAddress', 'url']);
+    expect(access!.res).toEqual({ statusCode: 200 });
+    expect(JSON.stringify(lines)).not.toContain('session=abc');
   });
 
   it('puts the active span\'s trace and span ids on each line (telemetry started)', async () => {
