@@ -10,7 +10,7 @@ import { startTelemetry } from './telemetry.js';
 async function logOf(headers: Record<string, string>, inSpan?: Span): Promise<Record<string, unknown>[]> {
   const lines: string[] = [];
   const sink = new Writable({ write: (chunk: Buffer, _enc, done) => (lines.push(chunk.toString()), done()) });
-  const options = loggerOptions({ service: 'test-service' }).pinoHttp as Parameters<typeof pinoHttp>[0] & pino.LoggerOptions;
+  const [options] = loggerOptions({ service: 'test-service' }).pinoHttp as [Parameters<typeof pinoHttp>[0] & pino.LoggerOptions, unknown];
   const middleware = pinoHttp({ ...options, logger: pino(options, sink) });
   const server = createServer((req, res) => {
     const handle = () => middleware(req, res, () => {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { trace } from '@opentelemetry/api';
 import type { Params } from 'nestjs-pino';
+import pino from 'pino';
 
 /** Options of {@link loggerOptions}. */
 export interface LoggerOptions {
@@ -23,25 +24,26 @@ export interface LoggerOptions {
  * not logged.
  */
 export function loggerOptions(options: LoggerOptions): Params {
-  return {
-    pinoHttp: {
-      level: options.level ?? 'info',
-      base: { service: options.service },
-      messageKey: 'message',
-      mixin: () => {
-        const span = trace.getActiveSpan()?.spanContext();
-        return span ? { trace_id: span.traceId, span_id: span.spanId } : {};
-      },
-      serializers: { req: requestSummary, res: responseSummary },
-      redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-identity-header"]'], censor: '[redacted]' },
-      genReqId: (request: IncomingMessage) => {
-        const given = request.headers['x-request-id'];
-        return typeof given === 'string' && given.length <= 100 ? given : randomUUID();
-      },
-      autoLogging: { ignore: (request: IncomingMessage) => (request.url ?? '').startsWith('/health') },
-      ...(options.pretty ? { transport: { target: 'pino/file', options: { destination: 1 } } } : {}),
+  const pinoOptions = {
+    level: options.level ?? 'info',
+    base: { service: options.service },
+    messageKey: 'message',
+    mixin: () => {
+      const span = trace.getActiveSpan()?.spanContext();
+      return span ? { trace_id: span.traceId, span_id: span.spanId } : {};
     },
+    serializers: { req: requestSummary, res: responseSummary },
+    redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-identity-header"]'], censor: '[redacted]' },
+    genReqId: (request: IncomingMessage) => {
+      const given = request.headers['x-request-id'];
+      return typeof given === 'string' && given.length <= 100 ? given : randomUUID();
+    },
+    autoLogging: { ignore: (request: IncomingMessage) => (request.url ?? '').startsWith('/health') },
   };
+  if (options.pretty) return { pinoHttp: { ...pinoOptions, transport: { target: 'pino/file', options: { destination: 1 } } } };
+  // Written to stdout asynchronously (pino flushes what is left synchronously when the process exits): a synchronous
+  // write per access line held the gateway's event loop, and whoever reads the pipe, as the next request arrived.
+  return { pinoHttp: [pinoOptions, pino.destination({ dest: 1, sync: false })] };
 }
 
 /** What an access line says about a request (pino-http hands the serializer pino's view of it). */
