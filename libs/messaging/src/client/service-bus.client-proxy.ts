@@ -41,6 +41,12 @@ const defaults = {
   sessionRetry: { initialDelayInMs: 250, maxDelayInMs: 10_000 },
   /** The reply session's lock is renewed this long before it expires. */
   sessionLockRenewalMarginInMs: 10_000,
+  /**
+   * Replies the broker may deliver to this instance's session before the proxy has taken the earlier ones. The SDK's
+   * default for a session receiver is 1: every reply then waits for the credit the previous one gave back, one
+   * round trip each, while many requests are in flight. Taking a reply is synchronous (match, validate, resolve).
+   */
+  replyCredit: 100,
   /** Delay bounds between attempts to send a request after a transient failure (within its timeout). */
   sendRetry: { initialDelayInMs: 100, maxDelayInMs: 1_000 },
 };
@@ -253,7 +259,7 @@ export class ServiceBusClientProxy extends ClientProxy {
                 lost();
               }
             },
-          });
+          }, { maxConcurrentCalls: defaults.replyCredit });
         });
         await receiver.close().catch(() => undefined);
       } catch (error) {
