@@ -41,8 +41,10 @@ export function loggerOptions(options: LoggerOptions): Params {
     autoLogging: { ignore: (request: IncomingMessage) => (request.url ?? '').startsWith('/health') },
   };
   if (options.pretty) return { pinoHttp: { ...pinoOptions, transport: { target: 'pino/file', options: { destination: 1 } } } };
-  // Written to stdout asynchronously (pino flushes what is left synchronously when the process exits): a synchronous
-  // write per access line held the gateway's event loop, and whoever reads the pipe, as the next request arrived.
+  // Written to stdout asynchronously: a synchronous write per access line held the gateway's event loop, and whoever
+  // reads the pipe, as the next request arrived. pino flushes what is left synchronously when the process exits; a
+  // process killed by a signal (Nest re-raises SIGTERM after its shutdown hooks) can lose lines queued behind a write
+  // still in flight in its last tick: one line logged just before the kill arrives, a burst of them does not.
   return { pinoHttp: [pinoOptions, pino.destination({ dest: 1, sync: false })] };
 }
 
