@@ -67,7 +67,7 @@ export interface StoreContents {
   createdAt: number;
 }
 
-type PendingWrite = { kind: 'put'; row: () => PersistedMessage } | { kind: 'delete'; queue: string; sequenceNumber: number };
+type PendingWrite = { kind: 'put'; queue: string; row: () => PersistedMessage } | { kind: 'delete'; queue: string; sequenceNumber: number };
 
 const defaults = {
   /** How often expired duplicate-detection rows are pruned from disk. */
@@ -89,7 +89,9 @@ const messageColumns = 12;
  * The Service Bus message store: SQLite in WAL mode with `synchronous=NORMAL`, so a committed write
  * survives `kill -9` of the broker. Writes are grouped per event-loop turn into one transaction
  * ("group commit"); `afterCommit` callbacks run once the transaction holding everything written so far
- * is committed — the broker acknowledges sends and settlements from there.
+ * is committed — the broker acknowledges sends and settlements from there. The WAL is checkpointed once
+ * writes pause (see `defaults`): an acknowledgement waits for a checkpoint's copy and fsyncs only when a burst
+ * has written 16 MB without a pause.
  */
 export class MessageStore {
   private readonly db: DatabaseSync;
@@ -113,7 +115,10 @@ export class MessageStore {
   private idleCheckpoint?: NodeJS.Timeout;
   /** Small integer per queue key: a message's row id is `queueId * 2^40 + sequence number` (one B-tree, no index). */
   private readonly queueIds = new Map<string, number>();
-  private pending = new Map<string, PendingWrite>();
+  /** This turn's message writes, one per message, keyed by {@link pendingKey} (a number: no string built per message). */
+  private pending = new Map<number, PendingWrite>();
+  /** Small integer per queue key for {@link pendingKey}, in memory only (the stored ids are `queueIds`). */
+  private readonly pendingQueueIds = new Map<string, number>();
   private sequences = new Map<string, number>();
   private sessionStates = new Map<string, { queue: string; sessionId: string; state: Uint8Array | null }>();
   private duplicates: { entity: string; messageId: string; expiresAt: number }[] = [];
@@ -237,18 +242,18 @@ export class MessageStore {
 
   /** Writes a message's current state at the next commit (`row` is read then, so later changes coalesce). */
   putMessage(queue: string, sequenceNumber: number, row: () => PersistedMessage): void {
-    this.pending.set(messageKey(queue, sequenceNumber), { kind: 'put', row });
+    this.pending.set(this.pendingKey(queue, sequenceNumber), { kind: 'put', queue, row });
     this.schedule();
   }
 
   deleteMessage(queue: string, sequenceNumber: number): void {
-    this.pending.set(messageKey(queue, sequenceNumber), { kind: 'delete', queue, sequenceNumber });
+    this.pending.set(this.pendingKey(queue, sequenceNumber), { kind: 'delete', queue, sequenceNumber });
     this.schedule();
   }
 
   /** Deletes every message of a queue (operator purge), before the pending writes of this turn. */
   purgeQueue(queue: string): void {
-    for (const [key, write] of this.pending) if (key.startsWith(`${queue}\u0000`) && write.kind === 'put') this.pending.delete(key);
+    for (const [key, write] of this.pending) if (write.queue === queue && write.kind === 'put') this.pending.delete(key);
     this.purges.push(queue);
     this.schedule();
   }
@@ -409,6 +414,15 @@ export class MessageStore {
     return id * 2 ** 40 + sequenceNumber;
   }
 
+  private pendingKey(queue: string, sequenceNumber: number): number {
+    let id = this.pendingQueueIds.get(queue);
+    if (id === undefined) {
+      id = this.pendingQueueIds.size + 1;
+      this.pendingQueueIds.set(queue, id);
+    }
+    return id * 2 ** 40 + sequenceNumber;
+  }
+
   private schedule(): void {
     if (this.scheduled || this.closed || this.held) return;
     this.scheduled = true;
@@ -417,9 +431,6 @@ export class MessageStore {
   }
 }
 
-function messageKey(queue: string, sequenceNumber: number): string {
-  return `${queue}\u0000${sequenceNumber}`;
-}
 
 interface EntityRow {
   key: string;
