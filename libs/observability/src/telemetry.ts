@@ -9,6 +9,7 @@ import { BatchSpanProcessor, type ReadableSpan, type Span, type SpanProcessor } 
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import type { Context } from '@opentelemetry/api';
 import type { ExportResult } from '@opentelemetry/core';
+import { settingsSchema, telemetrySettings, type Settings } from '@keyless/contracts';
 
 /** Options of {@link startTelemetry}. */
 export interface TelemetryOptions {
@@ -64,6 +65,18 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
       await Promise.allSettled([tracerProvider.shutdown(), meterProvider.shutdown()]);
     },
   };
+}
+
+/**
+ * {@link startTelemetry} for a service, with the OTLP endpoint from its environment (`OTEL_EXPORTER_OTLP_ENDPOINT`;
+ * blank means unset). Call it in the service's `instrumentation.ts`, imported first by `main.ts`.
+ *
+ * @example
+ * export const telemetry = startServiceTelemetry('vision', process.env);
+ */
+export function startServiceTelemetry(serviceName: string, env: Settings): Telemetry {
+  const settings = settingsSchema(telemetrySettings).parse(env);
+  return startTelemetry({ serviceName, ...(settings.OTEL_EXPORTER_OTLP_ENDPOINT ? { otlpEndpoint: settings.OTEL_EXPORTER_OTLP_ENDPOINT } : {}) });
 }
 
 /** Span processors that can be added after the provider is built (Azure Monitor needs the app's credential). */
