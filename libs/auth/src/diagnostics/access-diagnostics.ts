@@ -282,7 +282,7 @@ function databaseFixes(
       };
     case 'AudienceInvalid':
       return {
-        fix: `sign in with a token for https://ossrdbms-aad.database.windows.net (the "postgres" audience of @keyless/auth; the token sent was for ${audience ?? 'another audience'}).`,
+        fix: `sign in with a token for ${wellKnownAudiences.postgres.resource} (the "postgres" audience of @keyless/auth; the token sent was for ${audience ?? 'another audience'}).`,
         localFix: 'the same: the local Azure checks the audience as Azure does.',
       };
     case 'TokenExpired':
