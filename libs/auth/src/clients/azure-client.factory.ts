@@ -51,7 +51,7 @@ export interface OpenAiFactoryOptions {
   deployment?: string;
   /** Default: `resources.openAi.endpoint`. */
   endpoint?: string;
-  /** Default: `resources.openAi.apiVersion`, else `2024-10-21`. */
+  /** Default: `resources.openAi.apiVersion`, else `openAiApiVersion` of `@keyless/contracts`. */
   apiVersion?: string;
   /** Retries of 408/409/429/5xx. Default: the SDK's (2). */
   maxRetries?: number;
