@@ -58,9 +58,3 @@ export function serviceConfiguration(env: ServiceSettings): ServiceConfiguration
     applicationInsights: env.APPLICATIONINSIGHTS_CONNECTION_STRING,
   };
 }
-
-/** Telemetry's own variable, read by a service's instrumentation before anything else loads. */
-export const telemetrySettings = {
-  /** OTLP/HTTP collector (e.g. http://localhost:4318). Unset: spans are recorded but not exported over OTLP. */
-  OTEL_EXPORTER_OTLP_ENDPOINT: z.url().optional(),
-};

@@ -9,7 +9,8 @@ import { BatchSpanProcessor, type ReadableSpan, type Span, type SpanProcessor } 
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import type { Context } from '@opentelemetry/api';
 import type { ExportResult } from '@opentelemetry/core';
-import { settingsSchema, telemetrySettings, type Settings } from '@keyless/contracts';
+import { settingsSchema, type Settings } from '@keyless/contracts';
+import { z } from 'zod';
 
 /** Options of {@link startTelemetry}. */
 export interface TelemetryOptions {
@@ -67,6 +68,12 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
   };
 }
 
+/** Telemetry's own variable (blank means unset, as for the service's other settings). */
+const telemetrySettings = settingsSchema({
+  /** OTLP/HTTP collector (e.g. http://localhost:4318). Unset: spans are recorded but not exported over OTLP. */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url().optional(),
+});
+
 /**
  * {@link startTelemetry} for a service, with the OTLP endpoint from its environment (`OTEL_EXPORTER_OTLP_ENDPOINT`;
  * blank means unset). Call it in the service's `instrumentation.ts`, imported first by `main.ts`.
@@ -75,7 +82,7 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
  * export const telemetry = startServiceTelemetry('vision', process.env);
  */
 export function startServiceTelemetry(serviceName: string, env: Settings): Telemetry {
-  const settings = settingsSchema(telemetrySettings).parse(env);
+  const settings = telemetrySettings.parse(env);
   return startTelemetry({ serviceName, ...(settings.OTEL_EXPORTER_OTLP_ENDPOINT ? { otlpEndpoint: settings.OTEL_EXPORTER_OTLP_ENDPOINT } : {}) });
 }
 
