@@ -10,6 +10,7 @@ export {
   imageAnalysisFailedSchema,
   imageAnalysisSchema,
   imageAnalyzedSchema,
+  inlineImageContentType,
   maxInlineImageBytes,
   tagSchema,
 } from './vision.js';
