@@ -1,9 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Module } from '@nestjs/common';
-import { ConfigModule } from '@nestjs/config';
 import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
-import { LoggerModule } from 'nestjs-pino';
 import { queues } from '@keyless/contracts';
 import { AuthModule, AzureClientFactory } from '@keyless/auth';
 import { MessagingModule } from '@keyless/messaging';
@@ -16,16 +14,11 @@ import { RequestValidationInterceptor } from './http/request-validation.js';
 import { ImagesController } from './images/images.controller.js';
 import { ProductsController } from './products/products.controller.js';
 import { RecommendationsController } from './recommendations/recommendations.controller.js';
-import { HealthModule, loggerOptions } from '@keyless/observability';
+import { serviceModules } from '@keyless/observability';
 
 @Module({
   imports: [
-    ConfigModule.forRoot({ isGlobal: true, ignoreEnvFile: true, validationSchema: gatewayEnvironmentSchema, load: [gatewayConfig] }),
-    LoggerModule.forRootAsync({ inject: [gatewayConfig.KEY], useFactory: (config: GatewayConfig) => loggerOptions({ service: 'gateway', level: config.logLevel }) }),
-    HealthModule.forRootAsync({
-      inject: [gatewayConfig.KEY],
-      useFactory: (config: GatewayConfig) => (config.http.healthDetailsPort !== undefined ? { detailsPort: config.http.healthDetailsPort } : {}),
-    }),
+    ...serviceModules({ name: 'gateway', environment: gatewayEnvironmentSchema, config: gatewayConfig }),
     AuthModule.forRootAsync({
       inject: [gatewayConfig.KEY],
       useFactory: (config: GatewayConfig) => ({

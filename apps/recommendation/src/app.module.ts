@@ -1,11 +1,9 @@
 import { Module } from '@nestjs/common';
-import { ConfigModule } from '@nestjs/config';
-import { LoggerModule } from 'nestjs-pino';
 import { eventDeliveryAttempts, queues, subscriptions, topics } from '@keyless/contracts';
 import { AuthModule, AzureClientFactory } from '@keyless/auth';
 import { Database, DatabaseModule } from '@keyless/database';
 import { idempotencySchema, MessagingModule, PostgresIdempotencyStore } from '@keyless/messaging';
-import { HealthModule, loggerOptions } from '@keyless/observability';
+import { serviceModules } from '@keyless/observability';
 import { EmbeddingsService, OPENAI_CLIENT } from './ai/embeddings.service.js';
 import { ExplanationsService } from './ai/explanations.service.js';
 import { CATALOG_STORE } from './catalog/catalog.module-tokens.js';
@@ -16,11 +14,7 @@ import { RecommenderService } from './recommender.service.js';
 
 @Module({
   imports: [
-    ConfigModule.forRoot({ isGlobal: true, ignoreEnvFile: true, validationSchema: recommendationEnvironmentSchema, load: [recommendationConfig] }),
-    LoggerModule.forRootAsync({
-      inject: [recommendationConfig.KEY],
-      useFactory: (config: RecommendationConfig) => loggerOptions({ service: 'recommendation', level: config.logLevel }),
-    }),
+    ...serviceModules({ name: 'recommendation', environment: recommendationEnvironmentSchema, config: recommendationConfig }),
     AuthModule.forRootAsync({
       inject: [recommendationConfig.KEY],
       useFactory: (config: RecommendationConfig) => ({
@@ -50,10 +44,6 @@ import { RecommenderService } from './recommender.service.js';
           idempotencyStore: new PostgresIdempotencyStore(database.pool),
         },
       }),
-    }),
-    HealthModule.forRootAsync({
-      inject: [recommendationConfig.KEY],
-      useFactory: (config: RecommendationConfig) => (config.http.healthDetailsPort !== undefined ? { detailsPort: config.http.healthDetailsPort } : {}),
     }),
   ],
   controllers: [RecommendationHandlers],

@@ -10,3 +10,5 @@ export type { HealthModuleOptions } from './health.module-definition.js';
 export { applicationInsightsAllowance } from './azure-monitor.js';
 export { createServiceApp, runService } from './service-main.js';
 export type { ServiceMainOptions } from './service-main.js';
+export { serviceModules } from './service.modules.js';
+export type { ServiceModulesOptions } from './service.modules.js';

@@ -1,0 +1,36 @@
+import type { DynamicModule } from '@nestjs/common';
+import { ConfigModule, type ConfigFactory, type ConfigFactoryKeyHost, type ConfigModuleOptions } from '@nestjs/config';
+import { LoggerModule } from 'nestjs-pino';
+import type { ServiceConfiguration } from '@keyless/contracts';
+import { HealthModule } from './health.controller.js';
+import { loggerOptions } from './logger-options.js';
+
+/** Options of {@link serviceModules}: what differs between the services. */
+export interface ServiceModulesOptions<Config extends ServiceConfiguration> {
+  /** The service's name in its logs. */
+  name: string;
+  /** The service's environment schema: validated once at boot, every invalid variable reported. */
+  environment: NonNullable<ConfigModuleOptions['validationSchema']>;
+  /** The service's configuration namespace (`registerAs(name, …)`), built from that environment. */
+  config: ConfigFactory<Config> & ConfigFactoryKeyHost<Config>;
+}
+
+/**
+ * The modules every service's `AppModule` imports besides its own: the configuration (global, from the process
+ * environment only — no `.env` file), the pino logger at the configured level, and the health endpoints (with the
+ * loopback-only details listener when `HEALTH_DETAILS_PORT` is set).
+ *
+ * @example
+ * @Module({ imports: [...serviceModules({ name: 'vision', environment: visionEnvironmentSchema, config: visionConfig }), AuthModule.forRootAsync(…)] })
+ */
+export function serviceModules<Config extends ServiceConfiguration>(options: ServiceModulesOptions<Config>): (DynamicModule | Promise<DynamicModule>)[] {
+  const { name, environment, config } = options;
+  return [
+    ConfigModule.forRoot({ isGlobal: true, ignoreEnvFile: true, validationSchema: environment, load: [config] }),
+    LoggerModule.forRootAsync({ inject: [config.KEY], useFactory: (c: Config) => loggerOptions({ service: name, level: c.logLevel }) }),
+    HealthModule.forRootAsync({
+      inject: [config.KEY],
+      useFactory: (c: Config) => (c.http.healthDetailsPort !== undefined ? { detailsPort: c.http.healthDetailsPort } : {}),
+    }),
+  ];
+}
