@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import { queues } from '@keyless/contracts';
-import { AuthModule, AzureClientFactory } from '@keyless/auth';
+import { AzureClientFactory } from '@keyless/auth';
 import { MessagingModule } from '@keyless/messaging';
 import { CallerAuthGuard } from './callers/caller-auth.guard.js';
 import { CALLER_RATE_LIMIT, CallerRateLimitGuard } from './callers/caller-rate-limit.guard.js';
@@ -18,15 +18,7 @@ import { serviceModules } from '@keyless/observability';
 
 @Module({
   imports: [
-    ...serviceModules({ name: 'gateway', environment: gatewayEnvironmentSchema, config: gatewayConfig }),
-    AuthModule.forRootAsync({
-      inject: [gatewayConfig.KEY],
-      useFactory: (config: GatewayConfig) => ({
-        clientId: config.identity.clientId,
-        audiences: ['serviceBus'],
-        resources: { serviceBus: config.serviceBus },
-      }),
-    }),
+    ...serviceModules({ name: 'gateway', environment: gatewayEnvironmentSchema, config: gatewayConfig, auth: { audiences: ['serviceBus'] } }),
     MessagingModule.forRootAsync({
       inject: [AzureClientFactory, gatewayConfig.KEY],
       useFactory: (clients: AzureClientFactory, config: GatewayConfig) => ({

@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
 import { eventDeliveryAttempts, queues, subscriptions, topics } from '@keyless/contracts';
-import { AuthModule, AzureClientFactory } from '@keyless/auth';
+import { AzureClientFactory } from '@keyless/auth';
 import { Database, DatabaseModule } from '@keyless/database';
 import { idempotencySchema, MessagingModule, PostgresIdempotencyStore } from '@keyless/messaging';
 import { serviceModules } from '@keyless/observability';
@@ -14,14 +14,11 @@ import { RecommenderService } from './recommender.service.js';
 
 @Module({
   imports: [
-    ...serviceModules({ name: 'recommendation', environment: recommendationEnvironmentSchema, config: recommendationConfig }),
-    AuthModule.forRootAsync({
-      inject: [recommendationConfig.KEY],
-      useFactory: (config: RecommendationConfig) => ({
-        clientId: config.identity.clientId,
-        audiences: ['serviceBus', 'cognitiveServices', 'postgres'],
-        resources: { openAi: config.openAi, serviceBus: config.serviceBus, postgres: config.postgres },
-      }),
+    ...serviceModules({
+      name: 'recommendation',
+      environment: recommendationEnvironmentSchema,
+      config: recommendationConfig,
+      auth: { audiences: ['serviceBus', 'cognitiveServices', 'postgres'], resources: (config) => ({ openAi: config.openAi, postgres: config.postgres }) },
     }),
     // The catalog and the handled-message store, shared by every instance; the schema is applied at start.
     DatabaseModule.forRootAsync({

@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
 import { eventDeliveryAttempts, queues, subscriptions, topics } from '@keyless/contracts';
-import { AuthModule, AzureClientFactory } from '@keyless/auth';
+import { AzureClientFactory } from '@keyless/auth';
 import { Database, DatabaseModule } from '@keyless/database';
 import { idempotencySchema, MessagingModule, PostgresIdempotencyStore } from '@keyless/messaging';
 import { serviceModules } from '@keyless/observability';
@@ -10,14 +10,11 @@ import { visionConfig, visionEnvironmentSchema, type VisionConfig } from './conf
 
 @Module({
   imports: [
-    ...serviceModules({ name: 'vision', environment: visionEnvironmentSchema, config: visionConfig }),
-    AuthModule.forRootAsync({
-      inject: [visionConfig.KEY],
-      useFactory: (config: VisionConfig) => ({
-        clientId: config.identity.clientId,
-        audiences: ['serviceBus', 'cognitiveServices', 'postgres'],
-        resources: { vision: config.vision, serviceBus: config.serviceBus, postgres: config.postgres },
-      }),
+    ...serviceModules({
+      name: 'vision',
+      environment: visionEnvironmentSchema,
+      config: visionConfig,
+      auth: { audiences: ['serviceBus', 'cognitiveServices', 'postgres'], resources: (config) => ({ vision: config.vision, postgres: config.postgres }) },
     }),
     // The handled-message store, shared by every instance; its schema is applied at start.
     DatabaseModule.forRootAsync({
