@@ -1,9 +1,9 @@
 import { ArmError } from '../management/arm-error.js';
 import type { ManagementApi, ManagementRequest } from '../management/management-api.js';
-import { annotations, messageIdText, type AmqpMessage } from './amqp-message.js';
-import { formatIsoDuration } from './iso-duration.js';
-import type { MessageQueue, StoredMessage } from './message-queue.js';
-import type { EntityOrigin, ReceivableEntity, ServiceBusNamespace } from './service-bus-namespace.js';
+import { annotations, messageIdText, type AmqpMessage } from './amqp/amqp-message.js';
+import { formatIsoDuration } from './entities/iso-duration.js';
+import type { MessageQueue, StoredMessage } from './queue/message-queue.js';
+import type { EntityOrigin, ReceivableEntity, ServiceBusNamespace } from './entities/service-bus-namespace.js';
 
 /** A row of `servicebus entity list`. */
 export interface EntityRow {

@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { annotations, decodeMessageFast, encodeMessage, messageIdText, type AmqpMessage, type IncomingMessage } from './amqp-message.js';
-import { BrokerError, entityNotFound } from './broker-error.js';
+import { annotations, decodeMessageFast, encodeMessage, messageIdText, type AmqpMessage, type IncomingMessage } from '../amqp/amqp-message.js';
+import { BrokerError, entityNotFound } from '../amqp/broker-error.js';
 import { entityLimits, type QueueDefinition, type ReceivableProperties, type SubscriptionDefinition, type TopicProperties } from './entity-definitions.js';
-import { decodeDefinition, encodeDefinition } from './entity-records.js';
-import type { EntityRecord, MessageStore } from './message-store.js';
-import { MessageQueue, StoredMessage, type QueueContext } from './message-queue.js';
-import type { RuleDefinition } from './rule-definition.js';
-import type { FilterInput } from './sql-filter.js';
+import { decodeDefinition, encodeDefinition } from '../store/entity-records.js';
+import type { EntityRecord, MessageStore } from '../store/message-store.js';
+import { MessageQueue, StoredMessage, type QueueContext } from '../queue/message-queue.js';
+import type { RuleDefinition } from '../filters/rule-definition.js';
+import type { FilterInput } from '../filters/sql-filter.js';
 import type { Topology } from './topology.js';
 
 /** Where an entity came from: the topology file (applied again at every start) or the management API. */

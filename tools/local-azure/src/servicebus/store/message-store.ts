@@ -1,6 +1,6 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
-import { ConfigError } from '../config/local-azure-config.js';
-import { openDatabase } from '../util/database.js';
+import { ConfigError } from '../../config/local-azure-config.js';
+import { openDatabase } from '../../util/database.js';
 
 /** Version of the store's tables, kept in SQLite's user_version; a home written in another format is refused. */
 const storeFormat = 2;

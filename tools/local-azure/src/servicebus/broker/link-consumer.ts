@@ -1,8 +1,8 @@
 import type { Delivery, Sender } from 'rhea';
-import { amqpTypes, annotations, encodeMessage, lockTokenToDeliveryTag, messageStates, scanSections, sectionCodes, sectionsFrom } from './amqp-message.js';
-import type { BrokerError } from './broker-error.js';
-import type { MessageLock, ReceiveMode, SessionConsumer, StoredMessage } from './message-queue.js';
-import { creditLimit, outgoingCapacity, transmittedCount } from './rhea-internals.js';
+import { amqpTypes, annotations, encodeMessage, lockTokenToDeliveryTag, messageStates, scanSections, sectionCodes, sectionsFrom } from '../amqp/amqp-message.js';
+import type { BrokerError } from '../amqp/broker-error.js';
+import type { MessageLock, ReceiveMode, SessionConsumer, StoredMessage } from '../queue/message-queue.js';
+import { creditLimit, outgoingCapacity, transmittedCount } from '../amqp/rhea-internals.js';
 
 const maxUint = 0xffff_ffff;
 

@@ -1,4 +1,4 @@
-import type { Caller } from '../guard/resource-guard.js';
+import type { Caller } from '../../guard/resource-guard.js';
 
 /** A token put on `$cbs` for an audience: who the caller is, for which entity path, until when. */
 export interface Claim {

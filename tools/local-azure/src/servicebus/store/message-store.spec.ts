@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { ConfigError } from '../config/local-azure-config.js';
+import { ConfigError } from '../../config/local-azure-config.js';
 import { MessageStore } from './message-store.js';
 
 describe(MessageStore.name, () => {

@@ -1,9 +1,9 @@
-import { amqpTypes, decodeMessage, longToNumber, uuidToBytes, uuidToString, type AmqpMessage, type AmqpTyped, type IncomingMessage } from './amqp-message.js';
-import { BrokerError } from './broker-error.js';
+import { amqpTypes, decodeMessage, longToNumber, uuidToBytes, uuidToString, type AmqpMessage, type AmqpTyped, type IncomingMessage } from '../amqp/amqp-message.js';
+import { BrokerError } from '../amqp/broker-error.js';
 import { encodeDelivered } from './link-consumer.js';
-import type { MessageQueue } from './message-queue.js';
+import type { MessageQueue } from '../queue/message-queue.js';
 import { ruleOperations } from './rule-operations.js';
-import type { EntityNode, ServiceBusNamespace } from './service-bus-namespace.js';
+import type { EntityNode, ServiceBusNamespace } from '../entities/service-bus-namespace.js';
 
 /** The outcome of a `$management` request. */
 export interface ManagementResponse {

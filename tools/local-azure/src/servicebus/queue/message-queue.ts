@@ -1,8 +1,8 @@
-import { encodeMessage, newLockToken, type AmqpMessage } from './amqp-message.js';
-import { BrokerError } from './broker-error.js';
-import type { MessageStore, PersistedMessage } from './message-store.js';
+import { encodeMessage, newLockToken, type AmqpMessage } from '../amqp/amqp-message.js';
+import { BrokerError } from '../amqp/broker-error.js';
+import type { MessageStore, PersistedMessage } from '../store/message-store.js';
 import { SequenceHeap } from './sequence-heap.js';
-import type { ReceivableProperties } from './topology.js';
+import type { ReceivableProperties } from '../entities/topology.js';
 
 /** How a receiver takes messages. */
 export type ReceiveMode = 'peekLock' | 'receiveAndDelete';

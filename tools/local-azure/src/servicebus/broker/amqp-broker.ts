@@ -1,21 +1,21 @@
 import type { Duplex } from 'node:stream';
 import rhea from 'rhea';
 import type { Connection, Container, Delivery, EventContext, link as Link, Receiver, Sender } from 'rhea';
-import type { AuditLog } from '../audit/audit-log.js';
-import type { ConsoleLog } from '../data-plane.js';
-import type { Directory } from '../entra/directory.js';
-import type { Caller, ResourceGuard } from '../guard/resource-guard.js';
-import { dataActions } from '../rbac/built-in-roles.js';
-import { batchMessageFormat, decodeBatch, dotNetTicks, encodeMessage, outcomes, ownBody, type AmqpMessage, type AmqpTyped, type IncomingMessage } from './amqp-message.js';
-import { BrokerError, entityNotFound, toBrokerError } from './broker-error.js';
+import type { AuditLog } from '../../audit/audit-log.js';
+import type { ConsoleLog } from '../../data-plane.js';
+import type { Directory } from '../../entra/directory.js';
+import type { Caller, ResourceGuard } from '../../guard/resource-guard.js';
+import { dataActions } from '../../rbac/built-in-roles.js';
+import { batchMessageFormat, decodeBatch, dotNetTicks, encodeMessage, outcomes, ownBody, type AmqpMessage, type AmqpTyped, type IncomingMessage } from '../amqp/amqp-message.js';
+import { BrokerError, entityNotFound, toBrokerError } from '../amqp/broker-error.js';
 import type { BrokerFaults } from './broker-faults.js';
 import { audiencePath, ConnectionClaims, type Claim } from './connection-claims.js';
-import { missingRoleText } from './access-refusal.js';
+import { missingRoleText } from '../access-refusal.js';
 import { LinkConsumer } from './link-consumer.js';
 import { messageTooLarge, runManagementOperation } from './management-operations.js';
-import type { MessageLock, MessageQueue, SessionQueue } from './message-queue.js';
-import { answerDrainsAtZeroCredit, connectionSocket, disconnectOnClose, encodeIntoReusedBuffer, hasPartialFrame, holdAttach, isDraining, localAttach, markRemoteSettled, releaseAttach } from './rhea-internals.js';
-import type { AnyEntity, EntityNode, QueueEntity, ServiceBusNamespace, TopicEntity } from './service-bus-namespace.js';
+import type { MessageLock, MessageQueue, SessionQueue } from '../queue/message-queue.js';
+import { answerDrainsAtZeroCredit, connectionSocket, disconnectOnClose, encodeIntoReusedBuffer, hasPartialFrame, holdAttach, isDraining, localAttach, markRemoteSettled, releaseAttach } from '../amqp/rhea-internals.js';
+import type { AnyEntity, EntityNode, QueueEntity, ServiceBusNamespace, TopicEntity } from '../entities/service-bus-namespace.js';
 
 const defaults = {
   /** Token audience Service Bus accepts for Entra ID tokens. */

@@ -1,12 +1,12 @@
 import type { Duplex } from 'node:stream';
 import type { Receiver } from 'rhea';
-import type { ConsoleLog } from '../data-plane.js';
-import type { FaultSetting, FaultTarget } from '../faults/fault-catalog.js';
-import type { LocalFaults } from '../faults/local-faults.js';
-import { BrokerError } from './broker-error.js';
-import type { MessageStore } from './message-store.js';
-import { gateCredit } from './rhea-internals.js';
-import type { ServiceBusNamespace } from './service-bus-namespace.js';
+import type { ConsoleLog } from '../../data-plane.js';
+import type { FaultSetting, FaultTarget } from '../../faults/fault-catalog.js';
+import type { LocalFaults } from '../../faults/local-faults.js';
+import { BrokerError } from '../amqp/broker-error.js';
+import type { MessageStore } from '../store/message-store.js';
+import { gateCredit } from '../amqp/rhea-internals.js';
+import type { ServiceBusNamespace } from '../entities/service-bus-namespace.js';
 
 /** What the faults act on. */
 export interface BrokerFaultTargets {
