@@ -13,7 +13,9 @@ import { audiencePath, ConnectionClaims, type Claim } from './connection-claims.
 import { missingRoleText } from '../access-refusal.js';
 import { LinkConsumer } from './link-consumer.js';
 import { messageTooLarge, runManagementOperation } from './management-operations.js';
-import type { MessageLock, MessageQueue, SessionQueue } from '../queue/message-queue.js';
+import type { MessageLock } from '../queue/locks.js';
+import type { MessageQueue } from '../queue/message-queue.js';
+import type { SessionQueue } from '../queue/sessions.js';
 import { answerDrainsAtZeroCredit, connectionSocket, disconnectOnClose, encodeIntoReusedBuffer, hasPartialFrame, holdAttach, isDraining, localAttach, markRemoteSettled, releaseAttach } from '../amqp/rhea-internals.js';
 import type { AnyEntity, EntityNode, QueueEntity, ServiceBusNamespace, TopicEntity } from '../entities/service-bus-namespace.js';
 
@@ -388,7 +390,7 @@ export class AmqpBroker {
       return;
     }
     if (typeof sessionId === 'string') {
-      const session = queue.acceptSession(sessionId, consumer, now);
+      const session = queue.sessions.accept(sessionId, consumer, now);
       this.setSessionAttach(sender, address, session);
       this.register(sender, state);
       return;
@@ -399,7 +401,7 @@ export class AmqpBroker {
     holdAttach(sender);
     state.held = true;
     this.register(sender, state);
-    queue.acceptNextSession(consumer, timeout, now).then(
+    queue.sessions.acceptNext(consumer, timeout, now).then(
       (session) => {
         if (state.closed) return;
         state.held = false;
@@ -847,26 +849,26 @@ export class AmqpBroker {
       let reply: unknown = acceptedOutcome();
       switch (outcome) {
         case 'accepted':
-          queue.complete(lock, now);
+          queue.locks.complete(lock, now);
           break;
         case 'modified':
-          if (remote.undeliverable_here) queue.defer(lock, remote.message_annotations, now);
-          else queue.abandon(lock, remote.message_annotations, now);
+          if (remote.undeliverable_here) queue.locks.defer(lock, remote.message_annotations, now);
+          else queue.locks.abandon(lock, remote.message_annotations, now);
           reply = outcomes.modified({ delivery_failed: remote.delivery_failed, undeliverable_here: remote.undeliverable_here }).described();
           break;
         case 'rejected': {
           const error = remote.error;
           if (error?.condition === names.deadLetterCondition) {
             const { DeadLetterReason, DeadLetterErrorDescription, ...properties } = error.info ?? {};
-            queue.deadLetter(lock, optionalString(DeadLetterReason), optionalString(DeadLetterErrorDescription), properties, now);
+            queue.locks.deadLetter(lock, optionalString(DeadLetterReason), optionalString(DeadLetterErrorDescription), properties, now);
           } else {
-            queue.deadLetter(lock, error?.condition, error?.description, undefined, now);
+            queue.locks.deadLetter(lock, error?.condition, error?.description, undefined, now);
           }
           // Never echo the dead-letter error: the SDK treats any error in the reply as a failure.
           break;
         }
         case 'released':
-          queue.releaseUnprocessed(lock, now);
+          queue.locks.releaseUnprocessed(lock, now);
           reply = outcomes.released().described();
           break;
       }

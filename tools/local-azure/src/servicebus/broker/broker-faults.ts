@@ -119,7 +119,7 @@ export class BrokerFaults {
       case 'servicebus-session-lock':
         if (setting.mode === 'expire') {
           const now = Date.now();
-          for (const queue of this.targets.namespace.allQueues()) queue.expireSessionLocks(now);
+          for (const queue of this.targets.namespace.allQueues()) queue.sessions.expireLocks(now);
         }
         return;
       case 'servicebus-store':

@@ -1,7 +1,10 @@
 import type { Delivery, Sender } from 'rhea';
 import { amqpTypes, annotations, encodeMessage, lockTokenToDeliveryTag, messageStates, scanSections, sectionCodes, sectionsFrom } from '../amqp/amqp-message.js';
 import type { BrokerError } from '../amqp/broker-error.js';
-import type { MessageLock, ReceiveMode, SessionConsumer, StoredMessage } from '../queue/message-queue.js';
+import type { MessageLock } from '../queue/locks.js';
+import type { ReceiveMode } from '../queue/message-queue.js';
+import type { SessionConsumer } from '../queue/sessions.js';
+import type { StoredMessage } from '../queue/stored-message.js';
 import { creditLimit, outgoingCapacity, transmittedCount } from '../amqp/rhea-internals.js';
 
 const maxUint = 0xffff_ffff;

@@ -30,7 +30,7 @@ const operations: Record<string, (context: ManagementContext, body: RequestBody)
     context.authorize('receive', 'renew message lock');
     const queue = receiveQueue(context);
     const now = Date.now();
-    const expirations = lockTokens(body).map((token) => queue.renewLock(token, now));
+    const expirations = lockTokens(body).map((token) => queue.locks.renew(token, now));
     return ok({ expirations: amqpTypes.wrap_array(expirations, 0x83, undefined) });
   },
 
@@ -40,20 +40,20 @@ const operations: Record<string, (context: ManagementContext, body: RequestBody)
     const status = text(body, 'disposition-status');
     const properties = optionalMap(body, 'properties-to-modify');
     const now = Date.now();
-    const locks = lockTokens(body).map((token) => queue.lockFor(token));
+    const locks = lockTokens(body).map((token) => queue.locks.lockFor(token));
     for (const lock of locks) {
       switch (status) {
         case 'completed':
-          queue.complete(lock, now);
+          queue.locks.complete(lock, now);
           break;
         case 'abandoned':
-          queue.abandon(lock, properties, now);
+          queue.locks.abandon(lock, properties, now);
           break;
         case 'defered':
-          queue.defer(lock, properties, now);
+          queue.locks.defer(lock, properties, now);
           break;
         case 'suspended':
-          queue.deadLetter(lock, optionalText(body, 'deadletter-reason'), optionalText(body, 'deadletter-description'), properties, now);
+          queue.locks.deadLetter(lock, optionalText(body, 'deadletter-reason'), optionalText(body, 'deadletter-description'), properties, now);
           break;
         default:
           throw new BrokerError('invalid-argument', `disposition-status must be completed, abandoned, defered or suspended, not "${status}".`);
@@ -113,7 +113,7 @@ const operations: Record<string, (context: ManagementContext, body: RequestBody)
 
   'com.microsoft:renew-session-lock': (context, body) => {
     context.authorize('receive', 'renew session lock');
-    const expiration = receiveQueue(context).renewSessionLock(text(body, 'session-id'), Date.now());
+    const expiration = receiveQueue(context).sessions.renewLock(text(body, 'session-id'), Date.now());
     return ok({ expiration: amqpTypes.wrap_timestamp(expiration) });
   },
 
@@ -121,13 +121,13 @@ const operations: Record<string, (context: ManagementContext, body: RequestBody)
     context.authorize('receive', 'set session state');
     const state = body['session-state'];
     if (state !== null && state !== undefined && !Buffer.isBuffer(state)) throw new BrokerError('invalid-argument', 'session-state must be binary or null.');
-    receiveQueue(context).setSessionState(text(body, 'session-id'), state ?? null);
+    receiveQueue(context).sessions.setState(text(body, 'session-id'), state ?? null);
     return ok();
   },
 
   'com.microsoft:get-session-state': (context, body) => {
     context.authorize('receive', 'get session state');
-    const session = receiveQueue(context).lockedSession(text(body, 'session-id'));
+    const session = receiveQueue(context).sessions.locked(text(body, 'session-id'));
     return ok({ 'session-state': session.state });
   },
 
@@ -146,7 +146,7 @@ const operations: Record<string, (context: ManagementContext, body: RequestBody)
     context.authorize('receive', 'list sessions');
     const skip = typeof body.skip === 'number' ? body.skip : 0;
     const top = typeof body.top === 'number' ? body.top : Number.MAX_SAFE_INTEGER;
-    const ids = receiveQueue(context).sessionIds().slice(skip, skip + top);
+    const ids = receiveQueue(context).sessions.ids().slice(skip, skip + top);
     if (!ids.length) return { status: 204, description: 'No Content' };
     return ok({ skip: amqpTypes.wrap_int(skip + ids.length), 'sessions-ids': amqpTypes.wrap_list(ids) });
   },

@@ -1,8 +1,22 @@
-import { encodeMessage, newLockToken, type AmqpMessage } from '../amqp/amqp-message.js';
+// The messages of one receivable node — a queue, a subscription, or one of their dead-letter sub-queues — and the
+// receivers it hands them to. The core owns the messages (add, remove, persist, size), their availability (the heap
+// of available messages, and the pump that hands them to receivers with credit, round robin) and the operator and
+// `$management` views (peek, deferred receive, batch delete, counts). The rest of a message's life is in one unit
+// each, which the core consults and which call back into it: `locks` (peekLock locks and the settlements that end
+// them), `sessions` (session ownership and waiting receivers), `schedule` (scheduled messages) and `expiry` (time to
+// live). Every change is written to the store; the broker acknowledges to clients after the store commits.
+
+import { encodeMessage } from '../amqp/amqp-message.js';
 import { BrokerError } from '../amqp/broker-error.js';
-import type { MessageStore, PersistedMessage } from '../store/message-store.js';
-import { SequenceHeap } from './sequence-heap.js';
 import type { ReceivableProperties } from '../entities/topology.js';
+import type { MessageStore, PersistedMessage } from '../store/message-store.js';
+import { QueueExpiry } from './expiry.js';
+import { QueueLocks, type MessageLock } from './locks.js';
+import { QueueSchedule } from './scheduling.js';
+import { SequenceHeap } from './sequence-heap.js';
+import { QueueSessions, type SessionQueue } from './sessions.js';
+import type { StoredMessage } from './stored-message.js';
+import { startTimer } from './timers.js';
 
 /** How a receiver takes messages. */
 export type ReceiveMode = 'peekLock' | 'receiveAndDelete';
@@ -19,76 +33,6 @@ export interface Consumer {
   deliver(message: StoredMessage, lock: MessageLock | undefined): void;
 }
 
-/** A receiver link holding a session. */
-export interface SessionConsumer extends Consumer {
-  /** The broker took the session away (its lock expired): the link must detach with `error`. */
-  sessionLost(error: BrokerError): void;
-}
-
-/** A message in a queue, subscription or sub-queue. */
-export class StoredMessage {
-  lock: MessageLock | undefined;
-  /**
-   * The message's bytes: the encoding of `amqp`, or the bytes as sent when the only difference is
-   * `assignedMessageId`. Written to the store as they are, and copied into deliveries (only the header and
-   * annotations are encoded per delivery). Replaced whenever `amqp` changes.
-   */
-  payload: Buffer | undefined;
-  /** The message id the broker assigned (the sender set none); kept apart so the bytes as sent can be stored. */
-  assignedMessageId: string | undefined;
-  /** Whether the message is in its queue's (or session's) heap of available messages. */
-  inHeap = false;
-  /** Encoded size in bytes (counted in its queue's size; set when the queue takes it). */
-  size = 0;
-  scheduleTimer: NodeJS.Timeout | undefined;
-
-  constructor(
-    readonly sequenceNumber: number,
-    /** The message as sent, without broker annotations (treated as immutable: changes replace it). */
-    public amqp: AmqpMessage,
-    public enqueuedAt: number,
-    /** Epoch ms; `Infinity` when it never expires. */
-    public expiresAt: number,
-    /** Epoch ms while scheduled. */
-    public scheduledAt: number | undefined,
-    public deferred: boolean,
-    /** Failed delivery attempts so far (the header's delivery-count). */
-    public deliveryCount: number,
-    readonly sessionId: string | undefined,
-    public deadLetterSource: string | undefined,
-    public queue: MessageQueue,
-  ) {}
-
-  /** Whether a receiver may get it now (ignoring expiry). */
-  get isAvailable(): boolean {
-    return !this.lock && !this.deferred && this.scheduledAt === undefined && this.queue.messages.get(this.sequenceNumber) === this;
-  }
-}
-
-/** The lock a peekLock receiver holds on a message. */
-export interface MessageLock {
-  readonly token: string;
-  readonly message: StoredMessage;
-  /** Epoch ms. */
-  lockedUntil: number;
-  timer: NodeJS.Timeout | undefined;
-  /** The session whose lock covers this message (session messages have no lock of their own). */
-  readonly session: SessionQueue | undefined;
-  released: boolean;
-}
-
-/** One session of a session-enabled queue or subscription. */
-export class SessionQueue {
-  readonly heap = new SequenceHeap<StoredMessage>();
-  readonly locks = new Set<MessageLock>();
-  owner: SessionConsumer | undefined;
-  lockedUntil = 0;
-  lockTimer: NodeJS.Timeout | undefined;
-  state: Buffer | null = null;
-
-  constructor(readonly id: string) {}
-}
-
 /** Where a queue keeps messages and reports what it does. */
 export interface QueueContext {
   store: MessageStore;
@@ -101,41 +45,28 @@ export interface QueueContext {
 /** Which part of an entity a queue is. */
 export type QueueKind = 'active' | 'deadLetter' | 'transferDeadLetter';
 
-interface SessionWaiter {
-  consumer: SessionConsumer;
-  resolve(session: SessionQueue): void;
-  reject(error: BrokerError): void;
-  timer: NodeJS.Timeout;
-}
-
-const maxTimerDelayInMs = 2 ** 31 - 1;
-
-/** Service Bus's dead-letter reasons for broker-initiated dead-lettering. */
-export const deadLetterReasons = {
-  maxDeliveryCount: 'MaxDeliveryCountExceeded',
-  expired: 'TTLExpiredException',
-} as const;
-
 /**
  * The messages of one receivable node — a queue, a subscription, or one of their dead-letter
- * sub-queues — with peekLock locks, deferral, scheduling, expiry, sessions, and the receivers (links)
- * it hands messages to. All state changes are written to the store; the broker acknowledges to
- * clients after the store commits.
+ * sub-queues — and the receivers (links) it hands them to; locks, sessions, scheduling and expiry
+ * are its units.
  */
 export class MessageQueue {
   readonly messages = new Map<number, StoredMessage>();
   /** Sum of the messages' encoded sizes (the entity size Service Bus reports and limits). */
   sizeInBytes = 0;
-  readonly locks = new Map<string, MessageLock>();
-  readonly sessions = new Map<string, SessionQueue>();
+  /** PeekLock locks by token, and the settlements that end them. */
+  readonly locks = new QueueLocks(this);
+  /** Sessions by id, who holds each, and the receivers waiting for one. */
+  readonly sessions = new QueueSessions(this);
+  /** Messages waiting for their scheduled enqueue time. */
+  readonly schedule = new QueueSchedule(this);
+  /** Time to live. */
+  readonly expiry = new QueueExpiry(this);
   private readonly available = new SequenceHeap<StoredMessage>();
   private readonly consumers: Consumer[] = [];
-  private readonly waiters: SessionWaiter[] = [];
   private nextConsumer = 0;
   private pumping = false;
   private pumpQueued = false;
-  private expiryTimer: NodeJS.Timeout | undefined;
-  private expiryAt = Number.POSITIVE_INFINITY;
 
   constructor(
     /** Address as clients write it: `orders`, `events/Subscriptions/vision/$DeadLetterQueue`. */
@@ -144,7 +75,7 @@ export class MessageQueue {
     readonly storeKey: string,
     readonly kind: QueueKind,
     readonly properties: ReceivableProperties,
-    private readonly context: QueueContext,
+    readonly context: QueueContext,
   ) {}
 
   /** Only the active part of a session-enabled entity has sessions; its sub-queues do not. */
@@ -167,7 +98,7 @@ export class MessageQueue {
     this.sizeInBytes += message.size;
     this.messages.set(message.sequenceNumber, message);
     if (persist) this.persist(message);
-    if (message.scheduledAt !== undefined) this.armSchedule(message, now);
+    if (message.scheduledAt !== undefined) this.schedule.arm(message, now);
     else this.makeAvailable(message, now);
   }
 
@@ -176,9 +107,8 @@ export class MessageQueue {
     if (this.messages.get(message.sequenceNumber) !== message) return;
     this.messages.delete(message.sequenceNumber);
     this.sizeInBytes -= message.size;
-    if (message.lock) this.dropLock(message.lock);
-    clearTimeout(message.scheduleTimer);
-    message.scheduleTimer = undefined;
+    if (message.lock) this.locks.drop(message.lock);
+    this.schedule.disarm(message);
     this.context.store.deleteMessage(this.storeKey, message.sequenceNumber);
   }
 
@@ -192,8 +122,8 @@ export class MessageQueue {
   purge(): number {
     const count = this.messages.size;
     for (const message of [...this.messages.values()]) {
-      if (message.lock) this.dropLock(message.lock);
-      clearTimeout(message.scheduleTimer);
+      if (message.lock) this.locks.drop(message.lock);
+      this.schedule.disarm(message);
     }
     this.messages.clear();
     this.sizeInBytes = 0;
@@ -215,14 +145,7 @@ export class MessageQueue {
   removeConsumer(consumer: Consumer, now: number): void {
     const index = this.consumers.indexOf(consumer);
     if (index >= 0) this.consumers.splice(index, 1);
-    const waiter = this.waiters.findIndex((w) => w.consumer === consumer);
-    if (waiter >= 0) {
-      clearTimeout(this.waiters[waiter]!.timer);
-      this.waiters.splice(waiter, 1);
-    }
-    for (const session of this.sessions.values()) {
-      if (session.owner === consumer) this.releaseSession(session, now);
-    }
+    this.sessions.removeConsumer(consumer, now);
   }
 
   /** Hands available messages to receivers with credit, round robin (later in this turn). */
@@ -276,24 +199,7 @@ export class MessageQueue {
       consumer.deliver(message, undefined);
       return;
     }
-    consumer.deliver(message, this.lock(message, session, now));
-  }
-
-  /** Locks a message for a peekLock receiver (link delivery or receive-by-sequence-number). */
-  lock(message: StoredMessage, session: SessionQueue | undefined, now: number): MessageLock {
-    const lock: MessageLock = {
-      token: newLockToken(),
-      message,
-      lockedUntil: session ? session.lockedUntil : now + this.lockDurationInMs,
-      timer: undefined,
-      session,
-      released: false,
-    };
-    if (session) session.locks.add(lock);
-    else lock.timer = this.timer(() => this.expireLock(lock), this.lockDurationInMs);
-    message.lock = lock;
-    this.locks.set(lock.token, lock);
-    return lock;
+    consumer.deliver(message, this.locks.lock(message, session, now));
   }
 
   private nextAvailable(heap: SequenceHeap<StoredMessage>, now: number): StoredMessage | undefined {
@@ -303,7 +209,7 @@ export class MessageQueue {
       message.inHeap = false;
       if (!message.isAvailable) continue;
       if (message.expiresAt <= now) {
-        this.expire(message);
+        this.expiry.expire(message);
         continue;
       }
       return message;
@@ -311,390 +217,27 @@ export class MessageQueue {
   }
 
   /** Puts a message where receivers find it, if nothing (lock, deferral, schedule) holds it back. */
-  private makeAvailable(message: StoredMessage, now: number): void {
+  makeAvailable(message: StoredMessage, now: number): void {
     if (!message.isAvailable) {
-      if (message.deferred && !message.lock) this.watchExpiry(message);
+      if (message.deferred && !message.lock) this.expiry.watch(message);
       return;
     }
     if (message.expiresAt <= now) {
-      this.expire(message);
+      this.expiry.expire(message);
       return;
     }
-    this.watchExpiry(message);
+    this.expiry.watch(message);
     if (message.inHeap) return;
     message.inHeap = true;
     if (this.requiresSession) {
-      const session = this.session(message.sessionId ?? '');
+      const session = this.sessions.session(message.sessionId ?? '');
       session.heap.push(message);
       if (session.owner) this.schedulePump();
-      else this.offerSession(session, now);
+      else this.sessions.offer(session, now);
     } else {
       this.available.push(message);
       if (this.consumers.length) this.schedulePump();
     }
-  }
-
-  // -------------------------------------------------------------------------------------------------
-  // Settlement
-
-  /** The live lock with this token. @throws {BrokerError} `message-lock-lost` / `session-lock-lost` */
-  lockFor(token: string): MessageLock {
-    const lock = this.locks.get(token.toLowerCase());
-    if (!lock) {
-      throw new BrokerError(
-        'message-lock-lost',
-        `The lock supplied is invalid. Either the lock expired, or the message has already been removed from the queue. Reference: ${this.path}, lock token ${token}.`,
-      );
-    }
-    return lock;
-  }
-
-  /** @throws {BrokerError} when the lock is no longer held. */
-  checkLock(lock: MessageLock, now: number): void {
-    if (lock.session) {
-      if (lock.released || lock.session.owner === undefined) {
-        throw new BrokerError(
-          'session-lock-lost',
-          `The session lock has expired on the MessageSession. Accept a new MessageSession. Session '${lock.session.id}' of ${this.path}.`,
-        );
-      }
-      return;
-    }
-    if (lock.released || lock.lockedUntil < now || this.locks.get(lock.token) !== lock) {
-      throw new BrokerError(
-        'message-lock-lost',
-        `The lock supplied is invalid. Either the lock expired, or the message has already been removed from the queue. Reference: ${this.path}, sequence number ${lock.message.sequenceNumber}.`,
-      );
-    }
-  }
-
-  complete(lock: MessageLock, now: number): void {
-    this.checkLock(lock, now);
-    this.remove(lock.message);
-  }
-
-  /** Gives the message back: delivery count +1, dead-lettered when it reaches MaxDeliveryCount. */
-  abandon(lock: MessageLock, propertiesToModify: Record<string, unknown> | undefined, now: number): void {
-    this.checkLock(lock, now);
-    this.modify(lock.message, propertiesToModify);
-    this.release(lock, true, now);
-  }
-
-  /** Releases without counting a delivery (AMQP `released`: the receiver did not look at it). */
-  releaseUnprocessed(lock: MessageLock, now: number): void {
-    this.checkLock(lock, now);
-    this.release(lock, false, now);
-  }
-
-  /** Sets the message aside: only `receiveDeferredMessages` (by sequence number) gets it again. */
-  defer(lock: MessageLock, propertiesToModify: Record<string, unknown> | undefined, now: number): void {
-    this.checkLock(lock, now);
-    const message = lock.message;
-    this.modify(message, propertiesToModify);
-    message.deferred = true;
-    this.dropLock(lock);
-    this.persist(message);
-    this.makeAvailable(message, now);
-  }
-
-  deadLetter(
-    lock: MessageLock,
-    reason: string | undefined,
-    description: string | undefined,
-    propertiesToModify: Record<string, unknown> | undefined,
-    now: number,
-  ): void {
-    this.checkLock(lock, now);
-    if (this.kind !== 'active') {
-      throw new BrokerError('not-allowed', `A message in ${this.path} is already dead-lettered; complete it to remove it, or resubmit it to its entity.`);
-    }
-    this.modify(lock.message, propertiesToModify);
-    this.context.deadLetter(this, lock.message, reason, description);
-  }
-
-  /** Extends a message lock by the lock duration; returns the new expiry. */
-  renewLock(token: string, now: number): number {
-    const lock = this.lockFor(token);
-    this.checkLock(lock, now);
-    if (lock.session) return lock.session.lockedUntil;
-    lock.lockedUntil = now + this.lockDurationInMs;
-    clearTimeout(lock.timer);
-    lock.timer = this.timer(() => this.expireLock(lock), this.lockDurationInMs);
-    return lock.lockedUntil;
-  }
-
-  private expireLock(lock: MessageLock): void {
-    if (lock.released) return;
-    this.release(lock, true, Date.now());
-  }
-
-  private release(lock: MessageLock, countDelivery: boolean, now: number): void {
-    const message = lock.message;
-    this.dropLock(lock);
-    if (countDelivery) message.deliveryCount++;
-    if (countDelivery && this.kind === 'active' && message.deliveryCount >= this.properties.maxDeliveryCount) {
-      this.context.deadLetter(
-        this,
-        message,
-        deadLetterReasons.maxDeliveryCount,
-        `Message could not be consumed after ${this.properties.maxDeliveryCount} delivery attempts.`,
-      );
-      return;
-    }
-    this.persist(message);
-    this.makeAvailable(message, now);
-  }
-
-  private dropLock(lock: MessageLock): void {
-    lock.released = true;
-    clearTimeout(lock.timer);
-    lock.timer = undefined;
-    this.locks.delete(lock.token);
-    lock.session?.locks.delete(lock);
-    if (lock.message.lock === lock) lock.message.lock = undefined;
-  }
-
-  private modify(message: StoredMessage, propertiesToModify: Record<string, unknown> | undefined): void {
-    if (!propertiesToModify || !Object.keys(propertiesToModify).length) return;
-    message.amqp = { ...message.amqp, application_properties: { ...message.amqp.application_properties, ...propertiesToModify } };
-    message.payload = encodeMessage(message.amqp);
-    message.assignedMessageId = undefined;
-    this.sizeInBytes += message.payload.length - message.size;
-    message.size = message.payload.length;
-  }
-
-  // -------------------------------------------------------------------------------------------------
-  // Scheduling and expiry
-
-  private armSchedule(message: StoredMessage, now: number): void {
-    clearTimeout(message.scheduleTimer);
-    const delay = Math.max(0, message.scheduledAt! - now);
-    message.scheduleTimer = this.timer(() => {
-      message.scheduleTimer = undefined;
-      if (this.messages.get(message.sequenceNumber) !== message || message.scheduledAt === undefined) return;
-      const current = Date.now();
-      if (message.scheduledAt > current) return this.armSchedule(message, current);
-      this.activate(message, current);
-    }, Math.min(delay, maxTimerDelayInMs));
-  }
-
-  /** A scheduled message becomes active: its time to live starts now. */
-  private activate(message: StoredMessage, now: number): void {
-    const ttl = message.expiresAt - message.enqueuedAt;
-    message.enqueuedAt = message.scheduledAt!;
-    message.expiresAt = message.enqueuedAt + ttl;
-    message.scheduledAt = undefined;
-    this.persist(message);
-    this.makeAvailable(message, now);
-  }
-
-  /** Cancels a scheduled message; returns whether there was one. */
-  cancelScheduled(sequenceNumber: number): boolean {
-    const message = this.messages.get(sequenceNumber);
-    if (!message || message.scheduledAt === undefined) return false;
-    this.remove(message);
-    return true;
-  }
-
-  private watchExpiry(message: StoredMessage): void {
-    if (message.expiresAt >= this.expiryAt) return;
-    this.expiryAt = message.expiresAt;
-    clearTimeout(this.expiryTimer);
-    this.expiryTimer = this.timer(() => this.sweepExpired(), Math.min(Math.max(0, message.expiresAt - Date.now()), maxTimerDelayInMs));
-  }
-
-  /** Expires every unlocked message past its time to live and re-arms for the next one. */
-  private sweepExpired(): void {
-    this.expiryTimer = undefined;
-    this.expiryAt = Number.POSITIVE_INFINITY;
-    const now = Date.now();
-    let next = Number.POSITIVE_INFINITY;
-    for (const message of [...this.messages.values()]) {
-      if (message.lock || message.scheduledAt !== undefined || !Number.isFinite(message.expiresAt)) continue;
-      if (message.expiresAt <= now) this.expire(message);
-      else next = Math.min(next, message.expiresAt);
-    }
-    if (Number.isFinite(next)) {
-      this.expiryAt = next;
-      this.expiryTimer = this.timer(() => this.sweepExpired(), Math.min(next - now, maxTimerDelayInMs));
-    }
-  }
-
-  private expire(message: StoredMessage): void {
-    if (this.kind === 'active' && this.properties.deadLetteringOnMessageExpiration) {
-      this.context.deadLetter(this, message, deadLetterReasons.expired, 'The message expired and was dead lettered.');
-    } else {
-      this.remove(message);
-    }
-  }
-
-  // -------------------------------------------------------------------------------------------------
-  // Sessions
-
-  /** The session with this id (created on first use). */
-  session(id: string): SessionQueue {
-    let session = this.sessions.get(id);
-    if (!session) {
-      session = new SessionQueue(id);
-      this.sessions.set(id, session);
-    }
-    return session;
-  }
-
-  /** Locks a named session for `consumer`. @throws {BrokerError} `session-cannot-be-locked` */
-  acceptSession(id: string, consumer: SessionConsumer, now: number): SessionQueue {
-    const session = this.session(id);
-    if (session.owner && session.owner !== consumer) {
-      throw new BrokerError(
-        'session-cannot-be-locked',
-        `The requested session '${id}' cannot be accepted. It may be locked by another receiver. Entity: ${this.path}.`,
-      );
-    }
-    this.lockSession(session, consumer, now);
-    return session;
-  }
-
-  /**
-   * Locks the next session that has messages for `consumer`, waiting up to `timeoutInMs` for one.
-   * @throws {BrokerError} `timeout` when none became available in time.
-   */
-  acceptNextSession(consumer: SessionConsumer, timeoutInMs: number, now: number): Promise<SessionQueue> {
-    const session = this.nextFreeSession(now);
-    if (session) {
-      this.lockSession(session, consumer, now);
-      return Promise.resolve(session);
-    }
-    return new Promise<SessionQueue>((resolve, reject) => {
-      const waiter: SessionWaiter = {
-        consumer,
-        resolve,
-        reject,
-        timer: this.timer(() => {
-          const index = this.waiters.indexOf(waiter);
-          if (index >= 0) this.waiters.splice(index, 1);
-          reject(
-            new BrokerError(
-              'timeout',
-              `The operation did not complete within the allocated time ${timeoutInMs} ms: no session of ${this.path} with messages became available.`,
-            ),
-          );
-        }, timeoutInMs),
-      };
-      this.waiters.push(waiter);
-    });
-  }
-
-  /**
-   * Expires every held session lock now, as if its lock duration had passed: each receiver is told (and detached
-   * with `session-lock-lost`) and the session's unsettled messages go back to the queue.
-   */
-  expireSessionLocks(now: number): void {
-    for (const session of this.sessions.values()) {
-      const owner = session.owner;
-      if (!owner) continue;
-      this.releaseSession(session, now);
-      owner.sessionLost(new BrokerError('session-lock-lost', `The session lock has expired on the MessageSession '${session.id}' of ${this.path}. Accept the session again.`));
-    }
-  }
-
-  /** Extends the session lock; returns the new expiry. @throws {BrokerError} `session-lock-lost` */
-  renewSessionLock(id: string, now: number): number {
-    const session = this.lockedSession(id);
-    session.lockedUntil = now + this.lockDurationInMs;
-    for (const lock of session.locks) lock.lockedUntil = session.lockedUntil;
-    this.armSessionTimer(session);
-    return session.lockedUntil;
-  }
-
-  /** The session if some receiver holds its lock. @throws {BrokerError} `session-lock-lost` */
-  lockedSession(id: string): SessionQueue {
-    const session = this.sessions.get(id);
-    if (!session?.owner) {
-      throw new BrokerError(
-        'session-lock-lost',
-        `The session lock has expired on the MessageSession, or the session '${id}' of ${this.path} is not locked. Accept the session first.`,
-      );
-    }
-    return session;
-  }
-
-  setSessionState(id: string, state: Buffer | null): void {
-    const session = this.lockedSession(id);
-    session.state = state;
-    this.context.store.putSessionState(this.storeKey, id, state);
-  }
-
-  /** Ids of sessions with messages or state (`get-message-sessions`). */
-  sessionIds(): string[] {
-    return [...this.sessions.values()]
-      .filter((session) => session.state !== null || [...this.messages.values()].some((m) => m.sessionId === session.id))
-      .map((session) => session.id);
-  }
-
-  private lockSession(session: SessionQueue, consumer: SessionConsumer, now: number): void {
-    session.owner = consumer;
-    session.lockedUntil = now + this.lockDurationInMs;
-    this.armSessionTimer(session);
-    this.schedulePump();
-  }
-
-  private armSessionTimer(session: SessionQueue): void {
-    clearTimeout(session.lockTimer);
-    session.lockTimer = this.timer(
-      () => {
-        const owner = session.owner;
-        if (!owner) return;
-        this.releaseSession(session, Date.now());
-        owner.sessionLost(
-          new BrokerError('session-lock-lost', `The session lock has expired on the MessageSession '${session.id}' of ${this.path}. Accept the session again.`),
-        );
-      },
-      Math.max(0, session.lockedUntil - Date.now()),
-    );
-  }
-
-  /** Gives a session back: its unsettled messages return to the queue (delivery count +1). */
-  private releaseSession(session: SessionQueue, now: number): void {
-    session.owner = undefined;
-    clearTimeout(session.lockTimer);
-    session.lockTimer = undefined;
-    for (const lock of [...session.locks]) this.release(lock, true, now);
-    this.offerSession(session, now);
-  }
-
-  private nextFreeSession(now: number): SessionQueue | undefined {
-    let best: SessionQueue | undefined;
-    let bestHead = Number.POSITIVE_INFINITY;
-    for (const session of this.sessions.values()) {
-      if (session.owner) continue;
-      const head = this.headOf(session, now);
-      if (head !== undefined && head.sequenceNumber < bestHead) {
-        best = session;
-        bestHead = head.sequenceNumber;
-      }
-    }
-    return best;
-  }
-
-  /** The first available message of a session, dropping stale heap entries. */
-  private headOf(session: SessionQueue, now: number): StoredMessage | undefined {
-    for (;;) {
-      const head = session.heap.peek();
-      if (!head) return undefined;
-      if (head.isAvailable && head.expiresAt > now) return head;
-      session.heap.pop();
-      head.inHeap = false;
-      if (head.isAvailable) this.expire(head);
-    }
-  }
-
-  /** A session with messages and no owner goes to the receiver waiting longest for one. */
-  private offerSession(session: SessionQueue, now: number): void {
-    if (session.owner || !this.waiters.length || !this.headOf(session, now)) return;
-    const waiter = this.waiters.shift()!;
-    clearTimeout(waiter.timer);
-    this.lockSession(session, waiter.consumer, now);
-    waiter.resolve(session);
   }
 
   // -------------------------------------------------------------------------------------------------
@@ -728,8 +271,8 @@ export class MessageQueue {
         this.remove(message);
         return { message };
       }
-      const session = message.sessionId !== undefined && this.requiresSession ? this.sessions.get(message.sessionId) : undefined;
-      return { message, lock: this.lock(message, session?.owner ? session : undefined, now) };
+      const session = message.sessionId !== undefined && this.requiresSession ? this.sessions.find(message.sessionId) : undefined;
+      return { message, lock: this.locks.lock(message, session?.owner ? session : undefined, now) };
     });
   }
 
@@ -764,26 +307,15 @@ export class MessageQueue {
 
   /** Stops every timer (broker stop, entity deleted); receivers waiting for a session get `error`. */
   stop(error = new BrokerError('timeout', 'The local Service Bus is stopping.')): void {
-    clearTimeout(this.expiryTimer);
-    for (const message of this.messages.values()) clearTimeout(message.scheduleTimer);
-    for (const lock of this.locks.values()) clearTimeout(lock.timer);
-    for (const session of this.sessions.values()) clearTimeout(session.lockTimer);
-    for (const waiter of this.waiters.splice(0)) {
-      clearTimeout(waiter.timer);
-      waiter.reject(error);
-    }
+    this.expiry.stop();
+    this.schedule.stop();
+    this.locks.stop();
+    this.sessions.stop(error);
   }
 
-  private timer(callback: () => void, delay: number): NodeJS.Timeout {
-    const timer = setTimeout(() => {
-      try {
-        callback();
-      } catch (error) {
-        this.context.fail(error);
-      }
-    }, delay);
-    timer.unref();
-    return timer;
+  /** An unref'd timer of this queue or one of its units; a failing callback is reported to the context. */
+  timer(callback: () => void, delay: number): NodeJS.Timeout {
+    return startTimer((error) => this.context.fail(error), callback, delay);
   }
 }
 
