@@ -1,3 +1,7 @@
+// The injected Service Bus faults (`npm run local-azure -- fault servicebus-<target> <mode>`): the few hooks the
+// broker calls (connection admission, sender credit, deliveries, put-token, session renewal) and what each fault
+// does to them and to the store; see `BrokerFaults`.
+
 import type { Duplex } from 'node:stream';
 import type { Receiver } from 'rhea';
 import type { ConsoleLog } from '../../data-plane.js';

@@ -1,3 +1,8 @@
+// A receiver link as its queue sees it (queue/message-queue.ts `Consumer`): the credit the client granted, and each
+// delivery encoded from the message's bytes as stored with only the header and the broker's annotations added per
+// delivery (lock token in the delivery tag, locked-until, sequence number). management-operations.ts encodes peeked
+// and deferred messages the same way.
+
 import type { Delivery, Sender } from 'rhea';
 import { amqpTypes, annotations, encodeMessage, lockTokenToDeliveryTag, messageStates, scanSections, sectionCodes, sectionsFrom } from '../amqp/amqp-message.js';
 import type { BrokerError } from '../amqp/broker-error.js';

@@ -1,3 +1,8 @@
+// The `$management` operations on an entity (management.ts receives and answers the requests): message locks and
+// settlement by lock token, peek, scheduling and cancelling, deferred receive, session locks and state, session
+// listing, batch delete, and the rule operations of rule-operations.ts. Each authorizes its action first; each reads
+// and checks its request body, and acts on the entity's queue (queue/) or the namespace.
+
 import { amqpTypes, decodeMessage, longToNumber, uuidToBytes, uuidToString, type AmqpMessage, type AmqpTyped, type IncomingMessage } from '../amqp/amqp-message.js';
 import { BrokerError } from '../amqp/broker-error.js';
 import { encodeDelivered } from './link-consumer.js';

@@ -1,3 +1,6 @@
+// Subscription rules over `$management` (`ServiceBusRuleManager`): add, remove and enumerate, with the AMQP rule
+// descriptions the SDK reads (described lists with Service Bus's descriptor codes). Part of management-operations.ts.
+
 import { amqpTypes, type AmqpTyped } from '../amqp/amqp-message.js';
 import { BrokerError, entityNotFound } from '../amqp/broker-error.js';
 import { childNameProblem } from '../entities/entity-definitions.js';
