@@ -4,7 +4,7 @@
 // and checks its request body, and acts on the entity's queue (queue/) or the namespace.
 
 import { amqpTypes, decodeMessage, longToNumber, uuidToBytes, uuidToString, type AmqpMessage, type AmqpTyped, type IncomingMessage } from '../amqp/amqp-message.js';
-import { BrokerError } from '../amqp/broker-error.js';
+import { BrokerError, messageTooLarge } from '../amqp/broker-error.js';
 import { encodeDelivered } from './link-consumer.js';
 import type { MessageQueue } from '../queue/message-queue.js';
 import { ruleOperations } from './rule-operations.js';
@@ -233,12 +233,4 @@ function optionalText(body: RequestBody, field: string): string | undefined {
 function optionalMap(body: RequestBody, field: string): Record<string, unknown> | undefined {
   const value = body[field];
   return value !== null && typeof value === 'object' && !Array.isArray(value) && !Buffer.isBuffer(value) ? (value as Record<string, unknown>) : undefined;
-}
-
-/** The error for a message above the namespace's size limit (wording of the real service). */
-export function messageTooLarge(size: number, limit: number): BrokerError {
-  return new BrokerError(
-    'message-size-exceeded',
-    `The received message (size: ${size} bytes) exceeds the limit (${limit} bytes) currently allowed on the link. Configure resources.serviceBus.maxMessageSizeInBytes to change the local limit.`,
-  );
 }

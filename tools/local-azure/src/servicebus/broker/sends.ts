@@ -6,12 +6,11 @@
 
 import type { Delivery, EventContext } from 'rhea';
 import { batchMessageFormat, decodeBatch, encodeMessage, ownBody, type AmqpMessage, type IncomingMessage } from '../amqp/amqp-message.js';
-import { BrokerError, toBrokerError } from '../amqp/broker-error.js';
+import { BrokerError, messageTooLarge, toBrokerError } from '../amqp/broker-error.js';
 import type { ServiceBusNamespace } from '../entities/service-bus-namespace.js';
 import type { CbsNode } from './cbs.js';
 import type { BrokerLinks, SendLinkState } from './links.js';
 import type { ManagementNode } from './management.js';
-import { messageTooLarge } from './management-operations.js';
 import { acceptedOutcome, rejectedOutcome, settle } from './settlement.js';
 
 /** What incoming transfers need from the broker. */
