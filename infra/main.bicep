@@ -30,9 +30,6 @@ param embeddingsModel object = {
   capacity: 120
 }
 
-@description('Azure OpenAI data-plane API version the services call (OPENAI_API_VERSION).')
-param openAiApiVersion string = '2024-10-21'
-
 @description('App Service plan SKU (B1 or larger: the bus consumers need Always On).')
 param appServicePlanSku string = 'B1'
 
@@ -201,7 +198,7 @@ module appServices 'modules/app-services.bicep' = {
       AZURE_OPENAI_RESOURCE_ID: openAi.outputs.id
       AZURE_OPENAI_CHAT_DEPLOYMENT: chatModel.deployment
       AZURE_OPENAI_EMBEDDINGS_DEPLOYMENT: embeddingsModel.deployment
-      OPENAI_API_VERSION: openAiApiVersion
+      // No OPENAI_API_VERSION: the services call the api-version declared once, `openAiApiVersion` of @keyless/contracts.
       AZURE_VISION_ENDPOINT: vision.outputs.endpoint
       AZURE_VISION_RESOURCE_ID: vision.outputs.id
       // libpq's variables, read by node-postgres: the services sign in as the identity's role with an Entra token

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { formatProblem, type InfraProblem } from '../src/index.js';
+import { openAiApiVersion } from '@keyless/contracts';
 import { PlantedCopy } from './planted-copy.js';
 
 interface AccessJson {
@@ -179,8 +180,15 @@ describe('checkInfrastructure with planted mismatches', () => {
     });
 
     it('reports an app setting holding a key', () => {
-      copy.replace('infra/main.bicep', '      OPENAI_API_VERSION: openAiApiVersion', "      OPENAI_API_VERSION: openAiApiVersion\n      AZURE_OPENAI_TOKEN: 'not-a-real-value'");
+      copy.replace('infra/main.bicep', '      AZURE_VISION_ENDPOINT: vision.outputs.endpoint', "      AZURE_VISION_ENDPOINT: vision.outputs.endpoint\n      AZURE_OPENAI_TOKEN: 'not-a-real-value'");
       expect(found(copy.check(), 'key-based-setting')).toEqual(expect.arrayContaining([expect.stringContaining('has an app setting named AZURE_OPENAI_TOKEN, a name for a credential')]));
+    });
+
+    it('reports an OPENAI_API_VERSION other than the one the code declares', () => {
+      copy.replace('infra/main.bicep', '      AZURE_VISION_ENDPOINT: vision.outputs.endpoint', "      AZURE_VISION_ENDPOINT: vision.outputs.endpoint\n      OPENAI_API_VERSION: '2024-02-01'");
+      expect(found(copy.check(), 'hand-written-api-version')).toEqual(
+        expect.arrayContaining([expect.stringContaining(`sets OPENAI_API_VERSION to 2024-02-01, not to the api-version the code declares (${openAiApiVersion})`)]),
+      );
     });
 
     it('reports an App Insights connection string from a component that accepts its ikey', () => {

@@ -1,11 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Module } from '@nestjs/common';
-import { ConfigModule } from '@nestjs/config';
 import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
-import { LoggerModule } from 'nestjs-pino';
 import { queues } from '@keyless/contracts';
-import { AuthModule, AzureClientFactory } from '@keyless/auth';
+import { AzureClientFactory } from '@keyless/auth';
 import { MessagingModule } from '@keyless/messaging';
 import { CallerAuthGuard } from './callers/caller-auth.guard.js';
 import { CALLER_RATE_LIMIT, CallerRateLimitGuard } from './callers/caller-rate-limit.guard.js';
@@ -16,24 +14,11 @@ import { RequestValidationInterceptor } from './http/request-validation.js';
 import { ImagesController } from './images/images.controller.js';
 import { ProductsController } from './products/products.controller.js';
 import { RecommendationsController } from './recommendations/recommendations.controller.js';
-import { HealthModule, loggerOptions } from '@keyless/observability';
+import { serviceModules } from '@keyless/observability';
 
 @Module({
   imports: [
-    ConfigModule.forRoot({ isGlobal: true, ignoreEnvFile: true, validationSchema: gatewayEnvironmentSchema, load: [gatewayConfig] }),
-    LoggerModule.forRootAsync({ inject: [gatewayConfig.KEY], useFactory: (config: GatewayConfig) => loggerOptions({ service: 'gateway', level: config.logLevel }) }),
-    HealthModule.forRootAsync({
-      inject: [gatewayConfig.KEY],
-      useFactory: (config: GatewayConfig) => (config.http.healthDetailsPort !== undefined ? { detailsPort: config.http.healthDetailsPort } : {}),
-    }),
-    AuthModule.forRootAsync({
-      inject: [gatewayConfig.KEY],
-      useFactory: (config: GatewayConfig) => ({
-        clientId: config.identity.clientId,
-        audiences: ['serviceBus'],
-        resources: { serviceBus: config.serviceBus },
-      }),
-    }),
+    ...serviceModules({ name: 'gateway', environment: gatewayEnvironmentSchema, config: gatewayConfig, auth: { audiences: ['serviceBus'] } }),
     MessagingModule.forRootAsync({
       inject: [AzureClientFactory, gatewayConfig.KEY],
       useFactory: (clients: AzureClientFactory, config: GatewayConfig) => ({

@@ -133,6 +133,14 @@ describe('the gateway’s front door (host "gateway")', () => {
         expect(await many.json()).toMatchObject({ type: 'https://keyless.dev/problems/malformed-body', detail: expect.stringContaining('Too many') });
       });
 
+      it('refuses a form file that is not an image with 415, before the bus', async () => {
+        const data = new FormData();
+        data.append('image', new Blob(['hello'], { type: 'text/plain' }), 'a.txt');
+        const response = await post(data);
+        expect(response.status).toBe(415);
+        expect(await response.json()).toMatchObject({ type: 'https://keyless.dev/problems/unsupported-media-type', detail: 'The uploaded file is "text/plain", not an image.' });
+      });
+
       it('refuses more than one file with 400', async () => {
         const twice = form(0, 0);
         twice.append('image', new Blob([Buffer.from('x')], { type: 'image/png' }), 'b.png');

@@ -1,11 +1,9 @@
 import { Module } from '@nestjs/common';
-import { ConfigModule } from '@nestjs/config';
-import { LoggerModule } from 'nestjs-pino';
 import { eventDeliveryAttempts, queues, subscriptions, topics } from '@keyless/contracts';
-import { AuthModule, AzureClientFactory } from '@keyless/auth';
+import { AzureClientFactory } from '@keyless/auth';
 import { Database, DatabaseModule } from '@keyless/database';
 import { idempotencySchema, MessagingModule, PostgresIdempotencyStore } from '@keyless/messaging';
-import { HealthModule, loggerOptions } from '@keyless/observability';
+import { serviceModules } from '@keyless/observability';
 import { EmbeddingsService, OPENAI_CLIENT } from './ai/embeddings.service.js';
 import { ExplanationsService } from './ai/explanations.service.js';
 import { CATALOG_STORE } from './catalog/catalog.module-tokens.js';
@@ -16,18 +14,11 @@ import { RecommenderService } from './recommender.service.js';
 
 @Module({
   imports: [
-    ConfigModule.forRoot({ isGlobal: true, ignoreEnvFile: true, validationSchema: recommendationEnvironmentSchema, load: [recommendationConfig] }),
-    LoggerModule.forRootAsync({
-      inject: [recommendationConfig.KEY],
-      useFactory: (config: RecommendationConfig) => loggerOptions({ service: 'recommendation', level: config.logLevel }),
-    }),
-    AuthModule.forRootAsync({
-      inject: [recommendationConfig.KEY],
-      useFactory: (config: RecommendationConfig) => ({
-        clientId: config.identity.clientId,
-        audiences: ['serviceBus', 'cognitiveServices', 'postgres'],
-        resources: { openAi: config.openAi, serviceBus: config.serviceBus, postgres: config.postgres },
-      }),
+    ...serviceModules({
+      name: 'recommendation',
+      environment: recommendationEnvironmentSchema,
+      config: recommendationConfig,
+      auth: { audiences: ['serviceBus', 'cognitiveServices', 'postgres'], resources: (config) => ({ openAi: config.openAi, postgres: config.postgres }) },
     }),
     // The catalog and the handled-message store, shared by every instance; the schema is applied at start.
     DatabaseModule.forRootAsync({
@@ -50,10 +41,6 @@ import { RecommenderService } from './recommender.service.js';
           idempotencyStore: new PostgresIdempotencyStore(database.pool),
         },
       }),
-    }),
-    HealthModule.forRootAsync({
-      inject: [recommendationConfig.KEY],
-      useFactory: (config: RecommendationConfig) => (config.http.healthDetailsPort !== undefined ? { detailsPort: config.http.healthDetailsPort } : {}),
     }),
   ],
   controllers: [RecommendationHandlers],

@@ -1,26 +1,20 @@
 import { Module } from '@nestjs/common';
-import { ConfigModule } from '@nestjs/config';
-import { LoggerModule } from 'nestjs-pino';
 import { eventDeliveryAttempts, queues, subscriptions, topics } from '@keyless/contracts';
-import { AuthModule, AzureClientFactory } from '@keyless/auth';
+import { AzureClientFactory } from '@keyless/auth';
 import { Database, DatabaseModule } from '@keyless/database';
 import { idempotencySchema, MessagingModule, PostgresIdempotencyStore } from '@keyless/messaging';
-import { HealthModule, loggerOptions } from '@keyless/observability';
+import { serviceModules } from '@keyless/observability';
 import { IMAGE_ANALYSIS_CLIENT, ImageAnalyzer } from './analysis/image-analyzer.js';
 import { VisionHandlers } from './analysis/vision.handlers.js';
 import { visionConfig, visionEnvironmentSchema, type VisionConfig } from './config/vision.config.js';
 
 @Module({
   imports: [
-    ConfigModule.forRoot({ isGlobal: true, ignoreEnvFile: true, validationSchema: visionEnvironmentSchema, load: [visionConfig] }),
-    LoggerModule.forRootAsync({ inject: [visionConfig.KEY], useFactory: (config: VisionConfig) => loggerOptions({ service: 'vision', level: config.logLevel }) }),
-    AuthModule.forRootAsync({
-      inject: [visionConfig.KEY],
-      useFactory: (config: VisionConfig) => ({
-        clientId: config.identity.clientId,
-        audiences: ['serviceBus', 'cognitiveServices', 'postgres'],
-        resources: { vision: config.vision, serviceBus: config.serviceBus, postgres: config.postgres },
-      }),
+    ...serviceModules({
+      name: 'vision',
+      environment: visionEnvironmentSchema,
+      config: visionConfig,
+      auth: { audiences: ['serviceBus', 'cognitiveServices', 'postgres'], resources: (config) => ({ vision: config.vision, postgres: config.postgres }) },
     }),
     // The handled-message store, shared by every instance; its schema is applied at start.
     DatabaseModule.forRootAsync({
@@ -42,10 +36,6 @@ import { visionConfig, visionEnvironmentSchema, type VisionConfig } from './conf
         // Publishes vision events; answers requests through the server's replies, so no reply session.
         proxy: {},
       }),
-    }),
-    HealthModule.forRootAsync({
-      inject: [visionConfig.KEY],
-      useFactory: (config: VisionConfig) => (config.http.healthDetailsPort !== undefined ? { detailsPort: config.http.healthDetailsPort } : {}),
     }),
   ],
   controllers: [VisionHandlers],

@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { findSecretSettings } from '@keyless/auth/diagnostics';
 import { applicationInsightsAllowance } from '@keyless/observability';
-import { serviceAccess } from '@keyless/contracts';
+import { openAiApiVersion, serviceAccess } from '@keyless/contracts';
 import { DeployTimeValue, ResourceInstance, evaluateDeployment, renderString, splitName, type EvaluatedDeployment } from '../bicep/bicep-evaluator.js';
 import { parseBicep, type BicepFile, type Expression } from '../bicep/bicep-syntax.js';
 import { isInfraCheckError } from '../errors.js';
@@ -21,7 +21,6 @@ export const requiredAppSettings = [
   'AZURE_OPENAI_RESOURCE_ID',
   'AZURE_OPENAI_CHAT_DEPLOYMENT',
   'AZURE_OPENAI_EMBEDDINGS_DEPLOYMENT',
-  'OPENAI_API_VERSION',
   'AZURE_VISION_ENDPOINT',
   'AZURE_VISION_RESOURCE_ID',
   'GATEWAY_AUDIENCE',
@@ -579,6 +578,14 @@ function checkSites(deployed: ResourceInstance[], identity: string | undefined, 
     const named = new Map(list.map((setting) => [String(setting.name), setting.value]));
     for (const name of requiredAppSettings) {
       if (!named.has(name)) complain('missing-app-setting', `has no ${name} app setting, which the services read.`, `Add ${name} to the App Service settings.`);
+    }
+    // The api-version is declared once, in @keyless/contracts; the services default to it.
+    if (named.has('OPENAI_API_VERSION') && named.get('OPENAI_API_VERSION') !== openAiApiVersion) {
+      complain(
+        'hand-written-api-version',
+        `sets OPENAI_API_VERSION to ${renderString(named.get('OPENAI_API_VERSION'))}, not to the api-version the code declares (${openAiApiVersion}).`,
+        'Remove the setting (the services default to openAiApiVersion of libs/contracts/src/services.ts); change the version there.',
+      );
     }
     const clientId = named.get('AZURE_CLIENT_ID');
     if (named.has('AZURE_CLIENT_ID') && !(clientId instanceof DeployTimeValue && clientId.origin?.resource === identityResource && clientId.origin?.path.join('.') === 'properties.clientId')) {

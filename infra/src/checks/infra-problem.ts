@@ -13,6 +13,8 @@
  * - `entity-settings-mismatch`: an entity is deployed with settings other than the topology's.
  * - `hand-written-entity`: a Service Bus entity or access scope named in Bicep instead of read from the files.
  * - `hand-written-role`: a role definition GUID written in Bicep instead of read from access.json.
+ * - `hand-written-api-version`: an App Service sets OPENAI_API_VERSION to another version than `openAiApiVersion` of
+ *   @keyless/contracts (the one declaration, the services' default).
  * - `assignment-mismatch`: the role assignments Bicep deploys differ from access.json.
  * - `assignment-shape`: a role assignment without a guid() name, principalType ServicePrincipal or the shared identity.
  * - `key-based-setting`: a key, key listing or key-based setting (listKeys, SharedAccessKey, apiKey, …).
@@ -44,6 +46,7 @@ export type InfraProblemCode =
   | 'entity-settings-mismatch'
   | 'hand-written-entity'
   | 'hand-written-role'
+  | 'hand-written-api-version'
   | 'assignment-mismatch'
   | 'assignment-shape'
   | 'key-based-setting'

@@ -33,7 +33,7 @@ export interface AzureResourceOptions {
 
 /** Azure OpenAI. */
 export interface OpenAiResourceOptions extends AzureResourceOptions {
-  /** `api-version` query parameter. Default: `2024-10-21`. */
+  /** `api-version` query parameter. Default: `openAiApiVersion` of `@keyless/contracts` (the one declaration). */
   apiVersion?: string;
 }
 

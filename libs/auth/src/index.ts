@@ -28,6 +28,7 @@ export type {
   ServiceBusFactoryOptions,
   VisionFactoryOptions,
 } from './clients/azure-client.factory.js';
+export type { AccessDenialHint, ServiceBusEntity } from './diagnostics/access-diagnostics.js';
 export { AccessDeniedError, AuthError, isAccessDeniedError, isAuthError } from './errors.js';
 export type { AccessDenial, AuthErrorCode, CredentialMode, Principal, RoleNeeded } from './errors.js';
 export { AuthHealthIndicator } from './observability/auth.health.js';

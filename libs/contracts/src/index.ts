@@ -10,6 +10,7 @@ export {
   imageAnalysisFailedSchema,
   imageAnalysisSchema,
   imageAnalyzedSchema,
+  inlineImageContentType,
   maxInlineImageBytes,
   tagSchema,
 } from './vision.js';
@@ -44,5 +45,7 @@ export { alertRules } from './alert-rules.js';
 export type { AlertRule, AlertRuleId, AlertSeverity, AlertSignalType } from './alert-rules.js';
 export { readSetting, settingsSchema, withoutBlankSettings } from './settings.js';
 export { postgresServer, postgresSettings } from './postgres-settings.js';
+export { guidSetting, serviceConfiguration, serviceSettings } from './service-settings.js';
+export type { ServiceConfiguration, ServiceSettings } from './service-settings.js';
 export type { PostgresSettings } from './postgres-settings.js';
 export type { Settings } from './settings.js';

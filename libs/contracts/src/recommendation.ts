@@ -39,10 +39,13 @@ export type RecommendationResult = z.infer<typeof recommendationResultSchema>;
 /** How many results a recommendation may ask for: the one rule behind the gateway's `limit` query and the bus contracts. */
 export const resultLimit = { min: 1, max: 50, default: 10 } as const;
 
+/** The `limit` of a recommendation request ({@link resultLimit}); the gateway's query reads it from text. */
+export const resultLimitSchema = z.number().int().min(resultLimit.min).max(resultLimit.max).default(resultLimit.default);
+
 /** `recommendation.similar-products`: products like a given one. */
 export const similarProductsRequestSchema = z.strictObject({
   productId: productIdSchema,
-  limit: z.number().int().min(resultLimit.min).max(resultLimit.max).default(resultLimit.default),
+  limit: resultLimitSchema,
   filters: recommendationFiltersSchema.default({}),
 });
 export type SimilarProductsRequest = z.infer<typeof similarProductsRequestSchema>;
@@ -52,7 +55,7 @@ export const recommendRequestSchema = z
   .strictObject({
     viewedProductIds: z.array(productIdSchema).max(50).default([]),
     query: z.string().trim().min(1).max(500).optional(),
-    limit: z.number().int().min(resultLimit.min).max(resultLimit.max).default(resultLimit.default),
+    limit: resultLimitSchema,
     filters: recommendationFiltersSchema.default({}),
   })
   .refine((request) => request.viewedProductIds.length > 0 || request.query !== undefined, {

@@ -17,12 +17,15 @@ export type ImageAnalysis = z.infer<typeof imageAnalysisSchema>;
 /** Largest image an analyse request may carry inline (the Service Bus Standard tier allows 256 KiB messages). */
 export const maxInlineImageBytes = 160 * 1024;
 
+/** Content types an image may be sent inline as: `image/*` or `application/octet-stream` (the gateway's uploads too). */
+export const inlineImageContentType = /^(image\/[\w.+-]+|application\/octet-stream)$/;
+
 /** `vision.analyze-image`: analyse an image given by URL or inline (base64). */
 export const analyzeImageRequestSchema = z.union([
   z.strictObject({ url: z.url({ protocol: /^https?$/ }) }),
   z.strictObject({
     imageBase64: z.base64().max(Math.ceil(maxInlineImageBytes / 3) * 4, `images sent inline are limited to ${maxInlineImageBytes} bytes`),
-    contentType: z.string().regex(/^image\/[\w.+-]+$|^application\/octet-stream$/),
+    contentType: z.string().regex(inlineImageContentType),
   }),
 ]);
 export type AnalyzeImageRequest = z.infer<typeof analyzeImageRequestSchema>;

@@ -13,6 +13,7 @@ export { MessagingClient } from './client/messaging.client.js';
 export { ServiceBusRecord, ServiceBusRecordBuilder } from './client/service-bus.record-builder.js';
 export type { ServiceBusRecordOptions } from './client/service-bus.record-builder.js';
 export { MessagingHealthIndicator } from './messaging.health.js';
+export type { ServiceBusErrorExplainer } from './access-denial.js';
 export type { SettlementPolicyOptions } from './settlement-policy.js';
 export { idempotencySchema, PostgresIdempotencyStore } from './idempotency/postgres-idempotency.store.js';
 export type { ClaimOptions, IdempotencyClaim, IdempotencyRecord, IdempotencyStore } from './idempotency/idempotency-store.js';

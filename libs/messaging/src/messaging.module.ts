@@ -1,5 +1,7 @@
 import { Inject, Module, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
+import { AzureClientFactory } from '@keyless/auth';
+import type { ServiceBusErrorExplainer } from './access-denial.js';
 import { MessagingClient } from './client/messaging.client.js';
 import { ServiceBusClientProxy } from './client/service-bus.client-proxy.js';
 import { MessagingHealthIndicator } from './messaging.health.js';
@@ -10,7 +12,8 @@ import { ServiceBusServer } from './server/service-bus.server.js';
  * Wires the Service Bus transport into a Nest app. With `proxy`, it provides {@link MessagingClient}
  * (typed requests and events) and acquires the reply session before the app finishes bootstrapping; with
  * `server`, it provides the {@link ServiceBusServer} strategy to connect as a microservice. Unconfigured
- * sides are provided as `null`.
+ * sides are provided as `null`. With `@keyless/auth`'s module in the app, both sides surface a role refusal on the
+ * bus as its `AccessDeniedError` (the factory's `explainAccessDenied` is their error boundary).
  *
  * @example
  * MessagingModule.forRootAsync({
@@ -23,8 +26,9 @@ import { ServiceBusServer } from './server/service-bus.server.js';
   providers: [
     {
       provide: ServiceBusClientProxy,
-      inject: [MESSAGING_MODULE_OPTIONS],
-      useFactory: (options: MessagingModuleOptions) => (options.proxy ? new ServiceBusClientProxy({ ...options.proxy, client: options.client }) : null),
+      inject: [MESSAGING_MODULE_OPTIONS, { token: AzureClientFactory, optional: true }],
+      useFactory: (options: MessagingModuleOptions, clients?: AzureClientFactory) =>
+        options.proxy ? new ServiceBusClientProxy({ explainError: accessDenialsOf(clients), ...options.proxy, client: options.client }) : null,
     },
     {
       provide: MessagingClient,
@@ -33,8 +37,9 @@ import { ServiceBusServer } from './server/service-bus.server.js';
     },
     {
       provide: ServiceBusServer,
-      inject: [MESSAGING_MODULE_OPTIONS],
-      useFactory: (options: MessagingModuleOptions) => (options.server ? new ServiceBusServer({ ...options.server, client: options.client }) : null),
+      inject: [MESSAGING_MODULE_OPTIONS, { token: AzureClientFactory, optional: true }],
+      useFactory: (options: MessagingModuleOptions, clients?: AzureClientFactory) =>
+        options.server ? new ServiceBusServer({ explainError: accessDenialsOf(clients), ...options.server, client: options.client }) : null,
     },
     MessagingHealthIndicator,
   ],
@@ -52,4 +57,8 @@ export class MessagingModule extends MessagingConfigurableModule implements OnAp
   async onApplicationShutdown(): Promise<void> {
     await this.proxy?.close();
   }
+}
+
+function accessDenialsOf(clients: AzureClientFactory | undefined): ServiceBusErrorExplainer | undefined {
+  return clients ? (error, hint) => clients.explainAccessDenied(error, hint) : undefined;
 }

@@ -9,6 +9,8 @@ import { BatchSpanProcessor, type ReadableSpan, type Span, type SpanProcessor } 
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import type { Context } from '@opentelemetry/api';
 import type { ExportResult } from '@opentelemetry/core';
+import { settingsSchema, type Settings } from '@keyless/contracts';
+import { z } from 'zod';
 
 /** Options of {@link startTelemetry}. */
 export interface TelemetryOptions {
@@ -64,6 +66,24 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
       await Promise.allSettled([tracerProvider.shutdown(), meterProvider.shutdown()]);
     },
   };
+}
+
+/** Telemetry's own variable (blank means unset, as for the service's other settings). */
+const telemetrySettings = settingsSchema({
+  /** OTLP/HTTP collector (e.g. http://localhost:4318). Unset: spans are recorded but not exported over OTLP. */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url().optional(),
+});
+
+/**
+ * {@link startTelemetry} for a service, with the OTLP endpoint from its environment (`OTEL_EXPORTER_OTLP_ENDPOINT`;
+ * blank means unset). Call it in the service's `instrumentation.ts`, imported first by `main.ts`.
+ *
+ * @example
+ * export const telemetry = startServiceTelemetry('vision', process.env);
+ */
+export function startServiceTelemetry(serviceName: string, env: Settings): Telemetry {
+  const settings = telemetrySettings.parse(env);
+  return startTelemetry({ serviceName, ...(settings.OTEL_EXPORTER_OTLP_ENDPOINT ? { otlpEndpoint: settings.OTEL_EXPORTER_OTLP_ENDPOINT } : {}) });
 }
 
 /** Span processors that can be added after the provider is built (Azure Monitor needs the app's credential). */

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AzureClientFactory, AzureIdentityService, isAccessDeniedError, isAuthError, isUnexpectedImageAnalysisResponse, type AccessDeniedError, type PostgresPool, type ServiceBusClient, type WellKnownAudience } from '@keyless/auth';
-import { AccessDiagnostics, builtInRoles, isDatabaseAccessDeniedError, knownDataActions, leastPrivilegedRoleFor, readTokenClaims, resolveAuthOptions, type AccessDenialHint, type ServiceBusEntity } from '@keyless/auth/diagnostics';
+import { AccessDiagnostics, builtInRoles, isDatabaseAccessDeniedError, knownDataActions, leastPrivilegedRoleFor, readTokenClaims, resolveAuthOptions, wellKnownAudiences, type AccessDenialHint, type ServiceBusEntity } from '@keyless/auth/diagnostics';
 import { entityScope, entityScopePath, serviceAccess, type EntityRef } from '@keyless/contracts';
 import { isDatabaseUnavailable, migrationsTable } from '@keyless/database';
 import type { LoggerService } from '@nestjs/common';
@@ -69,13 +69,9 @@ export interface DoctorReport {
 }
 
 /** The audiences the probes get a token for (ARM only with `--check-access`: it reads the role assignments). */
-const dataPlaneAudiences: { name: WellKnownAudience; resource: string }[] = [
-  { name: 'serviceBus', resource: 'https://servicebus.azure.net/' },
-  { name: 'cognitiveServices', resource: 'https://cognitiveservices.azure.com' },
-  { name: 'keyVault', resource: 'https://vault.azure.net' },
-  { name: 'postgres', resource: 'https://ossrdbms-aad.database.windows.net' },
-];
-const resourceManagerAudience: { name: WellKnownAudience; resource: string } = { name: 'resourceManager', resource: 'https://management.azure.com' };
+const audienceOf = (name: WellKnownAudience): { name: WellKnownAudience; resource: string } => ({ name, resource: wellKnownAudiences[name].resource });
+const dataPlaneAudiences = (['serviceBus', 'cognitiveServices', 'keyVault', 'postgres'] as const).map(audienceOf);
+const resourceManagerAudience = audienceOf('resourceManager');
 
 /**
  * The tables of the shared database: the migrations record, the handled-message store (recommendation, vision) and

@@ -1,15 +1,12 @@
 import { Controller, HttpCode, Post, Req, UploadedFile, UseInterceptors } from '@nestjs/common';
 import { ApiBody, ApiConsumes, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
-import { analyzeImageRequestSchema, imageAnalysisSchema, maxInlineImageBytes, type AnalyzeImageRequest, type ImageAnalysis } from '@keyless/contracts';
+import { analyzeImageRequestSchema, imageAnalysisSchema, inlineImageContentType, maxInlineImageBytes, type AnalyzeImageRequest, type ImageAnalysis } from '@keyless/contracts';
 import { MessagingClient } from '@keyless/messaging';
 import { RequireRoles } from '../callers/caller-auth.guard.js';
 import { guardedRoute, ProblemResponses, requestReply } from '../http/openapi.js';
 import { ProblemException } from '../http/problem-details.js';
 import { ImageUploadInterceptor, uploadLimits } from './image-upload.interceptor.js';
-
-/** Content types an image may be uploaded as (raw body); JSON carries a URL, multipart a file field. */
-const rawImageTypes = /^(image\/[\w.+-]+|application\/octet-stream)$/;
 
 @ApiTags('images')
 @Controller('v1')
@@ -38,7 +35,8 @@ export class ImagesController {
   private toRequest(request: Request, file: Express.Multer.File | undefined): AnalyzeImageRequest {
     const contentType = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
     if (file) return inline(file.buffer, file.mimetype);
-    if (rawImageTypes.test(contentType) && Buffer.isBuffer(request.body)) return inline(request.body, contentType);
+    // A raw body of an image type is the image; JSON carries a URL, multipart a file field.
+    if (inlineImageContentType.test(contentType) && Buffer.isBuffer(request.body)) return inline(request.body, contentType);
     if (contentType === 'application/json') {
       const parsed = analyzeImageRequestSchema.safeParse(request.body);
       if (parsed.success) return parsed.data;
@@ -52,7 +50,7 @@ export class ImagesController {
 
 function inline(bytes: Buffer, contentType: string): AnalyzeImageRequest {
   if (bytes.length === 0) throw new ProblemException(400, 'validation', 'The uploaded image is empty.');
-  if (!/^image\//.test(contentType) && contentType !== 'application/octet-stream') {
+  if (!inlineImageContentType.test(contentType)) {
     throw new ProblemException(415, 'unsupported-media-type', `The uploaded file is "${contentType}", not an image.`);
   }
   return { imageBase64: bytes.toString('base64'), contentType };

@@ -9,11 +9,10 @@ import { RESOLVED_AUTH_OPTIONS } from '../auth.module-definition.js';
 import { cbsRenewalCredential } from './cbs-renewal.credential.js';
 import type { ResolvedAuthOptions } from '../auth-options.js';
 import { AzureIdentityService } from '../azure-identity.service.js';
-import { AccessDiagnostics } from '../diagnostics/access-diagnostics.js';
-import { AuthConfigurationError, SecretSettingError } from '../errors.js';
+import { AccessDiagnostics, type AccessDenialHint } from '../diagnostics/access-diagnostics.js';
+import { AuthConfigurationError, SecretSettingError, type AccessDeniedError } from '../errors.js';
 import { findSecretInValue } from '../secrets/secret-settings.guard.js';
 import { createPostgresPool, type PostgresFactoryOptions } from './postgres-pool.js';
-import { withAccessDiagnostics } from './service-bus-access.adapter.js';
 
 // @azure-rest/ai-vision-image-analysis is CommonJS: from ESM its default export is module.exports,
 // whose `default` is createClient.
@@ -52,7 +51,7 @@ export interface OpenAiFactoryOptions {
   deployment?: string;
   /** Default: `resources.openAi.endpoint`. */
   endpoint?: string;
-  /** Default: `resources.openAi.apiVersion`, else `2024-10-21`. */
+  /** Default: `resources.openAi.apiVersion`, else `openAiApiVersion` of `@keyless/contracts`. */
   apiVersion?: string;
   /** Retries of 408/409/429/5xx. Default: the SDK's (2). */
   maxRetries?: number;
@@ -122,7 +121,7 @@ class DiagnosedAzureOpenAI extends AzureOpenAI {
  * `SecretClient`) is one more entry here plus its line in {@link AzureClients} and {@link AzureClientOptions}.
  */
 const factories: { [K in AzureClientKind]: (context: FactoryContext, options: AzureClientOptions[K]) => AzureClients[K] } = {
-  serviceBus({ identity, diagnostics, options }, { fullyQualifiedNamespace, clientOptions }) {
+  serviceBus({ identity, options }, { fullyQualifiedNamespace, clientOptions }) {
     const namespace = fullyQualifiedNamespace ?? options.resources.serviceBus?.fullyQualifiedNamespace;
     if (!namespace) throw missing('serviceBus', 'resources.serviceBus.fullyQualifiedNamespace');
     const marker = findSecretInValue(namespace) ?? (/Endpoint\s*=/i.test(namespace) ? 'Endpoint=' : undefined);
@@ -137,7 +136,7 @@ const factories: { [K in AzureClientKind]: (context: FactoryContext, options: Az
     }
     const serviceBusOptions: ServiceBusClientOptions = { retryOptions: { ...clientDefaults.serviceBusRetryOptions }, ...clientOptions };
     // Short-lived tokens would make the SDK renew on $cbs in a tight loop (see cbs-renewal.credential.ts).
-    return withAccessDiagnostics(new ServiceBusClient(namespace, cbsRenewalCredential(identity.credential), serviceBusOptions), diagnostics);
+    return new ServiceBusClient(namespace, cbsRenewalCredential(identity.credential), serviceBusOptions);
   },
 
   openAi({ identity, diagnostics, options }, factoryOptions) {
@@ -186,8 +185,11 @@ function missing(kind: AzureClientKind, option: string): AuthConfigurationError 
 
 /**
  * Builds Azure clients bound to the process's one credential, so apps never construct credentials
- * or import Azure SDKs. Role refusals of OpenAI, Vision and Service Bus calls arrive as `AccessDeniedError`; a
- * database's refused sign-in as `DatabaseAccessDeniedError`.
+ * or import Azure SDKs. Role refusals of OpenAI and Vision calls arrive as `AccessDeniedError` (their pipelines
+ * translate them); a database's refused sign-in as `DatabaseAccessDeniedError`. The Service Bus client is the SDK's
+ * own, unwrapped: the SDK has no hook for its errors, so its callers translate refusals where they know the entity,
+ * with {@link AzureClientFactory.explainAccessDenied} (the messaging transport does it in its send and receive error
+ * paths).
  *
  * @example
  * const openAi = clients.create('openAi', { deployment: 'gpt-4o-mini' });
@@ -215,5 +217,19 @@ export class AzureClientFactory {
   create<K extends AzureClientKind>(kind: K, options?: AzureClientOptions[K]): AzureClients[K] {
     const factory = factories[kind] as (context: FactoryContext, options: AzureClientOptions[K]) => AzureClients[K];
     return factory(this.context, options ?? ({} as AzureClientOptions[K]));
+  }
+
+  /**
+   * The error boundary for clients whose SDK offers no error hook (Service Bus): the {@link AccessDeniedError} for
+   * `error` if it is a data plane's role refusal (naming principal, data action, role, scope and the fix; `error`
+   * is its `cause`), else undefined. `hint` says what the caller knows: the entity and whether it sent or received.
+   *
+   * @example
+   * await sender.sendMessages(message).catch((error: unknown) => {
+   *   throw clients.explainAccessDenied(error, { resource: 'serviceBus', operation: 'send', entity: { kind: 'queue', name } }) ?? error;
+   * });
+   */
+  explainAccessDenied(error: unknown, hint?: AccessDenialHint): AccessDeniedError | undefined {
+    return this.context.diagnostics.explain(error, hint);
   }
 }

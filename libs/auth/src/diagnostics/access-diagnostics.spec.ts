@@ -133,6 +133,12 @@ describe(AccessDiagnostics.name, () => {
       expect(denied?.fixCommand).toContain(`--scope ${namespaceId}/queues/vision-requests`);
     });
 
+    it('explains the SDK\'s AggregateError after its retries by the last attempt, which becomes the cause', () => {
+      const denied = diagnostics().explain(new AggregateError([error, error], ''), { entity: { kind: 'queue', name: 'vision-requests' } });
+      expect(denied).toMatchObject({ role: { name: 'Azure Service Bus Data Sender' }, scope: `${namespaceId}/queues/vision-requests` });
+      expect(denied?.cause).toBe(error);
+    });
+
     it('falls back to the namespace scope when the entity kind is unknown (a queue and a topic look alike)', () => {
       expect(diagnostics().explain(error)?.scope).toBe(namespaceId);
     });

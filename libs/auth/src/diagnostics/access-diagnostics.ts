@@ -117,10 +117,12 @@ export class AccessDiagnostics {
 
   /**
    * The {@link AccessDeniedError} for `error` if it is a data plane's role refusal, else undefined.
-   * An `AccessDeniedError` is returned as is.
+   * An `AccessDeniedError` is returned as is; an `AggregateError` (what the Service Bus SDK throws after its retries)
+   * is explained by its last error, which becomes the `cause`.
    */
   explain(error: unknown, hint: AccessDenialHint = {}): AccessDeniedError | undefined {
     if (isAccessDeniedError(error)) return error;
+    if (error instanceof AggregateError && error.errors.length > 0) return this.explain(error.errors.at(-1), hint);
     const refusal = recognise(error, hint);
     return refusal ? this.build(refusal, hint, error) : undefined;
   }
@@ -280,7 +282,7 @@ function databaseFixes(
       };
     case 'AudienceInvalid':
       return {
-        fix: `sign in with a token for https://ossrdbms-aad.database.windows.net (the "postgres" audience of @keyless/auth; the token sent was for ${audience ?? 'another audience'}).`,
+        fix: `sign in with a token for ${wellKnownAudiences.postgres.resource} (the "postgres" audience of @keyless/auth; the token sent was for ${audience ?? 'another audience'}).`,
         localFix: 'the same: the local Azure checks the audience as Azure does.',
       };
     case 'TokenExpired':

@@ -1,3 +1,4 @@
+import { ServiceBusClient } from '@azure/service-bus';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { openAiDataPlane, visionDataPlane } from '@keyless/local-azure';
 import { startTestAzure, type TestAzure } from '@keyless/local-azure/testing';
@@ -70,8 +71,9 @@ describe('AzureClientFactory clients against the local Azure OpenAI and Vision (
   });
 
   describe('the Service Bus client', () => {
-    it('takes the namespace and the shared credential', async () => {
+    it('is the SDK\'s own client, with the namespace and the shared credential', async () => {
       const bus = clients.create('serviceBus', { fullyQualifiedNamespace: 'sb-keyless.servicebus.windows.net' });
+      expect(Object.getPrototypeOf(bus)).toBe(ServiceBusClient.prototype);
       expect(bus.fullyQualifiedNamespace).toBe('sb-keyless.servicebus.windows.net');
       await bus.close();
     });

@@ -10,6 +10,7 @@ import {
 } from '@azure/service-bus';
 import { Logger } from '@nestjs/common';
 import type { MeterProvider } from '@opentelemetry/api';
+import type { ServiceBusEntity } from '@keyless/auth';
 import { ClientProxy, RpcException, type ReadPacket, type WritePacket } from '@nestjs/microservices';
 import { eventContracts, replyErrorSchema, requestContracts, type EventPattern, type RequestPattern } from '@keyless/contracts';
 import { InvalidPayloadError, InvalidReplyError, MessagingError, RequestTimeoutError } from '../errors.js';
@@ -18,6 +19,7 @@ import { issuesOf, type ReplyEnvelope } from '../reply.js';
 import { describe } from '../error-description.js';
 import { isTransientSendError } from '../send-errors.js';
 import { withProducerSpan } from '../tracing.js';
+import { explained, type ServiceBusErrorExplainer } from '../access-denial.js';
 import { ServiceBusRecord, type ServiceBusRecordOptions } from './service-bus.record-builder.js';
 
 /** Options of `ServiceBusClientProxy` (`@keyless/messaging/internals`). */
@@ -34,6 +36,11 @@ export interface ServiceBusClientProxyOptions {
   sessionRetry?: { initialDelayInMs?: number; maxDelayInMs?: number };
   /** Where the transport's metrics go. **Default**: the global OpenTelemetry meter provider (a no-op until the app registers one). */
   meterProvider?: MeterProvider;
+  /**
+   * Translates send and reply-session errors (a role refusal → `AccessDeniedError` naming the fix). **Default**: none,
+   * the SDK's errors; `MessagingModule` passes `@keyless/auth`'s `AzureClientFactory.explainAccessDenied`.
+   */
+  explainError?: ServiceBusErrorExplainer;
 }
 
 const defaults = {
@@ -178,7 +185,7 @@ export class ServiceBusClientProxy extends ClientProxy {
       if (timeToLive <= 0 || this.pending.get(String(message.messageId)) !== request) return;
       try {
         // A request nobody picks up in time expires instead of running for a caller who gave up.
-        await this.sendTo(queue, pattern, { ...message, timeToLive });
+        await this.sendTo({ kind: 'queue', name: queue }, pattern, { ...message, timeToLive });
         return;
       } catch (error) {
         if (this.closed || !isTransientSendError(error)) throw error;
@@ -196,7 +203,7 @@ export class ServiceBusClientProxy extends ClientProxy {
     if (!contract) throw new InvalidPayloadError(pattern, [{ path: '', message: `"${pattern}" is not an event pattern of @keyless/contracts` }]);
     const parsed = contract.payload.safeParse(data);
     if (!parsed.success) throw new InvalidPayloadError(pattern, issuesOf(parsed.error));
-    await this.sendTo(contract.topic, pattern, { ...this.baseMessage(pattern, parsed.data, options), messageId: options.messageId ?? randomUUID() });
+    await this.sendTo({ kind: 'topic', name: contract.topic }, pattern, { ...this.baseMessage(pattern, parsed.data, options), messageId: options.messageId ?? randomUUID() });
     return undefined as T;
   }
 
@@ -212,14 +219,16 @@ export class ServiceBusClientProxy extends ClientProxy {
     };
   }
 
-  private async sendTo(entity: string, pattern: string, message: ServiceBusMessage): Promise<void> {
-    let sender = this.senders.get(entity);
+  private async sendTo(entity: ServiceBusEntity, pattern: string, message: ServiceBusMessage): Promise<void> {
+    let sender = this.senders.get(entity.name);
     if (!sender) {
-      sender = this.options.client.createSender(entity);
-      this.senders.set(entity, sender);
+      sender = this.options.client.createSender(entity.name);
+      this.senders.set(entity.name, sender);
     }
-    const attributes = { 'messaging.system': 'servicebus', 'messaging.destination.name': entity, 'messaging.operation.type': 'send', 'messaging.message.id': String(message.messageId) };
-    await withProducerSpan(`${pattern} send`, attributes, message.applicationProperties as Record<string, string | number | boolean>, () => sender.sendMessages(message));
+    const attributes = { 'messaging.system': 'servicebus', 'messaging.destination.name': entity.name, 'messaging.operation.type': 'send', 'messaging.message.id': String(message.messageId) };
+    await withProducerSpan(`${pattern} send`, attributes, message.applicationProperties as Record<string, string | number | boolean>, () => sender.sendMessages(message)).catch((error: unknown) => {
+      throw explained(this.options.explainError, error, 'send', entity);
+    });
   }
 
   /**
@@ -281,8 +290,9 @@ export class ServiceBusClientProxy extends ClientProxy {
     return handle;
   }
 
-  private noteSessionError(error: unknown): void {
+  private noteSessionError(sdkError: unknown): void {
     if (this.closed) return;
+    const error = explained(this.options.explainError, sdkError, 'receive', { kind: 'queue', name: this.options.replyQueue! });
     this.sessionHealth.lastError = describe(error);
     this.sessionHealth.lastErrorAt = new Date().toISOString();
     this.log.warn(`reply session ${this.instanceId} on ${this.options.replyQueue ?? '(none)'}: ${describe(error)}`);

@@ -9,6 +9,7 @@ import {
 } from '@azure/service-bus';
 import { Logger } from '@nestjs/common';
 import type { MeterProvider } from '@opentelemetry/api';
+import type { ServiceBusEntity } from '@keyless/auth';
 import { RpcException, Server, type CustomTransportStrategy, type MessageHandler } from '@nestjs/microservices';
 import { eventContracts, queues, requestContracts, type EventPattern, type RequestPattern } from '@keyless/contracts';
 import { lastValueFrom } from 'rxjs';
@@ -20,6 +21,7 @@ import { settle, type HandlingOutcome, type SettlementPolicyOptions } from '../s
 import { prepare } from '../dispatch.js';
 import { isTransientSendError } from '../send-errors.js';
 import { withConsumerSpan, withProducerSpan } from '../tracing.js';
+import { explained, type ServiceBusErrorExplainer } from '../access-denial.js';
 import { ServiceBusContext } from './service-bus.context.js';
 
 /** Where a service's messages come from. */
@@ -59,6 +61,11 @@ export interface ServiceBusServerOptions {
   shutdownTimeoutInMs?: number;
   /** Where the transport's metrics go. **Default**: the global OpenTelemetry meter provider (a no-op until the app registers one). */
   meterProvider?: MeterProvider;
+  /**
+   * Translates receive and reply-send errors (a role refusal → `AccessDeniedError` naming the fix). **Default**: none,
+   * the SDK's errors; `MessagingModule` passes `@keyless/auth`'s `AzureClientFactory.explainAccessDenied`.
+   */
+  explainError?: ServiceBusErrorExplainer;
 }
 
 const defaults = {
@@ -148,10 +155,10 @@ export class ServiceBusServer extends Server implements CustomTransportStrategy 
         maxAutoLockRenewalDurationInMs: this.options.maxAutoLockRenewalDurationInMs ?? defaults.maxAutoLockRenewalDurationInMs,
       };
       if (requests) {
-        this.startReceiver(this.options.client.createReceiver(requests.queue, receiverOptions), 'request', requests.maxConcurrentCalls);
+        this.startReceiver(this.options.client.createReceiver(requests.queue, receiverOptions), { kind: 'queue', name: requests.queue }, 'request', requests.maxConcurrentCalls);
       }
       for (const event of events) {
-        this.startReceiver(this.options.client.createReceiver(event.topic, event.subscription, receiverOptions), 'event', event.maxConcurrentCalls);
+        this.startReceiver(this.options.client.createReceiver(event.topic, event.subscription, receiverOptions), { kind: 'subscription', topic: event.topic, name: event.subscription }, 'event', event.maxConcurrentCalls);
       }
       this.listening = true;
       this._status$.next('connected');
@@ -226,7 +233,7 @@ export class ServiceBusServer extends Server implements CustomTransportStrategy 
     }
   }
 
-  private startReceiver(receiver: ServiceBusReceiver, kind: Kind, maxConcurrentCalls = defaults.maxConcurrentCalls): void {
+  private startReceiver(receiver: ServiceBusReceiver, entity: ServiceBusEntity, kind: Kind, maxConcurrentCalls = defaults.maxConcurrentCalls): void {
     const health: ReceiverHealth = { entityPath: receiver.entityPath, state: 'receiving' };
     const subscription = receiver.subscribe(
       {
@@ -234,7 +241,8 @@ export class ServiceBusServer extends Server implements CustomTransportStrategy 
           health.state = 'receiving';
           await this.process(message, receiver, kind);
         },
-        processError: async ({ error, errorSource }) => {
+        processError: async ({ error: sdkError, errorSource }) => {
+          const error = explained(this.options.explainError, sdkError, 'receive', entity);
           health.state = 'error';
           health.lastError = `${errorSource}: ${describe(error)}`;
           health.lastErrorAt = new Date().toISOString();
@@ -507,7 +515,9 @@ export class ServiceBusServer extends Server implements CustomTransportStrategy 
         timeToLive: defaults.replyTimeToLiveInMs,
         applicationProperties,
       }),
-    );
+    ).catch((error: unknown) => {
+      throw explained(this.options.explainError, error, 'send', { kind: 'queue', name: queue });
+    });
   }
 
   private logFailure(message: ServiceBusReceivedMessage, receiver: ServiceBusReceiver, pattern: string, error: unknown): void {

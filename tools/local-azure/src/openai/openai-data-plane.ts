@@ -21,7 +21,7 @@ import { TokenQuota } from './token-quota.js';
 export interface OpenAiDataPlaneOptions {
   /** Largest request body accepted; larger ones are refused (413) before they are read. Default: 16 MiB. */
   maxBodyBytes?: number;
-  /** `OPENAI_API_VERSION` written to the env files. Default: `2024-10-21` (GA). */
+  /** `OPENAI_API_VERSION` written to the env files. Default: `openAiApiVersion` of @keyless/contracts (GA). */
   apiVersion?: string;
 }
 
