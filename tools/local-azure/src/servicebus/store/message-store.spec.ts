@@ -1,9 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { ConfigError } from '../../config/local-azure-config.js';
-import { MessageStore } from './message-store.js';
+import { MessageStore, type PersistedMessage } from './message-store.js';
 
 describe(MessageStore.name, () => {
   let dir: string;
@@ -23,5 +23,47 @@ describe(MessageStore.name, () => {
     old.close();
     expect(() => new MessageStore(path)).toThrow(ConfigError);
     expect(() => new MessageStore(path)).toThrow(`${path}: the Service Bus store was written by another version of the local Azure (format 1`);
+  });
+
+  describe('when more than a megabyte is written', () => {
+    const row = (sequenceNumber: number): PersistedMessage => ({
+      queue: 'queue:orders',
+      sequenceNumber,
+      payload: Buffer.alloc(1000, sequenceNumber % 251),
+      enqueuedAt: 1,
+      expiresAt: null,
+      scheduledAt: null,
+      deferred: false,
+      deliveryCount: 0,
+      sessionId: sequenceNumber % 2 ? 'session' : null,
+      deadLetterSource: null,
+      assignedMessageId: null,
+    });
+
+    it('checkpoints the WAL into the database file once writes pause, and keeps every message', async () => {
+      const path = join(dir, 'servicebus.db');
+      const store = new MessageStore(path);
+      store.load(Date.now());
+      // 30 commits of 100 rows (the multi-row inserts: 64 + 16 + 4 × 5), ~3 MB in all.
+      for (let commit = 0; commit < 30; commit++) {
+        for (let i = 1; i <= 100; i++) {
+          const sequenceNumber = commit * 100 + i;
+          store.putMessage('queue:orders', sequenceNumber, () => row(sequenceNumber));
+        }
+        await new Promise<void>((resolve, reject) => store.afterCommit((error) => (error ? reject(error) : resolve())));
+      }
+      // Below SQLite's threshold (16 MB here) commits do not checkpoint: the database file grows once writes pause.
+      const deadline = Date.now() + 10_000;
+      while (statSync(path).size < 1_000_000 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(statSync(path).size).toBeGreaterThanOrEqual(1_000_000);
+      store.close();
+
+      const reopened = new MessageStore(path);
+      const { messages } = reopened.load(Date.now());
+      reopened.close();
+      expect(messages).toHaveLength(3000);
+      expect(messages.map((message) => message.sequenceNumber)).toEqual(Array.from({ length: 3000 }, (_, i) => i + 1));
+      expect(messages[1236]).toEqual({ ...row(1237), payload: new Uint8Array(row(1237).payload) });
+    });
   });
 });

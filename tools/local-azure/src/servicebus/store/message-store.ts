@@ -67,23 +67,35 @@ export interface StoreContents {
   createdAt: number;
 }
 
-type PendingWrite = { kind: 'put'; row: () => PersistedMessage } | { kind: 'delete'; queue: string; sequenceNumber: number };
+type PendingWrite = { kind: 'put'; queue: string; row: () => PersistedMessage } | { kind: 'delete'; queue: string; sequenceNumber: number };
 
 const defaults = {
   /** How often expired duplicate-detection rows are pruned from disk. */
   duplicatePruneIntervalInMs: 60_000,
+  /**
+   * WAL pages after which a commit also checkpoints (copies the WAL into the database file and fsyncs both):
+   * SQLite's default is 1000 (4 MB), a stall of 5–80 ms measured here every ~65 batches of 100 messages.
+   */
+  walAutoCheckpointPages: 4096,
+  /** Quiet time after the last commit before the WAL is checkpointed, outside any send's path. */
+  idleCheckpointDelayInMs: 250,
 };
+
+/** Rows per multi-row insert, largest first: a commit's message rows go in as few statements as these sizes allow. */
+const insertChunkSizes = [64, 16, 4, 1];
+const messageColumns = 12;
 
 /**
  * The Service Bus message store: SQLite in WAL mode with `synchronous=NORMAL`, so a committed write
  * survives `kill -9` of the broker. Writes are grouped per event-loop turn into one transaction
  * ("group commit"); `afterCommit` callbacks run once the transaction holding everything written so far
- * is committed — the broker acknowledges sends and settlements from there.
+ * is committed — the broker acknowledges sends and settlements from there. The WAL is checkpointed once
+ * writes pause (see `defaults`): an acknowledgement waits for a checkpoint's copy and fsyncs only when a burst
+ * has written 16 MB without a pause.
  */
 export class MessageStore {
   private readonly db: DatabaseSync;
   private readonly statements: Record<
-    | 'putMessage'
     | 'deleteMessage'
     | 'putSequence'
     | 'putSessionState'
@@ -97,9 +109,16 @@ export class MessageStore {
     | 'deleteSessionStatesOf',
     StatementSync
   >;
+  /** `INSERT OR REPLACE` of n message rows at once, for each n of {@link insertChunkSizes}. */
+  private readonly putMessages = new Map<number, StatementSync>();
+  /** Re-armed by every commit that wrote messages: checkpoints the WAL once writes pause. */
+  private idleCheckpoint?: NodeJS.Timeout;
   /** Small integer per queue key: a message's row id is `queueId * 2^40 + sequence number` (one B-tree, no index). */
   private readonly queueIds = new Map<string, number>();
-  private pending = new Map<string, PendingWrite>();
+  /** This turn's message writes, one per message, keyed by {@link pendingKey} (a number: no string built per message). */
+  private pending = new Map<number, PendingWrite>();
+  /** Small integer per queue key for {@link pendingKey}, in memory only (the stored ids are `queueIds`). */
+  private readonly pendingQueueIds = new Map<string, number>();
   private sequences = new Map<string, number>();
   private sessionStates = new Map<string, { queue: string; sessionId: string; state: Uint8Array | null }>();
   private duplicates: { entity: string; messageId: string; expiresAt: number }[] = [];
@@ -134,7 +153,6 @@ export class MessageStore {
       PRAGMA user_version = ${storeFormat};
     `);
     this.statements = {
-      putMessage: this.db.prepare('INSERT OR REPLACE INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'),
       deleteMessage: this.db.prepare('DELETE FROM messages WHERE id = ?'),
       deleteMessagesOf: this.db.prepare('DELETE FROM messages WHERE queue = ?'),
       putSequence: this.db.prepare('INSERT OR REPLACE INTO sequences VALUES (?, ?)'),
@@ -147,7 +165,13 @@ export class MessageStore {
       deleteDuplicatesOf: this.db.prepare('DELETE FROM duplicates WHERE entity = ?'),
       deleteSessionStatesOf: this.db.prepare('DELETE FROM session_states WHERE queue = ?'),
     };
+    for (const size of insertChunkSizes) {
+      const row = `(${Array.from({ length: messageColumns }, () => '?').join(', ')})`;
+      this.putMessages.set(size, this.db.prepare(`INSERT OR REPLACE INTO messages VALUES ${Array.from({ length: size }, () => row).join(', ')}`));
+    }
     for (const row of this.db.prepare('SELECT key, id FROM queues').all() as unknown as { key: string; id: number }[]) this.queueIds.set(row.key, row.id);
+    // Checkpoints run once the store is quiet, and inside a commit only when a burst has written 16 MB.
+    this.db.exec(`PRAGMA wal_autocheckpoint = ${defaults.walAutoCheckpointPages}`);
   }
 
   /** Reads everything (once, at start-up); expired duplicate-detection entries are dropped. */
@@ -218,18 +242,18 @@ export class MessageStore {
 
   /** Writes a message's current state at the next commit (`row` is read then, so later changes coalesce). */
   putMessage(queue: string, sequenceNumber: number, row: () => PersistedMessage): void {
-    this.pending.set(messageKey(queue, sequenceNumber), { kind: 'put', row });
+    this.pending.set(this.pendingKey(queue, sequenceNumber), { kind: 'put', queue, row });
     this.schedule();
   }
 
   deleteMessage(queue: string, sequenceNumber: number): void {
-    this.pending.set(messageKey(queue, sequenceNumber), { kind: 'delete', queue, sequenceNumber });
+    this.pending.set(this.pendingKey(queue, sequenceNumber), { kind: 'delete', queue, sequenceNumber });
     this.schedule();
   }
 
   /** Deletes every message of a queue (operator purge), before the pending writes of this turn. */
   purgeQueue(queue: string): void {
-    for (const [key, write] of this.pending) if (key.startsWith(`${queue}\u0000`) && write.kind === 'put') this.pending.delete(key);
+    for (const [key, write] of this.pending) if (write.queue === queue && write.kind === 'put') this.pending.delete(key);
     this.purges.push(queue);
     this.schedule();
   }
@@ -295,27 +319,12 @@ export class MessageStore {
           for (const queue of queues) s.deleteSessionStatesOf.run(queue);
         }
         for (const queue of purges) s.deleteMessagesOf.run(queue);
+        const rows: PersistedMessage[] = [];
         for (const write of pending.values()) {
-          if (write.kind === 'delete') {
-            s.deleteMessage.run(this.rowId(write.queue, write.sequenceNumber));
-            continue;
-          }
-          const r = write.row();
-          s.putMessage.run(
-            this.rowId(r.queue, r.sequenceNumber),
-            r.queue,
-            r.sequenceNumber,
-            r.payload,
-            r.enqueuedAt,
-            r.expiresAt,
-            r.scheduledAt,
-            r.deferred ? 1 : 0,
-            r.deliveryCount,
-            r.sessionId,
-            r.deadLetterSource,
-            r.assignedMessageId,
-          );
+          if (write.kind === 'delete') s.deleteMessage.run(this.rowId(write.queue, write.sequenceNumber));
+          else rows.push(write.row());
         }
+        this.insertMessages(rows);
         for (const [entity, last] of sequences) s.putSequence.run(entity, last);
         for (const { queue, sessionId, state } of sessionStates.values()) {
           if (state === null) s.deleteSessionState.run(queue, sessionId);
@@ -340,6 +349,50 @@ export class MessageStore {
       failure = error as Error;
     }
     for (const callback of callbacks) callback(failure);
+    if (!failure && (pending.size || purges.length)) {
+      (this.idleCheckpoint ??= setTimeout(() => this.checkpoint(), defaults.idleCheckpointDelayInMs).unref()).refresh();
+    }
+  }
+
+  /**
+   * Copies the WAL into the database file (PASSIVE: nothing waits), so the next commit starts the WAL
+   * afresh. Runs once commits pause: a burst of sends pays no checkpoint unless it writes 16 MB.
+   */
+  private checkpoint(): void {
+    if (this.closed || this.held) return;
+    try {
+      this.db.exec('PRAGMA wal_checkpoint(PASSIVE)');
+    } catch {
+      // A failed checkpoint leaves the WAL as it is: SQLite checkpoints again at its threshold or at close.
+    }
+  }
+
+  /** Inserts message rows in chunks of {@link insertChunkSizes}: a batch of 100 is three statements, not 100. */
+  private insertMessages(rows: PersistedMessage[]): void {
+    let next = 0;
+    for (const size of insertChunkSizes) {
+      const statement = this.putMessages.get(size)!;
+      for (; rows.length - next >= size; next += size) {
+        const values: (string | number | Uint8Array | null)[] = new Array(size * messageColumns);
+        for (let i = 0; i < size; i++) {
+          const r = rows[next + i]!;
+          const at = i * messageColumns;
+          values[at] = this.rowId(r.queue, r.sequenceNumber);
+          values[at + 1] = r.queue;
+          values[at + 2] = r.sequenceNumber;
+          values[at + 3] = r.payload;
+          values[at + 4] = r.enqueuedAt;
+          values[at + 5] = r.expiresAt;
+          values[at + 6] = r.scheduledAt;
+          values[at + 7] = r.deferred ? 1 : 0;
+          values[at + 8] = r.deliveryCount;
+          values[at + 9] = r.sessionId;
+          values[at + 10] = r.deadLetterSource;
+          values[at + 11] = r.assignedMessageId;
+        }
+        statement.run(...values);
+      }
+    }
   }
 
   close(): void {
@@ -347,6 +400,7 @@ export class MessageStore {
     this.held = false;
     this.flush();
     this.closed = true;
+    clearTimeout(this.idleCheckpoint);
     this.db.close();
   }
 
@@ -360,6 +414,15 @@ export class MessageStore {
     return id * 2 ** 40 + sequenceNumber;
   }
 
+  private pendingKey(queue: string, sequenceNumber: number): number {
+    let id = this.pendingQueueIds.get(queue);
+    if (id === undefined) {
+      id = this.pendingQueueIds.size + 1;
+      this.pendingQueueIds.set(queue, id);
+    }
+    return id * 2 ** 40 + sequenceNumber;
+  }
+
   private schedule(): void {
     if (this.scheduled || this.closed || this.held) return;
     this.scheduled = true;
@@ -368,9 +431,6 @@ export class MessageStore {
   }
 }
 
-function messageKey(queue: string, sequenceNumber: number): string {
-  return `${queue}\u0000${sequenceNumber}`;
-}
 
 interface EntityRow {
   key: string;
