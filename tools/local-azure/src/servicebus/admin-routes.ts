@@ -1,9 +1,10 @@
 import { ArmError } from '../management/arm-error.js';
 import type { ManagementApi, ManagementRequest } from '../management/management-api.js';
-import { annotations, messageIdText, type AmqpMessage } from './amqp-message.js';
-import { formatIsoDuration } from './iso-duration.js';
-import type { MessageQueue, StoredMessage } from './message-queue.js';
-import type { EntityOrigin, ReceivableEntity, ServiceBusNamespace } from './service-bus-namespace.js';
+import { annotations, messageIdText, type AmqpMessage } from './amqp/amqp-message.js';
+import { formatIsoDuration } from './entities/iso-duration.js';
+import type { MessageQueue } from './queue/message-queue.js';
+import type { StoredMessage } from './queue/stored-message.js';
+import type { EntityOrigin, ReceivableEntity, ServiceBusNamespace } from './entities/service-bus-namespace.js';
 
 /** A row of `servicebus entity list`. */
 export interface EntityRow {
@@ -203,7 +204,7 @@ export function entityRows(namespace: ServiceBusNamespace): EntityRow[] {
       ...counts,
       deadLetter: entity.deadLetter.messages.size,
       transferDeadLetter: entity.transferDeadLetter.messages.size,
-      ...(entity.definition.requiresSession ? { sessions: entity.active.sessionIds().length } : {}),
+      ...(entity.definition.requiresSession ? { sessions: entity.active.sessions.ids().length } : {}),
       properties,
     };
   };

@@ -3,14 +3,14 @@ import { repoRoot } from '../config/local-azure-config.js';
 import type { DataPlane, DataPlaneContext, RunningDataPlane } from '../data-plane.js';
 import { listen, type BoundListener } from '../net/listen.js';
 import { addServiceBusAdminRoutes, serviceBusOperations } from './admin-routes.js';
-import { AmqpBroker } from './amqp-broker.js';
-import { BrokerFaults } from './broker-faults.js';
+import { AmqpBroker } from './broker/amqp-broker.js';
+import { BrokerFaults } from './broker/broker-faults.js';
 import { IdleMemoryReducer } from './idle-memory-reducer.js';
-import { AtomManagementApi } from './management/atom-management-api.js';
-import { NamespaceEndpoint } from './management/namespace-endpoint.js';
-import { MessageStore } from './message-store.js';
-import { ServiceBusNamespace, type LoadSummary } from './service-bus-namespace.js';
-import { loadTopology } from './topology.js';
+import { AtomManagementApi } from './atom/atom-management-api.js';
+import { NamespaceEndpoint } from './endpoint/namespace-endpoint.js';
+import { MessageStore } from './store/message-store.js';
+import { ServiceBusNamespace, type LoadSummary } from './entities/service-bus-namespace.js';
+import { loadTopology } from './entities/topology.js';
 
 /**
  * The local Azure Service Bus: an AMQP 1.0 broker over TLS that the unmodified `@azure/service-bus`

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { ConfigError } from '../config/local-azure-config.js';
+import { ConfigError } from '../../config/local-azure-config.js';
 import { MessageStore, type PersistedMessage } from './message-store.js';
 
 describe(MessageStore.name, () => {
@@ -23,6 +23,42 @@ describe(MessageStore.name, () => {
     old.close();
     expect(() => new MessageStore(path)).toThrow(ConfigError);
     expect(() => new MessageStore(path)).toThrow(`${path}: the Service Bus store was written by another version of the local Azure (format 1`);
+  });
+
+  it('forgets a queue number whose commit failed, so queues created after a restart still get numbers of their own', async () => {
+    const path = join(dir, 'servicebus.db');
+    const message = (queue: string, sequenceNumber: number): PersistedMessage => ({
+      queue, sequenceNumber, payload: Buffer.from(queue), enqueuedAt: 1, expiresAt: null, scheduledAt: null, deferred: false,
+      deliveryCount: 0, sessionId: null, deadLetterSource: null, assignedMessageId: null,
+    });
+    const commit = (store: MessageStore) => new Promise<Error | undefined>((resolve) => store.afterCommit(resolve));
+    const store = new MessageStore(path);
+    store.load(Date.now());
+    // A failing commit (a full disk, say), planted through a second connection.
+    const other = new DatabaseSync(path);
+    other.exec(`CREATE TRIGGER refuse BEFORE INSERT ON messages BEGIN SELECT RAISE(ABORT, 'disk full'); END`);
+    store.putMessage('queue:first', 1, () => message('queue:first', 1));
+    expect(await commit(store)).toMatchObject({ message: expect.stringContaining('disk full') });
+    other.exec('DROP TRIGGER refuse');
+    other.close();
+
+    store.putMessage('queue:second', 1, () => message('queue:second', 1));
+    expect(await commit(store)).toBeUndefined();
+    store.putMessage('queue:first', 1, () => message('queue:first', 1));
+    expect(await commit(store)).toBeUndefined();
+    store.close();
+
+    const reopened = new MessageStore(path);
+    reopened.load(Date.now());
+    reopened.putMessage('queue:third', 1, () => message('queue:third', 1));
+    expect(await commit(reopened)).toBeUndefined();
+    const { messages } = reopened.load(Date.now());
+    reopened.close();
+    expect(messages.map((m) => [m.queue, Buffer.from(m.payload).toString()]).sort()).toEqual([
+      ['queue:first', 'queue:first'],
+      ['queue:second', 'queue:second'],
+      ['queue:third', 'queue:third'],
+    ]);
   });
 
   describe('when more than a megabyte is written', () => {

@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { annotations, decodeMessageFast, encodeMessage, messageIdText, type AmqpMessage, type IncomingMessage } from './amqp-message.js';
-import { BrokerError, entityNotFound } from './broker-error.js';
+import { annotations, decodeMessageFast, encodeMessage, messageIdText, type AmqpMessage, type IncomingMessage } from '../amqp/amqp-message.js';
+import { BrokerError, entityNotFound } from '../amqp/broker-error.js';
 import { entityLimits, type QueueDefinition, type ReceivableProperties, type SubscriptionDefinition, type TopicProperties } from './entity-definitions.js';
-import { decodeDefinition, encodeDefinition } from './entity-records.js';
-import type { EntityRecord, MessageStore } from './message-store.js';
-import { MessageQueue, StoredMessage, type QueueContext } from './message-queue.js';
-import type { RuleDefinition } from './rule-definition.js';
-import type { FilterInput } from './sql-filter.js';
+import { decodeDefinition, encodeDefinition } from '../store/entity-records.js';
+import type { EntityRecord, MessageStore } from '../store/message-store.js';
+import { MessageQueue, type QueueContext } from '../queue/message-queue.js';
+import { StoredMessage } from '../queue/stored-message.js';
+import type { RuleDefinition } from '../filters/rule-definition.js';
+import type { FilterInput } from '../filters/sql-filter.js';
 import type { Topology } from './topology.js';
 
 /** Where an entity came from: the topology file (applied again at every start) or the management API. */
@@ -383,7 +384,7 @@ export class ServiceBusNamespace {
   /** Cancels scheduled messages by sequence number (unknown ones are ignored). */
   cancelScheduled(target: QueueEntity | TopicEntity, sequenceNumbers: number[]): void {
     const queues = target.kind === 'queue' ? [target.active] : target.subscriptions.map((s) => s.active);
-    for (const sequenceNumber of sequenceNumbers) for (const queue of queues) queue.cancelScheduled(sequenceNumber);
+    for (const sequenceNumber of sequenceNumbers) for (const queue of queues) queue.schedule.cancel(sequenceNumber);
   }
 
   /** Which queues a message lands in, following rules and auto-forwarding; checks session ids. */
@@ -743,7 +744,7 @@ export class ServiceBusNamespace {
     }
     for (const { queue: key, sessionId, state } of contents.sessionStates) {
       const queue = queuesByKey.get(key);
-      if (queue) queue.session(sessionId).state = Buffer.from(state);
+      if (queue) queue.sessions.session(sessionId).state = Buffer.from(state);
     }
     for (const { entity, messageId, expiresAt } of contents.duplicates) targets.get(entity)?.duplicates.set(messageId, expiresAt);
     return { messages: loaded, orphaned, runtimeEntities, unreadable, superseded };

@@ -1,8 +1,16 @@
+// A receiver link as its queue sees it (queue/message-queue.ts `Consumer`): the credit the client granted, and each
+// delivery encoded from the message's bytes as stored with only the header and the broker's annotations added per
+// delivery (lock token in the delivery tag, locked-until, sequence number). management-operations.ts encodes peeked
+// and deferred messages the same way.
+
 import type { Delivery, Sender } from 'rhea';
-import { amqpTypes, annotations, encodeMessage, lockTokenToDeliveryTag, messageStates, scanSections, sectionCodes, sectionsFrom } from './amqp-message.js';
-import type { BrokerError } from './broker-error.js';
-import type { MessageLock, ReceiveMode, SessionConsumer, StoredMessage } from './message-queue.js';
-import { creditLimit, outgoingCapacity, transmittedCount } from './rhea-internals.js';
+import { amqpTypes, annotations, encodeMessage, lockTokenToDeliveryTag, messageStates, scanSections, sectionCodes, sectionsFrom } from '../amqp/amqp-message.js';
+import type { BrokerError } from '../amqp/broker-error.js';
+import type { MessageLock } from '../queue/locks.js';
+import type { ReceiveMode } from '../queue/message-queue.js';
+import type { SessionConsumer } from '../queue/sessions.js';
+import type { StoredMessage } from '../queue/stored-message.js';
+import { creditLimit, outgoingCapacity, transmittedCount } from '../amqp/rhea-internals.js';
 
 const maxUint = 0xffff_ffff;
 

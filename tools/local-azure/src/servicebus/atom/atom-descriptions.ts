@@ -11,8 +11,8 @@ import {
   type ReceivableProperties,
   type SubscriptionDefinition,
   type TopicProperties,
-} from '../entity-definitions.js';
-import { formatIsoDuration, parseIsoDuration } from '../iso-duration.js';
+} from '../entities/entity-definitions.js';
+import { formatIsoDuration, parseIsoDuration } from '../entities/iso-duration.js';
 import {
   correlationFields,
   isEmptyCorrelationFilter,
@@ -22,8 +22,8 @@ import {
   type RuleDefinition,
   type RuleFilterSpec,
   type RuleSpec,
-} from '../rule-definition.js';
-import type { SqlParameterValue } from '../sql-filter.js';
+} from '../filters/rule-definition.js';
+import type { SqlParameterValue } from '../filters/sql-filter.js';
 import { attributeValue, childElement, childText, escapeXml, instanceType, xmlNamespaces, type XmlElement } from './xml.js';
 
 /**

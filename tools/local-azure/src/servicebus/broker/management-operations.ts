@@ -1,9 +1,14 @@
-import { amqpTypes, decodeMessage, longToNumber, uuidToBytes, uuidToString, type AmqpMessage, type AmqpTyped, type IncomingMessage } from './amqp-message.js';
-import { BrokerError } from './broker-error.js';
+// The `$management` operations on an entity (management.ts receives and answers the requests): message locks and
+// settlement by lock token, peek, scheduling and cancelling, deferred receive, session locks and state, session
+// listing, batch delete, and the rule operations of rule-operations.ts. Each authorizes its action first; each reads
+// and checks its request body, and acts on the entity's queue (queue/) or the namespace.
+
+import { amqpTypes, decodeMessage, longToNumber, uuidToBytes, uuidToString, type AmqpMessage, type AmqpTyped, type IncomingMessage } from '../amqp/amqp-message.js';
+import { BrokerError, messageTooLarge } from '../amqp/broker-error.js';
 import { encodeDelivered } from './link-consumer.js';
-import type { MessageQueue } from './message-queue.js';
+import type { MessageQueue } from '../queue/message-queue.js';
 import { ruleOperations } from './rule-operations.js';
-import type { EntityNode, ServiceBusNamespace } from './service-bus-namespace.js';
+import type { EntityNode, ServiceBusNamespace } from '../entities/service-bus-namespace.js';
 
 /** The outcome of a `$management` request. */
 export interface ManagementResponse {
@@ -30,7 +35,7 @@ const operations: Record<string, (context: ManagementContext, body: RequestBody)
     context.authorize('receive', 'renew message lock');
     const queue = receiveQueue(context);
     const now = Date.now();
-    const expirations = lockTokens(body).map((token) => queue.renewLock(token, now));
+    const expirations = lockTokens(body).map((token) => queue.locks.renew(token, now));
     return ok({ expirations: amqpTypes.wrap_array(expirations, 0x83, undefined) });
   },
 
@@ -40,20 +45,20 @@ const operations: Record<string, (context: ManagementContext, body: RequestBody)
     const status = text(body, 'disposition-status');
     const properties = optionalMap(body, 'properties-to-modify');
     const now = Date.now();
-    const locks = lockTokens(body).map((token) => queue.lockFor(token));
+    const locks = lockTokens(body).map((token) => queue.locks.lockFor(token));
     for (const lock of locks) {
       switch (status) {
         case 'completed':
-          queue.complete(lock, now);
+          queue.locks.complete(lock, now);
           break;
         case 'abandoned':
-          queue.abandon(lock, properties, now);
+          queue.locks.abandon(lock, properties, now);
           break;
         case 'defered':
-          queue.defer(lock, properties, now);
+          queue.locks.defer(lock, properties, now);
           break;
         case 'suspended':
-          queue.deadLetter(lock, optionalText(body, 'deadletter-reason'), optionalText(body, 'deadletter-description'), properties, now);
+          queue.locks.deadLetter(lock, optionalText(body, 'deadletter-reason'), optionalText(body, 'deadletter-description'), properties, now);
           break;
         default:
           throw new BrokerError('invalid-argument', `disposition-status must be completed, abandoned, defered or suspended, not "${status}".`);
@@ -113,7 +118,7 @@ const operations: Record<string, (context: ManagementContext, body: RequestBody)
 
   'com.microsoft:renew-session-lock': (context, body) => {
     context.authorize('receive', 'renew session lock');
-    const expiration = receiveQueue(context).renewSessionLock(text(body, 'session-id'), Date.now());
+    const expiration = receiveQueue(context).sessions.renewLock(text(body, 'session-id'), Date.now());
     return ok({ expiration: amqpTypes.wrap_timestamp(expiration) });
   },
 
@@ -121,13 +126,13 @@ const operations: Record<string, (context: ManagementContext, body: RequestBody)
     context.authorize('receive', 'set session state');
     const state = body['session-state'];
     if (state !== null && state !== undefined && !Buffer.isBuffer(state)) throw new BrokerError('invalid-argument', 'session-state must be binary or null.');
-    receiveQueue(context).setSessionState(text(body, 'session-id'), state ?? null);
+    receiveQueue(context).sessions.setState(text(body, 'session-id'), state ?? null);
     return ok();
   },
 
   'com.microsoft:get-session-state': (context, body) => {
     context.authorize('receive', 'get session state');
-    const session = receiveQueue(context).lockedSession(text(body, 'session-id'));
+    const session = receiveQueue(context).sessions.locked(text(body, 'session-id'));
     return ok({ 'session-state': session.state });
   },
 
@@ -146,7 +151,7 @@ const operations: Record<string, (context: ManagementContext, body: RequestBody)
     context.authorize('receive', 'list sessions');
     const skip = typeof body.skip === 'number' ? body.skip : 0;
     const top = typeof body.top === 'number' ? body.top : Number.MAX_SAFE_INTEGER;
-    const ids = receiveQueue(context).sessionIds().slice(skip, skip + top);
+    const ids = receiveQueue(context).sessions.ids().slice(skip, skip + top);
     if (!ids.length) return { status: 204, description: 'No Content' };
     return ok({ skip: amqpTypes.wrap_int(skip + ids.length), 'sessions-ids': amqpTypes.wrap_list(ids) });
   },
@@ -228,12 +233,4 @@ function optionalText(body: RequestBody, field: string): string | undefined {
 function optionalMap(body: RequestBody, field: string): Record<string, unknown> | undefined {
   const value = body[field];
   return value !== null && typeof value === 'object' && !Array.isArray(value) && !Buffer.isBuffer(value) ? (value as Record<string, unknown>) : undefined;
-}
-
-/** The error for a message above the namespace's size limit (wording of the real service). */
-export function messageTooLarge(size: number, limit: number): BrokerError {
-  return new BrokerError(
-    'message-size-exceeded',
-    `The received message (size: ${size} bytes) exceeds the limit (${limit} bytes) currently allowed on the link. Configure resources.serviceBus.maxMessageSizeInBytes to change the local limit.`,
-  );
 }

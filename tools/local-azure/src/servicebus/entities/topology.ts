@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { ConfigError } from '../config/local-azure-config.js';
+import { ConfigError } from '../../config/local-azure-config.js';
 import {
   childNameProblem,
   defaultQueue,
@@ -15,8 +15,8 @@ import {
   type TopicDefinition,
 } from './entity-definitions.js';
 import { formatIsoDuration, parseIsoDuration } from './iso-duration.js';
-import { compileRule, defaultRule, isEmptyCorrelationFilter, type CorrelationFilterSpec, type RuleDefinition, type RuleSpec } from './rule-definition.js';
-import { SqlSyntaxError } from './sql-filter.js';
+import { compileRule, defaultRule, isEmptyCorrelationFilter, type CorrelationFilterSpec, type RuleDefinition, type RuleSpec } from '../filters/rule-definition.js';
+import { SqlSyntaxError } from '../filters/sql-filter.js';
 
 export { entityDefaults } from './entity-definitions.js';
 export type { QueueDefinition, ReceivableProperties, SubscriptionDefinition, TopicDefinition } from './entity-definitions.js';

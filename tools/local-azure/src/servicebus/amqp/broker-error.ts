@@ -115,3 +115,11 @@ export function entityNotFound(uri: string): BrokerError {
     `The messaging entity '${uri}' could not be found. Entities come from the topology file (LOCAL_AZURE_SERVICEBUS_CONFIG) or the management API; see \`npm run local-azure -- servicebus entity list\`.`,
   );
 }
+
+/** The error for a message above the namespace's size limit (wording of the real service). */
+export function messageTooLarge(size: number, limit: number): BrokerError {
+  return new BrokerError(
+    'message-size-exceeded',
+    `The received message (size: ${size} bytes) exceeds the limit (${limit} bytes) currently allowed on the link. Configure resources.serviceBus.maxMessageSizeInBytes to change the local limit.`,
+  );
+}

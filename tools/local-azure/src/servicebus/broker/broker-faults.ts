@@ -1,12 +1,16 @@
+// The injected Service Bus faults (`npm run local-azure -- fault servicebus-<target> <mode>`): the few hooks the
+// broker calls (connection admission, sender credit, deliveries, put-token, session renewal) and what each fault
+// does to them and to the store; see `BrokerFaults`.
+
 import type { Duplex } from 'node:stream';
 import type { Receiver } from 'rhea';
-import type { ConsoleLog } from '../data-plane.js';
-import type { FaultSetting, FaultTarget } from '../faults/fault-catalog.js';
-import type { LocalFaults } from '../faults/local-faults.js';
-import { BrokerError } from './broker-error.js';
-import type { MessageStore } from './message-store.js';
-import { gateCredit } from './rhea-internals.js';
-import type { ServiceBusNamespace } from './service-bus-namespace.js';
+import type { ConsoleLog } from '../../data-plane.js';
+import type { FaultSetting, FaultTarget } from '../../faults/fault-catalog.js';
+import type { LocalFaults } from '../../faults/local-faults.js';
+import { BrokerError } from '../amqp/broker-error.js';
+import type { MessageStore } from '../store/message-store.js';
+import { gateCredit } from '../amqp/rhea-internals.js';
+import type { ServiceBusNamespace } from '../entities/service-bus-namespace.js';
 
 /** What the faults act on. */
 export interface BrokerFaultTargets {
@@ -119,7 +123,7 @@ export class BrokerFaults {
       case 'servicebus-session-lock':
         if (setting.mode === 'expire') {
           const now = Date.now();
-          for (const queue of this.targets.namespace.allQueues()) queue.expireSessionLocks(now);
+          for (const queue of this.targets.namespace.allQueues()) queue.sessions.expireLocks(now);
         }
         return;
       case 'servicebus-store':

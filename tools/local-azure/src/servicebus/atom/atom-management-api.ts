@@ -6,11 +6,11 @@ import { TokenRejectedError, type Caller, type ResourceGuard } from '../../guard
 import { BodyTooLargeError, readBody } from '../../http/http-kit.js';
 import { dataActions } from '../../rbac/built-in-roles.js';
 import { missingRoleText } from '../access-refusal.js';
-import { isBrokerError } from '../broker-error.js';
-import { childNameProblem, entityNameProblem, type QueueDefinition, type SubscriptionDefinition } from '../entity-definitions.js';
-import { compileRule, defaultRule, type RuleDefinition, type RuleSpec } from '../rule-definition.js';
-import { sizeOf, type AnyEntity, type QueueEntity, type ReceivableEntity, type ServiceBusNamespace, type SubscriptionEntity, type TopicEntity } from '../service-bus-namespace.js';
-import { SqlSyntaxError } from '../sql-filter.js';
+import { isBrokerError } from '../amqp/broker-error.js';
+import { childNameProblem, entityNameProblem, type QueueDefinition, type SubscriptionDefinition } from '../entities/entity-definitions.js';
+import { compileRule, defaultRule, type RuleDefinition, type RuleSpec } from '../filters/rule-definition.js';
+import { sizeOf, type AnyEntity, type QueueEntity, type ReceivableEntity, type ServiceBusNamespace, type SubscriptionEntity, type TopicEntity } from '../entities/service-bus-namespace.js';
+import { SqlSyntaxError } from '../filters/sql-filter.js';
 import {
   DescriptionError,
   namespaceInfoXml,

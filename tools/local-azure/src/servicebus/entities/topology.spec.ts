@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { ConfigError, parseConfig, repoRoot } from '../config/local-azure-config.js';
+import { ConfigError, parseConfig, repoRoot } from '../../config/local-azure-config.js';
 import { formatIsoDuration, parseIsoDuration } from './iso-duration.js';
 import { entityDefaults, loadTopology, parseTopology } from './topology.js';
 

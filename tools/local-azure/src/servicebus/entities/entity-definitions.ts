@@ -1,4 +1,4 @@
-import type { RuleDefinition } from './rule-definition.js';
+import type { RuleDefinition } from '../filters/rule-definition.js';
 
 /** An entity's status: a disabled entity refuses sends and receives, the others one of the two. */
 export type EntityStatus = 'Active' | 'Disabled' | 'SendDisabled' | 'ReceiveDisabled';

@@ -1,7 +1,8 @@
 import rhea from 'rhea';
-import { decodeMessageFast, decodeMessage, encodeMessage, type AmqpMessage } from './amqp-message.js';
+import { decodeMessageFast, decodeMessage, encodeMessage, type AmqpMessage } from '../amqp/amqp-message.js';
 import { encodeDelivered } from './link-consumer.js';
-import { StoredMessage, type MessageQueue } from './message-queue.js';
+import type { MessageQueue } from '../queue/message-queue.js';
+import { StoredMessage } from '../queue/stored-message.js';
 
 function stored(bytes: Buffer | undefined, amqp: AmqpMessage, assignedMessageId?: string): StoredMessage {
   const message = new StoredMessage(42, amqp, 1_700_000_000_000, 1_700_000_060_000, undefined, false, 2, undefined, 'orders', {} as MessageQueue);

@@ -1,6 +1,9 @@
-import { amqpTypes, type AmqpTyped } from './amqp-message.js';
-import { BrokerError, entityNotFound } from './broker-error.js';
-import { childNameProblem } from './entity-definitions.js';
+// Subscription rules over `$management` (`ServiceBusRuleManager`): add, remove and enumerate, with the AMQP rule
+// descriptions the SDK reads (described lists with Service Bus's descriptor codes). Part of management-operations.ts.
+
+import { amqpTypes, type AmqpTyped } from '../amqp/amqp-message.js';
+import { BrokerError, entityNotFound } from '../amqp/broker-error.js';
+import { childNameProblem } from '../entities/entity-definitions.js';
 import type { ManagementContext, ManagementResponse } from './management-operations.js';
 import {
   compileRule,
@@ -11,9 +14,9 @@ import {
   type RuleDefinition,
   type RuleFilterSpec,
   type RuleSpec,
-} from './rule-definition.js';
-import type { SubscriptionEntity } from './service-bus-namespace.js';
-import { SqlSyntaxError } from './sql-filter.js';
+} from '../filters/rule-definition.js';
+import type { SubscriptionEntity } from '../entities/service-bus-namespace.js';
+import { SqlSyntaxError } from '../filters/sql-filter.js';
 
 /** Descriptor codes of the described lists `enumerate-rules` answers with (`@azure/core-amqp` `descriptorCodes`). */
 const descriptors = {

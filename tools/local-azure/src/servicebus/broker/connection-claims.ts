@@ -1,4 +1,7 @@
-import type { Caller } from '../guard/resource-guard.js';
+// The tokens put on one connection's `$cbs` node (cbs.ts), by the entity path of their audience: which token a link
+// acts with, and the renewal of a claim in place, so every link using it sees the new caller and expiry.
+
+import type { Caller } from '../../guard/resource-guard.js';
 
 /** A token put on `$cbs` for an audience: who the caller is, for which entity path, until when. */
 export interface Claim {

@@ -1,6 +1,6 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
-import { ConfigError } from '../config/local-azure-config.js';
-import { openDatabase } from '../util/database.js';
+import { ConfigError } from '../../config/local-azure-config.js';
+import { openDatabase } from '../../util/database.js';
 
 /** Version of the store's tables, kept in SQLite's user_version; a home written in another format is refused. */
 const storeFormat = 2;
@@ -169,7 +169,7 @@ export class MessageStore {
       const row = `(${Array.from({ length: messageColumns }, () => '?').join(', ')})`;
       this.putMessages.set(size, this.db.prepare(`INSERT OR REPLACE INTO messages VALUES ${Array.from({ length: size }, () => row).join(', ')}`));
     }
-    for (const row of this.db.prepare('SELECT key, id FROM queues').all() as unknown as { key: string; id: number }[]) this.queueIds.set(row.key, row.id);
+    this.loadQueueIds();
     // Checkpoints run once the store is quiet, and inside a commit only when a burst has written 16 MB.
     this.db.exec(`PRAGMA wal_autocheckpoint = ${defaults.walAutoCheckpointPages}`);
   }
@@ -343,6 +343,9 @@ export class MessageStore {
         this.db.exec('COMMIT');
       } catch (error) {
         this.db.exec('ROLLBACK');
+        // A queue id handed out in this transaction went with its row: forget it, or the next queue would
+        // reuse the number after a restart and its message rows would overwrite this queue's.
+        this.loadQueueIds();
         throw error;
       }
     } catch (error) {
@@ -402,6 +405,11 @@ export class MessageStore {
     this.closed = true;
     clearTimeout(this.idleCheckpoint);
     this.db.close();
+  }
+
+  private loadQueueIds(): void {
+    this.queueIds.clear();
+    for (const row of this.db.prepare('SELECT key, id FROM queues').all() as unknown as { key: string; id: number }[]) this.queueIds.set(row.key, row.id);
   }
 
   private rowId(queue: string, sequenceNumber: number): number {

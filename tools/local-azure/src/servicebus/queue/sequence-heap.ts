@@ -1,3 +1,5 @@
+// The order in which available messages are handed out: lowest sequence number first, per queue and per session.
+
 /** Something ordered by sequence number. */
 export interface Sequenced {
   readonly sequenceNumber: number;

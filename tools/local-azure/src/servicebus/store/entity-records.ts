@@ -1,5 +1,5 @@
-import { defaultQueue, defaultSubscription, defaultTopic, type QueueDefinition, type SubscriptionDefinition, type TopicProperties } from './entity-definitions.js';
-import { compileRule, ruleSpecOf, type RuleSpec } from './rule-definition.js';
+import { defaultQueue, defaultSubscription, defaultTopic, type QueueDefinition, type SubscriptionDefinition, type TopicProperties } from '../entities/entity-definitions.js';
+import { compileRule, ruleSpecOf, type RuleSpec } from '../filters/rule-definition.js';
 
 /** A definition as stored: JSON, with `Infinity` and dates tagged (JSON has neither). */
 type Stored = Record<string, unknown>;
