@@ -25,6 +25,8 @@ import { ManagedIdentityCredential } from '@azure/identity';
 import { ServiceBusClient, type ServiceBusReceivedMessage } from '@azure/service-bus';
 import { queues, subscriptions, topics } from '@keyless/contracts';
 import { MessagingClient, MessagingModule, OnEvent, OnRequest, ServiceBusServer } from '@keyless/messaging';
+// The in-memory guard: this bench measures the library's own overhead, not a database round trip.
+import { MemoryIdempotencyStore } from '@keyless/messaging/testing';
 import { LocalAzureProcess } from '@keyless/local-azure/testing';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
@@ -96,6 +98,7 @@ async function transportSide(client: () => ServiceBusClient): Promise<Side> {
       MessagingModule.forRoot({
         client: client(),
         server: {
+          idempotencyStore: new MemoryIdempotencyStore(),
           requests: { queue: queues.recommendationRequests, maxConcurrentCalls: settings.concurrency },
           events: [{ topic: topics.events, subscription: subscriptions.recommendation, maxConcurrentCalls: settings.concurrency }],
         },
