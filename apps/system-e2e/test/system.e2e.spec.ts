@@ -87,11 +87,17 @@ describe('Keyless, end to end through the gateway', () => {
       expect(put.status).toBe(202);
       expect(put.headers.get('location')).toBe('/v1/products/storm-trail-runner');
 
+      // The upsert is an event: until recommendation has applied it, a new product reads 404 — poll on.
       let view: ProductView | undefined;
+      let last = '';
       await waitFor(async () => {
-        view = await json<ProductView>(await storefront.fetch('/v1/products/storm-trail-runner'));
+        const response = await storefront.fetch('/v1/products/storm-trail-runner');
+        if (response.status === 404) return (last = 'still 404'), false;
+        expect(response.status).toBe(200);
+        view = await json<ProductView>(response);
+        last = JSON.stringify(view.indexing);
         return view.indexing.state === 'indexed';
-      }, 30_000, () => `not indexed: ${JSON.stringify(view?.indexing)}`, 250);
+      }, 30_000, () => `not indexed: ${last}`, 250);
       expect(view!.vision).toMatchObject({ width: 128, height: 128, caption: { text: expect.any(String) } });
       expect(view!.vision!.tags.length).toBeGreaterThan(0);
 
