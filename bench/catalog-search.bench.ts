@@ -17,10 +17,12 @@ import { postgresDataPlane } from '@keyless/local-azure';
 import { startTestAzure } from '@keyless/local-azure/testing';
 import { applyMigrations } from '@keyless/database';
 import { openTestDatabase } from '@keyless/database/testing';
-import { LocalEmbeddingModel } from '../tools/local-azure/dist/openai/embedding-model.js';
-import { catalogSchema, embeddingText, PostgresCatalogStore } from '../apps/recommendation/dist/catalog/catalog.store.js';
-import { centroid } from '../apps/recommendation/dist/ranking/vectors.js';
+import { catalogSchema, PostgresCatalogStore } from '@keyless/recommendation/dist/catalog/catalog.store.js';
+import { centroid } from '@keyless/recommendation/dist/ranking/vectors.js';
 import { ExactRanking, measure, round } from './support/exact-ranking.ts';
+
+// Not exported by @keyless/local-azure: the built module, typed by its source (bench/tsconfig.json).
+const { LocalEmbeddingModel } = (await import(new URL('../tools/local-azure/dist/openai/embedding-model.js', import.meta.url).href)) as typeof import('../tools/local-azure/src/openai/embedding-model.ts');
 
 const { values } = parseArgs({
   options: {

@@ -7,8 +7,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LocalAzureHome } from '../tools/local-azure/dist/home.js';
-import { waitUntilRunning } from '../tools/local-azure/dist/runtime/status.js';
+// Not exported by @keyless/local-azure: the built modules, typed by their source (bench/tsconfig.json).
+const { LocalAzureHome } = (await import(new URL('../tools/local-azure/dist/home.js', import.meta.url).href)) as typeof import('../tools/local-azure/src/home.ts');
+const { waitUntilRunning } = (await import(new URL('../tools/local-azure/dist/runtime/status.js', import.meta.url).href)) as typeof import('../tools/local-azure/src/runtime/status.ts');
 
 const cli = new URL('../tools/local-azure/dist/main.js', import.meta.url).pathname;
 const restarts = 10;

@@ -18,8 +18,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { postgresDataPlane } from '../tools/local-azure/dist/index.js';
-import { startTestAzure } from '../tools/local-azure/dist/testing/index.js';
+import { postgresDataPlane } from '@keyless/local-azure';
+import { startTestAzure } from '@keyless/local-azure/testing';
 
 const quick = process.argv.includes('--quick');
 const settings = {

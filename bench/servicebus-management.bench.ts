@@ -12,7 +12,7 @@ import { ServiceBusAdministrationClient, ServiceBusClient } from '@azure/service
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePorts, LocalAzureProcess } from '../tools/local-azure/dist/testing/index.js';
+import { freePorts, LocalAzureProcess } from '@keyless/local-azure/testing';
 
 const quick = process.argv.includes('--quick');
 const settings = {

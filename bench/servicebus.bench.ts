@@ -18,7 +18,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePorts, trustCa } from '../tools/local-azure/dist/testing/index.js';
+import { freePorts, trustCa } from '@keyless/local-azure/testing';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const cli = join(repoRoot, 'tools/local-azure/dist/main.js');

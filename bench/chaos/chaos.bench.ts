@@ -5,7 +5,10 @@
 //
 //   npx nx run-many -t build && npx node bench/chaos/chaos.bench.ts [--hold 15000] [--only "openai 429,SIGKILL vision"] [--burst 10000] [--replicas 2]
 import { parseArgs } from 'node:util';
-import { allScenarios, ChaosSuite, summarizeScenario, type ScenarioReport } from './dist/index.js';
+import type { ScenarioReport } from './src/index.js';
+
+// The benches run against the built suite (./dist), typed by its source.
+const { allScenarios, ChaosSuite, summarizeScenario } = (await import(new URL('./dist/index.js', import.meta.url).href)) as typeof import('./src/index.js');
 
 const { values } = parseArgs({
   options: {

@@ -5,7 +5,9 @@
 //
 //   npx nx run-many -t build && npx node bench/chaos/fuzz.bench.ts [--requests 10000] [--seed 1] [--concurrency 16]
 import { parseArgs } from 'node:util';
-import { ChaosSystem, fuzzGateway } from './dist/index.js';
+
+// The benches run against the built suite (./dist), typed by its source.
+const { ChaosSystem, fuzzGateway } = (await import(new URL('./dist/index.js', import.meta.url).href)) as typeof import('./src/index.js');
 
 const { values } = parseArgs({
   options: { requests: { type: 'string', default: '10000' }, seed: { type: 'string', default: '1' }, concurrency: { type: 'string', default: '16' } },

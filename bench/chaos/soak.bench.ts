@@ -5,7 +5,9 @@
 //
 //   npx nx run-many -t build && npx node bench/chaos/soak.bench.ts [--minutes 30] [--sample-every 10] [--token-lifetime 60] [--replicas 2]
 import { parseArgs } from 'node:util';
-import { ChaosSuite } from './dist/index.js';
+
+// The benches run against the built suite (./dist), typed by its source.
+const { ChaosSuite } = (await import(new URL('./dist/index.js', import.meta.url).href)) as typeof import('./src/index.js');
 
 const { values } = parseArgs({
   options: { minutes: { type: 'string', default: '30' }, 'sample-every': { type: 'string', default: '10' }, 'token-lifetime': { type: 'string' }, replicas: { type: 'string', default: '1' } },

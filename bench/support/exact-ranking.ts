@@ -2,7 +2,7 @@
 // similarity with the catalog's filters — what the recommendation service did before the catalog moved to pgvector,
 // kept here (and only here) to measure the HNSW index's recall and the cost of the database round trips.
 import type { Product, RecommendationFilters } from '@keyless/contracts';
-import { normalise } from '../../apps/recommendation/dist/ranking/vectors.js';
+import { normalise } from '@keyless/recommendation/dist/ranking/vectors.js';
 
 export interface ExactHit {
   product: Product;
