@@ -13,8 +13,8 @@
 import { getBearerTokenProvider, ManagedIdentityCredential } from '@azure/identity';
 import { ServiceBusClient } from '@azure/service-bus';
 import { AzureOpenAI } from 'openai';
-import { clientDefaults } from '../libs/auth/dist/index.js';
-import { LocalAzureProcess } from '../tools/local-azure/dist/testing/index.js';
+import { clientDefaults } from '@keyless/auth/diagnostics';
+import { LocalAzureProcess } from '@keyless/local-azure/testing';
 
 const killsArgument = process.argv.indexOf('--kills');
 const kills = killsArgument > 0 ? Number(process.argv[killsArgument + 1]) : 10;

@@ -30,7 +30,7 @@ try {
     azure.auditLog.recordSignIn({ host: 'recommendation', endpoint: 'appservice', identity: shared.name, clientId: shared.clientId, principalId: shared.principalId, resource: 'https://cognitiveservices.azure.com', outcome: failed ? 'failure' : 'success', ...(failed ? { reason: 'bench' } : {}) });
     azure.auditLog.recordAuthorization({ resource: 'vision', principalId: shared.principalId, identity: shared.name, dataAction: 'Microsoft.CognitiveServices/accounts/ComputerVision/imageanalysis:analyze/action', scope: azure.directory.resourceId('vision'), decision: failed ? 'denied' : 'allowed', operation: 'bench' });
   }
-  const session = azure.portal!.sessions.redeem(azure.portal!.sessions.mintLink({ principalId: 'bench', name: 'bench' }).code);
+  const session = azure.portal!.sessions.redeem(azure.portal!.sessions.mintLink({ principalId: 'bench', name: 'bench', clientId: 'bench', principalType: 'User' }).code);
   if (typeof session === 'string') throw new Error(`sign-in refused: ${session}`);
   const agent = new Agent({ keepAlive: true, ca: azure.tls.caCertPem });
   const load = (path: string): Promise<number> =>
