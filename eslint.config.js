@@ -7,6 +7,7 @@ const azureSdks = ['@azure/*', '@azure-rest/*', 'openai', 'pg'];
 /**
  * Module boundaries on two axes.
  * type: app → platform | contracts; platform → platform | contracts; contracts → contracts; tool → platform | contracts.
+ * bench (the benchmarks under bench/) → tool | platform | contracts, and the applications it drives (allow list below).
  * scope: each service sees itself and shared; tooling sees shared; shared sees only shared.
  */
 const depConstraints = [
@@ -20,6 +21,8 @@ const depConstraints = [
   { sourceTag: 'type:tool', onlyDependOnLibsWithTags: ['type:platform', 'type:contracts'], bannedExternalImports: azureSdks },
   // End-to-end tests drive the running system through the launcher; they import no service code.
   { sourceTag: 'type:e2e', onlyDependOnLibsWithTags: ['type:tool', 'type:contracts'] },
+  // Benchmarks drive the built system like e2e tests, and also measure platform libraries in-process.
+  { sourceTag: 'type:bench', onlyDependOnLibsWithTags: ['type:tool', 'type:platform', 'type:contracts'] },
   // Test support (@keyless/testing) depends on no workspace project; only test files import it (below).
   { sourceTag: 'type:testing', onlyDependOnLibsWithTags: [] },
   { sourceTag: 'scope:shared', onlyDependOnLibsWithTags: ['scope:shared'] },
@@ -66,6 +69,20 @@ export default [
           ],
         },
       ],
+    },
+  },
+  {
+    // Benchmarks (Nx project `bench`; bench/chaos is its own project) print their numbers, and drive the built
+    // system from outside like tests do: the local Azure, the launcher and the recommendation's ranking in-process.
+    files: ['bench/*.ts', 'bench/support/**/*.ts'],
+    rules: {
+      'no-console': 'off',
+      '@nx/enforce-module-boundaries': boundaries(depConstraints, [
+        '@keyless/local-azure',
+        '@keyless/local-azure/testing',
+        '@keyless/launcher',
+        '@keyless/recommendation/dist/**',
+      ]),
     },
   },
   {

@@ -12,7 +12,7 @@ import { MeterProvider } from '@opentelemetry/sdk-metrics';
 const lookups = 1_000_000;
 const callsPerAudience = 10_000;
 const burst = 100;
-const silent = { log() {}, error() {}, warn() {}, debug() {}, verbose() {}, fatal() {} };
+const silent = { log: () => undefined, error: () => undefined, warn: () => undefined, debug: () => undefined, verbose: () => undefined, fatal: () => undefined };
 
 async function nsPerCall(call: () => Promise<unknown>, count: number): Promise<number> {
   for (let i = 0; i < 10_000; i++) await call();
