@@ -42,11 +42,17 @@ export function loggerOptions(options: LoggerOptions): Params {
   };
   if (options.pretty) return { pinoHttp: { ...pinoOptions, transport: { target: 'pino/file', options: { destination: 1 } } } };
   // Written to stdout asynchronously: a synchronous write per access line held the gateway's event loop, and whoever
-  // reads the pipe, as the next request arrived. pino flushes what is left synchronously when the process exits; a
-  // process killed by a signal (Nest re-raises SIGTERM after its shutdown hooks) can lose lines queued behind a write
-  // still in flight in its last tick: one line logged just before the kill arrives, a burst of them does not.
+  // reads the pipe, as the next request arrived. pino flushes what is left synchronously when the process exits —
+  // which is why a service stops with `flushingShutdown` below.
   return { pinoHttp: [pinoOptions, pino.destination({ dest: 1, sync: false })] };
 }
+
+/**
+ * How a service whose logs are written asynchronously stops on a signal: Nest ends the process with `exit` after its
+ * shutdown hooks, so pino's exit handler writes every queued line. Nest's default re-raises the signal instead, which
+ * ends the process at once: the lines of the last tick — the drain's, the shutdown's — were lost.
+ */
+export const flushingShutdown = { useProcessExit: true } as const;
 
 /** What an access line says about a request (pino-http hands the serializer pino's view of it). */
 function requestSummary(request: { id?: unknown; method?: string; url?: string; remoteAddress?: string }): Record<string, unknown> {
