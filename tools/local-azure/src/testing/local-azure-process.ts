@@ -101,6 +101,11 @@ export class LocalAzureProcess {
     return this.users.client(username);
   }
 
+  /** The id of the process {@link start} started (the local Azure itself: `start` re-executes in place). */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   /** Sends `signal` (SIGKILL: no clean-up at all) and waits for the process to be gone. */
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     const child = this.child;
