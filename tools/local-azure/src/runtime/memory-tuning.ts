@@ -15,7 +15,7 @@
 // - a young generation of 4 MB semi-spaces (`--max-semi-space-size`), so V8 collects the transient buffers' wrappers
 //   — and frees the buffers — before many of them pile up in the heap.
 // glibc reads its tunables, and V8 its heap flags, only when a process starts: `start` re-executes itself in place
-// (same pid, `process.execve`) with them, before anything else is loaded (~40 ms).
+// (same pid, `process.execve`) with them, before anything else is loaded (~50 ms of start-up).
 
 import { Buffer } from 'node:buffer';
 import { readFileSync } from 'node:fs';
