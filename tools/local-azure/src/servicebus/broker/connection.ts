@@ -46,12 +46,18 @@ export class ConnectionState {
   /** Response links of `$cbs` and `$management` by link name and target address (the requests' reply-to). */
   readonly replyLinks = new Map<string, Sender>();
   /** The messages of a batch still arriving, decoded read by read (sends.ts takes them when the batch is whole). */
-  readonly batches = new BatchPredecoder();
+  readonly batches: BatchPredecoder;
   expiryTimer: NodeJS.Timeout | undefined;
   hostname = 'localhost';
   closed = false;
 
-  constructor(readonly id: string) {}
+  constructor(
+    readonly id: string,
+    /** Largest message (or batch) accepted, in bytes. */
+    maxMessageSizeInBytes: number,
+  ) {
+    this.batches = new BatchPredecoder(maxMessageSizeInBytes);
+  }
 
   /** The entity's URI as the client addresses it (the real service's error texts name it so). */
   uri(path: string): string {
@@ -70,6 +76,8 @@ export class BrokerConnections {
     /** Forgets a link of a closing connection (links.ts). */
     private readonly cleanupLink: (link: Link) => void,
     private readonly faults: BrokerFaults | undefined,
+    /** Largest message (or batch) accepted, in bytes. */
+    private readonly maxMessageSizeInBytes: number,
   ) {}
 
   get size(): number {
@@ -104,7 +112,7 @@ export class BrokerConnections {
       idle_time_out: idleTimeoutInMs,
       properties: { product: 'Keyless local Service Bus' },
     } as unknown as Parameters<Container['create_connection']>[0]);
-    const state = new ConnectionState(id);
+    const state = new ConnectionState(id, this.maxMessageSizeInBytes);
     this.states.set(connection, state);
     connection.accept(socket as unknown as Parameters<Connection['accept']>[0]);
     // After rhea's own reader: decodes what arrived of a batch while its frame is incomplete.
