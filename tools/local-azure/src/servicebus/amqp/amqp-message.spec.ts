@@ -156,7 +156,7 @@ describe(BatchPredecoder.name, () => {
   }
 
   it('decodes the messages of a batch that arrived before its last read, which decodeBatch then takes as they are', () => {
-    const predecoder = new BatchPredecoder(262_144);
+    const predecoder = new BatchPredecoder();
     arrive(predecoder, transferFrame(batchMessageFormat), 16_384);
     const predecoded = predecoder.take();
     expect(predecoded.size).toBeGreaterThan(50);
@@ -168,7 +168,7 @@ describe(BatchPredecoder.name, () => {
   });
 
   it('is ignored where its bytes differ from the delivery’s (decodeBatch decodes those itself)', () => {
-    const predecoder = new BatchPredecoder(262_144);
+    const predecoder = new BatchPredecoder();
     arrive(predecoder, transferFrame(batchMessageFormat), 16_384);
     const predecoded = predecoder.take();
     const [offset, first] = [...predecoded][0]!;
@@ -179,17 +179,8 @@ describe(BatchPredecoder.name, () => {
     expect(offset).toBeGreaterThan(0);
   });
 
-  it('decodes no further than the message size limit into the payload (the rest waits for decodeBatch)', () => {
-    const predecoder = new BatchPredecoder(10_000);
-    arrive(predecoder, transferFrame(batchMessageFormat), 16_384);
-    const predecoded = predecoder.take();
-    expect(predecoded.size).toBeGreaterThan(0);
-    expect(Math.max(...predecoded.keys())).toBeLessThan(10_000);
-    expect(decodeBatch(payload, predecoded)).toEqual(decodeBatch(payload));
-  });
-
   it('leaves frames that are not a batch (message format 0) alone', () => {
-    const predecoder = new BatchPredecoder(262_144);
+    const predecoder = new BatchPredecoder();
     arrive(predecoder, transferFrame(0), 16_384);
     expect(predecoder.take().size).toBe(0);
   });

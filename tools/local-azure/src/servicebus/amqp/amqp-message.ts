@@ -503,12 +503,6 @@ const notABatch = -2;
  * it (it raises the errors).
  */
 export class BatchPredecoder {
-  /**
-   * @param maxPayloadBytes how much of a frame's payload is decoded early at most (the namespace's message size
-   *   limit): what lies beyond is decoded, or refused, by `decodeBatch` once the frame is whole.
-   */
-  constructor(private readonly maxPayloadBytes: number) {}
-
   /** The frame being received, as rhea holds it (a new array per frame). */
   private chunks: readonly Buffer[] | undefined;
   private seenChunks = 0;
@@ -528,7 +522,7 @@ export class BatchPredecoder {
     try {
       if (this.payloadStart < 0) this.payloadStart = batchPayloadStart(frame);
       if (this.payloadStart === notABatch) return;
-      const payload = frame.subarray(this.payloadStart, this.payloadStart + this.maxPayloadBytes);
+      const payload = frame.subarray(this.payloadStart);
       while (this.next < payload.length && payload[this.next] === 0x00) {
         const valueStart = skipValue(payload, this.next + 1, payload.length);
         const code = sectionCode(payload, this.next + 1, valueStart);

@@ -46,18 +46,12 @@ export class ConnectionState {
   /** Response links of `$cbs` and `$management` by link name and target address (the requests' reply-to). */
   readonly replyLinks = new Map<string, Sender>();
   /** The messages of a batch still arriving, decoded read by read (sends.ts takes them when the batch is whole). */
-  readonly batches: BatchPredecoder;
+  readonly batches = new BatchPredecoder();
   expiryTimer: NodeJS.Timeout | undefined;
   hostname = 'localhost';
   closed = false;
 
-  constructor(
-    readonly id: string,
-    /** Largest message (or batch) accepted, in bytes. */
-    maxMessageSizeInBytes: number,
-  ) {
-    this.batches = new BatchPredecoder(maxMessageSizeInBytes);
-  }
+  constructor(readonly id: string) {}
 
   /** The entity's URI as the client addresses it (the real service's error texts name it so). */
   uri(path: string): string {
@@ -76,8 +70,6 @@ export class BrokerConnections {
     /** Forgets a link of a closing connection (links.ts). */
     private readonly cleanupLink: (link: Link) => void,
     private readonly faults: BrokerFaults | undefined,
-    /** Largest message (or batch) accepted, in bytes. */
-    private readonly maxMessageSizeInBytes: number,
   ) {}
 
   get size(): number {
@@ -112,7 +104,7 @@ export class BrokerConnections {
       idle_time_out: idleTimeoutInMs,
       properties: { product: 'Keyless local Service Bus' },
     } as unknown as Parameters<Container['create_connection']>[0]);
-    const state = new ConnectionState(id, this.maxMessageSizeInBytes);
+    const state = new ConnectionState(id);
     this.states.set(connection, state);
     connection.accept(socket as unknown as Parameters<Connection['accept']>[0]);
     // After rhea's own reader: decodes what arrived of a batch while its frame is incomplete.
