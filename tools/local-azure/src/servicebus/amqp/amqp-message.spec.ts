@@ -1,6 +1,5 @@
-import { createRequire } from 'node:module';
 import rhea from 'rhea';
-import { amqpTypes, BatchPredecoder, batchMessageFormat, decodeBatch, decodeMessageFast, decodeMessage, encodeMessage, scanSections, sectionCodes, sectionsFrom, type AmqpMessage } from './amqp-message.js';
+import { amqpTypes, decodeBatch, decodeMessageFast, decodeMessage, encodeMessage, scanSections, sectionCodes, sectionsFrom, type AmqpMessage } from './amqp-message.js';
 import { BrokerError } from './broker-error.js';
 
 /** A message as `@azure/service-bus` encodes it (empty header, empty annotations map, data body). */
@@ -131,57 +130,5 @@ describe('decodeBatch', () => {
   it('refuses a batch holding a malformed message', () => {
     const bad = sdkMessage().subarray(0, 20);
     expect(() => decodeBatch(batchOf([sdkMessage(), bad]))).toThrow(/could not be decoded as AMQP 1.0/);
-  });
-});
-
-describe(BatchPredecoder.name, () => {
-  const frames = createRequire(import.meta.url)('rhea/lib/frames.js') as {
-    transfer(fields: Record<string, unknown>): { described(): unknown };
-    amqp_frame(channel: number, performative: unknown, payload: Buffer): unknown;
-    write_frame(frame: unknown): Buffer;
-  };
-  const messages = Array.from({ length: 100 }, (_, i) => sdkMessage({ message_id: `m-${i}`, body: rhea.message.data_section(Buffer.from('x'.repeat(400))) }));
-  const payload = batchOf(messages);
-  function transferFrame(format: number): Buffer {
-    const transfer = frames.transfer({ handle: 0, delivery_id: 0, delivery_tag: Buffer.from('0'), message_format: format, settled: false, more: false });
-    return frames.write_frame(frames.amqp_frame(1, transfer.described(), payload));
-  }
-  /** Feeds the frame as rhea holds it while it arrives (one array, a chunk pushed per read), all but the last read. */
-  function arrive(predecoder: BatchPredecoder, frame: Buffer, readSize: number): void {
-    const chunks: Buffer[] = [];
-    for (let at = 0; at + readSize < frame.length; at += readSize) {
-      chunks.push(frame.subarray(at, at + readSize));
-      predecoder.update(chunks);
-    }
-  }
-
-  it('decodes the messages of a batch that arrived before its last read, which decodeBatch then takes as they are', () => {
-    const predecoder = new BatchPredecoder();
-    arrive(predecoder, transferFrame(batchMessageFormat), 16_384);
-    const predecoded = predecoder.take();
-    expect(predecoded.size).toBeGreaterThan(50);
-    expect(predecoded.size).toBeLessThan(100);
-    const decoded = decodeBatch(payload, predecoded);
-    expect(decoded.filter((message) => [...predecoded.values()].includes(message))).toHaveLength(predecoded.size);
-    expect(decoded).toEqual(decodeBatch(payload));
-    expect(predecoder.take().size).toBe(0);
-  });
-
-  it('is ignored where its bytes differ from the delivery’s (decodeBatch decodes those itself)', () => {
-    const predecoder = new BatchPredecoder();
-    arrive(predecoder, transferFrame(batchMessageFormat), 16_384);
-    const predecoded = predecoder.take();
-    const [offset, first] = [...predecoded][0]!;
-    first.payload![first.payload!.length - 1] = 0x21;
-    const decoded = decodeBatch(payload, predecoded);
-    expect(decoded[0]).not.toBe(first);
-    expect(decoded).toEqual(decodeBatch(payload));
-    expect(offset).toBeGreaterThan(0);
-  });
-
-  it('leaves frames that are not a batch (message format 0) alone', () => {
-    const predecoder = new BatchPredecoder();
-    arrive(predecoder, transferFrame(0), 16_384);
-    expect(predecoder.take().size).toBe(0);
   });
 });

@@ -461,112 +461,23 @@ function sectionsEnd(sections: readonly SectionSpan[], code: number): number {
 /**
  * Unpacks a batch (format 0x80013700): an envelope whose body holds one data section per message, each
  * a complete encoded message. Only the sections are located (the envelope's own fields are not needed);
- * each message is copied out of the frame and decoded with {@link decodeMessageFast} — or taken from
- * `predecoded` (see {@link BatchPredecoder}) when a message decoded there has exactly these bytes.
+ * each message is copied out of the frame and decoded with {@link decodeMessageFast}.
  *
  * @throws {BrokerError} `decode-error` when the envelope is not such a batch.
  */
-export function decodeBatch(payload: Buffer, predecoded?: ReadonlyMap<number, IncomingMessage>): IncomingMessage[] {
+export function decodeBatch(payload: Buffer): IncomingMessage[] {
   const sections = scanSections(payload);
   const bodies = sections.filter((section) => section.code >= sectionCodes.data && section.code <= sectionCodes.value);
   if (!bodies.length || bodies.some((section) => section.code !== sectionCodes.data)) {
     throw new BrokerError('decode-error', 'A batch message (format 0x80013700) must carry its messages as data sections.');
   }
   return bodies.map((section) => {
+    // A copy of its own (not a slice of the frame, which would keep the whole batch alive), from Node's pool.
     const sent = binaryValue(payload, section);
-    // Decoding is a function of the bytes alone: a message decoded from the same bytes is the same message.
-    const early = predecoded?.get(section.start);
-    if (early?.payload?.equals(sent)) return early;
-    return decodeSection(sent);
+    const bytes = Buffer.allocUnsafe(sent.length);
+    bytes.set(sent);
+    return { amqp: decodeMessageFast(bytes), payload: bytes };
   });
-}
-
-/** One message of a batch: a copy of its own (not a slice of the frame, which would keep the whole batch alive), decoded. */
-function decodeSection(sent: Buffer): IncomingMessage {
-  const bytes = Buffer.allocUnsafe(sent.length);
-  bytes.set(sent);
-  return { amqp: decodeMessageFast(bytes), payload: bytes };
-}
-
-/** The transfer performative's descriptor (amqp:transfer:list). */
-const transferCode = 0x14;
-/** Marks a frame that is not the first frame of a batch's transfer: nothing to decode early. */
-const notABatch = -2;
-
-/**
- * Decodes the messages of a batch while the rest of its frame is still arriving. A 100-message batch arrives
- * in four reads of up to 16 KiB (TLS records), 50–250 µs apart, and the broker waited idle between them:
- * after each read, the messages whose bytes are complete are decoded here, so that when the frame is whole
- * {@link decodeBatch} has only the last read's messages left — a fifth of the decode on the way to the
- * acknowledgement instead of all of it. Nothing decoded here is trusted: `decodeBatch` takes a message only
- * when its bytes equal the ones it finds in the delivery, and everything malformed or unexpected is left to
- * it (it raises the errors).
- */
-export class BatchPredecoder {
-  /** The frame being received, as rhea holds it (a new array per frame). */
-  private chunks: readonly Buffer[] | undefined;
-  private seenChunks = 0;
-  /** Where the transfer's payload starts in the frame; -1 until the performative is complete. */
-  private payloadStart = -1;
-  /** Offset, in the payload, of the next section to look at. */
-  private next = 0;
-  private decoded = new Map<number, IncomingMessage>();
-
-  /** Called after each read, with the chunks of the frame rhea holds unfinished (undefined when none). */
-  update(chunks: readonly Buffer[] | undefined): void {
-    if (!chunks) return;
-    if (chunks !== this.chunks) this.start(chunks);
-    if (this.payloadStart === notABatch || chunks.length === this.seenChunks) return;
-    this.seenChunks = chunks.length;
-    const frame = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-    try {
-      if (this.payloadStart < 0) this.payloadStart = batchPayloadStart(frame);
-      if (this.payloadStart === notABatch) return;
-      const payload = frame.subarray(this.payloadStart);
-      while (this.next < payload.length && payload[this.next] === 0x00) {
-        const valueStart = skipValue(payload, this.next + 1, payload.length);
-        const code = sectionCode(payload, this.next + 1, valueStart);
-        const end = skipValue(payload, valueStart, payload.length);
-        if (code === sectionCodes.data) this.decoded.set(this.next, decodeSection(binaryValue(payload, { code, start: this.next, valueStart, end })));
-        this.next = end;
-      }
-    } catch {
-      // A section cut off by the end of this read (or malformed): it waits for the whole frame.
-    }
-  }
-
-  /** The messages decoded early, by their data section's offset in the payload; starts afresh. */
-  take(): ReadonlyMap<number, IncomingMessage> {
-    const decoded = this.decoded;
-    this.start(undefined);
-    return decoded;
-  }
-
-  private start(chunks: readonly Buffer[] | undefined): void {
-    this.chunks = chunks;
-    this.seenChunks = 0;
-    this.payloadStart = -1;
-    this.next = 0;
-    if (this.decoded.size) this.decoded = new Map();
-  }
-}
-
-/**
- * Where the payload of a frame's transfer starts, when the frame is an AMQP frame carrying the first transfer
- * of a batch (message format 0x80013700); {@link notABatch} otherwise. Throws when the performative is not
- * complete yet.
- */
-function batchPayloadStart(frame: Buffer): number {
-  if (frame.length < 8 || frame[5] !== 0x00) return notABatch;
-  const at = frame[4]! * 4;
-  if (frame[at] !== 0x00 || frame[at + 1] !== 0x53 || frame[at + 2] !== transferCode) return notABatch;
-  const end = skipValue(frame, at, frame.length);
-  const list = compoundAt(frame, at + 3, 0xc0);
-  if (!list || list.count < 4) return notABatch;
-  // handle, delivery-id, delivery-tag, then message-format.
-  let offset = list.offset;
-  for (let field = 0; field < 3; field++) offset = skipValue(frame, offset, end);
-  return readPlain(frame, offset) === batchMessageFormat ? end : notABatch;
 }
 
 /** The bytes of a data section's binary value. @throws {BrokerError} `decode-error` */

@@ -109,15 +109,6 @@ export function hasPartialFrame(connection: Connection): boolean {
 }
 
 /**
- * The chunks of the frame rhea holds unfinished (see {@link hasPartialFrame}), the first starting with the frame's
- * header; undefined when no frame is partly received.
- */
-export function partialFrame(connection: Connection): readonly Buffer[] | undefined {
-  const state = connection as unknown as { frame_size?: number; chunks?: Buffer[] | null };
-  return state.frame_size && state.chunks ? state.chunks : undefined;
-}
-
-/**
  * Makes rhea treat a socket that closes without `end` or `error` (destroyed: the broker's stop, a dropped or
  * frozen connection of the connection faults) as disconnected, as it does after `end`. rhea listens only to
  * `end` and `error`, so a destroyed socket left its idle timers armed (`heartbeat_in` = 2 × idle_time_out,

@@ -2,14 +2,13 @@
 // carries credentials, the tokens come later on `$cbs` (cbs.ts). Per connection the broker keeps the tokens put on it,
 // the one principal it acts for, its links and its response links. The socket gets two write habits that keep
 // request/reply at a millisecond (frames of one turn in one TLS record; an empty frame as a prompt acknowledgement),
-// and the connections are closed with `amqp:connection:forced` when the broker stops, so clients reconnect. While a
-// batch's frame arrives read by read, its complete messages are decoded between the reads (BatchPredecoder).
+// and the connections are closed with `amqp:connection:forced` when the broker stops, so clients reconnect.
 
 import type { Duplex } from 'node:stream';
 import rhea from 'rhea';
 import type { Connection, Container, link as Link, Sender } from 'rhea';
-import { BatchPredecoder, type AmqpMessage, type AmqpTyped } from '../amqp/amqp-message.js';
-import { connectionSocket, disconnectOnClose, hasPartialFrame, partialFrame } from '../amqp/rhea-internals.js';
+import type { AmqpMessage, AmqpTyped } from '../amqp/amqp-message.js';
+import { connectionSocket, disconnectOnClose, hasPartialFrame } from '../amqp/rhea-internals.js';
 import type { BrokerFaults } from './broker-faults.js';
 import { ConnectionClaims } from './connection-claims.js';
 
@@ -45,8 +44,6 @@ export class ConnectionState {
   readonly links = new Set<Link>();
   /** Response links of `$cbs` and `$management` by link name and target address (the requests' reply-to). */
   readonly replyLinks = new Map<string, Sender>();
-  /** The messages of a batch still arriving, decoded read by read (sends.ts takes them when the batch is whole). */
-  readonly batches = new BatchPredecoder();
   expiryTimer: NodeJS.Timeout | undefined;
   hostname = 'localhost';
   closed = false;
@@ -104,11 +101,8 @@ export class BrokerConnections {
       idle_time_out: idleTimeoutInMs,
       properties: { product: 'Keyless local Service Bus' },
     } as unknown as Parameters<Container['create_connection']>[0]);
-    const state = new ConnectionState(id);
-    this.states.set(connection, state);
+    this.states.set(connection, new ConnectionState(id));
     connection.accept(socket as unknown as Parameters<Connection['accept']>[0]);
-    // After rhea's own reader: decodes what arrived of a batch while its frame is incomplete.
-    socket.on('data', () => state.batches.update(partialFrame(connection)));
     disconnectOnClose(connection, socket);
     acknowledgePromptly(socket, () => connection.is_open() && !hasPartialFrame(connection));
   }

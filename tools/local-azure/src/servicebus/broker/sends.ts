@@ -1,9 +1,8 @@
 // Transfers from clients. On an entity's sender link they are messages: held to the namespace's size limit,
-// decoded (one message, or a batch of format 0x80013700, mostly decoded already while its frame arrived), handed to
-// the namespace, and accepted only once the store committed them — or rejected with the reason. On `$cbs` and
-// `$management` links they are requests, accepted at once and answered on the response link (cbs.ts, management.ts).
-// A transfer on a link the broker detached is refused with the detach's reason; on a revoked sender still waiting
-// for its detach, together with it.
+// decoded (one message, or a batch of format 0x80013700), handed to the namespace, and accepted only once the store
+// committed them — or rejected with the reason. On `$cbs` and `$management` links they are requests, accepted at
+// once and answered on the response link (cbs.ts, management.ts). A transfer on a link the broker detached is
+// refused with the detach's reason; on a revoked sender still waiting for its detach, together with it.
 
 import type { Delivery, EventContext } from 'rhea';
 import { batchMessageFormat, decodeBatch, encodeMessage, ownBody, type AmqpMessage, type IncomingMessage } from '../amqp/amqp-message.js';
@@ -66,9 +65,8 @@ export class IncomingTransfers {
       let messages: IncomingMessage[];
       if (format === batchMessageFormat) {
         const payload = message as Buffer;
-        const predecoded = state.connection.batches.take();
         if (payload.length > maxMessageSizeInBytes) throw messageTooLarge(payload.length, maxMessageSizeInBytes);
-        messages = decodeBatch(payload, predecoded);
+        messages = decodeBatch(payload);
       } else if (format === undefined || format === 0) {
         // rhea hands format-0 messages over decoded; their size is that of the encoding (kept for the store).
         const amqp = ownBody(message as AmqpMessage);
