@@ -27,7 +27,8 @@ export interface GatewayAppOptions {
  * The gateway as an HTTP app, configured from the environment (validated), not yet listening: what
  * `main.ts` starts and what tests run in-process. Order of the HTTP pipeline, cheapest refusal first: the
  * per-address rate limit, tracing, security headers, body parsing, then Nest (caller authentication, the
- * per-caller limit, validation, the handler).
+ * per-caller limit, validation, the handler). Shutdown signals are left to `runService` (main.ts), which closes the
+ * app, flushes the asynchronous log lines and exits 0.
  */
 export async function createGatewayApp(options: GatewayAppOptions = {}): Promise<NestExpressApplication> {
   // The HTTP driver named in code rather than loaded by name at run time, so the packager sees it.
@@ -55,6 +56,5 @@ export async function createGatewayApp(options: GatewayAppOptions = {}): Promise
 
   const document = gatewayOpenApiDocument(app, { authorityHost: config.callers.authorityHost, tenantId: config.callers.tenantId, audience: config.callers.audiences[0]! });
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/openapi.json' });
-  app.enableShutdownHooks();
   return app;
 }

@@ -183,6 +183,17 @@ describe('the gateway’s front door (host "gateway")', () => {
     });
   });
 
+  describe('when it is built', () => {
+    it('leaves the shutdown signals to runService, whose shutdown writes every queued log line and exits 0', async () => {
+      // Nest takes a signal only once: hooks registered here would re-raise SIGTERM after closing, killing the
+      // process before pino's asynchronous stdout is flushed (and before --cpu-prof writes its profile).
+      const signals = ['SIGTERM', 'SIGINT'] as const;
+      const before = signals.map((signal) => process.listenerCount(signal));
+      await startGateway({});
+      expect(signals.map((signal) => process.listenerCount(signal))).toEqual(before);
+    });
+  });
+
   describe('when it shuts down while callers keep their keep-alive connections busy', () => {
     it('answers the requests in flight with Connection: close, and finishes closing', async () => {
       const gateway = await startGateway({ REQUEST_TIMEOUT_MS: '2000' });

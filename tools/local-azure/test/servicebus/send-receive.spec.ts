@@ -1,4 +1,5 @@
 import type { ServiceBusClient } from '@azure/service-bus';
+import rhea from 'rhea';
 import { adminPeek, eventually, receiveExactly, rejectionOf, startServiceBus, type TestServiceBus } from './support.js';
 
 // Sending, receiving, peeking, expiry and scheduling with the unmodified SDK against the local broker.
@@ -50,6 +51,29 @@ describe('Service Bus sending and receiving', () => {
       expect(received[4]!.contentType).toBe('application/octet-stream');
       await Promise.all(received.map((m) => receiver.completeMessage(m)));
       await receiver.close();
+    });
+
+    it('keeps a single message as it was sent: the broker encodes no message for it', async () => {
+      const sender = client.createSender('plain');
+      await sender.sendMessages({ body: 'warm-up', messageId: 'single-0' }); // the link and its $cbs token are in place
+      const message = rhea.message as unknown as { encode(value: unknown): Buffer };
+      const encode = message.encode;
+      let encodes = 0;
+      message.encode = (value: unknown): Buffer => {
+        encodes++;
+        return encode(value);
+      };
+      try {
+        for (let n = 1; n <= 5; n++) await sender.sendMessages({ body: { n }, messageId: `single-${n}`, subject: 'counted', applicationProperties: { n } });
+      } finally {
+        message.encode = encode;
+      }
+      // The SDK encodes each message once to send it; the broker used to encode each one again to store it.
+      expect(encodes).toBe(5);
+      const received = await receiveExactly(client.createReceiver('plain', { receiveMode: 'receiveAndDelete' }), 6);
+      expect(received.slice(1).map((m) => [m.messageId, m.subject, m.body, m.applicationProperties])).toEqual(
+        [1, 2, 3, 4, 5].map((n) => [`single-${n}`, 'counted', { n }, { n }]),
+      );
     });
 
     it('assigns a message id when the sender sets none and keeps the one it sets', async () => {

@@ -10,7 +10,7 @@ import type { AuditLog } from '../../audit/audit-log.js';
 import type { ConsoleLog } from '../../data-plane.js';
 import type { Directory } from '../../entra/directory.js';
 import type { ResourceGuard } from '../../guard/resource-guard.js';
-import { encodeIntoReusedBuffer } from '../amqp/rhea-internals.js';
+import { encodeIntoReusedBuffer, keepDecodedBytes } from '../amqp/rhea-internals.js';
 import type { ServiceBusNamespace } from '../entities/service-bus-namespace.js';
 import { LinkAuthorization } from './authorization.js';
 import type { BrokerFaults } from './broker-faults.js';
@@ -60,6 +60,7 @@ export class AmqpBroker {
     const { namespace, faults, maxMessageSizeInBytes } = options;
     const fail = (error: unknown): void => this.fail(error);
     encodeIntoReusedBuffer();
+    keepDecodedBytes();
     this.container = rhea.create_container({
       id: 'local-azure-servicebus',
       // Sends are accepted only after the store commits; settlements keep abandon and defer apart.

@@ -7,6 +7,7 @@
 import type { Delivery, EventContext } from 'rhea';
 import { batchMessageFormat, decodeBatch, encodeMessage, ownBody, type AmqpMessage, type IncomingMessage } from '../amqp/amqp-message.js';
 import { BrokerError, messageTooLarge, toBrokerError } from '../amqp/broker-error.js';
+import { takeDecodedBytes } from '../amqp/rhea-internals.js';
 import type { ServiceBusNamespace } from '../entities/service-bus-namespace.js';
 import type { CbsNode } from './cbs.js';
 import type { BrokerLinks, SendLinkState } from './links.js';
@@ -68,9 +69,11 @@ export class IncomingTransfers {
         if (payload.length > maxMessageSizeInBytes) throw messageTooLarge(payload.length, maxMessageSizeInBytes);
         messages = decodeBatch(payload);
       } else if (format === undefined || format === 0) {
-        // rhea hands format-0 messages over decoded; their size is that of the encoding (kept for the store).
+        // rhea hands format-0 messages over decoded; the bytes they came in are kept (as a batch's are) and copied out
+        // of rhea's read buffer: stored and delivered as sent, never encoded again.
         const amqp = ownBody(message as AmqpMessage);
-        const payload = encodeMessage(amqp);
+        const received = takeDecodedBytes(amqp);
+        const payload = received ? Buffer.from(received) : encodeMessage(amqp);
         if (payload.length > maxMessageSizeInBytes) throw messageTooLarge(payload.length, maxMessageSizeInBytes);
         messages = [{ amqp, payload }];
       } else {
