@@ -69,6 +69,16 @@ describe('Service Bus topics and subscriptions', () => {
     });
   });
 
+  it('reads the 64-bit integer properties of a batch as sent (a rule action computes with them)', async () => {
+    // The SDK encodes integers below -2^31 as AMQP longs (0x81), as .NET does every long property.
+    const quantity = -5_000_000_000;
+    await client.createSender('events').sendMessages([{ body: 'long-order', subject: 'order.created', applicationProperties: { quantity } }]);
+    const [stamped] = await receiveExactly(client.createReceiver('events', 'stamped', { receiveMode: 'receiveAndDelete' }), 1);
+    expect(stamped!.applicationProperties).toEqual({ quantity, stamped: 'yes', doubled: quantity * 2 });
+    expect(await bodiesOf('all', 1)).toEqual(['long-order']);
+    expect(await bodiesOf('empty-rules', 1)).toEqual(['long-order']);
+  });
+
   it('forwards matching messages from a subscription to a queue (ForwardTo)', async () => {
     await client.createSender('events').sendMessages({ body: 'travel', subject: 'forward.me' });
     const [forwarded] = await receiveExactly(client.createReceiver('forwarded', { receiveMode: 'receiveAndDelete' }), 1);

@@ -81,11 +81,26 @@ describe(decodeMessageFast.name, () => {
       user_id: Buffer.from('user'),
       application_properties: { list: amqpTypes.wrap_list([1, 'two']), bytes: Buffer.from('b') },
     })],
+    ['with longs (as .NET sends 64-bit properties) in the properties and annotations', sdkMessage({
+      message_annotations: { 'x-opt-sequence-number': amqpTypes.wrap_long(5_000_000_000) },
+      application_properties: { count: amqpTypes.wrap_long(5_000_000_000), small: amqpTypes.wrap_long(7), negative: amqpTypes.wrap_long(-3) },
+    })],
     ['with several data sections', encodeMessage({ message_id: 'm', body: rhea.message.data_sections([Buffer.from('a'), Buffer.from('b')]) } as AmqpMessage)],
     ['with a value body and a footer', encodeMessage({ message_id: 'm', body: { any: 'value' }, footer: { checksum: 'c' } } as AmqpMessage)],
     ['without a body', withoutBody(encodeMessage({ message_id: 'm' } as AmqpMessage))],
   ])('decodes a message %s as rhea does', (_case, bytes) => {
     expect({ ...decodeMessageFast(bytes) }).toEqual({ ...decodeMessage(bytes) });
+  });
+
+  it('decodes short strings seen in earlier messages to their own text (remembered by a hash of their bytes)', () => {
+    // Same length, different bytes; repeated; and non-ASCII (never remembered): each message gets its own texts.
+    const subjects = ['orders.placed', 'orders.placee', 'orders.placed', 'órders.placed', 'órders.placed', 'x'.repeat(32), 'x'.repeat(33)];
+    for (const subject of subjects) {
+      const bytes = sdkMessage({ subject, application_properties: { [subject]: subject } });
+      expect({ ...decodeMessageFast(bytes) }).toEqual({ ...decodeMessage(bytes) });
+    }
+    const decoded = subjects.map((subject) => decodeMessageFast(sdkMessage({ subject })).subject);
+    expect(decoded).toEqual(subjects);
   });
 
   it('re-encodes to the bytes it was decoded from', () => {

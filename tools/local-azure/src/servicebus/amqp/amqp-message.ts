@@ -307,6 +307,37 @@ function readPlainMap(buffer: Buffer, at: number, end: number): Record<string, u
   return entries;
 }
 
+/** Longest string {@link readString} remembers: property names, subjects, content types; not ids or trace contexts. */
+const maxRememberedLength = 32;
+const maxRememberedStrings = 1024;
+/** Short ASCII strings decoded before, by a hash of their bytes (a string is looked up only with its bytes compared). */
+const rememberedStrings = new Map<number, string>();
+
+/**
+ * A UTF-8 string's text. Decoding it is a call into Node's C++ (~0.2 µs however short the string), and a batch's
+ * messages repeat their property names and subjects: a short ASCII string seen before is found by a hash of its
+ * bytes and checked byte by byte against the remembered text, without a call.
+ */
+function readString(buffer: Buffer, start: number, end: number): string {
+  const length = end - start;
+  if (length > maxRememberedLength) return buffer.toString('utf8', start, end);
+  let hash = length;
+  for (let i = start; i < end; i++) hash = (Math.imul(hash, 31) + buffer[i]!) | 0;
+  const remembered = rememberedStrings.get(hash);
+  if (remembered !== undefined && remembered.length === length) {
+    let same = true;
+    for (let i = 0; i < length && same; i++) same = remembered.charCodeAt(i) === buffer[start + i];
+    if (same) return remembered;
+  }
+  const text = buffer.toString('utf8', start, end);
+  // Only ASCII (as many characters as bytes), so that comparing char codes with bytes is comparing the text.
+  if (text.length === length) {
+    if (rememberedStrings.size >= maxRememberedStrings) rememberedStrings.clear();
+    rememberedStrings.set(hash, text);
+  }
+  return text;
+}
+
 /** Returned by {@link readPlain} for a value it leaves to rhea. */
 const notPlain = Symbol('not a plain value');
 
@@ -340,13 +371,13 @@ function readPlain(buffer: Buffer, offset: number): unknown {
       return buffer.readInt32BE(offset + 1);
     case 0x82:
       return buffer.readDoubleBE(offset + 1);
-    case 0x81:
     case 0xa1:
     case 0xa3:
-      return buffer.toString('utf8', offset + 2, offset + 2 + buffer[offset + 1]!);
+      return readString(buffer, offset + 2, offset + 2 + buffer[offset + 1]!);
     case 0xb1:
     case 0xb3:
-      return buffer.toString('utf8', offset + 5, offset + 5 + buffer.readUInt32BE(offset + 1));
+      return readString(buffer, offset + 5, offset + 5 + buffer.readUInt32BE(offset + 1));
+    case 0x81:
     case 0x83: {
       const high = buffer.readInt32BE(offset + 1);
       // rhea's range for a long it returns as a number (a Buffer beyond).
@@ -403,7 +434,8 @@ function decodePlainSection(buffer: Buffer, section: SectionSpan, message: AmqpM
 export function decodeMessageFast(bytes: Buffer): AmqpMessage {
   const sections = scanSections(bytes);
   const message: AmqpMessage = {};
-  const dataSections = sections.filter((section) => section.code === sectionCodes.data).length;
+  let dataSections = 0;
+  for (const section of sections) if (section.code === sectionCodes.data) dataSections++;
   for (const section of sections) {
     if (section.code === sectionCodes.data) {
       // Several data sections make one body, which rhea builds when it decodes them together.
@@ -440,7 +472,10 @@ export function decodeBatch(payload: Buffer): IncomingMessage[] {
     throw new BrokerError('decode-error', 'A batch message (format 0x80013700) must carry its messages as data sections.');
   }
   return bodies.map((section) => {
-    const bytes = Buffer.from(binaryValue(payload, section));
+    // A copy of its own (not a slice of the frame, which would keep the whole batch alive), from Node's pool.
+    const sent = binaryValue(payload, section);
+    const bytes = Buffer.allocUnsafe(sent.length);
+    bytes.set(sent);
     return { amqp: decodeMessageFast(bytes), payload: bytes };
   });
 }
