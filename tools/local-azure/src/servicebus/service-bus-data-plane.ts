@@ -49,6 +49,7 @@ async function startServiceBus(context: DataPlaneContext): Promise<RunningDataPl
   let loaded: LoadSummary;
   try {
     loaded = namespace.load(Date.now());
+    for (const note of loaded.storeNotes) context.log(`[servicebus] ${note}`);
     if (loaded.orphaned) {
       context.log(`[servicebus] ${loaded.orphaned} stored messages belong to entities that no longer exist; they are kept on disk`);
     }

@@ -227,6 +227,8 @@ export interface LoadSummary {
   unreadable: string[];
   /** Entities created at run time that the topology file now defines: the file's definition applies. */
   superseded: string[];
+  /** What the store found at start-up worth a log line (a torn journal tail discarded, an older store migrated). */
+  storeNotes: string[];
 }
 
 /** Service Bus's dead-letter reasons for messages it could not forward. */
@@ -721,7 +723,8 @@ export class ServiceBusNamespace {
         orphaned++;
         continue;
       }
-      const bytes = Buffer.from(row.payload);
+      // The store's copy is used as it is: it stays referenced by the store's live set anyway.
+      const bytes = Buffer.isBuffer(row.payload) ? row.payload : Buffer.from(row.payload);
       const decoded = decodeMessageFast(bytes);
       const assignedMessageId = row.assignedMessageId !== null && (decoded.message_id === undefined || decoded.message_id === null) ? row.assignedMessageId : undefined;
       const message = new StoredMessage(
@@ -747,7 +750,7 @@ export class ServiceBusNamespace {
       if (queue) queue.sessions.session(sessionId).state = Buffer.from(state);
     }
     for (const { entity, messageId, expiresAt } of contents.duplicates) targets.get(entity)?.duplicates.set(messageId, expiresAt);
-    return { messages: loaded, orphaned, runtimeEntities, unreadable, superseded };
+    return { messages: loaded, orphaned, runtimeEntities, unreadable, superseded, storeNotes: contents.notes };
   }
 
   /** Every queue, topic and subscription. */

@@ -1,23 +1,73 @@
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { closeSync, constants, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { ConfigError } from '../../config/local-azure-config.js';
-import { MessageStore, type PersistedMessage } from './message-store.js';
+import { journalPathOf, MessageStore, type EntityRecord, type PersistedMessage, type StoreContents } from './message-store.js';
+
+const message = (queue: string, sequenceNumber: number, fields: Partial<PersistedMessage> = {}): PersistedMessage => ({
+  queue,
+  sequenceNumber,
+  payload: Buffer.from(`${queue}#${sequenceNumber}`),
+  enqueuedAt: 1,
+  expiresAt: null,
+  scheduledAt: null,
+  deferred: false,
+  deliveryCount: 0,
+  sessionId: null,
+  deadLetterSource: null,
+  assignedMessageId: null,
+  ...fields,
+});
+
+/** Resolves with the commit's error, if any. */
+const commit = (store: MessageStore) => new Promise<Error | undefined>((resolve) => store.afterCommit(resolve));
+
+/** What a store holds, comparable with `toEqual` (payloads as plain bytes, lists in a stable order). */
+function comparable(contents: StoreContents): unknown {
+  return {
+    messages: contents.messages.map((m) => ({ ...m, payload: Buffer.from(m.payload).toString('hex') })),
+    sequences: [...contents.sequences].sort(),
+    sessionStates: contents.sessionStates.map((s) => ({ ...s, state: Buffer.from(s.state).toString('hex') })).sort((a, b) => a.sessionId.localeCompare(b.sessionId)),
+    duplicates: [...contents.duplicates].sort((a, b) => a.messageId.localeCompare(b.messageId)),
+    entities: contents.entities,
+  };
+}
+
+/**
+ * Runs `body` while the store's journal descriptor writes to `/dev/full` (every write fails with ENOSPC: a full
+ * disk), then gives the descriptor its file back. The descriptor is found through `/proc/self/fd`; POSIX hands
+ * out the lowest free number, so closing it and opening another file puts that file behind the same number.
+ */
+async function withFullDisk(journalPath: string, body: () => Promise<void>): Promise<void> {
+  const target = realpathSync(journalPath);
+  const fd = Number(readdirSync('/proc/self/fd').find((entry) => { try { return readlinkSync(`/proc/self/fd/${entry}`) === target; } catch { return false; } }));
+  expect(fd).toBeGreaterThan(2);
+  closeSync(fd);
+  expect(openSync('/dev/full', 'r+')).toBe(fd);
+  try {
+    await body();
+  } finally {
+    closeSync(fd);
+    expect(openSync(journalPath, constants.O_RDWR)).toBe(fd);
+  }
+}
 
 describe(MessageStore.name, () => {
   let dir: string;
-  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'message-store-'))));
+  let path: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'message-store-'));
+    path = join(dir, 'servicebus.db');
+  });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   it('opens a new store, and reopens one it wrote', () => {
-    const path = join(dir, 'servicebus.db');
     new MessageStore(path).close();
     expect(() => new MessageStore(path).close()).not.toThrow();
   });
 
   it('refuses a store in an older format, naming the file and what to do, instead of losing its messages later', () => {
-    const path = join(dir, 'servicebus.db');
     const old = new DatabaseSync(path);
     old.exec('CREATE TABLE messages (id TEXT PRIMARY KEY, queue TEXT, seq INTEGER, payload BLOB, enqueued_at INTEGER, expires_at INTEGER, scheduled_at INTEGER, deferred INTEGER, delivery_count INTEGER, session_id TEXT)');
     old.close();
@@ -25,26 +75,83 @@ describe(MessageStore.name, () => {
     expect(() => new MessageStore(path)).toThrow(`${path}: the Service Bus store was written by another version of the local Azure (format 1`);
   });
 
-  it('forgets a queue number whose commit failed, so queues created after a restart still get numbers of their own', async () => {
-    const path = join(dir, 'servicebus.db');
-    const message = (queue: string, sequenceNumber: number): PersistedMessage => ({
-      queue, sequenceNumber, payload: Buffer.from(queue), enqueuedAt: 1, expiresAt: null, scheduledAt: null, deferred: false,
-      deliveryCount: 0, sessionId: null, deadLetterSource: null, assignedMessageId: null,
+  it('refuses a journal file that is not one, instead of overwriting it', () => {
+    writeFileSync(journalPathOf(path), 'something else entirely');
+    expect(() => new MessageStore(path).load(Date.now())).toThrow(`${journalPathOf(path)}: not a Service Bus journal`);
+  });
+
+  it('reads back every kind of record as the last commit left it', async () => {
+    const now = Date.now();
+    const store = new MessageStore(path);
+    store.load(now);
+    const entity: EntityRecord = { key: 'queue:orders', kind: 'queue', origin: 'runtime', definition: '{"name":"orders"}', createdAt: 1, updatedAt: 2, accessedAt: 3 };
+    store.putEntity(entity);
+    store.putMessage('queue:orders', 1, () => message('queue:orders', 1));
+    store.putMessage('queue:orders', 2, () => message('queue:orders', 2, { deliveryCount: 1 }));
+    store.putMessage('queue:orders', 3, () => message('queue:orders', 3));
+    store.putMessage('queue:purged', 1, () => message('queue:purged', 1));
+    store.putSequence('queue:orders', 3);
+    store.putSessionState('queue:orders', 'kept', Buffer.from('state one'));
+    store.putSessionState('queue:orders', 'cleared', Buffer.from('state two'));
+    store.putDuplicate('queue:orders', 'live-id', now + 60_000);
+    store.putDuplicate('queue:orders', 'expired-id', now - 1);
+    store.putSequence('topic:gone', 9);
+    store.putSessionState('subscription:gone/sub', 'lost', Buffer.from('x'));
+    store.putDuplicate('topic:gone', 'gone-id', now + 60_000);
+    store.putMessage('subscription:gone/sub', 1, () => message('subscription:gone/sub', 1));
+    expect(await commit(store)).toBeUndefined();
+
+    // Every optional field of a message, an update of one, a delete, a purge, a session state cleared, an entity dropped.
+    const full = message('queue:orders', 2, {
+      payload: Buffer.from([0, 1, 2, 255]),
+      enqueuedAt: 1_700_000_000_123,
+      expiresAt: 1_800_000_000_000,
+      scheduledAt: 1_750_000_000_000,
+      deferred: true,
+      deliveryCount: 7,
+      sessionId: 'séssion ✓',
+      deadLetterSource: 'subscription:events/vision',
+      assignedMessageId: 'assigned-1',
     });
-    const commit = (store: MessageStore) => new Promise<Error | undefined>((resolve) => store.afterCommit(resolve));
+    store.putMessage('queue:orders', 2, () => full);
+    store.deleteMessage('queue:orders', 3);
+    store.purgeQueue('queue:purged');
+    store.putSessionState('queue:orders', 'cleared', null);
+    store.dropEntityState('topic:gone', ['subscription:gone/sub']);
+    store.putMessage('queue:orders#dlq', 4, () => message('queue:orders#dlq', 4, { deadLetterSource: 'queue:orders' }));
+    expect(await commit(store)).toBeUndefined();
+    store.close();
+
+    const reopened = new MessageStore(path);
+    const contents = reopened.load(now);
+    reopened.close();
+    expect(comparable(contents)).toEqual(
+      comparable({
+        messages: [message('queue:orders', 1), full, message('queue:orders#dlq', 4, { deadLetterSource: 'queue:orders' })],
+        sequences: new Map([['queue:orders', 3]]),
+        sessionStates: [{ queue: 'queue:orders', sessionId: 'kept', state: Buffer.from('state one') }],
+        duplicates: [{ entity: 'queue:orders', messageId: 'live-id', expiresAt: now + 60_000 }],
+        entities: [entity],
+        createdAt: 0,
+        notes: [],
+      }),
+    );
+  });
+
+  it('fails a commit the disk refuses, acknowledges nothing of it, and keeps the journal readable after it', async () => {
     const store = new MessageStore(path);
     store.load(Date.now());
-    // A failing commit (a full disk, say), planted through a second connection.
-    const other = new DatabaseSync(path);
-    other.exec(`CREATE TRIGGER refuse BEFORE INSERT ON messages BEGIN SELECT RAISE(ABORT, 'disk full'); END`);
-    store.putMessage('queue:first', 1, () => message('queue:first', 1));
-    expect(await commit(store)).toMatchObject({ message: expect.stringContaining('disk full') });
-    other.exec('DROP TRIGGER refuse');
-    other.close();
-
+    store.putMessage('queue:before', 1, () => message('queue:before', 1));
+    expect(await commit(store)).toBeUndefined();
+    await withFullDisk(journalPathOf(path), async () => {
+      store.putMessage('queue:first', 1, () => message('queue:first', 1));
+      store.putSequence('queue:first', 1);
+      expect(await commit(store)).toMatchObject({ code: 'ENOSPC' });
+    });
+    // Queue numbers handed out in the failed commit are defined again by the next record that uses them.
     store.putMessage('queue:second', 1, () => message('queue:second', 1));
     expect(await commit(store)).toBeUndefined();
-    store.putMessage('queue:first', 1, () => message('queue:first', 1));
+    store.putMessage('queue:first', 2, () => message('queue:first', 2));
     expect(await commit(store)).toBeUndefined();
     store.close();
 
@@ -52,54 +159,245 @@ describe(MessageStore.name, () => {
     reopened.load(Date.now());
     reopened.putMessage('queue:third', 1, () => message('queue:third', 1));
     expect(await commit(reopened)).toBeUndefined();
-    const { messages } = reopened.load(Date.now());
+    const { messages, sequences, notes } = reopened.load(Date.now());
     reopened.close();
-    expect(messages.map((m) => [m.queue, Buffer.from(m.payload).toString()]).sort()).toEqual([
-      ['queue:first', 'queue:first'],
-      ['queue:second', 'queue:second'],
-      ['queue:third', 'queue:third'],
+    expect(notes).toEqual([]);
+    expect(sequences.size).toBe(0);
+    expect(messages.map((m) => [m.queue, m.sequenceNumber]).sort()).toEqual([
+      ['queue:before', 1],
+      ['queue:first', 2],
+      ['queue:second', 1],
+      ['queue:third', 1],
     ]);
   });
 
-  describe('when more than a megabyte is written', () => {
-    const row = (sequenceNumber: number): PersistedMessage => ({
-      queue: 'queue:orders',
-      sequenceNumber,
-      payload: Buffer.alloc(1000, sequenceNumber % 251),
-      enqueuedAt: 1,
-      expiresAt: null,
-      scheduledAt: null,
-      deferred: false,
-      deliveryCount: 0,
-      sessionId: sequenceNumber % 2 ? 'session' : null,
-      deadLetterSource: null,
-      assignedMessageId: null,
-    });
-
-    it('checkpoints the WAL into the database file once writes pause, and keeps every message', async () => {
-      const path = join(dir, 'servicebus.db');
+  describe('when the journal ends in a torn write', () => {
+    /** Writes three commits of two messages each; returns the file's size after each. */
+    async function threeCommits(): Promise<number[]> {
       const store = new MessageStore(path);
       store.load(Date.now());
-      // 30 commits of 100 rows (the multi-row inserts: 64 + 16 + 4 × 5), ~3 MB in all.
-      for (let commit = 0; commit < 30; commit++) {
-        for (let i = 1; i <= 100; i++) {
-          const sequenceNumber = commit * 100 + i;
-          store.putMessage('queue:orders', sequenceNumber, () => row(sequenceNumber));
-        }
-        await new Promise<void>((resolve, reject) => store.afterCommit((error) => (error ? reject(error) : resolve())));
+      const sizes: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        store.putMessage('queue:orders', 2 * i + 1, () => message('queue:orders', 2 * i + 1));
+        store.putMessage('queue:orders', 2 * i + 2, () => message('queue:orders', 2 * i + 2));
+        expect(await commit(store)).toBeUndefined();
+        sizes.push(statSync(journalPathOf(path)).size);
       }
-      // Below SQLite's threshold (16 MB here) commits do not checkpoint: the database file grows once writes pause.
+      store.close();
+      return sizes;
+    }
+
+    it('loads every whole commit and none of a cut one, at every length the file can be cut to', async () => {
+      const sizes = await threeCommits();
+      const journal = readFileSync(journalPathOf(path));
+      for (let length = 0; length <= journal.length; length++) {
+        writeFileSync(journalPathOf(path), journal.subarray(0, length));
+        const store = new MessageStore(path);
+        const { messages, notes } = store.load(Date.now());
+        store.close();
+        const whole = sizes.filter((size) => size <= length).length;
+        expect([length, messages.map((m) => m.sequenceNumber)]).toEqual([length, Array.from({ length: 2 * whole }, (_, i) => i + 1)]);
+        expect([length, notes.length]).toEqual([length, length === 0 || length === 8 || sizes.includes(length) ? 0 : 1]);
+      }
+    });
+
+    it('cuts garbage after the last record, says so, and appends after the last whole record', async () => {
+      const sizes = await threeCommits();
+      writeFileSync(journalPathOf(path), Buffer.concat([readFileSync(journalPathOf(path)), Buffer.from([12, 0, 0, 0, 1, 2, 3, 4, 9, 9])]));
+      const store = new MessageStore(path);
+      const { messages, notes } = store.load(Date.now());
+      expect(messages).toHaveLength(6);
+      expect(notes).toEqual([`${journalPathOf(path)}: 10 bytes after the last intact record (a write torn by a crash) were discarded`]);
+      expect(statSync(journalPathOf(path)).size).toBe(sizes[2]);
+      store.putMessage('queue:orders', 7, () => message('queue:orders', 7));
+      expect(await commit(store)).toBeUndefined();
+      store.close();
+      const reopened = new MessageStore(path);
+      expect(reopened.load(Date.now()).messages.map((m) => m.sequenceNumber)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+      reopened.close();
+    });
+
+    it('stops at a record whose bytes were changed, rather than reading it', async () => {
+      const sizes = await threeCommits();
+      const journal = readFileSync(journalPathOf(path));
+      journal[sizes[0]! + 20]! ^= 0xff;
+      writeFileSync(journalPathOf(path), journal);
+      const store = new MessageStore(path);
+      expect(store.load(Date.now()).messages.map((m) => m.sequenceNumber)).toEqual([1, 2]);
+      store.close();
+    });
+  });
+
+  describe('when the journal is compacted', () => {
+    /** 60 commits of 50 messages of 1 KB, all but every 100th deleted again. */
+    async function busyQueue(store: MessageStore): Promise<void> {
+      for (let round = 0; round < 60; round++) {
+        for (let i = 1; i <= 50; i++) {
+          const sequenceNumber = round * 50 + i;
+          store.putMessage('queue:orders', sequenceNumber, () => message('queue:orders', sequenceNumber, { payload: Buffer.alloc(1000, sequenceNumber % 251) }));
+        }
+        store.putSequence('queue:orders', round * 50 + 50);
+        expect(await commit(store)).toBeUndefined();
+        for (let i = 1; i <= 50; i++) if ((round * 50 + i) % 100) store.deleteMessage('queue:orders', round * 50 + i);
+      }
+      store.putSessionState('queue:orders', 'session', Buffer.from('state'));
+      store.putDuplicate('queue:orders', 'id', Date.now() + 60_000);
+      expect(await commit(store)).toBeUndefined();
+    }
+
+    it('shrinks the file to the live entries, and loads the same contents', async () => {
+      const store = new MessageStore(path);
+      store.load(Date.now());
+      await busyQueue(store);
+      const before = statSync(journalPathOf(path)).size;
+      const contents = comparable(store.load(Date.now()));
+      expect(store.compact()).toBe(true);
+      const after = statSync(journalPathOf(path)).size;
+      expect(after).toBe(store.journalBytes);
+      expect(after).toBeLessThan(before / 50);
+      // Writes after the compaction go into the new file.
+      store.putMessage('queue:orders', 3001, () => message('queue:orders', 3001));
+      expect(await commit(store)).toBeUndefined();
+      store.close();
+      const reopened = new MessageStore(path);
+      const loaded = reopened.load(Date.now());
+      reopened.close();
+      expect(loaded.messages.map((m) => m.sequenceNumber)).toEqual([...Array.from({ length: 30 }, (_, i) => (i + 1) * 100), 3001]);
+      expect(comparable({ ...loaded, messages: loaded.messages.slice(0, 30) })).toEqual(contents);
+    });
+
+    it('compacts by itself once writes pause, when the file is large and mostly dead', async () => {
+      const store = new MessageStore(path);
+      store.load(Date.now());
+      // ~9.6 MB written, ~32 KB live: above the 8 MiB and 2 × live thresholds.
+      for (let pass = 0; pass < 3; pass++) await busyQueue(store);
+      const written = store.journalBytes;
+      expect(written).toBeGreaterThan(8 * 1024 * 1024);
       const deadline = Date.now() + 10_000;
-      while (statSync(path).size < 1_000_000 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
-      expect(statSync(path).size).toBeGreaterThanOrEqual(1_000_000);
+      while (store.journalBytes === written && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(store.journalBytes).toBeLessThan(written / 20);
+      store.close();
+    });
+
+    it('loads the old journal when a compaction was cut short before its rename, and removes what it left', async () => {
+      const store = new MessageStore(path);
+      store.load(Date.now());
+      await busyQueue(store);
+      const contents = comparable(store.load(Date.now()));
+      store.close();
+      // What a crash while the new journal was being written leaves: a partial temporary file beside the old journal.
+      writeFileSync(`${journalPathOf(path)}.compacting`, Buffer.from('LAZSBJ01 and a partial record'));
+      const reopened = new MessageStore(path);
+      expect(comparable(reopened.load(Date.now()))).toEqual(contents);
+      reopened.close();
+      expect(existsSync(`${journalPathOf(path)}.compacting`)).toBe(false);
+    });
+
+    it('loads the new journal when the crash came right after the rename', async () => {
+      const store = new MessageStore(path);
+      store.load(Date.now());
+      await busyQueue(store);
+      const contents = comparable(store.load(Date.now()));
+      expect(store.compact()).toBe(true);
+      // No close: the process "dies" here, leaving the file as the rename left it.
+      const reopened = new MessageStore(path);
+      expect(comparable(reopened.load(Date.now()))).toEqual(contents);
+      reopened.close();
+      store.close();
+    });
+  });
+
+  describe('when the store is in format 2 (all of it in SQLite)', () => {
+    /** A format-2 store as the previous version wrote it. */
+    function writeFormat2(): void {
+      const db = new DatabaseSync(path);
+      db.exec(`
+        CREATE TABLE queues (key TEXT PRIMARY KEY, id INTEGER NOT NULL UNIQUE);
+        CREATE TABLE messages (
+          id INTEGER PRIMARY KEY, queue TEXT NOT NULL, seq INTEGER NOT NULL, payload BLOB NOT NULL, enqueued_at INTEGER NOT NULL,
+          expires_at INTEGER, scheduled_at INTEGER, deferred INTEGER NOT NULL, delivery_count INTEGER NOT NULL,
+          session_id TEXT, dead_letter_source TEXT, assigned_message_id TEXT);
+        CREATE TABLE sequences (entity TEXT PRIMARY KEY, last INTEGER NOT NULL);
+        CREATE TABLE session_states (queue TEXT NOT NULL, session_id TEXT NOT NULL, state BLOB NOT NULL, PRIMARY KEY (queue, session_id));
+        CREATE TABLE duplicates (entity TEXT NOT NULL, message_id TEXT NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY (entity, message_id));
+        CREATE TABLE entities (
+          key TEXT PRIMARY KEY, kind TEXT NOT NULL, origin TEXT NOT NULL, definition TEXT NOT NULL,
+          created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, accessed_at INTEGER NOT NULL);
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        INSERT INTO meta VALUES ('created_at', '1234');
+        INSERT INTO queues VALUES ('queue:orders', 1), ('queue:orders#dlq', 2);
+        INSERT INTO entities VALUES ('queue:orders', 'queue', 'runtime', '{"name":"orders"}', 1, 2, 3);
+        INSERT INTO sequences VALUES ('queue:orders', 3);
+        INSERT INTO session_states VALUES ('queue:orders', 's1', X'0102');
+        INSERT INTO duplicates VALUES ('queue:orders', 'dup', 9999999999999);
+        PRAGMA user_version = 2;
+      `);
+      const insert = db.prepare('INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
+      insert.run(2 ** 40 + 1, 'queue:orders', 1, Buffer.from('one'), 10, null, null, 0, 0, null, null, 'assigned');
+      insert.run(2 ** 40 + 3, 'queue:orders', 3, Buffer.from('three'), 30, 99_999_999_999_999, 50, 1, 2, 's1', null, null);
+      insert.run(2 * 2 ** 40 + 2, 'queue:orders#dlq', 2, Buffer.from('two'), 20, null, null, 0, 5, null, 'queue:orders', null);
+      db.close();
+    }
+
+    const expected = {
+      messages: [
+        message('queue:orders', 1, { payload: Buffer.from('one'), enqueuedAt: 10, assignedMessageId: 'assigned' }),
+        message('queue:orders', 3, { payload: Buffer.from('three'), enqueuedAt: 30, expiresAt: 99_999_999_999_999, scheduledAt: 50, deferred: true, deliveryCount: 2, sessionId: 's1' }),
+        message('queue:orders#dlq', 2, { payload: Buffer.from('two'), enqueuedAt: 20, deliveryCount: 5, deadLetterSource: 'queue:orders' }),
+      ],
+      sequences: new Map([['queue:orders', 3]]),
+      sessionStates: [{ queue: 'queue:orders', sessionId: 's1', state: Buffer.from([1, 2]) }],
+      duplicates: [{ entity: 'queue:orders', messageId: 'dup', expiresAt: 9999999999999 }],
+      entities: [{ key: 'queue:orders', kind: 'queue', origin: 'runtime', definition: '{"name":"orders"}', createdAt: 1, updatedAt: 2, accessedAt: 3 }] as EntityRecord[],
+      createdAt: 1234,
+      notes: [],
+    } satisfies StoreContents;
+
+    it('moves everything into the journal at the first start, and reads it from there afterwards', async () => {
+      writeFormat2();
+      const store = new MessageStore(path);
+      const contents = store.load(Date.now());
+      expect(comparable(contents)).toEqual(comparable(expected));
+      expect(contents.createdAt).toBe(1234);
+      expect(contents.notes).toEqual([`${journalPathOf(path)}: 3 messages moved out of the format-2 store into the journal`]);
+      store.putMessage('queue:orders', 4, () => message('queue:orders', 4));
+      expect(await commit(store)).toBeUndefined();
       store.close();
 
+      const db = new DatabaseSync(path);
+      expect(db.prepare('PRAGMA user_version').get()).toEqual({ user_version: 3 });
+      expect(db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all().map((row) => row.name)).toEqual(['entities', 'meta']);
+      db.close();
       const reopened = new MessageStore(path);
-      const { messages } = reopened.load(Date.now());
+      const again = reopened.load(Date.now());
       reopened.close();
-      expect(messages).toHaveLength(3000);
-      expect(messages.map((message) => message.sequenceNumber)).toEqual(Array.from({ length: 3000 }, (_, i) => i + 1));
-      expect(messages[1236]).toEqual({ ...row(1237), payload: new Uint8Array(row(1237).payload) });
+      expect(again.notes).toEqual([]);
+      expect(comparable(again)).toEqual(comparable({ ...expected, messages: [...expected.messages.slice(0, 2), message('queue:orders', 4), expected.messages[2]!] }));
     });
+
+    it('migrates again, whole, when a start died after writing the journal but before marking the store', () => {
+      writeFormat2();
+      // The journal a first, interrupted migration wrote (and a partial one from before), with the SQLite tables still there.
+      writeFileSync(journalPathOf(path), Buffer.from('LAZSBJ01'));
+      writeFileSync(`${journalPathOf(path)}.compacting`, Buffer.from('LAZ'));
+      const store = new MessageStore(path);
+      expect(comparable(store.load(Date.now()))).toEqual(comparable(expected));
+      store.close();
+    });
+  });
+
+  it('keeps the contents of a journal written in thousands of commits', async () => {
+    const store = new MessageStore(path);
+    store.load(Date.now());
+    for (let i = 1; i <= 2000; i++) {
+      store.putMessage('queue:orders', i, () => message('queue:orders', i, { sessionId: i % 2 ? 'session' : null }));
+      if (i % 7 === 0) expect(await commit(store)).toBeUndefined();
+    }
+    store.close();
+    const reopened = new MessageStore(path);
+    const { messages } = reopened.load(Date.now());
+    reopened.close();
+    expect(messages.map((m) => m.sequenceNumber)).toEqual(Array.from({ length: 2000 }, (_, i) => i + 1));
+    expect({ ...messages[1236], payload: Buffer.from(messages[1236]!.payload) }).toEqual(message('queue:orders', 1237, { sessionId: 'session' }));
   });
 });

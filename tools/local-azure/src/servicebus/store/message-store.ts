@@ -1,24 +1,48 @@
+import { closeSync, constants, openSync } from 'node:fs';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { ConfigError } from '../../config/local-azure-config.js';
 import { openDatabase } from '../../util/database.js';
+import {
+  JournalOp,
+  JournalReader,
+  JournalWriter,
+  PutFlags,
+  readJournal,
+  removeInterruptedCompaction,
+  replaceJournal,
+  truncateJournal,
+  writeFully,
+  journalMagic,
+} from './message-journal.js';
 
-/** Version of the store's tables, kept in SQLite's user_version; a home written in another format is refused. */
-const storeFormat = 2;
+/**
+ * Version of the store, kept in SQLite's user_version. Format 3: entity definitions and meta in SQLite, messages,
+ * sequence counters, session states and duplicate-detection history in the journal beside it. Format 2 (all of it
+ * in SQLite) is migrated into the journal at the first start; older formats are refused.
+ */
+const storeFormat = 3;
+const migratableFormat = 2;
 
 /**
  * Refuses a store written by another version of the local Azure, rather than failing on its first write:
  * its messages cannot be read in this format, and dropping them silently would lose what was sent.
+ * Returns whether the store is in this format (or new) or in format 2, to be migrated.
  */
-function checkStoreFormat(db: DatabaseSync, path: string): void {
+function checkStoreFormat(db: DatabaseSync, path: string): 'current' | 'migrate' {
   const { user_version: version } = db.prepare('PRAGMA user_version').get() as { user_version: number };
   const hasTables = !!db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'messages'").get();
-  if (version === storeFormat || (version === 0 && !hasTables)) return;
+  if (version === storeFormat || (version === 0 && !hasTables)) return 'current';
+  if (version === migratableFormat && hasTables) return 'migrate';
   throw new ConfigError(
-    `${path}: the Service Bus store was written by another version of the local Azure (format ${version || 1}; this version reads format ${storeFormat}). ` +
+    `${path}: the Service Bus store was written by another version of the local Azure (format ${version || 1}; this version reads formats ${migratableFormat} and ${storeFormat}). ` +
       'Its messages cannot be read: move the file away (or delete it, with its -wal and -shm files) to start with empty entities.',
   );
 }
 
+/** The journal's file beside the store's SQLite file: `servicebus.db` → `servicebus.journal`. */
+export function journalPathOf(databasePath: string): string {
+  return `${databasePath.replace(/\.db$/, '')}.journal`;
+}
 /** One message row: the encoded message (without broker annotations) and its broker state. */
 export interface PersistedMessage {
   /** Store key of the queue the message is in (`queue:orders`, `subscription:events/vision`, `…#dlq`). */
@@ -65,142 +89,143 @@ export interface StoreContents {
   entities: EntityRecord[];
   /** When this store (the namespace) was first created, epoch ms. */
   createdAt: number;
+  /** What the start-up found worth a log line: a torn journal tail discarded, a format-2 store migrated. */
+  notes: string[];
 }
 
-type PendingWrite = { kind: 'put'; queue: string; row: () => PersistedMessage } | { kind: 'delete'; queue: string; sequenceNumber: number };
+/** A message write of a turn; once committed, the same object is the message's entry in the live set. */
+interface MessageWrite {
+  kind: 'put';
+  queue: string;
+  /** The message's current state (read at the commit, and again when the journal is compacted). */
+  row: () => PersistedMessage;
+  /** Bytes of its last journal operation: the live set's size, which decides compaction. */
+  bytes: number;
+}
+
+type PendingWrite = MessageWrite | { kind: 'delete'; queue: string; sequenceNumber: number };
+
+type SessionStateWrite = { queue: string; sessionId: string; state: Uint8Array | null };
+type DuplicateEntry = { entity: string; messageId: string; expiresAt: number };
 
 const defaults = {
-  /** How often expired duplicate-detection rows are pruned from disk. */
+  /** How often expired duplicate-detection entries are dropped from the live set (and so from the next compaction). */
   duplicatePruneIntervalInMs: 60_000,
+  /** Quiet time after the last commit before the store considers compacting the journal, outside any send's path. */
+  idleCompactionDelayInMs: 250,
   /**
-   * WAL pages after which a commit also checkpoints (copies the WAL into the database file and fsyncs both):
-   * SQLite's default is 1000 (4 MB), a stall of 5–80 ms measured here every ~65 batches of 100 messages.
+   * Once writes pause, the journal is compacted when it is at least this large and at least
+   * {@link idleCompactionRatio} times the live data. Below 8 MiB a journal costs nothing worth a rewrite
+   * (replayed in a few ms at start).
    */
-  walAutoCheckpointPages: 4096,
-  /** Quiet time after the last commit before the WAL is checkpointed, outside any send's path. */
-  idleCheckpointDelayInMs: 250,
+  idleCompactionMinBytes: 8 * 1024 * 1024,
+  idleCompactionRatio: 2,
+  /**
+   * A broker that never pauses for {@link idleCompactionDelayInMs} compacts inside a commit, once the journal
+   * reaches 128 MiB and holds at least 4 × the live data: disk use and start-up replay stay bounded, and the
+   * commit that pays for it writes at most a quarter of that (~32 MiB of live data, tens of ms).
+   */
+  commitCompactionMinBytes: 128 * 1024 * 1024,
+  commitCompactionRatio: 4,
+  /** After a failed compaction (a full disk, say), the next attempt waits this long. */
+  compactionRetryDelayInMs: 60_000,
+  /** A compaction writes its records in pieces of about this size, so the encode buffer stays small. */
+  compactionRecordBytes: 1024 * 1024,
 };
 
-/** Rows per multi-row insert, largest first: a commit's message rows go in as few statements as these sizes allow. */
-const insertChunkSizes = [64, 16, 4, 1];
-const messageColumns = 12;
+/** Bytes a live entry other than a message is counted for, in the live set's size. */
+const smallEntryBytes = 32;
+/** A message's key: `keyId * 2^40 + sequence number` (a number: no string built per message). */
+const keyStride = 2 ** 40;
 
 /**
- * The Service Bus message store: SQLite in WAL mode with `synchronous=NORMAL`, so a committed write
- * survives `kill -9` of the broker. Writes are grouped per event-loop turn into one transaction
- * ("group commit"); `afterCommit` callbacks run once the transaction holding everything written so far
- * is committed — the broker acknowledges sends and settlements from there. The WAL is checkpointed once
- * writes pause (see `defaults`): an acknowledgement waits for a checkpoint's copy and fsyncs only when a burst
- * has written 16 MB without a pause.
+ * The Service Bus message store. Entity definitions and the namespace's creation time are in SQLite (rare
+ * writes); messages, sequence counters, session states and duplicate-detection history are in an append-only
+ * journal beside it (`servicebus.journal`, format in `message-journal.ts`). Everything is read once at start
+ * ({@link load}); afterwards writes are grouped per event-loop turn ("group commit") and a commit encodes them
+ * all into ONE record written with ONE `write` — no fsync, like SQLite's WAL with `synchronous=NORMAL`: a
+ * committed record is in the OS's page cache and survives `kill -9` of the broker (a power loss or kernel crash can
+ * drop the last records, never tear one open: each is checksummed and a torn tail is cut at the next start).
+ * `afterCommit` callbacks run once the record holding everything written so far is written — the broker
+ * acknowledges sends and settlements from there.
+ *
+ * The store keeps the live set (a reference to each stored message's current state) to compact the journal:
+ * once writes pause and the file is at least twice the live data (and 8 MiB), it is rewritten with live entries
+ * only, into a temporary file renamed over it (see `defaults`).
  */
 export class MessageStore {
   private readonly db: DatabaseSync;
-  private readonly statements: Record<
-    | 'deleteMessage'
-    | 'putSequence'
-    | 'putSessionState'
-    | 'deleteSessionState'
-    | 'putDuplicate'
-    | 'deleteMessagesOf'
-    | 'putEntity'
-    | 'deleteEntity'
-    | 'deleteSequence'
-    | 'deleteDuplicatesOf'
-    | 'deleteSessionStatesOf',
-    StatementSync
-  >;
-  /** `INSERT OR REPLACE` of n message rows at once, for each n of {@link insertChunkSizes}. */
-  private readonly putMessages = new Map<number, StatementSync>();
-  /** Re-armed by every commit that wrote messages: checkpoints the WAL once writes pause. */
-  private idleCheckpoint?: NodeJS.Timeout;
-  /** Small integer per queue key: a message's row id is `queueId * 2^40 + sequence number` (one B-tree, no index). */
-  private readonly queueIds = new Map<string, number>();
-  /** This turn's message writes, one per message, keyed by {@link pendingKey} (a number: no string built per message). */
+  private readonly statements: Record<'putEntity' | 'deleteEntity', StatementSync>;
+  private readonly journalPath: string;
+  private fd: number;
+  /** Bytes of the journal file that hold intact records; the next record is written here. */
+  private size = 0;
+  private loaded = false;
+  private readonly writer = new JournalWriter();
+  /** Small integer per store key, the same in memory and in the journal. */
+  private readonly keyIds = new Map<string, number>();
+  private readonly keyNames: string[] = [];
+  /** Key ids the current journal file has defined. */
+  private definedKeys = new Set<number>();
+  /** This turn's message writes, one per message, keyed by {@link messageKey}. */
   private pending = new Map<number, PendingWrite>();
-  /** Small integer per queue key for {@link pendingKey}, in memory only (the stored ids are `queueIds`). */
-  private readonly pendingQueueIds = new Map<string, number>();
   private sequences = new Map<string, number>();
-  private sessionStates = new Map<string, { queue: string; sessionId: string; state: Uint8Array | null }>();
-  private duplicates: { entity: string; messageId: string; expiresAt: number }[] = [];
+  private sessionStates = new Map<string, SessionStateWrite>();
+  private duplicates: DuplicateEntry[] = [];
   private purges: string[] = [];
   private entities = new Map<string, EntityRecord | null>();
   /** Entities whose sequence counter, duplicate-detection history and session states go (the entity was deleted). */
   private droppedEntities: { entity: string; queues: string[] }[] = [];
   private callbacks: ((error?: Error) => void)[] = [];
+  /** What is in the journal and still counts: compaction writes these. */
+  private readonly live = {
+    messages: new Map<number, MessageWrite>(),
+    sequences: new Map<string, number>(),
+    sessionStates: new Map<string, { queue: string; sessionId: string; state: Uint8Array }>(),
+    duplicates: new Map<string, DuplicateEntry>(),
+    messageBytes: 0,
+  };
+  private idleTimer?: NodeJS.Timeout;
+  private nextCompactionAttempt = 0;
   private scheduled = false;
   private closed = false;
   /** Commits held back (the `servicebus-store stall` fault): writes and their acknowledgements wait. */
   private held = false;
   private lastDuplicatePrune = 0;
+  private readonly notes: string[] = [];
 
   constructor(path: string) {
     this.db = openDatabase(path);
-    checkStoreFormat(this.db, path);
+    const format = checkStoreFormat(this.db, path);
     this.db.exec(`
-      CREATE TABLE IF NOT EXISTS queues (key TEXT PRIMARY KEY, id INTEGER NOT NULL UNIQUE);
-      CREATE TABLE IF NOT EXISTS messages (
-        id INTEGER PRIMARY KEY, queue TEXT NOT NULL, seq INTEGER NOT NULL, payload BLOB NOT NULL, enqueued_at INTEGER NOT NULL,
-        expires_at INTEGER, scheduled_at INTEGER, deferred INTEGER NOT NULL, delivery_count INTEGER NOT NULL,
-        session_id TEXT, dead_letter_source TEXT, assigned_message_id TEXT);
-      CREATE TABLE IF NOT EXISTS sequences (entity TEXT PRIMARY KEY, last INTEGER NOT NULL);
-      CREATE TABLE IF NOT EXISTS session_states (queue TEXT NOT NULL, session_id TEXT NOT NULL, state BLOB NOT NULL, PRIMARY KEY (queue, session_id));
-      CREATE TABLE IF NOT EXISTS duplicates (entity TEXT NOT NULL, message_id TEXT NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY (entity, message_id));
       CREATE TABLE IF NOT EXISTS entities (
         key TEXT PRIMARY KEY, kind TEXT NOT NULL, origin TEXT NOT NULL, definition TEXT NOT NULL,
         created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, accessed_at INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
       INSERT OR IGNORE INTO meta VALUES ('created_at', '${Date.now()}');
-      PRAGMA user_version = ${storeFormat};
     `);
     this.statements = {
-      deleteMessage: this.db.prepare('DELETE FROM messages WHERE id = ?'),
-      deleteMessagesOf: this.db.prepare('DELETE FROM messages WHERE queue = ?'),
-      putSequence: this.db.prepare('INSERT OR REPLACE INTO sequences VALUES (?, ?)'),
-      putSessionState: this.db.prepare('INSERT OR REPLACE INTO session_states VALUES (?, ?, ?)'),
-      deleteSessionState: this.db.prepare('DELETE FROM session_states WHERE queue = ? AND session_id = ?'),
-      putDuplicate: this.db.prepare('INSERT OR REPLACE INTO duplicates VALUES (?, ?, ?)'),
       putEntity: this.db.prepare('INSERT OR REPLACE INTO entities VALUES (?, ?, ?, ?, ?, ?, ?)'),
       deleteEntity: this.db.prepare('DELETE FROM entities WHERE key = ?'),
-      deleteSequence: this.db.prepare('DELETE FROM sequences WHERE entity = ?'),
-      deleteDuplicatesOf: this.db.prepare('DELETE FROM duplicates WHERE entity = ?'),
-      deleteSessionStatesOf: this.db.prepare('DELETE FROM session_states WHERE queue = ?'),
     };
-    for (const size of insertChunkSizes) {
-      const row = `(${Array.from({ length: messageColumns }, () => '?').join(', ')})`;
-      this.putMessages.set(size, this.db.prepare(`INSERT OR REPLACE INTO messages VALUES ${Array.from({ length: size }, () => row).join(', ')}`));
+    this.journalPath = journalPathOf(path);
+    removeInterruptedCompaction(this.journalPath);
+    if (format === 'migrate') {
+      this.fd = this.migrateTables();
+    } else {
+      this.db.exec(`PRAGMA user_version = ${storeFormat}`);
+      this.fd = openSync(this.journalPath, constants.O_RDWR | constants.O_CREAT, 0o600);
     }
-    this.loadQueueIds();
-    // Checkpoints run once the store is quiet, and inside a commit only when a burst has written 16 MB.
-    this.db.exec(`PRAGMA wal_autocheckpoint = ${defaults.walAutoCheckpointPages}`);
   }
 
-  /** Reads everything (once, at start-up); expired duplicate-detection entries are dropped. */
+  /** Reads everything (at start-up: the journal is replayed); expired duplicate-detection entries are dropped. */
   load(now: number): StoreContents {
-    this.db.prepare('DELETE FROM duplicates WHERE expires_at < ?').run(now);
-    const rows = this.db.prepare('SELECT * FROM messages ORDER BY id').all() as unknown as MessageRow[];
+    const messages = this.replay(now);
     return {
-      messages: rows.map((row) => ({
-        queue: row.queue,
-        sequenceNumber: row.seq,
-        payload: row.payload,
-        enqueuedAt: row.enqueued_at,
-        expiresAt: row.expires_at,
-        scheduledAt: row.scheduled_at,
-        deferred: row.deferred === 1,
-        deliveryCount: row.delivery_count,
-        sessionId: row.session_id,
-        deadLetterSource: row.dead_letter_source,
-        assignedMessageId: row.assigned_message_id,
-      })),
-      sequences: new Map(
-        (this.db.prepare('SELECT entity, last FROM sequences').all() as unknown as { entity: string; last: number }[]).map((r) => [r.entity, r.last]),
-      ),
-      sessionStates: (this.db.prepare('SELECT queue, session_id, state FROM session_states').all() as unknown as { queue: string; session_id: string; state: Uint8Array }[]).map(
-        (r) => ({ queue: r.queue, sessionId: r.session_id, state: r.state }),
-      ),
-      duplicates: (this.db.prepare('SELECT entity, message_id, expires_at FROM duplicates').all() as unknown as { entity: string; message_id: string; expires_at: number }[]).map(
-        (r) => ({ entity: r.entity, messageId: r.message_id, expiresAt: r.expires_at }),
-      ),
+      messages,
+      sequences: new Map(this.live.sequences),
+      sessionStates: [...this.live.sessionStates.values()].map(({ queue, sessionId, state }) => ({ queue, sessionId, state })),
+      duplicates: [...this.live.duplicates.values()].map(({ entity, messageId, expiresAt }) => ({ entity, messageId, expiresAt })),
       entities: (this.db.prepare('SELECT * FROM entities ORDER BY key').all() as unknown as EntityRow[]).map((r) => ({
         key: r.key,
         kind: r.kind,
@@ -211,6 +236,7 @@ export class MessageStore {
         accessedAt: r.accessed_at,
       })),
       createdAt: Number((this.db.prepare("SELECT value FROM meta WHERE key = 'created_at'").get() as { value: string }).value),
+      notes: this.notes.splice(0),
     };
   }
 
@@ -242,12 +268,12 @@ export class MessageStore {
 
   /** Writes a message's current state at the next commit (`row` is read then, so later changes coalesce). */
   putMessage(queue: string, sequenceNumber: number, row: () => PersistedMessage): void {
-    this.pending.set(this.pendingKey(queue, sequenceNumber), { kind: 'put', queue, row });
+    this.pending.set(this.messageKey(queue, sequenceNumber), { kind: 'put', queue, row, bytes: 0 });
     this.schedule();
   }
 
   deleteMessage(queue: string, sequenceNumber: number): void {
-    this.pending.set(this.pendingKey(queue, sequenceNumber), { kind: 'delete', queue, sequenceNumber });
+    this.pending.set(this.messageKey(queue, sequenceNumber), { kind: 'delete', queue, sequenceNumber });
     this.schedule();
   }
 
@@ -288,10 +314,15 @@ export class MessageStore {
     if (!held) this.schedule();
   }
 
-  /** Commits pending writes now (used at stop, where held writes are committed too). */
+  /**
+   * Commits pending writes now (used at stop, where held writes are committed too): one journal record, one
+   * write; then the entity rows, if any, in one SQLite transaction. A failed write leaves the journal as it was
+   * (truncated back to its last record) and every callback of the commit gets the error.
+   */
   flush(): void {
     this.scheduled = false;
     if (this.closed || this.held) return;
+    if (!this.loaded) this.replay(Date.now());
     const pending = this.pending;
     const sequences = this.sequences;
     const sessionStates = this.sessionStates;
@@ -309,92 +340,71 @@ export class MessageStore {
     this.purges = [];
     this.callbacks = [];
     let failure: Error | undefined;
+    let written = false;
+    const writer = this.writer;
+    const defined = this.definedKeys;
+    const newKeys: number[] = [];
     try {
-      this.db.exec('BEGIN');
-      try {
-        const s = this.statements;
-        for (const { entity, queues } of droppedEntities) {
-          s.deleteSequence.run(entity);
-          s.deleteDuplicatesOf.run(entity);
-          for (const queue of queues) s.deleteSessionStatesOf.run(queue);
+      writer.begin();
+      for (const { entity, queues } of droppedEntities) {
+        const entityId = this.reference(entity, defined, newKeys);
+        const queueIds = queues.map((queue) => this.reference(queue, defined, newKeys));
+        writer.u8(JournalOp.DropEntity);
+        writer.u32(entityId);
+        writer.u32(queueIds.length);
+        for (const id of queueIds) writer.u32(id);
+      }
+      for (const queue of purges) {
+        const id = this.reference(queue, defined, newKeys);
+        writer.u8(JournalOp.PurgeQueue);
+        writer.u32(id);
+      }
+      for (const [key, write] of pending) {
+        const id = Math.floor(key / keyStride);
+        if (!defined.has(id)) this.reference(write.queue, defined, newKeys);
+        if (write.kind === 'delete') {
+          writer.u8(JournalOp.DeleteMessage);
+          writer.u32(id);
+          writer.f64(write.sequenceNumber);
+        } else {
+          const before = writer.length;
+          encodePut(writer, id, write.row());
+          write.bytes = writer.length - before;
         }
-        for (const queue of purges) s.deleteMessagesOf.run(queue);
-        const rows: PersistedMessage[] = [];
-        for (const write of pending.values()) {
-          if (write.kind === 'delete') s.deleteMessage.run(this.rowId(write.queue, write.sequenceNumber));
-          else rows.push(write.row());
-        }
-        this.insertMessages(rows);
-        for (const [entity, last] of sequences) s.putSequence.run(entity, last);
-        for (const { queue, sessionId, state } of sessionStates.values()) {
-          if (state === null) s.deleteSessionState.run(queue, sessionId);
-          else s.putSessionState.run(queue, sessionId, state);
-        }
-        for (const { entity, messageId, expiresAt } of duplicates) s.putDuplicate.run(entity, messageId, expiresAt);
-        for (const [key, record] of entities) {
-          if (record === null) s.deleteEntity.run(key);
-          else s.putEntity.run(key, record.kind, record.origin, record.definition, record.createdAt, record.updatedAt, record.accessedAt);
-        }
-        const now = Date.now();
-        if (now - this.lastDuplicatePrune > defaults.duplicatePruneIntervalInMs) {
-          this.lastDuplicatePrune = now;
-          this.db.prepare('DELETE FROM duplicates WHERE expires_at < ?').run(now);
-        }
-        this.db.exec('COMMIT');
-      } catch (error) {
-        this.db.exec('ROLLBACK');
-        // A queue id handed out in this transaction went with its row: forget it, or the next queue would
-        // reuse the number after a restart and its message rows would overwrite this queue's.
-        this.loadQueueIds();
-        throw error;
+      }
+      for (const [entity, last] of sequences) encodeSequence(writer, this.reference(entity, defined, newKeys), last);
+      for (const { queue, sessionId, state } of sessionStates.values()) encodeSessionState(writer, this.reference(queue, defined, newKeys), sessionId, state);
+      for (const { entity, messageId, expiresAt } of duplicates) encodeDuplicate(writer, this.reference(entity, defined, newKeys), messageId, expiresAt);
+      if (!writer.recordIsEmpty) {
+        writer.end();
+        writeFully(this.fd, writer.buffer, writer.length, this.size);
+        this.size += writer.length;
+        written = true;
       }
     } catch (error) {
       failure = error as Error;
+      // Keys first defined in the record that was not written are not defined in the file.
+      for (const id of newKeys) defined.delete(id);
+      try {
+        truncateJournal(this.fd, this.size);
+      } catch {
+        // The next record is written at `size` all the same; whatever is left after the last record fails its checksum.
+      }
+    } finally {
+      writer.reset();
+    }
+    if (written) this.applyToLive(droppedEntities, purges, pending, sequences, sessionStates, duplicates);
+    if (!failure && entities.size) {
+      try {
+        this.commitEntities(entities);
+      } catch (error) {
+        failure = error as Error;
+      }
     }
     for (const callback of callbacks) callback(failure);
-    if (!failure && (pending.size || purges.length)) {
-      (this.idleCheckpoint ??= setTimeout(() => this.checkpoint(), defaults.idleCheckpointDelayInMs).unref()).refresh();
-    }
-  }
-
-  /**
-   * Copies the WAL into the database file (PASSIVE: nothing waits), so the next commit starts the WAL
-   * afresh. Runs once commits pause: a burst of sends pays no checkpoint unless it writes 16 MB.
-   */
-  private checkpoint(): void {
-    if (this.closed || this.held) return;
-    try {
-      this.db.exec('PRAGMA wal_checkpoint(PASSIVE)');
-    } catch {
-      // A failed checkpoint leaves the WAL as it is: SQLite checkpoints again at its threshold or at close.
-    }
-  }
-
-  /** Inserts message rows in chunks of {@link insertChunkSizes}: a batch of 100 is three statements, not 100. */
-  private insertMessages(rows: PersistedMessage[]): void {
-    let next = 0;
-    for (const size of insertChunkSizes) {
-      const statement = this.putMessages.get(size)!;
-      for (; rows.length - next >= size; next += size) {
-        const values: (string | number | Uint8Array | null)[] = new Array(size * messageColumns);
-        for (let i = 0; i < size; i++) {
-          const r = rows[next + i]!;
-          const at = i * messageColumns;
-          values[at] = this.rowId(r.queue, r.sequenceNumber);
-          values[at + 1] = r.queue;
-          values[at + 2] = r.sequenceNumber;
-          values[at + 3] = r.payload;
-          values[at + 4] = r.enqueuedAt;
-          values[at + 5] = r.expiresAt;
-          values[at + 6] = r.scheduledAt;
-          values[at + 7] = r.deferred ? 1 : 0;
-          values[at + 8] = r.deliveryCount;
-          values[at + 9] = r.sessionId;
-          values[at + 10] = r.deadLetterSource;
-          values[at + 11] = r.assignedMessageId;
-        }
-        statement.run(...values);
-      }
+    if (written) {
+      (this.idleTimer ??= setTimeout(() => this.idle(), defaults.idleCompactionDelayInMs).unref()).refresh();
+      if (this.size >= defaults.commitCompactionMinBytes && this.size >= defaults.commitCompactionRatio * this.liveBytes()) this.compact();
     }
   }
 
@@ -403,32 +413,365 @@ export class MessageStore {
     this.held = false;
     this.flush();
     this.closed = true;
-    clearTimeout(this.idleCheckpoint);
+    clearTimeout(this.idleTimer);
+    closeSync(this.fd);
     this.db.close();
   }
 
-  private loadQueueIds(): void {
-    this.queueIds.clear();
-    for (const row of this.db.prepare('SELECT key, id FROM queues').all() as unknown as { key: string; id: number }[]) this.queueIds.set(row.key, row.id);
+  /** Bytes of the journal file (its header and intact records). */
+  get journalBytes(): number {
+    return this.size;
   }
 
-  private rowId(queue: string, sequenceNumber: number): number {
-    let id = this.queueIds.get(queue);
-    if (id === undefined) {
-      id = this.queueIds.size + 1;
-      this.db.prepare('INSERT INTO queues VALUES (?, ?)').run(queue, id);
-      this.queueIds.set(queue, id);
+  /**
+   * Rewrites the journal with live entries only (a temporary file renamed over it: a crash at any point leaves
+   * the old journal or the new one). Returns whether it did; a failure (a full disk) leaves the old journal and
+   * is retried after {@link defaults.compactionRetryDelayInMs}.
+   */
+  compact(): boolean {
+    if (this.closed || !this.loaded || Date.now() < this.nextCompactionAttempt) return false;
+    const defined = new Set<number>();
+    const live = this.live;
+    try {
+      const now = Date.now();
+      const replaced = this.writeSnapshot(defined, {
+        messages: (function* () {
+          for (const entry of live.messages.values()) yield entry.row();
+        })(),
+        sequences: live.sequences,
+        sessionStates: live.sessionStates.values(),
+        duplicates: [...live.duplicates.values()].filter(({ expiresAt }) => expiresAt >= now),
+      });
+      closeSync(this.fd);
+      this.fd = replaced.fd;
+      this.size = replaced.size;
+      this.definedKeys = defined;
+      return true;
+    } catch {
+      this.nextCompactionAttempt = Date.now() + defaults.compactionRetryDelayInMs;
+      return false;
     }
-    return id * 2 ** 40 + sequenceNumber;
   }
 
-  private pendingKey(queue: string, sequenceNumber: number): number {
-    let id = this.pendingQueueIds.get(queue);
-    if (id === undefined) {
-      id = this.pendingQueueIds.size + 1;
-      this.pendingQueueIds.set(queue, id);
+  /** Once writes pause: expired duplicate-detection entries leave the live set, and the journal is compacted if it is worth it. */
+  private idle(): void {
+    if (this.closed || this.held) return;
+    const now = Date.now();
+    if (now - this.lastDuplicatePrune > defaults.duplicatePruneIntervalInMs) {
+      this.lastDuplicatePrune = now;
+      for (const [key, { expiresAt }] of this.live.duplicates) if (expiresAt < now) this.live.duplicates.delete(key);
     }
-    return id * 2 ** 40 + sequenceNumber;
+    if (this.size >= defaults.idleCompactionMinBytes && this.size >= defaults.idleCompactionRatio * this.liveBytes()) this.compact();
+  }
+
+  private liveBytes(): number {
+    const live = this.live;
+    return journalMagic.length + live.messageBytes + smallEntryBytes * (live.sequences.size + live.sessionStates.size + live.duplicates.size);
+  }
+
+  /** Applies a written record to the live set, in the order its operations were written. */
+  private applyToLive(
+    droppedEntities: { entity: string; queues: string[] }[],
+    purges: string[],
+    pending: Map<number, PendingWrite>,
+    sequences: Map<string, number>,
+    sessionStates: Map<string, SessionStateWrite>,
+    duplicates: DuplicateEntry[],
+  ): void {
+    const live = this.live;
+    for (const { entity, queues } of droppedEntities) {
+      live.sequences.delete(entity);
+      for (const [key, duplicate] of live.duplicates) if (duplicate.entity === entity) live.duplicates.delete(key);
+      for (const [key, state] of live.sessionStates) if (queues.includes(state.queue)) live.sessionStates.delete(key);
+    }
+    for (const queue of purges) {
+      const id = this.keyIds.get(queue)!;
+      for (const [key, entry] of live.messages) {
+        if (Math.floor(key / keyStride) !== id) continue;
+        live.messageBytes -= entry.bytes;
+        live.messages.delete(key);
+      }
+    }
+    for (const [key, write] of pending) {
+      const previous = live.messages.get(key);
+      if (previous) live.messageBytes -= previous.bytes;
+      if (write.kind === 'put') {
+        live.messages.set(key, write);
+        live.messageBytes += write.bytes;
+      } else if (previous) {
+        live.messages.delete(key);
+      }
+    }
+    for (const [entity, last] of sequences) live.sequences.set(entity, last);
+    for (const [key, { queue, sessionId, state }] of sessionStates) {
+      if (state === null) live.sessionStates.delete(key);
+      else live.sessionStates.set(key, { queue, sessionId, state });
+    }
+    for (const duplicate of duplicates) live.duplicates.set(`${duplicate.entity}\u0000${duplicate.messageId}`, duplicate);
+  }
+
+  private commitEntities(entities: Map<string, EntityRecord | null>): void {
+    const s = this.statements;
+    this.db.exec('BEGIN');
+    try {
+      for (const [key, record] of entities) {
+        if (record === null) s.deleteEntity.run(key);
+        else s.putEntity.run(key, record.kind, record.origin, record.definition, record.createdAt, record.updatedAt, record.accessedAt);
+      }
+      this.db.exec('COMMIT');
+    } catch (error) {
+      this.db.exec('ROLLBACK');
+      throw error;
+    }
+  }
+
+  /**
+   * Replays the journal into the live set (its torn tail, if any, cut off) and returns the stored messages,
+   * ordered by queue and sequence number.
+   */
+  private replay(now: number): PersistedMessage[] {
+    const file = readJournal(this.fd, this.journalPath);
+    if (file.discardedBytes) {
+      this.notes.push(`${this.journalPath}: ${file.discardedBytes} bytes after the last intact record (a write torn by a crash) were discarded`);
+    }
+    if (file.validLength === 0) {
+      truncateJournal(this.fd, 0);
+      writeFully(this.fd, journalMagic, journalMagic.length, 0);
+      this.size = journalMagic.length;
+    } else {
+      if (file.discardedBytes) truncateJournal(this.fd, file.validLength);
+      this.size = file.validLength;
+    }
+    const { buffer } = file;
+    /** Where each message's latest put starts (decoded once replay is done: overwritten states are never copied). */
+    const puts = new Map<number, number>();
+    const sequences = new Map<string, number>();
+    const sessionStates = new Map<string, { queue: string; sessionId: string; state: Uint8Array }>();
+    const duplicates = new Map<string, DuplicateEntry>();
+    const fileKeys = new Map<number, string>();
+    const keyOf = (id: number) => {
+      const key = fileKeys.get(id);
+      if (key === undefined) throw new Error(`key ${id} is used before it is defined`);
+      return key;
+    };
+    for (const { start, end } of file.records) {
+      const reader = new JournalReader(buffer, start, end);
+      try {
+        while (!reader.done) {
+          const op = reader.u8();
+          switch (op) {
+            case JournalOp.Key: {
+              const id = reader.u32();
+              fileKeys.set(id, reader.string());
+              break;
+            }
+            case JournalOp.PutMessage: {
+              const at = reader.offset;
+              const id = reader.u32();
+              keyOf(id);
+              const sequenceNumber = reader.f64();
+              skipPut(reader);
+              puts.set(id * keyStride + sequenceNumber, at);
+              break;
+            }
+            case JournalOp.DeleteMessage: {
+              const id = reader.u32();
+              puts.delete(id * keyStride + reader.f64());
+              break;
+            }
+            case JournalOp.PurgeQueue: {
+              const id = reader.u32();
+              for (const key of puts.keys()) if (Math.floor(key / keyStride) === id) puts.delete(key);
+              break;
+            }
+            case JournalOp.PutSequence: {
+              const entity = keyOf(reader.u32());
+              sequences.set(entity, reader.f64());
+              break;
+            }
+            case JournalOp.PutSessionState: {
+              const queue = keyOf(reader.u32());
+              const sessionId = reader.string();
+              sessionStates.set(`${queue}\u0000${sessionId}`, { queue, sessionId, state: reader.bytes() });
+              break;
+            }
+            case JournalOp.DeleteSessionState: {
+              const queue = keyOf(reader.u32());
+              sessionStates.delete(`${queue}\u0000${reader.string()}`);
+              break;
+            }
+            case JournalOp.PutDuplicate: {
+              const entity = keyOf(reader.u32());
+              const messageId = reader.string();
+              duplicates.set(`${entity}\u0000${messageId}`, { entity, messageId, expiresAt: reader.f64() });
+              break;
+            }
+            case JournalOp.DropEntity: {
+              const entity = keyOf(reader.u32());
+              const count = reader.u32();
+              const queues: string[] = [];
+              for (let i = 0; i < count; i++) queues.push(keyOf(reader.u32()));
+              sequences.delete(entity);
+              for (const [key, duplicate] of duplicates) if (duplicate.entity === entity) duplicates.delete(key);
+              for (const [key, state] of sessionStates) if (queues.includes(state.queue)) sessionStates.delete(key);
+              break;
+            }
+            default:
+              throw new Error(`unknown operation ${op}`);
+          }
+        }
+      } catch (error) {
+        // The record's checksum matched: it was written whole, by a version that wrote something this one cannot read.
+        throw new ConfigError(
+          `${this.journalPath}: a record at byte ${start - 8} cannot be read (${(error as Error).message}); it was written by another version of the local Azure. ` +
+            'Move the file away (or delete it) to start with empty entities.',
+        );
+      }
+    }
+    // Key ids are the same in memory and in the file; a second load finds the ids this store gave out.
+    for (const [id, key] of fileKeys) {
+      this.keyIds.set(key, id);
+      this.keyNames[id] = key;
+    }
+    this.definedKeys = new Set(fileKeys.keys());
+    const live = this.live;
+    live.messages.clear();
+    live.messageBytes = 0;
+    const messages: PersistedMessage[] = [];
+    for (const key of [...puts.keys()].sort((a, b) => a - b)) {
+      const at = puts.get(key)!;
+      const reader = new JournalReader(buffer, at, buffer.length);
+      const message = decodePut(reader, fileKeys);
+      messages.push(message);
+      live.messages.set(key, { kind: 'put', queue: message.queue, row: () => message, bytes: reader.offset - at + 1 });
+      live.messageBytes += reader.offset - at + 1;
+    }
+    live.sequences = sequences;
+    live.sessionStates = sessionStates;
+    live.duplicates = duplicates;
+    for (const [key, { expiresAt }] of duplicates) if (expiresAt < now) duplicates.delete(key);
+    this.lastDuplicatePrune = now;
+    this.loaded = true;
+    return messages;
+  }
+
+  /**
+   * Moves a format-2 store's messages, sequence counters, session states and duplicate-detection history out of
+   * SQLite into a new journal, then drops those tables and marks the store format 3 (one transaction). A crash
+   * before that transaction commits leaves format 2, migrated again at the next start (the journal is rewritten
+   * whole). Returns the new journal's open descriptor.
+   */
+  private migrateTables(): number {
+    const rows = this.db.prepare('SELECT * FROM messages ORDER BY id').iterate() as IterableIterator<MessageRow>;
+    const defined = new Set<number>();
+    let count = 0;
+    const replaced = this.writeSnapshot(defined, {
+      messages: (function* () {
+        for (const row of rows) {
+          count++;
+          yield {
+            queue: row.queue,
+            sequenceNumber: row.seq,
+            payload: row.payload,
+            enqueuedAt: row.enqueued_at,
+            expiresAt: row.expires_at,
+            scheduledAt: row.scheduled_at,
+            deferred: row.deferred === 1,
+            deliveryCount: row.delivery_count,
+            sessionId: row.session_id,
+            deadLetterSource: row.dead_letter_source,
+            assignedMessageId: row.assigned_message_id,
+          };
+        }
+      })(),
+      sequences: (this.db.prepare('SELECT entity, last FROM sequences').all() as unknown as { entity: string; last: number }[]).map(({ entity, last }) => [entity, last]),
+      sessionStates: (this.db.prepare('SELECT queue, session_id, state FROM session_states').all() as unknown as { queue: string; session_id: string; state: Uint8Array }[]).map(
+        ({ queue, session_id, state }) => ({ queue, sessionId: session_id, state }),
+      ),
+      duplicates: (this.db.prepare('SELECT entity, message_id, expires_at FROM duplicates').all() as unknown as { entity: string; message_id: string; expires_at: number }[]).map(
+        ({ entity, message_id, expires_at }) => ({ entity, messageId: message_id, expiresAt: expires_at }),
+      ),
+    });
+    this.db.exec(`
+      BEGIN;
+      DROP TABLE messages; DROP TABLE IF EXISTS queues; DROP TABLE IF EXISTS sequences; DROP TABLE IF EXISTS session_states; DROP TABLE IF EXISTS duplicates;
+      PRAGMA user_version = ${storeFormat};
+      COMMIT;
+    `);
+    this.notes.push(`${this.journalPath}: ${count} messages moved out of the format-${migratableFormat} store into the journal`);
+    return replaced.fd;
+  }
+
+  /**
+   * Writes a new journal holding `snapshot` (in records of about {@link defaults.compactionRecordBytes}, so the
+   * encode buffer stays small) and renames it over the journal; `defined` collects the key ids it defines.
+   */
+  private writeSnapshot(
+    defined: Set<number>,
+    snapshot: {
+      messages: Iterable<PersistedMessage>;
+      sequences: Iterable<[string, number]>;
+      sessionStates: Iterable<{ queue: string; sessionId: string; state: Uint8Array }>;
+      duplicates: Iterable<DuplicateEntry>;
+    },
+  ): { fd: number; size: number } {
+    const writer = this.writer;
+    return replaceJournal(this.journalPath, (write) => {
+      const endPieceIfFull = (force = false) => {
+        if (writer.recordIsEmpty || (!force && writer.recordBytes < defaults.compactionRecordBytes)) return;
+        writer.end();
+        write(writer.buffer, writer.length);
+        writer.reset();
+        writer.begin();
+      };
+      writer.reset();
+      writer.begin();
+      try {
+        for (const row of snapshot.messages) {
+          encodePut(writer, this.reference(row.queue, defined), row);
+          endPieceIfFull();
+        }
+        for (const [entity, last] of snapshot.sequences) encodeSequence(writer, this.reference(entity, defined), last);
+        for (const { queue, sessionId, state } of snapshot.sessionStates) {
+          encodeSessionState(writer, this.reference(queue, defined), sessionId, state);
+          endPieceIfFull();
+        }
+        for (const { entity, messageId, expiresAt } of snapshot.duplicates) {
+          encodeDuplicate(writer, this.reference(entity, defined), messageId, expiresAt);
+          endPieceIfFull();
+        }
+        endPieceIfFull(true);
+      } finally {
+        writer.reset();
+      }
+    });
+  }
+
+  /** The key's id, with its definition written first if this file has not defined it yet. */
+  private reference(key: string, defined: Set<number>, added?: number[]): number {
+    const id = this.keyId(key);
+    if (!defined.has(id)) {
+      this.writer.u8(JournalOp.Key);
+      this.writer.u32(id);
+      this.writer.string(key);
+      defined.add(id);
+      added?.push(id);
+    }
+    return id;
+  }
+
+  private keyId(key: string): number {
+    let id = this.keyIds.get(key);
+    if (id === undefined) {
+      id = this.keyNames.length || 1;
+      this.keyIds.set(key, id);
+      this.keyNames[id] = key;
+    }
+    return id;
+  }
+
+  private messageKey(queue: string, sequenceNumber: number): number {
+    return this.keyId(queue) * keyStride + sequenceNumber;
   }
 
   private schedule(): void {
@@ -437,6 +780,92 @@ export class MessageStore {
     // After the I/O callbacks of this turn: everything that arrived together commits together.
     setImmediate(() => this.flush());
   }
+}
+
+/** Writes a {@link JournalOp.PutMessage} (the key `id` already defined). */
+function encodePut(writer: JournalWriter, id: number, row: PersistedMessage): void {
+  const flags =
+    (row.deferred ? PutFlags.Deferred : 0) |
+    (row.expiresAt !== null ? PutFlags.Expires : 0) |
+    (row.scheduledAt !== null ? PutFlags.Scheduled : 0) |
+    (row.sessionId !== null ? PutFlags.Session : 0) |
+    (row.deadLetterSource !== null ? PutFlags.DeadLetterSource : 0) |
+    (row.assignedMessageId !== null ? PutFlags.AssignedMessageId : 0);
+  writer.u8(JournalOp.PutMessage);
+  writer.u32(id);
+  writer.f64(row.sequenceNumber);
+  writer.f64(row.enqueuedAt);
+  writer.u8(flags);
+  if (row.expiresAt !== null) writer.f64(row.expiresAt);
+  if (row.scheduledAt !== null) writer.f64(row.scheduledAt);
+  writer.u32(row.deliveryCount);
+  if (row.sessionId !== null) writer.string(row.sessionId);
+  if (row.deadLetterSource !== null) writer.string(row.deadLetterSource);
+  if (row.assignedMessageId !== null) writer.string(row.assignedMessageId);
+  writer.bytes(row.payload);
+}
+
+/** Writes a {@link JournalOp.PutSequence}. */
+function encodeSequence(writer: JournalWriter, id: number, last: number): void {
+  writer.u8(JournalOp.PutSequence);
+  writer.u32(id);
+  writer.f64(last);
+}
+
+/** Writes a {@link JournalOp.PutSessionState}, or a {@link JournalOp.DeleteSessionState} for a `null` state. */
+function encodeSessionState(writer: JournalWriter, id: number, sessionId: string, state: Uint8Array | null): void {
+  writer.u8(state === null ? JournalOp.DeleteSessionState : JournalOp.PutSessionState);
+  writer.u32(id);
+  writer.string(sessionId);
+  if (state !== null) writer.bytes(state);
+}
+
+/** Writes a {@link JournalOp.PutDuplicate}. */
+function encodeDuplicate(writer: JournalWriter, id: number, messageId: string, expiresAt: number): void {
+  writer.u8(JournalOp.PutDuplicate);
+  writer.u32(id);
+  writer.string(messageId);
+  writer.f64(expiresAt);
+}
+
+/** Skips the fields of a {@link JournalOp.PutMessage} after its key and sequence number. */
+function skipPut(reader: JournalReader): void {
+  reader.f64();
+  const flags = reader.u8();
+  if (flags & PutFlags.Expires) reader.f64();
+  if (flags & PutFlags.Scheduled) reader.f64();
+  reader.u32();
+  if (flags & PutFlags.Session) reader.skipBytes();
+  if (flags & PutFlags.DeadLetterSource) reader.skipBytes();
+  if (flags & PutFlags.AssignedMessageId) reader.skipBytes();
+  reader.skipBytes();
+}
+
+/** Reads a {@link JournalOp.PutMessage} from its key on. */
+function decodePut(reader: JournalReader, keys: Map<number, string>): PersistedMessage {
+  const queue = keys.get(reader.u32())!;
+  const sequenceNumber = reader.f64();
+  const enqueuedAt = reader.f64();
+  const flags = reader.u8();
+  const expiresAt = flags & PutFlags.Expires ? reader.f64() : null;
+  const scheduledAt = flags & PutFlags.Scheduled ? reader.f64() : null;
+  const deliveryCount = reader.u32();
+  const sessionId = flags & PutFlags.Session ? reader.string() : null;
+  const deadLetterSource = flags & PutFlags.DeadLetterSource ? reader.string() : null;
+  const assignedMessageId = flags & PutFlags.AssignedMessageId ? reader.string() : null;
+  return {
+    queue,
+    sequenceNumber,
+    payload: reader.bytes(),
+    enqueuedAt,
+    expiresAt,
+    scheduledAt,
+    deferred: (flags & PutFlags.Deferred) !== 0,
+    deliveryCount,
+    sessionId,
+    deadLetterSource,
+    assignedMessageId,
+  };
 }
 
 
