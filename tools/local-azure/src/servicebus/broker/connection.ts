@@ -189,8 +189,8 @@ const emptyFrame = Buffer.from([0, 0, 0, 8, 2, 0, 0, 0]);
  * the broker wrote nothing back soon after, it answers with an empty frame, which carries the acknowledgement.
  *
  * One check per burst of reads, two event-loop turns later (a send is acknowledged by its disposition once the
- * store commits, in the turn after it arrived), and none while a frame is still arriving (`expectsReply`
- * false). A batch of 100 arrives in three or four TLS records: an empty frame was written after each, a TLS
+ * store commits: in the same turn, later while commits are held), and none while a frame is still arriving
+ * (`expectsReply` false). A batch of 100 arrives in three or four TLS records: an empty frame was written after each, a TLS
  * record and a system call apiece, besides the disposition — most of the fifth of the broker's CPU that
  * socket writes took during batched sends.
  */

@@ -67,6 +67,8 @@ export class MessageQueue {
   private nextConsumer = 0;
   private pumping = false;
   private pumpQueued = false;
+  /** Messages added since the last commit: available once it is done ({@link makeAvailableOnceStored}). */
+  private uncommitted: StoredMessage[] = [];
 
   constructor(
     /** Address as clients write it: `orders`, `events/Subscriptions/vision/$DeadLetterQueue`. */
@@ -99,7 +101,27 @@ export class MessageQueue {
     this.messages.set(message.sequenceNumber, message);
     if (persist) this.persist(message);
     if (message.scheduledAt !== undefined) this.schedule.arm(message, now);
+    else if (persist) this.makeAvailableOnceStored(message);
     else this.makeAvailable(message, now);
+  }
+
+  /**
+   * Makes a new message available to receivers once the store has committed it, as Service Bus delivers only
+   * persisted messages: no receiver gets a message whose send is then rejected. One commit callback per queue
+   * and commit. A message whose commit failed leaves the queue (its sender was told it was not stored).
+   */
+  private makeAvailableOnceStored(message: StoredMessage): void {
+    if (this.uncommitted.push(message) > 1) return;
+    this.context.store.afterCommit((error) => {
+      const messages = this.uncommitted;
+      this.uncommitted = [];
+      const now = Date.now();
+      for (const added of messages) {
+        if (this.messages.get(added.sequenceNumber) !== added) continue;
+        if (error) this.remove(added);
+        else this.makeAvailable(added, now);
+      }
+    });
   }
 
   /** Removes a message for good (completed, received-and-deleted, expired, purged, moved). */

@@ -777,8 +777,9 @@ export class MessageStore {
   private schedule(): void {
     if (this.scheduled || this.closed || this.held) return;
     this.scheduled = true;
-    // After the I/O callbacks of this turn: everything that arrived together commits together.
-    setImmediate(() => this.flush());
+    // Once the current callback (a socket read's frames, a timer) has run: everything one read brought commits
+    // together, and its acknowledgements go out in the same turn.
+    queueMicrotask(() => this.flush());
   }
 }
 
