@@ -1,8 +1,9 @@
-import { closeSync, constants, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { ConfigError } from '../../config/local-azure-config.js';
+import { withFullDisk } from '../../../test/servicebus/full-disk.js';
 import { journalPathOf, MessageStore, type EntityRecord, type PersistedMessage, type StoreContents } from './message-store.js';
 
 const message = (queue: string, sequenceNumber: number, fields: Partial<PersistedMessage> = {}): PersistedMessage => ({
@@ -32,25 +33,6 @@ function comparable(contents: StoreContents): unknown {
     duplicates: [...contents.duplicates].sort((a, b) => a.messageId.localeCompare(b.messageId)),
     entities: contents.entities,
   };
-}
-
-/**
- * Runs `body` while the store's journal descriptor writes to `/dev/full` (every write fails with ENOSPC: a full
- * disk), then gives the descriptor its file back. The descriptor is found through `/proc/self/fd`; POSIX hands
- * out the lowest free number, so closing it and opening another file puts that file behind the same number.
- */
-async function withFullDisk(journalPath: string, body: () => Promise<void>): Promise<void> {
-  const target = realpathSync(journalPath);
-  const fd = Number(readdirSync('/proc/self/fd').find((entry) => { try { return readlinkSync(`/proc/self/fd/${entry}`) === target; } catch { return false; } }));
-  expect(fd).toBeGreaterThan(2);
-  closeSync(fd);
-  expect(openSync('/dev/full', 'r+')).toBe(fd);
-  try {
-    await body();
-  } finally {
-    closeSync(fd);
-    expect(openSync(journalPath, constants.O_RDWR)).toBe(fd);
-  }
 }
 
 describe(MessageStore.name, () => {
