@@ -5,7 +5,8 @@
 // Before/after in one run: npx node bench/paired.bench.ts --baseline-ref <commit> -- bench/servicebus.bench.ts
 // `--cpu-prof <dir>`: the local Azure writes a CPU profile there; each scenario's window is printed on stderr.
 //
-// Runs the local Azure CLI (built dist/) in a child process with persistence on (SQLite, WAL), and, for
+// Runs the local Azure CLI (built dist/) in a child process with persistence on (the message journal; the
+// target keeps its old label "SQLite, WAL" so that paired runs against earlier commits still match), and, for
 // comparison, a broker that acknowledges and discards every send and serves receivers synthetic
 // messages (the ceiling of the SDK client on this machine). Both run in their own process, as a real
 // broker would. Prints a table and a JSON line; docs/servicebus.md records the numbers.
