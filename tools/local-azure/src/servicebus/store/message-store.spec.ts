@@ -261,6 +261,33 @@ describe(MessageStore.name, () => {
       store.close();
     });
 
+    it('compacts inside a commit when writes never pause, so the journal of a busy broker stays bounded', () => {
+      const store = new MessageStore(path);
+      store.load(Date.now());
+      store.putMessage('queue:orders', 1, () => message('queue:orders', 1));
+      store.flush();
+      // 1 MiB messages sent and completed in commits that follow each other without a turn of the event loop
+      // in between (the idle compaction's timer never runs): ~140 MiB written, one small message live.
+      const payload = Buffer.alloc(1024 * 1024, 7);
+      let largest = 0;
+      for (let sequenceNumber = 2; sequenceNumber < 142; sequenceNumber++) {
+        store.putMessage('queue:orders', sequenceNumber, () => message('queue:orders', sequenceNumber, { payload }));
+        store.flush();
+        store.deleteMessage('queue:orders', sequenceNumber);
+        store.flush();
+        largest = Math.max(largest, store.journalBytes);
+      }
+      const final = store.journalBytes;
+      store.close();
+      // Compacted at the commit that took it past 128 MiB, not later; after that the file grew again from the live set.
+      expect(largest).toBeLessThan(130 * 1024 * 1024);
+      expect(final).toBeLessThan(16 * 1024 * 1024);
+      expect(statSync(journalPathOf(path)).size).toBe(final);
+      const reopened = new MessageStore(path);
+      expect(reopened.load(Date.now()).messages.map((m) => m.sequenceNumber)).toEqual([1]);
+      reopened.close();
+    });
+
     it('loads the old journal when a compaction was cut short before its rename, and removes what it left', async () => {
       const store = new MessageStore(path);
       store.load(Date.now());
