@@ -6,7 +6,12 @@
 // services, this process) for both paths, and `cpuRatio` = in-process CPU / chain CPU: on a shared machine the
 // CPU a request costs moves far less than req/s.
 //
-//   npx nx run-many -t build && npx node bench/gateway-similar.bench.ts [--requests 2000] [--concurrency 32] [--cpu-prof <dir>]
+//   npx nx run-many -t build && npx node bench/gateway-similar.bench.ts [--requests 2000] [--concurrency 32] [--cpu-prof <dir>] [--sched-trace <seconds>]
+//
+// `--sched-trace <seconds>` (needs perf and root; meant for --concurrency 1 with enough requests to outlast the trace)
+// records the Linux scheduler for that long in each measurement and prints, step by step along one request, how long
+// each process waited for a CPU and then ran (bench/support/scheduler-trace.ts). perf's start costs the first
+// requests of each window some latency: read the traced run's tables, not its figures.
 //
 // Before/after in one run: npx node bench/paired.bench.ts --baseline-ref <commit> -- bench/gateway-similar.bench.ts --concurrency 32
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -24,9 +29,10 @@ import { EmbeddingsService } from '@keyless/recommendation/dist/ai/embeddings.se
 import { ExplanationsService } from '@keyless/recommendation/dist/ai/explanations.service.js';
 import { RecommenderService } from '@keyless/recommendation/dist/recommender.service.js';
 import { startUnthrottledSystem } from './support/unthrottled-system.ts';
+import { criticalPath, parseTimehist, recordSchedulerTrace, waitsByProcess, type PathStep } from './support/scheduler-trace.ts';
 import { measure } from './support/exact-ranking.ts';
 
-const { values } = parseArgs({ options: { requests: { type: 'string', default: '2000' }, concurrency: { type: 'string', default: '32' }, 'cpu-prof': { type: 'string' } } });
+const { values } = parseArgs({ options: { requests: { type: 'string', default: '2000' }, concurrency: { type: 'string', default: '32' }, 'cpu-prof': { type: 'string' }, 'sched-trace': { type: 'string' } } });
 const requests = Number(values.requests);
 const concurrency = Number(values.concurrency);
 
@@ -80,12 +86,75 @@ async function withCpu(system: Parameters<typeof cpuSeconds>[0], run: () => Prom
  * With `--cpu-prof`, prints when a measurement ran on the monotonic clock in µs (the clock of V8's CPU profiles, the
  * same in every process), so the profiles can be cut to that window.
  */
-async function window<T>(name: string, run: () => Promise<T>): Promise<T> {
+async function window<T extends Measured>(name: string, run: () => Promise<T>, steps: readonly PathStep[]): Promise<T> {
   const from = process.hrtime.bigint() / 1000n;
+  const seconds = values['sched-trace'] ? Number(values['sched-trace']) : 0;
+  const trace = seconds > 0 ? recordSchedulerTrace(seconds) : undefined;
   const result = await run();
   if (values['cpu-prof']) console.error(`profile window ${name}: ${from} ${process.hrtime.bigint() / 1000n}`);
+  if (trace) printSchedulerTrace(name, parseTimehist(await trace), steps, seconds * result.perSecond);
   return result;
 }
+
+/** The processes by name for the scheduler trace: the system's, this one, and the local Azure's PostgreSQL engine. */
+function processIds(): Map<string, number> {
+  const pids = new Map<string, number>([['bench', process.pid]]);
+  for (const [name, managed] of system.processes) if (managed.child.pid) pids.set(name, managed.child.pid);
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (parent === pids.get('local-azure') && readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('pglite-engine')) pids.set('postgres', Number(entry));
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return pids;
+}
+
+function printSchedulerTrace(name: string, events: ReturnType<typeof parseTimehist>, steps: readonly PathStep[], requestsTraced: number): void {
+  const pids = processIds();
+  const path = criticalPath(events, pids, steps);
+  const ms = (value: number) => value.toFixed(3).padStart(7);
+  console.log(`\n${name}: one request step by step (${path.requests} requests followed whole; ms)`);
+  console.log(`${'step (the woken process runs until it wakes the next)'.padEnd(56)} delay p50   mean    run p50   mean`);
+  for (const row of path.rows) console.log(`${row.label.padEnd(56)} ${ms(row.delayP50)} ${ms(row.delayMean)}   ${ms(row.runP50)} ${ms(row.runMean)}`);
+  const sum = (key: 'delayMean' | 'runMean') => path.rows.reduce((total, row) => total + row[key], 0);
+  console.log(`${'sum of the means'.padEnd(56)} ${''.padStart(7)} ${ms(sum('delayMean'))}   ${''.padStart(7)} ${ms(sum('runMean'))}`);
+  console.log(`${name}: main threads' waits for a CPU, ms per request (${Math.round(requestsTraced)} requests traced)`);
+  const per = (value: number) => (value / requestsTraced).toFixed(3);
+  for (const row of waitsByProcess(events, pids)) {
+    const behind = Object.entries(row.behind).sort((a, b) => b[1] - a[1]).slice(0, 4).map(([other, value]) => `${other} ${per(value)}`).join(', ');
+    console.log(`  ${row.name.padEnd(15)} ${per(row.delay)} in ${(row.wakeUps / requestsTraced).toFixed(1)} wake-ups: CPU waking ${per(row.cpuWaking)}; behind ${behind || '–'} (the other CPU idle meanwhile ${per(row.otherCpuIdle)})`);
+  }
+}
+
+/** The similar-products request through the chain, process to process (the main thread of each). */
+const chainSteps: PathStep[] = [
+  { from: 'bench', to: 'gateway', label: 'bench → gateway: HTTP request → bus send' },
+  { from: 'gateway', to: 'local-azure', label: 'gateway → broker: request stored, delivered' },
+  { from: 'local-azure', to: 'recommendation', label: 'broker → recommendation: request → catalog query' },
+  { from: 'recommendation', to: 'local-azure', label: 'recommendation → PostgreSQL front end' },
+  { from: 'local-azure', to: 'postgres', label: 'front end → engine: the query' },
+  { from: 'postgres', to: 'local-azure', label: 'engine → front end: rows' },
+  { from: 'local-azure', to: 'recommendation', label: 'front end → recommendation: rows → chat request' },
+  { from: 'recommendation', to: 'local-azure', label: 'recommendation → Azure OpenAI: chat completion' },
+  { from: 'local-azure', to: 'recommendation', label: 'Azure OpenAI → recommendation: answer → reply sent' },
+  { from: 'recommendation', to: 'local-azure', label: 'recommendation → broker: reply stored, delivered' },
+  { from: 'local-azure', to: 'gateway', label: 'broker → gateway: reply → HTTP response' },
+  { from: 'gateway', to: 'bench', label: 'gateway → bench: response read, next request sent' },
+];
+
+/** The same ranking and explanation called in this process. */
+const inProcessSteps: PathStep[] = [
+  { from: 'bench', to: 'local-azure', label: 'bench → PostgreSQL front end' },
+  { from: 'local-azure', to: 'postgres', label: 'front end → engine: the query' },
+  { from: 'postgres', to: 'local-azure', label: 'engine → front end: rows' },
+  { from: 'local-azure', to: 'bench', label: 'front end → bench: rows → chat request' },
+  { from: 'bench', to: 'local-azure', label: 'bench → Azure OpenAI: chat completion' },
+  { from: 'local-azure', to: 'bench', label: 'Azure OpenAI → bench: answer → next catalog query' },
+];
 
 const home = mkdtempSync(join(tmpdir(), 'bench-gateway-'));
 const [gatewayPort, imagePort] = [await freePort(), await freePort()];
@@ -119,7 +188,7 @@ try {
     await response.arrayBuffer();
   };
   for (let i = 0; i < 64; i++) await throughGateway(i);
-  const chain = await window('chain', () => withCpu(system, () => measure(requests, concurrency, throughGateway)));
+  const chain = await window('chain', () => withCpu(system, () => measure(requests, concurrency, throughGateway)), chainSteps);
 
   // The same ranking in this process: the recommendation service's own classes on the same shared database (the
   // catalog is in PostgreSQL), with an Azure OpenAI client from @keyless/auth acting as the recommendation host.
@@ -144,7 +213,7 @@ try {
     await recommender.similar({ productId: ids[i % ids.length]!, limit: 5, filters: {} });
   };
   for (let i = 0; i < 64; i++) await inProcess(i);
-  const direct = await window('in-process', () => withCpu(system, () => measure(requests, concurrency, inProcess)));
+  const direct = await window('in-process', () => withCpu(system, () => measure(requests, concurrency, inProcess)), inProcessSteps);
 
   const row = (name: string, m: Measured) => `${name.padEnd(38)} ${m.perSecond.toFixed(0).padStart(8)} ${m.p50.toFixed(1).padStart(8)} ${m.p99.toFixed(1).padStart(8)}`;
   console.log(`similar products, ${requests} requests at concurrency ${concurrency} (${ids.length} products indexed)`);
