@@ -35,6 +35,8 @@ import { measure } from './support/exact-ranking.ts';
 const { values } = parseArgs({ options: { requests: { type: 'string', default: '2000' }, concurrency: { type: 'string', default: '32' }, 'cpu-prof': { type: 'string' }, 'sched-trace': { type: 'string' } } });
 const requests = Number(values.requests);
 const concurrency = Number(values.concurrency);
+const traceSeconds = values['sched-trace'] === undefined ? 0 : Number(values['sched-trace']);
+if (values['sched-trace'] !== undefined && !(traceSeconds > 0 && traceSeconds <= 60)) throw new Error(`--sched-trace takes the seconds to trace, more than 0 and at most 60 (got "${values['sched-trace']}")`);
 
 type Measured = Awaited<ReturnType<typeof measure>>;
 
@@ -88,11 +90,11 @@ async function withCpu(system: Parameters<typeof cpuSeconds>[0], run: () => Prom
  */
 async function window<T extends Measured>(name: string, run: () => Promise<T>, steps: readonly PathStep[]): Promise<T> {
   const from = process.hrtime.bigint() / 1000n;
-  const seconds = values['sched-trace'] ? Number(values['sched-trace']) : 0;
-  const trace = seconds > 0 ? recordSchedulerTrace(seconds) : undefined;
+  const trace = traceSeconds > 0 ? recordSchedulerTrace(traceSeconds) : undefined;
+  trace?.catch(() => undefined); // a failure (no perf, no permission) is thrown below, once the measurement is done
   const result = await run();
   if (values['cpu-prof']) console.error(`profile window ${name}: ${from} ${process.hrtime.bigint() / 1000n}`);
-  if (trace) printSchedulerTrace(name, parseTimehist(await trace), steps, seconds * result.perSecond);
+  if (trace) printSchedulerTrace(name, parseTimehist(await trace), steps, traceSeconds * result.perSecond);
   return result;
 }
 

@@ -40,7 +40,8 @@ export async function recordSchedulerTrace(seconds: number): Promise<string> {
     return stdout;
   } catch (error) {
     const missing = (error as { code?: string }).code === 'ENOENT';
-    const what = missing ? 'perf is not installed (Debian: apt install linux-perf)' : `${(error as Error).message.split('\n')[0]} — run as root, or with kernel.perf_event_paranoid set to -1`;
+    const said = (error as { stderr?: string }).stderr?.trim().split('\n')[0] || (error as Error).message.split('\n')[0];
+    const what = missing ? 'perf is not installed (Debian: apt install linux-perf)' : `perf says "${said}" — run as root, or with kernel.perf_event_paranoid set to -1`;
     throw new Error(`cannot trace the scheduler: ${what}`, { cause: error });
   } finally {
     rmSync(dir, { recursive: true, force: true });
