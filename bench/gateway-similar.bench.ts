@@ -43,12 +43,8 @@ type Measured = Awaited<ReturnType<typeof measure>>;
 /** Linux's clock ticks per second in /proc/<pid>/stat (USER_HZ, 100 on every common kernel). */
 const ticksPerSecond = 100;
 
-/**
- * CPU seconds (user + system) used so far by each of the system's processes with all their descendants (the local
- * Azure's PostgreSQL engine runs in a child of its own), and by this process (the load generator, the launcher
- * forwarding the services' logs, and the in-process path's own work).
- */
-function cpuSeconds(system: { processes: ReadonlyMap<string, { child: { pid?: number } }> }): Record<string, number> {
+/** Every process on the machine by pid: its parent and the CPU seconds (user + system) it has used so far. */
+function processTable(): Map<number, { parent: number; seconds: number }> {
   const stats = new Map<number, { parent: number; seconds: number }>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -62,6 +58,16 @@ function cpuSeconds(system: { processes: ReadonlyMap<string, { child: { pid?: nu
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     stats.set(Number(entry), { parent: Number(fields[1]), seconds: (Number(fields[11]) + Number(fields[12])) / ticksPerSecond });
   }
+  return stats;
+}
+
+/**
+ * CPU seconds (user + system) used so far by each of the system's processes with all their descendants (the local
+ * Azure's PostgreSQL engine runs in a child of its own), and by this process (the load generator, the launcher
+ * forwarding the services' logs, and the in-process path's own work).
+ */
+function cpuSeconds(system: { processes: ReadonlyMap<string, { child: { pid?: number } }> }): Record<string, number> {
+  const stats = processTable();
   const treeSeconds = (root: number): number => {
     let total = stats.get(root)?.seconds ?? 0;
     for (const [pid, { parent }] of stats) if (parent === root) total += treeSeconds(pid);
@@ -102,12 +108,10 @@ async function window<T extends Measured>(name: string, run: () => Promise<T>, s
 function processIds(): Map<string, number> {
   const pids = new Map<string, number>([['bench', process.pid]]);
   for (const [name, managed] of system.processes) if (managed.child.pid) pids.set(name, managed.child.pid);
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
+  for (const [pid, { parent }] of processTable()) {
+    if (parent !== pids.get('local-azure')) continue;
     try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (parent === pids.get('local-azure') && readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('pglite-engine')) pids.set('postgres', Number(entry));
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('pglite-engine')) pids.set('postgres', pid);
     } catch {
       // ended meanwhile
     }
