@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { type INestApplicationContext, Logger, ShutdownSignal } from '@nestjs/common';
 import { trace } from '@opentelemetry/api';
 import type { Params } from 'nestjs-pino';
 import pino from 'pino';
@@ -42,17 +43,70 @@ export function loggerOptions(options: LoggerOptions): Params {
   };
   if (options.pretty) return { pinoHttp: { ...pinoOptions, transport: { target: 'pino/file', options: { destination: 1 } } } };
   // Written to stdout asynchronously: a synchronous write per access line held the gateway's event loop, and whoever
-  // reads the pipe, as the next request arrived. pino flushes what is left synchronously when the process exits —
-  // which is why a service stops with `flushingShutdown` below.
-  return { pinoHttp: [pinoOptions, pino.destination({ dest: 1, sync: false })] };
+  // reads the pipe, as the next request arrived. pino writes what is left synchronously when the process exits, but
+  // not a line already handed to the thread pool: a service waits for `logsWritten` before it exits (`stopOnSignals`).
+  return { pinoHttp: [pinoOptions, stdoutDestination()] };
+}
+
+type Destination = ReturnType<typeof pino.destination>;
+
+/** The process's one asynchronous stdout: every logger built from `loggerOptions` shares it, so lines keep their order. */
+let stdout: Destination | undefined;
+
+function stdoutDestination(): Destination {
+  return (stdout ??= pino.destination({ dest: 1, sync: false }));
 }
 
 /**
- * How a service whose logs are written asynchronously stops on a signal: Nest ends the process with `exit` after its
- * shutdown hooks, so pino's exit handler writes every queued line. Nest's default re-raises the signal instead, which
- * ends the process at once: the lines of the last tick — the drain's, the shutdown's — were lost.
+ * Resolves once every line queued for stdout so far has been written, or after `timeoutMs` (a reader that stopped
+ * reading must not keep a stopping process alive). Why a service waits for it before exiting: pino's exit handler
+ * writes the queued lines synchronously but cannot wait for the write already in flight in the thread pool — that
+ * line came out after the ones queued behind it, or not at all.
  */
-export const flushingShutdown = { useProcessExit: true } as const;
+export function logsWritten(timeoutMs = 2_000): Promise<void> {
+  const destination = stdout;
+  if (!destination) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      destination.off('drain', done).off('error', done);
+      resolve();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    destination.once('drain', done).once('error', done);
+    // An empty write queues behind whatever is pending; the destination says 'drain' once all of it is written.
+    destination.write('');
+  });
+}
+
+/**
+ * How every Keyless service stops on a signal: `app.close()` (the drain, then the shutdown hooks), then every queued
+ * log line written (`logsWritten`), then exit code 0 — or 1, with the error logged, when closing failed. Nest's own
+ * `enableShutdownHooks` ends the process as soon as the hooks return: re-raising the signal lost the lines of the
+ * drain and the hooks; `process.exit` wrote them, but one still in flight came out last or not at all. A second signal
+ * while stopping is ignored. For a process's one app: the listeners stay for the life of the process.
+ */
+export function stopOnSignals(app: INestApplicationContext, signals: readonly string[] = Object.values(ShutdownSignal)): void {
+  let stopping = false;
+  const stop = (): void => {
+    if (stopping) return;
+    stopping = true;
+    app
+      .close()
+      .then(
+        () => 0,
+        (error: unknown) => {
+          new Logger('Shutdown').error(`closing the app failed: ${(error as Error).message}`, (error as Error).stack);
+          return 1;
+        },
+      )
+      .then(async (code) => {
+        await logsWritten();
+        process.exit(code);
+      });
+  };
+  for (const signal of signals) process.on(signal, stop);
+}
 
 /** What an access line says about a request (pino-http hands the serializer pino's view of it). */
 function requestSummary(request: { id?: unknown; method?: string; url?: string; remoteAddress?: string }): Record<string, unknown> {

@@ -8,7 +8,7 @@ import type { ServiceConfiguration, Settings } from '@keyless/contracts';
 import { Database } from '@keyless/database';
 import { ServiceBusServer } from '@keyless/messaging';
 import { applicationInsightsAllowance } from './azure-monitor.js';
-import { flushingShutdown } from './logger-options.js';
+import { stopOnSignals } from './logger-options.js';
 import type { Telemetry } from './telemetry.js';
 
 /** Options of {@link startService}: what differs between the services' `main.ts`. */
@@ -56,7 +56,7 @@ export async function startService<App extends INestApplication>(options: Servic
   const config = app.get<ServiceConfiguration>(options.configKey);
   if (config.applicationInsights) options.telemetry.exportToAzureMonitor(config.applicationInsights, app.get(AzureIdentityService).credential);
   if (options.receivesFromBus) app.connectMicroservice({ strategy: app.get(ServiceBusServer) });
-  app.enableShutdownHooks(undefined, flushingShutdown);
+  stopOnSignals(app);
   await app.listen(config.http.port, config.http.host);
   const log = app.get(Logger);
   const address = `http://${config.http.host}:${(app.getHttpServer().address() as AddressInfo).port}`;
