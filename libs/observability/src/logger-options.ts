@@ -75,7 +75,11 @@ export function logsWritten(timeoutMs = 2_000): Promise<void> {
     const timer = setTimeout(done, timeoutMs);
     destination.once('drain', done).once('error', done);
     // An empty write queues behind whatever is pending; the destination says 'drain' once all of it is written.
-    destination.write('');
+    try {
+      destination.write('');
+    } catch {
+      done(); // destroyed (stdout closed): nothing more can be written
+    }
   });
 }
 
