@@ -58,12 +58,12 @@ function stdoutDestination(): Destination {
 }
 
 /**
- * Resolves once every line queued for stdout so far has been written, or after `timeoutMs` (a reader that stopped
- * reading must not keep a stopping process alive). Why a service waits for it before exiting: pino's exit handler
+ * Resolves once every line queued for stdout so far has been written, or after 2 s (a reader that stopped reading
+ * must not keep a stopping process alive). Why a service waits for it before exiting: pino's exit handler
  * writes the queued lines synchronously but cannot wait for the write already in flight in the thread pool — that
  * line came out after the ones queued behind it, or not at all.
  */
-export function logsWritten(timeoutMs = 2_000): Promise<void> {
+function logsWritten(): Promise<void> {
   const destination = stdout;
   if (!destination) return Promise.resolve();
   return new Promise((resolve) => {
@@ -72,7 +72,7 @@ export function logsWritten(timeoutMs = 2_000): Promise<void> {
       destination.off('drain', done).off('error', done);
       resolve();
     };
-    const timer = setTimeout(done, timeoutMs);
+    const timer = setTimeout(done, 2_000);
     destination.once('drain', done).once('error', done);
     // An empty write queues behind whatever is pending; the destination says 'drain' once all of it is written.
     try {
