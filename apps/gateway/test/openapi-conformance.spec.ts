@@ -115,6 +115,7 @@ interface Probe {
   caller?: string;
   body?: string | Uint8Array;
   contentType?: string;
+  contentEncoding?: string;
   status: number;
   type: string;
 }
@@ -162,6 +163,7 @@ describe('the gateway’s OpenAPI document (/docs/openapi.json)', () => {
     const headers: Record<string, string> = {};
     if (probe.roles !== 'none') headers.authorization = `Bearer ${await token(probe.roles ?? Object.keys(gatewayAppRoles), probe.caller ?? 'caller')}`;
     if (probe.contentType) headers['content-type'] = probe.contentType;
+    if (probe.contentEncoding) headers['content-encoding'] = probe.contentEncoding;
     if (probe.body !== undefined) headers['content-length'] = String(Buffer.byteLength(probe.body));
     const answer = await new Promise<Answer>((resolve, reject) => {
       const outgoing = request(`${urls[probe.gateway]}${probe.path}`, { method: probe.method, headers }, (incoming) => {
@@ -229,6 +231,7 @@ describe('the gateway’s OpenAPI document (/docs/openapi.json)', () => {
     const probes: Probe[] = [
       base('an invalid path id or body', 'not a valid id!', 400, 'validation', route.method === 'POST' ? { body: '{"unexpected": true}', contentType: 'application/json' } : {}),
       base('a body that is not JSON', 'p-1', 400, 'malformed-body', { body: '{', contentType: 'application/json' }),
+      base('a body that does not decompress', 'p-1', 400, 'malformed-body', { body: 'not brotli', contentType: 'application/json', contentEncoding: 'br' }),
       base('no token', 'p-1', 401, 'unauthenticated', { roles: 'none' }),
       base('a token without the route’s role', 'p-1', 403, 'forbidden', { roles: [] }),
       base('a JSON body over 64 KB', 'p-1', 413, 'body-too-large', { body: JSON.stringify({ pad: 'x'.repeat(70_000) }), contentType: 'application/json' }),
@@ -239,6 +242,10 @@ describe('the gateway’s OpenAPI document (/docs/openapi.json)', () => {
       probes.push(base('a service that fails', 'broken', 502, 'downstream-error'), base('a service whose dependency is down', 'busy', 503, 'dependency-unavailable'), base('a service that does not answer in time', 'slow', 504, 'downstream-timeout'));
     }
     if (['GET /v1/products/{id}', 'GET /v1/products/{id}/similar', 'POST /v1/recommendations'].includes(route.operation)) probes.push(base('an unknown product', 'missing', 404, 'not-found'));
+    if (['PUT /v1/products/{id}', 'POST /v1/recommendations'].includes(route.operation)) {
+      // What `curl -d` sends without a content type: a form, which a JSON operation does not read.
+      probes.push(base('a form instead of JSON', 'p-1', 415, 'unsupported-media-type', { body: 'name=Lamp', contentType: 'application/x-www-form-urlencoded' }));
+    }
     if (route.operation === 'POST /v1/images:analyze') probes.push(base('a text body', 'p-1', 415, 'unsupported-media-type', { body: 'hello', contentType: 'text/plain' }));
     return probes;
   }

@@ -109,6 +109,13 @@ describe(ProblemDetailsFilter.name, () => {
     expect(body).toMatchObject({ type: `https://keyless.dev/problems/${type}`, status, instance: path });
   });
 
+  it('answers an unknown route with a fixed text (the path is in `instance`, not in `detail`)', async () => {
+    const response = await fetch(`${base}/no/such/route?x=1`, { method: 'DELETE' });
+    const body = (await response.json()) as Record<string, unknown>;
+    expect(response.status).toBe(404);
+    expect(body).toMatchObject({ type: 'https://keyless.dev/problems/not-found', detail: 'No operation of this API matches the method and path; /docs lists them.', instance: '/no/such/route?x=1' });
+  });
+
   it('keeps access diagnostics out of the response (they go to the log)', async () => {
     const text = await (await fetch(`${base}/own-access`)).text();
     expect(text).not.toMatch(/1234|az role|send\/action/);

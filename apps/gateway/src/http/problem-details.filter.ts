@@ -81,14 +81,16 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       this.log.error(`${where}: Service Bus: ${(exception as Error).message}`);
       return { body: problem(503, 'messaging-unavailable', 'Messaging is unavailable right now.'), headers: { 'retry-after': `${retryAfterSeconds}` } };
     }
-    if (exception instanceof HttpException && typeof (exception.cause as { type?: unknown } | undefined)?.type === 'string') {
-      // Nest's Express adapter hands body-parser's errors over as HttpExceptions carrying the parser's own text.
+    if (exception instanceof HttpException && isParserError(exception.cause)) {
+      // Nest's Express adapter hands body-parser's errors over as HttpExceptions carrying the parser's own error.
       return this.toProblem(exception.cause, request, where);
     }
     if (exception instanceof HttpException) {
-      // The gateway's own (routing, method): Nest's texts name nothing internal.
+      // Nest's own: an unknown route (whose text echoes the method and path: `instance` carries them already), a
+      // readiness check that is down (its text is the class's, fixed).
       const status = exception.getStatus();
-      return { body: problem(status, status === 404 ? 'not-found' : 'http-error', exception.message) };
+      if (status === 404) return { body: problem(404, 'not-found', 'No operation of this API matches the method and path; /docs lists them.') };
+      return { body: problem(status, 'http-error', exception.message) };
     }
     const status = Number((exception as { status?: unknown })?.status);
     if (status >= 400 && status < 500) {
@@ -127,6 +129,15 @@ export class ProblemDetailsFilter implements ExceptionFilter {
         return { body: problem(502, 'downstream-error', 'A service behind the gateway failed to answer the request.') };
     }
   }
+}
+
+/**
+ * An error of body-parser (or raw-body under it): a 4xx `status`, and a `type` such as `entity.parse.failed` — none
+ * when the body fails to decompress (zlib's own error, given a status).
+ */
+function isParserError(cause: unknown): boolean {
+  const { type, status } = (cause ?? {}) as { type?: unknown; status?: unknown };
+  return typeof type === 'string' || (cause instanceof Error && Number(status) >= 400 && Number(status) < 500);
 }
 
 function problem(status: number, type: string, detail: string): ProblemDetails {

@@ -69,6 +69,26 @@ describe(RequestValidationInterceptor.name, () => {
     });
   });
 
+  describe('when the body is not JSON', () => {
+    it('answers 415 to a body in another media type, even one a parser read (a form, as `curl -d` sends)', async () => {
+      for (const [contentType, body] of [['application/x-www-form-urlencoded', 'name=x'], ['text/plain', 'hello']]) {
+        const response = await fetch(`${base}/things`, { method: 'POST', headers: { 'content-type': contentType! }, body });
+        expect([contentType, response.status, await response.json()]).toEqual([
+          contentType,
+          415,
+          expect.objectContaining({ type: 'https://keyless.dev/problems/unsupported-media-type', detail: 'Send the body as JSON, with Content-Type: application/json.' }),
+        ]);
+      }
+      expect(bodySchema.calls).toBe(0);
+    });
+
+    it('names the missing body', async () => {
+      const response = await fetch(`${base}/things`, { method: 'POST' });
+      expect(response.status).toBe(400);
+      expect(await response.json()).toMatchObject({ errors: [{ field: 'body', message: 'Required: a JSON body, with Content-Type: application/json.' }] });
+    });
+  });
+
   describe('when the request is invalid', () => {
     it('answers 400 before the handler, naming the field', async () => {
       const response = await fetch(`${base}/things?limit=0`);

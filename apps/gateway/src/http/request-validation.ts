@@ -12,6 +12,14 @@ const locations: Record<number, { name: string; read: (request: Request, key?: s
   5: { name: 'path', read: (request, key) => (key ? request.params[key] : request.params) },
 };
 
+/** The media types of a body a route with a body schema reads: what the gateway's JSON parser takes. */
+const jsonTypes = ['application/json', 'application/*+json'];
+
+/** Whether the request carries body bytes (`Content-Length` above 0, or chunked). */
+function hasContent(request: Request): boolean {
+  return request.headers['transfer-encoding'] !== undefined || Number(request.headers['content-length']) > 0;
+}
+
 /**
  * Outputs the interceptor computed, by the raw value they came from (the request's body, query or params
  * object), so the pipe hands them to the handler without validating the same value a second time.
@@ -27,8 +35,9 @@ interface RouteArgument {
 /**
  * Validates every parameter of a route that declares a schema (`@Body({ schema })`, `@Query({ schema })`,
  * `@Param('id', { schema })`) before the handler runs, all at once, and answers one 400 problem naming
- * **every** invalid field with its location (`path.id`, `body.price`, `query.limit`). Runs after the
- * guards, so an unauthenticated caller learns nothing about the request's shape.
+ * **every** invalid field with its location (`path.id`, `body.price`, `query.limit`); a body schema's route
+ * answers 415 to a body that is not JSON, and names `body` when there is none. Runs after the guards, so an
+ * unauthenticated caller learns nothing about the request's shape.
  */
 @Injectable()
 export class RequestValidationInterceptor implements NestInterceptor {
@@ -42,6 +51,13 @@ export class RequestValidationInterceptor implements NestInterceptor {
     for (const [key, argument] of Object.entries(routeArguments)) {
       const location = locations[Number(key.split(':')[0])];
       if (!location || !argument.schema) continue;
+      // A body in another media type was never parsed (or was read as raw bytes): say what to send, not that
+      // `body` is not an object. `curl -d` without a content type sends a form, for one.
+      if (location.name === 'body' && !request.is(jsonTypes)) {
+        if (hasContent(request)) throw new ProblemException(415, 'unsupported-media-type', 'Send the body as JSON, with Content-Type: application/json.');
+        errors.push({ field: 'body', message: 'Required: a JSON body, with Content-Type: application/json.' });
+        continue;
+      }
       const value = location.read(request, argument.data);
       const result = await argument.schema['~standard'].validate(value);
       if (!result.issues && typeof value === 'object' && value !== null) validated.set(value, { schema: argument.schema, output: result.value });
