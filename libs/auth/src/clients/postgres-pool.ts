@@ -116,6 +116,11 @@ export function createPostgresPool(context: PostgresPoolContext, factoryOptions:
     keepAlive: true,
     ...(factoryOptions.applicationName ? { application_name: factoryOptions.applicationName } : {}),
   });
-  pool.on('error', (error) => logger.warn(`PostgreSQL ${host}:${port}: an idle connection failed (${error.message}); the next query opens a new one`));
+  pool.on('error', (error) => {
+    // 57P01 closes every connection of a server that stops or restarts (a planned restart, Azure's maintenance, the
+    // local Azure stopping with the rest of the system on Ctrl-C): routine for an idle one, nothing to act on.
+    if ((error as { code?: unknown }).code === '57P01') logger.log(`PostgreSQL ${host}:${port}: the server closed an idle connection (${error.message}); the next query opens a new one`);
+    else logger.warn(`PostgreSQL ${host}:${port}: an idle connection failed (${error.message}); the next query opens a new one`);
+  });
   return pool;
 }

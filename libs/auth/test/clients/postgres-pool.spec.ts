@@ -47,10 +47,12 @@ describe("AzureClientFactory's postgres pool (host \"recommendation\")", () => {
     // The local engine starts with the first connection: here, not in the first test.
     await pool().query('SELECT 1');
   }, 120_000);
+  /** Whether a test stopped the local Azure already (the last one does). */
+  let stopped = false;
   afterAll(async () => {
     await Promise.all(pools.map((p) => p.end().catch(() => undefined)));
     await module?.close();
-    await test?.stop();
+    if (!stopped) await test?.stop();
   });
 
   describe('when the identity has a database principal', () => {
@@ -160,6 +162,19 @@ describe("AzureClientFactory's postgres pool (host \"recommendation\")", () => {
       );
       expect(unreachable).toMatchObject({ code: 'ECONNREFUSED' });
       expect(unreachable).not.toBeInstanceOf(DatabaseAccessDeniedError);
+    });
+  });
+
+  // Last: it stops the local Azure.
+  describe('when the server shuts down (57P01 to every connection, as a restart or maintenance does)', () => {
+    it('logs the idle connections it closed as routine, not as warnings', async () => {
+      const idle = pool();
+      await idle.query('SELECT 1');
+      expect(idle.idleCount).toBe(1);
+      await test.stop();
+      stopped = true;
+      await waitFor('the closed idle connection to be logged', () => logger.messages('log').some((line) => line.includes(`${env.PGHOST}:${env.PGPORT}: the server closed an idle connection (terminating connection due to administrator command)`)));
+      expect(logger.messages('warn').filter((line) => line.includes(`${env.PGHOST}:${env.PGPORT}:`))).toEqual([]);
     });
   });
 });
