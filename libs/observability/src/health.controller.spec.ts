@@ -1,5 +1,14 @@
-import type { HealthCheckResult } from '@nestjs/terminus';
-import { withoutDetails } from './health.controller.js';
+import { randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { Global, Module, ServiceUnavailableException, type INestApplication } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { HealthIndicatorService, type HealthCheckResult } from '@nestjs/terminus';
+import { AuthHealthIndicator, type AudienceTokenStatus, type AzureIdentityService, type PostgresPool, type ServiceBusClient } from '@keyless/auth';
+import { resolveAuthOptions, TokenAcquisitionError } from '@keyless/auth/diagnostics';
+import { Database, DatabaseHealthIndicator, type DatabaseStatus } from '@keyless/database';
+import { MessagingHealthIndicator, MessagingModule, type ReceiverHealth, type ServiceBusServer } from '@keyless/messaging';
+import { RecordingLogger } from '@keyless/testing';
+import { HealthModule, ReadinessChecks, withoutDetails } from './health.controller.js';
 
 describe(withoutDetails.name, () => {
   it('keeps each check’s status and nothing else, in info, error and details', () => {
@@ -17,6 +26,170 @@ describe(withoutDetails.name, () => {
       info: { identity: { status: 'up' } },
       error: { servicebus: { status: 'down' } },
       details: { identity: { status: 'up' }, servicebus: { status: 'down' } },
+    });
+  });
+});
+
+describe(ReadinessChecks.name, () => {
+  // The real indicators, over stand-ins for what they read: the token cache, the Service Bus receivers, the pool.
+  const clientId = randomUUID();
+  const objectId = randomUUID();
+  const endpoint = 'http://127.0.0.1:41234/msi/token';
+  const postgres = 'https://ossrdbms-aad.database.windows.net';
+  const sources = {
+    token: { audience: 'serviceBus', resource: 'https://servicebus.azure.net', valid: false, consecutiveFailures: 0 } as AudienceTokenStatus,
+    receivers: [{ entityPath: 'recommendation-requests', state: 'error' }] as ReceiverHealth[],
+    database: { state: 'starting', server: '127.0.0.1:5432/keyless', attempts: 1, since: new Date() } as DatabaseStatus,
+    query: (): Promise<unknown> => Promise.resolve({ rows: [] }),
+  };
+  const identity = {
+    identity: { mode: 'managed-identity', clientId, endpoint },
+    tokenStatus: () => [sources.token],
+  } satisfies Pick<AzureIdentityService, 'identity' | 'tokenStatus'>;
+  const server = { isListening: () => true, health: () => sources.receivers } satisfies Pick<ServiceBusServer, 'isListening' | 'health'>;
+  const database = {
+    status: () => sources.database,
+    pool: { totalCount: 1, idleCount: 1, waitingCount: 0, query: () => sources.query() },
+  } satisfies { status: Database['status']; pool: Pick<Database['pool'], 'totalCount' | 'idleCount' | 'waitingCount'> & { query(): Promise<unknown> } };
+
+  @Global()
+  @Module({
+    providers: [
+      {
+        provide: AuthHealthIndicator,
+        useValue: new AuthHealthIndicator(new HealthIndicatorService(), identity as AzureIdentityService, resolveAuthOptions({ clientId, audiences: ['serviceBus'] })),
+      },
+      { provide: MessagingHealthIndicator, useValue: new MessagingHealthIndicator(new HealthIndicatorService(), server as ServiceBusServer, null) },
+      { provide: DatabaseHealthIndicator, useValue: new DatabaseHealthIndicator(new HealthIndicatorService(), database as unknown as Database, { pool: database.pool as unknown as PostgresPool, schemas: [], healthCheckTimeoutInMs: 1_000 }) },
+    ],
+    exports: [AuthHealthIndicator, MessagingHealthIndicator, DatabaseHealthIndicator],
+  })
+  class IndicatorsModule {}
+
+  const logger = new RecordingLogger();
+  let app: INestApplication;
+  let closed = false;
+
+  /** One poll of an endpoint: its status, its body and the lines logged meanwhile (debug and verbose left out). */
+  interface Poll {
+    status: number;
+    body: string;
+    lines: RecordingLogger['lines'];
+  }
+
+  async function poll(target: string): Promise<Poll> {
+    const from = logger.lines.length;
+    const response = await fetch(target);
+    const body = await response.text();
+    return { status: response.status, body, lines: logger.lines.slice(from).filter((line) => line.level !== 'debug' && line.level !== 'verbose') };
+  }
+
+  function allUp(): void {
+    sources.token = { ...sources.token, valid: true, expiresOn: new Date(Date.now() + 3_600_000), consecutiveFailures: 0 };
+    delete sources.token.lastFailure;
+    sources.receivers = [{ entityPath: 'recommendation-requests', state: 'receiving' }];
+    sources.database = { ...sources.database, state: 'ready', attempts: 2 };
+    sources.query = () => Promise.resolve({ rows: [] });
+  }
+
+  /** The identity endpoint goes away: the Service Bus token expires, and the pool's sign-in token cannot be had. */
+  function identityEndpointLost(): void {
+    const failure = new TokenAcquisitionError(
+      'IdentityEndpointUnreachable',
+      `No token for ${postgres} (identity ${clientId}): identity endpoint ${endpoint} is unreachable (connect ECONNREFUSED 127.0.0.1:41234). Object id ${objectId}.`,
+      { mode: 'managed-identity', clientId, resource: postgres, endpoint },
+    );
+    sources.token = { ...sources.token, valid: false, consecutiveFailures: 3, lastFailure: { at: new Date(), code: failure.code, message: failure.message, trigger: 'refresh' } };
+    sources.query = () => Promise.reject(failure);
+  }
+
+  // Readiness goes down (never ready) → up → down → down → up, polled on the public endpoint and the details listener.
+  const steps: Record<'starting' | 'ready' | 'lost' | 'stillLost' | 'back', Poll[]> = { starting: [], ready: [], lost: [], stillLost: [], back: [] };
+
+  beforeAll(async () => {
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        IndicatorsModule,
+        HealthModule.forRoot({ detailsPort: 0 }),
+        // The real messaging module imports Terminus with its defaults (its logger on): it must not bring Terminus'
+        // error lines back. Neither side is configured, so the client is never used.
+        MessagingModule.forRoot({ client: {} as ServiceBusClient, isGlobal: false }),
+      ],
+    }).compile();
+    app = moduleRef.createNestApplication({ logger });
+    await app.listen(0, '127.0.0.1');
+    const url = `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}/health/ready`;
+    const detailsUrl = `http://127.0.0.1:${app.get(HealthModule).detailsPort}/health/ready`;
+
+    steps.starting = [await poll(url), await poll(url), await poll(detailsUrl)];
+    allUp();
+    steps.ready = [await poll(url)];
+    identityEndpointLost();
+    steps.lost = [await poll(url)];
+    steps.stillLost = [await poll(url), await poll(detailsUrl)];
+    allUp();
+    steps.back = [await poll(url)];
+  });
+
+  afterAll(async () => {
+    if (!closed) await app?.close();
+  });
+
+  it('answers 503 until ready, 200 when ready, 503 when lost, 200 when back, on both listeners as before', () => {
+    expect(Object.values(steps).map((polls) => polls.map((p) => p.status))).toEqual([[503, 503, 503], [200], [503], [503, 503], [200]]);
+    expect(JSON.parse(steps.lost[0]!.body)).toEqual({
+      status: 'error',
+      info: { servicebus: { status: 'up' } },
+      error: { identity: { status: 'down' }, database: { status: 'down' } },
+      details: { identity: { status: 'down' }, servicebus: { status: 'up' }, database: { status: 'down' } },
+    });
+    expect(steps.stillLost[1]!.body).toContain(clientId);
+  });
+
+  it('logs nothing above debug while the service has never been ready', () => {
+    expect(steps.starting.flatMap((p) => p.lines)).toEqual([]);
+  });
+
+  it('logs nothing above debug when the service first becomes ready', () => {
+    expect(steps.ready.flatMap((p) => p.lines)).toEqual([]);
+  });
+
+  it('warns once when readiness is lost, naming the failing checks and their reasons without the identity’s ids or endpoint', () => {
+    const lines = steps.lost.flatMap((p) => p.lines);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ level: 'warn', context: 'Health' });
+    expect(lines[0]!.message).toMatch(
+      /^readiness lost: identity, database down \(identity: no valid token for serviceBus; database: TokenAcquisitionError: No token for <url> \(identity <redacted>\): identity endpoint <redacted> is unreachable/,
+    );
+    for (const secret of [clientId, objectId, endpoint, '127.0.0.1:41234']) expect(lines[0]!.message).not.toContain(secret);
+  });
+
+  it('logs nothing above debug on a repeated poll while readiness stays lost', () => {
+    expect(steps.stillLost.flatMap((p) => p.lines)).toEqual([]);
+  });
+
+  it('logs one line when readiness comes back', () => {
+    expect(steps.back.flatMap((p) => p.lines)).toEqual([
+      expect.objectContaining({ level: 'log', context: 'Health', message: expect.stringMatching(/^ready again after \d+\.\d s$/) }),
+    ]);
+  });
+
+  it('logs no error line at all (Terminus’ own logging is off, messaging module included)', () => {
+    expect(logger.lines.filter((line) => line.level === 'error' || line.level === 'fatal')).toEqual([]);
+  });
+
+  describe('when the app shuts down', () => {
+    it('logs nothing for the 503 Terminus answers meanwhile, neither a loss nor a recovery', async () => {
+      const checks = app.get(ReadinessChecks);
+      identityEndpointLost();
+      await checks.run().catch(() => undefined);
+      closed = true;
+      await app.close();
+      const from = logger.lines.length;
+      const error = await checks.run().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ServiceUnavailableException);
+      expect((error as ServiceUnavailableException).getResponse()).toMatchObject({ status: 'shutting_down' });
+      expect(logger.lines.slice(from).filter((line) => line.level !== 'debug')).toEqual([]);
     });
   });
 });

@@ -25,12 +25,25 @@ export const publicRouteKey = 'keyless:public';
 /** Marks a route or controller as public: caller authentication skips it. */
 export const Public = (): ClassDecorator & MethodDecorator => SetMetadata(publicRouteKey, true);
 
+/** Keys whose string values, anywhere in a health result, identify the identity or where it gets tokens. */
+const identifyingKeys = new Set(['clientId', 'principalId', 'objectId', 'endpoint']);
+
+/** The longest reason a readiness-lost line quotes per check, in characters. */
+const maxReasonLength = 200;
+
 /**
  * The readiness checks of a Keyless service: the identity holds its tokens, every Service Bus link is attached and, in
  * a service with a database (`DatabaseModule`), its schema is applied and it answers.
  */
 @Injectable()
 export class ReadinessChecks {
+  private readonly log = new Logger('Health');
+  /** `starting` until the first ready result; then `ready` or `lost` after each result. */
+  private readiness: 'starting' | 'ready' | 'lost' = 'starting';
+  private lostAt = 0;
+  /** The failing checks of the last result, comma-separated (to tell a new set of failures from a repeated poll). */
+  private failing = '';
+
   constructor(
     private readonly health: HealthCheckService,
     private readonly auth: AuthHealthIndicator,
@@ -39,15 +52,92 @@ export class ReadinessChecks {
   ) {}
 
   /**
-   * The full result, details included (what the details listener serves).
+   * The full result, details included (what the details listener serves). It logs readiness transitions, never
+   * individual polls (probes come every few seconds; the module imports Terminus with its own logging off).
+   * Rules:
+   * - While the service has never been ready (start-up), failing checks are expected: debug only.
+   * - Ready → not ready: one warn naming the failing checks, each with its `message` stripped of URLs, GUIDs and
+   *   the identity's client id, principal id and endpoint.
+   * - Not ready → ready: one log line, with how long readiness was lost.
+   * - A poll in the same state: nothing (debug when the set of failing checks changed).
+   * - A result of an app shutting down: nothing (Terminus answers 503 then; the service is stopping, not failing).
    *
    * @throws {ServiceUnavailableException} with the full result when a check is down (Terminus' behaviour).
    */
-  run(): Promise<HealthCheckResult> {
+  async run(): Promise<HealthCheckResult> {
     const checks: HealthIndicatorFunction[] = [() => this.auth.isHealthy('identity'), () => this.messaging.check('servicebus')];
     if (this.database) checks.push(() => this.database!.isHealthy('database'));
-    return this.health.check(checks);
+    let result: HealthCheckResult;
+    try {
+      result = await this.health.check(checks);
+    } catch (error) {
+      if (error instanceof ServiceUnavailableException) this.observe(error.getResponse() as HealthCheckResult);
+      throw error;
+    }
+    this.observe(result);
+    return result;
   }
+
+  private observe(result: HealthCheckResult): void {
+    if (result.status === 'shutting_down') return;
+    const down = Object.keys(result.error ?? {});
+    const failing = down.join(', ');
+    const changed = failing !== this.failing;
+    this.failing = failing;
+    if (result.status !== 'error') {
+      if (this.readiness === 'lost') this.log.log(`ready again after ${((Date.now() - this.lostAt) / 1000).toFixed(1)} s`);
+      else if (this.readiness === 'starting') this.log.debug(`ready (${Object.keys(result.details).join(', ')} up)`);
+      this.readiness = 'ready';
+      return;
+    }
+    if (this.readiness === 'ready') {
+      this.readiness = 'lost';
+      this.lostAt = Date.now();
+      const identifying = identifyingValues(result);
+      const reasons = down.flatMap((name) => {
+        const reason = reasonOf(result.error?.[name], identifying);
+        return reason ? [`${name}: ${reason}`] : [];
+      });
+      this.log.warn(`readiness lost: ${failing} down${reasons.length ? ` (${reasons.join('; ')})` : ''}; full details on the loopback details listener (HEALTH_DETAILS_PORT)`);
+      return;
+    }
+    if (changed) this.log.debug(`not ready ${this.readiness === 'starting' ? 'yet' : 'still'}: ${failing} down`);
+  }
+}
+
+/** The string values under {@link identifyingKeys} anywhere in `result` (and the host of each URL), longest first. */
+function identifyingValues(result: HealthCheckResult): string[] {
+  const found = new Set<string>();
+  const walk = (value: unknown): void => {
+    if (Array.isArray(value)) value.forEach(walk);
+    else if (value && typeof value === 'object') {
+      for (const [key, inner] of Object.entries(value)) {
+        if (identifyingKeys.has(key) && typeof inner === 'string' && inner) {
+          found.add(inner);
+          // Socket errors name the endpoint by its host and port alone ("connect ECONNREFUSED 169.254.129.2:8081").
+          if (URL.canParse(inner) && new URL(inner).host) found.add(new URL(inner).host);
+        } else walk(inner);
+      }
+    }
+  };
+  walk(result.details);
+  return [...found].sort((a, b) => b.length - a.length);
+}
+
+/**
+ * A check's `message` (each indicator's "why not up"), first line, with the identifying values, URLs and GUIDs
+ * (client and object ids) replaced: a database message, for one, quotes the token failure naming the identity
+ * and its endpoint.
+ */
+function reasonOf(check: Record<string, unknown> | undefined, identifying: string[]): string | undefined {
+  const message = check?.['message'];
+  if (typeof message !== 'string' || !message) return undefined;
+  let reason = message.split('\n')[0]!;
+  for (const value of identifying) reason = reason.replaceAll(value, '<redacted>');
+  reason = reason
+    .replace(/\b[a-z][a-z0-9+.-]*:\/\/[^\s,;)]+/gi, '<url>')
+    .replace(/\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b/gi, '<id>');
+  return reason.length > maxReasonLength ? `${reason.slice(0, maxReasonLength - 1)}…` : reason;
 }
 
 /**
@@ -96,12 +186,20 @@ export class HealthController {
 /**
  * Liveness and readiness endpoints for a Keyless service (needs `AuthModule` and `MessagingModule`; `DatabaseModule`
  * if it has one), and,
- * with `detailsPort`, a loopback-only listener serving the readiness details.
+ * with `detailsPort`, a loopback-only listener serving the readiness details. Readiness is logged when it is lost
+ * and when it comes back, not per probe (see {@link ReadinessChecks.run}).
  *
  * @example
  * HealthModule.forRootAsync({ inject: [config.KEY], useFactory: (c: Config) => ({ detailsPort: c.health.detailsPort }) })
  */
-@Module({ imports: [TerminusModule], controllers: [HealthController], providers: [ReadinessChecks], exports: [ReadinessChecks] })
+@Module({
+  // Terminus' own logger writes every failed check at error level with its details (the client id and identity
+  // endpoint included): once per probe, and during every start-up. ReadinessChecks logs the transitions instead.
+  imports: [TerminusModule.forRoot({ logger: false })],
+  controllers: [HealthController],
+  providers: [ReadinessChecks],
+  exports: [ReadinessChecks],
+})
 export class HealthModule extends HealthConfigurableModule implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly log = new Logger('Health');
   private server: Server | undefined;
