@@ -24,6 +24,34 @@ const laterPlane: DataPlane = {
   },
 };
 
+/** Two data planes, the first of which finishes starting only once the second has started. */
+function planesStartingOutOfOrder(): DataPlane[] {
+  let secondStarted!: () => void;
+  const second = new Promise<void>((resolve) => (secondStarted = resolve));
+  const plane = (resource: DataPlane['resource'], variable: string, ready: () => Promise<void>, started: () => void): DataPlane => ({
+    resource,
+    async start(context) {
+      const listener = await listen(() => createServer((socket) => socket.end()), context.bind);
+      await ready();
+      started();
+      return { port: listener.port, env: { [variable]: String(listener.port) }, summary: `${variable} on ${listener.port}`, stop: () => listener.close() };
+    },
+  });
+  return [plane('keyVault', 'FIRST_PLANE_PORT', () => second, () => undefined), plane('appInsights', 'SECOND_PLANE_PORT', () => Promise.resolve(), secondStarted)];
+}
+
+describe('Env files of data planes that start concurrently', () => {
+  it("list the planes' variables in the configured order, whichever plane finished starting first", async () => {
+    const test = await startTestAzure({ dataPlanes: planesStartingOutOfOrder() });
+    try {
+      const names = Object.keys(test.azure.hostEnv('gateway'));
+      expect(names.filter((name) => name.endsWith('_PLANE_PORT'))).toEqual(['FIRST_PLANE_PORT', 'SECOND_PLANE_PORT']);
+    } finally {
+      await test.stop();
+    }
+  });
+});
+
 describe('Ports of listeners the local Azure does not know in advance', () => {
   const home = mkdtempSync(join(tmpdir(), 'local-azure-ports-generic-'));
   afterAll(() => rmSync(home, { recursive: true, force: true }));
