@@ -192,22 +192,25 @@ export class LocalAzure {
         management: url('https', managementListener.port),
       });
       const context = { home, config, directory, guard, auditLog, tls, publicHost, faults, log, listen: (name: string, create: () => Server) => self.bindListener(name, create), databasePrincipals: () => self.principals };
+      const planes = options.dataPlanes ?? [];
       const started = await settleAll(
-        (options.dataPlanes ?? []).map(async (plane) => {
+        planes.map(async (plane) => {
           const choice = await book.reserve(plane.resource, configuredPort(config, plane.resource), bind);
           const running = await plane.start({ ...context, bind: { port: choice.port, bind } }).catch(portInUse(plane.resource, choice, book.file));
           book.record(plane.resource, running.port);
           // Here already, so that a failure of another plane stops this one.
           self.running.push(running);
-          self.resourceEndpoints.set(plane.resource, running.summary);
-          self.resourceAddresses.set(plane.resource, running.endpoint ?? running.summary);
           running.adminRoutes?.(management);
           return running;
         }),
       );
-      // In the configured order, not the order the planes finished starting in: the env files list each plane's
-      // variables in this order, and a restart must write the same files.
+      // In the configured order, not the order the planes finished starting in: the env files and the state file list
+      // each plane's variables and endpoints in this order, and a restart must write the same files.
       self.running.splice(0, self.running.length, ...started);
+      started.forEach((running, index) => {
+        self.resourceEndpoints.set(planes[index]!.resource, running.summary);
+        self.resourceAddresses.set(planes[index]!.resource, running.endpoint ?? running.summary);
+      });
       const serviceBus = self.running.find((plane) => plane.serviceBus)?.serviceBus;
       self.alerts = startLocalAlerts({
         db,

@@ -41,13 +41,17 @@ function planesStartingOutOfOrder(): DataPlane[] {
 }
 
 describe('Env files of data planes that start concurrently', () => {
-  it("list the planes' variables in the configured order, whichever plane finished starting first", async () => {
-    const test = await startTestAzure({ dataPlanes: planesStartingOutOfOrder() });
+  it("list the planes' variables (and the state file their endpoints) in the configured order, whichever plane finished starting first", async () => {
+    const home = mkdtempSync(join(tmpdir(), 'local-azure-plane-order-'));
+    const test = await startTestAzure({ home, dataPlanes: planesStartingOutOfOrder() });
     try {
       const names = Object.keys(test.azure.hostEnv('gateway'));
       expect(names.filter((name) => name.endsWith('_PLANE_PORT'))).toEqual(['FIRST_PLANE_PORT', 'SECOND_PLANE_PORT']);
+      const runtime = JSON.parse(readFileSync(join(home, 'runtime.json'), 'utf8')) as { endpoints: { resources: Record<string, string> } };
+      expect(Object.keys(runtime.endpoints.resources)).toEqual(['keyVault', 'appInsights']);
     } finally {
       await test.stop();
+      rmSync(home, { recursive: true, force: true });
     }
   });
 });
