@@ -112,6 +112,18 @@ const hostEnvHint =
 /** The usage line, in every message about an argument. */
 export const doctorUsage = 'Usage: npm run doctor -- [--json] [--granted-at <ISO time>] [--check-access] [--output json|table]';
 
+/** What `--help` adds to the usage line: the options, the environment it needs, the exit codes. */
+export const doctorHelp = [
+  '',
+  'Checks that the shared identity gets its tokens and can do what infra/access.json grants, resource by resource.',
+  '  --check-access          also read the identity\'s role assignments through ARM (needs Reader on the scope)',
+  '  --granted-at <ISO time> when the role assignments were last created (a refusal soon after is propagation)',
+  '  --output json|table     the report format (--json: the same as --output json); JSON goes to stdout only',
+  '',
+  `Environment: the variables of a host that runs as the shared identity. ${'Locally: `set -a; . .local-azure/env/recommendation.env; set +a`.'}`,
+  'Exit codes: 0 all is well, 1 a probe failed or a granted data action is missing, 2 the doctor could not run.',
+].join('\n');
+
 /**
  * Whether the arguments ask for JSON (`--json`, `--output json`, `--output=json`, `-o json`), decided before
  * anything else so that even a refusal of the other arguments is printed as JSON.

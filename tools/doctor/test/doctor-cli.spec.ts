@@ -60,6 +60,14 @@ describe('npm run doctor (the CLI)', () => {
     expect(JSON.parse(run.stdout)).toEqual({ error: { code: 'IdentityNotConfigured', message: expect.stringContaining('AZURE_CLIENT_ID is not set') } });
   });
 
+  it('prints its usage, options and exit codes for --help, even without a host environment (exit 0)', async () => {
+    const run = await doctor({}, ['--help']);
+    expect([run.code, run.stderr]).toEqual([0, '']);
+    expect(run.stdout).toMatch(/^Usage: npm run doctor -- \[--json\]/);
+    expect(run.stdout).toContain('--check-access');
+    expect(run.stdout).toContain('Exit codes: 0 all is well, 1 a probe failed');
+  });
+
   it('refuses an unknown argument with the usage (exit 2)', async () => {
     const run = await doctor(env, ['--verbose']);
     expect(run.code).toBe(2);

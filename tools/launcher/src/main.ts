@@ -132,7 +132,10 @@ async function printToken(home: string): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
-    process.stderr.write(`keyless: ${error instanceof UsageError ? error.message : (error as Error).stack ?? String(error)}\n`);
-    process.exit(error instanceof UsageError ? 2 : 1);
+    // parseArgs' refusals (an unknown option) are the caller's to fix, like a UsageError.
+    const parseRefusal = String((error as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS_');
+    const mistaken = error instanceof UsageError || parseRefusal;
+    process.stderr.write(`keyless: ${mistaken ? `${(error as Error).message}${parseRefusal ? ' (--help shows the usage)' : ''}` : (error as Error).stack ?? String(error)}\n`);
+    process.exit(mistaken ? 2 : 1);
   },
 );

@@ -32,6 +32,12 @@ describe('the launcher (npm start, npm run token)', () => {
     expect(result.output).toContain(`The system is not running for ${home}: start it with \`npm start\` first.`);
   }, 30_000);
 
+  it('refuses an option it does not know with exit 2 and a message, not a stack trace', async () => {
+    const result = await runLauncher(scratch, { LOCAL_AZURE_HOME: join(scratch, 'never-started') }, ['token', '--bogus']);
+    expect(result.code).toBe(2);
+    expect(result.output).toMatch(/^keyless: Unknown option '--bogus'.* \(--help shows the usage\)\n$/);
+  }, 30_000);
+
   it('takes a blank LOCAL_AZURE_HOME for the default home, never the current folder', async () => {
     const result = await runLauncher(scratch, { LOCAL_AZURE_HOME: '' }, ['token']);
     // Exit 0 would mean a system runs in the default home (and printed a token); either way not the current folder.

@@ -315,8 +315,10 @@ function withTopologyFile(config: LocalAzureConfig | undefined, topologyFile: st
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
-    const known = error instanceof ConfigError || error instanceof AdminClientError || (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION';
-    process.stderr.write(`local-azure: ${known ? (error as Error).message : (error as Error).stack ?? String(error)}\n`);
+    // parseArgs' refusals (an unknown option, an option without its value) are the operator's to fix, like ours.
+    const parseRefusal = String((error as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS_');
+    const known = error instanceof ConfigError || error instanceof AdminClientError || parseRefusal;
+    process.stderr.write(`local-azure: ${known ? `${(error as Error).message}${parseRefusal ? ' (--help lists the commands and their options)' : ''}` : (error as Error).stack ?? String(error)}\n`);
     process.exit(known ? 2 : 1);
   },
 );

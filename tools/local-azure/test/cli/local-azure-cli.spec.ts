@@ -52,6 +52,18 @@ describe('local-azure CLI', () => {
     rmSync(home, { recursive: true, force: true });
   });
 
+  it.each([
+    [['role', 'assignment', 'list', '--assignee'], "Option '--assignee <value>' argument missing"],
+    [['status', '--wait'], "Option '--wait <value>' argument missing"],
+    [['status', '--no-such-option'], "Unknown option '--no-such-option'"],
+  ])('refuses %j with exit 2 and what to fix, not a stack trace', async (args, message) => {
+    const run = await runCli(home, args);
+    expect([run.code, run.stdout]).toEqual([2, '']);
+    expect(run.stderr.startsWith(`local-azure: ${message}`)).toBe(true);
+    expect(run.stderr.endsWith(' (--help lists the commands and their options)\n')).toBe(true);
+    expect(run.stderr.split('\n')).toHaveLength(2);
+  });
+
   it('prints what it serves once ready', () => {
     expect(running.output()).toMatch(/Local Azure ready in \d+ ms/);
     expect(running.output()).toContain('Hosts         gateway, recommendation, vision, storefront');
