@@ -1,3 +1,4 @@
+import { AccessDeniedError } from '@keyless/auth';
 import { DeadLetterError } from './errors.js';
 import { describe as describeError } from './error-description.js';
 import { backoff, settle } from './settlement-policy.js';
@@ -67,6 +68,25 @@ describe('describe', () => {
   });
 
   it('bounds the length of what it returns', () => {
-    expect(describeError(new Error('x'.repeat(5000)))).toHaveLength(1000);
+    expect(describeError(new Error('x'.repeat(5000)))).toHaveLength(2000);
+  });
+
+  it('keeps a role refusal whole: both fix commands reach the log', () => {
+    const objectId = '4b9d7b1e-3f7c-4c58-9a35-0d2f4f1e6a77';
+    const scope = '/subscriptions/bc00a3c9-5f31-4a71-8b54-fe029f2d7900/resourceGroups/rg-keyless-local/providers/Microsoft.ServiceBus/namespaces/sb-keyless-local/queues/recommendation-requests';
+    const assignment = `--assignee-object-id ${objectId} --assignee-principal-type ServicePrincipal --role "Azure Service Bus Data Receiver" --scope ${scope}`;
+    const denied = new AccessDeniedError({
+      principal: { clientId: '6e2c1d13-0856-48c6-bf75-71c17f27c897', objectId, type: 'ServicePrincipal' },
+      resource: 'serviceBus',
+      dataAction: 'Microsoft.ServiceBus/namespaces/messages/receive/action',
+      role: { name: 'Azure Service Bus Data Receiver', id: '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0' },
+      scope,
+      fixCommand: `az role assignment create ${assignment}`,
+      localFixCommand: `npm run local-azure -- role assignment create ${assignment}`,
+      detail: `Unauthorized access. 'Listen' claim(s) are required to perform this operation. Resource: 'sb://localhost:5671/recommendation-requests'. TrackingId:${objectId}_G1, SystemTracker:gateway, Timestamp:2026-12-07T03:00:00`,
+    });
+    const described = describeError(denied);
+    expect(described).toContain(denied.fixCommand);
+    expect(described).toContain(denied.localFixCommand);
   });
 });
