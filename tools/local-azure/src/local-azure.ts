@@ -26,7 +26,7 @@ import { SigningKeys } from './entra/signing-keys.js';
 import { TokenEndpoint } from './entra/token-endpoint.js';
 import { TokenIssuer } from './entra/token-issuer.js';
 import { UserSessions } from './entra/user-sessions.js';
-import { ResourceGuard } from './guard/resource-guard.js';
+import { guardDefaults, ResourceGuard } from './guard/resource-guard.js';
 import { LocalAzureHome } from './home.js';
 import { ControlPlaneGuard } from './management/control-plane-guard.js';
 import { ManagementApi } from './management/management-api.js';
@@ -149,7 +149,8 @@ export class LocalAzure {
     let azure: LocalAzure | undefined;
     try {
       const tls = await loadOrCreateServerCredentials(home.tlsDir, { extraNames: [config.network.publicHost] });
-      const keys = await SigningKeys.loadOrCreate(join(home.dataDir, 'signing-keys.json'));
+      // A retired key stays published while a token it signed can be valid: the longest lifetime plus the skew verifiers allow.
+      const keys = await SigningKeys.loadOrCreate(join(home.dataDir, 'signing-keys.json'), () => (Math.max(config.tokenLifetimeSeconds, config.userTokenLifetimeSeconds) + guardDefaults.clockSkewSeconds) * 1000);
       const directory = Directory.loadOrCreate(join(home.dataDir, 'directory.json'), config);
       const db = openDatabase(join(home.dataDir, 'local-azure.db'));
       const auditLog = new AuditLog(db);

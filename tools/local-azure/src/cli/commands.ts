@@ -35,7 +35,7 @@ Commands:
   role assignment reset                   re-apply the access file (as a redeployment would)
   log sign-ins           [--principal X] [--limit N]   token requests, newest first
   log authorizations     [--principal X] [--limit N]   access decisions and refusals, newest first
-  keys rotate                             roll the token-signing key over (old key stays published)
+  keys rotate                             roll the token-signing key over (old keys stay published while their tokens last)
   openai deployment list                  Azure OpenAI deployments, their quotas and tokens left this minute
   fault <target> <mode> [ms]              inject a fault; <target> none heals it (targets and modes below)
   fault list                              every fault target with its current mode

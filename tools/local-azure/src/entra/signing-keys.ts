@@ -29,7 +29,7 @@ interface KeyFile {
 /**
  * The tenant's token-signing keys. Like Entra, each key has a self-signed certificate and its `kid` is
  * the certificate's SHA-1 thumbprint (also published as `x5t`). {@link rotate} adds a new signing key
- * and keeps the previous one in the JWKS, so tokens issued before the rollover stay valid.
+ * and keeps the earlier ones in the JWKS for as long as a token they signed can still be valid.
  */
 export class SigningKeys {
   private keys: StoredKey[];
@@ -39,16 +39,21 @@ export class SigningKeys {
   private constructor(
     private readonly file: string,
     file_: KeyFile,
+    private readonly keepRetiredForInMs: () => number,
   ) {
     this.keys = file_.keys;
   }
 
-  /** Loads the keys from `file`, creating a first key if there is none. */
-  static async loadOrCreate(file: string): Promise<SigningKeys> {
+  /**
+   * Loads the keys from `file`, creating a first key if there is none. `keepRetiredForInMs`: how long a key stays
+   * published after it stopped signing — the longest token lifetime plus the verifiers' clock skew, so no token
+   * still in use loses its key.
+   */
+  static async loadOrCreate(file: string, keepRetiredForInMs: () => number): Promise<SigningKeys> {
     if (existsSync(file)) {
-      return new SigningKeys(file, JSON.parse(readFileSync(file, 'utf8')) as KeyFile);
+      return new SigningKeys(file, JSON.parse(readFileSync(file, 'utf8')) as KeyFile, keepRetiredForInMs);
     }
-    const keys = new SigningKeys(file, { keys: [] });
+    const keys = new SigningKeys(file, { keys: [] }, keepRetiredForInMs);
     await keys.rotate();
     return keys;
   }
@@ -90,10 +95,12 @@ export class SigningKeys {
   }
 
   /**
-   * Starts a rollover: a new key signs from now on, the previous signing key stays published, and
-   * older keys are dropped. Returns the new `kid`.
+   * Starts a rollover: a new key signs from `now` on; the previous signing key stays published, and so does each
+   * older key until `keepRetiredForInMs` after it stopped signing (when the next key was created). Entra, too,
+   * retires a key long after its last token expired: two rollovers in a row must not strand the running services,
+   * whose cached tokens (valid for hours) the older key signed. Returns the new `kid`.
    */
-  async rotate(): Promise<string> {
+  async rotate(now = Date.now()): Promise<string> {
     const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     const cryptoKeys = {
       privateKey: await webcrypto.subtle.importKey(
@@ -122,9 +129,11 @@ export class SigningKeys {
     });
     const der = Buffer.from(cert.rawData);
     const kid = createHash('sha1').update(der).digest('base64url');
+    // Key i stopped signing when key i − 1 was created; the signing key (i = 0) stops now.
+    const stillNeeded = this.keys.filter((_, index) => index === 0 || Date.parse(this.keys[index - 1]!.createdAt) + this.keepRetiredForInMs() > now);
     this.keys = [
-      { kid, createdAt: new Date().toISOString(), privateJwk: privateKey.export({ format: 'jwk' }) as JWK, certificateDer: der.toString('base64') },
-      ...this.keys.slice(0, 1),
+      { kid, createdAt: new Date(now).toISOString(), privateJwk: privateKey.export({ format: 'jwk' }) as JWK, certificateDer: der.toString('base64') },
+      ...stillNeeded,
     ];
     this.version++;
     this.save();

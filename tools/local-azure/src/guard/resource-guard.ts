@@ -41,7 +41,7 @@ export interface Caller {
   claims: JWTPayload;
 }
 
-const defaults = {
+export const guardDefaults = {
   /** Entra-protected Azure services accept tokens up to five minutes past `exp` / before `nbf`. */
   clockSkewSeconds: 300,
 };
@@ -75,7 +75,7 @@ export class ResourceGuard {
       ({ payload } = await jwtVerify(jwt, this.keySet(), {
         algorithms: ['RS256'],
         issuer: [v1Issuer(this.directory.tenantId), v2Issuer(this.directory.tenantId)],
-        clockTolerance: defaults.clockSkewSeconds,
+        clockTolerance: guardDefaults.clockSkewSeconds,
         requiredClaims: ['exp', 'aud', 'oid'],
       }));
     } catch (error) {

@@ -138,8 +138,23 @@ describe('ResourceGuard', () => {
       await expect(test.azure.guard.authenticate(before, [cognitive])).resolves.toBeDefined();
       expect(JSON.parse(Buffer.from(after.split('.')[0]!, 'base64url').toString())).toMatchObject({ kid: newKid });
 
-      await test.azure.keys.rotate(); // the key that signed `before` is now retired
-      await expect(test.azure.guard.authenticate(before, [cognitive])).rejects.toMatchObject({ reason: 'unknown-key' });
+      // A second rollover right away keeps the key that signed `before` (and every service's cached token) published.
+      await test.azure.keys.rotate();
+      await expect(test.azure.guard.authenticate(before, [cognitive])).resolves.toBeDefined();
+      expect(test.azure.keys.jwks().keys).toHaveLength(3);
+    });
+
+    it('retires a key once every token it signed has expired (the longest lifetime plus the skew)', async () => {
+      const token = await tokenFor(cognitive);
+      const signedBy = (JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString()) as { kid: string }).kid;
+      await test.azure.keys.rotate();
+      const lifetimeAndSkewInMs = (86_400 + 300) * 1000;
+      // A rollover just before that: still published. One just after: gone, with the tokens it signed.
+      await test.azure.keys.rotate(Date.now() + lifetimeAndSkewInMs - 60_000);
+      expect(test.azure.keys.jwks().keys.map((k) => k.kid)).toContain(signedBy);
+      await test.azure.keys.rotate(Date.now() + lifetimeAndSkewInMs + 60_000);
+      expect(test.azure.keys.jwks().keys.map((k) => k.kid)).not.toContain(signedBy);
+      await expect(test.azure.guard.authenticate(token, [cognitive])).rejects.toMatchObject({ reason: 'unknown-key' });
     });
   });
 });
