@@ -98,7 +98,8 @@ export function startLocalAlerts(context: LocalAlertsContext): LocalAlerts {
         { method: 'GET', pattern: /^\/alerts\/rules$/, access: read, handle: () => Object.values(alertRules) },
         {
           method: 'GET',
-          pattern: /^\/alerts\/(?<id>[0-9a-f-]{36})$/,
+          // Any id, so that a mistyped one is an AlertNotFound rather than an unknown endpoint.
+          pattern: /^\/alerts\/(?<id>[^/]+)$/,
           access: read,
           handle: ({ params }) => {
             const alert = engine.get(params.id!);

@@ -88,6 +88,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (values.output !== 'json' && values.output !== 'table') throw new AdminClientError(`--output must be json or table, not "${values.output}"`);
+  if (values.limit !== undefined && !/^[1-9]\d*$/.test(values.limit)) throw new AdminClientError(`--limit takes a whole number of at least 1, not "${values.limit}"`);
   values.assignee ??= values['assignee-object-id'];
   // A blank setting (LOCAL_AZURE_HOME=) means the default, never the current folder.
   const home = new LocalAzureHome(readSetting(process.env, 'LOCAL_AZURE_HOME') ?? resolve(repoRoot, '.local-azure'));
@@ -165,7 +166,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'alert list':
       return print(await admin.call('GET', `/alerts${query({ state: values.state, rule: values.rule, limit: values.limit })}`), [
-        'monitorCondition', 'severity', 'ruleName', 'summary', 'firedAt', 'resolvedAt',
+        'id', 'monitorCondition', 'severity', 'ruleName', 'summary', 'firedAt', 'resolvedAt',
       ]);
     case 'alert rule list':
       return print(await admin.call('GET', '/alerts/rules'), ['id', 'severity', 'signalType', 'name']);
@@ -193,6 +194,9 @@ async function main(argv: string[]): Promise<number> {
         if (action === 'purge') return print(await admin.call('DELETE', `${path}/messages${dlq}`));
         return print(await admin.call('POST', `${path}/deadLetters:resubmit`));
       }
+      // A command begun but not finished (`fault openai`, `alert show`): its own forms, not the whole usage.
+      const forms = usage.split('\n').filter((line) => line.startsWith(`  ${command} `) || line.startsWith(`  ${command.split(' ')[0]} <`));
+      if (forms.length) throw new AdminClientError(`"${command}" is not a whole command. It takes:\n${forms.join('\n')}\n(--help lists every command)`);
       throw new AdminClientError(`Unknown command "${command}".\n\n${usage}`);
     }
   }

@@ -64,6 +64,28 @@ describe('local-azure CLI', () => {
     expect(run.stderr.split('\n')).toHaveLength(2);
   });
 
+  it('answers a command begun but not finished with its own forms, not the whole usage (exit 2)', async () => {
+    const run = await runCli(home, ['fault', 'openai']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('local-azure: "fault openai" is not a whole command. It takes:\n  fault <target> <mode> [ms]');
+    expect(run.stderr).not.toContain('role assignment list');
+    const alert = await runCli(home, ['alert', 'show']);
+    expect(alert.stderr).toContain('alert show <id>');
+  });
+
+  it('refuses a --limit that is not a whole number of at least 1 (exit 2)', async () => {
+    for (const limit of ['abc', '0', '-1']) {
+      const run = await runCli(home, ['alert', 'list', `--limit=${limit}`]);
+      expect([run.code, run.stderr]).toEqual([2, `local-azure: --limit takes a whole number of at least 1, not "${limit}"\n`]);
+    }
+  });
+
+  it('says so when there is no alert of the id given to alert show (exit 2)', async () => {
+    const missing = await runCli(home, ['alert', 'show', 'no-such-alert']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('No alert with id no-such-alert.');
+  });
+
   it('prints what it serves once ready', () => {
     expect(running.output()).toMatch(/Local Azure ready in \d+ ms/);
     expect(running.output()).toContain('Hosts         gateway, recommendation, vision, storefront');
