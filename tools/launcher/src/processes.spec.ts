@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startProcess } from './processes.js';
@@ -7,6 +7,15 @@ describe(startProcess.name, () => {
   let dir: string;
   beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'launcher-processes-'))));
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("creates the log folder for its owner only (the home's other folders are 0700 too)", async () => {
+    const script = join(dir, 'quiet.mjs');
+    writeFileSync(script, '');
+    const logDir = join(dir, 'home', 'logs');
+    const child = startProcess({ name: 'quiet', script, env: {}, logDir });
+    expect(await child.exited).toBe(0);
+    expect((statSync(logDir).mode & 0o777).toString(8)).toBe('700');
+  });
 
   describe('when nodeArgs are given', () => {
     it('passes them to Node before the script, and the script its own arguments', async () => {

@@ -36,7 +36,8 @@ export interface StartProcessOptions {
  * output to `<logDir>/<name>.log`. Lines that look like warnings or errors are passed to `onNotableLine`.
  */
 export function startProcess(options: StartProcessOptions): ManagedProcess {
-  mkdirSync(options.logDir, { recursive: true });
+  // Like the rest of the home: only its owner reads the services' logs.
+  mkdirSync(options.logDir, { recursive: true, mode: 0o700 });
   const logFile = join(options.logDir, `${options.name}.log`);
   const log = createWriteStream(logFile, { flags: 'a' });
   // A log that cannot be written (its folder removed) must not end the launcher: the process keeps running.

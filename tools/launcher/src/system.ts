@@ -195,7 +195,8 @@ export class RunningSystem {
   }
 
   private async startLocalAzure(): Promise<void> {
-    mkdirSync(this.home, { recursive: true });
+    // Created here first, before the local Azure (which would make it 0700 too): it holds the CA key and the identity headers.
+    mkdirSync(this.home, { recursive: true, mode: 0o700 });
     const configFile = join(this.home, 'launcher.config.json');
     writeFileSync(configFile, JSON.stringify(launcherLocalAzureConfig(this.options.localAzureConfig, this.gatewayUrls, this.options.images?.port), null, 2));
     const localAzure = startProcess({
