@@ -81,6 +81,11 @@ export function adminRoutes(azure: LocalAzure): ManagementRoute[] {
       handle: async (request) => {
         const filter = await createFilter(azure, request);
         const principal = azure.directory.findPrincipal(filter.principalId)!;
+        // az's --assignee-principal-type, checked as ARM checks the principalType of a PUT.
+        const { assigneePrincipalType: stated } = (await request.body()) as { assigneePrincipalType?: unknown };
+        if (typeof stated === 'string' && stated !== principalTypeOf(principal)) {
+          throw new ArmError(400, 'UnmatchedPrincipalType', `The PrincipalId '${principal.principalId}' has type '${principalTypeOf(principal)}', which is different from specified PrincipalType '${stated}'.`);
+        }
         return new ManagementReply(
           201,
           azure.roleAssignments.create({ ...filter, principalType: principalTypeOf(principal), source: 'cli', createdBy: request.caller.principalId }),

@@ -133,7 +133,10 @@ async function main(argv: string[]): Promise<number> {
     case 'role assignment list':
       return print(await admin.call('GET', `/roleAssignments${query({ assignee: values.assignee, role: values.role, scope: values.scope })}`), assignmentColumns);
     case 'role assignment create':
-      return print(await admin.call('POST', '/roleAssignments', { assignee: values.assignee, role: values.role, scope: values.scope }), assignmentColumns);
+      return print(
+        await admin.call('POST', '/roleAssignments', { assignee: values.assignee, role: values.role, scope: values.scope, assigneePrincipalType: values['assignee-principal-type'] }),
+        assignmentColumns,
+      );
     case 'role assignment delete':
       return print(
         await admin.call('DELETE', `/roleAssignments${query({ id: values.ids, assignee: values.assignee, role: values.role, scope: values.scope })}`),

@@ -127,6 +127,10 @@ describe('local-azure CLI', () => {
     [['role', 'assignment', 'create', '--assignee', 'id-keyless', '--role', 'Cognitive Services User'], /required: --scope/],
     [['role', 'assignment', 'list', '--scope', 'nowhere/queues/x'], /neither an ARM id/],
     [['role', 'assignment', 'frobnicate'], /Unknown command "role assignment frobnicate"/],
+    [
+      ['role', 'assignment', 'create', '--assignee', 'id-keyless', '--assignee-principal-type', 'User', '--role', 'Cognitive Services User', '--scope', 'vision'],
+      /\(UnmatchedPrincipalType\) .* has type 'ServicePrincipal', which is different from specified PrincipalType 'User'/,
+    ],
   ])('refuses %j with exit code 2 and a message saying what to fix', async (args, message) => {
     const result = await runCli(home, args);
     expect(result.code).toBe(2);
