@@ -116,8 +116,10 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'account show': {
+      // Like every other command, the first one signs the operator in; after `logout` this refuses, naming login.
+      if (!session.account()) await session.accessToken();
       const account = session.account();
-      if (!account) throw new AdminClientError('Not signed in. Run `npm run local-azure -- login` (before the first login, any command signs the operator in).');
+      if (!account) throw new AdminClientError('Not signed in. Run `npm run local-azure -- login`.');
       return print({ ...account }, accountColumns);
     }
     case 'openai deployment list':

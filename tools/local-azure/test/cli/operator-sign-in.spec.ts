@@ -20,6 +20,12 @@ describe('local-azure CLI sign-in', () => {
   }, cliTestTimeoutInMs);
   afterAll(() => azure.stop());
 
+  it('signs in as the operator on first use even when that is account show', async () => {
+    const shown = await run('account', 'show', '-o', 'json');
+    expect(shown.code).toBe(0);
+    expect(JSON.parse(shown.stdout)).toMatchObject({ username: 'operator@keylesslocal.onmicrosoft.com' });
+  }, cliTestTimeoutInMs);
+
   it('signs in as the operator on first use, and caches the tokens with mode 0600', async () => {
     const listed = await run('role', 'assignment', 'list', '--assignee', 'operator', '-o', 'json');
     expect(listed.code).toBe(0);
