@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startProcess } from './processes.js';
@@ -8,10 +8,11 @@ describe(startProcess.name, () => {
   beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'launcher-processes-'))));
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  it("creates the log folder for its owner only (the home's other folders are 0700 too)", async () => {
+  it("keeps the log folder for its owner only, one an older launcher made 0755 included (the home's folders are 0700)", async () => {
     const script = join(dir, 'quiet.mjs');
     writeFileSync(script, '');
     const logDir = join(dir, 'home', 'logs');
+    mkdirSync(logDir, { recursive: true, mode: 0o755 });
     const child = startProcess({ name: 'quiet', script, env: {}, logDir });
     expect(await child.exited).toBe(0);
     expect((statSync(logDir).mode & 0o777).toString(8)).toBe('700');

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
+import { chmodSync, createWriteStream, mkdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 
@@ -36,8 +36,9 @@ export interface StartProcessOptions {
  * output to `<logDir>/<name>.log`. Lines that look like warnings or errors are passed to `onNotableLine`.
  */
 export function startProcess(options: StartProcessOptions): ManagedProcess {
-  // Like the rest of the home: only its owner reads the services' logs.
+  // Like the rest of the home: only its owner reads the services' logs (an older launcher made the folder 0755).
   mkdirSync(options.logDir, { recursive: true, mode: 0o700 });
+  chmodSync(options.logDir, 0o700);
   const logFile = join(options.logDir, `${options.name}.log`);
   const log = createWriteStream(logFile, { flags: 'a' });
   // A log that cannot be written (its folder removed) must not end the launcher: the process keeps running.

@@ -1,4 +1,4 @@
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -197,6 +197,7 @@ export class RunningSystem {
   private async startLocalAzure(): Promise<void> {
     // Created here first, before the local Azure (which would make it 0700 too): it holds the CA key and the identity headers.
     mkdirSync(this.home, { recursive: true, mode: 0o700 });
+    chmodSync(this.home, 0o700);
     const configFile = join(this.home, 'launcher.config.json');
     writeFileSync(configFile, JSON.stringify(launcherLocalAzureConfig(this.options.localAzureConfig, this.gatewayUrls, this.options.images?.port), null, 2));
     const localAzure = startProcess({

@@ -81,9 +81,9 @@ export function adminRoutes(azure: LocalAzure): ManagementRoute[] {
       handle: async (request) => {
         const filter = await createFilter(azure, request);
         const principal = azure.directory.findPrincipal(filter.principalId)!;
-        // az's --assignee-principal-type, checked as ARM checks the principalType of a PUT.
+        // az's --assignee-principal-type (any case, as az takes it), checked as ARM checks the principalType of a PUT.
         const { assigneePrincipalType: stated } = (await request.body()) as { assigneePrincipalType?: unknown };
-        if (typeof stated === 'string' && stated !== principalTypeOf(principal)) {
+        if (typeof stated === 'string' && stated.toLowerCase() !== principalTypeOf(principal).toLowerCase()) {
           throw new ArmError(400, 'UnmatchedPrincipalType', `The PrincipalId '${principal.principalId}' has type '${principalTypeOf(principal)}', which is different from specified PrincipalType '${stated}'.`);
         }
         return new ManagementReply(

@@ -200,7 +200,7 @@ async function main(argv: string[]): Promise<number> {
         return print(await admin.call('POST', `${path}/deadLetters:resubmit`));
       }
       // A command begun but not finished (`fault openai`, `alert show`): its own forms, not the whole usage.
-      const forms = usage.split('\n').filter((line) => line.startsWith(`  ${command} `) || line.startsWith(`  ${command.split(' ')[0]} <`));
+      const forms = formsBegunBy(command.split(' '));
       if (forms.length) throw new AdminClientError(`"${command}" is not a whole command. It takes:\n${forms.join('\n')}\n(--help lists every command)`);
       throw new AdminClientError(`Unknown command "${command}".\n\n${usage}`);
     }
@@ -314,6 +314,21 @@ async function status(home: LocalAzureHome, output: string, wait: string | undef
     process.stdout.write(`${[...lines, '', result.detail].join('\n')}\n`);
   }
   return statusExitCodes[result.state];
+}
+
+/**
+ * The lines of the usage's command list whose command `words` begin without finishing it: each typed word is the
+ * form's word or fills its `<placeholder>`, and words are missing (`fault openai` of `fault <target> <mode> [ms]`).
+ */
+function formsBegunBy(words: readonly string[]): string[] {
+  const commandLines = usage.slice(usage.indexOf('\nCommands:') + 1, usage.indexOf('\nOptions:')).split('\n').filter((line) => /^ {2}\S/.test(line));
+  return commandLines.filter((line) => {
+    const [form = ''] = line.trim().split(/\s{2,}/);
+    const tokens = form.split(' ');
+    const optionsAt = tokens.findIndex((token) => /^[[-]/.test(token));
+    const required = optionsAt === -1 ? tokens : tokens.slice(0, optionsAt);
+    return words.length < required.length && words.every((word, i) => required[i]!.startsWith('<') || required[i] === word);
+  });
 }
 
 /** `LOCAL_AZURE_SERVICEBUS_CONFIG` names the Service Bus topology file (relative to the working directory). */

@@ -71,6 +71,8 @@ describe('local-azure CLI', () => {
     expect(run.stderr).not.toContain('role assignment list');
     const alert = await runCli(home, ['alert', 'show']);
     expect(alert.stderr).toContain('alert show <id>');
+    // A fault target alone, or a fault with words to spare, is no command at all.
+    for (const args of [['vision'], ['fault', 'openai', 'down', '10', 'more']]) expect((await runCli(home, args)).stderr).toContain(`Unknown command "${args.join(' ')}"`);
   });
 
   it('refuses a --limit that is not a whole number of at least 1 (exit 2)', async () => {
@@ -78,6 +80,13 @@ describe('local-azure CLI', () => {
       const run = await runCli(home, ['alert', 'list', `--limit=${limit}`]);
       expect([run.code, run.stderr]).toEqual([2, `local-azure: --limit takes a whole number of at least 1, not "${limit}"\n`]);
     }
+  });
+
+  it("takes az's --assignee-principal-type in any case", async () => {
+    const args = ['role', 'assignment', 'create', '--assignee', 'id-keyless', '--assignee-principal-type', 'serviceprincipal', '--role', 'Cognitive Services User', '--scope', 'vision', '-o', 'json'];
+    const created = await runCli(home, args);
+    expect([created.code, created.stderr]).toEqual([0, '']);
+    expect(JSON.parse(created.stdout)).toMatchObject({ principalType: 'ServicePrincipal', roleDefinitionName: 'Cognitive Services User' });
   });
 
   it('says so when there is no alert of the id given to alert show (exit 2)', async () => {
@@ -131,6 +140,7 @@ describe('local-azure CLI', () => {
       ['role', 'assignment', 'create', '--assignee', 'id-keyless', '--assignee-principal-type', 'User', '--role', 'Cognitive Services User', '--scope', 'vision'],
       /\(UnmatchedPrincipalType\) .* has type 'ServicePrincipal', which is different from specified PrincipalType 'User'/,
     ],
+
   ])('refuses %j with exit code 2 and a message saying what to fix', async (args, message) => {
     const result = await runCli(home, args);
     expect(result.code).toBe(2);
