@@ -178,6 +178,28 @@ describe(ReadinessChecks.name, () => {
     expect(logger.lines.filter((line) => line.level === 'error' || line.level === 'fatal')).toEqual([]);
   });
 
+  describe('when start-up takes longer than startupWarningAfterInMs', () => {
+    it('warns once with the failing checks and their reasons, then logs when the service is ready at last', async () => {
+      identityEndpointLost();
+      const moduleRef = await Test.createTestingModule({ imports: [IndicatorsModule, HealthModule.forRoot({ startupWarningAfterInMs: 0 })] }).compile();
+      const slow = moduleRef.createNestApplication({ logger });
+      await slow.listen(0, '127.0.0.1');
+      try {
+        const url = `http://127.0.0.1:${(slow.getHttpServer().address() as AddressInfo).port}/health/ready`;
+        const overdue = [await poll(url), await poll(url)];
+        allUp();
+        const ready = await poll(url);
+        expect([...overdue, ready].map((p) => p.status)).toEqual([503, 503, 200]);
+        const lines = overdue.flatMap((p) => p.lines);
+        expect(lines).toEqual([expect.objectContaining({ level: 'warn', context: 'Health', message: expect.stringMatching(/^not ready \d+\.\d s after start: identity, database down \(identity: no valid token/) })]);
+        for (const secret of [clientId, objectId, endpoint, '127.0.0.1:41234']) expect(lines[0]!.message).not.toContain(secret);
+        expect(ready.lines).toEqual([expect.objectContaining({ level: 'log', message: expect.stringMatching(/^ready \d+\.\d s after start$/) })]);
+      } finally {
+        await slow.close();
+      }
+    });
+  });
+
   describe('when the app shuts down', () => {
     it('logs nothing for the 503 Terminus answers meanwhile, neither a loss nor a recovery', async () => {
       const checks = app.get(ReadinessChecks);

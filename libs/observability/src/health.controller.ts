@@ -44,18 +44,26 @@ export class ReadinessChecks {
   /** The failing checks of the last result, comma-separated (to tell a new set of failures from a repeated poll). */
   private failing = '';
 
+  /** When this service began (its checks are expected to fail for a while). */
+  private readonly startedAt = Date.now();
+  /** Whether start-up has taken longer than `startupWarningAfterInMs` and said so. */
+  private startupOverdue = false;
+
   constructor(
     private readonly health: HealthCheckService,
     private readonly auth: AuthHealthIndicator,
     private readonly messaging: MessagingHealthIndicator,
     @Optional() @Inject(DatabaseHealthIndicator) private readonly database: DatabaseHealthIndicator | null,
+    @Optional() @Inject(HEALTH_MODULE_OPTIONS) private readonly options: HealthModuleOptions | null,
   ) {}
 
   /**
    * The full result, details included (what the details listener serves). It logs readiness transitions, never
    * individual polls (probes come every few seconds; the module imports Terminus with its own logging off).
    * Rules:
-   * - While the service has never been ready (start-up), failing checks are expected: debug only.
+   * - While the service has never been ready (start-up), failing checks are expected: debug only, until
+   *   `startupWarningAfterInMs` (default 60 s) has passed: then one warn with the failing checks and their reasons,
+   *   and one log line when it is ready at last.
    * - Ready → not ready: one warn naming the failing checks, each with its `message` stripped of URLs, GUIDs and
    *   the identity's client id, principal id and endpoint.
    * - Not ready → ready: one log line, with how long readiness was lost.
@@ -84,8 +92,10 @@ export class ReadinessChecks {
     const failing = down.join(', ');
     const changed = failing !== this.failing;
     this.failing = failing;
+    const seconds = (since: number): string => ((Date.now() - since) / 1000).toFixed(1);
     if (result.status !== 'error') {
-      if (this.readiness === 'lost') this.log.log(`ready again after ${((Date.now() - this.lostAt) / 1000).toFixed(1)} s`);
+      if (this.readiness === 'lost') this.log.log(`ready again after ${seconds(this.lostAt)} s`);
+      else if (this.readiness === 'starting' && this.startupOverdue) this.log.log(`ready ${seconds(this.startedAt)} s after start`);
       else if (this.readiness === 'starting') this.log.debug(`ready (${Object.keys(result.details).join(', ')} up)`);
       this.readiness = 'ready';
       return;
@@ -93,16 +103,33 @@ export class ReadinessChecks {
     if (this.readiness === 'ready') {
       this.readiness = 'lost';
       this.lostAt = Date.now();
-      const identifying = identifyingValues(result);
-      const reasons = down.flatMap((name) => {
-        const reason = reasonOf(result.error?.[name], identifying);
-        return reason ? [`${name}: ${reason}`] : [];
-      });
-      this.log.warn(`readiness lost: ${failing} down${reasons.length ? ` (${reasons.join('; ')})` : ''}; full details on the loopback details listener (HEALTH_DETAILS_PORT)`);
+      this.log.warn(`readiness lost: ${failing} down${reasonsOf(result, down)}; full details on the loopback details listener (HEALTH_DETAILS_PORT)`);
+      return;
+    }
+    // A start-up that takes too long is explained once: a missing role or an unreachable database shows here.
+    const warnAfterInMs = this.options?.startupWarningAfterInMs ?? healthDefaults.startupWarningAfterInMs;
+    if (this.readiness === 'starting' && !this.startupOverdue && Date.now() - this.startedAt >= warnAfterInMs) {
+      this.startupOverdue = true;
+      this.log.warn(`not ready ${seconds(this.startedAt)} s after start: ${failing} down${reasonsOf(result, down)}; full details on the loopback details listener (HEALTH_DETAILS_PORT)`);
       return;
     }
     if (changed) this.log.debug(`not ready ${this.readiness === 'starting' ? 'yet' : 'still'}: ${failing} down`);
   }
+}
+
+const healthDefaults = {
+  /** How long a service may take to become ready before its failing checks are logged as a warning. */
+  startupWarningAfterInMs: 60_000,
+};
+
+/** ` (name: reason; …)` for the failing checks that give a reason, redacted (see {@link reasonOf}); else empty. */
+function reasonsOf(result: HealthCheckResult, down: readonly string[]): string {
+  const identifying = identifyingValues(result);
+  const reasons = down.flatMap((name) => {
+    const reason = reasonOf(result.error?.[name], identifying);
+    return reason ? [`${name}: ${reason}`] : [];
+  });
+  return reasons.length ? ` (${reasons.join('; ')})` : '';
 }
 
 /** The string values under {@link identifyingKeys} anywhere in `result` (and the host of each URL), longest first. */

@@ -11,6 +11,11 @@ export interface HealthModuleOptions {
   detailsPort?: number;
   /** Address of the details listener. **Default**: `127.0.0.1` (reachable from the host or container only). */
   detailsHost?: string;
+  /**
+   * How long the service may take to become ready before its failing checks are logged as one warning (with their
+   * reasons, the identity's ids and endpoint left out). **Default**: 60000 ms.
+   */
+  startupWarningAfterInMs?: number;
 }
 
 export const {
