@@ -28,8 +28,11 @@ export const Public = (): ClassDecorator & MethodDecorator => SetMetadata(public
 /** Keys whose string values, anywhere in a health result, identify the identity or where it gets tokens. */
 const identifyingKeys = new Set(['clientId', 'principalId', 'objectId', 'endpoint']);
 
-/** The longest reason a readiness-lost line quotes per check, in characters. */
+/** The longest reason a readiness warning quotes per check, in characters. */
 const maxReasonLength = 200;
+
+/** Where a readiness warning sends the reader for what it leaves out. */
+const detailsHint = 'full details on the loopback details listener (HEALTH_DETAILS_PORT)';
 
 /**
  * The readiness checks of a Keyless service: the identity holds its tokens, every Service Bus link is attached and, in
@@ -103,14 +106,14 @@ export class ReadinessChecks {
     if (this.readiness === 'ready') {
       this.readiness = 'lost';
       this.lostAt = Date.now();
-      this.log.warn(`readiness lost: ${failing} down${reasonsOf(result, down)}; full details on the loopback details listener (HEALTH_DETAILS_PORT)`);
+      this.log.warn(`readiness lost: ${failing} down${reasonsOf(result, down)}; ${detailsHint}`);
       return;
     }
     // A start-up that takes too long is explained once: a missing role or an unreachable database shows here.
     const warnAfterInMs = this.options?.startupWarningAfterInMs ?? healthDefaults.startupWarningAfterInMs;
     if (this.readiness === 'starting' && !this.startupOverdue && Date.now() - this.startedAt >= warnAfterInMs) {
       this.startupOverdue = true;
-      this.log.warn(`not ready ${seconds(this.startedAt)} s after start: ${failing} down${reasonsOf(result, down)}; full details on the loopback details listener (HEALTH_DETAILS_PORT)`);
+      this.log.warn(`not ready ${seconds(this.startedAt)} s after start: ${failing} down${reasonsOf(result, down)}; ${detailsHint}`);
       return;
     }
     if (changed) this.log.debug(`not ready ${this.readiness === 'starting' ? 'yet' : 'still'}: ${failing} down`);

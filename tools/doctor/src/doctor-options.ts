@@ -120,7 +120,7 @@ export const doctorHelp = [
   '  --granted-at <ISO time> when the role assignments were last created (a refusal soon after is propagation)',
   '  --output json|table     the report format (--json: the same as --output json); JSON goes to stdout only',
   '',
-  `Environment: the variables of a host that runs as the shared identity. ${'Locally: `set -a; . .local-azure/env/recommendation.env; set +a`.'}`,
+  `Environment: ${hostEnvHint}`,
   'Exit codes: 0 all is well, 1 a probe failed or a granted data action is missing, 2 the doctor could not run.',
 ].join('\n');
 
