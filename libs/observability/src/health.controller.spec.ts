@@ -200,6 +200,36 @@ describe(ReadinessChecks.name, () => {
     });
   });
 
+  describe('when an older poll finishes after a newer one', () => {
+    it('logs neither the loss nor the recovery its stale result suggests; a newer failure still warns', async () => {
+      const checks = app.get(ReadinessChecks);
+      allUp();
+      await checks.run();
+      const from = logger.lines.length;
+      // The older poll's SELECT 1 hangs; a newer poll finds everything up; then the older one fails.
+      let failOlder!: (error: Error) => void;
+      const olderQueried = new Promise<void>((queried) => {
+        sources.query = () => new Promise((_, reject) => ((failOlder = reject), queried()));
+      });
+      const older = checks.run().catch((error: unknown) => error);
+      await olderQueried;
+      sources.query = () => Promise.resolve({ rows: [] });
+      await checks.run();
+      failOlder(new Error('server closed the connection unexpectedly'));
+      expect(await older).toBeInstanceOf(ServiceUnavailableException);
+      const stale = logger.lines.slice(from).filter((line) => line.level !== 'debug');
+      identityEndpointLost();
+      await checks.run().catch(() => undefined);
+      allUp();
+      await checks.run();
+      expect(stale).toEqual([]);
+      expect(logger.lines.slice(from).filter((line) => line.level !== 'debug').map((line) => line.message)).toEqual([
+        expect.stringMatching(/^readiness lost: identity, database down/),
+        expect.stringMatching(/^ready again after/),
+      ]);
+    });
+  });
+
   describe('when the app shuts down', () => {
     it('logs nothing for the 503 Terminus answers meanwhile, neither a loss nor a recovery', async () => {
       const checks = app.get(ReadinessChecks);

@@ -46,6 +46,9 @@ export class ReadinessChecks {
   private lostAt = 0;
   /** The failing checks of the last result, comma-separated (to tell a new set of failures from a repeated poll). */
   private failing = '';
+  /** Runs begun so far, and the newest one whose result was observed: an older result finishing later is stale. */
+  private runsBegun = 0;
+  private newestObserved = 0;
 
   /** When this service began (its checks are expected to fail for a while). */
   private readonly startedAt = Date.now();
@@ -72,25 +75,29 @@ export class ReadinessChecks {
    * - Not ready → ready: one log line, with how long readiness was lost.
    * - A poll in the same state: nothing (debug when the set of failing checks changed).
    * - A result of an app shutting down: nothing (Terminus answers 503 then; the service is stopping, not failing).
+   * - A result that finishes after one of a later run (the public endpoint and the details listener polled at
+   *   once, one check slow): nothing; it is older news, and would log a loss or a recovery that did not happen.
    *
    * @throws {ServiceUnavailableException} with the full result when a check is down (Terminus' behaviour).
    */
   async run(): Promise<HealthCheckResult> {
     const checks: HealthIndicatorFunction[] = [() => this.auth.isHealthy('identity'), () => this.messaging.check('servicebus')];
     if (this.database) checks.push(() => this.database!.isHealthy('database'));
+    const run = ++this.runsBegun;
     let result: HealthCheckResult;
     try {
       result = await this.health.check(checks);
     } catch (error) {
-      if (error instanceof ServiceUnavailableException) this.observe(error.getResponse() as HealthCheckResult);
+      if (error instanceof ServiceUnavailableException) this.observe(error.getResponse() as HealthCheckResult, run);
       throw error;
     }
-    this.observe(result);
+    this.observe(result, run);
     return result;
   }
 
-  private observe(result: HealthCheckResult): void {
-    if (result.status === 'shutting_down') return;
+  private observe(result: HealthCheckResult, run: number): void {
+    if (result.status === 'shutting_down' || run < this.newestObserved) return;
+    this.newestObserved = run;
     const down = Object.keys(result.error ?? {});
     const failing = down.join(', ');
     const changed = failing !== this.failing;
