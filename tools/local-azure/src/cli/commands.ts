@@ -98,7 +98,9 @@ async function main(argv: string[]): Promise<number> {
 
   const { client: admin, session } = AdminClient.forHome(home);
   const print = (rows: Record<string, unknown>[] | Record<string, unknown>, columns?: string[]): number => {
-    process.stdout.write(`${formatOutput(rows, values.output!, columns)}\n`);
+    // An empty table prints nothing, as az's does (not a blank line).
+    const text = formatOutput(rows, values.output!, columns);
+    if (text) process.stdout.write(`${text}\n`);
     return 0;
   };
   const accountColumns = ['username', 'name', 'objectId', 'tenantId'];
@@ -139,11 +141,11 @@ async function main(argv: string[]): Promise<number> {
         await admin.call('POST', '/roleAssignments', { assignee: values.assignee, role: values.role, scope: values.scope, assigneePrincipalType: values['assignee-principal-type'] }),
         assignmentColumns,
       );
-    case 'role assignment delete':
-      return print(
-        await admin.call('DELETE', `/roleAssignments${query({ id: values.ids, assignee: values.assignee, role: values.role, scope: values.scope })}`),
-        assignmentColumns,
-      );
+    case 'role assignment delete': {
+      const deleted = await admin.call<Record<string, unknown>[]>('DELETE', `/roleAssignments${query({ id: values.ids, assignee: values.assignee, role: values.role, scope: values.scope })}`);
+      if (deleted.length === 0) process.stderr.write('No role assignment matched: nothing was deleted (role assignment list shows what there is).\n');
+      return print(deleted, assignmentColumns);
+    }
     case 'role assignment reset':
       return print(await admin.call('POST', '/roleAssignments:reset'));
     case 'log sign-ins':
@@ -308,9 +310,10 @@ async function status(home: LocalAzureHome, output: string, wait: string | undef
       ['Admin API', result.management],
       ['Identity', result.endpoints?.identity],
       ['Authority', result.endpoints?.login],
+      ['Portal', result.endpoints?.portal],
       ...Object.entries(result.endpoints?.resources ?? {}).map(([key, endpoint]): [string, string] => [key, endpoint]),
     ];
-    const lines = rows.filter(([, value]) => value !== undefined).map(([label, value]) => `${label.padEnd(12)}${value}`);
+    const lines = rows.filter(([, value]) => value !== undefined && value !== '').map(([label, value]) => `${label.padEnd(12)}${value}`);
     process.stdout.write(`${[...lines, '', result.detail].join('\n')}\n`);
   }
   return statusExitCodes[result.state];

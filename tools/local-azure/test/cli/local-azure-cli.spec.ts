@@ -100,6 +100,22 @@ describe('local-azure CLI', () => {
     expect(running.output()).toContain('Hosts         gateway, recommendation, vision, storefront');
   });
 
+  it('shows where it serves in the status table, the portal included', async () => {
+    const run = await runCli(home, ['status']);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/^Authority {3}https:\/\/\S+$/m);
+    expect(run.stdout).toMatch(/^Portal {6}https:\/\/localhost:\d+\/?$/m);
+  });
+
+  it('prints nothing for an empty table; a delete that matched nothing says so on stderr', async () => {
+    const args = ['role', 'assignment', 'delete', '--assignee', 'id-keyless', '--role', 'Cognitive Services OpenAI User', '--scope', 'vision'];
+    const table = await runCli(home, args);
+    const json = await runCli(home, [...args, '-o', 'json']);
+    expect([table.code, table.stdout]).toEqual([0, '']);
+    expect(table.stderr).toBe('No role assignment matched: nothing was deleted (role assignment list shows what there is).\n');
+    expect(JSON.parse(json.stdout)).toEqual([]);
+  });
+
   it('lists the role assignments of the access file, as JSON or as a table', async () => {
     const json = await runCli(home, ['role', 'assignment', 'list', '--assignee', 'id-keyless', '--output', 'json']);
     const table = await runCli(home, ['role', 'assignment', 'list', '--role', 'Cognitive Services User']);
