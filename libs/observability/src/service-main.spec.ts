@@ -39,4 +39,19 @@ describe(startService.name, () => {
     expect(error).toMatchObject({ message: 'not built in this test' });
     expect(built).toBe(true);
   });
+
+  it("builds the app in App Service's environment: its own keys, MSI_SECRET and the APPSETTING_ copies are the platform's, not settings", async () => {
+    const connectionString = `InstrumentationKey=${randomBytes(16).toString('hex')};IngestionEndpoint=https://example.invalid/`;
+    const identityHeader = randomBytes(16).toString('hex');
+    const { error, built } = await start({
+      APPLICATIONINSIGHTS_CONNECTION_STRING: connectionString,
+      APPSETTING_APPLICATIONINSIGHTS_CONNECTION_STRING: connectionString,
+      IDENTITY_HEADER: identityHeader,
+      MSI_SECRET: identityHeader,
+      WEBSITE_AUTH_ENCRYPTION_KEY: randomBytes(32).toString('hex'),
+      WEBSITE_AUTH_SIGNING_KEY: randomBytes(32).toString('hex'),
+    });
+    expect(error).toMatchObject({ message: 'not built in this test' });
+    expect(built).toBe(true);
+  });
 });

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { SecretSettingError } from '../errors.js';
 import { assertNoSecretSettings, findSecretSettings } from './secret-settings.guard.js';
 
@@ -83,6 +83,52 @@ describe(findSecretSettings.name, () => {
           PATH: '/usr/bin',
         }),
       ).toEqual([]);
+    });
+  });
+
+  describe("when the environment is App Service's", () => {
+    // What App Service (Linux) puts into every app's environment besides the app settings: its own keys for its
+    // authentication module, the identity header under its 2017 name too, and an APPSETTING_ copy of every setting.
+    const appSettings = {
+      AZURE_CLIENT_ID: '6b1f8a52-3c9d-4e07-a1b2-9f4e5d6c7b80',
+      SERVICEBUS_FULLY_QUALIFIED_NAMESPACE: 'sb-keyless.servicebus.windows.net',
+      APPLICATIONINSIGHTS_CONNECTION_STRING: `InstrumentationKey=${randomUUID()};IngestionEndpoint=https://example.invalid/`,
+    };
+    const identityHeader = randomBytes(16).toString('hex');
+    const platform = {
+      IDENTITY_ENDPOINT: 'http://169.254.129.2:8081/msi/token',
+      IDENTITY_HEADER: identityHeader,
+      MSI_ENDPOINT: 'http://169.254.129.2:8081/msi/token',
+      MSI_SECRET: identityHeader,
+      WEBSITE_AUTH_ENCRYPTION_KEY: randomBytes(32).toString('hex').toUpperCase(),
+      WEBSITE_AUTH_SIGNING_KEY: randomBytes(32).toString('hex').toUpperCase(),
+      WEBSITE_AUTH_ENABLED: 'False',
+      WEBSITE_SSH_PASSWORD: secret(),
+      SSH_USER_PASSWORD: secret(),
+      WEBSITE_SITE_NAME: 'app-gateway-abc',
+      APPSETTING_WEBSITE_SITE_NAME: 'app-gateway-abc',
+      ...Object.fromEntries(Object.entries(appSettings).map(([name, value]) => [`APPSETTING_${name}`, value])),
+    };
+    const allow = { APPLICATIONINSIGHTS_CONNECTION_STRING: 'routes telemetry only' };
+
+    it('finds nothing in the variables the platform sets', () => {
+      expect(findSecretSettings({ ...appSettings, ...platform }, { allow })).toEqual([]);
+    });
+
+    it('judges an APPSETTING_ copy as the setting it copies: a refused setting is reported once, under its own name', () => {
+      const key = secret();
+      const found = findSecretSettings({ ...appSettings, ...platform, AZURE_OPENAI_API_KEY: key, APPSETTING_AZURE_OPENAI_API_KEY: key }, { allow });
+      expect(found.map((f) => f.name)).toEqual(['AZURE_OPENAI_API_KEY']);
+    });
+
+    it('judges an APPSETTING_ variable that copies nothing by its own name', () => {
+      expect(findSecretSettings({ APPSETTING_DB_PASSWORD: secret() }).map((f) => f.name)).toEqual(['APPSETTING_DB_PASSWORD']);
+      expect(findSecretSettings({ DB_PASSWORD: secret(), APPSETTING_DB_PASSWORD: secret() }).map((f) => f.name)).toEqual(['APPSETTING_DB_PASSWORD', 'DB_PASSWORD']);
+    });
+
+    it("still checks the platform's names' values", () => {
+      const found = findSecretSettings({ MSI_SECRET: `AccountKey=${secret()}` });
+      expect(found).toEqual([expect.objectContaining({ name: 'MSI_SECRET', reason: 'its value contains AccountKey=' })]);
     });
   });
 

@@ -59,6 +59,23 @@ const nameRules: readonly NameRule[] = [
   { pattern: /(^|_)(CLIENT_)?SECRET$|PASSWORD$/, reason: 'a secret or password', instead: () => identityInstead },
 ];
 
+/**
+ * Names App Service itself puts into every app's environment (Linux included): secrets of the platform, which no
+ * Keyless service reads or was configured with. Refusing them would stop every service on App Service. Their values
+ * are still checked for secret markers.
+ */
+const platformVariables: Readonly<Record<string, string>> = {
+  MSI_SECRET: "App Service's identity header under its 2017-09-01 name (the same value as IDENTITY_HEADER)",
+  WEBSITE_AUTH_ENCRYPTION_KEY: "App Service's own key for the tokens of its authentication module",
+  WEBSITE_AUTH_SIGNING_KEY: "App Service's own key for the tokens of its authentication module",
+  // The SSH console (Kudu's web SSH) runs with these beside the app settings; the doctor runs there.
+  WEBSITE_SSH_PASSWORD: "the documented password of the built-in images' SSH server, reachable only through the SCM site",
+  SSH_USER_PASSWORD: "App Service's password for the SSH console's user",
+};
+
+/** App Service copies every app setting `NAME` into `APPSETTING_NAME`. */
+const appSettingCopyPrefix = 'APPSETTING_';
+
 /** Markers that give a secret away inside a value, whatever the variable is called. */
 const valueMarkers: readonly { pattern: RegExp; marker: string }[] = [
   { pattern: /SharedAccessKey(Name)?\s*=/i, marker: 'SharedAccessKey=' },
@@ -84,8 +101,10 @@ export function findSecretInValue(value: string): string | undefined {
  * by name (`*_API_KEY`, `*_KEY`, `*CONNECTION_STRING*`, `*_SECRET`, `PGPASSWORD`, …) or by value
  * (`SharedAccessKey=`, `AccountKey=`, `sig=`, a `postgres://user:password@…` URL, private keys). Empty values are ignored.
  * Rules:
- * - A name rule matches → reported with that rule's advice, unless the name is in `allow`.
+ * - A name rule matches → reported with that rule's advice, unless the name is in `allow` or is one App Service
+ *   sets itself (`MSI_SECRET`, `WEBSITE_AUTH_ENCRYPTION_KEY`, `WEBSITE_AUTH_SIGNING_KEY`).
  * - A value marker matches → reported, even for allowed names (an allowed name may not hold a secret).
+ * - `APPSETTING_<NAME>` holding the value of `<NAME>` is App Service's copy of that setting: only `<NAME>` is judged.
  * - Each variable is reported once; the result is sorted by name. Values are never copied.
  */
 export function findSecretSettings(
@@ -95,8 +114,10 @@ export function findSecretSettings(
   const found: SecretSetting[] = [];
   for (const [name, value] of Object.entries(settings)) {
     if (value === undefined || value.trim() === '') continue;
+    if (name.startsWith(appSettingCopyPrefix) && settings[name.slice(appSettingCopyPrefix.length)] === value) continue;
     const upper = name.toUpperCase();
-    const rule = options.allow?.[name] === undefined ? nameRules.find((r) => r.pattern.test(upper)) : undefined;
+    const allowed = options.allow?.[name] !== undefined || platformVariables[name] !== undefined;
+    const rule = allowed ? undefined : nameRules.find((r) => r.pattern.test(upper));
     const marker = findSecretInValue(value);
     if (rule) found.push({ name, reason: marker ? `${rule.reason}; its value contains ${marker}` : `name looks like ${rule.reason}`, instead: rule.instead(name) });
     else if (marker) found.push({ name, reason: `its value contains ${marker}`, instead: identityInstead });
