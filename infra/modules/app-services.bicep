@@ -65,6 +65,9 @@ resource sites 'Microsoft.Web/sites@2024-04-01' = [for service in services: {
       http20Enabled: true
       // The deployed folder is complete (tools/packager): no build on App Service, start the service itself.
       appCommandLine: 'node dist/main.js'
+      // App Service's health check probes every instance here (public, up or down per check): an instance whose
+      // identity, bus links or database stay down leaves the load balancer and is replaced.
+      healthCheckPath: '/health/ready'
       appSettings: concat(sharedSettings, [{ name: 'OTEL_SERVICE_NAME', value: service }])
     }
   }

@@ -212,6 +212,18 @@ describe('checkInfrastructure with planted mismatches', () => {
       expect(found(copy.check(), 'local-auth-enabled')).toHaveLength(3);
     });
 
+    it('reports an App Service that App Service does not probe at the readiness endpoint', () => {
+      copy.replace('infra/modules/app-services.bicep', "      healthCheckPath: '/health/ready'\n", '');
+      const problems = found(copy.check(), 'health-check-mismatch');
+      expect(problems).toHaveLength(3); // one per App Service
+      expect(problems[0]).toMatch(/^infra\/modules\/app-services\.bicep:\d+ \(sites app-gateway-.*\): has no health check: App Service never probes \/health\/ready.* Fix: Set properties\.siteConfig\.healthCheckPath: '\/health\/ready'\.$/);
+    });
+
+    it('reports a health check on another path', () => {
+      copy.replace('infra/modules/app-services.bicep', "healthCheckPath: '/health/ready'", "healthCheckPath: '/health/live'");
+      expect(found(copy.check(), 'health-check-mismatch')).toEqual(Array(3).fill(expect.stringContaining("has the health check path /health/live, not the services' readiness endpoint /health/ready")));
+    });
+
     it('reports an App Service with a second identity', () => {
       copy.replace('infra/modules/app-services.bicep', "type: 'UserAssigned'", "type: 'SystemAssigned, UserAssigned'");
       expect(found(copy.check(), 'app-identity')).toHaveLength(3);

@@ -29,6 +29,13 @@ export const requiredAppSettings = [
 ] as const;
 
 /**
+ * What App Service's health check must probe: every service's public readiness endpoint (`@keyless/observability`'s
+ * health controller), which is up only once the identity holds its tokens, the bus links are attached and the
+ * database answers.
+ */
+const healthCheckPath = '/health/ready';
+
+/**
  * Text that only appears where a key is used: key listing functions, key-based connection-string fields, key
  * headers, secure parameters (which exist to carry secrets) and local auth switched back on.
  */
@@ -578,6 +585,16 @@ function checkSites(deployed: ResourceInstance[], identity: string | undefined, 
     const named = new Map(list.map((setting) => [String(setting.name), setting.value]));
     for (const name of requiredAppSettings) {
       if (!named.has(name)) complain('missing-app-setting', `has no ${name} app setting, which the services read.`, `Add ${name} to the App Service settings.`);
+    }
+    const probed = property(site.body, ['properties', 'siteConfig', 'healthCheckPath']);
+    if (probed !== healthCheckPath) {
+      complain(
+        'health-check-mismatch',
+        probed === undefined
+          ? `has no health check: App Service never probes ${healthCheckPath}, so an instance that stays unready keeps its traffic and is never replaced.`
+          : `has the health check path ${renderString(probed)}, not the services' readiness endpoint ${healthCheckPath}.`,
+        `Set properties.siteConfig.healthCheckPath: '${healthCheckPath}'.`,
+      );
     }
     // The api-version is declared once, in @keyless/contracts; the services default to it.
     if (named.has('OPENAI_API_VERSION') && named.get('OPENAI_API_VERSION') !== openAiApiVersion) {

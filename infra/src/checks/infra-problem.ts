@@ -22,6 +22,7 @@
  * - `unreviewed-resource-type`: a resource type the checks do not know; review its local auth, then add it.
  * - `app-identity`: an App Service that does not run as exactly the shared identity.
  * - `missing-app-setting`: an App Service without a setting the services read.
+ * - `health-check-mismatch`: an App Service whose health check does not probe the services' readiness endpoint.
  * - `service-mismatch`: the App Services, azure.yaml and the services of the code disagree.
  * - `gateway-app-mismatch`: the gateway's app registration (roles file, preprovision hook, parameter) differs from the code.
  * - `alert-mismatch`: the Azure alerts and the local Azure's alert rules disagree (a missing counterpart, another
@@ -54,6 +55,7 @@ export type InfraProblemCode =
   | 'unreviewed-resource-type'
   | 'app-identity'
   | 'missing-app-setting'
+  | 'health-check-mismatch'
   | 'service-mismatch'
   | 'gateway-app-mismatch'
   | 'alert-mismatch'
