@@ -1,7 +1,13 @@
+import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { parse } from 'yaml';
+import { gatewayAppRoles, localGatewayAudience } from '@keyless/contracts';
 import { repoRoot } from '@keyless/launcher';
+import { startTestAzure } from '@keyless/local-azure/testing';
 
 interface ComposeService {
   build: { context: string; dockerfile: string };
@@ -29,6 +35,15 @@ const runtimeUser = (text: string): { user: string; uid?: number } => {
   const created = text.match(new RegExp(`useradd [^\\n]*--uid (\\d+)[^\\n]* ${user}\\b`));
   return { user, ...(created ? { uid: Number(created[1]) } : {}) };
 };
+
+const composeText = readFileSync(join(repoRoot, 'docker-compose.yml'), 'utf8');
+/** The command of a `#   <prefix>…` line of docker-compose.yml's header, from the prefix on. */
+const documented = (prefix: string): string => {
+  const line = composeText.split('\n').find((l) => l.startsWith(`#   ${prefix}`));
+  if (!line) throw new Error(`docker-compose.yml documents no command starting with ${prefix}`);
+  return line.slice('#   '.length);
+};
+const run = promisify(execFile);
 
 // No Docker engine runs here, so the images are not built in tests; what can be checked without one is.
 describe('docker-compose.yml and the Dockerfiles', () => {
@@ -108,6 +123,42 @@ describe('docker-compose.yml and the Dockerfiles', () => {
       expect(text).toContain(`npx nx run ${name}:package`);
       expect(text).toContain(`COPY --from=build --chown=node:node /repo/dist/deploy/${name} ./`);
       expect(text).toMatch(/^CMD \["node", "dist\/main\.js"\]$/m);
+    }
+  });
+
+  it("documents how a caller gets a gateway token inside the local Azure's container (the storefront's env file stays there), and the command gets one", async () => {
+    const command = documented('TOKEN=$(docker compose exec -T local-azure sh -c ');
+    const script = /sh -c '(.*)'\)$/.exec(command)?.[1];
+    expect(script).toContain('. /local-azure/env/storefront.env');
+    const test = await startTestAzure();
+    try {
+      // The same script, run by sh as `docker compose exec` would, against this local Azure's storefront host.
+      const { stdout } = await run('sh', ['-c', script!.replace('/local-azure/env/storefront.env', test.azure.home.envFile('storefront'))], { env: { PATH: process.env.PATH } });
+      const claims = JSON.parse(Buffer.from(stdout.trim().split('.')[1]!, 'base64url').toString()) as { aud: string; roles: string[] };
+      expect(claims.aud).toBe(localGatewayAudience);
+      expect([...claims.roles].sort()).toEqual(Object.keys(gatewayAppRoles).sort());
+    } finally {
+      await test.stop();
+    }
+  });
+
+  it("serves each service's readiness details on its container's loopback, which the documented exec command reads with the image's node", async () => {
+    for (const name of services) {
+      const env = dockerfile(compose.services[name]!).match(/^ENV (.*)$/m)![1]!;
+      const port = /\bPORT=(\d+)/.exec(env)?.[1];
+      const detailsPort = /\bHEALTH_DETAILS_PORT=(\d+)/.exec(env)?.[1];
+      expect(detailsPort).toBeDefined();
+      expect(detailsPort).not.toBe(port);
+    }
+    const command = documented('docker compose exec gateway node -e ');
+    const script = /node -e "(.*)"$/.exec(command)![1]!;
+    const server = createServer((request, response) => response.end(request.url === '/health/ready' ? 'the details' : 'wrong path'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { stdout } = await run(process.execPath, ['-e', script], { env: { HEALTH_DETAILS_PORT: String((server.address() as AddressInfo).port) } });
+      expect(stdout.trim()).toBe('the details');
+    } finally {
+      server.close();
     }
   });
 
