@@ -173,6 +173,18 @@ describe('docker-compose.yml and the Dockerfiles', () => {
     expect(dockerfile(compose.services['local-azure']!)).toContain('tools/local-azure/compose.config.json');
   });
 
+  it('keeps out of the build context everything git ignores: local state (the local Azure\'s keys, azd\'s environments), builds, logs', () => {
+    const patterns = (file: string): string[] =>
+      readFileSync(join(repoRoot, file), 'utf8')
+        .split('\n')
+        .map((line) => line.trim())
+        .filter((line) => line && !line.startsWith('#'))
+        .map((line) => line.replace(/^\*\*\//, '').replace(/\/$/, ''));
+    const ignored = patterns('.gitignore');
+    expect(ignored).toEqual(expect.arrayContaining(['.local-azure', '.azure']));
+    expect(ignored.filter((pattern) => !patterns('.dockerignore').includes(pattern))).toEqual([]);
+  });
+
   it('holds no keys, connection strings or passwords', () => {
     const everything = [readFileSync(join(repoRoot, 'docker-compose.yml'), 'utf8'), ...Object.values(compose.services).map(dockerfile)].join('\n');
     expect(everything).not.toMatch(/SharedAccessKey|AccountKey|API_KEY|Password=|CONNECTION_STRING/i);
