@@ -11,6 +11,7 @@ import { startTestAzure } from '@keyless/local-azure/testing';
 
 interface ComposeService {
   build: { context: string; dockerfile: string };
+  restart?: string;
   command?: string[];
   depends_on?: Record<string, { condition: string }>;
   volumes?: string[];
@@ -160,6 +161,10 @@ describe('docker-compose.yml and the Dockerfiles', () => {
     } finally {
       server.close();
     }
+  });
+
+  it('restarts every container that dies, the local Azure included (its home keeps its ports, so the services reconnect)', () => {
+    for (const [name, service] of Object.entries(compose.services)) expect([name, service.restart]).toEqual([name, 'unless-stopped']);
   });
 
   it("reports the local Azure healthy by its status command (a live process answering), not by its env files", () => {
