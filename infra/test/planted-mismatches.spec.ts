@@ -390,6 +390,11 @@ describe('checkInfrastructure with planted PostgreSQL mismatches', () => {
       expect(found(copy.check(), 'key-based-setting')).toEqual(expect.arrayContaining([expect.stringContaining('PGPASSWORD')]));
     });
 
+    it("reports a missing AZURE_TENANT_ID (the tenant of the gateway's callers; without it the gateway refuses to start)", () => {
+      copy.replace('infra/main.bicep', '      AZURE_TENANT_ID: tenant().tenantId\n', '');
+      expect(found(copy.check(), 'missing-app-setting')).toEqual(Array(3).fill(expect.stringContaining('has no AZURE_TENANT_ID app setting, which the services read.')));
+    });
+
     it('reports a missing PG* setting', () => {
       copy.replace('infra/main.bicep', "      PGSSLMODE: 'verify-full'\n", '');
       expect(found(copy.check(), 'missing-app-setting')).toEqual([

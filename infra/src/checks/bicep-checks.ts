@@ -12,9 +12,13 @@ import type { InfraProblem } from './infra-problem.js';
 import { checkPostgres, databaseAppSettings, type DatabasePrincipalDeclaration } from './postgres-checks.js';
 import type { Topology } from './topology.js';
 
-/** The settings every App Service must carry: the services read them (and nothing else from Azure). */
+/**
+ * The settings every App Service must carry: the services read them (and nothing else from Azure). The services'
+ * own specs hold their schemas' required variables to the Bicep too (`missingAppServiceSettings` of @keyless/testing).
+ */
 export const requiredAppSettings = [
   'AZURE_CLIENT_ID',
+  'AZURE_TENANT_ID',
   'SERVICEBUS_FULLY_QUALIFIED_NAMESPACE',
   'SERVICEBUS_NAMESPACE_RESOURCE_ID',
   'AZURE_OPENAI_ENDPOINT',

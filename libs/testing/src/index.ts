@@ -1,5 +1,7 @@
 // @keyless/testing: the test support every project's tests share (one copy, so the helpers do not drift apart).
 // Tagged `type:testing`: only test files (`*.spec.ts`, `test/**`) may import it (eslint module boundaries).
+export { missingAppServiceSettings } from './app-service-settings.js';
+export type { EnvironmentSchema } from './app-service-settings.js';
 export { RecordingLogger } from './recording.logger.js';
 export type { LogLevel } from './recording.logger.js';
 export { rejectionOf, waitFor } from './wait-for.js';

@@ -1,4 +1,5 @@
-import { RecordingLogger, rejectionOf, waitFor } from './index.js';
+import { z } from 'zod';
+import { missingAppServiceSettings, RecordingLogger, rejectionOf, waitFor } from './index.js';
 
 describe('waitFor', () => {
   it('returns the first value that is neither undefined nor false', async () => {
@@ -32,5 +33,12 @@ describe('RecordingLogger', () => {
     ]);
     expect(logger.messages('warn')).toEqual(['slow']);
     expect(logger.messages()).toEqual(['slow', 'failed', 'started']);
+  });
+});
+
+describe('missingAppServiceSettings', () => {
+  it('returns the required variables infra/ does not set on the App Services, not those it sets or those with a default', () => {
+    const schema = z.object({ AZURE_CLIENT_ID: z.string(), PGHOST: z.string(), NOT_IN_BICEP: z.string(), WITH_DEFAULT: z.string().default('x'), OPTIONAL: z.string().optional() });
+    expect(missingAppServiceSettings(schema)).toEqual(['NOT_IN_BICEP']);
   });
 });

@@ -1,3 +1,4 @@
+import { missingAppServiceSettings } from '@keyless/testing';
 import { gatewayEnvironmentSchema } from './gateway.config.js';
 
 const required = {
@@ -16,5 +17,11 @@ describe('gatewayEnvironmentSchema', () => {
   it('still reports a required setting that is blank', () => {
     const result = gatewayEnvironmentSchema.safeParse({ ...required, AZURE_CLIENT_ID: '' });
     expect(result.error?.issues.map((issue) => issue.path.join('.'))).toEqual(['AZURE_CLIENT_ID']);
+  });
+});
+
+describe('gatewayEnvironmentSchema in Azure', () => {
+  it('requires only variables the App Services get from infra/ (a missing or misspelled one: gateway refuses to start there)', () => {
+    expect(missingAppServiceSettings(gatewayEnvironmentSchema)).toEqual([]);
   });
 });

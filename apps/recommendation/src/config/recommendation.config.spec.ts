@@ -1,3 +1,4 @@
+import { missingAppServiceSettings } from '@keyless/testing';
 import { recommendationEnvironmentSchema } from './recommendation.config.js';
 
 const required = {
@@ -24,5 +25,11 @@ describe('recommendationEnvironmentSchema', () => {
     expect(result.success).toBe(false);
     expect(result.error!.issues.map((issue) => issue.path.join('.')).sort()).toEqual(['PGHOST', 'PGSSLMODE', 'PGUSER']);
     expect(result.error!.issues.find((issue) => issue.path[0] === 'PGSSLMODE')!.message).toMatch(/verify-full: the password is an access token/);
+  });
+});
+
+describe('recommendationEnvironmentSchema in Azure', () => {
+  it('requires only variables the App Services get from infra/ (a missing or misspelled one: recommendation refuses to start there)', () => {
+    expect(missingAppServiceSettings(recommendationEnvironmentSchema)).toEqual([]);
   });
 });

@@ -1,3 +1,4 @@
+import { missingAppServiceSettings } from '@keyless/testing';
 import { visionEnvironmentSchema } from './vision.config.js';
 
 describe('visionEnvironmentSchema', () => {
@@ -16,5 +17,11 @@ describe('visionEnvironmentSchema', () => {
     });
     expect(env).toMatchObject({ PORT: 3002, VISION_MAX_CONCURRENCY: 4, LOG_LEVEL: 'info', PGPORT: 5432, PGSSLMODE: 'verify-full' });
     expect(env.AZURE_VISION_RESOURCE_ID).toBeUndefined();
+  });
+});
+
+describe('visionEnvironmentSchema in Azure', () => {
+  it('requires only variables the App Services get from infra/ (a missing or misspelled one: vision refuses to start there)', () => {
+    expect(missingAppServiceSettings(visionEnvironmentSchema)).toEqual([]);
   });
 });
