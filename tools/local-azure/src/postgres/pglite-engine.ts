@@ -130,11 +130,15 @@ export class PgliteEngine {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopping = true;
-    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+    const gone = this.child.exitCode !== null || this.child.signalCode !== null;
+    const exited = gone ? Promise.resolve() : new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
     const id = this.nextId++;
     const closed = new Promise<void>((resolve) => this.pending.set(id, { resolve: () => resolve(), reject: () => resolve() }));
-    this.child.send({ op: 'close', id } satisfies EngineRequest);
-    await closed;
+    if (this.child.connected) this.child.send({ op: 'close', id } satisfies EngineRequest);
+    // A process that is dying never answers: Ctrl-C in a terminal sends SIGINT to the whole foreground process
+    // group, so the engine gets it too, as the local Azure begins to stop. Its exit ends the wait.
+    await Promise.race([closed, exited]);
+    this.pending.delete(id);
     this.stopped = true;
     // The process leaves once it has said so; a process that does not is ended.
     const timer = setTimeout(() => this.child.kill('SIGKILL'), 5000);
