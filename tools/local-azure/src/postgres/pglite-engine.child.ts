@@ -175,6 +175,9 @@ async function main(): Promise<void> {
 
 // The local Azure is gone (killed, crashed): so is the reason to hold the data folder.
 process.on('disconnect', () => process.exit(0));
+// Ctrl-C in a terminal signals the whole foreground process group, this process included: the local Azure stops it
+// in order (`close`: a checkpoint), or its exit disconnects it, so the signal itself is not a reason to leave.
+process.on('SIGINT', () => undefined);
 
 main().catch((error: unknown) => {
   post({ op: 'crashed', message: `PGlite could not start: ${String((error as Error)?.stack ?? error)}` }, () => process.exit(1));
