@@ -5,7 +5,7 @@ import { SignJWT } from 'jose';
 import { serviceBusDataPlane } from '@keyless/local-azure';
 import { startTestAzure, type TestAzure } from '@keyless/local-azure/testing';
 import { HealthModule } from '@keyless/observability';
-import { RecordingLogger } from '@keyless/testing';
+import { RecordingLogger, waitFor } from '@keyless/testing';
 import type { DrainingExpressAdapter } from '../src/http/draining-express.adapter.js';
 
 interface RunningGateway {
@@ -179,6 +179,33 @@ describe('the gateway’s front door (host "gateway")', () => {
         expect(details).toContain(env.AZURE_CLIENT_ID!);
         expect(details).toContain('replySession');
         expect(gateway.logger.messages()).toEqual(expect.arrayContaining([expect.stringMatching(/^readiness details on http:\/\/127\.0\.0\.1:\d+\/health\/ready/)]));
+      });
+
+      describe('when Service Bus drops every connection', () => {
+        afterAll(async () => {
+          await test.azure.faults.clear();
+          await waitFor('the gateway ready again', async () => (await fetch(`${gateway.url}/health/ready`)).status === 200, 60_000, 200);
+        });
+
+        it('answers 503 naming the check that is down, in the same shape as when ready, with no error line per probe', async () => {
+          await test.azure.faults.set('servicebus-connections', { mode: 'drop' });
+          const down = await waitFor('a 503 from /health/ready', async () => {
+            const response = await fetch(`${gateway.url}/health/ready`);
+            return response.status === 503 ? response : (await response.body?.cancel(), undefined);
+          }, 30_000, 100);
+          expect(down.headers.get('content-type')).toMatch(/^application\/json/);
+          expect(down.headers.get('cache-control')).toContain('no-store');
+          expect(await down.json()).toEqual({
+            status: 'error',
+            info: { identity: { status: 'up' } },
+            error: { servicebus: { status: 'down' } },
+            details: { identity: { status: 'up' }, servicebus: { status: 'down' } },
+          });
+          for (let probe = 0; probe < 3; probe++) expect((await fetch(`${gateway.url}/health/ready`)).status).toBe(503);
+          // Probes come every few seconds during an outage: the log says readiness was lost, once, not an error per probe.
+          expect(gateway.logger.lines.filter((line) => line.level === 'error' && line.message.includes('/health/ready'))).toEqual([]);
+          expect(gateway.logger.messages('warn').filter((line) => line.startsWith('readiness lost: servicebus down'))).toHaveLength(1);
+        });
       });
     });
   });

@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
+  Catch,
   Controller,
   Get,
   Inject,
@@ -10,6 +11,9 @@ import {
   Optional,
   ServiceUnavailableException,
   SetMetadata,
+  UseFilters,
+  type ArgumentsHost,
+  type ExceptionFilter,
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
@@ -193,6 +197,27 @@ export function withoutDetails(result: HealthCheckResult): HealthCheckResult {
   };
 }
 
+/** What the filter uses of Express' response (every Keyless app runs on Nest's Express adapter). */
+interface ExpressLikeResponse {
+  status(code: number): ExpressLikeResponse;
+  set(name: string, value: string): ExpressLikeResponse;
+  json(body: unknown): void;
+}
+
+/**
+ * Answers a readiness check that is down with Terminus' own result (503, each check up or down), whatever exception
+ * filter the app applies globally: the gateway's turns every error into problem details, which would hide which check
+ * is down and log an error line per probe.
+ */
+@Catch(ServiceUnavailableException)
+export class HealthResultFilter implements ExceptionFilter<ServiceUnavailableException> {
+  catch(exception: ServiceUnavailableException, host: ArgumentsHost): void {
+    const response = host.switchToHttp().getResponse<ExpressLikeResponse>();
+    // As Terminus' @HealthCheck() sets it on a 200: a probe's answer is never cached.
+    response.status(exception.getStatus()).set('cache-control', 'no-cache, no-store, must-revalidate').json(exception.getResponse());
+  }
+}
+
 /**
  * `/health/live`: the process answers. `/health/ready`: the identity holds its tokens, every Service Bus link is
  * attached and the database (if any) is ready — what App Service, compose and the launcher wait for before sending traffic. It
@@ -200,6 +225,7 @@ export function withoutDetails(result: HealthCheckResult): HealthCheckResult {
  */
 @Public()
 @Controller('health')
+@UseFilters(HealthResultFilter)
 export class HealthController {
   constructor(private readonly checks: ReadinessChecks) {}
 

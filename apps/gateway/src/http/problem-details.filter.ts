@@ -86,8 +86,8 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       return this.toProblem(exception.cause, request, where);
     }
     if (exception instanceof HttpException) {
-      // Nest's own: an unknown route (whose text echoes the method and path: `instance` carries them already), a
-      // readiness check that is down (its text is the class's, fixed).
+      // Nest's own: an unknown route (whose text echoes the method and path: `instance` carries them already). (A
+      // readiness check that is down never gets here: the health controller's own filter answers Terminus' result.)
       const status = exception.getStatus();
       if (status === 404) return { body: problem(404, 'not-found', 'No operation of this API matches the method and path; /docs lists them.') };
       return { body: problem(status, 'http-error', exception.message) };
