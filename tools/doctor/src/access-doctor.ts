@@ -189,6 +189,12 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
     if (error instanceof ProbeTimeoutError || (code !== undefined && unreachableCodes.has(code))) {
       return { status: 'endpoint-unreachable', detail: describe(error), fix: `Check that ${endpointVariable(row.resource)} points at the resource and that it is reachable from here (network, firewall, private endpoint).` };
     }
+    const httpStatus = (error as { status?: unknown } | undefined)?.status;
+    if (typeof httpStatus === 'number' && (httpStatus === 429 || httpStatus >= 500)) {
+      // Azure authorizes a call before it throttles or fails it: the role is not what is wrong.
+      const what = httpStatus === 429 ? 'throttled the call (429): wait for its quota to refill (retry-after) or raise the quota' : `failed the call (${httpStatus}): retry later, and check the resource's health in Azure`;
+      return { status: 'failed', detail: describe(error), fix: `Not an access problem: the resource authorized the identity, then ${what}.` };
+    }
     return { status: 'failed', detail: describe(error) };
   };
 
@@ -279,7 +285,7 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
           const response = await vision.path('/imageanalysis:analyze').post({ body: probeImage(), queryParameters: { features: ['Tags'] }, contentType: 'application/octet-stream' });
           if (isUnexpectedImageAnalysisResponse(response)) {
             const denial = diagnostics.explainResponse('vision', Number(response.status), JSON.stringify(response.body), { resource: 'vision' });
-            throw denial ?? new Error(`HTTP ${response.status}: ${JSON.stringify(response.body)}`);
+            throw denial ?? Object.assign(new Error(`HTTP ${response.status}: ${JSON.stringify(response.body)}`), { status: Number(response.status) });
           }
         },
         { resource: 'vision', accessResource: 'vision', accessPath: '' },

@@ -106,8 +106,8 @@ function findInfraRoot(from: string): string {
 }
 
 const hostEnvHint =
-  'Load the environment of a host that runs as the shared identity first: locally `set -a; . .local-azure/env/recommendation.env; set +a` ' +
-  '(with `npm run local-azure` running); in Azure, run the doctor inside an App Service (its settings are the environment).';
+  'Load the environment of a host that runs as the shared identity first: locally `set -a; . "${LOCAL_AZURE_HOME:-.local-azure}/env/recommendation.env"; set +a` ' +
+  '(with `npm run local-azure` or `npm start` running; the env files are in its home); in Azure, run the doctor inside an App Service (its settings are the environment).';
 
 /** The usage line, in every message about an argument. */
 export const doctorUsage = 'Usage: npm run doctor -- [--json] [--granted-at <ISO time>] [--check-access] [--output json|table]';

@@ -33,7 +33,10 @@ export function formatReport(report: DoctorReport): string {
   if (problems.length) {
     out.push('', 'To fix:');
     problems.forEach((r, i) => {
-      out.push(`${i + 1}. ${r.resource} ${r.check}: ${statusLabels[r.status]}${r.roleNeeded && r.status !== 'not-configured' ? ` ("${r.roleNeeded}"${r.scope ? ` on ${r.scope}` : ''})` : ''}`);
+      // The role and its scope only where the role is the problem: beside an unreachable endpoint, a throttled or
+      // failing resource or a missing token, they read as a diagnosis the platform did not make.
+      const roleProblem = r.roleNeeded && (r.status === 'missing-role' || r.status === 'propagation-pending');
+      out.push(`${i + 1}. ${r.resource} ${r.check}: ${statusLabels[r.status]}${roleProblem ? ` ("${r.roleNeeded}"${r.scope ? ` on ${r.scope}` : ''})` : ''}`);
       if (r.detail) out.push(`   ${r.detail}`);
       if (r.fix) out.push(`   ${r.fix}`);
       if (r.localFix) out.push(`   local Azure: ${r.localFix}`);

@@ -127,6 +127,25 @@ describe(runDoctor.name, () => {
     });
   });
 
+  describe('when Azure OpenAI throttles and Azure AI Vision fails (faults openai 429, vision 500)', () => {
+    afterAll(() => test.azure.faults.clear());
+
+    it('says the calls were authorized and the resource throttled or failed them, without pointing at the role', async () => {
+      await test.azure.faults.set('openai', { mode: '429' });
+      await test.azure.faults.set('vision', { mode: '500' });
+      const report = await runDoctor(readDoctorOptions(env));
+      expect(failing(report).map((r) => [r.resource, r.status, r.fix])).toEqual([
+        ['openAi', 'failed', expect.stringMatching(/^Not an access problem: .* throttled the call \(429\)/)],
+        ['openAi', 'failed', expect.stringMatching(/^Not an access problem: .* throttled the call \(429\)/)],
+        ['vision', 'failed', expect.stringMatching(/^Not an access problem: .* failed the call \(500\)/)],
+      ]);
+      const text = formatReport(report);
+      expect(text).toContain(`1. openAi embeddings (${env.AZURE_OPENAI_EMBEDDINGS_DEPLOYMENT}): failed\n`);
+      expect(text).toContain('3. vision image analysis (tags of a 64×64 image): failed\n');
+      expect(text).not.toContain('failed ("Cognitive Services');
+    });
+  });
+
   describe('when the resource cannot be reached', () => {
     it('reports the endpoint as unreachable, naming the variable', async () => {
       const report = await runDoctor(readDoctorOptions({ ...env, AZURE_VISION_ENDPOINT: 'https://127.0.0.1:9' }));

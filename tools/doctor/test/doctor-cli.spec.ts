@@ -50,7 +50,7 @@ describe('npm run doctor (the CLI)', () => {
     expect(run.code).toBe(2);
     expect(run.stdout).toBe('');
     expect(run.stderr).toContain('access doctor: AZURE_CLIENT_ID is not set, so there is no identity to check.');
-    expect(run.stderr).toContain('set -a; . .local-azure/env/recommendation.env; set +a');
+    expect(run.stderr).toContain('set -a; . "${LOCAL_AZURE_HOME:-.local-azure}/env/recommendation.env"; set +a');
   });
 
   it('reports the same refusal as JSON with its code when --json is given', async () => {
