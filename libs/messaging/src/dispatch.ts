@@ -1,5 +1,6 @@
 import type { MessageHandler } from '@nestjs/microservices';
 import type { ZodType } from 'zod';
+import type { RemoteErrorPayload } from './errors.js';
 import type { HandlingOutcome } from './settlement-policy.js';
 import { issuesOf } from './reply.js';
 
@@ -26,6 +27,17 @@ export function prepare(
     return { kind: 'unhandleable', reason: 'SchemaValidationFailed', description: `payload of "${pattern}" is invalid: ${issues}` };
   }
   return { handler, data: parsed.data };
+}
+
+/**
+ * The error reply to a request that cannot be handled as sent (settlement rule 2): `invalid-request`, except when this
+ * service has no handler for the pattern — the requester runs a newer contract than the service (a deployment in
+ * progress, a route added before its handler), which is no fault of the requester's caller: `internal`, reason
+ * `NoHandler`.
+ */
+export function unhandleableReply(outcome: Extract<HandlingOutcome, { kind: 'unhandleable' }>): RemoteErrorPayload {
+  if (outcome.reason === 'NoHandler') return { code: 'internal', reason: 'NoHandler', message: outcome.description };
+  return { code: 'invalid-request', message: outcome.description };
 }
 
 function describeBody(body: unknown): string {

@@ -18,7 +18,7 @@ import { MessagingMetrics } from '../metrics.js';
 import { issuesOf, replyFormatProperty, toReplyError, type ReplyEnvelope } from '../reply.js';
 import { describe } from '../error-description.js';
 import { settle, type HandlingOutcome, type SettlementPolicyOptions } from '../settlement-policy.js';
-import { prepare } from '../dispatch.js';
+import { prepare, unhandleableReply } from '../dispatch.js';
 import { isTransientSendError } from '../send-errors.js';
 import { withConsumerSpan, withProducerSpan } from '../tracing.js';
 import { explained, type ServiceBusErrorExplainer } from '../access-denial.js';
@@ -296,7 +296,7 @@ export class ServiceBusServer extends Server implements CustomTransportStrategy 
     const handler = this.getHandlerByPattern(pattern);
     const prepared = prepare(message.body, pattern, contract?.request, handler);
     if ('kind' in prepared) {
-      await reply({ ok: false, error: { code: 'invalid-request', message: prepared.description } });
+      await reply({ ok: false, error: unhandleableReply(prepared) });
       return prepared;
     }
     if (prepared.handler.extras?.[sideEffectsExtra] === false) {

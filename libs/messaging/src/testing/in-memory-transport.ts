@@ -5,7 +5,7 @@ import { eventContracts, requestContracts, type EventPattern, type RequestPatter
 import { lastValueFrom } from 'rxjs';
 import { MessagingClient } from '../client/messaging.client.js';
 import { ServiceBusRecord } from '../client/service-bus.record-builder.js';
-import { prepare } from '../dispatch.js';
+import { prepare, unhandleableReply } from '../dispatch.js';
 import { InvalidPayloadError } from '../errors.js';
 import { issuesOf, toReplyError, type ReplyEnvelope } from '../reply.js';
 import { ServiceBusContext } from '../server/service-bus.context.js';
@@ -62,7 +62,7 @@ export class InMemoryServer extends Server implements CustomTransportStrategy {
     const prepared = prepare(body, pattern, requestContracts[pattern as RequestPattern]?.request, this.getHandlerByPattern(pattern));
     if ('kind' in prepared) {
       this.bus.deadLettered.push({ pattern, payload: body, reason: prepared.reason, description: prepared.description, deliveryCount: 0 });
-      return { ok: false, error: { code: 'invalid-request', message: prepared.description } };
+      return { ok: false, error: unhandleableReply(prepared) };
     }
     try {
       const result = await lastValueFrom(this.transformToObservable(await prepared.handler(prepared.data, inMemoryContext(pattern, body, 0))), { defaultValue: undefined });
