@@ -14,6 +14,9 @@ const statusLabels: Record<ProbeStatus, string> = {
   failed: 'failed',
 };
 
+/** The statuses that say the identity lacks an access (a role, a database principal or grant). */
+const accessStatuses: ReadonlySet<ProbeStatus> = new Set(['missing-role', 'propagation-pending', 'missing-principal', 'missing-grant']);
+
 /**
  * The report as a table (resource, check, role needed, status), then one entry per problem with its scope, what
  * the platform said and the exact fix command, then a count.
@@ -33,9 +36,9 @@ export function formatReport(report: DoctorReport): string {
   if (problems.length) {
     out.push('', 'To fix:');
     problems.forEach((r, i) => {
-      // The role and its scope only where the role is the problem: beside an unreachable endpoint, a throttled or
-      // failing resource or a missing token, they read as a diagnosis the platform did not make.
-      const roleProblem = r.roleNeeded && (r.status === 'missing-role' || r.status === 'propagation-pending');
+      // The role (or database grant) and its scope only where access is the problem: beside an unreachable endpoint,
+      // a throttled or failing resource or a missing token, they read as a diagnosis the platform did not make.
+      const roleProblem = r.roleNeeded && accessStatuses.has(r.status);
       out.push(`${i + 1}. ${r.resource} ${r.check}: ${statusLabels[r.status]}${roleProblem ? ` ("${r.roleNeeded}"${r.scope ? ` on ${r.scope}` : ''})` : ''}`);
       if (r.detail) out.push(`   ${r.detail}`);
       if (r.fix) out.push(`   ${r.fix}`);
