@@ -201,12 +201,23 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
   try {
     // Tokens first: without one, the data-plane probes of that audience cannot tell anything new.
     const tokenFailures = new Map<WellKnownAudience, ProbeResult>();
+    // Every audience asks the same identity endpoint: once it does not answer, asking again for each audience only
+    // makes the operator wait a probe's whole budget per audience (a minute in all) for the same finding.
+    let unanswered: ProbeResult | undefined;
     for (const audience of options.checkAccess ? [...dataPlaneAudiences, resourceManagerAudience] : dataPlaneAudiences) {
-      const result = await probe({ resource: 'identity', check: `token for ${audience.resource}` }, async () => {
+      const check = `token for ${audience.resource}`;
+      if (unanswered) {
+        const skippedRow: ProbeResult = { resource: 'identity', check, status: unanswered.status, detail: `not requested: the identity endpoint did not answer the ${unanswered.check}`, ...(unanswered.fix ? { fix: unanswered.fix } : {}), durationInMs: 0 };
+        results.push(skippedRow);
+        tokenFailures.set(audience.name, skippedRow);
+        continue;
+      }
+      const result = await probe({ resource: 'identity', check }, async () => {
         const token = await identity.getToken(audience.name);
         principalId ??= readTokenClaims(token.token)?.objectId;
       });
       if (result.status !== 'ok') tokenFailures.set(audience.name, result);
+      if (result.status === 'endpoint-unreachable') unanswered = result;
     }
     const skipped = (resource: ProbeResource, check: string, audience: WellKnownAudience, extra: Partial<ProbeResult>): boolean => {
       const failure = tokenFailures.get(audience);

@@ -29,6 +29,22 @@ describe('npm run doctor (the CLI)', () => {
     expect(run.code).toBe(0);
   });
 
+  it('waits for the first token only when the identity endpoint does not answer, and reports the others as not requested', async () => {
+    // A fresh process holds no token: each audience would wait the probe's whole 15 s.
+    await test.azure.faults.set('identity-endpoint', { mode: 'hang' });
+    try {
+      const run = await doctor(env, ['--json']);
+      expect(run.code).toBe(1);
+      const tokens = (JSON.parse(run.stdout) as DoctorReport).results.filter((r) => r.resource === 'identity');
+      expect(tokens.map((r) => r.status)).toEqual(Array(4).fill('endpoint-unreachable'));
+      expect(tokens[0]!.detail).toContain('gave no token within');
+      expect(tokens.slice(1).map((r) => r.detail)).toEqual(Array(3).fill('not requested: the identity endpoint did not answer the token for https://servicebus.azure.net/'));
+      expect(tokens.slice(1).every((r) => r.fix === tokens[0]!.fix && r.durationInMs === 0)).toBe(true);
+    } finally {
+      await test.azure.faults.clear();
+    }
+  }, 60_000);
+
   it('exits 1 with the table and the fix when a role is missing', async () => {
     const scope = env.AZURE_VISION_RESOURCE_ID!;
     const [removed] = test.azure.roleAssignments.delete({ scope });
