@@ -182,8 +182,8 @@ export class LocalAzure {
         .add(...adminRoutes(self), ...roleAssignmentsApi(directory, roleAssignments))
         .health(() => ({ status: 'ok', instanceId: self.instanceId }));
       const [identity, login, managementListener] = await settleAll([
-        self.bindListener('identity', () => createHttpServer(identityEndpoint.listener())),
-        self.bindListener('login', () => createHttpsServer(tlsOptions, loginEndpoints(directory, keys, () => self.endpoints.login, tokenEndpoint))),
+        self.bindListener('identity', () => createHttpServer(identityEndpoint.listener(log))),
+        self.bindListener('login', () => createHttpsServer(tlsOptions, loginEndpoints(directory, keys, () => self.endpoints.login, tokenEndpoint, log))),
         self.bindListener('management', () => createHttpsServer(tlsOptions, management.listener())),
       ]);
       // Managed-identity endpoints are plain HTTP on the host's loopback, like App Service's.
@@ -380,7 +380,7 @@ export class LocalAzure {
     }
     if (!this.identityListener && !this.stopped) {
       const port = Number(new URL(this.endpoints.identity).port);
-      this.identityListener = await listen(() => createHttpServer(this.identityEndpoint.listener()), { port, bind: this.config.network.bind });
+      this.identityListener = await listen(() => createHttpServer(this.identityEndpoint.listener(this.log)), { port, bind: this.config.network.bind });
       this.log('identity endpoint listening again');
     }
     this.alerts?.engine.evaluate();

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ConsoleLog } from '../data-plane.js';
 import { Router, sendJson } from '../http/http-kit.js';
 import type { Directory } from './directory.js';
 import type { SigningKeys } from './signing-keys.js';
@@ -15,6 +16,8 @@ export function loginEndpoints(
   keys: SigningKeys,
   authority: () => string,
   tokenEndpoint: TokenEndpoint,
+  /** The local Azure's console, for unexpected failures. */
+  log: ConsoleLog,
 ): (request: IncomingMessage, response: ServerResponse) => void {
   const tenantPattern = '(?<tenant>[0-9a-fA-F-]{36}|common|organizations)';
   const tenantOf = (given: string): string | undefined =>
@@ -57,7 +60,10 @@ export function loginEndpoints(
     sendJson(res, 200, keys.jwks(), cacheHeaders);
   };
 
-  return new Router((_req, res) => sendJson(res, 404, { error: 'not_found', error_description: 'No such endpoint in the local tenant.' }))
+  return new Router(
+    (line) => log(`[login] ${line}`),
+    (_req, res) => sendJson(res, 404, { error: 'not_found', error_description: 'No such endpoint in the local tenant.' }),
+  )
     .on('GET', new RegExp(`^/${tenantPattern}/\\.well-known/openid-configuration$`), discovery('v1'))
     .on('GET', new RegExp(`^/${tenantPattern}/v2\\.0/\\.well-known/openid-configuration$`), discovery('v2'))
     .on('GET', new RegExp(`^/${tenantPattern}/discovery(/v2\\.0)?/keys$`), jwks)

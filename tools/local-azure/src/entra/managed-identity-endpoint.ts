@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuditLog } from '../audit/audit-log.js';
+import type { ConsoleLog } from '../data-plane.js';
 import type { LocalFaults } from '../faults/local-faults.js';
 import { Router, requestId, sendJson } from '../http/http-kit.js';
 import { secretEquals } from '../util/secret-compare.js';
@@ -69,8 +70,9 @@ export class ManagedIdentityEndpoint {
     private readonly faults: LocalFaults,
   ) {}
 
-  listener(): (request: IncomingMessage, response: ServerResponse) => void {
-    return new Router()
+  /** The request listener; `log` is the local Azure's console, for unexpected failures. */
+  listener(log: ConsoleLog): (request: IncomingMessage, response: ServerResponse) => void {
+    return new Router((line) => log(`[identity] ${line}`))
       .on('GET', /^\/hosts\/(?<host>[^/]+)\/msi\/token\/?$/, (req, res, { params, url }) =>
         this.handle('appservice', () => this.directory.host(params.host!), req, res, url),
       )

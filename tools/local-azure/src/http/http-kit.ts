@@ -9,6 +9,9 @@ export interface RouteContext {
   url: URL;
 }
 
+/** Where a router reports an unexpected failure (the local Azure's console); the caller never sees it. */
+export type FailureLog = (line: string) => void;
+
 interface Route {
   method: string;
   pattern: RegExp;
@@ -22,7 +25,11 @@ interface Route {
 export class Router {
   private readonly routes: Route[] = [];
 
-  constructor(private readonly notFound: Handler = (_req, res) => sendJson(res, 404, { error: { code: 'NotFound', message: 'Resource not found' } })) {}
+  constructor(
+    /** Writes an unexpected failure, with its stack, where the operator sees it. */
+    private readonly log: FailureLog,
+    private readonly notFound: Handler = (_req, res) => sendJson(res, 404, { error: { code: 'NotFound', message: 'Resource not found' } }),
+  ) {}
 
   on(method: string, pattern: RegExp, handler: Handler): this {
     this.routes.push({ method, pattern, handler });
@@ -32,7 +39,8 @@ export class Router {
   /** The request listener to hand to `http.createServer` / `https.createServer`. */
   listener(): (request: IncomingMessage, response: ServerResponse) => void {
     return (request, response) => {
-      const url = new URL(request.url ?? '/', 'http://local');
+      const url = parseRequestUrl(request, 'http://local');
+      if (!url) return sendInvalidUrl(response);
       const pathMatches = this.routes.filter((route) => route.pattern.test(url.pathname));
       const route = pathMatches.find((r) => r.method === request.method);
       const handler: Handler = route
@@ -44,14 +52,32 @@ export class Router {
       Promise.resolve()
         .then(() => handler(request, response, { params, url }))
         .catch((error: unknown) => {
+          // The detail (a message, a stack, a path) is for the console: a caller learns only that it failed.
+          this.log(`${request.method} ${url.pathname}: ${(error as Error)?.stack ?? String(error)}`);
           if (!response.headersSent) {
-            sendJson(response, 500, { error: { code: 'InternalServerError', message: (error as Error).message } });
+            sendJson(response, 500, { error: { code: 'InternalServerError', message: 'The local Azure failed to process the request; its console has the details.' } });
           } else {
-            response.destroy(error as Error);
+            response.destroy();
           }
         });
     };
   }
+}
+
+/**
+ * The request's URL, resolved against `base`, or undefined when its target cannot be parsed. Node's HTTP parser
+ * passes request targets such as `//[` or `http://%zz/` through, and `new URL` throws on them: parsed unguarded in
+ * a request listener, one anonymous request would end the process.
+ */
+export function parseRequestUrl(request: IncomingMessage, base: string): URL | undefined {
+  return URL.parse(request.url ?? '/', base) ?? undefined;
+}
+
+/** The front end's answer to a request target it cannot parse: HTTP.sys's `400 Bad Request - Invalid URL`, as Azure's endpoints send it. */
+export function sendInvalidUrl(response: ServerResponse): void {
+  const body = '<h2>Bad Request - Invalid URL</h2><hr><p>HTTP Error 400. The request URL is invalid.</p>';
+  response.writeHead(400, { 'content-type': 'text/html; charset=us-ascii', 'content-length': Buffer.byteLength(body), connection: 'close' });
+  response.end(body);
 }
 
 /** Writes a JSON response. */

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ConfigError } from '../config/local-azure-config.js';
 import type { ConsoleLog } from '../data-plane.js';
-import { BodyTooLargeError, readBody, sendJson } from '../http/http-kit.js';
+import { BodyTooLargeError, readBody, sendInvalidUrl, sendJson } from '../http/http-kit.js';
 import { InvalidScopeError } from '../rbac/scope.js';
 import { ArmError, sendArmError } from './arm-error.js';
 import type { AccessCheck, ArmCaller, ControlPlaneGuard } from './control-plane-guard.js';
@@ -85,6 +85,10 @@ export class ManagementApi {
 
   private async serve(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const url = requestUrl(request.url ?? '/');
+    if (!url) {
+      request.resume();
+      return sendInvalidUrl(response);
+    }
     const method = request.method ?? 'GET';
     const operation = `${method} ${url.pathname}`;
     if (this.healthAnswer && method === 'GET' && url.pathname === '/health') {
@@ -122,12 +126,12 @@ export class ManagementApi {
 /**
  * The request's URL. Repeated slashes in the path are collapsed, as ARM does: SDKs build `/{scope}/providers/…`
  * and callers often pass a scope with its leading slash, giving `//subscriptions/…` (which a URL parser would take
- * for a host name).
+ * for a host name). Undefined for a target no URL parser takes (see parseRequestUrl in http-kit).
  */
-function requestUrl(raw: string): URL {
+function requestUrl(raw: string): URL | undefined {
   const query = raw.indexOf('?');
   const path = (query < 0 ? raw : raw.slice(0, query)).replace(/\/{2,}/g, '/');
-  return new URL(`${path}${query < 0 ? '' : raw.slice(query)}`, 'https://local');
+  return URL.parse(`${path}${query < 0 ? '' : raw.slice(query)}`, 'https://local') ?? undefined;
 }
 
 function decodeGroups(groups: Record<string, string | undefined> | undefined): Record<string, string> {

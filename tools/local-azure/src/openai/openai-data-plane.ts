@@ -140,7 +140,7 @@ class OpenAiService {
 
   router(): Router {
     const notFound = (request: IncomingMessage, response: ServerResponse): void => this.fail(response, requestId(request), openAiErrors.resourceNotFound());
-    return new Router(notFound)
+    return new Router((line) => this.context.log(`openAi: ${line}`), notFound)
       .on('POST', /^\/openai\/deployments\/(?<deployment>[^/]+)\/chat\/completions$/, (req, res, { params, url }) =>
         this.serve(req, res, url, { capability: 'chat', v1: false, deployment: decodePathSegment(params.deployment!) }),
       )

@@ -150,7 +150,7 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
       if (session) page(res, session, section, await render(session, url));
     };
 
-  const router = new Router((req, res) => {
+  const router = new Router((line) => context.log(`[portal] ${line}`), (req, res) => {
     const session = sessions.session(readCookie(req, cookieName));
     send(res, 404, messagePage('Not found', 'There is no such page in the portal.', session));
   });

@@ -94,7 +94,7 @@ class VisionService {
 
   router(): Router {
     const notFound = (request: IncomingMessage, response: ServerResponse): void => this.fail(response, requestId(request), visionErrors.resourceNotFound());
-    return new Router(notFound).on('POST', /^\/computervision\/imageanalysis:analyze$/, (req, res, { url }) => this.analyze(req, res, url));
+    return new Router((line) => this.context.log(`vision: ${line}`), notFound).on('POST', /^\/computervision\/imageanalysis:analyze$/, (req, res, { url }) => this.analyze(req, res, url));
   }
 
   private async analyze(request: IncomingMessage, response: ServerResponse, url: URL): Promise<void> {

@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ConsoleLog } from '../../data-plane.js';
 import type { Directory } from '../../entra/directory.js';
 import { TokenRejectedError, type Caller, type ResourceGuard } from '../../guard/resource-guard.js';
-import { BodyTooLargeError, readBody } from '../../http/http-kit.js';
+import { BodyTooLargeError, parseRequestUrl, readBody, sendInvalidUrl } from '../../http/http-kit.js';
 import { dataActions } from '../../rbac/built-in-roles.js';
 import { missingRoleText } from '../access-refusal.js';
 import { isBrokerError } from '../amqp/broker-error.js';
@@ -112,7 +112,8 @@ export class AtomManagementApi {
   };
 
   private async serve(request: IncomingMessage, response: ServerResponse, trackingId: string): Promise<void> {
-    const url = new URL(request.url ?? '/', 'https://namespace');
+    const url = parseRequestUrl(request, 'https://namespace');
+    if (!url) return sendInvalidUrl(response);
     const base = `https://${request.headers.host ?? 'localhost'}`;
     const target = parseTarget(url.pathname);
     const caller = await this.authenticate(request.headers.authorization);

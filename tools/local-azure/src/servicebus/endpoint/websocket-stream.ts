@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { Duplex } from 'node:stream';
+import { parseRequestUrl } from '../../http/http-kit.js';
 
 /** The path and subprotocol of AMQP over WebSockets on Service Bus (`wss://<namespace>/$servicebus/websocket`). */
 export const amqpWebSocket = {
@@ -26,7 +27,8 @@ export function acceptAmqpWebSocket(request: IncomingMessage, socket: Duplex, he
     socket.end(`HTTP/1.1 ${status}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(reason)}\r\nConnection: close\r\n\r\n${reason}`);
     return undefined;
   };
-  const path = new URL(request.url ?? '/', 'https://namespace').pathname;
+  const path = parseRequestUrl(request, 'https://namespace')?.pathname;
+  if (path === undefined) return refuse('400 Bad Request', 'The request URL is invalid.');
   if (path.toLowerCase() !== amqpWebSocket.path.toLowerCase()) return refuse('404 Not Found', `WebSocket upgrades are served at ${amqpWebSocket.path} (AMQP over WebSockets).`);
   const key = request.headers['sec-websocket-key'];
   const protocols = String(request.headers['sec-websocket-protocol'] ?? '')

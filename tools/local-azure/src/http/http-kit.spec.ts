@@ -1,0 +1,30 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Router } from './http-kit.js';
+
+describe(Router.name, () => {
+  describe('when a handler fails unexpectedly', () => {
+    const logged: string[] = [];
+    let server: Server;
+    let origin: string;
+
+    beforeAll(async () => {
+      const router = new Router((line) => logged.push(line)).on('GET', /^\/fails$/, () => {
+        throw new Error("ENOENT: no such file or directory, open '/home/someone/.local-azure/data/signing-keys.json'");
+      });
+      server = createServer(router.listener());
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    });
+    afterAll(() => new Promise((resolve) => server.close(resolve)));
+
+    it('answers a generic 500 and writes the detail to the log only', async () => {
+      const response = await fetch(`${origin}/fails`);
+      const text = await response.text();
+      expect(response.status).toBe(500);
+      expect(JSON.parse(text)).toEqual({ error: { code: 'InternalServerError', message: 'The local Azure failed to process the request; its console has the details.' } });
+      expect(text).not.toMatch(/ENOENT|signing-keys|\/home\//);
+      expect(logged).toEqual([expect.stringMatching(/^GET \/fails: Error: ENOENT: .*signing-keys\.json'\n\s+at /)]);
+    });
+  });
+});

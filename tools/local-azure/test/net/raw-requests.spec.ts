@@ -1,0 +1,74 @@
+import { connect as connectTcp, type Socket } from 'node:net';
+import { connect as connectTls } from 'node:tls';
+import { openAiDataPlane } from '../../src/openai/openai-data-plane.js';
+import { serviceBusDataPlane } from '../../src/servicebus/service-bus-data-plane.js';
+import { startTestAzure, type TestAzure } from '../../src/testing/index.js';
+import { visionDataPlane } from '../../src/vision/vision-data-plane.js';
+import { testTopologyFile } from '../servicebus/support.js';
+
+/** Writes `text` to `origin` (http: or https:, trusting the test CA) and returns everything the server sent until it closed. */
+function rawRequest(origin: string, text: string): Promise<string> {
+  const { protocol, hostname, port } = new URL(origin);
+  return new Promise((resolve, reject) => {
+    const socket: Socket =
+      protocol === 'https:' ? connectTls({ host: hostname, port: Number(port), servername: hostname }, () => socket.write(text)) : connectTcp(Number(port), hostname, () => socket.write(text));
+    let received = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => (received += chunk));
+    socket.on('end', () => resolve(received));
+    socket.on('error', reject);
+  });
+}
+
+// Probes with request targets that no client sends but anyone can: Node's HTTP parser passes them through, so each
+// listener must turn them away itself — one such request used to end the whole local Azure.
+describe('Every HTTP listener of the local Azure, given a request target no URL parser takes', () => {
+  let test: TestAzure;
+  const listeners = (): Record<string, string> => {
+    const env = test.azure.hostEnv('gateway');
+    return {
+      identity: test.azure.endpoints.identity,
+      login: test.azure.endpoints.login,
+      management: test.azure.endpoints.management,
+      portal: test.azure.endpoints.portal,
+      serviceBus: `https://${env.SERVICEBUS_FULLY_QUALIFIED_NAMESPACE}`,
+      openAi: env.AZURE_OPENAI_ENDPOINT!,
+      vision: env.AZURE_VISION_ENDPOINT!,
+    };
+  };
+
+  beforeAll(async () => {
+    test = await startTestAzure({
+      dataPlanes: [serviceBusDataPlane, openAiDataPlane, visionDataPlane],
+      config: { resources: { serviceBus: { topologyFile: testTopologyFile } } },
+    });
+  });
+  afterAll(() => test.stop());
+
+  // `//[` parses once ARM's repeated slashes are collapsed, so the management API takes it for the path `/[`.
+  const targets = (listener: string): string[] => [...(listener === 'management' ? [] : ['//[']), 'http://%zz/', 'http://[::1/hosts'];
+
+  it.each(['identity', 'login', 'management', 'portal', 'serviceBus', 'openAi', 'vision'])('answers 400 Invalid URL on the %s listener and keeps serving', async (name) => {
+    const origin = listeners()[name]!;
+    for (const target of targets(name)) {
+      for (const method of ['GET', 'POST']) {
+        const answer = await rawRequest(origin, `${method} ${target} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+        expect([target, answer.split('\r\n')[0]]).toEqual([target, 'HTTP/1.1 400 Bad Request']);
+        expect(answer).toContain('HTTP Error 400. The request URL is invalid.');
+      }
+    }
+    // Still there: an ordinary request gets its ordinary answer.
+    const after = await fetch(new URL('/no-such-route', origin));
+    expect([400, 401, 404]).toContain(after.status);
+  });
+
+  it('refuses a WebSocket upgrade with such a target on the Service Bus namespace, and keeps serving', async () => {
+    const origin = listeners().serviceBus!;
+    const answer = await rawRequest(
+      origin,
+      'GET //[ HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: AMQPWSB10\r\n\r\n',
+    );
+    expect(answer.split('\r\n')[0]).toBe('HTTP/1.1 400 Bad Request');
+    expect((await fetch(new URL('/$namespaceinfo', origin))).status).toBe(401);
+  });
+});
