@@ -280,7 +280,7 @@ export class Directory {
   resolveScope(scope: string): string {
     if (isArmScope(scope)) {
       const normalized = normalizeScope(scope);
-      if (!normalized.toLowerCase().startsWith(`/subscriptions/${this.subscriptionId}`)) {
+      if (normalized.split('/')[2]!.toLowerCase() !== this.subscriptionId) {
         throw new InvalidScopeError(`Scope '${scope}' is not in the local subscription ${this.subscriptionId}.`);
       }
       return normalized;

@@ -1,4 +1,4 @@
-import { isArmScope, normalizeScope, scopeContains } from './scope.js';
+import { InvalidScopeError, isArmScope, normalizeScope, scopeContains } from './scope.js';
 
 describe('scopeContains', () => {
   const namespace = '/subscriptions/s/resourceGroups/rg/providers/Microsoft.ServiceBus/namespaces/ns';
@@ -23,5 +23,10 @@ describe('normalizeScope and isArmScope', () => {
     expect(normalizeScope('subscriptions/s/resourceGroups/rg/')).toBe('/subscriptions/s/resourceGroups/rg');
     expect(isArmScope('/subscriptions/s/resourceGroups/rg')).toBe(true);
     expect(isArmScope('serviceBus/queues/q')).toBe(false);
+  });
+
+  it.each(['/subscriptions/s/..', '/subscriptions/s/resourceGroups/rg/providers/P/t/n/queues/q/../../..', 'subscriptions/./s'])("refuses %s: a '.' or '..' segment", (scope) => {
+    expect(() => normalizeScope(scope)).toThrow(InvalidScopeError);
+    expect(() => isArmScope(scope)).toThrow(/has a '\.' or '\.\.' segment/);
   });
 });

@@ -207,6 +207,24 @@ describe('Probes from the gateway host against the identity endpoint and the con
       expect(await put('contributor', `${namespace}/queues/orders`)).toBe(403);
       expect(await put('reader', `${namespace}/queues/orders`)).toBe(403);
     });
+    it("refuses a scope with '.' or '..' segments, or beside the subscription, to a writer beneath it, and creates nothing", async () => {
+      // rbac holds Role Based Access Control Administrator on the namespace: `…/queues/orders/../../..` is beneath it
+      // segment by segment, and reads as the subscription to anything that resolves paths.
+      const token = await test.operatorToken('rbac');
+      const namespace = test.azure.directory.resourceId('serviceBus');
+      const before = assignments();
+      for (const scope of [`${namespace}/queues/orders/../../..`, `${namespace}/./queues/orders`, `${namespace}/queues/..`, `${subscription()}0/resourceGroups/rg`]) {
+        const response = await call('POST', '/roleAssignments', token, { assignee: 'id-storefront', role: 'Reader', scope });
+        expect([scope, response.status, response.json?.error?.code]).toEqual([scope, 400, 'InvalidScope']);
+      }
+      // Through ARM a URL parser resolves plain dot segments before routing; percent-encoded slashes reach the scope as written.
+      const path = `${namespace}/queues/orders%2F..%2F..%2F..%2F..%2F../providers/Microsoft.Authorization/roleAssignments/${randomUUID()}?api-version=2022-04-01`;
+      const principalId = test.azure.directory.findIdentity('id-storefront')!.principalId;
+      const roleDefinitionId = `${subscription()}/providers/Microsoft.Authorization/roleDefinitions/acdd72a7-3385-48ef-bd42-f606fba81ae7`;
+      const response = await call('PUT', path, token, { properties: { roleDefinitionId, principalId } });
+      expect([response.status, response.json?.error?.code]).toEqual([400, 'InvalidScope']);
+      expect(assignments()).toBe(before);
+    });
   });
 
   describe('when it tries the operator tools', () => {
