@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuditLog } from '../audit/audit-log.js';
-import { BodyTooLargeError, readBody, requestId, sendJson } from '../http/http-kit.js';
+import { BodyTooLargeError, noStoreHeaders, readBody, requestId, sendJson } from '../http/http-kit.js';
 import { newGuid } from '../util/ids.js';
 import type { Directory, DirectoryUser } from './directory.js';
 import type { HomeCredential } from './home-credential.js';
@@ -115,7 +115,7 @@ export class TokenEndpoint {
               refresh_token: refreshToken,
               id_token: await this.issuer.idToken(user, clientId),
             },
-        { 'cache-control': 'no-store', pragma: 'no-cache' },
+        noStoreHeaders,
       );
     } catch (error) {
       if (!(error instanceof TokenRequestError)) throw error;

@@ -80,6 +80,9 @@ export function sendInvalidUrl(response: ServerResponse): void {
   response.end(body);
 }
 
+/** Headers of a response that carries a token or another credential: stored by no cache on the way (RFC 6749 5.1). */
+export const noStoreHeaders: Readonly<Record<string, string>> = { 'cache-control': 'no-store', pragma: 'no-cache' };
+
 /** Writes a JSON response. */
 export function sendJson(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const payload = JSON.stringify(body);

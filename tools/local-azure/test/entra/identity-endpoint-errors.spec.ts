@@ -25,6 +25,7 @@ describe('Managed-identity endpoints with bad requests', () => {
       const response = await appService({ 'api-version': '2019-08-01', resource: `${cognitive}/`, client_id: env.AZURE_CLIENT_ID! }, env.IDENTITY_HEADER!);
       const body = (await response.json()) as Record<string, string>;
       expect(response.status).toBe(200);
+      expect([response.headers.get('cache-control'), response.headers.get('pragma')]).toEqual(['no-store', 'no-cache']);
       expect(Object.keys(body).sort()).toEqual(['access_token', 'client_id', 'expires_on', 'resource', 'token_type']);
       expect(body).toMatchObject({ resource: `${cognitive}/`, token_type: 'Bearer', client_id: env.AZURE_CLIENT_ID, expires_on: expect.stringMatching(/^\d{10}$/) });
     });
@@ -52,6 +53,7 @@ describe('Managed-identity endpoints with bad requests', () => {
     it('answers a good request with the IMDS fields', async () => {
       const response = await imdsGet({ 'api-version': '2018-02-01', resource: cognitive, client_id: env.AZURE_CLIENT_ID! });
       expect(response.status).toBe(200);
+      expect([response.headers.get('cache-control'), response.headers.get('pragma')]).toEqual(['no-store', 'no-cache']);
       expect(Object.keys((await response.json()) as object).sort()).toEqual([
         'access_token', 'expires_in', 'expires_on', 'ext_expires_in', 'not_before', 'refresh_token', 'resource', 'token_type',
       ]);

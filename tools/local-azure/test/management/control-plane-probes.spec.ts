@@ -300,6 +300,19 @@ describe('Probes from the gateway host against the identity endpoint and the con
       expect(everything).toContain(test.azure.keys.current.kid);
     });
 
+    it('lets no cache store an answer: the portal sign-in link, a list, a refusal', async () => {
+      const operator = await test.operatorToken();
+      for (const [method, path, token] of [
+        ['POST', '/portal/signInLinks', operator],
+        ['GET', '/roleAssignments', operator],
+        ['GET', '/hosts', undefined],
+        ['GET', '/hosts', await serviceArmToken()],
+      ] as const) {
+        const response = await call(method, path, token);
+        expect([path, response.status < 500, response.headers.get('cache-control'), response.headers.get('pragma')]).toEqual([path, true, 'no-store', 'no-cache']);
+      }
+    });
+
     it('refuses the service identity every read of the control plane, each with a log line', async () => {
       const token = await serviceArmToken();
       for (const path of ['/hosts', '/identities', '/resources', '/roleAssignments', '/roleDefinitions', '/logs/signIns', '/logs/authorizations', '/servicebus/entities']) {
