@@ -195,10 +195,15 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
         return send(res, 400, messagePage('Invalid request', 'Choose a role, a principal and a scope from the lists.', session));
       }
       if (!authorize(session, portalActions.writeAssignments, scope.id, req, res)) return;
+      // By object id only, as ARM takes it: findPrincipal also matches names and client ids, which would leave an
+      // assignment that names no principal.
       const principal = context.directory.findPrincipal(principalId);
+      if (principal?.principalId !== principalId) {
+        return send(res, 400, messagePage('Invalid request', html`<strong>PrincipalNotFound</strong>: Principal ${principalId} does not exist in the directory ${context.directory.tenantId}. Choose a principal from the list.`, session));
+      }
       context.roleAssignments.create({
         principalId,
-        ...(principal ? { principalType: principalTypeOf(principal) } : {}),
+        principalType: principalTypeOf(principal),
         role,
         scope: scope.id,
         source: 'portal',
@@ -241,7 +246,7 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
       redirect(res, `/servicebus/deadletters?entity=${encodeURIComponent(entity)}&done=${encodeURIComponent(`Resubmitted ${result.resubmitted} messages${result.kept ? `; ${result.kept} kept` : ''}.`)}`);
     })
     .on('GET', /^\/events$/, (req, res) => {
-      if (!sessions.session(readCookie(req, cookieName))) return sendJson(res, 401, { error: { code: 'Unauthorized', message: 'Sign in first.' } });
+      if (!sessions.session(readCookie(req, cookieName))) return sendJson(res, 401, { error: { code: 'Unauthorized', message: 'Sign in first.' } }, securityHeaders);
       res.writeHead(200, { ...securityHeaders, 'content-type': 'text/event-stream; charset=utf-8', connection: 'keep-alive' });
       res.write('retry: 2000\n\n');
       streams.add(res);

@@ -78,10 +78,10 @@ describe('The local portal', () => {
     expect((await call('/signin?code=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA')).body).toContain('not valid');
   });
 
-  it('sets a strict Content-Security-Policy and no-store on every page', async () => {
+  it('sets a strict Content-Security-Policy and no-store on every page, and on every refusal', async () => {
     const { cookie } = await signIn();
-    for (const path of ['/', '/iam', '/logs', '/signin?code=x', '/nothing']) {
-      const answer = await call(path, { cookie });
+    for (const [path, withCookie] of [['/', true], ['/iam', true], ['/logs', true], ['/signin?code=x', true], ['/nothing', true], ['/', false], ['/events', false]] as const) {
+      const answer = await call(path, withCookie ? { cookie } : {});
       expect(answer.headers['content-security-policy']).toBe("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
       expect(answer.headers['cache-control']).toBe('no-store');
       expect(answer.headers['x-frame-options']).toBe('DENY');
@@ -114,6 +114,17 @@ describe('The local portal', () => {
       const removed = await call('/iam/assignments/delete', { method: 'POST', cookie, body: form({ assignmentId: created[0]!.id, _csrf: csrf }) });
       expect(removed.status).toBe(303);
       expect(test.azure.roleAssignments.list({ principalId: assignment().principalId, scope: assignment().scope })).toEqual([]);
+    });
+
+    it("refuses a principal that is not an object id of the directory (an unknown id, or an identity's name), as ARM does, and changes nothing", async () => {
+      const { cookie, csrf } = await signIn();
+      const before = JSON.stringify(test.azure.roleAssignments.all());
+      for (const principalId of ['00000000-0000-4000-8000-000000000000', 'id-storefront', test.azure.directory.findIdentity('id-storefront')!.clientId]) {
+        const answer = await call('/iam/assignments', { method: 'POST', cookie, body: form({ ...assignment(), principalId, _csrf: csrf }), headers: { origin: new URL(test.azure.endpoints.portal).origin } });
+        expect([principalId, answer.status]).toEqual([principalId, 400]);
+        expect(answer.body).toContain('PrincipalNotFound');
+      }
+      expect(JSON.stringify(test.azure.roleAssignments.all())).toBe(before);
     });
 
     it('refuses a form body over its limit without reading it all', async () => {
