@@ -231,6 +231,7 @@ describe('the gateway’s OpenAPI document (/docs/openapi.json)', () => {
     const probes: Probe[] = [
       base('an invalid path id or body', 'not a valid id!', 400, 'validation', route.method === 'POST' ? { body: '{"unexpected": true}', contentType: 'application/json' } : {}),
       base('a body that is not JSON', 'p-1', 400, 'malformed-body', { body: '{', contentType: 'application/json' }),
+      ...(route.path('x') === route.path('y') ? [] : [base('a path id that is not valid percent-encoding', '%E0%A4%A', 400, 'validation')]),
       base('a body that does not decompress', 'p-1', 400, 'malformed-body', { body: 'not brotli', contentType: 'application/json', contentEncoding: 'br' }),
       base('no token', 'p-1', 401, 'unauthenticated', { roles: 'none' }),
       base('a token without the route’s role', 'p-1', 403, 'forbidden', { roles: [] }),

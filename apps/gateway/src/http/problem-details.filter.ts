@@ -32,7 +32,8 @@ const safeDetails: Record<string, string> = {
  * - a reply that breaks its contract → 502;
  * - no reply in time → 504; the gateway's own Service Bus access failing → 503 (the access diagnostic goes
  *   to the log, never into the response); a send that failed transiently (connection lost or refused) → 503;
- * - Nest's HTTP errors (unknown route, body too large or malformed) with their status;
+ * - Nest's HTTP errors (unknown route, body too large or malformed) with their status; a path parameter that is not
+ *   valid percent-encoding → 400 `validation`;
  * - anything else → 500, logged with its stack.
  *
  * Every body carries a `correlationId` (the trace id when there is one) that the log lines of the same
@@ -91,6 +92,11 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       const status = exception.getStatus();
       if (status === 404) return { body: problem(404, 'not-found', 'No operation of this API matches the method and path; /docs lists them.') };
       return { body: problem(status, 'http-error', exception.message) };
+    }
+    if (exception instanceof URIError) {
+      // Express's router could not percent-decode a path parameter (`/v1/products/%E0%A4%A`): the path is what is wrong, not the body.
+      this.log.warn(`${where} → 400: ${exception.message}`);
+      return { body: { ...problem(400, 'validation', 'The request has 1 invalid field.'), errors: [{ field: 'path', message: 'not valid percent-encoding (UTF-8)' }] } };
     }
     const status = Number((exception as { status?: unknown })?.status);
     if (status >= 400 && status < 500) {
