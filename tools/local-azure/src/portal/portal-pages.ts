@@ -105,7 +105,7 @@ export function scopeOptions(data: PortalData): ScopeOption[] {
 }
 
 /** IAM at a scope: assignments (here, inherited, at child scopes), role definitions, add and remove, and "check access". */
-export function iamPage(data: PortalData, session: PortalSession, query: URLSearchParams): PageContent {
+export function iamPage(data: PortalData, session: PortalSession, query: URLSearchParams, done?: string): PageContent {
   const scopes = scopeOptions(data);
   const scope = scopes.find((s) => s.id.toLowerCase() === (query.get('scope') ?? '').toLowerCase()) ?? scopes[1]!;
   const labelOf = (id: string): string => scopes.find((s) => s.id.toLowerCase() === id.toLowerCase())?.label ?? id;
@@ -123,7 +123,7 @@ export function iamPage(data: PortalData, session: PortalSession, query: URLSear
   const field = (id: string, label: string, control: SafeHtml): SafeHtml => html`<div class="field"><label for="${id}">${label}</label>${control}</div>`;
   return {
     title: 'Access control (IAM)',
-    body: html`${notice(query.get('done') ?? undefined)}
+    body: html`${notice(done)}
 <form class="filters" method="get" action="/iam">${field('scope-picker', 'Scope', scopeSelect('scope-picker', scope.id))}<button type="submit">Show</button></form>
 <p>Showing <strong>${scope.label}</strong> <span class="mono">${scope.id}</span>. An assignment applies at its scope and everything beneath it.</p>
 <section aria-labelledby="assignments-heading"><h2 id="assignments-heading">Role assignments</h2>

@@ -19,7 +19,7 @@ import { portalActions, portalSignInChecks, type OperatorAuthority, type PortalP
 import { portalAssets } from './portal-assets.js';
 import { layout, messagePage, type PortalSectionPath } from './portal-layout.js';
 import { alertsPage, deadLettersPage, iamPage, identitiesPage, logsPage, overviewPage, roleFromForm, scopeOptions, serviceBusPage, systemPage, type PageContent, type PortalData } from './portal-pages.js';
-import { PortalSessions, type PortalSession, type PortalSessionsOptions } from './portal-sessions.js';
+import { PortalSessions, takeNotice, type PortalSession, type PortalSessionsOptions } from './portal-sessions.js';
 import { instanceHealth } from './system-health.js';
 
 /** What the portal needs from the local Azure. */
@@ -179,7 +179,7 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
     })
     .on('GET', /^\/$/, read('/', () => overviewPage(data)))
     .on('GET', /^\/identities$/, read('/identities', () => identitiesPage(data)))
-    .on('GET', /^\/iam$/, read('/iam', (session, url) => iamPage(data, session, url.searchParams)))
+    .on('GET', /^\/iam$/, read('/iam', (session, url) => iamPage(data, session, url.searchParams, takeNotice(session))))
     .on('GET', /^\/logs$/, read('/logs', (_session, url) => logsPage(data, url.searchParams)))
     .on('GET', /^\/alerts$/, read('/alerts', () => alertsPage(data)))
     .on('GET', /^\/servicebus$/, read('/servicebus', () => serviceBusPage(data)))
@@ -210,7 +210,8 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
         createdBy: session.operator.principalId,
       });
       context.log(`[portal] ${session.operator.name} assigned "${role.name}" to ${principalId} on ${scope.id}`);
-      redirect(res, `/iam?scope=${encodeURIComponent(scope.id)}&done=${encodeURIComponent(`Assigned ${role.name} on ${scope.label}.`)}`);
+      session.notice = `Assigned ${role.name} on ${scope.label}.`;
+      redirect(res, `/iam?scope=${encodeURIComponent(scope.id)}`);
     })
     .on('POST', /^\/iam\/assignments\/delete$/, async (req, res) => {
       const verified = await verifiedForm(req, res);
@@ -222,7 +223,8 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
       if (!authorize(session, portalActions.deleteAssignments, assignment.scope, req, res)) return;
       context.roleAssignments.delete({ id: assignment.id });
       context.log(`[portal] ${session.operator.name} removed "${assignment.roleDefinitionName}" of ${assignment.principalId} on ${assignment.scope}`);
-      redirect(res, `/iam?scope=${encodeURIComponent(back || assignment.scope)}&done=${encodeURIComponent(`Removed ${assignment.roleDefinitionName} on ${assignment.scope}.`)}`);
+      session.notice = `Removed ${assignment.roleDefinitionName} on ${assignment.scope}.`;
+      redirect(res, `/iam?scope=${encodeURIComponent(back || assignment.scope)}`);
     })
     .on('GET', /^\/servicebus\/deadletters$/, async (req, res, { url }) => {
       const session = authenticated(req, res);
@@ -231,7 +233,7 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
       const scope = entityScope(data, entity);
       if (!context.serviceBus || !scope) return send(res, 404, messagePage('Not found', `No queue or subscription "${entity}".`, session));
       if (!authorize(session, portalActions.serviceBusPeek, scope, req, res)) return;
-      page(res, session, '/servicebus', deadLettersPage(entity, context.serviceBus.peek(entity, { deadLetter: true, limit: 100 }), session, url.searchParams.get('done') ?? undefined));
+      page(res, session, '/servicebus', deadLettersPage(entity, context.serviceBus.peek(entity, { deadLetter: true, limit: 100 }), session, takeNotice(session)));
     })
     .on('POST', /^\/servicebus\/resubmit$/, async (req, res) => {
       const verified = await verifiedForm(req, res);
@@ -243,7 +245,8 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
       if (!authorize(session, portalActions.serviceBusResubmit, scope, req, res)) return;
       const result = context.serviceBus.resubmit(entity);
       context.log(`[portal] ${session.operator.name} resubmitted ${result.resubmitted} dead-lettered messages of ${entity}`);
-      redirect(res, `/servicebus/deadletters?entity=${encodeURIComponent(entity)}&done=${encodeURIComponent(`Resubmitted ${result.resubmitted} messages${result.kept ? `; ${result.kept} kept` : ''}.`)}`);
+      session.notice = `Resubmitted ${result.resubmitted} messages${result.kept ? `; ${result.kept} kept` : ''}.`;
+      redirect(res, `/servicebus/deadletters?entity=${encodeURIComponent(entity)}`);
     })
     .on('GET', /^\/events$/, (req, res) => {
       if (!sessions.session(readCookie(req, cookieName))) return sendJson(res, 401, { error: { code: 'Unauthorized', message: 'Sign in first.' } }, securityHeaders);

@@ -9,6 +9,18 @@ export interface PortalSession {
   csrfToken: string;
   createdAt: number;
   expiresAt: number;
+  /**
+   * What the last change did, shown once by the next page. Kept in the session, not in the redirect's URL: a
+   * `?done=` text would let any link put words of its choosing in the portal's own status line.
+   */
+  notice?: string;
+}
+
+/** The session's notice, cleared: it is shown once. */
+export function takeNotice(session: PortalSession): string | undefined {
+  const { notice } = session;
+  delete session.notice;
+  return notice;
 }
 
 /** Options of {@link PortalSessions}. */

