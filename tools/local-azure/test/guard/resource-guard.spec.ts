@@ -1,4 +1,5 @@
 import { generateKeyPair, SignJWT, type JWTPayload } from 'jose';
+import { createHmac } from 'node:crypto';
 import { dataActions, findRole } from '../../src/index.js';
 import { startTestAzure, type TestAzure } from '../../src/testing/index.js';
 
@@ -16,6 +17,9 @@ describe('ResourceGuard', () => {
     const body = (await (await fetch(url, { headers: { 'x-identity-header': env.IDENTITY_HEADER! } })).json()) as { access_token: string };
     return body.access_token;
   }
+
+  const base64url = (value: object): string => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const header = (): Record<string, unknown> => JSON.parse(Buffer.from(valid.split('.')[0]!, 'base64url').toString()) as Record<string, unknown>;
 
   /** Signs `claims` (the valid token's, with overrides) with the tenant's current key. */
   function resign(overrides: JWTPayload): Promise<string> {
@@ -55,6 +59,14 @@ describe('ResourceGuard', () => {
       ['a token for another audience', () => resign({ aud: 'https://vault.azure.net' }), 'wrong-audience'],
       ['a token from another issuer', () => resign({ iss: 'https://sts.windows.net/00000000-0000-4000-8000-000000000000/' }), 'wrong-issuer'],
       ['a token for another tenant', () => resign({ tid: '00000000-0000-4000-8000-000000000000' }), 'wrong-tenant'],
+      ['an unsigned token (alg none)', async () => `${base64url({ alg: 'none', typ: 'JWT' })}.${valid.split('.')[1]}.`, 'malformed'],
+      ['a token with alg none and its original signature', async () => `${base64url({ ...header(), alg: 'none' })}.${valid.split('.').slice(1).join('.')}`, 'malformed'],
+      ["a token signed HS256 with the tenant's public key as the secret (algorithm confusion)", async () => {
+        const forged = `${base64url({ ...header(), alg: 'HS256' })}.${base64url({ ...claims, oid: '00000000-0000-4000-8000-000000000000' })}`;
+        const secret = Buffer.from(test.azure.keys.jwks().keys[0]!.n!, 'base64url');
+        return `${forged}.${createHmac('sha256', secret).update(forged).digest('base64url')}`;
+      }, 'malformed'],
+      ['a token that names its own key set (jku)', async () => `${base64url({ ...header(), jku: 'https://keys.example/jwks', kid: 'theirs' })}.${valid.split('.').slice(1).join('.')}`, 'unknown-key'],
     ])('rejects %s', async (_case, token, reason) => {
       await expect(test.azure.guard.authenticate(await token(), [cognitive])).rejects.toMatchObject({ name: 'TokenRejectedError', reason });
     });
