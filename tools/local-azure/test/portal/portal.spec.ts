@@ -133,8 +133,8 @@ describe('The local portal', () => {
       expect((await call(`/iam?scope=${encodeURIComponent(assignment().scope)}&done=${encodeURIComponent(spoof)}`, { cookie })).body).not.toContain('evil.example');
       const added = await call('/iam/assignments', { method: 'POST', cookie, body: form({ ...assignment(), _csrf: csrf }), headers: { origin: new URL(test.azure.endpoints.portal).origin } });
       expect(added.headers.location).toBe(`/iam?scope=${encodeURIComponent(assignment().scope)}`);
-      expect((await call(added.headers.location!, { cookie })).body).toContain('Assigned Cognitive Services User on ');
-      expect((await call(added.headers.location!, { cookie })).body).not.toContain('Assigned Cognitive Services User on ');
+      expect((await call(String(added.headers.location), { cookie })).body).toContain('Assigned Cognitive Services User on ');
+      expect((await call(String(added.headers.location), { cookie })).body).not.toContain('Assigned Cognitive Services User on ');
       const [created] = test.azure.roleAssignments.list({ principalId: assignment().principalId, scope: assignment().scope });
       await call('/iam/assignments/delete', { method: 'POST', cookie, body: form({ assignmentId: created!.id, _csrf: csrf }) });
     });
