@@ -47,6 +47,29 @@ describe('Service Bus management API authorization', () => {
     expect(denied).toMatchObject({ resource: 'serviceBus', dataAction: dataActions.serviceBusManage, decision: 'denied', identity: 'id-keyless' });
   });
 
+  it("refuses a name with a '.' or '..' segment to a Data Owner of the enclosing queue, and creates nothing", async () => {
+    // The SDK resolves such a path before sending it; a raw request with encoded slashes does not.
+    const token = (await bus.credential.getToken('https://servicebus.azure.net/.default'))!.token;
+    const body = '<entry xmlns="http://www.w3.org/2005/Atom"><content type="application/xml"><QueueDescription xmlns="http://schemas.microsoft.com/netservices/2010/10/servicebus/connect"/></content></entry>';
+    await withRole('Azure Service Bus Data Owner', `${namespaceId}/queues/orders`, async () => {
+      for (const name of ['orders%2F..%2Fescaped', 'orders%2F.%2Fx']) {
+        const response = await fetch(`https://${bus.env.SERVICEBUS_FULLY_QUALIFIED_NAMESPACE}/${name}?api-version=2021-05`, {
+          method: 'PUT',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/atom+xml' },
+          body,
+        });
+        expect([name, response.status]).toEqual([name, 400]);
+        expect(await response.text()).toContain('must not contain the path segment &quot;.&quot; or &quot;..&quot;');
+      }
+    });
+    const names = await withRole('Azure Service Bus Data Owner', namespaceId, async () => {
+      const all: string[] = [];
+      for await (const queue of admin.listQueues()) all.push(queue.name);
+      return all;
+    });
+    expect(names.filter((name) => name.includes('.'))).toEqual([]);
+  });
+
   it('refuses before looking anything up, so a refusal tells nothing of what exists', async () => {
     const existing = await rejectionOf(admin.getSubscription('events', 'all'));
     const missing = await rejectionOf(admin.getSubscription('no-such-topic', 'all'));

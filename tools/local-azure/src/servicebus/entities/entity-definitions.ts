@@ -189,6 +189,8 @@ export function entityNameProblem(name: string): string | undefined {
   }
   const segments = name.split('/');
   if (segments.some((segment) => !segment.length)) return 'must not contain "//"';
+  // `a/../b` would be a queue beneath `a` to RBAC (its scope …/queues/a/../b), and `b` to every client that resolves the URL.
+  if (segments.some((segment) => segment === '.' || segment === '..')) return 'must not contain the path segment "." or ".."';
   const reserved = segments.find((segment) => reservedSegments.has(segment.toLowerCase()));
   if (reserved) return `must not contain the path segment "${reserved}" (reserved for sub-entities)`;
   return undefined;

@@ -229,6 +229,7 @@ describe('parseTopology', () => {
         'Queues[0] "orders/Subscriptions/x".Name: "orders/Subscriptions/x" must not contain the path segment "Subscriptions"',
       );
       expect(problemsOf(file({ Topics: [{ Name: 't', Subscriptions: [{ Name: 'a/b' }] }] }))).toContain('Subscriptions[0] "a/b".Name: "a/b" may contain letters');
+      expect(problemsOf(file({ Queues: [{ Name: 'a/../b' }] }))).toContain('"a/../b" must not contain the path segment "." or ".."');
     });
 
     it('refuses more than one namespace', () => {
