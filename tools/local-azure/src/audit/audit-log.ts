@@ -76,25 +76,41 @@ export interface LogQuery {
 }
 
 const defaults = {
-  /** Rows kept per log; older rows are pruned at start-up. */
+  /** Rows kept per log; older rows are pruned at start-up and while it runs. */
   retainedRows: 50_000,
   queryLimit: 100,
 };
+
+/** Options of {@link AuditLog}. */
+export interface AuditLogOptions {
+  /**
+   * Rows kept per log. Older rows are pruned at start-up and after every tenth of this many new rows, so a client
+   * that keeps sending refused requests (each one a row) cannot grow the database without bound.
+   * **Default**: 50000.
+   */
+  retainedRows?: number;
+}
 
 /** The sign-in and authorization logs, in the local Azure's SQLite database. */
 export class AuditLog {
   private readonly insertSignIn: StatementSync;
   private readonly insertAuthorization: StatementSync;
   private readonly listeners = new Set<(kind: 'sign-in' | 'authorization', record: SignInRecord | AuthorizationRecord) => void>();
+  private readonly retainedRows: number;
+  private readonly prune: Record<'sign_ins' | 'authorizations', { statement: StatementSync; inserted: number }>;
 
-  constructor(private readonly db: DatabaseSync) {
+  constructor(
+    private readonly db: DatabaseSync,
+    options: AuditLogOptions = {},
+  ) {
     db.exec(`
       CREATE TABLE IF NOT EXISTS sign_ins (seq INTEGER PRIMARY KEY, time TEXT NOT NULL, principal TEXT, record TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS authorizations (seq INTEGER PRIMARY KEY, time TEXT NOT NULL, principal TEXT, record TEXT NOT NULL);
     `);
-    for (const table of ['sign_ins', 'authorizations']) {
-      db.prepare(`DELETE FROM ${table} WHERE seq <= (SELECT MAX(seq) FROM ${table}) - ?`).run(defaults.retainedRows);
-    }
+    this.retainedRows = options.retainedRows ?? defaults.retainedRows;
+    const pruning = (table: string) => ({ statement: db.prepare(`DELETE FROM ${table} WHERE seq <= (SELECT MAX(seq) FROM ${table}) - ?`), inserted: 0 });
+    this.prune = { sign_ins: pruning('sign_ins'), authorizations: pruning('authorizations') };
+    for (const { statement } of Object.values(this.prune)) statement.run(this.retainedRows);
     this.insertSignIn = db.prepare('INSERT INTO sign_ins (time, principal, record) VALUES (?, ?, ?)');
     this.insertAuthorization = db.prepare('INSERT INTO authorizations (time, principal, record) VALUES (?, ?, ?)');
   }
@@ -102,13 +118,23 @@ export class AuditLog {
   recordSignIn(record: Omit<SignInRecord, 'time'>): void {
     const full = { time: new Date().toISOString(), ...record };
     this.insertSignIn.run(full.time, full.principalId ?? null, JSON.stringify(full));
+    this.pruneNow('sign_ins');
     this.emit('sign-in', full);
   }
 
   recordAuthorization(record: Omit<AuthorizationRecord, 'time'>): void {
     const full = { time: new Date().toISOString(), ...record };
     this.insertAuthorization.run(full.time, full.principalId, JSON.stringify(full));
+    this.pruneNow('authorizations');
     this.emit('authorization', full);
+  }
+
+  /** Prunes a log to its retained rows after every tenth of them inserted (one indexed delete, not one per row). */
+  private pruneNow(table: 'sign_ins' | 'authorizations'): void {
+    const prune = this.prune[table];
+    if (++prune.inserted < Math.max(1, Math.floor(this.retainedRows / 10))) return;
+    prune.inserted = 0;
+    prune.statement.run(this.retainedRows);
   }
 
   signIns(query: LogQuery = {}): SignInRecord[] {
