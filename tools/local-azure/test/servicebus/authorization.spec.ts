@@ -1,6 +1,7 @@
 import type { AccessToken, TokenCredential } from '@azure/identity';
 import { AzureNamedKeyCredential } from '@azure/core-auth';
 import { ServiceBusClient, type ServiceBusReceivedMessage } from '@azure/service-bus';
+import rhea, { type EventContext } from 'rhea';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { TokenIssuer } from '../../src/entra/token-issuer.js';
@@ -107,6 +108,69 @@ describe('Service Bus authorization', () => {
     await client.close();
     expect(error).toMatchObject({ code: 'UnauthorizedAccess' });
     expect(error.message).toMatch(/wrong-audience/);
+  });
+
+  describe('when a client speaks AMQP itself, past the SDK', () => {
+    /** A raw AMQP connection (rhea, what the SDK runs on) with SASL ANONYMOUS, and a way to put a token on its $cbs. */
+    async function rawConnection(): Promise<{ putToken(name: string, token: string): Promise<number>; attach(kind: 'sender' | 'receiver', address: string): Promise<string | undefined>; close(): void }> {
+      const [host, port] = bus.env.SERVICEBUS_FULLY_QUALIFIED_NAMESPACE!.split(':');
+      const connection = rhea.create_container().connect({ host, port: Number(port), transport: 'tls', servername: host, reconnect: false } as Parameters<ReturnType<typeof rhea.create_container>['connect']>[0]);
+      await new Promise<void>((resolve, reject) => {
+        connection.once('connection_open', () => resolve());
+        connection.once('disconnected', (context: { error?: Error }) => reject(context.error ?? new Error('disconnected')));
+      });
+      const cbsSender = connection.open_sender('$cbs');
+      const cbsReceiver = connection.open_receiver({ source: { address: '$cbs' }, target: { address: 'raw-cbs-replies' } });
+      return {
+        putToken: (name, token) =>
+          new Promise((resolve) => {
+            cbsReceiver.once('message', ({ message }: EventContext) => resolve(Number(message!.application_properties!['status-code'])));
+            const send = (): void => void cbsSender.send({
+              body: token,
+              reply_to: 'raw-cbs-replies',
+              message_id: randomBytes(8).toString('hex'),
+              application_properties: { operation: 'put-token', type: 'jwt', name, expiration: Date.now() + 3_600_000 },
+            });
+            if (cbsSender.sendable()) send();
+            else cbsSender.once('sendable', send);
+          }),
+        // The error condition the broker detaches with, or undefined when the link opened.
+        attach: (kind, address) =>
+          new Promise((resolve) => {
+            const link = kind === 'sender' ? connection.open_sender(address) : connection.open_receiver(address);
+            link.once(kind === 'sender' ? 'sender_open' : 'receiver_open', () => setImmediate(() => resolve(link.is_open() ? undefined : 'closed')));
+            link.once(kind === 'sender' ? 'sender_error' : 'receiver_error', (context: EventContext) => {
+              const error = (context.sender ?? context.receiver)!.error as { condition?: string; description?: string } | undefined;
+              resolve(`${error?.condition}: ${error?.description}`);
+            });
+          }),
+        close: () => connection.close(),
+      };
+    }
+
+    it("refuses a link on an entity that no token put on $cbs covers, though the identity holds the role there", async () => {
+      const raw = await rawConnection();
+      try {
+        const token = (await bus.credential.getToken('https://servicebus.azure.net/.default'))!.token;
+        const [host] = bus.env.SERVICEBUS_FULLY_QUALIFIED_NAMESPACE!.split(':');
+        // Nothing put yet: no link, and the same refusal whether the entity exists or not.
+        expect(await raw.attach('sender', 'vision-requests')).toMatch(/^amqp:unauthorized-access: .*No valid token/);
+        expect(await raw.attach('sender', 'no-such-queue')).toMatch(/^amqp:unauthorized-access: .*No valid token/);
+        expect(await raw.attach('receiver', 'no-such-queue')).toMatch(/^amqp:unauthorized-access: .*No valid token/);
+        expect(await raw.putToken(`sb://${host}/recommendation-requests`, token)).toBe(202);
+        expect(await raw.attach('sender', 'recommendation-requests')).toBeUndefined();
+        // id-keyless may send to vision-requests too: what is refused is using the token put for another entity.
+        for (const address of ['vision-requests', 'vision-requests/$management']) {
+          expect([address, await raw.attach('sender', address)]).toEqual([address, expect.stringMatching(/^amqp:unauthorized-access: .*No valid token for '.*vision-requests/)]);
+        }
+        // Beneath its own entity's address, an entity that does not exist is one (the token covers the name).
+        expect(await raw.attach('sender', 'recommendation-requests/../vision-requests')).toMatch(/^amqp:not-found: /);
+        // Its own entity's $management (the SDK's peek, lock renewal) is covered by the token put for the entity.
+        expect(await raw.attach('sender', 'recommendation-requests/$management')).toBeUndefined();
+      } finally {
+        raw.close();
+      }
+    });
   });
 
   it('detaches a link whose token expires without renewal: the receiver reports UnauthorizedAccess', async () => {

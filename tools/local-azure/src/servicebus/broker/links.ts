@@ -111,7 +111,7 @@ export class BrokerLinks {
     try {
       if (!address) throw new BrokerError('invalid-argument', 'A sender link needs a target address.');
       const resolved = this.options.namespace.resolve(address);
-      if (!resolved) throw entityNotFound(connection.uri(address));
+      if (!resolved) throw this.notFound(connection, address);
       this.echoTermini(receiver);
       if (resolved.kind === 'cbs') {
         this.register(receiver, { kind: 'cbs-requests', connection, closed: false });
@@ -146,7 +146,7 @@ export class BrokerLinks {
     try {
       if (!address) throw new BrokerError('invalid-argument', 'A receiver link needs a source address.');
       const resolved = this.options.namespace.resolve(address);
-      if (!resolved) throw entityNotFound(connection.uri(address));
+      if (!resolved) throw this.notFound(connection, address);
       if (resolved.kind !== 'entity') {
         this.echoTermini(sender);
         this.register(sender, { kind: 'reply', connection, closed: false });
@@ -159,6 +159,15 @@ export class BrokerLinks {
     } catch (error) {
       this.refuse(sender, error);
     }
+  }
+
+  /**
+   * The refusal of an address that names no entity — once a token was put for it: without one, the client gets the
+   * refusal any entity would give it (`unauthorized-access`), so a connection with no token learns nothing of what exists.
+   */
+  private notFound(connection: ConnectionState, address: string): BrokerError {
+    this.options.authorization.claimFor(connection, address);
+    return entityNotFound(connection.uri(address));
   }
 
   private openReceiver(sender: Sender, connection: ConnectionState, node: EntityNode, address: string): void {
