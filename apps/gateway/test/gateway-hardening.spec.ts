@@ -153,6 +153,31 @@ describe('the gateway’s front door (host "gateway")', () => {
       });
     });
 
+    describe('when Service Bus takes an upsert’s event but does not commit it (servicebus-store stall)', () => {
+      afterAll(() => test.azure.faults.clear());
+
+      it('answers 503 messaging-unavailable with Retry-After once REQUEST_TIMEOUT_MS has passed, not after the SDK’s retries', async () => {
+        const { kid, privateKey } = test.azure.keys.current;
+        const tid = env.AZURE_TENANT_ID!;
+        const writer = await new SignJWT({ tid, oid: 'o-writer', roles: ['Catalog.Write'] })
+          .setProtectedHeader({ alg: 'RS256', kid })
+          .setIssuer(`https://sts.windows.net/${tid}/`)
+          .setAudience('api://keyless-gateway')
+          .setIssuedAt()
+          .setExpirationTime('10m')
+          .sign(privateKey);
+        await test.azure.faults.set('servicebus-store', { mode: 'stall' });
+        const response = await fetch(`${gateway.url}/v1/products/held-upsert`, {
+          method: 'PUT',
+          headers: { authorization: `Bearer ${writer}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ name: 'Lamp', description: 'A lamp', category: 'home', price: 10, available: true }),
+        });
+        expect(response.status).toBe(503);
+        expect(response.headers.get('retry-after')).toMatch(/^\d+$/);
+        expect(await response.json()).toMatchObject({ type: 'https://keyless.dev/problems/messaging-unavailable', status: 503 });
+      });
+    });
+
     describe('health', () => {
       it('answers /health/ready publicly with only up or down per check', async () => {
         const deadline = Date.now() + 10_000;

@@ -4,13 +4,15 @@ import type { ReplyErrorCode } from '@keyless/contracts';
  * Stable codes of the messaging error family.
  * - `RequestTimeout`: no reply arrived within the request's timeout (the request expired unprocessed, or
  *   the handler is slow or down).
+ * - `PublishTimeout`: Service Bus did not accept a published event within the proxy's timeout (the broker is
+ *   unreachable or not committing); the event may still arrive once it recovers.
  * - `InvalidPayload`: a payload did not match its contract schema (client side: nothing was sent).
  * - `InvalidReply`: a reply did not match its contract (the reply schema, or the error envelope): the
  *   requester gets this instead of data it cannot trust.
  * - `DeadLetterRequested`: a handler asked for its message to be dead-lettered (see {@link DeadLetterError}).
  * - `NotConnected`: the client or server was used after `close()`.
  */
-export type MessagingErrorCode = 'RequestTimeout' | 'InvalidPayload' | 'InvalidReply' | 'DeadLetterRequested' | 'NotConnected';
+export type MessagingErrorCode = 'RequestTimeout' | 'PublishTimeout' | 'InvalidPayload' | 'InvalidReply' | 'DeadLetterRequested' | 'NotConnected';
 
 /** Base class of every error `@keyless/messaging` raises. */
 export class MessagingError extends Error {
@@ -103,7 +105,7 @@ export interface RemoteErrorPayload {
   details?: { path: string; message: string }[];
 }
 
-const messagingErrorCodes: ReadonlySet<string> = new Set<MessagingErrorCode>(['RequestTimeout', 'InvalidPayload', 'InvalidReply', 'DeadLetterRequested', 'NotConnected']);
+const messagingErrorCodes: ReadonlySet<string> = new Set<MessagingErrorCode>(['RequestTimeout', 'PublishTimeout', 'InvalidPayload', 'InvalidReply', 'DeadLetterRequested', 'NotConnected']);
 
 /**
  * Type guard for errors of this family, by name and code (works across module copies). The code matters:

@@ -30,7 +30,11 @@ export interface ServiceBusClientProxyOptions {
   replyQueue?: string;
   /** This instance's reply session id. **Default**: `<hostname>-<random uuid>`. */
   instanceId?: string;
-  /** How long a request waits for its reply; also the request message's TTL. **Default**: 30000 ms. */
+  /**
+   * How long a request waits for its reply (also the request message's TTL), and how long a publish waits for
+   * Service Bus to accept its event (the SDK's own retries would take up to four of its per-try timeouts).
+   * **Default**: 30000 ms.
+   */
   requestTimeoutInMs?: number;
   /** Delay bounds for re-acquiring the reply session after an error. **Default**: 250 ms … 10000 ms. */
   sessionRetry?: { initialDelayInMs?: number; maxDelayInMs?: number };
@@ -209,7 +213,18 @@ export class ServiceBusClientProxy extends ClientProxy {
     if (!contract) throw new InvalidPayloadError(pattern, [{ path: '', message: `"${pattern}" is not an event pattern of @keyless/contracts` }]);
     const parsed = contract.payload.safeParse(data);
     if (!parsed.success) throw new InvalidPayloadError(pattern, issuesOf(parsed.error));
-    await this.sendTo({ kind: 'topic', name: contract.topic }, pattern, { ...this.baseMessage(pattern, parsed.data, options), messageId: options.messageId ?? randomUUID() });
+    const messageId = options.messageId ?? randomUUID();
+    const timeoutInMs = this.options.requestTimeoutInMs ?? defaults.requestTimeoutInMs;
+    // A caller (the gateway's HTTP client) waits for the publish: it is bounded like a request, not by the SDK's retries.
+    const deadline = AbortSignal.timeout(timeoutInMs);
+    await this.sendTo({ kind: 'topic', name: contract.topic }, pattern, { ...this.baseMessage(pattern, parsed.data, options), messageId }, deadline).catch((error: unknown) => {
+      if (!deadline.aborted) throw error;
+      throw new MessagingError(
+        'PublishTimeout',
+        `Service Bus did not accept event "${pattern}" (message ${messageId}) on topic "${contract.topic}" within ${timeoutInMs} ms; it may still arrive once Service Bus recovers.`,
+        { cause: error },
+      );
+    });
     return undefined as T;
   }
 
@@ -225,14 +240,14 @@ export class ServiceBusClientProxy extends ClientProxy {
     };
   }
 
-  private async sendTo(entity: ServiceBusEntity, pattern: string, message: ServiceBusMessage): Promise<void> {
+  private async sendTo(entity: ServiceBusEntity, pattern: string, message: ServiceBusMessage, abortSignal?: AbortSignal): Promise<void> {
     let sender = this.senders.get(entity.name);
     if (!sender) {
       sender = this.options.client.createSender(entity.name);
       this.senders.set(entity.name, sender);
     }
     const attributes = { 'messaging.system': 'servicebus', 'messaging.destination.name': entity.name, 'messaging.operation.type': 'send', 'messaging.message.id': String(message.messageId) };
-    await withProducerSpan(`${pattern} send`, attributes, message.applicationProperties as Record<string, string | number | boolean>, () => sender.sendMessages(message)).catch((error: unknown) => {
+    await withProducerSpan(`${pattern} send`, attributes, message.applicationProperties as Record<string, string | number | boolean>, () => sender.sendMessages(message, abortSignal && { abortSignal })).catch((error: unknown) => {
       throw explained(this.options.explainError, error, 'send', entity);
     });
   }
