@@ -7,6 +7,7 @@ import { startTestAzure, type TestAzure } from '@keyless/local-azure/testing';
 import { HealthModule } from '@keyless/observability';
 import { RecordingLogger, waitFor } from '@keyless/testing';
 import type { DrainingExpressAdapter } from '../src/http/draining-express.adapter.js';
+import { callerToken } from './support/caller-token.js';
 
 interface RunningGateway {
   app: NestExpressApplication;
@@ -109,9 +110,7 @@ describe('the gateway’s front door (host "gateway")', () => {
     };
 
     it('refuses a caller token without exp with 401 problem details', async () => {
-      const { kid, privateKey } = test.azure.keys.current;
-      const tid = env.AZURE_TENANT_ID!;
-      const eternal = await new SignJWT({ tid, oid: 'o-1', roles: ['Catalog.Read'] }).setProtectedHeader({ alg: 'RS256', kid }).setIssuer(`https://sts.windows.net/${tid}/`).setAudience('api://keyless-gateway').setIssuedAt().sign(privateKey);
+      const eternal = await callerToken(test, ['Catalog.Read'], 'o-1', { expires: false });
       const response = await fetch(`${gateway.url}/v1/products/p-1`, { headers: { authorization: `Bearer ${eternal}` } });
       expect(response.status).toBe(401);
       expect(await response.json()).toMatchObject({ type: 'https://keyless.dev/problems/unauthenticated', status: 401 });
@@ -157,15 +156,7 @@ describe('the gateway’s front door (host "gateway")', () => {
       afterAll(() => test.azure.faults.clear());
 
       it('answers 503 messaging-unavailable with Retry-After once REQUEST_TIMEOUT_MS has passed, not after the SDK’s retries', async () => {
-        const { kid, privateKey } = test.azure.keys.current;
-        const tid = env.AZURE_TENANT_ID!;
-        const writer = await new SignJWT({ tid, oid: 'o-writer', roles: ['Catalog.Write'] })
-          .setProtectedHeader({ alg: 'RS256', kid })
-          .setIssuer(`https://sts.windows.net/${tid}/`)
-          .setAudience('api://keyless-gateway')
-          .setIssuedAt()
-          .setExpirationTime('10m')
-          .sign(privateKey);
+        const writer = await callerToken(test, ['Catalog.Write'], 'o-writer');
         await test.azure.faults.set('servicebus-store', { mode: 'stall' });
         const response = await fetch(`${gateway.url}/v1/products/held-upsert`, {
           method: 'PUT',

@@ -4,7 +4,6 @@ import { Controller, Module, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { RpcException } from '@nestjs/microservices';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { SignJWT } from 'jose';
 import { gatewayAppRoles, queues, type ParsedRequestOf } from '@keyless/contracts';
 import { AuthModule, AzureClientFactory } from '@keyless/auth';
 import { serviceBusDataPlane } from '@keyless/local-azure';
@@ -12,6 +11,7 @@ import { startTestAzure, type TestAzure } from '@keyless/local-azure/testing';
 import { MessagingModule, OnRequest, ServiceBusServer } from '@keyless/messaging';
 import { MemoryIdempotencyStore } from '@keyless/messaging/testing';
 import { RecordingLogger } from '@keyless/testing';
+import { callerToken } from './support/caller-token.js';
 
 interface Operation {
   responses: Record<string, { description: string; content?: Record<string, unknown> }>;
@@ -145,23 +145,10 @@ describe('the gateway’s OpenAPI document (/docs/openapi.json)', () => {
     }
   }
 
-  /** A caller token of the tenant for the gateway, signed with the local Entra's current key, with these app roles. */
-  async function token(roles: string[], caller: string): Promise<string> {
-    const { kid, privateKey } = test.azure.keys.current;
-    const tid = env.AZURE_TENANT_ID!;
-    return new SignJWT({ tid, oid: caller, roles })
-      .setProtectedHeader({ alg: 'RS256', kid })
-      .setIssuer(`https://sts.windows.net/${tid}/`)
-      .setAudience('api://keyless-gateway')
-      .setIssuedAt()
-      .setExpirationTime('1h')
-      .sign(privateKey);
-  }
-
   /** Sends a probe over node:http (fetch sends no body with a GET; the gateway's body parsers read one all the same). */
   async function send(probe: Probe): Promise<Answer> {
     const headers: Record<string, string> = {};
-    if (probe.roles !== 'none') headers.authorization = `Bearer ${await token(probe.roles ?? Object.keys(gatewayAppRoles), probe.caller ?? 'caller')}`;
+    if (probe.roles !== 'none') headers.authorization = `Bearer ${await callerToken(test, probe.roles ?? Object.keys(gatewayAppRoles), probe.caller ?? 'caller')}`;
     if (probe.contentType) headers['content-type'] = probe.contentType;
     if (probe.contentEncoding) headers['content-encoding'] = probe.contentEncoding;
     if (probe.body !== undefined) headers['content-length'] = String(Buffer.byteLength(probe.body));
