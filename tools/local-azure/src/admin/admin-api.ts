@@ -1,7 +1,7 @@
 import { principalTypeOf } from '../entra/directory.js';
 import { faultRoutes } from '../faults/fault-routes.js';
 import type { LocalAzure } from '../local-azure.js';
-import { ArmError } from '../management/arm-error.js';
+import { ArmError, listLimit } from '../management/arm-error.js';
 import { controlPlaneActions as actions, ownerOnly } from '../management/control-plane-actions.js';
 import type { AccessCheck } from '../management/control-plane-guard.js';
 import { ManagementReply, type ManagementRequest, type ManagementRoute } from '../management/management-api.js';
@@ -182,8 +182,7 @@ function assignmentFilter(azure: LocalAzure, params: URLSearchParams): RoleAssig
 }
 
 function logQuery(url: URL) {
-  const limit = Number(url.searchParams.get('limit') ?? 100);
   const principal = url.searchParams.get('principal');
   const since = url.searchParams.get('since');
-  return { limit: Number.isFinite(limit) ? limit : 100, ...(principal ? { principal } : {}), ...(since ? { since } : {}) };
+  return { limit: listLimit(url), ...(principal ? { principal } : {}), ...(since ? { since } : {}) };
 }

@@ -4,7 +4,7 @@ import type { AuditLog } from '../audit/audit-log.js';
 import { repoRoot, type LocalAzureConfig } from '../config/local-azure-config.js';
 import type { ConsoleLog } from '../data-plane.js';
 import { principalNameOf, type Directory } from '../entra/directory.js';
-import { ArmError } from '../management/arm-error.js';
+import { ArmError, listLimit } from '../management/arm-error.js';
 import type { ManagementApi } from '../management/management-api.js';
 import { loadAccessFile } from '../rbac/access-file.js';
 import type { RoleAssignmentStore } from '../rbac/role-assignments.js';
@@ -85,13 +85,13 @@ export function startLocalAlerts(context: LocalAlertsContext): LocalAlerts {
           handle: ({ url }) => {
             const state = url.searchParams.get('state');
             const rule = url.searchParams.get('rule');
-            const limit = Number(url.searchParams.get('limit') ?? 100);
+            const limit = listLimit(url);
             if (state && state !== 'Fired' && state !== 'Resolved') throw new ArmError(400, 'InvalidFilter', 'state must be Fired or Resolved');
             if (rule && !(rule in alertRules)) throw new ArmError(400, 'InvalidFilter', `rule must be one of ${Object.keys(alertRules).join(', ')}`);
             return engine.list({
               ...(state ? { state: state as Alert['monitorCondition'] } : {}),
               ...(rule ? { rule: rule as AlertRuleId } : {}),
-              limit: Number.isInteger(limit) && limit > 0 ? Math.min(limit, 1000) : 100,
+              limit,
             });
           },
         },

@@ -313,6 +313,19 @@ describe('Probes from the gateway host against the identity endpoint and the con
       }
     });
 
+    it('refuses a list limit that is not a whole number from 1 to 1000 (-1 used to return every retained row)', async () => {
+      const reader = await test.operatorToken('reader');
+      for (const path of ['/logs/signIns', '/logs/authorizations', '/alerts']) {
+        for (const limit of ['-1', '0', '1001', 'abc', '1.5', '']) {
+          const response = await call('GET', `${path}?limit=${limit}`, reader);
+          expect([path, limit, response.status, response.json?.error?.code]).toEqual([path, limit, 400, 'InvalidFilter']);
+          expect(response.json?.error?.message).toBe(`limit must be a whole number from 1 to 1000, not "${limit}".`);
+        }
+        const one = await call('GET', `${path}?limit=1`, reader);
+        expect([path, one.status, (one.json as unknown as unknown[]).length <= 1]).toEqual([path, 200, true]);
+      }
+    });
+
     it('refuses the service identity every read of the control plane, each with a log line', async () => {
       const token = await serviceArmToken();
       for (const path of ['/hosts', '/identities', '/resources', '/roleAssignments', '/roleDefinitions', '/logs/signIns', '/logs/authorizations', '/servicebus/entities']) {
