@@ -67,6 +67,15 @@ export function loginEndpoints(
     .on('GET', new RegExp(`^/${tenantPattern}/\\.well-known/openid-configuration$`), discovery('v1'))
     .on('GET', new RegExp(`^/${tenantPattern}/v2\\.0/\\.well-known/openid-configuration$`), discovery('v2'))
     .on('GET', new RegExp(`^/${tenantPattern}/discovery(/v2\\.0)?/keys$`), jwks)
+    // Discovery must name an authorization endpoint (OpenID Connect requires one), but the local tenant has no
+    // interactive sign-in: a browser or a library sent there learns what to use instead, not a bare 404.
+    .on('GET', new RegExp(`^/${tenantPattern}/oauth2(/v2\\.0)?/authorize$`), (_req, res) =>
+      sendJson(res, 400, {
+        error: 'invalid_request',
+        error_description:
+          'The local Azure offers no interactive sign-in. Users sign in with `npm run local-azure -- login` (the CLI) or a one-time portal link (`npm run local-azure -- portal`); apps and services get tokens from their identity endpoint.',
+      }),
+    )
     .on('POST', new RegExp(`^/${tenantPattern}/oauth2(?<v2>/v2\\.0)?/token$`), (req, res, { params }) => {
       if (!tenantOf(params.tenant!)) return unknownTenant(res, params.tenant!);
       return tokenEndpoint.handle(req, res, params.v2 ? 'v2' : 'v1');

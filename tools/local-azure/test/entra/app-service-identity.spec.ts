@@ -21,6 +21,14 @@ describe('Managed identity, App Service shape (IDENTITY_ENDPOINT + IDENTITY_HEAD
     ['Key Vault', 'https://vault.azure.net/.default', 'https://vault.azure.net'],
   ] as const;
 
+  it.each(['', '/v2.0'])('answers the authorization endpoint that discovery%s names with what to use instead, not a 404', async (version) => {
+    const discovery = (await (await fetch(`${env.AZURE_AUTHORITY_HOST}/${env.AZURE_TENANT_ID}${version}/.well-known/openid-configuration`)).json()) as { authorization_endpoint: string };
+    const response = await fetch(`${discovery.authorization_endpoint}?client_id=x&response_type=code&redirect_uri=${encodeURIComponent('https://example.invalid/')}`, { redirect: 'manual' });
+    expect(response.status).toBe(400);
+    expect(response.headers.get('location')).toBeNull();
+    expect(await response.json()).toEqual({ error: 'invalid_request', error_description: expect.stringContaining('npm run local-azure -- login') });
+  });
+
   describe.each(audiences)('when a %s token is requested', (_name, scope, audience) => {
     it('issues a token that verifies against the published JWKS with the managed-identity claim set', async () => {
       const token = await credential.getToken(scope);
