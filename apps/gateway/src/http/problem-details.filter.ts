@@ -80,7 +80,11 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     // outage of the bus, whatever shape the SDK gave the error: 503, never a 500.
     if (isMessagingError(exception) || (exception as { name?: string })?.name === 'ServiceBusError' || isTransientSendError(exception)) {
       this.log.error(`${where}: Service Bus: ${(exception as Error).message}`);
-      return { body: problem(503, 'messaging-unavailable', 'Messaging is unavailable right now.'), headers: { 'retry-after': `${retryAfterSeconds}` } };
+      // A publish that timed out is not known to have failed: the broker may still commit it.
+      const detail = isMessagingError(exception) && exception.code === 'PublishTimeout'
+        ? 'Service Bus did not confirm the change in time; it may still be applied, and retrying it is safe.'
+        : 'Messaging is unavailable right now.';
+      return { body: problem(503, 'messaging-unavailable', detail), headers: { 'retry-after': `${retryAfterSeconds}` } };
     }
     if (exception instanceof HttpException && isParserError(exception.cause)) {
       // Nest's Express adapter hands body-parser's errors over as HttpExceptions carrying the parser's own error.

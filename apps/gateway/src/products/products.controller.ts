@@ -30,7 +30,7 @@ export class ProductsController {
   @HttpCode(202)
   @RequireRoles('Catalog.Write')
   @ProblemResponses(...guardedRoute)
-  @ApiOperation({ summary: 'Create or replace a product', description: 'Publishes catalog.product.upserted; vision analyses the image, recommendation indexes the product. Poll GET for progress: a new product reads 404 until recommendation has applied the event.' })
+  @ApiOperation({ summary: 'Create or replace a product', description: 'Publishes catalog.product.upserted; vision analyses the image, recommendation indexes the product. Poll GET for progress: a new product reads 404 until recommendation has applied the event. A 503 whose detail says Service Bus did not confirm the change in time may still be applied: the same PUT again is safe (the newer `upsertedAt` wins).' })
   @ApiResponse({ status: 202, standardSchema: acceptedSchema })
   async upsert(
     @Param('id', { schema: productIdSchema }) id: string,

@@ -26,8 +26,9 @@ describe('A publish while Service Bus accepts nothing (servicebus-store stall, h
   beforeAll(async () => {
     bus = await startTestBus();
     service = await startService({ client: bus.client(), controllers: [Handlers], server: { events: [{ topic: topics.events, subscription: subscriptions.recommendation }] } });
-    // The SDK alone (bus.client's retries: 2 tries of 5 s) would take over 10 s to give up.
-    publisher = await startRequester({ client: bus.client(), proxy: { requestTimeoutInMs: 1_000 } });
+    // The SDK alone (bus.client's retries: 2 tries of 5 s) would take over 10 s to give up; 3 s leaves the first
+    // publish (connection, token, link) room on a busy machine.
+    publisher = await startRequester({ client: bus.client(), proxy: { requestTimeoutInMs: 3_000 } });
     await publisher.messaging.publish('catalog.product.upserted', { product: testProduct('before'), upsertedAt: new Date().toISOString() });
     await waitFor('the first event to be handled', () => handled.has('before'));
   });
@@ -42,7 +43,7 @@ describe('A publish while Service Bus accepts nothing (servicebus-store stall, h
     const error = await rejectionOf(publisher.messaging.publish('catalog.product.upserted', { product: testProduct('held'), upsertedAt: new Date().toISOString() }));
     expect(error).toBeInstanceOf(MessagingError);
     expect(error).toMatchObject({ code: 'PublishTimeout' });
-    expect((error as Error).message).toMatch(/^Service Bus did not accept event "catalog\.product\.upserted" \(message \S+\) on topic "[^"]+" within 1000 ms; it may still arrive/);
+    expect((error as Error).message).toMatch(/^Service Bus did not accept event "catalog\.product\.upserted" \(message \S+\) on topic "[^"]+" within 3000 ms; it may still arrive/);
     expect(handled.has('held')).toBe(false);
 
     await bus.test.azure.faults.set('servicebus-store', { mode: 'none' });

@@ -1,7 +1,8 @@
 import { principalTypeOf } from '../entra/directory.js';
 import { faultRoutes } from '../faults/fault-routes.js';
 import type { LocalAzure } from '../local-azure.js';
-import { ArmError, listLimit } from '../management/arm-error.js';
+import { ArmError } from '../management/arm-error.js';
+import { listLimit } from '../management/list-query.js';
 import { controlPlaneActions as actions, ownerOnly } from '../management/control-plane-actions.js';
 import type { AccessCheck } from '../management/control-plane-guard.js';
 import { ManagementReply, type ManagementRequest, type ManagementRoute } from '../management/management-api.js';

@@ -1,4 +1,5 @@
 import { ArmError } from '../management/arm-error.js';
+import { listLimit } from '../management/list-query.js';
 import type { ManagementApi, ManagementRequest } from '../management/management-api.js';
 import { annotations, messageIdText, type AmqpMessage } from './amqp/amqp-message.js';
 import { formatIsoDuration } from './entities/iso-duration.js';
@@ -148,7 +149,7 @@ export function addServiceBusAdminRoutes(api: ManagementApi, operations: Service
       access: onEntity(serviceBusOperatorDataActions.peek),
       handle: (request) => {
         const { searchParams } = request.url;
-        const options = { deadLetter: deadLetter(request), from: Number(searchParams.get('from') ?? 0) || 0, limit: Number(searchParams.get('limit') ?? 0) || 0 };
+        const options = { deadLetter: deadLetter(request), from: Number(searchParams.get('from') ?? 0) || 0, limit: listLimit(request.url, defaults.peekLimit) };
         return entityNotFoundAsArm(() => operations.peek(path(request), options));
       },
     },

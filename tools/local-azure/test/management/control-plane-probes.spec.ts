@@ -313,15 +313,18 @@ describe('Probes from the gateway host against the identity endpoint and the con
       }
     });
 
-    it('refuses a list limit that is not a whole number from 1 to 1000 (-1 used to return every retained row)', async () => {
+    it('refuses a list limit that is not a whole number from 1 to 1000 (-1 used to return every retained row), the peek’s too', async () => {
       const reader = await test.operatorToken('reader');
-      for (const path of ['/logs/signIns', '/logs/authorizations', '/alerts']) {
+      const operator = await test.operatorToken();
+      const [entity] = (await call('GET', '/servicebus/entities', operator)).json as unknown as { name: string }[];
+      const peek = `/servicebus/entities/${encodeURIComponent(entity!.name)}/messages`;
+      for (const [path, token] of [['/logs/signIns', reader], ['/logs/authorizations', reader], ['/alerts', reader], [peek, operator]] as const) {
         for (const limit of ['-1', '0', '1001', 'abc', '1.5', '']) {
-          const response = await call('GET', `${path}?limit=${limit}`, reader);
+          const response = await call('GET', `${path}?limit=${limit}`, token);
           expect([path, limit, response.status, response.json?.error?.code]).toEqual([path, limit, 400, 'InvalidFilter']);
           expect(response.json?.error?.message).toBe(`limit must be a whole number from 1 to 1000, not "${limit}".`);
         }
-        const one = await call('GET', `${path}?limit=1`, reader);
+        const one = await call('GET', `${path}?limit=1`, token);
         expect([path, one.status, (one.json as unknown as unknown[]).length <= 1]).toEqual([path, 200, true]);
       }
     });
