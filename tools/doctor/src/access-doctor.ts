@@ -191,9 +191,9 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
     }
     const httpStatus = (error as { status?: unknown } | undefined)?.status;
     if (typeof httpStatus === 'number' && (httpStatus === 429 || httpStatus >= 500)) {
-      // Azure authorizes a call before it throttles or fails it: the role is not what is wrong.
+      // A role refusal is a 401/403: a throttled or failed call says nothing against the role.
       const what = httpStatus === 429 ? 'throttled the call (429): wait for its quota to refill (retry-after) or raise the quota' : `failed the call (${httpStatus}): retry later, and check the resource's health in Azure`;
-      return { status: 'failed', detail: describe(error), fix: `Not an access problem: the resource authorized the identity, then ${what}.` };
+      return { status: 'failed', detail: describe(error), fix: `Not an access problem: the resource ${what}.` };
     }
     return { status: 'failed', detail: describe(error) };
   };
@@ -207,7 +207,7 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
     for (const audience of options.checkAccess ? [...dataPlaneAudiences, resourceManagerAudience] : dataPlaneAudiences) {
       const check = `token for ${audience.resource}`;
       if (unanswered) {
-        const skippedRow: ProbeResult = { resource: 'identity', check, status: unanswered.status, detail: `not requested: the identity endpoint did not answer the ${unanswered.check}`, ...(unanswered.fix ? { fix: unanswered.fix } : {}), durationInMs: 0 };
+        const skippedRow: ProbeResult = { resource: 'identity', check, status: unanswered.status, detail: `not requested: the identity endpoint did not answer the request for a ${unanswered.check}`, ...(unanswered.fix ? { fix: unanswered.fix } : {}), durationInMs: 0 };
         results.push(skippedRow);
         tokenFailures.set(audience.name, skippedRow);
         continue;

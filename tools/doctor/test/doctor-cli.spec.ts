@@ -38,7 +38,7 @@ describe('npm run doctor (the CLI)', () => {
       const tokens = (JSON.parse(run.stdout) as DoctorReport).results.filter((r) => r.resource === 'identity');
       expect(tokens.map((r) => r.status)).toEqual(Array(4).fill('endpoint-unreachable'));
       expect(tokens[0]!.detail).toContain('gave no token within');
-      expect(tokens.slice(1).map((r) => r.detail)).toEqual(Array(3).fill('not requested: the identity endpoint did not answer the token for https://servicebus.azure.net/'));
+      expect(tokens.slice(1).map((r) => r.detail)).toEqual(Array(3).fill('not requested: the identity endpoint did not answer the request for a token for https://servicebus.azure.net/'));
       expect(tokens.slice(1).every((r) => r.fix === tokens[0]!.fix && r.durationInMs === 0)).toBe(true);
     } finally {
       await test.azure.faults.clear();

@@ -102,7 +102,8 @@ export function findSecretInValue(value: string): string | undefined {
  * (`SharedAccessKey=`, `AccountKey=`, `sig=`, a `postgres://user:password@…` URL, private keys). Empty values are ignored.
  * Rules:
  * - A name rule matches → reported with that rule's advice, unless the name is in `allow` or is one App Service
- *   sets itself (`MSI_SECRET`, `WEBSITE_AUTH_ENCRYPTION_KEY`, `WEBSITE_AUTH_SIGNING_KEY`).
+ *   sets itself (`MSI_SECRET`, `WEBSITE_AUTH_ENCRYPTION_KEY`, `WEBSITE_AUTH_SIGNING_KEY`, and in its SSH console
+ *   `WEBSITE_SSH_PASSWORD`, `SSH_USER_PASSWORD`).
  * - A value marker matches → reported, even for allowed names (an allowed name may not hold a secret).
  * - `APPSETTING_<NAME>` holding the value of `<NAME>` is App Service's copy of that setting: only `<NAME>` is judged.
  * - Each variable is reported once; the result is sorted by name. Values are never copied.

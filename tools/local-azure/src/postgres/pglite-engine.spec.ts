@@ -14,17 +14,23 @@ describe(PgliteEngine.name, () => {
     });
     afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
-    it('stops all the same: the exit ends the wait for its answer to "close"', async () => {
+    it('stops all the same: the exit ends the wait for its answer to "close", and for a statement in flight', async () => {
       const crashes: string[] = [];
       const engine = await PgliteEngine.start({ dataDir: join(dataDir, 'data'), database: 'keyless', extensions: [], onCrash: (message) => crashes.push(message) });
       // The engine dies (killed, or the WebAssembly program gone) just as the local Azure begins to stop it (both in
       // this turn, before the process's exit is observed): it never answers "close".
+      const sql = Buffer.from('SELECT 1\0', 'utf8');
+      const query = Buffer.concat([Buffer.from('Q'), Buffer.from([0, 0, 0, 0]), sql]);
+      query.writeInt32BE(4 + sql.length, 1);
+      const inFlight = engine.exec(query).then(() => 'settled', () => 'settled');
       process.kill(engine.processId!, 'SIGKILL');
       const stopped = engine.stop().then(() => 'stopped');
       let timer: NodeJS.Timeout | undefined;
       const deadline = new Promise<string>((resolve) => (timer = setTimeout(() => resolve('still stopping after 30 s'), 30_000)));
       try {
         expect(await Promise.race([stopped, deadline])).toBe('stopped');
+        // A statement the dead engine never answered is settled too, not left waiting for ever.
+        expect(await Promise.race([inFlight, deadline])).toBe('settled');
       } finally {
         clearTimeout(timer);
       }

@@ -140,6 +140,12 @@ export class PgliteEngine {
     await Promise.race([closed, exited]);
     this.pending.delete(id);
     this.stopped = true;
+    // Statements still waiting (an engine that died mid-stop answers none of them) end now, not never.
+    for (const waiter of this.pending.values()) {
+      clearTimeout(waiter.timer);
+      waiter.reject(new EngineUnavailableError('the PostgreSQL engine stopped'));
+    }
+    this.pending.clear();
     // The process leaves once it has said so; a process that does not is ended.
     const timer = setTimeout(() => this.child.kill('SIGKILL'), 5000);
     await exited;
