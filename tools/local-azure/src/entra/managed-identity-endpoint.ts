@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { ConsoleLog } from '../data-plane.js';
 import type { LocalFaults } from '../faults/local-faults.js';
-import { noStoreHeaders, Router, requestId, sendJson } from '../http/http-kit.js';
+import { Router, requestId, sendJson, setNoStore } from '../http/http-kit.js';
 import { secretEquals } from '../util/secret-compare.js';
 import type { Directory, Host, ManagedIdentity } from './directory.js';
 import type { TokenIssuer } from './token-issuer.js';
@@ -88,7 +88,7 @@ export class ManagedIdentityEndpoint {
 
   private async handle(shape: Shape, findHost: () => Host | undefined, request: IncomingMessage, response: ServerResponse, url: URL): Promise<void> {
     // A response that carries a token is never stored (RFC 6749 5.1), by the client's HTTP stack or anything between.
-    for (const [name, value] of Object.entries(noStoreHeaders)) response.setHeader(name, value);
+    setNoStore(response);
     const fault = this.faults.get('identity-endpoint');
     if (fault.mode === 'hang') return; // never answers: the client's own timeout must fire
     if (fault.mode === 'error') return sendJson(response, 500, { statusCode: 500, message: 'Internal error (fault injected by the local Azure)' });

@@ -55,7 +55,7 @@ export class Router {
           // The detail (a message, a stack, a path) is for the console: a caller learns only that it failed.
           this.log(`${request.method} ${url.pathname}: ${(error as Error)?.stack ?? String(error)}`);
           if (!response.headersSent) {
-            sendJson(response, 500, { error: { code: 'InternalServerError', message: 'The local Azure failed to process the request; its console has the details.' } });
+            sendJson(response, 500, { error: { code: 'InternalServerError', message: internalFailureMessage } });
           } else {
             response.destroy();
           }
@@ -80,8 +80,16 @@ export function sendInvalidUrl(response: ServerResponse): void {
   response.end(body);
 }
 
+/** What a caller is told of an unexpected failure: the detail (a message, a stack, a path) is for the console only. */
+export const internalFailureMessage = 'The local Azure failed to process the request; its console has the details.';
+
 /** Headers of a response that carries a token or another credential: stored by no cache on the way (RFC 6749 5.1). */
 export const noStoreHeaders: Readonly<Record<string, string>> = { 'cache-control': 'no-store', pragma: 'no-cache' };
+
+/** Sets {@link noStoreHeaders} on a response before its handler writes it. */
+export function setNoStore(response: ServerResponse): void {
+  for (const [name, value] of Object.entries(noStoreHeaders)) response.setHeader(name, value);
+}
 
 /** Writes a JSON response. */
 export function sendJson(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {

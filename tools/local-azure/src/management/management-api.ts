@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ConfigError } from '../config/local-azure-config.js';
 import type { ConsoleLog } from '../data-plane.js';
-import { BodyTooLargeError, noStoreHeaders, readBody, sendInvalidUrl, sendJson } from '../http/http-kit.js';
+import { BodyTooLargeError, internalFailureMessage, readBody, sendInvalidUrl, sendJson, setNoStore } from '../http/http-kit.js';
 import { InvalidScopeError } from '../rbac/scope.js';
 import { ArmError, sendArmError } from './arm-error.js';
 import type { AccessCheck, ArmCaller, ControlPlaneGuard } from './control-plane-guard.js';
@@ -76,10 +76,10 @@ export class ManagementApi {
   listener(): (request: IncomingMessage, response: ServerResponse) => void {
     return (request, response) => {
       // Answers carry tokens' fruits (a portal sign-in link, role assignments, logs): never stored on the way.
-      for (const [name, value] of Object.entries(noStoreHeaders)) response.setHeader(name, value);
+      setNoStore(response);
       this.serve(request, response).catch((error: unknown) => {
         this.log(`[management] ${request.method} ${request.url}: ${(error as Error)?.stack ?? String(error)}`);
-        if (!response.headersSent) sendArmError(response, new ArmError(500, 'InternalServerError', 'The local Azure failed to process the request; its console has the details.'));
+        if (!response.headersSent) sendArmError(response, new ArmError(500, 'InternalServerError', internalFailureMessage));
         else response.destroy();
       });
     };

@@ -17,7 +17,10 @@ export function normalizeScope(scope: string): string {
   return `/${segments.join('/')}`;
 }
 
-/** Whether `scope` looks like an ARM scope (`/subscriptions/{id}[/…]`). */
+/**
+ * Whether `scope` looks like an ARM scope (`/subscriptions/{id}[/…]`).
+ * @throws {InvalidScopeError} when it has a `.` or `..` segment (see {@link normalizeScope}).
+ */
 export function isArmScope(scope: string): boolean {
   return /^\/subscriptions\/[^/]+(\/.+)?$/i.test(normalizeScope(scope));
 }
