@@ -9,6 +9,9 @@ export interface EnvironmentSchema {
   safeParse(input: unknown): { error?: { issues: readonly { path: readonly PropertyKey[] }[] } | undefined };
 }
 
+/** What App Service puts into every app's environment besides its app settings (the identity endpoint, the port). */
+const platformVariables = ['PORT', 'IDENTITY_ENDPOINT', 'IDENTITY_HEADER', 'WEBSITE_SITE_NAME', 'WEBSITE_HOSTNAME'];
+
 /**
  * The variables `schema` requires (no default, not optional) that `infra/` does not set on the App Services. In
  * Azure a service's environment is those settings and what the platform adds (`PORT`, `IDENTITY_ENDPOINT`,
@@ -20,7 +23,7 @@ export interface EnvironmentSchema {
  */
 export function missingAppServiceSettings(schema: EnvironmentSchema): string[] {
   const required = (schema.safeParse({}).error?.issues ?? []).map((issue) => String(issue.path[0]));
-  const deployed = appServiceSettingNames();
+  const deployed = [...appServiceSettingNames(), ...platformVariables];
   return [...new Set(required)].filter((name) => !deployed.includes(name)).sort();
 }
 
