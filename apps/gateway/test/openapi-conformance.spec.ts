@@ -234,7 +234,16 @@ describe('the gateway’s OpenAPI document (/docs/openapi.json)', () => {
       // What `curl -d` sends without a content type: a form, which a JSON operation does not read.
       probes.push(base('a form instead of JSON', 'p-1', 415, 'unsupported-media-type', { body: 'name=Lamp', contentType: 'application/x-www-form-urlencoded' }));
     }
-    if (route.operation === 'POST /v1/images:analyze') probes.push(base('a text body', 'p-1', 415, 'unsupported-media-type', { body: 'hello', contentType: 'text/plain' }));
+    if (route.operation === 'POST /v1/images:analyze') {
+      const form = '--b\r\nContent-Disposition: form-data; name="caption"\r\n\r\na lamp\r\n--b--\r\n';
+      probes.push(
+        base('a text body', 'p-1', 415, 'unsupported-media-type', { body: 'hello', contentType: 'text/plain' }),
+        // The document's multipart body requires the `image` file: a form without it is an invalid field, not a media type.
+        base('a form without the image file', 'p-1', 400, 'validation', { body: form, contentType: 'multipart/form-data; boundary=b' }),
+        // The document's JSON body is `{"url": …}` only.
+        base('JSON with an inline image', 'p-1', 400, 'validation', { body: JSON.stringify({ imageBase64: 'iVBORw0KGgo=', contentType: 'image/png' }), contentType: 'application/json' }),
+      );
+    }
     return probes;
   }
 
@@ -249,6 +258,18 @@ describe('the gateway’s OpenAPI document (/docs/openapi.json)', () => {
         expect([status, Object.keys(response.content ?? {})]).toEqual([status, ['application/problem+json']]);
       }
     }
+  });
+
+  it('documents the image analysis body per content type: JSON with a URL, a form with the image file, a raw image', () => {
+    const body = (document.paths['/v1/images:analyze']!.post as unknown as { requestBody: { required: boolean; content: Record<string, { schema: Record<string, unknown> }> } }).requestBody;
+    expect(body.required).toBe(true);
+    expect(Object.fromEntries(Object.entries(body.content).map(([type, { schema }]) => [type, { type: schema.type, required: schema.required, format: schema.format }]))).toEqual({
+      'application/json': { type: 'object', required: ['url'] },
+      'multipart/form-data': { type: 'object', required: ['image'] },
+      'image/*': { type: 'string', format: 'binary' },
+      'application/octet-stream': { type: 'string', format: 'binary' },
+    });
+    expect(JSON.stringify(document)).not.toContain('x-keyless-request-bodies');
   });
 
   describe.each(routes.map((route) => [route.operation, route] as const))('%s', (operation, route) => {

@@ -65,6 +65,20 @@ export const appRolesExtension = 'x-keyless-app-roles';
 /** Documents the app roles a route accepts: `RequireRoles` applies it, so a route's roles are declared once. */
 export const ApiAppRoles = (roles: readonly GatewayAppRole[]): MethodDecorator & ClassDecorator => ApiExtension(appRolesExtension, roles);
 
+/** Where {@link ApiRequestBodies} keeps a route's bodies until {@link gatewayOpenApiDocument} makes them its `requestBody`. */
+const requestBodiesExtension = 'x-keyless-request-bodies';
+
+/**
+ * Documents a required request body with its own schema per content type (`ApiBody` gives every content type of
+ * `ApiConsumes` one schema, which makes a raw image an object and a form a URL): what a typed client is generated from.
+ *
+ * @example
+ * ```ts
+ * @ApiRequestBodies({ 'application/json': { schema: urlSchema }, 'image/*': { schema: { type: 'string', format: 'binary' } } })
+ * ```
+ */
+export const ApiRequestBodies = (content: Record<string, { schema: SchemaObject }>): MethodDecorator => ApiExtension(requestBodiesExtension, content);
+
 /**
  * Documents a route's problem responses (`application/problem+json`, {@link problemStatuses}).
  *
@@ -134,7 +148,13 @@ export function gatewayOpenApiDocument(app: INestApplication, identity: OpenApiI
   for (const item of Object.values(document.paths)) {
     for (const operation of [item.get, item.put, item.post, item.delete, item.patch]) {
       if (!operation) continue;
-      const roles = (operation as unknown as Record<string, unknown>)[appRolesExtension] as string[] | undefined;
+      const extensions = operation as unknown as Record<string, unknown>;
+      const roles = extensions[appRolesExtension] as string[] | undefined;
+      const bodies = extensions[requestBodiesExtension] as Record<string, { schema: SchemaObject }> | undefined;
+      if (bodies) {
+        operation.requestBody = { required: true, content: bodies };
+        delete extensions[requestBodiesExtension];
+      }
       if (roles) operation.security = [...roles.map((role) => ({ [entraSchemeName]: [role] })), { [bearerSchemeName]: [] }];
       // The per-address limit answers before anything else, public routes (health) included.
       else operation.responses['429'] ??= problemResponse(429);

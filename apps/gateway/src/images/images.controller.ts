@@ -1,12 +1,15 @@
 import { Controller, HttpCode, Post, Req, UploadedFile, UseInterceptors } from '@nestjs/common';
-import { ApiBody, ApiConsumes, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
 import { analyzeImageRequestSchema, imageAnalysisSchema, inlineImageContentType, maxInlineImageBytes, type AnalyzeImageRequest, type ImageAnalysis } from '@keyless/contracts';
 import { MessagingClient } from '@keyless/messaging';
 import { RequireRoles } from '../callers/caller-auth.guard.js';
-import { guardedRoute, ProblemResponses, requestReply } from '../http/openapi.js';
+import { ApiRequestBodies, guardedRoute, ProblemResponses, requestReply } from '../http/openapi.js';
 import { ProblemException } from '../http/problem-details.js';
 import { ImageUploadInterceptor, uploadLimits } from './image-upload.interceptor.js';
+
+/** The JSON body of `POST /v1/images:analyze`: `{"url": …}` (the URL member of the bus request). */
+const imageUrlBodySchema = analyzeImageRequestSchema.options[0];
 
 @ApiTags('images')
 @Controller('v1')
@@ -25,8 +28,12 @@ export class ImagesController {
       `Caption, tags and size of an image given by URL (JSON \`{"url": …}\`), uploaded as the raw body (\`image/*\`), or as the \`image\` field of a form. ` +
       `Uploads are limited to ${maxInlineImageBytes} bytes; a form to that file and at most ${uploadLimits.fields} fields of ${uploadLimits.fieldSize} bytes (413 or 400 beyond).`,
   })
-  @ApiConsumes('application/json', 'multipart/form-data', 'image/png', 'image/jpeg')
-  @ApiBody({ schema: { oneOf: [{ type: 'object', required: ['url'], properties: { url: { type: 'string', format: 'uri' } } }, { type: 'object', properties: { image: { type: 'string', format: 'binary' } } }] } })
+  @ApiRequestBodies({
+    'application/json': { schema: { type: 'object', required: ['url'], additionalProperties: false, properties: { url: { type: 'string', format: 'uri', description: 'A public http(s) URL of the image.' } } } },
+    'multipart/form-data': { schema: { type: 'object', required: ['image'], properties: { image: { type: 'string', format: 'binary', description: 'The image file.' } } } },
+    'image/*': { schema: { type: 'string', format: 'binary' } },
+    'application/octet-stream': { schema: { type: 'string', format: 'binary' } },
+  })
   @ApiResponse({ status: 200, standardSchema: imageAnalysisSchema })
   analyze(@Req() request: Request, @UploadedFile() file?: Express.Multer.File): Promise<ImageAnalysis> {
     return this.messaging.request('vision.analyze-image', this.toRequest(request, file));
@@ -37,8 +44,12 @@ export class ImagesController {
     if (file) return inline(file.buffer, file.mimetype);
     // A raw body of an image type is the image; JSON carries a URL, multipart a file field.
     if (inlineImageContentType.test(contentType) && Buffer.isBuffer(request.body)) return inline(request.body, contentType);
+    if (contentType === 'multipart/form-data') {
+      throw new ProblemException(400, 'validation', 'The request has 1 invalid field.', { errors: [{ field: 'body.image', message: 'Required: the image file, in the form field "image".' }] });
+    }
     if (contentType === 'application/json') {
-      const parsed = analyzeImageRequestSchema.safeParse(request.body);
+      // A URL only: the inline shape of the bus request is the gateway's to build from an upload, not a caller's to send.
+      const parsed = imageUrlBodySchema.safeParse(request.body);
       if (parsed.success) return parsed.data;
       throw new ProblemException(400, 'validation', 'The body must be {"url": "http(s)://…"}.', {
         errors: parsed.error.issues.map((issue) => ({ field: ['body', ...issue.path.map(String)].join('.'), message: issue.message })),
