@@ -4,7 +4,7 @@ import { Controller, Module, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { RpcException } from '@nestjs/microservices';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { gatewayAppRoles, queues, type ParsedRequestOf } from '@keyless/contracts';
+import { gatewayAppRoles, queues, type ParsedRequestOf, type ReplyOf } from '@keyless/contracts';
 import { AuthModule, AzureClientFactory } from '@keyless/auth';
 import { serviceBusDataPlane } from '@keyless/local-azure';
 import { startTestAzure, type TestAzure } from '@keyless/local-azure/testing';
@@ -14,7 +14,8 @@ import { RecordingLogger } from '@keyless/testing';
 import { callerToken } from './support/caller-token.js';
 
 interface Operation {
-  responses: Record<string, { description: string; content?: Record<string, unknown> }>;
+  responses: Record<string, { description: string; content?: Record<string, unknown>; headers?: Record<string, unknown> }>;
+  parameters?: { name: string; in: string }[];
   security?: Record<string, string[]>[];
   'x-keyless-app-roles'?: string[];
 }
@@ -43,7 +44,12 @@ function failureFor(key: string | undefined): Promise<never> {
 @Controller()
 class RecommendationStandIn {
   @OnRequest('recommendation.get-product')
-  getProduct({ id }: ParsedRequestOf<'recommendation.get-product'>): Promise<never> {
+  getProduct({ id }: ParsedRequestOf<'recommendation.get-product'>): Promise<ReplyOf<'recommendation.get-product'>> {
+    // `found`: a product whose view stays the same from request to request (what a conditional GET needs).
+    if (id === 'found') {
+      const product = { id, name: 'Lamp', description: '', category: 'home', price: 10, available: true };
+      return Promise.resolve({ product, vision: null, indexing: { state: 'pending-vision', updatedAt: '2026-01-01T00:00:00.000Z' } });
+    }
     return failureFor(id);
   }
   @OnRequest('recommendation.similar-products')
@@ -116,6 +122,7 @@ interface Probe {
   body?: string | Uint8Array;
   contentType?: string;
   contentEncoding?: string;
+  ifNoneMatch?: string;
   status: number;
   type: string;
 }
@@ -151,6 +158,7 @@ describe('the gateway’s OpenAPI document (/docs/openapi.json)', () => {
     if (probe.roles !== 'none') headers.authorization = `Bearer ${await callerToken(test, probe.roles ?? Object.keys(gatewayAppRoles), probe.caller ?? 'caller')}`;
     if (probe.contentType) headers['content-type'] = probe.contentType;
     if (probe.contentEncoding) headers['content-encoding'] = probe.contentEncoding;
+    if (probe.ifNoneMatch) headers['if-none-match'] = probe.ifNoneMatch;
     if (probe.body !== undefined) headers['content-length'] = String(Buffer.byteLength(probe.body));
     const answer = await new Promise<Answer>((resolve, reject) => {
       const outgoing = request(`${urls[probe.gateway]}${probe.path}`, { method: probe.method, headers }, (incoming) => {
@@ -317,6 +325,20 @@ describe('the gateway’s OpenAPI document (/docs/openapi.json)', () => {
         expect({ role, status: answer.status }).toEqual({ role, status: roles.includes(role) ? 400 : 403 });
       }
     });
+  });
+
+  it('answers a GET whose If-None-Match names the ETag of its 200 with 304 and no body, as documented', async () => {
+    const operation = findOperation('GET /v1/products/{id}');
+    expect(operation.responses['304']).toBeDefined();
+    expect(Object.keys(operation.responses['200']!.headers ?? {})).toContain('ETag');
+    expect(operation.parameters).toContainEqual(expect.objectContaining({ name: 'If-None-Match', in: 'header' }));
+    const probe: Probe = { operation: 'GET /v1/products/{id}', name: 'a product', gateway: 'main', method: 'GET', path: '/v1/products/found', status: 200, type: '' };
+    const first = await send(probe);
+    expect(first.status).toBe(200);
+    const etag = String(first.headers.etag);
+    expect(etag).toMatch(/^W\/".+"$/);
+    const again = await send({ ...probe, ifNoneMatch: etag });
+    expect({ status: again.status, body: again.body, etag: again.headers.etag }).toEqual({ status: 304, body: '', etag });
   });
 
   it('answers no status that the document does not list for the operation', () => {

@@ -155,6 +155,7 @@ export function gatewayOpenApiDocument(app: INestApplication, identity: OpenApiI
         operation.requestBody = { required: true, content: bodies };
         delete extensions[requestBodiesExtension];
       }
+      if (operation === item.get) documentConditionalGet(operation);
       if (roles) operation.security = [...roles.map((role) => ({ [entraSchemeName]: [role] })), { [bearerSchemeName]: [] }];
       // The per-address limit answers before anything else, public routes (health) included.
       else operation.responses['429'] ??= problemResponse(429);
@@ -162,6 +163,27 @@ export function gatewayOpenApiDocument(app: INestApplication, identity: OpenApiI
   }
   return document;
 }
+
+/** The `ETag` header of a GET's 200 and 304. */
+const etagHeader = { description: "A weak validator of the body (`W/\"…\"`): send it back as `If-None-Match`.", schema: { type: 'string' } };
+
+/**
+ * Documents what Express does for every GET: a 200 carries an `ETag` computed from its body, and a request whose
+ * `If-None-Match` names it is answered 304 without a body (the request still runs in full: this saves the transfer only).
+ */
+function documentConditionalGet(operation: OperationObject): void {
+  const ok = operation.responses['200'] as ResponseObject | undefined;
+  if (!ok) return;
+  ok.headers = { ...ok.headers, ETag: etagHeader };
+  operation.responses['304'] ??= { description: "Not Modified: `If-None-Match` names the current body's `ETag`; no body.", headers: { ETag: etagHeader } };
+  operation.parameters = [
+    ...(operation.parameters ?? []),
+    { name: 'If-None-Match', in: 'header', required: false, description: 'The `ETag` of a 200 this client holds: 304 if the body is still the same.', schema: { type: 'string' } },
+  ];
+}
+
+type OperationObject = NonNullable<OpenAPIObject['paths'][string]['get']>;
+type ResponseObject = Extract<OperationObject['responses'][string], { description: string }>;
 
 /** A schema of the document (the package does not export the type by name). */
 type SchemaObject = NonNullable<NonNullable<OpenAPIObject['components']>['schemas']>[string];
