@@ -13,13 +13,28 @@ export function storedText(min: number, max: number): z.ZodString {
   return z.string().trim().min(min).max(max).refine((text) => !text.includes('\u0000'), 'must not contain the NUL character (U+0000)');
 }
 
+/** Zod's own multiple-of test, which allows for binary floating point (76.82 / 0.01 is not an exact integer in doubles). */
+const centsStep = z.number().multipleOf(0.01);
+
+/**
+ * A price: at most two decimals. Held by a refinement, not `multipleOf`: a JSON Schema `multipleOf: 0.01` divides
+ * exactly, so the validators of clients generated from the OpenAPI document (ajv, Python's jsonschema) would refuse
+ * most real prices (76.82) in the gateway's answers; the document says it in the description instead.
+ */
+const priceSchema = z
+  .number()
+  .nonnegative()
+  .max(1_000_000)
+  .refine((price) => centsStep.safeParse(price).success, 'Invalid number: at most two decimals (a multiple of 0.01)')
+  .meta({ description: "In the shop's currency, major units, with at most two decimals (a multiple of 0.01)." });
+
 /** A product as the catalog stores it. `price` is in the shop's currency, major units. */
 export const productSchema = z.strictObject({
   id: productIdSchema,
   name: storedText(1, 200),
   description: storedText(0, 4000).default(''),
   category: storedText(1, 100),
-  price: z.number().nonnegative().max(1_000_000).multipleOf(0.01),
+  price: priceSchema,
   /** http(s) URL of the product image; vision analyses it. */
   imageUrl: z.url({ protocol: /^https?$/ }).optional(),
   /** Whether the product can be recommended (out-of-stock products are not). Default: true. */

@@ -16,6 +16,21 @@ describe('payload schemas', () => {
     });
   });
 
+  describe('price', () => {
+    it('takes at most two decimals, and every two-decimal price that binary floating point cannot divide by 0.01 exactly', () => {
+      const product = { id: 'shoe-1', name: 'Trail runner', category: 'shoes' };
+      for (const price of [76.82, 1.1, 2.03, 0.07, 999_999.99]) expect({ price, ok: productSchema.safeParse({ ...product, price }).success }).toEqual({ price, ok: true });
+      expect(productSchema.safeParse({ ...product, price: 10.555 }).error?.issues).toEqual([expect.objectContaining({ path: ['price'] })]);
+    });
+
+    it('is documented without multipleOf, which JSON Schema validators divide exactly and would refuse 76.82 with', () => {
+      // What @nestjs/swagger puts into the gateway's OpenAPI document.
+      const price = (productSchema['~standard'].jsonSchema.output({ target: 'openapi-3.0' }) as { properties: Record<string, Record<string, unknown>> }).properties.price!;
+      expect(price).toEqual({ type: 'number', minimum: 0, maximum: 1_000_000, description: expect.stringContaining('at most two decimals') });
+      expect(76.82 / 0.01).not.toBe(7682);
+    });
+  });
+
   describe('stored text', () => {
     it('refuses the NUL character in a product\'s texts and in a category filter (PostgreSQL text refuses it)', () => {
       const product = { id: 'shoe-1', name: 'Trail runner', category: 'shoes', price: 1 };
