@@ -260,6 +260,10 @@ describe('the gateway’s OpenAPI document (/docs/openapi.json)', () => {
     expect(Object.keys(schemes.entra!.flows.clientCredentials.scopes).sort()).toEqual(Object.keys(gatewayAppRoles).sort());
     expect(document.components.schemas.ProblemDetails!.required).toEqual(['type', 'title', 'status', 'instance']);
     expect(operations().map(([name]) => name).sort()).toEqual(routes.map((route) => route.operation).sort());
+    const undescribed = Object.entries(document.paths).flatMap(([path, item]) =>
+      Object.entries(item).flatMap(([method, op]) => Object.entries(op.responses).filter(([, response]) => !response.description).map(([status]) => `${method} ${path} ${status}`)),
+    );
+    expect(undescribed).toEqual([]);
     for (const [, operation] of operations()) {
       expect(operation.security).toEqual([...operation['x-keyless-app-roles']!.map((role) => ({ entra: [role] })), { bearer: [] }]);
       for (const [status, response] of Object.entries(operation.responses).filter(([status]) => Number(status) >= 400)) {

@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http';
 import { applyDecorators, type INestApplication } from '@nestjs/common';
 import { ApiExtension, ApiResponse, DocumentBuilder, getSchemaPath, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import { gatewayAppRoles, type GatewayAppRole } from '@keyless/contracts';
@@ -155,6 +156,8 @@ export function gatewayOpenApiDocument(app: INestApplication, identity: OpenApiI
         operation.requestBody = { required: true, content: bodies };
         delete extensions[requestBodiesExtension];
       }
+      // A response without a description (a route of a library, such as /health/live) gets its status text: the field is required.
+      for (const [status, response] of Object.entries(operation.responses)) if (response && 'description' in response && !response.description) response.description = STATUS_CODES[status] ?? status;
       if (operation === item.get) documentConditionalGet(operation);
       if (roles) operation.security = [...roles.map((role) => ({ [entraSchemeName]: [role] })), { [bearerSchemeName]: [] }];
       // The per-address limit answers before anything else, public routes (health) included.
@@ -197,7 +200,7 @@ const problemDetailsSchema: SchemaObject = {
     title: { type: 'string', description: 'The HTTP status text.' },
     status: { type: 'integer', description: 'The HTTP status code.' },
     detail: { type: 'string', description: 'What went wrong, for a person; names nothing internal.' },
-    instance: { type: 'string', description: 'The request path.' },
+    instance: { type: 'string', description: 'The request target as sent: path and query.' },
     errors: {
       type: 'array',
       description: 'Every invalid field (400 `validation`).',

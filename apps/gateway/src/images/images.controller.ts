@@ -34,7 +34,7 @@ export class ImagesController {
     'image/*': { schema: { type: 'string', format: 'binary' } },
     'application/octet-stream': { schema: { type: 'string', format: 'binary' } },
   })
-  @ApiResponse({ status: 200, standardSchema: imageAnalysisSchema })
+  @ApiResponse({ status: 200, description: 'What Azure AI Vision found: a caption (null when it has none), tags with confidences, and the size in pixels.', standardSchema: imageAnalysisSchema })
   analyze(@Req() request: Request, @UploadedFile() file?: Express.Multer.File): Promise<ImageAnalysis> {
     return this.messaging.request('vision.analyze-image', this.toRequest(request, file));
   }

@@ -31,7 +31,7 @@ export class ProductsController {
   @RequireRoles('Catalog.Write')
   @ProblemResponses(...guardedRoute)
   @ApiOperation({ summary: 'Create or replace a product', description: 'Publishes catalog.product.upserted; vision analyses the image, recommendation indexes the product. Poll GET for progress: a new product reads 404 until recommendation has applied the event. A 503 whose detail says Service Bus did not confirm the change in time may still be applied: the same PUT again is safe (the newer `upsertedAt` wins).' })
-  @ApiResponse({ status: 202, standardSchema: acceptedSchema })
+  @ApiResponse({ status: 202, description: 'Accepted: the change is on its way to the catalog; `Location` is the product, `upsertedAt` orders concurrent writes (the newest wins).', standardSchema: acceptedSchema })
   async upsert(
     @Param('id', { schema: productIdSchema }) id: string,
     @Body({ schema: productBodySchema }) body: z.output<typeof productBodySchema>,
@@ -49,7 +49,7 @@ export class ProductsController {
   @RequireRoles('Catalog.Read', 'Catalog.Write')
   @ProblemResponses(...guardedRoute, 404, ...requestReply)
   @ApiOperation({ summary: 'A product with its vision enrichment and indexing state' })
-  @ApiResponse({ status: 200, standardSchema: productViewSchema })
+  @ApiResponse({ status: 200, description: 'The product as the catalog holds it, its vision enrichment (null until the image is analysed) and its indexing state.', standardSchema: productViewSchema })
   get(@Param('id', { schema: productIdSchema }) id: string): Promise<ProductView> {
     return this.messaging.request('recommendation.get-product', { id });
   }
@@ -58,7 +58,7 @@ export class ProductsController {
   @RequireRoles('Recommendations.Read')
   @ProblemResponses(...guardedRoute, 404, ...requestReply)
   @ApiOperation({ summary: 'Products similar to this one', description: 'Ranked by embedding similarity, with filters; excludes the product itself and unavailable products.' })
-  @ApiResponse({ status: 200, standardSchema: recommendationResultSchema })
+  @ApiResponse({ status: 200, description: 'The most similar products, best first (`score`: cosine similarity), and an explanation of the picks.', standardSchema: recommendationResultSchema })
   similar(
     @Param('id', { schema: productIdSchema }) id: string,
     @Query({ schema: similarQuerySchema }) query: z.output<typeof similarQuerySchema>,

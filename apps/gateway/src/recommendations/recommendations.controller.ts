@@ -18,7 +18,7 @@ export class RecommendationsController {
     summary: 'Recommendations for a shopper',
     description: 'From recently viewed products and/or a free-text query; excludes viewed products, applies filters, and explains the picks.',
   })
-  @ApiResponse({ status: 200, standardSchema: recommendationResultSchema })
+  @ApiResponse({ status: 200, description: 'The recommended products, best first (`score`: cosine similarity), and an explanation grounded in them.', standardSchema: recommendationResultSchema })
   recommend(@Body({ schema: recommendRequestSchema }) body: RecommendRequest): Promise<RecommendationResult> {
     return this.messaging.request('recommendation.recommend', body);
   }
