@@ -331,6 +331,12 @@ describe('the gateway’s OpenAPI document (/docs/openapi.json)', () => {
     });
   });
 
+  it('answers a PUT with 202 and the documented Location of the product', async () => {
+    expect(Object.keys(findOperation('PUT /v1/products/{id}').responses['202']!.headers ?? {})).toEqual(['Location']);
+    const answer = await send(probeOf(routes[0]!, 'a product', 'lamp-1', 202, ''));
+    expect({ status: answer.status, location: answer.headers.location }).toEqual({ status: 202, location: '/v1/products/lamp-1' });
+  });
+
   it('answers a GET whose If-None-Match names the ETag of its 200 with 304 and no body, as documented', async () => {
     const operation = findOperation('GET /v1/products/{id}');
     expect(operation.responses['304']).toBeDefined();

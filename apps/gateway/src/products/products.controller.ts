@@ -31,7 +31,12 @@ export class ProductsController {
   @RequireRoles('Catalog.Write')
   @ProblemResponses(...guardedRoute)
   @ApiOperation({ summary: 'Create or replace a product', description: 'Publishes catalog.product.upserted; vision analyses the image, recommendation indexes the product. Poll GET for progress: a new product reads 404 until recommendation has applied the event. A 503 whose detail says Service Bus did not confirm the change in time may still be applied: the same PUT again is safe (the newer `upsertedAt` wins).' })
-  @ApiResponse({ status: 202, description: 'Accepted: the change is on its way to the catalog; `Location` is the product, `upsertedAt` orders concurrent writes (the newest wins).', standardSchema: acceptedSchema })
+  @ApiResponse({
+    status: 202,
+    description: 'Accepted: the change is on its way to the catalog; `Location` is the product, `upsertedAt` orders concurrent writes (the newest wins).',
+    headers: { Location: { description: 'The product: `/v1/products/{id}`.', schema: { type: 'string' } } },
+    standardSchema: acceptedSchema,
+  })
   async upsert(
     @Param('id', { schema: productIdSchema }) id: string,
     @Body({ schema: productBodySchema }) body: z.output<typeof productBodySchema>,
