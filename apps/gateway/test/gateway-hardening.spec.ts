@@ -109,6 +109,12 @@ describe('the gateway’s front door (host "gateway")', () => {
       return data;
     };
 
+    it('challenges a request without a token with a bare Bearer, and one with a refused token with error="invalid_token" (RFC 6750)', async () => {
+      const anonymous = await fetch(`${gateway.url}/v1/products/p-1`);
+      const refused = await fetch(`${gateway.url}/v1/products/p-1`, { headers: { authorization: `Bearer ${token}x` } });
+      expect([anonymous.status, anonymous.headers.get('www-authenticate'), refused.status, refused.headers.get('www-authenticate')]).toEqual([401, 'Bearer', 401, 'Bearer error="invalid_token"']);
+    });
+
     it('refuses a caller token without exp with 401 problem details', async () => {
       const eternal = await callerToken(test, ['Catalog.Read'], 'o-1', { expires: false });
       const response = await fetch(`${gateway.url}/v1/products/p-1`, { headers: { authorization: `Bearer ${eternal}` } });

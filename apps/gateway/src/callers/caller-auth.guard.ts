@@ -45,7 +45,8 @@ export class CallerAuthGuard implements CanActivate {
       if (!(error instanceof CallerTokenError)) throw error;
       this.log.warn(`401 for ${request.method} ${request.originalUrl}: ${error.message}`);
       throw new ProblemException(401, 'unauthenticated', 'A valid Entra access token for the gateway is required (Authorization: Bearer …).', {
-        headers: { 'www-authenticate': 'Bearer error="invalid_token"' },
+        // RFC 6750 §3.1: a request without any credentials gets the bare challenge, one with a refused token the error code.
+        headers: { 'www-authenticate': error.code === 'missing-token' ? 'Bearer' : 'Bearer error="invalid_token"' },
       });
     }
     const required = this.reflector.getAllAndOverride<string[]>(requiredRolesKey, targets) ?? [];

@@ -25,9 +25,20 @@ export interface Caller {
   roles: readonly string[];
 }
 
-/** Why a caller token was refused; becomes a 401 problem. */
+/**
+ * Why a caller token was refused; becomes a 401 problem. `code`:
+ * - `missing-token`: the request carries no bearer token at all;
+ * - `invalid-token`: it carries one that is not accepted (signature, issuer, audience, lifetime, tenant).
+ */
 export class CallerTokenError extends Error {
   override readonly name = 'CallerTokenError';
+
+  constructor(
+    message: string,
+    readonly code: 'missing-token' | 'invalid-token' = 'invalid-token',
+  ) {
+    super(message);
+  }
 }
 
 const clockSkewSeconds = 300;
@@ -61,7 +72,7 @@ export class CallerTokenVerifier {
    */
   async verify(authorization: string | undefined): Promise<Caller> {
     const token = /^Bearer\s+(\S+)$/i.exec(authorization ?? '')?.[1];
-    if (!token) throw new CallerTokenError('no bearer token in the Authorization header');
+    if (!token) throw new CallerTokenError('no bearer token in the Authorization header', 'missing-token');
     const now = Date.now();
     const known = this.verified.get(token);
     if (known) {

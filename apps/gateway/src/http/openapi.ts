@@ -23,7 +23,7 @@ export const problemStatuses = {
   401: {
     description: 'No valid Entra access token for the gateway (missing, expired, wrong audience or issuer, bad signature). `WWW-Authenticate: Bearer`.',
     types: ['unauthenticated'],
-    headers: { 'WWW-Authenticate': { description: 'Bearer error="invalid_token"', schema: { type: 'string' } } },
+    headers: { 'WWW-Authenticate': { description: '`Bearer` without a token; `Bearer error="invalid_token"` with a token that is refused.', schema: { type: 'string' } } },
   },
   403: { description: "The caller's token lacks the app role this operation needs (see `x-keyless-app-roles`).", types: ['forbidden'] },
   404: {
