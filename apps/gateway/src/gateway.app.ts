@@ -17,6 +17,16 @@ import { SchemaOutputPipe } from './http/request-validation.js';
 /** JSON bodies are small (a product is a few KB); images have their own limit. */
 const jsonBodyLimit = '64kb';
 
+/**
+ * JSON between systems is UTF-8 (RFC 8259 §8.1). The body parser would also decode a declared UTF-7, UTF-16 or UTF-32
+ * (any `utf-*`), and UTF-7 is a known way to slip markup past filters that read the bytes: those get 415 as any other
+ * charset does. Runs before the body is decoded; throwing an error with `status` and `type` is the parser's own shape.
+ */
+function utf8Only(_request: unknown, _response: unknown, _body: Buffer, encoding: string): void {
+  if (encoding.toLowerCase() === 'utf-8') return;
+  throw Object.assign(new Error(`unsupported charset "${encoding.toUpperCase()}"`), { status: 415, type: 'charset.unsupported', charset: encoding });
+}
+
 /** Options of {@link createGatewayApp}. */
 export interface GatewayAppOptions {
   /** Where Nest logs. **Default**: the app's pino logger (structured logs). */
@@ -50,7 +60,7 @@ export async function createGatewayApp(options: GatewayAppOptions = {}): Promise
       contentSecurityPolicy: { directives: { 'script-src': ["'self'", "'unsafe-inline'"], 'style-src': ["'self'", "'unsafe-inline'"], 'img-src': ["'self'", 'data:'] } },
     }),
   );
-  app.use(express.json({ limit: jsonBodyLimit, type: ['application/json', 'application/*+json'] }));
+  app.use(express.json({ limit: jsonBodyLimit, type: ['application/json', 'application/*+json'], verify: utf8Only }));
   app.use(express.raw({ limit: maxInlineImageBytes, type: ['image/*', 'application/octet-stream'] }));
   app.useGlobalPipes(new SchemaOutputPipe());
 

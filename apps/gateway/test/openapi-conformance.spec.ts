@@ -231,7 +231,10 @@ describe('the gateway’s OpenAPI document (/docs/openapi.json)', () => {
       base('no token', 'p-1', 401, 'unauthenticated', { roles: 'none' }),
       base('a token without the route’s role', 'p-1', 403, 'forbidden', { roles: [] }),
       base('a JSON body over 64 KB', 'p-1', 413, 'body-too-large', { body: JSON.stringify({ pad: 'x'.repeat(70_000) }), contentType: 'application/json' }),
-      base('a JSON body in a charset the gateway does not read', 'p-1', 415, 'malformed-body', { body: '{}', contentType: 'application/json; charset=latin1' }),
+      base('a JSON body in a charset the gateway does not read', 'p-1', 415, 'unsupported-media-type', { body: '{}', contentType: 'application/json; charset=latin1' }),
+      base('a JSON body in UTF-7 (markup that filters reading the bytes miss)', 'p-1', 415, 'unsupported-media-type', { body: '+AHsAfQ-', contentType: 'application/json; charset=utf-7' }),
+      base('a JSON body in UTF-16', 'p-1', 415, 'unsupported-media-type', { body: '{}', contentType: 'application/json; charset=utf-16' }),
+      base('a body in a Content-Encoding the gateway does not read', 'p-1', 415, 'unsupported-media-type', { body: '{}', contentType: 'application/json', contentEncoding: 'compress' }),
       base('tenant keys that cannot be fetched', 'p-1', 503, 'authentication-unavailable', { gateway: 'keyless' }),
     ];
     if (route.operation !== 'PUT /v1/products/{id}') {
