@@ -124,11 +124,32 @@ describe('The local portal, in a real browser', () => {
 
     expect((await storefront.fetch(similarPath)).status).toBe(200);
     expect(await visit('/alerts')).toBe(200);
-    const resolved = page.getByRole('table', { name: /resolved alerts/ });
+    const resolved = page.getByRole('table', { name: /resolved alert/ });
     await resolved.getByRole('row', { name: /Access denied to the shared identity/ }).waitFor({ timeout: 60_000 });
     await expect(resolved.getByRole('row', { name: /Access denied to the shared identity/ }).textContent()).resolves.toContain('was allowed again');
     await screenshot(page, '06-alert-resolved');
   }, 120_000);
+
+  it('says an assignment exists instead of "Assigned", keeps what was chosen, and names whose role a removal took', async () => {
+    const vision = system.hostEnv('vision').AZURE_VISION_RESOURCE_ID!;
+    const add = async () => {
+      expect(await visit(`/iam?scope=${encodeURIComponent(vision)}`)).toBe(200);
+      await page.getByLabel('Role', { exact: true }).selectOption({ label: 'Reader' });
+      await page.getByLabel('Principal', { exact: true }).selectOption({ label: 'id-storefront (user-assigned)' });
+      await page.getByRole('button', { name: 'Add role assignment' }).click();
+    };
+    await add();
+    await page.getByRole('status').filter({ hasText: 'Assigned Reader to id-storefront (user-assigned) on vision-keyless-local' }).waitFor();
+    await add();
+    await expect(page.getByRole('alert').textContent()).resolves.toContain('RoleAssignmentExists: id-storefront (user-assigned) already has Reader on vision-keyless-local (Microsoft.CognitiveServices/accounts); nothing changed.');
+    await expect(page.getByLabel('Role', { exact: true }).inputValue()).resolves.toBe(await page.getByRole('option', { name: 'Reader', exact: true }).getAttribute('value'));
+    await expect(page.getByLabel('Principal', { exact: true }).locator('option:checked').textContent()).resolves.toBe('id-storefront (user-assigned)');
+    await expect(page.getByLabel('Scope', { exact: true }).last().inputValue()).resolves.toBe(vision);
+    expect(await seriousAxeViolations(page)).toEqual([]);
+    await screenshot(page, '07-iam-exists');
+    await page.getByRole('button', { name: /^Remove Reader of id-storefront/ }).click();
+    await page.getByRole('status').filter({ hasText: 'Removed Reader of id-storefront (user-assigned) on vision-keyless-local' }).waitFor();
+  });
 
   it('checks access: each data action of id-keyless on Azure OpenAI and the assignment that grants it', async () => {
     const openAi = system.hostEnv('recommendation').AZURE_OPENAI_RESOURCE_ID!;
@@ -142,7 +163,7 @@ describe('The local portal, in a real browser', () => {
 
   it('filters the logs and shows why a decision was denied', async () => {
     expect(await visit('/logs?outcome=failure&identity=id-keyless')).toBe(200);
-    const decisions = page.getByRole('table', { name: /decisions/ });
+    const decisions = page.getByRole('table', { name: /^\d+ decisions?$/ });
     await expect(decisions.textContent()).resolves.toContain('no role assignment of id-keyless grants Microsoft.CognitiveServices/accounts/OpenAI/deployments/chat/completions/action');
     await expect(decisions.textContent()).resolves.not.toContain('allowed');
     await screenshot(page, '08-logs');

@@ -6,7 +6,7 @@ import type { AuditLog, AuthorizationRecord, SignInRecord } from '../audit/audit
 import type { Directory } from '../entra/directory.js';
 import type { RoleAssignment, RoleAssignmentStore } from '../rbac/role-assignments.js';
 import type { MessageRow, ServiceBusOperations } from '../servicebus/admin-routes.js';
-import { html, type SafeHtml } from './html.js';
+import { count, html, noun, type SafeHtml } from './html.js';
 import type { OperatorAuthority } from './operator-authority.js';
 import { flowDiagram } from './portal-layout.js';
 import type { PortalSession } from './portal-sessions.js';
@@ -40,15 +40,19 @@ export function overviewPage(data: PortalData): PageContent {
   const shared = data.sharedIdentity ?? 'id-keyless';
   const hosts = data.directory.hosts().filter((h) => h.userAssigned.some((i) => i.name === shared)).map((h) => h.name);
   const hour = new Date(Date.now() - 3_600_000).toISOString();
+  const firing = data.alerts?.engine.list({ state: 'Fired', limit: 1000 }).length ?? 0;
+  const denied = data.auditLog.authorizations({ since: hour, where: { decision: 'denied' }, limit: 1000 }).length;
+  const failedSignIns = data.auditLog.signIns({ since: hour, where: { outcome: 'failure' }, limit: 1000 }).length;
+  const assignments = data.roleAssignments.all().length;
   return {
     title: 'Overview',
     body: html`<p>The local Azure's portal: its identities, role assignments, sign-in and authorization logs, alerts, Service Bus entities and the health of the running services.</p>
 <section aria-labelledby="now"><h2 id="now">Right now</h2>
 <div class="cards" id="overview-cards" data-live="alert authorization sign-in">
-  <div class="card"><strong>${data.alerts?.engine.list({ state: 'Fired', limit: 1000 }).length ?? 0}</strong> alerts firing <a href="/alerts">Alerts</a></div>
-  <div class="card"><strong>${data.auditLog.authorizations({ since: hour, where: { decision: 'denied' }, limit: 1000 }).length}</strong> denied authorizations in the last hour <a href="/logs?outcome=failure&amp;since=1h">Logs</a></div>
-  <div class="card"><strong>${data.auditLog.signIns({ since: hour, where: { outcome: 'failure' }, limit: 1000 }).length}</strong> failed sign-ins in the last hour <a href="/logs?outcome=failure&amp;since=1h">Logs</a></div>
-  <div class="card"><strong>${data.roleAssignments.all().length}</strong> role assignments <a href="/iam">Access control</a></div>
+  <div class="card"><strong>${firing}</strong> ${noun(firing, 'alert')} firing <a href="/alerts">Alerts</a></div>
+  <div class="card"><strong>${denied}</strong> denied ${noun(denied, 'authorization')} in the last hour <a href="/logs?outcome=failure&amp;since=1h">Logs</a></div>
+  <div class="card"><strong>${failedSignIns}</strong> failed ${noun(failedSignIns, 'sign-in')} in the last hour <a href="/logs?outcome=failure&amp;since=1h">Logs</a></div>
+  <div class="card"><strong>${assignments}</strong> role ${noun(assignments, 'assignment')} <a href="/iam">Access control</a></div>
 </div></section>
 <section aria-labelledby="flow"><h2 id="flow">How access works</h2>${flowDiagram(shared, hosts)}</section>`,
   };
@@ -104,8 +108,18 @@ export function scopeOptions(data: PortalData): ScopeOption[] {
   return options;
 }
 
-/** IAM at a scope: assignments (here, inherited, at child scopes), role definitions, add and remove, and "check access". */
-export function iamPage(data: PortalData, session: PortalSession, query: URLSearchParams, done?: string): PageContent {
+/** An add-assignment form the portal refused: why, and what the user chose (shown again, so nothing is lost). */
+export interface RefusedAssignment {
+  error: SafeHtml;
+  roleId?: string;
+  principalId?: string;
+}
+
+/**
+ * IAM at a scope: assignments (here, inherited, at child scopes), role definitions, add and remove, and "check
+ * access". `done` says what the last change did; `refused` is an add form sent back with its error.
+ */
+export function iamPage(data: PortalData, session: PortalSession, query: URLSearchParams, done?: string, refused?: RefusedAssignment): PageContent {
   const scopes = scopeOptions(data);
   const scope = scopes.find((s) => s.id.toLowerCase() === (query.get('scope') ?? '').toLowerCase()) ?? scopes[1]!;
   const labelOf = (id: string): string => scopes.find((s) => s.id.toLowerCase() === id.toLowerCase())?.label ?? id;
@@ -121,14 +135,15 @@ export function iamPage(data: PortalData, session: PortalSession, query: URLSear
   const scopeSelect = (id: string, selected: string): SafeHtml =>
     html`<select id="${id}" name="scope">${scopes.map((s) => html`<option value="${s.id}"${s.id === selected ? html` selected` : ''}>${s.label}</option>`)}</select>`;
   const field = (id: string, label: string, control: SafeHtml): SafeHtml => html`<div class="field"><label for="${id}">${label}</label>${control}</div>`;
+  const selected = (value: string, chosen: string | undefined): SafeHtml | '' => (value === chosen ? html` selected` : '');
   return {
     title: 'Access control (IAM)',
-    body: html`${notice(done)}
+    body: html`${notice(done)}${refused ? html`<div class="notice error" role="alert" id="add-error"><p>${refused.error}</p></div>` : ''}
 <form class="filters" method="get" action="/iam">${field('scope-picker', 'Scope', scopeSelect('scope-picker', scope.id))}<button type="submit">Show</button></form>
 <p>Showing <strong>${scope.label}</strong> <span class="mono">${scope.id}</span>. An assignment applies at its scope and everything beneath it.</p>
 <section aria-labelledby="assignments-heading"><h2 id="assignments-heading">Role assignments</h2>
 <div id="assignments" data-live="assignment">
-<table><caption>${rows.length} role assignments at, above or below this scope</caption>
+<table><caption>${count(rows.length, 'role assignment')} at, above or below this scope</caption>
 <thead><tr><th scope="col">Role</th><th scope="col">Principal</th><th scope="col">Scope</th><th scope="col">Where</th><th scope="col">Source</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead><tbody>
 ${rows.map(
   ({ a, where }) => html`<tr><td>${a.roleDefinitionName}</td><td>${name(a.principalId)}<br><span class="mono muted">${a.principalId}</span></td>
@@ -139,8 +154,8 @@ ${rows.map(
 )}</tbody></table></div></section>
 <section aria-labelledby="add-heading"><h2 id="add-heading">Add a role assignment</h2>
 <form class="stack" method="post" action="/iam/assignments">${hidden(session)}
-${field('add-role', 'Role', html`<select id="add-role" name="roleId" required>${builtInRoles.map((r) => html`<option value="${r.id}">${r.name}</option>`)}</select>`)}
-${field('add-principal', 'Principal', html`<select id="add-principal" name="principalId" required>${principals.map((p) => html`<option value="${p.id}">${p.label}</option>`)}</select>`)}
+${field('add-role', 'Role', html`<select id="add-role" name="roleId" required>${builtInRoles.map((r) => html`<option value="${r.id}"${selected(r.id, refused?.roleId)}>${r.name}</option>`)}</select>`)}
+${field('add-principal', 'Principal', html`<select id="add-principal" name="principalId" required${refused ? html` aria-describedby="add-error"` : ''}>${principals.map((p) => html`<option value="${p.id}"${selected(p.id, refused?.principalId)}>${p.label}</option>`)}</select>`)}
 ${field('add-scope', 'Scope', scopeSelect('add-scope', scope.id))}
 <button type="submit">Add role assignment</button></form></section>
 <section aria-labelledby="check-heading"><h2 id="check-heading">Check access</h2>
@@ -160,6 +175,11 @@ ${checked.map(
 ${builtInRoles.map((r) => html`<tr><th scope="row">${r.name}</th><td class="mono">${r.id}</td><td class="mono">${r.dataActions.join(', ')}</td><td class="mono">${r.notDataActions.join(', ') || '—'}</td></tr>`)}
 </tbody></table></section>`,
   };
+}
+
+/** How the pages name a principal: `id-keyless (user-assigned)`, `reader@… (user)`, else its object id. */
+export function principalLabel(data: PortalData, principalId: string): string {
+  return principalOptions(data).find((p) => p.id === principalId)?.label ?? principalId;
 }
 
 /** Principals an assignment can name: every managed identity, every user of the tenant, and whoever else holds one. */
@@ -239,12 +259,12 @@ ${select('f-since', 'Time', 'since', [['15m', 'Last 15 minutes'], ['1h', 'Last h
 <p class="muted">Newest first, ${limit} rows at most per log. New entries appear as they happen.</p>
 <section aria-labelledby="signins-heading"><h2 id="signins-heading">Sign-ins (token requests and database logins)</h2>
 <div id="sign-ins" data-live="sign-in">
-<table><caption>${signIns.length} sign-ins</caption><thead><tr><th scope="col">Time</th><th scope="col">Host</th><th scope="col">Identity</th><th scope="col">Resource</th><th scope="col">Outcome</th><th scope="col">Failure reason</th></tr></thead><tbody>
+<table><caption>${count(signIns.length, 'sign-in')}</caption><thead><tr><th scope="col">Time</th><th scope="col">Host</th><th scope="col">Identity</th><th scope="col">Resource</th><th scope="col">Outcome</th><th scope="col">Failure reason</th></tr></thead><tbody>
 ${signIns.map((r: SignInRecord) => html`<tr><td>${time(r.time)}</td><td>${r.host ?? (r.endpoint === 'token' ? 'token endpoint (user)' : r.endpoint === 'postgres' ? `PostgreSQL login as ${r.user ?? '?'} from ${r.client ?? '?'}` : '—')}</td><td>${r.identity ?? '—'}</td><td class="mono">${r.resource ?? '—'}</td><td>${outcomeTag(r.outcome === 'success', r.outcome)}</td><td>${r.reason ?? ''}</td></tr>`)}
 </tbody></table></div></section>
 <section aria-labelledby="decisions-heading"><h2 id="decisions-heading">Authorization decisions</h2>
 <div id="decisions" data-live="authorization">
-<table><caption>${decisions.length} decisions</caption><thead><tr><th scope="col">Time</th><th scope="col">Resource</th><th scope="col">Identity</th><th scope="col">Action or data action</th><th scope="col">Scope</th><th scope="col">Decision</th><th scope="col">Granted by, or why not</th></tr></thead><tbody>
+<table><caption>${count(decisions.length, 'decision')}</caption><thead><tr><th scope="col">Time</th><th scope="col">Resource</th><th scope="col">Identity</th><th scope="col">Action or data action</th><th scope="col">Scope</th><th scope="col">Decision</th><th scope="col">Granted by, or why not</th></tr></thead><tbody>
 ${decisions.map(
   (r: AuthorizationRecord) => {
     const who = r.identity ?? (r.principalId || 'an unauthenticated caller');
@@ -276,8 +296,8 @@ ${resolvedColumns ? html`<td>${time(a.resolvedAt)}<br>${a.resolution ?? ''}</td>
   return {
     title: 'Alerts',
     body: html`<div id="alert-tables" data-live="alert">
-<h2 id="firing-heading">Firing</h2>${firing.length ? table('firing', `${firing.length} alerts firing`, firing, false) : html`<p id="firing">No alert is firing.</p>`}
-<h2 id="resolved-heading">Resolved</h2>${resolved.length ? table('resolved', `The last ${resolved.length} resolved alerts`, resolved, true) : html`<p id="resolved">No alert has resolved yet.</p>`}
+<h2 id="firing-heading">Firing</h2>${firing.length ? table('firing', `${count(firing.length, 'alert')} firing`, firing, false) : html`<p id="firing">No alert is firing.</p>`}
+<h2 id="resolved-heading">Resolved</h2>${resolved.length ? table('resolved', resolved.length === 1 ? 'The last resolved alert' : `The last ${resolved.length} resolved alerts`, resolved, true) : html`<p id="resolved">No alert has resolved yet.</p>`}
 </div>
 <h2 id="rules-heading">Rules</h2>
 <table><caption>What each rule watches (the same conditions as the Azure Monitor rules in infra/)</caption><thead><tr><th scope="col">Rule</th><th scope="col">Severity</th><th scope="col">Signal</th><th scope="col">Condition</th><th scope="col">Fix</th></tr></thead><tbody>
@@ -303,17 +323,19 @@ ${rows.map(
   };
 }
 
-/** The dead-letter queue of one entity, and the resubmit form. */
-export function deadLettersPage(entity: string, messages: MessageRow[], session: PortalSession, done?: string): PageContent {
+/** The dead-letter queue of one entity, and the resubmit form (or, when it is empty, a sentence saying so). */
+export function deadLettersPage(entity: string, messages: MessageRow[], total: number, session: PortalSession, done?: string): PageContent {
   return {
     title: `Dead letters of ${entity}`,
     body: html`${notice(done)}<p><a href="/servicebus">Back to Service Bus</a></p>
-<table><caption>${messages.length} dead-lettered messages (peeked: nothing is locked or removed)</caption>
+${messages.length
+  ? html`<table><caption>${total > messages.length ? `The first ${messages.length} of ${total} dead-lettered messages` : count(total, 'dead-lettered message')} (peeked: nothing is locked or removed)</caption>
 <thead><tr><th scope="col">Sequence</th><th scope="col">Message id</th><th scope="col">Subject</th><th scope="col">Reason</th><th scope="col">Description</th><th scope="col">Enqueued</th><th scope="col">Deliveries</th><th scope="col">Body</th></tr></thead><tbody>
 ${messages.map(
   (m) => html`<tr><td>${m.sequenceNumber}</td><td class="mono">${m.messageId ?? ''}</td><td>${m.subject ?? ''}</td><td>${m.deadLetterReason ?? ''}</td><td>${m.deadLetterErrorDescription ?? ''}</td><td>${time(m.enqueuedTime)}</td><td>${m.deliveryCount}</td><td class="mono">${m.body ?? ''}</td></tr>`,
 )}</tbody></table>
-${messages.length ? html`<form method="post" action="/servicebus/resubmit">${hidden(session)}<input type="hidden" name="entity" value="${entity}"><button type="submit">Resubmit ${messages.length} message${messages.length === 1 ? '' : 's'} to ${entity}</button></form>` : ''}`,
+<form method="post" action="/servicebus/resubmit">${hidden(session)}<input type="hidden" name="entity" value="${entity}"><button type="submit">Resubmit ${total === 1 ? 'the message' : `all ${total} messages`} to ${entity}</button></form>`
+  : html`<p id="dead-letters-empty">The dead-letter queue of ${entity} is empty: there is no message to look at or resubmit.</p>`}`,
   };
 }
 
@@ -323,7 +345,7 @@ export function systemPage(instances: InstanceHealth[] | undefined, file: string
     title: 'System',
     body: instances === undefined
       ? html`<p>No service instance is registered: the launcher (<code>npm start</code>) lists the instances it runs in <code>${file}</code>.</p>`
-      : html`<table><caption>${instances.length} service instances (each one's <code>/health/ready</code>, asked now)</caption>
+      : html`<table><caption>${count(instances.length, 'service instance')} (each one's <code>/health/ready</code>, asked now)</caption>
 <thead><tr><th scope="col">Instance</th><th scope="col">Service</th><th scope="col">Address</th><th scope="col">Ready</th><th scope="col">Checks</th></tr></thead><tbody>
 ${instances.map(
   (i) => html`<tr><th scope="row">${i.name}</th><td>${i.service}</td><td class="mono">${i.url}</td><td>${outcomeTag(i.ready, i.ready ? 'Ready' : 'Not ready')} <span class="muted">${i.detail}</span></td>

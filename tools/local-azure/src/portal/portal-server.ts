@@ -13,12 +13,12 @@ import { listen, type BindOptions, type BoundListener } from '../net/listen.js';
 import type { RoleAssignmentStore } from '../rbac/role-assignments.js';
 import type { ServiceBusOperations } from '../servicebus/admin-routes.js';
 import type { ServerCredentials } from '../tls/certificate-authority.js';
-import { html } from './html.js';
+import { count, html, type SafeHtml } from './html.js';
 import { principalTypeOf } from '../entra/directory.js';
 import { portalActions, portalSignInChecks, type OperatorAuthority, type PortalPermission } from './operator-authority.js';
 import { portalAssets } from './portal-assets.js';
 import { layout, messagePage, type PortalSectionPath } from './portal-layout.js';
-import { alertsPage, deadLettersPage, iamPage, identitiesPage, logsPage, overviewPage, roleFromForm, scopeOptions, serviceBusPage, systemPage, type PageContent, type PortalData } from './portal-pages.js';
+import { alertsPage, deadLettersPage, iamPage, identitiesPage, logsPage, overviewPage, principalLabel, roleFromForm, scopeOptions, serviceBusPage, systemPage, type PageContent, type PortalData } from './portal-pages.js';
 import { PortalSessions, takeNotice, type PortalSession, type PortalSessionsOptions } from './portal-sessions.js';
 import { instanceHealth } from './system-health.js';
 
@@ -164,7 +164,11 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
     .on('GET', /^\/signin$/, (_req, res, { url }) => {
       const result = sessions.redeem(url.searchParams.get('code') ?? '');
       if (typeof result === 'string') {
-        const why = { unknown: 'This sign-in link is not valid.', expired: 'This sign-in link has expired (links are valid for 5 minutes).', used: 'This sign-in link has already been used (each link works once).' }[result];
+        const why = {
+          unknown: 'This sign-in link is not valid.',
+          expired: `This sign-in link has expired (links are valid for ${duration(sessions.linkLifetimeInSeconds)}).`,
+          used: 'This sign-in link has already been used (each link works once).',
+        }[result];
         return send(res, 401, messagePage('Sign-in refused', html`${why} Get a new one with <code>npm run -s local-azure -- portal</code>.`));
       }
       context.log(`[portal] ${result.operator.name} signed in`);
@@ -191,15 +195,25 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
       const scope = scopeOptions(data).find((s) => s.id === form.get('scope'));
       const role = roleFromForm(form.get('roleId') ?? undefined);
       const principalId = form.get('principalId') ?? '';
+      // A refused form comes back as the IAM page with the error above it and the user's choices kept.
+      const refuse = (status: number, error: SafeHtml): void => {
+        const query = new URLSearchParams(scope ? { scope: scope.id } : {});
+        page(res, session, '/iam', iamPage(data, session, query, undefined, { error, roleId: form.get('roleId') ?? '', principalId }), status);
+      };
       if (!scope || !role || !/^[\w-]{1,64}$/.test(principalId)) {
-        return send(res, 400, messagePage('Invalid request', 'Choose a role, a principal and a scope from the lists.', session));
+        return refuse(400, html`Choose a role, a principal and a scope from the lists.`);
       }
       if (!authorize(session, portalActions.writeAssignments, scope.id, req, res)) return;
       // By object id only, as ARM takes it: findPrincipal also matches names and client ids, which would leave an
       // assignment that names no principal.
       const principal = context.directory.findPrincipal(principalId);
       if (principal?.principalId !== principalId) {
-        return send(res, 400, messagePage('Invalid request', html`<strong>PrincipalNotFound</strong>: Principal ${principalId} does not exist in the directory ${context.directory.tenantId}. Choose a principal from the list.`, session));
+        return refuse(400, html`<strong>PrincipalNotFound</strong>: Principal ${principalId} does not exist in the directory ${context.directory.tenantId}. Choose a principal from the list.`);
+      }
+      const who = principalLabel(data, principalId);
+      // As ARM answers 409 RoleAssignmentExists: saying "Assigned" would claim a change that did not happen.
+      if (context.roleAssignments.find(principalId, role, scope.id)) {
+        return refuse(409, html`<strong>RoleAssignmentExists</strong>: ${who} already has ${role.name} on ${scope.label}; nothing changed.`);
       }
       context.roleAssignments.create({
         principalId,
@@ -210,7 +224,7 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
         createdBy: session.operator.principalId,
       });
       context.log(`[portal] ${session.operator.name} assigned "${role.name}" to ${principalId} on ${scope.id}`);
-      session.notice = `Assigned ${role.name} on ${scope.label}.`;
+      session.notice = `Assigned ${role.name} to ${who} on ${scope.label}.`;
       redirect(res, `/iam?scope=${encodeURIComponent(scope.id)}`);
     })
     .on('POST', /^\/iam\/assignments\/delete$/, async (req, res) => {
@@ -223,29 +237,31 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
       if (!authorize(session, portalActions.deleteAssignments, assignment.scope, req, res)) return;
       context.roleAssignments.delete({ id: assignment.id });
       context.log(`[portal] ${session.operator.name} removed "${assignment.roleDefinitionName}" of ${assignment.principalId} on ${assignment.scope}`);
-      session.notice = `Removed ${assignment.roleDefinitionName} on ${assignment.scope}.`;
+      const where = scopeOptions(data).find((s) => s.id.toLowerCase() === assignment.scope.toLowerCase())?.label ?? assignment.scope;
+      session.notice = `Removed ${assignment.roleDefinitionName} of ${principalLabel(data, assignment.principalId)} on ${where}.`;
       redirect(res, `/iam?scope=${encodeURIComponent(back || assignment.scope)}`);
     })
     .on('GET', /^\/servicebus\/deadletters$/, async (req, res, { url }) => {
       const session = authenticated(req, res);
       if (!session) return;
       const entity = url.searchParams.get('entity') ?? '';
-      const scope = entityScope(data, entity);
-      if (!context.serviceBus || !scope) return send(res, 404, messagePage('Not found', `No queue or subscription "${entity}".`, session));
-      if (!authorize(session, portalActions.serviceBusPeek, scope, req, res)) return;
-      page(res, session, '/servicebus', deadLettersPage(entity, context.serviceBus.peek(entity, { deadLetter: true, limit: 100 }), session, takeNotice(session)));
+      const found = receivable(data, entity);
+      if (!context.serviceBus || !found) return send(res, 404, messagePage('Not found', `No queue or subscription "${entity}".`, session));
+      if (!authorize(session, portalActions.serviceBusPeek, found.resourceId, req, res)) return;
+      // The whole count beside the first 100: resubmit moves them all, and the button says so.
+      page(res, session, '/servicebus', deadLettersPage(entity, context.serviceBus.peek(entity, { deadLetter: true, limit: 100 }), found.count, session, takeNotice(session)));
     })
     .on('POST', /^\/servicebus\/resubmit$/, async (req, res) => {
       const verified = await verifiedForm(req, res);
       if (!verified) return;
       const { session, form } = verified;
       const entity = form.get('entity') ?? '';
-      const scope = entityScope(data, entity);
-      if (!context.serviceBus || !scope) return send(res, 404, messagePage('Not found', `No queue or subscription "${entity}".`, session));
-      if (!authorize(session, portalActions.serviceBusResubmit, scope, req, res)) return;
+      const found = receivable(data, entity);
+      if (!context.serviceBus || !found) return send(res, 404, messagePage('Not found', `No queue or subscription "${entity}".`, session));
+      if (!authorize(session, portalActions.serviceBusResubmit, found.resourceId, req, res)) return;
       const result = context.serviceBus.resubmit(entity);
       context.log(`[portal] ${session.operator.name} resubmitted ${result.resubmitted} dead-lettered messages of ${entity}`);
-      session.notice = `Resubmitted ${result.resubmitted} messages${result.kept ? `; ${result.kept} kept` : ''}.`;
+      session.notice = `Resubmitted ${count(result.resubmitted, 'message')} to ${entity}${result.kept ? `; ${count(result.kept, 'message')} kept in the dead-letter queue (locked by a receiver, or without the session id ${entity} requires)` : ''}.`;
       redirect(res, `/servicebus/deadletters?entity=${encodeURIComponent(entity)}`);
     })
     .on('GET', /^\/events$/, (req, res) => {
@@ -297,10 +313,17 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
   };
 }
 
-/** The ARM id of a queue (`orders`) or subscription (`events/Subscriptions/vision`) named as the entity list names it. */
-function entityScope(data: PortalData, entity: string): string | undefined {
-  if (!data.serviceBus) return undefined;
-  return data.serviceBus.deadLetterCounts().find((row) => row.entity === entity)?.resourceId;
+/**
+ * A queue (`orders`) or subscription (`events/Subscriptions/vision`) named as the entity list names it: its ARM id
+ * (the scope its operator actions are checked at) and how many messages its dead-letter queue holds.
+ */
+function receivable(data: PortalData, entity: string): { resourceId: string; count: number } | undefined {
+  return data.serviceBus?.deadLetterCounts().find((row) => row.entity === entity);
+}
+
+/** `300` → "5 minutes", `90` → "90 seconds": the configured link lifetime as the refusal page says it. */
+function duration(seconds: number): string {
+  return seconds % 60 === 0 ? count(seconds / 60, 'minute') : count(seconds, 'second');
 }
 
 function readCookie(req: IncomingMessage, name: string): string | undefined {

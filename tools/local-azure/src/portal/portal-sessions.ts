@@ -119,9 +119,15 @@ export class PortalSessions {
     return Math.floor(this.sessionLifetimeInMs / 1000);
   }
 
+  /** How long a sign-in link works, in seconds (what the refusal of an expired link says). */
+  get linkLifetimeInSeconds(): number {
+    return Math.floor(this.linkLifetimeInMs / 1000);
+  }
+
   private prune(now: number): void {
-    // Used links are kept until they expire, so a second use says "used", not "unknown".
-    for (const [key, link] of this.links) if (now >= link.expiresAt) this.links.delete(key);
+    // Links are kept (hashed) a session lifetime past their expiry, so a late or second use says "expired" or
+    // "used", not "not valid", even after newer links were minted; maxEntries still bounds the table.
+    for (const [key, link] of this.links) if (now >= link.expiresAt + this.sessionLifetimeInMs) this.links.delete(key);
     for (const [key, session] of this.sessions) if (now >= session.expiresAt) this.sessions.delete(key);
     for (const table of [this.links, this.sessions] as Map<string, unknown>[]) {
       while (table.size >= this.maxEntries) table.delete(table.keys().next().value!);

@@ -1,55 +1,22 @@
-import { request } from 'node:https';
 import { readFileSync } from 'node:fs';
-import type { AdminClient } from '../../src/cli/admin-client.js';
 import { LocalAzureHome } from '../../src/home.js';
 import { findRole } from '../../src/rbac/built-in-roles.js';
 import { startTestAzure, type TestAzure } from '../../src/testing/index.js';
-
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
+import { portalCaller, type PortalCaller } from './support.js';
 
 // Probes of the portal's trust boundary over real HTTPS: sign-in links, sessions, anti-forgery, headers.
 describe('The local portal', () => {
   let test: TestAzure;
-  let admin: AdminClient;
-  let ca: string;
+  let call: PortalCaller['call'];
+  let mint: PortalCaller['mint'];
+  let signIn: PortalCaller['signIn'];
+  let post: PortalCaller['post'];
 
   beforeAll(async () => {
     test = await startTestAzure({ config: { portal: { linkLifetimeInSeconds: 1 } } });
-    admin = test.admin();
-    ca = test.azure.tls.caCertPem;
+    ({ call, mint, signIn, post } = portalCaller(test));
   });
   afterAll(() => test.stop());
-
-  const call = (path: string, options: { method?: string; cookie?: string; body?: string; headers?: Record<string, string> } = {}): Promise<Answer> =>
-    new Promise((resolve, reject) => {
-      const req = request(new URL(path, test.azure.endpoints.portal), {
-        method: options.method ?? 'GET',
-        ca,
-        headers: {
-          ...(options.cookie ? { cookie: options.cookie } : {}),
-          ...(options.body !== undefined ? { 'content-type': 'application/x-www-form-urlencoded', 'content-length': String(Buffer.byteLength(options.body)) } : {}),
-          ...options.headers,
-        },
-      });
-      req.on('response', (res) => {
-        let body = '';
-        res.on('data', (chunk: Buffer) => (body += chunk.toString()));
-        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
-      });
-      req.on('error', reject);
-      req.end(options.body);
-    });
-  const mint = (user?: string) => (user ? test.admin(user) : admin).call<{ url: string; expiresOn: string; operator: string }>('POST', '/portal/signInLinks');
-  const signIn = async (user?: string): Promise<{ cookie: string; csrf: string }> => {
-    const answer = await call((await mint(user)).url);
-    const cookie = String(answer.headers['set-cookie']).split(';')[0]!;
-    const csrf = /name="_csrf" value="([^"]+)"/.exec((await call('/iam', { cookie })).body)![1]!;
-    return { cookie, csrf };
-  };
 
   it('writes its URL into operator.env', () => {
     expect(readFileSync(new LocalAzureHome(test.home).envFile('operator'), 'utf8')).toContain(`LOCAL_AZURE_PORTAL_URL=${test.azure.endpoints.portal}`);
@@ -71,11 +38,23 @@ describe('The local portal', () => {
     expect(second.body).toContain('already been used');
   });
 
-  it('refuses an expired link and an unknown one', async () => {
+  it('refuses an expired link, saying how long links last as configured, and an unknown one', async () => {
     const { url } = await mint();
     await new Promise((resolve) => setTimeout(resolve, 1100));
-    expect((await call(url)).body).toContain('has expired');
+    const expired = await call(url);
+    expect(expired.body).toContain('has expired (links are valid for 1 second)');
+    expect(expired.body).not.toContain('5 minutes');
     expect((await call('/signin?code=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA')).body).toContain('not valid');
+  });
+
+  it('still says "expired" and "used" for old links after newer links were minted', async () => {
+    const expiring = await mint();
+    const used = await mint();
+    expect((await call(used.url)).status).toBe(303);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await mint(); // minting prunes the table of links
+    expect((await call(expiring.url)).body).toContain('has expired');
+    expect((await call(used.url)).body).toContain('already been used');
   });
 
   it('sets a strict Content-Security-Policy and no-store on every page, and on every refusal', async () => {
@@ -133,10 +112,39 @@ describe('The local portal', () => {
       expect((await call(`/iam?scope=${encodeURIComponent(assignment().scope)}&done=${encodeURIComponent(spoof)}`, { cookie })).body).not.toContain('evil.example');
       const added = await call('/iam/assignments', { method: 'POST', cookie, body: form({ ...assignment(), _csrf: csrf }), headers: { origin: new URL(test.azure.endpoints.portal).origin } });
       expect(added.headers.location).toBe(`/iam?scope=${encodeURIComponent(assignment().scope)}`);
-      expect((await call(String(added.headers.location), { cookie })).body).toContain('Assigned Cognitive Services User on ');
-      expect((await call(String(added.headers.location), { cookie })).body).not.toContain('Assigned Cognitive Services User on ');
+      expect((await call(String(added.headers.location), { cookie })).body).toContain('Assigned Cognitive Services User to id-storefront (user-assigned) on vision-keyless-local');
+      expect((await call(String(added.headers.location), { cookie })).body).not.toContain('Assigned Cognitive Services User to ');
       const [created] = test.azure.roleAssignments.list({ principalId: assignment().principalId, scope: assignment().scope });
       await call('/iam/assignments/delete', { method: 'POST', cookie, body: form({ assignmentId: created!.id, _csrf: csrf }) });
+    });
+
+    it('refuses an assignment that exists with 409 RoleAssignmentExists, as ARM does, keeping the choices in the form', async () => {
+      const { cookie, csrf } = await signIn();
+      const { principalId, roleId, scope } = assignment();
+      expect((await post('/iam/assignments', cookie, { principalId, roleId, scope, _csrf: csrf })).status).toBe(303);
+      const before = JSON.stringify(test.azure.roleAssignments.all());
+      const again = await post('/iam/assignments', cookie, { principalId, roleId, scope, _csrf: csrf });
+      expect(again.status).toBe(409);
+      expect(again.body).toContain('<strong>RoleAssignmentExists</strong>: id-storefront (user-assigned) already has Cognitive Services User on vision-keyless-local');
+      expect(again.body).not.toContain('Assigned ');
+      expect(again.body).toContain(`<option value="${roleId}" selected>Cognitive Services User</option>`);
+      expect(again.body).toContain(`<option value="${principalId}" selected>id-storefront (user-assigned)</option>`);
+      expect(again.body).toMatch(new RegExp(`<select id="add-scope" name="scope">.*<option value="${scope}" selected>`, 's'));
+      expect(JSON.stringify(test.azure.roleAssignments.all())).toBe(before);
+      const [created] = test.azure.roleAssignments.list({ principalId, scope });
+      const removed = await post('/iam/assignments/delete', cookie, { assignmentId: created!.id, _csrf: csrf });
+      expect((await call(String(removed.headers.location), { cookie })).body).toContain('Removed Cognitive Services User of id-storefront (user-assigned) on vision-keyless-local');
+    });
+
+    it('shows a refused principal on the IAM page, with the role and scope the user chose kept', async () => {
+      const { cookie, csrf } = await signIn();
+      const { roleId, scope } = assignment();
+      const refused = await post('/iam/assignments', cookie, { principalId: '00000000-0000-4000-8000-000000000000', roleId, scope, _csrf: csrf });
+      expect(refused.status).toBe(400);
+      expect(refused.body).toContain('<h1>Access control (IAM)</h1>');
+      expect(refused.body).toMatch(/role="alert" id="add-error"><p><strong>PrincipalNotFound<\/strong>/);
+      expect(refused.body).toContain(`<option value="${roleId}" selected>Cognitive Services User</option>`);
+      expect(refused.body).toMatch(new RegExp(`<select id="add-scope" name="scope">.*<option value="${scope}" selected>`, 's'));
     });
 
     it('refuses a form body over its limit without reading it all', async () => {
