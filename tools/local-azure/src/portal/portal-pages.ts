@@ -121,7 +121,9 @@ export interface RefusedAssignment {
  */
 export function iamPage(data: PortalData, session: PortalSession, query: URLSearchParams, done?: string, refused?: RefusedAssignment): PageContent {
   const scopes = scopeOptions(data);
-  const scope = scopes.find((s) => s.id.toLowerCase() === (query.get('scope') ?? '').toLowerCase()) ?? scopes[1]!;
+  const asked = query.get('scope');
+  const found = scopes.find((s) => s.id.toLowerCase() === (asked ?? '').toLowerCase());
+  const scope = found ?? scopes[1]!;
   const labelOf = (id: string): string => scopes.find((s) => s.id.toLowerCase() === id.toLowerCase())?.label ?? id;
   const rows = data.roleAssignments
     .all()
@@ -138,7 +140,7 @@ export function iamPage(data: PortalData, session: PortalSession, query: URLSear
   const selected = (value: string, chosen: string | undefined): SafeHtml | '' => (value === chosen ? html` selected` : '');
   return {
     title: 'Access control (IAM)',
-    body: html`${notice(done)}${refused ? html`<div class="notice error" role="alert" id="add-error"><p>${refused.error}</p></div>` : ''}
+    body: html`${notice(done)}${asked && !found ? html`<div class="notice error" role="alert"><p>There is no scope <span class="mono">${asked}</span> in this subscription (a deleted queue, or a mistyped id): showing the resource group instead.</p></div>` : ''}${refused ? html`<div class="notice error" role="alert" id="add-error"><p>${refused.error}</p></div>` : ''}
 <form class="filters" method="get" action="/iam">${field('scope-picker', 'Scope', scopeSelect('scope-picker', scope.id))}<button type="submit">Show</button></form>
 <p>Showing <strong>${scope.label}</strong> <span class="mono">${scope.id}</span>. An assignment applies at its scope and everything beneath it.</p>
 <section aria-labelledby="assignments-heading"><h2 id="assignments-heading">Role assignments</h2>
@@ -251,7 +253,7 @@ export function logsPage(data: PortalData, query: URLSearchParams, limit = 50): 
   return {
     title: 'Sign-in logs and authorization decisions',
     body: html`<form class="filters" method="get" action="/logs" aria-label="Filters">
-${select('f-identity', 'Identity', 'identity', data.directory.identities().map((i) => [i.name, i.name]), filters.identity)}
+${select('f-identity', 'Identity', 'identity', [...data.directory.identities().map((i) => [i.name, i.name] as [string, string]), ...data.directory.users().map((u) => [u.userPrincipalName, `${u.userPrincipalName} (user)`] as [string, string])], filters.identity)}
 ${select('f-resource', 'Resource', 'resource', data.directory.resources().map((r) => [r.key, r.name]), filters.resource)}
 ${select('f-outcome', 'Outcome', 'outcome', [['success', 'Success / allowed'], ['failure', 'Failure / denied']], filters.outcome)}
 ${select('f-since', 'Time', 'since', [['15m', 'Last 15 minutes'], ['1h', 'Last hour'], ['24h', 'Last 24 hours'], ['7d', 'Last 7 days']], filters.since)}

@@ -191,6 +191,18 @@ describe('The local portal', () => {
       });
     });
 
+    it("filters the logs by a user, as by a managed identity: the reader's refused write is found by its name", async () => {
+      const reader = await signIn('reader');
+      const upn = `reader@${test.azure.directory.domain}`;
+      const principalId = test.azure.directory.userAssignedIdentity('id-storefront')!.principalId;
+      const scope = test.azure.directory.resourceId('vision');
+      expect((await post('/iam/assignments', reader.cookie, { principalId, roleId: findRole('Reader')!.id, scope, _csrf: reader.csrf })).status).toBe(403);
+      const { cookie } = await signIn();
+      const logs = (await call(`/logs?outcome=failure&identity=${encodeURIComponent(upn)}`, { cookie })).body;
+      expect(logs).toContain(`<option value="${upn}" selected>${upn} (user)</option>`);
+      expect(logs).toMatch(new RegExp(`<td>${upn.replace(/[.]/g, '\\.')}</td><td class="mono">Microsoft\\.Authorization/roleAssignments/write</td>`));
+    });
+
     it("records the signed-in user as the author of an assignment made in the portal", async () => {
       const { cookie, csrf } = await signIn();
       const principalId = test.azure.directory.findUser('reader')!.principalId;
@@ -201,6 +213,15 @@ describe('The local portal', () => {
       expect(created).toMatchObject({ principalType: 'User', source: 'portal', createdBy: test.azure.directory.operator.principalId });
       test.azure.roleAssignments.delete({ id: created!.id });
     });
+  });
+
+  it('says so when the IAM page is asked for a scope that does not exist, instead of silently showing another', async () => {
+    const { cookie } = await signIn();
+    const gone = `${test.azure.directory.resourceId('serviceBus')}/queues/deleted-one`;
+    const page = (await call(`/iam?scope=${encodeURIComponent(gone)}`, { cookie })).body;
+    expect(page).toContain(`There is no scope <span class="mono">${gone}</span> in this subscription`);
+    expect(page).toContain('Showing <strong>Resource group');
+    expect((await call(`/iam?scope=${encodeURIComponent(test.azure.directory.resourceGroupId)}`, { cookie })).body).not.toContain('There is no scope');
   });
 
   it('escapes what it shows (a log reason with markup renders as text)', async () => {
