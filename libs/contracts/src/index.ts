@@ -10,6 +10,7 @@ export {
   imageAnalysisFailedSchema,
   imageAnalysisSchema,
   imageAnalyzedSchema,
+  imageUrlRequestSchema,
   inlineImageContentType,
   maxInlineImageBytes,
   tagSchema,

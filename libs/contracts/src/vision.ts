@@ -20,9 +20,12 @@ export const maxInlineImageBytes = 160 * 1024;
 /** Content types an image may be sent inline as: `image/*` or `application/octet-stream` (the gateway's uploads too). */
 export const inlineImageContentType = /^(image\/[\w.+-]+|application\/octet-stream)$/;
 
+/** An image given by its public http(s) URL: one form of {@link analyzeImageRequestSchema}, and the gateway's JSON body. */
+export const imageUrlRequestSchema = z.strictObject({ url: z.url({ protocol: /^https?$/ }) });
+
 /** `vision.analyze-image`: analyse an image given by URL or inline (base64). */
 export const analyzeImageRequestSchema = z.union([
-  z.strictObject({ url: z.url({ protocol: /^https?$/ }) }),
+  imageUrlRequestSchema,
   z.strictObject({
     imageBase64: z.base64().max(Math.ceil(maxInlineImageBytes / 3) * 4, `images sent inline are limited to ${maxInlineImageBytes} bytes`),
     contentType: z.string().regex(inlineImageContentType),

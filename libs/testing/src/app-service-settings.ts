@@ -15,7 +15,7 @@ const platformVariables = ['PORT', 'IDENTITY_ENDPOINT', 'IDENTITY_HEADER', 'WEBS
 /**
  * The variables `schema` requires (no default, not optional) that `infra/` does not set on the App Services. In
  * Azure a service's environment is those settings and what the platform adds (`PORT`, `IDENTITY_ENDPOINT`,
- * `IDENTITY_HEADER`), so each name returned is a service that refuses to start there — a setting missing from the
+ * `IDENTITY_HEADER`, `WEBSITE_SITE_NAME`, `WEBSITE_HOSTNAME`), so each name returned is a service that refuses to start there — a setting missing from the
  * Bicep, or misspelled in it.
  *
  * @example

@@ -37,8 +37,16 @@ describe('RecordingLogger', () => {
 });
 
 describe('missingAppServiceSettings', () => {
-  it('returns the required variables infra/ does not set on the App Services, not those it sets or those with a default', () => {
-    const schema = z.object({ AZURE_CLIENT_ID: z.string(), PGHOST: z.string(), NOT_IN_BICEP: z.string(), WITH_DEFAULT: z.string().default('x'), OPTIONAL: z.string().optional() });
+  it('returns the required variables infra/ does not set on the App Services, not those it sets, those App Service sets itself, or those with a default', () => {
+    const schema = z.object({
+      AZURE_CLIENT_ID: z.string(),
+      PGHOST: z.string(),
+      NOT_IN_BICEP: z.string(),
+      PORT: z.string(),
+      IDENTITY_ENDPOINT: z.string(),
+      WITH_DEFAULT: z.string().default('x'),
+      OPTIONAL: z.string().optional(),
+    });
     expect(missingAppServiceSettings(schema)).toEqual(['NOT_IN_BICEP']);
   });
 });

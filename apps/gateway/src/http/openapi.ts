@@ -31,7 +31,7 @@ export const problemStatuses = {
     types: ['not-found'],
   },
   413: { description: 'The body is larger than the gateway reads (JSON: 64 KB; an image: its upload limit; a form field: 1 KiB).', types: ['body-too-large'] },
-  415: { description: 'A body the gateway does not read: an unsupported content type, charset or content encoding.', types: ['unsupported-media-type', 'malformed-body'] },
+  415: { description: 'A body the gateway does not read: an unsupported content type, charset or content encoding.', types: ['unsupported-media-type'] },
   429: {
     description: 'Too many requests from this client address (before authentication) or from this caller. `Retry-After` says when to retry.',
     types: ['rate-limited'],

@@ -109,7 +109,7 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       this.log.warn(`${where} → ${status}: ${(exception as Error).message}`);
       if (type === 'entity.too.large') return { body: problem(status, 'body-too-large', 'The request body is larger than the gateway accepts.') };
       if (type === 'charset.unsupported') return { body: problem(415, 'unsupported-media-type', 'Send JSON in UTF-8: Content-Type: application/json, with no charset or charset=utf-8.') };
-      if (type === 'encoding.unsupported') return { body: problem(415, 'unsupported-media-type', 'The body’s Content-Encoding is not one the gateway reads: send it as is, or gzip, deflate or br.') };
+      if (type === 'encoding.unsupported') return { body: problem(415, 'unsupported-media-type', 'The body’s Content-Encoding is not one the gateway reads: send it as is, or gzip, deflate, br or zstd.') };
       return { body: problem(status, 'malformed-body', type === 'entity.parse.failed' ? 'The request body is not valid JSON.' : 'The request body cannot be read.') };
     }
     this.log.error(`${where}: unexpected error: ${(exception as Error)?.stack ?? String(exception)}`);

@@ -1,15 +1,13 @@
 import { Controller, HttpCode, Post, Req, UploadedFile, UseInterceptors } from '@nestjs/common';
 import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
-import { analyzeImageRequestSchema, imageAnalysisSchema, inlineImageContentType, maxInlineImageBytes, type AnalyzeImageRequest, type ImageAnalysis } from '@keyless/contracts';
+import { imageAnalysisSchema, imageUrlRequestSchema, inlineImageContentType, maxInlineImageBytes, type AnalyzeImageRequest, type ImageAnalysis } from '@keyless/contracts';
 import { MessagingClient } from '@keyless/messaging';
 import { RequireRoles } from '../callers/caller-auth.guard.js';
 import { ApiRequestBodies, guardedRoute, ProblemResponses, requestReply } from '../http/openapi.js';
 import { ProblemException } from '../http/problem-details.js';
 import { ImageUploadInterceptor, uploadLimits } from './image-upload.interceptor.js';
 
-/** The JSON body of `POST /v1/images:analyze`: `{"url": …}` (the URL member of the bus request). */
-const imageUrlBodySchema = analyzeImageRequestSchema.options[0];
 
 @ApiTags('images')
 @Controller('v1')
@@ -49,7 +47,7 @@ export class ImagesController {
     }
     if (contentType === 'application/json') {
       // A URL only: the inline shape of the bus request is the gateway's to build from an upload, not a caller's to send.
-      const parsed = imageUrlBodySchema.safeParse(request.body);
+      const parsed = imageUrlRequestSchema.safeParse(request.body);
       if (parsed.success) return parsed.data;
       throw new ProblemException(400, 'validation', 'The body must be {"url": "http(s)://…"}.', {
         errors: parsed.error.issues.map((issue) => ({ field: ['body', ...issue.path.map(String)].join('.'), message: issue.message })),

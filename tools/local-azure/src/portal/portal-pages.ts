@@ -140,7 +140,7 @@ export function iamPage(data: PortalData, session: PortalSession, query: URLSear
   const selected = (value: string, chosen: string | undefined): SafeHtml | '' => (value === chosen ? html` selected` : '');
   return {
     title: 'Access control (IAM)',
-    body: html`${notice(done)}${asked && !found ? html`<div class="notice error" role="alert"><p>There is no scope <span class="mono">${asked}</span> in this subscription (a deleted queue, or a mistyped id): showing the resource group instead.</p></div>` : ''}${refused ? html`<div class="notice error" role="alert" id="add-error"><p>${refused.error}</p></div>` : ''}
+    body: html`${notice(done)}${asked && !found ? html`<div class="notice error" role="alert"><p>The scope this link asked for does not exist in this subscription (a deleted queue, or a mistyped id): showing the resource group instead.</p></div>` : ''}${refused ? html`<div class="notice error" role="alert" id="add-error"><p>${refused.error}</p></div>` : ''}
 <form class="filters" method="get" action="/iam">${field('scope-picker', 'Scope', scopeSelect('scope-picker', scope.id))}<button type="submit">Show</button></form>
 <p>Showing <strong>${scope.label}</strong> <span class="mono">${scope.id}</span>. An assignment applies at its scope and everything beneath it.</p>
 <section aria-labelledby="assignments-heading"><h2 id="assignments-heading">Role assignments</h2>

@@ -219,9 +219,12 @@ describe('The local portal', () => {
     const { cookie } = await signIn();
     const gone = `${test.azure.directory.resourceId('serviceBus')}/queues/deleted-one`;
     const page = (await call(`/iam?scope=${encodeURIComponent(gone)}`, { cookie })).body;
-    expect(page).toContain(`There is no scope <span class="mono">${gone}</span> in this subscription`);
+    expect(page).toContain('The scope this link asked for does not exist in this subscription');
     expect(page).toContain('Showing <strong>Resource group');
-    expect((await call(`/iam?scope=${encodeURIComponent(test.azure.directory.resourceGroupId)}`, { cookie })).body).not.toContain('There is no scope');
+    expect((await call(`/iam?scope=${encodeURIComponent(test.azure.directory.resourceGroupId)}`, { cookie })).body).not.toContain('does not exist in this subscription');
+    // The link's text is not echoed: no link can put words of its choosing in the portal's own alert.
+    const spoof = 'Your session expired – sign in again at https://evil.example';
+    expect((await call(`/iam?scope=${encodeURIComponent(spoof)}`, { cookie })).body).not.toContain('evil.example');
   });
 
   it('escapes what it shows (a log reason with markup renders as text)', async () => {
