@@ -29,7 +29,7 @@ export interface PortalSessionsOptions {
   linkLifetimeInMs?: number;
   /** How long a session lasts from sign-in, whatever the activity. **Default**: 28800000 ms (8 hours). */
   sessionLifetimeInMs?: number;
-  /** Unused links and sessions kept at most (the oldest go first). **Default**: 1000. */
+  /** Links (unused, used or expired: each is remembered a while) and sessions kept at most, per table; the oldest go first. **Default**: 1000. */
   maxEntries?: number;
 }
 

@@ -3,26 +3,29 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PgliteEngine } from './pglite-engine.js';
+import { backendMessages, frontend } from './wire-protocol.js';
 
 jest.setTimeout(120_000);
 
 describe(PgliteEngine.name, () => {
-  describe('when the engine process dies as stop() begins', () => {
-    let dataDir: string;
-    beforeAll(() => {
-      dataDir = mkdtempSync(join(tmpdir(), 'pglite-engine-'));
-    });
-    afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+  const dataDirs: string[] = [];
+  afterAll(() => dataDirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
 
+  /** An engine on a fresh data folder, and the crashes it reports. */
+  async function startEngine(): Promise<{ engine: PgliteEngine; crashes: string[] }> {
+    const dataDir = mkdtempSync(join(tmpdir(), 'pglite-engine-'));
+    dataDirs.push(dataDir);
+    const crashes: string[] = [];
+    const engine = await PgliteEngine.start({ dataDir: join(dataDir, 'data'), database: 'keyless', extensions: [], onCrash: (message) => crashes.push(message) });
+    return { engine, crashes };
+  }
+
+  describe('when the engine process dies as stop() begins', () => {
     it('stops all the same: the exit ends the wait for its answer to "close", and for a statement in flight', async () => {
-      const crashes: string[] = [];
-      const engine = await PgliteEngine.start({ dataDir: join(dataDir, 'data'), database: 'keyless', extensions: [], onCrash: (message) => crashes.push(message) });
+      const { engine, crashes } = await startEngine();
       // The engine dies (killed, or the WebAssembly program gone) just as the local Azure begins to stop it (both in
       // this turn, before the process's exit is observed): it never answers "close".
-      const sql = Buffer.from('SELECT 1\0', 'utf8');
-      const query = Buffer.concat([Buffer.from('Q'), Buffer.from([0, 0, 0, 0]), sql]);
-      query.writeInt32BE(4 + sql.length, 1);
-      const inFlight = engine.exec(query).then(() => 'settled', () => 'settled');
+      const inFlight = engine.exec(frontend.query('SELECT 1')).then(() => 'settled', () => 'settled');
       process.kill(engine.processId!, 'SIGKILL');
       const stopped = engine.stop().then(() => 'stopped');
       let timer: NodeJS.Timeout | undefined;
@@ -40,23 +43,14 @@ describe(PgliteEngine.name, () => {
     });
   });
 
-  describe('when a terminal\'s Ctrl-C reaches the engine process too', () => {
-    let dataDir: string;
-    beforeAll(() => {
-      dataDir = mkdtempSync(join(tmpdir(), 'pglite-engine-'));
-    });
-    afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
-
+  describe("when a terminal's Ctrl-C reaches the engine process too", () => {
     it('keeps serving until the local Azure closes it in order', async () => {
-      const crashes: string[] = [];
-      const engine = await PgliteEngine.start({ dataDir: join(dataDir, 'data'), database: 'keyless', extensions: [], onCrash: (message) => crashes.push(message) });
+      const { engine, crashes } = await startEngine();
       process.kill(engine.processId!, 'SIGINT');
-      // A simple query ('Q' SELECT 1) still answers after the signal: the engine is alive and the session usable.
-      const sql = Buffer.from('SELECT 1\0', 'utf8');
-      const query = Buffer.concat([Buffer.from('Q'), Buffer.from([0, 0, 0, 0]), sql]);
-      query.writeInt32BE(4 + sql.length, 1);
-      const answer = await engine.exec(query);
-      expect(answer.includes(Buffer.from('C\0\0\0\rSELECT 1\0'))).toBe(true);
+      // A simple query still answers after the signal: the engine is alive and the session usable.
+      const answer = await engine.exec(frontend.query('SELECT 1'));
+      const completed = [...backendMessages(answer)].filter((m) => m.type === 'C').map((m) => m.body.toString('utf8'));
+      expect(completed).toEqual(['SELECT 1\0']);
       await engine.stop();
       expect(engine.running).toBe(false);
       expect(crashes).toEqual([]);
