@@ -14,6 +14,7 @@ import { readySummary } from './summary.js';
 import { repoRoot, startSystem, type RunningSystem } from './system.js';
 
 const defaults = { gatewayPort: 3000 };
+const defaultHome = join(repoRoot, '.local-azure');
 
 const usage = `Usage: npm start            run the whole system (local Azure, gateway, recommendation, vision)
        npm run token        print an access token for the gateway, from the storefront's managed identity
@@ -31,7 +32,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   // A blank setting (`LOCAL_AZURE_HOME=`, `PORT=`) means the default, never the current folder or port 0.
-  const home = resolve(readSetting(process.env, 'LOCAL_AZURE_HOME') ?? join(repoRoot, '.local-azure'));
+  const home = resolve(readSetting(process.env, 'LOCAL_AZURE_HOME') ?? defaultHome);
   const portSetting = readSetting(process.env, 'PORT');
   const gatewayPort = Number(portSetting ?? defaults.gatewayPort);
   if (!Number.isInteger(gatewayPort) || gatewayPort <= 0 || gatewayPort >= 65535) throw new UsageError(`PORT must be a port number, not "${portSetting}".`);
@@ -89,6 +90,7 @@ async function start(home: string, gatewayPort: number, replicas: number): Promi
         ...(running.portalUrl ? { portalUrl: running.portalUrl } : {}),
         exampleId: catalog[0]!.product.id,
         home,
+        customHome: home !== defaultHome,
         instances: running.instances.map((instance) => ({ name: instance.name, url: `http://127.0.0.1:${running.ports.get(instance.name)}` })),
       }),
     );

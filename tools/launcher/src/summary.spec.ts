@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { readySummary } from './summary.js';
 
 describe('readySummary', () => {
@@ -28,5 +29,23 @@ describe('readySummary', () => {
     const text = readySummary({ ...base, gatewayUrls: ['http://127.0.0.1:3000'], instances: [{ name: 'gateway', url: 'http://127.0.0.1:3000' }] });
     expect(text).toContain('  Gateway   http://127.0.0.1:3000\n');
     expect(text).not.toContain('also');
+  });
+
+  describe('when the home is not the default one', () => {
+    const home = "/tmp/keyless home/it's mine";
+    const text = readySummary({ ...base, home, customHome: true, portalUrl: 'https://localhost:31788/', gatewayUrls: ['http://127.0.0.1:3000'], instances: [] });
+
+    it('names it in the token and portal commands, quoted so that a shell passes it unchanged', () => {
+      const tokenLine = text.split('\n').find((line) => line.includes('npm run -s token'))!;
+      const assignment = /TOKEN=\$\((LOCAL_AZURE_HOME=.*) npm run -s token\)/.exec(tokenLine)?.[1];
+      expect(execFileSync('sh', ['-c', `${assignment} sh -c 'printf %s "$LOCAL_AZURE_HOME"'`], { encoding: 'utf8' })).toBe(home);
+      expect(text).toContain(`\`${assignment} npm run -s local-azure -- portal\``);
+    });
+  });
+
+  it('names no home in the commands when it is the default one', () => {
+    const text = readySummary({ ...base, portalUrl: 'https://localhost:31788/', gatewayUrls: ['http://127.0.0.1:3000'], instances: [] });
+    expect(text).toContain('  TOKEN=$(npm run -s token)\n');
+    expect(text).toContain('`npm run -s local-azure -- portal`');
   });
 });
