@@ -256,7 +256,7 @@ export const localAzureConfigSchema = z.strictObject({
       bind: z.enum(['loopback', 'all']).default('loopback'),
       /** Host name written into env files and URLs (`local-azure` under docker compose). */
       publicHost: z.string().default('localhost'),
-      /** Ports; 0 picks a free port at every start (the env files carry the actual ones). */
+      /** Ports; 0 takes the one kept in `ports.json`, else a free one, then kept (the env files carry the actual ones). */
       ports: z
         .strictObject({
           identity: port.default(0),
