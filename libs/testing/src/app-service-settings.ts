@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 /** The repository root, from this file's place (libs/testing/src or libs/testing/dist). */
-const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
+export const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
 
 /** What {@link missingAppServiceSettings} needs of a service's environment schema (a zod schema has it). */
 export interface EnvironmentSchema {

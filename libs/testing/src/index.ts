@@ -2,6 +2,8 @@
 // Tagged `type:testing`: only test files (`*.spec.ts`, `test/**`) may import it (eslint module boundaries).
 export { missingAppServiceSettings } from './app-service-settings.js';
 export type { EnvironmentSchema } from './app-service-settings.js';
+export { undocumentedSettings } from './documented-settings.js';
+export type { SettingsSchema } from './documented-settings.js';
 export { RecordingLogger } from './recording.logger.js';
 export type { LogLevel } from './recording.logger.js';
 export { rejectionOf, waitFor } from './wait-for.js';

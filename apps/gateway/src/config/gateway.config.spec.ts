@@ -1,4 +1,4 @@
-import { missingAppServiceSettings } from '@keyless/testing';
+import { missingAppServiceSettings, undocumentedSettings } from '@keyless/testing';
 import { gatewayEnvironmentSchema } from './gateway.config.js';
 
 const required = {
@@ -23,5 +23,11 @@ describe('gatewayEnvironmentSchema', () => {
 describe('gatewayEnvironmentSchema in Azure', () => {
   it('requires only variables the App Services get from infra/ (a missing or misspelled one: gateway refuses to start there)', () => {
     expect(missingAppServiceSettings(gatewayEnvironmentSchema)).toEqual([]);
+  });
+});
+
+describe('gatewayEnvironmentSchema in the README', () => {
+  it("lists every variable in README.md's Configuration table, for gateway or all services", () => {
+    expect(undocumentedSettings(gatewayEnvironmentSchema, 'gateway')).toEqual([]);
   });
 });

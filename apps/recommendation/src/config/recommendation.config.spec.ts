@@ -1,4 +1,4 @@
-import { missingAppServiceSettings } from '@keyless/testing';
+import { missingAppServiceSettings, undocumentedSettings } from '@keyless/testing';
 import { recommendationEnvironmentSchema } from './recommendation.config.js';
 
 const required = {
@@ -31,5 +31,11 @@ describe('recommendationEnvironmentSchema', () => {
 describe('recommendationEnvironmentSchema in Azure', () => {
   it('requires only variables the App Services get from infra/ (a missing or misspelled one: recommendation refuses to start there)', () => {
     expect(missingAppServiceSettings(recommendationEnvironmentSchema)).toEqual([]);
+  });
+});
+
+describe('recommendationEnvironmentSchema in the README', () => {
+  it("lists every variable in README.md's Configuration table, for recommendation or all services", () => {
+    expect(undocumentedSettings(recommendationEnvironmentSchema, 'recommendation')).toEqual([]);
   });
 });

@@ -1,4 +1,4 @@
-import { missingAppServiceSettings } from '@keyless/testing';
+import { missingAppServiceSettings, undocumentedSettings } from '@keyless/testing';
 import { visionEnvironmentSchema } from './vision.config.js';
 
 describe('visionEnvironmentSchema', () => {
@@ -23,5 +23,11 @@ describe('visionEnvironmentSchema', () => {
 describe('visionEnvironmentSchema in Azure', () => {
   it('requires only variables the App Services get from infra/ (a missing or misspelled one: vision refuses to start there)', () => {
     expect(missingAppServiceSettings(visionEnvironmentSchema)).toEqual([]);
+  });
+});
+
+describe('visionEnvironmentSchema in the README', () => {
+  it("lists every variable in README.md's Configuration table, for vision or all services", () => {
+    expect(undocumentedSettings(visionEnvironmentSchema, 'vision')).toEqual([]);
   });
 });
