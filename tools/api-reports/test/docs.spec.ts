@@ -22,6 +22,16 @@ function anchorsOf(markdown: string): Set<string> {
   return anchors;
 }
 
+/** Whether git ignores `path`: a folder the tests or tools make at run time (screenshots, builds), named all the same. */
+function ignoredByGit(path: string): boolean {
+  try {
+    execFileSync('git', ['check-ignore', '-q', '--no-index', path], { cwd: repoRoot, stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 // The libraries' READMEs and the repository's docs are what a newcomer trusts literally; these keep them from drifting.
 describe('the documentation', () => {
   const markdownFiles = execFileSync('git', ['ls-files', '*.md'], { cwd: repoRoot, encoding: 'utf8' })
@@ -42,6 +52,17 @@ describe('the documentation', () => {
       }
     }
     expect(broken).toEqual([]);
+  });
+
+  it('names only repository paths that exist (`apps/…`, `libs/…`, `tools/…`, `infra/…`, `bench/…`, `docs/…` in code spans)', () => {
+    const missing: string[] = [];
+    for (const file of markdownFiles) {
+      for (const [, path] of read(file).matchAll(/`((?:apps|libs|tools|infra|bench|docs)\/[\w./-]+)`/g)) {
+        if (existsSync(join(repoRoot, path!))) continue;
+        if (!ignoredByGit(path!)) missing.push(`${file}: ${path}`);
+      }
+    }
+    expect(missing).toEqual([]);
   });
 
   it("lists every library entry point and its report in tools/api-reports/README.md's table", () => {
