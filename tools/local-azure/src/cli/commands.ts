@@ -41,7 +41,7 @@ Commands:
   fault list                              every fault target with its current mode
   servicebus show                         the namespace: endpoint, ARM id, topology file, open connections
   servicebus entity list                  queues, topics and subscriptions (from the topology file or created at
-                                          run time) with active/scheduled/dead-letter counts
+                                          run time) with active, scheduled, deferred, locked and dead-letter counts
   servicebus peek <entity> [--dlq] [--limit N]   messages in sequence order, without locking them
   servicebus purge <entity> [--dlq]       delete every message of the entity (or of its dead-letter queue)
   servicebus resubmit <entity>            move the entity's dead-lettered messages back to it
@@ -52,7 +52,7 @@ Commands:
   alert rule list                         the alert rules: what each watches, and its fix
 
 Options:
-  --output json|table    output format (default: table)
+  -o, --output F         output format: json or table (default: table)
   --config FILE          configuration file for start (default: $LOCAL_AZURE_CONFIG, else built-in defaults)
   --dlq                  servicebus peek/purge: the entity's dead-letter queue
   --all                  role assignment list: az's "at every scope" (a list here always spans the subscription)

@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cliOptions } from '../../src/cli/arguments.js';
 import { LocalAzureHome } from '../../src/home.js';
 import { readStatus } from '../../src/runtime/status.js';
 
@@ -62,6 +63,15 @@ describe('local-azure CLI', () => {
     expect(run.stderr.startsWith(`local-azure: ${message}`)).toBe(true);
     expect(run.stderr.endsWith(' (--help lists the commands and their options)\n')).toBe(true);
     expect(run.stderr.split('\n')).toHaveLength(2);
+  });
+
+  it('names every option it takes in --help, with its short form', async () => {
+    const run = await runCli(home, ['--help']);
+    expect(run.code).toBe(0);
+    const unnamed = Object.entries(cliOptions)
+      .map(([name, option]) => ('short' in option ? `-${option.short}, --${name}` : `--${name}`))
+      .filter((form) => !new RegExp(`(^|[\\s(\\[])${form}\\b`, 'm').test(run.stdout));
+    expect(unnamed).toEqual([]);
   });
 
   it('answers a command begun but not finished with its own forms, not the whole usage (exit 2)', async () => {
