@@ -11,6 +11,7 @@ import { Progress } from './progress.js';
 import { checkLauncherPorts, parseReplicas, replicaLimits, UsageError } from './replicas.js';
 import { StorefrontCaller } from './storefront-caller.js';
 import { readySummary } from './summary.js';
+import { superviseSystem } from './supervision.js';
 import { repoRoot, startSystem, type RunningSystem } from './system.js';
 
 const defaults = { gatewayPort: 3000 };
@@ -23,7 +24,8 @@ Environment: PORT (the gateway's, default ${defaults.gatewayPort}; the demo imag
 KEYLESS_REPLICAS (instances of each of gateway, recommendation and vision, 1 to ${replicaLimits.maxReplicas}, default 1;
 gateway instance i listens on PORT + ${replicaLimits.gatewayPortStep} i), LOCAL_AZURE_HOME (state, default .local-azure/),
 LOCAL_AZURE_CONFIG (a local Azure configuration file the launcher's own settings are added to),
-KEYLESS_DEMO_CATALOG=false to skip the demo catalog, LOG_LEVEL for the services (default info).`;
+KEYLESS_DEMO_CATALOG=false to skip the demo catalog, LOG_LEVEL for the services (default info).
+A process that dies while the system runs (the local Azure, a service instance) is started again; Ctrl-C stops all.`;
 
 async function main(argv: string[]): Promise<number> {
   const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: { help: { type: 'boolean', short: 'h' } } });
@@ -94,6 +96,7 @@ async function start(home: string, gatewayPort: number, replicas: number): Promi
         instances: running.instances.map((instance) => ({ name: instance.name, url: `http://127.0.0.1:${running.ports.get(instance.name)}` })),
       }),
     );
+    superviseSystem(running, (line) => progress.line(line), () => stopping !== undefined);
   } catch (error) {
     progress.fail(error instanceof Error ? error.message : String(error));
     await stop('error');
