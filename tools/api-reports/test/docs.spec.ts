@@ -65,6 +65,20 @@ describe('the documentation', () => {
     expect(missing).toEqual([]);
   });
 
+  it("names every Nx project in README.md's folder tree and in docs/architecture.md's table of projects", () => {
+    const projects = execFileSync('git', ['ls-files', '*project.json'], { cwd: repoRoot, encoding: 'utf8' })
+      .split('\n')
+      .filter(Boolean)
+      .map((file) => dirname(file));
+    const tree = /^```\n(apps\/[\s\S]*?)^```/m.exec(read('README.md'))?.[1] ?? '';
+    const architecture = read('docs/architecture.md');
+    const unnamed = projects.flatMap((project) => [
+      ...(new RegExp(`(^|[\\s,])${project}/?(\\s|:|,|$)`, 'm').test(tree) ? [] : [`README.md: ${project}`]),
+      ...(architecture.includes(`\`${project}\``) ? [] : [`docs/architecture.md: ${project}`]),
+    ]);
+    expect(unnamed).toEqual([]);
+  });
+
   it("lists every library entry point and its report in tools/api-reports/README.md's table", () => {
     const rows = [...read('tools/api-reports/README.md').matchAll(/^\| `(@keyless\/[^`]+)` \| `([^`]+)` \|$/gm)].map(([, specifier, report]) => `${specifier} → ${report}`);
     const expected = libraryEntryPoints().map((entry) => `${entry.specifier} → ${entry.libraryFolder}/review/${entry.reportName}.api.md`);
