@@ -1,7 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { checkLauncherPorts, freePort, localAzureStatus, repoRoot, waitFor } from '@keyless/launcher';
 
 /** A gateway port whose neighbour (the demo image server's) is free too, as `npm start` needs. */
@@ -28,10 +30,23 @@ describe('npm start, when one of its processes is killed', () => {
   let launcher: ChildProcess;
   let output = '';
   let gatewayPort: number;
+  // An alert webhook receiver, as an Azure Monitor action group's would be.
+  const alerts: { essentials: { alertRule: string; monitorCondition: string } }[] = [];
+  let webhook: Server;
 
   beforeAll(async () => {
+    webhook = createServer((request, response) => {
+      let body = '';
+      request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      request.on('end', () => {
+        alerts.push((JSON.parse(body) as { data: (typeof alerts)[number] }).data);
+        response.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((resolve) => webhook.listen(0, '127.0.0.1', resolve));
+    const webhookUrl = `http://127.0.0.1:${(webhook.address() as { port: number }).port}/alerts`;
     gatewayPort = await launcherPort();
-    const env = { ...process.env, LOCAL_AZURE_HOME: home, PORT: String(gatewayPort), KEYLESS_DEMO_CATALOG: 'false', KEYLESS_REPLICAS: '1' };
+    const env = { ...process.env, LOCAL_AZURE_HOME: home, PORT: String(gatewayPort), KEYLESS_DEMO_CATALOG: 'false', KEYLESS_REPLICAS: '1', LOCAL_AZURE_ALERT_WEBHOOK: webhookUrl };
     launcher = spawn(process.execPath, [join(repoRoot, 'tools/launcher/dist/main.js')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     launcher.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
     launcher.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -44,11 +59,24 @@ describe('npm start, when one of its processes is killed', () => {
       launcher.kill('SIGINT');
       await new Promise((resolve) => launcher.once('exit', resolve));
     }
+    webhook.close();
     rmSync(scratch, { recursive: true, force: true });
   }, 60_000);
 
   const pidOf = (script: string): number => childrenOf(launcher.pid!).find((pid) => commandOf(pid).includes(script))!;
   const ready = async (): Promise<boolean> => (await fetch(`http://127.0.0.1:${gatewayPort}/health/ready`).catch(() => undefined))?.status === 200;
+
+  it("hands the local Azure's own settings on to it: alerts are POSTed to LOCAL_AZURE_ALERT_WEBHOOK", async () => {
+    const cli = (...args: string[]) => promisify(execFile)(process.execPath, [join(repoRoot, 'tools/local-azure/dist/main.js'), ...args], { env: { ...process.env, LOCAL_AZURE_HOME: home } });
+    await cli('fault', 'identity-endpoint', 'error');
+    try {
+      await waitFor(() => alerts.some((alert) => alert.essentials.monitorCondition === 'Fired'), 30_000, () => `no alert reached the webhook:\n${output}`);
+    } finally {
+      await cli('fault', 'identity-endpoint', 'none');
+    }
+    expect(alerts[0]!.essentials.alertRule).toBe('Managed identity endpoint failing');
+    await waitFor(ready, 60_000, () => `the gateway did not become ready again:\n${output}`);
+  }, 120_000);
 
   it('starts the local Azure again on the same home, and the services find it by themselves', async () => {
     const before = await localAzureStatus(home);

@@ -16,6 +16,8 @@ import { repoRoot, startSystem, type RunningSystem } from './system.js';
 
 const defaults = { gatewayPort: 3000 };
 const defaultHome = join(repoRoot, '.local-azure');
+/** The local Azure's own variables (docs/local-azure.md, "Configuration") that `npm start` hands on to it. */
+const localAzureSettings = ['LOCAL_AZURE_ALERT_WEBHOOK', 'LOCAL_AZURE_SERVICEBUS_CONFIG'];
 
 const usage = `Usage: npm start            run the whole system (local Azure, gateway, recommendation, vision)
        npm run token        print an access token for the gateway, from the storefront's managed identity
@@ -24,6 +26,7 @@ Environment: PORT (the gateway's, default ${defaults.gatewayPort}; the demo imag
 KEYLESS_REPLICAS (instances of each of gateway, recommendation and vision, 1 to ${replicaLimits.maxReplicas}, default 1;
 gateway instance i listens on PORT + ${replicaLimits.gatewayPortStep} i), LOCAL_AZURE_HOME (state, default .local-azure/),
 LOCAL_AZURE_CONFIG (a local Azure configuration file the launcher's own settings are added to),
+LOCAL_AZURE_ALERT_WEBHOOK and LOCAL_AZURE_SERVICEBUS_CONFIG (handed on to the local Azure),
 KEYLESS_DEMO_CATALOG=false to skip the demo catalog, LOG_LEVEL for the services (default info).
 A process that dies while the system runs (the local Azure, a service instance) is started again; Ctrl-C stops all.`;
 
@@ -66,6 +69,13 @@ async function start(home: string, gatewayPort: number, replicas: number): Promi
   try {
     const logLevel = readSetting(process.env, 'LOG_LEVEL');
     const localAzureConfig = readLocalAzureConfig(readSetting(process.env, 'LOCAL_AZURE_CONFIG'));
+    // The local Azure's process gets no environment but its home: its own settings are handed on by name.
+    const localAzureEnv = Object.fromEntries(
+      localAzureSettings.flatMap((name) => {
+        const value = readSetting(process.env, name);
+        return value === undefined ? [] : [[name, value]];
+      }),
+    );
     progress.step(`Starting the local Azure, recommendation, vision and gateway${replicas > 1 ? ` (${replicas} instances of each)` : ''}`);
     system = await startSystem({
       home,
@@ -73,6 +83,7 @@ async function start(home: string, gatewayPort: number, replicas: number): Promi
       replicas,
       images: { products: catalog, port: imagePort },
       ...(localAzureConfig ? { localAzureConfig } : {}),
+      localAzureEnv,
       ...(logLevel ? { serviceEnv: { gateway: { LOG_LEVEL: logLevel }, recommendation: { LOG_LEVEL: logLevel }, vision: { LOG_LEVEL: logLevel } } } : {}),
       onNotableLine: (line) => progress.line(line),
     });

@@ -29,6 +29,11 @@ export interface SystemOptions {
   images?: { products: readonly DemoProduct[]; port: number };
   /** Extra local Azure configuration (merged into the launcher's, e.g. more hosts). */
   localAzureConfig?: Record<string, unknown>;
+  /**
+   * The local Azure's own settings from the environment (`LOCAL_AZURE_ALERT_WEBHOOK`, `LOCAL_AZURE_SERVICEBUS_CONFIG`),
+   * passed to its process, which gets no other environment. **Default**: none.
+   */
+  localAzureEnv?: Record<string, string>;
   /** Extra environment per service (e.g. a short request timeout in tests). */
   serviceEnv?: Partial<Record<ServiceName, Record<string, string>>>;
   /** Warnings and errors of the processes, one line each. Default: dropped. */
@@ -205,7 +210,7 @@ export class RunningSystem {
       script: localAzureCli,
       args: ['start', '--config', configFile],
       ...(this.options.nodeArgs ? { nodeArgs: this.options.nodeArgs } : {}),
-      env: { LOCAL_AZURE_HOME: this.home },
+      env: { ...this.options.localAzureEnv, LOCAL_AZURE_HOME: this.home },
       logDir: join(this.home, 'logs'),
       ...(this.options.onNotableLine ? { onNotableLine: (line: string) => this.options.onNotableLine!(`[local-azure] ${line}`) } : {}),
     });
