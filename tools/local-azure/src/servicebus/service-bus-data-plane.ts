@@ -103,9 +103,9 @@ async function startServiceBus(context: DataPlaneContext): Promise<RunningDataPl
     },
     endpoint: `amqps://${fullyQualifiedNamespace}`,
     summary:
-      `amqps:// and https://${fullyQualifiedNamespace} — ${queues} queues, ${topics} topics, ${subscriptions} subscriptions from ${shownFile}` +
+      `amqps:// and https://${fullyQualifiedNamespace} — ${counted(queues, 'queue')}, ${counted(topics, 'topic')}, ${counted(subscriptions, 'subscription')} from ${shownFile}` +
       (loaded.runtimeEntities ? ` and ${loaded.runtimeEntities} ${loaded.runtimeEntities === 1 ? 'entity' : 'entities'} created at run time` : '') +
-      (loaded.messages ? `; ${loaded.messages} stored messages` : ''),
+      (loaded.messages ? `; ${counted(loaded.messages, 'stored message')}` : ''),
     adminRoutes: (api) => addServiceBusAdminRoutes(api, operations),
     serviceBus: operations,
     async stop() {
@@ -118,4 +118,9 @@ async function startServiceBus(context: DataPlaneContext): Promise<RunningDataPl
       store.close();
     },
   };
+}
+
+/** `count` and the noun, in the plural unless there is one (`1 topic`, `4 queues`). */
+function counted(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
 }
