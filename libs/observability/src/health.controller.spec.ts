@@ -69,11 +69,13 @@ describe(ReadinessChecks.name, () => {
   const logger = new RecordingLogger();
   let app: INestApplication;
   let closed = false;
+  let base = '';
 
   /** One poll of an endpoint: its status, its body and the lines logged meanwhile (debug and verbose left out). */
   interface Poll {
     status: number;
     body: string;
+    cacheControl: string | null;
     lines: RecordingLogger['lines'];
   }
 
@@ -81,7 +83,7 @@ describe(ReadinessChecks.name, () => {
     const from = logger.lines.length;
     const response = await fetch(target);
     const body = await response.text();
-    return { status: response.status, body, lines: logger.lines.slice(from).filter((line) => line.level !== 'debug' && line.level !== 'verbose') };
+    return { status: response.status, body, cacheControl: response.headers.get('cache-control'), lines: logger.lines.slice(from).filter((line) => line.level !== 'debug' && line.level !== 'verbose') };
   }
 
   function allUp(): void {
@@ -118,7 +120,8 @@ describe(ReadinessChecks.name, () => {
     }).compile();
     app = moduleRef.createNestApplication({ logger });
     await app.listen(0, '127.0.0.1');
-    const url = `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}/health/ready`;
+    base = `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
+    const url = `${base}/health/ready`;
     const detailsUrl = `http://127.0.0.1:${app.get(HealthModule).detailsPort}/health/ready`;
 
     steps.starting = [await poll(url), await poll(url), await poll(detailsUrl)];
@@ -144,6 +147,12 @@ describe(ReadinessChecks.name, () => {
       details: { identity: { status: 'down' }, servicebus: { status: 'up' }, database: { status: 'down' } },
     });
     expect(steps.stillLost[1]!.body).toContain(clientId);
+  });
+
+  it('answers every probe, up or down, live or ready, on both listeners, with a body no cache may keep', async () => {
+    const live = await poll(`${base}/health/live`);
+    expect([live.status, JSON.parse(live.body)]).toEqual([200, { status: 'ok' }]);
+    for (const answer of [live, ...Object.values(steps).flat()]) expect(answer.cacheControl).toMatch(/\bno-store\b/);
   });
 
   it('logs nothing above debug while the service has never been ready', () => {

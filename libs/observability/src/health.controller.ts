@@ -4,6 +4,7 @@ import {
   Catch,
   Controller,
   Get,
+  Header,
   Inject,
   Injectable,
   Logger,
@@ -31,6 +32,9 @@ export const Public = (): ClassDecorator & MethodDecorator => SetMetadata(public
 
 /** Keys whose string values, anywhere in a health result, identify the identity or where it gets tokens. */
 const identifyingKeys = new Set(['clientId', 'principalId', 'objectId', 'endpoint']);
+
+/** What every probe answer carries, as Terminus' `@HealthCheck()` sets it: a cached "up" would hide a service that is down. */
+const noCache = 'no-cache, no-store, must-revalidate';
 
 /** The longest reason a readiness warning quotes per check, in characters. */
 const maxReasonLength = 200;
@@ -214,12 +218,12 @@ export class HealthResultFilter implements ExceptionFilter<ServiceUnavailableExc
   catch(exception: ServiceUnavailableException, host: ArgumentsHost): void {
     const response = host.switchToHttp().getResponse<ExpressLikeResponse>();
     // As Terminus' @HealthCheck() sets it on a 200: a probe's answer is never cached.
-    response.status(exception.getStatus()).set('cache-control', 'no-cache, no-store, must-revalidate').json(exception.getResponse());
+    response.status(exception.getStatus()).set('cache-control', noCache).json(exception.getResponse());
   }
 }
 
 /**
- * `/health/live`: the process answers. `/health/ready`: the identity holds its tokens, every Service Bus link is
+ * `/health/live`: the process answers, always `{"status":"ok"}` (200). `/health/ready`: the identity holds its tokens, every Service Bus link is
  * attached and the database (if any) is ready — what App Service, compose and the launcher wait for before sending traffic. It
  * answers only up or down per check; the details are on the details listener (see {@link HealthModuleOptions}).
  */
@@ -230,6 +234,7 @@ export class HealthController {
   constructor(private readonly checks: ReadinessChecks) {}
 
   @Get('live')
+  @Header('cache-control', noCache)
   live(): { status: 'ok' } {
     return { status: 'ok' };
   }
