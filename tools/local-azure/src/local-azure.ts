@@ -179,7 +179,7 @@ export class LocalAzure {
       const controlPlane = new ControlPlaneGuard(guard, authorizer, directory, auditLog, () => self.endpoints.login);
       // Data planes add their operator routes to the same API once they run.
       const management = new ManagementApi(controlPlane, log)
-        .add(...adminRoutes(self), ...roleAssignmentsApi(directory, roleAssignments))
+        .add(...adminRoutes(self), ...roleAssignmentsApi(directory, roleAssignments, (id) => self.childResourceIds(id)))
         .health(() => ({ status: 'ok', instanceId: self.instanceId }));
       const [identity, login, managementListener] = await settleAll([
         self.bindListener('identity', () => createHttpServer(identityEndpoint.listener(log))),
@@ -262,6 +262,15 @@ export class LocalAzure {
   /** Endpoint summary of an emulated resource, if it runs. */
   resourceEndpoint(key: ResourceKey): string | undefined {
     return this.resourceEndpoints.get(key);
+  }
+
+  /**
+   * The ARM ids of the child resources of a top-level resource, when a running data plane models them (the Service Bus
+   * namespace's queues, topics and subscriptions); undefined otherwise.
+   */
+  childResourceIds(resourceId: string): string[] | undefined {
+    const serviceBus = this.running.find((plane) => plane.serviceBus)?.serviceBus;
+    return serviceBus && serviceBus.status().resourceId.toLowerCase() === resourceId.toLowerCase() ? serviceBus.resourceIds() : undefined;
   }
 
   /**

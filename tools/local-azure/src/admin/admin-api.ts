@@ -6,6 +6,7 @@ import { listLimit } from '../management/list-query.js';
 import { controlPlaneActions as actions, ownerOnly } from '../management/control-plane-actions.js';
 import type { AccessCheck } from '../management/control-plane-guard.js';
 import { ManagementReply, type ManagementRequest, type ManagementRoute } from '../management/management-api.js';
+import { scopeMustExist } from '../management/role-assignments-api.js';
 import { builtInRoles, findRole } from '../rbac/built-in-roles.js';
 import type { RoleAssignmentFilter } from '../rbac/role-assignments.js';
 import { deterministicGuid } from '../util/ids.js';
@@ -81,6 +82,8 @@ export function adminRoutes(azure: LocalAzure): ManagementRoute[] {
       access: async (request) => [{ action: actions.roleAssignmentsWrite, scope: assignmentId(await createFilter(azure, request)) }],
       handle: async (request) => {
         const filter = await createFilter(azure, request);
+        // As az's create, which PUTs through ARM: a scope that names nothing is refused, a deleted queue's included.
+        scopeMustExist(azure.directory, filter.scope, (id) => azure.childResourceIds(id));
         const principal = azure.directory.findPrincipal(filter.principalId)!;
         // az's --assignee-principal-type (any case, as az takes it), checked as ARM checks the principalType of a PUT.
         const { assigneePrincipalType: stated } = (await request.body()) as { assigneePrincipalType?: unknown };

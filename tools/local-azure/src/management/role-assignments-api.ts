@@ -24,7 +24,8 @@ const paths = {
  * `Microsoft.Authorization` in ARM's REST shape, so `az rest` calls and the ARM SDK (`@azure/arm-authorization`)
  * work against the local Azure:
  * - `PUT|GET|DELETE {scope}/providers/Microsoft.Authorization/roleAssignments/{guid}` at any scope in the local
- *   subscription (subscription, resource group, resource, Service Bus entity); PUT answers 201 (200 when the
+ *   subscription that exists (subscription, resource group, resource, Service Bus entity: see
+ *   {@link scopeMustExist}); PUT answers 201 (200 when the
  *   same assignment is PUT again), DELETE 200 with the assignment or 204 when there is none;
  * - `GET {scope}/providers/Microsoft.Authorization/roleAssignments` with `$filter` `atScope()`,
  *   `principalId eq '{id}'`, `assignedTo('{id}')` (and `atScope() and assignedTo('{id}')`); without a filter
@@ -36,7 +37,7 @@ const paths = {
  * `RoleDefinitionDoesNotExist`, `RoleAssignmentUpdateNotPermitted`, `UnmatchedPrincipalType`, 404
  * `RoleAssignmentNotFound`, `ResourceGroupNotFound`, `ResourceNotFound`.
  */
-export function roleAssignmentsApi(directory: Directory, store: RoleAssignmentStore): ManagementRoute[] {
+export function roleAssignmentsApi(directory: Directory, store: RoleAssignmentStore, childResourceIds: ChildResourceIds = () => undefined): ManagementRoute[] {
   const subscription = `/subscriptions/${directory.subscriptionId}`;
   const definitionId = (role: RoleDefinition): string => `${subscription}/providers/Microsoft.Authorization/roleDefinitions/${role.id}`;
   const idOf = (request: ManagementRequest): string => `${scopeOf(request)}/providers/Microsoft.Authorization/roleAssignments/${request.params.name}`;
@@ -77,24 +78,6 @@ export function roleAssignmentsApi(directory: Directory, store: RoleAssignmentSt
       updatedBy: null,
     },
   });
-  /** 404s for a scope that names nothing in the local subscription (checked after authorization, as ARM does). */
-  const mustExist = (scope: string): void => {
-    const segments = scope.split('/').filter(Boolean);
-    const [, subscriptionId, resourceGroups, resourceGroupName, providers] = segments;
-    if (subscriptionId?.toLowerCase() !== directory.subscriptionId) throw new ArmError(404, 'SubscriptionNotFound', `The subscription '${subscriptionId}' could not be found.`);
-    if (segments.length === 2) return;
-    if (resourceGroups?.toLowerCase() !== 'resourcegroups' || !resourceGroupName) throw new ArmError(400, 'InvalidScope', `The scope '${scope}' is not a valid ARM scope.`);
-    if (`${subscription}/resourceGroups/${resourceGroupName}`.toLowerCase() !== directory.resourceGroupId.toLowerCase()) {
-      throw new ArmError(404, 'ResourceGroupNotFound', `Resource group '${resourceGroupName}' could not be found.`);
-    }
-    if (segments.length === 4) return;
-    if (providers?.toLowerCase() !== 'providers' || segments.length < 8) throw new ArmError(400, 'InvalidScope', `The scope '${scope}' is not a valid ARM scope.`);
-    const resourceId = `/${segments.slice(0, 8).join('/')}`.toLowerCase();
-    if (!directory.resourceIds().some((id) => id.toLowerCase() === resourceId)) {
-      throw new ArmError(404, 'ResourceNotFound', `The Resource '${segments.slice(5, 8).join('/')}' under resource group '${resourceGroupName}' was not found.`);
-    }
-  };
-
   return [
     {
       method: 'PUT',
@@ -102,7 +85,7 @@ export function roleAssignmentsApi(directory: Directory, store: RoleAssignmentSt
       access: (request) => versioned(request, check(actions.roleAssignmentsWrite, idOf(request))),
       handle: async (request) => {
         const scope = scopeOf(request);
-        mustExist(scope);
+        scopeMustExist(directory, scope, childResourceIds);
         const name = request.params.name!.toLowerCase();
         if (!isGuid(name)) throw new ArmError(400, 'InvalidRoleAssignmentId', `The role assignment ID '${request.params.name}' is not valid. The role assignment ID must be a GUID.`);
         const wanted = parseProperties(await request.body(), name);
@@ -150,7 +133,7 @@ export function roleAssignmentsApi(directory: Directory, store: RoleAssignmentSt
       pattern: paths.assignment,
       access: (request) => versioned(request, check(actions.roleAssignmentsRead, idOf(request))),
       handle: (request) => {
-        mustExist(scopeOf(request));
+        scopeMustExist(directory, scopeOf(request));
         const assignment = store.get(idOf(request));
         if (!assignment) throw new ArmError(404, 'RoleAssignmentNotFound', `The role assignment '${request.params.name}' is not found.`);
         return renderAssignment(assignment);
@@ -161,7 +144,7 @@ export function roleAssignmentsApi(directory: Directory, store: RoleAssignmentSt
       pattern: paths.assignment,
       access: (request) => versioned(request, check(actions.roleAssignmentsDelete, idOf(request))),
       handle: (request) => {
-        mustExist(scopeOf(request));
+        scopeMustExist(directory, scopeOf(request));
         const [deleted] = store.delete({ id: idOf(request) });
         return deleted ? renderAssignment(deleted) : new ManagementReply(204);
       },
@@ -172,7 +155,7 @@ export function roleAssignmentsApi(directory: Directory, store: RoleAssignmentSt
       access: (request) => versioned(request, check(actions.roleAssignmentsRead, scopeOf(request))),
       handle: (request) => {
         const scope = scopeOf(request);
-        mustExist(scope);
+        scopeMustExist(directory, scope);
         const filter = parseAssignmentFilter(request.url.searchParams.get('$filter'));
         const applies = (a: RoleAssignment): boolean =>
           scopeContains(a.scope, scope) || (!filter.atScope && scopeContains(scope, a.scope));
@@ -206,6 +189,41 @@ export function roleAssignmentsApi(directory: Directory, store: RoleAssignmentSt
       },
     },
   ];
+}
+
+/**
+ * The ARM ids of the child resources a top-level resource holds (a namespace's queues, topics and subscriptions), or
+ * undefined when the local Azure does not model that resource's children (they are then taken on trust).
+ */
+export type ChildResourceIds = (resourceId: string) => readonly string[] | undefined;
+
+/**
+ * 404s for a scope that names nothing in the local subscription, checked after authorization, as ARM does: an
+ * unknown subscription, resource group or resource, and — given `childResourceIds`, as for a new assignment — a
+ * child resource (`…/namespaces/sb/queues/q`) that does not exist. Reads and deletes leave children unchecked: an
+ * assignment left at a deleted queue must stay listable and removable.
+ *
+ * @throws {ArmError} 404 `SubscriptionNotFound`, `ResourceGroupNotFound`, `ResourceNotFound`; 400 `InvalidScope`.
+ */
+export function scopeMustExist(directory: Directory, scope: string, childResourceIds?: ChildResourceIds): void {
+  const subscription = `/subscriptions/${directory.subscriptionId}`;
+  const segments = scope.split('/').filter(Boolean);
+  const [, subscriptionId, resourceGroups, resourceGroupName, providers] = segments;
+  if (subscriptionId?.toLowerCase() !== directory.subscriptionId) throw new ArmError(404, 'SubscriptionNotFound', `The subscription '${subscriptionId}' could not be found.`);
+  if (segments.length === 2) return;
+  if (resourceGroups?.toLowerCase() !== 'resourcegroups' || !resourceGroupName) throw new ArmError(400, 'InvalidScope', `The scope '${scope}' is not a valid ARM scope.`);
+  if (`${subscription}/resourceGroups/${resourceGroupName}`.toLowerCase() !== directory.resourceGroupId.toLowerCase()) {
+    throw new ArmError(404, 'ResourceGroupNotFound', `Resource group '${resourceGroupName}' could not be found.`);
+  }
+  if (segments.length === 4) return;
+  if (providers?.toLowerCase() !== 'providers' || segments.length < 8) throw new ArmError(400, 'InvalidScope', `The scope '${scope}' is not a valid ARM scope.`);
+  const notFound = (to: number): ArmError =>
+    new ArmError(404, 'ResourceNotFound', `The Resource '${segments.slice(5, to).join('/')}' under resource group '${resourceGroupName}' was not found.`);
+  const resourceId = `/${segments.slice(0, 8).join('/')}`;
+  if (!directory.resourceIds().some((id) => id.toLowerCase() === resourceId.toLowerCase())) throw notFound(8);
+  if (segments.length === 8 || !childResourceIds) return;
+  const children = childResourceIds(resourceId);
+  if (children && !children.some((id) => id.toLowerCase() === `/${segments.join('/')}`.toLowerCase())) throw notFound(segments.length);
 }
 
 /** The request's scope (normalized), or `fallback` for the tenant root. @throws {ArmError} 400 for a scope outside ARM's shape. */

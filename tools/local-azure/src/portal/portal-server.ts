@@ -200,6 +200,10 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
         const query = new URLSearchParams(scope ? { scope: scope.id } : {});
         page(res, session, '/iam', iamPage(data, session, query, undefined, { error, roleId: form.get('roleId') ?? '', principalId }), status);
       };
+      // A scope the list offered when the page was drawn, deleted since (a queue): ARM's 404, not "choose from the lists".
+      if (!scope && form.get('scope')) {
+        return refuse(404, html`<strong>ResourceNotFound</strong>: The scope you chose does not exist (any more) in this subscription; nothing changed. Choose a scope from the list.`);
+      }
       if (!scope || !role || !/^[\w-]{1,64}$/.test(principalId)) {
         return refuse(400, html`Choose a role, a principal and a scope from the lists.`);
       }

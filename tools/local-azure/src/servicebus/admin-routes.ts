@@ -77,6 +77,8 @@ export interface ServiceBusOperations {
   resubmit(path: string): { entity: string; resubmitted: number; kept: number };
   /** The ARM id of a queue or subscription (the scope its operator actions are checked at). */
   resourceIdOf(path: string): string;
+  /** The ARM ids of every queue, topic and subscription (the scopes a new role assignment may name beneath the namespace). */
+  resourceIds(): string[];
 }
 
 /** Thrown by {@link ServiceBusOperations} for a path that names no queue or subscription. */
@@ -113,6 +115,7 @@ export function serviceBusOperations(namespace: ServiceBusNamespace, status: () 
       return { entity: found.path, ...namespace.resubmit(found) };
     },
     resourceIdOf: (path) => entity(path).armId,
+    resourceIds: () => [...namespace.queues.values(), ...namespace.topics.values(), ...namespace.receivables().filter((r) => r.kind === 'subscription')].map((e) => e.armId),
   };
 }
 

@@ -227,6 +227,46 @@ describe('Probes from the gateway host against the identity endpoint and the con
     });
   });
 
+  describe('when the operator assigns a role at a Service Bus entity', () => {
+    const put = async (scope: string) => {
+      const path = `${scope}/providers/Microsoft.Authorization/roleAssignments/${randomUUID()}?api-version=2022-04-01`;
+      const principalId = test.azure.directory.findIdentity('id-storefront')!.principalId;
+      const roleDefinitionId = `${subscription()}/providers/Microsoft.Authorization/roleDefinitions/69a216fc-b8fb-44d8-bc22-1f3c2cd27a39`;
+      const response = await call('PUT', path, await test.operatorToken(), { properties: { roleDefinitionId, principalId } });
+      if (response.status === 201) await call('DELETE', path, await test.operatorToken());
+      return response;
+    };
+
+    it('refuses a queue, topic or subscription that does not exist with 404 ResourceNotFound, through ARM and the CLI, and creates nothing', async () => {
+      const namespace = test.azure.directory.resourceId('serviceBus');
+      const name = namespace.split('/').pop()!;
+      const before = assignments();
+      for (const [scope, resource] of [
+        [`${namespace}/queues/no-such-queue`, `Microsoft.ServiceBus/namespaces/${name}/queues/no-such-queue`],
+        [`${namespace}/topics/no-such-topic`, `Microsoft.ServiceBus/namespaces/${name}/topics/no-such-topic`],
+        [`${namespace}/topics/events/subscriptions/no-such-subscription`, `Microsoft.ServiceBus/namespaces/${name}/topics/events/subscriptions/no-such-subscription`],
+        [`${namespace}/queues/orders/extra`, `Microsoft.ServiceBus/namespaces/${name}/queues/orders/extra`],
+      ]) {
+        const response = await put(scope!);
+        expect([scope, response.status, response.json?.error]).toEqual([
+          scope,
+          404,
+          { code: 'ResourceNotFound', message: `The Resource '${resource}' under resource group '${test.azure.directory.resourceGroupId.split('/').pop()}' was not found.` },
+        ]);
+        const cli = await call('POST', '/roleAssignments', await test.operatorToken(), { assignee: 'id-storefront', role: 'Reader', scope });
+        expect([scope, cli.status, cli.json?.error?.code]).toEqual([scope, 404, 'ResourceNotFound']);
+      }
+      expect(assignments()).toBe(before);
+    });
+
+    it('accepts one that exists, whatever the case of its name, as ARM compares ids', async () => {
+      const namespace = test.azure.directory.resourceId('serviceBus');
+      for (const scope of [`${namespace}/queues/orders`, `${namespace}/topics/EVENTS`, `${namespace}/topics/events/subscriptions/all`]) {
+        expect([scope, (await put(scope)).status]).toEqual([scope, 201]);
+      }
+    });
+  });
+
   describe('when it tries the operator tools', () => {
     it.each([
       ['signing-key rotation', 'POST', '/signingKeys:rotate', undefined, 'Microsoft.LocalAzure/signingKeys/rotate/action'],

@@ -136,7 +136,18 @@ describe('The local portal', () => {
       expect((await call(String(removed.headers.location), { cookie })).body).toContain('Removed Cognitive Services User of id-storefront (user-assigned) on vision-keyless-local');
     });
 
-    it('shows a refused principal on the IAM page, with the role and scope the user chose kept', async () => {
+    it('refuses a scope that no longer exists (a deleted queue) with 404 ResourceNotFound, as ARM does, and changes nothing', async () => {
+      const { cookie, csrf } = await signIn();
+      const { principalId, roleId } = assignment();
+      const before = JSON.stringify(test.azure.roleAssignments.all());
+      const gone = await post('/iam/assignments', cookie, { principalId, roleId, scope: `${test.azure.directory.resourceId('serviceBus')}/queues/deleted-one`, _csrf: csrf });
+      expect(gone.status).toBe(404);
+      expect(gone.body).toMatch(/role="alert" id="add-error"><p><strong>ResourceNotFound<\/strong>: The scope you chose does not exist/);
+      expect(gone.body).not.toContain('deleted-one');
+      expect(JSON.stringify(test.azure.roleAssignments.all())).toBe(before);
+    });
+
+        it('shows a refused principal on the IAM page, with the role and scope the user chose kept', async () => {
       const { cookie, csrf } = await signIn();
       const { roleId, scope } = assignment();
       const refused = await post('/iam/assignments', cookie, { principalId: '00000000-0000-4000-8000-000000000000', roleId, scope, _csrf: csrf });
