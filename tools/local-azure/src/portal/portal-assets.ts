@@ -28,6 +28,7 @@ table { border-collapse: collapse; width: 100%; margin: .4rem 0 1rem; font-size:
 caption { text-align: left; font-weight: 600; padding: .3rem 0; }
 th, td { text-align: left; vertical-align: top; padding: .35rem .5rem; border-bottom: 1px solid var(--line); }
 th { background: var(--panel); }
+th.name, td.name { overflow-wrap: anywhere; min-width: 10rem; }
 code, .mono { font-family: ui-monospace, "Cascadia Mono", Consolas, monospace; font-size: .85rem; overflow-wrap: anywhere; }
 .tag { display: inline-block; padding: 0 .45rem; border-radius: .7rem; font-size: .82rem; font-weight: 600; border: 1px solid currentColor; }
 .bad { color: var(--bad); } .good { color: var(--good); } .warn { color: var(--warn); } .muted { color: var(--muted); }

@@ -308,20 +308,35 @@ ${Object.values(alertRules).map((r) => html`<tr><th scope="row">${r.name}</th><t
   };
 }
 
-/** Service Bus: every entity with its counts, and a link to peek into each dead-letter queue. */
+/**
+ * Service Bus: every entity with the message counts Azure's portal shows (Active, Scheduled, Dead-letter, Transfer,
+ * Transfer dead-letter: the management API's runtime properties, ARM's `countDetails` in Azure, so the views agree), how many
+ * of the active ones are deferred or locked by a receiver, and a link to peek into each dead-letter queue.
+ */
 export function serviceBusPage(data: PortalData): PageContent {
   if (!data.serviceBus) return { title: 'Service Bus', body: html`<p>Service Bus does not run in this local Azure.</p>` };
   const status = data.serviceBus.status();
   const rows = data.serviceBus.entities();
+  const cell = (value: number, bad = false): SafeHtml => html`<td>${bad && value ? html`<span class="bad">${value}</span>` : value}</td>`;
+  // A topic holds no message itself: its messages are counted in its subscriptions' rows.
+  const none = html`<td class="muted">—</td>`;
+  const ofActive = (r: (typeof rows)[number]): SafeHtml | '' => {
+    const parts = [r.deferred ? `${r.deferred} deferred` : '', r.locked ? `${r.locked} locked` : ''].filter(Boolean);
+    return parts.length ? html`<br><span class="muted">of which ${parts.join(', ')}</span>` : '';
+  };
   return {
     title: 'Service Bus',
-    body: html`<p>Namespace <span class="mono">${status.fullyQualifiedNamespace}</span> (<span class="mono">${status.resourceId}</span>), ${status.connections} open connections.</p>
+    body: html`<p>Namespace <span class="mono">${status.fullyQualifiedNamespace}</span> (<span class="mono">${status.resourceId}</span>), ${count(status.connections, 'open connection')}.</p>
 <div id="entities" data-live="alert">
-<table><caption>${rows.length} queues, topics and subscriptions</caption><thead><tr><th scope="col">Entity</th><th scope="col">Type</th><th scope="col">Active</th><th scope="col">Scheduled</th><th scope="col">Dead-lettered</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead><tbody>
-${rows.map(
-  (r) => html`<tr><th scope="row">${r.name}</th><td>${r.type}</td><td>${r.active ?? '—'}</td><td>${r.scheduled ?? '—'}</td><td>${r.deadLetter === undefined ? '—' : html`<span class="${r.deadLetter ? 'bad' : ''}">${r.deadLetter}</span>`}</td>
-<td>${r.type === 'topic' ? '' : html`<a href="/servicebus/deadletters?entity=${encodeURIComponent(r.name)}">Peek dead letters<span class="visually-hidden"> of ${r.name}</span></a>`}</td></tr>`,
-)}</tbody></table></div>`,
+<table><caption>${count(status.queues, 'queue')}, ${count(status.topics, 'topic')} and ${count(status.subscriptions, 'subscription')}: message counts as Service Bus reports them (Active includes deferred messages and those a receiver holds locked)</caption>
+<thead><tr><th scope="col">Entity</th><th scope="col">Type</th><th scope="col">Active</th><th scope="col">Scheduled</th><th scope="col">Dead-letter</th><th scope="col">Transfer</th><th scope="col">Transfer dead-letter</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead><tbody>
+${rows.map((r) => {
+  const c = r.countDetails;
+  return html`<tr><th scope="row" class="name">${r.name}</th><td>${r.type}</td>${r.type === 'topic'
+    ? html`${none}${cell(c.scheduled)}${none}${none}${none}<td></td>`
+    : html`<td>${c.active}${ofActive(r)}</td>${cell(c.scheduled)}${cell(c.deadLetter, true)}${cell(c.transfer)}${cell(c.transferDeadLetter, true)}
+<td><a href="/servicebus/deadletters?entity=${encodeURIComponent(r.name)}">Peek dead letters<span class="visually-hidden"> of ${r.name}</span></a></td>`}</tr>`;
+})}</tbody></table></div>`,
   };
 }
 

@@ -5,7 +5,8 @@ import { annotations, messageIdText, type AmqpMessage } from './amqp/amqp-messag
 import { formatIsoDuration } from './entities/iso-duration.js';
 import type { MessageQueue } from './queue/message-queue.js';
 import type { StoredMessage } from './queue/stored-message.js';
-import type { EntityOrigin, ReceivableEntity, ServiceBusNamespace } from './entities/service-bus-namespace.js';
+import { countDetailsOf, type EntityOrigin, type ReceivableEntity, type ServiceBusNamespace } from './entities/service-bus-namespace.js';
+import type { MessageCounts } from './atom/atom-descriptions.js';
 
 /** A row of `servicebus entity list`. */
 export interface EntityRow {
@@ -20,6 +21,11 @@ export interface EntityRow {
   locked?: number;
   deadLetter?: number;
   transferDeadLetter?: number;
+  /**
+   * The counts Service Bus reports for the entity (the ATOM and ARM `countDetails`): deferred messages are in `active`
+   * there, where `active` above leaves them out and `deferred` counts them.
+   */
+  countDetails: MessageCounts;
   sessions?: number;
   properties: Record<string, unknown>;
 }
@@ -208,6 +214,7 @@ export function entityRows(namespace: ServiceBusNamespace): EntityRow[] {
       ...counts,
       deadLetter: entity.deadLetter.messages.size,
       transferDeadLetter: entity.transferDeadLetter.messages.size,
+      countDetails: countDetailsOf(entity),
       ...(entity.definition.requiresSession ? { sessions: entity.active.sessions.ids().length } : {}),
       properties,
     };
@@ -218,6 +225,7 @@ export function entityRows(namespace: ServiceBusNamespace): EntityRow[] {
       name: topic.name,
       type: 'topic',
       origin: topic.origin,
+      countDetails: countDetailsOf(topic),
       properties: {
         subscriptions: topic.subscriptions.length,
         defaultMessageTimeToLive: formatIsoDuration(topic.definition.defaultMessageTimeToLiveInMs),

@@ -9,7 +9,7 @@ import { missingRoleText } from '../access-refusal.js';
 import { isBrokerError } from '../amqp/broker-error.js';
 import { childNameProblem, entityNameProblem, type QueueDefinition, type SubscriptionDefinition } from '../entities/entity-definitions.js';
 import { compileRule, defaultRule, type RuleDefinition, type RuleSpec } from '../filters/rule-definition.js';
-import { sizeOf, type AnyEntity, type QueueEntity, type ReceivableEntity, type ServiceBusNamespace, type SubscriptionEntity, type TopicEntity } from '../entities/service-bus-namespace.js';
+import { countDetailsOf, sizeOf, type AnyEntity, type QueueEntity, type ServiceBusNamespace, type SubscriptionEntity, type TopicEntity } from '../entities/service-bus-namespace.js';
 import { SqlSyntaxError } from '../filters/sql-filter.js';
 import {
   DescriptionError,
@@ -24,7 +24,6 @@ import {
   subscriptionXml,
   topicXml,
   type EntityRuntime,
-  type MessageCounts,
 } from './atom-descriptions.js';
 import { childElement, escapeXml, parseXml, XmlSyntaxError, xmlNamespaces, type XmlElement } from './xml.js';
 
@@ -605,28 +604,11 @@ function descriptionOf(entity: AnyEntity, base: string): string {
 /** What a queue, topic or subscription reports besides its definition. */
 function runtimeOf(entity: AnyEntity): EntityRuntime {
   const times = { createdAt: entity.createdAt, updatedAt: entity.updatedAt, accessedAt: entity.accessedAt };
-  if (entity.kind !== 'topic') return { ...times, sizeInBytes: sizeOf(entity), counts: countsOf(entity) };
-  // A scheduled message sent to a topic is one message, whatever the number of subscriptions holding a copy.
-  const scheduled = new Set<number>();
-  for (const subscription of entity.subscriptions) {
-    for (const message of subscription.active.messages.values()) if (message.scheduledAt !== undefined) scheduled.add(message.sequenceNumber);
-  }
+  if (entity.kind !== 'topic') return { ...times, sizeInBytes: sizeOf(entity), counts: countDetailsOf(entity) };
   return {
     ...times,
     sizeInBytes: entity.subscriptions.reduce((sum, subscription) => sum + sizeOf(subscription), 0),
-    counts: { active: 0, deadLetter: 0, scheduled: scheduled.size, transfer: 0, transferDeadLetter: 0 },
+    counts: countDetailsOf(entity),
     subscriptionCount: entity.subscriptions.length,
-  };
-}
-
-/** Service Bus counts deferred messages as active; forwarding is immediate here, so nothing waits for transfer. */
-function countsOf(entity: ReceivableEntity): MessageCounts {
-  const { active, scheduled, deferred } = entity.active.counts();
-  return {
-    active: active + deferred,
-    deadLetter: entity.deadLetter.messages.size,
-    scheduled,
-    transfer: 0,
-    transferDeadLetter: entity.transferDeadLetter.messages.size,
   };
 }

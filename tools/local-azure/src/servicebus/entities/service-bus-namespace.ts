@@ -9,6 +9,7 @@ import { StoredMessage } from '../queue/stored-message.js';
 import type { RuleDefinition } from '../filters/rule-definition.js';
 import type { FilterInput } from '../filters/sql-filter.js';
 import type { Topology } from './topology.js';
+import type { MessageCounts } from '../atom/atom-descriptions.js';
 
 /** Where an entity came from: the topology file (applied again at every start) or the management API. */
 export type EntityOrigin = 'topology' | 'runtime';
@@ -812,6 +813,29 @@ function checkSize(target: QueueEntity | TopicEntity, incoming: number): void {
     'quota-exceeded',
     `The maximum entity size has been reached or exceeded for ${target.kind === 'queue' ? 'Queue' : 'Topic'}: '${target.path}'. Size of entity in bytes:${size}, Max entity size in bytes:${max}. Receive or purge messages, or raise MaxSizeInMegabytes.`,
   );
+}
+
+/**
+ * An entity's `CountDetails` as Service Bus reports them (ATOM's and ARM's): deferred messages count as active;
+ * forwarding is immediate here, so nothing waits for transfer. A topic holds no message itself but reports its
+ * scheduled ones: one per message sent, whatever the number of subscriptions holding a copy.
+ */
+export function countDetailsOf(entity: AnyEntity): MessageCounts {
+  if (entity.kind === 'topic') {
+    const scheduled = new Set<number>();
+    for (const subscription of entity.subscriptions) {
+      for (const message of subscription.active.messages.values()) if (message.scheduledAt !== undefined) scheduled.add(message.sequenceNumber);
+    }
+    return { active: 0, deadLetter: 0, scheduled: scheduled.size, transfer: 0, transferDeadLetter: 0 };
+  }
+  const { active, scheduled, deferred } = entity.active.counts();
+  return {
+    active: active + deferred,
+    deadLetter: entity.deadLetter.messages.size,
+    scheduled,
+    transfer: 0,
+    transferDeadLetter: entity.transferDeadLetter.messages.size,
+  };
 }
 
 /** Bytes an entity holds (every sub-queue). */
