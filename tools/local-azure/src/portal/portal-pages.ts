@@ -347,10 +347,11 @@ export function deadLettersPage(entity: string, messages: MessageRow[], total: n
     body: html`${notice(done)}<p><a href="/servicebus">Back to Service Bus</a></p>
 ${messages.length
   ? html`<table><caption>${total > messages.length ? `The first ${messages.length} of ${total} dead-lettered messages` : count(total, 'dead-lettered message')} (peeked: nothing is locked or removed)</caption>
-<thead><tr><th scope="col">Sequence</th><th scope="col">Message id</th><th scope="col">Subject</th><th scope="col">Reason</th><th scope="col">Description</th><th scope="col">Enqueued</th><th scope="col">Deliveries</th><th scope="col">Body</th></tr></thead><tbody>
+<thead><tr><th scope="col">Sequence</th><th scope="col">Message id</th><th scope="col">Subject</th><th scope="col">Reason</th><th scope="col">Description</th><th scope="col">Enqueued</th><th scope="col">Delivery count</th><th scope="col">Body</th></tr></thead><tbody>
 ${messages.map(
   (m) => html`<tr><td>${m.sequenceNumber}</td><td class="mono">${m.messageId ?? ''}</td><td>${m.subject ?? ''}</td><td>${m.deadLetterReason ?? ''}</td><td>${m.deadLetterErrorDescription ?? ''}</td><td>${time(m.enqueuedTime)}</td><td>${m.deliveryCount}</td><td class="mono">${m.body ?? ''}</td></tr>`,
 )}</tbody></table>
+<p class="muted" id="delivery-count-note">The delivery count is the one Service Bus reports: the deliveries that failed — abandoned by the receiver, or whose lock expired. A message received once and dead-lettered by its receiver shows 0; one moved here after MaxDeliveryCount failed deliveries shows that number.</p>
 <form method="post" action="/servicebus/resubmit">${hidden(session)}<input type="hidden" name="entity" value="${entity}"><button type="submit">Resubmit ${total === 1 ? 'the message' : `all ${total} messages`} to ${entity}</button></form>`
   : html`<p id="dead-letters-empty">The dead-letter queue of ${entity} is empty: there is no message to look at or resubmit.</p>`}`,
   };

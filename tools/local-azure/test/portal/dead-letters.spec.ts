@@ -51,6 +51,31 @@ describe('The portal: dead letters', () => {
     expect(await receiveAll(102)).toEqual([...ids].sort());
   });
 
+  it("shows each message's delivery count as Service Bus reports it: failed deliveries, not receives", async () => {
+    const sender = client.createSender('orders');
+    await sender.sendMessages([{ messageId: 'once', body: 'once' }, { messageId: 'abandoned', body: 'abandoned' }]);
+    const receiver = client.createReceiver('orders');
+    for (const message of await receiveExactly(receiver, 2, 10_000)) {
+      if (message.messageId === 'once') await receiver.deadLetterMessage(message, { deadLetterReason: 'Broken' });
+      else await receiver.abandonMessage(message);
+    }
+    // orders has MaxDeliveryCount 3: the third abandon moves the message to the dead-letter queue.
+    for (let abandons = 1; abandons < 3; abandons++) for (const message of await receiveExactly(receiver, 1, 10_000)) await receiver.abandonMessage(message);
+    await receiver.close();
+    const peeked = await client.createReceiver('orders', { subQueueType: 'deadLetter' }).peekMessages(10);
+    const sdk = Object.fromEntries(peeked.map((m) => [String(m.messageId), m.deliveryCount]));
+    expect(sdk).toEqual({ once: 0, abandoned: 3 });
+
+    const { cookie, csrf } = await portal.signIn();
+    const page = (await portal.call('/servicebus/deadletters?entity=orders', { cookie })).body;
+    expect(page).toContain('<th scope="col">Delivery count</th>');
+    expect(page).toContain('The delivery count is the one Service Bus reports: the deliveries that failed');
+    const cells = (id: string): string[] => [...new RegExp(`<tr>((?:(?!<tr>).)*?${id}.*?)</tr>`, 's').exec(page)![1]!.matchAll(/<td[^>]*>(.*?)<\/td>/gs)].map((m) => m[1]!);
+    expect([cells('>once<')[6], cells('>abandoned<')[6]]).toEqual([String(sdk.once), String(sdk.abandoned)]);
+    await resubmit(cookie, csrf);
+    await receiveAll(2);
+  });
+
   it('speaks of one message in the singular', async () => {
     const ids = await deadLetter(1);
     const { cookie, csrf } = await portal.signIn();
