@@ -99,6 +99,9 @@ describe('The local portal, in a real browser', () => {
     const openAi = system.hostEnv('recommendation').AZURE_OPENAI_RESOURCE_ID!;
     expect(await visit(`/iam?scope=${encodeURIComponent(openAi)}`)).toBe(200);
     await page.getByRole('button', { name: /^Remove Cognitive Services OpenAI User of id-keyless/ }).click();
+    await expect(page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe('Remove role assignment');
+    await expect(page.locator('main').textContent()).resolves.toContain('The hosts gateway, recommendation, vision run as this identity');
+    await page.getByRole('button', { name: 'Yes, remove' }).click();
     await page.getByRole('status').filter({ hasText: 'Removed Cognitive Services OpenAI User' }).waitFor();
     await screenshot(page, '04-iam-removed');
 
@@ -130,7 +133,7 @@ describe('The local portal, in a real browser', () => {
     await screenshot(page, '06-alert-resolved');
   }, 120_000);
 
-  it('says an assignment exists instead of "Assigned", keeps what was chosen, and names whose role a removal took', async () => {
+  it('says an assignment exists instead of "Assigned", keeps what was chosen, asks before removing, and names whose role a removal took', async () => {
     const vision = system.hostEnv('vision').AZURE_VISION_RESOURCE_ID!;
     const add = async () => {
       expect(await visit(`/iam?scope=${encodeURIComponent(vision)}`)).toBe(200);
@@ -147,8 +150,17 @@ describe('The local portal, in a real browser', () => {
     await expect(page.getByLabel('Scope', { exact: true }).last().inputValue()).resolves.toBe(vision);
     expect(await seriousAxeViolations(page)).toEqual([]);
     await screenshot(page, '07-iam-exists');
+    // Remove asks first: "No, keep it" goes back with the assignment still there; "Yes, remove" removes it.
     await page.getByRole('button', { name: /^Remove Reader of id-storefront/ }).click();
+    await expect(page.getByRole('heading', { level: 1 }).textContent()).resolves.toBe('Remove role assignment');
+    expect(await seriousAxeViolations(page)).toEqual([]);
+    await screenshot(page, '07-iam-remove-confirm');
+    await page.getByRole('link', { name: 'No, keep it' }).click();
+    await page.getByRole('button', { name: /^Remove Reader of id-storefront/ }).waitFor();
+    await page.getByRole('button', { name: /^Remove Reader of id-storefront/ }).click();
+    await page.getByRole('button', { name: 'Yes, remove' }).click();
     await page.getByRole('status').filter({ hasText: 'Removed Reader of id-storefront (user-assigned) on vision-keyless-local' }).waitFor();
+    await expect(page.getByRole('button', { name: /^Remove Reader of id-storefront/ }).count()).resolves.toBe(0);
   });
 
   it('checks access: each data action of id-keyless on Azure OpenAI and the assignment that grants it', async () => {

@@ -40,6 +40,11 @@ select, input, button { font: inherit; padding: .3rem .5rem; border: 1px solid #
 button { cursor: pointer; background: var(--accent); color: #fff; border-color: var(--accent); }
 button.secondary { background: #fff; color: var(--accent); }
 button.danger { background: #fff; color: var(--bad); border-color: var(--bad); }
+button.danger-solid { background: var(--bad); color: #fff; border-color: var(--bad); }
+a.button { display: inline-block; font: inherit; padding: .3rem .5rem; border: 1px solid var(--accent); border-radius: 3px; text-decoration: none; }
+a.button.secondary { background: #fff; color: var(--accent); }
+form.confirm { display: flex; flex-wrap: wrap; gap: .8rem; align-items: center; margin: 1rem 0; }
+.notice.caution { border-color: var(--warn); }
 .notice { padding: .7rem 1rem; border-left: 4px solid var(--accent); background: var(--panel); margin: .8rem 0; }
 .notice.error { border-color: var(--bad); }
 figure.flow { margin: 1rem 0; max-width: 56rem; }

@@ -151,7 +151,7 @@ ${rows.map(
   ({ a, where }) => html`<tr><td>${a.roleDefinitionName}</td><td>${name(a.principalId)}<br><span class="mono muted">${a.principalId}</span></td>
 <td>${labelOf(a.scope)}<br><span class="mono muted">${a.scope}</span></td>
 <td>${where === 'inherited' ? html`Inherited from ${labelOf(a.scope)}` : whereText[where]}</td><td>${a.purpose ?? a.source}</td>
-<td><form class="inline" method="post" action="/iam/assignments/delete">${hidden(session)}<input type="hidden" name="assignmentId" value="${a.id}"><input type="hidden" name="scope" value="${scope.id}">
+<td><form class="inline" method="get" action="/iam/assignments/remove"><input type="hidden" name="assignmentId" value="${a.id}"><input type="hidden" name="scope" value="${scope.id}">
 <button class="danger" type="submit" aria-label="Remove ${a.roleDefinitionName} of ${name(a.principalId)} on ${labelOf(a.scope)}">Remove</button></form></td></tr>`,
 )}</tbody></table></div></section>
 <section aria-labelledby="add-heading"><h2 id="add-heading">Add a role assignment</h2>
@@ -341,7 +341,7 @@ ${rows.map((r) => {
 }
 
 /** The dead-letter queue of one entity, and the resubmit form (or, when it is empty, a sentence saying so). */
-export function deadLettersPage(entity: string, messages: MessageRow[], total: number, session: PortalSession, done?: string): PageContent {
+export function deadLettersPage(entity: string, messages: MessageRow[], total: number, done?: string): PageContent {
   return {
     title: `Dead letters of ${entity}`,
     body: html`${notice(done)}<p><a href="/servicebus">Back to Service Bus</a></p>
@@ -352,9 +352,81 @@ ${messages.map(
   (m) => html`<tr><td>${m.sequenceNumber}</td><td class="mono">${m.messageId ?? ''}</td><td>${m.subject ?? ''}</td><td>${m.deadLetterReason ?? ''}</td><td>${m.deadLetterErrorDescription ?? ''}</td><td>${time(m.enqueuedTime)}</td><td>${m.deliveryCount}</td><td class="mono">${m.body ?? ''}</td></tr>`,
 )}</tbody></table>
 <p class="muted" id="delivery-count-note">The delivery count is the one Service Bus reports: the deliveries that failed — abandoned by the receiver, or whose lock expired. A message received once and dead-lettered by its receiver shows 0; one moved here after MaxDeliveryCount failed deliveries shows that number.</p>
-<form method="post" action="/servicebus/resubmit">${hidden(session)}<input type="hidden" name="entity" value="${entity}"><button type="submit">Resubmit ${total === 1 ? 'the message' : `all ${total} messages`} to ${entity}</button></form>`
+<form method="get" action="/servicebus/resubmit"><input type="hidden" name="entity" value="${entity}"><button type="submit">Resubmit ${total === 1 ? 'the message' : `all ${total} messages`} to ${entity}</button></form>`
   : html`<p id="dead-letters-empty">The dead-letter queue of ${entity} is empty: there is no message to look at or resubmit.</p>`}`,
   };
+}
+
+/** A destructive change the operator is asked to confirm: what it does, where the form posts, and where "No" goes. */
+interface Confirmation {
+  title: string;
+  /** The question, in a warning. */
+  question: SafeHtml;
+  /** What exactly is affected (a table or a list). */
+  details: SafeHtml;
+  action: string;
+  fields: Record<string, string>;
+  confirm: string;
+  cancel: { href: string; label: string };
+}
+
+/**
+ * The confirmation step of a destructive change, as Azure's portal asks one ("Yes" / "No"): a page of its own, not a
+ * script dialog, so it works without JavaScript under the strict CSP. Only "Yes" posts the change, with the session's
+ * anti-forgery token, to the same verified form route as before; "No" is a link back and changes nothing.
+ */
+function confirmationPage(session: PortalSession, confirmation: Confirmation): PageContent {
+  const { title, question, details, action, fields, confirm, cancel } = confirmation;
+  return {
+    title,
+    body: html`<div class="notice caution"><p>${question}</p></div>
+${details}
+<form class="confirm" method="post" action="${action}">${hidden(session)}${Object.entries(fields).map(([name, value]) => html`<input type="hidden" name="${name}" value="${value}">`)}
+<button class="danger-solid" type="submit">${confirm}</button> <a class="button secondary" href="${cancel.href}">${cancel.label}</a></form>`,
+  };
+}
+
+/**
+ * "Remove role assignment": the assignment, who loses what where, and — when a service runs as the principal — that
+ * its calls needing the role will be refused.
+ */
+export function removeAssignmentPage(data: PortalData, session: PortalSession, assignment: RoleAssignment, back: string): PageContent {
+  const scopes = scopeOptions(data);
+  const where = scopes.find((s) => s.id.toLowerCase() === assignment.scope.toLowerCase())?.label ?? assignment.scope;
+  const who = principalLabel(data, assignment.principalId);
+  const hosts = data.directory.hosts().filter((h) => h.userAssigned.some((u) => u.principalId === assignment.principalId) || h.systemAssigned?.principalId === assignment.principalId).map((h) => h.name);
+  return confirmationPage(session, {
+    title: 'Remove role assignment',
+    question: html`Do you want to remove this role assignment? <strong>${who}</strong> loses <strong>${assignment.roleDefinitionName}</strong> on ${where} and everything beneath it.${
+      hosts.length ? html` ${hosts.length === 1 ? 'The host' : 'The hosts'} ${hosts.join(', ')} ${hosts.length === 1 ? 'runs' : 'run'} as this identity: its calls that need the role will be refused (403, or 503 at the gateway) until it is assigned again.` : ''
+    }`,
+    details: html`<table><caption>The role assignment to remove</caption><tbody>
+<tr><th scope="row">Role</th><td>${assignment.roleDefinitionName}</td></tr>
+<tr><th scope="row">Principal</th><td>${who}<br><span class="mono muted">${assignment.principalId}</span></td></tr>
+<tr><th scope="row">Scope</th><td>${where}<br><span class="mono muted">${assignment.scope}</span></td></tr>
+<tr><th scope="row">Source</th><td>${assignment.purpose ?? assignment.source}</td></tr>
+</tbody></table>`,
+    action: '/iam/assignments/delete',
+    fields: { assignmentId: assignment.id, scope: back },
+    confirm: 'Yes, remove',
+    cancel: { href: `/iam?scope=${encodeURIComponent(back || assignment.scope)}`, label: 'No, keep it' },
+  });
+}
+
+/** "Resubmit dead-lettered messages": how many go back to which entity, and what happens to them there. */
+export function resubmitPage(session: PortalSession, entity: string, total: number): PageContent {
+  const back = `/servicebus/deadletters?entity=${encodeURIComponent(entity)}`;
+  return confirmationPage(session, {
+    title: 'Resubmit dead-lettered messages',
+    question: html`Do you want to resubmit ${total === 1 ? 'the dead-lettered message' : `all ${total} dead-lettered messages`} to <strong>${entity}</strong>? ${
+      total === 1 ? 'It leaves' : 'They leave'
+    } the dead-letter queue and ${total === 1 ? 'is' : 'are'} delivered to its receivers again: a message that failed for a reason that still holds will fail again.`,
+    details: html`<p>Messages a receiver holds locked, and messages without the session id ${entity} requires, stay in the dead-letter queue.</p>`,
+    action: '/servicebus/resubmit',
+    fields: { entity },
+    confirm: 'Yes, resubmit',
+    cancel: { href: back, label: 'No, go back' },
+  });
 }
 
 /** System: the health of every running service instance, from its /health/ready. */

@@ -18,7 +18,23 @@ import { principalTypeOf } from '../entra/directory.js';
 import { portalActions, portalSignInChecks, type OperatorAuthority, type PortalPermission } from './operator-authority.js';
 import { portalAssets } from './portal-assets.js';
 import { layout, messagePage, type PortalSectionPath } from './portal-layout.js';
-import { alertsPage, deadLettersPage, iamPage, identitiesPage, logsPage, overviewPage, principalLabel, roleFromForm, scopeOptions, serviceBusPage, systemPage, type PageContent, type PortalData } from './portal-pages.js';
+import {
+  alertsPage,
+  deadLettersPage,
+  iamPage,
+  identitiesPage,
+  logsPage,
+  overviewPage,
+  principalLabel,
+  removeAssignmentPage,
+  resubmitPage,
+  roleFromForm,
+  scopeOptions,
+  serviceBusPage,
+  systemPage,
+  type PageContent,
+  type PortalData,
+} from './portal-pages.js';
 import { PortalSessions, takeNotice, type PortalSession, type PortalSessionsOptions } from './portal-sessions.js';
 import { instanceHealth } from './system-health.js';
 
@@ -231,6 +247,15 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
       session.notice = `Assigned ${role.name} to ${who} on ${scope.label}.`;
       redirect(res, `/iam?scope=${encodeURIComponent(scope.id)}`);
     })
+    // Removing asks first: the list's Remove opens this page, and only its "Yes, remove" posts the deletion.
+    .on('GET', /^\/iam\/assignments\/remove$/, (req, res, { url }) => {
+      const session = authenticated(req, res);
+      if (!session) return;
+      const assignment = context.roleAssignments.all().find((a) => a.id === url.searchParams.get('assignmentId'));
+      if (!assignment) return send(res, 404, messagePage('Not found', 'That role assignment no longer exists.', session));
+      const back = scopeOptions(data).find((s) => s.id === url.searchParams.get('scope'))?.id ?? assignment.scope;
+      page(res, session, '/iam', removeAssignmentPage(data, session, assignment, back));
+    })
     .on('POST', /^\/iam\/assignments\/delete$/, async (req, res) => {
       const verified = await verifiedForm(req, res);
       if (!verified) return;
@@ -253,7 +278,17 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
       if (!context.serviceBus || !found) return send(res, 404, messagePage('Not found', `No queue or subscription "${entity}".`, session));
       if (!authorize(session, portalActions.serviceBusPeek, found.resourceId, req, res)) return;
       // The whole count beside the first 100: resubmit moves them all, and the button says so.
-      page(res, session, '/servicebus', deadLettersPage(entity, context.serviceBus.peek(entity, { deadLetter: true, limit: 100 }), found.count, session, takeNotice(session)));
+      page(res, session, '/servicebus', deadLettersPage(entity, context.serviceBus.peek(entity, { deadLetter: true, limit: 100 }), found.count, takeNotice(session)));
+    })
+    // Resubmitting asks first, as removing does.
+    .on('GET', /^\/servicebus\/resubmit$/, (req, res, { url }) => {
+      const session = authenticated(req, res);
+      if (!session) return;
+      const entity = url.searchParams.get('entity') ?? '';
+      const found = receivable(data, entity);
+      if (!context.serviceBus || !found) return send(res, 404, messagePage('Not found', `No queue or subscription "${entity}".`, session));
+      if (!found.count) return redirect(res, `/servicebus/deadletters?entity=${encodeURIComponent(entity)}`);
+      page(res, session, '/servicebus', resubmitPage(session, entity, found.count));
     })
     .on('POST', /^\/servicebus\/resubmit$/, async (req, res) => {
       const verified = await verifiedForm(req, res);

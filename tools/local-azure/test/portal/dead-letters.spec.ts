@@ -1,5 +1,5 @@
 import type { ServiceBusClient } from '@azure/service-bus';
-import { receiveExactly, startServiceBus, type TestServiceBus } from '../servicebus/support.js';
+import { adminPeek, receiveExactly, startServiceBus, type TestServiceBus } from '../servicebus/support.js';
 import { portalCaller, type PortalCaller } from './support.js';
 
 // The portal's dead-letter page against a real broker: the counts it shows are the queue's, the resubmit button says
@@ -56,7 +56,7 @@ describe('The portal: dead letters', () => {
     await sender.sendMessages([{ messageId: 'once', body: 'once' }, { messageId: 'abandoned', body: 'abandoned' }]);
     const receiver = client.createReceiver('orders');
     for (const message of await receiveExactly(receiver, 2, 10_000)) {
-      if (message.messageId === 'once') await receiver.deadLetterMessage(message, { deadLetterReason: 'Broken' });
+      if (message.messageId === 'once') await receiver.deadLetterMessage(message, { deadLetterReason: 'Broken', deadLetterErrorDescription: 'cannot parse' });
       else await receiver.abandonMessage(message);
     }
     // orders has MaxDeliveryCount 3: the third abandon moves the message to the dead-letter queue.
@@ -74,6 +74,28 @@ describe('The portal: dead letters', () => {
     expect([cells('>once<')[6], cells('>abandoned<')[6]]).toEqual([String(sdk.once), String(sdk.abandoned)]);
     await resubmit(cookie, csrf);
     await receiveAll(2);
+  });
+
+  it('asks before resubmitting: the button opens a confirmation that says how many go where, and only its Yes moves them', async () => {
+    const ids = await deadLetter(2);
+    const { cookie, csrf } = await portal.signIn();
+    const page = (await portal.call('/servicebus/deadletters?entity=orders', { cookie })).body;
+    expect(page).not.toContain('method="post" action="/servicebus/resubmit"');
+    expect(page).toContain('<form method="get" action="/servicebus/resubmit"><input type="hidden" name="entity" value="orders">');
+    const confirmation = await portal.call('/servicebus/resubmit?entity=orders', { cookie });
+    expect(confirmation.status).toBe(200);
+    expect(confirmation.body).toContain('<h1>Resubmit dead-lettered messages</h1>');
+    expect(confirmation.body).toContain('Do you want to resubmit all 2 dead-lettered messages to <strong>orders</strong>?');
+    expect(confirmation.body).toContain(`<form class="confirm" method="post" action="/servicebus/resubmit"><input type="hidden" name="_csrf" value="${csrf}"><input type="hidden" name="entity" value="orders">`);
+    expect(confirmation.body).toContain('<a class="button secondary" href="/servicebus/deadletters?entity=orders">No, go back</a>');
+    // Asking changed nothing.
+    expect((await adminPeek(bus, 'orders', { deadLetter: true })).map((m) => m.messageId).sort()).toEqual([...ids].sort());
+    expect(await resubmit(cookie, csrf)).toContain('Resubmitted 2 messages to orders.');
+    expect(await receiveAll(2)).toEqual([...ids].sort());
+    // With nothing left to resubmit, the confirmation sends the operator back to the (empty) dead-letter page.
+    const empty = await portal.call('/servicebus/resubmit?entity=orders', { cookie });
+    expect([empty.status, empty.headers.location]).toEqual([303, '/servicebus/deadletters?entity=orders']);
+    expect((await portal.call('/servicebus/resubmit?entity=nothing', { cookie })).status).toBe(404);
   });
 
   it('speaks of one message in the singular', async () => {

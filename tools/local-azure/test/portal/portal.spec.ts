@@ -95,6 +95,31 @@ describe('The local portal', () => {
       expect(test.azure.roleAssignments.list({ principalId: assignment().principalId, scope: assignment().scope })).toEqual([]);
     });
 
+    it('asks before removing an assignment: Remove opens a confirmation naming who loses what, and only its Yes removes it', async () => {
+      const { cookie, csrf } = await signIn();
+      const { principalId, roleId, scope } = assignment();
+      expect((await post('/iam/assignments', cookie, { principalId, roleId, scope, _csrf: csrf })).status).toBe(303);
+      const [created] = test.azure.roleAssignments.list({ principalId, scope });
+      const iam = (await call(`/iam?scope=${encodeURIComponent(scope)}`, { cookie })).body;
+      expect(iam).not.toContain('action="/iam/assignments/delete"');
+      expect(iam).toContain(`<form class="inline" method="get" action="/iam/assignments/remove"><input type="hidden" name="assignmentId" value="${created!.id}">`);
+
+      const confirmation = await call(`/iam/assignments/remove?${new URLSearchParams({ assignmentId: created!.id, scope })}`, { cookie });
+      expect(confirmation.status).toBe(200);
+      expect(confirmation.body).toContain('<h1>Remove role assignment</h1>');
+      expect(confirmation.body).toContain('Do you want to remove this role assignment? <strong>id-storefront (user-assigned)</strong> loses <strong>Cognitive Services User</strong> on vision-keyless-local');
+      expect(confirmation.body).toContain('The host storefront runs as this identity: its calls that need the role will be refused');
+      expect(confirmation.body).toContain(`<form class="confirm" method="post" action="/iam/assignments/delete"><input type="hidden" name="_csrf" value="${csrf}"><input type="hidden" name="assignmentId" value="${created!.id}">`);
+      expect(confirmation.body).toContain(`<a class="button secondary" href="/iam?scope=${encodeURIComponent(scope)}">No, keep it</a>`);
+      // Asking changed nothing; the confirmation's own form does.
+      expect(test.azure.roleAssignments.list({ principalId, scope })).toHaveLength(1);
+      const removed = await post('/iam/assignments/delete', cookie, { assignmentId: created!.id, scope, _csrf: csrf });
+      expect(removed.status).toBe(303);
+      expect(test.azure.roleAssignments.list({ principalId, scope })).toEqual([]);
+      expect((await call(`/iam/assignments/remove?assignmentId=${encodeURIComponent(created!.id)}`, { cookie })).status).toBe(404);
+      expect((await call(`/iam/assignments/remove?assignmentId=${encodeURIComponent(created!.id)}`)).status).toBe(401);
+    });
+
     it("refuses a principal that is not an object id of the directory (an unknown id, or an identity's name), as ARM does, and changes nothing", async () => {
       const { cookie, csrf } = await signIn();
       const before = JSON.stringify(test.azure.roleAssignments.all());
