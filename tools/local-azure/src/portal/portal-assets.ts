@@ -28,6 +28,7 @@ table { border-collapse: collapse; width: 100%; margin: .4rem 0 1rem; font-size:
 caption { text-align: left; font-weight: 600; padding: .3rem 0; }
 th, td { text-align: left; vertical-align: top; padding: .35rem .5rem; border-bottom: 1px solid var(--line); }
 th { background: var(--panel); }
+td.guid, td.actions { white-space: nowrap; }
 th.name, td.name { overflow-wrap: anywhere; min-width: 10rem; }
 code, .mono { font-family: ui-monospace, "Cascadia Mono", Consolas, monospace; font-size: .85rem; overflow-wrap: anywhere; }
 .tag { display: inline-block; padding: 0 .45rem; border-radius: .7rem; font-size: .82rem; font-weight: 600; border: 1px solid currentColor; }
@@ -54,6 +55,11 @@ figure.flow svg text { font: 13px system-ui, sans-serif; fill: var(--ink); }
 .card { border: 1px solid var(--line); padding: .8rem; background: var(--panel); }
 .card strong { display: block; font-size: 1.6rem; }
 `,
+  },
+  // The tab's icon (else every page load asks for /favicon.ico and logs a 404 in the console).
+  '/assets/favicon.svg': {
+    type: 'image/svg+xml',
+    body: '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#12233f"/><circle cx="6" cy="8" r="3" fill="none" stroke="#fff" stroke-width="1.6"/><path d="M9 8h5M12 8v2.5" stroke="#fff" stroke-width="1.6"/></svg>',
   },
   '/assets/portal.js': {
     type: 'text/javascript; charset=utf-8',

@@ -23,6 +23,7 @@ export function layout(options: { title: string; section?: PortalSectionPath; se
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${title} — Keyless local portal</title>
 <link rel="stylesheet" href="/assets/portal.css">
+<link rel="icon" href="/assets/favicon.svg" type="image/svg+xml">
 <script type="module" src="/assets/portal.js"></script>
 </head>
 <body>

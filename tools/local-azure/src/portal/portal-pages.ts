@@ -33,6 +33,8 @@ export interface PageContent {
 const time = (iso: string | undefined): SafeHtml => (iso ? html`<time datetime="${iso}">${iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z')}</time>` : html``);
 const outcomeTag = (ok: boolean, text: string): SafeHtml => html`<span class="tag ${ok ? 'good' : 'bad'}">${text}</span>`;
 const hidden = (session: PortalSession): SafeHtml => html`<input type="hidden" name="_csrf" value="${session.csrfToken}">`;
+/** A list of permissions, one per line, or a dash for none. */
+const lines = (items: readonly string[]): SafeHtml => (items.length ? html`${items.map((item, i) => html`${i ? html`<br>` : ''}${item}`)}` : html`<span class="muted">—</span>`);
 const notice = (message: string | undefined): SafeHtml => (message ? html`<div class="notice" role="status">${message}</div>` : html``);
 
 /** Overview: what the portal shows, the flow diagram, and counts that matter now. */
@@ -131,6 +133,9 @@ export function iamPage(data: PortalData, session: PortalSession, query: URLSear
     .filter((row): row is { a: RoleAssignment; where: 'here' | 'inherited' | 'child' } => row.where !== undefined);
   const principals = principalOptions(data);
   const name = (principalId: string): string => principals.find((p) => p.id === principalId)?.label ?? principalId;
+  // As Azure lists them: this scope's first, then inherited, then below; by role and principal within each.
+  const order = { here: 0, inherited: 1, child: 2 } as const;
+  rows.sort((x, y) => order[x.where] - order[y.where] || x.a.roleDefinitionName.localeCompare(y.a.roleDefinitionName) || name(x.a.principalId).localeCompare(name(y.a.principalId)) || x.a.scope.localeCompare(y.a.scope));
   const checkPrincipal = query.get('principal');
   const checked = checkPrincipal ? effectiveDataActions(checkPrincipal, scope.id, data.roleAssignments.all()) : undefined;
   const whereText = { here: 'This scope', inherited: 'Inherited', child: 'Child scope' } as const;
@@ -173,8 +178,10 @@ ${checked.map(
 )}</tbody></table>`
   : ''}</section>
 <section aria-labelledby="roles-heading"><h2 id="roles-heading">Role definitions</h2>
-<table><caption>Built-in roles and their data actions</caption><thead><tr><th scope="col">Role</th><th scope="col">Id</th><th scope="col">Data actions</th><th scope="col">Not data actions</th></tr></thead><tbody>
-${builtInRoles.map((r) => html`<tr><th scope="row">${r.name}</th><td class="mono">${r.id}</td><td class="mono">${r.dataActions.join(', ')}</td><td class="mono">${r.notDataActions.join(', ') || '—'}</td></tr>`)}
+<table><caption>Built-in roles: what each grants on the control plane (actions) and on the data planes (data actions)</caption><thead><tr><th scope="col">Role</th><th scope="col">Id</th><th scope="col">Actions</th><th scope="col">Data actions</th><th scope="col">Not granted</th></tr></thead><tbody>
+${builtInRoles.map(
+  (r) => html`<tr><th scope="row">${r.name}</th><td class="mono guid">${r.id}</td><td class="mono">${lines(r.actions)}</td><td class="mono">${lines(r.dataActions)}</td><td class="mono">${lines([...r.notActions, ...r.notDataActions])}</td></tr>`,
+)}
 </tbody></table></section>`,
   };
 }
@@ -226,9 +233,26 @@ export function readLogFilters(query: URLSearchParams): LogFilters {
   };
 }
 
+/** How many rows of each log the page shows: 50, and on request ("Show more") 200, then 1000 (the log API's own cap). */
+const logPageSizes = [50, 200, 1000] as const;
+
+/**
+ * When a log filled the page: a link to the same filters with the next page size, or, at the largest, where the rest
+ * is. (A size, not an "older than" cursor: rows logged in the same millisecond would fall between two pages.)
+ */
+function olderRows(query: URLSearchParams, limit: number, shown: number): SafeHtml | '' {
+  if (shown < limit) return '';
+  const next = logPageSizes.find((size) => size > limit);
+  if (!next) return html`<p id="more-rows">These are the newest ${limit}; narrow the filters (identity, resource, outcome, time) to find older entries.</p>`;
+  const more = new URLSearchParams(query);
+  more.set('rows', String(next));
+  return html`<p id="more-rows">A log has more entries than shown. <a href="/logs?${more.toString()}">Show up to ${next} rows per log</a></p>`;
+}
+
 /** Sign-in logs and authorization decisions, filtered, newest first, updated live. */
-export function logsPage(data: PortalData, query: URLSearchParams, limit = 50): PageContent {
+export function logsPage(data: PortalData, query: URLSearchParams): PageContent {
   const filters = readLogFilters(query);
+  const limit = logPageSizes.find((size) => String(size) === query.get('rows')) ?? logPageSizes[0];
   const since = filters.since ? new Date(Date.now() - sinceMs[filters.since]).toISOString() : undefined;
   const signIns = data.auditLog.signIns({
     limit,
@@ -259,6 +283,7 @@ ${select('f-outcome', 'Outcome', 'outcome', [['success', 'Success / allowed'], [
 ${select('f-since', 'Time', 'since', [['15m', 'Last 15 minutes'], ['1h', 'Last hour'], ['24h', 'Last 24 hours'], ['7d', 'Last 7 days']], filters.since)}
 <button type="submit">Apply filters</button> <a href="/logs">Clear</a></form>
 <p class="muted">Newest first, ${limit} rows at most per log. New entries appear as they happen.</p>
+${olderRows(query, limit, Math.max(signIns.length, decisions.length))}
 <section aria-labelledby="signins-heading"><h2 id="signins-heading">Sign-ins (token requests and database logins)</h2>
 <div id="sign-ins" data-live="sign-in">
 <table><caption>${count(signIns.length, 'sign-in')}</caption><thead><tr><th scope="col">Time</th><th scope="col">Host</th><th scope="col">Identity</th><th scope="col">Resource</th><th scope="col">Outcome</th><th scope="col">Failure reason</th></tr></thead><tbody>
@@ -313,10 +338,14 @@ ${Object.values(alertRules).map((r) => html`<tr><th scope="row">${r.name}</th><t
  * Transfer dead-letter: the management API's runtime properties, ARM's `countDetails` in Azure, so the views agree), how many
  * of the active ones are deferred or locked by a receiver, and a link to peek into each dead-letter queue.
  */
-export function serviceBusPage(data: PortalData): PageContent {
+export function serviceBusPage(data: PortalData, query: URLSearchParams = new URLSearchParams()): PageContent {
   if (!data.serviceBus) return { title: 'Service Bus', body: html`<p>Service Bus does not run in this local Azure.</p>` };
   const status = data.serviceBus.status();
-  const rows = data.serviceBus.entities();
+  const all = data.serviceBus.entities();
+  // A namespace can hold many entities: the name filter keeps the one the operator looks for on screen. Its text is
+  // shown only in the search box, never in the page's own sentences (a link must not put words in the portal's mouth).
+  const filter = (query.get('filter') ?? '').trim();
+  const rows = filter ? all.filter((r) => r.name.toLowerCase().includes(filter.toLowerCase())) : all;
   const cell = (value: number, bad = false): SafeHtml => html`<td>${bad && value ? html`<span class="bad">${value}</span>` : value}</td>`;
   // A topic holds no message itself: its messages are counted in its subscriptions' rows.
   const none = html`<td class="muted">—</td>`;
@@ -327,15 +356,17 @@ export function serviceBusPage(data: PortalData): PageContent {
   return {
     title: 'Service Bus',
     body: html`<p>Namespace <span class="mono">${status.fullyQualifiedNamespace}</span> (<span class="mono">${status.resourceId}</span>), ${count(status.connections, 'open connection')}.</p>
+<form class="filters" method="get" action="/servicebus" role="search"><div class="field"><label for="entity-filter">Filter by name</label><input id="entity-filter" type="search" name="filter" value="${filter}"></div><button type="submit">Filter</button>${filter ? html` <a href="/servicebus">Clear</a>` : ''}</form>
 <div id="entities" data-live="alert">
-<table><caption>${count(status.queues, 'queue')}, ${count(status.topics, 'topic')} and ${count(status.subscriptions, 'subscription')}: message counts as Service Bus reports them (Active includes deferred messages and those a receiver holds locked)</caption>
+${filter && !rows.length ? html`<p id="no-entities">No queue, topic or subscription name contains the filter's text.</p>` : ''}
+<table><caption>${filter ? `${rows.length} of ${all.length} entities match the filter` : `${count(status.queues, 'queue')}, ${count(status.topics, 'topic')} and ${count(status.subscriptions, 'subscription')}`}: message counts as Service Bus reports them (Active includes deferred messages and those a receiver holds locked)</caption>
 <thead><tr><th scope="col">Entity</th><th scope="col">Type</th><th scope="col">Active</th><th scope="col">Scheduled</th><th scope="col">Dead-letter</th><th scope="col">Transfer</th><th scope="col">Transfer dead-letter</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead><tbody>
 ${rows.map((r) => {
   const c = r.countDetails;
   return html`<tr><th scope="row" class="name">${r.name}</th><td>${r.type}</td>${r.type === 'topic'
     ? html`${none}${cell(c.scheduled)}${none}${none}${none}<td></td>`
     : html`<td>${c.active}${ofActive(r)}</td>${cell(c.scheduled)}${cell(c.deadLetter, true)}${cell(c.transfer)}${cell(c.transferDeadLetter, true)}
-<td><a href="/servicebus/deadletters?entity=${encodeURIComponent(r.name)}">Peek dead letters<span class="visually-hidden"> of ${r.name}</span></a></td>`}</tr>`;
+<td class="actions"><a href="/servicebus/deadletters?entity=${encodeURIComponent(r.name)}">Peek dead letters<span class="visually-hidden"> of ${r.name}</span></a></td>`}</tr>`;
 })}</tbody></table></div>`,
   };
 }
@@ -400,7 +431,9 @@ export function removeAssignmentPage(data: PortalData, session: PortalSession, a
     question: html`Do you want to remove this role assignment? <strong>${who}</strong> loses <strong>${assignment.roleDefinitionName}</strong> on ${where} and everything beneath it.${
       hosts.length ? html` ${hosts.length === 1 ? 'The host' : 'The hosts'} ${hosts.join(', ')} ${hosts.length === 1 ? 'runs' : 'run'} as this identity: its calls that need the role will be refused (403, or 503 at the gateway) until it is assigned again.` : ''
     }`,
-    details: html`<table><caption>The role assignment to remove</caption><tbody>
+    details: html`${assignment.principalId === session.operator.principalId
+      ? html`<div class="notice error" role="alert"><p><strong>This is your own role assignment.</strong> Once it is removed, what it grants is refused to you too — in this portal and the CLI — unless another assignment grants it; another Owner (or User Access Administrator) can assign it again.</p></div>`
+      : ''}<table><caption>The role assignment to remove</caption><tbody>
 <tr><th scope="row">Role</th><td>${assignment.roleDefinitionName}</td></tr>
 <tr><th scope="row">Principal</th><td>${who}<br><span class="mono muted">${assignment.principalId}</span></td></tr>
 <tr><th scope="row">Scope</th><td>${where}<br><span class="mono muted">${assignment.scope}</span></td></tr>

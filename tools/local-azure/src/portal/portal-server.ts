@@ -202,7 +202,7 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
     .on('GET', /^\/iam$/, read('/iam', (session, url) => iamPage(data, session, url.searchParams, takeNotice(session))))
     .on('GET', /^\/logs$/, read('/logs', (_session, url) => logsPage(data, url.searchParams)))
     .on('GET', /^\/alerts$/, read('/alerts', () => alertsPage(data)))
-    .on('GET', /^\/servicebus$/, read('/servicebus', () => serviceBusPage(data)))
+    .on('GET', /^\/servicebus$/, read('/servicebus', (_session, url) => serviceBusPage(data, url.searchParams)))
     .on('GET', /^\/system$/, read('/system', async () => systemPage(await instanceHealth(instancesFile), instancesFile)))
     .on('POST', /^\/iam\/assignments$/, async (req, res) => {
       const verified = await verifiedForm(req, res);

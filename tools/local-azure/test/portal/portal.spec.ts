@@ -263,6 +263,49 @@ describe('The local portal', () => {
     expect((await call(`/iam?scope=${encodeURIComponent(spoof)}`, { cookie })).body).not.toContain('evil.example');
   });
 
+  it("warns an operator who is about to remove their own role assignment that they lose what it grants", async () => {
+    const { cookie } = await signIn();
+    const own = test.azure.roleAssignments.list({ principalId: test.azure.directory.operator.principalId }).find((a) => a.roleDefinitionName === 'Owner')!;
+    const page = (await call(`/iam/assignments/remove?assignmentId=${encodeURIComponent(own.id)}`, { cookie })).body;
+    expect(page).toContain('<strong>This is your own role assignment.</strong> Once it is removed, what it grants is refused to you too');
+    const other = test.azure.roleAssignments.list({ principalId: test.azure.directory.findUser('reader')!.principalId })[0]!;
+    expect((await call(`/iam/assignments/remove?assignmentId=${encodeURIComponent(other.id)}`, { cookie })).body).not.toContain('This is your own role assignment');
+  });
+
+  it('lists the assignments of this scope first, then inherited ones, then those below, and each role with its actions', async () => {
+    const { cookie } = await signIn();
+    const page = (await call(`/iam?scope=${encodeURIComponent(test.azure.directory.resourceId('serviceBus'))}`, { cookie })).body;
+    const where = [...page.matchAll(/<td>(This scope|Inherited from [^<]*|Child scope)<\/td>/g)].map((m) => m[1]!.replace(/^Inherited.*/, 'Inherited'));
+    expect(where).toContain('This scope');
+    expect(where).toContain('Inherited');
+    expect(where).toContain('Child scope');
+    expect(where).toEqual([...where].sort((a, b) => ['This scope', 'Inherited', 'Child scope'].indexOf(a) - ['This scope', 'Inherited', 'Child scope'].indexOf(b)));
+    expect(page).toContain('<th scope="col">Actions</th><th scope="col">Data actions</th>');
+    expect(page).toMatch(/<tr><th scope="row">Owner<\/th><td class="mono guid">[0-9a-f-]{36}<\/td><td class="mono">\*<\/td>/);
+  });
+
+  it('offers more rows when a log fills the page, keeping the filters, up to the API cap', async () => {
+    const env = test.azure.hostEnv('gateway');
+    for (let i = 0; i < 51; i++) {
+      await fetch(`${env.IDENTITY_ENDPOINT}?api-version=2019-08-01&resource=${encodeURIComponent('https://unknown.example')}&client_id=${env.AZURE_CLIENT_ID}`, { headers: { 'x-identity-header': env.IDENTITY_HEADER! } });
+    }
+    const { cookie } = await signIn();
+    const first = (await call('/logs?outcome=failure', { cookie })).body;
+    expect(first).toContain('<caption>50 sign-ins</caption>');
+    expect(first).toContain('<a href="/logs?outcome=failure&amp;rows=200">Show up to 200 rows per log</a>');
+    const more = (await call('/logs?outcome=failure&rows=200', { cookie })).body;
+    expect(more).toMatch(/<caption>(5[1-9]|[6-9]\d|1\d\d) sign-ins<\/caption>/);
+    expect(more).not.toContain('Show up to');
+    expect((await call('/logs?rows=100000', { cookie })).body).toContain('50 rows at most per log');
+  });
+
+  it('names its own icon, so a browser does not ask for a /favicon.ico that is not there', async () => {
+    const { cookie } = await signIn();
+    expect((await call('/', { cookie })).body).toContain('<link rel="icon" href="/assets/favicon.svg" type="image/svg+xml">');
+    const icon = await call('/assets/favicon.svg');
+    expect([icon.status, icon.headers['content-type']]).toEqual([200, 'image/svg+xml']);
+  });
+
   it('escapes what it shows (a log reason with markup renders as text)', async () => {
     const env = test.azure.hostEnv('gateway');
     await fetch(`${env.IDENTITY_ENDPOINT}?api-version=2019-08-01&resource=${encodeURIComponent('<script>x</script>')}&client_id=${env.AZURE_CLIENT_ID}`, { headers: { 'x-identity-header': env.IDENTITY_HEADER! } });

@@ -52,4 +52,18 @@ describe('The portal: Service Bus', () => {
     const { cookie } = await portal.signIn();
     expect(row((await portal.call('/servicebus', { cookie })).body, 'events').slice(0, 6)).toEqual(['topic', '—', '1', '—', '—', '—']);
   });
+
+  it('filters the entities by name, without echoing the filter outside its search box', async () => {
+    const { cookie } = await portal.signIn();
+    const page = (await portal.call('/servicebus?filter=EVENTS', { cookie })).body;
+    const names = [...page.matchAll(/<th scope="row" class="name">([^<]+)<\/th>/g)].map((m) => m[1]);
+    expect(names.length).toBeGreaterThan(1);
+    expect(names.every((name) => name!.toLowerCase().includes('events'))).toBe(true);
+    expect(page).toContain(`<caption>${names.length} of `);
+    expect(page).toContain('<input id="entity-filter" type="search" name="filter" value="EVENTS">');
+    const spoof = 'Your session expired, sign in at evil.example';
+    const none = (await portal.call(`/servicebus?filter=${encodeURIComponent(spoof)}`, { cookie })).body;
+    expect(none).toContain('No queue, topic or subscription name contains the filter');
+    expect(none.split('evil.example').length - 1).toBe(1);
+  });
 });
