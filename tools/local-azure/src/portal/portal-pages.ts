@@ -372,21 +372,36 @@ ${rows.map((r) => {
 }
 
 /** The dead-letter queue of one entity, and the resubmit form (or, when it is empty, a sentence saying so). */
-export function deadLettersPage(entity: string, messages: MessageRow[], total: number, done?: string): PageContent {
+export function deadLettersPage(entity: string, messages: MessageRow[], total: number, done?: string, from = 0): PageContent {
+  const link = (sequence: number): string => `/servicebus/deadletters?entity=${encodeURIComponent(entity)}${sequence ? `&from=${sequence}` : ''}`;
+  const last = messages.at(-1)?.sequenceNumber;
+  // Pages go by sequence number (peek's own cursor), so no message falls between two pages.
+  const pages = html`${from ? html`<a href="${link(0)}">First page</a>` : ''}${from && messages.length === deadLetterPageSize ? ' · ' : ''}${
+    messages.length === deadLetterPageSize && last !== undefined ? html`<a href="${link(last + 1)}">Next ${deadLetterPageSize}</a>` : ''
+  }`;
+  const caption = from
+    ? `${count(messages.length, 'dead-lettered message')} from sequence number ${from}, of ${total}`
+    : total > messages.length
+      ? `The first ${messages.length} of ${total} dead-lettered messages`
+      : count(total, 'dead-lettered message');
   return {
     title: `Dead letters of ${entity}`,
     body: html`${notice(done)}<p><a href="/servicebus">Back to Service Bus</a></p>
-${messages.length
-  ? html`<table><caption>${total > messages.length ? `The first ${messages.length} of ${total} dead-lettered messages` : count(total, 'dead-lettered message')} (peeked: nothing is locked or removed)</caption>
+${total
+  ? html`${messages.length ? html`<table><caption>${caption} (peeked: nothing is locked or removed)</caption>
 <thead><tr><th scope="col">Sequence</th><th scope="col">Message id</th><th scope="col">Subject</th><th scope="col">Reason</th><th scope="col">Description</th><th scope="col">Enqueued</th><th scope="col">Delivery count</th><th scope="col">Body</th></tr></thead><tbody>
 ${messages.map(
   (m) => html`<tr><td>${m.sequenceNumber}</td><td class="mono">${m.messageId ?? ''}</td><td>${m.subject ?? ''}</td><td>${m.deadLetterReason ?? ''}</td><td>${m.deadLetterErrorDescription ?? ''}</td><td>${time(m.enqueuedTime)}</td><td>${m.deliveryCount}</td><td class="mono">${m.body ?? ''}</td></tr>`,
-)}</tbody></table>
+)}</tbody></table>` : html`<p id="dead-letters-past-end">No dead-lettered message from sequence number ${from} on.</p>`}
+<p class="pages">${pages}</p>
 <p class="muted" id="delivery-count-note">The delivery count is the one Service Bus reports: the deliveries that failed — abandoned by the receiver, or whose lock expired. A message received once and dead-lettered by its receiver shows 0; one moved here after MaxDeliveryCount failed deliveries shows that number.</p>
 <form method="get" action="/servicebus/resubmit"><input type="hidden" name="entity" value="${entity}"><button type="submit">Resubmit ${total === 1 ? 'the message' : `all ${total} messages`} to ${entity}</button></form>`
   : html`<p id="dead-letters-empty">The dead-letter queue of ${entity} is empty: there is no message to look at or resubmit.</p>`}`,
   };
 }
+
+/** Dead-lettered messages per page of the dead-letter page. */
+export const deadLetterPageSize = 100;
 
 /** A destructive change the operator is asked to confirm: what it does, where the form posts, and where "No" goes. */
 interface Confirmation {

@@ -20,6 +20,7 @@ import { portalAssets } from './portal-assets.js';
 import { layout, messagePage, type PortalSectionPath } from './portal-layout.js';
 import {
   alertsPage,
+  deadLetterPageSize,
   deadLettersPage,
   iamPage,
   identitiesPage,
@@ -277,8 +278,10 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
       const found = receivable(data, entity);
       if (!context.serviceBus || !found) return send(res, 404, messagePage('Not found', `No queue or subscription "${entity}".`, session));
       if (!authorize(session, portalActions.serviceBusPeek, found.resourceId, req, res)) return;
-      // The whole count beside the first 100: resubmit moves them all, and the button says so.
-      page(res, session, '/servicebus', deadLettersPage(entity, context.serviceBus.peek(entity, { deadLetter: true, limit: 100 }), found.count, takeNotice(session)));
+      // The whole count beside a page of 100: resubmit moves them all, and the button says so.
+      const from = Math.max(0, Math.floor(Number(url.searchParams.get('from')) || 0));
+      const messages = context.serviceBus.peek(entity, { deadLetter: true, from, limit: deadLetterPageSize });
+      page(res, session, '/servicebus', deadLettersPage(entity, messages, found.count, takeNotice(session), from));
     })
     // Resubmitting asks first, as removing does.
     .on('GET', /^\/servicebus\/resubmit$/, (req, res, { url }) => {

@@ -39,12 +39,19 @@ describe('The portal: dead letters', () => {
     return received.map((m) => String(m.messageId)).sort();
   };
 
-  it('counts every dead-lettered message, not only the 100 it shows, and resubmits them all once each', async () => {
+  it('counts every dead-lettered message, pages through them 100 at a time, and resubmits them all once each', async () => {
     const ids = await deadLetter(102);
     const { cookie, csrf } = await portal.signIn();
     const page = (await portal.call('/servicebus/deadletters?entity=orders', { cookie })).body;
     expect(page).toContain('<caption>The first 100 of 102 dead-lettered messages');
     expect(page).toContain('Resubmit all 102 messages to orders');
+    const next = /<a href="(\/servicebus\/deadletters\?entity=orders&amp;from=\d+)">Next 100<\/a>/.exec(page);
+    expect(next).not.toBeNull();
+    const second = (await portal.call(next![1]!.replace('&amp;', '&'), { cookie })).body;
+    expect(second).toMatch(/<caption>2 dead-lettered messages from sequence number \d+, of 102 \(peeked/);
+    expect([...second.matchAll(/<td class="mono">(dl-102-\d+)<\/td>/g)].map((m) => m[1])).toEqual(['dl-102-100', 'dl-102-101']);
+    expect(second).not.toContain('>Next 100<');
+    expect(second).toContain('<a href="/servicebus/deadletters?entity=orders">First page</a>');
     const after = await resubmit(cookie, csrf);
     expect(after).toContain('Resubmitted 102 messages to orders.');
     expect(after).toContain('The dead-letter queue of orders is empty');
