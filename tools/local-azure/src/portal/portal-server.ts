@@ -153,6 +153,9 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
     }
     return { session, form };
   };
+  // The name is not repeated: a link must not put words of its choosing in the portal's own alert.
+  const noSuchEntity = (res: ServerResponse, session: PortalSession): void =>
+    send(res, 404, messagePage('Not found', 'There is no such queue or subscription in the namespace (deleted, or a mistyped name). The Service Bus page lists them all.', session));
   const authorize = (session: PortalSession, permission: PortalPermission, scope: string, req: IncomingMessage, res: ServerResponse): boolean => {
     const decision = context.authority.authorize(session.operator, permission, scope, `portal ${req.method} ${req.url?.split('?')[0]}`);
     if (!decision.allowed) {
@@ -276,7 +279,7 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
       if (!session) return;
       const entity = url.searchParams.get('entity') ?? '';
       const found = receivable(data, entity);
-      if (!context.serviceBus || !found) return send(res, 404, messagePage('Not found', `No queue or subscription "${entity}".`, session));
+      if (!context.serviceBus || !found) return noSuchEntity(res, session);
       if (!authorize(session, portalActions.serviceBusPeek, found.resourceId, req, res)) return;
       // The whole count beside a page of 100: resubmit moves them all, and the button says so.
       const from = Math.max(0, Math.floor(Number(url.searchParams.get('from')) || 0));
@@ -289,7 +292,7 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
       if (!session) return;
       const entity = url.searchParams.get('entity') ?? '';
       const found = receivable(data, entity);
-      if (!context.serviceBus || !found) return send(res, 404, messagePage('Not found', `No queue or subscription "${entity}".`, session));
+      if (!context.serviceBus || !found) return noSuchEntity(res, session);
       if (!found.count) return redirect(res, `/servicebus/deadletters?entity=${encodeURIComponent(entity)}`);
       page(res, session, '/servicebus', resubmitPage(session, entity, found.count));
     })
@@ -299,7 +302,7 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
       const { session, form } = verified;
       const entity = form.get('entity') ?? '';
       const found = receivable(data, entity);
-      if (!context.serviceBus || !found) return send(res, 404, messagePage('Not found', `No queue or subscription "${entity}".`, session));
+      if (!context.serviceBus || !found) return noSuchEntity(res, session);
       if (!authorize(session, portalActions.serviceBusResubmit, found.resourceId, req, res)) return;
       const result = context.serviceBus.resubmit(entity);
       context.log(`[portal] ${session.operator.name} resubmitted ${result.resubmitted} dead-lettered messages of ${entity}`);

@@ -105,6 +105,17 @@ describe('The portal: dead letters', () => {
     expect((await portal.call('/servicebus/resubmit?entity=nothing', { cookie })).status).toBe(404);
   });
 
+  it('answers an unknown entity with 404 without repeating the name a link carried', async () => {
+    const { cookie } = await portal.signIn();
+    const spoof = 'orders". Your session expired: sign in again at https://evil.example';
+    for (const path of [`/servicebus/deadletters?entity=${encodeURIComponent(spoof)}`, `/servicebus/resubmit?entity=${encodeURIComponent(spoof)}`]) {
+      const answer = await portal.call(path, { cookie });
+      expect([path, answer.status]).toEqual([path, 404]);
+      expect(answer.body).toContain('There is no such queue or subscription in the namespace');
+      expect(answer.body).not.toContain('evil.example');
+    }
+  });
+
   it('speaks of one message in the singular', async () => {
     const ids = await deadLetter(1);
     const { cookie, csrf } = await portal.signIn();
