@@ -136,7 +136,9 @@ export function iamPage(data: PortalData, session: PortalSession, query: URLSear
   // As Azure lists them: this scope's first, then inherited, then below; by role and principal within each.
   const order = { here: 0, inherited: 1, child: 2 } as const;
   rows.sort((x, y) => order[x.where] - order[y.where] || x.a.roleDefinitionName.localeCompare(y.a.roleDefinitionName) || name(x.a.principalId).localeCompare(name(y.a.principalId)) || x.a.scope.localeCompare(y.a.scope));
-  const checkPrincipal = query.get('principal');
+  // Only a principal the list offers: an id a link made up would be checked (all "Not granted") and echoed in the caption.
+  const askedPrincipal = query.get('principal');
+  const checkPrincipal = principals.find((p) => p.id === askedPrincipal)?.id;
   const checked = checkPrincipal ? effectiveDataActions(checkPrincipal, scope.id, data.roleAssignments.all()) : undefined;
   const whereText = { here: 'This scope', inherited: 'Inherited', child: 'Child scope' } as const;
   const scopeSelect = (id: string, selected: string): SafeHtml =>
@@ -169,6 +171,7 @@ ${field('add-scope', 'Scope', scopeSelect('add-scope', scope.id))}
 <form class="filters" method="get" action="/iam"><input type="hidden" name="scope" value="${scope.id}">
 ${field('check-principal', 'Principal to check', html`<select id="check-principal" name="principal">${principals.map((p) => html`<option value="${p.id}"${p.id === checkPrincipal ? html` selected` : ''}>${p.label}</option>`)}</select>`)}
 <button type="submit">Check access on this scope</button></form>
+${askedPrincipal && !checkPrincipal ? html`<div class="notice error" role="alert" id="check-error"><p>The principal this link asked to check is not in the directory: choose one from the list.</p></div>` : ''}
 ${checked
   ? html`<table id="check-result"><caption>Effective data actions of ${name(checkPrincipal!)} on ${scope.label}</caption>
 <thead><tr><th scope="col">Data action</th><th scope="col">Access</th><th scope="col">Granted by</th></tr></thead><tbody>

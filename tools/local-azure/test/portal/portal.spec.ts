@@ -306,6 +306,18 @@ describe('The local portal', () => {
     expect([icon.status, icon.headers['content-type']]).toEqual([200, 'image/svg+xml']);
   });
 
+  it('checks access only for a principal of the directory, and never repeats one a link made up', async () => {
+    const { cookie } = await signIn();
+    const scope = encodeURIComponent(test.azure.directory.resourceId('openAi'));
+    const spoof = 'Your account is locked: call +1 555 0100';
+    const page = (await call(`/iam?scope=${scope}&principal=${encodeURIComponent(spoof)}`, { cookie })).body;
+    expect(page).toContain('The principal this link asked to check is not in the directory');
+    expect(page).not.toContain('account is locked');
+    expect(page).not.toContain('id="check-result"');
+    const known = test.azure.directory.findIdentity('id-keyless')!.principalId;
+    expect((await call(`/iam?scope=${scope}&principal=${known}`, { cookie })).body).toContain('<caption>Effective data actions of id-keyless (user-assigned) on');
+  });
+
   it('escapes what it shows (a log reason with markup renders as text)', async () => {
     const env = test.azure.hostEnv('gateway');
     await fetch(`${env.IDENTITY_ENDPOINT}?api-version=2019-08-01&resource=${encodeURIComponent('<script>x</script>')}&client_id=${env.AZURE_CLIENT_ID}`, { headers: { 'x-identity-header': env.IDENTITY_HEADER! } });
