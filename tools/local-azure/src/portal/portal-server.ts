@@ -257,6 +257,8 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
       if (!session) return;
       const assignment = context.roleAssignments.all().find((a) => a.id === url.searchParams.get('assignmentId'));
       if (!assignment) return send(res, 404, messagePage('Not found', 'That role assignment no longer exists.', session));
+      // Refused at the first click, not after the operator confirmed (the POST checks again).
+      if (!authorize(session, portalActions.deleteAssignments, assignment.scope, req, res)) return;
       const back = scopeOptions(data).find((s) => s.id === url.searchParams.get('scope'))?.id ?? assignment.scope;
       page(res, session, '/iam', removeAssignmentPage(data, session, assignment, back));
     })
@@ -293,6 +295,7 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
       const entity = url.searchParams.get('entity') ?? '';
       const found = receivable(data, entity);
       if (!context.serviceBus || !found) return noSuchEntity(res, session);
+      if (!authorize(session, portalActions.serviceBusResubmit, found.resourceId, req, res)) return;
       if (!found.count) return redirect(res, `/servicebus/deadletters?entity=${encodeURIComponent(entity)}`);
       page(res, session, '/servicebus', resubmitPage(session, entity, found.count));
     })

@@ -227,6 +227,15 @@ describe('The local portal', () => {
       });
     });
 
+    it('refuses a user without the right at the first click on Remove, before asking to confirm', async () => {
+      const { cookie } = await signIn('reader');
+      const [target] = test.azure.roleAssignments.list({ principalId: test.azure.directory.findUser('reader')!.principalId });
+      const refused = await call(`/iam/assignments/remove?assignmentId=${encodeURIComponent(target!.id)}`, { cookie });
+      expect(refused.status).toBe(403);
+      expect(refused.body).toContain('Microsoft.Authorization/roleAssignments/delete');
+      expect(refused.body).not.toContain('Yes, remove');
+    });
+
     it("filters the logs by a user, as by a managed identity: the reader's refused write is found by its name", async () => {
       const reader = await signIn('reader');
       const upn = `reader@${test.azure.directory.domain}`;
