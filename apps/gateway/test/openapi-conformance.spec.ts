@@ -191,6 +191,21 @@ describe('the gateway’s OpenAPI document (/docs/openapi.json)', () => {
     await test?.stop();
   });
 
+  it('documents what the health routes answer: their bodies, their statuses, and that no cache may keep them', () => {
+    const live = document.paths['/health/live']!.get!;
+    const ready = document.paths['/health/ready']!.get!;
+    expect(live.responses['200']!.content).toEqual({ 'application/json': { schema: { type: 'object', required: ['status'], properties: { status: { type: 'string', enum: ['ok'] } } } } });
+    for (const response of [live.responses['200']!, ready.responses['200']!, ready.responses['503']!]) {
+      expect(response.headers?.['Cache-Control']).toMatchObject({ description: expect.stringContaining('no-store') });
+    }
+  });
+
+  it('answers the health routes as documented: the body and Cache-Control', async () => {
+    const live = await fetch(`${urls.main}/health/live`);
+    expect([live.status, await live.json(), live.headers.get('cache-control')]).toEqual([200, { status: 'ok' }, 'no-cache, no-store, must-revalidate']);
+    expect((await fetch(`${urls.main}/health/ready`)).headers.get('cache-control')).toBe('no-cache, no-store, must-revalidate');
+  });
+
   /** The documented operations (`PUT /v1/products/{id}`), without the public health routes. */
   const operations = (): [string, Operation][] =>
     Object.entries(document.paths).flatMap(([path, item]) => Object.entries(item).filter(([, op]) => op['x-keyless-app-roles']).map(([method, op]) => [`${method.toUpperCase()} ${path}`, op] as [string, Operation]));

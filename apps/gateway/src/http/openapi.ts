@@ -164,7 +164,27 @@ export function gatewayOpenApiDocument(app: INestApplication, identity: OpenApiI
       else operation.responses['429'] ??= problemResponse(429);
     }
   }
+  documentHealth(document.paths);
   return document;
+}
+
+/** The `Cache-Control` every health answer carries (libs/observability's HealthController). */
+const noStoreHeader = { description: 'Always `no-cache, no-store, must-revalidate`: a cached "up" would hide a service that went down.', schema: { type: 'string' } };
+
+/**
+ * Documents the health routes of `@keyless/observability`, which carry no OpenAPI decorators of their own: what
+ * `/health/live` answers (Terminus documents `/health/ready`'s bodies), and that no answer of either may be cached.
+ */
+function documentHealth(paths: OpenAPIObject['paths']): void {
+  const live = paths['/health/live']?.get?.responses['200'] as ResponseObject | undefined;
+  if (live) {
+    live.description = 'The process answers: always this body, whatever the state of its dependencies (readiness is `/health/ready`).';
+    live.content = { 'application/json': { schema: { type: 'object', required: ['status'], properties: { status: { type: 'string', enum: ['ok'] } } } } };
+  }
+  for (const [path, status] of [['/health/live', '200'], ['/health/ready', '200'], ['/health/ready', '503']] as const) {
+    const response = paths[path]?.get?.responses[status] as ResponseObject | undefined;
+    if (response) response.headers = { ...response.headers, 'Cache-Control': noStoreHeader };
+  }
 }
 
 /** The `ETag` header of a GET's 200 and 304. */
