@@ -46,15 +46,17 @@ export function overviewPage(data: PortalData): PageContent {
   const denied = data.auditLog.authorizations({ since: hour, where: { decision: 'denied' }, limit: 1000 }).length;
   const failedSignIns = data.auditLog.signIns({ since: hour, where: { outcome: 'failure' }, limit: 1000 }).length;
   const assignments = data.roleAssignments.all().length;
+  const deadLettered = data.serviceBus?.deadLetterCounts().reduce((sum, row) => sum + row.count, 0);
   return {
     title: 'Overview',
     body: html`<p>The local Azure's portal: its identities, role assignments, sign-in and authorization logs, alerts, Service Bus entities and the health of the running services.</p>
 <section aria-labelledby="now"><h2 id="now">Right now</h2>
-<div class="cards" id="overview-cards" data-live="alert authorization sign-in">
+<div class="cards" id="overview-cards" data-live="alert authorization sign-in assignment">
   <div class="card"><strong>${firing}</strong> ${noun(firing, 'alert')} firing <a href="/alerts">Alerts</a></div>
   <div class="card"><strong>${denied}</strong> denied ${noun(denied, 'authorization')} in the last hour <a href="/logs?outcome=failure&amp;since=1h">Logs</a></div>
   <div class="card"><strong>${failedSignIns}</strong> failed ${noun(failedSignIns, 'sign-in')} in the last hour <a href="/logs?outcome=failure&amp;since=1h">Logs</a></div>
   <div class="card"><strong>${assignments}</strong> role ${noun(assignments, 'assignment')} <a href="/iam">Access control</a></div>
+  ${deadLettered === undefined ? '' : html`<div class="card"><strong>${deadLettered}</strong> dead-lettered ${noun(deadLettered, 'message')} <a href="/servicebus">Service Bus</a></div>`}
 </div></section>
 <section aria-labelledby="flow"><h2 id="flow">How access works</h2>${flowDiagram(shared, hosts)}</section>`,
   };

@@ -66,4 +66,15 @@ describe('The portal: Service Bus', () => {
     expect(none).toContain('No queue, topic or subscription name contains the filter');
     expect(none.split('evil.example').length - 1).toBe(1);
   });
+
+  it('counts the dead-lettered messages of the whole namespace on the overview, and refreshes its cards when assignments change', async () => {
+    const { cookie } = await portal.signIn();
+    let total = 0;
+    for await (const queue of admin.listQueuesRuntimeProperties()) total += queue.deadLetterMessageCount;
+    for await (const subscription of admin.listSubscriptionsRuntimeProperties('events')) total += subscription.deadLetterMessageCount;
+    expect(total).toBeGreaterThan(0);
+    const overview = (await portal.call('/', { cookie })).body;
+    expect(overview).toMatch(new RegExp(`<strong>${total}</strong> dead-lettered messages? <a href="/servicebus">Service Bus</a>`));
+    expect(overview).toContain('id="overview-cards" data-live="alert authorization sign-in assignment"');
+  });
 });
