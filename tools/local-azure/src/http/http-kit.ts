@@ -18,6 +18,14 @@ interface Route {
   handler: Handler;
 }
 
+/** How a router answers what no route handles, where the JSON defaults do not fit (the portal answers HTML pages). */
+export interface RouterFallbacks {
+  /** A known path asked with another method. **Default**: 405 `{"error":{"code":"MethodNotAllowed",…}}`. */
+  methodNotAllowed?: Handler;
+  /** A handler failed before answering (the detail is logged first). **Default**: 500 `{"error":{"code":"InternalServerError",…}}`. */
+  failed?: (request: IncomingMessage, response: ServerResponse) => void;
+}
+
 /**
  * A minimal router for the local Azure's HTTP endpoints (no framework: start-up stays well under a
  * second and each endpoint controls its exact Azure response shape).
@@ -29,6 +37,7 @@ export class Router {
     /** Writes an unexpected failure, with its stack, where the operator sees it. */
     private readonly log: FailureLog,
     private readonly notFound: Handler = (_req, res) => sendJson(res, 404, { error: { code: 'NotFound', message: 'Resource not found' } }),
+    private readonly fallbacks: RouterFallbacks = {},
   ) {}
 
   on(method: string, pattern: RegExp, handler: Handler): this {
@@ -46,7 +55,7 @@ export class Router {
       const handler: Handler = route
         ? route.handler
         : pathMatches.length
-          ? (_req, res) => sendJson(res, 405, { error: { code: 'MethodNotAllowed', message: `${request.method} is not supported here` } })
+          ? (this.fallbacks.methodNotAllowed ?? ((_req, res) => sendJson(res, 405, { error: { code: 'MethodNotAllowed', message: `${request.method} is not supported here` } })))
           : this.notFound;
       const params = route ? { ...(url.pathname.match(route.pattern)?.groups ?? {}) } : {};
       Promise.resolve()
@@ -55,7 +64,8 @@ export class Router {
           // The detail (a message, a stack, a path) is for the console: a caller learns only that it failed.
           this.log(`${request.method} ${url.pathname}: ${(error as Error)?.stack ?? String(error)}`);
           if (!response.headersSent) {
-            sendJson(response, 500, { error: { code: 'InternalServerError', message: internalFailureMessage } });
+            if (this.fallbacks.failed) this.fallbacks.failed(request, response);
+            else sendJson(response, 500, { error: { code: 'InternalServerError', message: internalFailureMessage } });
           } else {
             response.destroy();
           }

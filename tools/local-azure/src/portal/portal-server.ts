@@ -170,10 +170,18 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
       if (session) page(res, session, section, await render(session, url));
     };
 
-  const router = new Router((line) => context.log(`[portal] ${line}`), (req, res) => {
-    const session = sessions.session(readCookie(req, cookieName));
-    send(res, 404, messagePage('Not found', 'There is no such page in the portal.', session));
-  });
+  // Every answer is a page with the portal's headers, the refusals and failures the router makes included.
+  const sessionOf = (req: IncomingMessage): PortalSession | undefined => sessions.session(readCookie(req, cookieName));
+  const router = new Router(
+    (line) => context.log(`[portal] ${line}`),
+    (req, res) => send(res, 404, messagePage('Not found', 'There is no such page in the portal.', sessionOf(req))),
+    {
+      methodNotAllowed: (req, res) =>
+        send(res, 405, messagePage('Not allowed', 'This page cannot be asked for that way: use the portal\'s links and buttons.', sessionOf(req))),
+      failed: (req, res) =>
+        send(res, 500, messagePage('Something went wrong', 'The portal could not answer this request; the local Azure\'s console shows why. Reload the page to try again.', sessionOf(req))),
+    },
+  );
   for (const [path, asset] of Object.entries(portalAssets)) {
     router.on('GET', new RegExp(`^${path.replace(/[.]/g, '\\.')}$`), (_req, res) => {
       res.writeHead(200, { ...securityHeaders, 'content-type': asset.type, 'cache-control': 'max-age=300' });

@@ -23,7 +23,11 @@ export async function instanceHealth(file: string): Promise<InstanceHealth[] | u
   if (!existsSync(file)) return undefined;
   let instances: SystemInstancesFile['instances'];
   try {
-    instances = (JSON.parse(readFileSync(file, 'utf8')) as SystemInstancesFile).instances ?? [];
+    const listed = (JSON.parse(readFileSync(file, 'utf8')) as Partial<SystemInstancesFile> | null)?.instances;
+    // A hand-edited or half-written file: the entries that name an instance are shown, the rest left out (not a 500).
+    instances = (Array.isArray(listed) ? listed : []).filter(
+      (i): i is SystemInstancesFile['instances'][number] => !!i && typeof i === 'object' && typeof i.name === 'string' && typeof i.service === 'string' && typeof i.url === 'string',
+    );
   } catch {
     return undefined;
   }

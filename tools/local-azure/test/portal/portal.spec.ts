@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { systemInstancesFileName } from '@keyless/contracts';
 import { LocalAzureHome } from '../../src/home.js';
 import { findRole } from '../../src/rbac/built-in-roles.js';
 import { startTestAzure, type TestAzure } from '../../src/testing/index.js';
@@ -59,8 +61,9 @@ describe('The local portal', () => {
 
   it('sets a strict Content-Security-Policy and no-store on every page, and on every refusal', async () => {
     const { cookie } = await signIn();
-    for (const [path, withCookie] of [['/', true], ['/iam', true], ['/logs', true], ['/signin?code=x', true], ['/nothing', true], ['/', false], ['/events', false]] as const) {
-      const answer = await call(path, withCookie ? { cookie } : {});
+    for (const [path, withCookie, method] of [['/', true], ['/iam', true], ['/logs', true], ['/signin?code=x', true], ['/nothing', true], ['/', false], ['/events', false], ['/signout', true, 'GET'], ['/iam', true, 'POST']] as const) {
+      const answer = await call(path, { ...(withCookie ? { cookie } : {}), ...(method ? { method } : {}) });
+      if (method) expect([path, method, answer.status, answer.headers['content-type']]).toEqual([path, method, 405, 'text/html; charset=utf-8']);
       expect(answer.headers['content-security-policy']).toBe("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
       expect(answer.headers['cache-control']).toBe('no-store');
       expect(answer.headers['x-frame-options']).toBe('DENY');
@@ -325,6 +328,20 @@ describe('The local portal', () => {
     expect(page).not.toContain('id="check-result"');
     const known = test.azure.directory.findIdentity('id-keyless')!.principalId;
     expect((await call(`/iam?scope=${scope}&principal=${known}`, { cookie })).body).toContain('<caption>Effective data actions of id-keyless (user-assigned) on');
+  });
+
+  it('shows the readable entries of a malformed instances file instead of failing', async () => {
+    const { cookie } = await signIn();
+    const file = join(test.home, systemInstancesFileName);
+    writeFileSync(file, JSON.stringify({ instances: [null, 'gateway', { name: 'half' }, { name: 'gateway-1', service: 'gateway', url: 'http://127.0.0.1:9' }] }));
+    try {
+      const page = await call('/system', { cookie });
+      expect(page.status).toBe(200);
+      expect(page.body).toContain('<caption>1 service instance');
+      expect(page.body).toContain('<th scope="row">gateway-1</th>');
+    } finally {
+      rmSync(file);
+    }
   });
 
   it('escapes what it shows (a log reason with markup renders as text)', async () => {
