@@ -453,7 +453,7 @@ export function removeAssignmentPage(data: PortalData, session: PortalSession, a
     }`,
     details: html`${assignment.principalId === session.operator.principalId
       ? html`<div class="notice error" role="alert"><p><strong>This is your own role assignment.</strong> Once it is removed, what it grants is refused to you too — in this portal and the CLI — unless another assignment grants it; another Owner (or User Access Administrator) can assign it again.</p></div>`
-      : ''}<table><caption>The role assignment to remove</caption><tbody>
+      : ''}${reappliedBy[assignment.source] ? html`<p id="reapplied">${reappliedBy[assignment.source]}</p>` : ''}<table><caption>The role assignment to remove</caption><tbody>
 <tr><th scope="row">Role</th><td>${assignment.roleDefinitionName}</td></tr>
 <tr><th scope="row">Principal</th><td>${who}<br><span class="mono muted">${assignment.principalId}</span></td></tr>
 <tr><th scope="row">Scope</th><td>${where}<br><span class="mono muted">${assignment.scope}</span></td></tr>
@@ -465,6 +465,12 @@ export function removeAssignmentPage(data: PortalData, session: PortalSession, a
     cancel: { href: `/iam?scope=${encodeURIComponent(back || assignment.scope)}`, label: 'No, keep it' },
   });
 }
+
+/** Where an assignment that is declared, not made, comes back from (the local Azure applies both at every start). */
+const reappliedBy: Partial<Record<RoleAssignment['source'], string>> = {
+  'access-file': 'This assignment is declared in the access file (infra/access.json): the next start of the local Azure, or `npm run -s local-azure -- role assignment reset`, assigns it again, as a redeployment would in Azure.',
+  config: 'This assignment comes from the configuration of the local Azure (its users): its next start assigns it again.',
+};
 
 /** "Resubmit dead-lettered messages": how many go back to which entity, and what happens to them there. */
 export function resubmitPage(session: PortalSession, entity: string, total: number): PageContent {

@@ -275,11 +275,14 @@ describe('The local portal', () => {
     expect((await call(`/iam?scope=${encodeURIComponent(spoof)}`, { cookie })).body).not.toContain('evil.example');
   });
 
-  it("warns an operator who is about to remove their own role assignment that they lose what it grants", async () => {
+  it('warns an operator who is about to remove their own role assignment that they lose what it grants, and says where a declared one comes back from', async () => {
     const { cookie } = await signIn();
     const own = test.azure.roleAssignments.list({ principalId: test.azure.directory.operator.principalId }).find((a) => a.roleDefinitionName === 'Owner')!;
     const page = (await call(`/iam/assignments/remove?assignmentId=${encodeURIComponent(own.id)}`, { cookie })).body;
     expect(page).toContain('<strong>This is your own role assignment.</strong> Once it is removed, what it grants is refused to you too');
+    expect(page).toContain('This assignment comes from the configuration of the local Azure (its users): its next start assigns it again.');
+    const declared = test.azure.roleAssignments.all().find((a) => a.source === 'access-file')!;
+    expect((await call(`/iam/assignments/remove?assignmentId=${encodeURIComponent(declared.id)}`, { cookie })).body).toContain('This assignment is declared in the access file (infra/access.json)');
     const other = test.azure.roleAssignments.list({ principalId: test.azure.directory.findUser('reader')!.principalId })[0]!;
     expect((await call(`/iam/assignments/remove?assignmentId=${encodeURIComponent(other.id)}`, { cookie })).body).not.toContain('This is your own role assignment');
   });
