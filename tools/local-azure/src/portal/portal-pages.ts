@@ -4,6 +4,7 @@ import { alertRules } from '../alerts/alert-rules.js';
 import type { Alert } from '../alerts/alert-store.js';
 import type { AuditLog, AuthorizationRecord, SignInRecord } from '../audit/audit-log.js';
 import type { Directory } from '../entra/directory.js';
+import { managementAudiences } from '../management/control-plane-guard.js';
 import type { RoleAssignment, RoleAssignmentStore } from '../rbac/role-assignments.js';
 import type { MessageRow, ServiceBusOperations } from '../servicebus/admin-routes.js';
 import { count, html, noun, type SafeHtml } from './html.js';
@@ -224,6 +225,8 @@ const audiencesOf: Record<string, readonly string[]> = {
   keyVault: ['https://vault.azure.net', 'https://vault.azure.net/'],
   appInsights: ['https://monitor.azure.com', 'https://monitor.azure.com/'],
   postgres: ['https://ossrdbms-aad.database.windows.net', 'https://ossrdbms-aad.database.windows.net/'],
+  // The control plane's decisions are logged under `management`; its tokens are for ARM's audiences.
+  management: managementAudiences,
 };
 
 export function readLogFilters(query: URLSearchParams): LogFilters {
@@ -283,7 +286,7 @@ export function logsPage(data: PortalData, query: URLSearchParams): PageContent 
     title: 'Sign-in logs and authorization decisions',
     body: html`<form class="filters" method="get" action="/logs" aria-label="Filters">
 ${select('f-identity', 'Identity', 'identity', [...data.directory.identities().map((i) => [i.name, i.name] as [string, string]), ...data.directory.users().map((u) => [u.userPrincipalName, `${u.userPrincipalName} (user)`] as [string, string])], filters.identity)}
-${select('f-resource', 'Resource', 'resource', data.directory.resources().map((r) => [r.key, r.name]), filters.resource)}
+${select('f-resource', 'Resource', 'resource', [...data.directory.resources().map((r) => [r.key, r.name] as [string, string]), ['management', 'Control plane (ARM, CLI, portal)']], filters.resource)}
 ${select('f-outcome', 'Outcome', 'outcome', [['success', 'Success / allowed'], ['failure', 'Failure / denied']], filters.outcome)}
 ${select('f-since', 'Time', 'since', [['15m', 'Last 15 minutes'], ['1h', 'Last hour'], ['24h', 'Last 24 hours'], ['7d', 'Last 7 days']], filters.since)}
 <button type="submit">Apply filters</button> <a href="/logs">Clear</a></form>

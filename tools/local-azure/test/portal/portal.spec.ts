@@ -249,6 +249,12 @@ describe('The local portal', () => {
       const logs = (await call(`/logs?outcome=failure&identity=${encodeURIComponent(upn)}`, { cookie })).body;
       expect(logs).toContain(`<option value="${upn}" selected>${upn} (user)</option>`);
       expect(logs).toMatch(new RegExp(`<td>${upn.replace(/[.]/g, '\\.')}</td><td class="mono">Microsoft\\.Authorization/roleAssignments/write</td>`));
+      // The control plane is a resource of the filter too: its decisions, and the sign-ins for its tokens.
+      const controlPlane = (await call(`/logs?resource=management&identity=${encodeURIComponent(upn)}`, { cookie })).body;
+      expect(controlPlane).toContain('<option value="management" selected>Control plane (ARM, CLI, portal)</option>');
+      expect(controlPlane).toMatch(new RegExp(`<td>management</td><td>${upn.replace(/[.]/g, '\\.')}</td><td class="mono">Microsoft\\.Authorization/roleAssignments/write</td>`));
+      expect(controlPlane).toMatch(/<td class="mono">https:\/\/management\.(azure\.com|core\.windows\.net)\/?<\/td>/);
+      expect(controlPlane).not.toMatch(/<td>(serviceBus|openAi|vision)<\/td>/);
     });
 
     it("records the signed-in user as the author of an assignment made in the portal", async () => {
