@@ -55,7 +55,8 @@ export class AlertEngine {
   private readonly unsubscribe: (() => void)[] = [];
   private assignments = new Map<string, RoleAssignment>();
   private timer: NodeJS.Timeout | undefined;
-  private diffScheduled = false;
+  /** The pending diff of the role assignments (one per burst of changes); cleared by stop, the database closes next. */
+  private diffScheduled: NodeJS.Immediate | undefined;
   private readonly intervalInMs: number;
   readonly windowInMs: number;
 
@@ -79,10 +80,8 @@ export class AlertEngine {
       }),
       // A reset replaces many assignments in one synchronous call: diff once it is done, not at every step.
       this.sources.roleAssignments.onChange(() => {
-        if (this.diffScheduled) return;
-        this.diffScheduled = true;
-        setImmediate(() => {
-          this.diffScheduled = false;
+        this.diffScheduled ??= setImmediate(() => {
+          this.diffScheduled = undefined;
           this.onAssignmentsChanged();
         });
       }),
@@ -94,6 +93,8 @@ export class AlertEngine {
 
   stop(): void {
     clearInterval(this.timer);
+    clearImmediate(this.diffScheduled);
+    this.diffScheduled = undefined;
     for (const off of this.unsubscribe.splice(0)) off();
   }
 

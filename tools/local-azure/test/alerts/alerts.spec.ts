@@ -1,3 +1,4 @@
+import { jest } from '@jest/globals';
 import { getBearerTokenProvider, ManagedIdentityCredential } from '@azure/identity';
 import { ServiceBusClient } from '@azure/service-bus';
 import { join } from 'node:path';
@@ -248,5 +249,23 @@ describe('Alerts whose window closes', () => {
       return alert.monitorCondition === 'Resolved' ? alert : undefined;
     }, 10_000, 'resolution');
     expect(resolved.resolution).toBe('no matching event in the last 1 s');
+  });
+});
+
+describe('Alerts when the local Azure stops right after a role assignment changed', () => {
+  it('leaves no diff of the assignments pending, to run on the database the stop closes next (it crashed the process)', async () => {
+    const test = await startTestAzure();
+    try {
+      const principalId = test.azure.directory.findUser('reader')!.principalId;
+      test.azure.roleAssignments.create({ principalId, role: findRole('Reader')!, scope: test.azure.directory.resourceGroupId, source: 'cli' });
+      // The diff is scheduled for the next turn of the event loop; the stop of the alerts comes first, as in LocalAzure.stop.
+      test.azure.alerts!.stop();
+      const reads = jest.spyOn(test.azure.roleAssignments, 'all');
+      for (let turn = 0; turn < 2; turn++) await new Promise((resolve) => setImmediate(resolve));
+      expect(reads).not.toHaveBeenCalled();
+      reads.mockRestore();
+    } finally {
+      await test.stop();
+    }
   });
 });
