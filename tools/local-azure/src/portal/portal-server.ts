@@ -104,7 +104,8 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
     ...(context.serviceBus ? { serviceBus: context.serviceBus } : {}),
     ...(context.sharedIdentity ? { sharedIdentity: context.sharedIdentity } : {}),
   };
-  const streams = new Set<ServerResponse>();
+  /** Open event streams, each with the session cookie it was opened with. */
+  const streams = new Map<ServerResponse, string>();
   const instancesFile = join(context.home.root, systemInstancesFileName);
   let origin = '';
 
@@ -206,7 +207,14 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
     .on('POST', /^\/signout$/, async (req, res) => {
       const verified = await verifiedForm(req, res);
       if (!verified) return;
-      sessions.end(readCookie(req, cookieName)!);
+      const cookie = readCookie(req, cookieName)!;
+      sessions.end(cookie);
+      // This session's live streams (other tabs) end with it.
+      for (const [stream, opener] of streams) {
+        if (opener !== cookie) continue;
+        streams.delete(stream);
+        stream.end();
+      }
       redirect(res, '/signed-out', { 'set-cookie': `${cookieName}=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0` });
     })
     .on('GET', /^\/$/, read('/', () => overviewPage(data)))
@@ -321,16 +329,25 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
       redirect(res, `/servicebus/deadletters?entity=${encodeURIComponent(entity)}`);
     })
     .on('GET', /^\/events$/, (req, res) => {
-      if (!sessions.session(readCookie(req, cookieName))) return sendJson(res, 401, { error: { code: 'Unauthorized', message: 'Sign in first.' } }, securityHeaders);
+      const cookie = readCookie(req, cookieName);
+      if (!sessions.session(cookie)) return sendJson(res, 401, { error: { code: 'Unauthorized', message: 'Sign in first.' } }, securityHeaders);
       res.writeHead(200, { ...securityHeaders, 'content-type': 'text/event-stream; charset=utf-8', connection: 'keep-alive' });
       res.write('retry: 2000\n\n');
-      streams.add(res);
+      streams.set(res, cookie!);
       req.on('close', () => streams.delete(res));
     });
 
+  // A stream lives no longer than its session: after sign-out or expiry it is ended, not fed (its announcements
+  // name identities and refused actions). The browser's EventSource does not reconnect after the 401 that follows.
   const push = (kind: string, announce: string): void => {
     const message = `event: ${kind}\ndata: ${JSON.stringify({ announce })}\n\n`;
-    for (const stream of streams) stream.write(message);
+    for (const [stream, cookie] of streams) {
+      if (sessions.session(cookie)) stream.write(message);
+      else {
+        streams.delete(stream);
+        stream.end();
+      }
+    }
   };
   const unsubscribe = [
     context.auditLog.onRecord((kind, record) => {
@@ -363,7 +380,7 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
     },
     async stop() {
       for (const off of unsubscribe) off();
-      for (const stream of streams) stream.end();
+      for (const stream of streams.keys()) stream.end();
       await listener.close();
     },
   };

@@ -1,4 +1,5 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
 import { join } from 'node:path';
 import { systemInstancesFileName } from '@keyless/contracts';
 import { LocalAzureHome } from '../../src/home.js';
@@ -189,6 +190,34 @@ describe('The local portal', () => {
     it('refuses a form body over its limit without reading it all', async () => {
       const { cookie, csrf } = await signIn();
       expect((await call('/iam/assignments', { method: 'POST', cookie, body: form({ _csrf: csrf, padding: 'x'.repeat(20_000) }) })).status).toBe(403);
+    });
+
+    it("ends the session's live event streams on sign-out: nothing more reaches a signed-out tab", async () => {
+      const { cookie, csrf } = await signIn();
+      const other = await signIn();
+      const open = (session: string) =>
+        new Promise<{ chunks: string[]; ended: Promise<void> }>((resolve, reject) => {
+          const req = request(new URL('/events', test.azure.endpoints.portal), { ca: test.azure.tls.caCertPem, headers: { cookie: session } });
+          req.on('response', (res) => {
+            const chunks: string[] = [];
+            res.on('data', (chunk: Buffer) => chunks.push(chunk.toString()));
+            resolve({ chunks, ended: new Promise((done) => res.on('end', () => done())) });
+          });
+          req.on('error', reject);
+          req.end();
+        });
+      const mine = await open(cookie);
+      const theirs = await open(other.cookie);
+      expect((await call('/signout', { method: 'POST', cookie, body: form({ _csrf: csrf }) })).status).toBe(303);
+      await mine.ended;
+      // An event after the sign-out reaches the other session only.
+      const scope = test.azure.directory.resourceId('vision');
+      const created = test.azure.roleAssignments.create({ principalId: test.azure.directory.findUser('reader')!.principalId, role: findRole('Reader')!, scope, source: 'cli' });
+      const deadline = Date.now() + 5_000;
+      while (!theirs.chunks.join('').includes('event: assignment') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(theirs.chunks.join('')).toContain('event: assignment');
+      expect(mine.chunks.join('')).not.toContain('event: assignment');
+      test.azure.roleAssignments.delete({ id: created.id });
     });
 
     it('ends the session on sign-out', async () => {
