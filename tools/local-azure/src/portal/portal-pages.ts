@@ -34,6 +34,8 @@ export interface PageContent {
 const time = (iso: string | undefined): SafeHtml => (iso ? html`<time datetime="${iso}">${iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z')}</time>` : html``);
 const outcomeTag = (ok: boolean, text: string): SafeHtml => html`<span class="tag ${ok ? 'good' : 'bad'}">${text}</span>`;
 const hidden = (session: PortalSession): SafeHtml => html`<input type="hidden" name="_csrf" value="${session.csrfToken}">`;
+/** The one row of an empty table, saying why it is empty (an empty body reads as a page that failed to load). */
+const emptyRow = (columns: number, text: string): SafeHtml => html`<tr><td colspan="${columns}" class="muted">${text}</td></tr>`;
 /** A list of permissions, one per line, or a dash for none. */
 const lines = (items: readonly string[]): SafeHtml => (items.length ? html`${items.map((item, i) => html`${i ? html`<br>` : ''}${item}`)}` : html`<span class="muted">—</span>`);
 const notice = (message: string | undefined): SafeHtml => (message ? html`<div class="notice" role="status">${message}</div>` : html``);
@@ -280,6 +282,7 @@ export function logsPage(data: PortalData, query: URLSearchParams): PageContent 
       ...(filters.outcome ? { decision: filters.outcome === 'success' ? 'allowed' : 'denied' } : {}),
     },
   });
+  const filtered = Object.keys(filters).length > 0;
   const select = (id: string, label: string, name: string, options: [string, string][], selected: string | undefined) =>
     html`<div class="field"><label for="${id}">${label}</label><select id="${id}" name="${name}"><option value="">All</option>${options.map(([value, text]) => html`<option value="${value}"${value === selected ? html` selected` : ''}>${text}</option>`)}</select></div>`;
   return {
@@ -295,11 +298,13 @@ ${olderRows(query, limit, Math.max(signIns.length, decisions.length))}
 <section aria-labelledby="signins-heading"><h2 id="signins-heading">Sign-ins (token requests and database logins)</h2>
 <div id="sign-ins" data-live="sign-in">
 <table><caption>${count(signIns.length, 'sign-in')}</caption><thead><tr><th scope="col">Time</th><th scope="col">Host</th><th scope="col">Identity</th><th scope="col">Resource</th><th scope="col">Outcome</th><th scope="col">Failure reason</th></tr></thead><tbody>
+${signIns.length ? '' : emptyRow(6, filtered ? 'No sign-in matches these filters.' : 'No sign-in yet.')}
 ${signIns.map((r: SignInRecord) => html`<tr><td>${time(r.time)}</td><td>${r.host ?? (r.endpoint === 'token' ? 'token endpoint (user)' : r.endpoint === 'postgres' ? `PostgreSQL login as ${r.user ?? '?'} from ${r.client ?? '?'}` : '—')}</td><td>${r.identity ?? '—'}</td><td class="mono">${r.resource ?? '—'}</td><td>${outcomeTag(r.outcome === 'success', r.outcome)}</td><td>${r.reason ?? ''}</td></tr>`)}
 </tbody></table></div></section>
 <section aria-labelledby="decisions-heading"><h2 id="decisions-heading">Authorization decisions</h2>
 <div id="decisions" data-live="authorization">
 <table><caption>${count(decisions.length, 'decision')}</caption><thead><tr><th scope="col">Time</th><th scope="col">Resource</th><th scope="col">Identity</th><th scope="col">Action or data action</th><th scope="col">Scope</th><th scope="col">Decision</th><th scope="col">Granted by, or why not</th></tr></thead><tbody>
+${decisions.length ? '' : emptyRow(7, filtered ? 'No decision matches these filters.' : 'No decision yet.')}
 ${decisions.map(
   (r: AuthorizationRecord) => {
     const who = r.identity ?? (r.principalId || 'an unauthenticated caller');

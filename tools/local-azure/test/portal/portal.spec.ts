@@ -382,6 +382,13 @@ describe('The local portal', () => {
     }
   });
 
+  it('says so when no log entry matches the filters, instead of an empty table', async () => {
+    const { cookie } = await signIn();
+    const page = (await call('/logs?identity=id-storefront&outcome=success&resource=postgres', { cookie })).body;
+    expect(page).toContain('<tr><td colspan="6" class="muted">No sign-in matches these filters.</td></tr>');
+    expect(page).toContain('<tr><td colspan="7" class="muted">No decision matches these filters.</td></tr>');
+  });
+
   it('escapes what it shows (a log reason with markup renders as text)', async () => {
     const env = test.azure.hostEnv('gateway');
     await fetch(`${env.IDENTITY_ENDPOINT}?api-version=2019-08-01&resource=${encodeURIComponent('<script>x</script>')}&client_id=${env.AZURE_CLIENT_ID}`, { headers: { 'x-identity-header': env.IDENTITY_HEADER! } });
