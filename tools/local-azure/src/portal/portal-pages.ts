@@ -163,8 +163,11 @@ ${rows.map(
   ({ a, where }) => html`<tr><td>${a.roleDefinitionName}</td><td>${name(a.principalId)}<br><span class="mono muted">${a.principalId}</span></td>
 <td>${labelOf(a.scope)}<br><span class="mono muted">${a.scope}</span></td>
 <td>${where === 'inherited' ? html`Inherited from ${labelOf(a.scope)}` : whereText[where]}</td><td>${a.purpose ?? a.source}</td>
-<td><form class="inline" method="get" action="/iam/assignments/remove"><input type="hidden" name="assignmentId" value="${a.id}"><input type="hidden" name="scope" value="${scope.id}">
-<button class="danger" type="submit" aria-label="Remove ${a.roleDefinitionName} of ${name(a.principalId)} on ${labelOf(a.scope)}">Remove</button></form></td></tr>`,
+<td>${where === 'inherited'
+  ? // As in Azure's portal, an inherited assignment is removed where it is made: from here it would read as this scope's.
+    html`<a class="actions" href="/iam?scope=${encodeURIComponent(a.scope)}">Manage at ${labelOf(a.scope)}</a>`
+  : html`<form class="inline" method="get" action="/iam/assignments/remove"><input type="hidden" name="assignmentId" value="${a.id}"><input type="hidden" name="scope" value="${scope.id}">
+<button class="danger" type="submit" aria-label="Remove ${a.roleDefinitionName} of ${name(a.principalId)} on ${labelOf(a.scope)}">Remove</button></form>`}</td></tr>`,
 )}</tbody></table></div></section>
 <section aria-labelledby="add-heading"><h2 id="add-heading">Add a role assignment</h2>
 <form class="stack" method="post" action="/iam/assignments">${hidden(session)}

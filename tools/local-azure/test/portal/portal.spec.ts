@@ -331,6 +331,10 @@ describe('The local portal', () => {
     expect(where).toContain('Child scope');
     expect(where).toEqual([...where].sort((a, b) => ['This scope', 'Inherited', 'Child scope'].indexOf(a) - ['This scope', 'Inherited', 'Child scope'].indexOf(b)));
     expect(page).toContain('<th scope="col">Actions</th><th scope="col">Data actions</th>');
+    // An inherited assignment is managed at its own scope, as in Azure's portal: no Remove beside it here.
+    const owner = test.azure.roleAssignments.list({ principalId: test.azure.directory.operator.principalId }).find((a) => a.roleDefinitionName === 'Owner')!;
+    expect(page).not.toContain(`name="assignmentId" value="${owner.id}"`);
+    expect(page).toContain(`<a class="actions" href="/iam?scope=${encodeURIComponent(owner.scope)}">Manage at Subscription ${test.azure.directory.subscriptionId}</a>`);
     expect(page).toMatch(/<tr><th scope="row">Owner<\/th><td class="mono guid">[0-9a-f-]{36}<\/td><td class="mono">\*<\/td>/);
   });
 
