@@ -48,6 +48,9 @@ async function main(argv: string[]): Promise<number> {
 }
 
 async function start(home: string, gatewayPort: number, replicas: number): Promise<number> {
+  // The caller's own input is judged before the machine's state: a bad configuration file is reported as such even
+  // when a port is also taken.
+  const localAzureConfig = readLocalAzureConfig(readSetting(process.env, 'LOCAL_AZURE_CONFIG'));
   const progress = new Progress();
   const imagePort = gatewayPort + 1;
   await checkLauncherPorts(gatewayPort, replicas);
@@ -68,7 +71,6 @@ async function start(home: string, gatewayPort: number, replicas: number): Promi
 
   try {
     const logLevel = readSetting(process.env, 'LOG_LEVEL');
-    const localAzureConfig = readLocalAzureConfig(readSetting(process.env, 'LOCAL_AZURE_CONFIG'));
     // The local Azure's process gets no environment but its home: its own settings are handed on by name.
     const localAzureEnv = Object.fromEntries(
       localAzureSettings.flatMap((name) => {

@@ -1,5 +1,6 @@
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -58,12 +59,20 @@ describe('the launcher (npm start, npm run token)', () => {
     expect(readdirSync(workTree)).toEqual(['.git']);
   }, 30_000);
 
-  it('refuses a LOCAL_AZURE_CONFIG that is not a JSON object, naming the file', async () => {
+  it('refuses a LOCAL_AZURE_CONFIG that is not a JSON object, naming the file, before it looks at the ports', async () => {
     const file = join(scratch, 'not-json.json');
     writeFileSync(file, 'ports: 1');
-    const result = await runLauncher(scratch, { LOCAL_AZURE_HOME: join(scratch, 'config-home'), LOCAL_AZURE_CONFIG: file, PORT: String(await freePort()) }, ['start']);
-    expect(result.code).toBe(1);
-    expect(result.output).toContain(`LOCAL_AZURE_CONFIG names ${file}, which cannot be read as JSON`);
+    // The demo image server's port (PORT + 1) is taken too: the configuration is still what the launcher names.
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const imagePort = (taken.address() as AddressInfo).port;
+      const result = await runLauncher(scratch, { LOCAL_AZURE_HOME: join(scratch, 'config-home'), LOCAL_AZURE_CONFIG: file, PORT: String(imagePort - 1) }, ['start']);
+      expect(result.output).toContain(`LOCAL_AZURE_CONFIG names ${file}, which cannot be read as JSON`);
+      expect(result.code).toBe(2); // the caller's to fix, like every usage error
+    } finally {
+      taken.close();
+    }
   }, 30_000);
 
   it('refuses a PORT that is not a port number, and takes a blank one for the default', async () => {
