@@ -5,7 +5,7 @@ import { SignJWT } from 'jose';
 import { serviceBusDataPlane } from '@keyless/local-azure';
 import { startTestAzure, type TestAzure } from '@keyless/local-azure/testing';
 import { HealthModule } from '@keyless/observability';
-import { RecordingLogger, waitFor } from '@keyless/testing';
+import { RecordingLogger, slowClient, waitFor } from '@keyless/testing';
 import type { DrainingExpressAdapter } from '../src/http/draining-express.adapter.js';
 import { callerToken } from './support/caller-token.js';
 
@@ -88,6 +88,41 @@ describe('the gateway’s front door (host "gateway")', () => {
       // Authentication logs every refusal: exactly the 20 that got through the address limit were checked.
       expect(gateway.logger.messages().filter((line) => line.startsWith('401 for GET /v1/products/p-1'))).toHaveLength(20);
       expect(gateway.logger.messages().filter((line) => line.startsWith('429 for '))).toHaveLength(1);
+    });
+  });
+
+  describe('with limits on slow clients of 1 s for headers and 2 s for a whole request', () => {
+    let gateway: RunningGateway;
+    // Node's own limits held such a client 60 s (headers) and 300 s (a body), checked every 30 s: the deadline is far
+    // below those and far above these.
+    const deadlineInMs = 15_000;
+    const answeredTimeout = (received: string): string => received.split('\r\n')[0]!;
+
+    beforeAll(async () => {
+      gateway = await startGateway({ HTTP_HEADERS_TIMEOUT_MS: '1000', HTTP_REQUEST_TIMEOUT_MS: '2000', HEALTH_DETAILS_PORT: '0' });
+    });
+
+    it('answers 408 and closes the connection of a client that trickles its headers', async () => {
+      const outcome = await slowClient({ origin: gateway.url, head: 'GET /v1/products/p-1 HTTP/1.1\r\nHost: localhost\r\n', trickle: 'X-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', deadlineInMs });
+      expect(answeredTimeout(outcome.received)).toBe('HTTP/1.1 408 Request Timeout');
+    });
+
+    it('answers 408 and closes the connection of a client that sends nothing after connecting', async () => {
+      const outcome = await slowClient({ origin: gateway.url, deadlineInMs });
+      expect(answeredTimeout(outcome.received)).toBe('HTTP/1.1 408 Request Timeout');
+    });
+
+    it('answers 408 and closes the connection of a client that trickles its body, before authentication reads it', async () => {
+      const head = 'POST /v1/products HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 4000\r\n\r\n{"id":"';
+      const outcome = await slowClient({ origin: gateway.url, head, trickle: 'p'.repeat(4000), deadlineInMs });
+      expect(answeredTimeout(outcome.received)).toBe('HTTP/1.1 408 Request Timeout');
+      expect(outcome.openForInMs).toBeGreaterThanOrEqual(2000);
+    });
+
+    it('holds the loopback details listener to the same limits', async () => {
+      const health = gateway.app.get(HealthModule);
+      const outcome = await slowClient({ origin: `http://127.0.0.1:${health.detailsPort}`, head: 'GET /health/ready HTTP/1.1\r\n', trickle: 'Host: localhost', deadlineInMs });
+      expect(answeredTimeout(outcome.received)).toBe('HTTP/1.1 408 Request Timeout');
     });
   });
 

@@ -4,6 +4,22 @@ import { z } from 'zod';
 export const guidSetting = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'a GUID');
 
 /**
+ * Defaults of a service's HTTP listener limits, the settings `HTTP_HEADERS_TIMEOUT_MS`, `HTTP_REQUEST_TIMEOUT_MS` and
+ * `HTTP_KEEP_ALIVE_TIMEOUT_MS` (Node's own are 60 s, 300 s and 5 s).
+ */
+export const serviceHttpDefaults = {
+  /** A browser or SDK sends its headers in one write; 10 s leaves room for a slow mobile link. */
+  headersTimeoutInMs: 10_000,
+  /** The largest body the gateway takes (an inline image, 160 KiB) arrives in 30 s over a link of 50 kbit/s. */
+  requestTimeoutInMs: 30_000,
+  /**
+   * Longer than the 60 s App Service's front end keeps an idle pooled connection to the app: a shorter timeout closes
+   * connections the front end is about to reuse, and its requests on them fail with 502.
+   */
+  keepAliveTimeoutInMs: 65_000,
+};
+
+/**
  * The variables every Keyless service reads (HTTP listener, identity, Service Bus namespace, logs, telemetry), to
  * spread into its environment schema beside its own: `settingsSchema({ ...serviceSettings({ port: 3001 }), … })`.
  * There is no key or connection string among them: the identity authenticates (Application Insights' connection
@@ -20,6 +36,18 @@ export function serviceSettings(defaults: { port: number }) {
      * unset: no such listener, and the public /health/ready says only up or down per check.
      */
     HEALTH_DETAILS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+    /**
+     * Longest a client may take to send a request's headers, in ms, before 408 and the connection closed: a client
+     * that trickles its headers holds a connection only this long.
+     */
+    HTTP_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(100).max(300_000).default(serviceHttpDefaults.headersTimeoutInMs),
+    /**
+     * Longest a client may take to send a whole request (headers and body), in ms, before 408 and the connection
+     * closed. It bounds receiving only: a request being answered is not cut by it.
+     */
+    HTTP_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(300_000).default(serviceHttpDefaults.requestTimeoutInMs),
+    /** How long a keep-alive connection may sit idle between requests, in ms, before it is closed. */
+    HTTP_KEEP_ALIVE_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(serviceHttpDefaults.keepAliveTimeoutInMs),
     /** Client id of the user-assigned managed identity the service runs as. */
     AZURE_CLIENT_ID: guidSetting,
     /** Service Bus namespace host (and port locally). Connection strings are refused. */
@@ -38,17 +66,49 @@ export type ServiceSettings = z.output<z.ZodObject<ReturnType<typeof serviceSett
 
 /** The part of a service's configuration namespace that {@link serviceSettings} make. */
 export interface ServiceConfiguration {
-  http: { port: number; host: string; healthDetailsPort?: number };
+  http: { port: number; host: string; healthDetailsPort?: number; limits: HttpServerLimits };
   identity: { clientId: string };
   serviceBus: { fullyQualifiedNamespace: string; resourceId?: string };
   logLevel: ServiceSettings['LOG_LEVEL'];
   applicationInsights: string | undefined;
 }
 
+/** How long an HTTP listener waits for a client (see {@link serviceHttpDefaults}). */
+export interface HttpServerLimits {
+  headersTimeoutInMs: number;
+  requestTimeoutInMs: number;
+  keepAliveTimeoutInMs: number;
+}
+
+/** The most often Node looks for clients past their limits, in ms. */
+const maxCheckingIntervalInMs = 1_000;
+
+/**
+ * The options of Node's `http.createServer` / `https.createServer` that enforce `limits`; before the server listens
+ * they can also be assigned to it. Node answers 408 and closes the connection of a client that has not sent its headers
+ * within `headersTimeout`, or its whole request within `requestTimeout`, but it looks only every
+ * `connectionsCheckingInterval` (30 s by default, read when the server starts listening): a limit of 10 s held a
+ * trickling client up to 40 s. The interval is a quarter of the shorter limit, at most 1 s (each check walks only the
+ * connections still receiving a request).
+ */
+export function httpServerOptions(limits: HttpServerLimits): { headersTimeout: number; requestTimeout: number; keepAliveTimeout: number; connectionsCheckingInterval: number } {
+  return {
+    headersTimeout: limits.headersTimeoutInMs,
+    requestTimeout: limits.requestTimeoutInMs,
+    keepAliveTimeout: limits.keepAliveTimeoutInMs,
+    connectionsCheckingInterval: Math.min(maxCheckingIntervalInMs, Math.ceil(Math.min(limits.headersTimeoutInMs, limits.requestTimeoutInMs) / 4)),
+  };
+}
+
 /** The common part of a service's configuration namespace, from its parsed settings. */
 export function serviceConfiguration(env: ServiceSettings): ServiceConfiguration {
   return {
-    http: { port: env.PORT, host: env.HOST, ...(env.HEALTH_DETAILS_PORT !== undefined ? { healthDetailsPort: env.HEALTH_DETAILS_PORT } : {}) },
+    http: {
+      port: env.PORT,
+      host: env.HOST,
+      ...(env.HEALTH_DETAILS_PORT !== undefined ? { healthDetailsPort: env.HEALTH_DETAILS_PORT } : {}),
+      limits: { headersTimeoutInMs: env.HTTP_HEADERS_TIMEOUT_MS, requestTimeoutInMs: env.HTTP_REQUEST_TIMEOUT_MS, keepAliveTimeoutInMs: env.HTTP_KEEP_ALIVE_TIMEOUT_MS },
+    },
     identity: { clientId: env.AZURE_CLIENT_ID },
     serviceBus: {
       fullyQualifiedNamespace: env.SERVICEBUS_FULLY_QUALIFIED_NAMESPACE,

@@ -23,6 +23,7 @@ import { AuthHealthIndicator } from '@keyless/auth';
 import { DatabaseHealthIndicator } from '@keyless/database';
 import { MessagingHealthIndicator } from '@keyless/messaging';
 import { HEALTH_MODULE_OPTIONS, HealthConfigurableModule, type HealthModuleOptions } from './health.module-definition.js';
+import { applyHttpServerLimits } from './http-server-limits.js';
 
 /** Metadata key of routes that need no caller token (health probes). */
 export const publicRouteKey = 'keyless:public';
@@ -300,6 +301,7 @@ export class HealthModule extends HealthConfigurableModule implements OnApplicat
         (error: unknown) => (error instanceof ServiceUnavailableException ? send(503, error.getResponse()) : send(500, { status: 'error' })),
       );
     });
+    if (this.options.limits) applyHttpServerLimits(server, this.options.limits);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.options.detailsPort, host, () => resolve());

@@ -1,4 +1,5 @@
 import { ConfigurableModuleBuilder } from '@nestjs/common';
+import type { HttpServerLimits } from '@keyless/contracts';
 
 /** Options of {@link HealthModule}. */
 export interface HealthModuleOptions {
@@ -11,6 +12,8 @@ export interface HealthModuleOptions {
   detailsPort?: number;
   /** Address of the details listener. **Default**: `127.0.0.1` (reachable from the host or container only). */
   detailsHost?: string;
+  /** How long the details listener waits for a slow client (see `serviceHttpDefaults`). **Default**: Node's. */
+  limits?: HttpServerLimits;
   /**
    * How long the service may take to become ready before its failing checks are logged as one warning (with their
    * reasons, the identity's ids and endpoint left out). **Default**: 60000 ms.

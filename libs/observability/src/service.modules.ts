@@ -4,6 +4,7 @@ import { LoggerModule } from 'nestjs-pino';
 import { AuthModule, type AuthModuleOptions } from '@keyless/auth';
 import type { ServiceConfiguration } from '@keyless/contracts';
 import { HealthModule } from './health.controller.js';
+import { HTTP_SERVER_LIMITS, HttpServerLimitsModule } from './http-server-limits.js';
 import { loggerOptions } from './logger-options.js';
 
 /** Options of {@link serviceModules}: what differs between the services. */
@@ -25,7 +26,8 @@ export interface ServiceModulesOptions<Config extends ServiceConfiguration> {
 /**
  * The modules every service's `AppModule` imports besides its own: the configuration (global, from the process
  * environment only — no `.env` file), the pino logger at the configured level, the identity (`AuthModule`, global)
- * and the health endpoints (with the loopback-only details listener when `HEALTH_DETAILS_PORT` is set).
+ * the health endpoints (with the loopback-only details listener when `HEALTH_DETAILS_PORT` is set), and the limits
+ * of both HTTP listeners on slow clients (`config.http.limits`).
  *
  * @example
  * @Module({
@@ -46,7 +48,8 @@ export function serviceModules<Config extends ServiceConfiguration>(options: Ser
     }),
     HealthModule.forRootAsync({
       inject: [config.KEY],
-      useFactory: (c: Config) => (c.http.healthDetailsPort !== undefined ? { detailsPort: c.http.healthDetailsPort } : {}),
+      useFactory: (c: Config) => ({ limits: c.http.limits, ...(c.http.healthDetailsPort !== undefined ? { detailsPort: c.http.healthDetailsPort } : {}) }),
     }),
+    { module: HttpServerLimitsModule, providers: [{ provide: HTTP_SERVER_LIMITS, inject: [config.KEY], useFactory: (c: Config) => c.http.limits }] },
   ];
 }

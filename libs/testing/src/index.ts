@@ -7,3 +7,5 @@ export type { SettingsSchema } from './documented-settings.js';
 export { RecordingLogger } from './recording.logger.js';
 export type { LogLevel } from './recording.logger.js';
 export { rejectionOf, waitFor } from './wait-for.js';
+export { slowClient } from './slow-client.js';
+export type { SlowClientOptions, SlowClientOutcome } from './slow-client.js';
