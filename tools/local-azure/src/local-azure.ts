@@ -32,6 +32,7 @@ import { ControlPlaneGuard } from './management/control-plane-guard.js';
 import { ManagementApi } from './management/management-api.js';
 import { roleAssignmentsApi } from './management/role-assignments-api.js';
 import { listen, type BoundListener } from './net/listen.js';
+import { listenerOptions } from './http/http-kit.js';
 import { PortBook, PortInUseError, type PortChoice } from './net/port-book.js';
 import { controlPlaneAuthority } from './portal/operator-authority.js';
 import { startPortal, type LocalPortal } from './portal/portal-server.js';
@@ -175,14 +176,15 @@ export class LocalAzure {
       const self = azure;
       self.applyAccessFile();
       self.applyUserAssignments();
-      const tlsOptions = { cert: tls.certPem, key: tls.keyPem };
+      const limits = listenerOptions(config.network.limits);
+      const tlsOptions = { cert: tls.certPem, key: tls.keyPem, ...limits };
       const controlPlane = new ControlPlaneGuard(guard, authorizer, directory, auditLog, () => self.endpoints.login);
       // Data planes add their operator routes to the same API once they run.
       const management = new ManagementApi(controlPlane, log)
         .add(...adminRoutes(self), ...roleAssignmentsApi(directory, roleAssignments, (id) => self.childResourceIds(id)))
         .health(() => ({ status: 'ok', instanceId: self.instanceId }));
       const [identity, login, managementListener] = await settleAll([
-        self.bindListener('identity', () => createHttpServer(identityEndpoint.listener(log))),
+        self.bindListener('identity', () => createHttpServer(limits, identityEndpoint.listener(log))),
         self.bindListener('login', () => createHttpsServer(tlsOptions, loginEndpoints(directory, keys, () => self.endpoints.login, tokenEndpoint, log))),
         self.bindListener('management', () => createHttpsServer(tlsOptions, management.listener())),
       ]);
@@ -235,6 +237,7 @@ export class LocalAzure {
         authority: controlPlaneAuthority(controlPlane, directory),
         tls,
         bind: { port: portalPort.port, bind },
+        limits: config.network.limits,
         publicHost,
         sharedIdentity: loadAccessFile(self.accessFilePath).identity,
         sessions: { linkLifetimeInMs: config.portal.linkLifetimeInSeconds * 1000, sessionLifetimeInMs: config.portal.sessionLifetimeInSeconds * 1000 },
@@ -389,7 +392,7 @@ export class LocalAzure {
     }
     if (!this.identityListener && !this.stopped) {
       const port = Number(new URL(this.endpoints.identity).port);
-      this.identityListener = await listen(() => createHttpServer(this.identityEndpoint.listener(this.log)), { port, bind: this.config.network.bind });
+      this.identityListener = await listen(() => createHttpServer(listenerOptions(this.config.network.limits), this.identityEndpoint.listener(this.log)), { port, bind: this.config.network.bind });
       this.log('identity endpoint listening again');
     }
     this.alerts?.engine.evaluate();

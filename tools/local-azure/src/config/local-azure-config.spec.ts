@@ -4,7 +4,12 @@ describe('parseConfig', () => {
   it('fills every default: the three service hosts share id-keyless, the storefront calls the gateway', () => {
     const config = parseConfig({});
     expect(config.hosts.gateway).toEqual({ systemAssigned: false, userAssigned: ['id-keyless'], env: {} });
-    expect(config.network).toEqual({ bind: 'loopback', publicHost: 'localhost', ports: expect.objectContaining({ identity: 0, serviceBus: 0 }) });
+    expect(config.network).toEqual({
+      bind: 'loopback',
+      publicHost: 'localhost',
+      limits: { httpHeadersTimeoutInMs: 10_000, httpRequestTimeoutInMs: 30_000, tlsHandshakeTimeoutInMs: 10_000 },
+      ports: expect.objectContaining({ identity: 0, serviceBus: 0 }),
+    });
     expect(config.tokenLifetimeSeconds).toBe(86_400);
     expect(config.operator).toEqual({ name: 'operator', displayName: 'Local Azure operator' });
     expect(config).toMatchObject({ tenantDomain: 'keylesslocal.onmicrosoft.com', userTokenLifetimeSeconds: 3600, hostEnvDirs: {} });

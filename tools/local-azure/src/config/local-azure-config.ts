@@ -256,6 +256,23 @@ export const localAzureConfigSchema = z.strictObject({
       bind: z.enum(['loopback', 'all']).default('loopback'),
       /** Host name written into env files and URLs (`local-azure` under docker compose). */
       publicHost: z.string().default('localhost'),
+      /**
+       * How long every listener waits for a slow client: a client that trickles its request, or connects and sends
+       * nothing, holds a connection (and its memory) only this long (docs/local-azure.md, "Limits on clients").
+       */
+      limits: z
+        .strictObject({
+          /** A client that has not sent a request's headers by then gets 408 and its connection closed, in ms. Default: 10000. */
+          httpHeadersTimeoutInMs: z.number().int().min(100).max(300_000).default(10_000),
+          /**
+           * The same for a whole request, headers and body, in ms; OpenAI and Vision, whose bodies are up to 16 and 20 MB,
+           * keep their own longer limits (120 and 60 s). Default: 30000.
+           */
+          httpRequestTimeoutInMs: z.number().int().min(100).max(300_000).default(30_000),
+          /** A TLS client that has not finished its handshake by then is disconnected, in ms (Node's own: 120000). Default: 10000. */
+          tlsHandshakeTimeoutInMs: z.number().int().min(100).max(120_000).default(10_000),
+        })
+        .prefault({}),
       /** Ports; 0 takes the one kept in `ports.json`, else a free one, then kept (the env files carry the actual ones). */
       ports: z
         .strictObject({

@@ -1,5 +1,30 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
+import { httpServerOptions } from '@keyless/contracts';
+import type { LocalAzureConfig } from '../config/local-azure-config.js';
+
+/** Node's own: the SDKs' keep-alive agents reuse a connection for a few seconds. */
+const keepAliveTimeoutInMs = 5_000;
+
+/**
+ * Options for `http.createServer` / `https.createServer` that hold every listener of the local Azure to
+ * `network.limits`: 408 and the connection closed for a client that trickles its headers or its request (checked
+ * within a second, not Node's 30 s), and a TLS handshake that does not finish in time dropped. `override` sets a
+ * listener's own limits (a longer request timeout for large bodies, a longer keep-alive).
+ */
+export function listenerOptions(
+  limits: LocalAzureConfig['network']['limits'],
+  override: { requestTimeoutInMs?: number; keepAliveTimeoutInMs?: number } = {},
+): ReturnType<typeof httpServerOptions> & { handshakeTimeout: number } {
+  return {
+    ...httpServerOptions({
+      headersTimeoutInMs: limits.httpHeadersTimeoutInMs,
+      requestTimeoutInMs: override.requestTimeoutInMs ?? limits.httpRequestTimeoutInMs,
+      keepAliveTimeoutInMs: override.keepAliveTimeoutInMs ?? keepAliveTimeoutInMs,
+    }),
+    handshakeTimeout: limits.tlsHandshakeTimeoutInMs,
+  };
+}
 
 /** A request handler; `params` holds the named groups of the route's pattern. */
 export type Handler = (request: IncomingMessage, response: ServerResponse, context: RouteContext) => Promise<void> | void;

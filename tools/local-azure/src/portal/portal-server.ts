@@ -7,7 +7,8 @@ import type { AuditLog } from '../audit/audit-log.js';
 import type { ConsoleLog } from '../data-plane.js';
 import type { Directory } from '../entra/directory.js';
 import type { LocalAzureHome } from '../home.js';
-import { BodyTooLargeError, readBody, Router, sendJson } from '../http/http-kit.js';
+import { BodyTooLargeError, listenerOptions, readBody, Router, sendJson } from '../http/http-kit.js';
+import type { LocalAzureConfig } from '../config/local-azure-config.js';
 import { ManagementReply, type ManagementApi } from '../management/management-api.js';
 import { listen, type BindOptions, type BoundListener } from '../net/listen.js';
 import type { RoleAssignmentStore } from '../rbac/role-assignments.js';
@@ -50,6 +51,8 @@ export interface PortalContext {
   authority: OperatorAuthority;
   tls: ServerCredentials;
   bind: BindOptions;
+  /** How long the listener waits for slow clients (the configuration's `network.limits`). */
+  limits: LocalAzureConfig['network']['limits'];
   publicHost: string;
   /** The shared identity of `infra/access.json`. */
   sharedIdentity?: string;
@@ -360,7 +363,7 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
     ...(context.alerts ? [context.alerts.engine.onAlert((alert, transition) => transition !== 'Updated' && push('alert', `Alert ${transition.toLowerCase()}: ${alert.ruleName}`))] : []),
   ];
 
-  const listener: BoundListener = await listen(() => createHttpsServer({ cert: context.tls.certPem, key: context.tls.keyPem }, router.listener()), context.bind);
+  const listener: BoundListener = await listen(() => createHttpsServer({ cert: context.tls.certPem, key: context.tls.keyPem, ...listenerOptions(context.limits) }, router.listener()), context.bind);
   origin = `https://${context.publicHost}:${listener.port}`;
   const url = `${origin}/`;
   return {

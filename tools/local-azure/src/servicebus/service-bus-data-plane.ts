@@ -68,7 +68,7 @@ async function startServiceBus(context: DataPlaneContext): Promise<RunningDataPl
     });
     broker = started;
     const api = new AtomManagementApi({ namespace, namespaceName: settings.name, namespaceId, guard: context.guard, directory: context.directory, log: context.log });
-    const routed = new NamespaceEndpoint({ amqp: (socket) => started.accept(socket), http: api.handle });
+    const routed = new NamespaceEndpoint({ amqp: (socket) => started.accept(socket), http: api.handle, limits: context.config.network.limits });
     endpoint = routed;
     listener = await listen(() => routed.createServer(context.tls), context.bind);
   } catch (error) {

@@ -1,5 +1,6 @@
 import { connect as connectTcp, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
+import { slowClient } from '@keyless/testing';
 import { openAiDataPlane } from '../../src/openai/openai-data-plane.js';
 import { serviceBusDataPlane } from '../../src/servicebus/service-bus-data-plane.js';
 import { startTestAzure, type TestAzure } from '../../src/testing/index.js';
@@ -70,5 +71,58 @@ describe('Every HTTP listener of the local Azure, given a request target no URL 
     );
     expect(answer.split('\r\n')[0]).toBe('HTTP/1.1 400 Bad Request');
     expect((await fetch(new URL('/$namespaceinfo', origin))).status).toBe(401);
+  });
+});
+
+// A client that trickles its request, or connects and never finishes TLS, holds a connection and its memory: Node's own
+// limits let it do so for 60 s (headers), 300 s (a request) or 120 s (a TLS handshake), checked every 30 s, so a few
+// thousand such clients exhausted the local Azure. The deadline is far below Node's limits and far above these.
+describe('Every listener of the local Azure, given clients that never finish their request', () => {
+  let test: TestAzure;
+  const deadlineInMs = 15_000;
+  const listeners = (): Record<string, string> => {
+    const env = test.azure.hostEnv('gateway');
+    return {
+      identity: test.azure.endpoints.identity,
+      login: test.azure.endpoints.login,
+      management: test.azure.endpoints.management,
+      portal: test.azure.endpoints.portal,
+      serviceBus: `https://${env.SERVICEBUS_FULLY_QUALIFIED_NAMESPACE}`,
+      openAi: env.AZURE_OPENAI_ENDPOINT!,
+      vision: env.AZURE_VISION_ENDPOINT!,
+    };
+  };
+  const statusLine = (received: string): string => received.split('\r\n')[0]!;
+
+  beforeAll(async () => {
+    test = await startTestAzure({
+      dataPlanes: [serviceBusDataPlane, openAiDataPlane, visionDataPlane],
+      config: {
+        resources: { serviceBus: { topologyFile: testTopologyFile } },
+        network: { limits: { httpHeadersTimeoutInMs: 1000, httpRequestTimeoutInMs: 2000, tlsHandshakeTimeoutInMs: 1000 } },
+      },
+    });
+  });
+  afterAll(() => test.stop());
+
+  const names = ['identity', 'login', 'management', 'portal', 'serviceBus', 'openAi', 'vision'];
+
+  it.each(names)('answers 408 and closes the connection of a client that trickles its headers, on the %s listener', async (name) => {
+    const outcome = await slowClient({ origin: listeners()[name]!, head: 'GET /health HTTP/1.1\r\nHost: localhost\r\n', trickle: 'X-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', deadlineInMs });
+    expect(statusLine(outcome.received)).toBe('HTTP/1.1 408 Request Timeout');
+  });
+
+  it('answers 408 and closes the connection of a client that trickles its body, on the token endpoint (which reads it before any check)', async () => {
+    const head = 'POST /organizations/oauth2/v2.0/token HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 4000\r\n\r\ngrant_type=';
+    const outcome = await slowClient({ origin: listeners().login!, head, trickle: 'a'.repeat(4000), deadlineInMs });
+    expect(statusLine(outcome.received)).toBe('HTTP/1.1 408 Request Timeout');
+    expect(outcome.openForInMs).toBeGreaterThanOrEqual(2000);
+  });
+
+  it.each(names.filter((name) => name !== 'identity'))('drops a client that never finishes its TLS handshake, on the %s listener', async (name) => {
+    // Plain TCP to a TLS listener: the handshake never starts, as with a client that stalls in it.
+    const { hostname, port } = new URL(listeners()[name]!);
+    const outcome = await slowClient({ origin: `http://${hostname}:${port}`, deadlineInMs });
+    expect(outcome.received).toBe('');
   });
 });

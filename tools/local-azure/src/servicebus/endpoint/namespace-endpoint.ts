@@ -1,6 +1,8 @@
 import { createServer as createHttpServer, type RequestListener, type Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
+import type { LocalAzureConfig } from '../../config/local-azure-config.js';
+import { listenerOptions } from '../../http/http-kit.js';
 import type { ServerCredentials } from '../../tls/certificate-authority.js';
 import { acceptAmqpWebSocket } from './websocket-stream.js';
 
@@ -13,6 +15,8 @@ export interface NamespaceEndpointOptions {
   amqp(socket: Duplex): void;
   /** Answers HTTP requests (the management API). */
   http: RequestListener;
+  /** How long the endpoint waits for slow clients (the configuration's `network.limits`). */
+  limits: LocalAzureConfig['network']['limits'];
 }
 
 const defaults = {
@@ -38,7 +42,11 @@ export class NamespaceEndpoint {
   private readonly sockets = new Set<TLSSocket>();
 
   constructor(private readonly options: NamespaceEndpointOptions) {
-    this.http = createHttpServer({ keepAliveTimeout: defaults.httpKeepAliveTimeoutInMs }, options.http);
+    this.http = createHttpServer(listenerOptions(options.limits, { keepAliveTimeoutInMs: defaults.httpKeepAliveTimeoutInMs }), options.http);
+    // Node enforces the headers and request timeouts from a check it starts when a server begins listening, and this
+    // server never listens (the TLS listener hands it its connections): without this, a client that trickled its
+    // request held its connection for ever.
+    this.http.emit('listening');
     // AMQP over WebSockets (the SDK's webSocketOptions, e.g. through a proxy) arrives as an HTTP upgrade.
     this.http.on('upgrade', (request, socket, head: Buffer) => {
       const stream = acceptAmqpWebSocket(request, socket, head);
@@ -49,7 +57,7 @@ export class NamespaceEndpoint {
   /** A TLS server for one listening address (the loopback listener binds one per address family). */
   createServer(credentials: ServerCredentials): TlsServer {
     // Small AMQP frames (dispositions, flows) must not wait for Nagle's algorithm.
-    const server = createTlsServer({ cert: credentials.certPem, key: credentials.keyPem, noDelay: true });
+    const server = createTlsServer({ cert: credentials.certPem, key: credentials.keyPem, noDelay: true, handshakeTimeout: this.options.limits.tlsHandshakeTimeoutInMs });
     server.on('secureConnection', (socket) => this.route(socket));
     server.on('tlsClientError', (_error, socket) => socket.destroy());
     return server;
@@ -59,6 +67,8 @@ export class NamespaceEndpoint {
   stop(): void {
     for (const socket of this.sockets) socket.destroy();
     this.http.closeAllConnections();
+    // Stops the timeout check (the server is not listening, which close reports to the callback).
+    this.http.close(() => undefined);
   }
 
   private route(socket: TLSSocket): void {
