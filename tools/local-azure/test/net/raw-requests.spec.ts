@@ -21,22 +21,25 @@ function rawRequest(origin: string, text: string): Promise<string> {
   });
 }
 
+/** The origin of every HTTP listener of a local Azure with every data plane that has one. */
+function listenersOf(test: TestAzure): Record<string, string> {
+  const env = test.azure.hostEnv('gateway');
+  return {
+    identity: test.azure.endpoints.identity,
+    login: test.azure.endpoints.login,
+    management: test.azure.endpoints.management,
+    portal: test.azure.endpoints.portal,
+    serviceBus: `https://${env.SERVICEBUS_FULLY_QUALIFIED_NAMESPACE}`,
+    openAi: env.AZURE_OPENAI_ENDPOINT!,
+    vision: env.AZURE_VISION_ENDPOINT!,
+  };
+}
+
 // Probes with request targets that no client sends but anyone can: Node's HTTP parser passes them through, so each
 // listener must turn them away itself — one such request used to end the whole local Azure.
 describe('Every HTTP listener of the local Azure, given a request target no URL parser takes', () => {
   let test: TestAzure;
-  const listeners = (): Record<string, string> => {
-    const env = test.azure.hostEnv('gateway');
-    return {
-      identity: test.azure.endpoints.identity,
-      login: test.azure.endpoints.login,
-      management: test.azure.endpoints.management,
-      portal: test.azure.endpoints.portal,
-      serviceBus: `https://${env.SERVICEBUS_FULLY_QUALIFIED_NAMESPACE}`,
-      openAi: env.AZURE_OPENAI_ENDPOINT!,
-      vision: env.AZURE_VISION_ENDPOINT!,
-    };
-  };
+  const listeners = (): Record<string, string> => listenersOf(test);
 
   beforeAll(async () => {
     test = await startTestAzure({
@@ -80,18 +83,7 @@ describe('Every HTTP listener of the local Azure, given a request target no URL 
 describe('Every listener of the local Azure, given clients that never finish their request', () => {
   let test: TestAzure;
   const deadlineInMs = 15_000;
-  const listeners = (): Record<string, string> => {
-    const env = test.azure.hostEnv('gateway');
-    return {
-      identity: test.azure.endpoints.identity,
-      login: test.azure.endpoints.login,
-      management: test.azure.endpoints.management,
-      portal: test.azure.endpoints.portal,
-      serviceBus: `https://${env.SERVICEBUS_FULLY_QUALIFIED_NAMESPACE}`,
-      openAi: env.AZURE_OPENAI_ENDPOINT!,
-      vision: env.AZURE_VISION_ENDPOINT!,
-    };
-  };
+  const listeners = (): Record<string, string> => listenersOf(test);
   const statusLine = (received: string): string => received.split('\r\n')[0]!;
 
   beforeAll(async () => {
