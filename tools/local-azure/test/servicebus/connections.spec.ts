@@ -41,6 +41,21 @@ describe('Service Bus connections', () => {
     await receiveExactly(bus.client().createReceiver('plain', { receiveMode: 'receiveAndDelete' }), 1);
   });
 
+  it('refuses a message many frames over the limit by its whole size, and keeps serving the link', async () => {
+    // 4 MiB arrives as 64 frames of 64 KiB (the max-frame-size): past the limit, the rest is dropped as it arrives.
+    const sender = bus.client().createSender('plain');
+    const error = await sender.sendMessages({ body: Buffer.alloc(4 * 1024 * 1024, 1) }).then(
+      () => undefined,
+      (refusal: unknown) => refusal as Error & { code?: string },
+    );
+    expect(error).toMatchObject({ code: 'MessageSizeExceeded' });
+    expect(Number(/size: (\d+) bytes/.exec(error!.message)?.[1])).toBeGreaterThan(4 * 1024 * 1024);
+    expect(error!.message).toMatch(/exceeds the limit \(65536 bytes\)/);
+    await sender.sendMessages({ body: 'after the large one', messageId: 'after-large' });
+    const [message] = await receiveExactly(bus.client().createReceiver('plain', { receiveMode: 'receiveAndDelete' }), 1);
+    expect(message!.messageId).toBe('after-large');
+  });
+
   // A host without IPv6 loopback (some CI containers) cannot have the broker listen there.
   const families = [['IPv4', '127.0.0.1'], ...(hasIpv6Loopback() ? [['IPv6', '::1']] : [])];
   it.each(families)('answers on %s loopback with SASL offering ANONYMOUS and MSSBCBS', async (_family, host) => {
@@ -107,6 +122,50 @@ describe('Service Bus connections', () => {
     await stillServing();
   });
 
+  it('announces Azure’s max-frame-size of 65536 in its open', async () => {
+    const container = rhea.create_container();
+    const connection = container.connect({ host: 'localhost', port, transport: 'tls', servername: 'localhost', reconnect: false } as unknown as Parameters<typeof container.connect>[0]);
+    await new Promise<void>((resolve, reject) => {
+      connection.once('connection_open', () => resolve());
+      connection.once('disconnected', (context: { error?: Error }) => reject(context.error ?? new Error('disconnected')));
+    });
+    expect((connection as unknown as { remote: { open: { max_frame_size: number } } }).remote.open.max_frame_size).toBe(65_536);
+    connection.close();
+  });
+
+  it('ends a connection whose frame header announces more than the max-frame-size, instead of buffering what follows', async () => {
+    // No credentials are needed to get this far: the SASL header, then a frame "of 2 GiB" fed 64 KiB at a time.
+    const socket = await openTls('127.0.0.1', port);
+    socket.write(Buffer.from([0x41, 0x4d, 0x51, 0x50, 3, 1, 0, 0]));
+    socket.write(Buffer.from([0x7f, 0xff, 0xff, 0xff, 2, 1, 0, 0]));
+    const chunk = Buffer.alloc(64 * 1024);
+    const feeding = setInterval(() => socket.writable && socket.write(chunk), 5);
+    try {
+      await closedWithin(socket, 10_000);
+    } finally {
+      clearInterval(feeding);
+    }
+    await stillServing();
+  });
+
+  it('refuses a request to $cbs larger than the limit without taking it, though no token is needed to send one', async () => {
+    // Requests on $cbs are taken before any authorization: past the limit, the frames are dropped as they arrive
+    // rather than buffered (an anonymous client could send gigabytes) and the request is refused, not answered.
+    const container = rhea.create_container();
+    const connection = container.connect({ host: 'localhost', port, transport: 'tls', servername: 'localhost', reconnect: false } as unknown as Parameters<typeof container.connect>[0]);
+    const sender = connection.open_sender({ target: { address: '$cbs' } });
+    const outcome = await new Promise<{ state: string; condition?: string }>((resolve, reject) => {
+      sender.once('sendable', () => {
+        sender.send({ message_id: 'huge', reply_to: 'cbs-none', application_properties: { operation: 'put-token', type: 'jwt', name: 'sb://localhost/plain' }, body: 'x'.repeat(1024 * 1024) });
+      });
+      sender.once('accepted', () => resolve({ state: 'accepted' }));
+      sender.once('rejected', (context: { delivery?: { remote_state?: { error?: { condition?: string } } } }) => resolve({ state: 'rejected', condition: context.delivery?.remote_state?.error?.condition }));
+      connection.once('disconnected', (context: { error?: Error }) => reject(context.error ?? new Error('disconnected')));
+    });
+    connection.close();
+    expect(outcome).toEqual({ state: 'rejected', condition: 'amqp:link:message-size-exceeded' });
+  });
+
   it('refuses a TLS client that does not trust the local CA, without affecting others', async () => {
     const error = await new Promise<Error>((resolve) => {
       const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', ca: [] });
@@ -154,6 +213,21 @@ function readAtLeast(socket: TLSSocket, bytes: number): Promise<Buffer> {
     };
     socket.on('data', onData);
     socket.once('close', () => reject(new Error(`connection closed after ${buffer.length} bytes`)));
+  });
+}
+
+/** Resolves once the server closed `socket`; rejects if it is still open after `timeoutInMs`. */
+function closedWithin(socket: TLSSocket, timeoutInMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`the broker still held the connection after ${timeoutInMs} ms`));
+    }, timeoutInMs);
+    socket.on('error', () => undefined);
+    closed(socket).then(() => {
+      clearTimeout(timer);
+      resolve();
+    }, reject);
   });
 }
 

@@ -278,3 +278,107 @@ export function gateCredit(receiver: Receiver, held: () => boolean, window: numb
     if (missing > 0) flow(missing);
   };
 }
+
+/** Largest frame the broker takes, and announces in its open: Azure Service Bus's (`max-frame-size` 65536). */
+export const maxFrameSizeInBytes = 65_536;
+
+/** How the broker bounds what one of its connections may make it buffer. */
+export interface IncomingLimits {
+  /** Largest delivery (a message or a batch, over any number of frames) it buffers, in bytes. */
+  maxDeliveryBytes: number;
+  /** Settles a delivery that grew past `maxDeliveryBytes`; its frames were dropped, not buffered. */
+  refuse(delivery: Delivery, receivedBytes: number): void;
+}
+
+interface TransportInternals {
+  handler: { connection?: object } | object;
+}
+
+interface SessionInternals {
+  connection: object;
+  incoming: { next_transfer_id: number };
+  _get_link(frame: TransferFrame): ReceiverLinkInternals;
+}
+
+interface TransferFrame {
+  payload?: Buffer;
+  performative: { more?: boolean };
+}
+
+interface PartialDelivery {
+  frames: Buffer[];
+  /** Bytes of the delivery so far (counted here; rhea does not). */
+  receivedBytes?: number;
+  /** Past the limit: its frames are dropped. */
+  oversized?: boolean;
+  update(settled: boolean, state: unknown): void;
+}
+
+interface ReceiverLinkInternals {
+  credit: number;
+  delivery_count: number;
+  _incomplete?: PartialDelivery;
+}
+
+const incomingLimits = new WeakMap<object, IncomingLimits>();
+const limitsInstalled = Symbol('keyless.limitIncoming');
+
+/**
+ * Bounds what a client connection can make the broker buffer before anything is authorized. rhea reads a frame whose
+ * header announces any size up to 4 GiB, and buffers a delivery's frames for as long as the client says `more`: one
+ * anonymous connection could make the local Azure hold gigabytes. With this:
+ * - a frame larger than {@link maxFrameSizeInBytes} (what the broker announces) ends the connection as a framing error
+ *   once its header arrives (only a frame that spans reads is looked at: a complete one is already in memory);
+ * - a delivery that grows past `maxDeliveryBytes` is not buffered further: its remaining frames are dropped, and once
+ *   its last frame arrives it is refused (`limits.refuse`), as Azure refuses a message above the namespace's limit.
+ * rhea's `Transport.peek_size` and `Session.on_transfer` are internals of rhea 3.0; the transfer hook does one more
+ * property check per transfer and its work only for a delivery of several frames. Only connections given limits here
+ * are affected (rhea's clients in the same process are not).
+ */
+export function limitIncoming(connection: Connection, limits: IncomingLimits): void {
+  incomingLimits.set(connection, limits);
+  const require = createRequire(import.meta.url);
+  const transport = require('rhea/lib/transport.js') as { prototype: { peek_size(this: TransportInternals, buffer: Buffer): number | undefined; [limitsInstalled]?: true } };
+  if (transport.prototype[limitsInstalled]) return;
+  transport.prototype[limitsInstalled] = true;
+  const errors = require('rhea/lib/errors.js') as { ProtocolError: new (message: string) => Error };
+  const session = require('rhea/lib/session.js') as { prototype: { on_transfer(this: SessionInternals, frame: TransferFrame): void } };
+
+  const peekSize = transport.prototype.peek_size;
+  transport.prototype.peek_size = function (this: TransportInternals, buffer: Buffer): number | undefined {
+    const size = peekSize.call(this, buffer);
+    const owner = 'connection' in this.handler && this.handler.connection ? this.handler.connection : this.handler;
+    if (size !== undefined && size > maxFrameSizeInBytes && incomingLimits.has(owner)) {
+      throw new errors.ProtocolError(`amqp:connection:framing-error: a frame of ${size} bytes exceeds the max-frame-size of ${maxFrameSizeInBytes}`);
+    }
+    return size;
+  };
+
+  const onTransfer = session.prototype.on_transfer;
+  session.prototype.on_transfer = function (this: SessionInternals, frame: TransferFrame): void {
+    const link = this._get_link(frame);
+    const partial = link._incomplete;
+    if (!partial && !frame.performative.more) return onTransfer.call(this, frame);
+    const limits = incomingLimits.get(this.connection);
+    if (!limits) return onTransfer.call(this, frame);
+    if (partial?.oversized) {
+      // What rhea does for a frame of a delivery, without keeping its bytes; on the last, what it does for a whole one.
+      this.incoming.next_transfer_id++;
+      partial.receivedBytes! += frame.payload?.length ?? 0;
+      if (frame.performative.more) return;
+      link._incomplete = undefined;
+      if (link.credit > 0) link.credit--;
+      link.delivery_count++;
+      limits.refuse(partial as unknown as Delivery, partial.receivedBytes!);
+      return;
+    }
+    onTransfer.call(this, frame);
+    const current = link._incomplete;
+    if (!current) return;
+    current.receivedBytes = (current.receivedBytes ?? 0) + (frame.payload?.length ?? 0);
+    if (current.receivedBytes > limits.maxDeliveryBytes) {
+      current.oversized = true;
+      current.frames = [];
+    }
+  };
+}

@@ -69,7 +69,7 @@ export class AmqpBroker {
       credit_window: linkDefaults.senderCreditWindow,
     });
     enableSasl(this.container);
-    this.connections = new BrokerConnections(this.container, (link) => this.links.cleanup(link), faults);
+    this.connections = new BrokerConnections(this.container, (link) => this.links.cleanup(link), faults, maxMessageSizeInBytes);
     this.settlement = new DeliverySettlement(fail);
     this.authorization = new LinkAuthorization({
       guard: options.guard,

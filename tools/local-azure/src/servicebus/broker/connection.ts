@@ -8,9 +8,11 @@ import type { Duplex } from 'node:stream';
 import rhea from 'rhea';
 import type { Connection, Container, link as Link, Sender } from 'rhea';
 import type { AmqpMessage, AmqpTyped } from '../amqp/amqp-message.js';
-import { connectionSocket, disconnectOnClose, hasPartialFrame } from '../amqp/rhea-internals.js';
+import { messageTooLarge } from '../amqp/broker-error.js';
+import { connectionSocket, disconnectOnClose, hasPartialFrame, limitIncoming, maxFrameSizeInBytes } from '../amqp/rhea-internals.js';
 import type { BrokerFaults } from './broker-faults.js';
 import { ConnectionClaims } from './connection-claims.js';
+import { rejectedOutcome, settle } from './settlement.js';
 
 /** Clients must send a frame at least every 120 s (the SDK heartbeats every 30 s); rhea heartbeats at half the client's value. */
 const idleTimeoutInMs = 120_000;
@@ -67,6 +69,8 @@ export class BrokerConnections {
     /** Forgets a link of a closing connection (links.ts). */
     private readonly cleanupLink: (link: Link) => void,
     private readonly faults: BrokerFaults | undefined,
+    /** Largest message (or batch) accepted, in bytes: a larger delivery is refused without being buffered whole. */
+    private readonly maxMessageSizeInBytes: number,
   ) {}
 
   get size(): number {
@@ -99,9 +103,13 @@ export class BrokerConnections {
     const connection = this.container.create_connection({
       id,
       idle_time_out: idleTimeoutInMs,
+      // Azure's: clients split larger transfers into frames of this size.
+      max_frame_size: maxFrameSizeInBytes,
       properties: { product: 'Keyless local Service Bus' },
     } as unknown as Parameters<Container['create_connection']>[0]);
     this.states.set(connection, new ConnectionState(id));
+    const maxDeliveryBytes = this.maxMessageSizeInBytes;
+    limitIncoming(connection, { maxDeliveryBytes, refuse: (delivery, bytes) => settle(delivery, rejectedOutcome(messageTooLarge(bytes, maxDeliveryBytes))) });
     connection.accept(socket as unknown as Parameters<Connection['accept']>[0]);
     disconnectOnClose(connection, socket);
     acknowledgePromptly(socket, () => connection.is_open() && !hasPartialFrame(connection));
