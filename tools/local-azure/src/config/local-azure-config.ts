@@ -93,6 +93,17 @@ export const localAzureConfigSchema = z.strictObject({
            * assignment change and at every put-token. Default: 30 s.
            */
           reauthorizationIntervalInSeconds: z.number().int().min(1).max(300).default(30),
+          /**
+           * A connection without links is closed (`amqp:connection:forced`), as Azure closes one: this long after it
+           * was made if no link was attached (one that never opens or authenticates included), and this long after its
+           * last link closed. Default: 60000 and 300000 ms (Azure's).
+           */
+          linklessConnectionTimeouts: z
+            .strictObject({
+              newConnectionInMs: z.number().int().min(100).max(3_600_000).default(60_000),
+              afterLastLinkInMs: z.number().int().min(100).max(3_600_000).default(300_000),
+            })
+            .prefault({}),
         })
         .prefault({}),
       openAi: z

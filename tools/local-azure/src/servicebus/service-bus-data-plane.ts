@@ -61,6 +61,7 @@ async function startServiceBus(context: DataPlaneContext): Promise<RunningDataPl
       directory: context.directory,
       maxMessageSizeInBytes: settings.maxMessageSizeInBytes,
       reauthorizationIntervalInMs: settings.reauthorizationIntervalInSeconds * 1000,
+      linklessTimeouts: settings.linklessConnectionTimeouts,
       auditLog: context.auditLog,
       log: context.log,
       onActivity: () => memory.touch(),

@@ -1,9 +1,12 @@
 import type { ServiceBusClient } from '@azure/service-bus';
-import rhea from 'rhea';
+import rhea, { type Connection, type Sender } from 'rhea';
 import { networkInterfaces } from 'node:os';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import type { ServiceBusStatus } from '../../src/servicebus/admin-routes.js';
 import { eventually, receiveExactly, startServiceBus, type TestServiceBus } from './support.js';
+
+/** The broker's port, for the helpers below the suite. */
+let currentPort = 0;
 
 // The transport: many connections, both loopback families, SASL mechanisms, heartbeats, bad input.
 describe('Service Bus connections', () => {
@@ -12,9 +15,11 @@ describe('Service Bus connections', () => {
 
   beforeAll(async () => {
     // A smaller message size limit than the 256 KiB default (send-receive.spec.ts tests the default).
-    bus = await startServiceBus({ config: { resources: { serviceBus: { maxMessageSizeInBytes: 65_536 } } } });
+    // Connections without links are closed after 3 s (Azure: 60 s) and 4 s after their last link (Azure: 300 s).
+    bus = await startServiceBus({ config: { resources: { serviceBus: { maxMessageSizeInBytes: 65_536, linklessConnectionTimeouts: { newConnectionInMs: 3000, afterLastLinkInMs: 4000 } } } } });
     bus.grantDataOwner();
     port = Number(bus.env.SERVICEBUS_FULLY_QUALIFIED_NAMESPACE!.split(':')[1]);
+    currentPort = port;
   });
   afterAll(() => bus.stop());
 
@@ -123,12 +128,7 @@ describe('Service Bus connections', () => {
   });
 
   it('announces Azure’s max-frame-size of 65536 in its open', async () => {
-    const container = rhea.create_container();
-    const connection = container.connect({ host: 'localhost', port, transport: 'tls', servername: 'localhost', reconnect: false } as unknown as Parameters<typeof container.connect>[0]);
-    await new Promise<void>((resolve, reject) => {
-      connection.once('connection_open', () => resolve());
-      connection.once('disconnected', (context: { error?: Error }) => reject(context.error ?? new Error('disconnected')));
-    });
+    const connection = await openRhea();
     expect((connection as unknown as { remote: { open: { max_frame_size: number } } }).remote.open.max_frame_size).toBe(65_536);
     connection.close();
   });
@@ -151,8 +151,7 @@ describe('Service Bus connections', () => {
   it('refuses a request to $cbs larger than the limit without taking it, though no token is needed to send one', async () => {
     // Requests on $cbs are taken before any authorization: past the limit, the frames are dropped as they arrive
     // rather than buffered (an anonymous client could send gigabytes) and the request is refused, not answered.
-    const container = rhea.create_container();
-    const connection = container.connect({ host: 'localhost', port, transport: 'tls', servername: 'localhost', reconnect: false } as unknown as Parameters<typeof container.connect>[0]);
+    const connection = await openRhea();
     const sender = connection.open_sender({ target: { address: '$cbs' } });
     const outcome = await new Promise<{ state: string; condition?: string }>((resolve, reject) => {
       sender.once('sendable', () => {
@@ -165,6 +164,66 @@ describe('Service Bus connections', () => {
     connection.close();
     expect(outcome).toEqual({ state: 'rejected', condition: 'amqp:link:message-size-exceeded' });
   });
+
+  describe('when a connection holds no link', () => {
+    it('closes a connection that opens no link, as Azure does (amqp:connection:forced)', async () => {
+      const connection = await openRhea();
+      const error = await closedByBroker(connection, 15_000);
+      expect(error).toEqual({ condition: 'amqp:connection:forced', description: expect.stringMatching(/^The connection was closed by container '.+' because it did not have any active links in the past 3000 milliseconds\.$/) });
+    });
+
+    it('closes a connection once its last link has been closed for a while', async () => {
+      const connection = await openRhea();
+      const sender = connection.open_sender({ target: { address: '$cbs' } });
+      await new Promise((resolve) => sender.once('sender_open', resolve));
+      sender.close();
+      const error = await closedByBroker(connection, 15_000);
+      expect(error?.description).toMatch(/did not have any active links in the past 4000 milliseconds/);
+    });
+
+    it('drops a connection that never gets as far as its open (a SASL header, then empty frames)', async () => {
+      const socket = await openTls('127.0.0.1', port);
+      socket.write(Buffer.from([0x41, 0x4d, 0x51, 0x50, 3, 1, 0, 0]));
+      // Something every second, so that no idle timeout ends it.
+      const keepAlive = setInterval(() => socket.writable && socket.write(Buffer.from([0, 0, 0, 8, 2, 1, 0, 0])), 1000);
+      try {
+        await closedWithin(socket, 15_000);
+      } finally {
+        clearInterval(keepAlive);
+      }
+    });
+  });
+
+  it('refuses the 5000th link of a connection with QuotaExceeded’s condition, as Azure does, and keeps the connection', async () => {
+    const connection = await openRhea();
+    const attach = (): Promise<Sender> =>
+      new Promise((resolve) => {
+        const sender = connection.open_sender({ target: { address: '$cbs' } });
+        sender.once('sender_open', () => resolve(sender));
+      });
+    const links = await Promise.all(Array.from({ length: 4999 }, attach));
+    // A refused attach is answered (without a target) and then detached with the reason.
+    const refused = await new Promise<{ condition?: string; description?: string }>((resolve) => {
+      const sender = connection.open_sender({ target: { address: '$cbs' } });
+      sender.on('sender_error', () => undefined);
+      sender.once('sender_close', (context: { sender?: { error?: { condition?: string; description?: string } } }) =>
+        resolve({ condition: context.sender?.error?.condition, description: context.sender?.error?.description }),
+      );
+    });
+    expect(refused).toEqual({ condition: 'amqp:resource-limit-exceeded', description: 'Cannot allocate more handles. The maximum number of handles is 4999.' });
+    expect(links.every((link) => link.is_open())).toBe(true);
+    expect(connection.is_open()).toBe(true);
+    connection.close();
+  }, 60_000);
+
+  it('closes a connection that begins more sessions than the channel-max it was told', async () => {
+    const connection = await openRhea();
+    expect((connection as unknown as { remote: { open: { channel_max: number } } }).remote.open.channel_max).toBe(4999);
+    const closing = closedByBroker(connection, 30_000);
+    const internals = connection as unknown as { create_session(): { begin(): void } };
+    for (let i = 0; i < 5001; i++) internals.create_session().begin();
+    expect(await closing).toEqual({ condition: 'amqp:resource-limit-exceeded', description: expect.stringMatching(/maximum number of sessions on a connection is 5000/) });
+  }, 60_000);
 
   it('refuses a TLS client that does not trust the local CA, without affecting others', async () => {
     const error = await new Promise<Error>((resolve) => {
@@ -189,6 +248,33 @@ describe('Service Bus connections', () => {
     expect(seen).toContain(marker);
   }
 });
+
+/** A rhea connection to the broker, open (SASL ANONYMOUS, no token: links to $cbs need none). */
+async function openRhea(): Promise<Connection> {
+  const container = rhea.create_container();
+  const connection = container.connect({ host: 'localhost', port: currentPort, transport: 'tls', servername: 'localhost', reconnect: false } as unknown as Parameters<typeof container.connect>[0]);
+  await new Promise<void>((resolve, reject) => {
+    connection.once('connection_open', () => resolve());
+    connection.once('disconnected', (context: { error?: Error }) => reject(context.error ?? new Error('disconnected')));
+  });
+  return connection;
+}
+
+/** The error the broker closed `connection` with; rejects if it is still open after `timeoutInMs`. */
+function closedByBroker(connection: Connection, timeoutInMs: number): Promise<{ condition?: string; description?: string } | undefined> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      connection.close();
+      reject(new Error(`the broker still held the connection after ${timeoutInMs} ms`));
+    }, timeoutInMs);
+    connection.on('connection_error', () => undefined);
+    connection.once('connection_close', (context: { connection: { error?: { condition?: string; description?: string } } }) => {
+      clearTimeout(timer);
+      const error = context.connection.error;
+      resolve(error ? { condition: error.condition, description: error.description } : undefined);
+    });
+  });
+}
 
 function hasIpv6Loopback(): boolean {
   return Object.values(networkInterfaces()).some((addresses) => addresses?.some((address) => address.address === '::1'));

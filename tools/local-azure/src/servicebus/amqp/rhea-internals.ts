@@ -382,3 +382,18 @@ export function limitIncoming(connection: Connection, limits: IncomingLimits): v
     }
   };
 }
+
+interface ConnectionSessionsInternals {
+  local_channel_map: Record<string, { links: Record<string, unknown> }>;
+}
+
+/**
+ * The sessions rhea holds for a connection and the links in them — a link the broker refused included, until the
+ * client answers its detach (rhea forgets a link only then). rhea itself caps neither.
+ */
+export function heldSessionsAndLinks(connection: Connection): { sessions: number; links: number } {
+  const sessions = Object.values((connection as unknown as ConnectionSessionsInternals).local_channel_map);
+  let links = 0;
+  for (const session of sessions) for (const _ in session.links) links++;
+  return { sessions: sessions.length, links };
+}

@@ -15,7 +15,7 @@ import type { ServiceBusNamespace } from '../entities/service-bus-namespace.js';
 import { LinkAuthorization } from './authorization.js';
 import type { BrokerFaults } from './broker-faults.js';
 import { CbsNode } from './cbs.js';
-import { BrokerConnections, enableSasl } from './connection.js';
+import { BrokerConnections, enableSasl, type LinklessTimeouts } from './connection.js';
 import { BrokerLinks, linkDefaults } from './links.js';
 import { ManagementNode } from './management.js';
 import { IncomingTransfers } from './sends.js';
@@ -33,6 +33,8 @@ export interface AmqpBrokerOptions {
    * each role assignment change and at each put-token): the bound on how long a revoked role keeps working.
    */
   reauthorizationIntervalInMs: number;
+  /** How long a connection may be without links before it is closed (Azure: 60 s from its start, 300 s after its last link). */
+  linklessTimeouts: LinklessTimeouts;
   /** The authorization log, for refusals that happen before any role is checked (a token for another principal). */
   auditLog: AuditLog;
   log: ConsoleLog;
@@ -69,7 +71,7 @@ export class AmqpBroker {
       credit_window: linkDefaults.senderCreditWindow,
     });
     enableSasl(this.container);
-    this.connections = new BrokerConnections(this.container, (link) => this.links.cleanup(link), faults, maxMessageSizeInBytes);
+    this.connections = new BrokerConnections(this.container, (link) => this.links.cleanup(link), faults, maxMessageSizeInBytes, options.linklessTimeouts);
     this.settlement = new DeliverySettlement(fail);
     this.authorization = new LinkAuthorization({
       guard: options.guard,
@@ -86,6 +88,9 @@ export class AmqpBroker {
       faults,
       authorization: this.authorization,
       connectionOf: (link) => this.connections.get(link.connection),
+      admitLink: (link) => this.connections.admitLink(link),
+      linkAdded: (connection) => this.connections.linkAdded(connection),
+      linkRemoved: (link, connection) => this.connections.linkRemoved(link.connection, connection),
       delivered: (delivery, lock) => this.settlement.delivered(delivery, lock),
       log: options.log,
       fail,
@@ -147,6 +152,7 @@ export class AmqpBroker {
         }
       };
     c.on('connection_open', guarded((context) => this.connections.opened(context.connection)));
+    c.on('session_open', guarded((context) => this.connections.sessionOpened(context.connection)));
     c.on('receiver_open', guarded((context) => this.links.onClientSenderAttached(context.receiver!)));
     c.on('sender_open', guarded((context) => this.links.onClientReceiverAttached(context.sender!)));
     c.on('message', guarded((context) => {

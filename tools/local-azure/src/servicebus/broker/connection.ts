@@ -8,14 +8,30 @@ import type { Duplex } from 'node:stream';
 import rhea from 'rhea';
 import type { Connection, Container, link as Link, Sender } from 'rhea';
 import type { AmqpMessage, AmqpTyped } from '../amqp/amqp-message.js';
-import { messageTooLarge } from '../amqp/broker-error.js';
-import { connectionSocket, disconnectOnClose, hasPartialFrame, limitIncoming, maxFrameSizeInBytes } from '../amqp/rhea-internals.js';
+import { BrokerError, messageTooLarge } from '../amqp/broker-error.js';
+import { connectionSocket, disconnectOnClose, hasPartialFrame, heldSessionsAndLinks, limitIncoming, maxFrameSizeInBytes } from '../amqp/rhea-internals.js';
 import type { BrokerFaults } from './broker-faults.js';
 import { ConnectionClaims } from './connection-claims.js';
 import { rejectedOutcome, settle } from './settlement.js';
 
 /** Clients must send a frame at least every 120 s (the SDK heartbeats every 30 s); rhea heartbeats at half the client's value. */
 const idleTimeoutInMs = 120_000;
+
+/** What one connection may hold: Azure Service Bus's (its open says `channel-max` 4999, and it refuses the 5000th link). */
+export const connectionLimits = {
+  /** Sessions: channels 0 to 4999. */
+  maxSessions: 5000,
+  /** Links over all its sessions; one more is refused with `amqp:resource-limit-exceeded` (SDK: `QuotaExceeded`). */
+  maxLinks: 4999,
+};
+
+/** How long a connection may be without a link before the broker closes it, as Azure does. */
+export interface LinklessTimeouts {
+  /** From the connection's start to its first link, in ms (Azure: 60000). */
+  newConnectionInMs: number;
+  /** From the close of its last link, in ms (Azure: 300000). */
+  afterLastLinkInMs: number;
+}
 
 interface MechanismInstance {
   outcome?: boolean;
@@ -47,6 +63,8 @@ export class ConnectionState {
   /** Response links of `$cbs` and `$management` by link name and target address (the requests' reply-to). */
   readonly replyLinks = new Map<string, Sender>();
   expiryTimer: NodeJS.Timeout | undefined;
+  /** Runs while the connection has no link: closes it when it fires. */
+  linklessTimer: NodeJS.Timeout | undefined;
   hostname = 'localhost';
   closed = false;
 
@@ -71,6 +89,7 @@ export class BrokerConnections {
     private readonly faults: BrokerFaults | undefined,
     /** Largest message (or batch) accepted, in bytes: a larger delivery is refused without being buffered whole. */
     private readonly maxMessageSizeInBytes: number,
+    private readonly linkless: LinklessTimeouts,
   ) {}
 
   get size(): number {
@@ -103,11 +122,14 @@ export class BrokerConnections {
     const connection = this.container.create_connection({
       id,
       idle_time_out: idleTimeoutInMs,
-      // Azure's: clients split larger transfers into frames of this size.
+      // Azure's: clients split larger transfers into frames of this size, and use channels up to this one.
       max_frame_size: maxFrameSizeInBytes,
+      channel_max: connectionLimits.maxSessions - 1,
       properties: { product: 'Keyless local Service Bus' },
     } as unknown as Parameters<Container['create_connection']>[0]);
-    this.states.set(connection, new ConnectionState(id));
+    const state = new ConnectionState(id);
+    this.states.set(connection, state);
+    this.watchLinks(connection, state, this.linkless.newConnectionInMs);
     const maxDeliveryBytes = this.maxMessageSizeInBytes;
     limitIncoming(connection, { maxDeliveryBytes, refuse: (delivery, bytes) => settle(delivery, rejectedOutcome(messageTooLarge(bytes, maxDeliveryBytes))) });
     connection.accept(socket as unknown as Parameters<Connection['accept']>[0]);
@@ -121,6 +143,71 @@ export class BrokerConnections {
     if (state) state.hostname = connection.hostname ?? 'localhost';
   }
 
+  /**
+   * The refusal of a link the client attached beyond {@link connectionLimits.maxLinks}, or undefined when it may have
+   * it. A client that keeps attaching without answering the refusals' detaches (each holds a link in rhea until it
+   * does) has its connection closed at twice the limit.
+   */
+  admitLink(link: Link): BrokerError | undefined {
+    const held = heldSessionsAndLinks(link.connection).links;
+    if (held <= connectionLimits.maxLinks) return undefined;
+    const refusal = new BrokerError('quota-exceeded', `Cannot allocate more handles. The maximum number of handles is ${connectionLimits.maxLinks}.`);
+    if (held > 2 * connectionLimits.maxLinks) this.close(link.connection, 'amqp:resource-limit-exceeded', refusal.message);
+    return refusal;
+  }
+
+  /** A link of the connection was attached: it is no longer without links. */
+  linkAdded(state: ConnectionState): void {
+    clearTimeout(state.linklessTimer);
+    state.linklessTimer = undefined;
+  }
+
+  /** A link of the connection was closed: if it was the last, the connection has `afterLastLinkInMs` to attach another. */
+  linkRemoved(connection: Connection, state: ConnectionState): void {
+    if (state.links.size === 0 && !state.closed) this.watchLinks(connection, state, this.linkless.afterLastLinkInMs);
+  }
+
+  /**
+   * A session began: more than {@link connectionLimits.maxSessions} (rhea neither refuses a channel above the
+   * `channel-max` the broker announced, nor a second begin on a channel in use) close the connection.
+   */
+  sessionOpened(connection: Connection): void {
+    if (heldSessionsAndLinks(connection).sessions <= connectionLimits.maxSessions) return;
+    this.close(connection, 'amqp:resource-limit-exceeded', `Cannot allocate more sessions: the maximum number of sessions on a connection is ${connectionLimits.maxSessions} (channel-max ${connectionLimits.maxSessions - 1}).`);
+  }
+
+  /**
+   * Closes a connection with an error and, should the client not answer with its own close, destroys its socket
+   * a second later (as rhea does for an idle connection).
+   */
+  close(connection: Connection, condition: string, description: string): void {
+    try {
+      connection.close({ condition, description });
+    } catch {
+      // A connection that cannot write its close frame is destroyed below.
+    }
+    setTimeout(() => connectionSocket(connection)?.destroy(), 1000).unref();
+  }
+
+  /**
+   * Closes the connection if it still has no link in `timeoutInMs`, as Azure closes a connection without links — one
+   * that never opens or never authenticates included, which would otherwise be held until its idle timeout, or for
+   * ever by empty frames.
+   */
+  private watchLinks(connection: Connection, state: ConnectionState, timeoutInMs: number): void {
+    clearTimeout(state.linklessTimer);
+    state.linklessTimer = setTimeout(() => {
+      state.linklessTimer = undefined;
+      if (state.closed || state.links.size > 0) return;
+      if (!connection.is_open()) {
+        connectionSocket(connection)?.destroy();
+        return;
+      }
+      this.close(connection, 'amqp:connection:forced', `The connection was closed by container '${this.container.id}' because it did not have any active links in the past ${timeoutInMs} milliseconds.`);
+    }, timeoutInMs);
+    state.linklessTimer.unref();
+  }
+
   /** The connection closed or dropped: its links are forgotten and its timer stopped. */
   closed(connection: Connection): void {
     const state = this.states.get(connection);
@@ -128,6 +215,7 @@ export class BrokerConnections {
     this.states.delete(connection);
     state.closed = true;
     clearTimeout(state.expiryTimer);
+    clearTimeout(state.linklessTimer);
     for (const link of [...state.links]) this.cleanupLink(link);
   }
 
@@ -135,6 +223,7 @@ export class BrokerConnections {
   async stop(): Promise<void> {
     for (const [connection, state] of this.states) {
       clearTimeout(state.expiryTimer);
+      clearTimeout(state.linklessTimer);
       try {
         connection.close({ condition: 'amqp:connection:forced', description: 'The local Service Bus is stopping.' });
       } catch {

@@ -82,6 +82,11 @@ export interface BrokerLinksOptions {
   authorization: LinkAuthorization;
   /** The connection state of a rhea connection (undefined once it closed). */
   connectionOf(link: Link): ConnectionState | undefined;
+  /** The refusal of a link beyond the connection's limit, or undefined (connection.ts). */
+  admitLink(link: Link): BrokerError | undefined;
+  /** A link was registered on its connection, or forgotten (the broker closes connections left without links). */
+  linkAdded(connection: ConnectionState): void;
+  linkRemoved(link: Link, connection: ConnectionState): void;
   /** Remembers the lock of a delivery sent in peekLock, for its settlement. */
   delivered(delivery: Delivery, lock: MessageLock): void;
   log(line: string): void;
@@ -109,6 +114,8 @@ export class BrokerLinks {
     if (!connection) return;
     const address = receiver.target?.address;
     try {
+      const overLimit = this.options.admitLink(receiver);
+      if (overLimit) throw overLimit;
       if (!address) throw new BrokerError('invalid-argument', 'A sender link needs a target address.');
       const resolved = this.options.namespace.resolve(address);
       if (!resolved) throw this.notFound(connection, address);
@@ -144,6 +151,8 @@ export class BrokerLinks {
     const source = sender.source;
     const address = source?.address;
     try {
+      const overLimit = this.options.admitLink(sender);
+      if (overLimit) throw overLimit;
       if (!address) throw new BrokerError('invalid-argument', 'A receiver link needs a source address.');
       const resolved = this.options.namespace.resolve(address);
       if (!resolved) throw this.notFound(connection, address);
@@ -263,6 +272,7 @@ export class BrokerLinks {
   private register(link: Link, state: LinkState): void {
     this.states.set(link, state);
     state.connection.links.add(link);
+    this.options.linkAdded(state.connection);
     if ('claim' in state) this.options.authorization.armExpiry(state.connection);
   }
 
@@ -358,6 +368,7 @@ export class BrokerLinks {
     if (!state || state.closed) return;
     state.closed = true;
     state.connection.links.delete(link);
+    this.options.linkRemoved(link, state.connection);
     if (state.kind === 'receive') {
       if (state.held) {
         // rhea must still write the attach before the detach it answers with.
