@@ -157,7 +157,7 @@ export class FrontendConnection implements SessionClient {
         const packet = this.reader.nextStartupPacket();
         if (!packet || !this.startupPacket(packet)) return;
       } else if (this.phase === 'password') {
-        const message = this.reader.nextMessage();
+        const message = this.reader.nextAuthenticationMessage();
         if (!message) return;
         this.passwordMessage(message);
         return;

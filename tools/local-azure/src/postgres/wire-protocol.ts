@@ -32,6 +32,11 @@ export class ProtocolViolationError extends Error {
 const limits = {
   /** PostgreSQL refuses start-up packets longer than this (`MAX_STARTUP_PACKET_LENGTH`). */
   maxStartupPacketBytes: 10_000,
+  /**
+   * PostgreSQL reads a password message, before the client has signed in, only up to this long
+   * (`PG_MAX_AUTH_TOKEN_LENGTH`); here it carries an access token, a few KB.
+   */
+  maxAuthenticationMessageBytes: 65_535,
 };
 
 /**
@@ -62,9 +67,22 @@ export class PacketReader {
 
   /** The next whole typed message (type byte and length included), or undefined until it has arrived. */
   nextMessage(): Buffer | undefined {
+    return this.nextMessageUpTo(this.maxMessageBytes);
+  }
+
+  /**
+   * The next whole message of the sign-in (a password message), refused as soon as its header announces more than
+   * PostgreSQL takes before sign-in: an anonymous client could otherwise make the front end buffer the 64 MiB a
+   * signed-in one may send, on every connection it opens.
+   */
+  nextAuthenticationMessage(): Buffer | undefined {
+    return this.nextMessageUpTo(limits.maxAuthenticationMessageBytes);
+  }
+
+  private nextMessageUpTo(maxBytes: number): Buffer | undefined {
     if (this.buffer.length < 5) return undefined;
     const length = this.buffer.readInt32BE(1);
-    if (length < 4 || length > this.maxMessageBytes) throw new ProtocolViolationError(`invalid message length ${length}`);
+    if (length < 4 || length > maxBytes) throw new ProtocolViolationError(`invalid message length ${length}`);
     return this.take(length + 1);
   }
 

@@ -118,3 +118,47 @@ describe('Every listener of the local Azure, given clients that never finish the
     expect(outcome.received).toBe('');
   });
 });
+
+// Requests larger than a listener takes are refused before they are read whole, in each endpoint's own shape.
+describe('Every listener of the local Azure, given requests larger than it takes', () => {
+  let test: TestAzure;
+  const deadlineInMs = 15_000;
+
+  beforeAll(async () => {
+    test = await startTestAzure({
+      dataPlanes: [serviceBusDataPlane, openAiDataPlane, visionDataPlane],
+      config: { resources: { serviceBus: { topologyFile: testTopologyFile } } },
+    });
+  });
+  afterAll(() => test.stop());
+
+  it.each(['identity', 'login', 'management', 'portal', 'serviceBus', 'openAi', 'vision'])('answers 431 to headers over 16 KiB on the %s listener, and keeps serving', async (name) => {
+    const origin = listenersOf(test)[name]!;
+    const outcome = await slowClient({ origin, head: `GET /${'a'.repeat(8000)} HTTP/1.1\r\nHost: localhost\r\nX-Large: ${'b'.repeat(16 * 1024)}\r\n\r\n`, deadlineInMs });
+    expect(outcome.received.split('\r\n')[0]).toBe('HTTP/1.1 431 Request Header Fields Too Large');
+    const after = await fetch(new URL('/no-such-route', origin));
+    expect([400, 401, 404]).toContain(after.status);
+  });
+
+  it('refuses a token request body over 16 KiB with Entra’s invalid_request, before any check', async () => {
+    const response = await fetch(`${test.azure.endpoints.login}/organizations/oauth2/v2.0/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: `grant_type=client_credentials&junk=${'x'.repeat(64 * 1024)}`,
+    });
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ error: 'invalid_request', error_codes: [90014], error_description: expect.stringContaining('larger than 16384 bytes') });
+  });
+
+  it('refuses an ARM request body over 64 KiB with 413 RequestEntityTooLarge in ARM’s error shape', async () => {
+    const token = await test.operatorToken();
+    const scope = test.azure.directory.resourceGroupId;
+    const response = await fetch(`${test.azure.endpoints.management}${scope}/providers/Microsoft.Authorization/roleAssignments/${crypto.randomUUID()}?api-version=2022-04-01`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ properties: { description: 'x'.repeat(128 * 1024) } }),
+    });
+    expect(response.status).toBe(413);
+    expect(await response.json()).toEqual({ error: { code: 'RequestEntityTooLarge', message: 'The request body is larger than 65536 bytes.' } });
+  });
+});

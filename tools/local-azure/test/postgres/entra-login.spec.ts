@@ -5,8 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { repoRoot } from '../../src/config/local-azure-config.js';
-import { postgresDataPlane } from '../../src/postgres/postgres-data-plane.js';
+import { createPostgresDataPlane, postgresDataPlane } from '../../src/postgres/postgres-data-plane.js';
 import { startTestAzure, type TestAzure } from '../../src/testing/index.js';
+import { slowClient } from '@keyless/testing';
 import { client, hostToken, identityPassword, refusal, tokenWithLifetime, tokenWithoutOid } from './support.js';
 
 const audience = 'https://ossrdbms-aad.database.windows.net';
@@ -54,6 +55,12 @@ describe('Local Azure Database for PostgreSQL: Microsoft Entra sign-in with node
     });
     expect(test.azure.hostEnv('storefront').PGUSER).toBe('id-storefront');
     for (const host of ['gateway', 'recommendation', 'vision', 'storefront']) expect(Object.keys(test.azure.hostEnv(host))).not.toContain('PGPASSWORD');
+  });
+
+  it('refuses a password message longer than PostgreSQL reads before sign-in as a protocol violation, before it has arrived', async () => {
+    // 1 MB: the front end would have buffered up to 64 MiB from anyone who can connect, on every connection.
+    const error = await refusal('x'.repeat(1_000_000));
+    expect({ code: error.code, message: error.message }).toEqual({ code: '08P01', message: 'invalid message length 1000005' });
   });
 
   describe('when the password is a token of the principal named as user', () => {
@@ -248,5 +255,31 @@ describe('Local Azure Database for PostgreSQL: Microsoft Entra sign-in with node
         await c.end();
       }
     });
+  });
+});
+
+describe('Local Azure Database for PostgreSQL, given clients that never sign in', () => {
+  let test: TestAzure;
+  let origin: string;
+
+  beforeAll(async () => {
+    // PostgreSQL's authentication_timeout (60 s by default), shortened.
+    test = await startTestAzure({ dataPlanes: [createPostgresDataPlane({ authenticationTimeoutInMs: 1000 })] });
+    const env = test.azure.hostEnv('recommendation');
+    origin = `http://${env.PGHOST === 'localhost' ? '127.0.0.1' : env.PGHOST}:${env.PGPORT}`;
+  });
+  afterAll(() => test.stop());
+
+  it('drops a connection that sends no start-up message within the authentication timeout', async () => {
+    const outcome = await slowClient({ origin, deadlineInMs: 15_000 });
+    expect(outcome.received).toBe('');
+  });
+
+  it('drops a connection that trickles its start-up message', async () => {
+    const startup = Buffer.alloc(8);
+    startup.writeInt32BE(100, 0); // every byte below 0x80: the client writes its head as text
+    startup.writeInt32BE(196_608, 4); // protocol 3.0
+    const outcome = await slowClient({ origin, head: startup.toString('latin1'), trickle: 'u'.repeat(100), deadlineInMs: 15_000 });
+    expect(outcome.received).toBe('');
   });
 });
