@@ -1,3 +1,4 @@
+import { jest } from '@jest/globals';
 import { ServiceBusClient } from '@azure/service-bus';
 import { connect, type TLSSocket } from 'node:tls';
 import type { ServiceBusStatus } from '../../src/servicebus/admin-routes.js';
@@ -76,6 +77,42 @@ describe('Service Bus over WebSockets', () => {
     expect(await connections()).toBe(before + 1);
     raw.close();
     await eventually(async () => ((await connections()) === before ? true : undefined), 5000, 'the broker to drop the abandoned connection');
+  });
+
+  it('joins a large frame once it has arrived, not at every read (a client nobody authenticated sends it)', async () => {
+    const socket: TLSSocket = await new Promise((resolve, reject) => {
+      const tls = connect({ host: '127.0.0.1', port, servername: 'localhost' }, () => resolve(tls));
+      tls.once('error', reject);
+    });
+    socket.on('error', () => undefined);
+    socket.write(upgrade('/$servicebus/websocket', 'AMQPWSB10'));
+    await new Promise<void>((resolve) => {
+      let answer = '';
+      const onData = (chunk: Buffer): void => {
+        answer += chunk.toString('latin1');
+        if (!answer.includes('\r\n\r\n')) return;
+        socket.off('data', onData);
+        resolve();
+      };
+      socket.on('data', onData);
+    });
+    // One masked binary frame of 8 MiB: it reaches the server in some 500 TLS records.
+    const payloadBytes = 8 * 1024 * 1024;
+    const header = Buffer.alloc(14);
+    header[0] = 0x82;
+    header[1] = 0x80 | 127;
+    header.writeBigUInt64BE(BigInt(payloadBytes), 2);
+    const concat = jest.spyOn(Buffer, 'concat');
+    try {
+      socket.write(header);
+      socket.write(Buffer.alloc(payloadBytes));
+      // The payload is no AMQP: once it has arrived whole, the broker ends the connection.
+      await new Promise((resolve) => socket.once('close', resolve));
+      // Joined at every read, it took some 500 joins (and 4 GiB of copying); once whole, a few.
+      expect(concat.mock.calls.length).toBeLessThan(50);
+    } finally {
+      concat.mockRestore();
+    }
   });
 
   it('answers the upgrade with the AMQP subprotocol', async () => {
