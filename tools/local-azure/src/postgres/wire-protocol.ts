@@ -45,16 +45,28 @@ const limits = {
  */
 export class PacketReader {
   private buffer: Buffer = Buffer.alloc(0);
+  /** Reads kept apart while a packet is still arriving, and their size. */
+  private arriving: Buffer[] = [];
+  private arrivingBytes = 0;
+  /** Bytes the packet at the start of the buffer needs, once its length is known and it has not all arrived; else 0. */
+  private needed = 0;
 
   constructor(private readonly maxMessageBytes: number) {}
 
   /** Bytes received but not yet returned as a packet. */
   get pendingBytes(): number {
-    return this.buffer.length;
+    return this.buffer.length + this.arrivingBytes;
   }
 
+  /**
+   * Adds a read. A packet still arriving is joined once, when it is whole: joined at every read (a TLS record, 16 KiB
+   * at most), a 64 MiB message cost some 128 GiB of copying.
+   */
   push(chunk: Buffer): void {
-    this.buffer = this.buffer.length ? Buffer.concat([this.buffer, chunk]) : chunk;
+    this.arriving.push(chunk);
+    this.arrivingBytes += chunk.length;
+    if (this.buffer.length + this.arrivingBytes < this.needed) return;
+    this.join();
   }
 
   /** The next whole start-up packet (length included), or undefined until it has arrived. */
@@ -88,13 +100,27 @@ export class PacketReader {
 
   /** Takes every byte received so far (a TLS handshake that follows an SSLRequest, for instance). */
   drain(): Buffer {
+    this.join();
     const rest = this.buffer;
     this.buffer = Buffer.alloc(0);
     return rest;
   }
 
+  private join(): void {
+    if (this.arriving.length) {
+      const only = !this.buffer.length && this.arriving.length === 1 ? this.arriving[0]! : undefined;
+      this.buffer = only ?? Buffer.concat([this.buffer, ...this.arriving], this.buffer.length + this.arrivingBytes);
+    }
+    this.arriving = [];
+    this.arrivingBytes = 0;
+    this.needed = 0;
+  }
+
   private take(length: number): Buffer | undefined {
-    if (this.buffer.length < length) return undefined;
+    if (this.buffer.length < length) {
+      this.needed = length;
+      return undefined;
+    }
     const packet = this.buffer.subarray(0, length);
     this.buffer = this.buffer.subarray(length);
     return packet;

@@ -57,6 +57,22 @@ describe('Local Azure Database for PostgreSQL: Microsoft Entra sign-in with node
     for (const host of ['gateway', 'recommendation', 'vision', 'storefront']) expect(Object.keys(test.azure.hostEnv(host))).not.toContain('PGPASSWORD');
   });
 
+  it('joins a large message once it has arrived, not at every read', async () => {
+    const c = client(identityPassword());
+    await c.connect();
+    const text = 'x'.repeat(8 * 1024 * 1024);
+    const concat = jest.spyOn(Buffer, 'concat');
+    try {
+      // 8 MiB reach the front end in some 500 TLS records: joined at every read, that was some 500 joins and 2 GiB copied.
+      const result = await c.query<{ n: number }>('SELECT length($1::text) AS n', [text]);
+      expect(result.rows[0]!.n).toBe(text.length);
+      expect(concat.mock.calls.length).toBeLessThan(50);
+    } finally {
+      concat.mockRestore();
+      await c.end();
+    }
+  });
+
   it('refuses a password message longer than PostgreSQL reads before sign-in as a protocol violation, before it has arrived', async () => {
     // 1 MB: the front end would have buffered up to 64 MiB from anyone who can connect, on every connection.
     const error = await refusal('x'.repeat(1_000_000));
