@@ -96,7 +96,7 @@ describe('the gateway’s front door (host "gateway")', () => {
     // Node's own limits held such a client 60 s (headers) and 300 s (a body), checked every 30 s: the deadline is far
     // below those and far above these.
     const deadlineInMs = 15_000;
-    const answeredTimeout = (received: string): string => received.split('\r\n')[0]!;
+    const statusLine = (received: string): string => received.split('\r\n')[0]!;
 
     beforeAll(async () => {
       gateway = await startGateway({ HTTP_HEADERS_TIMEOUT_MS: '1000', HTTP_REQUEST_TIMEOUT_MS: '2000', HEALTH_DETAILS_PORT: '0' });
@@ -104,25 +104,31 @@ describe('the gateway’s front door (host "gateway")', () => {
 
     it('answers 408 and closes the connection of a client that trickles its headers', async () => {
       const outcome = await slowClient({ origin: gateway.url, head: 'GET /v1/products/p-1 HTTP/1.1\r\nHost: localhost\r\n', trickle: 'X-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', deadlineInMs });
-      expect(answeredTimeout(outcome.received)).toBe('HTTP/1.1 408 Request Timeout');
+      expect(statusLine(outcome.received)).toBe('HTTP/1.1 408 Request Timeout');
     });
 
     it('answers 408 and closes the connection of a client that sends nothing after connecting', async () => {
       const outcome = await slowClient({ origin: gateway.url, deadlineInMs });
-      expect(answeredTimeout(outcome.received)).toBe('HTTP/1.1 408 Request Timeout');
+      expect(statusLine(outcome.received)).toBe('HTTP/1.1 408 Request Timeout');
     });
 
     it('answers 408 and closes the connection of a client that trickles its body, before authentication reads it', async () => {
       const head = 'POST /v1/products HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 4000\r\n\r\n{"id":"';
       const outcome = await slowClient({ origin: gateway.url, head, trickle: 'p'.repeat(4000), deadlineInMs });
-      expect(answeredTimeout(outcome.received)).toBe('HTTP/1.1 408 Request Timeout');
+      expect(statusLine(outcome.received)).toBe('HTTP/1.1 408 Request Timeout');
       expect(outcome.openForInMs).toBeGreaterThanOrEqual(2000);
+    });
+
+    it('answers 431 to request headers over 16 KiB, before authentication, and keeps serving', async () => {
+      const outcome = await slowClient({ origin: gateway.url, head: `GET /v1/products/p-1 HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${'a'.repeat(17 * 1024)}\r\n\r\n`, deadlineInMs });
+      expect(statusLine(outcome.received)).toBe('HTTP/1.1 431 Request Header Fields Too Large');
+      expect((await fetch(`${gateway.url}/v1/products/p-1`)).status).toBe(401);
     });
 
     it('holds the loopback details listener to the same limits', async () => {
       const health = gateway.app.get(HealthModule);
       const outcome = await slowClient({ origin: `http://127.0.0.1:${health.detailsPort}`, head: 'GET /health/ready HTTP/1.1\r\n', trickle: 'Host: localhost', deadlineInMs });
-      expect(answeredTimeout(outcome.received)).toBe('HTTP/1.1 408 Request Timeout');
+      expect(statusLine(outcome.received)).toBe('HTTP/1.1 408 Request Timeout');
     });
   });
 
