@@ -80,7 +80,7 @@ export interface HttpServerLimits {
   keepAliveTimeoutInMs: number;
 }
 
-/** The most often Node looks for clients past their limits, in ms. */
+/** The longest interval between Node's looks for clients past their limits, in ms. */
 const maxCheckingIntervalInMs = 1_000;
 
 /**

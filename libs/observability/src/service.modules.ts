@@ -25,7 +25,7 @@ export interface ServiceModulesOptions<Config extends ServiceConfiguration> {
 
 /**
  * The modules every service's `AppModule` imports besides its own: the configuration (global, from the process
- * environment only — no `.env` file), the pino logger at the configured level, the identity (`AuthModule`, global)
+ * environment only — no `.env` file), the pino logger at the configured level, the identity (`AuthModule`, global),
  * the health endpoints (with the loopback-only details listener when `HEALTH_DETAILS_PORT` is set), and the limits
  * of both HTTP listeners on slow clients (`config.http.limits`).
  *
