@@ -216,6 +216,32 @@ describe('Service Bus connections', () => {
     connection.close();
   }, 60_000);
 
+  it('refuses the 1001st token of a connection as Azure does (QuotaExceeded), and keeps the ones it has', async () => {
+    const token = (await bus.credential.getToken('https://servicebus.azure.net//.default'))!.token;
+    const connection = await openRhea();
+    const replies: { id: string; status: number; condition?: string; description: string }[] = [];
+    const receiver = connection.open_receiver({ name: 'cbs-quota', source: { address: '$cbs' } });
+    receiver.on('message', (context: { message?: { correlation_id?: unknown; application_properties?: Record<string, unknown> } }) => {
+      const properties = context.message!.application_properties!;
+      replies.push({ id: String(context.message!.correlation_id), status: Number(properties['status-code']), condition: properties['error-condition'] as string | undefined, description: String(properties['status-description']) });
+    });
+    const receiverOpen = new Promise((resolve) => receiver.once('receiver_open', resolve));
+    const sender = connection.open_sender({ target: { address: '$cbs' } });
+    await Promise.all([receiverOpen, new Promise((resolve) => sender.once('sendable', resolve))]);
+    // A distinct audience each: the broker keeps a token per audience.
+    for (let i = 0; i <= 1000; i++) {
+      sender.send({ message_id: `put-${i}`, reply_to: 'cbs-quota', application_properties: { operation: 'put-token', type: 'jwt', name: `sb://localhost/plain-${i}` }, body: token });
+    }
+    await eventually(() => (replies.length === 1001 ? true : undefined), 30_000, '1001 answers from $cbs');
+    const refused = replies.filter((answer) => answer.status !== 202);
+    expect(refused).toEqual([{ id: expect.any(String), status: 403, condition: 'amqp:resource-limit-exceeded', description: "The maximum number of '1000' tokens per connection has been reached." }]);
+    // A renewal of a token it holds is still taken.
+    sender.send({ message_id: 'renewal', reply_to: 'cbs-quota', application_properties: { operation: 'put-token', type: 'jwt', name: 'sb://localhost/plain-0' }, body: token });
+    await eventually(() => replies.find((answer) => answer.id === 'renewal'), 10_000, 'the renewal’s answer');
+    expect(replies.find((answer) => answer.id === 'renewal')!.status).toBe(202);
+    connection.close();
+  }, 60_000);
+
   it('closes a connection that begins more sessions than the channel-max it was told', async () => {
     const connection = await openRhea();
     expect((connection as unknown as { remote: { open: { channel_max: number } } }).remote.open.channel_max).toBe(4999);

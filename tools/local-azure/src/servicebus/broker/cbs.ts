@@ -12,7 +12,7 @@ import type { Caller, ResourceGuard } from '../../guard/resource-guard.js';
 import type { AmqpMessage } from '../amqp/amqp-message.js';
 import type { ServiceBusNamespace } from '../entities/service-bus-namespace.js';
 import type { BrokerFaults } from './broker-faults.js';
-import { audiencePath, type Claim } from './connection-claims.js';
+import { audiencePath, ConnectionClaims, type Claim } from './connection-claims.js';
 import { amqpInt, reply, type ConnectionState } from './connection.js';
 
 /** Token audience Service Bus accepts for Entra ID tokens. */
@@ -45,8 +45,8 @@ export class CbsNode {
   /** A request arrived on the connection's `$cbs` link. */
   onRequest(connection: ConnectionState, request: AmqpMessage): void {
     const properties = request.application_properties ?? {};
-    const respond = (status: number, description: string): void =>
-      reply(connection, request, { 'status-code': amqpInt(status), 'status-description': description });
+    const respond = (status: number, description: string, condition?: string): void =>
+      reply(connection, request, { 'status-code': amqpInt(status), 'status-description': description, ...(condition ? { 'error-condition': condition } : {}) });
     const tokenAudience = typeof properties.name === 'string' ? properties.name : '';
     if (properties.operation !== 'put-token') return respond(400, `The $cbs operation "${String(properties.operation)}" is not supported; use put-token.`);
     if (properties.type === tokenTypes.sas) {
@@ -69,7 +69,7 @@ export class CbsNode {
     this.check(connection, tokenAudience, path, token, respond);
   }
 
-  private check(connection: ConnectionState, tokenAudience: string, path: string, token: string, respond: (status: number, description: string) => void): void {
+  private check(connection: ConnectionState, tokenAudience: string, path: string, token: string, respond: (status: number, description: string, condition?: string) => void): void {
     this.options.guard.authenticate(token, [audience]).then(
       (caller) => {
         if (connection.closed) return;
@@ -88,6 +88,12 @@ export class CbsNode {
         }
         connection.principalId = caller.principalId;
         const claim = connection.claims.put(path, tokenAudience, caller);
+        if (!claim) {
+          const description = `The maximum number of '${ConnectionClaims.maxClaims}' tokens per connection has been reached.`;
+          this.refuse(connection, path, caller, description);
+          // The SDK reports this condition as QuotaExceeded, as Azure's answer.
+          return respond(403, description, 'amqp:resource-limit-exceeded');
+        }
         try {
           // Rule 2: a renewal re-checks the links the token covers.
           this.options.accepted(connection, claim);

@@ -20,15 +20,28 @@ export interface Claim {
  * token for the same audience renews the claim of every link using it.
  */
 export class ConnectionClaims {
+  /** Azure's limit on the tokens of one connection ("The maximum number of '1000' tokens per connection has been reached."). */
+  static readonly maxClaims = 1000;
   private readonly claims = new Map<string, Claim>();
 
-  /** Records a token; an existing claim for the same path is updated in place (renewal). */
-  put(path: string, audience: string, caller: Caller): Claim {
+  /**
+   * Records a token; an existing claim for the same path is updated in place (renewal). A token for a new path
+   * beyond {@link ConnectionClaims.maxClaims} unexpired ones is not recorded: without a limit, one caller with a valid
+   * token could grow the broker's memory without end, one audience at a time.
+   *
+   * @returns the claim, or undefined when the connection holds the most tokens it may.
+   */
+  put(path: string, audience: string, caller: Caller, now = Date.now()): Claim | undefined {
     const expiresAt = caller.expiresOn.getTime();
     const existing = this.claims.get(path);
     if (existing) {
       Object.assign(existing, { audience, caller, expiresAt });
       return existing;
+    }
+    if (this.claims.size >= ConnectionClaims.maxClaims) {
+      // Links keep the claims they act with: forgetting an expired one here only frees its place.
+      for (const [key, claim] of this.claims) if (claim.expiresAt <= now) this.claims.delete(key);
+      if (this.claims.size >= ConnectionClaims.maxClaims) return undefined;
     }
     const claim: Claim = { path, audience, caller, expiresAt };
     this.claims.set(path, claim);
