@@ -258,12 +258,13 @@ describe('parseIsoDuration', () => {
 });
 
 describe('Service Bus configuration', () => {
-  it('defaults to the project topology, the 256 KiB Standard-tier message size and a 30-second re-check of open links', () => {
+  it('defaults to the project topology, the 256 KiB Standard-tier message size, a 30-second re-check of open links and Azure’s closing of connections without links', () => {
     expect(parseConfig({}).resources.serviceBus).toEqual({
       name: 'sb-keyless-local',
       topologyFile: 'infra/servicebus-topology.json',
       maxMessageSizeInBytes: 262_144,
       reauthorizationIntervalInSeconds: 30,
+      linklessConnectionTimeouts: { newConnectionInMs: 60_000, afterLastLinkInMs: 300_000 },
     });
   });
 
