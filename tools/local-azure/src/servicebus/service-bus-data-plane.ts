@@ -62,6 +62,8 @@ async function startServiceBus(context: DataPlaneContext): Promise<RunningDataPl
       maxMessageSizeInBytes: settings.maxMessageSizeInBytes,
       reauthorizationIntervalInMs: settings.reauthorizationIntervalInSeconds * 1000,
       linklessTimeouts: settings.linklessConnectionTimeouts,
+      namespaceName: settings.name,
+      maxConnections: settings.maxConnections,
       auditLog: context.auditLog,
       log: context.log,
       onActivity: () => memory.touch(),

@@ -275,10 +275,15 @@ describe('Service Bus connections', () => {
   }
 });
 
-/** A rhea connection to the broker, open (SASL ANONYMOUS, no token: links to $cbs need none). */
-async function openRhea(): Promise<Connection> {
+/** A rhea connection to the broker, still opening (SASL ANONYMOUS, no token: links to $cbs need none). */
+function connectRhea(): Connection {
   const container = rhea.create_container();
-  const connection = container.connect({ host: 'localhost', port: currentPort, transport: 'tls', servername: 'localhost', reconnect: false } as unknown as Parameters<typeof container.connect>[0]);
+  return container.connect({ host: 'localhost', port: currentPort, transport: 'tls', servername: 'localhost', reconnect: false } as unknown as Parameters<typeof container.connect>[0]);
+}
+
+/** A rhea connection to the broker, open. */
+async function openRhea(): Promise<Connection> {
+  const connection = connectRhea();
   await new Promise<void>((resolve, reject) => {
     connection.once('connection_open', () => resolve());
     connection.once('disconnected', (context: { error?: Error }) => reject(context.error ?? new Error('disconnected')));
@@ -301,6 +306,36 @@ function closedByBroker(connection: Connection, timeoutInMs: number): Promise<{ 
     });
   });
 }
+
+describe('Service Bus connections, at the namespace’s connection quota', () => {
+  let bus: TestServiceBus;
+
+  beforeAll(async () => {
+    // Azure Standard takes 5000 AMQP connections at once; two here.
+    bus = await startServiceBus({ config: { resources: { serviceBus: { maxConnections: 2 } } } });
+    currentPort = Number(bus.env.SERVICEBUS_FULLY_QUALIFIED_NAMESPACE!.split(':')[1]);
+  });
+  afterAll(() => bus.stop());
+
+  it('closes a connection beyond the quota with QuotaExceeded’s condition once it opens, and takes one again when another closes', async () => {
+    const first = await openRhea();
+    const second = await openRhea();
+    const third = connectRhea();
+    expect(await closedByBroker(third, 15_000)).toEqual({
+      condition: 'amqp:resource-limit-exceeded',
+      description: 'ConnectionsQuotaExceeded for namespace sb-keyless-local: at most 2 connections are open at once.',
+    });
+    expect([first.is_open(), second.is_open()]).toEqual([true, true]);
+    first.close();
+    await eventually(async () => ((await bus.test.admin().call<ServiceBusStatus>('GET', '/servicebus')).connections <= 1 ? true : undefined), 10_000, 'the connections to close');
+    const fourth = await openRhea();
+    const sender = fourth.open_sender({ target: { address: '$cbs' } });
+    await new Promise((resolve) => sender.once('sender_open', resolve));
+    expect(fourth.is_open()).toBe(true);
+    fourth.close();
+    second.close();
+  });
+});
 
 function hasIpv6Loopback(): boolean {
   return Object.values(networkInterfaces()).some((addresses) => addresses?.some((address) => address.address === '::1'));

@@ -33,6 +33,10 @@ export interface AmqpBrokerOptions {
    * each role assignment change and at each put-token): the bound on how long a revoked role keeps working.
    */
   reauthorizationIntervalInMs: number;
+  /** The namespace's name (a refusal at its connection quota names it). */
+  namespaceName: string;
+  /** Connections open at once; one more is closed with `amqp:resource-limit-exceeded` once it opens. */
+  maxConnections: number;
   /** How long a connection may be without links before it is closed (Azure: 60 s from its start, 300 s after its last link). */
   linklessTimeouts: LinklessTimeouts;
   /** The authorization log, for refusals that happen before any role is checked (a token for another principal). */
@@ -71,7 +75,12 @@ export class AmqpBroker {
       credit_window: linkDefaults.senderCreditWindow,
     });
     enableSasl(this.container);
-    this.connections = new BrokerConnections(this.container, (link) => this.links.cleanup(link), faults, maxMessageSizeInBytes, options.linklessTimeouts);
+    this.connections = new BrokerConnections(this.container, (link) => this.links.cleanup(link), faults, {
+      namespaceName: options.namespaceName,
+      maxMessageSizeInBytes,
+      maxConnections: options.maxConnections,
+      linkless: options.linklessTimeouts,
+    });
     this.settlement = new DeliverySettlement(fail);
     this.authorization = new LinkAuthorization({
       guard: options.guard,

@@ -25,6 +25,17 @@ export const connectionLimits = {
   maxLinks: 4999,
 };
 
+/** What the broker holds its client connections to. */
+export interface ConnectionLimitOptions {
+  /** The namespace's name (Azure's quota refusal names it). */
+  namespaceName: string;
+  /** Largest message (or batch) accepted, in bytes: a larger delivery is refused without being buffered whole. */
+  maxMessageSizeInBytes: number;
+  /** Connections open at once; one more is closed once it opens (Azure Standard: 5000 AMQP connections). */
+  maxConnections: number;
+  linkless: LinklessTimeouts;
+}
+
 /** How long a connection may be without a link before the broker closes it, as Azure does. */
 export interface LinklessTimeouts {
   /** From the connection's start to its first link, in ms (Azure: 60000). */
@@ -65,6 +76,8 @@ export class ConnectionState {
   expiryTimer: NodeJS.Timeout | undefined;
   /** Runs while the connection has no link: closes it when it fires. */
   linklessTimer: NodeJS.Timeout | undefined;
+  /** It came beyond the namespace's connection quota: closed as soon as it opens. */
+  overQuota = false;
   hostname = 'localhost';
   closed = false;
 
@@ -87,9 +100,7 @@ export class BrokerConnections {
     /** Forgets a link of a closing connection (links.ts). */
     private readonly cleanupLink: (link: Link) => void,
     private readonly faults: BrokerFaults | undefined,
-    /** Largest message (or batch) accepted, in bytes: a larger delivery is refused without being buffered whole. */
-    private readonly maxMessageSizeInBytes: number,
-    private readonly linkless: LinklessTimeouts,
+    private readonly limits: ConnectionLimitOptions,
   ) {}
 
   get size(): number {
@@ -128,9 +139,10 @@ export class BrokerConnections {
       properties: { product: 'Keyless local Service Bus' },
     } as unknown as Parameters<Container['create_connection']>[0]);
     const state = new ConnectionState(id);
+    state.overQuota = this.states.size >= this.limits.maxConnections;
     this.states.set(connection, state);
-    this.watchLinks(connection, state, this.linkless.newConnectionInMs);
-    const maxDeliveryBytes = this.maxMessageSizeInBytes;
+    this.watchLinks(connection, state, this.limits.linkless.newConnectionInMs);
+    const maxDeliveryBytes = this.limits.maxMessageSizeInBytes;
     limitIncoming(connection, { maxDeliveryBytes, refuse: (delivery, bytes) => settle(delivery, rejectedOutcome(messageTooLarge(bytes, maxDeliveryBytes))) });
     connection.accept(socket as unknown as Parameters<Connection['accept']>[0]);
     disconnectOnClose(connection, socket);
@@ -140,7 +152,10 @@ export class BrokerConnections {
   /** The client's open frame names the host it connected to. */
   opened(connection: Connection): void {
     const state = this.states.get(connection);
-    if (state) state.hostname = connection.hostname ?? 'localhost';
+    if (!state) return;
+    state.hostname = connection.hostname ?? 'localhost';
+    // The client learns why only once it is open: an AMQP close needs an open before it.
+    if (state.overQuota) this.close(connection, 'amqp:resource-limit-exceeded', `ConnectionsQuotaExceeded for namespace ${this.limits.namespaceName}: at most ${this.limits.maxConnections} connections are open at once.`);
   }
 
   /**
@@ -164,7 +179,7 @@ export class BrokerConnections {
 
   /** A link of the connection was closed: if it was the last, the connection has `afterLastLinkInMs` to attach another. */
   linkRemoved(connection: Connection, state: ConnectionState): void {
-    if (state.links.size === 0 && !state.closed) this.watchLinks(connection, state, this.linkless.afterLastLinkInMs);
+    if (state.links.size === 0 && !state.closed) this.watchLinks(connection, state, this.limits.linkless.afterLastLinkInMs);
   }
 
   /**

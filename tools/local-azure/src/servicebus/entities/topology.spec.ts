@@ -264,6 +264,7 @@ describe('Service Bus configuration', () => {
       topologyFile: 'infra/servicebus-topology.json',
       maxMessageSizeInBytes: 262_144,
       reauthorizationIntervalInSeconds: 30,
+      maxConnections: 5000,
       linklessConnectionTimeouts: { newConnectionInMs: 60_000, afterLastLinkInMs: 300_000 },
     });
   });
