@@ -8,6 +8,7 @@ import { readSetting } from '@keyless/contracts';
 import { LocalAzureCliError, localAzureStatus } from './local-azure-status.js';
 import { readEnvFile } from './processes.js';
 import { Progress } from './progress.js';
+import { parseMaxLogBytes } from './rotating-log.js';
 import { checkLauncherPorts, parseReplicas, replicaLimits, UsageError } from './replicas.js';
 import { StorefrontCaller } from './storefront-caller.js';
 import { readySummary } from './summary.js';
@@ -27,7 +28,8 @@ KEYLESS_REPLICAS (instances of each of gateway, recommendation and vision, 1 to 
 gateway instance i listens on PORT + ${replicaLimits.gatewayPortStep} i), LOCAL_AZURE_HOME (state, default .local-azure/),
 LOCAL_AZURE_CONFIG (a local Azure configuration file the launcher's own settings are added to),
 LOCAL_AZURE_ALERT_WEBHOOK and LOCAL_AZURE_SERVICEBUS_CONFIG (handed on to the local Azure),
-KEYLESS_DEMO_CATALOG=false to skip the demo catalog, LOG_LEVEL for the services (default info).
+KEYLESS_DEMO_CATALOG=false to skip the demo catalog, LOG_LEVEL for the services (default info),
+KEYLESS_LOG_MAX_MB (size of each process's log file, default 32; a full one is kept as <instance>.log.1).
 A process that dies while the system runs (the local Azure, a service instance) is started again; Ctrl-C stops all.`;
 
 async function main(argv: string[]): Promise<number> {
@@ -44,10 +46,11 @@ async function main(argv: string[]): Promise<number> {
   if (positionals[0] === 'token') return printToken(home);
   if (positionals.length && positionals[0] !== 'start') throw new UsageError(`Unknown command "${positionals.join(' ')}".\n${usage}`);
   const replicas = parseReplicas(readSetting(process.env, 'KEYLESS_REPLICAS'));
-  return start(home, gatewayPort, replicas);
+  const maxLogBytes = parseMaxLogBytes(readSetting(process.env, 'KEYLESS_LOG_MAX_MB'));
+  return start(home, gatewayPort, replicas, maxLogBytes);
 }
 
-async function start(home: string, gatewayPort: number, replicas: number): Promise<number> {
+async function start(home: string, gatewayPort: number, replicas: number, maxLogBytes: number): Promise<number> {
   // The caller's own input is judged before the machine's state: a bad configuration file is reported as such even
   // when a port is also taken.
   const localAzureConfig = readLocalAzureConfig(readSetting(process.env, 'LOCAL_AZURE_CONFIG'));
@@ -83,6 +86,7 @@ async function start(home: string, gatewayPort: number, replicas: number): Promi
       home,
       gatewayPort,
       replicas,
+      maxLogBytes,
       images: { products: catalog, port: imagePort },
       ...(localAzureConfig ? { localAzureConfig } : {}),
       localAzureEnv,

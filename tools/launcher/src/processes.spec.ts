@@ -18,6 +18,22 @@ describe(startProcess.name, () => {
     expect((statSync(logDir).mode & 0o777).toString(8)).toBe('700');
   });
 
+  describe('when the process prints more than maxLogBytes', () => {
+    it('keeps its newest lines in <name>.log and the ones before in <name>.log.1: its logs stay within twice the cap', async () => {
+      const script = join(dir, 'chatty.mjs');
+      writeFileSync(script, "for (let i = 0; i < 20000; i++) console.log(JSON.stringify({ line: i, message: 'request completed' }));\n");
+      const maxLogBytes = 64 * 1024;
+      const child = startProcess({ name: 'chatty', script, env: {}, logDir: dir, maxLogBytes });
+      expect(await child.exited).toBe(0);
+      const last = readFileSync(child.logFile, 'utf8').trim().split('\n').at(-1)!;
+      expect(JSON.parse(last)).toEqual({ line: 19999, message: 'request completed' });
+      // A pipe hands over at most 64 KiB at a time: a file may exceed the cap by the chunk that crossed it.
+      expect(statSync(child.logFile).size).toBeLessThanOrEqual(2 * maxLogBytes);
+      expect(statSync(`${child.logFile}.1`).size).toBeLessThanOrEqual(2 * maxLogBytes);
+      expect(readFileSync(`${child.logFile}.1`, 'utf8').endsWith('\n')).toBe(true);
+    });
+  });
+
   describe('when nodeArgs are given', () => {
     it('passes them to Node before the script, and the script its own arguments', async () => {
       const script = join(dir, 'print-args.mjs');

@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, createWriteStream, mkdirSync, readFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { RotatingLog, rotatingLogDefaults } from './rotating-log.js';
 
 /** A child process the launcher owns: its name, its log file, and how to stop it. */
 export interface ManagedProcess {
@@ -27,29 +28,35 @@ export interface StartProcessOptions {
   nodeArgs?: readonly string[];
   env: Record<string, string>;
   logDir: string;
+  /**
+   * Size at which the log file is set aside as `<name>.log.1` and a new one begun (see {@link RotatingLog}), in
+   * bytes. **Default**: 32 MiB.
+   */
+  maxLogBytes?: number;
   /** Called with each stderr/stdout line worth showing on the console (warnings and errors). */
   onNotableLine?: (line: string) => void;
 }
 
 /**
  * Starts a Node script as a child process with exactly the environment given (plus PATH), writing its
- * output to `<logDir>/<name>.log`. Lines that look like warnings or errors are passed to `onNotableLine`.
+ * output to `<logDir>/<name>.log` (capped: the lines before the newest are in `<name>.log.1`). Lines that look like warnings or errors are passed to `onNotableLine`.
  */
 export function startProcess(options: StartProcessOptions): ManagedProcess {
   // Like the rest of the home: only its owner reads the services' logs (an older launcher made the folder 0755).
   mkdirSync(options.logDir, { recursive: true, mode: 0o700 });
   chmodSync(options.logDir, 0o700);
   const logFile = join(options.logDir, `${options.name}.log`);
-  const log = createWriteStream(logFile, { flags: 'a' });
   // A log that cannot be written (its folder removed) must not end the launcher: the process keeps running.
-  log.on('error', (error) => process.stderr.write(`launcher: cannot write ${logFile}: ${error.message}\n`));
+  const log = new RotatingLog(logFile, options.maxLogBytes ?? rotatingLogDefaults.maxBytes, (error) =>
+    process.stderr.write(`launcher: cannot write ${logFile}: ${error.message}\n`),
+  );
   const child = spawn(process.execPath, [...(options.nodeArgs ?? []), options.script, ...(options.args ?? [])], {
     env: { PATH: process.env.PATH ?? '', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const recent: string[] = [];
   const forward = (chunk: Buffer): void => {
-    if (!log.writableEnded) log.write(chunk);
+    log.write(chunk);
     for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) recent.push(line.length > 500 ? `${line.slice(0, 500)}…` : line);
     recent.splice(0, Math.max(0, recent.length - outputTailLines));
     if (!options.onNotableLine) return;

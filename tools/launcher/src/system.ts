@@ -45,6 +45,8 @@ export interface SystemOptions {
    * `['--cpu-prof', '--cpu-prof-dir=/tmp/profiles']` to profile a benchmark. **Default**: none.
    */
   nodeArgs?: readonly string[];
+  /** Size at which each process's log file is set aside as `<name>.log.1` (see tools/launcher/src/rotating-log.ts), in bytes. **Default**: 32 MiB. */
+  maxLogBytes?: number;
 }
 
 /**
@@ -212,6 +214,7 @@ export class RunningSystem {
       ...(this.options.nodeArgs ? { nodeArgs: this.options.nodeArgs } : {}),
       env: { ...this.options.localAzureEnv, LOCAL_AZURE_HOME: this.home },
       logDir: join(this.home, 'logs'),
+      ...(this.options.maxLogBytes ? { maxLogBytes: this.options.maxLogBytes } : {}),
       ...(this.options.onNotableLine ? { onNotableLine: (line: string) => this.options.onNotableLine!(`[local-azure] ${line}`) } : {}),
     });
     this.processes.set('local-azure', localAzure);
@@ -249,6 +252,7 @@ export class RunningSystem {
         env,
         ...(this.options.nodeArgs ? { nodeArgs: this.options.nodeArgs } : {}),
         logDir: join(this.home, 'logs'),
+        ...(this.options.maxLogBytes ? { maxLogBytes: this.options.maxLogBytes } : {}),
         ...(this.options.onNotableLine ? { onNotableLine: (line: string) => this.options.onNotableLine!(`[${processName}] ${line}`) } : {}),
       }),
     );

@@ -79,4 +79,11 @@ describe('the launcher (npm start, npm run token)', () => {
     expect(await runLauncher(scratch, { PORT: 'eighty' }, ['token'])).toMatchObject({ code: 2, output: expect.stringContaining('PORT must be a port number, not "eighty"') });
     expect((await runLauncher(scratch, { PORT: ' ', LOCAL_AZURE_HOME: join(scratch, 'none') }, ['token'])).output).not.toContain('PORT must be');
   }, 30_000);
+
+  it('refuses a KEYLESS_LOG_MAX_MB that is not a whole number of MiB before starting anything', async () => {
+    const home = join(scratch, 'log-cap-home');
+    const result = await runLauncher(scratch, { LOCAL_AZURE_HOME: home, PORT: String(await freePort()), KEYLESS_LOG_MAX_MB: '0' }, ['start']);
+    expect(result).toMatchObject({ code: 2, output: expect.stringContaining('KEYLESS_LOG_MAX_MB must be a whole number of MiB from 1 to 4096') });
+    expect(readdirSync(scratch)).not.toContain('log-cap-home');
+  }, 30_000);
 });
