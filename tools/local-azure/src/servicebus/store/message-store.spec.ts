@@ -1,3 +1,4 @@
+import { jest } from '@jest/globals';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -313,6 +314,31 @@ describe(MessageStore.name, () => {
       expect(comparable(reopened.load(Date.now()))).toEqual(contents);
       reopened.close();
       store.close();
+    });
+  });
+
+  describe('when writes never pause', () => {
+    it('drops expired duplicate-detection entries at a commit, so a busy topic keeps only the ids of its window', () => {
+      // Fake timers: the clock moves only when told, and the idle timer (which also prunes) never runs.
+      jest.useFakeTimers({ now: Date.parse('2026-12-07T08:00:00Z') });
+      try {
+        const store = new MessageStore(path);
+        store.load(Date.now());
+        // Ten minutes of a topic with a 10-second duplicate-detection window, 100 ids a minute.
+        for (let minute = 0; minute < 10; minute++) {
+          for (let i = 0; i < 100; i++) {
+            store.putDuplicate('topic:events', `id-${minute}-${i}`, Date.now() + 10_000);
+            store.flush();
+          }
+          jest.setSystemTime(Date.now() + 61_000);
+        }
+        store.putDuplicate('topic:events', 'id-last', Date.now() + 10_000);
+        store.flush();
+        expect(store.duplicateEntries).toBe(1);
+        store.close();
+      } finally {
+        jest.useRealTimers();
+      }
     });
   });
 

@@ -109,7 +109,11 @@ type SessionStateWrite = { queue: string; sessionId: string; state: Uint8Array |
 type DuplicateEntry = { entity: string; messageId: string; expiresAt: number };
 
 const defaults = {
-  /** How often expired duplicate-detection entries are dropped from the live set (and so from the next compaction). */
+  /**
+   * How often expired duplicate-detection entries are dropped from the live set (and so from the next compaction):
+   * once writes pause, and at a commit when they never do (a broker under steady load would otherwise keep every
+   * message id it ever saw).
+   */
   duplicatePruneIntervalInMs: 60_000,
   /** Quiet time after the last commit before the store considers compacting the journal, outside any send's path. */
   idleCompactionDelayInMs: 250,
@@ -404,6 +408,7 @@ export class MessageStore {
     for (const callback of callbacks) callback(failure);
     if (written) {
       (this.idleTimer ??= setTimeout(() => this.idle(), defaults.idleCompactionDelayInMs).unref()).refresh();
+      if (duplicates.length) this.pruneDuplicates(Date.now());
       if (this.size >= defaults.commitCompactionMinBytes && this.size >= defaults.commitCompactionRatio * this.liveBytes()) this.compact();
     }
   }
@@ -421,6 +426,11 @@ export class MessageStore {
   /** Bytes of the journal file (its header and intact records). */
   get journalBytes(): number {
     return this.size;
+  }
+
+  /** Duplicate-detection entries held in the live set (in memory, and written again by each compaction). */
+  get duplicateEntries(): number {
+    return this.live.duplicates.size;
   }
 
   /**
@@ -456,12 +466,15 @@ export class MessageStore {
   /** Once writes pause: expired duplicate-detection entries leave the live set, and the journal is compacted if it is worth it. */
   private idle(): void {
     if (this.closed || this.held) return;
-    const now = Date.now();
-    if (now - this.lastDuplicatePrune > defaults.duplicatePruneIntervalInMs) {
-      this.lastDuplicatePrune = now;
-      for (const [key, { expiresAt }] of this.live.duplicates) if (expiresAt < now) this.live.duplicates.delete(key);
-    }
+    this.pruneDuplicates(Date.now());
     if (this.size >= defaults.idleCompactionMinBytes && this.size >= defaults.idleCompactionRatio * this.liveBytes()) this.compact();
+  }
+
+  /** Drops expired duplicate-detection entries from the live set, at most once a {@link defaults.duplicatePruneIntervalInMs}. */
+  private pruneDuplicates(now: number): void {
+    if (now - this.lastDuplicatePrune <= defaults.duplicatePruneIntervalInMs) return;
+    this.lastDuplicatePrune = now;
+    for (const [key, { expiresAt }] of this.live.duplicates) if (expiresAt < now) this.live.duplicates.delete(key);
   }
 
   private liveBytes(): number {
