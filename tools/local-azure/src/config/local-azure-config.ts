@@ -161,6 +161,12 @@ export const localAzureConfigSchema = z.strictObject({
            * 57P02. Default: 300000 (5 minutes).
            */
           maxStatementDurationInMs: z.number().int().min(0).default(300_000),
+          /**
+           * How often tables are vacuumed and analyzed past PostgreSQL's autovacuum thresholds (its
+           * `autovacuum_naptime`), in ms; 0 never. PGlite has no autovacuum of its own, so without this every
+           * UPDATE's and DELETE's dead row stays and the data folder only grows. Default: 60000.
+           */
+          autovacuumIntervalInMs: z.number().int().min(0).default(60_000),
         })
         .prefault({}),
     })

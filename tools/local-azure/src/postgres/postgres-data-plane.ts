@@ -6,6 +6,7 @@ import { createSecureContext, type SecureContext } from 'node:tls';
 import type { LocalAzureConfig } from '../config/local-azure-config.js';
 import type { DatabasePrincipal, DataPlane, DataPlaneContext, RunningDataPlane } from '../data-plane.js';
 import { listen } from '../net/listen.js';
+import { Autovacuum } from './autovacuum.js';
 import { EntraLogin } from './entra-login.js';
 import { FrontendConnection, type FrontendServer, type ServedSession } from './frontend-connection.js';
 import { PgliteEngine } from './pglite-engine.js';
@@ -199,6 +200,7 @@ class PostgresServer implements FrontendServer {
   async stop(): Promise<void> {
     this.stopping = true;
     this.abort.abort();
+    this.autovacuum?.stop();
     for (const connection of this.connections.values()) connection.terminate(postgresErrors.adminShutdown());
     const current = await this.current?.catch(() => undefined);
     current?.session.close();
@@ -207,6 +209,7 @@ class PostgresServer implements FrontendServer {
 
   private session: SharedSession | undefined;
   private runningEngine: PgliteEngine | undefined;
+  private autovacuum: Autovacuum | undefined;
 
   /**
    * The running engine, starting it if it is not running: at start, and again at the next login after a start
@@ -251,6 +254,8 @@ class PostgresServer implements FrontendServer {
     }
     this.session = session;
     this.runningEngine = engine;
+    this.autovacuum = new Autovacuum(session, this.settings.autovacuumIntervalInMs, this.context.log);
+    if (!this.stopping) this.autovacuum.start();
     return { engine, session };
   }
 
@@ -259,6 +264,7 @@ class PostgresServer implements FrontendServer {
     if (this.stopping) return;
     const connections = [...this.connections.values()];
     this.context.log(`postgres: the engine stopped (${message}); closing ${connections.length} connections and restarting it`);
+    this.autovacuum?.stop();
     this.session?.close();
     this.session = undefined;
     for (const connection of connections) connection.terminate(postgresErrors.engineCrashed());

@@ -1,6 +1,6 @@
 import type { PgliteEngine } from './pglite-engine.js';
 import { postgresErrors, raiseStatement } from './postgres-errors.js';
-import { backend, frontend, summarizeResponse, type ErrorFields, type ResponseSummary, type TransactionStatus } from './wire-protocol.js';
+import { backend, dataRows, frontend, summarizeResponse, type ErrorFields, type ResponseSummary, type TransactionStatus } from './wire-protocol.js';
 
 /** What the session needs to know about a connection. */
 export interface SessionClient {
@@ -34,9 +34,14 @@ export interface SharedSessionStatus {
   waiting: number;
 }
 
+/** What SQL run as the superuser answered: the summary, and the rows as text. */
+export interface SuperuserResult extends ResponseSummary {
+  rows: (string | null)[][];
+}
+
 type Work =
   | { kind: 'messages'; bytes: Buffer }
-  | { kind: 'system'; sql: string; resolve: (summary: ResponseSummary) => void; reject: (error: Error) => void };
+  | { kind: 'system'; sql: string; resolve: (result: SuperuserResult) => void; reject: (error: Error) => void };
 
 interface ClientState {
   client: SessionClient | undefined;
@@ -82,6 +87,7 @@ export class SharedSession {
   private closed = false;
   /** The session may be inside a transaction nobody owns: roll back before the next work. */
   private dirty = false;
+  private clientRuns = 0;
 
   constructor(
     private readonly engine: PgliteEngine,
@@ -99,9 +105,14 @@ export class SharedSession {
     if (state && !state.gone) this.enqueue(state, { kind: 'messages', bytes });
   }
 
-  /** Runs SQL as the bootstrap superuser (roles and grants), in line with the connections' work. */
-  runAsSuperuser(sql: string): Promise<ResponseSummary> {
-    return new Promise<ResponseSummary>((resolve, reject) => this.enqueue(this.system, { kind: 'system', sql, resolve, reject }));
+  /** Runs SQL as the bootstrap superuser (roles and grants, maintenance), in line with the connections' work. */
+  runAsSuperuser(sql: string): Promise<SuperuserResult> {
+    return new Promise<SuperuserResult>((resolve, reject) => this.enqueue(this.system, { kind: 'system', sql, resolve, reject }));
+  }
+
+  /** Runs of connections' messages served so far (not the superuser's): whether anything happened since a look before. */
+  get servedRuns(): number {
+    return this.clientRuns;
   }
 
   /**
@@ -206,9 +217,11 @@ export class SharedSession {
       return;
     }
     const summary = summarizeResponse(response);
-    if (work.kind === 'messages') state.client?.deliver(response);
-    else if (summary.error) work.reject(new Error(summary.error.message));
-    else work.resolve(summary);
+    if (work.kind === 'messages') {
+      this.clientRuns++;
+      state.client?.deliver(response);
+    } else if (summary.error) work.reject(new Error(summary.error.message));
+    else work.resolve({ ...summary, rows: dataRows(response) });
     if (summary.lastStatus) state.status = summary.lastStatus;
     // The session is free again only when the answer ends with ReadyForQuery 'I' (not after Flush, COPY, BEGIN).
     const endsReady = response.length >= 6 && response[response.length - 6] === 0x5a; /* Z */

@@ -253,6 +253,24 @@ export function summarizeResponse(bytes: Uint8Array): ResponseSummary {
   return summary;
 }
 
+/** The values of a response's DataRow messages, as text (null for NULL), in order: what a simple Query returns. */
+export function dataRows(bytes: Uint8Array): (string | null)[][] {
+  const rows: (string | null)[][] = [];
+  for (const { type, body } of backendMessages(bytes)) {
+    if (type !== 'D') continue;
+    const row: (string | null)[] = [];
+    let offset = 2;
+    for (let column = body.readInt16BE(0); column > 0; column--) {
+      const length = body.readInt32BE(offset);
+      offset += 4;
+      row.push(length < 0 ? null : body.toString('utf8', offset, offset + length));
+      offset += Math.max(0, length);
+    }
+    rows.push(row);
+  }
+  return rows;
+}
+
 /** The fields of an ErrorResponse or NoticeResponse body, by field type. */
 export function errorFields(body: Buffer): Map<string, string> {
   const fields = new Map<string, string>();

@@ -13,7 +13,7 @@ describe('Local PostgreSQL: data kept in the home, abandoned transactions ended'
   let home: string;
   let test: TestAzure | undefined;
   const start = async (): Promise<TestAzure> => {
-    test = await startTestAzure({ home, dataPlanes: [postgresDataPlane], config: { resources: { postgres: { idleInTransactionTimeoutInMs: 300, maxStatementDurationInMs: 5000 } } } });
+    test = await startTestAzure({ home, dataPlanes: [postgresDataPlane], config: { resources: { postgres: { idleInTransactionTimeoutInMs: 300, maxStatementDurationInMs: 5000, autovacuumIntervalInMs: 200 } } } });
     test.enterHost('vision');
     return test;
   };
@@ -47,6 +47,23 @@ describe('Local PostgreSQL: data kept in the home, abandoned transactions ended'
     expect(await closed).toMatchObject({ code: '25P03', message: 'terminating connection due to idle-in-transaction timeout' });
     expect((await waiting).rows).toEqual([{ note: 'committed' }]);
     await other.end();
+  });
+
+  it("vacuums and analyzes a table past autovacuum's thresholds by itself, as Azure's server does: dead rows do not pile up", async () => {
+    const c = await connected();
+    try {
+      await c.query('CREATE TABLE churn (id int PRIMARY KEY, note text NOT NULL)');
+      await c.query("INSERT INTO churn SELECT i, 'v0' FROM generate_series(1, 200) AS i");
+      // Every UPDATE leaves the row's old version dead: 1,000 dead rows, past the threshold (50 + 20 % of the rows).
+      for (let round = 1; round <= 5; round++) await c.query(`UPDATE churn SET note = 'v${round}'`);
+      type Stats = { n_dead_tup: string; last_vacuum: Date | null; last_analyze: Date | null };
+      const stats = async () => (await c.query<Stats>("SELECT n_dead_tup, last_vacuum, last_analyze FROM pg_stat_user_tables WHERE relname = 'churn'")).rows[0]!;
+      const deadline = Date.now() + 30_000;
+      while (!(await stats()).last_vacuum && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(await stats()).toEqual({ n_dead_tup: '0', last_vacuum: expect.any(Date), last_analyze: expect.any(Date) });
+    } finally {
+      await c.end();
+    }
   });
 
   it('closes every connection with 57P02 when the engine process dies, and restarts it with the data', async () => {
