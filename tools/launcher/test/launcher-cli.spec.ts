@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../src/processes.js';
+import { checkLauncherPorts } from '../src/replicas.js';
 import { repoRoot } from '../src/system.js';
 
 const launcher = fileURLToPath(new URL('../dist/main.js', import.meta.url));
@@ -20,6 +21,17 @@ function runLauncher(cwd: string, env: Record<string, string>, args: string[]): 
     child.once('error', reject);
     child.once('close', (code) => resolve({ code, output }));
   });
+}
+
+/**
+ * A PORT whose launcher ports (the gateway's, and PORT+1 of the demo images) were free a moment ago: a free port's
+ * neighbour is often some connection's own port on a busy machine, and the launcher would refuse it first.
+ */
+async function freeLauncherPort(): Promise<string> {
+  for (;;) {
+    const port = await freePort();
+    if (await checkLauncherPorts(port, 1).then(() => true, () => false)) return String(port);
+  }
 }
 
 describe('the launcher (npm start, npm run token)', () => {
@@ -50,7 +62,7 @@ describe('the launcher (npm start, npm run token)', () => {
   it('refuses the root of a git work tree as its home, with the local Azure\'s message', async () => {
     const workTree = join(scratch, 'checkout');
     mkdirSync(join(workTree, '.git'), { recursive: true });
-    const port = String(await freePort());
+    const port = await freeLauncherPort();
     for (const args of [['token'], ['start']]) {
       const result = await runLauncher(scratch, { LOCAL_AZURE_HOME: workTree, PORT: port }, args);
       expect(result.output).toContain(`${workTree} is the root of a git work tree`);
@@ -82,7 +94,7 @@ describe('the launcher (npm start, npm run token)', () => {
 
   it('refuses a KEYLESS_LOG_MAX_MB that is not a whole number of MiB before starting anything', async () => {
     const home = join(scratch, 'log-cap-home');
-    const result = await runLauncher(scratch, { LOCAL_AZURE_HOME: home, PORT: String(await freePort()), KEYLESS_LOG_MAX_MB: '0' }, ['start']);
+    const result = await runLauncher(scratch, { LOCAL_AZURE_HOME: home, PORT: await freeLauncherPort(), KEYLESS_LOG_MAX_MB: '0' }, ['start']);
     expect(result).toMatchObject({ code: 2, output: expect.stringContaining('KEYLESS_LOG_MAX_MB must be a whole number of MiB from 1 to 4096') });
     expect(readdirSync(scratch)).not.toContain('log-cap-home');
   }, 30_000);
