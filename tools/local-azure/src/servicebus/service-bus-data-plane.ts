@@ -114,9 +114,12 @@ async function startServiceBus(context: DataPlaneContext): Promise<RunningDataPl
     async stop() {
       memory.stop();
       faults.stop();
+      // No new connection first: a client that reconnects at once (the SDK does, on the broker's forced close)
+      // would otherwise be accepted after the broker closed its connections and hold the listener's close for good.
+      const closed = listener.close();
       endpoint!.stop();
       await broker!.stop();
-      await listener.close();
+      await closed;
       namespace.stop();
       store.close();
     },

@@ -94,6 +94,7 @@ export class BrokerConnections {
   private readonly states = new Map<Connection, ConnectionState>();
   private readonly sockets = new Set<Duplex>();
   private counter = 0;
+  private stopped = false;
 
   constructor(
     private readonly container: Container,
@@ -125,6 +126,8 @@ export class BrokerConnections {
    * (the namespace endpoint routes both here).
    */
   accept(socket: Duplex): void {
+    // A connection that reaches a stopped broker (an AMQP WebSocket upgraded meanwhile) is closed, not served.
+    if (this.stopped) return void socket.destroy();
     if (this.faults && !this.faults.admit(socket)) return;
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
@@ -236,6 +239,7 @@ export class BrokerConnections {
 
   /** Closes every connection (`amqp:connection:forced`, so clients reconnect). */
   async stop(): Promise<void> {
+    this.stopped = true;
     for (const [connection, state] of this.states) {
       clearTimeout(state.expiryTimer);
       clearTimeout(state.linklessTimer);

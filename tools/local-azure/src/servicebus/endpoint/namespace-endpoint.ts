@@ -39,7 +39,9 @@ const amqpHeaderFirstByte = 0x41;
  */
 export class NamespaceEndpoint {
   private readonly http: HttpServer;
+  /** Connections of the management API, and connections that have not sent their first bytes yet. */
   private readonly sockets = new Set<TLSSocket>();
+  private stopped = false;
 
   constructor(private readonly options: NamespaceEndpointOptions) {
     this.http = createHttpServer(listenerOptions(options.limits, { keepAliveTimeoutInMs: defaults.httpKeepAliveTimeoutInMs }), options.http);
@@ -63,8 +65,12 @@ export class NamespaceEndpoint {
     return server;
   }
 
-  /** Closes the management API's connections (the broker closes its own). */
+  /**
+   * Closes the management API's connections and those not routed yet (the broker closes its own); a connection
+   * whose handshake ends later is closed at once.
+   */
   stop(): void {
+    this.stopped = true;
     for (const socket of this.sockets) socket.destroy();
     this.http.closeAllConnections();
     // Stops the timeout check (the server is not listening, which close reports to the callback).
@@ -72,6 +78,9 @@ export class NamespaceEndpoint {
   }
 
   private route(socket: TLSSocket): void {
+    if (this.stopped) return void socket.destroy();
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
     const timer = setTimeout(() => socket.destroy(), defaults.firstBytesTimeoutInMs);
     timer.unref();
     const onClose = (): void => clearTimeout(timer);
@@ -82,10 +91,10 @@ export class NamespaceEndpoint {
       socket.pause();
       socket.unshift(chunk);
       if (chunk[0] === amqpHeaderFirstByte) {
+        // From here the broker owns it (and closes it when it stops).
+        this.sockets.delete(socket);
         this.options.amqp(socket);
       } else {
-        this.sockets.add(socket);
-        socket.once('close', () => this.sockets.delete(socket));
         this.http.emit('connection', socket);
       }
       socket.resume();
