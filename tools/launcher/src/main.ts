@@ -12,7 +12,7 @@ import { parseMaxLogBytes } from './rotating-log.js';
 import { checkLauncherPorts, parseReplicas, replicaLimits, UsageError } from './replicas.js';
 import { StorefrontCaller } from './storefront-caller.js';
 import { readySummary } from './summary.js';
-import { superviseSystem } from './supervision.js';
+import { superviseSystem, supervisionDefaults } from './supervision.js';
 import { repoRoot, startSystem, type RunningSystem } from './system.js';
 
 const defaults = { gatewayPort: 3000 };
@@ -30,7 +30,8 @@ LOCAL_AZURE_CONFIG (a local Azure configuration file the launcher's own settings
 LOCAL_AZURE_ALERT_WEBHOOK and LOCAL_AZURE_SERVICEBUS_CONFIG (handed on to the local Azure),
 KEYLESS_DEMO_CATALOG=false to skip the demo catalog, LOG_LEVEL for the services (default info),
 KEYLESS_LOG_MAX_MB (size of each process's log file, default 32; a full one is kept as <instance>.log.1).
-A process that dies while the system runs (the local Azure, a service instance) is started again; Ctrl-C stops all.`;
+A process that dies while the system runs (the local Azure, a service instance) is started again (left stopped after
+${supervisionDefaults.maxQuickExits} exits in a row within ${supervisionDefaults.quickExitInMs / 1000} s of starting); Ctrl-C stops all.`;
 
 async function main(argv: string[]): Promise<number> {
   const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: { help: { type: 'boolean', short: 'h' } } });
