@@ -94,15 +94,15 @@ export const localAzureConfigSchema = z.strictObject({
            */
           reauthorizationIntervalInSeconds: z.number().int().min(1).max(300).default(30),
           /**
-           * A connection without links is closed (`amqp:connection:forced`), as Azure closes one: this long after it
-           * was made if no link was attached (one that never opens or authenticates included), and this long after its
-           * last link closed. Default: 60000 and 300000 ms (Azure's).
-           */
-          /**
            * AMQP connections open at once; one more is closed with `amqp:resource-limit-exceeded` (SDK: `QuotaExceeded`)
            * once it opens. Default: 5000 (Azure's Standard tier).
            */
           maxConnections: z.number().int().min(1).max(100_000).default(5000),
+          /**
+           * A connection without links is closed (`amqp:connection:forced`), as Azure closes one: this long after it
+           * was made if no link was attached (one that never opens included; a `$cbs` link counts as a link), and this long after its
+           * last link closed. Default: 60000 and 300000 ms (Azure's).
+           */
           linklessConnectionTimeouts: z
             .strictObject({
               newConnectionInMs: z.number().int().min(100).max(3_600_000).default(60_000),
