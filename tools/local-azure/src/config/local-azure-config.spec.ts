@@ -58,6 +58,8 @@ describe('parseConfig', () => {
     [{ users: { operator: {} } }, 'users.operator: the operator is already a user'],
     [{ hostEnvDirs: { gateway: 'relative/dir' } }, 'hostEnvDirs.gateway: an absolute path'],
     [{ hostEnvDirs: { nowhere: '/x' } }, 'hostEnvDirs.nowhere: no host named "nowhere"'],
+    // Node refuses to create a server whose headers timeout is past its request timeout: said here, not as its error at start.
+    [{ network: { limits: { httpHeadersTimeoutInMs: 40_000 } } }, 'network.limits.httpHeadersTimeoutInMs: at most httpRequestTimeoutInMs'],
   ])('refuses %j naming the entry and field', (input, message) => {
     expect(() => parseConfig(input as never, 'my-config.json')).toThrow(ConfigError);
     expect(() => parseConfig(input as never, 'my-config.json')).toThrow(new RegExp(`^my-config\\.json: .*${message.replace(/[[\].*"]/g, '\\$&')}`));

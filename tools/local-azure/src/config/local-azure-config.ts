@@ -294,6 +294,11 @@ export const localAzureConfigSchema = z.strictObject({
           /** A TLS client that has not finished its handshake by then is disconnected, in ms (Node's own: 120000). Default: 10000. */
           tlsHandshakeTimeoutInMs: z.number().int().min(100).max(120_000).default(10_000),
         })
+        // Node refuses to create a server whose headers timeout is past its request timeout (ERR_OUT_OF_RANGE at start).
+        .refine((limits) => limits.httpHeadersTimeoutInMs <= limits.httpRequestTimeoutInMs, {
+          path: ['httpHeadersTimeoutInMs'],
+          error: (issue) => `at most httpRequestTimeoutInMs (${(issue.input as { httpRequestTimeoutInMs: number }).httpRequestTimeoutInMs}): the headers are part of the request`,
+        })
         .prefault({}),
       /** Ports; 0 takes the one kept in `ports.json`, else a free one, then kept (the env files carry the actual ones). */
       ports: z

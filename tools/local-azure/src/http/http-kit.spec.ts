@@ -1,6 +1,6 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Router } from './http-kit.js';
+import { listenerOptions, Router } from './http-kit.js';
 
 describe(Router.name, () => {
   describe('when a handler fails unexpectedly', () => {
@@ -53,5 +53,16 @@ describe(Router.name, () => {
       expect([failed.status, await failed.text()]).toEqual([500, '<p>failed</p>']);
       expect(logged).toEqual([expect.stringContaining('secret detail')]);
     });
+  });
+});
+
+describe(listenerOptions.name, () => {
+  const limits = { httpHeadersTimeoutInMs: 100_000, httpRequestTimeoutInMs: 200_000, tlsHandshakeTimeoutInMs: 10_000 };
+
+  it("makes a server Node accepts when a listener's own request timeout is shorter than the headers timeout", () => {
+    // Vision keeps 60 s for its requests: a headers timeout of 100 s made Node refuse to create its server at start.
+    const options = listenerOptions(limits, { requestTimeoutInMs: 60_000 });
+    expect(() => createServer(options).close()).not.toThrow();
+    expect(options).toMatchObject({ headersTimeout: 100_000, requestTimeout: 100_000 });
   });
 });

@@ -19,7 +19,8 @@ export function listenerOptions(
   return {
     ...httpServerOptions({
       headersTimeoutInMs: limits.httpHeadersTimeoutInMs,
-      requestTimeoutInMs: override.requestTimeoutInMs ?? limits.httpRequestTimeoutInMs,
+      // Never below the headers timeout, which Node refuses (a listener's own request timeout may be shorter).
+      requestTimeoutInMs: Math.max(override.requestTimeoutInMs ?? limits.httpRequestTimeoutInMs, limits.httpHeadersTimeoutInMs),
       keepAliveTimeoutInMs: override.keepAliveTimeoutInMs ?? keepAliveTimeoutInMs,
     }),
     handshakeTimeout: limits.tlsHandshakeTimeoutInMs,
