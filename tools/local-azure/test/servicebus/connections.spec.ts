@@ -61,6 +61,32 @@ describe('Service Bus connections', () => {
     expect(message!.messageId).toBe('after-large');
   });
 
+  it('keeps granting credit to a link whose messages it refuses for their size', async () => {
+    // rhea tops a link's credit up as messages arrive, and a refused one never arrives as a message: each took a
+    // credit for good, and once the 500 of the link's window were spent the client could send nothing more on it.
+    const connection = await openRhea();
+    const sender = connection.open_sender({ target: { address: '$cbs' } });
+    await new Promise((resolve) => sender.once('sendable', resolve));
+    const request = (messageId: string, body: string) => ({ message_id: messageId, reply_to: 'cbs-none', application_properties: { operation: 'put-token', type: 'jwt', name: 'sb://localhost/plain' }, body });
+    const outcomes = new Map<string, string>();
+    const settled = (state: string) => (context: { delivery?: { tag?: Buffer } }) => outcomes.set(String(context.delivery?.tag), state);
+    sender.on('rejected', settled('rejected'));
+    sender.on('accepted', settled('accepted'));
+    sender.on('released', settled('released'));
+    connection.on('disconnected', () => outcomes.set('disconnected', 'disconnected'));
+    // Three frames: the broker stops buffering a delivery once it has passed the limit with frames still to come.
+    const oversized = 'x'.repeat(140 * 1024);
+    for (let i = 0; i < 550; i++) sender.send(request(`huge-${i}`, oversized), `huge-${i}`);
+    const last = sender.send(request('small', 'not a token'), 'small');
+    try {
+      await eventually(async () => (outcomes.has('small') || outcomes.has('disconnected') ? true : undefined), 30_000, 'the request after 550 refused ones to be answered');
+      expect({ disconnected: outcomes.has('disconnected'), small: outcomes.get('small'), rejected: [...outcomes].filter(([tag, state]) => tag.startsWith('huge-') && state === 'rejected').length }).toEqual({ disconnected: false, small: expect.any(String), rejected: 550 });
+      expect(last.remote_settled).toBe(true);
+    } finally {
+      connection.close();
+    }
+  }, 60_000);
+
   // A host without IPv6 loopback (some CI containers) cannot have the broker listen there.
   const families = [['IPv4', '127.0.0.1'], ...(hasIpv6Loopback() ? [['IPv6', '::1']] : [])];
   it.each(families)('answers on %s loopback with SASL offering ANONYMOUS and MSSBCBS', async (_family, host) => {

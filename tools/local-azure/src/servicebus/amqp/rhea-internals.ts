@@ -318,6 +318,8 @@ interface ReceiverLinkInternals {
   credit: number;
   delivery_count: number;
   _incomplete?: PartialDelivery;
+  get_option(name: 'credit_window', fallback: number): number;
+  flow(credit: number): void;
 }
 
 const incomingLimits = new WeakMap<object, IncomingLimits>();
@@ -370,6 +372,10 @@ export function limitIncoming(connection: Connection, limits: IncomingLimits): v
       if (link.credit > 0) link.credit--;
       link.delivery_count++;
       limits.refuse(partial as unknown as Delivery, partial.receivedBytes!);
+      // rhea's flow controller gives credit back as messages arrive, and a refused delivery never does: each took a
+      // credit for good, and a link whose window was spent this way could take nothing more. Given back as rhea would.
+      const window = link.get_option('credit_window', 1000);
+      if (window > 0 && window - link.credit >= window / 4) link.flow(window - link.credit);
       return;
     }
     onTransfer.call(this, frame);
