@@ -100,7 +100,7 @@ export const localAzureConfigSchema = z.strictObject({
           maxConnections: z.number().int().min(1).max(100_000).default(5000),
           /**
            * A connection without links is closed (`amqp:connection:forced`), as Azure closes one: this long after it
-           * was made if no link was attached (one that never opens included; a `$cbs` link counts as a link), and this long after its
+           * was made if no link was attached (one that never opens included; until a token is accepted on it, its `$cbs` link does not count), and this long after its
            * last link closed. Default: 60000 and 300000 ms (Azure's).
            */
           linklessConnectionTimeouts: z

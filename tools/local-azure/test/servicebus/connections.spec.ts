@@ -207,6 +207,27 @@ describe('Service Bus connections', () => {
       expect(error?.description).toMatch(/did not have any active links in the past 4000 milliseconds/);
     });
 
+    it('closes a connection whose only link is $cbs and on which no token was accepted: an anonymous client cannot hold connections', async () => {
+      const connection = await openRhea();
+      const sender = connection.open_sender({ target: { address: '$cbs' } });
+      await new Promise((resolve) => sender.once('sender_open', resolve));
+      const error = await closedByBroker(connection, 15_000);
+      expect(error).toEqual({ condition: 'amqp:connection:forced', description: expect.stringMatching(/because no token was accepted on it in the past 3000 milliseconds\.$/) });
+    });
+
+    it('keeps a connection whose $cbs link took a token, past the time without links', async () => {
+      const token = (await bus.credential.getToken('https://servicebus.azure.net//.default'))!.token;
+      const connection = await openRhea();
+      const receiver = connection.open_receiver({ name: 'cbs-answers', source: { address: '$cbs' } });
+      const answered = new Promise<number>((resolve) => receiver.once('message', (context: { message?: { application_properties?: Record<string, unknown> } }) => resolve(Number(context.message!.application_properties!['status-code']))));
+      const sender = connection.open_sender({ target: { address: '$cbs' } });
+      await new Promise((resolve) => sender.once('sendable', resolve));
+      sender.send({ message_id: 'put', reply_to: 'cbs-answers', application_properties: { operation: 'put-token', type: 'jwt', name: 'sb://localhost/plain' }, body: token });
+      expect(await answered).toBe(202);
+      // Still open well past the 3 s an unauthenticated one gets (closedByBroker rejects when it is still open).
+      await expect(closedByBroker(connection, 5000)).rejects.toThrow('still held the connection');
+    });
+
     it('drops a connection that never gets as far as its open (a SASL header, then empty frames)', async () => {
       const socket = await openTls('127.0.0.1', port);
       socket.write(Buffer.from([0x41, 0x4d, 0x51, 0x50, 3, 1, 0, 0]));

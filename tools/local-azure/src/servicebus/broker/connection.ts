@@ -174,8 +174,14 @@ export class BrokerConnections {
     return refusal;
   }
 
-  /** A link of the connection was attached: it is no longer without links. */
+  /**
+   * A link of the connection was attached: it is no longer without links — once it has authenticated. Until its first
+   * accepted token, its links (`$cbs`, which takes requests without a token) do not keep it: an anonymous client could
+   * otherwise hold connections for ever with one `$cbs` link each, until the namespace's quota locked out every real
+   * client. The SDK puts its token right after attaching `$cbs`.
+   */
   linkAdded(state: ConnectionState): void {
+    if (state.principalId === undefined) return;
     clearTimeout(state.linklessTimer);
     state.linklessTimer = undefined;
   }
@@ -209,19 +215,22 @@ export class BrokerConnections {
 
   /**
    * Closes the connection if it still has no link in `timeoutInMs`, as Azure closes a connection without links — one
-   * that never opens or never authenticates included, which would otherwise be held until its idle timeout, or for
-   * ever by empty frames.
+   * that never opens or never authenticates included (see {@link linkAdded}), which would otherwise be held until its
+   * idle timeout, or for ever by empty frames.
    */
   private watchLinks(connection: Connection, state: ConnectionState, timeoutInMs: number): void {
     clearTimeout(state.linklessTimer);
     state.linklessTimer = setTimeout(() => {
       state.linklessTimer = undefined;
-      if (state.closed || state.links.size > 0) return;
+      if (state.closed) return;
+      const authenticated = state.principalId !== undefined;
+      if (authenticated && state.links.size > 0) return;
       if (!connection.is_open()) {
         connectionSocket(connection)?.destroy();
         return;
       }
-      this.close(connection, 'amqp:connection:forced', `The connection was closed by container '${this.container.id}' because it did not have any active links in the past ${timeoutInMs} milliseconds.`);
+      const why = state.links.size > 0 ? 'no token was accepted on it' : 'it did not have any active links';
+      this.close(connection, 'amqp:connection:forced', `The connection was closed by container '${this.container.id}' because ${why} in the past ${timeoutInMs} milliseconds.`);
     }, timeoutInMs);
     state.linklessTimer.unref();
   }
