@@ -13,8 +13,9 @@ export const serviceHttpDefaults = {
   /** The largest body the gateway takes (an inline image, 160 KiB) arrives in 30 s over a link of 50 kbit/s. */
   requestTimeoutInMs: 30_000,
   /**
-   * Longer than the 60 s App Service's front end keeps an idle pooled connection to the app: a shorter timeout closes
-   * connections the front end is about to reuse, and its requests on them fail with 502.
+   * Longer than the idle time a proxy in front commonly keeps a pooled connection to the app (60 s is a usual default):
+   * a server that closes an idle connection first races the proxy's reuse of it, and the request that loses the race
+   * fails with 502. Node's own 5 s is known for exactly that.
    */
   keepAliveTimeoutInMs: 65_000,
 };
