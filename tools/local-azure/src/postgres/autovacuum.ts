@@ -12,14 +12,14 @@ const thresholds = {
 };
 
 /** The tables past a threshold, as quoted names, and whether each is to be vacuumed (and analyzed) or only analyzed. */
-const candidatesSql = `SELECT format('%I.%I', s.schemaname, s.relname),
-    s.n_dead_tup > ${thresholds.vacuum.base} + ${thresholds.vacuum.fraction} * greatest(c.reltuples, 0)
-      OR s.n_ins_since_vacuum > ${thresholds.insert.base} + ${thresholds.insert.fraction} * greatest(c.reltuples, 0)
-  FROM pg_catalog.pg_stat_all_tables s JOIN pg_catalog.pg_class c ON c.oid = s.relid
-  WHERE c.relkind IN ('r', 'm') AND c.relpersistence = 'p' AND (
-    s.n_dead_tup > ${thresholds.vacuum.base} + ${thresholds.vacuum.fraction} * greatest(c.reltuples, 0)
-    OR s.n_ins_since_vacuum > ${thresholds.insert.base} + ${thresholds.insert.fraction} * greatest(c.reltuples, 0)
-    OR s.n_mod_since_analyze > ${thresholds.analyze.base} + ${thresholds.analyze.fraction} * greatest(c.reltuples, 0))
+const candidatesSql = `SELECT name, vacuum_due FROM (
+    SELECT format('%I.%I', s.schemaname, s.relname) AS name,
+      s.n_dead_tup > ${thresholds.vacuum.base} + ${thresholds.vacuum.fraction} * greatest(c.reltuples, 0)
+        OR s.n_ins_since_vacuum > ${thresholds.insert.base} + ${thresholds.insert.fraction} * greatest(c.reltuples, 0) AS vacuum_due,
+      s.n_mod_since_analyze > ${thresholds.analyze.base} + ${thresholds.analyze.fraction} * greatest(c.reltuples, 0) AS analyze_due
+    FROM pg_catalog.pg_stat_all_tables s JOIN pg_catalog.pg_class c ON c.oid = s.relid
+    WHERE c.relkind IN ('r', 'm') AND c.relpersistence = 'p') tables
+  WHERE vacuum_due OR analyze_due
   ORDER BY 1`;
 
 /**
