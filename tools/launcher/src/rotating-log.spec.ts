@@ -35,6 +35,22 @@ describe(RotatingLog.name, () => {
     });
   });
 
+  describe('when it is ended right after setting a file aside', () => {
+    it('calls back only once the lines still queued for the set-aside file are on disk too', async () => {
+      // 32 MiB queued in the old file's stream, then the line that crosses the cap, the new file's only one: the new
+      // file is finished long before the old one.
+      const cap = 32 * 1024 * 1024;
+      const big = Buffer.alloc(64 * 1024, 'x');
+      big[big.length - 1] = 0x0a;
+      const log = new RotatingLog(path, cap, (error) => errors.push(error));
+      for (let written = 0; written < cap; written += big.length) log.write(big);
+      log.write(Buffer.from(line(1)));
+      await ended(log);
+      expect(statSync(`${path}.1`).size).toBe(cap);
+      expect(lines(path)).toEqual([line(1).trim()]);
+    });
+  });
+
   describe('when a chunk ends a line begun by the chunk before', () => {
     it('finishes that line in the old file: no line is split between the two files', async () => {
       const log = new RotatingLog(path, 64, (error) => errors.push(error));

@@ -41,6 +41,8 @@ export function parseMaxLogBytes(value: string | undefined): number {
  */
 export class RotatingLog {
   private stream: Writable;
+  /** Streams of files set aside that may still be writing their last lines; {@link end} waits for them. */
+  private readonly retiring = new Set<Promise<void>>();
   private bytes: number;
   private atLineStart = true;
 
@@ -78,9 +80,10 @@ export class RotatingLog {
     if (rest.length) this.append(rest);
   }
 
-  /** Ends the file; `done` is called once every line written so far is on disk. */
+  /** Ends the file; `done` is called once every line written so far is on disk, in this file and the one set aside. */
   end(done: () => void): void {
-    this.stream.end(done);
+    const current = new Promise<void>((resolve) => this.stream.end(() => resolve()));
+    void Promise.all([current, ...this.retiring]).then(() => done());
   }
 
   private append(bytes: Buffer): void {
@@ -94,7 +97,9 @@ export class RotatingLog {
       // The old stream writes to its descriptor, so lines it still queues land in the file set aside.
       renameSync(this.path, `${this.path}.1`);
       const next = this.open();
-      this.stream.end();
+      const retired = new Promise<void>((resolve) => this.stream.end(() => resolve()));
+      this.retiring.add(retired);
+      void retired.then(() => this.retiring.delete(retired));
       this.stream = next;
     } catch (error) {
       this.onError(error as Error);
