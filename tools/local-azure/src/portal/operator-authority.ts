@@ -42,8 +42,10 @@ export const portalActions = {
   readAssignments: { action: controlPlaneActions.roleAssignmentsRead },
   writeAssignments: { action: controlPlaneActions.roleAssignmentsWrite },
   deleteAssignments: { action: controlPlaneActions.roleAssignmentsDelete },
-  /** Peek into a dead-letter queue: Azure Service Bus Data Owner. */
+  /** Peek into an entity or its dead-letter queue: Azure Service Bus Data Owner. */
   serviceBusPeek: { dataAction: serviceBusOperatorDataActions.peek },
+  /** Purge an entity's messages or its dead-letter queue: Azure Service Bus Data Owner (as the CLI's `servicebus purge`). */
+  serviceBusPurge: { dataAction: serviceBusOperatorDataActions.purge },
   /** Resubmit dead-lettered messages: Azure Service Bus Data Owner. */
   serviceBusResubmit: { dataAction: serviceBusOperatorDataActions.resubmit },
 } as const satisfies Record<string, PortalPermission>;

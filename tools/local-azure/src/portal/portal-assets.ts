@@ -21,6 +21,10 @@ header.top form { margin-left: auto; }
 nav.sections ul { display: flex; flex-wrap: wrap; gap: .2rem; list-style: none; margin: 0; padding: 0 1.2rem; background: var(--panel); border-bottom: 1px solid var(--line); }
 nav.sections a { display: block; padding: .6rem .8rem; text-decoration: none; color: var(--ink); }
 nav.sections a[aria-current="page"] { font-weight: 700; border-bottom: 3px solid var(--accent); }
+nav.tabs ul { display: flex; gap: .2rem; list-style: none; margin: .4rem 0 .8rem; padding: 0; border-bottom: 1px solid var(--line); }
+nav.tabs a { display: block; padding: .4rem .8rem; text-decoration: none; }
+nav.tabs a[aria-current="page"] { font-weight: 700; color: var(--ink); border-bottom: 3px solid var(--accent); }
+.message-actions { display: flex; flex-wrap: wrap; gap: .8rem; margin: 1rem 0; }
 main { padding: 1rem 1.2rem 3rem; max-width: 90rem; }
 h1 { font-size: 1.6rem; margin: .4rem 0 1rem; }
 h2 { font-size: 1.25rem; margin: 1.6rem 0 .6rem; }

@@ -6,7 +6,7 @@ import type { AuditLog, AuthorizationRecord, SignInRecord } from '../audit/audit
 import type { Directory } from '../entra/directory.js';
 import { managementAudiences } from '../management/control-plane-guard.js';
 import type { RoleAssignment, RoleAssignmentStore } from '../rbac/role-assignments.js';
-import type { MessageRow, ServiceBusOperations } from '../servicebus/admin-routes.js';
+import type { MessageRow, ServiceBusOperations, SubQueueCounts } from '../servicebus/admin-routes.js';
 import { count, html, noun, type SafeHtml } from './html.js';
 import type { OperatorAuthority } from './operator-authority.js';
 import { flowDiagram } from './portal-layout.js';
@@ -382,42 +382,100 @@ ${rows.map((r) => {
   return html`<tr><th scope="row" class="name">${r.name}</th><td>${r.type}</td>${r.type === 'topic'
     ? html`${none}${cell(c.scheduled)}${none}${none}${none}<td></td>`
     : html`<td>${c.active}${ofActive(r)}</td>${cell(c.scheduled)}${cell(c.deadLetter, true)}${cell(c.transfer)}${cell(c.transferDeadLetter, true)}
-<td class="actions"><a href="/servicebus/deadletters?entity=${encodeURIComponent(r.name)}">Peek dead letters<span class="visually-hidden"> of ${r.name}</span></a></td>`}</tr>`;
+<td class="actions"><a href="${subQueueHref(r.name, 'active')}">Peek messages<span class="visually-hidden"> of ${r.name}</span></a> · <a href="${subQueueHref(r.name, 'deadletter')}">Peek dead letters<span class="visually-hidden"> of ${r.name}</span></a></td>`}</tr>`;
 })}</tbody></table></div>`,
   };
 }
 
-/** The dead-letter queue of one entity, and the resubmit form (or, when it is empty, a sentence saying so). */
-export function deadLettersPage(entity: string, messages: MessageRow[], total: number, done?: string, from = 0): PageContent {
-  const link = (sequence: number): string => `/servicebus/deadletters?entity=${encodeURIComponent(entity)}${sequence ? `&from=${sequence}` : ''}`;
+/** The two parts of a queue or subscription the portal shows and purges: its messages, and its dead-letter queue. */
+export type SubQueue = 'active' | 'deadletter';
+
+/** Each part's page, and how the pages name the part and its messages. */
+const subQueuePages = {
+  active: { path: '/servicebus/messages', tab: 'Messages', noun: 'message' },
+  deadletter: { path: '/servicebus/deadletters', tab: 'Dead letters', noun: 'dead-lettered message' },
+} as const satisfies Record<SubQueue, { path: string; tab: string; noun: string }>;
+
+/** `active` or `deadletter` from a query or form value; anything else is no part. */
+export function subQueueFrom(value: string | null): SubQueue | undefined {
+  return value === 'active' || value === 'deadletter' ? value : undefined;
+}
+
+/** The address of an entity's messages page (`active`) or dead-letter page, from sequence number `from` on. */
+export function subQueueHref(entity: string, subQueue: SubQueue, from = 0): string {
+  return `${subQueuePages[subQueue].path}?entity=${encodeURIComponent(entity)}${from ? `&from=${from}` : ''}`;
+}
+
+/** What a messages page shows: a page of one part's messages, from sequence number `from` on, and both parts' totals. */
+export interface MessagesView {
+  entity: string;
+  subQueue: SubQueue;
+  /** At most {@link messagesPageSize}, peeked. */
+  messages: MessageRow[];
+  /** How many messages each part holds now, in every state (what a purge of it would delete). */
+  totals: Record<SubQueue, number>;
+  from: number;
+  /** What the last change did (the session's notice). */
+  done?: string;
+}
+
+/**
+ * One part of a queue or subscription: tabs for its messages and its dead-letter queue with their counts, the
+ * messages 100 at a time, and what can be done with them — purge both, resubmit dead letters (or, when the part is
+ * empty, a sentence saying so).
+ */
+export function messagesPage(view: MessagesView): PageContent {
+  const { entity, subQueue, messages, totals, from, done } = view;
+  const total = totals[subQueue];
+  const { noun: what } = subQueuePages[subQueue];
+  const deadLetter = subQueue === 'deadletter';
   const last = messages.at(-1)?.sequenceNumber;
+  const link = (sequence: number): string => subQueueHref(entity, subQueue, sequence);
   // Pages go by sequence number (peek's own cursor), so no message falls between two pages.
-  const pages = html`${from ? html`<a href="${link(0)}">First page</a>` : ''}${from && messages.length === deadLetterPageSize ? ' · ' : ''}${
-    messages.length === deadLetterPageSize && last !== undefined ? html`<a href="${link(last + 1)}">Next ${deadLetterPageSize}</a>` : ''
+  const pages = html`${from ? html`<a href="${link(0)}">First page</a>` : ''}${from && messages.length === messagesPageSize ? ' · ' : ''}${
+    messages.length === messagesPageSize && last !== undefined ? html`<a href="${link(last + 1)}">Next ${messagesPageSize}</a>` : ''
   }`;
   const caption = from
-    ? `${count(messages.length, 'dead-lettered message')} from sequence number ${from}, of ${total}`
+    ? `${count(messages.length, what)} from sequence number ${from}, of ${total}`
     : total > messages.length
-      ? `The first ${messages.length} of ${total} dead-lettered messages`
-      : count(total, 'dead-lettered message');
+      ? `The first ${messages.length} of ${total} ${what}s`
+      : count(total, what);
+  const tabs = html`<nav class="tabs" aria-label="Parts of ${entity}"><ul>${(['active', 'deadletter'] as const).map(
+    (part) => html`<li><a href="${subQueueHref(entity, part)}"${part === subQueue ? html` aria-current="page"` : ''}>${subQueuePages[part].tab} (${totals[part]})</a></li>`,
+  )}</ul></nav>`;
+  const headings = deadLetter
+    ? ['Sequence', 'Message id', 'Subject', 'Reason', 'Description', 'Enqueued', 'Delivery count', 'Body']
+    : ['Sequence', 'Message id', 'Subject', 'Session', 'State', 'Enqueued', 'Delivery count', 'Body'];
+  const row = (m: MessageRow): SafeHtml =>
+    deadLetter
+      ? html`<tr><td>${m.sequenceNumber}</td><td class="mono">${m.messageId ?? ''}</td><td>${m.subject ?? ''}</td><td>${m.deadLetterReason ?? ''}</td><td>${m.deadLetterErrorDescription ?? ''}</td><td>${time(m.enqueuedTime)}</td><td>${m.deliveryCount}</td><td class="mono">${m.body ?? ''}</td></tr>`
+      : html`<tr><td>${m.sequenceNumber}</td><td class="mono">${m.messageId ?? ''}</td><td>${m.subject ?? ''}</td><td class="mono">${m.sessionId ?? ''}</td><td>${m.state}</td><td>${time(m.enqueuedTime)}</td><td>${m.deliveryCount}</td><td class="mono">${m.body ?? ''}</td></tr>`;
+  const them = total === 1 ? `the ${what}` : `all ${total} ${what}s`;
+  const purge = html`<form method="get" action="/servicebus/purge"><input type="hidden" name="entity" value="${entity}"><input type="hidden" name="subqueue" value="${subQueue}"><button class="danger" type="submit">Purge ${them}<span class="visually-hidden"> of ${entity}</span></button></form>`;
+  const resubmit = html`<form method="get" action="/servicebus/resubmit"><input type="hidden" name="entity" value="${entity}"><button type="submit">Resubmit ${total === 1 ? 'the message' : `all ${total} messages`} to ${entity}</button></form>`;
   return {
-    title: `Dead letters of ${entity}`,
+    title: deadLetter ? `Dead letters of ${entity}` : `Messages of ${entity}`,
     body: html`${notice(done)}<p><a href="/servicebus">Back to Service Bus</a></p>
+${tabs}
 ${total
   ? html`${messages.length ? html`<table><caption>${caption} (peeked: nothing is locked or removed)</caption>
-<thead><tr><th scope="col">Sequence</th><th scope="col">Message id</th><th scope="col">Subject</th><th scope="col">Reason</th><th scope="col">Description</th><th scope="col">Enqueued</th><th scope="col">Delivery count</th><th scope="col">Body</th></tr></thead><tbody>
-${messages.map(
-  (m) => html`<tr><td>${m.sequenceNumber}</td><td class="mono">${m.messageId ?? ''}</td><td>${m.subject ?? ''}</td><td>${m.deadLetterReason ?? ''}</td><td>${m.deadLetterErrorDescription ?? ''}</td><td>${time(m.enqueuedTime)}</td><td>${m.deliveryCount}</td><td class="mono">${m.body ?? ''}</td></tr>`,
-)}</tbody></table>` : html`<p id="dead-letters-past-end">No dead-lettered message from sequence number ${from} on.</p>`}
+<thead><tr>${headings.map((heading) => html`<th scope="col">${heading}</th>`)}</tr></thead><tbody>
+${messages.map(row)}</tbody></table>` : html`<p id="${deadLetter ? 'dead-letters' : 'messages'}-past-end">No ${what} from sequence number ${from} on.</p>`}
 <p class="pages">${pages}</p>
-<p class="muted" id="delivery-count-note">The delivery count is the one Service Bus reports: the deliveries that failed — abandoned by the receiver, or whose lock expired. A message received once and dead-lettered by its receiver shows 0; one moved here after MaxDeliveryCount failed deliveries shows that number.</p>
-<form method="get" action="/servicebus/resubmit"><input type="hidden" name="entity" value="${entity}"><button type="submit">Resubmit ${total === 1 ? 'the message' : `all ${total} messages`} to ${entity}</button></form>`
-  : html`<p id="dead-letters-empty">The dead-letter queue of ${entity} is empty: there is no message to look at or resubmit.</p>`}`,
+<p class="muted" id="delivery-count-note">The delivery count is the one Service Bus reports: the deliveries that failed — abandoned by the receiver, or whose lock expired. ${
+    deadLetter
+      ? 'A message received once and dead-lettered by its receiver shows 0; one moved here after MaxDeliveryCount failed deliveries shows that number.'
+      : 'A message no receiver has failed yet shows 0.'
+  }</p>
+<div class="message-actions">${deadLetter ? resubmit : ''}${purge}</div>`
+  : deadLetter
+    ? html`<p id="dead-letters-empty">The dead-letter queue of ${entity} is empty: there is no message to look at, resubmit or purge.</p>`
+    : html`<p id="messages-empty">${entity} holds no message: there is none to look at or purge. Its dead-lettered messages are under Dead letters.</p>`}`,
   };
 }
 
-/** Dead-lettered messages per page of the dead-letter page. */
-export const deadLetterPageSize = 100;
+/** Messages per page of a messages page. */
+export const messagesPageSize = 100;
 
 /** A destructive change the operator is asked to confirm: what it does, where the form posts, and where "No" goes. */
 interface Confirmation {
@@ -497,6 +555,51 @@ export function resubmitPage(session: PortalSession, entity: string, total: numb
     confirm: 'Yes, resubmit',
     cancel: { href: back, label: 'No, go back' },
   });
+}
+
+/**
+ * "Purge messages": which entity, which of its parts (its messages, or its dead-letter queue — never both), how many
+ * messages in which states as of `asOf`, and what becomes of them. The form carries the count it showed, so the result
+ * can say when the purge deleted another number (messages that arrived or left in between).
+ */
+export function purgePage(session: PortalSession, entity: string, subQueue: SubQueue, counts: SubQueueCounts, asOf: string): PageContent {
+  const { total, locked, deferred, scheduled } = counts;
+  const deadLetter = subQueue === 'deadletter';
+  const { noun: what } = subQueuePages[subQueue];
+  const one = total === 1;
+  const states = [locked ? `${locked} locked by a receiver` : '', deferred ? `${deferred} deferred` : '', scheduled ? `${scheduled} scheduled` : ''].filter(Boolean);
+  return confirmationPage(session, {
+    title: deadLetter ? 'Purge dead-lettered messages' : 'Purge messages',
+    question: html`Do you want to purge ${one ? `the ${what}` : `all ${total} ${what}s`} ${deadLetter ? html`of the dead-letter queue of <strong>${entity}</strong>` : html`of <strong>${entity}</strong>`}? ${
+      one ? 'It is' : 'They are'
+    } deleted for good: no receiver gets ${one ? 'it' : 'them'}, and ${one ? 'it' : 'they'} cannot be resubmitted. ${deadLetter ? `The messages of ${entity} itself stay.` : `Its dead-letter queue stays as it is.`}`,
+    details: html`<table><caption>What the purge deletes, counted at ${time(asOf)}</caption><tbody>
+<tr><th scope="row">Entity</th><td>${entity}</td></tr>
+<tr><th scope="row">Messages</th><td>${deadLetter ? 'Its dead-letter queue' : 'Its messages (not its dead-letter queue)'}</td></tr>
+<tr><th scope="row">How many</th><td id="purge-count">${count(total, what)}${states.length ? `, of which ${states.join(', ')}` : ''}</td></tr>
+</tbody></table>
+<p id="purge-arrivals">The purge deletes what ${deadLetter ? 'the dead-letter queue' : entity} holds when you answer Yes, as Azure's purge deletes what was enqueued before the call: messages that arrive in between go too, and the result says how many were purged.</p>
+<p id="purge-locked">Scheduled, deferred and locked messages are purged too, as the CLI's <code>servicebus purge</code> does: a receiver that holds one locked can no longer complete, abandon or dead-letter it (Service Bus answers MessageLockLost).</p>`,
+    action: '/servicebus/purge',
+    fields: { entity, subqueue: subQueue, expected: String(total) },
+    confirm: 'Yes, purge',
+    cancel: { href: subQueueHref(entity, subQueue), label: 'No, go back' },
+  });
+}
+
+/**
+ * What a purge did, for the notice on the page it returns to: how many messages it deleted where, and, when that is
+ * not the number the confirmation showed (`expected`, when the form carried one), why.
+ */
+export function purgedNotice(entity: string, subQueue: SubQueue, purged: number, expected: number | undefined): string {
+  const where = subQueue === 'deadletter' ? `from the dead-letter queue of ${entity}` : `of ${entity}`;
+  const since =
+    expected === undefined || expected === purged
+      ? ''
+      : purged > expected
+        ? ` (${purged - expected} of them arrived after the confirmation counted ${expected})`
+        : ` (the confirmation counted ${expected}: the others were received, expired or moved in between)`;
+  return `Purged ${count(purged, 'message')} ${where}${since}.`;
 }
 
 /** System: the health of every running service instance, from its /health/ready. */

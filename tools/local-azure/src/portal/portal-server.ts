@@ -21,21 +21,26 @@ import { portalAssets } from './portal-assets.js';
 import { layout, messagePage, type PortalSectionPath } from './portal-layout.js';
 import {
   alertsPage,
-  deadLetterPageSize,
-  deadLettersPage,
   iamPage,
   identitiesPage,
   logsPage,
+  messagesPage,
+  messagesPageSize,
   overviewPage,
   principalLabel,
+  purgedNotice,
+  purgePage,
   removeAssignmentPage,
   resubmitPage,
   roleFromForm,
   scopeOptions,
   serviceBusPage,
+  subQueueFrom,
+  subQueueHref,
   systemPage,
   type PageContent,
   type PortalData,
+  type SubQueue,
 } from './portal-pages.js';
 import { PortalSessions, takeNotice, type PortalSession, type PortalSessionsOptions } from './portal-sessions.js';
 import { instanceHealth } from './system-health.js';
@@ -160,13 +165,46 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
   // The name is not repeated: a link must not put words of its choosing in the portal's own alert.
   const noSuchEntity = (res: ServerResponse, session: PortalSession): void =>
     send(res, 404, messagePage('Not found', 'There is no such queue or subscription in the namespace (deleted, or a mistyped name). The Service Bus page lists them all.', session));
-  const authorize = (session: PortalSession, permission: PortalPermission, scope: string, req: IncomingMessage, res: ServerResponse): boolean => {
-    const decision = context.authority.authorize(session.operator, permission, scope, `portal ${req.method} ${req.url?.split('?')[0]}`);
+  // The value is not repeated, as the entity's name is not.
+  const noSuchPart = (res: ServerResponse, session: PortalSession): void =>
+    send(res, 400, messagePage('Bad request', 'Purge takes the messages of a queue or subscription, or its dead-letter queue: use the Purge button of the one to purge.', session));
+  /** `detail` goes into the authorization log's operation, where the path and scope alone do not say what was done. */
+  const authorize = (session: PortalSession, permission: PortalPermission, scope: string, req: IncomingMessage, res: ServerResponse, detail?: string): boolean => {
+    const decision = context.authority.authorize(session.operator, permission, scope, `portal ${req.method} ${req.url?.split('?')[0]}${detail ? ` (${detail})` : ''}`);
     if (!decision.allowed) {
       const action = 'action' in permission ? permission.action : permission.dataAction;
       forbidden(res, session, decision.message ?? `The client '${session.operator.name}' with object id '${session.operator.principalId}' does not have authorization to perform action '${action}' over scope '${scope}' or the scope is invalid.`);
     }
     return decision.allowed;
+  };
+  /**
+   * The entity and the part of it a purge link or form names (`entity`, `subqueue`), once the entity exists, the part is
+   * one of the two and the session's user may purge it (the CLI's right, checked and logged); else undefined, refused.
+   */
+  const purgeTarget = (session: PortalSession, params: URLSearchParams, req: IncomingMessage, res: ServerResponse): { entity: string; subQueue: SubQueue; serviceBus: ServiceBusOperations } | undefined => {
+    const entity = params.get('entity') ?? '';
+    const found = receivable(data, entity);
+    const subQueue = subQueueFrom(params.get('subqueue'));
+    if (!context.serviceBus || !found) noSuchEntity(res, session);
+    else if (!subQueue) noSuchPart(res, session);
+    else if (authorize(session, portalActions.serviceBusPurge, found.resourceId, req, res, purgeDetail[subQueue])) return { entity, subQueue, serviceBus: context.serviceBus };
+    return undefined;
+  };
+  /** A page of an entity's messages or of its dead-letter queue (peek: Azure Service Bus Data Owner). */
+  const messages = (subQueue: SubQueue) => async (req: IncomingMessage, res: ServerResponse, { url }: { url: URL }): Promise<void> => {
+    const session = authenticated(req, res);
+    if (!session) return;
+    const entity = url.searchParams.get('entity') ?? '';
+    const found = receivable(data, entity);
+    if (!context.serviceBus || !found) return noSuchEntity(res, session);
+    if (!authorize(session, portalActions.serviceBusPeek, found.resourceId, req, res)) return;
+    // The whole counts beside a page of 100: purge and resubmit take them all, and the buttons say so.
+    const from = Math.max(0, Math.floor(Number(url.searchParams.get('from')) || 0));
+    const serviceBus = context.serviceBus;
+    const messages = serviceBus.peek(entity, { deadLetter: subQueue === 'deadletter', from, limit: messagesPageSize });
+    const totals = { active: serviceBus.messageCounts(entity).total, deadletter: serviceBus.messageCounts(entity, { deadLetter: true }).total };
+    const done = takeNotice(session);
+    page(res, session, '/servicebus', messagesPage({ entity, subQueue, messages, totals, from, ...(done ? { done } : {}) }));
   };
   const read = (section: PortalSectionPath, render: (session: PortalSession, url: URL) => PageContent | Promise<PageContent>) =>
     async (req: IncomingMessage, res: ServerResponse, { url }: { url: URL }): Promise<void> => {
@@ -295,18 +333,8 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
       session.notice = `Removed ${assignment.roleDefinitionName} of ${principalLabel(data, assignment.principalId)} on ${where}.`;
       redirect(res, `/iam?scope=${encodeURIComponent(back || assignment.scope)}`);
     })
-    .on('GET', /^\/servicebus\/deadletters$/, async (req, res, { url }) => {
-      const session = authenticated(req, res);
-      if (!session) return;
-      const entity = url.searchParams.get('entity') ?? '';
-      const found = receivable(data, entity);
-      if (!context.serviceBus || !found) return noSuchEntity(res, session);
-      if (!authorize(session, portalActions.serviceBusPeek, found.resourceId, req, res)) return;
-      // The whole count beside a page of 100: resubmit moves them all, and the button says so.
-      const from = Math.max(0, Math.floor(Number(url.searchParams.get('from')) || 0));
-      const messages = context.serviceBus.peek(entity, { deadLetter: true, from, limit: deadLetterPageSize });
-      page(res, session, '/servicebus', deadLettersPage(entity, messages, found.count, takeNotice(session), from));
-    })
+    .on('GET', /^\/servicebus\/messages$/, messages('active'))
+    .on('GET', /^\/servicebus\/deadletters$/, messages('deadletter'))
     // Resubmitting asks first, as removing does.
     .on('GET', /^\/servicebus\/resubmit$/, (req, res, { url }) => {
       const session = authenticated(req, res);
@@ -330,6 +358,30 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
       context.log(`[portal] ${session.operator.name} resubmitted ${result.resubmitted} dead-lettered messages of ${entity}`);
       session.notice = `Resubmitted ${count(result.resubmitted, 'message')} to ${entity}${result.kept ? `; ${count(result.kept, 'message')} kept in the dead-letter queue (locked by a receiver, or without the session id ${entity} requires)` : ''}.`;
       redirect(res, `/servicebus/deadletters?entity=${encodeURIComponent(entity)}`);
+    })
+    // Purging asks first too, with the count as of the question; only its Yes posts the purge.
+    .on('GET', /^\/servicebus\/purge$/, (req, res, { url }) => {
+      const session = authenticated(req, res);
+      const target = session && purgeTarget(session, url.searchParams, req, res);
+      if (!session || !target) return;
+      const { entity, subQueue, serviceBus } = target;
+      const counts = serviceBus.messageCounts(entity, { deadLetter: subQueue === 'deadletter' });
+      if (!counts.total) return redirect(res, subQueueHref(entity, subQueue));
+      page(res, session, '/servicebus', purgePage(session, entity, subQueue, counts, new Date().toISOString()));
+    })
+    .on('POST', /^\/servicebus\/purge$/, async (req, res) => {
+      const verified = await verifiedForm(req, res);
+      if (!verified) return;
+      const { session, form } = verified;
+      const target = purgeTarget(session, form, req, res);
+      if (!target) return;
+      const { entity, subQueue, serviceBus } = target;
+      // What is there now goes, as with the CLI and Azure's purge: not only what the confirmation counted.
+      const { purged } = serviceBus.purge(entity, { deadLetter: subQueue === 'deadletter' });
+      context.log(`[portal] ${session.operator.name} purged ${purged} messages ${subQueue === 'deadletter' ? 'from the dead-letter queue of' : 'of'} ${entity}`);
+      const expected = /^\d{1,9}$/.test(form.get('expected') ?? '') ? Number(form.get('expected')) : undefined;
+      session.notice = purgedNotice(entity, subQueue, purged, expected);
+      redirect(res, subQueueHref(entity, subQueue));
     })
     .on('GET', /^\/events$/, (req, res) => {
       const cookie = readCookie(req, cookieName);
@@ -388,6 +440,9 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
     },
   };
 }
+
+/** How the authorization log's operation names the part a purge deletes. */
+const purgeDetail: Record<SubQueue, string> = { active: 'messages', deadletter: 'dead-letter queue' };
 
 /**
  * A queue (`orders`) or subscription (`events/Subscriptions/vision`) named as the entity list names it: its ARM id

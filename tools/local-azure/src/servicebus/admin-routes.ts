@@ -63,6 +63,16 @@ export interface MessageRow {
   body?: string;
 }
 
+/** The messages of one queue, subscription or dead-letter queue, by state (see {@link ServiceBusOperations.messageCounts}). */
+export interface SubQueueCounts {
+  /** Every message: available, deferred, scheduled and locked ones. */
+  total: number;
+  scheduled: number;
+  deferred: number;
+  /** Held by a receiver's peekLock lock right now (counted among the others too). */
+  locked: number;
+}
+
 const defaults = {
   peekLimit: 20,
   maxPeekLimit: 1000,
@@ -78,6 +88,12 @@ export interface ServiceBusOperations {
   deadLetterCounts(): { entity: string; resourceId: string; count: number }[];
   /** Messages in sequence order from `from`, without locking them; at most `limit` (default 20, at most 1000). */
   peek(path: string, options?: { deadLetter?: boolean; from?: number; limit?: number }): MessageRow[];
+  /** How many messages the entity (or its dead-letter queue) holds now, in every state: what {@link purge} would delete. */
+  messageCounts(path: string, options?: { deadLetter?: boolean }): SubQueueCounts;
+  /**
+   * Deletes every message the entity (or, with `deadLetter`, its dead-letter queue, and only that) holds at the call —
+   * scheduled, deferred and locked ones too (a receiver's later settlement of a locked one fails `MessageLockLost`).
+   */
   purge(path: string, options?: { deadLetter?: boolean }): { entity: string; purged: number };
   /** Moves the entity's dead-lettered messages back to it. */
   resubmit(path: string): { entity: string; resubmitted: number; kept: number };
@@ -111,6 +127,10 @@ export function serviceBusOperations(namespace: ServiceBusNamespace, status: () 
     peek(path, options = {}) {
       const limit = Math.min(Math.max(1, options.limit || defaults.peekLimit), defaults.maxPeekLimit);
       return subQueue(entity(path), options.deadLetter).peek(options.from ?? 0, limit).map(messageRow);
+    },
+    messageCounts(path, options = {}) {
+      const { active, scheduled, deferred, locked } = subQueue(entity(path), options.deadLetter).counts();
+      return { total: active + scheduled + deferred, scheduled, deferred, locked };
     },
     purge(path, options = {}) {
       const queue = subQueue(entity(path), options.deadLetter);
