@@ -193,7 +193,7 @@ describe('The local portal, in a real browser', () => {
 
   it('has no serious or critical accessibility violation, and no CSP violation, on any page', async () => {
     const openAi = system.hostEnv('recommendation').AZURE_OPENAI_RESOURCE_ID!;
-    for (const path of ['/', '/identities', `/iam?scope=${encodeURIComponent(openAi)}`, '/logs', '/alerts', '/servicebus', '/servicebus?filter=requests', '/servicebus/deadletters?entity=recommendation-requests', '/system', '/nothing-here']) {
+    for (const path of ['/', '/identities', `/iam?scope=${encodeURIComponent(openAi)}`, '/logs', '/alerts', '/servicebus', '/servicebus?filter=requests', '/servicebus/messages?entity=recommendation-requests', '/servicebus/deadletters?entity=recommendation-requests', '/system', '/nothing-here']) {
       await visit(path);
       expect({ path, violations: await seriousAxeViolations(page) }).toEqual({ path, violations: [] });
     }
