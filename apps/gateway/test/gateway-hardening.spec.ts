@@ -97,6 +97,12 @@ describe('the gateway’s front door (host "gateway")', () => {
     // below those and far above these.
     const deadlineInMs = 15_000;
     const statusLine = (received: string): string => received.split('\r\n')[0]!;
+    /** The problem details of the one whole response a connection got before the gateway closed it. */
+    const problemOf = (received: string): Record<string, unknown> => {
+      const [head, body] = received.split('\r\n\r\n') as [string, string];
+      expect(head.split('\r\n').slice(1)).toEqual(['Content-Type: application/problem+json', `Content-Length: ${Buffer.byteLength(body)}`, 'Connection: close']);
+      return JSON.parse(body) as Record<string, unknown>;
+    };
 
     beforeAll(async () => {
       gateway = await startGateway({ HTTP_HEADERS_TIMEOUT_MS: '1000', HTTP_REQUEST_TIMEOUT_MS: '2000', HEALTH_DETAILS_PORT: '0' });
@@ -105,6 +111,12 @@ describe('the gateway’s front door (host "gateway")', () => {
     it('answers 408 and closes the connection of a client that trickles its headers', async () => {
       const outcome = await slowClient({ origin: gateway.url, head: 'GET /v1/products/p-1 HTTP/1.1\r\nHost: localhost\r\n', trickle: 'X-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', deadlineInMs });
       expect(statusLine(outcome.received)).toBe('HTTP/1.1 408 Request Timeout');
+      expect(problemOf(outcome.received)).toEqual({
+        type: 'https://keyless.dev/problems/request-timeout',
+        title: 'Request Timeout',
+        status: 408,
+        detail: 'The request did not arrive in time: send its headers within 1 s and the whole request within 2 s.',
+      });
     });
 
     it('answers 408 and closes the connection of a client that sends nothing after connecting', async () => {
@@ -116,19 +128,35 @@ describe('the gateway’s front door (host "gateway")', () => {
       const head = 'POST /v1/products HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 4000\r\n\r\n{"id":"';
       const outcome = await slowClient({ origin: gateway.url, head, trickle: 'p'.repeat(4000), deadlineInMs });
       expect(statusLine(outcome.received)).toBe('HTTP/1.1 408 Request Timeout');
+      expect(problemOf(outcome.received)).toMatchObject({ type: 'https://keyless.dev/problems/request-timeout', status: 408 });
       expect(outcome.openForInMs).toBeGreaterThanOrEqual(2000);
     });
 
     it('answers 431 to request headers over 16 KiB, before authentication, and keeps serving', async () => {
       const outcome = await slowClient({ origin: gateway.url, head: `GET /v1/products/p-1 HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${'a'.repeat(17 * 1024)}\r\n\r\n`, deadlineInMs });
       expect(statusLine(outcome.received)).toBe('HTTP/1.1 431 Request Header Fields Too Large');
+      expect(problemOf(outcome.received)).toMatchObject({ type: 'https://keyless.dev/problems/headers-too-large', status: 431, detail: "The request's headers exceed 16 KiB: send fewer or shorter headers." });
       expect((await fetch(`${gateway.url}/v1/products/p-1`)).status).toBe(401);
     });
 
-    it('holds the loopback details listener to the same limits', async () => {
+    it('answers a malformed request line with 400 problem details, without the parser’s words, and keeps serving', async () => {
+      const outcome = await slowClient({ origin: gateway.url, head: 'GET /v1/products/a xxxx HTTP/1.1\r\nHost: localhost\r\n\r\n', deadlineInMs });
+      expect(statusLine(outcome.received)).toBe('HTTP/1.1 400 Bad Request');
+      expect(problemOf(outcome.received)).toEqual({
+        type: 'https://keyless.dev/problems/malformed-request',
+        title: 'Bad Request',
+        status: 400,
+        detail: 'The request line or a header is not valid HTTP/1.1: send a well-formed request.',
+      });
+      expect(outcome.received).not.toMatch(/HPE_|Parse Error|Expected|xxxx/);
+      expect((await fetch(`${gateway.url}/v1/products/p-1`)).status).toBe(401);
+    });
+
+    it('holds the loopback details listener to the same limits, and answers it with problem details too', async () => {
       const health = gateway.app.get(HealthModule);
       const outcome = await slowClient({ origin: `http://127.0.0.1:${health.detailsPort}`, head: 'GET /health/ready HTTP/1.1\r\n', trickle: 'Host: localhost', deadlineInMs });
       expect(statusLine(outcome.received)).toBe('HTTP/1.1 408 Request Timeout');
+      expect(problemOf(outcome.received)).toMatchObject({ type: 'https://keyless.dev/problems/request-timeout', status: 408 });
     });
   });
 

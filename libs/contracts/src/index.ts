@@ -1,6 +1,6 @@
 // @keyless/contracts: what the services say to each other over Service Bus — entity names, message
-// patterns and payload schemas — and how every process reads its settings. No Nest, no Azure: both sides
-// of every exchange import only this.
+// patterns and payload schemas — and how every process reads its settings and holds its HTTP listeners to them. No
+// Nest, no Azure: both sides of every exchange import only this.
 export { eventDeliveryAttempts, queues, subscriptions, topics } from './entities.js';
 export type { QueueName, SubscriptionName, TopicName } from './entities.js';
 export { productIdSchema, productSchema, productUpsertedSchema } from './catalog.js';
@@ -48,5 +48,7 @@ export { readSetting, settingsSchema, withoutBlankSettings } from './settings.js
 export { postgresServer, postgresSettings } from './postgres-settings.js';
 export { guidSetting, httpServerOptions, serviceConfiguration, serviceHttpDefaults, serviceSettings } from './service-settings.js';
 export type { HttpServerLimits, ServiceConfiguration, ServiceSettings } from './service-settings.js';
+export { answerClientErrors } from './http-client-errors.js';
+export type { ClientErrorBody, ClientErrorKind, ClientErrorRefusal } from './http-client-errors.js';
 export type { PostgresSettings } from './postgres-settings.js';
 export type { Settings } from './settings.js';

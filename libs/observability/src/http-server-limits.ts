@@ -1,17 +1,25 @@
 import type { Server } from 'node:http';
 import { Inject, Module, type OnApplicationBootstrap } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import { httpServerOptions, type HttpServerLimits } from '@keyless/contracts';
+import { answerClientErrors, httpServerOptions, type ClientErrorRefusal, type HttpServerLimits } from '@keyless/contracts';
 
 /** Injection token of the {@link HttpServerLimits} that {@link HttpServerLimitsModule} applies. */
 export const HTTP_SERVER_LIMITS = Symbol('HTTP_SERVER_LIMITS');
 
 /**
- * Sets a Node HTTP server's limits on slow clients (see `httpServerOptions` of @keyless/contracts). Called before the
- * server listens: Node reads how often it enforces them when it starts listening.
+ * Sets a Node HTTP server's limits on slow clients (see `httpServerOptions` of @keyless/contracts; without `limits`,
+ * Node's own), and makes it answer a request its parser refuses — a malformed request, headers too large, a client
+ * past those limits — with problem details like every other refusal of a service, not Node's bare status line. Called
+ * before the server listens: Node reads how often it enforces the limits when it starts listening.
  */
-export function applyHttpServerLimits(server: Server, limits: HttpServerLimits): void {
-  Object.assign(server, httpServerOptions(limits));
+export function applyHttpServerLimits(server: Server, limits?: HttpServerLimits): void {
+  if (limits) Object.assign(server, httpServerOptions(limits));
+  answerClientErrors(server, (refusal) => ({ contentType: 'application/problem+json', body: JSON.stringify(problemDetails(refusal)) }));
+}
+
+/** RFC 9457 problem details of a refusal, with a stable `type` per kind as the gateway's problems have. */
+function problemDetails({ kind, status, title, detail }: ClientErrorRefusal): { type: string; title: string; status: number; detail: string } {
+  return { type: `https://keyless.dev/problems/${kind}`, title, status, detail };
 }
 
 /**

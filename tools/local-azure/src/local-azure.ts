@@ -18,7 +18,7 @@ import {
 import type { ConsoleLog, DatabasePrincipal, DataPlane, RunningDataPlane } from './data-plane.js';
 import { Directory } from './entra/directory.js';
 import { HomeCredential } from './entra/home-credential.js';
-import { loginEndpoints } from './entra/login-endpoints.js';
+import { entraClientErrorShape, loginEndpoints } from './entra/login-endpoints.js';
 import { identityEndpointPaths, isKnownResource, ManagedIdentityEndpoint } from './entra/managed-identity-endpoint.js';
 import type { FaultMode } from './faults/fault-catalog.js';
 import { LocalFaults } from './faults/local-faults.js';
@@ -32,7 +32,7 @@ import { ControlPlaneGuard } from './management/control-plane-guard.js';
 import { ManagementApi } from './management/management-api.js';
 import { roleAssignmentsApi } from './management/role-assignments-api.js';
 import { listen, type BoundListener } from './net/listen.js';
-import { listenerOptions } from './http/http-kit.js';
+import { answeringClientErrors, listenerOptions } from './http/http-kit.js';
 import { PortBook, PortInUseError, type PortChoice } from './net/port-book.js';
 import { controlPlaneAuthority } from './portal/operator-authority.js';
 import { startPortal, type LocalPortal } from './portal/portal-server.js';
@@ -184,9 +184,11 @@ export class LocalAzure {
         .add(...adminRoutes(self), ...roleAssignmentsApi(directory, roleAssignments, (id) => self.childResourceIds(id)))
         .health(() => ({ status: 'ok', instanceId: self.instanceId }));
       const [identity, login, managementListener] = await settleAll([
-        self.bindListener('identity', () => createHttpServer(limits, identityEndpoint.listener(log))),
-        self.bindListener('login', () => createHttpsServer(tlsOptions, loginEndpoints(directory, keys, () => self.endpoints.login, tokenEndpoint, log))),
-        self.bindListener('management', () => createHttpsServer(tlsOptions, management.listener())),
+        self.bindListener('identity', () => answeringClientErrors(createHttpServer(limits, identityEndpoint.listener(log)))),
+        self.bindListener('login', () =>
+          answeringClientErrors(createHttpsServer(tlsOptions, loginEndpoints(directory, keys, () => self.endpoints.login, tokenEndpoint, log)), entraClientErrorShape),
+        ),
+        self.bindListener('management', () => answeringClientErrors(createHttpsServer(tlsOptions, management.listener()))),
       ]);
       // Managed-identity endpoints are plain HTTP on the host's loopback, like App Service's.
       Object.assign(self.endpoints, {
@@ -392,7 +394,10 @@ export class LocalAzure {
     }
     if (!this.identityListener && !this.stopped) {
       const port = Number(new URL(this.endpoints.identity).port);
-      this.identityListener = await listen(() => createHttpServer(listenerOptions(this.config.network.limits), this.identityEndpoint.listener(this.log)), { port, bind: this.config.network.bind });
+      this.identityListener = await listen(() => answeringClientErrors(createHttpServer(listenerOptions(this.config.network.limits), this.identityEndpoint.listener(this.log))), {
+        port,
+        bind: this.config.network.bind,
+      });
       this.log('identity endpoint listening again');
     }
     this.alerts?.engine.evaluate();

@@ -1,10 +1,16 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ConsoleLog } from '../data-plane.js';
-import { Router, sendJson } from '../http/http-kit.js';
+import { Router, sendJson, type ClientErrorShape } from '../http/http-kit.js';
 import type { Directory } from './directory.js';
 import type { SigningKeys } from './signing-keys.js';
 import type { TokenEndpoint } from './token-endpoint.js';
 import { v1Issuer, v2Issuer } from './token-issuer.js';
+
+/** Entra's OAuth error body (RFC 6749 5.2), as the login endpoints answer what is not a token request. */
+export const entraClientErrorShape: ClientErrorShape = ({ detail }) => ({
+  contentType: 'application/json; charset=utf-8',
+  body: JSON.stringify({ error: 'invalid_request', error_description: detail }),
+});
 
 /**
  * The tenant's public login endpoints (what `AZURE_AUTHORITY_HOST` points at): OpenID Connect discovery

@@ -1,6 +1,7 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
 import { randomUUID } from 'node:crypto';
-import { httpServerOptions } from '@keyless/contracts';
+import { answerClientErrors, httpServerOptions, type ClientErrorBody, type ClientErrorKind, type ClientErrorRefusal } from '@keyless/contracts';
 import type { LocalAzureConfig } from '../config/local-azure-config.js';
 
 /** Node's own: the SDKs' keep-alive agents reuse a connection for a few seconds. */
@@ -25,6 +26,36 @@ export function listenerOptions(
     }),
     handshakeTimeout: limits.tlsHandshakeTimeoutInMs,
   };
+}
+
+/** How a listener words a request that Node's HTTP parser refused, in the error shape of the service it emulates. */
+export type ClientErrorShape = (refusal: ClientErrorRefusal) => ClientErrorBody;
+
+/** The refusals' codes in Azure's common error body: ARM's names for their statuses. */
+const azureErrorCodes: Readonly<Record<ClientErrorKind, string>> = {
+  'malformed-request': 'BadRequest',
+  'request-timeout': 'RequestTimeout',
+  'chunk-extensions-too-large': 'RequestEntityTooLarge',
+  'headers-too-large': 'RequestHeaderFieldsTooLarge',
+};
+
+/**
+ * Azure's common error body, `{"error":{"code","message"}}`: ARM's, AI Vision's and Azure OpenAI's own (as opposed to
+ * OpenAI's request validation), and the router's answer where no route is, so the identity endpoint's too.
+ */
+export const azureClientErrorShape: ClientErrorShape = ({ kind, detail }) => ({
+  contentType: 'application/json; charset=utf-8',
+  body: JSON.stringify({ error: { code: azureErrorCodes[kind], message: detail } }),
+});
+
+/**
+ * `server`, made to answer a request that Node's HTTP parser refuses — malformed, headers over 16 KiB, a client past
+ * `network.limits` — with a whole response in `shape` (see `answerClientErrors` of @keyless/contracts) instead of
+ * Node's bare status line. Never a word of the parser's own message or of the bytes received.
+ */
+export function answeringClientErrors<Listener extends Server | HttpsServer>(server: Listener, shape: ClientErrorShape = azureClientErrorShape): Listener {
+  answerClientErrors(server, shape);
+  return server;
 }
 
 /** A request handler; `params` holds the named groups of the route's pattern. */

@@ -5,7 +5,7 @@ import { openAiApiVersion } from '@keyless/contracts';
 import type { DataPlane, DataPlaneContext, RunningDataPlane } from '../data-plane.js';
 import { faultDefaults } from '../faults/fault-catalog.js';
 import { TokenRejectedError, type Caller } from '../guard/resource-guard.js';
-import { BodyTooLargeError, listenerOptions, readBody, requestId, Router, sendJson } from '../http/http-kit.js';
+import { answeringClientErrors, BodyTooLargeError, listenerOptions, readBody, requestId, Router, sendJson } from '../http/http-kit.js';
 import { listen } from '../net/listen.js';
 import { dataActions } from '../rbac/built-in-roles.js';
 import { ChatBackend, type BackendCompletion } from './chat-backend.js';
@@ -82,7 +82,7 @@ export function createOpenAiDataPlane(options: OpenAiDataPlaneOptions = {}): Dat
       const service = new OpenAiService(context, deployments, new TokenCounter(), { ...defaults, maxBodyBytes: options.maxBodyBytes ?? defaults.maxBodyBytes });
       const listener = await listen(() => {
         const options = listenerOptions(context.config.network.limits, { requestTimeoutInMs: defaults.requestTimeoutInMs });
-        return createServer({ cert: context.tls.certPem, key: context.tls.keyPem, ...options }, service.router().listener());
+        return answeringClientErrors(createServer({ cert: context.tls.certPem, key: context.tls.keyPem, ...options }, service.router().listener()));
       }, context.bind);
       const endpoint = `https://${context.publicHost}:${listener.port}`;
       const first = (capability: Capability): string | undefined => [...deployments.values()].find((d) => d.profile.capability === capability)?.name;

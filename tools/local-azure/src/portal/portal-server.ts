@@ -7,7 +7,7 @@ import type { AuditLog } from '../audit/audit-log.js';
 import type { ConsoleLog } from '../data-plane.js';
 import type { Directory } from '../entra/directory.js';
 import type { LocalAzureHome } from '../home.js';
-import { BodyTooLargeError, listenerOptions, readBody, Router, sendJson } from '../http/http-kit.js';
+import { answeringClientErrors, BodyTooLargeError, listenerOptions, readBody, Router, sendJson, type ClientErrorShape } from '../http/http-kit.js';
 import type { LocalAzureConfig } from '../config/local-azure-config.js';
 import { ManagementReply, type ManagementApi } from '../management/management-api.js';
 import { listen, type BindOptions, type BoundListener } from '../net/listen.js';
@@ -415,7 +415,12 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
     ...(context.alerts ? [context.alerts.engine.onAlert((alert, transition) => transition !== 'Updated' && push('alert', `Alert ${transition.toLowerCase()}: ${alert.ruleName}`))] : []),
   ];
 
-  const listener: BoundListener = await listen(() => createHttpsServer({ cert: context.tls.certPem, key: context.tls.keyPem, ...listenerOptions(context.limits) }, router.listener()), context.bind);
+  // A request the parser refuses gets a page too, with the portal's headers (no session: the request was not read).
+  const refusalPage: ClientErrorShape = ({ title, detail }) => ({ contentType: 'text/html; charset=utf-8', body: messagePage(title, detail), headers: securityHeaders });
+  const listener: BoundListener = await listen(
+    () => answeringClientErrors(createHttpsServer({ cert: context.tls.certPem, key: context.tls.keyPem, ...listenerOptions(context.limits) }, router.listener()), refusalPage),
+    context.bind,
+  );
   origin = `https://${context.publicHost}:${listener.port}`;
   const url = `${origin}/`;
   return {

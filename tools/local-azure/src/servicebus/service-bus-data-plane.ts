@@ -6,7 +6,7 @@ import { addServiceBusAdminRoutes, serviceBusOperations } from './admin-routes.j
 import { AmqpBroker } from './broker/amqp-broker.js';
 import { BrokerFaults } from './broker/broker-faults.js';
 import { IdleMemoryReducer } from './idle-memory-reducer.js';
-import { AtomManagementApi } from './atom/atom-management-api.js';
+import { AtomManagementApi, atomClientErrorShape } from './atom/atom-management-api.js';
 import { NamespaceEndpoint } from './endpoint/namespace-endpoint.js';
 import { MessageStore } from './store/message-store.js';
 import { ServiceBusNamespace, type LoadSummary } from './entities/service-bus-namespace.js';
@@ -71,7 +71,7 @@ async function startServiceBus(context: DataPlaneContext): Promise<RunningDataPl
     });
     broker = started;
     const api = new AtomManagementApi({ namespace, namespaceName: settings.name, namespaceId, guard: context.guard, directory: context.directory, log: context.log });
-    const routed = new NamespaceEndpoint({ amqp: (socket) => started.accept(socket), http: api.handle, limits: context.config.network.limits });
+    const routed = new NamespaceEndpoint({ amqp: (socket) => started.accept(socket), http: api.handle, httpClientErrors: atomClientErrorShape, limits: context.config.network.limits });
     endpoint = routed;
     listener = await listen(() => routed.createServer(context.tls), context.bind);
   } catch (error) {

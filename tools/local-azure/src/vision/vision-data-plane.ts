@@ -3,7 +3,7 @@ import { createServer } from 'node:https';
 import type { DataPlane, DataPlaneContext, RunningDataPlane } from '../data-plane.js';
 import { faultDefaults } from '../faults/fault-catalog.js';
 import { TokenRejectedError, type Caller } from '../guard/resource-guard.js';
-import { BodyTooLargeError, listenerOptions, readBody, requestId, Router, sendJson } from '../http/http-kit.js';
+import { answeringClientErrors, BodyTooLargeError, listenerOptions, readBody, requestId, Router, sendJson } from '../http/http-kit.js';
 import { listen } from '../net/listen.js';
 import { dataActions } from '../rbac/built-in-roles.js';
 import { analyzeImage, type BoundingBox, type ImageReading } from './image-analyzer.js';
@@ -64,7 +64,7 @@ export function createVisionDataPlane(options: VisionDataPlaneOptions = {}): Dat
       const service = new VisionService(context, settings);
       const listener = await listen(() => {
         const options = listenerOptions(context.config.network.limits, { requestTimeoutInMs: settings.requestTimeoutInMs });
-        return createServer({ cert: context.tls.certPem, key: context.tls.keyPem, ...options }, service.router().listener());
+        return answeringClientErrors(createServer({ cert: context.tls.certPem, key: context.tls.keyPem, ...options }, service.router().listener()));
       }, context.bind);
       const endpoint = `https://${context.publicHost}:${listener.port}`;
       return {

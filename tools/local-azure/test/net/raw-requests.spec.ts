@@ -1,6 +1,6 @@
 import { connect as connectTcp, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
-import { slowClient } from '@keyless/testing';
+import { slowClient, type SlowClientOutcome } from '@keyless/testing';
 import { openAiDataPlane } from '../../src/openai/openai-data-plane.js';
 import { serviceBusDataPlane } from '../../src/servicebus/service-bus-data-plane.js';
 import { startTestAzure, type TestAzure } from '../../src/testing/index.js';
@@ -33,6 +33,56 @@ function listenersOf(test: TestAzure): Record<string, string> {
     openAi: env.AZURE_OPENAI_ENDPOINT!,
     vision: env.AZURE_VISION_ENDPOINT!,
   };
+}
+
+/** What a listener answered a request Node's HTTP parser refused, read in that listener's own error shape. */
+interface Refusal {
+  statusLine: string;
+  headers: Record<string, string>;
+  /** The error's code, where the shape has one. */
+  code?: string;
+  /** The text a client is shown. */
+  message: string;
+}
+
+const azureShape = { contentType: 'application/json; charset=utf-8', read: (body: string) => (JSON.parse(body) as { error: { code: string; message: string } }).error };
+
+/** Each listener's error shape: its media type, and how the code and the message are read out of a body. */
+const errorShapes: Record<string, { contentType: string; read: (body: string) => { code?: string; message: string } }> = {
+  identity: azureShape,
+  management: azureShape,
+  openAi: azureShape,
+  vision: azureShape,
+  login: {
+    contentType: 'application/json; charset=utf-8',
+    read: (body) => {
+      const { error, error_description } = JSON.parse(body) as { error: string; error_description: string };
+      return { code: error, message: error_description };
+    },
+  },
+  serviceBus: {
+    contentType: 'application/xml; charset=utf-8',
+    read: (body) => {
+      const [, code, message] = /^<Error><Code>(\d+)<\/Code><Detail>([^<]*)<\/Detail><\/Error>$/.exec(body)!;
+      return { code: code!, message: message!.replace(/&apos;/g, "'") };
+    },
+  },
+  portal: { contentType: 'text/html; charset=utf-8', read: (body) => ({ message: /role="alert"><p>([^<]*)<\/p>/.exec(body)![1]!.replace(/&#39;/g, "'") }) },
+};
+
+/**
+ * The one response a connection got before the server closed it, read as `listener`'s error: a whole response (its
+ * Content-Length that of the body) that closes the connection, in the listener's error shape.
+ */
+function refusalOf(listener: string, outcome: SlowClientOutcome): Refusal {
+  const [head, body] = outcome.received.split('\r\n\r\n') as [string, string];
+  const [statusLine, ...lines] = head.split('\r\n');
+  const headers = Object.fromEntries(lines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]));
+  const shape = errorShapes[listener]!;
+  expect(headers).toMatchObject({ 'content-type': shape.contentType, 'content-length': String(Buffer.byteLength(body)), connection: 'close' });
+  // Never the parser's own words (its error code, "Parse Error: …") or the bytes it was given.
+  expect(body).not.toMatch(/HPE_|Parse Error|Expected|xxxx|bbbb/);
+  return { statusLine: statusLine!, headers, ...shape.read(body) };
 }
 
 // Probes with request targets that no client sends but anyone can: Node's HTTP parser passes them through, so each
@@ -84,7 +134,6 @@ describe('Every listener of the local Azure, given clients that never finish the
   let test: TestAzure;
   const deadlineInMs = 15_000;
   const listeners = (): Record<string, string> => listenersOf(test);
-  const statusLine = (received: string): string => received.split('\r\n')[0]!;
 
   beforeAll(async () => {
     test = await startTestAzure({
@@ -99,15 +148,19 @@ describe('Every listener of the local Azure, given clients that never finish the
 
   const names = ['identity', 'login', 'management', 'portal', 'serviceBus', 'openAi', 'vision'];
 
-  it.each(names)('answers 408 and closes the connection of a client that trickles its headers, on the %s listener', async (name) => {
+  it.each(names)('answers 408 in its error shape and closes the connection of a client that trickles its headers, on the %s listener', async (name) => {
     const outcome = await slowClient({ origin: listeners()[name]!, head: 'GET /health HTTP/1.1\r\nHost: localhost\r\n', trickle: 'X-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', deadlineInMs });
-    expect(statusLine(outcome.received)).toBe('HTTP/1.1 408 Request Timeout');
+    const refusal = refusalOf(name, outcome);
+    expect(refusal.statusLine).toBe('HTTP/1.1 408 Request Timeout');
+    // OpenAI and Vision keep their own, longer request timeouts.
+    expect(refusal.message).toMatch(/^The request did not arrive in time: send its headers within 1 s and the whole request within (2|60|120) s\.$/);
+    if (errorShapes[name] === azureShape) expect(refusal.code).toBe('RequestTimeout');
   });
 
   it('answers 408 and closes the connection of a client that trickles its body, on the token endpoint (which reads it before any check)', async () => {
     const head = 'POST /organizations/oauth2/v2.0/token HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 4000\r\n\r\ngrant_type=';
     const outcome = await slowClient({ origin: listeners().login!, head, trickle: 'a'.repeat(4000), deadlineInMs });
-    expect(statusLine(outcome.received)).toBe('HTTP/1.1 408 Request Timeout');
+    expect(refusalOf('login', outcome)).toMatchObject({ statusLine: 'HTTP/1.1 408 Request Timeout', code: 'invalid_request' });
     expect(outcome.openForInMs).toBeGreaterThanOrEqual(2000);
   });
 
@@ -132,10 +185,23 @@ describe('Every listener of the local Azure, given requests larger than it takes
   });
   afterAll(() => test.stop());
 
-  it.each(['identity', 'login', 'management', 'portal', 'serviceBus', 'openAi', 'vision'])('answers 431 to headers over 16 KiB on the %s listener, and keeps serving', async (name) => {
+  it.each(['identity', 'login', 'management', 'portal', 'serviceBus', 'openAi', 'vision'])('answers 431 in its error shape to headers over 16 KiB on the %s listener, and keeps serving', async (name) => {
     const origin = listenersOf(test)[name]!;
     const outcome = await slowClient({ origin, head: `GET /${'a'.repeat(8000)} HTTP/1.1\r\nHost: localhost\r\nX-Large: ${'b'.repeat(16 * 1024)}\r\n\r\n`, deadlineInMs });
-    expect(outcome.received.split('\r\n')[0]).toBe('HTTP/1.1 431 Request Header Fields Too Large');
+    const refusal = refusalOf(name, outcome);
+    expect([refusal.statusLine, refusal.message]).toEqual(['HTTP/1.1 431 Request Header Fields Too Large', "The request's headers exceed 16 KiB: send fewer or shorter headers."]);
+    const azureCode = 'RequestHeaderFieldsTooLarge';
+    const codes: Record<string, string | undefined> = { identity: azureCode, management: azureCode, openAi: azureCode, vision: azureCode, login: 'invalid_request', serviceBus: '431', portal: undefined };
+    expect(refusal.code).toBe(codes[name]);
+    const after = await fetch(new URL('/no-such-route', origin));
+    expect([400, 401, 404]).toContain(after.status);
+  });
+
+  it.each(['identity', 'login', 'management', 'portal', 'serviceBus', 'openAi', 'vision'])('answers 400 in its error shape to a malformed request line on the %s listener, and keeps serving', async (name) => {
+    const origin = listenersOf(test)[name]!;
+    const outcome = await slowClient({ origin, head: 'GET /a xxxx HTTP/1.1\r\nHost: localhost\r\n\r\n', deadlineInMs });
+    const refusal = refusalOf(name, outcome);
+    expect([refusal.statusLine, refusal.message]).toEqual(['HTTP/1.1 400 Bad Request', 'The request line or a header is not valid HTTP/1.1: send a well-formed request.']);
     const after = await fetch(new URL('/no-such-route', origin));
     expect([400, 401, 404]).toContain(after.status);
   });

@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ConsoleLog } from '../../data-plane.js';
 import type { Directory } from '../../entra/directory.js';
 import { TokenRejectedError, type Caller, type ResourceGuard } from '../../guard/resource-guard.js';
-import { BodyTooLargeError, parseRequestUrl, readBody, sendInvalidUrl } from '../../http/http-kit.js';
+import { BodyTooLargeError, parseRequestUrl, readBody, sendInvalidUrl, type ClientErrorShape } from '../../http/http-kit.js';
 import { dataActions } from '../../rbac/built-in-roles.js';
 import { missingRoleText } from '../access-refusal.js';
 import { isBrokerError } from '../amqp/broker-error.js';
@@ -88,6 +88,12 @@ interface Exchange {
   trackingId: string;
   caller: Caller;
 }
+
+/** Service Bus's `<Error><Code/><Detail/></Error>` body, for a request the namespace's HTTP parser refused. */
+export const atomClientErrorShape: ClientErrorShape = ({ status, detail }) => ({
+  contentType: 'application/xml; charset=utf-8',
+  body: `<Error><Code>${status}</Code><Detail>${escapeXml(detail)}</Detail></Error>`,
+});
 
 /**
  * The Service Bus management API (ATOM over HTTPS) on the namespace's own host and port, as

@@ -2,7 +2,7 @@ import { createServer as createHttpServer, type RequestListener, type Server as 
 import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import type { LocalAzureConfig } from '../../config/local-azure-config.js';
-import { listenerOptions } from '../../http/http-kit.js';
+import { answeringClientErrors, listenerOptions, type ClientErrorShape } from '../../http/http-kit.js';
 import type { ServerCredentials } from '../../tls/certificate-authority.js';
 import { acceptAmqpWebSocket } from './websocket-stream.js';
 
@@ -15,6 +15,8 @@ export interface NamespaceEndpointOptions {
   amqp(socket: Duplex): void;
   /** Answers HTTP requests (the management API). */
   http: RequestListener;
+  /** How the management API words a request that Node's HTTP parser refused. */
+  httpClientErrors: ClientErrorShape;
   /** How long the endpoint waits for slow clients (the configuration's `network.limits`). */
   limits: LocalAzureConfig['network']['limits'];
 }
@@ -44,7 +46,7 @@ export class NamespaceEndpoint {
   private stopped = false;
 
   constructor(private readonly options: NamespaceEndpointOptions) {
-    this.http = createHttpServer(listenerOptions(options.limits, { keepAliveTimeoutInMs: defaults.httpKeepAliveTimeoutInMs }), options.http);
+    this.http = answeringClientErrors(createHttpServer(listenerOptions(options.limits, { keepAliveTimeoutInMs: defaults.httpKeepAliveTimeoutInMs }), options.http), options.httpClientErrors);
     // Node enforces the headers and request timeouts from a check it starts when a server begins listening, and this
     // server never listens (the TLS listener hands it its connections): without this, a client that trickled its
     // request held its connection for ever.

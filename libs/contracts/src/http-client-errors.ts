@@ -1,0 +1,100 @@
+import { maxHeaderSize, STATUS_CODES, type Server } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
+import type { Duplex } from 'node:stream';
+
+/**
+ * Why Node's HTTP parser refused a request before any request handler saw it.
+ * - `malformed-request`: the request line or a header is not valid HTTP/1.1 (400).
+ * - `request-timeout`: the headers or the whole request did not arrive within the listener's limits (408).
+ * - `chunk-extensions-too-large`: a chunked body's chunk extensions are longer than Node takes (413).
+ * - `headers-too-large`: the request's headers are larger than the listener takes (431).
+ */
+export type ClientErrorKind = 'malformed-request' | 'request-timeout' | 'chunk-extensions-too-large' | 'headers-too-large';
+
+/** A request refused by Node's HTTP parser, in words a client can act on: the parser's own message is never among them. */
+export interface ClientErrorRefusal {
+  /** Why the request was refused. */
+  kind: ClientErrorKind;
+  /** The status Node answers such a refusal with: 400, 408, 413 or 431. */
+  status: number;
+  /** The status's reason phrase (`Request Timeout`), as on the status line. */
+  title: string;
+  /** What the client should change, naming the listener's limit: `The request's headers exceed 16 KiB: …`. */
+  detail: string;
+}
+
+/** The body of the answer to a {@link ClientErrorRefusal}, in the listener's own error shape. */
+export interface ClientErrorBody {
+  /** The body's media type with its charset: `application/problem+json`, `application/json; charset=utf-8`. */
+  contentType: string;
+  /** The body, whole (its `Content-Length` is computed from it). */
+  body: string;
+  /** More response headers (a page's security headers). **Default**: none. */
+  headers?: Readonly<Record<string, string>>;
+}
+
+/** How Node names the refusals (`error.code`): every other parser error is a malformed request. */
+const kindsByCode: Readonly<Record<string, ClientErrorKind>> = {
+  ERR_HTTP_REQUEST_TIMEOUT: 'request-timeout',
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: 'chunk-extensions-too-large',
+  HPE_HEADER_OVERFLOW: 'headers-too-large',
+};
+
+const statuses: Readonly<Record<ClientErrorKind, number>> = { 'malformed-request': 400, 'request-timeout': 408, 'chunk-extensions-too-large': 413, 'headers-too-large': 431 };
+
+/**
+ * Makes `server` answer a request its HTTP parser refuses (Node's `clientError`) with a whole response — the status Node
+ * would send, `Content-Type` and `Content-Length` of the body `bodyOf` makes, `Connection: close` — instead of Node's
+ * bare status line, then closes the connection. A connection the client reset, one no longer writable, or one whose
+ * response has already begun (a request timing out while its handler answers) is closed without a word, as Node does.
+ *
+ * @example
+ * answerClientErrors(server, (refusal) => ({ contentType: 'application/problem+json', body: JSON.stringify({ title: refusal.title, status: refusal.status, detail: refusal.detail }) }));
+ */
+export function answerClientErrors(server: Server | HttpsServer, bodyOf: (refusal: ClientErrorRefusal) => ClientErrorBody): void {
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+    // Node's own handler reads the same property: the response of a request whose handler already runs.
+    const inFlight = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+    if (error.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent) {
+      socket.destroy();
+      return;
+    }
+    const kind = kindsByCode[error.code ?? ''] ?? 'malformed-request';
+    const status = statuses[kind];
+    const title = STATUS_CODES[status]!;
+    const { contentType, body, headers = {} } = bodyOf({ kind, status, title, detail: detailOf(kind, server) });
+    const head = [
+      `HTTP/1.1 ${status} ${title}`,
+      `Content-Type: ${contentType}`,
+      `Content-Length: ${Buffer.byteLength(body)}`,
+      ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`),
+      'Connection: close',
+    ];
+    // In one write, then closed at once as Node closes it: nothing more of the request is read.
+    socket.write(`${head.join('\r\n')}\r\n\r\n${body}`);
+    socket.destroy();
+  });
+}
+
+function detailOf(kind: ClientErrorKind, server: Server | HttpsServer): string {
+  switch (kind) {
+    case 'request-timeout':
+      // A request timeout of 0 is none (Node's option).
+      return `The request did not arrive in time: send its headers within ${duration(server.headersTimeout)}${server.requestTimeout > 0 ? ` and the whole request within ${duration(server.requestTimeout)}` : ''}.`;
+    case 'headers-too-large':
+      // A server's own `maxHeaderSize` option, else the process's (`--max-http-header-size`, 16 KiB by default).
+      return `The request's headers exceed ${size((server as { maxHeaderSize?: number }).maxHeaderSize ?? maxHeaderSize)}: send fewer or shorter headers.`;
+    case 'chunk-extensions-too-large':
+      return 'The chunk extensions of the request body are too long: send its chunks without extensions.';
+    case 'malformed-request':
+      return 'The request line or a header is not valid HTTP/1.1: send a well-formed request.';
+  }
+}
+
+function duration(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
+}
+
+function size(bytes: number): string {
+  return bytes % 1024 === 0 ? `${bytes / 1024} KiB` : `${bytes} bytes`;
+}
