@@ -62,6 +62,26 @@ export function serviceSettings(defaults: { port: number }) {
   };
 }
 
+/**
+ * `settings` with the rule between two {@link serviceSettings} that neither variable's own schema can state, when it
+ * holds both: `HTTP_HEADERS_TIMEOUT_MS` is at most `HTTP_REQUEST_TIMEOUT_MS`. The headers are part of the request, so
+ * Node cuts a longer headers timeout short at the request timeout without a word (and refuses such a pair given as
+ * `createServer` options). `settingsSchema` applies it to every process's schema.
+ */
+export function withServiceSettingRules<Settings extends z.ZodObject>(settings: Settings): Settings {
+  if (!('HTTP_HEADERS_TIMEOUT_MS' in settings.shape && 'HTTP_REQUEST_TIMEOUT_MS' in settings.shape)) return settings;
+  type Timeouts = { HTTP_HEADERS_TIMEOUT_MS: number; HTTP_REQUEST_TIMEOUT_MS: number };
+  return settings.refine((env) => (env as Timeouts).HTTP_HEADERS_TIMEOUT_MS <= (env as Timeouts).HTTP_REQUEST_TIMEOUT_MS, {
+    path: ['HTTP_HEADERS_TIMEOUT_MS'],
+    error: (issue) => {
+      const request = (issue.input as Timeouts).HTTP_REQUEST_TIMEOUT_MS;
+      return `at most HTTP_REQUEST_TIMEOUT_MS (${request}): the headers are part of the request; lower HTTP_HEADERS_TIMEOUT_MS or raise HTTP_REQUEST_TIMEOUT_MS`;
+    },
+    // Also when another variable is invalid (every invalid one is reported), but only once both timeouts are valid numbers.
+    when: (payload) => !payload.issues.some((issue) => ['HTTP_HEADERS_TIMEOUT_MS', 'HTTP_REQUEST_TIMEOUT_MS'].includes(String(issue.path?.[0]))),
+  });
+}
+
 /** The parsed {@link serviceSettings}. */
 export type ServiceSettings = z.output<z.ZodObject<ReturnType<typeof serviceSettings>>>;
 

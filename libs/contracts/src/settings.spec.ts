@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { serviceSettings } from './service-settings.js';
 import { readSetting, settingsSchema } from './settings.js';
 
 describe(readSetting.name, () => {
@@ -30,5 +31,30 @@ describe(settingsSchema.name, () => {
   it('still validates what is set', () => {
     expect(schema.parse({ PORT: '8080', ENDPOINT: 'https://example.test' })).toEqual({ PORT: 8080, DATA_DIR: '.data', ENDPOINT: 'https://example.test', LEVEL: 'info' });
     expect(schema.safeParse({ PORT: 'eighty' }).success).toBe(false);
+  });
+});
+
+describe(`${settingsSchema.name} with the service settings`, () => {
+  const schema = settingsSchema({ ...serviceSettings({ port: 3000 }) });
+  const required = { AZURE_CLIENT_ID: '5ab33c32-3a9a-40c9-9c78-5a5f6d9427f0', SERVICEBUS_FULLY_QUALIFIED_NAMESPACE: 'sb-x.servicebus.windows.net' };
+  const problems = (settings: Record<string, string>): string[] => schema.safeParse({ ...required, ...settings }).error?.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`) ?? [];
+
+  it('refuses a headers timeout past the request timeout, naming both variables and what to change', () => {
+    expect(problems({ HTTP_HEADERS_TIMEOUT_MS: '5000', HTTP_REQUEST_TIMEOUT_MS: '2000' })).toEqual([
+      'HTTP_HEADERS_TIMEOUT_MS: at most HTTP_REQUEST_TIMEOUT_MS (2000): the headers are part of the request; lower HTTP_HEADERS_TIMEOUT_MS or raise HTTP_REQUEST_TIMEOUT_MS',
+    ]);
+  });
+
+  it('compares with the default request timeout when only the headers timeout is set', () => {
+    expect(problems({ HTTP_HEADERS_TIMEOUT_MS: '60000' })).toEqual([expect.stringMatching(/^HTTP_HEADERS_TIMEOUT_MS: at most HTTP_REQUEST_TIMEOUT_MS \(30000\)/)]);
+  });
+
+  it('reports it beside another invalid variable, and not when a timeout is itself invalid', () => {
+    expect(problems({ HTTP_HEADERS_TIMEOUT_MS: '5000', HTTP_REQUEST_TIMEOUT_MS: '2000', LOG_LEVEL: 'loud' }).map((problem) => problem.split(':')[0])).toEqual(['LOG_LEVEL', 'HTTP_HEADERS_TIMEOUT_MS']);
+    expect(problems({ HTTP_HEADERS_TIMEOUT_MS: '5000', HTTP_REQUEST_TIMEOUT_MS: 'soon' }).map((problem) => problem.split(':')[0])).toEqual(['HTTP_REQUEST_TIMEOUT_MS']);
+  });
+
+  it('takes equal timeouts', () => {
+    expect(schema.parse({ ...required, HTTP_HEADERS_TIMEOUT_MS: '2000', HTTP_REQUEST_TIMEOUT_MS: '2000' })).toMatchObject({ HTTP_HEADERS_TIMEOUT_MS: 2000, HTTP_REQUEST_TIMEOUT_MS: 2000 });
   });
 });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { withServiceSettingRules } from './service-settings.js';
 
 /** A process environment (`process.env`) or anything shaped like it. */
 export type Settings = Readonly<Record<string, string | undefined>>;
@@ -21,12 +22,13 @@ export function withoutBlankSettings(settings: unknown): unknown {
 
 /**
  * A zod schema for a process's environment in which a blank variable counts as unset: its default applies,
- * or an optional variable stays absent.
+ * or an optional variable stays absent. A schema with the HTTP timeouts of `serviceSettings` also refuses a headers
+ * timeout past the request timeout, naming both variables.
  *
  * @example
  * export const environment = settingsSchema({ PORT: z.coerce.number().int().default(3000) });
  * environment.parse({ PORT: '' }); // { PORT: 3000 }
  */
 export function settingsSchema<Shape extends z.ZodRawShape>(shape: Shape) {
-  return z.preprocess(withoutBlankSettings, z.object(shape));
+  return z.preprocess(withoutBlankSettings, withServiceSettingRules(z.object(shape)));
 }

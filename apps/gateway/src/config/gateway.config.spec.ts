@@ -18,6 +18,11 @@ describe('gatewayEnvironmentSchema', () => {
     const result = gatewayEnvironmentSchema.safeParse({ ...required, AZURE_CLIENT_ID: '' });
     expect(result.error?.issues.map((issue) => issue.path.join('.'))).toEqual(['AZURE_CLIENT_ID']);
   });
+
+  it('refuses a headers timeout past the request timeout, naming both variables', () => {
+    const result = gatewayEnvironmentSchema.safeParse({ ...required, HTTP_HEADERS_TIMEOUT_MS: '5000', HTTP_REQUEST_TIMEOUT_MS: '2000' });
+    expect(result.error?.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`)).toEqual([expect.stringMatching(/^HTTP_HEADERS_TIMEOUT_MS: at most HTTP_REQUEST_TIMEOUT_MS \(2000\)/)]);
+  });
 });
 
 describe('gatewayEnvironmentSchema in Azure', () => {
