@@ -50,12 +50,25 @@ describe(MessageStore.name, () => {
     expect(() => new MessageStore(path).close()).not.toThrow();
   });
 
-  it('refuses a store in an older format, naming the file and what to do, instead of losing its messages later', () => {
+  it('refuses a store whose tables match no format, naming the file and what to do, instead of losing its messages later', () => {
     const old = new DatabaseSync(path);
     old.exec('CREATE TABLE messages (id TEXT PRIMARY KEY, queue TEXT, seq INTEGER, payload BLOB, enqueued_at INTEGER, expires_at INTEGER, scheduled_at INTEGER, deferred INTEGER, delivery_count INTEGER, session_id TEXT)');
     old.close();
     expect(() => new MessageStore(path)).toThrow(ConfigError);
-    expect(() => new MessageStore(path)).toThrow(`${path}: the Service Bus store was written by another version of the local Azure (format 1`);
+    expect(() => new MessageStore(path)).toThrow(`${path}: the Service Bus store is in no format this version of the local Azure knows (user_version 0, messages table with columns id, queue, seq,`);
+  });
+
+  it('refuses a store a newer version wrote, saying to start that version, and leaves it as it was', () => {
+    const newer = new DatabaseSync(path);
+    newer.exec('CREATE TABLE entities (key TEXT PRIMARY KEY); PRAGMA user_version = 4;');
+    newer.close();
+    expect(() => new MessageStore(path)).toThrow(
+      `${path}: the Service Bus store was written by a newer version of the local Azure (format 4; this version reads formats 1 to 3). Start the version that wrote it (git pull, then npm ci)`,
+    );
+    const db = new DatabaseSync(path);
+    expect(db.prepare('PRAGMA user_version').get()).toEqual({ user_version: 4 });
+    db.close();
+    expect(existsSync(journalPathOf(path))).toBe(false);
   });
 
   it('refuses a journal file that is not one, instead of overwriting it', () => {
@@ -342,29 +355,33 @@ describe(MessageStore.name, () => {
     });
   });
 
-  describe('when the store is in format 2 (all of it in SQLite)', () => {
-    /** A format-2 store as the previous version wrote it. */
+  describe('when the store is in format 2 or 1 (all of it in SQLite)', () => {
+    const laterTables = `
+      CREATE TABLE queues (key TEXT PRIMARY KEY, id INTEGER NOT NULL UNIQUE);
+      CREATE TABLE messages (
+        id INTEGER PRIMARY KEY, queue TEXT NOT NULL, seq INTEGER NOT NULL, payload BLOB NOT NULL, enqueued_at INTEGER NOT NULL,
+        expires_at INTEGER, scheduled_at INTEGER, deferred INTEGER NOT NULL, delivery_count INTEGER NOT NULL,
+        session_id TEXT, dead_letter_source TEXT, assigned_message_id TEXT);
+      CREATE TABLE sequences (entity TEXT PRIMARY KEY, last INTEGER NOT NULL);
+      CREATE TABLE session_states (queue TEXT NOT NULL, session_id TEXT NOT NULL, state BLOB NOT NULL, PRIMARY KEY (queue, session_id));
+      CREATE TABLE duplicates (entity TEXT NOT NULL, message_id TEXT NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY (entity, message_id));
+      INSERT INTO queues VALUES ('queue:orders', 1), ('queue:orders#dlq', 2);
+      INSERT INTO sequences VALUES ('queue:orders', 3);
+      INSERT INTO session_states VALUES ('queue:orders', 's1', X'0102');
+      INSERT INTO duplicates VALUES ('queue:orders', 'dup', 9999999999999);
+    `;
+
+    /** A format-2 store as the version before the journal wrote it. */
     function writeFormat2(): void {
       const db = new DatabaseSync(path);
       db.exec(`
-        CREATE TABLE queues (key TEXT PRIMARY KEY, id INTEGER NOT NULL UNIQUE);
-        CREATE TABLE messages (
-          id INTEGER PRIMARY KEY, queue TEXT NOT NULL, seq INTEGER NOT NULL, payload BLOB NOT NULL, enqueued_at INTEGER NOT NULL,
-          expires_at INTEGER, scheduled_at INTEGER, deferred INTEGER NOT NULL, delivery_count INTEGER NOT NULL,
-          session_id TEXT, dead_letter_source TEXT, assigned_message_id TEXT);
-        CREATE TABLE sequences (entity TEXT PRIMARY KEY, last INTEGER NOT NULL);
-        CREATE TABLE session_states (queue TEXT NOT NULL, session_id TEXT NOT NULL, state BLOB NOT NULL, PRIMARY KEY (queue, session_id));
-        CREATE TABLE duplicates (entity TEXT NOT NULL, message_id TEXT NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY (entity, message_id));
+        ${laterTables}
         CREATE TABLE entities (
           key TEXT PRIMARY KEY, kind TEXT NOT NULL, origin TEXT NOT NULL, definition TEXT NOT NULL,
           created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, accessed_at INTEGER NOT NULL);
         CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
         INSERT INTO meta VALUES ('created_at', '1234');
-        INSERT INTO queues VALUES ('queue:orders', 1), ('queue:orders#dlq', 2);
         INSERT INTO entities VALUES ('queue:orders', 'queue', 'runtime', '{"name":"orders"}', 1, 2, 3);
-        INSERT INTO sequences VALUES ('queue:orders', 3);
-        INSERT INTO session_states VALUES ('queue:orders', 's1', X'0102');
-        INSERT INTO duplicates VALUES ('queue:orders', 'dup', 9999999999999);
         PRAGMA user_version = 2;
       `);
       const insert = db.prepare('INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
@@ -418,6 +435,51 @@ describe(MessageStore.name, () => {
       const store = new MessageStore(path);
       expect(comparable(store.load(Date.now()))).toEqual(comparable(expected));
       store.close();
+    });
+
+    /** A format-1 store had no entity records (its entities come from the topology file at the start). */
+    const expectedFromFormat1 = { ...expected, entities: [] };
+
+    it('migrates a format-1 store with the later tables (those of format 2, written before the store recorded its version)', () => {
+      const db = new DatabaseSync(path);
+      db.exec(laterTables);
+      const insert = db.prepare('INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
+      insert.run(2 ** 40 + 1, 'queue:orders', 1, Buffer.from('one'), 10, null, null, 0, 0, null, null, 'assigned');
+      insert.run(2 ** 40 + 3, 'queue:orders', 3, Buffer.from('three'), 30, 99_999_999_999_999, 50, 1, 2, 's1', null, null);
+      insert.run(2 * 2 ** 40 + 2, 'queue:orders#dlq', 2, Buffer.from('two'), 20, null, null, 0, 5, null, 'queue:orders', null);
+      db.close();
+      const store = new MessageStore(path);
+      const contents = store.load(Date.now());
+      store.close();
+      expect(comparable(contents)).toEqual(comparable(expectedFromFormat1));
+      expect(contents.notes).toEqual([`${journalPathOf(path)}: 3 messages moved out of the format-1 store into the journal`]);
+    });
+
+    it('migrates a format-1 store with the first tables (no row id, the assigned message id inside the payload)', () => {
+      const db = new DatabaseSync(path);
+      db.exec(`
+        CREATE TABLE messages (
+          queue TEXT NOT NULL, seq INTEGER NOT NULL, payload BLOB NOT NULL, enqueued_at INTEGER NOT NULL,
+          expires_at INTEGER, scheduled_at INTEGER, deferred INTEGER NOT NULL, delivery_count INTEGER NOT NULL,
+          session_id TEXT, dead_letter_source TEXT, PRIMARY KEY (queue, seq));
+        CREATE TABLE sequences (entity TEXT PRIMARY KEY, last INTEGER NOT NULL);
+        CREATE TABLE session_states (queue TEXT NOT NULL, session_id TEXT NOT NULL, state BLOB NOT NULL, PRIMARY KEY (queue, session_id));
+        CREATE TABLE duplicates (entity TEXT NOT NULL, message_id TEXT NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY (entity, message_id));
+        INSERT INTO sequences VALUES ('queue:orders', 3);
+        INSERT INTO session_states VALUES ('queue:orders', 's1', X'0102');
+        INSERT INTO duplicates VALUES ('queue:orders', 'dup', 9999999999999);
+      `);
+      const insert = db.prepare('INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
+      insert.run('queue:orders', 1, Buffer.from('one'), 10, null, null, 0, 0, null, null);
+      insert.run('queue:orders#dlq', 2, Buffer.from('two'), 20, null, null, 0, 5, null, 'queue:orders');
+      insert.run('queue:orders', 3, Buffer.from('three'), 30, 99_999_999_999_999, 50, 1, 2, 's1', null);
+      db.close();
+      const store = new MessageStore(path);
+      const contents = store.load(Date.now());
+      store.close();
+      const [one, ...rest] = expected.messages;
+      expect(comparable(contents)).toEqual(comparable({ ...expectedFromFormat1, messages: [{ ...one!, assignedMessageId: null }, ...rest] }));
+      expect(contents.notes).toEqual([`${journalPathOf(path)}: 3 messages moved out of the format-1 store into the journal`]);
     });
   });
 

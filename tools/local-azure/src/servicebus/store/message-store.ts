@@ -17,24 +17,38 @@ import {
 
 /**
  * Version of the store, kept in SQLite's user_version. Format 3: entity definitions and meta in SQLite, messages,
- * sequence counters, session states and duplicate-detection history in the journal beside it. Format 2 (all of it
- * in SQLite) is migrated into the journal at the first start; older formats are refused.
+ * sequence counters, session states and duplicate-detection history in the journal beside it. The formats before it
+ * held all of that in SQLite and are migrated into the journal at the first start: format 2 (user_version 2) and
+ * format 1, the same tables written before the store recorded its version (user_version 0; the first of its
+ * versions had no `id` and no `assigned_message_id` column). A format newer than this one is refused.
  */
 const storeFormat = 3;
-const migratableFormat = 2;
+
+/** Columns of the `messages` table every format-1 and format-2 store has (`assigned_message_id` came later). */
+const sqliteMessageColumns = ['queue', 'seq', 'payload', 'enqueued_at', 'expires_at', 'scheduled_at', 'deferred', 'delivery_count', 'session_id', 'dead_letter_source'];
+
+/** How a store was found at start: new or in this format, or in an older one whose tables are to be migrated. */
+type StoreFound = { format: 'current' } | { format: 'migrate'; from: number; hasAssignedMessageId: boolean };
 
 /**
- * Refuses a store written by another version of the local Azure, rather than failing on its first write:
- * its messages cannot be read in this format, and dropping them silently would lose what was sent.
- * Returns whether the store is in this format (or new) or in format 2, to be migrated.
+ * Refuses a store this version cannot read, rather than failing on its first write or dropping its messages:
+ * one written by a newer version (whose format it does not know), or one whose tables match no format.
  */
-function checkStoreFormat(db: DatabaseSync, path: string): 'current' | 'migrate' {
+function checkStoreFormat(db: DatabaseSync, path: string): StoreFound {
   const { user_version: version } = db.prepare('PRAGMA user_version').get() as { user_version: number };
-  const hasTables = !!db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'messages'").get();
-  if (version === storeFormat || (version === 0 && !hasTables)) return 'current';
-  if (version === migratableFormat && hasTables) return 'migrate';
+  const columns = new Set((db.prepare('PRAGMA table_info(messages)').all() as { name: string }[]).map((column) => column.name));
+  if (version === storeFormat || (version === 0 && !columns.size)) return { format: 'current' };
+  if (version > storeFormat) {
+    throw new ConfigError(
+      `${path}: the Service Bus store was written by a newer version of the local Azure (format ${version}; this version reads formats 1 to ${storeFormat}). ` +
+        'Start the version that wrote it (git pull, then npm ci), or start this one on another LOCAL_AZURE_HOME; moving the file aside would start with empty entities.',
+    );
+  }
+  if ((version === 0 || version === 2) && sqliteMessageColumns.every((column) => columns.has(column))) {
+    return { format: 'migrate', from: version || 1, hasAssignedMessageId: columns.has('assigned_message_id') };
+  }
   throw new ConfigError(
-    `${path}: the Service Bus store was written by another version of the local Azure (format ${version || 1}; this version reads formats ${migratableFormat} and ${storeFormat}). ` +
+    `${path}: the Service Bus store is in no format this version of the local Azure knows (user_version ${version}, messages table ${columns.size ? `with columns ${[...columns].join(', ')}` : 'missing'}). ` +
       'Its messages cannot be read: move the file away (or delete it, with its -wal and -shm files) to start with empty entities.',
   );
 }
@@ -89,7 +103,7 @@ export interface StoreContents {
   entities: EntityRecord[];
   /** When this store (the namespace) was first created, epoch ms. */
   createdAt: number;
-  /** What the start-up found worth a log line: a torn journal tail discarded, a format-2 store migrated. */
+  /** What the start-up found worth a log line: a torn journal tail discarded, a format-1 or format-2 store migrated. */
   notes: string[];
 }
 
@@ -200,7 +214,7 @@ export class MessageStore {
 
   constructor(path: string) {
     this.db = openDatabase(path);
-    const format = checkStoreFormat(this.db, path);
+    const found = checkStoreFormat(this.db, path);
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS entities (
         key TEXT PRIMARY KEY, kind TEXT NOT NULL, origin TEXT NOT NULL, definition TEXT NOT NULL,
@@ -214,8 +228,8 @@ export class MessageStore {
     };
     this.journalPath = journalPathOf(path);
     removeInterruptedCompaction(this.journalPath);
-    if (format === 'migrate') {
-      this.fd = this.migrateTables();
+    if (found.format === 'migrate') {
+      this.fd = this.migrateTables(found.from, found.hasAssignedMessageId);
     } else {
       this.db.exec(`PRAGMA user_version = ${storeFormat}`);
       this.fd = openSync(this.journalPath, constants.O_RDWR | constants.O_CREAT, 0o600);
@@ -669,13 +683,16 @@ export class MessageStore {
   }
 
   /**
-   * Moves a format-2 store's messages, sequence counters, session states and duplicate-detection history out of
-   * SQLite into a new journal, then drops those tables and marks the store format 3 (one transaction). A crash
-   * before that transaction commits leaves format 2, migrated again at the next start (the journal is rewritten
+   * Moves a format-1 or format-2 store's messages, sequence counters, session states and duplicate-detection history
+   * out of SQLite into a new journal, then drops those tables and marks the store format 3 (one transaction). A crash
+   * before that transaction commits leaves the old format, migrated again at the next start (the journal is rewritten
    * whole). Returns the new journal's open descriptor.
    */
-  private migrateTables(): number {
-    const rows = this.db.prepare('SELECT * FROM messages ORDER BY id').iterate() as IterableIterator<MessageRow>;
+  private migrateTables(from: number, hasAssignedMessageId: boolean): number {
+    // The first format-1 stores kept the id the broker assigned inside the payload (no column of its own); `rowid` is
+    // `id` where that column exists, the insertion order where it does not.
+    const assigned = hasAssignedMessageId ? 'assigned_message_id' : 'NULL AS assigned_message_id';
+    const rows = this.db.prepare(`SELECT ${sqliteMessageColumns.join(', ')}, ${assigned} FROM messages ORDER BY rowid`).iterate() as IterableIterator<MessageRow>;
     const defined = new Set<number>();
     let count = 0;
     const replaced = this.writeSnapshot(defined, {
@@ -711,7 +728,7 @@ export class MessageStore {
       PRAGMA user_version = ${storeFormat};
       COMMIT;
     `);
-    this.notes.push(`${this.journalPath}: ${count} messages moved out of the format-${migratableFormat} store into the journal`);
+    this.notes.push(`${this.journalPath}: ${count} messages moved out of the format-${from} store into the journal`);
     return replaced.fd;
   }
 
