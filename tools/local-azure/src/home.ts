@@ -1,6 +1,14 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ConfigError } from './config/local-azure-config.js';
+
+/**
+ * Format of the home this version writes, recorded in its `home-format.json`. Raise it with any change that leaves a
+ * home the versions before it cannot read (they then refuse it up front, naming the home and the choices, instead of
+ * crashing on it halfway or misreading it), and have the new version carry older homes forward at the start that
+ * finds them. A home without the file was written before the file existed, by this version's format or an older one.
+ */
+export const homeFormat = 1;
 
 /**
  * The local Azure's state folder (`$LOCAL_AZURE_HOME`, default `.local-azure/` at the repo root).
@@ -29,6 +37,40 @@ export class LocalAzureHome {
   /** Creates the home folder (and its parents) if it does not exist yet. */
   create(): void {
     mkdirSync(this.root, { recursive: true, mode: 0o700 });
+  }
+
+  /** Path of the home's format marker (`home-format.json`): `{"format": <n>}`, see {@link homeFormat}. */
+  get formatFile(): string {
+    return join(this.root, 'home-format.json');
+  }
+
+  /**
+   * Checks that this version can read the home before anything in it is read or written, then records this
+   * version's format in it (a home that has none, written before the marker existed, gets it).
+   *
+   * @throws {ConfigError} when a newer version wrote the home (this one would misread it), or its marker is unreadable.
+   */
+  claimFormat(): void {
+    const file = this.formatFile;
+    let found: number | undefined;
+    if (existsSync(file)) {
+      const marker = readMarker(file);
+      if (marker === undefined) {
+        throw new ConfigError(
+          `${file} is not a format marker this version can read (it holds {"format": <number>}). Restore the file, or, if the home was only ever used by this version, delete it: the next start writes it again.`,
+        );
+      }
+      found = marker;
+    }
+    if (found !== undefined && found > homeFormat) {
+      throw new ConfigError(
+        `${this.root} was written by a newer version of the local Azure (home format ${found}; this version reads formats up to ${homeFormat}), and is left as it was. ` +
+          `Start the newer version on it (git pull, then npm ci and npm start), or start this version on a home of its own: set LOCAL_AZURE_HOME to another folder, or move this one aside (mv ${this.root} ${this.root}.newer) to start over with a new tenant.`,
+      );
+    }
+    if (found === homeFormat) return;
+    writeFileSync(`${file}.tmp`, `${JSON.stringify({ format: homeFormat })}\n`);
+    renameSync(`${file}.tmp`, file);
   }
 
   /** Folder for the CA (`ca.pem`) and the server certificate. */
@@ -86,5 +128,15 @@ export class LocalAzureHome {
     const path = join(this.root, name);
     mkdirSync(path, { recursive: true, mode: 0o700 });
     return path;
+  }
+}
+
+/** The `format` of a home's marker file, or `undefined` when the file is not one. */
+function readMarker(file: string): number | undefined {
+  try {
+    const { format } = JSON.parse(readFileSync(file, 'utf8')) as { format?: unknown };
+    return Number.isInteger(format) && (format as number) > 0 ? (format as number) : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -123,7 +123,8 @@ export class LocalAzure {
    * Starts the local Azure on `options.home`.
    *
    * @throws {ConfigError} when the configuration or the access file is invalid (naming file, entry, field),
-   *   when the home is the root of a git work tree, when a local Azure already runs for the home, or
+   *   when the home is the root of a git work tree or was written by a newer version, when a local Azure already
+   *   runs for the home, or
    *   ({@link PortInUseError}) when a listener's port is taken.
    */
   static async start(options: LocalAzureOptions): Promise<LocalAzure> {
@@ -138,6 +139,7 @@ export class LocalAzure {
       );
     }
     home.create();
+    home.claimFormat();
     const processStart = processStartMark(process.pid);
     const record: RuntimeRecord = {
       pid: process.pid,
