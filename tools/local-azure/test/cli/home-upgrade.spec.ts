@@ -8,6 +8,7 @@ import { DatabaseSync } from 'node:sqlite';
 import rhea from 'rhea';
 import { homeFormat } from '../../src/home.js';
 import { LocalAzureProcess } from '../../src/testing/index.js';
+import { firstStoreTables } from '../servicebus/first-store-tables.js';
 import { testTopologyFile } from '../servicebus/support.js';
 
 const config = { resources: { serviceBus: { topologyFile: testTopologyFile } } };
@@ -55,13 +56,7 @@ function writeFirstReleaseHome(home: string): { subscriptionId: string; receiver
 
   const store = new DatabaseSync(join(data, 'servicebus.db'));
   store.exec(`
-    CREATE TABLE messages (
-      queue TEXT NOT NULL, seq INTEGER NOT NULL, payload BLOB NOT NULL, enqueued_at INTEGER NOT NULL,
-      expires_at INTEGER, scheduled_at INTEGER, deferred INTEGER NOT NULL, delivery_count INTEGER NOT NULL,
-      session_id TEXT, dead_letter_source TEXT, PRIMARY KEY (queue, seq));
-    CREATE TABLE sequences (entity TEXT PRIMARY KEY, last INTEGER NOT NULL);
-    CREATE TABLE session_states (queue TEXT NOT NULL, session_id TEXT NOT NULL, state BLOB NOT NULL, PRIMARY KEY (queue, session_id));
-    CREATE TABLE duplicates (entity TEXT NOT NULL, message_id TEXT NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY (entity, message_id));
+    ${firstStoreTables}
     INSERT INTO sequences VALUES ('queue:plain', 2);
   `);
   const insert = store.prepare('INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');

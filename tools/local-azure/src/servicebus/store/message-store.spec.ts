@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { ConfigError } from '../../config/local-azure-config.js';
+import { firstStoreTables } from '../../../test/servicebus/first-store-tables.js';
 import { withFullDisk } from '../../../test/servicebus/full-disk.js';
 import { journalPathOf, MessageStore, type EntityRecord, type PersistedMessage, type StoreContents } from './message-store.js';
 
@@ -458,13 +459,7 @@ describe(MessageStore.name, () => {
     it('migrates a format-1 store with the first tables (no row id, the assigned message id inside the payload)', () => {
       const db = new DatabaseSync(path);
       db.exec(`
-        CREATE TABLE messages (
-          queue TEXT NOT NULL, seq INTEGER NOT NULL, payload BLOB NOT NULL, enqueued_at INTEGER NOT NULL,
-          expires_at INTEGER, scheduled_at INTEGER, deferred INTEGER NOT NULL, delivery_count INTEGER NOT NULL,
-          session_id TEXT, dead_letter_source TEXT, PRIMARY KEY (queue, seq));
-        CREATE TABLE sequences (entity TEXT PRIMARY KEY, last INTEGER NOT NULL);
-        CREATE TABLE session_states (queue TEXT NOT NULL, session_id TEXT NOT NULL, state BLOB NOT NULL, PRIMARY KEY (queue, session_id));
-        CREATE TABLE duplicates (entity TEXT NOT NULL, message_id TEXT NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY (entity, message_id));
+        ${firstStoreTables}
         INSERT INTO sequences VALUES ('queue:orders', 3);
         INSERT INTO session_states VALUES ('queue:orders', 's1', X'0102');
         INSERT INTO duplicates VALUES ('queue:orders', 'dup', 9999999999999);
