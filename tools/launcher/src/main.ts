@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadCatalog } from './demo/catalog-loader.js';
 import { demoCatalog } from './demo/demo-catalog.js';
+import { carryOverEarlierCatalog, hasEarlierCatalog } from './earlier-catalog.js';
 import { readSetting } from '@keyless/contracts';
 import { LocalAzureCliError, localAzureStatus } from './local-azure-status.js';
 import { readEnvFile } from './processes.js';
@@ -95,10 +96,12 @@ async function start(home: string, gatewayPort: number, replicas: number, maxLog
       onNotableLine: (line) => progress.line(line),
     });
     progress.done();
-    if (readSetting(process.env, 'KEYLESS_DEMO_CATALOG') !== 'false') {
+    const withDemoCatalog = readSetting(process.env, 'KEYLESS_DEMO_CATALOG') !== 'false';
+    if (withDemoCatalog || hasEarlierCatalog(home)) {
       const storefront = await system.storefront();
       try {
-        await loadCatalog(storefront, catalog, progress);
+        await carryOverEarlierCatalog(home, storefront, progress, new Set(withDemoCatalog ? catalog.map(({ product }) => product.id) : []));
+        if (withDemoCatalog) await loadCatalog(storefront, catalog, progress);
       } finally {
         await storefront.close();
       }

@@ -1,0 +1,97 @@
+import { existsSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { inBatches } from './demo/catalog-loader.js';
+import type { Progress } from './progress.js';
+import type { StorefrontCaller } from './storefront-caller.js';
+
+const defaults = {
+  /** Concurrent upserts, as the demo catalog's loader sends them. */
+  concurrency: 8,
+  /** Refusals named one by one in the summary line; the rest are counted. */
+  refusalsShown: 5,
+};
+
+/**
+ * The folder where the releases before the catalog moved into PostgreSQL kept it under `npm start`: the
+ * recommendation service's data folder in the home (its `RECOMMENDATION_DATA_DIR`), holding `catalog.db` (SQLite).
+ * The services no longer read it.
+ */
+export function earlierCatalogFolder(home: string): string {
+  return join(home, 'apps', 'recommendation');
+}
+
+/** Whether the home holds an earlier release's catalog, still to be carried over. */
+export function hasEarlierCatalog(home: string): boolean {
+  return existsSync(join(earlierCatalogFolder(home), 'catalog.db'));
+}
+
+/** Where {@link carryOverEarlierCatalog} moves that folder once its products are in the PostgreSQL catalog. */
+export function carriedOverCatalogFolder(home: string): string {
+  return `${earlierCatalogFolder(home)}.carried-over`;
+}
+
+/**
+ * Carries the products of an earlier release's catalog (`apps/recommendation/catalog.db` in the home) over into the
+ * catalog the services keep in PostgreSQL, by upserting each through the gateway as the demo catalog is loaded (the
+ * services then analyse and index them again), and moves the old folder aside so the next start does not send them
+ * again. Products whose ids are in `skip` (the demo catalog's, loaded afresh with today's image URLs) are left to it.
+ * Does nothing when the home holds no earlier catalog.
+ *
+ * Rules:
+ * - an upsert the gateway refuses (the product no longer passes validation) is named in the summary and not retried;
+ * - any other failure stops the start with the reason, and leaves the folder in place: the next start tries again
+ *   (an upsert of the same product is idempotent).
+ */
+export async function carryOverEarlierCatalog(home: string, storefront: StorefrontCaller, progress: Progress, skip: ReadonlySet<string> = new Set()): Promise<void> {
+  if (!hasEarlierCatalog(home)) return;
+  const folder = earlierCatalogFolder(home);
+  const file = join(folder, 'catalog.db');
+  const stored = readProducts(file);
+  const products = stored.filter(({ id }) => !skip.has(id));
+  const refused: string[] = [];
+  if (products.length) {
+    let sent = 0;
+    progress.step(`Carrying over ${products.length === 1 ? 'the product' : `${products.length} products`} of the catalog an earlier version kept in ${file}`);
+    try {
+      await inBatches(products, defaults.concurrency, async ({ id, body }) => {
+        const response = await storefront.fetch(`/v1/products/${encodeURIComponent(id)}`, { method: 'PUT', body: JSON.stringify(body) });
+        if (response.status === 400) refused.push(`${id} (${((await response.json()) as { errors?: { message: string }[] }).errors?.map((e) => e.message).join('; ') ?? 'refused'})`);
+        else if (response.status !== 202) throw new Error(`PUT /v1/products/${id} answered ${response.status}: ${await response.text()}`);
+        else await response.arrayBuffer();
+        progress.count(++sent, products.length);
+      });
+    } catch (error) {
+      throw new Error(`Carrying over the catalog of ${file} stopped: ${(error as Error).message}. It is kept, and carried over again at the next start.`, { cause: error });
+    }
+    progress.done();
+  }
+  renameSync(folder, carriedOverCatalogFolder(home));
+  const shown = refused.slice(0, defaults.refusalsShown).join(', ') + (refused.length > defaults.refusalsShown ? `, and ${refused.length - defaults.refusalsShown} more` : '');
+  progress.line(
+    `The catalog is in PostgreSQL now: ${productCount(products.length - refused.length)} of the earlier ${file} upserted into it (indexed in the background)` +
+      `${refused.length ? `; the gateway refused ${shown}` : ''}${stored.length > products.length ? `; its demo products (${stored.length - products.length}) come with the demo catalog` : ''}. ` +
+      `The old files are kept in ${carriedOverCatalogFolder(home)} (delete it when you no longer need it).`,
+  );
+}
+
+/** `1 product`, `2 products`. */
+function productCount(count: number): string {
+  return `${count} product${count === 1 ? '' : 's'}`;
+}
+
+/** The products of an earlier release's `catalog.db`: each row's id and its product JSON without the id (an upsert's body). */
+function readProducts(file: string): { id: string; body: Record<string, unknown> }[] {
+  // Opened for writing: a store left by `kill -9` has its last commits in the WAL file, which only a writer replays.
+  const db = new DatabaseSync(file);
+  try {
+    const rows = db.prepare('SELECT id, data FROM products ORDER BY id').all() as { id: string; data: string }[];
+    return rows.map(({ id, data }) => {
+      const body = JSON.parse(data) as Record<string, unknown>;
+      delete body.id;
+      return { id, body };
+    });
+  } finally {
+    db.close();
+  }
+}
