@@ -43,7 +43,8 @@ Commands:
   servicebus entity list                  queues, topics and subscriptions (from the topology file or created at
                                           run time) with active, scheduled, deferred, locked and dead-letter counts
   servicebus peek <entity> [--dlq] [--limit N]   messages in sequence order, without locking them
-  servicebus purge <entity> [--dlq]       delete every message of the entity (or of its dead-letter queue)
+  servicebus purge <entity> [--dlq]       delete every message of the entity (or of its dead-letter queue) but
+                                          those a receiver holds locked, as Azure's purge does
   servicebus resubmit <entity>            move the entity's dead-lettered messages back to it
   postgres show                           the PostgreSQL server: endpoint, database, principals, connections, session
   portal                                  a one-time sign-in link to the portal for the signed-in user (5 minutes, once)

@@ -559,47 +559,58 @@ export function resubmitPage(session: PortalSession, entity: string, total: numb
 
 /**
  * "Purge messages": which entity, which of its parts (its messages, or its dead-letter queue — never both), how many
- * messages in which states as of `asOf`, and what becomes of them. The form carries the count it showed, so the result
- * can say when the purge deleted another number (messages that arrived or left in between).
+ * messages in which states as of `asOf`, and what becomes of them: all go but those a receiver holds locked, which
+ * stay, as with Azure's purge. The form carries the count the purge would delete, so the result can say when it
+ * deleted another number (messages that arrived, were unlocked, or left in between).
  */
 export function purgePage(session: PortalSession, entity: string, subQueue: SubQueue, counts: SubQueueCounts, asOf: string): PageContent {
   const { total, locked, deferred, scheduled } = counts;
   const deadLetter = subQueue === 'deadletter';
   const { noun: what } = subQueuePages[subQueue];
-  const one = total === 1;
-  const states = [locked ? `${locked} locked by a receiver` : '', deferred ? `${deferred} deferred` : '', scheduled ? `${scheduled} scheduled` : ''].filter(Boolean);
+  const doomed = total - locked;
+  const one = doomed === 1;
+  const of = deadLetter ? html`of the dead-letter queue of <strong>${entity}</strong>` : html`of <strong>${entity}</strong>`;
+  const which = locked
+    ? html`the ${what}s ${of} that no receiver holds locked (${count(doomed, what)} now)`
+    : html`${one ? `the ${what}` : `all ${total} ${what}s`} ${of}`;
+  const states = [locked ? `${locked} locked by a receiver (kept)` : '', deferred ? `${deferred} deferred` : '', scheduled ? `${scheduled} scheduled` : ''].filter(Boolean);
   return confirmationPage(session, {
     title: deadLetter ? 'Purge dead-lettered messages' : 'Purge messages',
-    question: html`Do you want to purge ${one ? `the ${what}` : `all ${total} ${what}s`} ${deadLetter ? html`of the dead-letter queue of <strong>${entity}</strong>` : html`of <strong>${entity}</strong>`}? ${
-      one ? 'It is' : 'They are'
-    } deleted for good: no receiver gets ${one ? 'it' : 'them'}, and ${one ? 'it' : 'they'} cannot be resubmitted. ${deadLetter ? `The messages of ${entity} itself stay.` : `Its dead-letter queue stays as it is.`}`,
-    details: html`<table><caption>What the purge deletes, counted at ${time(asOf)}</caption><tbody>
+    question: html`Do you want to purge ${which}? ${one ? 'It is' : 'They are'} deleted for good: no receiver gets ${one ? 'it' : 'them'}, and ${
+      one ? 'it' : 'they'
+    } cannot be resubmitted.${locked ? ` The ${count(locked, what)} locked by a receiver ${locked === 1 ? 'stays' : 'stay'}.` : ''} ${
+      deadLetter ? `The messages of ${entity} itself stay.` : `Its dead-letter queue stays as it is.`
+    }`,
+    details: html`<table><caption>What ${deadLetter ? 'the dead-letter queue' : entity} holds, counted at ${time(asOf)}</caption><tbody>
 <tr><th scope="row">Entity</th><td>${entity}</td></tr>
 <tr><th scope="row">Messages</th><td>${deadLetter ? 'Its dead-letter queue' : 'Its messages (not its dead-letter queue)'}</td></tr>
 <tr><th scope="row">How many</th><td id="purge-count">${count(total, what)}${states.length ? `, of which ${states.join(', ')}` : ''}</td></tr>
 </tbody></table>
 <p id="purge-arrivals">The purge deletes what ${deadLetter ? 'the dead-letter queue' : entity} holds when you answer Yes, as Azure's purge deletes what was enqueued before the call: messages that arrive in between go too, and the result says how many were purged.</p>
-<p id="purge-locked">Scheduled, deferred and locked messages are purged too, as the CLI's <code>servicebus purge</code> does: a receiver that holds one locked can no longer complete, abandon or dead-letter it (Service Bus answers MessageLockLost).</p>`,
+<p id="purge-locked">Scheduled and deferred messages are purged too. Messages a receiver holds locked stay, as with Azure's purge and the CLI's <code>servicebus purge</code>: their receiver can still complete, abandon or dead-letter them, and one it abandons (or whose lock expires) is available again.</p>`,
     action: '/servicebus/purge',
-    fields: { entity, subqueue: subQueue, expected: String(total) },
+    fields: { entity, subqueue: subQueue, expected: String(doomed) },
     confirm: 'Yes, purge',
     cancel: { href: subQueueHref(entity, subQueue), label: 'No, go back' },
   });
 }
 
 /**
- * What a purge did, for the notice on the page it returns to: how many messages it deleted where, and, when that is
- * not the number the confirmation showed (`expected`, when the form carried one), why.
+ * What a purge did, for the notice on the page it returns to: how many messages it deleted where, how many locked ones
+ * it left, and, when the number deleted is not the one the confirmation showed (`expected`, when the form carried one),
+ * why.
  */
-export function purgedNotice(entity: string, subQueue: SubQueue, purged: number, expected: number | undefined): string {
+export function purgedNotice(entity: string, subQueue: SubQueue, result: { purged: number; lockedKept: number }, expected: number | undefined): string {
+  const { purged, lockedKept } = result;
   const where = subQueue === 'deadletter' ? `from the dead-letter queue of ${entity}` : `of ${entity}`;
   const since =
     expected === undefined || expected === purged
       ? ''
       : purged > expected
-        ? ` (${purged - expected} of them arrived after the confirmation counted ${expected})`
+        ? ` (${purged - expected} of them arrived or ${purged - expected === 1 ? 'was' : 'were'} unlocked after the confirmation counted ${expected})`
         : ` (the confirmation counted ${expected}: the others were received, expired or moved in between)`;
-  return `Purged ${count(purged, 'message')} ${where}${since}.`;
+  const kept = lockedKept ? `; kept ${count(lockedKept, 'message')} a receiver holds locked, as Azure's purge does` : '';
+  return `Purged ${count(purged, 'message')} ${where}${since}${kept}.`;
 }
 
 /** System: the health of every running service instance, from its /health/ready. */

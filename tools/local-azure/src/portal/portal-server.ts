@@ -376,11 +376,13 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
       const target = purgeTarget(session, form, req, res);
       if (!target) return;
       const { entity, subQueue, serviceBus } = target;
-      // What is there now goes, as with the CLI and Azure's purge: not only what the confirmation counted.
-      const { purged } = serviceBus.purge(entity, { deadLetter: subQueue === 'deadletter' });
-      context.log(`[portal] ${session.operator.name} purged ${purged} messages ${subQueue === 'deadletter' ? 'from the dead-letter queue of' : 'of'} ${entity}`);
+      // What is there now goes, as with the CLI and Azure's purge: not only what the confirmation counted; locked messages stay.
+      const result = serviceBus.purge(entity, { deadLetter: subQueue === 'deadletter' });
+      context.log(
+        `[portal] ${session.operator.name} purged ${result.purged} messages ${subQueue === 'deadletter' ? 'from the dead-letter queue of' : 'of'} ${entity} (${result.lockedKept} locked kept)`,
+      );
       const expected = /^\d{1,9}$/.test(form.get('expected') ?? '') ? Number(form.get('expected')) : undefined;
-      session.notice = purgedNotice(entity, subQueue, purged, expected);
+      session.notice = purgedNotice(entity, subQueue, result, expected);
       redirect(res, subQueueHref(entity, subQueue));
     })
     .on('GET', /^\/events$/, (req, res) => {

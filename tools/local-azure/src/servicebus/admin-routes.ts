@@ -88,13 +88,17 @@ export interface ServiceBusOperations {
   deadLetterCounts(): { entity: string; resourceId: string; count: number }[];
   /** Messages in sequence order from `from`, without locking them; at most `limit` (default 20, at most 1000). */
   peek(path: string, options?: { deadLetter?: boolean; from?: number; limit?: number }): MessageRow[];
-  /** How many messages the entity (or its dead-letter queue) holds now, in every state: what {@link purge} would delete. */
+  /**
+   * How many messages the entity (or its dead-letter queue) holds now, in every state: {@link purge} would delete all
+   * but the `locked` ones.
+   */
   messageCounts(path: string, options?: { deadLetter?: boolean }): SubQueueCounts;
   /**
    * Deletes every message the entity (or, with `deadLetter`, its dead-letter queue, and only that) holds at the call —
-   * scheduled, deferred and locked ones too (a receiver's later settlement of a locked one fails `MessageLockLost`).
+   * scheduled and deferred ones too — but those a receiver holds locked, as Azure's purge does: they stay (counted in
+   * `lockedKept`) and their receiver can still settle them.
    */
-  purge(path: string, options?: { deadLetter?: boolean }): { entity: string; purged: number };
+  purge(path: string, options?: { deadLetter?: boolean }): { entity: string; purged: number; lockedKept: number };
   /** Moves the entity's dead-lettered messages back to it. */
   resubmit(path: string): { entity: string; resubmitted: number; kept: number };
   /** The ARM id of a queue or subscription (the scope its operator actions are checked at). */
@@ -134,7 +138,7 @@ export function serviceBusOperations(namespace: ServiceBusNamespace, status: () 
     },
     purge(path, options = {}) {
       const queue = subQueue(entity(path), options.deadLetter);
-      return { entity: queue.path, purged: queue.purge() };
+      return { entity: queue.path, ...queue.purgeUnlocked() };
     },
     resubmit(path) {
       const found = entity(path);

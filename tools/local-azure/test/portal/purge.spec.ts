@@ -1,4 +1,4 @@
-import { isServiceBusError, type ServiceBusClient } from '@azure/service-bus';
+import type { ServiceBusClient } from '@azure/service-bus';
 import { adminPeek, receiveExactly, startServiceBus, type TestServiceBus } from '../servicebus/support.js';
 import { portalCaller, type PortalCaller } from './support.js';
 
@@ -135,24 +135,27 @@ describe('The portal: purge', () => {
     expect((await portal.call('/servicebus/purge?entity=plain&subqueue=active', { cookie })).body).toContain('<td id="purge-count">2 messages</td>');
     await fill('plain', 1);
     const after = await confirm(cookie, csrf, { entity: 'plain', subqueue: 'active', expected: '2' });
-    expect(after.body).toContain('Purged 3 messages of plain (1 of them arrived after the confirmation counted 2).');
+    expect(after.body).toContain('Purged 3 messages of plain (1 of them arrived or was unlocked after the confirmation counted 2).');
     expect(await ids('plain')).toEqual([]);
   });
 
-  it('counts and purges the messages a receiver holds locked, whose settlement then fails with MessageLockLost, as the CLI purge does', async () => {
-    await fill('plain', 2);
+  it('keeps the messages a receiver holds locked, as Azure does, and says so: the receiver still completes one, and the rest is gone', async () => {
+    const sent = await fill('plain', 3);
     const receiver = client.createReceiver('plain');
     const [locked] = await receiveExactly(receiver, 1, 10_000);
     const { cookie, csrf } = await portal.signIn();
     const confirmation = (await portal.call('/servicebus/purge?entity=plain&subqueue=active', { cookie })).body;
-    expect(confirmation).toContain('<td id="purge-count">2 messages, of which 1 locked by a receiver</td>');
-    expect(confirmation).toContain('a receiver that holds one locked can no longer complete, abandon or dead-letter it (Service Bus answers MessageLockLost)');
-    expect((await confirm(cookie, csrf, { entity: 'plain', subqueue: 'active', expected: '2' })).body).toContain('Purged 2 messages of plain.');
-    const settled = await receiver.completeMessage(locked!).then(
-      () => 'completed',
-      (error: unknown) => (isServiceBusError(error) ? error.code : String(error)),
-    );
-    expect(settled).toBe('MessageLockLost');
+    expect(confirmation).toContain('Do you want to purge the messages of <strong>plain</strong> that no receiver holds locked (2 messages now)?');
+    expect(confirmation).toContain('The 1 message locked by a receiver stays.');
+    expect(confirmation).toContain('<td id="purge-count">3 messages, of which 1 locked by a receiver (kept)</td>');
+    expect(confirmation).toContain("Messages a receiver holds locked stay, as with Azure's purge");
+    expect(confirmation).toContain('<input type="hidden" name="expected" value="2">');
+    const after = await confirm(cookie, csrf, { entity: 'plain', subqueue: 'active', expected: '2' });
+    expect(after.body).toContain('Purged 2 messages of plain; kept 1 message a receiver holds locked, as Azure&#39;s purge does.');
+    expect(await ids('plain')).toEqual([String(locked!.messageId)]);
+    expect(sent.active).toContain(String(locked!.messageId));
+    await receiver.completeMessage(locked!);
+    expect(await ids('plain')).toEqual([]);
     await receiver.close();
   });
 

@@ -140,7 +140,27 @@ export class MessageQueue {
     this.context.store.putMessage(key, message.sequenceNumber, () => toRow(key, message));
   }
 
-  /** Removes every message (operator purge); returns how many. */
+  /**
+   * Deletes every message no receiver holds locked — available, deferred and scheduled ones — as Azure's purge (batch
+   * delete) does: a locked message stays, and its receiver can still complete, abandon or dead-letter it.
+   * @returns how many were deleted, and how many locked ones stayed.
+   */
+  purgeUnlocked(): { purged: number; lockedKept: number } {
+    let purged = 0;
+    let lockedKept = 0;
+    // One by one through remove(), as deleteMessages does, so the store, the size and the schedule follow; the heaps
+    // drop a removed message when it surfaces (it is no longer isAvailable).
+    for (const message of [...this.messages.values()]) {
+      if (message.lock) lockedKept++;
+      else {
+        this.remove(message);
+        purged++;
+      }
+    }
+    return { purged, lockedKept };
+  }
+
+  /** Removes every message, locked ones too (the entity is being deleted); returns how many. */
   purge(): number {
     const count = this.messages.size;
     for (const message of [...this.messages.values()]) {
