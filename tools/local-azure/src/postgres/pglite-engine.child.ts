@@ -21,12 +21,13 @@ export interface EngineSettings {
 }
 
 /** Messages to the engine process. */
-export type EngineRequest = { op: 'exec'; id: number; bytes: Uint8Array } | { op: 'close'; id: number };
+export type EngineRequest = { op: 'exec'; id: number; bytes: Uint8Array } | { op: 'heap'; id: number } | { op: 'close'; id: number };
 
 /** Messages from the engine process. */
 export type EngineReply =
   | { op: 'ready'; parameters: [string, string][]; settings: [string, string][] }
   | { op: 'result'; id: number; bytes: Uint8Array }
+  | { op: 'heap'; id: number; usedBytes: number }
   | { op: 'failed'; id: number; message: string }
   | { op: 'closed'; id: number }
   | { op: 'crashed'; message: string };
@@ -176,6 +177,7 @@ async function main(): Promise<void> {
       void db.close().finally(() => post({ op: 'closed', id: request.id }, () => process.disconnect()));
       return;
     }
+    if (request.op === 'heap') return post({ op: 'heap', id: request.id, usedBytes: process.memoryUsage().heapUsed });
     execRaw(db, request.bytes).then(
       (bytes) => post({ op: 'result', id: request.id, bytes }),
       (error: unknown) => {

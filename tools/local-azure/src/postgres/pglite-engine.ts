@@ -52,7 +52,8 @@ export class PgliteEngine {
   readonly parameters: ReadonlyMap<string, string>;
   /** Every run-time setting (`pg_settings`), lower-case name → context (`user`, `superuser`, `postmaster`, …). */
   readonly settings: ReadonlyMap<string, string>;
-  private readonly pending = new Map<number, { resolve: (bytes: Buffer) => void; reject: (error: Error) => void; timer?: NodeJS.Timeout }>();
+  /** Requests sent and not yet answered: a statement's bytes, or the heap's size for `heapUsedInBytes`. */
+  private readonly pending = new Map<number, { resolve: (answer: Buffer | number) => void; reject: (error: Error) => void; timer?: NodeJS.Timeout }>();
   private nextId = 1;
   private stopped = false;
   /** Set by stop(): the process's exit is then expected, not a crash. */
@@ -121,8 +122,21 @@ export class PgliteEngine {
     return new Promise<Buffer>((resolve, reject) => {
       const limit = this.maxRequestDurationInMs;
       const timer = limit ? setTimeout(() => this.crash(`a statement ran longer than ${limit} ms (maxStatementDurationInMs); PGlite cannot interrupt it`), limit) : undefined;
-      this.pending.set(id, { resolve, reject, ...(timer ? { timer } : {}) });
+      this.pending.set(id, { resolve: (answer) => resolve(answer as Buffer), reject, ...(timer ? { timer } : {}) });
       this.child.send({ op: 'exec', id, bytes } satisfies EngineRequest);
+    });
+  }
+
+  /**
+   * Bytes in use on the engine process's JavaScript heap (rows PGlite keeps would be there; its WebAssembly memory
+   * and V8's compiler are not): a diagnostic, asked between statements.
+   */
+  heapUsedInBytes(): Promise<number> {
+    if (this.stopped) return Promise.reject(new EngineUnavailableError('the PostgreSQL engine is not running'));
+    const id = this.nextId++;
+    return new Promise<number>((resolve, reject) => {
+      this.pending.set(id, { resolve: (value) => resolve(value as number), reject });
+      this.child.send({ op: 'heap', id } satisfies EngineRequest);
     });
   }
 
@@ -160,6 +174,7 @@ export class PgliteEngine {
     if (!waiter) return;
     clearTimeout(waiter.timer);
     if (reply.op === 'result') waiter.resolve(Buffer.from(reply.bytes.buffer, reply.bytes.byteOffset, reply.bytes.byteLength));
+    else if (reply.op === 'heap') waiter.resolve(reply.usedBytes);
     else if (reply.op === 'failed') waiter.reject(new EngineUnavailableError(reply.message));
     else waiter.resolve(Buffer.alloc(0));
   }
