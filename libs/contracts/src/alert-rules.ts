@@ -46,8 +46,11 @@ export const alertRules: Readonly<Record<AlertRuleId, AlertRule>> = {
     monitoringService: 'Log Alerts V2',
     description:
       "A host's token requests failed in the last 5 minutes, or the identity endpoint itself is failing (a fault is injected). " +
-      'It resolves once the host gets a token again, or the endpoint recovers, or after 5 minutes without a failure.',
-    fix: 'Read the failure reason in the sign-in log; check the host\'s IDENTITY_ENDPOINT, IDENTITY_HEADER and AZURE_CLIENT_ID (its env file).',
+      'It resolves once the host gets a token again, or the endpoint recovers, or after 5 minutes without a failure; a host throttled ' +
+      'for too many requests (429) gets tokens in between, so its alert resolves only after 5 minutes without throttling.',
+    fix:
+      'Read the failure reason in the sign-in log; check the host\'s IDENTITY_ENDPOINT, IDENTITY_HEADER and AZURE_CLIENT_ID (its env file). ' +
+      'Throttled: keep one credential per process and reuse its tokens.',
     azureRule: 'identityFailureAlert',
   },
   'role-assignment-deleted': {

@@ -164,7 +164,7 @@ export class LocalAzure {
       const guard = new ResourceGuard(directory, keys, authorizer);
       const issuer = new TokenIssuer(directory, keys, () => config.tokenLifetimeSeconds, () => config.userTokenLifetimeSeconds);
       const faults = new LocalFaults();
-      const identityEndpoint = new ManagedIdentityEndpoint(directory, issuer, auditLog, faults);
+      const identityEndpoint = new ManagedIdentityEndpoint(directory, issuer, auditLog, faults, config.identityEndpoint.throttling);
       const tokenEndpoint = new TokenEndpoint(directory, issuer, userSessions, credential, auditLog, (resource) => isKnownResource(directory, resource));
       const { bind, publicHost } = config.network;
       const url = (scheme: string, port: number): string => `${scheme}://${publicHost}:${port}`;

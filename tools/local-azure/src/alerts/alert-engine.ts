@@ -158,12 +158,26 @@ export class AlertEngine {
     if (record.endpoint === 'token' || record.endpoint === 'postgres' || !host) return;
     if (record.outcome === 'success') {
       for (const alert of [...this.open.values()]) {
-        if (alert.rule !== 'identity-endpoint-failures' || alert.key === 'endpoint') continue;
+        // A throttled host gets tokens between refusals: its alert resolves only after a window without one.
+        if (alert.rule !== 'identity-endpoint-failures' || alert.key === 'endpoint' || alert.key.startsWith(throttledKeyPrefix)) continue;
         const [alertHost, identity] = alert.key.split('|');
         if (alertHost === host && (identity === '*' || identity === record.identity)) {
           this.resolve(alert.rule, alert.key, `host ${host} got a token for ${record.identity ?? 'its identity'} at ${record.time}`);
         }
       }
+      return;
+    }
+    if (record.throttled) {
+      this.fire('identity-endpoint-failures', `${throttledKeyPrefix}${host}`, {
+        dimensions: [
+          { name: 'Host', value: host },
+          { name: 'Identity', value: '(any)' },
+        ],
+        targets: [this.sources.hostResourceId(host)],
+        summary: `host ${host} is throttled by the identity endpoint: ${record.reason ?? 'too many token requests'}`,
+        evidence: { ...record },
+        at: record.time,
+      });
       return;
     }
     this.fire('identity-endpoint-failures', `${host}|${record.identity ?? '*'}`, {
@@ -295,6 +309,9 @@ export class AlertEngine {
     for (const listener of this.listeners) listener(alert, transition);
   }
 }
+
+/** Key of a host's throttling alert (host names never contain `:`). */
+const throttledKeyPrefix = 'throttled:';
 
 function openKey(rule: AlertRuleId, key: string): string {
   return `${rule}\u0000${key}`;

@@ -26,6 +26,8 @@ export interface SignInRecord {
   principalId?: string;
   resource?: string;
   outcome: 'success' | 'failure';
+  /** The host made more token requests than the identity endpoint serves (429); one record per throttling window. */
+  throttled?: boolean;
   /** Why a request failed: what was wrong with it, in words a developer can act on. */
   reason?: string;
   correlationId?: string;

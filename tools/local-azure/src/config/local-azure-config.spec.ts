@@ -11,6 +11,8 @@ describe('parseConfig', () => {
       ports: expect.objectContaining({ identity: 0, serviceBus: 0 }),
     });
     expect(config.tokenLifetimeSeconds).toBe(86_400);
+    // IMDS's managed-identity limits per VM.
+    expect(config.identityEndpoint).toEqual({ throttling: { requestsPerWindow: 20, windowInMs: 1000, maxConcurrentRequests: 5 } });
     expect(config.operator).toEqual({ name: 'operator', displayName: 'Local Azure operator' });
     expect(config).toMatchObject({ tenantDomain: 'keylesslocal.onmicrosoft.com', userTokenLifetimeSeconds: 3600, hostEnvDirs: {} });
     expect(config.users).toEqual({ reader: { displayName: 'Local Azure reader', roleAssignments: [{ role: 'Reader', scope: 'subscription' }] } });
@@ -31,6 +33,11 @@ describe('parseConfig', () => {
     const config = parseConfig({ hostEnv: { storefront: { GATEWAY_URL: 'http://127.0.0.1:3000' } } });
     expect(config.hosts.storefront!.env).toEqual({ GATEWAY_AUDIENCE: 'api://keyless-gateway', GATEWAY_URL: 'http://127.0.0.1:3000' });
     expect(Object.keys(config.hosts)).toEqual(['gateway', 'recommendation', 'vision', 'storefront']);
+  });
+
+  it('takes the identity endpoint\'s throttling, a test\'s short window included', () => {
+    const config = parseConfig({ identityEndpoint: { throttling: { requestsPerWindow: 3, windowInMs: 400 } } });
+    expect(config.identityEndpoint.throttling).toEqual({ requestsPerWindow: 3, windowInMs: 400, maxConcurrentRequests: 5 });
   });
 
   it('takes faults to inject from the start, as a mode or with a delay', () => {
@@ -60,6 +67,11 @@ describe('parseConfig', () => {
     [{ hostEnvDirs: { nowhere: '/x' } }, 'hostEnvDirs.nowhere: no host named "nowhere"'],
     // Node refuses to create a server whose headers timeout is past its request timeout: said here, not as its error at start.
     [{ network: { limits: { httpHeadersTimeoutInMs: 40_000 } } }, 'network.limits.httpHeadersTimeoutInMs: at most httpRequestTimeoutInMs'],
+    [{ identityEndpoint: { throttling: { requestsPerWindow: 0 } } }, 'identityEndpoint.throttling.requestsPerWindow: at least 1 request'],
+    [{ identityEndpoint: { throttling: { requestsPerWindow: 2.5 } } }, 'identityEndpoint.throttling.requestsPerWindow: a whole number of requests'],
+    [{ identityEndpoint: { throttling: { windowInMs: 5 } } }, 'identityEndpoint.throttling.windowInMs: at least 10 ms'],
+    [{ identityEndpoint: { throttling: { maxConcurrentRequests: 0 } } }, 'identityEndpoint.throttling.maxConcurrentRequests: at least 1 request'],
+    [{ identityEndpoint: { throttling: { requestsPerSecond: 20 } } }, 'identityEndpoint.throttling: Unrecognized key: "requestsPerSecond"'],
   ])('refuses %j naming the entry and field', (input, message) => {
     expect(() => parseConfig(input as never, 'my-config.json')).toThrow(ConfigError);
     expect(() => parseConfig(input as never, 'my-config.json')).toThrow(new RegExp(`^my-config\\.json: .*${message.replace(/[[\].*"]/g, '\\$&')}`));

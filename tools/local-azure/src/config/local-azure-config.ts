@@ -239,6 +239,26 @@ export const localAzureConfigSchema = z.strictObject({
   accessFile: z.string().default('infra/access.json'),
   /** Lifetime of issued access tokens in seconds. Default: 86400 (24 h, like Azure managed identity). */
   tokenLifetimeSeconds: z.number().int().min(60).max(7 * 86400).default(86_400),
+  /** The hosts' managed-identity endpoints (both shapes). */
+  identityEndpoint: z
+    .strictObject({
+      /**
+       * How many token requests one host may make, counted over both shapes (docs/local-azure.md, "Throttling").
+       * Past either bound the request gets 429, as IMDS answers a VM past its managed-identity limits: 20 requests
+       * per second and 5 at once per VM. A test that needs more configures the local Azure it starts.
+       */
+      throttling: z
+        .strictObject({
+          /** Requests a host may make in any `windowInMs`. Default: 20. */
+          requestsPerWindow: z.number().int('a whole number of requests').min(1, 'at least 1 request').max(100_000).default(20),
+          /** The sliding window `requestsPerWindow` counts over, in ms. Default: 1000. */
+          windowInMs: z.number().int('a whole number of ms').min(10, 'at least 10 ms').max(3_600_000).default(1000),
+          /** Requests of a host in progress at once. Default: 5. */
+          maxConcurrentRequests: z.number().int('a whole number of requests').min(1, 'at least 1 request').max(10_000).default(5),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
   /**
    * Faults injected from the start, by target: a mode (`"openai": "429"`) or `{ "mode": "delay", "delayInMs": 3000 }`
    * (targets and modes: src/faults/fault-catalog.ts, `npm run local-azure -- fault list`). Default: none.

@@ -5,6 +5,7 @@ import type { LocalFaults } from '../faults/local-faults.js';
 import { Router, requestId, sendJson, setNoStore } from '../http/http-kit.js';
 import { secretEquals } from '../util/secret-compare.js';
 import type { Directory, Host, ManagedIdentity } from './directory.js';
+import { IdentityRequestThrottle, type IdentityThrottlingOptions, type ThrottleDecision } from './identity-request-throttle.js';
 import type { TokenIssuer } from './token-issuer.js';
 
 /** Resources (token audiences) of Azure services that a managed identity can get tokens for. */
@@ -45,6 +46,8 @@ class IdentityRequestError extends Error {
     readonly imdsError = 'invalid_request',
     /** Whether the request asked for what belongs to someone else (logged as an access decision too). */
     readonly accessDenied = false,
+    /** The reason logged, when it says more than the message the caller gets. */
+    readonly logReason = message,
   ) {
     super(message);
   }
@@ -60,15 +63,26 @@ class IdentityRequestError extends Error {
  * Without an id the host's system-assigned identity is used; an id must name an identity assigned to
  * the host. Every request lands in the sign-in log; a request for what is not the caller's (a wrong header or
  * capability, another host's identity) also lands in the authorization log.
+ *
+ * Each host's requests that carry its secret are throttled as IMDS throttles a VM's (see
+ * {@link IdentityRequestThrottle}): past the limit, 429 with the shape's error body and no `Retry-After` (IMDS sends
+ * none). A throttled host lands in the sign-in log once per window, with the number refused since.
  */
 export class ManagedIdentityEndpoint {
+  private readonly throttle: IdentityRequestThrottle;
+  /** Per host: when its last refusal for throttling was logged, and how many were refused since without a record. */
+  private readonly throttleLogged = new Map<string, { at: number; unrecorded: number }>();
+
   constructor(
     private readonly directory: Directory,
     private readonly issuer: TokenIssuer,
     private readonly log: AuditLog,
     /** The `identity-endpoint` fault (error, garbage, hang, delay) is read on every request; `stopped` is the listener's business. */
     private readonly faults: LocalFaults,
-  ) {}
+    throttling: IdentityThrottlingOptions,
+  ) {
+    this.throttle = new IdentityRequestThrottle(throttling);
+  }
 
   /** The request listener; `log` is the local Azure's console, for unexpected failures. */
   listener(log: ConsoleLog): (request: IncomingMessage, response: ServerResponse) => void {
@@ -101,6 +115,7 @@ export class ManagedIdentityEndpoint {
     const correlationId = requestId(request);
     const resource = url.searchParams.get('resource') ?? undefined;
     let identity: ManagedIdentity | undefined;
+    let admission: ThrottleDecision | undefined;
     const host = findHost();
     try {
       if (!host) {
@@ -113,7 +128,11 @@ export class ManagedIdentityEndpoint {
               true,
             );
       }
-      this.checkShape(shape, host, request, url);
+      this.checkCaller(shape, host, request);
+      // Only requests that carry the host's secret count against it: anyone else could otherwise throttle the host.
+      admission = this.throttle.admit(host.name);
+      if (!admission.admitted) throw this.throttled(shape, host, admission);
+      this.checkShape(shape, url, request);
       if (!resource) {
         throw new IdentityRequestError(400, shape === 'imds' ? 'Required audience parameter not specified' : 'The resource parameter is required.');
       }
@@ -139,15 +158,20 @@ export class ManagedIdentityEndpoint {
       );
     } catch (error) {
       if (!(error instanceof IdentityRequestError)) throw error;
-      this.log.recordSignIn({
-        ...(host ? { host: host.name } : {}),
-        endpoint: shape,
-        ...(identity ? { identity: identity.name, clientId: identity.clientId, principalId: identity.principalId } : {}),
-        ...(resource ? { resource } : {}),
-        outcome: 'failure',
-        reason: error.message,
-        correlationId,
-      });
+      const throttled = error.status === 429;
+      const record = throttled && host ? this.throttleRecordDue(host.name) : { due: true, unrecorded: 0 };
+      if (record.due) {
+        this.log.recordSignIn({
+          ...(host ? { host: host.name } : {}),
+          endpoint: shape,
+          ...(identity ? { identity: identity.name, clientId: identity.clientId, principalId: identity.principalId } : {}),
+          ...(resource ? { resource } : {}),
+          outcome: 'failure',
+          ...(throttled ? { throttled } : {}),
+          reason: record.unrecorded ? `${error.logReason} ${record.unrecorded} more were refused since the last such record.` : error.logReason,
+          correlationId,
+        });
+      }
       if (error.accessDenied) {
         this.log.recordAuthorization({
           resource: 'identity',
@@ -166,21 +190,57 @@ export class ManagedIdentityEndpoint {
           ? { statusCode: error.status, message: error.message, correlationId }
           : { error: error.imdsError, error_description: error.message },
       );
+    } finally {
+      if (admission?.admitted) admission.release();
     }
   }
 
-  private checkShape(shape: Shape, host: Host, request: IncomingMessage, url: URL): void {
+  /** The App Service shape's secret: the host's identity header (the IMDS shape's is its address, already matched). */
+  private checkCaller(shape: Shape, host: Host, request: IncomingMessage): void {
+    if (shape !== 'appservice') return;
+    const header = request.headers['x-identity-header'];
+    if (!secretEquals(typeof header === 'string' ? header : undefined, host.identityHeader)) {
+      throw new IdentityRequestError(401, `The X-IDENTITY-HEADER header is missing or is not the IDENTITY_HEADER of host "${host.name}".`, 'invalid_request', true);
+    }
+  }
+
+  /**
+   * The refusal of a throttled request. IMDS answers `429 {"error":"invalid_request","error_description":"Temporarily
+   * throttled, too many requests"}` and nothing else; App Service publishes no limit nor body, so its shape carries
+   * the same words in its own error body, with the limit.
+   */
+  private throttled(shape: Shape, host: Host, refusal: Extract<ThrottleDecision, { admitted: false }>): IdentityRequestError {
+    const { requestsPerWindow, windowInMs, maxConcurrentRequests } = this.throttle.options;
+    const limit = `${requestsPerWindow} requests per ${windowInMs} ms and ${maxConcurrentRequests} at once per host`;
+    const azure = 'Temporarily throttled, too many requests';
+    return new IdentityRequestError(
+      429,
+      shape === 'imds' ? azure : `${azure} (limit: ${limit}).`,
+      'invalid_request',
+      false,
+      `Throttled: host "${host.name}" had ${refusal.detail} (limit: ${limit}, as IMDS limits a VM). ` +
+        'Keep one credential per process and reuse its tokens (@azure/identity does not retry a 429 without Retry-After).',
+    );
+  }
+
+  /**
+   * Whether a throttled request of `host` is recorded: one record per window and host, so that a client in a loop
+   * does not flood the log; the record counts the refusals left unrecorded since the previous one.
+   */
+  private throttleRecordDue(host: string): { due: boolean; unrecorded: number } {
+    const now = Date.now();
+    const last = this.throttleLogged.get(host);
+    if (last && now - last.at < this.throttle.options.windowInMs) {
+      last.unrecorded++;
+      return { due: false, unrecorded: 0 };
+    }
+    this.throttleLogged.set(host, { at: now, unrecorded: 0 });
+    return { due: true, unrecorded: last?.unrecorded ?? 0 };
+  }
+
+  private checkShape(shape: Shape, url: URL, request: IncomingMessage): void {
     const apiVersion = url.searchParams.get('api-version');
     if (shape === 'appservice') {
-      const header = request.headers['x-identity-header'];
-      if (!secretEquals(typeof header === 'string' ? header : undefined, host.identityHeader)) {
-        throw new IdentityRequestError(
-          401,
-          `The X-IDENTITY-HEADER header is missing or is not the IDENTITY_HEADER of host "${host.name}".`,
-          'invalid_request',
-          true,
-        );
-      }
       if (apiVersion !== '2019-08-01') {
         throw new IdentityRequestError(400, `The api-version '${apiVersion ?? ''}' is not supported. Supported version: 2019-08-01.`);
       }
