@@ -20,6 +20,8 @@ export type AuthErrorCode =
   | 'IdentityEndpointInvalidResponse'
   /** The identity endpoint answered with a server error (5xx) after the SDK's retries. */
   | 'IdentityEndpointError'
+  /** The identity endpoint throttled the host (429): too many token requests from the host's processes. */
+  | 'IdentityEndpointThrottled'
   /** The user-assigned identity named by `clientId` is not assigned to this host. */
   | 'IdentityNotAssigned'
   /** The tenant has no application for the requested audience (AADSTS500011). */
@@ -49,6 +51,7 @@ export type TokenAcquisitionErrorCode = Extract<
   | 'IdentityEndpointTimeout'
   | 'IdentityEndpointInvalidResponse'
   | 'IdentityEndpointError'
+  | 'IdentityEndpointThrottled'
   | 'IdentityNotAssigned'
   | 'AudienceNotRegistered'
   | 'TokenRequestRejected'

@@ -173,6 +173,14 @@ export function explainManagedIdentityFailure(error: unknown, facts: FailureFact
       `No ${subject}: ${at} answered ${status}${answered}. No application in the tenant has the identifier ${resource}; check the audience.`,
     );
   }
+  if (status === 429) {
+    // IMDS sends no Retry-After, so the SDK does not retry: the token cache retries with its own backoff.
+    return make(
+      'IdentityEndpointThrottled',
+      `No ${subject}: ${at} throttled the host (429)${answered}. The host's processes asked for tokens too often ` +
+        '(IMDS allows a VM 20 requests per second and 5 at once): keep one credential per process and reuse its tokens.',
+    );
+  }
   if (status !== undefined && status >= 500) {
     return make('IdentityEndpointError', `No ${subject}: ${at} answered ${status} after ${exchange!.attempts - (facts.attemptsBefore ?? 0)} attempt(s)${answered}. ${checkPlatform}`);
   }

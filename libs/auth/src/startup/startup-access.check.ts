@@ -6,7 +6,8 @@ import { AuthError, StartupAccessCheckError, TokenAcquisitionError, type TokenAc
 
 /**
  * Failures of the platform's identity endpoint itself — down, silent, answering garbage or 5xx — which App Service's
- * endpoint shows in a container's first seconds and which clear by themselves. Every other failure (identity not
+ * endpoint shows in a container's first seconds and which clear by themselves, and throttling (429), which clears
+ * once the host's processes ask less often (several instances starting at once on one host). Every other failure (identity not
  * assigned, audience not registered, a refused request) is a configuration error that no wait will fix.
  */
 const transientCodes: ReadonlySet<TokenAcquisitionErrorCode> = new Set([
@@ -14,6 +15,7 @@ const transientCodes: ReadonlySet<TokenAcquisitionErrorCode> = new Set([
   'IdentityEndpointTimeout',
   'IdentityEndpointInvalidResponse',
   'IdentityEndpointError',
+  'IdentityEndpointThrottled',
 ]);
 
 /**
@@ -25,7 +27,7 @@ const transientCodes: ReadonlySet<TokenAcquisitionErrorCode> = new Set([
  * 1. Every audience got its token → the app starts, ready.
  * 2. An audience failed for a configuration reason (identity not assigned, audience not registered, request
  *    refused) → the app does not start: {@link StartupAccessCheckError} lists every failure with its diagnostic.
- * 3. Every failure is the identity endpoint's own (unreachable, silent, garbage, 5xx) → the app starts anyway and is
+ * 3. Every failure is the identity endpoint's own (unreachable, silent, garbage, 5xx, throttled) → the app starts anyway and is
  *    **not ready**: the failures are logged, the declared audiences are retried in the background, and health reports
  *    them down until their tokens are held. The service recovers by itself when the endpoint does — no restart.
  *
