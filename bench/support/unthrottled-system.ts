@@ -4,8 +4,9 @@ import { startSystem, type DemoProduct, type RunningSystem } from '@keyless/laun
 /**
  * Starts the local Azure and the services (`startSystem`) with the demo image server, with Azure OpenAI's
  * tokens-per-minute quotas lifted (200k by default locally, which a sustained load exhausts within seconds and then
- * waits out as Azure would) and the gateway's rate limits lifted, the per-address one included (every request of a
- * benchmark comes from one address): the benchmarks measure the path, not the limits.
+ * waits out as Azure would), the identity endpoint's per-host throttling lifted (instances starting together on one
+ * host), and the gateway's rate limits lifted, the per-address one included (every request of a benchmark comes from
+ * one address): the benchmarks measure the path, not the limits.
  */
 export function startUnthrottledSystem(options: { home: string; gatewayPort: number; catalog: readonly DemoProduct[]; imagePort: number; nodeArgs?: string[] }): Promise<RunningSystem> {
   const deployment = (model: string, capability: 'chat' | 'embeddings') => ({ model, tokensPerMinute: 1_000_000_000, capability });
@@ -14,6 +15,7 @@ export function startUnthrottledSystem(options: { home: string; gatewayPort: num
     gatewayPort: options.gatewayPort,
     images: { products: options.catalog, port: options.imagePort },
     localAzureConfig: {
+      identityEndpoint: { throttling: { requestsPerWindow: 100_000, maxConcurrentRequests: 10_000 } },
       resources: {
         openAi: {
           name: 'oai-keyless-local',
