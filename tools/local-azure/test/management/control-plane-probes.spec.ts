@@ -20,7 +20,10 @@ describe('Probes from the gateway host against the identity endpoint and the con
     const response = await fetch(url, { headers: { 'x-identity-header': env.IDENTITY_HEADER! } });
     return { status: response.status, body: (await response.json()) as Record<string, unknown> };
   };
-  const serviceArmToken = async (): Promise<string> => (await getToken('https://management.azure.com/')).body.access_token as string;
+  // Fetched once and kept, as the SDK's token cache does: the identity endpoint allows a host 20 token requests a
+  // second, as IMDS allows a VM, and the probes below make more calls than that.
+  let armToken: Promise<string> | undefined;
+  const serviceArmToken = (): Promise<string> => (armToken ??= getToken('https://management.azure.com/').then(({ body }) => body.access_token as string));
   const call = async (method: string, path: string, token?: string, body?: unknown) => {
     const response = await fetch(`${arm}${path}`, {
       method,
