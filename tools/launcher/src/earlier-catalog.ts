@@ -26,24 +26,33 @@ export function hasEarlierCatalog(home: string): boolean {
   return existsSync(join(earlierCatalogFolder(home), 'catalog.db'));
 }
 
-/** Where {@link carryOverEarlierCatalog} moves that folder once its products are in the PostgreSQL catalog. */
+/**
+ * Where {@link carryOverEarlierCatalog} moves that folder once its products are in the PostgreSQL catalog:
+ * `apps/recommendation.carried-over`, or, when that is taken (an earlier carry-over of a second old home copied in, or
+ * a folder the user restored), the first of `.carried-over-2`, `.carried-over-3`, … that is not.
+ */
 export function carriedOverCatalogFolder(home: string): string {
-  return `${earlierCatalogFolder(home)}.carried-over`;
+  const base = `${earlierCatalogFolder(home)}.carried-over`;
+  if (!existsSync(base)) return base;
+  let n = 2;
+  while (existsSync(`${base}-${n}`)) n++;
+  return `${base}-${n}`;
 }
 
 /**
  * Carries the products of an earlier release's catalog (`apps/recommendation/catalog.db` in the home) over into the
  * catalog the services keep in PostgreSQL, by upserting each through the gateway as the demo catalog is loaded (the
  * services then analyse and index them again), and moves the old folder aside so the next start does not send them
- * again. Products whose ids are in `skip` (the demo catalog's, loaded afresh with today's image URLs) are left to it.
- * Does nothing when the home holds no earlier catalog.
+ * again (see {@link carriedOverCatalogFolder} for where; the line it prints names it). Products whose ids are in
+ * `skip` (the demo catalog's, loaded afresh with today's image URLs) are left to it. Does nothing when the home holds
+ * no earlier catalog.
  *
  * Rules:
  * - an upsert the gateway refuses (the product no longer passes validation) is named in the summary and not retried;
  * - any other failure stops the start with the reason, and leaves the folder in place: the next start tries again
  *   (an upsert of the same product is idempotent).
  */
-export async function carryOverEarlierCatalog(home: string, storefront: StorefrontCaller, progress: Progress, skip: ReadonlySet<string> = new Set()): Promise<void> {
+export async function carryOverEarlierCatalog(home: string, storefront: Pick<StorefrontCaller, 'fetch'>, progress: Progress, skip: ReadonlySet<string> = new Set()): Promise<void> {
   if (!hasEarlierCatalog(home)) return;
   const folder = earlierCatalogFolder(home);
   const file = join(folder, 'catalog.db');
@@ -66,12 +75,14 @@ export async function carryOverEarlierCatalog(home: string, storefront: Storefro
     }
     progress.done();
   }
-  renameSync(folder, carriedOverCatalogFolder(home));
+  // Never onto a folder already there: renaming onto an empty one would replace it, onto any other fails.
+  const kept = carriedOverCatalogFolder(home);
+  renameSync(folder, kept);
   const shown = refused.slice(0, defaults.refusalsShown).join(', ') + (refused.length > defaults.refusalsShown ? `, and ${refused.length - defaults.refusalsShown} more` : '');
   progress.line(
     `The catalog is in PostgreSQL now: ${productCount(products.length - refused.length)} of the earlier ${file} upserted into it (indexed in the background)` +
       `${refused.length ? `; the gateway refused ${shown}` : ''}${stored.length > products.length ? `; its demo products (${stored.length - products.length}) come with the demo catalog` : ''}. ` +
-      `The old files are kept in ${carriedOverCatalogFolder(home)} (delete it when you no longer need it).`,
+      `The old files are kept in ${kept} (delete it when you no longer need it).`,
   );
 }
 
