@@ -412,8 +412,10 @@ export interface MessagesView {
   subQueue: SubQueue;
   /** At most {@link messagesPageSize}, peeked. */
   messages: MessageRow[];
-  /** How many messages each part holds now, in every state (what a purge of it would delete). */
+  /** How many messages each part holds now, in every state. */
   totals: Record<SubQueue, number>;
+  /** How many of the shown part's messages a receiver holds locked now: a purge keeps them, as Azure's does. */
+  locked: number;
   from: number;
   /** What the last change did (the session's notice). */
   done?: string;
@@ -425,7 +427,7 @@ export interface MessagesView {
  * empty, a sentence saying so).
  */
 export function messagesPage(view: MessagesView): PageContent {
-  const { entity, subQueue, messages, totals, from, done } = view;
+  const { entity, subQueue, messages, totals, locked, from, done } = view;
   const total = totals[subQueue];
   const { noun: what } = subQueuePages[subQueue];
   const deadLetter = subQueue === 'deadletter';
@@ -450,8 +452,13 @@ export function messagesPage(view: MessagesView): PageContent {
     deadLetter
       ? html`<tr><td>${m.sequenceNumber}</td><td class="mono">${m.messageId ?? ''}</td><td>${m.subject ?? ''}</td><td>${m.deadLetterReason ?? ''}</td><td>${m.deadLetterErrorDescription ?? ''}</td><td>${time(m.enqueuedTime)}</td><td>${m.deliveryCount}</td><td class="mono">${m.body ?? ''}</td></tr>`
       : html`<tr><td>${m.sequenceNumber}</td><td class="mono">${m.messageId ?? ''}</td><td>${m.subject ?? ''}</td><td class="mono">${m.sessionId ?? ''}</td><td>${m.state}</td><td>${time(m.enqueuedTime)}</td><td>${m.deliveryCount}</td><td class="mono">${m.body ?? ''}</td></tr>`;
-  const them = total === 1 ? `the ${what}` : `all ${total} ${what}s`;
-  const purge = html`<form method="get" action="/servicebus/purge"><input type="hidden" name="entity" value="${entity}"><input type="hidden" name="subqueue" value="${subQueue}"><button class="danger" type="submit">Purge ${them}<span class="visually-hidden"> of ${entity}</span></button></form>`;
+  // The button says what a purge deletes: not "all" while a receiver holds some locked (they stay), and no button
+  // when every one is locked (it would delete none).
+  const unlocked = total - locked;
+  const them = locked ? (unlocked === 1 ? `the unlocked ${what}` : `the ${unlocked} unlocked ${what}s`) : total === 1 ? `the ${what}` : `all ${total} ${what}s`;
+  const purge = unlocked
+    ? html`<form method="get" action="/servicebus/purge"><input type="hidden" name="entity" value="${entity}"><input type="hidden" name="subqueue" value="${subQueue}"><button class="danger" type="submit">Purge ${them}<span class="visually-hidden"> of ${entity}</span></button></form>`
+    : html`<p id="purge-all-locked">${total === 1 ? `The ${what} is` : `All ${total} ${what}s are`} locked by a receiver: a purge keeps locked messages, as Azure's does, so there is nothing to purge until the receiver settles or abandons ${total === 1 ? 'it' : 'them'}, or ${total === 1 ? 'its lock expires' : 'their locks expire'}.</p>`;
   const resubmit = html`<form method="get" action="/servicebus/resubmit"><input type="hidden" name="entity" value="${entity}"><button type="submit">Resubmit ${total === 1 ? 'the message' : `all ${total} messages`} to ${entity}</button></form>`;
   return {
     title: deadLetter ? `Dead letters of ${entity}` : `Messages of ${entity}`,

@@ -198,13 +198,15 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
     const found = receivable(data, entity);
     if (!context.serviceBus || !found) return noSuchEntity(res, session);
     if (!authorize(session, portalActions.serviceBusPeek, found.resourceId, req, res)) return;
-    // The whole counts beside a page of 100: purge and resubmit take them all, and the buttons say so.
+    // The whole counts beside a page of 100: purge and resubmit take them all (but those a receiver holds locked), and
+    // the buttons say how many.
     const from = Math.max(0, Math.floor(Number(url.searchParams.get('from')) || 0));
     const serviceBus = context.serviceBus;
     const messages = serviceBus.peek(entity, { deadLetter: subQueue === 'deadletter', from, limit: messagesPageSize });
-    const totals = { active: serviceBus.messageCounts(entity).total, deadletter: serviceBus.messageCounts(entity, { deadLetter: true }).total };
+    const counts = { active: serviceBus.messageCounts(entity), deadletter: serviceBus.messageCounts(entity, { deadLetter: true }) };
+    const totals = { active: counts.active.total, deadletter: counts.deadletter.total };
     const done = takeNotice(session);
-    page(res, session, '/servicebus', messagesPage({ entity, subQueue, messages, totals, from, ...(done ? { done } : {}) }));
+    page(res, session, '/servicebus', messagesPage({ entity, subQueue, messages, totals, locked: counts[subQueue].locked, from, ...(done ? { done } : {}) }));
   };
   const read = (section: PortalSectionPath, render: (session: PortalSession, url: URL) => PageContent | Promise<PageContent>) =>
     async (req: IncomingMessage, res: ServerResponse, { url }: { url: URL }): Promise<void> => {

@@ -144,6 +144,10 @@ describe('The portal: purge', () => {
     const receiver = client.createReceiver('plain');
     const [locked] = await receiveExactly(receiver, 1, 10_000);
     const { cookie, csrf } = await portal.signIn();
+    // The page's button does not promise "all": it names what a purge deletes.
+    const page = (await portal.call('/servicebus/messages?entity=plain', { cookie })).body;
+    expect(page).toContain('<button class="danger" type="submit">Purge the 2 unlocked messages<span class="visually-hidden"> of plain</span></button>');
+    expect(page).not.toContain('Purge all');
     const confirmation = (await portal.call('/servicebus/purge?entity=plain&subqueue=active', { cookie })).body;
     expect(confirmation).toContain('Do you want to purge the messages of <strong>plain</strong> that no receiver holds locked (2 messages now)?');
     expect(confirmation).toContain('The 1 message locked by a receiver stays.');
@@ -156,6 +160,25 @@ describe('The portal: purge', () => {
     expect(sent.active).toContain(String(locked!.messageId));
     await receiver.completeMessage(locked!);
     expect(await ids('plain')).toEqual([]);
+    await receiver.close();
+  });
+
+  it('offers no purge while a receiver holds every message locked, and says why; the unlocked one is offered again once abandoned', async () => {
+    await fill('plain', 1, 2);
+    const receiver = client.createReceiver('plain', { subQueueType: 'deadLetter' });
+    const locked = await receiveExactly(receiver, 2, 10_000);
+    const { cookie } = await portal.signIn();
+    const page = (await portal.call('/servicebus/deadletters?entity=plain', { cookie })).body;
+    expect(page).toContain('<p id="purge-all-locked">All 2 dead-lettered messages are locked by a receiver: a purge keeps locked messages');
+    expect(page).not.toContain('action="/servicebus/purge"');
+    // The messages of the entity are another part: none of them is locked.
+    expect((await portal.call('/servicebus/messages?entity=plain', { cookie })).body).toContain('>Purge the message<span class="visually-hidden"> of plain</span></button>');
+    await receiver.abandonMessage(locked[0]!);
+    expect((await portal.call('/servicebus/deadletters?entity=plain', { cookie })).body).toContain(
+      '<button class="danger" type="submit">Purge the unlocked dead-lettered message<span class="visually-hidden"> of plain</span></button>',
+    );
+    // Settled, not left locked: the purge after each case keeps locked messages.
+    await receiver.completeMessage(locked[1]!);
     await receiver.close();
   });
 
