@@ -1,9 +1,10 @@
 import type { ServiceBusClient } from '@azure/service-bus';
 import { adminPeek, receiveExactly, startServiceBus, type TestServiceBus } from '../servicebus/support.js';
-import { portalCaller, type PortalCaller } from './support.js';
+import { expectAuthorizationFailed, portalCaller, type PortalCaller } from './support.js';
 
 // The portal's dead-letter page against a real broker: the counts it shows are the queue's, the resubmit button says
-// what it moves, and a resubmitted message is delivered again exactly once.
+// what it moves, a resubmitted message is delivered again exactly once, and a user without the right is refused at the
+// first click and again at the post.
 describe('The portal: dead letters', () => {
   let bus: TestServiceBus;
   let client: ServiceBusClient;
@@ -113,6 +114,30 @@ describe('The portal: dead letters', () => {
       expect([path, answer.status]).toEqual([path, 404]);
       expect(answer.body).toContain('There is no such queue or subscription in the namespace');
       expect(answer.body).not.toContain('evil.example');
+    }
+  });
+
+  it('refuses a user without the resubmit right at the first click, before asking, and again at the post, moving nothing', async () => {
+    const ids = await deadLetter(1);
+    try {
+      const reader = await portal.signIn('reader');
+      const upn = `reader@${bus.test.azure.directory.domain}`;
+      const refused = await portal.call('/servicebus/resubmit?entity=orders', { cookie: reader.cookie });
+      expectAuthorizationFailed(refused, upn, 'Microsoft.ServiceBus/namespaces/messages/resubmit/action', 'Yes, resubmit');
+      expect(portal.decision('portal GET /servicebus/resubmit')).toMatchObject({
+        identity: upn,
+        dataAction: 'Microsoft.ServiceBus/namespaces/messages/resubmit/action',
+        scope: `${bus.test.azure.directory.resourceId('serviceBus')}/queues/orders`,
+        decision: 'denied',
+      });
+      const posted = await portal.post('/servicebus/resubmit', reader.cookie, { entity: 'orders', _csrf: reader.csrf });
+      expect(posted.status).toBe(403);
+      expect(posted.body).toContain('Microsoft.ServiceBus/namespaces/messages/resubmit/action');
+      expect(portal.decision('portal POST /servicebus/resubmit')).toMatchObject({ identity: upn, dataAction: 'Microsoft.ServiceBus/namespaces/messages/resubmit/action', decision: 'denied' });
+      expect((await adminPeek(bus, 'orders', { deadLetter: true })).map((m) => String(m.messageId))).toEqual(ids);
+    } finally {
+      // Nothing left for the next case, pass or fail (through the CLI's purge route, not the portal).
+      await bus.test.admin().call('DELETE', '/servicebus/entities/orders/messages?dlq=true');
     }
   });
 

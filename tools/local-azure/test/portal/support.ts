@@ -43,5 +43,18 @@ export function portalCaller(test: TestAzure) {
   /** A form post from the portal's own origin. */
   const post = (path: string, cookie: string, fields: Record<string, string>): Promise<PortalAnswer> =>
     call(path, { method: 'POST', cookie, body: new URLSearchParams(fields).toString(), headers: { origin: new URL(test.azure.endpoints.portal).origin } });
-  return { call, mint, signIn, post };
+  /** The newest authorization decision logged for the portal's `operation` (`portal GET /servicebus/resubmit`). */
+  const decision = (operation: string) => test.azure.auditLog.authorizations({ limit: 1000, where: { resource: 'management' } }).find((r) => r.operation === operation);
+  return { call, mint, signIn, post, decision };
+}
+
+/**
+ * Expects the portal's refusal of a user without the right: 403 with ARM's `AuthorizationFailed` naming the user
+ * (`upn`) and the `action` they lack, and no `confirm` button (the question is not asked).
+ */
+export function expectAuthorizationFailed(answer: PortalAnswer, upn: string, action: string, confirm: string): void {
+  expect(answer.status).toBe(403);
+  expect(answer.body).toContain(`<strong>AuthorizationFailed</strong>: The client &#39;${upn}&#39; with object id`);
+  expect(answer.body).toContain(action);
+  expect(answer.body).not.toContain(confirm);
 }
