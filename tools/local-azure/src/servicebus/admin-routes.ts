@@ -73,6 +73,18 @@ export interface SubQueueCounts {
   locked: number;
 }
 
+/** The dead-lettered messages of a queue or subscription by what a resubmit does with them (see {@link ServiceBusOperations.resubmitCounts}). */
+export interface ResubmitCounts {
+  /** Every dead-lettered message (the transfer dead-letter queue aside). */
+  total: number;
+  /** The ones a resubmit moves back to the entity. */
+  resubmittable: number;
+  /** Held by a receiver of the dead-letter queue: they stay until it settles or abandons them, or their lock expires. */
+  locked: number;
+  /** Without a session id while the entity requires sessions: they stay, locked or not (the entity refuses them). */
+  withoutSessionId: number;
+}
+
 const defaults = {
   peekLimit: 20,
   maxPeekLimit: 1000,
@@ -99,8 +111,12 @@ export interface ServiceBusOperations {
    * `lockedKept`) and their receiver can still settle them.
    */
   purge(path: string, options?: { deadLetter?: boolean }): { entity: string; purged: number; lockedKept: number };
-  /** Moves the entity's dead-lettered messages back to it. */
+  /**
+   * Moves the entity's dead-lettered messages back to it, but those {@link resubmitCounts} says stay: they are `kept`.
+   */
   resubmit(path: string): { entity: string; resubmitted: number; kept: number };
+  /** How many of the entity's dead-lettered messages {@link resubmit} would move back now, and why the others stay. */
+  resubmitCounts(path: string): ResubmitCounts;
   /** The ARM id of a queue or subscription (the scope its operator actions are checked at). */
   resourceIdOf(path: string): string;
   /** The ARM ids of every queue, topic and subscription (the scopes a new role assignment may name beneath the namespace). */
@@ -143,6 +159,10 @@ export function serviceBusOperations(namespace: ServiceBusNamespace, status: () 
     resubmit(path) {
       const found = entity(path);
       return { entity: found.path, ...namespace.resubmit(found) };
+    },
+    resubmitCounts(path) {
+      const found = entity(path);
+      return { total: found.deadLetter.messages.size, ...namespace.resubmitCounts(found) };
     },
     resourceIdOf: (path) => entity(path).armId,
     resourceIds: () => [...namespace.queues.values(), ...namespace.topics.values(), ...namespace.receivables().filter((r) => r.kind === 'subscription')].map((e) => e.armId),

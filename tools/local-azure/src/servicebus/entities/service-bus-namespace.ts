@@ -527,15 +527,15 @@ export class ServiceBusNamespace {
 
   /**
    * Moves every dead-lettered message of an entity back to it (operator resubmit), without its
-   * dead-letter reason, with a new sequence number. Messages that cannot go back (no session id for
-   * a session entity) stay.
+   * dead-letter reason, with a new sequence number. Messages that cannot go back (see
+   * {@link resubmitCounts}) stay.
    */
   resubmit(entity: ReceivableEntity): { resubmitted: number; kept: number } {
     const now = Date.now();
     let resubmitted = 0;
     let kept = 0;
     for (const message of [...entity.deadLetter.messages.values()].sort((a, b) => a.sequenceNumber - b.sequenceNumber)) {
-      if (message.lock || (entity.active.requiresSession && message.sessionId === undefined)) {
+      if (resubmitBlocker(entity, message)) {
         kept++;
         continue;
       }
@@ -549,6 +549,17 @@ export class ServiceBusNamespace {
       resubmitted++;
     }
     return { resubmitted, kept };
+  }
+
+  /**
+   * What {@link resubmit} would do now: how many of the entity's dead-lettered messages go back, and why the others
+   * stay. Each message is counted once; one without the session id a session entity requires counts there even when
+   * it is locked too, as no receiver's settling lets it go back.
+   */
+  resubmitCounts(entity: ReceivableEntity): { resubmittable: number; locked: number; withoutSessionId: number } {
+    const counts = { resubmittable: 0, locked: 0, withoutSessionId: 0 };
+    for (const message of entity.deadLetter.messages.values()) counts[resubmitBlocker(entity, message) ?? 'resubmittable']++;
+    return counts;
   }
 
   // -------------------------------------------------------------------------------------------------
@@ -892,6 +903,16 @@ function scheduledTime(message: AmqpMessage, now: number): number | undefined {
   const value = message.message_annotations?.[annotations.scheduledEnqueueTime];
   const time = value instanceof Date ? value.getTime() : typeof value === 'number' ? value : undefined;
   return time !== undefined && time > now ? time : undefined;
+}
+
+/**
+ * Why a dead-lettered message cannot go back to its entity now, or undefined when it can: the entity requires sessions
+ * and the message has no session id (its send would be refused), or a receiver of the dead-letter queue holds it
+ * locked (it can still complete, abandon or dead-letter it).
+ */
+function resubmitBlocker(entity: ReceivableEntity, message: StoredMessage): 'withoutSessionId' | 'locked' | undefined {
+  if (entity.active.requiresSession && message.sessionId === undefined) return 'withoutSessionId';
+  return message.lock ? 'locked' : undefined;
 }
 
 function sessionIdOf(message: AmqpMessage): string | undefined {
