@@ -6,7 +6,7 @@ import type { AuditLog, AuthorizationRecord, SignInRecord } from '../audit/audit
 import type { Directory } from '../entra/directory.js';
 import { managementAudiences } from '../management/control-plane-guard.js';
 import type { RoleAssignment, RoleAssignmentStore } from '../rbac/role-assignments.js';
-import type { MessageRow, ServiceBusOperations, SubQueueCounts } from '../servicebus/admin-routes.js';
+import type { MessageRow, ResubmitCounts, ServiceBusOperations, SubQueueCounts } from '../servicebus/admin-routes.js';
 import { count, html, noun, type SafeHtml } from './html.js';
 import type { OperatorAuthority } from './operator-authority.js';
 import { flowDiagram } from './portal-layout.js';
@@ -416,6 +416,8 @@ export interface MessagesView {
   totals: Record<SubQueue, number>;
   /** How many of the shown part's messages a receiver holds locked now: a purge keeps them, as Azure's does. */
   locked: number;
+  /** On the dead-letter page: how many a resubmit would move back now, and why the others stay. */
+  resubmit?: ResubmitCounts;
   from: number;
   /** What the last change did (the session's notice). */
   done?: string;
@@ -423,11 +425,11 @@ export interface MessagesView {
 
 /**
  * One part of a queue or subscription: tabs for its messages and its dead-letter queue with their counts, the
- * messages 100 at a time, and what can be done with them — purge both, resubmit dead letters (or, when the part is
- * empty, a sentence saying so).
+ * messages 100 at a time, and what can be done with them — purge both, resubmit dead letters, each button naming what
+ * it takes, or a sentence saying why it would take none (or, when the part is empty, a sentence saying so).
  */
 export function messagesPage(view: MessagesView): PageContent {
-  const { entity, subQueue, messages, totals, locked, from, done } = view;
+  const { entity, subQueue, messages, totals, locked, resubmit: resubmitCounts, from, done } = view;
   const total = totals[subQueue];
   const { noun: what } = subQueuePages[subQueue];
   const deadLetter = subQueue === 'deadletter';
@@ -459,7 +461,12 @@ export function messagesPage(view: MessagesView): PageContent {
   const purge = unlocked
     ? html`<form method="get" action="/servicebus/purge"><input type="hidden" name="entity" value="${entity}"><input type="hidden" name="subqueue" value="${subQueue}"><button class="danger" type="submit">Purge ${them}<span class="visually-hidden"> of ${entity}</span></button></form>`
     : html`<p id="purge-all-locked">${total === 1 ? `The ${what} is` : `All ${total} ${what}s are`} locked by a receiver: a purge keeps locked messages, as Azure's does, so there is nothing to purge until the receiver settles or abandons ${total === 1 ? 'it' : 'them'}, or ${total === 1 ? 'its lock expires' : 'their locks expire'}.</p>`;
-  const resubmit = html`<form method="get" action="/servicebus/resubmit"><input type="hidden" name="entity" value="${entity}"><button type="submit">Resubmit ${total === 1 ? 'the message' : `all ${total} messages`} to ${entity}</button></form>`;
+  // The same for a resubmit: messages a receiver holds locked, or without the session id the entity requires, stay.
+  const resubmit = resubmitCounts?.resubmittable
+    ? html`<form method="get" action="/servicebus/resubmit"><input type="hidden" name="entity" value="${entity}"><button type="submit">Resubmit ${resubmitTarget(resubmitCounts)} to ${entity}</button></form>`
+    : resubmitCounts
+      ? nothingToResubmit(entity, resubmitCounts)
+      : '';
   return {
     title: deadLetter ? `Dead letters of ${entity}` : `Messages of ${entity}`,
     body: html`${notice(done)}<p><a href="/servicebus">Back to Service Bus</a></p>
@@ -474,11 +481,32 @@ ${messages.map(row)}</tbody></table>` : html`<p id="${deadLetter ? 'dead-letters
       ? 'A message received once and dead-lettered by its receiver shows 0; one moved here after MaxDeliveryCount failed deliveries shows that number.'
       : 'A message no receiver has failed yet shows 0.'
   }</p>
-<div class="message-actions">${deadLetter ? resubmit : ''}${purge}</div>`
+<div class="message-actions">${resubmit}${purge}</div>`
   : deadLetter
     ? html`<p id="dead-letters-empty">The dead-letter queue of ${entity} is empty: there is no message to look at, resubmit or purge.</p>`
     : html`<p id="messages-empty">${entity} holds no message: there is none to look at or purge. Its dead-lettered messages are under Dead letters.</p>`}`,
   };
+}
+
+/** Which dead-lettered messages the resubmit button moves: "all 3 messages", or "the 2 messages that can go back". */
+function resubmitTarget({ total, resubmittable }: ResubmitCounts): string {
+  if (resubmittable === total) return total === 1 ? 'the message' : `all ${total} messages`;
+  return resubmittable === 1 ? 'the message that can go back' : `the ${resubmittable} messages that can go back`;
+}
+
+/** In place of the resubmit button when every dead-lettered message stays: which ones, and why. */
+function nothingToResubmit(entity: string, { total, locked, withoutSessionId }: ResubmitCounts): SafeHtml {
+  const them = (n: number): string => (n === 1 ? 'it' : 'them');
+  const untilSettled = (n: number): string => `until the receiver settles or abandons ${them(n)}, or ${n === 1 ? 'its lock expires' : 'their locks expire'}`;
+  const all = (verb: 'is' | 'has'): string =>
+    total === 1 ? `The dead-lettered message ${verb}` : `All ${total} dead-lettered messages ${verb === 'is' ? 'are' : 'have'}`;
+  const why =
+    locked === total
+      ? `${all('is')} locked by a receiver: a resubmit leaves locked messages in the dead-letter queue, so there is nothing to resubmit ${untilSettled(total)}.`
+      : withoutSessionId === total
+        ? `${all('has')} no session id, which ${entity} requires (it is session-enabled), so there is nothing to resubmit: ${entity} would refuse ${them(total)}. Purge ${them(total)}, or receive ${them(total)} from the dead-letter queue and send ${them(total)} again with a session id.`
+        : `None of the ${total} dead-lettered messages can go back to ${entity}: ${count(locked, 'message')} ${locked === 1 ? 'is' : 'are'} locked by a receiver (${untilSettled(locked)}), and ${count(withoutSessionId, 'message')} ${withoutSessionId === 1 ? 'has' : 'have'} no session id, which ${entity} requires.`;
+  return html`<p id="resubmit-none">${why}</p>`;
 }
 
 /** Messages per page of a messages page. */
@@ -548,14 +576,24 @@ const reappliedBy: Partial<Record<RoleAssignment['source'], string>> = {
   config: 'This assignment comes from the configuration of the local Azure (its users): its next start assigns it again.',
 };
 
-/** "Resubmit dead-lettered messages": how many go back to which entity, and what happens to them there. */
-export function resubmitPage(session: PortalSession, entity: string, total: number): PageContent {
+/**
+ * "Resubmit dead-lettered messages": how many go back to which entity (all, or those that can now, with how many stay
+ * and why), and what happens to them there.
+ */
+export function resubmitPage(session: PortalSession, entity: string, counts: ResubmitCounts): PageContent {
+  const { total, resubmittable, locked, withoutSessionId } = counts;
   const back = `/servicebus/deadletters?entity=${encodeURIComponent(entity)}`;
+  const one = resubmittable === 1;
+  const which =
+    resubmittable === total
+      ? html`${one ? 'the dead-lettered message' : `all ${total} dead-lettered messages`} to <strong>${entity}</strong>`
+      : html`the dead-lettered messages that can go back to <strong>${entity}</strong> (${count(resubmittable, 'message')} now)`;
+  const staying = [locked ? `${count(locked, 'message')} locked by a receiver` : '', withoutSessionId ? `${count(withoutSessionId, 'message')} without a session id` : ''].filter(Boolean);
   return confirmationPage(session, {
     title: 'Resubmit dead-lettered messages',
-    question: html`Do you want to resubmit ${total === 1 ? 'the dead-lettered message' : `all ${total} dead-lettered messages`} to <strong>${entity}</strong>? ${
-      total === 1 ? 'It leaves' : 'They leave'
-    } the dead-letter queue and ${total === 1 ? 'is' : 'are'} delivered to its receivers again: a message that failed for a reason that still holds will fail again.`,
+    question: html`Do you want to resubmit ${which}? ${one ? 'It leaves' : 'They leave'} the dead-letter queue and ${one ? 'is' : 'are'} delivered to its receivers again: a message that failed for a reason that still holds will fail again.${
+      staying.length ? ` The ${staying.join(' and the ')} ${total - resubmittable === 1 ? 'stays' : 'stay'}.` : ''
+    }`,
     details: html`<p>Messages a receiver holds locked, and messages without the session id ${entity} requires, stay in the dead-letter queue.</p>`,
     action: '/servicebus/resubmit',
     fields: { entity },

@@ -198,15 +198,16 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
     const found = receivable(data, entity);
     if (!context.serviceBus || !found) return noSuchEntity(res, session);
     if (!authorize(session, portalActions.serviceBusPeek, found.resourceId, req, res)) return;
-    // The whole counts beside a page of 100: purge and resubmit take them all (but those a receiver holds locked), and
-    // the buttons say how many.
+    // The whole counts beside a page of 100: purge and resubmit take them all (but those a receiver holds locked, and
+    // for a resubmit those without the session id a session entity requires), and the buttons say how many.
     const from = Math.max(0, Math.floor(Number(url.searchParams.get('from')) || 0));
     const serviceBus = context.serviceBus;
     const messages = serviceBus.peek(entity, { deadLetter: subQueue === 'deadletter', from, limit: messagesPageSize });
     const counts = { active: serviceBus.messageCounts(entity), deadletter: serviceBus.messageCounts(entity, { deadLetter: true }) };
     const totals = { active: counts.active.total, deadletter: counts.deadletter.total };
     const done = takeNotice(session);
-    page(res, session, '/servicebus', messagesPage({ entity, subQueue, messages, totals, locked: counts[subQueue].locked, from, ...(done ? { done } : {}) }));
+    const resubmit = subQueue === 'deadletter' ? { resubmit: serviceBus.resubmitCounts(entity) } : {};
+    page(res, session, '/servicebus', messagesPage({ entity, subQueue, messages, totals, locked: counts[subQueue].locked, ...resubmit, from, ...(done ? { done } : {}) }));
   };
   const read = (section: PortalSectionPath, render: (session: PortalSession, url: URL) => PageContent | Promise<PageContent>) =>
     async (req: IncomingMessage, res: ServerResponse, { url }: { url: URL }): Promise<void> => {
@@ -345,8 +346,10 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
       const found = receivable(data, entity);
       if (!context.serviceBus || !found) return noSuchEntity(res, session);
       if (!authorize(session, portalActions.serviceBusResubmit, found.resourceId, req, res)) return;
-      if (!found.count) return redirect(res, `/servicebus/deadletters?entity=${encodeURIComponent(entity)}`);
-      page(res, session, '/servicebus', resubmitPage(session, entity, found.count));
+      // Nothing that can go back: the dead-letter page says why (or that it is empty).
+      const counts = context.serviceBus.resubmitCounts(entity);
+      if (!counts.resubmittable) return redirect(res, `/servicebus/deadletters?entity=${encodeURIComponent(entity)}`);
+      page(res, session, '/servicebus', resubmitPage(session, entity, counts));
     })
     .on('POST', /^\/servicebus\/resubmit$/, async (req, res) => {
       const verified = await verifiedForm(req, res);
@@ -455,9 +458,9 @@ const purgeDetail: Record<SubQueue, string> = { active: 'messages', deadletter: 
 
 /**
  * A queue (`orders`) or subscription (`events/Subscriptions/vision`) named as the entity list names it: its ARM id
- * (the scope its operator actions are checked at) and how many messages its dead-letter queue holds.
+ * (the scope its operator actions are checked at).
  */
-function receivable(data: PortalData, entity: string): { resourceId: string; count: number } | undefined {
+function receivable(data: PortalData, entity: string): { resourceId: string } | undefined {
   return data.serviceBus?.deadLetterCounts().find((row) => row.entity === entity);
 }
 
