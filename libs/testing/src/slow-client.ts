@@ -21,6 +21,8 @@ export interface SlowClientOutcome {
   received: string;
   /** How long the connection lasted, in ms. */
   openForInMs: number;
+  /** The client's own port: what the server saw as the remote port. */
+  localPort: number | undefined;
 }
 
 /**
@@ -37,11 +39,13 @@ export function slowClient(options: SlowClientOptions): Promise<SlowClientOutcom
     let received = '';
     let sent = 0;
     let timer: NodeJS.Timeout | undefined;
+    let localPort: number | undefined;
     const deadline = setTimeout(() => {
       socket.destroy();
       reject(new Error(`the server still held the connection after ${options.deadlineInMs} ms (received so far: ${JSON.stringify(received.slice(0, 200))})`));
     }, options.deadlineInMs);
     function begin(): void {
+      localPort = socket.localPort;
       if (options.head) socket.write(options.head);
       timer = setInterval(() => {
         if (!socket.writable || !options.trickle) return;
@@ -55,7 +59,7 @@ export function slowClient(options: SlowClientOptions): Promise<SlowClientOutcom
     socket.on('close', () => {
       clearInterval(timer);
       clearTimeout(deadline);
-      resolve({ received, openForInMs: Date.now() - started });
+      resolve({ received, openForInMs: Date.now() - started, localPort });
     });
   });
 }
