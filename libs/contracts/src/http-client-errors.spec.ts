@@ -1,7 +1,7 @@
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { slowClient } from '@keyless/testing';
-import { answerClientErrors, type ClientErrorRefusal } from './http-client-errors.js';
+import { answerClientErrors, type ClientErrorRefusal, type RefusedClientRequest } from './http-client-errors.js';
 import { httpServerOptions } from './service-settings.js';
 
 describe(answerClientErrors.name, () => {
@@ -9,18 +9,22 @@ describe(answerClientErrors.name, () => {
   let server: Server;
   let origin: string;
   const refusals: ClientErrorRefusal[] = [];
+  const refused: RefusedClientRequest[] = [];
 
   async function start(listener: RequestListener): Promise<void> {
     server = createServer(httpServerOptions({ headersTimeoutInMs: 300, requestTimeoutInMs: 600, keepAliveTimeoutInMs: 5_000 }), listener);
     answerClientErrors(server, (refusal) => {
       refusals.push(refusal);
       return { contentType: 'text/plain; charset=utf-8', body: `${refusal.kind}: ${refusal.detail}` };
-    });
+    }, { onRefused: (request) => refused.push(request) });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   }
 
-  beforeEach(() => refusals.splice(0));
+  beforeEach(() => {
+    refusals.splice(0);
+    refused.splice(0);
+  });
   afterEach(() => new Promise((resolve) => server.close(resolve)));
 
   it('answers chunk extensions over Node’s limit with a whole 413 response and closes the connection', async () => {
@@ -44,5 +48,27 @@ describe(answerClientErrors.name, () => {
     expect(outcome.received).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
     expect(outcome.received).not.toContain('408');
     expect(refusals).toEqual([]);
+    expect(refused).toEqual([]);
+  });
+
+  describe('with onRefused', () => {
+    it('tells it of each refusal answered: kind, status, Node’s code, the client’s and the listener’s address and port', async () => {
+      await start((_request, response) => response.end('never'));
+      const port = Number(new URL(origin).port);
+      const headers = await slowClient({ origin, head: `GET / HTTP/1.1\r\nHost: localhost\r\nX-Large: ${'b'.repeat(17 * 1024)}\r\n\r\n`, deadlineInMs });
+      const slow = await slowClient({ origin, head: 'GET / HTTP/1.1\r\n', trickle: 'Host: localhost', deadlineInMs });
+      const client = { remoteAddress: '127.0.0.1', localAddress: '127.0.0.1', localPort: port };
+      expect(refused).toEqual([
+        { kind: 'headers-too-large', status: 431, code: 'HPE_HEADER_OVERFLOW', remotePort: headers.localPort, ...client },
+        { kind: 'request-timeout', status: 408, code: 'ERR_HTTP_REQUEST_TIMEOUT', remotePort: slow.localPort, ...client },
+      ]);
+    });
+
+    it('hears nothing of the bytes received or the parser’s message', async () => {
+      await start((_request, response) => response.end('never'));
+      await slowClient({ origin, head: 'GET / HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer header.payload.signature\x01\r\n\r\n', deadlineInMs });
+      expect(refused).toEqual([expect.objectContaining({ kind: 'malformed-request', status: 400, code: 'HPE_INVALID_HEADER_TOKEN' })]);
+      expect(JSON.stringify(refused)).not.toMatch(/payload|Bearer|Invalid/);
+    });
   });
 });

@@ -1,5 +1,6 @@
 import { maxHeaderSize, STATUS_CODES, type Server } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 
 /**
@@ -33,6 +34,37 @@ export interface ClientErrorBody {
   headers?: Readonly<Record<string, string>>;
 }
 
+/**
+ * A refusal {@link answerClientErrors} answered, with what an operator needs to find it: never the bytes received nor
+ * the parser's message, which can carry a caller's token or data.
+ */
+export interface RefusedClientRequest {
+  /** Why the request was refused. */
+  kind: ClientErrorKind;
+  /** The status it was answered with: 400, 408, 413 or 431. */
+  status: number;
+  /** Node's error code: `HPE_HEADER_OVERFLOW`, `ERR_HTTP_REQUEST_TIMEOUT`, `HPE_INVALID_HEADER_TOKEN`, …; `unknown` without one. */
+  code: string;
+  /** The client's address, as the socket has it (`undefined` when the client has already gone). */
+  remoteAddress: string | undefined;
+  /** The client's port. */
+  remotePort: number | undefined;
+  /** The address of the listener the connection came in on. */
+  localAddress: string | undefined;
+  /** The port of that listener. */
+  localPort: number | undefined;
+}
+
+/** Options of {@link answerClientErrors}. */
+export interface AnswerClientErrorsOptions {
+  /**
+   * Called once per refusal answered, after the answer is written, synchronously (it must not throw: it runs in the
+   * server's `clientError` event). Not called for a connection closed without a word (reset, no longer writable, a
+   * response already begun). **Default**: none.
+   */
+  onRefused?: (refused: RefusedClientRequest) => void;
+}
+
 /** How Node names the refusals (`error.code`): every other parser error is a malformed request. */
 const kindsByCode: Readonly<Record<string, ClientErrorKind>> = {
   ERR_HTTP_REQUEST_TIMEOUT: 'request-timeout',
@@ -47,11 +79,14 @@ const statuses: Readonly<Record<ClientErrorKind, number>> = { 'malformed-request
  * would send, `Content-Type` and `Content-Length` of the body `bodyOf` makes, `Connection: close` — instead of Node's
  * bare status line, then closes the connection. A connection the client reset, one no longer writable, or one whose
  * response has already begun (a request timing out while its handler answers) is closed without a word, as Node does.
+ * `options.onRefused` hears of each refusal answered (a service logs it: no request handler or access log sees it).
  *
  * @example
- * answerClientErrors(server, (refusal) => ({ contentType: 'application/problem+json', body: JSON.stringify({ title: refusal.title, status: refusal.status, detail: refusal.detail }) }));
+ * answerClientErrors(server, (refusal) => ({ contentType: 'application/problem+json', body: JSON.stringify({ title: refusal.title, status: refusal.status, detail: refusal.detail }) }), {
+ *   onRefused: ({ status, code, remoteAddress, remotePort }) => logger.warn({ status, code, remoteAddress, remotePort }, 'request refused by the HTTP parser'),
+ * });
  */
-export function answerClientErrors(server: Server | HttpsServer, bodyOf: (refusal: ClientErrorRefusal) => ClientErrorBody): void {
+export function answerClientErrors(server: Server | HttpsServer, bodyOf: (refusal: ClientErrorRefusal) => ClientErrorBody, options: AnswerClientErrorsOptions = {}): void {
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
     // Node's own handler reads the same property: the response of a request whose handler already runs.
     const inFlight = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
@@ -72,7 +107,10 @@ export function answerClientErrors(server: Server | HttpsServer, bodyOf: (refusa
     ];
     // In one write, then closed at once as Node closes it: nothing more of the request is read.
     socket.write(`${head.join('\r\n')}\r\n\r\n${body}`);
+    // Read before the socket is destroyed: a destroyed socket no longer knows its addresses.
+    const { remoteAddress, remotePort, localAddress, localPort } = socket as Partial<Socket>;
     socket.destroy();
+    options.onRefused?.({ kind, status, code: error.code ?? 'unknown', remoteAddress, remotePort, localAddress, localPort });
   });
 }
 
