@@ -5,7 +5,7 @@ export type { EnvironmentSchema } from './app-service-settings.js';
 export { undocumentedSettings } from './documented-settings.js';
 export type { SettingsSchema } from './documented-settings.js';
 export { RecordingLogger } from './recording.logger.js';
-export type { LogLevel } from './recording.logger.js';
+export type { LogLevel, RecordedLine } from './recording.logger.js';
 export { rejectionOf, waitFor } from './wait-for.js';
 export { slowClient } from './slow-client.js';
 export type { SlowClientOptions, SlowClientOutcome } from './slow-client.js';

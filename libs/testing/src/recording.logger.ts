@@ -3,37 +3,54 @@ import type { LoggerService } from '@nestjs/common';
 /** A Nest log level. */
 export type LogLevel = 'log' | 'error' | 'warn' | 'debug' | 'verbose' | 'fatal';
 
+/** A line a {@link RecordingLogger} kept. */
+export interface RecordedLine {
+  level: LogLevel;
+  message: string;
+  context?: string;
+  /** The fields of a structured line (`logger.warn({ status: 431 }, 'message')`, pino's order, which nestjs-pino keeps). */
+  fields?: Record<string, unknown>;
+}
+
 /**
- * A Nest logger that keeps every line (level, context, message) so tests can assert what operators would read;
- * `messages(level?)` lists the messages, all or of one level.
+ * A Nest logger that keeps every line (level, context, message, and the fields of a structured line) so tests can
+ * assert what operators would read; `messages(level?)` lists the messages, all or of one level.
  */
 export class RecordingLogger implements LoggerService {
-  readonly lines: { level: LogLevel; message: string; context?: string }[] = [];
+  readonly lines: RecordedLine[] = [];
 
-  log(message: unknown, context?: string): void {
-    this.record('log', message, context);
+  log(message: unknown, ...rest: unknown[]): void {
+    this.record('log', message, rest);
   }
   error(message: unknown, ...rest: unknown[]): void {
-    this.record('error', message, typeof rest.at(-1) === 'string' ? (rest.at(-1) as string) : undefined);
+    this.record('error', message, rest);
   }
-  warn(message: unknown, context?: string): void {
-    this.record('warn', message, context);
+  warn(message: unknown, ...rest: unknown[]): void {
+    this.record('warn', message, rest);
   }
-  debug(message: unknown, context?: string): void {
-    this.record('debug', message, context);
+  debug(message: unknown, ...rest: unknown[]): void {
+    this.record('debug', message, rest);
   }
-  verbose(message: unknown, context?: string): void {
-    this.record('verbose', message, context);
+  verbose(message: unknown, ...rest: unknown[]): void {
+    this.record('verbose', message, rest);
   }
-  fatal(message: unknown, context?: string): void {
-    this.record('fatal', message, context);
+  fatal(message: unknown, ...rest: unknown[]): void {
+    this.record('fatal', message, rest);
   }
 
   messages(level?: LogLevel): string[] {
     return this.lines.filter((line) => !level || line.level === level).map((line) => line.message);
   }
 
-  private record(level: LogLevel, message: unknown, context: string | undefined): void {
-    this.lines.push({ level, message: String(message), ...(context ? { context } : {}) });
+  /** Nest's `Logger` appends its context last: `(message, context)`, `(message, stack, context)`, `(fields, message, context)`. */
+  private record(level: LogLevel, first: unknown, rest: unknown[]): void {
+    const structured = typeof first === 'object' && first !== null && !(first instanceof Error) && typeof rest[0] === 'string';
+    const context = (structured ? rest.length > 1 : rest.length > 0) && typeof rest.at(-1) === 'string' ? (rest.at(-1) as string) : undefined;
+    this.lines.push({
+      level,
+      message: String(structured ? rest[0] : first),
+      ...(context ? { context } : {}),
+      ...(structured ? { fields: first as Record<string, unknown> } : {}),
+    });
   }
 }

@@ -34,6 +34,16 @@ describe('RecordingLogger', () => {
     expect(logger.messages('warn')).toEqual(['slow']);
     expect(logger.messages()).toEqual(['slow', 'failed', 'started']);
   });
+
+  it('keeps the fields of a structured line apart from its message', () => {
+    const logger = new RecordingLogger();
+    logger.warn({ status: 431 }, 'refused', 'HttpParser');
+    logger.log({ ready: true }, 'started');
+    expect(logger.lines).toEqual([
+      { level: 'warn', message: 'refused', context: 'HttpParser', fields: { status: 431 } },
+      { level: 'log', message: 'started', fields: { ready: true } },
+    ]);
+  });
 });
 
 describe('missingAppServiceSettings', () => {
