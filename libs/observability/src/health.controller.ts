@@ -301,7 +301,7 @@ export class HealthModule extends HealthConfigurableModule implements OnApplicat
         (error: unknown) => (error instanceof ServiceUnavailableException ? send(503, error.getResponse()) : send(500, { status: 'error' })),
       );
     });
-    applyHttpServerLimits(server, this.options.limits);
+    applyHttpServerLimits(server, this.options.limits, 'health details');
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.options.detailsPort, host, () => resolve());

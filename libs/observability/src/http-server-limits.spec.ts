@@ -1,7 +1,32 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
+import { Logger } from '@nestjs/common';
+import { Logger as PinoNestLogger, PinoLogger } from 'nestjs-pino';
+import type { RefusedClientRequest } from '@keyless/contracts';
 import { slowClient, type SlowClientOutcome } from '@keyless/testing';
-import { applyHttpServerLimits } from './http-server-limits.js';
+import { applyHttpServerLimits, refusalLog } from './http-server-limits.js';
+import { loggerOptions } from './logger-options.js';
+
+/** Every line the service's logger (pino with the services' own options, behind Nest's `Logger`) writes, as written. */
+const written: string[] = [];
+
+/** What a service's `app.useLogger(app.get(Logger))` does: Nest's `Logger` writes through nestjs-pino to pino. */
+function useServiceLogger(): void {
+  const [options] = loggerOptions({ service: 'test-service' }).pinoHttp as [object, unknown];
+  const destination = new Writable({ write: (chunk: Buffer, _encoding, done) => (written.push(chunk.toString('utf8')), done()) });
+  Logger.overrideLogger(new PinoNestLogger(new PinoLogger({ pinoHttp: [options, destination] }), {}));
+}
+
+/** The log lines about the connection from `clientPort`, as written. */
+function writtenAbout(clientPort: number | undefined): string[] {
+  return written.filter((line) => (JSON.parse(line) as { client?: { port?: number } }).client?.port === clientPort);
+}
+
+/** The same, parsed. */
+function linesOf(clientPort: number | undefined): Record<string, unknown>[] {
+  return writtenAbout(clientPort).map((line) => JSON.parse(line) as Record<string, unknown>);
+}
 
 /** The status line, the headers (lower-cased names) and the body of the one response a connection got. */
 function parse(outcome: SlowClientOutcome): { statusLine: string; headers: Record<string, string>; body: string } {
@@ -16,6 +41,7 @@ describe(applyHttpServerLimits.name, () => {
   let origin: string;
 
   beforeAll(async () => {
+    useServiceLogger();
     server = createServer((_request, response) => response.end('ok'));
     applyHttpServerLimits(server, { headersTimeoutInMs: 300, requestTimeoutInMs: 600, keepAliveTimeoutInMs: 5_000 });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -45,6 +71,33 @@ describe(applyHttpServerLimits.name, () => {
       expect(outcome.received).not.toMatch(/HPE_|Invalid|secret|bytesParsed|rawPacket/);
     });
 
+    it('logs one warn line of the service’s logger per refusal: status, kind, Node’s code, the client and the listener', async () => {
+      const outcome = await slowClient({ origin, head: 'GET / HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer header.payload.signature\x01\r\n\r\n', deadlineInMs });
+      expect(parse(outcome).statusLine).toBe('HTTP/1.1 400 Bad Request');
+      const port = Number(new URL(origin).port);
+      expect(linesOf(outcome.localPort)).toEqual([
+        expect.objectContaining({
+          level: 40,
+          service: 'test-service',
+          context: 'HttpParser',
+          status: 400,
+          kind: 'malformed-request',
+          code: 'HPE_INVALID_HEADER_TOKEN',
+          client: { address: '127.0.0.1', port: outcome.localPort },
+          listener: { name: 'app', address: '127.0.0.1', port },
+          message: `400 malformed-request (HPE_INVALID_HEADER_TOKEN) for 127.0.0.1:${outcome.localPort} on the app listener 127.0.0.1:${port}: refused by Node's HTTP parser before any route`,
+        }),
+      ]);
+    });
+
+    it('logs neither the bytes received nor the parser’s message, which can carry a caller’s token', async () => {
+      const outcome = await slowClient({ origin, head: 'GET /\x01secret HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer header.payload.signature\r\n\r\n', deadlineInMs });
+      const [line, ...more] = writtenAbout(outcome.localPort);
+      expect(more).toEqual([]);
+      expect(line).toContain('"code":"HPE_INVALID_URL"');
+      expect(line).not.toMatch(/secret|payload|Bearer|Invalid|bytesParsed|rawPacket/);
+    });
+
     it('answers headers over 16 KiB with 431 problem details and closes the connection', async () => {
       const outcome = await slowClient({ origin, head: `GET / HTTP/1.1\r\nHost: localhost\r\nX-Large: ${'b'.repeat(17 * 1024)}\r\n\r\n`, deadlineInMs });
       expect(problemOf(outcome, 'HTTP/1.1 431 Request Header Fields Too Large')).toEqual({
@@ -54,6 +107,8 @@ describe(applyHttpServerLimits.name, () => {
         detail: "The request's headers exceed 16 KiB: send fewer or shorter headers.",
       });
       expect(outcome.received).not.toMatch(/HPE_|bbbb/);
+      expect(linesOf(outcome.localPort)).toEqual([expect.objectContaining({ level: 40, status: 431, kind: 'headers-too-large', code: 'HPE_HEADER_OVERFLOW' })]);
+      expect(written.join('')).not.toContain('bbbb');
     });
 
     it('answers a client that trickles its headers past the headers timeout with 408 problem details and closes the connection', async () => {
@@ -64,10 +119,48 @@ describe(applyHttpServerLimits.name, () => {
         status: 408,
         detail: 'The request did not arrive in time: send its headers within 300 ms and the whole request within 600 ms.',
       });
+      expect(linesOf(outcome.localPort)).toEqual([expect.objectContaining({ level: 40, status: 408, kind: 'request-timeout', code: 'ERR_HTTP_REQUEST_TIMEOUT' })]);
     });
   });
 
   it('still serves a well-formed request', async () => {
     expect(await (await fetch(origin)).text()).toBe('ok');
+  });
+});
+
+describe(refusalLog.name, () => {
+  const refused = (remotePort: number): RefusedClientRequest => ({ kind: 'malformed-request', status: 400, code: 'HPE_INVALID_METHOD', remoteAddress: '::1', remotePort, localAddress: '::1', localPort: 8080 });
+  let clock = 0;
+  const log = (): ((refused: RefusedClientRequest) => void) => refusalLog('health details', 2, () => clock);
+
+  beforeAll(useServiceLogger);
+  beforeEach(() => {
+    written.splice(0);
+    clock = 1_000_000;
+  });
+
+  const messages = (): unknown[] => written.map((line) => (JSON.parse(line) as { message: string }).message);
+
+  it('logs at most its lines a minute on a listener and says so on the last', () => {
+    const onRefused = log();
+    for (const port of [1, 2, 3, 4]) onRefused(refused(port));
+    expect(messages()).toEqual([
+      "400 malformed-request (HPE_INVALID_METHOD) for [::1]:1 on the health details listener [::1]:8080: refused by Node's HTTP parser before any route",
+      "400 malformed-request (HPE_INVALID_METHOD) for [::1]:2 on the health details listener [::1]:8080: refused by Node's HTTP parser before any route; further refusals on this listener are not logged for a minute (at most 2 lines a minute)",
+    ]);
+  });
+
+  it('says how many were not logged on the first line of the next minute', () => {
+    const onRefused = log();
+    for (const port of [1, 2, 3, 4]) onRefused(refused(port));
+    clock += 59_999;
+    onRefused(refused(5));
+    clock += 1;
+    onRefused(refused(6));
+    expect(written).toHaveLength(3);
+    expect(JSON.parse(written[2]!)).toMatchObject({
+      notLoggedBefore: 3,
+      message: "400 malformed-request (HPE_INVALID_METHOD) for [::1]:6 on the health details listener [::1]:8080: refused by Node's HTTP parser before any route; 3 earlier refusals on this listener were not logged",
+    });
   });
 });
