@@ -5,7 +5,7 @@ import { SignJWT } from 'jose';
 import { serviceBusDataPlane } from '@keyless/local-azure';
 import { startTestAzure, type TestAzure } from '@keyless/local-azure/testing';
 import { HealthModule } from '@keyless/observability';
-import { RecordingLogger, slowClient, waitFor } from '@keyless/testing';
+import { RecordingLogger, slowClient, waitFor, type RecordedLine, type SlowClientOutcome } from '@keyless/testing';
 import type { DrainingExpressAdapter } from '../src/http/draining-express.adapter.js';
 import { callerToken } from './support/caller-token.js';
 
@@ -103,6 +103,20 @@ describe('the gateway’s front door (host "gateway")', () => {
       expect(head.split('\r\n').slice(1)).toEqual(['Content-Type: application/problem+json', `Content-Length: ${Buffer.byteLength(body)}`, 'Connection: close']);
       return JSON.parse(body) as Record<string, unknown>;
     };
+    /** The log lines about the refused connection from `clientPort` (no route or access line sees it: the parser refused it). */
+    const refusalLinesOf = (clientPort: number | undefined): RecordedLine[] =>
+      gateway.logger.lines.filter((line) => line.context === 'HttpParser' && (line.fields?.client as { port?: number } | undefined)?.port === clientPort);
+    /** The one warn line of a refusal on a listener at `port`: what an operator whose client got the answer finds. */
+    const expectRefusalLogged = (outcome: SlowClientOutcome, fields: Record<string, unknown>, listener = { name: 'app', port: Number(new URL(gateway.url).port) }): void => {
+      expect(refusalLinesOf(outcome.localPort)).toEqual([
+        {
+          level: 'warn',
+          context: 'HttpParser',
+          message: expect.stringMatching(new RegExp(`^${String(fields.status)} .* for 127\\.0\\.0\\.1:${outcome.localPort} on the ${listener.name} listener 127\\.0\\.0\\.1:${listener.port}: `)),
+          fields: { ...fields, client: { address: '127.0.0.1', port: outcome.localPort }, listener: { name: listener.name, address: '127.0.0.1', port: listener.port } },
+        },
+      ]);
+    };
 
     beforeAll(async () => {
       gateway = await startGateway({ HTTP_HEADERS_TIMEOUT_MS: '1000', HTTP_REQUEST_TIMEOUT_MS: '2000', HEALTH_DETAILS_PORT: '0' });
@@ -117,6 +131,7 @@ describe('the gateway’s front door (host "gateway")', () => {
         status: 408,
         detail: 'The request did not arrive in time: send its headers within 1 s and the whole request within 2 s.',
       });
+      expectRefusalLogged(outcome, { status: 408, kind: 'request-timeout', code: 'ERR_HTTP_REQUEST_TIMEOUT' });
     });
 
     it('answers 408 and closes the connection of a client that sends nothing after connecting', async () => {
@@ -130,13 +145,22 @@ describe('the gateway’s front door (host "gateway")', () => {
       expect(statusLine(outcome.received)).toBe('HTTP/1.1 408 Request Timeout');
       expect(problemOf(outcome.received)).toMatchObject({ type: 'https://keyless.dev/problems/request-timeout', status: 408 });
       expect(outcome.openForInMs).toBeGreaterThanOrEqual(2000);
+      expectRefusalLogged(outcome, { status: 408, kind: 'request-timeout', code: 'ERR_HTTP_REQUEST_TIMEOUT' });
     });
 
     it('answers 431 to request headers over 16 KiB, before authentication, and keeps serving', async () => {
-      const outcome = await slowClient({ origin: gateway.url, head: `GET /v1/products/p-1 HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${'a'.repeat(17 * 1024)}\r\n\r\n`, deadlineInMs });
+      const outcome = await slowClient({ origin: gateway.url, head: `GET /v1/products/p-1 HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer header.payload.${'a'.repeat(17 * 1024)}\r\n\r\n`, deadlineInMs });
       expect(statusLine(outcome.received)).toBe('HTTP/1.1 431 Request Header Fields Too Large');
       expect(problemOf(outcome.received)).toMatchObject({ type: 'https://keyless.dev/problems/headers-too-large', status: 431, detail: "The request's headers exceed 16 KiB: send fewer or shorter headers." });
       expect((await fetch(`${gateway.url}/v1/products/p-1`)).status).toBe(401);
+    });
+
+    it('logs a 431 as one warn line with what an operator needs, and nothing of the token in the refused header', async () => {
+      const outcome = await slowClient({ origin: gateway.url, head: `GET /v1/products/p-1 HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer header.payload.${'s'.repeat(17 * 1024)}\r\n\r\n`, deadlineInMs });
+      expect(statusLine(outcome.received)).toBe('HTTP/1.1 431 Request Header Fields Too Large');
+      expectRefusalLogged(outcome, { status: 431, kind: 'headers-too-large', code: 'HPE_HEADER_OVERFLOW' });
+      expect(JSON.stringify(gateway.logger.lines)).not.toMatch(/header\.payload|ssss/);
+      expect(JSON.stringify(refusalLinesOf(outcome.localPort))).not.toMatch(/Bearer|Authorization/i);
     });
 
     it('answers a malformed request line with 400 problem details, without the parser’s words, and keeps serving', async () => {
@@ -150,6 +174,16 @@ describe('the gateway’s front door (host "gateway")', () => {
       });
       expect(outcome.received).not.toMatch(/HPE_|Parse Error|Expected|xxxx/);
       expect((await fetch(`${gateway.url}/v1/products/p-1`)).status).toBe(401);
+      expectRefusalLogged(outcome, { status: 400, kind: 'malformed-request', code: expect.stringMatching(/^HPE_/) });
+      expect(JSON.stringify(refusalLinesOf(outcome.localPort))).not.toMatch(/Parse Error|Expected|xxxx/);
+    });
+
+    it('logs a malformed header as one warn line without the header’s value or the parser’s message', async () => {
+      const outcome = await slowClient({ origin: gateway.url, head: 'GET /v1/products/p-1 HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer header.payload.signature\x01\r\n\r\n', deadlineInMs });
+      expect(statusLine(outcome.received)).toBe('HTTP/1.1 400 Bad Request');
+      expectRefusalLogged(outcome, { status: 400, kind: 'malformed-request', code: 'HPE_INVALID_HEADER_TOKEN' });
+      expect(JSON.stringify(gateway.logger.lines)).not.toMatch(/header\.payload/);
+      expect(JSON.stringify(refusalLinesOf(outcome.localPort))).not.toMatch(/Bearer|Authorization|Invalid header/i);
     });
 
     it('holds the loopback details listener to the same limits, and answers it with problem details too', async () => {
@@ -157,6 +191,7 @@ describe('the gateway’s front door (host "gateway")', () => {
       const outcome = await slowClient({ origin: `http://127.0.0.1:${health.detailsPort}`, head: 'GET /health/ready HTTP/1.1\r\n', trickle: 'Host: localhost', deadlineInMs });
       expect(statusLine(outcome.received)).toBe('HTTP/1.1 408 Request Timeout');
       expect(problemOf(outcome.received)).toMatchObject({ type: 'https://keyless.dev/problems/request-timeout', status: 408 });
+      expectRefusalLogged(outcome, { status: 408, kind: 'request-timeout', code: 'ERR_HTTP_REQUEST_TIMEOUT' }, { name: 'health details', port: health.detailsPort! });
     });
   });
 
