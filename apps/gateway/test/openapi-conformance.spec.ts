@@ -14,7 +14,7 @@ import { RecordingLogger } from '@keyless/testing';
 import { callerToken } from './support/caller-token.js';
 
 interface Operation {
-  responses: Record<string, { description: string; content?: Record<string, unknown>; headers?: Record<string, unknown> }>;
+  responses: Record<string, { description: string; content?: Record<string, { schema?: { $ref?: string } }>; headers?: Record<string, unknown> }>;
   parameters?: { name: string; in: string }[];
   security?: Record<string, string[]>[];
   'x-keyless-app-roles'?: string[];
@@ -113,7 +113,7 @@ interface Answer {
 interface Probe {
   operation: string;
   name: string;
-  gateway: 'main' | 'limited' | 'keyless';
+  gateway: 'main' | 'limited' | 'keyless' | 'slow';
   method: string;
   path: string;
   roles?: string[] | 'none';
@@ -123,6 +123,10 @@ interface Probe {
   contentType?: string;
   contentEncoding?: string;
   ifNoneMatch?: string;
+  /** A header of this many bytes more than the request would have (`X-Padding`). **Default**: none. */
+  paddingBytes?: number;
+  /** Sends the headers and `body` but declares one byte more, and never sends it: the request never arrives whole. */
+  incomplete?: boolean;
   status: number;
   type: string;
 }
@@ -135,7 +139,7 @@ describe('the gateway’s OpenAPI document (/docs/openapi.json)', () => {
   let env: Record<string, string>;
   let document: OpenApiDocument;
   const apps: INestApplication[] = [];
-  const urls: Record<Probe['gateway'], string> = { main: '', limited: '', keyless: '' };
+  const urls: Record<Probe['gateway'], string> = { main: '', limited: '', keyless: '', slow: '' };
   const answered: { operation: string; status: number }[] = [];
 
   async function startGateway(settings: Record<string, string>): Promise<string> {
@@ -159,7 +163,8 @@ describe('the gateway’s OpenAPI document (/docs/openapi.json)', () => {
     if (probe.contentType) headers['content-type'] = probe.contentType;
     if (probe.contentEncoding) headers['content-encoding'] = probe.contentEncoding;
     if (probe.ifNoneMatch) headers['if-none-match'] = probe.ifNoneMatch;
-    if (probe.body !== undefined) headers['content-length'] = String(Buffer.byteLength(probe.body));
+    if (probe.paddingBytes) headers['x-padding'] = 'p'.repeat(probe.paddingBytes);
+    if (probe.body !== undefined) headers['content-length'] = String(Buffer.byteLength(probe.body) + (probe.incomplete ? 1 : 0));
     const answer = await new Promise<Answer>((resolve, reject) => {
       const outgoing = request(`${urls[probe.gateway]}${probe.path}`, { method: probe.method, headers }, (incoming) => {
         const chunks: Buffer[] = [];
@@ -168,7 +173,8 @@ describe('the gateway’s OpenAPI document (/docs/openapi.json)', () => {
         incoming.on('error', reject);
       });
       outgoing.on('error', reject);
-      outgoing.end(probe.body);
+      if (probe.incomplete) outgoing.write(probe.body ?? '');
+      else outgoing.end(probe.body);
     });
     answered.push({ operation: probe.operation, status: answer.status });
     return answer;
@@ -183,6 +189,8 @@ describe('the gateway’s OpenAPI document (/docs/openapi.json)', () => {
     urls.limited = await startGateway({ RATE_LIMIT_PER_MINUTE: '1' });
     // Tenant keys that cannot be fetched: a closed port on the loopback.
     urls.keyless = await startGateway({ AZURE_AUTHORITY_HOST: 'http://127.0.0.1:9' });
+    // Limits on slow clients short enough for a probe to wait them out.
+    urls.slow = await startGateway({ HTTP_HEADERS_TIMEOUT_MS: '500', HTTP_REQUEST_TIMEOUT_MS: '1000' });
     document = (await (await fetch(`${urls.main}/docs/openapi.json`)).json()) as OpenApiDocument;
   });
   afterAll(async () => {
@@ -251,6 +259,9 @@ describe('the gateway’s OpenAPI document (/docs/openapi.json)', () => {
       base('a JSON body in UTF-16', 'p-1', 415, 'unsupported-media-type', { body: '{}', contentType: 'application/json; charset=utf-16' }),
       base('a body in a Content-Encoding the gateway does not read', 'p-1', 415, 'unsupported-media-type', { body: '{}', contentType: 'application/json', contentEncoding: 'compress' }),
       base('tenant keys that cannot be fetched', 'p-1', 503, 'authentication-unavailable', { gateway: 'keyless' }),
+      // Answered by Node's HTTP parser, before the gateway reads the request (its body included, an operation without one too).
+      base('a request whose body never arrives whole', 'p-1', 408, 'request-timeout', { gateway: 'slow', body: '{', contentType: 'application/json', incomplete: true }),
+      base('headers over 16 KiB', 'p-1', 431, 'headers-too-large', { paddingBytes: 17 * 1024, body: undefined }),
     ];
     if (route.operation !== 'PUT /v1/products/{id}') {
       probes.push(base('a service that fails', 'broken', 502, 'downstream-error'), base('a service whose dependency is down', 'busy', 503, 'dependency-unavailable'), base('a service that does not answer in time', 'slow', 504, 'downstream-timeout'));
@@ -277,6 +288,7 @@ describe('the gateway’s OpenAPI document (/docs/openapi.json)', () => {
     const schemes = document.components.securitySchemes;
     expect(Object.keys(schemes.entra!.flows.clientCredentials.scopes).sort()).toEqual(Object.keys(gatewayAppRoles).sort());
     expect(document.components.schemas.ProblemDetails!.required).toEqual(['type', 'title', 'status', 'instance']);
+    expect(document.components.schemas.ParserProblemDetails!.required).toEqual(['type', 'title', 'status', 'detail']);
     expect(operations().map(([name]) => name).sort()).toEqual(routes.map((route) => route.operation).sort());
     const undescribed = Object.entries(document.paths).flatMap(([path, item]) =>
       Object.entries(item).flatMap(([method, op]) => Object.entries(op.responses).filter(([, response]) => !response.description).map(([status]) => `${method} ${path} ${status}`)),
@@ -287,6 +299,17 @@ describe('the gateway’s OpenAPI document (/docs/openapi.json)', () => {
       for (const [status, response] of Object.entries(operation.responses).filter(([status]) => Number(status) >= 400)) {
         expect([status, Object.keys(response.content ?? {})]).toEqual([status, ['application/problem+json']]);
       }
+    }
+  });
+
+  it('documents 408 and 431 on every operation, the public health routes included, with the parser’s problem schema and the setting that bounds each', () => {
+    const all = Object.entries(document.paths).flatMap(([path, item]) => Object.entries(item).map(([method, op]) => [`${method.toUpperCase()} ${path}`, op] as const));
+    expect(all.map(([name]) => name)).toEqual(expect.arrayContaining(['GET /health/live', 'GET /health/ready']));
+    for (const [name, operation] of all) {
+      const refusals = [operation.responses['408'], operation.responses['431']].map((response) => [name, response?.content?.['application/problem+json']?.schema?.$ref]);
+      expect(refusals).toEqual([name, name].map((n) => [n, '#/components/schemas/ParserProblemDetails']));
+      expect(operation.responses['408']!.description).toMatch(/`HTTP_HEADERS_TIMEOUT_MS`.*`HTTP_REQUEST_TIMEOUT_MS`.*`request-timeout`/s);
+      expect(operation.responses['431']!.description).toMatch(/16 KiB.*`headers-too-large`/s);
     }
   });
 
@@ -311,7 +334,9 @@ describe('the gateway’s OpenAPI document (/docs/openapi.json)', () => {
       for (const probe of probes) {
         const answer = await send(probe);
         const body = JSON.parse(answer.body) as Record<string, unknown>;
-        const missing = document.components.schemas.ProblemDetails!.required.filter((field) => !(field in body));
+        // Each status's own schema: the parser's problems (408, 431) have no `instance`.
+        const schema = findOperation(operation).responses[answer.status]?.content?.['application/problem+json']?.schema?.$ref?.split('/').pop() ?? 'ProblemDetails';
+        const missing = document.components.schemas[schema]!.required.filter((field) => !(field in body));
         // The response's description lists the problem types of its status.
         const typeDocumented = findOperation(operation).responses[answer.status]?.description.includes(`\`${String(body.type).split('/').pop()}\``) ?? false;
         answers.push({ probe: probe.name, status: answer.status, type: body.type, typeDocumented, contentType: answer.headers['content-type'], missing, detail: body.detail });

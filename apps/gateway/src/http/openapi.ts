@@ -12,6 +12,9 @@ export const bearerSchemeName = 'bearer';
 /** The problem+json schema's name under `components.schemas`. */
 const problemSchemaName = 'ProblemDetails';
 
+/** The schema of the problems Node's HTTP parser answers before the gateway reads the request (no `instance`). */
+const parserProblemSchemaName = 'ParserProblemDetails';
+
 /** A status the gateway answers with problem details, what it means, and the problem types (`type` URI tails) it carries. */
 export const problemStatuses = {
   400: {
@@ -26,12 +29,27 @@ export const problemStatuses = {
     headers: { 'WWW-Authenticate': { description: '`Bearer` without a token; `Bearer error="invalid_token"` with a token that is refused.', schema: { type: 'string' } } },
   },
   403: { description: "The caller's token lacks the app role this operation needs (see `x-keyless-app-roles`).", types: ['forbidden'] },
+  408: {
+    description:
+      'The request did not arrive in time: its headers within `HTTP_HEADERS_TIMEOUT_MS` (10 s by default) or the whole request, body included, ' +
+      'within `HTTP_REQUEST_TIMEOUT_MS` (30 s); `detail` names both. Answered before the gateway reads the request (no `instance`, no correlation id), ' +
+      'with `Connection: close`.',
+    types: ['request-timeout'],
+    schema: parserProblemSchemaName,
+  },
   404: {
     description: 'The product does not exist, or is not indexed yet (`reason`: `product-not-found`, `product-not-indexed`, `no-indexed-products`).',
     types: ['not-found'],
   },
   413: { description: 'The body is larger than the gateway reads (JSON: 64 KB; an image: its upload limit; a form field: 1 KiB).', types: ['body-too-large'] },
   415: { description: 'A body the gateway does not read: an unsupported content type, charset or content encoding.', types: ['unsupported-media-type'] },
+  431: {
+    description:
+      "The request's headers are larger than the gateway reads: 16 KiB in all (Node's limit, `--max-http-header-size`), request line included; " +
+      '`detail` names the limit. Answered before the gateway reads the request (no `instance`, no correlation id), with `Connection: close`.',
+    types: ['headers-too-large'],
+    schema: parserProblemSchemaName,
+  },
   429: {
     description: 'Too many requests from this client address (before authentication) or from this caller. `Retry-After` says when to retry.',
     types: ['rate-limited'],
@@ -46,16 +64,23 @@ export const problemStatuses = {
     headers: { 'Retry-After': { description: 'Seconds to wait before retrying.', schema: { type: 'integer' } } },
   },
   504: { description: 'The service behind the gateway did not answer in time.', types: ['downstream-timeout'] },
-} as const satisfies Record<number, { description: string; types: readonly string[]; headers?: Record<string, unknown> }>;
+} as const satisfies Record<number, { description: string; types: readonly string[]; headers?: Record<string, unknown>; schema?: string }>;
 
 export type ProblemStatus = keyof typeof problemStatuses;
 
 /**
  * What every authenticated operation can answer before its handler runs: body parsing (400, 413, 415 —
  * the parsers read any request's body, an operation without one included), authentication (401, and 503
- * while the tenant's keys cannot be fetched), its app role (403), the address and caller limits (429).
+ * while the tenant's keys cannot be fetched), its app role (403), the address and caller limits (429). Every
+ * operation also gets {@link parserRefusals} (408, 431) from {@link gatewayOpenApiDocument}.
  */
 export const guardedRoute = [400, 401, 403, 413, 415, 429, 503] as const satisfies readonly ProblemStatus[];
+
+/**
+ * What every operation, public ones included, can answer before the gateway reads the request: Node's HTTP parser
+ * refuses a request that does not arrive within the listener's limits (408) or whose headers are too large (431).
+ */
+export const parserRefusals = [408, 431] as const satisfies readonly ProblemStatus[];
 
 /** What a request over the bus adds: a failed or unusable reply (502), none in time (504). */
 export const requestReply = [502, 504] as const satisfies readonly ProblemStatus[];
@@ -97,10 +122,11 @@ export function ProblemResponses(...statuses: ProblemStatus[]): MethodDecorator 
 /** The response object of a problem status: its description, the problem+json schema, its headers. */
 function problemResponse(status: ProblemStatus): { description: string; content: Record<string, { schema: { $ref: string } }>; headers?: Record<string, object> } {
   const { description, types, ...rest } = problemStatuses[status];
+  const { schema = problemSchemaName, ...headers } = rest as { schema?: string; headers?: Record<string, object> };
   return {
     description: `${description} Problem types: ${types.map((type) => `\`${type}\``).join(', ')}.`,
-    content: { 'application/problem+json': { schema: { $ref: getSchemaPath(problemSchemaName) } } },
-    ...rest,
+    content: { 'application/problem+json': { schema: { $ref: getSchemaPath(schema) } } },
+    ...headers,
   };
 }
 
@@ -145,7 +171,10 @@ export function gatewayOpenApiDocument(app: INestApplication, identity: OpenApiI
       .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: `An Entra access token for ${identity.audience} that carries one of the operation's app roles.` }, bearerSchemeName)
       .build(),
   );
-  document.components = { ...document.components, schemas: { ...document.components?.schemas, [problemSchemaName]: problemDetailsSchema } };
+  document.components = {
+    ...document.components,
+    schemas: { ...document.components?.schemas, [problemSchemaName]: problemDetailsSchema, [parserProblemSchemaName]: parserProblemDetailsSchema },
+  };
   for (const item of Object.values(document.paths)) {
     for (const operation of [item.get, item.put, item.post, item.delete, item.patch]) {
       if (!operation) continue;
@@ -162,6 +191,7 @@ export function gatewayOpenApiDocument(app: INestApplication, identity: OpenApiI
       if (roles) operation.security = [...roles.map((role) => ({ [entraSchemeName]: [role] })), { [bearerSchemeName]: [] }];
       // The per-address limit answers before anything else, public routes (health) included.
       else operation.responses['429'] ??= problemResponse(429);
+      for (const status of parserRefusals) operation.responses[status] ??= problemResponse(status);
     }
   }
   documentHealth(document.paths);
@@ -211,14 +241,19 @@ type ResponseObject = Extract<OperationObject['responses'][string], { descriptio
 /** A schema of the document (the package does not export the type by name). */
 type SchemaObject = NonNullable<NonNullable<OpenAPIObject['components']>['schemas']>[string];
 
+/** The members every problem of the gateway has, whoever answers it. */
+const problemIdentity = {
+  type: { type: 'string', format: 'uri', description: 'A stable URI per kind of problem: `https://keyless.dev/problems/<type>`.', example: 'https://keyless.dev/problems/validation' },
+  title: { type: 'string', description: 'The HTTP status text.' },
+  status: { type: 'integer', description: 'The HTTP status code.' },
+} as const;
+
 /** RFC 9457 problem details as the gateway writes them (`ProblemDetails` in problem-details.ts). */
 const problemDetailsSchema: SchemaObject = {
   type: 'object',
   required: ['type', 'title', 'status', 'instance'],
   properties: {
-    type: { type: 'string', format: 'uri', description: 'A stable URI per kind of problem: `https://keyless.dev/problems/<type>`.', example: 'https://keyless.dev/problems/validation' },
-    title: { type: 'string', description: 'The HTTP status text.' },
-    status: { type: 'integer', description: 'The HTTP status code.' },
+    ...problemIdentity,
     detail: { type: 'string', description: 'What went wrong, for a person; names nothing internal.' },
     instance: { type: 'string', description: 'The request target as sent: path and query.' },
     errors: {
@@ -229,5 +264,16 @@ const problemDetailsSchema: SchemaObject = {
     reason: { type: 'string', description: 'A stable refinement of `type` from the service behind the gateway (`product-not-indexed`, `InvalidImageUrl`).' },
     traceId: { type: 'string', description: 'The W3C trace id of the request.' },
     correlationId: { type: 'string', description: "Found in the gateway's log lines about this failure (the trace id when there is one); absent on the per-address 429." },
+  },
+};
+
+/** RFC 9457 problem details of a request Node's HTTP parser refused (`answerClientErrors` of @keyless/contracts). */
+const parserProblemDetailsSchema: SchemaObject = {
+  type: 'object',
+  description: "A request refused before the gateway read it: its URL may not even have arrived, so there is no `instance`, and the gateway's log line about it (`HttpParser`) names the client's address and port, not a correlation id.",
+  required: ['type', 'title', 'status', 'detail'],
+  properties: {
+    ...problemIdentity,
+    detail: { type: 'string', description: "What to change, naming the gateway's limit: `The request's headers exceed 16 KiB: send fewer or shorter headers.`" },
   },
 };
