@@ -42,13 +42,18 @@ export class RecordingLogger implements LoggerService {
     return this.lines.filter((line) => !level || line.level === level).map((line) => line.message);
   }
 
-  /** Nest's `Logger` appends its context last: `(message, context)`, `(message, stack, context)`, `(fields, message, context)`. */
+  /**
+   * As nestjs-pino reads a call (what the services' logger writes): the last argument after the first is the context
+   * (Nest's `Logger` appends its own), and a first argument that is an object (not an `Error`) holds the fields of a
+   * structured line, whose message is the next argument: `(message, context)`, `(message, stack, context)`,
+   * `(fields, message, context)`.
+   */
   private record(level: LogLevel, first: unknown, rest: unknown[]): void {
-    const structured = typeof first === 'object' && first !== null && !(first instanceof Error) && typeof rest[0] === 'string';
-    const context = (structured ? rest.length > 1 : rest.length > 0) && typeof rest.at(-1) === 'string' ? (rest.at(-1) as string) : undefined;
+    const context = rest.length > 0 && typeof rest.at(-1) === 'string' ? (rest.at(-1) as string) : undefined;
+    const structured = typeof first === 'object' && first !== null && !(first instanceof Error);
     this.lines.push({
       level,
-      message: String(structured ? rest[0] : first),
+      message: structured ? String(rest.length > 1 ? rest[0] : '') : String(first),
       ...(context ? { context } : {}),
       ...(structured ? { fields: first as Record<string, unknown> } : {}),
     });

@@ -38,10 +38,10 @@ describe('RecordingLogger', () => {
   it('keeps the fields of a structured line apart from its message', () => {
     const logger = new RecordingLogger();
     logger.warn({ status: 431 }, 'refused', 'HttpParser');
-    logger.log({ ready: true }, 'started');
+    logger.log({ ready: true }, 'Health');
     expect(logger.lines).toEqual([
       { level: 'warn', message: 'refused', context: 'HttpParser', fields: { status: 431 } },
-      { level: 'log', message: 'started', fields: { ready: true } },
+      { level: 'log', message: '', context: 'Health', fields: { ready: true } },
     ]);
   });
 });
