@@ -146,7 +146,7 @@ describe(refusalLog.name, () => {
     for (const port of [1, 2, 3, 4]) onRefused(refused(port));
     expect(messages()).toEqual([
       "400 malformed-request (HPE_INVALID_METHOD) for [::1]:1 on the health details listener [::1]:8080: refused by Node's HTTP parser before any route",
-      "400 malformed-request (HPE_INVALID_METHOD) for [::1]:2 on the health details listener [::1]:8080: refused by Node's HTTP parser before any route; further refusals on this listener are not logged for a minute (at most 2 lines a minute)",
+      "400 malformed-request (HPE_INVALID_METHOD) for [::1]:2 on the health details listener [::1]:8080: refused by Node's HTTP parser before any route; further refusals on this listener are not logged for the rest of the minute (at most 2 lines a minute)",
     ]);
   });
 

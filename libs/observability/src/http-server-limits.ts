@@ -69,7 +69,7 @@ export function refusalLog(listener: string, linesPerMinute = defaults.refusalLi
     const message = [
       `${status} ${kind} (${code}) for ${client} on the ${listener} listener ${endpoint(localAddress, localPort)}: refused by Node's HTTP parser before any route`,
       ...(notLoggedBefore ? [`${notLoggedBefore} earlier refusals on this listener were not logged`] : []),
-      ...(logged === linesPerMinute ? [`further refusals on this listener are not logged for a minute (at most ${linesPerMinute} lines a minute)`] : []),
+      ...(logged === linesPerMinute ? [`further refusals on this listener are not logged for the rest of the minute (at most ${linesPerMinute} lines a minute)`] : []),
     ].join('; ');
     log.warn(fields, message);
   };
