@@ -10,11 +10,21 @@ import { serviceBusDataPlane } from '@keyless/local-azure';
 import { startTestAzure, type TestAzure } from '@keyless/local-azure/testing';
 import { MessagingModule, OnRequest, ServiceBusServer } from '@keyless/messaging';
 import { MemoryIdempotencyStore } from '@keyless/messaging/testing';
-import { RecordingLogger } from '@keyless/testing';
+import { RecordingLogger, slowClient } from '@keyless/testing';
 import { callerToken } from './support/caller-token.js';
 
+/** A problem response's schema: one, or (a status the gateway and Node's HTTP parser both answer) either of two. */
+interface ResponseSchema {
+  $ref?: string;
+  anyOf?: { $ref: string }[];
+}
+interface Response {
+  description: string;
+  content?: Record<string, { schema?: ResponseSchema }>;
+  headers?: Record<string, unknown>;
+}
 interface Operation {
-  responses: Record<string, { description: string; content?: Record<string, { schema?: { $ref?: string } }>; headers?: Record<string, unknown> }>;
+  responses: Record<string, Response>;
   parameters?: { name: string; in: string }[];
   security?: Record<string, string[]>[];
   'x-keyless-app-roles'?: string[];
@@ -127,6 +137,11 @@ interface Probe {
   paddingBytes?: number;
   /** Sends the headers and `body` but declares one byte more, and never sends it: the request never arrives whole. */
   incomplete?: boolean;
+  /**
+   * Sent over a raw socket, as node:http would not send it (no body): `header`, a header with a control character in
+   * its value; `chunk-extensions`, a chunked body whose first chunk's extensions are over Node's 16 KiB. **Default**: none.
+   */
+  malformed?: 'header' | 'chunk-extensions';
   status: number;
   type: string;
 }
@@ -156,7 +171,10 @@ describe('the gateway’s OpenAPI document (/docs/openapi.json)', () => {
     }
   }
 
-  /** Sends a probe over node:http (fetch sends no body with a GET; the gateway's body parsers read one all the same). */
+  /**
+   * Sends a probe over node:http (fetch sends no body with a GET; the gateway's body parsers read one all the same), or
+   * a malformed one over a raw socket ({@link sendMalformed}).
+   */
   async function send(probe: Probe): Promise<Answer> {
     const headers: Record<string, string> = {};
     if (probe.roles !== 'none') headers.authorization = `Bearer ${await callerToken(test, probe.roles ?? Object.keys(gatewayAppRoles), probe.caller ?? 'caller')}`;
@@ -165,7 +183,7 @@ describe('the gateway’s OpenAPI document (/docs/openapi.json)', () => {
     if (probe.ifNoneMatch) headers['if-none-match'] = probe.ifNoneMatch;
     if (probe.paddingBytes) headers['x-padding'] = 'p'.repeat(probe.paddingBytes);
     if (probe.body !== undefined) headers['content-length'] = String(Buffer.byteLength(probe.body) + (probe.incomplete ? 1 : 0));
-    const answer = await new Promise<Answer>((resolve, reject) => {
+    const answer = probe.malformed ? await sendMalformed(probe, headers) : await new Promise<Answer>((resolve, reject) => {
       const outgoing = request(`${urls[probe.gateway]}${probe.path}`, { method: probe.method, headers }, (incoming) => {
         const chunks: Buffer[] = [];
         incoming.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -178,6 +196,37 @@ describe('the gateway’s OpenAPI document (/docs/openapi.json)', () => {
     });
     answered.push({ operation: probe.operation, status: answer.status });
     return answer;
+  }
+
+  /** Sends a probe's request line and headers over a raw socket, with its malformation, and reads the answer until the gateway closes. */
+  async function sendMalformed(probe: Probe, headers: Record<string, string>): Promise<Answer> {
+    const lines = [`${probe.method} ${probe.path} HTTP/1.1`, 'Host: 127.0.0.1', ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`)];
+    const head =
+      probe.malformed === 'header'
+        ? `${[...lines, 'X-Note: a\x01b'].join('\r\n')}\r\n\r\n`
+        : `${[...lines, 'Transfer-Encoding: chunked'].join('\r\n')}\r\n\r\n1;${'x'.repeat(17 * 1024)}\r\n`;
+    // In one write: the parser reaches the chunk extensions in the read that completes the headers, before a route could
+    // begin a response (a refusal after that is a closed connection without a word).
+    const { received } = await slowClient({ origin: urls[probe.gateway], head, deadlineInMs: 10_000 });
+    const [top = '', ...rest] = received.split('\r\n\r\n');
+    const [statusLine = '', ...headerLines] = top.split('\r\n');
+    return {
+      status: Number(statusLine.split(' ')[1]),
+      headers: Object.fromEntries(headerLines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()])),
+      body: rest.join('\r\n\r\n'),
+    };
+  }
+
+  /**
+   * The required members `body` lacks for each schema the documented `response` admits (its `$ref`, or each of its
+   * `anyOf`), as `Schema.member`: none when one of those schemas has every member it requires.
+   */
+  function unmetRequirements(response: Response | undefined, body: Record<string, unknown>): string[] {
+    const schema = response?.content?.['application/problem+json']?.schema;
+    const names = (schema?.anyOf ?? (schema?.$ref ? [{ $ref: schema.$ref }] : [])).map(({ $ref }) => $ref.split('/').pop()!);
+    if (names.length === 0) return ['no application/problem+json schema'];
+    const misses = names.map((name) => document.components.schemas[name]!.required.filter((member) => !(member in body)).map((member) => `${name}.${member}`));
+    return misses.some((missing) => missing.length === 0) ? [] : misses.flat();
   }
 
   beforeAll(async () => {
@@ -262,6 +311,8 @@ describe('the gateway’s OpenAPI document (/docs/openapi.json)', () => {
       // Answered by Node's HTTP parser, before the gateway reads the request (its body included, an operation without one too).
       base('a request whose body never arrives whole', 'p-1', 408, 'request-timeout', { gateway: 'slow', body: '{', contentType: 'application/json', incomplete: true }),
       base('headers over 16 KiB', 'p-1', 431, 'headers-too-large', { paddingBytes: 17 * 1024, body: undefined }),
+      base('a header that is not valid HTTP/1.1', 'p-1', 400, 'malformed-request', { malformed: 'header', body: undefined }),
+      base('chunk extensions over 16 KiB', 'p-1', 413, 'chunk-extensions-too-large', { malformed: 'chunk-extensions', body: undefined }),
     ];
     if (route.operation !== 'PUT /v1/products/{id}') {
       probes.push(base('a service that fails', 'broken', 502, 'downstream-error'), base('a service whose dependency is down', 'busy', 503, 'dependency-unavailable'), base('a service that does not answer in time', 'slow', 504, 'downstream-timeout'));
@@ -313,6 +364,50 @@ describe('the gateway’s OpenAPI document (/docs/openapi.json)', () => {
     }
   });
 
+  it('documents the 400 and 413 of Node’s HTTP parser beside the gateway’s own: either schema where the gateway answers them too, the parser’s alone on the health routes', () => {
+    const all = Object.entries(document.paths).flatMap(([path, item]) => Object.entries(item).map(([method, op]) => [`${method.toUpperCase()} ${path}`, op] as const));
+    const either = { anyOf: [{ $ref: '#/components/schemas/ProblemDetails' }, { $ref: '#/components/schemas/ParserProblemDetails' }] };
+    const documented = all.map(([name, operation]) => ({
+      name,
+      schemas: [operation.responses['400'], operation.responses['413']].map((response) => response?.content?.['application/problem+json']?.schema),
+      descriptions: [operation.responses['400']?.description, operation.responses['413']?.description],
+    }));
+    expect(documented).toEqual(
+      all.map(([name, operation]) =>
+        operation['x-keyless-app-roles']
+          ? {
+              name,
+              schemas: [either, either],
+              // Which problem types come in which schema: the gateway's first, then the parser's.
+              descriptions: [
+                expect.stringMatching(/^From the gateway \(`ProblemDetails`\): .*`validation`.* From Node's HTTP parser \(`ParserProblemDetails`\), .*no `instance`.*`malformed-request`/s),
+                expect.stringMatching(/^From the gateway \(`ProblemDetails`\): .*`body-too-large`.* From Node's HTTP parser \(`ParserProblemDetails`\), .*no `instance`.*16 KiB.*`chunk-extensions-too-large`/s),
+              ],
+            }
+          : {
+              name,
+              schemas: [{ $ref: '#/components/schemas/ParserProblemDetails' }, { $ref: '#/components/schemas/ParserProblemDetails' }],
+              descriptions: [expect.stringMatching(/^The request line or a header is not valid HTTP\/1\.1.*Problem types: `malformed-request`\.$/s), expect.stringMatching(/Problem types: `chunk-extensions-too-large`\.$/)],
+            },
+      ),
+    );
+  });
+
+  it('answers a malformed request and chunk extensions over 16 KiB on a health route as its documented 400 and 413', async () => {
+    const live = document.paths['/health/live']!.get!;
+    const answers = [];
+    for (const [malformed, status, type] of [['header', 400, 'malformed-request'], ['chunk-extensions', 413, 'chunk-extensions-too-large']] as const) {
+      const answer = await sendMalformed({ operation: 'GET /health/live', name: malformed, gateway: 'main', method: 'GET', path: '/health/live', malformed, status, type }, {});
+      const body = JSON.parse(answer.body || '{}') as Record<string, unknown>;
+      const response = live.responses[answer.status];
+      answers.push({ status: answer.status, type: body.type, typeDocumented: response?.description.includes(`\`${type}\``) ?? false, missing: unmetRequirements(response, body) });
+    }
+    expect(answers).toEqual([
+      { status: 400, type: 'https://keyless.dev/problems/malformed-request', typeDocumented: true, missing: [] },
+      { status: 413, type: 'https://keyless.dev/problems/chunk-extensions-too-large', typeDocumented: true, missing: [] },
+    ]);
+  });
+
   it('documents the image analysis body per content type: JSON with a URL, a form with the image file, a raw image', () => {
     const body = (document.paths['/v1/images:analyze']!.post as unknown as { requestBody: { required: boolean; content: Record<string, { schema: Record<string, unknown> }> } }).requestBody;
     expect(body.required).toBe(true);
@@ -334,9 +429,8 @@ describe('the gateway’s OpenAPI document (/docs/openapi.json)', () => {
       for (const probe of probes) {
         const answer = await send(probe);
         const body = JSON.parse(answer.body) as Record<string, unknown>;
-        // Each status's own schema: the parser's problems (408, 431) have no `instance`.
-        const schema = findOperation(operation).responses[answer.status]?.content?.['application/problem+json']?.schema?.$ref?.split('/').pop() ?? 'ProblemDetails';
-        const missing = document.components.schemas[schema]!.required.filter((field) => !(field in body));
+        // Each status's own schema: the parser's problems (408, 431, and some 400 and 413) have no `instance`.
+        const missing = unmetRequirements(findOperation(operation).responses[answer.status], body);
         // The response's description lists the problem types of its status.
         const typeDocumented = findOperation(operation).responses[answer.status]?.description.includes(`\`${String(body.type).split('/').pop()}\``) ?? false;
         answers.push({ probe: probe.name, status: answer.status, type: body.type, typeDocumented, contentType: answer.headers['content-type'], missing, detail: body.detail });

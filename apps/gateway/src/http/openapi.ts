@@ -29,27 +29,12 @@ export const problemStatuses = {
     headers: { 'WWW-Authenticate': { description: '`Bearer` without a token; `Bearer error="invalid_token"` with a token that is refused.', schema: { type: 'string' } } },
   },
   403: { description: "The caller's token lacks the app role this operation needs (see `x-keyless-app-roles`).", types: ['forbidden'] },
-  408: {
-    description:
-      'The request did not arrive in time: its headers within `HTTP_HEADERS_TIMEOUT_MS` (10 s by default) or the whole request, body included, ' +
-      'within `HTTP_REQUEST_TIMEOUT_MS` (30 s); `detail` names both. Answered before the gateway reads the request (no `instance`, no correlation id), ' +
-      'with `Connection: close`.',
-    types: ['request-timeout'],
-    schema: parserProblemSchemaName,
-  },
   404: {
     description: 'The product does not exist, or is not indexed yet (`reason`: `product-not-found`, `product-not-indexed`, `no-indexed-products`).',
     types: ['not-found'],
   },
   413: { description: 'The body is larger than the gateway reads (JSON: 64 KB; an image: its upload limit; a form field: 1 KiB).', types: ['body-too-large'] },
   415: { description: 'A body the gateway does not read: an unsupported content type, charset or content encoding.', types: ['unsupported-media-type'] },
-  431: {
-    description:
-      "The request's headers are larger than the gateway reads: 16 KiB in all (Node's limit, `--max-http-header-size`), request line included; " +
-      '`detail` names the limit. Answered before the gateway reads the request (no `instance`, no correlation id), with `Connection: close`.',
-    types: ['headers-too-large'],
-    schema: parserProblemSchemaName,
-  },
   429: {
     description: 'Too many requests from this client address (before authentication) or from this caller. `Retry-After` says when to retry.',
     types: ['rate-limited'],
@@ -64,23 +49,46 @@ export const problemStatuses = {
     headers: { 'Retry-After': { description: 'Seconds to wait before retrying.', schema: { type: 'integer' } } },
   },
   504: { description: 'The service behind the gateway did not answer in time.', types: ['downstream-timeout'] },
-} as const satisfies Record<number, { description: string; types: readonly string[]; headers?: Record<string, unknown>; schema?: string }>;
+} as const satisfies Record<number, ProblemStatusDoc>;
 
 export type ProblemStatus = keyof typeof problemStatuses;
+
+/**
+ * A status Node's HTTP parser answers (`answerClientErrors` of @keyless/contracts, through `applyHttpServerLimits` of
+ * @keyless/observability) on every operation, before the gateway reads the request, with {@link parserProblemSchemaName}
+ * problem details and `Connection: close`: what it means, and the problem types it carries.
+ */
+export const parserProblemStatuses = {
+  400: { description: 'The request line or a header is not valid HTTP/1.1 (a control character in a header, a space in the path).', types: ['malformed-request'] },
+  408: {
+    description:
+      'The request did not arrive in time: its headers within `HTTP_HEADERS_TIMEOUT_MS` (10 s by default) or the whole request, body included, ' +
+      'within `HTTP_REQUEST_TIMEOUT_MS` (30 s); `detail` names both.',
+    types: ['request-timeout'],
+  },
+  413: { description: "A chunked body's chunk extensions are longer than Node reads (16 KiB a chunk).", types: ['chunk-extensions-too-large'] },
+  431: {
+    description: "The request's headers are larger than the gateway reads: 16 KiB in all (Node's limit, `--max-http-header-size`), request line included; `detail` names the limit.",
+    types: ['headers-too-large'],
+  },
+} as const satisfies Record<number, ProblemStatusDoc>;
+
+export type ParserProblemStatus = keyof typeof parserProblemStatuses;
+
+/** What the document says of a problem status: what it means, its problem types (`type` URI tails), its headers. */
+interface ProblemStatusDoc {
+  description: string;
+  types: readonly string[];
+  headers?: Record<string, object>;
+}
 
 /**
  * What every authenticated operation can answer before its handler runs: body parsing (400, 413, 415 —
  * the parsers read any request's body, an operation without one included), authentication (401, and 503
  * while the tenant's keys cannot be fetched), its app role (403), the address and caller limits (429). Every
- * operation also gets {@link parserRefusals} (408, 431) from {@link gatewayOpenApiDocument}.
+ * operation also gets {@link parserProblemStatuses} from {@link gatewayOpenApiDocument}.
  */
 export const guardedRoute = [400, 401, 403, 413, 415, 429, 503] as const satisfies readonly ProblemStatus[];
-
-/**
- * What every operation, public ones included, can answer before the gateway reads the request: Node's HTTP parser
- * refuses a request that does not arrive within the listener's limits (408) or whose headers are too large (431).
- */
-export const parserRefusals = [408, 431] as const satisfies readonly ProblemStatus[];
 
 /** What a request over the bus adds: a failed or unusable reply (502), none in time (504). */
 export const requestReply = [502, 504] as const satisfies readonly ProblemStatus[];
@@ -119,15 +127,48 @@ export function ProblemResponses(...statuses: ProblemStatus[]): MethodDecorator 
   );
 }
 
-/** The response object of a problem status: its description, the problem+json schema, its headers. */
-function problemResponse(status: ProblemStatus): { description: string; content: Record<string, { schema: { $ref: string } }>; headers?: Record<string, object> } {
-  const { description, types, ...rest } = problemStatuses[status];
-  const { schema = problemSchemaName, ...headers } = rest as { schema?: string; headers?: Record<string, object> };
+/** A problem response object of the document: its description, the problem+json schema, its headers. */
+interface ProblemResponseObject {
+  description: string;
+  content: Record<string, { schema: { $ref: string } | { anyOf: { $ref: string }[] } }>;
+  headers?: Record<string, object>;
+}
+
+/** The response object of a status the gateway answers itself: its description, the problem+json schema, its headers. */
+function problemResponse(status: ProblemStatus): ProblemResponseObject {
+  const { description, types, ...headers } = problemStatuses[status] as ProblemStatusDoc;
+  return { description: `${description} ${problemTypes(types)}`, content: problemJson({ $ref: getSchemaPath(problemSchemaName) }), ...headers };
+}
+
+/** How Node's HTTP parser answers, whatever the status: what a client can tell such an answer by. */
+const parserAnswers = 'before the gateway reads the request, with `Connection: close`, no `instance` and no correlation id';
+
+/**
+ * The response object of a status Node's HTTP parser answers, on an operation whose own response for that status is
+ * `own` (from {@link problemResponse}) or none. With one, the answer has either shape — the gateway's `ProblemDetails`
+ * or the parser's `ParserProblemDetails` — and the description says which problem types come in which. `anyOf`, not
+ * `oneOf`: a gateway problem with a `detail` has every member the parser's schema requires too, so it matches both.
+ */
+function parserProblemResponse(status: ParserProblemStatus, own: ProblemResponseObject | undefined): ProblemResponseObject {
+  const { description, types } = parserProblemStatuses[status];
+  if (!own) return { description: `${description} Answered by Node's HTTP parser ${parserAnswers}. ${problemTypes(types)}`, content: problemJson({ $ref: getSchemaPath(parserProblemSchemaName) }) };
   return {
-    description: `${description} Problem types: ${types.map((type) => `\`${type}\``).join(', ')}.`,
-    content: { 'application/problem+json': { schema: { $ref: getSchemaPath(schema) } } },
-    ...headers,
+    ...own,
+    description:
+      `From the gateway (\`${problemSchemaName}\`): ${own.description} ` +
+      `From Node's HTTP parser (\`${parserProblemSchemaName}\`), ${parserAnswers}: ${description} ${problemTypes(types)}`,
+    content: problemJson({ anyOf: [{ $ref: getSchemaPath(problemSchemaName) }, { $ref: getSchemaPath(parserProblemSchemaName) }] }),
   };
+}
+
+/** `Problem types: `a`, `b`.`: what the conformance spec finds a problem's type by. */
+function problemTypes(types: readonly string[]): string {
+  return `Problem types: ${types.map((type) => `\`${type}\``).join(', ')}.`;
+}
+
+/** The `content` of a problem response: `application/problem+json` with `schema`. */
+function problemJson(schema: ProblemResponseObject['content'][string]['schema']): ProblemResponseObject['content'] {
+  return { 'application/problem+json': { schema } };
 }
 
 /** Where the Entra security scheme's tokens come from. */
@@ -191,7 +232,10 @@ export function gatewayOpenApiDocument(app: INestApplication, identity: OpenApiI
       if (roles) operation.security = [...roles.map((role) => ({ [entraSchemeName]: [role] })), { [bearerSchemeName]: [] }];
       // The per-address limit answers before anything else, public routes (health) included.
       else operation.responses['429'] ??= problemResponse(429);
-      for (const status of parserRefusals) operation.responses[status] ??= problemResponse(status);
+      // Node's HTTP parser answers these on any operation, before any route or guard, health routes included.
+      for (const status of Object.keys(parserProblemStatuses).map(Number) as ParserProblemStatus[]) {
+        operation.responses[status] = parserProblemResponse(status, operation.responses[status] as ProblemResponseObject | undefined);
+      }
     }
   }
   documentHealth(document.paths);
