@@ -370,8 +370,9 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
       const target = session && purgeTarget(session, url.searchParams, req, res);
       if (!session || !target) return;
       const { entity, subQueue, serviceBus } = target;
+      // Nothing a purge would delete (empty, or every message locked by a receiver): the part's page says why.
       const counts = serviceBus.messageCounts(entity, { deadLetter: subQueue === 'deadletter' });
-      if (!counts.total) return redirect(res, subQueueHref(entity, subQueue));
+      if (counts.total === counts.locked) return redirect(res, subQueueHref(entity, subQueue));
       page(res, session, '/servicebus', purgePage(session, entity, subQueue, counts, new Date().toISOString()));
     })
     .on('POST', /^\/servicebus\/purge$/, async (req, res) => {

@@ -169,6 +169,9 @@ describe('The portal: purge', () => {
     const page = (await portal.call('/servicebus/deadletters?entity=plain', { cookie })).body;
     expect(page).toContain('<p id="purge-all-locked">All 2 dead-lettered messages are locked by a receiver: a purge keeps locked messages');
     expect(page).not.toContain('action="/servicebus/purge"');
+    // A link to the confirmation sends the operator back to the page that says why, as resubmit's does.
+    const asked = await portal.call('/servicebus/purge?entity=plain&subqueue=deadletter', { cookie });
+    expect([asked.status, asked.headers.location]).toEqual([303, '/servicebus/deadletters?entity=plain']);
     // The messages of the entity are another part: none of them is locked.
     expect((await portal.call('/servicebus/messages?entity=plain', { cookie })).body).toContain('>Purge the message<span class="visually-hidden"> of plain</span></button>');
     await receiver.abandonMessage(locked[0]!);
