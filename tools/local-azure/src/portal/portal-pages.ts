@@ -6,7 +6,7 @@ import type { AuditLog, AuthorizationRecord, SignInRecord } from '../audit/audit
 import type { Directory } from '../entra/directory.js';
 import { managementAudiences } from '../management/control-plane-guard.js';
 import type { RoleAssignment, RoleAssignmentStore } from '../rbac/role-assignments.js';
-import type { MessageRow, ResubmitCounts, ServiceBusOperations, SubQueueCounts } from '../servicebus/admin-routes.js';
+import type { MessageRow, ResubmitCounts, ResubmitResult, ServiceBusOperations, SubQueueCounts } from '../servicebus/admin-routes.js';
 import { count, html, noun, type SafeHtml } from './html.js';
 import type { OperatorAuthority } from './operator-authority.js';
 import { flowDiagram } from './portal-layout.js';
@@ -656,6 +656,18 @@ export function purgedNotice(entity: string, subQueue: SubQueue, result: { purge
         : ` (the confirmation counted ${expected}: the others were received, expired or moved in between)`;
   const kept = lockedKept ? `; kept ${count(lockedKept, 'message')} a receiver holds locked, as Azure's purge does` : '';
   return `Purged ${count(purged, 'message')} ${where}${since}${kept}.`;
+}
+
+/**
+ * What a resubmit did, for the notice on the dead-letter page: how many messages went back, and of those that stayed,
+ * why — by the reasons the resubmit itself counted, with a count each when both apply.
+ */
+export function resubmittedNotice(entity: string, result: Pick<ResubmitResult, 'resubmitted' | 'kept' | 'lockedKept' | 'withoutSessionIdKept'>): string {
+  const { resubmitted, kept, lockedKept, withoutSessionIdKept } = result;
+  const locked = 'locked by a receiver';
+  const withoutSessionId = `without the session id ${entity} requires`;
+  const why = !lockedKept ? withoutSessionId : !withoutSessionIdKept ? locked : `${lockedKept} ${locked}, ${withoutSessionIdKept} ${withoutSessionId}`;
+  return `Resubmitted ${count(resubmitted, 'message')} to ${entity}${kept ? `; ${count(kept, 'message')} kept in the dead-letter queue (${why})` : ''}.`;
 }
 
 /** System: the health of every running service instance, from its /health/ready. */

@@ -32,6 +32,7 @@ import {
   purgePage,
   removeAssignmentPage,
   resubmitPage,
+  resubmittedNotice,
   roleFromForm,
   scopeOptions,
   serviceBusPage,
@@ -361,7 +362,7 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
       if (!authorize(session, portalActions.serviceBusResubmit, found.resourceId, req, res)) return;
       const result = context.serviceBus.resubmit(entity);
       context.log(`[portal] ${session.operator.name} resubmitted ${result.resubmitted} dead-lettered messages of ${entity}`);
-      session.notice = `Resubmitted ${count(result.resubmitted, 'message')} to ${entity}${result.kept ? `; ${count(result.kept, 'message')} kept in the dead-letter queue (locked by a receiver, or without the session id ${entity} requires)` : ''}.`;
+      session.notice = resubmittedNotice(entity, result);
       redirect(res, `/servicebus/deadletters?entity=${encodeURIComponent(entity)}`);
     })
     // Purging asks first too, with the count as of the question; only its Yes posts the purge.

@@ -85,6 +85,20 @@ export interface ResubmitCounts {
   withoutSessionId: number;
 }
 
+/** What a resubmit did (see {@link ServiceBusOperations.resubmit}): the CLI's and ARM's answer. */
+export interface ResubmitResult {
+  /** The queue or subscription, as the namespace spells it. */
+  entity: string;
+  /** Moved back to the entity, each with a new sequence number. */
+  resubmitted: number;
+  /** Left in the dead-letter queue: `lockedKept` plus `withoutSessionIdKept`. */
+  kept: number;
+  /** Kept because a receiver of the dead-letter queue held them locked (it can still settle them). */
+  lockedKept: number;
+  /** Kept because the entity requires sessions and they have no session id (counted here even when locked too). */
+  withoutSessionIdKept: number;
+}
+
 const defaults = {
   peekLimit: 20,
   maxPeekLimit: 1000,
@@ -111,10 +125,8 @@ export interface ServiceBusOperations {
    * `lockedKept`) and their receiver can still settle them.
    */
   purge(path: string, options?: { deadLetter?: boolean }): { entity: string; purged: number; lockedKept: number };
-  /**
-   * Moves the entity's dead-lettered messages back to it, but those {@link resubmitCounts} says stay: they are `kept`.
-   */
-  resubmit(path: string): { entity: string; resubmitted: number; kept: number };
+  /** Moves the entity's dead-lettered messages back to it, but those {@link resubmitCounts} says stay. */
+  resubmit(path: string): ResubmitResult;
   /** How many of the entity's dead-lettered messages {@link resubmit} would move back now, and why the others stay. */
   resubmitCounts(path: string): ResubmitCounts;
   /** The ARM id of a queue or subscription (the scope its operator actions are checked at). */

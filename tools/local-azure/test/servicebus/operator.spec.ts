@@ -82,7 +82,7 @@ describe('Service Bus operator view', () => {
 
   it('resubmits dead-lettered messages to their entity without their dead-letter reason', async () => {
     const result = await cli.run(['servicebus', 'resubmit', 'orders', '--output', 'json']);
-    expect(JSON.parse(result.stdout)).toEqual({ entity: 'orders', resubmitted: 2, kept: 0 });
+    expect(JSON.parse(result.stdout)).toEqual({ entity: 'orders', resubmitted: 2, kept: 0, lockedKept: 0, withoutSessionIdKept: 0 });
     const receiver = client.createReceiver('orders', { receiveMode: 'receiveAndDelete' });
     const received = await receiveExactly(receiver, 3);
     expect(received.map((m) => [m.messageId, m.deadLetterReason])).toEqual([

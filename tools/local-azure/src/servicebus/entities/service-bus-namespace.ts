@@ -528,15 +528,17 @@ export class ServiceBusNamespace {
   /**
    * Moves every dead-lettered message of an entity back to it (operator resubmit), without its
    * dead-letter reason, with a new sequence number. Messages that cannot go back (see
-   * {@link resubmitCounts}) stay.
+   * {@link resubmitCounts}) stay: `kept` counts them, `lockedKept` and `withoutSessionIdKept` by the reason, as
+   * {@link resubmitCounts} does.
    */
-  resubmit(entity: ReceivableEntity): { resubmitted: number; kept: number } {
+  resubmit(entity: ReceivableEntity): { resubmitted: number; kept: number; lockedKept: number; withoutSessionIdKept: number } {
     const now = Date.now();
     let resubmitted = 0;
-    let kept = 0;
+    const kept = { locked: 0, withoutSessionId: 0 };
     for (const message of [...entity.deadLetter.messages.values()].sort((a, b) => a.sequenceNumber - b.sequenceNumber)) {
-      if (resubmitBlocker(entity, message)) {
-        kept++;
+      const blocker = resubmitBlocker(entity, message);
+      if (blocker) {
+        kept[blocker]++;
         continue;
       }
       const properties = { ...message.amqp.application_properties };
@@ -548,7 +550,7 @@ export class ServiceBusNamespace {
       this.apply(owner, [{ queue: entity.active, amqp, owner, ttl: entity.definition.defaultMessageTimeToLiveInMs }], undefined, now, undefined);
       resubmitted++;
     }
-    return { resubmitted, kept };
+    return { resubmitted, kept: kept.locked + kept.withoutSessionId, lockedKept: kept.locked, withoutSessionIdKept: kept.withoutSessionId };
   }
 
   /**
