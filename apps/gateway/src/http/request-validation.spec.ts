@@ -3,6 +3,7 @@ import { APP_FILTER, APP_INTERCEPTOR, NestFactory } from '@nestjs/core';
 import type { INestApplication } from '@nestjs/common';
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
+import { similarQuerySchema } from '../products/products.controller.js';
 import { ProblemDetailsFilter } from './problem-details.filter.js';
 import { RequestValidationInterceptor, SchemaOutputPipe } from './request-validation.js';
 
@@ -16,13 +17,18 @@ function counted<T extends z.ZodType>(schema: T): T & { calls: number } {
   return wrapped;
 }
 
-const querySchema = counted(z.strictObject({ limit: z.coerce.number().int().min(1).default(10) }));
+const querySchema = counted(z.strictObject({ limit: z.coerce.number().int().min(1).default(10), maxPrice: z.coerce.number().nonnegative().optional() }));
 const bodySchema = counted(z.strictObject({ name: z.string().min(1) }));
 
 @Controller('things')
 class ThingsController {
   @Get()
-  list(@Query({ schema: querySchema }) query: { limit: number }): { limit: number } {
+  list(@Query({ schema: querySchema }) query: { limit: number; maxPrice?: number }): { limit: number; maxPrice?: number } {
+    return query;
+  }
+
+  @Get('similar')
+  similar(@Query({ schema: similarQuerySchema }) query: z.output<typeof similarQuerySchema>): z.output<typeof similarQuerySchema> {
     return query;
   }
 
@@ -95,6 +101,39 @@ describe(RequestValidationInterceptor.name, () => {
       expect(response.status).toBe(400);
       expect(await response.json()).toMatchObject({ status: 400, errors: [{ field: 'query.limit' }] });
       expect(querySchema.calls).toBe(1);
+    });
+  });
+
+  describe('when a query parameter is blank or repeated', () => {
+    const problemOf = async (query: string): Promise<[number, unknown]> => {
+      const response = await fetch(`${base}/things?${query}`);
+      return [response.status, await response.json()];
+    };
+
+    it('refuses a blank value, which a coercing schema would read as 0', async () => {
+      expect(await problemOf('maxPrice=')).toEqual([
+        400,
+        expect.objectContaining({ type: 'https://keyless.dev/problems/validation', errors: [{ field: 'query.maxPrice', message: 'blank: give a value, or leave the parameter out' }] }),
+      ]);
+    });
+
+    it('refuses a repeated parameter with one error that says so, not the schema\'s "received NaN"', async () => {
+      expect(await problemOf('limit=3&limit=4')).toEqual([400, expect.objectContaining({ errors: [{ field: 'query.limit', message: 'given more than once: give it once' }] })]);
+    });
+
+    it('says what a number parameter takes when its text is not a number (the similar-products query)', async () => {
+      const response = await fetch(`${base}/things/similar?limit=ten&maxPrice=cheap`);
+      expect(response.status).toBe(400);
+      expect(((await response.json()) as { errors: unknown }).errors).toEqual([
+        { field: 'query.limit', message: 'expected a whole number' },
+        { field: 'query.maxPrice', message: 'expected a number' },
+      ]);
+    });
+
+    it('names every invalid parameter, the schema\'s refusals beside these', async () => {
+      const [status, body] = await problemOf('limit=0&maxPrice=');
+      expect(status).toBe(400);
+      expect((body as { errors: { field: string }[] }).errors.map((e) => e.field).sort()).toEqual(['query.limit', 'query.maxPrice']);
     });
   });
 });

@@ -21,6 +21,21 @@ function hasContent(request: Request): boolean {
 }
 
 /**
+ * Query parameters no schema can read as meant, by field (`query.maxPrice`), with what to do. A schema coerces
+ * text: a blank value (`?maxPrice=`, an empty form field) would become 0 and filter everything out, and a
+ * repeated one (`?limit=3&limit=4`, an array) would become NaN and read "expected number, received NaN".
+ */
+function unusableQueryParameters(value: unknown, key: string | undefined): Map<string, string> {
+  const found = new Map<string, string>();
+  const entries = key ? [[key, value] as const] : typeof value === 'object' && value !== null ? Object.entries(value) : [];
+  for (const [name, given] of entries) {
+    if (Array.isArray(given)) found.set(`query.${name}`, 'given more than once: give it once');
+    else if (given === '') found.set(`query.${name}`, 'blank: give a value, or leave the parameter out');
+  }
+  return found;
+}
+
+/**
  * Outputs the interceptor computed, by the raw value they came from (the request's body, query or params
  * object), so the pipe hands them to the handler without validating the same value a second time.
  */
@@ -36,7 +51,8 @@ interface RouteArgument {
  * Validates every parameter of a route that declares a schema (`@Body({ schema })`, `@Query({ schema })`,
  * `@Param('id', { schema })`) before the handler runs, all at once, and answers one 400 problem naming
  * **every** invalid field with its location (`path.id`, `body.price`, `query.limit`); a body schema's route
- * answers 415 to a body that is not JSON, and names `body` when there is none. Runs after the guards, so an
+ * answers 415 to a body that is not JSON, and names `body` when there is none; a query parameter given blank or more
+ * than once is named as such (see {@link unusableQueryParameters}). Runs after the guards, so an
  * unauthenticated caller learns nothing about the request's shape.
  */
 @Injectable()
@@ -59,11 +75,15 @@ export class RequestValidationInterceptor implements NestInterceptor {
         continue;
       }
       const value = location.read(request, argument.data);
+      const unusable = location.name === 'query' ? unusableQueryParameters(value, argument.data) : new Map<string, string>();
       const result = await argument.schema['~standard'].validate(value);
-      if (!result.issues && typeof value === 'object' && value !== null) validated.set(value, { schema: argument.schema, output: result.value });
+      if (!result.issues && !unusable.size && typeof value === 'object' && value !== null) validated.set(value, { schema: argument.schema, output: result.value });
+      for (const [field, message] of unusable) errors.push({ field, message });
       for (const issue of result.issues ?? []) {
         const path = (issue.path ?? []).map((segment) => String(typeof segment === 'object' ? segment.key : segment));
-        errors.push({ field: [location.name, ...(argument.data ? [argument.data] : []), ...path].join('.'), message: issue.message });
+        const field = [location.name, ...(argument.data ? [argument.data] : []), ...path].join('.');
+        // The schema's own words about a parameter named above ("expected number, received NaN") add nothing.
+        if (!unusable.has(field)) errors.push({ field, message: issue.message });
       }
     }
     if (errors.length) throw new ProblemException(400, 'validation', `The request has ${errors.length} invalid field${errors.length === 1 ? '' : 's'}.`, { errors });
