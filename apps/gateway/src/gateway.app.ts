@@ -60,7 +60,9 @@ export async function createGatewayApp(options: GatewayAppOptions = {}): Promise
       contentSecurityPolicy: { directives: { 'script-src': ["'self'", "'unsafe-inline'"], 'style-src': ["'self'", "'unsafe-inline'"], 'img-src': ["'self'", 'data:'] } },
     }),
   );
-  app.use(express.json({ limit: jsonBodyLimit, type: ['application/json', 'application/*+json'], verify: utf8Only }));
+  // Not strict: `null` or `3` is valid JSON, and the route's schema names `body` ("expected object, received null");
+  // the strict parser would call it "not valid JSON", which sends the caller looking for a syntax error.
+  app.use(express.json({ limit: jsonBodyLimit, type: ['application/json', 'application/*+json'], verify: utf8Only, strict: false }));
   app.use(express.raw({ limit: maxInlineImageBytes, type: ['image/*', 'application/octet-stream'] }));
   app.useGlobalPipes(new SchemaOutputPipe());
 

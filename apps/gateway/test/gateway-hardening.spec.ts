@@ -227,6 +227,16 @@ describe('the gateway’s front door (host "gateway")', () => {
       expect(gateway.logger.messages()).toEqual(expect.arrayContaining([expect.stringMatching(/^401 for GET \/v1\/products\/p-1: the token's "exp" claim is not accepted/)]));
     });
 
+    describe('when a JSON body is valid JSON but not an object', () => {
+      it('answers 400 validation naming the body, not "not valid JSON"', async () => {
+        for (const [path, body] of [['/v1/recommendations', 'null'], ['/v1/recommendations', '3'], ['/v1/images:analyze', '"https://example.com/a.png"']] as const) {
+          const response = await fetch(`${gateway.url}${path}`, { method: 'POST', body, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } });
+          const problem = (await response.json()) as { type: string; errors?: { field: string }[] };
+          expect([path, body, response.status, problem.type, problem.errors?.map((e) => e.field)]).toEqual([path, body, 400, 'https://keyless.dev/problems/validation', ['body']]);
+        }
+      });
+    });
+
     describe('when a multipart upload is too big or has too many parts', () => {
       it('refuses 40 fields of 1 MB with 413 before reading them', async () => {
         const response = await post(form(40, 1024 * 1024));
