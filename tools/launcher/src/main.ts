@@ -60,12 +60,16 @@ async function start(home: string, gatewayPort: number, replicas: number, maxLog
   const imagePort = gatewayPort + 1;
   await checkLauncherPorts(gatewayPort, replicas);
   const catalog = demoCatalog({ imageBaseUrl: `http://127.0.0.1:${imagePort}/images` });
-  let system: RunningSystem | undefined;
+  let startup: Promise<RunningSystem> | undefined;
+  const starting = new AbortController();
   let stopping: Promise<void> | undefined;
   const stop = (why: string): Promise<void> => {
     stopping ??= (async () => {
       progress.line(`${why}: stopping…`);
-      await system?.stop();
+      // A start under way stops what it started and rejects; a system that runs is stopped here.
+      starting.abort(new Error(`stopped by ${why} while starting`));
+      const started = await startup?.catch(() => undefined);
+      await started?.stop();
       progress.line('Stopped.');
     })();
     return stopping;
@@ -84,7 +88,8 @@ async function start(home: string, gatewayPort: number, replicas: number, maxLog
       }),
     );
     progress.step(`Starting the local Azure, recommendation, vision and gateway${replicas > 1 ? ` (${replicas} instances of each)` : ''}`);
-    system = await startSystem({
+    startup = startSystem({
+      signal: starting.signal,
       home,
       gatewayPort,
       replicas,
@@ -95,6 +100,7 @@ async function start(home: string, gatewayPort: number, replicas: number, maxLog
       ...(logLevel ? { serviceEnv: { gateway: { LOG_LEVEL: logLevel }, recommendation: { LOG_LEVEL: logLevel }, vision: { LOG_LEVEL: logLevel } } } : {}),
       onNotableLine: (line) => progress.line(line),
     });
+    const system = await startup;
     progress.done();
     const withDemoCatalog = readSetting(process.env, 'KEYLESS_DEMO_CATALOG') !== 'false';
     if (withDemoCatalog || hasEarlierCatalog(home)) {
@@ -119,6 +125,8 @@ async function start(home: string, gatewayPort: number, replicas: number, maxLog
     );
     superviseSystem(running, (line) => progress.line(line), () => stopping !== undefined);
   } catch (error) {
+    // Ctrl-C while starting or loading the catalog: the stop is under way, and its failures are not the system's.
+    if (stopping) return stopped;
     progress.fail(error instanceof Error ? error.message : String(error));
     await stop('error');
     return 1;

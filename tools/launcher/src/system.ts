@@ -47,6 +47,12 @@ export interface SystemOptions {
   nodeArgs?: readonly string[];
   /** Size at which each process's log file is set aside as `<name>.log.1` (see tools/launcher/src/rotating-log.ts), in bytes. **Default**: 32 MiB. */
   maxLogBytes?: number;
+  /**
+   * Aborting it stops a start under way (Ctrl-C while `npm start` waits for readiness): the waits end at once, the
+   * processes started so far are stopped, and {@link startSystem} rejects with the signal's reason. It has no effect
+   * once the system runs. **Default**: none.
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -116,12 +122,38 @@ export class RunningSystem {
     if (before.state !== 'stopped') {
       throw new Error(`A local Azure already runs for ${this.home} (${before.state}, pid ${before.pid}): stop it first, or set LOCAL_AZURE_HOME to another folder.`);
     }
+    this.options.signal?.throwIfAborted();
     if (this.options.images) this.imageServer = await serveImages(this.options.images.products, this.options.images.port);
-    await this.startLocalAzure();
+    await this.unlessAborted(this.startLocalAzure());
     for (const instance of this.instances) this.ports.set(instance.name, instance.port ?? (await freePort()));
     for (const instance of this.instances) this.startService(instance.service, { processName: instance.name });
-    await Promise.all(this.instances.map((instance) => this.waitUntilReady(instance.name)));
+    await this.unlessAborted(Promise.all(this.instances.map((instance) => this.waitUntilReady(instance.name))));
     this.writeInstances();
+  }
+
+  /**
+   * `work`, or the abort of {@link SystemOptions.signal}, whichever comes first. A failure after the abort is
+   * reported as the abort: Ctrl-C reaches the whole process group, so the processes being waited for exit by
+   * themselves, and "the local Azure exited" or "did not become ready within 90 s" would blame them for the stop.
+   */
+  private async unlessAborted<T>(work: Promise<T>): Promise<T> {
+    const signal = this.options.signal;
+    if (!signal) return work;
+    let onAbort: () => void = () => undefined;
+    const aborted = new Promise<never>((_resolve, reject) => {
+      onAbort = () => reject(signal.reason);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+    aborted.catch(() => undefined);
+    try {
+      signal.throwIfAborted();
+      return await Promise.race([work, aborted]);
+    } catch (error) {
+      signal.throwIfAborted();
+      throw error;
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
   }
 
   /** Starts (or restarts) one instance (`gateway`, `recommendation-2`, …) with its host's env file and waits until it is ready. */
@@ -224,12 +256,16 @@ export class RunningSystem {
       throw new Error(`the local Azure exited (code ${code}); see ${localAzure.logFile}, which ends with:\n${localAzure.tail()}`);
     });
     exited.catch(() => undefined);
+    // An aborted start ends the wait too, so nothing keeps polling a local Azure that is being stopped.
+    const abortWait = (): void => waiting.abort();
+    this.options.signal?.addEventListener('abort', abortWait, { once: true });
     const ready = localAzureStatus(this.home, { waitInMs: this.timeout, signal: waiting.signal });
     ready.catch(() => undefined);
     try {
       const status = await Promise.race([ready, exited]);
       if (status.state !== 'running') throw new Error(`the local Azure did not become ready within ${this.timeout / 1000} s (${status.detail}); see ${localAzure.logFile}`);
     } finally {
+      this.options.signal?.removeEventListener('abort', abortWait);
       waiting.abort();
     }
   }
@@ -262,6 +298,7 @@ export class RunningSystem {
     const logFile = join(this.home, 'logs', `${name}.log`);
     await waitFor(
       async () => {
+        this.options.signal?.throwIfAborted();
         const exited = this.processes.get(name)!.child.exitCode;
         if (exited !== null) throw new Error(`${name} exited with code ${exited}; see ${logFile}, which ends with:\n${this.processes.get(name)!.tail()}`);
         return (await fetch(`http://127.0.0.1:${port}/health/ready`).catch(() => undefined))?.status === 200;
