@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { loadCatalog } from './demo/catalog-loader.js';
 import { demoCatalog } from './demo/demo-catalog.js';
 import { carryOverEarlierCatalog, hasEarlierCatalog } from './earlier-catalog.js';
-import { readSetting } from '@keyless/contracts';
+import { readSetting, serviceSettings } from '@keyless/contracts';
 import { LocalAzureCliError, localAzureStatus } from './local-azure-status.js';
 import { readEnvFile } from './processes.js';
 import { Progress } from './progress.js';
@@ -49,10 +49,27 @@ async function main(argv: string[]): Promise<number> {
   if (positionals.length && positionals[0] !== 'start') throw new UsageError(`Unknown command "${positionals.join(' ')}".\n${usage}`);
   const replicas = parseReplicas(readSetting(process.env, 'KEYLESS_REPLICAS'));
   const maxLogBytes = parseMaxLogBytes(readSetting(process.env, 'KEYLESS_LOG_MAX_MB'));
-  return start(home, gatewayPort, replicas, maxLogBytes);
+  return start(home, gatewayPort, replicas, maxLogBytes, { logLevel: parseLogLevel(readSetting(process.env, 'LOG_LEVEL')), withDemoCatalog: parseDemoCatalog(readSetting(process.env, 'KEYLESS_DEMO_CATALOG')) });
 }
 
-async function start(home: string, gatewayPort: number, replicas: number, maxLogBytes: number): Promise<number> {
+/**
+ * `LOG_LEVEL`, checked before anything starts against the services' own list: each service would refuse a bad one
+ * only once the local Azure runs, by exiting at start, which reads as a crash.
+ */
+function parseLogLevel(value: string | undefined): string | undefined {
+  const levels: readonly string[] = serviceSettings({ port: 0 }).LOG_LEVEL.unwrap().options;
+  if (value === undefined || levels.includes(value)) return value;
+  throw new UsageError(`LOG_LEVEL must be one of ${levels.join(', ')} (the services' log level), not "${value}".`);
+}
+
+/** `KEYLESS_DEMO_CATALOG`: `false` skips the demo catalog; anything but `true` or `false` is a mistake, not a yes. */
+function parseDemoCatalog(value: string | undefined): boolean {
+  if (value === undefined || value === 'true') return true;
+  if (value === 'false') return false;
+  throw new UsageError(`KEYLESS_DEMO_CATALOG must be true or false (false skips the demo catalog), not "${value}".`);
+}
+
+async function start(home: string, gatewayPort: number, replicas: number, maxLogBytes: number, settings: { logLevel: string | undefined; withDemoCatalog: boolean }): Promise<number> {
   // The caller's own input is judged before the machine's state: a bad configuration file is reported as such even
   // when a port is also taken.
   const localAzureConfig = readLocalAzureConfig(readSetting(process.env, 'LOCAL_AZURE_CONFIG'));
@@ -79,7 +96,7 @@ async function start(home: string, gatewayPort: number, replicas: number, maxLog
   });
 
   try {
-    const logLevel = readSetting(process.env, 'LOG_LEVEL');
+    const { logLevel, withDemoCatalog } = settings;
     // The local Azure's process gets no environment but its home: its own settings are handed on by name.
     const localAzureEnv = Object.fromEntries(
       localAzureSettings.flatMap((name) => {
@@ -102,7 +119,6 @@ async function start(home: string, gatewayPort: number, replicas: number, maxLog
     });
     const system = await startup;
     progress.done();
-    const withDemoCatalog = readSetting(process.env, 'KEYLESS_DEMO_CATALOG') !== 'false';
     if (withDemoCatalog || hasEarlierCatalog(home)) {
       const storefront = await system.storefront();
       try {

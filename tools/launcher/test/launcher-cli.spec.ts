@@ -98,4 +98,15 @@ describe('the launcher (npm start, npm run token)', () => {
     expect(result).toMatchObject({ code: 2, output: expect.stringContaining('KEYLESS_LOG_MAX_MB must be a whole number of MiB from 1 to 4096') });
     expect(readdirSync(scratch)).not.toContain('log-cap-home');
   }, 30_000);
+
+  it.each([
+    ['LOG_LEVEL', 'loud', 'LOG_LEVEL must be one of trace, debug, info, warn, error'],
+    ['KEYLESS_DEMO_CATALOG', 'no', 'KEYLESS_DEMO_CATALOG must be true or false'],
+  ])('refuses a %s of "%s" before starting anything, rather than a service exiting at start or the catalog loading', async (name, value, message) => {
+    const home = join(scratch, `${name}-home`);
+    const result = await runLauncher(scratch, { LOCAL_AZURE_HOME: home, PORT: await freeLauncherPort(), [name]: value }, ['start']);
+    expect(result).toMatchObject({ code: 2, output: expect.stringContaining(`${message} (`) });
+    expect(result.output).toContain(`not "${value}".`);
+    expect(readdirSync(scratch)).not.toContain(`${name}-home`);
+  }, 30_000);
 });
