@@ -168,7 +168,8 @@ async function printToken(home: string): Promise<number> {
   const status = await localAzureStatus(home).catch((error: unknown) => {
     throw error instanceof LocalAzureCliError ? new UsageError(error.message) : error;
   });
-  if (status.state !== 'running') throw new UsageError(`The system is not running for ${home}: start it with \`npm start\` first. (${status.detail})`);
+  // The status's own advice for a stopped local Azure is `npm run local-azure`, which gives no gateway to call.
+  if (status.state !== 'running') throw new UsageError(`The system is not running for ${home}: start it with \`npm start\` first.${status.state === 'stopped' ? '' : ` (${status.detail})`}`);
   const env = readEnvFile(join(home, 'env', 'storefront.env'));
   const storefront = await StorefrontCaller.create(env, env.GATEWAY_URL ?? '');
   try {

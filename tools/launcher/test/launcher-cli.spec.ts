@@ -43,6 +43,8 @@ describe('the launcher (npm start, npm run token)', () => {
     const result = await runLauncher(scratch, { LOCAL_AZURE_HOME: home }, ['token']);
     expect(result.code).toBe(2);
     expect(result.output).toContain(`The system is not running for ${home}: start it with \`npm start\` first.`);
+    // Not the local Azure's own advice beside it (`npm run local-azure`), which would start no gateway.
+    expect(result.output).not.toContain('npm run local-azure');
   }, 30_000);
 
   it('refuses an option it does not know with exit 2 and a message, not a stack trace', async () => {
