@@ -264,7 +264,16 @@ function olderRows(query: URLSearchParams, limit: number, shown: number): SafeHt
 
 /** Sign-in logs and authorization decisions, filtered, newest first, updated live. */
 export function logsPage(data: PortalData, query: URLSearchParams): PageContent {
-  const filters = readLogFilters(query);
+  const identityOptions: [string, string][] = [
+    ...data.directory.identities().map((i) => [i.name, i.name] as [string, string]),
+    ...data.directory.users().map((u) => [u.userPrincipalName, `${u.userPrincipalName} (user)`] as [string, string]),
+  ];
+  const resourceOptions: [string, string][] = [...data.directory.resources().map((r) => [r.key, r.name] as [string, string]), ['management', 'Control plane (ARM, CLI, portal)']];
+  // A filter the lists cannot show (a stale link, a mistyped one) would empty the tables under a form reading "All":
+  // it is dropped and the page says so, without repeating what the link said.
+  const asked = readLogFilters(query);
+  const unknown = (['identity', 'resource'] as const).filter((key) => asked[key] !== undefined && !(key === 'identity' ? identityOptions : resourceOptions).some(([value]) => value === asked[key]));
+  const filters: LogFilters = Object.fromEntries(Object.entries(asked).filter(([key]) => !(unknown as readonly string[]).includes(key)));
   const limit = logPageSizes.find((size) => String(size) === query.get('rows')) ?? logPageSizes[0];
   const since = filters.since ? new Date(Date.now() - sinceMs[filters.since]).toISOString() : undefined;
   const signIns = data.auditLog.signIns({
@@ -291,11 +300,12 @@ export function logsPage(data: PortalData, query: URLSearchParams): PageContent 
   return {
     title: 'Sign-in logs and authorization decisions',
     body: html`<form class="filters" method="get" action="/logs" aria-label="Filters">
-${select('f-identity', 'Identity', 'identity', [...data.directory.identities().map((i) => [i.name, i.name] as [string, string]), ...data.directory.users().map((u) => [u.userPrincipalName, `${u.userPrincipalName} (user)`] as [string, string])], filters.identity)}
-${select('f-resource', 'Resource', 'resource', [...data.directory.resources().map((r) => [r.key, r.name] as [string, string]), ['management', 'Control plane (ARM, CLI, portal)']], filters.resource)}
+${select('f-identity', 'Identity', 'identity', identityOptions, filters.identity)}
+${select('f-resource', 'Resource', 'resource', resourceOptions, filters.resource)}
 ${select('f-outcome', 'Outcome', 'outcome', [['success', 'Success / allowed'], ['failure', 'Failure / denied']], filters.outcome)}
 ${select('f-since', 'Time', 'since', [['15m', 'Last 15 minutes'], ['1h', 'Last hour'], ['24h', 'Last 24 hours'], ['7d', 'Last 7 days']], filters.since)}
 <button type="submit">Apply filters</button> <a href="/logs">Clear</a></form>
+${unknown.length ? html`<div class="notice error" role="alert" id="filter-error"><p>The ${unknown.join(' and ')} this link asked for ${unknown.length === 1 ? 'is' : 'are'} not in the directory: showing every ${unknown.join(' and every ')} instead.</p></div>` : ''}
 <p class="muted">Newest first, ${limit} rows at most per log. New entries appear as they happen.</p>
 ${olderRows(query, limit, Math.max(signIns.length, decisions.length))}
 <section aria-labelledby="signins-heading"><h2 id="signins-heading">Sign-ins (token requests and database logins)</h2>

@@ -399,6 +399,16 @@ describe('The local portal', () => {
     expect(page).toContain('<tr><td colspan="7" class="muted">No decision matches these filters.</td></tr>');
   });
 
+  it('drops a log filter its lists cannot show, says so, and never repeats what the link said', async () => {
+    const { cookie } = await signIn();
+    const spoof = 'Your account is locked: call +1 555 0100';
+    const page = (await call(`/logs?identity=${encodeURIComponent(spoof)}&resource=nowhere&outcome=success`, { cookie })).body;
+    expect(page).toContain('The identity and resource this link asked for are not in the directory: showing every identity and every resource instead.');
+    expect(page).not.toContain('account is locked');
+    expect(page).not.toContain('No sign-in matches these filters.');
+    expect(page).toContain('<option value="success" selected>');
+  });
+
   it('escapes what it shows (a log reason with markup renders as text)', async () => {
     const env = test.azure.hostEnv('gateway');
     await fetch(`${env.IDENTITY_ENDPOINT}?api-version=2019-08-01&resource=${encodeURIComponent('<script>x</script>')}&client_id=${env.AZURE_CLIENT_ID}`, { headers: { 'x-identity-header': env.IDENTITY_HEADER! } });
