@@ -1,7 +1,7 @@
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { slowClient } from '@keyless/testing';
-import { answerClientErrors, type ClientErrorRefusal, type RefusedClientRequest } from './http-client-errors.js';
+import { answerClientErrors, logLineBound, refusalLogLines, type ClientErrorRefusal, type RefusedClientRequest } from './http-client-errors.js';
 import { httpServerOptions } from './service-settings.js';
 
 describe(answerClientErrors.name, () => {
@@ -69,6 +69,62 @@ describe(answerClientErrors.name, () => {
       await slowClient({ origin, head: 'GET / HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer header.payload.signature\x01\r\n\r\n', deadlineInMs });
       expect(refused).toEqual([expect.objectContaining({ kind: 'malformed-request', status: 400, code: 'HPE_INVALID_HEADER_TOKEN' })]);
       expect(JSON.stringify(refused)).not.toMatch(/payload|Bearer|Invalid/);
+    });
+  });
+});
+
+describe(logLineBound.name, () => {
+  let clock = 0;
+  beforeEach(() => (clock = 1_000_000));
+
+  it('allows at most its lines in a minute and marks the last', () => {
+    const bound = logLineBound(2, () => clock);
+    expect([bound(), bound(), bound()]).toEqual([{ notLoggedBefore: 0, lastOfMinute: false }, { notLoggedBefore: 0, lastOfMinute: true }, undefined]);
+  });
+
+  it('starts a minute at the first line asked for after the previous one ended, with the count of those not allowed', () => {
+    const bound = logLineBound(2, () => clock);
+    for (let i = 0; i < 5; i++) bound();
+    clock += 59_999;
+    expect(bound()).toBeUndefined();
+    clock += 1;
+    expect(bound()).toEqual({ notLoggedBefore: 4, lastOfMinute: false });
+    clock += 60_000;
+    expect(bound()).toEqual({ notLoggedBefore: 0, lastOfMinute: false });
+  });
+});
+
+describe(refusalLogLines.name, () => {
+  const refusal = (remotePort: number): RefusedClientRequest => ({ kind: 'malformed-request', status: 400, code: 'HPE_INVALID_METHOD', remoteAddress: '::1', remotePort, localAddress: '::1', localPort: 8080 });
+  let clock = 0;
+  beforeEach(() => (clock = 1_000_000));
+
+  it('names the status, the kind, Node’s code, the client and the listener, in fields and in words', () => {
+    expect(refusalLogLines('portal', 60, () => clock)({ ...refusal(1), remoteAddress: '127.0.0.1', localAddress: '127.0.0.1' })).toEqual({
+      fields: { status: 400, kind: 'malformed-request', code: 'HPE_INVALID_METHOD', client: { address: '127.0.0.1', port: 1 }, listener: { name: 'portal', address: '127.0.0.1', port: 8080 } },
+      message: "400 malformed-request (HPE_INVALID_METHOD) for 127.0.0.1:1 on the portal listener 127.0.0.1:8080: refused by Node's HTTP parser before any route",
+    });
+  });
+
+  it('logs at most its lines a minute on a listener and says so on the last', () => {
+    const lineOf = refusalLogLines('health details', 2, () => clock);
+    expect([1, 2, 3, 4].map((port) => lineOf(refusal(port))?.message)).toEqual([
+      "400 malformed-request (HPE_INVALID_METHOD) for [::1]:1 on the health details listener [::1]:8080: refused by Node's HTTP parser before any route",
+      "400 malformed-request (HPE_INVALID_METHOD) for [::1]:2 on the health details listener [::1]:8080: refused by Node's HTTP parser before any route; further refusals on this listener are not logged for the rest of the minute (at most 2 lines a minute)",
+      undefined,
+      undefined,
+    ]);
+  });
+
+  it('says how many were not logged on the first line of the next minute', () => {
+    const lineOf = refusalLogLines('health details', 2, () => clock);
+    for (const port of [1, 2, 3, 4]) lineOf(refusal(port));
+    clock += 59_999;
+    expect(lineOf(refusal(5))).toBeUndefined();
+    clock += 1;
+    expect(lineOf(refusal(6))).toEqual({
+      fields: expect.objectContaining({ notLoggedBefore: 3 }),
+      message: "400 malformed-request (HPE_INVALID_METHOD) for [::1]:6 on the health details listener [::1]:8080: refused by Node's HTTP parser before any route; 3 earlier refusals on this listener were not logged",
     });
   });
 });

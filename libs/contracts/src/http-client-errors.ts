@@ -136,3 +136,100 @@ function duration(ms: number): string {
 function size(bytes: number): string {
   return bytes % 1024 === 0 ? `${bytes / 1024} KiB` : `${bytes} bytes`;
 }
+
+/** One line a listener logs about a request its parser refused: the structured fields and the message. */
+export interface RefusalLogLine {
+  fields: {
+    status: number;
+    kind: ClientErrorKind;
+    code: string;
+    client: { address: string | undefined; port: number | undefined };
+    listener: { name: string; address: string | undefined; port: number | undefined };
+    /** Refusals on this listener left out of the log since its last line (present when there were some). */
+    notLoggedBefore?: number;
+  };
+  /** `400 malformed-request (HPE_INVALID_METHOD) for 127.0.0.1:50312 on the app listener 127.0.0.1:8080: refused by …`. */
+  message: string;
+}
+
+const refusalLogDefaults = {
+  /**
+   * Lines a listener logs per minute about requests its parser refused; the rest are counted, not logged. Such a
+   * request passes no rate limit (it is refused before any route or middleware), and a refusal costs its client only
+   * a new connection: without a bound, a flood of malformed requests would write the log as fast as it can send them.
+   */
+  linesPerMinute: 60,
+};
+
+/**
+ * A bound on the lines a listener logs about what any client can cause at will: at most `linesPerMinute` in a minute.
+ * Each call asks for one more line: undefined when the minute's lines are spent, else how many were left out before it.
+ * Rules:
+ * - A minute starts with the first line asked for after the previous one ended.
+ * - Lines asked for past `linesPerMinute` in a minute are counted, not allowed; the first line allowed after that
+ *   minute carries the count (`notLoggedBefore`).
+ * - The minute's last line allowed is marked `lastOfMinute`, so it can say that the rest are not logged.
+ */
+export function logLineBound(linesPerMinute = refusalLogDefaults.linesPerMinute, now: () => number = Date.now): () => { notLoggedBefore: number; lastOfMinute: boolean } | undefined {
+  let minuteStartedAt = -Infinity;
+  let logged = 0;
+  let notLogged = 0;
+  return () => {
+    const at = now();
+    let notLoggedBefore = 0;
+    if (at - minuteStartedAt >= 60_000) {
+      notLoggedBefore = notLogged;
+      minuteStartedAt = at;
+      logged = 0;
+      notLogged = 0;
+    }
+    if (logged >= linesPerMinute) {
+      notLogged += 1;
+      return undefined;
+    }
+    logged += 1;
+    return { notLoggedBefore, lastOfMinute: logged === linesPerMinute };
+  };
+}
+
+/**
+ * The lines the listener named `listener` logs about the requests its parser refused ({@link answerClientErrors}'s
+ * `onRefused`), within {@link logLineBound}: at most `linesPerMinute` a minute (**Default**: 60), the last of a minute
+ * saying that further ones are not, the first after it how many were not (`notLoggedBefore`); undefined for a refusal
+ * not logged. A line names the status, the kind, Node's error code, the client's and the listener's address and port:
+ * never the bytes received or the parser's message (which {@link RefusedClientRequest} does not hold).
+ *
+ * @example
+ * const lineOf = refusalLogLines('app');
+ * answerClientErrors(server, bodyOf, { onRefused: (refused) => { const line = lineOf(refused); if (line) logger.warn(line.fields, line.message); } });
+ */
+export function refusalLogLines(listener: string, linesPerMinute = refusalLogDefaults.linesPerMinute, now: () => number = Date.now): (refused: RefusedClientRequest) => RefusalLogLine | undefined {
+  const bound = logLineBound(linesPerMinute, now);
+  return ({ status, kind, code, remoteAddress, remotePort, localAddress, localPort }) => {
+    const allowed = bound();
+    if (!allowed) return undefined;
+    const { notLoggedBefore, lastOfMinute } = allowed;
+    const message = [
+      `${status} ${kind} (${code}) for ${endpointOf(remoteAddress, remotePort)} on the ${listener} listener ${endpointOf(localAddress, localPort)}: refused by Node's HTTP parser before any route`,
+      ...(notLoggedBefore ? [`${notLoggedBefore} earlier refusals on this listener were not logged`] : []),
+      ...(lastOfMinute ? [`further refusals on this listener are not logged for the rest of the minute (at most ${linesPerMinute} lines a minute)`] : []),
+    ].join('; ');
+    return {
+      fields: {
+        status,
+        kind,
+        code,
+        client: { address: remoteAddress, port: remotePort },
+        listener: { name: listener, address: localAddress, port: localPort },
+        ...(notLoggedBefore ? { notLoggedBefore } : {}),
+      },
+      message,
+    };
+  };
+}
+
+/** `127.0.0.1:8080`, `[::1]:8080`; `unknown` for a socket that no longer knows its address. */
+export function endpointOf(address: string | undefined, port: number | undefined): string {
+  if (address === undefined) return 'unknown';
+  return `${address.includes(':') ? `[${address}]` : address}:${port ?? 'unknown'}`;
+}

@@ -48,7 +48,7 @@ export { readSetting, settingsSchema, withoutBlankSettings } from './settings.js
 export { postgresServer, postgresSettings } from './postgres-settings.js';
 export { guidSetting, httpServerOptions, serviceConfiguration, serviceHttpDefaults, serviceSettings } from './service-settings.js';
 export type { HttpServerLimits, ServiceConfiguration, ServiceSettings } from './service-settings.js';
-export { answerClientErrors } from './http-client-errors.js';
-export type { AnswerClientErrorsOptions, ClientErrorBody, ClientErrorKind, ClientErrorRefusal, RefusedClientRequest } from './http-client-errors.js';
+export { answerClientErrors, endpointOf, logLineBound, refusalLogLines } from './http-client-errors.js';
+export type { AnswerClientErrorsOptions, ClientErrorBody, ClientErrorKind, ClientErrorRefusal, RefusalLogLine, RefusedClientRequest } from './http-client-errors.js';
 export type { PostgresSettings } from './postgres-settings.js';
 export type { Settings } from './settings.js';

@@ -130,37 +130,16 @@ describe(applyHttpServerLimits.name, () => {
 
 describe(refusalLog.name, () => {
   const refused = (remotePort: number): RefusedClientRequest => ({ kind: 'malformed-request', status: 400, code: 'HPE_INVALID_METHOD', remoteAddress: '::1', remotePort, localAddress: '::1', localPort: 8080 });
-  let clock = 0;
-  const log = (): ((refused: RefusedClientRequest) => void) => refusalLog('health details', 2, () => clock);
 
   beforeAll(useServiceLogger);
-  beforeEach(() => {
-    written.splice(0);
-    clock = 1_000_000;
-  });
+  beforeEach(() => written.splice(0));
 
-  const messages = (): unknown[] => written.map((line) => (JSON.parse(line) as { message: string }).message);
-
-  it('logs at most its lines a minute on a listener and says so on the last', () => {
-    const onRefused = log();
+  it('writes the lines of `refusalLogLines` through the service’s logger, within their bound', () => {
+    const onRefused = refusalLog('health details', 2, () => 1_000_000);
     for (const port of [1, 2, 3, 4]) onRefused(refused(port));
-    expect(messages()).toEqual([
-      "400 malformed-request (HPE_INVALID_METHOD) for [::1]:1 on the health details listener [::1]:8080: refused by Node's HTTP parser before any route",
-      "400 malformed-request (HPE_INVALID_METHOD) for [::1]:2 on the health details listener [::1]:8080: refused by Node's HTTP parser before any route; further refusals on this listener are not logged for the rest of the minute (at most 2 lines a minute)",
+    expect(written.map((line) => JSON.parse(line) as Record<string, unknown>)).toEqual([
+      expect.objectContaining({ level: 40, context: 'HttpParser', listener: { name: 'health details', address: '::1', port: 8080 }, client: { address: '::1', port: 1 } }),
+      expect.objectContaining({ level: 40, context: 'HttpParser', client: { address: '::1', port: 2 }, message: expect.stringMatching(/further refusals on this listener are not logged/) }),
     ]);
-  });
-
-  it('says how many were not logged on the first line of the next minute', () => {
-    const onRefused = log();
-    for (const port of [1, 2, 3, 4]) onRefused(refused(port));
-    clock += 59_999;
-    onRefused(refused(5));
-    clock += 1;
-    onRefused(refused(6));
-    expect(written).toHaveLength(3);
-    expect(JSON.parse(written[2]!)).toMatchObject({
-      notLoggedBefore: 3,
-      message: "400 malformed-request (HPE_INVALID_METHOD) for [::1]:6 on the health details listener [::1]:8080: refused by Node's HTTP parser before any route; 3 earlier refusals on this listener were not logged",
-    });
   });
 });
