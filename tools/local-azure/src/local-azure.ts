@@ -186,11 +186,11 @@ export class LocalAzure {
         .add(...adminRoutes(self), ...roleAssignmentsApi(directory, roleAssignments, (id) => self.childResourceIds(id)))
         .health(() => ({ status: 'ok', instanceId: self.instanceId }));
       const [identity, login, managementListener] = await settleAll([
-        self.bindListener('identity', () => answeringClientErrors(createHttpServer(limits, identityEndpoint.listener(log)))),
+        self.bindListener('identity', () => answeringClientErrors(createHttpServer(limits, identityEndpoint.listener(log)), { listener: 'identity', auditLog, log })),
         self.bindListener('login', () =>
-          answeringClientErrors(createHttpsServer(tlsOptions, loginEndpoints(directory, keys, () => self.endpoints.login, tokenEndpoint, log)), entraClientErrorShape),
+          answeringClientErrors(createHttpsServer(tlsOptions, loginEndpoints(directory, keys, () => self.endpoints.login, tokenEndpoint, log)), { listener: 'login', auditLog, log }, entraClientErrorShape),
         ),
-        self.bindListener('management', () => answeringClientErrors(createHttpsServer(tlsOptions, management.listener()))),
+        self.bindListener('management', () => answeringClientErrors(createHttpsServer(tlsOptions, management.listener()), { listener: 'management', auditLog, log })),
       ]);
       // Managed-identity endpoints are plain HTTP on the host's loopback, like App Service's.
       Object.assign(self.endpoints, {
@@ -396,7 +396,7 @@ export class LocalAzure {
     }
     if (!this.identityListener && !this.stopped) {
       const port = Number(new URL(this.endpoints.identity).port);
-      this.identityListener = await listen(() => answeringClientErrors(createHttpServer(listenerOptions(this.config.network.limits), this.identityEndpoint.listener(this.log))), {
+      this.identityListener = await listen(() => answeringClientErrors(createHttpServer(listenerOptions(this.config.network.limits), this.identityEndpoint.listener(this.log)), { listener: 'identity', auditLog: this.auditLog, log: this.log }), {
         port,
         bind: this.config.network.bind,
       });

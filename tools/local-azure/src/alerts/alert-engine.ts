@@ -76,7 +76,7 @@ export class AlertEngine {
     this.unsubscribe.push(
       this.sources.auditLog.onRecord((kind, record) => {
         if (kind === 'authorization') this.onAuthorization(record as AuthorizationRecord);
-        else this.onSignIn(record as SignInRecord);
+        else if (kind === 'sign-in') this.onSignIn(record as SignInRecord);
       }),
       // A reset replaces many assignments in one synchronous call: diff once it is done, not at every step.
       this.sources.roleAssignments.onChange(() => {

@@ -1,4 +1,5 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import type { RefusalLogLine } from '@keyless/contracts';
 
 /**
  * One sign-in (the local counterpart of an Entra sign-in log row): a managed identity's token request at its host's
@@ -66,13 +67,24 @@ export interface AuthorizationRecord {
   operation?: string;
 }
 
+/**
+ * A request one of the local Azure's HTTP listeners refused before any route saw it: Node's HTTP parser gave up on it
+ * (malformed, headers too large, too slow). The fields of the line a service logs for the same refusal (`status`,
+ * `kind`, Node's `code`, `client` and `listener` address and port, `notLoggedBefore` after a minute with more than a
+ * listener logs; see `refusalLogLines` of @keyless/contracts) and its `message`; never the bytes received.
+ */
+export type RefusalRecord = RefusalLogLine['fields'] & { time: string; message: string };
+
+/** The kinds of record the logs hold: the sign-in log, the authorization log and the HTTP parsers' refusals. */
+export type AuditRecordKind = 'sign-in' | 'authorization' | 'refusal';
+
 /** Filters for the log queries; every field optional. Results are newest first. */
 export interface LogQuery {
   since?: string;
   /** Only records before this time (ISO 8601). */
   until?: string;
   principal?: string;
-  /** Exact matches on record fields (`identity`, `resource`, `outcome`, `decision`, `host`, …); a list matches any of its values. */
+  /** Exact matches on record fields (`identity`, `resource`, `outcome`, `decision`, `host`, `listener.name`, …); a list matches any of its values. */
   where?: Readonly<Record<string, string | readonly string[]>>;
   limit?: number;
 }
@@ -93,13 +105,14 @@ export interface AuditLogOptions {
   retainedRows?: number;
 }
 
-/** The sign-in and authorization logs, in the local Azure's SQLite database. */
+/** The sign-in and authorization logs and the log of refused requests, in the local Azure's SQLite database. */
 export class AuditLog {
   private readonly insertSignIn: StatementSync;
   private readonly insertAuthorization: StatementSync;
-  private readonly listeners = new Set<(kind: 'sign-in' | 'authorization', record: SignInRecord | AuthorizationRecord) => void>();
+  private readonly insertRefusal: StatementSync;
+  private readonly listeners = new Set<(kind: AuditRecordKind, record: SignInRecord | AuthorizationRecord | RefusalRecord) => void>();
   private readonly retainedRows: number;
-  private readonly prune: Record<'sign_ins' | 'authorizations', { statement: StatementSync; inserted: number }>;
+  private readonly prune: Record<'sign_ins' | 'authorizations' | 'refusals', { statement: StatementSync; inserted: number }>;
 
   constructor(
     private readonly db: DatabaseSync,
@@ -108,13 +121,15 @@ export class AuditLog {
     db.exec(`
       CREATE TABLE IF NOT EXISTS sign_ins (seq INTEGER PRIMARY KEY, time TEXT NOT NULL, principal TEXT, record TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS authorizations (seq INTEGER PRIMARY KEY, time TEXT NOT NULL, principal TEXT, record TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS refusals (seq INTEGER PRIMARY KEY, time TEXT NOT NULL, principal TEXT, record TEXT NOT NULL);
     `);
     this.retainedRows = options.retainedRows ?? defaults.retainedRows;
     const pruning = (table: string) => ({ statement: db.prepare(`DELETE FROM ${table} WHERE seq <= (SELECT MAX(seq) FROM ${table}) - ?`), inserted: 0 });
-    this.prune = { sign_ins: pruning('sign_ins'), authorizations: pruning('authorizations') };
+    this.prune = { sign_ins: pruning('sign_ins'), authorizations: pruning('authorizations'), refusals: pruning('refusals') };
     for (const { statement } of Object.values(this.prune)) statement.run(this.retainedRows);
     this.insertSignIn = db.prepare('INSERT INTO sign_ins (time, principal, record) VALUES (?, ?, ?)');
     this.insertAuthorization = db.prepare('INSERT INTO authorizations (time, principal, record) VALUES (?, ?, ?)');
+    this.insertRefusal = db.prepare('INSERT INTO refusals (time, principal, record) VALUES (?, NULL, ?)');
   }
 
   recordSignIn(record: Omit<SignInRecord, 'time'>): void {
@@ -131,8 +146,16 @@ export class AuditLog {
     this.emit('authorization', full);
   }
 
+  /** Records a request a listener's HTTP parser refused (a line of `refusalLogLines`, which bounds how many). */
+  recordRefusal(line: RefusalLogLine): void {
+    const full: RefusalRecord = { time: new Date().toISOString(), ...line.fields, message: line.message };
+    this.insertRefusal.run(full.time, JSON.stringify(full));
+    this.pruneNow('refusals');
+    this.emit('refusal', full);
+  }
+
   /** Prunes a log to its retained rows after every tenth of them inserted (one indexed delete, not one per row). */
-  private pruneNow(table: 'sign_ins' | 'authorizations'): void {
+  private pruneNow(table: 'sign_ins' | 'authorizations' | 'refusals'): void {
     const prune = this.prune[table];
     if (++prune.inserted < Math.max(1, Math.floor(this.retainedRows / 10))) return;
     prune.inserted = 0;
@@ -147,18 +170,24 @@ export class AuditLog {
     return this.query('authorizations', query) as AuthorizationRecord[];
   }
 
+  /** Requests the listeners' HTTP parsers refused; `where` takes `status`, `kind`, `code`, `listener.name`. */
+  refusals(query: LogQuery = {}): RefusalRecord[] {
+    return this.query('refusals', query) as RefusalRecord[];
+  }
+
   /** Subscribes to new records (the console view prints them). Returns an unsubscribe function. */
-  onRecord(listener: (kind: 'sign-in' | 'authorization', record: SignInRecord | AuthorizationRecord) => void): () => void {
+  onRecord(listener: (kind: AuditRecordKind, record: SignInRecord | AuthorizationRecord | RefusalRecord) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
 
-  private emit(kind: 'sign-in' | 'authorization', record: SignInRecord | AuthorizationRecord): void {
+  private emit(kind: AuditRecordKind, record: SignInRecord | AuthorizationRecord | RefusalRecord): void {
     for (const listener of this.listeners) listener(kind, record);
   }
 
   private query(table: string, query: LogQuery): unknown[] {
-    const fields = Object.entries(query.where ?? {}).filter(([field]) => /^\w+$/.test(field));
+    // A field, or a field of one (`listener.name`): names only, never a JSON path a caller writes.
+    const fields = Object.entries(query.where ?? {}).filter(([field]) => /^\w+(\.\w+)?$/.test(field));
     const conditions = fields.map(([field, value]) => `json_extract(record, '$.${field}') IN (${(typeof value === 'string' ? [value] : value).map(() => '?').join(', ') || 'NULL'})`);
     const rows = this.db
       .prepare(

@@ -1,8 +1,10 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import { randomUUID } from 'node:crypto';
-import { answerClientErrors, httpServerOptions, type ClientErrorBody, type ClientErrorKind, type ClientErrorRefusal } from '@keyless/contracts';
+import { answerClientErrors, httpServerOptions, refusalLogLines, type ClientErrorBody, type ClientErrorKind, type ClientErrorRefusal } from '@keyless/contracts';
+import type { AuditLog } from '../audit/audit-log.js';
 import type { LocalAzureConfig } from '../config/local-azure-config.js';
+import type { ConsoleLog } from '../data-plane.js';
 
 /** Node's own: the SDKs' keep-alive agents reuse a connection for a few seconds. */
 const keepAliveTimeoutInMs = 5_000;
@@ -48,13 +50,34 @@ export const azureClientErrorShape: ClientErrorShape = ({ kind, detail }) => ({
   body: JSON.stringify({ error: { code: azureErrorCodes[kind], message: detail } }),
 });
 
+/** Where a listener logs the requests its HTTP parser refused, and its name in those lines. */
+export interface RefusalLogTarget {
+  /** The listener's name: the key of the resource it serves (`identity`, `login`, `management`, `portal`, `serviceBus`, `openAi`, `vision`). */
+  listener: string;
+  /** The local Azure's logs: a refusal is a record of `refusals()`, which the portal's logs page shows. */
+  auditLog: AuditLog;
+  /** The local Azure's console: a refusal is an `[http]` line. */
+  log: ConsoleLog;
+}
+
 /**
  * `server`, made to answer a request that Node's HTTP parser refuses — malformed, headers over 16 KiB, a client past
  * `network.limits` — with a whole response in `shape` (see `answerClientErrors` of @keyless/contracts) instead of
- * Node's bare status line. Never a word of the parser's own message or of the bytes received.
+ * Node's bare status line. Never a word of the parser's own message or of the bytes received. Each refusal is logged
+ * as the services log theirs (`refusalLogLines` of @keyless/contracts: status, kind, Node's code, the client and the
+ * listener; at most 60 lines a minute per listener, the rest counted): a record in `target.auditLog` and a line on
+ * `target.log`. Nothing else sees such a request: no route, no authorization, no sign-in.
  */
-export function answeringClientErrors<Listener extends Server | HttpsServer>(server: Listener, shape: ClientErrorShape = azureClientErrorShape): Listener {
-  answerClientErrors(server, shape);
+export function answeringClientErrors<Listener extends Server | HttpsServer>(server: Listener, target: RefusalLogTarget, shape: ClientErrorShape = azureClientErrorShape): Listener {
+  const lineOf = refusalLogLines(target.listener);
+  answerClientErrors(server, shape, {
+    onRefused: (refused) => {
+      const line = lineOf(refused);
+      if (!line) return;
+      target.auditLog.recordRefusal(line);
+      target.log(`[http] ${line.message}`);
+    },
+  });
   return server;
 }
 

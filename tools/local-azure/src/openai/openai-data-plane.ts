@@ -82,7 +82,7 @@ export function createOpenAiDataPlane(options: OpenAiDataPlaneOptions = {}): Dat
       const service = new OpenAiService(context, deployments, new TokenCounter(), { ...defaults, maxBodyBytes: options.maxBodyBytes ?? defaults.maxBodyBytes });
       const listener = await listen(() => {
         const options = listenerOptions(context.config.network.limits, { requestTimeoutInMs: defaults.requestTimeoutInMs });
-        return answeringClientErrors(createServer({ cert: context.tls.certPem, key: context.tls.keyPem, ...options }, service.router().listener()));
+        return answeringClientErrors(createServer({ cert: context.tls.certPem, key: context.tls.keyPem, ...options }, service.router().listener()), { listener: 'openAi', auditLog: context.auditLog, log: context.log });
       }, context.bind);
       const endpoint = `https://${context.publicHost}:${listener.port}`;
       const first = (capability: Capability): string | undefined => [...deployments.values()].find((d) => d.profile.capability === capability)?.name;

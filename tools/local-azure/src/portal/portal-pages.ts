@@ -1,8 +1,8 @@
-import { builtInRoles, effectiveDataActions, findRole, scopeContains } from '@keyless/contracts';
+import { builtInRoles, effectiveDataActions, endpointOf, findRole, scopeContains } from '@keyless/contracts';
 import type { LocalAlerts } from '../alerts/local-alerts.js';
 import { alertRules } from '../alerts/alert-rules.js';
 import type { Alert } from '../alerts/alert-store.js';
-import type { AuditLog, AuthorizationRecord, SignInRecord } from '../audit/audit-log.js';
+import type { AuditLog, AuthorizationRecord, RefusalRecord, SignInRecord } from '../audit/audit-log.js';
 import type { Directory } from '../entra/directory.js';
 import { managementAudiences } from '../management/control-plane-guard.js';
 import type { RoleAssignment, RoleAssignmentStore } from '../rbac/role-assignments.js';
@@ -294,6 +294,12 @@ export function logsPage(data: PortalData, query: URLSearchParams): PageContent 
       ...(filters.outcome ? { decision: filters.outcome === 'success' ? 'allowed' : 'denied' } : {}),
     },
   });
+  // Refused before anyone was known, and always a failure: an identity or a success filter leaves none; a resource
+  // filter keeps those of its listener.
+  const refusals =
+    filters.identity || filters.outcome === 'success'
+      ? []
+      : data.auditLog.refusals({ limit, ...(since ? { since } : {}), ...(filters.resource ? { where: { 'listener.name': filters.resource } } : {}) });
   const filtered = Object.keys(filters).length > 0;
   const select = (id: string, label: string, name: string, options: [string, string][], selected: string | undefined) =>
     html`<div class="field"><label for="${id}">${label}</label><select id="${id}" name="${name}"><option value="">All</option>${options.map(([value, text]) => html`<option value="${value}"${value === selected ? html` selected` : ''}>${text}</option>`)}</select></div>`;
@@ -307,7 +313,7 @@ ${select('f-since', 'Time', 'since', [['15m', 'Last 15 minutes'], ['1h', 'Last h
 <button type="submit">Apply filters</button> <a href="/logs">Clear</a></form>
 ${unknown.length ? html`<div class="notice error" role="alert" id="filter-error"><p>The ${unknown.join(' and ')} this link asked for ${unknown.length === 1 ? 'is' : 'are'} not in the directory: showing every ${unknown.join(' and every ')} instead.</p></div>` : ''}
 <p class="muted">Newest first, ${limit} rows at most per log. New entries appear as they happen.</p>
-${olderRows(query, limit, Math.max(signIns.length, decisions.length))}
+${olderRows(query, limit, Math.max(signIns.length, decisions.length, refusals.length))}
 <section aria-labelledby="signins-heading"><h2 id="signins-heading">Sign-ins (token requests and database logins)</h2>
 <div id="sign-ins" data-live="sign-in">
 <table><caption>${count(signIns.length, 'sign-in')}</caption><thead><tr><th scope="col">Time</th><th scope="col">Host</th><th scope="col">Identity</th><th scope="col">Resource</th><th scope="col">Outcome</th><th scope="col">Failure reason</th></tr></thead><tbody>
@@ -326,6 +332,16 @@ ${decisions.map(
     return html`<tr><td>${time(r.time)}</td><td>${r.resource}</td><td>${who}</td><td class="mono">${what ?? '—'}</td><td class="mono">${r.scope}</td>
 <td>${outcomeTag(r.decision === 'allowed', r.decision)}</td><td>${r.decision === 'allowed' ? (r.role ?? '') : `${why}${r.operation ? ` (${r.operation})` : ''}`}</td></tr>`;
   },
+)}
+</tbody></table></div></section>
+<section aria-labelledby="refusals-heading"><h2 id="refusals-heading">Requests refused before any route</h2>
+<p class="muted">Node's HTTP parser refused these (malformed, headers too large, too slow), so no route, authorization or sign-in saw them. Each listener logs at most 60 a minute and counts the rest.</p>
+<div id="refusals" data-live="refusal">
+<table><caption>${count(refusals.length, 'refused request')}</caption><thead><tr><th scope="col">Time</th><th scope="col">Listener</th><th scope="col">Client</th><th scope="col">Status</th><th scope="col">Why</th><th scope="col">Node's code</th><th scope="col">Not logged before</th></tr></thead><tbody>
+${refusals.length ? '' : emptyRow(7, filtered ? 'No refused request matches these filters.' : 'No refused request yet.')}
+${refusals.map(
+  (r: RefusalRecord) =>
+    html`<tr><td>${time(r.time)}</td><td>${r.listener.name} <span class="mono">${endpointOf(r.listener.address, r.listener.port)}</span></td><td class="mono">${endpointOf(r.client.address, r.client.port)}</td><td>${outcomeTag(false, String(r.status))}</td><td>${r.kind}</td><td class="mono">${r.code}</td><td>${r.notLoggedBefore ?? ''}</td></tr>`,
 )}
 </tbody></table></div></section>`,
   };

@@ -418,7 +418,12 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
       if (kind === 'sign-in' && 'outcome' in record) {
         const where = record.endpoint === 'postgres' ? `PostgreSQL login as ${record.user}` : `sign-in ${record.host ? `on host ${record.host}` : `at the ${record.endpoint} endpoint`}`;
         push('sign-in', record.outcome === 'failure' ? `Failed ${where}` : '');
-      } else push('authorization', 'decision' in record && record.decision === 'denied' ? `Denied: ${record.identity ?? (record.principalId || 'anonymous')} ${record.action ?? record.dataAction ?? record.operation ?? ''}` : '');
+      } else if (kind === 'authorization' && 'decision' in record) {
+        push('authorization', record.decision === 'denied' ? `Denied: ${record.identity ?? (record.principalId || 'anonymous')} ${record.action ?? record.dataAction ?? record.operation ?? ''}` : '');
+      } else if (kind === 'refusal') {
+        // Not announced: any client can send them by the dozen (the table still updates).
+        push('refusal', '');
+      }
     }),
     context.roleAssignments.onChange(() => push('assignment', 'Role assignments changed')),
     ...(context.alerts ? [context.alerts.engine.onAlert((alert, transition) => transition !== 'Updated' && push('alert', `Alert ${transition.toLowerCase()}: ${alert.ruleName}`))] : []),
@@ -427,7 +432,12 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
   // A request the parser refuses gets a page too, with the portal's headers (no session: the request was not read).
   const refusalPage: ClientErrorShape = ({ title, detail }) => ({ contentType: 'text/html; charset=utf-8', body: messagePage(title, detail), headers: securityHeaders });
   const listener: BoundListener = await listen(
-    () => answeringClientErrors(createHttpsServer({ cert: context.tls.certPem, key: context.tls.keyPem, ...listenerOptions(context.limits) }, router.listener()), refusalPage),
+    () =>
+      answeringClientErrors(
+        createHttpsServer({ cert: context.tls.certPem, key: context.tls.keyPem, ...listenerOptions(context.limits) }, router.listener()),
+        { listener: 'portal', auditLog: context.auditLog, log: context.log },
+        refusalPage,
+      ),
     context.bind,
   );
   origin = `https://${context.publicHost}:${listener.port}`;

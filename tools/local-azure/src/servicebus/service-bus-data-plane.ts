@@ -71,7 +71,13 @@ async function startServiceBus(context: DataPlaneContext): Promise<RunningDataPl
     });
     broker = started;
     const api = new AtomManagementApi({ namespace, namespaceName: settings.name, namespaceId, guard: context.guard, directory: context.directory, log: context.log });
-    const routed = new NamespaceEndpoint({ amqp: (socket) => started.accept(socket), http: api.handle, httpClientErrors: atomClientErrorShape, limits: context.config.network.limits });
+    const routed = new NamespaceEndpoint({
+      amqp: (socket) => started.accept(socket),
+      http: api.handle,
+      httpClientErrors: atomClientErrorShape,
+      refusals: { listener: 'serviceBus', auditLog: context.auditLog, log: context.log },
+      limits: context.config.network.limits,
+    });
     endpoint = routed;
     listener = await listen(() => routed.createServer(context.tls), context.bind);
   } catch (error) {

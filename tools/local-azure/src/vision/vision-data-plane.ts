@@ -64,7 +64,7 @@ export function createVisionDataPlane(options: VisionDataPlaneOptions = {}): Dat
       const service = new VisionService(context, settings);
       const listener = await listen(() => {
         const options = listenerOptions(context.config.network.limits, { requestTimeoutInMs: settings.requestTimeoutInMs });
-        return answeringClientErrors(createServer({ cert: context.tls.certPem, key: context.tls.keyPem, ...options }, service.router().listener()));
+        return answeringClientErrors(createServer({ cert: context.tls.certPem, key: context.tls.keyPem, ...options }, service.router().listener()), { listener: 'vision', auditLog: context.auditLog, log: context.log });
       }, context.bind);
       const endpoint = `https://${context.publicHost}:${listener.port}`;
       return {

@@ -5,6 +5,7 @@ import { openAiDataPlane } from '../../src/openai/openai-data-plane.js';
 import { serviceBusDataPlane } from '../../src/servicebus/service-bus-data-plane.js';
 import { startTestAzure, type TestAzure } from '../../src/testing/index.js';
 import { visionDataPlane } from '../../src/vision/vision-data-plane.js';
+import { portalCaller } from '../portal/support.js';
 import { testTopologyFile } from '../servicebus/support.js';
 
 /** Writes `text` to `origin` (http: or https:, trusting the test CA) and returns everything the server sent until it closed. */
@@ -226,5 +227,83 @@ describe('Every listener of the local Azure, given requests larger than it takes
     });
     expect(response.status).toBe(413);
     expect(await response.json()).toEqual({ error: { code: 'RequestEntityTooLarge', message: 'The request body is larger than 65536 bytes.' } });
+  });
+});
+
+// Nothing but the parser sees such a request — no route, no authorization, no sign-in — so each listener logs it, as
+// the services log theirs: a record of the refusal log (the portal's logs page) and a line on the console.
+describe('Every listener of the local Azure, logging the requests its parser refuses', () => {
+  let test: TestAzure;
+  const consoleLines: string[] = [];
+  const deadlineInMs = 15_000;
+  const names = ['identity', 'login', 'management', 'portal', 'serviceBus', 'openAi', 'vision'];
+  // A caller's token where the parser stops: neither may appear in any log.
+  const oversized = `GET / HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer header.payload.${'s'.repeat(17 * 1024)}\r\n\r\n`;
+  const malformed = 'GET / HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer header.payload.signature\x01\r\n\r\n';
+
+  beforeAll(async () => {
+    test = await startTestAzure({
+      dataPlanes: [serviceBusDataPlane, openAiDataPlane, visionDataPlane],
+      config: { resources: { serviceBus: { topologyFile: testTopologyFile } } },
+      log: (line) => consoleLines.push(line),
+    });
+  });
+  afterAll(() => test.stop());
+
+  const recordsOf = (outcome: SlowClientOutcome) => test.azure.auditLog.refusals({ limit: 1000 }).filter((record) => record.client.port === outcome.localPort);
+
+  it.each(names)('logs a malformed request and headers over 16 KiB on the %s listener: status, kind, Node’s code, client and listener', async (name) => {
+    const origin = listenersOf(test)[name]!;
+    const port = Number(new URL(origin).port);
+    for (const [head, fields] of [
+      [malformed, { status: 400, kind: 'malformed-request', code: 'HPE_INVALID_HEADER_TOKEN' }],
+      [oversized, { status: 431, kind: 'headers-too-large', code: 'HPE_HEADER_OVERFLOW' }],
+    ] as const) {
+      const outcome = await slowClient({ origin, head, deadlineInMs });
+      expect(outcome.received).toMatch(new RegExp(`^HTTP/1\\.1 ${fields.status} `));
+      const [record, ...more] = recordsOf(outcome);
+      expect(more).toEqual([]);
+      expect(record).toEqual({
+        time: expect.any(String),
+        ...fields,
+        client: { address: expect.any(String), port: outcome.localPort },
+        listener: { name, address: record!.client.address, port },
+        message: expect.stringMatching(new RegExp(`^${fields.status} ${fields.kind} \\(${fields.code}\\) for .+:${outcome.localPort} on the ${name} listener .+:${port}: refused by Node's HTTP parser before any route$`)),
+      });
+      expect(consoleLines.filter((line) => line.includes(`:${outcome.localPort} on the ${name} listener`))).toEqual([`[http] ${record!.message}`]);
+    }
+    expect(consoleLines.join('\n')).not.toMatch(/Bearer|payload|ssss/);
+    expect(JSON.stringify(test.azure.auditLog.refusals({ limit: 1000 }))).not.toMatch(/Bearer|payload|ssss/);
+  });
+
+  it('shows them on the portal’s logs page, by listener, and no token', async () => {
+    const { call, signIn } = portalCaller(test);
+    const { cookie } = await signIn();
+    const page = (await call('/logs', { cookie })).body;
+    for (const name of names) expect(page).toMatch(new RegExp(`<td>${name} <span class="mono">[^<]+</span></td><td class="mono">[^<]+</td><td><span class="tag bad">431</span></td><td>headers-too-large</td><td class="mono">HPE_HEADER_OVERFLOW</td>`));
+    expect(page).not.toMatch(/Bearer|payload|ssss/);
+    const openAi = (await call('/logs?resource=openAi', { cookie })).body;
+    expect(openAi).toContain('<td>openAi <span class="mono">');
+    expect(openAi).not.toContain('<td>vision <span class="mono">');
+    expect((await call('/logs?outcome=success', { cookie })).body).toContain('No refused request matches these filters.');
+  });
+});
+
+describe('A listener of the local Azure, given more refused requests than it logs in a minute', () => {
+  let test: TestAzure;
+  const consoleLines: string[] = [];
+
+  beforeAll(async () => {
+    test = await startTestAzure({ log: (line) => consoleLines.push(line) });
+  });
+  afterAll(() => test.stop());
+
+  it('logs 60 of them in the minute, says so on the 60th, and counts the rest', async () => {
+    // Each refusal costs its client only a new connection: a flood must not write the log as fast as it is sent.
+    for (let i = 0; i < 65; i++) await slowClient({ origin: test.azure.endpoints.identity, head: 'GET /a xxxx HTTP/1.1\r\nHost: localhost\r\n\r\n', deadlineInMs: 15_000 });
+    const records = test.azure.auditLog.refusals({ limit: 1000, where: { 'listener.name': 'identity' } });
+    expect(records).toHaveLength(60);
+    expect(records[0]!.message).toMatch(/; further refusals on this listener are not logged for the rest of the minute \(at most 60 lines a minute\)$/);
+    expect(consoleLines.filter((line) => line.startsWith('[http] '))).toHaveLength(60);
   });
 });

@@ -2,7 +2,7 @@ import { createServer as createHttpServer, type RequestListener, type Server as 
 import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import type { LocalAzureConfig } from '../../config/local-azure-config.js';
-import { answeringClientErrors, listenerOptions, type ClientErrorShape } from '../../http/http-kit.js';
+import { answeringClientErrors, listenerOptions, type ClientErrorShape, type RefusalLogTarget } from '../../http/http-kit.js';
 import type { ServerCredentials } from '../../tls/certificate-authority.js';
 import { acceptAmqpWebSocket } from './websocket-stream.js';
 
@@ -17,6 +17,8 @@ export interface NamespaceEndpointOptions {
   http: RequestListener;
   /** How the management API words a request that Node's HTTP parser refused. */
   httpClientErrors: ClientErrorShape;
+  /** Where such a refusal is logged. */
+  refusals: RefusalLogTarget;
   /** How long the endpoint waits for slow clients (the configuration's `network.limits`). */
   limits: LocalAzureConfig['network']['limits'];
 }
@@ -46,7 +48,7 @@ export class NamespaceEndpoint {
   private stopped = false;
 
   constructor(private readonly options: NamespaceEndpointOptions) {
-    this.http = answeringClientErrors(createHttpServer(listenerOptions(options.limits, { keepAliveTimeoutInMs: defaults.httpKeepAliveTimeoutInMs }), options.http), options.httpClientErrors);
+    this.http = answeringClientErrors(createHttpServer(listenerOptions(options.limits, { keepAliveTimeoutInMs: defaults.httpKeepAliveTimeoutInMs }), options.http), options.refusals, options.httpClientErrors);
     // Node enforces the headers and request timeouts from a check it starts when a server begins listening, and this
     // server never listens (the TLS listener hands it its connections): without this, a client that trickled its
     // request held its connection for ever.
