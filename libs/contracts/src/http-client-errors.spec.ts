@@ -1,7 +1,7 @@
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { slowClient } from '@keyless/testing';
-import { answerClientErrors, logLineBound, refusalLogLines, type ClientErrorRefusal, type RefusedClientRequest } from './http-client-errors.js';
+import { answerClientErrors, logLineBound, refusalLogLines, type ClientErrorRefusal, type CutOffResponse, type RefusedClientRequest } from './http-client-errors.js';
 import { httpServerOptions } from './service-settings.js';
 
 describe(answerClientErrors.name, () => {
@@ -10,13 +10,14 @@ describe(answerClientErrors.name, () => {
   let origin: string;
   const refusals: ClientErrorRefusal[] = [];
   const refused: RefusedClientRequest[] = [];
+  const cutOff: CutOffResponse[] = [];
 
   async function start(listener: RequestListener): Promise<void> {
     server = createServer(httpServerOptions({ headersTimeoutInMs: 300, requestTimeoutInMs: 600, keepAliveTimeoutInMs: 5_000 }), listener);
     answerClientErrors(server, (refusal) => {
       refusals.push(refusal);
       return { contentType: 'text/plain; charset=utf-8', body: `${refusal.kind}: ${refusal.detail}` };
-    }, { onRefused: (request) => refused.push(request) });
+    }, { onRefused: (request) => refused.push(request), onCutOff: (response) => cutOff.push(response) });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   }
@@ -24,6 +25,7 @@ describe(answerClientErrors.name, () => {
   beforeEach(() => {
     refusals.splice(0);
     refused.splice(0);
+    cutOff.splice(0);
   });
   afterEach(() => new Promise((resolve) => server.close(resolve)));
 
@@ -49,6 +51,37 @@ describe(answerClientErrors.name, () => {
     expect(outcome.received).not.toContain('408');
     expect(refusals).toEqual([]);
     expect(refused).toEqual([]);
+  });
+
+  describe('with onCutOff', () => {
+    it('tells it of a response cut off by the request timeout: method, path without query, status sent, elapsed time, never a byte', async () => {
+      await start((_request, response) => response.writeHead(202, { 'content-type': 'text/plain' }).flushHeaders());
+      const head = 'POST /uploads/7?token=secret HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer header.payload.signature\r\nContent-Length: 4000\r\n\r\n';
+      const outcome = await slowClient({ origin, head, trickle: 'a'.repeat(4000), deadlineInMs });
+      const port = Number(new URL(origin).port);
+      expect(cutOff).toEqual([
+        {
+          method: 'POST',
+          path: '/uploads/7',
+          status: 202,
+          elapsedInMs: expect.any(Number),
+          code: 'ERR_HTTP_REQUEST_TIMEOUT',
+          remoteAddress: '127.0.0.1',
+          remotePort: outcome.localPort,
+          localAddress: '127.0.0.1',
+          localPort: port,
+        },
+      ]);
+      // Node checks the request timeout periodically: the cut comes at its limit or after, never before.
+      expect(cutOff[0]!.elapsedInMs).toBeGreaterThanOrEqual(600);
+      expect(JSON.stringify(cutOff)).not.toMatch(/secret|payload|Bearer/);
+    });
+
+    it('hears nothing of a response that ended before the request timed out: that client got its whole answer', async () => {
+      await start((_request, response) => response.end('early'));
+      await slowClient({ origin, head: 'POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 4000\r\n\r\n', trickle: 'a'.repeat(4000), deadlineInMs });
+      expect(cutOff).toEqual([]);
+    });
   });
 
   describe('with onRefused', () => {

@@ -1,4 +1,4 @@
-import { maxHeaderSize, STATUS_CODES, type Server } from 'node:http';
+import { maxHeaderSize, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -55,6 +55,33 @@ export interface RefusedClientRequest {
   localPort: number | undefined;
 }
 
+/**
+ * A response cut off by the server: the parser gave up on its request (the request timeout expired while the client
+ * still sent the body, or the body was malformed) after the response had begun, so the connection was closed with the
+ * response unfinished. What the client saw looks like a network drop; this says it was not. Never a header or a byte of
+ * the request or the response.
+ */
+export interface CutOffResponse {
+  /** The request's method. */
+  method: string;
+  /** The request's path, without its query (which can carry a caller's data). */
+  path: string;
+  /** The status already sent. */
+  status: number;
+  /** Milliseconds from the request's headers to the cut. */
+  elapsedInMs: number;
+  /** Node's error code: `ERR_HTTP_REQUEST_TIMEOUT`, or the parser's for a malformed body (`HPE_INVALID_CHUNK_SIZE`, …). */
+  code: string;
+  /** The client's address, as the socket has it. */
+  remoteAddress: string | undefined;
+  /** The client's port. */
+  remotePort: number | undefined;
+  /** The address of the listener the connection came in on. */
+  localAddress: string | undefined;
+  /** The port of that listener. */
+  localPort: number | undefined;
+}
+
 /** Options of {@link answerClientErrors}. */
 export interface AnswerClientErrorsOptions {
   /**
@@ -63,6 +90,12 @@ export interface AnswerClientErrorsOptions {
    * response already begun). **Default**: none.
    */
   onRefused?: (refused: RefusedClientRequest) => void;
+  /**
+   * Called once per response cut off (see {@link CutOffResponse}), after the connection is closed, synchronously (it
+   * must not throw). Not called when the client reset the connection or had gone: that is a network drop.
+   * **Default**: none.
+   */
+  onCutOff?: (cutOff: CutOffResponse) => void;
 }
 
 /** How Node names the refusals (`error.code`): every other parser error is a malformed request. */
@@ -79,7 +112,8 @@ const statuses: Readonly<Record<ClientErrorKind, number>> = { 'malformed-request
  * would send, `Content-Type` and `Content-Length` of the body `bodyOf` makes, `Connection: close` — instead of Node's
  * bare status line, then closes the connection. A connection the client reset, one no longer writable, or one whose
  * response has already begun (a request timing out while its handler answers) is closed without a word, as Node does.
- * `options.onRefused` hears of each refusal answered (a service logs it: no request handler or access log sees it).
+ * `options.onRefused` hears of each refusal answered (a service logs it: no request handler or access log sees it), and
+ * `options.onCutOff` of each response so cut off.
  *
  * @example
  * answerClientErrors(server, (refusal) => ({ contentType: 'application/problem+json', body: JSON.stringify({ title: refusal.title, status: refusal.status, detail: refusal.detail }) }), {
@@ -87,11 +121,36 @@ const statuses: Readonly<Record<ClientErrorKind, number>> = { 'malformed-request
  * });
  */
 export function answerClientErrors(server: Server | HttpsServer, bodyOf: (refusal: ClientErrorRefusal) => ClientErrorBody, options: AnswerClientErrorsOptions = {}): void {
+  const { onCutOff } = options;
+  // When each request's headers arrived, for the elapsed time of a cut-off response (kept only when someone hears of it).
+  const startedAt = new WeakMap<IncomingMessage, number>();
+  if (onCutOff) server.prependListener('request', (request: IncomingMessage) => startedAt.set(request, performance.now()));
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
-    // Node's own handler reads the same property: the response of a request whose handler already runs.
-    const inFlight = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
-    if (error.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent) {
+    // Node's own handler reads the same property: the response of a request whose handler already runs (a finished
+    // response is no longer there).
+    const inFlight = (socket as { _httpMessage?: ServerResponse })._httpMessage;
+    if (error.code === 'ECONNRESET' || !socket.writable) {
       socket.destroy();
+      return;
+    }
+    if (inFlight?.headersSent) {
+      // Node gives up on a request only while receiving it: the handler answered before the client finished sending
+      // its body. Nothing more can be said on this connection, but an operator can be told.
+      const { remoteAddress, remotePort, localAddress, localPort } = socket as Partial<Socket>;
+      socket.destroy();
+      const request = inFlight.req;
+      const started = startedAt.get(request);
+      onCutOff?.({
+        method: request.method ?? 'unknown',
+        path: (request.url ?? '/').split('?')[0]!,
+        status: inFlight.statusCode,
+        elapsedInMs: started === undefined ? 0 : Math.round(performance.now() - started),
+        code: error.code ?? 'unknown',
+        remoteAddress,
+        remotePort,
+        localAddress,
+        localPort,
+      });
       return;
     }
     const kind = kindsByCode[error.code ?? ''] ?? 'malformed-request';

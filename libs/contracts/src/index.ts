@@ -49,6 +49,6 @@ export { postgresServer, postgresSettings } from './postgres-settings.js';
 export { guidSetting, httpServerOptions, serviceConfiguration, serviceHttpDefaults, serviceSettings } from './service-settings.js';
 export type { HttpServerLimits, ServiceConfiguration, ServiceSettings } from './service-settings.js';
 export { answerClientErrors, endpointOf, logLineBound, refusalLogLines } from './http-client-errors.js';
-export type { AnswerClientErrorsOptions, ClientErrorBody, ClientErrorKind, ClientErrorRefusal, RefusalLogLine, RefusedClientRequest } from './http-client-errors.js';
+export type { AnswerClientErrorsOptions, ClientErrorBody, ClientErrorKind, ClientErrorRefusal, CutOffResponse, RefusalLogLine, RefusedClientRequest } from './http-client-errors.js';
 export type { PostgresSettings } from './postgres-settings.js';
 export type { Settings } from './settings.js';

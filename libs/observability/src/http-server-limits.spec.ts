@@ -1,11 +1,13 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
-import { Logger } from '@nestjs/common';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Controller, Logger, Post, Req, Res, type INestApplication } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
 import { Logger as PinoNestLogger, PinoLogger } from 'nestjs-pino';
 import type { RefusedClientRequest } from '@keyless/contracts';
 import { slowClient, type SlowClientOutcome } from '@keyless/testing';
-import { applyHttpServerLimits, refusalLog } from './http-server-limits.js';
+import { applyHttpServerLimits, HTTP_SERVER_LIMITS, HttpServerLimitsModule, refusalLog } from './http-server-limits.js';
 import { loggerOptions } from './logger-options.js';
 
 /** Every line the service's logger (pino with the services' own options, behind Nest's `Logger`) writes, as written. */
@@ -125,6 +127,63 @@ describe(applyHttpServerLimits.name, () => {
 
   it('still serves a well-formed request', async () => {
     expect(await (await fetch(origin)).text()).toBe('ok');
+  });
+});
+
+/** A test-only route that answers as it reads: its response begins before the request's body has arrived. */
+@Controller()
+class ProgressController {
+  @Post('progress')
+  progress(@Req() request: IncomingMessage, @Res() response: ServerResponse): void {
+    response.writeHead(200, { 'content-type': 'text/plain' });
+    response.write('receiving\n');
+    request.resume().on('end', () => response.end('received\n'));
+  }
+}
+
+// A service's HTTP server as the services build it: a Nest app on Express with the module `serviceModules` adds.
+describe(HttpServerLimitsModule.name, () => {
+  let app: INestApplication;
+  let origin: string;
+
+  beforeAll(async () => {
+    const moduleRef = await Test.createTestingModule({
+      imports: [{ module: HttpServerLimitsModule, providers: [{ provide: HTTP_SERVER_LIMITS, useValue: { headersTimeoutInMs: 300, requestTimeoutInMs: 600, keepAliveTimeoutInMs: 5_000 } }] }],
+      controllers: [ProgressController],
+    }).compile();
+    app = moduleRef.createNestApplication();
+    await app.listen(0, '127.0.0.1');
+    useServiceLogger();
+    origin = `http://127.0.0.1:${((app.getHttpServer() as Server).address() as AddressInfo).port}`;
+  });
+  afterAll(() => app.close());
+
+  it('logs one warn line when a request times out after its response began: method, path without the query, status sent, elapsed time, the client and the listener', async () => {
+    const head = 'POST /progress?sig=secret HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer header.payload.signature\r\nContent-Type: application/octet-stream\r\nContent-Length: 4000\r\n\r\n';
+    const outcome = await slowClient({ origin, head, trickle: 'a'.repeat(4000), deadlineInMs: 10_000 });
+    // The client saw the response begin and the connection close: without the line, a network drop.
+    expect(outcome.received).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*receiving\n/);
+    expect(outcome.received).not.toContain('received\n');
+    const port = Number(new URL(origin).port);
+    const [line, ...more] = linesOf(outcome.localPort);
+    expect(more).toEqual([]);
+    expect(line).toEqual(
+      expect.objectContaining({
+        level: 40,
+        context: 'HttpParser',
+        method: 'POST',
+        path: '/progress',
+        status: 200,
+        code: 'ERR_HTTP_REQUEST_TIMEOUT',
+        client: { address: '127.0.0.1', port: outcome.localPort },
+        listener: { name: 'app', address: '127.0.0.1', port },
+      }),
+    );
+    expect(line!.elapsedInMs).toBeGreaterThanOrEqual(600);
+    expect(line!.message).toBe(
+      `POST /progress cut off after 200 was sent, ${String(line!.elapsedInMs)} ms after its headers (ERR_HTTP_REQUEST_TIMEOUT) for 127.0.0.1:${outcome.localPort} on the app listener 127.0.0.1:${port}: the request was still arriving when Node gave up on it, so the connection was closed mid-response`,
+    );
+    expect(writtenAbout(outcome.localPort).join('')).not.toMatch(/secret|payload|Bearer|aaaa/);
   });
 });
 

@@ -3,9 +3,12 @@ import { Inject, Logger, Module, type OnApplicationBootstrap } from '@nestjs/com
 import { HttpAdapterHost } from '@nestjs/core';
 import {
   answerClientErrors,
+  endpointOf,
   httpServerOptions,
+  logLineBound,
   refusalLogLines,
   type ClientErrorRefusal,
+  type CutOffResponse,
   type HttpServerLimits,
   type RefusedClientRequest,
 } from '@keyless/contracts';
@@ -17,12 +20,16 @@ export const HTTP_SERVER_LIMITS = Symbol('HTTP_SERVER_LIMITS');
  * Sets a Node HTTP server's limits on slow clients (see `httpServerOptions` of @keyless/contracts; without `limits`,
  * Node's own), and makes it answer a request its parser refuses — a malformed request, headers too large, a client
  * past those limits — with problem details like every other refusal of a service, not Node's bare status line, and log
- * it ({@link refusalLog}: `listener` names the listener in that line). Called before the server listens: Node reads how
- * often it enforces the limits when it starts listening.
+ * it ({@link refusalLog}: `listener` names the listener in that line). A response cut off because its request timed
+ * out (or its body was malformed) after the response began is logged too ({@link cutOffLog}). Called before the server
+ * listens: Node reads how often it enforces the limits when it starts listening.
  */
 export function applyHttpServerLimits(server: Server, limits?: HttpServerLimits, listener = 'app'): void {
   if (limits) Object.assign(server, httpServerOptions(limits));
-  answerClientErrors(server, (refusal) => ({ contentType: 'application/problem+json', body: JSON.stringify(problemDetails(refusal)) }), { onRefused: refusalLog(listener) });
+  answerClientErrors(server, (refusal) => ({ contentType: 'application/problem+json', body: JSON.stringify(problemDetails(refusal)) }), {
+    onRefused: refusalLog(listener),
+    onCutOff: cutOffLog(listener),
+  });
 }
 
 /**
@@ -38,6 +45,38 @@ export function refusalLog(listener: string, linesPerMinute?: number, now?: () =
   return (refused) => {
     const line = lineOf(refused);
     if (line) log.warn(line.fields, line.message);
+  };
+}
+
+/**
+ * Logs each response a listener cut off (`CutOffResponse` of @keyless/contracts) as one warn line of the service's
+ * logger (context `HttpParser`): the method, the path without its query, the status already sent, the milliseconds
+ * since the request's headers, Node's code, the client and the listener — never a header or a byte. Without it the
+ * client's broken response would look like a network drop in every log. The same bound as {@link refusalLog}: the
+ * client chooses when its request times out.
+ */
+export function cutOffLog(listener: string, linesPerMinute?: number, now?: () => number): (cutOff: CutOffResponse) => void {
+  const log = new Logger('HttpParser');
+  const bound = logLineBound(linesPerMinute, now);
+  return ({ method, path, status, elapsedInMs, code, remoteAddress, remotePort, localAddress, localPort }) => {
+    const allowed = bound();
+    if (!allowed) return;
+    const fields = {
+      method,
+      path,
+      status,
+      elapsedInMs,
+      code,
+      client: { address: remoteAddress, port: remotePort },
+      listener: { name: listener, address: localAddress, port: localPort },
+      ...(allowed.notLoggedBefore ? { notLoggedBefore: allowed.notLoggedBefore } : {}),
+    };
+    const message = [
+      `${method} ${path} cut off after ${status} was sent, ${elapsedInMs} ms after its headers (${code}) for ${endpointOf(remoteAddress, remotePort)} on the ${listener} listener ${endpointOf(localAddress, localPort)}: the request was still arriving when Node gave up on it, so the connection was closed mid-response`,
+      ...(allowed.notLoggedBefore ? [`${allowed.notLoggedBefore} earlier cut-off responses on this listener were not logged`] : []),
+      ...(allowed.lastOfMinute ? ['further cut-off responses on this listener are not logged for the rest of the minute'] : []),
+    ].join('; ');
+    log.warn(fields, message);
   };
 }
 
