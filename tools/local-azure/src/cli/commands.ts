@@ -268,7 +268,7 @@ async function serve(home: LocalAzureHome, configFile: string | undefined, verbo
   out(`  Ports         kept in ${home.portsFile}: a restart serves the same endpoints`);
   const webhook = azure.alerts?.webhook ? new URL(azure.alerts.webhook.url) : undefined;
   out(`  Alerts        ${webhook ? `webhook ${webhook.origin}${webhook.pathname}` : 'no webhook (set LOCAL_AZURE_ALERT_WEBHOOK)'}; \`alert list\` lists them`);
-  out('Sign-in failures, RBAC denials and alerts are printed below. Ctrl-C stops.');
+  out('Sign-in failures, RBAC denials, requests the HTTP parsers refused and alerts are printed below. Ctrl-C stops.');
   azure.auditLog.onRecord((kind, record) => {
     if (kind === 'sign-in' && 'outcome' in record) {
       // The PostgreSQL data plane prints its refused logins itself, with the fix; successes show with --verbose.
