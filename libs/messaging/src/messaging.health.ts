@@ -5,7 +5,8 @@ import { ServiceBusServer } from './server/service-bus.server.js';
 
 /**
  * Terminus health indicator: up when the server (if any) listens, every receiver is receiving and the reply
- * session (if any) is attached; the details name each link, its state and its last error.
+ * session (if any) is attached; the details name each link, its state and its last error, and when it is down a
+ * `message` says what it waits for: each link not receiving, for how long, and its last error.
  */
 @Injectable()
 export class MessagingHealthIndicator {
@@ -19,9 +20,19 @@ export class MessagingHealthIndicator {
     const receivers = this.server?.health() ?? [];
     const replySession = this.proxy?.health();
     const listening = this.server ? this.server.isListening() : true;
-    const details = { receivers, ...(replySession ? { replySession } : {}), ...(listening ? {} : { message: 'not receiving yet' }) };
-    const healthy = listening && receivers.every((r) => r.state === 'receiving') && (!replySession || replySession.state === 'attached');
+    const waitingFor = [
+      ...(listening ? [] : ['the server to listen']),
+      ...receivers.filter((r) => r.state !== 'receiving').map((r) => waiting(r.entityPath, r.state, r.since, r.lastError)),
+      ...(replySession && replySession.state !== 'attached' ? [waiting(`reply session ${replySession.sessionId}`, replySession.state, undefined, replySession.lastError)] : []),
+    ];
+    const details = { receivers, ...(replySession ? { replySession } : {}), ...(waitingFor.length ? { message: `waiting for ${waitingFor.join('; ')}` } : {}) };
     const session = this.indicators.check(key);
-    return healthy ? session.up(details) : session.down(details);
+    return waitingFor.length ? session.down(details) : session.up(details);
   }
+}
+
+/** `<link> (<state> for 12.3 s, last error: …)`: what the readiness waits for, first the state, as the log quotes it shortened. */
+function waiting(link: string, state: string, since: string | undefined, lastError: string | undefined): string {
+  const elapsed = since ? ` for ${((Date.now() - Date.parse(since)) / 1000).toFixed(1)} s` : '';
+  return `${link} (${state}${elapsed}${lastError ? `, last error: ${lastError}` : ''})`;
 }

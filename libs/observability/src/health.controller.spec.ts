@@ -38,7 +38,7 @@ describe(ReadinessChecks.name, () => {
   const postgres = 'https://ossrdbms-aad.database.windows.net';
   const sources = {
     token: { audience: 'serviceBus', resource: 'https://servicebus.azure.net', valid: false, consecutiveFailures: 0 } as AudienceTokenStatus,
-    receivers: [{ entityPath: 'recommendation-requests', state: 'error' }] as ReceiverHealth[],
+    receivers: [{ entityPath: 'recommendation-requests', state: 'reconnecting', since: new Date().toISOString() }] as ReceiverHealth[],
     database: { state: 'starting', server: '127.0.0.1:5432/keyless', attempts: 1, since: new Date() } as DatabaseStatus,
     query: (): Promise<unknown> => Promise.resolve({ rows: [] }),
   };
@@ -89,7 +89,7 @@ describe(ReadinessChecks.name, () => {
   function allUp(): void {
     sources.token = { ...sources.token, valid: true, expiresOn: new Date(Date.now() + 3_600_000), consecutiveFailures: 0 };
     delete sources.token.lastFailure;
-    sources.receivers = [{ entityPath: 'recommendation-requests', state: 'receiving' }];
+    sources.receivers = [{ entityPath: 'recommendation-requests', state: 'receiving', since: new Date().toISOString() }];
     sources.database = { ...sources.database, state: 'ready', attempts: 2 };
     sources.query = () => Promise.resolve({ rows: [] });
   }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import {
   isServiceBusError,
+  type MessageHandlers,
   type ServiceBusClient,
   type ServiceBusReceivedMessage,
   type ServiceBusReceiver,
@@ -84,9 +85,22 @@ const defaults = {
 
 /** State of one receiver, for health checks. */
 export interface ReceiverHealth {
+  /** The queue, or `<topic>/Subscriptions/<subscription>`. */
   entityPath: string;
-  state: 'receiving' | 'error' | 'closed';
+  /**
+   * `attaching` until its link is attached the first time; `receiving` while it is attached; `reconnecting` from the
+   * loss of the link until the SDK has attached it again (it retries, with backoff, until the receiver is closed);
+   * `closed` once the server closed.
+   */
+  state: 'attaching' | 'receiving' | 'reconnecting' | 'closed';
+  /** When the receiver entered `state` (ISO 8601). */
+  since: string;
+  /**
+   * The last error the SDK reported for this receiver, prefixed with its source: `receive` (the link: it is
+   * re-attached) or one message's `renewLock`, `complete`, `abandon` (the link may be fine: `state` is left as is).
+   */
   lastError?: string;
+  /** When `lastError` was reported (ISO 8601). */
   lastErrorAt?: string;
 }
 
@@ -98,6 +112,17 @@ interface InFlight {
 }
 
 type Kind = 'request' | 'event';
+
+/**
+ * A hook of `subscribe`'s handlers that the SDK calls each time it has attached the receive link — the first time and
+ * after every re-attach following a lost connection — before it grants credit. It is not in the SDK's public types
+ * (its internal `InternalMessageHandlers`, @azure/service-bus 7.x), and it is the only signal of a re-attach: the SDK
+ * reports the loss (`processError`, source `receive`) but not the recovery. If a new SDK stops calling it,
+ * test/resilience/idle-broker-restart.spec.ts fails, and receivers stay `attaching` after a start until their first message.
+ */
+interface LinkAttachedHandler {
+  postInitialize(): Promise<void>;
+}
 
 /**
  * Span attribute of every `<pattern> process` span: `handled` (the handler ran and resolved), `duplicate` (handled
@@ -235,24 +260,31 @@ export class ServiceBusServer extends Server implements CustomTransportStrategy 
   }
 
   private startReceiver(receiver: ServiceBusReceiver, entity: ServiceBusEntity, kind: Kind, maxConcurrentCalls = defaults.maxConcurrentCalls): void {
-    const health: ReceiverHealth = { entityPath: receiver.entityPath, state: 'receiving' };
-    const subscription = receiver.subscribe(
-      {
-        processMessage: async (message) => {
-          health.state = 'receiving';
-          await this.process(message, receiver, kind);
-        },
-        processError: async ({ error: sdkError, errorSource }) => {
-          const error = explained(this.options.explainError, sdkError, 'receive', entity);
-          health.state = 'error';
-          health.lastError = `${errorSource}: ${describe(error)}`;
-          health.lastErrorAt = new Date().toISOString();
-          this.log.warn(`receiver ${receiver.entityPath} (${errorSource}): ${describe(error)}; the SDK keeps retrying`);
-        },
+    const health: ReceiverHealth = { entityPath: receiver.entityPath, state: 'attaching', since: new Date().toISOString() };
+    const enter = (state: 'receiving' | 'reconnecting'): void => {
+      if (health.state === state || health.state === 'closed') return;
+      health.state = state;
+      health.since = new Date().toISOString();
+    };
+    const handlers: MessageHandlers & LinkAttachedHandler = {
+      processMessage: async (message) => {
+        enter('receiving');
+        await this.process(message, receiver, kind);
       },
-      // The SDK grants credit = maxConcurrentCalls: prefetch is sized to what can be handled at once.
-      { autoCompleteMessages: false, maxConcurrentCalls },
-    );
+      processError: async ({ error: sdkError, errorSource }) => {
+        const error = explained(this.options.explainError, sdkError, 'receive', entity);
+        // Only a `receive` error is about the link; a failed lock renewal or settlement is about one message.
+        if (errorSource === 'receive' && health.state === 'receiving') enter('reconnecting');
+        health.lastError = `${errorSource}: ${describe(error)}`;
+        health.lastErrorAt = new Date().toISOString();
+        this.log.warn(`receiver ${receiver.entityPath} (${errorSource}): ${describe(error)}; the SDK keeps retrying`);
+      },
+      // The link is attached again; without this a receiver would stay "reconnecting" until its next message, which on
+      // an idle queue or subscription never comes, so the service would never be ready again after a broker restart.
+      postInitialize: async () => enter('receiving'),
+    };
+    // The SDK grants credit = maxConcurrentCalls: prefetch is sized to what can be handled at once.
+    const subscription = receiver.subscribe(handlers, { autoCompleteMessages: false, maxConcurrentCalls });
     this.receivers.push({ receiver, kind, health, close: () => subscription.close() });
   }
 
