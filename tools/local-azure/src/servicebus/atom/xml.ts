@@ -52,6 +52,9 @@ export const xmlNamespaces = {
 
 const limits = { depth: 64 };
 
+/** A name where the parser stands (sticky: matched in place, without copying the rest of the document). */
+const namePattern = /[A-Za-z_][\w.\-:]*/y;
+
 const predefinedEntities: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" };
 
 /**
@@ -95,6 +98,22 @@ export function instanceType(element: XmlElement): { namespace: string; localNam
   return { namespace: element.resolvePrefix(value.slice(0, colon)) ?? '', localName: value.slice(colon + 1) };
 }
 
+/**
+ * The prefixes in scope at an element: its own declarations, then its ancestors'. Each element keeps the chain, not
+ * a copy of it — a copy per element made a document of n declarations and n elements cost n² entries (a 200 KB
+ * request body held gigabytes). A lookup walks at most `limits.depth` levels.
+ */
+class NamespaceScope {
+  constructor(
+    private readonly declared: ReadonlyMap<string, string>,
+    private readonly parent?: NamespaceScope,
+  ) {}
+
+  get(prefix: string): string | undefined {
+    return this.declared.get(prefix) ?? this.parent?.get(prefix);
+  }
+}
+
 class XmlParser {
   private position = 0;
 
@@ -104,7 +123,7 @@ class XmlParser {
     this.misc();
     if (this.source.startsWith('<!DOCTYPE', this.position)) throw this.error('document type declarations are not accepted');
     if (this.source[this.position] !== '<') throw this.error('expected the root element');
-    const root = this.element(new Map([['xml', xmlNamespaces.xml]]), 0);
+    const root = this.element(new NamespaceScope(new Map([['xml', xmlNamespaces.xml]])), 0);
     this.misc();
     if (this.position < this.source.length) throw this.error('unexpected content after the root element');
     return root;
@@ -120,12 +139,13 @@ class XmlParser {
     }
   }
 
-  private element(parentScope: ReadonlyMap<string, string>, depth: number): XmlElement {
+  private element(parentScope: NamespaceScope, depth: number): XmlElement {
     if (depth > limits.depth) throw this.error(`elements nest deeper than ${limits.depth} levels`);
     const start = this.position;
     this.position++; // <
     const name = this.name();
     const rawAttributes: { name: string; value: string }[] = [];
+    const attributeNames = new Set<string>();
     for (;;) {
       const hadSpace = this.whitespace();
       const c = this.source[this.position];
@@ -142,15 +162,17 @@ class XmlParser {
       if (end < 0) throw this.error(`the value of ${attributeName} is not closed`);
       const raw = this.source.slice(this.position + 1, end);
       if (raw.includes('<')) throw this.error(`"<" in the value of ${attributeName}`);
-      if (rawAttributes.some((attribute) => attribute.name === attributeName)) throw this.error(`attribute ${attributeName} appears twice on <${name}>`);
+      if (attributeNames.has(attributeName)) throw this.error(`attribute ${attributeName} appears twice on <${name}>`);
+      attributeNames.add(attributeName);
       rawAttributes.push({ name: attributeName, value: this.decode(raw, this.position + 1) });
       this.position = end + 1;
     }
-    const scope = new Map(parentScope);
+    const declared = new Map<string, string>();
     for (const { name: attributeName, value } of rawAttributes) {
-      if (attributeName === 'xmlns') scope.set('', value);
-      else if (attributeName.startsWith('xmlns:')) scope.set(attributeName.slice(6), value);
+      if (attributeName === 'xmlns') declared.set('', value);
+      else if (attributeName.startsWith('xmlns:')) declared.set(attributeName.slice(6), value);
     }
+    const scope = declared.size ? new NamespaceScope(declared, parentScope) : parentScope;
     const resolve = (qualified: string, isAttribute: boolean): { localName: string; namespace: string } => {
       const colon = qualified.indexOf(':');
       if (colon < 0) return { localName: qualified, namespace: isAttribute ? '' : (scope.get('') ?? '') };
@@ -205,7 +227,8 @@ class XmlParser {
   }
 
   private name(): string {
-    const match = /^[A-Za-z_][\w.\-:]*/.exec(this.source.slice(this.position, this.position + 1024));
+    namePattern.lastIndex = this.position;
+    const match = namePattern.exec(this.source);
     if (!match) throw this.error('expected a name');
     this.position += match[0].length;
     return match[0];
