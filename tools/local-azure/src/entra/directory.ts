@@ -4,6 +4,7 @@ import type { LocalAzureConfig, ResourceKey } from '../config/local-azure-config
 import { InvalidScopeError, isArmScope, normalizeScope } from '../rbac/scope.js';
 import { newGuid, randomToken } from '../util/ids.js';
 import { secretEquals } from '../util/secret-compare.js';
+import { trimChars } from '../util/trim-chars.js';
 
 /** A managed identity: a service principal whose tokens come from a managed-identity endpoint. */
 export interface ManagedIdentity {
@@ -322,7 +323,7 @@ export class Directory {
 
   /** The app registration a token audience (identifier URI or app id) refers to. */
   appRegistrationFor(audience: string): AppRegistration | undefined {
-    const key = audience.replace(/\/+$/, '').toLowerCase();
+    const key = trimChars(audience, '/', 'end').toLowerCase();
     return this.appRegistrations().find((app) => app.identifierUri.toLowerCase() === key || app.appId === key);
   }
 

@@ -7,6 +7,7 @@ import { secretEquals } from '../util/secret-compare.js';
 import type { Directory, Host, ManagedIdentity } from './directory.js';
 import { IdentityRequestThrottle, type IdentityThrottlingOptions, type ThrottleDecision } from './identity-request-throttle.js';
 import type { TokenIssuer } from './token-issuer.js';
+import { trimChars } from '../util/trim-chars.js';
 
 /** Resources (token audiences) of Azure services that a managed identity can get tokens for. */
 const azureResources = [
@@ -24,7 +25,7 @@ const azureResources = [
 
 /** Whether `resource` is a token audience of the tenant: an Azure service, or an app registration's API. */
 export function isKnownResource(directory: Directory, resource: string): boolean {
-  return azureResources.includes(resource.replace(/\/+$/, '').toLowerCase()) || !!directory.appRegistrationFor(resource);
+  return azureResources.includes(trimChars(resource, '/', 'end').toLowerCase()) || !!directory.appRegistrationFor(resource);
 }
 
 /**

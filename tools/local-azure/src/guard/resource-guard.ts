@@ -3,6 +3,7 @@ import type { Authorizer, AuthorizationContext, AuthorizationDecision } from '..
 import type { Directory } from '../entra/directory.js';
 import type { SigningKeys } from '../entra/signing-keys.js';
 import { v1Issuer, v2Issuer } from '../entra/token-issuer.js';
+import { trimChars } from '../util/trim-chars.js';
 
 /** Why a token was refused. */
 export type TokenRejectionReason =
@@ -148,7 +149,7 @@ export class ResourceGuard {
 }
 
 function normalizeAudience(audience: string): string {
-  return audience.replace(/\/+$/, '').toLowerCase();
+  return trimChars(audience, '/', 'end').toLowerCase();
 }
 
 function expiry(error: joseErrors.JWTExpired): string {

@@ -1,4 +1,5 @@
 import { ServiceBusAdministrationClient } from '@azure/service-bus';
+import rhea, { type Connection } from 'rhea';
 import { findRole } from '../../src/rbac/built-in-roles.js';
 import { receiveExactly, startServiceBus, type TestServiceBus } from './support.js';
 
@@ -80,6 +81,52 @@ describe('Service Bus crafted-input probes', () => {
       } finally {
         bus.test.azure.roleAssignments.delete({ id: owner.id });
       }
+    });
+  });
+
+  describe('when a client nobody authenticated names an address of 60,000 slashes', () => {
+    /** A rhea connection (SASL ANONYMOUS, no token), open. */
+    async function openAnonymous(): Promise<Connection> {
+      const port = Number(bus.env.SERVICEBUS_FULLY_QUALIFIED_NAMESPACE!.split(':')[1]);
+      const container = rhea.create_container();
+      const connection = container.connect({ host: 'localhost', port, transport: 'tls', servername: 'localhost', reconnect: false } as unknown as Parameters<typeof container.connect>[0]);
+      await new Promise<void>((resolve, reject) => {
+        connection.once('connection_open', () => resolve());
+        connection.once('disconnected', (context: { error?: Error }) => reject(context.error ?? new Error('disconnected')));
+      });
+      return connection;
+    }
+    // Each address fits in one 64 KiB frame. Every prefix of its segments was tried as an entity name and as a
+    // token's path: 20,000 slashes held the broker's one thread (every listener of the local Azure) for 14 to 26 s.
+    const slashes = `a${'/'.repeat(60_000)}b`;
+
+    it('answers a put-token for it at once: 400, the name is no audience of an entity', async () => {
+      const connection = await openAnonymous();
+      const receiver = connection.open_receiver({ name: 'cbs-answers', source: { address: '$cbs' } });
+      const answered = new Promise<Record<string, unknown>>((resolve) =>
+        receiver.once('message', (context: { message?: { application_properties?: Record<string, unknown> } }) => resolve(context.message!.application_properties!)),
+      );
+      const sender = connection.open_sender({ target: { address: '$cbs' } });
+      await new Promise((resolve) => sender.once('sendable', resolve));
+      const started = performance.now();
+      sender.send({ message_id: 'put', reply_to: 'cbs-answers', application_properties: { operation: 'put-token', type: 'jwt', name: `sb://localhost/${slashes}` }, body: 'not.a.token' });
+      const answer = await answered;
+      expect(performance.now() - started).toBeLessThan(2_000);
+      expect(answer['status-code']).toBe(400);
+      expect(String(answer['status-description'])).toMatch(/^The put-token name must be the audience URI \(sb:\/\/<namespace>\/<entity>, a path of at most 352 characters\), not "sb:\/\/localhost\/a\/{84}…"\.$/);
+      connection.close();
+    });
+
+    it('refuses a link to it at once, as any address without a token for it', async () => {
+      const connection = await openAnonymous();
+      const started = performance.now();
+      const receiver = connection.open_receiver({ source: { address: slashes } });
+      const refusal = await new Promise<{ condition?: string }>((resolve) =>
+        receiver.once('receiver_close', (context: { receiver: { error?: { condition?: string } } }) => resolve(context.receiver.error ?? {})),
+      );
+      expect(performance.now() - started).toBeLessThan(2_000);
+      expect(refusal.condition).toBe('amqp:unauthorized-access');
+      connection.close();
     });
   });
 });

@@ -25,6 +25,7 @@ import {
 } from '../filters/rule-definition.js';
 import type { SqlParameterValue } from '../filters/sql-filter.js';
 import { attributeValue, childElement, childText, escapeXml, instanceType, xmlNamespaces, type XmlElement } from './xml.js';
+import { trimChars } from '../../util/trim-chars.js';
 
 /**
  * Entity descriptions as the Service Bus management API (ATOM) writes them: reading a request's
@@ -80,7 +81,7 @@ export function forwardTargetName(value: string | undefined): string | undefined
   if (!text) return undefined;
   if (!/^(sb|https?):\/\//i.test(text)) return text;
   try {
-    return decodeURIComponent(new URL(text).pathname).replace(/^\/+|\/+$/g, '') || undefined;
+    return trimChars(decodeURIComponent(new URL(text).pathname), '/') || undefined;
   } catch {
     throw new DescriptionError(`The forwarding destination '${text}' is not a valid entity address.`);
   }

@@ -12,6 +12,7 @@ import type { Caller, ResourceGuard } from '../../guard/resource-guard.js';
 import type { AmqpMessage } from '../amqp/amqp-message.js';
 import type { ServiceBusNamespace } from '../entities/service-bus-namespace.js';
 import type { BrokerFaults } from './broker-faults.js';
+import { maxEntityAddressLength } from '../entities/entity-definitions.js';
 import { audiencePath, ConnectionClaims, type Claim } from './connection-claims.js';
 import { amqpInt, reply, type ConnectionState } from './connection.js';
 
@@ -58,7 +59,10 @@ export class CbsNode {
     }
     if (properties.type !== tokenTypes.jwt) return respond(400, `The token type "${String(properties.type)}" is not supported; put a Microsoft Entra ID token with type "jwt".`);
     const path = audiencePath(tokenAudience);
-    if (path === undefined) return respond(400, `The put-token name must be the audience URI (sb://<namespace>/<entity>), not "${tokenAudience}".`);
+    if (path === undefined) {
+      const shown = tokenAudience.length > 100 ? `${tokenAudience.slice(0, 100)}…` : tokenAudience;
+      return respond(400, `The put-token name must be the audience URI (sb://<namespace>/<entity>, a path of at most ${maxEntityAddressLength} characters), not "${shown}".`);
+    }
     if (typeof request.body !== 'string') return respond(400, 'The put-token body must be the token as an AMQP string.');
     const token = request.body;
     const faults = this.options.faults;

@@ -2,6 +2,8 @@
 // acts with, and the renewal of a claim in place, so every link using it sees the new caller and expiry.
 
 import type { Caller } from '../../guard/resource-guard.js';
+import { trimChars } from '../../util/trim-chars.js';
+import { maxEntityAddressLength } from '../entities/entity-definitions.js';
 
 /** A token put on `$cbs` for an audience: who the caller is, for which entity path, until when. */
 export interface Claim {
@@ -50,12 +52,18 @@ export class ConnectionClaims {
 
   /** The unexpired claim covering `address` with the longest path, if any. */
   find(address: string, now: number): Claim | undefined {
-    const segments = normalizePath(address).split('/');
-    for (let length = segments.length; length >= 0; length--) {
-      const claim = this.claims.get(segments.slice(0, length).join('/'));
-      if (claim && claim.expiresAt > now) return claim;
+    const path = normalizePath(address);
+    const unexpired = (key: string): Claim | undefined => {
+      const claim = this.claims.get(key);
+      return claim && claim.expiresAt > now ? claim : undefined;
+    };
+    // Claims are no longer than an entity's address (see audiencePath): only the prefixes that short are looked up,
+    // one per "/", instead of one join of the segments per segment.
+    for (let end = path.length <= maxEntityAddressLength ? path.length : path.lastIndexOf('/', maxEntityAddressLength); end > 0; end = path.lastIndexOf('/', end - 1)) {
+      const claim = unexpired(path.slice(0, end));
+      if (claim) return claim;
     }
-    return undefined;
+    return unexpired('');
   }
 }
 
@@ -63,7 +71,7 @@ export class ConnectionClaims {
  * The entity path of a CBS audience: `sb://host[:port]/orders/$management` → `orders/$management`.
  * The host and port are ignored (clients put whatever host they connected to).
  *
- * @returns `undefined` when the audience is not a URL.
+ * @returns `undefined` when the audience is not a URL, or its path is longer than any entity's address.
  */
 export function audiencePath(audience: string): string | undefined {
   let url: URL;
@@ -72,14 +80,16 @@ export function audiencePath(audience: string): string | undefined {
   } catch {
     return undefined;
   }
+  let path: string;
   try {
-    return normalizePath(decodeURIComponent(url.pathname));
+    path = normalizePath(decodeURIComponent(url.pathname));
   } catch {
-    return normalizePath(url.pathname);
+    path = normalizePath(url.pathname);
   }
+  return path.length <= maxEntityAddressLength ? path : undefined;
 }
 
 /** Lowercase, without slashes at the ends (entity names are case-insensitive). */
 export function normalizePath(path: string): string {
-  return path.replace(/^\/+|\/+$/g, '').toLowerCase();
+  return trimChars(path, '/').toLowerCase();
 }

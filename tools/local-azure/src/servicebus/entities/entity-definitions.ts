@@ -48,6 +48,12 @@ export const entityLimits = {
   childNameLength: 50,
 } as const;
 
+/**
+ * The longest address an entity's node can have, `<topic>/Subscriptions/<subscription>/$Transfer/$DeadLetterQueue`:
+ * a longer AMQP address or token audience names nothing in the namespace.
+ */
+export const maxEntityAddressLength = entityLimits.entityNameLength + '/Subscriptions/'.length + entityLimits.childNameLength + '/$Transfer/$DeadLetterQueue'.length;
+
 /** Properties shared by queues and subscriptions (the entities receivers attach to). */
 export interface ReceivableProperties {
   lockDurationInMs: number;

@@ -10,6 +10,7 @@ import type { RuleDefinition } from '../filters/rule-definition.js';
 import type { FilterInput } from '../filters/sql-filter.js';
 import type { Topology } from './topology.js';
 import type { MessageCounts } from '../atom/atom-descriptions.js';
+import { trimChars } from '../../util/trim-chars.js';
 
 /** Where an entity came from: the topology file (applied again at every start) or the management API. */
 export type EntityOrigin = 'topology' | 'runtime';
@@ -289,7 +290,7 @@ export class ServiceBusNamespace {
    * case-insensitive, as in Service Bus, and may contain `/`.
    */
   resolve(address: string): ResolvedAddress | undefined {
-    const parts = address.replace(/^\/+|\/+$/g, '').split('/');
+    const parts = trimChars(address, '/').split('/');
     if (parts.length === 1 && parts[0]!.toLowerCase() === '$cbs') return { kind: 'cbs' };
     const management = parts.length > 1 && parts[parts.length - 1]!.toLowerCase() === '$management';
     if (management) parts.pop();
@@ -300,7 +301,7 @@ export class ServiceBusNamespace {
 
   /** A receivable entity by path (`orders`, `events/Subscriptions/vision`, or the shorthand `events/vision`). */
   findReceivable(path: string): ReceivableEntity | undefined {
-    const parts = path.replace(/^\/+|\/+$/g, '').split('/');
+    const parts = trimChars(path, '/').split('/');
     const receivable = (node: EntityNode | undefined): ReceivableEntity | undefined =>
       node && node.queue && node.queue === node.entity?.active ? node.entity : undefined;
     const direct = receivable(this.resolveNode(parts));
@@ -316,14 +317,21 @@ export class ServiceBusNamespace {
 
   private resolveNode(parts: string[]): EntityNode | undefined {
     const lower = parts.map((part) => part.toLowerCase());
+    // Only the first segments that fit in a queue or topic name can be one: trying every prefix of a client's address
+    // cost (segments)² — 20,000 slashes in an attach held the broker for 19 s.
+    let longest = 0;
+    for (let chars = 0; longest < lower.length; longest++) {
+      chars += (longest ? 1 : 0) + lower[longest]!.length;
+      if (chars > entityLimits.entityNameLength) break;
+    }
     // Queue and topic names may contain "/": the longest name that exists wins (sub-entity segments are reserved).
-    for (let length = lower.length; length >= 1; length--) {
+    for (let length = longest; length >= 1; length--) {
       const name = lower.slice(0, length).join('/');
-      const rest = lower.slice(length);
       const queue = this.queues.get(name);
-      if (queue) return this.subNode(queue, rest, true);
+      if (queue) return this.subNode(queue, lower.slice(length), true);
       const topic = this.topics.get(name);
       if (!topic) continue;
+      const rest = lower.slice(length);
       if (!rest.length) return { path: topic.name, armId: topic.armId, sendTarget: topic };
       if (rest[0] !== 'subscriptions' || rest.length < 2) return undefined;
       const subscription = topic.subscription(rest[1]!);
