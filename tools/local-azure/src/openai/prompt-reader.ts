@@ -1,3 +1,5 @@
+import { trimChars } from '../util/trim-chars.js';
+
 /** A product the prompt lists, with whatever facts it gives. */
 export interface ListedProduct {
   id?: string;
@@ -175,7 +177,7 @@ function namedEntry(text: string): Pick<ListedProduct, 'name' | 'category' | 'pr
       else entry.description = entry.description ? `${entry.description}; ${part}` : part;
     }
   }
-  entry.name = entry.name.replace(/^(?:an?|the)\s+/i, '').replace(/[.!?]+$/, '');
+  entry.name = trimChars(entry.name.replace(/^(?:an?|the)\s+/i, ''), '.!?', 'end');
   return entry;
 }
 
@@ -208,7 +210,7 @@ function readInlineLists(line: string): { lists: { label: string; items: ListedP
   // Sentences end at . ! ? followed by a space and a capital letter (not inside a price such as $129.90).
   for (const sentence of line.trim().split(/(?<=[.!?])\s+(?=[A-Z"“(])/)) {
     const match = listLabel.exec(sentence);
-    const body = match?.[1]?.replace(/[.!]+$/, '').trim();
+    const body = match?.[1] === undefined ? undefined : trimChars(match[1], '.!', 'end').trim();
     const entries = body ? listEntries(body) : [];
     const items = entries.map(namedEntry).filter((item) => item.name && item.name.split(/\s+/).length <= 8);
     if (match && items.length >= 2 && items.length === entries.length) {
