@@ -180,8 +180,9 @@ export class Directory {
   }
 
   userAssignedIdentity(name: string): ManagedIdentity | undefined {
-    const ids = this.state.identities[name];
-    if (!ids) return undefined;
+    // Own keys only: a name from a request such as `constructor` must not find Object.prototype's.
+    if (!Object.hasOwn(this.state.identities, name)) return undefined;
+    const ids = this.state.identities[name]!;
     return {
       kind: 'userAssigned',
       name,
@@ -199,8 +200,9 @@ export class Directory {
   }
 
   host(name: string): Host | undefined {
-    const config = this.config.hosts[name];
-    if (!config) return undefined;
+    // Own keys only: `/hosts/__proto__/msi/token` found Object.prototype here and failed reading it as a host.
+    if (!Object.hasOwn(this.config.hosts, name)) return undefined;
+    const config = this.config.hosts[name]!;
     const system = this.state.systemIdentities[name];
     return {
       name,

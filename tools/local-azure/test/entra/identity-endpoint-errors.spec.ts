@@ -79,4 +79,14 @@ describe('Managed-identity endpoints with bad requests', () => {
     expect(reasons).toContain('The X-IDENTITY-HEADER header is missing or is not the IDENTITY_HEADER of host "gateway".');
     expect(reasons).toHaveLength(11);
   });
+
+  // After the log's count above: these add refusals of their own.
+  describe('when the host in the path is the name of a property every object has', () => {
+    it.each(['__proto__', 'constructor', 'toString', 'hasOwnProperty'])('answers /hosts/%s/msi/token as any unknown host: 404, not a failure', async (name) => {
+      const response = await fetch(`${test.azure.endpoints.identity}/hosts/${name}/msi/token?api-version=2019-08-01&resource=${cognitive}`, { headers: { 'x-identity-header': 'guess' } });
+      // The host's configuration was looked up by that name, found on Object.prototype, and read as a host (500).
+      expect(response.status).toBe(404);
+      expect(await response.json()).toMatchObject({ statusCode: 404, message: 'No host of the local Azure has a managed-identity endpoint at this address.' });
+    });
+  });
 });
