@@ -1,7 +1,6 @@
 // The CLI's commands (`start` and the calls to a running local Azure), loaded by main.ts once the process runs as
 // `start` needs it (runtime/memory-tuning.ts).
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { readSetting } from '@keyless/contracts';
 import { ConfigError, loadConfigFile, repoRoot, type LocalAzureConfig, type LocalAzureConfigInput } from '../config/local-azure-config.js';
 import { faultCatalog, faultModesOf, faultTargets } from '../faults/fault-catalog.js';
@@ -9,7 +8,7 @@ import { LocalAzureHome } from '../home.js';
 import type { LocalAzure } from '../local-azure.js';
 import { readStatus, statusExitCodes, waitUntilRunning, type LocalAzureStatus } from '../runtime/status.js';
 import { AdminClient, AdminClientError } from './admin-client.js';
-import { cliOptions } from './arguments.js';
+import { parseCliArguments } from './arguments.js';
 import { formatOutput } from './output.js';
 
 const usage = `Usage: npm run local-azure -- [command] [options]
@@ -79,11 +78,7 @@ Fault targets and modes (\`delay\` takes milliseconds, default 2000):
 ${faultTargets.map((target) => `  ${target.padEnd(24)} ${faultModesOf(target).join('|').padEnd(34)} ${faultCatalog[target].description}`).join('\n')}`;
 
 async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: cliOptions,
-  });
+  const { values, positionals } = parseCliArguments(argv);
   if (values.help) {
     process.stdout.write(`${usage}\n`);
     return 0;
@@ -185,7 +180,7 @@ async function main(argv: string[]): Promise<number> {
       const fault = command.match(/^fault (\S+) (\S+)(?: (\S+))?$/);
       if (fault) {
         const [, target, mode, delay] = fault;
-        if (delay !== undefined && !/^\d+$/.test(delay)) throw new AdminClientError(`The delay must be a whole number of milliseconds, not "${delay}".`);
+        if (delay !== undefined && !/^\d+$/.test(delay)) throw new AdminClientError(`The delay must be a whole number of milliseconds (0 or more), not "${delay}".`);
         const body = { fault: mode, ...(delay !== undefined ? { delayInMs: Number(delay) } : {}) };
         return print(await admin.call('PUT', `/faults/${encodeURIComponent(target!)}`, body), ['target', 'mode', 'delayInMs', 'effect']);
       }
@@ -298,7 +293,7 @@ async function status(home: LocalAzureHome, output: string, wait: string | undef
   if (wait === undefined) result = await readStatus(home);
   else {
     const seconds = Number(wait);
-    if (!Number.isFinite(seconds) || seconds < 0) throw new AdminClientError(`--wait takes a number of seconds, not "${wait}"`);
+    if (!Number.isFinite(seconds) || seconds < 0) throw new AdminClientError(`--wait takes a number of seconds (0 or more), not "${wait}"`);
     result = await waitUntilRunning(home, seconds * 1000);
   }
   if (output === 'json') process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

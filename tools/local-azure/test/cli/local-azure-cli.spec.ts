@@ -54,9 +54,11 @@ describe('local-azure CLI', () => {
   });
 
   it.each([
-    [['role', 'assignment', 'list', '--assignee'], "Option '--assignee <value>' argument missing"],
-    [['status', '--wait'], "Option '--wait <value>' argument missing"],
-    [['status', '--no-such-option'], "Unknown option '--no-such-option'"],
+    [['role', 'assignment', 'list', '--assignee'], '--assignee needs a value, but nothing follows it: give --assignee <value>'],
+    [['status', '--wait'], '--wait needs a value, but nothing follows it: give --wait <value>'],
+    [['alert', 'list', '--limit', '--output', 'json'], '--limit needs a value, but --output follows it: give --limit <value>'],
+    [['status', '--verbose=yes'], '--verbose takes no value: give --verbose alone'],
+    [['status', '--no-such-option'], '--no-such-option is not an option'],
   ])('refuses %j with exit 2 and what to fix, not a stack trace', async (args, message) => {
     const run = await runCli(home, args);
     expect([run.code, run.stdout]).toEqual([2, '']);
@@ -83,6 +85,16 @@ describe('local-azure CLI', () => {
     expect(alert.stderr).toContain('alert show <id>');
     // A fault target alone, or a fault with words to spare, is no command at all.
     for (const args of [['vision'], ['fault', 'openai', 'down', '10', 'more']]) expect((await runCli(home, args)).stderr).toContain(`Unknown command "${args.join(' ')}"`);
+  });
+
+  it.each([
+    // parseArgs takes a dash for an option: "-1" would be "ambiguous", "-5" an unknown option to quote after "--".
+    [['status', '--wait', '-1'], '--wait takes a number of seconds (0 or more), not "-1"'],
+    [['fault', 'identity-endpoint', 'delay', '-5'], 'The delay must be a whole number of milliseconds (0 or more), not "-5".'],
+    [['alert', 'list', '-o', 'json', '--limit', '-2'], '--limit takes a whole number of at least 1, not "-2"'],
+  ])('refuses the negative number in %j by what it means (exit 2)', async (args, message) => {
+    const run = await runCli(home, args);
+    expect([run.code, run.stdout, run.stderr]).toEqual([2, '', `local-azure: ${message}\n`]);
   });
 
   it('refuses a --limit that is not a whole number of at least 1 (exit 2)', async () => {
@@ -185,7 +197,7 @@ describe('local-azure CLI', () => {
 
   it.each([
     [['fault', 'openai', 'slow'], /\(InvalidFault\) The fault target openai has no mode "slow". Modes: none, 429, 500/],
-    [['fault', 'identity-endpoint', 'delay', 'soon'], /whole number of milliseconds, not "soon"/],
+    [['fault', 'identity-endpoint', 'delay', 'soon'], /whole number of milliseconds \(0 or more\), not "soon"/],
   ])('refuses the fault %j with exit code 2', async (args, message) => {
     const result = await runCli(home, args);
     expect(result.code).toBe(2);
