@@ -25,7 +25,7 @@ interface Response {
 }
 interface Operation {
   responses: Record<string, Response>;
-  parameters?: { name: string; in: string }[];
+  parameters?: { name: string; in: string; required?: boolean; schema?: Record<string, unknown> }[];
   security?: Record<string, string[]>[];
   'x-keyless-app-roles'?: string[];
 }
@@ -318,6 +318,10 @@ describe('the gateway’s OpenAPI document (/docs/openapi.json)', () => {
       probes.push(base('a service that fails', 'broken', 502, 'downstream-error'), base('a service whose dependency is down', 'busy', 503, 'dependency-unavailable'), base('a service that does not answer in time', 'slow', 504, 'downstream-timeout'));
     }
     if (['GET /v1/products/{id}', 'GET /v1/products/{id}/similar', 'POST /v1/recommendations'].includes(route.operation)) probes.push(base('an unknown product', 'missing', 404, 'not-found'));
+    if (route.operation === 'GET /v1/products/{id}/similar') {
+      // The documented `limit` is an integer: text Number() would read as one (0x3 as 3) is no such thing.
+      probes.push(base('a limit not in decimal digits', 'p-1', 400, 'validation', { path: `${route.path('p-1')}?limit=0x3` }));
+    }
     if (['PUT /v1/products/{id}', 'POST /v1/recommendations'].includes(route.operation)) {
       // What `curl -d` sends without a content type: a form, which a JSON operation does not read.
       probes.push(base('a form instead of JSON', 'p-1', 415, 'unsupported-media-type', { body: 'name=Lamp', contentType: 'application/x-www-form-urlencoded' }));
@@ -406,6 +410,15 @@ describe('the gateway’s OpenAPI document (/docs/openapi.json)', () => {
       { status: 400, type: 'https://keyless.dev/problems/malformed-request', typeDocumented: true, missing: [] },
       { status: 413, type: 'https://keyless.dev/problems/chunk-extensions-too-large', typeDocumented: true, missing: [] },
     ]);
+  });
+
+  it('documents the similar-products query as the gateway reads it: a whole-number limit with its bounds, a price', () => {
+    const query = findOperation('GET /v1/products/{id}/similar').parameters!.filter((parameter) => parameter.in === 'query');
+    expect(Object.fromEntries(query.map(({ name, schema, required }) => [name, { schema, required }]))).toEqual({
+      limit: { schema: { default: 10, type: 'integer', minimum: 1, maximum: 50 }, required: false },
+      category: { schema: expect.objectContaining({ type: 'string' }), required: false },
+      maxPrice: { schema: { type: 'number', minimum: 0 }, required: false },
+    });
   });
 
   it('documents the image analysis body per content type: JSON with a URL, a form with the image file, a raw image', () => {

@@ -125,8 +125,8 @@ describe(RequestValidationInterceptor.name, () => {
       const response = await fetch(`${base}/things/similar?limit=ten&maxPrice=cheap`);
       expect(response.status).toBe(400);
       expect(((await response.json()) as { errors: unknown }).errors).toEqual([
-        { field: 'query.limit', message: 'expected a whole number' },
-        { field: 'query.maxPrice', message: 'expected a number' },
+        { field: 'query.limit', message: 'expected a whole number in decimal digits, such as 10' },
+        { field: 'query.maxPrice', message: 'expected a number in decimal digits, such as 25 or 9.99' },
       ]);
     });
 
@@ -134,6 +134,33 @@ describe(RequestValidationInterceptor.name, () => {
       const [status, body] = await problemOf('limit=0&maxPrice=');
       expect(status).toBe(400);
       expect((body as { errors: { field: string }[] }).errors.map((e) => e.field).sort()).toEqual(['query.limit', 'query.maxPrice']);
+    });
+  });
+
+  describe('when a number query parameter is not in plain decimal digits', () => {
+    const errorsOf = async (query: string): Promise<[number, unknown]> => {
+      const response = await fetch(`${base}/things/similar?${query}`);
+      return [response.status, ((await response.json()) as { errors?: unknown }).errors];
+    };
+
+    // Each is text Number() reads as a number, and so a coercing schema did: 0x3 as 3, 1e1 as 10.
+    it.each(['0x3', '1e1', '0b11', '3.0', '+3', '%203', 'Infinity'])('refuses limit=%s with what to send', async (limit) => {
+      expect(await errorsOf(`limit=${limit}`)).toEqual([400, [{ field: 'query.limit', message: 'expected a whole number in decimal digits, such as 10' }]]);
+    });
+
+    it.each(['1e1', '0x10', '.5', '5.', 'Infinity'])('refuses the price maxPrice=%s with what to send', async (maxPrice) => {
+      expect(await errorsOf(`maxPrice=${maxPrice}`)).toEqual([400, [{ field: 'query.maxPrice', message: 'expected a number in decimal digits, such as 25 or 9.99' }]]);
+    });
+
+    it('takes decimal digits, a fraction in a price, and leaves a negative number to the range check', async () => {
+      expect(await (await fetch(`${base}/things/similar?limit=007&maxPrice=9.99`)).json()).toEqual({ limit: 7, maxPrice: 9.99 });
+      expect(await errorsOf('limit=-1&maxPrice=-5')).toEqual([
+        400,
+        [
+          { field: 'query.limit', message: expect.stringMatching(/>=\s*1/) },
+          { field: 'query.maxPrice', message: expect.stringMatching(/>=\s*0/) },
+        ],
+      ]);
     });
   });
 });

@@ -3,6 +3,7 @@ import { ROUTE_ARGS_METADATA } from '@nestjs/common/constants.js';
 import type { StandardSchemaV1 } from '@standard-schema/spec';
 import type { Request } from 'express';
 import type { Observable } from 'rxjs';
+import { z } from 'zod';
 import { ProblemException, type FieldProblem } from './problem-details.js';
 
 /** Nest's route parameter kinds (RouteParamtypes) that carry request data, and where they are. */
@@ -33,6 +34,33 @@ function unusableQueryParameters(value: unknown, key: string | undefined): Map<s
     else if (given === '') found.set(`query.${name}`, 'blank: give a value, or leave the parameter out');
   }
   return found;
+}
+
+/** The text a number query parameter is read from, by form, and what to send instead of any other. */
+const numberTexts = {
+  integer: { pattern: /^-?\d+$/, expected: 'expected a whole number in decimal digits, such as 10' },
+  decimal: { pattern: /^-?\d+(?:\.\d+)?$/, expected: 'expected a number in decimal digits, such as 25 or 9.99' },
+} as const;
+
+/**
+ * A number query parameter: its text read as `schema`'s number only when it is plain decimal digits (with a sign, and
+ * for `decimal` a fraction), so that `0x3`, `1e1`, ` 3` or `Infinity` — which `Number()`, and so `z.coerce`, would
+ * take — are refused with what to send. A missing parameter reaches `schema` as undefined (its default applies); a
+ * repeated or blank one is named by the interceptor ({@link unusableQueryParameters}). The OpenAPI document shows
+ * `schema`'s own type and bounds.
+ *
+ * @example
+ * z.strictObject({ limit: queryNumber('integer', z.number().int().min(1).default(10)) })
+ */
+export function queryNumber<T extends z.ZodType>(form: keyof typeof numberTexts, schema: T) {
+  const { pattern, expected } = numberTexts[form];
+  return z.preprocess((value, context) => {
+    if (typeof value !== 'string') return value;
+    if (pattern.test(value)) return Number(value);
+    // An issue here ends the parse: `schema` never sees the text.
+    context.addIssue({ code: 'custom', message: expected });
+    return value;
+  }, schema);
 }
 
 /**

@@ -7,21 +7,16 @@ import { MessagingClient, ServiceBusRecordBuilder } from '@keyless/messaging';
 import { z } from 'zod';
 import { RequireRoles } from '../callers/caller-auth.guard.js';
 import { guardedRoute, ProblemResponses, requestReply } from '../http/openapi.js';
+import { queryNumber } from '../http/request-validation.js';
 
 /** The body of `PUT /v1/products/{id}`: a product without its id (the path names it). */
 export const productBodySchema = productSchema.omit({ id: true });
 
-/**
- * Coercion turns text that is not a number into NaN, which zod reports as "expected number, received NaN"; this
- * says what to send instead (the range checks keep their own words).
- */
-const expected = (what: string) => ({ error: (issue: { code: string }) => (issue.code === 'invalid_type' ? `expected ${what}` : undefined) });
-
 /** Query of `GET /v1/products/{id}/similar`. */
 export const similarQuerySchema = z.strictObject({
-  limit: z.coerce.number(expected('a whole number')).int().min(resultLimit.min).max(resultLimit.max).default(resultLimit.default),
+  limit: queryNumber('integer', z.number().int().min(resultLimit.min).max(resultLimit.max).default(resultLimit.default)),
   category: recommendationFiltersSchema.shape.category,
-  maxPrice: z.coerce.number(expected('a number')).nonnegative().optional(),
+  maxPrice: queryNumber('decimal', recommendationFiltersSchema.shape.maxPrice),
 });
 
 /** What `PUT` answers: the event is on its way; the product view shows the indexing progress. */
