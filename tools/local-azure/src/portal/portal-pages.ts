@@ -249,6 +249,18 @@ export function readLogFilters(query: URLSearchParams): LogFilters {
 /** How many rows of each log the page shows: 50, and on request ("Show more") 200, then 1000 (the log API's own cap). */
 const logPageSizes = [50, 200, 1000] as const;
 
+/** The logs page's parameters with a fixed set of choices: what the notice calls each, and what the page shows without it. */
+const unofferedLogFilters = [
+  { key: 'outcome', name: 'outcome', instead: 'every outcome' },
+  { key: 'since', name: 'time', instead: 'any time' },
+  { key: 'rows', name: 'row count', instead: `${logPageSizes[0]} rows per log` },
+] as const;
+
+/** Words joined as a sentence lists them: `a`, `a and b`, `a, b and c`. */
+function listed(words: readonly string[]): string {
+  return words.length < 2 ? words.join('') : `${words.slice(0, -1).join(', ')} and ${words.at(-1)}`;
+}
+
 /**
  * When a log filled the page: a link to the same filters with the next page size, or, at the largest, where the rest
  * is. (A size, not an "older than" cursor: rows logged in the same millisecond would fall between two pages.)
@@ -269,12 +281,16 @@ export function logsPage(data: PortalData, query: URLSearchParams): PageContent 
     ...data.directory.users().map((u) => [u.userPrincipalName, `${u.userPrincipalName} (user)`] as [string, string]),
   ];
   const resourceOptions: [string, string][] = [...data.directory.resources().map((r) => [r.key, r.name] as [string, string]), ['management', 'Control plane (ARM, CLI, portal)']];
-  // A filter the lists cannot show (a stale link, a mistyped one) would empty the tables under a form reading "All":
-  // it is dropped and the page says so, without repeating what the link said.
+  // A filter the lists cannot show (a stale link, a mistyped one) would empty the tables under a form reading "All",
+  // and one the page has no choice for (`since=bogus`) would be ignored without a word: either is dropped and the page
+  // says so, without repeating what the link said.
   const asked = readLogFilters(query);
   const unknown = (['identity', 'resource'] as const).filter((key) => asked[key] !== undefined && !(key === 'identity' ? identityOptions : resourceOptions).some(([value]) => value === asked[key]));
   const filters: LogFilters = Object.fromEntries(Object.entries(asked).filter(([key]) => !(unknown as readonly string[]).includes(key)));
   const limit = logPageSizes.find((size) => String(size) === query.get('rows')) ?? logPageSizes[0];
+  const unoffered = unofferedLogFilters.filter(({ key }) => query.get(key) && (key === 'rows' ? String(limit) !== query.get(key) : asked[key] === undefined));
+  const used = new URLSearchParams(query);
+  for (const key of [...unknown, ...unoffered.map((filter) => filter.key)]) used.delete(key);
   const since = filters.since ? new Date(Date.now() - sinceMs[filters.since]).toISOString() : undefined;
   const signIns = data.auditLog.signIns({
     limit,
@@ -311,9 +327,13 @@ ${select('f-resource', 'Resource', 'resource', resourceOptions, filters.resource
 ${select('f-outcome', 'Outcome', 'outcome', [['success', 'Success / allowed'], ['failure', 'Failure / denied']], filters.outcome)}
 ${select('f-since', 'Time', 'since', [['15m', 'Last 15 minutes'], ['1h', 'Last hour'], ['24h', 'Last 24 hours'], ['7d', 'Last 7 days']], filters.since)}
 <button type="submit">Apply filters</button> <a href="/logs">Clear</a></form>
-${unknown.length ? html`<div class="notice error" role="alert" id="filter-error"><p>The ${unknown.join(' and ')} this link asked for ${unknown.length === 1 ? 'is' : 'are'} not in the directory: showing every ${unknown.join(' and every ')} instead.</p></div>` : ''}
+${unknown.length || unoffered.length
+  ? html`<div class="notice error" role="alert" id="filter-error">${unknown.length ? html`<p>The ${listed(unknown)} this link asked for ${unknown.length === 1 ? 'is' : 'are'} not in the directory: showing every ${unknown.join(' and every ')} instead.</p>` : ''}${
+      unoffered.length ? html`<p>The ${listed(unoffered.map((f) => f.name))} this link asked for ${unoffered.length === 1 ? 'is' : 'are'} not among the page's choices: showing ${listed(unoffered.map((f) => f.instead))} instead.</p>` : ''
+    }</div>`
+  : ''}
 <p class="muted">Newest first, ${limit} rows at most per log. New entries appear as they happen.</p>
-${olderRows(query, limit, Math.max(signIns.length, decisions.length, refusals.length))}
+${olderRows(used, limit, Math.max(signIns.length, decisions.length, refusals.length))}
 <section aria-labelledby="signins-heading"><h2 id="signins-heading">Sign-ins (token requests and database logins)</h2>
 <div id="sign-ins" data-live="sign-in">
 <table><caption>${count(signIns.length, 'sign-in')}</caption><thead><tr><th scope="col">Time</th><th scope="col">Host</th><th scope="col">Identity</th><th scope="col">Resource</th><th scope="col">Outcome</th><th scope="col">Failure reason</th></tr></thead><tbody>

@@ -409,6 +409,20 @@ describe('The local portal', () => {
     expect(page).toContain('<option value="success" selected>');
   });
 
+  it('drops a log filter value the page has no choice for, says so, and keeps the filters it can use', async () => {
+    const { cookie } = await signIn();
+    const page = (await call('/logs?since=bogus&outcome=zzz&rows=7&identity=id-storefront', { cookie })).body;
+    expect(page).toContain("The outcome, time and row count this link asked for are not among the page's choices: showing every outcome, any time and 50 rows per log instead.");
+    expect(page).not.toMatch(/bogus|zzz/);
+    expect(page).not.toContain('not in the directory');
+    expect(page).toContain('<option value="id-storefront" selected>');
+    // One value the page cannot use, beside one it can: only that one is named.
+    const one = (await call('/logs?outcome=failure&since=1y', { cookie })).body;
+    expect(one).toContain("The time this link asked for is not among the page's choices: showing any time instead.");
+    expect(one).toContain('<option value="failure" selected>');
+    expect((await call('/logs?outcome=failure&since=1h&rows=200', { cookie })).body).not.toContain('id="filter-error"');
+  });
+
   it('escapes what it shows (a log reason with markup renders as text)', async () => {
     const env = test.azure.hostEnv('gateway');
     await fetch(`${env.IDENTITY_ENDPOINT}?api-version=2019-08-01&resource=${encodeURIComponent('<script>x</script>')}&client_id=${env.AZURE_CLIENT_ID}`, { headers: { 'x-identity-header': env.IDENTITY_HEADER! } });
