@@ -123,7 +123,7 @@ interface Answer {
 interface Probe {
   operation: string;
   name: string;
-  gateway: 'main' | 'limited' | 'keyless' | 'slow';
+  gateway: 'main' | 'limited' | 'keyless' | 'slow' | 'impatient';
   method: string;
   path: string;
   roles?: string[] | 'none';
@@ -154,7 +154,7 @@ describe('the gateway’s OpenAPI document (/docs/openapi.json)', () => {
   let env: Record<string, string>;
   let document: OpenApiDocument;
   const apps: INestApplication[] = [];
-  const urls: Record<Probe['gateway'], string> = { main: '', limited: '', keyless: '', slow: '' };
+  const urls: Record<Probe['gateway'], string> = { main: '', limited: '', keyless: '', slow: '', impatient: '' };
   const answered: { operation: string; status: number }[] = [];
 
   async function startGateway(settings: Record<string, string>): Promise<string> {
@@ -234,14 +234,25 @@ describe('the gateway’s OpenAPI document (/docs/openapi.json)', () => {
     env = test.enterHost('gateway');
     apps.push(await startStandIn(queues.recommendationRequests, RecommendationStandIn, env));
     apps.push(await startStandIn(queues.visionRequests, VisionStandIn, env));
-    urls.main = await startGateway({});
+    // Headroom for every request a stand-in answers: on a loaded 2-core machine (a whole `nx test gateway` run beside
+    // other work) a first request over the bus took over 3 s and one answered at once once took over 5 s (a 504 for a
+    // 404). Only the gateway that times out on purpose waits briefly.
+    urls.main = await startGateway({ REQUEST_TIMEOUT_MS: '30000' });
+    urls.impatient = await startGateway({ REQUEST_TIMEOUT_MS: '2000' });
     urls.limited = await startGateway({ RATE_LIMIT_PER_MINUTE: '1' });
     // Tenant keys that cannot be fetched: a closed port on the loopback.
     urls.keyless = await startGateway({ AZURE_AUTHORITY_HOST: 'http://127.0.0.1:9' });
     // Limits on slow clients short enough for a probe to wait them out.
     urls.slow = await startGateway({ HTTP_HEADERS_TIMEOUT_MS: '500', HTTP_REQUEST_TIMEOUT_MS: '1000' });
+    // The probes answered through the bus start once the gateway holds its reply session and its Service Bus links.
+    const deadline = Date.now() + 60_000;
+    while ((await fetch(`${urls.main}/health/ready`)).status !== 200) {
+      if (Date.now() > deadline) throw new Error('the gateway was not ready within 60 s');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
     document = (await (await fetch(`${urls.main}/docs/openapi.json`)).json()) as OpenApiDocument;
-  });
+    // A local Azure, two services and five gateways in one process: over 30 s on a loaded 2-core machine.
+  }, 120_000);
   afterAll(async () => {
     release();
     for (const app of apps.reverse()) await app.close();
@@ -315,7 +326,11 @@ describe('the gateway’s OpenAPI document (/docs/openapi.json)', () => {
       base('chunk extensions over 16 KiB', 'p-1', 413, 'chunk-extensions-too-large', { malformed: 'chunk-extensions', body: undefined }),
     ];
     if (route.operation !== 'PUT /v1/products/{id}') {
-      probes.push(base('a service that fails', 'broken', 502, 'downstream-error'), base('a service whose dependency is down', 'busy', 503, 'dependency-unavailable'), base('a service that does not answer in time', 'slow', 504, 'downstream-timeout'));
+      probes.push(
+        base('a service that fails', 'broken', 502, 'downstream-error'),
+        base('a service whose dependency is down', 'busy', 503, 'dependency-unavailable'),
+        base('a service that does not answer in time', 'slow', 504, 'downstream-timeout', { gateway: 'impatient' }),
+      );
     }
     if (['GET /v1/products/{id}', 'GET /v1/products/{id}/similar', 'POST /v1/recommendations'].includes(route.operation)) probes.push(base('an unknown product', 'missing', 404, 'not-found'));
     if (route.operation === 'GET /v1/products/{id}/similar') {
