@@ -41,7 +41,8 @@ describe(startProcess.name, () => {
       const child = startProcess({ name: 'print-args', script, args: ['--flag'], nodeArgs: ['--stack-size=2000'], env: {}, logDir: dir });
       expect(await child.exited).toBe(0);
       // `exited` resolves once the log holds everything the process printed.
-      expect(JSON.parse(readFileSync(child.logFile, 'utf8').trim())).toEqual({ execArgv: ['--stack-size=2000'], argv: ['--flag'] });
+      // The launcher's own preload comes first (child-guard.ts: the process stops itself once the launcher is gone).
+      expect(JSON.parse(readFileSync(child.logFile, 'utf8').trim())).toEqual({ execArgv: ['--import', expect.stringMatching(/\/child-guard\.ts$/), '--stack-size=2000'], argv: ['--flag'] });
     });
   });
 });

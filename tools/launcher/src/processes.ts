@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { extname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { RotatingLog, rotatingLogDefaults } from './rotating-log.js';
 
 /** A child process the launcher owns: its name, its log file, and how to stop it. */
@@ -14,6 +15,9 @@ export interface ManagedProcess {
   /** The last lines the process printed (at most {@link outputTailLines}), for an error message when it exits. */
   tail(): string;
 }
+
+/** Preloaded into every process started: it stops itself once the launcher is gone (see child-guard.ts). */
+const childGuard = new URL(`./child-guard${extname(fileURLToPath(import.meta.url))}`, import.meta.url).href;
 
 /** How many of a process's last output lines {@link ManagedProcess.tail} keeps. */
 export const outputTailLines = 15;
@@ -40,6 +44,10 @@ export interface StartProcessOptions {
 /**
  * Starts a Node script as a child process with exactly the environment given (plus PATH), writing its
  * output to `<logDir>/<name>.log` (capped: the lines before the newest are in `<name>.log.1`). Lines that look like warnings or errors are passed to `onNotableLine`.
+ *
+ * On POSIX the process runs in a process group of its own: a terminal's Ctrl-C (SIGINT to the foreground group)
+ * reaches the launcher only, which stops its processes in order ({@link stopProcess}). It stops itself when the
+ * launcher is gone, however that happened: its stdin is a pipe from the launcher, watched by child-guard.ts.
  */
 export function startProcess(options: StartProcessOptions): ManagedProcess {
   // Like the rest of the home: only its owner reads the services' logs (an older launcher made the folder 0755).
@@ -50,9 +58,12 @@ export function startProcess(options: StartProcessOptions): ManagedProcess {
   const log = new RotatingLog(logFile, options.maxLogBytes ?? rotatingLogDefaults.maxBytes, (error) =>
     process.stderr.write(`launcher: cannot write ${logFile}: ${error.message}\n`),
   );
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), options.script, ...(options.args ?? [])], {
+  const child = spawn(process.execPath, ['--import', childGuard, ...(options.nodeArgs ?? []), options.script, ...(options.args ?? [])], {
     env: { PATH: process.env.PATH ?? '', ...options.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['pipe', 'pipe', 'pipe'],
+    // Windows has no process groups to leave: a detached process gets a console window of its own there, and the
+    // console's Ctrl-C still reaches every process attached to it, as before.
+    detached: process.platform !== 'win32',
   });
   const recent: string[] = [];
   const forward = (chunk: Buffer): void => {

@@ -133,8 +133,8 @@ export class RunningSystem {
 
   /**
    * `work`, or the abort of {@link SystemOptions.signal}, whichever comes first. A failure after the abort is
-   * reported as the abort: Ctrl-C reaches the whole process group, so the processes being waited for exit by
-   * themselves, and "the local Azure exited" or "did not become ready within 90 s" would blame them for the stop.
+   * reported as the abort: the processes being waited for are being stopped (or, on Windows, got the console's Ctrl-C
+   * themselves), and "the local Azure exited" or "did not become ready within 90 s" would blame them for the stop.
    */
   private async unlessAborted<T>(work: Promise<T>): Promise<T> {
     const signal = this.options.signal;
