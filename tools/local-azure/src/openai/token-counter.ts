@@ -1,8 +1,19 @@
 import type { TokenizerEncoding } from './model-catalog.js';
 
 interface Encoding {
-  encode(text: string, options: { disallowedSpecial: Set<string> }): number[];
   decode(tokens: Iterable<number>): string;
+}
+
+/**
+ * The parts of gpt-tokenizer's BPE core that {@link TokenCounter} merges long pieces with. They are private in
+ * its typings, so {@link bpeCore} checks they are there when a vocabulary loads (a gpt-tokenizer upgrade that
+ * renames them fails loudly, and token-counter.spec compares every count with the library's own).
+ */
+interface BpeCore {
+  tokenSplitRegex: RegExp;
+  getBpeRankFromString(piece: string): number | undefined;
+  getBpeRankFromBytes(bytes: Uint8Array): number | undefined;
+  bytePairEncode(piece: string): number[];
 }
 
 /** A chat message as the token count sees it (text only; image parts count as their text placeholders). */
@@ -12,9 +23,6 @@ export interface CountedMessage {
   name?: string;
 }
 
-// Special tokens such as <|endoftext|> in user text are ordinary text to the service.
-const asPlainText = { disallowedSpecial: new Set<string>() };
-
 /**
  * Token counts with the models' real BPE vocabularies (`gpt-tokenizer`: pure JavaScript, synchronous, both
  * o200k_base and cl100k_base, no WASM or native code), so `usage` and quota accounting match Azure's to
@@ -22,6 +30,7 @@ const asPlainText = { disallowedSpecial: new Set<string>() };
  */
 export class TokenCounter {
   private readonly encodings = new Map<TokenizerEncoding, Encoding>();
+  private readonly cores = new Map<TokenizerEncoding, BpeCore>();
   private readonly loading = new Map<TokenizerEncoding, Promise<void>>();
 
   /**
@@ -34,7 +43,10 @@ export class TokenCounter {
     let loading = this.loading.get(encoding);
     if (!loading) {
       loading = (encoding === 'o200k_base' ? import('gpt-tokenizer/encoding/o200k_base') : import('gpt-tokenizer/encoding/cl100k_base')).then(
-        (module) => void this.encodings.set(encoding, module),
+        (module) => {
+          this.cores.set(encoding, bpeCore(module));
+          this.encodings.set(encoding, module);
+        },
         (error: unknown) => {
           this.loading.delete(encoding);
           throw error;
@@ -45,8 +57,23 @@ export class TokenCounter {
     return loading;
   }
 
+  /**
+   * The tokens of `text`, special tokens such as <|endoftext|> read as plain text. The text is split with the
+   * encoding's own pre-tokenizer; a piece that is not one token is merged by gpt-tokenizer if short and by
+   * {@link mergeLongPiece} if long: gpt-tokenizer's merge rescans the whole piece after every merge, so one run
+   * of 200,000 spaces (1,566 tokens) held the local Azure's one thread for some 48 s.
+   */
   encode(text: string, encoding: TokenizerEncoding): number[] {
-    return this.encoding(encoding).encode(text, asPlainText);
+    this.encoding(encoding);
+    const core = this.cores.get(encoding)!;
+    const tokens: number[] = [];
+    for (const [piece] of text.matchAll(core.tokenSplitRegex)) {
+      const token = core.getBpeRankFromString(piece);
+      if (token !== undefined) tokens.push(token);
+      else if (piece.length <= shortPiece) tokens.push(...core.bytePairEncode(piece));
+      else for (const merged of mergeLongPiece(piece, core)) tokens.push(merged);
+    }
+    return tokens;
   }
 
   decode(tokens: readonly number[], encoding: TokenizerEncoding): string {
@@ -74,5 +101,136 @@ export class TokenCounter {
     const encoding = this.encodings.get(name);
     if (!encoding) throw new Error(`tokenizer ${name} is not loaded yet: await ready('${name}') first`);
     return encoding;
+  }
+}
+
+/**
+ * Pieces up to this many UTF-16 units go to gpt-tokenizer's merge (whose cache serves repeated words); its cost
+ * grows with the square of a piece's length, so longer ones go to {@link mergeLongPiece}.
+ */
+const shortPiece = 64;
+
+function bpeCore(module: unknown): BpeCore {
+  const core = (module as { default?: { bytePairEncodingCoreProcessor?: Partial<BpeCore> } }).default?.bytePairEncodingCoreProcessor;
+  if (
+    !(core?.tokenSplitRegex instanceof RegExp) ||
+    typeof core.getBpeRankFromString !== 'function' ||
+    typeof core.getBpeRankFromBytes !== 'function' ||
+    typeof core.bytePairEncode !== 'function'
+  ) {
+    throw new Error('gpt-tokenizer no longer exposes the BPE core the token counter merges long pieces with');
+  }
+  return core as BpeCore;
+}
+
+const utf8 = new TextEncoder();
+const offsetSpan = 2 ** 25;
+
+/**
+ * The longest token of o200k_base and cl100k_base, in bytes (a run of spaces): longer pairs are not looked up,
+ * which spares hashing a long slice for every merge of a long run. token-counter.spec checks it.
+ */
+export const longestToken = 128;
+
+/**
+ * Byte-pair encodes one pre-tokenized piece exactly as gpt-tokenizer (and tiktoken) do — repeatedly merge the
+ * adjacent pair whose joined bytes have the lowest rank, the leftmost on a tie — in O(n log n): the parts are a
+ * linked list over the piece's bytes and the candidate pairs sit in a binary heap ordered by (rank, offset),
+ * stale entries being skipped when they come up.
+ */
+export function mergeLongPiece(piece: string, core: Pick<BpeCore, 'getBpeRankFromString' | 'getBpeRankFromBytes'>): number[] {
+  // eslint-disable-next-line no-control-regex
+  const ascii = /^[\x00-\x7f]*$/.test(piece);
+  const bytes = ascii ? undefined : utf8.encode(piece);
+  const length = bytes ? bytes.length : piece.length;
+  const rankOf = (start: number, end: number): number =>
+    end - start > longestToken ? Infinity : (bytes ? core.getBpeRankFromBytes(bytes.subarray(start, end)) : core.getBpeRankFromString(piece.slice(start, end))) ?? Infinity;
+  // Part i starts at byte i while alive; next[i] is where the following part starts (length at the end).
+  const next = new Int32Array(length + 1);
+  const previous = new Int32Array(length + 1);
+  const alive = new Uint8Array(length + 1).fill(1);
+  const rank = new Float64Array(length + 1).fill(Infinity);
+  for (let i = 0; i <= length; i++) {
+    next[i] = Math.min(i + 1, length);
+    previous[i] = i - 1;
+  }
+  const heap = new MinHeap();
+  const pairRank = (part: number): number => (next[part]! < length ? rankOf(part, next[next[part]!]!) : Infinity);
+  for (let i = 0; i + 1 < length; i++) {
+    rank[i] = rankOf(i, i + 2);
+    if (rank[i] !== Infinity) heap.push(rank[i]!, i);
+  }
+  for (let key = heap.pop(); key >= 0; key = heap.pop()) {
+    const entryRank = Math.floor(key / offsetSpan);
+    const part = key - entryRank * offsetSpan;
+    if (!alive[part] || rank[part] !== entryRank) continue;
+    const removed = next[part]!;
+    alive[removed] = 0;
+    next[part] = next[removed]!;
+    previous[next[removed]!] = part;
+    rank[part] = pairRank(part);
+    if (rank[part] !== Infinity) heap.push(rank[part]!, part);
+    const before = previous[part]!;
+    if (before >= 0) {
+      const updated = pairRank(before);
+      if (updated !== rank[before]) {
+        rank[before] = updated;
+        if (updated !== Infinity) heap.push(updated, before);
+      }
+    }
+  }
+  const tokens: number[] = [];
+  for (let part = 0; part < length; part = next[part]!) {
+    const token = rankOf(part, next[part]!);
+    if (token === Infinity) throw new Error('a byte-pair merge left a part that is not in the vocabulary');
+    tokens.push(token);
+  }
+  return tokens;
+}
+
+/**
+ * A binary min-heap of (rank, offset) pairs, ordered by rank and then offset, each kept as one number
+ * `rank * 2^25 + offset` (ranks are below 2^18 and offsets below 2^25, the 16 MiB a request body may hold, so
+ * the key is exact) in a typed array that grows by doubling.
+ */
+class MinHeap {
+  private keys = new Float64Array(1024);
+  private size = 0;
+
+  push(rank: number, offset: number): void {
+    if (this.size === this.keys.length) {
+      const grown = new Float64Array(this.keys.length * 2);
+      grown.set(this.keys);
+      this.keys = grown;
+    }
+    const keys = this.keys;
+    const key = rank * offsetSpan + offset;
+    let at = this.size++;
+    while (at > 0) {
+      const parent = (at - 1) >> 1;
+      if (keys[parent]! <= key) break;
+      keys[at] = keys[parent]!;
+      at = parent;
+    }
+    keys[at] = key;
+  }
+
+  /** The least key, or -1 when the heap is empty. */
+  pop(): number {
+    if (this.size === 0) return -1;
+    const keys = this.keys;
+    const top = keys[0]!;
+    const last = keys[--this.size]!;
+    let at = 0;
+    for (;;) {
+      let child = 2 * at + 1;
+      if (child >= this.size) break;
+      if (child + 1 < this.size && keys[child + 1]! < keys[child]!) child++;
+      if (keys[child]! >= last) break;
+      keys[at] = keys[child]!;
+      at = child;
+    }
+    keys[at] = last;
+    return top;
   }
 }

@@ -1,0 +1,48 @@
+import { getBearerTokenProvider, ManagedIdentityCredential } from '@azure/identity';
+import { AzureOpenAI } from 'openai';
+import { openAiDataPlane } from '../../src/openai/openai-data-plane.js';
+import { startTestAzure, type TestAzure } from '../../src/testing/index.js';
+
+// The local Azure serves every listener from one thread. Its token counter once merged a run of whitespace in
+// time growing with the square of its length: one chat request of 200,000 spaces between two letters (1,566
+// tokens, well inside the 128k context) held Entra, Service Bus, OpenAI and the portal for some 48 s.
+describe('Azure OpenAI, given a prompt with a long run of whitespace', () => {
+  let test: TestAzure;
+  let openAi: AzureOpenAI;
+
+  beforeAll(async () => {
+    test = await startTestAzure({ dataPlanes: [openAiDataPlane] });
+    const env = test.enterHost('recommendation');
+    const credential = new ManagedIdentityCredential({ clientId: env.AZURE_CLIENT_ID! });
+    openAi = new AzureOpenAI({ azureADTokenProvider: getBearerTokenProvider(credential, 'https://cognitiveservices.azure.com/.default'), maxRetries: 0 });
+    // Token and vocabulary loads are not what is timed.
+    await openAi.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Reply with exactly: ok' }] });
+    await openAi.embeddings.create({ model: 'text-embedding-3-small', input: 'trail shoe' });
+  });
+  afterAll(() => test.stop());
+
+  const timed = async <T>(call: () => Promise<T>): Promise<{ result: T; ms: number }> => {
+    const started = performance.now();
+    const result = await call();
+    return { result, ms: performance.now() - started };
+  };
+
+  it('answers a chat request with 200,000 spaces quickly, counting them as Azure does, and serves another caller meanwhile', async () => {
+    const [long, short] = await Promise.all([
+      timed(() => openAi.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: `a${' '.repeat(200_000)}b` }] })),
+      timed(() => openAi.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Reply with exactly: ok' }] })),
+    ]);
+    expect(long.ms).toBeLessThan(6_000);
+    expect(short.ms).toBeLessThan(6_000);
+    expect(short.result.choices[0]!.message.content).toBe('ok');
+    // 1,566 tokens for the text (gpt-4o's o200k_base), plus the chat framing.
+    expect(long.result.usage!.prompt_tokens).toBeGreaterThan(1_566);
+    expect(long.result.usage!.prompt_tokens).toBeLessThan(1_600);
+  });
+
+  it('embeds 200,000 spaces quickly', async () => {
+    const { result, ms } = await timed(() => openAi.embeddings.create({ model: 'text-embedding-3-small', input: `a${' '.repeat(200_000)}b` }));
+    expect(ms).toBeLessThan(6_000);
+    expect(result.usage.prompt_tokens).toBeGreaterThan(1_000);
+  });
+});
