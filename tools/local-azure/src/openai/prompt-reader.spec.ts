@@ -1,4 +1,5 @@
-import { readPrompt } from './prompt-reader.js';
+import { readPrompt, splitAtDash, splitAtParentheses } from './prompt-reader.js';
+import { seededRandom } from '../../test/seeded-random.js';
 
 describe(readPrompt.name, () => {
   describe('when a listed product ends in a long run of dots', () => {
@@ -11,5 +12,34 @@ describe(readPrompt.name, () => {
       expect(performance.now() - started).toBeLessThan(250);
       expect(reading.candidates.map((item) => item.name)).toEqual([`trail shoe${'.'.repeat(20_000)}x`, 'rain jacket']);
     });
+  });
+
+  // Read with /^(.+?)\s+[—–-]\s+(.+)$/ and /^(.+?)\s*\(([^()]+)\)\s*$/, these took some 15 s and 12 s of the local
+  // Azure's one thread (the time growing with the square of the run), within the context any caller with the
+  // OpenAI User role may send.
+  it.each([
+    ['a long run of spaces', `Products: trail shoe${' '.repeat(640_000)}x, rain jacket`, [`trail shoe${' '.repeat(640_000)}x`, 'rain jacket']],
+    ['a long run of " ," after an opening parenthesis', `Products: trail shoe (${' ,'.repeat(400_000)}x, rain jacket`, undefined],
+  ])('reads a listed product with %s in time proportional to the prompt', (_name, prompt, names) => {
+    const started = performance.now();
+    const reading = readPrompt([prompt]);
+    expect(performance.now() - started).toBeLessThan(2_000);
+    if (names) expect(reading.candidates.map((item) => item.name)).toEqual(names);
+  });
+});
+
+describe.each([
+  [splitAtDash.name, splitAtDash, /^(.+?)\s+[—–-]\s+(.+)$/],
+  [splitAtParentheses.name, splitAtParentheses, /^(.+?)\s*\(([^()]+)\)\s*$/],
+] as const)('%s', (_name, split, expression) => {
+  it('captures what its regular expression captures, on many generated texts', () => {
+    const next = seededRandom(_name.length);
+    const alphabet = ['a', 'B', ' ', ' ', '\t', '\u00a0', '\n', '\r', '\u2028', '-', '—', '–', '(', ')', ',', '$9', 'é', '😀'];
+    for (let i = 0; i < 20_000; i++) {
+      let text = '';
+      for (let length = Math.floor(next() * 16); length > 0; length--) text += alphabet[Math.floor(next() * alphabet.length)];
+      const match = expression.exec(text);
+      expect({ text, split: split(text) }).toEqual({ text, split: match ? [match[1], match[2]] : undefined });
+    }
   });
 });
