@@ -1,4 +1,4 @@
-import { readPrompt, splitAtDash, splitAtParentheses } from './prompt-reader.js';
+import { findConjunction, readPrompt, splitAtDash, splitAtParentheses } from './prompt-reader.js';
 import { seededRandom } from '../../test/seeded-random.js';
 
 describe(readPrompt.name, () => {
@@ -19,6 +19,7 @@ describe(readPrompt.name, () => {
   // OpenAI User role may send.
   it.each([
     ['a long run of spaces', `Products: trail shoe${' '.repeat(640_000)}x, rain jacket`, [`trail shoe${' '.repeat(640_000)}x`, 'rain jacket']],
+    ['a long run of spaces in the last entry', `Products: trail shoe, rain${' '.repeat(160_000)}jacket`, ['trail shoe', `rain${' '.repeat(160_000)}jacket`]],
     ['a long run of " ," after an opening parenthesis', `Products: trail shoe (${' ,'.repeat(400_000)}x, rain jacket`, undefined],
   ])('reads a listed product with %s in time proportional to the prompt', (_name, prompt, names) => {
     const started = performance.now();
@@ -40,6 +41,19 @@ describe.each([
       for (let length = Math.floor(next() * 16); length > 0; length--) text += alphabet[Math.floor(next() * alphabet.length)];
       const match = expression.exec(text);
       expect({ text, split: split(text) }).toEqual({ text, split: match ? [match[1], match[2]] : undefined });
+    }
+  });
+});
+
+describe(findConjunction.name, () => {
+  it('finds what /\\s+(?:and|or|&)\\s+/i finds, on many generated texts', () => {
+    const next = seededRandom(7);
+    const alphabet = ['a', 'A', 'n', 'N', 'd', 'o', 'R', 'r', '&', ' ', ' ', '\t', '\n', '\u00a0', 'x', 'é'];
+    for (let i = 0; i < 20_000; i++) {
+      let text = '';
+      for (let length = Math.floor(next() * 16); length > 0; length--) text += alphabet[Math.floor(next() * alphabet.length)];
+      const match = /\s+(?:and|or|&)\s+/i.exec(text);
+      expect({ text, found: findConjunction(text) }).toEqual({ text, found: match ? [match.index, match.index + match[0].length] : undefined });
     }
   });
 });
