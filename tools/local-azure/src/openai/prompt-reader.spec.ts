@@ -4,19 +4,20 @@ import { seededRandom } from '../../test/seeded-random.js';
 describe(readPrompt.name, () => {
   describe('when a listed product ends in a long run of dots', () => {
     it('reads the list in time proportional to the prompt', () => {
-      // Trimmed with /[.!?]+$/, 20,000 dots took some 3 s (and 80,000 some 30 s) of the local Azure's one thread:
-      // any caller with the OpenAI User role could hold every listener.
-      const prompt = `Products: trail shoe${'.'.repeat(20_000)}x, rain jacket`;
+      // Trimmed with /[.!?]+$/, 20,000 dots took some 1–3 s (and 80,000 some 30 s) of the local Azure's one thread:
+      // any caller with the OpenAI User role could hold every listener. The bound leaves the linear trim (~40 ms here
+      // for 60,000) room for a loaded 2-core CI machine and still fails the quadratic one several times over.
+      const prompt = `Products: trail shoe${'.'.repeat(60_000)}x, rain jacket`;
       const started = performance.now();
       const reading = readPrompt([prompt]);
-      expect(performance.now() - started).toBeLessThan(250);
-      expect(reading.candidates.map((item) => item.name)).toEqual([`trail shoe${'.'.repeat(20_000)}x`, 'rain jacket']);
+      expect(performance.now() - started).toBeLessThan(2_000);
+      expect(reading.candidates.map((item) => item.name)).toEqual([`trail shoe${'.'.repeat(60_000)}x`, 'rain jacket']);
     });
   });
 
   // Read with /^(.+?)\s+[—–-]\s+(.+)$/ and /^(.+?)\s*\(([^()]+)\)\s*$/, these took some 15 s and 12 s of the local
   // Azure's one thread (the time growing with the square of the run), within the context any caller with the
-  // OpenAI User role may send.
+  // OpenAI User role may send. The linear reading takes ~0.1 s of them here: the bound leaves room for a loaded CI machine.
   it.each([
     ['a long run of spaces', `Products: trail shoe${' '.repeat(640_000)}x, rain jacket`, [`trail shoe${' '.repeat(640_000)}x`, 'rain jacket']],
     ['a long run of spaces in the last entry', `Products: trail shoe, rain${' '.repeat(160_000)}jacket`, ['trail shoe', `rain${' '.repeat(160_000)}jacket`]],
@@ -24,7 +25,7 @@ describe(readPrompt.name, () => {
   ])('reads a listed product with %s in time proportional to the prompt', (_name, prompt, names) => {
     const started = performance.now();
     const reading = readPrompt([prompt]);
-    expect(performance.now() - started).toBeLessThan(2_000);
+    expect(performance.now() - started).toBeLessThan(5_000);
     if (names) expect(reading.candidates.map((item) => item.name)).toEqual(names);
   });
 });

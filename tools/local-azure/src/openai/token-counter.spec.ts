@@ -67,10 +67,11 @@ describe(TokenCounter.name, () => {
 
     it('counts a long run of whitespace in time proportional to its length', () => {
       // gpt-tokenizer's merge rescans the piece after every merge: 200,000 spaces (1,566 tokens) took some 48 s
-      // of the local Azure's one thread, so a caller with the OpenAI User role could stop every listener.
+      // of the local Azure's one thread, so a caller with the OpenAI User role could stop every listener. Now ~0.1–0.2 s:
+      // the bound leaves room for a loaded CI machine.
       const started = performance.now();
       const count = counter.count(`a${' '.repeat(200_000)}b`, encoding);
-      expect(performance.now() - started).toBeLessThan(4_000);
+      expect(performance.now() - started).toBeLessThan(10_000);
       expect(count).toBeGreaterThan(1_000);
       expect(count).toBeLessThan(2_000);
     });

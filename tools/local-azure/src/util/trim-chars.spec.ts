@@ -10,10 +10,10 @@ describe(trimChars.name, () => {
   });
 
   it('takes time proportional to the text however many of the characters are inside it', () => {
-    // /^\/+|\/+$/g took some 2 s on this text.
-    const text = `a${'/'.repeat(40_000)}b`;
+    // /^\/+|\/+$/g took some 0.7–2 s on 40,000 slashes (growing with the square); one pass takes well under 1 ms.
+    const text = `a${'/'.repeat(80_000)}b`;
     const started = performance.now();
     expect(trimChars(text, '/')).toBe(text);
-    expect(performance.now() - started).toBeLessThan(100);
+    expect(performance.now() - started).toBeLessThan(500);
   });
 });

@@ -32,8 +32,8 @@ describe('Azure OpenAI, given a prompt with a long run of whitespace', () => {
       timed(() => openAi.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: `a${' '.repeat(200_000)}b` }] })),
       timed(() => openAi.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Reply with exactly: ok' }] })),
     ]);
-    expect(long.ms).toBeLessThan(6_000);
-    expect(short.ms).toBeLessThan(6_000);
+    expect(long.ms).toBeLessThan(12_000);
+    expect(short.ms).toBeLessThan(12_000);
     expect(short.result.choices[0]!.message.content).toBe('ok');
     // 1,566 tokens for the text (gpt-4o's o200k_base), plus the chat framing.
     expect(long.result.usage!.prompt_tokens).toBeGreaterThan(1_566);
@@ -42,7 +42,7 @@ describe('Azure OpenAI, given a prompt with a long run of whitespace', () => {
 
   it('embeds 200,000 spaces quickly', async () => {
     const { result, ms } = await timed(() => openAi.embeddings.create({ model: 'text-embedding-3-small', input: `a${' '.repeat(200_000)}b` }));
-    expect(ms).toBeLessThan(6_000);
+    expect(ms).toBeLessThan(12_000);
     expect(result.usage.prompt_tokens).toBeGreaterThan(1_000);
   });
 });

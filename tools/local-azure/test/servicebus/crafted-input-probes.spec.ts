@@ -9,6 +9,8 @@ import { receiveExactly, startServiceBus, type TestServiceBus } from './support.
  * caller's right is checked (which of the two it is decides the scope), so the management API's XML parser is in reach
  * of every caller that has one; a rule's filter, of a Data Owner of one subscription and of every sender to its topic.
  */
+// The time bounds leave the fixed code (well under 0.5 s each here) room for a loaded 2-core CI machine, and each is
+// several times shorter than what the crafted input cost before the fix (the figures in the comments).
 describe('Service Bus crafted-input probes', () => {
   let bus: TestServiceBus;
   let token: string;
@@ -39,7 +41,7 @@ describe('Service Bus crafted-input probes', () => {
       const answer = await put(`<QueueDescription${declarations}>${'<a/>'.repeat(5_000)}</QueueDescription>`);
       expect(answer.status).toBe(401);
       expect(answer.text).toContain('Manage,EntityWrite');
-      expect(answer.elapsedInMs).toBeLessThan(2_000);
+      expect(answer.elapsedInMs).toBeLessThan(4_000);
     });
   });
 
@@ -49,7 +51,7 @@ describe('Service Bus crafted-input probes', () => {
       const attributes = Array.from({ length: 100_000 }, (_, i) => ` a${i}=""`).join('');
       const answer = await put(`<QueueDescription${attributes}/>`);
       expect(answer.status).toBe(401);
-      expect(answer.elapsedInMs).toBeLessThan(2_000);
+      expect(answer.elapsedInMs).toBeLessThan(10_000);
     });
 
     it('still refuses an attribute named twice, saying which', async () => {
@@ -74,7 +76,7 @@ describe('Service Bus crafted-input probes', () => {
         const started = performance.now();
         await sender.sendMessages({ body: 'probe', subject: 'a'.repeat(200) });
         await sender.sendMessages({ body: 'matches', subject: `${'a'.repeat(200)}b` });
-        expect(performance.now() - started).toBeLessThan(2_000);
+        expect(performance.now() - started).toBeLessThan(10_000);
         const received = await receiveExactly(client.createReceiver('like-probe', 'almost', { receiveMode: 'receiveAndDelete' }), 1);
         expect(received.map((message) => message.body)).toEqual(['matches']);
         expect(await receiveExactly(client.createReceiver('like-probe', 'all', { receiveMode: 'receiveAndDelete' }), 2)).toHaveLength(2);
@@ -111,7 +113,7 @@ describe('Service Bus crafted-input probes', () => {
       const started = performance.now();
       sender.send({ message_id: 'put', reply_to: 'cbs-answers', application_properties: { operation: 'put-token', type: 'jwt', name: `sb://localhost/${slashes}` }, body: 'not.a.token' });
       const answer = await answered;
-      expect(performance.now() - started).toBeLessThan(2_000);
+      expect(performance.now() - started).toBeLessThan(10_000);
       expect(answer['status-code']).toBe(400);
       expect(String(answer['status-description'])).toMatch(/^The put-token name must be the audience URI \(sb:\/\/<namespace>\/<entity>, a path of at most 352 characters\), not "sb:\/\/localhost\/a\/{84}…"\.$/);
       connection.close();
@@ -124,7 +126,7 @@ describe('Service Bus crafted-input probes', () => {
       const refusal = await new Promise<{ condition?: string }>((resolve) =>
         receiver.once('receiver_close', (context: { receiver: { error?: { condition?: string } } }) => resolve(context.receiver.error ?? {})),
       );
-      expect(performance.now() - started).toBeLessThan(2_000);
+      expect(performance.now() - started).toBeLessThan(10_000);
       expect(refusal.condition).toBe('amqp:unauthorized-access');
       connection.close();
     });
