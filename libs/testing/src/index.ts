@@ -7,5 +7,6 @@ export type { SettingsSchema } from './documented-settings.js';
 export { RecordingLogger } from './recording.logger.js';
 export type { LogLevel, RecordedLine } from './recording.logger.js';
 export { rejectionOf, waitFor } from './wait-for.js';
+export { seededRandom } from './seeded-random.js';
 export { slowClient } from './slow-client.js';
 export type { SlowClientOptions, SlowClientOutcome } from './slow-client.js';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { missingAppServiceSettings, RecordingLogger, rejectionOf, waitFor } from './index.js';
+import { missingAppServiceSettings, RecordingLogger, rejectionOf, seededRandom, waitFor } from './index.js';
 
 describe('waitFor', () => {
   it('returns the first value that is neither undefined nor false', async () => {
@@ -17,6 +17,17 @@ describe('rejectionOf', () => {
     const error = new Error('refused');
     await expect(rejectionOf(Promise.reject(error))).resolves.toBe(error);
     await expect(rejectionOf(Promise.resolve(1))).rejects.toThrow('expected the operation to fail');
+  });
+});
+
+describe('seededRandom', () => {
+  it('gives the same numbers in [0, 1) for the same seed, and others for another seed', () => {
+    const draw = (seed: number): number[] => Array.from({ length: 1_000 }, seededRandom(seed));
+    const numbers = draw(7);
+    expect(draw(7)).toEqual(numbers);
+    expect(draw(8)).not.toEqual(numbers);
+    expect(numbers.every((n) => n >= 0 && n < 1)).toBe(true);
+    expect(new Set(numbers).size).toBeGreaterThan(990);
   });
 });
 

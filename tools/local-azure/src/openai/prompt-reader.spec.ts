@@ -1,5 +1,5 @@
 import { findConjunction, readPrompt, splitAtDash, splitAtParentheses } from './prompt-reader.js';
-import { seededRandom } from '../../test/seeded-random.js';
+import { seededRandom } from '@keyless/testing';
 
 describe(readPrompt.name, () => {
   describe('when a listed product ends in a long run of dots', () => {

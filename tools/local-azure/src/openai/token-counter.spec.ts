@@ -1,6 +1,6 @@
 import * as cl100k from 'gpt-tokenizer/encoding/cl100k_base';
 import * as o200k from 'gpt-tokenizer/encoding/o200k_base';
-import { seededRandom } from '../../test/seeded-random.js';
+import { seededRandom } from '@keyless/testing';
 import type { TokenizerEncoding } from './model-catalog.js';
 import { longestToken, TokenCounter } from './token-counter.js';
 
