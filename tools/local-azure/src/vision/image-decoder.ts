@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { inflateSync } from 'node:zlib';
 import decodeWebp, { init as initWebpDecoder } from '@jsquash/webp/decode.js';
 import { decode as decodeBmp } from 'bmp-ts';
 import { convertIndexedToRgb, decode as decodePng } from 'fast-png';
@@ -66,19 +67,36 @@ let webpReady: Promise<void> | undefined;
  * Decodes the first frame of an image to RGBA with maintained pure-JavaScript or WebAssembly decoders:
  * fast-png, jpeg-js, omggif, bmp-ts and @jsquash/webp (libwebp).
  *
- * @throws {ImageDecodeError} for corrupt data or a format the local decoders do not handle (TIFF, ICO).
+ * The size limits are checked on `header` (what `readHeader` read), so no decoder may work on more pixels than
+ * the header declares: the decoders run on the event loop and size their memory from their own reading of the
+ * file, and a few bytes that declare a small image to the header reader and a huge one to the decoder (a PNG
+ * whose data inflates to gigabytes, a second JPEG frame header, a GIF frame larger than its screen) held the
+ * local Azure for a minute and gigabytes of memory.
+ *
+ * @throws {ImageDecodeError} for corrupt data, data that declares more than its header, or a format the local
+ * decoders do not handle (TIFF, ICO).
  */
 export async function decodeImage(bytes: Uint8Array, header: ImageHeader): Promise<RgbaImage> {
   try {
     switch (header.format) {
       case 'png':
+        checkPngData(bytes, header);
         return pngToRgba(bytes);
       case 'jpeg': {
-        const image = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, maxResolutionInMP: 256, maxMemoryUsageInMB: 1024 });
+        // jpeg-js sizes its buffers from every frame header it meets, the first one only is what the header reader saw.
+        const maxResolutionInMP = (header.width * header.height + 1) / 1_000_000;
+        const image = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, maxResolutionInMP, maxMemoryUsageInMB: 1024 });
         return { width: image.width, height: image.height, data: image.data };
       }
       case 'gif': {
         const reader = new omggif.GifReader(bytes);
+        // omggif sizes and walks a frame by the frame's own dimensions, which nothing bounds by the screen's.
+        const frame = reader.frameInfo(0);
+        if (frame.x + frame.width > reader.width || frame.y + frame.height > reader.height) {
+          throw new ImageDecodeError(
+            `the first GIF frame (${frame.width}x${frame.height} at ${frame.x},${frame.y}) extends beyond the ${reader.width}x${reader.height} image`,
+          );
+        }
         const data = new Uint8Array(reader.width * reader.height * 4);
         reader.decodeAndBlitFrameRGBA(0, data);
         return { width: reader.width, height: reader.height, data };
@@ -102,6 +120,9 @@ export async function decodeImage(bytes: Uint8Array, header: ImageHeader): Promi
     }
   } catch (error) {
     if (error instanceof ImageDecodeError) throw error;
+    if (/^maxResolutionInMP limit exceeded/.test((error as Error)?.message ?? '')) {
+      throw new ImageDecodeError(`a JPEG frame header declares more pixels than the ${header.width}x${header.height} image`);
+    }
     throw new ImageDecodeError(`the ${header.format.toUpperCase()} data is corrupt (${(error as Error).message ?? String(error)})`);
   }
 }
@@ -112,6 +133,67 @@ async function loadWebpDecoder(): Promise<void> {
   const wasm = await readFile(path);
   const wasmBinary = wasm.buffer.slice(wasm.byteOffset, wasm.byteOffset + wasm.byteLength);
   await initWebpDecoder({ wasmBinary } as Parameters<typeof initWebpDecoder>[0]);
+}
+
+/** Channels per PNG colour type (greyscale, RGB, palette, greyscale + alpha, RGBA). */
+const pngChannels: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
+/** Adam7 passes: first column, first row, column step, row step. */
+const adam7 = [
+  [0, 0, 8, 8],
+  [4, 0, 8, 8],
+  [0, 4, 4, 8],
+  [2, 0, 4, 4],
+  [0, 2, 2, 4],
+  [1, 0, 2, 2],
+  [0, 1, 1, 2],
+] as const;
+
+/**
+ * Data past the end of a PNG's image data that decoders tolerate (libpng treats "extra compressed data" as a
+ * benign error): any bound stops a decompression bomb.
+ */
+const pngExtraDataBytes = 65_536;
+
+/**
+ * Checks, before fast-png runs, that the PNG has one image header, the one `readHeader` read, and that its
+ * image data inflates to no more than that header needs (filter byte and samples of every row, and the
+ * tolerated extra): fast-png inflates without a bound, and zlib turns 1 KB into 1 MB.
+ */
+function checkPngData(bytes: Uint8Array, header: ImageHeader): void {
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const data: Buffer[] = [];
+  let needed: number | undefined;
+  for (let offset = 8; offset + 8 <= buffer.length; ) {
+    const length = buffer.readUInt32BE(offset);
+    const type = buffer.toString('latin1', offset + 4, offset + 8);
+    const body = buffer.subarray(offset + 8, offset + 8 + length);
+    if (type === 'IHDR') {
+      if (needed !== undefined) throw new ImageDecodeError('the PNG has more than one IHDR chunk');
+      if (body.length < 13) throw new ImageDecodeError('the PNG IHDR chunk is truncated');
+      const [width, height, depth, colourType, interlace] = [body.readUInt32BE(0), body.readUInt32BE(4), body[8]!, body[9]!, body[12]!];
+      if (width !== header.width || height !== header.height) throw new ImageDecodeError(`the PNG IHDR chunk (${width}x${height}) is not the image's header`);
+      const bitsPerPixel = (pngChannels[colourType] ?? 4) * depth;
+      const rowBytes = (pixels: number): number => 1 + Math.ceil((pixels * bitsPerPixel) / 8);
+      needed = interlace
+        ? adam7.reduce((sum, [x, y, dx, dy]) => {
+            const columns = Math.ceil((width - x) / dx);
+            const rows = Math.ceil((height - y) / dy);
+            return columns > 0 && rows > 0 ? sum + rows * rowBytes(columns) : sum;
+          }, 0)
+        : height * rowBytes(width);
+    } else if (type === 'IDAT') data.push(body);
+    else if (type === 'IEND') break;
+    offset += 12 + length;
+  }
+  if (needed === undefined) throw new ImageDecodeError('the PNG has no IHDR chunk');
+  try {
+    inflateSync(Buffer.concat(data), { maxOutputLength: needed + pngExtraDataBytes });
+  } catch (error) {
+    if ((error as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new ImageDecodeError(`the PNG image data inflates to more than the ${needed} bytes a ${header.width}x${header.height} image needs`);
+    }
+    // Corrupt or truncated data: fast-png says what is wrong with it.
+  }
 }
 
 function pngToRgba(bytes: Uint8Array): RgbaImage {

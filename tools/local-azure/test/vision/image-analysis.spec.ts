@@ -4,7 +4,7 @@ import { ManagedIdentityCredential } from '@azure/identity';
 import vision from '@azure-rest/ai-vision-image-analysis';
 import { createVisionDataPlane } from '../../src/vision/vision-data-plane.js';
 import { startTestAzure, type TestAzure } from '../../src/testing/index.js';
-import { Canvas, colours } from './test-images.js';
+import { Canvas, colours, craftedImages } from './test-images.js';
 
 // The package is CommonJS: from ESM its default export is module.exports (createClient sits on .default).
 const createClient = vision.default;
@@ -143,6 +143,21 @@ describe('Local Azure AI Vision with the unmodified @azure-rest/ai-vision-image-
       expectError(await analyzeBytes(redCircle.gif().slice(0, 40)), '400', 'InvalidRequest', 'InvalidImageFormat');
       expectError(await analyzeBytes(redCircle.jpeg().slice(0, 400)), '400', 'InvalidRequest', 'InvalidImageFormat');
       expectError(await analyzeBytes(new TextEncoder().encode('plain text')), '400', 'InvalidRequest', 'InvalidImageFormat');
+    });
+
+    it('refuses data that makes the decoder work on more than the header declares, with what it found', async () => {
+      // Each is 100×100 to the header reader; before the checks the local Azure decoded a 64 MB PNG, walked a
+      // 64-megapixel GIF frame and allocated for a 16-megapixel JPEG frame (the larger the crafted size, the
+      // longer the local Azure's event loop was held: a 99-byte JPEG, 61 s and 2.7 GB).
+      const cases: [Uint8Array, string][] = [
+        [craftedImages.pngBomb(64 * 1024 * 1024), 'Input data is not a valid image: the PNG image data inflates to more than the 40100 bytes a 100x100 image needs'],
+        [craftedImages.gifWithOversizedFrame(8000), 'Input data is not a valid image: the first GIF frame (8000x8000 at 0,0) extends beyond the 100x100 image'],
+        [craftedImages.jpegWithSecondFrameHeader(4000), 'Input data is not a valid image: a JPEG frame header declares more pixels than the 100x100 image'],
+      ];
+      for (const [bytes, message] of cases) {
+        const body = expectError(await analyzeBytes(bytes), '400', 'InvalidRequest', 'InvalidImageFormat');
+        expect(body.error.innererror?.message).toBe(message);
+      }
     });
 
     it('refuses images under 50 pixels with InvalidImageSize', async () => {

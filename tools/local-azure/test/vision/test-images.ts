@@ -6,6 +6,7 @@ import { encode as encodeBmp } from 'bmp-ts';
 import { encode as encodePng } from 'fast-png';
 import jpeg from 'jpeg-js';
 import omggif from 'omggif';
+import { crc32, deflateSync } from 'node:zlib';
 
 export type Rgba = [number, number, number, number];
 
@@ -118,3 +119,45 @@ export const colours = {
   yellow: [250, 210, 30, 255],
   transparent: [0, 0, 0, 0],
 } satisfies Record<string, Rgba>;
+
+/**
+ * Images whose header declares a small picture while their data makes a decoder work on a huge one: what a
+ * decompression bomb or a crafted header looks like. Each is 100×100 to a header reader.
+ */
+export const craftedImages = {
+  /** A 100×100 RGBA PNG whose image data inflates to `inflatedBytes` (zeros compress some 1000:1). */
+  pngBomb(inflatedBytes: number): Buffer {
+    const chunk = (type: string, data: Buffer): Buffer => {
+      const typed = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+      const out = Buffer.alloc(12 + data.length);
+      out.writeUInt32BE(data.length, 0);
+      typed.copy(out, 4);
+      out.writeUInt32BE(crc32(typed), 8 + data.length);
+      return out;
+    };
+    const header = Buffer.alloc(13);
+    header.writeUInt32BE(100, 0);
+    header.writeUInt32BE(100, 4);
+    header.set([8, 6], 8); // 8 bits, RGBA
+    const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+    return Buffer.concat([signature, chunk('IHDR', header), chunk('IDAT', deflateSync(Buffer.alloc(inflatedBytes), { level: 9 })), chunk('IEND', Buffer.alloc(0))]);
+  },
+  /** A 100×100 GIF (logical screen) whose only frame is `size`×`size`. */
+  gifWithOversizedFrame(size: number): Buffer {
+    const le = (n: number): number[] => [n & 0xff, n >> 8];
+    return Buffer.from([
+      ...Buffer.from('GIF89a', 'latin1'),
+      ...le(100), ...le(100), 0x80, 0, 0, // screen, a global palette of two colours
+      0, 0, 0, 255, 255, 255,
+      0x2c, ...le(0), ...le(0), ...le(size), ...le(size), 0, // image descriptor
+      2, 2, 0x4c, 0x01, 0, // LZW minimum code size, one sub-block, terminator
+      0x3b,
+    ]);
+  },
+  /** A JPEG whose first frame header says 100×100 and a second `size`×`size` (greyscale). */
+  jpegWithSecondFrameHeader(size: number): Buffer {
+    const frameHeader = (height: number, width: number): number[] => [0xff, 0xc0, 0, 11, 8, height >> 8, height & 0xff, width >> 8, width & 0xff, 1, 1, 0x11, 0];
+    const quantization = [0xff, 0xdb, 0, 67, 0, ...new Array<number>(64).fill(1)];
+    return Buffer.from([0xff, 0xd8, ...quantization, ...frameHeader(100, 100), ...frameHeader(size, size), 0xff, 0xd9]);
+  },
+};
