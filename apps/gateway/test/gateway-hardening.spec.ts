@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import { request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { SignJWT } from 'jose';
@@ -217,6 +217,21 @@ describe('the gateway’s front door (host "gateway")', () => {
       const anonymous = await fetch(`${gateway.url}/v1/products/p-1`);
       const refused = await fetch(`${gateway.url}/v1/products/p-1`, { headers: { authorization: `Bearer ${token}x` } });
       expect([anonymous.status, anonymous.headers.get('www-authenticate'), refused.status, refused.headers.get('www-authenticate')]).toEqual([401, 'Bearer', 401, 'Bearer error="invalid_token"']);
+    });
+
+    it('refuses a request with two Authorization headers, even when the first holds a valid token, and logs why', async () => {
+      // Node's HTTP server used to keep the first of the two and drop the other: a proxy or log in front that reads
+      // the other one saw another caller than the gateway served.
+      const status = await new Promise<number>((resolve, reject) => {
+        const request = httpRequest(`${gateway.url}/v1/products/p-1`, (response) => {
+          response.resume();
+          resolve(response.statusCode!);
+        });
+        request.setHeader('authorization', [`Bearer ${token}`, 'Bearer another-token']);
+        request.on('error', reject).end();
+      });
+      expect(status).toBe(401);
+      expect(gateway.logger.messages()).toEqual(expect.arrayContaining([expect.stringMatching(/^401 for GET \/v1\/products\/p-1: the request has more than one Authorization header/)]));
     });
 
     it('refuses a caller token without exp with 401 problem details', async () => {

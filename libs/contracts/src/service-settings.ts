@@ -111,9 +111,21 @@ const maxCheckingIntervalInMs = 1_000;
  * `connectionsCheckingInterval` (30 s by default, read when the server starts listening): a limit of 10 s held a
  * trickling client up to 40 s. The interval is a quarter of the shorter limit, at most 1 s (each check walks only the
  * connections still receiving a request).
+ *
+ * `joinDuplicateHeaders` is on: by default Node keeps the first of two `Authorization` (or `Content-Type`, `Host`, …)
+ * headers and drops the other without a trace, so a request with two tokens was served as the first one's caller
+ * while a proxy or log in front may have read the other. Joined (`Bearer a, Bearer b`), the value is no token, and
+ * the request is refused as an invalid one.
  */
-export function httpServerOptions(limits: HttpServerLimits): { headersTimeout: number; requestTimeout: number; keepAliveTimeout: number; connectionsCheckingInterval: number } {
+export function httpServerOptions(limits: HttpServerLimits): {
+  headersTimeout: number;
+  requestTimeout: number;
+  keepAliveTimeout: number;
+  connectionsCheckingInterval: number;
+  joinDuplicateHeaders: true;
+} {
   return {
+    joinDuplicateHeaders: true,
     headersTimeout: limits.headersTimeoutInMs,
     requestTimeout: limits.requestTimeoutInMs,
     keepAliveTimeout: limits.keepAliveTimeoutInMs,

@@ -71,6 +71,8 @@ export class CallerTokenVerifier {
    * @throws {SigningKeysUnavailableError} while the tenant's keys cannot be fetched (callers see a 503).
    */
   async verify(authorization: string | undefined): Promise<Caller> {
+    // The server joins repeated headers with a comma (`joinDuplicateHeaders`), which no bearer token contains.
+    if (authorization?.includes(',')) throw new CallerTokenError('the request has more than one Authorization header (or a comma in it): send one bearer token');
     const token = /^Bearer\s+(\S+)$/i.exec(authorization ?? '')?.[1];
     if (!token) throw new CallerTokenError('no bearer token in the Authorization header', 'missing-token');
     const now = Date.now();
