@@ -160,6 +160,14 @@ describe('Local Azure AI Vision with the unmodified @azure-rest/ai-vision-image-
       }
     });
 
+    it('analyses a progressive JPEG of 100 scans and refuses one of 101, each scan being a pass over the whole image', async () => {
+      // 2000 such scans of a 6000×6000 image (120 KB) held the local Azure's event loop 50 s; 20 MB of them, over an hour.
+      const analyzed = await analyzeBytes(craftedImages.progressiveJpeg(200, 100));
+      expect(analyzed.status).toBe('200');
+      const body = expectError(await analyzeBytes(craftedImages.progressiveJpeg(200, 101)), '400', 'InvalidRequest', 'InvalidImageFormat');
+      expect(body.error.innererror?.message).toBe('Input data is not a valid image: the JPEG has more than 100 scans (encoders write about 10; each is a pass over the whole image)');
+    });
+
     it('refuses images under 50 pixels with InvalidImageSize', async () => {
       const body = expectError(await analyzeBytes(new Canvas(40, 300).png()), '400', 'InvalidRequest', 'InvalidImageSize');
       expect(body.error.message).toBe('The image dimension is not allowed to be smaller than 50 and larger than 16000.');

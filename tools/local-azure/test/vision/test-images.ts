@@ -160,4 +160,20 @@ export const craftedImages = {
     const quantization = [0xff, 0xdb, 0, 67, 0, ...new Array<number>(64).fill(1)];
     return Buffer.from([0xff, 0xd8, ...quantization, ...frameHeader(100, 100), ...frameHeader(size, size), 0xff, 0xd9]);
   },
+  /**
+   * A progressive greyscale JPEG of `size`×`size` with `scans` AC scans that each end every block at once: one
+   * Huffman code (1 bit) for an end-of-band run of class 14, repeated until the runs cover every block.
+   */
+  progressiveJpeg(size: number, scans: number): Buffer {
+    const u16 = (n: number): number[] => [n >> 8, n & 0xff];
+    const quantization = [0xff, 0xdb, ...u16(67), 0, ...new Array<number>(64).fill(1)];
+    const frameHeader = [0xff, 0xc2, ...u16(11), 8, ...u16(size), ...u16(size), 1, 1, 0x11, 0];
+    const acTable = [0xff, 0xc4, ...u16(20), 0x10, 1, ...new Array<number>(15).fill(0), 0xe0];
+    // Each run: the code 0, then 14 one bits, for 2 × 16383 blocks.
+    const blocks = Math.ceil(size / 8) ** 2;
+    const bits = '0'.concat('1'.repeat(14)).repeat(Math.ceil(blocks / 32_766)).padEnd(Math.ceil((15 * Math.ceil(blocks / 32_766)) / 8) * 8, '1');
+    const data = (bits.match(/.{8}/g) ?? []).flatMap((byte) => (byte === '11111111' ? [0xff, 0] : [parseInt(byte, 2)]));
+    const scan = [0xff, 0xda, ...u16(8), 1, 1, 0x00, 1, 63, 0x00, ...data];
+    return Buffer.from([0xff, 0xd8, ...quantization, ...frameHeader, ...acTable, ...new Array<number[]>(scans).fill(scan).flat(), 0xff, 0xd9]);
+  },
 };
