@@ -177,11 +177,17 @@ const adam7 = [
  * benign error): any bound stops a decompression bomb.
  */
 const pngExtraDataBytes = 65_536;
+/**
+ * What the PNG's ICC profile (iCCP, which fast-png inflates without a bound too, and the local Azure never uses)
+ * may inflate to: libpng's limit on a decompressed ancillary chunk (`PNG_USER_CHUNK_MALLOC_MAX`, 8 MB).
+ */
+const maxPngProfileBytes = 8_000_000;
 
 /**
- * Checks, before fast-png runs, that the PNG has one image header, the one `readHeader` read, and that its
- * image data inflates to no more than that header needs (filter byte and samples of every row, and the
- * tolerated extra): fast-png inflates without a bound, and zlib turns 1 KB into 1 MB.
+ * Checks, before fast-png runs, that the PNG has one image header, the one `readHeader` read, that its image
+ * data inflates to no more than that header needs (filter byte and samples of every row, and the tolerated
+ * extra), and that each ICC profile inflates to at most 8 MB: fast-png inflates both without a bound, and zlib
+ * turns 1 KB into 1 MB.
  */
 function checkPngData(bytes: Uint8Array, header: ImageHeader): void {
   const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -206,6 +212,7 @@ function checkPngData(bytes: Uint8Array, header: ImageHeader): void {
           }, 0)
         : height * rowBytes(width);
     } else if (type === 'IDAT') data.push(body);
+    else if (type === 'iCCP') checkPngProfile(body);
     else if (type === 'IEND') break;
     offset += 12 + length;
   }
@@ -217,6 +224,18 @@ function checkPngData(bytes: Uint8Array, header: ImageHeader): void {
       throw new ImageDecodeError(`the PNG image data inflates to more than the ${needed} bytes a ${header.width}x${header.height} image needs`);
     }
     // Corrupt or truncated data: fast-png says what is wrong with it.
+  }
+}
+
+/** An iCCP chunk: keyword, NUL, compression method, zlib data (inflated by fast-png, so bounded here first). */
+function checkPngProfile(body: Buffer): void {
+  try {
+    inflateSync(body.subarray(body.indexOf(0) + 2), { maxOutputLength: maxPngProfileBytes });
+  } catch (error) {
+    if ((error as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new ImageDecodeError(`the PNG ICC profile (iCCP) inflates to more than ${maxPngProfileBytes / 1_000_000} MB`);
+    }
+    // Corrupt data: fast-png says what is wrong with it.
   }
 }
 

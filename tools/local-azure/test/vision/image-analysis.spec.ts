@@ -151,6 +151,7 @@ describe('Local Azure AI Vision with the unmodified @azure-rest/ai-vision-image-
       // longer the local Azure's event loop was held: a 99-byte JPEG, 61 s and 2.7 GB).
       const cases: [Uint8Array, string][] = [
         [craftedImages.pngBomb(64 * 1024 * 1024), 'Input data is not a valid image: the PNG image data inflates to more than the 40100 bytes a 100x100 image needs'],
+        [craftedImages.pngWithIccProfile(64 * 1024 * 1024), 'Input data is not a valid image: the PNG ICC profile (iCCP) inflates to more than 8 MB'],
         [craftedImages.gifWithOversizedFrame(8000), 'Input data is not a valid image: the first GIF frame (8000x8000 at 0,0) extends beyond the 100x100 image'],
         [craftedImages.jpegWithSecondFrameHeader(4000), 'Input data is not a valid image: a JPEG frame header declares more pixels than the 100x100 image'],
       ];
@@ -158,6 +159,8 @@ describe('Local Azure AI Vision with the unmodified @azure-rest/ai-vision-image-
         const body = expectError(await analyzeBytes(bytes), '400', 'InvalidRequest', 'InvalidImageFormat');
         expect(body.error.innererror?.message).toBe(message);
       }
+      // A PNG with a profile of a size real ones have is analysed.
+      expect((await analyzeBytes(craftedImages.pngWithIccProfile(1024 * 1024))).status).toBe('200');
     });
 
     it('analyses a progressive JPEG of 100 scans and refuses one of 101, each scan being a pass over the whole image', async () => {

@@ -127,20 +127,12 @@ export const colours = {
 export const craftedImages = {
   /** A 100×100 RGBA PNG whose image data inflates to `inflatedBytes` (zeros compress some 1000:1). */
   pngBomb(inflatedBytes: number): Buffer {
-    const chunk = (type: string, data: Buffer): Buffer => {
-      const typed = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-      const out = Buffer.alloc(12 + data.length);
-      out.writeUInt32BE(data.length, 0);
-      typed.copy(out, 4);
-      out.writeUInt32BE(crc32(typed), 8 + data.length);
-      return out;
-    };
-    const header = Buffer.alloc(13);
-    header.writeUInt32BE(100, 0);
-    header.writeUInt32BE(100, 4);
-    header.set([8, 6], 8); // 8 bits, RGBA
-    const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-    return Buffer.concat([signature, chunk('IHDR', header), chunk('IDAT', deflateSync(Buffer.alloc(inflatedBytes), { level: 9 })), chunk('IEND', Buffer.alloc(0))]);
+    return pngFile(deflateSync(Buffer.alloc(inflatedBytes), { level: 9 }));
+  },
+  /** A valid 100×100 RGBA PNG with an ICC profile (iCCP) that inflates to `inflatedBytes`. */
+  pngWithIccProfile(inflatedBytes: number): Buffer {
+    const profile = Buffer.concat([Buffer.from('bomb\0', 'latin1'), Buffer.from([0]), deflateSync(Buffer.alloc(inflatedBytes), { level: 9 })]);
+    return pngFile(deflateSync(Buffer.alloc(100 * 401)), [['iCCP', profile]]);
   },
   /** A 100×100 GIF (logical screen) whose only frame is `size`×`size`. */
   gifWithOversizedFrame(size: number): Buffer {
@@ -177,3 +169,21 @@ export const craftedImages = {
     return Buffer.from([0xff, 0xd8, ...quantization, ...frameHeader, ...acTable, ...new Array<number[]>(scans).fill(scan).flat(), 0xff, 0xd9]);
   },
 };
+
+/** A 100×100 RGBA PNG file with `imageData` as its one IDAT chunk, after the `extra` chunks. */
+function pngFile(imageData: Buffer, extra: [string, Buffer][] = []): Buffer {
+  const chunk = (type: string, data: Buffer): Buffer => {
+    const typed = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const out = Buffer.alloc(12 + data.length);
+    out.writeUInt32BE(data.length, 0);
+    typed.copy(out, 4);
+    out.writeUInt32BE(crc32(typed), 8 + data.length);
+    return out;
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(100, 0);
+  header.writeUInt32BE(100, 4);
+  header.set([8, 6], 8); // 8 bits, RGBA
+  const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  return Buffer.concat([signature, chunk('IHDR', header), ...extra.map(([type, data]) => chunk(type, data)), chunk('IDAT', imageData), chunk('IEND', Buffer.alloc(0))]);
+}
