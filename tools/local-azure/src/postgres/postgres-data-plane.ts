@@ -193,7 +193,7 @@ class PostgresServer implements FrontendServer {
   }
 
   sessionStatus(): SharedSessionStatus {
-    return this.session?.status() ?? { clients: 0, held: false, waiting: 0 };
+    return this.session?.status() ?? { clients: 0, held: false, waiting: 0, queriesServed: 0 };
   }
 
   /** Closes every connection (57P01, as a fast shutdown does) and the engine (a checkpoint on the way out). */

@@ -32,6 +32,11 @@ export interface SharedSessionStatus {
   held: boolean;
   /** Connections with work waiting for the session. */
   waiting: number;
+  /**
+   * Queries of the connections served since the engine started: a simple Query, or an extended query up to its Sync
+   * (what one `query()` of node-postgres sends). The superuser's own work (set-up, autovacuum) is not counted.
+   */
+  queriesServed: number;
 }
 
 /** What SQL run as the superuser answered: the summary, and the rows as text. */
@@ -154,7 +159,7 @@ export class SharedSession {
 
   /** Where the session stands. */
   status(): SharedSessionStatus {
-    return { clients: this.states.size, held: !!this.holder, waiting: this.waiting.length };
+    return { clients: this.states.size, held: !!this.holder, waiting: this.waiting.length, queriesServed: this.clientRuns };
   }
 
   /** Stops scheduling (the engine is stopping or has crashed); queued work is dropped. */
