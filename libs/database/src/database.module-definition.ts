@@ -10,6 +10,12 @@ export const databaseDefaults = {
   maxRetryDelayInMs: 30_000,
   /** Budget of the health probe (`SELECT 1`). */
   healthCheckTimeoutInMs: 3_000,
+  /**
+   * How long a health probe's answer serves further checks. A second: orchestrators probe every few seconds
+   * (Kubernetes every 10, App Service every minute) and see every answer fresh, while a monitor or a caller polling
+   * the public endpoint 100 times a second costs one query a second.
+   */
+  healthCheckMaxAgeInMs: 1_000,
   isGlobal: true,
 } as const;
 
@@ -25,6 +31,12 @@ export interface DatabaseModuleOptions {
   maxRetryDelayInMs?: number;
   /** Budget of the health probe, in ms. Default: 3 000. */
   healthCheckTimeoutInMs?: number;
+  /**
+   * How long the health probe's answer (up or down) serves further checks, in ms; checks that come while a probe runs
+   * share it. Readiness so says `down` for every check more than this after the server went away (within
+   * `healthCheckTimeoutInMs`). 0: every check after an answer sends its own probe. Default: 1 000.
+   */
+  healthCheckMaxAgeInMs?: number;
   /** Log sink. Default: Nest's `Logger` with context `Database`. */
   logger?: LoggerService;
 }

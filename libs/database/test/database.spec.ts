@@ -1,5 +1,5 @@
 import { HealthIndicatorService } from '@nestjs/terminus';
-import { postgresDataPlane } from '@keyless/local-azure';
+import { postgresDataPlane, type PostgresStatus } from '@keyless/local-azure';
 import { startTestAzure, TcpGate, type TestAzure } from '@keyless/local-azure/testing';
 import { applyMigrations, Database, DatabaseHealthIndicator, isDatabaseUnavailable, type DatabaseModuleOptions, type DatabaseSchema } from '../src/index.js';
 import { openTestDatabase, type TestDatabase } from '../src/testing/index.js';
@@ -34,10 +34,14 @@ describe(Database.name, () => {
     return database;
   };
   const throughGate = () => open({ pool: { host: '127.0.0.1', port: gate.port } });
+  /** The module's two providers over one set of options, as Nest makes them. */
   const start = (database: TestDatabase, overrides: Partial<DatabaseModuleOptions> = {}) => {
-    const started = new Database({ pool: database.pool, schemas: [schema], retryDelayInMs: 100, maxRetryDelayInMs: 500, logger: { log: () => undefined, warn: () => undefined, error: () => undefined }, ...overrides });
-    return { database: started, health: new DatabaseHealthIndicator(new HealthIndicatorService(), started, { pool: database.pool, schemas: [schema], healthCheckTimeoutInMs: 2_000 }) };
+    const options: DatabaseModuleOptions = { pool: database.pool, schemas: [schema], retryDelayInMs: 100, maxRetryDelayInMs: 500, healthCheckTimeoutInMs: 2_000, logger: { log: () => undefined, warn: () => undefined, error: () => undefined }, ...overrides };
+    const started = new Database(options);
+    return { database: started, health: new DatabaseHealthIndicator(new HealthIndicatorService(), started, options) };
   };
+  /** The local PostgreSQL as its management API reports it: the queries it served, where the engine runs. */
+  const server = () => test.admin().call<PostgresStatus>('GET', '/postgres');
 
   beforeAll(async () => {
     test = await startTestAzure({ dataPlanes: [postgresDataPlane] });
@@ -106,7 +110,61 @@ describe(Database.name, () => {
 
       await gate.restore();
       await waitFor('queries to work again', () => db.pool.query('SELECT 1').then(() => true, () => false));
+      // The last answer (down) serves checks for healthCheckMaxAgeInMs; the first check after it is up.
+      await waitFor('readiness up', async () => (await health.isHealthy()).database.status === 'up');
+      await database.close();
+    }, 30_000);
+  });
+
+  describe('when readiness is probed many times at once', () => {
+    it('sends the server one SELECT 1 for all of them, and answers each up', async () => {
+      const { database, health } = start(await open(), { healthCheckMaxAgeInMs: 60_000 });
+      await database.whenReady();
+      const before = (await server()).session.queriesServed;
+
+      const answers = await Promise.all(Array.from({ length: 20 }, () => health.isHealthy()));
+      expect(answers.map((answer) => answer.database.status)).toEqual(Array(20).fill('up'));
+      expect((await server()).session.queriesServed - before).toBe(1);
+
+      // Within healthCheckMaxAgeInMs the answer serves later checks too.
+      for (let i = 0; i < 5; i += 1) expect(await health.isHealthy()).toMatchObject({ database: { status: 'up', ageInMs: expect.any(Number) } });
+      expect((await server()).session.queriesServed - before).toBe(1);
+      await database.close();
+    });
+  });
+
+  describe('when the engine stops answering mid-run', () => {
+    it('answers down every check that comes more than healthCheckMaxAgeInMs later, each within healthCheckTimeoutInMs', async () => {
+      const maxAge = 500;
+      const timeout = 1_000;
+      const { database, health } = start(await open(), { healthCheckMaxAgeInMs: maxAge, healthCheckTimeoutInMs: timeout });
+      await database.whenReady();
       expect(await health.isHealthy()).toMatchObject({ database: { status: 'up' } });
+      const engine = (await server()).engineProcessId!;
+
+      // The engine's process frozen: no error, no closed connection, only silence (a hung server, a network dropping
+      // packets) — the slowest way for a database to go away. A monitor probes every 20 ms meanwhile.
+      process.kill(engine, 'SIGSTOP');
+      const stoppedAt = performance.now();
+      const checks: { at: number; answeredInMs: number; status: string }[] = [];
+      try {
+        const pending: Promise<void>[] = [];
+        while (performance.now() - stoppedAt < maxAge + 2 * timeout) {
+          const at = performance.now() - stoppedAt;
+          pending.push(health.isHealthy().then((answer) => void checks.push({ at, answeredInMs: performance.now() - stoppedAt - at, status: answer.database.status })));
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        await Promise.all(pending);
+      } finally {
+        process.kill(engine, 'SIGCONT');
+      }
+      const late = checks.filter((check) => check.at > maxAge);
+      expect(late.length).toBeGreaterThan(0);
+      expect(late.filter((check) => check.status !== 'down')).toEqual([]);
+      // The budget, and what a loaded machine adds to a timer's firing.
+      expect(Math.max(...late.map((check) => check.answeredInMs))).toBeLessThan(timeout + 500);
+
+      await waitFor('readiness up once the engine answers again', async () => (await health.isHealthy()).database.status === 'up');
       await database.close();
     }, 30_000);
   });

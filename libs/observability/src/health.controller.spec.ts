@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { Global, Module, ServiceUnavailableException, type INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { HealthIndicatorService, type HealthCheckResult } from '@nestjs/terminus';
+import { HealthIndicatorService, type HealthCheckResult, type HealthIndicatorResult } from '@nestjs/terminus';
 import { AuthHealthIndicator, type AudienceTokenStatus, type AzureIdentityService, type PostgresPool, type ServiceBusClient } from '@keyless/auth';
 import { resolveAuthOptions, TokenAcquisitionError } from '@keyless/auth/diagnostics';
 import { Database, DatabaseHealthIndicator, type DatabaseStatus } from '@keyless/database';
@@ -60,7 +60,11 @@ describe(ReadinessChecks.name, () => {
         useValue: new AuthHealthIndicator(new HealthIndicatorService(), identity as AzureIdentityService, resolveAuthOptions({ clientId, audiences: ['serviceBus'] })),
       },
       { provide: MessagingHealthIndicator, useValue: new MessagingHealthIndicator(new HealthIndicatorService(), server as ServiceBusServer, null) },
-      { provide: DatabaseHealthIndicator, useValue: new DatabaseHealthIndicator(new HealthIndicatorService(), database as unknown as Database, { pool: database.pool as unknown as PostgresPool, schemas: [], healthCheckTimeoutInMs: 1_000 }) },
+      // Each poll here asks the stand-in afresh (the reuse of an answer is @keyless/database's, specified there).
+      {
+        provide: DatabaseHealthIndicator,
+        useValue: new DatabaseHealthIndicator(new HealthIndicatorService(), database as unknown as Database, { pool: database.pool as unknown as PostgresPool, schemas: [], healthCheckTimeoutInMs: 1_000, healthCheckMaxAgeInMs: 0 }),
+      },
     ],
     exports: [AuthHealthIndicator, MessagingHealthIndicator, DatabaseHealthIndicator],
   })
@@ -211,20 +215,35 @@ describe(ReadinessChecks.name, () => {
 
   describe('when an older poll finishes after a newer one', () => {
     it('logs neither the loss nor the recovery its stale result suggests; a newer failure still warns', async () => {
-      const checks = app.get(ReadinessChecks);
+      // The database indicator shares one SELECT 1 between overlapping polls, so its answers come in order; the rule
+      // holds for any check, so a database check whose first answer hangs stands in for it here.
+      const real = app.get(DatabaseHealthIndicator);
+      let hangNext = false;
+      let answerOlder!: (result: HealthIndicatorResult<'database'>) => void;
+      let olderAsked!: () => void;
+      const olderQueried = new Promise<void>((asked) => (olderAsked = asked));
+      const database = {
+        isHealthy: (key: 'database'): Promise<HealthIndicatorResult<'database'>> => {
+          if (!hangNext) return real.isHealthy(key);
+          hangNext = false;
+          return new Promise((answer) => ((answerOlder = answer), olderAsked()));
+        },
+      };
+      const moduleRef = await Test.createTestingModule({ imports: [IndicatorsModule, HealthModule.forRoot({})] })
+        .overrideProvider(DatabaseHealthIndicator)
+        .useValue(database)
+        .setLogger(logger)
+        .compile();
+      const checks = moduleRef.get(ReadinessChecks);
       allUp();
       await checks.run();
       const from = logger.lines.length;
-      // The older poll's SELECT 1 hangs; a newer poll finds everything up; then the older one fails.
-      let failOlder!: (error: Error) => void;
-      const olderQueried = new Promise<void>((queried) => {
-        sources.query = () => new Promise((_, reject) => ((failOlder = reject), queried()));
-      });
+      // The older poll's database check hangs; a newer poll finds everything up; then the older one fails.
+      hangNext = true;
       const older = checks.run().catch((error: unknown) => error);
       await olderQueried;
-      sources.query = () => Promise.resolve({ rows: [] });
       await checks.run();
-      failOlder(new Error('server closed the connection unexpectedly'));
+      answerOlder({ database: { status: 'down', message: 'server closed the connection unexpectedly' } });
       expect(await older).toBeInstanceOf(ServiceUnavailableException);
       const stale = logger.lines.slice(from).filter((line) => line.level !== 'debug');
       identityEndpointLost();
@@ -236,6 +255,7 @@ describe(ReadinessChecks.name, () => {
         expect.stringMatching(/^readiness lost: identity, database down/),
         expect.stringMatching(/^ready again after/),
       ]);
+      await moduleRef.close();
     });
   });
 
