@@ -27,10 +27,12 @@ type ProbeOutcome = { up: true; latencyInMs: number } | { up: false; message: st
  * - `down` while the schema is not applied (the server was unreachable or refused the sign-in at start), with why.
  * - `down` when `SELECT 1` fails or takes longer than `healthCheckTimeoutInMs` (the server went away mid-run).
  * - `up` otherwise, with the probe's round trip and the pool's connections.
- * - One `SELECT 1` at a time: checks that come while one runs share its answer, and checks that come within
+ * - One probe at a time: checks that come while one runs share its answer, and checks that come within
  *   `healthCheckMaxAgeInMs` of an answer reuse it, up or down. A flood of readiness probes (every instance of a load
  *   balancer, a monitor, a caller of the public endpoint) so costs at most one pool connection and one query per
- *   `healthCheckMaxAgeInMs` plus its round trip, and never a sign-in per probe while the server refuses them.
+ *   `healthCheckMaxAgeInMs` plus its round trip, and never a sign-in per probe while the server refuses them. A probe
+ *   that timed out leaves its query to the pool (it ends when the connection does): against a silent server that is
+ *   one connection per `healthCheckTimeoutInMs` + `healthCheckMaxAgeInMs`, not one per check.
  * - So a check that comes more than `healthCheckMaxAgeInMs` after the server went away answers `down`, within
  *   `healthCheckTimeoutInMs` (at once when the connection is refused or closed).
  */
