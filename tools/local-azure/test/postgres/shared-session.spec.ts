@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { postgresDataPlane } from '../../src/postgres/postgres-data-plane.js';
 import { startTestAzure, type TestAzure } from '../../src/testing/index.js';
-import { cancelRequest, client, identityPassword, refusal, settledFirst, waitForStatus } from './support.js';
+import { cancelRequest, client, identityPassword, postgresStatus, refusal, settledFirst, waitForStatus } from './support.js';
 
 jest.setTimeout(60_000);
 
@@ -163,6 +163,17 @@ describe('Local PostgreSQL: one engine session shared by every connection', () =
       expect(nearest[0]!.distance).toBeCloseTo(0, 6);
       const plan = await c.query<{ 'QUERY PLAN': string }>("SET LOCAL enable_seqscan = off; EXPLAIN SELECT id FROM items ORDER BY embedding <=> '[1,0,0]' LIMIT 1");
       expect(JSON.stringify(plan)).toContain('items_embedding');
+    });
+  });
+
+  describe('when the operator reads the server status', () => {
+    it('counts each query a connection sent (a simple query, an extended one up to its Sync), not the hand-overs between them', async () => {
+      const [a, b] = [await connected(), await connected()];
+      const before = (await postgresStatus(test)).session.queriesServed;
+      await a.query('SELECT 1');
+      await b.query('SELECT $1::int AS one', [1]); // Parse, Bind, Describe, Execute, Sync; the session passes to b first
+      await a.query('SELECT 2'); // and back to a
+      expect((await postgresStatus(test)).session.queriesServed - before).toBe(3);
     });
   });
 
