@@ -1,14 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { checkLauncherPorts, freePort, repoRoot, waitFor } from '@keyless/launcher';
+import { repoRoot, waitFor } from '@keyless/launcher';
+import { freeAdjacentPorts } from '@keyless/testing';
 
-/** A gateway port whose neighbour (the demo image server's) is free too, as `npm start` needs. */
-export async function launcherPort(): Promise<number> {
-  for (;;) {
-    const port = await freePort();
-    if (await checkLauncherPorts(port, 1).then(() => true, () => false)) return port;
-  }
-}
+/** A gateway port whose neighbour (the demo image server's, PORT+1) is free too, as `npm start` needs. */
+export const launcherPort = (): Promise<number> => freeAdjacentPorts(2);
 
 /** `npm start` (the launcher's main, as npm runs it) in a child process, and everything it printed so far. */
 export class NpmStart {

@@ -10,3 +10,4 @@ export { rejectionOf, waitFor } from './wait-for.js';
 export { seededRandom } from './seeded-random.js';
 export { slowClient } from './slow-client.js';
 export type { SlowClientOptions, SlowClientOutcome } from './slow-client.js';
+export { freeAdjacentPorts } from './free-ports.js';

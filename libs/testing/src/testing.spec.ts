@@ -1,5 +1,6 @@
+import { createServer, type Server } from 'node:net';
 import { z } from 'zod';
-import { missingAppServiceSettings, RecordingLogger, rejectionOf, seededRandom, waitFor } from './index.js';
+import { freeAdjacentPorts, missingAppServiceSettings, RecordingLogger, rejectionOf, seededRandom, waitFor } from './index.js';
 
 describe('waitFor', () => {
   it('returns the first value that is neither undefined nor false', async () => {
@@ -28,6 +29,36 @@ describe('seededRandom', () => {
     expect(draw(8)).not.toEqual(numbers);
     expect(numbers.every((n) => n >= 0 && n < 1)).toBe(true);
     expect(new Set(numbers).size).toBeGreaterThan(990);
+  });
+});
+
+describe('freeAdjacentPorts', () => {
+  const servers: Server[] = [];
+  const listen = async (port: number): Promise<number> => {
+    const server = createServer();
+    servers.push(server);
+    await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, '127.0.0.1', resolve));
+    return (server.address() as { port: number }).port;
+  };
+  afterEach(async () => {
+    await Promise.all(servers.splice(0).map((server) => new Promise((resolve) => server.close(resolve))));
+  });
+
+  it('returns a port whose neighbours up to count can all be listened on', async () => {
+    const port = await freeAdjacentPorts(3);
+    for (const each of [port, port + 1, port + 2]) await expect(listen(each)).resolves.toBe(each);
+  });
+
+  it('skips a candidate one of whose neighbours is taken, and one whose block reaches beyond 65535', async () => {
+    const taken = await listen(0);
+    const free = await freeAdjacentPorts(2);
+    const offered = [taken - 1, 65_535, free];
+    await expect(freeAdjacentPorts(2, async () => offered.shift()!)).resolves.toBe(free);
+    expect(offered).toEqual([]);
+  });
+
+  it('refuses a count below 1', async () => {
+    await expect(freeAdjacentPorts(0)).rejects.toThrow('count must be a whole number of ports, at least 1, not 0');
   });
 });
 

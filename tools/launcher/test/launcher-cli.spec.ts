@@ -4,8 +4,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../src/processes.js';
-import { checkLauncherPorts } from '../src/replicas.js';
+import { freeAdjacentPorts } from '@keyless/testing';
 import { repoRoot } from '../src/system.js';
 
 const launcher = fileURLToPath(new URL('../dist/main.js', import.meta.url));
@@ -23,16 +22,8 @@ function runLauncher(cwd: string, env: Record<string, string>, args: string[]): 
   });
 }
 
-/**
- * A PORT whose launcher ports (the gateway's, and PORT+1 of the demo images) were free a moment ago: a free port's
- * neighbour is often some connection's own port on a busy machine, and the launcher would refuse it first.
- */
-async function freeLauncherPort(): Promise<string> {
-  for (;;) {
-    const port = await freePort();
-    if (await checkLauncherPorts(port, 1).then(() => true, () => false)) return String(port);
-  }
-}
+/** A PORT whose launcher ports (the gateway's, and PORT+1 of the demo images) were free a moment ago. */
+const freeLauncherPort = async (): Promise<string> => String(await freeAdjacentPorts(2));
 
 describe('the launcher (npm start, npm run token)', () => {
   const scratch = mkdtempSync(join(tmpdir(), 'launcher-settings-'));

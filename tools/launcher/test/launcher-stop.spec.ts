@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, waitFor } from '../src/processes.js';
-import { checkLauncherPorts } from '../src/replicas.js';
+import { freeAdjacentPorts } from '@keyless/testing';
+import { waitFor } from '../src/processes.js';
 
 const launcher = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 
@@ -31,14 +31,6 @@ function alive(pid: number): boolean {
   }
 }
 
-/** A PORT whose launcher ports (the gateway's, and PORT+1 of the demo images) were free a moment ago. */
-async function freeLauncherPort(): Promise<string> {
-  for (;;) {
-    const port = await freePort();
-    if (await checkLauncherPorts(port, 1).then(() => true, () => false)) return String(port);
-  }
-}
-
 /**
  * `npm start` as a terminal runs it: the foreground job, a process group of its own, which a terminal's Ctrl-C
  * signals as a whole.
@@ -55,7 +47,7 @@ class TerminalJob {
 
   static async start(home: string): Promise<TerminalJob> {
     const inherited = Object.fromEntries(Object.entries(process.env).filter(([key]) => !['LOCAL_AZURE_HOME', 'LOCAL_AZURE_CONFIG', 'PORT', 'KEYLESS_DEMO_CATALOG'].includes(key)));
-    const env = { ...inherited, LOCAL_AZURE_HOME: home, PORT: await freeLauncherPort() };
+    const env = { ...inherited, LOCAL_AZURE_HOME: home, PORT: String(await freeAdjacentPorts(2)) }; // PORT and PORT+1 (the demo images)
     return new TerminalJob(spawn(process.execPath, [launcher], { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] }));
   }
 
