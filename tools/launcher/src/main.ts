@@ -7,7 +7,7 @@ import { demoCatalog } from './demo/demo-catalog.js';
 import { carryOverEarlierCatalog, hasEarlierCatalog } from './earlier-catalog.js';
 import { readSetting, serviceSettings } from '@keyless/contracts';
 import { LocalAzureCliError, localAzureStatus } from './local-azure-status.js';
-import { readEnvFile } from './processes.js';
+import { followJobControl, readEnvFile } from './processes.js';
 import { Progress } from './progress.js';
 import { parseMaxLogBytes } from './rotating-log.js';
 import { checkLauncherPorts, parseReplicas, replicaLimits, UsageError } from './replicas.js';
@@ -94,6 +94,8 @@ async function start(home: string, gatewayPort: number, replicas: number, maxLog
   const stopped = new Promise<number>((resolveExit) => {
     for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void stop(signal).then(() => resolveExit(0)));
   });
+  // Ctrl-Z and `fg` suspend and continue the whole system, not the launcher alone.
+  followJobControl();
 
   try {
     const { logLevel, withDemoCatalog } = settings;

@@ -19,6 +19,9 @@ export interface ManagedProcess {
 /** Preloaded into every process started: it stops itself once the launcher is gone (see child-guard.ts). */
 const childGuard = new URL(`./child-guard${extname(fileURLToPath(import.meta.url))}`, import.meta.url).href;
 
+/** The processes {@link startProcess} started that have not exited: what a suspension of the launcher suspends too. */
+const live = new Set<ChildProcess>();
+
 /** How many of a process's last output lines {@link ManagedProcess.tail} keeps. */
 export const outputTailLines = 15;
 
@@ -47,7 +50,8 @@ export interface StartProcessOptions {
  *
  * On POSIX the process runs in a process group of its own: a terminal's Ctrl-C (SIGINT to the foreground group)
  * reaches the launcher only, which stops its processes in order ({@link stopProcess}). It stops itself when the
- * launcher is gone, however that happened: its stdin is a pipe from the launcher, watched by child-guard.ts.
+ * launcher is gone, however that happened: its stdin is a pipe from the launcher, watched by child-guard.ts. The
+ * same separation keeps a terminal's Ctrl-Z from it: {@link followJobControl} suspends and continues it with the launcher.
  */
 export function startProcess(options: StartProcessOptions): ManagedProcess {
   // Like the rest of the home: only its owner reads the services' logs (an older launcher made the folder 0755).
@@ -65,6 +69,8 @@ export function startProcess(options: StartProcessOptions): ManagedProcess {
     // console's Ctrl-C still reaches every process attached to it, as before.
     detached: process.platform !== 'win32',
   });
+  live.add(child);
+  child.once('exit', () => live.delete(child));
   const recent: string[] = [];
   const forward = (chunk: Buffer): void => {
     log.write(chunk);
@@ -96,13 +102,81 @@ export function startProcess(options: StartProcessOptions): ManagedProcess {
   return { name: options.name, child, logFile, exited, tail: () => recent.join('\n') };
 }
 
-/** Sends SIGTERM and waits for the exit; SIGKILL after `graceInMs`. */
+/**
+ * Sends SIGTERM and waits for the exit; SIGKILL after `graceInMs`. A suspended process (Ctrl-Z, then a stop) is
+ * continued after the SIGTERM, which it could not act on while suspended.
+ */
 export async function stopProcess(process_: ManagedProcess, graceInMs = 15_000): Promise<void> {
   if (process_.child.exitCode !== null || process_.child.signalCode !== null) return;
   process_.child.kill('SIGTERM');
+  signalGroup(process_.child, 'SIGCONT');
   const timer = setTimeout(() => process_.child.kill('SIGKILL'), graceInMs);
   await process_.exited;
   clearTimeout(timer);
+}
+
+/**
+ * Makes a terminal's job control apply to the whole system: SIGTSTP (Ctrl-Z) suspends every process {@link startProcess}
+ * started, then the launcher itself; SIGCONT (`fg`, `bg`) continues them. Without it they would run on while the
+ * launcher is suspended, as they run in process groups of their own (POSIX only; Windows has no job control).
+ *
+ * Rules:
+ * - The processes are suspended with SIGSTOP to their process groups (the local Azure's PostgreSQL engine is in its
+ *   group): SIGSTOP cannot be caught or ignored, so none of them runs on.
+ * - The launcher then suspends itself with SIGSTOP: its SIGTSTP handler replaces the default action, and a re-raised
+ *   SIGTSTP is discarded in a process group without a parent shell (an orphaned one), which would leave the processes
+ *   suspended under a launcher that runs.
+ * - Nothing stays suspended forever. A stop continues what it stops ({@link stopProcess}). A launcher killed while
+ *   suspended (`kill -9 %1`) cannot continue its processes, and they cannot notice it is gone (child-guard.ts) while
+ *   suspended: a small keeper process, started at each suspension and not suspended itself, continues them once the
+ *   launcher's pipe to it closes — when the launcher continues, or dies — and each then stops itself.
+ */
+export function followJobControl(): void {
+  if (process.platform === 'win32') return;
+  let keeper: ChildProcess | undefined;
+  process.on('SIGTSTP', () => {
+    const groups = [...live].flatMap((child) => (child.pid === undefined ? [] : [child.pid]));
+    keeper?.stdin?.end();
+    keeper = startKeeper(groups);
+    for (const child of live) signalGroup(child, 'SIGSTOP');
+    process.kill(process.pid, 'SIGSTOP');
+  });
+  process.on('SIGCONT', () => {
+    for (const child of live) signalGroup(child, 'SIGCONT');
+    keeper?.stdin?.end();
+    keeper = undefined;
+  });
+}
+
+/**
+ * Starts the keeper of a suspension: a shell that waits for the end of its stdin (a pipe from the launcher), then
+ * continues the process groups `groups`. It runs in a session of its own (`detached`), out of reach of the terminal's
+ * Ctrl-Z, and nothing waits for it.
+ */
+function startKeeper(groups: readonly number[]): ChildProcess | undefined {
+  try {
+    const keeper = spawn('/bin/sh', ['-c', 'read -r _; for group do kill -s CONT -- "-$group" 2>/dev/null; done', 'keeper', ...groups.map(String)], {
+      stdio: ['pipe', 'ignore', 'ignore'],
+      detached: true,
+    });
+    // A keeper that could not start (no /bin/sh) must not end the launcher: the suspension works without it.
+    keeper.once('error', () => undefined);
+    keeper.stdin!.on('error', () => undefined);
+    keeper.unref();
+    return keeper;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Sends `signal` to the process group `child` leads (see {@link startProcess}); a group already gone is no error. */
+function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined || process.platform === 'win32') return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // ESRCH: every process of the group has exited.
+  }
 }
 
 /** Reads a dotenv file written by the local Azure (KEY=value lines, # comments). */

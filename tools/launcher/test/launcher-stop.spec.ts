@@ -1,66 +1,8 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { freeAdjacentPorts } from '@keyless/testing';
 import { waitFor } from '../src/processes.js';
-
-const launcher = fileURLToPath(new URL('../dist/main.js', import.meta.url));
-
-/** Every process descended from `pid` (its children, theirs, …), from `ps` (POSIX). */
-function descendantsOf(pid: number): number[] {
-  const rows = execFileSync('ps', ['-A', '-o', 'pid=,ppid='], { encoding: 'utf8' })
-    .trim()
-    .split('\n')
-    .map((row) => row.trim().split(/\s+/).map(Number) as [number, number]);
-  const found: number[] = [];
-  for (let parents = [pid]; parents.length; ) {
-    parents = rows.filter(([, ppid]) => parents.includes(ppid)).map(([child]) => child);
-    found.push(...parents);
-  }
-  return found;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * `npm start` as a terminal runs it: the foreground job, a process group of its own, which a terminal's Ctrl-C
- * signals as a whole.
- */
-class TerminalJob {
-  output = '';
-  readonly exited: Promise<number | null>;
-
-  constructor(readonly child: ChildProcess) {
-    child.stdout!.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
-    child.stderr!.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
-    this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve(signal ? null : code)));
-  }
-
-  static async start(home: string): Promise<TerminalJob> {
-    const inherited = Object.fromEntries(Object.entries(process.env).filter(([key]) => !['LOCAL_AZURE_HOME', 'LOCAL_AZURE_CONFIG', 'PORT', 'KEYLESS_DEMO_CATALOG'].includes(key)));
-    const env = { ...inherited, LOCAL_AZURE_HOME: home, PORT: String(await freeAdjacentPorts(2)) }; // PORT and PORT+1 (the demo images)
-    return new TerminalJob(spawn(process.execPath, [launcher], { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] }));
-  }
-
-  /** Waits until the demo catalog is being loaded: every process runs, and requests and events are under way. */
-  async loadingTheCatalog(): Promise<void> {
-    await waitFor(
-      () => this.output.includes('Loading the demo catalog') || this.child.exitCode !== null,
-      180_000,
-      () => `npm start did not begin to load the demo catalog within 180 s:\n${this.output}`,
-    );
-    if (this.child.exitCode !== null) throw new Error(`npm start exited (${this.child.exitCode}):\n${this.output}`);
-  }
-}
+import { alive, descendantsOf, TerminalJob } from './terminal-job.js';
 
 describe('npm start, when stopped', () => {
   let scratch: string;
