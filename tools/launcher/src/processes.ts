@@ -129,29 +129,34 @@ export async function stopProcess(process_: ManagedProcess, graceInMs = 15_000):
  * - Nothing stays suspended forever. A stop continues what it stops ({@link stopProcess}). A launcher killed while
  *   suspended (`kill -9 %1`) cannot continue its processes, and they cannot notice it is gone (child-guard.ts) while
  *   suspended: a small keeper process, started at each suspension and not suspended itself, continues them once the
- *   launcher's pipe to it closes — when the launcher continues, or dies — and each then stops itself.
+ *   launcher's pipe to it closes, which only the launcher's end closes; each then stops itself. A launcher that
+ *   continues ends the keeper instead (SIGKILL), so that a keeper's late SIGCONT cannot undo the next Ctrl-Z.
  */
 export function followJobControl(): void {
   if (process.platform === 'win32') return;
   let keeper: ChildProcess | undefined;
+  const endKeeper = (): void => {
+    keeper?.kill('SIGKILL');
+    keeper?.stdin?.destroy();
+    keeper = undefined;
+  };
   process.on('SIGTSTP', () => {
     const groups = [...live].flatMap((child) => (child.pid === undefined ? [] : [child.pid]));
-    keeper?.stdin?.end();
+    endKeeper();
     keeper = startKeeper(groups);
     for (const child of live) signalGroup(child, 'SIGSTOP');
     process.kill(process.pid, 'SIGSTOP');
   });
   process.on('SIGCONT', () => {
     for (const child of live) signalGroup(child, 'SIGCONT');
-    keeper?.stdin?.end();
-    keeper = undefined;
+    endKeeper();
   });
 }
 
 /**
- * Starts the keeper of a suspension: a shell that waits for the end of its stdin (a pipe from the launcher), then
- * continues the process groups `groups`. It runs in a session of its own (`detached`), out of reach of the terminal's
- * Ctrl-Z, and nothing waits for it.
+ * Starts the keeper of a suspension: a shell that waits for the end of its stdin (a pipe from the launcher: its end
+ * closes when the launcher is gone), then continues the process groups `groups`. It runs in a session of its own
+ * (`detached`), out of reach of the terminal's Ctrl-Z, and nothing waits for it.
  */
 function startKeeper(groups: readonly number[]): ChildProcess | undefined {
   try {
