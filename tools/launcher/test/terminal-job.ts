@@ -20,13 +20,17 @@ export function descendantsOf(pid: number): number[] {
   return found;
 }
 
+/**
+ * Whether `pid` still runs. One that has exited but is not reaped yet (a zombie: its launcher is gone, and the process
+ * that inherited it reaps when it gets to it) does not.
+ */
 export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
   }
+  return processState(pid) !== 'Z';
 }
 
 /**
