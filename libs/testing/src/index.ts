@@ -11,3 +11,5 @@ export { seededRandom } from './seeded-random.js';
 export { slowClient } from './slow-client.js';
 export type { SlowClientOptions, SlowClientOutcome } from './slow-client.js';
 export { freeAdjacentPorts } from './free-ports.js';
+export { npmAsTyped } from './npm-as-typed.js';
+export type { NpmInvocation } from './npm-as-typed.js';

@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:net';
 import { z } from 'zod';
-import { freeAdjacentPorts, missingAppServiceSettings, RecordingLogger, rejectionOf, seededRandom, waitFor } from './index.js';
+import { freeAdjacentPorts, missingAppServiceSettings, npmAsTyped, RecordingLogger, rejectionOf, seededRandom, waitFor } from './index.js';
 
 describe('waitFor', () => {
   it('returns the first value that is neither undefined nor false', async () => {
@@ -59,6 +59,28 @@ describe('freeAdjacentPorts', () => {
 
   it('refuses a count below 1', async () => {
     await expect(freeAdjacentPorts(0)).rejects.toThrow('count must be a whole number of ports, at least 1, not 0');
+  });
+});
+
+describe('npmAsTyped', () => {
+  it("returns the arguments and the variables npm gets from a command as a shell reads it, quotes and all", () => {
+    expect(npmAsTyped(`LOCAL_AZURE_HOME='/tmp/it'\\''s $HOME' npm run -s local-azure -- role list --scope "a b"`, ['LOCAL_AZURE_HOME'])).toEqual({
+      args: ['run', '-s', 'local-azure', '--', 'role', 'list', '--scope', 'a b'],
+      env: { LOCAL_AZURE_HOME: "/tmp/it's $HOME" },
+    });
+  });
+
+  it('reports a variable the command does not set as unset, even when the caller has it set', () => {
+    process.env.NPM_AS_TYPED_PROBE = 'from the caller';
+    try {
+      expect(npmAsTyped('TOKEN=$(npm run -s token)', ['NPM_AS_TYPED_PROBE'])).toEqual({ args: ['run', '-s', 'token'], env: { NPM_AS_TYPED_PROBE: undefined } });
+    } finally {
+      delete process.env.NPM_AS_TYPED_PROBE;
+    }
+  });
+
+  it('fails when the command does not start npm', () => {
+    expect(() => npmAsTyped('true', [])).toThrow('the command did not start npm: true');
   });
 });
 

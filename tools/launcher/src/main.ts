@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { loadCatalog } from './demo/catalog-loader.js';
 import { demoCatalog } from './demo/demo-catalog.js';
 import { carryOverEarlierCatalog, hasEarlierCatalog } from './earlier-catalog.js';
-import { readSetting, serviceSettings } from '@keyless/contracts';
+import { commandForHome, readSetting, serviceSettings } from '@keyless/contracts';
 import { LocalAzureCliError, localAzureStatus } from './local-azure-status.js';
 import { followJobControl, readEnvFile } from './processes.js';
 import { Progress } from './progress.js';
@@ -171,7 +171,10 @@ async function printToken(home: string): Promise<number> {
     throw error instanceof LocalAzureCliError ? new UsageError(error.message) : error;
   });
   // The status's own advice for a stopped local Azure is `npm run local-azure`, which gives no gateway to call.
-  if (status.state !== 'running') throw new UsageError(`The system is not running for ${home}: start it with \`npm start\` first.${status.state === 'stopped' ? '' : ` (${status.detail})`}`);
+  if (status.state !== 'running') {
+    const start = commandForHome('npm start', { root: home, isDefault: home === defaultHome });
+    throw new UsageError(`The system is not running for ${home}: start it with \`${start}\` first.${status.state === 'stopped' ? '' : ` (${status.detail})`}`);
+  }
   const env = readEnvFile(join(home, 'env', 'storefront.env'));
   const storefront = await StorefrontCaller.create(env, env.GATEWAY_URL ?? '');
   try {

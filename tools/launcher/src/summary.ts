@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { commandForHome } from '@keyless/contracts';
 import { serviceNames } from './replicas.js';
 
 /** What the summary shows: where the gateways, the portal and the logs are, and every running instance. */
@@ -22,7 +23,7 @@ export interface ReadySummary {
 export function readySummary(summary: ReadySummary): string {
   const [gatewayUrl, ...otherGateways] = summary.gatewayUrls;
   // `npm run -s token` and the portal link read the home from LOCAL_AZURE_HOME: without it they look for the default one.
-  const withHome = (command: string): string => (summary.customHome ? `LOCAL_AZURE_HOME=${shellWord(summary.home)} ${command}` : command);
+  const withHome = (command: string): string => commandForHome(command, { root: summary.home, isDefault: !summary.customHome });
   const instanceLines = serviceNames.map((service) => {
     const own = summary.instances.filter((instance) => instance.name === service || instance.name.startsWith(`${service}-`));
     return `    ${service.padEnd(15)} ${own.map((instance) => `${instance.name} ${instance.url}`).join(', ')}`;
@@ -45,9 +46,4 @@ export function readySummary(summary: ReadySummary): string {
     '',
     'Ctrl-C stops everything.',
   ].join('\n');
-}
-
-/** `value` as one word of a POSIX shell command: as it is when it needs no quoting, else in single quotes. */
-function shellWord(value: string): string {
-  return /^[\w@%+=:,./-]+$/.test(value) ? value : `'${value.replaceAll("'", "'\\''")}'`;
 }

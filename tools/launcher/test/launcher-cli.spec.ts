@@ -4,7 +4,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freeAdjacentPorts } from '@keyless/testing';
+import { freeAdjacentPorts, npmAsTyped } from '@keyless/testing';
 import { repoRoot } from '../src/system.js';
 
 const launcher = fileURLToPath(new URL('../dist/main.js', import.meta.url));
@@ -33,9 +33,17 @@ describe('the launcher (npm start, npm run token)', () => {
     const home = join(scratch, 'never-started');
     const result = await runLauncher(scratch, { LOCAL_AZURE_HOME: home }, ['token']);
     expect(result.code).toBe(2);
-    expect(result.output).toContain(`The system is not running for ${home}: start it with \`npm start\` first.`);
+    expect(result.output).toContain(`The system is not running for ${home}: start it with \`LOCAL_AZURE_HOME=${home} npm start\` first.`);
     // Not the local Azure's own advice beside it (`npm run local-azure`), which would start no gateway.
     expect(result.output).not.toContain('npm run local-azure');
+  }, 30_000);
+
+  it('names a home of its own in the command it says to run, quoted so that it works as printed in a shell', async () => {
+    const home = join(scratch, "it's never started");
+    const result = await runLauncher(scratch, { LOCAL_AZURE_HOME: home }, ['token']);
+    const command = /start it with `([^`]+)` first/.exec(result.output)?.[1];
+    expect(command).toBeDefined();
+    expect(npmAsTyped(command!, ['LOCAL_AZURE_HOME'])).toEqual({ args: ['start'], env: { LOCAL_AZURE_HOME: home } });
   }, 30_000);
 
   it('refuses an option it does not know with exit 2 and a message, not a stack trace', async () => {
@@ -48,7 +56,7 @@ describe('the launcher (npm start, npm run token)', () => {
     const result = await runLauncher(scratch, { LOCAL_AZURE_HOME: '' }, ['token']);
     // Exit 0 would mean a system runs in the default home (and printed a token); either way not the current folder.
     expect(result.output).not.toContain(scratch);
-    if (result.code !== 0) expect(result.output).toContain(`not running for ${join(repoRoot, '.local-azure')}`);
+    if (result.code !== 0) expect(result.output).toContain(`not running for ${join(repoRoot, '.local-azure')}: start it with \`npm start\` first.`);
     expect(readdirSync(scratch)).toEqual([]);
   }, 30_000);
 

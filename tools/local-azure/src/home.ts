@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { ConfigError } from './config/local-azure-config.js';
+import { commandForHome } from '@keyless/contracts';
+import { ConfigError, repoRoot } from './config/local-azure-config.js';
 
 /**
  * Format of the home this version writes, recorded in its `home-format.json`. Raise it with any change that leaves a
@@ -17,6 +18,9 @@ export const homeFormat = 1;
  * reuses all of it.
  */
 export class LocalAzureHome {
+  /** The home a command finds without being told (`LOCAL_AZURE_HOME` unset): `.local-azure/` at the repository root. */
+  static readonly defaultRoot = resolve(repoRoot, '.local-azure');
+
   readonly root: string;
 
   /**
@@ -32,6 +36,20 @@ export class LocalAzureHome {
           'where `git add -A` would take them. Set LOCAL_AZURE_HOME to a folder of its own (e.g. .local-azure/ inside the repository, which is ignored), or unset it for that default.',
       );
     }
+  }
+
+  /** Whether this is the default home ({@link LocalAzureHome.defaultRoot}). */
+  get isDefault(): boolean {
+    return this.root === LocalAzureHome.defaultRoot;
+  }
+
+  /**
+   * `command` (`npm run local-azure -- status`, `npm start`) as the user must type it for this home: with
+   * `LOCAL_AZURE_HOME=<root>` in front unless this is the default home. Every command the local Azure tells its user
+   * to run next is printed this way, so that it works as printed for a second copy too.
+   */
+  command(command: string): string {
+    return commandForHome(command, this);
   }
 
   /** Creates the home folder (and its parents) if it does not exist yet. */
@@ -65,7 +83,7 @@ export class LocalAzureHome {
     if (found !== undefined && found > homeFormat) {
       throw new ConfigError(
         `${this.root} was written by a newer version of the local Azure (home format ${found}; this version reads formats up to ${homeFormat}), and is left as it was. ` +
-          `Start the newer version on it (git pull, then npm ci and npm start), or start this version on a home of its own: set LOCAL_AZURE_HOME to another folder, or move this one aside (mv ${this.root} ${this.root}.newer) to start over with a new tenant.`,
+          `Start the newer version on it (git pull, then npm ci and ${this.command('npm start')}), or start this version on a home of its own: set LOCAL_AZURE_HOME to another folder, or move this one aside (mv ${this.root} ${this.root}.newer) to start over with a new tenant.`,
       );
     }
     if (found === homeFormat) return;

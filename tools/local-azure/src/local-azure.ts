@@ -480,7 +480,7 @@ export class LocalAzure {
       this.home.envFile('operator'),
       [
         "# Written by the local Azure for the operator's tools: the portal's and the management API's addresses (no secrets;",
-        '# sign in with `npm run local-azure -- login`, open the portal with `npm run -s local-azure -- portal`).',
+        `# sign in with \`${this.home.command('npm run local-azure -- login')}\`, open the portal with \`${this.home.command('npm run -s local-azure -- portal')}\`).`,
         ...Object.entries(this.operatorEnv()).map(([key, value]) => `${key}=${value}`),
         '',
       ].join('\n'),
@@ -488,23 +488,23 @@ export class LocalAzure {
     );
     for (const host of hosts) {
       const env = this.hostEnv(host.name);
-      writeAtomic(this.home.envFile(host.name), envFileText(host.name, this.home.envFile(host.name), env), 0o600);
+      writeAtomic(this.home.envFile(host.name), envFileText(host.name, this.home.envFile(host.name), env, this.home), 0o600);
       const dir = this.config.hostEnvDirs[host.name];
       if (!dir) continue;
       mkdirSync(dir, { recursive: true });
       const ca = join(dir, 'ca.pem');
       writeAtomic(ca, this.tls.caCertPem, 0o644);
       const file = join(dir, `${host.name}.env`);
-      writeAtomic(file, envFileText(host.name, file, { ...env, NODE_EXTRA_CA_CERTS: ca }), 0o644);
+      writeAtomic(file, envFileText(host.name, file, { ...env, NODE_EXTRA_CA_CERTS: ca }, this.home), 0o644);
     }
   }
 }
 
-function envFileText(hostName: string, file: string, env: Record<string, string>): string {
+function envFileText(hostName: string, file: string, env: Record<string, string>, home: LocalAzureHome): string {
   return [
     `# Written by the local Azure for host "${hostName}": endpoints and ids, and this host's own identity header and`,
     '# IMDS address, which get its tokens and nobody else\'s (like App Service\'s, they belong to this host only).',
-    '# It stays true across restarts (same ports, tenant and CA); whether the local Azure runs: `npm run local-azure -- status`.',
+    `# It stays true across restarts (same ports, tenant and CA); whether the local Azure runs: \`${home.command('npm run local-azure -- status')}\`.`,
     `# Export it before Node starts, e.g. \`set -a; . ${file}; set +a\` — Node reads NODE_EXTRA_CA_CERTS only at`,
     '# start-up, so `node --env-file` is too late for it.',
     ...Object.entries(env).map(([key, value]) => `${key}=${value}`),

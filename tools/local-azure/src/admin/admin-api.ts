@@ -171,7 +171,7 @@ function assignmentFilter(azure: LocalAzure, params: URLSearchParams): RoleAssig
     throw new ArmError(
       400,
       'PrincipalNotFound',
-      `Cannot find a managed identity or user with name, client id, UPN or object id '${assignee}'. See \`npm run local-azure -- identity list\`.`,
+      `Cannot find a managed identity or user with name, client id, UPN or object id '${assignee}'. See \`${azure.home.command('npm run local-azure -- identity list')}\`.`,
     );
   }
   const role = roleName ? findRole(roleName) : undefined;

@@ -73,12 +73,12 @@ export function readRuntime(home: LocalAzureHome): RuntimeInfo {
   const record = readRuntimeRecord(home.runtimeFile);
   if (!record || !isSameProcess(record.pid, record.processStart)) {
     throw new AdminClientError(
-      `The local Azure is not running for ${home.root}. Start it with \`npm run local-azure\` (or set LOCAL_AZURE_HOME to the home of the one that runs).`,
+      `The local Azure is not running for ${home.root}. Start it with \`${home.command('npm run local-azure')}\` (or set LOCAL_AZURE_HOME to the home of the one that runs).`,
     );
   }
   const info = runtimeInfo(record);
   if (!info) {
-    throw new AdminClientError(`The local Azure for ${home.root} is still starting (pid ${record.pid}); try again in a moment (\`npm run local-azure -- status --wait 30\` waits for it).`);
+    throw new AdminClientError(`The local Azure for ${home.root} is still starting (pid ${record.pid}); try again in a moment (\`${home.command('npm run local-azure -- status --wait 30')}\` waits for it).`);
   }
   return info;
 }

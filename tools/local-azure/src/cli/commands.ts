@@ -2,7 +2,7 @@
 // `start` needs it (runtime/memory-tuning.ts).
 import { resolve } from 'node:path';
 import { readSetting } from '@keyless/contracts';
-import { ConfigError, loadConfigFile, repoRoot, type LocalAzureConfig, type LocalAzureConfigInput } from '../config/local-azure-config.js';
+import { ConfigError, loadConfigFile, type LocalAzureConfig, type LocalAzureConfigInput } from '../config/local-azure-config.js';
 import { faultCatalog, faultModesOf, faultTargets } from '../faults/fault-catalog.js';
 import { LocalAzureHome } from '../home.js';
 import type { LocalAzure } from '../local-azure.js';
@@ -87,7 +87,7 @@ async function main(argv: string[]): Promise<number> {
   if (values.limit !== undefined && !/^[1-9]\d*$/.test(values.limit)) throw new AdminClientError(`--limit takes a whole number of at least 1, not "${values.limit}"`);
   values.assignee ??= values['assignee-object-id'];
   // A blank setting (LOCAL_AZURE_HOME=) means the default, never the current folder.
-  const home = new LocalAzureHome(readSetting(process.env, 'LOCAL_AZURE_HOME') ?? resolve(repoRoot, '.local-azure'));
+  const home = new LocalAzureHome(readSetting(process.env, 'LOCAL_AZURE_HOME') ?? LocalAzureHome.defaultRoot);
   const command = positionals.join(' ');
   if (command === '' || command === 'start') return serve(home, values.config ?? readSetting(process.env, 'LOCAL_AZURE_CONFIG'), values.verbose);
   if (command === 'status') return status(home, values.output, values.wait);
@@ -117,7 +117,7 @@ async function main(argv: string[]): Promise<number> {
       // Like every other command, the first one signs the operator in; after `logout` this refuses, naming login.
       if (!session.account()) await session.accessToken();
       const account = session.account();
-      if (!account) throw new AdminClientError('Not signed in. Run `npm run local-azure -- login`.');
+      if (!account) throw new AdminClientError(`Not signed in. Run \`${home.command('npm run local-azure -- login')}\`.`);
       return print({ ...account }, accountColumns);
     }
     case 'openai deployment list':
@@ -253,7 +253,7 @@ async function serve(home: LocalAzureHome, configFile: string | undefined, verbo
   out(`  Identity      ${azure.endpoints.identity}/hosts/<host>/msi/token, IMDS ${azure.endpoints.identity}/imds/<capability> (per host, in its env file)`);
   out(`  Management    ${azure.endpoints.management}  (ARM: Entra token for https://management.azure.com/ + RBAC)`);
   out(`  Operator      ${azure.directory.operator.userPrincipalName} (Owner of /subscriptions/${azure.directory.subscriptionId}); the CLI signs in as it`);
-  out(`  Portal        ${azure.endpoints.portal}  (sign in: npm run -s local-azure -- portal)`);
+  out(`  Portal        ${azure.endpoints.portal}  (sign in: ${home.command('npm run -s local-azure -- portal')})`);
   for (const resource of azure.directory.resources()) {
     const endpoint = azure.resourceEndpoint(resource.key);
     if (endpoint) out(`  ${resource.key.padEnd(13)} ${endpoint}`);

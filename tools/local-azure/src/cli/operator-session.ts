@@ -102,7 +102,7 @@ export class OperatorSession {
    */
   async accessToken(options: { forceRefresh?: boolean } = {}): Promise<string> {
     let cache = this.read();
-    if (cache?.signedOut) throw new AdminClientError('Not signed in. Run `npm run local-azure -- login` (add --username to sign in as another user).');
+    if (cache?.signedOut) throw new AdminClientError(`Not signed in. Run \`${this.home.command('npm run local-azure -- login')}\` (add --username to sign in as another user).`);
     if (!cache?.account || cache.account.tenantId !== this.runtime.tenantId) {
       await this.login(cache?.account?.username);
       cache = this.read()!;

@@ -116,6 +116,8 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
   /** Open event streams, each with the session cookie it was opened with. */
   const streams = new Map<ServerResponse, string>();
   const instancesFile = join(context.home.root, systemInstancesFileName);
+  /** What gets an operator a sign-in link for this portal (this local Azure's home named, unless the default). */
+  const signInCommand = context.home.command('npm run -s local-azure -- portal');
   let origin = '';
 
   const send = (res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void => {
@@ -132,7 +134,7 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
     send(
       res,
       401,
-      messagePage('Sign in required', html`The portal has no anonymous access. Get a one-time sign-in link as the signed-in operator with <code>npm run -s local-azure -- portal</code> and open it.`),
+      messagePage('Sign in required', html`The portal has no anonymous access. Get a one-time sign-in link as the signed-in operator with <code>${signInCommand}</code> and open it.`),
     );
   const forbidden = (res: ServerResponse, session: PortalSession, message: string): void =>
     send(res, 403, messagePage('Access denied', html`<strong>AuthorizationFailed</strong>: ${message}`, session));
@@ -243,12 +245,12 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
           expired: `This sign-in link has expired (links are valid for ${duration(sessions.linkLifetimeInSeconds)}).`,
           used: 'This sign-in link has already been used (each link works once).',
         }[result];
-        return send(res, 401, messagePage('Sign-in refused', html`${why} Get a new one with <code>npm run -s local-azure -- portal</code>.`));
+        return send(res, 401, messagePage('Sign-in refused', html`${why} Get a new one with <code>${signInCommand}</code>.`));
       }
       context.log(`[portal] ${result.operator.name} signed in`);
       redirect(res, '/', { 'set-cookie': `${cookieName}=${result.id}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=${sessions.sessionLifetimeInSeconds}` });
     })
-    .on('GET', /^\/signed-out$/, (_req, res) => send(res, 200, messagePage('Signed out', html`You are signed out. Sign in again with <code>npm run -s local-azure -- portal</code>.`)))
+    .on('GET', /^\/signed-out$/, (_req, res) => send(res, 200, messagePage('Signed out', html`You are signed out. Sign in again with <code>${signInCommand}</code>.`)))
     .on('POST', /^\/signout$/, async (req, res) => {
       const verified = await verifiedForm(req, res);
       if (!verified) return;

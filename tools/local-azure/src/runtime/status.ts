@@ -55,7 +55,7 @@ export interface StatusOptions {
 export async function readStatus(home: LocalAzureHome, options: StatusOptions = {}): Promise<LocalAzureStatus> {
   const record = readRuntimeRecord(home.runtimeFile);
   if (!record) {
-    return { state: 'stopped', home: home.root, detail: `No local Azure runs for ${home.root}. Start one with \`npm run local-azure\`.` };
+    return { state: 'stopped', home: home.root, detail: `No local Azure runs for ${home.root}. Start one with \`${home.command('npm run local-azure')}\`.` };
   }
   const facts = describeRecord(home, record);
   if (!isSameProcess(record.pid, record.processStart)) {
@@ -64,7 +64,7 @@ export async function readStatus(home: LocalAzureHome, options: StatusOptions = 
       state: 'stopped',
       detail:
         `No local Azure runs for ${home.root}: the process that started it (pid ${record.pid}, ${record.startedAt}) is gone without ` +
-        'cleaning up (killed?). Its env files still describe its endpoints, which a new start reuses: `npm run local-azure`.',
+        `cleaning up (killed?). Its env files still describe its endpoints, which a new start reuses: \`${home.command('npm run local-azure')}\`.`,
     };
   }
   if (record.state === 'starting' || !record.management || !record.caCertPath) {

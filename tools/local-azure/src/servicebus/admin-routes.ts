@@ -1,3 +1,4 @@
+import type { LocalAzureHome } from '../home.js';
 import { ArmError } from '../management/arm-error.js';
 import { listLimit } from '../management/list-query.js';
 import type { ManagementApi, ManagementRequest } from '../management/management-api.js';
@@ -140,13 +141,13 @@ export class EntityNotFoundError extends Error {
   override readonly name = 'EntityNotFoundError';
 }
 
-/** The operations on `namespace`. */
-export function serviceBusOperations(namespace: ServiceBusNamespace, status: () => ServiceBusStatus): ServiceBusOperations {
+/** The operations on `namespace` of the local Azure whose home is `home` (named in the commands its errors suggest). */
+export function serviceBusOperations(namespace: ServiceBusNamespace, status: () => ServiceBusStatus, home: LocalAzureHome): ServiceBusOperations {
   const entity = (path: string): ReceivableEntity => {
     const found = namespace.findReceivable(path);
     if (!found) {
       throw new EntityNotFoundError(
-        `No queue or subscription "${path}". Give a queue name or <topic>/<subscription>; see \`npm run local-azure -- servicebus entity list\`.`,
+        `No queue or subscription "${path}". Give a queue name or <topic>/<subscription>; see \`${home.command('npm run local-azure -- servicebus entity list')}\`.`,
       );
     }
     return found;

@@ -103,7 +103,7 @@ async function startServiceBus(context: DataPlaneContext): Promise<RunningDataPl
     maxMessageSizeInBytes: settings.maxMessageSizeInBytes,
     connections: broker!.connectionCount,
     ...counts(),
-  }));
+  }), context.home);
   return {
     port: listener.port,
     env: {

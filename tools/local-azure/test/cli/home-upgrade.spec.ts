@@ -117,7 +117,7 @@ describe('a local Azure home written by another version', () => {
       expect(refused.code).toBe(2);
       expect(refused.stderr).toBe(
         `local-azure: ${home} was written by a newer version of the local Azure (home format ${homeFormat + 1}; this version reads formats up to ${homeFormat}), and is left as it was. ` +
-          `Start the newer version on it (git pull, then npm ci and npm start), or start this version on a home of its own: set LOCAL_AZURE_HOME to another folder, or move this one aside (mv ${home} ${home}.newer) to start over with a new tenant.\n`,
+          `Start the newer version on it (git pull, then npm ci and LOCAL_AZURE_HOME=${home} npm start), or start this version on a home of its own: set LOCAL_AZURE_HOME to another folder, or move this one aside (mv ${home} ${home}.newer) to start over with a new tenant.\n`,
       );
       expect(readdirSync(home).sort()).toEqual(['data', 'home-format.json', 'test-config.json']);
       expect(readdirSync(join(home, 'data'))).toEqual(['servicebus.db']);

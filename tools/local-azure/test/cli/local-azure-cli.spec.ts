@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { npmAsTyped } from '@keyless/testing';
 import { cliOptions } from '../../src/cli/arguments.js';
 import { LocalAzureHome } from '../../src/home.js';
 import { readStatus } from '../../src/runtime/status.js';
@@ -230,6 +231,73 @@ describe('local-azure CLI', () => {
     running = await startForeground(home);
     expect((await runCli(home, ['identity', 'list', '-o', 'json'])).stdout).toBe(tenant);
     expect(readFileSync(join(home, 'env', 'gateway.env'), 'utf8')).toBe(env);
+  });
+});
+
+/** The `npm` commands in `text` that it tells its reader to run (each in backquotes, or after "sign in: "). */
+function npmCommandsIn(text: string): string[] {
+  return [...text.matchAll(/`([^`]*\bnpm [^`]*)`|\(sign in: ([^)]*npm [^)]*)\)/g)].map((match) => match[1] ?? match[2]!);
+}
+
+/** The arguments npm gets and the home it acts on, for each command the text tells its reader to run. */
+function whatTheHintsRun(text: string): { args: string[]; home: string | undefined }[] {
+  const commands = npmCommandsIn(text);
+  expect(commands).not.toEqual([]);
+  return commands.map((command) => {
+    const { args, env } = npmAsTyped(command, ['LOCAL_AZURE_HOME']);
+    return { args, home: env.LOCAL_AZURE_HOME };
+  });
+}
+
+describe('local-azure CLI, when LOCAL_AZURE_HOME names a home of its own', () => {
+  // Quotes and spaces in the path: the commands printed must still work as printed in a POSIX shell.
+  let scratch: string;
+  let home: string;
+  beforeAll(() => {
+    scratch = mkdtempSync(join(tmpdir(), 'local-azure-hints-'));
+    home = join(scratch, "it's a home");
+  });
+  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+  it('names that home in every command it tells its user to run next, from the first status to a sign-out', async () => {
+    const stopped = await runCli(home, ['status']);
+    expect(stopped.code).toBe(3);
+    expect(whatTheHintsRun(stopped.stdout)).toEqual([{ args: ['run', 'local-azure'], home }]);
+    expect(whatTheHintsRun((await runCli(home, ['resource', 'list'])).stderr)).toEqual([{ args: ['run', 'local-azure'], home }]);
+
+    const running = await startForeground(home);
+    try {
+      expect(whatTheHintsRun(running.output())).toEqual([{ args: ['run', '-s', 'local-azure', '--', 'portal'], home }]);
+      expect(whatTheHintsRun((await runCli(home, ['role', 'assignment', 'list', '--assignee', 'nobody'])).stderr)).toEqual([
+        { args: ['run', 'local-azure', '--', 'identity', 'list'], home },
+      ]);
+      expect(whatTheHintsRun((await runCli(home, ['servicebus', 'peek', 'no-such-queue'])).stderr)).toEqual([
+        { args: ['run', 'local-azure', '--', 'servicebus', 'entity', 'list'], home },
+      ]);
+      // The env files the local Azure writes into the home say how to reach it too.
+      expect(whatTheHintsRun(readFileSync(join(home, 'env', 'operator.env'), 'utf8'))).toEqual([
+        { args: ['run', 'local-azure', '--', 'login'], home },
+        { args: ['run', '-s', 'local-azure', '--', 'portal'], home },
+      ]);
+      expect(whatTheHintsRun(readFileSync(join(home, 'env', 'gateway.env'), 'utf8'))).toEqual([{ args: ['run', 'local-azure', '--', 'status'], home }]);
+      expect((await runCli(home, ['logout'])).code).toBe(0);
+      for (const args of [['resource', 'list'], ['account', 'show']]) {
+        expect(whatTheHintsRun((await runCli(home, args)).stderr)).toEqual([{ args: ['run', 'local-azure', '--', 'login'], home }]);
+      }
+    } finally {
+      running.child.kill('SIGKILL');
+      await exited(running.child);
+    }
+    // Killed: the status says so, and how to start it again on the same home.
+    expect(whatTheHintsRun((await runCli(home, ['status'])).stdout)).toEqual([{ args: ['run', 'local-azure'], home }]);
+  });
+
+  it('prints the commands as they are for the default home (LOCAL_AZURE_HOME unset or blank)', async () => {
+    const status = await runCli('', ['status']);
+    expect(status.stdout).toContain(LocalAzureHome.defaultRoot);
+    // No local Azure runs for the default home of a test run's checkout; where one does, it prints no command at all.
+    if (status.code === 3) expect(npmCommandsIn(status.stdout)).toEqual(['npm run local-azure']);
+    for (const command of npmCommandsIn(status.stdout)) expect(command).not.toContain('LOCAL_AZURE_HOME');
   });
 });
 

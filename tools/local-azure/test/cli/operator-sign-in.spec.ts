@@ -71,7 +71,8 @@ describe('local-azure CLI sign-in', () => {
     expect((await run('logout')).stdout).toBe('Signed out operator@keylesslocal.onmicrosoft.com.\n');
     const refused = await run('resource', 'list');
     expect(refused.code).toBe(2);
-    expect(refused.stderr).toContain('Not signed in. Run `npm run local-azure -- login`');
+    expect(refused.stderr).toContain('Not signed in. Run `LOCAL_AZURE_HOME=');
+    expect(refused.stderr).toContain(' npm run local-azure -- login` (add --username');
     expect((await run('account', 'show')).code).toBe(2);
     expect((await run('login', '--username', 'nobody')).stderr).toContain('AADSTS50034: The user account nobody@keylesslocal.onmicrosoft.com does not exist');
     expect((await run('login')).code).toBe(0);
