@@ -62,16 +62,22 @@ export class TokenCounter {
    * encoding's own pre-tokenizer; a piece that is not one token is merged by gpt-tokenizer if short and by
    * {@link mergeLongPiece} if long: gpt-tokenizer's merge rescans the whole piece after every merge, so one run
    * of 200,000 spaces (1,566 tokens) held the local Azure's one thread for some 48 s.
+   *
+   * With a `limit`, encoding stops once more than `limit` tokens are known: the result is every token of the
+   * text when it has at most `limit`, else its first `limit + 1` or more. The work is then bounded by the limit,
+   * not by the length of the text (a 16 MiB prompt against an 8,192-token window costs what its first 8,193
+   * tokens cost).
    */
-  encode(text: string, encoding: TokenizerEncoding): number[] {
+  encode(text: string, encoding: TokenizerEncoding, limit = Infinity): number[] {
     this.encoding(encoding);
     const core = this.cores.get(encoding)!;
     const tokens: number[] = [];
     for (const [piece] of text.matchAll(core.tokenSplitRegex)) {
+      if (tokens.length > limit) break;
       const token = core.getBpeRankFromString(piece);
       if (token !== undefined) tokens.push(token);
       else if (piece.length <= shortPiece) tokens.push(...core.bytePairEncode(piece));
-      else for (const merged of mergeLongPiece(piece, core)) tokens.push(merged);
+      else for (const merged of mergeLongPiece(piece, core, { limit: limit - tokens.length })) tokens.push(merged);
     }
     return tokens;
   }
@@ -80,18 +86,30 @@ export class TokenCounter {
     return this.encoding(encoding).decode(tokens);
   }
 
-  count(text: string, encoding: TokenizerEncoding): number {
-    return text ? this.encode(text, encoding).length : 0;
+  /**
+   * The number of tokens of `text`. With a `limit`, the count is exact when it is at most `limit` and otherwise
+   * some number above it, found without encoding the rest (see {@link encode}); a text too long to fit in
+   * `limit` tokens of the longest token's length is refused without encoding any of it.
+   */
+  count(text: string, encoding: TokenizerEncoding, limit = Infinity): number {
+    if (!text) return 0;
+    // Every token is at most longestToken UTF-8 bytes, and a string has at least as many UTF-8 bytes as UTF-16 units.
+    const fewest = Math.ceil(text.length / longestToken);
+    if (fewest > limit) return fewest;
+    return this.encode(text, encoding, limit).length;
   }
 
   /**
    * Prompt tokens of a chat request: every message costs 3 tokens of framing plus its role, content and
-   * name, and the reply is primed with 3 more (OpenAI's published counting rule for gpt-3.5/4/4o).
+   * name, and the reply is primed with 3 more (OpenAI's published counting rule for gpt-3.5/4/4o). With a
+   * `limit`, exact when at most `limit`, otherwise some number above it (counting stops there).
    */
-  countChat(messages: readonly CountedMessage[], encoding: TokenizerEncoding): number {
+  countChat(messages: readonly CountedMessage[], encoding: TokenizerEncoding, limit = Infinity): number {
     let total = 3;
     for (const message of messages) {
-      total += 3 + this.count(message.role, encoding) + this.count(message.content, encoding);
+      if (total > limit) break;
+      total += 3 + this.count(message.role, encoding);
+      total += this.count(message.content, encoding, limit - total);
       if (message.name) total += 1 + this.count(message.name, encoding);
     }
     return total;
@@ -132,19 +150,89 @@ const offsetSpan = 2 ** 25;
  */
 export const longestToken = 128;
 
+/** Options of {@link mergeLongPiece}. */
+export interface MergeOptions {
+  /** Stop once more than this many tokens of the piece are known. Default: Infinity (the whole piece). */
+  limit?: number;
+  /** Bytes merged at a time; at least 4 × {@link longestToken}. Default: 4096. */
+  windowBytes?: number;
+}
+
+const mergeDefaults = { windowBytes: 4096 };
+type RankOf = (start: number, end: number) => number;
+interface MergedWindow {
+  tokens: number[];
+  /** Where each token ends, counted from the window's start. */
+  ends: number[];
+}
+
 /**
  * Byte-pair encodes one pre-tokenized piece exactly as gpt-tokenizer (and tiktoken) do — repeatedly merge the
- * adjacent pair whose joined bytes have the lowest rank, the leftmost on a tie — in O(n log n): the parts are a
- * linked list over the piece's bytes and the candidate pairs sit in a binary heap ordered by (rank, offset),
- * stale entries being skipped when they come up.
+ * adjacent pair whose joined bytes have the lowest rank, the leftmost on a tie — a window of bytes at a time.
+ *
+ * Rules:
+ * - A window is merged alone (heap, O(w log w)). The next window starts where a token of this one starts, a
+ *   quarter window or more before its end, and is accepted only if its first token is that same token; the
+ *   tokens before are kept. Two valid encodings that share a token join into the valid encoding of the joined
+ *   text, and a text has one valid encoding (the corollaries of GitHub's `bpe` crate), so the joined result is
+ *   the piece's encoding. A window that does not agree sends the whole piece to one merge.
+ * - A window with the same bytes as one merged before reuses its result: a run of one character, or of a short
+ *   pattern, costs a comparison per window, not a merge.
+ * - With a `limit`, merging stops once more than `limit` tokens are kept (those are the piece's first tokens),
+ *   so the work is bounded by the limit rather than by the piece's length.
  */
-export function mergeLongPiece(piece: string, core: Pick<BpeCore, 'getBpeRankFromString' | 'getBpeRankFromBytes'>): number[] {
+export function mergeLongPiece(piece: string, core: Pick<BpeCore, 'getBpeRankFromString' | 'getBpeRankFromBytes'>, options: MergeOptions = {}): number[] {
+  const limit = options.limit ?? Infinity;
+  const windowBytes = Math.max(options.windowBytes ?? mergeDefaults.windowBytes, 4 * longestToken);
   // eslint-disable-next-line no-control-regex
   const ascii = /^[\x00-\x7f]*$/.test(piece);
   const bytes = ascii ? undefined : utf8.encode(piece);
   const length = bytes ? bytes.length : piece.length;
-  const rankOf = (start: number, end: number): number =>
+  const rankOf: RankOf = (start, end) =>
     end - start > longestToken ? Infinity : (bytes ? core.getBpeRankFromBytes(bytes.subarray(start, end)) : core.getBpeRankFromString(piece.slice(start, end))) ?? Infinity;
+  if (length <= windowBytes) return mergeWindow(rankOf, 0, length).tokens;
+
+  const keyOf = (start: number, end: number): string => (bytes ? latin1.decode(bytes.subarray(start, end)) : piece.slice(start, end));
+  // The last windows merged, compared by content (a Map would hash every slice, which costs more than the compare).
+  const merged: { key: string; window: MergedWindow }[] = [];
+  const margin = windowBytes >> 2;
+  const tokens: number[] = [];
+  // The window starts at the kept token that ends at anchorEnd (none before the first window).
+  let from = 0;
+  let anchorEnd = -1;
+  for (;;) {
+    const end = Math.min(length, from + windowBytes);
+    const key = keyOf(from, end);
+    let window = merged.find((entry) => entry.key === key)?.window;
+    if (!window) {
+      window = mergeWindow(rankOf, from, end);
+      if (merged.length >= 8) merged.shift();
+      merged.push({ key, window });
+    }
+    let first = 0;
+    if (anchorEnd >= 0) {
+      if (window.ends[0] !== anchorEnd - from) return mergeWindow(rankOf, 0, length).tokens;
+      first = 1;
+    }
+    if (end === length) {
+      for (let i = first; i < window.tokens.length; i++) tokens.push(window.tokens[i]!);
+      return tokens;
+    }
+    let anchor = window.ends.length - 1;
+    while (anchor > first && from + window.ends[anchor]! > end - margin) anchor--;
+    for (let i = first; i <= anchor; i++) tokens.push(window.tokens[i]!);
+    if (tokens.length > limit) return tokens;
+    anchorEnd = from + window.ends[anchor]!;
+    from = anchor === 0 ? from : from + window.ends[anchor - 1]!;
+  }
+}
+
+const latin1 = new TextDecoder('latin1');
+
+/** The heap merge of bytes [start, end) of a piece, in O(n log n); see {@link mergeLongPiece}. */
+function mergeWindow(rankOf: RankOf, start: number, end: number): MergedWindow {
+  const length = end - start;
+  const rankAt = (from: number, to: number): number => rankOf(start + from, start + to);
   // Part i starts at byte i while alive; next[i] is where the following part starts (length at the end).
   const next = new Int32Array(length + 1);
   const previous = new Int32Array(length + 1);
@@ -155,9 +243,9 @@ export function mergeLongPiece(piece: string, core: Pick<BpeCore, 'getBpeRankFro
     previous[i] = i - 1;
   }
   const heap = new MinHeap();
-  const pairRank = (part: number): number => (next[part]! < length ? rankOf(part, next[next[part]!]!) : Infinity);
+  const pairRank = (part: number): number => (next[part]! < length ? rankAt(part, next[next[part]!]!) : Infinity);
   for (let i = 0; i + 1 < length; i++) {
-    rank[i] = rankOf(i, i + 2);
+    rank[i] = rankAt(i, i + 2);
     if (rank[i] !== Infinity) heap.push(rank[i]!, i);
   }
   for (let key = heap.pop(); key >= 0; key = heap.pop()) {
@@ -180,12 +268,14 @@ export function mergeLongPiece(piece: string, core: Pick<BpeCore, 'getBpeRankFro
     }
   }
   const tokens: number[] = [];
+  const ends: number[] = [];
   for (let part = 0; part < length; part = next[part]!) {
-    const token = rankOf(part, next[part]!);
+    const token = rankAt(part, next[part]!);
     if (token === Infinity) throw new Error('a byte-pair merge left a part that is not in the vocabulary');
     tokens.push(token);
+    ends.push(next[part]!);
   }
-  return tokens;
+  return { tokens, ends };
 }
 
 /**
