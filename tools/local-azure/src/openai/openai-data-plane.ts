@@ -30,6 +30,10 @@ const defaults = {
   apiVersion: openAiApiVersion,
   /** Azure OpenAI's limit on inputs per embeddings request. */
   maxEmbeddingInputs: 2048,
+  /** Azure OpenAI's limit on the tokens of all inputs of one embeddings request (the v1 API reference). */
+  maxEmbeddingRequestTokens: 300_000,
+  /** Azure OpenAI's limit on messages per chat completions request. */
+  maxChatMessages: 2048,
   /** Slow or stalled uploads are cut off after this long. */
   requestTimeoutInMs: 120_000,
 };
@@ -237,6 +241,9 @@ class OpenAiService {
 
   private async chat(response: ServerResponse, id: string, apiVersion: string, deployment: Deployment, body: ChatRequest): Promise<void> {
     const { encoding, contextTokens, maxCompletionTokens } = deployment.profile;
+    if (body.messages.length > this.settings.maxChatMessages) {
+      throw invalidRequest(`'$.messages' is too long. Maximum length is ${this.settings.maxChatMessages}, but got ${body.messages.length} items.`, 'messages');
+    }
     const messages: ChatTurn[] = body.messages.map((m) => ({ role: m.role, content: flatten(m.content) }));
     const format = body.response_format;
     if (format?.type === 'json_object' && !messages.some((m) => /json/i.test(m.content))) {
@@ -251,11 +258,14 @@ class OpenAiService {
         'invalid_value',
       );
     }
+    // Counting stops once the prompt cannot fit: the work is bounded by the window, not by the body's size.
+    const promptLimit = contextTokens - (maxTokens ?? 0);
     const promptTokens = this.tokens.countChat(
       body.messages.map((m, i) => ({ role: m.role, content: messages[i]!.content, ...(m.name ? { name: m.name } : {}) })),
       encoding,
+      promptLimit,
     );
-    if (promptTokens + (maxTokens ?? 0) > contextTokens) throw openAiErrors.contextLengthExceeded(contextTokens, promptTokens, maxTokens ?? 0);
+    if (promptTokens > promptLimit) throw openAiErrors.contextLengthExceeded(contextTokens, maxTokens ?? 0);
 
     const json = format?.type === 'json_object' ? {} : format?.type === 'json_schema' ? { schema: format.json_schema.schema } : undefined;
     let served: BackendCompletion | undefined;
@@ -271,9 +281,11 @@ class OpenAiService {
       const at = stop ? text.indexOf(stop) : -1;
       if (at >= 0) text = text.slice(0, at);
     }
-    let completion = this.tokens.encode(text, encoding);
-    if (maxTokens !== undefined && completion.length > maxTokens) {
-      completion = completion.slice(0, maxTokens);
+    // A model stops at max_tokens, else at its largest completion or the end of its context window.
+    const completionLimit = Math.min(maxTokens ?? maxCompletionTokens, contextTokens - promptTokens);
+    let completion = this.tokens.encode(text, encoding, completionLimit);
+    if (completion.length > completionLimit) {
+      completion = completion.slice(0, completionLimit);
       text = this.tokens.decode(completion, encoding);
       finishReason = 'length';
     }
@@ -355,14 +367,16 @@ class OpenAiService {
     let promptTokens = 0;
     const texts = inputs.map((input, index) => {
       if (input === '') throw invalidRequest("'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.", 'input');
-      const count = typeof input === 'string' ? this.tokens.count(input, encoding) : input.length;
+      // Counted up to the window only: a longer input is refused whatever its length, so its length costs nothing.
+      const count = typeof input === 'string' ? this.tokens.count(input, encoding, contextTokens) : input.length;
       if (count > contextTokens) {
         throw invalidRequest(
-          `This model's maximum context length is ${contextTokens} tokens, however you requested ${count} tokens (${count} in your prompt; 0 for the completion). Please reduce your prompt; or completion length.`,
+          `This model's maximum context length is ${contextTokens} tokens, however you requested more than ${contextTokens} tokens (more than ${contextTokens} in your prompt; 0 for the completion). Please reduce your prompt; or completion length.`,
           `input[${index}]`,
         );
       }
       promptTokens += count;
+      if (promptTokens > this.settings.maxEmbeddingRequestTokens) throw openAiErrors.tooManyRequestTokens(promptTokens, this.settings.maxEmbeddingRequestTokens);
       return typeof input === 'string' ? input : this.decodeTokens(input, encoding, index);
     });
     const remaining = this.charge(deployment, promptTokens, 'Embeddings_Create', apiVersion);

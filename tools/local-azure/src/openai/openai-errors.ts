@@ -7,8 +7,10 @@
  * - `ApiVersionNotSupported`: an `api-version` the service does not know (400).
  * - `DeploymentNotFound`: no deployment of that name (404).
  * - `OperationNotSupported`: chat on an embeddings deployment or the reverse (400).
- * - `InvalidRequest`: malformed JSON, wrong content type, invalid or missing parameters (400, OpenAI's `invalid_request_error`).
- * - `ContextLengthExceeded`: the prompt does not fit the model's context window (400).
+ * - `InvalidRequest`: malformed JSON, wrong content type, invalid or missing parameters, more than 2,048 messages, an
+ *   embeddings input over its window or inputs over 300,000 tokens together (400, OpenAI's `invalid_request_error`, or
+ *   `max_tokens_per_request` for the last).
+ * - `ContextLengthExceeded`: the prompt and `max_tokens` do not fit the model's context window (400).
  * - `RequestTooLarge`: a body over the size limit, refused before it is read (413).
  * - `RateLimited`: the deployment's tokens-per-minute quota is spent, or an `openai 429` fault is injected (429 with `retry-after`).
  * - `ServerError`: the deployment's model server (`backend`) failed or answered something that is not a completion, or an
@@ -96,13 +98,24 @@ export const openAiErrors = {
         message: `The ${operation} operation does not work with the specified model, ${model}. Please choose different model and try again. You can learn more about which models can be used with each operation here: https://go.microsoft.com/fwlink/?linkid=2197993.`,
       },
     }),
-  contextLengthExceeded: (limit: number, requested: number, completion: number) =>
+  /** The prompt and `max_tokens` do not fit the window. Counting stops at the window, so the counts are lower bounds. */
+  contextLengthExceeded: (limit: number, completion: number) =>
     new OpenAiRequestError('ContextLengthExceeded', 400, {
       error: {
-        message: `This model's maximum context length is ${limit} tokens, however you requested ${requested + completion} tokens (${requested} in your prompt; ${completion} for the completion). Please reduce your prompt; or completion length.`,
+        message: `This model's maximum context length is ${limit} tokens, however you requested more than ${limit} tokens (more than ${limit - completion} in your prompt; ${completion} for the completion). Please reduce your prompt; or completion length.`,
         type: 'invalid_request_error',
         param: 'messages',
         code: 'context_length_exceeded',
+      },
+    }),
+  /** The inputs of one embeddings request hold more tokens than it may (OpenAI's `max_tokens_per_request`; counting stops there). */
+  tooManyRequestTokens: (requestedAtLeast: number, limit: number) =>
+    new OpenAiRequestError('InvalidRequest', 400, {
+      error: {
+        message: `Requested at least ${requestedAtLeast} tokens, max ${limit} tokens per request`,
+        type: 'max_tokens_per_request',
+        param: null,
+        code: 'max_tokens_per_request',
       },
     }),
   requestTooLarge: (limitBytes: number) =>
