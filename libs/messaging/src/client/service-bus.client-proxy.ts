@@ -18,6 +18,7 @@ import { MessagingMetrics } from '../metrics.js';
 import { issuesOf, type ReplyEnvelope } from '../reply.js';
 import { describe } from '../error-description.js';
 import { isTransientSendError } from '../send-errors.js';
+import { settledWithin } from '../settled-within.js';
 import { withProducerSpan } from '../tracing.js';
 import { explained, type ServiceBusErrorExplainer } from '../access-denial.js';
 import { ServiceBusRecord, type ServiceBusRecordOptions } from './service-bus.record-builder.js';
@@ -60,6 +61,12 @@ const defaults = {
   replyCredit: 100,
   /** Delay bounds between attempts to send a request after a transient failure (within its timeout). */
   sendRetry: { initialDelayInMs: 100, maxDelayInMs: 1_000 },
+  /**
+   * How long `close` waits for the reply session's and the senders' links to close: milliseconds on a healthy
+   * connection, while on a dead one the SDK waits for a send in flight to give up (its 10 s operation timeout). The
+   * links end with the process anyway, and nothing is waiting on them by then.
+   */
+  closeLinksTimeoutInMs: 1_000,
 };
 
 interface Pending {
@@ -116,7 +123,10 @@ export class ServiceBusClientProxy extends ClientProxy {
     return this.connecting;
   }
 
-  /** Fails pending requests, stops the reply session and closes the senders. */
+  /**
+   * Fails pending requests, stops the reply session and closes the senders, waiting at most 1000 ms for their links
+   * (Service Bus may be gone: then they end with the process, with one warning).
+   */
   async close(): Promise<void> {
     this.closed = true;
     for (const [id, pending] of this.pending) {
@@ -124,8 +134,11 @@ export class ServiceBusClientProxy extends ClientProxy {
       pending.callback({ err: new MessagingError('NotConnected', `client closed before the reply to "${pending.pattern}" (${id}) arrived`), isDisposed: true });
     }
     this.pending.clear();
-    await this.receiver?.close().catch(() => undefined);
-    await Promise.all([...this.senders.values()].map((sender) => sender.close()));
+    const linksClosed = Promise.all([this.receiver?.close().catch(() => undefined), ...[...this.senders.values()].map((sender) => sender.close())]);
+    linksClosed.catch((error: unknown) => this.log.warn(`shutdown: closing a sender failed; its link ends with the process: ${describe(error)}`));
+    if (!(await settledWithin(linksClosed, defaults.closeLinksTimeoutInMs))) {
+      this.log.warn(`shutdown: closing the Service Bus links of the reply session and the senders did not finish within ${defaults.closeLinksTimeoutInMs} ms; they end with the process (the broker drops links with their connection)`);
+    }
     this.sessionHealth.state = 'closed';
   }
 

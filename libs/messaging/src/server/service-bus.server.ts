@@ -21,6 +21,7 @@ import { describe } from '../error-description.js';
 import { settle, type HandlingOutcome, type SettlementPolicyOptions } from '../settlement-policy.js';
 import { prepare, unhandleableReply } from '../dispatch.js';
 import { isTransientSendError } from '../send-errors.js';
+import { settledWithin } from '../settled-within.js';
 import { withConsumerSpan, withProducerSpan } from '../tracing.js';
 import { explained, type ServiceBusErrorExplainer } from '../access-denial.js';
 import { sideEffectsExtra } from './handler.decorators.js';
@@ -59,7 +60,12 @@ export interface ServiceBusServerOptions {
   instanceId?: string;
   /** Locks of long handlers are renewed for up to this long. **Default**: 300000 ms (the SDK's default). */
   maxAutoLockRenewalDurationInMs?: number;
-  /** On close, in-flight handlers get this long to finish before their messages are abandoned. **Default**: 10000 ms. */
+  /**
+   * On close, in-flight handlers get this long to finish before their messages are abandoned. With the abandons and
+   * the links' close (1000 ms together, after it) and the bus client's close (1000 ms) it must fit in the process's
+   * stop bound (`@keyless/observability`: 7 s for the app to close, so that a stop ends within docker's 10 s grace
+   * before SIGKILL). **Default**: 4000 ms.
+   */
   shutdownTimeoutInMs?: number;
   /** Where the transport's metrics go. **Default**: the global OpenTelemetry meter provider (a no-op until the app registers one). */
   meterProvider?: MeterProvider;
@@ -78,7 +84,13 @@ const defaults = {
   claimPollInMs: 50,
   maxClaimPollInMs: 1_000,
   maxAutoLockRenewalDurationInMs: 300_000,
-  shutdownTimeoutInMs: 10_000,
+  shutdownTimeoutInMs: 4_000,
+  /**
+   * On close, after the handlers' drain: how long the abandons, the claims' release and the links' close get,
+   * together. A healthy broker answers each in milliseconds; one that is gone lets the SDK retry a settlement on
+   * its dead connection for up to four 10 s operation timeouts.
+   */
+  closeLinksTimeoutInMs: 1_000,
   /** Replies outlive no caller: the requester's timeout is far shorter. */
   replyTimeToLiveInMs: 5 * 60_000,
 };
@@ -197,30 +209,64 @@ export class ServiceBusServer extends Server implements CustomTransportStrategy 
   /**
    * Stops receiving, gives in-flight handlers `shutdownTimeoutInMs` to finish and settle, then abandons
    * what is left (so no message stays locked for a full lock duration) and closes the receivers.
+   *
+   * Rules (a stop must end within the process's stop bound even when Service Bus or the database is gone):
+   * 1. Handlers still running after `shutdownTimeoutInMs` have their messages abandoned (redelivered at once, here
+   *    or elsewhere) and their claims released; their own settlement is skipped.
+   * 2. The abandons, releases and the links' close get `closeLinksTimeoutInMs` (1000 ms) together. What Service Bus
+   *    has not confirmed by then is left as it is, with one warning naming it: an unsettled message stays on the
+   *    broker, which keeps its lock when the connection ends and redelivers it once the lock expires (the entity's
+   *    lock duration); an unreleased claim runs out after its lease, after which a redelivery takes it.
+   * 3. Nothing is completed or dead-lettered on the way out: a message is either settled by its handler's outcome
+   *    before the bound, or redelivered.
    */
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
     for (const wake of this.wakeOnClose) wake();
-    await Promise.all(this.receivers.map((r) => r.close()));
     const deadline = Date.now() + (this.options.shutdownTimeoutInMs ?? defaults.shutdownTimeoutInMs);
+    // Stopping the subscriptions drains their credit: bounded like the handlers, which go on meanwhile.
+    await settledWithin(Promise.all(this.receivers.map((r) => r.close())), deadline - Date.now());
     while (this.inFlight.size > 0 && Date.now() < deadline) await delay(20);
-    await Promise.all(
-      [...this.inFlight].map(async (entry) => {
-        entry.released = true;
-        this.log.warn(`shutdown: abandoning message ${entry.message.messageId} of ${entry.receiver.entityPath}; its handler did not finish in time`);
-        // Its redelivery may go to another instance, which must not wait for this instance's lease to run out.
-        await this.idempotency
-          .release(`${entry.receiver.entityPath}:${entry.message.messageId}`, this.instanceId)
-          .catch((error: unknown) => this.log.warn(`shutdown: could not release the claim on ${entry.message.messageId}: ${describe(error)}`));
-        await entry.receiver.abandonMessage(entry.message).catch((error: unknown) => this.log.error(`shutdown: abandon failed: ${describe(error)}`));
-      }),
-    );
-    await Promise.all(this.receivers.map((r) => r.receiver.close()));
-    await Promise.all([...this.replySenders.values()].map((s) => s.close()));
+    const linksDeadline = Date.now() + defaults.closeLinksTimeoutInMs;
+    const unconfirmed = new Set(this.inFlight);
+    const givenBack = [...unconfirmed].map((entry) => this.giveBack(entry).finally(() => unconfirmed.delete(entry)));
+    await settledWithin(Promise.all(givenBack), linksDeadline - Date.now());
+    if (unconfirmed.size) {
+      this.log.warn(
+        `shutdown: Service Bus did not confirm giving back ${[...unconfirmed].map((entry) => `message ${entry.message.messageId} of ${entry.receiver.entityPath}`).join(', ')} within ${defaults.closeLinksTimeoutInMs} ms; stopping without it: each stays locked on the broker until its lock expires, then is redelivered (and its claim, unless released, runs out after ${this.claimOptions.leaseInMs} ms)`,
+      );
+    }
+    const linksClosed = Promise.all([
+      ...this.receivers.map((r) => r.receiver.close()),
+      ...[...this.replySenders.values()].map((s) => s.close()),
+      Promise.resolve(this.idempotency.close?.()),
+    ]);
+    linksClosed.catch((error: unknown) => this.log.warn(`shutdown: closing a Service Bus link or the idempotency store failed; it ends with the process: ${describe(error)}`));
+    if (!(await settledWithin(linksClosed, linksDeadline - Date.now()))) {
+      this.log.warn(`shutdown: closing the Service Bus links and the idempotency store did not finish within ${defaults.closeLinksTimeoutInMs} ms; they end with the process (the broker drops links with their connection)`);
+    }
     for (const r of this.receivers) r.health.state = 'closed';
-    await this.idempotency.close?.();
     this._status$.next('disconnected');
+  }
+
+  /**
+   * Abandons a message whose handler did not finish in time (rule 1): its claim is released first, so that the
+   * redelivery, which may go to another instance, does not wait for this instance's lease to run out.
+   * Resolves once Service Bus took the message back or refused (then it is redelivered once its lock expires).
+   */
+  private async giveBack(entry: InFlight): Promise<void> {
+    entry.released = true;
+    const { message, receiver } = entry;
+    this.log.warn(`shutdown: abandoning message ${message.messageId} of ${receiver.entityPath}; its handler did not finish in time`);
+    await this.idempotency
+      .release(`${receiver.entityPath}:${message.messageId}`, this.instanceId)
+      .catch((error: unknown) => this.log.warn(`shutdown: could not release the claim on ${message.messageId}; a redelivery takes it once its lease runs out: ${describe(error)}`));
+    try {
+      await receiver.abandonMessage(message);
+    } catch (error) {
+      this.log.warn(`shutdown: could not abandon message ${message.messageId} of ${receiver.entityPath}; it is redelivered once its lock expires: ${describe(error)}`);
+    }
   }
 
   /**
