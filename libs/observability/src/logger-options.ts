@@ -58,12 +58,12 @@ function stdoutDestination(): Destination {
 }
 
 /**
- * Resolves once every line queued for stdout so far has been written, or after 2 s (a reader that stopped reading
- * must not keep a stopping process alive). Why a service waits for it before exiting: pino's exit handler
+ * Resolves once every line queued for stdout so far has been written, or after `timeoutInMs` (a reader that stopped
+ * reading must not keep a stopping process alive). Why a service waits for it before exiting: pino's exit handler
  * writes the queued lines synchronously but cannot wait for the write already in flight in the thread pool — that
  * line came out after the ones queued behind it, or not at all.
  */
-function logsWritten(): Promise<void> {
+function logsWritten(timeoutInMs: number): Promise<void> {
   const destination = stdout;
   if (!destination) return Promise.resolve();
   return new Promise((resolve) => {
@@ -72,7 +72,7 @@ function logsWritten(): Promise<void> {
       destination.off('drain', done).off('error', done);
       resolve();
     };
-    const timer = setTimeout(done, 2_000);
+    const timer = setTimeout(done, timeoutInMs);
     destination.once('drain', done).once('error', done);
     // An empty write queues behind whatever is pending; the destination says 'drain' once all of it is written.
     try {
@@ -84,30 +84,58 @@ function logsWritten(): Promise<void> {
 }
 
 /**
+ * Bounds of a stop on a signal, in ms from the signal. Docker (`docker stop`, `docker compose down`) sends SIGKILL 10 s
+ * after SIGTERM, and a process killed that way loses the log lines it had queued: the whole stop ends within 8 s,
+ * leaving 2 s for timers that fire late on a loaded machine. The app's own bounds fit within `closeInMs` with a second
+ * to spare: the gateway's HTTP drain (4 s), then its bus client's close (1 s); a bus service's handler drain (4 s),
+ * then its abandons and links (1 s), then its bus client's close (1 s).
+ */
+export const stopBounds = {
+  /** How long `app.close()` may take before the process exits without it, with exit code 1. */
+  closeInMs: 7_000,
+  /** When the process exits at the latest: the queued log lines get what is left of it (2 s at most). */
+  exitInMs: 8_000,
+};
+
+/**
  * How every Keyless service stops on a signal: `app.close()` (the drain, then the shutdown hooks), then every queued
  * log line written (`logsWritten`), then exit code 0 — or 1, with the error logged, when closing failed. Nest's own
  * `enableShutdownHooks` ends the process as soon as the hooks return: re-raising the signal lost the lines of the
  * drain and the hooks; `process.exit` wrote them, but one still in flight came out last or not at all. A second signal
  * while stopping is ignored. For a process's one app: the listeners stay for the life of the process.
+ *
+ * The stop is bounded ({@link stopBounds}): an app still closing after `closeInMs` is left as it is, with one error
+ * line saying so, and the process exits with code 1. What it was still doing ends with the process; a Keyless service
+ * loses nothing by that (a Service Bus message it had not settled stays on the broker and is redelivered once its
+ * lock expires), but a close that needed the bound is a defect of its own bounds, hence the exit code.
  */
-export function stopOnSignals(app: INestApplicationContext, signals: readonly string[] = Object.values(ShutdownSignal)): void {
+export function stopOnSignals(app: INestApplicationContext, signals: readonly string[] = Object.values(ShutdownSignal), bounds = stopBounds): void {
   let stopping = false;
-  const stop = (): void => {
+  const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
-    app
-      .close()
-      .then(
-        () => 0,
-        (error: unknown) => {
-          new Logger('Shutdown').error(`closing the app failed: ${(error as Error).message}`, (error as Error).stack);
-          return 1;
-        },
-      )
-      .then(async (code) => {
-        await logsWritten();
-        process.exit(code);
-      });
+    const signalled = performance.now();
+    let timer: NodeJS.Timeout | undefined;
+    const cutShort = new Promise<number>((resolve) => {
+      timer = setTimeout(() => {
+        new Logger('Shutdown').error(
+          `${signal}: the app did not close within ${bounds.closeInMs} ms; exiting without it (exit code 1). What it was still doing ends with the process: unsettled Service Bus messages stay on the broker and are redelivered once their locks expire.`,
+        );
+        resolve(1);
+      }, bounds.closeInMs);
+    });
+    const closed = app.close().then(
+      () => 0,
+      (error: unknown) => {
+        new Logger('Shutdown').error(`closing the app failed: ${(error as Error).message}`, (error as Error).stack);
+        return 1;
+      },
+    );
+    void Promise.race([closed, cutShort]).then(async (code) => {
+      clearTimeout(timer);
+      await logsWritten(Math.max(0, Math.min(2_000, bounds.exitInMs - (performance.now() - signalled))));
+      process.exit(code);
+    });
   };
   for (const signal of signals) process.on(signal, stop);
 }
