@@ -1,7 +1,11 @@
 import type { LoggerService } from '@nestjs/common';
 import { AzureClientFactory, AzureIdentityService, type AuthModuleOptions, type PostgresFactoryOptions, type PostgresPool } from '@keyless/auth';
 import { AccessDiagnostics, resolveAuthOptions } from '@keyless/auth/diagnostics';
+import { isDatabaseUnavailable } from '../database-errors.js';
 import { applyMigrations, type DatabaseSchema } from '../schema-migrations.js';
+
+/** How long {@link openTestDatabase} waits for the local engine's first start (a spec's set-up has 120 s). */
+const firstStartBudgetInMs = 100_000;
 
 /** Options of {@link openTestDatabase}. */
 export interface TestDatabaseOptions {
@@ -59,11 +63,21 @@ export async function openTestDatabase(env: Readonly<Record<string, string | und
     await pool.end().catch(() => undefined);
     identity.close();
   };
-  try {
-    if (options.schemas?.length) await applyMigrations(pool, options.schemas);
-  } catch (error) {
-    await close();
-    throw error;
+  // The local engine starts with its first connection; on a loaded machine that start can outlast one connection's
+  // 10 s budget (every test of a file then failed in its set-up), so the schemas are applied once it answers.
+  const deadline = Date.now() + firstStartBudgetInMs;
+  for (;;) {
+    try {
+      if (options.schemas?.length) await applyMigrations(pool, options.schemas);
+      break;
+    } catch (error) {
+      if (isDatabaseUnavailable(error) && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 250));
+        continue;
+      }
+      await close();
+      throw error;
+    }
   }
   return { pool, identity, diagnostics, clients, close };
 }
