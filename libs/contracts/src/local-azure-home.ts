@@ -24,7 +24,13 @@ export function commandForHome(command: string, home: LocalAzureHomeRef): string
   return home.isDefault ? command : `LOCAL_AZURE_HOME=${shellWord(home.root)} ${command}`;
 }
 
-/** `value` as one word of a POSIX shell command. */
-function shellWord(value: string): string {
+/**
+ * `value` as one word of a POSIX shell command: as it is when it holds only characters no shell treats specially, else
+ * in single quotes (a single quote in it written `'\\''`). For a path printed inside a command the user copies.
+ *
+ * @example
+ * `set -a; . ${shellWord('/tmp/my copy/env/gateway.env')}; set +a` // set -a; . '/tmp/my copy/env/gateway.env'; set +a
+ */
+export function shellWord(value: string): string {
   return /^[\w@%+=:,./-]+$/.test(value) ? value : `'${value.replaceAll("'", "'\\''")}'`;
 }

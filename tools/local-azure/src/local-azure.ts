@@ -4,6 +4,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { Server } from 'node:net';
 import { chmodSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
+import { shellWord } from '@keyless/contracts';
 import { adminRoutes } from './admin/admin-api.js';
 import { startLocalAlerts, type LocalAlerts } from './alerts/local-alerts.js';
 import { AuditLog } from './audit/audit-log.js';
@@ -188,7 +189,7 @@ export class LocalAzure {
       const [identity, login, managementListener] = await settleAll([
         self.bindListener('identity', () => answeringClientErrors(createHttpServer(limits, identityEndpoint.listener(log)), { listener: 'identity', auditLog, log })),
         self.bindListener('login', () =>
-          answeringClientErrors(createHttpsServer(tlsOptions, loginEndpoints(directory, keys, () => self.endpoints.login, tokenEndpoint, log)), { listener: 'login', auditLog, log }, entraClientErrorShape),
+          answeringClientErrors(createHttpsServer(tlsOptions, loginEndpoints(directory, keys, () => self.endpoints.login, tokenEndpoint, self.home, log)), { listener: 'login', auditLog, log }, entraClientErrorShape),
         ),
         self.bindListener('management', () => answeringClientErrors(createHttpsServer(tlsOptions, management.listener()), { listener: 'management', auditLog, log })),
       ]);
@@ -505,7 +506,7 @@ function envFileText(hostName: string, file: string, env: Record<string, string>
     `# Written by the local Azure for host "${hostName}": endpoints and ids, and this host's own identity header and`,
     '# IMDS address, which get its tokens and nobody else\'s (like App Service\'s, they belong to this host only).',
     `# It stays true across restarts (same ports, tenant and CA); whether the local Azure runs: \`${home.command('npm run local-azure -- status')}\`.`,
-    `# Export it before Node starts, e.g. \`set -a; . ${file}; set +a\` — Node reads NODE_EXTRA_CA_CERTS only at`,
+    `# Export it before Node starts, e.g. \`set -a; . ${shellWord(file)}; set +a\` — Node reads NODE_EXTRA_CA_CERTS only at`,
     '# start-up, so `node --env-file` is too late for it.',
     ...Object.entries(env).map(([key, value]) => `${key}=${value}`),
     '',

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ConsoleLog } from '../data-plane.js';
 import { Router, sendJson, type ClientErrorShape } from '../http/http-kit.js';
+import type { LocalAzureHome } from '../home.js';
 import type { Directory } from './directory.js';
 import type { SigningKeys } from './signing-keys.js';
 import type { TokenEndpoint } from './token-endpoint.js';
@@ -22,6 +23,8 @@ export function loginEndpoints(
   keys: SigningKeys,
   authority: () => string,
   tokenEndpoint: TokenEndpoint,
+  /** The home, so the commands the authorize endpoint names work as printed for a home of its own. */
+  home: Pick<LocalAzureHome, 'command'>,
   /** The local Azure's console, for unexpected failures. */
   log: ConsoleLog,
 ): (request: IncomingMessage, response: ServerResponse) => void {
@@ -78,8 +81,7 @@ export function loginEndpoints(
     .on('GET', new RegExp(`^/${tenantPattern}/oauth2(/v2\\.0)?/authorize$`), (_req, res) =>
       sendJson(res, 400, {
         error: 'invalid_request',
-        error_description:
-          'The local Azure offers no interactive sign-in. Users sign in with `npm run local-azure -- login` (the CLI) or a one-time portal link (`npm run local-azure -- portal`); apps and services get tokens from their identity endpoint.',
+        error_description: `The local Azure offers no interactive sign-in. Users sign in with \`${home.command('npm run local-azure -- login')}\` (the CLI) or a one-time portal link (\`${home.command('npm run -s local-azure -- portal')}\`); apps and services get tokens from their identity endpoint.`,
       }),
     )
     .on('POST', new RegExp(`^/${tenantPattern}/oauth2(?<v2>/v2\\.0)?/token$`), (req, res, { params }) => {

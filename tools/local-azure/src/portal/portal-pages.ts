@@ -4,6 +4,7 @@ import { alertRules } from '../alerts/alert-rules.js';
 import type { Alert } from '../alerts/alert-store.js';
 import type { AuditLog, AuthorizationRecord, RefusalRecord, SignInRecord } from '../audit/audit-log.js';
 import type { Directory } from '../entra/directory.js';
+import type { LocalAzureHome } from '../home.js';
 import { managementAudiences } from '../management/control-plane-guard.js';
 import type { RoleAssignment, RoleAssignmentStore } from '../rbac/role-assignments.js';
 import type { MessageRow, ResubmitCounts, ResubmitResult, ServiceBusOperations, SubQueueCounts } from '../servicebus/admin-routes.js';
@@ -23,6 +24,8 @@ export interface PortalData {
   authority: OperatorAuthority;
   /** The shared identity of `infra/access.json`. */
   sharedIdentity?: string;
+  /** The home, so a command a page names works as printed for a home of its own. */
+  home: Pick<LocalAzureHome, 'command'>;
 }
 
 /** A page body and its title. */
@@ -603,7 +606,7 @@ export function removeAssignmentPage(data: PortalData, session: PortalSession, a
     }`,
     details: html`${assignment.principalId === session.operator.principalId
       ? html`<div class="notice error" role="alert"><p><strong>This is your own role assignment.</strong> Once it is removed, what it grants is refused to you too — in this portal and the CLI — unless another assignment grants it; another Owner (or User Access Administrator) can assign it again.</p></div>`
-      : ''}${reappliedBy[assignment.source] ? html`<p id="reapplied">${reappliedBy[assignment.source]}</p>` : ''}<table><caption>The role assignment to remove</caption><tbody>
+      : ''}${reappliedBy[assignment.source] ? html`<p id="reapplied">${reappliedBy[assignment.source]!(data.home)}</p>` : ''}<table><caption>The role assignment to remove</caption><tbody>
 <tr><th scope="row">Role</th><td>${assignment.roleDefinitionName}</td></tr>
 <tr><th scope="row">Principal</th><td>${who}<br><span class="mono muted">${assignment.principalId}</span></td></tr>
 <tr><th scope="row">Scope</th><td>${where}<br><span class="mono muted">${assignment.scope}</span></td></tr>
@@ -617,9 +620,10 @@ export function removeAssignmentPage(data: PortalData, session: PortalSession, a
 }
 
 /** Where an assignment that is declared, not made, comes back from (the local Azure applies both at every start). */
-const reappliedBy: Partial<Record<RoleAssignment['source'], string>> = {
-  'access-file': 'This assignment is declared in the access file (infra/access.json): the next start of the local Azure, or `npm run -s local-azure -- role assignment reset`, assigns it again, as a redeployment would in Azure.',
-  config: 'This assignment comes from the configuration of the local Azure (its users): its next start assigns it again.',
+const reappliedBy: Partial<Record<RoleAssignment['source'], (home: PortalData['home']) => string>> = {
+  'access-file': (home) =>
+    `This assignment is declared in the access file (infra/access.json): the next start of the local Azure, or \`${home.command('npm run -s local-azure -- role assignment reset')}\`, assigns it again, as a redeployment would in Azure.`,
+  config: () => 'This assignment comes from the configuration of the local Azure (its users): its next start assigns it again.',
 };
 
 /**

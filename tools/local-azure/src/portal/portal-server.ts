@@ -109,6 +109,7 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
     roleAssignments: context.roleAssignments,
     auditLog: context.auditLog,
     authority: context.authority,
+    home: context.home,
     ...(context.alerts ? { alerts: context.alerts } : {}),
     ...(context.serviceBus ? { serviceBus: context.serviceBus } : {}),
     ...(context.sharedIdentity ? { sharedIdentity: context.sharedIdentity } : {}),

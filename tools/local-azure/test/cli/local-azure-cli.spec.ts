@@ -1,6 +1,7 @@
 import { jest } from '@jest/globals';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { get } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +33,17 @@ async function startForeground(home: string): Promise<{ child: ChildProcess; out
     await new Promise((r) => setTimeout(r, 25));
   }
   return { child, output: () => output };
+}
+
+/** A GET over HTTPS trusting `ca` (the local Azure's CA). */
+function httpsGet(url: string, ca: Buffer): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    get(url, { ca }, (response) => {
+      let body = '';
+      response.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      response.on('end', () => resolve({ status: response.statusCode!, body }));
+    }).on('error', reject);
+  });
 }
 
 function exited(child: ChildProcess): Promise<number | null> {
@@ -279,7 +291,19 @@ describe('local-azure CLI, when LOCAL_AZURE_HOME names a home of its own', () =>
         { args: ['run', 'local-azure', '--', 'login'], home },
         { args: ['run', '-s', 'local-azure', '--', 'portal'], home },
       ]);
-      expect(whatTheHintsRun(readFileSync(join(home, 'env', 'gateway.env'), 'utf8'))).toEqual([{ args: ['run', 'local-azure', '--', 'status'], home }]);
+      const gatewayEnv = readFileSync(join(home, 'env', 'gateway.env'), 'utf8');
+      expect(whatTheHintsRun(gatewayEnv)).toEqual([{ args: ['run', 'local-azure', '--', 'status'], home }]);
+      // Its line that loads it names the file as one word of a POSIX shell, quotes and spaces in the path and all.
+      const variables = Object.fromEntries([...gatewayEnv.matchAll(/^([A-Z_]+)=(.*)$/gm)].map((match) => [match[1]!, match[2]!]));
+      const loaded = /`set -a; \. (.+); set \+a`/.exec(gatewayEnv)![1]!;
+      expect(execFileSync('/bin/sh', ['-c', `printf %s ${loaded}`]).toString()).toBe(join(home, 'env', 'gateway.env'));
+      // An app sent to the tenant's interactive sign-in learns the commands that sign in on this home instead.
+      const authorize = await httpsGet(`${variables.AZURE_AUTHORITY_HOST}/${variables.AZURE_TENANT_ID}/oauth2/v2.0/authorize`, readFileSync(variables.NODE_EXTRA_CA_CERTS!));
+      expect(authorize.status).toBe(400);
+      expect(whatTheHintsRun((JSON.parse(authorize.body) as { error_description: string }).error_description)).toEqual([
+        { args: ['run', 'local-azure', '--', 'login'], home },
+        { args: ['run', '-s', 'local-azure', '--', 'portal'], home },
+      ]);
       expect((await runCli(home, ['logout'])).code).toBe(0);
       for (const args of [['resource', 'list'], ['account', 'show']]) {
         expect(whatTheHintsRun((await runCli(home, args)).stderr)).toEqual([{ args: ['run', 'local-azure', '--', 'login'], home }]);

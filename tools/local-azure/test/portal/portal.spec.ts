@@ -2,6 +2,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join } from 'node:path';
 import { systemInstancesFileName } from '@keyless/contracts';
+import { npmAsTyped } from '@keyless/testing';
 import { LocalAzureHome } from '../../src/home.js';
 import { findRole } from '../../src/rbac/built-in-roles.js';
 import { startTestAzure, type TestAzure } from '../../src/testing/index.js';
@@ -323,7 +324,11 @@ describe('The local portal', () => {
     expect(page).toContain('<strong>This is your own role assignment.</strong> Once it is removed, what it grants is refused to you too');
     expect(page).toContain('This assignment comes from the configuration of the local Azure (its users): its next start assigns it again.');
     const declared = test.azure.roleAssignments.all().find((a) => a.source === 'access-file')!;
-    expect((await call(`/iam/assignments/remove?assignmentId=${encodeURIComponent(declared.id)}`, { cookie })).body).toContain('This assignment is declared in the access file (infra/access.json)');
+    const declaredPage = (await call(`/iam/assignments/remove?assignmentId=${encodeURIComponent(declared.id)}`, { cookie })).body;
+    expect(declaredPage).toContain('This assignment is declared in the access file (infra/access.json)');
+    // The test's home is not the default one: the command the note names must act on it, as printed.
+    const reset = /<p id="reapplied">[^`]*`([^`]+)`/.exec(declaredPage)![1]!.replaceAll('&#39;', "'").replaceAll('&quot;', '"').replaceAll('&amp;', '&');
+    expect(npmAsTyped(reset, ['LOCAL_AZURE_HOME'])).toEqual({ args: ['run', '-s', 'local-azure', '--', 'role', 'assignment', 'reset'], env: { LOCAL_AZURE_HOME: test.home } });
     const other = test.azure.roleAssignments.list({ principalId: test.azure.directory.findUser('reader')!.principalId })[0]!;
     expect((await call(`/iam/assignments/remove?assignmentId=${encodeURIComponent(other.id)}`, { cookie })).body).not.toContain('This is your own role assignment');
   });
