@@ -6,7 +6,7 @@ import { entityScope, entityScopePath, serviceAccess, type EntityRef } from '@ke
 import { isDatabaseUnavailable, migrationsTable } from '@keyless/database';
 import type { LoggerService } from '@nestjs/common';
 import { checkAccess, type AccessFileEntry, type CheckAccessReport } from './check-access.js';
-import { DoctorError, doctorDefaults, type DoctorOptions } from './doctor-options.js';
+import { DoctorError, doctorDefaults, localAzureFix, type DoctorOptions } from './doctor-options.js';
 import { probeImage } from './probe-image.js';
 
 /**
@@ -179,7 +179,7 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
         status: 'missing-role',
         detail: `${denial.detail}${granted ? ' (access.json grants this role: the assignment was removed or not deployed)' : ' (access.json does not grant this role: add it there too)'}`,
         fix: denial.fixCommand,
-        ...(options.localAzure ? { localFix: denial.localFixCommand } : {}),
+        ...(options.localAzure ? { localFix: localAzureFix(options, denial.localFixCommand) } : {}),
       };
     }
     if (isAuthError(error) && error.code === 'IdentityNotAssigned') {

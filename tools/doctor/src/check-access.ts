@@ -1,6 +1,6 @@
 import { builtInRoles, effectiveDataActions, entityScope, roleAssignmentCreateCommands, type AssignmentRef, type RoleAssignmentCommands, type RoleDefinition } from '@keyless/contracts';
 import { ArmAuthorizationReader, ArmReadError, type ArmReadFailure } from './arm-authorization.js';
-import { resourceIdVariables, type AccessResource, type DoctorOptions } from './doctor-options.js';
+import { localAzureFix, resourceIdVariables, type AccessResource, type DoctorOptions } from './doctor-options.js';
 
 /** One entry of `infra/access.json`. */
 export interface AccessFileEntry {
@@ -150,6 +150,7 @@ export async function checkAccess(input: CheckAccessInput): Promise<CheckAccessR
   const rows = scopes.flatMap((s) => s.dataActions);
   const resourceGroup = configured.map((r) => resourceGroupOf(resourceIds[r]!)).find((id) => id !== undefined);
   const assignee = principalId ?? `<object id of ${options.clientId}>`;
+  const grantReader = roleAssignmentCreateCommands(assignee, 'ServicePrincipal', 'Reader', resourceGroup ?? '<resource group id>');
   return {
     ...(principalId ? { principalId } : {}),
     ...(endpoint ? { endpoint } : {}),
@@ -161,10 +162,10 @@ export async function checkAccess(input: CheckAccessInput): Promise<CheckAccessR
             why:
               'Reading role assignments is a control-plane action (Microsoft.Authorization/roleAssignments/read). A managed identity that holds only ' +
               'data-plane roles usually may not perform it; the data-plane probes show what it can do all the same.',
-            grantReader: roleAssignmentCreateCommands(assignee, 'ServicePrincipal', 'Reader', resourceGroup ?? '<resource group id>'),
+            grantReader: { ...grantReader, localAzure: localAzureFix(options, grantReader.localAzure) },
             listAssignments: {
               az: `az role assignment list --assignee ${assignee} --all --output table`,
-              localAzure: `npm run local-azure -- role assignment list --assignee ${assignee} --all`,
+              localAzure: localAzureFix(options, `npm run local-azure -- role assignment list --assignee ${assignee} --all`),
             },
           },
         }
@@ -291,7 +292,7 @@ function compareScope(
         grantedBy: isRead ? row.grantedBy : [],
         expectedBy,
         probes: input.probes.filter((p) => p.scope?.toLowerCase() === scope.toLowerCase() && p.dataAction === row.dataAction).map((p) => ({ check: p.check, status: p.status })),
-        ...(commands ? { fix: commands.az, ...(input.options.localAzure ? { localFix: commands.localAzure } : {}) } : {}),
+        ...(commands ? { fix: commands.az, ...(input.options.localAzure ? { localFix: localAzureFix(input.options, commands.localAzure) } : {}) } : {}),
       };
     }),
   };

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { commandForHome, type LocalAzureHomeRef } from '@keyless/contracts';
 
 /**
  * Stable codes of {@link DoctorError}.
@@ -67,6 +68,11 @@ export interface DoctorOptions {
   postgres?: { host: string; port?: number; database: string; user: string; resourceId?: string };
   /** Whether the identity endpoint and authority are the local Azure's (fix commands for its CLI are shown too). */
   localAzure: boolean;
+  /**
+   * The local Azure home its CLI's fix commands act on: `LOCAL_AZURE_HOME` (as the shell that runs the doctor has it),
+   * else `.local-azure/` at {@link repoRoot}. A command printed for another home starts with `LOCAL_AZURE_HOME=…`.
+   */
+  localAzureHome: LocalAzureHomeRef;
   /** When role assignments were last granted (`--granted-at`): denials within the propagation window are "propagation pending". */
   grantedAt?: Date;
   /**
@@ -229,6 +235,7 @@ export function readDoctorOptions(env: Readonly<Record<string, string | undefine
         }
       : {}),
     localAzure,
+    localAzureHome: localAzureHomeOf(value('LOCAL_AZURE_HOME')),
     ...(grantedAt ? { grantedAt } : {}),
     checkAccess,
     output,
@@ -238,4 +245,16 @@ export function readDoctorOptions(env: Readonly<Record<string, string | undefine
     probeTimeoutInMs: doctorDefaults.probeTimeoutInMs,
     now,
   };
+}
+
+/** The home `LOCAL_AZURE_HOME` names (relative to the working directory, as the local Azure reads it), else the default. */
+function localAzureHomeOf(setting: string | undefined): LocalAzureHomeRef {
+  const defaultRoot = resolve(repoRoot, '.local-azure');
+  const root = setting ? resolve(setting) : defaultRoot;
+  return { root, isDefault: root === defaultRoot };
+}
+
+/** A fix for the local Azure as the user must type it: an `npm run local-azure …` command names a custom home. */
+export function localAzureFix(options: Pick<DoctorOptions, 'localAzureHome'>, fix: string): string {
+  return fix.startsWith('npm ') ? commandForHome(fix, options.localAzureHome) : fix;
 }

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { findRole } from '@keyless/contracts';
 import { dataPlanes } from '@keyless/local-azure';
 import { runToEnd, startTestAzure, type TestAzure } from '@keyless/local-azure/testing';
+import { npmAsTyped } from '@keyless/testing';
 import type { DoctorReport } from '../src/index.js';
 
 const main = fileURLToPath(new URL('../dist/main.js', import.meta.url));
@@ -55,6 +56,15 @@ describe('npm run doctor (the CLI)', () => {
       expect(run.stdout).toMatch(/vision\s+image analysis \(tags of a 64×64 image\)\s+Cognitive Services User\s+missing role/);
       expect(run.stdout).toContain(`--role "Cognitive Services User" --scope ${scope}`);
       expect(run.stdout).toContain('local Azure: npm run local-azure -- role assignment create');
+      // For a home of its own, the local Azure's fix names it, quoted for the shell, and works as printed.
+      const home = "/tmp/keyless doctor's home";
+      const custom = await doctor({ ...env, LOCAL_AZURE_HOME: home });
+      const localFix = /^ {3}local Azure: (.+)$/m.exec(custom.stdout)![1]!;
+      expect(npmAsTyped(localFix, ['LOCAL_AZURE_HOME'])).toEqual({
+        args: ['run', 'local-azure', '--', 'role', 'assignment', 'create', '--assignee-object-id', test.azure.directory.userAssignedIdentity('id-keyless')!.principalId,
+          '--assignee-principal-type', 'ServicePrincipal', '--role', 'Cognitive Services User', '--scope', scope],
+        env: { LOCAL_AZURE_HOME: home },
+      });
     } finally {
       test.azure.applyAccessFile();
     }
