@@ -39,6 +39,7 @@ async function startServiceBus(context: DataPlaneContext): Promise<RunningDataPl
     topology,
     store,
     namespaceId,
+    home: context.home,
     fail: (error) => context.log(`[servicebus] internal error: ${(error as Error)?.stack ?? String(error)}`),
   });
   const memory = new IdleMemoryReducer();

@@ -1,4 +1,5 @@
 import type { ServiceBusClient } from '@azure/service-bus';
+import { npmAsTyped } from '@keyless/testing';
 import rhea from 'rhea';
 import { adminPeek, eventually, receiveExactly, rejectionOf, startServiceBus, type TestServiceBus } from './support.js';
 
@@ -120,6 +121,9 @@ describe('Service Bus sending and receiving', () => {
       const error = await rejectionOf(client.createSender('no-such-queue').sendMessages({ body: 'x' }));
       expect(error).toMatchObject({ code: 'MessagingEntityNotFound' });
       expect(error.message).toMatch(/The messaging entity 'sb:\/\/localhost\/no-such-queue' could not be found/);
+      // The test's home is not the default one: the command the error points to must act on it, as printed.
+      const list = /`([^`]*npm [^`]*)`/.exec(error.message)![1]!;
+      expect(npmAsTyped(list, ['LOCAL_AZURE_HOME'])).toEqual({ args: ['run', 'local-azure', '--', 'servicebus', 'entity', 'list'], env: { LOCAL_AZURE_HOME: bus.test.home } });
     });
 
     it('fails receiving with MessagingEntityNotFound', async () => {

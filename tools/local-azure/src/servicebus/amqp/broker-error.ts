@@ -1,3 +1,5 @@
+import type { LocalAzureHome } from '../../home.js';
+
 /**
  * Why the local Service Bus refused an operation. Each code maps to the AMQP error condition (and, for
  * `$management` replies, the status code) that `@azure/service-bus` translates into its own error code.
@@ -107,12 +109,14 @@ export function toBrokerError(error: unknown): BrokerError {
 
 /**
  * The description of an unknown entity. The SDK turns `amqp:not-found` into `MessagingEntityNotFound`
- * only when the description matches "The messaging entity … could not be found".
+ * only when the description matches "The messaging entity … could not be found". The command it names is typed for
+ * `home` (default: as for the default home).
  */
-export function entityNotFound(uri: string): BrokerError {
+export function entityNotFound(uri: string, home?: Pick<LocalAzureHome, 'command'>): BrokerError {
+  const list = 'npm run local-azure -- servicebus entity list';
   return new BrokerError(
     'entity-not-found',
-    `The messaging entity '${uri}' could not be found. Entities come from the topology file (LOCAL_AZURE_SERVICEBUS_CONFIG) or the management API; see \`npm run local-azure -- servicebus entity list\`.`,
+    `The messaging entity '${uri}' could not be found. Entities come from the topology file (LOCAL_AZURE_SERVICEBUS_CONFIG) or the management API; see \`${home ? home.command(list) : list}\`.`,
   );
 }
 

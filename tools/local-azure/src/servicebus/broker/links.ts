@@ -8,7 +8,7 @@
 
 import type { Delivery, link as Link, Receiver, Sender } from 'rhea';
 import { dotNetTicks } from '../amqp/amqp-message.js';
-import { BrokerError, entityNotFound, toBrokerError } from '../amqp/broker-error.js';
+import { BrokerError, toBrokerError } from '../amqp/broker-error.js';
 import { answerDrainsAtZeroCredit, holdAttach, isDraining, localAttach, releaseAttach } from '../amqp/rhea-internals.js';
 import type { AnyEntity, EntityNode, QueueEntity, ServiceBusNamespace, TopicEntity } from '../entities/service-bus-namespace.js';
 import type { MessageLock } from '../queue/locks.js';
@@ -176,7 +176,7 @@ export class BrokerLinks {
    */
   private notFound(connection: ConnectionState, address: string): BrokerError {
     this.options.authorization.claimFor(connection, address);
-    return entityNotFound(connection.uri(address));
+    return this.options.namespace.notFound(connection.uri(address));
   }
 
   private openReceiver(sender: Sender, connection: ConnectionState, node: EntityNode, address: string): void {
@@ -310,7 +310,7 @@ export class BrokerLinks {
         const state = this.states.get(link);
         if (!state || state.closed || !('node' in state)) continue;
         if (state.node.entity !== entity && state.node.sendTarget !== entity) continue;
-        this.detach(link, entityNotFound(connection.uri(state.node.path)));
+        this.detach(link, this.options.namespace.notFound(connection.uri(state.node.path)));
       }
     }
   }

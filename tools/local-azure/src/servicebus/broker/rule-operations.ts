@@ -2,7 +2,7 @@
 // descriptions the SDK reads (described lists with Service Bus's descriptor codes). Part of management-operations.ts.
 
 import { amqpTypes, type AmqpTyped } from '../amqp/amqp-message.js';
-import { BrokerError, entityNotFound } from '../amqp/broker-error.js';
+import { BrokerError } from '../amqp/broker-error.js';
 import { childNameProblem } from '../entities/entity-definitions.js';
 import type { ManagementContext, ManagementResponse } from './management-operations.js';
 import {
@@ -76,7 +76,7 @@ export const ruleOperations: Record<string, (context: ManagementContext, body: R
     context.authorize('receive', 'remove rule');
     const subscription = subscriptionOf(context);
     const name = ruleName(body);
-    if (!subscription.rule(name)) throw entityNotFound(`${subscription.path}/Rules/${name}`);
+    if (!subscription.rule(name)) throw context.namespace.notFound(`${subscription.path}/Rules/${name}`);
     context.namespace.removeRule(subscription, name, Date.now());
     return { status: 200, description: 'OK', durable: true };
   },

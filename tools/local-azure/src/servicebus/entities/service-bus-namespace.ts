@@ -7,6 +7,7 @@ import type { EntityRecord, MessageStore } from '../store/message-store.js';
 import { MessageQueue, type QueueContext } from '../queue/message-queue.js';
 import { StoredMessage } from '../queue/stored-message.js';
 import type { RuleDefinition } from '../filters/rule-definition.js';
+import type { LocalAzureHome } from '../../home.js';
 import type { FilterInput } from '../filters/sql-filter.js';
 import type { Topology } from './topology.js';
 import type { MessageCounts } from '../atom/atom-descriptions.js';
@@ -216,6 +217,8 @@ export interface ServiceBusNamespaceOptions {
   namespaceId: string;
   /** Reports failures inside timers. */
   fail(error: unknown): void;
+  /** The home, so the command a not-found error names works as printed for a home of its own. Default: the default home. */
+  home?: Pick<LocalAzureHome, 'command'>;
 }
 
 /** What loading the store found (for the start-up summary). */
@@ -619,11 +622,16 @@ export class ServiceBusNamespace {
     this.persist(subscription);
   }
 
+  /** The `entity-not-found` refusal of `uri` (an entity, or a rule below one), naming this namespace's home's command. */
+  notFound(uri: string): BrokerError {
+    return entityNotFound(uri, this.options.home);
+  }
+
   /** Removes a rule. @throws {BrokerError} `entity-not-found` naming the rule. */
   removeRule(subscription: SubscriptionEntity, name: string, now: number): void {
     const rules = subscription.definition.rules;
     const index = rules.findIndex((rule) => rule.name.toLowerCase() === name.toLowerCase());
-    if (index < 0) throw entityNotFound(`${subscription.path}/Rules/${name}`);
+    if (index < 0) throw this.notFound(`${subscription.path}/Rules/${name}`);
     rules.splice(index, 1);
     subscription.updatedAt = now;
     this.persist(subscription);
@@ -641,7 +649,7 @@ export class ServiceBusNamespace {
     } else {
       if (entity.kind === 'queue') this.queues.delete(entity.name.toLowerCase());
       else entity.topic.subscriptions.splice(entity.topic.subscriptions.indexOf(entity), 1);
-      const error = entityNotFound(entity.path);
+      const error = this.notFound(entity.path);
       for (const queue of entity.queues) {
         queue.stop(error);
         queue.purge();
