@@ -35,6 +35,8 @@ describe('Keyless scaled out: two instances of every service, one database', () 
   };
   /** The first recommendation instance's readiness: the public answer, or the details listener's (with the reasons). */
   let healthDetailsPort = 0;
+  /** How long readiness may lag the database: the probe's answer is reused for 1 s, a probe answers within 3 s. */
+  const readinessLagInMs = 10_000;
   const recommendationHealth = async (listener: 'public' | 'details' = 'public') => {
     const port = listener === 'public' ? system.ports.get('recommendation') : healthDetailsPort;
     const response = await fetch(`http://127.0.0.1:${port}/health/ready`).catch(() => undefined);
@@ -118,12 +120,14 @@ describe('Keyless scaled out: two instances of every service, one database', () 
       const lost = await viaFirst(`/v1/products/${id}`);
       expect(lost.status).toBe(503);
       expect(lost.headers.get('retry-after')).toBeTruthy();
+      // Readiness reuses the database probe's answer for a second (healthCheckMaxAgeInMs), then probes within 3 s.
+      await waitFor(async () => (await recommendationHealth())?.status === 503, readinessLagInMs, () => 'readiness did not turn down', 250);
       expect(await recommendationHealth()).toMatchObject({ status: 503, body: { details: { database: { status: 'down' } } } });
     } finally {
       await gate.restore();
     }
     await waitFor(async () => (await viaFirst(`/v1/products/${id}`)).status === 200, 30_000, () => 'the gateway did not recover', 250);
-    expect((await recommendationHealth())?.status).toBe(200);
+    await waitFor(async () => (await recommendationHealth())?.status === 200, readinessLagInMs, () => 'readiness did not come back up', 250);
   }, 60_000);
 
   it('keeps readiness down with the reason while the database is unreachable at start, without crash-looping, then becomes ready', async () => {
