@@ -6,9 +6,10 @@ import { TokenRejectedError, type Caller } from '../guard/resource-guard.js';
 import { answeringClientErrors, BodyTooLargeError, listenerOptions, readBody, requestId, Router, sendJson } from '../http/http-kit.js';
 import { listen } from '../net/listen.js';
 import { dataActions } from '../rbac/built-in-roles.js';
-import { analyzeImage, type BoundingBox, type ImageReading } from './image-analyzer.js';
-import { decodeImage, ImageDecodeError, readHeader } from './image-decoder.js';
+import type { BoundingBox, ImageReading } from './image-analyzer.js';
+import { ImageDecodeError, readHeader } from './image-decoder.js';
 import { fetchImage, ImageUrlError } from './image-fetcher.js';
+import { ImageWorkerError, ImageWorkerPool } from './image-worker-pool.js';
 import { isVisionRequestError, visionErrors, type VisionRequestError } from './vision-errors.js';
 
 /** Options of {@link createVisionDataPlane}. */
@@ -19,12 +20,18 @@ export interface VisionDataPlaneOptions {
   maxUrlRedirects?: number;
   /** Largest image decoded, in pixels (Azure accepts 16000×16000; decoding that takes 1 GB). Default: 40 000 000. */
   maxDecodedPixels?: number;
+  /**
+   * Time a decoding thread may spend on one image (decode and analysis); past it the thread is replaced and the
+   * caller gets 400 `Timeout`. Default: 30 000 ms.
+   */
+  decodeTimeoutInMs?: number;
 }
 
 const defaults = {
   urlTimeoutInMs: 10_000,
   maxUrlRedirects: 3,
   maxDecodedPixels: 40_000_000,
+  decodeTimeoutInMs: 30_000,
   /** Azure's limit: less than 20 MB (20 971 520 bytes). */
   maxImageBytes: 20_971_520,
   /** Azure's limits: larger than 50 × 50 and smaller than 16000 × 16000 pixels. */
@@ -57,11 +64,13 @@ export function createVisionDataPlane(options: VisionDataPlaneOptions = {}): Dat
     urlTimeoutInMs: options.urlTimeoutInMs ?? defaults.urlTimeoutInMs,
     maxUrlRedirects: options.maxUrlRedirects ?? defaults.maxUrlRedirects,
     maxDecodedPixels: options.maxDecodedPixels ?? defaults.maxDecodedPixels,
+    decodeTimeoutInMs: options.decodeTimeoutInMs ?? defaults.decodeTimeoutInMs,
   };
   return {
     resource: 'vision',
     async start(context: DataPlaneContext): Promise<RunningDataPlane> {
-      const service = new VisionService(context, settings);
+      const decoder = new ImageWorkerPool({ timeoutInMs: settings.decodeTimeoutInMs });
+      const service = new VisionService(context, settings, decoder);
       const listener = await listen(() => {
         const options = listenerOptions(context.config.network.limits, { requestTimeoutInMs: settings.requestTimeoutInMs });
         return answeringClientErrors(createServer({ cert: context.tls.certPem, key: context.tls.keyPem, ...options }, service.router().listener()), { listener: 'vision', auditLog: context.auditLog, log: context.log });
@@ -72,7 +81,10 @@ export function createVisionDataPlane(options: VisionDataPlaneOptions = {}): Dat
         env: { AZURE_VISION_ENDPOINT: endpoint, AZURE_VISION_RESOURCE_ID: context.directory.resourceId('vision') },
         endpoint,
         summary: `Azure AI Vision  ${endpoint}  (Image Analysis 4.0: ${localFeatures.join(', ')})`,
-        stop: () => listener.close(),
+        stop: async () => {
+          await listener.close();
+          await decoder.stop();
+        },
       };
     },
   };
@@ -87,6 +99,7 @@ class VisionService {
   constructor(
     private readonly context: DataPlaneContext,
     private readonly settings: typeof defaults,
+    private readonly decoder: ImageWorkerPool,
   ) {
     this.scope = context.directory.resourceId('vision');
   }
@@ -245,10 +258,21 @@ class VisionService {
       if (header.width * header.height > this.settings.maxDecodedPixels) {
         throw visionErrors.beyondDecodingLimit(header.width, header.height, this.settings.maxDecodedPixels);
       }
-      return analyzeImage(await decodeImage(bytes, header));
+      return await this.decoder.read(bytes, header);
     } catch (error) {
       if (error instanceof ImageDecodeError) throw downloaded ? visionErrors.invalidFormat() : visionErrors.invalidFormat(error.message);
-      throw error;
+      if (!(error instanceof ImageWorkerError)) throw error;
+      this.context.log(`vision: an image was not analysed (${error.reason}): ${error.message}`);
+      switch (error.reason) {
+        case 'timeout':
+          throw visionErrors.analysisTimeout(this.decoder.timeoutInMs);
+        case 'memory':
+          throw visionErrors.outOfMemory();
+        case 'busy':
+          throw visionErrors.rateLimited(faultDefaults.retryAfterInSeconds);
+        default:
+          throw visionErrors.serverError();
+      }
     }
   }
 

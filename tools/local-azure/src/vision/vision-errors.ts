@@ -5,14 +5,16 @@
  * - `ResourceNotFound`: no such route, or no `api-version` (404).
  * - `InvalidImageSize`: zero bytes, over 20 MB, dimensions outside 50–16000 px, or over the local decoding limit (400).
  * - `InvalidImageFormat`: bytes that are not an image the service decodes (400).
+ * - `Timeout`: decoding and reading the image took longer than the local time budget (400: the same image would again).
+ * - `FailedToProcess`: decoding the image needed more memory than the local decoding thread has (400).
  * - `InvalidImageUrl`: a URL that is not http(s), points to an address not on the internet, or cannot be
  *   fetched in time (400; one message for every reason, which goes to the log).
  * - `NotSupportedFeature`: an unknown feature, or one the local model cannot produce honestly (400).
  * - `NotSupportedLanguage`: a language other than English (400).
  * - `BadArgument`: a missing or malformed parameter or body (400).
  * - `UnsupportedMediaType`: a content type that is neither JSON nor binary (415).
- * - `RateLimited`: a `429` fault is injected (429 with `Retry-After`).
- * - `InternalServerError`: a `500` fault is injected (500).
+ * - `RateLimited`: a `429` fault is injected, or too many images wait to be decoded (429 with `Retry-After`).
+ * - `InternalServerError`: a `500` fault is injected, or the decoding thread failed (500).
  */
 export type VisionErrorCode =
   | 'Unauthorized'
@@ -21,6 +23,8 @@ export type VisionErrorCode =
   | 'InvalidImageSize'
   | 'InvalidImageFormat'
   | 'InvalidImageUrl'
+  | 'Timeout'
+  | 'FailedToProcess'
   | 'NotSupportedFeature'
   | 'NotSupportedLanguage'
   | 'BadArgument'
@@ -84,6 +88,10 @@ export const visionErrors = {
   /** `detail` (what the decoder found) only for bytes the caller sent; a downloaded image's server is none of the caller's business. */
   invalidFormat: (detail?: string) =>
     invalidRequest('InvalidImageFormat', 'Image format is not valid.', detail ? `Input data is not a valid image: ${detail}` : 'Input data is not a valid image.'),
+  /** 400, not a 5xx: the SDKs retry those, and the same image would take as long again. */
+  analysisTimeout: (budgetInMs: number) =>
+    invalidRequest('Timeout', `The image could not be analyzed within the local Azure AI Vision's time budget of ${budgetInMs / 1000} seconds.`),
+  outOfMemory: () => invalidRequest('FailedToProcess', "Decoding the image needs more memory than the local Azure AI Vision's decoder allows."),
   /** The same answer whatever went wrong (refused address, connection error, HTTP status): the reason goes to the log only. */
   inaccessibleUrl: () => invalidRequest('InvalidImageUrl', 'The provided image url is not accessible.'),
   notSupportedFeature: (message: string) => invalidRequest('NotSupportedFeature', message),
