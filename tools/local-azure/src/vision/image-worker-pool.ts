@@ -73,8 +73,7 @@ export class ImageWorkerPool {
   }
 
   /**
-   * Decodes `bytes` (whose header `readHeader` read and the size limits passed) and reads its pixels. `bytes` is
-   * transferred to the thread: the caller must not use it afterwards.
+   * Decodes `bytes` (whose header `readHeader` read and the size limits passed) on a thread and reads its pixels.
    *
    * @throws {ImageDecodeError} as `decodeImage` does.
    * @throws {ImageWorkerError} over the time budget or heap limit, with the queue full, or once stopped.
@@ -105,8 +104,10 @@ export class ImageWorkerPool {
       const job = this.queue.shift()!;
       thread.job = job;
       thread.timer = setTimeout(() => void this.end(thread, new ImageWorkerError('timeout', `decoding took longer than ${this.timeoutInMs} ms`)), this.timeoutInMs);
-      const message: ImageJob = { id: job.id, bytes: job.bytes, header: job.header };
-      thread.worker.postMessage(message, job.bytes.byteOffset === 0 && job.bytes.byteLength === job.bytes.buffer.byteLength ? [job.bytes.buffer as ArrayBuffer] : []);
+      // A copy of its own to transfer: the caller's bytes may be a view into a buffer shared with others.
+      const bytes = new Uint8Array(job.bytes);
+      const message: ImageJob = { id: job.id, bytes, header: job.header };
+      thread.worker.postMessage(message, [bytes.buffer]);
     }
   }
 

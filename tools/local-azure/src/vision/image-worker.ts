@@ -10,7 +10,7 @@ import { parentPort } from 'node:worker_threads';
 import type { ImageReading } from './image-analyzer.js';
 import type { ImageHeader } from './image-decoder.js';
 
-/** A request to the decoding thread: the image's bytes (transferred) and what `readHeader` read. */
+/** A request to the decoding thread: the image's bytes (a transferred copy) and what `readHeader` read. */
 export interface ImageJob {
   id: number;
   bytes: Uint8Array;

@@ -81,9 +81,9 @@ export function createVisionDataPlane(options: VisionDataPlaneOptions = {}): Dat
         env: { AZURE_VISION_ENDPOINT: endpoint, AZURE_VISION_RESOURCE_ID: context.directory.resourceId('vision') },
         endpoint,
         summary: `Azure AI Vision  ${endpoint}  (Image Analysis 4.0: ${localFeatures.join(', ')})`,
+        // Together: a stop never waits for a decode in progress (its thread is terminated, its connection closed).
         stop: async () => {
-          await listener.close();
-          await decoder.stop();
+          await Promise.all([listener.close(), decoder.stop()]);
         },
       };
     },
