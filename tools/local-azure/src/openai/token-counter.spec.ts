@@ -114,9 +114,9 @@ describe(TokenCounter.name, () => {
     it('counts 4 MiB of spaces exactly within a 128,000-token limit in time bounded by the limit', () => {
       // Before windows of one run reused their merge, 15 MiB of spaces took some 18 s of the local Azure's one thread
       // on a loaded 2-core machine, growing with the length; now 4 MiB take some 0.3–0.4 s there, most of it the
-      // pre-tokenizer's regular expression. 4 MiB, not the body limit's 15: a match of 15 million characters once
-      // failed in CI with V8's "Maximum call stack size exceeded" from the regular expression (not reproduced outside
-      // that run; docs/local-openai-vision.md). The bound leaves the fixed code room and stays under the old cost.
+      // pre-tokenizer's regular expression. 4 MiB, not the body limit's 15: a match of 15 million characters
+      // failed with V8's "Maximum call stack size exceeded" from the regular expression in full runs of the suite (not
+      // alone; docs/local-openai-vision.md). The bound leaves the fixed code room and stays under the old cost.
       const size = 4 * 1024 * 1024;
       const started = performance.now();
       const count = counter.count(' '.repeat(size), encoding, 128_000);
