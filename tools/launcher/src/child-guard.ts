@@ -15,6 +15,8 @@
 /** How long a process whose launcher is gone may take over its own clean stop before it is ended, in ms. */
 const stopBoundInMs = 5_000;
 
+import { isMainThread } from 'node:worker_threads';
+
 const stdin = process.stdin;
 let gone = false;
 const launcherGone = (): void => {
@@ -25,8 +27,12 @@ const launcherGone = (): void => {
   setTimeout(() => process.exit(1), stopBoundInMs).unref();
   process.kill(process.pid, 'SIGTERM');
 };
-// A read error (the pipe torn down) means the same; the data itself is never used (the launcher writes none).
-stdin.on('end', launcherGone).on('error', launcherGone);
-stdin.resume();
-// Watching the pipe must not keep a process alive that would otherwise have finished.
-(stdin as NodeJS.ReadStream & { unref?: () => void }).unref?.();
+// Node runs `--import` in every worker thread too, where process.stdin is the thread's own stream, empty and ended at
+// once: watched there, it stopped the whole process when the local Azure started its first Vision decoding thread.
+if (isMainThread) {
+  // A read error (the pipe torn down) means the same; the data itself is never used (the launcher writes none).
+  stdin.on('end', launcherGone).on('error', launcherGone);
+  stdin.resume();
+  // Watching the pipe must not keep a process alive that would otherwise have finished.
+  (stdin as NodeJS.ReadStream & { unref?: () => void }).unref?.();
+}
