@@ -1,13 +1,15 @@
 import type { TokenizerEncoding } from './model-catalog.js';
+import { assertMatchesExpression, pieceEnd } from './pre-tokenizer.js';
 
 interface Encoding {
   decode(tokens: Iterable<number>): string;
 }
 
 /**
- * The parts of gpt-tokenizer's BPE core that {@link TokenCounter} merges long pieces with. They are private in
- * its typings, so {@link bpeCore} checks they are there when a vocabulary loads (a gpt-tokenizer upgrade that
- * renames them fails loudly, and token-counter.spec compares every count with the library's own).
+ * The parts of gpt-tokenizer's BPE core that {@link TokenCounter} merges pieces with and checks its pre-tokenizer
+ * against. They are private in its typings, so {@link bpeCore} checks they are there when a vocabulary loads (a
+ * gpt-tokenizer upgrade that renames them fails loudly, and token-counter.spec compares every count with the
+ * library's own).
  */
 interface BpeCore {
   tokenSplitRegex: RegExp;
@@ -44,7 +46,9 @@ export class TokenCounter {
     if (!loading) {
       loading = (encoding === 'o200k_base' ? import('gpt-tokenizer/encoding/o200k_base') : import('gpt-tokenizer/encoding/cl100k_base')).then(
         (module) => {
-          this.cores.set(encoding, bpeCore(module));
+          const core = bpeCore(module);
+          assertMatchesExpression(core.tokenSplitRegex, encoding);
+          this.cores.set(encoding, core);
           this.encodings.set(encoding, module);
         },
         (error: unknown) => {
@@ -58,10 +62,11 @@ export class TokenCounter {
   }
 
   /**
-   * The tokens of `text`, special tokens such as <|endoftext|> read as plain text. The text is split with the
-   * encoding's own pre-tokenizer; a piece that is not one token is merged by gpt-tokenizer if short and by
-   * {@link mergeLongPiece} if long: gpt-tokenizer's merge rescans the whole piece after every merge, so one run
-   * of 200,000 spaces (1,566 tokens) held the local Azure's one thread for some 48 s.
+   * The tokens of `text`, special tokens such as <|endoftext|> read as plain text. The text is split as the
+   * encoding's own pre-tokenizer splits it, by {@link pieceEnd} rather than its regular expression (which overflows
+   * V8's backtracking stack on one piece of some 8.4 million characters); a piece that is not one token is merged by
+   * gpt-tokenizer if short and by {@link mergeLongPiece} if long: gpt-tokenizer's merge rescans the whole piece after
+   * every merge, so one run of 200,000 spaces (1,566 tokens) held the local Azure's one thread for some 48 s.
    *
    * With a `limit`, encoding stops once more than `limit` tokens are known: the result is every token of the
    * text when it has at most `limit`, else its first `limit + 1` or more. The work is then bounded by the limit,
@@ -72,8 +77,10 @@ export class TokenCounter {
     this.encoding(encoding);
     const core = this.cores.get(encoding)!;
     const tokens: number[] = [];
-    for (const [piece] of text.matchAll(core.tokenSplitRegex)) {
-      if (tokens.length > limit) break;
+    for (let at = 0; at < text.length && tokens.length <= limit; ) {
+      const end = pieceEnd(text, at, encoding);
+      const piece = text.slice(at, end);
+      at = end;
       const token = core.getBpeRankFromString(piece);
       if (token !== undefined) tokens.push(token);
       else if (piece.length <= shortPiece) tokens.push(...core.bytePairEncode(piece));
@@ -184,8 +191,9 @@ interface MergedWindow {
 export function mergeLongPiece(piece: string, core: Pick<BpeCore, 'getBpeRankFromString' | 'getBpeRankFromBytes'>, options: MergeOptions = {}): number[] {
   const limit = options.limit ?? Infinity;
   const windowBytes = Math.max(options.windowBytes ?? mergeDefaults.windowBytes, 4 * longestToken);
-  // eslint-disable-next-line no-control-regex
-  const ascii = /^[\x00-\x7f]*$/.test(piece);
+  // A loop rather than a regular expression, which would run over the whole piece (see pre-tokenizer.ts).
+  let ascii = true;
+  for (let i = 0; i < piece.length && ascii; i++) ascii = piece.charCodeAt(i) < 0x80;
   const bytes = ascii ? undefined : utf8.encode(piece);
   const length = bytes ? bytes.length : piece.length;
   const rankOf: RankOf = (start, end) =>

@@ -1,4 +1,5 @@
 import { getBearerTokenProvider, ManagedIdentityCredential } from '@azure/identity';
+import { encode } from 'gpt-tokenizer/encoding/o200k_base';
 import { AzureOpenAI } from 'openai';
 import { openAiDataPlane } from '../../src/openai/openai-data-plane.js';
 import { startTestAzure, type TestAzure } from '../../src/testing/index.js';
@@ -38,6 +39,19 @@ describe('Azure OpenAI, given a prompt with a long run of whitespace', () => {
     // 1,566 tokens for the text (gpt-4o's o200k_base), plus the chat framing.
     expect(long.result.usage!.prompt_tokens).toBeGreaterThan(1_566);
     expect(long.result.usage!.prompt_tokens).toBeLessThan(1_600);
+  });
+
+  it('answers a chat request with 9 MiB of spaces after a character beyond Latin-1, counting every one', async () => {
+    // A string holding a character beyond Latin-1 parses from the body stored two bytes a character, where V8's
+    // regular expressions keep a backtracking entry per character of a match on a stack capped at 64 MiB: the token
+    // counter's pre-tokenizer expression over this one run of 9,437,184 spaces threw "Maximum call stack size
+    // exceeded" and the request failed with a 500. The run ends the text, so it is one piece of 73,728 tokens of
+    // 128 spaces (o200k_base), inside gpt-4o-mini's window.
+    const spaces = 9 * 1024 * 1024;
+    const completion = await openAi.chat.completions.create({ model: 'gpt-4o-mini', max_tokens: 16, messages: [{ role: 'user', content: `—${' '.repeat(spaces)}` }] });
+    // The chat framing: 3 tokens to prime the reply, 3 per message, then its role and content.
+    expect(completion.usage!.prompt_tokens).toBe(3 + 3 + encode('user').length + encode('—').length + spaces / 128);
+    expect(completion.choices[0]!.finish_reason).toMatch(/^(stop|length)$/);
   });
 
   it('embeds 200,000 spaces quickly', async () => {
