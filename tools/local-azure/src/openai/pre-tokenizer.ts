@@ -38,9 +38,9 @@ const tests: readonly (readonly [number, RegExp])[] = [
   [lowerish, /^[\p{Ll}\p{Lm}\p{Lo}\p{M}]$/u],
 ];
 
-// Classes of the Basic Multilingual Plane, filled in as characters are first seen (0: not yet); others in a map.
-const basicPlane = new Uint8Array(0x10000);
-const astral = new Map<number, number>();
+// Classes of every code point, filled in as characters are first seen (0: not yet). A fixed 1.1 MB table rather than
+// a map for the planes beyond the first: a caller sending every astral character cannot make it grow.
+const classTable = new Uint8Array(0x110000);
 
 function classify(codePoint: number): number {
   let classes = known;
@@ -55,19 +55,14 @@ function classify(codePoint: number): number {
 function classesOf(text: string, at: number): number {
   const unit = text.charCodeAt(at);
   if (unit < 0xd800 || unit > 0xdbff) {
-    let classes = basicPlane[unit]!;
-    if (!classes) classes = basicPlane[unit] = classify(unit);
+    let classes = classTable[unit]!;
+    if (!classes) classes = classTable[unit] = classify(unit);
     return classes;
   }
+  // A lone high surrogate is a code point of its own (category Cs), as the expressions' `u` flag reads it.
   const codePoint = text.codePointAt(at)!;
-  if (codePoint <= 0xffff) {
-    // A lone high surrogate is a code point of its own (category Cs), as the expressions' `u` flag reads it.
-    let classes = basicPlane[unit]!;
-    if (!classes) classes = basicPlane[unit] = classify(unit);
-    return classes;
-  }
-  let classes = astral.get(codePoint);
-  if (classes === undefined) astral.set(codePoint, (classes = classify(codePoint)));
+  let classes = classTable[codePoint]!;
+  if (!classes) classes = classTable[codePoint] = classify(codePoint);
   return classes;
 }
 
@@ -85,8 +80,8 @@ function runEnd(text: string, at: number, classes: number): number {
     const unit = text.charCodeAt(at);
     if (unit < 0xd800 || unit > 0xdbff) {
       // The common case inline: a run of millions of characters is scanned here.
-      let found = basicPlane[unit]!;
-      if (!found) found = basicPlane[unit] = classify(unit);
+      let found = classTable[unit]!;
+      if (!found) found = classTable[unit] = classify(unit);
       if (!(found & classes)) break;
       at++;
     } else {
