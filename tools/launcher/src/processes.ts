@@ -3,6 +3,7 @@ import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseEnvFile } from '@keyless/contracts';
 import { RotatingLog, rotatingLogDefaults } from './rotating-log.js';
 
 /** A child process the launcher owns: its name, its log file, and how to stop it. */
@@ -184,14 +185,9 @@ function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   }
 }
 
-/** Reads a dotenv file written by the local Azure (KEY=value lines, # comments). */
+/** Reads an env file written by the local Azure (`NAME=value` lines quoted for a POSIX shell, # comments; see `parseEnvFile`). */
 export function readEnvFile(path: string): Record<string, string> {
-  return Object.fromEntries(
-    readFileSync(path, 'utf8')
-      .split('\n')
-      .filter((line) => line.trim() && !line.startsWith('#'))
-      .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
-  );
+  return parseEnvFile(readFileSync(path, 'utf8'));
 }
 
 /** Waits until `check` is true, polling every `intervalInMs`; throws `message` after `timeoutInMs`. */

@@ -4,7 +4,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { Server } from 'node:net';
 import { chmodSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
-import { shellWord } from '@keyless/contracts';
+import { envFileLine, shellWord } from '@keyless/contracts';
 import { adminRoutes } from './admin/admin-api.js';
 import { startLocalAlerts, type LocalAlerts } from './alerts/local-alerts.js';
 import { AuditLog } from './audit/audit-log.js';
@@ -482,7 +482,7 @@ export class LocalAzure {
       [
         "# Written by the local Azure for the operator's tools: the portal's and the management API's addresses (no secrets;",
         `# sign in with \`${this.home.command('npm run local-azure -- login')}\`, open the portal with \`${this.home.command('npm run -s local-azure -- portal')}\`).`,
-        ...Object.entries(this.operatorEnv()).map(([key, value]) => `${key}=${value}`),
+        ...Object.entries(this.operatorEnv()).map(([key, value]) => envFileLine(key, value)),
         '',
       ].join('\n'),
       0o600,
@@ -508,7 +508,7 @@ function envFileText(hostName: string, file: string, env: Record<string, string>
     `# It stays true across restarts (same ports, tenant and CA); whether the local Azure runs: \`${home.command('npm run local-azure -- status')}\`.`,
     `# Export it before Node starts, e.g. \`set -a; . ${shellWord(file)}; set +a\` — Node reads NODE_EXTRA_CA_CERTS only at`,
     '# start-up, so `node --env-file` is too late for it.',
-    ...Object.entries(env).map(([key, value]) => `${key}=${value}`),
+    ...Object.entries(env).map(([key, value]) => envFileLine(key, value)),
     '',
   ].join('\n');
 }

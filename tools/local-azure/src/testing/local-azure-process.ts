@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseEnvFile } from '@keyless/contracts';
 import type { AdminClient } from '../cli/admin-client.js';
 import { readRuntime } from '../cli/admin-client.js';
 import { repoRoot, type LocalAzureConfigInput } from '../config/local-azure-config.js';
@@ -118,8 +119,7 @@ export class LocalAzureProcess {
 
   /** A host's variables, from the env file the process wrote. */
   hostEnv(host: string): Record<string, string> {
-    const lines = readFileSync(join(this.home, 'env', `${host}.env`), 'utf8').split('\n');
-    return Object.fromEntries(lines.filter((line) => /^[A-Z_]+=/.test(line)).map((line) => [line.slice(0, line.indexOf('='))!, line.slice(line.indexOf('=') + 1)]));
+    return parseEnvFile(readFileSync(join(this.home, 'env', `${host}.env`), 'utf8'));
   }
 
   /**

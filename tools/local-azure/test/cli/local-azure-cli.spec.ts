@@ -5,6 +5,7 @@ import { get } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseEnvFile } from '@keyless/contracts';
 import { npmAsTyped } from '@keyless/testing';
 import { cliOptions } from '../../src/cli/arguments.js';
 import { LocalAzureHome } from '../../src/home.js';
@@ -218,12 +219,7 @@ describe('local-azure CLI', () => {
   });
 
   it('answers log queries with the sign-ins of the identity endpoint', async () => {
-    const env = Object.fromEntries(
-      readFileSync(join(home, 'env', 'vision.env'), 'utf8')
-        .split('\n')
-        .filter((line) => line && !line.startsWith('#'))
-        .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
-    ) as Record<string, string>;
+    const env = parseEnvFile(readFileSync(join(home, 'env', 'vision.env'), 'utf8'));
     await fetch(`${env.IDENTITY_ENDPOINT}?api-version=2019-08-01&resource=https://vault.azure.net&client_id=${env.AZURE_CLIENT_ID}`, {
       headers: { 'x-identity-header': env.IDENTITY_HEADER! },
     });

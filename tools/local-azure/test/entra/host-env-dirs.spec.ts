@@ -1,6 +1,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseEnvFile } from '@keyless/contracts';
 import { startTestAzure, type TestAzure } from '../../src/testing/index.js';
 
 // What docker compose relies on: each service mounts one folder with its own env file and the CA certificate.
@@ -8,8 +9,7 @@ describe('hostEnvDirs', () => {
   let test: TestAzure;
   let root: string;
   const dir = (host: string): string => join(root, host);
-  const envOf = (file: string): Record<string, string> =>
-    Object.fromEntries(readFileSync(file, 'utf8').split('\n').filter((l) => /^[A-Z_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  const envOf = (file: string): Record<string, string> => parseEnvFile(readFileSync(file, 'utf8'));
 
   beforeAll(async () => {
     root = mkdtempSync(join(tmpdir(), 'host-env-dirs-'));
