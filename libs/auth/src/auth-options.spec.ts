@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { npmAsTyped } from '@keyless/testing';
 import { authDefaults, resolveAuthOptions } from './auth-options.js';
 import { AuthConfigurationError } from './errors.js';
 
@@ -42,6 +43,12 @@ describe(resolveAuthOptions.name, () => {
       const error = errorOf(() => resolveAuthOptions({ ...(value !== undefined ? { clientId: value } : {}) }));
       expect(error.code).toBe('ClientIdMissing');
       expect(error.message).toContain('Set AZURE_CLIENT_ID to the client id of the user-assigned identity');
+    });
+
+    it('names the local Azure home (localAzureHome) in the local command, which runs on that home as typed', () => {
+      const home = "/tmp/keyless copy/it's";
+      const command = /locally: (.+)\)\.$/m.exec(errorOf(() => resolveAuthOptions({ localAzureHome: home })).message)?.[1];
+      expect(npmAsTyped(command!, ['LOCAL_AZURE_HOME'])).toEqual({ args: ['run', 'local-azure', '--', 'identity', 'list'], env: { LOCAL_AZURE_HOME: home } });
     });
   });
 

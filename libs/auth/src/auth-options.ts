@@ -1,5 +1,6 @@
 import type { LoggerService } from '@nestjs/common';
 import type { MeterProvider } from '@opentelemetry/api';
+import { commandForHome } from '@keyless/contracts';
 import { z } from 'zod';
 import { resolveAudience, type Audience, type AudienceName } from './audiences.js';
 import { AuthConfigurationError, type AuthConfigurationErrorCode, type CredentialMode } from './errors.js';
@@ -116,6 +117,12 @@ export interface AuthModuleOptions {
   meterProvider?: MeterProvider;
   /** Logger. Default: Nest's `Logger` with context `Auth`. */
   logger?: LoggerService;
+  /**
+   * The local Azure home (`$LOCAL_AZURE_HOME`) that the local fix commands of errors name: they are printed as
+   * `LOCAL_AZURE_HOME=<home> npm run local-azure -- …`, so that they act on that home and not on the default one.
+   * Default: none — the commands as they are, for the default home (`.local-azure/`).
+   */
+  localAzureHome?: string;
 }
 
 /** Options with defaults applied and audiences resolved. */
@@ -134,6 +141,15 @@ export interface ResolvedAuthOptions {
   expiryMarginInMs: number;
   meterProvider?: MeterProvider;
   logger?: LoggerService;
+  localAzureHome?: string;
+}
+
+/**
+ * `command` (an `npm run local-azure …` or `npm start` an error tells its reader to run locally) as it must be typed
+ * for the local Azure home of `options` (see {@link AuthModuleOptions.localAzureHome}).
+ */
+export function localAzureCommand(options: Pick<ResolvedAuthOptions, 'localAzureHome'>, command: string): string {
+  return options.localAzureHome ? commandForHome(command, { root: options.localAzureHome, isDefault: false }) : command;
 }
 
 const guidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -200,6 +216,7 @@ const optionsSchema = z.strictObject({
   expiryMarginInMs: z.number().int().min(0).default(authDefaults.expiryMarginInMs),
   meterProvider: z.custom<MeterProvider>((v) => typeof v === 'object' && v !== null).optional(),
   logger: z.custom<LoggerService>((v) => typeof v === 'object' && v !== null).optional(),
+  localAzureHome: z.string().min(1).optional(),
 });
 
 /**
@@ -218,7 +235,7 @@ export function resolveAuthOptions(options: AuthModuleOptions): ResolvedAuthOpti
   }
   const mode = parsed.success ? parsed.data.mode : (options.mode ?? authDefaults.mode);
   const clientId = options.clientId?.trim() || undefined;
-  const clientIdProblem = checkClientId(clientId, mode);
+  const clientIdProblem = checkClientId(clientId, mode, localAzureCommand(options, 'npm run local-azure -- identity list'));
   if (clientIdProblem) problems.push(clientIdProblem);
   const audiences: Audience[] = [];
   for (const [i, name] of (options.audiences ?? []).entries()) {
@@ -251,17 +268,18 @@ export function resolveAuthOptions(options: AuthModuleOptions): ResolvedAuthOpti
     expiryMarginInMs: data.expiryMarginInMs,
     ...(options.meterProvider ? { meterProvider: options.meterProvider } : {}),
     ...(options.logger ? { logger: options.logger } : {}),
+    ...(options.localAzureHome ? { localAzureHome: options.localAzureHome } : {}),
   };
 }
 
-function checkClientId(clientId: string | undefined, mode: CredentialMode): { code: 'ClientIdMissing' | 'ClientIdMalformed'; text: string } | undefined {
+function checkClientId(clientId: string | undefined, mode: CredentialMode, listIdentities: string): { code: 'ClientIdMissing' | 'ClientIdMalformed'; text: string } | undefined {
   if (!clientId) {
     if (mode !== 'managed-identity') return undefined;
     return {
       code: 'ClientIdMissing',
       text:
         'clientId: missing. Set AZURE_CLIENT_ID to the client id of the user-assigned identity ' +
-        '(az identity show -g <group> -n <identity> --query clientId; locally: npm run local-azure -- identity list).',
+        `(az identity show -g <group> -n <identity> --query clientId; locally: ${listIdentities}).`,
     };
   }
   if (guidPattern.test(clientId)) return undefined;
@@ -274,6 +292,6 @@ function checkClientId(clientId: string | undefined, mode: CredentialMode): { co
     code: 'ClientIdMalformed',
     text:
       `clientId: "${clientId}" is not a client id (${hint}). AZURE_CLIENT_ID must be the identity's client id, a GUID ` +
-      '(az identity show -g <group> -n <identity> --query clientId; locally: npm run local-azure -- identity list).',
+      `(az identity show -g <group> -n <identity> --query clientId; locally: ${listIdentities}).`,
   };
 }

@@ -59,6 +59,12 @@ export function serviceSettings(defaults: { port: number }) {
     LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info'),
     /** Application Insights to export traces and metrics to, authenticated with the identity (Azure only). */
     APPLICATIONINSIGHTS_CONNECTION_STRING: z.string().optional(),
+    /**
+     * The local Azure home (`$LOCAL_AZURE_HOME`) whose CLI the service's local fix hints name, e.g.
+     * `LOCAL_AZURE_HOME='/tmp/my copy' npm run local-azure -- role assignment create …`; unset: the default home
+     * (`.local-azure/`), whose commands need no prefix. `npm start` sets it for any other home; unset in Azure.
+     */
+    LOCAL_AZURE_HOME: z.string().optional(),
   };
 }
 
@@ -92,6 +98,8 @@ export interface ServiceConfiguration {
   serviceBus: { fullyQualifiedNamespace: string; resourceId?: string };
   logLevel: ServiceSettings['LOG_LEVEL'];
   applicationInsights: string | undefined;
+  /** The local Azure home the local fix hints name (`LOCAL_AZURE_HOME`); absent: the default home. */
+  localAzureHome?: string;
 }
 
 /** How long an HTTP listener waits for a client (see {@link serviceHttpDefaults}). */
@@ -149,5 +157,6 @@ export function serviceConfiguration(env: ServiceSettings): ServiceConfiguration
     },
     logLevel: env.LOG_LEVEL,
     applicationInsights: env.APPLICATIONINSIGHTS_CONNECTION_STRING,
+    ...(env.LOCAL_AZURE_HOME ? { localAzureHome: env.LOCAL_AZURE_HOME } : {}),
   };
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { serviceSettings } from './service-settings.js';
+import { serviceConfiguration, serviceSettings } from './service-settings.js';
 import { readSetting, settingsSchema } from './settings.js';
 
 describe(readSetting.name, () => {
@@ -52,6 +52,11 @@ describe(`${settingsSchema.name} with the service settings`, () => {
   it('reports it beside another invalid variable, and not when a timeout is itself invalid', () => {
     expect(problems({ HTTP_HEADERS_TIMEOUT_MS: '5000', HTTP_REQUEST_TIMEOUT_MS: '2000', LOG_LEVEL: 'loud' }).map((problem) => problem.split(':')[0])).toEqual(['LOG_LEVEL', 'HTTP_HEADERS_TIMEOUT_MS']);
     expect(problems({ HTTP_HEADERS_TIMEOUT_MS: '5000', HTTP_REQUEST_TIMEOUT_MS: 'soon' }).map((problem) => problem.split(':')[0])).toEqual(['HTTP_REQUEST_TIMEOUT_MS']);
+  });
+
+  it("hands LOCAL_AZURE_HOME on as the configuration's localAzureHome, and a blank one as none (the default home)", () => {
+    expect(serviceConfiguration(schema.parse({ ...required, LOCAL_AZURE_HOME: "/tmp/a b/it's" })).localAzureHome).toBe("/tmp/a b/it's");
+    expect(serviceConfiguration(schema.parse({ ...required, LOCAL_AZURE_HOME: '' }))).not.toHaveProperty('localAzureHome');
   });
 
   it('takes equal timeouts', () => {

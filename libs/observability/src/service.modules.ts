@@ -25,7 +25,7 @@ export interface ServiceModulesOptions<Config extends ServiceConfiguration> {
 
 /**
  * The modules every service's `AppModule` imports besides its own: the configuration (global, from the process
- * environment only — no `.env` file), the pino logger at the configured level, the identity (`AuthModule`, global),
+ * environment only — no `.env` file), the pino logger at the configured level, the identity (`AuthModule`, global, its local fix commands naming `config.localAzureHome`),
  * the health endpoints (with the loopback-only details listener when `HEALTH_DETAILS_PORT` is set), and the limits
  * of both HTTP listeners on slow clients (`config.http.limits`).
  *
@@ -44,7 +44,13 @@ export function serviceModules<Config extends ServiceConfiguration>(options: Ser
     LoggerModule.forRootAsync({ inject: [config.KEY], useFactory: (c: Config) => loggerOptions({ service: name, level: c.logLevel }) }),
     AuthModule.forRootAsync({
       inject: [config.KEY],
-      useFactory: (c: Config) => ({ clientId: c.identity.clientId, audiences: auth.audiences, resources: { serviceBus: c.serviceBus, ...auth.resources?.(c) } }),
+      useFactory: (c: Config) => ({
+        clientId: c.identity.clientId,
+        audiences: auth.audiences,
+        resources: { serviceBus: c.serviceBus, ...auth.resources?.(c) },
+        // The local fix commands of its errors name the home the service runs against (`LOCAL_AZURE_HOME`).
+        ...(c.localAzureHome ? { localAzureHome: c.localAzureHome } : {}),
+      }),
     }),
     HealthModule.forRootAsync({
       inject: [config.KEY],

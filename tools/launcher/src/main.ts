@@ -14,10 +14,9 @@ import { checkLauncherPorts, parseReplicas, replicaLimits, UsageError } from './
 import { StorefrontCaller } from './storefront-caller.js';
 import { readySummary } from './summary.js';
 import { superviseSystem, supervisionDefaults } from './supervision.js';
-import { repoRoot, startSystem, type RunningSystem } from './system.js';
+import { defaultHome, startSystem, type RunningSystem } from './system.js';
 
 const defaults = { gatewayPort: 3000 };
-const defaultHome = join(repoRoot, '.local-azure');
 /** The local Azure's own variables (docs/local-azure.md, "Configuration") that `npm start` hands on to it. */
 const localAzureSettings = ['LOCAL_AZURE_ALERT_WEBHOOK', 'LOCAL_AZURE_SERVICEBUS_CONFIG'];
 

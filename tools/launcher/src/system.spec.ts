@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { localAzureStatus } from './local-azure-status.js';
 import { freePort, waitFor } from './processes.js';
-import { startSystem } from './system.js';
+import { npmAsTyped } from '@keyless/testing';
+import { commandForHome } from '@keyless/contracts';
+import { defaultHome, serviceHomeEnv, startSystem } from './system.js';
 
 describe(startSystem.name, () => {
   let dir: string;
@@ -26,6 +28,24 @@ describe(startSystem.name, () => {
 
       expect(await outcome).toBe(reason);
       expect((await localAzureStatus(home)).state).toBe('stopped');
+    });
+  });
+});
+
+describe(serviceHomeEnv.name, () => {
+  describe('when the home is the default one', () => {
+    it('tells the services nothing: their local commands need no prefix', () => {
+      expect(serviceHomeEnv(defaultHome)).toEqual({});
+    });
+  });
+
+  describe('when the home is another one (LOCAL_AZURE_HOME=/some/dir npm start)', () => {
+    it("hands the services that home, so the local fix commands they print run on it as typed", () => {
+      const home = "/tmp/keyless copy/it's";
+      const { LOCAL_AZURE_HOME } = serviceHomeEnv(home);
+      expect(LOCAL_AZURE_HOME).toBe(home);
+      const printed = commandForHome('npm run local-azure -- identity list', { root: LOCAL_AZURE_HOME!, isDefault: false });
+      expect(npmAsTyped(printed, ['LOCAL_AZURE_HOME'])).toEqual({ args: ['run', 'local-azure', '--', 'identity', 'list'], env: { LOCAL_AZURE_HOME: home } });
     });
   });
 });

@@ -12,6 +12,18 @@ import { StorefrontCaller } from './storefront-caller.js';
 /** The repository this launcher belongs to (its built apps and tools are started from here). */
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 
+/** The local Azure home when `LOCAL_AZURE_HOME` is unset: `.local-azure/` at the repository root. */
+export const defaultHome = join(repoRoot, '.local-azure');
+
+/**
+ * What a service instance is told about the home besides its host's env file: `LOCAL_AZURE_HOME` for any home but the
+ * default one, so that the local fix commands it prints (`npm run local-azure -- role assignment create …`) name
+ * that home and do not act on the default one.
+ */
+export function serviceHomeEnv(home: string): Record<string, string> {
+  return resolve(home) === defaultHome ? {} : { LOCAL_AZURE_HOME: resolve(home) };
+}
+
 export { serviceNames, type ServiceName };
 
 /** Options of {@link startSystem}. */
@@ -275,6 +287,7 @@ export class RunningSystem {
     const processName = instance.processName ?? name;
     const env: Record<string, string> = {
       ...this.hostEnv(name),
+      ...serviceHomeEnv(this.home),
       PORT: String(this.ports.get(processName)),
       HOST: '127.0.0.1',
       ...this.options.serviceEnv?.[name],

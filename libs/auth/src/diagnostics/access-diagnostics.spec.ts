@@ -2,7 +2,7 @@ import { ServiceBusError } from '@azure/service-bus';
 import { APIError } from 'openai';
 import { DatabaseError } from 'pg';
 import { TestMetrics } from '@keyless/local-azure/testing';
-import { RecordingLogger } from '@keyless/testing';
+import { npmAsTyped, RecordingLogger } from '@keyless/testing';
 import { resolveAuthOptions, type AuthModuleOptions } from '../auth-options.js';
 import { AzureIdentityService } from '../azure-identity.service.js';
 import { AccessDeniedError, DatabaseAccessDeniedError } from '../errors.js';
@@ -187,6 +187,23 @@ describe(AccessDiagnostics.name, () => {
     });
   });
 
+  describe('when the service runs against a local Azure home other than the default one (localAzureHome)', () => {
+    const home = "/tmp/keyless copy/it's $HOME";
+    const error = openAiPermissionDenied(`The principal \`${objectId}\` lacks the required data action \`Microsoft.CognitiveServices/accounts/OpenAI/deployments/chat/completions/action\`.`);
+
+    it('prints a local fix command that, typed into a shell as printed, runs the local Azure CLI on that home', () => {
+      const denied = diagnostics({ localAzureHome: home }).explain(error, { resource: 'openAi' })!;
+      const { args, env } = npmAsTyped(denied.localFixCommand, ['LOCAL_AZURE_HOME']);
+      expect(env.LOCAL_AZURE_HOME).toBe(home);
+      expect(args).toEqual(['run', 'local-azure', '--', 'role', 'assignment', 'create', '--assignee-object-id', objectId, '--assignee-principal-type', 'ServicePrincipal', '--role', 'Cognitive Services OpenAI User', '--scope', openAiId]);
+      expect(denied.message).toContain(`local Azure: ${denied.localFixCommand}`);
+    });
+
+    it('leaves the az command as it is', () => {
+      expect(diagnostics({ localAzureHome: home }).explain(error, { resource: 'openAi' })!.fixCommand).toMatch(/^az role assignment create /);
+    });
+  });
+
   describe('when the error is not an access refusal', () => {
     it.each([new Error('boom'), APIError.generate(429, { error: { code: '429', message: 'slow down' } }, undefined, new Headers()), new ServiceBusError('gone', 'MessagingEntityNotFound'), 'text', undefined])(
       'returns undefined for %p',
@@ -220,6 +237,16 @@ describe(`${AccessDiagnostics.name} of a PostgreSQL sign-in`, () => {
       expect(denied!.fix).toContain(`SELECT * FROM pgaadauth_create_principal_with_oid('id-keyless', '${objectId}', 'service', true, false);`);
       expect(denied!.localFix).toMatch(/infra\/access\.json/);
       expect(denied!.detail).toBe('28P01: password authentication failed for user "id-keyless"');
+    });
+
+    it('names the local Azure home in the commands of the local fix, each running as typed', () => {
+      const home = "/tmp/keyless copy/it's $HOME";
+      const denied = diagnostics({ resources: { postgres }, localAzureHome: home }).explainDatabase(error, { ...signIn, token: token({}) });
+      const commands = [...denied!.localFix.matchAll(/`([^`]+)`/g)].map((match) => npmAsTyped(match[1]!, ['LOCAL_AZURE_HOME']));
+      expect(commands).toEqual([
+        { args: ['start'], env: { LOCAL_AZURE_HOME: home } },
+        { args: ['run', 'local-azure'], env: { LOCAL_AZURE_HOME: home } },
+      ]);
     });
 
     it('takes the server name from the host when the resource id is not configured', () => {

@@ -3,7 +3,7 @@ import { roleAssignmentCreateCommands } from '@keyless/contracts';
 import { metrics, SpanStatusCode, trace, type Counter } from '@opentelemetry/api';
 import { wellKnownAudiences, type Audience } from '../audiences.js';
 import { RESOLVED_AUTH_OPTIONS } from '../auth.module-definition.js';
-import type { ResolvedAuthOptions } from '../auth-options.js';
+import { localAzureCommand, type ResolvedAuthOptions } from '../auth-options.js';
 import { AzureIdentityService } from '../azure-identity.service.js';
 import {
   AccessDeniedError,
@@ -157,7 +157,7 @@ export class AccessDiagnostics {
     const claims = signIn.token ? readTokenClaims(signIn.token) : undefined;
     const principal = this.principal('postgres', '', claims);
     const oid = principal.objectId ?? `<object id of ${principal.clientId ?? 'the identity'}>`;
-    const { fix, localFix } = databaseFixes(reason, signIn, oid, principal, claims?.audience, this.options.resources.postgres?.resourceId);
+    const { fix, localFix } = databaseFixes(reason, signIn, oid, principal, claims?.audience, this.options);
     return new DatabaseAccessDeniedError(
       { reason, principal, user: signIn.user, server: { host: signIn.host, port: signIn.port, database: signIn.database }, fix, localFix, detail: `${code ? `${code}: ` : ''}${message}` },
       { cause: error },
@@ -192,7 +192,7 @@ export class AccessDiagnostics {
         role: { name: role.name, id: role.id },
         ...(scope ? { scope } : {}),
         fixCommand: commands.az,
-        localFixCommand: commands.localAzure,
+        localFixCommand: localAzureCommand(this.options, commands.localAzure),
         detail: `${refusal.code ? `${refusal.code}: ` : ''}${refusal.message}`,
       },
       { cause },
@@ -261,8 +261,9 @@ function databaseFixes(
   oid: string,
   principal: Principal,
   audience: string | undefined,
-  resourceId: string | undefined,
+  options: ResolvedAuthOptions,
 ): { fix: string; localFix: string } {
+  const resourceId = options.resources.postgres?.resourceId;
   const server = /\/flexibleServers\/([^/]+)/i.exec(resourceId ?? '')?.[1] ?? /^([^.]+)\.postgres\.database\.azure\.com$/i.exec(signIn.host)?.[1] ?? '<server name>';
   const group = /\/resourceGroups\/([^/]+)/i.exec(resourceId ?? '')?.[1] ?? '<resource group>';
   const type = principal.type === 'User' ? 'User' : 'ServicePrincipal';
@@ -278,7 +279,7 @@ function databaseFixes(
         ].join('\n'),
         localFix:
           `declare the identity's principal in infra/access.json, "databasePrincipals": { "resource": "postgres", "administrator": true, "purpose": "…" }, ` +
-          `and restart the local Azure (npm start or npm run local-azure); PGUSER must be the access file's "identity" (${signIn.user} now).`,
+          `and restart the local Azure (\`${localAzureCommand(options, 'npm start')}\` or \`${localAzureCommand(options, 'npm run local-azure')}\`); PGUSER must be the access file's "identity" (${signIn.user} now).`,
       };
     case 'AudienceInvalid':
       return {

@@ -1,6 +1,6 @@
 import type { TokenCredential } from '@azure/core-auth';
 import { AzureCliCredential, AzureDeveloperCliCredential, ManagedIdentityCredential } from '@azure/identity';
-import type { ResolvedAuthOptions } from '../auth-options.js';
+import { localAzureCommand, type ResolvedAuthOptions } from '../auth-options.js';
 import { TokenAcquisitionError, type CredentialMode, type TokenAcquisitionErrorCode, type TokenRequestContext } from '../errors.js';
 import { IdentityEndpointObserver, type IdentityExchange } from './identity-endpoint.observer.js';
 
@@ -114,7 +114,14 @@ function managedIdentityBinding(options: ResolvedAuthOptions): IdentityBinding {
     explain: (error, resource, attemptsBefore) => {
       const exchange = observer.lastExchange(resource);
       const fresh = exchange && exchange.attempts > attemptsBefore ? exchange : undefined;
-      return explainManagedIdentityFailure(error, { clientId, resource, exchange: fresh, endpoint: observer.endpoint, attemptsBefore });
+      return explainManagedIdentityFailure(error, {
+        clientId,
+        resource,
+        exchange: fresh,
+        endpoint: observer.endpoint,
+        attemptsBefore,
+        ...(options.localAzureHome ? { localAzureHome: options.localAzureHome } : {}),
+      });
     },
   };
 }
@@ -126,10 +133,17 @@ interface FailureFacts {
   endpoint: string | undefined;
   /** The exchange's attempt count before this request (to count this request's attempts). */
   attemptsBefore?: number;
+  /** The local Azure home the local command names (see `AuthModuleOptions.localAzureHome`). */
+  localAzureHome?: string;
 }
 
-const checkPlatform =
-  'On App Service the platform sets IDENTITY_ENDPOINT and IDENTITY_HEADER; locally they come from the host\'s env file of a running local Azure (npm run local-azure).';
+/** What to check when the identity endpoint fails, in Azure and locally. */
+function checkPlatform(facts: FailureFacts): string {
+  return (
+    'On App Service the platform sets IDENTITY_ENDPOINT and IDENTITY_HEADER; locally they come from the host\'s env file ' +
+    `of a running local Azure (${localAzureCommand(facts, 'npm run local-azure')}).`
+  );
+}
 
 /**
  * Classifies a `ManagedIdentityCredential` failure. Since @azure/identity 4.x nearly every failure is a
@@ -150,12 +164,12 @@ export function explainManagedIdentityFailure(error: unknown, facts: FailureFact
   if (error instanceof TokenRequestDeadlineError || exchange?.timedOut) {
     const budget = error instanceof TokenRequestDeadlineError ? ` within ${error.timeoutInMs} ms` : ' in time';
     const last = exchange?.status !== undefined ? ` (its last answer: ${exchange.status}${answered})` : exchange?.transportError && !exchange.timedOut ? ` (last attempt: ${exchange.transportError})` : '';
-    return make('IdentityEndpointTimeout', `No ${subject}: ${at} gave no token${budget}${last}. ${checkPlatform}`);
+    return make('IdentityEndpointTimeout', `No ${subject}: ${at} gave no token${budget}${last}. ${checkPlatform(facts)}`);
   }
   if (exchange?.transportError || (!exchange && /network|unreachable|ECONNREFUSED/i.test(sdkMessage))) {
     return make(
       'IdentityEndpointUnreachable',
-      `No ${subject}: ${at} is unreachable (${exchange?.transportError ?? 'network error'}). ${checkPlatform}`,
+      `No ${subject}: ${at} is unreachable (${exchange?.transportError ?? 'network error'}). ${checkPlatform(facts)}`,
     );
   }
   const status = exchange?.status;
@@ -182,10 +196,10 @@ export function explainManagedIdentityFailure(error: unknown, facts: FailureFact
     );
   }
   if (status !== undefined && status >= 500) {
-    return make('IdentityEndpointError', `No ${subject}: ${at} answered ${status} after ${exchange!.attempts - (facts.attemptsBefore ?? 0)} attempt(s)${answered}. ${checkPlatform}`);
+    return make('IdentityEndpointError', `No ${subject}: ${at} answered ${status} after ${exchange!.attempts - (facts.attemptsBefore ?? 0)} attempt(s)${answered}. ${checkPlatform(facts)}`);
   }
   if (status !== undefined && status >= 400) {
-    return make('TokenRequestRejected', `No ${subject}: ${at} refused the request with ${status}${answered}. ${checkPlatform}`);
+    return make('TokenRequestRejected', `No ${subject}: ${at} refused the request with ${status}${answered}. ${checkPlatform(facts)}`);
   }
   if ((status !== undefined && status < 300) || (error as Error)?.name === 'AuthenticationRequiredError') {
     return make(
