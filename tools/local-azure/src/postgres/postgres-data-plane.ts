@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { createSecureContext, type SecureContext } from 'node:tls';
@@ -34,7 +34,7 @@ export interface PostgresStatus {
   port: number;
   database: string;
   serverVersion: string;
-  /** The engine process's id while it runs (it starts with the first connection). */
+  /** The engine process's id while it runs (it starts with the local Azure in a home whose PostgreSQL has data, else with the first connection). */
   engineProcessId?: number;
   extensions: readonly string[];
   maxConnections: number;
@@ -62,9 +62,13 @@ export function createPostgresDataPlane(options: PostgresDataPlaneOptions = {}):
     resource: 'postgres',
     async start(context: DataPlaneContext): Promise<RunningDataPlane> {
       const server = new PostgresServer(context, settings);
-      // The engine starts with the first connection (initdb on first use takes seconds, and a local Azure whose
-      // PostgreSQL nobody uses pays nothing); that connection's login waits until the engine runs.
       const listener = await listen(() => server.createListener(), context.bind);
+      // A home whose PostgreSQL has data has clients, which come back as soon as a restarted local Azure reads
+      // `running`: the engine starts now, and the start (so `running`) waits until it serves — else they would wait on
+      // their first login for seconds (10 s and more on a loaded machine) after the local Azure said it was ready. A
+      // home whose PostgreSQL was never used starts it with the first connection (initdb takes seconds, and a local
+      // Azure whose PostgreSQL nobody uses pays nothing), whose login waits until the engine runs.
+      if (existsSync(join(server.dataDir, 'PG_VERSION'))) await server.startEngine();
       const { name, database, extensions, maxConnections } = context.config.resources.postgres;
       const host = context.publicHost;
       const resourceId = context.directory.resourceId('postgres');
@@ -138,6 +142,19 @@ class PostgresServer implements FrontendServer {
 
   get connectionCount(): number {
     return this.admitted.size;
+  }
+
+  /** The engine's data folder in the home. */
+  get dataDir(): string {
+    return join(this.context.home.dataDir, 'postgres');
+  }
+
+  /**
+   * Starts the engine unless it runs; resolves once it serves, or once its start failed (that is logged, and the next
+   * login tries again).
+   */
+  async startEngine(): Promise<void> {
+    await this.engine().catch(() => undefined);
   }
 
   get engineProcessId(): number | undefined {
@@ -220,7 +237,7 @@ class PostgresServer implements FrontendServer {
     if (this.current && !this.startFailed) return this.current;
     this.startFailed = false;
     const started = performance.now();
-    this.current = this.startEngine();
+    this.current = this.openEngine();
     this.current.then(
       ({ engine }) => this.context.log(`postgres: PostgreSQL ${engine.parameters.get('server_version') ?? ''} (PGlite) ready in ${Math.round(performance.now() - started)} ms`),
       (error: unknown) => {
@@ -231,11 +248,10 @@ class PostgresServer implements FrontendServer {
     return this.current;
   }
 
-  private async startEngine(): Promise<{ engine: PgliteEngine; session: SharedSession }> {
-    const dataDir = join(this.context.home.dataDir, 'postgres');
-    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  private async openEngine(): Promise<{ engine: PgliteEngine; session: SharedSession }> {
+    mkdirSync(this.dataDir, { recursive: true, mode: 0o700 });
     const engine = await PgliteEngine.start({
-      dataDir,
+      dataDir: this.dataDir,
       database: this.settings.database,
       extensions: this.settings.extensions,
       onCrash: (message) => this.engineStopped(message),

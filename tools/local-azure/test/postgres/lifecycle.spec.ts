@@ -3,7 +3,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type pg from 'pg';
+import { LocalAzureHome } from '../../src/home.js';
 import { postgresDataPlane } from '../../src/postgres/postgres-data-plane.js';
+import { readStatus } from '../../src/runtime/status.js';
 import { startTestAzure, type TestAzure } from '../../src/testing/index.js';
 import { client, identityPassword, postgresStatus, waitForStatus } from './support.js';
 
@@ -33,6 +35,8 @@ describe('Local PostgreSQL: data kept in the home, abandoned transactions ended'
 
   it('closes a connection idle inside its transaction (25P03), rolls it back and serves the others', async () => {
     await start();
+    // A home whose PostgreSQL was never used: the engine waits for the first connection.
+    expect((await postgresStatus(test!)).engineProcessId).toBeUndefined();
     const setup = await connected();
     await setup.query('CREATE TABLE kept (id int PRIMARY KEY, note text NOT NULL)');
     await setup.query("INSERT INTO kept VALUES (1, 'committed')");
@@ -91,6 +95,23 @@ describe('Local PostgreSQL: data kept in the home, abandoned transactions ended'
       expect((await after.query('SELECT note FROM kept WHERE id = 1')).rows).toEqual([{ note: 'committed' }]);
     } finally {
       await after.end();
+    }
+  });
+
+  it('reads running after a restart only once the engine of a used PostgreSQL serves', async () => {
+    await test!.stop();
+    test = undefined;
+    await start();
+    // No connection yet: what runs now was started with the local Azure, before it said it was ready.
+    expect((await readStatus(new LocalAzureHome(home))).state).toBe('running');
+    const { engineProcessId } = await postgresStatus(test!);
+    expect(engineProcessId).toEqual(expect.any(Number));
+    const c = await connected();
+    try {
+      expect((await c.query('SELECT note FROM kept WHERE id = 1')).rows).toEqual([{ note: 'committed' }]);
+      expect((await postgresStatus(test!)).engineProcessId).toBe(engineProcessId);
+    } finally {
+      await c.end();
     }
   });
 
