@@ -290,7 +290,7 @@ describe('local-azure CLI, when LOCAL_AZURE_HOME names a home of its own', () =>
       const gatewayEnv = readFileSync(join(home, 'env', 'gateway.env'), 'utf8');
       expect(whatTheHintsRun(gatewayEnv)).toEqual([{ args: ['run', 'local-azure', '--', 'status'], home }]);
       // Its line that loads it names the file as one word of a POSIX shell, quotes and spaces in the path and all.
-      const variables = Object.fromEntries([...gatewayEnv.matchAll(/^([A-Z_]+)=(.*)$/gm)].map((match) => [match[1]!, match[2]!]));
+      const variables = parseEnvFile(gatewayEnv);
       const loaded = /`set -a; \. (.+); set \+a`/.exec(gatewayEnv)![1]!;
       expect(execFileSync('/bin/sh', ['-c', `printf %s ${loaded}`]).toString()).toBe(join(home, 'env', 'gateway.env'));
       // An app sent to the tenant's interactive sign-in learns the commands that sign in on this home instead.
