@@ -4,7 +4,8 @@
 // Azure OpenAI client. The ratio is what the gateway, the bus and auth cost. Besides req/s and latencies it prints
 // the CPU milliseconds per request of every process (from /proc: the local Azure with its PostgreSQL engine, the
 // services, this process) for both paths, and `cpuRatio` = in-process CPU / chain CPU: on a shared machine the
-// CPU a request costs moves far less than req/s.
+// CPU a request costs moves far less than req/s. Likewise per request and process: write and read system calls and
+// the main thread's wake-ups.
 //
 //   npx nx run-many -t build && npx node bench/gateway-similar.bench.ts [--requests 2000] [--concurrency 32] [--cpu-prof <dir>] [--sched-trace <seconds>]
 //
@@ -79,15 +80,52 @@ function cpuSeconds(system: { processes: ReadonlyMap<string, { child: { pid?: nu
   return result;
 }
 
-/** Runs `run` and returns its result with the CPU milliseconds per request each process spent meanwhile. */
-async function withCpu(system: Parameters<typeof cpuSeconds>[0], run: () => Promise<Measured>): Promise<Measured & { cpuPerRequestInMs: Record<string, number> }> {
+/**
+ * System calls and wake-ups so far of each of the system's processes and of this one: `write` and `read` calls (with
+ * `writev`, `pwrite`, `readv`, …: `syscw` and `syscr` of `/proc/<pid>/io`, all threads) and the main thread's voluntary
+ * context switches (each a sleep of its event loop, so each a wake-up to come); the local Azure without its PostgreSQL
+ * engine, a child process of its own. On a machine where every system call
+ * and every cross-process wake-up is dear, these say what a change saves far more steadily than latency does.
+ */
+function ioCounts(system: Parameters<typeof cpuSeconds>[0]): Record<string, { writes: number; reads: number; wakeUps: number }> {
+  const read = (pid: number | 'self') => {
+    try {
+      const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+      const status = readFileSync(`/proc/${pid}/task/${pid === 'self' ? process.pid : pid}/status`, 'utf8');
+      const field = (text: string, name: string) => Number(new RegExp(`^${name}:\\s*(\\d+)`, 'm').exec(text)?.[1] ?? NaN);
+      return { writes: field(io, 'syscw'), reads: field(io, 'syscr'), wakeUps: field(status, 'voluntary_ctxt_switches') };
+    } catch {
+      return { writes: NaN, reads: NaN, wakeUps: NaN }; // ended meanwhile
+    }
+  };
+  const result: Record<string, { writes: number; reads: number; wakeUps: number }> = { bench: read('self') };
+  for (const [name, managed] of system.processes) if (managed.child.pid) result[name] = read(managed.child.pid);
+  return result;
+}
+
+/**
+ * Runs `run` and returns its result with the CPU milliseconds per request each process spent meanwhile, and its write
+ * and read system calls and main-thread wake-ups per request.
+ */
+async function withCpu(
+  system: Parameters<typeof cpuSeconds>[0],
+  run: () => Promise<Measured>,
+): Promise<Measured & { cpuPerRequestInMs: Record<string, number>; writesPerRequest: Record<string, number>; readsPerRequest: Record<string, number>; wakeUpsPerRequest: Record<string, number> }> {
   const before = cpuSeconds(system);
+  const countsBefore = ioCounts(system);
   const measured = await run();
   const after = cpuSeconds(system);
+  const countsAfter = ioCounts(system);
   const cpuPerRequestInMs: Record<string, number> = {};
   for (const name of Object.keys(after)) cpuPerRequestInMs[name] = Math.round(((after[name]! - (before[name] ?? 0)) * 1000 * 1000) / requests) / 1000;
   cpuPerRequestInMs.total = Math.round(Object.values(cpuPerRequestInMs).reduce((a, b) => a + b, 0) * 1000) / 1000;
-  return { ...measured, cpuPerRequestInMs };
+  const perRequest = (key: 'writes' | 'reads' | 'wakeUps') => {
+    const counts: Record<string, number> = {};
+    for (const name of Object.keys(countsAfter)) counts[name] = Math.round(((countsAfter[name]![key] - (countsBefore[name]?.[key] ?? NaN)) * 100) / requests) / 100;
+    counts.total = Math.round(Object.values(counts).reduce((a, b) => a + b, 0) * 100) / 100;
+    return counts;
+  };
+  return { ...measured, cpuPerRequestInMs, writesPerRequest: perRequest('writes'), readsPerRequest: perRequest('reads'), wakeUpsPerRequest: perRequest('wakeUps') };
 }
 
 /**
@@ -232,6 +270,9 @@ try {
   // sensitive to other load on the machine than req/s): the chain's CPU against the in-process path's.
   const cpuRatio = direct.cpuPerRequestInMs.total! / chain.cpuPerRequestInMs.total!;
   console.log(`CPU ms per request, chain: ${JSON.stringify(chain.cpuPerRequestInMs)}; in-process: ${JSON.stringify(direct.cpuPerRequestInMs)}; ratio (in-process / chain): ${cpuRatio.toFixed(2)}`);
+  console.log(`write system calls per request, chain: ${JSON.stringify(chain.writesPerRequest)}; in-process: ${JSON.stringify(direct.writesPerRequest)}`);
+  console.log(`read system calls per request, chain: ${JSON.stringify(chain.readsPerRequest)}; in-process: ${JSON.stringify(direct.readsPerRequest)}`);
+  console.log(`main-thread wake-ups per request, chain: ${JSON.stringify(chain.wakeUpsPerRequest)}; in-process: ${JSON.stringify(direct.wakeUpsPerRequest)}`);
   // The two goals of issue 17 as numbers of their own: throughput ratio (at concurrency 32) and p50 overhead (at 1).
   console.log(JSON.stringify({ requests, concurrency, chain, inProcess: direct, ratio: chain.perSecond / direct.perSecond, p50OverheadInMs: chain.p50 - direct.p50, cpuRatio }));
   await database.close();
