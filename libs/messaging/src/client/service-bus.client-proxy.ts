@@ -14,7 +14,6 @@ import type { ServiceBusEntity } from '@keyless/auth';
 import { ClientProxy, RpcException, type ReadPacket, type WritePacket } from '@nestjs/microservices';
 import { eventContracts, replyErrorSchema, requestContracts, type EventPattern, type RequestPattern } from '@keyless/contracts';
 import { InvalidPayloadError, InvalidReplyError, MessagingError, RequestTimeoutError } from '../errors.js';
-import { writeFramesTogether } from '../amqp-socket.js';
 import { MessagingMetrics } from '../metrics.js';
 import { issuesOf, type ReplyEnvelope } from '../reply.js';
 import { describe } from '../error-description.js';
@@ -112,7 +111,6 @@ export class ServiceBusClientProxy extends ClientProxy {
     this.instanceId = options.instanceId ?? `${hostname()}-${randomUUID()}`;
     this.sessionHealth = { sessionId: this.instanceId, state: 'connecting', pendingRequests: 0 };
     this.metrics = new MessagingMetrics(options.meterProvider);
-    writeFramesTogether(options.client);
   }
 
   /** Acquires this instance's reply session (once; later calls share the first). Publish-only: nothing to do. */

@@ -15,7 +15,6 @@ import { RpcException, Server, type CustomTransportStrategy, type MessageHandler
 import { eventContracts, queues, requestContracts, type EventPattern, type RequestPattern } from '@keyless/contracts';
 import { lastValueFrom } from 'rxjs';
 import type { ClaimOptions, IdempotencyClaim, IdempotencyStore } from '../idempotency/idempotency-store.js';
-import { writeFramesTogether } from '../amqp-socket.js';
 import { MessagingMetrics } from '../metrics.js';
 import { issuesOf, replyFormatProperty, toReplyError, type ReplyEnvelope } from '../reply.js';
 import { describe } from '../error-description.js';
@@ -182,7 +181,6 @@ export class ServiceBusServer extends Server implements CustomTransportStrategy 
     };
     this.replyQueues = new Set((options.requests?.replyQueues ?? [queues.replies]).map((queue) => queue.toLowerCase()));
     this.metrics = new MessagingMetrics(options.meterProvider);
-    writeFramesTogether(options.client);
   }
 
   /** Starts receiving. Every registered handler must have a contract; the callback runs once receivers are up. */
