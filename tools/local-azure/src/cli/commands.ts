@@ -45,7 +45,7 @@ Commands:
   servicebus purge <entity> [--dlq]       delete every message of the entity (or of its dead-letter queue) but
                                           those a receiver holds locked, as Azure's purge does
   servicebus resubmit <entity>            move the entity's dead-lettered messages back to it
-  postgres show                           the PostgreSQL server: endpoint, database, principals, connections, session
+  postgres show                           the PostgreSQL server: endpoint, database, principals, connections, buffers, session
   portal                                  a one-time sign-in link to the portal for the signed-in user (5 minutes, once)
   alert list             [--state Fired|Resolved] [--rule R] [--limit N]   alerts, newest first
   alert show <id>                         one alert, with what fired it and its webhook deliveries

@@ -22,6 +22,11 @@ export interface FrontendServer {
   readonly secureContext: SecureContext;
   readonly login: EntraLogin;
   readonly maxMessageBytes: number;
+  /**
+   * Bytes a signed-in connection may have waiting for the engine, and bytes of answers its client has not read, before
+   * the connection stops reading from its client (see {@link FrontendConnection}).
+   */
+  readonly maxBufferedBytes: number;
   readonly authenticationTimeoutInMs: number;
   /** Counts the connection against the connection limit; false when the limit is reached. */
   admit(connection: FrontendConnection): boolean;
@@ -48,6 +53,13 @@ interface PendingParse {
   message: Buffer;
 }
 
+/** A run handed to the session and not yet answered. */
+interface SubmittedRun {
+  bytes: number;
+  /** Its Parses, per segment. */
+  parses: PendingParse[][];
+}
+
 type Phase = 'startup' | 'password' | 'authenticating' | 'ready' | 'closed';
 
 /**
@@ -66,6 +78,12 @@ const notSettings = new Set(['user', 'database', 'options', 'replication']);
  * CA's server certificate, GSSENCRequest → refused, CancelRequest), Entra authentication with a cleartext
  * password request, then the relay of the client's messages to the shared session, cut into runs that end
  * where the backend answers.
+ *
+ * Backpressure, as PostgreSQL's backend has it (it reads the next message only after writing the last answer, and
+ * blocks while its client does not read): the connection stops reading from its client while more than
+ * `maxBufferedBytes` of its messages wait for the engine, and while as many bytes of answers wait for the client to
+ * read them — then the session also runs none of its work ({@link SharedSession.pause}), and serves the others. So a
+ * client that pipelines without reading costs a bounded amount of memory; one that reads gets every answer, in order.
  */
 export class FrontendConnection implements SessionClient {
   readonly processId: number;
@@ -81,10 +99,19 @@ export class FrontendConnection implements SessionClient {
   private encrypted = false;
   private readonly reader: PacketReader;
   private run: Buffer[] = [];
+  private runBytes = 0;
+  /** Execute messages in the run being cut. */
+  private runExecutes = 0;
   /** Parses of the run being cut, per segment (a Sync or Query ends a segment). */
   private runParses: PendingParse[][] = [[]];
-  /** Parses of the runs handed to the session and not yet answered, in order. */
-  private readonly submittedParses: PendingParse[][][] = [];
+  /** The runs handed to the session and not yet answered, in order. */
+  private readonly submitted: SubmittedRun[] = [];
+  /** Bytes of the runs in `submitted`. */
+  private submittedBytes = 0;
+  /** Answers written beyond `maxBufferedBytes` are waiting for the client to read them ('drain' ends it). */
+  private unreadAnswers = false;
+  /** Reading from the client is paused (see the class's docs). */
+  private readingPaused = false;
   private user = '';
   private database = '';
   private session: SharedSession | undefined;
@@ -114,10 +141,32 @@ export class FrontendConnection implements SessionClient {
     return this.phase === 'ready';
   }
 
+  /** Bytes held for this connection: messages not yet answered by the engine, answers its client has not read. */
+  get bufferedBytes(): number {
+    return this.reader.pendingBytes + this.runBytes + this.submittedBytes + (this.phase === 'closed' ? 0 : this.socket.writableLength);
+  }
+
+  /**
+   * Whether the connection is held back, holding as much for its client as it may: it reads no further message, and
+   * while its answers are unread the session runs none of its work (see the class's docs).
+   */
+  get heldBack(): boolean {
+    return this.phase === 'ready' && this.mustWait();
+  }
+
   /** The session delivers the backend's answer to one run. */
   deliver(bytes: Buffer): void {
-    this.confirmParses(bytes, this.submittedParses.shift() ?? []);
-    if (this.phase !== 'closed' && bytes.length) this.socket.write(bytes);
+    const run = this.submitted.shift();
+    this.submittedBytes -= run?.bytes ?? 0;
+    this.confirmParses(bytes, run?.parses ?? []);
+    if (this.phase === 'closed') return;
+    if (bytes.length) this.socket.write(bytes);
+    if (!this.unreadAnswers && this.socket.writableLength >= this.server.maxBufferedBytes) {
+      this.unreadAnswers = true;
+      this.session?.pause(this);
+      this.socket.once('drain', () => this.answersRead());
+    }
+    this.flow();
   }
 
   /** Sends a fatal error and closes the connection. */
@@ -142,13 +191,39 @@ export class FrontendConnection implements SessionClient {
 
   private receive(chunk: Buffer): void {
     if (this.phase === 'closed') return;
+    this.reader.push(chunk);
+    this.read();
+  }
+
+  /** Handles the messages received so far; a framing error ends the connection. */
+  private read(): void {
     try {
-      this.reader.push(chunk);
       this.process();
     } catch (error) {
       if (!(error instanceof ProtocolViolationError)) throw error;
       this.terminate(postgresErrors.protocolViolation(error.message));
     }
+  }
+
+  /** The client read the answers written to it: its work runs again, and reading resumes if nothing else holds it. */
+  private answersRead(): void {
+    if (this.phase === 'closed') return;
+    this.unreadAnswers = false;
+    this.session?.resume(this);
+    this.flow();
+  }
+
+  /** Whether the connection holds as much for its client as it may (see the class's docs). */
+  private mustWait(): boolean {
+    return this.unreadAnswers || this.submittedBytes >= this.server.maxBufferedBytes;
+  }
+
+  /** Reads on if nothing holds the connection back: the messages already received first, then the socket. */
+  private flow(): void {
+    if (!this.readingPaused || this.phase !== 'ready' || this.mustWait()) return;
+    this.readingPaused = false;
+    this.read();
+    if (!this.readingPaused) this.socket.resume();
   }
 
   private process(): void {
@@ -162,6 +237,11 @@ export class FrontendConnection implements SessionClient {
         this.passwordMessage(message);
         return;
       } else if (this.phase === 'ready') {
+        if (this.mustWait()) {
+          this.readingPaused = true;
+          this.socket.pause();
+          return;
+        }
         const message = this.reader.nextMessage();
         if (!message) return;
         this.frontendMessage(message);
@@ -271,7 +351,7 @@ export class FrontendConnection implements SessionClient {
       ]),
     );
     this.phase = 'ready';
-    this.process();
+    this.read();
   }
 
   private frontendMessage(message: Buffer): void {
@@ -279,14 +359,27 @@ export class FrontendConnection implements SessionClient {
     if (type === 'X') return this.destroy(); // Terminate
     if (!sessionMessages.has(type)) return this.terminate(postgresErrors.protocolViolation(`invalid frontend message type ${message[0]}`));
     const forwarded = refuseCopyFromStdin(message);
+    // A stream of Bind/Execute without a Sync goes to the engine an Execute at a time, as PostgreSQL runs each message
+    // as it comes: held whole until its Sync, it could grow without bound, and so could its answer.
+    if (type === 'E' && this.runExecutes) this.submitRun();
     this.run.push(forwarded);
+    this.runBytes += forwarded.length;
+    if (type === 'E') this.runExecutes++;
     if (type === 'P') this.runParses.at(-1)!.push({ name: cstringAt(forwarded, 5), message: forwarded });
     if (type === 'C' && forwarded[5] === 0x53 /* S */) this.namedStatements.delete(cstringAt(forwarded, 6));
     if (type === 'S' || type === 'Q') this.runParses.push([]);
-    if (!answeredAfter.has(type)) return;
-    const run = Buffer.concat(this.run);
+    // Other messages without a Sync (Parse after Parse) go in parts of the connection's bound, for the same reason.
+    if (answeredAfter.has(type) || this.runBytes >= this.server.maxBufferedBytes) this.submitRun();
+  }
+
+  /** Hands the run cut so far to the session. */
+  private submitRun(): void {
+    const run = Buffer.concat(this.run, this.runBytes);
     this.run = [];
-    this.submittedParses.push(this.runParses);
+    this.runBytes = 0;
+    this.runExecutes = 0;
+    this.submitted.push({ bytes: run.length, parses: this.runParses });
+    this.submittedBytes += run.length;
     this.runParses = [[]];
     this.session!.submit(this, run);
   }

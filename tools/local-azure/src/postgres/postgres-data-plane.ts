@@ -17,12 +17,19 @@ import { SharedSession, type SharedSessionStatus } from './shared-session.js';
 export interface PostgresDataPlaneOptions {
   /** Largest frontend message accepted, in bytes. Default: 67108864 (64 MiB). */
   maxMessageBytes?: number;
+  /**
+   * Bytes of a signed-in connection's messages that may wait for the engine, and bytes of answers its client has
+   * not read, before the front end stops reading from that client until it reads (PostgreSQL's backend likewise
+   * blocks on a client that does not read). Default: 1048576 (1 MiB).
+   */
+  maxBufferedBytesPerConnection?: number;
   /** Time a client has to finish TLS and sign in, in ms (PostgreSQL's `authentication_timeout`). Default: 60000. */
   authenticationTimeoutInMs?: number;
 }
 
 const defaults = {
   maxMessageBytes: 64 * 1024 * 1024,
+  maxBufferedBytesPerConnection: 1024 * 1024,
   authenticationTimeoutInMs: 60_000,
 };
 
@@ -39,8 +46,23 @@ export interface PostgresStatus {
   extensions: readonly string[];
   maxConnections: number;
   connections: number;
+  /** What the front end holds for connections (bounded per connection by `maxBufferedBytesPerConnection`). */
+  buffers: PostgresBuffersStatus;
   session: SharedSessionStatus;
   principals: { name: string; principalId: string; administrator: boolean }[];
+}
+
+/** The front end's buffers, in `GET /postgres`. */
+export interface PostgresBuffersStatus {
+  /** Bytes held for every connection: messages not yet answered by the engine, answers not yet read by their client. */
+  bytes: number;
+  /** The most bytes held for one connection. */
+  largestConnectionBytes: number;
+  /**
+   * Connections held back because they hold as much as they may: the front end reads no further message from them,
+   * and runs none of their work while their answers are unread, until their client reads.
+   */
+  heldBackConnections: number;
 }
 
 /**
@@ -56,6 +78,7 @@ export interface PostgresStatus {
 export function createPostgresDataPlane(options: PostgresDataPlaneOptions = {}): DataPlane {
   const settings = {
     maxMessageBytes: options.maxMessageBytes ?? defaults.maxMessageBytes,
+    maxBufferedBytesPerConnection: options.maxBufferedBytesPerConnection ?? defaults.maxBufferedBytesPerConnection,
     authenticationTimeoutInMs: options.authenticationTimeoutInMs ?? defaults.authenticationTimeoutInMs,
   };
   return {
@@ -83,6 +106,7 @@ export function createPostgresDataPlane(options: PostgresDataPlaneOptions = {}):
         extensions,
         maxConnections,
         connections: server.connectionCount,
+        buffers: server.buffersStatus(),
         session: server.sessionStatus(),
         principals: context.databasePrincipals().map((p) => ({ name: p.name, principalId: p.principalId, administrator: p.administrator })),
       });
@@ -116,6 +140,7 @@ class PostgresServer implements FrontendServer {
   readonly secureContext: SecureContext;
   readonly login: EntraLogin;
   readonly maxMessageBytes: number;
+  readonly maxBufferedBytes: number;
   readonly authenticationTimeoutInMs: number;
   private readonly settings: LocalAzureConfig['resources']['postgres'];
   private readonly connections = new Map<number, FrontendConnection>();
@@ -137,6 +162,7 @@ class PostgresServer implements FrontendServer {
     this.secureContext = createSecureContext({ cert: context.tls.certPem, key: context.tls.keyPem, minVersion: 'TLSv1.2' });
     this.login = new EntraLogin(context, this.settings.database);
     this.maxMessageBytes = options.maxMessageBytes;
+    this.maxBufferedBytes = options.maxBufferedBytesPerConnection;
     this.authenticationTimeoutInMs = options.authenticationTimeoutInMs;
   }
 
@@ -207,6 +233,17 @@ class PostgresServer implements FrontendServer {
   closed(connection: FrontendConnection): void {
     this.connections.delete(connection.processId);
     this.admitted.delete(connection);
+  }
+
+  buffersStatus(): PostgresBuffersStatus {
+    const status: PostgresBuffersStatus = { bytes: 0, largestConnectionBytes: 0, heldBackConnections: 0 };
+    for (const connection of this.connections.values()) {
+      const bytes = connection.bufferedBytes;
+      status.bytes += bytes;
+      status.largestConnectionBytes = Math.max(status.largestConnectionBytes, bytes);
+      if (connection.heldBack) status.heldBackConnections++;
+    }
+    return status;
   }
 
   sessionStatus(): SharedSessionStatus {

@@ -55,6 +55,8 @@ interface ClientState {
   status: TransactionStatus;
   /** Detached: its work is dropped, and its transaction rolled back if it held the session. */
   gone: boolean;
+  /** Its client is not reading its answers: its work waits until it does (see {@link SharedSession.pause}). */
+  paused: boolean;
   idleTimer?: NodeJS.Timeout;
 }
 
@@ -77,12 +79,14 @@ const bootstrapSuperuser = 'postgres';
  * - The holder's work runs before anyone else's; a connection that releases the session and has more work
  *   queues again behind those already waiting.
  * - A holder idle inside a transaction longer than the timeout is closed (25P03) and rolled back.
+ * - A paused connection (its client does not read its answers) runs nothing; others go first, unless it holds
+ *   the session. A paused holder is held to the same timeout as an idle one, so it cannot stop everyone for good.
  * - A connection's start-up settings are applied when it first gets the session; one PostgreSQL refuses
  *   closes the connection with PostgreSQL's error, as a refused start-up would.
  */
 export class SharedSession {
   private readonly states = new Map<SessionClient, ClientState>();
-  private readonly system: ClientState = { client: undefined, queue: [], status: 'I', gone: false };
+  private readonly system: ClientState = { client: undefined, queue: [], status: 'I', gone: false, paused: false };
   private readonly waiting: ClientState[] = [];
   /** The state holding the session, if any. */
   private holder: ClientState | undefined;
@@ -101,13 +105,37 @@ export class SharedSession {
 
   /** Attaches a signed-in connection; the session takes its role and settings when its first work runs. */
   attach(client: SessionClient): void {
-    this.states.set(client, { client, queue: [], status: 'I', gone: false });
+    this.states.set(client, { client, queue: [], status: 'I', gone: false, paused: false });
   }
 
   /** Queues a run of frontend messages of an attached connection. */
   submit(client: SessionClient, bytes: Buffer): void {
     const state = this.states.get(client);
     if (state && !state.gone) this.enqueue(state, { kind: 'messages', bytes });
+  }
+
+  /**
+   * The connection's client has not read enough of its answers: none of its work runs until {@link resume}, as a
+   * PostgreSQL backend blocked on a send runs nothing more. The others are served meanwhile, unless it holds the
+   * session (inside a transaction): then everyone waits for it, as they would for its locks.
+   */
+  pause(client: SessionClient): void {
+    const state = this.states.get(client);
+    if (!state) return;
+    state.paused = true;
+    this.leaveLine(state);
+    if (state === this.holder) this.startIdleTimer(state);
+  }
+
+  /** The connection's client reads again: its work queues again (see {@link pause}). */
+  resume(client: SessionClient): void {
+    const state = this.states.get(client);
+    if (!state?.paused) return;
+    state.paused = false;
+    clearTimeout(state.idleTimer);
+    if (state === this.holder && !state.queue.length && !this.busy) this.startIdleTimer(state);
+    if (state.queue.length && state !== this.holder && !this.waiting.includes(state)) this.waiting.push(state);
+    this.pump();
   }
 
   /** Runs SQL as the bootstrap superuser (roles and grants, maintenance), in line with the connections' work. */
@@ -179,7 +207,7 @@ export class SharedSession {
     }
     state.queue.push(work);
     clearTimeout(state.idleTimer);
-    if (state !== this.holder && !this.waiting.includes(state)) this.waiting.push(state);
+    if (state !== this.holder && !state.paused && !this.waiting.includes(state)) this.waiting.push(state);
     this.pump();
   }
 
@@ -196,7 +224,7 @@ export class SharedSession {
       return;
     }
     const state = this.holder ?? this.waiting.shift();
-    if (!state) return;
+    if (!state || state.paused) return; // a paused holder keeps the session: everyone waits for it to read
     const work = state.queue.shift();
     if (!work) return; // the holder has nothing to send yet: everyone waits for it
     this.busy = true;
@@ -238,7 +266,7 @@ export class SharedSession {
   /** The holder is idle: the next connection in line gets the session; the holder queues again if it has more. */
   private release(state: ClientState): void {
     this.holder = undefined;
-    if (state.queue.length && !state.gone && !this.waiting.includes(state)) this.waiting.push(state);
+    if (state.queue.length && !state.gone && !state.paused && !this.waiting.includes(state)) this.waiting.push(state);
   }
 
   /** Resets the session and gives it `state`'s role, settings and named prepared statements. */
@@ -299,7 +327,7 @@ export class SharedSession {
     if (!timeout || state.gone) return;
     clearTimeout(state.idleTimer);
     state.idleTimer = setTimeout(() => {
-      if (this.holder !== state || state.queue.length || state.gone) return;
+      if (this.holder !== state || (state.queue.length && !state.paused) || state.gone) return;
       const client = state.client!;
       this.detach(client);
       client.terminate(postgresErrors.idleInTransactionTimeout());

@@ -7,7 +7,8 @@ import { LocalAzureHome } from '../../src/home.js';
 import { postgresDataPlane } from '../../src/postgres/postgres-data-plane.js';
 import { readStatus } from '../../src/runtime/status.js';
 import { startTestAzure, type TestAzure } from '../../src/testing/index.js';
-import { client, identityPassword, postgresStatus, waitForStatus } from './support.js';
+import { frontend } from '../../src/postgres/wire-protocol.js';
+import { client, identityPassword, postgresStatus, RawPostgresClient, waitForStatus } from './support.js';
 
 jest.setTimeout(120_000);
 
@@ -51,6 +52,24 @@ describe('Local PostgreSQL: data kept in the home, abandoned transactions ended'
     expect(await closed).toMatchObject({ code: '25P03', message: 'terminating connection due to idle-in-transaction timeout' });
     expect((await waiting).rows).toEqual([{ note: 'committed' }]);
     await other.end();
+  });
+
+  it('closes a connection that holds its transaction open and reads no answer, after the same timeout, and serves the others', async () => {
+    const raw = await RawPostgresClient.signIn(await identityPassword()());
+    try {
+      raw.holdReading(true);
+      await raw.write(frontend.query("BEGIN; UPDATE kept SET note = 'unread' WHERE id = 1"));
+      void raw.writeMany(200_000, () => frontend.query("SELECT repeat('x', 10000)"));
+      await waitForStatus(test!, (status) => status.session.held);
+      const other = await connected();
+      try {
+        expect((await other.query('SELECT note FROM kept WHERE id = 1')).rows).toEqual([{ note: 'committed' }]);
+      } finally {
+        await other.end();
+      }
+    } finally {
+      raw.destroy();
+    }
   });
 
   it("vacuums and analyzes a table past autovacuum's thresholds by itself, as Azure's server does: dead rows do not pile up", async () => {

@@ -1,12 +1,15 @@
 // Helpers of the local PostgreSQL's integration tests: tokens of any host's identity, tokens with a chosen
 // lifetime signed by the tenant's key, and node-postgres clients that sign in with them.
 import { ManagedIdentityCredential } from '@azure/identity';
+import { once } from 'node:events';
 import { connect } from 'node:net';
+import { connect as connectTls, type TLSSocket } from 'node:tls';
 import { SignJWT } from 'jose';
 import pg from 'pg';
 import { TokenIssuer } from '../../src/entra/token-issuer.js';
 import type { PostgresStatus } from '../../src/postgres/postgres-data-plane.js';
 import { ossrdbmsResource } from '../../src/postgres/postgres-errors.js';
+import { frontend, PacketReader, startupCodes } from '../../src/postgres/wire-protocol.js';
 import type { TestAzure } from '../../src/testing/index.js';
 
 export const ossrdbmsScope = `${ossrdbmsResource}/.default`;
@@ -109,4 +112,110 @@ export async function cancelRequest(target: pg.Client): Promise<void> {
     socket.once('close', () => resolve());
     socket.write(packet);
   });
+}
+
+/**
+ * A connection signed in by hand (SSLRequest, TLS, start-up, the token as password), for tests that write protocol
+ * messages themselves and choose when to read the answers, which node-postgres does not let them do.
+ */
+export class RawPostgresClient {
+  private readonly reader = new PacketReader(2 ** 30);
+  private waiter: (() => void) | undefined;
+  private ended = false;
+
+  private constructor(readonly socket: TLSSocket) {
+    socket.on('data', (chunk: Buffer) => {
+      this.reader.push(chunk);
+      this.wake();
+    });
+    socket.on('error', () => undefined); // 'close' follows
+    socket.on('close', () => {
+      this.ended = true;
+      this.wake();
+    });
+  }
+
+  /** Signs in to the local PostgreSQL named by PG* (the env file) with `password`; resolves at the first ReadyForQuery. */
+  static async signIn(password: string): Promise<RawPostgresClient> {
+    const plain = connect(Number(process.env.PGPORT), '127.0.0.1');
+    await once(plain, 'connect');
+    const sslRequest = Buffer.alloc(8);
+    sslRequest.writeInt32BE(8, 0);
+    sslRequest.writeInt32BE(startupCodes.sslRequest, 4);
+    plain.write(sslRequest);
+    const [answer] = (await once(plain, 'data')) as [Buffer];
+    if (answer.toString('latin1') !== 'S') throw new Error(`the server refused TLS: ${answer.toString('latin1')}`);
+    const socket = connectTls({ socket: plain, servername: process.env.PGHOST! });
+    await once(socket, 'secureConnect');
+    const client = new RawPostgresClient(socket);
+    socket.write(frontend.startup({ user: process.env.PGUSER!, database: process.env.PGDATABASE! }));
+    for (;;) {
+      const message = await client.next();
+      if (message[0] === 0x52 /* R */ && message.readInt32BE(5) === 3) socket.write(passwordMessage(password));
+      if (message[0] === 0x45 /* E */) throw new Error(`the sign-in was refused: ${message.subarray(5).toString('utf8')}`);
+      if (message[0] === 0x5a /* Z */) return client;
+    }
+  }
+
+  /** The next backend message (type byte and length included); rejects if the connection closes first. */
+  async next(): Promise<Buffer> {
+    for (;;) {
+      const message = this.reader.nextMessage();
+      if (message) return message;
+      if (this.ended) throw new Error('the server closed the connection');
+      await new Promise<void>((resolve) => (this.waiter = resolve));
+    }
+  }
+
+  /**
+   * Writes `bytes`, waiting while the socket's own buffer is full (the client side of backpressure); resolves false
+   * if the connection closes first.
+   */
+  async write(bytes: Buffer): Promise<boolean> {
+    if (this.ended) return false;
+    if (this.socket.write(bytes)) return true;
+    return new Promise<boolean>((resolve) => {
+      const settle = (drained: boolean) => (): void => {
+        this.socket.off('drain', onDrain).off('close', onClose);
+        resolve(drained);
+      };
+      const [onDrain, onClose] = [settle(true), settle(false)];
+      this.socket.on('drain', onDrain).on('close', onClose);
+    });
+  }
+
+  /** Writes `count` messages made by `make`, in batches, as fast as the connection takes them; stops if it closes. */
+  async writeMany(count: number, make: (n: number) => Buffer): Promise<void> {
+    const batch = 500;
+    for (let first = 0; first < count; first += batch) {
+      const bytes = Buffer.concat(Array.from({ length: Math.min(batch, count - first) }, (_, i) => make(first + i)));
+      if (!(await this.write(bytes))) return;
+    }
+  }
+
+  /** Stops (true) or resumes (false) reading from the socket: a client that does not read its answers. */
+  holdReading(hold: boolean): void {
+    if (hold) this.socket.pause();
+    else this.socket.resume();
+  }
+
+  /** Closes the connection at once. */
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  private wake(): void {
+    const waiter = this.waiter;
+    this.waiter = undefined;
+    waiter?.();
+  }
+}
+
+/** A PasswordMessage (`p`): the cleartext password the server asked for. */
+function passwordMessage(password: string): Buffer {
+  const body = Buffer.from(`${password}\0`, 'utf8');
+  const header = Buffer.alloc(5);
+  header.write('p', 0, 'latin1');
+  header.writeInt32BE(body.length + 4, 1);
+  return Buffer.concat([header, body]);
 }
