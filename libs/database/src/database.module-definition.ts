@@ -16,6 +16,11 @@ export const databaseDefaults = {
    * the public endpoint 100 times a second costs one query a second.
    */
   healthCheckMaxAgeInMs: 1_000,
+  /**
+   * How long a shutdown waits for the pool's connections to come back before it closes those still in use. Within the
+   * 7 s `@keyless/observability` gives the app to close, so the database is never the reason a stop runs into it.
+   */
+  closeTimeoutInMs: 5_000,
   isGlobal: true,
 } as const;
 
@@ -37,6 +42,11 @@ export interface DatabaseModuleOptions {
    * `healthCheckTimeoutInMs`). 0: every check after an answer sends its own probe. Default: 1 000.
    */
   healthCheckMaxAgeInMs?: number;
+  /**
+   * How long {@link Database.close} waits for connections still checked out of the pool (a handler mid-query, a server
+   * that fell silent) before it closes them — their queries fail — and returns, in ms. Default: 5 000.
+   */
+  closeTimeoutInMs?: number;
   /** Log sink. Default: Nest's `Logger` with context `Database`. */
   logger?: LoggerService;
 }

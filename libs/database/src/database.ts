@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, type LoggerService, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import type { PostgresPool } from '@keyless/auth';
+import type { PostgresPool, PostgresPoolClient } from '@keyless/auth';
 import { describeError } from './database-errors.js';
 import { DATABASE_MODULE_OPTIONS, databaseDefaults, type DatabaseModuleOptions } from './database.module-definition.js';
 import { applyMigrations } from './schema-migrations.js';
@@ -46,9 +46,13 @@ export class Database implements OnModuleInit, OnApplicationShutdown {
   private started: Promise<boolean> | undefined;
   private wake: (() => void) | undefined;
   private closing: Promise<void> | undefined;
+  /** Connections checked out of the pool: a close that outlasts its bound closes them. */
+  private readonly inUse = new Set<PostgresPoolClient>();
 
   constructor(@Inject(DATABASE_MODULE_OPTIONS) private readonly options: DatabaseModuleOptions) {
     this.pool = options.pool;
+    this.pool.on('acquire', (client) => this.inUse.add(client));
+    this.pool.on('release', (_error, client) => this.inUse.delete(client as PostgresPoolClient));
     this.logger = options.logger ?? new Logger('Database');
     const { host, port, database } = options.pool.options;
     this.current = { state: 'starting', server: `${host ?? 'localhost'}:${port ?? 5432}/${database ?? ''}`, attempts: 0, since: new Date() };
@@ -73,12 +77,24 @@ export class Database implements OnModuleInit, OnApplicationShutdown {
     void this.whenReady();
   }
 
-  /** Stops the attempts and ends the pool (what Nest calls on shutdown). */
+  /**
+   * Stops the attempts and ends the pool (what Nest calls on shutdown). Resolves within `closeTimeoutInMs`: the pool
+   * ends once every connection is back, and connections still in use at that bound are closed (their queries fail)
+   * rather than waited for.
+   */
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.set({ state: 'closed' });
       this.wake?.();
-      await this.pool.end().catch((error: unknown) => this.logger.warn(`ending the pool: ${describeError(error)}`));
+      const ended = this.pool.end().catch((error: unknown) => this.logger.warn(`ending the pool: ${describeError(error)}`));
+      const bound = this.options.closeTimeoutInMs ?? databaseDefaults.closeTimeoutInMs;
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), bound)));
+      const outcome = await Promise.race([ended, late]);
+      clearTimeout(timer);
+      if (outcome !== 'late') return;
+      this.logger.warn(`PostgreSQL ${this.current.server}: ${this.inUse.size} connection(s) still in use ${bound} ms into the shutdown (closeTimeoutInMs); closing them.`);
+      for (const client of this.inUse) void client.end().catch(() => undefined);
     })();
     return this.closing;
   }

@@ -95,6 +95,23 @@ describe(Database.name, () => {
     });
   });
 
+  describe('when the service shuts down with a connection still checked out', () => {
+    it('closes that connection at closeTimeoutInMs and returns, rather than wait for it', async () => {
+      const warnings: string[] = [];
+      const logger = { log: () => undefined, warn: (line: string) => void warnings.push(line), error: () => undefined };
+      const { database } = start(await open(), { closeTimeoutInMs: 300, logger });
+      await database.whenReady();
+      const held = await database.pool.connect(); // a handler that never gives its connection back
+      const ended = new Promise<void>((resolve) => held.once('end', () => resolve()));
+      const closed = database.close().then(() => 'closed' as const);
+      const stillWaiting = new Promise<'still waiting'>((resolve) => setTimeout(() => resolve('still waiting'), 15_000).unref());
+      expect(await Promise.race([closed, stillWaiting])).toBe('closed');
+      await ended;
+      expect(warnings).toEqual([expect.stringContaining('1 connection(s) still in use 300 ms into the shutdown (closeTimeoutInMs); closing them.')]);
+      held.release();
+    });
+  });
+
   describe('when the database is lost mid-run', () => {
     it('reports it down and unavailable, and works again without a restart once it is back', async () => {
       const db = await throughGate();
