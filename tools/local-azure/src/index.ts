@@ -21,7 +21,7 @@ export { createVisionDataPlane, visionDataPlane } from './vision/vision-data-pla
 export type { VisionDataPlaneOptions } from './vision/vision-data-plane.js';
 export { serviceBusDataPlane } from './servicebus/service-bus-data-plane.js';
 export { createPostgresDataPlane, postgresDataPlane } from './postgres/postgres-data-plane.js';
-export type { PostgresDataPlaneOptions, PostgresStatus } from './postgres/postgres-data-plane.js';
+export type { PostgresBuffersStatus, PostgresDataPlaneOptions, PostgresStatus } from './postgres/postgres-data-plane.js';
 export { ossrdbmsResource } from './postgres/postgres-errors.js';
 export { loadTopology, parseTopology } from './servicebus/entities/topology.js';
 export type { QueueDefinition, SubscriptionDefinition, TopicDefinition, Topology } from './servicebus/entities/topology.js';
