@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { getBearerTokenProvider, ManagedIdentityCredential } from '@azure/identity';
+import { getBearerTokenProvider, type ManagedIdentityCredential } from '@azure/identity';
 import { countTokens as countO200k } from 'gpt-tokenizer/encoding/o200k_base';
 import { encode as encodeCl100k } from 'gpt-tokenizer/encoding/cl100k_base';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import OpenAI, { AuthenticationError, AzureOpenAI, BadRequestError, NotFoundError, RateLimitError } from 'openai';
-import { openAiDataPlane } from '../../src/openai/openai-data-plane.js';
-import { startTestAzure, type TestAzure } from '../../src/testing/index.js';
+import type { TestAzure } from '../../src/testing/index.js';
+import { startOpenAi } from './support.js';
 
 const catalogPrompt = `The shopper searched for "waterproof trail running shoes".
 Candidate products:
@@ -20,32 +20,22 @@ const throttledTokensPerMinute = 6000;
 describe('Local Azure OpenAI with the unmodified openai AzureOpenAI client', () => {
   let test: TestAzure;
   let env: Record<string, string>;
+  let credential: ManagedIdentityCredential;
   let tokenProvider: () => Promise<string>;
   let client: AzureOpenAI;
 
   beforeAll(async () => {
-    test = await startTestAzure({
-      dataPlanes: [openAiDataPlane],
-      config: {
-        resources: {
-          openAi: {
-            name: 'oai-keyless-local',
-            deployments: {
-              'gpt-4o-mini': { model: 'gpt-4o-mini', tokensPerMinute: 1_000_000 },
-              'text-embedding-3-small': { model: 'text-embedding-3-small', tokensPerMinute: 10_000_000 },
-              'ada-002': { model: 'text-embedding-ada-002', tokensPerMinute: 100_000 },
-              'throttled-a': { model: 'text-embedding-3-small', tokensPerMinute: throttledTokensPerMinute, capability: 'embeddings' },
-              'throttled-b': { model: 'text-embedding-3-small', tokensPerMinute: throttledTokensPerMinute, capability: 'embeddings' },
-            },
-          },
-        },
+    // Endpoint and api-version of the client come from the host's env file, as in Azure.
+    ({ test, env, credential, tokenProvider, openAi: client } = await startOpenAi({
+      deployments: {
+        'gpt-4o-mini': { model: 'gpt-4o-mini', tokensPerMinute: 1_000_000 },
+        'text-embedding-3-small': { model: 'text-embedding-3-small', tokensPerMinute: 10_000_000 },
+        'ada-002': { model: 'text-embedding-ada-002', tokensPerMinute: 100_000 },
+        'throttled-a': { model: 'text-embedding-3-small', tokensPerMinute: throttledTokensPerMinute, capability: 'embeddings' },
+        'throttled-b': { model: 'text-embedding-3-small', tokensPerMinute: throttledTokensPerMinute, capability: 'embeddings' },
       },
-    });
-    env = test.enterHost('recommendation');
-    const credential = new ManagedIdentityCredential({ clientId: env.AZURE_CLIENT_ID! });
-    tokenProvider = getBearerTokenProvider(credential, 'https://cognitiveservices.azure.com/.default');
-    // Endpoint and api-version come from the host's env file, as in Azure.
-    client = new AzureOpenAI({ azureADTokenProvider: tokenProvider, maxRetries: 0, timeout: 10_000 });
+      client: { timeout: 10_000 },
+    }));
   });
   afterAll(() => test.stop());
 
@@ -238,7 +228,6 @@ describe('Local Azure OpenAI with the unmodified openai AzureOpenAI client', () 
     });
 
     it('answers a token for another audience with 401', async () => {
-      const credential = new ManagedIdentityCredential({ clientId: env.AZURE_CLIENT_ID! });
       const vaultToken = getBearerTokenProvider(credential, 'https://vault.azure.net/.default');
       const wrong = new AzureOpenAI({ azureADTokenProvider: vaultToken, maxRetries: 0 });
       const error = await wrong.embeddings.create({ model: embeddingsDeployment(), input: 'x' }).catch((e: unknown) => e);

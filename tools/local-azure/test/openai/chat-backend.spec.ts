@@ -1,9 +1,8 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { getBearerTokenProvider, ManagedIdentityCredential } from '@azure/identity';
 import { AzureOpenAI, InternalServerError, PermissionDeniedError, RateLimitError, AuthenticationError, APIError } from 'openai';
-import { openAiDataPlane } from '../../src/openai/openai-data-plane.js';
-import { startTestAzure, type TestAzure } from '../../src/testing/index.js';
+import type { TestAzure } from '../../src/testing/index.js';
+import { startOpenAi } from './support.js';
 
 /** What the fake model server received. */
 interface Received {
@@ -66,25 +65,15 @@ describe('Local Azure OpenAI with a model server behind a chat deployment', () =
 
   beforeAll(async () => {
     model = await startModelServer();
-    test = await startTestAzure({
-      dataPlanes: [openAiDataPlane],
-      config: {
-        resources: {
-          openAi: {
-            name: 'oai-keyless-local',
-            deployments: {
-              'gpt-4o-mini': { model: 'gpt-4o-mini', tokensPerMinute: 1_000_000, backend: { url: model.url, model: 'llama-3.2-1b-instruct', timeoutInMs: 1_000 } },
-              // 30 tokens a minute: one completion spends it.
-              'small-quota': { model: 'gpt-4o-mini', tokensPerMinute: 30, backend: { url: model.url } },
-              'text-embedding-3-small': { model: 'text-embedding-3-small', tokensPerMinute: 1_000_000 },
-            },
-          },
-        },
+    ({ test, openAi: client } = await startOpenAi({
+      deployments: {
+        'gpt-4o-mini': { model: 'gpt-4o-mini', tokensPerMinute: 1_000_000, backend: { url: model.url, model: 'llama-3.2-1b-instruct', timeoutInMs: 1_000 } },
+        // 30 tokens a minute: one completion spends it.
+        'small-quota': { model: 'gpt-4o-mini', tokensPerMinute: 30, backend: { url: model.url } },
+        'text-embedding-3-small': { model: 'text-embedding-3-small', tokensPerMinute: 1_000_000 },
       },
-    });
-    const env = test.enterHost('recommendation');
-    const credential = new ManagedIdentityCredential({ clientId: env.AZURE_CLIENT_ID! });
-    client = new AzureOpenAI({ azureADTokenProvider: getBearerTokenProvider(credential, 'https://cognitiveservices.azure.com/.default'), maxRetries: 0, timeout: 10_000 });
+      client: { timeout: 10_000 },
+    }));
   });
   afterAll(async () => {
     await test?.stop();

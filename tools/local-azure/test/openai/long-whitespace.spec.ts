@@ -1,8 +1,7 @@
-import { getBearerTokenProvider, ManagedIdentityCredential } from '@azure/identity';
 import { encode } from 'gpt-tokenizer/encoding/o200k_base';
-import { AzureOpenAI } from 'openai';
-import { openAiDataPlane } from '../../src/openai/openai-data-plane.js';
-import { startTestAzure, type TestAzure } from '../../src/testing/index.js';
+import type { AzureOpenAI } from 'openai';
+import type { TestAzure } from '../../src/testing/index.js';
+import { startOpenAi } from './support.js';
 
 // The local Azure serves every listener from one thread. Its token counter once merged a run of whitespace in
 // time growing with the square of its length: one chat request of 200,000 spaces between two letters (1,566
@@ -12,10 +11,7 @@ describe('Azure OpenAI, given a prompt with a long run of whitespace', () => {
   let openAi: AzureOpenAI;
 
   beforeAll(async () => {
-    test = await startTestAzure({ dataPlanes: [openAiDataPlane] });
-    const env = test.enterHost('recommendation');
-    const credential = new ManagedIdentityCredential({ clientId: env.AZURE_CLIENT_ID! });
-    openAi = new AzureOpenAI({ azureADTokenProvider: getBearerTokenProvider(credential, 'https://cognitiveservices.azure.com/.default'), maxRetries: 0 });
+    ({ test, openAi } = await startOpenAi());
     // Token and vocabulary loads are not what is timed.
     await openAi.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Reply with exactly: ok' }] });
     await openAi.embeddings.create({ model: 'text-embedding-3-small', input: 'trail shoe' });

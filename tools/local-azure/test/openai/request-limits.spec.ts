@@ -1,7 +1,6 @@
-import { getBearerTokenProvider, ManagedIdentityCredential } from '@azure/identity';
-import { AzureOpenAI, BadRequestError } from 'openai';
-import { openAiDataPlane } from '../../src/openai/openai-data-plane.js';
-import { startTestAzure, type TestAzure } from '../../src/testing/index.js';
+import { BadRequestError, type AzureOpenAI } from 'openai';
+import type { TestAzure } from '../../src/testing/index.js';
+import { startOpenAi } from './support.js';
 
 const mebibyte = 1024 * 1024;
 
@@ -14,26 +13,16 @@ describe('Azure OpenAI, given requests at the documented limits', () => {
   let openAi: AzureOpenAI;
 
   beforeAll(async () => {
-    test = await startTestAzure({
-      dataPlanes: [openAiDataPlane],
-      config: {
-        resources: {
-          openAi: {
-            name: 'oai-keyless-local',
-            deployments: {
-              'gpt-4o-mini': { model: 'gpt-4o-mini', tokensPerMinute: 100_000_000 },
-              'text-embedding-3-small': { model: 'text-embedding-3-small', tokensPerMinute: 100_000_000 },
-            },
-          },
-        },
+    ({ test, openAi } = await startOpenAi({
+      deployments: {
+        'gpt-4o-mini': { model: 'gpt-4o-mini', tokensPerMinute: 100_000_000 },
+        'text-embedding-3-small': { model: 'text-embedding-3-small', tokensPerMinute: 100_000_000 },
       },
-    });
-    const env = test.enterHost('recommendation');
-    const credential = new ManagedIdentityCredential({ clientId: env.AZURE_CLIENT_ID! });
-    // The SDK's default retries: building and sending a 16 MiB body on a loaded machine can outlast the listener's
-    // 5 s keep-alive, and a request on a connection the server is closing fails as any client's would, retried.
-    // No refusal here is retried (400s are final), so a retry never turns a failure into a pass.
-    openAi = new AzureOpenAI({ azureADTokenProvider: getBearerTokenProvider(credential, 'https://cognitiveservices.azure.com/.default'), maxRetries: 2, timeout: 120_000 });
+      // The SDK's default retries: building and sending a 16 MiB body on a loaded machine can outlast the listener's
+      // 5 s keep-alive, and a request on a connection the server is closing fails as any client's would, retried.
+      // No refusal here is retried (400s are final), so a retry never turns a failure into a pass.
+      client: { maxRetries: 2, timeout: 120_000 },
+    }));
     // Token and vocabulary loads happen once, here.
     await openAi.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Reply with exactly: ok' }] });
     await openAi.embeddings.create({ model: 'text-embedding-3-small', input: 'trail shoe' });

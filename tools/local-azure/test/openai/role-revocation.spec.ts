@@ -1,11 +1,10 @@
-import { getBearerTokenProvider, ManagedIdentityCredential } from '@azure/identity';
 import vision from '@azure-rest/ai-vision-image-analysis';
-import { AuthenticationError, AzureOpenAI } from 'openai';
-import { openAiDataPlane } from '../../src/openai/openai-data-plane.js';
+import { AuthenticationError, type AzureOpenAI } from 'openai';
 import { dataActions, findRole } from '../../src/rbac/built-in-roles.js';
-import { startTestAzure, type TestAzure } from '../../src/testing/index.js';
+import type { TestAzure } from '../../src/testing/index.js';
 import { visionDataPlane } from '../../src/vision/vision-data-plane.js';
 import { Canvas, colours } from '../vision/test-images.js';
+import { startOpenAi } from './support.js';
 
 const createVisionClient = vision.default;
 
@@ -18,11 +17,10 @@ describe('Revoking roles of the shared identity', () => {
   let analyze: () => PromiseLike<{ status: string; body: unknown }>;
 
   beforeAll(async () => {
-    test = await startTestAzure({ dataPlanes: [openAiDataPlane, visionDataPlane] });
-    const env = test.enterHost('recommendation');
-    const credential = new ManagedIdentityCredential({ clientId: env.AZURE_CLIENT_ID! });
+    const started = await startOpenAi({ otherDataPlanes: [visionDataPlane] });
+    ({ test, openAi } = started);
+    const { env, credential } = started;
     principalId = test.azure.directory.findIdentity(env.AZURE_CLIENT_ID!)!.principalId;
-    openAi = new AzureOpenAI({ azureADTokenProvider: getBearerTokenProvider(credential, 'https://cognitiveservices.azure.com/.default'), maxRetries: 0 });
     const visionClient = createVisionClient(env.AZURE_VISION_ENDPOINT!, credential, { retryOptions: { maxRetries: 0 } });
     const png = new Canvas(64, 64).circle(32, 32, 20, colours.blue).png();
     analyze = () => visionClient.path('/imageanalysis:analyze').post({ body: png, queryParameters: { features: ['Caption'] }, contentType: 'application/octet-stream' });
