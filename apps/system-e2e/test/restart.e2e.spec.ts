@@ -1,7 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { demoCatalog, freePort, inBatches, loadCatalog, localAzureStatus, serviceNames, startSystem, waitFor, type DemoProduct, type RunningSystem, type StorefrontCaller } from '@keyless/launcher';
+import { inBatches, localAzureStatus, serviceNames, waitFor, type StorefrontCaller } from '@keyless/launcher';
+import { useRunningSystem } from './support/running-system.js';
 
 /**
  * How the spec paces and judges the work. The upserts are a steady feed, one at a time, as a catalog sync sends
@@ -64,28 +62,12 @@ async function waitUntilIndexed(storefront: StorefrontCaller, ids: Iterable<stri
 // same tenant and keys, same CA. Every product upsert the gateway accepted (the event was acknowledged by
 // the bus) before, during or after the outage ends up indexed.
 describe('Keyless, after the local Azure is killed and started again', () => {
-  let system: RunningSystem;
-  let storefront: StorefrontCaller;
-  let catalog: DemoProduct[];
-  const scratch = mkdtempSync(join(tmpdir(), 'keyless-restart-e2e-'));
-
-  beforeAll(async () => {
-    const [gatewayPort, imagePort] = [await freePort(), await freePort()];
-    catalog = demoCatalog({ imageBaseUrl: `http://127.0.0.1:${imagePort}/images`, variantsPerType: 1 });
-    // The gateway waits for recommendation and vision as long as it does by default (REQUEST_TIMEOUT_MS, 10 s): with
-    // 4 s, a machine loaded by two busy loops got a 504 while the catalog loaded, before anything was restarted.
-    system = await startSystem({ home: join(scratch, 'state'), gatewayPort, images: { products: catalog, port: imagePort } });
-    storefront = await system.storefront();
-    await loadCatalog(storefront, catalog);
-  }, 240_000);
-
-  afterAll(async () => {
-    await storefront?.close();
-    await system?.stop();
-    rmSync(scratch, { recursive: true, force: true });
-  }, 60_000);
+  // The gateway waits for recommendation and vision as long as it does by default (REQUEST_TIMEOUT_MS, 10 s): with
+  // 4 s, a machine loaded by two busy loops got a 504 while the catalog loaded, before anything was restarted.
+  const e2e = useRunningSystem({ name: 'restart' });
 
   it('keeps serving with the same service processes, and indexes every upsert the gateway accepted', async () => {
+    const { system, storefront, catalog } = e2e;
     const servicePids = serviceNames.map((name) => system.processes.get(name)!.child.pid);
     const accepted = new Set<string>();
     let upserting = true;

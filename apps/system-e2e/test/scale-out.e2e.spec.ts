@@ -1,16 +1,14 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { ProductView, RecommendationResult } from '@keyless/contracts';
-import { demoCatalog, freePort, loadCatalog, startSystem, waitFor, type DemoProduct, type RunningSystem, type StorefrontCaller } from '@keyless/launcher';
+import { freePort, waitFor } from '@keyless/launcher';
 import { TcpGate } from '@keyless/local-azure/testing';
+import { useRunningSystem, type RunningSystemFixture } from './support/running-system.js';
 
-/** A caller of one gateway instance, with the storefront's token. */
-function through(storefront: StorefrontCaller, port: number): (path: string, init?: RequestInit) => Promise<Response> {
+/** A caller of one gateway instance (by its process name, `gateway-2`), with the storefront's token. */
+function through(e2e: RunningSystemFixture, instance: string): (path: string, init?: RequestInit) => Promise<Response> {
   return async (path, init = {}) =>
-    fetch(`http://127.0.0.1:${port}${path}`, {
+    fetch(`http://127.0.0.1:${e2e.system.ports.get(instance)}${path}`, {
       ...init,
-      headers: { authorization: `Bearer ${await storefront.token()}`, ...(typeof init.body === 'string' ? { 'content-type': 'application/json' } : {}), ...init.headers },
+      headers: { authorization: `Bearer ${await e2e.storefront.token()}`, ...(typeof init.body === 'string' ? { 'content-type': 'application/json' } : {}), ...init.headers },
     });
 }
 
@@ -19,74 +17,60 @@ const json = async <T>(response: Response): Promise<T> => (await response.json()
 // Two instances of every service against one PostgreSQL. The recommendation instances reach the database through a
 // gate the test cuts and restores (the database lost, unreachable at start); everything else connects directly.
 describe('Keyless scaled out: two instances of every service, one database', () => {
-  let system: RunningSystem;
-  let storefront: StorefrontCaller;
-  let catalog: DemoProduct[];
   let gate: TcpGate;
-  const ports = { gateway: 0, gateway2: 0 };
-  const scratch = mkdtempSync(join(tmpdir(), 'keyless-scale-out-'));
-  let viaFirst: ReturnType<typeof through>;
-  let viaSecond: ReturnType<typeof through>;
+  /** The port of the first recommendation instance's health details listener (readiness with the reasons). */
+  let healthDetailsPort = 0;
+  const e2e = useRunningSystem({
+    name: 'scale-out',
+    async systemOptions() {
+      const postgresPort = await freePort();
+      healthDetailsPort = await freePort();
+      gate = await TcpGate.open({ host: '127.0.0.1', port: postgresPort });
+      return {
+        localAzureConfig: { network: { ports: { postgres: postgresPort } } },
+        serviceEnv: { gateway: { REQUEST_TIMEOUT_MS: '8000' }, recommendation: { ...viaGate(), HEALTH_DETAILS_PORT: String(healthDetailsPort) } },
+      };
+    },
+    async afterStart(system) {
+      await Promise.all([
+        system.addInstance('gateway', 'gateway-2', await freePort()),
+        system.addInstance('recommendation', 'recommendation-2', await freePort(), { ...viaGate(), HEALTH_DETAILS_PORT: String(await freePort()) }),
+        system.addInstance('vision', 'vision-2', await freePort()),
+      ]);
+    },
+    beforeStop: () => gate?.restore(),
+    afterStop: () => gate?.close(),
+    startTimeoutInMs: 300_000,
+  });
+  /** Where the recommendation instances find PostgreSQL: through the gate. */
+  const viaGate = () => ({ PGHOST: '127.0.0.1', PGPORT: String(gate.port) });
+  const viaFirst = through(e2e, 'gateway');
+  const viaSecond = through(e2e, 'gateway-2');
 
   const product = (id: string, name: string) => ({ id, body: { name, description: `A ${name.toLowerCase()} for the scale-out tests.`, category: 'shoes', price: 99.5 } });
   const viewOf = async (call: ReturnType<typeof through>, id: string) => {
     const response = await call(`/v1/products/${id}`);
     return response.status === 200 ? (await json<ProductView>(response)).indexing.state : String(response.status);
   };
-  /** The first recommendation instance's readiness: the public answer, or the details listener's (with the reasons). */
-  let healthDetailsPort = 0;
   /** How long readiness may lag the database: the probe's answer is reused for 1 s, a probe answers within 3 s. */
   const readinessLagInMs = 10_000;
+  /** The first recommendation instance's readiness: the public answer, or the details listener's (with the reasons). */
   const recommendationHealth = async (listener: 'public' | 'details' = 'public') => {
-    const port = listener === 'public' ? system.ports.get('recommendation') : healthDetailsPort;
+    const port = listener === 'public' ? e2e.system.ports.get('recommendation') : healthDetailsPort;
     const response = await fetch(`http://127.0.0.1:${port}/health/ready`).catch(() => undefined);
     return response ? { status: response.status, body: (await response.json()) as { details?: { database?: { status: string; message?: string } } } } : undefined;
   };
-
-  beforeAll(async () => {
-    const [gatewayPort, imagePort, postgresPort] = [await freePort(), await freePort(), await freePort()];
-    healthDetailsPort = await freePort();
-    gate = await TcpGate.open({ host: '127.0.0.1', port: postgresPort });
-    const viaGate = { PGHOST: '127.0.0.1', PGPORT: String(gate.port) };
-    catalog = demoCatalog({ imageBaseUrl: `http://127.0.0.1:${imagePort}/images`, variantsPerType: 1 });
-    system = await startSystem({
-      home: join(scratch, 'state'),
-      gatewayPort,
-      images: { products: catalog, port: imagePort },
-      localAzureConfig: { network: { ports: { postgres: postgresPort } } },
-      serviceEnv: { gateway: { REQUEST_TIMEOUT_MS: '8000' }, recommendation: { ...viaGate, HEALTH_DETAILS_PORT: String(healthDetailsPort) } },
-    });
-    ports.gateway = gatewayPort;
-    ports.gateway2 = await freePort();
-    await Promise.all([
-      system.addInstance('gateway', 'gateway-2', ports.gateway2),
-      system.addInstance('recommendation', 'recommendation-2', await freePort(), { ...viaGate, HEALTH_DETAILS_PORT: String(await freePort()) }),
-      system.addInstance('vision', 'vision-2', await freePort()),
-    ]);
-    storefront = await system.storefront();
-    viaFirst = through(storefront, ports.gateway);
-    viaSecond = through(storefront, ports.gateway2);
-    await loadCatalog(storefront, catalog);
-  }, 300_000);
-
-  afterAll(async () => {
-    await gate?.restore();
-    await storefront?.close();
-    await system?.stop();
-    await gate?.close();
-    rmSync(scratch, { recursive: true, force: true });
-  }, 60_000);
 
   it('takes a write through one gateway and reads it back through the other', async () => {
     const { id, body } = product('scale-out-runner', 'Scale Out Runner');
     expect((await viaFirst(`/v1/products/${id}`, { method: 'PUT', body: JSON.stringify(body) })).status).toBe(202);
     await waitFor(async () => (await viaSecond(`/v1/products/${id}`)).status === 200 && (await viewOf(viaSecond, id)) === 'indexed', 30_000, () => `${id} not indexed`, 250);
-    const similar = await json<RecommendationResult>(await viaSecond(`/v1/products/${catalog.find((p) => p.product.category === 'shoes')!.product.id}/similar?limit=10`));
+    const similar = await json<RecommendationResult>(await viaSecond(`/v1/products/${e2e.catalog.find((p) => p.product.category === 'shoes')!.product.id}/similar?limit=10`));
     expect(similar.items.map((i) => i.product.id)).toContain(id);
   });
 
   it('answers every read the same through either gateway, whichever recommendation instance takes it', async () => {
-    const ids = catalog.slice(0, 20).map((p) => p.product.id);
+    const ids = e2e.catalog.slice(0, 20).map((p) => p.product.id);
     const views = await Promise.all(ids.flatMap((id) => [viaFirst, viaSecond].map(async (call) => [id, await viewOf(call, id)] as const)));
     expect(views.every(([, state]) => state === 'indexed')).toBe(true);
   });
@@ -102,7 +86,7 @@ describe('Keyless scaled out: two instances of every service, one database', () 
     );
     // Mid-way: the second instance dies without a chance to finish (SIGKILL), holding whatever it had locked.
     await waitFor(() => accepted >= writes.length / 3, 30_000, () => 'the writes were not accepted', 20);
-    system.processes.get('recommendation-2')!.child.kill('SIGKILL');
+    e2e.system.processes.get('recommendation-2')!.child.kill('SIGKILL');
     expect(await Promise.all(sent)).toEqual(Array(writes.length).fill(202));
     // What the dead instance held comes back when its locks (and leases) run out; the survivor indexes everything.
     await waitFor(
@@ -114,7 +98,7 @@ describe('Keyless scaled out: two instances of every service, one database', () 
   }, 200_000);
 
   it('answers 503, not 500, while the database is lost, and recovers without a restart', async () => {
-    const id = catalog[0]!.product.id;
+    const id = e2e.catalog[0]!.product.id;
     await gate.cut();
     try {
       const lost = await viaFirst(`/v1/products/${id}`);
@@ -132,15 +116,15 @@ describe('Keyless scaled out: two instances of every service, one database', () 
 
   it('keeps readiness down with the reason while the database is unreachable at start, without crash-looping, then becomes ready', async () => {
     await gate.cut();
-    const restarted = system.restartService('recommendation');
+    const restarted = e2e.system.restartService('recommendation');
     try {
       await waitFor(
         async () => /not ready after [2-9]\d* attempt/.test((await recommendationHealth('details'))?.body.details?.database?.message ?? ''),
         60_000,
-        () => `readiness never reported repeated failed attempts: ${JSON.stringify(system.processes.get('recommendation')?.child.exitCode)}`,
+        () => `readiness never reported repeated failed attempts: ${JSON.stringify(e2e.system.processes.get('recommendation')?.child.exitCode)}`,
         250,
       );
-      expect(system.processes.get('recommendation')!.child.exitCode).toBeNull();
+      expect(e2e.system.processes.get('recommendation')!.child.exitCode).toBeNull();
       expect((await recommendationHealth('details'))?.body.details?.database?.message).toMatch(/ECONNREFUSED|Connection terminated|timeout/);
       expect(await recommendationHealth()).toMatchObject({ status: 503, body: { details: { database: { status: 'down' } } } });
     } finally {

@@ -1,7 +1,6 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { demoCatalog, freePort, indexingState, serviceNames, startSystem, waitFor, type DemoProduct, type RunningSystem, type StorefrontCaller } from '@keyless/launcher';
+import { readFileSync } from 'node:fs';
+import { indexingState, serviceNames, waitFor } from '@keyless/launcher';
+import { useRunningSystem } from './support/running-system.js';
 
 /**
  * Docker sends SIGKILL 10 s after SIGTERM (`docker stop`, `docker compose down`); a service stops within 8 s by
@@ -17,25 +16,10 @@ type Exit = { name: string; code: number | null; signal: NodeJS.Signals | null; 
 // bound, with exit code 0 and a line saying what was cut short — and lose nothing: once the local Azure and the
 // services run again, every product upsert the gateway accepted before the kill is indexed.
 describe('Keyless services, stopped after the local Azure is gone', () => {
-  let system: RunningSystem;
-  let storefront: StorefrontCaller;
-  let catalog: DemoProduct[];
-  const scratch = mkdtempSync(join(tmpdir(), 'keyless-stop-e2e-'));
-
-  beforeAll(async () => {
-    const [gatewayPort, imagePort] = [await freePort(), await freePort()];
-    catalog = demoCatalog({ imageBaseUrl: `http://127.0.0.1:${imagePort}/images`, variantsPerType: 1 });
-    system = await startSystem({ home: join(scratch, 'state'), gatewayPort, images: { products: catalog, port: imagePort } });
-    storefront = await system.storefront();
-  }, 240_000);
-
-  afterAll(async () => {
-    await storefront?.close();
-    await system?.stop();
-    rmSync(scratch, { recursive: true, force: true });
-  }, 60_000);
+  const e2e = useRunningSystem({ name: 'stop', loadCatalog: false });
 
   it('exits within its bound with code 0, says what it cut short, and loses no accepted upsert', async () => {
+    const { system, storefront, catalog } = e2e;
     const accepted = new Set<string>();
     let upserting = true;
     const upserts = Promise.all(
