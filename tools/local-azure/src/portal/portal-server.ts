@@ -182,6 +182,16 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
     return decision.allowed;
   };
   /**
+   * The Service Bus of `entity` once the entity exists and the session's user holds `permission` on it (checked and
+   * logged); else undefined, refused with a 404 or a 403.
+   */
+  const entityAccess = (session: PortalSession, entity: string, permission: PortalPermission, req: IncomingMessage, res: ServerResponse): ServiceBusOperations | undefined => {
+    const found = receivable(data, entity);
+    if (!context.serviceBus || !found) noSuchEntity(res, session);
+    else if (authorize(session, permission, found.resourceId, req, res)) return context.serviceBus;
+    return undefined;
+  };
+  /**
    * The entity and the part of it a purge link or form names (`entity`, `subqueue`), once the entity exists, the part is
    * one of the two and the session's user may purge it (the CLI's right, checked and logged); else undefined, refused.
    */
@@ -199,13 +209,11 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
     const session = authenticated(req, res);
     if (!session) return;
     const entity = url.searchParams.get('entity') ?? '';
-    const found = receivable(data, entity);
-    if (!context.serviceBus || !found) return noSuchEntity(res, session);
-    if (!authorize(session, portalActions.serviceBusPeek, found.resourceId, req, res)) return;
+    const serviceBus = entityAccess(session, entity, portalActions.serviceBusPeek, req, res);
+    if (!serviceBus) return;
     // The whole counts beside a page of 100: purge and resubmit take them all (but those a receiver holds locked, and
     // for a resubmit those without the session id a session entity requires), and the buttons say how many.
     const from = Math.max(0, Math.floor(Number(url.searchParams.get('from')) || 0));
-    const serviceBus = context.serviceBus;
     const messages = serviceBus.peek(entity, { deadLetter: subQueue === 'deadletter', from, limit: messagesPageSize });
     const counts = { active: serviceBus.messageCounts(entity), deadletter: serviceBus.messageCounts(entity, { deadLetter: true }) };
     const totals = { active: counts.active.total, deadletter: counts.deadletter.total };
@@ -347,11 +355,10 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
       const session = authenticated(req, res);
       if (!session) return;
       const entity = url.searchParams.get('entity') ?? '';
-      const found = receivable(data, entity);
-      if (!context.serviceBus || !found) return noSuchEntity(res, session);
-      if (!authorize(session, portalActions.serviceBusResubmit, found.resourceId, req, res)) return;
+      const serviceBus = entityAccess(session, entity, portalActions.serviceBusResubmit, req, res);
+      if (!serviceBus) return;
       // Nothing that can go back: the dead-letter page says why (or that it is empty).
-      const counts = context.serviceBus.resubmitCounts(entity);
+      const counts = serviceBus.resubmitCounts(entity);
       if (!counts.resubmittable) return redirect(res, `/servicebus/deadletters?entity=${encodeURIComponent(entity)}`);
       page(res, session, '/servicebus', resubmitPage(session, entity, counts));
     })
@@ -360,10 +367,9 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
       if (!verified) return;
       const { session, form } = verified;
       const entity = form.get('entity') ?? '';
-      const found = receivable(data, entity);
-      if (!context.serviceBus || !found) return noSuchEntity(res, session);
-      if (!authorize(session, portalActions.serviceBusResubmit, found.resourceId, req, res)) return;
-      const result = context.serviceBus.resubmit(entity);
+      const serviceBus = entityAccess(session, entity, portalActions.serviceBusResubmit, req, res);
+      if (!serviceBus) return;
+      const result = serviceBus.resubmit(entity);
       context.log(`[portal] ${session.operator.name} resubmitted ${result.resubmitted} dead-lettered messages of ${entity}`);
       session.notice = resubmittedNotice(entity, result);
       redirect(res, `/servicebus/deadletters?entity=${encodeURIComponent(entity)}`);
