@@ -20,6 +20,8 @@ describe('Keyless scaled out: two instances of every service, one database', () 
   let gate: TcpGate;
   /** The port of the first recommendation instance's health details listener (readiness with the reasons). */
   let healthDetailsPort = 0;
+  /** Where the recommendation instances find PostgreSQL: through the gate. */
+  const viaGate = () => ({ PGHOST: '127.0.0.1', PGPORT: String(gate.port) });
   const e2e = useRunningSystem({
     name: 'scale-out',
     async systemOptions() {
@@ -42,8 +44,6 @@ describe('Keyless scaled out: two instances of every service, one database', () 
     afterStop: () => gate?.close(),
     startTimeoutInMs: 300_000,
   });
-  /** Where the recommendation instances find PostgreSQL: through the gate. */
-  const viaGate = () => ({ PGHOST: '127.0.0.1', PGPORT: String(gate.port) });
   const viaFirst = through(e2e, 'gateway');
   const viaSecond = through(e2e, 'gateway-2');
 
