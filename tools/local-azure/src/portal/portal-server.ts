@@ -2,21 +2,17 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { systemInstancesFileName } from '@keyless/contracts';
-import type { LocalAlerts } from '../alerts/local-alerts.js';
-import type { AuditLog } from '../audit/audit-log.js';
 import type { ConsoleLog } from '../data-plane.js';
-import type { Directory } from '../entra/directory.js';
 import type { LocalAzureHome } from '../home.js';
 import { answeringClientErrors, BodyTooLargeError, listenerOptions, readBody, Router, sendJson, type ClientErrorShape } from '../http/http-kit.js';
 import type { LocalAzureConfig } from '../config/local-azure-config.js';
 import { ManagementReply, type ManagementApi } from '../management/management-api.js';
 import { listen, type BindOptions, type BoundListener } from '../net/listen.js';
-import type { RoleAssignmentStore } from '../rbac/role-assignments.js';
 import type { ServiceBusOperations } from '../servicebus/admin-routes.js';
 import type { ServerCredentials } from '../tls/certificate-authority.js';
 import { count, html, type SafeHtml } from './html.js';
 import { principalTypeOf } from '../entra/directory.js';
-import { portalActions, portalSignInChecks, type OperatorAuthority, type PortalPermission } from './operator-authority.js';
+import { portalActions, portalSignInChecks, type PortalPermission } from './operator-authority.js';
 import { portalAssets } from './portal-assets.js';
 import { layout, messagePage, type PortalSectionPath } from './portal-layout.js';
 import {
@@ -46,22 +42,14 @@ import {
 import { PortalSessions, takeNotice, type PortalSession, type PortalSessionsOptions } from './portal-sessions.js';
 import { instanceHealth } from './system-health.js';
 
-/** What the portal needs from the local Azure. */
-export interface PortalContext {
+/** What the portal needs from the local Azure: what its pages read, and what its listener and sessions need. */
+export interface PortalContext extends Omit<PortalData, 'home'> {
   home: LocalAzureHome;
-  directory: Directory;
-  roleAssignments: RoleAssignmentStore;
-  auditLog: AuditLog;
-  alerts?: LocalAlerts;
-  serviceBus?: ServiceBusOperations;
-  authority: OperatorAuthority;
   tls: ServerCredentials;
   bind: BindOptions;
   /** How long the listener waits for slow clients (the configuration's `network.limits`). */
   limits: LocalAzureConfig['network']['limits'];
   publicHost: string;
-  /** The shared identity of `infra/access.json`. */
-  sharedIdentity?: string;
   sessions?: PortalSessionsOptions;
   log: ConsoleLog;
 }
