@@ -3,6 +3,7 @@
 export { demoCatalog, drawProductImage } from './demo/demo-catalog.js';
 export type { DemoCatalogOptions, DemoProduct } from './demo/demo-catalog.js';
 export { indexingState, inBatches, loadCatalog } from './demo/catalog-loader.js';
+export type { GatewayCaller, LoadCatalogOptions } from './demo/catalog-loader.js';
 export { encodePng } from './demo/png.js';
 export { LocalAzureCliError, localAzureStatus } from './local-azure-status.js';
 export type { LocalAzureStatus, LocalAzureStatusOptions } from './local-azure-status.js';

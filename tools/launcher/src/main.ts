@@ -81,9 +81,11 @@ async function start(home: string, gatewayPort: number, replicas: number, maxLog
   let stopping: Promise<void> | undefined;
   const stop = (why: string): Promise<void> => {
     stopping ??= (async () => {
-      progress.line(`${why}: stopping…`);
-      // A start under way stops what it started and rejects; a system that runs is stopped here.
+      // A start under way stops what it started and rejects, as the catalog load does (its requests and retry waits
+      // end, and it prints nothing more), before the stop says a word; a system that runs is stopped here.
       starting.abort(new Error(`stopped by ${why} while starting`));
+      progress.abandon();
+      progress.line(`${why}: stopping…`);
       const started = await startup?.catch(() => undefined);
       await started?.stop();
       progress.line('Stopped.');
@@ -124,7 +126,7 @@ async function start(home: string, gatewayPort: number, replicas: number, maxLog
       const storefront = await system.storefront();
       try {
         await carryOverEarlierCatalog(home, storefront, progress, new Set(withDemoCatalog ? catalog.map(({ product }) => product.id) : []));
-        if (withDemoCatalog) await loadCatalog(storefront, catalog, progress);
+        if (withDemoCatalog) await loadCatalog(storefront, catalog, progress, { signal: starting.signal });
       } finally {
         await storefront.close();
       }

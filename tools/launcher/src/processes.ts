@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { extname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseEnvFile } from '@keyless/contracts';
 import { RotatingLog, rotatingLogDefaults } from './rotating-log.js';
@@ -190,12 +191,18 @@ export function readEnvFile(path: string): Record<string, string> {
   return parseEnvFile(readFileSync(path, 'utf8'));
 }
 
-/** Waits until `check` is true, polling every `intervalInMs`; throws `message` after `timeoutInMs`. */
-export async function waitFor(check: () => boolean | Promise<boolean>, timeoutInMs: number, message: () => string, intervalInMs = 100): Promise<void> {
+/**
+ * Waits until `check` is true, polling every `intervalInMs`; throws `message` after `timeoutInMs`. An abort of
+ * `signal` ends the wait between two checks at once, rejecting with the signal's reason.
+ */
+export async function waitFor(check: () => boolean | Promise<boolean>, timeoutInMs: number, message: () => string, intervalInMs = 100, signal?: AbortSignal): Promise<void> {
   const deadline = Date.now() + timeoutInMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(message());
-    await new Promise((resolve) => setTimeout(resolve, intervalInMs));
+    await sleep(intervalInMs, undefined, signal ? { signal } : {}).catch((error: unknown) => {
+      signal?.throwIfAborted();
+      throw error;
+    });
   }
 }
 

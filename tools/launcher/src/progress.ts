@@ -38,6 +38,16 @@ export class Progress {
     this.out.write(`${message}\n`);
   }
 
+  /**
+   * Leaves the step under way unfinished (the launcher is stopping): a terminal keeps its status line as last shown,
+   * and the lines that follow no longer bring it back.
+   */
+  abandon(): void {
+    if (this.out.isTTY && this.status) this.out.write('\n');
+    this.status = undefined;
+    this.title = undefined;
+  }
+
   /** A line of its own (service warnings, notes) above the in-place status line. */
   line(text: string): void {
     const status = this.status;

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { AuthModule, AzureIdentityService } from '@keyless/auth';
@@ -33,7 +34,7 @@ export class StorefrontCaller {
 
   /**
    * Calls the gateway with the storefront's token (a string body is sent as JSON); a 429 is waited out as
-   * its `Retry-After` says.
+   * its `Retry-After` says. An abort of `init.signal` ends the request or that wait at once.
    */
   async fetch(path: string, init: RequestInit = {}): Promise<Response> {
     for (;;) {
@@ -43,7 +44,11 @@ export class StorefrontCaller {
       });
       if (response.status !== 429) return response;
       await response.arrayBuffer();
-      await new Promise((resolve) => setTimeout(resolve, Number(response.headers.get('retry-after') ?? 1) * 1000));
+      // The wait ends with the call's own signal, as the request would.
+      await sleep(Number(response.headers.get('retry-after') ?? 1) * 1000, undefined, init.signal ? { signal: init.signal } : {}).catch((error: unknown) => {
+        init.signal?.throwIfAborted();
+        throw error;
+      });
     }
   }
 
