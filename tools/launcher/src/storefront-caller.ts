@@ -3,6 +3,10 @@ import type { INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { AuthModule, AzureIdentityService } from '@keyless/auth';
 
+/** How often a rate-limited call is tried, and the longest wait between tries, whatever `Retry-After` says. */
+const maxRateLimitedTries = 20;
+const maxRateLimitWaitInSeconds = 30;
+
 /**
  * Calls the gateway as the storefront does: a process on the `storefront` host whose managed identity
  * holds the gateway's app roles, getting its tokens through `@keyless/auth` (ManagedIdentityCredential),
@@ -34,18 +38,22 @@ export class StorefrontCaller {
 
   /**
    * Calls the gateway with the storefront's token (a string body is sent as JSON); a 429 is waited out as
-   * its `Retry-After` says. An abort of `init.signal` ends the request or that wait at once.
+   * its `Retry-After` says (at most 30 s a wait, 1 s when it says nothing readable), up to 20 times, after which the
+   * 429 is the answer. An abort of `init.signal` ends the request or that wait at once.
    */
   async fetch(path: string, init: RequestInit = {}): Promise<Response> {
-    for (;;) {
+    for (let tries = 1; ; tries++) {
       const response = await fetch(`${this.gatewayUrl}${path}`, {
         ...init,
         headers: { authorization: `Bearer ${await this.token()}`, ...(typeof init.body === 'string' ? { 'content-type': 'application/json' } : {}), ...init.headers },
       });
-      if (response.status !== 429) return response;
+      if (response.status !== 429 || tries >= maxRateLimitedTries) return response;
       await response.arrayBuffer();
+      const retryAfter = response.headers.get('retry-after')?.trim();
+      const seconds = retryAfter ? Number(retryAfter) : Number.NaN;
+      const waitInMs = Number.isFinite(seconds) && seconds >= 0 ? Math.min(seconds, maxRateLimitWaitInSeconds) * 1000 : 1000;
       // The wait ends with the call's own signal, as the request would.
-      await sleep(Number(response.headers.get('retry-after') ?? 1) * 1000, undefined, init.signal ? { signal: init.signal } : {}).catch((error: unknown) => {
+      await sleep(waitInMs, undefined, init.signal ? { signal: init.signal } : {}).catch((error: unknown) => {
         init.signal?.throwIfAborted();
         throw error;
       });
