@@ -70,15 +70,20 @@ export function useRunningSystem(options: RunningSystemOptions): RunningSystemFi
     if (options.loadCatalog ?? true) await loadCatalog(storefront, catalog);
   }, options.startTimeoutInMs ?? 240_000);
 
+  // Every step runs even when one before it fails (a failure is reported after the rest), so no process or scratch
+  // folder outlives a failed spec for the rest of the Jest run.
   afterAll(async () => {
-    try {
-      await options.beforeStop?.();
-    } finally {
-      await storefront?.close();
-      await system?.stop();
-      await options.afterStop?.();
-      if (scratch) rmSync(scratch, { recursive: true, force: true });
+    const steps = [options.beforeStop, () => storefront?.close(), () => system?.stop(), options.afterStop, () => scratch && rmSync(scratch, { recursive: true, force: true })];
+    const failures: unknown[] = [];
+    for (const step of steps) {
+      try {
+        await step?.();
+      } catch (error) {
+        failures.push(error);
+      }
     }
+    if (failures.length === 1) throw failures[0];
+    if (failures.length > 1) throw new AggregateError(failures, `${failures.length} steps of useRunningSystem's teardown failed`);
   }, 60_000);
 
   const started = <T>(value: T | undefined, what: string): T => {
