@@ -64,6 +64,9 @@ describe(parseEnvFile.name, () => {
     ["A='open\n", /line 1: the value of A opens a ' that is not closed/],
     ['# c\nB="open\n', /line 2: the value of B opens a " that is not closed/],
     ['A=1\nnot an assignment\n', /line 2: not a NAME=value assignment/],
+    ['A=1\nB=two words\n', /line 2: the value of B has unquoted whitespace — put the value in single quotes/],
+    ['A=1 # a comment\n', /line 1: the value of A has unquoted whitespace/],
+    ['A=1\r\nB=2\r\n', /line 1: ends in a carriage return — save the file with LF/],
   ])('refuses %j, naming the line', (text, message) => {
     expect(() => parseEnvFile(text)).toThrow(message);
   });

@@ -40,7 +40,8 @@ function envFileValue(value: string): string {
  * joined; a value may span lines inside quotes. Comment and blank lines are skipped. Nothing is expanded: the files
  * hold no `$` references.
  *
- * @throws {Error} naming the line, when a quote is not closed or a line is not an assignment.
+ * @throws {Error} naming the line and what to fix, when a quote is not closed, a line is not an assignment, a value has
+ *   unquoted whitespace (which a shell would not read as part of it) or a line ends in a carriage return.
  */
 export function parseEnvFile(text: string): Record<string, string> {
   const variables: Record<string, string> = {};
@@ -82,6 +83,11 @@ export function parseEnvFile(text: string): Record<string, string> {
       } else if (char === '\\' && i + 1 < text.length) {
         if (text[i + 1] !== '\n') value += text[i + 1];
         i += 2;
+      } else if (char === ' ' || char === '\t') {
+        // A shell would end the assignment here and run the rest as a command (or drop it as a ` #` comment).
+        throw new Error(`env file line ${firstLine}: the value of ${name} has unquoted whitespace — put the value in single quotes`);
+      } else if (char === '\r') {
+        throw new Error(`env file line ${firstLine}: ends in a carriage return — save the file with LF (Unix) line endings`);
       } else {
         value += char;
         i++;

@@ -188,7 +188,13 @@ function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
 
 /** Reads an env file written by the local Azure (`NAME=value` lines quoted for a POSIX shell, # comments; see `parseEnvFile`). */
 export function readEnvFile(path: string): Record<string, string> {
-  return parseEnvFile(readFileSync(path, 'utf8'));
+  const text = readFileSync(path, 'utf8');
+  try {
+    return parseEnvFile(text);
+  } catch (error) {
+    // parseEnvFile names the line and the fix; the file is named here.
+    throw new Error(`${path}: ${(error as Error).message}`, { cause: error });
+  }
 }
 
 /**

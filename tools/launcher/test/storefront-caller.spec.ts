@@ -14,7 +14,7 @@ describe('StorefrontCaller, given a gateway that answers 429', () => {
   let requests = 0;
 
   beforeAll(async () => {
-    server = createServer((request, response) => {
+    server = createServer((_request, response) => {
       requests++;
       const answer = answers.shift() ?? { status: 429, retryAfter: '0' };
       response.writeHead(answer.status, answer.retryAfter === undefined ? {} : { 'retry-after': answer.retryAfter }).end();
