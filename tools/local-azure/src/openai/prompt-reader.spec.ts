@@ -1,4 +1,4 @@
-import { findConjunction, readPrompt, splitAtDash, splitAtParentheses } from './prompt-reader.js';
+import { findConjunction, listItemText, readPrompt, splitAtDash, splitAtParentheses } from './prompt-reader.js';
 import { seededRandom } from '@keyless/testing';
 
 describe(readPrompt.name, () => {
@@ -27,6 +27,27 @@ describe(readPrompt.name, () => {
     const reading = readPrompt([prompt]);
     expect(performance.now() - started).toBeLessThan(5_000);
     if (names) expect(reading.candidates.map((item) => item.name)).toEqual(names);
+  });
+
+  describe('when a fenced JSON block opens with blank lines', () => {
+    it('reads its items, whatever spaces the blank lines hold', () => {
+      const reading = readPrompt(['Pick one.\n```json \n\u3000\t\n\n[{"name": "Trail Shoe"}]\n```\nThanks']);
+      expect(reading.candidates.map((item) => item.name)).toEqual(['Trail Shoe']);
+      expect(reading.prose).toBe('Pick one.\nThanks');
+    });
+  });
+});
+
+describe(listItemText.name, () => {
+  it('captures what /^\\s*(?:[-*•]|\\d{1,3}[.)])\\s+(.+?)\\s*$/ captures, on many generated texts', () => {
+    const next = seededRandom(11);
+    const alphabet = ['a', ' ', ' ', '\t', '\u3000', '\n', '\r', '\u2028', '\u2029', '-', '*', '•', '1', '2', '.', ')', 'é'];
+    for (let i = 0; i < 20_000; i++) {
+      let text = '';
+      for (let length = Math.floor(next() * 12); length > 0; length--) text += alphabet[Math.floor(next() * alphabet.length)];
+      const match = /^\s*(?:[-*•]|\d{1,3}[.)])\s+(.+?)\s*$/.exec(text);
+      expect({ text, listed: listItemText(text) }).toEqual({ text, listed: match?.[1] });
+    }
   });
 });
 

@@ -39,7 +39,6 @@ const fieldAliases: Record<string, keyof Omit<ListedProduct, 'facts'>> = {
 };
 
 const seedHeading = /\b(viewed|view history|history|purchased|bought|liked|favou?rites?|in (the|their|my) cart|owned|already (has|have|own)|based on|similar to|seed)\b/i;
-const listLine = /^\s*(?:[-*•]|\d{1,3}[.)])\s+(.+?)\s*$/;
 /** Labels of an inline list (`Products: A, B and C`, `Options are A or B`, `We sell A, B`). */
 const listLabel =
   /^\s*(?:(?:(?:the|our|your|my|available|listed|candidate|recommended|recently)\s+)*(?:products?|items?|options?|candidates?|choices?|catalog(?:ue)?|list|inventory|selection|models?|offers?|picks?|recommendations?|stock|range|viewed|purchased|bought|liked|favou?rites?|cart|history|in stock|available)(?:\s+\w+){0,3}?(?:\s+(?:are|is|include|includes)\s*:?|\s*[:—-])|(?:we|you|i)\s+(?:have|sell|carry|stock|offer|own|bought|viewed|liked)\s*:?)\s*(.+)$/i;
@@ -79,8 +78,8 @@ export function readPrompt(texts: readonly string[]): PromptReading {
         i = table.end;
         continue;
       }
-      const match = listLine.exec(line);
-      const item = match ? parseItemLine(match[1]!) : undefined;
+      const listed = listItemText(line);
+      const item = listed === undefined ? undefined : parseItemLine(listed);
       if (item) {
         (seedHeading.test(heading) ? seeds : candidates).push(item);
         continue;
@@ -199,6 +198,25 @@ function isSpace(char: string | undefined): boolean {
 }
 
 const isLineBreak = (char: string): boolean => char === '\n' || char === '\r' || char === '\u2028' || char === '\u2029';
+
+/**
+ * What `/^\s*(?:[-*•]|\d{1,3}[.)])\s+(.+?)\s*$/` captures (a bullet or number, spaces, then the item's text
+ * without its trailing spaces), found without that expression: its lazy `(.+?)` retried the trailing `\s*$` from
+ * every position of a run of spaces inside the text, so a listed line with 100,000 spaces took some 30 s of the
+ * local Azure's one thread, four times as long at twice as many. `trim` removes exactly what `\s` matches.
+ */
+export function listItemText(line: string): string | undefined {
+  const bullet = /^\s*(?:[-*•]|\d{1,3}[.)])/.exec(line);
+  if (!bullet) return undefined;
+  const rest = line.slice(bullet[0].length);
+  if (!isSpace(rest[0])) return undefined;
+  const text = rest.trim();
+  // `.` matches no line break: one inside the text fails the expression, whatever its two runs of spaces take.
+  if (text) return [...'\n\r\u2028\u2029'].some((lineBreak) => text.includes(lineBreak)) ? undefined : text;
+  // Nothing but spaces after the bullet: `.+?` takes the last one that is not a line break, leaving `\s+` one at least.
+  for (let i = rest.length - 1; i >= 1; i--) if (!isLineBreak(rest[i]!)) return rest[i];
+  return undefined;
+}
 
 /**
  * What `/^(.+?)\s+[—–-]\s+(.+)$/` captures (a name, then a dash between spaces, then a description), found in
@@ -395,7 +413,10 @@ function formatMoney(value: Record<string, unknown>): string {
 /** Finds JSON in `text`, returns the items it holds and the text without it. */
 function extractJson(text: string): { rest: string; items: { candidates: ListedProduct[]; seeds: ListedProduct[] } } {
   const items = { candidates: [] as ListedProduct[], seeds: [] as ListedProduct[] };
-  const rest = text.replace(/```(?:json)?\s*\n([\s\S]*?)```/gi, (whole, body: string) => (tryJson(body, items) ? '' : whole));
+  // What /```(?:json)?\s*\n([\s\S]*?)```/gi replaces, without that expression's `\s*\n`, which retried the body
+  // from every line break of a run after the fence (100,000 empty lines after an unclosed fence took some 4 s).
+  // The body then starts after the run's first line break; the rest of the run is cut as `\s*\n` would have.
+  const rest = text.replace(/```(?:json)?[^\S\n]*\n([\s\S]*?)```/gi, (whole, body: string) => (tryJson(body.replace(/^\s*\n/, ''), items) ? '' : whole));
   const trimmed = rest.trim();
   if ((trimmed.startsWith('{') || trimmed.startsWith('[')) && tryJson(trimmed, items)) return { rest: '', items };
   return { rest: removeInlineJson(rest, items), items };

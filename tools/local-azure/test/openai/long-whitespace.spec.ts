@@ -55,6 +55,20 @@ describe('Azure OpenAI, given a prompt with a long run of whitespace', () => {
     expect(completion.choices[0]!.finish_reason).toMatch(/^(stop|length)$/);
   });
 
+  // Each of these made one of the chat model's regular expressions retry a run from each of its positions: a greeting
+  // with one short word (/^hi\b[\s!.,]*\w{0,12}[\s!.]*$/), a listed line (/^- \s+(.+?)\s*$/) and a fenced JSON block
+  // (/```json\s*\n([\s\S]*?)```/) each took tens of seconds of the local Azure's one thread at these lengths, all
+  // well inside gpt-4o-mini's window (a character beyond Latin-1 makes the prompt a two-byte string, as a caller's is).
+  it.each([
+    ['a greeting followed by 200,000 spaces', `hi${' '.repeat(200_000)}?—`],
+    ['a listed line with 200,000 spaces in its text', `Products:\n- trail shoe${' '.repeat(200_000)}—`],
+    ['an unclosed fenced JSON block opening with 300,000 empty lines', `\`\`\`json${'\n'.repeat(300_000)}—`],
+  ])('answers a chat request with %s quickly', async (_name, content) => {
+    const { result, ms } = await timed(() => openAi.chat.completions.create({ model: 'gpt-4o-mini', max_tokens: 64, messages: [{ role: 'user', content }] }));
+    expect(ms).toBeLessThan(12_000);
+    expect(result.choices[0]!.finish_reason).toMatch(/^(stop|length)$/);
+  });
+
   it('embeds 200,000 spaces quickly', async () => {
     const { result, ms } = await timed(() => openAi.embeddings.create({ model: 'text-embedding-3-small', input: `a${' '.repeat(200_000)}b` }));
     expect(ms).toBeLessThan(12_000);
