@@ -161,7 +161,9 @@ export class FrontendConnection implements SessionClient {
     this.confirmParses(bytes, run?.parses ?? []);
     if (this.phase === 'closed') return;
     if (bytes.length) this.socket.write(bytes);
-    if (!this.unreadAnswers && this.socket.writableLength >= this.server.maxBufferedBytes) {
+    // 'drain' comes only after a write the socket refused (its buffer reached its high-water mark, 16 KiB): waiting for
+    // it after any other write would wait for good. So a bound below the high-water mark holds back at the mark.
+    if (!this.unreadAnswers && this.socket.writableNeedDrain && this.socket.writableLength >= this.server.maxBufferedBytes) {
       this.unreadAnswers = true;
       this.session?.pause(this);
       this.socket.once('drain', () => this.answersRead());

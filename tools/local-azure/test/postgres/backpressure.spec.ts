@@ -2,7 +2,7 @@ import { jest } from '@jest/globals';
 import { createPostgresDataPlane, type PostgresStatus } from '../../src/postgres/postgres-data-plane.js';
 import { frontend } from '../../src/postgres/wire-protocol.js';
 import { startTestAzure, type TestAzure } from '../../src/testing/index.js';
-import { client, identityPassword, postgresStatus, RawPostgresClient } from './support.js';
+import { client, identityPassword, postgresStatus, RawPostgresClient, readAnswers, simpleQuery } from './support.js';
 
 jest.setTimeout(180_000);
 
@@ -32,8 +32,6 @@ const int32 = (value: number): Buffer => {
   return out;
 };
 
-/** One query answered with its number and 10 KB of text: a simple Query. */
-const simpleQuery = (n: number): Buffer => frontend.query(`SELECT ${n} AS n, repeat('x', 10000) AS filler`);
 /** Parse of the unnamed statement the extended queries run. */
 const parse = message('P', cstring(''), cstring("SELECT $1::int AS n, repeat('x', 10000) AS filler"), int16(0));
 /** Bind of the unnamed statement with `n` (text), and Execute. */
@@ -42,18 +40,6 @@ const bindExecute = (n: number): Buffer =>
 /** The same query with the extended protocol, as node-postgres sends a parameterized one: Parse, Bind, Execute, Sync. */
 const extendedQuery = (n: number): Buffer => Buffer.concat([parse, bindExecute(n), frontend.sync()]);
 
-/** Reads answers until `readyForQuery` ReadyForQuery messages came; returns the first column of every DataRow, in order. */
-async function readAnswers(raw: RawPostgresClient, readyForQuery: number): Promise<number[]> {
-  const numbers: number[] = [];
-  for (let ready = 0; ready < readyForQuery; ) {
-    const answer = await raw.next();
-    const type = String.fromCharCode(answer[0]!);
-    if (type === 'E') throw new Error(`the server answered an error: ${answer.subarray(5).toString('utf8')}`);
-    if (type === 'D') numbers.push(Number(answer.subarray(11, 11 + answer.readInt32BE(7)).toString('utf8')));
-    if (type === 'Z') ready++;
-  }
-  return numbers;
-}
 
 /** Whether the front end holds a connection back because its client does not read: paused, none of its work running or in line. */
 const heldBack = (status: PostgresStatus): boolean => status.buffers?.heldBackConnections === 1 && !status.session.held && status.session.waiting === 0;

@@ -219,3 +219,19 @@ function passwordMessage(password: string): Buffer {
   header.writeInt32BE(body.length + 4, 1);
   return Buffer.concat([header, body]);
 }
+
+/** One query answered with its number and 10 KB of text: a simple Query. */
+export const simpleQuery = (n: number): Buffer => frontend.query(`SELECT ${n} AS n, repeat('x', 10000) AS filler`);
+
+/** Reads answers until `readyForQuery` ReadyForQuery messages came; returns the first column of every DataRow, in order. */
+export async function readAnswers(raw: RawPostgresClient, readyForQuery: number): Promise<number[]> {
+  const numbers: number[] = [];
+  for (let ready = 0; ready < readyForQuery; ) {
+    const answer = await raw.next();
+    const type = String.fromCharCode(answer[0]!);
+    if (type === 'E') throw new Error(`the server answered an error: ${answer.subarray(5).toString('utf8')}`);
+    if (type === 'D') numbers.push(Number(answer.subarray(11, 11 + answer.readInt32BE(7)).toString('utf8')));
+    if (type === 'Z') ready++;
+  }
+  return numbers;
+}
