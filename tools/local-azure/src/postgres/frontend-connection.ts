@@ -70,6 +70,8 @@ type Phase = 'startup' | 'password' | 'authenticating' | 'ready' | 'closed';
 const sessionMessages = new Set(['B', 'C', 'd', 'c', 'f', 'D', 'E', 'H', 'F', 'P', 'Q', 'S']);
 /** Messages after which the backend answers: the end of a run handed to the session. */
 const answeredAfter = new Set(['Q', 'S', 'H', 'F', 'c', 'f']);
+/** Messages the backend answers with ReadyForQuery: a run ending with one ends a segment (see {@link SharedSession.submit}). */
+const endsSegment = new Set(['Q', 'S', 'F']);
 /** Start-up parameters that are not run-time settings. */
 const notSettings = new Set(['user', 'database', 'options', 'replication']);
 
@@ -376,6 +378,7 @@ export class FrontendConnection implements SessionClient {
 
   /** Hands the run cut so far to the session. */
   private submitRun(): void {
+    const lastMessageAt = this.runBytes - this.run.at(-1)!.length;
     const run = Buffer.concat(this.run, this.runBytes);
     this.run = [];
     this.runBytes = 0;
@@ -383,7 +386,7 @@ export class FrontendConnection implements SessionClient {
     this.submitted.push({ bytes: run.length, parses: this.runParses });
     this.submittedBytes += run.length;
     this.runParses = [[]];
-    this.session!.submit(this, run);
+    this.session!.submit(this, run, endsSegment.has(String.fromCharCode(run[lastMessageAt]!)));
   }
 
   /**

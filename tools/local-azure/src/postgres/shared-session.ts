@@ -45,7 +45,8 @@ export interface SuperuserResult extends ResponseSummary {
 }
 
 type Work =
-  | { kind: 'messages'; bytes: Buffer }
+  /** `canceled`: the run stands in for a cancelled part (see {@link SharedSession.cancel}). */
+  | { kind: 'messages'; bytes: Buffer; endsSegment: boolean; canceled?: boolean }
   | { kind: 'system'; sql: string; resolve: (result: SuperuserResult) => void; reject: (error: Error) => void };
 
 interface ClientState {
@@ -75,7 +76,7 @@ const bootstrapSuperuser = 'postgres';
  *
  * Rules:
  * - Work is a run of frontend messages that ends where the backend answers (Query, Sync, Flush, FunctionCall,
- *   CopyDone, CopyFail), cut by the connection.
+ *   CopyDone, CopyFail), or a part of a long extended query before its Sync, cut by the connection.
  * - The holder's work runs before anyone else's; a connection that releases the session and has more work
  *   queues again behind those already waiting.
  * - A holder idle inside a transaction longer than the timeout is closed (25P03) and rolled back.
@@ -108,10 +109,13 @@ export class SharedSession {
     this.states.set(client, { client, queue: [], status: 'I', gone: false, paused: false });
   }
 
-  /** Queues a run of frontend messages of an attached connection. */
-  submit(client: SessionClient, bytes: Buffer): void {
+  /**
+   * Queues a run of frontend messages of an attached connection. `endsSegment`: the run ends with a message the backend
+   * answers with ReadyForQuery (Sync, Query, FunctionCall); false for a part of an extended query whose Sync is to come.
+   */
+  submit(client: SessionClient, bytes: Buffer, endsSegment = true): void {
     const state = this.states.get(client);
-    if (state && !state.gone) this.enqueue(state, { kind: 'messages', bytes });
+    if (state && !state.gone) this.enqueue(state, { kind: 'messages', bytes, endsSegment });
   }
 
   /**
@@ -149,16 +153,24 @@ export class SharedSession {
   }
 
   /**
-   * A CancelRequest for `client`: work not yet started is answered with PostgreSQL's cancel error. A
+   * A CancelRequest for `client`: its next run not yet started is answered with PostgreSQL's cancel error. A
    * statement already in the engine runs to its end (PGlite cannot be interrupted).
    */
   cancel(client: SessionClient): void {
     const state = this.states.get(client);
     const index = state?.queue.findIndex((work) => work.kind === 'messages') ?? -1;
     if (!state || index < 0) return;
+    const work = state.queue[index]!;
+    if (work.kind === 'messages' && !work.endsSegment) {
+      // A part of an extended query whose Sync comes in a later run: answering it here with ReadyForQuery would make
+      // two for the client's one Sync (and release a holder mid-query). The engine raises the error instead, and
+      // then skips the rest of the query up to the client's own Sync, which gets the one ReadyForQuery.
+      state.queue[index] = { kind: 'messages', bytes: canceledPart, endsSegment: false, canceled: true };
+      return;
+    }
     if (state === this.holder) {
       // Inside a transaction the error must abort it, as a cancelled statement does: raise it in the engine.
-      state.queue[index] = { kind: 'messages', bytes: frontend.query(raiseStatement(postgresErrors.queryCanceled())) };
+      state.queue[index] = { kind: 'messages', bytes: frontend.query(raiseStatement(postgresErrors.queryCanceled())), endsSegment: true };
       return;
     }
     state.queue.splice(index, 1);
@@ -252,7 +264,7 @@ export class SharedSession {
     const summary = summarizeResponse(response);
     if (work.kind === 'messages') {
       this.clientRuns++;
-      state.client?.deliver(response);
+      state.client?.deliver(work.canceled ? withoutSetupAnswers(response) : response);
     } else if (summary.error) work.reject(new Error(summary.error.message));
     else work.resolve({ ...summary, rows: dataRows(response) });
     if (summary.lastStatus) state.status = summary.lastStatus;
@@ -334,6 +346,17 @@ export class SharedSession {
     }, timeout);
     state.idleTimer.unref();
   }
+}
+
+/** What replaces a cancelled part of an extended query: it raises PostgreSQL's cancel error, and has no Sync. */
+const canceledPart = frontend.parseBindExecute(raiseStatement(postgresErrors.queryCanceled()));
+
+/** The answer to {@link canceledPart} without its ParseComplete and BindComplete, which the client did not ask for. */
+function withoutSetupAnswers(response: Buffer): Buffer {
+  let offset = 0;
+  if (response[offset] === 0x31 /* 1 */) offset += 5;
+  if (response[offset] === 0x32 /* 2 */) offset += 5;
+  return response.subarray(offset);
 }
 
 function quoteIdentifier(name: string): string {

@@ -202,6 +202,9 @@ export const backend = {
 export const frontend = {
   query: (sql: string): Buffer => message('Q', cstring(sql)),
   sync: (): Buffer => message('S', Buffer.alloc(0)),
+  /** Parse of the unnamed statement (no parameter types), Bind of the unnamed portal (no parameters), Execute of it. */
+  parseBindExecute: (sql: string): Buffer =>
+    Buffer.concat([message('P', Buffer.concat([cstring(''), cstring(sql), Buffer.alloc(2)])), message('B', Buffer.concat([cstring(''), cstring(''), Buffer.alloc(6)])), message('E', Buffer.concat([cstring(''), int32(0)]))]),
   copyFail: (reason: string): Buffer => message('f', cstring(reason)),
   /** A StartupMessage (protocol 3.0) with the given parameters. */
   startup: (parameters: Record<string, string>): Buffer => {

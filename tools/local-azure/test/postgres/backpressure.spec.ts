@@ -2,7 +2,7 @@ import { jest } from '@jest/globals';
 import { createPostgresDataPlane, type PostgresStatus } from '../../src/postgres/postgres-data-plane.js';
 import { frontend } from '../../src/postgres/wire-protocol.js';
 import { startTestAzure, type TestAzure } from '../../src/testing/index.js';
-import { client, identityPassword, postgresStatus, RawPostgresClient, readAnswers, simpleQuery } from './support.js';
+import { cancelRequest, client, identityPassword, postgresStatus, RawPostgresClient, readAnswers, simpleQuery, waitForStatus } from './support.js';
 
 jest.setTimeout(180_000);
 
@@ -138,6 +138,30 @@ describe('Local PostgreSQL: backpressure on a client that pipelines', () => {
       raw.holdReading(false);
       expect(await readAnswers(raw, 1)).toEqual(Array.from({ length: count }, (_, n) => n));
       await written;
+    });
+  });
+
+  describe('when a CancelRequest comes for a connection whose Bind/Execute batch waits in line, sent in parts', () => {
+    it('answers its Sync with one error and one ReadyForQuery, and its next query with its own answer', async () => {
+      const holder = client(token);
+      await holder.connect();
+      try {
+        await holder.query('BEGIN'); // holds the session: the batch waits in line
+        const raw = await signedIn();
+        // Parse, Bind, Execute, Bind | Execute, Sync: the second Execute starts a second part.
+        await raw.write(Buffer.concat([parse, bindExecute(1), bindExecute(2), frontend.sync()]));
+        await waitForStatus(test, (status) => status.session.waiting === 1);
+        await cancelRequest(raw);
+        await holder.query('COMMIT');
+        const error = await raw.next();
+        expect(String.fromCharCode(error[0]!)).toBe('E');
+        expect(error.toString('utf8')).toContain('57014');
+        expect(String.fromCharCode((await raw.next())[0]!)).toBe('Z');
+        await raw.write(frontend.query('SELECT 42 AS n'));
+        expect(await readAnswers(raw, 1)).toEqual([42]);
+      } finally {
+        await holder.end();
+      }
     });
   });
 });

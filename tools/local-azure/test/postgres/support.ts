@@ -99,8 +99,8 @@ export async function waitForStatus(test: TestAzure, condition: (status: Postgre
 }
 
 /** Sends a CancelRequest for `target` on a connection of its own, as libpq and node-postgres do. */
-export async function cancelRequest(target: pg.Client): Promise<void> {
-  const { processID, secretKey } = target as unknown as { processID: number; secretKey: number };
+export async function cancelRequest(target: pg.Client | RawPostgresClient): Promise<void> {
+  const { processID, secretKey } = target instanceof RawPostgresClient ? target.backendKey : (target as unknown as { processID: number; secretKey: number });
   const packet = Buffer.alloc(16);
   packet.writeInt32BE(16, 0);
   packet.writeInt32BE(80_877_102, 4);
@@ -122,6 +122,8 @@ export class RawPostgresClient {
   private readonly reader = new PacketReader(2 ** 30);
   private waiter: (() => void) | undefined;
   private ended = false;
+  /** The process id and secret key of its BackendKeyData (what a CancelRequest names). */
+  readonly backendKey = { processID: 0, secretKey: 0 };
 
   private constructor(readonly socket: TLSSocket) {
     socket.on('data', (chunk: Buffer) => {
@@ -152,6 +154,7 @@ export class RawPostgresClient {
     for (;;) {
       const message = await client.next();
       if (message[0] === 0x52 /* R */ && message.readInt32BE(5) === 3) socket.write(passwordMessage(password));
+      if (message[0] === 0x4b /* K */) Object.assign(client.backendKey, { processID: message.readInt32BE(5), secretKey: message.readInt32BE(9) });
       if (message[0] === 0x45 /* E */) throw new Error(`the sign-in was refused: ${message.subarray(5).toString('utf8')}`);
       if (message[0] === 0x5a /* Z */) return client;
     }
