@@ -58,6 +58,12 @@ export interface DataPlaneContext {
   /** The database principals the access file declares now (re-read when the access file is re-applied). */
   databasePrincipals(): readonly DatabasePrincipal[];
   log: ConsoleLog;
+  /**
+   * Aborted when the local Azure is told to stop while it is still starting: a data plane whose start waits on
+   * something slow (the PostgreSQL engine's start) gives that up and returns at once; the local Azure then stops
+   * every data plane that started, as it stops.
+   */
+  signal: AbortSignal;
 }
 
 /** A running data plane. */

@@ -57,6 +57,11 @@ export interface LocalAzureOptions {
   dataPlanes?: readonly DataPlane[];
   /** Console output. Default: silent. */
   log?: ConsoleLog;
+  /**
+   * Abandons the start when aborted (a Ctrl-C or SIGTERM while starting): the data planes give up what they wait on
+   * (the PostgreSQL engine's start), everything started is stopped, and `start` rejects with the signal's reason.
+   */
+  signal?: AbortSignal;
 }
 
 /** URLs of the local Azure's own endpoints. */
@@ -126,7 +131,8 @@ export class LocalAzure {
    * @throws {ConfigError} when the configuration or the access file is invalid (naming file, entry, field),
    *   when the home is the root of a git work tree or was written by a newer version, when a local Azure already
    *   runs for the home, or
-   *   ({@link PortInUseError}) when a listener's port is taken.
+   *   ({@link PortInUseError}) when a listener's port is taken; with `options.signal`'s reason when it is aborted
+   *   before the start is done.
    */
   static async start(options: LocalAzureOptions): Promise<LocalAzure> {
     const log = options.log ?? (() => undefined);
@@ -199,7 +205,8 @@ export class LocalAzure {
         login: url('https', login.port),
         management: url('https', managementListener.port),
       });
-      const context = { home, config, directory, guard, auditLog, tls, publicHost, faults, log, listen: (name: string, create: () => Server) => self.bindListener(name, create), databasePrincipals: () => self.principals };
+      const signal = options.signal ?? new AbortController().signal;
+      const context = { home, config, directory, guard, auditLog, tls, publicHost, faults, log, signal, listen: (name: string, create: () => Server) => self.bindListener(name, create), databasePrincipals: () => self.principals };
       const planes = options.dataPlanes ?? [];
       const started = await settleAll(
         planes.map(async (plane) => {
@@ -212,6 +219,8 @@ export class LocalAzure {
           return running;
         }),
       );
+      // The rest is quick: a stop asked for while the planes started is done here, by the catch below.
+      signal.throwIfAborted();
       // In the configured order, not the order the planes finished starting in: the env files and the state file list
       // each plane's variables and endpoints in this order, and a restart must write the same files.
       self.running.splice(0, self.running.length, ...started);

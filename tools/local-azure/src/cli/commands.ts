@@ -216,6 +216,8 @@ async function serve(home: LocalAzureHome, configFile: string | undefined, verbo
   // The signal handlers come first: a launcher may stop the process as soon as it is ready, and without a handler
   // SIGTERM would kill it on the spot, with no clean stop.
   const running: { azure?: LocalAzure; stopWhenStarted?: () => void } = {};
+  // A stop while starting abandons the start (the PostgreSQL engine's start alone can take seconds), not waits for it.
+  const abandonStart = new AbortController();
   const stopped = new Promise<number>((resolveExit) => {
     let stopping = false;
     const stop = (signal: string): void => {
@@ -237,14 +239,24 @@ async function serve(home: LocalAzureHome, configFile: string | undefined, verbo
           },
         );
       if (running.azure) run();
-      else running.stopWhenStarted = run;
+      else {
+        running.stopWhenStarted = run;
+        abandonStart.abort();
+      }
     };
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGTERM', () => stop('SIGTERM'));
   });
   // Loaded here, not at the top: the other commands (status, the admin calls) stay quick and small.
   const [{ LocalAzure }, { dataPlanes }] = await Promise.all([import('../local-azure.js'), import('../data-planes.js')]);
-  const azure = await LocalAzure.start({ home: home.root, ...(config ? { config } : {}), dataPlanes, log: out });
+  const azure = await LocalAzure.start({ home: home.root, ...(config ? { config } : {}), dataPlanes, log: out, signal: abandonStart.signal }).catch((error: unknown) => {
+    if (error !== abandonStart.signal.reason) throw error;
+  });
+  if (!azure) {
+    // The start was abandoned, and what it had started is stopped.
+    out('Local Azure stopped.');
+    return 0;
+  }
   running.azure = azure;
   running.stopWhenStarted?.();
   const elapsed = Math.round(performance.now() - startedAt);

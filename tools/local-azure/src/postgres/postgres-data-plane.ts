@@ -92,7 +92,8 @@ export function createPostgresDataPlane(options: PostgresDataPlaneOptions = {}):
       // their first login for seconds (10 s and more on a loaded machine) after the local Azure said it was ready. A
       // home whose PostgreSQL was never used starts it with the first connection (initdb takes seconds, and a local
       // Azure whose PostgreSQL nobody uses pays nothing), whose login waits until the engine runs.
-      if (existsSync(join(server.dataDir, 'PG_VERSION'))) await server.startEngine();
+      // A stop asked for meanwhile (Ctrl-C, SIGTERM) ends that start at once rather than after it (see startEngine).
+      if (existsSync(join(server.dataDir, 'PG_VERSION'))) await server.startEngine(context.signal);
       const { name, database, extensions, maxConnections } = context.config.resources.postgres;
       const host = context.publicHost;
       const resourceId = context.directory.resourceId('postgres');
@@ -178,10 +179,22 @@ class PostgresServer implements FrontendServer {
 
   /**
    * Starts the engine unless it runs; resolves once it serves, or once its start failed (that is logged, and the next
-   * login tries again).
+   * login tries again), or at once when `signal` aborts: the local Azure is stopping while it starts, so the server
+   * stops taking connections and the engine's start is given up — its process is killed, which leaves the data folder
+   * as a crash would, and PostgreSQL recovers from its write-ahead log at the next start. The server's `stop` follows.
    */
-  async startEngine(): Promise<void> {
-    await this.engine().catch(() => undefined);
+  async startEngine(signal: AbortSignal): Promise<void> {
+    const abandon = (): void => {
+      this.stopping = true;
+      this.abort.abort();
+    };
+    if (signal.aborted) return abandon();
+    signal.addEventListener('abort', abandon, { once: true });
+    try {
+      await this.engine().catch(() => undefined);
+    } finally {
+      signal.removeEventListener('abort', abandon);
+    }
   }
 
   get engineProcessId(): number | undefined {
