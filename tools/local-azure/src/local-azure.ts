@@ -219,7 +219,7 @@ export class LocalAzure {
           return running;
         }),
       );
-      // The rest is quick: a stop asked for while the planes started is done here, by the catch below.
+      // A stop asked for while the planes started undoes the start here (by the catch below), one asked for later before ready.
       signal.throwIfAborted();
       // In the configured order, not the order the planes finished starting in: the env files and the state file list
       // each plane's variables and endpoints in this order, and a restart must write the same files.
@@ -265,6 +265,7 @@ export class LocalAzure {
         return target === 'identity-endpoint' ? self.applyIdentityEndpointFault(setting.mode as FaultMode<'identity-endpoint'>) : undefined;
       });
       for (const [target, fault] of Object.entries(config.faults)) await faults.set(target, typeof fault === 'string' ? { mode: fault } : fault);
+      signal.throwIfAborted();
       book.save();
       self.writeEnvFiles();
       self.markReady();
