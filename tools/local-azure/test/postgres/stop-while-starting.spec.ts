@@ -3,7 +3,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { LocalAzureProcess } from '../../src/testing/index.js';
 import { client, identityPassword } from './support.js';
 
-jest.setTimeout(120_000);
+// Three starts of the local Azure and its engine: over a minute on a loaded machine.
+jest.setTimeout(240_000);
 
 /** The child processes of `pid` (of each of its threads), from /proc. */
 function childrenOf(pid: number): number[] {
@@ -59,16 +60,16 @@ describe('A local Azure stopped while its PostgreSQL engine starts', () => {
   afterAll(() => azure.stop());
 
   it('exits within 3 s, leaves no engine process, and the next start serves the same data', async () => {
-    await azure.start();
+    await azure.start(60_000);
     azure.enterHost('vision');
     await query("CREATE TABLE kept (id int PRIMARY KEY, note text NOT NULL); INSERT INTO kept VALUES (1, 'committed')");
     await azure.kill('SIGTERM');
 
-    const starting = azure.start().then(
+    const starting = azure.start(60_000).then(
       () => 'ready',
       (error: Error) => error.message,
     );
-    const engine = await engineOf(azure.pid!, 30_000);
+    const engine = await engineOf(azure.pid!, 60_000);
     const signalled = performance.now();
     await azure.kill('SIGTERM');
     expect(performance.now() - signalled).toBeLessThan(3000);
@@ -80,7 +81,7 @@ describe('A local Azure stopped while its PostgreSQL engine starts', () => {
     expect(output).not.toMatch(/\(PGlite\) ready/);
     expect(runs(engine)).toBe(false);
 
-    await azure.start();
+    await azure.start(60_000);
     expect(await query('SELECT note FROM kept WHERE id = 1')).toEqual([{ note: 'committed' }]);
   });
 });
