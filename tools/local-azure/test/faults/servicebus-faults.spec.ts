@@ -86,12 +86,14 @@ describe('Injected Service Bus faults', () => {
       const silent = await rejectionOf(sender.sendMessages({ body: 'into the void' }));
       expect(silent.code).toMatch(/ServiceTimeout|OperationTimeout/);
       await faults().set('servicebus-connections', { mode: 'none' });
-      await eventually(() => sender.sendMessages({ body: 'after' }).then(() => true, () => undefined), 15_000, 'a send after the heal');
+      // The heal resets the frozen connection; the SDK then reconnects (TLS, a token, the link) one 5 s try at a time,
+      // which took more than 15 s in a CI run on a machine loaded far past its two cores. What counts is that it does.
+      await eventually(() => sender.sendMessages({ body: 'after' }).then(() => true, () => undefined), 30_000, 'a send after the heal');
       const receiver = client.createReceiver('orders', { receiveMode: 'receiveAndDelete' });
       const received = (await receiveExactly(receiver, 2, 10_000)).map((m) => m.body);
       expect(received).toEqual(expect.arrayContaining(['before', 'after']));
       await receiver.close();
-    }, 40_000);
+    }, 60_000);
   });
 
   describe('servicebus-credit stall', () => {
