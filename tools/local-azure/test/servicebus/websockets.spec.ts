@@ -41,8 +41,10 @@ describe('Service Bus over WebSockets', () => {
 
   it('sends, receives with a lock, settles and manages sessions over a WebSocket, large messages included', async () => {
     const large = 'x'.repeat(200_000);
-    await client.createSender('plain').sendMessages([{ body: 'over a websocket', messageId: 'ws-1' }, { body: large, messageId: 'ws-2' }]);
-    const receiver = client.createReceiver('plain');
+    // A queue with Azure's default 60 s lock: receiving 200 KB and settling over a WebSocket outlasted a 5 s lock in a
+    // CI run on a machine loaded far past its two cores (the completion then failed with MessageLockLost).
+    await client.createSender('default-lock').sendMessages([{ body: 'over a websocket', messageId: 'ws-1' }, { body: large, messageId: 'ws-2' }]);
+    const receiver = client.createReceiver('default-lock');
     const received = await receiveExactly(receiver, 2);
     expect(received.map((m) => [m.messageId, String(m.body).length])).toEqual([
       ['ws-1', 'over a websocket'.length],
