@@ -89,7 +89,7 @@ describe('Graceful shutdown of a service under load on the local Service Bus (ho
     expect(started.filter((s) => s.by === 'second').map((s) => s.id)).toEqual(expect.arrayContaining(ids.filter((id) => !startedByFirst.includes(id))));
     await waitFor('the subscription to be empty', async () => (await entityCounts(bus, subscriptionPath)).active === 0);
     await second.app.close();
-  }, 30_000);
+  }, 60_000);
 
   it('gives a handler that overruns the shutdown deadline back to the broker at once', async () => {
     const instance = await startInstance('impatient', { shutdownTimeoutInMs: 300 });
@@ -106,5 +106,5 @@ describe('Graceful shutdown of a service under load on the local Service Bus (ho
       { id: 'stuck-1', by: 'impatient', deliveryCount: 0 },
       { id: 'stuck-1', by: 'successor', deliveryCount: 1 },
     ]);
-  }, 30_000);
+  }, 60_000);
 });

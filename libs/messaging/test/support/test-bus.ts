@@ -3,8 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManagedIdentityCredential } from '@azure/identity';
 import { ServiceBusClient, type ServiceBusClientOptions, type ServiceBusReceivedMessage } from '@azure/service-bus';
-import { repoRoot, serviceBusDataPlane, type DataPlane } from '@keyless/local-azure';
+import { openTestDatabase } from '@keyless/database/testing';
+import { postgresDataPlane, repoRoot, serviceBusDataPlane, type DataPlane } from '@keyless/local-azure';
 import { startTestAzure, type TestAzure } from '@keyless/local-azure/testing';
+import { idempotencySchema } from '../../src/index.js';
 
 /**
  * Short SDK retries, so a missing reply or a dead broker shows up in seconds, not behind the SDK's
@@ -58,8 +60,8 @@ export interface TestBus {
 
 /**
  * Starts the local Azure in this process with the project's Service Bus topology (short lock durations) and any
- * other data planes (PostgreSQL for the shared idempotency store), and enters `host` (the three service hosts
- * share the identity id-keyless and its role assignments).
+ * other data planes (PostgreSQL for the shared idempotency store, its engine started and the idempotency table
+ * created), and enters `host` (the three service hosts share the identity id-keyless and its role assignments).
  */
 export async function startTestBus(options: { host?: string; topology?: TopologyOverrides; dataPlanes?: readonly DataPlane[] } = {}): Promise<TestBus> {
   const home = mkdtempSync(join(tmpdir(), 'messaging-test-'));
@@ -67,6 +69,10 @@ export async function startTestBus(options: { host?: string; topology?: Topology
   const test = await startTestAzure({ home, dataPlanes: [serviceBusDataPlane, ...(options.dataPlanes ?? [])], config: { resources: { serviceBus: { topologyFile } } } });
   const env = test.enterHost(options.host ?? 'gateway');
   const credential = new ManagedIdentityCredential({ clientId: env.AZURE_CLIENT_ID! });
+  // The local PostgreSQL engine starts with its first connection: 10–20 s on a loaded machine. Started here, with the
+  // idempotency table, that time counts against the caller's set-up rather than its first test (a CI run saw
+  // graceful-shutdown.spec's first test spend 13 s of its budget in its first instance's start).
+  if (options.dataPlanes?.includes(postgresDataPlane)) await (await openTestDatabase(env, { schemas: [idempotencySchema] })).close();
   const clients: ServiceBusClient[] = [];
   return {
     test,
