@@ -1,6 +1,7 @@
 // Public surface of the local Azure for tests and tools that start it in-process.
 export { LocalAzure } from './local-azure.js';
 export type { LocalAzureEndpoints, LocalAzureOptions, RuntimeInfo } from './local-azure.js';
+export type { NewPortChoice } from './net/port-book.js';
 export type { DirectoryUser, ManagedIdentity, Principal } from './entra/directory.js';
 export { publicClients } from './entra/token-endpoint.js';
 export type { UserSession } from './entra/user-sessions.js';

@@ -34,7 +34,7 @@ import { ManagementApi } from './management/management-api.js';
 import { roleAssignmentsApi } from './management/role-assignments-api.js';
 import { listen, type BoundListener } from './net/listen.js';
 import { answeringClientErrors, listenerOptions } from './http/http-kit.js';
-import { PortBook, PortInUseError, type PortChoice } from './net/port-book.js';
+import { PortBook, PortInUseError, type NewPortChoice, type PortChoice } from './net/port-book.js';
 import { controlPlaneAuthority } from './portal/operator-authority.js';
 import { startPortal, type LocalPortal } from './portal/portal-server.js';
 import { entryScope, loadAccessFile } from './rbac/access-file.js';
@@ -62,6 +62,14 @@ export interface LocalAzureOptions {
    * (the PostgreSQL engine's start), everything started is stopped, and `start` rejects with the signal's reason.
    */
   signal?: AbortSignal;
+  /**
+   * Where a listener with neither a configured nor a kept port gets one: `stable` picks a free port below the OS's
+   * range for outgoing connections, so that no client takes it while the local Azure is stopped and a restart keeps
+   * it; `system` lets the OS pick (from that range). Default: `stable`. Test processes that never restart a home pass
+   * `system`, which leaves the stable range to the ones that do: with many local Azures starting side by side, a
+   * stable pick could take a port a stopped one keeps and is about to bind again.
+   */
+  newPorts?: NewPortChoice;
 }
 
 /** URLs of the local Azure's own endpoints. */
@@ -175,7 +183,7 @@ export class LocalAzure {
       const tokenEndpoint = new TokenEndpoint(directory, issuer, userSessions, credential, auditLog, (resource) => isKnownResource(directory, resource));
       const { bind, publicHost } = config.network;
       const url = (scheme: string, port: number): string => `${scheme}://${publicHost}:${port}`;
-      const book = PortBook.load(home.portsFile);
+      const book = PortBook.load(home.portsFile, options.newPorts);
       azure = new LocalAzure(record.instanceId, home, config, tls, keys, directory, auditLog, roleAssignments, guard, userSessions, identityEndpoint, faults, () => db.close(), log, book, record, {
         identity: '',
         login: '',

@@ -66,7 +66,7 @@ export interface TestBus {
 export async function startTestBus(options: { host?: string; topology?: TopologyOverrides; dataPlanes?: readonly DataPlane[] } = {}): Promise<TestBus> {
   const home = mkdtempSync(join(tmpdir(), 'messaging-test-'));
   const topologyFile = writeTestTopology(home, options.topology);
-  const test = await startTestAzure({ home, dataPlanes: [serviceBusDataPlane, ...(options.dataPlanes ?? [])], config: { resources: { serviceBus: { topologyFile } } } });
+  const test = await startTestAzure({ home, dataPlanes: [serviceBusDataPlane, ...(options.dataPlanes ?? [])], config: { resources: { serviceBus: { topologyFile } } }, newPorts: 'system' });
   const env = test.enterHost(options.host ?? 'gateway');
   const credential = new ManagedIdentityCredential({ clientId: env.AZURE_CLIENT_ID! });
   // The local PostgreSQL engine starts with its first connection: 10–20 s on a loaded machine. Started here, with the

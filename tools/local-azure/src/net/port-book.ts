@@ -46,6 +46,12 @@ export class PortInUseError extends ConfigError {
 }
 
 /**
+ * How a listener with neither a configured nor a kept port gets one: `stable` — a free port below the OS's range for
+ * outgoing connections ({@link pickStablePort}), which a restart can bind again; `system` — port 0, the OS picks.
+ */
+export type NewPortChoice = 'stable' | 'system';
+
+/**
  * The ports of the local Azure's listeners, kept in `$LOCAL_AZURE_HOME/ports.json` so that a restarted
  * local Azure serves the same endpoints: env files stay true and connected clients find it again.
  *
@@ -53,7 +59,8 @@ export class PortInUseError extends ConfigError {
  * - A configured port other than 0 wins ({@link choose} → `configured`).
  * - Otherwise the port the listener had at its last start is used again (`kept`).
  * - Otherwise a free port (`free`), picked below the OS's range for outgoing connections ({@link reserve}), so
- *   that no client's connection can take it while the local Azure is stopped.
+ *   that no client's connection can take it while the local Azure is stopped (or by the OS, when the book was
+ *   loaded with `newPorts: 'system'`).
  * - A configured or kept port that is busy is waited for a moment, then refused with {@link PortInUseError}.
  * - Whatever port a listener ends up on is recorded under its name ({@link record}) and written with {@link save};
  *   a listener added later (a new data plane) gets its entry the first time it starts.
@@ -61,19 +68,26 @@ export class PortInUseError extends ConfigError {
 export class PortBook {
   private readonly ports: Record<string, number>;
 
-  private constructor(readonly file: string, ports: Record<string, number>) {
+  private constructor(
+    readonly file: string,
+    ports: Record<string, number>,
+    private readonly newPorts: NewPortChoice,
+  ) {
     this.ports = ports;
   }
 
-  /** Reads the book; a missing or unreadable file is an empty book (every listener picks a free port). */
-  static load(file: string): PortBook {
-    if (!existsSync(file)) return new PortBook(file, {});
+  /**
+   * Reads the book; a missing or unreadable file is an empty book (every listener picks a free port, the
+   * `newPorts` way: see {@link NewPortChoice}).
+   */
+  static load(file: string, newPorts: NewPortChoice = 'stable'): PortBook {
+    if (!existsSync(file)) return new PortBook(file, {}, newPorts);
     try {
       const parsed = JSON.parse(readFileSync(file, 'utf8')) as unknown;
       const entries = parsed && typeof parsed === 'object' ? Object.entries(parsed as Record<string, unknown>) : [];
-      return new PortBook(file, Object.fromEntries(entries.filter((e): e is [string, number] => Number.isInteger(e[1]) && (e[1] as number) > 0 && (e[1] as number) < 65536)));
+      return new PortBook(file, Object.fromEntries(entries.filter((e): e is [string, number] => Number.isInteger(e[1]) && (e[1] as number) > 0 && (e[1] as number) < 65536)), newPorts);
     } catch {
-      return new PortBook(file, {});
+      return new PortBook(file, {}, newPorts);
     }
   }
 
@@ -92,7 +106,7 @@ export class PortBook {
    */
   async reserve(name: string, configured: number | undefined, bind: BindOptions['bind']): Promise<PortChoice> {
     const choice = this.choose(name, configured);
-    if (choice.source === 'free') return { port: await pickStablePort(bind), source: 'free' };
+    if (choice.source === 'free') return { port: this.newPorts === 'stable' ? await pickStablePort(bind) : 0, source: 'free' };
     if (!(await waitUntilBindable(choice.port, bind, defaults.busyPortWaitInMs))) throw new PortInUseError(name, choice.port, choice.source, this.file);
     return choice;
   }

@@ -6,6 +6,7 @@ import type { AdminClient } from '../cli/admin-client.js';
 import type { LocalAzureConfigInput } from '../config/local-azure-config.js';
 import type { ConsoleLog, DataPlane } from '../data-plane.js';
 import { LocalAzure } from '../local-azure.js';
+import type { NewPortChoice } from '../net/port-book.js';
 import { UserTokens } from './user-token.js';
 
 /** Options of {@link startTestAzure}. */
@@ -16,6 +17,12 @@ export interface TestAzureOptions {
   config?: LocalAzureConfigInput;
   /** Existing home folder to reuse (restart tests). Default: a new temporary folder. */
   home?: string;
+  /**
+   * How listeners without a configured or kept port get one (see `LocalAzureOptions.newPorts`). Default: `system`
+   * in a new temporary home (never restarted: the OS's pick leaves the stable range to the local Azures that
+   * restart and keep their ports), `stable` in a given `home`.
+   */
+  newPorts?: NewPortChoice;
   /** The local Azure's console lines (alerts, failures, refusals the data planes print). Default: dropped. */
   log?: ConsoleLog;
 }
@@ -56,6 +63,7 @@ export async function startTestAzure(options: TestAzureOptions = {}): Promise<Te
     ...(options.config ? { config: options.config } : {}),
     ...(options.dataPlanes ? { dataPlanes: options.dataPlanes } : {}),
     ...(options.log ? { log: options.log } : {}),
+    newPorts: options.newPorts ?? (options.home ? 'stable' : 'system'),
   });
   trustCa(azure.tls.caCertPem);
   const exported = new Set<string>();

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DataPlane } from '../../src/data-plane.js';
 import { listen } from '../../src/net/listen.js';
+import { ephemeralPortRange } from '../../src/net/stable-port.js';
 import { startTestAzure } from '../../src/testing/index.js';
 
 /**
@@ -73,6 +74,23 @@ describe('Ports of listeners the local Azure does not know in advance', () => {
       expect([after.KEY_VAULT_MAIN_PORT, after.KEY_VAULT_EXTRA_PORT, after.IDENTITY_ENDPOINT]).toEqual([before.KEY_VAULT_MAIN_PORT, before.KEY_VAULT_EXTRA_PORT, before.IDENTITY_ENDPOINT]);
     } finally {
       await second.stop();
+    }
+  });
+});
+
+describe('Ports of a local Azure that will not be restarted', () => {
+  it("lets the OS pick them (newPorts 'system'), leaving the stable range below the OS's own to homes that restart", async () => {
+    const [ephemeralLow, ephemeralHigh] = ephemeralPortRange();
+    const throwaway = await startTestAzure({ dataPlanes: [laterPlane] });
+    const home = mkdtempSync(join(tmpdir(), 'local-azure-ports-stable-'));
+    const kept = await startTestAzure({ home, dataPlanes: [laterPlane] });
+    try {
+      const portsOf = (env: Record<string, string>) => [env.KEY_VAULT_MAIN_PORT, env.KEY_VAULT_EXTRA_PORT, new URL(env.IDENTITY_ENDPOINT!).port].map(Number);
+      for (const port of portsOf(throwaway.azure.hostEnv('gateway'))) expect(port >= ephemeralLow && port <= ephemeralHigh).toBe(true);
+      for (const port of portsOf(kept.azure.hostEnv('gateway'))) expect(port).toBeLessThan(ephemeralLow);
+    } finally {
+      await Promise.all([throwaway.stop(), kept.stop()]);
+      rmSync(home, { recursive: true, force: true });
     }
   });
 });
