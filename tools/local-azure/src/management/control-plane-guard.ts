@@ -38,7 +38,7 @@ export type AccessCheck =
  * Refusals are ARM's: 401 `AuthenticationFailed` / `InvalidAuthenticationToken` /
  * `InvalidAuthenticationTokenAudience` / `InvalidAuthenticationTokenTenant` / `ExpiredAuthenticationToken` with a
  * `WWW-Authenticate` challenge, 403 `AuthorizationFailed` naming the principal, the action and the scope. Every
- * refusal and every decision is written to the authorization log.
+ * refusal and every decision is written to the authorization log (an allowed re-check of access already granted may opt out).
  */
 export class ControlPlaneGuard {
   constructor(
@@ -85,12 +85,13 @@ export class ControlPlaneGuard {
   }
 
   /**
-   * Decides every check in order (each decision logged) and stops at the first denial.
+   * Decides every check in order (each decision logged, an allowed one unless `options.recordAllowed` is false) and
+   * stops at the first denial.
    *
    * @throws {ArmError} 403 `AuthorizationFailed` naming the principal, the action and the scope.
    */
-  authorize(caller: ArmCaller, checks: readonly AccessCheck[], operation: string): void {
-    const context = { resource: 'management', operation, clientId: caller.clientId };
+  authorize(caller: ArmCaller, checks: readonly AccessCheck[], operation: string, options: { recordAllowed?: boolean } = {}): void {
+    const context = { resource: 'management', operation, clientId: caller.clientId, ...options };
     for (const check of checks) {
       const decision =
         'dataAction' in check

@@ -31,8 +31,11 @@ export type PortalPermission = { action: string } | { dataAction: string };
  * same action the control plane checks for the same call through the CLI or ARM, and the decision is logged.
  */
 export interface OperatorAuthority {
-  /** Whether `operator` may have `permission` at `scope` (logged in the authorization log with `operation`). */
-  authorize(operator: PortalOperator, permission: PortalPermission, scope: string, operation?: string): OperatorDecision;
+  /**
+   * Whether `operator` may have `permission` at `scope` (logged in the authorization log with `operation`; an allowed
+   * decision not when `options.recordAllowed` is false, for the re-check of access a session already holds).
+   */
+  authorize(operator: PortalOperator, permission: PortalPermission, scope: string, operation?: string, options?: { recordAllowed?: boolean }): OperatorDecision;
   /** A display name for a principal id (users and identities), when known. */
   principalName?(principalId: string): string | undefined;
 }
@@ -51,9 +54,9 @@ export const portalActions = {
 } as const satisfies Record<string, PortalPermission>;
 
 /**
- * What a user must be allowed to open a portal session at all: the portal's pages show the subscription's role
- * assignments and logs, so reading them there (Reader and above). A service identity, which may not, cannot mint a
- * sign-in link for itself.
+ * What a user must be allowed to open a portal session at all, and to go on using it: the portal's pages show the
+ * subscription's role assignments and logs, so reading them there (Reader and above). A service identity, which may
+ * not, cannot mint a sign-in link for itself; a user who loses the right is refused at the session's next request.
  */
 export function portalSignInChecks(subscriptionId: string): AccessCheck[] {
   const scope = `/subscriptions/${subscriptionId}`;
@@ -66,7 +69,7 @@ export function portalSignInChecks(subscriptionId: string): AccessCheck[] {
 /** The control plane as the portal's authority: RBAC through the same guard as the management API. */
 export function controlPlaneAuthority(guard: ControlPlaneGuard, directory: Directory): OperatorAuthority {
   return {
-    authorize(operator, permission, scope, operation = 'portal') {
+    authorize(operator, permission, scope, operation = 'portal', options = {}) {
       const principal = directory.findPrincipal(operator.principalId);
       const caller = {
         principalId: operator.principalId,
@@ -76,7 +79,7 @@ export function controlPlaneAuthority(guard: ControlPlaneGuard, directory: Direc
         principalType: operator.principalType,
       };
       try {
-        guard.authorize(caller, [{ ...permission, scope }], operation);
+        guard.authorize(caller, [{ ...permission, scope }], operation, options);
         return { allowed: true };
       } catch (error) {
         if (error instanceof ArmError && error.status === 403) return { allowed: false, message: error.message };

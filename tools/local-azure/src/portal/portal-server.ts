@@ -102,8 +102,8 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
     ...(context.serviceBus ? { serviceBus: context.serviceBus } : {}),
     ...(context.sharedIdentity ? { sharedIdentity: context.sharedIdentity } : {}),
   };
-  /** Open event streams, each with the session cookie it was opened with. */
-  const streams = new Map<ServerResponse, string>();
+  /** Open event streams, each with the session cookie and the request it was opened with. */
+  const streams = new Map<ServerResponse, { cookie: string; req: IncomingMessage }>();
   const instancesFile = join(context.home.root, systemInstancesFileName);
   /** What gets an operator a sign-in link for this portal (this local Azure's home named, unless the default). */
   const signInCommand = context.home.command('npm run -s local-azure -- portal');
@@ -128,15 +128,34 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
   const forbidden = (res: ServerResponse, session: PortalSession, message: string): void =>
     send(res, 403, messagePage('Access denied', html`<strong>AuthorizationFailed</strong>: ${message}`, session));
 
-  /** The session of a request, or undefined (and a 401 page sent). */
-  const authenticated = (req: IncomingMessage, res: ServerResponse): PortalSession | undefined => {
-    const session = sessions.session(readCookie(req, cookieName));
-    if (!session) signInRequired(res);
-    return session;
+  const sessionChecks = portalSignInChecks(context.directory.subscriptionId);
+  /**
+   * Why the session's user may no longer use the portal, if so: the sign-in's checks asked again, as ARM authorizes
+   * every call of Azure's portal, so a user whose Reader role was removed sees nothing more from a session opened
+   * before. A refusal is logged (with the page asked for); an allowed answer is not, or every page view would add two
+   * lines to the authorization log.
+   */
+  const accessRefusal = (session: PortalSession, req: IncomingMessage): string | undefined => {
+    for (const { scope, ...permission } of sessionChecks) {
+      const decision = context.authority.authorize(session.operator, permission as PortalPermission, scope, `portal ${req.method} ${req.url?.split('?')[0]}`, { recordAllowed: false });
+      if (!decision.allowed) return decision.message ?? `The client '${session.operator.name}' with object id '${session.operator.principalId}' does not have authorization to use the portal.`;
+    }
+    return undefined;
   };
-  /** The form of a state-changing request, once its session, origin and anti-forgery token check out. */
-  const verifiedForm = async (req: IncomingMessage, res: ServerResponse): Promise<{ session: PortalSession; form: URLSearchParams } | undefined> => {
-    const session = authenticated(req, res);
+  /**
+   * The session of a request whose user may still use the portal (see {@link accessRefusal}), or undefined (and a 401
+   * or 403 page sent). `checkAccess` false: the session alone (signing out needs no right).
+   */
+  const authenticated = (req: IncomingMessage, res: ServerResponse, checkAccess = true): PortalSession | undefined => {
+    const session = sessions.session(readCookie(req, cookieName));
+    const refusal = session && checkAccess ? accessRefusal(session, req) : undefined;
+    if (!session) signInRequired(res);
+    else if (refusal) forbidden(res, session, refusal);
+    return refusal ? undefined : session;
+  };
+  /** The form of a state-changing request, once its session, origin and anti-forgery token check out (and its user's access, but for `checkAccess` false). */
+  const verifiedForm = async (req: IncomingMessage, res: ServerResponse, checkAccess = true): Promise<{ session: PortalSession; form: URLSearchParams } | undefined> => {
+    const session = authenticated(req, res, checkAccess);
     if (!session) return undefined;
     const fetchSite = req.headers['sec-fetch-site'];
     const requestOrigin = req.headers.origin;
@@ -249,13 +268,13 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
     })
     .on('GET', /^\/signed-out$/, (_req, res) => send(res, 200, messagePage('Signed out', html`You are signed out. Sign in again with <code>${signInCommand}</code>.`)))
     .on('POST', /^\/signout$/, async (req, res) => {
-      const verified = await verifiedForm(req, res);
+      const verified = await verifiedForm(req, res, false);
       if (!verified) return;
       const cookie = readCookie(req, cookieName)!;
       sessions.end(cookie);
       // This session's live streams (other tabs) end with it.
       for (const [stream, opener] of streams) {
-        if (opener !== cookie) continue;
+        if (opener.cookie !== cookie) continue;
         streams.delete(stream);
         stream.end();
       }
@@ -391,23 +410,46 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
     })
     .on('GET', /^\/events$/, (req, res) => {
       const cookie = readCookie(req, cookieName);
-      if (!sessions.session(cookie)) return sendJson(res, 401, { error: { code: 'Unauthorized', message: 'Sign in first.' } }, securityHeaders);
+      const session = sessions.session(cookie);
+      if (!session) return sendJson(res, 401, { error: { code: 'Unauthorized', message: 'Sign in first.' } }, securityHeaders);
+      const refusal = accessRefusal(session, req);
+      if (refusal) return sendJson(res, 403, { error: { code: 'AuthorizationFailed', message: refusal } }, securityHeaders);
       res.writeHead(200, { ...securityHeaders, 'content-type': 'text/event-stream; charset=utf-8', connection: 'keep-alive' });
       res.write('retry: 2000\n\n');
-      streams.set(res, cookie!);
+      streams.set(res, { cookie: cookie!, req });
       req.on('close', () => streams.delete(res));
     });
+
+  /** Ends a stream (and forgets it). */
+  const endStream = (stream: ServerResponse): void => {
+    streams.delete(stream);
+    stream.end();
+  };
+  // A stream lives no longer than its user's access either: after a change of role assignments (deferred to the end of
+  // the batch, as a reset deletes and creates), the streams of users who lost it are ended.
+  let accessRecheckQueued = false;
+  const recheckStreams = (): void => {
+    if (accessRecheckQueued) return;
+    accessRecheckQueued = true;
+    setImmediate(() => {
+      accessRecheckQueued = false;
+      // Each is taken out while it is checked: its refusal, logged, is announced to the streams, not to it.
+      for (const [stream, opened] of [...streams]) {
+        streams.delete(stream);
+        const session = sessions.session(opened.cookie);
+        if (session && !accessRefusal(session, opened.req)) streams.set(stream, opened);
+        else stream.end();
+      }
+    });
+  };
 
   // A stream lives no longer than its session: after sign-out or expiry it is ended, not fed (its announcements
   // name identities and refused actions). The browser's EventSource does not reconnect after the 401 that follows.
   const push = (kind: string, announce: string): void => {
     const message = `event: ${kind}\ndata: ${JSON.stringify({ announce })}\n\n`;
-    for (const [stream, cookie] of streams) {
+    for (const [stream, { cookie }] of streams) {
       if (sessions.session(cookie)) stream.write(message);
-      else {
-        streams.delete(stream);
-        stream.end();
-      }
+      else endStream(stream);
     }
   };
   const unsubscribe = [
@@ -422,7 +464,10 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
         push('refusal', '');
       }
     }),
-    context.roleAssignments.onChange(() => push('assignment', 'Role assignments changed')),
+    context.roleAssignments.onChange(() => {
+      push('assignment', 'Role assignments changed');
+      recheckStreams();
+    }),
     ...(context.alerts ? [context.alerts.engine.onAlert((alert, transition) => transition !== 'Updated' && push('alert', `Alert ${transition.toLowerCase()}: ${alert.ruleName}`))] : []),
   ];
 
