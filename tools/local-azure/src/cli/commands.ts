@@ -10,6 +10,7 @@ import { readStatus, statusExitCodes, waitUntilRunning, type LocalAzureStatus } 
 import { AdminClient, AdminClientError } from './admin-client.js';
 import { parseCliArguments } from './arguments.js';
 import { formatOutput } from './output.js';
+import { consoleLine } from '../util/console-line.js';
 
 const usage = `Usage: npm run local-azure -- [command] [options]
 
@@ -207,7 +208,9 @@ async function main(argv: string[]): Promise<number> {
 
 async function serve(home: LocalAzureHome, configFile: string | undefined, verbose: boolean): Promise<number> {
   const startedAt = performance.now();
-  const out = (line: string): void => void process.stdout.write(`${line}\n`);
+  // Every line goes through consoleLine: callers' text (a resource, a URL, a reason) reaches the console in records
+  // and data planes' lines, and must neither start a line of its own nor drive the operator's terminal.
+  const out = (line: string): void => void process.stdout.write(`${consoleLine(line)}\n`);
   const fileConfig = configFile ? loadConfigFile(configFile) : undefined;
   const topologyFile = readSetting(process.env, 'LOCAL_AZURE_SERVICEBUS_CONFIG');
   const withTopology = topologyFile ? withTopologyFile(fileConfig, resolve(topologyFile)) : fileConfig;
