@@ -1,3 +1,5 @@
+import { consoleCell } from '../util/console-line.js';
+
 /** Prints rows as `az` does: `--output json` (default for scripts) or `--output table`. */
 export function formatOutput(rows: readonly Record<string, unknown>[] | Record<string, unknown>, output: string, columns?: readonly string[]): string {
   if (output === 'json') return JSON.stringify(rows, null, 2);
@@ -14,8 +16,8 @@ function header(key: string): string {
   return key.charAt(0).toUpperCase() + key.slice(1).replace(/([a-z])([A-Z])/g, '$1 $2');
 }
 
+/** A value as a table cell: one line, with nothing a terminal acts on (log rows hold what callers sent). */
 function cell(value: unknown): string {
   if (value === undefined || value === null) return '';
-  if (typeof value === 'object') return JSON.stringify(value);
-  return String(value);
+  return consoleCell(typeof value === 'object' ? JSON.stringify(value) : String(value));
 }

@@ -1,4 +1,4 @@
-import { consoleLine } from './console-line.js';
+import { consoleCell, consoleLine } from './console-line.js';
 
 describe(consoleLine.name, () => {
   describe('when the line holds line breaks', () => {
@@ -24,5 +24,15 @@ describe(consoleLine.name, () => {
       const line = '[sign-in] failure\thost=gateway resource=https://cognitiveservices.azure.com café 東京 😀';
       expect(consoleLine(line)).toBe(line);
     });
+  });
+});
+
+describe(consoleCell.name, () => {
+  it('writes line breaks and tabs as escapes too: a cell is one line of its table', () => {
+    expect(consoleCell('probe\n[portal] forged\r\n\tx\u001b[31m')).toBe('probe\\u000a[portal] forged\\u000d\\u000a\\u0009x\\u001b[31m');
+  });
+
+  it('keeps text beyond ASCII as it is', () => {
+    expect(consoleCell('café 東京 😀')).toBe('café 東京 😀');
   });
 });

@@ -22,5 +22,20 @@ const unsafe = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028
  * consoleLine('\u001b[2J');                                 // '\\u001b[2J'
  */
 export function consoleLine(line: string): string {
-  return line.replace(/\r?\n/g, '\n    ').replace(unsafe, (character) => `\\u${character.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return line.replace(/\r?\n/g, '\n    ').replace(unsafe, escaped);
+}
+
+/**
+ * `text` as a cell of a table the CLI prints (`log sign-ins`, `role assignment list`): as {@link consoleLine}, but a
+ * cell is one line of the table, so a line break or a tab in it is written as its escape too.
+ *
+ * @example
+ * consoleCell('probe\n[portal] forged'); // 'probe\\u000a[portal] forged'
+ */
+export function consoleCell(text: string): string {
+  return text.replace(/[\t\n]/g, escaped).replace(unsafe, escaped);
+}
+
+function escaped(character: string): string {
+  return `\\u${character.charCodeAt(0).toString(16).padStart(4, '0')}`;
 }

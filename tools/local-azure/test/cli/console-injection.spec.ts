@@ -1,5 +1,5 @@
 import { jest } from '@jest/globals';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -58,6 +58,18 @@ describe('The local Azure console, given requests whose values carry line breaks
     expect(lines).toContain(`    ${forged}`);
     expect(output).not.toContain('\u001b');
     expect(output).toContain('\\u001b[2J\\u001b]0;owned\\u0007');
+  });
+
+  it("prints the same record in `log sign-ins`' table as one row, with its line breaks and controls escaped", async () => {
+    const table = await new Promise<string>((resolve, reject) =>
+      execFile(process.execPath, [cli, 'log', 'sign-ins', '--limit', '20', '--output', 'table'], { env: { ...process.env, LOCAL_AZURE_HOME: home } }, (error, stdout) =>
+        error ? reject(error) : resolve(stdout),
+      ),
+    );
+    const row = table.split('\n').find((line) => line.includes('marker-identity'));
+    expect(row).toContain(`marker-identity\\u000a${forged}\\u000d\\u000a\\u001b[2J`);
+    expect(table.split('\n').some((line) => line.startsWith(forged))).toBe(false);
+    expect(table).not.toContain('\u001b');
   });
 
   it('does the same for an anonymous token request, whose refusal the console prints as a failed sign-in', async () => {
