@@ -5,7 +5,7 @@ import { ArmError } from '../management/arm-error.js';
 import { listLimit } from '../management/list-query.js';
 import { controlPlaneActions as actions, ownerOnly } from '../management/control-plane-actions.js';
 import type { AccessCheck } from '../management/control-plane-guard.js';
-import { ManagementReply, type ManagementRequest, type ManagementRoute } from '../management/management-api.js';
+import { ManagementReply, objectBody, type ManagementRequest, type ManagementRoute } from '../management/management-api.js';
 import { scopeMustExist } from '../management/role-assignments-api.js';
 import { builtInRoles, findRole } from '../rbac/built-in-roles.js';
 import type { RoleAssignmentFilter } from '../rbac/role-assignments.js';
@@ -86,7 +86,7 @@ export function adminRoutes(azure: LocalAzure): ManagementRoute[] {
         scopeMustExist(azure.directory, filter.scope, (id) => azure.childResourceIds(id));
         const principal = azure.directory.findPrincipal(filter.principalId)!;
         // az's --assignee-principal-type (any case, as az takes it), checked as ARM checks the principalType of a PUT.
-        const { assigneePrincipalType: stated } = (await request.body()) as { assigneePrincipalType?: unknown };
+        const { assigneePrincipalType: stated } = await objectBody(request);
         if (typeof stated === 'string' && stated.toLowerCase() !== principalTypeOf(principal).toLowerCase()) {
           throw new ArmError(400, 'UnmatchedPrincipalType', `The PrincipalId '${principal.principalId}' has type '${principalTypeOf(principal)}', which is different from specified PrincipalType '${stated}'.`);
         }
@@ -145,7 +145,7 @@ export function adminRoutes(azure: LocalAzure): ManagementRoute[] {
 
 /** The assignment a `role assignment create` asks for (`assignee`, `role`, `scope` in the JSON body, all required). */
 async function createFilter(azure: LocalAzure, request: ManagementRequest): Promise<Required<Pick<RoleAssignmentFilter, 'principalId' | 'role' | 'scope'>>> {
-  const body = (await request.body()) as Record<string, unknown>;
+  const body = await objectBody(request);
   const params = new URLSearchParams(Object.entries(body).filter((e): e is [string, string] => typeof e[1] === 'string'));
   const missing = [!params.get('assignee') && '--assignee', !params.get('role') && '--role', !params.get('scope') && '--scope'].filter(Boolean);
   if (missing.length) throw new ArmError(400, 'MissingArgument', `the following arguments are required: ${missing.join(', ')}`);

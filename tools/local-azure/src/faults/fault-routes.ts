@@ -1,6 +1,6 @@
 import { ArmError } from '../management/arm-error.js';
 import { controlPlaneActions as actions, ownerOnly } from '../management/control-plane-actions.js';
-import type { ManagementRoute } from '../management/management-api.js';
+import { objectBody, type ManagementRoute } from '../management/management-api.js';
 import { InvalidFaultError, type LocalFaults } from './local-faults.js';
 
 /**
@@ -24,7 +24,7 @@ export function faultRoutes(faults: LocalFaults, subscriptionId: string): Manage
       pattern: /^\/faults\/(?<target>[^/]+)$/,
       access: () => [{ action: actions.faultsWrite, scope: subscription, onlyRoles: ownerOnly }],
       handle: async (request) => {
-        const body = (await request.body()) as { fault?: unknown; delayInMs?: unknown };
+        const body = await objectBody(request);
         try {
           if (typeof body.fault !== 'string') throw new InvalidFaultError('The body must be {"fault": "<mode>"} (and "delayInMs" for delay).');
           if (body.delayInMs !== undefined && typeof body.delayInMs !== 'number') throw new InvalidFaultError('delayInMs must be a number of milliseconds.');

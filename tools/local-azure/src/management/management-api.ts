@@ -149,6 +149,20 @@ function decodeGroups(groups: Record<string, string | undefined> | undefined): R
   return params;
 }
 
+/**
+ * The request's JSON body as the object a route takes (`{}` when empty).
+ *
+ * @throws {ArmError} 400 `InvalidRequestContent` for any other JSON value (`null`, an array, a string, a number),
+ * which a route reading its fields would otherwise fail on with a 500.
+ */
+export async function objectBody(request: ManagementRequest): Promise<Record<string, unknown>> {
+  const body = await request.body();
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new ArmError(400, 'InvalidRequestContent', 'The request content was invalid: it must be a JSON object.');
+  }
+  return body as Record<string, unknown>;
+}
+
 async function jsonBody(request: IncomingMessage): Promise<unknown> {
   let raw: Buffer;
   try {
