@@ -10,8 +10,8 @@ import { readStatus } from '../../src/runtime/status.js';
 
 const cli = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
 
-// The CLI process takes seconds to start on a busy machine.
-jest.setTimeout(30_000);
+// The CLI process takes seconds to start, and more than 10 on a loaded machine.
+jest.setTimeout(60_000);
 
 // Probes of the local Azure's console as a client nobody authenticated writes into it: the console (the log file under
 // `npm start`) prints sign-in failures and RBAC denials with the values the client sent.
@@ -23,8 +23,8 @@ describe('The local Azure console, given requests whose values carry line breaks
   let output = '';
 
   /** Waits until the console has printed `text`. */
-  const printed = async (text: string): Promise<void> => {
-    const deadline = Date.now() + 10_000;
+  const printed = async (text: string, withinMs = 10_000): Promise<void> => {
+    const deadline = Date.now() + withinMs;
     while (!output.includes(text)) {
       if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the console did not print ${JSON.stringify(text)}:\n${output}`);
       await new Promise((resolve) => setTimeout(resolve, 25));
@@ -36,7 +36,7 @@ describe('The local Azure console, given requests whose values carry line breaks
     child = spawn(process.execPath, [cli], { env: { ...process.env, LOCAL_AZURE_HOME: home } });
     child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    await printed('Ctrl-C stops.');
+    await printed('Ctrl-C stops.', 50_000);
     expect((await readStatus(new LocalAzureHome(home))).state).toBe('running');
   });
   afterAll(() => {
