@@ -310,7 +310,7 @@ describe('local-azure CLI, when LOCAL_AZURE_HOME names a home of its own', () =>
     }
     // Killed: the status says so, and how to start it again on the same home.
     expect(whatTheHintsRun((await runCli(home, ['status'])).stdout)).toEqual([{ args: ['run', 'local-azure'], home }]);
-  });
+  }, 90_000); // A dozen CLI processes one after another: over 30 s at load 25.
 
   it('prints the commands as they are for the default home (LOCAL_AZURE_HOME unset or blank)', async () => {
     const status = await runCli('', ['status']);
