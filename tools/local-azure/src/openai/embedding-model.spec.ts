@@ -1,4 +1,4 @@
-import { cosineSimilarity, LocalEmbeddingModel, readText, stem } from './embedding-model.js';
+import { contentWords, cosineSimilarity, LocalEmbeddingModel, readText, stem } from './embedding-model.js';
 
 describe(LocalEmbeddingModel.name, () => {
   const model = new LocalEmbeddingModel();
@@ -63,5 +63,14 @@ describe('readText', () => {
     const reading = readText('Trail runners for hiking in the rain');
     expect([...reading.concepts]).toEqual(expect.arrayContaining(['running', 'hiking', 'weatherproof']));
     expect(reading.words.get('run')).toBe('runners');
+  });
+});
+
+describe(contentWords.name, () => {
+  it('reads a word of 8.4 million letters in a string beyond Latin-1', () => {
+    // The longest word a chat prompt in gpt-4.1's window holds, with a character that makes V8 store the string two
+    // bytes a character: /[\p{L}\p{N}]+/gu over it threw "Maximum call stack size exceeded" and the request got a 500.
+    const words = contentWords(`${'a'.repeat(8_400_000)}ж`);
+    expect(words.map((word) => word.length)).toEqual([8_400_001]);
   });
 });

@@ -1,3 +1,4 @@
+import { letterDigitRuns } from './pre-tokenizer.js';
 import { productConcepts } from './product-lexicon.js';
 
 /** What the model read in a text: its content words (stemmed → first surface form) and the concepts they evoke. */
@@ -47,13 +48,14 @@ export function stem(word: string): string {
 
 /** Lower-cased content words of `text` (letters and digits, at least two characters, no stop words or bare numbers). */
 export function contentWords(text: string): string[] {
-  const words = text
-    .normalize('NFKD')
-    .replace(/[\u0300-\u036f]/g, '')
-    .toLowerCase()
-    .replace(/(\w)[-'’](\w)/g, '$1$2')
-    .match(/[\p{L}\p{N}]+/gu);
-  return (words ?? []).filter((w) => w.length >= 2 && !stopWords.has(w) && !/^\d+$/.test(w));
+  const words = letterDigitRuns(
+    text
+      .normalize('NFKD')
+      .replace(/[\u0300-\u036f]/g, '')
+      .toLowerCase()
+      .replace(/(\w)[-'’](\w)/g, '$1$2'),
+  );
+  return words.filter((w) => w.length >= 2 && !stopWords.has(w) && !/^\d+$/.test(w));
 }
 
 const conceptsByStem = new Map<string, string[]>();

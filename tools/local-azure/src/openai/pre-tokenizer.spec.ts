@@ -2,7 +2,7 @@ import * as cl100k from 'gpt-tokenizer/encoding/cl100k_base';
 import * as o200k from 'gpt-tokenizer/encoding/o200k_base';
 import { seededRandom } from '@keyless/testing';
 import type { TokenizerEncoding } from './model-catalog.js';
-import { assertMatchesExpression, pieceEnd, pieces } from './pre-tokenizer.js';
+import { assertMatchesExpression, letterDigitRuns, pieceEnd, pieces } from './pre-tokenizer.js';
 import { TokenCounter } from './token-counter.js';
 
 const libraries = { o200k_base: o200k, cl100k_base: cl100k } as const;
@@ -163,5 +163,14 @@ describe(pieceEnd.name, () => {
         `gpt-tokenizer's ${encoding} pre-tokenizer no longer splits text as`,
       );
     });
+  });
+});
+
+describe(letterDigitRuns.name, () => {
+  it('finds the runs of letters and digits the expression finds, in generated texts and random code points', () => {
+    const next = seededRandom(26);
+    const texts = [...Array.from({ length: 2_000 }, () => generatedText(next)), ...Array.from({ length: 10_000 }, () => randomCodePoints(next))];
+    const differing = texts.filter((text) => JSON.stringify(letterDigitRuns(text)) !== JSON.stringify(text.match(/[\p{L}\p{N}]+/gu) ?? []));
+    expect(differing).toEqual([]);
   });
 });

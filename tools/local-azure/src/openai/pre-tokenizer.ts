@@ -92,6 +92,25 @@ function runEnd(text: string, at: number, classes: number): number {
   return at;
 }
 
+/**
+ * The runs of letters and digits of `text` in order — what `text.match(/[\p{L}\p{N}]+/gu)` finds — in one loop over
+ * its characters: the expression overflows V8's backtracking stack on a run of some 8.4 million characters of a
+ * two-byte string (see above), which a chat prompt in gpt-4.1's window can hold.
+ */
+export function letterDigitRuns(text: string): string[] {
+  const runs: string[] = [];
+  for (let at = 0; at < text.length; ) {
+    if (classesOf(text, at) & (letter | digit)) {
+      const end = runEnd(text, at, letter | digit);
+      runs.push(text.slice(at, end));
+      at = end;
+    } else {
+      at += widthAt(text, at);
+    }
+  }
+  return runs;
+}
+
 /** Units of the contraction (`'s`, `'d`, `'m`, `'t`, `'ll`, `'ve`, `'re`, either case after the apostrophe) at `at`, or 0. */
 function contractionAt(text: string, at: number): number {
   if (text.charCodeAt(at) !== 0x27) return 0;
