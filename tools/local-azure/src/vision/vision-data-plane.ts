@@ -6,10 +6,11 @@ import { TokenRejectedError, type Caller } from '../guard/resource-guard.js';
 import { answeringClientErrors, BodyTooLargeError, listenerOptions, readBody, requestId, Router, sendJson } from '../http/http-kit.js';
 import { listen } from '../net/listen.js';
 import { dataActions } from '../rbac/built-in-roles.js';
+import { WorkerPoolError } from '../runtime/worker-pool.js';
 import type { BoundingBox, ImageReading } from './image-analyzer.js';
 import { ImageDecodeError, readHeader } from './image-decoder.js';
 import { fetchImage, ImageUrlError } from './image-fetcher.js';
-import { ImageWorkerError, ImageWorkerPool } from './image-worker-pool.js';
+import { ImageWorkerPool } from './image-worker-pool.js';
 import { isVisionRequestError, visionErrors, type VisionRequestError } from './vision-errors.js';
 
 /** Options of {@link createVisionDataPlane}. */
@@ -261,7 +262,7 @@ class VisionService {
       return await this.decoder.read(bytes, header);
     } catch (error) {
       if (error instanceof ImageDecodeError) throw downloaded ? visionErrors.invalidFormat() : visionErrors.invalidFormat(error.message);
-      if (!(error instanceof ImageWorkerError)) throw error;
+      if (!(error instanceof WorkerPoolError)) throw error;
       this.context.log(`vision: an image was not analysed (${error.reason}): ${error.message}`);
       switch (error.reason) {
         case 'timeout':
