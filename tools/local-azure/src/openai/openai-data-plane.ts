@@ -8,12 +8,12 @@ import { TokenRejectedError, type Caller } from '../guard/resource-guard.js';
 import { answeringClientErrors, BodyTooLargeError, listenerOptions, readBody, requestId, Router, sendJson } from '../http/http-kit.js';
 import { listen } from '../net/listen.js';
 import { dataActions } from '../rbac/built-in-roles.js';
+import { WorkerPool, WorkerPoolError } from '../runtime/worker-pool.js';
 import { ChatBackend, type BackendCompletion } from './chat-backend.js';
-import { LocalChatModel, type ChatTurn } from './chat-model.js';
-import { LocalEmbeddingModel } from './embedding-model.js';
 import { modelProfile, type ModelProfile } from './model-catalog.js';
-import { invalidRequest, isOpenAiRequestError, openAiErrors, OpenAiRequestError } from './openai-errors.js';
+import { invalidRequest, isOpenAiRequestError, openAiErrors, OpenAiRequestError, reviveOpenAiRequestError } from './openai-errors.js';
 import { chatRequestSchema, embeddingsRequestSchema, parseBody, type ChatRequest, type EmbeddingsRequest } from './openai-requests.js';
+import { OpenAiWork, type Completion, type OpenAiJob, type OpenAiJobResults } from './openai-work.js';
 import { TokenCounter } from './token-counter.js';
 import { TokenQuota } from './token-quota.js';
 
@@ -23,6 +23,11 @@ export interface OpenAiDataPlaneOptions {
   maxBodyBytes?: number;
   /** `OPENAI_API_VERSION` written to the env files. Default: `openAiApiVersion` of @keyless/contracts (GA). */
   apiVersion?: string;
+  /**
+   * Requests with bodies up to this many bytes are counted and answered on the event loop; larger ones on a worker
+   * thread (see `docs/local-openai-vision.md`). Default: 16 KiB.
+   */
+  inlineBodyBytes?: number;
 }
 
 const defaults = {
@@ -36,6 +41,15 @@ const defaults = {
   maxChatMessages: 2048,
   /** Slow or stalled uploads are cut off after this long. */
   requestTimeoutInMs: 120_000,
+  /**
+   * Up to this body size a request's token counts and local models run on the event loop, larger ones on a thread.
+   * Measured (CPU time, o200k_base, mixed English text): a 16 KiB chat prompt costs some 7 ms, 64 inputs of 256
+   * bytes to embed some 11 ms — a stall the other listeners bear — while a round trip to the thread adds some 2.5 ms
+   * to a 2 KB request, the size of the services' own chat prompts (see `docs/local-openai-vision.md`).
+   */
+  inlineBodyBytes: 16 * 1024,
+  /** A large request's work on the thread is ended (408) after this long: the largest prompts took up to ~20 s on the loaded 2-core machine. */
+  workTimeoutInMs: 120_000,
 };
 
 /** GA data-plane api-versions of Azure OpenAI; dated `-preview` versions from 2023 on are accepted too. */
@@ -83,7 +97,13 @@ export function createOpenAiDataPlane(options: OpenAiDataPlaneOptions = {}): Dat
           },
         ]),
       );
-      const service = new OpenAiService(context, deployments, new TokenCounter(), { ...defaults, maxBodyBytes: options.maxBodyBytes ?? defaults.maxBodyBytes });
+      const settings = { ...defaults, maxBodyBytes: options.maxBodyBytes ?? defaults.maxBodyBytes, inlineBodyBytes: options.inlineBodyBytes ?? defaults.inlineBodyBytes };
+      const pool = new WorkerPool<OpenAiJob, unknown>(
+        { handler: new URL('./openai-worker', import.meta.url), work: 'the OpenAI work', revive: reviveOpenAiRequestError },
+        // The pool's 512 MB heap holds the largest prompts tried: 8.3 M letters, 280,000 distinct words to gpt-4.1.
+        { timeoutInMs: defaults.workTimeoutInMs },
+      );
+      const service = new OpenAiService(context, deployments, new TokenCounter(), settings, pool);
       const listener = await listen(() => {
         const options = listenerOptions(context.config.network.limits, { requestTimeoutInMs: defaults.requestTimeoutInMs });
         return answeringClientErrors(createServer({ cert: context.tls.certPem, key: context.tls.keyPem, ...options }, service.router().listener()), { listener: 'openAi', auditLog: context.auditLog, log: context.log });
@@ -118,7 +138,10 @@ export function createOpenAiDataPlane(options: OpenAiDataPlaneOptions = {}): Dat
               })),
           });
         },
-        stop: () => listener.close(),
+        // Together: a stop never waits for a large request's work (its thread is terminated, its connection closed).
+        stop: async () => {
+          await Promise.all([listener.close(), pool.stop()]);
+        },
       };
     },
   };
@@ -127,9 +150,16 @@ export function createOpenAiDataPlane(options: OpenAiDataPlaneOptions = {}): Dat
 /** The local Azure OpenAI with its defaults. */
 export const openAiDataPlane: DataPlane = createOpenAiDataPlane();
 
+/** What a request's work is for: its size decides where it runs, the rest names it in a refusal. */
+interface WorkContext {
+  id: string;
+  bodyBytes: number;
+  operation: 'ChatCompletions_Create' | 'Embeddings_Create';
+  apiVersion: string;
+}
+
 class OpenAiService {
-  private readonly embeddingModel = new LocalEmbeddingModel();
-  private readonly chatModel = new LocalChatModel(this.embeddingModel);
+  private readonly inline: OpenAiWork;
   private readonly scope: string;
 
   constructor(
@@ -137,8 +167,28 @@ class OpenAiService {
     private readonly deployments: ReadonlyMap<string, Deployment>,
     private readonly tokens: TokenCounter,
     private readonly settings: typeof defaults,
+    private readonly pool: WorkerPool<OpenAiJob, unknown>,
   ) {
     this.scope = context.directory.resourceId('openAi');
+    this.inline = new OpenAiWork(tokens);
+  }
+
+  /**
+   * Runs `job` on the event loop for a small request, on the pool's thread for a large one: the same code with the
+   * same results and refusals. The thread's own failures become Azure's answers without their detail: 429 when
+   * requests wait for it already, 408 past its time budget, 500 otherwise (a crash, its heap limit, a stop).
+   */
+  private async work<Job extends OpenAiJob>(job: Job, request: WorkContext): Promise<OpenAiJobResults[Job['kind']]> {
+    if (request.bodyBytes <= this.settings.inlineBodyBytes) return this.inline.run(job);
+    try {
+      return (await this.pool.run(job)) as OpenAiJobResults[Job['kind']];
+    } catch (error) {
+      if (!(error instanceof WorkerPoolError)) throw error;
+      this.context.log(`openAi: a request was not answered (${error.reason}): ${error.message}`);
+      if (error.reason === 'busy') throw openAiErrors.rateLimited(request.operation, request.apiVersion, faultDefaults.retryAfterInSeconds * 1000);
+      if (error.reason === 'timeout') throw openAiErrors.timeout();
+      throw openAiErrors.serverError(request.id);
+    }
   }
 
   router(): Router {
@@ -170,12 +220,11 @@ class OpenAiService {
         const body = parseBody(chatRequestSchema, raw, contentType);
         const deployment = this.deployment(operation, body.model, 'chat');
         await this.tokens.ready(deployment.profile.encoding);
-        await this.chat(response, id, apiVersion, deployment, body);
+        await this.chat(response, { id, bodyBytes: raw.length, operation: 'ChatCompletions_Create', apiVersion }, deployment, body);
       } else {
         const body = parseBody(embeddingsRequestSchema, raw, contentType);
         const deployment = this.deployment(operation, body.model, 'embeddings');
-        await this.tokens.ready(deployment.profile.encoding);
-        this.embeddings(response, id, apiVersion, deployment, body);
+        await this.embeddings(response, { id, bodyBytes: raw.length, operation: 'Embeddings_Create', apiVersion }, deployment, body);
       }
     } catch (error) {
       if (!isOpenAiRequestError(error)) throw error;
@@ -239,12 +288,13 @@ class OpenAiService {
     return deployment;
   }
 
-  private async chat(response: ServerResponse, id: string, apiVersion: string, deployment: Deployment, body: ChatRequest): Promise<void> {
+  private async chat(response: ServerResponse, request: WorkContext, deployment: Deployment, body: ChatRequest): Promise<void> {
+    const { id, apiVersion } = request;
     const { encoding, contextTokens, maxCompletionTokens } = deployment.profile;
     if (body.messages.length > this.settings.maxChatMessages) {
       throw invalidRequest(`'$.messages' is too long. Maximum length is ${this.settings.maxChatMessages}, but got ${body.messages.length} items.`, 'messages');
     }
-    const messages: ChatTurn[] = body.messages.map((m) => ({ role: m.role, content: flatten(m.content) }));
+    const messages = body.messages.map((m) => ({ role: m.role, content: flatten(m.content), ...(m.name ? { name: m.name } : {}) }));
     const format = body.response_format;
     if (format?.type === 'json_object' && !messages.some((m) => /json/i.test(m.content))) {
       throw invalidRequest("'messages' must contain the word 'json' in some form, to use 'response_format' of type 'json_object'.", 'messages');
@@ -258,37 +308,31 @@ class OpenAiService {
         'invalid_value',
       );
     }
-    // Counting stops once the prompt cannot fit: the work is bounded by the window, not by the body's size.
     const promptLimit = contextTokens - (maxTokens ?? 0);
-    const promptTokens = this.tokens.countChat(
-      body.messages.map((m, i) => ({ role: m.role, content: messages[i]!.content, ...(m.name ? { name: m.name } : {}) })),
-      encoding,
-      promptLimit,
+    const json = format?.type === 'json_object' ? {} : format?.type === 'json_schema' ? { schema: format.json_schema.schema } : undefined;
+    const stops = typeof body.stop === 'string' ? [body.stop] : (body.stop ?? []);
+    // A model stops at max_tokens, else at its largest completion or the end of its context window.
+    const completionMax = maxTokens ?? maxCompletionTokens;
+    const counted = await this.work(
+      { kind: 'chat', encoding, messages, promptLimit, ...(deployment.backend ? {} : { reply: { json, stops, maxTokens: completionMax, contextTokens } }) },
+      request,
     );
+    const { promptTokens } = counted;
     if (promptTokens > promptLimit) throw openAiErrors.contextLengthExceeded(contextTokens, maxTokens ?? 0);
 
-    const json = format?.type === 'json_object' ? {} : format?.type === 'json_schema' ? { schema: format.json_schema.schema } : undefined;
     let served: BackendCompletion | undefined;
+    let reply: Completion;
     if (deployment.backend) {
       // Admitted (or refused with 429) before the model server is asked; the completion is charged once it answers.
       this.charge(deployment, promptTokens, 'ChatCompletions_Create', apiVersion);
       served = await deployment.backend.complete(body, id);
+      const limit = Math.min(completionMax, contextTokens - promptTokens);
+      reply = await this.work({ kind: 'completion', encoding, text: served.text, stops, limit }, { ...request, bodyBytes: served.text.length });
+    } else {
+      reply = counted.completion!;
     }
-    let text = served ? served.text : this.chatModel.reply(messages, { json });
-    let finishReason: 'stop' | 'length' = served?.finishReason ?? 'stop';
-    const stops = typeof body.stop === 'string' ? [body.stop] : (body.stop ?? []);
-    for (const stop of stops) {
-      const at = stop ? text.indexOf(stop) : -1;
-      if (at >= 0) text = text.slice(0, at);
-    }
-    // A model stops at max_tokens, else at its largest completion or the end of its context window.
-    const completionLimit = Math.min(maxTokens ?? maxCompletionTokens, contextTokens - promptTokens);
-    let completion = this.tokens.encode(text, encoding, completionLimit);
-    if (completion.length > completionLimit) {
-      completion = completion.slice(0, completionLimit);
-      text = this.tokens.decode(completion, encoding);
-      finishReason = 'length';
-    }
+    const { text, tokens: completion } = reply;
+    const finishReason: 'stop' | 'length' = reply.truncated ? 'length' : (served?.finishReason ?? 'stop');
     const n = body.n ?? 1;
     // A model server's own counts are its tokenizer's; the text it answered is sent as it is (the stop and
     // max_tokens cuts above change nothing it has not done itself).
@@ -346,7 +390,8 @@ class OpenAiService {
     response.end('data: [DONE]\n\n');
   }
 
-  private embeddings(response: ServerResponse, id: string, apiVersion: string, deployment: Deployment, body: EmbeddingsRequest): void {
+  private async embeddings(response: ServerResponse, request: WorkContext, deployment: Deployment, body: EmbeddingsRequest): Promise<void> {
+    const { id, apiVersion } = request;
     const { encoding, contextTokens, dimensions: native = 1536, acceptsDimensions } = deployment.profile;
     const raw = body.input;
     const inputs: (string | number[])[] = typeof raw === 'string' ? [raw] : typeof raw[0] === 'number' ? [raw as number[]] : (raw as (string | number[])[]);
@@ -364,45 +409,24 @@ class OpenAiService {
       }
       dimensions = body.dimensions;
     }
-    let promptTokens = 0;
-    const texts = inputs.map((input, index) => {
-      if (input === '') throw invalidRequest("'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.", 'input');
-      // Counted up to the window only: a longer input is refused whatever its length, so its length costs nothing.
-      const count = typeof input === 'string' ? this.tokens.count(input, encoding, contextTokens) : input.length;
-      if (count > contextTokens) {
-        throw invalidRequest(
-          `This model's maximum context length is ${contextTokens} tokens, however you requested more than ${contextTokens} tokens (more than ${contextTokens} in your prompt; 0 for the completion). Please reduce your prompt; or completion length.`,
-          `input[${index}]`,
-        );
-      }
-      promptTokens += count;
-      if (promptTokens > this.settings.maxEmbeddingRequestTokens) throw openAiErrors.tooManyRequestTokens(promptTokens, this.settings.maxEmbeddingRequestTokens);
-      return typeof input === 'string' ? input : this.decodeTokens(input, encoding, index);
-    });
+    const { promptTokens, texts } = await this.work(
+      { kind: 'embeddingInputs', encoding, inputs, contextTokens, maxRequestTokens: this.settings.maxEmbeddingRequestTokens },
+      request,
+    );
     const remaining = this.charge(deployment, promptTokens, 'Embeddings_Create', apiVersion);
+    const vectors = await this.work({ kind: 'embed', texts, dimensions }, request);
     const base64 = body.encoding_format === 'base64';
     sendJson(
       response,
       200,
       {
         object: 'list',
-        data: texts.map((text, index) => {
-          const vector = this.embeddingModel.embed(text, dimensions);
-          return { object: 'embedding', index, embedding: base64 ? toBase64(vector) : Array.from(vector) };
-        }),
+        data: vectors.map((vector, index) => ({ object: 'embedding', index, embedding: base64 ? toBase64(vector) : Array.from(vector) })),
         model: deployment.model,
         usage: { prompt_tokens: promptTokens, total_tokens: promptTokens },
       },
       this.headers(id, remaining),
     );
-  }
-
-  private decodeTokens(tokens: number[], encoding: ModelProfile['encoding'], index: number): string {
-    try {
-      return this.tokens.decode(tokens, encoding);
-    } catch {
-      throw invalidRequest(`Invalid token ids in 'input[${index}]': every id must be a token of the model's vocabulary.`, `input[${index}]`, 'invalid_value');
-    }
   }
 
   private charge(deployment: Deployment, tokens: number, operation: string, apiVersion: string): number {

@@ -1,3 +1,5 @@
+import type { ThrownError } from '../runtime/worker-thread.js';
+
 /**
  * Why the local Azure OpenAI refused a request.
  * - `Unauthorized`: no token, or a token that does not verify (401, Azure's top-level `{statusCode, message}` body).
@@ -49,6 +51,13 @@ export class OpenAiRequestError extends Error {
 
 export function isOpenAiRequestError(error: unknown): error is OpenAiRequestError {
   return error instanceof Error && error.name === 'OpenAiRequestError';
+}
+
+/** The {@link OpenAiRequestError} a worker thread threw (see `WorkerPool`), as the request's answer; undefined for other errors. */
+export function reviveOpenAiRequestError(thrown: ThrownError): OpenAiRequestError | undefined {
+  if (thrown.name !== 'OpenAiRequestError') return undefined;
+  const { code, status, body, headers } = thrown.fields as { code: OpenAiErrorCode; status: number; body: unknown; headers: Record<string, string> };
+  return new OpenAiRequestError(code, status, body, headers);
 }
 
 function messageOf(body: unknown): string {
