@@ -132,6 +132,23 @@ describe('Service Bus sessions', () => {
     expect(error.message).toMatch(/requires sessions/);
   });
 
+  it('dead-letters a session message into a dead-letter queue that a plain receiver reads, with its session id and reason', async () => {
+    await client.createSender('sessions').sendMessages({ body: 'poison', sessionId: 'delta', messageId: 'poison-1' });
+    const session = await client.acceptSession('sessions', 'delta');
+    const [message] = await receiveExactly(session, 1);
+    await session.deadLetterMessage(message!, { deadLetterReason: 'Unprocessable', deadLetterErrorDescription: 'no handler for it' });
+    await session.close();
+    // In Azure the dead-letter queue of a session-enabled entity does not require sessions: DLQ tools read it with
+    // an ordinary receiver, and a session receiver cannot be created on it.
+    const deadLetters = client.createReceiver('sessions', { subQueueType: 'deadLetter' });
+    expect((await deadLetters.peekMessages(10)).map((m) => [m.messageId, m.sessionId])).toEqual([['poison-1', 'delta']]);
+    const [dead] = await receiveExactly(deadLetters, 1);
+    expect(dead).toMatchObject({ body: 'poison', sessionId: 'delta', deadLetterReason: 'Unprocessable', deadLetterErrorDescription: 'no handler for it' });
+    await deadLetters.completeMessage(dead!);
+    expect(await deadLetters.peekMessages(10)).toEqual([]);
+    await deadLetters.close();
+  });
+
   it('takes the session away when its lock expires: SessionLockLost, and settling fails', async () => {
     const { message, error, receiver } = await sessionExpiry;
     expect(error).toMatchObject({ code: 'SessionLockLost' });
