@@ -7,6 +7,8 @@ describe('Service Bus settlement', () => {
   let client: ServiceBusClient;
   /** Lock expiry takes the queue's 5-second lock duration: started first, checked in its own test. */
   let lockExpiry: Promise<{ first: ServiceBusReceivedMessage; again: ServiceBusReceivedMessage; receiver: ServiceBusReceiver }>;
+  /** The same in a dead-letter queue, after the message was abandoned there MaxDeliveryCount times. */
+  let deadLetterLockExpiry: typeof lockExpiry;
 
   beforeAll(async () => {
     bus = await startServiceBus();
@@ -21,6 +23,20 @@ describe('Service Bus settlement', () => {
       return { first: first!, again: again!, receiver };
     })();
     lockExpiry.catch(() => undefined);
+    deadLetterLockExpiry = (async () => {
+      const queue = 'dead-letter-lock-expiry';
+      await client.createSender(queue).sendMessages({ body: 'poison', messageId: 'poison' });
+      const active = client.createReceiver(queue);
+      const [message] = await receiveExactly(active, 1);
+      await active.deadLetterMessage(message!, { deadLetterReason: 'Unprocessable', deadLetterErrorDescription: 'no handler for it' });
+      const receiver = client.createReceiver(queue, { subQueueType: 'deadLetter', maxAutoLockRenewalDurationInMs: 0 });
+      // Abandoned MaxDeliveryCount (2) times: in the active queue the next failed delivery would dead-letter it.
+      for (let i = 0; i < 2; i++) await receiver.abandonMessage((await receiveExactly(receiver, 1))[0]!);
+      const [first] = await receiveExactly(receiver, 1);
+      const [again] = await receiveExactly(receiver, 1, 10_000);
+      return { first: first!, again: again!, receiver };
+    })();
+    deadLetterLockExpiry.catch(() => undefined);
   });
   afterAll(() => bus.stop());
 
@@ -135,5 +151,19 @@ describe('Service Bus settlement', () => {
     const error = await rejectionOf(receiver.completeMessage(first));
     expect(error).toMatchObject({ code: 'MessageLockLost' });
     await receiver.completeMessage(again);
+  }, 15_000);
+
+  it('makes a dead-lettered message whose lock expired available again in the dead-letter queue, delivery count raised, past MaxDeliveryCount', async () => {
+    const { first, again, receiver } = await deadLetterLockExpiry;
+    expect(first.deliveryCount).toBeGreaterThanOrEqual(2);
+    expect(again).toMatchObject({ messageId: 'poison', deadLetterReason: 'Unprocessable', deliveryCount: first.deliveryCount! + 1 });
+    expect(again.sequenceNumber!.toNumber()).toBe(first.sequenceNumber!.toNumber());
+    expect(again.lockToken).not.toBe(first.lockToken);
+    expect(await rejectionOf(receiver.completeMessage(first))).toMatchObject({ code: 'MessageLockLost' });
+    // Neither lost nor moved: MaxDeliveryCount does not apply to a dead-letter queue, and nothing went back to the queue.
+    expect(await adminPeek(bus, 'dead-letter-lock-expiry')).toEqual([]);
+    expect(await adminPeek(bus, 'dead-letter-lock-expiry', { deadLetter: true })).toEqual([expect.objectContaining({ messageId: 'poison', state: 'locked' })]);
+    await receiver.completeMessage(again);
+    expect(await adminPeek(bus, 'dead-letter-lock-expiry', { deadLetter: true })).toEqual([]);
   }, 15_000);
 });
