@@ -201,6 +201,24 @@ describe('Local Azure OpenAI with the unmodified openai AzureOpenAI client', () 
       const noVersion = await fetch(url.replace(/\?.*$/, ''), { method: 'POST', headers, body: '{}' });
       expect(noVersion.status).toBe(404);
     });
+
+    // Azure OpenAI does not negotiate on Accept: the openai SDK sends `Accept: application/json` with every request,
+    // streaming ones included, and Azure answers those with server-sent events. So no Accept gets a 406.
+    it.each(['application/xml', 'text/html', 'text/event-stream'])('answers JSON (or events, for stream: true) whatever the Accept header, here %s', async (accept) => {
+      const url = `${env.AZURE_OPENAI_ENDPOINT}/openai/deployments/${chatDeployment()}/chat/completions?api-version=2024-10-21`;
+      const headers = { authorization: `Bearer ${await tokenProvider()}`, 'content-type': 'application/json', accept };
+      const reply = await fetch(url, { method: 'POST', headers, body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }] }) });
+      expect(reply.status).toBe(200);
+      expect(reply.headers.get('content-type')).toMatch(/^application\/json/);
+      expect(await reply.json()).toMatchObject({ object: 'chat.completion' });
+      const streamed = await fetch(url, { method: 'POST', headers, body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], stream: true }) });
+      expect(streamed.status).toBe(200);
+      expect(streamed.headers.get('content-type')).toMatch(/^text\/event-stream/);
+      expect(await streamed.text()).toMatch(/data: \[DONE\]/);
+      const refused = await fetch(url.replace(chatDeployment(), 'no-such-deployment'), { method: 'POST', headers, body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }] }) });
+      expect(refused.status).toBe(404);
+      expect(await refused.json()).toMatchObject({ error: { code: 'DeploymentNotFound' } });
+    });
   });
 
   describe('when the token is not acceptable', () => {

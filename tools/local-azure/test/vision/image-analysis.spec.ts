@@ -322,5 +322,17 @@ describe('Local Azure AI Vision with the unmodified @azure-rest/ai-vision-image-
       const noVersion = await post({ query: 'features=caption', headers: { 'content-type': 'application/octet-stream' }, body: redCircle.png() });
       expect(noVersion.status).toBe(404);
     });
+
+    // Image Analysis 4.0 produces only application/json (its REST spec) and does not negotiate: no 406.
+    it.each(['application/xml', 'text/html'])('answers JSON whatever the Accept header, here %s', async (accept) => {
+      const analysed = await post({ headers: { 'content-type': 'application/octet-stream', accept }, body: redCircle.png() });
+      expect(analysed.status).toBe(200);
+      expect(analysed.headers.get('content-type')).toMatch(/^application\/json/);
+      expect(await analysed.json()).toMatchObject({ captionResult: { text: expect.any(String) } });
+      const refused = await post({ headers: { 'content-type': 'text/plain', accept }, body: 'hello' });
+      expect(refused.status).toBe(415);
+      expect(refused.headers.get('content-type')).toMatch(/^application\/json/);
+      expect(((await refused.json()) as ErrorBody).error.innererror?.code).toBe('UnsupportedMediaType');
+    });
   });
 });
