@@ -1,5 +1,5 @@
 import { ServiceBusClient } from '@azure/service-bus';
-import { receiveExactly, startServiceBusProcess, type ServiceBusProcess } from './support.js';
+import { receiveExactly, rejectionOf, startServiceBusProcess, type ServiceBusProcess } from './support.js';
 
 // The broker runs in a child process (the CLI from source) so the test can SIGKILL it mid-send.
 describe('Service Bus durability', () => {
@@ -79,5 +79,9 @@ describe('Service Bus durability', () => {
     expect(again).toMatchObject({ body: 'locked when the broker dies', messageId: locked!.messageId });
     expect(locked!.messageId).toEqual(expect.stringMatching(/^[0-9a-f]{32}$/));
     expect(again!.lockToken).not.toBe(locked!.lockToken);
+    // A renewal of the lock the broker lost is answered MessageLockLost (410 with its error-condition on $management),
+    // not retryable: the SDK's auto-renewal stops for that message after one report instead of trying again.
+    const renewal = await rejectionOf(lockHolder.renewMessageLock(locked!));
+    expect(renewal).toMatchObject({ code: 'MessageLockLost', retryable: false });
   }, 60_000);
 });
