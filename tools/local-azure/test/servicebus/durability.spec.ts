@@ -6,6 +6,8 @@ describe('Service Bus durability', () => {
   let bus: ServiceBusProcess;
   let child: ServiceBusProcess['child'];
   let client: ServiceBusClient;
+  /** For the set-up send and the lock holder: only sends in flight at the kill need the short timeout. */
+  let setupClient: ServiceBusClient;
 
   beforeAll(async () => {
     bus = await startServiceBusProcess('durability');
@@ -14,18 +16,22 @@ describe('Service Bus durability', () => {
     client = new ServiceBusClient(bus.env.SERVICEBUS_FULLY_QUALIFIED_NAMESPACE!, bus.credential, {
       retryOptions: { maxRetries: 0, retryDelayInMs: 100, timeoutInMs: 2000 },
     });
-  }, 30_000);
+    // A first connection, token and link took more than 2 s under two busy loops on a loaded machine.
+    setupClient = new ServiceBusClient(bus.env.SERVICEBUS_FULLY_QUALIFIED_NAMESPACE!, bus.credential, { retryOptions: { maxRetries: 0, timeoutInMs: 20_000 } });
+    // Starting the CLI and assigning the role took over 30 s under two busy loops on a loaded machine.
+  }, 60_000);
 
   afterAll(async () => {
     await client?.close();
+    await setupClient?.close();
     await bus?.stop();
   });
 
   it('delivers every send the SDK acknowledged across a SIGKILL and restart, and releases locks on restart', async () => {
     // No message id: the one the broker assigns must survive the restart too.
-    await client.createSender('orders').sendMessages({ body: 'locked when the broker dies' });
-    const lockHolder = client.createReceiver('orders', { maxAutoLockRenewalDurationInMs: 0 });
-    const [locked] = await receiveExactly(lockHolder, 1);
+    await setupClient.createSender('orders').sendMessages({ body: 'locked when the broker dies' });
+    const lockHolder = setupClient.createReceiver('orders', { maxAutoLockRenewalDurationInMs: 0 });
+    const [locked] = await receiveExactly(lockHolder, 1, 20_000);
 
     const total = 400;
     const producers = 4;
