@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
-import { gatewayAppRoles, localGatewayAudience } from '@keyless/contracts';
+import { commandForCompose, gatewayAppRoles, localGatewayAudience } from '@keyless/contracts';
 import { repoRoot } from '@keyless/launcher';
 import { startTestAzure } from '@keyless/local-azure/testing';
 
@@ -161,6 +161,13 @@ describe('docker-compose.yml and the Dockerfiles', () => {
     } finally {
       server.close();
     }
+  });
+
+  it("tells each service the compose service that runs the local Azure, so that its fix hints run the CLI there as the image does", () => {
+    const [localAzure] = Object.entries(compose.services).find(([, service]) => service.build.dockerfile === 'tools/local-azure/Dockerfile')!;
+    for (const name of services) expect([name, compose.services[name]!.environment?.LOCAL_AZURE_COMPOSE_SERVICE]).toEqual([name, localAzure]);
+    const entryPoint = (JSON.parse(/^ENTRYPOINT (\[.*\])$/m.exec(dockerfile(compose.services[localAzure]!))![1]!) as string[]).join(' ');
+    expect(commandForCompose('npm run local-azure -- identity list', localAzure)).toBe(`docker compose exec ${localAzure} ${entryPoint} identity list`);
   });
 
   it('restarts every container that dies, the local Azure included (its home keeps its ports, so the services reconnect)', () => {

@@ -1,6 +1,6 @@
 import type { LoggerService } from '@nestjs/common';
 import type { MeterProvider } from '@opentelemetry/api';
-import { commandForHome } from '@keyless/contracts';
+import { commandForCompose, commandForHome } from '@keyless/contracts';
 import { z } from 'zod';
 import { resolveAudience, type Audience, type AudienceName } from './audiences.js';
 import { AuthConfigurationError, type AuthConfigurationErrorCode, type CredentialMode } from './errors.js';
@@ -123,6 +123,14 @@ export interface AuthModuleOptions {
    * Default: none — the commands as they are, for the default home (`.local-azure/`).
    */
   localAzureHome?: string;
+  /**
+   * The docker compose service that runs the local Azure (`local-azure` in docker-compose.yml), when the service runs
+   * under compose: the errors' local commands are then printed as compose runs them —
+   * `docker compose exec <service> node tools/local-azure/dist/main.js …` for the CLI, `docker compose up -d --build …`
+   * to (re)start it — since the repository's npm scripts are not at hand there. Takes precedence over
+   * {@link AuthModuleOptions.localAzureHome}. Default: none — npm commands.
+   */
+  localAzureComposeService?: string;
 }
 
 /** Options with defaults applied and audiences resolved. */
@@ -142,13 +150,16 @@ export interface ResolvedAuthOptions {
   meterProvider?: MeterProvider;
   logger?: LoggerService;
   localAzureHome?: string;
+  localAzureComposeService?: string;
 }
 
 /**
  * `command` (an `npm run local-azure …` or `npm start` an error tells its reader to run locally) as it must be typed
- * for the local Azure home of `options` (see {@link AuthModuleOptions.localAzureHome}).
+ * where the local Azure of `options` runs: in its compose service's container (see
+ * {@link AuthModuleOptions.localAzureComposeService}), else for its home (see {@link AuthModuleOptions.localAzureHome}).
  */
-export function localAzureCommand(options: Pick<ResolvedAuthOptions, 'localAzureHome'>, command: string): string {
+export function localAzureCommand(options: Pick<ResolvedAuthOptions, 'localAzureHome' | 'localAzureComposeService'>, command: string): string {
+  if (options.localAzureComposeService) return commandForCompose(command, options.localAzureComposeService);
   return options.localAzureHome ? commandForHome(command, { root: options.localAzureHome, isDefault: false }) : command;
 }
 
@@ -217,6 +228,7 @@ const optionsSchema = z.strictObject({
   meterProvider: z.custom<MeterProvider>((v) => typeof v === 'object' && v !== null).optional(),
   logger: z.custom<LoggerService>((v) => typeof v === 'object' && v !== null).optional(),
   localAzureHome: z.string().min(1).optional(),
+  localAzureComposeService: z.string().min(1).optional(),
 });
 
 /**
@@ -269,6 +281,7 @@ export function resolveAuthOptions(options: AuthModuleOptions): ResolvedAuthOpti
     ...(options.meterProvider ? { meterProvider: options.meterProvider } : {}),
     ...(options.logger ? { logger: options.logger } : {}),
     ...(options.localAzureHome ? { localAzureHome: options.localAzureHome } : {}),
+    ...(options.localAzureComposeService ? { localAzureComposeService: options.localAzureComposeService } : {}),
   };
 }
 

@@ -40,7 +40,7 @@ export { builtInRoles, dataActions, findRole, grants, grantsAction, rolesGrantin
 export type { RoleDefinition } from './azure-roles.js';
 export { effectiveDataActions, entityScope, entityScopePath, roleAssignmentCreateCommands, scopeContains } from './check-access.js';
 export type { AssignmentRef, EffectiveDataAction, RoleAssignmentCommands } from './check-access.js';
-export { commandForHome, shellWord } from './local-azure-home.js';
+export { commandForCompose, commandForHome, shellWord } from './local-azure-home.js';
 export { envFileLine, parseEnvFile } from './env-file.js';
 export type { LocalAzureHomeRef } from './local-azure-home.js';
 export { systemInstancesFileName } from './system-instances.js';

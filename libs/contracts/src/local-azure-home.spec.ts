@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { commandForHome } from './local-azure-home.js';
+import { commandForCompose, commandForHome } from './local-azure-home.js';
 
 describe(commandForHome.name, () => {
   describe('when the home is the default one', () => {
@@ -20,5 +20,31 @@ describe(commandForHome.name, () => {
         expect(execFileSync('/bin/sh', ['-c', command], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } })).toBe(`${root}\n`);
       },
     );
+  });
+});
+
+describe(commandForCompose.name, () => {
+  describe('when the command runs the local Azure CLI', () => {
+    it.each([['npm run local-azure -- role assignment create --role "Cognitive Services OpenAI User" --scope openAi'], ['npm run -s local-azure -- role assignment create --role "Cognitive Services OpenAI User" --scope openAi']])(
+      'runs %j in the compose service\'s container, with the arguments as they are',
+      (command) => {
+        expect(commandForCompose(command, 'local-azure')).toBe(
+          'docker compose exec local-azure node tools/local-azure/dist/main.js role assignment create --role "Cognitive Services OpenAI User" --scope openAi',
+        );
+      },
+    );
+  });
+
+  describe('when the command starts the local Azure or the system', () => {
+    it('starts the compose service, with a new image (it holds infra/access.json)', () => {
+      expect(commandForCompose('npm run local-azure', 'local-azure')).toBe('docker compose up -d --build local-azure');
+      expect(commandForCompose('npm start', 'local-azure')).toBe('docker compose up -d --build');
+    });
+  });
+
+  describe('when the command is another one', () => {
+    it('returns it as it is', () => {
+      expect(commandForCompose('npm run -s token', 'local-azure')).toBe('npm run -s token');
+    });
   });
 });

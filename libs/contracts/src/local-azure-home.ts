@@ -34,3 +34,31 @@ export function commandForHome(command: string, home: LocalAzureHomeRef): string
 export function shellWord(value: string): string {
   return /^[\w@%+=:,./-]+$/.test(value) ? value : `'${value.replaceAll("'", "'\\''")}'`;
 }
+
+/** How the local Azure's image starts its CLI (tools/local-azure/Dockerfile's ENTRYPOINT, from its WORKDIR). */
+const localAzureEntryPoint = 'node tools/local-azure/dist/main.js';
+
+/**
+ * `command` (an `npm run local-azure …`, `npm run local-azure` or `npm start` a service tells its reader to run) as it
+ * must be typed when the local Azure runs as the docker compose service `service` (docker-compose.yml), where the
+ * repository's npm scripts are not at hand: the CLI runs inside that service's container, as its user, on its home.
+ *
+ * Rules:
+ * - `npm run local-azure -- <args>` (`-s` too) runs the CLI in the container:
+ *   `docker compose exec <service> node tools/local-azure/dist/main.js <args>` (the image's entry point).
+ * - `npm run local-azure` (start the local Azure) becomes `docker compose up -d --build <service>`, and `npm start`
+ *   (start the system) `docker compose up -d --build`: `--build` because the image holds `infra/access.json`, so a
+ *   start after an edit of it needs a new image (compose then recreates the container; the home is a volume, kept).
+ * - Any other command is returned as it is.
+ *
+ * @example
+ * commandForCompose('npm run local-azure -- identity list', 'local-azure');
+ * // docker compose exec local-azure node tools/local-azure/dist/main.js identity list
+ */
+export function commandForCompose(command: string, service: string): string {
+  const cli = /^npm run (?:-s )?local-azure -- (.+)$/s.exec(command);
+  if (cli) return `docker compose exec ${shellWord(service)} ${localAzureEntryPoint} ${cli[1]}`;
+  if (/^npm run (?:-s )?local-azure$/.test(command)) return `docker compose up -d --build ${shellWord(service)}`;
+  if (command === 'npm start') return 'docker compose up -d --build';
+  return command;
+}

@@ -65,6 +65,13 @@ export function serviceSettings(defaults: { port: number }) {
      * (`.local-azure/`), whose commands need no prefix. `npm start` sets it for any other home; unset in Azure.
      */
     LOCAL_AZURE_HOME: z.string().optional(),
+    /**
+     * The docker compose service that runs the local Azure (docker-compose.yml sets it for the services it runs): the
+     * local fix hints then name what works there, e.g. `docker compose exec local-azure node
+     * tools/local-azure/dist/main.js role assignment create …`, instead of `npm run local-azure …`. Unset under
+     * `npm start` and in Azure.
+     */
+    LOCAL_AZURE_COMPOSE_SERVICE: z.string().optional(),
   };
 }
 
@@ -100,6 +107,8 @@ export interface ServiceConfiguration {
   applicationInsights: string | undefined;
   /** The local Azure home the local fix hints name (`LOCAL_AZURE_HOME`); absent: the default home. */
   localAzureHome?: string;
+  /** The docker compose service running the local Azure the local fix hints name (`LOCAL_AZURE_COMPOSE_SERVICE`). */
+  localAzureComposeService?: string;
 }
 
 /** How long an HTTP listener waits for a client (see {@link serviceHttpDefaults}). */
@@ -158,5 +167,6 @@ export function serviceConfiguration(env: ServiceSettings): ServiceConfiguration
     logLevel: env.LOG_LEVEL,
     applicationInsights: env.APPLICATIONINSIGHTS_CONNECTION_STRING,
     ...(env.LOCAL_AZURE_HOME ? { localAzureHome: env.LOCAL_AZURE_HOME } : {}),
+    ...(env.LOCAL_AZURE_COMPOSE_SERVICE ? { localAzureComposeService: env.LOCAL_AZURE_COMPOSE_SERVICE } : {}),
   };
 }

@@ -48,8 +48,10 @@ export function serviceModules<Config extends ServiceConfiguration>(options: Ser
         clientId: c.identity.clientId,
         audiences: auth.audiences,
         resources: { serviceBus: c.serviceBus, ...auth.resources?.(c) },
-        // The local fix commands of its errors name the home the service runs against (`LOCAL_AZURE_HOME`).
+        // The local fix commands of its errors name the home the service runs against (`LOCAL_AZURE_HOME`), or the
+        // compose service that runs the local Azure (`LOCAL_AZURE_COMPOSE_SERVICE`).
         ...(c.localAzureHome ? { localAzureHome: c.localAzureHome } : {}),
+        ...(c.localAzureComposeService ? { localAzureComposeService: c.localAzureComposeService } : {}),
       }),
     }),
     HealthModule.forRootAsync({

@@ -121,6 +121,7 @@ function managedIdentityBinding(options: ResolvedAuthOptions): IdentityBinding {
         endpoint: observer.endpoint,
         attemptsBefore,
         ...(options.localAzureHome ? { localAzureHome: options.localAzureHome } : {}),
+        ...(options.localAzureComposeService ? { localAzureComposeService: options.localAzureComposeService } : {}),
       });
     },
   };
@@ -135,6 +136,8 @@ interface FailureFacts {
   attemptsBefore?: number;
   /** The local Azure home the local command names (see `AuthModuleOptions.localAzureHome`). */
   localAzureHome?: string;
+  /** The compose service running the local Azure the local command names (see `AuthModuleOptions.localAzureComposeService`). */
+  localAzureComposeService?: string;
 }
 
 /** What to check when the identity endpoint fails, in Azure and locally. */
