@@ -1,9 +1,11 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { rejectionOf, waitFor } from '@keyless/testing';
 import { carryOverEarlierCatalog } from './earlier-catalog.js';
 import { Progress } from './progress.js';
 
@@ -18,11 +20,20 @@ function writeEarlierCatalog(home: string, ids: string[]): void {
   db.close();
 }
 
+type Answer = (request: IncomingMessage, response: ServerResponse) => void;
+const unavailable: Answer = (_request, response) =>
+  response.writeHead(503, { 'content-type': 'application/problem+json' }).end(JSON.stringify({ status: 503, detail: 'A service behind the gateway is unavailable right now.' }));
+const timedOut: Answer = (_request, response) =>
+  response.writeHead(504, { 'content-type': 'application/problem+json' }).end(JSON.stringify({ status: 504, detail: 'The recommendation service did not answer within 10000 ms.' }));
+
 describe(carryOverEarlierCatalog.name, () => {
   let home: string;
   let gateway: Server;
-  /** The product ids the gateway was sent, in order. */
+  /** The product ids the gateway was sent, in order (those it answered from the script included). */
   let upserted: string[];
+  /** Answers the gateway gives first, in order, before it accepts upserts as the real one does. */
+  let script: Answer[];
+  const fast = { firstRetryDelayInMs: 20, maxRetryDelayInMs: 100 };
   let storefront: { fetch: (path: string, init?: RequestInit) => Promise<Response> };
   let printed: string;
   let progress: Progress;
@@ -31,7 +42,8 @@ describe(carryOverEarlierCatalog.name, () => {
     // A gateway that accepts every upsert, as the real one does for a valid product.
     gateway = createServer((req, res) => {
       upserted.push(decodeURIComponent(req.url!.split('/').at(-1)!));
-      req.resume().on('end', () => res.writeHead(202).end());
+      const scripted = script.shift();
+      req.resume().on('end', () => (scripted ? scripted(req, res) : res.writeHead(202).end()));
     });
     await new Promise<void>((resolve) => gateway.listen(0, '127.0.0.1', resolve));
     const url = `http://127.0.0.1:${(gateway.address() as AddressInfo).port}`;
@@ -41,6 +53,7 @@ describe(carryOverEarlierCatalog.name, () => {
   beforeEach(() => {
     home = mkdtempSync(join(tmpdir(), 'launcher-earlier-catalog-'));
     upserted = [];
+    script = [];
     printed = '';
     progress = new Progress({ isTTY: false, write: (text: string) => ((printed += text), true) } as unknown as NodeJS.WriteStream);
   });
@@ -81,6 +94,61 @@ describe(carryOverEarlierCatalog.name, () => {
       expect(existsSync(join(apps(), 'recommendation.carried-over-2', 'catalog.db'))).toBe(true);
       expect(existsSync(join(apps(), 'recommendation.carried-over', 'catalog.db'))).toBe(false);
       expect(printed).toContain(`The old files are kept in ${join(apps(), 'recommendation.carried-over-2')} (delete it`);
+    });
+  });
+
+  describe('when the gateway answers 503 and 504 while its services catch up', () => {
+    it('tries the upsert again, saying what it retries and why, and carries the product over', async () => {
+      script = [unavailable, timedOut];
+      writeEarlierCatalog(home, ['lantern']);
+      await carryOverEarlierCatalog(home, storefront, progress, new Set(), fast);
+      expect(upserted).toEqual(['lantern', 'lantern', 'lantern']);
+      expect(printed).toContain(
+        'The gateway answered 503 (A service behind the gateway is unavailable right now.) to PUT /v1/products/lantern (its services are still catching up): trying again in',
+      );
+      expect(printed).toMatch(/\(try 2 of at most 20; the carry-over gives up after \d+ s more of such answers\)/);
+      expect(existsSync(join(apps(), 'recommendation.carried-over', 'catalog.db'))).toBe(true);
+    });
+  });
+
+  describe('when the gateway keeps answering 503 past the tries allowed', () => {
+    it('stops saying what failed and what to do, and keeps the folder for the next start', async () => {
+      script = Array.from({ length: 100 }, () => unavailable);
+      writeEarlierCatalog(home, ['lantern']);
+      const error = await rejectionOf(carryOverEarlierCatalog(home, storefront, progress, new Set(), { ...fast, maxAttempts: 3 }));
+      const file = join(apps(), 'recommendation', 'catalog.db');
+      expect((error as Error).message).toMatch(
+        new RegExp(
+          `^Carrying over the catalog of ${file.replaceAll('.', '\\.')} stopped: The gateway still answered 503 \\(A service behind the gateway is unavailable right now\\.\\) ` +
+            'to PUT /v1/products/lantern after 3 tries in \\d+ s: its services did not catch up\\.\n.* then run `npm start` again\\. It is kept, and carried over again at the next start\\.$',
+          's',
+        ),
+      );
+      expect(upserted).toEqual(['lantern', 'lantern', 'lantern']);
+      expect(existsSync(file)).toBe(true);
+    });
+  });
+
+  describe('when it is stopped (Ctrl-C) while it waits to try again', () => {
+    it('rejects at once with the reason, prints and sends nothing more, and keeps the folder', async () => {
+      script = Array.from({ length: 1000 }, () => unavailable);
+      writeEarlierCatalog(home, ['lantern', 'tent']);
+      const stopping = new AbortController();
+      const carrying = carryOverEarlierCatalog(home, storefront, progress, new Set(), { ...fast, signal: stopping.signal });
+      await waitFor('a retry announced and the upserts tried again', () => printed.includes('trying again in') && upserted.length >= 6);
+      const printedBefore = printed;
+      const abortedAt = performance.now();
+      stopping.abort(new Error('stopped by SIGINT while starting'));
+
+      expect(((await rejectionOf(carrying)) as Error).message).toBe('stopped by SIGINT while starting');
+      expect(performance.now() - abortedAt).toBeLessThan(1000);
+      const sentAtAbort = upserted.length;
+      // An upsert that outlived the stop would be sent again within its longest wait (100 ms): silence over many times
+      // that means the carry-over's work has ended, not merely that its promise settled.
+      await sleep(10 * fast.maxRetryDelayInMs);
+      expect(upserted.length).toBe(sentAtAbort);
+      expect(printed).toBe(printedBefore);
+      expect(existsSync(join(apps(), 'recommendation', 'catalog.db'))).toBe(true);
     });
   });
 });

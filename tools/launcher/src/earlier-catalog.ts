@@ -2,8 +2,8 @@ import { existsSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { inBatches } from './demo/catalog-loader.js';
+import { callPatiently, type GatewayCaller, type PatientGatewayOptions } from './patient-gateway.js';
 import type { Progress } from './progress.js';
-import type { StorefrontCaller } from './storefront-caller.js';
 
 const defaults = {
   /** Concurrent upserts, as the demo catalog's loader sends them. */
@@ -48,11 +48,21 @@ export function carriedOverCatalogFolder(home: string): string {
  * no earlier catalog.
  *
  * Rules:
+ * - a gateway still catching up (503, 504, a refused or reset connection) is waited out within the bounds of
+ *   `options`, with a line saying what is retried and why, as the demo catalog's load does (see {@link callPatiently});
  * - an upsert the gateway refuses (the product no longer passes validation) is named in the summary and not retried;
- * - any other failure stops the start with the reason, and leaves the folder in place: the next start tries again
- *   (an upsert of the same product is idempotent).
+ * - any other failure, or transient ones past those bounds, stops the start with the reason, and leaves the folder in
+ *   place: the next start tries again (an upsert of the same product is idempotent);
+ * - aborting `options.signal` ends it at once (requests in flight cancelled, waits ended, nothing more printed), the
+ *   folder left in place; it rejects with the signal's reason.
  */
-export async function carryOverEarlierCatalog(home: string, storefront: Pick<StorefrontCaller, 'fetch'>, progress: Progress, skip: ReadonlySet<string> = new Set()): Promise<void> {
+export async function carryOverEarlierCatalog(
+  home: string,
+  storefront: GatewayCaller,
+  progress: Progress,
+  skip: ReadonlySet<string> = new Set(),
+  options: PatientGatewayOptions = {},
+): Promise<void> {
   if (!hasEarlierCatalog(home)) return;
   const folder = earlierCatalogFolder(home);
   const file = join(folder, 'catalog.db');
@@ -61,19 +71,24 @@ export async function carryOverEarlierCatalog(home: string, storefront: Pick<Sto
   const refused: string[] = [];
   if (products.length) {
     let sent = 0;
-    progress.step(`Carrying over ${products.length === 1 ? 'the product' : `${products.length} products`} of the catalog an earlier version kept in ${file}`);
     try {
-      await inBatches(products, defaults.concurrency, async ({ id, body }) => {
-        const response = await storefront.fetch(`/v1/products/${encodeURIComponent(id)}`, { method: 'PUT', body: JSON.stringify(body) });
-        if (response.status === 400) refused.push(`${id} (${((await response.json()) as { errors?: { message: string }[] }).errors?.map((e) => e.message).join('; ') ?? 'refused'})`);
-        else if (response.status !== 202) throw new Error(`PUT /v1/products/${id} answered ${response.status}: ${await response.text()}`);
-        else await response.arrayBuffer();
-        progress.count(++sent, products.length);
+      await callPatiently(storefront, progress, options, { name: 'the carry-over', rerun: 'run `npm start` again' }, async (gateway, shown) => {
+        shown.step(`Carrying over ${products.length === 1 ? 'the product' : `${products.length} products`} of the catalog an earlier version kept in ${file}`);
+        await inBatches(products, defaults.concurrency, async ({ id, body }) => {
+          const response = await gateway.fetch(`/v1/products/${encodeURIComponent(id)}`, { method: 'PUT', body: JSON.stringify(body) });
+          if (response.status === 400) refused.push(`${id} (${((await response.json()) as { errors?: { message: string }[] }).errors?.map((e) => e.message).join('; ') ?? 'refused'})`);
+          else if (response.status !== 202) throw new Error(`PUT /v1/products/${id} answered ${response.status}: ${await response.text()}`);
+          else await response.arrayBuffer();
+          shown.count(++sent, products.length);
+        });
+        shown.done();
       });
     } catch (error) {
-      throw new Error(`Carrying over the catalog of ${file} stopped: ${(error as Error).message}. It is kept, and carried over again at the next start.`, { cause: error });
+      // Stopped (Ctrl-C): the stop is the reason, and the carry-over says nothing more.
+      options.signal?.throwIfAborted();
+      const reason = (error as Error).message;
+      throw new Error(`Carrying over the catalog of ${file} stopped: ${reason}${reason.endsWith('.') ? '' : '.'} It is kept, and carried over again at the next start.`, { cause: error });
     }
-    progress.done();
   }
   // Never onto a folder already there: renaming onto an empty one would replace it, onto any other fails.
   const kept = carriedOverCatalogFolder(home);

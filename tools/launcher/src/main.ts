@@ -125,7 +125,7 @@ async function start(home: string, gatewayPort: number, replicas: number, maxLog
     if (withDemoCatalog || hasEarlierCatalog(home)) {
       const storefront = await system.storefront();
       try {
-        await carryOverEarlierCatalog(home, storefront, progress, new Set(withDemoCatalog ? catalog.map(({ product }) => product.id) : []));
+        await carryOverEarlierCatalog(home, storefront, progress, new Set(withDemoCatalog ? catalog.map(({ product }) => product.id) : []), { signal: starting.signal });
         if (withDemoCatalog) await loadCatalog(storefront, catalog, progress, { signal: starting.signal });
       } finally {
         await storefront.close();
