@@ -13,6 +13,8 @@ export interface LocalAzureStatus {
   detail: string;
   pid?: number;
   management?: string;
+  /** Set when a local Azure of an earlier version runs for the home; `detail` says how to stop it and carry the home forward. */
+  earlierVersion?: true;
 }
 
 /** The local Azure refused the request (its message says what to fix, e.g. a home it will not use). */

@@ -131,6 +131,7 @@ export class RunningSystem {
   async start(): Promise<void> {
     // Also checks the home: the local Azure refuses an unusable one (the root of a git work tree) with a message that says why.
     const before = await localAzureStatus(this.home);
+    if (before.earlierVersion) throw new Error(before.detail);
     if (before.state !== 'stopped') {
       throw new Error(`A local Azure already runs for ${this.home} (${before.state}, pid ${before.pid}): stop it first, or set LOCAL_AZURE_HOME to another folder.`);
     }

@@ -147,6 +147,7 @@ export class LocalAzure {
     const home = new LocalAzureHome(options.home);
     const config = parseConfig(options.config ?? {});
     const already = await readStatus(home);
+    if (already.earlierVersion) throw new ConfigError(already.detail);
     if (already.state !== 'stopped') {
       throw new ConfigError(
         `A local Azure already runs for ${home.root} (${already.state}, pid ${already.pid}${already.management ? `, management API ${already.management}` : ''}). ` +

@@ -63,6 +63,31 @@ export function readRuntimeRecord(file: string): RuntimeRecord | undefined {
   }
 }
 
+/**
+ * What the first releases wrote to `runtime.json` while they ran: the process id, the management API and the CA, with
+ * no instance id or state (their admin API's `/health` answers `{"status":"ok"}` alone).
+ */
+export interface EarlierRuntimeRecord {
+  pid: number;
+  management: string;
+  caCertPath: string;
+}
+
+/**
+ * Reads `file` as a runtime record an earlier version wrote ({@link EarlierRuntimeRecord}); undefined when there is none,
+ * it cannot be read, or it is this version's ({@link readRuntimeRecord} reads those).
+ */
+export function readEarlierRuntimeRecord(file: string): EarlierRuntimeRecord | undefined {
+  if (!existsSync(file)) return undefined;
+  try {
+    const record = JSON.parse(readFileSync(file, 'utf8')) as Partial<RuntimeRecord>;
+    if (!Number.isInteger(record.pid) || record.instanceId !== undefined || typeof record.management !== 'string' || typeof record.caCertPath !== 'string') return undefined;
+    return { pid: record.pid!, management: record.management, caCertPath: record.caCertPath };
+  } catch {
+    return undefined;
+  }
+}
+
 /** Writes the runtime record atomically (readers never see half a file). */
 export function writeRuntimeRecord(file: string, record: RuntimeRecord): void {
   writeFileSync(`${file}.tmp`, `${JSON.stringify(record, null, 2)}\n`);

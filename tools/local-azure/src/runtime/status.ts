@@ -1,13 +1,14 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import type { LocalAzureHome } from '../home.js';
-import { isSameProcess } from './process-identity.js';
-import { readRuntimeRecord, type RuntimeEndpoints, type RuntimeRecord } from './runtime-record.js';
+import { isSameProcess, processExists } from './process-identity.js';
+import { readEarlierRuntimeRecord, readRuntimeRecord, type RuntimeEndpoints, type RuntimeRecord } from './runtime-record.js';
 
 /**
  * - `running`: its process runs and its admin API answered the health probe as this very instance.
  * - `starting`: its process runs and has not finished starting.
- * - `not-responding`: its process runs and says it is ready, but the admin API did not answer the probe.
+ * - `not-responding`: its process runs and says it is ready, but the admin API did not answer the probe; or a local
+ *   Azure of an earlier version runs for the home, which this one cannot talk to (`detail` says so and what to do).
  * - `stopped`: no process runs for the home (never started, stopped, or killed: then `detail` says so).
  */
 export type LocalAzureState = 'running' | 'starting' | 'not-responding' | 'stopped';
@@ -27,6 +28,8 @@ export interface LocalAzureStatus {
   management?: string;
   endpoints?: RuntimeEndpoints;
   ports?: Record<string, number>;
+  /** Set when what runs for the home is a local Azure of an earlier version (`not-responding`; `detail` says what to do). */
+  earlierVersion?: true;
 }
 
 /** Exit codes of `local-azure status`: 0 running, 3 not running, 4 starting or not answering. */
@@ -55,6 +58,8 @@ export interface StatusOptions {
 export async function readStatus(home: LocalAzureHome, options: StatusOptions = {}): Promise<LocalAzureStatus> {
   const record = readRuntimeRecord(home.runtimeFile);
   if (!record) {
+    const earlier = await readEarlierInstance(home, options);
+    if (earlier) return earlier;
     return { state: 'stopped', home: home.root, detail: `No local Azure runs for ${home.root}. Start one with \`${home.command('npm run local-azure')}\`.` };
   }
   const facts = describeRecord(home, record);
@@ -79,7 +84,7 @@ export async function readStatus(home: LocalAzureHome, options: StatusOptions = 
     state: 'not-responding',
     detail:
       `The local Azure for ${home.root} (pid ${record.pid}) did not answer at ${record.management}/health: ` +
-      `${answer.problem ?? `the answer came from another instance (${answer.instanceId})`}. If it stays so, stop it (kill ${record.pid}) and start it again.`,
+      `${answer.problem ?? (answer.instanceId ? `the answer came from another instance (${answer.instanceId})` : 'the answer named no instance')}. If it stays so, stop it (kill ${record.pid}) and start it again.`,
   };
 }
 
@@ -100,6 +105,31 @@ export async function waitUntilRunning(
   }
 }
 
+/**
+ * A local Azure of an earlier version (one from before the runtime record had an instance id) that still runs for
+ * `home`, as `not-responding`; undefined when there is none. It counts as running only when its process lives and its
+ * admin API answers `/health` with ok: a record it left behind after a kill, whose process id another process took
+ * since, does not stop a start. A start beside it would carry the home forward under its feet (the two would write the
+ * same stores), and this version's CLI cannot sign in to it.
+ */
+async function readEarlierInstance(home: LocalAzureHome, options: StatusOptions): Promise<LocalAzureStatus | undefined> {
+  const earlier = readEarlierRuntimeRecord(home.runtimeFile);
+  if (!earlier || !processExists(earlier.pid)) return undefined;
+  const answer = await probeHealth(earlier.management, earlier.caCertPath, options.healthTimeoutInMs ?? statusDefaults.healthTimeoutInMs);
+  if (!answer.ok) return undefined;
+  return {
+    state: 'not-responding',
+    earlierVersion: true,
+    home: home.root,
+    pid: earlier.pid,
+    management: earlier.management,
+    detail:
+      `A local Azure of an earlier version runs for ${home.root} (pid ${earlier.pid}, management API ${earlier.management}); this version cannot work with it, ` +
+      `nor start beside it on the same home. Stop it (Ctrl-C in its terminal, or kill ${earlier.pid}), then start this version (\`${home.command('npm start')}\` or ` +
+      `\`${home.command('npm run local-azure')}\`): it carries the home forward, keeping its tenant, role assignments and messages.`,
+  };
+}
+
 function describeRecord(home: LocalAzureHome, record: RuntimeRecord): Omit<LocalAzureStatus, 'state' | 'detail'> {
   return {
     home: home.root,
@@ -113,8 +143,11 @@ function describeRecord(home: LocalAzureHome, record: RuntimeRecord): Omit<Local
   };
 }
 
-/** GET `<management>/health` trusting the local CA; the instance id it answers, or what went wrong. */
-function probeHealth(management: string, caCertPath: string, timeoutInMs: number): Promise<{ instanceId?: string; problem?: string }> {
+/**
+ * GET `<management>/health` trusting the local CA: whether it answered 200 with `"status": "ok"`, the instance id it
+ * answered (earlier versions answer none), or what went wrong.
+ */
+function probeHealth(management: string, caCertPath: string, timeoutInMs: number): Promise<{ ok?: true; instanceId?: string; problem?: string }> {
   if (!existsSync(caCertPath)) return Promise.resolve({ problem: `its CA file ${caCertPath} is missing` });
   const ca = readFileSync(caCertPath, 'utf8');
   return new Promise((resolve) => {
@@ -125,7 +158,8 @@ function probeHealth(management: string, caCertPath: string, timeoutInMs: number
       res.on('end', () => {
         try {
           const answer = JSON.parse(body) as { status?: string; instanceId?: string };
-          resolve(res.statusCode === 200 && answer.status === 'ok' && answer.instanceId ? { instanceId: answer.instanceId } : { problem: `it answered ${res.statusCode}` });
+          const ok = res.statusCode === 200 && answer.status === 'ok';
+          resolve(ok ? { ok, ...(typeof answer.instanceId === 'string' && answer.instanceId ? { instanceId: answer.instanceId } : {}) } : { problem: `it answered ${res.statusCode}` });
         } catch {
           resolve({ problem: `it answered ${res.statusCode} with a body that is not its health answer` });
         }
