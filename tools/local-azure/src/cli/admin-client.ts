@@ -16,6 +16,8 @@ export interface AdminClientOptions {
   ca: string;
   /** An ARM access token; `forceRefresh` after the API refused one as expired or invalid. */
   accessToken(options?: { forceRefresh?: boolean }): Promise<string>;
+  /** A sentence added to a refusal's message (after ARM's), for a refusal with this ARM code; none when it returns undefined. */
+  refusalHint?(code: string | undefined): string | undefined;
 }
 
 /**
@@ -34,7 +36,14 @@ export class AdminClient {
     const runtime = readRuntime(home);
     const ca = readFileSync(runtime.caCertPath, 'utf8');
     const session = new OperatorSession(home, runtime, ca);
-    return { client: new AdminClient({ baseUrl: runtime.management, ca, accessToken: (o) => session.accessToken(o) }), session, runtime };
+    // ARM's refusal names the user, not how to get back: a user who tried `login --username reader` is told.
+    const refusalHint = (code: string | undefined): string | undefined => {
+      const user = session.account()?.username;
+      return code === 'AuthorizationFailed' && user && user !== runtime.operator
+        ? `The CLI is signed in as ${user}: \`${home.command('npm run local-azure -- login')}\` signs the operator (Owner of the subscription) in again.`
+        : undefined;
+    };
+    return { client: new AdminClient({ baseUrl: runtime.management, ca, accessToken: (o) => session.accessToken(o), refusalHint }), session, runtime };
   }
 
   async call<T>(method: string, path: string, body?: unknown): Promise<T> {
@@ -57,7 +66,8 @@ export class AdminClient {
     if (response.status === 401 && retriable.includes(errorOf(response.json)?.code ?? '')) response = await send(true);
     if (response.status >= 400) {
       const error = errorOf(response.json);
-      throw new AdminClientError(`(${error?.code ?? response.status}) ${error?.message ?? response.text}`, error?.code, response.status);
+      const hint = this.options.refusalHint?.(error?.code);
+      throw new AdminClientError(`(${error?.code ?? response.status}) ${error?.message ?? response.text}${hint ? `\n${hint}` : ''}`, error?.code, response.status);
     }
     return response.json as T;
   }

@@ -60,6 +60,9 @@ describe('local-azure CLI sign-in', () => {
     expect(refused.stderr).toMatch(
       /\(AuthorizationFailed\) The client 'reader@keylesslocal\.onmicrosoft\.com' with object id '[0-9a-f-]{36}' does not have authorization to perform action 'Microsoft\.Authorization\/roleAssignments\/write' over scope '\/subscriptions\/.*\/queues\/replies\/providers\/Microsoft\.Authorization\/roleAssignments\//,
     );
+    // ARM's text names the user; the CLI adds how to get back to the operator.
+    expect(refused.stderr).toContain("\nThe CLI is signed in as reader@keylesslocal.onmicrosoft.com: `");
+    expect(refused.stderr).toContain("npm run local-azure -- login` signs the operator (Owner of the subscription) in again.");
 
     expect((await run('login')).code).toBe(0);
     const granted = await run(...grant);
