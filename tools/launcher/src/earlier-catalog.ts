@@ -1,8 +1,8 @@
 import { existsSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { inBatches } from './demo/catalog-loader.js';
-import { callPatiently, type GatewayCaller, type PatientGatewayOptions } from './patient-gateway.js';
+import { failureAdvice, inBatches, type LoadCatalogOptions } from './demo/catalog-loader.js';
+import { callPatiently, type GatewayCaller } from './patient-gateway.js';
 import type { Progress } from './progress.js';
 
 const defaults = {
@@ -61,7 +61,7 @@ export async function carryOverEarlierCatalog(
   storefront: GatewayCaller,
   progress: Progress,
   skip: ReadonlySet<string> = new Set(),
-  options: PatientGatewayOptions = {},
+  options: LoadCatalogOptions = {},
 ): Promise<void> {
   if (!hasEarlierCatalog(home)) return;
   const folder = earlierCatalogFolder(home);
@@ -72,7 +72,9 @@ export async function carryOverEarlierCatalog(
   if (products.length) {
     let sent = 0;
     try {
-      await callPatiently(storefront, progress, options, { name: 'the carry-over', rerun: 'run `npm start` again' }, async (gateway, shown) => {
+      // Its failures name `home` (its logs folder, the start command for it) unless told whether it is the default one.
+      const advice = failureAdvice(options.home ?? { root: home, isDefault: false });
+      await callPatiently(storefront, progress, options, { name: 'the carry-over', rerun: `run \`${advice.start}\` again`, logs: advice.logs }, async (gateway, shown) => {
         shown.step(`Carrying over ${products.length === 1 ? 'the product' : `${products.length} products`} of the catalog an earlier version kept in ${file}`);
         await inBatches(products, defaults.concurrency, async ({ id, body }) => {
           const response = await gateway.fetch(`/v1/products/${encodeURIComponent(id)}`, { method: 'PUT', body: JSON.stringify(body) });

@@ -125,8 +125,10 @@ async function start(home: string, gatewayPort: number, replicas: number, maxLog
     if (withDemoCatalog || hasEarlierCatalog(home)) {
       const storefront = await system.storefront();
       try {
-        await carryOverEarlierCatalog(home, storefront, progress, new Set(withDemoCatalog ? catalog.map(({ product }) => product.id) : []), { signal: starting.signal });
-        if (withDemoCatalog) await loadCatalog(storefront, catalog, progress, { signal: starting.signal });
+        // Their failures name this home's logs folder and the start command for it.
+        const options = { signal: starting.signal, home: { root: home, isDefault: home === defaultHome } };
+        await carryOverEarlierCatalog(home, storefront, progress, new Set(withDemoCatalog ? catalog.map(({ product }) => product.id) : []), options);
+        if (withDemoCatalog) await loadCatalog(storefront, catalog, progress, options);
       } finally {
         await storefront.close();
       }

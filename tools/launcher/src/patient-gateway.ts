@@ -54,6 +54,8 @@ export interface PatientTask {
   name: string;
   /** What to do once the cause is fixed, after "then": ``run `npm start` again``. */
   rerun: string;
+  /** The folder of the services' logs, as the failure names it: `/…/.local-azure/logs`. */
+  logs: string;
 }
 
 /** Statuses a gateway answers while its services catch up (503 unavailable, 504 a service did not answer in time). */
@@ -72,7 +74,7 @@ const transientErrorCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'UND
  * - When `work` settles (one request failed for good, say), the other requests still waiting to try again end too.
  *
  * @example
- * await callPatiently(storefront, progress, { signal }, { name: 'the load', rerun: 'run `npm start` again' }, (gateway, shown) =>
+ * await callPatiently(storefront, progress, { signal }, { name: 'the load', rerun: 'run `npm start` again', logs: '.local-azure/logs' }, (gateway, shown) =>
  *   gateway.fetch('/v1/products/lantern', { method: 'PUT', body }).then(() => shown.line('sent')),
  * );
  */
@@ -176,7 +178,7 @@ class PatientGateway implements GatewayCaller {
       if (attempt >= this.maxAttempts || leftInMs <= 0) {
         throw new Error(
           `The gateway still ${outcome.what} to ${request} after ${attempt} ${attempt === 1 ? 'try' : 'tries'} in ${Math.round((now - firstTryAt) / 1000)} s: ` +
-            `its services did not catch up.\nIf it keeps failing, check the logs of the gateway, recommendation and vision in LOCAL_AZURE_HOME/logs ` +
+            `its services did not catch up.\nIf it keeps failing, check the logs of the gateway, recommendation and vision in ${this.task.logs} ` +
             `and that the machine is not short of memory or CPU, then ${this.task.rerun}.`,
         );
       }

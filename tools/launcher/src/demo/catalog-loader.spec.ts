@@ -134,6 +134,24 @@ describe(loadCatalog.name, () => {
     });
   });
 
+  describe('when it runs on a home other than the default one', () => {
+    const home = { root: '/tmp/my copy', isDefault: false };
+
+    it("names that home's logs folder and the start command for it when the gateway keeps failing", async () => {
+      gateway = new ScriptedGateway(Array.from({ length: 1000 }, () => unavailable()));
+      const error = await rejectionOf(loadCatalog(await gateway.start(), [first!], progress(), { ...fast, maxAttempts: 2, home }));
+      expect((error as Error).message).toContain(
+        "check the logs of the gateway, recommendation and vision in /tmp/my copy/logs and that the machine is not short of memory or CPU, then run `LOCAL_AZURE_HOME='/tmp/my copy' npm start` again",
+      );
+    });
+
+    it('names them when the gateway refuses a request', async () => {
+      gateway = new ScriptedGateway([problem(403, 'The caller lacks the role.')]);
+      const error = await rejectionOf(loadCatalog(await gateway.start(), [first!], progress(), { ...fast, home }));
+      expect((error as Error).message).toContain("Check the gateway's log in /tmp/my copy/logs, then run `LOCAL_AZURE_HOME='/tmp/my copy' npm start` again.");
+    });
+  });
+
   describe('when one request keeps getting 503 past its tries', () => {
     it('fails after maxAttempts tries of it', async () => {
       gateway = new ScriptedGateway(Array.from({ length: 1000 }, () => unavailable()));

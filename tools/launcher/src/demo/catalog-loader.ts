@@ -1,3 +1,5 @@
+import { join } from 'node:path';
+import { commandForHome, type LocalAzureHomeRef } from '@keyless/contracts';
 import type { DemoProduct } from './demo-catalog.js';
 import { callPatiently, type GatewayCaller, type PatientGatewayOptions, type TaskProgress } from '../patient-gateway.js';
 import { waitFor } from '../processes.js';
@@ -9,8 +11,23 @@ const defaults = {
   indexingTimeoutInMs: 300_000,
 };
 
-/** How {@link loadCatalog} waits out a gateway whose services are still catching up, and how it is stopped. */
-export type LoadCatalogOptions = PatientGatewayOptions;
+/**
+ * How {@link loadCatalog} waits out a gateway whose services are still catching up, how it is stopped, and the home its
+ * failures name.
+ */
+export interface LoadCatalogOptions extends PatientGatewayOptions {
+  /**
+   * The local Azure home the system runs on: a failure names its logs folder and the `npm start` to run again as it must
+   * be typed for it (`LOCAL_AZURE_HOME=<home> npm start` for any other home than the default one).
+   * **Default:** none — `LOCAL_AZURE_HOME/logs` and `npm start`.
+   */
+  home?: LocalAzureHomeRef;
+}
+
+/** What the failures of a task on `home` tell the user: where the logs are, and how to start again. */
+export function failureAdvice(home: LocalAzureHomeRef | undefined): { logs: string; start: string } {
+  return home ? { logs: join(home.root, 'logs'), start: commandForHome('npm start', home) } : { logs: 'LOCAL_AZURE_HOME/logs', start: 'npm start' };
+}
 
 export type { GatewayCaller };
 
@@ -26,15 +43,16 @@ export async function loadCatalog(
   progress: Progress = new Progress(silent),
   options: LoadCatalogOptions = {},
 ): Promise<void> {
-  await callPatiently(storefront, progress, options, { name: 'the load', rerun: 'run `npm start` again (it sends only what is not loaded yet)' }, (gateway, shown, signal) =>
-    loadAndIndex(gateway, catalog, shown, signal),
+  const advice = failureAdvice(options.home);
+  await callPatiently(storefront, progress, options, { name: 'the load', rerun: `run \`${advice.start}\` again (it sends only what is not loaded yet)`, logs: advice.logs }, (gateway, shown, signal) =>
+    loadAndIndex(gateway, catalog, shown, signal, advice),
   );
 }
 
-async function loadAndIndex(gateway: GatewayCaller, catalog: readonly DemoProduct[], progress: TaskProgress, signal: AbortSignal): Promise<void> {
+async function loadAndIndex(gateway: GatewayCaller, catalog: readonly DemoProduct[], progress: TaskProgress, signal: AbortSignal, advice: { logs: string; start: string }): Promise<void> {
   const states = new Map<string, string>();
   await inBatches(catalog, defaults.concurrency, async ({ product }) => {
-    states.set(product.id, await indexingState(gateway, product.id));
+    states.set(product.id, await indexingState(gateway, product.id, advice));
   });
   const toSend = catalog.filter(({ product }) => states.get(product.id) !== 'indexed');
   if (toSend.length === 0) {
@@ -47,7 +65,7 @@ async function loadAndIndex(gateway: GatewayCaller, catalog: readonly DemoProduc
     const { id, ...body } = product;
     // An upsert: sending it again after a 504 is safe.
     const response = await gateway.fetch(`/v1/products/${encodeURIComponent(id)}`, { method: 'PUT', body: JSON.stringify(body) });
-    if (response.status !== 202) throw new Error(await unexpectedAnswer(`PUT /v1/products/${id}`, response));
+    if (response.status !== 202) throw new Error(await unexpectedAnswer(`PUT /v1/products/${id}`, response, advice));
     await response.arrayBuffer();
     progress.count(++sent, toSend.length);
   });
@@ -59,7 +77,7 @@ async function loadAndIndex(gateway: GatewayCaller, catalog: readonly DemoProduc
   await waitFor(
     async () => {
       await inBatches([...pending], defaults.concurrency, async (id) => {
-        const state = await indexingState(gateway, id);
+        const state = await indexingState(gateway, id, advice);
         if (state === 'indexed' || state === 'failed') {
           pending.delete(id);
           if (state === 'failed') failed++;
@@ -69,26 +87,26 @@ async function loadAndIndex(gateway: GatewayCaller, catalog: readonly DemoProduc
       return pending.size === 0;
     },
     defaults.indexingTimeoutInMs,
-    () => `${pending.size} products were still not indexed after ${defaults.indexingTimeoutInMs / 1000} s (see the logs in LOCAL_AZURE_HOME/logs)`,
+    () => `${pending.size} products were still not indexed after ${defaults.indexingTimeoutInMs / 1000} s (see the logs in ${advice.logs})`,
     2000,
     signal,
   );
   progress.done(failed ? `${failed} failed` : undefined);
 }
 
-/** A product's indexing state through the gateway, or `missing`. */
-export async function indexingState(storefront: GatewayCaller, id: string): Promise<string> {
+/** A product's indexing state through the gateway, or `missing`; a failure names `advice` (default: {@link failureAdvice} of no home). */
+export async function indexingState(storefront: GatewayCaller, id: string, advice = failureAdvice(undefined)): Promise<string> {
   const response = await storefront.fetch(`/v1/products/${encodeURIComponent(id)}`);
   if (response.status === 404) {
     await response.arrayBuffer();
     return 'missing';
   }
-  if (response.status !== 200) throw new Error(await unexpectedAnswer(`GET /v1/products/${id}`, response));
+  if (response.status !== 200) throw new Error(await unexpectedAnswer(`GET /v1/products/${id}`, response, advice));
   return ((await response.json()) as { indexing: { state: string } }).indexing.state;
 }
 
-async function unexpectedAnswer(request: string, response: Response): Promise<string> {
-  return `${request} answered ${response.status}: ${await response.text()}\nCheck the gateway's log in LOCAL_AZURE_HOME/logs, then run \`npm start\` again.`;
+async function unexpectedAnswer(request: string, response: Response, advice: { logs: string; start: string }): Promise<string> {
+  return `${request} answered ${response.status}: ${await response.text()}\nCheck the gateway's log in ${advice.logs}, then run \`${advice.start}\` again.`;
 }
 
 export async function inBatches<T>(items: readonly T[], concurrency: number, work: (item: T) => Promise<void>): Promise<void> {
