@@ -74,6 +74,11 @@ const answeredAfter = new Set(['Q', 'S', 'H', 'F', 'c', 'f']);
 const endsSegment = new Set(['Q', 'S', 'F']);
 /** Start-up parameters that are not run-time settings. */
 const notSettings = new Set(['user', 'database', 'options', 'replication']);
+/**
+ * Answers go to the socket a slice at a time, the next once the last has reached the network: each slice leaving is
+ * the client reading (see {@link SharedSession.answersSent}). The size of a socket's buffer and of a TLS record.
+ */
+const answerSliceBytes = 16 * 1024;
 
 /**
  * One client connection to the local PostgreSQL: the start-up negotiation (SSLRequest → TLS with the local
@@ -86,6 +91,8 @@ const notSettings = new Set(['user', 'database', 'options', 'replication']);
  * `maxBufferedBytes` of its messages wait for the engine, and while as many bytes of answers wait for the client to
  * read them — then the session also runs none of its work ({@link SharedSession.pause}), and serves the others. So a
  * client that pipelines without reading costs a bounded amount of memory; one that reads gets every answer, in order.
+ * Answers are written a slice at a time, and each slice that leaves tells the session its client still reads, however
+ * slowly, as a PostgreSQL backend sending results is not idle.
  */
 export class FrontendConnection implements SessionClient {
   readonly processId: number;
@@ -110,7 +117,13 @@ export class FrontendConnection implements SessionClient {
   private readonly submitted: SubmittedRun[] = [];
   /** Bytes of the runs in `submitted`. */
   private submittedBytes = 0;
-  /** Answers written beyond `maxBufferedBytes` are waiting for the client to read them ('drain' ends it). */
+  /** Answers not yet written to the socket, in order. */
+  private readonly answers: Buffer[] = [];
+  /** Bytes of `answers`. */
+  private answerBytes = 0;
+  /** A slice of answers is on its way to the network (its write has not completed). */
+  private sendingSlice = false;
+  /** At least `maxBufferedBytes` of answers are waiting for the client to read them. */
   private unreadAnswers = false;
   /** Reading from the client is paused (see the class's docs). */
   private readingPaused = false;
@@ -145,7 +158,12 @@ export class FrontendConnection implements SessionClient {
 
   /** Bytes held for this connection: messages not yet answered by the engine, answers its client has not read. */
   get bufferedBytes(): number {
-    return this.reader.pendingBytes + this.runBytes + this.submittedBytes + (this.phase === 'closed' ? 0 : this.socket.writableLength);
+    return this.reader.pendingBytes + this.runBytes + this.submittedBytes + this.unreadBytes;
+  }
+
+  /** Bytes of answers not yet handed to the network: queued, or in the socket's buffer. */
+  private get unreadBytes(): number {
+    return this.phase === 'closed' ? 0 : this.answerBytes + this.socket.writableLength;
   }
 
   /**
@@ -162,13 +180,14 @@ export class FrontendConnection implements SessionClient {
     this.submittedBytes -= run?.bytes ?? 0;
     this.confirmParses(bytes, run?.parses ?? []);
     if (this.phase === 'closed') return;
-    if (bytes.length) this.socket.write(bytes);
-    // 'drain' comes only after a write the socket refused (its buffer reached its high-water mark, 16 KiB): waiting for
-    // it after any other write would wait for good. So a bound below the high-water mark holds back at the mark.
-    if (!this.unreadAnswers && this.socket.writableNeedDrain && this.socket.writableLength >= this.server.maxBufferedBytes) {
+    if (bytes.length) {
+      this.answers.push(bytes);
+      this.answerBytes += bytes.length;
+      this.sendAnswers();
+    }
+    if (!this.unreadAnswers && this.tooMuchUnread()) {
       this.unreadAnswers = true;
       this.session?.pause(this);
-      this.socket.once('drain', () => this.answersRead());
     }
     this.flow();
   }
@@ -176,6 +195,8 @@ export class FrontendConnection implements SessionClient {
   /** Sends a fatal error and closes the connection. */
   terminate(error: ErrorFields): void {
     if (this.phase === 'closed') return;
+    // The answers already given go first, as a backend's would (a COMMIT's answer included).
+    for (const answer of this.answers) this.socket.write(answer);
     this.socket.end(backend.errorResponse(error));
     this.closed();
     // A client that keeps its end open would hold the socket: close it after the error had time to go out.
@@ -209,12 +230,49 @@ export class FrontendConnection implements SessionClient {
     }
   }
 
-  /** The client read the answers written to it: its work runs again, and reading resumes if nothing else holds it. */
-  private answersRead(): void {
+  /**
+   * Writes the next slice of answers unless one is on its way. A write completes once its bytes are in the kernel's
+   * buffer, which takes them as the client reads (in steps of a third of that buffer, Linux's wake-up threshold).
+   */
+  private sendAnswers(): void {
+    if (this.sendingSlice || !this.answers.length || this.phase === 'closed') return;
+    const parts: Buffer[] = [];
+    let size = 0;
+    while (this.answers.length && size < answerSliceBytes) {
+      const head = this.answers[0]!;
+      const take = Math.min(head.length, answerSliceBytes - size);
+      parts.push(take === head.length ? head : head.subarray(0, take));
+      if (take === head.length) this.answers.shift();
+      else this.answers[0] = head.subarray(take);
+      size += take;
+    }
+    this.answerBytes -= size;
+    this.sendingSlice = true;
+    this.socket.write(parts.length === 1 ? parts[0]! : Buffer.concat(parts, size), () => this.sliceSent());
+  }
+
+  /**
+   * A slice of answers reached the network: the client reads. The session hears it (a transaction holder sending results
+   * is not idle), the next slice goes, and the connection is released once less than the bound is left unread.
+   */
+  private sliceSent(): void {
+    this.sendingSlice = false;
     if (this.phase === 'closed') return;
-    this.unreadAnswers = false;
-    this.session?.resume(this);
-    this.flow();
+    this.session?.answersSent(this);
+    this.sendAnswers();
+    if (this.unreadAnswers && !this.tooMuchUnread()) {
+      this.unreadAnswers = false;
+      this.session?.resume(this);
+      this.flow();
+    }
+  }
+
+  /**
+   * Whether the client has `maxBufferedBytes` of answers to read. Only while a slice is on its way: its completion is
+   * what releases the connection, so a bound below a slice holds back until that slice has left.
+   */
+  private tooMuchUnread(): boolean {
+    return this.sendingSlice && this.unreadBytes >= this.server.maxBufferedBytes;
   }
 
   /** Whether the connection holds as much for its client as it may (see the class's docs). */
@@ -418,6 +476,8 @@ export class FrontendConnection implements SessionClient {
   private closed(): void {
     if (this.phase === 'closed') return;
     this.phase = 'closed';
+    this.answers.length = 0;
+    this.answerBytes = 0;
     clearTimeout(this.authenticationTimer);
     this.session?.detach(this);
     this.server.closed(this);

@@ -20,8 +20,8 @@ export interface PostgresDataPlaneOptions {
   /**
    * Bytes of a signed-in connection's messages that may wait for the engine, and bytes of answers its client has
    * not read, before the front end stops reading from that client until it reads (PostgreSQL's backend likewise
-   * blocks on a client that does not read). Unread answers are held back from the socket's buffer size (16 KiB) at the
-   * least, whatever a smaller bound says. Default: 1048576 (1 MiB).
+   * blocks on a client that does not read). One answer (a statement's whole result: PGlite answers at once) is held
+   * whole, whatever its size. Default: 1048576 (1 MiB).
    */
   maxBufferedBytesPerConnection?: number;
   /** Time a client has to finish TLS and sign in, in ms (PostgreSQL's `authentication_timeout`). Default: 60000. */

@@ -58,7 +58,8 @@ interface ClientState {
   gone: boolean;
   /** Its client is not reading its answers: its work waits until it does (see {@link SharedSession.pause}). */
   paused: boolean;
-  idleTimer?: NodeJS.Timeout;
+  /** Set while the holder waits on its client (see {@link SharedSession.answersSent}). */
+  idleTimer?: NodeJS.Timeout | undefined;
 }
 
 /** The superuser PGlite's session starts as (roles and grants are made as it). */
@@ -79,9 +80,13 @@ const bootstrapSuperuser = 'postgres';
  *   CopyDone, CopyFail), or a part of a long extended query before its Sync, cut by the connection.
  * - The holder's work runs before anyone else's; a connection that releases the session and has more work
  *   queues again behind those already waiting.
- * - A holder idle inside a transaction longer than the timeout is closed (25P03) and rolled back.
+ * - A holder idle inside a transaction longer than the timeout is closed (25P03) and rolled back. Its idle time starts
+ *   when its last work is answered, and again whenever some of its answers leave for its client
+ *   ({@link answersSent}): like PostgreSQL's idle_in_transaction_session_timeout, it counts the wait for the client's
+ *   next message, not the time spent sending it results.
  * - A paused connection (its client does not read its answers) runs nothing; others go first, unless it holds
- *   the session. A paused holder is held to the same timeout as an idle one, so it cannot stop everyone for good.
+ *   the session. A paused holder is held to the same timeout, counted from the last of its answers that left: one that
+ *   reads nothing cannot stop everyone for good, one that reads slowly is not closed.
  * - A connection's start-up settings are applied when it first gets the session; one PostgreSQL refuses
  *   closes the connection with PostgreSQL's error, as a refused start-up would.
  */
@@ -136,10 +141,19 @@ export class SharedSession {
     const state = this.states.get(client);
     if (!state?.paused) return;
     state.paused = false;
-    clearTimeout(state.idleTimer);
+    this.stopIdleTimer(state);
     if (state === this.holder && !state.queue.length && !this.busy) this.startIdleTimer(state);
     if (state.queue.length && state !== this.holder && !this.waiting.includes(state)) this.waiting.push(state);
     this.pump();
+  }
+
+  /**
+   * Some of the connection's answers left for its client (it reads, maybe slowly): if it holds the session and waits
+   * on its client, its idle time starts again.
+   */
+  answersSent(client: SessionClient): void {
+    const state = this.states.get(client);
+    if (state && state === this.holder && state.idleTimer) this.startIdleTimer(state);
   }
 
   /** Runs SQL as the bootstrap superuser (roles and grants, maintenance), in line with the connections' work. */
@@ -189,7 +203,7 @@ export class SharedSession {
     state.gone = true;
     state.client = undefined;
     state.queue = [];
-    clearTimeout(state.idleTimer);
+    this.stopIdleTimer(state);
     this.leaveLine(state);
     if (this.applied === state) this.applied = undefined;
     // If its work is in the engine now, run() sees it gone when that work ends.
@@ -206,7 +220,7 @@ export class SharedSession {
   close(): void {
     this.closed = true;
     for (const state of [...this.states.values(), this.system]) {
-      clearTimeout(state.idleTimer);
+      this.stopIdleTimer(state);
       for (const work of state.queue) if (work.kind === 'system') work.reject(new Error('the PostgreSQL engine stopped'));
       state.queue = [];
     }
@@ -218,7 +232,7 @@ export class SharedSession {
       return;
     }
     state.queue.push(work);
-    clearTimeout(state.idleTimer);
+    this.stopIdleTimer(state);
     if (state !== this.holder && !state.paused && !this.waiting.includes(state)) this.waiting.push(state);
     this.pump();
   }
@@ -339,12 +353,18 @@ export class SharedSession {
     if (!timeout || state.gone) return;
     clearTimeout(state.idleTimer);
     state.idleTimer = setTimeout(() => {
+      state.idleTimer = undefined;
       if (this.holder !== state || (state.queue.length && !state.paused) || state.gone) return;
       const client = state.client!;
       this.detach(client);
       client.terminate(postgresErrors.idleInTransactionTimeout());
     }, timeout);
     state.idleTimer.unref();
+  }
+
+  private stopIdleTimer(state: ClientState): void {
+    clearTimeout(state.idleTimer);
+    state.idleTimer = undefined;
   }
 }
 
