@@ -109,9 +109,16 @@ export interface ServiceBusProcess {
 export async function startServiceBusProcess(name: string): Promise<ServiceBusProcess> {
   const home = mkdtempSync(join(tmpdir(), `local-azure-${name}-`));
   const child = new LocalAzureProcess({ home, config: { resources: { serviceBus: { topologyFile: testTopologyFile } } } });
-  await child.start();
-  const granted = await child.run(['role', 'assignment', 'create', '--assignee', 'id-keyless', '--role', 'Azure Service Bus Data Owner', '--scope', 'serviceBus']);
-  if (granted.code !== 0) throw new Error(`granting Data Owner failed: ${granted.stderr}`);
+  try {
+    await child.start();
+    const granted = await child.run(['role', 'assignment', 'create', '--assignee', 'id-keyless', '--role', 'Azure Service Bus Data Owner', '--scope', 'serviceBus']);
+    if (granted.code !== 0) throw new Error(`granting Data Owner failed: ${granted.stderr}`);
+  } catch (error) {
+    // The caller never gets a handle to stop it: a child left running kept the test worker from exiting.
+    await child.kill('SIGKILL');
+    rmSync(home, { recursive: true, force: true });
+    throw error;
+  }
   const env = child.hostEnv('gateway');
   Object.assign(process.env, env);
   trustCa(readFileSync(env.NODE_EXTRA_CA_CERTS!, 'utf8'));
