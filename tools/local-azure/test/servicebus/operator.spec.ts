@@ -62,7 +62,7 @@ describe('Service Bus operator view', () => {
       fullyQualifiedNamespace: bus.env.SERVICEBUS_FULLY_QUALIFIED_NAMESPACE,
       resourceId: bus.env.SERVICEBUS_NAMESPACE_RESOURCE_ID,
       maxMessageSizeInBytes: 262_144,
-      queues: 9,
+      queues: 11,
     });
   });
 

@@ -15,7 +15,7 @@ describe('Service Bus topics and subscriptions', () => {
   afterAll(() => bus.stop());
 
   it('counts the topology in its start-up line, one topic in the singular', () => {
-    expect(bus.test.azure.resourceEndpoint('serviceBus')).toMatch(/ — 9 queues, 1 topic, 6 subscriptions from /);
+    expect(bus.test.azure.resourceEndpoint('serviceBus')).toMatch(/ — 11 queues, 1 topic, 6 subscriptions from /);
   });
 
   async function bodiesOf(subscription: string, expected: number): Promise<unknown[]> {
