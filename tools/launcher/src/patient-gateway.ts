@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Progress } from './progress.js';
-import type { StorefrontCaller } from './storefront-caller.js';
+import { retryAfterInMs, type StorefrontCaller } from './storefront-caller.js';
 
 const defaults = {
   /**
@@ -242,14 +242,6 @@ async function problemDetail(response: Response): Promise<string | undefined> {
   } catch {
     return undefined;
   }
-}
-
-/** `Retry-After` in milliseconds: delay-seconds or an HTTP date (RFC 9110 §10.2.3); undefined when absent or unreadable. */
-function retryAfterInMs(value: string | null): number | undefined {
-  if (value === null) return undefined;
-  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
 }
 
 /** The code of a connection error worth retrying (fetch wraps it as its `cause`), else undefined. */

@@ -49,9 +49,7 @@ export class StorefrontCaller {
       });
       if (response.status !== 429 || tries >= maxRateLimitedTries) return response;
       await response.arrayBuffer();
-      const retryAfter = response.headers.get('retry-after')?.trim();
-      const seconds = retryAfter ? Number(retryAfter) : Number.NaN;
-      const waitInMs = Number.isFinite(seconds) && seconds >= 0 ? Math.min(seconds, maxRateLimitWaitInSeconds) * 1000 : 1000;
+      const waitInMs = Math.min(retryAfterInMs(response.headers.get('retry-after')) ?? 1000, maxRateLimitWaitInSeconds * 1000);
       // The wait ends with the call's own signal, as the request would.
       await sleep(waitInMs, undefined, init.signal ? { signal: init.signal } : {}).catch((error: unknown) => {
         init.signal?.throwIfAborted();
@@ -63,4 +61,12 @@ export class StorefrontCaller {
   close(): Promise<void> {
     return this.context.close();
   }
+}
+
+/** `Retry-After` in milliseconds: delay-seconds or an HTTP date (RFC 9110 §10.2.3); undefined when absent or unreadable. */
+export function retryAfterInMs(value: string | null): number | undefined {
+  if (value === null) return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
 }
