@@ -273,11 +273,7 @@ export async function startPortal(context: PortalContext): Promise<LocalPortal> 
       const cookie = readCookie(req, cookieName)!;
       sessions.end(cookie);
       // This session's live streams (other tabs) end with it.
-      for (const [stream, opener] of streams) {
-        if (opener.cookie !== cookie) continue;
-        streams.delete(stream);
-        stream.end();
-      }
+      for (const [stream, opener] of streams) if (opener.cookie === cookie) endStream(stream);
       redirect(res, '/signed-out', { 'set-cookie': `${cookieName}=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0` });
     })
     .on('GET', /^\/$/, read('/', () => overviewPage(data)))
